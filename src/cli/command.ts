@@ -1,0 +1,37 @@
+// Glue between commander and the core: every action gets a Context and the output options, and every
+// error becomes one message, one hint and the documented exit code.
+import type { Command } from 'commander';
+import type { Context } from '../context.js';
+import { reportError, type OutputOptions } from './output.js';
+
+export interface GlobalOptions extends OutputOptions {
+  home?: string;
+}
+
+export interface ActionEnv {
+  context: Context;
+  out: GlobalOptions;
+}
+
+/** Wraps a command action: builds the Context lazily (the inventory opens on first use), reports errors. */
+export function action<Args extends unknown[]>(run: (env: ActionEnv, ...args: Args) => Promise<void> | void) {
+  return async (...args: unknown[]): Promise<void> => {
+    const command = args[args.length - 1] as Command;
+    const globals = command.optsWithGlobals() as GlobalOptions;
+    const out: GlobalOptions = { json: globals.json === true, home: globals.home };
+    let context: Context | undefined;
+    try {
+      const { createContext } = await import('../context.js');
+      context = createContext({ home: out.home });
+      await run({ context, out }, ...(args.slice(0, -1) as Args));
+    } catch (error) {
+      process.exitCode = reportError(out, error);
+    } finally {
+      context?.close();
+    }
+  };
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

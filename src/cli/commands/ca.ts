@@ -1,0 +1,79 @@
+import type { Command } from 'commander';
+import type { CaInfo } from '../../pki/ca.js';
+import { action } from '../command.js';
+import { collect } from '../command.js';
+import { color, emit, table, warn } from '../output.js';
+import { resolveRootPassphrase } from '../passphrase.js';
+import { McpkiError } from '../../errors.js';
+
+function renderCa(info: CaInfo): string {
+  const rows = [
+    ['root', info.root.subject, info.root.keyType, info.root.notAfter.slice(0, 10), info.root.fingerprint.slice(0, 23) + '…'],
+    ['intermediate', info.intermediate.subject, info.intermediate.keyType, info.intermediate.notAfter.slice(0, 10), info.intermediate.fingerprint.slice(0, 23) + '…'],
+  ];
+  const constraints = info.permitted
+    ? `name constraints: ${[...info.permitted.dns, ...info.permitted.ip].join(', ')}`
+    : color.yellow('name constraints: none (this CA can sign for any name)');
+  return [
+    table(['ROLE', 'SUBJECT', 'KEY', 'NOT AFTER', 'SHA-256'], rows),
+    '',
+    constraints,
+    `root key: ${info.root.keyPath}${info.root.keyEncrypted ? ' (encrypted)' : ''}`,
+    `root certificate: ${info.root.certPath}`,
+  ].join('\n');
+}
+
+export function registerCa(program: Command): void {
+  program
+    .command('init')
+    .description('create the development CA: a name-constrained root and an issuing intermediate')
+    .option('--key <type>', 'key type: ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519', 'ec-p256')
+    .option('--permit <name-or-cidr>', 'also permit this DNS name (.suffix for subdomains) or network; repeatable', collect, [])
+    .option('--no-name-constraints', 'no name constraints at all: the CA can sign for any name (not recommended)')
+    .option('--encrypt-root', 'encrypt the root key at rest (passphrase from MCPKI_ROOT_PASSPHRASE, --passphrase-file or a prompt)')
+    .option('--passphrase-file <file>', 'file whose first line is the root key passphrase')
+    .option('--force', 'replace an existing CA (certificates it issued stop being trusted)')
+    .addHelpText('after', `
+Examples:
+  mcpki init
+  mcpki init --key ec-p384 --permit .corp.example --permit 10.0.0.0/8
+  MCPKI_ROOT_PASSPHRASE=… mcpki init --encrypt-root`)
+    .action(
+      action(async ({ context, out }, options: { key: string; permit: string[]; nameConstraints: boolean; encryptRoot?: boolean; passphraseFile?: string; force?: boolean }) => {
+        const { initCa } = await import('../../pki/ca.js');
+        const { parseKeyType } = await import('../../pki/keys.js');
+        let rootPassphrase: string | undefined;
+        if (options.encryptRoot || options.passphraseFile) {
+          rootPassphrase = await resolveRootPassphrase({ file: options.passphraseFile, confirm: true });
+          if (rootPassphrase === undefined) {
+            throw new McpkiError('PASSPHRASE_MISSING', '--encrypt-root needs a passphrase and there is no terminal to ask for one', 'set MCPKI_ROOT_PASSPHRASE or pass --passphrase-file FILE');
+          }
+        }
+        if (!options.nameConstraints) warn(out, 'creating a CA without name constraints: it can sign a certificate for any domain, and anyone who trusts it can be intercepted with one');
+        const info = initCa(context, { keyType: parseKeyType(options.key), permit: options.permit, nameConstraints: options.nameConstraints, rootPassphrase, force: options.force });
+        emit(out, info, () => `${color.green('created')} the development CA in ${info.home}\n\n${renderCa(info)}\n\nnext: mcpki issue server my-mcp localhost 127.0.0.1   (and "mcpki trust install" so clients trust it)`);
+      }),
+    );
+
+  const ca = program.command('ca').description('inspect or maintain the development CA');
+  ca.command('show')
+    .description('show the root and intermediate certificates and the name constraints')
+    .action(
+      action(async ({ context, out }) => {
+        const { showCa } = await import('../../pki/ca.js');
+        const info = showCa(context);
+        emit(out, info, () => renderCa(info));
+      }),
+    );
+  ca.command('rotate-intermediate')
+    .description('issue a new intermediate under the same root (needs the root key); the old one keeps signing CRLs')
+    .option('--passphrase-file <file>', 'file whose first line is the root key passphrase')
+    .action(
+      action(async ({ context, out }, options: { passphraseFile?: string }) => {
+        const { rotateIntermediate } = await import('../../pki/ca.js');
+        const rootPassphrase = await resolveRootPassphrase({ file: options.passphraseFile });
+        const info = rotateIntermediate(context, { rootPassphrase });
+        emit(out, info, () => `${color.green('rotated')} the intermediate; new leaves are signed by ${info.intermediate.subject}\n\n${renderCa(info)}`);
+      }),
+    );
+}

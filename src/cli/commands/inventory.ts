@@ -1,0 +1,131 @@
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import type { CertificateView } from '../../inventory.js';
+import { action } from '../command.js';
+import { color, emit, formatTimeLeft, lifetimeBar, table } from '../output.js';
+
+function stateText(view: CertificateView): string {
+  switch (view.state) {
+    case 'valid':
+      return color.green('valid');
+    case 'expired':
+    case 'revoked':
+      return color.red(view.state);
+    default:
+      return color.dim(view.state);
+  }
+}
+
+function renderList(views: CertificateView[]): string {
+  if (views.length === 0) return 'no certificates (issue one with: mcpki issue server NAME SAN...)';
+  return table(
+    ['NAME', 'KIND', 'STATE', 'LEFT', '', 'NOT AFTER', 'ISSUER', 'NAMES'],
+    views.map((v) => [
+      v.name,
+      v.kind,
+      stateText(v),
+      formatTimeLeft(v.secondsLeft),
+      lifetimeBar(v.state === 'valid' ? v.fractionLeft : 0),
+      v.notAfter.slice(0, 16).replace('T', ' '),
+      v.issuer,
+      v.sans.map((s) => s.value).join(', '),
+    ]),
+  );
+}
+
+function renderShow(v: CertificateView): string {
+  const rows: [string, string][] = [
+    ['name', v.name],
+    ['kind', v.kind],
+    ['state', stateText(v) + (v.revokedAt ? ` (${v.revocationReason} at ${v.revokedAt})` : '')],
+    ['serial', v.serial],
+    ['subject', v.subject],
+    ['names', v.sans.map((s) => `${s.type}:${s.value}`).join(', ') || '-'],
+    ['issuer', `${v.issuer}${v.issuerSerial ? ` (intermediate ${v.issuerSerial})` : ''}`],
+    ['key', v.keyType],
+    ['not before', v.notBefore],
+    ['not after', `${v.notAfter} (${formatTimeLeft(v.secondsLeft)})`],
+    ['sha-256', v.fingerprint],
+    ...Object.entries(v.paths).map(([kind, path]) => [`file ${kind}`, path ?? ''] as [string, string]),
+  ];
+  return rows.map(([k, value]) => `${color.dim(k.padEnd(12))} ${value}`).join('\n');
+}
+
+function count(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number.');
+  return Number(value);
+}
+
+export function registerInventory(program: Command): void {
+  program
+    .command('list')
+    .description('list certificates (the newest of each name) with the time they have left')
+    .option('--expiring <duration>', 'only those expiring within this time, e.g. 30d, 12h')
+    .option('--all', 'every certificate ever issued, superseded and revoked ones too')
+    .action(
+      action(async ({ context, out }, options: { expiring?: string; all?: boolean }) => {
+        const { listCertificates } = await import('../../inventory.js');
+        const { parseDuration } = await import('../../duration.js');
+        const views = listCertificates(context, { all: options.all, expiringWithinMs: options.expiring ? parseDuration(options.expiring) : undefined });
+        emit(out, { certificates: views.map(({ pem: _pem, ...rest }) => rest) }, () => renderList(views));
+      }),
+    );
+
+  program
+    .command('show <name-or-serial>')
+    .description('show one certificate from the inventory')
+    .option('--pem', 'print the certificate PEM only')
+    .action(
+      action(async ({ context, out }, nameOrSerial: string, options: { pem?: boolean }) => {
+        const { findCertificate } = await import('../../inventory.js');
+        const view = findCertificate(context, nameOrSerial);
+        emit(out, { certificate: view }, () => (options.pem ? view.pem : renderShow(view)));
+      }),
+    );
+
+  program
+    .command('revoke <name-or-serial>')
+    .description('revoke a certificate issued by the local CA (then publish with "mcpki crl")')
+    .option('--reason <reason>', 'unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn', 'unspecified')
+    .action(
+      action(async ({ context, out }, nameOrSerial: string, options: { reason: string }) => {
+        const { revokeCertificate } = await import('../../pki/revoke.js');
+        const view = revokeCertificate(context, nameOrSerial, options.reason);
+        emit(out, { certificate: view }, () => `${color.yellow('revoked')} ${view.name} (serial ${view.serial}, reason ${view.revocationReason}); publish it with: mcpki crl`);
+      }),
+    );
+
+  program
+    .command('crl')
+    .description('write a CRL signed by the intermediate to HOME/ca/crl.pem (and --out)')
+    .option('--out <file>', 'also write the CRL here')
+    .option('--days <n>', 'days until nextUpdate', count, 7)
+    .action(
+      action(async ({ context, out }, options: { out?: string; days: number }) => {
+        const { generateCrl } = await import('../../pki/crl.js');
+        const crl = generateCrl(context, { out: options.out, days: options.days });
+        emit(out, crl, () => `${color.green('wrote')} CRL #${crl.number} with ${crl.revoked.length} revoked certificate(s), next update ${crl.nextUpdate}\n${crl.paths.map((p) => `  ${p}`).join('\n')}`);
+      }),
+    );
+
+  program
+    .command('events')
+    .description('the audit log: CA creation, issuance, revocation, export, trust changes')
+    .option('--limit <n>', 'the newest N events', count, 50)
+    .option('--name <name>', 'only events of this certificate')
+    .option('--type <type>', 'only events of this type, e.g. certificate.issued')
+    .action(
+      action(async ({ context, out }, options: { limit: number; name?: string; type?: string }) => {
+        const { listEvents } = await import('../../inventory.js');
+        const events = listEvents(context, options);
+        emit(out, { events }, () =>
+          events.length === 0
+            ? 'no events'
+            : table(
+                ['TIME', 'EVENT', 'NAME', 'SERIAL'],
+                events.map((e) => [e.at.slice(0, 19).replace('T', ' '), e.type, e.name ?? '', e.serial ?? '']),
+              ),
+        );
+      }),
+    );
+}

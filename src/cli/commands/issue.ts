@@ -1,0 +1,127 @@
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import type { IssuedCertificate } from '../../pki/issue.js';
+import { action } from '../command.js';
+import { color, emit, table } from '../output.js';
+import { readSecretFile } from '../passphrase.js';
+
+function wholeNumber(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number.');
+  return Number(value);
+}
+
+interface IssueFlags {
+  days?: number;
+  key?: string;
+  out?: string;
+  p12?: boolean;
+  p12PasswordFile?: string;
+  p12Legacy?: boolean;
+  allowGit?: boolean;
+}
+
+function p12Password(flags: IssueFlags): string | undefined {
+  if (flags.p12PasswordFile) return readSecretFile(flags.p12PasswordFile, 'PKCS#12 password');
+  return process.env.MCPKI_P12_PASSWORD || undefined;
+}
+
+function renderIssued(issued: IssuedCertificate): string {
+  const c = issued.certificate;
+  const lines = [
+    `${color.green('issued')} ${c.kind} certificate ${color.bold(c.name)} for ${c.sans.map((s) => s.value).join(', ') || c.subject}`,
+    `  serial      ${c.serial}`,
+    `  valid until ${c.notAfter}`,
+    `  certificate ${issued.paths.cert}`,
+    `  key         ${issued.paths.key}`,
+    `  full chain  ${issued.paths.fullchain}`,
+    `  root CA     ${issued.paths.ca}`,
+  ];
+  if (issued.paths.p12) lines.push(`  PKCS#12     ${issued.paths.p12}`);
+  return lines.join('\n');
+}
+
+function addIssueOptions(command: Command): Command {
+  return command
+    .option('--days <n>', 'validity in days, at most 398', wholeNumber)
+    .option('--key <type>', 'key type: ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519', 'ec-p256')
+    .option('--out <dir>', 'write NAME.crt, NAME.key, NAME.fullchain.pem and ca.crt here (default: HOME/certs/NAME)')
+    .option('--p12', 'also write NAME.p12 (AES-256, SHA-256 MAC; password "changeit" unless given)')
+    .option('--p12-password-file <file>', 'PKCS#12 password from this file (or MCPKI_P12_PASSWORD)')
+    .option('--p12-legacy', 'PKCS#12 with 3DES and a SHA-1 MAC, for old Java and Windows')
+    .option('--allow-git', 'write the key inside a git work tree even when git does not ignore it');
+}
+
+export function registerIssue(program: Command): void {
+  const issue = program.command('issue').description('issue certificates from the development CA');
+  for (const kind of ['server', 'client'] as const) {
+    addIssueOptions(
+      issue
+        .command(`${kind} <name> [san...]`)
+        .description(kind === 'server' ? 'issue a TLS server certificate (serverAuth)' : 'issue a TLS client certificate for mTLS (clientAuth)'),
+    )
+      .addHelpText(
+        'after',
+        kind === 'server'
+          ? `
+Names are classified automatically: DNS names (IDN allowed), IP addresses, URIs (spiffe://…), e-mail addresses.
+Examples:
+  mcpki issue server my-mcp localhost 127.0.0.1 ::1
+  mcpki issue server api '*.api.test' --days 30 --out ./certs
+  mcpki issue server legacy legacy.internal --key rsa-2048 --p12`
+          : `
+Examples:
+  mcpki issue client alice alice@example.test
+  mcpki issue client agent spiffe://example.test/agent/1 --p12`,
+      )
+      .action(
+        action(async ({ context, out }, name: string, sans: string[], flags: IssueFlags) => {
+          const { issueCertificate } = await import('../../pki/issue.js');
+          const issued = issueCertificate(context, {
+            kind,
+            name,
+            sans,
+            keyType: flags.key,
+            days: flags.days,
+            outDir: flags.out,
+            p12: flags.p12,
+            p12Password: p12Password(flags),
+            p12Legacy: flags.p12Legacy,
+            allowGit: flags.allowGit,
+          });
+          emit(out, issued, () => renderIssued(issued));
+        }),
+      );
+  }
+  addIssueOptions(issue.command('batch <file>').description('issue many certificates in one process from a file ("-" for stdin)'))
+    .addHelpText(
+      'after',
+      `
+The file is either lines of "server|client NAME [SAN...]" or a JSON array of
+{"kind": "server", "name": "api-1", "sans": ["api-1.localhost"], "key": "ec-p256", "days": 30, "out": "DIR"}.
+--out DIR puts each certificate in DIR/NAME/. Every request is checked before the first is signed.
+Example:
+  printf 'server api-%s api-%s.localhost\\n' 1 1 2 2 | mcpki issue batch -`,
+    )
+    .action(
+      action(async ({ context, out }, file: string, flags: IssueFlags) => {
+        const { readFileSync } = await import('node:fs');
+        const { join } = await import('node:path');
+        const { parseBatch } = await import('../../pki/batch.js');
+        const { issueBatch } = await import('../../pki/issue.js');
+        const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+        const requests = parseBatch(text, { keyType: flags.key, days: flags.days, allowGit: flags.allowGit, p12: flags.p12, p12Legacy: flags.p12Legacy, p12Password: p12Password(flags) }).map((r) =>
+          flags.out && !r.outDir ? { ...r, outDir: join(flags.out, r.name) } : r,
+        );
+        const issued = await issueBatch(context, requests);
+        emit(out, { issued }, () =>
+          [
+            table(
+              ['NAME', 'KIND', 'SERIAL', 'NOT AFTER', 'CERTIFICATE'],
+              issued.map((i) => [i.certificate.name, i.certificate.kind, i.certificate.serial, i.certificate.notAfter.slice(0, 10), i.paths.cert ?? '']),
+            ),
+            `${color.green('issued')} ${issued.length} certificates`,
+          ].join('\n'),
+        );
+      }),
+    );
+}

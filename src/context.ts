@@ -1,0 +1,44 @@
+import { ensurePrivateDir, layoutOf, resolveHome, type HomeLayout } from './home.js';
+import { Store } from './store/store.js';
+
+export type Clock = () => Date;
+
+/** What every core operation needs: where state lives, what time it is, and the inventory. */
+export interface Context {
+  readonly home: string;
+  readonly layout: HomeLayout;
+  readonly now: Clock;
+  /** Opens (creating and migrating) the inventory on first use. */
+  store(): Store;
+  close(): void;
+}
+
+export interface ContextOptions {
+  /** --home; falls back to MCPKI_HOME, XDG_DATA_HOME, ~/.local/share/mcpki */
+  home?: string;
+  now?: Clock;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function createContext(options: ContextOptions = {}): Context {
+  const home = resolveHome(options.home, options.env ?? process.env);
+  const layout = layoutOf(home);
+  const now = options.now ?? (() => new Date());
+  let store: Store | undefined;
+  return {
+    home,
+    layout,
+    now,
+    store() {
+      if (!store) {
+        ensurePrivateDir(home);
+        store = Store.open(layout.database, now);
+      }
+      return store;
+    },
+    close() {
+      store?.close();
+      store = undefined;
+    },
+  };
+}

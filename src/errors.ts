@@ -1,0 +1,94 @@
+// Every failure mcpki reports is an McpkiError with a stable code, a one-line message naming the problem,
+// and a hint naming the fix. This table is the one place that maps codes to process exit codes
+// (documented in docs/cli.md).
+
+export const EXIT_CODES = {
+  OK: 0,
+  INTERNAL: 1,
+  USAGE: 2,
+  INVALID_INPUT: 3,
+  CA_MISSING: 4,
+  EXISTS: 5,
+  NOT_PERMITTED: 6,
+  STORE: 7,
+  FILESYSTEM: 8,
+  GIT_GUARD: 9,
+  NOT_FOUND: 10,
+  TRUST: 11,
+  PASSPHRASE: 12,
+} as const;
+
+export type ErrorCode =
+  | 'USAGE'
+  | 'INVALID_NAME'
+  | 'INVALID_KEY_TYPE'
+  | 'INVALID_DAYS'
+  | 'INVALID_INPUT'
+  | 'CA_MISSING'
+  | 'CA_EXISTS'
+  | 'CA_CORRUPT'
+  | 'NAME_NOT_PERMITTED'
+  | 'STORE_CORRUPT'
+  | 'STORE_BUSY'
+  | 'STORE_VERSION'
+  | 'HOME_UNUSABLE'
+  | 'WRITE_FAILED'
+  | 'GIT_TRACKED_PATH'
+  | 'NOT_FOUND'
+  | 'ALREADY_REVOKED'
+  | 'TRUST_TOOL_MISSING'
+  | 'TRUST_PERMISSION'
+  | 'TRUST_FAILED'
+  | 'PASSPHRASE_MISSING'
+  | 'PASSPHRASE_WRONG'
+  | 'INTERNAL';
+
+const EXIT_BY_CODE: Record<ErrorCode, number> = {
+  USAGE: EXIT_CODES.USAGE,
+  INVALID_NAME: EXIT_CODES.INVALID_INPUT,
+  INVALID_KEY_TYPE: EXIT_CODES.INVALID_INPUT,
+  INVALID_DAYS: EXIT_CODES.INVALID_INPUT,
+  INVALID_INPUT: EXIT_CODES.INVALID_INPUT,
+  CA_MISSING: EXIT_CODES.CA_MISSING,
+  CA_CORRUPT: EXIT_CODES.CA_MISSING,
+  CA_EXISTS: EXIT_CODES.EXISTS,
+  NAME_NOT_PERMITTED: EXIT_CODES.NOT_PERMITTED,
+  STORE_CORRUPT: EXIT_CODES.STORE,
+  STORE_BUSY: EXIT_CODES.STORE,
+  STORE_VERSION: EXIT_CODES.STORE,
+  HOME_UNUSABLE: EXIT_CODES.FILESYSTEM,
+  WRITE_FAILED: EXIT_CODES.FILESYSTEM,
+  GIT_TRACKED_PATH: EXIT_CODES.GIT_GUARD,
+  NOT_FOUND: EXIT_CODES.NOT_FOUND,
+  ALREADY_REVOKED: EXIT_CODES.EXISTS,
+  TRUST_TOOL_MISSING: EXIT_CODES.TRUST,
+  TRUST_PERMISSION: EXIT_CODES.TRUST,
+  TRUST_FAILED: EXIT_CODES.TRUST,
+  PASSPHRASE_MISSING: EXIT_CODES.PASSPHRASE,
+  PASSPHRASE_WRONG: EXIT_CODES.PASSPHRASE,
+  INTERNAL: EXIT_CODES.INTERNAL,
+};
+
+export class McpkiError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, hint?: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'McpkiError';
+    this.code = code;
+    this.hint = hint;
+  }
+
+  get exitCode(): number {
+    return exitCodeFor(this.code);
+  }
+}
+
+export function exitCodeFor(code: ErrorCode): number {
+  return EXIT_BY_CODE[code] ?? EXIT_CODES.INTERNAL;
+}
+
+export function isMcpkiError(error: unknown): error is McpkiError {
+  return error instanceof McpkiError;
+}

@@ -1,0 +1,49 @@
+import { mkdirSync, statSync, accessSync, constants } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { McpkiError } from './errors.js';
+
+/** --home, else MCPKI_HOME, else $XDG_DATA_HOME/mcpki, else ~/.local/share/mcpki. */
+export function resolveHome(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (explicit) return resolve(explicit);
+  if (env.MCPKI_HOME) return resolve(env.MCPKI_HOME);
+  if (env.XDG_DATA_HOME) return resolve(env.XDG_DATA_HOME, 'mcpki');
+  return join(homedir(), '.local', 'share', 'mcpki');
+}
+
+export interface HomeLayout {
+  root: string;
+  database: string;
+  caDir: string;
+  rootCert: string;
+  rootKey: string;
+  intermediateCert: string;
+  intermediateKey: string;
+  certsDir: string;
+}
+
+export function layoutOf(home: string): HomeLayout {
+  const caDir = join(home, 'ca');
+  return {
+    root: home,
+    database: join(home, 'mcpki.db'),
+    caDir,
+    rootCert: join(caDir, 'root.crt'),
+    rootKey: join(caDir, 'root.key'),
+    intermediateCert: join(caDir, 'intermediate.crt'),
+    intermediateKey: join(caDir, 'intermediate.key'),
+    certsDir: join(home, 'certs'),
+  };
+}
+
+/** Creates a private (0700) folder, or checks that an existing one is a usable folder. */
+export function ensurePrivateDir(path: string): void {
+  try {
+    mkdirSync(path, { recursive: true, mode: 0o700 });
+    if (!statSync(path).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    accessSync(path, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new McpkiError('HOME_UNUSABLE', `cannot use folder ${path} (${code})`, 'pass a writable folder with --home or MCPKI_HOME', { cause: error });
+  }
+}

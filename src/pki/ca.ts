@@ -1,0 +1,348 @@
+// The development CA: a name-constrained root that signs only intermediates, and an issuing intermediate
+// that signs leaves. Day-to-day issuance needs only the intermediate's key, so the root key may be kept
+// encrypted at rest.
+import { randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
+import type { Context } from '../context.js';
+import type { Store } from '../store/store.js';
+import { writeFilesAtomic } from '../deploy/atomic.js';
+import { McpkiError } from '../errors.js';
+import { ensurePrivateDir } from '../home.js';
+import { DEFAULT_PERMITTED, encodeNameConstraints, formatNetwork, parsePermitted, type Permitted } from './constraints.js';
+import { children, fromPem, parse, toPem } from './der.js';
+import { generateKey, isEncryptedPem, keyIdentifier, keyTypeOf, privateKeyPem, readPrivateKey, signatureAlgorithmFor, spkiOf, type KeyType } from './keys.js';
+import {
+  authorityKeyIdentifier,
+  basicConstraints,
+  encodeName,
+  keyUsage,
+  nameConstraints,
+  OIDS,
+  randomSerial,
+  readCertificate,
+  signCertificate,
+  subjectKeyIdentifier,
+  type Extension,
+} from './x509.js';
+
+const DAY = 86_400_000;
+export const ROOT_DAYS = 3650;
+export const INTERMEDIATE_DAYS = 1095;
+/** Certificates are backdated a little so that a peer with a slightly slow clock accepts them at once. */
+export const BACKDATE_MS = 5 * 60_000;
+
+export interface AuthorityInfo {
+  subject: string;
+  serial: string;
+  fingerprint: string;
+  keyType: KeyType;
+  notBefore: string;
+  notAfter: string;
+  certPath: string;
+  keyPath: string;
+}
+
+export interface CaInfo {
+  home: string;
+  root: AuthorityInfo & { keyEncrypted: boolean };
+  intermediate: AuthorityInfo;
+  /** null when the CA was created with --no-name-constraints */
+  permitted: Permitted | null;
+}
+
+export interface InitCaOptions {
+  keyType?: KeyType;
+  /** names/CIDRs added to the default permitted list */
+  permit?: readonly string[];
+  /** false: no name constraints at all (the CA can sign for any name) */
+  nameConstraints?: boolean;
+  /** encrypts the root key at rest with this passphrase */
+  rootPassphrase?: string;
+  force?: boolean;
+}
+
+export function authorityInfo(cert: X509Certificate, certPath: string, keyPath: string): AuthorityInfo {
+  return {
+    subject: cert.subject.replace(/\n/g, ', '),
+    serial: cert.serialNumber.toUpperCase(),
+    fingerprint: cert.fingerprint256,
+    keyType: keyTypeOf(cert.publicKey),
+    notBefore: new Date(cert.validFrom).toISOString(),
+    notAfter: new Date(cert.validTo).toISOString(),
+    certPath,
+    keyPath,
+  };
+}
+
+/** A short random tag that tells apart CAs made on the same machine (trust stores list them by name). */
+function randomTag(): string {
+  return randomBytes(3).toString('hex');
+}
+
+function recordAuthority(store: Store, role: 'root' | 'intermediate', cert: X509Certificate): void {
+  store.addAuthority({
+    role,
+    serial: cert.serialNumber.toUpperCase(),
+    subject: cert.subject.replace(/\n/g, ', '),
+    keyType: keyTypeOf(cert.publicKey),
+    notBefore: new Date(cert.validFrom).toISOString(),
+    notAfter: new Date(cert.validTo).toISOString(),
+    fingerprint: cert.fingerprint256,
+    pem: cert.toString(),
+  });
+}
+
+function caIdentity(): string {
+  let user = 'user';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (containers): keep the default
+  }
+  return `${user}@${hostname()}`;
+}
+
+function intermediateExtensions(spki: Buffer, rootKeyId: Buffer, permitted: Permitted | null): Extension[] {
+  const extensions = [
+    basicConstraints(true, 0),
+    keyUsage(['digitalSignature', 'keyCertSign', 'cRLSign']),
+    subjectKeyIdentifier(keyIdentifier(spki)),
+    authorityKeyIdentifier(rootKeyId),
+  ];
+  // repeated on the intermediate: some verifiers ignore constraints on trust anchors
+  if (permitted) extensions.push(nameConstraints(encodeNameConstraints(permitted)));
+  return extensions;
+}
+
+function signIntermediate(ctxNow: Date, rootCert: Buffer, rootKey: KeyObject, keyType: KeyType, permitted: Permitted | null, id: string) {
+  const root = readCertificate(rootCert);
+  const rootKeyId = keyIdentifier(root.spki);
+  const pair = generateKey(keyType);
+  const spki = spkiOf(pair.publicKey);
+  const notBefore = new Date(ctxNow.getTime() - BACKDATE_MS);
+  const rootNotAfter = new X509Certificate(rootCert).validTo;
+  const notAfter = new Date(Math.min(notBefore.getTime() + INTERMEDIATE_DAYS * DAY, new Date(rootNotAfter).getTime()));
+  const der = signCertificate(
+    {
+      serial: randomSerial(),
+      issuer: root.subject,
+      subject: encodeName([
+        { type: 'O', value: 'mcpki development CA' },
+        { type: 'OU', value: caIdentity() },
+        { type: 'CN', value: `mcpki intermediate ${id}` },
+      ]),
+      notBefore,
+      notAfter,
+      spki,
+      extensions: intermediateExtensions(spki, rootKeyId, permitted),
+    },
+    signatureAlgorithmFor(rootKey),
+  );
+  return { der, privateKey: pair.privateKey };
+}
+
+export function initCa(context: Context, options: InitCaOptions = {}): CaInfo {
+  const keyType = options.keyType ?? 'ec-p256';
+  const { layout } = context;
+  const permitted = options.nameConstraints === false ? null : parsePermitted([...DEFAULT_PERMITTED, ...(options.permit ?? [])]);
+  if (options.nameConstraints === false && options.permit?.length) {
+    throw new McpkiError('USAGE', '--permit and --no-name-constraints contradict each other', 'drop one of them');
+  }
+  if (options.rootPassphrase !== undefined && options.rootPassphrase.length < 8) {
+    throw new McpkiError('PASSPHRASE_MISSING', 'the root key passphrase is shorter than 8 characters', 'use a longer passphrase');
+  }
+  const store = context.store();
+  if (!options.force && (existsSync(layout.rootCert) || existsSync(layout.intermediateCert))) {
+    throw new McpkiError('CA_EXISTS', `a CA already exists in ${layout.caDir}`, 'use it as it is (mcpki ca show), or pass --force to replace it: certificates it issued stop being trusted');
+  }
+  ensurePrivateDir(layout.caDir);
+  const now = context.now();
+  const id = randomTag();
+  const identity = caIdentity();
+
+  const rootPair = generateKey(keyType);
+  const rootSpki = spkiOf(rootPair.publicKey);
+  const rootKeyId = keyIdentifier(rootSpki);
+  const rootName = encodeName([
+    { type: 'O', value: 'mcpki development CA' },
+    { type: 'OU', value: identity },
+    { type: 'CN', value: `mcpki development root ${id}` },
+  ]);
+  const rootExtensions: Extension[] = [
+    // pathLen 1: the root signs intermediates, intermediates sign leaves, nothing deeper
+    basicConstraints(true, 1),
+    keyUsage(['keyCertSign', 'cRLSign']),
+    subjectKeyIdentifier(rootKeyId),
+  ];
+  if (permitted) rootExtensions.push(nameConstraints(encodeNameConstraints(permitted)));
+  const rootNotBefore = new Date(now.getTime() - BACKDATE_MS);
+  const rootDer = signCertificate(
+    {
+      serial: randomSerial(),
+      issuer: rootName,
+      subject: rootName,
+      notBefore: rootNotBefore,
+      notAfter: new Date(rootNotBefore.getTime() + ROOT_DAYS * DAY),
+      spki: rootSpki,
+      extensions: rootExtensions,
+    },
+    signatureAlgorithmFor(rootPair.privateKey),
+  );
+  const intermediate = signIntermediate(now, rootDer, rootPair.privateKey, keyType, permitted, id);
+
+  writeFilesAtomic([
+    { path: layout.rootKey, data: privateKeyPem(rootPair.privateKey, options.rootPassphrase), mode: 0o600 },
+    { path: layout.intermediateKey, data: privateKeyPem(intermediate.privateKey), mode: 0o600 },
+    { path: layout.rootCert, data: toPem('CERTIFICATE', rootDer), mode: 0o644 },
+    { path: layout.intermediateCert, data: toPem('CERTIFICATE', intermediate.der), mode: 0o644 },
+  ]);
+
+  const rootX509 = new X509Certificate(rootDer);
+  const intermediateX509 = new X509Certificate(intermediate.der);
+  store.transaction(() => {
+    store.retireAuthorities('root');
+    store.retireAuthorities('intermediate');
+    recordAuthority(store, 'root', rootX509);
+    recordAuthority(store, 'intermediate', intermediateX509);
+    store.addEvent({
+      type: 'ca.created',
+      serial: rootX509.serialNumber.toUpperCase(),
+      detail: {
+        keyType,
+        root: rootX509.fingerprint256,
+        intermediate: intermediateX509.fingerprint256,
+        nameConstraints: permitted,
+        rootKeyEncrypted: options.rootPassphrase !== undefined,
+        replaced: options.force === true,
+      },
+    });
+  });
+  return showCa(context);
+}
+
+/** Reads permittedSubtrees back from a nameConstraints extension value. */
+export function decodeNameConstraints(value: Buffer): Permitted {
+  const permitted: Permitted = { dns: [], ip: [] };
+  for (const part of children(parse(value))) {
+    if (part.tag !== 0xa0) continue;
+    for (const subtree of children(part)) {
+      const base = children(subtree)[0]!;
+      if (base.tag === 0x82) permitted.dns.push(base.content.toString('latin1'));
+      if (base.tag === 0x87) permitted.ip.push(cidrOf(base.content));
+    }
+  }
+  return permitted;
+}
+
+function cidrOf(bytes: Buffer): string {
+  const half = bytes.length / 2;
+  let prefix = 0;
+  for (const byte of bytes.subarray(half)) prefix += byte.toString(2).replace(/0/g, '').length;
+  return formatNetwork(bytes.subarray(0, half), prefix);
+}
+
+export interface IssuingCa {
+  cert: X509Certificate;
+  der: Buffer;
+  pem: string;
+  key: KeyObject;
+  rootPem: string;
+  subject: Buffer;
+  keyId: Buffer;
+  permitted: Permitted | null;
+}
+
+function readCaFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new McpkiError('CA_MISSING', `no CA found (${path} does not exist)`, 'run "mcpki init" first, or point --home / MCPKI_HOME at an existing mcpki home');
+    }
+    throw new McpkiError('CA_CORRUPT', `cannot read ${path} (${code})`, 'check the file permissions of the mcpki home', { cause: error });
+  }
+}
+
+/** The intermediate that signs leaves, with its key, and the constraints it carries. */
+export function loadIssuingCa(context: Context): IssuingCa {
+  const { layout } = context;
+  const pem = readCaFile(layout.intermediateCert);
+  const keyPem = readCaFile(layout.intermediateKey);
+  const rootPem = readCaFile(layout.rootCert);
+  try {
+    const der = fromPem(pem, 'CERTIFICATE')[0]!;
+    const cert = new X509Certificate(der);
+    const key = readPrivateKey(keyPem);
+    if (!cert.checkPrivateKey(key)) throw new Error('key does not match certificate');
+    const parts = readCertificate(der);
+    const constraints = parts.extensions.get(OIDS.nameConstraints);
+    return {
+      cert,
+      der,
+      pem: toPem('CERTIFICATE', der),
+      key,
+      rootPem,
+      subject: parts.subject,
+      keyId: keyIdentifier(parts.spki),
+      permitted: constraints ? decodeNameConstraints(constraints.value) : null,
+    };
+  } catch (error) {
+    if (error instanceof McpkiError) throw error;
+    throw new McpkiError('CA_CORRUPT', `the CA in ${layout.caDir} is unreadable: ${(error as Error).message}`, 'restore the CA files from a backup, or run "mcpki init --force" to start over', { cause: error });
+  }
+}
+
+export function showCa(context: Context): CaInfo {
+  const { layout } = context;
+  const root = new X509Certificate(readCaFile(layout.rootCert));
+  const ca = loadIssuingCa(context);
+  return {
+    home: context.home,
+    root: { ...authorityInfo(root, layout.rootCert, layout.rootKey), keyEncrypted: isEncryptedPem(readCaFile(layout.rootKey)) },
+    intermediate: authorityInfo(ca.cert, layout.intermediateCert, layout.intermediateKey),
+    permitted: ca.permitted,
+  };
+}
+
+export interface RotateOptions {
+  rootPassphrase?: string;
+}
+
+/** A new intermediate under the same root; the old one is archived (for CRLs) and retired. */
+export function rotateIntermediate(context: Context, options: RotateOptions = {}): CaInfo {
+  const { layout } = context;
+  const store = context.store();
+  const old = loadIssuingCa(context);
+  const rootKeyPem = readCaFile(layout.rootKey);
+  if (isEncryptedPem(rootKeyPem) && options.rootPassphrase === undefined) {
+    throw new McpkiError('PASSPHRASE_MISSING', 'the root key is encrypted and no passphrase was given', 'set MCPKI_ROOT_PASSPHRASE or pass --passphrase-file FILE');
+  }
+  const rootKey = readPrivateKey(rootKeyPem, isEncryptedPem(rootKeyPem) ? options.rootPassphrase : undefined);
+  const rootDer = fromPem(readCaFile(layout.rootCert), 'CERTIFICATE')[0]!;
+  const rootPermitted = readCertificate(rootDer).extensions.get(OIDS.nameConstraints);
+  const permitted = rootPermitted ? decodeNameConstraints(rootPermitted.value) : null;
+  const next = signIntermediate(context.now(), rootDer, rootKey, keyTypeOf(old.key), permitted, randomTag());
+
+  const archive = join(layout.caDir, 'retired');
+  ensurePrivateDir(archive);
+  const oldSerial = old.cert.serialNumber.toUpperCase();
+  writeFilesAtomic([
+    { path: join(archive, `intermediate-${oldSerial}.key`), data: privateKeyPem(old.key), mode: 0o600 },
+    { path: join(archive, `intermediate-${oldSerial}.crt`), data: old.pem, mode: 0o644 },
+  ]);
+  writeFilesAtomic([
+    { path: layout.intermediateKey, data: privateKeyPem(next.privateKey), mode: 0o600 },
+    { path: layout.intermediateCert, data: toPem('CERTIFICATE', next.der), mode: 0o644 },
+  ]);
+  const cert = new X509Certificate(next.der);
+  store.transaction(() => {
+    const serial = cert.serialNumber.toUpperCase();
+    recordAuthority(store, 'intermediate', cert);
+    store.retireAuthorities('intermediate', serial);
+    store.addEvent({ type: 'ca.intermediate-rotated', serial, detail: { previous: oldSerial, fingerprint: cert.fingerprint256 } });
+  });
+  return showCa(context);
+}

@@ -1,0 +1,234 @@
+// Leaf issuance: validate everything first (names, constraints, key type, days, output paths, the git guard),
+// then generate, sign, write atomically and record. Nothing is signed or written when any check fails.
+import { X509Certificate } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import type { Context } from '../context.js';
+import { writeFilesAtomic, type FileToWrite } from '../deploy/atomic.js';
+import { assertKeyPathOutsideGit } from '../deploy/git.js';
+import { McpkiError } from '../errors.js';
+import { ensurePrivateDir } from '../home.js';
+import type { CertificateKind, CertificatePaths, CertificateRecord, NewCertificate } from '../store/store.js';
+import { BACKDATE_MS, loadIssuingCa, type IssuingCa } from './ca.js';
+import { assertPermitted, checkPermitted } from './constraints.js';
+import { toPem } from './der.js';
+import { generateKey, generateKeyAsync, keyIdentifier, parseKeyType, privateKeyPem, signatureAlgorithmFor, spkiOf, type KeyPair, type KeyType } from './keys.js';
+import { classifySans, validateCertName, type San } from './names.js';
+import { encodePkcs12 } from './pkcs12.js';
+import {
+  authorityKeyIdentifier,
+  basicConstraints,
+  encodeName,
+  extKeyUsage,
+  keyUsage,
+  OIDS,
+  randomSerial,
+  signCertificate,
+  subjectAltName,
+  subjectKeyIdentifier,
+  type KeyUsage,
+  type NameAttribute,
+} from './x509.js';
+
+const DAY = 86_400_000;
+export const DEFAULT_DAYS = 90;
+/** The CA/Browser Forum and Apple limit for TLS server certificates. */
+export const MAX_DAYS = 398;
+/** mkcert's and Java's customary PKCS#12 password, used when none is given. */
+export const DEFAULT_P12_PASSWORD = 'changeit';
+
+export interface IssueRequest {
+  kind: CertificateKind;
+  name: string;
+  /** DNS names, IPs, URIs (spiffe://…) and e-mail addresses, classified automatically */
+  sans?: readonly string[];
+  keyType?: KeyType | string;
+  days?: number;
+  /** folder for NAME.crt, NAME.key, NAME.fullchain.pem, ca.crt; default HOME/certs/NAME */
+  outDir?: string;
+  p12?: boolean;
+  p12Password?: string;
+  p12Legacy?: boolean;
+  /** write the key even inside a git work tree that does not ignore it */
+  allowGit?: boolean;
+}
+
+export interface IssuedCertificate {
+  certificate: CertificateRecord;
+  paths: CertificatePaths;
+}
+
+interface Plan {
+  kind: CertificateKind;
+  name: string;
+  sans: San[];
+  keyType: KeyType;
+  days: number;
+  outDir: string;
+  paths: Required<Pick<CertificatePaths, 'cert' | 'key' | 'fullchain' | 'ca'>> & Pick<CertificatePaths, 'p12'>;
+  p12?: { password: string; legacy: boolean };
+}
+
+function planIssue(context: Context, ca: IssuingCa, request: IssueRequest): Plan {
+  if (request.kind !== 'server' && request.kind !== 'client') {
+    throw new McpkiError('INVALID_INPUT', `unknown certificate kind "${String(request.kind)}"`, 'use server or client');
+  }
+  const name = validateCertName(request.name);
+  const sans = classifySans(request.sans ?? []);
+  if (request.kind === 'server' && sans.length === 0) {
+    throw new McpkiError('INVALID_NAME', `server certificate "${name}" has no names`, `list the names clients connect to, e.g. mcpki issue server ${name} localhost 127.0.0.1`);
+  }
+  const keyType = parseKeyType(request.keyType ?? 'ec-p256');
+  const days = request.days ?? DEFAULT_DAYS;
+  if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) {
+    throw new McpkiError('INVALID_DAYS', `--days must be a whole number from 1 to ${MAX_DAYS}, got ${String(request.days)}`, `clients reject longer-lived certificates; renew instead (default ${DEFAULT_DAYS})`);
+  }
+  assertPermitted(sans, ca.permitted);
+  const outDir = resolve(request.outDir ?? join(context.layout.certsDir, name));
+  const paths: Plan['paths'] = {
+    cert: join(outDir, `${name}.crt`),
+    key: join(outDir, `${name}.key`),
+    fullchain: join(outDir, `${name}.fullchain.pem`),
+    ca: join(outDir, 'ca.crt'),
+  };
+  let p12: Plan['p12'];
+  if (request.p12 || request.p12Password !== undefined || request.p12Legacy) {
+    paths.p12 = join(outDir, `${name}.p12`);
+    p12 = { password: request.p12Password ?? DEFAULT_P12_PASSWORD, legacy: request.p12Legacy === true };
+  }
+  if (!request.allowGit) assertKeyPathOutsideGit(paths.key);
+  return { kind: request.kind, name, sans, keyType, days, outDir, paths, p12 };
+}
+
+function leafKeyUsage(keyType: KeyType, kind: CertificateKind): KeyUsage[] {
+  // RSA key exchange (TLS 1.2 RSA suites) needs keyEncipherment on RSA server keys
+  return keyType.startsWith('rsa') && kind === 'server' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature'];
+}
+
+/**
+ * CN=NAME, except where OpenSSL would read a dotted CN as a host name and reject it against the name
+ * constraints (it does so when the certificate has no DNS SAN): then the name goes into OU instead.
+ */
+function leafNameAttribute(ca: IssuingCa, plan: Plan): NameAttribute {
+  const hasDnsSan = plan.sans.some((s) => s.type === 'dns');
+  const dnsLike = plan.name.includes('.');
+  if (hasDnsSan || !dnsLike || checkPermitted({ type: 'dns', value: plan.name.toLowerCase() }, ca.permitted) === null) {
+    return { type: 'CN', value: plan.name };
+  }
+  return { type: 'OU', value: plan.name };
+}
+
+function signLeaf(ca: IssuingCa, plan: Plan, pair: KeyPair, now: Date): Buffer {
+  const spki = spkiOf(pair.publicKey);
+  const notBefore = new Date(now.getTime() - BACKDATE_MS);
+  const notAfter = new Date(Math.min(notBefore.getTime() + plan.days * DAY, new Date(ca.cert.validTo).getTime()));
+  const extensions = [
+    basicConstraints(false),
+    keyUsage(leafKeyUsage(plan.keyType, plan.kind)),
+    extKeyUsage([plan.kind === 'server' ? OIDS.serverAuth : OIDS.clientAuth]),
+    subjectKeyIdentifier(keyIdentifier(spki)),
+    authorityKeyIdentifier(ca.keyId),
+  ];
+  if (plan.sans.length > 0) extensions.push(subjectAltName(plan.sans));
+  return signCertificate(
+    {
+      serial: randomSerial(),
+      issuer: ca.subject,
+      subject: encodeName([{ type: 'O', value: 'mcpki development certificate' }, leafNameAttribute(ca, plan)]),
+      notBefore,
+      notAfter,
+      spki,
+      extensions,
+    },
+    signatureAlgorithmFor(ca.key),
+  );
+}
+
+function filesFor(ca: IssuingCa, plan: Plan, pair: KeyPair, der: Buffer): FileToWrite[] {
+  const certPem = toPem('CERTIFICATE', der);
+  const files: FileToWrite[] = [
+    { path: plan.paths.key, data: privateKeyPem(pair.privateKey), mode: 0o600 },
+    { path: plan.paths.cert, data: certPem, mode: 0o644 },
+    { path: plan.paths.fullchain, data: certPem + ca.pem, mode: 0o644 },
+    { path: plan.paths.ca, data: ca.rootPem, mode: 0o644 },
+  ];
+  if (plan.p12 && plan.paths.p12) {
+    const p12 = encodePkcs12({ key: pair.privateKey, certificates: [der, ca.der], password: plan.p12.password, friendlyName: plan.name, legacy: plan.p12.legacy });
+    files.push({ path: plan.paths.p12, data: p12, mode: 0o600 });
+  }
+  return files;
+}
+
+function recordOf(ca: IssuingCa, plan: Plan, der: Buffer): NewCertificate {
+  const cert = new X509Certificate(der);
+  return {
+    name: plan.name,
+    kind: plan.kind,
+    serial: cert.serialNumber.toUpperCase(),
+    subject: cert.subject.replace(/\n/g, ', '),
+    sans: plan.sans,
+    issuer: 'local',
+    issuerSerial: ca.cert.serialNumber.toUpperCase(),
+    profile: null,
+    keyType: plan.keyType,
+    notBefore: new Date(cert.validFrom).toISOString(),
+    notAfter: new Date(cert.validTo).toISOString(),
+    fingerprint: cert.fingerprint256,
+    pem: toPem('CERTIFICATE', der),
+    paths: plan.paths,
+  };
+}
+
+function recordIssued(context: Context, plan: Plan, record: NewCertificate): CertificateRecord {
+  const store = context.store();
+  const saved = store.addCertificate(record);
+  store.addEvent({
+    type: 'certificate.issued',
+    name: plan.name,
+    serial: record.serial,
+    detail: { kind: plan.kind, sans: plan.sans.map((s) => s.value), keyType: plan.keyType, notAfter: record.notAfter, paths: plan.paths },
+  });
+  if (plan.paths.p12) store.addEvent({ type: 'certificate.exported', name: plan.name, serial: record.serial, detail: { format: plan.p12?.legacy ? 'pkcs12-legacy' : 'pkcs12', path: plan.paths.p12 } });
+  return saved;
+}
+
+/** Issues one certificate signed by the intermediate, writes its files and records it. */
+export function issueCertificate(context: Context, request: IssueRequest): IssuedCertificate {
+  const store = context.store(); // a broken inventory fails here, before anything is written
+  const ca = loadIssuingCa(context);
+  const plan = planIssue(context, ca, request);
+  const pair = generateKey(plan.keyType);
+  const der = signLeaf(ca, plan, pair, context.now());
+  ensurePrivateDir(plan.outDir);
+  writeFilesAtomic(filesFor(ca, plan, pair, der));
+  const certificate = store.transaction(() => recordIssued(context, plan, recordOf(ca, plan, der)));
+  return { certificate, paths: plan.paths };
+}
+
+/**
+ * Many certificates in one process (fleets, test fixtures): every request is validated before the first
+ * is signed; keys are generated on the thread pool; all records are written in one transaction.
+ */
+export async function issueBatch(context: Context, requests: readonly IssueRequest[]): Promise<IssuedCertificate[]> {
+  const store = context.store();
+  const ca = loadIssuingCa(context);
+  const plans = requests.map((request, i) => {
+    try {
+      return planIssue(context, ca, request);
+    } catch (error) {
+      if (error instanceof McpkiError) throw new McpkiError(error.code, `request ${i + 1} (${request.name}): ${error.message}`, error.hint, { cause: error });
+      throw error;
+    }
+  });
+  const seen = new Set<string>();
+  for (const plan of plans) {
+    if (seen.has(plan.paths.key)) throw new McpkiError('INVALID_INPUT', `two requests write ${plan.paths.key}`, 'give each certificate its own name or --out folder');
+    seen.add(plan.paths.key);
+  }
+  const now = context.now();
+  const pairs = await Promise.all(plans.map((plan) => generateKeyAsync(plan.keyType)));
+  const signed = plans.map((plan, i) => signLeaf(ca, plan, pairs[i]!, now));
+  for (const dir of new Set(plans.map((p) => p.outDir))) ensurePrivateDir(dir);
+  plans.forEach((plan, i) => writeFilesAtomic(filesFor(ca, plan, pairs[i]!, signed[i]!)));
+  const records = store.transaction(() => plans.map((plan, i) => recordIssued(context, plan, recordOf(ca, plan, signed[i]!))));
+  return records.map((certificate, i) => ({ certificate, paths: plans[i]!.paths }));
+}

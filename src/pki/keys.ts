@@ -1,0 +1,134 @@
+import { createHash, createPrivateKey, generateKeyPair, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { McpkiError } from '../errors.js';
+import { children, nul, oid, parse, seq } from './der.js';
+
+export const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'ed25519'] as const;
+export type KeyType = (typeof KEY_TYPES)[number];
+
+export function parseKeyType(value: string): KeyType {
+  if ((KEY_TYPES as readonly string[]).includes(value)) return value as KeyType;
+  throw new McpkiError(
+    'INVALID_KEY_TYPE',
+    `unknown key type "${value}"`,
+    `use one of: ${KEY_TYPES.join(', ')}`,
+  );
+}
+
+export interface KeyPair {
+  type: KeyType;
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+}
+
+function keyGenArgs(type: KeyType): [string, object] {
+  switch (type) {
+    case 'ec-p256':
+      return ['ec', { namedCurve: 'P-256' }];
+    case 'ec-p384':
+      return ['ec', { namedCurve: 'P-384' }];
+    case 'rsa-2048':
+      return ['rsa', { modulusLength: 2048 }];
+    case 'rsa-3072':
+      return ['rsa', { modulusLength: 3072 }];
+    case 'rsa-4096':
+      return ['rsa', { modulusLength: 4096 }];
+    case 'ed25519':
+      return ['ed25519', {}];
+  }
+}
+
+export function generateKey(type: KeyType): KeyPair {
+  const [alg, options] = keyGenArgs(type);
+  const { privateKey, publicKey } = generateKeyPairSync(alg as 'ec', options as { namedCurve: string });
+  return { type, privateKey, publicKey };
+}
+
+/** The same, on libuv's thread pool: batch issuance generates keys on both cores at once. */
+export function generateKeyAsync(type: KeyType): Promise<KeyPair> {
+  const [alg, options] = keyGenArgs(type);
+  return new Promise((resolve, reject) => {
+    generateKeyPair(alg as 'ec', options as { namedCurve: string }, (error, publicKey, privateKey) => {
+      if (error) reject(error);
+      else resolve({ type, privateKey, publicKey });
+    });
+  });
+}
+
+/** Which of our key types a key object is (for keys read back from disk). */
+export function keyTypeOf(key: KeyObject): KeyType {
+  const details = key.asymmetricKeyDetails ?? {};
+  switch (key.asymmetricKeyType) {
+    case 'ec':
+      if (details.namedCurve === 'prime256v1' || details.namedCurve === 'P-256') return 'ec-p256';
+      if (details.namedCurve === 'secp384r1' || details.namedCurve === 'P-384') return 'ec-p384';
+      break;
+    case 'rsa':
+      if (details.modulusLength === 2048) return 'rsa-2048';
+      if (details.modulusLength === 3072) return 'rsa-3072';
+      if (details.modulusLength === 4096) return 'rsa-4096';
+      break;
+    case 'ed25519':
+      return 'ed25519';
+  }
+  throw new McpkiError('INVALID_KEY_TYPE', `unsupported key (${key.asymmetricKeyType} ${JSON.stringify(details)})`, `use one of: ${KEY_TYPES.join(', ')}`);
+}
+
+export interface SignatureAlgorithm {
+  /** AlgorithmIdentifier DER */
+  identifier: Buffer;
+  name: string;
+  sign(data: Buffer): Buffer;
+}
+
+const OID_ECDSA_SHA256 = '1.2.840.10045.4.3.2';
+const OID_ECDSA_SHA384 = '1.2.840.10045.4.3.3';
+const OID_RSA_SHA256 = '1.2.840.113549.1.1.11';
+const OID_ED25519 = '1.3.101.112';
+
+/** The signature algorithm a CA key signs with: ECDSA with the curve's hash, RSA PKCS#1 v1.5 SHA-256, Ed25519. */
+export function signatureAlgorithmFor(privateKey: KeyObject): SignatureAlgorithm {
+  const type = keyTypeOf(privateKey);
+  if (type === 'ec-p256') {
+    return { name: 'ecdsa-with-SHA256', identifier: seq(oid(OID_ECDSA_SHA256)), sign: (d) => sign('sha256', d, privateKey) };
+  }
+  if (type === 'ec-p384') {
+    return { name: 'ecdsa-with-SHA384', identifier: seq(oid(OID_ECDSA_SHA384)), sign: (d) => sign('sha384', d, privateKey) };
+  }
+  if (type === 'ed25519') {
+    return { name: 'ED25519', identifier: seq(oid(OID_ED25519)), sign: (d) => sign(null, d, privateKey) };
+  }
+  return { name: 'sha256WithRSAEncryption', identifier: seq(oid(OID_RSA_SHA256), nul()), sign: (d) => sign('sha256', d, privateKey) };
+}
+
+/** SubjectPublicKeyInfo DER. */
+export function spkiOf(publicKey: KeyObject): Buffer {
+  return publicKey.export({ type: 'spki', format: 'der' });
+}
+
+/** RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING's value. */
+export function keyIdentifier(spki: Buffer): Buffer {
+  const [, subjectPublicKey] = children(parse(spki));
+  return createHash('sha1').update(subjectPublicKey!.content.subarray(1)).digest();
+}
+
+export function privateKeyPem(privateKey: KeyObject, passphrase?: string): string {
+  if (passphrase !== undefined) {
+    return privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }) as string;
+  }
+  return privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+}
+
+export function isEncryptedPem(pem: string): boolean {
+  return pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----');
+}
+
+export function readPrivateKey(pem: string, passphrase?: string): KeyObject {
+  try {
+    return createPrivateKey(passphrase === undefined ? pem : { key: pem, passphrase });
+  } catch (error) {
+    if (isEncryptedPem(pem)) {
+      throw new McpkiError('PASSPHRASE_WRONG', 'the root CA key could not be decrypted with the given passphrase', 'check MCPKI_ROOT_PASSPHRASE or --passphrase-file', { cause: error });
+    }
+    throw error;
+  }
+}

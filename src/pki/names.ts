@@ -1,0 +1,142 @@
+import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
+import { McpkiError } from '../errors.js';
+
+export type SanType = 'dns' | 'ip' | 'uri' | 'email';
+
+export interface San {
+  type: SanType;
+  /** normalised value: punycode lower-case DNS names, canonical IPs */
+  value: string;
+}
+
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+function invalid(value: string, why: string, hint: string): McpkiError {
+  return new McpkiError('INVALID_NAME', `invalid name "${value}": ${why}`, hint);
+}
+
+/** DNS name → punycode, lower case, validated label by label. A wildcard may only be the whole leftmost label. */
+export function normalizeDnsName(input: string, original = input): string {
+  let name = input.endsWith('.') ? input.slice(0, -1) : input;
+  if (name.length === 0) throw invalid(original, 'empty name', 'give a host name such as my-mcp.localhost');
+  const wildcard = name.startsWith('*.');
+  const rest = wildcard ? name.slice(2) : name;
+  if (rest.includes('*')) {
+    throw invalid(original, 'a wildcard may only be the whole leftmost label', 'write it as *.example.test');
+  }
+  const ascii = domainToASCII(rest);
+  if (!ascii) throw invalid(original, 'not a valid host name', 'use letters, digits and hyphens between dots');
+  const labels = ascii.split('.');
+  for (const label of labels) {
+    if (!LABEL.test(label)) {
+      throw invalid(original, `label "${label}" is not a valid host name label`, 'labels are 1-63 letters, digits or hyphens, not starting or ending with a hyphen');
+    }
+  }
+  if (ascii.length > 253) throw invalid(original, 'longer than 253 characters', 'use a shorter host name');
+  if (wildcard && labels.length < 2) {
+    throw invalid(original, 'a wildcard must cover a name with at least two labels', 'use *.example.test, not *.test');
+  }
+  if (!wildcard && isIP(ascii) === 0 && /^[0-9.]+$/.test(ascii)) {
+    throw invalid(original, 'looks like an IP address but is not a valid one', 'write a dotted-quad such as 127.0.0.1');
+  }
+  name = (wildcard ? '*.' : '') + ascii;
+  return name;
+}
+
+function normalizeIp(value: string): string {
+  const bare = value.startsWith('[') && value.endsWith(']') ? value.slice(1, -1) : value;
+  if (isIP(bare) === 4) return bare;
+  return new URL(`http://[${bare}]/`).hostname.slice(1, -1); // WHATWG's canonical, compressed IPv6 text
+}
+
+function normalizeUri(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw invalid(value, 'not a valid URI', 'write a full URI such as spiffe://example.test/mcp/server');
+  }
+  if (url.protocol === 'spiffe:') {
+    const trustDomain = url.host;
+    if (!trustDomain || trustDomain !== trustDomain.toLowerCase() || !/^[a-z0-9._-]+$/.test(trustDomain)) {
+      throw invalid(value, 'a SPIFFE ID needs a lower-case trust domain', 'write spiffe://trust.domain/path');
+    }
+    if (url.search || url.hash || url.username || url.port) {
+      throw invalid(value, 'a SPIFFE ID has no port, query, fragment or user part', 'write spiffe://trust.domain/path');
+    }
+    return value;
+  }
+  return url.href === value + '/' && !value.endsWith('/') ? value : url.href;
+}
+
+function normalizeEmail(value: string): string {
+  const at = value.lastIndexOf('@');
+  const local = value.slice(0, at);
+  const domain = value.slice(at + 1);
+  if (!local || !/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$/.test(local) || local.startsWith('.') || local.endsWith('.') || local.includes('..')) {
+    throw invalid(value, 'not a valid e-mail address', 'write user@example.test');
+  }
+  if (domain.includes('*')) throw invalid(value, 'an e-mail domain cannot be a wildcard', 'write user@example.test');
+  return `${local}@${normalizeDnsName(domain, value)}`;
+}
+
+/** Classifies a name given on the command line: IP, URI (has a scheme), e-mail (has an @), else DNS. */
+export function classifySan(raw: string): San {
+  const value = raw.trim();
+  if (value.length === 0) throw invalid(raw, 'empty name', 'give a host name, IP address, URI or e-mail address');
+  if (/\s/.test(value)) throw invalid(raw, 'contains white space', 'give one name per argument');
+  const bare = value.startsWith('[') && value.endsWith(']') ? value.slice(1, -1) : value;
+  if (isIP(bare) !== 0) return { type: 'ip', value: normalizeIp(value) };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return { type: 'uri', value: normalizeUri(value) };
+  if (value.includes('@')) return { type: 'email', value: normalizeEmail(value) };
+  if (value.includes('/')) throw invalid(raw, 'a "/" is only allowed in URIs', 'for a network, use --permit with mcpki init; for a URI, add its scheme');
+  return { type: 'dns', value: normalizeDnsName(value) };
+}
+
+export function classifySans(raw: readonly string[]): San[] {
+  const seen = new Set<string>();
+  const out: San[] = [];
+  for (const item of raw) {
+    const san = classifySan(item);
+    const key = `${san.type}:${san.value}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(san);
+  }
+  return out;
+}
+
+/** Certificate names are used for file names and look-ups: keep them simple. */
+export function validateCertName(name: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name) || name.includes('..')) {
+    throw new McpkiError('INVALID_NAME', `invalid certificate name "${name}"`, 'use letters, digits, ".", "_" and "-" (it becomes a file name), e.g. my-mcp');
+  }
+  return name;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// IP helpers
+
+export function expandIpv6(address: string): number[] {
+  let text = address;
+  const v4 = text.match(/(\d+\.\d+\.\d+\.\d+)$/);
+  if (v4) {
+    const b = v4[1]!.split('.').map(Number);
+    text = text.slice(0, -v4[1]!.length) + `${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+  }
+  const [head, tail] = text.split('::');
+  const parse = (part: string | undefined): number[] => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
+  const left = parse(head);
+  const right = parse(tail);
+  const fill = tail === undefined ? [] : new Array(8 - left.length - right.length).fill(0);
+  return [...left, ...fill, ...right];
+}
+
+export function ipToBytes(address: string): Buffer {
+  if (isIP(address) === 4) return Buffer.from(address.split('.').map(Number));
+  const groups = expandIpv6(address);
+  const out = Buffer.alloc(16);
+  groups.forEach((group, i) => out.writeUInt16BE(group, i * 2));
+  return out;
+}

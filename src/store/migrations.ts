@@ -1,0 +1,55 @@
+// Versioned schema. Each entry moves the database from version i to i+1 (PRAGMA user_version); never edit a
+// released migration, add a new one.
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  CREATE TABLE authorities (
+    id INTEGER PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('root', 'intermediate')),
+    serial TEXT NOT NULL UNIQUE,
+    subject TEXT NOT NULL,
+    key_type TEXT NOT NULL,
+    not_before TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'retired')),
+    pem TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE certificates (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    serial TEXT NOT NULL UNIQUE,
+    subject TEXT NOT NULL,
+    sans TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    issuer_serial TEXT,
+    profile TEXT,
+    key_type TEXT NOT NULL,
+    not_before TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'valid' CHECK (status IN ('valid', 'superseded', 'revoked')),
+    revoked_at TEXT,
+    revocation_reason TEXT,
+    pem TEXT NOT NULL,
+    paths TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX certificates_by_name ON certificates (name, id);
+  CREATE INDEX certificates_by_not_after ON certificates (not_after);
+  CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    type TEXT NOT NULL,
+    name TEXT,
+    serial TEXT,
+    detail TEXT NOT NULL DEFAULT '{}'
+  );
+  CREATE INDEX events_by_at ON events (at);
+  `,
+];

@@ -1,0 +1,366 @@
+// The inventory: the only module that speaks SQL. WAL plus a busy timeout let many mcpki processes share one
+// database; writes are short transactions.
+import Database from 'better-sqlite3';
+import { closeSync, openSync } from 'node:fs';
+import { McpkiError } from '../errors.js';
+import type { San } from '../pki/names.js';
+import { MIGRATIONS } from './migrations.js';
+
+export type CertificateKind = 'server' | 'client';
+export type CertificateStatus = 'valid' | 'superseded' | 'revoked';
+
+export interface CertificatePaths {
+  cert?: string;
+  key?: string;
+  fullchain?: string;
+  ca?: string;
+  p12?: string;
+}
+
+export interface NewCertificate {
+  name: string;
+  kind: CertificateKind;
+  serial: string;
+  subject: string;
+  sans: San[];
+  issuer: string;
+  issuerSerial: string | null;
+  profile: string | null;
+  keyType: string;
+  notBefore: string;
+  notAfter: string;
+  fingerprint: string;
+  pem: string;
+  paths: CertificatePaths;
+}
+
+export interface CertificateRecord extends NewCertificate {
+  id: number;
+  status: CertificateStatus;
+  revokedAt: string | null;
+  revocationReason: string | null;
+  createdAt: string;
+}
+
+export interface NewAuthority {
+  role: 'root' | 'intermediate';
+  serial: string;
+  subject: string;
+  keyType: string;
+  notBefore: string;
+  notAfter: string;
+  fingerprint: string;
+  pem: string;
+}
+
+export interface AuthorityRecord extends NewAuthority {
+  id: number;
+  status: 'active' | 'retired';
+  createdAt: string;
+}
+
+export interface EventRecord {
+  id: number;
+  at: string;
+  type: string;
+  name: string | null;
+  serial: string | null;
+  detail: Record<string, unknown>;
+}
+
+export interface NewEvent {
+  type: string;
+  name?: string | null;
+  serial?: string | null;
+  detail?: Record<string, unknown>;
+}
+
+interface CertificateRow {
+  id: number;
+  name: string;
+  kind: CertificateKind;
+  serial: string;
+  subject: string;
+  sans: string;
+  issuer: string;
+  issuer_serial: string | null;
+  profile: string | null;
+  key_type: string;
+  not_before: string;
+  not_after: string;
+  fingerprint: string;
+  status: CertificateStatus;
+  revoked_at: string | null;
+  revocation_reason: string | null;
+  pem: string;
+  paths: string;
+  created_at: string;
+}
+
+function toCertificate(row: CertificateRow): CertificateRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    kind: row.kind,
+    serial: row.serial,
+    subject: row.subject,
+    sans: JSON.parse(row.sans) as San[],
+    issuer: row.issuer,
+    issuerSerial: row.issuer_serial,
+    profile: row.profile,
+    keyType: row.key_type,
+    notBefore: row.not_before,
+    notAfter: row.not_after,
+    fingerprint: row.fingerprint,
+    status: row.status,
+    revokedAt: row.revoked_at,
+    revocationReason: row.revocation_reason,
+    pem: row.pem,
+    paths: JSON.parse(row.paths) as CertificatePaths,
+    createdAt: row.created_at,
+  };
+}
+
+interface AuthorityRow {
+  id: number;
+  role: 'root' | 'intermediate';
+  serial: string;
+  subject: string;
+  key_type: string;
+  not_before: string;
+  not_after: string;
+  fingerprint: string;
+  status: 'active' | 'retired';
+  pem: string;
+  created_at: string;
+}
+
+function toAuthority(row: AuthorityRow): AuthorityRecord {
+  return {
+    id: row.id,
+    role: row.role,
+    serial: row.serial,
+    subject: row.subject,
+    keyType: row.key_type,
+    notBefore: row.not_before,
+    notAfter: row.not_after,
+    fingerprint: row.fingerprint,
+    status: row.status,
+    pem: row.pem,
+    createdAt: row.created_at,
+  };
+}
+
+function storeError(error: unknown, path: string): McpkiError {
+  const code = (error as { code?: string }).code ?? '';
+  const message = (error as Error).message ?? String(error);
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+    return new McpkiError('STORE_BUSY', `the inventory ${path} stayed locked by another mcpki process`, 'try again; if it persists, look for a hung mcpki process', { cause: error });
+  }
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || /not a database|malformed/i.test(message)) {
+    return new McpkiError('STORE_CORRUPT', `the inventory ${path} is not a valid SQLite database`, `move it aside (mv ${path} ${path}.broken) and run the command again; certificate and key files are not affected`, { cause: error });
+  }
+  if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'SQLITE_PERM' || /^E[A-Z]+$/.test(code)) {
+    return new McpkiError('HOME_UNUSABLE', `cannot open the inventory ${path}: ${message}`, 'check that the mcpki home folder is writable by this user (see --home)', { cause: error });
+  }
+  return new McpkiError('STORE_CORRUPT', `inventory error in ${path}: ${message}`, `check the file, or move it aside (mv ${path} ${path}.broken) and run the command again`, { cause: error });
+}
+
+export class Store {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly now: () => Date;
+
+  private constructor(path: string, db: Database.Database, now: () => Date) {
+    this.path = path;
+    this.db = db;
+    this.now = now;
+  }
+
+  static open(path: string, now: () => Date = () => new Date()): Store {
+    let db: Database.Database | undefined;
+    try {
+      // the inventory holds every certificate and the audit log: private to its owner like the keys
+      closeSync(openSync(path, 'a', 0o600));
+      db = new Database(path);
+      db.pragma('busy_timeout = 30000');
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      const store = new Store(path, db, now);
+      store.migrate();
+      return store;
+    } catch (error) {
+      db?.close();
+      if (error instanceof McpkiError) throw error;
+      throw storeError(error, path);
+    }
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current === MIGRATIONS.length) return;
+    if (current > MIGRATIONS.length) {
+      throw new McpkiError('STORE_VERSION', `the inventory ${this.path} has schema version ${current}, newer than this mcpki understands (${MIGRATIONS.length})`, 'upgrade mcpki');
+    }
+    // IMMEDIATE takes the write lock first, so two processes never run the same migration.
+    this.db.transaction(() => {
+      const version = this.db.pragma('user_version', { simple: true }) as number;
+      for (let v = version; v < MIGRATIONS.length; v++) this.db.exec(MIGRATIONS[v]!);
+      this.db.pragma(`user_version = ${MIGRATIONS.length}`);
+    }).immediate();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Runs `fn` in one IMMEDIATE transaction; errors are mapped to McpkiError. */
+  transaction<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (error) {
+      if (error instanceof McpkiError) throw error;
+      throw storeError(error, this.path);
+    }
+  }
+
+  private run<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      if (error instanceof McpkiError) throw error;
+      throw storeError(error, this.path);
+    }
+  }
+
+  integrityCheck(): string {
+    return this.run(() => this.db.pragma('integrity_check', { simple: true }) as string);
+  }
+
+  // --- settings -------------------------------------------------------------------------------------
+
+  getSetting(key: string): string | undefined {
+    return this.run(() => (this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value);
+  }
+
+  setSetting(key: string, value: string): void {
+    this.run(() => this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value));
+  }
+
+  /** Atomically increments a counter setting and returns the new value (CRL numbers). */
+  nextCounter(key: string): bigint {
+    return this.transaction(() => {
+      const current = BigInt(this.getSetting(key) ?? '0') + 1n;
+      this.setSetting(key, current.toString());
+      return current;
+    });
+  }
+
+  // --- authorities ----------------------------------------------------------------------------------
+
+  addAuthority(authority: NewAuthority): AuthorityRecord {
+    return this.run(() => {
+      const createdAt = this.now().toISOString();
+      const info = this.db
+        .prepare(
+          `INSERT INTO authorities (role, serial, subject, key_type, not_before, not_after, fingerprint, pem, created_at)
+           VALUES (@role, @serial, @subject, @keyType, @notBefore, @notAfter, @fingerprint, @pem, @createdAt)`,
+        )
+        .run({ ...authority, createdAt });
+      return { ...authority, id: Number(info.lastInsertRowid), status: 'active', createdAt };
+    });
+  }
+
+  retireAuthorities(role: 'root' | 'intermediate', exceptSerial?: string): void {
+    this.run(() => this.db.prepare(`UPDATE authorities SET status = 'retired' WHERE role = ? AND status = 'active' AND serial != ?`).run(role, exceptSerial ?? ''));
+  }
+
+  listAuthorities(): AuthorityRecord[] {
+    return this.run(() => (this.db.prepare('SELECT * FROM authorities ORDER BY id').all() as AuthorityRow[]).map(toAuthority));
+  }
+
+  // --- certificates ---------------------------------------------------------------------------------
+
+  /** Records a new certificate; earlier valid certificates of the same name become "superseded". */
+  addCertificate(certificate: NewCertificate): CertificateRecord {
+    return this.run(() => {
+      const createdAt = this.now().toISOString();
+      this.db.prepare(`UPDATE certificates SET status = 'superseded' WHERE name = ? AND status = 'valid'`).run(certificate.name);
+      const info = this.db
+        .prepare(
+          `INSERT INTO certificates (name, kind, serial, subject, sans, issuer, issuer_serial, profile, key_type, not_before, not_after, fingerprint, pem, paths, created_at)
+           VALUES (@name, @kind, @serial, @subject, @sans, @issuer, @issuerSerial, @profile, @keyType, @notBefore, @notAfter, @fingerprint, @pem, @paths, @createdAt)`,
+        )
+        .run({ ...certificate, sans: JSON.stringify(certificate.sans), paths: JSON.stringify(certificate.paths), createdAt });
+      return { ...certificate, id: Number(info.lastInsertRowid), status: 'valid', revokedAt: null, revocationReason: null, createdAt };
+    });
+  }
+
+  /** The newest certificate with this name, or the one with this serial (hex, any case, colons allowed). */
+  findCertificate(nameOrSerial: string): CertificateRecord | undefined {
+    return this.run(() => {
+      const byName = this.db.prepare('SELECT * FROM certificates WHERE name = ? ORDER BY id DESC LIMIT 1').get(nameOrSerial) as CertificateRow | undefined;
+      if (byName) return toCertificate(byName);
+      const serial = nameOrSerial.replace(/:/g, '').toUpperCase();
+      const bySerial = this.db.prepare('SELECT * FROM certificates WHERE serial = ?').get(serial) as CertificateRow | undefined;
+      return bySerial ? toCertificate(bySerial) : undefined;
+    });
+  }
+
+  /** Current certificates (newest per name), or every certificate ever issued with `all`. */
+  listCertificates(options: { all?: boolean; expiringBefore?: string } = {}): CertificateRecord[] {
+    return this.run(() => {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (!options.all) where.push('id IN (SELECT MAX(id) FROM certificates GROUP BY name)');
+      if (options.expiringBefore) {
+        where.push('not_after <= ?');
+        params.push(options.expiringBefore);
+      }
+      const sql = `SELECT * FROM certificates ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY not_after, name`;
+      return (this.db.prepare(sql).all(...params) as CertificateRow[]).map(toCertificate);
+    });
+  }
+
+  markRevoked(serial: string, reason: string, at: string): void {
+    this.run(() => this.db.prepare(`UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ?`).run(at, reason, serial));
+  }
+
+  /** Revoked certificates signed by the given issuing CA. */
+  revokedBy(issuerSerial: string): CertificateRecord[] {
+    return this.run(() =>
+      (this.db.prepare(`SELECT * FROM certificates WHERE status = 'revoked' AND issuer_serial = ? ORDER BY revoked_at, id`).all(issuerSerial) as CertificateRow[]).map(toCertificate),
+    );
+  }
+
+  // --- events ---------------------------------------------------------------------------------------
+
+  addEvent(event: NewEvent): void {
+    this.run(() =>
+      this.db
+        .prepare('INSERT INTO events (at, type, name, serial, detail) VALUES (?, ?, ?, ?, ?)')
+        .run(this.now().toISOString(), event.type, event.name ?? null, event.serial ?? null, JSON.stringify(event.detail ?? {})),
+    );
+  }
+
+  listEvents(options: { limit?: number; type?: string; name?: string } = {}): EventRecord[] {
+    return this.run(() => {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (options.type) {
+        where.push('type = ?');
+        params.push(options.type);
+      }
+      if (options.name) {
+        where.push('name = ?');
+        params.push(options.name);
+      }
+      params.push(options.limit ?? 100);
+      const rows = this.db
+        .prepare(`SELECT * FROM (SELECT * FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?) ORDER BY id`)
+        .all(...params) as { id: number; at: string; type: string; name: string | null; serial: string | null; detail: string }[];
+      return rows.map((row) => ({ ...row, detail: JSON.parse(row.detail) as Record<string, unknown> }));
+    });
+  }
+}

@@ -1,0 +1,57 @@
+// Shared test helpers: temporary homes, running the real CLI, and calling real peers (openssl, python3).
+import { spawnSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const BIN = join(ROOT, 'bin', 'mcpki.js');
+
+/** A fresh folder under the system temp dir (outside any git work tree), removed by the returned cleanup. */
+export function tempDir(prefix = 'mcpki-test-') {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Runs the CLI synchronously; returns { status, stdout, stderr, json }. */
+export function mcpki(args, options = {}) {
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', ...(options.env ?? {}) },
+    input: options.input,
+    cwd: options.cwd,
+    timeout: options.timeout ?? 60_000,
+  });
+  let json;
+  if (args.includes('--json')) {
+    try {
+      json = JSON.parse(result.stdout);
+    } catch {
+      json = undefined;
+    }
+  }
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr, json };
+}
+
+/** Runs the CLI asynchronously (for concurrency tests). */
+export function mcpkiAsync(args, options = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...(options.env ?? {}) } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** Runs any program; returns { status, stdout, stderr }. */
+export function run(cmd, args, options = {}) {
+  const result = spawnSync(cmd, args, { encoding: 'utf8', timeout: options.timeout ?? 60_000, input: options.input, env: options.env ?? process.env, cwd: options.cwd });
+  return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '', error: result.error };
+}
+
+export function hasCommand(name) {
+  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+}
