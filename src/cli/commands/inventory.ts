@@ -48,7 +48,8 @@ function renderShow(v: CertificateView): string {
     ['sha-256', v.fingerprint],
     ...Object.entries(v.paths).map(([kind, path]) => [`file ${kind}`, path ?? ''] as [string, string]),
   ];
-  return rows.map(([k, value]) => `${color.dim(k.padEnd(12))} ${value}`).join('\n');
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, value]) => `${color.dim(k.padEnd(width))}  ${value}`).join('\n');
 }
 
 function count(value: string): number {
