@@ -16,3 +16,4 @@ export { listCertificates, findCertificate, listEvents, viewOf, type Certificate
 export { writeFilesAtomic, writeFileAtomic, removeStaleTemps, type FileToWrite } from './deploy/atomic.js';
 export { parseDuration } from './duration.js';
 export type { CertificateRecord, CertificatePaths, CertificateKind, EventRecord, AuthorityRecord } from './store/store.js';
+export { installTrust, uninstallTrust, trustStatus, buildEnv, formatEnv, TRUST_STORE_NAMES, SHELL_KINDS, type TrustStoreName, type TrustOptions, type TrustStoreResult, type TrustReport, type ShellKind, type EnvReport } from './trust/index.js';

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import type { CaInfo } from '../../pki/ca.js';
-import { action } from '../command.js';
-import { collect } from '../command.js';
+import { action, collect } from '../command.js';
 import { color, emit, table, warn } from '../output.js';
 import { resolveRootPassphrase } from '../passphrase.js';
 import { McpkiError } from '../../errors.js';
@@ -28,7 +27,7 @@ export function registerCa(program: Command): void {
     .command('init')
     .description('create the development CA: a name-constrained root and an issuing intermediate')
     .option('--key <type>', 'key type: ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519', 'ec-p256')
-    .option('--permit <name-or-cidr>', 'also permit this DNS name (.suffix for subdomains) or network; repeatable', collect, [])
+    .option('--permit <name-or-cidr>', 'also permit this DNS name (.suffix for subdomains) or network; repeatable', collect)
     .option('--no-name-constraints', 'no name constraints at all: the CA can sign for any name (not recommended)')
     .option('--encrypt-root', 'encrypt the root key at rest (passphrase from MCPKI_ROOT_PASSPHRASE, --passphrase-file or a prompt)')
     .option('--passphrase-file <file>', 'file whose first line is the root key passphrase')
@@ -39,7 +38,7 @@ Examples:
   mcpki init --key ec-p384 --permit .corp.example --permit 10.0.0.0/8
   MCPKI_ROOT_PASSPHRASE=… mcpki init --encrypt-root`)
     .action(
-      action(async ({ context, out }, options: { key: string; permit: string[]; nameConstraints: boolean; encryptRoot?: boolean; passphraseFile?: string; force?: boolean }) => {
+      action(async ({ context, out }, options: { key: string; permit?: string[]; nameConstraints: boolean; encryptRoot?: boolean; passphraseFile?: string; force?: boolean }) => {
         const { initCa } = await import('../../pki/ca.js');
         const { parseKeyType } = await import('../../pki/keys.js');
         let rootPassphrase: string | undefined;
@@ -50,6 +49,7 @@ Examples:
           }
         }
         if (!options.nameConstraints) warn(out, 'creating a CA without name constraints: it can sign a certificate for any domain, and anyone who trusts it can be intercepted with one');
+        if (options.force) warn(out, 'replacing the CA: trust stores that had the old root keep it until you remove it (run "mcpki trust uninstall" before "init --force")');
         const info = initCa(context, { keyType: parseKeyType(options.key), permit: options.permit, nameConstraints: options.nameConstraints, rootPassphrase, force: options.force });
         emit(out, info, () => `${color.green('created')} the development CA in ${info.home}\n\n${renderCa(info)}\n\nnext: mcpki issue server my-mcp localhost 127.0.0.1   (and "mcpki trust install" so clients trust it)`);
       }),
