@@ -1,6 +1,7 @@
 import { createHash, createPrivateKey, generateKeyPair, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { McpkiError } from '../errors.js';
 import { children, nul, oid, parse, seq } from './der.js';
+import { encryptedPrivateKeyPem } from './pbes2.js';
 
 export const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'ed25519'] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
@@ -112,9 +113,7 @@ export function keyIdentifier(spki: Buffer): Buffer {
 }
 
 export function privateKeyPem(privateKey: KeyObject, passphrase?: string): string {
-  if (passphrase !== undefined) {
-    return privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }) as string;
-  }
+  if (passphrase !== undefined) return encryptedPrivateKeyPem(privateKey, passphrase);
   return privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
 }
 

@@ -1,8 +1,9 @@
 // PKCS#12 (RFC 7292) export. The modern form matches OpenSSL 3's defaults: certificates in a PBES2
 // (PBKDF2-HMAC-SHA256, AES-256-CBC) encrypted-data ContentInfo, the key in a pkcs8ShroudedKeyBag, and an
 // HMAC-SHA256 MAC. The legacy form uses pbeWithSHAAnd3-KeyTripleDES-CBC and an HMAC-SHA1 MAC.
-import { createCipheriv, createHash, createHmac, pbkdf2Sync, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createHash, createHmac, randomBytes, type KeyObject } from 'node:crypto';
 import { bmp, explicit, implicit, int, nul, octets, oid, seq, set } from './der.js';
+import { encryptPbes2, type Encrypted } from './pbes2.js';
 
 export interface Pkcs12Options {
   key: KeyObject;
@@ -22,10 +23,6 @@ const OID = {
   x509Certificate: '1.2.840.113549.1.9.22.1',
   friendlyName: '1.2.840.113549.1.9.20',
   localKeyId: '1.2.840.113549.1.9.21',
-  pbes2: '1.2.840.113549.1.5.13',
-  pbkdf2: '1.2.840.113549.1.5.12',
-  hmacWithSha256: '1.2.840.113549.2.9',
-  aes256Cbc: '2.16.840.1.101.3.4.1.42',
   pbeSha3DesCbc: '1.2.840.113549.1.12.1.3',
   sha1: '1.3.14.3.2.26',
   sha256: '2.16.840.1.101.3.4.2.1',
@@ -85,28 +82,6 @@ function addBlockPlusOne(input: Buffer, b: Buffer): void {
   }
 }
 
-interface Encrypted {
-  /** AlgorithmIdentifier DER */
-  algorithm: Buffer;
-  ciphertext: Buffer;
-}
-
-function encryptPbes2(password: string, plaintext: Buffer): Encrypted {
-  const salt = randomBytes(SALT_BYTES);
-  const iv = randomBytes(16);
-  // PBES2 takes the password as its UTF-8 bytes, not as a BMPString (as OpenSSL and Java do)
-  const key = pbkdf2Sync(Buffer.from(password, 'utf8'), salt, PKCS12_ITERATIONS, 32, 'sha256');
-  const cipher = createCipheriv('aes-256-cbc', key, iv);
-  const algorithm = seq(
-    oid(OID.pbes2),
-    seq(
-      seq(oid(OID.pbkdf2), seq(octets(salt), int(PKCS12_ITERATIONS), seq(oid(OID.hmacWithSha256), nul()))),
-      seq(oid(OID.aes256Cbc), octets(iv)),
-    ),
-  );
-  return { algorithm, ciphertext: Buffer.concat([cipher.update(plaintext), cipher.final()]) };
-}
-
 function encrypt3Des(password: string, plaintext: Buffer): Encrypted {
   const salt = randomBytes(SALT_BYTES);
   const key = pkcs12Kdf(SHA1, password, salt, 1, PKCS12_ITERATIONS, 24);
@@ -145,7 +120,7 @@ function dataContentInfo(content: Buffer): Buffer {
 }
 
 function encryptedContentInfo(options: Pkcs12Options, content: Buffer): Buffer {
-  const { algorithm, ciphertext } = (options.legacy ? encrypt3Des : encryptPbes2)(options.password, content);
+  const { algorithm, ciphertext } = options.legacy ? encrypt3Des(options.password, content) : encryptPbes2(options.password, content, PKCS12_ITERATIONS);
   const encryptedData = seq(int(0), seq(oid(OID.data), algorithm, implicit(0, octets(ciphertext))));
   return seq(oid(OID.encryptedData), explicit(0, encryptedData));
 }
