@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { ensurePrivateDir, layoutOf, resolveHome, type HomeLayout } from './home.js';
 import { Store } from './store/store.js';
 
@@ -10,6 +11,8 @@ export interface Context {
   readonly now: Clock;
   /** Opens (creating and migrating) the inventory on first use. */
   store(): Store;
+  /** The inventory if it exists; read-only commands use this so they never create a database. */
+  existingStore(): Store | undefined;
   close(): void;
 }
 
@@ -35,6 +38,11 @@ export function createContext(options: ContextOptions = {}): Context {
         store = Store.open(layout.database, now);
       }
       return store;
+    },
+    existingStore() {
+      if (store || existsSync(layout.database)) return this.store();
+      ensurePrivateDir(home); // an unusable home is still an error, not an empty inventory
+      return undefined;
     },
     close() {
       store?.close();

@@ -1,6 +1,6 @@
-import { mkdirSync, statSync, accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { McpkiError } from './errors.js';
 
 /** --home, else MCPKI_HOME, else $XDG_DATA_HOME/mcpki, else ~/.local/share/mcpki. */
@@ -36,14 +36,27 @@ export function layoutOf(home: string): HomeLayout {
   };
 }
 
-/** Creates a private (0700) folder, or checks that an existing one is a usable folder. */
-export function ensurePrivateDir(path: string): void {
+/**
+ * Creates a private (0700) folder and any missing parents, or checks that an existing one is a usable
+ * folder. `hint` names the option that chose the folder.
+ */
+export function ensurePrivateDir(path: string, hint = 'pass a writable folder with --home or MCPKI_HOME'): void {
   try {
-    mkdirSync(path, { recursive: true, mode: 0o700 });
+    makeDirs(resolve(path));
     if (!statSync(path).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     accessSync(path, constants.R_OK | constants.W_OK | constants.X_OK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new McpkiError('HOME_UNUSABLE', `cannot use folder ${path} (${code})`, 'pass a writable folder with --home or MCPKI_HOME', { cause: error });
+    throw new McpkiError('HOME_UNUSABLE', `cannot use folder ${path} (${code})`, hint, { cause: error });
   }
+}
+
+// One level at a time: Node 20's mkdirSync(…, { recursive: true }) never returns for a path under /proc.
+function makeDirs(path: string): void {
+  const missing: string[] = [];
+  for (let dir = path; !existsSync(dir); dir = dirname(dir)) {
+    missing.unshift(dir);
+    if (dirname(dir) === dir) break;
+  }
+  for (const dir of missing) mkdirSync(dir, { mode: 0o700 });
 }

@@ -39,14 +39,12 @@ export interface ListOptions {
 export function listCertificates(context: Context, options: ListOptions = {}): CertificateView[] {
   const now = context.now();
   const expiringBefore = options.expiringWithinMs === undefined ? undefined : new Date(now.getTime() + options.expiringWithinMs).toISOString();
-  return context
-    .store()
-    .listCertificates({ all: options.all, expiringBefore })
-    .map((record) => viewOf(record, now));
+  const store = context.existingStore();
+  return (store?.listCertificates({ all: options.all, expiringBefore }) ?? []).map((record) => viewOf(record, now));
 }
 
 export function findCertificate(context: Context, nameOrSerial: string): CertificateView {
-  const record = context.store().findCertificate(nameOrSerial);
+  const record = context.existingStore()?.findCertificate(nameOrSerial);
   if (!record) {
     throw new McpkiError('NOT_FOUND', `no certificate named or with serial "${nameOrSerial}"`, 'see "mcpki list --all" for names and serials');
   }
@@ -54,5 +52,5 @@ export function findCertificate(context: Context, nameOrSerial: string): Certifi
 }
 
 export function listEvents(context: Context, options: { limit?: number; type?: string; name?: string } = {}): EventRecord[] {
-  return context.store().listEvents(options);
+  return context.existingStore()?.listEvents(options) ?? [];
 }

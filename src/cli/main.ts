@@ -1,7 +1,8 @@
 // The mcpki command line: commander wiring only. Each command lives in commands/ and loads the core
 // modules it needs when it runs, so start-up stays close to a bare `node`.
 import { Command, CommanderError } from 'commander';
-import { EXIT_CODES } from '../errors.js';
+import { McpkiError } from '../errors.js';
+import { reportError } from './output.js';
 import { registerCa } from './commands/ca.js';
 import { registerInventory } from './commands/inventory.js';
 import { registerIssue } from './commands/issue.js';
@@ -37,21 +38,56 @@ Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 no CA, 5 already
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `mcpki list | head`: a closed pipe is not an error
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   const program = buildProgram();
-  for (const command of program.commands) applyExitOverride(command);
+  // commander's own error text is replaced by ours (one error line, one hint line, or JSON)
+  forEachCommand(program, (command) => command.exitOverride().configureOutput({ outputError: () => {} }));
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    if (error instanceof CommanderError) {
-      // help and --version exit 0; any parse error is a usage error
-      process.exitCode = error.exitCode === 0 ? 0 : EXIT_CODES.USAGE;
+    if (!(error instanceof CommanderError)) throw error;
+    // help and --version exit 0; any parse error is a usage error
+    if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
+      process.exitCode = 0;
       return;
     }
-    throw error;
+    process.exitCode = reportError({ json: argv.includes('--json') }, usageError(error, commandPath(program, argv)));
   }
 }
 
-function applyExitOverride(command: Command): void {
-  command.exitOverride();
-  for (const sub of command.commands) applyExitOverride(sub);
+/** Turns a commander parse error into a usage error with a hint. */
+export function usageError(error: CommanderError, command: string): McpkiError {
+  const [first, ...rest] = error.message.replace(/^error:\s*/, '').split('\n');
+  let message = first!.trim();
+  const suggestion = rest.join(' ').match(/\(Did you mean (.+)\?\)/);
+  let hint = `see "mcpki ${command ? command + ' ' : ''}--help"`;
+  if (suggestion) hint = `did you mean ${suggestion[1]}? ${hint}`;
+  const unknown = message.match(/^unknown option '(.+)'$/);
+  if (unknown && !unknown[1]!.startsWith('--')) {
+    hint = `if "${unknown[1]}" is a name, put "--" before it (e.g. mcpki issue server NAME -- ${unknown[1]}); ${hint}`;
+  }
+  message = message.replace(/\.$/, '');
+  return new McpkiError('USAGE', message, hint);
+}
+
+/** The (sub)command names the arguments name, e.g. "issue server". */
+function commandPath(program: Command, argv: readonly string[]): string {
+  const path: string[] = [];
+  let current = program;
+  for (const word of argv.slice(2)) {
+    const next = current.commands.find((c) => c.name() === word || c.aliases().includes(word));
+    if (!next) continue;
+    path.push(next.name());
+    current = next;
+  }
+  return path.join(' ');
+}
+
+function forEachCommand(command: Command, fn: (command: Command) => void): void {
+  fn(command);
+  for (const sub of command.commands) forEachCommand(sub, fn);
 }

@@ -1,33 +1,53 @@
 import { McpkiError } from '../errors.js';
 import type { IssueRequest } from './issue.js';
 
+const FIELDS = ['kind', 'name', 'sans', 'key', 'days', 'out'];
+
+function invalid(message: string, hint: string): McpkiError {
+  return new McpkiError('INVALID_INPUT', message, hint);
+}
+
+function requestFromJson(item: unknown, n: number, defaults: Partial<IssueRequest>): IssueRequest {
+  const example = '{"kind": "server", "name": "api-1", "sans": ["api-1.localhost"]}';
+  if (typeof item !== 'object' || item === null || Array.isArray(item)) throw invalid(`batch entry ${n} is not an object`, `each entry looks like ${example}`);
+  const entry = item as Record<string, unknown>;
+  const unknown = Object.keys(entry).filter((key) => !FIELDS.includes(key));
+  if (unknown.length) throw invalid(`batch entry ${n} has unknown field "${unknown[0]}"`, `fields are ${FIELDS.join(', ')}`);
+  if (typeof entry.name !== 'string') throw invalid(`batch entry ${n} has no "name" string`, `each entry looks like ${example}`);
+  for (const field of ['kind', 'key', 'out'] as const) {
+    if (entry[field] !== undefined && typeof entry[field] !== 'string') throw invalid(`batch entry ${n} (${entry.name}): "${field}" must be a string`, `each entry looks like ${example}`);
+  }
+  if (entry.sans !== undefined && (!Array.isArray(entry.sans) || entry.sans.some((s) => typeof s !== 'string'))) {
+    throw invalid(`batch entry ${n} (${entry.name}): "sans" must be a list of strings`, 'write "sans": ["api-1.localhost", "127.0.0.1"]');
+  }
+  if (entry.days !== undefined && !Number.isInteger(entry.days)) {
+    throw invalid(`batch entry ${n} (${entry.name}): "days" must be a whole number, not ${JSON.stringify(entry.days)}`, 'write "days": 30 (no quotes)');
+  }
+  return {
+    kind: (entry.kind ?? 'server') as IssueRequest['kind'],
+    name: entry.name,
+    sans: (entry.sans as string[] | undefined) ?? [],
+    keyType: (entry.key as string | undefined) ?? defaults.keyType,
+    days: (entry.days as number | undefined) ?? defaults.days,
+    outDir: (entry.out as string | undefined) ?? defaults.outDir,
+  };
+}
+
 /**
  * A batch file is either a JSON array of requests ({"kind","name","sans","key","days","out"}) or lines of
  * "server|client NAME [SAN...]" (blank lines and # comments ignored).
  */
 export function parseBatch(text: string, defaults: Partial<IssueRequest> = {}): IssueRequest[] {
   const trimmed = text.trim();
-  if (trimmed.startsWith('[')) {
+  if (trimmed.startsWith('[') || trimmed.startsWith('{')) {
     let parsed: unknown;
     try {
       parsed = JSON.parse(trimmed);
     } catch (error) {
-      throw new McpkiError('INVALID_INPUT', `the batch file is not valid JSON: ${(error as Error).message}`, 'fix the JSON, or use the line format "server NAME SAN..."');
+      throw invalid(`the batch file is not valid JSON: ${(error as Error).message}`, 'fix the JSON, or use the line format "server NAME SAN..."');
     }
-    return (parsed as Record<string, unknown>[]).map((item, i) => {
-      if (typeof item !== 'object' || item === null || typeof item.name !== 'string') {
-        throw new McpkiError('INVALID_INPUT', `batch entry ${i + 1} has no "name"`, 'each entry needs at least {"kind": "server", "name": "...", "sans": [...]}');
-      }
-      return {
-        ...defaults,
-        kind: (item.kind ?? 'server') as IssueRequest['kind'],
-        name: item.name,
-        sans: (item.sans as string[] | undefined) ?? [],
-        keyType: (item.key as string | undefined) ?? defaults.keyType,
-        days: (item.days as number | undefined) ?? defaults.days,
-        outDir: (item.out as string | undefined) ?? defaults.outDir,
-      };
-    });
+    if (!Array.isArray(parsed)) throw invalid('the batch file holds a JSON object, not an array of requests', 'wrap the requests in [ … ]');
+    return parsed.map((item: unknown, i) => ({ ...defaults, ...requestFromJson(item, i + 1, defaults) }));
   }
   const requests: IssueRequest[] = [];
   trimmed.split(/\r?\n/).forEach((line, i) => {
@@ -35,7 +55,7 @@ export function parseBatch(text: string, defaults: Partial<IssueRequest> = {}): 
     if (words.length === 0) return;
     const [kind, name, ...sans] = words;
     if ((kind !== 'server' && kind !== 'client') || !name) {
-      throw new McpkiError('INVALID_INPUT', `batch line ${i + 1}: expected "server|client NAME [SAN...]", got "${line.trim()}"`, 'e.g. server api-1 api-1.localhost 127.0.0.1');
+      throw invalid(`batch line ${i + 1}: expected "server|client NAME [SAN...]", got "${line.trim()}"`, 'e.g. server api-1 api-1.localhost 127.0.0.1');
     }
     requests.push({ ...defaults, kind, name, sans });
   });

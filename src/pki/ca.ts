@@ -192,12 +192,6 @@ export function initCa(context: Context, options: InitCaOptions = {}): CaInfo {
   );
   const intermediate = signIntermediate(now, rootDer, rootPair.privateKey, keyType, permitted, id);
 
-  writeFilesAtomic([
-    { path: layout.rootKey, data: privateKeyPem(rootPair.privateKey, options.rootPassphrase), mode: 0o600 },
-    { path: layout.intermediateKey, data: privateKeyPem(intermediate.privateKey), mode: 0o600 },
-    { path: layout.rootCert, data: toPem('CERTIFICATE', rootDer), mode: 0o644 },
-    { path: layout.intermediateCert, data: toPem('CERTIFICATE', intermediate.der), mode: 0o644 },
-  ]);
 
   const rootX509 = new X509Certificate(rootDer);
   const intermediateX509 = new X509Certificate(intermediate.der);
@@ -218,6 +212,13 @@ export function initCa(context: Context, options: InitCaOptions = {}): CaInfo {
         replaced: options.force === true,
       },
     });
+    // written while the inventory's write lock is held, so a failed write records nothing
+    writeFilesAtomic([
+      { path: layout.rootKey, data: privateKeyPem(rootPair.privateKey, options.rootPassphrase), mode: 0o600 },
+      { path: layout.intermediateKey, data: privateKeyPem(intermediate.privateKey), mode: 0o600 },
+      { path: layout.rootCert, data: toPem('CERTIFICATE', rootDer), mode: 0o644 },
+      { path: layout.intermediateCert, data: toPem('CERTIFICATE', intermediate.der), mode: 0o644 },
+    ]);
   });
   return showCa(context);
 }
@@ -261,6 +262,9 @@ function readCaFile(path: string): string {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       throw new McpkiError('CA_MISSING', `no CA found (${path} does not exist)`, 'run "mcpki init" first, or point --home / MCPKI_HOME at an existing mcpki home');
+    }
+    if (code === 'ENOTDIR') {
+      throw new McpkiError('HOME_UNUSABLE', `cannot read ${path} (${code}): part of the mcpki home path is a file`, 'pass a folder with --home or MCPKI_HOME', { cause: error });
     }
     throw new McpkiError('CA_CORRUPT', `cannot read ${path} (${code})`, 'check the file permissions of the mcpki home', { cause: error });
   }
@@ -333,16 +337,16 @@ export function rotateIntermediate(context: Context, options: RotateOptions = {}
     { path: join(archive, `intermediate-${oldSerial}.key`), data: privateKeyPem(old.key), mode: 0o600 },
     { path: join(archive, `intermediate-${oldSerial}.crt`), data: old.pem, mode: 0o644 },
   ]);
-  writeFilesAtomic([
-    { path: layout.intermediateKey, data: privateKeyPem(next.privateKey), mode: 0o600 },
-    { path: layout.intermediateCert, data: toPem('CERTIFICATE', next.der), mode: 0o644 },
-  ]);
   const cert = new X509Certificate(next.der);
   store.transaction(() => {
     const serial = cert.serialNumber.toUpperCase();
     recordAuthority(store, 'intermediate', cert);
     store.retireAuthorities('intermediate', serial);
     store.addEvent({ type: 'ca.intermediate-rotated', serial, detail: { previous: oldSerial, fingerprint: cert.fingerprint256 } });
+    writeFilesAtomic([
+      { path: layout.intermediateKey, data: privateKeyPem(next.privateKey), mode: 0o600 },
+      { path: layout.intermediateCert, data: toPem('CERTIFICATE', next.der), mode: 0o644 },
+    ]);
   });
   return showCa(context);
 }

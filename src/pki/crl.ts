@@ -53,8 +53,8 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
   if (!Number.isInteger(days) || days < 1 || days > 365) {
     throw new McpkiError('INVALID_DAYS', `--days must be a whole number from 1 to 365, got ${String(options.days)}`, `the default is ${DEFAULT_CRL_DAYS}`);
   }
-  const store = context.store();
   const current = loadIssuingCa(context);
+  const store = context.store();
   const now = context.now();
   const nextUpdate = new Date(now.getTime() + days * DAY);
   const number = store.nextCounter('crl_number');

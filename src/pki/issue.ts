@@ -35,6 +35,7 @@ export const DEFAULT_DAYS = 90;
 export const MAX_DAYS = 398;
 /** mkcert's and Java's customary PKCS#12 password, used when none is given. */
 export const DEFAULT_P12_PASSWORD = 'changeit';
+const OUT_DIR_HINT = 'choose a writable folder with --out (or leave it out to use HOME/certs/NAME)';
 
 export interface IssueRequest {
   kind: CertificateKind;
@@ -80,7 +81,7 @@ function planIssue(context: Context, ca: IssuingCa, request: IssueRequest): Plan
   const keyType = parseKeyType(request.keyType ?? 'ec-p256');
   const days = request.days ?? DEFAULT_DAYS;
   if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) {
-    throw new McpkiError('INVALID_DAYS', `--days must be a whole number from 1 to ${MAX_DAYS}, got ${String(request.days)}`, `clients reject longer-lived certificates; renew instead (default ${DEFAULT_DAYS})`);
+    throw new McpkiError('INVALID_DAYS', `--days must be a whole number from 1 to ${MAX_DAYS}, got ${String(request.days)}`, `give 1 to ${MAX_DAYS} days (default ${DEFAULT_DAYS}); clients reject longer-lived certificates, so renew instead`);
   }
   assertPermitted(sans, ca.permitted);
   const outDir = resolve(request.outDir ?? join(context.layout.certsDir, name));
@@ -193,14 +194,20 @@ function recordIssued(context: Context, plan: Plan, record: NewCertificate): Cer
 
 /** Issues one certificate signed by the intermediate, writes its files and records it. */
 export function issueCertificate(context: Context, request: IssueRequest): IssuedCertificate {
-  const store = context.store(); // a broken inventory fails here, before anything is written
   const ca = loadIssuingCa(context);
   const plan = planIssue(context, ca, request);
+  const store = context.store(); // a broken inventory fails here, before anything is written
   const pair = generateKey(plan.keyType);
   const der = signLeaf(ca, plan, pair, context.now());
-  ensurePrivateDir(plan.outDir);
-  writeFilesAtomic(filesFor(ca, plan, pair, der));
-  const certificate = store.transaction(() => recordIssued(context, plan, recordOf(ca, plan, der)));
+  ensurePrivateDir(plan.outDir, OUT_DIR_HINT);
+  const files = filesFor(ca, plan, pair, der);
+  // Files are renamed into place while the inventory's write lock is held: when two processes issue the
+  // same name, the files on disk belong to the record committed last, and a failed write records nothing.
+  const certificate = store.transaction(() => {
+    const saved = recordIssued(context, plan, recordOf(ca, plan, der));
+    writeFilesAtomic(files);
+    return saved;
+  });
   return { certificate, paths: plan.paths };
 }
 
@@ -209,7 +216,6 @@ export function issueCertificate(context: Context, request: IssueRequest): Issue
  * is signed; keys are generated on the thread pool; all records are written in one transaction.
  */
 export async function issueBatch(context: Context, requests: readonly IssueRequest[]): Promise<IssuedCertificate[]> {
-  const store = context.store();
   const ca = loadIssuingCa(context);
   const plans = requests.map((request, i) => {
     try {
@@ -224,11 +230,16 @@ export async function issueBatch(context: Context, requests: readonly IssueReque
     if (seen.has(plan.paths.key)) throw new McpkiError('INVALID_INPUT', `two requests write ${plan.paths.key}`, 'give each certificate its own name or --out folder');
     seen.add(plan.paths.key);
   }
+  const store = context.store();
   const now = context.now();
   const pairs = await Promise.all(plans.map((plan) => generateKeyAsync(plan.keyType)));
   const signed = plans.map((plan, i) => signLeaf(ca, plan, pairs[i]!, now));
-  for (const dir of new Set(plans.map((p) => p.outDir))) ensurePrivateDir(dir);
-  plans.forEach((plan, i) => writeFilesAtomic(filesFor(ca, plan, pairs[i]!, signed[i]!)));
-  const records = store.transaction(() => plans.map((plan, i) => recordIssued(context, plan, recordOf(ca, plan, signed[i]!))));
+  for (const dir of new Set(plans.map((p) => p.outDir))) ensurePrivateDir(dir, OUT_DIR_HINT);
+  const files = plans.map((plan, i) => filesFor(ca, plan, pairs[i]!, signed[i]!));
+  const records = store.transaction(() => {
+    const saved = plans.map((plan, i) => recordIssued(context, plan, recordOf(ca, plan, signed[i]!)));
+    files.forEach((set) => writeFilesAtomic(set));
+    return saved;
+  });
   return records.map((certificate, i) => ({ certificate, paths: plans[i]!.paths }));
 }

@@ -11,8 +11,8 @@ export function parseRevocationReason(value: string): RevocationReason {
 /** Marks a locally issued certificate revoked; the next CRL lists it. */
 export function revokeCertificate(context: Context, nameOrSerial: string, reason: RevocationReason | string = 'unspecified'): CertificateView {
   const parsedReason = parseRevocationReason(reason);
-  const store = context.store();
   const certificate = findCertificate(context, nameOrSerial);
+  const store = context.store();
   if (certificate.status === 'revoked') {
     throw new McpkiError('ALREADY_REVOKED', `certificate ${certificate.name} (${certificate.serial}) was already revoked at ${certificate.revokedAt}`, 'nothing to do; run "mcpki crl" to publish a fresh CRL');
   }

@@ -48,9 +48,9 @@ Examples:
             throw new McpkiError('PASSPHRASE_MISSING', '--encrypt-root needs a passphrase and there is no terminal to ask for one', 'set MCPKI_ROOT_PASSPHRASE or pass --passphrase-file FILE');
           }
         }
-        if (!options.nameConstraints) warn(out, 'creating a CA without name constraints: it can sign a certificate for any domain, and anyone who trusts it can be intercepted with one');
-        if (options.force) warn(out, 'replacing the CA: trust stores that had the old root keep it until you remove it (run "mcpki trust uninstall" before "init --force")');
         const info = initCa(context, { keyType: parseKeyType(options.key), permit: options.permit, nameConstraints: options.nameConstraints, rootPassphrase, force: options.force });
+        if (!options.nameConstraints) warn(out, 'this CA has no name constraints: it can sign a certificate for any domain, and anyone who trusts it can be intercepted with one');
+        if (options.force) warn(out, 'replaced the CA: trust stores that had the old root keep it until you remove it (run "mcpki trust uninstall" before "init --force")');
         emit(out, info, () => `${color.green('created')} the development CA in ${info.home}\n\n${renderCa(info)}\n\nnext: mcpki issue server my-mcp localhost 127.0.0.1   (and "mcpki trust install" so clients trust it)`);
       }),
     );

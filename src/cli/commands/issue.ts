@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import type { IssuedCertificate } from '../../pki/issue.js';
+import { McpkiError } from '../../errors.js';
 import { action } from '../command.js';
 import { color, emit, table } from '../output.js';
 import { readSecretFile } from '../passphrase.js';
@@ -23,6 +24,14 @@ interface IssueFlags {
 function p12Password(flags: IssueFlags): string | undefined {
   if (flags.p12PasswordFile) return readSecretFile(flags.p12PasswordFile, 'PKCS#12 password');
   return process.env.MCPKI_P12_PASSWORD || undefined;
+}
+
+function readBatchFile(read: (path: string | number, encoding: 'utf8') => string, file: string): string {
+  try {
+    return read(file === '-' ? 0 : file, 'utf8');
+  } catch (error) {
+    throw new McpkiError('INVALID_INPUT', `cannot read the batch file ${file === '-' ? 'from standard input' : file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give a readable file of requests, or - to read them from standard input');
+  }
 }
 
 function renderIssued(issued: IssuedCertificate): string {
@@ -108,7 +117,7 @@ Example:
         const { join } = await import('node:path');
         const { parseBatch } = await import('../../pki/batch.js');
         const { issueBatch } = await import('../../pki/issue.js');
-        const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+        const text = readBatchFile(readFileSync, file);
         const requests = parseBatch(text, { keyType: flags.key, days: flags.days, allowGit: flags.allowGit, p12: flags.p12, p12Legacy: flags.p12Legacy, p12Password: p12Password(flags) }).map((r) =>
           flags.out && !r.outDir ? { ...r, outDir: join(flags.out, r.name) } : r,
         );
