@@ -3,6 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { classifySan, parsePermitted, McpkiError } from '../dist/index.js';
 import { checkPermitted } from '../dist/pki/constraints.js';
+import { isIP } from '../dist/pki/names.js';
+import net from 'node:net';
 
 test('SANs are classified and normalised', () => {
   const cases = [
@@ -43,4 +45,11 @@ test('constraint semantics match OpenSSL: "x" covers x and below, ".x" only belo
   assert.equal(ok('uri', 'spiffe://anything/x'), true, 'a name type without subtrees is unconstrained');
   assert.throws(() => parsePermitted(['10.0.0.1/8']), /host bits are set/);
   assert.throws(() => parsePermitted(['10.0.0.0/33']), /prefix must be 0-32/);
+});
+
+test('isIP agrees with node:net (zone IDs aside)', () => {
+  for (const text of ['1.2.3.4', '01.2.3.4', '256.1.1.1', '1.2.3', '::1', '::', '::ffff:1.2.3.4', '1::2::3', '12345::', '0:0:0:0:0:0:0:1', '1:2:3:4:5:6:7:8:9', 'abcd', 'a.b.c.d', ':::', 'fe80::1']) {
+    assert.equal(isIP(text), net.isIP(text), text);
+  }
+  assert.equal(isIP('fe80::1%eth0'), 0, 'a zone ID is not part of an address in a certificate');
 });

@@ -83,6 +83,13 @@ describe('chains verify with openssl -x509_strict', () => {
       assert.equal(fullchain.match(/BEGIN CERTIFICATE/g).length, 2);
       const chainCheck = run('openssl', ['verify', '-x509_strict', '-CAfile', issued.paths.ca, '-untrusted', issued.paths.fullchain, issued.paths.cert]);
       assert.equal(chainCheck.status, 0, chainCheck.stderr + chainCheck.stdout);
+      // the inventory record says what openssl reads from the certificate
+      const facts = run('openssl', ['x509', '-in', issued.paths.cert, '-noout', '-serial', '-fingerprint', '-sha256', '-startdate', '-enddate']).stdout;
+      assert.match(facts, new RegExp(`serial=${issued.certificate.serial}`));
+      assert.ok(facts.includes(`Fingerprint=${issued.certificate.fingerprint}`), facts);
+      const date = (label) => new Date(facts.match(new RegExp(`${label}=(.+)`))[1]).toISOString();
+      assert.equal(date('notBefore'), issued.certificate.notBefore);
+      assert.equal(date('notAfter'), issued.certificate.notAfter);
       const days = run('openssl', ['x509', '-in', issued.paths.cert, '-noout', '-checkend', String(89 * 86400)]);
       assert.equal(days.status, 0, 'valid for the default 90 days');
       assert.notEqual(run('openssl', ['x509', '-in', issued.paths.cert, '-noout', '-checkend', String(91 * 86400)]).status, 0);

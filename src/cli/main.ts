@@ -10,7 +10,34 @@ import { registerTrust } from './commands/trust.js';
 
 export const VERSION = '0.1.0';
 
-export function buildProgram(): Command {
+const GROUPS: Record<string, (program: Command) => void> = {
+  init: registerCa,
+  ca: registerCa,
+  issue: registerIssue,
+  list: registerInventory,
+  show: registerInventory,
+  revoke: registerInventory,
+  crl: registerInventory,
+  events: registerInventory,
+  trust: registerTrust,
+  env: registerTrust,
+};
+
+/** The first word that is not an option (nor the value of --home). */
+function firstCommandWord(argv: readonly string[]): string | undefined {
+  for (let i = 2; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (word === '--home') i++;
+    else if (!word.startsWith('-')) return word;
+  }
+  return undefined;
+}
+
+/**
+ * The whole program, or — when argv names a command — only that command's group: building every
+ * command's options costs start-up time that a single command does not need.
+ */
+export function buildProgram(argv: readonly string[] = []): Command {
   const program = new Command('mcpki')
     .description('Certificates for MCP services and any TLS service: a name-constrained local CA, an inventory, trust-store setup.')
     .version(VERSION)
@@ -30,10 +57,9 @@ Quick start:
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 no CA, 5 already exists,
 6 name not permitted, 7 inventory error, 8 file system, 9 git guard, 10 not found, 11 trust store, 12 passphrase.`,
     );
-  registerCa(program);
-  registerIssue(program);
-  registerInventory(program);
-  registerTrust(program);
+  const only = GROUPS[firstCommandWord(argv) ?? ''];
+  if (only) only(program);
+  else for (const register of new Set(Object.values(GROUPS))) register(program);
   return program;
 }
 
@@ -43,7 +69,7 @@ export async function main(argv: string[]): Promise<void> {
     if (error.code === 'EPIPE') process.exit(0);
     throw error;
   });
-  const program = buildProgram();
+  const program = buildProgram(argv);
   // commander's own error text is replaced by ours (one error line, one hint line, or JSON)
   forEachCommand(program, (command) => command.exitOverride().configureOutput({ outputError: () => {} }));
   try {

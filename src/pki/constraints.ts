@@ -1,7 +1,6 @@
-import { isIP } from 'node:net';
 import { McpkiError } from '../errors.js';
 import { ctx, ia5, seq } from './der.js';
-import { ipToBytes, normalizeDnsName, type San } from './names.js';
+import { ipToBytes, isIP, normalizeDnsName, type San } from './names.js';
 
 /** What the development CA may sign for unless told otherwise. */
 export const DEFAULT_PERMITTED = ['localhost', '.localhost', '.test', '.internal', '.home.arpa', '127.0.0.0/8', '::1/128'];

@@ -1,9 +1,9 @@
 // Leaf issuance: validate everything first (names, constraints, key type, days, output paths, the git guard),
 // then generate, sign, write atomically and record. Nothing is signed or written when any check fails.
-import { X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { Context } from '../context.js';
-import { writeFilesAtomic, type FileToWrite } from '../deploy/atomic.js';
+import { writeFilesAtomic, writeManyFilesAtomic, type FileToWrite } from '../deploy/atomic.js';
 import { assertKeyPathOutsideGit } from '../deploy/git.js';
 import { McpkiError } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
@@ -118,10 +118,23 @@ function leafNameAttribute(ca: IssuingCa, plan: Plan): NameAttribute {
   return { type: 'OU', value: plan.name };
 }
 
-function signLeaf(ca: IssuingCa, plan: Plan, pair: KeyPair, now: Date): Buffer {
+interface SignedLeaf {
+  der: Buffer;
+  serial: Buffer;
+  subject: NameAttribute[];
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** Whole seconds: certificate times carry no fractions. */
+function wholeSeconds(ms: number): Date {
+  return new Date(Math.floor(ms / 1000) * 1000);
+}
+
+function signLeaf(ca: IssuingCa, plan: Plan, pair: KeyPair, now: Date): SignedLeaf {
   const spki = spkiOf(pair.publicKey);
-  const notBefore = new Date(now.getTime() - BACKDATE_MS);
-  const notAfter = new Date(Math.min(notBefore.getTime() + plan.days * DAY, new Date(ca.cert.validTo).getTime()));
+  const notBefore = wholeSeconds(now.getTime() - BACKDATE_MS);
+  const notAfter = wholeSeconds(Math.min(notBefore.getTime() + plan.days * DAY, new Date(ca.cert.validTo).getTime()));
   const extensions = [
     basicConstraints(false),
     keyUsage(leafKeyUsage(plan.keyType, plan.kind)),
@@ -130,21 +143,13 @@ function signLeaf(ca: IssuingCa, plan: Plan, pair: KeyPair, now: Date): Buffer {
     authorityKeyIdentifier(ca.keyId),
   ];
   if (plan.sans.length > 0) extensions.push(subjectAltName(plan.sans));
-  return signCertificate(
-    {
-      serial: randomSerial(),
-      issuer: ca.subject,
-      subject: encodeName([{ type: 'O', value: 'mcpki development certificate' }, leafNameAttribute(ca, plan)]),
-      notBefore,
-      notAfter,
-      spki,
-      extensions,
-    },
-    signatureAlgorithmFor(ca.key),
-  );
+  const serial = randomSerial();
+  const subject: NameAttribute[] = [{ type: 'O', value: 'mcpki development certificate' }, leafNameAttribute(ca, plan)];
+  const der = signCertificate({ serial, issuer: ca.subject, subject: encodeName(subject), notBefore, notAfter, spki, extensions }, signatureAlgorithmFor(ca.key));
+  return { der, serial, subject, notBefore, notAfter };
 }
 
-function filesFor(ca: IssuingCa, plan: Plan, pair: KeyPair, der: Buffer): FileToWrite[] {
+function filesFor(ca: IssuingCa, plan: Plan, pair: KeyPair, { der }: SignedLeaf): FileToWrite[] {
   const certPem = toPem('CERTIFICATE', der);
   const files: FileToWrite[] = [
     { path: plan.paths.key, data: privateKeyPem(pair.privateKey), mode: 0o600 },
@@ -159,24 +164,29 @@ function filesFor(ca: IssuingCa, plan: Plan, pair: KeyPair, der: Buffer): FileTo
   return files;
 }
 
-function recordOf(ca: IssuingCa, plan: Plan, der: Buffer): NewCertificate {
-  const cert = new X509Certificate(der);
+/** The inventory record, from what was signed (no need to parse the certificate back). */
+function recordOf(ca: IssuingCa, plan: Plan, signed: SignedLeaf): NewCertificate {
   return {
     name: plan.name,
     kind: plan.kind,
-    serial: cert.serialNumber.toUpperCase(),
-    subject: cert.subject.replace(/\n/g, ', '),
+    serial: signed.serial.toString('hex').toUpperCase(),
+    subject: signed.subject.map((a) => `${a.type}=${a.value}`).join(', '),
     sans: plan.sans,
     issuer: 'local',
     issuerSerial: ca.cert.serialNumber.toUpperCase(),
     profile: null,
     keyType: plan.keyType,
-    notBefore: new Date(cert.validFrom).toISOString(),
-    notAfter: new Date(cert.validTo).toISOString(),
-    fingerprint: cert.fingerprint256,
-    pem: toPem('CERTIFICATE', der),
+    notBefore: signed.notBefore.toISOString(),
+    notAfter: signed.notAfter.toISOString(),
+    fingerprint: fingerprintOf(signed.der),
+    pem: toPem('CERTIFICATE', signed.der),
     paths: plan.paths,
   };
+}
+
+/** SHA-256, upper-case hex with colons, as X509Certificate.fingerprint256 and openssl print it. */
+function fingerprintOf(der: Buffer): string {
+  return createHash('sha256').update(der).digest('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:');
 }
 
 function recordIssued(context: Context, plan: Plan, record: NewCertificate): CertificateRecord {
@@ -235,10 +245,11 @@ export async function issueBatch(context: Context, requests: readonly IssueReque
   const pairs = await Promise.all(plans.map((plan) => generateKeyAsync(plan.keyType)));
   const signed = plans.map((plan, i) => signLeaf(ca, plan, pairs[i]!, now));
   for (const dir of new Set(plans.map((p) => p.outDir))) ensurePrivateDir(dir, OUT_DIR_HINT);
-  const files = plans.map((plan, i) => filesFor(ca, plan, pairs[i]!, signed[i]!));
+  // certificates sharing an --out folder share one ca.crt
+  const files = [...new Map(plans.flatMap((plan, i) => filesFor(ca, plan, pairs[i]!, signed[i]!)).map((file) => [file.path, file])).values()];
   const records = store.transaction(() => {
     const saved = plans.map((plan, i) => recordIssued(context, plan, recordOf(ca, plan, signed[i]!)));
-    files.forEach((set) => writeFilesAtomic(set));
+    writeManyFilesAtomic(files);
     return saved;
   });
   return records.map((certificate, i) => ({ certificate, paths: plans[i]!.paths }));

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import type { IssuedCertificate } from '../../pki/issue.js';
@@ -107,20 +108,17 @@ Examples:
       `
 The file is either lines of "server|client NAME [SAN...]" or a JSON array of
 {"kind": "server", "name": "api-1", "sans": ["api-1.localhost"], "key": "ec-p256", "days": 30, "out": "DIR"}.
---out DIR puts each certificate in DIR/NAME/. Every request is checked before the first is signed.
+--out DIR writes every NAME.crt, NAME.key and NAME.fullchain.pem into DIR, with one DIR/ca.crt;
+without it each certificate gets HOME/certs/NAME/. Every request is checked before the first is signed.
 Example:
   printf 'server api-%s api-%s.localhost\\n' 1 1 2 2 | mcpki issue batch -`,
     )
     .action(
       action(async ({ context, out }, file: string, flags: IssueFlags) => {
-        const { readFileSync } = await import('node:fs');
-        const { join } = await import('node:path');
         const { parseBatch } = await import('../../pki/batch.js');
         const { issueBatch } = await import('../../pki/issue.js');
         const text = readBatchFile(readFileSync, file);
-        const requests = parseBatch(text, { keyType: flags.key, days: flags.days, allowGit: flags.allowGit, p12: flags.p12, p12Legacy: flags.p12Legacy, p12Password: p12Password(flags) }).map((r) =>
-          flags.out && !r.outDir ? { ...r, outDir: join(flags.out, r.name) } : r,
-        );
+        const requests = parseBatch(text, { keyType: flags.key, days: flags.days, allowGit: flags.allowGit, p12: flags.p12, p12Legacy: flags.p12Legacy, p12Password: p12Password(flags), outDir: flags.out });
         const issued = await issueBatch(context, requests);
         emit(out, { issued }, () =>
           [
