@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { statSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mcpki, run, tempDir } from './helpers.js';
+import { spawn } from 'node:child_process';
+import { BIN, ROOT, hasCommand, mcpki, run, tempDir } from './helpers.js';
 
 test('folders are 0700, keys and the inventory 0600, certificates 0644', () => {
   const { dir, cleanup } = tempDir();
@@ -79,4 +80,35 @@ test('init --force replaces the CA and warns; the audit log keeps both', () => {
   } finally {
     cleanup();
   }
+});
+
+test('--encrypt-root on a terminal prompts twice, never echoes the passphrase', { skip: !hasCommand('script') && 'script(1) is not installed' }, async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const secret = 'tty-secret-passphrase';
+    const child = spawn('script', ['-qc', `${process.execPath} ${BIN} --home ${dir} init --encrypt-root`, '/dev/null'], { env: { ...process.env, MCPKI_ROOT_PASSPHRASE: '', NO_COLOR: '1' } });
+    let output = '';
+    let answered = 0;
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+      const prompts = (output.match(/passphrase: /gi) ?? []).length;
+      if (prompts > answered) {
+        answered = prompts;
+        child.stdin.write(`${secret}\r`);
+      }
+    });
+    const status = await new Promise((resolve) => child.on('close', resolve));
+    assert.equal(status, 0, output);
+    assert.equal(answered, 2, 'asked, then asked to repeat');
+    assert.ok(!output.includes(secret), 'the passphrase is not echoed');
+    assert.equal(run('openssl', ['pkey', '-in', join(dir, 'ca', 'root.key'), '-passin', `pass:${secret}`, '-noout']).status, 0);
+  } finally {
+    cleanup();
+  }
+});
+
+test('the bundled command line has no dynamic import() left (it runs from V8 code cache)', () => {
+  const bundle = readFileSync(join(ROOT, 'dist', 'cli.cjs'), 'utf8');
+  assert.equal(bundle.match(/\bimport\(/g), null);
+  assert.ok(readFileSync(join(ROOT, 'dist', 'cli.cjs.cache')).length > 10_000, 'the build wrote a code cache');
 });

@@ -1,0 +1,561 @@
+#!/usr/bin/env node
+// mcpki performance benchmark: `npm run bench` (build first: `npm run build`). See bench/README.md.
+//
+// 1. Start-up: `mcpki issue server` as a spawned process (fresh name each run, prepared home), interleaved
+//    with the baseline `node -e 0`, reported as a median and as a ratio to the baseline's median.
+//    `mcpki --version` and `mcpki init` are measured in the same rounds for context.
+// 2. Batch throughput, ECDSA P-256: `mcpki issue batch FILE --out DIR` (whole process), the library's
+//    issueBatch() in this process (no Node start-up), and mkcert spawned once per certificate.
+// 3. A table on stdout and every raw sample in bench/results/latest.json.
+//
+// Plain Node, no dependencies. All scratch files live in one folder under os.tmpdir(), removed only at the
+// end: deleting thousands of files between measurements can make the next measurement's file creation
+// slower on some file systems (ext4 without a journal skips recently freed inodes one by one).
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = join(ROOT, 'bin', 'mcpki.js');
+const NODE = process.execPath;
+
+const TARGETS = {
+  issueRatio: 1.5, // mcpki issue server / node -e 0, at most
+  batchCertsPerSecond: 1000, // certificates per second, at least
+};
+
+// ---------------------------------------------------------------------------------------------------
+// options
+
+const USAGE = `usage: node bench/run.js [options]    (or: npm run bench -- [options])
+
+  --runs N        spawned runs per command in the start-up test (default 10)
+  --warmup N      untimed warm-up rounds before the start-up test (default 2)
+  --batch N       certificates per batch (default 2000)
+  --repeats N     batch repetitions; the median is reported (default 5)
+  --mkcert N      mkcert processes per repetition, 0 to skip (default 200)
+  --no-mkcert     skip the mkcert comparison
+  --only PART     run only "startup" or only "batch"
+  --out FILE      result file (default bench/results/latest.json)
+  --check         exit with status 1 when a target is missed
+  -h, --help      this text
+
+Build first: npm run build`;
+
+function parseArgs(argv) {
+  const opts = { runs: 10, warmup: 2, batch: 2000, repeats: 5, mkcert: 200, out: join(ROOT, 'bench', 'results', 'latest.json'), check: false, only: undefined };
+  const int = (name, value, min) => {
+    if (value === undefined || !/^\d+$/.test(value) || Number(value) < min) fail(`${name} needs a whole number ≥ ${min}, got ${value ?? 'nothing'}\n\n${USAGE}`);
+    return Number(value);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].startsWith('--') && argv[i].includes('=') ? argv[i].split(/=(.*)/s) : [argv[i], undefined];
+    const value = () => inline ?? argv[++i];
+    switch (flag) {
+      case '--runs': opts.runs = int(flag, value(), 1); break;
+      case '--warmup': opts.warmup = int(flag, value(), 0); break;
+      case '--batch': opts.batch = int(flag, value(), 1); break;
+      case '--repeats': opts.repeats = int(flag, value(), 1); break;
+      case '--mkcert': opts.mkcert = int(flag, value(), 0); break;
+      case '--no-mkcert': opts.mkcert = 0; break;
+      case '--out': opts.out = value() ?? fail(`--out needs a file\n\n${USAGE}`); break;
+      case '--check': opts.check = true; break;
+      case '--only': opts.only = value(); if (opts.only !== 'startup' && opts.only !== 'batch') fail(`--only takes startup or batch\n\n${USAGE}`); break;
+      case '-h': case '--help': console.log(USAGE); process.exit(0); break;
+      default: fail(`unknown option ${argv[i]}\n\n${USAGE}`);
+    }
+  }
+  return opts;
+}
+
+function fail(message) {
+  console.error(`bench: ${message}`);
+  process.exit(2);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// statistics and formatting
+
+function median(values) {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function summary(samples) {
+  return { n: samples.length, median: median(samples), min: Math.min(...samples), max: Math.max(...samples), samples };
+}
+
+const round = (x, digits = 3) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
+const fmtMs = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
+const fmtRatio = (r) => `${r.toFixed(2)}×`;
+const fmtRate = (r) => `${Math.round(r).toLocaleString('en-US')}/s`;
+const pad = (text, width) => text + ' '.repeat(Math.max(0, width - text.length));
+const padStart = (text, width) => ' '.repeat(Math.max(0, width - text.length)) + text;
+
+function printTable(header, rows) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? pad(c ?? '', widths[i]) : padStart(c ?? '', widths[i]))).join('  ').trimEnd();
+  console.log('  ' + line(header));
+  for (const row of rows) console.log('  ' + line(row));
+}
+
+function progress(text) {
+  if (process.stderr.isTTY) process.stderr.write(`\r\u001b[K${text}`);
+}
+function progressDone() {
+  if (process.stderr.isTTY) process.stderr.write('\r\u001b[K');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// running processes
+
+/** Runs a command to completion and returns its wall time in milliseconds (spawn to exit). */
+function timed(command, args, { env, what } = {}) {
+  const start = process.hrtime.bigint();
+  const result = spawnSync(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env, maxBuffer: 64 * 1024 * 1024 });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (result.error) throw new Error(`${what ?? command}: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`${what ?? command} exited with ${result.status ?? result.signal}:\n${result.stderr?.toString().trim()}`);
+  return ms;
+}
+
+const mcpki = (...args) => [BIN, ...args];
+
+function commandOutput(command, args) {
+  const r = spawnSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/**
+ * Untimed barrier before a timed batch: flushes what earlier steps left dirty (mkcert does not fsync) and
+ * the journal work of deleting the previous repetition's 8,000 files, so that one measurement does not
+ * pay for another's clean-up. Best effort: `sync` is absent on Windows.
+ */
+function settle() {
+  spawnSync('sync', [], { stdio: 'ignore' });
+}
+
+/** fsync latency of the scratch file system (ms, of 50 small appends): mcpki fsyncs every file it writes. */
+function fsyncLatency(dir) {
+  const path = join(dir, 'fsync-probe');
+  const fd = openSync(path, 'w');
+  const lat = [];
+  try {
+    for (let i = 0; i < 50; i++) {
+      writeSync(fd, Buffer.alloc(512, i));
+      const start = process.hrtime.bigint();
+      fsyncSync(fd);
+      lat.push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+  } finally {
+    closeSync(fd);
+    unlinkSync(path);
+  }
+  lat.sort((a, b) => a - b);
+  return { p50: round(lat[25]), p90: round(lat[45]), max: round(lat[49]) };
+}
+
+/** Rate of creating small files (no fsync) in a fresh folder: shows a file system in a slow phase. */
+function createRate(dir, count = 400) {
+  const probe = mkdtempSync(join(dir, 'create-probe-'));
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) writeFileSync(join(probe, `f${i}`), 'x');
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  return round((count * 1000) / ms, 0);
+}
+
+/** Bytes a run keeps on disk until its end (4 files and a folder per certificate, ~4 KiB each). */
+function diskNeeded(opts) {
+  return (opts.batch * 2 * (opts.repeats + 1) + opts.mkcert * (opts.repeats + 1)) * 5 * 4096 + 64 * 1048576;
+}
+
+function findOnPath(name) {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// checks
+
+const BUILD_HINT = 'build first: npm run build (the build script), or npx tsc -p . where that is the whole build';
+
+function checkBuild() {
+  if (!existsSync(join(ROOT, 'dist', 'index.js'))) fail(`dist/index.js is missing: ${BUILD_HINT}`);
+  // the command line must start (whatever bin/mcpki.js loads: dist/cli/main.js, or a bundle)
+  const probe = spawnSync(NODE, [BIN, '--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (probe.status !== 0) fail(`\`node bin/mcpki.js --version\` fails: ${(probe.stderr || probe.error?.message || '').trim().split('\n').find((l) => /error/i.test(l)) ?? `exit ${probe.status}`}\n${BUILD_HINT}`);
+  // warn when a source file is newer than its compiled output (numbers would describe old code)
+  const stale = [];
+  let newestSource = 0;
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) {
+        const mtime = statSync(path).mtimeMs;
+        newestSource = Math.max(newestSource, mtime);
+        const out = join(ROOT, 'dist', relative(join(ROOT, 'src'), path)).replace(/\.ts$/, '.js');
+        if (!existsSync(out) || statSync(out).mtimeMs < mtime) stale.push(relative(ROOT, path));
+      }
+    }
+  };
+  walk(join(ROOT, 'src'));
+  // bundles in dist/ (e.g. dist/cli.cjs) must be newer than every source file
+  for (const entry of readdirSync(join(ROOT, 'dist'))) {
+    if (/\.(c|m)js$/.test(entry) && statSync(join(ROOT, 'dist', entry)).mtimeMs < newestSource) stale.push(`dist/${entry} (bundle)`);
+  }
+  if (stale.length) console.error(`bench: warning: dist/ is older than ${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ` and ${stale.length - 3} more` : ''}; ${BUILD_HINT}\n`);
+  return stale;
+}
+
+function machineInfo(mkcertPath) {
+  const cpus = os.cpus();
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const depVersion = (name) => {
+    try {
+      return JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    cpuModel: cpus[0]?.model?.trim() ?? 'unknown',
+    cores: cpus.length,
+    availableParallelism: os.availableParallelism?.() ?? cpus.length,
+    totalMemoryMiB: Math.round(os.totalmem() / 1048576),
+    loadAverage: os.loadavg().map((x) => round(x, 2)),
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    openssl: process.versions.openssl,
+    uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? '4 (default)',
+    nodeOptions: process.env.NODE_OPTIONS || null,
+    tmpdir: os.tmpdir(),
+    mcpkiVersion: pkg.version,
+    gitCommit: commandOutput('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']) ?? null,
+    dependencies: { commander: depVersion('commander'), 'better-sqlite3': depVersion('better-sqlite3') },
+    mkcert: mkcertPath ? { path: mkcertPath, version: commandOutput(mkcertPath, ['-version']) ?? 'unknown' } : null,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 1. start-up: one command per process
+
+function benchStartup(opts, scratch) {
+  const home = join(scratch, 'startup-home');
+  timed(NODE, mcpki('--home', home, 'init'), { what: 'mcpki init (prepare)' });
+  let serial = 0;
+  const issueArgs = () => {
+    const name = `startup-${++serial}`;
+    return mcpki('--home', home, 'issue', 'server', name, `${name}.localhost`, '127.0.0.1');
+  };
+  let inits = 0;
+  const initArgs = () => mcpki('--home', join(scratch, `init-${++inits}`), 'init');
+  const steps = [
+    ['baseline', () => timed(NODE, ['-e', '0'], { what: 'node -e 0' })],
+    ['issue', () => timed(NODE, issueArgs(), { what: 'mcpki issue server' })],
+    ['version', () => timed(NODE, mcpki('--version'), { what: 'mcpki --version' })],
+    ['init', () => timed(NODE, initArgs(), { what: 'mcpki init' })],
+  ];
+  for (let w = 0; w < opts.warmup; w++) {
+    progress(`start-up: warm-up ${w + 1}/${opts.warmup}`);
+    for (const [, run] of steps) run();
+  }
+  const samples = { baseline: [], issue: [], version: [], init: [] };
+  for (let r = 0; r < opts.runs; r++) {
+    progress(`start-up: round ${r + 1}/${opts.runs}`);
+    // one round = baseline, issue, version, init: noise that lasts a moment hits the baseline and mcpki alike
+    for (const [key, run] of steps) samples[key].push(run());
+  }
+  progressDone();
+  // the issued certificates really exist (a silent no-op would look fast)
+  const issued = readdirSync(join(home, 'certs')).length;
+  if (issued !== serial) throw new Error(`expected ${serial} issued certificates in ${home}/certs, found ${issued}`);
+
+  const base = median(samples.baseline);
+  const result = {};
+  for (const [key, values] of Object.entries(samples)) {
+    const s = summary(values.map((v) => round(v)));
+    // paired ratios (sample i over the baseline of the same round) as a cross-check of the ratio of medians
+    result[key] = { ...s, ratioToBaseline: round(median(values) / base), medianPairedRatio: round(median(values.map((v, i) => v / samples.baseline[i]))) };
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// 2. batch throughput
+
+function batchNames(n) {
+  return Array.from({ length: n }, (_, i) => `b${i + 1}`);
+}
+
+function batchFile(names) {
+  return names.map((name) => `server ${name} ${name}.localhost\n`).join('');
+}
+
+/** Private keys written under `dir`, whatever the layout (DIR/NAME.key or DIR/NAME/NAME.key). */
+function countKeys(dir) {
+  return readdirSync(dir, { recursive: true }).filter((f) => String(f).endsWith('.key')).length;
+}
+
+/** `mcpki issue batch FILE --out DIR` in a fresh home: wall time of the whole process. */
+function batchProcess(scratch, file, n, tag) {
+  const home = join(scratch, `batch-home-${tag}`);
+  const out = join(scratch, `batch-out-${tag}`);
+  timed(NODE, mcpki('--home', home, 'init'), { what: 'mcpki init (prepare)' });
+  settle();
+  const ms = timed(NODE, mcpki('--home', home, 'issue', 'batch', file, '--out', out), { what: 'mcpki issue batch' });
+  const made = countKeys(out);
+  if (made !== n) throw new Error(`mcpki issue batch: expected ${n} keys under ${out}, found ${made}`);
+  return ms;
+}
+
+/**
+ * The library in this process: createContext + initCa (untimed), then parseBatch + issueBatch (timed), with
+ * the output folder passed the way `issue batch --out DIR` passes it (as the requests' default outDir).
+ */
+async function batchInProcess(lib, scratch, text, n, tag) {
+  const home = join(scratch, `lib-home-${tag}`);
+  const out = join(scratch, `lib-out-${tag}`);
+  const context = lib.createContext({ home });
+  try {
+    lib.initCa(context);
+    settle();
+    const start = process.hrtime.bigint();
+    const issued = await lib.issueBatch(context, lib.parseBatch(text, { outDir: out }));
+    const ms = Number(process.hrtime.bigint() - start) / 1e6;
+    if (issued.length !== n) throw new Error(`issueBatch returned ${issued.length} certificates, expected ${n}`);
+    const made = countKeys(out);
+    if (made !== n) throw new Error(`issueBatch: expected ${n} keys under ${out}, found ${made}`);
+    return ms;
+  } finally {
+    context.close();
+  }
+}
+
+/** mkcert, one process per certificate, CAROOT in a scratch folder whose CA was created beforehand. */
+function mkcertLoop(mkcertPath, env, scratch, names, tag) {
+  const out = join(scratch, `mkcert-out-${tag}`);
+  mkdirSync(out);
+  settle();
+  const start = process.hrtime.bigint();
+  for (const name of names) {
+    timed(mkcertPath, ['-ecdsa', '-cert-file', join(out, `${name}.crt`), '-key-file', join(out, `${name}.key`), `${name}.localhost`], { env, what: 'mkcert' });
+  }
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  const made = readdirSync(out).filter((f) => f.endsWith('.crt')).length;
+  if (made !== names.length) throw new Error(`mkcert: expected ${names.length} certificates in ${out}, found ${made}`);
+  return ms;
+}
+
+async function benchBatch(opts, scratch, mkcertPath) {
+  const lib = await import(pathToFileURL(join(ROOT, 'dist', 'index.js')).href);
+  const names = batchNames(opts.batch);
+  const text = batchFile(names);
+  const file = join(scratch, 'batch.txt');
+  writeFileSync(file, text);
+
+  // warm-up: page cache for node, the modules and better-sqlite3's addon; JIT for the in-process path
+  const warmNames = names.slice(0, Math.min(50, names.length));
+  const warmText = batchFile(warmNames);
+  const warmFile = join(scratch, 'warm.txt');
+  writeFileSync(warmFile, warmText);
+  progress('batch: warm-up');
+  batchProcess(scratch, warmFile, warmNames.length, 'warm');
+  await batchInProcess(lib, scratch, warmText, warmNames.length, 'warm');
+
+  let mkcertEnv;
+  const mkcertNames = names.slice(0, Math.min(opts.mkcert, names.length));
+  if (mkcertPath && mkcertNames.length) {
+    const caroot = join(scratch, 'mkcert-caroot');
+    mkdirSync(caroot);
+    mkcertEnv = { ...process.env, CAROOT: caroot };
+    // first run creates mkcert's CA (untimed), as `mcpki init` is untimed
+    const first = join(scratch, 'mkcert-first');
+    mkdirSync(first);
+    timed(mkcertPath, ['-ecdsa', '-cert-file', join(first, 'x.crt'), '-key-file', join(first, 'x.key'), 'x.localhost'], { env: mkcertEnv, what: 'mkcert (create CA)' });
+  }
+
+  const samples = { process: [], inProcess: [], mkcert: [] };
+  for (let r = 0; r < opts.repeats; r++) {
+    // interleaved: process, in-process, mkcert, then again
+    progress(`batch: repetition ${r + 1}/${opts.repeats}: mcpki issue batch (${opts.batch})`);
+    samples.process.push(batchProcess(scratch, file, opts.batch, r));
+    progress(`batch: repetition ${r + 1}/${opts.repeats}: issueBatch() in-process (${opts.batch})`);
+    samples.inProcess.push(await batchInProcess(lib, scratch, text, opts.batch, r));
+    if (mkcertEnv) {
+      progress(`batch: repetition ${r + 1}/${opts.repeats}: mkcert ×${mkcertNames.length}`);
+      samples.mkcert.push(mkcertLoop(mkcertPath, mkcertEnv, scratch, mkcertNames, r));
+    }
+  }
+  progressDone();
+
+  const rate = (count, values) => {
+    const s = summary(values.map((v) => round(v)));
+    return { certificates: count, wallMs: s, certsPerSecond: summary(values.map((v) => round((count * 1000) / v, 1))), medianCertsPerSecond: round((count * 1000) / s.median, 1) };
+  };
+  const result = {
+    keyType: 'ec-p256',
+    process: rate(opts.batch, samples.process),
+    inProcess: rate(opts.batch, samples.inProcess),
+    mkcert: null,
+  };
+  if (samples.mkcert.length) {
+    result.mkcert = { ...rate(mkcertNames.length, samples.mkcert), command: 'mkcert -ecdsa -cert-file F -key-file K NAME.localhost (one process per certificate)' };
+    result.ratioProcessToMkcert = round(result.process.medianCertsPerSecond / result.mkcert.medianCertsPerSecond, 2);
+    result.ratioInProcessToMkcert = round(result.inProcess.medianCertsPerSecond / result.mkcert.medianCertsPerSecond, 2);
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const stale = checkBuild();
+  const mkcertPath = opts.mkcert > 0 ? findOnPath('mkcert') : undefined;
+  const machine = machineInfo(mkcertPath);
+  const started = new Date();
+  const t0 = performance.now();
+
+  console.log(`mcpki ${machine.mcpkiVersion}${machine.gitCommit ? ` (${machine.gitCommit})` : ''} benchmark — ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, ${machine.platform}`);
+  if (opts.mkcert > 0 && !mkcertPath) console.log('mkcert not found on PATH: skipping the mkcert comparison (install it, e.g. apt-get install mkcert)');
+  const busy = machine.loadAverage[0] > machine.cores * 0.75;
+  if (busy) console.log(`warning: 1-minute load average ${machine.loadAverage[0]} on ${machine.cores} cores: the machine is busy, expect noisy numbers (ratios suffer less than absolute times)`);
+
+  const scratch = mkdtempSync(join(os.tmpdir(), 'mcpki-bench-'));
+  const cleanup = () => rmSync(scratch, { recursive: true, force: true });
+  const onSignal = (signal) => {
+    progressDone();
+    cleanup();
+    process.kill(process.pid, signal);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  if (opts.only === 'startup') opts.mkcert = 0;
+  const need = opts.only === 'startup' ? 64 * 1048576 : diskNeeded(opts);
+  try {
+    const fsStat = statfsSync(scratch);
+    const free = fsStat.bavail * fsStat.bsize;
+    if (free < need) {
+      cleanup();
+      fail(`${os.tmpdir()} has ${Math.round(free / 1048576)} MiB free; this run keeps about ${Math.round(need / 1048576)} MiB until it ends (smaller --batch or --repeats, or TMPDIR=elsewhere)`);
+    }
+  } catch {
+    // statfs unsupported: go ahead
+  }
+  let startup, batch;
+  try {
+    machine.fsyncLatencyMs = fsyncLatency(scratch);
+    machine.createFilesPerSecond = { atStart: createRate(scratch) };
+    console.log(
+      `scratch file system (${os.tmpdir()}): fsync p50 ${machine.fsyncLatencyMs.p50} ms, p90 ${machine.fsyncLatencyMs.p90} ms; creates ${machine.createFilesPerSecond.atStart.toLocaleString('en-US')} files/s`,
+    );
+
+    if (opts.only !== 'batch') startup = benchStartup(opts, scratch);
+    if (opts.only !== 'startup') batch = await benchBatch(opts, scratch, mkcertPath);
+    machine.createFilesPerSecond.atEnd = createRate(scratch);
+  } finally {
+    cleanup();
+  }
+
+  const targets = [];
+  if (startup) {
+    targets.push({
+      name: 'issue server / node -e 0',
+      metric: 'startup.issue.ratioToBaseline',
+      value: startup.issue.ratioToBaseline,
+      target: `<= ${TARGETS.issueRatio}`,
+      pass: startup.issue.ratioToBaseline <= TARGETS.issueRatio,
+    });
+  }
+  if (batch) {
+    for (const [key, name] of [
+      ['process', 'issue batch, whole process, certs/s'],
+      ['inProcess', 'issueBatch() in-process, certs/s'],
+    ]) {
+      targets.push({
+        name,
+        metric: `batch.${key}.medianCertsPerSecond`,
+        value: batch[key].medianCertsPerSecond,
+        target: `>= ${TARGETS.batchCertsPerSecond}`,
+        pass: batch[key].medianCertsPerSecond >= TARGETS.batchCertsPerSecond,
+      });
+    }
+  }
+  const verdict = (t) => (t.pass ? 'PASS' : 'FAIL');
+
+  const targetFor = (metric) => targets.find((t) => t.metric === metric);
+  if (startup) {
+    console.log(`\nstart-up: spawned processes, ${opts.runs} interleaved rounds after ${opts.warmup} warm-up, median [min–max]`);
+    const startupRow = (label, s, target) => [label, fmtMs(s.median), `[${fmtMs(s.min)} – ${fmtMs(s.max)}]`, fmtRatio(s.ratioToBaseline), target ?? ''];
+    printTable(
+      ['command', 'median', 'range', 'ratio', 'target'],
+      [
+        startupRow('node -e 0 (baseline)', startup.baseline),
+        startupRow('mcpki issue server NAME …', startup.issue, `≤ ${TARGETS.issueRatio}× ${verdict(targetFor('startup.issue.ratioToBaseline'))}`),
+        startupRow('mcpki --version', startup.version),
+        startupRow('mcpki init (fresh home)', startup.init),
+      ],
+    );
+  }
+
+  if (batch) {
+    console.log(`\nbatch: ${opts.batch.toLocaleString('en-US')} ec-p256 server certificates, ${opts.repeats} repetitions, median [min–max]`);
+    const batchRow = (label, r, target) => [
+      label,
+      String(r.certificates),
+      fmtMs(r.wallMs.median),
+      `[${fmtMs(r.wallMs.min)} – ${fmtMs(r.wallMs.max)}]`,
+      fmtRate(r.medianCertsPerSecond),
+      target ?? '',
+    ];
+    const rows = [
+      batchRow('mcpki issue batch (whole process)', batch.process, `≥ ${TARGETS.batchCertsPerSecond}/s ${verdict(targetFor('batch.process.medianCertsPerSecond'))}`),
+      batchRow('issueBatch() in-process', batch.inProcess, `≥ ${TARGETS.batchCertsPerSecond}/s ${verdict(targetFor('batch.inProcess.medianCertsPerSecond'))}`),
+    ];
+    if (batch.mkcert) rows.push(batchRow('mkcert -ecdsa, 1 process/cert', batch.mkcert));
+    printTable(['', 'certs', 'wall', 'range', 'rate', 'target'], rows);
+    if (batch.mkcert) {
+      console.log(`  mcpki / mkcert throughput: ${fmtRatio(batch.ratioProcessToMkcert)} (whole process), ${fmtRatio(batch.ratioInProcessToMkcert)} (in-process)`);
+    }
+  }
+
+  const elapsed = (performance.now() - t0) / 1000;
+  const result = {
+    benchmark: 'mcpki',
+    schema: 1,
+    startedAt: started.toISOString(),
+    durationSeconds: round(elapsed, 1),
+    options: { only: opts.only ?? 'all', runs: opts.runs, warmup: opts.warmup, batch: opts.batch, repeats: opts.repeats, mkcert: batch?.mkcert ? batch.mkcert.certificates : 0 },
+    machine: { ...machine, loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)) },
+    busyMachineWarning: busy,
+    staleBuild: stale,
+    startup: startup ?? null,
+    batch: batch ?? null,
+    targets,
+    allTargetsPass: targets.every((t) => t.pass),
+  };
+  mkdirSync(dirname(opts.out), { recursive: true });
+  writeFileSync(opts.out, JSON.stringify(result, null, 2) + '\n');
+  console.log(`\n${targets.filter((t) => t.pass).length}/${targets.length} targets met; ${elapsed.toFixed(0)} s; raw samples in ${relative(process.cwd(), opts.out) || opts.out}`);
+  if (opts.check && !result.allTargetsPass) process.exitCode = 1;
+}
+
+main().catch((error) => {
+  progressDone();
+  console.error(`bench: ${error.stack ?? error}`);
+  process.exitCode = 1;
+});
