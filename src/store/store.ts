@@ -1,7 +1,9 @@
 // The inventory: the only module that speaks SQL. WAL plus a busy timeout let many mcpki processes share one
 // database; writes are short transactions.
 import Database from 'better-sqlite3';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
 import type { San } from '../pki/names.js';
 import { MIGRATIONS } from './migrations.js';
@@ -166,6 +168,20 @@ function storeError(error: unknown, path: string): McpkiError {
   return new McpkiError('STORE_CORRUPT', `inventory error in ${path}: ${message}`, `check the file, or move it aside (mv ${path} ${path}.broken) and run the command again`, { cause: error });
 }
 
+/**
+ * Where npm built better-sqlite3's addon. Without it better-sqlite3 asks the `bindings` package, which
+ * probes a dozen paths on every start.
+ */
+function nativeBinding(): string | undefined {
+  try {
+    const main = createRequire(import.meta.url).resolve('better-sqlite3');
+    const addon = join(dirname(main), '..', 'build', 'Release', 'better_sqlite3.node');
+    return existsSync(addon) ? addon : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class Store {
   readonly path: string;
   private readonly db: Database.Database;
@@ -182,7 +198,8 @@ export class Store {
     try {
       // the inventory holds every certificate and the audit log: private to its owner like the keys
       closeSync(openSync(path, 'a', 0o600));
-      db = new Database(path);
+      const addon = nativeBinding();
+      db = new Database(path, addon ? { nativeBinding: addon } : {});
       db.pragma('busy_timeout = 30000');
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
