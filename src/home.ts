@@ -58,5 +58,12 @@ function makeDirs(path: string): void {
     missing.unshift(dir);
     if (dirname(dir) === dir) break;
   }
-  for (const dir of missing) mkdirSync(dir, { mode: 0o700 });
+  for (const dir of missing) {
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (error) {
+      // another mcpki process made it first; the caller checks it is a folder
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
 }
