@@ -11,7 +11,7 @@ import type { CertificateKind, CertificatePaths, CertificateRecord, NewCertifica
 import { BACKDATE_MS, loadIssuingCa, type IssuingCa } from './ca.js';
 import { assertPermitted, checkPermitted } from './constraints.js';
 import { toPem } from './der.js';
-import { generateKey, generateKeyAsync, keyIdentifier, parseKeyType, privateKeyPem, signatureAlgorithmFor, spkiOf, type KeyPair, type KeyType } from './keys.js';
+import { encodeKey, generateEncodedKeyAsync, generateKey, keyIdentifier, parseKeyType, readPrivateKey, signatureAlgorithmFor, type EncodedKey, type KeyType } from './keys.js';
 import { classifySans, validateCertName, type San } from './names.js';
 import { encodePkcs12 } from './pkcs12.js';
 import {
@@ -131,8 +131,8 @@ function wholeSeconds(ms: number): Date {
   return new Date(Math.floor(ms / 1000) * 1000);
 }
 
-function signLeaf(ca: IssuingCa, plan: Plan, pair: KeyPair, now: Date): SignedLeaf {
-  const spki = spkiOf(pair.publicKey);
+function signLeaf(ca: IssuingCa, plan: Plan, key: EncodedKey, now: Date): SignedLeaf {
+  const { spki } = key;
   const notBefore = wholeSeconds(now.getTime() - BACKDATE_MS);
   const notAfter = wholeSeconds(Math.min(notBefore.getTime() + plan.days * DAY, new Date(ca.cert.validTo).getTime()));
   const extensions = [
@@ -149,16 +149,16 @@ function signLeaf(ca: IssuingCa, plan: Plan, pair: KeyPair, now: Date): SignedLe
   return { der, serial, subject, notBefore, notAfter };
 }
 
-function filesFor(ca: IssuingCa, plan: Plan, pair: KeyPair, { der }: SignedLeaf): FileToWrite[] {
+function filesFor(ca: IssuingCa, plan: Plan, key: EncodedKey, { der }: SignedLeaf): FileToWrite[] {
   const certPem = toPem('CERTIFICATE', der);
   const files: FileToWrite[] = [
-    { path: plan.paths.key, data: privateKeyPem(pair.privateKey), mode: 0o600 },
+    { path: plan.paths.key, data: key.privatePem, mode: 0o600 },
     { path: plan.paths.cert, data: certPem, mode: 0o644 },
     { path: plan.paths.fullchain, data: certPem + ca.pem, mode: 0o644 },
     { path: plan.paths.ca, data: ca.rootPem, mode: 0o644 },
   ];
   if (plan.p12 && plan.paths.p12) {
-    const p12 = encodePkcs12({ key: pair.privateKey, certificates: [der, ca.der], password: plan.p12.password, friendlyName: plan.name, legacy: plan.p12.legacy });
+    const p12 = encodePkcs12({ key: readPrivateKey(key.privatePem), certificates: [der, ca.der], password: plan.p12.password, friendlyName: plan.name, legacy: plan.p12.legacy });
     files.push({ path: plan.paths.p12, data: p12, mode: 0o600 });
   }
   return files;
@@ -207,10 +207,10 @@ export function issueCertificate(context: Context, request: IssueRequest): Issue
   const ca = loadIssuingCa(context);
   const plan = planIssue(context, ca, request);
   const store = context.store(); // a broken inventory fails here, before anything is written
-  const pair = generateKey(plan.keyType);
-  const der = signLeaf(ca, plan, pair, context.now());
+  const key = encodeKey(generateKey(plan.keyType));
+  const der = signLeaf(ca, plan, key, context.now());
   ensurePrivateDir(plan.outDir, OUT_DIR_HINT);
-  const files = filesFor(ca, plan, pair, der);
+  const files = filesFor(ca, plan, key, der);
   // Files are renamed into place while the inventory's write lock is held: when two processes issue the
   // same name, the files on disk belong to the record committed last, and a failed write records nothing.
   const certificate = store.transaction(() => {
@@ -242,11 +242,11 @@ export async function issueBatch(context: Context, requests: readonly IssueReque
   }
   const store = context.store();
   const now = context.now();
-  const pairs = await Promise.all(plans.map((plan) => generateKeyAsync(plan.keyType)));
-  const signed = plans.map((plan, i) => signLeaf(ca, plan, pairs[i]!, now));
+  const keys = await Promise.all(plans.map((plan) => generateEncodedKeyAsync(plan.keyType)));
+  const signed = plans.map((plan, i) => signLeaf(ca, plan, keys[i]!, now));
   for (const dir of new Set(plans.map((p) => p.outDir))) ensurePrivateDir(dir, OUT_DIR_HINT);
   // certificates sharing an --out folder share one ca.crt
-  const files = [...new Map(plans.flatMap((plan, i) => filesFor(ca, plan, pairs[i]!, signed[i]!)).map((file) => [file.path, file])).values()];
+  const files = [...new Map(plans.flatMap((plan, i) => filesFor(ca, plan, keys[i]!, signed[i]!)).map((file) => [file.path, file])).values()];
   const records = store.transaction(() => {
     const saved = plans.map((plan, i) => recordIssued(context, plan, recordOf(ca, plan, signed[i]!)));
     writeManyFilesAtomic(files);

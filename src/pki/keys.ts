@@ -44,13 +44,28 @@ export function generateKey(type: KeyType): KeyPair {
   return { type, privateKey, publicKey };
 }
 
-/** The same, on libuv's thread pool: batch issuance generates keys on both cores at once. */
-export function generateKeyAsync(type: KeyType): Promise<KeyPair> {
+/** A leaf key as issuance needs it: the public key as SPKI DER and the private key as PKCS#8 PEM. */
+export interface EncodedKey {
+  type: KeyType;
+  spki: Buffer;
+  privatePem: string;
+}
+
+export function encodeKey(pair: KeyPair): EncodedKey {
+  return { type: pair.type, spki: spkiOf(pair.publicKey), privatePem: privateKeyPem(pair.privateKey) };
+}
+
+/**
+ * Generates and encodes a key on libuv's thread pool, so batch issuance generates and encodes keys on
+ * both cores while the main thread signs and writes.
+ */
+export function generateEncodedKeyAsync(type: KeyType): Promise<EncodedKey> {
   const [alg, options] = keyGenArgs(type);
+  const encodings = { publicKeyEncoding: { type: 'spki', format: 'der' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } } as const;
   return new Promise((resolve, reject) => {
-    generateKeyPair(alg as 'ec', options as { namedCurve: string }, (error, publicKey, privateKey) => {
+    generateKeyPair(alg as 'ec', { ...(options as { namedCurve: string }), ...encodings }, (error, spki, privatePem) => {
       if (error) reject(error);
-      else resolve({ type, privateKey, publicKey });
+      else resolve({ type, spki: spki as unknown as Buffer, privatePem: privatePem as unknown as string });
     });
   });
 }

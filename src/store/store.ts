@@ -186,6 +186,7 @@ export class Store {
   readonly path: string;
   private readonly db: Database.Database;
   private readonly now: () => Date;
+  private readonly statements = new Map<string, Database.Statement>();
 
   private constructor(path: string, db: Database.Database, now: () => Date) {
     this.path = path;
@@ -232,6 +233,16 @@ export class Store {
     this.db.close();
   }
 
+  /** Prepared once per connection: batch issuance runs the same inserts thousands of times. */
+  private statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   /** Runs `fn` in one IMMEDIATE transaction; errors are mapped to McpkiError. */
   transaction<T>(fn: () => T): T {
     try {
@@ -258,11 +269,11 @@ export class Store {
   // --- settings -------------------------------------------------------------------------------------
 
   getSetting(key: string): string | undefined {
-    return this.run(() => (this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value);
+    return this.run(() => (this.statement('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value);
   }
 
   setSetting(key: string, value: string): void {
-    this.run(() => this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value));
+    this.run(() => this.statement('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value));
   }
 
   /** Atomically increments a counter setting and returns the new value (CRL numbers). */
@@ -290,11 +301,11 @@ export class Store {
   }
 
   retireAuthorities(role: 'root' | 'intermediate', exceptSerial?: string): void {
-    this.run(() => this.db.prepare(`UPDATE authorities SET status = 'retired' WHERE role = ? AND status = 'active' AND serial != ?`).run(role, exceptSerial ?? ''));
+    this.run(() => this.statement(`UPDATE authorities SET status = 'retired' WHERE role = ? AND status = 'active' AND serial != ?`).run(role, exceptSerial ?? ''));
   }
 
   listAuthorities(): AuthorityRecord[] {
-    return this.run(() => (this.db.prepare('SELECT * FROM authorities ORDER BY id').all() as AuthorityRow[]).map(toAuthority));
+    return this.run(() => (this.statement('SELECT * FROM authorities ORDER BY id').all() as AuthorityRow[]).map(toAuthority));
   }
 
   // --- certificates ---------------------------------------------------------------------------------
@@ -303,7 +314,7 @@ export class Store {
   addCertificate(certificate: NewCertificate): CertificateRecord {
     return this.run(() => {
       const createdAt = this.now().toISOString();
-      this.db.prepare(`UPDATE certificates SET status = 'superseded' WHERE name = ? AND status = 'valid'`).run(certificate.name);
+      this.statement(`UPDATE certificates SET status = 'superseded' WHERE name = ? AND status = 'valid'`).run(certificate.name);
       const info = this.db
         .prepare(
           `INSERT INTO certificates (name, kind, serial, subject, sans, issuer, issuer_serial, profile, key_type, not_before, not_after, fingerprint, pem, paths, created_at)
@@ -317,10 +328,10 @@ export class Store {
   /** The newest certificate with this name, or the one with this serial (hex, any case, colons allowed). */
   findCertificate(nameOrSerial: string): CertificateRecord | undefined {
     return this.run(() => {
-      const byName = this.db.prepare('SELECT * FROM certificates WHERE name = ? ORDER BY id DESC LIMIT 1').get(nameOrSerial) as CertificateRow | undefined;
+      const byName = this.statement('SELECT * FROM certificates WHERE name = ? ORDER BY id DESC LIMIT 1').get(nameOrSerial) as CertificateRow | undefined;
       if (byName) return toCertificate(byName);
       const serial = nameOrSerial.replace(/:/g, '').toUpperCase();
-      const bySerial = this.db.prepare('SELECT * FROM certificates WHERE serial = ?').get(serial) as CertificateRow | undefined;
+      const bySerial = this.statement('SELECT * FROM certificates WHERE serial = ?').get(serial) as CertificateRow | undefined;
       return bySerial ? toCertificate(bySerial) : undefined;
     });
   }
@@ -336,18 +347,18 @@ export class Store {
         params.push(options.expiringBefore);
       }
       const sql = `SELECT * FROM certificates ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY not_after, name`;
-      return (this.db.prepare(sql).all(...params) as CertificateRow[]).map(toCertificate);
+      return (this.statement(sql).all(...params) as CertificateRow[]).map(toCertificate);
     });
   }
 
   markRevoked(serial: string, reason: string, at: string): void {
-    this.run(() => this.db.prepare(`UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ?`).run(at, reason, serial));
+    this.run(() => this.statement(`UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ?`).run(at, reason, serial));
   }
 
   /** Revoked certificates signed by the given issuing CA. */
   revokedBy(issuerSerial: string): CertificateRecord[] {
     return this.run(() =>
-      (this.db.prepare(`SELECT * FROM certificates WHERE status = 'revoked' AND issuer_serial = ? ORDER BY revoked_at, id`).all(issuerSerial) as CertificateRow[]).map(toCertificate),
+      (this.statement(`SELECT * FROM certificates WHERE status = 'revoked' AND issuer_serial = ? ORDER BY revoked_at, id`).all(issuerSerial) as CertificateRow[]).map(toCertificate),
     );
   }
 
