@@ -1,6 +1,7 @@
 // Shared pieces of the trust-store integration: the root certificate as the stores see it, the TrustStore
 // contract every platform file implements, and running the platform tools (argv arrays, never a shell).
 import { spawnSync } from 'node:child_process';
+import { fromPem, toPem } from '../pki/der.js';
 import { X509Certificate } from 'node:crypto';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -75,17 +76,12 @@ export function loadRoot(path: string): RootCertificate {
 }
 
 export function pemOf(der: Buffer): string {
-  const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
-  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
+  return toPem('CERTIFICATE', der);
 }
 
 /** Whether a PEM text (a single file or a whole bundle) holds this certificate. */
 export function pemContains(text: string, der: Buffer): boolean {
-  const wanted = der.toString('base64');
-  for (const match of text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)) {
-    if (match[1]!.replace(/\s+/g, '') === wanted) return true;
-  }
-  return false;
+  return fromPem(text, 'CERTIFICATE').some((block) => block.equals(der));
 }
 
 export function readTextIfExists(path: string): string | null {
