@@ -1,7 +1,7 @@
 // The CA's own files: permissions, the encrypted root key, and what --force and rotation keep.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, writeFileSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { BIN, ROOT, hasCommand, mcpki, run, tempDir } from './helpers.js';
@@ -111,4 +111,23 @@ test('the bundled command line has no dynamic import() left (it runs from V8 cod
   const bundle = readFileSync(join(ROOT, 'dist', 'cli.cjs'), 'utf8');
   assert.equal(bundle.match(/\bimport\(/g), null);
   assert.ok(readFileSync(join(ROOT, 'dist', 'cli.cjs.cache')).length > 10_000, 'the build wrote a code cache');
+});
+
+test('a killed issue leaves no torn file, and the next issue removes its temp files', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    assert.equal(mcpki(['--home', dir, 'init']).status, 0);
+    const first = mcpki(['--home', dir, '--json', 'issue', 'server', 'web', 'web.localhost']).json;
+    const folder = join(dir, 'certs', 'web');
+    // what a process killed between write and rename leaves behind
+    writeFileSync(join(folder, '.web.key.mcpki-tmp-0123456789ab'), 'half a key');
+    const second = mcpki(['--home', dir, '--json', 'issue', 'server', 'web', 'web.localhost']);
+    assert.equal(second.status, 0, second.stderr);
+    assert.notEqual(second.json.certificate.serial, first.certificate.serial);
+    assert.deepEqual(readdirSync(folder).sort(), ['ca.crt', 'web.crt', 'web.fullchain.pem', 'web.key']);
+    const fromCert = run('openssl', ['x509', '-in', join(folder, 'web.crt'), '-noout', '-pubkey']).stdout;
+    assert.equal(fromCert, run('openssl', ['pkey', '-in', join(folder, 'web.key'), '-pubout']).stdout);
+  } finally {
+    cleanup();
+  }
 });

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { Context } from '../context.js';
-import { writeFilesAtomic, writeManyFilesAtomic, type FileToWrite } from '../deploy/atomic.js';
+import { removeStaleTemps, writeFilesAtomic, writeManyFilesAtomic, type FileToWrite } from '../deploy/atomic.js';
 import { assertKeyPathOutsideGit } from '../deploy/git.js';
 import { McpkiError } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
@@ -215,6 +215,8 @@ export function issueCertificate(context: Context, request: IssueRequest): Issue
   // same name, the files on disk belong to the record committed last, and a failed write records nothing.
   const certificate = store.transaction(() => {
     const saved = recordIssued(context, plan, recordOf(ca, plan, der));
+    // under the lock no other mcpki process is writing here: temp files are leftovers of a killed one
+    removeStaleTemps(plan.outDir);
     writeFilesAtomic(files);
     return saved;
   });
@@ -249,6 +251,7 @@ export async function issueBatch(context: Context, requests: readonly IssueReque
   const files = [...new Map(plans.flatMap((plan, i) => filesFor(ca, plan, keys[i]!, signed[i]!)).map((file) => [file.path, file])).values()];
   const records = store.transaction(() => {
     const saved = plans.map((plan, i) => recordIssued(context, plan, recordOf(ca, plan, signed[i]!)));
+    for (const dir of new Set(plans.map((p) => p.outDir))) removeStaleTemps(dir);
     writeManyFilesAtomic(files);
     return saved;
   });
