@@ -7,6 +7,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasCommand, mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
+import { MIGRATIONS } from '../dist/store/migrations.js';
 
 for (const name of ['MCPKI_ROOT_PASSPHRASE', 'MCPKI_P12_PASSWORD', 'MCPKI_HOME', 'MCPKI_DEBUG']) delete process.env[name];
 
@@ -86,7 +87,7 @@ function checkFleet(home, names, results) {
   const database = join(home, 'mcpki.db');
   assert.deepEqual(sql(database, 'PRAGMA integrity_check'), ['ok']);
   assert.deepEqual(sql(database, 'SELECT COUNT(*), COUNT(DISTINCT serial) FROM certificates'), [`${N}|${N}`]);
-  assert.deepEqual(sql(database, 'PRAGMA user_version'), ['1']);
+  assert.deepEqual(sql(database, 'PRAGMA user_version'), [String(MIGRATIONS.length)], 'every migration ran, once');
   assert.deepEqual(sql(database, 'PRAGMA journal_mode'), ['wal']);
 
   // no temp file a writer left behind
@@ -121,7 +122,7 @@ describe(`${N} concurrent mcpki processes`, { timeout: 300_000 }, () => {
       const results = await issueConcurrently(home, names);
       checkFleet(home, names, results);
       const tables = sql(join(home, 'mcpki.db'), "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
-      assert.deepEqual(tables, ['authorities', 'certificates', 'events', 'settings'], 'the schema was created once');
+      assert.deepEqual(tables, ['acme_accounts', 'authorities', 'certificates', 'events', 'settings'], 'the schema was created once');
     } finally {
       cleanup();
     }

@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { McpkiError } from '../errors.js';
 import { reportError } from './output.js';
+import { registerAcme } from './commands/acme.js';
 import { registerCa } from './commands/ca.js';
 import { registerInventory } from './commands/inventory.js';
 import { registerIssue } from './commands/issue.js';
@@ -21,6 +22,7 @@ const GROUPS: Record<string, (program: Command) => void> = {
   events: registerInventory,
   trust: registerTrust,
   env: registerTrust,
+  acme: registerAcme,
 };
 
 /** The first word that is not an option (nor the value of --home). */
@@ -55,7 +57,8 @@ Quick start:
   eval "$(mcpki env)"                          make Node, Python and curl trust it
 
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 no CA, 5 already exists,
-6 name not permitted, 7 inventory error, 8 file system, 9 git guard, 10 not found, 11 trust store, 12 passphrase.`,
+6 name not permitted, 7 inventory error, 8 file system, 9 git guard, 10 not found, 11 trust store, 12 passphrase,
+13 ACME (the CA refused, a challenge failed), 14 rate limited, 15 network.`,
     );
   const only = GROUPS[firstCommandWord(argv) ?? ''];
   if (only) only(program);

@@ -45,7 +45,7 @@ export interface Extension {
   value: Buffer;
 }
 
-function encodeExtension(extension: Extension): Buffer {
+export function encodeExtension(extension: Extension): Buffer {
   const parts = [oid(extension.oid)];
   if (extension.critical) parts.push(bool(true));
   parts.push(octets(extension.value));

@@ -52,4 +52,22 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX events_by_at ON events (at);
   `,
+  `
+  CREATE TABLE acme_accounts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    directory_url TEXT NOT NULL,
+    account_url TEXT NOT NULL,
+    email TEXT,
+    key_path TEXT NOT NULL,
+    environment TEXT NOT NULL CHECK (environment IN ('production', 'staging')),
+    eab_kid TEXT,
+    ca_bundle TEXT,
+    status TEXT NOT NULL DEFAULT 'valid' CHECK (status IN ('valid', 'deactivated')),
+    created_at TEXT NOT NULL
+  );
+  ALTER TABLE certificates ADD COLUMN order_url TEXT;
+  ALTER TABLE certificates ADD COLUMN ari_cert_id TEXT;
+  ALTER TABLE certificates ADD COLUMN environment TEXT;
+  `,
 ];

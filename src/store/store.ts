@@ -34,6 +34,12 @@ export interface NewCertificate {
   fingerprint: string;
   pem: string;
   paths: CertificatePaths;
+  /** ACME: the order that produced it */
+  orderUrl?: string | null;
+  /** ACME: the RFC 9773 certificate identifier */
+  ariCertId?: string | null;
+  /** ACME: 'production' or 'staging' directory */
+  environment?: 'production' | 'staging' | null;
 }
 
 export interface CertificateRecord extends NewCertificate {
@@ -59,6 +65,58 @@ export interface AuthorityRecord extends NewAuthority {
   id: number;
   status: 'active' | 'retired';
   createdAt: string;
+}
+
+export interface NewAcmeAccount {
+  name: string;
+  directoryUrl: string;
+  accountUrl: string;
+  email?: string | null;
+  /** the account key file (0600); the key itself is never stored here */
+  keyPath: string;
+  environment: 'production' | 'staging';
+  eabKid?: string | null;
+  /** extra trust for the ACME server's TLS (Pebble, step-ca) */
+  caBundle?: string | null;
+}
+
+export interface AcmeAccountRecord extends NewAcmeAccount {
+  id: number;
+  email: string | null;
+  eabKid: string | null;
+  caBundle: string | null;
+  status: 'valid' | 'deactivated';
+  createdAt: string;
+}
+
+interface AcmeAccountRow {
+  id: number;
+  name: string;
+  directory_url: string;
+  account_url: string;
+  email: string | null;
+  key_path: string;
+  environment: 'production' | 'staging';
+  eab_kid: string | null;
+  ca_bundle: string | null;
+  status: 'valid' | 'deactivated';
+  created_at: string;
+}
+
+function toAcmeAccount(row: AcmeAccountRow): AcmeAccountRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    directoryUrl: row.directory_url,
+    accountUrl: row.account_url,
+    email: row.email,
+    keyPath: row.key_path,
+    environment: row.environment,
+    eabKid: row.eab_kid,
+    caBundle: row.ca_bundle,
+    status: row.status,
+    createdAt: row.created_at,
+  };
 }
 
 export interface EventRecord {
@@ -97,6 +155,9 @@ interface CertificateRow {
   pem: string;
   paths: string;
   created_at: string;
+  order_url: string | null;
+  ari_cert_id: string | null;
+  environment: 'production' | 'staging' | null;
 }
 
 function toCertificate(row: CertificateRow): CertificateRecord {
@@ -120,6 +181,9 @@ function toCertificate(row: CertificateRow): CertificateRecord {
     pem: row.pem,
     paths: JSON.parse(row.paths) as CertificatePaths,
     createdAt: row.created_at,
+    orderUrl: row.order_url,
+    ariCertId: row.ari_cert_id,
+    environment: row.environment,
   };
 }
 
@@ -317,11 +381,29 @@ export class Store {
       this.statement(`UPDATE certificates SET status = 'superseded' WHERE name = ? AND status = 'valid'`).run(certificate.name);
       const info = this.db
         .prepare(
-          `INSERT INTO certificates (name, kind, serial, subject, sans, issuer, issuer_serial, profile, key_type, not_before, not_after, fingerprint, pem, paths, created_at)
-           VALUES (@name, @kind, @serial, @subject, @sans, @issuer, @issuerSerial, @profile, @keyType, @notBefore, @notAfter, @fingerprint, @pem, @paths, @createdAt)`,
+          `INSERT INTO certificates (name, kind, serial, subject, sans, issuer, issuer_serial, profile, key_type, not_before, not_after, fingerprint, pem, paths, created_at, order_url, ari_cert_id, environment)
+           VALUES (@name, @kind, @serial, @subject, @sans, @issuer, @issuerSerial, @profile, @keyType, @notBefore, @notAfter, @fingerprint, @pem, @paths, @createdAt, @orderUrl, @ariCertId, @environment)`,
         )
-        .run({ ...certificate, sans: JSON.stringify(certificate.sans), paths: JSON.stringify(certificate.paths), createdAt });
-      return { ...certificate, id: Number(info.lastInsertRowid), status: 'valid', revokedAt: null, revocationReason: null, createdAt };
+        .run({
+          ...certificate,
+          sans: JSON.stringify(certificate.sans),
+          paths: JSON.stringify(certificate.paths),
+          createdAt,
+          orderUrl: certificate.orderUrl ?? null,
+          ariCertId: certificate.ariCertId ?? null,
+          environment: certificate.environment ?? null,
+        });
+      return {
+        ...certificate,
+        orderUrl: certificate.orderUrl ?? null,
+        ariCertId: certificate.ariCertId ?? null,
+        environment: certificate.environment ?? null,
+        id: Number(info.lastInsertRowid),
+        status: 'valid',
+        revokedAt: null,
+        revocationReason: null,
+        createdAt,
+      };
     });
   }
 
@@ -360,6 +442,36 @@ export class Store {
     return this.run(() =>
       (this.statement(`SELECT * FROM certificates WHERE status = 'revoked' AND issuer_serial = ? ORDER BY revoked_at, id`).all(issuerSerial) as CertificateRow[]).map(toCertificate),
     );
+  }
+
+  // --- ACME accounts ------------------------------------------------------------------------------
+
+  addAcmeAccount(account: NewAcmeAccount): AcmeAccountRecord {
+    return this.run(() => {
+      const createdAt = this.now().toISOString();
+      const insert = this.statement(
+        `INSERT INTO acme_accounts (name, directory_url, account_url, email, key_path, environment, eab_kid, ca_bundle, created_at)
+         VALUES (@name, @directoryUrl, @accountUrl, @email, @keyPath, @environment, @eabKid, @caBundle, @createdAt)`,
+      );
+      const record = { ...account, email: account.email ?? null, eabKid: account.eabKid ?? null, caBundle: account.caBundle ?? null };
+      const info = insert.run({ ...record, createdAt });
+      return { ...record, id: Number(info.lastInsertRowid), status: 'valid', createdAt };
+    });
+  }
+
+  findAcmeAccount(name: string): AcmeAccountRecord | undefined {
+    return this.run(() => {
+      const row = this.statement('SELECT * FROM acme_accounts WHERE name = ?').get(name) as AcmeAccountRow | undefined;
+      return row ? toAcmeAccount(row) : undefined;
+    });
+  }
+
+  listAcmeAccounts(): AcmeAccountRecord[] {
+    return this.run(() => (this.statement('SELECT * FROM acme_accounts ORDER BY name').all() as AcmeAccountRow[]).map(toAcmeAccount));
+  }
+
+  setAcmeAccountStatus(name: string, status: 'valid' | 'deactivated'): void {
+    this.run(() => this.statement('UPDATE acme_accounts SET status = ? WHERE name = ?').run(status, name));
   }
 
   // --- events ---------------------------------------------------------------------------------------

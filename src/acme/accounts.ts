@@ -1,0 +1,149 @@
+// ACME accounts: the key lives in HOME/acme/accounts/NAME.key (0600, never printed); the account URL,
+// directory and contact are in the inventory.
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Context } from '../context.js';
+import { writeFileAtomic } from '../deploy/atomic.js';
+import { McpkiError } from '../errors.js';
+import { ensurePrivateDir } from '../home.js';
+import { generateKey, privateKeyPem, readPrivateKey } from '../pki/keys.js';
+import { validateCertName } from '../pki/names.js';
+import type { AcmeAccountRecord } from '../store/store.js';
+import { acmeError, createClient, getDirectory, releaseConnections, type AcmeClient } from './client.js';
+import { resolveDirectory } from './directories.js';
+
+
+export interface RegisterOptions {
+  /** a name from DIRECTORIES or an https URL */
+  directory: string;
+  email?: string;
+  agreeTos: boolean;
+  /** account name in mcpki; default: the directory name, or the URL's host */
+  name?: string;
+  eab?: { kid: string; hmacKey: string };
+  caBundle?: string;
+  /** mark a directory not in the table as issuing test certificates */
+  staging?: boolean;
+}
+
+export type AccountView = Omit<AcmeAccountRecord, 'id'>;
+
+function viewOf(record: AcmeAccountRecord): AccountView {
+  const { id: _id, ...rest } = record;
+  return rest;
+}
+
+function defaultName(directory: string): string {
+  try {
+    return new URL(directory).host.replace(/[^A-Za-z0-9._-]/g, '-');
+  } catch {
+    return directory;
+  }
+}
+
+function validateEmail(email: string): string {
+  if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) {
+    throw new McpkiError('INVALID_INPUT', `invalid e-mail address "${email}"`, 'give the address the CA should write to about expiring certificates, e.g. ops@example.com');
+  }
+  return email;
+}
+
+export async function registerAccount(context: Context, options: RegisterOptions): Promise<AccountView> {
+  const directory = resolveDirectory(options.directory, options.staging);
+  const name = validateCertName(options.name ?? defaultName(options.directory));
+  const email = options.email === undefined ? undefined : validateEmail(options.email);
+  if (!options.agreeTos) {
+    throw new McpkiError('INVALID_INPUT', 'the CA\'s terms of service were not agreed to', 'read them (mcpki prints the link with --json) and pass --agree-tos');
+  }
+  if (options.caBundle !== undefined) readFileSync(options.caBundle); // fail early on a bad path
+  const store = context.store();
+  if (store.findAcmeAccount(name)) {
+    throw new McpkiError('ACME_ACCOUNT_EXISTS', `an ACME account named "${name}" already exists`, 'use it, or pass --name to register another one');
+  }
+  const key = generateKey('ec-p256');
+  const client = await createClient({
+    directoryUrl: directory.url,
+    accountKey: key.privateKey,
+    caBundle: options.caBundle ? resolve(options.caBundle) : undefined,
+    externalAccountBinding: options.eab,
+  });
+  try {
+    const meta = ((await getDirectory(client)).meta ?? {}) as { externalAccountRequired?: boolean };
+    if (meta.externalAccountRequired && !options.eab) {
+      throw new McpkiError('EAB_REQUIRED', `${directory.url} requires External Account Binding`, 'pass --eab-kid ID and --eab-hmac-file FILE (or MCPKI_EAB_HMAC) from your CA\'s dashboard');
+    }
+    await client.createAccount({ termsOfServiceAgreed: true, ...(email ? { contact: [`mailto:${email}`] } : {}) });
+    const accountUrl = client.getAccountUrl();
+    const dir = join(context.home, 'acme', 'accounts');
+    ensurePrivateDir(join(context.home, 'acme'));
+    ensurePrivateDir(dir);
+    const keyPath = join(dir, `${name}.key`);
+    return store.transaction(() => {
+      const record = store.addAcmeAccount({
+        name,
+        directoryUrl: directory.url,
+        accountUrl,
+        email: email ?? null,
+        keyPath,
+        environment: directory.environment,
+        eabKid: options.eab?.kid ?? null,
+        caBundle: options.caBundle ? resolve(options.caBundle) : null,
+      });
+      store.addEvent({ type: 'acme.account.registered', name, detail: { directory: directory.url, accountUrl, environment: directory.environment, eab: Boolean(options.eab) } });
+      writeFileAtomic(keyPath, privateKeyPem(key.privateKey), 0o600);
+      return viewOf(record);
+    });
+  } catch (error) {
+    throw acmeError(error, { operation: 'account' });
+  } finally {
+    releaseConnections();
+  }
+}
+
+export function findAccount(context: Context, name: string): AcmeAccountRecord {
+  const account = context.existingStore()?.findAcmeAccount(name);
+  if (!account) {
+    throw new McpkiError('ACME_ACCOUNT_MISSING', `no ACME account named "${name}"`, 'register one with "mcpki acme account register --directory … --email … --agree-tos", or see "mcpki acme account list"');
+  }
+  return account;
+}
+
+export function listAccounts(context: Context): AccountView[] {
+  return (context.existingStore()?.listAcmeAccounts() ?? []).map(viewOf);
+}
+
+export function showAccount(context: Context, name: string): AccountView {
+  return viewOf(findAccount(context, name));
+}
+
+/** A client logged in as the account (its key read from disk). */
+export async function clientFor(account: AcmeAccountRecord): Promise<AcmeClient> {
+  if (account.status !== 'valid') {
+    throw new McpkiError('INVALID_INPUT', `ACME account "${account.name}" is ${account.status}`, 'register a new account');
+  }
+  let pem: string;
+  try {
+    pem = readFileSync(account.keyPath, 'utf8');
+  } catch (error) {
+    throw new McpkiError('ACME_ACCOUNT_MISSING', `cannot read the key of ACME account "${account.name}" at ${account.keyPath} (${(error as NodeJS.ErrnoException).code})`, 'restore it from a backup, or register a new account');
+  }
+  return createClient({ directoryUrl: account.directoryUrl, accountKey: readPrivateKey(pem), accountUrl: account.accountUrl, caBundle: account.caBundle ?? undefined });
+}
+
+export async function deactivateAccount(context: Context, name: string): Promise<AccountView> {
+  const account = findAccount(context, name);
+  const client = await clientFor(account);
+  try {
+    await client.updateAccount({ status: 'deactivated' });
+  } catch (error) {
+    throw acmeError(error, { operation: 'account' });
+  } finally {
+    releaseConnections();
+  }
+  const store = context.store();
+  store.transaction(() => {
+    store.setAcmeAccountStatus(name, 'deactivated');
+    store.addEvent({ type: 'acme.account.deactivated', name, detail: { accountUrl: account.accountUrl } });
+  });
+  return viewOf(findAccount(context, name));
+}

@@ -1,0 +1,110 @@
+// http-01 standalone responder (RFC 8555 section 8.3): one node:http server, started on the first present(),
+// answering GET/HEAD /.well-known/acme-challenge/<token> with the key authorization and 404 to anything else.
+// close() stops it and drops open connections; it is idempotent and safe after a failed start.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { assertKeyAuthorization, assertNotWildcard, assertToken, listenError, type ChallengeProvider, type ChallengeTask } from './provider.js';
+
+export const DEFAULT_HTTP_PORT = 80;
+const PREFIX = '/.well-known/acme-challenge/';
+
+export interface Http01Options {
+  /** default 80; 0 picks a free port (see `port` after the first present) */
+  port?: number;
+  /** default: all interfaces */
+  host?: string;
+}
+
+export class Http01Provider implements ChallengeProvider {
+  readonly type = 'http-01' as const;
+  private readonly options: Http01Options;
+  private readonly answers = new Map<string, string>();
+  private server: http.Server | undefined;
+  private starting: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: Http01Options = {}) {
+    this.options = options;
+  }
+
+  /** The port the responder listens on, once started. */
+  get port(): number | undefined {
+    const address = this.server?.address();
+    return address && typeof address === 'object' ? (address as AddressInfo).port : undefined;
+  }
+
+  async present(task: ChallengeTask): Promise<void> {
+    assertNotWildcard(task, 'http-01');
+    assertToken(task.token);
+    assertKeyAuthorization(task);
+    this.answers.set(task.token, task.keyAuthorization);
+    try {
+      await this.start();
+    } catch (error) {
+      this.answers.delete(task.token);
+      throw error;
+    }
+  }
+
+  async cleanup(task: ChallengeTask): Promise<void> {
+    if (this.answers.get(task.token) === task.keyAuthorization) this.answers.delete(task.token);
+  }
+
+  close(): Promise<void> {
+    this.answers.clear();
+    const server = this.server;
+    const starting = this.starting;
+    this.server = undefined;
+    this.starting = undefined;
+    if (!server) return this.closing ?? Promise.resolve();
+    this.closing = (async () => {
+      await starting?.catch(() => undefined);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    })();
+    return this.closing;
+  }
+
+  private start(): Promise<void> {
+    if (this.starting) return this.starting;
+    const port = this.options.port ?? DEFAULT_HTTP_PORT;
+    const host = this.options.host;
+    const server = http.createServer((request, response) => this.respond(request, response));
+    server.keepAliveTimeout = 1000;
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 10_000;
+    this.server = server;
+    this.starting = new Promise<void>((resolve, reject) => {
+      const onError = (error: Error): void => {
+        if (this.server === server) {
+          this.server = undefined;
+          this.starting = undefined;
+        }
+        server.close();
+        reject(listenError(error, port, host, 'http-01'));
+      };
+      server.once('error', onError);
+      server.listen({ port, host, exclusive: true }, () => {
+        server.off('error', onError);
+        server.on('error', () => undefined); // runtime socket errors must not crash the process
+        resolve();
+      });
+    });
+    return this.starting;
+  }
+
+  private respond(request: http.IncomingMessage, response: http.ServerResponse): void {
+    const path = (request.url ?? '').split('?')[0]!;
+    const answer = path.startsWith(PREFIX) ? this.answers.get(path.slice(PREFIX.length)) : undefined;
+    if ((request.method !== 'GET' && request.method !== 'HEAD') || answer === undefined) {
+      response.writeHead(404, { 'content-type': 'text/plain', 'content-length': 10 });
+      response.end(request.method === 'HEAD' ? undefined : 'not found\n');
+      return;
+    }
+    const body = Buffer.from(answer, 'utf8');
+    response.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length, 'cache-control': 'no-store' });
+    response.end(request.method === 'HEAD' ? undefined : body);
+  }
+}

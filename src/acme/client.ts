@@ -1,0 +1,81 @@
+// The only module that imports acme-client (~240 ms to load), and only when an ACME command runs.
+import { Agent } from 'node:https';
+import { rootCertificates } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import type { KeyObject } from 'node:crypto';
+import { McpkiError } from '../errors.js';
+import { attachProblemRecorder, toAcmeProblemError, type AxiosLike, type ProblemContext, type ProblemRecorder } from './problems.js';
+
+type AcmeModule = typeof import('acme-client');
+export type AcmeClient = InstanceType<AcmeModule['Client']>;
+
+let loaded: AcmeModule | undefined;
+let recorder: ProblemRecorder | undefined;
+
+/** Polling: quick first, then backing off (acme-client's default waits 5 s before the first poll). */
+const BACKOFF = { backoffAttempts: 20, backoffMin: 100, backoffMax: 4_000 };
+/** Pebble's PEBBLE_WFE_NONCEREJECT and busy real CAs reject nonces; acme-client retries badNonce this often. */
+const BAD_NONCE_RETRIES = 12;
+const REQUEST_TIMEOUT_MS = 30_000;
+
+async function loadAcme(): Promise<AcmeModule> {
+  if (!loaded) {
+    loaded = (await import('acme-client')) as AcmeModule;
+    const settings = (loaded.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings;
+    // acme-client would silently wait out a rate limit (429) or retry a 5xx; mcpki reports them instead
+    settings.retryMaxAttempts = 0;
+    loaded.axios.defaults.timeout = REQUEST_TIMEOUT_MS;
+    // acme-client drops problem types and network error codes; the recorder keeps them for our errors
+    recorder = attachProblemRecorder(loaded.axios as unknown as AxiosLike);
+  }
+  return loaded;
+}
+
+export interface ClientOptions {
+  directoryUrl: string;
+  accountKey: KeyObject;
+  accountUrl?: string;
+  /** PEM file with extra roots to trust for the ACME server's own TLS (Pebble, step-ca) */
+  caBundle?: string;
+  externalAccountBinding?: { kid: string; hmacKey: string };
+}
+
+function readCaBundle(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new McpkiError('INVALID_INPUT', `cannot read --ca-bundle ${path} (${(error as NodeJS.ErrnoException).code})`, 'give the PEM file of the CA that signed the ACME server\'s TLS certificate');
+  }
+}
+
+export async function createClient(options: ClientOptions): Promise<AcmeClient> {
+  const acme = await loadAcme();
+  const ca = options.caBundle ? [...rootCertificates, readCaBundle(options.caBundle)] : undefined;
+  (acme.axios.defaults as { httpsAgent?: Agent }).httpsAgent = new Agent({ keepAlive: true, ...(ca ? { ca } : {}) });
+  const client = new acme.Client({
+    directoryUrl: options.directoryUrl,
+    accountKey: options.accountKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    accountUrl: options.accountUrl,
+    externalAccountBinding: options.externalAccountBinding,
+    ...BACKOFF,
+  });
+  (client as unknown as { http: { maxBadNonceRetries: number } }).http.maxBadNonceRetries = BAD_NONCE_RETRIES;
+  return client;
+}
+
+/** The directory document (for meta.profiles, renewalInfo, externalAccountRequired). */
+export async function getDirectory(client: AcmeClient): Promise<Record<string, unknown>> {
+  const http = (client as unknown as { http: { getDirectory(): Promise<Record<string, unknown>> } }).http;
+  return http.getDirectory();
+}
+
+/** Closes keep-alive sockets so the process can exit at once. */
+export function releaseConnections(): void {
+  const agent = (loaded?.axios.defaults as { httpsAgent?: Agent } | undefined)?.httpsAgent;
+  agent?.destroy();
+}
+
+/** An McpkiError for anything an ACME step threw, with the problem type acme-client would have dropped. */
+export function acmeError(error: unknown, context: Omit<ProblemContext, 'recorder'> = {}): McpkiError {
+  return toAcmeProblemError(error, { ...context, recorder });
+}

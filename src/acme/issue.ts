@@ -1,0 +1,230 @@
+// Obtaining a certificate from an ACME CA: order, authorizations through a challenge provider (cleanup
+// always runs), finalize with our own CSR, download, check, then write and record like a local certificate.
+// A failed order never touches the files of a previous good certificate.
+import { X509Certificate } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import type { Context } from '../context.js';
+import { removeStaleTemps, writeFilesAtomic } from '../deploy/atomic.js';
+import { assertKeyPathOutsideGit } from '../deploy/git.js';
+import { McpkiError } from '../errors.js';
+import { ensurePrivateDir } from '../home.js';
+import { createCsr } from '../pki/csr.js';
+import { fromPem, toPem } from '../pki/der.js';
+import { generateKey, parseKeyType, privateKeyPem, type KeyType } from '../pki/keys.js';
+import { classifySans, validateCertName, type San } from '../pki/names.js';
+import type { CertificatePaths, CertificateRecord } from '../store/store.js';
+import { clientFor, findAccount } from './accounts.js';
+import { ariCertificateId } from './ari.js';
+import type { ChallengeProvider, ChallengeTask } from './challenges/provider.js';
+import { acmeError, getDirectory, releaseConnections } from './client.js';
+
+import { checkProfile, newOrderPayload } from './profiles.js';
+
+export type ProgressStep = 'account' | 'order' | 'authorization' | 'challenge' | 'finalize' | 'download' | 'write';
+export type ProgressListener = (step: ProgressStep, detail: string) => void;
+
+export interface AcmeIssueRequest {
+  name: string;
+  domains: readonly string[];
+  /** account name; default: the only registered account */
+  account?: string;
+  keyType?: KeyType | string;
+  profile?: string;
+  outDir?: string;
+  allowGit?: boolean;
+  /** replace a production certificate with one from a staging directory */
+  force?: boolean;
+  challenge: ChallengeProvider;
+  onProgress?: ProgressListener;
+}
+
+export interface AcmeIssued {
+  certificate: CertificateRecord;
+  paths: CertificatePaths & { chain: string };
+}
+
+function chooseAccount(context: Context, name: string | undefined) {
+  if (name) return findAccount(context, name);
+  const accounts = (context.existingStore()?.listAcmeAccounts() ?? []).filter((a) => a.status === 'valid');
+  if (accounts.length === 1) return accounts[0]!;
+  if (accounts.length === 0) {
+    throw new McpkiError('ACME_ACCOUNT_MISSING', 'no ACME account is registered', 'register one with "mcpki acme account register --directory … --email … --agree-tos"');
+  }
+  throw new McpkiError('INVALID_INPUT', `${accounts.length} ACME accounts are registered; which one?`, `pass --account ${accounts.map((a) => a.name).join(' | ')}`);
+}
+
+function validateDomains(domains: readonly string[], provider: ChallengeProvider): San[] {
+  if (domains.length === 0) throw new McpkiError('INVALID_NAME', 'no domain given', 'pass at least one -d DOMAIN');
+  const sans = classifySans(domains);
+  for (const san of sans) {
+    if (san.type !== 'dns' && san.type !== 'ip') {
+      throw new McpkiError('INVALID_NAME', `ACME certificates carry DNS names and IP addresses, not ${san.type} "${san.value}"`, 'use the local CA (mcpki issue) for URI and e-mail identities');
+    }
+    if (san.value.startsWith('*.') && provider.type !== 'dns-01') {
+      throw new McpkiError('INVALID_INPUT', `wildcard "${san.value}" can only be validated with dns-01`, 'pass --challenge dns-01 --dns-hook CMD');
+    }
+  }
+  return sans;
+}
+
+/** Whether the certificate's SANs are exactly the names asked for. */
+function sameNames(cert: X509Certificate, sans: readonly San[]): boolean {
+  const got = (cert.subjectAltName ?? '')
+    .split(', ')
+    .filter(Boolean)
+    .map((entry) => entry.replace(/^DNS:/, 'dns:').replace(/^IP Address:/, 'ip:'))
+    .sort();
+  const wanted = sans.map((s) => `${s.type}:${s.value}`).sort();
+  return got.length === wanted.length && got.every((g, i) => g === wanted[i]);
+}
+
+export async function issueAcmeCertificate(context: Context, request: AcmeIssueRequest): Promise<AcmeIssued> {
+  const progress: ProgressListener = request.onProgress ?? (() => {});
+  const name = validateCertName(request.name);
+  const sans = validateDomains(request.domains, request.challenge);
+  const keyType = parseKeyType(request.keyType ?? 'ec-p256');
+  const account = chooseAccount(context, request.account);
+  const store = context.store();
+  const previous = store.findCertificate(name);
+  if (previous && previous.environment === 'production' && account.environment === 'staging' && !request.force) {
+    throw new McpkiError('STAGING_OVER_PRODUCTION', `"${name}" holds a production certificate; account "${account.name}" uses a staging directory`, 'use a production account, another name, or --force to replace it with an untrusted test certificate');
+  }
+  const outDir = resolve(request.outDir ?? join(context.layout.certsDir, name));
+  const paths = {
+    cert: join(outDir, `${name}.crt`),
+    key: join(outDir, `${name}.key`),
+    fullchain: join(outDir, `${name}.fullchain.pem`),
+    chain: join(outDir, `${name}.chain.pem`),
+  };
+  if (!request.allowGit) assertKeyPathOutsideGit(paths.key);
+
+  progress('account', `${account.name} at ${account.directoryUrl}`);
+  const client = await clientFor(account);
+  const presented: ChallengeTask[] = [];
+  try {
+    const directory = await getDirectory(client);
+    const profile = checkProfile(request.profile, directory);
+    const replaces = previous?.ariCertId && directory.renewalInfo && previous.issuer === `acme:${account.name}` ? previous.ariCertId : undefined;
+    const identifiers = sans.map((s) => ({ type: s.type, value: s.value }));
+    progress('order', sans.map((s) => s.value).join(', '));
+    let order = await client.createOrder(newOrderPayload({ identifiers, profile, replaces }) as Parameters<typeof client.createOrder>[0]);
+
+    const authorizations = await client.getAuthorizations(order);
+    const pending: { task: ChallengeTask; challenge: (typeof authorizations)[number]['challenges'][number] }[] = [];
+    for (const authz of authorizations) {
+      if (authz.status === 'valid') continue;
+      const challenge = authz.challenges.find((c) => c.type === request.challenge.type);
+      if (!challenge) {
+        const offered = authz.challenges.map((c) => c.type).join(', ');
+        throw new McpkiError('CHALLENGE_FAILED', `${request.challenge.type} is not offered for ${authz.identifier.value} (offered: ${offered})`, 'choose one of the offered challenges with --challenge');
+      }
+      // acme-client returns the finished TXT value for dns-01; providers want token.thumbprint for all types
+      const keyAuthorization = await client.getChallengeKeyAuthorization({ ...challenge, type: 'http-01' });
+      pending.push({ task: { type: request.challenge.type, identifier: authz.identifier.value, wildcard: authz.wildcard === true, token: challenge.token, keyAuthorization }, challenge });
+    }
+    for (const { task } of pending) {
+      progress('authorization', `${task.wildcard ? '*.' : ''}${task.identifier}: ${task.type}`);
+      presented.push(task);
+      await request.challenge.present(task);
+    }
+    await Promise.all(
+      pending.map(async ({ task, challenge }) => {
+        try {
+          await client.completeChallenge(challenge);
+          await client.waitForValidStatus(challenge);
+          progress('challenge', `${task.wildcard ? '*.' : ''}${task.identifier}: valid`);
+        } catch (error) {
+          throw challengeError(error, task, order.url);
+        }
+      }),
+    );
+
+    progress('finalize', `${keyType} key and CSR`);
+    const pair = generateKey(keyType);
+    order = await client.finalizeOrder(order, createCsr(pair.privateKey, pair.publicKey, sans));
+    progress('download', order.certificate ?? '');
+    const pem = await client.getCertificate(order);
+    const chain = fromPem(pem, 'CERTIFICATE');
+    if (chain.length === 0) throw new McpkiError('ACME_PROBLEM', 'the CA returned no certificate', 'try again; report it to the CA if it persists');
+    const leaf = new X509Certificate(chain[0]!);
+    if (!leaf.checkPrivateKey(pair.privateKey)) throw new McpkiError('ACME_PROBLEM', 'the CA returned a certificate for another key', 'try again; report it to the CA if it persists');
+    if (!sameNames(leaf, sans)) throw new McpkiError('ACME_PROBLEM', `the CA returned a certificate for ${leaf.subjectAltName}, not for the names asked`, 'check the order; report it to the CA');
+
+    progress('write', outDir);
+    const leafPem = toPem('CERTIFICATE', chain[0]!);
+    const chainPem = chain.slice(1).map((der) => toPem('CERTIFICATE', der)).join('');
+    ensurePrivateDir(outDir, 'choose a writable folder with --out (or leave it out to use HOME/certs/NAME)');
+    const certificate = store.transaction(() => {
+      const saved = store.addCertificate({
+        name,
+        kind: 'server',
+        serial: leaf.serialNumber.toUpperCase(),
+        subject: leaf.subject.replace(/\n/g, ', '),
+        sans,
+        issuer: `acme:${account.name}`,
+        issuerSerial: null,
+        profile: profile ?? null,
+        keyType,
+        notBefore: new Date(leaf.validFrom).toISOString(),
+        notAfter: new Date(leaf.validTo).toISOString(),
+        fingerprint: leaf.fingerprint256,
+        pem: leafPem,
+        paths,
+        orderUrl: order.url ?? null,
+        ariCertId: ariCertIdOrNull(chain[0]!),
+        environment: account.environment,
+      });
+      store.addEvent({ type: 'certificate.issued', name, serial: saved.serial, detail: { issuer: saved.issuer, sans: sans.map((s) => s.value), order: order.url, replaces: replaces ?? null, profile: profile ?? null, paths } });
+      removeStaleTemps(outDir);
+      writeFilesAtomic([
+        { path: paths.key, data: privateKeyPem(pair.privateKey), mode: 0o600 },
+        { path: paths.cert, data: leafPem, mode: 0o644 },
+        { path: paths.chain, data: chainPem, mode: 0o644 },
+        { path: paths.fullchain, data: leafPem + chainPem, mode: 0o644 },
+      ]);
+      return saved;
+    });
+    return { certificate, paths };
+  } catch (error) {
+    throw acmeError(error, { operation: 'order' });
+  } finally {
+    for (const task of presented) {
+      try {
+        await request.challenge.cleanup(task);
+      } catch {
+        // cleanup failures must not hide the outcome; the provider reports what it could not undo
+      }
+    }
+    await request.challenge.close?.();
+    releaseConnections();
+  }
+}
+
+function ariCertIdOrNull(der: Buffer): string | null {
+  try {
+    return ariCertificateId(der);
+  } catch {
+    return null;
+  }
+}
+
+/** A challenge failure as CHALLENGE_FAILED, naming the domain and the challenge, with what to check. */
+function challengeError(error: unknown, task: ChallengeTask, orderUrl: string | undefined): McpkiError {
+  if (error instanceof McpkiError) return error;
+  const typed = acmeError(error, { identifier: task.identifier, challengeType: task.type, orderUrl, operation: 'challenge' });
+  if (typed.code === 'RATE_LIMITED' || typed.code === 'NETWORK') return typed;
+  const name = `${task.wildcard ? '*.' : ''}${task.identifier}`;
+  const detail = typed.message.includes(task.identifier) ? typed.message : `${typed.message}`;
+  return new McpkiError('CHALLENGE_FAILED', `${task.type} for ${name} failed: ${detail}`, typed.hint ?? challengeHint(task), { cause: error });
+}
+
+function challengeHint(task: ChallengeTask): string {
+  switch (task.type) {
+    case 'http-01':
+      return `the CA must reach http://${task.identifier}/.well-known/acme-challenge/ on port 80: check DNS, firewalls and port forwarding`;
+    case 'dns-01':
+      return `the CA must see TXT _acme-challenge.${task.identifier}: check the hook and wait longer for propagation (--dns-propagation-seconds)`;
+    case 'tls-alpn-01':
+      return `the CA must reach ${task.identifier} on port 443 with ALPN acme-tls/1: check DNS, firewalls and port forwarding`;
+  }
+}

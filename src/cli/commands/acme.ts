@@ -1,0 +1,216 @@
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import type { AccountView } from '../../acme/accounts.js';
+import type { AcmeIssued } from '../../acme/issue.js';
+import { McpkiError } from '../../errors.js';
+import { action, collect } from '../command.js';
+import { color, emit, table } from '../output.js';
+import { readSecretFile } from '../passphrase.js';
+
+function port(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 65535) throw new InvalidArgumentError('expected a port number from 1 to 65535.');
+  return Number(value);
+}
+
+function seconds(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number of seconds.');
+  return Number(value);
+}
+
+function renderAccount(a: AccountView): string {
+  return [
+    ['name', a.name],
+    ['status', a.status],
+    ['directory', `${a.directoryUrl} (${a.environment})`],
+    ['account URL', a.accountUrl],
+    ['contact', a.email ?? '-'],
+    ['EAB key id', a.eabKid ?? '-'],
+    ['key file', a.keyPath],
+    ['created', a.createdAt],
+  ]
+    .map(([k, v]) => `${color.dim(k!.padEnd(12))} ${v}`)
+    .join('\n');
+}
+
+function renderIssued(issued: AcmeIssued): string {
+  const c = issued.certificate;
+  return [
+    `${color.green('issued')} ${c.name} for ${c.sans.map((s) => s.value).join(', ')} by ${c.issuer}`,
+    `  serial      ${c.serial}`,
+    `  valid until ${c.notAfter}`,
+    `  certificate ${issued.paths.cert}`,
+    `  key         ${issued.paths.key}`,
+    `  chain       ${issued.paths.chain}`,
+    `  full chain  ${issued.paths.fullchain}`,
+  ].join('\n');
+}
+
+interface IssueFlags {
+  domain: string[];
+  account?: string;
+  key: string;
+  profile?: string;
+  out?: string;
+  challenge?: string;
+  httpPort?: number;
+  httpHost?: string;
+  webroot?: string;
+  dnsHook?: string;
+  dnsTimeout?: number;
+  dnsPropagationSeconds?: number;
+  dnsResolver?: string;
+  dnsPropagationTimeout?: number;
+  alpnPort?: number;
+  alpnHost?: string;
+  allowGit?: boolean;
+  force?: boolean;
+}
+
+export function registerAcme(program: Command): void {
+  const acme = program.command('acme').description('certificates from an ACME CA (Let\'s Encrypt, ZeroSSL, Google, Buypass, step-ca, any RFC 8555 CA)');
+  const account = acme.command('account').description('ACME accounts');
+
+  account
+    .command('register')
+    .description('create an account at an ACME CA; the key stays in HOME/acme/accounts/ (0600)')
+    .requiredOption('--directory <name-or-url>', 'letsencrypt, letsencrypt-staging, zerossl, google, google-staging, buypass, buypass-staging, or an https:// directory URL')
+    .option('--email <address>', 'contact address for expiry and policy mail')
+    .option('--agree-tos', 'agree to the CA\'s terms of service (required)')
+    .option('--name <account>', 'name of the account in mcpki (default: the directory name or host)')
+    .option('--eab-kid <id>', 'External Account Binding key id (ZeroSSL, Google, step-ca with EAB)')
+    .option('--eab-hmac-file <file>', 'file holding the base64url EAB HMAC key (or MCPKI_EAB_HMAC); never on the command line')
+    .option('--ca-bundle <file>', 'trust this PEM for the ACME server\'s own TLS (Pebble, step-ca)')
+    .option('--staging', 'the directory issues untrusted test certificates')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  mcpki acme account register --directory letsencrypt-staging --email ops@example.com --agree-tos
+  MCPKI_EAB_HMAC=… mcpki acme account register --directory zerossl --email ops@example.com --agree-tos --eab-kid KID
+  mcpki acme account register --directory https://ca.internal:9000/acme/acme/directory --ca-bundle root.pem --agree-tos`,
+    )
+    .action(
+      action(async ({ context, out }, flags: { directory: string; email?: string; agreeTos?: boolean; name?: string; eabKid?: string; eabHmacFile?: string; caBundle?: string; staging?: boolean }) => {
+        const { registerAccount } = await import('../../acme/accounts.js');
+        let eab: { kid: string; hmacKey: string } | undefined;
+        if (flags.eabKid) {
+          const hmacKey = flags.eabHmacFile ? readSecretFile(flags.eabHmacFile, 'EAB HMAC') : process.env.MCPKI_EAB_HMAC;
+          if (!hmacKey) throw new McpkiError('INVALID_INPUT', '--eab-kid needs its HMAC key', 'pass --eab-hmac-file FILE or set MCPKI_EAB_HMAC');
+          eab = { kid: flags.eabKid, hmacKey: hmacKey.trim() };
+        } else if (flags.eabHmacFile) {
+          throw new McpkiError('INVALID_INPUT', '--eab-hmac-file needs --eab-kid', 'pass both, from the CA\'s dashboard');
+        }
+        const view = await registerAccount(context, { directory: flags.directory, email: flags.email, agreeTos: flags.agreeTos === true, name: flags.name, eab, caBundle: flags.caBundle, staging: flags.staging });
+        emit(out, { account: view }, () => `${color.green('registered')} ACME account ${color.bold(view.name)}\n\n${renderAccount(view)}`);
+      }),
+    );
+  account
+    .command('list')
+    .description('list ACME accounts')
+    .action(
+      action(async ({ context, out }) => {
+        const { listAccounts } = await import('../../acme/accounts.js');
+        const accounts = listAccounts(context);
+        emit(out, { accounts }, () =>
+          accounts.length === 0
+            ? 'no ACME accounts (register one with: mcpki acme account register --directory … --agree-tos)'
+            : table(['NAME', 'STATUS', 'ENV', 'DIRECTORY', 'CONTACT'], accounts.map((a) => [a.name, a.status, a.environment, a.directoryUrl, a.email ?? ''])),
+        );
+      }),
+    );
+  account
+    .command('show <name>')
+    .description('show an ACME account (never its key)')
+    .action(
+      action(async ({ context, out }, name: string) => {
+        const { showAccount } = await import('../../acme/accounts.js');
+        const view = showAccount(context, name);
+        emit(out, { account: view }, () => renderAccount(view));
+      }),
+    );
+  account
+    .command('deactivate <name>')
+    .description('deactivate an ACME account at its CA (it cannot be used again)')
+    .action(
+      action(async ({ context, out }, name: string) => {
+        const { deactivateAccount } = await import('../../acme/accounts.js');
+        const view = await deactivateAccount(context, name);
+        emit(out, { account: view }, () => `${color.yellow('deactivated')} ACME account ${view.name}`);
+      }),
+    );
+
+  acme
+    .command('issue <name>')
+    .description('obtain a certificate from an ACME CA and write it like a local one')
+    .option('-d, --domain <name>', 'a DNS name (or IP) for the certificate; repeatable; *.example.com needs dns-01', collect)
+    .option('--account <name>', 'ACME account (default: the only one)')
+    .option('--key <type>', 'key type: ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519', 'ec-p256')
+    .option('--profile <name>', 'certificate profile offered by the CA (e.g. Let\'s Encrypt classic, tlsserver, shortlived)')
+    .option('--out <dir>', 'write NAME.crt, NAME.key, NAME.chain.pem, NAME.fullchain.pem here (default: HOME/certs/NAME)')
+    .option('--challenge <type>', 'http-01 (default), dns-01 or tls-alpn-01')
+    .option('--http-port <port>', 'http-01: port of the built-in responder', port)
+    .option('--http-host <address>', 'http-01: address the built-in responder listens on (default: all)')
+    .option('--webroot <dir>', 'http-01: write the token under DIR/.well-known/acme-challenge/ instead of listening')
+    .option('--dns-hook <command>', 'dns-01: run as argv (no shell) with present|cleanup DOMAIN FQDN VALUE')
+    .option('--dns-timeout <seconds>', 'dns-01: how long the hook may run', seconds)
+    .option('--dns-propagation-seconds <seconds>', 'dns-01: wait this long after the hook before asking the CA', seconds)
+    .option('--dns-resolver <ip[:port]>', 'dns-01: poll this DNS server until the TXT record is visible')
+    .option('--dns-propagation-timeout <seconds>', 'dns-01: how long to poll --dns-resolver (default 120)', seconds)
+    .option('--alpn-port <port>', 'tls-alpn-01: port of the built-in responder', port)
+    .option('--alpn-host <address>', 'tls-alpn-01: address the built-in responder listens on (default: all)')
+    .option('--allow-git', 'write the key inside a git work tree even when git does not ignore it')
+    .option('--force', 'replace a production certificate with one from a staging directory')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  mcpki acme issue api -d api.example.com --http-port 80
+  mcpki acme issue site -d example.com -d www.example.com --webroot /var/www/html
+  mcpki acme issue wild -d '*.example.com' --challenge dns-01 --dns-hook '/usr/local/bin/dns-hook --zone example.com'`,
+    )
+    .action(
+      action(async ({ context, out }, name: string, flags: IssueFlags) => {
+        const { issueAcmeCertificate } = await import('../../acme/issue.js');
+        const { createChallengeProvider } = await import('../../acme/challenges/index.js');
+        const challenge = createChallengeProvider({
+          type: flags.challenge,
+          httpPort: flags.httpPort,
+          httpHost: flags.httpHost,
+          webroot: flags.webroot,
+          dnsHook: flags.dnsHook,
+          dnsTimeoutSeconds: flags.dnsTimeout,
+          propagationSeconds: flags.dnsPropagationSeconds,
+          dnsResolver: flags.dnsResolver,
+          propagationTimeoutSeconds: flags.dnsPropagationTimeout,
+          alpnPort: flags.alpnPort,
+          alpnHost: flags.alpnHost,
+        });
+        const showProgress = !out.json && process.stderr.isTTY === true;
+        const issued = await issueAcmeCertificate(context, {
+          name,
+          domains: flags.domain ?? [],
+          account: flags.account,
+          keyType: flags.key,
+          profile: flags.profile,
+          outDir: flags.out,
+          allowGit: flags.allowGit,
+          force: flags.force,
+          challenge,
+          onProgress: showProgress ? (step, detail) => process.stderr.write(`${color.dim(step.padEnd(13), process.stderr)} ${detail}\n`) : undefined,
+        });
+        emit(out, issued, () => renderIssued(issued));
+      }),
+    );
+
+  acme
+    .command('revoke <name-or-serial>')
+    .description('revoke an ACME certificate at its CA and mark it in the inventory')
+    .option('--reason <reason>', 'unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation', 'unspecified')
+    .action(
+      action(async ({ context, out }, nameOrSerial: string, flags: { reason: string }) => {
+        const { revokeAcmeCertificate } = await import('../../acme/revoke.js');
+        const view = await revokeAcmeCertificate(context, nameOrSerial, flags.reason);
+        emit(out, { certificate: view }, () => `${color.yellow('revoked')} ${view.name} (serial ${view.serial}) at ${view.issuer}`);
+      }),
+    );
+}
