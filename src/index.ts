@@ -17,3 +17,10 @@ export { writeFilesAtomic, writeFileAtomic, removeStaleTemps, type FileToWrite }
 export { parseDuration } from './duration.js';
 export type { CertificateRecord, CertificatePaths, CertificateKind, EventRecord, AuthorityRecord } from './store/store.js';
 export { installTrust, uninstallTrust, trustStatus, buildEnv, formatEnv, TRUST_STORE_NAMES, SHELL_KINDS, type TrustStoreName, type TrustOptions, type TrustStoreResult, type TrustReport, type ShellKind, type EnvReport } from './trust/index.js';
+export { registerAccount, listAccounts, showAccount, deactivateAccount, type RegisterOptions, type AccountView } from './acme/accounts.js';
+export { issueAcmeCertificate, type AcmeIssueRequest, type AcmeIssued, type ProgressStep, type ProgressListener } from './acme/issue.js';
+export { revokeAcmeCertificate } from './acme/revoke.js';
+export { refreshRenewalInfo, type RenewalInfoOutcome } from './acme/renewal-info.js';
+export { ariCertificateId, chooseRenewalTime, fetchRenewalInfo } from './acme/ari.js';
+export { createChallengeProvider, splitCommand, dnsTxtValue, type ChallengeOptions, type ChallengeProvider, type ChallengeTask } from './acme/challenges/index.js';
+export { DIRECTORIES, resolveDirectory } from './acme/directories.js';

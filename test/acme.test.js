@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
+import { spawn } from 'node:child_process';
+import { BIN, hasCommand, mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
 import { hasPebble, portIsFree, startPebble } from './pebble.js';
 
 const skip = !hasPebble() && 'Pebble is not installed (apt-get install pebble)';
@@ -134,14 +135,45 @@ describe('ACME against Pebble', { skip }, () => {
     assert.equal(again.status, 5);
   });
 
+  test('a staging account does not replace a production certificate unless --force', async () => {
+    const staging = mcpki(['--home', home, 'acme', 'account', 'register', '--directory', pebble.directoryUrl, '--ca-bundle', pebble.caBundlePath, '--agree-tos', '--name', 'pebble-staging', '--staging']);
+    assert.equal(staging.status, 0, staging.stderr);
+    const http = ['--http-port', String(pebble.httpPort), '--http-host', '127.0.0.1'];
+    const prod = await mcpkiAsync(['--home', home, '--json', 'acme', 'issue', 'prod', '-d', 'prod.test', '--account', 'pebble', ...http]);
+    assert.equal(prod.status, 0, prod.stderr);
+    const certPath = JSON.parse(prod.stdout).paths.cert;
+    const before = readFileSync(certPath, 'utf8');
+    const refused = await mcpkiAsync(['--home', home, 'acme', 'issue', 'prod', '-d', 'prod.test', '--account', 'pebble-staging', ...http]);
+    assert.equal(refused.status, 5, refused.stderr);
+    assert.match(refused.stderr, /production certificate/);
+    assert.match(refused.stderr, /hint: .*--force/);
+    assert.equal(readFileSync(certPath, 'utf8'), before);
+    const forced = await mcpkiAsync(['--home', home, '--json', 'acme', 'issue', 'prod', '-d', 'prod.test', '--account', 'pebble-staging', '--force', ...http]);
+    assert.equal(forced.status, 0, forced.stderr);
+    assert.equal(JSON.parse(forced.stdout).certificate.environment, 'staging');
+  });
+
+  test('progress per step on a terminal, none without one', { skip: !hasCommand('script') && 'script(1) missing' }, async () => {
+    const command = `${process.execPath} ${BIN} --home ${home} acme issue tty -d tty.test --account pebble --http-port ${pebble.httpPort} --http-host 127.0.0.1`;
+    const child = spawn('script', ['-qc', command, '/dev/null'], { env: { ...process.env, NO_COLOR: '1' } });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    const status = await new Promise((resolve) => child.on('close', resolve));
+    assert.equal(status, 0, output);
+    for (const step of ['account', 'order', 'authorization', 'challenge', 'finalize', 'download', 'write']) assert.match(output, new RegExp(`^${step}\\s`, 'm'), step);
+    const quiet = await mcpkiAsync(['--home', home, 'acme', 'issue', 'tty', '-d', 'tty.test', '--account', 'pebble', '--http-port', String(pebble.httpPort), '--http-host', '127.0.0.1']);
+    assert.equal(quiet.status, 0, quiet.stderr);
+    assert.equal(quiet.stderr, '');
+  });
+
   test('a challenge that cannot succeed: typed error naming domain and challenge, old files untouched, port released', async () => {
-    const first = await mcpkiAsync(['--home', home, '--json', 'acme', 'issue', 'keep', '-d', 'keep.test', '--http-port', String(pebble.httpPort), '--http-host', '127.0.0.1']);
+    const first = await mcpkiAsync(['--home', home, '--json', 'acme', 'issue', 'keep', '-d', 'keep.test', '--account', 'pebble', '--http-port', String(pebble.httpPort), '--http-host', '127.0.0.1']);
     assert.equal(first.status, 0, first.stderr);
     const paths = JSON.parse(first.stdout).paths;
     const before = Object.fromEntries(Object.values(paths).map((p) => [p, readFileSync(p, 'utf8')]));
 
     const failingHook = writeDnsHook(work.dir, { fail: true });
-    const viaHook = await mcpkiAsync(['--home', home, '--json', 'acme', 'issue', 'keep', '-d', 'keep.test', '--challenge', 'dns-01', '--dns-hook', `${process.execPath} ${failingHook}`], { env: env() });
+    const viaHook = await mcpkiAsync(['--home', home, '--json', 'acme', 'issue', 'keep', '-d', 'keep.test', '--account', 'pebble', '--challenge', 'dns-01', '--dns-hook', `${process.execPath} ${failingHook}`], { env: env() });
     assert.equal(viaHook.status, 13, viaHook.stdout);
     const hookError = JSON.parse(viaHook.stdout).error;
     assert.match(hookError.message, /keep\.test/);
@@ -150,7 +182,7 @@ describe('ACME against Pebble', { skip }, () => {
     // nothing listens where Pebble connects: our responder is on another port
     const elsewhere = (await import('./pebble.js')).freePorts;
     const [otherPort] = await elsewhere(1);
-    const unreachable = await mcpkiAsync(['--home', home, '--json', 'acme', 'issue', 'keep', '-d', 'keep.test', '--http-port', String(otherPort), '--http-host', '127.0.0.1']);
+    const unreachable = await mcpkiAsync(['--home', home, '--json', 'acme', 'issue', 'keep', '-d', 'keep.test', '--account', 'pebble', '--http-port', String(otherPort), '--http-host', '127.0.0.1']);
     assert.equal(unreachable.status, 13, unreachable.stdout);
     const error = JSON.parse(unreachable.stdout).error;
     assert.equal(error.code, 'CHALLENGE_FAILED');

@@ -14,7 +14,8 @@ import { generateKey, parseKeyType, privateKeyPem, type KeyType } from '../pki/k
 import { classifySans, validateCertName, type San } from '../pki/names.js';
 import type { CertificatePaths, CertificateRecord } from '../store/store.js';
 import { clientFor, findAccount } from './accounts.js';
-import { ariCertificateId } from './ari.js';
+import { ariCertificateId, renewalInfoEndpoint } from './ari.js';
+import { refreshRenewalInfo } from './renewal-info.js';
 import type { ChallengeProvider, ChallengeTask } from './challenges/provider.js';
 import { acmeError, getDirectory, releaseConnections } from './client.js';
 
@@ -184,6 +185,15 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
       ]);
       return saved;
     });
+    if (renewalInfoEndpoint(directory) && certificate.ariCertId) {
+      try {
+        const outcome = await refreshRenewalInfo(context, certificate.serial, directory);
+        return { certificate: { ...certificate, renewalInfo: outcome.renewalInfo }, paths };
+      } catch (error) {
+        // the certificate is good; the window is fetched again by the renewal service
+        store.addEvent({ type: 'acme.renewal-info.failed', name, serial: certificate.serial, detail: { error: (error as Error).message } });
+      }
+    }
     return { certificate, paths };
   } catch (error) {
     throw acmeError(error, { operation: 'order' });

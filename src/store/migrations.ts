@@ -69,5 +69,9 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE certificates ADD COLUMN order_url TEXT;
   ALTER TABLE certificates ADD COLUMN ari_cert_id TEXT;
   ALTER TABLE certificates ADD COLUMN environment TEXT;
+  ALTER TABLE certificates ADD COLUMN ari_window_start TEXT;
+  ALTER TABLE certificates ADD COLUMN ari_window_end TEXT;
+  ALTER TABLE certificates ADD COLUMN ari_next_check TEXT;
+  ALTER TABLE certificates ADD COLUMN ari_explanation_url TEXT;
   `,
 ];

@@ -42,8 +42,18 @@ export interface NewCertificate {
   environment?: 'production' | 'staging' | null;
 }
 
+/** What the CA suggested through ACME Renewal Information (RFC 9773). */
+export interface RenewalInfoRecord {
+  windowStart: string;
+  windowEnd: string;
+  /** when to ask again (from Retry-After) */
+  nextCheck: string;
+  explanationUrl: string | null;
+}
+
 export interface CertificateRecord extends NewCertificate {
   id: number;
+  renewalInfo: RenewalInfoRecord | null;
   status: CertificateStatus;
   revokedAt: string | null;
   revocationReason: string | null;
@@ -158,6 +168,10 @@ interface CertificateRow {
   order_url: string | null;
   ari_cert_id: string | null;
   environment: 'production' | 'staging' | null;
+  ari_window_start: string | null;
+  ari_window_end: string | null;
+  ari_next_check: string | null;
+  ari_explanation_url: string | null;
 }
 
 function toCertificate(row: CertificateRow): CertificateRecord {
@@ -184,6 +198,10 @@ function toCertificate(row: CertificateRow): CertificateRecord {
     orderUrl: row.order_url,
     ariCertId: row.ari_cert_id,
     environment: row.environment,
+    renewalInfo:
+      row.ari_window_start && row.ari_window_end && row.ari_next_check
+        ? { windowStart: row.ari_window_start, windowEnd: row.ari_window_end, nextCheck: row.ari_next_check, explanationUrl: row.ari_explanation_url }
+        : null,
   };
 }
 
@@ -398,6 +416,7 @@ export class Store {
         orderUrl: certificate.orderUrl ?? null,
         ariCertId: certificate.ariCertId ?? null,
         environment: certificate.environment ?? null,
+        renewalInfo: null,
         id: Number(info.lastInsertRowid),
         status: 'valid',
         revokedAt: null,
@@ -431,6 +450,18 @@ export class Store {
       const sql = `SELECT * FROM certificates ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY not_after, name`;
       return (this.statement(sql).all(...params) as CertificateRow[]).map(toCertificate);
     });
+  }
+
+  setRenewalInfo(serial: string, info: RenewalInfoRecord): void {
+    this.run(() =>
+      this.statement('UPDATE certificates SET ari_window_start = ?, ari_window_end = ?, ari_next_check = ?, ari_explanation_url = ? WHERE serial = ?').run(
+        info.windowStart,
+        info.windowEnd,
+        info.nextCheck,
+        info.explanationUrl,
+        serial,
+      ),
+    );
   }
 
   markRevoked(serial: string, reason: string, at: string): void {
