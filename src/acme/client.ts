@@ -4,7 +4,7 @@ import { rootCertificates } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { McpkiError } from '../errors.js';
-import { attachProblemRecorder, toAcmeProblemError, type AxiosLike, type ProblemContext, type ProblemRecorder } from './problems.js';
+import { attachProblemRecorder, fromAcmeClientError, isRetryable, toAcmeProblemError, type AxiosLike, type ProblemContext, type ProblemRecorder } from './problems.js';
 
 type AcmeModule = typeof import('acme-client');
 export type AcmeClient = InstanceType<AcmeModule['Client']>;
@@ -78,4 +78,22 @@ export function releaseConnections(): void {
 /** An McpkiError for anything an ACME step threw, with the problem type acme-client would have dropped. */
 export function acmeError(error: unknown, context: Omit<ProblemContext, 'recorder'> = {}): McpkiError {
   return toAcmeProblemError(error, { ...context, recorder });
+}
+
+const RETRY_DELAYS_MS = [250, 1_000, 3_000];
+
+/**
+ * Runs an ACME step again after a transient failure: a badNonce that outlasted acme-client's own retries,
+ * a reset or timed-out connection, a 502/503/504. Rate limits and every other problem fail at once.
+ * Only for steps that may safely be repeated (GETs, new orders, challenge responses).
+ */
+export async function retrying<T>(step: () => Promise<T>, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await step();
+    } catch (error) {
+      if (attempt >= RETRY_DELAYS_MS.length || !isRetryable(fromAcmeClientError(error, { recorder }))) throw error;
+      await sleep(RETRY_DELAYS_MS[attempt]!);
+    }
+  }
 }

@@ -17,7 +17,7 @@ import { clientFor, findAccount } from './accounts.js';
 import { ariCertificateId, renewalInfoEndpoint } from './ari.js';
 import { refreshRenewalInfo } from './renewal-info.js';
 import type { ChallengeProvider, ChallengeTask } from './challenges/provider.js';
-import { acmeError, getDirectory, releaseConnections } from './client.js';
+import { acmeError, getDirectory, releaseConnections, retrying } from './client.js';
 
 import { checkProfile, newOrderPayload } from './profiles.js';
 
@@ -103,14 +103,14 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
   const client = await clientFor(account);
   const presented: ChallengeTask[] = [];
   try {
-    const directory = await getDirectory(client);
+    const directory = await retrying(() => getDirectory(client));
     const profile = checkProfile(request.profile, directory);
     const replaces = previous?.ariCertId && directory.renewalInfo && previous.issuer === `acme:${account.name}` ? previous.ariCertId : undefined;
     const identifiers = sans.map((s) => ({ type: s.type, value: s.value }));
     progress('order', sans.map((s) => s.value).join(', '));
-    let order = await client.createOrder(newOrderPayload({ identifiers, profile, replaces }) as Parameters<typeof client.createOrder>[0]);
+    let order = await retrying(() => client.createOrder(newOrderPayload({ identifiers, profile, replaces }) as Parameters<typeof client.createOrder>[0]));
 
-    const authorizations = await client.getAuthorizations(order);
+    const authorizations = await retrying(() => client.getAuthorizations(order));
     const pending: { task: ChallengeTask; challenge: (typeof authorizations)[number]['challenges'][number] }[] = [];
     for (const authz of authorizations) {
       if (authz.status === 'valid') continue;
@@ -131,8 +131,8 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
     await Promise.all(
       pending.map(async ({ task, challenge }) => {
         try {
-          await client.completeChallenge(challenge);
-          await client.waitForValidStatus(challenge);
+          await retrying(() => client.completeChallenge(challenge));
+          await retrying(() => client.waitForValidStatus(challenge));
           progress('challenge', `${task.wildcard ? '*.' : ''}${task.identifier}: valid`);
         } catch (error) {
           throw challengeError(error, task, order.url);
@@ -144,7 +144,7 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
     const pair = generateKey(keyType);
     order = await client.finalizeOrder(order, createCsr(pair.privateKey, pair.publicKey, sans));
     progress('download', order.certificate ?? '');
-    const pem = await client.getCertificate(order);
+    const pem = await retrying(() => client.getCertificate(order));
     const chain = fromPem(pem, 'CERTIFICATE');
     if (chain.length === 0) throw new McpkiError('ACME_PROBLEM', 'the CA returned no certificate', 'try again; report it to the CA if it persists');
     const leaf = new X509Certificate(chain[0]!);
