@@ -135,6 +135,22 @@ describe('ACME against Pebble', { skip }, () => {
     assert.equal(again.status, 5);
   });
 
+  test('account list, show and deactivate', async () => {
+    const other = mcpki(['--home', home, 'acme', 'account', 'register', '--directory', pebble.directoryUrl, '--ca-bundle', pebble.caBundlePath, '--agree-tos', '--name', 'short-lived']);
+    assert.equal(other.status, 0, other.stderr);
+    const listed = mcpki(['--home', home, '--json', 'acme', 'account', 'list']).json.accounts.map((a) => a.name);
+    assert.ok(listed.includes('pebble') && listed.includes('short-lived'));
+    const shown = mcpki(['--home', home, 'acme', 'account', 'show', 'short-lived']);
+    assert.match(shown.stdout, /status\s+valid/);
+    assert.ok(!shown.stdout.includes('PRIVATE KEY'));
+    const deactivated = await mcpkiAsync(['--home', home, '--json', 'acme', 'account', 'deactivate', 'short-lived']);
+    assert.equal(deactivated.status, 0, deactivated.stderr);
+    assert.equal(JSON.parse(deactivated.stdout).account.status, 'deactivated');
+    const refused = await mcpkiAsync(['--home', home, 'acme', 'issue', 'nope', '-d', 'nope.test', '--account', 'short-lived', '--http-port', String(pebble.httpPort), '--http-host', '127.0.0.1']);
+    assert.equal(refused.status, 3);
+    assert.match(refused.stderr, /deactivated/);
+  });
+
   test('a staging account does not replace a production certificate unless --force', async () => {
     const staging = mcpki(['--home', home, 'acme', 'account', 'register', '--directory', pebble.directoryUrl, '--ca-bundle', pebble.caBundlePath, '--agree-tos', '--name', 'pebble-staging', '--staging']);
     assert.equal(staging.status, 0, staging.stderr);
