@@ -18,11 +18,12 @@
 //
 // Plain Node, no dependencies beyond the project's own (acme-client, for the baseline script).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hasPebble, startPebble } from '../test/pebble.js';
+import { checkBuild, fail, findOnPath, fmtMs, fmtRatio, median, printTable, progress, progressDone, round, summary } from './common.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'mcpki.js');
@@ -35,7 +36,7 @@ const TARGETS = {
 };
 
 /** The polling of src/acme/client.ts (BACKOFF), used by the baseline too unless --backoff-min says otherwise. */
-const MCPKI_BACKOFF = { attempts: 20, min: 100, max: 4000 };
+const MCPKI_BACKOFF = { attempts: 22, min: 20, max: 4000 }; // as src/acme/client.ts
 
 const RUN_TIMEOUT_MS = 120_000;
 
@@ -83,44 +84,8 @@ function parseArgs(argv) {
   return opts;
 }
 
-function fail(message) {
-  console.error(`bench: ${message}`);
-  process.exit(2);
-}
-
 // ---------------------------------------------------------------------------------------------------
 // statistics and formatting (as in bench/run.js)
-
-function median(values) {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function summary(samples) {
-  return { n: samples.length, median: median(samples), min: Math.min(...samples), max: Math.max(...samples), samples };
-}
-
-const round = (x, digits = 3) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
-const fmtMs = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
-const fmtRatio = (r) => `${r.toFixed(2)}×`;
-const pad = (text, width) => text + ' '.repeat(Math.max(0, width - text.length));
-const padStart = (text, width) => ' '.repeat(Math.max(0, width - text.length)) + text;
-
-function printTable(header, rows) {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells) => cells.map((c, i) => (i === 0 ? pad(c ?? '', widths[i]) : padStart(c ?? '', widths[i]))).join('  ').trimEnd();
-  console.log('  ' + line(header));
-  for (const row of rows) console.log('  ' + line(row));
-}
-
-function progress(text) {
-  if (process.stderr.isTTY) process.stderr.write(`\r\u001b[K${text}`);
-}
-function progressDone() {
-  if (process.stderr.isTTY) process.stderr.write('\r\u001b[K');
-}
 
 // ---------------------------------------------------------------------------------------------------
 // processes
@@ -173,54 +138,12 @@ function commandOutput(command, args) {
   return r.status === 0 ? (r.stdout || r.stderr).trim() : undefined;
 }
 
-function findOnPath(name) {
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 function debianVersion(pkg) {
   return commandOutput('dpkg-query', ['-W', '-f=${Version}', pkg]) || undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------
 // checks
-
-const BUILD_HINT = 'build first: npm run build';
-
-function checkBuild() {
-  if (!existsSync(join(ROOT, 'dist', 'index.js'))) fail(`dist/index.js is missing: ${BUILD_HINT}`);
-  const probe = spawnSync(NODE, [BIN, '--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (probe.status !== 0) fail(`\`node bin/mcpki.js --version\` fails: ${(probe.stderr || probe.error?.message || '').trim().split('\n').find((l) => /error/i.test(l)) ?? `exit ${probe.status}`}\n${BUILD_HINT}`);
-  // warn when a source file is newer than dist/ (the numbers would describe old code)
-  const stale = [];
-  let newestSource = 0;
-  const walk = (dir) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) {
-        const mtime = statSync(path).mtimeMs;
-        newestSource = Math.max(newestSource, mtime);
-        const out = join(ROOT, 'dist', relative(join(ROOT, 'src'), path)).replace(/\.ts$/, '.js');
-        if (!existsSync(out) || statSync(out).mtimeMs < mtime) stale.push(relative(ROOT, path));
-      }
-    }
-  };
-  walk(join(ROOT, 'src'));
-  for (const entry of readdirSync(join(ROOT, 'dist'))) {
-    if (/\.(c|m)js$/.test(entry) && statSync(join(ROOT, 'dist', entry)).mtimeMs < newestSource) stale.push(`dist/${entry} (bundle)`);
-  }
-  if (stale.length) console.error(`bench: warning: dist/ is older than ${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ` and ${stale.length - 3} more` : ''}; ${BUILD_HINT}\n`);
-  return stale;
-}
 
 /**
  * The run really produced a certificate: the files exist, the leaf names exactly `domain`, and openssl

@@ -1,0 +1,91 @@
+// Helpers shared by bench/run.js and bench/acme.js: statistics, formatting, progress, finding tools.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = join(ROOT, 'bin', 'mcpki.js');
+const NODE = process.execPath;
+
+export const round = (x, digits = 3) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
+export const fmtMs = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
+export const fmtRatio = (r) => `${r.toFixed(2)}×`;
+export const pad = (text, width) => text + ' '.repeat(Math.max(0, width - text.length));
+export const padStart = (text, width) => ' '.repeat(Math.max(0, width - text.length)) + text;
+
+export function median(values) {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export function summary(samples) {
+  return { n: samples.length, median: median(samples), min: Math.min(...samples), max: Math.max(...samples), samples };
+}
+
+export function printTable(header, rows) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? pad(c ?? '', widths[i]) : padStart(c ?? '', widths[i]))).join('  ').trimEnd();
+  console.log('  ' + line(header));
+  for (const row of rows) console.log('  ' + line(row));
+}
+
+export function progress(text) {
+  if (process.stderr.isTTY) process.stderr.write(`\r\u001b[K${text}`);
+}
+
+export function progressDone() {
+  if (process.stderr.isTTY) process.stderr.write('\r\u001b[K');
+}
+
+export function findOnPath(name) {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export function fail(message) {
+  console.error(`bench: ${message}`);
+  process.exit(2);
+}
+
+const BUILD_HINT = 'build first: npm run build';
+
+/** Stops when the command line does not start; warns when dist/ is older than src/. Returns the stale files. */
+export function checkBuild() {
+  if (!existsSync(join(ROOT, 'dist', 'index.js'))) fail(`dist/index.js is missing: ${BUILD_HINT}`);
+  // the command line must start (whatever bin/mcpki.js loads: dist/cli/main.js, or a bundle)
+  const probe = spawnSync(NODE, [BIN, '--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (probe.status !== 0) fail(`\`node bin/mcpki.js --version\` fails: ${(probe.stderr || probe.error?.message || '').trim().split('\n').find((l) => /error/i.test(l)) ?? `exit ${probe.status}`}\n${BUILD_HINT}`);
+  // warn when a source file is newer than its compiled output (numbers would describe old code)
+  const stale = [];
+  let newestSource = 0;
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) {
+        const mtime = statSync(path).mtimeMs;
+        newestSource = Math.max(newestSource, mtime);
+        const out = join(ROOT, 'dist', relative(join(ROOT, 'src'), path)).replace(/\.ts$/, '.js');
+        if (!existsSync(out) || statSync(out).mtimeMs < mtime) stale.push(relative(ROOT, path));
+      }
+    }
+  };
+  walk(join(ROOT, 'src'));
+  // bundles in dist/ (e.g. dist/cli.cjs) must be newer than every source file
+  for (const entry of readdirSync(join(ROOT, 'dist'))) {
+    if (/\.(c|m)js$/.test(entry) && statSync(join(ROOT, 'dist', entry)).mtimeMs < newestSource) stale.push(`dist/${entry} (bundle)`);
+  }
+  if (stale.length) console.error(`bench: warning: dist/ is older than ${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ` and ${stale.length - 3} more` : ''}; ${BUILD_HINT}\n`);
+  return stale;
+}
