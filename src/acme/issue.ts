@@ -201,8 +201,9 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
     for (const task of presented) {
       try {
         await request.challenge.cleanup(task);
-      } catch {
-        // cleanup failures must not hide the outcome; the provider reports what it could not undo
+      } catch (error) {
+        // must not hide the outcome of the order; recorded so that a left-over TXT record can be found
+        store.addEvent({ type: 'acme.challenge.cleanup-failed', name, detail: { challenge: task.type, identifier: task.identifier, error: (error as Error).message } });
       }
     }
     await request.challenge.close?.();
