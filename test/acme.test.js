@@ -194,6 +194,8 @@ describe('ACME against Pebble', { skip }, () => {
     const hookError = JSON.parse(viaHook.stdout).error;
     assert.match(hookError.message, /keep\.test/);
     assert.match(hookError.message + hookError.hint, /dns-01|hook/);
+    const leftovers = mcpki(['--home', home, '--json', 'events', '--type', 'acme.challenge.cleanup-failed']).json.events;
+    assert.equal(leftovers.at(-1).detail.identifier, 'keep.test', 'the failed cleanup hook is on record');
 
     // nothing listens where Pebble connects: our responder is on another port
     const elsewhere = (await import('./pebble.js')).freePorts;
