@@ -58,7 +58,7 @@ Quick start:
 
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 no CA, 5 already exists,
 6 name not permitted, 7 inventory error, 8 file system, 9 git guard, 10 not found, 11 trust store, 12 passphrase,
-13 ACME (the CA refused, a challenge failed), 14 rate limited, 15 network.`,
+13 ACME (the CA refused, a challenge failed), 14 rate limited, 15 network, 16 deploy hook failed.`,
     );
   const only = GROUPS[firstCommandWord(argv) ?? ''];
   if (only) only(program);

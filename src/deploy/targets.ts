@@ -1,0 +1,282 @@
+// Deploy targets: the forms one certificate takes on disk (cert, key, chain, fullchain, HAProxy's combined
+// file, PKCS#12, a Kubernetes TLS Secret manifest). Rendering is pure: bytes and a mode, nothing written.
+import { createDecipheriv, createPrivateKey, createPublicKey, pbkdf2Sync, X509Certificate, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { McpkiError } from '../errors.js';
+import { children, decodeOid, fromPem, parse, toPem, type DerNode } from '../pki/der.js';
+import { encodePkcs12 } from '../pki/pkcs12.js';
+
+export const TARGET_TYPES = ['cert', 'key', 'chain', 'fullchain', 'combined', 'p12', 'k8s-secret'] as const;
+export type TargetType = (typeof TARGET_TYPES)[number];
+
+export interface Target {
+  type: TargetType;
+  path: string;
+  /** file mode; defaults: 0600 for anything holding the private key, 0644 otherwise */
+  mode?: number;
+  /** user name or uid; applied only when running as root */
+  owner?: string | number;
+  /** group name or gid */
+  group?: string | number;
+  /** p12: the password is the first line of this file */
+  passwordFile?: string;
+  /** k8s-secret: metadata.namespace */
+  namespace?: string;
+  /** k8s-secret: metadata.name (default: the certificate's name) */
+  secretName?: string;
+}
+
+export interface Material {
+  name: string;
+  /** hex serial of the leaf */
+  serial: string;
+  /** the leaf certificate, PEM */
+  certPem: string;
+  /** the intermediates, PEM (may be empty) */
+  chainPem: string;
+  /** the leaf's private key, PEM (PKCS#8 or traditional, unencrypted) */
+  keyPem: string;
+}
+
+export interface Rendered {
+  data: Buffer;
+  mode: number;
+}
+
+const SECRET_TYPES: ReadonlySet<TargetType> = new Set(['key', 'combined', 'p12', 'k8s-secret']);
+/** RFC 1123 subdomain (Secret names) and label (namespaces), as Kubernetes validates them. */
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export function holdsPrivateKey(type: TargetType): boolean {
+  return SECRET_TYPES.has(type);
+}
+
+export function defaultMode(type: TargetType): number {
+  return holdsPrivateKey(type) ? 0o600 : 0o644;
+}
+
+function invalid(target: Target, problem: string, hint: string): McpkiError {
+  return new McpkiError('INVALID_INPUT', `target ${target.type} ${target.path}: ${problem}`, hint);
+}
+
+/** Checks one target's own fields (not the file system). Throws INVALID_INPUT. */
+export function validateTarget(target: Target): void {
+  if (!(TARGET_TYPES as readonly string[]).includes(target.type)) {
+    throw new McpkiError('INVALID_INPUT', `unknown target type ${JSON.stringify(target.type)}`, `use one of ${TARGET_TYPES.join(', ')}`);
+  }
+  if (typeof target.path !== 'string' || target.path === '' || !target.path.startsWith('/')) {
+    throw invalid(target, 'the path must be absolute', 'give an absolute path such as /etc/ssl/mcpki/web.crt');
+  }
+  if (target.path.endsWith('/')) throw invalid(target, 'the path names a folder', 'give a file path');
+  if (target.mode !== undefined && (!Number.isInteger(target.mode) || target.mode < 0 || target.mode > 0o7777)) {
+    throw invalid(target, `mode ${String(target.mode)} is not a file mode`, 'give an octal mode such as 0640');
+  }
+  if (target.type === 'p12' && !target.passwordFile) throw invalid(target, 'a p12 target needs passwordFile', 'add passwordFile: a file whose first line is the password');
+  if (target.type === 'k8s-secret') {
+    if (target.secretName !== undefined && !DNS_SUBDOMAIN.test(target.secretName)) {
+      throw invalid(target, `secretName ${JSON.stringify(target.secretName)} is not a valid Kubernetes name`, 'use lower-case letters, digits, "-" and "."');
+    }
+    if (target.namespace !== undefined && !DNS_LABEL.test(target.namespace)) {
+      throw invalid(target, `namespace ${JSON.stringify(target.namespace)} is not a valid Kubernetes namespace`, 'use lower-case letters, digits and "-", at most 63 characters');
+    }
+  }
+}
+
+function certificates(material: Material): { leaf: Buffer; chain: Buffer[] } {
+  const [leaf] = fromPem(material.certPem, 'CERTIFICATE');
+  if (!leaf) throw new McpkiError('INVALID_INPUT', `certificate ${material.name}: no PEM certificate in the material`, 'pass the leaf certificate as PEM');
+  return { leaf, chain: fromPem(material.chainPem, 'CERTIFICATE') };
+}
+
+function privateKey(material: Material): KeyObject {
+  try {
+    return createPrivateKey(material.keyPem);
+  } catch (error) {
+    throw new McpkiError('INVALID_INPUT', `certificate ${material.name}: the private key cannot be read`, 'pass an unencrypted PEM private key', { cause: error });
+  }
+}
+
+/** The PEM texts every form is built from, normalized (one trailing newline per block, no stray text). */
+function pems(material: Material): { cert: string; chain: string; fullchain: string; key: string } {
+  const { leaf, chain } = certificates(material);
+  const cert = toPem('CERTIFICATE', leaf);
+  const chainText = chain.map((der) => toPem('CERTIFICATE', der)).join('');
+  const key = privateKey(material).export({ type: 'pkcs8', format: 'pem' }) as string;
+  return { cert, chain: chainText, fullchain: cert + chainText, key };
+}
+
+/** The first line of a password file (as `issue --p12-password-file` reads it). */
+export function readPasswordFile(target: Target): string {
+  try {
+    return readFileSync(target.passwordFile!, 'utf8').split(/\r?\n/)[0]!;
+  } catch (error) {
+    throw new McpkiError('PASSPHRASE_MISSING', `cannot read the PKCS#12 password file ${target.passwordFile} (${(error as NodeJS.ErrnoException).code})`, 'give a readable file whose first line is the password', { cause: error });
+  }
+}
+
+function yamlString(text: string): string {
+  // a JSON string is a valid YAML double-quoted scalar
+  return JSON.stringify(text);
+}
+
+function k8sSecret(target: Target, material: Material, fullchain: string, key: string): string {
+  const lines = ['apiVersion: v1', 'kind: Secret', 'type: kubernetes.io/tls', 'metadata:', `  name: ${yamlString(target.secretName ?? material.name)}`];
+  if (target.namespace !== undefined) lines.push(`  namespace: ${yamlString(target.namespace)}`);
+  lines.push('data:', `  tls.crt: ${Buffer.from(fullchain).toString('base64')}`, `  tls.key: ${Buffer.from(key).toString('base64')}`);
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * The bytes and mode of one target. Deterministic for every type except p12 (PKCS#12 salts and IVs are
+ * random); use `targetUpToDate` to compare with what is on disk.
+ */
+export function renderTarget(target: Target, material: Material): Rendered {
+  validateTarget(target);
+  const mode = target.mode ?? defaultMode(target.type);
+  const p = pems(material);
+  switch (target.type) {
+    case 'cert':
+      return { data: Buffer.from(p.cert), mode };
+    case 'key':
+      return { data: Buffer.from(p.key), mode };
+    case 'chain':
+      return { data: Buffer.from(p.chain), mode };
+    case 'fullchain':
+      return { data: Buffer.from(p.fullchain), mode };
+    case 'combined':
+      return { data: Buffer.from(p.key + p.fullchain), mode };
+    case 'p12': {
+      const { leaf, chain } = certificates(material);
+      const data = encodePkcs12({ key: privateKey(material), certificates: [leaf, ...chain], password: readPasswordFile(target), friendlyName: material.name });
+      return { data, mode };
+    }
+    case 'k8s-secret':
+      return { data: Buffer.from(k8sSecret(target, material, p.fullchain, p.key)), mode };
+  }
+}
+
+/** True when `existing` (the bytes on disk) already holds exactly what `rendered` would write. */
+export function targetUpToDate(target: Target, material: Material, rendered: Rendered, existing: Buffer): boolean {
+  if (target.type !== 'p12') return existing.equals(rendered.data);
+  try {
+    const opened = openPkcs12(existing, readPasswordFile(target));
+    const { leaf, chain } = certificates(material);
+    const wanted = [leaf, ...chain];
+    const key = privateKey(material).export({ type: 'pkcs8', format: 'der' });
+    return (
+      opened.certificates.length === wanted.length &&
+      opened.certificates.every((der, i) => der.equals(wanted[i]!)) &&
+      opened.keys.length === 1 &&
+      opened.keys[0]!.export({ type: 'pkcs8', format: 'der' }).equals(key)
+    );
+  } catch {
+    return false;
+  }
+}
+
+const P12_OID = {
+  data: '1.2.840.113549.1.7.1',
+  encryptedData: '1.2.840.113549.1.7.6',
+  keyBag: '1.2.840.113549.1.12.10.1.2',
+  certBag: '1.2.840.113549.1.12.10.1.3',
+  pbes2: '1.2.840.113549.1.5.13',
+  hmacWithSha256: '1.2.840.113549.2.9',
+  aes256Cbc: '2.16.840.1.101.3.4.1.42',
+} as const;
+
+function decryptPbes2(algorithm: DerNode, ciphertext: Buffer, password: string): Buffer {
+  const [algOid, params] = children(algorithm);
+  if (!algOid || decodeOid(algOid) !== P12_OID.pbes2 || !params) throw new RangeError('not PBES2');
+  const [kdf, scheme] = children(params);
+  const [, kdfParams] = children(kdf!);
+  const [salt, iterations, ...rest] = children(kdfParams!);
+  const prf = rest.find((node) => node.tag === 0x30);
+  if (prf && decodeOid(children(prf)[0]!) !== P12_OID.hmacWithSha256) throw new RangeError('unsupported PRF');
+  const [schemeOid, iv] = children(scheme!);
+  if (decodeOid(schemeOid!) !== P12_OID.aes256Cbc) throw new RangeError('unsupported cipher');
+  const key = pbkdf2Sync(Buffer.from(password, 'utf8'), salt!.content, Number(BigInt('0x' + iterations!.content.toString('hex'))), 32, 'sha256');
+  const decipher = createDecipheriv('aes-256-cbc', key, iv!.content);
+  return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
+}
+
+/**
+ * Opens a PKCS#12 file of the modern form mcpki writes (PBES2/AES-256-CBC): its certificates in order and
+ * its private keys. Throws on anything else (legacy encryption, wrong password, malformed input).
+ */
+export function openPkcs12(pfx: Buffer, password: string): { certificates: Buffer[]; keys: KeyObject[] } {
+  const top = children(parse(pfx));
+  const authSafeInfo = children(top[1]!);
+  if (decodeOid(authSafeInfo[0]!) !== P12_OID.data) throw new RangeError('authSafe is not data');
+  const authSafe = parse(parse(children(authSafeInfo[1]!)[0]!.raw).content);
+  const certs: Buffer[] = [];
+  const keys: KeyObject[] = [];
+  for (const info of children(authSafe)) {
+    const [type, wrapped] = children(info);
+    const kind = decodeOid(type!);
+    let safeContents: Buffer;
+    if (kind === P12_OID.data) {
+      safeContents = parse(children(wrapped!)[0]!.raw).content;
+    } else if (kind === P12_OID.encryptedData) {
+      const encryptedData = children(wrapped!)[0]!;
+      const [, eci] = children(encryptedData);
+      const [, algorithm, ciphertext] = children(eci!);
+      safeContents = decryptPbes2(algorithm!, ciphertext!.content, password);
+    } else {
+      throw new RangeError('unsupported content type');
+    }
+    for (const bag of children(parse(safeContents))) {
+      const [bagId, value] = children(bag);
+      const id = decodeOid(bagId!);
+      const inner = children(value!)[0]!;
+      if (id === P12_OID.certBag) {
+        certs.push(parse(children(children(inner)[1]!)[0]!.raw).content);
+      } else if (id === P12_OID.keyBag) {
+        keys.push(createPrivateKey({ key: inner.raw, format: 'der', type: 'pkcs8', passphrase: password }));
+      }
+    }
+  }
+  return { certificates: certs, keys };
+}
+
+/** What a target file on disk holds: its leaf certificate and/or private key, when the type has them. */
+export function readTargetContents(target: Target, data: Buffer): { leaf?: X509Certificate; key?: KeyObject } {
+  const text = () => data.toString('utf8');
+  const firstCert = (pem: string) => {
+    const [der] = fromPem(pem, 'CERTIFICATE');
+    return der ? new X509Certificate(der) : undefined;
+  };
+  const keyOf = (pem: string) => {
+    const block = /-----BEGIN ((?:RSA |EC |)PRIVATE KEY)-----[\s\S]*?-----END \1-----/.exec(pem);
+    return block ? createPrivateKey(block[0]) : undefined;
+  };
+  switch (target.type) {
+    case 'cert':
+    case 'fullchain':
+      return { leaf: firstCert(text()) };
+    case 'key':
+      return { key: keyOf(text()) };
+    case 'combined':
+      return { leaf: firstCert(text()), key: keyOf(text()) };
+    case 'chain':
+      return {};
+    case 'p12': {
+      const opened = openPkcs12(data, readPasswordFile(target));
+      return { leaf: opened.certificates[0] ? new X509Certificate(opened.certificates[0]) : undefined, key: opened.keys[0] };
+    }
+    case 'k8s-secret': {
+      const crt = /^ {2}tls\.crt: ([A-Za-z0-9+/=]+)$/m.exec(text());
+      const key = /^ {2}tls\.key: ([A-Za-z0-9+/=]+)$/m.exec(text());
+      return {
+        leaf: crt ? firstCert(Buffer.from(crt[1]!, 'base64').toString('utf8')) : undefined,
+        key: key ? keyOf(Buffer.from(key[1]!, 'base64').toString('utf8')) : undefined,
+      };
+    }
+  }
+}
+
+/** The SubjectPublicKeyInfo DER of a private key or a certificate, for matching the two. */
+export function spkiDer(source: KeyObject | X509Certificate): Buffer {
+  const pub = source instanceof X509Certificate ? source.publicKey : createPublicKey(source);
+  return pub.export({ type: 'spki', format: 'der' });
+}

@@ -1,0 +1,356 @@
+// Deploying a certificate to its targets as a set: every target form read back by openssl, modes, owners,
+// idempotency, reload hooks (env, failure, timeout) with rollback, and the verify probe against node:tls.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { mcpki, run, tempDir } from './helpers.js';
+import { deployTargets, deployWithHooks, repairCheck, DeployError } from '../dist/deploy/deploy.js';
+import { renderTarget } from '../dist/deploy/targets.js';
+import { runHook } from '../dist/deploy/hooks.js';
+import { verifyServedSerial } from '../dist/deploy/verify.js';
+
+let tmp;
+let home;
+let oldMaterial;
+let newMaterial;
+
+function material(name, label) {
+  const result = mcpki(['--home', home, '--json', 'issue', 'server', name, 'localhost', '127.0.0.1']);
+  assert.equal(result.status, 0, result.stderr + result.stdout);
+  const { paths, serial } = result.json.certificate;
+  const certPem = readFileSync(paths.cert, 'utf8');
+  const fullchain = readFileSync(paths.fullchain, 'utf8');
+  const blocks = fullchain.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n/g);
+  return { name: label, serial, certPem, chainPem: blocks.slice(1).join(''), keyPem: readFileSync(paths.key, 'utf8') };
+}
+
+let counter = 0;
+function freshDir() {
+  const dir = join(tmp.dir, `case-${++counter}`);
+  mkdirSync(dir);
+  return dir;
+}
+
+function pairTargets(dir) {
+  return [
+    { type: 'cert', path: join(dir, 'web.crt') },
+    { type: 'key', path: join(dir, 'web.key') },
+    { type: 'fullchain', path: join(dir, 'web.fullchain.pem') },
+  ];
+}
+
+function snapshot(targets) {
+  return Object.fromEntries(targets.map((t) => [t.path, existsSync(t.path) ? readFileSync(t.path) : null]));
+}
+
+function leftovers(dir) {
+  return readdirSync(dir).filter((name) => name.includes('.mcpki-'));
+}
+
+function openssl(args) {
+  const result = run('openssl', args);
+  assert.equal(result.status, 0, `openssl ${args.join(' ')}: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** 'dead' when the process is gone or a zombie (killed; some container init processes do not reap). */
+function processState(pid) {
+  try {
+    const state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+    return state === 'Z' || state === 'X' ? 'dead' : state;
+  } catch {
+    return 'dead';
+  }
+}
+
+function script(dir, name, body) {
+  const path = join(dir, name);
+  writeFileSync(path, `#!/bin/sh\n${body}\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+before(() => {
+  tmp = tempDir('mcpki-deploy-');
+  home = join(tmp.dir, 'home');
+  assert.equal(mcpki(['--home', home, 'init']).status, 0);
+  oldMaterial = material('web-old', 'web');
+  newMaterial = material('web-new', 'web');
+});
+
+after(() => tmp.cleanup());
+
+describe('targets', () => {
+  test('every target type is written, readable by openssl, with the right modes', () => {
+    const dir = freshDir();
+    const out = join(dir, 'nested', 'tls'); // missing folders are created 0700
+    writeFileSync(join(dir, 'p12pass'), 's3cret-pw\n');
+    const targets = [
+      { type: 'cert', path: join(out, 'web.crt') },
+      { type: 'key', path: join(out, 'web.key') },
+      { type: 'chain', path: join(out, 'chain.pem') },
+      { type: 'fullchain', path: join(out, 'fullchain.pem'), mode: 0o640 },
+      { type: 'combined', path: join(out, 'haproxy.pem') },
+      { type: 'p12', path: join(out, 'web.p12'), passwordFile: join(dir, 'p12pass') },
+      { type: 'k8s-secret', path: join(out, 'secret.yaml'), namespace: 'edge', secretName: 'web-tls' },
+    ];
+    const result = deployTargets(targets, newMaterial);
+    assert.deepEqual(result.changed, targets.map((t) => t.path));
+    assert.deepEqual(result.created, result.changed);
+    assert.equal(statSync(join(dir, 'nested')).mode & 0o777, 0o700);
+    assert.equal(statSync(out).mode & 0o777, 0o700);
+    const modes = Object.fromEntries(targets.map((t) => [t.type, statSync(t.path).mode & 0o777]));
+    assert.deepEqual(modes, { cert: 0o644, key: 0o600, chain: 0o644, fullchain: 0o640, combined: 0o600, p12: 0o600, 'k8s-secret': 0o600 });
+    assert.deepEqual(leftovers(out), []);
+
+    const serial = `serial=${newMaterial.serial}\n`;
+    assert.equal(openssl(['x509', '-in', targets[0].path, '-noout', '-serial']), serial);
+    const certPub = openssl(['x509', '-in', targets[0].path, '-noout', '-pubkey']);
+    assert.match(readFileSync(targets[1].path, 'utf8'), /^-----BEGIN PRIVATE KEY-----\n/); // PKCS#8
+    assert.equal(openssl(['pkey', '-in', targets[1].path, '-pubout']), certPub);
+    // chain: the intermediate only; fullchain: leaf then intermediate
+    assert.match(openssl(['x509', '-in', targets[2].path, '-noout', '-subject']), /mcpki intermediate/);
+    assert.equal(readFileSync(targets[3].path, 'utf8'), readFileSync(targets[0].path, 'utf8') + readFileSync(targets[2].path, 'utf8'));
+    assert.equal(openssl(['verify', '-CAfile', join(home, 'ca', 'root.crt'), '-untrusted', targets[2].path, targets[0].path]).trim().endsWith('OK'), true);
+    // combined: openssl finds both the key and the leaf in the one file, and they match
+    assert.equal(openssl(['pkey', '-in', targets[4].path, '-pubout']), certPub);
+    assert.equal(openssl(['x509', '-in', targets[4].path, '-noout', '-serial']), serial);
+    // p12
+    openssl(['pkcs12', '-in', targets[5].path, '-info', '-noout', '-passin', `file:${join(dir, 'p12pass')}`]);
+    const p12Cert = openssl(['pkcs12', '-in', targets[5].path, '-nokeys', '-clcerts', '-passin', `file:${join(dir, 'p12pass')}`]);
+    const p12CertFile = join(dir, 'p12-leaf.pem');
+    writeFileSync(p12CertFile, p12Cert);
+    assert.equal(openssl(['x509', '-in', p12CertFile, '-noout', '-serial']), serial);
+    assert.notEqual(run('openssl', ['pkcs12', '-in', targets[5].path, '-info', '-noout', '-passin', 'pass:wrong']).status, 0);
+    // k8s Secret manifest
+    const yaml = readFileSync(targets[6].path, 'utf8');
+    const manifest = /^apiVersion: v1\nkind: Secret\ntype: kubernetes\.io\/tls\nmetadata:\n {2}name: "web-tls"\n {2}namespace: "edge"\ndata:\n {2}tls\.crt: ([A-Za-z0-9+/=]+)\n {2}tls\.key: ([A-Za-z0-9+/=]+)\n$/.exec(yaml);
+    assert.ok(manifest, yaml);
+    assert.equal(Buffer.from(manifest[1], 'base64').toString(), readFileSync(targets[3].path, 'utf8'));
+    assert.equal(Buffer.from(manifest[2], 'base64').toString(), readFileSync(targets[1].path, 'utf8'));
+
+    assert.deepEqual(repairCheck(targets), { ok: true, problems: [], interrupted: [] });
+
+    // a second run changes nothing: same bytes, same mtimes (the p12 too, though its encoding is randomized)
+    const mtimes = targets.map((t) => statSync(t.path).mtimeMs);
+    const again = deployTargets(targets, newMaterial);
+    assert.deepEqual(again.changed, []);
+    assert.deepEqual(again.unchanged, targets.map((t) => t.path));
+    assert.deepEqual(targets.map((t) => statSync(t.path).mtimeMs), mtimes);
+
+    // a mode change alone is a change; a different password makes the p12 a change
+    chmodSync(targets[0].path, 0o600);
+    writeFileSync(join(dir, 'p12pass'), 'another-pw\n');
+    assert.deepEqual(deployTargets(targets, newMaterial).changed, [targets[0].path, targets[5].path]);
+    assert.equal(statSync(targets[0].path).mode & 0o777, 0o644);
+    openssl(['pkcs12', '-in', targets[5].path, '-info', '-noout', '-passin', 'pass:another-pw']);
+  });
+
+  test('k8s-secret without a namespace uses the certificate name', () => {
+    const { data, mode } = renderTarget({ type: 'k8s-secret', path: '/x/s.yaml' }, newMaterial);
+    assert.equal(mode, 0o600);
+    assert.match(data.toString(), /^metadata:\n {2}name: "web"\ndata:\n/m);
+    assert.doesNotMatch(data.toString(), /namespace/);
+  });
+
+  test('bad targets are refused before anything is written', () => {
+    const dir = freshDir();
+    const bad = [
+      [{ type: 'pem', path: join(dir, 'a') }, /unknown target type/],
+      [{ type: 'cert', path: 'relative.crt' }, /must be absolute/],
+      [{ type: 'cert', path: join(dir, 'a'), mode: 0o10000 }, /not a file mode/],
+      [{ type: 'p12', path: join(dir, 'a.p12') }, /needs passwordFile/],
+      [{ type: 'k8s-secret', path: join(dir, 's.yaml'), secretName: 'Web_TLS' }, /not a valid Kubernetes name/],
+      [{ type: 'cert', path: join(dir, 'a'), owner: 'no-such-user-mcpki' }, /no such user/],
+    ];
+    for (const [target, message] of bad) {
+      assert.throws(() => deployTargets([{ type: 'key', path: join(dir, 'ok.key') }, target], newMaterial), (error) => error.code === 'INVALID_INPUT' && message.test(error.message) && !!error.hint);
+    }
+    assert.throws(() => deployTargets([{ type: 'cert', path: join(dir, 'same') }, { type: 'key', path: join(dir, 'same') }], newMaterial), /two targets write/);
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
+  test('owner and group are applied with chown when running as root', { skip: process.getuid() !== 0 && 'needs root' }, () => {
+    const dir = freshDir();
+    const targets = [
+      { type: 'key', path: join(dir, 'web.key'), owner: 'nobody', group: 65534, mode: 0o640 },
+      { type: 'cert', path: join(dir, 'web.crt'), owner: 65534 },
+    ];
+    deployTargets(targets, newMaterial);
+    for (const t of targets) assert.equal(statSync(t.path).uid, 65534);
+    assert.equal(statSync(targets[0].path).gid, 65534);
+    assert.equal(statSync(targets[0].path).mode & 0o777, 0o640);
+    assert.deepEqual(deployTargets(targets, newMaterial).changed, []);
+  });
+
+  test('repairCheck reports a key that does not match the certificate, and interrupted deploys', () => {
+    const dir = freshDir();
+    const targets = pairTargets(dir);
+    deployTargets(targets, newMaterial);
+    // what a kill between the renames of key and cert could leave: the old key next to the new cert
+    writeFileSync(targets[1].path, oldMaterial.keyPem);
+    writeFileSync(join(dir, '.web.crt.mcpki-prev-deadbeef0000'), oldMaterial.certPem); // the killed run's link
+    const report = repairCheck(targets);
+    assert.equal(report.ok, false);
+    assert.deepEqual(report.interrupted, [targets[0].path]);
+    assert.ok(report.problems.some((p) => p.path === targets[1].path && /does not match the certificate in .*web\.crt/.test(p.problem)), JSON.stringify(report));
+    // the next deploy repairs it: the interrupted target counts as changed although its bytes are current
+    const result = deployTargets(targets, newMaterial);
+    assert.deepEqual(result.changed, [targets[0].path, targets[1].path]);
+    assert.deepEqual(result.recovered, [targets[0].path]);
+    assert.deepEqual(leftovers(dir), []);
+    assert.deepEqual(repairCheck(targets), { ok: true, problems: [], interrupted: [] });
+    assert.deepEqual(repairCheck([...targets, { type: 'chain', path: join(dir, 'nope') }]).problems, [{ path: join(dir, 'nope'), problem: 'missing' }]);
+  });
+});
+
+describe('hooks', () => {
+  test('a reload hook runs once, with the paths and serial in its environment', async () => {
+    const dir = freshDir();
+    const targets = pairTargets(dir);
+    const log = join(dir, 'hook.log');
+    const hook = script(dir, 'reload.sh', `printf '%s|%s|%s|%s|%s|%s|%s|%s\\n' "$1" "$MCPKI_CERT_NAME" "$MCPKI_SERIAL" "$MCPKI_CERT_PATH" "$MCPKI_KEY_PATH" "$MCPKI_FULLCHAIN_PATH" "$MCPKI_ROLLBACK" "$EXTRA" >> '${log}'\nprintf '%s' "$MCPKI_TARGETS" > '${log}.targets'`);
+    const outcome = await deployWithHooks(targets, newMaterial, { reload: [[hook, 'arg one']] }, { EXTRA: 'x' });
+    assert.equal(outcome.rolledBack, false);
+    assert.equal(outcome.hooks.length, 1);
+    assert.equal(outcome.hooks[0].exitCode, 0);
+    assert.deepEqual(outcome.deploy.changed, targets.map((t) => t.path));
+    assert.equal(readFileSync(log, 'utf8'), `arg one|web|${newMaterial.serial}|${targets[0].path}|${targets[1].path}|${targets[2].path}|0|x\n`);
+    assert.deepEqual(JSON.parse(readFileSync(`${log}.targets`, 'utf8')), targets.map((t) => ({ type: t.type, path: t.path })));
+    // nothing changed: no hook
+    const second = await deployWithHooks(targets, newMaterial, { reload: [[hook]] });
+    assert.deepEqual(second.deploy.changed, []);
+    assert.deepEqual(second.hooks, []);
+    assert.equal(readFileSync(log, 'utf8').split('\n').length, 2);
+    assert.deepEqual(leftovers(dir), []);
+  });
+
+  test('a failing hook restores the previous files byte for byte and runs the hooks again', async () => {
+    const dir = freshDir();
+    const targets = [...pairTargets(dir), { type: 'combined', path: join(dir, 'haproxy.pem') }];
+    deployTargets(targets.slice(0, 3), oldMaterial); // the combined file does not exist yet
+    const before = snapshot(targets);
+    const log = join(dir, 'hook.log');
+    const hook = script(dir, 'reload.sh', `echo "$MCPKI_ROLLBACK $MCPKI_SERIAL" >> '${log}'\nif [ "$MCPKI_ROLLBACK" = 0 ]; then echo 'nginx: [emerg] cannot load certificate' >&2; exit 3; fi`);
+    const error = await deployWithHooks(targets, newMaterial, { reload: [[hook]] }).then(
+      () => assert.fail('deploy should fail'),
+      (e) => e,
+    );
+    assert.ok(error instanceof DeployError);
+    assert.equal(error.code, 'DEPLOY_HOOK_FAILED');
+    assert.equal(error.exitCode, 16);
+    assert.match(error.message, new RegExp(`reload hook "${hook}" for web failed: exit 3: nginx: \\[emerg\\] cannot load certificate \\(rolled back\\)`));
+    assert.doesNotMatch(error.message, /\n/);
+    assert.ok(error.hint);
+    assert.equal(error.details.rolledBack, true);
+    assert.equal(error.details.reason, 'DEPLOY_HOOK_FAILED');
+    assert.equal(error.details.hooks[0].exitCode, 3);
+    assert.equal(error.details.rollbackHooks[0].exitCode, 0);
+    assert.deepEqual(snapshot(targets), before); // byte for byte, and the new combined file is gone
+    assert.equal(existsSync(targets[3].path), false);
+    assert.equal(readFileSync(log, 'utf8'), `0 ${newMaterial.serial}\n1 ${oldMaterial.serial}\n`);
+    assert.deepEqual(leftovers(dir), []);
+    assert.equal(openssl(['x509', '-in', targets[0].path, '-noout', '-serial']), `serial=${oldMaterial.serial}\n`);
+  });
+
+  test('a hook that outlives its timeout is killed with its process group', async () => {
+    const dir = freshDir();
+    const pidFile = join(dir, 'sleep.pid');
+    const hook = script(dir, 'slow.sh', `sleep 30 &\necho $! > '${pidFile}'\nwait`);
+    const started = Date.now();
+    const result = await runHook([hook], {}, 400);
+    assert.equal(result.timedOut, true);
+    assert.ok(Date.now() - started < 5_000);
+    const sleeper = Number(readFileSync(pidFile, 'utf8'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(processState(sleeper), 'dead');
+
+    // through deployWithHooks: rolled back, and the message says so
+    const targets = pairTargets(dir);
+    deployTargets(targets, oldMaterial);
+    const before = snapshot(targets);
+    const slow = script(dir, 'slow2.sh', 'if [ "$MCPKI_ROLLBACK" = 0 ]; then exec sleep 30; fi');
+    await assert.rejects(deployWithHooks(targets, newMaterial, { reload: [[slow]], timeoutMs: 300 }), (e) => /timed out after \d+ ms and was killed \(rolled back\)/.test(e.message) && e.details.rolledBack === true);
+    assert.deepEqual(snapshot(targets), before);
+  });
+
+  test('a hook that cannot start fails the deploy', async () => {
+    const result = await runHook(['/nonexistent/mcpki-hook'], {}, 1000);
+    assert.equal(result.spawnError, 'ENOENT');
+    assert.equal(result.exitCode, null);
+    const dir = freshDir();
+    await assert.rejects(deployWithHooks(pairTargets(dir), newMaterial, { reload: [['/nonexistent/mcpki-hook']] }), /could not start \(ENOENT\)/);
+    assert.deepEqual(readdirSync(dir), []);
+  });
+});
+
+describe('verify probe', () => {
+  const servers = [];
+  after(() => Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve)))));
+
+  /** A TLS server that reads the deployed files on every handshake (what a reload would do). */
+  function serveFromDisk(certPath, keyPath) {
+    const context = () => tls.createSecureContext({ cert: readFileSync(certPath), key: readFileSync(keyPath) });
+    return listen({ SNICallback: (_name, cb) => cb(null, context()), ...{ cert: readFileSync(certPath), key: readFileSync(keyPath) } });
+  }
+
+  function listen(options) {
+    return new Promise((resolve) => {
+      const server = tls.createServer(options, (socket) => socket.end());
+      server.on('tlsClientError', () => {});
+      servers.push(server);
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    });
+  }
+
+  test('confirms the new serial served after the reload', async () => {
+    const dir = freshDir();
+    const targets = pairTargets(dir);
+    deployTargets(targets, oldMaterial);
+    const server = await serveFromDisk(targets[2].path, targets[1].path);
+    const hostPort = `127.0.0.1:${server.address().port}`;
+    const probe = await verifyServedSerial(hostPort, oldMaterial.serial, { servername: 'localhost', timeoutMs: 2000 });
+    assert.equal(probe.ok, true);
+    assert.equal(probe.servedSerial, oldMaterial.serial);
+
+    const outcome = await deployWithHooks(targets, newMaterial, { reload: [['true']], verify: hostPort, verifyServername: 'localhost', verifyTimeoutMs: 3000 });
+    assert.equal(outcome.rolledBack, false);
+    assert.equal(outcome.verified.ok, true);
+    assert.equal(outcome.verified.servedSerial, newMaterial.serial);
+  });
+
+  test('a server still serving the old certificate makes the deploy roll back', async () => {
+    const dir = freshDir();
+    const targets = pairTargets(dir);
+    deployTargets(targets, oldMaterial);
+    const before = snapshot(targets);
+    // a service whose reload does nothing: it keeps the certificate it loaded at start
+    const server = await listen({ cert: readFileSync(targets[2].path), key: readFileSync(targets[1].path) });
+    const hostPort = `127.0.0.1:${server.address().port}`;
+    const error = await deployWithHooks(targets, newMaterial, { reload: [['true']], verify: hostPort, verifyTimeoutMs: 800 }).then(
+      () => assert.fail('deploy should fail'),
+      (e) => e,
+    );
+    assert.equal(error.details.reason, 'DEPLOY_VERIFY_FAILED');
+    assert.equal(error.code, 'DEPLOY_VERIFY_FAILED');
+    assert.equal(error.exitCode, 16);
+    assert.equal(error.details.rolledBack, true);
+    assert.equal(error.details.rollbackHooks.length, 1);
+    assert.match(error.message, new RegExp(`verify ${hostPort} for web failed: .* serves serial ${oldMaterial.serial}, expected ${newMaterial.serial} \\(rolled back\\)`));
+    assert.deepEqual(snapshot(targets), before);
+    assert.deepEqual(leftovers(dir), []);
+  });
+
+  test('nothing listening: a clear error, no exception', async () => {
+    const server = await listen({ cert: oldMaterial.certPem, key: oldMaterial.keyPem });
+    const port = server.address().port;
+    await new Promise((resolve) => server.close(resolve));
+    servers.splice(servers.indexOf(server), 1);
+    const probe = await verifyServedSerial(`127.0.0.1:${port}`, newMaterial.serial, { timeoutMs: 300, intervalMs: 100 });
+    assert.equal(probe.ok, false);
+    assert.match(probe.error, /ECONNREFUSED/);
+    await assert.rejects(verifyServedSerial('no-port', 'AB'), /not host:port/);
+  });
+});
