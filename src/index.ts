@@ -24,3 +24,9 @@ export { refreshRenewalInfo, type RenewalInfoOutcome } from './acme/renewal-info
 export { ariCertificateId, chooseRenewalTime, fetchRenewalInfo } from './acme/ari.js';
 export { createChallengeProvider, splitCommand, dnsTxtValue, type ChallengeOptions, type ChallengeProvider, type ChallengeTask } from './acme/challenges/index.js';
 export { DIRECTORIES, resolveDirectory } from './acme/directories.js';
+export { loadConfig, parseConfig, validateConfig, ConfigError, isConfigError, type Config, type DeclaredCertificate } from './config/index.js';
+export { needsRenewal, parseRenewBefore, backoffDelay, type RenewalDecision, type RenewalPolicyInput } from './renewal/policy.js';
+export { deployTargets, deployWithHooks, repairCheck, DeployError, type DeployOutcome } from './deploy/deploy.js';
+export { renderTarget, TARGET_TYPES, type Target, type Material } from './deploy/targets.js';
+export { runHook, type HookResult } from './deploy/hooks.js';
+export { verifyServedSerial } from './deploy/verify.js';

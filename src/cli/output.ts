@@ -55,13 +55,22 @@ export function warn(options: OutputOptions, message: string): void {
   if (!options.json) process.stderr.write(`${color.yellow('warning:', process.stderr)} ${message}\n`);
 }
 
+/** Errors that carry a list (every problem of a config file) show each on its own line. */
+function detailLines(error: Error): string[] | undefined {
+  const details = (error as { details?: unknown }).details;
+  return Array.isArray(details) && details.every((d) => typeof d === 'string') ? details : undefined;
+}
+
 /** Reports an error (one line, then a hint line) and returns the exit code. */
 export function reportError(options: OutputOptions, error: unknown): number {
   if (isMcpkiError(error)) {
+    const details = detailLines(error);
     if (options.json) {
-      process.stdout.write(JSON.stringify({ error: { code: error.code, message: error.message, hint: error.hint ?? null, exitCode: error.exitCode } }, null, 2) + '\n');
+      const body = { code: error.code, message: error.message, hint: error.hint ?? null, exitCode: error.exitCode, ...(details ? { details } : {}) };
+      process.stdout.write(JSON.stringify({ error: body }, null, 2) + '\n');
     } else {
       process.stderr.write(`${color.red('error:', process.stderr)} ${error.message}\n`);
+      for (const line of details ?? []) process.stderr.write(`  ${line}\n`);
       if (error.hint) process.stderr.write(`${color.dim('hint:', process.stderr)} ${error.hint}\n`);
     }
     return error.exitCode;

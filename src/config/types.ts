@@ -1,0 +1,85 @@
+// The normalised form of mcpki.yaml: defaults applied, paths resolved against the file's folder, modes as
+// numbers, durations in milliseconds. Produced only from a file without a single error.
+import type { KeyType } from '../pki/keys.js';
+import type { San } from '../pki/names.js';
+
+export type CertificateKind = 'server' | 'client';
+
+export type DeclaredIssuer = { type: 'local' } | { type: 'acme'; account: string };
+
+/** `renewBefore`: a fixed time before not-after, or a fraction of the lifetime that must remain. */
+export type RenewBefore = { type: 'duration'; ms: number } | { type: 'fraction'; fraction: number };
+
+export type DeclaredChallenge =
+  | { type: 'http-01'; port?: number; host?: string; webroot?: string }
+  | { type: 'dns-01'; hook: string[]; timeoutMs?: number; propagationSeconds?: number }
+  | { type: 'tls-alpn-01'; port?: number; host?: string };
+
+export const TARGET_TYPES = ['cert', 'key', 'chain', 'fullchain', 'combined', 'p12', 'k8s-secret'] as const;
+export type TargetType = (typeof TARGET_TYPES)[number];
+
+export interface DeclaredTarget {
+  type: TargetType;
+  /** absolute */
+  path: string;
+  /** as written in the file, for messages */
+  pathAsWritten: string;
+  /** permission bits; default 0o600 for targets holding the private key (key, combined, p12, k8s-secret), else 0o644 */
+  mode: number;
+  /** a user name or a numeric uid */
+  owner?: string | number;
+  /** a group name or a numeric gid */
+  group?: string | number;
+  /** p12 only (required there), absolute */
+  passwordFile?: string;
+  /** k8s-secret only */
+  namespace?: string;
+  /** k8s-secret only; default: the certificate name */
+  secretName?: string;
+}
+
+export interface DeclaredHooks {
+  /** argv arrays, run in order without a shell; [] when none */
+  reload: string[][];
+  timeoutMs: number;
+  verify?: { host: string; port: number };
+}
+
+export interface DeclaredCertificate {
+  name: string;
+  issuer: DeclaredIssuer;
+  /** classified and normalised with classifySan, in file order */
+  names: San[];
+  kind: CertificateKind;
+  key: KeyType;
+  /** local certificates only (default 90) */
+  days?: number;
+  /** ACME certificates only */
+  profile?: string;
+  /** ACME certificates only (default { type: 'http-01' }) */
+  challenge?: DeclaredChallenge;
+  /** from the certificate, else from defaults; undefined: the built-in policy decides */
+  renewBefore?: RenewBefore;
+  targets: DeclaredTarget[];
+  hooks: DeclaredHooks;
+  /** 1-based line of the certificate's entry in the file, for messages */
+  line: number;
+}
+
+export interface ConfigDefaults {
+  issuer: DeclaredIssuer;
+  key: KeyType;
+  days: number;
+  renewBefore?: RenewBefore;
+  hookTimeoutMs: number;
+}
+
+export interface Config {
+  version: 1;
+  /** absolute path of the file */
+  file: string;
+  /** absolute folder relative paths were resolved against */
+  dir: string;
+  defaults: ConfigDefaults;
+  certificates: DeclaredCertificate[];
+}
