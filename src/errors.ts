@@ -20,6 +20,7 @@ export const EXIT_CODES = {
   RATE_LIMITED: 14,
   NETWORK: 15,
   DEPLOY: 16,
+  SOME_FAILED: 17,
 } as const;
 
 export type ErrorCode =
@@ -56,6 +57,7 @@ export type ErrorCode =
   | 'NETWORK'
   | 'DEPLOY_HOOK_FAILED'
   | 'DEPLOY_VERIFY_FAILED'
+  | 'SOME_FAILED'
   | 'INTERNAL';
 
 const EXIT_BY_CODE: Record<ErrorCode, number> = {
@@ -92,6 +94,7 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   NETWORK: EXIT_CODES.NETWORK,
   DEPLOY_HOOK_FAILED: EXIT_CODES.DEPLOY,
   DEPLOY_VERIFY_FAILED: EXIT_CODES.DEPLOY,
+  SOME_FAILED: EXIT_CODES.SOME_FAILED,
   INTERNAL: EXIT_CODES.INTERNAL,
 };
 

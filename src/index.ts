@@ -30,3 +30,4 @@ export { deployTargets, deployWithHooks, repairCheck, DeployError, type DeployOu
 export { renderTarget, TARGET_TYPES, type Target, type Material } from './deploy/targets.js';
 export { runHook, type HookResult } from './deploy/hooks.js';
 export { verifyServedSerial } from './deploy/verify.js';
+export { applyConfig, planRenewals, type ApplyResult, type ApplyItem, type PlanItem } from './renewal/runner.js';

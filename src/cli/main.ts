@@ -7,6 +7,7 @@ import { registerAcme } from './commands/acme.js';
 import { registerCa } from './commands/ca.js';
 import { registerInventory } from './commands/inventory.js';
 import { registerIssue } from './commands/issue.js';
+import { registerRenew } from './commands/renew.js';
 import { registerTrust } from './commands/trust.js';
 
 export const VERSION = '0.1.0';
@@ -23,6 +24,8 @@ const GROUPS: Record<string, (program: Command) => void> = {
   trust: registerTrust,
   env: registerTrust,
   acme: registerAcme,
+  apply: registerRenew,
+  renew: registerRenew,
 };
 
 /** The first word that is not an option (nor the value of --home). */
@@ -58,7 +61,8 @@ Quick start:
 
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 no CA, 5 already exists,
 6 name not permitted, 7 inventory error, 8 file system, 9 git guard, 10 not found, 11 trust store, 12 passphrase,
-13 ACME (the CA refused, a challenge failed), 14 rate limited, 15 network, 16 deploy hook failed.`,
+13 ACME (the CA refused, a challenge failed), 14 rate limited, 15 network, 16 deploy hook failed,
+17 some certificates failed (apply/renew; the others were done).`,
     );
   const only = GROUPS[firstCommandWord(argv) ?? ''];
   if (only) only(program);

@@ -74,4 +74,24 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE certificates ADD COLUMN ari_next_check TEXT;
   ALTER TABLE certificates ADD COLUMN ari_explanation_url TEXT;
   `,
+  `
+  CREATE TABLE renewal_state (
+    name TEXT PRIMARY KEY,
+    code TEXT,
+    reason TEXT,
+    next_check TEXT,
+    ari_time TEXT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    last_attempt TEXT,
+    last_success TEXT,
+    last_failure TEXT,
+    last_error TEXT
+  );
+  CREATE TABLE locks (
+    name TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    acquired_at TEXT NOT NULL
+  );
+  `,
 ];

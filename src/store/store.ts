@@ -129,6 +129,25 @@ function toAcmeAccount(row: AcmeAccountRow): AcmeAccountRecord {
   };
 }
 
+export interface RenewalState {
+  name: string;
+  code: string | null;
+  reason: string | null;
+  nextCheck: string | null;
+  ariTime: string | null;
+  failures: number;
+  lastAttempt: string | null;
+  lastSuccess: string | null;
+  lastFailure: string | null;
+  lastError: string | null;
+}
+
+export interface LockHolder {
+  pid: number;
+  host: string;
+  acquiredAt: string;
+}
+
 export interface EventRecord {
   id: number;
   at: string;
@@ -505,6 +524,57 @@ export class Store {
     this.run(() => this.statement('UPDATE acme_accounts SET status = ? WHERE name = ?').run(status, name));
   }
 
+  // --- renewal state -------------------------------------------------------------------------------
+
+  getRenewalState(name: string): RenewalState | undefined {
+    return this.run(() => {
+      const row = this.statement('SELECT * FROM renewal_state WHERE name = ?').get(name) as Record<string, unknown> | undefined;
+      return row ? toRenewalState(row) : undefined;
+    });
+  }
+
+  listRenewalStates(): RenewalState[] {
+    return this.run(() => (this.statement('SELECT * FROM renewal_state ORDER BY name').all() as Record<string, unknown>[]).map(toRenewalState));
+  }
+
+  saveRenewalState(state: RenewalState): void {
+    this.run(() =>
+      this.statement(
+        `INSERT INTO renewal_state (name, code, reason, next_check, ari_time, failures, last_attempt, last_success, last_failure, last_error)
+         VALUES (@name, @code, @reason, @nextCheck, @ariTime, @failures, @lastAttempt, @lastSuccess, @lastFailure, @lastError)
+         ON CONFLICT (name) DO UPDATE SET code = excluded.code, reason = excluded.reason, next_check = excluded.next_check, ari_time = excluded.ari_time,
+           failures = excluded.failures, last_attempt = excluded.last_attempt, last_success = excluded.last_success,
+           last_failure = excluded.last_failure, last_error = excluded.last_error`,
+      ).run(state),
+    );
+  }
+
+  // --- locks ----------------------------------------------------------------------------------------
+
+  /**
+   * Takes the named lock if it is free, or held by a process of this host that no longer exists.
+   * Returns the holder when someone else has it. Atomic: runs under SQLite's write lock.
+   */
+  tryLock(name: string, me: LockHolder, isAlive: (pid: number) => boolean): LockHolder | undefined {
+    return this.transaction(() => {
+      const row = this.statement('SELECT pid, host, acquired_at FROM locks WHERE name = ?').get(name) as { pid: number; host: string; acquired_at: string } | undefined;
+      if (row && !(row.pid === me.pid && row.host === me.host) && !(row.host === me.host && !isAlive(row.pid))) {
+        return { pid: row.pid, host: row.host, acquiredAt: row.acquired_at };
+      }
+      this.statement('INSERT INTO locks (name, pid, host, acquired_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET pid = excluded.pid, host = excluded.host, acquired_at = excluded.acquired_at').run(
+        name,
+        me.pid,
+        me.host,
+        me.acquiredAt,
+      );
+      return undefined;
+    });
+  }
+
+  unlock(name: string, me: LockHolder): void {
+    this.run(() => this.statement('DELETE FROM locks WHERE name = ? AND pid = ? AND host = ?').run(name, me.pid, me.host));
+  }
+
   // --- events ---------------------------------------------------------------------------------------
 
   addEvent(event: NewEvent): void {
@@ -534,4 +604,19 @@ export class Store {
       return rows.map((row) => ({ ...row, detail: JSON.parse(row.detail) as Record<string, unknown> }));
     });
   }
+}
+
+function toRenewalState(row: Record<string, unknown>): RenewalState {
+  return {
+    name: row.name as string,
+    code: (row.code as string | null) ?? null,
+    reason: (row.reason as string | null) ?? null,
+    nextCheck: (row.next_check as string | null) ?? null,
+    ariTime: (row.ari_time as string | null) ?? null,
+    failures: Number(row.failures ?? 0),
+    lastAttempt: (row.last_attempt as string | null) ?? null,
+    lastSuccess: (row.last_success as string | null) ?? null,
+    lastFailure: (row.last_failure as string | null) ?? null,
+    lastError: (row.last_error as string | null) ?? null,
+  };
 }

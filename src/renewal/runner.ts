@@ -1,0 +1,222 @@
+// Reconciling the declared certificates (mcpki.yaml) with the inventory: plan (what is due and why), then
+// issue what is missing or due, deploy targets whose content differs, run hooks of what changed, and keep
+// per-certificate state (next check, reason, failures) for the scheduler, `list` and `renew --dry-run`.
+import { readFileSync } from 'node:fs';
+import type { Config, DeclaredCertificate, RenewBefore } from '../config/types.js';
+import type { Context } from '../context.js';
+import { deployWithHooks, type DeployOutcome } from '../deploy/deploy.js';
+import type { Material, Target } from '../deploy/targets.js';
+import { McpkiError } from '../errors.js';
+import { fromPem, toPem } from '../pki/der.js';
+import { issueCertificate } from '../pki/issue.js';
+import type { CertificateRecord, RenewalState } from '../store/store.js';
+import { withHomeLock } from './lock.js';
+import { needsRenewal, type RenewalDecision } from './policy.js';
+
+export interface PlanItem {
+  name: string;
+  due: boolean;
+  code: RenewalDecision['code'] | 'changed' | 'forced';
+  reason: string;
+  renewAt: string;
+  nextCheck: string;
+  /** the certificate in the inventory now, if any */
+  serial: string | null;
+  notAfter: string | null;
+  failures: number;
+  lastError: string | null;
+}
+
+export interface ApplyItem extends PlanItem {
+  action: 'issued' | 'renewed' | 'unchanged' | 'failed';
+  /** target paths whose content changed */
+  deployed: string[];
+  hooksRun: number;
+  error?: { code: string; message: string; hint: string | null };
+}
+
+export interface ApplyResult {
+  items: ApplyItem[];
+  changed: boolean;
+  failed: number;
+}
+
+export interface PlanOptions {
+  /** names to renew whatever the policy says */
+  force?: readonly string[];
+}
+
+function renewBeforeText(value: RenewBefore | undefined): string | undefined {
+  if (!value) return undefined;
+  return value.type === 'duration' ? `${Math.max(1, Math.round(value.ms / 1000))}s` : String(value.fraction);
+}
+
+function issuerOf(declared: DeclaredCertificate): string {
+  return declared.issuer.type === 'local' ? 'local' : `acme:${declared.issuer.account}`;
+}
+
+/** Whether the certificate on record is the one declared (names, issuer, kind, key); if not, reissue. */
+function declarationChanged(declared: DeclaredCertificate, record: CertificateRecord): string | undefined {
+  const wanted = declared.names.map((s) => `${s.type}:${s.value}`).sort().join(',');
+  const have = record.sans.map((s) => `${s.type}:${s.value}`).sort().join(',');
+  if (wanted !== have) return `names changed (${have || 'none'} → ${wanted})`;
+  if (issuerOf(declared) !== record.issuer) return `issuer changed (${record.issuer} → ${issuerOf(declared)})`;
+  if (declared.kind !== record.kind) return `kind changed (${record.kind} → ${declared.kind})`;
+  if (declared.key !== record.keyType) return `key type changed (${record.keyType} → ${declared.key})`;
+  return undefined;
+}
+
+function decide(declared: DeclaredCertificate, record: CertificateRecord | undefined, state: RenewalState | undefined, now: Date, forced: boolean): PlanItem {
+  const failures = state?.failures ?? 0;
+  const base = { name: declared.name, serial: record?.serial ?? null, notAfter: record?.notAfter ?? null, failures, lastError: state?.lastError ?? null };
+  const nowIso = now.toISOString();
+  if (forced) return { ...base, due: true, code: 'forced', reason: 'renewal forced (--force)', renewAt: nowIso, nextCheck: nowIso };
+  const changed = record && record.status !== 'revoked' ? declarationChanged(declared, record) : undefined;
+  if (changed && failures === 0) return { ...base, due: true, code: 'changed', reason: changed, renewAt: nowIso, nextCheck: nowIso };
+  const decision = needsRenewal({
+    certificate: record ? { notBefore: record.notBefore, notAfter: record.notAfter, status: record.status, renewalInfo: record.renewalInfo } : null,
+    renewBefore: renewBeforeText(declared.renewBefore),
+    requestedDays: declared.days,
+    failures: failures > 0 && state?.lastFailure ? { count: failures, lastAt: state.lastFailure, lastError: state.lastError ?? undefined } : undefined,
+    now,
+    chosenAriTime: state?.ariTime ?? undefined,
+  });
+  return { ...base, due: decision.due || (changed !== undefined && decision.code !== 'backoff'), code: changed && decision.code !== 'backoff' ? 'changed' : decision.code, reason: changed && decision.code !== 'backoff' ? changed : decision.reason, renewAt: decision.renewAt, nextCheck: decision.nextCheck };
+}
+
+/** What is due, and why, for every declared certificate. Reads only. */
+export function planRenewals(context: Context, config: Config, options: PlanOptions = {}): PlanItem[] {
+  const unknown = (options.force ?? []).filter((name) => !config.certificates.some((c) => c.name === name));
+  if (unknown.length) {
+    throw new McpkiError('NOT_FOUND', `--force names "${unknown[0]}", which ${config.file} does not declare`, `declared: ${config.certificates.map((c) => c.name).join(', ') || 'none'}`);
+  }
+  const store = context.existingStore();
+  const now = context.now();
+  return config.certificates.map((declared) =>
+    decide(declared, store?.findCertificate(declared.name), store?.getRenewalState(declared.name), now, options.force?.includes(declared.name) === true),
+  );
+}
+
+function materialOf(record: CertificateRecord): Material {
+  const paths = record.paths as { cert?: string; key?: string; fullchain?: string; chain?: string };
+  if (!paths.key || !paths.fullchain) {
+    throw new McpkiError('NOT_FOUND', `the files of certificate ${record.name} are not on record`, `reissue it: mcpki renew --force ${record.name}`);
+  }
+  let fullchain: string;
+  let keyPem: string;
+  try {
+    fullchain = readFileSync(paths.fullchain, 'utf8');
+    keyPem = readFileSync(paths.key, 'utf8');
+  } catch (error) {
+    throw new McpkiError('NOT_FOUND', `cannot read the files of certificate ${record.name} (${(error as NodeJS.ErrnoException).code})`, `reissue it: mcpki renew --force ${record.name}`, { cause: error });
+  }
+  const blocks = fromPem(fullchain, 'CERTIFICATE');
+  return {
+    name: record.name,
+    serial: record.serial,
+    certPem: toPem('CERTIFICATE', blocks[0]!),
+    chainPem: blocks.slice(1).map((der) => toPem('CERTIFICATE', der)).join(''),
+    keyPem,
+  };
+}
+
+function targetsOf(declared: DeclaredCertificate): Target[] {
+  return declared.targets.map((t) => ({ type: t.type, path: t.path, mode: t.mode, owner: t.owner, group: t.group, passwordFile: t.passwordFile, namespace: t.namespace, secretName: t.secretName }));
+}
+
+async function issueDeclared(context: Context, declared: DeclaredCertificate): Promise<CertificateRecord> {
+  const sans = declared.names.map((s) => s.value);
+  if (declared.issuer.type === 'local') {
+    return issueCertificate(context, { kind: declared.kind, name: declared.name, sans, keyType: declared.key, days: declared.days, allowGit: true }).certificate;
+  }
+  const { issueAcmeCertificate } = await import('../acme/issue.js');
+  const { createChallengeProvider } = await import('../acme/challenges/index.js');
+  const challenge = declared.challenge ?? { type: 'http-01' as const };
+  const provider = createChallengeProvider({
+    type: challenge.type,
+    ...(challenge.type === 'http-01' ? { httpPort: challenge.port, httpHost: challenge.host, webroot: challenge.webroot } : {}),
+    ...(challenge.type === 'dns-01' ? { dnsHook: challenge.hook, dnsTimeoutSeconds: challenge.timeoutMs ? challenge.timeoutMs / 1000 : undefined, propagationSeconds: challenge.propagationSeconds } : {}),
+    ...(challenge.type === 'tls-alpn-01' ? { alpnPort: challenge.port, alpnHost: challenge.host } : {}),
+  });
+  const issued = await issueAcmeCertificate(context, { name: declared.name, domains: sans, account: declared.issuer.account, keyType: declared.key, profile: declared.profile, challenge: provider, allowGit: true });
+  return issued.certificate;
+}
+
+function errorBody(error: unknown): { code: string; message: string; hint: string | null } {
+  if (error instanceof McpkiError) return { code: error.code, message: error.message, hint: error.hint ?? null };
+  return { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error), hint: null };
+}
+
+async function applyOne(context: Context, declared: DeclaredCertificate, item: PlanItem): Promise<ApplyItem> {
+  const store = context.store();
+  const now = context.now();
+  const previous = store.getRenewalState(declared.name);
+  let record = store.findCertificate(declared.name);
+  try {
+    let action: ApplyItem['action'] = 'unchanged';
+    if (item.due) {
+      record = await issueDeclared(context, declared);
+      action = item.serial ? 'renewed' : 'issued';
+    }
+    let deployed: DeployOutcome | undefined;
+    if (record && declared.targets.length > 0) {
+      const hooks = { reload: declared.hooks.reload, timeoutMs: declared.hooks.timeoutMs, verify: declared.hooks.verify ? `${declared.hooks.verify.host}:${declared.hooks.verify.port}` : undefined };
+      deployed = await deployWithHooks(targetsOf(declared), materialOf(record), hooks);
+    }
+    const state: RenewalState = {
+      name: declared.name,
+      code: null,
+      reason: null,
+      nextCheck: null,
+      ariTime: previous?.ariTime ?? null,
+      failures: 0,
+      lastAttempt: item.due ? now.toISOString() : (previous?.lastAttempt ?? null),
+      lastSuccess: item.due ? now.toISOString() : (previous?.lastSuccess ?? null),
+      lastFailure: null,
+      lastError: null,
+    };
+    const next = decide(declared, record, state, now, false);
+    store.transaction(() => {
+      store.saveRenewalState({ ...state, code: next.code, reason: next.reason, nextCheck: next.nextCheck });
+      if (deployed && deployed.deploy.changed.length > 0) {
+        store.addEvent({ type: 'deploy.changed', name: declared.name, serial: record?.serial ?? null, detail: { changed: deployed.deploy.changed, hooks: deployed.hooks.map((h) => ({ argv: h.argv, exitCode: h.exitCode })) } });
+      }
+    });
+    return { ...next, due: item.due, code: item.code, reason: item.reason, action, deployed: deployed?.deploy.changed ?? [], hooksRun: deployed?.hooks.length ?? 0 };
+  } catch (error) {
+    const body = errorBody(error);
+    const state: RenewalState = {
+      name: declared.name,
+      code: null,
+      reason: null,
+      nextCheck: null,
+      ariTime: previous?.ariTime ?? null,
+      failures: (previous?.failures ?? 0) + 1,
+      lastAttempt: now.toISOString(),
+      lastSuccess: previous?.lastSuccess ?? null,
+      lastFailure: now.toISOString(),
+      lastError: body.message,
+    };
+    record = store.findCertificate(declared.name);
+    const next = decide(declared, record, state, now, false);
+    store.transaction(() => {
+      store.saveRenewalState({ ...state, code: next.code, reason: next.reason, nextCheck: next.nextCheck });
+      store.addEvent({ type: 'renewal.failed', name: declared.name, detail: { ...body, failures: state.failures } });
+    });
+    return { ...next, due: item.due, code: item.code, reason: item.reason, action: 'failed', deployed: [], hooksRun: 0, error: body };
+  }
+}
+
+/**
+ * Reconcile: issue what is missing, renew what is due, rewrite targets whose content differs and run the
+ * hooks of what changed. One apply per home at a time (others wait); a failure of one certificate does not
+ * stop the others. Idempotent: a second run changes nothing.
+ */
+export async function applyConfig(context: Context, config: Config, options: PlanOptions = {}): Promise<ApplyResult> {
+  return withHomeLock(context, 'apply', async () => {
+    const plan = planRenewals(context, config, options);
+    const items: ApplyItem[] = [];
+    for (const [i, declared] of config.certificates.entries()) items.push(await applyOne(context, declared, plan[i]!));
+    return { items, changed: items.some((i) => i.action === 'issued' || i.action === 'renewed' || i.deployed.length > 0), failed: items.filter((i) => i.action === 'failed').length };
+  });
+}

@@ -1,0 +1,184 @@
+// mcpki apply / renew with a local-CA mcpki.yaml: issuance, targets, hooks, idempotency, the renewal clock,
+// failures, and two applies at once.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { applyConfig, createContext, loadConfig } from '../dist/index.js';
+import { mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
+
+function setup({ failHook = false } = {}) {
+  const temp = tempDir('mcpki-apply-');
+  const dir = temp.dir;
+  const home = join(dir, 'home');
+  assert.equal(mcpki(['--home', home, 'init']).status, 0);
+  const hook = join(dir, 'reload.sh');
+  writeFileSync(hook, `#!/bin/sh\necho "$MCPKI_CERT_NAME $MCPKI_SERIAL" >> ${join(dir, 'reloads.log')}\n${failHook ? 'echo "reload refused" >&2; exit 3\n' : ''}`);
+  chmodSync(hook, 0o755);
+  writeFileSync(
+    join(dir, 'mcpki.yaml'),
+    `version: 1
+certificates:
+  - name: api
+    names: [api.localhost, 127.0.0.1]
+    days: 30
+    targets:
+      - { type: cert, path: deploy/api.crt }
+      - { type: key, path: deploy/api.key }
+      - { type: combined, path: deploy/api.pem }
+    hooks:
+      reload: [${hook}]
+  - name: web
+    names: [web.localhost]
+    targets:
+      - { type: fullchain, path: deploy/web.crt }
+      - { type: key, path: deploy/web.key }
+  - name: agent
+    kind: client
+    names: [agent@example.test]
+    days: 7
+`,
+  );
+  const reloads = () => (existsSync(join(dir, 'reloads.log')) ? readFileSync(join(dir, 'reloads.log'), 'utf8').trim().split('\n') : []);
+  return { ...temp, home, config: join(dir, 'mcpki.yaml'), deploy: join(dir, 'deploy'), reloads };
+}
+
+function servedSerial(path) {
+  return run('openssl', ['x509', '-in', path, '-noout', '-serial']).stdout.trim().replace('serial=', '');
+}
+
+function keyMatches(certPath, keyPath) {
+  return run('openssl', ['x509', '-in', certPath, '-noout', '-pubkey']).stdout === run('openssl', ['pkey', '-in', keyPath, '-pubout']).stdout;
+}
+
+test('apply issues, deploys and reloads once; a second apply changes nothing and says so', () => {
+  const s = setup();
+  try {
+    const first = mcpki(['--home', s.home, '--json', 'apply', '-c', s.config]);
+    assert.equal(first.status, 0, first.stderr + first.stdout);
+    assert.deepEqual(first.json.items.map((i) => [i.name, i.action]), [['api', 'issued'], ['web', 'issued'], ['agent', 'issued']]);
+    assert.equal(s.reloads().length, 1, 'the reload hook ran once, for api');
+    const api = mcpki(['--home', s.home, '--json', 'show', 'api']).json.certificate;
+    assert.equal(s.reloads()[0], `api ${api.serial}`);
+    assert.equal(servedSerial(join(s.deploy, 'api.crt')), api.serial);
+    assert.ok(keyMatches(join(s.deploy, 'api.crt'), join(s.deploy, 'api.key')));
+    assert.ok(keyMatches(join(s.deploy, 'api.pem'), join(s.deploy, 'api.pem')), 'combined file holds the matching key and certificate');
+    assert.ok(keyMatches(join(s.deploy, 'web.crt'), join(s.deploy, 'web.key')));
+    const verified = run('openssl', ['verify', '-CAfile', join(s.home, 'ca', 'root.crt'), '-untrusted', join(s.deploy, 'web.crt'), join(s.deploy, 'web.crt')]);
+    assert.equal(verified.status, 0, verified.stdout + verified.stderr);
+
+    const second = mcpki(['--home', s.home, 'apply', '-c', s.config]);
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stdout, /nothing to do: all 3 certificates are current and deployed/);
+    assert.equal(s.reloads().length, 1, 'no reload without a change');
+    assert.equal(mcpki(['--home', s.home, '--json', 'list', '--all']).json.certificates.length, 3, 'nothing issued twice');
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('renew --dry-run shows the plan; --force renews one certificate, rewrites its targets and reloads', () => {
+  const s = setup();
+  try {
+    const planBefore = mcpki(['--home', s.home, '--json', 'renew', '--dry-run', '-c', s.config]).json.plan;
+    assert.deepEqual(planBefore.map((p) => [p.name, p.due, p.code]), [['api', true, 'missing'], ['web', true, 'missing'], ['agent', true, 'missing']]);
+    assert.equal(mcpki(['--home', s.home, 'apply', '-c', s.config]).status, 0);
+    const plan = mcpki(['--home', s.home, '--json', 'renew', '--dry-run', '-c', s.config]).json.plan;
+    assert.ok(plan.every((p) => !p.due && p.code === 'not-yet'), JSON.stringify(plan));
+    assert.match(plan[0].reason, /1\/3 of the 30-day lifetime/);
+    assert.match(plan[2].reason, /1\/2 of the 7-day lifetime/);
+    const api = plan.find((p) => p.name === 'api');
+    assert.ok(Date.parse(api.nextCheck) > Date.now() + 19 * 86_400_000 && Date.parse(api.nextCheck) < Date.now() + 21 * 86_400_000, '30 days, renewed with 1/3 left');
+    const human = mcpki(['--home', s.home, 'renew', '--dry-run', '-c', s.config]).stdout;
+    assert.match(human, /^NAME\s+DUE\s+WHY\s+NEXT CHECK/m);
+
+    const oldSerial = servedSerial(join(s.deploy, 'api.crt'));
+    const forced = mcpki(['--home', s.home, '--json', 'renew', '--force', 'api', '-c', s.config]);
+    assert.equal(forced.status, 0, forced.stderr);
+    assert.deepEqual(forced.json.items.map((i) => [i.name, i.action]), [['api', 'renewed'], ['web', 'unchanged'], ['agent', 'unchanged']]);
+    assert.notEqual(servedSerial(join(s.deploy, 'api.crt')), oldSerial);
+    assert.equal(s.reloads().length, 2);
+
+    const unknown = mcpki(['--home', s.home, 'renew', '--force', 'ghost', '-c', s.config]);
+    assert.equal(unknown.status, 10);
+    assert.match(unknown.stderr, /does not declare/);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('with an injected clock, each certificate renews when its policy says, and only then', async () => {
+  const s = setup();
+  let now = new Date();
+  const context = createContext({ home: s.home, now: () => now });
+  try {
+    const config = loadConfig(s.config);
+    await applyConfig(context, config);
+    const serials = () => Object.fromEntries(['api', 'web', 'agent'].map((n) => [n, mcpki(['--home', s.home, '--json', 'show', n]).json.certificate.serial]));
+    const start = serials();
+    now = new Date(now.getTime() + 5 * 86_400_000); // agent (7 days, < 10: renews at half) is due
+    let result = await applyConfig(context, config);
+    assert.deepEqual(result.items.map((i) => i.action), ['unchanged', 'unchanged', 'renewed']);
+    now = new Date(now.getTime() + 16 * 86_400_000); // day 21: api (30 days) has less than 1/3 left
+    result = await applyConfig(context, config);
+    assert.deepEqual(result.items.map((i) => i.action), ['renewed', 'unchanged', 'renewed']);
+    const after = serials();
+    assert.notEqual(after.api, start.api);
+    assert.equal(after.web, start.web);
+    assert.equal(s.reloads().length, 2, 'api reloaded once per renewal');
+  } finally {
+    context.close();
+    s.cleanup();
+  }
+});
+
+test('a failing reload hook rolls the files back and apply exits 17; the other certificates are done', () => {
+  const s = setup({ failHook: true });
+  try {
+    const result = mcpki(['--home', s.home, '--json', 'apply', '-c', s.config]);
+    assert.equal(result.status, 17, result.stdout + result.stderr);
+    const api = result.json.items.find((i) => i.name === 'api');
+    assert.equal(api.action, 'failed');
+    assert.equal(api.error.code, 'DEPLOY_HOOK_FAILED');
+    assert.match(api.error.message, /reload refused/);
+    assert.ok(!existsSync(join(s.deploy, 'api.crt')), 'the new files were rolled back (there were none before)');
+    assert.deepEqual(result.json.items.filter((i) => i.name !== 'api').map((i) => i.action), ['issued', 'issued']);
+    const plan = mcpki(['--home', s.home, '--json', 'renew', '--dry-run', '-c', s.config]).json.plan.find((p) => p.name === 'api');
+    assert.equal(plan.failures, 1);
+    assert.match(plan.lastError, /reload refused/);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('two concurrent applies: every certificate is issued once', async () => {
+  const s = setup();
+  try {
+    const [a, b] = await Promise.all([mcpkiAsync(['--home', s.home, 'apply', '-c', s.config]), mcpkiAsync(['--home', s.home, 'apply', '-c', s.config])]);
+    assert.equal(a.status, 0, a.stderr);
+    assert.equal(b.status, 0, b.stderr);
+    assert.equal(mcpki(['--home', s.home, '--json', 'list', '--all']).json.certificates.length, 3);
+    assert.equal(s.reloads().length, 1);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('an invalid mcpki.yaml: every error listed with its line, nothing issued', () => {
+  const s = setup();
+  try {
+    writeFileSync(s.config, 'version: 1\ncertificates:\n  - name: x\n    names: [x.localhost]\n    dayz: 3\n  - name: y\n    names: [example.com\n');
+    const broken = mcpki(['--home', s.home, 'apply', '-c', s.config]);
+    assert.equal(broken.status, 3);
+    assert.match(broken.stderr, /mcpki\.yaml/);
+    writeFileSync(s.config, 'version: 1\ncertificates:\n  - name: x\n    names: [x.localhost]\n    dayz: 3\n  - name: y\n    names: [y.localhost]\n    targets:\n      - { type: cert, path: a.crt, mode: 0640 }\n');
+    const invalid = mcpki(['--home', s.home, 'apply', '-c', s.config]);
+    assert.equal(invalid.status, 3);
+    assert.match(invalid.stderr, /mcpki\.yaml has 2 errors/);
+    assert.match(invalid.stderr, /mcpki\.yaml:5:\d+ certificates\[0\]/);
+    assert.match(invalid.stderr, /mcpki\.yaml:9:\d+ certificates\[1\]\.targets\[0\]\.mode/);
+    assert.equal(mcpki(['--home', s.home, '--json', 'list']).json.certificates.length, 0);
+  } finally {
+    s.cleanup();
+  }
+});
