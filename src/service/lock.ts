@@ -1,0 +1,375 @@
+// One `mcpki serve` per home: a lock file HOME/serve.lock holding {pid, hostname, startedAt, token, …}.
+//
+// Why a file and not flock(2): Node has no flock, and a lock must survive (be recognisably stale after) kill -9,
+// power loss and reboots. What the file holds lets any process decide whether its holder is still alive:
+//  - another host (shared home on NFS): never judged stale, we cannot see that host's processes;
+//  - a different boot id (/proc/sys/kernel/random/boot_id): stale, the holder died with the previous boot;
+//  - process.kill(pid, 0) → ESRCH: stale; EPERM: alive (another user's process);
+//  - a live PID whose start time (/proc/PID/stat field 22) differs from the recorded one: stale, the PID was reused
+//    (after a reboot or a wrap-around a low PID is often reused by an unrelated daemon, which must not block us).
+//
+// Creating: the content is written and fsynced to a temp file first, then link(2)ed to serve.lock. link fails
+// with EEXIST if the lock exists (exclusive like O_EXCL) and, unlike open(O_EXCL)+write, the lock never exists
+// half-written, so a reader never mistakes a lock being created for a corrupt one.
+//
+// Taking over a stale lock, and the race: two processes (say systemd restarting the service while someone starts it
+// by hand) can both see the same stale lock. "Re-check, then rename a fresh file over it" alone is not enough: both
+// can re-check before either renames, and both would believe they hold the lock. So the replacement is guarded by
+// a claim file named after the stale lock's token, HOME/serve.lock.claim-TOKEN, created with link(2) (exclusive):
+//  1. read serve.lock (token T), judge it stale;
+//  2. create serve.lock.claim-T — only one process can; the others see EEXIST and retry from 1 after a few
+//     milliseconds, by then they find the winner's live lock and fail with its PID;
+//  3. holding the claim, re-read serve.lock: only a holder of claim-T may replace a lock whose token is T, so if it
+//     still says T nobody else can change it now; rename our temp file over it (atomic). If it no longer says T
+//     (a slower process whose claim came after the winner finished), give up the claim and retry from 1;
+//  4. remove the claim.
+// A process killed between 2 and 4 leaves a claim whose PID is dead; the next acquirer removes it (it checks the
+// claim's content again right before unlink, which narrows but cannot fully close a window of microseconds that
+// needs a crash inside the takeover itself plus two concurrent acquirers). release() removes the lock only if it
+// still holds our token; held() lets the service check, e.g. on every tick, that the lock is still its own.
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { McpkiError } from '../errors.js';
+import { ensurePrivateDir } from '../home.js';
+
+export const LOCK_FILE_NAME = 'serve.lock';
+
+/** What serve.lock holds (version 1). */
+export interface ServiceLockInfo {
+  version: 1;
+  pid: number;
+  hostname: string;
+  /** ISO time the lock was taken */
+  startedAt: string;
+  /** random, identifies this holder (release and takeover compare it) */
+  token: string;
+  /** Linux: /proc/sys/kernel/random/boot_id at acquisition */
+  bootId?: string;
+  /** Linux: the holder's start time in clock ticks since boot (/proc/PID/stat field 22), detects PID reuse */
+  processStart?: string;
+}
+
+export type LockHolderState = 'alive' | 'dead' | 'unknown';
+
+export interface ServiceLockStatus extends ServiceLockInfo {
+  path: string;
+  /** 'alive': the holder runs; 'dead': a stale lock the next serve takes over; 'unknown': another host holds it */
+  state: LockHolderState;
+}
+
+export interface ServiceLock {
+  readonly path: string;
+  readonly info: ServiceLockInfo;
+  /** true while serve.lock still carries our token */
+  held(): boolean;
+  /** Removes serve.lock if it is still ours; returns whether it removed it. Idempotent. */
+  release(): boolean;
+}
+
+export interface AcquireOptions {
+  /** for tests: the time written as startedAt */
+  now?: () => Date;
+}
+
+const MAX_ATTEMPTS = 200;
+const RETRY_SLEEP_MS = 5;
+
+export function lockPath(home: string): string {
+  return join(home, LOCK_FILE_NAME);
+}
+
+/** Takes the one-instance lock of `home` or throws (naming the PID that holds it). */
+export function acquireServiceLock(home: string, options: AcquireOptions = {}): ServiceLock {
+  ensurePrivateDir(home);
+  const path = lockPath(home);
+  const info: ServiceLockInfo = {
+    version: 1,
+    pid: process.pid,
+    hostname: osHostname(),
+    startedAt: (options.now?.() ?? new Date()).toISOString(),
+    token: randomBytes(12).toString('hex'),
+  };
+  const bootId = readBootId();
+  if (bootId) info.bootId = bootId;
+  const start = processStartTime(process.pid);
+  if (start) info.processStart = start;
+
+  removeLeftovers(home);
+  const temp = writeTemp(home, JSON.stringify(info) + '\n');
+  try {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      // 1. the common case: no lock
+      try {
+        linkSync(temp, path);
+        return makeLock(path, info);
+      } catch (error) {
+        if (errno(error) !== 'EEXIST') throw fsError(error, path);
+      }
+      // 2. a lock exists: whose?
+      const current = readLockFile(path);
+      if (current === 'missing') continue; // released meanwhile: try again
+      if (current !== 'corrupt') {
+        const state = holderState(current);
+        if (state !== 'dead') throw runningError(path, current, state);
+      }
+      // 3. stale: take it over under a claim named after its identity
+      const staleId = current === 'corrupt' ? corruptId(path) : current.token;
+      if (staleId === undefined) continue;
+      const outcome = takeOver(home, path, temp, staleId, info);
+      if (outcome === 'taken') return makeLock(path, info);
+      sleep(outcome === 'busy' ? RETRY_SLEEP_MS : 0);
+    }
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `could not take the service lock ${path}: it kept changing`,
+      `another mcpki serve may be starting for this home; try again, or check ${path}`,
+    );
+  } finally {
+    safeUnlink(temp);
+  }
+}
+
+/** The lock as it is on disk (for `status`), or null when no serve holds this home. */
+export function readServiceLock(home: string): ServiceLockStatus | null {
+  const path = lockPath(home);
+  const current = readLockFile(path);
+  if (current === 'missing') return null;
+  if (current === 'corrupt') {
+    return { version: 1, pid: 0, hostname: '', startedAt: '', token: '', path, state: 'dead' };
+  }
+  return { ...current, path, state: holderState(current) };
+}
+
+// --- takeover -----------------------------------------------------------------------------------------------
+
+function takeOver(home: string, path: string, temp: string, staleId: string, info: ServiceLockInfo): 'taken' | 'retry' | 'busy' {
+  const claim = join(home, `${LOCK_FILE_NAME}.claim-${staleId}`);
+  const claimTemp = writeTemp(home, JSON.stringify({ pid: info.pid, hostname: info.hostname, token: info.token, bootId: info.bootId, processStart: info.processStart }) + '\n');
+  try {
+    try {
+      linkSync(claimTemp, claim);
+    } catch (error) {
+      if (errno(error) !== 'EEXIST') throw fsError(error, claim);
+      // somebody else is taking it over right now, or died doing so
+      const other = readJson(claim);
+      if (other === 'missing') return 'retry';
+      const otherState = other === 'corrupt' ? (ageMs(claim) > 5_000 ? 'dead' : 'alive') : holderState(other as ServiceLockInfo);
+      if (otherState === 'dead') {
+        const again = readJson(claim);
+        if (JSON.stringify(again) === JSON.stringify(other)) safeUnlink(claim);
+        return 'retry';
+      }
+      return 'busy';
+    }
+    try {
+      // we hold the claim: nobody else may replace a lock whose identity is staleId
+      const now = readLockFile(path);
+      const nowId = now === 'missing' ? undefined : now === 'corrupt' ? corruptId(path) : now.token;
+      if (nowId !== staleId) return 'retry';
+      try {
+        renameSync(temp, path);
+      } catch (error) {
+        throw fsError(error, path);
+      }
+      return 'taken';
+    } finally {
+      safeUnlink(claim);
+    }
+  } finally {
+    safeUnlink(claimTemp);
+  }
+}
+
+// --- the lock object ----------------------------------------------------------------------------------------
+
+function makeLock(path: string, info: ServiceLockInfo): ServiceLock {
+  let released = false;
+  const ours = () => {
+    const current = readLockFile(path);
+    return typeof current === 'object' && current.token === info.token;
+  };
+  return {
+    path,
+    info,
+    held: () => !released && ours(),
+    release() {
+      if (released) return false;
+      released = true;
+      // Only a stale-lock takeover replaces a lock, and ours is not stale while we run, so the check and the unlink
+      // cannot be separated by a replacement of a live lock.
+      if (!ours()) return false;
+      safeUnlink(path);
+      return true;
+    },
+  };
+}
+
+// --- liveness -----------------------------------------------------------------------------------------------
+
+function holderState(info: Pick<ServiceLockInfo, 'pid' | 'hostname' | 'bootId' | 'processStart'>): LockHolderState {
+  if (info.hostname !== osHostname()) return 'unknown';
+  if (!Number.isSafeInteger(info.pid) || info.pid <= 0) return 'dead'; // kill(0) or kill(-n) would signal a group
+  const bootId = readBootId();
+  if (info.bootId && bootId && info.bootId !== bootId) return 'dead';
+  try {
+    process.kill(info.pid, 0);
+  } catch (error) {
+    const code = errno(error);
+    if (code === 'ESRCH') return 'dead';
+    if (code !== 'EPERM') return 'alive'; // cannot tell: never break a lock we are unsure about
+  }
+  if (info.processStart) {
+    const start = processStartTime(info.pid);
+    if (start && start !== info.processStart) return 'dead'; // the PID now belongs to another process
+  }
+  return 'alive';
+}
+
+let bootIdCache: string | null | undefined;
+function readBootId(): string | undefined {
+  if (bootIdCache === undefined) {
+    try {
+      bootIdCache = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+    } catch {
+      bootIdCache = null;
+    }
+  }
+  return bootIdCache ?? undefined;
+}
+
+/** Field 22 of /proc/PID/stat (start time in clock ticks after boot); the command name (field 2) may hold spaces and parentheses. */
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const start = fields[19]; // fields[0] is field 3 (state)
+    return start && /^\d+$/.test(start) ? start : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// --- files --------------------------------------------------------------------------------------------------
+
+function readLockFile(path: string): ServiceLockInfo | 'missing' | 'corrupt' {
+  const value = readJson(path);
+  if (value === 'missing' || value === 'corrupt') return value;
+  const v = value as Partial<ServiceLockInfo>;
+  if (typeof v.pid !== 'number' || typeof v.hostname !== 'string' || typeof v.token !== 'string' || typeof v.startedAt !== 'string') return 'corrupt';
+  return value as ServiceLockInfo;
+}
+
+function readJson(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if (errno(error) === 'ENOENT') return 'missing';
+    throw fsError(error, path);
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    return value && typeof value === 'object' ? value : 'corrupt';
+  } catch {
+    return 'corrupt';
+  }
+}
+
+/** A corrupt lock (not written by this code: we link complete files) is identified by inode and mtime. */
+function corruptId(path: string): string | undefined {
+  try {
+    const s = statSync(path);
+    return `corrupt-${s.ino}-${Math.floor(s.mtimeMs)}`;
+  } catch {
+    return undefined;
+  }
+}
+
+function ageMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+const TEMP_PREFIX = `.${LOCK_FILE_NAME}.tmp-`;
+
+function writeTemp(home: string, content: string): string {
+  const temp = join(home, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(temp, 'wx', 0o600);
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd);
+    safeUnlink(temp);
+    throw fsError(error, temp);
+  }
+  closeSync(fd);
+  return temp;
+}
+
+/** Temp and claim files of dead processes on this host (a crash in the middle of an acquisition). */
+function removeLeftovers(home: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(home);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name.startsWith(TEMP_PREFIX)) {
+      const pid = Number(name.slice(TEMP_PREFIX.length).split('-')[0]);
+      if (Number.isSafeInteger(pid) && pid > 0 && holderState({ pid, hostname: osHostname() }) === 'dead') safeUnlink(join(home, name));
+    } else if (name.startsWith(`${LOCK_FILE_NAME}.claim-`)) {
+      const claim = join(home, name);
+      const content = readJson(claim);
+      if (typeof content === 'object' && content !== null && holderState(content as ServiceLockInfo) === 'dead') {
+        if (JSON.stringify(readJson(claim)) === JSON.stringify(content)) safeUnlink(claim);
+      }
+    }
+  }
+}
+
+function runningError(path: string, holder: ServiceLockInfo, state: LockHolderState): McpkiError {
+  const since = holder.startedAt ? `, since ${holder.startedAt}` : '';
+  if (state === 'unknown') {
+    return new McpkiError(
+      'SERVICE_RUNNING',
+      `mcpki serve is already running for this home on host ${holder.hostname} (PID ${holder.pid}${since}); lock ${path}`,
+      `stop it on ${holder.hostname} (kill ${holder.pid}); if that host is gone for good, delete ${path}`,
+    );
+  }
+  const self = holder.pid === process.pid ? ' — this process' : '';
+  return new McpkiError(
+    'SERVICE_RUNNING',
+    `mcpki serve is already running for this home (PID ${holder.pid}${self}${since}); lock ${path}`,
+    `stop it with "kill ${holder.pid}" (SIGTERM: it finishes in-flight work and exits), or use another --home`,
+  );
+}
+
+function fsError(error: unknown, path: string): McpkiError {
+  if (error instanceof McpkiError) return error;
+  return new McpkiError('WRITE_FAILED', `cannot use the service lock ${path} (${errno(error) ?? String(error)})`, 'check that the mcpki home is writable', { cause: error });
+}
+
+function safeUnlink(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+function errno(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function sleep(ms: number): void {
+  if (ms > 0) Atomics.wait(sleeper, 0, 0, ms);
+}
