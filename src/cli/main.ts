@@ -8,9 +8,12 @@ import { registerCa } from './commands/ca.js';
 import { registerInventory } from './commands/inventory.js';
 import { registerIssue } from './commands/issue.js';
 import { registerRenew } from './commands/renew.js';
+import { registerServe } from './commands/serve.js';
 import { registerTrust } from './commands/trust.js';
 
-export const VERSION = '0.1.0';
+import { VERSION } from './version.js';
+
+export { VERSION };
 
 const GROUPS: Record<string, (program: Command) => void> = {
   init: registerCa,
@@ -26,6 +29,7 @@ const GROUPS: Record<string, (program: Command) => void> = {
   acme: registerAcme,
   apply: registerRenew,
   renew: registerRenew,
+  serve: registerServe,
 };
 
 /** The first word that is not an option (nor the value of --home). */
@@ -62,7 +66,7 @@ Quick start:
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 no CA, 5 already exists,
 6 name not permitted, 7 inventory error, 8 file system, 9 git guard, 10 not found, 11 trust store, 12 passphrase,
 13 ACME (the CA refused, a challenge failed), 14 rate limited, 15 network, 16 deploy hook failed,
-17 some certificates failed (apply/renew; the others were done).`,
+17 some certificates failed (apply/renew; the others were done), 18 service could not start.`,
     );
   const only = GROUPS[firstCommandWord(argv) ?? ''];
   if (only) only(program);

@@ -1,0 +1,142 @@
+// The long-running renewal service: one per home (lock), a scheduled apply of mcpki.yaml (cron, plus a
+// wake-up at the earliest next check), optional metrics on loopback, reload of the file on demand.
+// Printing, signals and exiting belong to the command (src/cli/commands/serve.ts).
+import type { Config } from '../config/types.js';
+import type { Context } from '../context.js';
+import { applyConfig, type ApplyResult } from '../renewal/runner.js';
+import { acquireServiceLock, type ServiceLock } from './lock.js';
+import { startMetricsServer, type CertificateMetrics, type MetricsServer, type MetricsSnapshot } from './metrics.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
+
+export type ServiceLogger = (event: string, fields?: Record<string, unknown>) => void;
+
+export interface ServiceOptions {
+  /** loads (and validates) the declaration; called at start and on reload */
+  loadConfig: () => Config;
+  schedule?: string;
+  /** HOST:PORT for /metrics and /healthz (loopback only) */
+  metrics?: string;
+  log?: ServiceLogger;
+  version?: string;
+  /** test hooks: timers and the scheduler's clock */
+  scheduler?: Partial<Pick<SchedulerOptions, 'now' | 'timers' | 'minWakeUpDelayMs' | 'runOnStart'>>;
+}
+
+export interface RunningService {
+  readonly metricsUrl: string | undefined;
+  /** re-reads the file; an invalid file keeps the old one (and says why). Then checks at once. */
+  reload(): Promise<{ ok: boolean; error?: string }>;
+  /** runs a check now (false if one is running) */
+  checkNow(): Promise<boolean>;
+  /** finishes the check in flight, closes the metrics server, releases the lock */
+  stop(): Promise<void>;
+  readonly lastResult: ApplyResult | undefined;
+}
+
+interface Counters {
+  renewals: { success: number; failure: number };
+  deploys: { success: number; failure: number };
+  lastSuccess: string | null;
+}
+
+export async function startService(context: Context, options: ServiceOptions): Promise<RunningService> {
+  const log: ServiceLogger = options.log ?? (() => {});
+  let config = options.loadConfig();
+  const lock: ServiceLock = acquireServiceLock(context.home);
+  const counters = new Map<string, Counters>();
+  let lastResult: ApplyResult | undefined;
+  let lastCheck: string | null = null;
+  let metrics: MetricsServer | undefined;
+  let scheduler: Scheduler | undefined;
+
+  const countersFor = (name: string): Counters => {
+    let c = counters.get(name);
+    if (!c) counters.set(name, (c = { renewals: { success: 0, failure: 0 }, deploys: { success: 0, failure: 0 }, lastSuccess: null }));
+    return c;
+  };
+
+  const tick = async () => {
+    const result = await applyConfig(context, config);
+    lastResult = result;
+    lastCheck = context.now().toISOString();
+    for (const item of result.items) {
+      const c = countersFor(item.name);
+      if (item.action === 'issued' || item.action === 'renewed') {
+        c.renewals.success++;
+        c.lastSuccess = lastCheck;
+      }
+      if (item.action === 'failed') c.renewals.failure++;
+      if (item.deployed.length > 0) c.deploys.success++;
+      if (item.error?.code?.startsWith('DEPLOY_')) c.deploys.failure++;
+      if (item.action !== 'unchanged') log(item.action === 'failed' ? 'renewal.failed' : 'renewal.done', { name: item.name, action: item.action, serial: item.serial, reason: item.reason, deployed: item.deployed, error: item.error });
+    }
+    const next = result.items.map((i) => Date.parse(i.nextCheck)).filter((t) => Number.isFinite(t));
+    const nextWakeUp = next.length ? new Date(Math.min(...next)) : null;
+    log('check.done', { certificates: result.items.length, changed: result.changed, failed: result.failed, nextWakeUp: nextWakeUp?.toISOString() ?? null });
+    return { nextWakeUp };
+  };
+
+  const snapshot = (): MetricsSnapshot => {
+    const store = context.existingStore();
+    const certificates: CertificateMetrics[] = config.certificates.map((declared) => {
+      const record = store?.findCertificate(declared.name);
+      const state = store?.getRenewalState(declared.name);
+      const c = countersFor(declared.name);
+      return {
+        name: declared.name,
+        issuer: record?.issuer ?? (declared.issuer.type === 'local' ? 'local' : `acme:${declared.issuer.account}`),
+        serial: record?.serial ?? '',
+        notAfter: record?.notAfter ?? null,
+        nextRenewal: state?.nextCheck ?? null,
+        renewals: c.renewals,
+        deploys: c.deploys,
+        lastSuccess: c.lastSuccess ?? state?.lastSuccess ?? null,
+      };
+    });
+    const stats = scheduler?.stats();
+    return { version: options.version ?? '0', certificates, lastCheck, scheduler: stats ? { ticks: stats.ticks, failed: stats.failed, skipped: stats.skipped } : undefined };
+  };
+
+  try {
+    if (options.metrics) metrics = await startMetricsServer({ listen: options.metrics, snapshot });
+    scheduler = new Scheduler({
+      tick,
+      schedule: options.schedule,
+      onError: (error) => log('check.failed', { error: (error as Error).message }),
+      onSkip: () => log('check.skipped', { reason: 'the previous check is still running' }),
+      ...options.scheduler,
+    });
+    scheduler.start();
+  } catch (error) {
+    await metrics?.close();
+    lock.release();
+    throw error;
+  }
+  log('service.started', { home: context.home, config: config.file, certificates: config.certificates.length, schedule: scheduler.schedule, metrics: metrics?.url ?? null, pid: process.pid });
+
+  return {
+    metricsUrl: metrics?.url,
+    get lastResult() {
+      return lastResult;
+    },
+    async reload() {
+      try {
+        config = options.loadConfig();
+      } catch (error) {
+        const details = (error as { details?: string[] }).details;
+        log('config.invalid', { error: (error as Error).message, details: details ?? null, kept: config.file });
+        return { ok: false, error: (error as Error).message };
+      }
+      log('config.reloaded', { config: config.file, certificates: config.certificates.length });
+      await scheduler!.runNow('manual');
+      return { ok: true };
+    },
+    checkNow: () => scheduler!.runNow('manual'),
+    async stop() {
+      await scheduler?.stop();
+      await metrics?.close();
+      lock.release();
+      log('service.stopped', {});
+    },
+  };
+}
