@@ -3,33 +3,50 @@
 import { Command, CommanderError } from 'commander';
 import { McpkiError } from '../errors.js';
 import { reportError } from './output.js';
-import { registerAcme } from './commands/acme.js';
+import { createRequire } from 'node:module';
 import { registerCa } from './commands/ca.js';
 import { registerInventory } from './commands/inventory.js';
 import { registerIssue } from './commands/issue.js';
-import { registerRenew } from './commands/renew.js';
-import { registerServe } from './commands/serve.js';
 import { registerTrust } from './commands/trust.js';
-
+import type * as Extra from './extra.js';
 import { VERSION } from './version.js';
 
 export { VERSION };
 
-const GROUPS: Record<string, (program: Command) => void> = {
-  init: registerCa,
+/**
+ * ACME, apply/renew and serve live in a second bundle, dist/cli-extra.cjs, loaded only when such a command
+ * runs: they are most of the code, and every other command would pay for reading them at start-up.
+ */
+function extra(): typeof Extra {
+  return createRequire(import.meta.url)('./cli-extra.cjs') as typeof Extra;
+}
+
+const GROUPS = {
   ca: registerCa,
   issue: registerIssue,
-  list: registerInventory,
-  show: registerInventory,
-  revoke: registerInventory,
-  crl: registerInventory,
-  events: registerInventory,
+  inventory: registerInventory,
   trust: registerTrust,
-  env: registerTrust,
-  acme: registerAcme,
-  apply: registerRenew,
-  renew: registerRenew,
-  serve: registerServe,
+  acme: (program: Command) => extra().registerAcme(program),
+  renew: (program: Command) => extra().registerRenew(program),
+  serve: (program: Command) => extra().registerServe(program),
+};
+
+/** Which group defines each top-level command. */
+const GROUP_OF: Record<string, keyof typeof GROUPS> = {
+  init: 'ca',
+  ca: 'ca',
+  issue: 'issue',
+  list: 'inventory',
+  show: 'inventory',
+  revoke: 'inventory',
+  crl: 'inventory',
+  events: 'inventory',
+  trust: 'trust',
+  env: 'trust',
+  acme: 'acme',
+  apply: 'renew',
+  renew: 'renew',
+  serve: 'serve',
 };
 
 /** The first word that is not an option (nor the value of --home). */
@@ -68,9 +85,12 @@ Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 no CA, 5 already
 13 ACME (the CA refused, a challenge failed), 14 rate limited, 15 network, 16 deploy hook failed,
 17 some certificates failed (apply/renew; the others were done), 18 service could not start.`,
     );
-  const only = GROUPS[firstCommandWord(argv) ?? ''];
-  if (only) only(program);
-  else for (const register of new Set(Object.values(GROUPS))) register(program);
+  const word = firstCommandWord(argv);
+  const only = GROUP_OF[word ?? ''];
+  if (only) GROUPS[only](program);
+  else if (word === undefined && (argv.includes('--version') || argv.includes('-V'))) {
+    // the version needs no commands
+  } else for (const register of Object.values(GROUPS)) register(program);
   return program;
 }
 
