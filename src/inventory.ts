@@ -11,6 +11,8 @@ export interface CertificateView extends CertificateRecord {
   secondsLeft: number;
   /** fraction of the lifetime left, 0..1 */
   fractionLeft: number;
+  /** what the renewal service last decided (certificates declared in mcpki.yaml), else null */
+  renewal: { nextCheck: string | null; reason: string | null; failures: number; lastError: string | null } | null;
 }
 
 export function viewOf(record: CertificateRecord, now: Date): CertificateView {
@@ -26,6 +28,7 @@ export function viewOf(record: CertificateRecord, now: Date): CertificateView {
     state,
     secondsLeft: Math.floor((notAfter - t) / 1000),
     fractionLeft: Math.min(1, Math.max(0, (notAfter - t) / lifetime)),
+    renewal: null,
   };
 }
 
@@ -40,7 +43,12 @@ export function listCertificates(context: Context, options: ListOptions = {}): C
   const now = context.now();
   const expiringBefore = options.expiringWithinMs === undefined ? undefined : new Date(now.getTime() + options.expiringWithinMs).toISOString();
   const store = context.existingStore();
-  return (store?.listCertificates({ all: options.all, expiringBefore }) ?? []).map((record) => viewOf(record, now));
+  const states = new Map((store?.listRenewalStates() ?? []).map((state) => [state.name, state]));
+  return (store?.listCertificates({ all: options.all, expiringBefore }) ?? []).map((record) => {
+    const view = viewOf(record, now);
+    const state = states.get(record.name);
+    return state && record.status === 'valid' ? { ...view, renewal: { nextCheck: state.nextCheck, reason: state.reason, failures: state.failures, lastError: state.lastError } } : view;
+  });
 }
 
 export function findCertificate(context: Context, nameOrSerial: string): CertificateView {

@@ -146,6 +146,10 @@ test('a failing reload hook rolls the files back and apply exits 17; the other c
     const plan = mcpki(['--home', s.home, '--json', 'renew', '--dry-run', '-c', s.config]).json.plan.find((p) => p.name === 'api');
     assert.equal(plan.failures, 1);
     assert.match(plan.lastError, /reload refused/);
+    const listed = mcpki(['--home', s.home, '--json', 'list']).json.certificates.find((c) => c.name === 'api');
+    assert.equal(listed.renewal.failures, 1);
+    assert.match(listed.renewal.lastError, /reload refused/);
+    assert.match(mcpki(['--home', s.home, 'list']).stdout, /^api .*1 failed: .*reload refused/m);
   } finally {
     s.cleanup();
   }

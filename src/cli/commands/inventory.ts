@@ -18,8 +18,15 @@ function stateText(view: CertificateView): string {
 
 function renderList(views: CertificateView[]): string {
   if (views.length === 0) return 'no certificates (issue one with: mcpki issue server NAME SAN...)';
+  const declared = views.some((v) => v.renewal);
+  const renewal = (v: CertificateView): string[] => {
+    if (!declared) return [];
+    if (!v.renewal) return ['-'];
+    const next = v.renewal.nextCheck ? v.renewal.nextCheck.slice(0, 16).replace('T', ' ') : '-';
+    return [v.renewal.failures ? color.red(`${next} (${v.renewal.failures} failed: ${v.renewal.lastError ?? ''})`) : next];
+  };
   return table(
-    ['NAME', 'KIND', 'STATE', 'LEFT', '', 'NOT AFTER', 'ISSUER', 'NAMES'],
+    ['NAME', 'KIND', 'STATE', 'LEFT', '', 'NOT AFTER', ...(declared ? ['NEXT CHECK'] : []), 'ISSUER', 'NAMES'],
     views.map((v) => [
       v.name,
       v.kind,
@@ -27,6 +34,7 @@ function renderList(views: CertificateView[]): string {
       formatTimeLeft(v.secondsLeft),
       lifetimeBar(v.state === 'valid' ? v.fractionLeft : 0),
       v.notAfter.slice(0, 16).replace('T', ' '),
+      ...renewal(v),
       v.issuer,
       v.sans.map((s) => s.value).join(', '),
     ]),
