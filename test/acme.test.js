@@ -182,6 +182,47 @@ describe('ACME against Pebble', { skip }, () => {
     assert.equal(quiet.stderr, '');
   });
 
+  test('an ACME certificate declared in mcpki.yaml renews through the service', async () => {
+    const { createContext, loadConfig } = await import('../dist/index.js');
+    const { startService } = await import('../dist/service/serve.js');
+    const config = join(work.dir, 'acme.yaml');
+    writeFileSync(
+      config,
+      `version: 1
+certificates:
+  - name: served
+    issuer: acme:pebble
+    names: [served.test]
+    challenge: { type: http-01, port: ${pebble.httpPort}, host: 127.0.0.1 }
+    targets:
+      - { type: combined, path: deploy/served.pem }
+`,
+    );
+    let now = new Date();
+    const context = createContext({ home, now: () => now });
+    const service = await startService(context, { loadConfig: () => loadConfig(config), schedule: '0 0 1 1 *', scheduler: { runOnStart: false, now: () => now } });
+    try {
+      await service.checkNow();
+      const first = service.lastResult.items[0];
+      assert.equal(first.action, 'issued', JSON.stringify(first.error));
+      const deployed = join(work.dir, 'deploy', 'served.pem');
+      const serialOf = () => run('openssl', ['x509', '-in', deployed, '-noout', '-serial']).stdout.trim().replace('serial=', '');
+      const firstSerial = serialOf();
+      await service.checkNow();
+      assert.equal(service.lastResult.items[0].action, 'unchanged');
+      const notAfter = Date.parse(mcpki(['--home', home, '--json', 'show', 'served']).json.certificate.notAfter);
+      now = new Date(notAfter - 86_400_000); // a day before expiry: well inside the last third
+      await service.checkNow();
+      const renewed = service.lastResult.items[0];
+      assert.equal(renewed.action, 'renewed', JSON.stringify(renewed.error));
+      assert.notEqual(serialOf(), firstSerial);
+      assert.equal(mcpki(['--home', home, '--json', 'show', 'served']).json.certificate.issuer, 'acme:pebble');
+    } finally {
+      await service.stop();
+      context.close();
+    }
+  });
+
   test('a challenge that cannot succeed: typed error naming domain and challenge, old files untouched, port released', async () => {
     const first = await mcpkiAsync(['--home', home, '--json', 'acme', 'issue', 'keep', '-d', 'keep.test', '--account', 'pebble', '--http-port', String(pebble.httpPort), '--http-host', '127.0.0.1']);
     assert.equal(first.status, 0, first.stderr);
