@@ -29,6 +29,7 @@ const GROUPS = {
   acme: (program: Command) => extra().registerAcme(program),
   renew: (program: Command) => extra().registerRenew(program),
   serve: (program: Command) => extra().registerServe(program),
+  template: (program: Command) => extra().registerTemplate(program),
 };
 
 /** Which group defines each top-level command. */
@@ -47,6 +48,7 @@ const GROUP_OF: Record<string, keyof typeof GROUPS> = {
   apply: 'renew',
   renew: 'renew',
   serve: 'serve',
+  template: 'template',
 };
 
 /** The first word that is not an option (nor the value of --home). */
