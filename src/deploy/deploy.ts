@@ -67,6 +67,8 @@ export interface DeployBackup {
   createdDirs: string[];
   /** `.mcpki-prev-` links an interrupted earlier deploy left; removed on success, kept on rollback */
   stale: string[];
+  /** the run's shared folder listings, updated when the stale links are removed */
+  listings?: LeftoverListings;
 }
 
 export interface DeployResult {
@@ -84,7 +86,15 @@ export interface DeployResult {
 export interface DeployOptions {
   /** keep the `.mcpki-prev-` links for a later restoreBackup/discardBackup (deployWithHooks does) */
   keepBackup?: boolean;
+  /**
+   * Folder listings shared by the deploys of one run that holds the home's lock (apply): leftovers can then
+   * only predate the run, and each folder is listed once instead of once per certificate.
+   */
+  listings?: LeftoverListings;
 }
+
+/** Leftover names (`-prev-` links, temp files) per folder. */
+export type LeftoverListings = Map<string, Set<string>>;
 
 interface Plan {
   target: Target;
@@ -180,29 +190,35 @@ function checkOwnership(path: string, uid: number | undefined, gid: number | und
 // ---- planning ---------------------------------------------------------------------------------------
 
 /** `.NAME.mcpki-prev-…` links an interrupted deploy left next to `path`. */
-function staleBackups(path: string): string[] {
+function leftovers(dir: string, listings?: LeftoverListings): Set<string> {
+  let names = listings?.get(dir);
+  if (!names) {
+    try {
+      names = new Set(readdirSync(dir).filter((name) => name.includes(PREV_MARKER) || name.includes(TEMP_MARKER)));
+    } catch {
+      names = new Set();
+    }
+    listings?.set(dir, names);
+  }
+  return names;
+}
+
+function staleBackups(path: string, listings?: LeftoverListings): string[] {
   const prefix = `.${basename(path)}${PREV_MARKER}`;
-  try {
-    return readdirSync(dirname(path))
-      .filter((name) => name.startsWith(prefix))
-      .map((name) => join(dirname(path), name));
-  } catch {
-    return [];
-  }
+  return [...leftovers(dirname(path), listings)].filter((name) => name.startsWith(prefix)).map((name) => join(dirname(path), name));
 }
 
-function removeStaleTempsFor(path: string): void {
+function removeStaleTempsFor(path: string, listings?: LeftoverListings): void {
   const prefix = `.${basename(path)}${TEMP_MARKER}`;
-  let names: string[];
-  try {
-    names = readdirSync(dirname(path));
-  } catch {
-    return;
+  const names = leftovers(dirname(path), listings);
+  for (const name of [...names]) {
+    if (!name.startsWith(prefix)) continue;
+    tryUnlink(join(dirname(path), name));
+    names.delete(name);
   }
-  for (const name of names) if (name.startsWith(prefix)) tryUnlink(join(dirname(path), name));
 }
 
-function plan(targets: readonly Target[], material: Material): Plan[] {
+function plan(targets: readonly Target[], material: Material, listings?: LeftoverListings): Plan[] {
   const seen = new Set<string>();
   const ids = new Map<string, number>();
   for (const target of targets) {
@@ -219,7 +235,7 @@ function plan(targets: readonly Target[], material: Material): Plan[] {
     const rendered = renderTarget(target, material);
     const stat = statOrNull(path);
     if (stat?.isDirectory()) throw new McpkiError('WRITE_FAILED', `target ${path} is a folder`, 'give a file path');
-    const stale = staleBackups(path);
+    const stale = staleBackups(path, listings);
     let upToDate = false;
     if (stat && stale.length === 0 && (stat.mode & 0o7777) === rendered.mode && (uid === undefined || stat.uid === uid) && (gid === undefined || stat.gid === gid)) {
       let existing: Buffer;
@@ -308,7 +324,7 @@ function syncDirs(paths: readonly string[]): void {
  * when any step up to the renames fails.
  */
 export function deployTargets(targets: readonly Target[], material: Material, options: DeployOptions = {}): DeployResult {
-  const plans = plan(targets, material);
+  const plans = plan(targets, material, options.listings);
   const changed = plans.filter((p) => p.changed);
   const result: DeployResult = {
     changed: changed.map((p) => p.path),
@@ -318,7 +334,7 @@ export function deployTargets(targets: readonly Target[], material: Material, op
   };
   if (changed.length === 0) return result;
 
-  const backup: DeployBackup = { entries: [], createdDirs: [], stale: changed.flatMap((p) => p.stale) };
+  const backup: DeployBackup = { entries: [], createdDirs: [], stale: changed.flatMap((p) => p.stale), listings: options.listings };
   const temps: string[] = [];
   const abort = (error: McpkiError): McpkiError => {
     temps.forEach(tryUnlink);
@@ -328,7 +344,7 @@ export function deployTargets(targets: readonly Target[], material: Material, op
   };
 
   // 1 + 2: folders and temp files
-  for (const p of changed) removeStaleTempsFor(p.path);
+  for (const p of changed) removeStaleTempsFor(p.path, options.listings);
   try {
     createDirs(changed, backup.createdDirs);
   } catch (error) {
@@ -404,7 +420,10 @@ export function restoreBackup(backup: DeployBackup): void {
 /** The deploy is final: removes the `.mcpki-prev-` links (and those an interrupted earlier deploy left). */
 export function discardBackup(backup: DeployBackup): void {
   for (const entry of backup.entries) if (entry.previous) tryUnlink(entry.previous);
-  backup.stale.forEach(tryUnlink);
+  for (const path of backup.stale) {
+    tryUnlink(path);
+    for (const names of backup.listings?.values() ?? []) names.delete(basename(path));
+  }
 }
 
 // ---- repair check -------------------------------------------------------------------------------------
@@ -548,9 +567,15 @@ function serialOnDisk(targets: readonly Target[]): string {
  * are restored, the hooks run again (MCPKI_ROLLBACK=1, MCPKI_SERIAL = the restored serial) so the service
  * reloads the old certificate, and a DeployError is thrown with `details.rolledBack`.
  */
-export async function deployWithHooks(targets: readonly Target[], material: Material, hooks: DeployHooks = {}, env: Record<string, string> = {}): Promise<DeployOutcome> {
+export async function deployWithHooks(
+  targets: readonly Target[],
+  material: Material,
+  hooks: DeployHooks = {},
+  env: Record<string, string> = {},
+  listings?: LeftoverListings,
+): Promise<DeployOutcome> {
   const previousSerial = serialOnDisk(targets);
-  const deploy = deployTargets(targets, material, { keepBackup: true });
+  const deploy = deployTargets(targets, material, { keepBackup: true, listings });
   const backup = deploy.backup;
   delete deploy.backup;
   if (!backup) return { deploy, hooks: [], rolledBack: false };

@@ -97,12 +97,24 @@ function privateKey(material: Material): KeyObject {
   }
 }
 
+/**
+ * The key as PKCS#8 PEM. A single PKCS#8 block (what mcpki writes) is only re-wrapped, byte for byte what
+ * OpenSSL would print; anything else is parsed and re-exported. Parsing every key of a large apply was slow.
+ */
+function normalizedPkcs8(material: Material): string {
+  const blocks = fromPem(material.keyPem, 'PRIVATE KEY');
+  if (blocks.length === 1 && material.keyPem.trimStart().startsWith('-----BEGIN PRIVATE KEY-----') && !material.keyPem.includes('ENCRYPTED')) {
+    return toPem('PRIVATE KEY', blocks[0]!);
+  }
+  return privateKey(material).export({ type: 'pkcs8', format: 'pem' }) as string;
+}
+
 /** The PEM texts every form is built from, normalized (one trailing newline per block, no stray text). */
 function pems(material: Material): { cert: string; chain: string; fullchain: string; key: string } {
   const { leaf, chain } = certificates(material);
   const cert = toPem('CERTIFICATE', leaf);
   const chainText = chain.map((der) => toPem('CERTIFICATE', der)).join('');
-  const key = privateKey(material).export({ type: 'pkcs8', format: 'pem' }) as string;
+  const key = normalizedPkcs8(material);
   return { cert, chain: chainText, fullchain: cert + chainText, key };
 }
 

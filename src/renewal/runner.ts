@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Config, DeclaredCertificate, RenewBefore } from '../config/types.js';
 import type { Context } from '../context.js';
-import { deployWithHooks, type DeployOutcome } from '../deploy/deploy.js';
+import { deployWithHooks, type DeployOutcome, type LeftoverListings } from '../deploy/deploy.js';
 import type { Material, Target } from '../deploy/targets.js';
 import { McpkiError } from '../errors.js';
 import { fromPem, toPem } from '../pki/der.js';
@@ -147,7 +147,7 @@ function errorBody(error: unknown): { code: string; message: string; hint: strin
   return { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error), hint: null };
 }
 
-async function applyOne(context: Context, declared: DeclaredCertificate, item: PlanItem): Promise<ApplyItem> {
+async function applyOne(context: Context, declared: DeclaredCertificate, item: PlanItem, listings: LeftoverListings): Promise<ApplyItem> {
   const store = context.store();
   const now = context.now();
   const previous = store.getRenewalState(declared.name);
@@ -161,7 +161,7 @@ async function applyOne(context: Context, declared: DeclaredCertificate, item: P
     let deployed: DeployOutcome | undefined;
     if (record && declared.targets.length > 0) {
       const hooks = { reload: declared.hooks.reload, timeoutMs: declared.hooks.timeoutMs, verify: declared.hooks.verify ? `${declared.hooks.verify.host}:${declared.hooks.verify.port}` : undefined };
-      deployed = await deployWithHooks(targetsOf(declared), materialOf(record), hooks);
+      deployed = await deployWithHooks(targetsOf(declared), materialOf(record), hooks, {}, listings);
     }
     const state: RenewalState = {
       name: declared.name,
@@ -216,7 +216,9 @@ export async function applyConfig(context: Context, config: Config, options: Pla
   return withHomeLock(context, 'apply', async () => {
     const plan = planRenewals(context, config, options);
     const items: ApplyItem[] = [];
-    for (const [i, declared] of config.certificates.entries()) items.push(await applyOne(context, declared, plan[i]!));
+    // under the apply lock, leftovers in target folders can only predate this run: list each folder once
+    const listings: LeftoverListings = new Map();
+    for (const [i, declared] of config.certificates.entries()) items.push(await applyOne(context, declared, plan[i]!, listings));
     return { items, changed: items.some((i) => i.action === 'issued' || i.action === 'renewed' || i.deployed.length > 0), failed: items.filter((i) => i.action === 'failed').length };
   });
 }
