@@ -147,6 +147,24 @@ function errorBody(error: unknown): { code: string; message: string; hint: strin
   return { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error), hint: null };
 }
 
+/** The renewal state after a run: a success clears the failures, a failure counts one more. */
+function stateAfter(name: string, previous: RenewalState | undefined, now: Date, outcome: { attempted: boolean; error?: string }): RenewalState {
+  const at = now.toISOString();
+  const failed = outcome.error !== undefined;
+  return {
+    name,
+    code: null,
+    reason: null,
+    nextCheck: null,
+    ariTime: previous?.ariTime ?? null,
+    failures: failed ? (previous?.failures ?? 0) + 1 : 0,
+    lastAttempt: outcome.attempted ? at : (previous?.lastAttempt ?? null),
+    lastSuccess: outcome.attempted && !failed ? at : (previous?.lastSuccess ?? null),
+    lastFailure: failed ? at : null,
+    lastError: outcome.error ?? null,
+  };
+}
+
 async function applyOne(context: Context, declared: DeclaredCertificate, item: PlanItem, listings: LeftoverListings): Promise<ApplyItem> {
   const store = context.store();
   const now = context.now();
@@ -163,18 +181,7 @@ async function applyOne(context: Context, declared: DeclaredCertificate, item: P
       const hooks = { reload: declared.hooks.reload, timeoutMs: declared.hooks.timeoutMs, verify: declared.hooks.verify ? `${declared.hooks.verify.host}:${declared.hooks.verify.port}` : undefined };
       deployed = await deployWithHooks(targetsOf(declared), materialOf(record), hooks, {}, listings);
     }
-    const state: RenewalState = {
-      name: declared.name,
-      code: null,
-      reason: null,
-      nextCheck: null,
-      ariTime: previous?.ariTime ?? null,
-      failures: 0,
-      lastAttempt: item.due ? now.toISOString() : (previous?.lastAttempt ?? null),
-      lastSuccess: item.due ? now.toISOString() : (previous?.lastSuccess ?? null),
-      lastFailure: null,
-      lastError: null,
-    };
+    const state = stateAfter(declared.name, previous, now, item.due ? { attempted: true } : { attempted: false });
     const next = decide(declared, record, state, now, false);
     store.transaction(() => {
       store.saveRenewalState({ ...state, code: next.code, reason: next.reason, nextCheck: next.nextCheck });
@@ -185,18 +192,7 @@ async function applyOne(context: Context, declared: DeclaredCertificate, item: P
     return { ...next, due: item.due, code: item.code, reason: item.reason, action, deployed: deployed?.deploy.changed ?? [], hooksRun: deployed?.hooks.length ?? 0 };
   } catch (error) {
     const body = errorBody(error);
-    const state: RenewalState = {
-      name: declared.name,
-      code: null,
-      reason: null,
-      nextCheck: null,
-      ariTime: previous?.ariTime ?? null,
-      failures: (previous?.failures ?? 0) + 1,
-      lastAttempt: now.toISOString(),
-      lastSuccess: previous?.lastSuccess ?? null,
-      lastFailure: now.toISOString(),
-      lastError: body.message,
-    };
+    const state = stateAfter(declared.name, previous, now, { attempted: true, error: body.message });
     record = store.findCertificate(declared.name);
     const next = decide(declared, record, state, now, false);
     store.transaction(() => {
