@@ -2,7 +2,7 @@
 // failures, and two applies at once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyConfig, createContext, loadConfig } from '../dist/index.js';
 import { mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
@@ -182,6 +182,25 @@ test('an invalid mcpki.yaml: every error listed with its line, nothing issued', 
     assert.match(invalid.stderr, /mcpki\.yaml:5:\d+ certificates\[0\]/);
     assert.match(invalid.stderr, /mcpki\.yaml:9:\d+ certificates\[1\]\.targets\[0\]\.mode/);
     assert.equal(mcpki(['--home', s.home, '--json', 'list']).json.certificates.length, 0);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('the parsed mcpki.yaml is cached by content: an edit is seen at once, a broken edit is reported', () => {
+  const s = setup();
+  try {
+    const plan = () => mcpki(['--home', s.home, '--json', 'renew', '--dry-run', '-c', s.config]);
+    assert.deepEqual(plan().json.plan.map((p) => p.name), ['api', 'web', 'agent']);
+    assert.equal(readdirSync(join(s.home, 'cache')).filter((f) => f.startsWith('config-')).length, 1);
+    assert.deepEqual(plan().json.plan.map((p) => p.name), ['api', 'web', 'agent'], 'from the cache');
+    writeFileSync(s.config, readFileSync(s.config, 'utf8') + '  - name: extra\n    names: [extra.localhost]\n');
+    assert.deepEqual(plan().json.plan.map((p) => p.name), ['api', 'web', 'agent', 'extra']);
+    writeFileSync(s.config, readFileSync(s.config, 'utf8') + '    dayz: 3\n');
+    const broken = plan();
+    assert.equal(broken.status, 3);
+    assert.match(broken.json.error.details[0], /dayz/);
+    assert.equal(readdirSync(join(s.home, 'cache')).filter((f) => f.startsWith('config-')).length, 1, 'old entries are pruned');
   } finally {
     s.cleanup();
   }

@@ -1,6 +1,11 @@
 // mcpki.yaml: the declaration of the certificates a host needs. loadConfig/parseConfig validate the whole file
 // and either return the normalised Config or throw one ConfigError listing every problem.
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../deploy/atomic.js';
+import { ensurePrivateDir } from '../home.js';
+import { VERSION } from '../version.js';
 import { McpkiError } from '../errors.js';
 import { ConfigError } from './errors.js';
 import { validateConfig } from './validate.js';
@@ -21,7 +26,16 @@ export function parseConfig(text: string, fileName: string = DEFAULT_CONFIG_FILE
 }
 
 /** Reads and validates a declaration file (default ./mcpki.yaml). */
-export function loadConfig(path: string = DEFAULT_CONFIG_FILE): Config {
+export interface LoadOptions {
+  /**
+   * A folder for the parsed form of the file (e.g. HOME/cache). Parsing and validating YAML is most of the
+   * time of a plan over thousands of certificates; the parsed form is reused while the file's bytes, its
+   * path and the mcpki version are the same.
+   */
+  cacheDir?: string;
+}
+
+export function loadConfig(path: string = DEFAULT_CONFIG_FILE, options: LoadOptions = {}): Config {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -30,5 +44,21 @@ export function loadConfig(path: string = DEFAULT_CONFIG_FILE): Config {
     if (code === 'ENOENT') throw new McpkiError('NOT_FOUND', `no declaration file at ${path}`, 'create mcpki.yaml (see templates/mcpki.example.yaml), or point to one with -c FILE');
     throw new McpkiError('INVALID_INPUT', `cannot read ${path} (${code ?? String(error)})`, 'check the path and its permissions');
   }
-  return parseConfig(text, path);
+  if (!options.cacheDir) return parseConfig(text, path);
+  const key = createHash('sha256').update(`mcpki ${VERSION}\0${resolve(path)}\0`).update(text).digest('hex').slice(0, 32);
+  const cached = join(options.cacheDir, `config-${key}.json`);
+  try {
+    return JSON.parse(readFileSync(cached, 'utf8')) as Config;
+  } catch {
+    // not cached yet (or unreadable): parse and remember
+  }
+  const config = parseConfig(text, path);
+  try {
+    ensurePrivateDir(options.cacheDir);
+    for (const old of readdirSync(options.cacheDir)) if (/^config-[0-9a-f]{32}\.json$/.test(old)) rmSync(join(options.cacheDir, old), { force: true });
+    writeFileAtomic(cached, JSON.stringify(config), 0o600);
+  } catch {
+    // a cache that cannot be written only costs time
+  }
+  return config;
 }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { ApplyResult, PlanItem } from '../../renewal/runner.js';
 import { EXIT_CODES } from '../../errors.js';
@@ -41,7 +42,7 @@ export function registerRenew(program: Command): void {
       action(async ({ context, out }, flags: { config: string }) => {
         const { loadConfig } = await import('../../config/index.js');
         const { applyConfig } = await import('../../renewal/runner.js');
-        const result = await applyConfig(context, loadConfig(flags.config));
+        const result = await applyConfig(context, loadConfig(flags.config, { cacheDir: join(context.home, 'cache') }));
         emit(out, result, () => renderApply(result));
         if (result.failed) process.exitCode = EXIT_CODES.SOME_FAILED;
       }),
@@ -57,7 +58,7 @@ export function registerRenew(program: Command): void {
       action(async ({ context, out }, flags: { config: string; dryRun?: boolean; force?: string[] }) => {
         const { loadConfig } = await import('../../config/index.js');
         const { applyConfig, planRenewals } = await import('../../renewal/runner.js');
-        const config = loadConfig(flags.config);
+        const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache') });
         const plan = planRenewals(context, config, { force: flags.force });
         if (flags.dryRun) {
           emit(out, { plan }, () => renderPlan(plan));
