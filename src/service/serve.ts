@@ -72,7 +72,14 @@ export async function startService(context: Context, options: ServiceOptions): P
     }
     const next = result.items.map((i) => Date.parse(i.nextCheck)).filter((t) => Number.isFinite(t));
     const nextWakeUp = next.length ? new Date(Math.min(...next)) : null;
-    log('check.done', { certificates: result.items.length, changed: result.changed, failed: result.failed, nextWakeUp: nextWakeUp?.toISOString() ?? null });
+    const memory = process.memoryUsage();
+    log('check.done', {
+      certificates: result.items.length,
+      changed: result.changed,
+      failed: result.failed,
+      nextWakeUp: nextWakeUp?.toISOString() ?? null,
+      memoryMb: { rss: Math.round(memory.rss / 1048576), heapUsed: Math.round(memory.heapUsed / 1048576), external: Math.round(memory.external / 1048576) },
+    });
     return { nextWakeUp };
   };
 
