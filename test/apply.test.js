@@ -2,7 +2,7 @@
 // failures, and two applies at once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyConfig, createContext, loadConfig } from '../dist/index.js';
 import { mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
@@ -201,6 +201,29 @@ test('the parsed mcpki.yaml is cached by content: an edit is seen at once, a bro
     assert.equal(broken.status, 3);
     assert.match(broken.json.error.details[0], /dayz/);
     assert.equal(readdirSync(join(s.home, 'cache')).filter((f) => f.startsWith('config-')).length, 1, 'old entries are pruned');
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('a target changed or removed by hand is rewritten on the next apply, and its hook runs', () => {
+  const s = setup();
+  try {
+    assert.equal(mcpki(['--home', s.home, 'apply', '-c', s.config]).status, 0);
+    assert.equal(s.reloads().length, 1);
+    assert.match(mcpki(['--home', s.home, 'apply', '-c', s.config]).stdout, /nothing to do/);
+    const cert = join(s.deploy, 'api.crt');
+    const good = readFileSync(cert, 'utf8');
+    writeFileSync(cert, 'tampered\n');
+    const repaired = mcpki(['--home', s.home, '--json', 'apply', '-c', s.config]);
+    assert.equal(repaired.status, 0, repaired.stderr);
+    assert.deepEqual(repaired.json.items.find((i) => i.name === 'api').deployed, [cert]);
+    assert.equal(readFileSync(cert, 'utf8'), good);
+    assert.equal(s.reloads().length, 2);
+    rmSync(join(s.deploy, 'web.key'));
+    const recreated = mcpki(['--home', s.home, '--json', 'apply', '-c', s.config]);
+    assert.deepEqual(recreated.json.items.find((i) => i.name === 'web').deployed, [join(s.deploy, 'web.key')]);
+    assert.ok(keyMatches(join(s.deploy, 'web.crt'), join(s.deploy, 'web.key')));
   } finally {
     s.cleanup();
   }

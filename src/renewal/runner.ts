@@ -1,7 +1,7 @@
 // Reconciling the declared certificates (mcpki.yaml) with the inventory: plan (what is due and why), then
 // issue what is missing or due, deploy targets whose content differs, run hooks of what changed, and keep
 // per-certificate state (next check, reason, failures) for the scheduler, `list` and `renew --dry-run`.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { Config, DeclaredCertificate, RenewBefore } from '../config/types.js';
 import type { Context } from '../context.js';
 import { deployWithHooks, type DeployOutcome, type LeftoverListings } from '../deploy/deploy.js';
@@ -148,7 +148,7 @@ function errorBody(error: unknown): { code: string; message: string; hint: strin
 }
 
 /** The renewal state after a run: a success clears the failures, a failure counts one more. */
-function stateAfter(name: string, previous: RenewalState | undefined, now: Date, outcome: { attempted: boolean; error?: string }): RenewalState {
+function stateAfter(name: string, previous: RenewalState | undefined, now: Date, outcome: { attempted: boolean; error?: string; deployed?: string | null }): RenewalState {
   const at = now.toISOString();
   const failed = outcome.error !== undefined;
   return {
@@ -162,7 +162,30 @@ function stateAfter(name: string, previous: RenewalState | undefined, now: Date,
     lastSuccess: outcome.attempted && !failed ? at : (previous?.lastSuccess ?? null),
     lastFailure: failed ? at : null,
     lastError: outcome.error ?? null,
+    deployed: outcome.deployed ?? null,
   };
+}
+
+/**
+ * What a deploy left on disk: the serial, the declared targets, and each file's size, mtime and mode (and
+ * a p12 password file's). When nothing of it changed since the last successful deploy, the deploy (reading
+ * and rendering every target) is skipped: with thousands of certificates that was most of a check's work
+ * and memory. Null when a file is missing: then the deploy runs and recreates it.
+ */
+function deployFingerprint(serial: string, targets: readonly Target[]): string | null {
+  const files: unknown[] = [];
+  for (const target of targets) {
+    for (const path of [target.path, target.passwordFile].filter((p): p is string => Boolean(p))) {
+      let stat;
+      try {
+        stat = statSync(path);
+      } catch {
+        return null;
+      }
+      files.push([path, stat.size, stat.mtimeMs, stat.mode, stat.uid, stat.gid]);
+    }
+  }
+  return JSON.stringify({ serial, targets, files });
 }
 
 async function applyOne(context: Context, declared: DeclaredCertificate, item: PlanItem, listings: LeftoverListings): Promise<ApplyItem> {
@@ -177,11 +200,17 @@ async function applyOne(context: Context, declared: DeclaredCertificate, item: P
       action = item.serial ? 'renewed' : 'issued';
     }
     let deployed: DeployOutcome | undefined;
+    let fingerprint: string | null = null;
     if (record && declared.targets.length > 0) {
-      const hooks = { reload: declared.hooks.reload, timeoutMs: declared.hooks.timeoutMs, verify: declared.hooks.verify ? `${declared.hooks.verify.host}:${declared.hooks.verify.port}` : undefined };
-      deployed = await deployWithHooks(targetsOf(declared), materialOf(record), hooks, {}, listings);
+      const targets = targetsOf(declared);
+      fingerprint = deployFingerprint(record.serial, targets);
+      if (fingerprint === null || fingerprint !== previous?.deployed) {
+        const hooks = { reload: declared.hooks.reload, timeoutMs: declared.hooks.timeoutMs, verify: declared.hooks.verify ? `${declared.hooks.verify.host}:${declared.hooks.verify.port}` : undefined };
+        deployed = await deployWithHooks(targets, materialOf(record), hooks, {}, listings);
+        fingerprint = deployFingerprint(record.serial, targets);
+      }
     }
-    const state = stateAfter(declared.name, previous, now, item.due ? { attempted: true } : { attempted: false });
+    const state = stateAfter(declared.name, previous, now, { attempted: item.due, deployed: fingerprint });
     const next = decide(declared, record, state, now, false);
     store.transaction(() => {
       store.saveRenewalState({ ...state, code: next.code, reason: next.reason, nextCheck: next.nextCheck });
@@ -192,7 +221,7 @@ async function applyOne(context: Context, declared: DeclaredCertificate, item: P
     return { ...next, due: item.due, code: item.code, reason: item.reason, action, deployed: deployed?.deploy.changed ?? [], hooksRun: deployed?.hooks.length ?? 0 };
   } catch (error) {
     const body = errorBody(error);
-    const state = stateAfter(declared.name, previous, now, { attempted: true, error: body.message });
+    const state = stateAfter(declared.name, previous, now, { attempted: true, error: body.message, deployed: null });
     record = store.findCertificate(declared.name);
     const next = decide(declared, record, state, now, false);
     store.transaction(() => {

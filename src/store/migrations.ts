@@ -85,7 +85,8 @@ export const MIGRATIONS: readonly string[] = [
     last_attempt TEXT,
     last_success TEXT,
     last_failure TEXT,
-    last_error TEXT
+    last_error TEXT,
+    deployed TEXT
   );
   CREATE TABLE locks (
     name TEXT PRIMARY KEY,

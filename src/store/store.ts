@@ -140,6 +140,8 @@ export interface RenewalState {
   lastSuccess: string | null;
   lastFailure: string | null;
   lastError: string | null;
+  /** what the last successful deploy left on disk (serial, and size/mtime/mode per target), as JSON */
+  deployed: string | null;
 }
 
 export interface LockHolder {
@@ -540,11 +542,11 @@ export class Store {
   saveRenewalState(state: RenewalState): void {
     this.run(() =>
       this.statement(
-        `INSERT INTO renewal_state (name, code, reason, next_check, ari_time, failures, last_attempt, last_success, last_failure, last_error)
-         VALUES (@name, @code, @reason, @nextCheck, @ariTime, @failures, @lastAttempt, @lastSuccess, @lastFailure, @lastError)
+        `INSERT INTO renewal_state (name, code, reason, next_check, ari_time, failures, last_attempt, last_success, last_failure, last_error, deployed)
+         VALUES (@name, @code, @reason, @nextCheck, @ariTime, @failures, @lastAttempt, @lastSuccess, @lastFailure, @lastError, @deployed)
          ON CONFLICT (name) DO UPDATE SET code = excluded.code, reason = excluded.reason, next_check = excluded.next_check, ari_time = excluded.ari_time,
            failures = excluded.failures, last_attempt = excluded.last_attempt, last_success = excluded.last_success,
-           last_failure = excluded.last_failure, last_error = excluded.last_error`,
+           last_failure = excluded.last_failure, last_error = excluded.last_error, deployed = excluded.deployed`,
       ).run(state),
     );
   }
@@ -618,5 +620,6 @@ function toRenewalState(row: Record<string, unknown>): RenewalState {
     lastSuccess: (row.last_success as string | null) ?? null,
     lastFailure: (row.last_failure as string | null) ?? null,
     lastError: (row.last_error as string | null) ?? null,
+    deployed: (row.deployed as string | null) ?? null,
   };
 }
