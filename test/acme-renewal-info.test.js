@@ -29,10 +29,18 @@ async function fixture(home, { ari }) {
   return { server, requests, url: `https://127.0.0.1:${server.address().port}/dir` };
 }
 
-function seed(context, home, directoryUrl) {
+/** A CA, the fixture server's certificate, and a leaf to record as if an ACME CA had issued it. */
+function prepareHome(home) {
+  assert.equal(mcpki(['--home', home, 'init']).status, 0);
+  assert.equal(mcpki(['--home', home, 'issue', 'server', 'fixture', 'localhost', '127.0.0.1']).status, 0);
+  const leaf = mcpki(['--home', home, '--json', 'issue', 'server', 'leaf', 'leaf.localhost']);
+  assert.equal(leaf.status, 0, leaf.stderr);
+  return leaf.json;
+}
+
+function seed(context, home, directoryUrl, issued) {
   const store = context.store();
   store.addAcmeAccount({ name: 'fixture', directoryUrl, accountUrl: `${directoryUrl}/acct/1`, keyPath: join(home, 'unused.key'), environment: 'production', caBundle: join(home, 'ca', 'root.crt') });
-  const issued = JSON.parse(readFileSync(join(home, 'issued.json'), 'utf8'));
   const pem = readFileSync(issued.paths.cert, 'utf8');
   store.addCertificate({ ...issued.certificate, name: 'site', issuer: 'acme:fixture', serial: 'AB' + issued.certificate.serial.slice(2), ariCertId: ariCertificateId(pem), environment: 'production' });
   return ariCertificateId(pem);
@@ -42,15 +50,12 @@ test('the window, Retry-After and explanation are fetched and stored', async () 
   const { dir, cleanup } = tempDir();
   const home = join(dir, 'home');
   try {
-    assert.equal(mcpki(['--home', home, 'init']).status, 0);
-    assert.equal(mcpki(['--home', home, 'issue', 'server', 'fixture', 'localhost', '127.0.0.1']).status, 0);
-    const leaf = mcpki(['--home', home, '--json', 'issue', 'server', 'leaf', 'leaf.localhost']);
-    (await import('node:fs')).writeFileSync(join(home, 'issued.json'), leaf.stdout);
+    const issued = prepareHome(home);
     const { server, requests, url } = await fixture(home, { ari: true });
     const now = new Date('2031-01-01T00:00:00Z');
     const context = createContext({ home, now: () => now });
     try {
-      const certId = seed(context, home, url);
+      const certId = seed(context, home, url, issued);
       const outcome = await refreshRenewalInfo(context, 'site');
       assert.deepEqual(outcome.renewalInfo, { windowStart: '2031-01-10T00:00:00.000Z', windowEnd: '2031-01-12T00:00:00.000Z', nextCheck: outcome.renewalInfo.nextCheck, explanationUrl: 'https://ca.example/why' });
       assert.ok(requests.includes(`/renewal-info/${certId}`), requests.join(' '));
@@ -71,14 +76,11 @@ test('a CA without renewalInfo is skipped cleanly', async () => {
   const { dir, cleanup } = tempDir();
   const home = join(dir, 'home');
   try {
-    assert.equal(mcpki(['--home', home, 'init']).status, 0);
-    assert.equal(mcpki(['--home', home, 'issue', 'server', 'fixture', 'localhost', '127.0.0.1']).status, 0);
-    const leaf = mcpki(['--home', home, '--json', 'issue', 'server', 'leaf', 'leaf.localhost']);
-    (await import('node:fs')).writeFileSync(join(home, 'issued.json'), leaf.stdout);
+    const issued = prepareHome(home);
     const { server, requests, url } = await fixture(home, { ari: false });
     const context = createContext({ home });
     try {
-      seed(context, home, url);
+      seed(context, home, url, issued);
       const outcome = await refreshRenewalInfo(context, 'site');
       assert.equal(outcome.renewalInfo, null);
       assert.deepEqual(requests, ['/dir']);
