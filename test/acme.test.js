@@ -229,8 +229,11 @@ certificates:
     const paths = JSON.parse(first.stdout).paths;
     const before = Object.fromEntries(Object.values(paths).map((p) => [p, readFileSync(p, 'utf8')]));
 
+    // a new account: Pebble may reuse the first order's valid authorization for the same account (see pebble.js)
+    const fresh = mcpki(['--home', home, 'acme', 'account', 'register', '--directory', pebble.directoryUrl, '--ca-bundle', pebble.caBundlePath, '--agree-tos', '--name', 'fresh']);
+    assert.equal(fresh.status, 0, fresh.stderr);
     const failingHook = writeDnsHook(work.dir, { fail: true });
-    const viaHook = await mcpkiAsync(['--home', home, '--json', 'acme', 'issue', 'keep', '-d', 'keep.test', '--account', 'pebble', '--challenge', 'dns-01', '--dns-hook', `${process.execPath} ${failingHook}`], { env: env() });
+    const viaHook = await mcpkiAsync(['--home', home, '--json', 'acme', 'issue', 'keep', '-d', 'keep.test', '--account', 'fresh', '--challenge', 'dns-01', '--dns-hook', `${process.execPath} ${failingHook}`], { env: env() });
     assert.equal(viaHook.status, 13, viaHook.stdout);
     const hookError = JSON.parse(viaHook.stdout).error;
     assert.match(hookError.message, /keep\.test/);
@@ -241,7 +244,7 @@ certificates:
     // nothing listens where Pebble connects: our responder is on another port
     const elsewhere = (await import('./pebble.js')).freePorts;
     const [otherPort] = await elsewhere(1);
-    const unreachable = await mcpkiAsync(['--home', home, '--json', 'acme', 'issue', 'keep', '-d', 'keep.test', '--account', 'pebble', '--http-port', String(otherPort), '--http-host', '127.0.0.1']);
+    const unreachable = await mcpkiAsync(['--home', home, '--json', 'acme', 'issue', 'keep', '-d', 'keep.test', '--account', 'fresh', '--http-port', String(otherPort), '--http-host', '127.0.0.1']);
     assert.equal(unreachable.status, 13, unreachable.stdout);
     const error = JSON.parse(unreachable.stdout).error;
     assert.equal(error.code, 'CHALLENGE_FAILED');

@@ -18,7 +18,9 @@
 // - PEBBLE_AUTHZREUSE=options.authzReuse (default 0; Pebble's own default is 50 %): Pebble would otherwise
 //   reuse a valid authorization of the same account in a new order half of the time, so the next order would
 //   skip the challenge at random — a test of a failing challenge could then pass, and the number of
-//   challenges per order (and so the timings) would be random;
+//   challenges per order (and so the timings) would be random. Even at 0 Pebble 2.4 still reuses one time in
+//   100 (it tests `rand.Intn(100) > percent`), so a test that needs a challenge to run again for a name must
+//   use an account that has never validated that name;
 // - options.env last (e.g. { PEBBLE_CHAIN_LENGTH: '2' }).
 // Pebble drops all state and generates a new issuing root at every start: use rootPem().
 // stop() kills both (SIGTERM, then SIGKILL), waits for them to exit, removes the temp dir; a process 'exit'
