@@ -19,6 +19,10 @@ export interface HomeLayout {
   rootKey: string;
   intermediateCert: string;
   intermediateKey: string;
+  /** the root's CRL (signed at init; see pki/root-crl.ts) */
+  rootCrl: string;
+  /** the CRLs of the whole chain, written by `mcpki crl` */
+  crl: string;
   certsDir: string;
 }
 
@@ -32,6 +36,8 @@ export function layoutOf(home: string): HomeLayout {
     rootKey: join(caDir, 'root.key'),
     intermediateCert: join(caDir, 'intermediate.crt'),
     intermediateKey: join(caDir, 'intermediate.key'),
+    rootCrl: join(caDir, 'root-crl.pem'),
+    crl: join(caDir, 'crl.pem'),
     certsDir: join(home, 'certs'),
   };
 }

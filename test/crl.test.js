@@ -2,6 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
 import { mcpki, run, tempDir } from './helpers.js';
 
 function crlCheck(home, crl, cert) {
@@ -68,6 +71,80 @@ test('after rotate-intermediate, certificates of the old intermediate can still 
     assert.match(rejected.stdout + rejected.stderr, /certificate revoked/);
     const ok = run('openssl', ['verify', '-crl_check', '-CAfile', fresh.paths.ca, '-untrusted', fresh.paths.fullchain, '-CRLfile', crl.paths[0], fresh.paths.cert]);
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+  } finally {
+    cleanup();
+  }
+});
+
+test('crl.pem holds the root CRL too, so full-chain checks (openssl -crl_check_all, Node\'s crl option) work', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    assert.equal(mcpki(['--home', dir, 'init']).status, 0);
+    const server = mcpki(['--home', dir, '--json', 'issue', 'server', 'srv', 'localhost', '127.0.0.1']).json;
+    const good = mcpki(['--home', dir, '--json', 'issue', 'client', 'good', 'good@example.test']).json;
+    const bad = mcpki(['--home', dir, '--json', 'issue', 'client', 'bad', 'bad@example.test']).json;
+    assert.equal(mcpki(['--home', dir, 'revoke', 'bad']).status, 0);
+    const crl = mcpki(['--home', dir, '--json', 'crl']);
+    assert.equal(crl.status, 0, crl.stderr);
+    assert.equal(crl.json.includesRoot, true);
+    const root = join(dir, 'ca', 'root.crt');
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const blocks = readFileSync(crl.json.paths[0], 'utf8').match(/-----BEGIN X509 CRL-----[^-]+-----END X509 CRL-----\n/g);
+    assert.equal(blocks.length, 2, 'two CRLs: the intermediate\'s and the root\'s');
+    const rootBlock = join(dir, 'root-only.pem');
+    writeFileSync(rootBlock, blocks[1]);
+    const subject = (args) => run('openssl', args).stdout.trim().replace(/^(issuer|subject)=/, '');
+    assert.equal(subject(['crl', '-in', rootBlock, '-noout', '-issuer']), subject(['x509', '-in', root, '-noout', '-subject']));
+    const all = (cert, file = crl.json.paths[0]) => run('openssl', ['verify', '-crl_check_all', '-CAfile', root, '-untrusted', join(dir, 'ca', 'intermediate.crt'), '-CRLfile', file, cert]);
+    assert.equal(all(good.paths.cert).status, 0, all(good.paths.cert).stderr);
+    assert.match(all(bad.paths.cert).stderr + all(bad.paths.cert).stdout, /certificate revoked/);
+    const intermediateOnly = join(dir, 'intermediate-only.pem');
+    writeFileSync(intermediateOnly, blocks[0]);
+    assert.match(all(good.paths.cert, intermediateOnly).stderr + all(good.paths.cert, intermediateOnly).stdout, /unable to get certificate CRL/, 'without the root CRL the full-chain check fails');
+
+    // a real mTLS handshake against a Node server given the CRLs; Node reads only the first CRL of a PEM
+    // buffer, so each one is its own element of the crl array
+    const { createServer, connect } = await import('node:tls');
+    const tlsServer = createServer({
+      cert: readFileSync(server.paths.fullchain), key: readFileSync(server.paths.key), ca: readFileSync(root), crl: blocks, requestCert: true, rejectUnauthorized: true,
+    }, (socket) => socket.end('hello\n'));
+    await new Promise((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+    const handshake = (client) => new Promise((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port: tlsServer.address().port, servername: 'localhost', ca: readFileSync(root), cert: readFileSync(client.paths.fullchain), key: readFileSync(client.paths.key) });
+      let data = '';
+      socket.on('data', (chunk) => { data += chunk; });
+      socket.on('end', () => resolve(data));
+      socket.on('error', (error) => resolve(error));
+    });
+    try {
+      assert.equal(await handshake(good), 'hello\n');
+      const refused = await handshake(bad);
+      // under TLS 1.3 the refusal reaches the client after its handshake: an error or a closed socket, no data
+      assert.notEqual(refused, 'hello\n', 'a revoked client is refused');
+    } finally {
+      tlsServer.close();
+    }
+  } finally {
+    cleanup();
+  }
+});
+
+test('a home made before root CRLs: crl warns without the root passphrase and adds the root CRL with it', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const env = { MCPKI_ROOT_PASSPHRASE: 'correct horse battery' };
+    assert.equal(mcpki(['--home', dir, 'init', '--encrypt-root'], { env }).status, 0);
+    const { rmSync } = require('node:fs');
+    rmSync(join(dir, 'ca', 'root-crl.pem'));
+    const without = mcpki(['--home', dir, 'crl'], { env: { MCPKI_ROOT_PASSPHRASE: '' } });
+    assert.equal(without.status, 0, without.stderr);
+    assert.match(without.stderr, /warning: .*MCPKI_ROOT_PASSPHRASE/);
+    const wrong = mcpki(['--home', dir, 'crl'], { env: { MCPKI_ROOT_PASSPHRASE: 'wrong passphrase' } });
+    assert.equal(wrong.status, 12, wrong.stderr);
+    const withIt = mcpki(['--home', dir, '--json', 'crl'], { env });
+    assert.equal(withIt.json.includesRoot, true);
+    const again = mcpki(['--home', dir, '--json', 'crl'], { env: { MCPKI_ROOT_PASSPHRASE: '' } });
+    assert.equal(again.json.includesRoot, true, 'signed once, kept');
   } finally {
     cleanup();
   }

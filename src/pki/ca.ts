@@ -12,6 +12,7 @@ import { McpkiError } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
 import { DEFAULT_PERMITTED, encodeNameConstraints, formatNetwork, parsePermitted, type Permitted } from './constraints.js';
 import { children, fromPem, parse, toPem } from './der.js';
+import { signRootCrl } from './root-crl.js';
 import { generateKey, isEncryptedPem, keyIdentifier, keyTypeOf, privateKeyPem, readPrivateKey, signatureAlgorithmFor, spkiOf, type KeyType } from './keys.js';
 import {
   authorityKeyIdentifier,
@@ -218,6 +219,7 @@ export function initCa(context: Context, options: InitCaOptions = {}): CaInfo {
       { path: layout.intermediateKey, data: privateKeyPem(intermediate.privateKey), mode: 0o600 },
       { path: layout.rootCert, data: toPem('CERTIFICATE', rootDer), mode: 0o644 },
       { path: layout.intermediateCert, data: toPem('CERTIFICATE', intermediate.der), mode: 0o644 },
+      { path: layout.rootCrl, data: signRootCrl(rootDer, rootPair.privateKey, store.nextCounter('root_crl_number'), now), mode: 0o644 },
     ]);
   });
   return showCa(context);
@@ -346,6 +348,8 @@ export function rotateIntermediate(context: Context, options: RotateOptions = {}
     writeFilesAtomic([
       { path: layout.intermediateKey, data: privateKeyPem(next.privateKey), mode: 0o600 },
       { path: layout.intermediateCert, data: toPem('CERTIFICATE', next.der), mode: 0o644 },
+      // homes made before the root signed its own CRL get one now, while the root key is at hand
+      ...(existsSync(layout.rootCrl) ? [] : [{ path: layout.rootCrl, data: signRootCrl(rootDer, rootKey, store.nextCounter('root_crl_number'), context.now()), mode: 0o644 }]),
     ]);
   });
   return showCa(context);

@@ -1,5 +1,6 @@
 // CRLs signed by the issuing intermediate (and by retired intermediates whose keys are archived, so that
-// certificates they issued can still be revoked). One PEM file may hold several CRLs; OpenSSL reads them all.
+// certificates they issued can still be revoked), followed by the root's CRL (pki/root-crl.ts), so one file
+// serves full-chain CRL checks. One PEM file may hold several CRLs; OpenSSL and Node read them all.
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +9,8 @@ import { writeFileAtomic } from '../deploy/atomic.js';
 import { McpkiError } from '../errors.js';
 import { loadIssuingCa } from './ca.js';
 import { fromPem, toPem } from './der.js';
-import { keyIdentifier, readPrivateKey, signatureAlgorithmFor } from './keys.js';
+import { isEncryptedPem, keyIdentifier, readPrivateKey, signatureAlgorithmFor } from './keys.js';
+import { readRootCrl, signRootCrl } from './root-crl.js';
 import { readCertificate, signCrl, type RevocationReason } from './x509.js';
 
 const DAY = 86_400_000;
@@ -19,6 +21,8 @@ export interface CrlOptions {
   out?: string;
   /** nextUpdate, in days from now */
   days?: number;
+  /** signs the root's CRL when this home has none yet and the root key is encrypted */
+  rootPassphrase?: string;
 }
 
 export interface CrlResult {
@@ -27,7 +31,10 @@ export interface CrlResult {
   thisUpdate: string;
   nextUpdate: string;
   revoked: { serial: string; name: string; revokedAt: string; reason: string; issuerSerial: string }[];
+  /** whether the root's CRL is in the file (needed by full-chain checks: nginx ssl_crl, Node's crl option) */
+  includesRoot: boolean;
   paths: string[];
+  warnings: string[];
 }
 
 interface Signer {
@@ -81,9 +88,27 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
     pem += toPem('X509 CRL', der);
     for (const e of entries) revoked.push({ serial: e.serial, name: e.name, revokedAt: e.revokedAt!, reason: e.revocationReason!, issuerSerial });
   }
-  const paths = [join(context.layout.caDir, 'crl.pem')];
+  const warnings: string[] = [];
+  const rootCrl = ensureRootCrl(context, options.rootPassphrase);
+  if (rootCrl) pem += rootCrl;
+  else warnings.push('the root key is encrypted and this home has no root CRL yet, so the file holds only the intermediate\'s CRL: full-chain checks (nginx ssl_crl, Node\'s crl option) reject every client; run "mcpki crl" once with MCPKI_ROOT_PASSPHRASE set');
+  const paths = [context.layout.crl];
   if (options.out) paths.push(options.out);
   for (const path of paths) writeFileAtomic(path, pem, 0o644);
-  store.addEvent({ type: 'crl.generated', detail: { number: number.toString(), revoked: revoked.length, paths } });
-  return { pem, number: number.toString(), thisUpdate: now.toISOString(), nextUpdate: nextUpdate.toISOString(), revoked, paths };
+  store.addEvent({ type: 'crl.generated', detail: { number: number.toString(), revoked: revoked.length, includesRoot: rootCrl !== null, paths } });
+  return { pem, number: number.toString(), thisUpdate: now.toISOString(), nextUpdate: nextUpdate.toISOString(), revoked, includesRoot: rootCrl !== null, paths, warnings };
+}
+
+/** The root's CRL, signed now if this home predates it and the root key can be read; null if it cannot. */
+function ensureRootCrl(context: Context, passphrase: string | undefined): string | null {
+  const { layout } = context;
+  const stored = readRootCrl(layout.rootCrl);
+  if (stored) return stored;
+  const keyPem = readFileSync(layout.rootKey, 'utf8');
+  if (isEncryptedPem(keyPem) && passphrase === undefined) return null;
+  const rootDer = fromPem(readFileSync(layout.rootCert, 'utf8'), 'CERTIFICATE')[0]!;
+  const key = readPrivateKey(keyPem, isEncryptedPem(keyPem) ? passphrase : undefined);
+  const pem = signRootCrl(rootDer, key, context.store().nextCounter('root_crl_number'), context.now());
+  writeFileAtomic(layout.rootCrl, pem, 0o644);
+  return pem;
 }

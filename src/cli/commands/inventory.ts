@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import type { CertificateView } from '../../inventory.js';
 import { action } from '../command.js';
-import { color, emit, formatTimeLeft, lifetimeBar, table } from '../output.js';
+import { color, emit, formatTimeLeft, lifetimeBar, table, warn } from '../output.js';
+import { readSecretFile } from '../passphrase.js';
 
 function stateText(view: CertificateView): string {
   switch (view.state) {
@@ -106,13 +107,22 @@ export function registerInventory(program: Command): void {
 
   program
     .command('crl')
-    .description('write a CRL signed by the intermediate to HOME/ca/crl.pem (and --out)')
-    .option('--out <file>', 'also write the CRL here')
-    .option('--days <n>', 'days until nextUpdate', count, 7)
+    .description('write the CRLs of the whole chain (the intermediate\'s, then the root\'s) to HOME/ca/crl.pem (and --out)')
+    .option('--out <file>', 'also write the CRL file here')
+    .option('--days <n>', 'days until the intermediate CRL\'s nextUpdate', count, 7)
+    .option('--passphrase-file <file>', 'root key passphrase, needed once for a home made before root CRLs (or MCPKI_ROOT_PASSPHRASE)')
+    .addHelpText('after', `
+The file serves full-chain revocation checks: nginx ssl_crl, Node's tls "crl" option, openssl verify -crl_check_all.
+Publish it again after each "mcpki revoke", and before nextUpdate (a CRL past nextUpdate makes checks fail).
+Examples:
+  mcpki revoke old-client && mcpki crl
+  mcpki crl --out /etc/nginx/mcpki-crl.pem --days 30`)
     .action(
-      action(async ({ context, out }, options: { out?: string; days: number }) => {
+      action(async ({ context, out }, options: { out?: string; days: number; passphraseFile?: string }) => {
         const { generateCrl } = await import('../../pki/crl.js');
-        const crl = generateCrl(context, { out: options.out, days: options.days });
+        const rootPassphrase = options.passphraseFile ? readSecretFile(options.passphraseFile, 'passphrase') : process.env.MCPKI_ROOT_PASSPHRASE || undefined;
+        const crl = generateCrl(context, { out: options.out, days: options.days, rootPassphrase });
+        for (const warning of crl.warnings) warn(out, warning);
         emit(out, crl, () => `${color.green('wrote')} CRL #${crl.number} with ${crl.revoked.length} revoked certificate(s), next update ${crl.nextUpdate}\n${crl.paths.map((p) => `  ${p}`).join('\n')}`);
       }),
     );
