@@ -130,6 +130,25 @@ function parseDurationText(text: string): number | undefined {
 
 type Entries = Map<string, { key: Node; value: Node }>;
 
+/** One map being checked: reads its values and remembers whether every one read so far was valid. */
+class Section {
+  ok = true;
+  constructor(
+    private readonly check: Checker,
+    private readonly entries: Entries,
+  ) {}
+
+  at(key: string): Node | null {
+    return this.check.at(this.entries, key);
+  }
+
+  /** Passes a checked value through; an undefined one (already reported) marks the section invalid. */
+  need<T>(result: T | undefined): T | undefined {
+    if (result === undefined) this.ok = false;
+    return result;
+  }
+}
+
 class Checker {
   readonly problems: Problem[] = [];
 
@@ -598,12 +617,9 @@ function checkChallenge(check: Checker, node: Node | null, path: string, base: s
   };
   const e = check.map(node, path, allowed, `a ${type ?? ''} challenge`.replace('  ', ' '), misplaced);
   if (!e || !type) return undefined;
-  const at = (key: string): Node | null => check.at(e, key);
-  let ok = true;
-  const need = <T>(result: T | undefined): T | undefined => {
-    if (result === undefined) ok = false;
-    return result;
-  };
+  const section = new Section(check, e);
+  const at = section.at.bind(section);
+  const need = section.need.bind(section);
   const port = e.has('port') ? need(check.integer(at('port'), join(path, 'port'), 1, 65535, 'a port from 1 to 65535')) : undefined;
   const host = e.has('host') ? need(check.string(at('host'), join(path, 'host'), 'a host name or IP address to listen on')) : undefined;
   if (type === 'http-01') {
@@ -611,7 +627,7 @@ function checkChallenge(check: Checker, node: Node | null, path: string, base: s
     if (webroot && (e.has('port') || e.has('host'))) {
       need(check.error(e.get(e.has('port') ? 'port' : 'host')!.key, join(path, e.has('port') ? 'port' : 'host'), 'port and host are for the built-in responder; with webroot, your web server answers the challenge'));
     }
-    if (!ok) return undefined;
+    if (!section.ok) return undefined;
     const challenge: DeclaredChallenge = { type };
     if (webroot) challenge.webroot = webroot.absolute;
     else challenge.port = port ?? 80;
@@ -619,7 +635,7 @@ function checkChallenge(check: Checker, node: Node | null, path: string, base: s
     return challenge;
   }
   if (type === 'tls-alpn-01') {
-    if (!ok) return undefined;
+    if (!section.ok) return undefined;
     return host === undefined ? { type, port: port ?? 443 } : { type, port: port ?? 443, host };
   }
   // dns-01
@@ -628,7 +644,7 @@ function checkChallenge(check: Checker, node: Node | null, path: string, base: s
   else hook = need(check.argv(at('hook'), join(path, 'hook')));
   const timeoutMs = e.has('timeout') ? need(check.duration(at('timeout'), join(path, 'timeout'), '60s')) : undefined;
   const propagationSeconds = e.has('propagationSeconds') ? need(check.integer(at('propagationSeconds'), join(path, 'propagationSeconds'), 0, 86_400, 'a number of seconds from 0 to 86400')) : undefined;
-  if (!ok || !hook) return undefined;
+  if (!section.ok || !hook) return undefined;
   const challenge: DeclaredChallenge = { type, hook };
   if (timeoutMs !== undefined) challenge.timeoutMs = timeoutMs;
   if (propagationSeconds !== undefined) challenge.propagationSeconds = propagationSeconds;
@@ -638,12 +654,9 @@ function checkChallenge(check: Checker, node: Node | null, path: string, base: s
 function checkTarget(check: Checker, node: Node | null, path: string, base: string, certificateName: string | undefined): { target: DeclaredTarget; pathNode: Node | null } | undefined {
   const e = check.map(node, path, CONFIG_KEYS.target, 'a target');
   if (!e) return undefined;
-  const at = (key: string): Node | null => check.at(e, key);
-  let ok = true;
-  const need = <T>(result: T | undefined): T | undefined => {
-    if (result === undefined) ok = false;
-    return result;
-  };
+  const section = new Section(check, e);
+  const at = section.at.bind(section);
+  const need = section.need.bind(section);
   let type: TargetType | undefined;
   if (!e.has('type')) need(check.error(node, join(path, 'type'), `missing; write type: followed by one of ${TARGET_TYPES.join(', ')}`));
   else type = need(check.oneOf(at('type'), join(path, 'type'), TARGET_TYPES));
@@ -687,7 +700,7 @@ function checkTarget(check: Checker, node: Node | null, path: string, base: stri
     if (K8S_NAME.test(certificateName)) secretName = certificateName;
     else need(check.error(node, join(path, 'secretName'), `missing; the certificate name ${JSON.stringify(certificateName)} is not a valid Kubernetes name, so give secretName (lower-case letters, digits, "." and "-")`));
   }
-  if (!ok || !type || !file || mode === undefined) return undefined;
+  if (!section.ok || !type || !file || mode === undefined) return undefined;
   const target: DeclaredTarget = { type, path: file.absolute, pathAsWritten: file.written, mode };
   if (owner !== undefined) target.owner = owner;
   if (group !== undefined) target.group = group;
@@ -700,12 +713,9 @@ function checkTarget(check: Checker, node: Node | null, path: string, base: stri
 function checkHooks(check: Checker, node: Node | null, path: string, defaultTimeoutMs: number): DeclaredHooks | undefined {
   const e = check.map(node, path, CONFIG_KEYS.hooks, 'hooks');
   if (!e) return undefined;
-  const at = (key: string): Node | null => check.at(e, key);
-  let ok = true;
-  const need = <T>(result: T | undefined): T | undefined => {
-    if (result === undefined) ok = false;
-    return result;
-  };
+  const section = new Section(check, e);
+  const at = section.at.bind(section);
+  const need = section.need.bind(section);
   const reload: string[][] = [];
   if (e.has('reload')) {
     const value = at('reload');
@@ -724,7 +734,7 @@ function checkHooks(check: Checker, node: Node | null, path: string, defaultTime
   }
   const timeoutMs = e.has('timeout') ? need(check.duration(at('timeout'), join(path, 'timeout'), '30s')) : defaultTimeoutMs;
   const verify = e.has('verify') ? need(check.verify(at('verify'), join(path, 'verify'))) : undefined;
-  if (!ok || timeoutMs === undefined) return undefined;
+  if (!section.ok || timeoutMs === undefined) return undefined;
   const hooks: DeclaredHooks = { reload, timeoutMs };
   if (verify) hooks.verify = verify;
   return hooks;
