@@ -2,7 +2,7 @@
 // failures, and two applies at once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyConfig, createContext, loadConfig } from '../dist/index.js';
 import { mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
@@ -67,9 +67,15 @@ test('apply issues, deploys and reloads once; a second apply changes nothing and
     const verified = run('openssl', ['verify', '-CAfile', join(s.home, 'ca', 'root.crt'), '-untrusted', join(s.deploy, 'web.crt'), join(s.deploy, 'web.crt')]);
     assert.equal(verified.status, 0, verified.stdout + verified.stderr);
 
+    // api.crt and api.key form a file set: symlinks into one version folder swapped as a whole
+    assert.equal(readlinkSync(join(s.deploy, 'api.key')), '.mcpki-set-api/current/api.key');
+    assert.ok(lstatSync(join(s.deploy, 'api.pem')).isFile(), 'the combined file is a plain file');
+    const version = readlinkSync(join(s.deploy, '.mcpki-set-api', 'current'));
+
     const second = mcpki(['--home', s.home, 'apply', '-c', s.config]);
     assert.equal(second.status, 0, second.stderr);
     assert.match(second.stdout, /nothing to do: all 3 certificates are current and deployed/);
+    assert.equal(readlinkSync(join(s.deploy, '.mcpki-set-api', 'current')), version, 'no new version');
     assert.equal(s.reloads().length, 1, 'no reload without a change');
     assert.equal(mcpki(['--home', s.home, '--json', 'list', '--all']).json.certificates.length, 3, 'nothing issued twice');
   } finally {

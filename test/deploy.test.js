@@ -2,7 +2,7 @@
 // idempotency, reload hooks (env, failure, timeout) with rollback, and the verify probe against node:tls.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { mcpki, run, tempDir } from './helpers.js';
@@ -45,8 +45,23 @@ function snapshot(targets) {
   return Object.fromEntries(targets.map((t) => [t.path, existsSync(t.path) ? readFileSync(t.path) : null]));
 }
 
+/** What a deploy must not leave: temp files, `-prev-` links, and in a set folder anything but `current` and its version. */
 function leftovers(dir) {
-  return readdirSync(dir).filter((name) => name.includes('.mcpki-'));
+  const found = [];
+  for (const name of readdirSync(dir)) {
+    if (name.startsWith('.mcpki-set-')) {
+      let version = null;
+      try {
+        version = readlinkSync(join(dir, name, 'current'));
+      } catch {
+        found.push(`${name}/current is missing`);
+      }
+      found.push(...readdirSync(join(dir, name)).filter((entry) => entry !== 'current' && entry !== version).map((entry) => `${name}/${entry}`));
+    } else if (name.includes('.mcpki-')) {
+      found.push(name);
+    }
+  }
+  return found;
 }
 
 function openssl(args) {
@@ -185,13 +200,19 @@ describe('targets', () => {
     assert.deepEqual(deployTargets(targets, newMaterial).changed, []);
   });
 
-  test('repairCheck reports a key that does not match the certificate, and interrupted deploys', () => {
+  test('split folders: repairCheck reports a mismatched pair and the `-prev-` links of a killed deploy; the next deploy repairs', () => {
     const dir = freshDir();
-    const targets = pairTargets(dir);
+    // cert and key in different folders are single files, renamed one after the other
+    const targets = [
+      { type: 'cert', path: join(dir, 'certs', 'web.crt') },
+      { type: 'key', path: join(dir, 'private', 'web.key') },
+    ];
     deployTargets(targets, newMaterial);
+    assert.equal(lstatSync(targets[0].path).isFile(), true);
+    assert.equal(existsSync(join(dir, 'certs', '.mcpki-set-web')), false);
     // what a kill between the renames of key and cert could leave: the old key next to the new cert
     writeFileSync(targets[1].path, oldMaterial.keyPem);
-    writeFileSync(join(dir, '.web.crt.mcpki-prev-deadbeef0000'), oldMaterial.certPem); // the killed run's link
+    writeFileSync(join(dir, 'certs', '.web.crt.mcpki-prev-deadbeef0000'), oldMaterial.certPem); // the killed run's link
     const report = repairCheck(targets);
     assert.equal(report.ok, false);
     assert.deepEqual(report.interrupted, [targets[0].path]);
@@ -200,9 +221,208 @@ describe('targets', () => {
     const result = deployTargets(targets, newMaterial);
     assert.deepEqual(result.changed, [targets[0].path, targets[1].path]);
     assert.deepEqual(result.recovered, [targets[0].path]);
-    assert.deepEqual(leftovers(dir), []);
+    assert.deepEqual([...leftovers(join(dir, 'certs')), ...leftovers(join(dir, 'private'))], []);
     assert.deepEqual(repairCheck(targets), { ok: true, problems: [], interrupted: [] });
     assert.deepEqual(repairCheck([...targets, { type: 'chain', path: join(dir, 'nope') }]).problems, [{ path: join(dir, 'nope'), problem: 'missing' }]);
+  });
+});
+
+/** The set folder of certificate `web` in `dir`, the version `current` points at, and that version's folder. */
+function setOf(dir, name = 'web') {
+  const path = join(dir, `.mcpki-set-${name}`);
+  const version = readlinkSync(join(path, 'current'));
+  return { path, version, folder: join(path, version) };
+}
+
+function pubkeysMatch(certPath, keyPath) {
+  return openssl(['x509', '-in', certPath, '-noout', '-pubkey']) === openssl(['pkey', '-in', keyPath, '-pubout']);
+}
+
+describe('file sets (cert, key, chain, fullchain in one folder)', () => {
+  test('each target is a relative symlink into one version; openssl and node read through them; modes apply to the real files', () => {
+    const dir = freshDir();
+    const targets = [...pairTargets(dir), { type: 'chain', path: join(dir, 'chain.pem') }, { type: 'combined', path: join(dir, 'haproxy.pem') }];
+    targets[1].mode = 0o640;
+    const result = deployTargets(targets, newMaterial);
+    assert.deepEqual(result.created, targets.map((t) => t.path));
+    const set = setOf(dir);
+    assert.match(set.version, /^v-[0-9a-f]{1,16}-[0-9a-f]{12}$/);
+    for (const t of targets.slice(0, 4)) {
+      assert.equal(lstatSync(t.path).isSymbolicLink(), true, t.path);
+      assert.equal(readlinkSync(t.path), `.mcpki-set-web/current/${t.path.split('/').pop()}`);
+      assert.equal(lstatSync(join(set.folder, t.path.split('/').pop())).isFile(), true);
+    }
+    assert.equal(lstatSync(targets[4].path).isFile(), true, 'a combined file stays a plain file');
+    assert.deepEqual(readdirSync(set.folder).sort(), ['chain.pem', 'web.crt', 'web.fullchain.pem', 'web.key']);
+    assert.deepEqual(targets.slice(0, 4).map((t) => statSync(t.path).mode & 0o777), [0o644, 0o640, 0o644, 0o644]);
+    // readers pass the folders without listing them; nothing there is world-readable
+    assert.equal(statSync(set.path).mode & 0o777, 0o711);
+    assert.equal(statSync(set.folder).mode & 0o777, 0o711);
+    assert.equal(openssl(['x509', '-in', targets[0].path, '-noout', '-serial']), `serial=${newMaterial.serial}\n`);
+    assert.ok(pubkeysMatch(targets[0].path, targets[1].path));
+    assert.ok(pubkeysMatch(targets[2].path, targets[1].path));
+    assert.equal(readFileSync(targets[2].path, 'utf8'), readFileSync(targets[0].path, 'utf8') + readFileSync(targets[3].path, 'utf8'));
+    assert.deepEqual(leftovers(dir), []);
+
+    // idempotent: nothing changes, no new version, every mtime (links and files) kept
+    const times = () => targets.map((t) => [lstatSync(t.path).mtimeMs, statSync(t.path).mtimeMs, statSync(t.path).ino]);
+    const before = times();
+    const again = deployTargets(targets, newMaterial);
+    assert.deepEqual(again.changed, []);
+    assert.equal(setOf(dir).version, set.version);
+    assert.deepEqual(times(), before);
+
+    // a new certificate: a new version holds every file at once, the previous version is gone
+    const renewed = deployTargets(targets, oldMaterial);
+    assert.deepEqual(renewed.changed, targets.filter((t) => t.type !== 'chain').map((t) => t.path), 'the chain is the same intermediate');
+    const next = setOf(dir);
+    assert.notEqual(next.version, set.version);
+    assert.equal(existsSync(set.folder), false);
+    assert.equal(statSync(targets[3].path).ino, before[3][2], 'an unchanged member keeps its inode (hard link)');
+    assert.equal(statSync(targets[3].path).mtimeMs, before[3][1]);
+    assert.ok(pubkeysMatch(targets[0].path, targets[1].path));
+    assert.equal(openssl(['x509', '-in', targets[0].path, '-noout', '-serial']), `serial=${oldMaterial.serial}\n`);
+    assert.deepEqual(leftovers(dir), []);
+  });
+
+  test('private files only: the set folders are closed (0700)', () => {
+    const dir = freshDir();
+    deployTargets([{ type: 'key', path: join(dir, 'a.key') }, { type: 'cert', path: join(dir, 'a.crt'), mode: 0o600 }], newMaterial);
+    assert.equal(statSync(setOf(dir).path).mode & 0o777, 0o700);
+    assert.equal(statSync(setOf(dir).folder).mode & 0o777, 0o700);
+    // a wider mode later opens the folders for passing (0711), never for listing
+    deployTargets([{ type: 'key', path: join(dir, 'a.key') }, { type: 'cert', path: join(dir, 'a.crt') }], newMaterial);
+    assert.equal(statSync(setOf(dir).path).mode & 0o777, 0o711);
+    assert.equal(statSync(setOf(dir).folder).mode & 0o777, 0o711);
+  });
+
+  test('another user reads what its mode allows through the symlinks, and cannot list the set', { skip: process.getuid() !== 0 && 'needs root' }, () => {
+    const dir = freshDir();
+    chmodSync(tmp.dir, 0o711);
+    chmodSync(dir, 0o711);
+    const targets = [
+      { type: 'cert', path: join(dir, 'web.crt') },
+      { type: 'key', path: join(dir, 'web.key'), group: 'nogroup', mode: 0o640 },
+    ];
+    deployTargets(targets, newMaterial);
+    assert.equal(statSync(targets[1].path).gid, 65534);
+    const as = (user, args) => run('runuser', ['-u', user, '--', ...args]);
+    const pub = as('nobody', ['openssl', 'pkey', '-in', targets[1].path, '-pubout']);
+    assert.equal(pub.status, 0, pub.stderr);
+    assert.equal(pub.stdout, as('nobody', ['openssl', 'x509', '-in', targets[0].path, '-noout', '-pubkey']).stdout);
+    assert.notEqual(as('daemon', ['cat', targets[1].path]).status, 0, 'a user outside the group cannot read the key');
+    assert.equal(as('daemon', ['cat', targets[0].path]).status, 0, 'but can read the certificate');
+    assert.notEqual(as('nobody', ['ls', setOf(dir).folder]).status, 0, 'the version folder cannot be listed');
+  });
+
+  test('two certificates in one folder get separate sets; unrelated files are not touched', () => {
+    const dir = freshDir();
+    writeFileSync(join(dir, 'notes.txt'), 'mine\n');
+    writeFileSync(join(dir, '.hidden'), 'mine too\n');
+    const web = pairTargets(dir);
+    const api = [{ type: 'cert', path: join(dir, 'api.crt') }, { type: 'key', path: join(dir, 'api.key') }];
+    deployTargets(web, newMaterial);
+    deployTargets(api, { ...oldMaterial, name: 'api' });
+    assert.deepEqual(readdirSync(dir).sort(), ['.hidden', '.mcpki-set-api', '.mcpki-set-web', 'api.crt', 'api.key', 'notes.txt', 'web.crt', 'web.fullchain.pem', 'web.key']);
+    assert.equal(readlinkSync(api[0].path), '.mcpki-set-api/current/api.crt');
+    assert.ok(pubkeysMatch(api[0].path, api[1].path));
+    assert.ok(pubkeysMatch(web[0].path, web[1].path));
+    assert.notEqual(openssl(['x509', '-in', api[0].path, '-noout', '-serial']), openssl(['x509', '-in', web[0].path, '-noout', '-serial']));
+    assert.equal(readFileSync(join(dir, 'notes.txt'), 'utf8'), 'mine\n');
+    assert.deepEqual(leftovers(dir), []);
+  });
+
+  test('migration: plain files become symlinks showing the same bytes (same inodes); a symlink replaced by hand comes back', () => {
+    const dir = freshDir();
+    const targets = pairTargets(dir);
+    // what an earlier mcpki (or anyone) left: plain files
+    writeFileSync(targets[0].path, oldMaterial.certPem, { mode: 0o644 });
+    writeFileSync(targets[1].path, oldMaterial.keyPem, { mode: 0o600 });
+    const inodes = [statSync(targets[0].path).ino, statSync(targets[1].path).ino];
+    const keyPem = readFileSync(targets[1].path, 'utf8');
+    const material = { ...oldMaterial, keyPem };
+    const result = deployTargets(targets, material);
+    assert.deepEqual(result.changed, targets.map((t) => t.path), 'converted to symlinks (and the fullchain created)');
+    assert.deepEqual(result.created, [targets[2].path]);
+    assert.ok(targets.every((t) => lstatSync(t.path).isSymbolicLink()));
+    assert.deepEqual([statSync(targets[0].path).ino, statSync(targets[1].path).ino], inodes, 'the very files readers saw, now reached through the set');
+    assert.equal(readFileSync(targets[1].path, 'utf8'), keyPem);
+    assert.deepEqual(leftovers(dir), []);
+    assert.deepEqual(deployTargets(targets, material).changed, []);
+
+    // plain files with other content: converted, then swapped to the new pair
+    const dir2 = freshDir();
+    const targets2 = pairTargets(dir2);
+    writeFileSync(targets2[0].path, oldMaterial.certPem);
+    writeFileSync(targets2[1].path, oldMaterial.keyPem, { mode: 0o600 });
+    deployTargets(targets2, newMaterial);
+    assert.ok(targets2.every((t) => lstatSync(t.path).isSymbolicLink()));
+    assert.equal(openssl(['x509', '-in', targets2[0].path, '-noout', '-serial']), `serial=${newMaterial.serial}\n`);
+    assert.ok(pubkeysMatch(targets2[0].path, targets2[1].path));
+    assert.deepEqual(leftovers(dir2), []);
+
+    // someone replaces our symlink with a plain copy, and another one with a symlink of their own
+    const outside = join(dir2, 'elsewhere.pem');
+    writeFileSync(outside, readFileSync(targets2[2].path));
+    rmSync(targets2[0].path);
+    writeFileSync(targets2[0].path, readFileSync(targets2[2].path, 'utf8').split(/(?<=-----END CERTIFICATE-----\n)/)[0]);
+    rmSync(targets2[2].path);
+    symlinkSync(outside, targets2[2].path);
+    const back = deployTargets(targets2, newMaterial);
+    assert.deepEqual(back.changed, [targets2[0].path, targets2[2].path]);
+    assert.equal(readlinkSync(targets2[0].path), '.mcpki-set-web/current/web.crt');
+    assert.equal(readlinkSync(targets2[2].path), '.mcpki-set-web/current/web.fullchain.pem');
+    assert.equal(readFileSync(outside, 'utf8'), readFileSync(targets2[2].path, 'utf8'), 'the outside file is untouched');
+    assert.notEqual(statSync(outside).ino, statSync(targets2[2].path).ino, 'and shares no inode with the set');
+    assert.deepEqual(deployTargets(targets2, newMaterial).changed, []);
+    assert.deepEqual(leftovers(dir2), []);
+  });
+
+  test('a killed deploy: leftover versions and temp links are reported, recovered (all members rewritten) and removed', () => {
+    const dir = freshDir();
+    const targets = pairTargets(dir);
+    deployTargets(targets, newMaterial);
+    const set = setOf(dir);
+    // a version written by a run killed before its swap, and its temp symlink
+    mkdirSync(join(set.path, 'v-0123-deadbeef0000'));
+    writeFileSync(join(set.path, 'v-0123-deadbeef0000', 'web.key'), oldMaterial.keyPem);
+    symlinkSync('v-0123-deadbeef0000', join(set.path, '.current.mcpki-tmp-deadbeef0000'));
+    symlinkSync('.mcpki-set-web/current/web.key', join(dir, '.web.key.mcpki-tmp-deadbeef0000'));
+    const report = repairCheck(targets);
+    assert.deepEqual(report, { ok: false, problems: [], interrupted: targets.map((t) => t.path) });
+    const result = deployTargets(targets, newMaterial);
+    assert.deepEqual(result.changed, targets.map((t) => t.path));
+    assert.deepEqual(result.recovered, targets.map((t) => t.path));
+    assert.notEqual(setOf(dir).version, set.version);
+    assert.deepEqual(leftovers(dir), []);
+    assert.deepEqual(repairCheck(targets), { ok: true, problems: [], interrupted: [] });
+    // a key that does not match, inside the set (edited through the symlink): reported and repaired
+    writeFileSync(targets[1].path, oldMaterial.keyPem);
+    assert.ok(repairCheck(targets).problems.some((p) => p.path === targets[1].path && /does not match the certificate in .*web\.crt/.test(p.problem)));
+    assert.deepEqual(deployTargets(targets, newMaterial).changed, [targets[1].path]);
+    assert.ok(pubkeysMatch(targets[0].path, targets[1].path));
+  });
+
+  test('a target dropped from the set keeps its last content as a plain file; a dissolved set is removed', () => {
+    const dir = freshDir();
+    const targets = pairTargets(dir);
+    deployTargets(targets, oldMaterial);
+    const fullchain = readFileSync(targets[2].path, 'utf8');
+    // the fullchain is no longer declared: the renewal leaves it as it was, as a plain file
+    deployTargets(targets.slice(0, 2), newMaterial);
+    assert.equal(lstatSync(targets[2].path).isFile(), true);
+    assert.equal(readFileSync(targets[2].path, 'utf8'), fullchain);
+    assert.ok(pubkeysMatch(targets[0].path, targets[1].path));
+    assert.equal(statSync(targets[1].path).mode & 0o777, 0o600);
+    // the key moves to another folder: the cert alone is a plain file again, and the set folder goes
+    const moved = [targets[0], { type: 'key', path: join(dir, 'private', 'web.key') }];
+    const result = deployTargets(moved, oldMaterial);
+    assert.deepEqual(result.changed, moved.map((t) => t.path));
+    assert.equal(lstatSync(targets[0].path).isFile(), true);
+    assert.equal(lstatSync(targets[1].path).isFile(), true, 'the old key path keeps its last content as a plain file');
+    assert.equal(existsSync(join(dir, '.mcpki-set-web')), false);
+    assert.ok(pubkeysMatch(moved[0].path, moved[1].path));
+    assert.deepEqual(leftovers(dir), []);
   });
 });
 
@@ -227,11 +447,30 @@ describe('hooks', () => {
     assert.deepEqual(leftovers(dir), []);
   });
 
+  test('a run killed after the swap, before its hooks: the next deploy reports it recovered and runs the hooks', async () => {
+    const dir = freshDir();
+    const targets = pairTargets(dir);
+    deployTargets(targets, oldMaterial);
+    // what a process killed between the swap and the hooks leaves: the new files in place, the previous version kept
+    const killed = deployTargets(targets, newMaterial, { keepBackup: true });
+    assert.ok(killed.backup);
+    assert.equal(leftovers(dir).length, 1, 'the previous version is still there');
+    const log = join(dir, 'hook.log');
+    const hook = script(dir, 'reload.sh', `echo "$MCPKI_SERIAL" >> '${log}'`);
+    const next = await deployWithHooks(targets, newMaterial, { reload: [[hook]] });
+    assert.deepEqual(next.deploy.recovered, targets.map((t) => t.path));
+    assert.equal(readFileSync(log, 'utf8'), `${newMaterial.serial}\n`);
+    assert.deepEqual(leftovers(dir), []);
+    assert.ok(pubkeysMatch(targets[0].path, targets[1].path));
+    assert.deepEqual((await deployWithHooks(targets, newMaterial, { reload: [[hook]] })).hooks, [], 'and only once');
+  });
+
   test('a failing hook restores the previous files byte for byte and runs the hooks again', async () => {
     const dir = freshDir();
     const targets = [...pairTargets(dir), { type: 'combined', path: join(dir, 'haproxy.pem') }];
     deployTargets(targets.slice(0, 3), oldMaterial); // the combined file does not exist yet
     const before = snapshot(targets);
+    const version = setOf(dir).version;
     const log = join(dir, 'hook.log');
     const hook = script(dir, 'reload.sh', `echo "$MCPKI_ROLLBACK $MCPKI_SERIAL" >> '${log}'\nif [ "$MCPKI_ROLLBACK" = 0 ]; then echo 'nginx: [emerg] cannot load certificate' >&2; exit 3; fi`);
     const error = await deployWithHooks(targets, newMaterial, { reload: [[hook]] }).then(
@@ -249,6 +488,7 @@ describe('hooks', () => {
     assert.equal(error.details.hooks[0].exitCode, 3);
     assert.equal(error.details.rollbackHooks[0].exitCode, 0);
     assert.deepEqual(snapshot(targets), before); // byte for byte, and the new combined file is gone
+    assert.equal(setOf(dir).version, version, '`current` points at the previous version again');
     assert.equal(existsSync(targets[3].path), false);
     assert.equal(readFileSync(log, 'utf8'), `0 ${newMaterial.serial}\n1 ${oldMaterial.serial}\n`);
     assert.deepEqual(leftovers(dir), []);
