@@ -22,6 +22,10 @@ export const EXIT_CODES = {
   DEPLOY: 16,
   SOME_FAILED: 17,
   SERVICE: 18,
+  // `mcpki check`: the worst finding decides; an alarm wins over a failure, a failure over a warning
+  CHECK_WARNING: 19,
+  CHECK_FAILURE: 20,
+  CHECK_ALARM: 21,
 } as const;
 
 export type ErrorCode =

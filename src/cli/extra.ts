@@ -3,3 +3,4 @@ export { registerAcme } from './commands/acme.js';
 export { registerRenew } from './commands/renew.js';
 export { registerServe } from './commands/serve.js';
 export { registerTemplate } from './commands/template.js';
+export { registerCheck } from './commands/check.js';

@@ -30,6 +30,7 @@ const GROUPS = {
   renew: (program: Command) => extra().registerRenew(program),
   serve: (program: Command) => extra().registerServe(program),
   template: (program: Command) => extra().registerTemplate(program),
+  check: (program: Command) => extra().registerCheck(program),
 };
 
 /** Which group defines each top-level command. */
@@ -49,6 +50,7 @@ const GROUP_OF: Record<string, keyof typeof GROUPS> = {
   renew: 'renew',
   serve: 'serve',
   template: 'template',
+  check: 'check',
 };
 
 /** The first word that is not an option (nor the value of --home). */
@@ -85,7 +87,8 @@ Quick start:
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 no CA, 5 already exists,
 6 name not permitted, 7 inventory error, 8 file system, 9 git guard, 10 not found, 11 trust store, 12 passphrase,
 13 ACME (the CA refused, a challenge failed), 14 rate limited, 15 network, 16 deploy hook failed,
-17 some certificates failed (apply/renew; the others were done), 18 service could not start.`,
+17 some certificates failed (apply/renew; the others were done), 18 service could not start,
+19 check: warnings, 20 check: failures, 21 check: unexpected certificate.`,
     );
   const word = firstCommandWord(argv);
   const only = GROUP_OF[word ?? ''];
