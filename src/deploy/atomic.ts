@@ -32,7 +32,7 @@ function writeTemp(file: FileToWrite, sync = true): string {
   return temp;
 }
 
-function fsyncPath(path: string): void {
+export function fsyncPath(path: string): void {
   const fd = openSync(path, 'r');
   try {
     fsyncSync(fd);
@@ -100,7 +100,7 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode: numbe
   writeFilesAtomic([{ path, data, mode }]);
 }
 
-function tryUnlink(path: string): void {
+export function tryUnlink(path: string): void {
   try {
     unlinkSync(path);
   } catch {

@@ -1,0 +1,118 @@
+// File operations the deploy steps share: writes with the final mode and owner set before a byte is written,
+// fsynced; fresh temp names next to a path; folders created and removed.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, fsyncSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, statSync, symlinkSync, writeSync, type Stats } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { McpkiError } from '../errors.js';
+import { fsyncPath as fsyncDir, TEMP_MARKER, tryUnlink } from './atomic.js';
+import type { Plan } from './plan.js';
+
+export { fsyncDir, tryUnlink };
+
+export function errnoCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? 'error';
+}
+
+export function writeFailed(path: string, error: unknown, what = 'write'): McpkiError {
+  return new McpkiError('WRITE_FAILED', `cannot ${what} ${path} (${errnoCode(error)})`, 'check that the folder is writable and the disk is not full; the previous files were left in place', { cause: error });
+}
+
+export function statOrNull(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return null;
+    throw writeFailed(path, error, 'read');
+  }
+}
+
+/** Missing folders from the outermost down. */
+function missingDirs(dir: string): string[] {
+  const missing: string[] = [];
+  for (let current = dir; statOrNull(current) === null; current = dirname(current)) {
+    missing.unshift(current);
+    if (dirname(current) === current) break;
+  }
+  return missing;
+}
+
+export function createDirs(plans: readonly Plan[], created: string[]): void {
+  for (const p of plans) {
+    for (const dir of missingDirs(dirname(p.path))) {
+      try {
+        mkdirSync(dir, { mode: 0o700 });
+      } catch (error) {
+        if (errnoCode(error) === 'EEXIST') continue;
+        throw writeFailed(dir, error, 'create the folder');
+      }
+      created.push(dir);
+      if (p.uid !== undefined || p.gid !== undefined) chownSync(dir, p.uid ?? -1, p.gid ?? -1);
+    }
+  }
+}
+
+export function randomSuffix(): string {
+  return randomBytes(6).toString('hex');
+}
+
+/** Creates `path` with O_EXCL, owner and final mode set before a byte is written, then the data, fsynced. */
+export function writeNewFile(path: string, p: Pick<Plan, 'data' | 'mode' | 'uid' | 'gid'>): void {
+  // a 0600 start: no one else can open it before its final mode and owner are set
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    if (p.uid !== undefined || p.gid !== undefined) fchownSync(fd, p.uid ?? -1, p.gid ?? -1);
+    fchmodSync(fd, p.mode); // explicit, so the umask does not change the configured mode
+    writeSync(fd, p.data);
+    fsyncSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    tryUnlink(path);
+    throw error;
+  }
+  closeSync(fd);
+}
+
+export function writeTemp(p: Plan): string {
+  const temp = join(dirname(p.path), `.${basename(p.path)}${TEMP_MARKER}${randomSuffix()}`);
+  writeNewFile(temp, p);
+  return temp;
+}
+
+/** A copy of `from` (followed) at `to` with the same bytes, mode and owner, fsynced. */
+export function copyWithOwner(from: string, to: string): void {
+  const stat = statSync(from);
+  const uid = stat.uid === process.getuid?.() ? undefined : stat.uid;
+  const gid = stat.gid === process.getgid?.() ? undefined : stat.gid;
+  writeNewFile(to, { data: readFileSync(from), mode: stat.mode & 0o7777, uid, gid });
+}
+
+export function syncDirs(paths: readonly string[]): void {
+  for (const dir of new Set(paths.map((path) => dirname(path)))) fsyncDir(dir);
+}
+
+/** Removes a set's version folder (its files are hard links or private copies; nothing else points into it). */
+export function removeTree(path: string): void {
+  rmSync(path, { recursive: true, force: true });
+}
+
+export function makeFolder(path: string, mode: number): void {
+  mkdirSync(path, { mode: 0o700 });
+  if (mode !== 0o700) chmodSync(path, mode); // after the files are complete would be no safer: nothing points here yet
+}
+
+/** A symlink at a fresh temp name next to `path`, to be renamed over it. */
+export function tempSymlink(text: string, path: string): string {
+  const temp = join(dirname(path), `.${basename(path)}${TEMP_MARKER}${randomSuffix()}`);
+  symlinkSync(text, temp);
+  return temp;
+}
+
+export function removeCreatedDirs(dirs: readonly string[]): void {
+  for (const dir of [...dirs].reverse()) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // not empty (something else lives there now) or already gone
+    }
+  }
+}

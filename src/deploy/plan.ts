@@ -1,0 +1,99 @@
+// Step 0 of a deploy (see deploy.ts): every target rendered in memory and compared with the disk, its owner
+// resolved, and the set types sharing a folder grouped into file sets.
+import { readFileSync, realpathSync, type Stats } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { McpkiError } from '../errors.js';
+import { staleBackups, type LeftoverListings } from './backup.js';
+import { statOrNull, writeFailed } from './files.js';
+import { inspectMember, inspectSet, isFolder, memberLink, SET_PREFIX, SET_TYPES, setFolderMode, setNameOf, validSetName, type FileSet, type PathState } from './fileset.js';
+import { checkOwnership, resolveId } from './owners.js';
+import { renderTarget, targetUpToDate, validateTarget, type Material, type Target } from './targets.js';
+
+export interface Plan {
+  target: Target;
+  path: string;
+  data: Buffer;
+  mode: number;
+  uid: number | undefined;
+  gid: number | undefined;
+  existed: boolean;
+  stale: string[];
+  changed: boolean;
+  state: PathState;
+  /** set members: a file already holding exactly these bytes, mode and owner (hard-linked into a new version) */
+  source: string | null;
+  set?: FileSet;
+}
+
+export function plan(targets: readonly Target[], material: Material, listings?: LeftoverListings): { plans: Plan[]; sets: FileSet[] } {
+  const seen = new Set<string>();
+  const ids = new Map<string, number>();
+  const setTypesPerDir = new Map<string, number>();
+  for (const target of targets) {
+    validateTarget(target);
+    const path = resolve(target.path);
+    if (seen.has(path)) throw new McpkiError('INVALID_INPUT', `certificate ${material.name}: two targets write ${path}`, 'give every target its own path');
+    seen.add(path);
+    if (SET_TYPES.has(target.type)) setTypesPerDir.set(dirname(path), (setTypesPerDir.get(dirname(path)) ?? 0) + 1);
+  }
+  const setName = [...setTypesPerDir.values()].some((count) => count >= 2) ? setNameOf(material) : '';
+  const sets = new Map<string, FileSet>();
+  const plans = targets.map((target): Plan => {
+    const path = resolve(target.path);
+    const dir = dirname(path);
+    const uid = resolveId(target.owner, 'passwd', path, ids);
+    const gid = resolveId(target.group, 'group', path, ids);
+    checkOwnership(path, uid, gid);
+    const rendered = renderTarget(target, material);
+    const inSet = SET_TYPES.has(target.type) && (setTypesPerDir.get(dir) ?? 0) >= 2;
+    let set: FileSet | undefined;
+    let state: PathState;
+    let stat: Stats | null;
+    const stale = staleBackups(path, listings);
+    if (inSet) {
+      set = sets.get(dir);
+      if (!set) {
+        set = { dir, name: setName, path: join(dir, setName), members: [], dirMode: 0o700, changed: false, ...inspectSet(dir, setName) };
+        sets.set(dir, set);
+      }
+      ({ state, stat } = inspectMember(path, memberLink(setName, path)));
+    } else {
+      stat = statOrNull(path);
+      if (stat?.isDirectory()) throw new McpkiError('WRITE_FAILED', `target ${path} is a folder`, 'give a file path');
+      state = stat ? 'file' : 'missing';
+    }
+    let upToDate = false;
+    if (stat && stale.length === 0 && (stat.mode & 0o7777) === rendered.mode && (uid === undefined || stat.uid === uid) && (gid === undefined || stat.gid === gid)) {
+      let existing: Buffer;
+      try {
+        existing = readFileSync(path);
+      } catch (error) {
+        throw writeFailed(path, error, 'read');
+      }
+      upToDate = targetUpToDate(target, material, rendered, existing);
+    }
+    const p: Plan = { target, path, data: rendered.data, mode: rendered.mode, uid, gid, existed: state !== 'missing', stale, changed: !upToDate, state, source: null, set };
+    if (set) {
+      // the real file already holds exactly this: the new version links it instead of writing it again
+      if (upToDate) p.source = state === 'link' ? realpathSync(path) : state === 'file' ? path : null;
+      p.changed = p.changed || state !== 'link' || set.stale.length > 0;
+      set.members.push(p);
+    }
+    return p;
+  });
+  for (const set of sets.values()) {
+    set.dirMode = setFolderMode(set.members);
+    set.changed = set.members.some((p) => p.changed);
+  }
+  // a folder that held a set of this certificate and now has fewer than two of its files: the set is dissolved
+  if (validSetName(material)) {
+    const name = SET_PREFIX + material.name;
+    for (const [dir, count] of setTypesPerDir) {
+      if (count >= 2 || !isFolder(join(dir, name))) continue;
+      const set: FileSet = { dir, name, path: join(dir, name), members: [], dirMode: 0o700, changed: true, dissolve: true, ...inspectSet(dir, name) };
+      for (const p of plans) if (dirname(p.path) === dir && SET_TYPES.has(p.target.type)) p.changed = true;
+      sets.set(dir, set);
+    }
+  }
+  return { plans, sets: [...sets.values()] };
+}
