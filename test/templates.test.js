@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasCommand, mcpki, tempDir } from './helpers.js';
 
@@ -15,7 +15,7 @@ test('systemd units render with real paths and pass systemd-analyze verify', { s
     const config = join(dir, 'mcpki.yaml');
     writeFileSync(config, 'version: 1\ncertificates:\n  - name: unit\n    names: [unit.localhost]\n');
     const listed = mcpki(['--json', 'template', 'list']).json.templates.map((t) => t.name);
-    for (const name of ['systemd/mcpki.service', 'systemd/mcpki-renew.service', 'systemd/mcpki-renew.timer']) {
+    for (const name of ['systemd/mcpki.service', 'systemd/mcpki-renew.service', 'systemd/mcpki-renew.timer', 'systemd/mcpki-crl.service', 'systemd/mcpki-crl.timer']) {
       assert.ok(listed.includes(name), name);
       const unit = join(dir, name.split('/')[1]);
       const rendered = mcpki(['--home', home, 'template', 'render', name, '-c', config, '--out', unit]);
@@ -32,6 +32,17 @@ test('systemd units render with real paths and pass systemd-analyze verify', { s
     const ran = spawnSync(execStart[0], execStart.slice(1), { encoding: 'utf8', env: { ...process.env, ...env } });
     assert.equal(ran.status, 0, ran.stderr + ran.stdout);
     assert.equal(mcpki(['--home', home, '--json', 'show', 'unit']).json.certificate.name, 'unit');
+
+    // the CRL unit publishes a CRL of the whole chain, then runs the reload command given with --var
+    const marker = join(dir, 'reloaded');
+    const crlUnit = mcpki(['--home', home, 'template', 'render', 'systemd/mcpki-crl.service', '--var', `reloadCommand=/usr/bin/touch ${marker}`]).stdout;
+    const crlStart = crlUnit.match(/^ExecStart=(.+)$/m)[1].split(' ');
+    assert.deepEqual(crlStart.slice(-3), ['crl', '--days', '7']);
+    assert.equal(spawnSync(crlStart[0], crlStart.slice(1), { encoding: 'utf8', env: { ...process.env, ...env } }).status, 0);
+    assert.equal((readFileSync(join(home, 'ca', 'crl.pem'), 'utf8').match(/BEGIN X509 CRL/g) ?? []).length, 2);
+    const post = crlUnit.match(/^ExecStartPost=\+(.+)$/m)[1].split(' ');
+    assert.equal(spawnSync(post[0], post.slice(1)).status, 0);
+    assert.ok(existsSync(marker), 'the reload command ran');
   } finally {
     cleanup();
   }
@@ -47,4 +58,61 @@ test('--var overrides a variable; an unknown template is a clear error', () => {
   assert.match(missing.stderr, /no template named "systemd\/nope\.service"/);
   const bad = mcpki(['template', 'render', 'systemd/mcpki.service', '--var', 'oops']);
   assert.equal(bad.status, 2);
+});
+
+test('template list describes each peer template, its variables and defaults', () => {
+  const listed = mcpki(['--json', 'template', 'list']);
+  assert.equal(listed.status, 0, listed.stderr);
+  const byName = Object.fromEntries(listed.json.templates.map((t) => [t.name, t]));
+  for (const name of ['nginx/mcp-mtls.conf', 'nginx/mcp-tls.conf', 'nginx/mcp-mtls-upstream.conf', 'haproxy/mcp-mtls.cfg', 'caddy/Caddyfile', 'traefik/mcp-mtls.yml', 'mcp/server.ts', 'mcp/server.py', 'mcp/client.ts', 'mcp/claude-desktop.json', 'curl/mcp-call.sh']) {
+    assert.ok(byName[name], name);
+    assert.ok(byName[name].description.length > 10, `${name} says what it is for`);
+  }
+  const nginx = byName['nginx/mcp-mtls.conf'];
+  for (const v of ['listen', 'serverName', 'fullchain', 'key', 'ca', 'crl', 'mcpPath', 'upstream']) assert.ok(nginx.variables.includes(v), v);
+  assert.deepEqual(nginx.defaults, { listen: '0.0.0.0:8443', mcpPath: '/mcp', upstream: 'http://127.0.0.1:3000' });
+  assert.ok(byName['caddy/Caddyfile'].variables.includes('listen'), 'a derived variable lists the one it comes from');
+  assert.equal(byName['nginx/mcp-mtls-upstream.conf'].defaults.upstream, 'https://localhost:3443', 'a template can have its own default');
+});
+
+test('--cert fills the certificate\'s paths; --var wins; unknown certificates and missing variables are clear errors', () => {
+  const { dir, cleanup } = tempDir('mcpki-templates-cert-');
+  try {
+    const home = join(dir, 'home');
+    assert.equal(mcpki(['--home', home, 'init']).status, 0);
+    assert.equal(mcpki(['--home', home, 'issue', 'server', 'web', 'web.localhost', '127.0.0.1']).status, 0);
+    const rendered = mcpki(['--home', home, '--json', 'template', 'render', 'nginx/mcp-tls.conf', '--cert', 'web', '--var', 'listen=127.0.0.1:9443']);
+    assert.equal(rendered.status, 0, rendered.stderr);
+    const { variables, text } = rendered.json;
+    assert.equal(variables.fullchain, join(home, 'certs', 'web', 'web.fullchain.pem'));
+    assert.equal(variables.key, join(home, 'certs', 'web', 'web.key'));
+    assert.equal(variables.cert, join(home, 'certs', 'web', 'web.crt'));
+    assert.equal(variables.chain, join(home, 'ca', 'intermediate.crt'));
+    assert.equal(variables.serverName, 'web.localhost');
+    assert.match(text, /^    listen 127\.0\.0\.1:9443 ssl;$/m);
+    assert.match(text, /^    server_name web\.localhost;$/m);
+
+    const unknown = mcpki(['--home', home, 'template', 'render', 'nginx/mcp-tls.conf', '--cert', 'nope']);
+    assert.equal(unknown.status, 10);
+    assert.match(unknown.stderr, /no certificate named or with serial "nope"/);
+    const noCrl = mcpki(['--home', home, 'template', 'render', 'nginx/mcp-mtls.conf', '--cert', 'web']);
+    assert.equal(noCrl.status, 10);
+    assert.match(noCrl.stderr, /hint: run "mcpki crl"/);
+    const noCert = mcpki(['--home', home, 'template', 'render', 'nginx/mcp-tls.conf']);
+    assert.equal(noCert.status, 3);
+    assert.match(noCert.stderr, /needs \{\{fullchain\}\}/);
+    assert.match(noCert.stderr, /hint: pass --cert NAME/);
+    const noClient = mcpki(['--home', home, 'template', 'render', 'nginx/mcp-mtls-upstream.conf', '--cert', 'web']);
+    assert.equal(noClient.status, 3);
+    assert.match(noClient.stderr, /hint: pass --client-cert NAME/);
+
+    // values are escaped for the file they land in: JSON strings, single-quoted shell words
+    const json = mcpki(['--home', home, '--json', 'template', 'render', 'mcp/claude-desktop.json', '--cert', 'web', '--var', 'url=https://web.localhost/"quoted"\\path']);
+    assert.equal(JSON.parse(json.json.text).mcpServers.web.args[2], 'https://web.localhost/"quoted"\\path');
+    const sh = mcpki(['--home', home, '--json', 'template', 'render', 'curl/mcp-call.sh', '--cert', 'web', '--var', "url=https://it's.example/mcp"]);
+    const echoed = spawnSync('sh', ['-c', `${sh.json.text.match(/^url=.*$/m)[0]}; printf %s "$url"`], { encoding: 'utf8' });
+    assert.equal(echoed.stdout, "https://it's.example/mcp");
+  } finally {
+    cleanup();
+  }
 });

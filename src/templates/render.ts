@@ -5,7 +5,10 @@ import { userInfo } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context } from '../context.js';
+import { loadConfig } from '../config/index.js';
 import { McpkiError } from '../errors.js';
+import { CATALOG, COMMON_DEFAULTS } from './catalog.js';
+import { authorityVariables, certificateVariableNames, certificateVariables } from './certificate.js';
 
 /** The installed package's folder (holds templates/ and bin/), found from this module's location. */
 export function packageRoot(): string {
@@ -23,12 +26,38 @@ function templatesDir(): string {
 export interface TemplateInfo {
   name: string;
   path: string;
+  /** what the template is for ('' for templates without a catalog entry) */
+  description: string;
   /** the placeholders it needs */
   variables: string[];
+  /** defaults of those variables (from the catalog and the common defaults) */
+  defaults: Record<string, string>;
 }
 
+const PLACEHOLDER = /\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}/g;
+
 function placeholders(text: string): string[] {
-  return [...new Set([...text.matchAll(/\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}/g)].map((m) => m[1]!))].sort();
+  return [...new Set([...text.matchAll(PLACEHOLDER)].map((m) => m[1]!))].sort();
+}
+
+/** Variables computed from another unless given (see derivedVariables), by the variable they come from. */
+const DERIVED_FROM: Readonly<Record<string, string>> = { listenHost: 'listen', listenPort: 'listen', upstreamAddress: 'upstream' };
+
+/** The placeholders, plus the variables that derived ones come from. */
+function variablesOf(text: string): string[] {
+  const found = placeholders(text);
+  return [...new Set([...found, ...found.flatMap((v) => (DERIVED_FROM[v] ? [DERIVED_FROM[v]] : []))])].sort();
+}
+
+/** Defaults of the template's variables, and of the variables those defaults refer to. */
+function defaultsFor(name: string, variables: readonly string[]): Record<string, string> {
+  const all: Record<string, string> = { ...COMMON_DEFAULTS, ...CATALOG[name]?.defaults };
+  const wanted = new Set(variables);
+  for (let size = -1; size !== wanted.size; ) {
+    size = wanted.size;
+    for (const key of [...wanted]) if (all[key] !== undefined) for (const v of placeholders(all[key])) wanted.add(v);
+  }
+  return Object.fromEntries(Object.entries(all).filter(([key]) => wanted.has(key)));
 }
 
 export function listTemplates(): TemplateInfo[] {
@@ -38,31 +67,87 @@ export function listTemplates(): TemplateInfo[] {
     for (const entry of readdirSync(dir).sort()) {
       const path = join(dir, entry);
       if (statSync(path).isDirectory()) walk(path);
-      else out.push({ name: relative(root, path), path, variables: placeholders(readFileSync(path, 'utf8')) });
+      else {
+        const name = relative(root, path);
+        const variables = variablesOf(readFileSync(path, 'utf8'));
+        out.push({ name, path, description: CATALOG[name]?.description ?? '', variables, defaults: defaultsFor(name, variables) });
+      }
     }
   };
   walk(root);
   return out;
 }
 
+/** How a value is written into a file of this kind: placeholders in code, JSON and YAML sit inside "…", in shell inside '…'. */
+function escaperFor(name: string): (value: string) => string {
+  if (/\.(json|ts|js|py|ya?ml)$/.test(name)) return (value) => JSON.stringify(value).slice(1, -1);
+  if (/\.sh$/.test(name)) return (value) => value.replace(/'/g, `'\\''`);
+  return (value) => value;
+}
+
+function hintFor(missing: readonly string[]): string {
+  const fromCert = missing.some((m) => certificateVariableNames().includes(m) || m === 'ca' || m === 'crl');
+  const fromClient = missing.some((m) => certificateVariableNames('client').includes(m));
+  const vars = missing.map((m) => `--var ${m}=…`).join(' ');
+  if (fromClient) return `pass --client-cert NAME (a client certificate from "mcpki list"), or ${vars}`;
+  if (fromCert) return `pass --cert NAME (a certificate from "mcpki list"), or ${vars}`;
+  return `pass ${vars}`;
+}
+
 export function renderText(text: string, variables: Record<string, string>, name = 'template'): string {
   const missing = placeholders(text).filter((v) => variables[v] === undefined);
   if (missing.length) {
-    throw new McpkiError('INVALID_INPUT', `${name} needs ${missing.map((m) => `{{${m}}}`).join(', ')}`, `pass ${missing.map((m) => `--var ${m}=…`).join(' ')}`);
+    throw new McpkiError('INVALID_INPUT', `${name} needs ${missing.map((m) => `{{${m}}}`).join(', ')}`, hintFor(missing));
   }
-  return text.replace(/\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}/g, (_, key: string) => variables[key]!);
+  const escape = escaperFor(name);
+  return text.replace(PLACEHOLDER, (_, key: string) => escape(variables[key]!));
 }
 
 export interface RenderOptions {
-  /** the mcpki.yaml the rendered service should use */
+  /** the mcpki.yaml the rendered service should use, and where --cert looks for declared targets */
   config?: string;
+  /** fill the certificate's paths, host name, the mcpki root and CRL */
+  cert?: string;
+  /** fill clientCert, clientKey, clientFullchain, … from this (client) certificate */
+  clientCert?: string;
   /** extra or overriding variables */
   variables?: Record<string, string>;
 }
 
-/** Fills a template with this installation's real paths (node, mcpki, home, config, user) and any --var. */
+/** host and port of "host:port", "[v6]:port" or a bare port (all addresses). */
+function splitHostPort(address: string): { host: string; port: string } {
+  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(address);
+  if (bracketed) return { host: bracketed[1]!, port: bracketed[2]! };
+  if (/^\d+$/.test(address)) return { host: '0.0.0.0', port: address };
+  const at = address.lastIndexOf(':');
+  return at > 0 ? { host: address.slice(0, at), port: address.slice(at + 1) } : { host: address, port: '' };
+}
+
+/** Variables computed from others unless given: listenHost/listenPort from listen, upstreamAddress from upstream. */
+function derivedVariables(variables: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (variables.listen !== undefined) {
+    const { host, port } = splitHostPort(variables.listen);
+    out.listenHost = host;
+    out.listenPort = port;
+  }
+  if (variables.upstream !== undefined) {
+    try {
+      const url = new URL(variables.upstream);
+      out.upstreamAddress = `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
+    } catch {
+      // not a URL: templates that need upstreamAddress then ask for it
+    }
+  }
+  return out;
+}
+
+/**
+ * Fills a template with this installation's real paths (node, mcpki, home, config, user), the defaults,
+ * the certificate's variables (--cert, --client-cert) and any --var, in that order of precedence (last wins).
+ */
 export function renderTemplate(context: Context, name: string, options: RenderOptions = {}): { name: string; text: string; variables: Record<string, string> } {
-  const template = listTemplates().find((t) => t.name === name || t.name === `${name}` || t.name.endsWith(`/${name}`));
+  const template = listTemplates().find((t) => t.name === name || t.name.endsWith(`/${name}`));
   if (!template) {
     throw new McpkiError('NOT_FOUND', `no template named "${name}"`, `see "mcpki template list"`);
   }
@@ -72,15 +157,29 @@ export function renderTemplate(context: Context, name: string, options: RenderOp
   } catch {
     // no passwd entry: keep root
   }
-  const config = resolve(options.config ?? 'mcpki.yaml');
+  const given = options.variables ?? {};
+  const configFile = resolve(options.config ?? 'mcpki.yaml');
+  const used = new Set(template.variables);
+  for (const value of Object.values(template.defaults)) for (const v of placeholders(value)) used.add(v);
+  const needed = (variable: string) => used.has(variable) && given[variable] === undefined;
+
+  const config = options.config && (options.cert || options.clientCert) ? loadConfig(configFile) : undefined;
   const variables: Record<string, string> = {
     node: process.execPath,
     bin: join(packageRoot(), 'bin', 'mcpki.js'),
     home: context.home,
-    config,
-    configDir: dirname(config),
+    config: configFile,
+    configDir: dirname(configFile),
     user,
-    ...options.variables,
+    ...template.defaults,
   };
+  if (needed('ca') || needed('crl')) Object.assign(variables, authorityVariables(context, needed));
+  if (options.cert) Object.assign(variables, certificateVariables(context, { name: options.cert }, config, needed));
+  if (options.clientCert) Object.assign(variables, certificateVariables(context, { name: options.clientCert, prefix: 'client' }, config, needed));
+  Object.assign(variables, given);
+  for (const [key, value] of Object.entries(template.defaults)) {
+    if (given[key] === undefined && value.includes('{{')) variables[key] = renderText(value, variables, `the default of ${key}`);
+  }
+  for (const [key, value] of Object.entries(derivedVariables(variables))) if (given[key] === undefined) variables[key] = value;
   return { name: template.name, text: renderText(readFileSync(template.path, 'utf8'), variables, template.name), variables };
 }

@@ -15,21 +15,30 @@ function parseVars(pairs: readonly string[] = []): Record<string, string> {
 }
 
 export function registerTemplate(program: Command): void {
-  const template = program.command('template').description('files that run mcpki or use its certificates (systemd units, …), filled with real paths');
+  const template = program
+    .command('template')
+    .description('files that run mcpki or use its certificates (systemd units, reverse proxies, MCP servers and clients), filled with real paths');
   template
     .command('list')
     .description('list the templates and the variables each needs')
     .action(
       action(async ({ out }) => {
         const { listTemplates } = await import('../../templates/render.js');
-        const templates = listTemplates().map(({ name, variables }) => ({ name, variables }));
-        emit(out, { templates }, () => table(['TEMPLATE', 'VARIABLES'], templates.map((t) => [t.name, t.variables.join(', ')])));
+        const templates = listTemplates().map(({ name, description, variables, defaults }) => ({ name, description, variables, defaults }));
+        emit(out, { templates }, () =>
+          table(
+            ['TEMPLATE', 'VARIABLES', 'FOR'],
+            templates.map((t) => [t.name, t.variables.map((v) => (t.defaults[v] === undefined ? v : `${v}=${t.defaults[v]}`)).join(', '), t.description]),
+          ),
+        );
       }),
     );
   template
     .command('render <name>')
-    .description('fill a template with this installation\'s paths (node, mcpki, home, config, user) and --var values')
-    .option('-c, --config <file>', 'the mcpki.yaml the rendered unit uses (default ./mcpki.yaml)')
+    .description('fill a template with this installation\'s paths, a certificate\'s files (--cert) and --var values')
+    .option('--cert <name>', 'fill cert, key, fullchain, chain, combined, name, serverName from this certificate, and ca, crl')
+    .option('--client-cert <name>', 'fill clientCert, clientKey, clientFullchain, … from this client certificate')
+    .option('-c, --config <file>', 'the mcpki.yaml the rendered unit uses (default ./mcpki.yaml); with --cert, a certificate declared there with targets gives the deployed paths')
     .option('--var <name=value>', 'set or override a variable; repeatable', collect)
     .option('--out <file>', 'write here (atomically) instead of printing')
     .addHelpText(
@@ -37,13 +46,17 @@ export function registerTemplate(program: Command): void {
       `
 Examples:
   mcpki template render systemd/mcpki.service -c /etc/mcpki/mcpki.yaml --out /etc/systemd/system/mcpki.service
-  mcpki template render systemd/mcpki-renew.timer`,
+  mcpki template render systemd/mcpki-renew.timer
+  mcpki template render nginx/mcp-mtls.conf --cert mcp.example.test -c mcpki.yaml --var upstream=http://127.0.0.1:3000
+  mcpki template render haproxy/mcp-mtls.cfg --cert mcp.example.test -c mcpki.yaml --out /etc/haproxy/haproxy.cfg
+  mcpki template render mcp/client.ts --cert agent --var url=https://mcp.example.test:8443/mcp --out client.ts`,
     )
     .action(
-      action(async ({ context, out }, name: string, flags: { config?: string; var?: string[]; out?: string }) => {
+      action(async ({ context, out }, name: string, flags: { config?: string; cert?: string; clientCert?: string; var?: string[]; out?: string }) => {
         const { renderTemplate } = await import('../../templates/render.js');
-        const rendered = renderTemplate(context, name, { config: flags.config, variables: parseVars(flags.var) });
-        if (flags.out) writeFileAtomic(flags.out, rendered.text, 0o644);
+        const variables = parseVars(flags.var);
+        const rendered = renderTemplate(context, name, { config: flags.config, cert: flags.cert, clientCert: flags.clientCert, variables });
+        if (flags.out) writeFileAtomic(flags.out, rendered.text, rendered.name.endsWith('.sh') ? 0o755 : 0o644);
         emit(out, { ...rendered, path: flags.out ?? null }, () => (flags.out ? `${color.green('wrote')} ${flags.out} from ${rendered.name}` : rendered.text));
       }),
     );

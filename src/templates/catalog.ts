@@ -1,0 +1,51 @@
+// What each template is for, and the defaults of the variables it takes that no certificate provides.
+// Templates not listed here (the systemd units) render with the installation's paths and --var alone.
+
+export interface CatalogEntry {
+  /** one line: the job this template does */
+  description: string;
+  /** variable defaults; a default may refer to other variables ({{listenPort}}) */
+  defaults?: Record<string, string>;
+}
+
+/** Defaults every template may use; --var overrides them. */
+export const COMMON_DEFAULTS: Readonly<Record<string, string>> = {
+  listen: '0.0.0.0:8443',
+  upstream: 'http://127.0.0.1:3000',
+  mcpPath: '/mcp',
+  url: 'https://localhost:8443/mcp',
+};
+
+export const CATALOG: Readonly<Record<string, CatalogEntry>> = {
+  'nginx/mcp-mtls.conf': { description: 'nginx server block: TLS + required client certificate (CRL-checked) in front of an http:// MCP server' },
+  'nginx/mcp-tls.conf': { description: 'nginx server block: TLS only in front of an http:// MCP server' },
+  'nginx/mcp-mtls-upstream.conf': {
+    description: 'nginx server block: TLS in front of an https:// MCP server that requires a client certificate (--client-cert)',
+    defaults: { upstream: 'https://localhost:3443' },
+  },
+  'haproxy/mcp-mtls.cfg': { description: 'HAProxy configuration: TLS + required client certificate (combined PEM, CRL-checked)' },
+  'caddy/Caddyfile': { description: 'Caddyfile: TLS + required client certificate in front of an MCP server' },
+  'traefik/mcp-mtls.yml': {
+    description: 'Traefik dynamic configuration: certificate, TLS options requiring a client certificate, router and service',
+    defaults: { entryPoint: 'websecure' },
+  },
+  'mcp/server.ts': {
+    description: 'TypeScript MCP server (Streamable HTTP) on node:https, optional client certificate, certificate hot reload',
+    defaults: { requireClientCert: 'true' },
+  },
+  'mcp/server.py': {
+    description: 'Python MCP server (FastMCP) run by uvicorn with TLS, client certificate required, CRL-checked',
+    defaults: { requireClientCert: 'true' },
+  },
+  'mcp/client.ts': { description: 'TypeScript MCP client with a custom CA and a client certificate (undici Agent)' },
+  'mcp/claude-desktop.json': {
+    description: 'Claude Desktop / mcp-remote entry trusting the mcpki root through NODE_EXTRA_CA_CERTS',
+    defaults: { url: 'https://{{serverName}}:8443{{mcpPath}}' },
+  },
+  'curl/mcp-call.sh': { description: 'shell script: initialize and list tools with curl over mTLS' },
+  'systemd/mcpki-crl.service': {
+    description: 'systemd oneshot: publish a fresh CRL, then reload the proxy that reads it (--var reloadCommand=…)',
+    defaults: { crlDays: '7', reloadCommand: '/bin/systemctl reload nginx' },
+  },
+  'systemd/mcpki-crl.timer': { description: 'systemd timer: run mcpki-crl.service daily', defaults: { crlDays: '7' } },
+};
