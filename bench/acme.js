@@ -23,7 +23,7 @@ import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hasPebble, startPebble } from '../test/pebble.js';
-import { checkBuild, fail, findOnPath, fmtMs, fmtRatio, median, printTable, progress, progressDone, round, summary } from './common.js';
+import { checkBuild, fail, findOnPath, fmtMs, fmtRatio, median, parseArgs, printTable, progress, progressDone, round, summary } from './common.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'mcpki.js');
@@ -56,32 +56,20 @@ const USAGE = `usage: node bench/acme.js [options]
 Needs the Debian packages pebble (required), certbot and lego (each skipped with a message when missing).
 Build first: npm run build`;
 
-function parseArgs(argv) {
-  const opts = { runs: 5, warmup: 1, skip: new Set(), backoffMin: MCPKI_BACKOFF.min, out: join(ROOT, 'bench', 'results', 'acme.json'), check: false };
-  const int = (name, value, min) => {
-    if (value === undefined || !/^\d+$/.test(value) || Number(value) < min) fail(`${name} needs a whole number ≥ ${min}, got ${value ?? 'nothing'}\n\n${USAGE}`);
-    return Number(value);
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].startsWith('--') && argv[i].includes('=') ? argv[i].split(/=(.*)/s) : [argv[i], undefined];
-    const value = () => inline ?? argv[++i];
-    switch (flag) {
-      case '--runs': opts.runs = int(flag, value(), 1); break;
-      case '--warmup': opts.warmup = int(flag, value(), 0); break;
-      case '--backoff-min': opts.backoffMin = int(flag, value(), 1); break;
-      case '--skip': {
-        const client = value();
-        if (!['minimal', 'certbot', 'lego'].includes(client)) fail(`--skip takes minimal, certbot or lego, got ${client ?? 'nothing'}\n\n${USAGE}`);
-        opts.skip.add(client);
-        break;
-      }
-      case '--out': opts.out = value() ?? fail(`--out needs a file\n\n${USAGE}`); break;
-      case '--check': opts.check = true; break;
-      case '-h': case '--help': console.log(USAGE); process.exit(0); break;
-      default: fail(`unknown option ${argv[i]}\n\n${USAGE}`);
-    }
-  }
-  return opts;
+function parseOptions(argv) {
+  return parseArgs(argv, USAGE, { runs: 5, warmup: 1, skip: new Set(), backoffMin: MCPKI_BACKOFF.min, out: join(ROOT, 'bench', 'results', 'acme.json'), check: false }, {
+    '--runs': { int: 1 },
+    '--warmup': { int: 0 },
+    '--backoff-min': { int: 1 },
+    '--skip': {
+      read: (client, opts) => {
+        if (!['minimal', 'certbot', 'lego'].includes(client)) fail(`--skip takes minimal, certbot or lego, got ${client}\n\n${USAGE}`);
+        return opts.skip.add(client);
+      },
+    },
+    '--out': {},
+    '--check': { set: true },
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -366,7 +354,7 @@ function installSignalHandlers() {
 // ---------------------------------------------------------------------------------------------------
 
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseOptions(process.argv.slice(2));
   if (!hasPebble()) fail('Pebble is not installed (Debian package pebble: /usr/bin/pebble and /usr/bin/pebble-challtestsrv)');
   if (!findOnPath('openssl')) fail('openssl is needed to check the certificates');
   const stale = checkBuild();

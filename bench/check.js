@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { checkBuild, fail, findOnPath, fmtMs, fmtRatio, median, printTable, progress, progressDone, round, summary } from './common.js';
+import { checkBuild, fail, findOnPath, fmtMs, fmtRatio, median, parseArgs, printTable, progress, progressDone, round, summary } from './common.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'mcpki.js');
@@ -28,25 +28,13 @@ const USAGE = `usage: node bench/check.js [options]
 
 Build first: npm run build`;
 
-function parseArgs(argv) {
-  const opts = { runs: 15, warmup: 2, out: join(ROOT, 'bench', 'results', 'check.json'), check: false };
-  const int = (name, value, min) => {
-    if (value === undefined || !/^\d+$/.test(value) || Number(value) < min) fail(`${name} needs a whole number ≥ ${min}, got ${value ?? 'nothing'}\n\n${USAGE}`);
-    return Number(value);
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].startsWith('--') && argv[i].includes('=') ? argv[i].split(/=(.*)/s) : [argv[i], undefined];
-    const value = () => inline ?? argv[++i];
-    switch (flag) {
-      case '--runs': opts.runs = int(flag, value(), 1); break;
-      case '--warmup': opts.warmup = int(flag, value(), 0); break;
-      case '--out': opts.out = value() ?? fail(`--out needs a file\n\n${USAGE}`); break;
-      case '--check': opts.check = true; break;
-      case '-h': case '--help': console.log(USAGE); process.exit(0); break;
-      default: fail(`unknown option ${argv[i]}\n\n${USAGE}`);
-    }
-  }
-  return opts;
+function parseOptions(argv) {
+  return parseArgs(argv, USAGE, { runs: 15, warmup: 2, out: join(ROOT, 'bench', 'results', 'check.json'), check: false }, {
+    '--runs': { int: 1 },
+    '--warmup': { int: 0 },
+    '--out': {},
+    '--check': { set: true },
+  });
 }
 
 /** Wall time of one process, spawn to exit (ms); it must exit 0. */
@@ -76,7 +64,7 @@ function startServer(key, cert) {
 }
 
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseOptions(process.argv.slice(2));
   checkBuild();
   const openssl = findOnPath('openssl');
   const scratch = mkdtempSync(join(os.tmpdir(), 'mcpki-bench-check-'));

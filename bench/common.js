@@ -58,6 +58,37 @@ export function fail(message) {
   process.exit(2);
 }
 
+/**
+ * A benchmark's command line: `--flag VALUE` or `--flag=VALUE`; -h/--help prints `usage`. `spec` maps each flag
+ * to how it is read: `{ int: MIN }` a whole number ≥ MIN, `{ set: VALUE }` takes no argument and stores VALUE,
+ * `{ read(value, opts) }` anything else (it may call fail), `{}` a plain string. `key` names the option in the
+ * result (default: the flag in camelCase).
+ */
+export function parseArgs(argv, usage, defaults, spec) {
+  const opts = { ...defaults };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].startsWith('--') && argv[i].includes('=') ? argv[i].split(/=(.*)/s) : [argv[i], undefined];
+    if (flag === '-h' || flag === '--help') {
+      console.log(usage);
+      process.exit(0);
+    }
+    const rule = spec[flag];
+    if (!rule) fail(`unknown option ${argv[i]}\n\n${usage}`);
+    const key = rule.key ?? flag.replace(/^--/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase());
+    if ('set' in rule) {
+      opts[key] = rule.set;
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) fail(`${flag} needs a value\n\n${usage}`);
+    if ('int' in rule) {
+      if (!/^\d+$/.test(value) || Number(value) < rule.int) fail(`${flag} needs a whole number ≥ ${rule.int}, got ${value}\n\n${usage}`);
+      opts[key] = Number(value);
+    } else opts[key] = rule.read ? rule.read(value, opts) : value;
+  }
+  return opts;
+}
+
 const BUILD_HINT = 'build first: npm run build';
 
 /** Stops when the command line does not start; warns when dist/ is older than src/. Returns the stale files. */

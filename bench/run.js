@@ -16,7 +16,7 @@ import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, re
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { checkBuild, fail, findOnPath, fmtMs, fmtRatio, median, printTable, progress, progressDone, round, summary } from './common.js';
+import { checkBuild, fail, findOnPath, fmtMs, fmtRatio, median, parseArgs, printTable, progress, progressDone, round, summary } from './common.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'mcpki.js');
@@ -45,30 +45,18 @@ const USAGE = `usage: node bench/run.js [options]    (or: npm run bench -- [opti
 
 Build first: npm run build`;
 
-function parseArgs(argv) {
-  const opts = { runs: 10, warmup: 2, batch: 2000, repeats: 5, mkcert: 200, out: join(ROOT, 'bench', 'results', 'latest.json'), check: false, only: undefined };
-  const int = (name, value, min) => {
-    if (value === undefined || !/^\d+$/.test(value) || Number(value) < min) fail(`${name} needs a whole number ≥ ${min}, got ${value ?? 'nothing'}\n\n${USAGE}`);
-    return Number(value);
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].startsWith('--') && argv[i].includes('=') ? argv[i].split(/=(.*)/s) : [argv[i], undefined];
-    const value = () => inline ?? argv[++i];
-    switch (flag) {
-      case '--runs': opts.runs = int(flag, value(), 1); break;
-      case '--warmup': opts.warmup = int(flag, value(), 0); break;
-      case '--batch': opts.batch = int(flag, value(), 1); break;
-      case '--repeats': opts.repeats = int(flag, value(), 1); break;
-      case '--mkcert': opts.mkcert = int(flag, value(), 0); break;
-      case '--no-mkcert': opts.mkcert = 0; break;
-      case '--out': opts.out = value() ?? fail(`--out needs a file\n\n${USAGE}`); break;
-      case '--check': opts.check = true; break;
-      case '--only': opts.only = value(); if (opts.only !== 'startup' && opts.only !== 'batch') fail(`--only takes startup or batch\n\n${USAGE}`); break;
-      case '-h': case '--help': console.log(USAGE); process.exit(0); break;
-      default: fail(`unknown option ${argv[i]}\n\n${USAGE}`);
-    }
-  }
-  return opts;
+function parseOptions(argv) {
+  return parseArgs(argv, USAGE, { runs: 10, warmup: 2, batch: 2000, repeats: 5, mkcert: 200, out: join(ROOT, 'bench', 'results', 'latest.json'), check: false, only: undefined }, {
+    '--runs': { int: 1 },
+    '--warmup': { int: 0 },
+    '--batch': { int: 1 },
+    '--repeats': { int: 1 },
+    '--mkcert': { int: 0 },
+    '--no-mkcert': { key: 'mkcert', set: 0 },
+    '--out': {},
+    '--check': { set: true },
+    '--only': { read: (value) => (value === 'startup' || value === 'batch' ? value : fail(`--only takes startup or batch\n\n${USAGE}`)) },
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -344,7 +332,7 @@ async function benchBatch(opts, scratch, mkcertPath) {
 // ---------------------------------------------------------------------------------------------------
 
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseOptions(process.argv.slice(2));
   const stale = checkBuild();
   const mkcertPath = opts.mkcert > 0 ? findOnPath('mkcert') : undefined;
   const machine = machineInfo(mkcertPath);
