@@ -1,7 +1,8 @@
 // mcpki.yaml: the declaration of the certificates a host needs. loadConfig/parseConfig validate the whole file
 // and either return the normalised Config or throw one ConfigError listing every problem.
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../deploy/atomic.js';
 import { ensurePrivateDir } from '../home.js';
@@ -35,20 +36,55 @@ export interface LoadOptions {
   cacheDir?: string;
 }
 
+function readError(path: string, error: unknown): McpkiError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new McpkiError('NOT_FOUND', `no declaration file at ${path}`, 'create mcpki.yaml (see templates/mcpki.example.yaml), or point to one with -c FILE');
+  return new McpkiError('INVALID_INPUT', `cannot read ${path} (${code ?? String(error)})`, 'check the path and its permissions');
+}
+
+/**
+ * Reads a file 64 KiB at a time, never into one big buffer: glibc serves a buffer of 128 KiB or more with
+ * mmap, and freeing it raises its thresholds to that size, after which the process keeps up to twice as much
+ * freed memory for good (8 MB for the cache of 10,000 certificates, in a service that runs for months).
+ */
+function readInPieces(path: string, onPiece: (piece: Buffer) => void): string {
+  const decoder = new StringDecoder('utf8');
+  const parts: string[] = [];
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafeSlow(64 * 1024);
+    for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0; ) {
+      const piece = buffer.subarray(0, n);
+      onPiece(piece);
+      parts.push(decoder.write(piece));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  parts.push(decoder.end());
+  return parts.join('');
+}
+
 export function loadConfig(path: string = DEFAULT_CONFIG_FILE, options: LoadOptions = {}): Config {
+  if (!options.cacheDir) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      throw readError(path, error);
+    }
+    return parseConfig(text, path);
+  }
+  const hash = createHash('sha256').update(`mcpki ${VERSION}\0${resolve(path)}\0`);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readInPieces(path, (piece) => hash.update(piece));
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new McpkiError('NOT_FOUND', `no declaration file at ${path}`, 'create mcpki.yaml (see templates/mcpki.example.yaml), or point to one with -c FILE');
-    throw new McpkiError('INVALID_INPUT', `cannot read ${path} (${code ?? String(error)})`, 'check the path and its permissions');
+    throw readError(path, error);
   }
-  if (!options.cacheDir) return parseConfig(text, path);
-  const key = createHash('sha256').update(`mcpki ${VERSION}\0${resolve(path)}\0`).update(text).digest('hex').slice(0, 32);
-  const cached = join(options.cacheDir, `config-${key}.json`);
+  const cached = join(options.cacheDir, `config-${hash.digest('hex').slice(0, 32)}.json`);
   try {
-    return JSON.parse(readFileSync(cached, 'utf8')) as Config;
+    return JSON.parse(readInPieces(cached, () => {})) as Config;
   } catch {
     // not cached yet (or unreadable): parse and remember
   }

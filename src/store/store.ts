@@ -365,6 +365,15 @@ export class Store {
     }
   }
 
+  /**
+   * Caps this connection's page cache. better-sqlite3 builds SQLite with a 16 MB cache; a process that reads
+   * every certificate once an hour (the service) would otherwise hold all of it, as memory that freeing later
+   * does not give back to the system.
+   */
+  limitPageCache(kib: number): void {
+    this.run(() => this.db.pragma(`cache_size = -${Math.max(64, Math.floor(kib))}`));
+  }
+
   integrityCheck(): string {
     return this.run(() => this.db.pragma('integrity_check', { simple: true }) as string);
   }
