@@ -116,3 +116,9 @@ test('--cert fills the certificate\'s paths; --var wins; unknown certificates an
     cleanup();
   }
 });
+
+test('every template says what it is for', () => {
+  const listed = mcpki(['--json', 'template', 'list']).json.templates;
+  assert.ok(listed.length >= 16, `${listed.length} templates`);
+  for (const t of listed) assert.ok(t.description.length > 10, `${t.name} has a description`);
+});

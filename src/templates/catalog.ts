@@ -1,5 +1,5 @@
 // What each template is for, and the defaults of the variables it takes that no certificate provides.
-// Templates not listed here (the systemd units) render with the installation's paths and --var alone.
+// Every template has an entry; the installation's paths and --var fill the rest.
 
 export interface CatalogEntry {
   /** one line: the job this template does */
@@ -43,6 +43,10 @@ export const CATALOG: Readonly<Record<string, CatalogEntry>> = {
     defaults: { url: 'https://{{serverName}}:8443{{mcpPath}}' },
   },
   'curl/mcp-call.sh': { description: 'shell script: initialize and list tools with curl over mTLS' },
+  'mcpki.example.yaml': { description: 'an mcpki.yaml declaring local and ACME certificates, their targets and hooks (every key, commented)' },
+  'systemd/mcpki.service': { description: 'systemd service: mcpki serve, the long-running renewal service (-c CONFIG)' },
+  'systemd/mcpki-renew.service': { description: 'systemd oneshot: one mcpki renew pass, for hosts without the long-running service' },
+  'systemd/mcpki-renew.timer': { description: 'systemd timer: run mcpki-renew.service twice a day' },
   'systemd/mcpki-crl.service': {
     description: 'systemd oneshot: publish a fresh CRL, then reload the proxy that reads it (--var reloadCommand=…)',
     defaults: { crlDays: '7', reloadCommand: '/bin/systemctl reload nginx' },
