@@ -11,27 +11,30 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkBuild, fail, fmtMs, fmtRatio, median, printTable, round, summary } from './common.js';
+import { checkBuild, fail, fmtMs, fmtRatio, median, parseArgs, printTable, round, summary } from './common.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'mcpki.js');
 const NODE = process.execPath;
 const TARGETS = { planMs: 1000, renewMs: 10_000, idleRssMb: 100 };
 
-function parseArgs(argv) {
-  const opts = { certs: 10_000, due: 1000, runs: 5, out: join(ROOT, 'bench', 'results', 'renewal.json') };
-  for (let i = 0; i < argv.length; i++) {
-    const value = () => {
-      const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < 1) fail(`${argv[i - 1]} needs a whole number ≥ 1`);
-      return v;
-    };
-    if (argv[i] === '--certs') opts.certs = value();
-    else if (argv[i] === '--due') opts.due = value();
-    else if (argv[i] === '--runs') opts.runs = value();
-    else if (argv[i] === '--out') opts.out = argv[++i];
-    else fail(`unknown option ${argv[i]} (options: --certs N --due N --runs N --out FILE)`);
-  }
+const USAGE = `usage: node bench/renewal.js [options]
+
+  --certs N    declared certificates (default 10000)
+  --due N      certificates renewed in the forced run (default 1000; at most --certs)
+  --runs N     timed runs of each measurement (default 5)
+  --out FILE   result file (default bench/results/renewal.json)
+  -h, --help   this text
+
+Build first: npm run build`;
+
+function parseOptions(argv) {
+  const opts = parseArgs(argv, USAGE, { certs: 10_000, due: 1000, runs: 5, out: join(ROOT, 'bench', 'results', 'renewal.json') }, {
+    '--certs': { int: 1 },
+    '--due': { int: 1 },
+    '--runs': { int: 1 },
+    '--out': {},
+  });
   if (opts.due > opts.certs) fail('--due cannot exceed --certs');
   return opts;
 }
@@ -98,7 +101,7 @@ async function idleRss(home, config, runs, nodeFlags) {
 }
 
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = parseOptions(process.argv.slice(2));
   checkBuild();
   const scratch = mkdtempSync(join(os.tmpdir(), 'mcpki-bench-renewal-'));
   const cleanup = () => rmSync(scratch, { recursive: true, force: true });
