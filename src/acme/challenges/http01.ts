@@ -2,8 +2,8 @@
 // answering GET/HEAD /.well-known/acme-challenge/<token> with the key authorization and 404 to anything else.
 // close() stops it and drops open connections; it is idempotent and safe after a failed start.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { assertKeyAuthorization, assertNotWildcard, assertToken, listenError, type ChallengeProvider, type ChallengeTask } from './provider.js';
+import { LazyListener } from './listener.js';
+import { assertKeyAuthorization, assertNotWildcard, assertToken, type ChallengeProvider, type ChallengeTask } from './provider.js';
 
 export const DEFAULT_HTTP_PORT = 80;
 const PREFIX = '/.well-known/acme-challenge/';
@@ -17,20 +17,28 @@ export interface Http01Options {
 
 export class Http01Provider implements ChallengeProvider {
   readonly type = 'http-01' as const;
-  private readonly options: Http01Options;
   private readonly answers = new Map<string, string>();
-  private server: http.Server | undefined;
-  private starting: Promise<void> | undefined;
-  private closing: Promise<void> | undefined;
+  private readonly listener: LazyListener<http.Server>;
 
   constructor(options: Http01Options = {}) {
-    this.options = options;
+    this.listener = new LazyListener({
+      type: 'http-01',
+      port: options.port ?? DEFAULT_HTTP_PORT,
+      host: options.host,
+      create: () => {
+        const server = http.createServer((request, response) => this.respond(request, response));
+        server.keepAliveTimeout = 1000;
+        server.headersTimeout = 10_000;
+        server.requestTimeout = 10_000;
+        return server;
+      },
+      dropConnections: (server) => server.closeAllConnections(),
+    });
   }
 
   /** The port the responder listens on, once started. */
   get port(): number | undefined {
-    const address = this.server?.address();
-    return address && typeof address === 'object' ? (address as AddressInfo).port : undefined;
+    return this.listener.port;
   }
 
   async present(task: ChallengeTask): Promise<void> {
@@ -39,7 +47,7 @@ export class Http01Provider implements ChallengeProvider {
     assertKeyAuthorization(task);
     this.answers.set(task.token, task.keyAuthorization);
     try {
-      await this.start();
+      await this.listener.start();
     } catch (error) {
       this.answers.delete(task.token);
       throw error;
@@ -52,47 +60,7 @@ export class Http01Provider implements ChallengeProvider {
 
   close(): Promise<void> {
     this.answers.clear();
-    const server = this.server;
-    const starting = this.starting;
-    this.server = undefined;
-    this.starting = undefined;
-    if (!server) return this.closing ?? Promise.resolve();
-    this.closing = (async () => {
-      await starting?.catch(() => undefined);
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    })();
-    return this.closing;
-  }
-
-  private start(): Promise<void> {
-    if (this.starting) return this.starting;
-    const port = this.options.port ?? DEFAULT_HTTP_PORT;
-    const host = this.options.host;
-    const server = http.createServer((request, response) => this.respond(request, response));
-    server.keepAliveTimeout = 1000;
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 10_000;
-    this.server = server;
-    this.starting = new Promise<void>((resolve, reject) => {
-      const onError = (error: Error): void => {
-        if (this.server === server) {
-          this.server = undefined;
-          this.starting = undefined;
-        }
-        server.close();
-        reject(listenError(error, port, host, 'http-01'));
-      };
-      server.once('error', onError);
-      server.listen({ port, host, exclusive: true }, () => {
-        server.off('error', onError);
-        server.on('error', () => undefined); // runtime socket errors must not crash the process
-        resolve();
-      });
-    });
-    return this.starting;
+    return this.listener.close();
   }
 
   private respond(request: http.IncomingMessage, response: http.ServerResponse): void {

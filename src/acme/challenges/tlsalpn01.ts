@@ -4,14 +4,15 @@
 // unrecognized_name). The TLS server picks the certificate by SNI (SNICallback): self-signed, P-256, with the
 // identifier as the only subjectAltName and the critical acmeIdentifier extension holding SHA-256(keyAuthorization).
 import { createHash, type KeyObject } from 'node:crypto';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { octets, toPem } from '../../pki/der.js';
 import { generateKey, privateKeyPem, signatureAlgorithmFor, spkiOf } from '../../pki/keys.js';
 import { expandIpv6, isIP } from '../../pki/names.js';
 import { encodeName, randomSerial, signCertificate, subjectAltName } from '../../pki/x509.js';
-import { assertKeyAuthorization, assertNotWildcard, assertToken, listenError, type ChallengeProvider, type ChallengeTask } from './provider.js';
+import { LazyListener } from './listener.js';
+import { assertKeyAuthorization, assertNotWildcard, assertToken, type ChallengeProvider, type ChallengeTask } from './provider.js';
 
 export const DEFAULT_ALPN_PORT = 443;
 export const ACME_TLS_ALPN = 'acme-tls/1';
@@ -68,23 +69,28 @@ interface ClientHello {
 
 export class TlsAlpn01Provider implements ChallengeProvider {
   readonly type = 'tls-alpn-01' as const;
-  private readonly options: TlsAlpn01Options;
   /** SNI name (lower case) → the task and its secure context */
   private readonly contexts = new Map<string, { keyAuthorization: string; context: tls.SecureContext }>();
   private key: { privateKey: KeyObject; publicKey: KeyObject; pem: string } | undefined;
-  private listener: net.Server | undefined;
   private readonly sockets = new Set<net.Socket | tls.TLSSocket>();
-  private starting: Promise<void> | undefined;
-  private closing: Promise<void> | undefined;
+  private readonly listener: LazyListener<net.Server>;
 
   constructor(options: TlsAlpn01Options = {}) {
-    this.options = options;
+    this.listener = new LazyListener({
+      type: 'tls-alpn-01',
+      port: options.port ?? DEFAULT_ALPN_PORT,
+      host: options.host,
+      create: () => this.createListener(),
+      dropConnections: () => {
+        for (const socket of this.sockets) socket.destroy();
+        this.sockets.clear();
+      },
+    });
   }
 
   /** The port the responder listens on, once started. */
   get port(): number | undefined {
-    const address = this.listener?.address();
-    return address && typeof address === 'object' ? (address as AddressInfo).port : undefined;
+    return this.listener.port;
   }
 
   async present(task: ChallengeTask): Promise<void> {
@@ -100,7 +106,7 @@ export class TlsAlpn01Provider implements ChallengeProvider {
     const name = sniNameFor(task.identifier);
     this.contexts.set(name, { keyAuthorization: task.keyAuthorization, context });
     try {
-      await this.start();
+      await this.listener.start();
     } catch (error) {
       this.contexts.delete(name);
       throw error;
@@ -114,26 +120,11 @@ export class TlsAlpn01Provider implements ChallengeProvider {
 
   close(): Promise<void> {
     this.contexts.clear();
-    const listener = this.listener;
-    const starting = this.starting;
-    this.listener = undefined;
-    this.starting = undefined;
-    if (!listener) return this.closing ?? Promise.resolve();
-    this.closing = (async () => {
-      await starting?.catch(() => undefined);
-      await new Promise<void>((resolve) => {
-        listener.close(() => resolve());
-        for (const socket of this.sockets) socket.destroy();
-        this.sockets.clear();
-      });
-    })();
-    return this.closing;
+    return this.listener.close();
   }
 
-  private start(): Promise<void> {
-    if (this.starting) return this.starting;
-    const port = this.options.port ?? DEFAULT_ALPN_PORT;
-    const host = this.options.host;
+  /** A plain TCP listener that reads each ClientHello before handing the connection to the TLS server. */
+  private createListener(): net.Server {
     const tlsServer = tls.createServer(
       {
         ALPNProtocols: [ACME_TLS_ALPN],
@@ -157,25 +148,7 @@ export class TlsAlpn01Provider implements ChallengeProvider {
       socket.on('close', () => this.sockets.delete(socket));
       socket.on('error', () => undefined);
     });
-    const listener = net.createServer((socket) => this.gate(socket, tlsServer));
-    this.listener = listener;
-    this.starting = new Promise<void>((resolve, reject) => {
-      const onError = (error: Error): void => {
-        if (this.listener === listener) {
-          this.listener = undefined;
-                this.starting = undefined;
-        }
-        listener.close();
-        reject(listenError(error, port, host, 'tls-alpn-01'));
-      };
-      listener.once('error', onError);
-      listener.listen({ port, host, exclusive: true }, () => {
-        listener.off('error', onError);
-        listener.on('error', () => undefined);
-        resolve();
-      });
-    });
-    return this.starting;
+    return net.createServer((socket) => this.gate(socket, tlsServer));
   }
 
   /** Reads the ClientHello; hands acceptable connections to the TLS server, refuses the others with an alert. */
