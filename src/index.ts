@@ -30,6 +30,6 @@ export { deployTargets, deployWithHooks, repairCheck, DeployError, type DeployOu
 export { renderTarget, TARGET_TYPES, type Target, type Material } from './deploy/targets.js';
 export { runHook, type HookResult } from './deploy/hooks.js';
 export { verifyServedSerial } from './deploy/verify.js';
-export { applyConfig, planRenewals, type ApplyResult, type ApplyItem, type PlanItem } from './renewal/runner.js';
+export { applyConfig, planRenewals, planCrl, type ApplyResult, type ApplyItem, type PlanItem, type CrlOutcome, type CrlPlan } from './renewal/runner.js';
 export { createTlsReloader, type TlsReloader, type TlsReloaderOptions, type TlsReloaderCommon, type TlsCertificateInfo, type TlsPaths, type CertificateByName } from './tls/reloader.js';
 export { checkTarget, DEFAULT_CHECK_TIMEOUT_MS, type CheckOptions, type CheckReport, type Finding, type Severity, type CheckStatus } from './check/index.js';

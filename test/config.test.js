@@ -212,6 +212,39 @@ certificates:
     assert.deepEqual(config.certificates[1].hooks.reload, [['systemctl', 'reload', 'nginx']]);
   });
 
+  test('a crl: section is normalised; without one there is no crl key; {} takes every default', () => {
+    const config = parseConfig(`version: 1
+defaults:
+  hooks: { timeout: 45s }
+certificates: []
+crl:
+  days: 3
+  refreshBefore: 12h
+  targets:
+    - { path: /etc/nginx/mcpki-crl.pem }
+    - { path: haproxy/crl.pem, mode: "0640", owner: root, group: 99 }
+  hooks:
+    reload: [[systemctl, reload, nginx], [systemctl, reload, haproxy]]
+`, FILE);
+    assert.deepEqual(config.crl, {
+      days: 3,
+      refreshBefore: { type: 'duration', ms: 12 * 3_600_000 },
+      targets: [
+        { path: '/etc/nginx/mcpki-crl.pem', pathAsWritten: '/etc/nginx/mcpki-crl.pem', mode: 0o644 },
+        { path: '/srv/app/haproxy/crl.pem', pathAsWritten: 'haproxy/crl.pem', mode: 0o640, owner: 'root', group: 99 },
+      ],
+      hooks: { reload: [['systemctl', 'reload', 'nginx'], ['systemctl', 'reload', 'haproxy']], timeoutMs: 45_000 },
+      line: 6,
+    });
+    assert.equal('crl' in parseConfig('version: 1\ncertificates: []\n', FILE), false);
+    assert.deepEqual(parseConfig('version: 1\ncertificates: []\ncrl: {}\n', FILE).crl, {
+      days: 7, refreshBefore: { type: 'fraction', fraction: 0.5 }, targets: [], hooks: { reload: [], timeoutMs: 30_000 }, line: 3,
+    });
+    const single = parseConfig('version: 1\ncertificates: []\ncrl:\n  refreshBefore: 25%\n  hooks: { reload: [nginx, -s, reload], timeout: 5s }\n', FILE).crl;
+    assert.deepEqual(single.hooks, { reload: [['nginx', '-s', 'reload']], timeoutMs: 5_000 });
+    assert.deepEqual(single.refreshBefore, { type: 'fraction', fraction: 0.25 });
+  });
+
   test('templates/mcpki.example.yaml is valid', () => {
     const path = join(ROOT, 'templates', 'mcpki.example.yaml');
     const config = loadConfig(path);
@@ -222,6 +255,8 @@ certificates:
     assert.equal(config.certificates[0].targets[0].path, join(ROOT, 'templates', 'certs', 'my-mcp.crt'));
     // every target type appears in the example
     assert.deepEqual(new Set(config.certificates.flatMap((c) => c.targets.map((t) => t.type))), new Set(TARGET_TYPES));
+    assert.equal(config.crl.days, 7);
+    assert.ok(config.crl.targets.length > 0 && config.crl.hooks.reload.length > 0, 'the example shows a CRL copy and its reload hook');
   });
 });
 
@@ -231,7 +266,7 @@ const INVALID = [
   ['unknown key at the top level', `${V}  - name: a\n    names: [a.test]\ncertificate: []\n`,
     'mcpki.yaml:5:1 certificate: unknown key; did you mean "certificates"?'],
   ['unknown key without a close match', `version: 1\nfoo: 1\ncertificates: []\n`,
-    'mcpki.yaml:2:1 foo: unknown key; the declaration file takes: version, defaults, certificates'],
+    'mcpki.yaml:2:1 foo: unknown key; the declaration file takes: version, defaults, certificates, crl'],
   ['unknown key in a certificate', `${V}  - name: a\n    names: [a.test]\n    renew_before: 30d\n`,
     'mcpki.yaml:5:5 certificates[0].renew_before: unknown key; did you mean "renewBefore"?'],
   ['unknown key in a target', `${V}  - name: a\n    names: [a.test]\n    targets:\n      - { type: cert, path: a.crt, mdoe: "0644" }\n`,
@@ -304,6 +339,37 @@ const INVALID = [
     'mcpki.yaml:1:1 version: missing; add version: 1 at the top'],
   ['certificates not a list', 'version: 1\ncertificates:\n  name: a\n',
     'mcpki.yaml:3:3 certificates: expected a list of certificates (a list), got a map'],
+  // the crl: section
+  ['crl: days 0', `${V}  []\ncrl:\n  days: 0\n`,
+    'mcpki.yaml:5:9 crl.days: expected a number of days from 1 to 365, got 0'],
+  ['crl: days 366', `${V}  []\ncrl: { days: 366 }\n`,
+    'mcpki.yaml:4:14 crl.days: expected a number of days from 1 to 365, got 366'],
+  ['crl: days as a string', `${V}  []\ncrl:\n  days: 7d\n`,
+    'mcpki.yaml:5:9 crl.days: expected a number of days from 1 to 365, got the string "7d"'],
+  ['crl: unknown key', `${V}  []\ncrl:\n  days: 7\n  refresh_before: 1/2\n`,
+    'mcpki.yaml:6:3 crl.refresh_before: unknown key; did you mean "refreshBefore"?'],
+  ['crl: unknown key without a close match', `${V}  []\ncrl:\n  interval: 1d\n`,
+    'mcpki.yaml:5:3 crl.interval: unknown key; the crl section takes: days, refreshBefore, targets, hooks'],
+  ['crl: not a map', `${V}  []\ncrl: 7\n`,
+    'mcpki.yaml:4:6 crl: expected the crl section (a map), got the number 7'],
+  ['crl: refreshBefore not shorter than days', `${V}  []\ncrl:\n  days: 2\n  refreshBefore: 48h\n`,
+    "mcpki.yaml:6:18 crl.refreshBefore: refreshBefore must be shorter than the CRL's validity (2 days), or it would be published on every check"],
+  ['crl: refreshBefore as a fraction out of range', `${V}  []\ncrl:\n  refreshBefore: 3/2\n`,
+    'mcpki.yaml:5:18 crl.refreshBefore: a fraction of the lifetime must be between 0 and 1 (both excluded), got "3/2"'],
+  ['crl: hooks.reload as a string', `${V}  []\ncrl:\n  hooks:\n    reload: systemctl reload nginx\n`,
+    'mcpki.yaml:6:13 crl.hooks.reload: expected a command as a list of arguments (no shell), got a string; write it as a list: ["systemctl", "reload", "nginx"]'],
+  ['crl: a hook argument that is not a string', `${V}  []\ncrl:\n  hooks:\n    reload: [[nginx, -s, 1]]\n`,
+    'mcpki.yaml:6:26 crl.hooks.reload[0][2]: expected an argument (a string), got the number 1'],
+  ['crl: verify in hooks', `${V}  []\ncrl:\n  hooks: { verify: "localhost:443" }\n`,
+    'mcpki.yaml:5:12 crl.hooks.verify: verify is only for certificate hooks (it checks the certificate a server presents); a CRL has nothing to probe'],
+  ['crl: a target with a type', `${V}  []\ncrl:\n  targets:\n    - { type: cert, path: crl.pem }\n`,
+    'mcpki.yaml:6:9 crl.targets[0].type: a CRL target has no type: it is always a copy of the CRL file (PEM); remove type'],
+  ['crl: a target without path', `${V}  []\ncrl:\n  targets:\n    - { mode: "0644" }\n`,
+    'mcpki.yaml:6:7 crl.targets[0].path: missing; write where the copy goes, e.g. path: /etc/nginx/mcpki-crl.pem'],
+  ['crl: a target mode as a number', `${V}  []\ncrl:\n  targets:\n    - { path: crl.pem, mode: 644 }\n`,
+    'mcpki.yaml:6:30 crl.targets[0].mode: expected an octal string like "0640", got the number 644: quote it (mode: "0640"); a bare number is ambiguous in YAML'],
+  ['crl: a target also written by a certificate', `${V}  - name: a\n    names: [a.test]\n    targets: [{ type: cert, path: out/a.pem }]\ncrl:\n  targets: [{ path: out/a.pem }]\n`,
+    'mcpki.yaml:7:21 crl.targets[0].path: "out/a.pem" is also written by certificates[0].targets[0] (line 5)'],
 ];
 
 describe('mcpki.yaml: invalid files, one exact message each', () => {
@@ -524,6 +590,17 @@ describe('schema/mcpki.schema.json agrees with the validator', () => {
     ['renewBefore soon', withCert({ renewBefore: 'soon' }), false],
     ['defaults with an unknown key', { ...MINIMAL, defaults: { timeout: '1s' } }, false],
     ['defaults.hooks with reload', { ...MINIMAL, defaults: { hooks: { reload: ['x'] } } }, false],
+    ['crl: {}', { ...MINIMAL, crl: {} }, true],
+    ['crl complete', { ...MINIMAL, crl: { days: 30, refreshBefore: '1/3', targets: [{ path: 'c.pem', mode: '0640', owner: 'root', group: 0 }], hooks: { reload: [['a'], ['b', 'c']], timeout: '10s' } } }, true],
+    ['crl single reload command', { ...MINIMAL, crl: { hooks: { reload: ['nginx', '-s', 'reload'] } } }, true],
+    ['crl days 0', { ...MINIMAL, crl: { days: 0 } }, false],
+    ['crl days 366', { ...MINIMAL, crl: { days: 366 } }, false],
+    ['crl unknown key', { ...MINIMAL, crl: { refresh: '1/2' } }, false],
+    ['crl reload as a string', { ...MINIMAL, crl: { hooks: { reload: 'nginx -s reload' } } }, false],
+    ['crl hooks.verify', { ...MINIMAL, crl: { hooks: { verify: 'localhost:443' } } }, false],
+    ['crl target with a type', { ...MINIMAL, crl: { targets: [{ type: 'cert', path: 'c.pem' }] } }, false],
+    ['crl target without path', { ...MINIMAL, crl: { targets: [{ mode: '0644' }] } }, false],
+    ['crl refreshBefore soon', { ...MINIMAL, crl: { refreshBefore: 'soon' } }, false],
   ];
   for (const [name, document, valid] of SAME_VERDICT) {
     test(`${valid ? 'valid' : 'invalid'} for both: ${name}`, () => {

@@ -13,7 +13,7 @@ import { validateConfig } from './validate.js';
 import type { Config } from './types.js';
 
 export { ConfigError, isConfigError } from './errors.js';
-export { CONFIG_KEYS, DEFAULT_DAYS, DEFAULT_HOOK_TIMEOUT_MS, DEFAULT_KEY, MAX_DAYS, validateConfig, type ValidationResult } from './validate.js';
+export { CONFIG_KEYS, DEFAULT_CRL_DAYS, DEFAULT_CRL_REFRESH, DEFAULT_DAYS, DEFAULT_HOOK_TIMEOUT_MS, DEFAULT_KEY, MAX_CRL_DAYS, MAX_DAYS, validateConfig, type ValidationResult } from './validate.js';
 export * from './types.js';
 
 export const DEFAULT_CONFIG_FILE = 'mcpki.yaml';

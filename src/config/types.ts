@@ -74,6 +74,31 @@ export interface ConfigDefaults {
   hookTimeoutMs: number;
 }
 
+/** A copy of HOME/ca/crl.pem for a server that reads the CRL elsewhere. */
+export interface DeclaredCrlTarget {
+  /** absolute */
+  path: string;
+  /** as written in the file, for messages */
+  pathAsWritten: string;
+  /** permission bits; default 0o644 (a CRL is public) */
+  mode: number;
+  owner?: string | number;
+  group?: string | number;
+}
+
+/** The `crl:` section: keep the local CA's CRL published (HOME/ca/crl.pem and its copies). */
+export interface DeclaredCrl {
+  /** validity of each published CRL, 1–365 (default 7) */
+  days: number;
+  /** republish when less than this part of the published CRL's validity is left (default 1/2) */
+  refreshBefore: RenewBefore;
+  targets: DeclaredCrlTarget[];
+  /** reload commands run after a new CRL is published or a copy rewritten */
+  hooks: { reload: string[][]; timeoutMs: number };
+  /** 1-based line of the section, for messages */
+  line: number;
+}
+
 export interface Config {
   version: 1;
   /** absolute path of the file */
@@ -82,4 +107,6 @@ export interface Config {
   dir: string;
   defaults: ConfigDefaults;
   certificates: DeclaredCertificate[];
+  /** absent: mcpki apply/renew/serve leave the CRL alone */
+  crl?: DeclaredCrl;
 }

@@ -12,6 +12,8 @@ import type {
   ConfigDefaults,
   DeclaredCertificate,
   DeclaredChallenge,
+  DeclaredCrl,
+  DeclaredCrlTarget,
   DeclaredHooks,
   DeclaredIssuer,
   DeclaredTarget,
@@ -25,7 +27,7 @@ import { TARGET_TYPES } from './types.js';
  * name here (`root` is the schema's top level) with exactly these properties; a test keeps the two in step.
  */
 export const CONFIG_KEYS = {
-  root: ['version', 'defaults', 'certificates'],
+  root: ['version', 'defaults', 'certificates', 'crl'],
   defaults: ['issuer', 'key', 'days', 'renewBefore', 'hooks'],
   defaultHooks: ['timeout'],
   certificate: ['name', 'issuer', 'names', 'kind', 'key', 'days', 'profile', 'challenge', 'renewBefore', 'targets', 'hooks'],
@@ -34,6 +36,9 @@ export const CONFIG_KEYS = {
   tlsAlpn01: ['type', 'port', 'host'],
   target: ['type', 'path', 'mode', 'owner', 'group', 'passwordFile', 'namespace', 'secretName'],
   hooks: ['reload', 'timeout', 'verify'],
+  crl: ['days', 'refreshBefore', 'targets', 'hooks'],
+  crlTarget: ['path', 'mode', 'owner', 'group'],
+  crlHooks: ['reload', 'timeout'],
 } as const satisfies Record<string, readonly string[]>;
 
 export const CHALLENGE_TYPES = ['http-01', 'dns-01', 'tls-alpn-01'] as const;
@@ -45,6 +50,10 @@ export const DEFAULT_DAYS = 90;
 export const MAX_DAYS = 398;
 export const DEFAULT_KEY: KeyType = 'ec-p256';
 export const DEFAULT_HOOK_TIMEOUT_MS = 30_000;
+/** the `crl:` section: the same default and bounds as `mcpki crl --days` */
+export const DEFAULT_CRL_DAYS = 7;
+export const MAX_CRL_DAYS = 365;
+export const DEFAULT_CRL_REFRESH: RenewBefore = { type: 'fraction', fraction: 0.5 };
 
 const CHALLENGE_KEYS: Record<(typeof CHALLENGE_TYPES)[number], readonly string[]> = {
   'http-01': CONFIG_KEYS.http01,
@@ -433,11 +442,11 @@ export function validateConfig(text: string, fileName: string): ValidationResult
 
   // certificates
   const certificates: DeclaredCertificate[] = [];
+  const targetPaths = new Map<string, { path: string; line: number }>();
   if (!top.has('certificates')) check.error(root, 'certificates', 'missing; add certificates: followed by a list of certificates');
   else {
     const items = check.list(check.at(top, 'certificates'), 'certificates', 'a list of certificates') ?? [];
     const names = new Map<string, CertificateSeen>();
-    const targetPaths = new Map<string, { path: string; line: number }>();
     for (const item of items) {
       const certificate = checkCertificate(check, item.node, item.path, defaults, defaultIssuerValid, base, lineCounter);
       if (!certificate) continue;
@@ -458,9 +467,15 @@ export function validateConfig(text: string, fileName: string): ValidationResult
     }
   }
 
+  // crl
+  let crl: DeclaredCrl | undefined;
+  if (top.has('crl')) crl = checkCrl(check, check.at(top, 'crl'), base, defaults.hookTimeoutMs, lineCounter, targetPaths);
+
   const sorted = [...check.problems].sort((a, b) => a.offset - b.offset);
   if (sorted.length > 0) return { config: undefined, errors: sorted.map(format) };
-  return { config: { version: 1, file, dir: base, defaults, certificates }, errors: [] };
+  const config: Config = { version: 1, file, dir: base, defaults, certificates };
+  if (crl) config.crl = crl;
+  return { config, errors: [] };
 }
 
 function checkCertificate(
@@ -710,8 +725,15 @@ function checkTarget(check: Checker, node: Node | null, path: string, base: stri
   return { target, pathNode: at('path') };
 }
 
-function checkHooks(check: Checker, node: Node | null, path: string, defaultTimeoutMs: number): DeclaredHooks | undefined {
-  const e = check.map(node, path, CONFIG_KEYS.hooks, 'hooks');
+function checkHooks(
+  check: Checker,
+  node: Node | null,
+  path: string,
+  defaultTimeoutMs: number,
+  allowed: readonly string[] = CONFIG_KEYS.hooks,
+  misplaced?: (key: string) => string | undefined,
+): DeclaredHooks | undefined {
+  const e = check.map(node, path, allowed, 'hooks', misplaced);
   if (!e) return undefined;
   const section = new Section(check, e);
   const at = section.at.bind(section);
@@ -738,4 +760,72 @@ function checkHooks(check: Checker, node: Node | null, path: string, defaultTime
   const hooks: DeclaredHooks = { reload, timeoutMs };
   if (verify) hooks.verify = verify;
   return hooks;
+}
+
+function checkCrl(
+  check: Checker,
+  node: Node | null,
+  base: string,
+  defaultTimeoutMs: number,
+  lineCounter: LineCounter,
+  targetPaths: Map<string, { path: string; line: number }>,
+): DeclaredCrl | undefined {
+  const path = 'crl';
+  const e = check.map(node, path, CONFIG_KEYS.crl, 'the crl section');
+  if (!e) return undefined;
+  const section = new Section(check, e);
+  const at = section.at.bind(section);
+  const need = section.need.bind(section);
+  const days = e.has('days') ? need(check.integer(at('days'), join(path, 'days'), 1, MAX_CRL_DAYS, `a number of days from 1 to ${MAX_CRL_DAYS}`)) : DEFAULT_CRL_DAYS;
+  let refreshBefore: RenewBefore | undefined = DEFAULT_CRL_REFRESH;
+  if (e.has('refreshBefore')) {
+    refreshBefore = need(check.renewBefore(at('refreshBefore'), join(path, 'refreshBefore')));
+    if (refreshBefore?.type === 'duration' && days !== undefined && refreshBefore.ms >= days * 86_400_000) {
+      refreshBefore = need(check.error(at('refreshBefore'), join(path, 'refreshBefore'), `refreshBefore must be shorter than the CRL's validity (${days} days), or it would be published on every check`));
+    }
+  }
+  const targets: DeclaredCrlTarget[] = [];
+  if (e.has('targets')) {
+    const items = need(check.list(at('targets'), join(path, 'targets'), 'a list of targets')) ?? [];
+    for (const item of items) {
+      const target = need(checkCrlTarget(check, item.node, item.path, base));
+      if (!target) continue;
+      const seen = targetPaths.get(target.target.path);
+      const pathNode = target.pathNode;
+      if (seen) need(check.error(pathNode, `${item.path}.path`, `${JSON.stringify(target.target.pathAsWritten)} is also written by ${seen.path} (line ${seen.line})`));
+      else {
+        targetPaths.set(target.target.path, { path: item.path, line: lineCounter.linePos(pathNode?.range?.[0] ?? 0).line });
+        targets.push(target.target);
+      }
+    }
+  }
+  let hooks: DeclaredHooks | undefined = { reload: [], timeoutMs: defaultTimeoutMs };
+  if (e.has('hooks')) {
+    const misplaced = (key: string): string | undefined =>
+      key === 'verify' ? 'verify is only for certificate hooks (it checks the certificate a server presents); a CRL has nothing to probe' : undefined;
+    hooks = need(checkHooks(check, at('hooks'), join(path, 'hooks'), defaultTimeoutMs, CONFIG_KEYS.crlHooks, misplaced));
+  }
+  if (!section.ok || days === undefined || !refreshBefore || !hooks) return undefined;
+  return { days, refreshBefore, targets, hooks: { reload: hooks.reload, timeoutMs: hooks.timeoutMs }, line: lineCounter.linePos(node?.range?.[0] ?? 0).line };
+}
+
+function checkCrlTarget(check: Checker, node: Node | null, path: string, base: string): { target: DeclaredCrlTarget; pathNode: Node | null } | undefined {
+  const misplaced = (key: string): string | undefined =>
+    key === 'type' ? 'a CRL target has no type: it is always a copy of the CRL file (PEM); remove type' : undefined;
+  const e = check.map(node, path, CONFIG_KEYS.crlTarget, 'a CRL target', misplaced);
+  if (!e) return undefined;
+  const section = new Section(check, e);
+  const at = section.at.bind(section);
+  const need = section.need.bind(section);
+  let file: { absolute: string; written: string } | undefined;
+  if (!e.has('path')) need(check.error(node, join(path, 'path'), 'missing; write where the copy goes, e.g. path: /etc/nginx/mcpki-crl.pem'));
+  else file = need(check.path(at('path'), join(path, 'path'), base));
+  const mode = e.has('mode') ? need(check.mode(at('mode'), join(path, 'mode'))) : 0o644;
+  const owner = e.has('owner') ? need(check.ownerOrGroup(at('owner'), join(path, 'owner'), 'user')) : undefined;
+  const group = e.has('group') ? need(check.ownerOrGroup(at('group'), join(path, 'group'), 'group')) : undefined;
+  if (!section.ok || !file || mode === undefined) return undefined;
+  const target: DeclaredCrlTarget = { path: file.absolute, pathAsWritten: file.written, mode };
+  if (owner !== undefined) target.owner = owner;
+  if (group !== undefined) target.group = group;
+  return { target, pathNode: at('path') };
 }

@@ -8,7 +8,7 @@ import type { Context } from '../context.js';
 import { writeFileAtomic } from '../deploy/atomic.js';
 import { McpkiError } from '../errors.js';
 import { loadIssuingCa } from './ca.js';
-import { fromPem, toPem } from './der.js';
+import { children, decodeOid, fromPem, parse, TAG, toPem, type DerNode } from './der.js';
 import { isEncryptedPem, keyIdentifier, readPrivateKey, signatureAlgorithmFor } from './keys.js';
 import { readRootCrl, signRootCrl } from './root-crl.js';
 import { readCertificate, signCrl, type RevocationReason } from './x509.js';
@@ -111,4 +111,115 @@ function ensureRootCrl(context: Context, passphrase: string | undefined): string
   const pem = signRootCrl(rootDer, key, context.store().nextCounter('root_crl_number'), context.now());
   writeFileAtomic(layout.rootCrl, pem, 0o644);
   return pem;
+}
+
+// --- reading a published CRL file (what `mcpki apply` compares with the inventory) ------------------------
+
+export interface PublishedCrl {
+  /** the issuer Name, DER */
+  issuer: Buffer;
+  thisUpdate: Date;
+  /** null when the CRL has none (mcpki always writes one) */
+  nextUpdate: Date | null;
+  /** the cRLNumber extension, decimal; null when absent */
+  number: string | null;
+  /** serials of the revoked certificates, upper-case hex without leading zero bytes */
+  revoked: string[];
+  /** the authorityKeyIdentifier's keyIdentifier, hex; null when absent */
+  keyId: string | null;
+}
+
+const CRL_NUMBER_OID = '2.5.29.20';
+const AUTHORITY_KEY_ID_OID = '2.5.29.35';
+
+/** A serial in the one form used for comparisons: upper-case hex, no leading zeros ("0" for zero). */
+export function normalizeSerial(hex: string): string {
+  const trimmed = hex.replace(/^0+/, '').toUpperCase();
+  return trimmed === '' ? '0' : trimmed;
+}
+
+function decodeTime(node: DerNode): Date {
+  const text = node.content.toString('latin1');
+  let digits: string;
+  if (node.tag === TAG.UTC_TIME) {
+    const year = Number(text.slice(0, 2));
+    digits = `${year >= 50 ? 19 : 20}${text}`;
+  } else if (node.tag === TAG.GENERALIZED_TIME) digits = text;
+  else throw new RangeError('DER: expected a time');
+  const match = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(digits);
+  if (!match) throw new RangeError(`DER: unsupported time ${JSON.stringify(text)}`);
+  const [, y, mo, d, h, mi, s] = match.map(Number) as number[];
+  return new Date(Date.UTC(y!, mo! - 1, d!, h!, mi!, s!));
+}
+
+function isTime(node: DerNode | undefined): node is DerNode {
+  return node !== undefined && (node.tag === TAG.UTC_TIME || node.tag === TAG.GENERALIZED_TIME);
+}
+
+/** The fields of one DER CRL that decide whether it must be published again (RFC 5280 5.1). */
+export function readCrl(der: Buffer): PublishedCrl {
+  const [tbs] = children(parse(der));
+  const fields = children(tbs!);
+  let i = fields[0]!.tag === TAG.INTEGER ? 1 : 0; // version
+  i++; // signature algorithm
+  const issuer = fields[i++]!.raw;
+  const thisUpdate = decodeTime(fields[i++]!);
+  const nextUpdate = isTime(fields[i]) ? decodeTime(fields[i++]!) : null;
+  const revoked: string[] = [];
+  if (fields[i]?.tag === TAG.SEQUENCE) {
+    for (const entry of children(fields[i++]!)) revoked.push(normalizeSerial(children(entry)[0]!.content.toString('hex')));
+  }
+  let number: string | null = null;
+  let keyId: string | null = null;
+  const extensions = fields[i];
+  if (extensions?.tag === 0xa0) {
+    for (const extension of children(children(extensions)[0]!)) {
+      const parts = children(extension);
+      const oid = decodeOid(parts[0]!);
+      const value = parse(parts[parts.length - 1]!.content);
+      if (oid === CRL_NUMBER_OID) number = BigInt(`0x${value.content.toString('hex') || '0'}`).toString();
+      if (oid === AUTHORITY_KEY_ID_OID) keyId = children(value).find((part) => part.tag === 0x80)?.content.toString('hex') ?? null;
+    }
+  }
+  return { issuer, thisUpdate, nextUpdate, number, revoked, keyId };
+}
+
+/** Every CRL in a PEM file (HOME/ca/crl.pem holds the intermediates' and the root's). Throws on a damaged one. */
+export function readCrlFile(pem: string): PublishedCrl[] {
+  return fromPem(pem, 'X509 CRL').map(readCrl);
+}
+
+export interface CrlIssuer {
+  /** upper-case hex, as issuer_serial in the inventory */
+  serial: string;
+  /** the subject key identifier its CRLs name (authorityKeyIdentifier), hex */
+  keyId: string;
+}
+
+/** The key identifier a CA's CRLs carry, hex: the one generateCrl and signRootCrl compute. */
+export function crlKeyIdOf(certificateDer: Buffer): string {
+  return keyIdentifier(readCertificate(certificateDer).spki).toString('hex');
+}
+
+/**
+ * The CAs whose CRLs generateCrl writes at `now`: the issuing intermediate and every retired one whose key is
+ * archived and that has not expired. Reads certificates only (no key is opened).
+ */
+export function listCrlIssuers(caDir: string, intermediateCert: string, now: Date): CrlIssuer[] {
+  const archive = join(caDir, 'retired');
+  const files = [intermediateCert];
+  if (existsSync(archive)) {
+    for (const file of readdirSync(archive)) {
+      if (/^intermediate-[0-9A-F]+\.crt$/.test(file) && existsSync(join(archive, file.replace(/\.crt$/, '.key')))) files.push(join(archive, file));
+    }
+  }
+  const issuers: CrlIssuer[] = [];
+  for (const file of files) {
+    const der = fromPem(readFileSync(file, 'utf8'), 'CERTIFICATE')[0];
+    if (!der) continue;
+    const cert = new X509Certificate(der);
+    if (new Date(cert.validTo) < now) continue;
+    issuers.push({ serial: cert.serialNumber.toUpperCase(), keyId: crlKeyIdOf(der) });
+  }
+  return issuers;
 }

@@ -10,6 +10,7 @@ import { McpkiError } from '../errors.js';
 import { fromPem, toPem } from '../pki/der.js';
 import { issueCertificate } from '../pki/issue.js';
 import type { CertificateRecord, RenewalState } from '../store/store.js';
+import { applyCrl, type CrlOutcome } from './crl.js';
 import { withHomeLock } from './lock.js';
 import { needsRenewal, type RenewalDecision } from './policy.js';
 
@@ -37,9 +38,15 @@ export interface ApplyItem extends PlanItem {
 
 export interface ApplyResult {
   items: ApplyItem[];
+  /** a certificate was issued or renewed, a target rewritten, or the CRL published or copied */
   changed: boolean;
+  /** certificates that failed, plus one when the CRL's publication (or its reload hooks) failed */
   failed: number;
+  /** the `crl:` section's outcome; absent when mcpki.yaml has none */
+  crl?: CrlOutcome;
 }
+
+export { planCrl, type CrlOutcome, type CrlPlan } from './crl.js';
 
 export interface PlanOptions {
   /** names to renew whatever the policy says */
@@ -322,8 +329,10 @@ async function applyOne(
  */
 export async function applyConfig(context: Context, config: Config, options: PlanOptions = {}): Promise<ApplyResult> {
   const items: ApplyItem[] = [];
-  const { changed, failed } = await applyEach(context, config, options, (item) => items.push(item));
-  return { items, changed, failed };
+  const { changed, failed, crl } = await applyEach(context, config, options, (item) => items.push(item));
+  const result: ApplyResult = { items, changed, failed };
+  if (crl) result.crl = crl;
+  return result;
 }
 
 /**
@@ -339,6 +348,10 @@ export async function applyEach(context: Context, config: Config, options: PlanO
     const now = context.now();
     let changed = false;
     let failed = 0;
+    // the CRL first: it is quick, and an expired one locks every client out (certificates are renewed well ahead)
+    const crl = config.crl ? await applyCrl(context, config.crl) : undefined;
+    if (crl?.action === 'published' || crl?.action === 'deployed') changed = true;
+    if (crl?.action === 'failed') failed++;
     // under the apply lock, leftovers in target folders can only predate this run: list each folder once
     const listings: LeftoverListings = new Map();
     for (const declared of config.certificates) {
@@ -348,6 +361,6 @@ export async function applyEach(context: Context, config: Config, options: PlanO
       if (item.action === 'failed') failed++;
       visit(item);
     }
-    return { changed, failed };
+    return crl ? { changed, failed, crl } : { changed, failed };
   });
 }

@@ -34,6 +34,16 @@ export interface SchedulerMetrics {
   skipped: number;
 }
 
+/** The `crl:` section, when mcpki.yaml has one. */
+export interface CrlMetrics {
+  /** nextUpdate of the published CRL (of the intermediate); null before the first check */
+  nextUpdate: MetricTime | null;
+  /** its cRLNumber, decimal */
+  number: string | null;
+  /** publications (a new CRL, or copies rewritten and hooks run) by this service */
+  publishes: { success: number; failure: number };
+}
+
 /** Everything /metrics and /healthz show: plain data, built by the service for each scrape. */
 export interface MetricsSnapshot {
   /** mcpki's version, for mcpki_build_info */
@@ -42,6 +52,7 @@ export interface MetricsSnapshot {
   /** when the last check (scheduler tick) finished; null before the first */
   lastCheck?: MetricTime | null;
   scheduler?: SchedulerMetrics;
+  crl?: CrlMetrics;
 }
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -97,6 +108,23 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
       f.samples.push({ labels: [], value: s[key] });
       families.push(f);
     }
+  }
+  if (snapshot.crl) {
+    const crl = snapshot.crl;
+    const nu = seconds(crl.nextUpdate);
+    if (nu !== undefined) {
+      const f = family('mcpki_crl_next_update_timestamp_seconds', 'gauge', 'nextUpdate of the published CRL, seconds since the epoch: servers checking it refuse every client after this.');
+      f.samples.push({ labels: [], value: nu });
+      families.push(f);
+    }
+    if (crl.number !== null && /^\d+$/.test(crl.number)) {
+      const f = family('mcpki_crl_number', 'gauge', 'cRLNumber of the published CRL.');
+      f.samples.push({ labels: [], value: Number(crl.number) });
+      families.push(f);
+    }
+    const publishes = family('mcpki_crl_publish_total', 'counter', 'CRL publications (a new CRL, or its copies rewritten and reload hooks run) by this service, by result.');
+    for (const result of ['success', 'failure'] as const) publishes.samples.push({ labels: [['result', result]], value: crl.publishes[result] });
+    families.push(publishes);
   }
   const up = family('mcpki_up', 'gauge', 'Whether the mcpki service is running.');
   up.samples.push({ labels: [], value: 1 });

@@ -7,7 +7,7 @@ import type { Config } from '../config/types.js';
 import type { Context } from '../context.js';
 import { applyEach, type ApplyItem, type ApplyResult } from '../renewal/runner.js';
 import { acquireServiceLock, type ServiceLock } from './lock.js';
-import { startMetricsServer, type CertificateMetrics, type MetricsServer, type MetricsSnapshot } from './metrics.js';
+import { startMetricsServer, type CertificateMetrics, type CrlMetrics, type MetricsServer, type MetricsSnapshot } from './metrics.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 
 /**
@@ -79,6 +79,7 @@ export async function startService(context: Context, options: ServiceOptions): P
   const counters = new Map<string, Counters>();
   let lastResult: ApplyResult | undefined;
   let lastCheck: string | null = null;
+  const crlMetrics: CrlMetrics = { nextUpdate: null, number: null, publishes: { success: 0, failure: 0 } };
   let metrics: MetricsServer | undefined;
   let scheduler: Scheduler | undefined;
   let idleCollection: NodeJS.Timeout | undefined;
@@ -102,7 +103,7 @@ export async function startService(context: Context, options: ServiceOptions): P
     const items: ApplyItem[] = [];
     let earliest = Infinity;
     const succeeded: Counters[] = [];
-    const { changed, failed } = await applyEach(context, config, {}, (item) => {
+    const { changed, failed, crl } = await applyEach(context, config, {}, (item) => {
       items.push(item);
       const next = Date.parse(item.nextCheck);
       if (next < earliest) earliest = next;
@@ -120,7 +121,18 @@ export async function startService(context: Context, options: ServiceOptions): P
       }
       if (item.action !== 'unchanged') log(item.action === 'failed' ? 'renewal.failed' : 'renewal.done', { name: item.name, action: item.action, serial: item.serial, reason: item.reason, deployed: item.deployed, error: item.error });
     });
-    lastResult = { items, changed, failed };
+    lastResult = crl ? { items, changed, failed, crl } : { items, changed, failed };
+    if (crl) {
+      if (crl.nextUpdate) crlMetrics.nextUpdate = crl.nextUpdate;
+      if (crl.number) crlMetrics.number = crl.number;
+      if (crl.action === 'published' || crl.action === 'deployed') crlMetrics.publishes.success++;
+      if (crl.action === 'failed') crlMetrics.publishes.failure++;
+      if (crl.action !== 'unchanged' && crl.action !== 'skipped') {
+        log(crl.action === 'failed' ? 'crl.failed' : 'crl.published', { action: crl.action, reason: crl.reason, number: crl.number, nextUpdate: crl.nextUpdate, deployed: crl.deployed, hooksRun: crl.hooksRun, warnings: crl.warnings, error: crl.error });
+      }
+      const next = crl.nextCheck ? Date.parse(crl.nextCheck) : NaN;
+      if (next < earliest) earliest = next;
+    }
     lastCheck = context.now().toISOString();
     for (const c of succeeded) c.lastSuccess = lastCheck;
     const nextWakeUp = Number.isFinite(earliest) ? new Date(earliest) : null;
@@ -158,7 +170,13 @@ export async function startService(context: Context, options: ServiceOptions): P
       };
     });
     const stats = scheduler?.stats();
-    return { version: options.version ?? '0', certificates, lastCheck, scheduler: stats ? { ticks: stats.ticks, failed: stats.failed, skipped: stats.skipped } : undefined };
+    return {
+      version: options.version ?? '0',
+      certificates,
+      lastCheck,
+      scheduler: stats ? { ticks: stats.ticks, failed: stats.failed, skipped: stats.skipped } : undefined,
+      crl: config.crl ? crlMetrics : undefined,
+    };
   };
 
   try {

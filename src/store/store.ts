@@ -505,6 +505,11 @@ export class Store {
     );
   }
 
+  /** Serial (hex, as stored) and name of each revoked certificate signed by the given issuing CA: what its CRL lists. */
+  listRevokedBy(issuerSerial: string): { serial: string; name: string }[] {
+    return this.run(() => this.statement(`SELECT serial, name FROM certificates WHERE status = 'revoked' AND issuer_serial = ?`).all(issuerSerial) as { serial: string; name: string }[]);
+  }
+
   // --- ACME accounts ------------------------------------------------------------------------------
 
   addAcmeAccount(account: NewAcmeAccount): AcmeAccountRecord {

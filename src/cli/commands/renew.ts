@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { ApplyResult, PlanItem } from '../../renewal/runner.js';
+import type { ApplyResult, CrlOutcome, CrlPlan, PlanItem } from '../../renewal/runner.js';
 import { EXIT_CODES } from '../../errors.js';
 import { action, collect } from '../command.js';
 import { color, emit, table } from '../output.js';
@@ -17,8 +17,30 @@ function renderPlan(plan: PlanItem[]): string {
   );
 }
 
+/** The CRL line of `renew` (and `--dry-run`): due or not, and why. */
+function renderCrlPlan(crl: CrlPlan): string {
+  const state = crl.due ? color.yellow(crl.publish ? 'due' : 'copy/reload due') : color.green('current');
+  return `CRL: ${state}: ${crl.reason}${crl.due ? '' : ` (next check ${when(crl.nextCheck)})`}`;
+}
+
+/** What an apply did with the CRL; empty when nothing. */
+function renderCrl(crl: CrlOutcome | undefined): string[] {
+  if (!crl || crl.action === 'unchanged') return [];
+  const warnings = crl.warnings.map((w) => `${color.yellow('warning:')} ${w}`);
+  if (crl.action === 'skipped') return [`CRL: skipped: ${crl.reason}`, ...warnings];
+  if (crl.action === 'failed') {
+    return [`CRL: ${color.red('failed')}: ${crl.error?.message ?? crl.reason}${crl.error?.hint ? ` (hint: ${crl.error.hint})` : ''}`, ...warnings];
+  }
+  const copies = crl.deployed.length ? `, ${crl.deployed.length} copy(ies) written` : '';
+  const hooks = crl.hooksRun ? `, ${crl.hooksRun} hook(s) run` : '';
+  return [`CRL: ${color.green(crl.action)} #${crl.number ?? '?'} (${crl.reason}), next update ${when(crl.nextUpdate)}${copies}${hooks}`, ...warnings];
+}
+
 function renderApply(result: ApplyResult): string {
-  if (!result.changed && result.failed === 0) return `${color.green('nothing to do:')} all ${result.items.length} certificates are current and deployed`;
+  if (!result.changed && result.failed === 0) {
+    const crl = result.crl?.number ? ` and CRL #${result.crl.number} (next update ${when(result.crl.nextUpdate)})` : '';
+    return `${color.green('nothing to do:')} all ${result.items.length} certificates${crl} are current and deployed`;
+  }
   const rows = result.items.map((i) => [
     i.name,
     i.action === 'failed' ? color.red('failed') : i.action === 'unchanged' ? 'unchanged' : color.green(i.action),
@@ -26,8 +48,11 @@ function renderApply(result: ApplyResult): string {
     String(i.hooksRun),
     i.error ? `${i.error.message}${i.error.hint ? ` (hint: ${i.error.hint})` : ''}` : i.action === 'unchanged' ? `next check ${when(i.nextCheck)}` : i.reason,
   ]);
-  const summary = result.failed ? color.red(`${result.failed} of ${result.items.length} failed; the others were done`) : color.green('done');
-  return `${table(['NAME', 'ACTION', 'DEPLOYED', 'HOOKS', 'DETAIL'], rows)}\n${summary}`;
+  // `failed` counts the CRL too (one more when its publication or reload hooks failed)
+  const total = result.items.length + (result.crl ? 1 : 0);
+  const summary = result.failed ? color.red(`${result.failed} of ${total} failed; the others were done`) : color.green('done');
+  const lines = rows.length ? [table(['NAME', 'ACTION', 'DEPLOYED', 'HOOKS', 'DETAIL'], rows)] : [];
+  return [...lines, ...renderCrl(result.crl), summary].join('\n');
 }
 
 const CONFIG_HELP = 'the declaration file (default ./mcpki.yaml)';
@@ -57,14 +82,16 @@ export function registerRenew(program: Command): void {
     .action(
       action(async ({ context, out }, flags: { config: string; dryRun?: boolean; force?: string[] }) => {
         const { loadConfig } = await import('../../config/index.js');
-        const { applyConfig, planRenewals } = await import('../../renewal/runner.js');
+        const { applyConfig, planCrl, planRenewals } = await import('../../renewal/runner.js');
         const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache') });
         const plan = planRenewals(context, config, { force: flags.force });
+        const crl = planCrl(context, config);
+        const planText = () => renderPlan(plan) + (crl ? `\n${renderCrlPlan(crl)}` : '');
         if (flags.dryRun) {
-          emit(out, { plan }, () => renderPlan(plan));
+          emit(out, crl ? { plan, crl } : { plan }, planText);
           return;
         }
-        if (!out.json) process.stdout.write(renderPlan(plan) + '\n\n');
+        if (!out.json) process.stdout.write(planText() + '\n\n');
         const result = await applyConfig(context, config, { force: flags.force });
         emit(out, { plan, ...result }, () => renderApply(result));
         if (result.failed) process.exitCode = EXIT_CODES.SOME_FAILED;
