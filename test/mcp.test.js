@@ -14,6 +14,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { hasCommand, mcpki, ROOT, run, tempDir } from './helpers.js';
+import { freePorts } from './pebble.js';
+import { nginxConf } from './nginx.js';
 
 const SERVER_SCRIPT = join(ROOT, 'test', 'fixtures', 'mcp', 'server.js');
 const STEPS = 3;
@@ -151,14 +153,8 @@ function opensslServedSerial(port, client) {
   return serial.replace(/^serial=/, '').toUpperCase();
 }
 
-function freePort() {
-  return new Promise((resolve) => {
-    const probe = net.createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
+async function freePort() {
+  return (await freePorts(1))[0];
 }
 
 before(() => {
@@ -280,29 +276,16 @@ describe('MCP behind Debian nginx with the rendered nginx/mcp-mtls.conf', { skip
     mkdirSync(join(nginxDir, 'logs'), { recursive: true });
     const rendered = mcpki(['--home', home, 'template', 'render', 'nginx/mcp-mtls.conf', '--cert', 'edge', '--var', `listen=127.0.0.1:${port}`, '--var', `upstream=http://127.0.0.1:${upstream.port}`, '--var', 'serverName=localhost', '--out', join(nginxDir, 'mcp.conf')]);
     assert.equal(rendered.status, 0, rendered.stderr);
-    writeFileSync(join(nginxDir, 'nginx.conf'), `${process.getuid?.() === 0 ? 'user root root;\n' : ''}worker_processes 1;
-pid ${nginxDir}/nginx.pid;
-error_log ${nginxDir}/logs/error.log info;
-events { worker_connections 64; }
-http {
-    access_log ${nginxDir}/logs/access.log;
-    client_body_temp_path ${nginxDir}/client_body;
-    proxy_temp_path ${nginxDir}/proxy;
-    fastcgi_temp_path ${nginxDir}/fastcgi;
-    uwsgi_temp_path ${nginxDir}/uwsgi;
-    scgi_temp_path ${nginxDir}/scgi;
-    include ${nginxDir}/mcp.conf;
-}
-`);
-    const check = run('nginx', ['-t', '-p', nginxDir, '-c', join(nginxDir, 'nginx.conf')]);
+    const nginxArgs = nginxConf(nginxDir, `    include ${nginxDir}/mcp.conf;`, { errorLogLevel: 'info', accessLog: `${nginxDir}/logs/access.log` });
+    const check = run('nginx', ['-t', ...nginxArgs]);
     assert.equal(check.status, 0, check.stderr);
-    const nginx = spawn('nginx', ['-p', nginxDir, '-c', join(nginxDir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const nginx = spawn('nginx', nginxArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
     stoppers.push(() => stopProcess(nginx));
     const deadline = Date.now() + 5_000;
     for (;;) {
       const up = await new Promise((resolve) => net.connect(port, '127.0.0.1').once('connect', function () { this.destroy(); resolve(true); }).once('error', () => resolve(false)));
       if (up) break;
-      assert.ok(Date.now() < deadline && nginx.exitCode === null, `nginx did not start: ${readFileSync(join(nginxDir, 'logs', 'error.log'), 'utf8')}`);
+      assert.ok(Date.now() < deadline && nginx.exitCode === null, `nginx did not start: ${readFileSync(join(nginxDir, 'error.log'), 'utf8')}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     url = `https://127.0.0.1:${port}/mcp`;

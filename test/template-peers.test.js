@@ -9,11 +9,13 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect, createServer as createNetServer } from 'node:net';
+import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { nginxConf } from './nginx.js';
 import { hasCommand, mcpki, ROOT, run, tempDir } from './helpers.js';
+import { freePorts } from './pebble.js';
 
 const PYTHON = '/usr/bin/python3';
 const hasUvicorn = existsSync(PYTHON) && run(PYTHON, ['-c', 'import uvicorn']).status === 0;
@@ -72,15 +74,8 @@ certificates:
 
 after(() => cleanup?.());
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
+async function freePort() {
+  return (await freePorts(1))[0];
 }
 
 /** Runs a program without blocking the event loop (in-process upstreams must keep answering). */
@@ -137,28 +132,8 @@ function curl(port, path, { client, headers = [], name = 'localhost' } = {}) {
   });
 }
 
-function nginxConf(prefix, include) {
-  mkdirSync(prefix, { recursive: true });
-  const conf = join(prefix, 'nginx.conf');
-  writeFileSync(
-    conf,
-    `daemon off;
-worker_processes 1;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/error.log;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path ${prefix}/client_body;
-    proxy_temp_path ${prefix}/proxy;
-    fastcgi_temp_path ${prefix}/fastcgi;
-    uwsgi_temp_path ${prefix}/uwsgi;
-    scgi_temp_path ${prefix}/scgi;
-    include ${include};
-}
-`,
-  );
-  return ['-p', `${prefix}/`, '-e', join(prefix, 'error.log'), '-c', conf];
+function nginxFor(prefix, include) {
+  return nginxConf(prefix, `    include ${include};`);
 }
 
 test('every nginx template passes nginx -t; a missing certificate file makes it fail', { skip: !hasCommand('nginx') && 'nginx is not installed' }, () => {
@@ -171,7 +146,7 @@ test('every nginx template passes nginx -t; a missing certificate file makes it 
     const rendered = render(name, [...args, '--var', 'listen=127.0.0.1:18443']);
     const text = readFileSync(rendered, 'utf8');
     assert.ok(!text.includes('{{'), `${name}: every placeholder filled`);
-    const checked = run('nginx', ['-t', ...nginxConf(join(dir, `nginx-t-${name.split('/')[1]}`), rendered)]);
+    const checked = run('nginx', ['-t', ...nginxFor(join(dir, `nginx-t-${name.split('/')[1]}`), rendered)]);
     assert.equal(checked.status, 0, `${name}: ${checked.stderr}`);
     assert.match(checked.stderr, /test is successful/);
   }
@@ -182,7 +157,7 @@ test('every nginx template passes nginx -t; a missing certificate file makes it 
   assert.match(readFileSync(join(dir, 'nginx_mcp-tls.conf'), 'utf8'), new RegExp(`ssl_certificate "${join(dir, 'deploy', 'proxy.fullchain.pem')}";`), 'the deployed target, not the inventory copy');
 
   const broken = render('nginx/mcp-mtls.conf', ['--cert', 'mcp.localhost', '--var', `fullchain=${join(dir, 'missing.pem')}`], join(dir, 'broken.conf'));
-  const failed = run('nginx', ['-t', ...nginxConf(join(dir, 'nginx-t-broken'), broken)]);
+  const failed = run('nginx', ['-t', ...nginxFor(join(dir, 'nginx-t-broken'), broken)]);
   assert.notEqual(failed.status, 0);
   assert.match(failed.stderr, /missing\.pem/);
 });
@@ -203,7 +178,7 @@ test('nginx/mcp-mtls.conf: a client certificate gets through with its identity; 
   t.after(() => upstream.close());
   const port = await freePort();
   const rendered = render('nginx/mcp-mtls.conf', ['--cert', 'mcp.localhost', '--var', `listen=127.0.0.1:${port}`, '--var', `upstream=http://127.0.0.1:${upstream.address().port}`]);
-  const nginx = await start('nginx', nginxConf(join(dir, 'nginx-live'), rendered), port);
+  const nginx = await start('nginx', nginxFor(join(dir, 'nginx-live'), rendered), port);
   t.after(() => nginx.stop());
 
   const ok = await curl(port, '/mcp', { client: 'agent', headers: ['X-Client-Cert-Subject: CN=forged'] });
@@ -376,7 +351,7 @@ test('mcp/server.ts and mcp/client.ts compile and talk MCP over mTLS; the curl s
   if (hasCommand('nginx')) {
     const front = await freePort();
     const conf = render('nginx/mcp-mtls-upstream.conf', ['--cert', 'mcp.localhost', '--client-cert', 'gateway', '--var', `listen=127.0.0.1:${front}`, '--var', `upstream=https://localhost:${port}`]);
-    const nginx = await start('nginx', nginxConf(join(dir, 'nginx-upstream'), conf), front);
+    const nginx = await start('nginx', nginxFor(join(dir, 'nginx-upstream'), conf), front);
     t.after(() => nginx.stop());
     const viaNginx = await runAsync('sh', [script, `https://localhost:${front}/mcp`, 'whoami']);
     assert.equal(viaNginx.status, 0, viaNginx.stderr + readFileSync(join(dir, 'nginx-upstream', 'error.log'), 'utf8'));
