@@ -1,5 +1,6 @@
 // The normalised form of mcpki.yaml: defaults applied, paths resolved against the file's folder, modes as
 // numbers, durations in milliseconds. Produced only from a file without a single error.
+import type { Target } from '../deploy/targets.js';
 import type { KeyType } from '../pki/keys.js';
 import type { San } from '../pki/names.js';
 
@@ -18,7 +19,8 @@ export type DeclaredChallenge =
 export const TARGET_TYPES = ['cert', 'key', 'chain', 'fullchain', 'combined', 'p12', 'k8s-secret'] as const;
 export type TargetType = (typeof TARGET_TYPES)[number];
 
-export interface DeclaredTarget {
+/** A target as deploy takes it (deploy/targets.ts), with the mode resolved and the path as the file wrote it. */
+export interface DeclaredTarget extends Target {
   type: TargetType;
   /** absolute */
   path: string;
@@ -26,16 +28,6 @@ export interface DeclaredTarget {
   pathAsWritten: string;
   /** permission bits; default 0o600 for targets holding the private key (key, combined, p12, k8s-secret), else 0o644 */
   mode: number;
-  /** a user name or a numeric uid */
-  owner?: string | number;
-  /** a group name or a numeric gid */
-  group?: string | number;
-  /** p12 only (required there), absolute */
-  passwordFile?: string;
-  /** k8s-secret only */
-  namespace?: string;
-  /** k8s-secret only; default: the certificate name */
-  secretName?: string;
 }
 
 export interface DeclaredHooks {

@@ -204,6 +204,10 @@ function materialOf(record: CertificateRecord): Material {
   };
 }
 
+/**
+ * The declared targets as deploy takes them. A copy, not the declared objects: the deploy fingerprint kept in
+ * the store is the JSON of these (without pathAsWritten, keys in this order), so its shape must not drift.
+ */
 function targetsOf(declared: DeclaredCertificate): Target[] {
   return declared.targets.map((t) => ({ type: t.type, path: t.path, mode: t.mode, owner: t.owner, group: t.group, passwordFile: t.passwordFile, namespace: t.namespace, secretName: t.secretName }));
 }
