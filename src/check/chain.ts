@@ -4,7 +4,7 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import tls from 'node:tls';
-import { children, decodeOid, parse } from '../pki/der.js';
+import { children, decodeOid, fromPem, parse } from '../pki/der.js';
 import { readCertificate } from '../pki/x509.js';
 import { isWeakSignature, shortSubject, signatureAlgorithmOf } from './certificate.js';
 import type { Findings } from './findings.js';
@@ -35,8 +35,7 @@ export interface ChainReport {
 }
 
 export function readPemCertificates(text: string): X509Certificate[] {
-  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  return blocks.map((block) => new X509Certificate(block));
+  return fromPem(text, 'CERTIFICATE').map((der) => new X509Certificate(der));
 }
 
 export function loadAnchors(rootPath: string, intermediatePath: string, caFiles: readonly string[]): Anchors {

@@ -204,8 +204,14 @@ export function toPem(label: string, der: Buffer): string {
   return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
 }
 
+/** Every whole PEM block with the given label, as text (what Node's tls options take). */
+export function pemBlocks(pem: string, label: string): string[] {
+  return pem.match(new RegExp(`-----BEGIN ${label}-----[\\s\\S]*?-----END ${label}-----`, 'g')) ?? [];
+}
+
 /** Every PEM block with the given label, as DER. */
 export function fromPem(pem: string, label: string): Buffer[] {
-  const pattern = new RegExp(`-----BEGIN ${label}-----([\\s\\S]*?)-----END ${label}-----`, 'g');
-  return [...pem.matchAll(pattern)].map((m) => Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
+  const begin = `-----BEGIN ${label}-----`.length;
+  const end = `-----END ${label}-----`.length;
+  return pemBlocks(pem, label).map((block) => Buffer.from(block.slice(begin, -end).replace(/\s+/g, ''), 'base64'));
 }

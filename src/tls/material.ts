@@ -4,6 +4,7 @@ import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { McpkiError } from '../errors.js';
+import { pemBlocks } from '../pki/der.js';
 
 export interface TlsPaths {
   /** the certificate, preferably the full chain (leaf first) */
@@ -47,10 +48,6 @@ function readPem(path: string, what: string): string {
 }
 
 /** The PEM blocks with this label; a block cut short (a torn or truncated file) counts as unparseable. */
-function pemBlocks(text: string, label: string): string[] {
-  return text.match(new RegExp(`-----BEGIN ${label}-----[\\s\\S]*?-----END ${label}-----`, 'g')) ?? [];
-}
-
 function countBegins(text: string, label: string): number {
   return text.split(`-----BEGIN ${label}-----`).length - 1;
 }
