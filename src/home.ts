@@ -23,6 +23,8 @@ export interface HomeLayout {
   rootCrl: string;
   /** the CRLs of the whole chain, written by `mcpki crl` */
   crl: string;
+  /** retired intermediates, kept with their keys to sign CRLs for what they issued */
+  retiredDir: string;
   certsDir: string;
 }
 
@@ -38,6 +40,7 @@ export function layoutOf(home: string): HomeLayout {
     intermediateKey: join(caDir, 'intermediate.key'),
     rootCrl: join(caDir, 'root-crl.pem'),
     crl: join(caDir, 'crl.pem'),
+    retiredDir: join(caDir, 'retired'),
     certsDir: join(home, 'certs'),
   };
 }

@@ -72,7 +72,8 @@ export function writeNewFile(path: string, p: Pick<Plan, 'data' | 'mode' | 'uid'
   closeSync(fd);
 }
 
-export function writeTemp(p: Plan): string {
+/** A temp file beside `p.path` (same folder, so a rename replaces it atomically), written by writeNewFile. */
+export function writeTemp(p: Pick<Plan, 'path' | 'data' | 'mode' | 'uid' | 'gid'>): string {
   const temp = join(dirname(p.path), `.${basename(p.path)}${TEMP_MARKER}${randomSuffix()}`);
   writeNewFile(temp, p);
   return temp;

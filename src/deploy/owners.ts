@@ -1,6 +1,7 @@
 // A target's owner and group: names resolved to ids (getent, cached per run), and a check that mcpki's user
 // may give a file that owner.
 import { spawnSync } from 'node:child_process';
+import type { Stats } from 'node:fs';
 import { McpkiError } from '../errors.js';
 
 function getentId(database: 'passwd' | 'group', name: string): number | undefined {
@@ -33,6 +34,11 @@ export function resolveId(value: string | number | undefined, database: 'passwd'
     cache.set(key, id);
   }
   return id;
+}
+
+/** Whether a file already has this mode and (where one is asked for) this owner and group. */
+export function hasModeAndOwner(stat: Stats, mode: number, uid: number | undefined, gid: number | undefined): boolean {
+  return (stat.mode & 0o7777) === mode && (uid === undefined || stat.uid === uid) && (gid === undefined || stat.gid === gid);
 }
 
 export function checkOwnership(path: string, uid: number | undefined, gid: number | undefined): void {

@@ -6,7 +6,7 @@ import { McpkiError } from '../errors.js';
 import { staleBackups, type LeftoverListings } from './backup.js';
 import { statOrNull, writeFailed } from './files.js';
 import { inspectMember, inspectSet, isFolder, memberLink, SET_PREFIX, SET_TYPES, setFolderMode, setNameOf, validSetName, type FileSet, type PathState } from './fileset.js';
-import { checkOwnership, resolveId } from './owners.js';
+import { checkOwnership, hasModeAndOwner, resolveId } from './owners.js';
 import { renderTarget, targetUpToDate, validateTarget, type Material, type Target } from './targets.js';
 
 export interface Plan {
@@ -63,7 +63,7 @@ export function plan(targets: readonly Target[], material: Material, listings?: 
       state = stat ? 'file' : 'missing';
     }
     let upToDate = false;
-    if (stat && stale.length === 0 && (stat.mode & 0o7777) === rendered.mode && (uid === undefined || stat.uid === uid) && (gid === undefined || stat.gid === gid)) {
+    if (stat && stale.length === 0 && hasModeAndOwner(stat, rendered.mode, uid, gid)) {
       let existing: Buffer;
       try {
         existing = readFileSync(path);

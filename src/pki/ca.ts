@@ -332,7 +332,7 @@ export function rotateIntermediate(context: Context, options: RotateOptions = {}
   const permitted = rootPermitted ? decodeNameConstraints(rootPermitted.value) : null;
   const next = signIntermediate(context.now(), rootDer, rootKey, keyTypeOf(old.key), permitted, randomTag());
 
-  const archive = join(layout.caDir, 'retired');
+  const archive = layout.retiredDir;
   ensurePrivateDir(archive);
   const oldSerial = old.cert.serialNumber.toUpperCase();
   writeFilesAtomic([

@@ -42,17 +42,20 @@ interface Signer {
   key: import('node:crypto').KeyObject;
 }
 
-function retiredSigners(caDir: string): Signer[] {
-  const archive = join(caDir, 'retired');
-  if (!existsSync(archive)) return [];
-  return readdirSync(archive)
+/** Retired intermediates whose key is archived with them (rotate-intermediate keeps both): they still sign CRLs. */
+function retiredIntermediates(retiredDir: string): { cert: string; key: string }[] {
+  if (!existsSync(retiredDir)) return [];
+  return readdirSync(retiredDir)
     .filter((file) => /^intermediate-[0-9A-F]+\.crt$/.test(file))
-    .flatMap((file) => {
-      const keyPath = join(archive, file.replace(/\.crt$/, '.key'));
-      if (!existsSync(keyPath)) return [];
-      const der = fromPem(readFileSync(join(archive, file), 'utf8'), 'CERTIFICATE')[0]!;
-      return [{ der, key: readPrivateKey(readFileSync(keyPath, 'utf8')) }];
-    });
+    .map((file) => ({ cert: join(retiredDir, file), key: join(retiredDir, file.replace(/\.crt$/, '.key')) }))
+    .filter((files) => existsSync(files.key));
+}
+
+function retiredSigners(retiredDir: string): Signer[] {
+  return retiredIntermediates(retiredDir).map((files) => ({
+    der: fromPem(readFileSync(files.cert, 'utf8'), 'CERTIFICATE')[0]!,
+    key: readPrivateKey(readFileSync(files.key, 'utf8')),
+  }));
 }
 
 export function generateCrl(context: Context, options: CrlOptions = {}): CrlResult {
@@ -65,7 +68,7 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
   const now = context.now();
   const nextUpdate = new Date(now.getTime() + days * DAY);
   const number = store.nextCounter('crl_number');
-  const signers: Signer[] = [{ der: current.der, key: current.key }, ...retiredSigners(context.layout.caDir)];
+  const signers: Signer[] = [{ der: current.der, key: current.key }, ...retiredSigners(context.layout.retiredDir)];
   const revoked: CrlResult['revoked'] = [];
   let pem = '';
   for (const signer of signers) {
@@ -205,14 +208,8 @@ export function crlKeyIdOf(certificateDer: Buffer): string {
  * The CAs whose CRLs generateCrl writes at `now`: the issuing intermediate and every retired one whose key is
  * archived and that has not expired. Reads certificates only (no key is opened).
  */
-export function listCrlIssuers(caDir: string, intermediateCert: string, now: Date): CrlIssuer[] {
-  const archive = join(caDir, 'retired');
-  const files = [intermediateCert];
-  if (existsSync(archive)) {
-    for (const file of readdirSync(archive)) {
-      if (/^intermediate-[0-9A-F]+\.crt$/.test(file) && existsSync(join(archive, file.replace(/\.crt$/, '.key')))) files.push(join(archive, file));
-    }
-  }
+export function listCrlIssuers(retiredDir: string, intermediateCert: string, now: Date): CrlIssuer[] {
+  const files = [intermediateCert, ...retiredIntermediates(retiredDir).map((retired) => retired.cert)];
   const issuers: CrlIssuer[] = [];
   for (const file of files) {
     const der = fromPem(readFileSync(file, 'utf8'), 'CERTIFICATE')[0];

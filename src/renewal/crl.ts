@@ -5,13 +5,12 @@
 // `mcpki crl` is taken into account: a few small files and one query per issuing CA, whatever the number of
 // certificates.
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Config, DeclaredCrl, DeclaredCrlTarget, RenewBefore } from '../config/types.js';
 import type { Context } from '../context.js';
-import { TEMP_MARKER } from '../deploy/atomic.js';
-import { errnoCode, fsyncDir, randomSuffix, tryUnlink, writeFailed, writeNewFile } from '../deploy/files.js';
+import { errnoCode, fsyncDir, tryUnlink, writeFailed, writeTemp } from '../deploy/files.js';
 import { describeHookResult, hookFailed, runHook, type HookResult } from '../deploy/hooks.js';
-import { checkOwnership, resolveId } from '../deploy/owners.js';
+import { checkOwnership, hasModeAndOwner, resolveId } from '../deploy/owners.js';
 import { McpkiError } from '../errors.js';
 import { crlKeyIdOf, generateCrl, listCrlIssuers, normalizeSerial, readCrlFile, type PublishedCrl } from '../pki/crl.js';
 import { fromPem } from '../pki/der.js';
@@ -108,11 +107,10 @@ function targetDiffers(target: DeclaredCrlTarget, pem: Buffer, ids: Map<string, 
   } catch {
     return true;
   }
-  if ((stat.mode & 0o7777) !== target.mode) return true;
   try {
     const uid = resolveId(target.owner, 'passwd', target.path, ids);
     const gid = resolveId(target.group, 'group', target.path, ids);
-    return (uid !== undefined && stat.uid !== uid) || (gid !== undefined && stat.gid !== gid);
+    return !hasModeAndOwner(stat, target.mode, uid, gid);
   } catch {
     return true; // an unknown owner: writing the copy reports it
   }
@@ -124,7 +122,7 @@ type Verdict = Pick<CrlPlan, 'publish' | 'code' | 'reason'>;
 function judge(context: Context, declared: DeclaredCrl, crls: PublishedCrl[], store: Store | undefined, now: Date): { verdict: Verdict | undefined; published: Published } {
   const { layout } = context;
   const rootKeyId = crlKeyIdOf(fromPem(readFileSync(layout.rootCert, 'utf8'), 'CERTIFICATE')[0]!);
-  const issuers = listCrlIssuers(layout.caDir, layout.intermediateCert, now);
+  const issuers = listCrlIssuers(layout.retiredDir, layout.intermediateCert, now);
   const caCrls = crls.filter((crl) => crl.keyId !== rootKeyId);
   // the intermediates' CRLs decide the times: the one that ends first
   const first = caCrls.reduce<PublishedCrl | undefined>((soonest, crl) => (!soonest || (crl.nextUpdate?.getTime() ?? 0) < (soonest.nextUpdate?.getTime() ?? 0) ? crl : soonest), undefined);
@@ -242,13 +240,13 @@ function writeCopy(target: DeclaredCrlTarget, data: Buffer, ids: Map<string, num
   } catch (error) {
     throw writeFailed(dir, error, 'create the folder');
   }
-  const temp = join(dir, `.${basename(target.path)}${TEMP_MARKER}${randomSuffix()}`);
+  let temp: string | undefined;
   try {
-    writeNewFile(temp, { data, mode: target.mode, uid, gid });
+    temp = writeTemp({ path: target.path, data, mode: target.mode, uid, gid });
     renameSync(temp, target.path);
     fsyncDir(dir);
   } catch (error) {
-    tryUnlink(temp);
+    if (temp) tryUnlink(temp);
     throw writeFailed(target.path, error);
   }
 }

@@ -77,7 +77,7 @@ function inventoryFiles(context: Context, nameOrSerial: string, needed: (v: stri
 /** A locally issued certificate's chain is its intermediate: the current one, or an archived one after a rotation. */
 function issuerFile(context: Context, issuerSerial: string | null): string | undefined {
   if (!issuerSerial) return undefined;
-  const retired = join(context.layout.caDir, 'retired', `intermediate-${issuerSerial.toUpperCase()}.crt`);
+  const retired = join(context.layout.retiredDir, `intermediate-${issuerSerial.toUpperCase()}.crt`);
   if (existsSync(retired)) return retired;
   return existsSync(context.layout.intermediateCert) ? context.layout.intermediateCert : undefined;
 }
@@ -105,7 +105,7 @@ export function certificateVariables(context: Context, source: CertificateSource
 
 /** The mcpki root (to trust servers and verify client certificates) and the CRL `mcpki crl` writes. */
 export function authorityVariables(context: Context, needed: (variable: string) => boolean): Record<string, string> {
-  const crl = join(context.layout.caDir, 'crl.pem');
+  const crl = context.layout.crl;
   if (needed('crl') && !existsSync(crl)) {
     throw new McpkiError('NOT_FOUND', `no CRL at ${crl}, which this template reads`, 'run "mcpki crl" (and again before its next update, e.g. from a timer)');
   }

@@ -1,6 +1,5 @@
 // The by-name form: the files of an mcpki certificate, looked up in the inventory of a home.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { createContext } from '../context.js';
 import { McpkiError } from '../errors.js';
 import { findCertificate } from '../inventory.js';
@@ -30,7 +29,7 @@ export function pathsByName(options: CertificateByName, requestCert: boolean): T
     const paths: TlsPaths = { cert, key };
     const ca = options.ca ?? (requestCert ? (record.paths.ca ?? context.layout.rootCert) : false);
     if (ca !== false) paths.ca = ca;
-    const defaultCrl = join(context.layout.caDir, 'crl.pem');
+    const defaultCrl = context.layout.crl;
     const crl = options.crl ?? (requestCert && existsSync(defaultCrl) ? defaultCrl : false);
     if (crl !== false) paths.crl = crl;
     return paths;
