@@ -88,7 +88,8 @@ Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 no CA, 5 already
 6 name not permitted, 7 inventory error, 8 file system, 9 git guard, 10 not found, 11 trust store, 12 passphrase,
 13 ACME (the CA refused, a challenge failed), 14 rate limited, 15 network, 16 deploy hook failed,
 17 some certificates failed (apply/renew; the others were done), 18 service could not start,
-19 check: warnings, 20 check: failures, 21 check: unexpected certificate.`,
+19 check: warnings, 20 check: failures, 21 check: unexpected certificate,
+22 unsafe path (owned or writable by another user), 23 installation incomplete.`,
     );
   const word = firstCommandWord(argv);
   const only = GROUP_OF[word ?? ''];
