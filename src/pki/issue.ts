@@ -100,8 +100,8 @@ function planIssue(context: Context, ca: IssuingCa, request: IssueRequest): Plan
   }
   // every folder on the way must be ours or root's and writable by no one else (UNSAFE_PATH); the git guard
   // looks at the real folder the files land in, whatever symlinks lead there
-  const realOut = assertSafeDir(outDir, `a folder on the way to ${outDir}`);
-  if (!request.allowGit) assertKeyPathOutsideGit(join(realOut, `${name}.key`));
+  assertSafeDir(outDir, `a folder on the way to ${outDir}`);
+  if (!request.allowGit) assertKeyPathOutsideGit(paths.key);
   return { kind: request.kind, name, sans, keyType, days, outDir, paths, p12 };
 }
 
