@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { ensurePrivateDir, layoutOf, resolveHome, type HomeLayout } from './home.js';
+import { assertSafeHome, ensurePrivateDir, layoutOf, resolveHome, type HomeLayout } from './home.js';
 import { Store } from './store/store.js';
 
 export type Clock = () => Date;
@@ -28,12 +28,24 @@ export function createContext(options: ContextOptions = {}): Context {
   const layout = layoutOf(home);
   const now = options.now ?? (() => new Date());
   let store: Store | undefined;
+  // the home is checked (owners, modes, CA keys) once, before the first use of anything in it
+  let checked = false;
+  const safeLayout = (): HomeLayout => {
+    if (!checked) {
+      assertSafeHome(layout);
+      checked = true;
+    }
+    return layout;
+  };
   return {
     home,
-    layout,
+    get layout() {
+      return safeLayout();
+    },
     now,
     store() {
       if (!store) {
+        safeLayout();
         ensurePrivateDir(home);
         store = Store.open(layout.database, now);
       }
@@ -41,7 +53,7 @@ export function createContext(options: ContextOptions = {}): Context {
     },
     existingStore() {
       if (store || existsSync(layout.database)) return this.store();
-      ensurePrivateDir(home); // an unusable home is still an error, not an empty inventory
+      safeLayout(); // an unusable home is still an error, not an empty inventory; a missing one is not created
       return undefined;
     },
     close() {

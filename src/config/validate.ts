@@ -21,6 +21,7 @@ import type {
   TargetType,
 } from './types.js';
 import { TARGET_TYPES } from './types.js';
+import { targetModeProblem } from '../deploy/targets.js';
 
 /**
  * The keys each kind of object accepts. The JSON Schema (schema/mcpki.schema.json) has one `$defs` entry per
@@ -685,6 +686,8 @@ function checkTarget(check: Checker, node: Node | null, path: string, base: stri
     if (mode !== undefined && keyBearing && (mode & 0o007) !== 0) {
       mode = need(check.error(at('mode'), join(path, 'mode'), `a ${type} target holds the private key: it must not be readable or writable by others (use "0600" or "0640")`));
     }
+    const modeProblem = mode !== undefined && type !== undefined ? targetModeProblem(type, mode) : null;
+    if (modeProblem) mode = need(check.error(at('mode'), join(path, 'mode'), `${modeProblem.problem}: ${modeProblem.hint}`));
   }
   const owner = e.has('owner') ? need(check.ownerOrGroup(at('owner'), join(path, 'owner'), 'user')) : undefined;
   const group = e.has('group') ? need(check.ownerOrGroup(at('group'), join(path, 'group'), 'group')) : undefined;

@@ -1,7 +1,7 @@
 // Crash-safe file writes: a temp file in the same folder, fsync, rename over the target, fsync the folder.
 // A reader (or a process killed at any moment) sees the old file or the new one, never a torn one.
 import { spawnSync } from 'node:child_process';
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
@@ -15,8 +15,23 @@ export interface FileToWrite {
   mode: number;
 }
 
+/**
+ * The unique part of a temp name: this process's pid and random bytes, so processes writing into one folder
+ * (ten homes issuing into one --out) never collide, and a leftover can be told from a live writer's file.
+ */
+export function tempSuffix(): string {
+  return `${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
 function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}${TEMP_MARKER}${randomBytes(6).toString('hex')}`);
+  return join(dirname(path), `.${basename(path)}${TEMP_MARKER}${tempSuffix()}`);
+}
+
+function writeError(path: string, error: unknown, what = 'write'): McpkiError {
+  if (error instanceof McpkiError) return error;
+  const code = (error as NodeJS.ErrnoException).code ?? 'error';
+  const why = code === 'EISDIR' ? ': a folder is in the way' : code === 'ENOSPC' ? ': the disk is full' : '';
+  return new McpkiError('WRITE_FAILED', `cannot ${what} ${path} (${code})${why}`, 'check that the folder is writable, that nothing is in the way of the file and that the disk is not full; the previous files were left in place', { cause: error });
 }
 
 function writeTemp(file: FileToWrite, sync = true): string {
@@ -43,24 +58,14 @@ export function fsyncPath(path: string): void {
 
 /**
  * Writes every file to a synced temp file first, and only when all of them are on disk renames them into
- * place; if any write fails, no target is touched and the temp files are removed.
+ * place. All or nothing: if a write fails, no target is touched; if a rename fails, the targets already
+ * renamed get their previous files back (kept as hard links until the end) or are removed when they did
+ * not exist. The temp files are removed either way; the error (WRITE_FAILED) names the file that failed.
  */
 export function writeFilesAtomic(files: readonly FileToWrite[]): void {
-  const temps: string[] = [];
-  try {
-    for (const file of files) temps.push(writeTemp(file));
-  } catch (error) {
-    for (const temp of temps) tryUnlink(temp);
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    const failed = files[temps.length]?.path ?? '';
-    throw new McpkiError('WRITE_FAILED', `cannot write ${failed} (${code})`, 'check that the folder exists and is writable, and that the disk is not full', { cause: error });
-  }
-  const dirs = new Set<string>();
-  files.forEach((file, i) => {
-    renameSync(temps[i]!, file.path);
-    dirs.add(dirname(file.path));
-  });
-  for (const dir of dirs) fsyncPath(dir);
+  const temps = writeTemps(files, true);
+  renameAll(files, temps);
+  for (const dir of new Set(files.map((file) => dirname(file.path)))) fsyncPath(dir);
 }
 
 /**
@@ -70,18 +75,75 @@ export function writeFilesAtomic(files: readonly FileToWrite[]): void {
  * where `sync -f` is not available.
  */
 export function writeManyFilesAtomic(files: readonly FileToWrite[]): void {
+  const temps = writeTemps(files, false);
+  const dirs = [...new Set(files.map((file) => dirname(file.path)))];
+  try {
+    if (!syncFileSystems(dirs)) temps.forEach(fsyncPath);
+  } catch (error) {
+    temps.forEach(tryUnlink);
+    throw writeError(dirs[0] ?? '', error, 'sync');
+  }
+  renameAll(files, temps);
+  if (!syncFileSystems(dirs)) dirs.forEach(fsyncPath);
+}
+
+function writeTemps(files: readonly FileToWrite[], sync: boolean): string[] {
   const temps: string[] = [];
   try {
-    for (const file of files) temps.push(writeTemp(file, false));
+    for (const file of files) temps.push(writeTemp(file, sync));
   } catch (error) {
     for (const temp of temps) tryUnlink(temp);
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new McpkiError('WRITE_FAILED', `cannot write ${files[temps.length]?.path ?? ''} (${code})`, 'check that the folder exists and is writable, and that the disk is not full', { cause: error });
+    throw writeError(files[temps.length]?.path ?? '', error);
   }
-  const dirs = [...new Set(files.map((file) => dirname(file.path)))];
-  if (!syncFileSystems(dirs)) temps.forEach(fsyncPath);
-  files.forEach((file, i) => renameSync(temps[i]!, file.path));
-  if (!syncFileSystems(dirs)) dirs.forEach(fsyncPath);
+  return temps;
+}
+
+/**
+ * Renames every temp over its target. Before the first rename, each existing target is hard-linked to a
+ * private name (same inode: bytes, mode and owner kept exactly) so a failed rename can put it back.
+ */
+function renameAll(files: readonly FileToWrite[], temps: readonly string[]): void {
+  const previous: (string | null)[] = [];
+  try {
+    for (const file of files) previous.push(keepPrevious(file.path));
+  } catch (error) {
+    previous.forEach((link) => link && tryUnlink(link));
+    temps.forEach(tryUnlink);
+    throw writeError(files[previous.length]!.path, error, 'keep the previous version of');
+  }
+  let renamed = 0;
+  try {
+    for (; renamed < files.length; renamed++) renameSync(temps[renamed]!, files[renamed]!.path);
+  } catch (error) {
+    for (let i = renamed - 1; i >= 0; i--) {
+      const link = previous[i];
+      try {
+        if (link) renameSync(link, files[i]!.path);
+        else unlinkSync(files[i]!.path);
+      } catch {
+        // nothing better to do: the error below names the file that failed
+      }
+    }
+    temps.slice(renamed).forEach(tryUnlink);
+    previous.slice(renamed).forEach((link) => link && tryUnlink(link));
+    throw writeError(files[renamed]!.path, error);
+  }
+  previous.forEach((link) => link && tryUnlink(link));
+}
+
+/** A hard link to an existing regular file at a temp name next to it, or null when there is nothing to keep. */
+function keepPrevious(path: string): string | null {
+  let stat;
+  try {
+    stat = lstatSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  if (!stat.isFile() && !stat.isSymbolicLink()) return null; // a folder in the way: the rename fails before any harm
+  const link = tempPathFor(path);
+  linkSync(path, link);
+  return link;
 }
 
 /** syncfs(2) on the file system of each folder, one call per device. False when that is not possible. */
@@ -108,7 +170,24 @@ export function tryUnlink(path: string): void {
   }
 }
 
-/** Removes temp files a killed process left behind in a folder. Returns how many it removed. */
+/** Whether the process that made a temp file (pid in its name) may still be writing it. */
+function writerAlive(name: string): boolean {
+  const match = new RegExp(`${TEMP_MARKER.replace(/[.]/g, '\\.')}(\\d+)-[0-9a-f]+`).exec(name);
+  if (!match) return false; // an older mcpki's name: leftovers of a killed process
+  const pid = Number(match[1]);
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temp files a killed process left behind in a folder, not those of a process still running (another
+ * home writing into the same folder). Returns how many it removed.
+ */
 export function removeStaleTemps(dir: string): number {
   let removed = 0;
   let names: string[];
@@ -118,7 +197,7 @@ export function removeStaleTemps(dir: string): number {
     return 0;
   }
   for (const name of names) {
-    if (name.startsWith('.') && name.includes(TEMP_MARKER)) {
+    if (name.startsWith('.') && name.includes(TEMP_MARKER) && !writerAlive(name)) {
       tryUnlink(join(dir, name));
       removed++;
     }

@@ -1,10 +1,10 @@
 // File operations the deploy steps share: writes with the final mode and owner set before a byte is written,
 // fsynced; fresh temp names next to a path; folders created and removed.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, fsyncSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, statSync, symlinkSync, writeSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, fchownSync, fsyncSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, statSync, symlinkSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
-import { fsyncPath as fsyncDir, TEMP_MARKER, tryUnlink } from './atomic.js';
+import { fsyncPath as fsyncDir, TEMP_MARKER, tempSuffix, tryUnlink } from './atomic.js';
 import type { Plan } from './plan.js';
 
 export { fsyncDir, tryUnlink };
@@ -36,8 +36,14 @@ function missingDirs(dir: string): string[] {
   return missing;
 }
 
+/**
+ * Missing parent folders, owned by mcpki's user (never by the target's owner: a folder another user owns
+ * could have its entries swapped, and the next deploy refuses it): 0700, or 0711 when the target belongs to
+ * another owner or group (they pass through; the file's own mode decides who reads it).
+ */
 export function createDirs(plans: readonly Plan[], created: string[]): void {
   for (const p of plans) {
+    const mode = p.uid !== undefined || p.gid !== undefined ? 0o711 : 0o700;
     for (const dir of missingDirs(dirname(p.path))) {
       try {
         mkdirSync(dir, { mode: 0o700 });
@@ -46,7 +52,7 @@ export function createDirs(plans: readonly Plan[], created: string[]): void {
         throw writeFailed(dir, error, 'create the folder');
       }
       created.push(dir);
-      if (p.uid !== undefined || p.gid !== undefined) chownSync(dir, p.uid ?? -1, p.gid ?? -1);
+      if (mode !== 0o700) chmodSync(dir, mode);
     }
   }
 }
@@ -74,7 +80,7 @@ export function writeNewFile(path: string, p: Pick<Plan, 'data' | 'mode' | 'uid'
 
 /** A temp file beside `p.path` (same folder, so a rename replaces it atomically), written by writeNewFile. */
 export function writeTemp(p: Pick<Plan, 'path' | 'data' | 'mode' | 'uid' | 'gid'>): string {
-  const temp = join(dirname(p.path), `.${basename(p.path)}${TEMP_MARKER}${randomSuffix()}`);
+  const temp = join(dirname(p.path), `.${basename(p.path)}${TEMP_MARKER}${tempSuffix()}`);
   writeNewFile(temp, p);
   return temp;
 }
@@ -103,7 +109,7 @@ export function makeFolder(path: string, mode: number): void {
 
 /** A symlink at a fresh temp name next to `path`, to be renamed over it. */
 export function tempSymlink(text: string, path: string): string {
-  const temp = join(dirname(path), `.${basename(path)}${TEMP_MARKER}${randomSuffix()}`);
+  const temp = join(dirname(path), `.${basename(path)}${TEMP_MARKER}${tempSuffix()}`);
   symlinkSync(text, temp);
   return temp;
 }

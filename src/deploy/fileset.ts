@@ -16,6 +16,7 @@
 import { linkSync, lstatSync, readdirSync, readlinkSync, realpathSync, renameSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
+import { assertSafeFolder, isTrustedOwner, unsafe } from '../fs/safe-path.js';
 import { TEMP_MARKER } from './atomic.js';
 import { copyWithOwner, errnoCode, fsyncDir, makeFolder, randomSuffix, removeTree, statOrNull, tempSymlink, tryUnlink, writeFailed, writeNewFile } from './files.js';
 import type { Plan } from './plan.js';
@@ -83,9 +84,33 @@ export function setNameOf(material: Material): string {
   return `${SET_PREFIX}${material.name}`;
 }
 
+/**
+ * A set folder, its version folders and its `current` link must be what mcpki made: a folder (not a symlink)
+ * owned by this user or root, writable by no one else; `current` a symlink of ours. Anything another user
+ * made (e.g. a `.mcpki-set-web` planted in a shared folder before the first deploy) is refused.
+ */
+function assertSetEntry(path: string, what: string, folder: boolean): void {
+  let stat: Stats;
+  try {
+    stat = lstatSync(path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return;
+    throw writeFailed(path, error, 'read');
+  }
+  if (!isTrustedOwner(stat.uid)) {
+    throw unsafe(path, `${what} is owned by uid ${stat.uid}, not by this user or root (mode ${(stat.mode & 0o7777).toString(8).padStart(4, '0')})`, `remove ${path} after checking it; the next deploy recreates it`);
+  }
+  if (folder) {
+    if (stat.isSymbolicLink()) throw unsafe(path, `${what} is a symlink, not a folder`, `remove ${path}; the next deploy recreates it`);
+    if (!stat.isDirectory()) throw new McpkiError('WRITE_FAILED', `${path} is not a folder`, `remove ${path}; the next deploy recreates it`);
+    assertSafeFolder(path, stat, what, true);
+  }
+}
+
 /** What a file set's folder holds now: the version `current` points at and what killed runs left. */
 export function inspectSet(dir: string, name: string): Pick<FileSet, 'exists' | 'version' | 'stale'> {
   const path = join(dir, name);
+  assertSetEntry(path, 'the set folder', true);
   let entries: string[];
   try {
     entries = readdirSync(path);
@@ -96,10 +121,12 @@ export function inspectSet(dir: string, name: string): Pick<FileSet, 'exists' | 
   let version: string | null = null;
   if (entries.includes(CURRENT)) {
     const current = join(path, CURRENT);
+    assertSetEntry(current, 'the link to the current version', false);
     if (!lstatSync(current).isSymbolicLink()) throw new McpkiError('WRITE_FAILED', `${current} is not a symlink`, `remove ${current}; the next deploy recreates it`);
     const text = readlinkSync(current);
     if (VERSION_NAME.test(text)) version = text;
   }
+  for (const entry of entries) if (VERSION_NAME.test(entry)) assertSetEntry(join(path, entry), 'a version folder', true);
   const stale = entries.filter((entry) => entry !== CURRENT && entry !== version && (VERSION_NAME.test(entry) || entry.includes(TEMP_MARKER)));
   return { exists: true, version, stale: stale.map((entry) => join(path, entry)) };
 }

@@ -1,13 +1,38 @@
 // Private keys must never reach version control: refuse to write one inside a git work tree unless git
-// ignores that path.
+// ignores that path. The check runs on the real path: `--out link` where link points into a repository is
+// inside that repository.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { McpkiError } from '../errors.js';
+
+/** The path with every symlink on the way resolved: realpath of the nearest existing folder, plus the rest. */
+export function realPathOf(path: string, hops = 0): string {
+  const absolute = resolve(path);
+  const rest: string[] = [];
+  for (let current = absolute; ; current = dirname(current)) {
+    try {
+      return join(realpathSync(current), ...rest);
+    } catch {
+      // a dangling symlink (its target is created later) still decides where the file lands
+      if (hops < 40 && isSymlink(current)) return join(realPathOf(resolve(dirname(current), readlinkSync(current)), hops + 1), ...rest);
+      if (dirname(current) === current) return absolute;
+      rest.unshift(basename(current));
+    }
+  }
+}
+
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
 
 /** The work tree that contains `path` (walking up from the nearest existing folder), if any. */
 export function findWorkTree(path: string): string | undefined {
-  let dir = resolve(dirname(path));
+  let dir = dirname(realPathOf(path));
   for (;;) {
     if (existsSync(join(dir, '.git'))) return dir;
     const parent = dirname(dir);
@@ -17,14 +42,16 @@ export function findWorkTree(path: string): string | undefined {
 }
 
 export function assertKeyPathOutsideGit(keyPath: string): void {
-  const workTree = findWorkTree(keyPath);
+  const real = realPathOf(keyPath);
+  const workTree = findWorkTree(real);
   if (!workTree) return;
-  const result = spawnSync('git', ['-C', workTree, 'check-ignore', '-q', '--no-index', '--', resolve(keyPath)], { stdio: 'ignore' });
+  const result = spawnSync('git', ['-C', workTree, 'check-ignore', '-q', '--no-index', '--', real], { stdio: 'ignore' });
   if (result.status === 0) return; // ignored: fine
   const why = result.error ? 'git is not available to check .gitignore' : 'it is not git-ignored';
+  const shown = real === resolve(keyPath) ? keyPath : `${keyPath} (really ${real})`;
   throw new McpkiError(
     'GIT_TRACKED_PATH',
-    `refusing to write private key ${keyPath} inside git work tree ${workTree}: ${why}`,
+    `refusing to write private key ${shown} inside git work tree ${workTree}: ${why}`,
     `add the path to .gitignore, choose another --out, or pass --allow-git`,
   );
 }

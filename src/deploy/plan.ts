@@ -3,6 +3,7 @@
 import { readFileSync, realpathSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { McpkiError } from '../errors.js';
+import { assertSafeDir, isTrustedOwner, lstatOrNull, unsafe } from '../fs/safe-path.js';
 import { staleBackups, type LeftoverListings } from './backup.js';
 import { statOrNull, writeFailed } from './files.js';
 import { inspectMember, inspectSet, isFolder, memberLink, SET_PREFIX, SET_TYPES, setFolderMode, setNameOf, validSetName, type FileSet, type PathState } from './fileset.js';
@@ -25,6 +26,17 @@ export interface Plan {
   set?: FileSet;
 }
 
+/**
+ * In a folder others may write in (sticky, like /tmp), what already sits at a target's path must be ours,
+ * root's or the target owner's: a file or symlink another user planted there is refused, not adopted.
+ */
+function assertNotPlanted(path: string, uid: number | undefined): void {
+  const stat = lstatOrNull(path);
+  if (!stat || isTrustedOwner(stat.uid) || (stat.uid === uid && !stat.isSymbolicLink())) return;
+  const kind = stat.isSymbolicLink() ? 'a symlink' : stat.isFile() ? 'a file' : 'an entry';
+  throw unsafe(path, `target is ${kind} owned by uid ${stat.uid} in a folder others can write`, `remove ${path} after checking it, or deploy into a folder only this user or root can write`);
+}
+
 export function plan(targets: readonly Target[], material: Material, listings?: LeftoverListings): { plans: Plan[]; sets: FileSet[] } {
   const seen = new Set<string>();
   const ids = new Map<string, number>();
@@ -37,6 +49,13 @@ export function plan(targets: readonly Target[], material: Material, listings?: 
     if (SET_TYPES.has(target.type)) setTypesPerDir.set(dirname(path), (setTypesPerDir.get(dirname(path)) ?? 0) + 1);
   }
   const setName = [...setTypesPerDir.values()].some((count) => count >= 2) ? setNameOf(material) : '';
+  // every folder on the way to every target, before anything is read or written (fs/safe-path.ts)
+  const sharedDirs = new Set<string>();
+  for (const dir of new Set(targets.map((target) => dirname(resolve(target.path))))) {
+    const real = assertSafeDir(dir, `a folder on the way to ${dir}`);
+    const stat = lstatOrNull(real);
+    if (stat && (stat.mode & 0o022) !== 0) sharedDirs.add(dir); // a sticky folder others write in, like /tmp
+  }
   const sets = new Map<string, FileSet>();
   const plans = targets.map((target): Plan => {
     const path = resolve(target.path);
@@ -44,6 +63,7 @@ export function plan(targets: readonly Target[], material: Material, listings?: 
     const uid = resolveId(target.owner, 'passwd', path, ids);
     const gid = resolveId(target.group, 'group', path, ids);
     checkOwnership(path, uid, gid);
+    if (sharedDirs.has(dir)) assertNotPlanted(path, uid);
     const rendered = renderTarget(target, material);
     const inSet = SET_TYPES.has(target.type) && (setTypesPerDir.get(dir) ?? 0) >= 2;
     let set: FileSet | undefined;

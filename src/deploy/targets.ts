@@ -56,6 +56,24 @@ export function defaultMode(type: TargetType): number {
   return holdsPrivateKey(type) ? 0o600 : 0o644;
 }
 
+/**
+ * What is wrong with a target's file mode, or null: setuid, setgid and sticky bits never belong on a
+ * certificate or key; a file holding the private key must not be writable by group or others nor readable by
+ * others (0600 or 0640); nothing mcpki writes is writable by others.
+ */
+export function targetModeProblem(type: TargetType, mode: number): { problem: string; hint: string } | null {
+  const text = (mode & 0o7777).toString(8).padStart(4, '0');
+  if ((mode & 0o7000) !== 0) {
+    const bits = [mode & 0o4000 ? 'setuid' : '', mode & 0o2000 ? 'setgid' : '', mode & 0o1000 ? 'sticky' : ''].filter(Boolean).join(' and ');
+    return { problem: `mode ${text} sets the ${bits} bit`, hint: `use a plain file mode such as ${holdsPrivateKey(type) ? '0600' : '0644'}` };
+  }
+  if (holdsPrivateKey(type) && (mode & 0o027) !== 0) {
+    return { problem: `mode ${text} lets ${mode & 0o007 ? 'others' : 'the group'} ${mode & 0o022 ? 'write' : 'read'} the private key`, hint: 'use "0600", or "0640" with a group that may read the key' };
+  }
+  if ((mode & 0o002) !== 0) return { problem: `mode ${text} lets everyone write the file`, hint: 'use "0644" or narrower' };
+  return null;
+}
+
 function invalid(target: Target, problem: string, hint: string): McpkiError {
   return new McpkiError('INVALID_INPUT', `target ${target.type} ${target.path}: ${problem}`, hint);
 }
@@ -72,6 +90,8 @@ export function validateTarget(target: Target): void {
   if (target.mode !== undefined && (!Number.isInteger(target.mode) || target.mode < 0 || target.mode > 0o7777)) {
     throw invalid(target, `mode ${String(target.mode)} is not a file mode`, 'give an octal mode such as 0640');
   }
+  const modeProblem = targetModeProblem(target.type, target.mode ?? defaultMode(target.type));
+  if (modeProblem) throw invalid(target, modeProblem.problem, modeProblem.hint);
   if (target.type === 'p12' && !target.passwordFile) throw invalid(target, 'a p12 target needs passwordFile', 'add passwordFile: a file whose first line is the password');
   if (target.type === 'k8s-secret') {
     if (target.secretName !== undefined && !DNS_SUBDOMAIN.test(target.secretName)) {

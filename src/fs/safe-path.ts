@@ -21,7 +21,7 @@ export function modeText(mode: number): string {
   return (mode & 0o7777).toString(8).padStart(4, '0');
 }
 
-function lstatOrNull(path: string): Stats | null {
+export function lstatOrNull(path: string): Stats | null {
   try {
     return lstatSync(path);
   } catch (error) {
@@ -31,16 +31,19 @@ function lstatOrNull(path: string): Stats | null {
   }
 }
 
-function unsafe(path: string, why: string, hint: string): McpkiError {
+export function unsafe(path: string, why: string, hint: string): McpkiError {
   return new McpkiError('UNSAFE_PATH', `refusing ${path}: ${why}`, hint);
 }
 
-/** A folder is safe to write in when we or root own it and no one else can rename its entries. */
-function assertSafeFolder(path: string, stat: Stats, what: string): void {
+/**
+ * A folder is safe to write in when we or root own it and no one else can rename its entries. `strict`: no
+ * group or other write at all, not even on a sticky folder (mcpki's own folders: the home, ca/, a set folder).
+ */
+export function assertSafeFolder(path: string, stat: Stats, what: string, strict = false): void {
   if (!isTrustedOwner(stat.uid)) {
     throw unsafe(path, `${what} is owned by uid ${stat.uid}, not by this user (uid ${runningUid()}) or root`, `use a folder that only this user or root owns, or chown ${runningUid()} ${path} after checking its content`);
   }
-  if ((stat.mode & 0o022) !== 0 && (stat.mode & 0o1000) === 0) {
+  if ((stat.mode & 0o022) !== 0 && (strict || (stat.mode & 0o1000) === 0)) {
     const who = stat.mode & 0o002 ? 'everyone' : 'its group';
     throw unsafe(path, `${what} is writable by ${who} (mode ${modeText(stat.mode)})`, `chmod go-w ${path}, or use a folder only this user can write`);
   }

@@ -1,11 +1,13 @@
 // Leaf issuance: validate everything first (names, constraints, key type, days, output paths, the git guard),
 // then generate, sign, write atomically and record. Nothing is signed or written when any check fails.
 import { createHash } from 'node:crypto';
+import { rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { removeStaleTemps, writeFilesAtomic, writeManyFilesAtomic, type FileToWrite } from '../deploy/atomic.js';
 import { assertKeyPathOutsideGit } from '../deploy/git.js';
 import { McpkiError } from '../errors.js';
+import { assertSafeDir } from '../fs/safe-path.js';
 import { ensurePrivateDir } from '../home.js';
 import type { CertificateKind, CertificatePaths, CertificateRecord, NewCertificate } from '../store/store.js';
 import { BACKDATE_MS, loadIssuingCa, type IssuingCa } from './ca.js';
@@ -96,6 +98,9 @@ function planIssue(context: Context, ca: IssuingCa, request: IssueRequest): Plan
     paths.p12 = join(outDir, `${name}.p12`);
     p12 = { password: request.p12Password ?? DEFAULT_P12_PASSWORD, legacy: request.p12Legacy === true };
   }
+  // every folder on the way must be ours or root's and writable by no one else (UNSAFE_PATH); the git guard
+  // looks at the real folder the files land in, whatever symlinks lead there
+  assertSafeDir(outDir, `a folder on the way to ${outDir}`);
   if (!request.allowGit) assertKeyPathOutsideGit(paths.key);
   return { kind: request.kind, name, sans, keyType, days, outDir, paths, p12 };
 }
@@ -202,6 +207,27 @@ function recordIssued(context: Context, plan: Plan, record: NewCertificate): Cer
   return saved;
 }
 
+/**
+ * Creates the output folders (0700, checked like every folder mcpki writes in), runs `write`, and removes
+ * the folders it created when `write` fails: a failed issue leaves no empty HOME/certs/NAME behind.
+ */
+function withOutDirs<T>(dirs: readonly string[], write: () => T): T {
+  const created: string[] = [];
+  try {
+    for (const dir of dirs) created.push(...ensurePrivateDir(dir, OUT_DIR_HINT));
+    return write();
+  } catch (error) {
+    for (const dir of created.reverse()) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // not empty: something else lives there now
+      }
+    }
+    throw error;
+  }
+}
+
 /** Issues one certificate signed by the intermediate, writes its files and records it. */
 export function issueCertificate(context: Context, request: IssueRequest): IssuedCertificate {
   const ca = loadIssuingCa(context);
@@ -209,17 +235,18 @@ export function issueCertificate(context: Context, request: IssueRequest): Issue
   const store = context.store(); // a broken inventory fails here, before anything is written
   const key = encodeKey(generateKey(plan.keyType));
   const der = signLeaf(ca, plan, key, context.now());
-  ensurePrivateDir(plan.outDir, OUT_DIR_HINT);
   const files = filesFor(ca, plan, key, der);
   // Files are renamed into place while the inventory's write lock is held: when two processes issue the
   // same name, the files on disk belong to the record committed last, and a failed write records nothing.
-  const certificate = store.transaction(() => {
-    const saved = recordIssued(context, plan, recordOf(ca, plan, der));
-    // under the lock no other mcpki process is writing here: temp files are leftovers of a killed one
-    removeStaleTemps(plan.outDir);
-    writeFilesAtomic(files);
-    return saved;
-  });
+  const certificate = withOutDirs([plan.outDir], () =>
+    store.transaction(() => {
+      const saved = recordIssued(context, plan, recordOf(ca, plan, der));
+      // temp files of a killed process are removed (those of a live one, e.g. another home, are not)
+      removeStaleTemps(plan.outDir);
+      writeFilesAtomic(files);
+      return saved;
+    }),
+  );
   return { certificate, paths: plan.paths };
 }
 
@@ -246,14 +273,16 @@ export async function issueBatch(context: Context, requests: readonly IssueReque
   const now = context.now();
   const keys = await Promise.all(plans.map((plan) => generateEncodedKeyAsync(plan.keyType)));
   const signed = plans.map((plan, i) => signLeaf(ca, plan, keys[i]!, now));
-  for (const dir of new Set(plans.map((p) => p.outDir))) ensurePrivateDir(dir, OUT_DIR_HINT);
   // certificates sharing an --out folder share one ca.crt
   const files = [...new Map(plans.flatMap((plan, i) => filesFor(ca, plan, keys[i]!, signed[i]!)).map((file) => [file.path, file])).values()];
-  const records = store.transaction(() => {
-    const saved = plans.map((plan, i) => recordIssued(context, plan, recordOf(ca, plan, signed[i]!)));
-    for (const dir of new Set(plans.map((p) => p.outDir))) removeStaleTemps(dir);
-    writeManyFilesAtomic(files);
-    return saved;
-  });
+  const outDirs = [...new Set(plans.map((p) => p.outDir))];
+  const records = withOutDirs(outDirs, () =>
+    store.transaction(() => {
+      const saved = plans.map((plan, i) => recordIssued(context, plan, recordOf(ca, plan, signed[i]!)));
+      for (const dir of outDirs) removeStaleTemps(dir);
+      writeManyFilesAtomic(files);
+      return saved;
+    }),
+  );
   return records.map((certificate, i) => ({ certificate, paths: plans[i]!.paths }));
 }
