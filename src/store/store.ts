@@ -318,6 +318,12 @@ function fsyncFolder(dir: string): void {
   }
 }
 
+/** A better-sqlite3 connection with the addon npm built (for checking copies; the inventory itself goes through Store). */
+export function openDatabase(path: string, options: { fileMustExist?: boolean; readonly?: boolean } = {}): Database.Database {
+  const addon = nativeBinding();
+  return new Database(path, { ...options, ...(addon ? { nativeBinding: addon } : {}) });
+}
+
 export class Store {
   readonly path: string;
   private readonly db: Database.Database;
