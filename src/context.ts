@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { lstatSync, type Stats } from 'node:fs';
+import { McpkiError } from './errors.js';
 import { assertSafeHome, ensurePrivateDir, layoutOf, resolveHome, type HomeLayout } from './home.js';
 import { Store } from './store/store.js';
 
@@ -9,7 +10,10 @@ export interface Context {
   readonly home: string;
   readonly layout: HomeLayout;
   readonly now: Clock;
-  /** Opens (creating and migrating) the inventory on first use. */
+  /**
+   * Opens (creating and migrating) the inventory on first use. In a home that holds a CA the inventory must
+   * exist: a missing or empty one is refused (STORE_MISSING), never silently started afresh.
+   */
   store(): Store;
   /** The inventory if it exists; read-only commands use this so they never create a database. */
   existingStore(): Store | undefined;
@@ -47,12 +51,13 @@ export function createContext(options: ContextOptions = {}): Context {
       if (!store) {
         safeLayout();
         ensurePrivateDir(home);
+        checkInventoryFile(layout);
         store = Store.open(layout.database, now);
       }
       return store;
     },
     existingStore() {
-      if (store || existsSync(layout.database)) return this.store();
+      if (store || lstatOrNull(layout.database) || lstatOrNull(layout.rootCert)) return this.store();
       safeLayout(); // an unusable home is still an error, not an empty inventory; a missing one is not created
       return undefined;
     },
@@ -61,4 +66,36 @@ export function createContext(options: ContextOptions = {}): Context {
       store = undefined;
     },
   };
+}
+
+function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The inventory is a regular file (a FIFO would hang SQLite's open, a symlink could point anywhere), and a
+ * home that holds a CA has one that is not empty: a new inventory next to an existing CA would forget every
+ * revocation and reuse CRL numbers.
+ */
+function checkInventoryFile(layout: HomeLayout): void {
+  const db = lstatOrNull(layout.database);
+  if (db?.isSymbolicLink()) {
+    throw new McpkiError('UNSAFE_PATH', `refusing the inventory ${layout.database}: it is a symlink`, `replace ${layout.database} with the file itself (mv it, or restore it with "mcpki inventory restore")`);
+  }
+  if (db && !db.isFile()) {
+    const type = db.isDirectory() ? 'a folder' : db.isFIFO() ? 'a FIFO' : db.isSocket() ? 'a socket' : 'a device or special file';
+    throw new McpkiError('STORE_CORRUPT', `the inventory ${layout.database} is ${type}, not a regular file`, `move it aside (mv ${layout.database} ${layout.database}.broken) and restore the inventory with "mcpki inventory restore"`);
+  }
+  if (db && db.size > 0) return;
+  if (!lstatOrNull(layout.rootCert)) return; // no CA yet: a first run creates the inventory
+  const what = db ? 'is empty (0 bytes)' : 'is missing';
+  throw new McpkiError(
+    'STORE_MISSING',
+    `the inventory ${layout.database} ${what}, but ${layout.root} holds a CA (${layout.rootCert}): a new inventory would forget its revocations`,
+    `restore it with "mcpki inventory restore" (the newest copy in ${layout.root}/backups), or from your own backup; to start over with a new CA, move ${layout.caDir} aside first`,
+  );
 }

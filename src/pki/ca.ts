@@ -2,7 +2,7 @@
 // that signs leaves. Day-to-day issuance needs only the intermediate's key, so the root key may be kept
 // encrypted at rest.
 import { randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Context } from '../context.js';
@@ -10,6 +10,7 @@ import type { Store } from '../store/store.js';
 import { writeFilesAtomic } from '../deploy/atomic.js';
 import { McpkiError } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
+import { INPUT_LIMITS, readInputFile } from '../fs/read.js';
 import { DEFAULT_PERMITTED, encodeNameConstraints, formatNetwork, parsePermitted, type Permitted } from './constraints.js';
 import { children, fromPem, parse, toPem } from './der.js';
 import { signRootCrl } from './root-crl.js';
@@ -252,62 +253,176 @@ export interface IssuingCa {
   pem: string;
   key: KeyObject;
   rootPem: string;
+  /** the root certificate the intermediate was checked against */
+  root: X509Certificate;
+  rootDer: Buffer;
   subject: Buffer;
   keyId: Buffer;
   permitted: Permitted | null;
 }
 
-function readCaFile(path: string): string {
+const RESTORE_HINT = 'restore the CA files from a backup, or run "mcpki init --force" to start over (certificates it issued stop being trusted)';
+
+function corrupt(message: string, hint = RESTORE_HINT, cause?: unknown): McpkiError {
+  return new McpkiError('CA_CORRUPT', message, hint, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * Reads one file of the CA: a regular file of bounded size (never a FIFO or a device, which would hang or
+ * exhaust memory). A missing file is CA_MISSING; anything else that keeps it from being read is CA_CORRUPT.
+ */
+function readCaFile(path: string, what = 'CA file'): string {
+  let data: Buffer;
   try {
-    return readFileSync(path, 'utf8');
+    data = readInputFile(path, { what, maxBytes: INPUT_LIMITS.pem, code: 'CA_CORRUPT', hint: RESTORE_HINT });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = ((error as McpkiError).cause as NodeJS.ErrnoException | undefined)?.code;
     if (code === 'ENOENT') {
       throw new McpkiError('CA_MISSING', `no CA found (${path} does not exist)`, 'run "mcpki init" first, or point --home / MCPKI_HOME at an existing mcpki home');
     }
     if (code === 'ENOTDIR') {
       throw new McpkiError('HOME_UNUSABLE', `cannot read ${path} (${code}): part of the mcpki home path is a file`, 'pass a folder with --home or MCPKI_HOME', { cause: error });
     }
-    throw new McpkiError('CA_CORRUPT', `cannot read ${path} (${code})`, 'check the file permissions of the mcpki home', { cause: error });
+    if (error instanceof McpkiError) throw corrupt(error.message, error.code === 'CA_CORRUPT' ? (error.hint ?? RESTORE_HINT) : RESTORE_HINT, error);
+    throw error;
+  }
+  if (data.length === 0 || data.toString('latin1').trim() === '') throw corrupt(`${what} ${path} is empty`);
+  return data.toString('utf8');
+}
+
+interface CaCertificate {
+  path: string;
+  der: Buffer;
+  cert: X509Certificate;
+  /** DER of the issuer and subject Names, compared byte for byte */
+  issuer: Buffer;
+  subject: Buffer;
+}
+
+/** One CA certificate from a PEM file: exactly one parseable certificate, with basicConstraints cA=true. */
+function readCaCertificate(path: string, what: string): CaCertificate {
+  const pem = readCaFile(path, what);
+  const blocks = fromPem(pem, 'CERTIFICATE');
+  if (blocks.length === 0) throw corrupt(`${what} ${path} holds no PEM certificate`);
+  if (blocks.length > 1) throw corrupt(`${what} ${path} holds ${blocks.length} certificates, expected one`);
+  const der = blocks[0]!;
+  let cert: X509Certificate;
+  let parts: ReturnType<typeof readCertificate>;
+  try {
+    cert = new X509Certificate(der);
+    parts = readCertificate(der);
+  } catch (error) {
+    throw corrupt(`${what} ${path} is not a valid certificate (${(error as Error).message})`, RESTORE_HINT, error);
+  }
+  if (!cert.ca) throw corrupt(`${what} ${path} is not a CA certificate (basicConstraints cA is not set)`);
+  return { path, der, cert, issuer: parts.issuer, subject: parts.subject };
+}
+
+/** A private key of the CA; an encrypted one needs the passphrase (PASSPHRASE_WRONG when it does not open it). */
+function readCaKey(path: string, what: string, passphrase?: string): { key: KeyObject; pem: string } {
+  const pem = readCaFile(path, what);
+  if (isEncryptedPem(pem) && passphrase === undefined) {
+    throw new McpkiError('PASSPHRASE_MISSING', `${what} ${path} is encrypted and no passphrase was given`, 'set MCPKI_ROOT_PASSPHRASE or pass --passphrase-file FILE');
+  }
+  try {
+    return { key: readPrivateKey(pem, isEncryptedPem(pem) ? passphrase : undefined), pem };
+  } catch (error) {
+    if (error instanceof McpkiError) throw error;
+    throw corrupt(`${what} ${path} is not a valid private key (${(error as Error).message})`, RESTORE_HINT, error);
   }
 }
 
-/** The intermediate that signs leaves, with its key, and the constraints it carries. */
+/** The key belongs to the certificate: their public keys are equal. */
+function checkKeyPair(certificate: CaCertificate, key: KeyObject, keyPath: string, what: string, hint = RESTORE_HINT): void {
+  let matches = false;
+  try {
+    matches = certificate.cert.checkPrivateKey(key);
+  } catch {
+    matches = false; // a key of another type
+  }
+  if (!matches) throw corrupt(`${what} ${keyPath} does not match ${certificate.path} (their public keys differ)`, hint);
+}
+
+/** `child` names `parent` as its issuer and its signature verifies with the parent's key. */
+function issuedBy(child: CaCertificate, parent: CaCertificate): boolean {
+  if (!child.issuer.equals(parent.subject)) return false;
+  try {
+    return child.cert.verify(parent.cert.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/** root.crt is a self-signed CA certificate, intermediate.crt a CA certificate it signed. */
+function readChain(layout: Context['layout']): { root: CaCertificate; intermediate: CaCertificate } {
+  const intermediate = readCaCertificate(layout.intermediateCert, 'the intermediate certificate');
+  const root = readCaCertificate(layout.rootCert, 'the root certificate');
+  if (!issuedBy(root, root)) throw corrupt(`the root certificate ${root.path} is not self-signed`);
+  if (!issuedBy(intermediate, root)) {
+    const why = intermediate.issuer.equals(root.subject) ? 'its signature does not verify with the root\'s key' : `it names "${intermediate.cert.issuer.replace(/\n/g, ', ')}" as issuer, not the root "${root.cert.subject.replace(/\n/g, ', ')}"`;
+    throw corrupt(`the intermediate ${intermediate.path} was not issued by the root ${root.path}: ${why}`);
+  }
+  return { root, intermediate };
+}
+
+/**
+ * The intermediate that signs leaves, with its key, and the constraints it carries. Every load checks the
+ * whole of the CA: the intermediate's key matches its certificate, the intermediate was issued (name and
+ * signature) by the root, and both are CA certificates.
+ */
 export function loadIssuingCa(context: Context): IssuingCa {
   const { layout } = context;
-  const pem = readCaFile(layout.intermediateCert);
-  const keyPem = readCaFile(layout.intermediateKey);
-  const rootPem = readCaFile(layout.rootCert);
+  const { root, intermediate } = readChain(layout);
+  const { key } = readCaKey(layout.intermediateKey, 'the intermediate key');
+  checkKeyPair(intermediate, key, layout.intermediateKey, 'the intermediate key');
+  let constraints;
   try {
-    const der = fromPem(pem, 'CERTIFICATE')[0]!;
-    const cert = new X509Certificate(der);
-    const key = readPrivateKey(keyPem);
-    if (!cert.checkPrivateKey(key)) throw new Error('key does not match certificate');
-    const parts = readCertificate(der);
-    const constraints = parts.extensions.get(OIDS.nameConstraints);
-    return {
-      cert,
-      der,
-      pem: toPem('CERTIFICATE', der),
-      key,
-      rootPem,
-      subject: parts.subject,
-      keyId: keyIdentifier(parts.spki),
-      permitted: constraints ? decodeNameConstraints(constraints.value) : null,
-    };
+    constraints = readCertificate(intermediate.der).extensions.get(OIDS.nameConstraints);
   } catch (error) {
-    if (error instanceof McpkiError) throw error;
-    throw new McpkiError('CA_CORRUPT', `the CA in ${layout.caDir} is unreadable: ${(error as Error).message}`, 'restore the CA files from a backup, or run "mcpki init --force" to start over', { cause: error });
+    throw corrupt(`the intermediate ${intermediate.path} is not a valid certificate (${(error as Error).message})`, RESTORE_HINT, error);
   }
+  let permitted: Permitted | null = null;
+  try {
+    permitted = constraints ? decodeNameConstraints(constraints.value) : null;
+  } catch (error) {
+    throw corrupt(`the name constraints of ${intermediate.path} cannot be read (${(error as Error).message})`, RESTORE_HINT, error);
+  }
+  return {
+    cert: intermediate.cert,
+    der: intermediate.der,
+    pem: toPem('CERTIFICATE', intermediate.der),
+    key,
+    rootPem: toPem('CERTIFICATE', root.der),
+    root: root.cert,
+    rootDer: root.der,
+    subject: intermediate.subject,
+    keyId: keyIdentifier(readCertificate(intermediate.der).spki),
+    permitted,
+  };
+}
+
+/**
+ * The root's private key, checked against root.crt. Throws PASSPHRASE_MISSING / PASSPHRASE_WRONG for an
+ * encrypted key without (the right) passphrase, CA_CORRUPT when it is not the key of root.crt.
+ */
+export function loadRootKey(context: Context, passphrase?: string): { key: KeyObject; der: Buffer; cert: X509Certificate } {
+  const { layout } = context;
+  const root = readCaCertificate(layout.rootCert, 'the root certificate');
+  const { key } = readCaKey(layout.rootKey, 'the root key', passphrase);
+  checkKeyPair(root, key, layout.rootKey, 'the root key', `put back the root key that belongs to ${layout.rootCert} (from a backup); nothing was changed`);
+  return { key, der: root.der, cert: root.cert };
 }
 
 export function showCa(context: Context): CaInfo {
   const { layout } = context;
-  const root = new X509Certificate(readCaFile(layout.rootCert));
   const ca = loadIssuingCa(context);
+  const rootKeyPem = readCaFile(layout.rootKey, 'the root key');
+  const keyEncrypted = isEncryptedPem(rootKeyPem);
+  // an encrypted root key is checked when it is opened (rotate-intermediate); a plain one is checked now
+  if (!keyEncrypted) loadRootKey(context);
   return {
     home: context.home,
-    root: { ...authorityInfo(root, layout.rootCert, layout.rootKey), keyEncrypted: isEncryptedPem(readCaFile(layout.rootKey)) },
+    root: { ...authorityInfo(ca.root, layout.rootCert, layout.rootKey), keyEncrypted },
     intermediate: authorityInfo(ca.cert, layout.intermediateCert, layout.intermediateKey),
     permitted: ca.permitted,
   };
@@ -317,20 +432,25 @@ export interface RotateOptions {
   rootPassphrase?: string;
 }
 
-/** A new intermediate under the same root; the old one is archived (for CRLs) and retired. */
+/**
+ * A new intermediate under the same root; the old one is archived (for CRLs) and retired. Nothing is retired
+ * or replaced before the root key is known to belong to root.crt and the new intermediate is known to chain
+ * to it (name and signature) and to match its own key.
+ */
 export function rotateIntermediate(context: Context, options: RotateOptions = {}): CaInfo {
   const { layout } = context;
-  const store = context.store();
   const old = loadIssuingCa(context);
-  const rootKeyPem = readCaFile(layout.rootKey);
-  if (isEncryptedPem(rootKeyPem) && options.rootPassphrase === undefined) {
-    throw new McpkiError('PASSPHRASE_MISSING', 'the root key is encrypted and no passphrase was given', 'set MCPKI_ROOT_PASSPHRASE or pass --passphrase-file FILE');
-  }
-  const rootKey = readPrivateKey(rootKeyPem, isEncryptedPem(rootKeyPem) ? options.rootPassphrase : undefined);
-  const rootDer = fromPem(readCaFile(layout.rootCert), 'CERTIFICATE')[0]!;
-  const rootPermitted = readCertificate(rootDer).extensions.get(OIDS.nameConstraints);
+  const root = loadRootKey(context, options.rootPassphrase);
+  const store = context.store();
+  const rootPermitted = readCertificate(root.der).extensions.get(OIDS.nameConstraints);
   const permitted = rootPermitted ? decodeNameConstraints(rootPermitted.value) : null;
-  const next = signIntermediate(context.now(), rootDer, rootKey, keyTypeOf(old.key), permitted, randomTag());
+  const next = signIntermediate(context.now(), root.der, root.key, keyTypeOf(old.key), permitted, randomTag());
+  const cert = new X509Certificate(next.der);
+  const nextParts = readCertificate(next.der);
+  const rootParts = readCertificate(root.der);
+  if (!nextParts.issuer.equals(rootParts.subject) || !cert.verify(root.cert.publicKey) || !cert.checkPrivateKey(next.privateKey) || !cert.ca) {
+    throw corrupt(`the new intermediate does not verify under the root ${layout.rootCert}; the current intermediate was kept`, `check that ${layout.rootKey} and ${layout.rootCert} belong together`);
+  }
 
   const archive = layout.retiredDir;
   ensurePrivateDir(archive);
@@ -339,7 +459,6 @@ export function rotateIntermediate(context: Context, options: RotateOptions = {}
     { path: join(archive, `intermediate-${oldSerial}.key`), data: privateKeyPem(old.key), mode: 0o600 },
     { path: join(archive, `intermediate-${oldSerial}.crt`), data: old.pem, mode: 0o644 },
   ]);
-  const cert = new X509Certificate(next.der);
   store.transaction(() => {
     const serial = cert.serialNumber.toUpperCase();
     recordAuthority(store, 'intermediate', cert);
@@ -349,7 +468,7 @@ export function rotateIntermediate(context: Context, options: RotateOptions = {}
       { path: layout.intermediateKey, data: privateKeyPem(next.privateKey), mode: 0o600 },
       { path: layout.intermediateCert, data: toPem('CERTIFICATE', next.der), mode: 0o644 },
       // homes made before the root signed its own CRL get one now, while the root key is at hand
-      ...(existsSync(layout.rootCrl) ? [] : [{ path: layout.rootCrl, data: signRootCrl(rootDer, rootKey, store.nextCounter('root_crl_number'), context.now()), mode: 0o644 }]),
+      ...(existsSync(layout.rootCrl) ? [] : [{ path: layout.rootCrl, data: signRootCrl(root.der, root.key, store.nextCounter('root_crl_number'), context.now()), mode: 0o644 }]),
     ]);
   });
   return showCa(context);

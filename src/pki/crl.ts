@@ -2,14 +2,15 @@
 // certificates they issued can still be revoked), followed by the root's CRL (pki/root-crl.ts), so one file
 // serves full-chain CRL checks. One PEM file may hold several CRLs; OpenSSL and Node read them all.
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Context } from '../context.js';
-import { writeFileAtomic } from '../deploy/atomic.js';
+import { writeFileAtomic, writeFilesAtomic } from '../deploy/atomic.js';
 import { McpkiError } from '../errors.js';
-import { loadIssuingCa } from './ca.js';
+import { assertSafeDir } from '../fs/safe-path.js';
+import { loadIssuingCa, loadRootKey } from './ca.js';
 import { children, decodeOid, fromPem, parse, TAG, toPem, type DerNode } from './der.js';
-import { isEncryptedPem, keyIdentifier, readPrivateKey, signatureAlgorithmFor } from './keys.js';
+import { keyIdentifier, readPrivateKey, signatureAlgorithmFor } from './keys.js';
 import { readRootCrl, signRootCrl } from './root-crl.js';
 import { readCertificate, signCrl, type RevocationReason } from './x509.js';
 
@@ -51,11 +52,71 @@ function retiredIntermediates(retiredDir: string): { cert: string; key: string }
     .filter((files) => existsSync(files.key));
 }
 
+/** Each retired intermediate with its archived key, checked: one CA certificate, and the key that belongs to it. */
 function retiredSigners(retiredDir: string): Signer[] {
-  return retiredIntermediates(retiredDir).map((files) => ({
-    der: fromPem(readFileSync(files.cert, 'utf8'), 'CERTIFICATE')[0]!,
-    key: readPrivateKey(readFileSync(files.key, 'utf8')),
-  }));
+  return retiredIntermediates(retiredDir).map((files) => {
+    const hint = `restore ${files.cert} and ${files.key} from a backup, or move both out of ${retiredDir} (certificates of that intermediate can then no longer be revoked)`;
+    try {
+      const der = fromPem(readFileSync(files.cert, 'utf8'), 'CERTIFICATE')[0];
+      if (!der) throw new Error('no PEM certificate in it');
+      const cert = new X509Certificate(der);
+      const key = readPrivateKey(readFileSync(files.key, 'utf8'));
+      if (!cert.ca) throw new Error('not a CA certificate');
+      if (!cert.checkPrivateKey(key)) throw new Error(`${files.key} does not match it`);
+      return { der, key };
+    } catch (error) {
+      throw new McpkiError('CA_CORRUPT', `the retired intermediate ${files.cert} is unusable: ${(error as Error).message}`, hint, { cause: error });
+    }
+  });
+}
+
+function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new McpkiError('WRITE_FAILED', `cannot use --out ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give a file path in an existing folder this user can write');
+  }
+}
+
+/** --out must name a file (or nothing yet) in an existing, safe folder; checked before anything is signed or written. */
+function checkOutPath(out: string): string {
+  if (out === '') throw new McpkiError('INVALID_INPUT', '--out is empty', 'give the path of the CRL file to write, e.g. --out /etc/nginx/mcpki-crl.pem');
+  const path = resolve(out);
+  const stat = lstatOrNull(path);
+  if (stat?.isDirectory()) {
+    throw new McpkiError('INVALID_INPUT', `--out ${out} is a folder, not a file`, `give a file path, e.g. --out ${join(out, 'crl.pem')}`);
+  }
+  if (stat && !stat.isFile() && !stat.isSymbolicLink()) {
+    throw new McpkiError('INVALID_INPUT', `--out ${out} is a special file, not a regular file`, 'give the path of a regular file (it is replaced)');
+  }
+  const dir = dirname(path);
+  let dirStat: Stats;
+  try {
+    dirStat = statSync(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'ENOTDIR' ? 'is not a folder' : `cannot be reached (${code})`;
+    throw new McpkiError('WRITE_FAILED', `cannot write --out ${out}: its folder ${dir} ${why}`, `create the folder first (mkdir -p ${dir}), or give another path`, { cause: error });
+  }
+  if (!dirStat.isDirectory()) throw new McpkiError('WRITE_FAILED', `cannot write --out ${out}: ${dir} is not a folder`, 'give a file path in an existing folder');
+  assertSafeDir(dir, 'the --out folder');
+  return path;
+}
+
+/** The highest cRLNumber in the published HOME/ca/crl.pem, the root's CRL aside (0 when there is none). */
+function publishedCrlNumber(path: string, rootKeyId: string): bigint {
+  let highest = 0n;
+  try {
+    for (const crl of readCrlFile(readFileSync(path, 'utf8'))) {
+      if (crl.keyId === rootKeyId || crl.number === null) continue;
+      const number = BigInt(crl.number);
+      if (number > highest) highest = number;
+    }
+  } catch {
+    // missing or damaged: the inventory's counter decides
+  }
+  return highest;
 }
 
 export function generateCrl(context: Context, options: CrlOptions = {}): CrlResult {
@@ -63,12 +124,14 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
   if (!Number.isInteger(days) || days < 1 || days > 365) {
     throw new McpkiError('INVALID_DAYS', `--days must be a whole number from 1 to 365, got ${String(options.days)}`, `the default is ${DEFAULT_CRL_DAYS}`);
   }
+  const out = options.out === undefined ? undefined : checkOutPath(options.out);
   const current = loadIssuingCa(context);
+  const signers: Signer[] = [{ der: current.der, key: current.key }, ...retiredSigners(context.layout.retiredDir)];
   const store = context.store();
   const now = context.now();
   const nextUpdate = new Date(now.getTime() + days * DAY);
-  const number = store.nextCounter('crl_number');
-  const signers: Signer[] = [{ der: current.der, key: current.key }, ...retiredSigners(context.layout.retiredDir)];
+  // never below a number already published, even when the inventory was restored from an older copy
+  const number = store.nextCounter('crl_number', publishedCrlNumber(context.layout.crl, crlKeyIdOf(current.rootDer)));
   const revoked: CrlResult['revoked'] = [];
   let pem = '';
   for (const signer of signers) {
@@ -92,26 +155,49 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
     for (const e of entries) revoked.push({ serial: e.serial, name: e.name, revokedAt: e.revokedAt!, reason: e.revocationReason!, issuerSerial });
   }
   const warnings: string[] = [];
-  const rootCrl = ensureRootCrl(context, options.rootPassphrase);
+  const rootCrl = ensureRootCrl(context, current.rootDer, options.rootPassphrase);
   if (rootCrl) pem += rootCrl;
-  else warnings.push('the root key is encrypted and this home has no root CRL yet, so the file holds only the intermediate\'s CRL: full-chain checks (nginx ssl_crl, Node\'s crl option) reject every client; run "mcpki crl" once with MCPKI_ROOT_PASSPHRASE set');
+  else warnings.push('the root key is encrypted and this home has no usable root CRL, so the file holds only the intermediate\'s CRL: full-chain checks (nginx ssl_crl, Node\'s crl option) reject every client; run "mcpki crl" once with MCPKI_ROOT_PASSPHRASE set');
   const paths = [context.layout.crl];
-  if (options.out) paths.push(options.out);
-  for (const path of paths) writeFileAtomic(path, pem, 0o644);
+  if (out) paths.push(out);
+  // both or neither
+  writeFilesAtomic(paths.map((path) => ({ path, data: pem, mode: 0o644 })));
   store.addEvent({ type: 'crl.generated', detail: { number: number.toString(), revoked: revoked.length, includesRoot: rootCrl !== null, paths } });
   return { pem, number: number.toString(), thisUpdate: now.toISOString(), nextUpdate: nextUpdate.toISOString(), revoked, includesRoot: rootCrl !== null, paths, warnings };
 }
 
-/** The root's CRL, signed now if this home predates it and the root key can be read; null if it cannot. */
-function ensureRootCrl(context: Context, passphrase: string | undefined): string | null {
+/** The stored root CRL when it is one CRL of this root (issuer and key identifier); null otherwise. */
+function storedRootCrl(path: string, rootDer: Buffer): { pem: string; number: bigint } | null {
+  let pem: string | null;
+  try {
+    pem = readRootCrl(path);
+    if (pem === null) return null;
+    const crls = readCrlFile(pem);
+    const root = readCertificate(rootDer);
+    if (crls.length !== 1 || !crls[0]!.issuer.equals(root.subject) || crls[0]!.keyId !== keyIdentifier(root.spki).toString('hex')) return null;
+    return { pem: toPem('X509 CRL', fromPem(pem, 'X509 CRL')[0]!), number: BigInt(crls[0]!.number ?? '0') };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The root's CRL, signed now if this home predates it (or it is damaged, or of another root) and the root key
+ * can be read; null if it cannot.
+ */
+function ensureRootCrl(context: Context, rootDer: Buffer, passphrase: string | undefined): string | null {
   const { layout } = context;
-  const stored = readRootCrl(layout.rootCrl);
-  if (stored) return stored;
-  const keyPem = readFileSync(layout.rootKey, 'utf8');
-  if (isEncryptedPem(keyPem) && passphrase === undefined) return null;
-  const rootDer = fromPem(readFileSync(layout.rootCert, 'utf8'), 'CERTIFICATE')[0]!;
-  const key = readPrivateKey(keyPem, isEncryptedPem(keyPem) ? passphrase : undefined);
-  const pem = signRootCrl(rootDer, key, context.store().nextCounter('root_crl_number'), context.now());
+  const stored = storedRootCrl(layout.rootCrl, rootDer);
+  if (stored) return stored.pem;
+  let root: ReturnType<typeof loadRootKey>;
+  try {
+    root = loadRootKey(context, passphrase);
+  } catch (error) {
+    if (error instanceof McpkiError && error.code === 'PASSPHRASE_MISSING') return null; // encrypted: the caller warns
+    throw error;
+  }
+  const floor = existsSync(layout.rootCrl) ? publishedCrlNumber(layout.rootCrl, '') : 0n;
+  const pem = signRootCrl(root.der, root.key, context.store().nextCounter('root_crl_number', floor), context.now());
   writeFileAtomic(layout.rootCrl, pem, 0o644);
   return pem;
 }

@@ -1,9 +1,10 @@
 // The inventory: the only module that speaks SQL. WAL plus a busy timeout let many mcpki processes share one
 // database; writes are short transactions.
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
 import type { San } from '../pki/names.js';
 import { MIGRATIONS } from './migrations.js';
@@ -285,11 +286,53 @@ function nativeBinding(): string | undefined {
   }
 }
 
+/** How many copies of the inventory HOME/backups keeps (the newest). */
+export const BACKUP_GENERATIONS = 5;
+/** Events after which the inventory is copied: a revocation, any change of the CA. */
+const BACKUP_AFTER = /^(certificate\.revoked$|ca\.)/;
+/** mcpki-2030-01-31T12-00-00-000Z.db: sorts by time. */
+export const BACKUP_NAME = /^mcpki-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z\.db$/;
+
+/** The folder of the inventory's copies: HOME/backups. */
+export function backupDirOf(databasePath: string): string {
+  return join(dirname(databasePath), 'backups');
+}
+
+/** The copies in a backup folder, oldest first. */
+export function listBackups(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((name) => BACKUP_NAME.test(name)).sort().map((name) => join(dir, name));
+}
+
+function fsyncFolder(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A better-sqlite3 connection with the addon npm built (for checking copies; the inventory itself goes through Store). */
+export function openDatabase(path: string, options: { fileMustExist?: boolean; readonly?: boolean } = {}): Database.Database {
+  const addon = nativeBinding();
+  return new Database(path, { ...options, ...(addon ? { nativeBinding: addon } : {}) });
+}
+
 export class Store {
   readonly path: string;
   private readonly db: Database.Database;
   private readonly now: () => Date;
   private readonly statements = new Map<string, Database.Statement>();
+  /** set inside a transaction that recorded a revocation or CA change: copied once it commits */
+  private backupDue = false;
+  /** the last automatic copy: its path, or why it failed (the change itself is committed either way) */
+  lastBackup: { path?: string; error?: string } | undefined;
 
   private constructor(path: string, db: Database.Database, now: () => Date) {
     this.path = path;
@@ -348,11 +391,85 @@ export class Store {
 
   /** Runs `fn` in one IMMEDIATE transaction; errors are mapped to McpkiError. */
   transaction<T>(fn: () => T): T {
+    let result: T;
     try {
-      return this.db.transaction(fn).immediate();
+      result = this.db.transaction(fn).immediate();
     } catch (error) {
+      if (!this.db.inTransaction) this.backupDue = false; // rolled back: nothing to copy
       if (error instanceof McpkiError) throw error;
       throw storeError(error, this.path);
+    }
+    if (this.backupDue && !this.db.inTransaction) {
+      this.backupDue = false;
+      this.backupAfterChange();
+    }
+    return result;
+  }
+
+  // --- backups --------------------------------------------------------------------------------------
+
+  /**
+   * A consistent copy of the inventory in HOME/backups/mcpki-<time>.db (0600), made online with SQLite's
+   * VACUUM INTO (other processes may keep reading and writing); only the newest BACKUP_GENERATIONS are
+   * kept. Returns the copy's path. Must not run inside a transaction.
+   */
+  backup(): string {
+    const dir = backupDirOf(this.path);
+    try {
+      makePrivateDir(dir);
+    } catch (error) {
+      throw new McpkiError('WRITE_FAILED', `cannot create the backup folder ${dir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'check that the mcpki home is writable and the disk is not full', { cause: error });
+    }
+    let time = Date.now();
+    let target: string;
+    for (;;) {
+      target = join(dir, `mcpki-${new Date(time).toISOString().replace(/[:.]/g, '-')}.db`);
+      if (!existsSync(target)) break;
+      time++;
+    }
+    const temp = join(dir, `.${basename(target)}.mcpki-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      // VACUUM INTO writes into an absent or empty file: an empty one made here (O_EXCL) gives it mode 0600
+      closeSync(openSync(temp, 'wx', 0o600));
+      this.db.prepare('VACUUM INTO ?').run(temp);
+      const fd = openSync(temp, 'r');
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(temp, target);
+      fsyncFolder(dir);
+    } catch (error) {
+      try {
+        unlinkSync(temp);
+      } catch {
+        // never created
+      }
+      if (error instanceof McpkiError) throw error;
+      throw new McpkiError('WRITE_FAILED', `cannot write the inventory backup ${target} (${(error as { code?: string }).code ?? (error as Error).message})`, 'check that the mcpki home is writable and the disk is not full', { cause: error });
+    }
+    for (const old of listBackups(dir).slice(0, -BACKUP_GENERATIONS)) {
+      try {
+        unlinkSync(old);
+      } catch {
+        // removed by another process meanwhile
+      }
+    }
+    return target;
+  }
+
+  /** The automatic copy after a revocation or CA change; a failure is remembered and logged, not thrown. */
+  private backupAfterChange(): void {
+    try {
+      this.lastBackup = { path: this.backup() };
+    } catch (error) {
+      this.lastBackup = { error: (error as Error).message };
+      try {
+        this.addEvent({ type: 'inventory.backup-failed', detail: { error: (error as Error).message } });
+      } catch {
+        // the inventory itself is failing: the caller sees that on its next step
+      }
     }
   }
 
@@ -388,10 +505,14 @@ export class Store {
     this.run(() => this.statement('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value));
   }
 
-  /** Atomically increments a counter setting and returns the new value (CRL numbers). */
-  nextCounter(key: string): bigint {
+  /**
+   * Atomically increments a counter setting and returns the new value (CRL numbers). `atLeast`: a number
+   * already used elsewhere (the published CRL's), so the counter never goes back even if the inventory did.
+   */
+  nextCounter(key: string, atLeast = 0n): bigint {
     return this.transaction(() => {
-      const current = BigInt(this.getSetting(key) ?? '0') + 1n;
+      const stored = BigInt(this.getSetting(key) ?? '0');
+      const current = (stored > atLeast ? stored : atLeast) + 1n;
       this.setSetting(key, current.toString());
       return current;
     });
@@ -599,6 +720,10 @@ export class Store {
         .prepare('INSERT INTO events (at, type, name, serial, detail) VALUES (?, ?, ?, ?, ?)')
         .run(this.now().toISOString(), event.type, event.name ?? null, event.serial ?? null, JSON.stringify(event.detail ?? {})),
     );
+    if (BACKUP_AFTER.test(event.type)) {
+      if (this.db.inTransaction) this.backupDue = true;
+      else this.backupAfterChange();
+    }
   }
 
   listEvents(options: { limit?: number; type?: string; name?: string } = {}): EventRecord[] {
@@ -620,6 +745,16 @@ export class Store {
       return rows.map((row) => ({ ...row, detail: JSON.parse(row.detail) as Record<string, unknown> }));
     });
   }
+}
+
+/** A 0700 folder (one level: the home exists). */
+function makePrivateDir(dir: string): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  if (!lstatSync(dir).isDirectory()) throw Object.assign(new Error(`${dir} is not a folder`), { code: 'ENOTDIR' });
 }
 
 function toRenewalState(row: Record<string, unknown>): RenewalState {

@@ -101,6 +101,8 @@ export function registerInventory(program: Command): void {
       action(async ({ context, out }, nameOrSerial: string, options: { reason: string }) => {
         const { revokeCertificate } = await import('../../pki/revoke.js');
         const view = revokeCertificate(context, nameOrSerial, options.reason);
+        const backup = context.store().lastBackup;
+        if (backup?.error) warn(out, `the revocation is recorded, but the inventory could not be copied: ${backup.error}`);
         emit(out, { certificate: view }, () => `${color.yellow('revoked')} ${view.name} (serial ${view.serial}, reason ${view.revocationReason}); publish it with: mcpki crl`);
       }),
     );
@@ -124,6 +126,39 @@ Examples:
         const crl = generateCrl(context, { out: options.out, days: options.days, rootPassphrase });
         for (const warning of crl.warnings) warn(out, warning);
         emit(out, crl, () => `${color.green('wrote')} CRL #${crl.number} with ${crl.revoked.length} revoked certificate(s), next update ${crl.nextUpdate}\n${crl.paths.map((p) => `  ${p}`).join('\n')}`);
+      }),
+    );
+
+  const inventory = program.command('inventory').description('copies of the inventory (mcpki.db): make one, put one back');
+  inventory
+    .command('backup')
+    .description('copy the inventory now to HOME/backups (also done after every revocation and CA change; the newest 5 are kept)')
+    .action(
+      action(async ({ context, out }) => {
+        const { backupInventory } = await import('../../store/backup.js');
+        const result = backupInventory(context);
+        emit(out, result, () => `${color.green('copied')} the inventory to ${result.path} (${result.backups.length} copies kept)`);
+      }),
+    );
+  inventory
+    .command('restore [file]')
+    .description('put a copy of the inventory back (default: the newest in HOME/backups); the replaced one is kept as mcpki.db.replaced-TIME')
+    .addHelpText('after', `
+The copy must be an intact mcpki inventory of this home's CA. Refused while "mcpki serve" or "mcpki apply" runs.
+Examples:
+  mcpki inventory restore
+  mcpki inventory restore /srv/backup/mcpki.db`)
+    .action(
+      action(async ({ context, out }, file: string | undefined) => {
+        const { restoreInventory } = await import('../../store/backup.js');
+        const result = restoreInventory(context, file);
+        emit(
+          out,
+          result,
+          () =>
+            `${color.green('restored')} ${result.path} from ${result.from}: ${result.certificates} certificate(s), ${result.revoked} revoked` +
+            (result.replaced ? `\nthe inventory it replaced is kept as ${result.replaced}` : ''),
+        );
       }),
     );
 
