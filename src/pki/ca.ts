@@ -57,6 +57,8 @@ export interface InitCaOptions {
   keyType?: KeyType;
   /** names/CIDRs added to the default permitted list */
   permit?: readonly string[];
+  /** accept --permit values that cover a whole TLD, every name or most of the IP space */
+  allowBroadPermit?: boolean;
   /** false: no name constraints at all (the CA can sign for any name) */
   nameConstraints?: boolean;
   /** encrypts the root key at rest with this passphrase */
@@ -147,7 +149,7 @@ function signIntermediate(ctxNow: Date, rootCert: Buffer, rootKey: KeyObject, ke
 export function initCa(context: Context, options: InitCaOptions = {}): CaInfo {
   const keyType = options.keyType ?? 'ec-p256';
   const { layout } = context;
-  const permitted = options.nameConstraints === false ? null : parsePermitted([...DEFAULT_PERMITTED, ...(options.permit ?? [])]);
+  const permitted = options.nameConstraints === false ? null : parsePermitted([...DEFAULT_PERMITTED, ...(options.permit ?? [])], { allowBroad: options.allowBroadPermit });
   if (options.nameConstraints === false && options.permit?.length) {
     throw new McpkiError('USAGE', '--permit and --no-name-constraints contradict each other', 'drop one of them');
   }
@@ -227,12 +229,14 @@ export function initCa(context: Context, options: InitCaOptions = {}): CaInfo {
 
 /** Reads permittedSubtrees back from a nameConstraints extension value. */
 export function decodeNameConstraints(value: Buffer): Permitted {
-  const permitted: Permitted = { dns: [], ip: [] };
+  const permitted: Permitted = { dns: [], ip: [], uri: [], email: [] };
   for (const part of children(parse(value))) {
     if (part.tag !== 0xa0) continue;
     for (const subtree of children(part)) {
       const base = children(subtree)[0]!;
+      if (base.tag === 0x81) permitted.email.push(base.content.toString('latin1'));
       if (base.tag === 0x82) permitted.dns.push(base.content.toString('latin1'));
+      if (base.tag === 0x86) permitted.uri.push(base.content.toString('latin1'));
       if (base.tag === 0x87) permitted.ip.push(cidrOf(base.content));
     }
   }
