@@ -5,6 +5,10 @@ import { classifySan, parsePermitted, McpkiError } from '../dist/index.js';
 import { checkPermitted } from '../dist/pki/constraints.js';
 import { isIP } from '../dist/pki/names.js';
 import net from 'node:net';
+import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { join } from 'node:path';
+import { mcpki, mcpkiAsync, tempDir } from './helpers.js';
 
 test('SANs are classified and normalised', () => {
   const cases = [
@@ -116,4 +120,48 @@ test('a --permit that removes a constraint is refused unless allowed explicitly'
   const everything = parsePermitted(['.'], { allowBroad: true });
   assert.equal(checkPermitted({ type: 'dns', value: 'www.google.com' }, everything), null, '"." with the flag is an empty subtree: every name');
   assert.equal(checkPermitted({ type: 'email', value: 'a@google.com' }, everything), null);
+});
+
+test('ten parallel inits on a fresh home: exactly one wins, the others exit 5 and nothing is replaced', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const home = join(dir, 'home');
+    const results = await Promise.all(Array.from({ length: 10 }, () => mcpkiAsync(['--home', home, '--json', 'init'])));
+    const winners = results.filter((r) => r.status === 0);
+    assert.equal(winners.length, 1, results.map((r) => `${r.status}: ${r.stdout.slice(0, 200)}`).join('\n'));
+    for (const loser of results.filter((r) => r.status !== 0)) {
+      assert.equal(loser.status, 5, loser.stdout + loser.stderr);
+      assert.equal(JSON.parse(loser.stdout).error.code, 'CA_EXISTS');
+    }
+    const won = JSON.parse(winners[0].stdout);
+    const onDisk = new X509Certificate(readFileSync(join(home, 'ca', 'root.crt')));
+    assert.equal(onDisk.fingerprint256, won.root.fingerprint, 'the CA on disk is the one the winner reported');
+    const intermediate = new X509Certificate(readFileSync(join(home, 'ca', 'intermediate.crt')));
+    assert.ok(intermediate.verify(onDisk.publicKey), 'the intermediate on disk was signed by the root on disk');
+    const shown = mcpki(['--home', home, '--json', 'ca', 'show']);
+    assert.equal(shown.status, 0, shown.stderr);
+    const events = mcpki(['--home', home, '--json', 'events']).json.events.filter((e) => e.type === 'ca.created');
+    assert.equal(events.length, 1);
+    const issued = mcpki(['--home', home, 'issue', 'server', 'after-race', 'localhost', '--out', join(dir, 'out')]);
+    assert.equal(issued.status, 0, issued.stderr);
+  } finally {
+    cleanup();
+  }
+});
+
+test('init refuses a broad --permit without --allow-broad-permit (exit 3, nothing created) and warns with it', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const refused = mcpki(['--home', join(dir, 'a'), 'init', '--permit', '0.0.0.0/0']);
+    assert.equal(refused.status, 3, refused.stderr);
+    assert.match(refused.stderr, /error: --permit 0\.0\.0\.0\/0 permits every IPv4 address/);
+    assert.match(refused.stderr, /hint: .*--allow-broad-permit/);
+    const allowed = mcpki(['--home', join(dir, 'b'), 'init', '--permit', '0.0.0.0/0', '--permit', 'com', '--allow-broad-permit']);
+    assert.equal(allowed.status, 0, allowed.stderr);
+    assert.match(allowed.stderr, /warning: --permit 0\.0\.0\.0\/0, com barely limits/);
+    const wide = mcpki(['--home', join(dir, 'b'), 'issue', 'server', 'wide', 'www.example.com', '8.8.8.8', '--out', join(dir, 'out')]);
+    assert.equal(wide.status, 0, wide.stderr);
+  } finally {
+    cleanup();
+  }
 });

@@ -63,7 +63,11 @@ Examples:
           if (broad.length > 0) warn(out, `--permit ${broad.join(', ')} barely limits what this CA can sign: anyone who trusts it can be intercepted for those names`);
         }
         if (!options.nameConstraints) warn(out, 'this CA has no name constraints: it can sign a certificate for any domain, and anyone who trusts it can be intercepted with one');
-        if (options.force) warn(out, 'replaced the CA: trust stores that had the old root keep it until you remove it (run "mcpki trust uninstall" before "init --force")');
+        if (options.force) {
+          const removed = info.oldRootRemovedFrom ?? [];
+          if (removed.length > 0) warn(out, `replaced the CA: removed the old root from ${removed.map((row) => `${row.store} (${row.location})`).join(', ')}; run "mcpki trust install" to trust the new one`);
+          else warn(out, 'replaced the CA: certificates the old CA issued are now orphaned (no longer trusted); reissue them');
+        }
         emit(out, info, () => `${color.green('created')} the development CA in ${info.home}\n\n${renderCa(info)}\n\nnext: mcpki issue server my-mcp localhost 127.0.0.1   (and "mcpki trust install" so clients trust it)`);
       }),
     );
