@@ -1,9 +1,10 @@
 // Read-side of the inventory: what `list`, `show` and `events` report.
 import type { Context } from './context.js';
 import { McpkiError } from './errors.js';
-import type { CertificateRecord, EventRecord } from './store/store.js';
+import { X509Certificate } from 'node:crypto';
+import type { CertificateRecord, EventRecord, Store } from './store/store.js';
 
-export type CertificateState = 'valid' | 'expired' | 'not-yet-valid' | 'superseded' | 'revoked';
+export type CertificateState = 'valid' | 'expired' | 'not-yet-valid' | 'superseded' | 'revoked' | 'orphaned';
 
 export interface CertificateView extends CertificateRecord {
   state: CertificateState;
@@ -15,12 +16,37 @@ export interface CertificateView extends CertificateRecord {
   renewal: { nextCheck: string | null; reason: string | null; failures: number; lastError: string | null } | null;
 }
 
-export function viewOf(record: CertificateRecord, now: Date): CertificateView {
+/**
+ * Serials of intermediates that do not chain to the active root (the CA was replaced with init --force):
+ * what they issued is no longer trusted anywhere, so it is "orphaned", never "valid".
+ */
+function orphanedIssuers(store: Store | undefined): Set<string> {
+  const authorities = store?.listAuthorities() ?? [];
+  const root = authorities.find((a) => a.role === 'root' && a.status === 'active');
+  const orphaned = new Set<string>();
+  if (!root) return orphaned;
+  const rootCert = new X509Certificate(root.pem);
+  for (const authority of authorities) {
+    if (authority.role !== 'intermediate') continue;
+    let chains = false;
+    try {
+      const cert = new X509Certificate(authority.pem);
+      chains = cert.checkIssued(rootCert) && cert.verify(rootCert.publicKey);
+    } catch {
+      chains = false;
+    }
+    if (!chains) orphaned.add(authority.serial);
+  }
+  return orphaned;
+}
+
+export function viewOf(record: CertificateRecord, now: Date, orphaned?: ReadonlySet<string>): CertificateView {
   const notBefore = Date.parse(record.notBefore);
   const notAfter = Date.parse(record.notAfter);
   const t = now.getTime();
   let state: CertificateState = record.status;
-  if (record.status === 'valid' && t > notAfter) state = 'expired';
+  if (record.status === 'valid' && record.issuerSerial !== null && orphaned?.has(record.issuerSerial)) state = 'orphaned';
+  else if (record.status === 'valid' && t > notAfter) state = 'expired';
   else if (record.status === 'valid' && t < notBefore) state = 'not-yet-valid';
   const lifetime = Math.max(1, notAfter - notBefore);
   return {
@@ -44,19 +70,21 @@ export function listCertificates(context: Context, options: ListOptions = {}): C
   const expiringBefore = options.expiringWithinMs === undefined ? undefined : new Date(now.getTime() + options.expiringWithinMs).toISOString();
   const store = context.existingStore();
   const states = new Map((store?.listRenewalStates() ?? []).map((state) => [state.name, state]));
+  const orphaned = orphanedIssuers(store);
   return (store?.listCertificates({ all: options.all, expiringBefore }) ?? []).map((record) => {
-    const view = viewOf(record, now);
+    const view = viewOf(record, now, orphaned);
     const state = states.get(record.name);
     return state && record.status === 'valid' ? { ...view, renewal: { nextCheck: state.nextCheck, reason: state.reason, failures: state.failures, lastError: state.lastError } } : view;
   });
 }
 
 export function findCertificate(context: Context, nameOrSerial: string): CertificateView {
-  const record = context.existingStore()?.findCertificate(nameOrSerial);
+  const store = context.existingStore();
+  const record = store?.findCertificate(nameOrSerial);
   if (!record) {
     throw new McpkiError('NOT_FOUND', `no certificate named or with serial "${nameOrSerial}"`, 'see "mcpki list --all" for names and serials');
   }
-  return viewOf(record, context.now());
+  return viewOf(record, context.now(), orphanedIssuers(store));
 }
 
 export function listEvents(context: Context, options: { limit?: number; type?: string; name?: string } = {}): EventRecord[] {

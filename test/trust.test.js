@@ -235,6 +235,55 @@ describe('trust: NSS databases', { skip: !HAS_CERTUTIL && 'certutil is not insta
   });
 });
 
+describe('trust: init --force replaces a CA whose root is trusted', { skip: !HAS_CERTUTIL && 'certutil is not installed (apt-get install libnss3-tools)' }, () => {
+  test('the old root is removed from the NSS database mcpki put it in; its certificates show as orphaned', (t) => {
+    const ca = makeCa(t);
+    const db = newNssDb(join(ca.tmp, 'nssdb'));
+    assert.equal(mcpki(['--home', ca.home, 'trust', 'install', '--store', 'nss', '--nss-db', db]).status, 0);
+    assert.equal(nssList(db).get(ca.nickname), 'C,,');
+    const old = mcpki(['--home', ca.home, '--json', 'issue', 'server', 'old-web', 'localhost', '--out', join(ca.tmp, 'old')]);
+    assert.equal(old.status, 0, old.stderr);
+
+    const forced = mcpki(['--home', ca.home, 'init', '--force']);
+    assert.equal(forced.status, 0, forced.stderr);
+    assert.equal(nssList(db).has(ca.nickname), false, 'the replaced root is no longer in the NSS database');
+    assert.match(forced.stderr, new RegExp(`removed the old root from nss \\(${db.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\)`));
+    const newRoot = new X509Certificate(readFileSync(ca.rootPath, 'utf8'));
+    assert.notEqual(newRoot.fingerprint256, ca.fingerprint);
+
+    const status = mcpki(['--home', ca.home, '--json', 'trust', 'status', '--store', 'nss', '--nss-db', db]);
+    assert.equal(status.json.stores[0].state, 'not-installed', 'the new root was not installed behind the user\'s back');
+    const events = mcpki(['--home', ca.home, '--json', 'events']).json.events;
+    const removal = events.find((e) => e.type === 'trust.removed');
+    assert.deepEqual(removal?.detail, { store: 'nss', location: db, fingerprint: ca.fingerprint });
+
+    const fresh = mcpki(['--home', ca.home, '--json', 'issue', 'server', 'new-web', 'localhost', '--out', join(ca.tmp, 'new')]);
+    assert.equal(fresh.status, 0, fresh.stderr);
+    const listed = mcpki(['--home', ca.home, '--json', 'list']).json.certificates;
+    assert.equal(listed.find((c) => c.name === 'old-web')?.state, 'orphaned');
+    assert.equal(listed.find((c) => c.name === 'new-web')?.state, 'valid');
+    assert.equal(mcpki(['--home', ca.home, '--json', 'show', 'old-web']).json.certificate.state, 'orphaned');
+    const table = mcpki(['--home', ca.home, 'list']);
+    assert.match(table.stdout, /old-web.*orphaned/);
+  });
+
+  test('without certutil to remove it, init --force refuses (exit 11) and changes nothing', (t) => {
+    const ca = makeCa(t);
+    const db = newNssDb(join(ca.tmp, 'nssdb'));
+    assert.equal(mcpki(['--home', ca.home, 'trust', 'install', '--store', 'nss', '--nss-db', db]).status, 0);
+    const before = readFileSync(ca.rootPath, 'utf8');
+    const bin = join(ca.tmp, 'bin');
+    mkdirSync(bin);
+    const refused = mcpki(['--home', ca.home, '--json', 'init', '--force'], { env: { PATH: bin } });
+    assert.equal(refused.status, 11, refused.stdout + refused.stderr);
+    assert.equal(refused.json.error.code, 'TRUST_TOOL_MISSING');
+    assert.match(refused.json.error.message, new RegExp(`installed in NSS databases \\(${db.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\)`));
+    assert.match(refused.json.error.hint, /mcpki trust uninstall/);
+    assert.equal(readFileSync(ca.rootPath, 'utf8'), before, 'the CA was not replaced');
+    assert.equal(nssList(db).get(ca.nickname), 'C,,');
+  });
+});
+
 describe('trust: command line', () => {
   test('an unknown --store is a usage error that lists the choices', (t) => {
     const ca = makeCa(t);

@@ -2,15 +2,16 @@
 // that signs leaves. Day-to-day issuance needs only the intermediate's key, so the root key may be kept
 // encrypted at rest.
 import { randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, openSync, writeSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Context } from '../context.js';
 import type { Store } from '../store/store.js';
-import { writeFilesAtomic } from '../deploy/atomic.js';
+import { fsyncPath, tryUnlink, writeFilesAtomic, type FileToWrite } from '../deploy/atomic.js';
 import { McpkiError } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
 import { INPUT_LIMITS, readInputFile } from '../fs/read.js';
+import { removeRootFromTrustStores, type TrustStoreResult } from '../trust/index.js';
 import { DEFAULT_PERMITTED, encodeNameConstraints, formatNetwork, parsePermitted, type Permitted } from './constraints.js';
 import { children, fromPem, parse, toPem } from './der.js';
 import { signRootCrl } from './root-crl.js';
@@ -58,6 +59,8 @@ export interface InitCaOptions {
   keyType?: KeyType;
   /** names/CIDRs added to the default permitted list */
   permit?: readonly string[];
+  /** accept --permit values that cover a whole TLD, every name or most of the IP space */
+  allowBroadPermit?: boolean;
   /** false: no name constraints at all (the CA can sign for any name) */
   nameConstraints?: boolean;
   /** encrypts the root key at rest with this passphrase */
@@ -145,10 +148,15 @@ function signIntermediate(ctxNow: Date, rootCert: Buffer, rootKey: KeyObject, ke
   return { der, privateKey: pair.privateKey };
 }
 
-export function initCa(context: Context, options: InitCaOptions = {}): CaInfo {
+export interface InitCaResult extends CaInfo {
+  /** init --force: the trust stores the replaced root was removed from */
+  oldRootRemovedFrom?: TrustStoreResult[];
+}
+
+export function initCa(context: Context, options: InitCaOptions = {}): InitCaResult {
   const keyType = options.keyType ?? 'ec-p256';
   const { layout } = context;
-  const permitted = options.nameConstraints === false ? null : parsePermitted([...DEFAULT_PERMITTED, ...(options.permit ?? [])]);
+  const permitted = options.nameConstraints === false ? null : parsePermitted([...DEFAULT_PERMITTED, ...(options.permit ?? [])], { allowBroad: options.allowBroadPermit });
   if (options.nameConstraints === false && options.permit?.length) {
     throw new McpkiError('USAGE', '--permit and --no-name-constraints contradict each other', 'drop one of them');
   }
@@ -156,9 +164,7 @@ export function initCa(context: Context, options: InitCaOptions = {}): CaInfo {
     throw new McpkiError('PASSPHRASE_MISSING', 'the root key passphrase is shorter than 8 characters', 'use a longer passphrase');
   }
   const store = context.store();
-  if (!options.force && (existsSync(layout.rootCert) || existsSync(layout.intermediateCert))) {
-    throw new McpkiError('CA_EXISTS', `a CA already exists in ${layout.caDir}`, 'use it as it is (mcpki ca show), or pass --force to replace it: certificates it issued stop being trusted');
-  }
+  if (!options.force) assertNoCa(layout);
   ensurePrivateDir(layout.caDir);
   const now = context.now();
   const id = randomTag();
@@ -195,6 +201,9 @@ export function initCa(context: Context, options: InitCaOptions = {}): CaInfo {
   const intermediate = signIntermediate(now, rootDer, rootPair.privateKey, keyType, permitted, id);
 
 
+  // a replaced root must not stay trusted: take it out of every store mcpki put it in (or stop here)
+  const untrusted = options.force ? removeRootFromTrustStores(context) : [];
+
   const rootX509 = new X509Certificate(rootDer);
   const intermediateX509 = new X509Certificate(intermediate.der);
   store.transaction(() => {
@@ -212,10 +221,13 @@ export function initCa(context: Context, options: InitCaOptions = {}): CaInfo {
         nameConstraints: permitted,
         rootKeyEncrypted: options.rootPassphrase !== undefined,
         replaced: options.force === true,
+        ...(untrusted.length > 0 ? { untrustedOldRoot: untrusted.map((row) => `${row.store} ${row.location}`) } : {}),
       },
     });
-    // written while the inventory's write lock is held, so a failed write records nothing
-    writeFilesAtomic([
+    // written while the inventory's write lock is held, so a failed write records nothing; without --force
+    // a CA another `init` created meanwhile is never replaced (checked under the lock, then O_EXCL links)
+    if (!options.force) assertNoCa(layout);
+    (options.force ? writeFilesAtomic : writeNewFiles)([
       { path: layout.rootKey, data: privateKeyPem(rootPair.privateKey, options.rootPassphrase), mode: 0o600 },
       { path: layout.intermediateKey, data: privateKeyPem(intermediate.privateKey), mode: 0o600 },
       { path: layout.rootCert, data: toPem('CERTIFICATE', rootDer), mode: 0o644 },
@@ -223,17 +235,64 @@ export function initCa(context: Context, options: InitCaOptions = {}): CaInfo {
       { path: layout.rootCrl, data: signRootCrl(rootDer, rootPair.privateKey, store.nextCounter('root_crl_number'), now), mode: 0o644 },
     ]);
   });
-  return showCa(context);
+  const info: InitCaResult = showCa(context);
+  if (options.force) info.oldRootRemovedFrom = untrusted;
+  return info;
+}
+
+function caExistsError(caDir: string): McpkiError {
+  return new McpkiError('CA_EXISTS', `a CA already exists in ${caDir}`, 'use it as it is (mcpki ca show), or pass --force to replace it: certificates it issued stop being trusted');
+}
+
+function assertNoCa(layout: Context['layout']): void {
+  if ([layout.rootCert, layout.intermediateCert, layout.rootKey, layout.intermediateKey].some((path) => existsSync(path))) throw caExistsError(layout.caDir);
+}
+
+/**
+ * Writes files that must not exist yet: each goes to a synced O_EXCL temp file, then link(2) gives it its
+ * name, which fails instead of replacing a file that appeared meanwhile. On any failure the names this call
+ * created are removed again, so a concurrent `init` either wins whole or leaves nothing.
+ */
+function writeNewFiles(files: readonly FileToWrite[]): void {
+  const temps: string[] = [];
+  const linked: string[] = [];
+  try {
+    for (const file of files) {
+      const temp = join(dirname(file.path), `.${basename(file.path)}.mcpki-tmp-${randomBytes(6).toString('hex')}`);
+      const fd = openSync(temp, 'wx', file.mode);
+      temps.push(temp);
+      try {
+        writeSync(fd, typeof file.data === 'string' ? Buffer.from(file.data) : file.data);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    files.forEach((file, i) => {
+      linkSync(temps[i]!, file.path);
+      linked.push(file.path);
+    });
+  } catch (error) {
+    for (const path of linked) tryUnlink(path);
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    if (code === 'EEXIST' && linked.length < files.length && temps.length === files.length) throw caExistsError(dirname(files[0]!.path));
+    throw new McpkiError('WRITE_FAILED', `cannot write ${files[Math.max(temps.length - 1, linked.length)]?.path ?? ''} (${code})`, 'check that the folder exists and is writable, and that the disk is not full', { cause: error });
+  } finally {
+    for (const temp of temps) tryUnlink(temp);
+  }
+  for (const dir of new Set(files.map((file) => dirname(file.path)))) fsyncPath(dir);
 }
 
 /** Reads permittedSubtrees back from a nameConstraints extension value. */
 export function decodeNameConstraints(value: Buffer): Permitted {
-  const permitted: Permitted = { dns: [], ip: [] };
+  const permitted: Permitted = { dns: [], ip: [], uri: [], email: [] };
   for (const part of children(parse(value))) {
     if (part.tag !== 0xa0) continue;
     for (const subtree of children(part)) {
       const base = children(subtree)[0]!;
+      if (base.tag === 0x81) permitted.email.push(base.content.toString('latin1'));
       if (base.tag === 0x82) permitted.dns.push(base.content.toString('latin1'));
+      if (base.tag === 0x86) permitted.uri.push(base.content.toString('latin1'));
       if (base.tag === 0x87) permitted.ip.push(cidrOf(base.content));
     }
   }

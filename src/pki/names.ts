@@ -32,6 +32,23 @@ function invalid(value: string, why: string, hint: string): McpkiError {
   return new McpkiError('INVALID_NAME', `invalid name "${value}": ${why}`, hint);
 }
 
+/**
+ * Whether a name ends in a number (WHATWG URL's "ends in a number": its last label is decimal or 0x-hex), so
+ * URL parsers, browsers and inet_aton read it as an IPv4 address (127.1, 0x7f.1, 2130706433, 017.0.0.1).
+ * Returns the dotted-quad such parsers make of it, '' when they reject it, null when it is not IP-like.
+ */
+export function ipv4Form(name: string): string | null {
+  const bare = name.endsWith('.') ? name.slice(0, -1) : name;
+  const last = bare.slice(bare.lastIndexOf('.') + 1);
+  if (!/^(?:\d+|0x[0-9a-f]*)$/i.test(last)) return null;
+  try {
+    const host = new URL(`http://${bare}/`).hostname;
+    return IPV4.test(host) ? host : '';
+  } catch {
+    return '';
+  }
+}
+
 /** DNS name → punycode, lower case, validated label by label. A wildcard may only be the whole leftmost label. */
 export function normalizeDnsName(input: string, original = input): string {
   let name = input.endsWith('.') ? input.slice(0, -1) : input;
@@ -40,6 +57,16 @@ export function normalizeDnsName(input: string, original = input): string {
   const rest = wildcard ? name.slice(2) : name;
   if (rest.includes('*')) {
     throw invalid(original, 'a wildcard may only be the whole leftmost label', 'write it as *.example.test');
+  }
+  const ipForm = ipv4Form(rest);
+  if (ipForm !== null) {
+    if (ipForm === '') throw invalid(original, 'looks like an IP address but is not a valid one', 'write a dotted-quad such as 127.0.0.1');
+    if (ipForm === rest) throw invalid(original, 'is an IP address, not a host name', 'give a host name such as my-mcp.localhost');
+    throw new McpkiError(
+      'INVALID_NAME',
+      `ambiguous name "${original}": an IP address in a shortened, octal, hexadecimal or decimal form that some programs read as ${ipForm} and others as a host name`,
+      `write the address as ${ipForm}`,
+    );
   }
   const ascii = domainToASCII(rest);
   if (!ascii) throw invalid(original, 'not a valid host name', 'use letters, digits and hyphens between dots');

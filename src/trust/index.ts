@@ -1,13 +1,16 @@
 // Trust-store integration: install, remove or check the development root in the system store (Debian- or
 // Fedora-style) and in NSS databases (Firefox, Chrome/Chromium). Each store lives in its own file behind the
 // TrustStore interface, so macOS (security add-trusted-cert) and Windows (certutil -addstore) can join later.
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { Context } from '../context.js';
 import { McpkiError, isMcpkiError } from '../errors.js';
-import { findTool, loadRoot, type RootCertificate, type TrustStore, type TrustStoreResult } from './common.js';
+import { findTool, loadRoot, shellWord, type RootCertificate, type TrustStore, type TrustStoreResult } from './common.js';
 import { detectDebian } from './debian.js';
 import { detectFedora } from './fedora.js';
 import { CERTUTIL_HINT, NssStore, checkNssDb, discoverNssDbs } from './nss.js';
+import { anchorFileName } from './system.js';
 
 export type { TrustStoreResult, TrustState, TrustStore, RootCertificate, Availability } from './common.js';
 export { buildEnv, formatEnv, SHELL_KINDS, type EnvReport, type EnvVariable, type ShellKind } from './env.js';
@@ -119,4 +122,65 @@ export function uninstallTrust(context: Context, options: TrustOptions = {}): Tr
 /** Reports, per store, whether the root CA is trusted; changes nothing. */
 export function trustStatus(context: Context, options: TrustOptions = {}): TrustReport {
   return runOperation(context, 'status', options);
+}
+
+/**
+ * Before `init --force` replaces the CA: takes the current root out of every trust store mcpki put it in
+ * (the trust.installed events of this inventory, the system store's mcpki-<id>.crt anchor, and the NSS
+ * databases found for this user), so a replaced root is never left trusted. Returns the stores it was removed
+ * from. When a store cannot be changed by this user, nothing more is changed and TRUST_PERMISSION (or
+ * TRUST_TOOL_MISSING) says to run `mcpki trust uninstall` first.
+ */
+export function removeRootFromTrustStores(context: Context): TrustStoreResult[] {
+  let root: RootCertificate;
+  try {
+    root = loadRoot(context.layout.rootCert);
+  } catch {
+    return []; // no readable root: nothing that a trust store could hold under its fingerprint
+  }
+  const recorded = new Map<string, { store: string; location: string; installed: boolean }>();
+  const store = context.existingStore();
+  const events = store ? [...store.listEvents({ type: 'trust.installed', limit: 10_000 }), ...store.listEvents({ type: 'trust.removed', limit: 10_000 })].sort((a, b) => a.id - b.id) : [];
+  for (const event of events) {
+    const detail = event.detail as { store?: unknown; location?: unknown; fingerprint?: unknown };
+    if (detail.fingerprint !== root.fingerprint || typeof detail.store !== 'string' || typeof detail.location !== 'string') continue;
+    recorded.set(`${detail.store}\0${detail.location}`, { store: detail.store, location: detail.location, installed: event.type === 'trust.installed' });
+  }
+  const candidates: TrustStore[] = [];
+  const hint = `run "mcpki trust uninstall --home ${shellWord(context.home)}" (with sudo for the system store) first, then "mcpki init --force" again`;
+  const system = detectSystemStore(context.home);
+  const systemRecorded = [...recorded.values()].some((r) => r.installed && r.store.startsWith('system'));
+  if (system && (systemRecorded || existsSync(join(system.location, anchorFileName(root))))) candidates.push(system);
+  else if (systemRecorded) throw new McpkiError('TRUST_TOOL_MISSING', `the CA's root was installed in the system trust store, which cannot be changed here`, hint);
+  const certutil = findTool('certutil');
+  const nssDirs = new Set<string>();
+  for (const r of recorded.values()) if (r.installed && r.store === 'nss') nssDirs.add(r.location);
+  if (nssDirs.size > 0 && !certutil) throw new McpkiError('TRUST_TOOL_MISSING', `the CA's root was installed in NSS databases (${[...nssDirs].join(', ')}) and certutil is not available to remove it`, `${CERTUTIL_HINT}; or ${hint}`);
+  if (certutil) for (const dir of discoverNssDbs(homedir())) nssDirs.add(dir);
+  for (const dir of nssDirs) if (existsSync(join(dir, 'cert9.db'))) candidates.push(new NssStore(dir, certutil));
+
+  // first find where it is, so that a store this user cannot change stops us before any store is changed
+  const present = candidates.filter((candidate) => {
+    const state = candidate.status(root).state;
+    return state === 'trusted' || state === 'untrusted';
+  });
+  const removed: TrustStoreResult[] = [];
+  for (const candidate of present) {
+    try {
+      const result = candidate.uninstall(root);
+      if (result.state === 'removed') {
+        recordEvent(context, root, result);
+        removed.push(result);
+      }
+    } catch (error) {
+      if (!isMcpkiError(error)) throw error;
+      throw new McpkiError(
+        error.code === 'TRUST_FAILED' ? 'TRUST_FAILED' : 'TRUST_PERMISSION',
+        `the CA's root ${root.subject} is trusted in ${candidate.location} and could not be removed (${error.message}); the CA was not replaced`,
+        hint,
+        { cause: error },
+      );
+    }
+  }
+  return removed;
 }

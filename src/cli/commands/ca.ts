@@ -10,8 +10,14 @@ function renderCa(info: CaInfo): string {
     ['root', info.root.subject, info.root.keyType, info.root.notAfter.slice(0, 10), info.root.fingerprint.slice(0, 23) + '…'],
     ['intermediate', info.intermediate.subject, info.intermediate.keyType, info.intermediate.notAfter.slice(0, 10), info.intermediate.fingerprint.slice(0, 23) + '…'],
   ];
-  const constraints = info.permitted
-    ? `name constraints: ${[...info.permitted.dns, ...info.permitted.ip].join(', ')}`
+  const p = info.permitted;
+  const constraints = p
+    ? [
+        `name constraints: ${[...p.dns, ...p.ip].map((s) => s || '(any name)').join(', ')}`,
+        p.uri?.length || p.email?.length
+          ? `  URI hosts: ${(p.uri ?? []).map((s) => s || '(any)').join(', ') || '(any)'}; e-mail: ${(p.email ?? []).map((s) => s || '(any)').join(', ') || '(any)'}`
+          : color.yellow('  URI and e-mail names: not constrained (a CA made before mcpki constrained them; "mcpki init --force" makes a new one)'),
+      ].join('\n')
     : color.yellow('name constraints: none (this CA can sign for any name)');
   return [
     table(['ROLE', 'SUBJECT', 'KEY', 'NOT AFTER', 'SHA-256'], rows),
@@ -28,6 +34,7 @@ export function registerCa(program: Command): void {
     .description('create the development CA: a name-constrained root and an issuing intermediate')
     .option('--key <type>', 'key type: ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519', 'ec-p256')
     .option('--permit <name-or-cidr>', 'also permit this DNS name (.suffix for subdomains) or network; repeatable', collect)
+    .option('--allow-broad-permit', 'accept a --permit that covers a whole TLD (com), every name (.) or most of the IP space (0.0.0.0/0)')
     .option('--no-name-constraints', 'no name constraints at all: the CA can sign for any name (not recommended)')
     .option('--encrypt-root', 'encrypt the root key at rest (passphrase from MCPKI_ROOT_PASSPHRASE, --passphrase-file or a prompt)')
     .option('--passphrase-file <file>', 'file whose first line is the root key passphrase')
@@ -36,9 +43,10 @@ export function registerCa(program: Command): void {
 Examples:
   mcpki init
   mcpki init --key ec-p384 --permit .corp.example --permit 10.0.0.0/8
+  mcpki init --permit spiffe://prod.corp.example      a SPIFFE trust domain (URI SANs spiffe://prod.corp.example/…)
   MCPKI_ROOT_PASSPHRASE=… mcpki init --encrypt-root`)
     .action(
-      action(async ({ context, out }, options: { key: string; permit?: string[]; nameConstraints: boolean; encryptRoot?: boolean; passphraseFile?: string; force?: boolean }) => {
+      action(async ({ context, out }, options: { key: string; permit?: string[]; allowBroadPermit?: boolean; nameConstraints: boolean; encryptRoot?: boolean; passphraseFile?: string; force?: boolean }) => {
         const { initCa } = await import('../../pki/ca.js');
         const { parseKeyType } = await import('../../pki/keys.js');
         let rootPassphrase: string | undefined;
@@ -48,9 +56,18 @@ Examples:
             throw new McpkiError('PASSPHRASE_MISSING', '--encrypt-root needs a passphrase and there is no terminal to ask for one', 'set MCPKI_ROOT_PASSPHRASE or pass --passphrase-file FILE');
           }
         }
-        const info = initCa(context, { keyType: parseKeyType(options.key), permit: options.permit, nameConstraints: options.nameConstraints, rootPassphrase, force: options.force });
+        const info = initCa(context, { keyType: parseKeyType(options.key), permit: options.permit, allowBroadPermit: options.allowBroadPermit, nameConstraints: options.nameConstraints, rootPassphrase, force: options.force });
+        if (options.allowBroadPermit) {
+          const { broadPermits } = await import('../../pki/constraints.js');
+          const broad = broadPermits(options.permit ?? []);
+          if (broad.length > 0) warn(out, `--permit ${broad.join(', ')} barely limits what this CA can sign: anyone who trusts it can be intercepted for those names`);
+        }
         if (!options.nameConstraints) warn(out, 'this CA has no name constraints: it can sign a certificate for any domain, and anyone who trusts it can be intercepted with one');
-        if (options.force) warn(out, 'replaced the CA: trust stores that had the old root keep it until you remove it (run "mcpki trust uninstall" before "init --force")');
+        if (options.force) {
+          const removed = info.oldRootRemovedFrom ?? [];
+          if (removed.length > 0) warn(out, `replaced the CA: removed the old root from ${removed.map((row) => `${row.store} (${row.location})`).join(', ')}; run "mcpki trust install" to trust the new one`);
+          else warn(out, 'replaced the CA: certificates the old CA issued are now orphaned (no longer trusted); reissue them');
+        }
         emit(out, info, () => `${color.green('created')} the development CA in ${info.home}\n\n${renderCa(info)}\n\nnext: mcpki issue server my-mcp localhost 127.0.0.1   (and "mcpki trust install" so clients trust it)`);
       }),
     );
