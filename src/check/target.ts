@@ -1,6 +1,7 @@
 // TARGET of `mcpki check`: host:port, [v6]:port, https://host[:port][/path], a certificate file, or the name
 // of a certificate in the inventory.
 import { McpkiError } from '../errors.js';
+import { portNumber, splitHostPort as splitAddress } from '../net/address.js';
 import { isIP } from '../pki/names.js';
 
 export interface RemoteTarget {
@@ -14,20 +15,19 @@ export type ParsedTarget = RemoteTarget | { kind: 'local'; text: string };
 const FORMS = 'give host:port, [v6]:port, https://host[:port], a certificate file, or a certificate name from "mcpki list"';
 
 function portOf(text: string, input: string): number {
-  const port = Number(text);
-  if (!/^\d{1,5}$/.test(text) || port < 1 || port > 65535) {
+  const port = portNumber(text);
+  if (port === undefined) {
     throw new McpkiError('INVALID_INPUT', `port "${text}" in ${JSON.stringify(input)} is not a port number`, 'a port is 1 to 65535, e.g. localhost:8443');
   }
   return port;
 }
 
-/** Splits "host:port" / "[v6]:port" (host may be empty only when `port` is absent). */
+/** Splits "host:port" / "[v6]:port" with src/net/address.ts (host may be empty only when `port` is absent). */
 function splitHostPort(text: string): { host: string; port?: string } | undefined {
-  const bracketed = /^\[([0-9a-fA-F:.]+)\](?::([^:]*))?$/.exec(text);
-  if (bracketed) return { host: bracketed[1]!, port: bracketed[2] };
-  const plain = /^([^:\s/[\]]+)(?::([^:]*))?$/.exec(text);
-  if (plain) return { host: plain[1]!, port: plain[2] };
-  return undefined;
+  const parts = splitAddress(text);
+  if (!parts) return undefined;
+  if (parts.bracketed ? !/^[0-9a-fA-F:.]+$/.test(parts.host) : parts.host === '' || /[\s/]/.test(parts.host)) return undefined;
+  return { host: parts.host, port: parts.port };
 }
 
 function parseUrl(input: string): RemoteTarget {

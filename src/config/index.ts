@@ -1,15 +1,18 @@
 // mcpki.yaml: the declaration of the certificates a host needs. loadConfig/parseConfig validate the whole file
 // and either return the normalised Config or throw one ConfigError listing every problem.
-import { createHash } from 'node:crypto';
-import { closeSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { closeSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../deploy/atomic.js';
+import { DURATION_LIMITS } from '../duration.js';
+import { INPUT_LIMITS, readInputFile } from '../fs/read.js';
+import { assertPrivateFile, isTrustedOwner } from '../fs/safe-path.js';
 import { ensurePrivateDir } from '../home.js';
 import { VERSION } from '../version.js';
 import { McpkiError } from '../errors.js';
 import { ConfigError } from './errors.js';
-import { validateConfig } from './validate.js';
+import { KEY_BEARING_TARGETS, validateConfig } from './validate.js';
 import type { Config } from './types.js';
 
 export { ConfigError, isConfigError } from './errors.js';
@@ -43,58 +46,127 @@ function readError(path: string, error: unknown): McpkiError {
 }
 
 /**
- * Reads a file 64 KiB at a time, never into one big buffer: glibc serves a buffer of 128 KiB or more with
- * mmap, and freeing it raises its thresholds to that size, after which the process keeps up to twice as much
- * freed memory for good (8 MB for the cache of 10,000 certificates, in a service that runs for months).
+ * Reads mcpki.yaml as any file mcpki did not create: a regular file (not a FIFO or a device), at most
+ * INPUT_LIMITS.config bytes, owned by this user or root and not writable by others (its hooks run as us).
  */
-function readInPieces(path: string, onPiece: (piece: Buffer) => void): string {
-  const decoder = new StringDecoder('utf8');
-  const parts: string[] = [];
-  const fd = openSync(path, 'r');
+function readDeclaration(path: string): Buffer {
   try {
-    const buffer = Buffer.allocUnsafeSlow(64 * 1024);
-    for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0; ) {
-      const piece = buffer.subarray(0, n);
-      onPiece(piece);
-      parts.push(decoder.write(piece));
-    }
-  } finally {
-    closeSync(fd);
+    return readInputFile(path, { what: 'declaration file', maxBytes: INPUT_LIMITS.config, trusted: true, hint: 'check the path (-c FILE) and its permissions' });
+  } catch (error) {
+    const cause = (error as { cause?: NodeJS.ErrnoException }).cause;
+    if (cause?.code === 'ENOENT') throw readError(path, cause);
+    throw error;
   }
-  parts.push(decoder.end());
-  return parts.join('');
 }
 
-export function loadConfig(path: string = DEFAULT_CONFIG_FILE, options: LoadOptions = {}): Config {
-  if (!options.cacheDir) {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (error) {
-      throw readError(path, error);
+// ---- the cache ----------------------------------------------------------------------------------------
+// HOME/cache/config-<id>.json holds the parsed form of one mcpki.yaml: its first line is an HMAC-SHA256,
+// keyed by HOME/cache/config.key (32 random bytes, 0600), over the id (the sha256 of the mcpki version, the
+// file's path and its exact bytes) and the JSON that follows. A cache entry that was edited, copied from
+// another file or another home, truncated or garbled fails the MAC and is ignored: the YAML is parsed again.
+// What passes the MAC is still checked for the shape a validated Config has. A cache folder or key that is
+// not ours alone is not used at all. The cache can only save time; it can never add to what the YAML says.
+
+const CACHE_KEY_FILE = 'config.key';
+const CACHE_ENTRY = /^config-[0-9a-f]{32}\.json$/;
+
+/** The cache folder's key, made on first use; undefined when the folder or the key is not private to us. */
+function cacheKey(cacheDir: string, create: boolean): Buffer | undefined {
+  try {
+    const dir = lstatSync(cacheDir);
+    if (!dir.isDirectory() || !isTrustedOwner(dir.uid) || (dir.mode & 0o077) !== 0) return undefined;
+    const path = join(cacheDir, CACHE_KEY_FILE);
+    if (!assertPrivateFile(path, 'config cache key', true)) {
+      if (!create) return undefined;
+      const fd = openSync(path, 'wx', 0o600);
+      try {
+        writeSync(fd, randomBytes(32));
+      } finally {
+        closeSync(fd);
+      }
     }
-    return parseConfig(text, path);
-  }
-  const hash = createHash('sha256').update(`mcpki ${VERSION}\0${resolve(path)}\0`);
-  let text: string;
-  try {
-    text = readInPieces(path, (piece) => hash.update(piece));
-  } catch (error) {
-    throw readError(path, error);
-  }
-  const cached = join(options.cacheDir, `config-${hash.digest('hex').slice(0, 32)}.json`);
-  try {
-    return JSON.parse(readInPieces(cached, () => {})) as Config;
+    const key = readFileSync(path);
+    return key.length === 32 ? key : undefined;
   } catch {
-    // not cached yet (or unreadable): parse and remember
+    return undefined;
   }
-  const config = parseConfig(text, path);
+}
+
+function macOf(key: Buffer, id: string, json: string): string {
+  return createHmac('sha256', key).update(`${id}\n`).update(json).digest('hex');
+}
+
+/** The shape a Config produced by validateConfig has; a cache entry that differs is not used. */
+function plausibleConfig(value: unknown, file: string): value is Config {
+  const config = value as Config;
+  const isArgv = (argv: unknown) => Array.isArray(argv) && argv.length > 0 && argv.every((word) => typeof word === 'string' && !word.includes('\0'));
+  const isPath = (path: unknown) => typeof path === 'string' && path.startsWith('/') && !path.includes('\0');
+  const isMode = (mode: unknown) => typeof mode === 'number' && Number.isInteger(mode) && mode >= 0 && mode <= 0o777;
+  const isTimeout = (ms: unknown) => typeof ms === 'number' && Number.isInteger(ms) && ms > 0 && ms <= DURATION_LIMITS.hook;
+  const hooksOk = (hooks: { reload?: unknown; timeoutMs?: unknown } | undefined) =>
+    !!hooks && Array.isArray(hooks.reload) && hooks.reload.every(isArgv) && isTimeout(hooks.timeoutMs);
   try {
-    ensurePrivateDir(options.cacheDir);
-    for (const old of readdirSync(options.cacheDir)) if (/^config-[0-9a-f]{32}\.json$/.test(old)) rmSync(join(options.cacheDir, old), { force: true });
-    writeFileAtomic(cached, JSON.stringify(config), 0o600);
+    if (!config || typeof config !== 'object' || config.version !== 1 || config.file !== file || !Array.isArray(config.certificates)) return false;
+    if (!isTimeout(config.defaults?.hookTimeoutMs)) return false;
+    for (const certificate of config.certificates) {
+      if (typeof certificate.name !== 'string' || !hooksOk(certificate.hooks) || !Array.isArray(certificate.targets)) return false;
+      for (const target of certificate.targets) if (!isPath(target.path) || !isMode(target.mode) || (target.passwordFile !== undefined && !isPath(target.passwordFile))) return false;
+      const key = KEY_BEARING_TARGETS as readonly string[];
+      for (const target of certificate.targets) if (key.includes(target.type) && (target.mode & 0o007) !== 0) return false;
+      if (certificate.challenge?.type === 'dns-01' && !isArgv(certificate.challenge.hook)) return false;
+    }
+    if (config.crl !== undefined) {
+      if (!hooksOk(config.crl.hooks) || !Array.isArray(config.crl.targets)) return false;
+      for (const target of config.crl.targets) if (!isPath(target.path) || !isMode(target.mode)) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The cached Config for this id, if there is one that passes the MAC and the shape check. */
+function readCache(cacheDir: string, id: string, file: string): Config | undefined {
+  const key = cacheKey(cacheDir, false);
+  if (!key) return undefined;
+  const path = join(cacheDir, `config-${id}.json`);
+  try {
+    if (!assertPrivateFile(path, 'config cache', true)) return undefined;
+    const text = readInputFile(path, { what: 'config cache', maxBytes: INPUT_LIMITS.config * 4 }).toString('utf8');
+    const newline = text.indexOf('\n');
+    if (newline !== 64) return undefined;
+    const mac = Buffer.from(text.slice(0, 64), 'hex');
+    const json = text.slice(65);
+    const expected = Buffer.from(macOf(key, id, json), 'hex');
+    if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) return undefined;
+    const config: unknown = JSON.parse(json);
+    return plausibleConfig(config, file) ? config : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeCache(cacheDir: string, id: string, config: Config): void {
+  try {
+    ensurePrivateDir(cacheDir);
+    const key = cacheKey(cacheDir, true);
+    if (!key) return;
+    for (const old of readdirSync(cacheDir)) if (CACHE_ENTRY.test(old)) rmSync(join(cacheDir, old), { force: true });
+    const json = JSON.stringify(config);
+    writeFileAtomic(join(cacheDir, `config-${id}.json`), `${macOf(key, id, json)}\n${json}`, 0o600);
   } catch {
     // a cache that cannot be written only costs time
   }
+}
+
+export function loadConfig(path: string = DEFAULT_CONFIG_FILE, options: LoadOptions = {}): Config {
+  const bytes = readDeclaration(path);
+  const text = new StringDecoder('utf8').end(bytes);
+  if (!options.cacheDir) return parseConfig(text, path);
+  const id = createHash('sha256').update(`mcpki ${VERSION}\0${resolve(path)}\0`).update(bytes).digest('hex').slice(0, 32);
+  const cached = readCache(options.cacheDir, id, resolve(path));
+  if (cached) return cached;
+  const config = parseConfig(text, path);
+  writeCache(options.cacheDir, id, config);
   return config;
 }

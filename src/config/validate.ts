@@ -4,8 +4,10 @@
 // positions. Unknown keys are errors, with a did-you-mean suggestion.
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, type Document, type Node, type Pair } from 'yaml';
+import { checkDuration, DURATION_LIMITS, formatDuration } from '../duration.js';
+import { checkHostPort, type HostPort } from '../net/address.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
-import { classifySan, isIP, validateCertName, type San } from '../pki/names.js';
+import { classifySan, validateCertName, type San } from '../pki/names.js';
 import type {
   CertificateKind,
   Config,
@@ -61,7 +63,6 @@ const CHALLENGE_KEYS: Record<(typeof CHALLENGE_TYPES)[number], readonly string[]
   'dns-01': CONFIG_KEYS.dns01,
   'tls-alpn-01': CONFIG_KEYS.tlsAlpn01,
 };
-const DURATION_UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 const K8S_NAMESPACE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
 const K8S_NAME = /^(?=.{1,253}$)[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -128,11 +129,6 @@ function describe(node: Node | null | undefined): string {
     return `a ${typeof value}`;
   }
   return 'an unexpected value';
-}
-
-function parseDurationText(text: string): number | undefined {
-  const match = /^(\d+)([smhdw])$/.exec(text);
-  return match ? Number(match[1]) * DURATION_UNITS[match[2]!]! : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -267,12 +263,13 @@ class Checker {
     return ok ? argv : undefined;
   }
 
-  duration(node: Node | null, path: string, example: string): number | undefined {
+  /** A duration such as "30s" (s, m, h, d or w), at most `maxMs`; the message names the limit. */
+  duration(node: Node | null, path: string, example: string, maxMs: number = DURATION_LIMITS.hook): number | undefined {
     if (isScalar(node) && typeof node.value === 'string') {
-      const ms = parseDurationText(node.value.trim());
-      if (ms === undefined) return this.error(node, path, `expected a duration like "${example}" (a number and s, m, h, d or w), got ${describe(node)}`);
-      if (ms === 0) return this.error(node, path, 'expected a duration longer than 0');
-      return ms;
+      const result = checkDuration(node.value, { maxMs });
+      if (result.ok) return result.ms;
+      if (result.problem === 'zero') return this.error(node, path, 'expected a duration longer than 0');
+      if (result.problem === 'too-long') return this.error(node, path, `${JSON.stringify(node.value.trim())} is longer than the limit of ${formatDuration(maxMs)}`);
     }
     return this.error(node, path, `expected a duration like "${example}" (a number and s, m, h, d or w), got ${describe(node)}`);
   }
@@ -294,10 +291,11 @@ class Checker {
     }
     if ((match = /^(\d+(?:\.\d+)?)\s*%$/.exec(text))) return fraction(Number(match[1]) / 100, JSON.stringify(text));
     if (/^\d*\.\d+$/.test(text)) return fraction(Number(text), JSON.stringify(text));
-    const ms = parseDurationText(text);
-    if (ms === undefined) return this.error(node, path, `${expected}, got ${describe(node)}`);
-    if (ms === 0) return this.error(node, path, 'expected a duration longer than 0');
-    return { type: 'duration', ms };
+    const result = checkDuration(text, { maxMs: DURATION_LIMITS.renewBefore });
+    if (result.ok) return { type: 'duration', ms: result.ms };
+    if (result.problem === 'zero') return this.error(node, path, 'expected a duration longer than 0');
+    if (result.problem === 'too-long') return this.error(node, path, `${JSON.stringify(text)} is longer than the limit of ${formatDuration(DURATION_LIMITS.renewBefore)}`);
+    return this.error(node, path, `${expected}, got ${describe(node)}`);
   }
 
   issuer(node: Node | null, path: string): DeclaredIssuer | undefined {
@@ -347,26 +345,12 @@ class Checker {
     return this.error(node, path, `expected a ${what} name or a numeric id, got ${describe(node)}`);
   }
 
-  verify(node: Node | null, path: string): { host: string; port: number } | undefined {
+  /** host:port, parsed here once: the runner and the probe take the { host, port } as it is. */
+  verify(node: Node | null, path: string): HostPort | undefined {
     const text = this.string(node, path, 'host:port');
     if (text === undefined) return undefined;
-    const match = /^(?:\[([^\]]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(text);
-    const bad = (): undefined => this.error(node, path, `expected host:port, e.g. "localhost:8443" or "[::1]:8443", got ${JSON.stringify(text)}`);
-    if (!match) return bad();
-    const port = Number(match[3]);
-    if (port < 1 || port > 65535) return this.error(node, path, `the port must be from 1 to 65535, got ${match[3]}`);
-    if (match[1] !== undefined) {
-      if (isIP(match[1]) !== 6) return bad();
-      return { host: match[1], port };
-    }
-    try {
-      const san = classifySan(match[2]!);
-      if (san.type !== 'dns' && san.type !== 'ip') return bad();
-      if (san.value.startsWith('*.')) return bad();
-      return { host: san.value, port };
-    } catch {
-      return bad();
-    }
+    const result = checkHostPort(text);
+    return result.ok ? result.value : this.error(node, path, result.message);
   }
 }
 

@@ -47,6 +47,7 @@ import { abortSet, adopt, CURRENT, prepareSet, publishSet, releaseDropped, resto
 import { describeHookResult, hookFailed, runHook, type HookResult } from './hooks.js';
 import { plan } from './plan.js';
 import { readTargetContents, type Material, type Target } from './targets.js';
+import { formatHostPort, type HostPort } from '../net/address.js';
 import { verifyServedSerial, type VerifyResult } from './verify.js';
 
 export { discardBackup, PREV_MARKER, restoreBackup, type BackupEntry, type DeployBackup, type LeftoverListings } from './backup.js';
@@ -181,7 +182,7 @@ export interface DeployHooks {
   /** per hook (default 60 s) */
   timeoutMs?: number;
   /** host:port to probe after the hooks */
-  verify?: string;
+  verify?: string | HostPort;
   /** how long the probe keeps trying to see the new serial (default 10 s) */
   verifyTimeoutMs?: number;
   verifyServername?: string;
@@ -286,7 +287,7 @@ export async function deployWithHooks(
       const options: Parameters<typeof verifyServedSerial>[2] = { timeoutMs: hooks.verifyTimeoutMs ?? 10_000 };
       if (hooks.verifyServername) options.servername = hooks.verifyServername;
       verified = await verifyServedSerial(hooks.verify, material.serial, options);
-      if (!verified.ok) failure = { reason: 'DEPLOY_VERIFY_FAILED', message: `verify ${hooks.verify} for ${material.name} failed: ${verified.error ?? 'the new serial is not served'}` };
+      if (!verified.ok) failure = { reason: 'DEPLOY_VERIFY_FAILED', message: `verify ${typeof hooks.verify === 'string' ? hooks.verify : formatHostPort(hooks.verify)} for ${material.name} failed: ${verified.error ?? 'the new serial is not served'}` };
     }
   } catch (error) {
     failure = { reason: 'DEPLOY_HOOK_FAILED', message: `reload hooks for ${material.name} failed: ${(error as Error).message}` };

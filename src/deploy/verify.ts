@@ -2,7 +2,7 @@
 // service now presents. It compares serial numbers, it does not judge trust (rejectUnauthorized: false),
 // so it works the same for the local CA and for ACME certificates.
 import tls from 'node:tls';
-import { McpkiError } from '../errors.js';
+import { formatHostPort, parseHostPort, type HostPort } from '../net/address.js';
 import { isIP } from '../pki/names.js';
 
 export interface VerifyOptions {
@@ -23,13 +23,9 @@ export interface VerifyResult {
   attempts: number;
 }
 
-export function parseHostPort(hostPort: string): { host: string; port: number } {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(hostPort.trim());
-  const port = match ? Number(match[3]) : NaN;
-  if (!match || !(port > 0 && port < 65536)) {
-    throw new McpkiError('INVALID_INPUT', `verify target ${JSON.stringify(hostPort)} is not host:port`, 'write it as host:port, e.g. localhost:443 or [::1]:8443');
-  }
-  return { host: match[1] ?? match[2]!, port };
+/** The verify target: host:port or [v6]:port (src/net/address.ts); a parsed { host, port } is taken as it is. */
+export function parseVerifyTarget(target: string | HostPort): HostPort {
+  return parseHostPort(target, { what: `verify target ${typeof target === 'string' ? JSON.stringify(target) : formatHostPort(target)}` });
 }
 
 /** Upper-case hex without leading zeros, so "00ab" and "AB" compare equal. */
@@ -65,8 +61,9 @@ function probeOnce(host: string, port: number, servername: string | undefined, c
  * Connects to hostPort until it presents a certificate with `expectedSerial` or `timeoutMs` runs out
  * (services often reload asynchronously). Never throws for network problems: they are in `error`.
  */
-export async function verifyServedSerial(hostPort: string, expectedSerial: string, options: VerifyOptions = {}): Promise<VerifyResult> {
-  const { host, port } = parseHostPort(hostPort);
+export async function verifyServedSerial(target: string | HostPort, expectedSerial: string, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const { host, port } = parseVerifyTarget(target);
+  const hostPort = formatHostPort({ host, port });
   const servername = options.servername ?? (isIP(host) ? undefined : host);
   const budget = options.timeoutMs ?? 5_000;
   const interval = options.intervalMs ?? 250;

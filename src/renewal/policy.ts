@@ -34,7 +34,7 @@
 //     refreshes, hourly checks) are the scheduler's business.
 import { McpkiError } from '../errors.js';
 import { chooseRenewalTime } from '../acme/ari.js';
-import { parseDuration } from '../duration.js';
+import { DURATION_LIMITS, parseDuration } from '../duration.js';
 
 export interface RenewalPolicyInput {
   /** null: never issued → due now */
@@ -126,7 +126,7 @@ export function parseRenewBefore(text: string): RenewBefore {
   }
   let ms: number;
   try {
-    ms = parseDuration(value);
+    ms = parseDuration(value, { maxMs: DURATION_LIMITS.renewBefore, what: 'renewBefore' });
   } catch (error) {
     throw new McpkiError('INVALID_INPUT', `invalid renewBefore "${text}"`, RENEW_BEFORE_HINT, { cause: error });
   }

@@ -299,7 +299,7 @@ async function applyOne(
       const targets = targetsOf(declared);
       fingerprint = deployFingerprint(record.serial, targets);
       if (fingerprint === null || fingerprint !== previous?.deployed) {
-        const hooks = { reload: declared.hooks.reload, timeoutMs: declared.hooks.timeoutMs, verify: declared.hooks.verify ? `${declared.hooks.verify.host}:${declared.hooks.verify.port}` : undefined };
+        const hooks = { reload: declared.hooks.reload, timeoutMs: declared.hooks.timeoutMs, verify: declared.hooks.verify };
         deployed = await deployWithHooks(targets, materialOf(record), hooks, {}, listings);
         fingerprint = deployFingerprint(record.serial, targets);
       }

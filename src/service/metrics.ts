@@ -4,6 +4,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { McpkiError } from '../errors.js';
+import { checkHostPort } from '../net/address.js';
 
 /** A point in time: ISO string, Date, or milliseconds since the epoch. */
 export type MetricTime = string | Date | number;
@@ -193,26 +194,12 @@ export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9464';
 
 /** Parses HOST:PORT and applies the loopback-only policy; throws McpkiError INVALID_INPUT. */
 export function parseListenAddress(listen: string, allowRemote = false): { host: string; port: number } {
-  const text = listen.trim();
-  let host: string;
-  let portText: string;
-  const bracket = /^\[([^\]]+)\]:(\d+)$/.exec(text);
-  if (bracket) {
-    host = bracket[1]!;
-    portText = bracket[2]!;
-  } else if (/^\d+$/.test(text)) {
-    host = '127.0.0.1';
-    portText = text;
-  } else {
-    const colon = text.lastIndexOf(':');
-    host = colon > 0 ? text.slice(0, colon) : '';
-    portText = colon > 0 ? text.slice(colon + 1) : '';
-    if (host.includes(':')) host = ''; // bare IPv6 needs brackets
+  const result = checkHostPort(listen, { defaultHost: '127.0.0.1', example: '127.0.0.1:9464' });
+  if (!result.ok) {
+    throw new McpkiError('INVALID_INPUT', `invalid metrics listen address "${listen}": ${result.message}`, 'use HOST:PORT, e.g. --metrics 127.0.0.1:9464 (IPv6: [::1]:9464)');
   }
-  const port = Number(portText);
-  if (!host || !/^\d+$/.test(portText) || port > 65535) {
-    throw new McpkiError('INVALID_INPUT', `invalid metrics listen address "${listen}"`, 'use HOST:PORT, e.g. --metrics 127.0.0.1:9464 (IPv6: [::1]:9464)');
-  }
+  let { host } = result.value;
+  const { port } = result.value;
   if (host.toLowerCase() === 'localhost') host = '127.0.0.1';
   if (!allowRemote && !isLoopback(host)) {
     throw new McpkiError(

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { CheckReport, Severity } from '../../check/index.js';
-import { McpkiError } from '../../errors.js';
+import { DURATION_LIMITS, parseDuration } from '../../duration.js';
 import { action, collect } from '../command.js';
 import { color, emit } from '../output.js';
 
@@ -15,12 +15,9 @@ interface CheckFlags {
   record?: boolean;
 }
 
-/** "500", "500ms", "2s" → milliseconds. */
+/** "500", "500ms", "2s" → milliseconds, at most 10 minutes per probe. */
 function parseTimeout(text: string): number {
-  const match = /^(\d+)\s*(ms|s)?$/.exec(text.trim());
-  const ms = match ? Number(match[1]) * (match[2] === 's' ? 1000 : 1) : NaN;
-  if (!(ms > 0)) throw new McpkiError('INVALID_INPUT', `--timeout "${text}" is not a duration`, 'write milliseconds or seconds: --timeout 500, --timeout 2s');
-  return ms;
+  return parseDuration(text, { what: '--timeout', units: ['ms', 's', 'm'], bareUnit: 'ms', maxMs: DURATION_LIMITS.probe, example: '--timeout 2s' });
 }
 
 const PAINT: Record<Severity, (text: string) => string> = {

@@ -75,8 +75,9 @@ export function registerInventory(program: Command): void {
     .action(
       action(async ({ context, out }, options: { expiring?: string; all?: boolean }) => {
         const { listCertificates } = await import('../../inventory.js');
-        const { parseDuration } = await import('../../duration.js');
-        const views = listCertificates(context, { all: options.all, expiringWithinMs: options.expiring ? parseDuration(options.expiring) : undefined });
+        const { DURATION_LIMITS, parseDuration } = await import('../../duration.js');
+        const expiringWithinMs = options.expiring !== undefined ? parseDuration(options.expiring, { what: '--expiring', maxMs: DURATION_LIMITS.expiring, example: '30d' }) : undefined;
+        const views = listCertificates(context, { all: options.all, expiringWithinMs });
         emit(out, { certificates: views.map(({ pem: _pem, ...rest }) => rest) }, () => renderList(views));
       }),
     );
