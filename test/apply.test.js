@@ -234,3 +234,38 @@ test('a target changed or removed by hand is rewritten on the next apply, and it
     s.cleanup();
   }
 });
+
+test('reload hooks never see the secrets mcpki reads from the environment', () => {
+  const s = setup();
+  try {
+    const dump = join(s.dir, 'hook-env.txt');
+    const hook = join(s.dir, 'dump-env.sh');
+    writeFileSync(hook, `#!/bin/sh\nenv > ${dump}\n`);
+    chmodSync(hook, 0o755);
+    writeFileSync(
+      s.config,
+      `version: 1
+certificates:
+  - name: api
+    names: [api.localhost]
+    targets:
+      - { type: fullchain, path: deploy/api.crt }
+      - { type: key, path: deploy/api.key }
+    hooks:
+      reload: [${hook}]
+`,
+    );
+    const secrets = { MCPKI_ROOT_PASSPHRASE: 'root-secret-1', MCPKI_P12_PASSWORD: 'p12-secret-2', MCPKI_EAB_HMAC: 'eab-secret-3', MCPKI_FUTURE_TOKEN: 'token-secret-4' };
+    const result = mcpki(['--home', s.home, 'apply', '-c', s.config], { env: { ...secrets, KEPT_VARIABLE: 'kept' } });
+    assert.equal(result.status, 0, result.stderr + result.stdout);
+    const seen = readFileSync(dump, 'utf8');
+    assert.match(seen, /^MCPKI_CERT_NAME=api$/m, 'the hook got its own variables');
+    assert.match(seen, /^KEPT_VARIABLE=kept$/m, 'and the rest of the environment');
+    for (const [name, value] of Object.entries(secrets)) {
+      assert.ok(!seen.includes(name), `${name} reached the hook`);
+      assert.ok(!seen.includes(value), `the value of ${name} reached the hook`);
+    }
+  } finally {
+    s.cleanup();
+  }
+});
