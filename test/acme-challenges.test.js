@@ -386,6 +386,35 @@ ${body}
     }
   });
 
+  test('the hook never sees the secrets mcpki reads (root passphrase, EAB HMAC, PKCS#12 password)', async () => {
+    const { dir, cleanup } = tempDir();
+    const secrets = { MCPKI_ROOT_PASSPHRASE: 'root-secret-1', MCPKI_P12_PASSWORD: 'p12-secret-2', MCPKI_EAB_HMAC: 'eab-secret-3', MCPKI_OTHER_SECRET: 'other-secret-4' };
+    const saved = { ...process.env };
+    try {
+      const dump = join(dir, 'env.txt');
+      const hook = join(dir, 'dump-env');
+      writeFileSync(hook, `#!/bin/sh\nenv >> '${dump}'\n`);
+      chmodSync(hook, 0o755);
+      // from the process environment (the CLI's case) and from an environment given by a library caller
+      Object.assign(process.env, secrets, { KEPT_VARIABLE: 'kept' });
+      for (const provider of [new Dns01HookProvider({ hook }), new Dns01HookProvider({ hook, env: { ...process.env } })]) {
+        const t = task('dns-01', 'example.test', 'tok');
+        await provider.present(t);
+        await provider.cleanup(t);
+        await provider.close();
+      }
+      const seen = readFileSync(dump, 'utf8');
+      assert.equal(seen.match(/^MCPKI_ACME_ACTION=/gm)?.length, 4, 'four hook runs');
+      assert.equal(seen.match(/^KEPT_VARIABLE=kept$/gm)?.length, 4, 'the rest of the environment is kept');
+      for (const [name, value] of Object.entries(secrets)) {
+        assert.ok(!seen.includes(name) && !seen.includes(value), `${name} reached the hook`);
+      }
+    } finally {
+      for (const name of [...Object.keys(secrets), 'KEPT_VARIABLE']) if (!(name in saved)) delete process.env[name];
+      cleanup();
+    }
+  });
+
   test('the TXT value matches openssl for the RFC 8555 example and odd inputs', { skip: !HAS_OPENSSL && 'openssl missing' }, () => {
     for (const keyAuthorization of ['evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI', 'a.b', 'ümlaut.x', '']) {
       assert.equal(dnsTxtValue(keyAuthorization), opensslTxtValue(keyAuthorization), keyAuthorization);

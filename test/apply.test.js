@@ -234,3 +234,98 @@ test('a target changed or removed by hand is rewritten on the next apply, and it
     s.cleanup();
   }
 });
+
+test('reload hooks never see the secrets mcpki reads from the environment', () => {
+  const s = setup();
+  try {
+    const dump = join(s.dir, 'hook-env.txt');
+    const hook = join(s.dir, 'dump-env.sh');
+    writeFileSync(hook, `#!/bin/sh\nenv > ${dump}\n`);
+    chmodSync(hook, 0o755);
+    writeFileSync(
+      s.config,
+      `version: 1
+certificates:
+  - name: api
+    names: [api.localhost]
+    targets:
+      - { type: fullchain, path: deploy/api.crt }
+      - { type: key, path: deploy/api.key }
+    hooks:
+      reload: [${hook}]
+`,
+    );
+    const secrets = { MCPKI_ROOT_PASSPHRASE: 'root-secret-1', MCPKI_P12_PASSWORD: 'p12-secret-2', MCPKI_EAB_HMAC: 'eab-secret-3', MCPKI_FUTURE_TOKEN: 'token-secret-4' };
+    const result = mcpki(['--home', s.home, 'apply', '-c', s.config], { env: { ...secrets, KEPT_VARIABLE: 'kept' } });
+    assert.equal(result.status, 0, result.stderr + result.stdout);
+    const seen = readFileSync(dump, 'utf8');
+    assert.match(seen, /^MCPKI_CERT_NAME=api$/m, 'the hook got its own variables');
+    assert.match(seen, /^KEPT_VARIABLE=kept$/m, 'and the rest of the environment');
+    for (const [name, value] of Object.entries(secrets)) {
+      assert.ok(!seen.includes(name), `${name} reached the hook`);
+      assert.ok(!seen.includes(value), `the value of ${name} reached the hook`);
+    }
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('a changed declaration that fails to reissue backs off: the next apply neither retries nor says "current", and keeps the failure', () => {
+  const s = setup();
+  try {
+    const declare = (names) =>
+      writeFileSync(
+        s.config,
+        `version: 1
+certificates:
+  - name: api
+    names: [${names.join(', ')}]
+    targets:
+      - { type: fullchain, path: deploy/api.crt }
+      - { type: key, path: deploy/api.key }
+`,
+      );
+    declare(['api.localhost']);
+    const first = mcpki(['--home', s.home, '--json', 'apply', '-c', s.config]);
+    assert.equal(first.status, 0, first.stderr + first.stdout);
+    const serial = first.json.items[0].serial;
+    // a name outside the CA's constraints: the reissue fails
+    declare(['api.localhost', 'www.outside-the-constraints.com']);
+    const failed = mcpki(['--home', s.home, '--json', 'apply', '-c', s.config]);
+    assert.equal(failed.status, 17, failed.stderr + failed.stdout);
+    assert.equal(failed.json.items[0].action, 'failed');
+    assert.equal(failed.json.items[0].failures, 1);
+    assert.equal(failed.json.items[0].code, 'changed');
+
+    // the next apply: backing off, no new attempt, the failure kept, never "nothing to do"
+    const again = mcpki(['--home', s.home, 'apply', '-c', s.config]);
+    assert.equal(again.status, 17, again.stderr + again.stdout);
+    assert.doesNotMatch(again.stdout, /nothing to do|are current and deployed/);
+    assert.match(again.stdout, /api\s+backing off/);
+    assert.match(again.stdout, /backing off after 1 failure/);
+    const json = mcpki(['--home', s.home, '--json', 'apply', '-c', s.config]);
+    assert.equal(json.status, 17);
+    const item = json.json.items[0];
+    assert.equal(item.action, 'unchanged', 'not attempted again');
+    assert.equal(item.code, 'backoff');
+    assert.equal(item.failures, 1, 'the failure count survives skipped runs');
+    assert.equal(item.serial, serial);
+    assert.equal(json.json.backingOff, 1);
+    const events = mcpki(['--home', s.home, '--json', 'events', '--type', 'renewal.failed']);
+    assert.equal(events.status, 0, events.stderr);
+    assert.equal(events.json.events.length, 1, 'one attempt only');
+
+    // renew --dry-run: the JSON and the table agree on when it is retried
+    const plan = mcpki(['--home', s.home, '--json', 'renew', '--dry-run', '-c', s.config]);
+    assert.equal(plan.status, 0, plan.stderr);
+    const [p] = plan.json.plan;
+    assert.equal(p.due, false);
+    assert.equal(p.code, 'backoff');
+    const retry = Date.parse(p.nextCheck);
+    assert.ok(retry > Date.now() && retry < Date.now() + 10 * 60_000, `retry within minutes, not ${p.nextCheck}`);
+    const table = mcpki(['--home', s.home, 'renew', '--dry-run', '-c', s.config]);
+    assert.match(table.stdout, new RegExp(`api\\s+backing off.*${p.nextCheck.slice(0, 16).replace('T', ' ')}`));
+  } finally {
+    s.cleanup();
+  }
+});

@@ -17,6 +17,32 @@ export interface HookResult {
 }
 
 const OUTPUT_LIMIT = 64 * 1024;
+
+/**
+ * Every environment variable through which mcpki reads a secret. No child process (reload hooks, dns-01 hooks,
+ * CRL hooks) ever sees them: a hook is a program of the admin's choosing, often a script that logs its
+ * environment, and it needs none of them.
+ */
+export const SECRET_ENV_VARS: readonly string[] = ['MCPKI_ROOT_PASSPHRASE', 'MCPKI_P12_PASSWORD', 'MCPKI_EAB_HMAC'];
+
+/** MCPKI_* names that look like secrets are dropped too, so a secret variable added later cannot leak by omission. */
+const SECRET_NAME = /^MCPKI_\w*(PASSPHRASE|PASSWORD|HMAC|SECRET|TOKEN|PRIVATE)\w*$/i;
+
+export function isSecretEnvName(name: string): boolean {
+  return SECRET_ENV_VARS.includes(name) || SECRET_NAME.test(name);
+}
+
+/** The environment for a child process: `base` (default process.env) without any secret, then `extra` laid over it. */
+export function childEnv(extra: Record<string, string | undefined> = {}, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(base)) {
+    if (value !== undefined && !isSecretEnvName(name)) env[name] = value;
+  }
+  for (const [name, value] of Object.entries(extra)) {
+    if (value !== undefined && !isSecretEnvName(name)) env[name] = value;
+  }
+  return env;
+}
 /** After SIGTERM to the group, how long before SIGKILL. */
 const KILL_GRACE_MS = 1_000;
 /** After the hook exits, how long to wait for descendants that still hold its stdout/stderr. */
@@ -43,7 +69,8 @@ function append(buffer: string, chunk: string): string {
 }
 
 /**
- * Runs argv[0] with argv[1..] (no shell) and `env` laid over this process's environment. On timeout the
+ * Runs argv[0] with argv[1..] (no shell) and `env` laid over this process's environment minus every
+ * secret (SECRET_ENV_VARS). On timeout the
  * process group gets SIGTERM, then SIGKILL after a second. Never rejects: failures are in the result.
  */
 export function runHook(argv: readonly string[], env: Record<string, string>, timeoutMs: number): Promise<HookResult> {
@@ -59,7 +86,7 @@ export function runHook(argv: readonly string[], env: Record<string, string>, ti
     let settled = false;
     let exit: { code: number | null; signal: string | null } | undefined;
     const timers: NodeJS.Timeout[] = [];
-    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(argv[0]!, argv.slice(1), { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout = append(stdout, chunk)));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = append(stderr, chunk)));
 

@@ -6,6 +6,8 @@
 //  2. status 'superseded'                           → never due: a newer certificate of the same name exists and
 //                                                     the policy applies to that one; renewAt = nextCheck = notAfter
 //                                                     ('not-yet')
+//  2b. a changed declaration (names, issuer, kind or key type differ from the certificate on record; the caller
+//     says what changed in `changed`)                → due now                       ('changed')
 //  3. status 'revoked'                              → due now                       ('revoked')
 //  4. now ≥ notAfter                                → due now                       ('expired')
 //  5. otherwise the schedule:
@@ -26,7 +28,7 @@
 //     Due means now ≥ renewAt (the boundary instant is due).
 //  6. Failures: when the decision above is due and failures.count ≥ 1, it stays not due ('backoff') until
 //     failures.lastAt + backoffDelay(count). Backoff applies to every due decision (missing, revoked, expired
-//     too) and never gives up: an expired certificate keeps being retried, at most 6 h × 1.2 apart. A failure
+//     too, and a changed declaration) and never gives up: an expired certificate keeps being retried, at most 6 h × 1.2 apart. A failure
 //     before notAfter never pushes the retry past notAfter (one retry at the moment of expiry), so renewAt ≤
 //     notAfter holds for every unexpired certificate. The jitter draw is derived from (lastAt, count) rather
 //     than from `random`, so that repeated checks (and `renew --dry-run`) agree on the same retry time.
@@ -55,10 +57,13 @@ export interface RenewalPolicyInput {
   random?: () => number;
   /** a previously chosen ARI renewal time, kept stable between checks (store it); if absent and ARI applies, choose one */
   chosenAriTime?: string;
+  /** the declaration no longer matches the certificate on record: what changed ("names changed (a → b)") */
+  changed?: string;
 }
 
 export type RenewalCode =
   | 'missing'
+  | 'changed'
   | 'revoked'
   | 'expired'
   | 'ari-window'
@@ -217,7 +222,9 @@ export function needsRenewal(input: RenewalPolicyInput): RenewalDecision {
     }
     const schedule = scheduleFor(input, notBefore, notAfter, nowMs, random);
     const ariTime = schedule.ariTime === undefined ? {} : { ariTime: schedule.ariTime };
-    if (certificate.status === 'revoked') {
+    if (input.changed && certificate.status !== 'revoked') {
+      base = { code: 'changed', reason: `${input.changed}: reissue now`, renewAt: nowMs, ...ariTime };
+    } else if (certificate.status === 'revoked') {
       base = { code: 'revoked', reason: 'revoked: renew at once', renewAt: nowMs, ...ariTime };
     } else if (nowMs >= notAfter) {
       base = { code: 'expired', reason: `expired at ${iso(notAfter)}: renew now`, renewAt: Math.min(schedule.renewAt, notAfter), ...ariTime };
@@ -239,16 +246,14 @@ export function needsRenewal(input: RenewalPolicyInput): RenewalDecision {
   const failures = input.failures;
   if (failures && Number.isFinite(failures.count) && failures.count >= 1) {
     const lastAt = time(failures.lastAt, 'failures.lastAt');
-    let retryAt = lastAt + backoffDelay(failures.count, () => failureDraw(lastAt, Math.floor(failures.count)));
-    // a failure before expiry never pushes the next attempt past the moment of expiry
-    if (notAfter !== undefined && lastAt < notAfter) retryAt = Math.min(retryAt, notAfter);
+    const retryAt = retryTime(failures.count, lastAt, notAfter);
     if (nowMs < retryAt) {
       const error = failures.lastError ? ` (${failures.lastError.replace(/\s+/g, ' ').slice(0, 200)})` : '';
       const plural = failures.count === 1 ? 'failure' : 'failures';
       const decision: RenewalDecision = {
         due: false,
         code: 'backoff',
-        reason: `backing off after ${Math.floor(failures.count)} ${plural}, the last at ${iso(lastAt)}${error}: retry at ${iso(retryAt)} (${base.code}: ${base.reason})`,
+        reason: `backing off after ${Math.floor(failures.count)} ${plural}, the last at ${iso(lastAt)}${error}: retry at ${iso(retryAt)} (${base.reason})`,
         renewAt: iso(retryAt),
         nextCheck: iso(retryAt),
       };
@@ -265,6 +270,34 @@ export function needsRenewal(input: RenewalPolicyInput): RenewalDecision {
   };
   if (base.ariTime !== undefined) decision.ariTime = iso(base.ariTime);
   return decision;
+}
+
+/** When the next attempt may be made after `count` failures, the last at `lastAt` (never past an unexpired notAfter). */
+export function retryTime(count: number, lastAt: number, notAfter?: number): number {
+  let retryAt = lastAt + backoffDelay(count, () => failureDraw(lastAt, Math.floor(count)));
+  // a failure before expiry never pushes the next attempt past the moment of expiry
+  if (notAfter !== undefined && lastAt < notAfter) retryAt = Math.min(retryAt, notAfter);
+  return retryAt;
+}
+
+/** What is kept of a certificate's failures between runs. */
+export interface FailureRecord {
+  count: number;
+  /** ISO time of the last failure; null when count is 0 */
+  lastAt: string | null;
+  lastError: string | null;
+}
+
+/**
+ * The failure record after a run. A failure counts one more. A run that did not attempt the renewal because
+ * it was backing off keeps the record as it was (a skipped run is not a success: the backoff goes on and keeps
+ * growing with the next failure). Any other successful run clears it.
+ */
+export function failuresAfterRun(previous: FailureRecord | undefined, run: { backingOff: boolean; error?: string; now: Date }): FailureRecord {
+  const before: FailureRecord = { count: previous?.count ?? 0, lastAt: previous?.lastAt ?? null, lastError: previous?.lastError ?? null };
+  if (run.error !== undefined) return { count: before.count + 1, lastAt: run.now.toISOString(), lastError: run.error };
+  if (run.backingOff) return before;
+  return { count: 0, lastAt: null, lastError: null };
 }
 
 function fractionText(value: number): string {

@@ -12,12 +12,12 @@ import { issueCertificate } from '../pki/issue.js';
 import type { CertificateRecord, RenewalState } from '../store/store.js';
 import { applyCrl, type CrlOutcome } from './crl.js';
 import { withHomeLock } from './lock.js';
-import { needsRenewal, type RenewalDecision } from './policy.js';
+import { failuresAfterRun, needsRenewal, type RenewalDecision } from './policy.js';
 
 export interface PlanItem {
   name: string;
   due: boolean;
-  code: RenewalDecision['code'] | 'changed' | 'forced';
+  code: RenewalDecision['code'] | 'forced';
   reason: string;
   renewAt: string;
   nextCheck: string;
@@ -42,6 +42,11 @@ export interface ApplyResult {
   changed: boolean;
   /** certificates that failed, plus one when the CRL's publication (or its reload hooks) failed */
   failed: number;
+  /**
+   * certificates due for renewal (revoked, expiring, changed, missing) but not attempted in this run because
+   * they are backing off after a failure: not current, and not a success
+   */
+  backingOff?: number;
   /** the `crl:` section's outcome; absent when mcpki.yaml has none */
   crl?: CrlOutcome;
 }
@@ -104,7 +109,7 @@ function decide(declared: DeclaredCertificate, record: CertificateRecord | undef
   const nowIso = now.toISOString();
   if (forced) return planItemOf(declared.name, record, state, { due: true, code: 'forced', reason: 'renewal forced (--force)', renewAt: nowIso, nextCheck: nowIso });
   const changed = record && record.status !== 'revoked' ? declarationChanged(declared, record) : undefined;
-  if (changed && failures === 0) return planItemOf(declared.name, record, state, { due: true, code: 'changed', reason: changed, renewAt: nowIso, nextCheck: nowIso });
+  // a changed declaration is due like any renewal, and backs off like one after a failed reissue
   const decision = needsRenewal({
     certificate: record ? { notBefore: record.notBefore, notAfter: record.notAfter, status: record.status, renewalInfo: record.renewalInfo } : null,
     renewBefore: renewBeforeText(declared.renewBefore),
@@ -112,15 +117,9 @@ function decide(declared: DeclaredCertificate, record: CertificateRecord | undef
     failures: failures > 0 && state?.lastFailure ? { count: failures, lastAt: state.lastFailure, lastError: state.lastError ?? undefined } : undefined,
     now,
     chosenAriTime: state?.ariTime ?? undefined,
+    changed,
   });
-  const reissue = changed !== undefined && decision.code !== 'backoff';
-  return planItemOf(declared.name, record, state, {
-    due: decision.due || reissue,
-    code: reissue ? 'changed' : decision.code,
-    reason: reissue ? changed : decision.reason,
-    renewAt: decision.renewAt,
-    nextCheck: decision.nextCheck,
-  });
+  return planItemOf(declared.name, record, state, decision);
 }
 
 /** The outcome of one certificate: the state after the run (`next`) with the plan's due/code/reason. */
@@ -235,22 +234,27 @@ function errorBody(error: unknown): { code: string; message: string; hint: strin
   return { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error), hint: null };
 }
 
-/** The renewal state after a run: a success clears the failures, a failure counts one more. */
-function stateAfter(name: string, previous: RenewalState | undefined, now: Date, outcome: { attempted: boolean; error?: string; deployed?: string | null }): RenewalState {
+/**
+ * The renewal state after a run. The failures follow failuresAfterRun: a failure counts one more, a run that
+ * skipped the renewal because of a backoff keeps them (and the deploy fingerprint of what is still in place),
+ * a successful run clears them.
+ */
+function stateAfter(name: string, previous: RenewalState | undefined, now: Date, outcome: { attempted: boolean; backingOff: boolean; error?: string; deployed?: string | null }): RenewalState {
   const at = now.toISOString();
   const failed = outcome.error !== undefined;
+  const failures = failuresAfterRun(previous ? { count: previous.failures, lastAt: previous.lastFailure, lastError: previous.lastError } : undefined, { backingOff: outcome.backingOff, error: outcome.error, now });
   return {
     name,
     code: null,
     reason: null,
     nextCheck: null,
     ariTime: previous?.ariTime ?? null,
-    failures: failed ? (previous?.failures ?? 0) + 1 : 0,
+    failures: failures.count,
     lastAttempt: outcome.attempted ? at : (previous?.lastAttempt ?? null),
     lastSuccess: outcome.attempted && !failed ? at : (previous?.lastSuccess ?? null),
-    lastFailure: failed ? at : null,
-    lastError: outcome.error ?? null,
-    deployed: outcome.deployed ?? null,
+    lastFailure: failures.lastAt,
+    lastError: failures.lastError,
+    deployed: outcome.deployed === undefined ? (previous?.deployed ?? null) : outcome.deployed,
   };
 }
 
@@ -304,7 +308,7 @@ async function applyOne(
         fingerprint = deployFingerprint(record.serial, targets);
       }
     }
-    const state = stateAfter(declared.name, previous, now, { attempted: item.due, deployed: fingerprint });
+    const state = stateAfter(declared.name, previous, now, { attempted: item.due, backingOff: item.code === 'backoff', deployed: fingerprint });
     const next = decide(declared, record, state, now, false);
     store.transaction(() => {
       store.saveRenewalState(withVerdict(state, next));
@@ -315,7 +319,7 @@ async function applyOne(
     return applyItemOf(next, item, action, deployed?.deploy.changed ?? [], deployed?.hooks.length ?? 0);
   } catch (error) {
     const body = errorBody(error);
-    const state = stateAfter(declared.name, previous, now, { attempted: true, error: body.message, deployed: null });
+    const state = stateAfter(declared.name, previous, now, { attempted: true, backingOff: item.code === 'backoff', error: body.message, deployed: null });
     record = store.findCertificate(declared.name);
     const next = decide(declared, record, state, now, false);
     store.transaction(() => {
@@ -333,8 +337,8 @@ async function applyOne(
  */
 export async function applyConfig(context: Context, config: Config, options: PlanOptions = {}): Promise<ApplyResult> {
   const items: ApplyItem[] = [];
-  const { changed, failed, crl } = await applyEach(context, config, options, (item) => items.push(item));
-  const result: ApplyResult = { items, changed, failed };
+  const { changed, failed, backingOff, crl } = await applyEach(context, config, options, (item) => items.push(item));
+  const result: ApplyResult = { items, changed, failed, backingOff: backingOff ?? 0 };
   if (crl) result.crl = crl;
   return result;
 }
@@ -352,6 +356,7 @@ export async function applyEach(context: Context, config: Config, options: PlanO
     const now = context.now();
     let changed = false;
     let failed = 0;
+    let backingOff = 0;
     // the CRL first: it is quick, and an expired one locks every client out (certificates are renewed well ahead)
     const crl = config.crl ? await applyCrl(context, config.crl) : undefined;
     if (crl?.action === 'published' || crl?.action === 'deployed') changed = true;
@@ -363,8 +368,9 @@ export async function applyEach(context: Context, config: Config, options: PlanO
       const item = await applyOne(context, declared, decide(declared, found.record, found.previous, now, forced.has(declared.name)), listings, found);
       if (item.action === 'issued' || item.action === 'renewed' || item.deployed.length > 0) changed = true;
       if (item.action === 'failed') failed++;
+      else if (item.code === 'backoff') backingOff++;
       visit(item);
     }
-    return crl ? { changed, failed, crl } : { changed, failed };
+    return crl ? { changed, failed, backingOff, crl } : { changed, failed, backingOff };
   });
 }

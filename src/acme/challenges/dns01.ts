@@ -12,6 +12,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
+import { childEnv } from '../../deploy/hooks.js';
 import { McpkiError } from '../../errors.js';
 import { CHALLENGE_ERROR_CODES, assertKeyAuthorization, type ChallengeProvider, type ChallengeTask } from './provider.js';
 
@@ -211,14 +212,17 @@ export class Dns01HookProvider implements ChallengeProvider {
   private async runHook(action: 'present' | 'cleanup', task: ChallengeTask): Promise<void> {
     const fqdn = dnsTxtName(task.identifier);
     const value = dnsTxtValue(task.keyAuthorization);
-    const env: NodeJS.ProcessEnv = {
-      ...this.env,
-      MCPKI_ACME_ACTION: action,
-      MCPKI_ACME_DOMAIN: task.identifier,
-      MCPKI_ACME_FQDN: fqdn,
-      MCPKI_ACME_VALUE: value,
-      MCPKI_ACME_WILDCARD: task.wildcard ? '1' : '0',
-    };
+    // the hook never sees mcpki's secrets (root passphrase, EAB HMAC key, PKCS#12 password)
+    const env = childEnv(
+      {
+        MCPKI_ACME_ACTION: action,
+        MCPKI_ACME_DOMAIN: task.identifier,
+        MCPKI_ACME_FQDN: fqdn,
+        MCPKI_ACME_VALUE: value,
+        MCPKI_ACME_WILDCARD: task.wildcard ? '1' : '0',
+      },
+      this.env,
+    );
     const hookText = formatCommand(this.argv);
     let run: HookRun;
     try {

@@ -13,7 +13,7 @@ function renderPlan(plan: PlanItem[]): string {
   if (plan.length === 0) return 'no certificates declared';
   return table(
     ['NAME', 'DUE', 'WHY', 'NEXT CHECK', 'FAILURES'],
-    plan.map((p) => [p.name, p.due ? color.yellow('due') : color.green('no'), p.reason, p.due ? 'now' : when(p.nextCheck), p.failures ? color.red(String(p.failures)) : '0']),
+    plan.map((p) => [p.name, p.due ? color.yellow('due') : p.code === 'backoff' ? color.yellow('backing off') : color.green('no'), p.reason, p.due ? 'now' : when(p.nextCheck), p.failures ? color.red(String(p.failures)) : '0']),
   );
 }
 
@@ -37,20 +37,28 @@ function renderCrl(crl: CrlOutcome | undefined): string[] {
 }
 
 function renderApply(result: ApplyResult): string {
-  if (!result.changed && result.failed === 0) {
+  const backingOff = result.backingOff ?? 0;
+  if (!result.changed && result.failed === 0 && backingOff === 0) {
     const crl = result.crl?.number ? ` and CRL #${result.crl.number} (next update ${when(result.crl.nextUpdate)})` : '';
     return `${color.green('nothing to do:')} all ${result.items.length} certificates${crl} are current and deployed`;
   }
-  const rows = result.items.map((i) => [
+  // a certificate backing off is due (revoked, expiring, changed) and was not renewed: never "unchanged" or current
+  const shown = result.changed || result.failed ? result.items : result.items.filter((i) => i.code === 'backoff');
+  const rows = shown.map((i) => [
     i.name,
-    i.action === 'failed' ? color.red('failed') : i.action === 'unchanged' ? 'unchanged' : color.green(i.action),
+    i.action === 'failed' ? color.red('failed') : i.code === 'backoff' ? color.yellow('backing off') : i.action === 'unchanged' ? 'unchanged' : color.green(i.action),
     i.deployed.length ? `${i.deployed.length} file(s)` : '-',
     String(i.hooksRun),
-    i.error ? `${i.error.message}${i.error.hint ? ` (hint: ${i.error.hint})` : ''}` : i.action === 'unchanged' ? `next check ${when(i.nextCheck)}` : i.reason,
+    i.error ? `${i.error.message}${i.error.hint ? ` (hint: ${i.error.hint})` : ''}` : i.code === 'backoff' ? i.reason : i.action === 'unchanged' ? `next check ${when(i.nextCheck)}` : i.reason,
   ]);
   // `failed` counts the CRL too (one more when its publication or reload hooks failed)
   const total = result.items.length + (result.crl ? 1 : 0);
-  const summary = result.failed ? color.red(`${result.failed} of ${total} failed; the others were done`) : color.green('done');
+  const waiting = backingOff ? `${backingOff} of ${result.items.length} not renewed yet (backing off after a failure, see above)` : '';
+  const summary = result.failed
+    ? color.red(`${result.failed} of ${total} failed${waiting ? `, ${waiting}` : ''}; the others were done`)
+    : waiting
+      ? color.yellow(`${waiting}; the others are current`)
+      : color.green('done');
   const lines = rows.length ? [table(['NAME', 'ACTION', 'DEPLOYED', 'HOOKS', 'DETAIL'], rows)] : [];
   return [...lines, ...renderCrl(result.crl), summary].join('\n');
 }
@@ -62,14 +70,14 @@ export function registerRenew(program: Command): void {
     .command('apply')
     .description('reconcile mcpki.yaml: issue what is missing, renew what is due, rewrite changed targets, run their hooks')
     .option('-c, --config <file>', CONFIG_HELP, 'mcpki.yaml')
-    .addHelpText('after', `\nIdempotent: a second run changes nothing and says so. Exit 0 when all succeeded, ${EXIT_CODES.SOME_FAILED} when some failed.`)
+    .addHelpText('after', `\nIdempotent: a second run changes nothing and says so. Exit 0 when all succeeded, ${EXIT_CODES.SOME_FAILED} when some failed or are backing off after a failure.`)
     .action(
       action(async ({ context, out }, flags: { config: string }) => {
         const { loadConfig } = await import('../../config/index.js');
         const { applyConfig } = await import('../../renewal/runner.js');
         const result = await applyConfig(context, loadConfig(flags.config, { cacheDir: join(context.home, 'cache') }));
         emit(out, result, () => renderApply(result));
-        if (result.failed) process.exitCode = EXIT_CODES.SOME_FAILED;
+        if (result.failed || result.backingOff) process.exitCode = EXIT_CODES.SOME_FAILED;
       }),
     );
 
@@ -94,7 +102,7 @@ export function registerRenew(program: Command): void {
         if (!out.json) process.stdout.write(planText() + '\n\n');
         const result = await applyConfig(context, config, { force: flags.force });
         emit(out, { plan, ...result }, () => renderApply(result));
-        if (result.failed) process.exitCode = EXIT_CODES.SOME_FAILED;
+        if (result.failed || result.backingOff) process.exitCode = EXIT_CODES.SOME_FAILED;
       }),
     );
 }
