@@ -5,6 +5,7 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
+import { installError } from '../install.js';
 import type { San } from '../pki/names.js';
 import { MIGRATIONS } from './migrations.js';
 
@@ -314,7 +315,7 @@ export class Store {
     } catch (error) {
       db?.close();
       if (error instanceof McpkiError) throw error;
-      throw storeError(error, path);
+      throw installError(error) ?? storeError(error, path);
     }
   }
 
