@@ -60,7 +60,6 @@ export function warn(options: OutputOptions, message: string): void {
 export const MAX_VALUE_CHARS = 200;
 /** A whole message or hint longer than this is cut the same way. */
 export const MAX_MESSAGE_CHARS = 1000;
-const LONG_WORD = new RegExp(`[^ ]{${MAX_VALUE_CHARS + 1},}`, 'g');
 
 // C0 and C1 controls, DEL, and the Unicode characters that reorder or break lines on a terminal or in an
 // editor: bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069, U+200E/U+200F, U+061C), line
@@ -76,21 +75,30 @@ function escapeChar(char: string): string {
   return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
 }
 
-function cut(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max)}…(${text.length} chars)` : text;
+function escapeUnsafe(text: string): string {
+  // lone surrogates would become U+FFFD on output and hide what was there
+  return text.replace(UNSAFE_CHARS, escapeChar).replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, escapeChar);
 }
 
 /**
  * What mcpki prints about input it was given: control characters escaped (NUL as \0, ESC as \e, CR/LF as
  * \r/\n, U+202E as \u202e), every word of more than MAX_VALUE_CHARS cut, and the whole text cut at
  * MAX_MESSAGE_CHARS, each cut ending in "…(N chars)" with the length it had. The one place that renders
- * error messages, hints and warnings, for the terminal and for --json alike.
+ * error messages, hints and warnings, for the terminal and for --json alike. It looks at no more of a
+ * 30 MB message than it prints.
  */
 export function safeText(text: string): string {
-  // lone surrogates would become U+FFFD on output and hide what was there
-  const escaped = text.replace(UNSAFE_CHARS, escapeChar).replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, escapeChar);
-  const words = escaped.length > MAX_VALUE_CHARS ? escaped.replace(LONG_WORD, (word) => cut(word, MAX_VALUE_CHARS)) : escaped;
-  return cut(words, MAX_MESSAGE_CHARS);
+  let out = '';
+  for (let start = 0; start <= text.length; ) {
+    let end = text.indexOf(' ', start);
+    if (end < 0) end = text.length;
+    const length = end - start;
+    out += (start > 0 ? ' ' : '') + escapeUnsafe(text.slice(start, start + Math.min(length, MAX_VALUE_CHARS)));
+    if (length > MAX_VALUE_CHARS) out += `…(${length} chars)`;
+    if (out.length > MAX_MESSAGE_CHARS) return `${out.slice(0, MAX_MESSAGE_CHARS)}…(${text.length} chars)`;
+    start = end + 1;
+  }
+  return out;
 }
 
 /** Errors that carry a list (every problem of a config file) show each on its own line. */
