@@ -127,6 +127,9 @@ Example:
         const { issueBatch } = await import('../../pki/issue.js');
         const text = await readBatchFile(file);
         const requests = parseBatch(text, { keyType: flags.key, days: flags.days, allowGit: flags.allowGit, p12: flags.p12, p12Legacy: flags.p12Legacy, p12Password: p12Password(flags), outDir: flags.out });
+        if (requests.length === 0) {
+          throw new McpkiError('INVALID_INPUT', `the batch ${file === '-' ? 'from standard input' : `file ${file}`} holds no requests`, 'write one request a line ("server NAME SAN...") or a JSON array of requests; see "mcpki issue batch --help"');
+        }
         const issued = await issueBatch(context, requests);
         emit(out, { issued }, () =>
           [
