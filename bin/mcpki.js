@@ -11,13 +11,45 @@ const { createRequire } = require('node:module');
 
 const bundle = join(__dirname, '..', 'dist', 'cli.cjs');
 
-function loadWithCodeCache() {
-  let cachedData;
+/**
+ * The cache file: a 4-byte little-endian length, the file name the bundle had when the cache was made, then
+ * V8's data. V8 keeps that file name for the code it takes from the cache, so stacks would name the build
+ * machine's folder; the name tells which text to replace with the installed path.
+ */
+function readCache() {
+  let file;
   try {
-    cachedData = readFileSync(`${bundle}.cache`);
+    file = readFileSync(`${bundle}.cache`);
   } catch {
-    // no cache: V8 compiles from source, as require() would
+    return {}; // no cache: V8 compiles from source, as require() would
   }
+  const length = file.length >= 4 ? file.readUInt32LE(0) : -1;
+  if (length < 0 || 4 + length > file.length) return {};
+  return { builtAs: file.toString('utf8', 4, 4 + length), cachedData: file.subarray(4 + length) };
+}
+
+function defaultStack(error, frames) {
+  let head;
+  try {
+    head = Error.prototype.toString.call(error);
+  } catch {
+    head = '<error>';
+  }
+  return head + frames.map((frame) => `\n    at ${frame}`).join('');
+}
+
+/** Stacks name the installed bundle, not the folder the code cache was made in. */
+function showInstalledPaths(builtAs, installed) {
+  if (!builtAs || builtAs === installed) return;
+  const previous = Error.prepareStackTrace;
+  Error.prepareStackTrace = (error, frames) => {
+    const text = previous ? previous(error, frames) : defaultStack(error, frames);
+    return typeof text === 'string' ? text.split(builtAs).join(installed) : text;
+  };
+}
+
+function loadWithCodeCache() {
+  const { builtAs, cachedData } = readCache();
   const source = readFileSync(bundle, 'utf8');
   const wrapper = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
   const script = new vm.Script(wrapper, {
@@ -25,9 +57,10 @@ function loadWithCodeCache() {
     cachedData,
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
+  if (cachedData && !script.cachedDataRejected) showInstalledPaths(builtAs, bundle);
   const module = { exports: {} };
   script.runInThisContext()(module.exports, createRequire(bundle), module, bundle, dirname(bundle));
-  return { cli: module.exports, script };
+  return { cli: module.exports, script, bundle };
 }
 
 const loaded = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER ? loadWithCodeCache() : { cli: require(bundle) };

@@ -2,8 +2,10 @@
 // roots (tls.rootCertificates), and says what is missing when there is no path. Signatures are verified at
 // each step; the system roots are only parsed when the chain does not end at mcpki's root.
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import tls from 'node:tls';
+import { McpkiError } from '../errors.js';
+import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { children, decodeOid, fromPem, parse } from '../pki/der.js';
 import { readCertificate } from '../pki/x509.js';
 import { isWeakSignature, shortSubject, signatureAlgorithmOf } from './certificate.js';
@@ -38,12 +40,26 @@ export function readPemCertificates(text: string): X509Certificate[] {
   return fromPem(text, 'CERTIFICATE').map((der) => new X509Certificate(der));
 }
 
+/** A PEM file of certificates, read as input (a regular file of at most 4 MiB); undefined when missing. */
+function readPemFile(path: string, what: string, missingOk: boolean): X509Certificate[] | undefined {
+  if (missingOk && !existsSync(path)) return undefined;
+  const text = readInputText(path, { what, maxBytes: INPUT_LIMITS.pem, code: existsSync(path) ? 'INVALID_INPUT' : 'NOT_FOUND', hint: 'give a PEM file of CA certificates' });
+  let certificates: X509Certificate[];
+  try {
+    certificates = readPemCertificates(text);
+  } catch (error) {
+    if (missingOk) return undefined; // mcpki's own CA files: a damaged one is reported by the commands that use the CA
+    throw new McpkiError('INVALID_INPUT', `${what} ${path} holds a certificate that cannot be read (${(error as Error).message})`, 'give a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)', { cause: error });
+  }
+  if (certificates.length === 0 && !missingOk) throw new McpkiError('INVALID_INPUT', `${what} ${path} holds no PEM certificate`, 'give a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)');
+  return certificates;
+}
+
 export function loadAnchors(rootPath: string, intermediatePath: string, caFiles: readonly string[]): Anchors {
-  const one = (path: string) => (existsSync(path) ? readPemCertificates(readFileSync(path, 'utf8'))[0] : undefined);
   return {
-    mcpkiRoot: one(rootPath),
-    mcpkiIntermediate: one(intermediatePath),
-    extra: caFiles.flatMap((path) => readPemCertificates(readFileSync(path, 'utf8'))),
+    mcpkiRoot: readPemFile(rootPath, 'the root certificate', true)?.[0],
+    mcpkiIntermediate: readPemFile(intermediatePath, 'the intermediate certificate', true)?.[0],
+    extra: caFiles.flatMap((path) => readPemFile(path, '--ca file', false)!),
     system: true,
   };
 }

@@ -1,9 +1,10 @@
 // `mcpki check FILE` and `mcpki check NAME`: a certificate file (PEM leaf or fullchain, a combined
 // cert+key file, or DER), optionally with its key, judged without a server.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { Context } from '../context.js';
 import { McpkiError } from '../errors.js';
+import { INPUT_LIMITS, readInputFile } from '../fs/read.js';
 import { checkHostname, checkStrength, checkValidity, summarize, type CertificateSummary } from './certificate.js';
 import { checkChain, readPemCertificates, type Anchors, type ChainReport } from './chain.js';
 import type { Findings } from './findings.js';
@@ -23,13 +24,10 @@ export interface FileReport {
   file: { cert: string; key: string | null; keyMatch: boolean | null; inventory: { name: string; serial: string; status: string } | null };
 }
 
+/** A certificate or key file given to check: a regular file of at most 4 MiB (never a FIFO or a device). */
 function readFile(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new McpkiError(code === 'ENOENT' ? 'NOT_FOUND' : 'INVALID_INPUT', `cannot read ${what} ${path} (${code})`, code === 'ENOENT' ? 'check the path' : 'check that the file is readable');
-  }
+  const missing = !existsSync(path);
+  return readInputFile(path, { what, maxBytes: INPUT_LIMITS.pem, code: missing ? 'NOT_FOUND' : 'INVALID_INPUT', hint: missing ? 'check the path' : 'check that the file is readable' });
 }
 
 function readCertificates(path: string): { certificates: X509Certificate[]; text: string } {

@@ -1,8 +1,9 @@
 // `mcpki check TARGET`: the TLS troubleshooting guide as one call. It returns a report of findings, each
 // with a severity and a fix; it throws only for a TARGET or an option that cannot be used.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { Context } from '../context.js';
 import { McpkiError } from '../errors.js';
+import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { findCertificate } from '../inventory.js';
 import type { CertificateSummary } from './certificate.js';
 import { loadAnchors, type ChainReport } from './chain.js';
@@ -48,9 +49,15 @@ export interface CheckReport {
   elapsedMs: number;
 }
 
+/**
+ * Whether TARGET (or a path option) names something on disk: a regular file, and also a FIFO, a device, a
+ * socket or a folder given as a path, so that reading it says what it is instead of treating it as a host or
+ * a certificate name (the read refuses anything but a regular file).
+ */
 function isFile(path: string): boolean {
   try {
-    return statSync(path).isFile();
+    const stat = statSync(path);
+    return !stat.isDirectory() || path.includes('/');
   } catch {
     return false;
   }
@@ -67,14 +74,14 @@ function clientCertificate(context: Context, name: string): { name: string; cert
   if (!certPath || !keyPath || !existsSync(certPath) || !existsSync(keyPath)) {
     throw new McpkiError('NOT_FOUND', `the files of certificate "${name}" are missing (${certPath ?? 'no cert path'}, ${keyPath ?? 'no key path'})`, `issue it again: mcpki issue client ${name} …`);
   }
-  return { name, cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8') };
+  const read = (path: string, what: string) => readInputText(path, { what, maxBytes: INPUT_LIMITS.pem });
+  return { name, cert: read(certPath, `the certificate file of "${name}"`), key: read(keyPath, `the key file of "${name}"`) };
 }
 
 export async function checkTarget(context: Context, input: string, options: CheckOptions = {}): Promise<CheckReport> {
   const started = performance.now();
   const timeoutMs = options.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
   if (!(Number.isInteger(timeoutMs) && timeoutMs > 0)) throw new McpkiError('INVALID_INPUT', `timeout ${timeoutMs} is not a positive number of milliseconds`, 'e.g. --timeout 2000');
-  for (const file of options.ca ?? []) if (!isFile(file)) throw new McpkiError('NOT_FOUND', `--ca file ${file} does not exist`, 'give a PEM file of CA certificates');
   const parsed = parseTarget(input, isFile);
   const anchors = loadAnchors(context.layout.rootCert, context.layout.intermediateCert, options.ca ?? []);
   const findings = new Findings();

@@ -1,7 +1,8 @@
 // The mcpki command line: commander wiring only. Each command lives in commands/ and loads the core
 // modules it needs when it runs, so start-up stays close to a bare `node`.
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { McpkiError } from '../errors.js';
+import { collect } from './command.js';
 import { reportError } from './output.js';
 import { createRequire } from 'node:module';
 import { registerCa } from './commands/ca.js';
@@ -108,7 +109,10 @@ export async function main(argv: string[]): Promise<void> {
   });
   const program = buildProgram(argv);
   // commander's own error text is replaced by ours (one error line, one hint line, or JSON)
-  forEachCommand(program, (command) => command.exitOverride().configureOutput({ outputError: () => {} }));
+  forEachCommand(program, (command) => {
+    command.exitOverride().configureOutput({ outputError: () => {} });
+    guardOptionValues(command);
+  });
   try {
     await program.parseAsync(argv);
   } catch (error) {
@@ -122,12 +126,38 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+const EMPTY_VALUE = 'mcpki: empty value';
+const GIVEN_TWICE = 'mcpki: given twice';
+
+/**
+ * Every option that takes a value refuses an empty one (`--out ""` would otherwise mean "not given" and
+ * write to the default place), and one that is not repeatable refuses to be given twice (which value wins
+ * is not obvious to the reader of a script). --home is checked where the home is resolved.
+ */
+function guardOptionValues(command: Command): void {
+  for (const option of command.options) {
+    if (!option.required || option.long === '--home') continue;
+    const parse = option.parseArg as ((value: string, previous: unknown) => unknown) | undefined;
+    const repeatable = option.variadic || parse === collect;
+    let given = false;
+    option.argParser((value: string, previous: unknown) => {
+      if (value.trim() === '') throw new InvalidArgumentError(EMPTY_VALUE);
+      if (given && !repeatable) throw new InvalidArgumentError(GIVEN_TWICE);
+      given = true;
+      return parse ? parse(value, previous) : value;
+    });
+  }
+}
+
 /** Turns a commander parse error into a usage error with a hint. */
 export function usageError(error: CommanderError, command: string): McpkiError {
   const [first, ...rest] = error.message.replace(/^error:\s*/, '').split('\n');
   let message = first!.trim();
   const suggestion = rest.join(' ').match(/\(Did you mean (.+)\?\)/);
   let hint = `see "mcpki ${command ? command + ' ' : ''}--help"`;
+  const guarded = /^option '(?:-\w, )?(--[\w-]+) (<[^>]+>)' argument .* is invalid\. (mcpki: .+)$/s.exec(message);
+  if (guarded?.[3] === EMPTY_VALUE) return new McpkiError('USAGE', `${guarded[1]} was given an empty value`, `give ${guarded[1]} ${guarded[2]} a value, or leave the option out; ${hint}`);
+  if (guarded?.[3] === GIVEN_TWICE) return new McpkiError('USAGE', `${guarded[1]} was given more than once`, `give ${guarded[1]} once; ${hint}`);
   if (suggestion) hint = `did you mean ${suggestion[1]}? ${hint}`;
   const unknown = message.match(/^unknown option '(.+)'$/);
   if (unknown && !unknown[1]!.startsWith('--')) {

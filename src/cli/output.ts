@@ -1,6 +1,7 @@
 // Rendering for humans (aligned tables, colour only on a TTY and never with NO_COLOR) and for machines
 // (--json: one JSON document on stdout, the documented contract in docs/cli.md).
 import { isMcpkiError, EXIT_CODES } from '../errors.js';
+import { installError } from '../install.js';
 
 export interface OutputOptions {
   json: boolean;
@@ -52,35 +53,91 @@ export function emit(options: OutputOptions, data: unknown, human: () => string)
 }
 
 export function warn(options: OutputOptions, message: string): void {
-  if (!options.json) process.stderr.write(`${color.yellow('warning:', process.stderr)} ${message}\n`);
+  if (!options.json) process.stderr.write(`${color.yellow('warning:', process.stderr)} ${safeText(message)}\n`);
+}
+
+/** A single value (a word) longer than this is cut in messages: "…(N chars)" says how long it was. */
+export const MAX_VALUE_CHARS = 200;
+/** A whole message or hint longer than this is cut the same way. */
+export const MAX_MESSAGE_CHARS = 1000;
+
+// C0 and C1 controls, DEL, and the Unicode characters that reorder or break lines on a terminal or in an
+// editor: bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069, U+200E/U+200F, U+061C), line
+// and paragraph separators (U+2028/U+2029), and the byte-order mark.
+// eslint-disable-next-line no-control-regex
+const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
+const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u0000': '\\0', '\u001b': '\\e' };
+
+function escapeChar(char: string): string {
+  const named = NAMED_ESCAPES[char];
+  if (named) return named;
+  const code = char.charCodeAt(0);
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+}
+
+function escapeUnsafe(text: string): string {
+  // lone surrogates would become U+FFFD on output and hide what was there
+  return text.replace(UNSAFE_CHARS, escapeChar).replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, escapeChar);
+}
+
+/**
+ * What mcpki prints about input it was given: control characters escaped (NUL as \0, ESC as \e, CR/LF as
+ * \r/\n, U+202E as \u202e), every word of more than MAX_VALUE_CHARS cut, and the whole text cut at
+ * MAX_MESSAGE_CHARS, each cut ending in "…(N chars)" with the length it had. The one place that renders
+ * error messages, hints and warnings, for the terminal and for --json alike. It looks at no more of a
+ * 30 MB message than it prints.
+ */
+export function safeText(text: string): string {
+  let out = '';
+  for (let start = 0; start <= text.length; ) {
+    let end = text.indexOf(' ', start);
+    if (end < 0) end = text.length;
+    const length = end - start;
+    out += (start > 0 ? ' ' : '') + escapeUnsafe(text.slice(start, start + Math.min(length, MAX_VALUE_CHARS)));
+    if (length > MAX_VALUE_CHARS) out += `…(${length} chars)`;
+    if (out.length > MAX_MESSAGE_CHARS) return `${out.slice(0, MAX_MESSAGE_CHARS)}…(${text.length} chars)`;
+    start = end + 1;
+  }
+  return out;
 }
 
 /** Errors that carry a list (every problem of a config file) show each on its own line. */
 function detailLines(error: Error): string[] | undefined {
   const details = (error as { details?: unknown }).details;
-  return Array.isArray(details) && details.every((d) => typeof d === 'string') ? details : undefined;
+  return Array.isArray(details) && details.every((d) => typeof d === 'string') ? details.map(safeText) : undefined;
+}
+
+/** MCPKI_DEBUG: where the error was thrown (the frames only; the message was printed, made safe, above). */
+function stackFrames(error: Error): string {
+  const frames = (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+  return frames.map((line) => `${safeText(line)}\n`).join('');
 }
 
 /** Reports an error (one line, then a hint line) and returns the exit code. */
 export function reportError(options: OutputOptions, error: unknown): number {
+  // a package or native addon that cannot be loaded is an incomplete installation, not a bug
+  if (!isMcpkiError(error)) error = installError(error) ?? error;
   if (isMcpkiError(error)) {
     const details = detailLines(error);
+    const message = safeText(error.message);
+    const hint = error.hint === undefined ? undefined : safeText(error.hint);
     if (options.json) {
-      const body = { code: error.code, message: error.message, hint: error.hint ?? null, exitCode: error.exitCode, ...(details ? { details } : {}) };
+      const body = { code: error.code, message, hint: hint ?? null, exitCode: error.exitCode, ...(details ? { details } : {}) };
       process.stdout.write(JSON.stringify({ error: body }, null, 2) + '\n');
     } else {
-      process.stderr.write(`${color.red('error:', process.stderr)} ${error.message}\n`);
+      process.stderr.write(`${color.red('error:', process.stderr)} ${message}\n`);
       for (const line of details ?? []) process.stderr.write(`  ${line}\n`);
-      if (error.hint) process.stderr.write(`${color.dim('hint:', process.stderr)} ${error.hint}\n`);
+      if (hint) process.stderr.write(`${color.dim('hint:', process.stderr)} ${hint}\n`);
+      if (process.env.MCPKI_DEBUG) process.stderr.write(stackFrames(error));
     }
     return error.exitCode;
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = safeText(error instanceof Error ? error.message : String(error));
   if (options.json) {
     process.stdout.write(JSON.stringify({ error: { code: 'INTERNAL', message, hint: 'this is a bug in mcpki; please report it with the command you ran', exitCode: EXIT_CODES.INTERNAL } }, null, 2) + '\n');
   } else {
     process.stderr.write(`${color.red('error:', process.stderr)} ${message}\n`);
-    if (process.env.MCPKI_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    if (process.env.MCPKI_DEBUG && error instanceof Error) process.stderr.write(stackFrames(error));
     process.stderr.write(`${color.dim('hint:', process.stderr)} this is a bug in mcpki; please report it with the command you ran (MCPKI_DEBUG=1 shows the stack)\n`);
   }
   return EXIT_CODES.INTERNAL;

@@ -1,13 +1,13 @@
-import { readFileSync } from 'node:fs';
+import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { McpkiError } from '../errors.js';
 
-/** Reads a secret from a file: the first line, without its line ending. */
+/**
+ * Reads a secret from a file: the first line, without its line ending. A regular file of at most 64 KiB: a
+ * FIFO, /dev/zero or a folder is refused at once instead of hanging or filling memory.
+ */
 export function readSecretFile(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8').split(/\r?\n/)[0]!;
-  } catch (error) {
-    throw new McpkiError('PASSPHRASE_MISSING', `cannot read the ${what} file ${path} (${(error as NodeJS.ErrnoException).code})`, 'give a readable file whose first line is the secret');
-  }
+  const text = readInputText(path, { what: `the ${what} file`, maxBytes: INPUT_LIMITS.secret, code: 'PASSPHRASE_MISSING', hint: 'give a readable file whose first line is the secret' });
+  return text.split(/\r?\n/)[0]!;
 }
 
 async function prompt(question: string): Promise<string> {

@@ -1,8 +1,8 @@
 // Deploy targets: the forms one certificate takes on disk (cert, key, chain, fullchain, HAProxy's combined
 // file, PKCS#12, a Kubernetes TLS Secret manifest). Rendering is pure: bytes and a mode, nothing written.
 import { createDecipheriv, createPrivateKey, createPublicKey, pbkdf2Sync, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { McpkiError } from '../errors.js';
+import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { children, decodeOid, fromPem, parse, toPem, type DerNode } from '../pki/der.js';
 import { encodePkcs12 } from '../pki/pkcs12.js';
 
@@ -140,11 +140,7 @@ function pems(material: Material): { cert: string; chain: string; fullchain: str
 
 /** The first line of a password file (as `issue --p12-password-file` reads it). */
 export function readPasswordFile(target: Target): string {
-  try {
-    return readFileSync(target.passwordFile!, 'utf8').split(/\r?\n/)[0]!;
-  } catch (error) {
-    throw new McpkiError('PASSPHRASE_MISSING', `cannot read the PKCS#12 password file ${target.passwordFile} (${(error as NodeJS.ErrnoException).code})`, 'give a readable file whose first line is the password', { cause: error });
-  }
+  return readInputText(target.passwordFile!, { what: 'the PKCS#12 password file', maxBytes: INPUT_LIMITS.secret, code: 'PASSPHRASE_MISSING', hint: 'give a readable file whose first line is the password' }).split(/\r?\n/)[0]!;
 }
 
 function yamlString(text: string): string {

@@ -17,6 +17,7 @@ function requestFromJson(item: unknown, n: number, defaults: Partial<IssueReques
   for (const field of ['kind', 'key', 'out'] as const) {
     if (entry[field] !== undefined && typeof entry[field] !== 'string') throw invalid(`batch entry ${n} (${entry.name}): "${field}" must be a string`, `each entry looks like ${example}`);
   }
+  if (entry.out === '') throw invalid(`batch entry ${n} (${entry.name}): "out" is empty`, 'give the folder to write into, or leave "out" out for HOME/certs/NAME');
   if (entry.sans !== undefined && (!Array.isArray(entry.sans) || entry.sans.some((s) => typeof s !== 'string'))) {
     throw invalid(`batch entry ${n} (${entry.name}): "sans" must be a list of strings`, 'write "sans": ["api-1.localhost", "127.0.0.1"]');
   }

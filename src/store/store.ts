@@ -6,6 +6,7 @@ import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readd
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
+import { installError } from '../install.js';
 import type { San } from '../pki/names.js';
 import { MIGRATIONS } from './migrations.js';
 
@@ -357,7 +358,7 @@ export class Store {
     } catch (error) {
       db?.close();
       if (error instanceof McpkiError) throw error;
-      throw storeError(error, path);
+      throw installError(error) ?? storeError(error, path);
     }
   }
 

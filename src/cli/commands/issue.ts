@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import type { IssuedCertificate } from '../../pki/issue.js';
@@ -27,12 +26,21 @@ function p12Password(flags: IssueFlags): string | undefined {
   return process.env.MCPKI_P12_PASSWORD || undefined;
 }
 
-function readBatchFile(read: (path: string | number, encoding: 'utf8') => string, file: string): string {
-  try {
-    return read(file === '-' ? 0 : file, 'utf8');
-  } catch (error) {
-    throw new McpkiError('INVALID_INPUT', `cannot read the batch file ${file === '-' ? 'from standard input' : file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give a readable file of requests, or - to read them from standard input');
+/** The batch file, or standard input for "-": size-capped, and a regular file (or a pipe) only. */
+async function readBatchFile(file: string): Promise<string> {
+  const { INPUT_LIMITS, readInputText } = await import('../../fs/read.js');
+  if (file !== '-') return readInputText(file, { what: 'batch file', maxBytes: INPUT_LIMITS.batch, hint: 'give a readable file of requests, or - to read them from standard input' });
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > INPUT_LIMITS.batch) {
+      process.stdin.destroy();
+      throw new McpkiError('INVALID_INPUT', `the batch from standard input is over ${INPUT_LIMITS.batch} bytes`, 'split the requests into several batches');
+    }
+    chunks.push(chunk);
   }
+  return Buffer.concat(chunks, total).toString('utf8');
 }
 
 function renderIssued(issued: IssuedCertificate): string {
@@ -117,8 +125,11 @@ Example:
       action(async ({ context, out }, file: string, flags: IssueFlags) => {
         const { parseBatch } = await import('../../pki/batch.js');
         const { issueBatch } = await import('../../pki/issue.js');
-        const text = readBatchFile(readFileSync, file);
+        const text = await readBatchFile(file);
         const requests = parseBatch(text, { keyType: flags.key, days: flags.days, allowGit: flags.allowGit, p12: flags.p12, p12Legacy: flags.p12Legacy, p12Password: p12Password(flags), outDir: flags.out });
+        if (requests.length === 0) {
+          throw new McpkiError('INVALID_INPUT', `the batch ${file === '-' ? 'from standard input' : `file ${file}`} holds no requests`, 'write one request a line ("server NAME SAN...") or a JSON array of requests; see "mcpki issue batch --help"');
+        }
         const issued = await issueBatch(context, requests);
         emit(out, { issued }, () =>
           [
