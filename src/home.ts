@@ -56,7 +56,7 @@ export function layoutOf(home: string): HomeLayout {
  * folder. Returns the folders it created, outermost first (for removing them again when a command fails).
  */
 export function ensurePrivateDir(path: string, hint = 'pass a writable folder with --home or MCPKI_HOME'): string[] {
-  const real = assertSafeDir(path);
+  const real = assertUsableDir(path, hint);
   const created: string[] = [];
   try {
     makeDirs(real, created);
@@ -67,6 +67,21 @@ export function ensurePrivateDir(path: string, hint = 'pass a writable folder wi
     throw new McpkiError('HOME_UNUSABLE', `cannot use folder ${path} (${code})`, hint, { cause: error });
   }
   return created;
+}
+
+/**
+ * assertSafeDir (UNSAFE_PATH for a folder on the way that another user owns or can write), with a file where
+ * a folder should be reported as HOME_UNUSABLE naming `path` and the option that chose it (`hint`).
+ */
+export function assertUsableDir(path: string, hint: string, what?: string): string {
+  try {
+    return assertSafeDir(path, what);
+  } catch (error) {
+    if (error instanceof McpkiError && error.code === 'WRITE_FAILED') {
+      throw new McpkiError('HOME_UNUSABLE', `cannot use folder ${path}: ${error.message.replace(/^cannot use (.*): it is not a folder$/, '$1 is not a folder')}`, hint, { cause: error });
+    }
+    throw error;
+  }
 }
 
 // One level at a time: Node 20's mkdirSync(…, { recursive: true }) never returns for a path under /proc.
@@ -95,11 +110,11 @@ function makeDirs(path: string, created: string[]): void {
  * naming the path, its owner or mode, and the fix.
  */
 export function assertSafeHome(layout: HomeLayout): void {
-  const root = assertSafeDir(layout.root, 'a folder on the way to the mcpki home');
+  const root = assertUsableDir(layout.root, 'pass a writable folder with --home or MCPKI_HOME', 'a folder on the way to the mcpki home');
   const rootStat = lstatOrNull(root);
   if (!rootStat) return;
   if (!rootStat.isDirectory()) {
-    throw new McpkiError('HOME_UNUSABLE', `cannot use ${layout.root} as the mcpki home: it is not a folder`, 'pass a folder with --home or MCPKI_HOME');
+    throw new McpkiError('HOME_UNUSABLE', `cannot use folder ${layout.root}: it is not a folder`, 'pass a writable folder with --home or MCPKI_HOME');
   }
   assertSafeFolder(root, rootStat, 'the mcpki home', true);
   for (const [dir, what] of [

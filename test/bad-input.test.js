@@ -243,10 +243,10 @@ const CASES = [
     hint: /--home/,
   },
   {
-    // mkdir in /proc fails even for root
+    // mkdir in /proc fails even for root (list creates no home, so init)
     title: '--home under /proc',
     homeArg: () => '/proc/mcpki-bad-input-test',
-    args: ['list'],
+    args: ['init'],
     status: EXIT.FILESYSTEM,
     code: 'HOME_UNUSABLE',
     message: lit('/proc/mcpki-bad-input-test'),

@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasCommand, mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
 import { MIGRATIONS } from '../dist/store/migrations.js';
@@ -154,6 +154,27 @@ describe(`${N} concurrent mcpki processes`, { timeout: 300_000 }, () => {
       if (chainFirst.serialNumber !== cert.serialNumber) problems.push('same.fullchain.pem starts with a different certificate than same.crt');
       assert.deepEqual(problems, []);
       assert.deepEqual(sql(join(home, 'mcpki.db'), 'PRAGMA integrity_check'), ['ok']);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('10 homes issuing into one --out folder at once, 3 rounds: every run succeeds, each key matches its certificate, no temp files are left', async () => {
+    const { dir, home, cleanup } = initHome();
+    try {
+      const homes = Array.from({ length: 10 }, (_, i) => join(dir, `home-${i}`));
+      for (const h of homes) cpSync(home, h, { recursive: true });
+      const out = join(dir, 'shared-out');
+      for (let round = 0; round < 3; round++) {
+        const results = await Promise.all(homes.map((h, i) => mcpkiAsync(['--home', h, '--json', 'issue', 'server', `svc-${i}`, `svc-${i}.localhost`, '--out', out])));
+        results.forEach((result, i) => assert.equal(result.status, 0, `round ${round}, home ${i}: ${result.stderr}${result.stdout}`));
+        for (let i = 0; i < homes.length; i++) {
+          const cert = new X509Certificate(readFileSync(join(out, `svc-${i}.crt`)));
+          assert.ok(cert.checkPrivateKey(createPrivateKey(readFileSync(join(out, `svc-${i}.key`)))), `svc-${i}.key does not match svc-${i}.crt`);
+          assert.equal(cert.serialNumber.toUpperCase(), JSON.parse(results[i].stdout).certificate.serial);
+        }
+        assert.deepEqual(readdirSync(out).filter((name) => name.includes('.mcpki-')), [], `round ${round}: temp files left`);
+      }
     } finally {
       cleanup();
     }

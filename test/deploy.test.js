@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { mcpki, run, tempDir } from './helpers.js';
+import { spawn } from 'node:child_process';
+import { mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
 import { deployTargets, deployWithHooks, repairCheck, DeployError } from '../dist/deploy/deploy.js';
 import { renderTarget } from '../dist/deploy/targets.js';
 import { runHook } from '../dist/deploy/hooks.js';
@@ -593,4 +594,205 @@ describe('verify probe', () => {
     assert.match(probe.error, /ECONNREFUSED/);
     await assert.rejects(verifyServedSerial('no-port', 'AB'), /not host:port/);
   });
+});
+
+// ---- hardening: folders others own or can write, set folders, modes, all-or-nothing issue writes ---------
+
+/** Runs a shell command as nobody (the attacker). */
+function asNobody(command) {
+  const result = run('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', 'sh', '-c', command]);
+  assert.equal(result.status, 0, `as nobody: ${command}: ${result.stderr}`);
+  return result;
+}
+
+/** A folder like /tmp that nobody can reach: WORLD/pub is 01777 owned by root. */
+function worldDir() {
+  const dir = freshDir();
+  chmodSync(tmp.dir, 0o755);
+  chmodSync(dir, 0o755);
+  const pub = join(dir, 'pub');
+  mkdirSync(pub);
+  chmodSync(pub, 0o1777);
+  return { dir, pub };
+}
+
+function unsafeError(pattern) {
+  return (error) => error.code === 'UNSAFE_PATH' && error.exitCode === 22 && pattern.test(error.message) && !!error.hint;
+}
+
+describe('folders others own or can write (run as root, attacker steps as nobody)', { skip: process.getuid() !== 0 && 'needs root' }, () => {
+  test('a .mcpki-set-web nobody created in a sticky world-writable folder before the first deploy is refused; nothing is written', () => {
+    const { pub } = worldDir();
+    asNobody(`mkdir ${pub}/.mcpki-set-web`);
+    const targets = pairTargets(pub);
+    assert.throws(() => deployTargets(targets, newMaterial), unsafeError(/\.mcpki-set-web: the set folder is owned by uid 65534/));
+    assert.deepEqual(readdirSync(pub), ['.mcpki-set-web']);
+    assert.deepEqual(readdirSync(join(pub, '.mcpki-set-web')), []);
+  });
+
+  test('shared/tls -> /victim planted by nobody: apply refuses (UNSAFE_PATH), the victim is untouched', () => {
+    const { dir, pub } = worldDir();
+    const victim = join(dir, 'victim');
+    mkdirSync(victim);
+    writeFileSync(join(victim, 'web.pem'), 'victim\n');
+    asNobody(`mkdir ${pub}/shared && ln -s ${victim} ${pub}/shared/tls`);
+    assert.throws(() => deployTargets([{ type: 'combined', path: join(pub, 'shared', 'tls', 'web.pem') }], newMaterial), unsafeError(/shared: .*owned by uid 65534/));
+    // the same through the CLI: the certificate's deploy fails with UNSAFE_PATH
+    const config = join(dir, 'mcpki.yaml');
+    writeFileSync(config, `version: 1\ncertificates:\n  - name: web\n    names: [web.localhost]\n    targets:\n      - { type: combined, path: ${pub}/shared/tls/web.pem }\n      - { type: key, path: ${pub}/shared/tls/web.key }\n      - { type: cert, path: ${pub}/shared/tls/web.crt }\n`);
+    const applied = mcpki(['--home', home, '--json', 'apply', '-c', config]);
+    assert.notEqual(applied.status, 0, applied.stdout + applied.stderr);
+    assert.equal(applied.json.items[0].error.code, 'UNSAFE_PATH', applied.stdout);
+    assert.match(applied.json.items[0].error.message, /owned by uid 65534/);
+    assert.deepEqual(readdirSync(victim), ['web.pem']);
+    assert.equal(readFileSync(join(victim, 'web.pem'), 'utf8'), 'victim\n');
+  });
+
+  test('a target symlink nobody planted in a sticky folder is refused, not followed or adopted', () => {
+    const { dir, pub } = worldDir();
+    writeFileSync(join(dir, 'secret'), 'root only\n', { mode: 0o600 });
+    asNobody(`ln -s ${dir}/secret ${pub}/web.key`);
+    assert.throws(() => deployTargets(pairTargets(pub), newMaterial), unsafeError(/web\.key: target is a symlink owned by uid 65534/));
+    assert.deepEqual(readdirSync(pub), ['web.key']);
+    assert.equal(readFileSync(join(dir, 'secret'), 'utf8'), 'root only\n');
+  });
+
+  test('after the first deploy in a sticky folder nobody cannot swap `current`; a `current`, version or set folder that is not ours is refused', () => {
+    const { pub } = worldDir();
+    const targets = pairTargets(pub);
+    deployTargets(targets, oldMaterial);
+    const set = join(pub, '.mcpki-set-web');
+    const swap = run('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', 'sh', '-c', `ln -sfn /etc ${set}/current || mv ${pub}/web.key ${pub}/x`]);
+    assert.notEqual(swap.status, 0, 'nobody could change the set');
+    const version = readlinkSync(join(set, 'current'));
+    run('chown', ['-h', 'nobody', join(set, 'current')]);
+    assert.throws(() => deployTargets(targets, newMaterial), unsafeError(/current: the link to the current version is owned by uid 65534/));
+    run('chown', ['-h', 'root', join(set, 'current')]);
+    run('chown', ['nobody', join(set, version)]);
+    assert.throws(() => deployTargets(targets, newMaterial), unsafeError(/a version folder is owned by uid 65534/));
+    run('chown', ['root', join(set, version)]);
+    chmodSync(set, 0o777);
+    assert.throws(() => deployTargets(targets, newMaterial), unsafeError(/the set folder is writable by everyone \(mode 0777\)/));
+    chmodSync(set, 0o700);
+    assert.equal(deployTargets(targets, newMaterial).changed.length, 3);
+    assert.equal(openssl(['x509', '-in', targets[0].path, '-noout', '-serial']).trim().replace('serial=', ''), newMaterial.serial);
+  });
+
+  test('folders created for a target owned by another user belong to us (0711), so the next deploy accepts them', () => {
+    const dir = freshDir();
+    const targets = [{ type: 'key', path: join(dir, 'a', 'b', 'web.key'), owner: 'nobody', mode: 0o600 }];
+    deployTargets(targets, newMaterial);
+    for (const folder of [join(dir, 'a'), join(dir, 'a', 'b')]) {
+      assert.equal(statSync(folder).uid, 0);
+      assert.equal(statSync(folder).mode & 0o7777, 0o711);
+    }
+    assert.equal(statSync(targets[0].path).uid, 65534);
+    assert.equal(run('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', 'cat', targets[0].path]).status, 0, 'the owner reads its key');
+    assert.deepEqual(deployTargets(targets, newMaterial).changed, []);
+  });
+});
+
+describe('target modes', () => {
+  test('a key writable by its group, and setuid/setgid/sticky bits anywhere, are refused (exit 3); 0640 keys and 0644 certificates pass', () => {
+    const dir = freshDir();
+    const refused = [
+      [{ type: 'key', mode: 0o660 }, /mode 0660 lets the group write the private key/],
+      [{ type: 'combined', mode: 0o620 }, /group write the private key/],
+      [{ type: 'key', mode: 0o604 }, /others read the private key/],
+      [{ type: 'cert', mode: 0o4755 }, /setuid/],
+      [{ type: 'fullchain', mode: 0o2644 }, /setgid/],
+      [{ type: 'chain', mode: 0o1644 }, /sticky/],
+      [{ type: 'cert', mode: 0o666 }, /everyone write/],
+    ];
+    for (const [fields, pattern] of refused) {
+      const target = { ...fields, path: join(dir, `t.${fields.type}`) };
+      assert.throws(() => deployTargets([target], newMaterial), (e) => e.code === 'INVALID_INPUT' && e.exitCode === 3 && pattern.test(e.message) && !!e.hint, `${fields.type} ${fields.mode.toString(8)}`);
+    }
+    assert.deepEqual(readdirSync(dir), []);
+    deployTargets([{ type: 'key', path: join(dir, 'k.key'), mode: 0o640 }, { type: 'cert', path: join(dir, 'c.crt'), mode: 0o644 }], newMaterial);
+    assert.equal(statSync(join(dir, 'k.key')).mode & 0o7777, 0o640);
+  });
+});
+
+describe('issue --out: all-or-nothing writes, the real path, no traces', () => {
+  const pubkey = (args) => openssl(args);
+
+  test('a re-issue whose second rename fails (a folder in the way of x.crt) exits 8 naming x.crt; x.key still matches the old full chain; no temp files', () => {
+    const out = freshDir();
+    const first = mcpki(['--home', home, 'issue', 'server', 'x', 'x.localhost', '--out', out]);
+    assert.equal(first.status, 0, first.stderr);
+    const oldKey = readFileSync(join(out, 'x.key'));
+    rmSync(join(out, 'x.crt'));
+    mkdirSync(join(out, 'x.crt'));
+    const again = mcpki(['--home', home, '--json', 'issue', 'server', 'x', 'x.localhost', '--out', out]);
+    assert.equal(again.status, 8, again.stdout + again.stderr);
+    assert.equal(again.json.error.code, 'WRITE_FAILED');
+    assert.match(again.json.error.message, /x\.crt/);
+    assert.deepEqual(readFileSync(join(out, 'x.key')), oldKey);
+    assert.equal(pubkey(['pkey', '-in', join(out, 'x.key'), '-pubout']), pubkey(['x509', '-in', join(out, 'x.fullchain.pem'), '-noout', '-pubkey']));
+    assert.deepEqual(readdirSync(out).sort(), ['ca.crt', 'x.crt', 'x.fullchain.pem', 'x.key']);
+    const shown = mcpki(['--home', home, '--json', 'show', 'x']);
+    assert.equal(shown.json.certificate.serial, openssl(['x509', '-in', join(out, 'x.fullchain.pem'), '-noout', '-serial']).trim().replace('serial=', ''), 'the inventory still records the certificate on disk');
+  });
+
+  test('--out a symlink into a git work tree is refused by the git guard (exit 9)', () => {
+    const dir = freshDir();
+    mkdirSync(join(dir, 'repo', 'tls'), { recursive: true });
+    assert.equal(run('git', ['init', '-q', join(dir, 'repo')]).status, 0);
+    symlinkSync(join(dir, 'repo', 'tls'), join(dir, 'link'));
+    const result = mcpki(['--home', home, 'issue', 'server', 'g', 'g.localhost', '--out', join(dir, 'link')]);
+    assert.equal(result.status, 9, result.stderr);
+    assert.match(result.stderr, /really .*repo\/tls\/g\.key/);
+    assert.deepEqual(readdirSync(join(dir, 'repo', 'tls')), []);
+  });
+
+  test('an issue that fails after signing (the inventory stays locked by another process) leaves no empty certs/NAME folder', { timeout: 120_000 }, async () => {
+    const dir = freshDir();
+    const h = join(dir, 'home');
+    assert.equal(mcpki(['--home', h, 'init']).status, 0);
+    // Python's sqlite3 holds the write lock longer than mcpki's 30 s busy timeout
+    const holder = spawn('python3', ['-c', 'import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute("BEGIN IMMEDIATE")\nprint("locked",flush=True)\ntime.sleep(60)', join(h, 'mcpki.db')]);
+    try {
+      await new Promise((resolve, reject) => {
+        holder.stdout.on('data', (data) => String(data).includes('locked') && resolve());
+        holder.on('exit', reject);
+      });
+      const result = await mcpkiAsync(['--home', h, 'issue', 'server', 'locked-out', 'locked-out.localhost']);
+      assert.equal(result.status, 7, result.stderr);
+      assert.equal(existsSync(join(h, 'certs', 'locked-out')), false, 'certs/locked-out was left behind');
+      assert.equal(existsSync(join(h, 'certs')), false, 'certs/ was left behind');
+    } finally {
+      holder.kill();
+    }
+  });
+
+  test('--home "" is a usage error (exit 2); list with a missing home does not create it', () => {
+    const empty = mcpki(['--home', '', 'list']);
+    assert.equal(empty.status, 2, empty.stderr);
+    assert.match(empty.stderr, /--home is empty/);
+    const missing = join(freshDir(), 'nothing-here');
+    const list = mcpki(['--home', missing, 'list']);
+    assert.equal(list.status, 0, list.stderr);
+    assert.equal(existsSync(missing), false);
+  });
+});
+
+describe('homes others own or can write', () => {
+  for (const [title, breakIt, pattern] of [
+    ['a 0777 home', (h) => chmodSync(h, 0o777), /mcpki home is writable by everyone \(mode 0777\)/],
+    ['a home owned by nobody', (h) => run('chown', ['nobody', h]), /mcpki home is owned by uid 65534/],
+    ['a 0777 ca/', (h) => chmodSync(join(h, 'ca'), 0o777), /CA folder is writable by everyone/],
+    ['a 0644 intermediate.key', (h) => chmodSync(join(h, 'ca', 'intermediate.key'), 0o644), /intermediate CA key is accessible by group or others \(mode 0644\)/],
+  ]) {
+    test(`${title} is refused with exit 22 and the fix; nothing is issued`, { skip: process.getuid() !== 0 && title.includes('nobody') && 'needs root' }, () => {
+      const h = join(freshDir(), 'home');
+      assert.equal(mcpki(['--home', h, 'init']).status, 0);
+      breakIt(h);
+      const result = mcpki(['--home', h, 'issue', 'server', 'web', 'web.localhost']);
+      assert.equal(result.status, 22, result.stderr);
+      assert.match(result.stderr, pattern);
+      assert.match(result.stderr, /hint: .*(chmod|chown)/);
+      assert.equal(existsSync(join(h, 'certs')), false);
+    });
+  }
 });

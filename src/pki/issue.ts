@@ -7,8 +7,7 @@ import type { Context } from '../context.js';
 import { removeStaleTemps, writeFilesAtomic, writeManyFilesAtomic, type FileToWrite } from '../deploy/atomic.js';
 import { assertKeyPathOutsideGit } from '../deploy/git.js';
 import { McpkiError } from '../errors.js';
-import { assertSafeDir } from '../fs/safe-path.js';
-import { ensurePrivateDir } from '../home.js';
+import { assertUsableDir, ensurePrivateDir } from '../home.js';
 import type { CertificateKind, CertificatePaths, CertificateRecord, NewCertificate } from '../store/store.js';
 import { BACKDATE_MS, loadIssuingCa, type IssuingCa } from './ca.js';
 import { assertPermitted, checkPermitted } from './constraints.js';
@@ -100,7 +99,7 @@ function planIssue(context: Context, ca: IssuingCa, request: IssueRequest): Plan
   }
   // every folder on the way must be ours or root's and writable by no one else (UNSAFE_PATH); the git guard
   // looks at the real folder the files land in, whatever symlinks lead there
-  assertSafeDir(outDir, `a folder on the way to ${outDir}`);
+  assertUsableDir(outDir, OUT_DIR_HINT, `a folder on the way to ${outDir}`);
   if (!request.allowGit) assertKeyPathOutsideGit(paths.key);
   return { kind: request.kind, name, sans, keyType, days, outDir, paths, p12 };
 }
