@@ -165,3 +165,24 @@ test('init refuses a broad --permit without --allow-broad-permit (exit 3, nothin
     cleanup();
   }
 });
+
+test('an empty PKCS#12 password is refused before anything is written (issue and the p12 deploy target)', async () => {
+  const { encodePkcs12 } = await import('../dist/pki/pkcs12.js');
+  const { generateKeyPairSync } = await import('node:crypto');
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  assert.throws(() => encodePkcs12({ key: privateKey, certificates: [Buffer.from([0x30, 0])], password: '' }), (e) => e instanceof McpkiError && e.code === 'PASSPHRASE_MISSING' && e.exitCode === 12);
+  const { dir, cleanup } = tempDir();
+  try {
+    const home = join(dir, 'home');
+    assert.equal(mcpki(['--home', home, 'init']).status, 0);
+    const { writeFileSync, existsSync } = await import('node:fs');
+    writeFileSync(join(dir, 'pass'), '\n');
+    const refused = mcpki(['--home', home, 'issue', 'server', 'p12', 'localhost', '--p12-password-file', join(dir, 'pass'), '--out', join(dir, 'out')]);
+    assert.equal(refused.status, 12, refused.stderr);
+    assert.match(refused.stderr, /error: the PKCS#12 password is empty/);
+    assert.equal(existsSync(join(dir, 'out')), false);
+    assert.equal(mcpki(['--home', home, '--json', 'list']).json.certificates.length, 0);
+  } finally {
+    cleanup();
+  }
+});

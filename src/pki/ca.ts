@@ -163,8 +163,9 @@ export function initCa(context: Context, options: InitCaOptions = {}): InitCaRes
   if (options.rootPassphrase !== undefined && options.rootPassphrase.length < 8) {
     throw new McpkiError('PASSPHRASE_MISSING', 'the root key passphrase is shorter than 8 characters', 'use a longer passphrase');
   }
-  const store = context.store();
+  // before the inventory is opened: a refused init creates nothing
   if (!options.force) assertNoCa(layout);
+  const store = context.store();
   ensurePrivateDir(layout.caDir);
   const now = context.now();
   const id = randomTag();

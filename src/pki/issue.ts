@@ -14,7 +14,7 @@ import { assertPermitted, checkPermitted } from './constraints.js';
 import { toPem } from './der.js';
 import { encodeKey, generateEncodedKeyAsync, generateKey, keyIdentifier, parseKeyType, readPrivateKey, signatureAlgorithmFor, type EncodedKey, type KeyType } from './keys.js';
 import { classifySans, validateCertName, type San } from './names.js';
-import { encodePkcs12 } from './pkcs12.js';
+import { emptyPkcs12Password, encodePkcs12 } from './pkcs12.js';
 import {
   authorityKeyIdentifier,
   basicConstraints,
@@ -94,6 +94,7 @@ function planIssue(context: Context, ca: IssuingCa, request: IssueRequest): Plan
   };
   let p12: Plan['p12'];
   if (request.p12 || request.p12Password !== undefined || request.p12Legacy) {
+    if (request.p12Password === '') throw emptyPkcs12Password();
     paths.p12 = join(outDir, `${name}.p12`);
     p12 = { password: request.p12Password ?? DEFAULT_P12_PASSWORD, legacy: request.p12Legacy === true };
   }

@@ -1,6 +1,7 @@
 // PKCS#12 (RFC 7292) export. The modern form matches OpenSSL 3's defaults: certificates in a PBES2
 // (PBKDF2-HMAC-SHA256, AES-256-CBC) encrypted-data ContentInfo, the key in a pkcs8ShroudedKeyBag, and an
 // HMAC-SHA256 MAC. The legacy form uses pbeWithSHAAnd3-KeyTripleDES-CBC and an HMAC-SHA1 MAC.
+import { McpkiError } from '../errors.js';
 import { createCipheriv, createHash, createHmac, randomBytes, type KeyObject } from 'node:crypto';
 import { bmp, explicit, implicit, int, nul, octets, oid, seq, set } from './der.js';
 import { encryptPbes2, type Encrypted } from './pbes2.js';
@@ -133,7 +134,13 @@ function macData(options: Pkcs12Options, authSafe: Buffer): Buffer {
   return seq(seq(seq(oid(hash.oid), nul()), octets(digest)), octets(salt), int(PKCS12_ITERATIONS));
 }
 
+/** An empty password leaves the key readable by anyone who gets the file: refused, never written. */
+export function emptyPkcs12Password(): McpkiError {
+  return new McpkiError('PASSPHRASE_MISSING', 'the PKCS#12 password is empty (the first line of its password file is empty)', 'put the password on the first line of the password file (--p12-password-file or passwordFile:)');
+}
+
 export function encodePkcs12(options: Pkcs12Options): Buffer {
+  if (options.password === '') throw emptyPkcs12Password();
   const [leaf, ...chain] = options.certificates;
   if (!leaf) throw new RangeError('PKCS#12 needs at least the leaf certificate');
   // localKeyID pairs the key with its certificate (keytool needs it to see a PrivateKeyEntry)
