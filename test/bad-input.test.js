@@ -4,9 +4,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hasCommand, mcpki, run, tempDir } from './helpers.js';
+import { hasCommand, mcpki, ROOT, run, tempDir } from './helpers.js';
 
 // No secret or home may leak in from the environment that runs the tests.
 for (const name of ['MCPKI_ROOT_PASSPHRASE', 'MCPKI_P12_PASSWORD', 'MCPKI_HOME', 'MCPKI_DEBUG', 'FORCE_COLOR']) delete process.env[name];
@@ -486,5 +487,130 @@ describe('sanity: the shared CA works', () => {
     assert.equal(result.status, 0, result.stderr);
     const verify = run('openssl', ['verify', '-CAfile', join(ctx.home, 'ca', 'root.crt'), '-untrusted', join(ctx.home, 'ca', 'intermediate.crt'), result.json.paths.cert]);
     assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Special files, messages and the installation (issue 8, items 12, 15 and 21).
+
+/** A copy of the built package in another folder; node_modules links to ours, but for `replace`d packages. */
+function copyPackage(dir, replace = {}) {
+  for (const name of ['bin', 'dist', 'package.json', 'templates']) cpSync(join(ROOT, name), join(dir, name), { recursive: true });
+  mkdirSync(join(dir, 'node_modules'));
+  for (const name of readdirSync(join(ROOT, 'node_modules'))) {
+    if (name.startsWith('.') || name in replace) continue;
+    symlinkSync(realpathSync(join(ROOT, 'node_modules', name)), join(dir, 'node_modules', name));
+  }
+  for (const [name, make] of Object.entries(replace)) make(join(dir, 'node_modules', name));
+  return join(dir, 'bin', 'mcpki.js');
+}
+
+function runBin(bin, args, env = {}) {
+  const result = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env }, timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('special files, messages and the installation', () => {
+  test('better-sqlite3 without its native module (npm install --ignore-scripts): exit 23 naming it and the fix, never "move mcpki.db aside"', () => {
+    const { dir, cleanup } = tempDir('mcpki-install-');
+    try {
+      const home = join(dir, 'home');
+      assert.equal(mcpki(['--home', home, 'init']).status, 0);
+      const bin = copyPackage(join(dir, 'pkg'), {
+        // the JavaScript of the package, without build/Release/better_sqlite3.node
+        'better-sqlite3': (to) => {
+          const from = realpathSync(join(ROOT, 'node_modules', 'better-sqlite3'));
+          mkdirSync(to);
+          cpSync(join(from, 'package.json'), join(to, 'package.json'));
+          cpSync(join(from, 'lib'), join(to, 'lib'), { recursive: true });
+        },
+      });
+      const before = snapshot(home);
+      for (const args of [['list'], ['issue', 'server', 'web', 'web.localhost']]) {
+        const plain = runBin(bin, ['--home', home, ...args]);
+        assert.equal(plain.status, 23, plain.stderr);
+        assert.match(plain.stderr, /^error: .*native module of better-sqlite3 is missing/m);
+        assert.match(plain.stderr, /^hint: .*npm rebuild better-sqlite3/m);
+        assert.doesNotMatch(plain.stderr, /move it aside|\.broken|inventory error|this is a bug/);
+      }
+      const json = runBin(bin, ['--home', home, '--json', 'list']);
+      assert.equal(json.status, 23);
+      assert.equal(JSON.parse(json.stdout).error.code, 'INSTALL_INCOMPLETE');
+      assert.deepEqual(diffSnapshots(before, snapshot(home)), []);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('a missing dependency is an incomplete installation naming the package, not a bug', () => {
+    const { dir, cleanup } = tempDir('mcpki-install-');
+    try {
+      const bin = copyPackage(join(dir, 'pkg'), { yaml: () => {} });
+      writeFileSync(join(dir, 'mcpki.yaml'), 'version: 1\ncertificates: []\n');
+      const result = runBin(bin, ['--home', join(dir, 'home'), 'apply', '-c', join(dir, 'mcpki.yaml')]);
+      assert.equal(result.status, 23, result.stderr);
+      assert.match(result.stderr, /^error: the package yaml is missing/m);
+      assert.doesNotMatch(result.stderr, /this is a bug/);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('the code cache made at build time does not put the build folder into stacks: they name the installed bundle', () => {
+    const { dir, cleanup } = tempDir('mcpki-installed-');
+    try {
+      const bin = copyPackage(join(dir, 'pkg'));
+      // the copy uses the cache built in ROOT (otherwise this test would prove nothing)
+      const probe = spawnSync(process.execPath, ['-e', `console.log(require(${JSON.stringify(bin)}).script?.cachedDataRejected)`], { encoding: 'utf8' });
+      assert.equal(probe.stdout.trim(), 'false', `the code cache was not used: ${probe.stdout} ${probe.stderr}`);
+      // any error will do: with MCPKI_DEBUG the frames follow the hint
+      const result = runBin(bin, ['--home', join(dir, 'home'), 'issue', 'server', 'web'], { MCPKI_DEBUG: '1' });
+      assert.ok(result.status > 1, result.stderr);
+      const frames = result.stderr.split('\n').filter((line) => /^\s+at /.test(line));
+      assert.ok(frames.some((line) => line.includes(join(dir, 'pkg', 'dist', 'cli.cjs:'))), `no frame names the installed bundle:\n${result.stderr}`);
+      assert.ok(!result.stderr.includes(join(ROOT, 'dist')), `a frame names the build folder:\n${result.stderr}`);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('issue batch - with /dev/zero as standard input stops at the size limit (exit 3)', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const started = Date.now();
+      const result = run('sh', ['-c', `exec "${process.execPath}" "${join(ROOT, 'bin', 'mcpki.js')}" --home "${join(dir, 'home')}" issue batch - < /dev/zero`], { timeout: 60_000 });
+      assert.equal(result.status, 3, result.stderr);
+      assert.match(result.stderr, /^error: the batch from standard input is over \d+ bytes$/m);
+      assert.ok(Date.now() - started < 30_000);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('apply: a FIFO as a p12 target\'s passwordFile fails that certificate at once, nothing hangs', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const home = join(dir, 'home');
+      assert.equal(mcpki(['--home', home, 'init']).status, 0);
+      assert.equal(run('mkfifo', [join(dir, 'pass')]).status, 0);
+      writeFileSync(join(dir, 'mcpki.yaml'), 'version: 1\ncertificates:\n  - name: p\n    names: [p.localhost]\n    targets:\n      - { type: p12, path: out/p.p12, passwordFile: pass }\n');
+      const result = mcpki(['--home', home, 'apply', '-c', join(dir, 'mcpki.yaml')], { timeout: 30_000 });
+      assert.equal(result.status, 17, `${result.stdout}\n${result.stderr}`);
+      assert.match(result.stdout, /password file .*pass is a FIFO, not a regular file/);
+      assert.ok(!existsSync(join(dir, 'out', 'p.p12')));
+    } finally {
+      cleanup();
+    }
+  });
+
+  test('safeText: escapes every control character, cuts long words and long texts with their length', async () => {
+    const { safeText, MAX_VALUE_CHARS, MAX_MESSAGE_CHARS } = await import('../dist/cli/output.js');
+    assert.equal(safeText('a\u0000b\u001bc\r\nd\u202ee\u2028f\u2029g\u0085h\ud800'), 'a\\0b\\ec\\r\\nd\\u202ee\\u2028f\\u2029g\\x85h\\ud800');
+    assert.equal(safeText('plain text, ünïcödé and emoji 🔒 stay'), 'plain text, ünïcödé and emoji 🔒 stay');
+    const word = 'x'.repeat(5000);
+    assert.equal(safeText(`name "${word}" is bad`), `name "${'x'.repeat(MAX_VALUE_CHARS - 1)}…(5002 chars) is bad`);
+    const long = safeText('ab '.repeat(10_000_000));
+    assert.ok(long.length < MAX_MESSAGE_CHARS + 30, `${long.length}`);
+    assert.match(long, /…\(30000000 chars\)$/);
   });
 });

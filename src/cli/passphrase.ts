@@ -6,7 +6,16 @@ import { McpkiError } from '../errors.js';
  * FIFO, /dev/zero or a folder is refused at once instead of hanging or filling memory.
  */
 export function readSecretFile(path: string, what: string): string {
-  const text = readInputText(path, { what: `the ${what} file`, maxBytes: INPUT_LIMITS.secret, code: 'PASSPHRASE_MISSING', hint: 'give a readable file whose first line is the secret' });
+  const hint = 'give a readable file whose first line is the secret';
+  let text: string;
+  try {
+    text = readInputText(path, { what: `the ${what} file`, maxBytes: INPUT_LIMITS.secret, code: 'PASSPHRASE_MISSING', hint });
+  } catch (error) {
+    // a file that cannot be opened: missing or unreadable (a FIFO, a device or a huge file is invalid input)
+    if (!(error instanceof McpkiError) || error.code !== 'PASSPHRASE_MISSING') throw error;
+    const errno = (error.cause as NodeJS.ErrnoException | undefined)?.code ?? 'error';
+    throw new McpkiError('PASSPHRASE_MISSING', `cannot read the ${what} file ${path} (${errno === 'ENOENT' ? 'it does not exist' : errno})`, hint, { cause: error });
+  }
   return text.split(/\r?\n/)[0]!;
 }
 

@@ -118,9 +118,9 @@ export const CASES = [
   { title: 'a partial-label wildcard', args: ['issue', 'server', 'web', 'foo*.localhost'], status: EXIT.INVALID_INPUT, message: [/wildcard/] },
   { title: 'a bare wildcard', args: ['issue', 'server', 'web', '*'], status: EXIT.INVALID_INPUT, message: [lit('"*"')] },
   { title: 'an invalid punycode label', args: ['issue', 'server', 'web', 'xn--zz.localhost'], status: EXIT.INVALID_INPUT, message: [lit('xn--zz.localhost')] },
-  { title: 'an IDN outside the name constraints', args: ['issue', 'server', 'web', 'bücher.example'], status: EXIT.NOT_PERMITTED, message: [/xn--bcher-kva\.example/] },
-  { title: 'an IPv4 address out of range', args: ['issue', 'server', 'web', '256.1.1.1'], status: EXIT.INVALID_INPUT, message: [lit('"256.1.1.1"')] },
-  { title: 'a network where a name belongs', args: ['issue', 'server', 'web', '10.0.0.0/8'], status: EXIT.INVALID_INPUT, message: [lit('"10.0.0.0/8"')] },
+  { title: 'an IDN outside the name constraints', args: ['issue', 'server', 'web', 'bücher.example'], status: EXIT.NOT_PERMITTED, message: [/xn--bcher-kva\.example|bücher\.example/] },
+  { title: 'an IPv4 address out of range', args: ['issue', 'server', 'web', '256.1.1.1'], status: EXIT.INVALID_INPUT, message: [/256\.1\.1\.1/] },
+  { title: 'a network where a name belongs', args: ['issue', 'server', 'web', '10.0.0.0/8'], status: EXIT.INVALID_INPUT, message: [/10\.0\.0\.0\/8/] },
   { title: 'a path in the certificate name', args: ['issue', 'server', '../../etc/cron.d/x', 'web.localhost'], status: EXIT.INVALID_INPUT, message: [/invalid certificate name/] },
   // batch files (13, batch part): user errors are input errors, never internal ones
   { title: 'batch: an empty file holds no requests', setup: batch(''), args: batchArgs, status: EXIT.INVALID_INPUT, message: [/holds no requests/], json: true },

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { CheckReport, Severity } from '../../check/index.js';
 import { DURATION_LIMITS, parseDuration } from '../../duration.js';
 import { action, collect } from '../command.js';
-import { color, emit } from '../output.js';
+import { color, emit, safeText } from '../output.js';
 
 interface CheckFlags {
   servername?: string;
@@ -34,12 +34,13 @@ function renderReport(report: CheckReport): string {
   if (report.tls?.address) about.push(report.tls.address);
   if (report.tls?.protocol) about.push(`${report.tls.protocol} ${report.tls.cipher ?? ''}`.trim());
   if (t.kind === 'name') about.push(t.path ?? '');
-  const lines = [`${color.bold(`mcpki check ${t.input}`)}${about.length ? color.dim(` (${about.join(', ')})`) : ''}`];
+  // findings quote what a server sent (subjects, names): made safe for the terminal like error messages
+  const lines = [`${color.bold(`mcpki check ${safeText(t.input)}`)}${about.length ? color.dim(` (${safeText(about.join(', '))})`) : ''}`];
   const idWidth = Math.max(...report.findings.map((f) => f.id.length));
   const pad = (text: string, width: number) => text + ' '.repeat(Math.max(0, width - text.length));
   for (const finding of report.findings) {
-    lines.push(`  ${PAINT[finding.severity](pad(finding.severity, 7))}  ${pad(finding.id, idWidth)}  ${finding.message}`);
-    if (finding.fix && finding.severity !== 'ok') lines.push(`  ${' '.repeat(7)}  ${' '.repeat(idWidth)}  ${color.dim('fix:')} ${finding.fix}`);
+    lines.push(`  ${PAINT[finding.severity](pad(finding.severity, 7))}  ${pad(finding.id, idWidth)}  ${safeText(finding.message)}`);
+    if (finding.fix && finding.severity !== 'ok') lines.push(`  ${' '.repeat(7)}  ${' '.repeat(idWidth)}  ${color.dim('fix:')} ${safeText(finding.fix)}`);
   }
   const verdict = { ok: color.green('healthy'), warning: color.yellow('warnings'), failure: color.red('failures'), alarm: PAINT.alarm('ALARM: unexpected certificate') }[report.status];
   lines.push(`result: ${verdict} (exit ${report.exitCode}, ${report.elapsedMs} ms)`);
