@@ -29,7 +29,9 @@ function checkOut(out: string): void {
   try {
     stat = lstatSync(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new McpkiError('WRITE_FAILED', `cannot use --out ${out} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'check the path and its permissions');
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw new McpkiError('WRITE_FAILED', `cannot write --out ${out}: a part of its path is not a folder`, 'choose a path in an existing folder');
+    if (code !== 'ENOENT') throw new McpkiError('WRITE_FAILED', `cannot use --out ${out} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'check the path and its permissions');
   }
   if (stat?.isDirectory()) throw new McpkiError('INVALID_INPUT', `--out ${out} is a folder`, `name the file to write in it, e.g. --out ${join(out, 'mcp.conf')}`);
   if (stat && !stat.isFile() && !stat.isSymbolicLink()) throw new McpkiError('INVALID_INPUT', `--out ${out} is not a regular file`, 'name a regular file to write (it is replaced atomically)');
