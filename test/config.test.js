@@ -2,10 +2,11 @@
 // Every invalid case asserts the exact message: file, line:column, YAML path and text.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ROOT, tempDir } from './helpers.js';
+import { mcpki, mcpkiAsync, ROOT, run, tempDir } from './helpers.js';
 import { CONFIG_KEYS, ConfigError, TARGET_TYPES, loadConfig, parseConfig } from '../dist/config/index.js';
 import { McpkiError } from '../dist/errors.js';
 import { KEY_TYPES } from '../dist/pki/keys.js';
@@ -616,3 +617,145 @@ describe('schema/mcpki.schema.json agrees with the validator', () => {
     });
   }
 });
+
+// ---- issue 8: durations bounded, the cache cannot add to the YAML, host:port parsed once ---------------
+
+test('durations have limits: hooks.timeout 30000d and friends are refused naming the limit', async () => {
+  const { parseConfig: parse } = await import('../dist/config/index.js');
+  const cases = [
+    ['defaults:\n  hooks: { timeout: 30000d }\ncertificates: []\n', /defaults\.hooks\.timeout: "30000d" is longer than the limit of 1d/],
+    ['certificates:\n  - name: a\n    names: [a.test]\n    hooks: { timeout: 25d }\n', /hooks\.timeout: "25d" is longer than the limit of 1d/],
+    ['certificates:\n  - name: a\n    names: [a.test]\n    hooks: { timeout: 99999999999999999999s }\n', /longer than the limit of 1d/],
+    ['certificates:\n  - name: a\n    names: [a.test]\n    renewBefore: 99999w\n', /renewBefore: "99999w" is longer than the limit of 400d/],
+  ];
+  for (const [body, pattern] of cases) {
+    assert.throws(() => parse(`version: 1\n${body}`), (e) => e.code === 'INVALID_INPUT' && e.details.some((d) => pattern.test(d)), body);
+  }
+  const ok = parse('version: 1\ndefaults:\n  hooks: { timeout: 1d }\ncertificates: []\n');
+  assert.equal(ok.defaults.hookTimeoutMs, 86_400_000);
+  const { parseDuration, checkDuration, MAX_TIMER_MS } = await import('../dist/duration.js');
+  assert.throws(() => parseDuration('30000d', { maxMs: MAX_TIMER_MS, what: 'x' }), (e) => e.code === 'INVALID_INPUT' && /limit of/.test(e.message) && /at most/.test(e.hint));
+  assert.equal(checkDuration('24d', { maxMs: MAX_TIMER_MS }).ok, true);
+  assert.equal(checkDuration('25d', { maxMs: MAX_TIMER_MS }).ok, false, 'more than 2^31 - 1 ms');
+  assert.equal(parseDuration('30d'), 30 * 86_400_000, 'the public default still reads a month');
+});
+
+test('CLI: list --expiring and check --timeout with huge values are user errors naming the limit', () => {
+  const { dir, cleanup } = tempDir('mcpki-durations-');
+  try {
+    const home = join(dir, 'home');
+    const list = mcpki(['--home', home, 'list', '--expiring', '99999999999d']);
+    assert.equal(list.status, 3, list.stderr);
+    assert.match(list.stderr, /^error: invalid --expiring "99999999999d": longer than the limit of 36500d$/m);
+    assert.ok(!existsSync(home), 'list refused before making a home');
+    const check = mcpki(['check', '127.0.0.1:1', '--timeout', '99999999999999']);
+    assert.equal(check.status, 3, check.stderr);
+    assert.match(check.stderr, /^error: invalid --timeout "99999999999999": longer than the limit of 10m$/m);
+  } finally {
+    cleanup();
+  }
+});
+
+test('the config cache cannot say what the YAML does not: an edited, garbled or foreign cache is ignored', () => {
+  const { dir, cleanup } = tempDir('mcpki-config-cache-');
+  try {
+    const home = join(dir, 'home');
+    assert.equal(mcpki(['--home', home, 'init']).status, 0);
+    const config = join(dir, 'mcpki.yaml');
+    const target = join(dir, 'out', 'web.crt');
+    writeFileSync(config, `version: 1\ncertificates:\n  - name: web\n    names: [web.localhost]\n    targets:\n      - { type: cert, path: ${target} }\n`);
+    const plan = () => mcpki(['--home', home, '--json', 'renew', '--dry-run', '-c', config]);
+    assert.equal(plan().status, 0);
+    const cacheDir = join(home, 'cache');
+    const entry = readdirSync(cacheDir).find((f) => /^config-[0-9a-f]{32}\.json$/.test(f));
+    assert.ok(entry, 'a cache entry was written');
+    assert.equal(statSync(join(cacheDir, 'config.key')).mode & 0o777, 0o600);
+    const original = readFileSync(join(cacheDir, entry), 'utf8');
+    const [mac, json] = [original.slice(0, 64), original.slice(65)];
+
+    // an attacker's edit: a hook that leaves a mark, and the target's mode 04777
+    const marker = join(dir, 'hook-ran');
+    const edited = JSON.parse(json);
+    edited.certificates[0].hooks.reload = [['/usr/bin/touch', marker]];
+    edited.certificates[0].targets[0].mode = 0o4777;
+    for (const text of [`${mac}\n${JSON.stringify(edited)}`, JSON.stringify(edited), `${'0'.repeat(64)}\n${JSON.stringify(edited)}`, 'garbage{', '']) {
+      writeFileSync(join(cacheDir, entry), text);
+      const applied = mcpki(['--home', home, 'apply', '-c', config]);
+      assert.equal(applied.status, 0, applied.stderr);
+      assert.ok(!existsSync(marker), 'the hook from the edited cache did not run');
+      assert.equal(statSync(target).mode & 0o7777, 0o644, 'the mode from the YAML, not 04777');
+      rmSync(target);
+    }
+    // a cache entry holding a different YAML's parse (copied over) fails the MAC too
+    writeFileSync(join(cacheDir, 'config.key'), randomBytes(32), { mode: 0o600 });
+    writeFileSync(join(cacheDir, entry), original);
+    assert.equal(mcpki(['--home', home, 'apply', '-c', config]).status, 0);
+    // a cache folder others can write is not used at all (the YAML is parsed every time)
+    chmodSync(cacheDir, 0o777);
+    writeFileSync(join(cacheDir, entry), `${mac}\n${JSON.stringify(edited)}`);
+    rmSync(target);
+    assert.equal(mcpki(['--home', home, 'apply', '-c', config]).status, 0);
+    assert.ok(!existsSync(marker));
+    assert.equal(statSync(target).mode & 0o7777, 0o644);
+  } finally {
+    cleanup();
+  }
+});
+
+test('mcpki.yaml is read as untrusted input: a FIFO or /dev/zero is refused at once, a huge file by size', () => {
+  const { dir, cleanup } = tempDir('mcpki-config-read-');
+  try {
+    const fifo = join(dir, 'fifo.yaml');
+    assert.equal(run('mkfifo', [fifo]).status, 0);
+    for (const path of [fifo, '/dev/zero']) {
+      const result = mcpki(['--home', join(dir, 'home'), 'renew', '--dry-run', '-c', path], { timeout: 20_000 });
+      assert.equal(result.status, 3, `${path}: ${result.stderr}`);
+      assert.match(result.stderr, /not a regular file/);
+    }
+  } finally {
+    cleanup();
+  }
+});
+
+test('verify: "[::1]:PORT" is parsed once and apply probes a real TLS listener on ::1', { skip: !hasIpv6Loopback() && 'no IPv6 loopback' }, async () => {
+  const { dir, cleanup } = tempDir('mcpki-verify-v6-');
+  const tls = await import('node:tls');
+  let server;
+  const onHup = () => server.setSecureContext({ cert: readFileSync(fullchain), key: readFileSync(key) });
+  const deployDir = join(dir, 'deploy');
+  const fullchain = join(deployDir, 'v6.fullchain.pem');
+  const key = join(deployDir, 'v6.key');
+  try {
+    const home = join(dir, 'home');
+    assert.equal(mcpki(['--home', home, 'init']).status, 0);
+    assert.equal(mcpki(['--home', home, 'issue', 'server', 'boot', 'localhost', '::1']).status, 0);
+    // a TLS server on ::1, first with another certificate; the reload hook (kill -HUP) makes it load the deployed one
+    server = tls.createServer({ cert: readFileSync(join(home, 'certs', 'boot', 'boot.fullchain.pem')), key: readFileSync(join(home, 'certs', 'boot', 'boot.key')) }, (socket) => socket.end());
+    await new Promise((resolve) => server.listen(0, '::1', resolve));
+    const { port } = server.address();
+    process.on('SIGHUP', onHup);
+    const config = join(dir, 'mcpki.yaml');
+    writeFileSync(config, `version: 1\ncertificates:\n  - name: v6\n    names: [localhost, "::1"]\n    targets:\n      - { type: fullchain, path: ${fullchain} }\n      - { type: key, path: ${key} }\n    hooks:\n      reload: [kill, -HUP, "${process.pid}"]\n      verify: "[::1]:${port}"\n`);
+    assert.deepEqual(parseConfig(readFileSync(config, 'utf8'), config).certificates[0].hooks.verify, { host: '::1', port });
+    const applied = await mcpkiAsync(['--home', home, '--json', 'apply', '-c', config]);
+    assert.equal(applied.status, 0, applied.stderr + applied.stdout);
+    assert.doesNotMatch(applied.stdout + applied.stderr, /not host:port/);
+    const serial = mcpki(['--home', home, '--json', 'show', 'v6']).json.certificate.serial;
+    const served = await new Promise((resolve, reject) => {
+      const socket = tls.connect({ host: '::1', port, rejectUnauthorized: false }, () => {
+        resolve(socket.getPeerCertificate().serialNumber);
+        socket.destroy();
+      });
+      socket.on('error', reject);
+    });
+    assert.equal(served.replace(/^0+/, '').toUpperCase(), serial.replace(/[:]/g, '').replace(/^0+/, '').toUpperCase());
+  } finally {
+    process.off('SIGHUP', onHup);
+    await new Promise((resolve) => (server ? server.close(resolve) : resolve()));
+    cleanup();
+  }
+});
+
+function hasIpv6Loopback() {
+  return run('sh', ['-c', 'ip -6 addr show lo 2>/dev/null | grep -q "::1" || test -e /proc/net/if_inet6']).status === 0;
+}

@@ -27,7 +27,8 @@ test('systemd units render with real paths and pass systemd-analyze verify', { s
     // the renew unit's ExecStart, run as systemd would run it, issues the declared certificate
     const unit = mcpki(['--home', home, 'template', 'render', 'systemd/mcpki-renew.service', '-c', config]).stdout;
     const execStart = unit.match(/^ExecStart=(.+)$/m)[1].split(' ');
-    const env = Object.fromEntries(unit.match(/^Environment=(.+)$/gm).map((line) => line.slice('Environment='.length).split('=')));
+    // Environment="NAME=VALUE": the whole assignment quoted, so a home with spaces stays one value
+    const env = Object.fromEntries(unit.match(/^Environment=(.+)$/gm).map((line) => JSON.parse(line.slice('Environment='.length)).split('=')));
     assert.equal(env.MCPKI_HOME, home);
     const ran = spawnSync(execStart[0], execStart.slice(1), { encoding: 'utf8', env: { ...process.env, ...env } });
     assert.equal(ran.status, 0, ran.stderr + ran.stdout);
@@ -107,11 +108,15 @@ test('--cert fills the certificate\'s paths; --var wins; unknown certificates an
     assert.match(noClient.stderr, /hint: pass --client-cert NAME/);
 
     // values are escaped for the file they land in: JSON strings, single-quoted shell words
-    const json = mcpki(['--home', home, '--json', 'template', 'render', 'mcp/claude-desktop.json', '--cert', 'web', '--var', 'url=https://web.localhost/"quoted"\\path']);
-    assert.equal(JSON.parse(json.json.text).mcpServers.web.args[2], 'https://web.localhost/"quoted"\\path');
-    const sh = mcpki(['--home', home, '--json', 'template', 'render', 'curl/mcp-call.sh', '--cert', 'web', '--var', "url=https://it's.example/mcp"]);
+    const json = mcpki(['--home', home, '--json', 'template', 'render', 'mcp/claude-desktop.json', '--cert', 'web', '--var', 'ca=/etc/ssl/"quoted"\\path.pem']);
+    assert.equal(JSON.parse(json.json.text).mcpServers.web.env.NODE_EXTRA_CA_CERTS, '/etc/ssl/"quoted"\\path.pem');
+    // a URL cannot hold a quote or a backslash: refused naming the variable, not escaped into something else
+    const quotedUrl = mcpki(['--home', home, 'template', 'render', 'mcp/claude-desktop.json', '--cert', 'web', '--var', 'url=https://web.localhost/"quoted"\\path']);
+    assert.equal(quotedUrl.status, 3);
+    assert.match(quotedUrl.stderr, /^error: template variable url=.*percent-encode/m);
+    const sh = mcpki(['--home', home, '--json', 'template', 'render', 'curl/mcp-call.sh', '--cert', 'web', '--var', "url=https://web.example/it's/mcp"]);
     const echoed = spawnSync('sh', ['-c', `${sh.json.text.match(/^url=.*$/m)[0]}; printf %s "$url"`], { encoding: 'utf8' });
-    assert.equal(echoed.stdout, "https://it's.example/mcp");
+    assert.equal(echoed.stdout, "https://web.example/it's/mcp");
   } finally {
     cleanup();
   }

@@ -328,6 +328,11 @@ class Checker {
     const text = this.string(node, path, what);
     if (text === undefined) return undefined;
     if (text.includes('\0')) return this.error(node, path, 'a path cannot contain a NUL character');
+    const control = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.exec(text);
+    if (control) {
+      const name = control[0] === '\n' ? 'a newline' : control[0] === '\r' ? 'a carriage return' : control[0] === '\t' ? 'a tab' : `the control character U+${control[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+      return this.error(node, path, `a path cannot contain ${name} (at position ${control.index + 1}): it would break every file that names it`);
+    }
     return { absolute: isAbsolute(text) ? resolve(text) : resolve(base, text), written: text };
   }
 

@@ -62,7 +62,7 @@ export function checkHostPort(input: string, options: HostPortOptions = {}): Hos
     const port = portNumber(text);
     return port === undefined ? { ok: false, message: `the port must be from 1 to 65535, got ${shown}` } : { ok: true, value: { host: options.defaultHost, port } };
   }
-  if (isIP(text) === 6) return { ok: false, message: `${shown} is an IPv6 address without a port: write it in brackets, e.g. [${text}]:443` };
+  if (isIP(text) === 6) return { ok: false, message: `${shown} is an IPv6 address without brackets: write the address in brackets and the port after it, e.g. [::1]:8443` };
   const parts = splitHostPort(text);
   if (!parts || parts.host === '') return { ok: false, message: `expected ${form}, got ${shown}` };
   if (parts.port === undefined && options.defaultPort === undefined) return { ok: false, message: `expected ${form}, got ${shown}` };

@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 import type { Context } from '../context.js';
 import { loadConfig } from '../config/index.js';
 import { McpkiError } from '../errors.js';
+import { formatHostPort, parseHostPort } from '../net/address.js';
 import { CATALOG, COMMON_DEFAULTS } from './catalog.js';
+import { checkValue, fillTemplate, syntaxOf } from './escape.js';
 import { authorityVariables, certificateVariableNames, certificateVariables } from './certificate.js';
 
 /** The installed package's folder (holds templates/ and bin/), found from this module's location. */
@@ -78,13 +80,6 @@ export function listTemplates(): TemplateInfo[] {
   return out;
 }
 
-/** How a value is written into a file of this kind: placeholders in code, JSON and YAML sit inside "…", in shell inside '…'. */
-function escaperFor(name: string): (value: string) => string {
-  if (/\.(json|ts|js|py|ya?ml)$/.test(name)) return (value) => JSON.stringify(value).slice(1, -1);
-  if (/\.sh$/.test(name)) return (value) => value.replace(/'/g, `'\\''`);
-  return (value) => value;
-}
-
 function hintFor(missing: readonly string[]): string {
   const fromCert = missing.some((m) => certificateVariableNames().includes(m) || m === 'ca' || m === 'crl');
   const fromClient = missing.some((m) => certificateVariableNames('client').includes(m));
@@ -94,13 +89,17 @@ function hintFor(missing: readonly string[]): string {
   return `pass ${vars}`;
 }
 
-export function renderText(text: string, variables: Record<string, string>, name = 'template'): string {
+/**
+ * Fills a template's placeholders. Each value is checked for its variable's kind and escaped for the file's
+ * syntax (src/templates/escape.ts); `raw` fills without either, for a default made of other variables.
+ */
+export function renderText(text: string, variables: Record<string, string>, name = 'template', raw = false): string {
   const missing = placeholders(text).filter((v) => variables[v] === undefined);
   if (missing.length) {
     throw new McpkiError('INVALID_INPUT', `${name} needs ${missing.map((m) => `{{${m}}}`).join(', ')}`, hintFor(missing));
   }
-  const escape = escaperFor(name);
-  return text.replace(PLACEHOLDER, (_, key: string) => escape(variables[key]!));
+  if (raw) return text.replace(PLACEHOLDER, (_, key: string) => variables[key]!);
+  return fillTemplate(text, variables, syntaxOf(name));
 }
 
 export interface RenderOptions {
@@ -114,27 +113,20 @@ export interface RenderOptions {
   variables?: Record<string, string>;
 }
 
-/** host and port of "host:port", "[v6]:port" or a bare port (all addresses). */
-function splitHostPort(address: string): { host: string; port: string } {
-  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(address);
-  if (bracketed) return { host: bracketed[1]!, port: bracketed[2]! };
-  if (/^\d+$/.test(address)) return { host: '0.0.0.0', port: address };
-  const at = address.lastIndexOf(':');
-  return at > 0 ? { host: address.slice(0, at), port: address.slice(at + 1) } : { host: address, port: '' };
-}
-
 /** Variables computed from others unless given: listenHost/listenPort from listen, upstreamAddress from upstream. */
 function derivedVariables(variables: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   if (variables.listen !== undefined) {
-    const { host, port } = splitHostPort(variables.listen);
+    checkValue('listen', variables.listen);
+    const { host, port } = parseHostPort(variables.listen, { defaultHost: '0.0.0.0', what: 'listen' });
     out.listenHost = host;
-    out.listenPort = port;
+    out.listenPort = String(port);
   }
   if (variables.upstream !== undefined) {
     try {
       const url = new URL(variables.upstream);
-      out.upstreamAddress = `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
+      const port = Number(url.port || (url.protocol === 'https:' ? '443' : '80'));
+      out.upstreamAddress = formatHostPort({ host: url.hostname.replace(/^\[|\]$/g, ''), port });
     } catch {
       // not a URL: templates that need upstreamAddress then ask for it
     }
@@ -178,7 +170,7 @@ export function renderTemplate(context: Context, name: string, options: RenderOp
   if (options.clientCert) Object.assign(variables, certificateVariables(context, { name: options.clientCert, prefix: 'client' }, config, needed));
   Object.assign(variables, given);
   for (const [key, value] of Object.entries(template.defaults)) {
-    if (given[key] === undefined && value.includes('{{')) variables[key] = renderText(value, variables, `the default of ${key}`);
+    if (given[key] === undefined && value.includes('{{')) variables[key] = renderText(value, variables, `the default of ${key}`, true);
   }
   for (const [key, value] of Object.entries(derivedVariables(variables))) if (given[key] === undefined) variables[key] = value;
   return { name: template.name, text: renderText(readFileSync(template.path, 'utf8'), variables, template.name), variables };

@@ -1,4 +1,7 @@
 import type { Command } from 'commander';
+import { lstatSync, statSync, type Stats } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { assertSafeDir } from '../../fs/safe-path.js';
 import { writeFileAtomic } from '../../deploy/atomic.js';
 import { McpkiError } from '../../errors.js';
 import { action, collect } from '../command.js';
@@ -12,6 +15,35 @@ function parseVars(pairs: readonly string[] = []): Record<string, string> {
     out[pair.slice(0, at)] = pair.slice(at + 1);
   }
   return out;
+}
+
+/**
+ * --out must name a file (new or to replace) in a folder that exists and is safe to write in: checked before
+ * anything is written, so a folder, a missing parent or a special file is a user error that leaves nothing
+ * behind (no .mcpki-tmp- file from a rename that could not succeed).
+ */
+function checkOut(out: string): void {
+  if (out.trim() === '') throw new McpkiError('USAGE', '--out is empty', 'give the file to write, e.g. --out /etc/nginx/conf.d/mcp.conf');
+  const path = resolve(out);
+  let stat: Stats | undefined;
+  try {
+    stat = lstatSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw new McpkiError('WRITE_FAILED', `cannot write --out ${out}: a part of its path is not a folder`, 'choose a path in an existing folder');
+    if (code !== 'ENOENT') throw new McpkiError('WRITE_FAILED', `cannot use --out ${out} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'check the path and its permissions');
+  }
+  if (stat?.isDirectory()) throw new McpkiError('INVALID_INPUT', `--out ${out} is a folder`, `name the file to write in it, e.g. --out ${join(out, 'mcp.conf')}`);
+  if (stat && !stat.isFile() && !stat.isSymbolicLink()) throw new McpkiError('INVALID_INPUT', `--out ${out} is not a regular file`, 'name a regular file to write (it is replaced atomically)');
+  const parent = dirname(path);
+  let folder: Stats;
+  try {
+    folder = statSync(parent);
+  } catch {
+    throw new McpkiError('WRITE_FAILED', `cannot write --out ${out}: the folder ${parent} does not exist`, `create it first (mkdir -p ${parent}), or choose another path`);
+  }
+  if (!folder.isDirectory()) throw new McpkiError('WRITE_FAILED', `cannot write --out ${out}: ${parent} is not a folder`, 'choose a path in an existing folder');
+  assertSafeDir(parent, 'the --out folder');
 }
 
 export function registerTemplate(program: Command): void {
@@ -56,7 +88,10 @@ Examples:
         const { renderTemplate } = await import('../../templates/render.js');
         const variables = parseVars(flags.var);
         const rendered = renderTemplate(context, name, { config: flags.config, cert: flags.cert, clientCert: flags.clientCert, variables });
-        if (flags.out) writeFileAtomic(flags.out, rendered.text, rendered.name.endsWith('.sh') ? 0o755 : 0o644);
+        if (flags.out) {
+          checkOut(flags.out);
+          writeFileAtomic(flags.out, rendered.text, rendered.name.endsWith('.sh') ? 0o755 : 0o644);
+        }
         emit(out, { ...rendered, path: flags.out ?? null }, () => (flags.out ? `${color.green('wrote')} ${flags.out} from ${rendered.name}` : rendered.text));
       }),
     );
