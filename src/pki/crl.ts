@@ -157,7 +157,7 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
   const warnings: string[] = [];
   const rootCrl = ensureRootCrl(context, current.rootDer, options.rootPassphrase);
   if (rootCrl) pem += rootCrl;
-  else warnings.push('the root key is encrypted and this home has no usable root CRL, so the file holds only the intermediate\'s CRL: full-chain checks (nginx ssl_crl, Node\'s crl option) reject every client; run "mcpki crl" once with MCPKI_ROOT_PASSPHRASE set');
+  else warnings.push('the root key is encrypted and this home has no root CRL (or a damaged one), so the file holds only the intermediate\'s CRL: full-chain checks (nginx ssl_crl, Node\'s crl option) reject every client; run "mcpki crl" once with MCPKI_ROOT_PASSPHRASE set');
   const paths = [context.layout.crl];
   if (out) paths.push(out);
   // both or neither
