@@ -74,7 +74,8 @@ function lstatOrNull(path: string): Stats | null {
   try {
     return lstatSync(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null; // the folder check says what is wrong
     throw new McpkiError('WRITE_FAILED', `cannot use --out ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give a file path in an existing folder this user can write');
   }
 }
