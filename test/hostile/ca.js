@@ -400,6 +400,6 @@ export const CASES = [
     args: (ctx) => ['crl', '--out', join(ctx.work, 'file', 'crl.pem')],
     status: EXIT.FILESYSTEM,
     code: 'WRITE_FAILED',
-    message: /its folder .*file is not a folder/,
+    message: /--out .*work\/file is not a folder/,
   },
 ];
