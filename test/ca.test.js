@@ -172,7 +172,7 @@ const CA_VARIANTS = [
   { title: 'empty root.crt', files: () => ({ 'root.crt': '' }), message: /root certificate .*root\.crt is empty/ },
   { title: 'empty intermediate.crt', files: () => ({ 'intermediate.crt': '' }), message: /intermediate certificate .*intermediate\.crt is empty/ },
   { title: 'a PEM block of garbage in intermediate.crt', files: () => ({ 'intermediate.crt': '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' }), message: /intermediate\.crt is not a valid certificate/ },
-  { title: 'garbage intermediate.key', files: () => ({ 'intermediate.key': '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n' }), message: /intermediate key .* is not a valid private key/ },
+  { title: 'garbage intermediate.key', files: () => ({ 'intermediate.key': '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n' }), message: /intermediate key .* is unreadable: not a valid private key/ },
   { title: 'a leaf certificate in place of the intermediate', files: (a) => ({ 'intermediate.crt': readFileSync(a.leaf.paths.cert, 'utf8'), 'intermediate.key': readFileSync(a.leaf.paths.key, 'utf8') }), message: /intermediate\.crt is not a CA certificate/ },
 ];
 

@@ -1,7 +1,7 @@
 // Hostile cases: the CA's own files (swapped, replaced, garbage, empty, special files), the inventory
 // (emptied, deleted, a FIFO, a symlink, restored from a hostile copy) and the CRL's --out path.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { mcpki, run, tempDir } from '../helpers.js';
@@ -346,6 +346,31 @@ export const CASES = [
     code: 'SERVICE_RUNNING',
     message: /mcpki apply \(pid \d+ .*holds the lock/,
     hint: /wait for it to finish or stop it/,
+  },
+
+  {
+    title: 'crl: a FIFO in place of the published crl.pem is replaced, never read (no hang)',
+    setup: (ctx) => mkfifo(ca(ctx, 'crl.pem')),
+    args: ['--json', 'crl'],
+    status: 0,
+    timeout: 20_000,
+    check: (ctx, result) => {
+      assert.equal(JSON.parse(result.stdout).number, '1');
+      assert.ok(statSync(ca(ctx, 'crl.pem')).isFile());
+    },
+  },
+  {
+    title: 'crl: a garbage root-crl.pem is signed again instead of being published',
+    setup: put('root-crl.pem', '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n'),
+    args: ['--json', 'crl'],
+    status: 0,
+    check: (ctx, result) => {
+      const out = JSON.parse(result.stdout);
+      assert.equal(out.includesRoot, true);
+      const text = run('openssl', ['crl', '-in', ca(ctx, 'root-crl.pem'), '-noout', '-issuer']);
+      assert.equal(text.status, 0, text.stderr);
+      assert.match(text.stdout, /mcpki development root/);
+    },
   },
 
   // --- crl --out (item 13) ---------------------------------------------------------------------------
