@@ -115,10 +115,12 @@ describe(`${N} concurrent mcpki processes`, { timeout: 300_000 }, () => {
     }
   });
 
-  test(`${N} concurrent "issue server" on a home whose database does not exist yet (migrations race)`, async () => {
+  test(`${N} concurrent "issue server" on a home whose database has no schema yet (migrations race)`, async () => {
     const { home, cleanup } = initHome();
     try {
       for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(join(home, `mcpki.db${suffix}`), { force: true });
+      // an SQLite file without tables (a missing or empty one next to a CA is refused: STORE_MISSING)
+      assert.deepEqual(sql(join(home, 'mcpki.db'), 'PRAGMA journal_mode=WAL'), ['wal']);
       const results = await issueConcurrently(home, names);
       checkFleet(home, names, results);
       const tables = sql(join(home, 'mcpki.db'), "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");

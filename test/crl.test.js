@@ -149,3 +149,96 @@ test('a home made before root CRLs: crl warns without the root passphrase and ad
     cleanup();
   }
 });
+
+// --- an inventory that was emptied or deleted (issue 8, item 3) -----------------------------------------
+
+test('an emptied or deleted inventory is refused, not recreated; restore brings the revocation back and the CRL number goes on', async () => {
+  const { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } = await import('node:fs');
+  const { dir, cleanup } = tempDir();
+  try {
+    assert.equal(mcpki(['--home', dir, 'init']).status, 0);
+    const agent = mcpki(['--home', dir, '--json', 'issue', 'client', 'agent', 'agent@x.localhost']).json;
+    assert.equal(mcpki(['--home', dir, 'revoke', 'agent']).status, 0);
+    const first = mcpki(['--home', dir, '--json', 'crl']).json;
+    assert.equal(first.number, '1');
+    assert.deepEqual(first.revoked.map((r) => r.serial), [agent.certificate.serial]);
+    const published = readFileSync(join(dir, 'ca', 'crl.pem'), 'utf8');
+
+    const database = join(dir, 'mcpki.db');
+    writeFileSync(database, ''); // : > mcpki.db
+    for (const args of [['crl'], ['issue', 'server', 'web', 'web.localhost'], ['list'], ['revoke', 'agent']]) {
+      const refused = mcpki(['--home', dir, '--json', ...args]);
+      assert.equal(refused.status, 7, `${args.join(' ')}: ${refused.stdout}${refused.stderr}`);
+      assert.equal(refused.json.error.code, 'STORE_MISSING');
+      assert.match(refused.json.error.message, /mcpki\.db is empty \(0 bytes\).*holds a CA/);
+      assert.match(refused.json.error.hint, /mcpki inventory restore/);
+    }
+    assert.equal(statSync(database).size, 0, 'no fresh inventory was started');
+    for (const suffix of ['', '-wal', '-shm']) rmSync(database + suffix, { force: true });
+    const gone = mcpki(['--home', dir, '--json', 'crl']);
+    assert.equal(gone.status, 7, gone.stdout);
+    assert.match(gone.json.error.message, /mcpki\.db is missing/);
+    assert.ok(!existsSync(database), 'still no inventory');
+    assert.equal(readFileSync(join(dir, 'ca', 'crl.pem'), 'utf8'), published, 'the published CRL is untouched');
+
+    const restored = mcpki(['--home', dir, '--json', 'inventory', 'restore']);
+    assert.equal(restored.status, 0, restored.stderr);
+    assert.equal(restored.json.revoked, 1);
+    assert.equal((statSync(database).mode & 0o777).toString(8), '600');
+    const second = mcpki(['--home', dir, '--json', 'crl']).json;
+    assert.equal(second.number, '2', 'the CRL number goes on after the published one');
+    assert.deepEqual(second.revoked.map((r) => r.serial), [agent.certificate.serial], 'the revocation is back');
+    const text = run('openssl', ['crl', '-in', second.paths[0], '-noout', '-text']).stdout;
+    assert.match(text, /CRL Number: \s*2\b/);
+    assert.match(text, new RegExp(`Serial Number: ${agent.certificate.serial}`, 'i'));
+    assert.ok(readdirSync(join(dir, 'backups')).length >= 1);
+  } finally {
+    cleanup();
+  }
+});
+
+test('CRL numbers never go back: an inventory restored from before the last CRLs continues after the published number', async () => {
+  const { copyFileSync, readdirSync } = await import('node:fs');
+  const { dir, cleanup } = tempDir();
+  try {
+    assert.equal(mcpki(['--home', dir, 'init']).status, 0);
+    const old = join(dir, 'old.db');
+    const backup = mcpki(['--home', dir, '--json', 'inventory', 'backup']).json;
+    copyFileSync(backup.path, old);
+    for (let i = 1; i <= 3; i++) assert.equal(mcpki(['--home', dir, '--json', 'crl']).json.number, String(i));
+    const restored = mcpki(['--home', dir, '--json', 'inventory', 'restore', old]);
+    assert.equal(restored.status, 0, restored.stderr);
+    assert.match(restored.json.replaced, /mcpki\.db\.replaced-/);
+    assert.ok(readdirSync(dir).some((name) => name.startsWith('mcpki.db.replaced-')), 'the replaced inventory is kept');
+    assert.equal(mcpki(['--home', dir, '--json', 'crl']).json.number, '4', 'not 1 again');
+  } finally {
+    cleanup();
+  }
+});
+
+test('crl --out: a folder or a missing parent is a user error, nothing is written and no temp file is left', async () => {
+  const { mkdirSync, readdirSync, existsSync } = await import('node:fs');
+  const { dir, cleanup } = tempDir();
+  try {
+    const home = join(dir, 'home');
+    assert.equal(mcpki(['--home', home, 'init']).status, 0);
+    const folder = join(dir, 'out');
+    mkdirSync(folder);
+    const asFolder = mcpki(['--home', home, '--json', 'crl', '--out', folder]);
+    assert.equal(asFolder.status, 3, asFolder.stdout + asFolder.stderr);
+    assert.match(asFolder.json.error.message, /--out .*out is a folder, not a file/);
+    assert.match(asFolder.json.error.hint, /crl\.pem/);
+    const missing = mcpki(['--home', home, '--json', 'crl', '--out', join(dir, 'nope', 'crl.pem')]);
+    assert.equal(missing.status, 8, missing.stdout + missing.stderr);
+    assert.match(missing.json.error.message, /its folder .*nope does not exist/);
+    assert.match(missing.json.error.hint, /mkdir -p/);
+    assert.deepEqual(readdirSync(folder), []);
+    assert.ok(!readdirSync(dir).some((name) => name.includes('.mcpki-tmp')), 'no temp file next to --out');
+    assert.ok(!readdirSync(join(home, 'ca')).some((name) => name.includes('.mcpki-tmp')), 'no temp file in the home');
+    assert.ok(!existsSync(join(home, 'ca', 'crl.pem')), 'HOME/ca/crl.pem is not written either');
+    // the failed runs used no CRL number
+    assert.equal(mcpki(['--home', home, '--json', 'crl', '--out', join(folder, 'crl.pem')]).json.number, '1');
+  } finally {
+    cleanup();
+  }
+});

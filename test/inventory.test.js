@@ -72,3 +72,99 @@ test('mcpki list --expiring, human and JSON', () => {
     cleanup();
   }
 });
+
+// --- copies of the inventory (issue 8, item 3) --------------------------------------------------------
+
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { hostname } from 'node:os';
+
+const sqlite = (db, sql) => {
+  const result = run('python3', ['-c', 'import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nfor r in c.execute(sys.argv[2]): print("|".join(map(str, r)))\nc.commit()', db, sql]);
+  assert.equal(result.status, 0, result.stderr);
+  return result.stdout.trim().split('\n').filter(Boolean);
+};
+
+test('a copy after every revocation and CA change: 0600 in a 0700 folder, consistent, the newest 5 kept', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    assert.equal(mcpki(['--home', dir, 'init']).status, 0);
+    const backups = join(dir, 'backups');
+    const list = () => readdirSync(backups).sort();
+    assert.equal(list().length, 1, 'init made one');
+    assert.equal((statSync(backups).mode & 0o777).toString(8), '700');
+    for (let i = 0; i < 3; i++) assert.equal(mcpki(['--home', dir, 'issue', 'client', `c${i}`, `c${i}@x.localhost`]).status, 0);
+    assert.equal(list().length, 1, 'issuing is no reason for a copy');
+    for (let i = 0; i < 3; i++) assert.equal(mcpki(['--home', dir, 'revoke', `c${i}`]).status, 0);
+    assert.equal(mcpki(['--home', dir, 'ca', 'rotate-intermediate']).status, 0);
+    const names = list();
+    assert.equal(names.length, 5, `${names.join(', ')}: 1 + 3 + 1 made, the newest 5 kept`);
+    for (const name of names) {
+      assert.match(name, /^mcpki-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z\.db$/);
+      assert.equal((statSync(join(backups, name)).mode & 0o777).toString(8), '600');
+    }
+    const newest = join(backups, names.at(-1));
+    assert.deepEqual(sqlite(newest, 'PRAGMA integrity_check'), ['ok']);
+    assert.deepEqual(sqlite(newest, "SELECT name FROM certificates WHERE status = 'revoked' ORDER BY name"), ['c0', 'c1', 'c2']);
+    assert.deepEqual(sqlite(newest, "SELECT COUNT(*) FROM authorities WHERE role = 'intermediate'"), ['2'], 'the rotation is in it');
+    // one more: the oldest goes
+    const made = mcpki(['--home', dir, '--json', 'inventory', 'backup']);
+    assert.equal(made.status, 0, made.stderr);
+    assert.equal(made.json.backups.length, 5);
+    assert.equal(made.json.backups.at(-1), made.json.path);
+    assert.ok(!list().includes(names[0]));
+  } finally {
+    cleanup();
+  }
+});
+
+test('inventory restore refuses what is not an intact inventory of this CA, a FIFO, and a home in use; nothing changes', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const home = join(dir, 'home');
+    const other = join(dir, 'other');
+    assert.equal(mcpki(['--home', home, 'init']).status, 0);
+    assert.equal(mcpki(['--home', other, 'init']).status, 0);
+    const database = join(home, 'mcpki.db');
+    const before = readFileSync(database);
+    const garbage = join(dir, 'garbage.db');
+    writeFileSync(garbage, Buffer.alloc(8192, 0x5a));
+    const plain = join(dir, 'plain.db');
+    sqlite(plain, 'CREATE TABLE t (x)');
+    const fifo = join(dir, 'fifo');
+    assert.equal(run('mkfifo', [fifo]).status, 0);
+    const otherCopy = mcpki(['--home', other, '--json', 'inventory', 'backup']).json.path;
+    const cases = [
+      { file: garbage, status: 3, message: /garbage\.db is not a usable mcpki inventory: file is not a database/ },
+      { file: plain, status: 3, message: /plain\.db is not a usable mcpki inventory: it has no mcpki schema/ },
+      { file: fifo, status: 3, message: /fifo is a FIFO, not a regular file/ },
+      { file: otherCopy, status: 3, message: /belongs to another CA/ },
+      { file: join(dir, 'missing.db'), status: 10, message: /missing\.db does not exist/ },
+      { file: database, status: 3, message: /is the inventory itself/ },
+    ];
+    for (const c of cases) {
+      const result = mcpki(['--home', home, '--json', 'inventory', 'restore', c.file], { timeout: 20_000 });
+      assert.equal(result.status, c.status, `${c.file}: ${result.stdout}${result.stderr}`);
+      assert.match(result.json.error.message, c.message);
+      assert.ok(result.json.error.hint.length > 0);
+    }
+    assert.ok(readFileSync(database).equals(before), 'the inventory is untouched');
+    assert.ok(!readdirSync(home).some((name) => name.includes('replaced') || name.includes('mcpki-tmp')), readdirSync(home).join(', '));
+
+    // an apply that holds the home (this test process stands in for it)
+    sqlite(database, `INSERT INTO locks (name, pid, host, acquired_at) VALUES ('apply', ${process.pid}, '${hostname()}', '2030-01-01T00:00:00Z')`);
+    const busy = mcpki(['--home', home, '--json', 'inventory', 'restore']);
+    assert.equal(busy.status, 18, busy.stdout);
+    assert.match(busy.json.error.message, new RegExp(`mcpki apply \\(pid ${process.pid} `));
+    sqlite(database, 'DELETE FROM locks');
+
+    const empty = join(dir, 'empty-home');
+    mkdirSync(empty);
+    const none = mcpki(['--home', empty, '--json', 'inventory', 'restore']);
+    assert.equal(none.status, 10, none.stdout);
+    assert.match(none.json.error.message, /no copy of the inventory in .*backups/);
+    assert.ok(!existsSync(join(empty, 'mcpki.db')));
+  } finally {
+    cleanup();
+  }
+});

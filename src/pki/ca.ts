@@ -388,7 +388,7 @@ function readCaKey(path: string, what: string, passphrase?: string): { key: KeyO
     return { key: readPrivateKey(pem, isEncryptedPem(pem) ? passphrase : undefined), pem };
   } catch (error) {
     if (error instanceof McpkiError) throw error;
-    throw corrupt(`${what} ${path} is not a valid private key (${(error as Error).message})`, RESTORE_HINT, error);
+    throw corrupt(`${what} ${path} is unreadable: not a valid private key (${(error as Error).message})`, RESTORE_HINT, error);
   }
 }
 

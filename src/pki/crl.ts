@@ -2,11 +2,12 @@
 // certificates they issued can still be revoked), followed by the root's CRL (pki/root-crl.ts), so one file
 // serves full-chain CRL checks. One PEM file may hold several CRLs; OpenSSL and Node read them all.
 import { X509Certificate } from 'node:crypto';
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { writeFileAtomic, writeFilesAtomic } from '../deploy/atomic.js';
 import { McpkiError } from '../errors.js';
+import { INPUT_LIMITS, MIB, readInputText } from '../fs/read.js';
 import { assertSafeDir } from '../fs/safe-path.js';
 import { loadIssuingCa, loadRootKey } from './ca.js';
 import { children, decodeOid, fromPem, parse, TAG, toPem, type DerNode } from './der.js';
@@ -43,6 +44,14 @@ interface Signer {
   key: import('node:crypto').KeyObject;
 }
 
+/** A file of the CA or a published CRL: a regular file of bounded size (a FIFO or a device never hangs a read). */
+export function readCaText(path: string, what: string, maxBytes: number = INPUT_LIMITS.pem): string {
+  return readInputText(path, { what, maxBytes, code: 'CA_CORRUPT' });
+}
+
+/** The largest published CRL file read back (a million revoked serials fit). */
+export const CRL_FILE_LIMIT = 64 * MIB;
+
 /** Retired intermediates whose key is archived with them (rotate-intermediate keeps both): they still sign CRLs. */
 function retiredIntermediates(retiredDir: string): { cert: string; key: string }[] {
   if (!existsSync(retiredDir)) return [];
@@ -57,10 +66,10 @@ function retiredSigners(retiredDir: string): Signer[] {
   return retiredIntermediates(retiredDir).map((files) => {
     const hint = `restore ${files.cert} and ${files.key} from a backup, or move both out of ${retiredDir} (certificates of that intermediate can then no longer be revoked)`;
     try {
-      const der = fromPem(readFileSync(files.cert, 'utf8'), 'CERTIFICATE')[0];
+      const der = fromPem(readCaText(files.cert, 'the retired intermediate'), 'CERTIFICATE')[0];
       if (!der) throw new Error('no PEM certificate in it');
       const cert = new X509Certificate(der);
-      const key = readPrivateKey(readFileSync(files.key, 'utf8'));
+      const key = readPrivateKey(readCaText(files.key, 'the retired intermediate key'));
       if (!cert.ca) throw new Error('not a CA certificate');
       if (!cert.checkPrivateKey(key)) throw new Error(`${files.key} does not match it`);
       return { der, key };
@@ -74,7 +83,8 @@ function lstatOrNull(path: string): Stats | null {
   try {
     return lstatSync(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null; // the folder check says what is wrong
     throw new McpkiError('WRITE_FAILED', `cannot use --out ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give a file path in an existing folder this user can write');
   }
 }
@@ -108,7 +118,7 @@ function checkOutPath(out: string): string {
 function publishedCrlNumber(path: string, rootKeyId: string): bigint {
   let highest = 0n;
   try {
-    for (const crl of readCrlFile(readFileSync(path, 'utf8'))) {
+    for (const crl of readCrlFile(readCaText(path, 'the published CRL', CRL_FILE_LIMIT))) {
       if (crl.keyId === rootKeyId || crl.number === null) continue;
       const number = BigInt(crl.number);
       if (number > highest) highest = number;
@@ -157,7 +167,7 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
   const warnings: string[] = [];
   const rootCrl = ensureRootCrl(context, current.rootDer, options.rootPassphrase);
   if (rootCrl) pem += rootCrl;
-  else warnings.push('the root key is encrypted and this home has no usable root CRL, so the file holds only the intermediate\'s CRL: full-chain checks (nginx ssl_crl, Node\'s crl option) reject every client; run "mcpki crl" once with MCPKI_ROOT_PASSPHRASE set');
+  else warnings.push('the root key is encrypted and this home has no root CRL (or a damaged one), so the file holds only the intermediate\'s CRL: full-chain checks (nginx ssl_crl, Node\'s crl option) reject every client; run "mcpki crl" once with MCPKI_ROOT_PASSPHRASE set');
   const paths = [context.layout.crl];
   if (out) paths.push(out);
   // both or neither
@@ -298,7 +308,7 @@ export function listCrlIssuers(retiredDir: string, intermediateCert: string, now
   const files = [intermediateCert, ...retiredIntermediates(retiredDir).map((retired) => retired.cert)];
   const issuers: CrlIssuer[] = [];
   for (const file of files) {
-    const der = fromPem(readFileSync(file, 'utf8'), 'CERTIFICATE')[0];
+    const der = fromPem(readCaText(file, 'the intermediate certificate'), 'CERTIFICATE')[0];
     if (!der) continue;
     const cert = new X509Certificate(der);
     if (new Date(cert.validTo) < now) continue;

@@ -5,7 +5,8 @@
 // `mcpki crl` never needs the root key, which may be encrypted at rest.
 import type { KeyObject } from 'node:crypto';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { toPem } from './der.js';
 import { keyIdentifier, signatureAlgorithmFor } from './keys.js';
 import { readCertificate, signCrl } from './x509.js';
@@ -28,5 +29,5 @@ export function signRootCrl(rootDer: Buffer, rootKey: KeyObject, number: bigint,
 
 /** The stored root CRL, or null when this home predates it. */
 export function readRootCrl(path: string): string | null {
-  return existsSync(path) ? readFileSync(path, 'utf8') : null;
+  return existsSync(path) ? readInputText(path, { what: 'the root CRL', maxBytes: INPUT_LIMITS.pem, code: 'CA_CORRUPT' }) : null;
 }

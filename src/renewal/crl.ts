@@ -12,7 +12,7 @@ import { errnoCode, fsyncDir, tryUnlink, writeFailed, writeTemp } from '../deplo
 import { describeHookResult, hookFailed, runHook, type HookResult } from '../deploy/hooks.js';
 import { checkOwnership, hasModeAndOwner, resolveId } from '../deploy/owners.js';
 import { McpkiError } from '../errors.js';
-import { crlKeyIdOf, generateCrl, listCrlIssuers, normalizeSerial, readCrlFile, type PublishedCrl } from '../pki/crl.js';
+import { CRL_FILE_LIMIT, crlKeyIdOf, generateCrl, readCaText, listCrlIssuers, normalizeSerial, readCrlFile, type PublishedCrl } from '../pki/crl.js';
 import { fromPem } from '../pki/der.js';
 import type { Store } from '../store/store.js';
 
@@ -103,6 +103,7 @@ function targetDiffers(target: DeclaredCrlTarget, pem: Buffer, ids: Map<string, 
   let stat;
   try {
     stat = statSync(target.path);
+    if (!stat.isFile() || stat.size !== pem.length) return true; // never read a FIFO or a device
     if (!readFileSync(target.path).equals(pem)) return true;
   } catch {
     return true;
@@ -121,7 +122,7 @@ type Verdict = Pick<CrlPlan, 'publish' | 'code' | 'reason'>;
 /** Whether the published CRLs still say what the CA and the inventory say, and are fresh enough. */
 function judge(context: Context, declared: DeclaredCrl, crls: PublishedCrl[], store: Store | undefined, now: Date): { verdict: Verdict | undefined; published: Published } {
   const { layout } = context;
-  const rootKeyId = crlKeyIdOf(fromPem(readFileSync(layout.rootCert, 'utf8'), 'CERTIFICATE')[0]!);
+  const rootKeyId = crlKeyIdOf(fromPem(readCaText(layout.rootCert, 'the root certificate'), 'CERTIFICATE')[0]!);
   const issuers = listCrlIssuers(layout.retiredDir, layout.intermediateCert, now);
   const caCrls = crls.filter((crl) => crl.keyId !== rootKeyId);
   // the intermediates' CRLs decide the times: the one that ends first
@@ -190,9 +191,10 @@ function inspect(context: Context, declared: DeclaredCrl, store: Store | undefin
   if (!hasLocalCa(context)) return plan({ publish: false, code: 'no-ca', reason: 'this home has no local CA (mcpki init): there is no CRL to publish' });
   let pem: Buffer;
   try {
-    pem = readFileSync(context.layout.crl);
+    pem = Buffer.from(readCaText(context.layout.crl, 'the published CRL', CRL_FILE_LIMIT));
   } catch (error) {
-    const reason = errnoCode(error) === 'ENOENT' ? `${context.layout.crl} does not exist yet` : `${context.layout.crl} cannot be read (${errnoCode(error)})`;
+    const cause = (error as { cause?: unknown }).cause;
+    const reason = errnoCode(cause ?? error) === 'ENOENT' ? `${context.layout.crl} does not exist yet` : (error as Error).message;
     return plan({ publish: true, code: 'missing', reason });
   }
   let crls: PublishedCrl[];
@@ -296,7 +298,7 @@ export async function applyCrl(context: Context, declared: DeclaredCrl): Promise
       outcome.refreshAt = iso(refreshTime(thisUpdate, nextUpdate, declared.refreshBefore));
       outcome.warnings = result.warnings;
     } else {
-      pem = readFileSync(context.layout.crl);
+      pem = Buffer.from(readCaText(context.layout.crl, 'the published CRL', CRL_FILE_LIMIT));
     }
     const ids = new Map<string, number>();
     for (const target of declared.targets) {

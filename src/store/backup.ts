@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { McpkiError } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
+import { isTrustedOwner, modeText, runningUid } from '../fs/safe-path.js';
 import { isAlive } from '../renewal/lock.js';
 import { readServiceLock } from '../service/lock.js';
 import { MIGRATIONS } from './migrations.js';
@@ -156,6 +157,14 @@ export function restoreInventory(context: Context, file?: string): RestoreResult
   if (!stat.isFile()) {
     const type = stat.isSymbolicLink() ? 'a symlink' : stat.isDirectory() ? 'a folder' : stat.isFIFO() ? 'a FIFO' : 'a special file';
     throw new McpkiError('INVALID_INPUT', `${source} is ${type}, not a regular file`, 'give the path of the copy itself');
+  }
+  // the inventory names files mcpki reads and writes (account keys, CA bundles, deploy paths): only a copy
+  // this user or root made and no one else can have changed
+  if (!isTrustedOwner(stat.uid)) {
+    throw new McpkiError('UNSAFE_PATH', `refusing ${source}: it is owned by uid ${stat.uid}, not by this user (uid ${runningUid()}) or root`, `check where the copy comes from; if it is yours, chown ${runningUid()} ${source}`);
+  }
+  if ((stat.mode & 0o022) !== 0) {
+    throw new McpkiError('UNSAFE_PATH', `refusing ${source}: it is writable by ${stat.mode & 0o002 ? 'everyone' : 'its group'} (mode ${modeText(stat.mode)})`, `check where the copy comes from, then chmod go-w ${source}`);
   }
   if (resolve(source) === resolve(layout.database)) {
     throw new McpkiError('INVALID_INPUT', `${source} is the inventory itself`, `give a copy, e.g. the newest in ${backups}`);
