@@ -85,11 +85,8 @@ function sameNames(cert: X509Certificate, sans: readonly San[]): boolean {
   return got.length === wanted.length && got.every((g, i) => g === wanted[i]);
 }
 
-export async function issueAcmeCertificate(context: Context, request: AcmeIssueRequest): Promise<AcmeIssued> {
-  const progress: ProgressListener = request.onProgress ?? (() => {});
-  const name = validateCertName(request.name);
-  const sans = validateDomains(request.domains, request.challenge);
-  const keyType = parseKeyType(request.keyType ?? 'ec-p256');
+/** The account, the previous certificate and the paths: everything decided before the CA is contacted. */
+function planOrder(context: Context, request: AcmeIssueRequest, name: string) {
   const account = chooseAccount(context, request.account);
   const store = context.store();
   const previous = store.findCertificate(name);
@@ -104,6 +101,31 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
     chain: join(outDir, `${name}.chain.pem`),
   };
   if (!request.allowGit) assertKeyPathOutsideGit(paths.key);
+  return { account, store, previous, outDir, paths };
+}
+
+export async function issueAcmeCertificate(context: Context, request: AcmeIssueRequest): Promise<AcmeIssued> {
+  const progress: ProgressListener = request.onProgress ?? (() => {});
+  const name = validateCertName(request.name);
+  const sans = validateDomains(request.domains, request.challenge);
+  const keyType = parseKeyType(request.keyType ?? 'ec-p256');
+  // what can be checked on this machine is checked before anything else, and before the CA hears of an order
+  // (a local mistake must not leave pending authorizations behind): the port (which stays bound), the
+  // webroot, the hook
+  try {
+    await request.challenge.prepare?.();
+  } catch (error) {
+    await request.challenge.close?.();
+    throw error;
+  }
+  let planned;
+  try {
+    planned = planOrder(context, request, name);
+  } catch (error) {
+    await request.challenge.close?.();
+    throw error;
+  }
+  const { account, store, previous, outDir, paths } = planned;
 
   const signal = request.signal;
   /** an ACME step, retried when transient, abandoned at once on an interrupt */
@@ -116,9 +138,6 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
   let failure: unknown;
   try {
     throwIfInterrupted(signal, 'the start of the order');
-    // what can be checked on this machine is checked before the CA hears of the order (RFC 8555 §7.5.2 aside,
-    // a local mistake must not leave pending authorizations behind): the port, the webroot, the hook
-    await request.challenge.prepare?.();
     progress('account', `${account.name} at ${account.directoryUrl}`);
     client = await clientFor(account);
     const acme = client;
