@@ -169,7 +169,8 @@ describe('http-01 standalone responder', () => {
     try {
       await rejectsWith(provider.present(task('http-01', 'example.test', 'tok')), (error) => {
         assert.equal(error.code, CHALLENGE_ERROR_CODES.portInUse);
-        assert.equal(error.code, 'PORT_IN_USE');
+        assert.equal(error.code, 'LISTEN_FAILED', 'a local problem, not the CA refusing');
+        assert.equal(error.exitCode, 18);
         assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
         assert.doesNotMatch(error.message, /\n/);
         assert.match(error.hint, /--webroot/);
@@ -737,7 +738,8 @@ describe('tls-alpn-01 responder', { skip: !HAS_OPENSSL && 'openssl missing' }, (
     const provider = createChallengeProvider({ type: 'tls-alpn-01', alpnPort: String(port), alpnHost: '127.0.0.1' });
     try {
       await rejectsWith(provider.present(task('tls-alpn-01', 'example.test', 'tok')), (error) => {
-        assert.equal(error.code, 'PORT_IN_USE');
+        assert.equal(error.code, 'LISTEN_FAILED', 'a local problem, not the CA refusing');
+        assert.equal(error.exitCode, 18);
         assert.equal(error.message, `cannot start the tls-alpn-01 responder: 127.0.0.1:${port} is already in use`);
         assert.match(error.hint, /--alpn-port/);
       });

@@ -2,7 +2,7 @@
 // (every expected value exact), parseRenewBefore, backoffDelay, and properties over many generated inputs.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { needsRenewal, parseRenewBefore, backoffDelay } from '../dist/renewal/policy.js';
+import { needsRenewal, parseRenewBefore, backoffDelay, failuresAfterRun } from '../dist/renewal/policy.js';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -73,6 +73,11 @@ const CASES = [
   { name: 'failures on a certificate that is not due: no backoff shown', input: { certificate: cert(90), now: at(10), failures: { count: 4, lastAt: iso(9.99) } }, expect: { due: false, code: 'not-yet', renewAt: '2026-03-02T00:00:00.000Z', nextCheck: '2026-03-02T00:00:00.000Z' } },
   { name: 'missing with a failure: backoff too', input: { certificate: null, now: new Date(START + MINUTE), failures: { count: 2, lastAt: iso(0) } }, expect: { due: false, code: 'backoff', renewAt: '2026-01-01T00:08:10.676Z', nextCheck: '2026-01-01T00:08:10.676Z' } },
   { name: 'revoked with a failure: backoff too', input: { certificate: cert(90, { status: 'revoked' }), now: new Date(at(10).getTime() + MINUTE), failures: { count: 1, lastAt: iso(10) } }, expect: { due: false, code: 'backoff', renewAt: '2026-01-11T00:04:35.271Z', nextCheck: '2026-01-11T00:04:35.271Z' } },
+  // a changed declaration (names, issuer, kind, key) is due at once, and backs off like any failure (issue 8, item 25)
+  { name: 'changed declaration: due now', input: { certificate: cert(90), now: at(10), changed: 'names changed (dns:a.test → dns:b.test)' }, expect: { due: true, code: 'changed', renewAt: '2026-01-11T00:00:00.000Z', nextCheck: '2026-01-11T00:00:00.000Z' } },
+  { name: 'changed declaration after a failed reissue: backs off', input: { certificate: cert(90), now: new Date(at(10).getTime() + MINUTE), changed: 'names changed', failures: { count: 1, lastAt: iso(10) } }, expect: { due: false, code: 'backoff', renewAt: '2026-01-11T00:04:35.271Z', nextCheck: '2026-01-11T00:04:35.271Z' } },
+  { name: 'changed declaration, backoff over: due again, next check now', input: { certificate: cert(90), now: new Date(at(10).getTime() + HOUR), changed: 'names changed', failures: { count: 1, lastAt: iso(10) } }, expect: { due: true, code: 'changed', renewAt: '2026-01-11T01:00:00.000Z', nextCheck: '2026-01-11T01:00:00.000Z' } },
+  { name: 'changed declaration of a revoked certificate: revoked', input: { certificate: cert(90, { status: 'revoked' }), now: at(10), changed: 'names changed' }, expect: { due: true, code: 'revoked', renewAt: '2026-01-11T00:00:00.000Z', nextCheck: '2026-01-11T00:00:00.000Z' } },
 ];
 
 describe('needsRenewal: table', () => {
@@ -252,6 +257,52 @@ describe('properties over generated inputs', () => {
       if (!first.ariTime) continue;
       const again = needsRenewal({ ...input, random: noRandom, chosenAriTime: first.ariTime });
       assert.deepEqual(again, first);
+    }
+  });
+});
+
+describe('failures between runs (issue 8, item 24)', () => {
+  const now = (d) => at(d);
+  test('a failure counts one more; a run skipped for backoff keeps the record; a success clears it', () => {
+    const first = failuresAfterRun(undefined, { backingOff: false, error: 'connection refused', now: now(61) });
+    assert.deepEqual(first, { count: 1, lastAt: iso(61), lastError: 'connection refused' });
+    const skipped = failuresAfterRun(first, { backingOff: true, now: new Date(at(61).getTime() + MINUTE) });
+    assert.deepEqual(skipped, first, 'a skipped run is not a success');
+    const skippedAgain = failuresAfterRun(skipped, { backingOff: true, now: new Date(at(61).getTime() + 2 * MINUTE) });
+    assert.deepEqual(skippedAgain, first);
+    const second = failuresAfterRun(skippedAgain, { backingOff: false, error: 'rate limited', now: new Date(at(61).getTime() + HOUR) });
+    assert.deepEqual(second, { count: 2, lastAt: new Date(at(61).getTime() + HOUR).toISOString(), lastError: 'rate limited' });
+    assert.deepEqual(failuresAfterRun(second, { backingOff: false, now: at(62) }), { count: 0, lastAt: null, lastError: null });
+  });
+
+  test('checks during a backoff never make a due certificate current, and the backoff grows with each failure', () => {
+    for (const status of ['valid', 'revoked']) {
+      const certificate = cert(90, { status });
+      let record = failuresAfterRun(undefined, { backingOff: false, error: 'boom', now: at(61) });
+      let previousWait = 0;
+      let t = at(61).getTime();
+      for (let round = 1; round <= 6; round++) {
+        // checks every minute until the retry time: each one is a backoff that keeps the record
+        for (;;) {
+          t += MINUTE;
+          const decision = needsRenewal({ certificate, now: new Date(t), failures: { count: record.count, lastAt: record.lastAt, lastError: record.lastError } });
+          if (decision.due) {
+            assert.equal(decision.code, status === 'revoked' ? 'revoked' : 'fraction');
+            assert.equal(decision.nextCheck, new Date(t).toISOString(), 'due: next check is now');
+            break;
+          }
+          assert.equal(decision.code, 'backoff', `${status}: never current while due (round ${round})`);
+          assert.doesNotMatch(decision.reason, /revoked: revoked/);
+          if (status === 'revoked') assert.match(decision.reason, /revoked/);
+          record = failuresAfterRun(record, { backingOff: true, now: new Date(t) });
+          assert.equal(record.count, round, 'kept through skipped runs');
+        }
+        const wait = t - Date.parse(record.lastAt);
+        assert.ok(wait >= previousWait, `round ${round}: ${wait} ms after ${previousWait} ms`);
+        previousWait = wait;
+        record = failuresAfterRun(record, { backingOff: false, error: 'boom again', now: new Date(t) });
+      }
+      assert.equal(record.count, 7);
     }
   });
 });

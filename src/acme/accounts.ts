@@ -9,7 +9,7 @@ import { ensurePrivateDir } from '../home.js';
 import { generateKey, privateKeyPem, readPrivateKey } from '../pki/keys.js';
 import { validateCertName } from '../pki/names.js';
 import type { AcmeAccountRecord } from '../store/store.js';
-import { acmeError, createClient, getDirectory, releaseConnections, type AcmeClient } from './client.js';
+import { acmeError, createClient, getDirectory, readCaBundle, releaseConnections, type AcmeClient } from './client.js';
 import { resolveDirectory } from './directories.js';
 
 
@@ -52,10 +52,17 @@ export async function registerAccount(context: Context, options: RegisterOptions
   const directory = resolveDirectory(options.directory, options.staging);
   const name = validateCertName(options.name ?? defaultName(options.directory));
   const email = options.email === undefined ? undefined : validateEmail(options.email);
+  // the bundle first: it is checked before anything is sent (and the terms' link is fetched with it)
+  const caBundle = options.caBundle !== undefined ? resolve(options.caBundle) : undefined;
+  if (caBundle !== undefined) readCaBundle(caBundle);
   if (!options.agreeTos) {
-    throw new McpkiError('INVALID_INPUT', 'the CA\'s terms of service were not agreed to', 'read them (mcpki prints the link with --json) and pass --agree-tos');
+    const link = await termsOfServiceLink(directory.url, caBundle);
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `the terms of service of ${directory.url} were not agreed to`,
+      link ? `read them at ${link}, then pass --agree-tos` : `read the CA's terms of service (${link === null ? 'its directory gives no link' : 'its directory could not be fetched for the link'}), then pass --agree-tos`,
+    );
   }
-  if (options.caBundle !== undefined) readFileSync(options.caBundle); // fail early on a bad path
   const store = context.store();
   if (store.findAcmeAccount(name)) {
     throw new McpkiError('ACME_ACCOUNT_EXISTS', `an ACME account named "${name}" already exists`, 'use it, or pass --name to register another one');
@@ -64,7 +71,7 @@ export async function registerAccount(context: Context, options: RegisterOptions
   const client = await createClient({
     directoryUrl: directory.url,
     accountKey: key.privateKey,
-    caBundle: options.caBundle ? resolve(options.caBundle) : undefined,
+    caBundle,
     externalAccountBinding: options.eab,
   });
   try {
@@ -87,7 +94,7 @@ export async function registerAccount(context: Context, options: RegisterOptions
         keyPath,
         environment: directory.environment,
         eabKid: options.eab?.kid ?? null,
-        caBundle: options.caBundle ? resolve(options.caBundle) : null,
+        caBundle: caBundle ?? null,
       });
       store.addEvent({ type: 'acme.account.registered', name, detail: { directory: directory.url, accountUrl, environment: directory.environment, eab: Boolean(options.eab) } });
       writeFileAtomic(keyPath, privateKeyPem(key.privateKey), 0o600);
@@ -95,6 +102,32 @@ export async function registerAccount(context: Context, options: RegisterOptions
     });
   } catch (error) {
     throw acmeError(error, { operation: 'account' });
+  } finally {
+    releaseConnections();
+  }
+}
+
+/**
+ * The directory's meta.termsOfService link, for the hint of a registration without --agree-tos: a string, null
+ * when the directory has none, undefined when it could not be fetched (the refusal never waits on the CA long).
+ */
+async function termsOfServiceLink(directoryUrl: string, caBundle: string | undefined): Promise<string | null | undefined> {
+  try {
+    const client = await createClient({ directoryUrl, accountKey: generateKey('ec-p256').privateKey, caBundle });
+    let timer: NodeJS.Timeout | undefined;
+    const directory = await Promise.race([
+      getDirectory(client),
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), 10_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!directory) return undefined;
+    const link = (directory.meta as { termsOfService?: unknown } | undefined)?.termsOfService;
+    // printed as is: only a plain link (no spaces or control characters, bounded) is shown
+    return typeof link === 'string' && /^(?:https?:\/\/|data:)[\x21-\x7e]+$/.test(link) && link.length <= 2000 ? link : null;
+  } catch {
+    return undefined;
   } finally {
     releaseConnections();
   }

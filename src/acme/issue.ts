@@ -17,11 +17,12 @@ import { clientFor, findAccount } from './accounts.js';
 import { ariCertificateId, renewalInfoEndpoint } from './ari.js';
 import { refreshRenewalInfo } from './renewal-info.js';
 import type { ChallengeProvider, ChallengeTask } from './challenges/provider.js';
-import { acmeError, getDirectory, releaseConnections, retrying } from './client.js';
+import { acmeError, getDirectory, releaseConnections, retrying, type AcmeClient } from './client.js';
+import { abortable, InterruptedError, throwIfInterrupted } from './interrupt.js';
 
 import { checkProfile, newOrderPayload } from './profiles.js';
 
-export type ProgressStep = 'account' | 'order' | 'authorization' | 'challenge' | 'finalize' | 'download' | 'write';
+export type ProgressStep = 'account' | 'order' | 'authorization' | 'challenge' | 'finalize' | 'download' | 'write' | 'cleanup';
 export type ProgressListener = (step: ProgressStep, detail: string) => void;
 
 export interface AcmeIssueRequest {
@@ -37,6 +38,11 @@ export interface AcmeIssueRequest {
   force?: boolean;
   challenge: ChallengeProvider;
   onProgress?: ProgressListener;
+  /**
+   * aborted (reason: 'SIGINT' / 'SIGTERM') when the command is interrupted: the order stops, a running dns-01
+   * hook is killed, every cleanup runs, the pending authorizations are deactivated, then INTERRUPTED is thrown
+   */
+  signal?: AbortSignal;
 }
 
 export interface AcmeIssued {
@@ -79,11 +85,8 @@ function sameNames(cert: X509Certificate, sans: readonly San[]): boolean {
   return got.length === wanted.length && got.every((g, i) => g === wanted[i]);
 }
 
-export async function issueAcmeCertificate(context: Context, request: AcmeIssueRequest): Promise<AcmeIssued> {
-  const progress: ProgressListener = request.onProgress ?? (() => {});
-  const name = validateCertName(request.name);
-  const sans = validateDomains(request.domains, request.challenge);
-  const keyType = parseKeyType(request.keyType ?? 'ec-p256');
+/** The account, the previous certificate and the paths: everything decided before the CA is contacted. */
+function planOrder(context: Context, request: AcmeIssueRequest, name: string) {
   const account = chooseAccount(context, request.account);
   const store = context.store();
   const previous = store.findCertificate(name);
@@ -98,53 +101,99 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
     chain: join(outDir, `${name}.chain.pem`),
   };
   if (!request.allowGit) assertKeyPathOutsideGit(paths.key);
+  return { account, store, previous, outDir, paths };
+}
 
-  progress('account', `${account.name} at ${account.directoryUrl}`);
-  const client = await clientFor(account);
-  const presented: ChallengeTask[] = [];
+export async function issueAcmeCertificate(context: Context, request: AcmeIssueRequest): Promise<AcmeIssued> {
+  const progress: ProgressListener = request.onProgress ?? (() => {});
+  const name = validateCertName(request.name);
+  const sans = validateDomains(request.domains, request.challenge);
+  const keyType = parseKeyType(request.keyType ?? 'ec-p256');
+  // what can be checked on this machine is checked before anything else, and before the CA hears of an order
+  // (a local mistake must not leave pending authorizations behind): the port (which stays bound), the
+  // webroot, the hook
   try {
-    const directory = await retrying(() => getDirectory(client));
+    await request.challenge.prepare?.();
+  } catch (error) {
+    await request.challenge.close?.();
+    throw error;
+  }
+  let planned;
+  try {
+    planned = planOrder(context, request, name);
+  } catch (error) {
+    await request.challenge.close?.();
+    throw error;
+  }
+  const { account, store, previous, outDir, paths } = planned;
+
+  const signal = request.signal;
+  /** an ACME step, retried when transient, abandoned at once on an interrupt */
+  const step = <T>(during: string, run: () => Promise<T>): Promise<T> => abortable(retrying(run), signal, during);
+  const presented: ChallengeTask[] = [];
+  /** the order's authorizations that may still be pending at the CA: deactivated when the order fails */
+  const open: { url: string; identifier: string }[] = [];
+  let client: AcmeClient | undefined;
+  let orderUrl: string | undefined;
+  let failure: unknown;
+  try {
+    throwIfInterrupted(signal, 'the start of the order');
+    progress('account', `${account.name} at ${account.directoryUrl}`);
+    client = await clientFor(account);
+    const acme = client;
+    const directory = await step('the directory request', () => getDirectory(acme));
     const profile = checkProfile(request.profile, directory);
     const replaces = previous?.ariCertId && directory.renewalInfo && previous.issuer === `acme:${account.name}` ? previous.ariCertId : undefined;
     const identifiers = sans.map((s) => ({ type: s.type, value: s.value }));
     progress('order', sans.map((s) => s.value).join(', '));
-    let order = await retrying(() => client.createOrder(newOrderPayload({ identifiers, profile, replaces }) as Parameters<typeof client.createOrder>[0]));
+    let order = await step('the new order', () => acme.createOrder(newOrderPayload({ identifiers, profile, replaces }) as Parameters<typeof acme.createOrder>[0]));
+    orderUrl = order.url;
+    const placed = order;
+    for (const url of (placed as { authorizations?: string[] }).authorizations ?? []) open.push({ url, identifier: '' });
 
-    const authorizations = await retrying(() => client.getAuthorizations(order));
+    const authorizations = await step('the authorization requests', () => acme.getAuthorizations(placed));
+    open.length = 0;
     const pending: { task: ChallengeTask; challenge: (typeof authorizations)[number]['challenges'][number] }[] = [];
     for (const authz of authorizations) {
       if (authz.status === 'valid') continue;
+      if (authz.url) open.push({ url: authz.url, identifier: `${authz.wildcard ? '*.' : ''}${authz.identifier.value}` });
       const challenge = authz.challenges.find((c) => c.type === request.challenge.type);
       if (!challenge) {
         const offered = authz.challenges.map((c) => c.type).join(', ');
         throw new McpkiError('CHALLENGE_FAILED', `${request.challenge.type} is not offered for ${authz.identifier.value} (offered: ${offered})`, 'choose one of the offered challenges with --challenge');
       }
       // acme-client returns the finished TXT value for dns-01; providers want token.thumbprint for all types
-      const keyAuthorization = await client.getChallengeKeyAuthorization({ ...challenge, type: 'http-01' });
+      const keyAuthorization = await acme.getChallengeKeyAuthorization({ ...challenge, type: 'http-01' });
       pending.push({ task: { type: request.challenge.type, identifier: authz.identifier.value, wildcard: authz.wildcard === true, token: challenge.token, keyAuthorization }, challenge });
     }
     for (const { task } of pending) {
+      throwIfInterrupted(signal, `the ${task.type} challenge for ${task.identifier}`);
       progress('authorization', `${task.wildcard ? '*.' : ''}${task.identifier}: ${task.type}`);
       presented.push(task);
-      await request.challenge.present(task);
+      await request.challenge.present(task, signal);
     }
+    const localPort = (request.challenge as { port?: number }).port;
     await Promise.all(
       pending.map(async ({ task, challenge }) => {
         try {
-          await retrying(() => client.completeChallenge(challenge));
-          await retrying(() => client.waitForValidStatus(challenge));
+          await step(`the ${task.type} challenge for ${task.identifier}`, () => acme.completeChallenge(challenge));
+          await step(`the ${task.type} challenge for ${task.identifier}`, () => acme.waitForValidStatus(challenge));
           progress('challenge', `${task.wildcard ? '*.' : ''}${task.identifier}: valid`);
         } catch (error) {
-          throw challengeError(error, task, order.url);
+          throw challengeError(error, task, placed.url, localPort);
         }
       }),
     );
+    // every authorization is valid now: nothing left to deactivate
+    open.length = 0;
 
     progress('finalize', `${keyType} key and CSR`);
     const pair = generateKey(keyType);
-    order = await client.finalizeOrder(order, createCsr(pair.privateKey, pair.publicKey, sans));
+    throwIfInterrupted(signal, 'the finalization of the order');
+    order = await acme.finalizeOrder(order, createCsr(pair.privateKey, pair.publicKey, sans));
     progress('download', order.certificate ?? '');
-    const pem = await retrying(() => client.getCertificate(order));
+    const finalized = order;
+    const pem = await retrying(() => acme.getCertificate(finalized));
     const chain = fromPem(pem, 'CERTIFICATE');
     if (chain.length === 0) throw new McpkiError('ACME_PROBLEM', 'the CA returned no certificate', 'try again; report it to the CA if it persists');
     const leaf = new X509Certificate(chain[0]!);
@@ -171,11 +220,11 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
         fingerprint: leaf.fingerprint256,
         pem: leafPem,
         paths,
-        orderUrl: order.url ?? null,
+        orderUrl: finalized.url ?? null,
         ariCertId: ariCertIdOrNull(chain[0]!),
         environment: account.environment,
       });
-      store.addEvent({ type: 'certificate.issued', name, serial: saved.serial, detail: { issuer: saved.issuer, sans: sans.map((s) => s.value), order: order.url, replaces: replaces ?? null, profile: profile ?? null, paths } });
+      store.addEvent({ type: 'certificate.issued', name, serial: saved.serial, detail: { issuer: saved.issuer, sans: sans.map((s) => s.value), order: finalized.url, replaces: replaces ?? null, profile: profile ?? null, paths } });
       removeStaleTemps(outDir);
       writeFilesAtomic([
         { path: paths.key, data: privateKeyPem(pair.privateKey), mode: 0o600 },
@@ -196,19 +245,79 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
     }
     return { certificate, paths };
   } catch (error) {
-    throw acmeError(error, { operation: 'order' });
+    failure = acmeError(error, { operation: 'order' });
+    throw failure;
   } finally {
+    // cleanups run whatever happened, an interrupt included (they are not abortable: each hook has its timeout)
+    if (presented.length) progress('cleanup', presented.map((t) => `${t.wildcard ? '*.' : ''}${t.identifier}`).join(', '));
+    const cleanupErrors: string[] = [];
     for (const task of presented) {
       try {
         await request.challenge.cleanup(task);
       } catch (error) {
         // must not hide the outcome of the order; recorded so that a left-over TXT record can be found
-        store.addEvent({ type: 'acme.challenge.cleanup-failed', name, detail: { challenge: task.type, identifier: task.identifier, error: (error as Error).message } });
+        cleanupErrors.push((error as Error).message);
+        safeEvent(store, { type: 'acme.challenge.cleanup-failed', name, detail: { challenge: task.type, identifier: task.identifier, error: (error as Error).message } });
       }
     }
     await request.challenge.close?.();
+    // RFC 8555 §7.5.2: a failed order's authorizations are deactivated, not left pending at the CA
+    const deactivated = failure !== undefined && client && open.length ? await deactivateAuthorizations(client, open) : { done: [], failed: [] };
+    // a failure after the CA was contacted is on record (a local check that refused first changed nothing)
+    if (failure !== undefined && client !== undefined) {
+      const error = failure as McpkiError;
+      safeEvent(store, {
+        type: 'acme.issue.failed',
+        name,
+        detail: {
+          code: error.code ?? 'INTERNAL',
+          message: error.message,
+          account: account.name,
+          domains: sans.map((s) => s.value),
+          order: orderUrl ?? null,
+          deactivated: deactivated.done,
+          notDeactivated: deactivated.failed,
+          cleanupErrors,
+          interrupted: error instanceof InterruptedError ? error.signal : null,
+        },
+      });
+    }
     releaseConnections();
   }
+}
+
+function safeEvent(store: ReturnType<Context['store']>, event: Parameters<ReturnType<Context['store']>['addEvent']>[0]): void {
+  try {
+    store.addEvent(event);
+  } catch {
+    // the inventory's own error (if any) is reported by the next command; the order's outcome comes first
+  }
+}
+
+/** How long deactivating a failed order's authorizations may take in all (the CA may be the problem). */
+const DEACTIVATE_BUDGET_MS = 10_000;
+
+/** Deactivates each authorization (RFC 8555 §7.5.2); one that is no longer pending (invalid, expired) is left. */
+async function deactivateAuthorizations(client: AcmeClient, authorizations: readonly { url: string; identifier: string }[]): Promise<{ done: string[]; failed: string[] }> {
+  const done: string[] = [];
+  const failed: string[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const budget = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, DEACTIVATE_BUDGET_MS);
+  });
+  const work = Promise.all(
+    authorizations.map(async ({ url }) => {
+      try {
+        const result = (await client.deactivateAuthorization({ url } as Parameters<AcmeClient['deactivateAuthorization']>[0])) as { status?: string };
+        (result.status === 'deactivated' ? done : failed).push(url);
+      } catch {
+        failed.push(url);
+      }
+    }),
+  );
+  await Promise.race([work, budget]);
+  clearTimeout(timer);
+  return { done, failed };
 }
 
 function ariCertIdOrNull(der: Buffer): string | null {
@@ -219,23 +328,24 @@ function ariCertIdOrNull(der: Buffer): string | null {
   }
 }
 
-/** A challenge failure as CHALLENGE_FAILED, naming the domain and the challenge, with what to check. */
-function challengeError(error: unknown, task: ChallengeTask, orderUrl: string | undefined): McpkiError {
+/** A challenge failure as CHALLENGE_FAILED, naming the domain and the challenge (once), with what to check. */
+function challengeError(error: unknown, task: ChallengeTask, orderUrl: string | undefined, localPort: number | undefined): McpkiError {
   if (error instanceof McpkiError) return error;
-  const typed = acmeError(error, { identifier: task.identifier, challengeType: task.type, orderUrl, operation: 'challenge' });
+  const typed = acmeError(error, { identifier: task.identifier, challengeType: task.type, orderUrl, operation: 'challenge', localPort });
   if (typed.code === 'RATE_LIMITED' || typed.code === 'NETWORK') return typed;
   const name = `${task.wildcard ? '*.' : ''}${task.identifier}`;
-  const detail = typed.message.includes(task.identifier) ? typed.message : `${typed.message}`;
-  return new McpkiError('CHALLENGE_FAILED', `${task.type} for ${name} failed: ${detail}`, typed.hint ?? challengeHint(task), { cause: error });
+  // the problem's own description may already say "http-01 challenge for NAME failed: …"
+  const message = typed.message.startsWith(`${task.type} `) ? typed.message : `${task.type} challenge for ${name} failed: ${typed.message}`;
+  return new McpkiError('CHALLENGE_FAILED', message, typed.hint ?? challengeHint(task, localPort), { cause: error });
 }
 
-function challengeHint(task: ChallengeTask): string {
+function challengeHint(task: ChallengeTask, localPort: number | undefined): string {
   switch (task.type) {
     case 'http-01':
-      return `the CA must reach http://${task.identifier}/.well-known/acme-challenge/ on port 80: check DNS, firewalls and port forwarding`;
+      return `the CA must reach http://${task.identifier}/.well-known/acme-challenge/ on port 80${localPort !== undefined && localPort !== 80 ? `, forwarded to port ${localPort} where the responder listened` : ''}: check DNS, firewalls and port forwarding`;
     case 'dns-01':
       return `the CA must see TXT _acme-challenge.${task.identifier}: check the hook and wait longer for propagation (--dns-propagation-seconds)`;
     case 'tls-alpn-01':
-      return `the CA must reach ${task.identifier} on port 443 with ALPN acme-tls/1: check DNS, firewalls and port forwarding`;
+      return `the CA must reach ${task.identifier} on port 443 with ALPN acme-tls/1${localPort !== undefined && localPort !== 443 ? `, forwarded to port ${localPort} where the responder listened` : ''}: check DNS, firewalls and port forwarding`;
   }
 }

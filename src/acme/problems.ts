@@ -88,6 +88,8 @@ export interface AcmeProblem {
   /** the URL of the failed request, challenge or authorization */
   url?: string;
   operation?: AcmeOperation;
+  /** the port this machine's challenge responder listened on (--http-port, --alpn-port), when one ran */
+  localPort?: number;
   /** seconds from the response's Retry-After header (or "retry after <time>" in a rate-limit detail) */
   retryAfterSeconds?: number;
   /** when it is worth trying again (now + Retry-After) */
@@ -108,6 +110,8 @@ export interface ProblemContext {
   challengeType?: string;
   orderUrl?: string;
   operation?: AcmeOperation;
+  /** the port this machine's challenge responder listened on */
+  localPort?: number;
   /** the recorder attached to acme-client's axios instance, to recover what acme-client dropped */
   recorder?: ProblemRecorder;
   now?: Date;
@@ -247,6 +251,7 @@ function base(context: ProblemContext, fields: Partial<AcmeProblem> & Pick<AcmeP
   if (orderUrl) problem.orderUrl = orderUrl;
   const operation = fields.operation ?? context.operation;
   if (operation) problem.operation = operation;
+  if (context.localPort !== undefined) problem.localPort = context.localPort;
   for (const key of ['status', 'instance', 'url', 'networkCode', 'termsOfService'] as const) {
     if (fields[key] !== undefined) (problem as unknown as Record<string, unknown>)[key] = fields[key];
   }
@@ -529,11 +534,21 @@ function serverOf(url: string | undefined): string {
   }
 }
 
+/** The port the CA connected to: the one in the URL its detail names (http://name:PORT/…), else the standard one. */
+function validationPort(detail: string, challenge: string): number | undefined {
+  const url = /\bhttps?:\/\/[^\s/"']+:(\d{1,5})\//.exec(detail) ?? /\bdial tcp [^\s]+:(\d{1,5})\b/.exec(detail);
+  const port = url ? Number(url[1]) : undefined;
+  return port !== undefined && port > 0 && port <= 65535 ? port : CHALLENGE_PORT[challenge];
+}
+
 function describeChallengeProblem(problem: AcmeProblem, domain: string, challenge: string, detail: string): { message: string; hint: string } | undefined {
   const prefix = `${challenge} challenge for ${domain} failed: `;
-  const port = CHALLENGE_PORT[challenge];
+  const port = validationPort(detail, challenge);
   const bare = domain.replace(/^\*\./, '');
   const check = problem.origin === 'local' ? 'this machine' : 'the CA';
+  // where our responder listened, when that is not where the CA connected
+  const local = problem.localPort !== undefined && problem.localPort !== port ? ` (the responder here listened on port ${problem.localPort})` : '';
+  const forward = problem.localPort !== undefined && problem.localPort !== port ? `forward port ${port} to port ${problem.localPort}` : `NAT forwarding to --http-port`;
   if (challenge === 'dns-01' && ['dns', 'incorrectResponse', 'unauthorized', 'connection'].includes(problem.name)) {
     return {
       message: `${prefix}TXT record ${txtName(domain)} not visible to ${check}: ${detail}`,
@@ -542,19 +557,19 @@ function describeChallengeProblem(problem: AcmeProblem, domain: string, challeng
   }
   if (challenge === 'http-01' && (problem.name === 'connection' || problem.name === 'dns')) {
     return {
-      message: `${prefix}port 80 of ${bare} was not reachable from ${check}: ${detail}`,
-      hint: `${bare} must resolve to this machine (A/AAAA) and port 80 must be open to the internet (firewall, NAT forwarding to --http-port); or use --challenge dns-01`,
+      message: `${prefix}port ${port} of ${bare} was not reachable from ${check}${local}: ${detail}`,
+      hint: `${bare} must resolve to this machine (A/AAAA) and port ${port} must be open to the internet (firewall, ${forward}); or use --challenge dns-01`,
     };
   }
   if (challenge === 'http-01' && (problem.name === 'unauthorized' || problem.name === 'incorrectResponse')) {
     return {
-      message: `${prefix}port 80 of ${bare} did not serve the expected /.well-known/acme-challenge/ file to ${check}: ${detail}`,
-      hint: `another server may answer port 80 of ${bare}: stop it, give its document root with --webroot, or fix redirects; or use --challenge dns-01`,
+      message: `${prefix}port ${port} of ${bare} did not serve the expected /.well-known/acme-challenge/ file to ${check}${local}: ${detail}`,
+      hint: `another server may answer port ${port} of ${bare}: stop it, give its document root with --webroot, or fix redirects; or use --challenge dns-01`,
     };
   }
   if (challenge === 'http-01' && problem.name === 'tls') {
     return {
-      message: `${prefix}port 80 of ${bare} redirected to HTTPS and the TLS handshake failed: ${detail}`,
+      message: `${prefix}port ${port} of ${bare} redirected to HTTPS and the TLS handshake failed: ${detail}`,
       hint: `do not redirect /.well-known/acme-challenge/ to HTTPS, or make the HTTPS server on ${bare} complete a handshake`,
     };
   }
@@ -580,6 +595,12 @@ export function describeProblem(problem: AcmeProblem): { message: string; hint: 
   if (challenge && domain) {
     const described = describeChallengeProblem(problem, domain, challenge, detail);
     if (described) return described;
+  }
+  if (problem.operation === 'account' && /external account|\beab\b/i.test(detail) && problem.name !== 'externalAccountRequired') {
+    return {
+      message: `the CA refused the External Account Binding: ${detail}`,
+      hint: 'check the EAB key id (--eab-kid) and its HMAC key (--eab-hmac-file or MCPKI_EAB_HMAC, base64url, exactly as the CA shows it); some CAs accept each EAB key only once: create a new one',
+    };
   }
   const prefix = challenge ? `${challenge} challenge${domain ? ` for ${domain}` : ''} failed: ` : domain ? `${domain}: ` : '';
   const until = problem.retryAfter ? problem.retryAfter.toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined;
@@ -618,7 +639,11 @@ export function describeProblem(problem: AcmeProblem): { message: string; hint: 
         message: `${prefix}the CA refused: ${detail}`,
         hint: challenge
           ? 'the challenge response was not accepted: check that it is served to the internet'
-          : 'the account may not do this: check --account (only the account that ordered a certificate, or its key, can revoke it)',
+          : problem.operation === 'revoke'
+            ? 'the account may not do this: check --account (only the account that ordered a certificate, or its key, can revoke it)'
+            : problem.operation === 'account'
+              ? 'the CA refused to create or use this account: check --directory and, for a CA that requires it, the EAB key (--eab-kid, --eab-hmac-file)'
+              : 'the account may not do this: check --account and that it is valid at this CA (mcpki acme account show NAME)',
       };
     case 'rejectedIdentifier':
     case 'compound': {

@@ -11,9 +11,12 @@
 // serves the value.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { Resolver } from 'node:dns/promises';
 import { childEnv } from '../../deploy/hooks.js';
 import { McpkiError } from '../../errors.js';
+import { interrupted, sleep, throwIfInterrupted } from '../interrupt.js';
 import { CHALLENGE_ERROR_CODES, assertKeyAuthorization, type ChallengeProvider, type ChallengeTask } from './provider.js';
 
 export const DEFAULT_HOOK_TIMEOUT_SECONDS = 60;
@@ -188,15 +191,42 @@ export class Dns01HookProvider implements ChallengeProvider {
     this.cwd = options.cwd;
   }
 
-  async present(task: ChallengeTask): Promise<void> {
+  /** Before the order: the hook's program exists and is executable (found on PATH when given without a slash). */
+  async prepare(): Promise<void> {
+    const program = this.argv[0]!;
+    const hint = 'give --dns-hook an executable program (a path, or a name on PATH) and its arguments; it is not run through a shell';
+    const candidates = program.includes('/') ? [program] : (this.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, program));
+    for (const candidate of candidates) {
+      let stat;
+      try {
+        stat = statSync(candidate);
+      } catch {
+        continue;
+      }
+      if (!stat.isFile()) {
+        if (program.includes('/')) throw new McpkiError('INVALID_INPUT', `the dns-01 hook ${candidate} is not a regular file`, hint);
+        continue;
+      }
+      try {
+        accessSync(candidate, constants.X_OK);
+        return;
+      } catch {
+        if (program.includes('/')) throw new McpkiError('INVALID_INPUT', `the dns-01 hook ${candidate} is not executable`, `chmod +x it, or ${hint}`);
+      }
+    }
+    throw new McpkiError('INVALID_INPUT', program.includes('/') ? `the dns-01 hook ${program} does not exist` : `the dns-01 hook ${program} is not on PATH`, hint);
+  }
+
+  async present(task: ChallengeTask, signal?: AbortSignal): Promise<void> {
     assertKeyAuthorization(task);
+    throwIfInterrupted(signal, `the dns-01 present hook for ${task.identifier}`);
     const key = keyOf(task);
     this.presented.add(key);
-    await this.runHook('present', task);
+    await this.runHook('present', task, signal);
     const fqdn = dnsTxtName(task.identifier);
     const value = dnsTxtValue(task.keyAuthorization);
-    if (this.check) await this.waitForTxt(fqdn, value);
-    if (this.propagationMs > 0) await sleep(this.propagationMs);
+    if (this.check) await this.waitForTxt(fqdn, value, signal);
+    if (this.propagationMs > 0) await sleep(this.propagationMs, signal, `the DNS propagation wait for ${task.identifier}`);
   }
 
   async cleanup(task: ChallengeTask): Promise<void> {
@@ -209,7 +239,7 @@ export class Dns01HookProvider implements ChallengeProvider {
   }
 
   /** Runs the hook once; resolves on exit code 0, throws a typed error otherwise. */
-  private async runHook(action: 'present' | 'cleanup', task: ChallengeTask): Promise<void> {
+  private async runHook(action: 'present' | 'cleanup', task: ChallengeTask, signal?: AbortSignal): Promise<void> {
     const fqdn = dnsTxtName(task.identifier);
     const value = dnsTxtValue(task.keyAuthorization);
     // the hook never sees mcpki's secrets (root passphrase, EAB HMAC key, PKCS#12 password)
@@ -226,11 +256,13 @@ export class Dns01HookProvider implements ChallengeProvider {
     const hookText = formatCommand(this.argv);
     let run: HookRun;
     try {
-      run = await runCommand([...this.argv, action, task.identifier, fqdn, value], env, this.cwd, this.timeoutMs);
+      run = await runCommand([...this.argv, action, task.identifier, fqdn, value], env, this.cwd, this.timeoutMs, signal);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? String(error);
       throw new McpkiError('INVALID_INPUT', `cannot run the dns-01 hook ${hookText} (${code})`, 'give --dns-hook an executable program (a path, or a name on PATH) and its arguments; it is not run through a shell', { cause: error });
     }
+    // an interrupted present: the hook was killed (or had finished); cleanup runs for this task all the same
+    if (signal?.aborted) throw interrupted(signal, `the dns-01 ${action} hook for ${task.identifier}`);
     if (run.exitCode === 0 && !run.timedOut) return;
     const failure = new HookFailure(run);
     const line = lastLine(run.stderr) || lastLine(run.stdout);
@@ -253,13 +285,14 @@ export class Dns01HookProvider implements ChallengeProvider {
     );
   }
 
-  private async waitForTxt(fqdn: string, value: string): Promise<void> {
+  private async waitForTxt(fqdn: string, value: string, signal?: AbortSignal): Promise<void> {
     const check = this.check!;
     const name = fqdn.replace(/\.$/, '');
     const deadline = Date.now() + check.timeoutMs;
     let delay = 250;
     let lastError = '';
     for (;;) {
+      throwIfInterrupted(signal, `the DNS propagation wait for ${fqdn}`);
       try {
         const records = await check.resolver.resolveTxt(name);
         if (records.some((chunks) => chunks.join('') === value)) return;
@@ -269,7 +302,7 @@ export class Dns01HookProvider implements ChallengeProvider {
       }
       const left = deadline - Date.now();
       if (left <= 0) break;
-      await sleep(Math.min(delay, left));
+      await sleep(Math.min(delay, left), signal, `the DNS propagation wait for ${fqdn}`);
       delay = Math.min(delay * 1.5, 2000);
     }
     throw new McpkiError(
@@ -284,16 +317,13 @@ function keyOf(task: ChallengeTask): string {
   return `${task.identifier}\u0000${task.keyAuthorization}`;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /**
  * Runs argv without a shell in a new process group, with stdin closed and output captured (the last 64 KiB
  * of each stream). After timeoutMs the group gets SIGTERM, then SIGKILL. Rejects only when the program cannot
  * be started (ENOENT, EACCES).
  */
-export function runCommand(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string | undefined, timeoutMs: number): Promise<HookRun> {
+export function runCommand(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string | undefined, timeoutMs: number, signal?: AbortSignal): Promise<HookRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { env, cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], shell: false });
     let stdout = '';
@@ -318,14 +348,25 @@ export function runCommand(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
       killGroup('SIGTERM');
       killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
     }, timeoutMs);
+    // an interrupt kills the hook's whole group the same way (SIGTERM, then SIGKILL)
+    let interruptedRun = false;
+    const onAbort = (): void => {
+      if (exit || interruptedRun) return;
+      interruptedRun = true;
+      killGroup('SIGTERM');
+      if (!killTimer) killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
+    };
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
     let done = false;
     const finish = (): void => {
       if (done || !exit) return;
       done = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       if (killTimer) clearTimeout(killTimer);
-      if (timedOut) killGroup('SIGKILL'); // whatever is left of the group after the leader died
+      if (timedOut || interruptedRun) killGroup('SIGKILL'); // whatever is left of the group after the leader died
       child.stdout!.destroy();
       child.stderr!.destroy();
       resolve({ exitCode: exit.code, signal: exit.signal, timedOut, stdout, stderr });
@@ -334,6 +375,7 @@ export function runCommand(argv: readonly string[], env: NodeJS.ProcessEnv, cwd:
       if (exit) return;
       done = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       reject(error);
     });
     child.once('exit', (code, signal) => {

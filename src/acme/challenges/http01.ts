@@ -41,6 +41,11 @@ export class Http01Provider implements ChallengeProvider {
     return this.listener.port;
   }
 
+  /** Binds the port before the order is placed, and keeps it until close(). */
+  async prepare(): Promise<void> {
+    await this.listener.start();
+  }
+
   async present(task: ChallengeTask): Promise<void> {
     assertNotWildcard(task, 'http-01');
     assertToken(task.token);

@@ -19,7 +19,14 @@ export interface ChallengeTask {
 
 export interface ChallengeProvider {
   readonly type: ChallengeType;
-  present(task: ChallengeTask): Promise<void>;
+  /**
+   * optional: checks what can be checked on this machine before an order is placed at the CA (the port can be
+   * bound — and stays bound —, the webroot is a writable folder, the hook is an executable program), so a local
+   * problem never leaves an order and its authorizations pending at the CA
+   */
+  prepare?(): Promise<void>;
+  /** `signal`: an interrupt (SIGINT/SIGTERM) — stop waiting, kill a running hook, and throw */
+  present(task: ChallengeTask, signal?: AbortSignal): Promise<void>;
   /**
    * Never throws for the built-in responders (http-01, webroot, tls-alpn-01). The dns-01 hook provider throws
    * a typed error when the user's cleanup hook fails: callers must not let it hide an earlier error.
@@ -34,10 +41,10 @@ export interface ChallengeProvider {
  * exit codes).
  */
 export const CHALLENGE_ERROR_CODES = {
-  /** the standalone responder's port is taken by another program */
-  portInUse: 'PORT_IN_USE',
+  /** the standalone responder's port is taken by another program: a local problem, not the CA's (exit 18) */
+  portInUse: 'LISTEN_FAILED',
   /** binding a port below 1024 without root / CAP_NET_BIND_SERVICE */
-  portDenied: 'PORT_IN_USE',
+  portDenied: 'LISTEN_FAILED',
   /** the dns-01 hook failed, timed out, or the TXT record never became visible */
   hookFailed: 'CHALLENGE_FAILED',
   /** a challenge type that cannot validate this identifier (wildcard without dns-01) */

@@ -93,6 +93,11 @@ export class TlsAlpn01Provider implements ChallengeProvider {
     return this.listener.port;
   }
 
+  /** Binds the port before the order is placed, and keeps it until close(). */
+  async prepare(): Promise<void> {
+    await this.listener.start();
+  }
+
   async present(task: ChallengeTask): Promise<void> {
     assertNotWildcard(task, 'tls-alpn-01');
     assertToken(task.token);

@@ -1,7 +1,7 @@
 // http-01 through a running web server (RFC 8555 section 8.3): the key authorization is written to
 // <webroot>/.well-known/acme-challenge/<token> (atomically, 0644, so the web server can read it whatever the
 // umask), and removed in cleanup together with the folders this provider created, once they are empty.
-import { chmodSync, mkdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { accessSync, chmodSync, constants, mkdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { McpkiError } from '../../errors.js';
 import { writeFileAtomic } from '../../deploy/atomic.js';
@@ -23,10 +23,28 @@ export class WebrootProvider implements ChallengeProvider {
     return join(this.webroot, '.well-known', 'acme-challenge', token);
   }
 
-  async present(task: ChallengeTask): Promise<void> {
-    assertNotWildcard(task, 'http-01');
-    assertToken(task.token);
-    assertKeyAuthorization(task);
+  /** Before the order: the webroot is a folder, and the deepest part of .well-known/acme-challenge that exists is writable. */
+  async prepare(): Promise<void> {
+    this.assertFolder();
+    let deepest = this.webroot;
+    for (const part of [join(this.webroot, '.well-known'), join(this.webroot, '.well-known', 'acme-challenge')]) {
+      let stat;
+      try {
+        stat = statSync(part);
+      } catch {
+        break;
+      }
+      if (!stat.isDirectory()) throw new McpkiError('INVALID_INPUT', `${part} is not a folder`, 'remove it, or give --webroot the folder your web server serves for this domain');
+      deepest = part;
+    }
+    try {
+      accessSync(deepest, constants.W_OK | constants.X_OK);
+    } catch (error) {
+      throw writeError(deepest, error);
+    }
+  }
+
+  private assertFolder(): void {
     let stat;
     try {
       stat = statSync(this.webroot);
@@ -36,6 +54,13 @@ export class WebrootProvider implements ChallengeProvider {
     if (!stat?.isDirectory()) {
       throw new McpkiError('INVALID_INPUT', `webroot ${this.webroot} is not a folder`, 'give --webroot the folder your web server serves for this domain (its document root)');
     }
+  }
+
+  async present(task: ChallengeTask): Promise<void> {
+    assertNotWildcard(task, 'http-01');
+    assertToken(task.token);
+    assertKeyAuthorization(task);
+    this.assertFolder();
     const wellKnown = join(this.webroot, '.well-known');
     this.makeDir(wellKnown);
     this.makeDir(join(wellKnown, 'acme-challenge'));

@@ -186,18 +186,33 @@ Examples:
           alpnHost: flags.alpnHost,
         });
         const showProgress = !out.json && process.stderr.isTTY === true;
-        const issued = await issueAcmeCertificate(context, {
-          name,
-          domains: flags.domain ?? [],
-          account: flags.account,
-          keyType: flags.key,
-          profile: flags.profile,
-          outDir: flags.out,
-          allowGit: flags.allowGit,
-          force: flags.force,
-          challenge,
-          onProgress: showProgress ? (step, detail) => process.stderr.write(`${color.dim(step.padEnd(13), process.stderr)} ${detail}\n`) : undefined,
-        });
+        // SIGINT/SIGTERM: stop the order, kill a running hook, run every cleanup, deactivate the pending
+        // authorizations, then exit 130/143 (a second signal changes nothing: the cleanups have their timeouts)
+        const interrupt = new AbortController();
+        const onSignal = (signal: NodeJS.Signals): void => {
+          if (!interrupt.signal.aborted) interrupt.abort(signal);
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+        let issued: AcmeIssued;
+        try {
+          issued = await issueAcmeCertificate(context, {
+            name,
+            domains: flags.domain ?? [],
+            account: flags.account,
+            keyType: flags.key,
+            profile: flags.profile,
+            outDir: flags.out,
+            allowGit: flags.allowGit,
+            force: flags.force,
+            challenge,
+            signal: interrupt.signal,
+            onProgress: showProgress ? (step, detail) => process.stderr.write(`${color.dim(step.padEnd(13), process.stderr)} ${detail}\n`) : undefined,
+          });
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
         emit(out, issued, () => renderIssued(issued));
       }),
     );
