@@ -223,10 +223,16 @@ test('serve publishes the CRL, logs crl.published, exports its nextUpdate and wa
   const events = [];
   let now = new Date();
   const context = createContext({ home: s.home, now: () => now });
+  // a free port (metrics addresses take ports 1 to 65535)
+  const { createServer } = await import('node:net');
+  const probe = createServer();
+  await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = probe.address().port;
+  await new Promise((resolve) => probe.close(resolve));
   const service = await startService(context, {
     loadConfig: () => loadConfig(s.config),
     schedule: '0 0 1 1 *',
-    metrics: '127.0.0.1:0',
+    metrics: `127.0.0.1:${port}`,
     log: (event, fields) => events.push({ event, ...fields }),
     scheduler: { runOnStart: false, now: () => now },
   });
