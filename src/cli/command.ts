@@ -35,3 +35,10 @@ export function action<Args extends unknown[]>(run: (env: ActionEnv, ...args: Ar
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
+// Marked rather than compared by identity: commands bundled into dist/cli-extra.cjs carry their own copy.
+Object.defineProperty(collect, 'repeatable', { value: true });
+
+/** Whether an option's parser collects repeated values (so giving the option twice is not a mistake). */
+export function isRepeatable(parse: unknown): boolean {
+  return typeof parse === 'function' && (parse as { repeatable?: boolean }).repeatable === true;
+}

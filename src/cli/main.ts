@@ -2,7 +2,7 @@
 // modules it needs when it runs, so start-up stays close to a bare `node`.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { McpkiError } from '../errors.js';
-import { collect } from './command.js';
+import { isRepeatable } from './command.js';
 import { reportError } from './output.js';
 import { createRequire } from 'node:module';
 import { registerCa } from './commands/ca.js';
@@ -138,7 +138,7 @@ function guardOptionValues(command: Command): void {
   for (const option of command.options) {
     if (!option.required || option.long === '--home') continue;
     const parse = option.parseArg as ((value: string, previous: unknown) => unknown) | undefined;
-    const repeatable = option.variadic || parse === collect;
+    const repeatable = option.variadic || isRepeatable(parse);
     let given = false;
     option.argParser((value: string, previous: unknown) => {
       if (value.trim() === '') throw new InvalidArgumentError(EMPTY_VALUE);

@@ -20,6 +20,8 @@ export interface HostPortOptions {
   what?: string;
   /** an example for the hint */
   example?: string;
+  /** a listen address: port 0 asks the system for a free port */
+  listen?: boolean;
 }
 
 /** A DNS label sequence (letters, digits, "-", "_", "."), no empty label; no wildcards, no spaces. */
@@ -35,10 +37,10 @@ export function splitHostPort(text: string): { host: string; port?: string; brac
 }
 
 /** A port number from 1 to 65535 written in decimal digits, or undefined. */
-export function portNumber(text: string): number | undefined {
+export function portNumber(text: string, lowest = 1): number | undefined {
   if (!/^\d{1,5}$/.test(text)) return undefined;
   const port = Number(text);
-  return port >= 1 && port <= 65535 ? port : undefined;
+  return port >= lowest && port <= 65535 ? port : undefined;
 }
 
 /** Whether `host` is an IPv4 address, an IPv6 address (no brackets) or a DNS host name. */
@@ -56,18 +58,20 @@ export type HostPortResult = { ok: true; value: HostPort } | { ok: false; messag
 /** The checks without the throw (the config validator collects every problem). */
 export function checkHostPort(input: string, options: HostPortOptions = {}): HostPortResult {
   const text = input.trim();
+  const lowest = options.listen ? 0 : 1;
+  const range = `from ${lowest} to 65535`;
   const shown = JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
   const form = `host:port${options.defaultHost !== undefined ? ' or a port' : ''}, e.g. ${options.example ?? '"localhost:8443" or "[::1]:8443"'}`;
   if (options.defaultHost !== undefined && /^\d+$/.test(text)) {
-    const port = portNumber(text);
-    return port === undefined ? { ok: false, message: `the port must be from 1 to 65535, got ${shown}` } : { ok: true, value: { host: options.defaultHost, port } };
+    const port = portNumber(text, lowest);
+    return port === undefined ? { ok: false, message: `the port must be ${range}, got ${shown}` } : { ok: true, value: { host: options.defaultHost, port } };
   }
   if (isIP(text) === 6) return { ok: false, message: `${shown} is an IPv6 address without brackets: write the address in brackets and the port after it, e.g. [::1]:8443` };
   const parts = splitHostPort(text);
   if (!parts || parts.host === '') return { ok: false, message: `expected ${form}, got ${shown}` };
   if (parts.port === undefined && options.defaultPort === undefined) return { ok: false, message: `expected ${form}, got ${shown}` };
-  const port = parts.port === undefined ? options.defaultPort! : portNumber(parts.port);
-  if (port === undefined) return { ok: false, message: `the port must be from 1 to 65535, got ${JSON.stringify(parts.port)} in ${shown}` };
+  const port = parts.port === undefined ? options.defaultPort! : portNumber(parts.port, lowest);
+  if (port === undefined) return { ok: false, message: `the port must be ${range}, got ${JSON.stringify(parts.port)} in ${shown}` };
   if (parts.bracketed) {
     if (isIP(parts.host) !== 6) return { ok: false, message: `${shown}: only an IPv6 address goes in brackets` };
     return { ok: true, value: { host: parts.host.toLowerCase(), port } };

@@ -194,7 +194,7 @@ export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9464';
 
 /** Parses HOST:PORT and applies the loopback-only policy; throws McpkiError INVALID_INPUT. */
 export function parseListenAddress(listen: string, allowRemote = false): { host: string; port: number } {
-  const result = checkHostPort(listen, { defaultHost: '127.0.0.1', example: '127.0.0.1:9464' });
+  const result = checkHostPort(listen, { defaultHost: '127.0.0.1', example: '127.0.0.1:9464', listen: true });
   if (!result.ok) {
     throw new McpkiError('INVALID_INPUT', `invalid metrics listen address "${listen}": ${result.message}`, 'use HOST:PORT, e.g. --metrics 127.0.0.1:9464 (IPv6: [::1]:9464)');
   }
