@@ -166,6 +166,39 @@ describe('failed and interrupted ACME orders', { skip }, () => {
     });
   }
 
+  test('SIGTERM during apply (dns-01 present hook): cleanup runs, authorizations deactivated, no failure counted, exit 143', async () => {
+    const hook = writeHook(work.dir, { sleepOn: 'apply.sigterm.test' });
+    const config = join(work.dir, 'apply-signal.yaml');
+    writeFileSync(
+      config,
+      `version: 1
+certificates:
+  - name: applysig
+    issuer: acme:pebble
+    names: [apply.sigterm.test]
+    challenge: { type: dns-01, hook: [${JSON.stringify(hook.path)}] }
+`,
+    );
+    const child = spawn(process.execPath, [BIN, '--home', home, 'apply', '-c', config], { env: { ...process.env, NO_COLOR: '1', ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise((resolve) => child.on('exit', (status, sig) => resolve({ status, sig })));
+    await until('the present hook', () => hook.calls().some(([action]) => action === 'present'));
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGTERM');
+    const { status: exitStatus, sig } = await exited;
+    assert.equal(sig, null, 'mcpki was killed instead of cleaning up');
+    assert.equal(exitStatus, 143, stderr);
+    assert.deepEqual(hook.calls().map(([action, domain]) => `${action} ${domain}`), ['present apply.sigterm.test', 'cleanup apply.sigterm.test']);
+    const [event] = failures('applysig');
+    assert.equal(event.detail.interrupted, 'SIGTERM');
+    assert.deepEqual(await status(event.detail.order), ['apply.sigterm.test=deactivated']);
+    const plan = mcpki(['--home', home, '--json', 'renew', '--dry-run', '-c', config]);
+    assert.equal(plan.status, 0, plan.stderr);
+    assert.equal(plan.json.plan[0].failures, 0, 'an interrupt is not a failure: no backoff');
+    assert.equal(plan.json.plan[0].due, true);
+  });
+
   test('a busy http-01 port is a local error before any order (not exit 13)', async () => {
     const blocker = net.createServer();
     await new Promise((resolve) => blocker.listen(0, '127.0.0.1', resolve));
