@@ -166,6 +166,39 @@ describe('failed and interrupted ACME orders', { skip }, () => {
     });
   }
 
+  test('SIGTERM during apply (dns-01 present hook): cleanup runs, authorizations deactivated, no failure counted, exit 143', async () => {
+    const hook = writeHook(work.dir, { sleepOn: 'apply.sigterm.test' });
+    const config = join(work.dir, 'apply-signal.yaml');
+    writeFileSync(
+      config,
+      `version: 1
+certificates:
+  - name: applysig
+    issuer: acme:pebble
+    names: [apply.sigterm.test]
+    challenge: { type: dns-01, hook: [${JSON.stringify(hook.path)}] }
+`,
+    );
+    const child = spawn(process.execPath, [BIN, '--home', home, 'apply', '-c', config], { env: { ...process.env, NO_COLOR: '1', ...env() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise((resolve) => child.on('exit', (status, sig) => resolve({ status, sig })));
+    await until('the present hook', () => hook.calls().some(([action]) => action === 'present'));
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGTERM');
+    const { status: exitStatus, sig } = await exited;
+    assert.equal(sig, null, 'mcpki was killed instead of cleaning up');
+    assert.equal(exitStatus, 143, stderr);
+    assert.deepEqual(hook.calls().map(([action, domain]) => `${action} ${domain}`), ['present apply.sigterm.test', 'cleanup apply.sigterm.test']);
+    const [event] = failures('applysig');
+    assert.equal(event.detail.interrupted, 'SIGTERM');
+    assert.deepEqual(await status(event.detail.order), ['apply.sigterm.test=deactivated']);
+    const plan = mcpki(['--home', home, '--json', 'renew', '--dry-run', '-c', config]);
+    assert.equal(plan.status, 0, plan.stderr);
+    assert.equal(plan.json.plan[0].failures, 0, 'an interrupt is not a failure: no backoff');
+    assert.equal(plan.json.plan[0].due, true);
+  });
+
   test('a busy http-01 port is a local error before any order (not exit 13)', async () => {
     const blocker = net.createServer();
     await new Promise((resolve) => blocker.listen(0, '127.0.0.1', resolve));
@@ -192,5 +225,65 @@ describe('failed and interrupted ACME orders', { skip }, () => {
     assert.match(missingHook.stderr, /the dns-01 hook .*no-such-hook does not exist/);
     assert.deepEqual(failures('noroot'), []);
     assert.deepEqual(failures('nohook'), [], 'no order was placed');
+  });
+});
+
+describe('registration messages against a CA that requires EAB', { skip }, () => {
+  const HMAC = 'zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W';
+  let pebble;
+  let work;
+  before(async () => {
+    pebble = await startPebble({ eab: { 'kid-1': HMAC } });
+    work = tempDir('mcpki-acme-eab-');
+  });
+  after(async () => {
+    await pebble?.stop();
+    work?.cleanup();
+  });
+
+  test('without --agree-tos the hint prints the terms-of-service link of the directory', async () => {
+    const directory = await new Promise((resolve, reject) => {
+      const request = (require('node:https')).get(pebble.directoryUrl, { ca: readFileSync(pebble.caBundlePath) }, (response) => {
+        let body = '';
+        response.on('data', (d) => (body += d));
+        response.on('end', () => resolve(JSON.parse(body)));
+      });
+      request.on('error', reject);
+    });
+    const link = directory.meta?.termsOfService;
+    assert.equal(typeof link, 'string', 'Pebble publishes a terms-of-service link');
+    const home = join(work.dir, 'tos');
+    const result = mcpki(['--home', home, '--json', 'acme', 'account', 'register', '--directory', pebble.directoryUrl, '--ca-bundle', pebble.caBundlePath]);
+    assert.equal(result.status, 3, result.stdout);
+    const { error } = result.json;
+    assert.ok(error.hint.includes(link), `the hint gives ${link}: ${error.hint}`);
+    assert.match(error.hint, /--agree-tos/);
+    assert.equal(existsSync(join(home, 'mcpki.db')), false, 'nothing was recorded');
+  });
+
+  test('a wrong EAB HMAC key: the hint is about the EAB key, not about revocation', async () => {
+    const home = join(work.dir, 'eab');
+    const hmacFile = join(work.dir, 'wrong-hmac');
+    writeFileSync(hmacFile, `${'A'.repeat(64)}\n`, { mode: 0o600 });
+    const result = mcpki(['--home', home, '--json', 'acme', 'account', 'register', '--directory', pebble.directoryUrl, '--ca-bundle', pebble.caBundlePath, '--agree-tos', '--eab-kid', 'kid-1', '--eab-hmac-file', hmacFile]);
+    assert.equal(result.status, 13, result.stdout);
+    const { error } = result.json;
+    assert.match(error.message, /External Account Binding/);
+    assert.match(error.hint, /--eab-kid/);
+    assert.match(error.hint, /HMAC/);
+    assert.doesNotMatch(error.hint, /revoke/);
+    // and the right key works
+    writeFileSync(hmacFile, `${HMAC}\n`, { mode: 0o600 });
+    const good = mcpki(['--home', home, '--json', 'acme', 'account', 'register', '--directory', pebble.directoryUrl, '--ca-bundle', pebble.caBundlePath, '--agree-tos', '--eab-kid', 'kid-1', '--eab-hmac-file', hmacFile]);
+    assert.equal(good.status, 0, good.stdout + good.stderr);
+  });
+
+  test('a non-PEM --ca-bundle is refused at once, not reported later as an untrusted server', async () => {
+    const bundle = join(work.dir, 'not-pem.txt');
+    writeFileSync(bundle, 'just text\n');
+    const result = mcpki(['--home', join(work.dir, 'bundle'), '--json', 'acme', 'account', 'register', '--directory', pebble.directoryUrl, '--ca-bundle', bundle, '--agree-tos']);
+    assert.equal(result.status, 3, result.stdout);
+    assert.equal(result.json.error.code, 'INVALID_INPUT');
+    assert.match(result.json.error.message, /holds no PEM certificate/);
   });
 });

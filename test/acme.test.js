@@ -248,7 +248,9 @@ certificates:
     assert.equal(unreachable.status, 13, unreachable.stdout);
     const error = JSON.parse(unreachable.stdout).error;
     assert.equal(error.code, 'CHALLENGE_FAILED');
-    assert.match(error.message, /http-01 for keep\.test failed/);
+    assert.match(error.message, /^http-01 challenge for keep\.test failed: /);
+    assert.equal(error.message.match(/challenge for/g).length, 1, 'the prefix is not repeated');
+    assert.match(error.message, new RegExp(`port ${pebble.httpPort} of keep\\.test was not reachable from the CA \\(the responder here listened on port ${otherPort}\\)`));
     assert.equal(await portIsFree(otherPort), true, 'the standalone responder was stopped');
 
     for (const [path, content] of Object.entries(before)) assert.equal(readFileSync(path, 'utf8'), content, `${path} untouched`);

@@ -10,6 +10,7 @@ import { McpkiError } from '../errors.js';
 import { fromPem, toPem } from '../pki/der.js';
 import { issueCertificate } from '../pki/issue.js';
 import type { CertificateRecord, RenewalState } from '../store/store.js';
+import { InterruptedError, throwIfInterrupted } from '../acme/interrupt.js';
 import { applyCrl, type CrlOutcome } from './crl.js';
 import { withHomeLock } from './lock.js';
 import { failuresAfterRun, needsRenewal, type RenewalDecision } from './policy.js';
@@ -56,6 +57,12 @@ export { planCrl, type CrlOutcome, type CrlPlan } from './crl.js';
 export interface PlanOptions {
   /** names to renew whatever the policy says */
   force?: readonly string[];
+  /**
+   * aborted (reason 'SIGINT' / 'SIGTERM') to stop: an ACME order in flight runs its cleanups and deactivates its
+   * authorizations, no further certificate is started, and the run fails with INTERRUPTED (not counted as a
+   * failure of the certificate: no backoff)
+   */
+  signal?: AbortSignal;
 }
 
 function renewBeforeText(value: RenewBefore | undefined): string | undefined {
@@ -211,7 +218,7 @@ function targetsOf(declared: DeclaredCertificate): Target[] {
   return declared.targets.map((t) => ({ type: t.type, path: t.path, mode: t.mode, owner: t.owner, group: t.group, passwordFile: t.passwordFile, namespace: t.namespace, secretName: t.secretName }));
 }
 
-async function issueDeclared(context: Context, declared: DeclaredCertificate): Promise<CertificateRecord> {
+async function issueDeclared(context: Context, declared: DeclaredCertificate, signal?: AbortSignal): Promise<CertificateRecord> {
   const sans = declared.names.map((s) => s.value);
   if (declared.issuer.type === 'local') {
     return issueCertificate(context, { kind: declared.kind, name: declared.name, sans, keyType: declared.key, days: declared.days, allowGit: true }).certificate;
@@ -225,7 +232,7 @@ async function issueDeclared(context: Context, declared: DeclaredCertificate): P
     ...(challenge.type === 'dns-01' ? { dnsHook: challenge.hook, dnsTimeoutSeconds: challenge.timeoutMs ? challenge.timeoutMs / 1000 : undefined, propagationSeconds: challenge.propagationSeconds } : {}),
     ...(challenge.type === 'tls-alpn-01' ? { alpnPort: challenge.port, alpnHost: challenge.host } : {}),
   });
-  const issued = await issueAcmeCertificate(context, { name: declared.name, domains: sans, account: declared.issuer.account, keyType: declared.key, profile: declared.profile, challenge: provider, allowGit: true });
+  const issued = await issueAcmeCertificate(context, { name: declared.name, domains: sans, account: declared.issuer.account, keyType: declared.key, profile: declared.profile, challenge: provider, allowGit: true, signal });
   return issued.certificate;
 }
 
@@ -286,6 +293,7 @@ async function applyOne(
   item: PlanItem,
   listings: LeftoverListings,
   found: { record: CertificateRecord | undefined; previous: RenewalState | undefined },
+  signal?: AbortSignal,
 ): Promise<ApplyItem> {
   const store = context.store();
   const now = context.now();
@@ -294,7 +302,7 @@ async function applyOne(
   try {
     let action: ApplyItem['action'] = 'unchanged';
     if (item.due) {
-      record = await issueDeclared(context, declared);
+      record = await issueDeclared(context, declared, signal);
       action = item.serial ? 'renewed' : 'issued';
     }
     let deployed: DeployOutcome | undefined;
@@ -318,6 +326,8 @@ async function applyOne(
     });
     return applyItemOf(next, item, action, deployed?.deploy.changed ?? [], deployed?.hooks.length ?? 0);
   } catch (error) {
+    // an interrupt is not a failure of the certificate: its state stays as it was
+    if (error instanceof InterruptedError) throw error;
     const body = errorBody(error);
     const state = stateAfter(declared.name, previous, now, { attempted: true, backingOff: item.code === 'backoff', error: body.message, deployed: null });
     record = store.findCertificate(declared.name);
@@ -364,8 +374,9 @@ export async function applyEach(context: Context, config: Config, options: PlanO
     // under the apply lock, leftovers in target folders can only predate this run: list each folder once
     const listings: LeftoverListings = new Map();
     for (const declared of config.certificates) {
+      throwIfInterrupted(options.signal, `apply, before ${declared.name}`);
       const found = { record: store.findCertificate(declared.name), previous: store.getRenewalState(declared.name) };
-      const item = await applyOne(context, declared, decide(declared, found.record, found.previous, now, forced.has(declared.name)), listings, found);
+      const item = await applyOne(context, declared, decide(declared, found.record, found.previous, now, forced.has(declared.name)), listings, found, options.signal);
       if (item.action === 'issued' || item.action === 'renewed' || item.deployed.length > 0) changed = true;
       if (item.action === 'failed') failed++;
       else if (item.code === 'backoff') backingOff++;

@@ -5,6 +5,7 @@ import { fromPem, toPem } from '../pki/der.js';
 import { X509Certificate } from 'node:crypto';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { childEnv } from '../deploy/hooks.js';
 import { McpkiError } from '../errors.js';
 
 /** The root CA certificate that gets installed into (or removed from) the trust stores. */
@@ -145,7 +146,8 @@ const TOOL_TIMEOUT_MS = 120_000;
 
 /** Runs a tool with an argv array; a failure (cannot start, timeout, non-zero exit) becomes TRUST_FAILED. */
 export function runTool(tool: string, args: readonly string[], hint: string): ToolResult {
-  const result = spawnSync(tool, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: TOOL_TIMEOUT_MS });
+  // trust tools get the environment minus mcpki's secrets (SECRET_ENV_VARS), like every child process
+  const result = spawnSync(tool, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: TOOL_TIMEOUT_MS, env: childEnv() });
   const name = tool.split('/').pop() ?? tool;
   if (result.error) {
     const code = (result.error as NodeJS.ErrnoException).code ?? result.error.message;

@@ -65,6 +65,25 @@ function renderApply(result: ApplyResult): string {
 
 const CONFIG_HELP = 'the declaration file (default ./mcpki.yaml)';
 
+/**
+ * Runs `work` with SIGINT/SIGTERM turned into an abort: an ACME order in flight cleans up (dns-01 cleanup
+ * hooks, deactivated authorizations) and the command exits 130/143 instead of dying with a TXT record left.
+ */
+async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const interrupt = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (!interrupt.signal.aborted) interrupt.abort(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await work(interrupt.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 export function registerRenew(program: Command): void {
   program
     .command('apply')
@@ -75,7 +94,8 @@ export function registerRenew(program: Command): void {
       action(async ({ context, out }, flags: { config: string }) => {
         const { loadConfig } = await import('../../config/index.js');
         const { applyConfig } = await import('../../renewal/runner.js');
-        const result = await applyConfig(context, loadConfig(flags.config, { cacheDir: join(context.home, 'cache') }));
+        const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache') });
+        const result = await interruptible((signal) => applyConfig(context, config, { signal }));
         emit(out, result, () => renderApply(result));
         if (result.failed || result.backingOff) process.exitCode = EXIT_CODES.SOME_FAILED;
       }),
@@ -100,7 +120,7 @@ export function registerRenew(program: Command): void {
           return;
         }
         if (!out.json) process.stdout.write(planText() + '\n\n');
-        const result = await applyConfig(context, config, { force: flags.force });
+        const result = await interruptible((signal) => applyConfig(context, config, { force: flags.force, signal }));
         emit(out, { plan, ...result }, () => renderApply(result));
         if (result.failed || result.backingOff) process.exitCode = EXIT_CODES.SOME_FAILED;
       }),
