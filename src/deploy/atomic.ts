@@ -1,6 +1,7 @@
 // Crash-safe file writes: a temp file in the same folder, fsync, rename over the target, fsync the folder.
 // A reader (or a process killed at any moment) sees the old file or the new one, never a torn one.
 import { spawnSync } from 'node:child_process';
+import { childEnv } from '../process/env.js';
 import { closeSync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
@@ -154,7 +155,7 @@ function syncFileSystems(dirs: readonly string[]): boolean {
     const device = statSync(dir).dev;
     if (!byDevice.has(device)) byDevice.set(device, dir);
   }
-  const result = spawnSync('sync', ['-f', ...byDevice.values()], { stdio: 'ignore' });
+  const result = spawnSync('sync', ['-f', ...byDevice.values()], { stdio: 'ignore', env: childEnv() });
   return result.status === 0;
 }
 

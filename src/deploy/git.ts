@@ -2,6 +2,7 @@
 // ignores that path. The check runs on the real path: `--out link` where link points into a repository is
 // inside that repository.
 import { spawnSync } from 'node:child_process';
+import { childEnv } from '../process/env.js';
 import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { McpkiError } from '../errors.js';
@@ -45,7 +46,7 @@ export function assertKeyPathOutsideGit(keyPath: string): void {
   const real = realPathOf(keyPath);
   const workTree = findWorkTree(real);
   if (!workTree) return;
-  const result = spawnSync('git', ['-C', workTree, 'check-ignore', '-q', '--no-index', '--', real], { stdio: 'ignore' });
+  const result = spawnSync('git', ['-C', workTree, 'check-ignore', '-q', '--no-index', '--', real], { stdio: 'ignore', env: childEnv() });
   if (result.status === 0) return; // ignored: fine
   const why = result.error ? 'git is not available to check .gitignore' : 'it is not git-ignored';
   const shown = real === resolve(keyPath) ? keyPath : `${keyPath} (really ${real})`;

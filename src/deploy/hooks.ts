@@ -1,6 +1,9 @@
 // Reload hooks: argv arrays run without a shell, in their own process group, with a timeout that kills the
 // whole group (a hook that forks a daemon or a `sleep` does not outlive it).
 import { spawn } from 'node:child_process';
+import { childEnv } from '../process/env.js';
+
+export { childEnv, isSecretEnvName, SECRET_ENV_VARS } from '../process/env.js';
 
 export interface HookResult {
   argv: string[];
@@ -18,31 +21,6 @@ export interface HookResult {
 
 const OUTPUT_LIMIT = 64 * 1024;
 
-/**
- * Every environment variable through which mcpki reads a secret. No child process (reload hooks, dns-01 hooks,
- * CRL hooks) ever sees them: a hook is a program of the admin's choosing, often a script that logs its
- * environment, and it needs none of them.
- */
-export const SECRET_ENV_VARS: readonly string[] = ['MCPKI_ROOT_PASSPHRASE', 'MCPKI_P12_PASSWORD', 'MCPKI_EAB_HMAC'];
-
-/** MCPKI_* names that look like secrets are dropped too, so a secret variable added later cannot leak by omission. */
-const SECRET_NAME = /^MCPKI_\w*(PASSPHRASE|PASSWORD|HMAC|SECRET|TOKEN|PRIVATE)\w*$/i;
-
-export function isSecretEnvName(name: string): boolean {
-  return SECRET_ENV_VARS.includes(name) || SECRET_NAME.test(name);
-}
-
-/** The environment for a child process: `base` (default process.env) without any secret, then `extra` laid over it. */
-export function childEnv(extra: Record<string, string | undefined> = {}, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(base)) {
-    if (value !== undefined && !isSecretEnvName(name)) env[name] = value;
-  }
-  for (const [name, value] of Object.entries(extra)) {
-    if (value !== undefined && !isSecretEnvName(name)) env[name] = value;
-  }
-  return env;
-}
 /** After SIGTERM to the group, how long before SIGKILL. */
 const KILL_GRACE_MS = 1_000;
 /** After the hook exits, how long to wait for descendants that still hold its stdout/stderr. */

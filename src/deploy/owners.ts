@@ -1,17 +1,18 @@
 // A target's owner and group: names resolved to ids (getent, cached per run), and a check that mcpki's user
 // may give a file that owner.
 import { spawnSync } from 'node:child_process';
+import { childEnv } from '../process/env.js';
 import type { Stats } from 'node:fs';
 import { McpkiError } from '../errors.js';
 
 function getentId(database: 'passwd' | 'group', name: string): number | undefined {
-  const result = spawnSync('getent', [database, name], { encoding: 'utf8' });
+  const result = spawnSync('getent', [database, name], { encoding: 'utf8', env: childEnv() });
   if (result.status === 0) {
     const id = Number(result.stdout.split('\n')[0]!.split(':')[2]);
     if (Number.isInteger(id)) return id;
   }
   if (database === 'passwd') {
-    const fallback = spawnSync('id', ['-u', name], { encoding: 'utf8' });
+    const fallback = spawnSync('id', ['-u', name], { encoding: 'utf8', env: childEnv() });
     if (fallback.status === 0 && /^\d+\s*$/.test(fallback.stdout)) return Number(fallback.stdout.trim());
   }
   return undefined;

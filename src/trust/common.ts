@@ -5,7 +5,7 @@ import { fromPem, toPem } from '../pki/der.js';
 import { X509Certificate } from 'node:crypto';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { childEnv } from '../deploy/hooks.js';
+import { childEnv } from '../process/env.js';
 import { McpkiError } from '../errors.js';
 
 /** The root CA certificate that gets installed into (or removed from) the trust stores. */

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { Resolver } from 'node:dns/promises';
-import { childEnv } from '../../deploy/hooks.js';
+import { childEnv } from '../../process/env.js';
 import { McpkiError } from '../../errors.js';
 import { interrupted, sleep, throwIfInterrupted } from '../interrupt.js';
 import { CHALLENGE_ERROR_CODES, assertKeyAuthorization, type ChallengeProvider, type ChallengeTask } from './provider.js';
