@@ -74,7 +74,8 @@ if __name__ == "__main__":
         if cause is not None:
             # Under TLS 1.3 the server checks the client certificate after the handshake: a refusal
             # reaches the client only as a closed connection or a TLS alert.
-            print(f"{url}: the connection failed ({type(cause).__name__}: {cause}): was the client certificate refused (not from its CA, revoked, expired), or is the server not trusted by {CA_FILE}?", file=sys.stderr)
+            detail = f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
+            print(f"{url}: the connection failed ({detail}): was the client certificate refused (not from its CA, revoked, expired), or is the server not trusted by {CA_FILE}?", file=sys.stderr)
         else:
             print(f"{type(error).__name__}: {error}", file=sys.stderr)
         sys.exit(1)
