@@ -53,12 +53,16 @@ async def main(url: str, tool: str | None, arguments: dict) -> None:
                 print(f"{tool}: {text_of(result)}")
 
 
-def refused(error: BaseException) -> BaseException | None:
+def refused(error: BaseException, seen: set | None = None) -> BaseException | None:
     """The TLS or connection error inside an SDK error (it arrives wrapped in exception groups)."""
+    seen = set() if seen is None else seen
+    if id(error) in seen:
+        return None
+    seen.add(id(error))
     if isinstance(error, (ssl.SSLError, ConnectionError)) or type(error).__name__ in ("ConnectError", "ReadError", "RemoteProtocolError"):
         return error
     for inner in (*getattr(error, "exceptions", ()), error.__cause__, error.__context__):
-        if inner is not None and inner is not error and (found := refused(inner)):
+        if inner is not None and (found := refused(inner, seen)):
             return found
     return None
 
