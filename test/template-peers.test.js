@@ -1,11 +1,13 @@
 // The peer templates, rendered with `mcpki template render … --cert` against a real home, run in the tools
 // they are for: nginx -t and a live nginx, haproxy -c and a live HAProxy, caddy validate, the TypeScript server
 // and client compiled with tsc and run against each other, the curl script, and the Python server's TLS
-// settings under Debian's uvicorn (acceptance 5 of issue 5). Each must be able to fail: broken paths,
+// settings and client identity under Debian's uvicorn without the mcp package (acceptance 5 of issue 5; the
+// MCP SDK itself is in mcp-python.test.js). Each must be able to fail: broken paths,
 // missing and revoked client certificates are refused.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -374,7 +376,7 @@ test('mcp/server.ts and mcp/client.ts compile and talk MCP over mTLS; the curl s
   assert.match(server.output(), new RegExp(`certificate reloaded: serial ${renewed}`));
 });
 
-test('mcp/server.py compiles, and its TLS settings under uvicorn complete an mTLS handshake with an mcpki client certificate and refuse none or a revoked one', { skip: (!hasUvicorn || !hasCommand('curl')) && `${PYTHON} with uvicorn or curl is missing` }, async (t) => {
+test('mcp/server.py compiles, and its TLS settings under Debian\'s uvicorn complete an mTLS handshake with an mcpki client certificate, pass its identity to the app, and refuse none or a revoked one', { skip: (!hasUvicorn || !hasCommand('curl')) && `${PYTHON} with uvicorn or curl is missing` }, async (t) => {
   const port = await freePort();
   const server = render('mcp/server.py', ['--cert', 'mcp.localhost', '--var', `listen=127.0.0.1:${port}`], join(dir, 'server.py'));
   const compiled = run(PYTHON, ['-m', 'py_compile', server]);
@@ -402,8 +404,10 @@ async def app(scope, receive, send):
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+    identity = scope.get("state", {}).get("client_identity") or {}
+    body = f"mtls ok: {identity.get('id')} {identity.get('thumbprint')}".encode()
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
-    await send({"type": "http.response.body", "body": b"mtls ok"})
+    await send({"type": "http.response.body", "body": body})
 
 
 uvicorn.Server(server.server_config(app)).run()
@@ -413,7 +417,8 @@ uvicorn.Server(server.server_config(app)).run()
   t.after(() => uvicorn.stop());
   const ok = await curl(port, '/', { client: 'agent' });
   assert.equal(ok.code, 200, ok.stderr + uvicorn.output());
-  assert.equal(ok.body, 'mtls ok');
+  const thumbprint = createHash('sha256').update(new X509Certificate(readFileSync(files.agent.cert)).raw).digest('base64url');
+  assert.equal(ok.body, `mtls ok: agent ${thumbprint}`, 'the app sees the verified client certificate');
   const none = await curl(port, '/');
   assert.notEqual(none.status, 0, 'no client certificate: the handshake fails');
   assert.equal(none.code, 0);

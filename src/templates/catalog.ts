@@ -34,9 +34,10 @@ export const CATALOG: Readonly<Record<string, CatalogEntry>> = {
     defaults: { requireClientCert: 'true' },
   },
   'mcp/server.py': {
-    description: 'Python MCP server (FastMCP) run by uvicorn with TLS, client certificate required, CRL-checked',
+    description: 'Python MCP server (SDK 2.x MCPServer, stateless Streamable HTTP) run by uvicorn with TLS, client certificate required, CRL-checked; tools see the client identity',
     defaults: { requireClientCert: 'true' },
   },
+  'mcp/client.py': { description: 'Python MCP client (SDK 2.x, httpx2) with the mcpki root and a client certificate' },
   'mcp/client.ts': { description: 'TypeScript MCP client with a custom CA and a client certificate (undici Agent)' },
   'mcp/claude-desktop.json': {
     description: 'Claude Desktop / mcp-remote entry trusting the mcpki root through NODE_EXTRA_CA_CERTS',
