@@ -462,13 +462,14 @@ export function loadIssuingCa(context: Context): IssuingCa {
 }
 
 /**
- * root.crt and intermediate.crt with every check of loadIssuingCa, for the commands that only show, trust or
- * verify against the root (trust, check, templates): a garbage, empty or foreign root.crt is CA_CORRUPT there
- * as it is for issuance.
+ * root.crt and intermediate.crt with the certificate checks of loadIssuingCa (a self-signed root, an
+ * intermediate it issued, both CA certificates), for the commands that only show, trust or verify against the
+ * root (trust, check, templates): a garbage, empty or foreign root.crt is CA_CORRUPT there as it is for
+ * issuance. No key is read: another user may trust or check against a CA whose keys it cannot read.
  */
 export function loadCaCertificates(context: Context): { root: X509Certificate; rootDer: Buffer; intermediate: X509Certificate } {
-  const ca = loadIssuingCa(context);
-  return { root: ca.root, rootDer: ca.rootDer, intermediate: ca.cert };
+  const { root, intermediate } = readChain(context.layout);
+  return { root: root.cert, rootDer: root.der, intermediate: intermediate.cert };
 }
 
 /**
