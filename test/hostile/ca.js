@@ -1,7 +1,7 @@
 // Hostile cases: the CA's own files (swapped, replaced, garbage, empty, special files), the inventory
 // (emptied, deleted, a FIFO, a symlink, restored from a hostile copy) and the CRL's --out path.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { mcpki, run, tempDir } from '../helpers.js';
@@ -326,6 +326,44 @@ export const CASES = [
     code: 'UNSAFE_PATH',
     message: /copy\.db: it is owned by uid \d+/,
     json: true,
+  },
+  {
+    title: 'inventory restore: a hard link to the inventory itself',
+    setup: (ctx) => linkSync(join(ctx.home, 'mcpki.db'), join(ctx.work, 'copy.db')),
+    args: (ctx) => ['inventory', 'restore', join(ctx.work, 'copy.db')],
+    status: EXIT.INVALID_INPUT,
+    code: 'INVALID_INPUT',
+    message: /copy\.db is the inventory itself \(a hard link/,
+    json: true,
+  },
+  {
+    title: 'inventory restore: a sparse 3 GB file is refused at once, never copied into the home',
+    setup: (ctx) => {
+      // outside the case folder, whose snapshot would read it
+      const outside = tempDir('mcpki-hostile-huge-');
+      process.on('exit', outside.cleanup);
+      ctx.huge = join(outside.dir, 'huge.db');
+      writeFileSync(ctx.huge, '');
+      truncateSync(ctx.huge, 3 * 1024 ** 3);
+    },
+    args: (ctx) => ['inventory', 'restore', ctx.huge],
+    status: EXIT.INVALID_INPUT,
+    code: 'INVALID_INPUT',
+    message: /huge\.db is 3221225472 bytes; the limit for an inventory is/,
+    timeout: 20_000,
+  },
+  {
+    title: 'inventory restore: a FIFO in place of root.crt does not hang the match with this CA',
+    setup: (ctx) => {
+      copyFileSync(join(ctx.home, 'mcpki.db'), join(ctx.work, 'copy.db'));
+      rmSync(ca(ctx, 'root.crt'));
+      mkfifo(ca(ctx, 'root.crt'));
+    },
+    args: (ctx) => ['inventory', 'restore', join(ctx.work, 'copy.db')],
+    status: EXIT.CA_MISSING,
+    code: 'CA_CORRUPT',
+    message: /root\.crt is a FIFO, not a regular file/,
+    timeout: 20_000,
   },
   {
     title: 'inventory restore: a symlink instead of the copy',
