@@ -648,6 +648,33 @@ describe('folders others own or can write (run as root, attacker steps as nobody
     assert.equal(readFileSync(join(victim, 'web.pem'), 'utf8'), 'victim\n');
   });
 
+  test('apply: a refused target folder fails the certificate before it is issued: nothing issued, recorded or written', () => {
+    const { dir, pub } = worldDir();
+    const applyHome = join(dir, 'home');
+    assert.equal(mcpki(['--home', applyHome, 'init']).status, 0);
+    asNobody(`mkdir ${pub}/tls ${pub}/.mcpki-set-api`);
+    const config = join(dir, 'mcpki.yaml');
+    writeFileSync(
+      config,
+      `version: 1\ncertificates:\n  - name: web\n    names: [web.localhost]\n    targets:\n      - { type: cert, path: ${pub}/tls/web.crt }\n      - { type: key, path: ${pub}/tls/web.key }\n` +
+        `  - name: api\n    names: [api.localhost]\n    targets:\n      - { type: cert, path: ${pub}/api.crt }\n      - { type: key, path: ${pub}/api.key }\n`,
+    );
+    const applied = mcpki(['--home', applyHome, '--json', 'apply', '-c', config]);
+    assert.equal(applied.status, 17, applied.stdout + applied.stderr);
+    assert.deepEqual(applied.json.items.map((item) => [item.name, item.action, item.error?.code, item.serial]), [
+      ['web', 'failed', 'UNSAFE_PATH', null],
+      ['api', 'failed', 'UNSAFE_PATH', null],
+    ]);
+    assert.match(applied.json.items[0].error.message, /tls: .*owned by uid 65534/);
+    assert.match(applied.json.items[1].error.message, /\.mcpki-set-api: the set folder is owned by uid 65534/);
+    assert.ok(!existsSync(join(applyHome, 'certs')), 'no certificate files in the home');
+    const listed = mcpki(['--home', applyHome, '--json', 'list', '--all']);
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.deepEqual(listed.json.certificates, [], 'no certificate recorded');
+    assert.deepEqual(readdirSync(pub).sort(), ['.mcpki-set-api', 'tls']);
+    assert.deepEqual(readdirSync(join(pub, 'tls')), []);
+  });
+
   test('a target symlink nobody planted in a sticky folder is refused, not followed or adopted', () => {
     const { dir, pub } = worldDir();
     writeFileSync(join(dir, 'secret'), 'root only\n', { mode: 0o600 });

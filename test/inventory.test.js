@@ -168,3 +168,20 @@ test('inventory restore refuses what is not an intact inventory of this CA, a FI
     cleanup();
   }
 });
+
+test('inventory restore removes the temp copies an interrupted restore left in the home (their process is gone)', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const home = join(dir, 'home');
+    assert.equal(mcpki(['--home', home, 'init']).status, 0);
+    assert.equal(mcpki(['--home', home, 'inventory', 'backup']).status, 0);
+    const gone = run('sh', ['-c', 'echo $$']).stdout.trim(); // a pid whose process has exited
+    const stale = join(home, `.mcpki.db.restore.mcpki-tmp-${gone}-0a1b2c3d`);
+    writeFileSync(stale, Buffer.alloc(4096), { mode: 0o600 });
+    const restored = mcpki(['--home', home, 'inventory', 'restore']);
+    assert.equal(restored.status, 0, restored.stderr);
+    assert.ok(!existsSync(stale), 'the stale temp copy is still there');
+  } finally {
+    cleanup();
+  }
+});

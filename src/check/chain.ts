@@ -55,10 +55,11 @@ function readPemFile(path: string, what: string, missingOk: boolean): X509Certif
   return certificates;
 }
 
-export function loadAnchors(rootPath: string, intermediatePath: string, caFiles: readonly string[]): Anchors {
+/** `ca`: mcpki's root and intermediate as the CA loader checked them (pki/ca.ts), when this home has a CA. */
+export function loadAnchors(ca: { root: X509Certificate; intermediate: X509Certificate } | undefined, caFiles: readonly string[]): Anchors {
   return {
-    mcpkiRoot: readPemFile(rootPath, 'the root certificate', true)?.[0],
-    mcpkiIntermediate: readPemFile(intermediatePath, 'the intermediate certificate', true)?.[0],
+    mcpkiRoot: ca?.root,
+    mcpkiIntermediate: ca?.intermediate,
     extra: caFiles.flatMap((path) => readPemFile(path, '--ca file', false)!),
     system: true,
   };

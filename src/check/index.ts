@@ -5,6 +5,7 @@ import type { Context } from '../context.js';
 import { McpkiError } from '../errors.js';
 import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { findCertificate } from '../inventory.js';
+import { loadCaCertificates } from '../pki/ca.js';
 import type { CertificateSummary } from './certificate.js';
 import { loadAnchors, type ChainReport } from './chain.js';
 import type { InventoryReport } from './expected.js';
@@ -83,7 +84,8 @@ export async function checkTarget(context: Context, input: string, options: Chec
   const timeoutMs = options.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
   if (!(Number.isInteger(timeoutMs) && timeoutMs > 0)) throw new McpkiError('INVALID_INPUT', `timeout ${timeoutMs} is not a positive number of milliseconds`, 'e.g. --timeout 2000');
   const parsed = parseTarget(input, isFile);
-  const anchors = loadAnchors(context.layout.rootCert, context.layout.intermediateCert, options.ca ?? []);
+  // mcpki's own CA through the CA loader: a garbage, empty or foreign root.crt is CA_CORRUPT, not a missing anchor
+  const anchors = loadAnchors(existsSync(context.layout.rootCert) ? loadCaCertificates(context) : undefined, options.ca ?? []);
   const findings = new Findings();
   const report: Omit<CheckReport, 'status' | 'exitCode' | 'findings' | 'elapsedMs'> = {
     target: { input, kind: 'remote', host: null, port: null, path: null, name: null },

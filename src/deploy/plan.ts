@@ -37,6 +37,42 @@ function assertNotPlanted(path: string, uid: number | undefined): void {
   throw unsafe(path, `target is ${kind} owned by uid ${stat.uid} in a folder others can write`, `remove ${path} after checking it, or deploy into a folder only this user or root can write`);
 }
 
+/**
+ * Every folder on the way to every target (fs/safe-path.ts), before anything is read or written. Returns the
+ * target folders that others may write in (sticky, like /tmp), where planted entries must be refused.
+ */
+function checkTargetDirs(targets: readonly Target[]): Set<string> {
+  const sharedDirs = new Set<string>();
+  for (const dir of new Set(targets.map((target) => dirname(resolve(target.path))))) {
+    const real = assertSafeDir(dir, `a folder on the way to ${dir}`);
+    const stat = lstatOrNull(real);
+    if (stat && (stat.mode & 0o022) !== 0) sharedDirs.add(dir);
+  }
+  return sharedDirs;
+}
+
+/**
+ * The checks of plan() that need no certificate, for certificate `name`'s targets: each target's fields, every
+ * folder on the way, entries another user planted at a target's path, and the set folder, its version folders
+ * and `current` link where they exist. Run before a certificate is issued, so that a target the deploy would
+ * refuse (UNSAFE_PATH) is found before anything is issued or recorded. Reads only.
+ */
+export function checkTargets(targets: readonly Target[], name: string): void {
+  for (const target of targets) validateTarget(target);
+  const sharedDirs = checkTargetDirs(targets);
+  const ids = new Map<string, number>();
+  const setDirs = new Set<string>();
+  for (const target of targets) {
+    const path = resolve(target.path);
+    const uid = resolveId(target.owner, 'passwd', path, ids);
+    resolveId(target.group, 'group', path, ids);
+    if (sharedDirs.has(dirname(path))) assertNotPlanted(path, uid);
+    if (SET_TYPES.has(target.type)) setDirs.add(dirname(path));
+  }
+  if (!validSetName({ name } as Material)) return;
+  for (const dir of setDirs) inspectSet(dir, SET_PREFIX + name);
+}
+
 export function plan(targets: readonly Target[], material: Material, listings?: LeftoverListings): { plans: Plan[]; sets: FileSet[] } {
   const seen = new Set<string>();
   const ids = new Map<string, number>();
@@ -50,12 +86,7 @@ export function plan(targets: readonly Target[], material: Material, listings?: 
   }
   const setName = [...setTypesPerDir.values()].some((count) => count >= 2) ? setNameOf(material) : '';
   // every folder on the way to every target, before anything is read or written (fs/safe-path.ts)
-  const sharedDirs = new Set<string>();
-  for (const dir of new Set(targets.map((target) => dirname(resolve(target.path))))) {
-    const real = assertSafeDir(dir, `a folder on the way to ${dir}`);
-    const stat = lstatOrNull(real);
-    if (stat && (stat.mode & 0o022) !== 0) sharedDirs.add(dir); // a sticky folder others write in, like /tmp
-  }
+  const sharedDirs = checkTargetDirs(targets);
   const sets = new Map<string, FileSet>();
   const plans = targets.map((target): Plan => {
     const path = resolve(target.path);

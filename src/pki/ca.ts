@@ -462,6 +462,27 @@ export function loadIssuingCa(context: Context): IssuingCa {
 }
 
 /**
+ * root.crt and intermediate.crt with the certificate checks of loadIssuingCa (a self-signed root, an
+ * intermediate it issued, both CA certificates), for the commands that only show, trust or verify against the
+ * root (trust, check, templates): a garbage, empty or foreign root.crt is CA_CORRUPT there as it is for
+ * issuance. No key is read: another user may trust or check against a CA whose keys it cannot read.
+ */
+export function loadCaCertificates(context: Context): { root: X509Certificate; rootDer: Buffer; intermediate: X509Certificate } {
+  const { root, intermediate } = readChain(context.layout);
+  return { root: root.cert, rootDer: root.der, intermediate: intermediate.cert };
+}
+
+/**
+ * root.crt alone: one self-signed CA certificate (CA_CORRUPT otherwise, CA_MISSING when absent). For taking an
+ * old root out of trust stores, which must work even when the rest of the CA is damaged.
+ */
+export function loadRootCertificate(context: Context): { root: X509Certificate; rootDer: Buffer } {
+  const root = readCaCertificate(context.layout.rootCert, 'the root certificate');
+  if (!issuedBy(root, root)) throw corrupt(`the root certificate ${root.path} is not self-signed`);
+  return { root: root.cert, rootDer: root.der };
+}
+
+/**
  * The root's private key, checked against root.crt. Throws PASSPHRASE_MISSING / PASSPHRASE_WRONG for an
  * encrypted key without (the right) passphrase, CA_CORRUPT when it is not the key of root.crt.
  */

@@ -1,7 +1,7 @@
 // CRLs signed by the issuing intermediate (and by retired intermediates whose keys are archived, so that
 // certificates they issued can still be revoked), followed by the root's CRL (pki/root-crl.ts), so one file
 // serves full-chain CRL checks. One PEM file may hold several CRLs; OpenSSL and Node read them all.
-import { X509Certificate } from 'node:crypto';
+import { verify as verifySignature, X509Certificate } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Context } from '../context.js';
@@ -114,12 +114,44 @@ function checkOutPath(out: string): string {
   return path;
 }
 
-/** The highest cRLNumber in the published HOME/ca/crl.pem, the root's CRL aside (0 when there is none). */
-function publishedCrlNumber(path: string, rootKeyId: string): bigint {
+/** The hash each CRL signature algorithm mcpki writes (pki/keys.ts) verifies with; undefined for any other. */
+const CRL_SIGNATURE_HASHES: Record<string, string | null> = {
+  '1.2.840.10045.4.3.2': 'sha256', // ecdsa-with-SHA256
+  '1.2.840.10045.4.3.3': 'sha384', // ecdsa-with-SHA384
+  '1.2.840.113549.1.1.11': 'sha256', // sha256WithRSAEncryption
+  '1.3.101.112': null, // Ed25519
+};
+
+/**
+ * Whether a DER CRL's signature verifies with this CA certificate's public key (and its two signature
+ * algorithm fields agree). A CRL that does not is not this CA's: it is never published, and its number is
+ * never taken into account.
+ */
+export function crlSignedBy(der: Buffer, issuerDer: Buffer): boolean {
+  try {
+    const [tbs, algorithm, signature] = children(parse(der));
+    const oid = decodeOid(children(algorithm!)[0]!);
+    const fields = children(tbs!);
+    const inner = fields[fields[0]!.tag === TAG.INTEGER ? 1 : 0]!;
+    if (!inner.raw.equals(algorithm!.raw) || !(oid in CRL_SIGNATURE_HASHES)) return false;
+    if (signature!.tag !== 0x03 || signature!.content[0] !== 0) return false;
+    return verifySignature(CRL_SIGNATURE_HASHES[oid]!, tbs!.raw, new X509Certificate(issuerDer).publicKey, signature!.content.subarray(1));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The highest cRLNumber in a published CRL file (HOME/ca/crl.pem, the root's CRL aside), counting only CRLs
+ * that one of `issuers` (CA certificates, DER) signed: 0 when there is none.
+ */
+function publishedCrlNumber(path: string, rootKeyId: string, issuers: readonly Buffer[]): bigint {
   let highest = 0n;
   try {
-    for (const crl of readCrlFile(readCaText(path, 'the published CRL', CRL_FILE_LIMIT))) {
+    for (const der of fromPem(readCaText(path, 'the published CRL', CRL_FILE_LIMIT), 'X509 CRL')) {
+      const crl = readCrl(der);
       if (crl.keyId === rootKeyId || crl.number === null) continue;
+      if (!issuers.some((issuer) => crlSignedBy(der, issuer))) continue;
       const number = BigInt(crl.number);
       if (number > highest) highest = number;
     }
@@ -141,7 +173,7 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
   const now = context.now();
   const nextUpdate = new Date(now.getTime() + days * DAY);
   // never below a number already published, even when the inventory was restored from an older copy
-  const number = store.nextCounter('crl_number', publishedCrlNumber(context.layout.crl, crlKeyIdOf(current.rootDer)));
+  const number = store.nextCounter('crl_number', publishedCrlNumber(context.layout.crl, crlKeyIdOf(current.rootDer), signers.map((signer) => signer.der)));
   const revoked: CrlResult['revoked'] = [];
   let pem = '';
   for (const signer of signers) {
@@ -176,7 +208,7 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
   return { pem, number: number.toString(), thisUpdate: now.toISOString(), nextUpdate: nextUpdate.toISOString(), revoked, includesRoot: rootCrl !== null, paths, warnings };
 }
 
-/** The stored root CRL when it is one CRL of this root (issuer and key identifier); null otherwise. */
+/** The stored root CRL when it is one CRL of this root (issuer, key identifier and signature); null otherwise. */
 function storedRootCrl(path: string, rootDer: Buffer): { pem: string; number: bigint } | null {
   let pem: string | null;
   try {
@@ -185,7 +217,9 @@ function storedRootCrl(path: string, rootDer: Buffer): { pem: string; number: bi
     const crls = readCrlFile(pem);
     const root = readCertificate(rootDer);
     if (crls.length !== 1 || !crls[0]!.issuer.equals(root.subject) || crls[0]!.keyId !== keyIdentifier(root.spki).toString('hex')) return null;
-    return { pem: toPem('X509 CRL', fromPem(pem, 'X509 CRL')[0]!), number: BigInt(crls[0]!.number ?? '0') };
+    const der = fromPem(pem, 'X509 CRL')[0]!;
+    if (!crlSignedBy(der, rootDer)) return null;
+    return { pem: toPem('X509 CRL', der), number: BigInt(crls[0]!.number ?? '0') };
   } catch {
     return null;
   }
@@ -206,7 +240,7 @@ function ensureRootCrl(context: Context, rootDer: Buffer, passphrase: string | u
     if (error instanceof McpkiError && error.code === 'PASSPHRASE_MISSING') return null; // encrypted: the caller warns
     throw error;
   }
-  const floor = existsSync(layout.rootCrl) ? publishedCrlNumber(layout.rootCrl, '') : 0n;
+  const floor = existsSync(layout.rootCrl) ? publishedCrlNumber(layout.rootCrl, '', [root.der]) : 0n;
   const pem = signRootCrl(root.der, root.key, context.store().nextCounter('root_crl_number', floor), context.now());
   writeFileAtomic(layout.rootCrl, pem, 0o644);
   return pem;

@@ -5,6 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import type { Config, DeclaredCertificate, RenewBefore } from '../config/types.js';
 import type { Context } from '../context.js';
 import { deployWithHooks, type DeployOutcome, type LeftoverListings } from '../deploy/deploy.js';
+import { checkTargets } from '../deploy/plan.js';
 import type { Material, Target } from '../deploy/targets.js';
 import { McpkiError } from '../errors.js';
 import { fromPem, toPem } from '../pki/der.js';
@@ -302,6 +303,9 @@ async function applyOne(
   try {
     let action: ApplyItem['action'] = 'unchanged';
     if (item.due) {
+      // a target the deploy would refuse (a folder another user owns or can write, a planted set folder)
+      // fails the certificate before anything is issued or recorded
+      checkTargets(targetsOf(declared), declared.name);
       record = await issueDeclared(context, declared, signal);
       action = item.serial ? 'renewed' : 'issued';
     }

@@ -3,13 +3,14 @@
 // (Store.backup, HOME/backups, the newest five kept); `mcpki inventory restore` puts one back after the
 // inventory was lost, keeping whatever it replaces.
 import type Database from 'better-sqlite3';
-import { X509Certificate, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, copyFileSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, type Stats } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { McpkiError } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
+import { loadRootCertificate } from '../pki/ca.js';
 import { isTrustedOwner, modeText, runningUid } from '../fs/safe-path.js';
 import { isAlive } from '../renewal/lock.js';
 import { readServiceLock } from '../service/lock.js';
@@ -116,11 +117,8 @@ function checkNoService(context: Context): void {
 
 function rootFingerprintOf(context: Context): string | null {
   if (!lstatOrNull(context.layout.rootCert)) return null;
-  try {
-    return new X509Certificate(readFileSync(context.layout.rootCert)).fingerprint256;
-  } catch {
-    throw new McpkiError('CA_CORRUPT', `the root certificate ${context.layout.rootCert} is unreadable, so the copy cannot be matched to this CA`, 'restore the CA files first');
-  }
+  // through the CA loader: a FIFO or a device never hangs, garbage is CA_CORRUPT
+  return loadRootCertificate(context).root.fingerprint256;
 }
 
 function fsyncPath(path: string): void {
@@ -169,16 +167,22 @@ export function restoreInventory(context: Context, file?: string): RestoreResult
   if (resolve(source) === resolve(layout.database)) {
     throw new McpkiError('INVALID_INPUT', `${source} is the inventory itself`, `give a copy, e.g. the newest in ${backups}`);
   }
+  const current = lstatOrNull(layout.database);
+  if (current && current.dev === stat.dev && current.ino === stat.ino) {
+    throw new McpkiError('INVALID_INPUT', `${source} is the inventory itself (a hard link to ${layout.database})`, `give a copy, e.g. the newest in ${backups}`);
+  }
+  if (stat.size > RESTORE_LIMIT) {
+    throw new McpkiError('INVALID_INPUT', `${source} is ${stat.size} bytes; the limit for an inventory is ${RESTORE_LIMIT}`, 'check that it is the right file (ls HOME/backups)');
+  }
   checkNoService(context);
   const rootFingerprint = rootFingerprintOf(context);
+  removeStaleRestores(context.home);
 
   // a private copy first: what is checked is what is put in place
-  const temp = join(context.home, `.mcpki.db.restore.mcpki-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const temp = join(context.home, `${RESTORE_TEMP}${process.pid}-${randomBytes(4).toString('hex')}`);
   let counts: { certificates: number; revoked: number };
   try {
-    closeSync(openSync(temp, 'wx', 0o600));
-    copyFileSync(source, temp);
-    chmodSync(temp, 0o600);
+    copyCopy(source, stat, temp);
     counts = inspectCopy(temp, source, rootFingerprint);
     fsyncPath(temp);
   } catch (error) {
@@ -212,6 +216,54 @@ export function restoreInventory(context: Context, file?: string): RestoreResult
     store.close();
   }
   return { from: source, path: layout.database, replaced, ...counts };
+}
+
+/** The largest copy `inventory restore` takes (an inventory of a million certificates fits). */
+const RESTORE_LIMIT = 2048 * 1024 * 1024;
+const RESTORE_TEMP = '.mcpki.db.restore.mcpki-tmp-';
+
+/**
+ * Copies `source` into a new 0600 file `temp`, reading it through one descriptor opened without following a
+ * symlink and checked with fstat to be the file inspected before (`seen`), and never more than RESTORE_LIMIT
+ * bytes: a file swapped meanwhile, or one that grows, is refused. A sparse file is read, not copied as is.
+ */
+function copyCopy(source: string, seen: Stats, temp: string): void {
+  const input = openSync(source, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+  let output: number | undefined;
+  try {
+    const stat = fstatSync(input);
+    if (!stat.isFile() || stat.dev !== seen.dev || stat.ino !== seen.ino) {
+      throw new McpkiError('UNSAFE_PATH', `refusing ${source}: it was replaced while it was being read`, 'check where the copy comes from, then run again');
+    }
+    output = openSync(temp, 'wx', 0o600);
+    const chunk = Buffer.allocUnsafe(1024 * 1024);
+    let total = 0;
+    for (;;) {
+      const n = readSync(input, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      total += n;
+      if (total > RESTORE_LIMIT) throw new McpkiError('INVALID_INPUT', `${source} grew past ${RESTORE_LIMIT} bytes while it was being read`, 'check that it is the right file');
+      for (let written = 0; written < n; ) written += writeSync(output, chunk, written, n - written);
+    }
+    fsyncSync(output);
+  } finally {
+    if (output !== undefined) closeSync(output);
+    closeSync(input);
+  }
+}
+
+/** Temp copies an interrupted restore left in the home (its process is gone): they can be large. */
+function removeStaleRestores(home: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(home);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const match = new RegExp(`^${RESTORE_TEMP.replace(/\./g, '\\.')}(\\d+)-[0-9a-f]+(-wal|-shm|-journal)?$`).exec(name);
+    if (match && !isAlive(Number(match[1]))) tryUnlink(join(home, name));
+  }
 }
 
 function tryUnlink(path: string): void {

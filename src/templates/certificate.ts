@@ -7,6 +7,7 @@ import type { Config, DeclaredCertificate, TargetType } from '../config/types.js
 import type { Context } from '../context.js';
 import { McpkiError } from '../errors.js';
 import { findCertificate } from '../inventory.js';
+import { loadCaCertificates } from '../pki/ca.js';
 import type { San } from '../pki/names.js';
 
 /** The certificate's own files, by variable name (the same as the deploy target types). */
@@ -112,5 +113,7 @@ export function authorityVariables(context: Context, needed: (variable: string) 
   if (needed('ca') && !existsSync(context.layout.rootCert)) {
     throw new McpkiError('CA_MISSING', `no mcpki root at ${context.layout.rootCert}`, 'run "mcpki init" first');
   }
+  // the file the rendered configuration will trust: checked like every load of the CA (CA_CORRUPT if damaged)
+  if (needed('ca')) loadCaCertificates(context);
   return { ca: context.layout.rootCert, crl };
 }

@@ -6,7 +6,9 @@ import { X509Certificate } from 'node:crypto';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { childEnv } from '../process/env.js';
+import type { Context } from '../context.js';
 import { McpkiError } from '../errors.js';
+import { loadCaCertificates, loadRootCertificate } from '../pki/ca.js';
 
 /** The root CA certificate that gets installed into (or removed from) the trust stores. */
 export interface RootCertificate {
@@ -49,25 +51,16 @@ export interface TrustStore {
   status(root: RootCertificate): TrustStoreResult;
 }
 
-/** Reads HOME/ca/root.crt; CA_MISSING when there is no CA yet. */
-export function loadRoot(path: string): RootCertificate {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new McpkiError('CA_MISSING', `no CA found (${path} does not exist)`, 'run "mcpki init" first, or point --home / MCPKI_HOME at an existing mcpki home');
-    throw new McpkiError('CA_CORRUPT', `cannot read ${path} (${code ?? 'error'})`, 'check the file permissions of the mcpki home', { cause: error });
-  }
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(text);
-  } catch (error) {
-    throw new McpkiError('CA_CORRUPT', `${path} is not a readable certificate`, 'restore the CA files from a backup, or run "mcpki init --force" to start over', { cause: error });
-  }
-  const der = cert.raw;
+/**
+ * HOME/ca/root.crt, through the CA loader (pki/ca.ts): CA_MISSING when there is no CA yet, CA_CORRUPT for a
+ * garbage, empty or foreign root.crt. `rootOnly`: only root.crt itself is checked (a self-signed CA
+ * certificate), so that an old root can still be taken out of trust stores when the rest of the CA is damaged.
+ */
+export function loadRoot(context: Context, rootOnly = false): RootCertificate {
+  const der = rootOnly ? loadRootCertificate(context).rootDer : loadCaCertificates(context).rootDer;
+  const cert = new X509Certificate(der);
   return {
-    path,
+    path: context.layout.rootCert,
     pem: pemOf(der),
     der,
     subject: cert.subject.replace(/\n/g, ', '),

@@ -32,7 +32,7 @@ export const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/t
 
 /** Writes HOME/ca/bundle.pem (system roots + our root, 0644, atomically) and returns the variables to set. */
 export function buildEnv(context: Context): EnvReport {
-  const root = loadRoot(context.layout.rootCert);
+  const root = loadRoot(context);
   let systemBundle: string | null = null;
   let systemText = '';
   for (const candidate of SYSTEM_BUNDLES) {

@@ -79,7 +79,7 @@ function planStores(context: Context, options: TrustOptions): Plan {
 }
 
 function runOperation(context: Context, operation: Operation, options: TrustOptions): TrustReport {
-  const root = loadRoot(context.layout.rootCert);
+  const root = loadRoot(context, operation === 'uninstall');
   const plan = planStores(context, options);
   const lenient = (options.store ?? 'all') === 'all';
   const stores: TrustStoreResult[] = [];
@@ -134,7 +134,7 @@ export function trustStatus(context: Context, options: TrustOptions = {}): Trust
 export function removeRootFromTrustStores(context: Context): TrustStoreResult[] {
   let root: RootCertificate;
   try {
-    root = loadRoot(context.layout.rootCert);
+    root = loadRoot(context, true);
   } catch {
     return []; // no readable root: nothing that a trust store could hold under its fingerprint
   }

@@ -1,11 +1,17 @@
 // Hostile cases: the CA's own files (swapped, replaced, garbage, empty, special files), the inventory
 // (emptied, deleted, a FIFO, a symlink, restored from a hostile copy) and the CRL's --out path.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { mcpki, run, tempDir } from '../helpers.js';
 import { EXIT, PASSPHRASE, asNobody, lit } from './harness.js';
+import { crlKeyIdOf } from '../../dist/pki/crl.js';
+import { generateKey, signatureAlgorithmFor } from '../../dist/pki/keys.js';
+import { readCertificate, signCrl } from '../../dist/pki/x509.js';
+
+const pemDer = (pem) => Buffer.from(pem.replace(/-----[^-]+-----|\s+/g, ''), 'base64');
+const derPem = (label, der) => `-----BEGIN ${label}-----\n${der.toString('base64').match(/.{1,64}/g).join('\n')}\n-----END ${label}-----\n`;
 
 // A second, unrelated CA whose files are swapped in (made once, on first use).
 let other;
@@ -322,6 +328,44 @@ export const CASES = [
     json: true,
   },
   {
+    title: 'inventory restore: a hard link to the inventory itself',
+    setup: (ctx) => linkSync(join(ctx.home, 'mcpki.db'), join(ctx.work, 'copy.db')),
+    args: (ctx) => ['inventory', 'restore', join(ctx.work, 'copy.db')],
+    status: EXIT.INVALID_INPUT,
+    code: 'INVALID_INPUT',
+    message: /copy\.db is the inventory itself \(a hard link/,
+    json: true,
+  },
+  {
+    title: 'inventory restore: a sparse 3 GB file is refused at once, never copied into the home',
+    setup: (ctx) => {
+      // outside the case folder, whose snapshot would read it
+      const outside = tempDir('mcpki-hostile-huge-');
+      process.on('exit', outside.cleanup);
+      ctx.huge = join(outside.dir, 'huge.db');
+      writeFileSync(ctx.huge, '');
+      truncateSync(ctx.huge, 3 * 1024 ** 3);
+    },
+    args: (ctx) => ['inventory', 'restore', ctx.huge],
+    status: EXIT.INVALID_INPUT,
+    code: 'INVALID_INPUT',
+    message: /huge\.db is 3221225472 bytes; the limit for an inventory is/,
+    timeout: 20_000,
+  },
+  {
+    title: 'inventory restore: a FIFO in place of root.crt does not hang the match with this CA',
+    setup: (ctx) => {
+      copyFileSync(join(ctx.home, 'mcpki.db'), join(ctx.work, 'copy.db'));
+      rmSync(ca(ctx, 'root.crt'));
+      mkfifo(ca(ctx, 'root.crt'));
+    },
+    args: (ctx) => ['inventory', 'restore', join(ctx.work, 'copy.db')],
+    status: EXIT.CA_MISSING,
+    code: 'CA_CORRUPT',
+    message: /root\.crt is a FIFO, not a regular file/,
+    timeout: 20_000,
+  },
+  {
     title: 'inventory restore: a symlink instead of the copy',
     setup: (ctx) => symlinkSync(join(ctx.home, 'mcpki.db'), join(ctx.work, 'copy.db')),
     args: (ctx) => ['inventory', 'restore', join(ctx.work, 'copy.db')],
@@ -371,6 +415,96 @@ export const CASES = [
       assert.equal(text.status, 0, text.stderr);
       assert.match(text.stdout, /mcpki development root/);
     },
+  },
+
+  {
+    title: 'crl: a root-crl.pem of this root whose signature does not verify is signed again, never published',
+    setup: (ctx) => {
+      const der = pemDer(readFileSync(ca(ctx, 'root-crl.pem'), 'utf8'));
+      der[der.length - 1] ^= 0x01; // the last byte of the signature
+      writeFileSync(ca(ctx, 'root-crl.pem'), derPem('X509 CRL', der));
+      ctx.forged = readFileSync(ca(ctx, 'root-crl.pem'), 'utf8');
+    },
+    args: ['--json', 'crl'],
+    status: 0,
+    check: (ctx, result) => {
+      assert.equal(JSON.parse(result.stdout).includesRoot, true);
+      assert.notEqual(readFileSync(ca(ctx, 'root-crl.pem'), 'utf8'), ctx.forged);
+      assert.ok(!readFileSync(ca(ctx, 'crl.pem'), 'utf8').includes(ctx.forged.trim()), 'the forged CRL was published');
+      const verified = run('openssl', ['crl', '-in', ca(ctx, 'root-crl.pem'), '-CAfile', ca(ctx, 'root.crt'), '-noout']);
+      assert.match(verified.stdout + verified.stderr, /verify OK/);
+    },
+  },
+  {
+    title: 'crl: a forged crl.pem (this intermediate\'s name and key id, another key) cannot push the CRL number up',
+    setup: (ctx) => {
+      const intermediate = pemDer(readFileSync(ca(ctx, 'intermediate.crt'), 'utf8'));
+      const parts = readCertificate(intermediate);
+      const forger = generateKey('ec-p256');
+      const der = signCrl(
+        { issuer: parts.subject, authorityKeyId: Buffer.from(crlKeyIdOf(intermediate), 'hex'), number: 1_000_000n, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + 86_400_000), revoked: [] },
+        signatureAlgorithmFor(forger.privateKey),
+      );
+      writeFileSync(ca(ctx, 'crl.pem'), derPem('X509 CRL', der));
+    },
+    args: ['--json', 'crl'],
+    status: 0,
+    check: (ctx, result) => assert.equal(JSON.parse(result.stdout).number, '1'),
+  },
+
+  // --- the root as check, trust and the templates read it: through the CA loader --------------------
+  {
+    title: 'check: a garbage root.crt is CA_CORRUPT, not a missing trust anchor',
+    setup: put('root.crt', 'not a certificate\n'),
+    args: (ctx) => ['check', ca(ctx, 'intermediate.crt')],
+    status: EXIT.CA_MISSING,
+    code: 'CA_CORRUPT',
+    message: /root certificate .*root\.crt holds no PEM certificate/,
+    hint: RESTORE_HINT,
+    json: true,
+  },
+  {
+    title: 'check: root.crt replaced by another CA\'s root',
+    setup: swap('root.crt'),
+    args: (ctx) => ['check', ca(ctx, 'intermediate.crt')],
+    status: EXIT.CA_MISSING,
+    code: 'CA_CORRUPT',
+    message: /was not issued by the root .*root\.crt/,
+    hint: RESTORE_HINT,
+  },
+  {
+    title: 'trust status: root.crt replaced by another CA\'s root',
+    setup: swap('root.crt'),
+    args: ['trust', 'status'],
+    status: EXIT.CA_MISSING,
+    code: 'CA_CORRUPT',
+    message: /was not issued by the root .*root\.crt/,
+    hint: RESTORE_HINT,
+    json: true,
+  },
+  {
+    title: 'trust status: an empty root.crt',
+    setup: put('root.crt', ''),
+    args: ['trust', 'status'],
+    status: EXIT.CA_MISSING,
+    code: 'CA_CORRUPT',
+    message: /root\.crt is empty/,
+    hint: RESTORE_HINT,
+  },
+  {
+    title: 'template render (a template that trusts ca): root.crt replaced by another CA\'s root',
+    setup: (ctx) => {
+      const issued = mcpki(['--home', ctx.home, 'issue', 'server', 'web', 'web.localhost']);
+      assert.equal(issued.status, 0, issued.stderr);
+      assert.equal(mcpki(['--home', ctx.home, 'crl']).status, 0);
+      swap('root.crt')(ctx);
+    },
+    args: ['template', 'render', 'nginx/mcp-mtls.conf', '--cert', 'web'],
+    status: EXIT.CA_MISSING,
+    code: 'CA_CORRUPT',
+    message: /was not issued by the root .*root\.crt/,
+    hint: RESTORE_HINT,
+    json: true,
   },
 
   // --- crl --out (item 13) ---------------------------------------------------------------------------
