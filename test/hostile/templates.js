@@ -42,6 +42,8 @@ export const CASES = [
   bad('a bidi override in a path', 'systemd/mcpki.service', 'home', '/var/lib/\u202egnp.cod', [], /U\+202E/),
   bad('a URL with credentials', 'mcp/claude-desktop.json', 'url', 'https://user:secret@x.test/mcp', ['--var', 'ca=/c', '--var', 'name=a'], /user name or password/),
   bad('a file: URL as upstream', 'nginx/mcp-tls.conf', 'upstream', 'file:///etc/shadow', ['--var', 'fullchain=/a', '--var', 'key=/b', '--var', 'name=a', '--var', 'serverName=a.test'], /not an http/),
+  bad('systemd: reloadCommand with a quote that is not closed', 'systemd/mcpki-crl.service', 'reloadCommand', '/bin/sh -c "nginx -s reload', [], /has a " at position 12 that is not closed/),
+  bad('systemd: reloadCommand ending in a backslash', 'systemd/mcpki-crl.service', 'reloadCommand', '/bin/systemctl reload nginx\\', [], /ends with a backslash/),
   {
     title: 'template render --out names a folder: user error, no temp file left',
     args: (ctx) => render('systemd/mcpki-renew.timer', '--out', ctx.work),
