@@ -70,7 +70,7 @@ export function registerInventory(program: Command): void {
   program
     .command('list')
     .description('list certificates (the newest of each name) with the time they have left')
-    .option('--expiring <duration>', 'only those expiring within this time, e.g. 30d, 12h')
+    .option('--expiring <duration>', 'only those expiring within this time, e.g. 30d, 12h; at most 36500d')
     .option('--all', 'every certificate ever issued, superseded and revoked ones too')
     .action(
       action(async ({ context, out }, options: { expiring?: string; all?: boolean }) => {
