@@ -61,8 +61,11 @@ function renderShow(v: CertificateView): string {
   return rows.map(([k, value]) => `${color.dim(k.padEnd(width))}  ${value}`).join('\n');
 }
 
+/** The most events one `events` lists (a larger --limit overflowed the inventory's integer). */
+const MAX_EVENTS = 1_000_000;
+
 function count(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number.');
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_EVENTS) throw new InvalidArgumentError(`expected a whole number from 1 to ${MAX_EVENTS}.`);
   return Number(value);
 }
 
