@@ -65,6 +65,11 @@ function renderShow(v: CertificateView): string {
 const MAX_EVENTS = 1_000_000;
 
 function count(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number.');
+  return Number(value);
+}
+
+function eventCount(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_EVENTS) throw new InvalidArgumentError(`expected a whole number from 1 to ${MAX_EVENTS}.`);
   return Number(value);
 }
@@ -169,7 +174,7 @@ Examples:
   program
     .command('events')
     .description('the audit log: CA creation, issuance, revocation, export, trust changes')
-    .option('--limit <n>', 'the newest N events', count, 50)
+    .option('--limit <n>', 'the newest N events (at most 1000000)', eventCount, 50)
     .option('--name <name>', 'only events of this certificate')
     .option('--type <type>', 'only events of this type, e.g. certificate.issued')
     .action(
