@@ -298,6 +298,17 @@ describe('servers', () => {
 });
 
 describe('files', () => {
+  test('--servername with a trailing dot, in capitals, or as an IDN is the same name; one with a space is refused', async () => {
+    for (const name of ['web.localhost.', 'WEB.localhost']) {
+      const result = await check([paths.web.fullchain, '--key', paths.web.key, '--servername', name, '--json']);
+      assert.equal(result.status, 0, result.stdout + result.stderr);
+      assert.equal(byId(result.json, 'hostname').severity, 'ok', name);
+    }
+    const spaced = await check([paths.web.fullchain, '--servername', 'web localhost', '--json']);
+    assert.equal(spaced.status, 3);
+    assert.match(spaced.json.error.message, /is not a DNS name or an IP address/);
+  });
+
   test('a good fullchain with its key; a certificate NAME; DER', async () => {
     const result = await check([paths.web.fullchain, '--key', paths.web.key, '--servername', 'web.localhost', '--json']);
     assert.equal(result.status, 0, result.stdout + result.stderr);

@@ -127,3 +127,33 @@ test('every template says what it is for', () => {
   assert.ok(listed.length >= 16, `${listed.length} templates`);
   for (const t of listed) assert.ok(t.description.length > 10, `${t.name} has a description`);
 });
+
+/** The arguments systemd reads from an Exec*= line: words split on spaces, "…" quoted (\" and \\), %% is %. */
+function systemdArgv(line) {
+  const words = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m; (m = re.exec(line)); ) words.push((m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]).replace(/%%/g, '%'));
+  return words;
+}
+
+test('reloadCommand is split as a shell would: quoted arguments stay one argument, and run as written', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const marker = join(dir, 'out put');
+    const command = `/bin/sh -c 'printf "%s|" "$0" "$1" > "$2"' "a b" 'c"d' "${marker}"`;
+    const rendered = mcpki(['template', 'render', 'systemd/mcpki-crl.service', '--var', `reloadCommand=${command}`]);
+    assert.equal(rendered.status, 3, 'a "$" is refused in a systemd unit');
+    const safe = `/bin/sh -c 'printf "%s|" a\\ b "c\\"d" > ${JSON.stringify(marker).slice(1, -1).replace(/ /g, '\\ ')}'`;
+    const unit = mcpki(['template', 'render', 'systemd/mcpki-crl.service', '--var', `reloadCommand=${safe}`]);
+    assert.equal(unit.status, 0, unit.stderr);
+    const argv = systemdArgv(unit.stdout.match(/^ExecStartPost=\+(.+)$/m)[1]);
+    assert.deepEqual(argv, ['/bin/sh', '-c', `printf "%s|" a\\ b "c\\"d" > ${marker.replace(/ /g, '\\ ')}`]);
+    assert.equal(spawnSync(argv[0], argv.slice(1)).status, 0);
+    assert.equal(readFileSync(marker, 'utf8'), 'a b|c"d|');
+    const unclosed = mcpki(['template', 'render', 'systemd/mcpki-crl.service', '--var', 'reloadCommand=/bin/sh -c "reload']);
+    assert.equal(unclosed.status, 3);
+    assert.match(unclosed.stderr, /that is not closed/);
+  } finally {
+    cleanup();
+  }
+});

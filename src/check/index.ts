@@ -1,10 +1,13 @@
 // `mcpki check TARGET`: the TLS troubleshooting guide as one call. It returns a report of findings, each
 // with a severity and a fix; it throws only for a TARGET or an option that cannot be used.
 import { existsSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
 import type { Context } from '../context.js';
 import { McpkiError } from '../errors.js';
 import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { findCertificate } from '../inventory.js';
+import { isHost } from '../net/address.js';
 import { loadCaCertificates } from '../pki/ca.js';
 import type { CertificateSummary } from './certificate.js';
 import { loadAnchors, type ChainReport } from './chain.js';
@@ -79,8 +82,18 @@ function clientCertificate(context: Context, name: string): { name: string; cert
   return { name, cert: read(certPath, `the certificate file of "${name}"`), key: read(keyPath, `the key file of "${name}"`) };
 }
 
+/** --servername: a DNS name (IDN as punycode; a wildcard for files) or an IP address, what SNI can carry. */
+function checkServername(name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
+  const ascii = /^[\x21-\x7e]*$/.test(name) ? name : /[\p{Cc}\p{Cf}\p{Z}]/u.test(name) ? '' : domainToASCII(name);
+  // "web.localhost." is web.localhost (SNI carries no trailing dot)
+  if (ascii !== '' && isHost(ascii.replace(/^\*\./, ''))) return ascii.length > 1 && isIP(ascii) === 0 ? ascii.replace(/\.$/, '') : ascii;
+  throw new McpkiError('INVALID_INPUT', `--servername ${JSON.stringify(name)} is not a DNS name or an IP address`, 'give the name clients connect to, e.g. --servername api.localhost');
+}
+
 export async function checkTarget(context: Context, input: string, options: CheckOptions = {}): Promise<CheckReport> {
   const started = performance.now();
+  options = { ...options, servername: checkServername(options.servername) };
   const timeoutMs = options.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
   if (!(Number.isInteger(timeoutMs) && timeoutMs > 0)) throw new McpkiError('INVALID_INPUT', `timeout ${timeoutMs} is not a positive number of milliseconds`, 'e.g. --timeout 2000');
   const parsed = parseTarget(input, isFile);

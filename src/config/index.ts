@@ -6,7 +6,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../deploy/atomic.js';
 import { DURATION_LIMITS } from '../duration.js';
-import { INPUT_LIMITS, readInputFile } from '../fs/read.js';
+import { readInputFile } from '../fs/read.js';
 import { assertPrivateFile, isTrustedOwner } from '../fs/safe-path.js';
 import { ensurePrivateDir } from '../home.js';
 import { VERSION } from '../version.js';
@@ -21,12 +21,22 @@ export * from './types.js';
 
 export const DEFAULT_CONFIG_FILE = 'mcpki.yaml';
 
+/**
+ * The largest mcpki.yaml read: 10,000 certificates with two targets each take about 1.5 MiB, and a YAML
+ * document takes about 100 times its size in memory while it is checked.
+ */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+/** At most this many errors are listed; the count says how many there are in all. */
+const MAX_LISTED_ERRORS = 50;
+
 /** Validates `text` (the contents of `fileName`, which names it in messages and anchors relative paths). */
 export function parseConfig(text: string, fileName: string = DEFAULT_CONFIG_FILE): Config {
   const { config, errors } = validateConfig(text, fileName);
   if (config) return config;
   const count = `${errors.length} error${errors.length === 1 ? '' : 's'}`;
-  throw new ConfigError(`${fileName} has ${count}`, errors, errors.length === 1 ? errors[0] : `fix all ${count} (listed in details), then run again; the first: ${errors[0]}`);
+  const listed = errors.length > MAX_LISTED_ERRORS ? [...errors.slice(0, MAX_LISTED_ERRORS), `… and ${errors.length - MAX_LISTED_ERRORS} more`] : errors;
+  throw new ConfigError(`${fileName} has ${count}`, listed, errors.length === 1 ? errors[0] : `fix all ${count} (listed in details), then run again; the first: ${errors[0]}`);
 }
 
 /** Reads and validates a declaration file (default ./mcpki.yaml). */
@@ -47,11 +57,11 @@ function readError(path: string, error: unknown): McpkiError {
 
 /**
  * Reads mcpki.yaml as any file mcpki did not create: a regular file (not a FIFO or a device), at most
- * INPUT_LIMITS.config bytes, owned by this user or root and not writable by others (its hooks run as us).
+ * MAX_CONFIG_BYTES, owned by this user or root and not writable by others (its hooks run as us).
  */
 function readDeclaration(path: string): Buffer {
   try {
-    return readInputFile(path, { what: 'declaration file', maxBytes: INPUT_LIMITS.config, trusted: true, hint: 'check the path (-c FILE) and its permissions' });
+    return readInputFile(path, { what: 'declaration file', maxBytes: MAX_CONFIG_BYTES, trusted: true, hint: 'check the path (-c FILE) and its permissions' });
   } catch (error) {
     const cause = (error as { cause?: NodeJS.ErrnoException }).cause;
     if (cause?.code === 'ENOENT') throw readError(path, cause);
@@ -132,7 +142,7 @@ function readCache(cacheDir: string, id: string, file: string): Config | undefin
   const path = join(cacheDir, `config-${id}.json`);
   try {
     if (!assertPrivateFile(path, 'config cache', true)) return undefined;
-    const text = readInputFile(path, { what: 'config cache', maxBytes: INPUT_LIMITS.config * 4 }).toString('utf8');
+    const text = readInputFile(path, { what: 'config cache', maxBytes: MAX_CONFIG_BYTES * 4 }).toString('utf8');
     const newline = text.indexOf('\n');
     if (newline !== 64) return undefined;
     const mac = Buffer.from(text.slice(0, 64), 'hex');

@@ -3,7 +3,7 @@
 // them all in one go. The walk works on the `yaml` package's nodes (not on plain JS values) to keep source
 // positions. Unknown keys are errors, with a did-you-mean suggestion.
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, type Document, type Node, type Pair } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit, type Document, type Node, type Pair } from 'yaml';
 import { checkDuration, DURATION_LIMITS, formatDuration } from '../duration.js';
 import { checkHostPort, type HostPort } from '../net/address.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
@@ -134,6 +134,28 @@ function describe(node: Node | null | undefined): string {
 // ---------------------------------------------------------------------------------------------------
 // the checker
 
+/** C0 and C1 controls, DEL, the line and paragraph separators and the bidi overrides and isolates. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+
+function controlName(char: string): string {
+  if (char === '\0') return 'a NUL character';
+  if (char === '\n') return 'a newline';
+  if (char === '\r') return 'a carriage return';
+  if (char === '\t') return 'a tab';
+  return `the control character U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/**
+ * A program written as a command line ("systemctl reload nginx", "/usr/sbin/nginx -s reload"): a bare name
+ * with spaces, or a word after a space that is an option. A path with spaces ("/opt/My Tools/hook") is not.
+ */
+function looksLikeCommandLine(program: string): boolean {
+  const words = program.trim().split(/\s+/);
+  if (words.length < 2 && program === program.trim()) return false;
+  return !words[0]!.includes('/') || words.slice(1).some((word) => word.startsWith('-')) || program !== program.trim();
+}
+
 type Entries = Map<string, { key: Node; value: Node }>;
 
 /** One map being checked: reads its values and remembers whether every one read so far was valid. */
@@ -254,8 +276,17 @@ class Checker {
     let ok = true;
     node.items.forEach((item, index) => {
       const word = this.node(item);
-      if (isScalar(word) && typeof word.value === 'string' && (index > 0 || word.value !== '')) argv.push(word.value);
-      else {
+      if (isScalar(word) && typeof word.value === 'string' && (index > 0 || word.value !== '')) {
+        const control = CONTROL.exec(word.value);
+        if (control) {
+          ok = false;
+          this.error(word, `${path}[${index}]`, `${index === 0 ? 'the program' : 'an argument'} cannot contain ${controlName(control[0])} (at position ${control.index + 1}): it would be hidden in logs and listings; write it without`);
+        } else if (index === 0 && looksLikeCommandLine(word.value)) {
+          ok = false;
+          const words = word.value.trim().split(/\s+/);
+          this.error(word, `${path}[${index}]`, `the program ${JSON.stringify(word.value)} is a whole command line, and no program has that name; write each argument as its own item: ${JSON.stringify(words).replace(/","/g, '", "')}`);
+        } else argv.push(word.value);
+      } else {
         ok = false;
         this.error(word ?? node, `${path}[${index}]`, `expected ${index === 0 ? 'the program (a non-empty string)' : 'an argument (a string)'}, got ${describe(word)}`);
       }
@@ -328,10 +359,10 @@ class Checker {
     const text = this.string(node, path, what);
     if (text === undefined) return undefined;
     if (text.includes('\0')) return this.error(node, path, 'a path cannot contain a NUL character');
-    const control = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.exec(text);
-    if (control) {
-      const name = control[0] === '\n' ? 'a newline' : control[0] === '\r' ? 'a carriage return' : control[0] === '\t' ? 'a tab' : `the control character U+${control[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
-      return this.error(node, path, `a path cannot contain ${name} (at position ${control.index + 1}): it would break every file that names it`);
+    const control = CONTROL.exec(text);
+    if (control) return this.error(node, path, `a path cannot contain ${controlName(control[0])} (at position ${control.index + 1}): it would break every file that names it`);
+    if (what === 'a file path' && /(^|\/)(\.\.?)?$/.test(text)) {
+      return this.error(node, path, `${JSON.stringify(text)} names a folder, not a file: add the file name (e.g. ${JSON.stringify(`${text.replace(/\/+$/, '')}/${'site.pem'}`)})`);
     }
     return { absolute: isAbsolute(text) ? resolve(text) : resolve(base, text), written: text };
   }
@@ -362,6 +393,28 @@ class Checker {
 // ---------------------------------------------------------------------------------------------------
 // the file
 
+/** The offsets of every key that repeats an earlier key of its map (compared as scalars). */
+function duplicateKeys(doc: Document): number[] {
+  const offsets: number[] = [];
+  try {
+    visit(doc, {
+      Map(_key, map) {
+        const seen = new Set<unknown>();
+        for (const pair of map.items) {
+          if (!isScalar(pair.key)) continue;
+          const value = pair.key.value;
+          if (seen.has(value)) offsets.push(pair.key.range?.[0] ?? 0);
+          else seen.add(value);
+        }
+      },
+    });
+  } catch (error) {
+    if (error instanceof RangeError) return [0]; // nesting too deep to walk: refused as a YAML error
+    throw error;
+  }
+  return offsets;
+}
+
 interface CertificateSeen {
   name: string;
   line: number;
@@ -369,20 +422,22 @@ interface CertificateSeen {
 
 export function validateConfig(text: string, fileName: string): ValidationResult {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  // uniqueKeys is checked below with a Set: the parser's own check compares every pair of keys of a map,
+  // and a map of 100,000 keys would take hours.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: false });
   const location = (offset: number): string => {
     const { line, col } = lineCounter.linePos(offset);
     return `${fileName}:${line}:${col}`;
   };
   const format = (problem: Problem): string => `${location(problem.offset)}${problem.path ? ` ${problem.path}` : ''}: ${problem.message}`;
+  const yamlError = (offset: number, message: string): string => {
+    const firstLine = message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    return `${location(offset)}: invalid YAML: ${/call stack/i.test(firstLine) ? 'nested too deeply (lists or maps inside each other)' : firstLine}`;
+  };
 
-  if (doc.errors.length > 0) {
-    const errors = doc.errors.map((error) => {
-      const firstLine = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-      return `${location(error.pos[0])}: invalid YAML: ${firstLine}`;
-    });
-    return { config: undefined, errors };
-  }
+  if (doc.errors.length > 0) return { config: undefined, errors: doc.errors.map((error) => yamlError(error.pos[0], error.message)) };
+  const duplicates = duplicateKeys(doc);
+  if (duplicates.length > 0) return { config: undefined, errors: duplicates.map((offset) => yamlError(offset, 'Map keys must be unique')) };
 
   const check = new Checker(doc);
   const file = resolve(fileName);

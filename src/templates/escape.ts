@@ -76,9 +76,53 @@ const KIND_HINTS: Record<VariableKind, string> = {
   identifier: 'use letters, digits, ".", "_" and "-", e.g. --var VAR=web',
   boolean: 'give true or false',
   integer: 'give a whole number, e.g. --var VAR=7',
-  command: 'give the command and its arguments separated by spaces, e.g. --var VAR="/bin/systemctl reload nginx"',
+  command: 'give the command and its arguments separated by spaces, quoting an argument that holds spaces as a shell would, e.g. --var VAR="/bin/sh -c \'nginx -t && nginx -s reload\'"',
   text: 'give one line of text',
 };
+
+/**
+ * A command line split into its arguments as a POSIX shell would, without expansions: spaces separate
+ * words, '…' is literal, "…" is literal but for \" and \\, and a backslash outside quotes escapes the next
+ * character. Returns the words, or what is wrong (an unterminated quote).
+ */
+export function splitCommand(value: string): string[] | string {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  for (let i = 0; i < value.length; i += 1) {
+    const c = value[i]!;
+    if (c === "'") {
+      const end = value.indexOf("'", i + 1);
+      if (end < 0) return `has a ' at position ${i + 1} that is not closed`;
+      word += value.slice(i + 1, end);
+      inWord = true;
+      i = end;
+    } else if (c === '"') {
+      let j = i + 1;
+      for (; j < value.length && value[j] !== '"'; j += 1) {
+        if (value[j] === '\\' && (value[j + 1] === '"' || value[j + 1] === '\\')) j += 1;
+        word += value[j];
+      }
+      if (j >= value.length) return `has a " at position ${i + 1} that is not closed`;
+      inWord = true;
+      i = j;
+    } else if (c === '\\') {
+      if (i + 1 >= value.length) return 'ends with a backslash';
+      word += value[i + 1];
+      inWord = true;
+      i += 1;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(word);
+  return words;
+}
 
 /** Checks a value against its variable's kind; throws INVALID_INPUT (exit 3) naming the variable. */
 export function checkValue(variable: string, value: string): void {
@@ -132,9 +176,12 @@ export function checkValue(variable: string, value: string): void {
     case 'integer':
       if (!/^\d{1,9}$/.test(value)) fail('is not a whole number');
       return;
-    case 'command':
+    case 'command': {
       if (value.trim() === '') fail('is empty');
+      const words = splitCommand(value);
+      if (typeof words === 'string') fail(words);
       return;
+    }
     case 'text':
       return;
   }
@@ -266,7 +313,8 @@ export function escapeValue(syntax: Syntax, where: Where, variable: string, valu
       if (value.includes('$')) cannot('systemd would read "$" as an environment variable');
       if (where === 'double') return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%');
       if (where === 'command' || where === 'program') {
-        const words = kind === 'command' ? value.trim().split(/\s+/) : [value];
+        const split = kind === 'command' ? splitCommand(value) : [value];
+        const words = typeof split === 'string' ? cannot(split) : split;
         // systemd refuses to run a program whose name holds quotes or backslashes
         if (where === 'program' && /["'\\]/.test(words[0]!)) cannot('systemd does not run a program whose path holds quotes or backslashes');
         return words.map(systemdWord).join(' ');

@@ -6,6 +6,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context } from '../context.js';
 import { loadConfig } from '../config/index.js';
+import { didYouMean } from '../config/validate.js';
 import { McpkiError } from '../errors.js';
 import { formatHostPort, parseHostPort } from '../net/address.js';
 import { CATALOG, COMMON_DEFAULTS } from './catalog.js';
@@ -154,6 +155,17 @@ export function renderTemplate(context: Context, name: string, options: RenderOp
   const used = new Set(template.variables);
   for (const value of Object.values(template.defaults)) for (const v of placeholders(value)) used.add(v);
   const needed = (variable: string) => used.has(variable) && given[variable] === undefined;
+  // a --var the template does not use is a typo (--var usr=mcpki would leave User= as it was)
+  for (const variable of Object.keys(given)) {
+    if (used.has(variable)) continue;
+    const takes = [...used].sort();
+    const suggestion = didYouMean(variable, takes);
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `template ${template.name} has no variable ${JSON.stringify(variable)}`,
+      suggestion ? `did you mean --var ${suggestion}=…? (see "mcpki template list")` : takes.length > 0 ? `it takes: ${takes.join(', ')}` : 'it takes no variables',
+    );
+  }
 
   const config = options.config && (options.cert || options.clientCert) ? loadConfig(configFile) : undefined;
   const variables: Record<string, string> = {

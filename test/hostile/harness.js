@@ -18,7 +18,7 @@
 //   code      the McpkiError code expected in --json output
 //   message   RegExp (or list of RegExps) the `error:` line must match
 //   hint      RegExp the `hint:` line must match (default: any non-empty hint)
-//   json      also run the case with --json and check {error:{code,message,hint,exitCode}}
+//   json      also run the case with --json and check {error:{code,message,hint,exitCode[,details]}}
 //   check     (ctx, result) => void, extra assertions after the run
 //   timeout   ms for the command (default 60 s)
 import assert from 'node:assert/strict';
@@ -210,7 +210,10 @@ export function checkJson(row) {
   } else {
     const keys = Object.keys(result.json);
     if (keys.length !== 1) problems.push(`top-level keys ${keys.join(',')}, expected only "error"`);
-    if (JSON.stringify(Object.keys(error).sort()) !== JSON.stringify(['code', 'exitCode', 'hint', 'message'])) problems.push(`error keys ${Object.keys(error).join(',')}`);
+    // "details" (optional): every error of a file that has several (mcpki.yaml), one string each
+    const expectedKeys = ['code', 'exitCode', 'hint', 'message', ...('details' in error ? ['details'] : [])].sort();
+    if (JSON.stringify(Object.keys(error).sort()) !== JSON.stringify(expectedKeys)) problems.push(`error keys ${Object.keys(error).join(',')}`);
+    if ('details' in error && (!Array.isArray(error.details) || error.details.length === 0 || !error.details.every((d) => typeof d === 'string' && !d.includes('\n')))) problems.push('details is not a list of one-line strings');
     if (row.code && error.code !== row.code) problems.push(`code ${error.code}, expected ${row.code}`);
     if (error.exitCode !== result.status) problems.push(`exitCode ${error.exitCode} differs from the process exit code ${result.status}`);
     if (typeof error.message !== 'string' || error.message.includes('\n')) problems.push('message is not a one-line string');

@@ -63,6 +63,13 @@ export const CASES = [
   { title: 'issue --out A --out B', args: (ctx) => [...SERVER, '--out', ctx.work, '--out', `${ctx.work}/b`], status: EXIT.USAGE, message: [/--out was given more than once/] },
   { title: 'issue --key ec-p256 --key rsa-2048', args: [...SERVER, '--key', 'ec-p256', '--key', 'rsa-2048'], status: EXIT.USAGE, message: [/--key was given more than once/] },
   { title: 'check --timeout 1 --timeout 2', args: ['check', 'localhost:1', '--timeout', '1', '--timeout', '2'], status: EXIT.USAGE, message: [/--timeout was given more than once/] },
+  // numbers out of range that reached the inventory
+  { title: 'events --limit with 20 digits (was an inventory error advising to move mcpki.db aside)', args: ['events', '--limit', '99999999999999999999'], status: EXIT.USAGE, code: 'USAGE', message: [/from 1 to 1000000/], hint: /mcpki events --help/, json: true, check: (ctx, result) => { if (/mcpki\.db/.test(result.stderr + result.stdout)) throw new Error(`blames the inventory: ${result.stderr}`); } },
+  { title: 'events --limit 0', args: ['events', '--limit', '0'], status: EXIT.USAGE, message: [/from 1 to 1000000/] },
+  // --servername: what SNI can carry
+  { title: 'check --servername with a space', args: ['check', 'localhost:1', '--servername', 'a b'], status: EXIT.INVALID_INPUT, code: 'INVALID_INPUT', message: [lit('--servername "a b" is not a DNS name')], json: true },
+  { title: 'check --servername with ESC and U+202E is refused, shown escaped', args: ['check', 'localhost:1', '--servername', 'a\u001b[2J\u202eb'], status: EXIT.INVALID_INPUT, message: [/is not a DNS name/, lit('\\u001b[2J\\u202eb')] },
+  { title: 'check --servername with a semicolon', args: ['check', 'localhost:1', '--servername', 'a.localhost;b'], status: EXIT.INVALID_INPUT, message: [/is not a DNS name/] },
   // unknown commands and options
   { title: 'an unknown command', args: ['frobnicate'], status: EXIT.USAGE, message: [lit("unknown command 'frobnicate'")], hint: /mcpki --help/, json: true },
   { title: 'an unknown subcommand', args: ['issue', 'frob'], status: EXIT.USAGE, message: [lit("unknown command 'frob'")], hint: /mcpki issue --help/ },

@@ -42,6 +42,27 @@ export const CASES = [
   bad('a bidi override in a path', 'systemd/mcpki.service', 'home', '/var/lib/\u202egnp.cod', [], /U\+202E/),
   bad('a URL with credentials', 'mcp/claude-desktop.json', 'url', 'https://user:secret@x.test/mcp', ['--var', 'ca=/c', '--var', 'name=a'], /user name or password/),
   bad('a file: URL as upstream', 'nginx/mcp-tls.conf', 'upstream', 'file:///etc/shadow', ['--var', 'fullchain=/a', '--var', 'key=/b', '--var', 'name=a', '--var', 'serverName=a.test'], /not an http/),
+  bad('systemd: reloadCommand with a quote that is not closed', 'systemd/mcpki-crl.service', 'reloadCommand', '/bin/sh -c "nginx -s reload', [], /has a " at position 12 that is not closed/),
+  bad('systemd: reloadCommand ending in a backslash', 'systemd/mcpki-crl.service', 'reloadCommand', '/bin/systemctl reload nginx\\', [], /ends with a backslash/),
+  {
+    title: 'a --var the template does not take (a typo) is refused with a suggestion',
+    args: render('systemd/mcpki.service', '--var', 'usr=mcpki'),
+    status: EXIT.INVALID_INPUT,
+    code: 'INVALID_INPUT',
+    message: lit('template systemd/mcpki.service has no variable "usr"'),
+    hint: /did you mean --var user=/,
+    json: true,
+  },
+  {
+    title: 'a --var name with control characters is shown escaped',
+    args: render('systemd/mcpki-renew.timer', '--var', 'x\u001b[2J\u202e=1'),
+    status: EXIT.INVALID_INPUT,
+    message: [/has no variable/, lit('\\u001b[2J\\u202e')],
+    hint: /takes no variables/,
+    check: (ctx, result) => {
+      if (/[\u001b\u202e]/.test(result.stderr)) throw new Error(`raw control character: ${JSON.stringify(result.stderr)}`);
+    },
+  },
   {
     title: 'template render --out names a folder: user error, no temp file left',
     args: (ctx) => render('systemd/mcpki-renew.timer', '--out', ctx.work),

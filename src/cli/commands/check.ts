@@ -56,7 +56,7 @@ export function registerCheck(program: Command): void {
     .option('--cert <name>', 'host:port: the inventory certificate the server should present (default: any recorded for the name)')
     .option('--client-cert <name>', 'host:port: present this inventory client certificate and report whether the server accepts it')
     .option('--ca <file>', 'also trust the CA certificates in this PEM file; repeatable', collect)
-    .option('--timeout <ms>', 'per probe, in milliseconds (or 2s)', '3000')
+    .option('--timeout <ms>', 'per probe, in milliseconds (or 2s); at most 10m', '3000')
     .option('--strict', 'weak cipher suites that current clients never negotiate (CBC, RSA key exchange) count as warnings')
     .option('--no-record', 'do not record an unexpected certificate as an event')
     .addHelpText(

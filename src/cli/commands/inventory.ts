@@ -61,8 +61,16 @@ function renderShow(v: CertificateView): string {
   return rows.map(([k, value]) => `${color.dim(k.padEnd(width))}  ${value}`).join('\n');
 }
 
+/** The most events one `events` lists (a larger --limit overflowed the inventory's integer). */
+const MAX_EVENTS = 1_000_000;
+
 function count(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number.');
+  return Number(value);
+}
+
+function eventCount(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_EVENTS) throw new InvalidArgumentError(`expected a whole number from 1 to ${MAX_EVENTS}.`);
   return Number(value);
 }
 
@@ -70,7 +78,7 @@ export function registerInventory(program: Command): void {
   program
     .command('list')
     .description('list certificates (the newest of each name) with the time they have left')
-    .option('--expiring <duration>', 'only those expiring within this time, e.g. 30d, 12h')
+    .option('--expiring <duration>', 'only those expiring within this time, e.g. 30d, 12h; at most 36500d')
     .option('--all', 'every certificate ever issued, superseded and revoked ones too')
     .action(
       action(async ({ context, out }, options: { expiring?: string; all?: boolean }) => {
@@ -166,7 +174,7 @@ Examples:
   program
     .command('events')
     .description('the audit log: CA creation, issuance, revocation, export, trust changes')
-    .option('--limit <n>', 'the newest N events', count, 50)
+    .option('--limit <n>', 'the newest N events (at most 1000000)', eventCount, 50)
     .option('--name <name>', 'only events of this certificate')
     .option('--type <type>', 'only events of this type, e.g. certificate.issued')
     .action(
