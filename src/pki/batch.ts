@@ -17,6 +17,9 @@ function requestFromJson(item: unknown, n: number, defaults: Partial<IssueReques
   for (const field of ['kind', 'key', 'out'] as const) {
     if (entry[field] !== undefined && typeof entry[field] !== 'string') throw invalid(`batch entry ${n} (${entry.name}): "${field}" must be a string`, `each entry looks like ${example}`);
   }
+  if (typeof entry.out === 'string' && entry.out.split(/[\\/]/).includes('..')) {
+    throw invalid(`batch entry ${n} (${entry.name}): "out" climbs out of its folder with ".."`, 'give a folder without ".." (an absolute path, or one below the working folder)');
+  }
   if (entry.out === '') throw invalid(`batch entry ${n} (${entry.name}): "out" is empty`, 'give the folder to write into, or leave "out" out for HOME/certs/NAME');
   if (entry.sans !== undefined && (!Array.isArray(entry.sans) || entry.sans.some((s) => typeof s !== 'string'))) {
     throw invalid(`batch entry ${n} (${entry.name}): "sans" must be a list of strings`, 'write "sans": ["api-1.localhost", "127.0.0.1"]');
@@ -48,7 +51,7 @@ export function parseBatch(text: string, defaults: Partial<IssueRequest> = {}): 
       throw invalid(`the batch file is not valid JSON: ${(error as Error).message}`, 'fix the JSON, or use the line format "server NAME SAN..."');
     }
     if (!Array.isArray(parsed)) throw invalid('the batch file holds a JSON object, not an array of requests', 'wrap the requests in [ … ]');
-    return parsed.map((item: unknown, i) => ({ ...defaults, ...requestFromJson(item, i + 1, defaults) }));
+    return refuseRepeatedNames(parsed.map((item: unknown, i) => ({ ...defaults, ...requestFromJson(item, i + 1, defaults) })));
   }
   const requests: IssueRequest[] = [];
   trimmed.split(/\r?\n/).forEach((line, i) => {
@@ -60,5 +63,15 @@ export function parseBatch(text: string, defaults: Partial<IssueRequest> = {}): 
     }
     requests.push({ ...defaults, kind, name, sans });
   });
+  return refuseRepeatedNames(requests);
+}
+
+/** Two entries with one name would write the same files and the second would replace the first's key. */
+function refuseRepeatedNames(requests: IssueRequest[]): IssueRequest[] {
+  const seen = new Set<string>();
+  for (const request of requests) {
+    if (seen.has(request.name)) throw invalid(`the batch names "${request.name}" twice`, 'give each certificate in a batch its own name');
+    seen.add(request.name);
+  }
   return requests;
 }

@@ -137,7 +137,13 @@ export function classifySan(raw: string): San {
   return { type: 'dns', value: normalizeDnsName(value) };
 }
 
+/** The most names one certificate may carry: Let's Encrypt's limit; TLS peers choke on much larger certificates. */
+export const MAX_SANS = 100;
+
 export function classifySans(raw: readonly string[]): San[] {
+  if (raw.length > MAX_SANS) {
+    throw new McpkiError('INVALID_INPUT', `${raw.length} names for one certificate: at most ${MAX_SANS}`, `split the names over several certificates (at most ${MAX_SANS} each), or use a wildcard`);
+  }
   const seen = new Set<string>();
   const out: San[] = [];
   for (const item of raw) {

@@ -24,6 +24,32 @@ const batch = (text) => (ctx) => writeFileSync(join(ctx.work, 'requests'), text)
 const batchArgs = (ctx) => ['issue', 'batch', join(ctx.work, 'requests')];
 
 export const CASES = [
+  {
+    title: 'a batch entry whose "out" climbs out with ".."',
+    setup: batch('[{"name": "w1", "sans": ["w1.localhost"], "out": "../../etc"}]'),
+    args: batchArgs,
+    status: EXIT.INVALID_INPUT,
+    code: 'INVALID_INPUT',
+    message: [/"out" climbs out of its folder/],
+    json: true,
+  },
+  {
+    title: 'a batch that names one certificate twice (the second would replace the first key)',
+    setup: batch('server w1 w1.localhost\nserver w1 other.localhost\n'),
+    args: batchArgs,
+    status: EXIT.INVALID_INPUT,
+    code: 'INVALID_INPUT',
+    message: [/names "w1" twice/],
+    json: true,
+  },
+  {
+    title: 'a certificate with 101 names (at most 100)',
+    args: ['issue', 'server', 'many', ...Array.from({ length: 101 }, (_, i) => `n${i}.localhost`)],
+    status: EXIT.INVALID_INPUT,
+    code: 'INVALID_INPUT',
+    message: [/101 names for one certificate: at most 100/],
+    json: true,
+  },
   // control characters are escaped, in plain and --json output
   {
     title: 'a certificate name with ESC sequences is shown escaped',
