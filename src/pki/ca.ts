@@ -7,7 +7,7 @@ import { hostname, userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Context } from '../context.js';
 import type { Store } from '../store/store.js';
-import { fsyncPath, tryUnlink, writeFilesAtomic, type FileToWrite } from '../deploy/atomic.js';
+import { fsyncPath, tryUnlink, writeFilesAtomic, type FileToWrite } from '../fs/atomic.js';
 import { McpkiError } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
 import { INPUT_LIMITS, readInputFile } from '../fs/read.js';
