@@ -13,7 +13,7 @@ export { classifySan, classifySans, type San, type SanType } from './pki/names.j
 export { DEFAULT_PERMITTED, parsePermitted, type Permitted } from './pki/constraints.js';
 export { KEY_TYPES, generateKey, parseKeyType, type KeyType } from './pki/keys.js';
 export { listCertificates, findCertificate, listEvents, viewOf, type CertificateView, type CertificateState, type ListOptions } from './inventory.js';
-export { writeFilesAtomic, writeFileAtomic, removeStaleTemps, type FileToWrite } from './deploy/atomic.js';
+export { writeFilesAtomic, writeFileAtomic, removeStaleTemps, type FileToWrite } from './fs/atomic.js';
 export { parseDuration } from './duration.js';
 export type { CertificateRecord, CertificatePaths, CertificateKind, EventRecord, AuthorityRecord } from './store/store.js';
 export { installTrust, uninstallTrust, trustStatus, buildEnv, formatEnv, TRUST_STORE_NAMES, SHELL_KINDS, type TrustStoreName, type TrustOptions, type TrustStoreResult, type TrustReport, type ShellKind, type EnvReport } from './trust/index.js';
@@ -27,7 +27,8 @@ export { DIRECTORIES, resolveDirectory } from './acme/directories.js';
 export { loadConfig, parseConfig, validateConfig, ConfigError, isConfigError, type Config, type DeclaredCertificate } from './config/index.js';
 export { needsRenewal, parseRenewBefore, backoffDelay, type RenewalDecision, type RenewalPolicyInput } from './renewal/policy.js';
 export { deployTargets, deployWithHooks, repairCheck, DeployError, type DeployOutcome } from './deploy/deploy.js';
-export { renderTarget, TARGET_TYPES, type Target, type Material } from './deploy/targets.js';
+export { renderTarget } from './deploy/targets.js';
+export { TARGET_TYPES, type Target, type Material } from './deploy/types.js';
 export { runHook, type HookResult } from './deploy/hooks.js';
 export { verifyServedSerial } from './deploy/verify.js';
 export { applyConfig, planRenewals, planCrl, type ApplyResult, type ApplyItem, type PlanItem, type CrlOutcome, type CrlPlan } from './renewal/runner.js';

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Context } from '../context.js';
-import { writeFileAtomic } from '../deploy/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 import { McpkiError } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
 import { generateKey, privateKeyPem, readPrivateKey } from '../pki/keys.js';

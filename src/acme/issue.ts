@@ -4,8 +4,8 @@
 import { X509Certificate } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { Context } from '../context.js';
-import { removeStaleTemps, writeFilesAtomic } from '../deploy/atomic.js';
-import { assertKeyPathOutsideGit } from '../deploy/git.js';
+import { removeStaleTemps, writeFilesAtomic } from '../fs/atomic.js';
+import { assertKeyPathOutsideGit } from '../fs/git.js';
 import { McpkiError } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
 import { createCsr } from '../pki/csr.js';

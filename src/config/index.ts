@@ -4,7 +4,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import { closeSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from '../deploy/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 import { DURATION_LIMITS } from '../duration.js';
 import { readInputFile } from '../fs/read.js';
 import { assertPrivateFile, isTrustedOwner } from '../fs/safe-path.js';

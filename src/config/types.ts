@@ -1,6 +1,6 @@
 // The normalised form of mcpki.yaml: defaults applied, paths resolved against the file's folder, modes as
 // numbers, durations in milliseconds. Produced only from a file without a single error.
-import type { Target } from '../deploy/targets.js';
+import type { Target } from '../deploy/types.js';
 import type { KeyType } from '../pki/keys.js';
 import type { San } from '../pki/names.js';
 

@@ -5,9 +5,10 @@
 import { linkSync, lstatSync, readdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
-import { TEMP_MARKER } from './atomic.js';
-import { copyWithOwner, errnoCode, randomSuffix, removeCreatedDirs, removeTree, syncDirs, tryUnlink } from './files.js';
-import { releaseDropped, restoreSet, SET_PREFIX, type FileSet, type SetBackup } from './fileset.js';
+import { TEMP_MARKER } from '../fs/atomic.js';
+import { copyWithOwner, errnoCode, randomSuffix, removeCreatedDirs, removeTree, syncDirs, tryUnlink } from '../fs/files.js';
+import { releaseDropped, restoreSet, SET_PREFIX } from './fileset.js';
+import type { FileSet, LeftoverListings, SetBackup } from './types.js';
 
 export const PREV_MARKER = '.mcpki-prev-';
 
@@ -32,8 +33,6 @@ export interface DeployBackup {
   listings?: LeftoverListings;
 }
 
-/** Leftover names (`-prev-` links, temp files) per folder. */
-export type LeftoverListings = Map<string, Set<string>>;
 
 /** `.NAME.mcpki-prev-…` links an interrupted deploy left next to `path`. */
 function leftovers(dir: string, listings?: LeftoverListings): Set<string> {

@@ -41,17 +41,20 @@
 import { chmodSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { McpkiError } from '../errors.js';
-import { discardBackup, keepPrevious, removeStaleTempsFor, restoreBackup, restoreEntries, type DeployBackup, type LeftoverListings } from './backup.js';
-import { createDirs, makeFolder, removeCreatedDirs, syncDirs, tryUnlink, writeFailed, writeTemp } from './files.js';
-import { abortSet, adopt, CURRENT, prepareSet, publishSet, releaseDropped, restoreSet, type SetBackup } from './fileset.js';
+import { discardBackup, keepPrevious, removeStaleTempsFor, restoreBackup, restoreEntries, type DeployBackup } from './backup.js';
+import { makeFolder, removeCreatedDirs, syncDirs, tryUnlink, writeFailed, writeTemp } from '../fs/files.js';
+import { createDirs } from './folders.js';
+import { abortSet, adopt, CURRENT, prepareSet, publishSet, releaseDropped, restoreSet } from './fileset.js';
 import { describeHookResult, hookFailed, runHook, type HookResult } from './hooks.js';
 import { plan } from './plan.js';
-import { readTargetContents, type Material, type Target } from './targets.js';
+import { readTargetContents } from './targets.js';
+import type { LeftoverListings, Material, SetBackup, Target } from './types.js';
 import { formatHostPort, type HostPort } from '../net/address.js';
 import { verifyServedSerial, type VerifyResult } from './verify.js';
 
-export { discardBackup, PREV_MARKER, restoreBackup, type BackupEntry, type DeployBackup, type LeftoverListings } from './backup.js';
-export { SET_PREFIX, type SetBackup } from './fileset.js';
+export { discardBackup, PREV_MARKER, restoreBackup, type BackupEntry, type DeployBackup } from './backup.js';
+export { SET_PREFIX } from './fileset.js';
+export type { LeftoverListings, SetBackup } from './types.js';
 export { repairCheck, type RepairProblem, type RepairReport } from './repair.js';
 
 export const DEFAULT_HOOK_TIMEOUT_MS = 60_000;

@@ -17,10 +17,9 @@ import { linkSync, lstatSync, readdirSync, readlinkSync, realpathSync, renameSyn
 import { basename, dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
 import { assertSafeFolder, isTrustedOwner, unsafe } from '../fs/safe-path.js';
-import { TEMP_MARKER } from './atomic.js';
-import { copyWithOwner, errnoCode, fsyncDir, makeFolder, randomSuffix, removeTree, statOrNull, tempSymlink, tryUnlink, writeFailed, writeNewFile } from './files.js';
-import type { Plan } from './plan.js';
-import type { Material, Target } from './targets.js';
+import { TEMP_MARKER } from '../fs/atomic.js';
+import { copyWithOwner, errnoCode, fsyncDir, makeFolder, randomSuffix, removeTree, statOrNull, tempSymlink, tryUnlink, writeFailed, writeNewFile } from '../fs/files.js';
+import type { FileSet, Material, PathState, Plan, SetBackup, Target } from './types.js';
 
 /** `.mcpki-set-NAME`: the folder of certificate NAME's file set, next to its targets */
 export const SET_PREFIX = '.mcpki-set-';
@@ -29,49 +28,8 @@ const VERSION_NAME = /^v-[A-Za-z0-9-]+$/;
 /** target types that form a file set when two or more of them share a folder */
 export const SET_TYPES: ReadonlySet<Target['type']> = new Set(['cert', 'key', 'chain', 'fullchain']);
 
-/** One set's swap: what publishing it needs and what undoing it needs. */
-export interface SetBackup {
-  /** the set folder */
-  path: string;
-  dir: string;
-  /** this deploy created the set folder */
-  created: boolean;
-  /** the version `current` pointed at before the swap (after a migration: the adopted one), or null */
-  previous: string | null;
-  /** the new version */
-  next: string | null;
-  /** the temp symlink renamed over `current`; null once published */
-  swapTemp: string | null;
-  /** temp symlinks and the member paths (missing before) they are renamed over */
-  linkTemps: [string, string][];
-  /** member symlinks this deploy created (removed on rollback) */
-  links: string[];
-  /** versions replaced by an adopted one with the same inodes: removed on success and on rollback */
-  superseded: string[];
-  /** versions and temp symlinks an interrupted earlier deploy left: removed on success, kept on rollback */
-  stale: string[];
-}
 
-/** missing; a plain file; our symlink into the set; a symlink someone else made */
-export type PathState = 'missing' | 'file' | 'link' | 'foreign';
 
-export interface FileSet {
-  /** the targets' folder */
-  dir: string;
-  /** `.mcpki-set-NAME` */
-  name: string;
-  path: string;
-  exists: boolean;
-  /** the version `current` points at */
-  version: string | null;
-  /** leftovers of killed runs in the set folder */
-  stale: string[];
-  members: Plan[];
-  dirMode: number;
-  changed: boolean;
-  /** fewer than two of the certificate's set types remain in this folder: release the set */
-  dissolve?: boolean;
-}
 
 export function validSetName(material: Material): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(material.name) && !material.name.includes('..');

@@ -4,27 +4,12 @@ import { readFileSync, realpathSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { McpkiError } from '../errors.js';
 import { assertSafeDir, isTrustedOwner, lstatOrNull, unsafe } from '../fs/safe-path.js';
-import { staleBackups, type LeftoverListings } from './backup.js';
-import { statOrNull, writeFailed } from './files.js';
-import { inspectMember, inspectSet, isFolder, memberLink, SET_PREFIX, SET_TYPES, setFolderMode, setNameOf, validSetName, type FileSet, type PathState } from './fileset.js';
+import { staleBackups } from './backup.js';
+import { statOrNull, writeFailed } from '../fs/files.js';
+import { inspectMember, inspectSet, isFolder, memberLink, SET_PREFIX, SET_TYPES, setFolderMode, setNameOf, validSetName } from './fileset.js';
 import { checkOwnership, hasModeAndOwner, resolveId } from './owners.js';
-import { renderTarget, targetUpToDate, validateTarget, type Material, type Target } from './targets.js';
-
-export interface Plan {
-  target: Target;
-  path: string;
-  data: Buffer;
-  mode: number;
-  uid: number | undefined;
-  gid: number | undefined;
-  existed: boolean;
-  stale: string[];
-  changed: boolean;
-  state: PathState;
-  /** set members: a file already holding exactly these bytes, mode and owner (hard-linked into a new version) */
-  source: string | null;
-  set?: FileSet;
-}
+import { renderTarget, targetUpToDate, validateTarget } from './targets.js';
+import type { FileSet, LeftoverListings, Material, PathState, Plan, Target } from './types.js';
 
 /**
  * In a folder others may write in (sticky, like /tmp), what already sits at a target's path must be ours,

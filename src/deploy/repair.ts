@@ -2,9 +2,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { staleBackups } from './backup.js';
-import { errnoCode } from './files.js';
+import { errnoCode } from '../fs/files.js';
 import { setLeftovers } from './fileset.js';
-import { readTargetContents, spkiDer, type Target } from './targets.js';
+import { readTargetContents, spkiDer } from './targets.js';
+import type { Target } from './types.js';
 
 export interface RepairProblem {
   path: string;

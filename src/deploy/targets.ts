@@ -1,47 +1,11 @@
 // Deploy targets: the forms one certificate takes on disk (cert, key, chain, fullchain, HAProxy's combined
 // file, PKCS#12, a Kubernetes TLS Secret manifest). Rendering is pure: bytes and a mode, nothing written.
-import { createDecipheriv, createPrivateKey, createPublicKey, pbkdf2Sync, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { McpkiError } from '../errors.js';
 import { INPUT_LIMITS, readInputText } from '../fs/read.js';
-import { children, decodeOid, fromPem, parse, toPem, type DerNode } from '../pki/der.js';
-import { encodePkcs12 } from '../pki/pkcs12.js';
-
-export const TARGET_TYPES = ['cert', 'key', 'chain', 'fullchain', 'combined', 'p12', 'k8s-secret'] as const;
-export type TargetType = (typeof TARGET_TYPES)[number];
-
-export interface Target {
-  type: TargetType;
-  path: string;
-  /** file mode; defaults: 0600 for anything holding the private key, 0644 otherwise */
-  mode?: number;
-  /** user name or uid; applied only when running as root */
-  owner?: string | number;
-  /** group name or gid */
-  group?: string | number;
-  /** p12: the password is the first line of this file */
-  passwordFile?: string;
-  /** k8s-secret: metadata.namespace */
-  namespace?: string;
-  /** k8s-secret: metadata.name (default: the certificate's name) */
-  secretName?: string;
-}
-
-export interface Material {
-  name: string;
-  /** hex serial of the leaf */
-  serial: string;
-  /** the leaf certificate, PEM */
-  certPem: string;
-  /** the intermediates, PEM (may be empty) */
-  chainPem: string;
-  /** the leaf's private key, PEM (PKCS#8 or traditional, unencrypted) */
-  keyPem: string;
-}
-
-export interface Rendered {
-  data: Buffer;
-  mode: number;
-}
+import { fromPem, toPem } from '../pki/der.js';
+import { encodePkcs12, openPkcs12 } from '../pki/pkcs12.js';
+import { TARGET_TYPES, type Material, type Rendered, type Target, type TargetType } from './types.js';
 
 const SECRET_TYPES: ReadonlySet<TargetType> = new Set(['key', 'combined', 'p12', 'k8s-secret']);
 /** RFC 1123 subdomain (Secret names) and label (namespaces), as Kubernetes validates them. */
@@ -201,70 +165,6 @@ export function targetUpToDate(target: Target, material: Material, rendered: Ren
   } catch {
     return false;
   }
-}
-
-const P12_OID = {
-  data: '1.2.840.113549.1.7.1',
-  encryptedData: '1.2.840.113549.1.7.6',
-  keyBag: '1.2.840.113549.1.12.10.1.2',
-  certBag: '1.2.840.113549.1.12.10.1.3',
-  pbes2: '1.2.840.113549.1.5.13',
-  hmacWithSha256: '1.2.840.113549.2.9',
-  aes256Cbc: '2.16.840.1.101.3.4.1.42',
-} as const;
-
-function decryptPbes2(algorithm: DerNode, ciphertext: Buffer, password: string): Buffer {
-  const [algOid, params] = children(algorithm);
-  if (!algOid || decodeOid(algOid) !== P12_OID.pbes2 || !params) throw new RangeError('not PBES2');
-  const [kdf, scheme] = children(params);
-  const [, kdfParams] = children(kdf!);
-  const [salt, iterations, ...rest] = children(kdfParams!);
-  const prf = rest.find((node) => node.tag === 0x30);
-  if (prf && decodeOid(children(prf)[0]!) !== P12_OID.hmacWithSha256) throw new RangeError('unsupported PRF');
-  const [schemeOid, iv] = children(scheme!);
-  if (decodeOid(schemeOid!) !== P12_OID.aes256Cbc) throw new RangeError('unsupported cipher');
-  const key = pbkdf2Sync(Buffer.from(password, 'utf8'), salt!.content, Number(BigInt('0x' + iterations!.content.toString('hex'))), 32, 'sha256');
-  const decipher = createDecipheriv('aes-256-cbc', key, iv!.content);
-  return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
-}
-
-/**
- * Opens a PKCS#12 file of the modern form mcpki writes (PBES2/AES-256-CBC): its certificates in order and
- * its private keys. Throws on anything else (legacy encryption, wrong password, malformed input).
- */
-export function openPkcs12(pfx: Buffer, password: string): { certificates: Buffer[]; keys: KeyObject[] } {
-  const top = children(parse(pfx));
-  const authSafeInfo = children(top[1]!);
-  if (decodeOid(authSafeInfo[0]!) !== P12_OID.data) throw new RangeError('authSafe is not data');
-  const authSafe = parse(parse(children(authSafeInfo[1]!)[0]!.raw).content);
-  const certs: Buffer[] = [];
-  const keys: KeyObject[] = [];
-  for (const info of children(authSafe)) {
-    const [type, wrapped] = children(info);
-    const kind = decodeOid(type!);
-    let safeContents: Buffer;
-    if (kind === P12_OID.data) {
-      safeContents = parse(children(wrapped!)[0]!.raw).content;
-    } else if (kind === P12_OID.encryptedData) {
-      const encryptedData = children(wrapped!)[0]!;
-      const [, eci] = children(encryptedData);
-      const [, algorithm, ciphertext] = children(eci!);
-      safeContents = decryptPbes2(algorithm!, ciphertext!.content, password);
-    } else {
-      throw new RangeError('unsupported content type');
-    }
-    for (const bag of children(parse(safeContents))) {
-      const [bagId, value] = children(bag);
-      const id = decodeOid(bagId!);
-      const inner = children(value!)[0]!;
-      if (id === P12_OID.certBag) {
-        certs.push(parse(children(children(inner)[1]!)[0]!.raw).content);
-      } else if (id === P12_OID.keyBag) {
-        keys.push(createPrivateKey({ key: inner.raw, format: 'der', type: 'pkcs8', passphrase: password }));
-      }
-    }
-  }
-  return { certificates: certs, keys };
 }
 
 /** What a target file on disk holds: its leaf certificate and/or private key, when the type has them. */

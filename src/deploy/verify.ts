@@ -3,7 +3,7 @@
 // so it works the same for the local CA and for ACME certificates.
 import tls from 'node:tls';
 import { formatHostPort, parseHostPort, type HostPort } from '../net/address.js';
-import { isIP } from '../pki/names.js';
+import { isIP } from '../net/ip.js';
 
 export interface VerifyOptions {
   /** SNI name; default: the host when it is a DNS name */

@@ -3,7 +3,7 @@
 // makes sense, a bare port. The parsed { host, port } is what is passed on; formatHostPort writes it back
 // (with the brackets) for messages, so no one joins and re-splits "::1:8443".
 import { McpkiError } from '../errors.js';
-import { isIP } from '../pki/names.js';
+import { isIP } from './ip.js';
 
 export interface HostPort {
   /** a DNS name (lower case), an IPv4 address or an IPv6 address without brackets */

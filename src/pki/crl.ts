@@ -5,7 +5,7 @@ import { verify as verifySignature, X509Certificate } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Context } from '../context.js';
-import { writeFileAtomic, writeFilesAtomic } from '../deploy/atomic.js';
+import { writeFileAtomic, writeFilesAtomic } from '../fs/atomic.js';
 import { McpkiError } from '../errors.js';
 import { INPUT_LIMITS, MIB, readInputText } from '../fs/read.js';
 import { assertSafeDir } from '../fs/safe-path.js';

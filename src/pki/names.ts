@@ -1,5 +1,8 @@
 import { domainToASCII } from 'node:url';
 import { McpkiError } from '../errors.js';
+import { isIP } from '../net/ip.js';
+
+export { expandIpv6, ipToBytes, isIP } from '../net/ip.js';
 
 export type SanType = 'dns' | 'ip' | 'uri' | 'email';
 
@@ -7,23 +10,6 @@ export interface San {
   type: SanType;
   /** normalised value: punycode lower-case DNS names, canonical IPs */
   value: string;
-}
-
-const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-/**
- * 4, 6 or 0, like node:net's isIP, without loading node:net (whose IPv6 pattern alone costs ~4 ms of
- * start-up). IPv6 text is checked by the WHATWG URL parser; zone IDs are not addresses and are refused.
- */
-export function isIP(text: string): 0 | 4 | 6 {
-  if (IPV4.test(text)) return 4;
-  if (!text.includes(':') || !/^[0-9a-fA-F:.]+$/.test(text)) return 0;
-  try {
-    new URL(`http://[${text}]/`);
-    return 6;
-  } catch {
-    return 0;
-  }
 }
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
@@ -43,7 +29,7 @@ export function ipv4Form(name: string): string | null {
   if (!/^(?:\d+|0x[0-9a-f]*)$/i.test(last)) return null;
   try {
     const host = new URL(`http://${bare}/`).hostname;
-    return IPV4.test(host) ? host : '';
+    return isIP(host) === 4 ? host : '';
   } catch {
     return '';
   }
@@ -162,30 +148,4 @@ export function validateCertName(name: string): string {
     throw new McpkiError('INVALID_NAME', `invalid certificate name "${name}"`, 'use letters, digits, ".", "_" and "-" (it becomes a file name), e.g. my-mcp');
   }
   return name;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// IP helpers
-
-export function expandIpv6(address: string): number[] {
-  let text = address;
-  const v4 = text.match(/(\d+\.\d+\.\d+\.\d+)$/);
-  if (v4) {
-    const b = v4[1]!.split('.').map(Number);
-    text = text.slice(0, -v4[1]!.length) + `${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
-  }
-  const [head, tail] = text.split('::');
-  const parse = (part: string | undefined): number[] => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
-  const left = parse(head);
-  const right = parse(tail);
-  const fill = tail === undefined ? [] : new Array(8 - left.length - right.length).fill(0);
-  return [...left, ...fill, ...right];
-}
-
-export function ipToBytes(address: string): Buffer {
-  if (isIP(address) === 4) return Buffer.from(address.split('.').map(Number));
-  const groups = expandIpv6(address);
-  const out = Buffer.alloc(16);
-  groups.forEach((group, i) => out.writeUInt16BE(group, i * 2));
-  return out;
 }

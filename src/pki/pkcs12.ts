@@ -1,10 +1,10 @@
-// PKCS#12 (RFC 7292) export. The modern form matches OpenSSL 3's defaults: certificates in a PBES2
+// PKCS#12 (RFC 7292) export, and a reader for what it writes. The modern form matches OpenSSL 3's defaults: certificates in a PBES2
 // (PBKDF2-HMAC-SHA256, AES-256-CBC) encrypted-data ContentInfo, the key in a pkcs8ShroudedKeyBag, and an
 // HMAC-SHA256 MAC. The legacy form uses pbeWithSHAAnd3-KeyTripleDES-CBC and an HMAC-SHA1 MAC.
 import { McpkiError } from '../errors.js';
-import { createCipheriv, createHash, createHmac, randomBytes, type KeyObject } from 'node:crypto';
-import { bmp, explicit, implicit, int, nul, octets, oid, seq, set } from './der.js';
-import { encryptPbes2, type Encrypted } from './pbes2.js';
+import { createCipheriv, createHash, createHmac, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
+import { bmp, children, decodeOid, explicit, implicit, int, nul, octets, oid, parse, seq, set } from './der.js';
+import { decryptPbes2, encryptPbes2, type Encrypted } from './pbes2.js';
 
 export interface Pkcs12Options {
   key: KeyObject;
@@ -151,4 +151,43 @@ export function encodePkcs12(options: Pkcs12Options): Buffer {
   const keys = seq(safeBag(OID.keyBag, shroudKey(options), leafAttributes));
   const authSafe = seq(encryptedContentInfo(options, certs), dataContentInfo(keys));
   return seq(int(3), dataContentInfo(authSafe), macData(options, authSafe));
+}
+
+/**
+ * Opens a PKCS#12 file of the modern form mcpki writes (PBES2/AES-256-CBC): its certificates in order and
+ * its private keys. Throws on anything else (legacy encryption, wrong password, malformed input).
+ */
+export function openPkcs12(pfx: Buffer, password: string): { certificates: Buffer[]; keys: KeyObject[] } {
+  const top = children(parse(pfx));
+  const authSafeInfo = children(top[1]!);
+  if (decodeOid(authSafeInfo[0]!) !== OID.data) throw new RangeError('authSafe is not data');
+  const authSafe = parse(parse(children(authSafeInfo[1]!)[0]!.raw).content);
+  const certs: Buffer[] = [];
+  const keys: KeyObject[] = [];
+  for (const info of children(authSafe)) {
+    const [type, wrapped] = children(info);
+    const kind = decodeOid(type!);
+    let safeContents: Buffer;
+    if (kind === OID.data) {
+      safeContents = parse(children(wrapped!)[0]!.raw).content;
+    } else if (kind === OID.encryptedData) {
+      const encryptedData = children(wrapped!)[0]!;
+      const [, eci] = children(encryptedData);
+      const [, algorithm, ciphertext] = children(eci!);
+      safeContents = decryptPbes2(algorithm!, ciphertext!.content, password);
+    } else {
+      throw new RangeError('unsupported content type');
+    }
+    for (const bag of children(parse(safeContents))) {
+      const [bagId, value] = children(bag);
+      const id = decodeOid(bagId!);
+      const inner = children(value!)[0]!;
+      if (id === OID.certBag) {
+        certs.push(parse(children(children(inner)[1]!)[0]!.raw).content);
+      } else if (id === OID.keyBag) {
+        keys.push(createPrivateKey({ key: inner.raw, format: 'der', type: 'pkcs8', passphrase: password }));
+      }
+    }
+  }
+  return { certificates: certs, keys };
 }

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:
 import { dirname } from 'node:path';
 import type { Config, DeclaredCrl, DeclaredCrlTarget, RenewBefore } from '../config/types.js';
 import type { Context } from '../context.js';
-import { errnoCode, fsyncDir, tryUnlink, writeFailed, writeTemp } from '../deploy/files.js';
+import { errnoCode, fsyncDir, tryUnlink, writeFailed, writeTemp } from '../fs/files.js';
 import { describeHookResult, hookFailed, runHook, type HookResult } from '../deploy/hooks.js';
 import { checkOwnership, hasModeAndOwner, resolveId } from '../deploy/owners.js';
 import { McpkiError } from '../errors.js';

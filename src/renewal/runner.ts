@@ -4,9 +4,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Config, DeclaredCertificate, RenewBefore } from '../config/types.js';
 import type { Context } from '../context.js';
-import { deployWithHooks, type DeployOutcome, type LeftoverListings } from '../deploy/deploy.js';
+import { deployWithHooks, type DeployOutcome } from '../deploy/deploy.js';
 import { checkTargets } from '../deploy/plan.js';
-import type { Material, Target } from '../deploy/targets.js';
+import type { LeftoverListings, Material, Target } from '../deploy/types.js';
 import { McpkiError } from '../errors.js';
 import { fromPem, toPem } from '../pki/der.js';
 import { issueCertificate } from '../pki/issue.js';

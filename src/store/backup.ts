@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { McpkiError } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
-import { loadRootCertificate } from '../pki/ca.js';
+import { loadRootCertificate } from '../pki/ca-files.js';
 import { isTrustedOwner, modeText, runningUid } from '../fs/safe-path.js';
 import { isAlive } from '../renewal/lock.js';
 import { readServiceLock } from '../service/lock.js';

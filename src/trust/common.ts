@@ -8,7 +8,7 @@ import { delimiter, join } from 'node:path';
 import { childEnv } from '../process/env.js';
 import type { Context } from '../context.js';
 import { McpkiError } from '../errors.js';
-import { loadCaCertificates, loadRootCertificate } from '../pki/ca.js';
+import { loadCaCertificates, loadRootCertificate } from '../pki/ca-files.js';
 
 /** The root CA certificate that gets installed into (or removed from) the trust stores. */
 export interface RootCertificate {

@@ -7,7 +7,7 @@
 // pin every git remote to this bundle snapshot; after `mcpki trust install` git uses the system store anyway.
 import { join } from 'node:path';
 import type { Context } from '../context.js';
-import { writeFileAtomic } from '../deploy/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 import { McpkiError } from '../errors.js';
 import { loadRoot, pemContains, readTextIfExists } from './common.js';
 

@@ -3,7 +3,7 @@
 // debian.ts and fedora.ts only describe where things are; this file does the work for both.
 import { unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from '../deploy/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 import { McpkiError } from '../errors.js';
 import {
   findTool,

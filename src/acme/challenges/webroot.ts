@@ -4,7 +4,7 @@
 import { accessSync, chmodSync, constants, mkdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { McpkiError } from '../../errors.js';
-import { writeFileAtomic } from '../../deploy/atomic.js';
+import { writeFileAtomic } from '../../fs/atomic.js';
 import { assertKeyAuthorization, assertNotWildcard, assertToken, type ChallengeProvider, type ChallengeTask } from './provider.js';
 
 export class WebrootProvider implements ChallengeProvider {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { lstatSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { assertSafeDir } from '../../fs/safe-path.js';
-import { writeFileAtomic } from '../../deploy/atomic.js';
+import { writeFileAtomic } from '../../fs/atomic.js';
 import { McpkiError } from '../../errors.js';
 import { action, collect } from '../command.js';
 import { color, emit, table } from '../output.js';

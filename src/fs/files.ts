@@ -1,13 +1,21 @@
-// File operations the deploy steps share: writes with the final mode and owner set before a byte is written,
-// fsynced; fresh temp names next to a path; folders created and removed.
+// File operations shared by deploy, the CRL publisher and anyone else who writes beside a user's files: writes
+// with the final mode and owner set before a byte is written, fsynced; fresh temp names next to a path; folders
+// created and removed.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fchmodSync, fchownSync, fsyncSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, statSync, symlinkSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
 import { fsyncPath as fsyncDir, TEMP_MARKER, tempSuffix, tryUnlink } from './atomic.js';
-import type { Plan } from './plan.js';
 
 export { fsyncDir, tryUnlink };
+
+/** The bytes of a file and what to create it with; uid/gid only when they differ from this process's. */
+export interface FileContent {
+  data: Buffer;
+  mode: number;
+  uid?: number;
+  gid?: number;
+}
 
 export function errnoCode(error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? 'error';
@@ -26,43 +34,12 @@ export function statOrNull(path: string): Stats | null {
   }
 }
 
-/** Missing folders from the outermost down. */
-function missingDirs(dir: string): string[] {
-  const missing: string[] = [];
-  for (let current = dir; statOrNull(current) === null; current = dirname(current)) {
-    missing.unshift(current);
-    if (dirname(current) === current) break;
-  }
-  return missing;
-}
-
-/**
- * Missing parent folders, owned by mcpki's user (never by the target's owner: a folder another user owns
- * could have its entries swapped, and the next deploy refuses it): 0700, or 0711 when the target belongs to
- * another owner or group (they pass through; the file's own mode decides who reads it).
- */
-export function createDirs(plans: readonly Plan[], created: string[]): void {
-  for (const p of plans) {
-    const mode = p.uid !== undefined || p.gid !== undefined ? 0o711 : 0o700;
-    for (const dir of missingDirs(dirname(p.path))) {
-      try {
-        mkdirSync(dir, { mode: 0o700 });
-      } catch (error) {
-        if (errnoCode(error) === 'EEXIST') continue;
-        throw writeFailed(dir, error, 'create the folder');
-      }
-      created.push(dir);
-      if (mode !== 0o700) chmodSync(dir, mode);
-    }
-  }
-}
-
 export function randomSuffix(): string {
   return randomBytes(6).toString('hex');
 }
 
 /** Creates `path` with O_EXCL, owner and final mode set before a byte is written, then the data, fsynced. */
-export function writeNewFile(path: string, p: Pick<Plan, 'data' | 'mode' | 'uid' | 'gid'>): void {
+export function writeNewFile(path: string, p: FileContent): void {
   // a 0600 start: no one else can open it before its final mode and owner are set
   const fd = openSync(path, 'wx', 0o600);
   try {
@@ -79,7 +56,7 @@ export function writeNewFile(path: string, p: Pick<Plan, 'data' | 'mode' | 'uid'
 }
 
 /** A temp file beside `p.path` (same folder, so a rename replaces it atomically), written by writeNewFile. */
-export function writeTemp(p: Pick<Plan, 'path' | 'data' | 'mode' | 'uid' | 'gid'>): string {
+export function writeTemp(p: FileContent & { path: string }): string {
   const temp = join(dirname(p.path), `.${basename(p.path)}${TEMP_MARKER}${tempSuffix()}`);
   writeNewFile(temp, p);
   return temp;
@@ -97,7 +74,7 @@ export function syncDirs(paths: readonly string[]): void {
   for (const dir of new Set(paths.map((path) => dirname(path)))) fsyncDir(dir);
 }
 
-/** Removes a set's version folder (its files are hard links or private copies; nothing else points into it). */
+/** Removes a folder and everything in it (deploy: a set's version folder, whose files are hard links or private copies). */
 export function removeTree(path: string): void {
   rmSync(path, { recursive: true, force: true });
 }
