@@ -380,3 +380,26 @@ describe('a hostile ACME server', () => {
     assert.doesNotMatch(withCredentials.stderr, /s3cret/);
   });
 });
+
+describe('ACME: the account key on disk', { skip }, () => {
+  test('a key that others may read, or a symlink, is refused before it is used; the account stays valid', async (t) => {
+    const pebble = await startPebble();
+    const work = tempDir();
+    t.after(async () => {
+      await pebble.stop();
+      work.cleanup();
+    });
+    const home = join(work.dir, 'home');
+    const registered = mcpki(['--home', home, '--json', 'acme', 'account', 'register', '--directory', pebble.directoryUrl, '--ca-bundle', pebble.caBundlePath, '--agree-tos', '--name', 'p']);
+    assert.equal(registered.status, 0, registered.stderr);
+    const keyPath = registered.json.account.keyPath;
+    chmodSync(keyPath, 0o644);
+    const loose = mcpki(['--home', home, 'acme', 'account', 'deactivate', 'p']);
+    assert.equal(loose.status, 22, loose.stderr);
+    assert.match(loose.stderr, /^error: refusing .+: key of ACME account "p" is accessible by group or others \(mode 0644\)$/m);
+    assert.match(loose.stderr, /^hint: chmod 600 /m);
+    chmodSync(keyPath, 0o600);
+    const shown = mcpki(['--home', home, '--json', 'acme', 'account', 'show', 'p']);
+    assert.equal(shown.json.status ?? shown.json.account?.status, 'valid', shown.stdout);
+  });
+});
