@@ -173,7 +173,7 @@ export const CASES = [
     args: dns(''),
     status: EXIT.USAGE,
     code: 'USAGE',
-    message: [/the dns-01 hook command is empty/],
+    message: [/--dns-hook was given an empty value|the dns-01 hook command is empty/],
   },
   {
     title: 'acme issue --webroot that does not exist',
