@@ -338,3 +338,68 @@ describe('ACME: bad input', () => {
     }
   });
 });
+
+describe('a hostile ACME server', () => {
+  test('an endless body is cut off (no memory exhaustion); credentials in the directory URL are refused', async (t) => {
+    const { createServer: createHttpsServer } = await import('node:https');
+    const { dir, cleanup } = tempDir();
+    t.after(cleanup);
+    const home = join(dir, 'home');
+    assert.equal(mcpki(['--home', home, 'init']).status, 0);
+    const issued = mcpki(['--home', home, '--json', 'issue', 'server', 's', 'localhost', '127.0.0.1', '--out', join(dir, 'tls')]);
+    assert.equal(issued.status, 0, issued.stderr);
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    let sent = 0;
+    const server = createHttpsServer({ key: readFileSync(issued.json.paths.key), cert: readFileSync(issued.json.paths.fullchain) }, (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"newNonce":"');
+      const pump = () => {
+        while (sent < 2048 * 1024 * 1024 && res.write(chunk)) sent += chunk.length;
+      };
+      res.on('drain', pump);
+      res.on('close', () => res.off('drain', pump));
+      pump();
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const url = `https://127.0.0.1:${server.address().port}/dir`;
+    const started = Date.now();
+    const result = await mcpkiAsync(['--home', home, 'acme', 'account', 'register', '--agree-tos', '--directory', url, '--ca-bundle', join(home, 'ca', 'root.crt')]);
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /^error: .+/m);
+    assert.doesNotMatch(result.stderr, /this is a bug|heap out of memory/);
+    assert.ok(sent < 256 * 1024 * 1024, `the client read ${sent} bytes`);
+    assert.ok(Date.now() - started < 25_000, 'fails well before the request timeout');
+
+    const withCredentials = mcpki(['--home', home, 'acme', 'account', 'register', '--agree-tos', '--directory', 'https://ops:s3cret@127.0.0.1:1/dir']);
+    assert.equal(withCredentials.status, 3, withCredentials.stderr);
+    assert.match(withCredentials.stderr, /^error: ACME directory URL https:\/\/127\.0\.0\.1:1\/dir carries a user name or password$/m);
+    assert.doesNotMatch(withCredentials.stderr, /s3cret/);
+  });
+});
+
+describe('ACME: the account key on disk', { skip }, () => {
+  test('a key that others may read, or a symlink, is refused before it is used; the account stays valid', async (t) => {
+    const pebble = await startPebble();
+    const work = tempDir();
+    t.after(async () => {
+      await pebble.stop();
+      work.cleanup();
+    });
+    const home = join(work.dir, 'home');
+    const registered = mcpki(['--home', home, '--json', 'acme', 'account', 'register', '--directory', pebble.directoryUrl, '--ca-bundle', pebble.caBundlePath, '--agree-tos', '--name', 'p']);
+    assert.equal(registered.status, 0, registered.stderr);
+    const keyPath = registered.json.account.keyPath;
+    chmodSync(keyPath, 0o644);
+    const loose = mcpki(['--home', home, 'acme', 'account', 'deactivate', 'p']);
+    assert.equal(loose.status, 22, loose.stderr);
+    assert.match(loose.stderr, /^error: refusing .+: key of ACME account "p" is accessible by group or others \(mode 0644\)$/m);
+    assert.match(loose.stderr, /^hint: chmod 600 /m);
+    chmodSync(keyPath, 0o600);
+    const shown = mcpki(['--home', home, '--json', 'acme', 'account', 'show', 'p']);
+    assert.equal(shown.json.status ?? shown.json.account?.status, 'valid', shown.stdout);
+  });
+});

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, hostname } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { tempDir, ROOT } from './helpers.js';
@@ -150,21 +150,59 @@ describe('service lock', () => {
     assert.equal(readServiceLock(dir).state, 'unknown');
   });
 
-  test('many processes racing for one stale lock: exactly one wins', async (t) => {
+  test('50 racers under CPU load, also after claimants were killed inside a takeover: exactly one wins, every round', async (t) => {
     const { dir, cleanup } = tempDir();
     t.after(cleanup);
-    for (let round = 0; round < 3; round++) {
+    const burners = Array.from({ length: Math.max(2, availableParallelism()) }, () =>
+      spawn(process.execPath, ['-e', 'for(;;);'], { stdio: 'ignore' }),
+    );
+    t.after(() => burners.forEach((b) => b.kill('SIGKILL')));
+    for (let round = 0; round < 4; round++) {
       const stale = { version: 1, pid: await deadPid(), hostname: hostname(), startedAt: new Date().toISOString(), token: `stale-${round}` };
       writeFileSync(join(dir, 'serve.lock'), JSON.stringify(stale));
-      const startAt = Date.now() + 700; // all start spinning first, then try in the same millisecond
-      const results = await Promise.all(Array.from({ length: 6 }, () => tryInChild(dir, { startAt, holdMs: 300 })));
+      if (round % 2 === 1) {
+        // processes killed between creating their claim and renaming: a chain of dead claims for this stale lock
+        const c1 = { pid: await deadPid(), hostname: hostname(), token: `dead-claim-${round}`, for: stale.token };
+        const c2 = { pid: await deadPid(), hostname: hostname(), token: `dead-claim2-${round}`, for: stale.token };
+        writeFileSync(join(dir, `serve.lock.claim-${stale.token}`), JSON.stringify(c1));
+        writeFileSync(join(dir, `serve.lock.claim-${c1.token}`), JSON.stringify(c2));
+      }
+      const startAt = Date.now() + 3000;
+      const racers = Array.from({ length: 50 }, () => raceInChild(dir, startAt));
+      const results = await Promise.all(racers.map((r) => r.result));
+      racers.forEach((r) => r.child.stdin.end()); // winners hold the lock until every racer has answered
+      await Promise.all(racers.map((r) => r.closed));
       const winners = results.filter((r) => r.stdout === 'ok');
-      assert.equal(winners.length, 1, JSON.stringify(results));
+      assert.equal(winners.length, 1, `round ${round}: ${JSON.stringify(results.filter((r) => r.stdout !== 'busy' || !/PID \d+/.test(r.stderr)))}`);
       for (const loser of results.filter((r) => r.stdout !== 'ok')) assert.match(JSON.parse(loser.stderr).message, /PID \d+/);
+      rmSync(join(dir, 'serve.lock'));
+      assert.deepEqual(readdirSync(dir), [], `round ${round}: no claim or temp files left`);
     }
-    assert.deepEqual(readdirSync(dir).filter((n) => n !== 'serve.lock'), [], 'no claim or temp files left');
   });
 });
+
+/** A racer that holds the lock (if it gets it) until its stdin closes; result resolves once it has answered. */
+function raceInChild(home, startAt) {
+  const code = `import { acquireServiceLock } from ${JSON.stringify(LOCK_URL)};
+    const startAt = Number(process.argv[2]); while (Date.now() < startAt);
+    try { acquireServiceLock(process.argv[1]); console.log('ok'); }
+    catch (e) { console.log('busy ' + JSON.stringify({ code: e.code, message: e.message, hint: e.hint })); process.exitCode = 3; }
+    process.stdin.resume(); process.stdin.on('end', () => process.exit());`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code, home, String(startAt)]);
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const closed = new Promise((resolve) => child.on('close', resolve));
+  const result = new Promise((resolve) => {
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      const line = stdout.split('\n')[0];
+      if (stdout.includes('\n')) resolve({ stdout: line.split(' ')[0], stderr: line.slice(line.indexOf(' ') + 1) || stderr });
+    });
+    closed.then(() => resolve({ stdout: stdout.trim(), stderr }));
+  });
+  return { child, result, closed };
+}
 
 // --- metrics ------------------------------------------------------------------------------------------------
 

@@ -559,3 +559,25 @@ describe('env', () => {
     assert.equal(result.stdout, '');
   });
 });
+
+describe('system store folders', () => {
+  test('an anchors folder reached through a world-writable folder is refused before anything is written; a FIFO anchor is not read', async (t) => {
+    const { AnchorDirStore } = await import('../dist/trust/system.js');
+    const { loadRoot } = await import('../dist/trust/common.js');
+    const { dir, cleanup } = tempDir();
+    t.after(cleanup);
+    const home = join(dir, 'home');
+    assert.equal(mcpki(['--home', home, 'init']).status, 0);
+    const root = loadRoot(join(home, 'ca', 'root.crt'));
+    const open = join(dir, 'open');
+    mkdirSync(join(open, 'anchors'), { recursive: true });
+    chmodSync(open, 0o777);
+    const layout = { name: 'system:test', anchorDir: join(open, 'anchors'), tool: 'true', toolArgs: [], bundles: [join(dir, 'bundle.crt')], installHint: '-' };
+    const store = new AnchorDirStore(layout, home);
+    assert.throws(() => store.install(root), (e) => e.code === 'UNSAFE_PATH' && /writable by everyone/.test(e.message));
+    assert.deepEqual(readdirSync(join(open, 'anchors')), []);
+    chmodSync(open, 0o755);
+    spawnSync('mkfifo', [join(open, 'anchors', `mcpki-${root.id}.crt`)]);
+    assert.throws(() => store.status(root), (e) => e.code === 'INVALID_INPUT' && /not a regular file/.test(e.message));
+  });
+});

@@ -1,6 +1,7 @@
 // ACME accounts: the key lives in HOME/acme/accounts/NAME.key (0600, never printed); the account URL,
 // directory and contact are in the inventory.
 import { readFileSync } from 'node:fs';
+import { assertPrivateFile } from '../fs/safe-path.js';
 import { join, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { writeFileAtomic } from '../fs/atomic.js';
@@ -155,6 +156,10 @@ export async function clientFor(account: AcmeAccountRecord): Promise<AcmeClient>
     throw new McpkiError('INVALID_INPUT', `ACME account "${account.name}" is ${account.status}`, 'register a new account');
   }
   let pem: string;
+  // the key proves who we are to the CA (it can revoke our certificates): a regular file, ours, 0600
+  if (!assertPrivateFile(account.keyPath, `key of ACME account "${account.name}"`, true)) {
+    throw new McpkiError('ACME_ACCOUNT_MISSING', `the key of ACME account "${account.name}" at ${account.keyPath} does not exist`, 'restore it from a backup, or register a new account');
+  }
   try {
     pem = readFileSync(account.keyPath, 'utf8');
   } catch (error) {

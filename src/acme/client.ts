@@ -22,6 +22,7 @@ const BACKOFF = { backoffAttempts: 22, backoffMin: 20, backoffMax: 4_000 };
 /** Pebble's PEBBLE_WFE_NONCEREJECT and busy real CAs reject nonces; acme-client retries badNonce this often. */
 const BAD_NONCE_RETRIES = 12;
 const REQUEST_TIMEOUT_MS = 30_000;
+const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 async function loadAcme(): Promise<AcmeModule> {
   if (!loaded) {
@@ -30,6 +31,10 @@ async function loadAcme(): Promise<AcmeModule> {
     // acme-client would silently wait out a rate limit (429) or retry a 5xx; mcpki reports them instead
     settings.retryMaxAttempts = 0;
     loaded.axios.defaults.timeout = REQUEST_TIMEOUT_MS;
+    // a CA (or whoever answers in its name) that sends an endless body must not exhaust memory: ACME documents
+    // and certificate chains are a few KiB
+    loaded.axios.defaults.maxContentLength = MAX_RESPONSE_BYTES;
+    loaded.axios.defaults.maxBodyLength = MAX_RESPONSE_BYTES;
     // acme-client drops problem types and network error codes; the recorder keeps them for our errors
     recorder = attachProblemRecorder(loaded.axios as unknown as AxiosLike);
   }

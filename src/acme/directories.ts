@@ -32,6 +32,14 @@ export function resolveDirectory(nameOrUrl: string, staging?: boolean): Resolved
   if (url.protocol !== 'https:') {
     throw new McpkiError('INVALID_INPUT', `ACME directory ${nameOrUrl} is not an https:// URL`, 'RFC 8555 requires HTTPS; for a private CA pass its certificate with --ca-bundle');
   }
+  if (url.username || url.password) {
+    // it would be stored in the inventory and printed in every message and log line
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `ACME directory URL ${url.protocol}//${url.host}${url.pathname} carries a user name or password`,
+      'ACME authenticates with the account key (and --eab-kid/--eab-hmac-file where the CA asks for it), never with credentials in the URL: remove "user:password@"',
+    );
+  }
   const byUrl = Object.values(DIRECTORIES).find((d) => d.url === url.href);
   return { url: url.href, environment: staging ? 'staging' : (byUrl?.environment ?? 'production') };
 }

@@ -1,7 +1,7 @@
 // ACME Renewal Information (RFC 9773) for certificates in the inventory: fetch the CA's suggested window
 // and store it with the time to ask again. Servers without renewalInfo are simply skipped.
-import { readFileSync } from 'node:fs';
 import type { Context } from '../context.js';
+import { readCaBundle } from './client.js';
 import { McpkiError } from '../errors.js';
 import { findCertificate } from '../inventory.js';
 import type { RenewalInfoRecord } from '../store/store.js';
@@ -22,7 +22,7 @@ export async function refreshRenewalInfo(context: Context, nameOrSerial: string,
     throw new McpkiError('INVALID_INPUT', `certificate ${certificate.name} has no ACME renewal information`, 'renewal information exists only for certificates from an ACME CA');
   }
   const account = findAccount(context, certificate.issuer.slice('acme:'.length));
-  const ca = account.caBundle ? readFileSync(account.caBundle) : undefined;
+  const ca = account.caBundle ? readCaBundle(account.caBundle) : undefined; // the same checks as for every ACME request
   const endpoint = renewalInfoEndpoint(directory ?? (await fetchDirectory(account.directoryUrl, { ca })));
   if (!endpoint) return { name: certificate.name, serial: certificate.serial, renewalInfo: null };
   const info = await fetchRenewalInfo(endpoint, certificate.ariCertId, { ca });

@@ -51,7 +51,7 @@ export function parseBatch(text: string, defaults: Partial<IssueRequest> = {}): 
       throw invalid(`the batch file is not valid JSON: ${(error as Error).message}`, 'fix the JSON, or use the line format "server NAME SAN..."');
     }
     if (!Array.isArray(parsed)) throw invalid('the batch file holds a JSON object, not an array of requests', 'wrap the requests in [ … ]');
-    return refuseRepeatedNames(parsed.map((item: unknown, i) => ({ ...defaults, ...requestFromJson(item, i + 1, defaults) })));
+    return parsed.map((item: unknown, i) => ({ ...defaults, ...requestFromJson(item, i + 1, defaults) }));
   }
   const requests: IssueRequest[] = [];
   trimmed.split(/\r?\n/).forEach((line, i) => {
@@ -63,15 +63,6 @@ export function parseBatch(text: string, defaults: Partial<IssueRequest> = {}): 
     }
     requests.push({ ...defaults, kind, name, sans });
   });
-  return refuseRepeatedNames(requests);
-}
-
-/** Two entries with one name would write the same files and the second would replace the first's key. */
-function refuseRepeatedNames(requests: IssueRequest[]): IssueRequest[] {
-  const seen = new Set<string>();
-  for (const request of requests) {
-    if (seen.has(request.name)) throw invalid(`the batch names "${request.name}" twice`, 'give each certificate in a batch its own name');
-    seen.add(request.name);
-  }
   return requests;
 }
+

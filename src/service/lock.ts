@@ -15,18 +15,21 @@
 // Taking over a stale lock, and the race: two processes (say systemd restarting the service while someone starts it
 // by hand) can both see the same stale lock. "Re-check, then rename a fresh file over it" alone is not enough: both
 // can re-check before either renames, and both would believe they hold the lock. So the replacement is guarded by
-// a claim file named after the stale lock's token, HOME/serve.lock.claim-TOKEN, created with link(2) (exclusive):
-//  1. read serve.lock (token T), judge it stale;
-//  2. create serve.lock.claim-T — only one process can; the others see EEXIST and retry from 1 after a few
-//     milliseconds, by then they find the winner's live lock and fail with its PID;
-//  3. holding the claim, re-read serve.lock: only a holder of claim-T may replace a lock whose token is T, so if it
-//     still says T nobody else can change it now; rename our temp file over it (atomic). If it no longer says T
-//     (a slower process whose claim came after the winner finished), give up the claim and retry from 1;
-//  4. remove the claim.
-// A process killed between 2 and 4 leaves a claim whose PID is dead; the next acquirer removes it (it checks the
-// claim's content again right before unlink, which narrows but cannot fully close a window of microseconds that
-// needs a crash inside the takeover itself plus two concurrent acquirers). release() removes the lock only if it
-// still holds our token; held() lets the service check, e.g. on every tick, that the lock is still its own.
+// claim files, created with link(2) (exclusive), that nobody but their creator ever removes while they matter:
+//  1. read serve.lock (identity X: its token), judge it stale;
+//  2. create serve.lock.claim-X. Only one process can. The others see EEXIST and read the claim: if its holder is
+//     alive they retry from 1 a few milliseconds later (and by then find the winner's live lock and fail with its
+//     PID). If its holder is dead (killed in the middle of a takeover) the claim stays where it is and the next
+//     claim in the chain, serve.lock.claim-C (C: the dead claim's own random token), decides instead; and so on.
+//     A dead process never renames anything again, so at most one live process holds the last claim of the chain;
+//  3. holding it, re-read serve.lock: only that holder may replace a lock whose identity is X, so if it still says
+//     X nobody else can change it now; rename our temp file over it (atomic). If it no longer says X (a slower
+//     process whose claim came after the winner finished), give up and retry from 1;
+//  4. remove the claims of the chain. Claims for X are obsolete once serve.lock no longer says X (tokens are never
+//     reused, so it never says X again), which is also the only condition under which leftovers are removed.
+// No step depends on timing: a crash at any point leaves either a live lock, a stale lock or a dead claim, and
+// each of these is resolved by the next acquirer. release() removes the lock only if it still holds our token;
+// held() lets the service check, e.g. on every tick, that the lock is still its own.
 import { closeSync, fsyncSync, linkSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
@@ -73,8 +76,11 @@ export interface AcquireOptions {
   now?: () => Date;
 }
 
-const MAX_ATTEMPTS = 200;
+/** How long acquire keeps retrying while another process is in the middle of taking over (busy machines are slow). */
+const ACQUIRE_BUDGET_MS = 15_000;
 const RETRY_SLEEP_MS = 5;
+/** Dead claimants tolerated in one chain (each is a process killed inside a takeover) */
+const MAX_CHAIN = 64;
 
 export function lockPath(home: string): string {
   return join(home, LOCK_FILE_NAME);
@@ -99,7 +105,8 @@ export function acquireServiceLock(home: string, options: AcquireOptions = {}): 
   removeLeftovers(home);
   const temp = writeTemp(home, JSON.stringify(info) + '\n');
   try {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const deadline = Date.now() + ACQUIRE_BUDGET_MS;
+    for (let attempt = 0; attempt < 100 || Date.now() < deadline; attempt++) {
       // 1. the common case: no lock
       try {
         linkSync(temp, path);
@@ -145,41 +152,81 @@ export function readServiceLock(home: string): ServiceLockStatus | null {
 // --- takeover -----------------------------------------------------------------------------------------------
 
 function takeOver(home: string, path: string, temp: string, staleId: string, info: ServiceLockInfo): 'taken' | 'retry' | 'busy' {
-  const claim = join(home, `${LOCK_FILE_NAME}.claim-${staleId}`);
-  const claimTemp = writeTemp(home, JSON.stringify({ pid: info.pid, hostname: info.hostname, token: info.token, bootId: info.bootId, processStart: info.processStart }) + '\n');
+  const claimInfo: ClaimInfo = { pid: info.pid, hostname: info.hostname, token: randomBytes(12).toString('hex'), for: staleId };
+  if (info.bootId) claimInfo.bootId = info.bootId;
+  if (info.processStart) claimInfo.processStart = info.processStart;
+  const claimTemp = writeTemp(home, JSON.stringify(claimInfo) + '\n');
+  const chain: string[] = []; // claims of dead claimants we passed, then ours
+  let outcome: 'taken' | 'retry' | 'busy' = 'busy';
   try {
-    try {
-      linkSync(claimTemp, claim);
-    } catch (error) {
-      if (errno(error) !== 'EEXIST') throw fsError(error, claim);
+    let target = staleId;
+    let mine = false;
+    for (let depth = 0; depth < MAX_CHAIN && !mine; depth++) {
+      const claim = join(home, `${LOCK_FILE_NAME}.claim-${target}`);
+      try {
+        linkSync(claimTemp, claim);
+        chain.push(claim);
+        mine = true;
+        break;
+      } catch (error) {
+        if (errno(error) !== 'EEXIST') throw fsError(error, claim);
+      }
       // somebody else is taking it over right now, or died doing so
       const other = readJson(claim);
-      if (other === 'missing') return 'retry';
-      const otherState = other === 'corrupt' ? (ageMs(claim) > 5_000 ? 'dead' : 'alive') : holderState(other as ServiceLockInfo);
-      if (otherState === 'dead') {
-        const again = readJson(claim);
-        if (JSON.stringify(again) === JSON.stringify(other)) safeUnlink(claim);
-        return 'retry';
+      if (other === 'missing') return (outcome = 'retry'); // removed: the lock changed, or its holder gave up
+      let next: string | undefined;
+      if (other === 'corrupt' || typeof (other as ClaimInfo).token !== 'string') {
+        next = corruptId(claim); // not written by this code (we link complete files): nobody holds it
+      } else {
+        if (holderState(other as ClaimInfo) !== 'dead') return (outcome = 'busy');
+        next = (other as ClaimInfo).token;
       }
-      return 'busy';
+      if (next === undefined) return (outcome = 'retry');
+      chain.push(claim);
+      target = next;
     }
+    if (!mine) return (outcome = 'busy');
+    // we hold the last claim of the chain: nobody else may replace a lock whose identity is staleId
+    if (currentId(path) !== staleId) return (outcome = 'retry');
     try {
-      // we hold the claim: nobody else may replace a lock whose identity is staleId
-      const now = readLockFile(path);
-      const nowId = now === 'missing' ? undefined : now === 'corrupt' ? corruptId(path) : now.token;
-      if (nowId !== staleId) return 'retry';
-      try {
-        renameSync(temp, path);
-      } catch (error) {
-        throw fsError(error, path);
-      }
-      return 'taken';
-    } finally {
-      safeUnlink(claim);
+      renameSync(temp, path);
+    } catch (error) {
+      throw fsError(error, path);
     }
+    return (outcome = 'taken');
   } finally {
+    // once the lock no longer says staleId (taken, or changed meanwhile) every claim of its chain is obsolete; while
+    // it does, only our own claim (if any) goes: the dead claims we passed still decide who may replace staleId
+    if (outcome === 'taken' || currentId(path) !== staleId) {
+      for (const claim of chain) safeUnlink(claim);
+    } else {
+      const last = chain.at(-1);
+      if (last && sameClaim(last, claimInfo.token)) safeUnlink(last);
+    }
     safeUnlink(claimTemp);
   }
+}
+
+interface ClaimInfo {
+  pid: number;
+  hostname: string;
+  /** random, per claim: names the next claim of the chain if this claimant dies */
+  token: string;
+  /** the identity of the stale lock this claim is about */
+  for: string;
+  bootId?: string;
+  processStart?: string;
+}
+
+/** The identity of the lock on disk: its token; inode and mtime for a corrupt one; undefined when there is none. */
+function currentId(path: string): string | undefined {
+  const now = readLockFile(path);
+  return now === 'missing' ? undefined : now === 'corrupt' ? corruptId(path) : now.token;
+}
+
+function sameClaim(path: string, token: string): boolean {
+  const value = readJson(path);
+  return typeof value === 'object' && value !== null && (value as ClaimInfo).token === token;
 }
 
 // --- the lock object ----------------------------------------------------------------------------------------
@@ -287,14 +334,6 @@ function corruptId(path: string): string | undefined {
   }
 }
 
-function ageMs(path: string): number {
-  try {
-    return Date.now() - statSync(path).mtimeMs;
-  } catch {
-    return 0;
-  }
-}
-
 const TEMP_PREFIX = `.${LOCK_FILE_NAME}.tmp-`;
 
 function writeTemp(home: string, content: string): string {
@@ -326,11 +365,13 @@ function removeLeftovers(home: string): void {
       const pid = Number(name.slice(TEMP_PREFIX.length).split('-')[0]);
       if (Number.isSafeInteger(pid) && pid > 0 && holderState({ pid, hostname: osHostname() }) === 'dead') safeUnlink(join(home, name));
     } else if (name.startsWith(`${LOCK_FILE_NAME}.claim-`)) {
+      // obsolete once serve.lock no longer carries the identity it is about (that identity never comes back)
       const claim = join(home, name);
       const content = readJson(claim);
-      if (typeof content === 'object' && content !== null && holderState(content as ServiceLockInfo) === 'dead') {
-        if (JSON.stringify(readJson(claim)) === JSON.stringify(content)) safeUnlink(claim);
-      }
+      if (content === 'missing') continue;
+      const about = typeof content === 'object' && content !== null ? (content as Partial<ClaimInfo>).for : undefined;
+      if (typeof about !== 'string') continue; // foreign or corrupt: the takeover chain deals with it
+      if (currentId(lockPath(home)) !== about) safeUnlink(claim);
     }
   }
 }

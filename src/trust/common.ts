@@ -7,6 +7,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { childEnv } from '../process/env.js';
 import type { Context } from '../context.js';
+import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { McpkiError } from '../errors.js';
 import { loadCaCertificates, loadRootCertificate } from '../pki/ca-files.js';
 
@@ -78,11 +79,12 @@ export function pemContains(text: string, der: Buffer): boolean {
   return fromPem(text, 'CERTIFICATE').some((block) => block.equals(der));
 }
 
+/** A store's file (an anchor, a bundle): null when missing; a FIFO, a device or a runaway size is refused, not read. */
 export function readTextIfExists(path: string): string | null {
   try {
-    return readFileSync(path, 'utf8');
+    return readInputText(path, { what: 'trust store file', maxBytes: INPUT_LIMITS.config, hint: `check ${path}` });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if ((error as { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT') return null;
     throw error;
   }
 }

@@ -9,7 +9,7 @@ import { McpkiError, isMcpkiError } from '../errors.js';
 import { findTool, loadRoot, shellWord, type RootCertificate, type TrustStore, type TrustStoreResult } from './common.js';
 import { detectDebian } from './debian.js';
 import { detectFedora } from './fedora.js';
-import { CERTUTIL_HINT, NssStore, checkNssDb, discoverNssDbs } from './nss.js';
+import { CERTUTIL_HINT, NssStore, checkNssDb, discoverNssDbs, nssDbProblem } from './nss.js';
 import { anchorFileName } from './system.js';
 
 export type { TrustStoreResult, TrustState, TrustStore, RootCertificate, Availability } from './common.js';
@@ -72,7 +72,12 @@ function planStores(context: Context, options: TrustOptions): Plan {
       if (explicit || which === 'nss') throw new McpkiError('TRUST_TOOL_MISSING', 'certutil not found: it is needed to change NSS databases (Firefox, Chrome)', CERTUTIL_HINT);
       for (const dir of dbs) plan.skipped.push({ store: 'nss', location: dir, state: 'skipped', detail: `certutil not found (${CERTUTIL_HINT})` });
     } else {
-      for (const dir of dbs) plan.stores.push(new NssStore(dir, certutil));
+      for (const dir of dbs) {
+        // explicit folders were checked (and refused) by checkNssDb; a discovered one that is not safe is skipped
+        const problem = explicit ? null : nssDbProblem(dir);
+        if (problem) plan.skipped.push({ store: 'nss', location: dir, state: 'skipped', detail: problem });
+        else plan.stores.push(new NssStore(dir, certutil));
+      }
     }
   }
   return plan;

@@ -1,10 +1,11 @@
 // NSS databases: Firefox keeps one per profile and ignores the system store; Chrome/Chromium on Linux read
 // ~/.pki/nssdb. certutil (libnss3-tools / nss-tools) edits them; only the SQL format (cert9.db) is supported,
 // which every NSS since 2017 uses.
-import { readdirSync, realpathSync } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { McpkiError } from '../errors.js';
+import { McpkiError, isMcpkiError } from '../errors.js';
+import { assertSafeDir, isTrustedOwner, runningUid, unsafe } from '../fs/safe-path.js';
 import {
   findTool,
   isDirectory,
@@ -70,7 +71,44 @@ export function checkNssDb(dir: string): string {
   if (!isFile(join(path, 'cert9.db'))) {
     throw new McpkiError('INVALID_INPUT', `${path} holds no NSS database (no cert9.db)`, `pass the folder that contains cert9.db, or create one: certutil -N -d sql:${shellWord(path)} --empty-password`);
   }
+  assertSafeNssDb(path);
   return path;
+}
+
+/**
+ * certutil (and SQLite under it) creates and rewrites files in the database folder: cert9.db, key4.db, journals.
+ * A folder another user owns or may write, or a database file that is a symlink or not ours, would let that user
+ * point those writes at our files (running as root: at any file). Throws UNSAFE_PATH before certutil runs.
+ */
+export function assertSafeNssDb(dir: string): void {
+  assertSafeDir(dir, 'the NSS database folder');
+  for (const name of ['cert9.db', 'key4.db', 'pkcs11.txt']) {
+    const file = join(dir, name);
+    let stat;
+    try {
+      stat = lstatSync(file);
+    } catch {
+      continue; // certutil creates key4.db and pkcs11.txt when missing
+    }
+    if (stat.isSymbolicLink() && !isTrustedOwner(stat.uid)) {
+      throw unsafe(file, `it is a symlink owned by uid ${stat.uid}`, `use an NSS database that only this user (uid ${runningUid()}) owns`);
+    }
+    if (!stat.isSymbolicLink() && !stat.isFile()) throw unsafe(file, 'it is not a regular file', `check ${dir}: it does not look like an NSS database`);
+    if (!isTrustedOwner(stat.uid)) {
+      throw unsafe(file, `it is owned by uid ${stat.uid}, not by this user (uid ${runningUid()}) or root`, `run mcpki as the user who owns this NSS database, or pass --nss-db DIR for one you own`);
+    }
+  }
+}
+
+/** Discovered databases: the reason one may not be used, or null. */
+export function nssDbProblem(dir: string): string | null {
+  try {
+    assertSafeNssDb(dir);
+    return null;
+  } catch (error) {
+    if (!isMcpkiError(error)) throw error;
+    return `${error.message}; ${error.hint ?? ''}`.replace(/; $/, '');
+  }
 }
 
 interface NssEntry {

@@ -5,6 +5,7 @@ import { unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { McpkiError } from '../errors.js';
+import { assertSafeDir } from '../fs/safe-path.js';
 import {
   findTool,
   isFile,
@@ -79,6 +80,8 @@ export class AnchorDirStore implements TrustStore {
   }
 
   private requireWritable(verb: 'install' | 'uninstall'): void {
+    // the anchors folder decides what the whole machine trusts: no foreign owner, symlink or writable mode on the way
+    assertSafeDir(this.layout.anchorDir, 'the system anchors folder');
     const dirs = [this.layout.anchorDir, ...this.layout.bundles.slice(0, 1).map((b) => dirname(b))];
     const blocked = dirs.find((dir) => !isWritable(dir));
     if (!blocked) return;

@@ -34,15 +34,6 @@ export const CASES = [
     json: true,
   },
   {
-    title: 'a batch that names one certificate twice (the second would replace the first key)',
-    setup: batch('server w1 w1.localhost\nserver w1 other.localhost\n'),
-    args: batchArgs,
-    status: EXIT.INVALID_INPUT,
-    code: 'INVALID_INPUT',
-    message: [/names "w1" twice/],
-    json: true,
-  },
-  {
     title: 'a certificate with 101 names (at most 100)',
     args: ['issue', 'server', 'many', ...Array.from({ length: 101 }, (_, i) => `n${i}.localhost`)],
     status: EXIT.INVALID_INPUT,
