@@ -65,4 +65,3 @@ export function parseBatch(text: string, defaults: Partial<IssueRequest> = {}): 
   });
   return requests;
 }
-

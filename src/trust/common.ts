@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { fromPem, toPem } from '../pki/der.js';
 import { X509Certificate } from 'node:crypto';
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { childEnv } from '../process/env.js';
 import type { Context } from '../context.js';
