@@ -564,11 +564,14 @@ describe('system store folders', () => {
   test('an anchors folder reached through a world-writable folder is refused before anything is written; a FIFO anchor is not read', async (t) => {
     const { AnchorDirStore } = await import('../dist/trust/system.js');
     const { loadRoot } = await import('../dist/trust/common.js');
+    const { createContext } = await import('../dist/index.js');
     const { dir, cleanup } = tempDir();
     t.after(cleanup);
     const home = join(dir, 'home');
     assert.equal(mcpki(['--home', home, 'init']).status, 0);
-    const root = loadRoot(join(home, 'ca', 'root.crt'));
+    const context = createContext({ home });
+    const root = loadRoot(context);
+    context.close();
     const open = join(dir, 'open');
     mkdirSync(join(open, 'anchors'), { recursive: true });
     chmodSync(open, 0o777);

@@ -71,18 +71,21 @@ export async function verifyServedSerial(target: string | HostPort, expectedSeri
   const deadline = Date.now() + budget;
   let attempts = 0;
   let last: { serial?: string; error?: string } = {};
+  // the last serial any attempt saw: a final attempt cut short by the deadline must not hide it
+  let served: string | undefined;
   for (;;) {
     attempts++;
     const remaining = Math.max(1, deadline - Date.now());
     last = await probeOnce(host, port, servername, options.ca, remaining);
     if (last.serial === expected) return { ok: true, servedSerial: last.serial, attempts };
+    served = last.serial ?? served;
     if (Date.now() + interval >= deadline) break;
     await new Promise((resolve) => setTimeout(resolve, interval));
   }
   const result: VerifyResult = { ok: false, attempts };
-  if (last.serial) {
-    result.servedSerial = last.serial;
-    result.error = `${hostPort} serves serial ${last.serial}, expected ${expected}`;
+  if (served) {
+    result.servedSerial = served;
+    result.error = `${hostPort} serves serial ${served}, expected ${expected}`;
   } else {
     result.error = `${hostPort}: ${last.error ?? 'no answer'}`;
   }
