@@ -45,7 +45,6 @@ export const CONFIG_KEYS = {
 } as const satisfies Record<string, readonly string[]>;
 
 export const CHALLENGE_TYPES = ['http-01', 'dns-01', 'tls-alpn-01'] as const;
-export const KINDS = ['server', 'client'] as const;
 /** target types whose files hold the private key */
 export const KEY_BEARING_TARGETS: readonly TargetType[] = ['key', 'combined', 'p12', 'k8s-secret'];
 
