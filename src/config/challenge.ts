@@ -1,15 +1,15 @@
 // The challenge: of an ACME certificate: http-01 (the built-in responder or a webroot), dns-01 (a hook that
 // adds and removes TXT records) or tls-alpn-01; each type takes its own keys.
 import { isMap, isScalar, type Node } from 'yaml';
+import { CHALLENGE_TYPES, type ChallengeType } from '../acme/challenges/provider.js';
 import { describe, join, Section, type Checker } from './checker.js';
 import type { DeclaredChallenge } from './types.js';
 
-export const CHALLENGE_TYPES = ['http-01', 'dns-01', 'tls-alpn-01'] as const;
 export const HTTP01_KEYS = ['type', 'port', 'host', 'webroot'] as const;
 export const DNS01_KEYS = ['type', 'hook', 'timeout', 'propagationSeconds'] as const;
 export const TLS_ALPN01_KEYS = ['type', 'port', 'host'] as const;
 
-const CHALLENGE_KEYS: Record<(typeof CHALLENGE_TYPES)[number], readonly string[]> = {
+const CHALLENGE_KEYS: Record<ChallengeType, readonly string[]> = {
   'http-01': HTTP01_KEYS,
   'dns-01': DNS01_KEYS,
   'tls-alpn-01': TLS_ALPN01_KEYS,
