@@ -12,11 +12,15 @@ import { ensurePrivateDir } from '../home.js';
 import { VERSION } from '../version.js';
 import { McpkiError } from '../errors.js';
 import { ConfigError } from './errors.js';
-import { KEY_BEARING_TARGETS, validateConfig } from './validate.js';
+import { KEY_BEARING_TARGETS } from './targets.js';
+import { validateConfig } from './validate.js';
 import type { Config } from './types.js';
 
 export { ConfigError, isConfigError } from './errors.js';
-export { CONFIG_KEYS, DEFAULT_CRL_DAYS, DEFAULT_CRL_REFRESH, DEFAULT_DAYS, DEFAULT_HOOK_TIMEOUT_MS, DEFAULT_KEY, MAX_CRL_DAYS, MAX_DAYS, validateConfig, type ValidationResult } from './validate.js';
+export { CONFIG_KEYS, validateConfig, type ValidationResult } from './validate.js';
+export { DEFAULT_DAYS, DEFAULT_KEY, MAX_DAYS } from './certificates.js';
+export { DEFAULT_CRL_DAYS, DEFAULT_CRL_REFRESH, MAX_CRL_DAYS } from './crl.js';
+export { DEFAULT_HOOK_TIMEOUT_MS } from './hooks.js';
 export * from './types.js';
 
 export const DEFAULT_CONFIG_FILE = 'mcpki.yaml';

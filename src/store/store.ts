@@ -524,12 +524,10 @@ export class Store {
   addAuthority(authority: NewAuthority): AuthorityRecord {
     return this.run(() => {
       const createdAt = this.now().toISOString();
-      const info = this.db
-        .prepare(
+      const info = this.statement(
           `INSERT INTO authorities (role, serial, subject, key_type, not_before, not_after, fingerprint, pem, created_at)
            VALUES (@role, @serial, @subject, @keyType, @notBefore, @notAfter, @fingerprint, @pem, @createdAt)`,
-        )
-        .run({ ...authority, createdAt });
+        ).run({ ...authority, createdAt });
       return { ...authority, id: Number(info.lastInsertRowid), status: 'active', createdAt };
     });
   }
@@ -549,12 +547,10 @@ export class Store {
     return this.run(() => {
       const createdAt = this.now().toISOString();
       this.statement(`UPDATE certificates SET status = 'superseded' WHERE name = ? AND status = 'valid'`).run(certificate.name);
-      const info = this.db
-        .prepare(
+      const info = this.statement(
           `INSERT INTO certificates (name, kind, serial, subject, sans, issuer, issuer_serial, profile, key_type, not_before, not_after, fingerprint, pem, paths, created_at, order_url, ari_cert_id, environment)
            VALUES (@name, @kind, @serial, @subject, @sans, @issuer, @issuerSerial, @profile, @keyType, @notBefore, @notAfter, @fingerprint, @pem, @paths, @createdAt, @orderUrl, @ariCertId, @environment)`,
-        )
-        .run({
+        ).run({
           ...certificate,
           sans: JSON.stringify(certificate.sans),
           paths: JSON.stringify(certificate.paths),
@@ -717,9 +713,7 @@ export class Store {
 
   addEvent(event: NewEvent): void {
     this.run(() =>
-      this.db
-        .prepare('INSERT INTO events (at, type, name, serial, detail) VALUES (?, ?, ?, ?, ?)')
-        .run(this.now().toISOString(), event.type, event.name ?? null, event.serial ?? null, JSON.stringify(event.detail ?? {})),
+      this.statement('INSERT INTO events (at, type, name, serial, detail) VALUES (?, ?, ?, ?, ?)').run(this.now().toISOString(), event.type, event.name ?? null, event.serial ?? null, JSON.stringify(event.detail ?? {})),
     );
     if (BACKUP_AFTER.test(event.type)) {
       if (this.db.inTransaction) this.backupDue = true;
@@ -740,9 +734,7 @@ export class Store {
         params.push(options.name);
       }
       params.push(options.limit ?? 100);
-      const rows = this.db
-        .prepare(`SELECT * FROM (SELECT * FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?) ORDER BY id`)
-        .all(...params) as { id: number; at: string; type: string; name: string | null; serial: string | null; detail: string }[];
+      const rows = this.statement(`SELECT * FROM (SELECT * FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?) ORDER BY id`).all(...params) as { id: number; at: string; type: string; name: string | null; serial: string | null; detail: string }[];
       return rows.map((row) => ({ ...row, detail: JSON.parse(row.detail) as Record<string, unknown> }));
     });
   }
