@@ -32,5 +32,6 @@ export { TARGET_TYPES, type Target, type Material } from './deploy/types.js';
 export { runHook, type HookResult } from './deploy/hooks.js';
 export { verifyServedSerial } from './deploy/verify.js';
 export { applyConfig, planRenewals, planCrl, type ApplyResult, type ApplyItem, type PlanItem, type CrlOutcome, type CrlPlan } from './renewal/runner.js';
-export { createTlsReloader, type TlsReloader, type TlsReloaderOptions, type TlsReloaderCommon, type TlsCertificateInfo, type TlsPaths, type CertificateByName } from './tls/reloader.js';
+export { createTlsReloader } from './tls/resolve.js';
+export type { TlsReloader, TlsReloaderOptions, TlsReloaderCommon, TlsCertificateInfo, TlsPaths, CertificateByName } from './tls/reloader.js';
 export { checkTarget, DEFAULT_CHECK_TIMEOUT_MS, type CheckOptions, type CheckReport, type Finding, type Severity, type CheckStatus } from './check/index.js';
