@@ -7,6 +7,10 @@ import { isRepeatable } from './options.js';
 import { reportError } from './output.js';
 import { createRequire } from 'node:module';
 import type * as Acme from './commands/acme.js';
+import type * as Ca from './commands/ca.js';
+import type * as Inventory from './commands/inventory.js';
+import type * as Issue from './commands/issue.js';
+import type * as Trust from './commands/trust.js';
 import type * as Renew from './commands/renew.js';
 import type * as Serve from './commands/serve.js';
 import type * as Template from './commands/template.js';
@@ -20,16 +24,16 @@ export { VERSION };
  * only when such a command runs: they are most of the code, and every other command would pay for reading it
  * at start-up. Each bundle holds only the part of the core API its commands use.
  */
-function bundle<T>(group: 'acme' | 'renew' | 'serve' | 'template' | 'check'): T {
+function bundle<T>(group: keyof typeof GROUPS): T {
   return createRequire(import.meta.url)(`./cli-${group}.cjs`) as T;
 }
 
 /** Each group's commands, loaded (with the core modules they use) when the group is registered. */
 const GROUPS = {
-  ca: async (program: Command) => (await import('./commands/ca.js')).registerCa(program),
-  issue: async (program: Command) => (await import('./commands/issue.js')).registerIssue(program),
-  inventory: async (program: Command) => (await import('./commands/inventory.js')).registerInventory(program),
-  trust: async (program: Command) => (await import('./commands/trust.js')).registerTrust(program),
+  ca: async (program: Command) => bundle<typeof Ca>('ca').registerCa(program),
+  issue: async (program: Command) => bundle<typeof Issue>('issue').registerIssue(program),
+  inventory: async (program: Command) => bundle<typeof Inventory>('inventory').registerInventory(program),
+  trust: async (program: Command) => bundle<typeof Trust>('trust').registerTrust(program),
   acme: async (program: Command) => bundle<typeof Acme>('acme').registerAcme(program),
   renew: async (program: Command) => bundle<typeof Renew>('renew').registerRenew(program),
   serve: async (program: Command) => bundle<typeof Serve>('serve').registerServe(program),
