@@ -1,7 +1,11 @@
-// mcpki's public API, for deployment scripts and tests. Nothing here prints or exits: every function
-// returns a result or throws an McpkiError (code, message, hint, exitCode).
+// mcpki's public API, for deployment scripts, tests and the command line (src/cli/ imports nothing else).
+// Nothing here prints or exits: every function returns a result or throws an McpkiError (code, message, hint,
+// exitCode). package.json declares the modules free of import side effects, so a bundler keeps only what a
+// caller uses: the CLI's bundles import from here and still load only the modules their command needs.
 export { createContext, type Context, type ContextOptions, type Clock } from './context.js';
 export { McpkiError, EXIT_CODES, exitCodeFor, isMcpkiError, type ErrorCode } from './errors.js';
+export { installError } from './install.js';
+export { VERSION } from './version.js';
 export { resolveHome, layoutOf, type HomeLayout } from './home.js';
 export { initCa, showCa, rotateIntermediate, loadIssuingCa, type CaInfo, type InitCaOptions, type AuthorityInfo } from './pki/ca.js';
 export { issueCertificate, issueBatch, DEFAULT_DAYS, MAX_DAYS, DEFAULT_P12_PASSWORD, type IssueRequest, type IssuedCertificate } from './pki/issue.js';
@@ -10,11 +14,14 @@ export { revokeCertificate, parseRevocationReason } from './pki/revoke.js';
 export { generateCrl, type CrlOptions, type CrlResult } from './pki/crl.js';
 export { encodePkcs12, type Pkcs12Options } from './pki/pkcs12.js';
 export { classifySan, classifySans, type San, type SanType } from './pki/names.js';
-export { DEFAULT_PERMITTED, parsePermitted, type Permitted } from './pki/constraints.js';
+export { DEFAULT_PERMITTED, parsePermitted, broadPermits, type Permitted } from './pki/constraints.js';
 export { KEY_TYPES, generateKey, parseKeyType, type KeyType } from './pki/keys.js';
 export { listCertificates, findCertificate, listEvents, viewOf, type CertificateView, type CertificateState, type ListOptions } from './inventory.js';
 export { writeFilesAtomic, writeFileAtomic, removeStaleTemps, type FileToWrite } from './fs/atomic.js';
-export { parseDuration } from './duration.js';
+export { parseDuration, DURATION_LIMITS } from './duration.js';
+export { readInputText, INPUT_LIMITS, type ReadInputOptions } from './fs/read.js';
+export { assertSafeDir } from './fs/safe-path.js';
+export { backupInventory, restoreInventory, type BackupResult, type RestoreResult } from './store/backup.js';
 export type { CertificateRecord, CertificatePaths, CertificateKind, EventRecord, AuthorityRecord } from './store/store.js';
 export { installTrust, uninstallTrust, trustStatus, buildEnv, formatEnv, TRUST_STORE_NAMES, SHELL_KINDS, type TrustStoreName, type TrustOptions, type TrustStoreResult, type TrustReport, type ShellKind, type EnvReport } from './trust/index.js';
 export { registerAccount, listAccounts, showAccount, deactivateAccount, type RegisterOptions, type AccountView } from './acme/accounts.js';
@@ -32,5 +39,8 @@ export { TARGET_TYPES, type Target, type Material } from './deploy/types.js';
 export { runHook, type HookResult } from './deploy/hooks.js';
 export { verifyServedSerial } from './deploy/verify.js';
 export { applyConfig, planRenewals, planCrl, type ApplyResult, type ApplyItem, type PlanItem, type CrlOutcome, type CrlPlan } from './renewal/runner.js';
-export { createTlsReloader, type TlsReloader, type TlsReloaderOptions, type TlsReloaderCommon, type TlsCertificateInfo, type TlsPaths, type CertificateByName } from './tls/reloader.js';
+export { createTlsReloader } from './tls/resolve.js';
+export type { TlsReloader, TlsReloaderOptions, TlsReloaderCommon, TlsCertificateInfo, TlsPaths, CertificateByName } from './tls/reloader.js';
+export { listTemplates, renderTemplate, type TemplateInfo, type RenderOptions } from './templates/render.js';
+export { startService, type ServiceOptions, type RunningService, type ServiceLogger } from './service/serve.js';
 export { checkTarget, DEFAULT_CHECK_TIMEOUT_MS, type CheckOptions, type CheckReport, type Finding, type Severity, type CheckStatus } from './check/index.js';

@@ -1,7 +1,7 @@
 // Glue between commander and the core: every action gets a Context and the output options, and every
 // error becomes one message, one hint and the documented exit code.
 import type { Command } from 'commander';
-import type { Context } from '../context.js';
+import { createContext, type Context } from '../index.js';
 import { reportError, type OutputOptions } from './output.js';
 
 export interface GlobalOptions extends OutputOptions {
@@ -21,7 +21,6 @@ export function action<Args extends unknown[]>(run: (env: ActionEnv, ...args: Ar
     const out: GlobalOptions = { json: globals.json === true, home: globals.home };
     let context: Context | undefined;
     try {
-      const { createContext } = await import('../context.js');
       context = createContext({ home: out.home });
       await run({ context, out }, ...(args.slice(0, -1) as Args));
     } catch (error) {
@@ -32,13 +31,4 @@ export function action<Args extends unknown[]>(run: (env: ActionEnv, ...args: Ar
   };
 }
 
-export function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-// Marked rather than compared by identity: commands bundled into dist/cli-extra.cjs carry their own copy.
-Object.defineProperty(collect, 'repeatable', { value: true });
-
-/** Whether an option's parser collects repeated values (so giving the option twice is not a mistake). */
-export function isRepeatable(parse: unknown): boolean {
-  return typeof parse === 'function' && (parse as { repeatable?: boolean }).repeatable === true;
-}
+export { collect, isRepeatable } from './options.js';

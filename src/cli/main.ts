@@ -1,37 +1,44 @@
-// The mcpki command line: commander wiring only. Each command lives in commands/ and loads the core
-// modules it needs when it runs, so start-up stays close to a bare `node`.
+// The mcpki command line: commander wiring only. Each command group lives in commands/ and is loaded only when
+// argv names it; it takes what it needs from the core API (src/index.ts), and the bundle keeps only that, so
+// start-up stays close to a bare `node`.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { McpkiError } from '../errors.js';
-import { isRepeatable } from './command.js';
+import { McpkiError } from '../index.js';
+import { isRepeatable } from './options.js';
 import { reportError } from './output.js';
 import { createRequire } from 'node:module';
-import { registerCa } from './commands/ca.js';
-import { registerInventory } from './commands/inventory.js';
-import { registerIssue } from './commands/issue.js';
-import { registerTrust } from './commands/trust.js';
-import type * as Extra from './extra.js';
+import type * as Acme from './commands/acme.js';
+import type * as Ca from './commands/ca.js';
+import type * as Inventory from './commands/inventory.js';
+import type * as Issue from './commands/issue.js';
+import type * as Trust from './commands/trust.js';
+import type * as Renew from './commands/renew.js';
+import type * as Serve from './commands/serve.js';
+import type * as Template from './commands/template.js';
+import type * as Check from './commands/check.js';
 import { VERSION } from './version.js';
 
 export { VERSION };
 
 /**
- * ACME, apply/renew and serve live in a second bundle, dist/cli-extra.cjs, loaded only when such a command
- * runs: they are most of the code, and every other command would pay for reading them at start-up.
+ * ACME, apply/renew, serve, template and check each live in a bundle of their own, dist/cli-GROUP.cjs, loaded
+ * only when such a command runs: they are most of the code, and every other command would pay for reading it
+ * at start-up. Each bundle holds only the part of the core API its commands use.
  */
-function extra(): typeof Extra {
-  return createRequire(import.meta.url)('./cli-extra.cjs') as typeof Extra;
+function bundle<T>(group: keyof typeof GROUPS): T {
+  return createRequire(import.meta.url)(`./cli-${group}.cjs`) as T;
 }
 
+/** Each group's commands, loaded (with the core modules they use) when the group is registered. */
 const GROUPS = {
-  ca: registerCa,
-  issue: registerIssue,
-  inventory: registerInventory,
-  trust: registerTrust,
-  acme: (program: Command) => extra().registerAcme(program),
-  renew: (program: Command) => extra().registerRenew(program),
-  serve: (program: Command) => extra().registerServe(program),
-  template: (program: Command) => extra().registerTemplate(program),
-  check: (program: Command) => extra().registerCheck(program),
+  ca: async (program: Command) => bundle<typeof Ca>('ca').registerCa(program),
+  issue: async (program: Command) => bundle<typeof Issue>('issue').registerIssue(program),
+  inventory: async (program: Command) => bundle<typeof Inventory>('inventory').registerInventory(program),
+  trust: async (program: Command) => bundle<typeof Trust>('trust').registerTrust(program),
+  acme: async (program: Command) => bundle<typeof Acme>('acme').registerAcme(program),
+  renew: async (program: Command) => bundle<typeof Renew>('renew').registerRenew(program),
+  serve: async (program: Command) => bundle<typeof Serve>('serve').registerServe(program),
+  template: async (program: Command) => bundle<typeof Template>('template').registerTemplate(program),
+  check: async (program: Command) => bundle<typeof Check>('check').registerCheck(program),
 };
 
 /** Which group defines each top-level command. */
@@ -68,7 +75,7 @@ function firstCommandWord(argv: readonly string[]): string | undefined {
  * The whole program, or — when argv names a command — only that command's group: building every
  * command's options costs start-up time that a single command does not need.
  */
-export function buildProgram(argv: readonly string[] = []): Command {
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('mcpki')
     .description('Certificates for MCP services and any TLS service: a name-constrained local CA, an inventory, trust-store setup.')
     .version(VERSION)
@@ -94,10 +101,10 @@ Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 no CA, 5 already
     );
   const word = firstCommandWord(argv);
   const only = GROUP_OF[word ?? ''];
-  if (only) GROUPS[only](program);
+  if (only) await GROUPS[only](program);
   else if (word === undefined && (argv.includes('--version') || argv.includes('-V'))) {
     // the version needs no commands
-  } else for (const register of Object.values(GROUPS)) register(program);
+  } else for (const register of Object.values(GROUPS)) await register(program);
   return program;
 }
 
@@ -107,7 +114,15 @@ export async function main(argv: string[]): Promise<void> {
     if (error.code === 'EPIPE') process.exit(0);
     throw error;
   });
-  const program = buildProgram(argv);
+  let program: Command;
+  try {
+    program = await buildProgram(argv);
+  } catch (error) {
+    // a command group's bundle loads the packages its core modules import (yaml, cron): one that is missing
+    // is reported as an incomplete installation
+    process.exitCode = reportError({ json: argv.includes('--json') }, error);
+    return;
+  }
   // commander's own error text is replaced by ours (one error line, one hint line, or JSON)
   forEachCommand(program, (command) => {
     command.exitOverride().configureOutput({ outputError: () => {} });

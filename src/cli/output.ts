@@ -1,7 +1,6 @@
 // Rendering for humans (aligned tables, colour only on a TTY and never with NO_COLOR) and for machines
 // (--json: one JSON document on stdout, the documented contract in docs/cli.md).
-import { isMcpkiError, EXIT_CODES } from '../errors.js';
-import { installError } from '../install.js';
+import { EXIT_CODES, installError, isMcpkiError } from '../index.js';
 
 export interface OutputOptions {
   json: boolean;

@@ -1,5 +1,4 @@
-import { INPUT_LIMITS, readInputText } from '../fs/read.js';
-import { McpkiError } from '../errors.js';
+import { INPUT_LIMITS, McpkiError, readInputText } from '../index.js';
 
 /**
  * Reads a secret from a file: the first line, without its line ending. A regular file of at most 64 KiB: a

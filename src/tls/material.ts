@@ -16,6 +16,18 @@ export interface TlsPaths {
   crl?: string;
 }
 
+/** The by-name form: an mcpki certificate's files, looked up in the inventory of a home (resolve.ts). */
+export interface CertificateByName {
+  /** a certificate name (or serial) from `mcpki list` */
+  name: string;
+  /** the mcpki home; default as the CLI resolves it (MCPKI_HOME, XDG_DATA_HOME, ~/.local/share/mcpki) */
+  home?: string;
+  /** trust anchors for client certificates; default with requestCert: the CA file written next to the certificate (the mcpki root) */
+  ca?: string | false;
+  /** default with requestCert: HOME/ca/crl.pem when it exists (`mcpki crl` writes it) */
+  crl?: string | false;
+}
+
 /** What a loaded certificate is, reported by `current()` and `onReload`. */
 export interface TlsCertificateInfo {
   /** upper-case hex, as `mcpki list` shows it */

@@ -5,13 +5,14 @@
 // stays and the error is reported, and the next change is tried again.
 import type tls from 'node:tls';
 import { isMcpkiError, McpkiError } from '../errors.js';
-import { readTlsMaterial, type TlsCertificateInfo, type TlsMaterial, type TlsPaths } from './material.js';
-import { pathsByName, type CertificateByName } from './resolve.js';
+import { readTlsMaterial, type CertificateByName, type TlsCertificateInfo, type TlsMaterial, type TlsPaths } from './material.js';
 import { settingsOf } from './server-settings.js';
 import { signatureOf, watchFiles, type FileWatcher } from './watch.js';
 
-export type { TlsCertificateInfo, TlsPaths } from './material.js';
-export type { CertificateByName } from './resolve.js';
+export type { CertificateByName, TlsCertificateInfo, TlsPaths } from './material.js';
+
+/** Finds the files of a certificate given by name (resolve.ts, through the inventory); absent where only paths are accepted. */
+export type ByNameLookup = (options: CertificateByName, requestCert: boolean) => TlsPaths;
 
 export interface TlsReloaderCommon {
   /** ask clients for a certificate (mTLS) */
@@ -70,18 +71,15 @@ function validateTiming(name: string, value: number | undefined, fallback: numbe
 }
 
 /**
- * Reads the certificate files once (throwing McpkiError when they are unusable) and watches them from then on.
- *
- *   const reloader = createTlsReloader({ name: 'my-mcp', requestCert: true });
- *   const server = reloader.attach(https.createServer({ ...reloader.serverOptions() }, handler));
- *   // on shutdown: reloader.close()
+ * The reloader behind both entries' createTlsReloader: `mcpki` (resolve.ts) passes the inventory lookup,
+ * `mcpki/tls` (index.ts) passes none, so that module graph never reaches the inventory.
  */
-export function createTlsReloader(options: TlsReloaderOptions): TlsReloader {
+export function createReloader(options: TlsReloaderOptions, byName: ByNameLookup | undefined): TlsReloader {
   const requestCert = options.requestCert === true;
   const rejectUnauthorized = options.rejectUnauthorized !== false;
   const intervalMs = validateTiming('intervalMs', options.intervalMs, DEFAULT_INTERVAL_MS);
   const settleMs = validateTiming('settleMs', options.settleMs, DEFAULT_SETTLE_MS);
-  const paths = resolvePaths(options, requestCert);
+  const paths = resolvePaths(options, requestCert, byName);
   const watched = [paths.cert, paths.key, paths.ca, paths.crl].filter((p): p is string => p !== undefined);
   const extra = options.contextOptions ?? {};
 
@@ -222,12 +220,15 @@ export function createTlsReloader(options: TlsReloaderOptions): TlsReloader {
   };
 }
 
-function resolvePaths(options: TlsReloaderOptions, requestCert: boolean): TlsPaths {
+function resolvePaths(options: TlsReloaderOptions, requestCert: boolean, byName: ByNameLookup | undefined): TlsPaths {
   if ('name' in options && options.name !== undefined) {
     if ('cert' in options || 'key' in options) {
       throw new McpkiError('INVALID_INPUT', 'give either name or cert and key, not both', 'name looks the files up in the mcpki inventory; cert and key are paths');
     }
-    return pathsByName(options, requestCert);
+    if (byName === undefined) {
+      throw new McpkiError('INVALID_INPUT', 'mcpki/tls takes cert and key paths, not a certificate name', "import createTlsReloader from 'mcpki' to look the files up by name, or pass { cert, key }");
+    }
+    return byName(options, requestCert);
   }
   const files = options as TlsPaths;
   if (typeof files.cert !== 'string' || typeof files.key !== 'string' || files.cert === '' || files.key === '') {

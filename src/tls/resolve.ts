@@ -1,20 +1,12 @@
-// The by-name form: the files of an mcpki certificate, looked up in the inventory of a home.
+// The by-name form: the files of an mcpki certificate, looked up in the inventory of a home. Only the main
+// entry (src/index.ts) offers it: it opens the inventory, so it loads better-sqlite3, which the by-paths form
+// (the `mcpki/tls` entry, tls/index.ts) never does.
 import { existsSync } from 'node:fs';
 import { createContext } from '../context.js';
 import { McpkiError } from '../errors.js';
 import { findCertificate } from '../inventory.js';
-import type { TlsPaths } from './material.js';
-
-export interface CertificateByName {
-  /** a certificate name (or serial) from `mcpki list` */
-  name: string;
-  /** the mcpki home; default as the CLI resolves it (MCPKI_HOME, XDG_DATA_HOME, ~/.local/share/mcpki) */
-  home?: string;
-  /** trust anchors for client certificates; default with requestCert: the CA file written next to the certificate (the mcpki root) */
-  ca?: string | false;
-  /** default with requestCert: HOME/ca/crl.pem when it exists (`mcpki crl` writes it) */
-  crl?: string | false;
-}
+import type { CertificateByName, TlsPaths } from './material.js';
+import { createReloader, type TlsReloader, type TlsReloaderOptions } from './reloader.js';
 
 /** Resolves once, when the reloader is created: renewals rewrite the same files, so the paths stay valid. */
 export function pathsByName(options: CertificateByName, requestCert: boolean): TlsPaths {
@@ -36,4 +28,16 @@ export function pathsByName(options: CertificateByName, requestCert: boolean): T
   } finally {
     context.close();
   }
+}
+
+/**
+ * Reads the certificate files once (throwing McpkiError when they are unusable) and watches them from then on.
+ * Takes cert and key paths, or the name of a certificate in the mcpki inventory.
+ *
+ *   const reloader = createTlsReloader({ name: 'my-mcp', requestCert: true });
+ *   const server = reloader.attach(https.createServer({ ...reloader.serverOptions() }, handler));
+ *   // on shutdown: reloader.close()
+ */
+export function createTlsReloader(options: TlsReloaderOptions): TlsReloader {
+  return createReloader(options, pathsByName);
 }

@@ -1,8 +1,7 @@
+import { McpkiError, createChallengeProvider, deactivateAccount, issueAcmeCertificate, listAccounts, registerAccount, revokeAcmeCertificate, showAccount } from '../../index.js';
+import type { AccountView, AcmeIssued } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import type { AccountView } from '../../acme/accounts.js';
-import type { AcmeIssued } from '../../acme/issue.js';
-import { McpkiError } from '../../errors.js';
 import { action, collect } from '../command.js';
 import { color, emit, table } from '../output.js';
 import { readSecretFile } from '../passphrase.js';
@@ -91,7 +90,6 @@ Examples:
     )
     .action(
       action(async ({ context, out }, flags: { directory: string; email?: string; agreeTos?: boolean; name?: string; eabKid?: string; eabHmacFile?: string; caBundle?: string; staging?: boolean }) => {
-        const { registerAccount } = await import('../../acme/accounts.js');
         let eab: { kid: string; hmacKey: string } | undefined;
         if (flags.eabKid) {
           const hmacKey = flags.eabHmacFile ? readSecretFile(flags.eabHmacFile, 'EAB HMAC') : process.env.MCPKI_EAB_HMAC;
@@ -109,7 +107,6 @@ Examples:
     .description('list ACME accounts')
     .action(
       action(async ({ context, out }) => {
-        const { listAccounts } = await import('../../acme/accounts.js');
         const accounts = listAccounts(context);
         emit(out, { accounts }, () =>
           accounts.length === 0
@@ -123,7 +120,6 @@ Examples:
     .description('show an ACME account (never its key)')
     .action(
       action(async ({ context, out }, name: string) => {
-        const { showAccount } = await import('../../acme/accounts.js');
         const view = showAccount(context, name);
         emit(out, { account: view }, () => renderAccount(view));
       }),
@@ -133,7 +129,6 @@ Examples:
     .description('deactivate an ACME account at its CA (it cannot be used again)')
     .action(
       action(async ({ context, out }, name: string) => {
-        const { deactivateAccount } = await import('../../acme/accounts.js');
         const view = await deactivateAccount(context, name);
         emit(out, { account: view }, () => `${color.yellow('deactivated')} ACME account ${view.name}`);
       }),
@@ -170,8 +165,6 @@ Examples:
     )
     .action(
       action(async ({ context, out }, name: string, flags: IssueFlags) => {
-        const { issueAcmeCertificate } = await import('../../acme/issue.js');
-        const { createChallengeProvider } = await import('../../acme/challenges/index.js');
         const challenge = createChallengeProvider({
           type: flags.challenge,
           httpPort: flags.httpPort,
@@ -223,7 +216,6 @@ Examples:
     .option('--reason <reason>', 'unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation', 'unspecified')
     .action(
       action(async ({ context, out }, nameOrSerial: string, flags: { reason: string }) => {
-        const { revokeAcmeCertificate } = await import('../../acme/revoke.js');
         const view = await revokeAcmeCertificate(context, nameOrSerial, flags.reason);
         emit(out, { certificate: view }, () => `${color.yellow('revoked')} ${view.name} (serial ${view.serial}) at ${view.issuer}`);
       }),

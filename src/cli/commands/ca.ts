@@ -1,9 +1,9 @@
+import { McpkiError, broadPermits, initCa, parseKeyType, rotateIntermediate, showCa } from '../../index.js';
+import type { CaInfo } from '../../index.js';
 import type { Command } from 'commander';
-import type { CaInfo } from '../../pki/ca.js';
 import { action, collect } from '../command.js';
 import { color, emit, table, warn } from '../output.js';
 import { resolveRootPassphrase } from '../passphrase.js';
-import { McpkiError } from '../../errors.js';
 
 function renderCa(info: CaInfo): string {
   const rows = [
@@ -47,8 +47,6 @@ Examples:
   MCPKI_ROOT_PASSPHRASE=… mcpki init --encrypt-root`)
     .action(
       action(async ({ context, out }, options: { key: string; permit?: string[]; allowBroadPermit?: boolean; nameConstraints: boolean; encryptRoot?: boolean; passphraseFile?: string; force?: boolean }) => {
-        const { initCa } = await import('../../pki/ca.js');
-        const { parseKeyType } = await import('../../pki/keys.js');
         let rootPassphrase: string | undefined;
         if (options.encryptRoot || options.passphraseFile) {
           rootPassphrase = await resolveRootPassphrase({ file: options.passphraseFile, confirm: true });
@@ -58,7 +56,6 @@ Examples:
         }
         const info = initCa(context, { keyType: parseKeyType(options.key), permit: options.permit, allowBroadPermit: options.allowBroadPermit, nameConstraints: options.nameConstraints, rootPassphrase, force: options.force });
         if (options.allowBroadPermit) {
-          const { broadPermits } = await import('../../pki/constraints.js');
           const broad = broadPermits(options.permit ?? []);
           if (broad.length > 0) warn(out, `--permit ${broad.join(', ')} barely limits what this CA can sign: anyone who trusts it can be intercepted for those names`);
         }
@@ -77,7 +74,6 @@ Examples:
     .description('show the root and intermediate certificates and the name constraints')
     .action(
       action(async ({ context, out }) => {
-        const { showCa } = await import('../../pki/ca.js');
         const info = showCa(context);
         emit(out, info, () => renderCa(info));
       }),
@@ -87,7 +83,6 @@ Examples:
     .option('--passphrase-file <file>', 'file whose first line is the root key passphrase')
     .action(
       action(async ({ context, out }, options: { passphraseFile?: string }) => {
-        const { rotateIntermediate } = await import('../../pki/ca.js');
         const rootPassphrase = await resolveRootPassphrase({ file: options.passphraseFile });
         const info = rotateIntermediate(context, { rootPassphrase });
         emit(out, info, () => `${color.green('rotated')} the intermediate; new leaves are signed by ${info.intermediate.subject}\n\n${renderCa(info)}`);

@@ -1,6 +1,6 @@
+import { DURATION_LIMITS, checkTarget, parseDuration } from '../../index.js';
+import type { CheckReport, Severity } from '../../index.js';
 import type { Command } from 'commander';
-import type { CheckReport, Severity } from '../../check/index.js';
-import { DURATION_LIMITS, parseDuration } from '../../duration.js';
 import { action, collect } from '../command.js';
 import { color, emit, safeText } from '../output.js';
 
@@ -78,7 +78,6 @@ When several apply, the highest wins: 21 over 20 over 19. A TARGET or option tha
     )
     .action(
       action(async ({ context, out }, target: string, flags: CheckFlags) => {
-        const { checkTarget } = await import('../../check/index.js');
         const report = await checkTarget(context, target, {
           servername: flags.servername,
           key: flags.key,

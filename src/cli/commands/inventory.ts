@@ -1,6 +1,7 @@
+import { DURATION_LIMITS, backupInventory, findCertificate, generateCrl, listCertificates, listEvents, parseDuration, restoreInventory, revokeCertificate } from '../../index.js';
+import type { CertificateView } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import type { CertificateView } from '../../inventory.js';
 import { action } from '../command.js';
 import { color, emit, formatTimeLeft, lifetimeBar, table, warn } from '../output.js';
 import { readSecretFile } from '../passphrase.js';
@@ -82,8 +83,6 @@ export function registerInventory(program: Command): void {
     .option('--all', 'every certificate ever issued, superseded and revoked ones too')
     .action(
       action(async ({ context, out }, options: { expiring?: string; all?: boolean }) => {
-        const { listCertificates } = await import('../../inventory.js');
-        const { DURATION_LIMITS, parseDuration } = await import('../../duration.js');
         const expiringWithinMs = options.expiring !== undefined ? parseDuration(options.expiring, { what: '--expiring', maxMs: DURATION_LIMITS.expiring, example: '30d' }) : undefined;
         const views = listCertificates(context, { all: options.all, expiringWithinMs });
         emit(out, { certificates: views.map(({ pem: _pem, ...rest }) => rest) }, () => renderList(views));
@@ -96,7 +95,6 @@ export function registerInventory(program: Command): void {
     .option('--pem', 'print the certificate PEM only')
     .action(
       action(async ({ context, out }, nameOrSerial: string, options: { pem?: boolean }) => {
-        const { findCertificate } = await import('../../inventory.js');
         const view = findCertificate(context, nameOrSerial);
         emit(out, { certificate: view }, () => (options.pem ? view.pem : renderShow(view)));
       }),
@@ -108,7 +106,6 @@ export function registerInventory(program: Command): void {
     .option('--reason <reason>', 'unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn', 'unspecified')
     .action(
       action(async ({ context, out }, nameOrSerial: string, options: { reason: string }) => {
-        const { revokeCertificate } = await import('../../pki/revoke.js');
         const view = revokeCertificate(context, nameOrSerial, options.reason);
         const backup = context.store().lastBackup;
         if (backup?.error) warn(out, `the revocation is recorded, but the inventory could not be copied: ${backup.error}`);
@@ -130,7 +127,6 @@ Examples:
   mcpki crl --out /etc/nginx/mcpki-crl.pem --days 30`)
     .action(
       action(async ({ context, out }, options: { out?: string; days: number; passphraseFile?: string }) => {
-        const { generateCrl } = await import('../../pki/crl.js');
         const rootPassphrase = options.passphraseFile ? readSecretFile(options.passphraseFile, 'passphrase') : process.env.MCPKI_ROOT_PASSPHRASE || undefined;
         const crl = generateCrl(context, { out: options.out, days: options.days, rootPassphrase });
         for (const warning of crl.warnings) warn(out, warning);
@@ -144,7 +140,6 @@ Examples:
     .description('copy the inventory now to HOME/backups (also done after every revocation and CA change; the newest 5 are kept)')
     .action(
       action(async ({ context, out }) => {
-        const { backupInventory } = await import('../../store/backup.js');
         const result = backupInventory(context);
         emit(out, result, () => `${color.green('copied')} the inventory to ${result.path} (${result.backups.length} copies kept)`);
       }),
@@ -159,7 +154,6 @@ Examples:
   mcpki inventory restore /srv/backup/mcpki.db`)
     .action(
       action(async ({ context, out }, file: string | undefined) => {
-        const { restoreInventory } = await import('../../store/backup.js');
         const result = restoreInventory(context, file);
         emit(
           out,
@@ -179,7 +173,6 @@ Examples:
     .option('--type <type>', 'only events of this type, e.g. certificate.issued')
     .action(
       action(async ({ context, out }, options: { limit: number; name?: string; type?: string }) => {
-        const { listEvents } = await import('../../inventory.js');
         const events = listEvents(context, options);
         emit(out, { events }, () =>
           events.length === 0

@@ -1,7 +1,7 @@
+import { INPUT_LIMITS, McpkiError, issueBatch, issueCertificate, parseBatch, readInputText } from '../../index.js';
+import type { IssuedCertificate } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import type { IssuedCertificate } from '../../pki/issue.js';
-import { McpkiError } from '../../errors.js';
 import { action } from '../command.js';
 import { color, emit, table } from '../output.js';
 import { readSecretFile } from '../passphrase.js';
@@ -28,7 +28,6 @@ function p12Password(flags: IssueFlags): string | undefined {
 
 /** The batch file, or standard input for "-": size-capped, and a regular file (or a pipe) only. */
 async function readBatchFile(file: string): Promise<string> {
-  const { INPUT_LIMITS, readInputText } = await import('../../fs/read.js');
   if (file !== '-') return readInputText(file, { what: 'batch file', maxBytes: INPUT_LIMITS.batch, hint: 'give a readable file of requests, or - to read them from standard input' });
   const chunks: Buffer[] = [];
   let total = 0;
@@ -93,7 +92,6 @@ Examples:
       )
       .action(
         action(async ({ context, out }, name: string, sans: string[], flags: IssueFlags) => {
-          const { issueCertificate } = await import('../../pki/issue.js');
           const issued = issueCertificate(context, {
             kind,
             name,
@@ -123,8 +121,6 @@ Example:
     )
     .action(
       action(async ({ context, out }, file: string, flags: IssueFlags) => {
-        const { parseBatch } = await import('../../pki/batch.js');
-        const { issueBatch } = await import('../../pki/issue.js');
         const text = await readBatchFile(file);
         const requests = parseBatch(text, { keyType: flags.key, days: flags.days, allowGit: flags.allowGit, p12: flags.p12, p12Legacy: flags.p12Legacy, p12Password: p12Password(flags), outDir: flags.out });
         if (requests.length === 0) {

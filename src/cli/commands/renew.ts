@@ -1,7 +1,7 @@
+import { EXIT_CODES, applyConfig, loadConfig, planCrl, planRenewals } from '../../index.js';
+import type { ApplyResult, CrlOutcome, CrlPlan, PlanItem } from '../../index.js';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { ApplyResult, CrlOutcome, CrlPlan, PlanItem } from '../../renewal/runner.js';
-import { EXIT_CODES } from '../../errors.js';
 import { action, collect } from '../command.js';
 import { color, emit, table } from '../output.js';
 
@@ -92,8 +92,6 @@ export function registerRenew(program: Command): void {
     .addHelpText('after', `\nIdempotent: a second run changes nothing and says so. Exit 0 when all succeeded, ${EXIT_CODES.SOME_FAILED} when some failed or are backing off after a failure.`)
     .action(
       action(async ({ context, out }, flags: { config: string }) => {
-        const { loadConfig } = await import('../../config/index.js');
-        const { applyConfig } = await import('../../renewal/runner.js');
         const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache') });
         const result = await interruptible((signal) => applyConfig(context, config, { signal }));
         emit(out, result, () => renderApply(result));
@@ -109,8 +107,6 @@ export function registerRenew(program: Command): void {
     .option('--force <name>', 'renew this certificate whatever the policy says; repeatable', collect)
     .action(
       action(async ({ context, out }, flags: { config: string; dryRun?: boolean; force?: string[] }) => {
-        const { loadConfig } = await import('../../config/index.js');
-        const { applyConfig, planCrl, planRenewals } = await import('../../renewal/runner.js');
         const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache') });
         const plan = planRenewals(context, config, { force: flags.force });
         const crl = planCrl(context, config);

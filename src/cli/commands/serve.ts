@@ -1,3 +1,4 @@
+import { loadConfig, startService } from '../../index.js';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { action } from '../command.js';
@@ -21,8 +22,6 @@ Examples:
     )
     .action(
       action(async ({ context, out }, flags: { config: string; schedule?: string; metrics?: string }) => {
-        const { loadConfig } = await import('../../config/index.js');
-        const { startService } = await import('../../service/serve.js');
         const json = out.json || process.stdout.isTTY !== true;
         const log = (event: string, fields: Record<string, unknown> = {}) => {
           const at = new Date().toISOString();

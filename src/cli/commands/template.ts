@@ -1,9 +1,7 @@
+import { McpkiError, assertSafeDir, listTemplates, renderTemplate, writeFileAtomic } from '../../index.js';
 import type { Command } from 'commander';
 import { lstatSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { assertSafeDir } from '../../fs/safe-path.js';
-import { writeFileAtomic } from '../../fs/atomic.js';
-import { McpkiError } from '../../errors.js';
 import { action, collect } from '../command.js';
 import { color, emit, table } from '../output.js';
 
@@ -55,7 +53,6 @@ export function registerTemplate(program: Command): void {
     .description('list the templates and the variables each needs')
     .action(
       action(async ({ out }) => {
-        const { listTemplates } = await import('../../templates/render.js');
         const templates = listTemplates().map(({ name, description, variables, defaults }) => ({ name, description, variables, defaults }));
         emit(out, { templates }, () =>
           table(
@@ -85,7 +82,6 @@ Examples:
     )
     .action(
       action(async ({ context, out }, name: string, flags: { config?: string; cert?: string; clientCert?: string; var?: string[]; out?: string }) => {
-        const { renderTemplate } = await import('../../templates/render.js');
         const variables = parseVars(flags.var);
         const rendered = renderTemplate(context, name, { config: flags.config, cert: flags.cert, clientCert: flags.clientCert, variables });
         if (flags.out) {

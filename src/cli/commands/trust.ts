@@ -1,7 +1,6 @@
+import { McpkiError, buildEnv, formatEnv, installTrust, trustStatus, uninstallTrust } from '../../index.js';
+import type { ShellKind, TrustReport, TrustStoreName } from '../../index.js';
 import type { Command } from 'commander';
-import type { TrustReport, TrustStoreName } from '../../trust/index.js';
-import type { ShellKind } from '../../trust/env.js';
-import { McpkiError } from '../../errors.js';
 import { action, collect } from '../command.js';
 import { color, emit, table, warn } from '../output.js';
 
@@ -95,7 +94,6 @@ Examples:
           if (nssDbs.length > 0 && store === 'system') {
             throw new McpkiError('USAGE', '--nss-db does not apply to --store system', 'drop --nss-db, or use --store nss or --store all');
           }
-          const { installTrust, uninstallTrust, trustStatus } = await import('../../trust/index.js');
           const run = op.name === 'install' ? installTrust : op.name === 'uninstall' ? uninstallTrust : trustStatus;
           const report = run(context, { store, nssDbs });
           emit(out, report, () => renderReport(report));
@@ -126,7 +124,6 @@ Examples:
     .action(
       action(async ({ context, out }, flags: { shell: string }) => {
         const shell = parseShell(flags.shell);
-        const { buildEnv, formatEnv } = await import('../../trust/env.js');
         const report = buildEnv(context);
         const text = formatEnv(report, shell);
         if (!report.systemBundle) warn(out, `no system CA bundle found: ${report.bundlePath} holds only the development root, so public sites will fail for tools that read it`);
