@@ -9,11 +9,11 @@ import { join, type Checker } from './checker.js';
 import { checkHooks } from './hooks.js';
 import { checkTarget, type WrittenPaths } from './targets.js';
 import type { CertificateKind, ConfigDefaults, DeclaredCertificate, DeclaredChallenge, DeclaredHooks, DeclaredIssuer, DeclaredTarget } from './types.js';
+import { DEFAULT_DAYS, MAX_DAYS } from '../pki/limits.js';
 
 export const CERTIFICATE_KEYS = ['name', 'issuer', 'names', 'kind', 'key', 'days', 'profile', 'challenge', 'renewBefore', 'targets', 'hooks'] as const;
 
-export const DEFAULT_DAYS = 90;
-export const MAX_DAYS = 398;
+export { DEFAULT_DAYS, MAX_DAYS };
 export const DEFAULT_KEY: KeyType = 'ec-p256';
 
 /** local, or acme:<account> with a valid account name. */

@@ -5,14 +5,14 @@ import { join, Section, type Checker } from './checker.js';
 import { checkHooks } from './hooks.js';
 import type { WrittenPaths } from './targets.js';
 import type { DeclaredCrl, DeclaredCrlTarget, DeclaredHooks, RenewBefore } from './types.js';
+import { DEFAULT_CRL_DAYS, MAX_CRL_DAYS } from '../pki/limits.js';
 
 export const CRL_KEYS = ['days', 'refreshBefore', 'targets', 'hooks'] as const;
 export const CRL_TARGET_KEYS = ['path', 'mode', 'owner', 'group'] as const;
 export const CRL_HOOK_KEYS = ['reload', 'timeout'] as const;
 
 /** the `crl:` section: the same default and bounds as `mcpki crl --days` */
-export const DEFAULT_CRL_DAYS = 7;
-export const MAX_CRL_DAYS = 365;
+export { DEFAULT_CRL_DAYS, MAX_CRL_DAYS };
 export const DEFAULT_CRL_REFRESH: RenewBefore = { type: 'fraction', fraction: 0.5 };
 
 export function checkCrl(

@@ -14,10 +14,10 @@ import { children, decodeOid, fromPem, parse, TAG, toPem, type DerNode } from '.
 import { keyIdentifier, readPrivateKey, signatureAlgorithmFor } from './keys.js';
 import { readRootCrl, signRootCrl } from './root-crl.js';
 import { readCertificate, signCrl, type RevocationReason } from './x509.js';
+import { DEFAULT_CRL_DAYS, MAX_CRL_DAYS } from './limits.js';
 
 const DAY = 86_400_000;
-export const DEFAULT_CRL_DAYS = 7;
-
+export { DEFAULT_CRL_DAYS } from './limits.js';
 export interface CrlOptions {
   /** also write the PEM here (it is always written to HOME/ca/crl.pem) */
   out?: string;
@@ -163,8 +163,8 @@ function publishedCrlNumber(path: string, rootKeyId: string, issuers: readonly B
 
 export function generateCrl(context: Context, options: CrlOptions = {}): CrlResult {
   const days = options.days ?? DEFAULT_CRL_DAYS;
-  if (!Number.isInteger(days) || days < 1 || days > 365) {
-    throw new McpkiError('INVALID_DAYS', `--days must be a whole number from 1 to 365, got ${String(options.days)}`, `the default is ${DEFAULT_CRL_DAYS}`);
+  if (!Number.isInteger(days) || days < 1 || days > MAX_CRL_DAYS) {
+    throw new McpkiError('INVALID_DAYS', `--days must be a whole number from 1 to ${MAX_CRL_DAYS}, got ${String(options.days)}`, `the default is ${DEFAULT_CRL_DAYS}`);
   }
   const out = options.out === undefined ? undefined : checkOutPath(options.out);
   const current = loadIssuingCa(context);

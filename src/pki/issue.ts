@@ -29,11 +29,10 @@ import {
   type KeyUsage,
   type NameAttribute,
 } from './x509.js';
+import { DEFAULT_DAYS, MAX_DAYS } from './limits.js';
 
 const DAY = 86_400_000;
-export const DEFAULT_DAYS = 90;
-/** The CA/Browser Forum and Apple limit for TLS server certificates. */
-export const MAX_DAYS = 398;
+export { DEFAULT_DAYS, MAX_DAYS } from './limits.js';
 /** mkcert's and Java's customary PKCS#12 password, used when none is given. */
 export const DEFAULT_P12_PASSWORD = 'changeit';
 const OUT_DIR_HINT = 'choose a writable folder with --out (or leave it out to use HOME/certs/NAME)';
