@@ -2,6 +2,7 @@
 // A reader (or a process killed at any moment) sees the old file or the new one, never a torn one.
 import { spawnSync } from 'node:child_process';
 import { childEnv } from '../process/env.js';
+import { isAlive } from '../process/alive.js';
 import { closeSync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
@@ -176,13 +177,7 @@ function writerAlive(name: string): boolean {
   const match = new RegExp(`${TEMP_MARKER.replace(/[.]/g, '\\.')}(\\d+)-[0-9a-f]+`).exec(name);
   if (!match) return false; // an older mcpki's name: leftovers of a killed process
   const pid = Number(match[1]);
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return pid !== process.pid && isAlive(pid);
 }
 
 /**

@@ -4,15 +4,9 @@ import { hostname } from 'node:os';
 import type { Context } from '../context.js';
 import { McpkiError } from '../errors.js';
 import type { LockHolder } from '../store/store.js';
+import { isAlive } from '../process/alive.js';
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { isAlive } from '../process/alive.js';
 
 export interface LockOptions {
   /** how long to wait for another holder; 0: fail at once */

@@ -30,12 +30,13 @@
 // No step depends on timing: a crash at any point leaves either a live lock, a stale lock or a dead claim, and
 // each of these is resolved by the next acquirer. release() removes the lock only if it still holds our token;
 // held() lets the service check, e.g. on every tick, that the lock is still its own.
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, readdirSync, renameSync, statSync, writeSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { McpkiError } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
+import { tryUnlink } from '../fs/atomic.js';
 
 export const LOCK_FILE_NAME = 'serve.lock';
 
@@ -134,7 +135,7 @@ export function acquireServiceLock(home: string, options: AcquireOptions = {}): 
       `another mcpki serve may be starting for this home; try again, or check ${path}`,
     );
   } finally {
-    safeUnlink(temp);
+    tryUnlink(temp);
   }
 }
 
@@ -198,12 +199,12 @@ function takeOver(home: string, path: string, temp: string, staleId: string, inf
     // once the lock no longer says staleId (taken, or changed meanwhile) every claim of its chain is obsolete; while
     // it does, only our own claim (if any) goes: the dead claims we passed still decide who may replace staleId
     if (outcome === 'taken' || currentId(path) !== staleId) {
-      for (const claim of chain) safeUnlink(claim);
+      for (const claim of chain) tryUnlink(claim);
     } else {
       const last = chain.at(-1);
-      if (last && sameClaim(last, claimInfo.token)) safeUnlink(last);
+      if (last && sameClaim(last, claimInfo.token)) tryUnlink(last);
     }
-    safeUnlink(claimTemp);
+    tryUnlink(claimTemp);
   }
 }
 
@@ -247,7 +248,7 @@ function makeLock(path: string, info: ServiceLockInfo): ServiceLock {
       // Only a stale-lock takeover replaces a lock, and ours is not stale while we run, so the check and the unlink
       // cannot be separated by a replacement of a live lock.
       if (!ours()) return false;
-      safeUnlink(path);
+      tryUnlink(path);
       return true;
     },
   };
@@ -345,7 +346,7 @@ function writeTemp(home: string, content: string): string {
     fsyncSync(fd);
   } catch (error) {
     if (fd !== undefined) closeSync(fd);
-    safeUnlink(temp);
+    tryUnlink(temp);
     throw fsError(error, temp);
   }
   closeSync(fd);
@@ -363,7 +364,7 @@ function removeLeftovers(home: string): void {
   for (const name of names) {
     if (name.startsWith(TEMP_PREFIX)) {
       const pid = Number(name.slice(TEMP_PREFIX.length).split('-')[0]);
-      if (Number.isSafeInteger(pid) && pid > 0 && holderState({ pid, hostname: osHostname() }) === 'dead') safeUnlink(join(home, name));
+      if (Number.isSafeInteger(pid) && pid > 0 && holderState({ pid, hostname: osHostname() }) === 'dead') tryUnlink(join(home, name));
     } else if (name.startsWith(`${LOCK_FILE_NAME}.claim-`)) {
       // obsolete once serve.lock no longer carries the identity it is about (that identity never comes back)
       const claim = join(home, name);
@@ -371,7 +372,7 @@ function removeLeftovers(home: string): void {
       if (content === 'missing') continue;
       const about = typeof content === 'object' && content !== null ? (content as Partial<ClaimInfo>).for : undefined;
       if (typeof about !== 'string') continue; // foreign or corrupt: the takeover chain deals with it
-      if (currentId(lockPath(home)) !== about) safeUnlink(claim);
+      if (currentId(lockPath(home)) !== about) tryUnlink(claim);
     }
   }
 }
@@ -398,13 +399,6 @@ function fsError(error: unknown, path: string): McpkiError {
   return new McpkiError('WRITE_FAILED', `cannot use the service lock ${path} (${errno(error) ?? String(error)})`, 'check that the mcpki home is writable', { cause: error });
 }
 
-function safeUnlink(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // already gone
-  }
-}
 
 function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;

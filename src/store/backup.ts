@@ -4,7 +4,7 @@
 // inventory was lost, keeping whatever it replaces.
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, readSync, renameSync, writeSync, type Stats } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Context } from '../context.js';
@@ -12,7 +12,8 @@ import { McpkiError } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
 import { loadRootCertificate } from '../pki/ca-files.js';
 import { isTrustedOwner, modeText, runningUid } from '../fs/safe-path.js';
-import { isAlive } from '../renewal/lock.js';
+import { isAlive } from '../process/alive.js';
+import { tryUnlink } from '../fs/atomic.js';
 import { readServiceLock } from '../service/lock.js';
 import { MIGRATIONS } from './migrations.js';
 import { backupDirOf, BACKUP_GENERATIONS, listBackups, openDatabase, Store } from './store.js';
@@ -263,13 +264,5 @@ function removeStaleRestores(home: string): void {
   for (const name of names) {
     const match = new RegExp(`^${RESTORE_TEMP.replace(/\./g, '\\.')}(\\d+)-[0-9a-f]+(-wal|-shm|-journal)?$`).exec(name);
     if (match && !isAlive(Number(match[1]))) tryUnlink(join(home, name));
-  }
-}
-
-function tryUnlink(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // not there
   }
 }
