@@ -5,15 +5,14 @@
 // thumbprint). No client certificate, a revoked one (the server loads the CRL) and another CA's are refused.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { mcpki, ROOT, run, tempDir } from './helpers.js';
+import { mcpki, ROOT, run, startPeer, tempDir } from './helpers.js';
 import { freePorts } from './pebble.js';
 
 const PYTHON = process.env.MCPKI_TEST_PYTHON || join(ROOT, '.venv-ci', 'bin', 'python');
@@ -55,34 +54,9 @@ function runAsync(cmd, args, options = {}) {
 
 /** Starts a rendered server.py and waits until it listens on port; stopped by its PID after the tests. */
 async function startServer(script, port) {
-  const child = spawn(PYTHON, [script], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      process.kill(child.pid, 'SIGTERM');
-      const timer = setTimeout(() => child.exitCode === null && process.kill(child.pid, 'SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
-  };
-  stoppers.push(stop);
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server.py exited with ${child.exitCode}: ${output}`);
-    const open = await new Promise((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return { output: () => output };
-    if (Date.now() > deadline) throw new Error(`server.py did not listen on ${port}: ${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const peer = await startPeer(PYTHON, [script], port, { cwd: dir, waitMs: 60_000 });
+  stoppers.push(peer.stop);
+  return peer;
 }
 
 /** The TypeScript SDK client over undici with the given trust and client certificate: tool names and whoami. */

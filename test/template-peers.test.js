@@ -6,17 +6,16 @@
 // missing and revoked client certificates are refused.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { nginxConf } from './nginx.js';
-import { hasCommand, mcpki, ROOT, run, tempDir } from './helpers.js';
+import { hasCommand, mcpki, ROOT, run, startPeer, tempDir } from './helpers.js';
 import { freePorts } from './pebble.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -89,39 +88,6 @@ function runAsync(cmd, args, options = {}) {
   });
 }
 
-/** Starts a long-running peer and waits until it accepts TCP connections on port. */
-async function start(cmd, args, port, options = {}) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
-  };
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${cmd} exited with ${child.exitCode}: ${output}`);
-    const open = await new Promise((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return { child, stop, output: () => output };
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`${cmd} did not listen on ${port}: ${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** curl over TLS to 127.0.0.1 with `name` resolved there; returns status and body (the HTTP code on the last line). */
 function curl(port, path, { client, headers = [], name = 'localhost' } = {}) {
@@ -180,7 +146,7 @@ test('nginx/mcp-mtls.conf: a client certificate gets through with its identity; 
   t.after(() => upstream.close());
   const port = await freePort();
   const rendered = render('nginx/mcp-mtls.conf', ['--cert', 'mcp.localhost', '--var', `listen=127.0.0.1:${port}`, '--var', `upstream=http://127.0.0.1:${upstream.address().port}`]);
-  const nginx = await start('nginx', nginxFor(join(dir, 'nginx-live'), rendered), port);
+  const nginx = await startPeer('nginx', nginxFor(join(dir, 'nginx-live'), rendered), port);
   t.after(() => nginx.stop());
 
   const ok = await curl(port, '/mcp', { client: 'agent', headers: ['X-Client-Cert-Subject: CN=forged'] });
@@ -240,7 +206,7 @@ test('haproxy/mcp-mtls.cfg reads the combined target, passes haproxy -c and requ
   const checked = run('haproxy', ['-c', '-f', cfg]);
   assert.equal(checked.status, 0, checked.stderr + checked.stdout);
 
-  const haproxy = await start('haproxy', ['-db', '-f', cfg], port);
+  const haproxy = await startPeer('haproxy', ['-db', '-f', cfg], port);
   t.after(() => haproxy.stop());
   const ok = await curl(port, '/mcp', { client: 'agent' });
   assert.equal(ok.code, 200, ok.stderr + ok.body);
@@ -326,7 +292,7 @@ test('mcp/server.ts and mcp/client.ts compile and talk MCP over mTLS; the curl s
   const compiled = run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project]);
   assert.equal(compiled.status, 0, compiled.stdout + compiled.stderr);
 
-  const server = await start(process.execPath, [join(project, 'out', 'server.js')], port);
+  const server = await startPeer(process.execPath, [join(project, 'out', 'server.js')], port);
   t.after(() => server.stop());
   assert.match(server.output(), /client certificate required/);
 
@@ -353,7 +319,7 @@ test('mcp/server.ts and mcp/client.ts compile and talk MCP over mTLS; the curl s
   if (hasCommand('nginx')) {
     const front = await freePort();
     const conf = render('nginx/mcp-mtls-upstream.conf', ['--cert', 'mcp.localhost', '--client-cert', 'gateway', '--var', `listen=127.0.0.1:${front}`, '--var', `upstream=https://localhost:${port}`]);
-    const nginx = await start('nginx', nginxFor(join(dir, 'nginx-upstream'), conf), front);
+    const nginx = await startPeer('nginx', nginxFor(join(dir, 'nginx-upstream'), conf), front);
     t.after(() => nginx.stop());
     const viaNginx = await runAsync('sh', [script, `https://localhost:${front}/mcp`, 'whoami']);
     assert.equal(viaNginx.status, 0, viaNginx.stderr + readFileSync(join(dir, 'nginx-upstream', 'error.log'), 'utf8'));
@@ -413,7 +379,7 @@ async def app(scope, receive, send):
 uvicorn.Server(server.server_config(app)).run()
 `,
   );
-  const uvicorn = await start(PYTHON, [runner, server], port);
+  const uvicorn = await startPeer(PYTHON, [runner, server], port);
   t.after(() => uvicorn.stop());
   const ok = await curl(port, '/', { client: 'agent' });
   assert.equal(ok.code, 200, ok.stderr + uvicorn.output());
