@@ -51,9 +51,6 @@ const ALLOWED_LAYER_EDGES = [
   // untrusting moves up (a step the caller of initCa runs, or a function passed in), or trust's removal moves
   // into a module below pki.
   'src/pki/ca.ts -> src/trust/index.ts',
-  // `inventory restore` refuses while serve holds the home: it reads serve's lock file. Fix: the service
-  // lock-file reader moves to a lower module (src/process/, or src/store/ beside the locks table).
-  'src/store/backup.ts -> src/service/lock.ts',
 ];
 
 /** Runtime import cycles (strongly connected components, members sorted). */
