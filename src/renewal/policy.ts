@@ -35,7 +35,7 @@
 //  7. nextCheck = now when due; otherwise renewAt (the backoff end for 'backoff'). Periodic re-checks (ARI
 //     refreshes, hourly checks) are the scheduler's business.
 import { McpkiError } from '../errors.js';
-import { chooseRenewalTime } from '../acme/ari.js';
+import { chooseRenewalTime } from '../acme/ari-window.js';
 import { DURATION_LIMITS, parseDuration } from '../duration.js';
 
 export interface RenewalPolicyInput {
