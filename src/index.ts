@@ -10,6 +10,8 @@ export { resolveHome, layoutOf, type HomeLayout } from './home.js';
 export { initCa, showCa, rotateIntermediate, loadIssuingCa, type CaInfo, type InitCaOptions, type AuthorityInfo } from './pki/ca.js';
 export { issueCertificate, issueBatch, DEFAULT_DAYS, MAX_DAYS, DEFAULT_P12_PASSWORD, type IssueRequest, type IssuedCertificate } from './pki/issue.js';
 export { parseBatch } from './pki/batch.js';
+export { signCsr, type SignRequest, type SignedCertificate } from './pki/sign.js';
+export { forgetCertificate, type ForgetResult, type ForgottenCertificate } from './pki/forget.js';
 export { revokeCertificate, parseRevocationReason } from './pki/revoke.js';
 export { generateCrl, type CrlOptions, type CrlResult } from './pki/crl.js';
 export { encodePkcs12, type Pkcs12Options } from './pki/pkcs12.js';

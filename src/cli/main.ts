@@ -15,6 +15,9 @@ import type * as Renew from './commands/renew.js';
 import type * as Serve from './commands/serve.js';
 import type * as Template from './commands/template.js';
 import type * as Check from './commands/check.js';
+import type * as Completion from './commands/completion.js';
+import type * as Sign from './commands/sign.js';
+import type * as Forget from './commands/forget.js';
 import { VERSION } from './version.js';
 
 export { VERSION };
@@ -39,6 +42,10 @@ const GROUPS = {
   serve: async (program: Command) => bundle<typeof Serve>('serve').registerServe(program),
   template: async (program: Command) => bundle<typeof Template>('template').registerTemplate(program),
   check: async (program: Command) => bundle<typeof Check>('check').registerCheck(program),
+  sign: async (program: Command) => bundle<typeof Sign>('sign').registerSign(program),
+  forget: async (program: Command) => bundle<typeof Forget>('forget').registerForget(program),
+  // the completion script covers every command: it builds the whole program
+  completion: async (program: Command) => bundle<typeof Completion>('completion').registerCompletion(program, () => buildProgram()),
 };
 
 /** Which group defines each top-level command. */
@@ -59,6 +66,9 @@ const GROUP_OF: Record<string, keyof typeof GROUPS> = {
   serve: 'serve',
   template: 'template',
   check: 'check',
+  sign: 'sign',
+  forget: 'forget',
+  completion: 'completion',
 };
 
 /** The first word that is not an option (nor the value of --home). */

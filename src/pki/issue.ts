@@ -113,7 +113,7 @@ function leafKeyUsage(keyType: KeyType, kind: CertificateKind): KeyUsage[] {
  * CN=NAME, except where OpenSSL would read a dotted CN as a host name and reject it against the name
  * constraints (it does so when the certificate has no DNS SAN): then the name goes into OU instead.
  */
-function leafNameAttribute(ca: IssuingCa, plan: Plan): NameAttribute {
+function leafNameAttribute(ca: IssuingCa, plan: LeafPlan): NameAttribute {
   const hasDnsSan = plan.sans.some((s) => s.type === 'dns');
   const dnsLike = plan.name.includes('.');
   if (hasDnsSan || !dnsLike || checkPermitted({ type: 'dns', value: plan.name.toLowerCase() }, ca.permitted) === null) {
@@ -122,7 +122,10 @@ function leafNameAttribute(ca: IssuingCa, plan: Plan): NameAttribute {
   return { type: 'OU', value: plan.name };
 }
 
-interface SignedLeaf {
+/** What signing a leaf needs to know (`mcpki sign` builds one from a CSR). */
+export type LeafPlan = Pick<Plan, 'kind' | 'name' | 'sans' | 'keyType' | 'days'>;
+
+export interface SignedLeaf {
   der: Buffer;
   serial: Buffer;
   subject: NameAttribute[];
@@ -135,7 +138,7 @@ function wholeSeconds(ms: number): Date {
   return new Date(Math.floor(ms / 1000) * 1000);
 }
 
-function signLeaf(ca: IssuingCa, plan: Plan, key: EncodedKey, now: Date): SignedLeaf {
+export function signLeaf(ca: IssuingCa, plan: LeafPlan, key: Pick<EncodedKey, 'spki'>, now: Date): SignedLeaf {
   const { spki } = key;
   const notBefore = wholeSeconds(now.getTime() - BACKDATE_MS);
   const notAfter = wholeSeconds(Math.min(notBefore.getTime() + plan.days * DAY, new Date(ca.cert.validTo).getTime()));
@@ -189,7 +192,7 @@ function recordOf(ca: IssuingCa, plan: Plan, signed: SignedLeaf): NewCertificate
 }
 
 /** SHA-256, upper-case hex with colons, as X509Certificate.fingerprint256 and openssl print it. */
-function fingerprintOf(der: Buffer): string {
+export function fingerprintOf(der: Buffer): string {
   return createHash('sha256').update(der).digest('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:');
 }
 

@@ -65,6 +65,10 @@ Examples:
           if (removed.length > 0) warn(out, `replaced the CA: removed the old root from ${removed.map((row) => `${row.store} (${row.location})`).join(', ')}; run "mcpki trust install" to trust the new one`);
           else warn(out, 'replaced the CA: certificates the old CA issued are now orphaned (no longer trusted); reissue them');
         }
+        if (info.existing) {
+          emit(out, info, () => `the development CA in ${info.home} already matches these options: nothing changed\n\n${renderCa(info)}`);
+          return;
+        }
         emit(out, info, () => `${color.green('created')} the development CA in ${info.home}\n\n${renderCa(info)}\n\nnext: mcpki issue server my-mcp localhost 127.0.0.1   (and "mcpki trust install" so clients trust it)`);
       }),
     );

@@ -1,4 +1,4 @@
-import { INPUT_LIMITS, McpkiError, issueBatch, issueCertificate, parseBatch, readInputText } from '../../index.js';
+import { INPUT_LIMITS, McpkiError, classifySan, issueBatch, issueCertificate, parseBatch, readInputText } from '../../index.js';
 import type { IssuedCertificate } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
@@ -42,6 +42,21 @@ async function readBatchFile(file: string): Promise<string> {
   return Buffer.concat(chunks, total).toString('utf8');
 }
 
+/**
+ * `issue server localhost`: with no names after NAME, NAME itself is the name when it is a host name or an IP
+ * address (as mkcert does). Anything else is left to the "has no names" error.
+ */
+function namesOf(kind: 'server' | 'client', name: string, sans: string[]): { sans: string[]; fromName: boolean } {
+  if (kind !== 'server' || sans.length > 0) return { sans, fromName: false };
+  try {
+    const san = classifySan(name);
+    if (san.type === 'dns' || san.type === 'ip') return { sans: [name], fromName: true };
+  } catch {
+    // not a host name: the core says the certificate has no names
+  }
+  return { sans, fromName: false };
+}
+
 function renderIssued(issued: IssuedCertificate): string {
   const c = issued.certificate;
   const lines = [
@@ -80,6 +95,7 @@ export function registerIssue(program: Command): void {
         'after',
         kind === 'server'
           ? `
+With no names after NAME, NAME is the name when it is a host name or IP address (mcpki issue server localhost).
 Names are classified automatically: DNS names (IDN allowed), IP addresses, URIs (spiffe://…), e-mail addresses.
 Examples:
   mcpki issue server my-mcp localhost 127.0.0.1 ::1
@@ -91,8 +107,9 @@ Examples:
   mcpki issue client agent spiffe://example.test/agent/1 --p12`,
       )
       .action(
-        action(async ({ context, out }, name: string, sans: string[], flags: IssueFlags) => {
-          const issued = issueCertificate(context, {
+        action(async ({ context, out }, name: string, given: string[], flags: IssueFlags) => {
+          const { sans, fromName } = namesOf(kind, name, given);
+          const request = {
             kind,
             name,
             sans,
@@ -103,7 +120,17 @@ Examples:
             p12Password: p12Password(flags),
             p12Legacy: flags.p12Legacy,
             allowGit: flags.allowGit,
-          });
+          };
+          let issued: IssuedCertificate;
+          try {
+            issued = issueCertificate(context, request);
+          } catch (error) {
+            // NAME alone was taken as the name, and the CA may not sign for it: say what was missing first
+            if (fromName && error instanceof McpkiError && error.code === 'NAME_NOT_PERMITTED') {
+              throw new McpkiError('INVALID_NAME', `server certificate "${name}" has no names, and "${name}" itself is outside this CA's name constraints`, `list the names clients connect to, e.g. mcpki issue server ${name} localhost 127.0.0.1 (mcpki ca show lists what this CA may sign)`, { cause: error });
+            }
+            throw error;
+          }
           emit(out, issued, () => renderIssued(issued));
         }),
       );
