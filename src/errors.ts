@@ -28,6 +28,7 @@ export const EXIT_CODES = {
   CHECK_ALARM: 21,
   UNSAFE_PATH: 22,
   INSTALL: 23,
+  EXPIRING: 24, // `list --expiring`: at least one certificate expires within the window (an alert, not an error)
 } as const;
 
 export type ErrorCode =

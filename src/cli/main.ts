@@ -118,12 +118,33 @@ Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 no CA, 5 already
   return program;
 }
 
+/**
+ * `mcpki help issue server` is `mcpki issue server --help`: commander's own help command looks at its first
+ * word only and would show the help of `issue`.
+ */
+export function helpArgv(argv: readonly string[]): string[] {
+  let at = -1;
+  for (let i = 2; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (word === '--home') i++;
+    else if (!word.startsWith('-')) {
+      at = i;
+      break;
+    }
+  }
+  if (at < 0 || argv[at] !== 'help') return [...argv];
+  const words = argv.slice(at + 1);
+  if (words.length === 0 || words.some((w) => w.startsWith('-'))) return [...argv];
+  return [...argv.slice(0, at), ...words, '--help'];
+}
+
 export async function main(argv: string[]): Promise<void> {
   // `mcpki list | head`: a closed pipe is not an error
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exit(0);
     throw error;
   });
+  argv = helpArgv(argv);
   let program: Command;
   try {
     program = await buildProgram(argv);
@@ -134,8 +155,16 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   // commander's own error text is replaced by ours (one error line, one hint line, or JSON)
+  // a group named without a subcommand (`mcpki`, `mcpki issue`) prints its help to stdout and exits 0: asking
+  // what a group holds is not an error; every command's help lists the global --home and --json
   forEachCommand(program, (command) => {
-    command.exitOverride().configureOutput({ outputError: () => {} });
+    command.exitOverride().configureOutput({
+      outputError: () => {},
+      writeErr: (text) => process.stdout.write(text),
+      getErrHelpWidth: () => (process.stdout.isTTY ? process.stdout.columns : 80),
+      getErrHasColors: () => false,
+    });
+    command.configureHelp({ showGlobalOptions: true });
     guardOptionValues(command);
   });
   try {
@@ -143,7 +172,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (error) {
     if (!(error instanceof CommanderError)) throw error;
     // help and --version exit 0; any parse error is a usage error
-    if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
+    if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.help' || error.code === 'commander.version') {
       process.exitCode = 0;
       return;
     }

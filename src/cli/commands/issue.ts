@@ -3,7 +3,7 @@ import type { IssuedCertificate } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { action } from '../command.js';
-import { color, emit, table } from '../output.js';
+import { color, emit, formatDate, table, withProgress } from '../output.js';
 import { readSecretFile } from '../passphrase.js';
 
 function wholeNumber(value: string): number {
@@ -24,6 +24,24 @@ interface IssueFlags {
 function p12Password(flags: IssueFlags): string | undefined {
   if (flags.p12PasswordFile) return readSecretFile(flags.p12PasswordFile, 'PKCS#12 password');
   return process.env.MCPKI_P12_PASSWORD || undefined;
+}
+
+/** Where the PKCS#12 password came from, never the password itself (unless it is the documented default). */
+interface P12PasswordSource {
+  source: 'default' | 'file' | 'env';
+  file?: string;
+}
+
+function p12PasswordSource(flags: IssueFlags): P12PasswordSource {
+  if (flags.p12PasswordFile) return { source: 'file', file: flags.p12PasswordFile };
+  if (process.env.MCPKI_P12_PASSWORD) return { source: 'env' };
+  return { source: 'default' };
+}
+
+function describeP12Password(password: P12PasswordSource): string {
+  if (password.source === 'file') return `password from ${password.file}`;
+  if (password.source === 'env') return 'password from MCPKI_P12_PASSWORD';
+  return 'password "changeit", the default: give --p12-password-file or MCPKI_P12_PASSWORD for another';
 }
 
 /** The batch file, or standard input for "-": size-capped, and a regular file (or a pipe) only. */
@@ -57,18 +75,18 @@ function namesOf(kind: 'server' | 'client', name: string, sans: string[]): { san
   return { sans, fromName: false };
 }
 
-function renderIssued(issued: IssuedCertificate): string {
+function renderIssued(issued: IssuedCertificate, password?: P12PasswordSource): string {
   const c = issued.certificate;
   const lines = [
     `${color.green('issued')} ${c.kind} certificate ${color.bold(c.name)} for ${c.sans.map((s) => s.value).join(', ') || c.subject}`,
     `  serial      ${c.serial}`,
-    `  valid until ${c.notAfter}`,
+    `  valid until ${formatDate(c.notAfter)}`,
     `  certificate ${issued.paths.cert}`,
     `  key         ${issued.paths.key}`,
     `  full chain  ${issued.paths.fullchain}`,
     `  root CA     ${issued.paths.ca}`,
   ];
-  if (issued.paths.p12) lines.push(`  PKCS#12     ${issued.paths.p12}`);
+  if (issued.paths.p12) lines.push(`  PKCS#12     ${issued.paths.p12}`, ...(password ? [`              ${describeP12Password(password)}`] : []));
   return lines.join('\n');
 }
 
@@ -131,7 +149,8 @@ Examples:
             }
             throw error;
           }
-          emit(out, issued, () => renderIssued(issued));
+          const password = issued.paths.p12 ? p12PasswordSource(flags) : undefined;
+          emit(out, { ...issued, ...(password ? { p12Password: password } : {}) }, () => renderIssued(issued, password));
         }),
       );
   }
@@ -153,14 +172,16 @@ Example:
         if (requests.length === 0) {
           throw new McpkiError('INVALID_INPUT', `the batch ${file === '-' ? 'from standard input' : `file ${file}`} holds no requests`, 'write one request a line ("server NAME SAN...") or a JSON array of requests; see "mcpki issue batch --help"');
         }
-        const issued = await issueBatch(context, requests);
-        emit(out, { issued }, () =>
+        const issued = await withProgress(out, `issuing ${requests.length} certificates`, () => issueBatch(context, requests));
+        const password = issued.some((i) => i.paths.p12) ? p12PasswordSource(flags) : undefined;
+        emit(out, { issued, ...(password ? { p12Password: password } : {}) }, () =>
           [
             table(
               ['NAME', 'KIND', 'SERIAL', 'NOT AFTER', 'CERTIFICATE'],
-              issued.map((i) => [i.certificate.name, i.certificate.kind, i.certificate.serial, i.certificate.notAfter.slice(0, 10), i.paths.cert ?? '']),
+              issued.map((i) => [i.certificate.name, i.certificate.kind, i.certificate.serial, formatDate(i.certificate.notAfter), i.paths.cert ?? '']),
             ),
             `${color.green('issued')} ${issued.length} certificates`,
+            ...(password ? [`PKCS#12 files: ${describeP12Password(password)}`] : []),
           ].join('\n'),
         );
       }),
