@@ -43,12 +43,25 @@ test('no README command pipes one mcpki command into another', () => {
   }
 });
 
-test('every relative link in README.md and docs/ points at a file that exists', () => {
+/** GitHub's anchors for the headings of a Markdown text. */
+function anchors(text) {
+  const fenced = fencedBlocks(text).map((b) => b.body).join('\n');
+  return new Set(
+    text
+      .split('\n')
+      .filter((line) => /^#{1,6} /.test(line) && !fenced.includes(line))
+      .map((line) => line.replace(/^#+ /, '').toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').trim().replace(/\s/g, '-')),
+  );
+}
+
+test('every relative link in README.md and docs/ points at a file (and heading) that exists', () => {
   const files = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
   for (const file of files) {
     const text = readFileSync(join(ROOT, file), 'utf8');
-    for (const [, target] of text.matchAll(/\]\((?!https?:|#|mailto:)([^)#\s]+)(?:#[^)\s]*)?\)/g)) {
-      assert.ok(existsSync(join(ROOT, dirname(file), target)), `${file} links to ${target}, which does not exist`);
+    for (const [, target, anchor] of text.matchAll(/\]\((?!https?:|#|mailto:)([^)#\s]+)(?:#([^)\s]*))?\)/g)) {
+      const path = join(ROOT, dirname(file), target);
+      assert.ok(existsSync(path), `${file} links to ${target}, which does not exist`);
+      if (anchor) assert.ok(anchors(readFileSync(path, 'utf8')).has(anchor), `${file} links to ${target}#${anchor}: no such heading`);
     }
   }
 });
