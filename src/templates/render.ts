@@ -175,6 +175,7 @@ export function renderTemplate(context: Context, name: string, options: RenderOp
   const variables: Record<string, string> = {
     node: process.execPath,
     bin: join(packageRoot(), 'bin', 'mcpki.js'),
+    docs: join(packageRoot(), 'docs'),
     home: context.home,
     config: configFile,
     configDir: dirname(configFile),
