@@ -10,7 +10,7 @@ import { McpkiError } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
 import { createCsr } from '../pki/csr.js';
 import { fromPem, toPem } from '../pki/der.js';
-import { generateKey, parseKeyType, privateKeyPem, type KeyType } from '../pki/keys.js';
+import { DEFAULT_KEY_TYPE, generateKey, parseKeyType, privateKeyPem, type KeyType } from '../pki/keys.js';
 import { classifySans, validateCertName, type San } from '../pki/names.js';
 import type { CertificatePaths, CertificateRecord } from '../store/store.js';
 import { clientFor, findAccount } from './accounts.js';
@@ -108,7 +108,7 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
   const progress: ProgressListener = request.onProgress ?? (() => {});
   const name = validateCertName(request.name);
   const sans = validateDomains(request.domains, request.challenge);
-  const keyType = parseKeyType(request.keyType ?? 'ec-p256');
+  const keyType = parseKeyType(request.keyType ?? DEFAULT_KEY_TYPE);
   // what can be checked on this machine is checked before anything else, and before the CA hears of an order
   // (a local mistake must not leave pending authorizations behind): the port (which stays bound), the
   // webroot, the hook

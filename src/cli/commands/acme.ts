@@ -1,4 +1,4 @@
-import { McpkiError, createChallengeProvider, deactivateAccount, issueAcmeCertificate, listAccounts, registerAccount, revokeAcmeCertificate, showAccount } from '../../index.js';
+import { DEFAULT_KEY_TYPE, KEY_TYPE_DESCRIPTION, McpkiError, createChallengeProvider, deactivateAccount, issueAcmeCertificate, listAccounts, registerAccount, revokeAcmeCertificate, showAccount } from '../../index.js';
 import type { AccountView, AcmeIssued } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
@@ -139,7 +139,7 @@ Examples:
     .description('obtain a certificate from an ACME CA and write it like a local one')
     .option('-d, --domain <name>', 'a DNS name (or IP) for the certificate; repeatable; *.example.com needs dns-01', collect)
     .option('--account <name>', 'ACME account (default: the only one)')
-    .option('--key <type>', 'key type: ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519', 'ec-p256')
+    .option('--key <type>', KEY_TYPE_DESCRIPTION, DEFAULT_KEY_TYPE)
     .option('--profile <name>', 'certificate profile offered by the CA (e.g. Let\'s Encrypt classic, tlsserver, shortlived)')
     .option('--out <dir>', 'write NAME.crt, NAME.key, NAME.chain.pem, NAME.fullchain.pem here (default: HOME/certs/NAME)')
     .option('--challenge <type>', 'http-01 (default), dns-01 or tls-alpn-01')
