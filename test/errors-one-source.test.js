@@ -2,7 +2,7 @@
 // each written once, and every place that shows them derives its text from that one definition.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_KEY_TYPE, KEY_TYPES } from '../dist/index.js';
@@ -33,4 +33,36 @@ test('the parsed renewBefore type is defined once, below config and renewal', ()
   assert.deepEqual(definitions.map((file) => file.slice(ROOT.length + 1)), ['src/duration.ts']);
   assert.doesNotMatch(readFileSync(join(ROOT, 'src/renewal/policy.ts'), 'utf8'), /from '\.\.\/config\//);
   assert.doesNotMatch(readFileSync(join(ROOT, 'src/renewal/runner.ts'), 'utf8'), /renewBeforeText/);
+});
+
+/** docs/cli.md's exit-code table as exitCodeTable() makes it. */
+function exitCodeMarkdown(rows) {
+  const lines = ['| exit | meaning | codes |', '| --- | --- | --- |'];
+  for (const row of rows) lines.push(`| ${row.exit} | ${row.detail} | ${row.codes.length ? row.codes.map((code) => `\`${code}\``).join(', ') : '—'} |`);
+  return lines.join('\n');
+}
+
+test('docs/cli.md\'s exit-code table is the one generated from EXIT_CODES (UPDATE_DOCS=1 rewrites it)', async () => {
+  const { exitCodeTable, EXIT_CODES } = await import('../dist/index.js');
+  const rows = exitCodeTable();
+  // every exit code has a row, once, and every error code is in exactly one row
+  assert.deepEqual(rows.filter((row) => !row.exit.includes(',')).map((row) => Number(row.exit)), Object.values(EXIT_CODES));
+  const codes = rows.flatMap((row) => row.codes);
+  assert.equal(new Set(codes).size, codes.length);
+  const path = join(ROOT, 'docs/cli.md');
+  const doc = readFileSync(path, 'utf8');
+  const table = /^\| exit \| meaning \| codes \|\n(?:\|.*\|\n)+/m.exec(doc);
+  assert.ok(table, 'docs/cli.md has an exit-code table');
+  const expected = exitCodeMarkdown(rows) + '\n';
+  if (process.env.UPDATE_DOCS === '1' && table[0] !== expected) writeFileSync(path, doc.replace(table[0], expected));
+  else assert.equal(table[0], expected, 'docs/cli.md is out of date: run UPDATE_DOCS=1 node --test test/errors-one-source.test.js');
+});
+
+test('mcpki --help lists every exit code from the same table', async () => {
+  const { exitCodeTable } = await import('../dist/index.js');
+  const help = mcpki(['--help']).stdout;
+  const list = help.slice(help.indexOf('Exit codes:')).replace(/\s+/g, ' ').trim();
+  const expected = `Exit codes: ${exitCodeTable().map((row) => `${row.exit.replace(', ', '/')} ${row.brief}`).join(', ')}.`;
+  assert.equal(list, expected);
+  for (const line of help.slice(help.indexOf('Exit codes:')).split('\n')) assert.ok(line.length <= 110, line);
 });
