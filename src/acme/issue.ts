@@ -12,7 +12,7 @@ import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { ensurePrivateDir } from '../home.js';
 import { createCsr } from '../pki/csr.js';
 import { fromPem, toPem } from '../pki/der.js';
-import { generateKey, keyTypeOf, parseKeyType, privateKeyPem, readPrivateKey, type KeyType } from '../pki/keys.js';
+import { DEFAULT_KEY_TYPE, generateKey, keyTypeOf, parseKeyType, privateKeyPem, readPrivateKey, type KeyType } from '../pki/keys.js';
 import { classifySans, validateCertName, type San } from '../pki/names.js';
 import type { CertificatePaths, CertificateRecord } from '../store/store.js';
 import { clientFor, findAccount } from './accounts.js';
@@ -194,7 +194,7 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
   const preferredChain = checkPreferredChain(request.preferredChain);
   const csr = request.csr !== undefined ? readExternalCsr(request.csr) : undefined;
   const sans = validateDomains(csr ? csrDomains(csr, request.csr!, request.domains) : request.domains, request.challenge);
-  const keyType = csr ? csr.keyType : parseKeyType(request.keyType ?? 'ec-p256');
+  const keyType = csr ? csr.keyType : parseKeyType(request.keyType ?? DEFAULT_KEY_TYPE);
   if (csr && request.keyType !== undefined && parseKeyType(request.keyType) !== csr.keyType) {
     throw new McpkiError('USAGE', `--key ${request.keyType} differs from the ${csr.keyType} key of --csr ${request.csr}`, 'leave out --key: with --csr the request\'s key is certified');
   }

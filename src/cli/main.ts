@@ -2,7 +2,7 @@
 // argv names it; it takes what it needs from the core API (src/index.ts), and the bundle keeps only that, so
 // start-up stays close to a bare `node`.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { McpkiError } from '../index.js';
+import { McpkiError, exitCodeTable } from '../index.js';
 import { isRepeatable } from './options.js';
 import { reportError } from './output.js';
 import { createRequire } from 'node:module';
@@ -71,6 +71,21 @@ const GROUP_OF: Record<string, keyof typeof GROUPS> = {
   completion: 'completion',
 };
 
+/** "Exit codes: 0 ok, 1 internal error, …" from the core's table (docs/cli.md has the same, in full), wrapped at 110 columns. */
+export function exitCodeHelp(): string {
+  const items = exitCodeTable().map((row) => `${row.exit.replace(', ', '/')} ${row.brief}`);
+  const lines: string[] = [];
+  let line = 'Exit codes:';
+  for (const [i, item] of items.entries()) {
+    const text = `${item}${i === items.length - 1 ? '.' : ','}`;
+    if (line.length + 1 + text.length > 110) {
+      lines.push(line);
+      line = text;
+    } else line += ` ${text}`;
+  }
+  return [...lines, line].join('\n');
+}
+
 /** The first word that is not an option (nor the value of --home). */
 function firstCommandWord(argv: readonly string[]): string | undefined {
   for (let i = 2; i < argv.length; i++) {
@@ -102,12 +117,7 @@ Quick start:
   mcpki trust install                          trust it (system store and NSS)
   eval "$(mcpki env)"                          make Node, Python and curl trust it
 
-Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 no CA, 5 already exists,
-6 name not permitted, 7 inventory error, 8 file system, 9 git guard, 10 not found, 11 trust store, 12 passphrase,
-13 ACME (the CA refused, a challenge failed), 14 rate limited, 15 network, 16 deploy hook failed,
-17 some certificates failed (apply/renew; the others were done), 18 service could not start,
-19 check: warnings, 20 check: failures, 21 check: unexpected certificate,
-22 unsafe path (owned or writable by another user), 23 installation incomplete.`,
+${exitCodeHelp()}`,
     );
   const word = firstCommandWord(argv);
   const only = GROUP_OF[word ?? ''];

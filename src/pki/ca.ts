@@ -14,7 +14,7 @@ import { removeRootFromTrustStores, type TrustStoreResult } from '../trust/index
 import { DEFAULT_PERMITTED, encodeNameConstraints, parsePermitted, type Permitted } from './constraints.js';
 import { toPem } from './der.js';
 import { signRootCrl } from './root-crl.js';
-import { generateKey, isEncryptedPem, keyIdentifier, keyTypeOf, privateKeyPem, signatureAlgorithmFor, spkiOf, type KeyType } from './keys.js';
+import { DEFAULT_KEY_TYPE, generateKey, isEncryptedPem, keyIdentifier, keyTypeOf, privateKeyPem, signatureAlgorithmFor, spkiOf, type KeyType } from './keys.js';
 import {
   authorityKeyIdentifier,
   basicConstraints,
@@ -189,7 +189,7 @@ function existingCa(context: Context, keyType: KeyType, permitted: Permitted | n
 }
 
 export function initCa(context: Context, options: InitCaOptions = {}): InitCaResult {
-  const keyType = options.keyType ?? 'ec-p256';
+  const keyType = options.keyType ?? DEFAULT_KEY_TYPE;
   const { layout } = context;
   const permitted = options.nameConstraints === false ? null : parsePermitted([...DEFAULT_PERMITTED, ...(options.permit ?? [])], { allowBroad: options.allowBroadPermit });
   if (options.nameConstraints === false && options.permit?.length) {

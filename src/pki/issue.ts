@@ -12,7 +12,7 @@ import type { CertificateKind, CertificatePaths, CertificateRecord, NewCertifica
 import { BACKDATE_MS, loadIssuingCa, type IssuingCa } from './ca.js';
 import { assertPermitted, checkPermitted } from './constraints.js';
 import { toPem } from './der.js';
-import { encodeKey, generateEncodedKeyAsync, generateKey, keyIdentifier, parseKeyType, readPrivateKey, signatureAlgorithmFor, type EncodedKey, type KeyType } from './keys.js';
+import { DEFAULT_KEY_TYPE, encodeKey, generateEncodedKeyAsync, generateKey, keyIdentifier, parseKeyType, readPrivateKey, signatureAlgorithmFor, type EncodedKey, type KeyType } from './keys.js';
 import { classifySans, validateCertName, type San } from './names.js';
 import { emptyPkcs12Password, encodePkcs12 } from './pkcs12.js';
 import {
@@ -78,7 +78,7 @@ function planIssue(context: Context, ca: IssuingCa, request: IssueRequest): Plan
   if (request.kind === 'server' && sans.length === 0) {
     throw new McpkiError('INVALID_NAME', `server certificate "${name}" has no names`, `list the names clients connect to, e.g. mcpki issue server ${name} localhost 127.0.0.1`);
   }
-  const keyType = parseKeyType(request.keyType ?? 'ec-p256');
+  const keyType = parseKeyType(request.keyType ?? DEFAULT_KEY_TYPE);
   const days = request.days ?? DEFAULT_DAYS;
   if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) {
     throw new McpkiError('INVALID_DAYS', `--days must be a whole number from 1 to ${MAX_DAYS}, got ${String(request.days)}`, `give 1 to ${MAX_DAYS} days (default ${DEFAULT_DAYS}); clients reject longer-lived certificates, so renew instead`);

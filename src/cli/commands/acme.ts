@@ -1,4 +1,4 @@
-import { McpkiError, createChallengeProvider, deactivateAccount, issueAcmeCertificate, listAccounts, registerAccount, revokeAcmeCertificate, showAccount } from '../../index.js';
+import { DEFAULT_KEY_TYPE, KEY_TYPE_DESCRIPTION, McpkiError, createChallengeProvider, deactivateAccount, issueAcmeCertificate, listAccounts, registerAccount, revokeAcmeCertificate, showAccount } from '../../index.js';
 import type { AccountView, AcmeIssued } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
@@ -147,7 +147,7 @@ Examples:
     .description('obtain a certificate from an ACME CA and write it like a local one')
     .option('-d, --domain <name>', 'a DNS name (or IP) for the certificate; repeatable; *.example.com needs dns-01', collect)
     .option('--account <name>', 'ACME account (default: the only one)')
-    .option('--key <type>', 'key type: ec-p256 (default), ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519')
+    .option('--key <type>', `${KEY_TYPE_DESCRIPTION} (default: ${DEFAULT_KEY_TYPE}; with --csr, the request's)`)
     .option('--csr <file>', 'order the names of this PKCS#10 request and finalize with it: its key stays yours; writes the certificate and chain only')
     .option('--preferred-chain <issuer-cn>', 'when the CA offers alternate chains, write the one with a certificate issued by this CN (else the default)')
     .option('--reuse-key', 'keep the private key of the certificate already issued under NAME (default: a new key)')

@@ -1,4 +1,4 @@
-import { INPUT_LIMITS, McpkiError, classifySan, issueBatch, issueCertificate, parseBatch, readInputText } from '../../index.js';
+import { DEFAULT_KEY_TYPE, KEY_TYPE_DESCRIPTION, INPUT_LIMITS, McpkiError, classifySan, issueBatch, issueCertificate, parseBatch, readInputText } from '../../index.js';
 import type { IssuedCertificate } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
@@ -93,7 +93,7 @@ function renderIssued(issued: IssuedCertificate, password?: P12PasswordSource): 
 function addIssueOptions(command: Command): Command {
   return command
     .option('--days <n>', 'validity in days, at most 398', wholeNumber)
-    .option('--key <type>', 'key type: ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519', 'ec-p256')
+    .option('--key <type>', KEY_TYPE_DESCRIPTION, DEFAULT_KEY_TYPE)
     .option('--out <dir>', 'write NAME.crt, NAME.key, NAME.fullchain.pem and ca.crt here (default: HOME/certs/NAME)')
     .option('--p12', 'also write NAME.p12 (AES-256, SHA-256 MAC; password "changeit" unless given)')
     .option('--p12-password-file <file>', 'PKCS#12 password from this file (or MCPKI_P12_PASSWORD)')
