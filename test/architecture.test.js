@@ -21,7 +21,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LAYERS = [
   ['src/errors.ts', 'src/version.ts', 'src/install.ts', 'src/process', 'src/duration.ts', 'src/net', 'src/fs', 'src/home.ts'],
   ['src/pki', 'src/store', 'src/context.ts', 'src/inventory.ts'],
-  ['src/deploy', 'src/acme', 'src/trust', 'src/tls', 'src/check'],
+  ['src/deploy', 'src/acme', 'src/acme-server', 'src/trust', 'src/tls', 'src/check'],
   ['src/config'],
   ['src/templates', 'src/renewal'],
   ['src/service'],
