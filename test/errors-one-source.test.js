@@ -24,7 +24,7 @@ test('the key types are listed only in src/pki/keys.ts; every --key help derives
   assert.deepEqual(copies.map((file) => file.slice(ROOT.length + 1)), []);
   for (const args of [['issue', 'server', '--help'], ['init', '--help'], ['acme', 'issue', '--help']]) {
     const help = mcpki(args).stdout.replace(/\s+/g, ' ');
-    assert.ok(help.includes(`key type: ${KEY_TYPES.join(', ')} (default: "${DEFAULT_KEY_TYPE}")`), `${args.join(' ')}: ${help}`);
+    assert.ok(help.includes(`key type: ${KEY_TYPES.join(', ')} (default: "${DEFAULT_KEY_TYPE}"`), `${args.join(' ')}: ${help}`);
   }
 });
 

@@ -6,7 +6,7 @@ import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { McpkiError } from '../errors.js';
 import { INPUT_LIMITS, readInputFile } from '../fs/read.js';
 import { children, decodeOid, fromPem, parse, toPem, type DerNode } from '../pki/der.js';
-import { keyTypeOf, type KeyType } from '../pki/keys.js';
+import { KEY_TYPES, keyTypeOf, type KeyType } from '../pki/keys.js';
 import { classifySans, type San } from '../pki/names.js';
 
 export interface ExternalCsr {
@@ -83,7 +83,7 @@ export function readExternalCsr(path: string): ExternalCsr {
   try {
     keyType = keyTypeOf(publicKey);
   } catch (error) {
-    throw bad(`its key is not one mcpki issues for (${(error as McpkiError).message.replace(/^unsupported key /, '')})`, 'make the key with one of: ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519');
+    throw bad(`its key is not one mcpki issues for (${(error as McpkiError).message.replace(/^unsupported key /, '')})`, `make the key with one of: ${KEY_TYPES.join(', ')}`);
   }
   if (!Object.hasOwn(SIGNATURE_HASHES, algorithm)) throw bad(`signed with an unsupported algorithm (${algorithm})`, 'sign it with ECDSA, RSA PKCS#1 v1.5 (SHA-256/384/512) or Ed25519');
   const valid = (() => {

@@ -147,7 +147,7 @@ Examples:
     .description('obtain a certificate from an ACME CA and write it like a local one')
     .option('-d, --domain <name>', 'a DNS name (or IP) for the certificate; repeatable; *.example.com needs dns-01', collect)
     .option('--account <name>', 'ACME account (default: the only one)')
-    .option('--key <type>', `${KEY_TYPE_DESCRIPTION} (default: ${DEFAULT_KEY_TYPE}; with --csr, the request's)`)
+    .option('--key <type>', `${KEY_TYPE_DESCRIPTION} (default: "${DEFAULT_KEY_TYPE}"; with --csr, the request's key type)`)
     .option('--csr <file>', 'order the names of this PKCS#10 request and finalize with it: its key stays yours; writes the certificate and chain only')
     .option('--preferred-chain <issuer-cn>', 'when the CA offers alternate chains, write the one with a certificate issued by this CN (else the default)')
     .option('--reuse-key', 'keep the private key of the certificate already issued under NAME (default: a new key)')

@@ -1,4 +1,4 @@
-import { signCsr } from '../../index.js';
+import { KEY_TYPES, signCsr } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { action } from '../command.js';
@@ -21,8 +21,8 @@ export function registerSign(program: Command): void {
       'after',
       `
 Only the names (subjectAltName; a lone CN that is a host name for a server) are taken from the request; its other
-subject fields and extensions are ignored and listed. The key must be one mcpki issues (ec-p256, ec-p384,
-rsa-2048/3072/4096, ed25519) and the names inside the CA's name constraints.
+subject fields and extensions are ignored and listed. The key must be one mcpki issues (${KEY_TYPES.join(', ')})
+and the names inside the CA's name constraints.
 Examples:
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout app.key -subj /CN=app \\
     -addext "subjectAltName=DNS:app.localhost,IP:127.0.0.1" -out app.csr
