@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
 import { hasPebble, startPebble } from './pebble.js';
@@ -66,10 +66,16 @@ describe('ACME order options against Pebble', { skip }, () => {
     const made = run('openssl', ['req', '-new', '-key', key, '-subj', '/CN=csr.test', '-addext', 'subjectAltName=DNS:csr.test,DNS:www.csr.test', '-out', csr]);
     assert.equal(made.status, 0, made.stderr);
 
-    const issued = ok(mcpki(['--home', home, '--json', 'acme', 'issue', 'fromcsr', '--csr', csr, ...http()]));
+    // the user's own key in the output folder, under the name mcpki would give a key: left alone
+    const own = join(work.dir, 'own');
+    mkdirSync(own, { mode: 0o700 });
+    const ownKey = join(own, 'fromcsr.key');
+    copyFileSync(key, ownKey);
+    const issued = ok(mcpki(['--home', home, '--json', 'acme', 'issue', 'fromcsr', '--csr', csr, '--out', own, ...http()]));
     assert.equal(issued.key, 'csr');
     assert.equal(issued.paths.key, undefined);
-    assert.equal(existsSync(join(home, 'certs', 'fromcsr', 'fromcsr.key')), false, 'no key file');
+    assert.equal(issued.paths.cert, join(own, 'fromcsr.crt'));
+    assert.deepEqual(readFileSync(ownKey), readFileSync(key), 'the key is untouched');
     assert.equal(pubkeyOfCert(issued.paths.cert), pubkeyOfKey(key), 'the certificate is for the CSR\'s key');
     assert.ok(verifiesWith(roots[0], issued));
     const sans = run('openssl', ['x509', '-in', issued.paths.cert, '-noout', '-ext', 'subjectAltName']).stdout;
@@ -181,6 +187,11 @@ describe('ACME order options against Pebble', { skip }, () => {
     assert.match(r.stderr, /writable/);
     run('chmod', ['600', keyPath]);
     assert.equal(mcpki(['--home', home, '--json', 'show', 'kept']).json.certificate.serial, fresh.certificate.serial, 'a refused reuse changed nothing');
+
+    // the key mcpki made for kept would stay beside a certificate for another key
+    const csrOverKey = mcpki(['--home', home, 'acme', 'issue', 'kept', '--csr', join(work.dir, 'csr.csr'), ...http()]);
+    assert.equal(csrOverKey.status, 3, csrOverKey.stderr);
+    assert.match(csrOverKey.stderr, /kept\.key holds the key of an earlier certificate "kept"/);
 
     const both = mcpki(['--home', home, 'acme', 'issue', 'kept', '--csr', join(work.dir, 'csr.csr'), '--reuse-key']);
     assert.equal(both.status, 2);
