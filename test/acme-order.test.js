@@ -7,6 +7,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
 import { hasPebble, startPebble } from './pebble.js';
+import { readExternalCsr } from '../dist/acme/external-csr.js';
 
 const skip = !hasPebble() && 'Pebble is not installed (apt-get install pebble)';
 
@@ -29,6 +30,33 @@ function ok(result) {
 
 const pubkeyOfCert = (path) => run('openssl', ['x509', '-in', path, '-noout', '-pubkey']).stdout;
 const pubkeyOfKey = (path) => run('openssl', ['pkey', '-in', path, '-pubout']).stdout;
+
+test('readExternalCsr: requests made by openssl with each key type mcpki issues; others refused', (t) => {
+  const dir = tempDir('mcpki-csr-');
+  t.after(dir.cleanup);
+  const make = (name, genpkey, digest = []) => {
+    const key = join(dir.dir, `${name}.key`);
+    const csr = join(dir.dir, `${name}.csr`);
+    assert.equal(run('openssl', ['genpkey', ...genpkey, '-out', key]).status, 0);
+    const r = run('openssl', ['req', '-new', '-key', key, ...digest, '-subj', `/CN=${name}.test`, '-addext', `subjectAltName=DNS:${name}.test,IP:192.0.2.7,IP:2001:db8::7`, '-out', csr]);
+    assert.equal(r.status, 0, r.stderr);
+    return csr;
+  };
+  const cases = [
+    ['p256', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'], [], 'ec-p256'],
+    ['p384', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384'], ['-sha384'], 'ec-p384'],
+    ['rsa', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'], ['-sha512'], 'rsa-2048'],
+    ['ed', ['-algorithm', 'ED25519'], [], 'ed25519'],
+  ];
+  for (const [name, genpkey, digest, keyType] of cases) {
+    const csr = readExternalCsr(make(name, genpkey, digest));
+    assert.equal(csr.keyType, keyType, name);
+    assert.deepEqual(csr.sans.map((s) => `${s.type}:${s.value}`), [`dns:${name}.test`, 'ip:192.0.2.7', 'ip:2001:db8::7'], name);
+    assert.match(csr.pem, /^-----BEGIN CERTIFICATE REQUEST-----\n/);
+  }
+  assert.throws(() => readExternalCsr(make('rsa1024', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024'])), /its key is not one mcpki issues for/);
+  assert.throws(() => readExternalCsr(join(dir.dir, 'missing.csr')), /--csr .*missing\.csr does not exist/);
+});
 
 describe('ACME order options against Pebble', { skip }, () => {
   let pebble;
