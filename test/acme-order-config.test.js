@@ -3,7 +3,8 @@
 // with openssl; validation errors carry file, line and column.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
@@ -12,6 +13,18 @@ import { ConfigError, parseConfig } from '../dist/config/index.js';
 
 const require = createRequire(import.meta.url);
 const skip = !hasPebble() && 'Pebble is not installed (apt-get install pebble)';
+
+function managementGet(pebble, path) {
+  return new Promise((resolve, reject) => {
+    https
+      .get(`${pebble.managementUrl}${path}`, { ca: readFileSync(pebble.caBundlePath), agent: false }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${path}: HTTP ${res.statusCode}`))));
+      })
+      .on('error', reject);
+  });
+}
 
 function errorsOf(text) {
   try {
@@ -71,7 +84,8 @@ describe('mcpki.yaml ACME order options against Pebble', { skip }, () => {
   const pubkey = (name) => run('openssl', ['x509', '-in', join(home, 'certs', name, `${name}.crt`), '-noout', '-pubkey']).stdout;
 
   before(async () => {
-    pebble = await startPebble();
+    // one alternate root, for preferredChain
+    pebble = await startPebble({ env: { PEBBLE_ALTERNATE_ROOTS: '1' } });
     work = tempDir('mcpki-acme-order-config-');
     home = join(work.dir, 'home');
     const registered = mcpki(['--home', home, 'acme', 'account', 'register', '--directory', pebble.directoryUrl, '--ca-bundle', pebble.caBundlePath, '--agree-tos', '--name', 'pebble']);
@@ -105,6 +119,18 @@ if (!res.ok) process.exit(1);
     assert.notEqual(mcpki(['--home', home, '--json', 'show', 'kept']).json.certificate.serial, serial, 'a new certificate');
     assert.equal(pubkey('kept'), before.kept, 'reuseKey: the same public key');
     assert.notEqual(pubkey('fresh'), before.fresh, 'without reuseKey: a new key');
+  });
+
+  test('preferredChain: the alternate chain up to the root with that CN', async () => {
+    const root = join(work.dir, 'root-1.pem');
+    writeFileSync(root, await managementGet(pebble, '/roots/1'));
+    const cn = /CN ?= ?(.*)$/m.exec(run('openssl', ['x509', '-in', root, '-noout', '-subject']).stdout)[1].trim();
+    write(`  - name: alt\n    names: [alt.test]\n    preferredChain: "${cn}"\n    challenge: ${http01()}\n`);
+    const applied = await cli(['apply']);
+    assert.equal(applied.status, 0, applied.stderr + applied.stdout);
+    const dir = join(home, 'certs', 'alt');
+    const verified = run('openssl', ['verify', '-CAfile', root, '-untrusted', join(dir, 'alt.chain.pem'), join(dir, 'alt.crt')]);
+    assert.equal(verified.status, 0, verified.stdout + verified.stderr);
   });
 
   test('dns-01 in mcpki.yaml polls the resolver it names, for as long as propagationTimeout says', async () => {
