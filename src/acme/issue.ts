@@ -1,5 +1,6 @@
 // Obtaining a certificate from an ACME CA: order, authorizations through a challenge provider (cleanup
-// always runs), finalize with our own CSR, download, check, then write and record like a local certificate.
+// always runs), finalize with our own CSR (or the user's, --csr), download (the preferred chain), check, then
+// write and record like a local certificate.
 // A failed order never touches the files of a previous good certificate.
 import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
 import { lstatSync } from 'node:fs';
