@@ -3,10 +3,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
 import { hasPebble, startPebble } from './pebble.js';
+import { readExternalCsr } from '../dist/acme/external-csr.js';
 
 const skip = !hasPebble() && 'Pebble is not installed (apt-get install pebble)';
 
@@ -29,6 +30,33 @@ function ok(result) {
 
 const pubkeyOfCert = (path) => run('openssl', ['x509', '-in', path, '-noout', '-pubkey']).stdout;
 const pubkeyOfKey = (path) => run('openssl', ['pkey', '-in', path, '-pubout']).stdout;
+
+test('readExternalCsr: requests made by openssl with each key type mcpki issues; others refused', (t) => {
+  const dir = tempDir('mcpki-csr-');
+  t.after(dir.cleanup);
+  const make = (name, genpkey, digest = []) => {
+    const key = join(dir.dir, `${name}.key`);
+    const csr = join(dir.dir, `${name}.csr`);
+    assert.equal(run('openssl', ['genpkey', ...genpkey, '-out', key]).status, 0);
+    const r = run('openssl', ['req', '-new', '-key', key, ...digest, '-subj', `/CN=${name}.test`, '-addext', `subjectAltName=DNS:${name}.test,IP:192.0.2.7,IP:2001:db8::7`, '-out', csr]);
+    assert.equal(r.status, 0, r.stderr);
+    return csr;
+  };
+  const cases = [
+    ['p256', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'], [], 'ec-p256'],
+    ['p384', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384'], ['-sha384'], 'ec-p384'],
+    ['rsa', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'], ['-sha512'], 'rsa-2048'],
+    ['ed', ['-algorithm', 'ED25519'], [], 'ed25519'],
+  ];
+  for (const [name, genpkey, digest, keyType] of cases) {
+    const csr = readExternalCsr(make(name, genpkey, digest));
+    assert.equal(csr.keyType, keyType, name);
+    assert.deepEqual(csr.sans.map((s) => `${s.type}:${s.value}`), [`dns:${name}.test`, 'ip:192.0.2.7', 'ip:2001:db8::7'], name);
+    assert.match(csr.pem, /^-----BEGIN CERTIFICATE REQUEST-----\n/);
+  }
+  assert.throws(() => readExternalCsr(make('rsa1024', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024'])), /its key is not one mcpki issues for/);
+  assert.throws(() => readExternalCsr(join(dir.dir, 'missing.csr')), /--csr .*missing\.csr does not exist/);
+});
 
 describe('ACME order options against Pebble', { skip }, () => {
   let pebble;
@@ -66,10 +94,16 @@ describe('ACME order options against Pebble', { skip }, () => {
     const made = run('openssl', ['req', '-new', '-key', key, '-subj', '/CN=csr.test', '-addext', 'subjectAltName=DNS:csr.test,DNS:www.csr.test', '-out', csr]);
     assert.equal(made.status, 0, made.stderr);
 
-    const issued = ok(mcpki(['--home', home, '--json', 'acme', 'issue', 'fromcsr', '--csr', csr, ...http()]));
+    // the user's own key in the output folder, under the name mcpki would give a key: left alone
+    const own = join(work.dir, 'own');
+    mkdirSync(own, { mode: 0o700 });
+    const ownKey = join(own, 'fromcsr.key');
+    copyFileSync(key, ownKey);
+    const issued = ok(mcpki(['--home', home, '--json', 'acme', 'issue', 'fromcsr', '--csr', csr, '--out', own, ...http()]));
     assert.equal(issued.key, 'csr');
     assert.equal(issued.paths.key, undefined);
-    assert.equal(existsSync(join(home, 'certs', 'fromcsr', 'fromcsr.key')), false, 'no key file');
+    assert.equal(issued.paths.cert, join(own, 'fromcsr.crt'));
+    assert.deepEqual(readFileSync(ownKey), readFileSync(key), 'the key is untouched');
     assert.equal(pubkeyOfCert(issued.paths.cert), pubkeyOfKey(key), 'the certificate is for the CSR\'s key');
     assert.ok(verifiesWith(roots[0], issued));
     const sans = run('openssl', ['x509', '-in', issued.paths.cert, '-noout', '-ext', 'subjectAltName']).stdout;
@@ -181,6 +215,11 @@ describe('ACME order options against Pebble', { skip }, () => {
     assert.match(r.stderr, /writable/);
     run('chmod', ['600', keyPath]);
     assert.equal(mcpki(['--home', home, '--json', 'show', 'kept']).json.certificate.serial, fresh.certificate.serial, 'a refused reuse changed nothing');
+
+    // the key mcpki made for kept would stay beside a certificate for another key
+    const csrOverKey = mcpki(['--home', home, 'acme', 'issue', 'kept', '--csr', join(work.dir, 'csr.csr'), ...http()]);
+    assert.equal(csrOverKey.status, 3, csrOverKey.stderr);
+    assert.match(csrOverKey.stderr, /kept\.key holds the key of an earlier certificate "kept"/);
 
     const both = mcpki(['--home', home, 'acme', 'issue', 'kept', '--csr', join(work.dir, 'csr.csr'), '--reuse-key']);
     assert.equal(both.status, 2);

@@ -416,7 +416,7 @@ certificates:
       'conf/mcpki.yaml:12:15 certificates[0].hooks.reload: expected a command as a list of arguments (no shell), got a string; write it as a list: ["systemctl", "reload", "nginx"]',
       'conf/mcpki.yaml:13:11 certificates[1].name: duplicate certificate name "api" (first declared at line 5)',
       'conf/mcpki.yaml:14:13 certificates[1].names[0]: invalid name "bad..name.test": label "" is not a valid host name label',
-      'conf/mcpki.yaml:15:5 certificates[1].extra: unknown key; a certificate takes: name, issuer, names, kind, key, days, profile, challenge, renewBefore, targets, hooks',
+      'conf/mcpki.yaml:15:5 certificates[1].extra: unknown key; a certificate takes: name, issuer, names, kind, key, days, profile, challenge, reuseKey, preferredChain, renewBefore, targets, hooks',
     ]);
   });
 
@@ -585,6 +585,14 @@ describe('schema/mcpki.schema.json agrees with the validator', () => {
     ['http-01 webroot and port', acme({ challenge: { type: 'http-01', webroot: '/w', port: 80 } }), false],
     ['tls-alpn-01 with hook', acme({ challenge: { type: 'tls-alpn-01', hook: ['x'] } }), false],
     ['unknown challenge type', acme({ challenge: { type: 'dns-02' } }), false],
+    ['dns-01 resolver and propagationTimeout', acme({ challenge: { type: 'dns-01', hook: ['h'], resolver: '192.0.2.53:5353', propagationTimeout: '30s' } }), true],
+    ['dns-01 propagationTimeout without resolver', acme({ challenge: { type: 'dns-01', hook: ['h'], propagationTimeout: '30s' } }), false],
+    ['dns-01 resolver on http-01', acme({ challenge: { type: 'http-01', resolver: '192.0.2.53' } }), false],
+    ['reuseKey and preferredChain on ACME', acme({ reuseKey: true, preferredChain: 'ISRG Root X1' }), true],
+    ['reuseKey on local', withCert({ issuer: 'local', reuseKey: true }), false],
+    ['reuseKey as a string', acme({ reuseKey: 'yes' }), false],
+    ['preferredChain on local', withCert({ issuer: 'local', preferredChain: 'X' }), false],
+    ['preferredChain with a newline', acme({ preferredChain: 'a\nb' }), false],
     ['renewBefore 25%', withCert({ renewBefore: '25%' }), true],
     ['renewBefore 0.25 (number)', withCert({ renewBefore: 0.25 }), true],
     ['renewBefore 30 (number)', withCert({ renewBefore: 30 }), false],

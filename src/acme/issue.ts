@@ -1,5 +1,6 @@
 // Obtaining a certificate from an ACME CA: order, authorizations through a challenge provider (cleanup
-// always runs), finalize with our own CSR, download, check, then write and record like a local certificate.
+// always runs), finalize with our own CSR (or the user's, --csr), download (the preferred chain), check, then
+// write and record like a local certificate.
 // A failed order never touches the files of a previous good certificate.
 import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
 import { lstatSync } from 'node:fs';
@@ -167,8 +168,10 @@ function planOrder(context: Context, request: AcmeIssueRequest, name: string, ke
     chain: join(outDir, `${name}.chain.pem`),
   };
   if (request.csr !== undefined) {
-    // a key left by an earlier certificate of this name would sit next to a certificate it does not match
-    if (existsNoFollow(keyPath)) {
+    // the key mcpki made for the previous certificate of this name would stay next to a certificate it does not
+    // match (a key of the user's own at that path is left alone: it is not read, and it is the CSR's, or not, as
+    // the user made it)
+    if (previous?.paths.key === keyPath && existsNoFollow(keyPath)) {
       throw new McpkiError('INVALID_INPUT', `${keyPath} holds the key of an earlier certificate "${name}", which the certificate for --csr would not match`, 'choose another name or --out folder, or remove that key first');
     }
   } else if (!request.allowGit) assertKeyPathOutsideGit(keyPath);

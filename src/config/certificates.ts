@@ -1,17 +1,17 @@
 // The certificates: list: each certificate's name, issuer, names, kind, key, lifetime, ACME profile and
 // challenge, renewal margin, targets and hooks; then the checks across the list (no name declared twice, no
 // file written by two targets).
-import { isSeq, type LineCounter, type Node } from 'yaml';
+import { isScalar, isSeq, type LineCounter, type Node } from 'yaml';
 import { DEFAULT_KEY_TYPE, KEY_TYPES, type KeyType } from '../pki/keys.js';
 import { classifySan, validateCertName, type San } from '../pki/names.js';
 import { checkChallenge } from './challenge.js';
-import { join, type Checker } from './checker.js';
+import { describe, join, type Checker } from './checker.js';
 import { checkHooks } from './hooks.js';
 import { checkTarget, type WrittenPaths } from './targets.js';
 import type { CertificateKind, ConfigDefaults, DeclaredCertificate, DeclaredChallenge, DeclaredHooks, DeclaredIssuer, DeclaredTarget } from './types.js';
 import { DEFAULT_DAYS, MAX_DAYS } from '../pki/limits.js';
 
-export const CERTIFICATE_KEYS = ['name', 'issuer', 'names', 'kind', 'key', 'days', 'profile', 'challenge', 'renewBefore', 'targets', 'hooks'] as const;
+export const CERTIFICATE_KEYS = ['name', 'issuer', 'names', 'kind', 'key', 'days', 'profile', 'challenge', 'reuseKey', 'preferredChain', 'renewBefore', 'targets', 'hooks'] as const;
 
 export { DEFAULT_DAYS, MAX_DAYS };
 export const DEFAULT_KEY: KeyType = DEFAULT_KEY_TYPE;
@@ -167,6 +167,25 @@ function checkCertificate(
     if (local) check.error(c.get('profile')!.key, join(path, 'profile'), 'profile is only for ACME certificates (issuer: acme:<account>); use days for a local certificate');
     else profile = check.string(value('profile'), join(path, 'profile'), 'an ACME profile name');
   }
+  // reuseKey, preferredChain: ACME only
+  let reuseKey: boolean | undefined;
+  if (c.has('reuseKey')) {
+    const node = value('reuseKey');
+    if (local) check.error(c.get('reuseKey')!.key, join(path, 'reuseKey'), 'reuseKey is only for ACME certificates (issuer: acme:<account>)');
+    else if (isScalar(node) && typeof node.value === 'boolean') reuseKey = node.value;
+    else check.error(node, join(path, 'reuseKey'), `expected true or false, got ${describe(node)}`);
+  }
+  let preferredChain: string | undefined;
+  if (c.has('preferredChain')) {
+    if (local) check.error(c.get('preferredChain')!.key, join(path, 'preferredChain'), 'preferredChain is only for ACME certificates (issuer: acme:<account>)');
+    else {
+      preferredChain = check.string(value('preferredChain'), join(path, 'preferredChain'), 'the common name of an issuer in the chain, e.g. "ISRG Root X1"');
+      // eslint-disable-next-line no-control-regex
+      if (preferredChain !== undefined && (preferredChain.length > 64 || /[\u0000-\u001f\u007f-\u009f]/.test(preferredChain))) {
+        preferredChain = check.error(value('preferredChain'), join(path, 'preferredChain'), 'expected an issuer common name: at most 64 characters, no control characters');
+      }
+    }
+  }
   let renewBefore = defaults.renewBefore;
   if (c.has('renewBefore')) renewBefore = check.renewBefore(value('renewBefore'), join(path, 'renewBefore'));
   if (local && renewBefore?.type === 'duration' && days !== undefined && renewBefore.ms >= days * 86_400_000) {
@@ -217,6 +236,8 @@ function checkCertificate(
     if (days !== undefined) declared.days = days;
     if (profile !== undefined) declared.profile = profile;
     if (challenge !== undefined) declared.challenge = challenge;
+    if (reuseKey !== undefined) declared.reuseKey = reuseKey;
+    if (preferredChain !== undefined) declared.preferredChain = preferredChain;
     if (renewBefore !== undefined) declared.renewBefore = renewBefore;
     return declared;
   }

@@ -1,12 +1,14 @@
 // The challenge: of an ACME certificate: http-01 (the built-in responder or a webroot), dns-01 (a hook that
 // adds and removes TXT records) or tls-alpn-01; each type takes its own keys.
 import { isMap, isScalar, type Node } from 'yaml';
+import { checkHostPort } from '../net/address.js';
+import { isIP } from '../net/ip.js';
 import { CHALLENGE_TYPES, type ChallengeType } from '../acme/challenges/provider.js';
 import { describe, join, Section, type Checker } from './checker.js';
 import type { DeclaredChallenge } from './types.js';
 
 export const HTTP01_KEYS = ['type', 'port', 'host', 'webroot'] as const;
-export const DNS01_KEYS = ['type', 'hook', 'timeout', 'propagationSeconds'] as const;
+export const DNS01_KEYS = ['type', 'hook', 'timeout', 'propagationSeconds', 'resolver', 'propagationTimeout'] as const;
 export const TLS_ALPN01_KEYS = ['type', 'port', 'host'] as const;
 
 const CHALLENGE_KEYS: Record<ChallengeType, readonly string[]> = {
@@ -54,9 +56,30 @@ export function checkChallenge(check: Checker, node: Node | null, path: string, 
   else hook = need(check.argv(at('hook'), join(path, 'hook')));
   const timeoutMs = e.has('timeout') ? need(check.duration(at('timeout'), join(path, 'timeout'), '60s')) : undefined;
   const propagationSeconds = e.has('propagationSeconds') ? need(check.integer(at('propagationSeconds'), join(path, 'propagationSeconds'), 0, 86_400, 'a number of seconds from 0 to 86400')) : undefined;
+  const resolver = e.has('resolver') ? need(checkResolver(check, at('resolver'), join(path, 'resolver'))) : undefined;
+  let propagationTimeoutMs: number | undefined;
+  if (e.has('propagationTimeout')) {
+    propagationTimeoutMs = need(check.duration(at('propagationTimeout'), join(path, 'propagationTimeout'), '120s'));
+    if (!e.has('resolver')) need(check.error(e.get('propagationTimeout')!.key, join(path, 'propagationTimeout'), 'propagationTimeout is how long to poll the resolver: add resolver: IP[:PORT]'));
+  }
   if (!section.ok || !hook) return undefined;
   const challenge: DeclaredChallenge = { type, hook };
   if (timeoutMs !== undefined) challenge.timeoutMs = timeoutMs;
   if (propagationSeconds !== undefined) challenge.propagationSeconds = propagationSeconds;
+  if (resolver !== undefined) challenge.resolver = resolver;
+  if (propagationTimeoutMs !== undefined) challenge.propagationTimeoutMs = propagationTimeoutMs;
   return challenge;
+}
+
+/** dns-01 resolver: a DNS server's IP address, with a port (default 53); "[IPv6]:PORT" or a bare IPv6 address. */
+function checkResolver(check: Checker, node: Node | null, path: string): string | undefined {
+  const text = check.string(node, path, 'a DNS server address, IP[:PORT]');
+  if (text === undefined) return undefined;
+  const hint = 'a DNS server as IP or IP:PORT, e.g. 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53';
+  if (isIP(text.trim()) === 6) return `[${text.trim().toLowerCase()}]:53`;
+  const parsed = checkHostPort(text, { defaultPort: 53, what: 'resolver', example: '"192.0.2.53:53"' });
+  if (!parsed.ok) return check.error(node, path, `${parsed.message}; expected ${hint}`);
+  const version = isIP(parsed.value.host);
+  if (version === 0) return check.error(node, path, `${JSON.stringify(text)} is a host name; expected ${hint} (the resolver is asked directly, not looked up)`);
+  return version === 6 ? `[${parsed.value.host}]:${parsed.value.port}` : `${parsed.value.host}:${parsed.value.port}`;
 }

@@ -13,7 +13,16 @@ export type { RenewBefore } from '../duration.js';
 
 export type DeclaredChallenge =
   | { type: 'http-01'; port?: number; host?: string; webroot?: string }
-  | { type: 'dns-01'; hook: string[]; timeoutMs?: number; propagationSeconds?: number }
+  | {
+      type: 'dns-01';
+      hook: string[];
+      timeoutMs?: number;
+      propagationSeconds?: number;
+      /** the DNS server polled until the TXT value is visible, "IP:PORT" ("[IPv6]:PORT"), as --dns-resolver */
+      resolver?: string;
+      /** how long to poll the resolver, as --dns-propagation-timeout */
+      propagationTimeoutMs?: number;
+    }
   | { type: 'tls-alpn-01'; port?: number; host?: string };
 
 export const TARGET_TYPES = ['cert', 'key', 'chain', 'fullchain', 'combined', 'p12', 'k8s-secret'] as const;
@@ -50,6 +59,10 @@ export interface DeclaredCertificate {
   profile?: string;
   /** ACME certificates only (default { type: 'http-01' }) */
   challenge?: DeclaredChallenge;
+  /** ACME certificates only: a renewal keeps the private key (certbot's --reuse-key) */
+  reuseKey?: boolean;
+  /** ACME certificates only: the alternate chain with a certificate issued by this CN, when the CA offers it */
+  preferredChain?: string;
   /** from the certificate, else from defaults; undefined: the built-in policy decides */
   renewBefore?: RenewBefore;
   targets: DeclaredTarget[];

@@ -70,7 +70,7 @@ function issuerOf(declared: DeclaredCertificate): string {
   return declared.issuer.type === 'local' ? 'local' : `acme:${declared.issuer.account}`;
 }
 
-/** Whether the certificate on record is the one declared (names, issuer, kind, key); if not, reissue. */
+/** Whether the certificate on record is the one declared (names, issuer, kind, key, ACME profile); if not, reissue. */
 function declarationChanged(declared: DeclaredCertificate, record: CertificateRecord): string | undefined {
   const wanted = declared.names.map((s) => `${s.type}:${s.value}`).sort().join(',');
   const have = record.sans.map((s) => `${s.type}:${s.value}`).sort().join(',');
@@ -78,6 +78,7 @@ function declarationChanged(declared: DeclaredCertificate, record: CertificateRe
   if (issuerOf(declared) !== record.issuer) return `issuer changed (${record.issuer} → ${issuerOf(declared)})`;
   if (declared.kind !== record.kind) return `kind changed (${record.kind} → ${declared.kind})`;
   if (declared.key !== record.keyType) return `key type changed (${record.keyType} → ${declared.key})`;
+  if (declared.issuer.type === 'acme' && (declared.profile ?? null) !== (record.profile ?? null)) return `profile changed (${record.profile ?? 'none'} → ${declared.profile ?? 'none'})`;
   return undefined;
 }
 
@@ -225,10 +226,18 @@ async function issueDeclared(context: Context, declared: DeclaredCertificate, si
   const provider = createChallengeProvider({
     type: challenge.type,
     ...(challenge.type === 'http-01' ? { httpPort: challenge.port, httpHost: challenge.host, webroot: challenge.webroot } : {}),
-    ...(challenge.type === 'dns-01' ? { dnsHook: challenge.hook, dnsTimeoutSeconds: challenge.timeoutMs ? challenge.timeoutMs / 1000 : undefined, propagationSeconds: challenge.propagationSeconds } : {}),
+    ...(challenge.type === 'dns-01'
+      ? {
+          dnsHook: challenge.hook,
+          dnsTimeoutSeconds: challenge.timeoutMs ? challenge.timeoutMs / 1000 : undefined,
+          propagationSeconds: challenge.propagationSeconds,
+          dnsResolver: challenge.resolver,
+          propagationTimeoutSeconds: challenge.propagationTimeoutMs ? challenge.propagationTimeoutMs / 1000 : undefined,
+        }
+      : {}),
     ...(challenge.type === 'tls-alpn-01' ? { alpnPort: challenge.port, alpnHost: challenge.host } : {}),
   });
-  const issued = await issueAcmeCertificate(context, { name: declared.name, domains: sans, account: declared.issuer.account, keyType: declared.key, profile: declared.profile, challenge: provider, allowGit: true, signal });
+  const issued = await issueAcmeCertificate(context, { name: declared.name, domains: sans, account: declared.issuer.account, keyType: declared.key, profile: declared.profile, reuseKey: declared.reuseKey, preferredChain: declared.preferredChain, challenge: provider, allowGit: true, signal });
   return issued.certificate;
 }
 
