@@ -1,5 +1,6 @@
 import { EXIT_CODES, McpkiError, applyConfig, loadConfig, planCrl, planRenewals, renewIssued } from '../../index.js';
-import type { ApplyResult, CrlOutcome, CrlPlan, PlanItem, RenewIssuedResult } from '../../index.js';
+import type { ApplyResult, Config, Context, CrlOutcome, CrlPlan, PlanItem, RenewIssuedResult } from '../../index.js';
+import type { GlobalOptions } from '../command.js';
 import { readSecretFile } from '../passphrase.js';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -82,6 +83,27 @@ function renderIssued(result: RenewIssuedResult, dryRun: boolean): string {
   return [table(['NAME', 'ACTION', 'VALID UNTIL', 'DETAIL'], rows), ...paths, summary].join('\n');
 }
 
+/**
+ * `validate` and `apply --dry-run`: the declaration checked (every error listed, exit 3) and the plan shown.
+ * Nothing is written: not even the parsed-declaration cache in HOME/cache.
+ */
+function showValidation(context: Context, out: GlobalOptions, file: string): void {
+  const config: Config = loadConfig(file);
+  const plan = planRenewals(context, config);
+  const crl = planCrl(context, config);
+  const targets = config.certificates.reduce((n, c) => n + c.targets.length, 0);
+  const result = { valid: true, file: config.file, certificates: config.certificates.length, targets, plan, ...(crl ? { crl } : {}) };
+  emit(out, result, () =>
+    [
+      `${color.green('valid:')} ${config.file} declares ${config.certificates.length} certificate(s) with ${targets} target(s)${config.crl ? ' and a CRL' : ''}`,
+      '',
+      renderPlan(plan) + (crl ? `\n${renderCrlPlan(crl)}` : ''),
+      '',
+      'nothing was changed; "mcpki apply" does what is due',
+    ].join('\n'),
+  );
+}
+
 const CONFIG_HELP = 'the declaration file (default ./mcpki.yaml)';
 
 /**
@@ -108,15 +130,26 @@ export function registerRenew(program: Command): void {
     .command('apply')
     .description('reconcile mcpki.yaml: issue what is missing, renew what is due, rewrite changed targets, run their hooks')
     .option('-c, --config <file>', CONFIG_HELP, 'mcpki.yaml')
+    .option('--dry-run', 'validate mcpki.yaml and show the plan, change nothing (as "mcpki validate")')
     .addHelpText('after', `\nIdempotent: a second run changes nothing and says so. Exit 0 when all succeeded, ${EXIT_CODES.SOME_FAILED} when some failed or are backing off after a failure.`)
     .action(
-      action(async ({ context, out }, flags: { config: string }) => {
+      action(async ({ context, out }, flags: { config: string; dryRun?: boolean }) => {
+        if (flags.dryRun) {
+          showValidation(context, out, flags.config);
+          return;
+        }
         const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache') });
         const result = await interruptible((signal) => applyConfig(context, config, { signal }));
         emit(out, result, () => renderApply(result));
         if (result.failed || result.backingOff) process.exitCode = EXIT_CODES.SOME_FAILED;
       }),
     );
+
+  program
+    .command('validate')
+    .description('check mcpki.yaml (every error listed, exit 3 when invalid) and show the plan; changes nothing')
+    .option('-c, --config <file>', CONFIG_HELP, 'mcpki.yaml')
+    .action(action(async ({ context, out }, flags: { config: string }) => showValidation(context, out, flags.config)));
 
   program
     .command('renew [name]')
