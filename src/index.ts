@@ -40,6 +40,7 @@ export { renderTarget } from './deploy/targets.js';
 export { TARGET_TYPES, type Target, type Material } from './deploy/types.js';
 export { runHook, type HookResult } from './deploy/hooks.js';
 export { verifyServedSerial } from './deploy/verify.js';
+export { renewIssued, type RenewIssuedOptions, type RenewIssuedResult, type RenewIssuedItem } from './renewal/issued.js';
 export { applyConfig, planRenewals, planCrl, type ApplyResult, type ApplyItem, type PlanItem, type CrlOutcome, type CrlPlan } from './renewal/runner.js';
 export { createTlsReloader } from './tls/resolve.js';
 export type { TlsReloader, TlsReloaderOptions, TlsReloaderCommon, TlsCertificateInfo, TlsPaths, CertificateByName } from './tls/reloader.js';

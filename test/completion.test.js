@@ -56,6 +56,17 @@ test('zsh and fish scripts are generated (and parsed by zsh -n / fish -n where t
       writeFileSync(script, generated.stdout);
       const syntax = run(shell, ['-n', script]);
       assert.equal(syntax.status, 0, syntax.stderr);
+      if (shell === 'fish') {
+        const offered = run('fish', ['--no-config', '-c', `source '${script}'; complete -C 'mcpki iss'; complete -C 'mcpki issue server --da'`]);
+        assert.equal(offered.status, 0, offered.stderr);
+        assert.match(offered.stdout, /^issue\t/m);
+        assert.match(offered.stdout, /^--days\t/m);
+      } else {
+        // zsh runs the bash function through bashcompinit (zsh itself then filters by the typed prefix)
+        const offered = run('zsh', ['-f', '-c', `source '${script}'; setopt ksharrays; COMP_WORDS=(mcpki --home /x issue ''); COMP_CWORD=4; _mcpki; print -r -- "\${COMPREPLY[*]}"`]);
+        assert.equal(offered.status, 0, offered.stderr);
+        assert.match(offered.stdout, /\bserver client batch\b/);
+      }
     }
     const unknown = mcpki(['--json', 'completion', 'powershell']);
     assert.equal(unknown.status, 2);

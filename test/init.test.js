@@ -65,6 +65,9 @@ test('an encrypted-root CA matches init --encrypt-root; a CA that cannot be read
     const again = mcpki(['--home', home, '--json', 'init', '--encrypt-root'], { env });
     assert.equal(again.status, 0, again.stdout);
     assert.equal(again.json.existing, true);
+    // the same options with a passphrase that does not open the root key: refused, not "matches"
+    const wrong = mcpki(['--home', home, '--json', 'init', '--encrypt-root'], { env: { MCPKI_ROOT_PASSPHRASE: 'not the passphrase' } });
+    assert.equal(wrong.status, 12, wrong.stdout);
     const plain = mcpki(['--home', home, '--json', 'init']);
     assert.equal(plain.status, 5);
     assert.match(plain.json.error.message, /encrypted root key/);

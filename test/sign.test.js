@@ -106,6 +106,8 @@ test('refused before signing: names outside the constraints, weak or unknown key
     refuse([csr(dir, 'p521.csr', '/CN=x.localhost', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-521'])], 3, 'INVALID_KEY_TYPE', /secp521r1/);
     refuse([csr(dir, 'nonames.csr', '/CN=my service')], 3, 'INVALID_NAME', /asks for no names/);
     refuse([csr(dir, 'sha1.csr', '/CN=x.localhost', ['-newkey', 'rsa:2048', '-sha1'])], 3, 'INVALID_INPUT', /1\.2\.840\.113549\.1\.1\.5/);
+    const many = Array.from({ length: 101 }, (_, i) => `DNS:n${i}.localhost`).join(',');
+    refuse([csr(dir, 'many.csr', '/CN=many', undefined, ['-addext', `subjectAltName=${many}`])], 3, 'INVALID_INPUT', /101 names: at most 100/);
     // one byte of the signed part changed: the signature no longer verifies
     const good = csr(dir, 'good.csr', '/CN=good.localhost');
     const der = Buffer.from(readFileSync(good, 'utf8').replace(/-----[^-]+-----/g, '').replace(/\s/g, ''), 'base64');

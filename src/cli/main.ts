@@ -63,6 +63,7 @@ const GROUP_OF: Record<string, keyof typeof GROUPS> = {
   acme: 'acme',
   apply: 'renew',
   renew: 'renew',
+  validate: 'renew',
   serve: 'serve',
   template: 'template',
   check: 'check',

@@ -169,7 +169,8 @@ function canonicalPermitted(permitted: Permitted | null): string {
  * name constraints, root key encrypted or not), so `mcpki init && mcpki issue …` can run again; otherwise
  * CA_EXISTS naming what differs. A CA that cannot be read is never replaced without --force either.
  */
-function existingCa(context: Context, keyType: KeyType, permitted: Permitted | null, encrypted: boolean): InitCaResult {
+function existingCa(context: Context, keyType: KeyType, permitted: Permitted | null, passphrase: string | undefined): InitCaResult {
+  const encrypted = passphrase !== undefined;
   let info: CaInfo;
   try {
     info = showCa(context);
@@ -182,6 +183,10 @@ function existingCa(context: Context, keyType: KeyType, permitted: Permitted | n
     differences.push(info.permitted === null ? 'no name constraints' : permitted === null ? 'name constraints (not --no-name-constraints)' : 'other permitted names (see mcpki ca show)');
   }
   if (info.root.keyEncrypted !== encrypted) differences.push(info.root.keyEncrypted ? 'an encrypted root key (add --encrypt-root)' : 'a root key that is not encrypted');
+  if (differences.length === 0 && encrypted && passphrase !== undefined) {
+    // the same options, but a passphrase that does not open the root key would fail later (rotate-intermediate)
+    loadRootKey(context, passphrase);
+  }
   if (differences.length > 0) {
     throw new McpkiError('CA_EXISTS', `a CA already exists in ${context.layout.caDir} with ${differences.join(', ')}`, 'use it as it is (mcpki ca show), give init the options it was made with, or pass --force to replace it: certificates it issued stop being trusted');
   }
@@ -199,7 +204,7 @@ export function initCa(context: Context, options: InitCaOptions = {}): InitCaRes
     throw new McpkiError('PASSPHRASE_MISSING', 'the root key passphrase is shorter than 8 characters', 'use a longer passphrase');
   }
   // before the inventory is opened: a refused init creates nothing, a matching CA is kept as it is
-  if (!options.force && caFilesExist(layout)) return existingCa(context, keyType, permitted, options.rootPassphrase !== undefined);
+  if (!options.force && caFilesExist(layout)) return existingCa(context, keyType, permitted, options.rootPassphrase);
   const store = context.store();
   ensurePrivateDir(layout.caDir);
   const now = context.now();

@@ -17,7 +17,7 @@ import { assertPermitted } from './constraints.js';
 import { children, decodeOid, fromPem, parse, TAG, toPem, type DerNode } from './der.js';
 import { fingerprintOf, signLeaf, DEFAULT_DAYS, MAX_DAYS } from './issue.js';
 import { keyTypeOf, KEY_TYPES, type KeyType } from './keys.js';
-import { classifySan, validateCertName, type San } from './names.js';
+import { classifySan, MAX_SANS, validateCertName, type San } from './names.js';
 import { OIDS } from './x509.js';
 
 export interface SignRequest {
@@ -99,7 +99,9 @@ function ipText(bytes: Buffer, path: string): string {
 /** The names of a subjectAltName request, classified and checked as `issue` checks names given to it. */
 function readSans(value: Buffer, path: string): San[] {
   const sans: San[] = [];
-  for (const name of children(parse(value))) {
+  const names = children(parse(value));
+  if (names.length > MAX_SANS) throw invalid(path, `asks for ${names.length} names: at most ${MAX_SANS}`, `split the names over several requests (at most ${MAX_SANS} each), or use a wildcard`);
+  for (const name of names) {
     let raw: string;
     switch (name.tag) {
       case 0x82: // dNSName

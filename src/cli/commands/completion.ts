@@ -80,14 +80,14 @@ ${cases((node) => node.options.filter((o) => o.takesValue).flatMap((o) => o.flag
   esac
 }
 _mcpki() {
-  local cur=\${COMP_WORDS[COMP_CWORD]} path='' word next i
-  local -a subs
+  # names that are not special in zsh either (path, words), which runs this through bashcompinit
+  local cur=\${COMP_WORDS[COMP_CWORD]} cmdpath='' word next i cands
   COMPREPLY=()
   for ((i = 1; i < COMP_CWORD; i++)); do
     word=\${COMP_WORDS[i]}
     if [[ $word == -* ]]; then
       # an option that takes a value: the next word is that value
-      if [[ " $(_mcpki_value_options "$path") $(_mcpki_value_options '') " == *" $word "* ]]; then
+      if [[ " $(_mcpki_value_options "$cmdpath") $(_mcpki_value_options '') " == *" $word "* ]]; then
         if ((i + 1 == COMP_CWORD)); then
           COMPREPLY=($(compgen -f -- "$cur"))
           return 0
@@ -96,22 +96,20 @@ _mcpki() {
       fi
       continue
     fi
-    read -ra subs <<< "$(_mcpki_subcommands "$path")"
-    for next in "\${subs[@]}"; do
+    for next in $(_mcpki_subcommands "$cmdpath"); do
       if [[ $next == "$word" ]]; then
-        path=\${path:+$path }$word
+        cmdpath=\${cmdpath:+$cmdpath }$word
         break
       fi
     done
   done
   if [[ $cur == -* ]]; then
-    COMPREPLY=($(compgen -W "$(_mcpki_options "$path") $([[ -n $path ]] && _mcpki_options '')" -- "$cur"))
+    COMPREPLY=($(compgen -W "$(_mcpki_options "$cmdpath") $([[ -n $cmdpath ]] && _mcpki_options '')" -- "$cur"))
     return 0
   fi
-  local words
-  words=$(_mcpki_subcommands "$path")
-  if [[ -n $words ]]; then
-    COMPREPLY=($(compgen -W "$words" -- "$cur"))
+  cands=$(_mcpki_subcommands "$cmdpath")
+  if [[ -n $cands ]]; then
+    COMPREPLY=($(compgen -W "$cands" -- "$cur"))
   else
     COMPREPLY=($(compgen -f -- "$cur"))
   fi
@@ -123,10 +121,9 @@ complete -o filenames -F _mcpki mcpki
 
 function zshScript(nodes: NodeInfo[]): string {
   // zsh runs the bash function through its bash compatibility layer
-  return `#compdef mcpki
-# zsh completion for mcpki, generated from its commands by "mcpki completion zsh".
-# Load it now with: source <(mcpki completion zsh)
-autoload -U +X compinit && compinit
+  return `# zsh completion for mcpki, generated from its commands by "mcpki completion zsh".
+# Load it in ~/.zshrc with: source <(mcpki completion zsh)
+(( $+functions[compdef] )) || { autoload -U +X compinit && compinit }
 autoload -U +X bashcompinit && bashcompinit
 ${bashScript(nodes).split('\n').filter((line) => !line.startsWith('#')).join('\n')}`;
 }
@@ -217,7 +214,7 @@ export function registerCompletion(program: Command, full: () => Promise<Command
 Examples:
   source <(mcpki completion bash)                       this shell
   mcpki completion bash > ~/.local/share/bash-completion/completions/mcpki
-  mcpki completion zsh > "\${fpath[1]}/_mcpki"
+  source <(mcpki completion zsh)                        in ~/.zshrc
   mcpki completion fish > ~/.config/fish/completions/mcpki.fish`,
     )
     .action(

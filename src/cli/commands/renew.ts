@@ -1,5 +1,7 @@
-import { EXIT_CODES, applyConfig, loadConfig, planCrl, planRenewals } from '../../index.js';
-import type { ApplyResult, CrlOutcome, CrlPlan, PlanItem } from '../../index.js';
+import { EXIT_CODES, McpkiError, applyConfig, loadConfig, planCrl, planRenewals, renewIssued } from '../../index.js';
+import type { ApplyResult, Config, Context, CrlOutcome, CrlPlan, PlanItem, RenewIssuedResult } from '../../index.js';
+import type { GlobalOptions } from '../command.js';
+import { readSecretFile } from '../passphrase.js';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { action, collect } from '../command.js';
@@ -63,6 +65,45 @@ function renderApply(result: ApplyResult): string {
   return [...lines, ...renderCrl(result.crl), summary].join('\n');
 }
 
+/** `renew NAME` / `renew --all-issued`: one row per certificate made by `issue`. */
+function renderIssued(result: RenewIssuedResult, dryRun: boolean): string {
+  if (result.items.length === 0) return 'no certificates made by "mcpki issue" in this home';
+  const rows = result.items.map((i) => [
+    i.name,
+    i.action === 'renewed' ? color.green('renewed') : i.action === 'failed' ? color.red('failed') : i.action === 'due' ? color.yellow('due') : i.action === 'not-due' ? 'not due' : 'skipped',
+    i.action === 'renewed' ? i.notAfter.slice(0, 10) : '-',
+    i.error ? `${i.error.message}${i.error.hint ? ` (hint: ${i.error.hint})` : ''}` : i.reason,
+  ]);
+  const summary = dryRun
+    ? `${result.items.filter((i) => i.action === 'due').length} due (dry run: nothing renewed)`
+    : result.failed
+      ? color.red(`${result.failed} failed; ${result.renewed} renewed`)
+      : color.green(`${result.renewed} renewed`);
+  const paths = result.items.flatMap((i) => (i.renewed ? [`  ${i.name}: ${i.renewed.paths.cert}, ${i.renewed.paths.key}`] : []));
+  return [table(['NAME', 'ACTION', 'VALID UNTIL', 'DETAIL'], rows), ...paths, summary].join('\n');
+}
+
+/**
+ * `validate` and `apply --dry-run`: the declaration checked (every error listed, exit 3) and the plan shown.
+ * Nothing is written: not even the parsed-declaration cache in HOME/cache.
+ */
+function showValidation(context: Context, out: GlobalOptions, file: string): void {
+  const config: Config = loadConfig(file);
+  const plan = planRenewals(context, config);
+  const crl = planCrl(context, config);
+  const targets = config.certificates.reduce((n, c) => n + c.targets.length, 0);
+  const result = { valid: true, file: config.file, certificates: config.certificates.length, targets, plan, ...(crl ? { crl } : {}) };
+  emit(out, result, () =>
+    [
+      `${color.green('valid:')} ${config.file} declares ${config.certificates.length} certificate(s) with ${targets} target(s)${config.crl ? ' and a CRL' : ''}`,
+      '',
+      renderPlan(plan) + (crl ? `\n${renderCrlPlan(crl)}` : ''),
+      '',
+      'nothing was changed; "mcpki apply" does what is due',
+    ].join('\n'),
+  );
+}
+
 const CONFIG_HELP = 'the declaration file (default ./mcpki.yaml)';
 
 /**
@@ -89,9 +130,14 @@ export function registerRenew(program: Command): void {
     .command('apply')
     .description('reconcile mcpki.yaml: issue what is missing, renew what is due, rewrite changed targets, run their hooks')
     .option('-c, --config <file>', CONFIG_HELP, 'mcpki.yaml')
+    .option('--dry-run', 'validate mcpki.yaml and show the plan, change nothing (as "mcpki validate")')
     .addHelpText('after', `\nIdempotent: a second run changes nothing and says so. Exit 0 when all succeeded, ${EXIT_CODES.SOME_FAILED} when some failed or are backing off after a failure.`)
     .action(
-      action(async ({ context, out }, flags: { config: string }) => {
+      action(async ({ context, out }, flags: { config: string; dryRun?: boolean }) => {
+        if (flags.dryRun) {
+          showValidation(context, out, flags.config);
+          return;
+        }
         const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache') });
         const result = await interruptible((signal) => applyConfig(context, config, { signal }));
         emit(out, result, () => renderApply(result));
@@ -100,13 +146,40 @@ export function registerRenew(program: Command): void {
     );
 
   program
-    .command('renew')
-    .description('show the renewal plan (each certificate: due or not, why, next check), then renew what is due')
+    .command('validate')
+    .description('check mcpki.yaml (every error listed, exit 3 when invalid) and show the plan; changes nothing')
+    .option('-c, --config <file>', CONFIG_HELP, 'mcpki.yaml')
+    .action(action(async ({ context, out }, flags: { config: string }) => showValidation(context, out, flags.config)));
+
+  program
+    .command('renew [name]')
+    .description('show the renewal plan of mcpki.yaml (each certificate: due or not, why, next check), then renew what is due; or renew a certificate made by "issue"')
     .option('-c, --config <file>', CONFIG_HELP, 'mcpki.yaml')
     .option('--dry-run', 'show the plan only')
     .option('--force <name>', 'renew this certificate whatever the policy says; repeatable', collect)
+    .option('--all-issued', 'renew every certificate made by "mcpki issue" that is due (no mcpki.yaml needed)')
+    .option('--p12-password-file <file>', 'with NAME or --all-issued: the password of recorded PKCS#12 files (or MCPKI_P12_PASSWORD)')
+    .addHelpText(
+      'after',
+      `
+Without NAME: the certificates declared in mcpki.yaml. With NAME: the certificate "mcpki issue" made, now, with the
+same names, kind, key type, lifetime and files (a new key). --all-issued: each of those the renewal policy says is due.
+Examples:
+  mcpki renew --dry-run
+  mcpki renew my-mcp
+  mcpki renew --all-issued`,
+    )
     .action(
-      action(async ({ context, out }, flags: { config: string; dryRun?: boolean; force?: string[] }) => {
+      action(async ({ context, out }, name: string | undefined, flags: { config: string; dryRun?: boolean; force?: string[]; allIssued?: boolean; p12PasswordFile?: string }) => {
+        if (name !== undefined || flags.allIssued) {
+          if (name !== undefined && flags.allIssued) throw new McpkiError('USAGE', `give NAME (${name}) or --all-issued, not both`, 'e.g. mcpki renew my-mcp, or mcpki renew --all-issued');
+          if (flags.force?.length) throw new McpkiError('USAGE', '--force NAME is for certificates declared in mcpki.yaml', name !== undefined ? `mcpki renew ${name} renews it whatever the policy says` : 'drop --force');
+          const p12Password = flags.p12PasswordFile ? readSecretFile(flags.p12PasswordFile, 'PKCS#12 password') : process.env.MCPKI_P12_PASSWORD || undefined;
+          const result = renewIssued(context, { name, all: flags.allIssued, dryRun: flags.dryRun, p12Password });
+          emit(out, result, () => renderIssued(result, flags.dryRun === true));
+          if (result.failed) process.exitCode = EXIT_CODES.SOME_FAILED;
+          return;
+        }
         const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache') });
         const plan = planRenewals(context, config, { force: flags.force });
         const crl = planCrl(context, config);
