@@ -8,6 +8,8 @@ import https from 'node:https';
 import { existsSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
+import { createContext } from '../dist/index.js';
 import { mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
 import { hasPebble, startPebble } from './pebble.js';
 
@@ -183,6 +185,23 @@ describe('ACME accounts against Pebble', { skip }, () => {
     assert.match(refused.stderr, /symlink/);
     assert.equal(readFileSync(keyPath, 'utf8'), current);
     unlinkSync(pending);
+
+    // a rollover of the same account in another (live) process: refused at once, nothing touched
+    const context = createContext({ home });
+    const me = { pid: process.pid, host: hostname(), acquiredAt: new Date().toISOString() };
+    assert.equal(context.store().tryLock('acme-account-rollover:crash', me, () => true), undefined);
+    try {
+      const busy = cli(['acme', 'account', 'rollover', 'crash']);
+      assert.notEqual(busy.status, 0, busy.stdout);
+      assert.match(busy.stderr, /a key rollover of ACME account "crash" is already running \(pid \d+/);
+      assert.equal(readFileSync(keyPath, 'utf8'), current);
+      assert.ok(!existsSync(pending));
+    } finally {
+      context.store().unlock('acme-account-rollover:crash', me);
+      context.close();
+    }
+    const afterLock = cli(['--json', 'acme', 'account', 'rollover', 'crash']);
+    assert.equal(afterLock.status, 0, afterLock.stderr + afterLock.stdout);
   });
 
   test('a rollover the CA refuses leaves the old key in place and no pending key', async () => {

@@ -7,7 +7,8 @@ import { assertPrivateFile } from '../fs/safe-path.js';
 import { dirname, join, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { fsyncPath, tryUnlink, writeFileAtomic } from '../fs/atomic.js';
-import { writeNewFile } from '../fs/files.js';
+import { hostname } from 'node:os';
+import { isAlive } from '../process/alive.js';
 import { McpkiError } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
 import { generateKey, keyTypeOf, privateKeyPem, readPrivateKey, type KeyType } from '../pki/keys.js';
@@ -286,6 +287,13 @@ export async function rolloverAccountKey(context: Context, name: string, options
   const pending = pendingKeyPath(account);
   const store = context.store();
   const ca = account.caBundle ?? undefined;
+  // one rollover per account at a time: a second one would discard the first one's key before the CA answers
+  const lock = `acme-account-rollover:${name}`;
+  const me = { pid: process.pid, host: hostname(), acquiredAt: new Date().toISOString() };
+  const holder = store.tryLock(lock, me, isAlive);
+  if (holder) {
+    throw new McpkiError('STORE_BUSY', `a key rollover of ACME account "${name}" is already running (pid ${holder.pid} on ${holder.host}, since ${holder.acquiredAt})`, 'wait for it to finish, then check the account with "mcpki acme account show"');
+  }
   try {
     if (assertPrivateFile(pending, `unfinished rollover key of ACME account "${name}"`, true)) {
       // an earlier rollover was interrupted: does the CA know the new key for this account already?
@@ -308,12 +316,8 @@ export async function rolloverAccountKey(context: Context, name: string, options
     }
     const keyType: AccountKeyType = options.keyType ?? ((ACCOUNT_KEY_TYPES as readonly string[]).includes(previousKeyType) ? (previousKeyType as AccountKeyType) : DEFAULT_ACCOUNT_KEY_TYPE);
     const newKey = generateKey(parseAccountKeyType(keyType)).privateKey;
-    try {
-      writeNewFile(pending, { data: Buffer.from(privateKeyPem(newKey)), mode: 0o600 });
-    } catch (error) {
-      throw new McpkiError('WRITE_FAILED', `cannot create ${pending} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, (error as NodeJS.ErrnoException).code === 'EEXIST' ? 'another rollover of this account is running; wait for it' : 'check that the accounts folder is writable and the disk not full', { cause: error });
-    }
-    fsyncPath(dirname(pending));
+    // complete or absent, fsynced with its folder, before the CA hears of it
+    writeFileAtomic(pending, privateKeyPem(newKey), 0o600);
     const client = await createClient({ directoryUrl: account.directoryUrl, accountKey: oldKey, accountUrl: account.accountUrl, caBundle: ca });
     try {
       await changeAccountKey(client, newKey);
@@ -332,6 +336,7 @@ export async function rolloverAccountKey(context: Context, name: string, options
     return { account: viewOf(findAccount(context, name)), previousKeyType, previousThumbprint, thumbprint, recovered: false };
   } finally {
     releaseConnections();
+    store.unlock(lock, me);
   }
 }
 
