@@ -204,6 +204,72 @@ describe('ACME accounts against Pebble', { skip }, () => {
     assert.equal(afterLock.status, 0, afterLock.stderr + afterLock.stdout);
   });
 
+  test('a rollover whose answer is lost keeps the new key, and the next rollover installs it', async (t) => {
+    // a TLS-terminating proxy in front of Pebble (with Pebble's own certificate) that passes the key change on
+    // and then drops the connection instead of answering: the CA has switched keys, mcpki never heard
+    const tls = join(pebble.dir, 'home', 'certs', 'pebble');
+    const upstream = new URL(pebble.directoryUrl);
+    const pebbleCa = readFileSync(pebble.caBundlePath);
+    let dropKeyChange = true;
+    let dropped = 0;
+    const proxy = https.createServer({ cert: readFileSync(join(tls, 'pebble.fullchain.pem')), key: readFileSync(join(tls, 'pebble.key')) }, (req, res) => {
+      const body = [];
+      req.on('data', (chunk) => body.push(chunk));
+      req.on('end', () => {
+        const forwarded = https.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, ca: pebbleCa, agent: false }, (answer) => {
+          const data = [];
+          answer.on('data', (chunk) => data.push(chunk));
+          answer.on('end', () => {
+            if (dropKeyChange && req.method === 'POST' && req.url.startsWith('/rollover-account-key') && answer.statusCode === 200) {
+              dropped++;
+              req.socket.destroy();
+              return;
+            }
+            res.writeHead(answer.statusCode, answer.headers).end(Buffer.concat(data));
+          });
+        });
+        forwarded.on('error', () => res.writeHead(502).end());
+        forwarded.end(Buffer.concat(body));
+      });
+    });
+    await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise((resolve) => proxy.close(resolve)));
+    const port = proxy.address().port;
+    // the proxy runs in this process: the CLI must run asynchronously
+    const cliAsync = async (args) => {
+      const result = await mcpkiAsync(['--home', home, ...args]);
+      return { ...result, json: args.includes('--json') && result.status === 0 ? JSON.parse(result.stdout) : undefined };
+    };
+
+    const registered = await cliAsync(['--json', 'acme', 'account', 'register', '--directory', `https://127.0.0.1:${port}/dir`, '--ca-bundle', pebble.caBundlePath, '--agree-tos', '--name', 'lost']);
+    assert.equal(registered.status, 0, registered.stderr + registered.stdout);
+    const { keyPath, accountUrl } = registered.json.account;
+    assert.equal(new URL(accountUrl).port, String(port), 'the account is reached through the proxy');
+    const before = readFileSync(keyPath, 'utf8');
+    const pending = `${keyPath}.rollover`;
+
+    const lost = await cliAsync(['acme', 'account', 'rollover', 'lost']);
+    assert.equal(dropped, 1, 'the CA accepted the key change and its answer was dropped');
+    assert.notEqual(lost.status, 0, lost.stdout);
+    assert.match(lost.stderr, /may or may not have switched account "lost" to the new key, kept in .*lost\.key\.rollover/);
+    assert.match(lost.stderr, /run "mcpki acme account rollover lost" again/);
+    assert.equal(readFileSync(keyPath, 'utf8'), before, 'the old key is still in place');
+    assert.equal((statSync(pending).mode & 0o777).toString(8), '600');
+    // the CA knows the account by the pending key only
+    const byPending = peer(readFileSync(pending));
+    await byPending.createAccount({ onlyReturnExisting: true });
+    assert.equal(new URL(byPending.getAccountUrl()).pathname, new URL(accountUrl).pathname);
+    await assert.rejects(peer(before).createAccount({ onlyReturnExisting: true }), /unable to find existing account/i);
+
+    dropKeyChange = false;
+    const pendingKey = readFileSync(pending, 'utf8');
+    const finished = await cliAsync(['--json', 'acme', 'account', 'rollover', 'lost']);
+    assert.equal(finished.status, 0, finished.stderr + finished.stdout);
+    assert.equal(finished.json.recovered, true);
+    assert.equal(readFileSync(keyPath, 'utf8'), pendingKey);
+    assert.ok(!existsSync(pending));
+  });
+
   test('a rollover the CA refuses leaves the old key in place and no pending key', async () => {
     const registered = register('refused');
     assert.equal(registered.status, 0, registered.stderr);
