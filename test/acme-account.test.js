@@ -260,6 +260,8 @@ describe('ACME accounts against Pebble', { skip }, () => {
     await byPending.createAccount({ onlyReturnExisting: true });
     assert.equal(new URL(byPending.getAccountUrl()).pathname, new URL(accountUrl).pathname);
     await assert.rejects(peer(before).createAccount({ onlyReturnExisting: true }), /unable to find existing account/i);
+    assert.equal(cli(['--json', 'acme', 'account', 'show', 'lost']).json.account.keyRolloverPending, true);
+    assert.match(cli(['acme', 'account', 'show', 'lost']).stdout, /key rollover\s+unfinished: run "mcpki acme account rollover lost"/);
 
     dropKeyChange = false;
     const pendingKey = readFileSync(pending, 'utf8');
@@ -268,6 +270,7 @@ describe('ACME accounts against Pebble', { skip }, () => {
     assert.equal(finished.json.recovered, true);
     assert.equal(readFileSync(keyPath, 'utf8'), pendingKey);
     assert.ok(!existsSync(pending));
+    assert.equal(cli(['--json', 'acme', 'account', 'show', 'lost']).json.account.keyRolloverPending, false);
   });
 
   test('a rollover the CA refuses leaves the old key in place and no pending key', async () => {

@@ -3,7 +3,7 @@
 // disagree with the key the CA knows (a rollover may change it).
 import { createHash, type KeyObject } from 'node:crypto';
 import { readFileSync, renameSync } from 'node:fs';
-import { assertPrivateFile } from '../fs/safe-path.js';
+import { assertPrivateFile, lstatOrNull } from '../fs/safe-path.js';
 import { dirname, join, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { fsyncPath, tryUnlink, writeFileAtomic } from '../fs/atomic.js';
@@ -51,6 +51,8 @@ export interface RegisterOptions {
 export interface AccountView extends Omit<AcmeAccountRecord, 'id'> {
   /** the type of the key in the key file; null when the file cannot be read safely (missing, not ours, not 0600) */
   keyType: KeyType | null;
+  /** a key rollover was interrupted (NAME.key.rollover exists): "mcpki acme account rollover NAME" finishes or discards it */
+  keyRolloverPending: boolean;
 }
 
 function viewOf(record: AcmeAccountRecord): AccountView {
@@ -61,7 +63,7 @@ function viewOf(record: AcmeAccountRecord): AccountView {
   } catch {
     keyType = null;
   }
-  return { ...rest, keyType };
+  return { ...rest, keyType, keyRolloverPending: lstatOrNull(pendingKeyPath(record)) !== null };
 }
 
 function defaultName(directory: string): string {

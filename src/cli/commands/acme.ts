@@ -26,6 +26,7 @@ function renderAccount(a: AccountView): string {
     ['EAB key id', a.eabKid ?? '-'],
     ['key file', a.keyPath],
     ['key type', a.keyType ?? 'unreadable'],
+    ...(a.keyRolloverPending ? [['key rollover', color.yellow(`unfinished: run "mcpki acme account rollover ${a.name}"`)]] : []),
     ['created', a.createdAt],
   ]
     .map(([k, v]) => `${color.dim(k!.padEnd(12))} ${v}`)
