@@ -261,6 +261,11 @@ describe('ACME accounts against Pebble', { skip }, () => {
     assert.equal(new URL(byPending.getAccountUrl()).pathname, new URL(accountUrl).pathname);
     await assert.rejects(peer(before).createAccount({ onlyReturnExisting: true }), /unable to find existing account/i);
     assert.equal(cli(['--json', 'acme', 'account', 'show', 'lost']).json.account.keyRolloverPending, true);
+    // nothing else uses the account until the rollover is finished
+    const blocked = await cliAsync(['acme', 'issue', 'blocked', '-d', 'blocked.test', '--account', 'lost', '--http-port', String(pebble.httpPort), '--http-host', '127.0.0.1']);
+    assert.notEqual(blocked.status, 0, blocked.stdout);
+    assert.match(blocked.stderr, /the key of ACME account "lost" is in the middle of a rollover/);
+    assert.match(blocked.stderr, /run "mcpki acme account rollover lost"/);
     assert.match(cli(['acme', 'account', 'show', 'lost']).stdout, /key rollover\s+unfinished: run "mcpki acme account rollover lost"/);
 
     dropKeyChange = false;

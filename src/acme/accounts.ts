@@ -2,7 +2,7 @@
 // directory and contact are in the inventory. The key's type is read from the key file itself, so it cannot
 // disagree with the key the CA knows (a rollover may change it).
 import { createHash, type KeyObject } from 'node:crypto';
-import { readFileSync, renameSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { assertPrivateFile, lstatOrNull } from '../fs/safe-path.js';
 import { dirname, join, resolve } from 'node:path';
 import type { Context } from '../context.js';
@@ -210,6 +210,14 @@ function assertValid(account: AcmeAccountRecord): void {
 /** A client logged in as the account (its key read from disk). */
 export async function clientFor(account: AcmeAccountRecord): Promise<AcmeClient> {
   assertValid(account);
+  if (lstatOrNull(pendingKeyPath(account))) {
+    // the CA may know only the new key by now: using the old one could fail half-way, or hide the unfinished change
+    throw new McpkiError(
+      'ACME_PROBLEM',
+      `the key of ACME account "${account.name}" is in the middle of a rollover (${pendingKeyPath(account)} exists)`,
+      `run "mcpki acme account rollover ${account.name}": it asks the CA which key it knows and finishes or discards the change`,
+    );
+  }
   const accountKey = readAccountKey(account);
   return createClient({ directoryUrl: account.directoryUrl, accountKey, accountUrl: account.accountUrl, caBundle: account.caBundle ?? undefined });
 }
@@ -268,9 +276,11 @@ function pendingKeyPath(account: AcmeAccountRecord): string {
   return `${account.keyPath}.rollover`;
 }
 
-function installPendingKey(account: AcmeAccountRecord, pending: string): void {
-  renameSync(pending, account.keyPath);
-  fsyncPath(dirname(account.keyPath));
+/** The key the CA accepted becomes NAME.key (written from memory, atomically), then the pending copy goes. */
+function installKey(account: AcmeAccountRecord, key: KeyObject, pending: string): void {
+  writeFileAtomic(account.keyPath, privateKeyPem(key), 0o600);
+  tryUnlink(pending);
+  fsyncPath(dirname(pending));
 }
 
 /**
@@ -308,7 +318,7 @@ export async function rolloverAccountKey(context: Context, name: string, options
         if (!(problem instanceof AcmeProblemError) || problem.problem.name !== 'accountDoesNotExist') throw problem;
       }
       if (url === account.accountUrl) {
-        installPendingKey(account, pending);
+        installKey(account, newKey, pending);
         const thumbprint = jwkThumbprint(newKey);
         store.addEvent({ type: 'acme.account.key-rollover', name, detail: { accountUrl: account.accountUrl, previousKeyType, keyType: keyTypeOf(newKey), previousThumbprint, thumbprint, recovered: true } });
         return { account: viewOf(findAccount(context, name)), previousKeyType, previousThumbprint, thumbprint, recovered: true };
@@ -332,7 +342,7 @@ export async function rolloverAccountKey(context: Context, name: string, options
       }
       throw new McpkiError(problem.code, `${problem.message} (the CA may or may not have switched account "${name}" to the new key, kept in ${pending})`, `run "mcpki acme account rollover ${name}" again: it asks the CA which key it knows and finishes or discards the new one`, { cause: error });
     }
-    installPendingKey(account, pending);
+    installKey(account, newKey, pending);
     const thumbprint = jwkThumbprint(newKey);
     store.addEvent({ type: 'acme.account.key-rollover', name, detail: { accountUrl: account.accountUrl, previousKeyType, keyType, previousThumbprint, thumbprint, recovered: false } });
     return { account: viewOf(findAccount(context, name)), previousKeyType, previousThumbprint, thumbprint, recovered: false };
