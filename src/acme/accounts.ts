@@ -285,10 +285,11 @@ function installKey(account: AcmeAccountRecord, key: KeyObject, pending: string)
 
 /**
  * RFC 8555 section 7.3.5: replaces the account key. The new key is written first (NAME.key.rollover, 0600,
- * created exclusively, fsynced), the CA is asked to switch (keyChange), and only after it accepted does the
- * new key replace NAME.key (a rename). If the CA refuses, the new key is removed and NAME.key is untouched;
- * if the answer is lost (network, crash), NAME.key.rollover stays and the next rollover asks the CA which key
- * it knows and finishes or discards it.
+ * atomically and fsynced), the CA is asked to switch (keyChange), and only after it accepted does the new key
+ * become NAME.key. If the CA refuses, the new key is removed and NAME.key is untouched; if the answer is lost
+ * (network, crash), NAME.key.rollover stays, the account is not used (clientFor refuses), and the next rollover
+ * asks the CA which key it knows and finishes or discards it. One rollover per account at a time (a lock in
+ * the inventory).
  */
 export async function rolloverAccountKey(context: Context, name: string, options: RolloverOptions = {}): Promise<RolloverResult> {
   const account = findAccount(context, name);
