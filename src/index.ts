@@ -26,7 +26,7 @@ export { assertSafeDir } from './fs/safe-path.js';
 export { backupInventory, restoreInventory, type BackupResult, type RestoreResult } from './store/backup.js';
 export type { CertificateRecord, CertificatePaths, CertificateKind, EventRecord, AuthorityRecord } from './store/store.js';
 export { installTrust, uninstallTrust, trustStatus, buildEnv, formatEnv, TRUST_STORE_NAMES, SHELL_KINDS, type TrustStoreName, type TrustOptions, type TrustStoreResult, type TrustReport, type ShellKind, type EnvReport } from './trust/index.js';
-export { registerAccount, listAccounts, showAccount, deactivateAccount, type RegisterOptions, type AccountView } from './acme/accounts.js';
+export { registerAccount, listAccounts, showAccount, deactivateAccount, updateAccountEmail, rolloverAccountKey, parseAccountKeyType, ACCOUNT_KEY_TYPES, type RegisterOptions, type AccountView, type RolloverOptions, type RolloverResult, type AccountKeyType } from './acme/accounts.js';
 export { issueAcmeCertificate, type AcmeIssueRequest, type AcmeIssued, type ProgressStep, type ProgressListener } from './acme/issue.js';
 export { revokeAcmeCertificate } from './acme/revoke.js';
 export { refreshRenewalInfo, type RenewalInfoOutcome } from './acme/renewal-info.js';

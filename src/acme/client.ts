@@ -129,3 +129,36 @@ export async function retrying<T>(step: () => Promise<T>, sleep = (ms: number) =
     }
   }
 }
+
+/** The account object of RFC 8555 section 7.1.2, as far as mcpki reads it. */
+export interface AcmeAccountObject {
+  status?: string;
+  contact?: string[];
+}
+
+/**
+ * RFC 8555 section 7.3.2: replaces the account's contact list (an empty list removes every contact). Returns
+ * the account object the CA sent back, so the caller can check the CA kept what it was given.
+ */
+export async function updateAccountContact(client: AcmeClient, contact: string[]): Promise<AcmeAccountObject> {
+  return (await client.updateAccount({ contact })) as AcmeAccountObject;
+}
+
+/**
+ * RFC 8555 section 7.3.1 with onlyReturnExisting: the URL of the account the client's key belongs to, or an
+ * accountDoesNotExist problem when the CA knows no account with this key. Creates nothing.
+ */
+export async function existingAccountUrl(client: AcmeClient): Promise<string> {
+  await client.createAccount({ onlyReturnExisting: true });
+  return client.getAccountUrl();
+}
+
+/**
+ * RFC 8555 section 7.3.5 (keyChange): the inner JWS signed with the new key, the outer with the current one.
+ * From here on the client signs with the new key. acme-client builds a second HTTP client for the new key,
+ * which gets the same badNonce patience as the first.
+ */
+export async function changeAccountKey(client: AcmeClient, newKey: KeyObject): Promise<void> {
+  await client.updateAccountKey(newKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+  (client as unknown as { http: { maxBadNonceRetries: number } }).http.maxBadNonceRetries = BAD_NONCE_RETRIES;
+}

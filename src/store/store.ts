@@ -671,6 +671,10 @@ export class Store {
     return this.run(() => (this.statement('SELECT * FROM acme_accounts ORDER BY name').all() as AcmeAccountRow[]).map(toAcmeAccount));
   }
 
+  setAcmeAccountEmail(name: string, email: string | null): void {
+    this.run(() => this.statement('UPDATE acme_accounts SET email = ? WHERE name = ?').run(email, name));
+  }
+
   setAcmeAccountStatus(name: string, status: 'valid' | 'deactivated'): void {
     this.run(() => this.statement('UPDATE acme_accounts SET status = ? WHERE name = ?').run(status, name));
   }

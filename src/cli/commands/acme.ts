@@ -1,5 +1,5 @@
-import { DEFAULT_KEY_TYPE, KEY_TYPE_DESCRIPTION, McpkiError, createChallengeProvider, deactivateAccount, issueAcmeCertificate, listAccounts, registerAccount, revokeAcmeCertificate, showAccount } from '../../index.js';
-import type { AccountView, AcmeIssued } from '../../index.js';
+import { ACCOUNT_KEY_TYPES, DEFAULT_KEY_TYPE, KEY_TYPE_DESCRIPTION, McpkiError, createChallengeProvider, deactivateAccount, issueAcmeCertificate, listAccounts, parseAccountKeyType, registerAccount, revokeAcmeCertificate, rolloverAccountKey, showAccount, updateAccountEmail } from '../../index.js';
+import type { AccountKeyType, AccountView, AcmeIssued } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { action, collect } from '../command.js';
@@ -25,6 +25,8 @@ function renderAccount(a: AccountView): string {
     ['contact', a.email ?? '-'],
     ['EAB key id', a.eabKid ?? '-'],
     ['key file', a.keyPath],
+    ['key type', a.keyType ?? 'unreadable'],
+    ...(a.keyRolloverPending ? [['key rollover', color.yellow(`unfinished: run "mcpki acme account rollover ${a.name}"`)]] : []),
     ['created', a.createdAt],
   ]
     .map(([k, v]) => `${color.dim(k!.padEnd(12))} ${v}`)
@@ -88,16 +90,19 @@ export function registerAcme(program: Command): void {
     .option('--eab-hmac-file <file>', 'file holding the base64url EAB HMAC key (or MCPKI_EAB_HMAC); never on the command line')
     .option('--ca-bundle <file>', 'trust this PEM for the ACME server\'s own TLS (Pebble, step-ca)')
     .option('--staging', 'the directory issues untrusted test certificates')
+    .option('--key-type <type>', `account key type: ${ACCOUNT_KEY_TYPES.join(', ')}`, 'ec-p256')
     .addHelpText(
       'after',
       `
 Examples:
   mcpki acme account register --directory letsencrypt-staging --email ops@example.com --agree-tos
   MCPKI_EAB_HMAC=… mcpki acme account register --directory zerossl --email ops@example.com --agree-tos --eab-kid KID
-  mcpki acme account register --directory https://ca.internal:9000/acme/acme/directory --ca-bundle root.pem --agree-tos`,
+  mcpki acme account register --directory https://ca.internal:9000/acme/acme/directory --ca-bundle root.pem --agree-tos
+  mcpki acme account register --directory letsencrypt --email ops@example.com --agree-tos --key-type rsa-2048`,
     )
     .action(
-      action(async ({ context, out }, flags: { directory: string; email?: string; agreeTos?: boolean; name?: string; eabKid?: string; eabHmacFile?: string; caBundle?: string; staging?: boolean }) => {
+      action(async ({ context, out }, flags: { directory: string; email?: string; agreeTos?: boolean; name?: string; eabKid?: string; eabHmacFile?: string; caBundle?: string; staging?: boolean; keyType: string }) => {
+        const keyType: AccountKeyType = parseAccountKeyType(flags.keyType);
         let eab: { kid: string; hmacKey: string } | undefined;
         if (flags.eabKid) {
           const hmacKey = flags.eabHmacFile ? readSecretFile(flags.eabHmacFile, 'EAB HMAC') : process.env.MCPKI_EAB_HMAC;
@@ -106,7 +111,7 @@ Examples:
         } else if (flags.eabHmacFile) {
           throw new McpkiError('INVALID_INPUT', '--eab-hmac-file needs --eab-kid', 'pass both, from the CA\'s dashboard');
         }
-        const view = await registerAccount(context, { directory: flags.directory, email: flags.email, agreeTos: flags.agreeTos === true, name: flags.name, eab, caBundle: flags.caBundle, staging: flags.staging });
+        const view = await registerAccount(context, { directory: flags.directory, email: flags.email, agreeTos: flags.agreeTos === true, name: flags.name, eab, caBundle: flags.caBundle, staging: flags.staging, keyType });
         emit(out, { account: view }, () => `${color.green('registered')} ACME account ${color.bold(view.name)}\n\n${renderAccount(view)}`);
       }),
     );
@@ -119,7 +124,7 @@ Examples:
         emit(out, { accounts }, () =>
           accounts.length === 0
             ? 'no ACME accounts (register one with: mcpki acme account register --directory … --agree-tos)'
-            : table(['NAME', 'STATUS', 'ENV', 'DIRECTORY', 'CONTACT'], accounts.map((a) => [a.name, a.status, a.environment, a.directoryUrl, a.email ?? ''])),
+            : table(['NAME', 'STATUS', 'ENV', 'KEY', 'DIRECTORY', 'CONTACT'], accounts.map((a) => [a.name, a.status, a.environment, a.keyType ?? '?', a.directoryUrl, a.email ?? ''])),
         );
       }),
     );
@@ -130,6 +135,35 @@ Examples:
       action(async ({ context, out }, name: string) => {
         const view = showAccount(context, name);
         emit(out, { account: view }, () => renderAccount(view));
+      }),
+    );
+  account
+    .command('update <name>')
+    .description('change the account\'s contact address at its CA (RFC 8555 7.3.2), then in the inventory')
+    .requiredOption('--email <address>', 'the new contact address for expiry and policy mail')
+    .addHelpText('after', '\nExample:\n  mcpki acme account update letsencrypt --email certs@example.com')
+    .action(
+      action(async ({ context, out }, name: string, flags: { email: string }) => {
+        const view = await updateAccountEmail(context, name, flags.email);
+        emit(out, { account: view }, () => `${color.green('updated')} ACME account ${color.bold(view.name)}: contact ${view.email}`);
+      }),
+    );
+  account
+    .command('rollover <name>')
+    .description('replace the account key at its CA (RFC 8555 7.3.5); the old key is kept until the CA has accepted the new one')
+    .option('--key-type <type>', `the new key's type: ${ACCOUNT_KEY_TYPES.join(', ')} (default: the current key's type)`)
+    .addHelpText('after', '\nExamples:\n  mcpki acme account rollover letsencrypt\n  mcpki acme account rollover letsencrypt --key-type ec-p384')
+    .action(
+      action(async ({ context, out }, name: string, flags: { keyType?: string }) => {
+        const result = await rolloverAccountKey(context, name, flags.keyType === undefined ? {} : { keyType: parseAccountKeyType(flags.keyType) });
+        emit(out, result, () =>
+          [
+            `${color.green(result.recovered ? 'finished an interrupted key rollover of' : 'rolled over the key of')} ACME account ${color.bold(result.account.name)}`,
+            `  old key ${result.previousKeyType} ${result.previousThumbprint}`,
+            `  new key ${result.account.keyType ?? '?'} ${result.thumbprint}`,
+            `  key file ${result.account.keyPath}`,
+          ].join('\n'),
+        );
       }),
     );
   account
