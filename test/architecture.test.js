@@ -21,7 +21,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LAYERS = [
   ['src/errors.ts', 'src/version.ts', 'src/install.ts', 'src/process', 'src/duration.ts', 'src/net', 'src/fs', 'src/home.ts'],
   ['src/pki', 'src/store', 'src/context.ts', 'src/inventory.ts'],
-  ['src/deploy', 'src/acme', 'src/trust', 'src/tls', 'src/check'],
+  ['src/deploy', 'src/acme', 'src/acme-server', 'src/trust', 'src/tls', 'src/check'],
   ['src/config'],
   ['src/templates', 'src/renewal'],
   ['src/service'],
@@ -38,9 +38,8 @@ const SQL = /\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE TABLE)\b/;
 // ---------------------------------------------------------------------------------------------------------
 // Today's violations. Each list is exact: a new violation fails, and so does an entry that no longer occurs.
 
-/** renewal/policy.ts imports chooseRenewalTime from acme/ari.ts, which imports node:http and node:https itself.
- * Issue 9 item 3 moves the ARI window choice out of the network module. Keyed by the module reached. */
-const ALLOWED_POLICY_IO = ['http', 'https'];
+/** I/O modules renewal/policy.ts still reaches. Keyed by the module reached. */
+const ALLOWED_POLICY_IO = [];
 
 /** Core modules cli/ imports directly instead of through src/index.ts. Keyed by the imported module, not the importing file. */
 const ALLOWED_CLI_IMPORTS = [];
@@ -51,9 +50,6 @@ const ALLOWED_LAYER_EDGES = [
   // untrusting moves up (a step the caller of initCa runs, or a function passed in), or trust's removal moves
   // into a module below pki.
   'src/pki/ca.ts -> src/trust/index.ts',
-  // `inventory restore` refuses while serve holds the home: it reads serve's lock file. Fix: the service
-  // lock-file reader moves to a lower module (src/process/, or src/store/ beside the locks table).
-  'src/store/backup.ts -> src/service/lock.ts',
 ];
 
 /** Runtime import cycles (strongly connected components, members sorted). */

@@ -30,38 +30,29 @@
 // No step depends on timing: a crash at any point leaves either a live lock, a stale lock or a dead claim, and
 // each of these is resolved by the next acquirer. release() removes the lock only if it still holds our token;
 // held() lets the service check, e.g. on every tick, that the lock is still its own.
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, readdirSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, readdirSync, renameSync, writeSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { McpkiError } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
 import { tryUnlink } from '../fs/atomic.js';
+import {
+  LOCK_FILE_NAME,
+  corruptId,
+  errno,
+  holderState,
+  lockFileError as fsError,
+  lockPath,
+  processStartTime,
+  readBootId,
+  readJson,
+  readLockFile,
+  type LockHolderState,
+  type ServiceLockInfo,
+} from '../process/lock-file.js';
 
-export const LOCK_FILE_NAME = 'serve.lock';
-
-/** What serve.lock holds (version 1). */
-export interface ServiceLockInfo {
-  version: 1;
-  pid: number;
-  hostname: string;
-  /** ISO time the lock was taken */
-  startedAt: string;
-  /** random, identifies this holder (release and takeover compare it) */
-  token: string;
-  /** Linux: /proc/sys/kernel/random/boot_id at acquisition */
-  bootId?: string;
-  /** Linux: the holder's start time in clock ticks since boot (/proc/PID/stat field 22), detects PID reuse */
-  processStart?: string;
-}
-
-export type LockHolderState = 'alive' | 'dead' | 'unknown';
-
-export interface ServiceLockStatus extends ServiceLockInfo {
-  path: string;
-  /** 'alive': the holder runs; 'dead': a stale lock the next serve takes over; 'unknown': another host holds it */
-  state: LockHolderState;
-}
+export { LOCK_FILE_NAME, lockPath, readServiceLock, type LockHolderState, type ServiceLockInfo, type ServiceLockStatus } from '../process/lock-file.js';
 
 export interface ServiceLock {
   readonly path: string;
@@ -82,10 +73,6 @@ const ACQUIRE_BUDGET_MS = 15_000;
 const RETRY_SLEEP_MS = 5;
 /** Dead claimants tolerated in one chain (each is a process killed inside a takeover) */
 const MAX_CHAIN = 64;
-
-export function lockPath(home: string): string {
-  return join(home, LOCK_FILE_NAME);
-}
 
 /** Takes the one-instance lock of `home` or throws (naming the PID that holds it). */
 export function acquireServiceLock(home: string, options: AcquireOptions = {}): ServiceLock {
@@ -137,17 +124,6 @@ export function acquireServiceLock(home: string, options: AcquireOptions = {}): 
   } finally {
     tryUnlink(temp);
   }
-}
-
-/** The lock as it is on disk (for `status`), or null when no serve holds this home. */
-export function readServiceLock(home: string): ServiceLockStatus | null {
-  const path = lockPath(home);
-  const current = readLockFile(path);
-  if (current === 'missing') return null;
-  if (current === 'corrupt') {
-    return { version: 1, pid: 0, hostname: '', startedAt: '', token: '', path, state: 'dead' };
-  }
-  return { ...current, path, state: holderState(current) };
 }
 
 // --- takeover -----------------------------------------------------------------------------------------------
@@ -254,86 +230,7 @@ function makeLock(path: string, info: ServiceLockInfo): ServiceLock {
   };
 }
 
-// --- liveness -----------------------------------------------------------------------------------------------
-
-function holderState(info: Pick<ServiceLockInfo, 'pid' | 'hostname' | 'bootId' | 'processStart'>): LockHolderState {
-  if (info.hostname !== osHostname()) return 'unknown';
-  if (!Number.isSafeInteger(info.pid) || info.pid <= 0) return 'dead'; // kill(0) or kill(-n) would signal a group
-  const bootId = readBootId();
-  if (info.bootId && bootId && info.bootId !== bootId) return 'dead';
-  try {
-    process.kill(info.pid, 0);
-  } catch (error) {
-    const code = errno(error);
-    if (code === 'ESRCH') return 'dead';
-    if (code !== 'EPERM') return 'alive'; // cannot tell: never break a lock we are unsure about
-  }
-  if (info.processStart) {
-    const start = processStartTime(info.pid);
-    if (start && start !== info.processStart) return 'dead'; // the PID now belongs to another process
-  }
-  return 'alive';
-}
-
-let bootIdCache: string | null | undefined;
-function readBootId(): string | undefined {
-  if (bootIdCache === undefined) {
-    try {
-      bootIdCache = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
-    } catch {
-      bootIdCache = null;
-    }
-  }
-  return bootIdCache ?? undefined;
-}
-
-/** Field 22 of /proc/PID/stat (start time in clock ticks after boot); the command name (field 2) may hold spaces and parentheses. */
-function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const start = fields[19]; // fields[0] is field 3 (state)
-    return start && /^\d+$/.test(start) ? start : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 // --- files --------------------------------------------------------------------------------------------------
-
-function readLockFile(path: string): ServiceLockInfo | 'missing' | 'corrupt' {
-  const value = readJson(path);
-  if (value === 'missing' || value === 'corrupt') return value;
-  const v = value as Partial<ServiceLockInfo>;
-  if (typeof v.pid !== 'number' || typeof v.hostname !== 'string' || typeof v.token !== 'string' || typeof v.startedAt !== 'string') return 'corrupt';
-  return value as ServiceLockInfo;
-}
-
-function readJson(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    if (errno(error) === 'ENOENT') return 'missing';
-    throw fsError(error, path);
-  }
-  try {
-    const value: unknown = JSON.parse(text);
-    return value && typeof value === 'object' ? value : 'corrupt';
-  } catch {
-    return 'corrupt';
-  }
-}
-
-/** A corrupt lock (not written by this code: we link complete files) is identified by inode and mtime. */
-function corruptId(path: string): string | undefined {
-  try {
-    const s = statSync(path);
-    return `corrupt-${s.ino}-${Math.floor(s.mtimeMs)}`;
-  } catch {
-    return undefined;
-  }
-}
 
 const TEMP_PREFIX = `.${LOCK_FILE_NAME}.tmp-`;
 
@@ -392,16 +289,6 @@ function runningError(path: string, holder: ServiceLockInfo, state: LockHolderSt
     `mcpki serve is already running for this home (PID ${holder.pid}${self}${since}); lock ${path}`,
     `stop it with "kill ${holder.pid}" (SIGTERM: it finishes in-flight work and exits), or use another --home`,
   );
-}
-
-function fsError(error: unknown, path: string): McpkiError {
-  if (error instanceof McpkiError) return error;
-  return new McpkiError('WRITE_FAILED', `cannot use the service lock ${path} (${errno(error) ?? String(error)})`, 'check that the mcpki home is writable', { cause: error });
-}
-
-
-function errno(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));

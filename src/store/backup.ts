@@ -14,7 +14,7 @@ import { loadRootCertificate } from '../pki/ca-files.js';
 import { isTrustedOwner, modeText, runningUid } from '../fs/safe-path.js';
 import { isAlive } from '../process/alive.js';
 import { tryUnlink } from '../fs/atomic.js';
-import { readServiceLock } from '../service/lock.js';
+import { readServiceLock } from '../process/lock-file.js';
 import { MIGRATIONS } from './migrations.js';
 import { backupDirOf, BACKUP_GENERATIONS, listBackups, openDatabase, Store } from './store.js';
 
