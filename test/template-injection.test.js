@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { parse as parseYaml } from 'yaml';
 import { nginxConf } from './nginx.js';
@@ -51,6 +52,7 @@ before(() => {
     configDir: dir,
     node: process.execPath,
     bin: join(dir, 'bin', 'mcpki.js'),
+    docs: pathToFileURL(join(dir, 'docs')).href,
     serverName: 'web.localhost',
     listen: '127.0.0.1:18443',
     listenHost: '127.0.0.1',

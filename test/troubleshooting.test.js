@@ -209,14 +209,16 @@ trouble('Node server', 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', async () => 
 
 // ---------------------------------------------------------------- Python
 const PYTHON = hasCommand('python3') ? 'python3' : undefined;
-function python(target, { servername, ca, cafile } = {}) {
+function python(target, { servername, ca, cafile, cert, key } = {}) {
   const script = `
 import socket, ssl, sys
 ctx = ssl.create_default_context(${cafile ? `cafile=${JSON.stringify(cafile)}` : ''})
+${cert ? `ctx.load_cert_chain(${JSON.stringify(cert)}, ${JSON.stringify(key)})` : ''}
 try:
     with socket.create_connection(("127.0.0.1", ${target.port}), timeout=10) as raw:
         with ctx.wrap_socket(raw, server_hostname=${JSON.stringify(servername ?? 'localhost')}) as s:
-            print("ok", s.version())
+            s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+            print("ok", s.version(), s.recv(200))
 except Exception as e:
     print(type(e).__name__ + ":", e)
 `;

@@ -9,7 +9,7 @@
 import { McpkiError } from '../errors.js';
 import { checkHostPort, isHost, portNumber } from '../net/address.js';
 
-export type VariableKind = 'path' | 'host' | 'port' | 'address' | 'url' | 'urlPath' | 'identifier' | 'boolean' | 'integer' | 'command' | 'text';
+export type VariableKind = 'path' | 'host' | 'port' | 'address' | 'url' | 'urlPath' | 'identifier' | 'boolean' | 'integer' | 'command' | 'fileUrl' | 'text';
 
 const FILE_VARIABLES = ['cert', 'key', 'fullchain', 'chain', 'combined'];
 
@@ -23,7 +23,7 @@ export const VARIABLE_KINDS: Readonly<Record<string, VariableKind>> = {
   configDir: 'path',
   node: 'path',
   bin: 'path',
-  docs: 'path',
+  docs: 'fileUrl',
   serverName: 'host',
   clientServerName: 'host',
   listenHost: 'host',
@@ -78,6 +78,7 @@ const KIND_HINTS: Record<VariableKind, string> = {
   boolean: 'give true or false',
   integer: 'give a whole number, e.g. --var VAR=7',
   command: 'give the command and its arguments separated by spaces, quoting an argument that holds spaces as a shell would, e.g. --var VAR="/bin/sh -c \'nginx -t && nginx -s reload\'"',
+  fileUrl: 'give a file:// URL with every character but letters, digits and - . _ ~ : / @ percent-encoded, e.g. --var VAR=file:///usr/lib/node_modules/mcpki/docs',
   text: 'give one line of text',
 };
 
@@ -183,6 +184,9 @@ export function checkValue(variable: string, value: string): void {
       if (typeof words === 'string') fail(words);
       return;
     }
+    case 'fileUrl':
+      if (!/^file:\/\/\/[A-Za-z0-9\-._~:/@%]*$/.test(value)) fail('is not a file:/// URL of plain characters (percent-encode the others)');
+      return;
     case 'text':
       return;
   }

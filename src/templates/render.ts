@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Context } from '../context.js';
 import { loadConfig } from '../config/index.js';
 import { didYouMean } from '../config/validate.js';
@@ -175,7 +175,7 @@ export function renderTemplate(context: Context, name: string, options: RenderOp
   const variables: Record<string, string> = {
     node: process.execPath,
     bin: join(packageRoot(), 'bin', 'mcpki.js'),
-    docs: join(packageRoot(), 'docs'),
+    docs: pathToFileURL(join(packageRoot(), 'docs')).href.replace(/[^A-Za-z0-9\-._~:/@%]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`),
     home: context.home,
     config: configFile,
     configDir: dirname(configFile),
