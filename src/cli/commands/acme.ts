@@ -3,7 +3,7 @@ import type { AccountView, AcmeIssued } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { action, collect } from '../command.js';
-import { color, emit, table } from '../output.js';
+import { color, emit, formatDate, table } from '../output.js';
 import { readSecretFile } from '../passphrase.js';
 
 function port(value: string): number {
@@ -25,7 +25,7 @@ function renderAccount(a: AccountView): string {
     ['contact', a.email ?? '-'],
     ['EAB key id', a.eabKid ?? '-'],
     ['key file', a.keyPath],
-    ['created', a.createdAt],
+    ['created', formatDate(a.createdAt)],
   ]
     .map(([k, v]) => `${color.dim(k!.padEnd(12))} ${v}`)
     .join('\n');
@@ -36,7 +36,7 @@ function renderIssued(issued: AcmeIssued): string {
   return [
     `${color.green('issued')} ${c.name} for ${c.sans.map((s) => s.value).join(', ')} by ${c.issuer}`,
     `  serial      ${c.serial}`,
-    `  valid until ${c.notAfter}`,
+    `  valid until ${formatDate(c.notAfter)}`,
     `  certificate ${issued.paths.cert}`,
     `  key         ${issued.paths.key}`,
     `  chain       ${issued.paths.chain}`,

@@ -3,10 +3,10 @@ import type { ApplyResult, CrlOutcome, CrlPlan, PlanItem } from '../../index.js'
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { action, collect } from '../command.js';
-import { color, emit, table } from '../output.js';
+import { color, emit, formatDate, table } from '../output.js';
 
 function when(iso: string | null): string {
-  return iso ? iso.slice(0, 16).replace('T', ' ') : '-';
+  return formatDate(iso);
 }
 
 function renderPlan(plan: PlanItem[]): string {
@@ -92,7 +92,7 @@ export function registerRenew(program: Command): void {
     .addHelpText('after', `\nIdempotent: a second run changes nothing and says so. Exit 0 when all succeeded, ${EXIT_CODES.SOME_FAILED} when some failed or are backing off after a failure.`)
     .action(
       action(async ({ context, out }, flags: { config: string }) => {
-        const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache') });
+        const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache'), context });
         const result = await interruptible((signal) => applyConfig(context, config, { signal }));
         emit(out, result, () => renderApply(result));
         if (result.failed || result.backingOff) process.exitCode = EXIT_CODES.SOME_FAILED;
@@ -107,7 +107,7 @@ export function registerRenew(program: Command): void {
     .option('--force <name>', 'renew this certificate whatever the policy says; repeatable', collect)
     .action(
       action(async ({ context, out }, flags: { config: string; dryRun?: boolean; force?: string[] }) => {
-        const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache') });
+        const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache'), context });
         const plan = planRenewals(context, config, { force: flags.force });
         const crl = planCrl(context, config);
         const planText = () => renderPlan(plan) + (crl ? `\n${renderCrlPlan(crl)}` : '');
