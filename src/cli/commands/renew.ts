@@ -3,7 +3,7 @@ import type { ApplyResult, CrlOutcome, CrlPlan, PlanItem } from '../../index.js'
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { action, collect } from '../command.js';
-import { color, emit, formatDate, table } from '../output.js';
+import { color, emit, formatDate, table, withProgress } from '../output.js';
 
 function when(iso: string | null): string {
   return formatDate(iso);
@@ -93,7 +93,7 @@ export function registerRenew(program: Command): void {
     .action(
       action(async ({ context, out }, flags: { config: string }) => {
         const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache'), context });
-        const result = await interruptible((signal) => applyConfig(context, config, { signal }));
+        const result = await withProgress(out, `applying ${config.certificates.length} certificates`, () => interruptible((signal) => applyConfig(context, config, { signal })));
         emit(out, result, () => renderApply(result));
         if (result.failed || result.backingOff) process.exitCode = EXIT_CODES.SOME_FAILED;
       }),
@@ -116,7 +116,7 @@ export function registerRenew(program: Command): void {
           return;
         }
         if (!out.json) process.stdout.write(planText() + '\n\n');
-        const result = await interruptible((signal) => applyConfig(context, config, { force: flags.force, signal }));
+        const result = await withProgress(out, `renewing (${config.certificates.length} certificates declared)`, () => interruptible((signal) => applyConfig(context, config, { force: flags.force, signal })));
         emit(out, { plan, ...result }, () => renderApply(result));
         if (result.failed || result.backingOff) process.exitCode = EXIT_CODES.SOME_FAILED;
       }),
