@@ -186,9 +186,9 @@ describe('input', () => {
     assert.match(result.json.error.message, /4 bad lines \(2, 4, 5, 6\)/);
     assert.equal(result.json.error.details.length, 4);
     assert.match(result.json.error.details[0], /^line 2: expected "server\|client NAME/);
-    assert.match(result.json.error.details[1], /^line 4: invalid certificate name "bad_name!!"/);
+    assert.match(result.json.error.details[1], /^line 4 \(bad_name!!\): invalid certificate name "bad_name!!"/);
     assert.match(result.json.error.details[2], /^line 5: expected/);
-    assert.match(result.json.error.details[3], /^line 6: /);
+    assert.match(result.json.error.details[3], /^line 6 \(ok-2\): invalid name ""not"/);
     const human = h('issue', 'batch', file);
     for (const n of [2, 4, 5, 6]) assert.match(human.stderr, new RegExp(`^  line ${n}: `, 'm'));
     assert.equal(h('--json', 'list').json.certificates.some((c) => c.name.startsWith('ok-')), false, 'nothing issued');
