@@ -87,6 +87,11 @@ describe('help', () => {
     assert.match(help.stdout, /--p12-password-file/);
     assert.deepEqual(h('help', 'issue', 'server').stdout, h('issue', 'server', '--help').stdout);
     assert.match(h('help', 'trust', 'install').stdout, /^Usage: mcpki trust install/);
+    const typo = h('help', 'isue');
+    assert.equal(typo.status, 2);
+    assert.match(typo.stderr, /unknown command 'isue'/);
+    assert.match(typo.stderr, /did you mean issue\?/);
+    assert.equal(h('help').status, 0);
     for (const args of [['issue', 'server'], ['trust', 'install'], ['list'], ['template', 'render']]) {
       const sub = h(...args, '--help');
       assert.equal(sub.status, 0);
@@ -314,8 +319,10 @@ describe('trust install as a normal user', { skip: (!IS_ROOT || !HAS_SETPRIV) &&
     // the explicit --store system error names the same command
     const system = JSON.parse(asNobody(['--json', 'trust', 'install', '--store', 'system']).stdout).error;
     assert.equal(system.hint, `run: ${expected}`);
-    // status changes nothing and is not an error
+    // status changes nothing and is not an error; nor is uninstall when no store holds the root
     assert.equal(asNobody(['trust', 'status']).status, 0);
+    const uninstall = asNobody(['trust', 'uninstall']);
+    assert.equal(uninstall.status, 0, uninstall.stdout + uninstall.stderr);
     // the command it names works: as root, it installs (then clean up)
     const sudoLess = spawnSync(BIN, ['trust', 'install', '--store', 'system', '--home', own], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
     assert.equal(sudoLess.status, 0, sudoLess.stdout + sudoLess.stderr);
