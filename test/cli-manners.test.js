@@ -169,6 +169,29 @@ describe('progress on a terminal', { skip: !HAS_PYTHON && 'python3 is needed for
     assert.equal(piped.status, 0, piped.stderr);
     assert.doesNotMatch(piped.stderr + piped.stdout, /issuing 4 certificates…|\u001b/);
   });
+
+  test('crl and apply draw their line at once (their work can block), erase it when done; never in a pipe', () => {
+    const erasedAfter = (output, label) => {
+      const at = output.lastIndexOf(`\r\u001b[2K${label}…`);
+      assert.ok(at >= 0, `no "${label}…" line in ${JSON.stringify(output)}`);
+      assert.ok(output.indexOf('\r\u001b[2K', at + 1) > at, `"${label}…" is erased`);
+      // the result comes after the erase, on a clean line
+      return output.slice(output.indexOf('\r\u001b[2K', at + 1) + 5);
+    };
+    const crl = onTerminal(100, ['--home', home, 'crl']);
+    assert.equal(crl.status, 0, crl.output);
+    assert.match(erasedAfter(crl.output, 'signing the CRL'), /^wrote CRL #\d+/);
+    const piped = h('crl');
+    assert.doesNotMatch(piped.stdout + piped.stderr, /signing the CRL|\u001b/);
+
+    const config = join(tmp.dir, 'progress.yaml');
+    writeFileSync(config, `version: 1\ncertificates:\n  - name: progress-1\n    names: [progress-1.localhost]\n`, { mode: 0o644 });
+    const apply = onTerminal(100, ['--home', home, 'apply', '-c', config]);
+    assert.equal(apply.status, 0, apply.output);
+    assert.match(erasedAfter(apply.output, 'applying 1 certificates'), /progress-1/);
+    const json = onTerminal(100, ['--home', home, '--json', 'apply', '-c', config]);
+    assert.doesNotMatch(json.output, /applying|\u001b/, '--json never draws progress');
+  });
 });
 
 describe('input', () => {

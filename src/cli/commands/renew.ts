@@ -93,7 +93,7 @@ export function registerRenew(program: Command): void {
     .action(
       action(async ({ context, out }, flags: { config: string }) => {
         const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache'), context });
-        const result = await withProgress(out, `applying ${config.certificates.length} certificates`, () => interruptible((signal) => applyConfig(context, config, { signal })));
+        const result = await withProgress(out, `applying ${config.certificates.length} certificates`, () => interruptible((signal) => applyConfig(context, config, { signal })), { immediate: true });
         emit(out, result, () => renderApply(result));
         if (result.failed || result.backingOff) process.exitCode = EXIT_CODES.SOME_FAILED;
       }),
@@ -116,7 +116,7 @@ export function registerRenew(program: Command): void {
           return;
         }
         if (!out.json) process.stdout.write(planText() + '\n\n');
-        const result = await withProgress(out, `renewing (${config.certificates.length} certificates declared)`, () => interruptible((signal) => applyConfig(context, config, { force: flags.force, signal })));
+        const result = await withProgress(out, `renewing (${config.certificates.length} certificates declared)`, () => interruptible((signal) => applyConfig(context, config, { force: flags.force, signal })), { immediate: true });
         emit(out, { plan, ...result }, () => renderApply(result));
         if (result.failed || result.backingOff) process.exitCode = EXIT_CODES.SOME_FAILED;
       }),
