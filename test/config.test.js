@@ -249,11 +249,11 @@ crl:
   test('templates/mcpki.example.yaml is valid', () => {
     const path = join(ROOT, 'templates', 'mcpki.example.yaml');
     const config = loadConfig(path);
-    assert.deepEqual(config.certificates.map((c) => c.name), ['my-mcp', 'agent', 'api', 'wild']);
-    const api = config.certificates.find((c) => c.name === 'api');
+    assert.deepEqual(config.certificates.map((c) => c.name), ['demo-mcp', 'demo-agent', 'public-api', 'public-wild']);
+    const api = config.certificates.find((c) => c.name === 'public-api');
     assert.deepEqual(api.issuer, { type: 'acme', account: 'letsencrypt' });
     assert.equal(api.targets[2].mode, 0o640);
-    assert.equal(config.certificates[0].targets[0].path, join(ROOT, 'templates', 'certs', 'my-mcp.crt'));
+    assert.equal(config.certificates[0].targets[0].path, join(ROOT, 'templates', 'certs', 'demo-mcp.crt'));
     // every target type appears in the example
     assert.deepEqual(new Set(config.certificates.flatMap((c) => c.targets.map((t) => t.type))), new Set(TARGET_TYPES));
     assert.equal(config.crl.days, 7);

@@ -146,6 +146,8 @@ export function helpArgv(argv: readonly string[]): string[] {
   if (at < 0 || argv[at] !== 'help') return [...argv];
   const words = argv.slice(at + 1);
   if (words.length === 0 || words.some((w) => w.startsWith('-'))) return [...argv];
+  // `mcpki help isue`: the unknown command is reported as such (with "did you mean issue?"), not as help
+  if (!Object.hasOwn(GROUP_OF, words[0]!)) return [...argv.slice(0, at), ...words];
   return [...argv.slice(0, at), ...words, '--help'];
 }
 

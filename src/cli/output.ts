@@ -121,26 +121,35 @@ export interface Progress {
   done(): void;
 }
 
+export interface ProgressOptions {
+  /**
+   * Draw the line at once rather than after PROGRESS_AFTER_MS: for work that may block the event loop (signing
+   * a CRL over a large inventory), where no timer could draw it later. Short work erases it at once.
+   */
+  immediate?: boolean;
+}
+
 /**
  * A progress line on stderr, only when stderr is a terminal and the output is not --json, and only once the
  * work has run for PROGRESS_AFTER_MS: "issuing 500 certificates… 3s". It is rewritten in place every second
  * (and on update) and erased when the work is done, so nothing of it is left in the terminal or in a pipe.
  */
-export function startProgress(options: OutputOptions, label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
+export function startProgress(options: OutputOptions, label: string, stream: NodeJS.WriteStream = process.stderr, progressOptions: ProgressOptions = {}): Progress {
   if (options.json || !stream.isTTY) return { update() {}, done() {} };
   const started = Date.now();
   let detail = '';
   let shown = false;
-  const draw = () => {
+  const draw = (force = false) => {
     const elapsed = Date.now() - started;
-    if (elapsed < PROGRESS_AFTER_MS) return;
+    if (elapsed < PROGRESS_AFTER_MS && !force) return;
     shown = true;
-    const text = `${label}${detail ? ` ${detail}` : ''}… ${Math.floor(elapsed / 1000)}s`;
+    const text = `${label}${detail ? ` ${detail}` : ''}…${elapsed >= 1000 ? ` ${Math.floor(elapsed / 1000)}s` : ''}`;
     const width = terminalColumns(stream) ?? 80;
     stream.write(`\r\u001b[2K${safeText(text).slice(0, width - 1)}`);
   };
   const timer = setInterval(draw, 1_000);
   timer.unref();
+  if (progressOptions.immediate) draw(true);
   return {
     update(next: string) {
       detail = next;
@@ -154,8 +163,8 @@ export function startProgress(options: OutputOptions, label: string, stream: Nod
 }
 
 /** Runs work with a progress line (see startProgress). */
-export async function withProgress<T>(options: OutputOptions, label: string, work: (progress: Progress) => Promise<T> | T): Promise<T> {
-  const progress = startProgress(options, label);
+export async function withProgress<T>(options: OutputOptions, label: string, work: (progress: Progress) => Promise<T> | T, progressOptions: ProgressOptions = {}): Promise<T> {
+  const progress = startProgress(options, label, process.stderr, progressOptions);
   try {
     return await work(progress);
   } finally {

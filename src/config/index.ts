@@ -15,6 +15,7 @@ import { ConfigError } from './errors.js';
 import { KEY_BEARING_TARGETS } from './targets.js';
 import { validateConfig } from './validate.js';
 import type { Config } from './types.js';
+import type { Context } from '../context.js';
 
 export { ConfigError, isConfigError } from './errors.js';
 export { CONFIG_KEYS, validateConfig, type ValidationResult } from './validate.js';
@@ -51,6 +52,37 @@ export interface LoadOptions {
    * path and the mcpki version are the same.
    */
   cacheDir?: string;
+  /**
+   * The home whose ACME accounts an `acme:ACCOUNT` issuer must name: each certificate whose account is not
+   * registered there is a validation error (with its line) naming the `mcpki acme account register` command.
+   */
+  context?: Context;
+}
+
+/** The ACME directory names `acme account register --directory` knows: an account of that name is registered from it. */
+const KNOWN_DIRECTORIES = ['letsencrypt', 'letsencrypt-staging', 'zerossl', 'google', 'google-staging', 'buypass', 'buypass-staging'];
+
+/**
+ * Every acme:ACCOUNT issuer of `config` names an account registered in the home (`mcpki acme account list`);
+ * each one that does not is an error with its line, all of them in one ConfigError.
+ */
+export function checkAcmeAccounts(config: Config, registered: readonly string[], fileName: string = DEFAULT_CONFIG_FILE): void {
+  const have = new Set(registered);
+  const missing = config.certificates.filter((c) => c.issuer.type === 'acme' && !have.has(c.issuer.account));
+  if (missing.length === 0) return;
+  const register = (account: string) =>
+    `mcpki acme account register --name ${account} --directory ${KNOWN_DIRECTORIES.includes(account) ? account : 'DIRECTORY'} --email EMAIL --agree-tos`;
+  const errors = missing.map((c) => {
+    const account = (c.issuer as { account: string }).account;
+    return `${fileName}:${c.line} certificates[${config.certificates.indexOf(c)}].issuer (${c.name}): ACME account "${account}" is not registered in this home; register it first: ${register(account)}`;
+  });
+  const accounts = [...new Set(missing.map((c) => (c.issuer as { account: string }).account))];
+  const count = `${errors.length} error${errors.length === 1 ? '' : 's'}`;
+  throw new ConfigError(
+    `${fileName} has ${count}: ${accounts.map((a) => `acme:${a}`).join(', ')} ${accounts.length === 1 ? 'is not a registered ACME account' : 'are not registered ACME accounts'}`,
+    errors.slice(0, MAX_LISTED_ERRORS),
+    `register ${accounts.length === 1 ? 'it' : 'each'} first: ${accounts.map(register).join('; ')} (registered: ${registered.length ? registered.join(', ') : 'none'}; see "mcpki acme account list")`,
+  );
 }
 
 function readError(path: string, error: unknown): McpkiError {
@@ -174,6 +206,12 @@ function writeCache(cacheDir: string, id: string, config: Config): void {
 }
 
 export function loadConfig(path: string = DEFAULT_CONFIG_FILE, options: LoadOptions = {}): Config {
+  const config = loadDeclaration(path, options);
+  if (options.context) checkAcmeAccounts(config, (options.context.existingStore()?.listAcmeAccounts() ?? []).map((a) => a.name), path);
+  return config;
+}
+
+function loadDeclaration(path: string, options: LoadOptions): Config {
   const bytes = readDeclaration(path);
   const text = new StringDecoder('utf8').end(bytes);
   if (!options.cacheDir) return parseConfig(text, path);

@@ -41,32 +41,47 @@ function requestFromJson(item: unknown, n: number, defaults: Partial<IssueReques
 /** At most this many bad lines are listed one by one (the count says how many there were). */
 const MAX_LISTED = 50;
 
-/** Every bad line or entry of a batch at once, each with its line (or entry) number, in `details`. */
-function badBatch(problems: string[], unit: 'line' | 'entry', hint: string): McpkiError {
-  if (problems.length === 1) return invalid(`batch ${unit} ${problems[0]}`, hint);
-  const listed = problems.slice(0, MAX_LISTED).map((p) => `${unit} ${p}`);
+/** One bad line or entry: its number, what is wrong, and the error that said so (for its code and hint). */
+interface Problem {
+  n: number;
+  text: string;
+  error?: McpkiError;
+}
+
+/**
+ * Every bad line or entry of a batch at once, each with its number, in `details`. A single one keeps the code
+ * and hint of its error (INVALID_NAME, with how to write the name).
+ */
+function badBatch(problems: Problem[], unit: 'line' | 'entry', hint: string): McpkiError {
+  if (problems.length === 1) {
+    const [only] = problems;
+    return new McpkiError(only!.error?.code ?? 'INVALID_INPUT', `batch ${unit} ${only!.n}${only!.text}`, only!.error?.hint ?? hint);
+  }
+  const listed = problems.slice(0, MAX_LISTED).map((p) => `${unit} ${p.n}${p.text}`);
   if (problems.length > MAX_LISTED) listed.push(`… and ${problems.length - MAX_LISTED} more`);
-  const numbers = problems.map((p) => /^\d+/.exec(p)?.[0] ?? '?');
-  const error = invalid(`the batch has ${problems.length} bad ${unit === 'line' ? 'lines' : 'entries'} (${numbers.slice(0, 10).join(', ')}${numbers.length > 10 ? ', …' : ''})`, `fix all ${problems.length} (listed above), then run again; ${hint}`);
+  const numbers = problems.slice(0, 10).map((p) => p.n).join(', ') + (problems.length > 10 ? ', …' : '');
+  const error = invalid(`the batch has ${problems.length} bad ${unit === 'line' ? 'lines' : 'entries'} (${numbers})`, `fix all ${problems.length} (listed above), then run again; ${hint}`);
   return Object.assign(error, { details: listed });
 }
 
-/** What is wrong with the name and SANs of one request, without the CA: one problem a bad word. */
-function nameProblems(name: string, sans: readonly string[]): string[] {
-  const problems: string[] = [];
-  try {
-    validateCertName(name);
-  } catch (error) {
-    problems.push((error as Error).message);
-  }
-  for (const san of sans) {
+/** What is wrong with the name and SANs of one request, without the CA: one error a bad word. */
+function nameProblems(name: string, sans: readonly string[]): McpkiError[] {
+  const errors: McpkiError[] = [];
+  const attempt = (check: () => unknown) => {
     try {
-      classifySan(san);
+      check();
     } catch (error) {
-      problems.push((error as Error).message);
+      if (!(error instanceof McpkiError)) throw error;
+      errors.push(error);
     }
-  }
-  return problems;
+  };
+  attempt(() => validateCertName(name));
+  for (const san of sans) attempt(() => classifySan(san));
+  return errors;
+}
+
+function nameProblem(n: number, name: string, errors: McpkiError[]): Problem {
+  return { n, text: ` (${name}): ${errors.map((e) => e.message).join('; ')}`, error: errors[0] };
 }
 
 /**
@@ -85,35 +100,33 @@ export function parseBatch(text: string, defaults: Partial<IssueRequest> = {}): 
     }
     if (!Array.isArray(parsed)) throw invalid('the batch file holds a JSON object, not an array of requests', 'wrap the requests in [ … ]');
     const requests: IssueRequest[] = [];
-    const problems: string[] = [];
-    let hint = '';
+    const problems: Problem[] = [];
     parsed.forEach((item: unknown, i) => {
       try {
         const request = { ...defaults, ...requestFromJson(item, i + 1, defaults) };
         const bad = nameProblems(request.name, request.sans ?? []);
-        if (bad.length) problems.push(`${i + 1} (${request.name}): ${bad.join('; ')}`);
+        if (bad.length) problems.push(nameProblem(i + 1, request.name, bad));
         requests.push(request);
       } catch (error) {
         if (!(error instanceof McpkiError)) throw error;
-        problems.push(error.message.replace(/^batch entry /, ''));
-        hint ||= error.hint ?? '';
+        problems.push({ n: i + 1, text: error.message.replace(/^batch entry \d+/, ''), error });
       }
     });
-    if (problems.length) throw badBatch(problems, 'entry', hint || 'each entry looks like {"kind": "server", "name": "api-1", "sans": ["api-1.localhost"]}');
+    if (problems.length) throw badBatch(problems, 'entry', 'each entry looks like {"kind": "server", "name": "api-1", "sans": ["api-1.localhost"]}');
     return requests;
   }
   const requests: IssueRequest[] = [];
-  const problems: string[] = [];
+  const problems: Problem[] = [];
   trimmed.split(/\r?\n/).forEach((line, i) => {
     const words = line.replace(/#.*/, '').trim().split(/\s+/).filter(Boolean);
     if (words.length === 0) return;
     const [kind, name, ...sans] = words;
     if ((kind !== 'server' && kind !== 'client') || !name) {
-      problems.push(`${i + 1}: expected "server|client NAME [SAN...]", got "${line.trim()}"`);
+      problems.push({ n: i + 1, text: `: expected "server|client NAME [SAN...]", got "${line.trim()}"` });
       return;
     }
     const bad = nameProblems(name, sans);
-    if (bad.length) problems.push(`${i + 1}: ${bad.join('; ')}`);
+    if (bad.length) problems.push(nameProblem(i + 1, name, bad));
     else requests.push({ ...defaults, kind, name, sans });
   });
   if (problems.length) throw badBatch(problems, 'line', 'e.g. server api-1 api-1.localhost 127.0.0.1');

@@ -3,7 +3,7 @@ import type { AccountKeyType, AccountView, AcmeIssued } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { action, collect } from '../command.js';
-import { color, emit, table } from '../output.js';
+import { color, emit, formatDate, table } from '../output.js';
 import { readSecretFile } from '../passphrase.js';
 
 function port(value: string): number {
@@ -27,7 +27,7 @@ function renderAccount(a: AccountView): string {
     ['key file', a.keyPath],
     ['key type', a.keyType ?? 'unreadable'],
     ...(a.keyRolloverPending ? [['key rollover', color.yellow(`unfinished: run "mcpki acme account rollover ${a.name}"`)]] : []),
-    ['created', a.createdAt],
+    ['created', formatDate(a.createdAt)],
   ]
     .map(([k, v]) => `${color.dim(k!.padEnd(12))} ${v}`)
     .join('\n');
@@ -39,7 +39,7 @@ function renderIssued(issued: AcmeIssued): string {
   const lines = [
     `${color.green('issued')} ${c.name} for ${c.sans.map((s) => s.value).join(', ')} by ${c.issuer}`,
     `  serial      ${c.serial}`,
-    `  valid until ${c.notAfter}`,
+    `  valid until ${formatDate(c.notAfter)}`,
     `  certificate ${issued.paths.cert}`,
     `  key         ${key}`,
     `  chain       ${issued.paths.chain}${issued.chain.topIssuer ? ` (up to ${issued.chain.topIssuer})` : ''}`,

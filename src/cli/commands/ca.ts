@@ -2,13 +2,13 @@ import { DEFAULT_KEY_TYPE, KEY_TYPE_DESCRIPTION, McpkiError, broadPermits, initC
 import type { CaInfo } from '../../index.js';
 import type { Command } from 'commander';
 import { action, collect } from '../command.js';
-import { color, emit, table, warn } from '../output.js';
+import { color, emit, formatDate, table, warn } from '../output.js';
 import { resolveRootPassphrase } from '../passphrase.js';
 
 function renderCa(info: CaInfo): string {
   const rows = [
-    ['root', info.root.subject, info.root.keyType, info.root.notAfter.slice(0, 10), info.root.fingerprint.slice(0, 23) + '…'],
-    ['intermediate', info.intermediate.subject, info.intermediate.keyType, info.intermediate.notAfter.slice(0, 10), info.intermediate.fingerprint.slice(0, 23) + '…'],
+    ['root', info.root.subject, info.root.keyType, formatDate(info.root.notAfter), info.root.fingerprint.slice(0, 23) + '…'],
+    ['intermediate', info.intermediate.subject, info.intermediate.keyType, formatDate(info.intermediate.notAfter), info.intermediate.fingerprint.slice(0, 23) + '…'],
   ];
   const p = info.permitted;
   const constraints = p

@@ -3,7 +3,7 @@ import type { CertificateView } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { action } from '../command.js';
-import { color, emit, formatDate, formatTimeLeft, lifetimeBar, table, warn } from '../output.js';
+import { color, emit, formatDate, formatTimeLeft, lifetimeBar, table, warn, withProgress } from '../output.js';
 import { readSecretFile } from '../passphrase.js';
 
 function stateText(view: CertificateView): string {
@@ -131,7 +131,8 @@ Examples:
     .action(
       action(async ({ context, out }, options: { out?: string; days: number; passphraseFile?: string }) => {
         const rootPassphrase = options.passphraseFile ? readSecretFile(options.passphraseFile, 'passphrase') : process.env.MCPKI_ROOT_PASSPHRASE || undefined;
-        const crl = generateCrl(context, { out: options.out, days: options.days, rootPassphrase });
+        // signing blocks until done: the line is drawn first, and erased as soon as the CRL is written
+        const crl = await withProgress(out, 'signing the CRL', () => generateCrl(context, { out: options.out, days: options.days, rootPassphrase }), { immediate: true });
         for (const warning of crl.warnings) warn(out, warning);
         emit(out, crl, () => `${color.green('wrote')} CRL #${crl.number} with ${crl.revoked.length} revoked certificate(s), next update ${formatDate(crl.nextUpdate)}\n${crl.paths.map((p) => `  ${p}`).join('\n')}`);
       }),

@@ -5,10 +5,10 @@ import { readSecretFile } from '../passphrase.js';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { action, collect } from '../command.js';
-import { color, emit, table } from '../output.js';
+import { color, emit, formatDate, table, withProgress } from '../output.js';
 
 function when(iso: string | null): string {
-  return iso ? iso.slice(0, 16).replace('T', ' ') : '-';
+  return formatDate(iso);
 }
 
 function renderPlan(plan: PlanItem[]): string {
@@ -138,8 +138,8 @@ export function registerRenew(program: Command): void {
           showValidation(context, out, flags.config);
           return;
         }
-        const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache') });
-        const result = await interruptible((signal) => applyConfig(context, config, { signal }));
+        const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache'), context });
+        const result = await withProgress(out, `applying ${config.certificates.length} certificates`, () => interruptible((signal) => applyConfig(context, config, { signal })), { immediate: true });
         emit(out, result, () => renderApply(result));
         if (result.failed || result.backingOff) process.exitCode = EXIT_CODES.SOME_FAILED;
       }),
@@ -180,7 +180,7 @@ Examples:
           if (result.failed) process.exitCode = EXIT_CODES.SOME_FAILED;
           return;
         }
-        const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache') });
+        const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache'), context });
         const plan = planRenewals(context, config, { force: flags.force });
         const crl = planCrl(context, config);
         const planText = () => renderPlan(plan) + (crl ? `\n${renderCrlPlan(crl)}` : '');
@@ -189,7 +189,7 @@ Examples:
           return;
         }
         if (!out.json) process.stdout.write(planText() + '\n\n');
-        const result = await interruptible((signal) => applyConfig(context, config, { force: flags.force, signal }));
+        const result = await withProgress(out, `renewing (${config.certificates.length} certificates declared)`, () => interruptible((signal) => applyConfig(context, config, { force: flags.force, signal })), { immediate: true });
         emit(out, { plan, ...result }, () => renderApply(result));
         if (result.failed || result.backingOff) process.exitCode = EXIT_CODES.SOME_FAILED;
       }),

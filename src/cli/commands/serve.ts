@@ -28,7 +28,7 @@ Examples:
           if (json) process.stdout.write(JSON.stringify({ at, event, ...fields }) + '\n');
           else process.stdout.write(`${at.slice(11, 19)} ${event} ${Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')}\n`);
         };
-        const service = await startService(context, { loadConfig: () => loadConfig(flags.config, { cacheDir: join(context.home, 'cache') }), schedule: flags.schedule, metrics: flags.metrics, log, version: VERSION });
+        const service = await startService(context, { loadConfig: () => loadConfig(flags.config, { cacheDir: join(context.home, 'cache'), context }), schedule: flags.schedule, metrics: flags.metrics, log, version: VERSION });
         await new Promise<void>((resolve) => {
           let stopping = false;
           const stop = (signal: string) => {

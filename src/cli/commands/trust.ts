@@ -110,9 +110,11 @@ Examples:
           }
           const run = op.name === 'install' ? installTrust : op.name === 'uninstall' ? uninstallTrust : trustStatus;
           const report = run(context, { store, nssDbs, invocation: invocation() });
-          const changed = report.stores.some((row) => row.state === 'installed' || row.state === 'removed');
+          // install: some store trusts the root now; uninstall: some store is without it now
+          const done = op.name === 'install' ? ['installed', 'already-installed'] : ['removed', 'not-installed'];
+          const reached = report.stores.some((row) => done.includes(row.state));
           const skipped = report.stores.filter((row) => row.state === 'skipped');
-          if (op.name !== 'status' && !changed && skipped.length > 0) {
+          if (op.name !== 'status' && !reached && skipped.length > 0) {
             // nothing was done and something could not be: not a success a script should take for one
             const error = new McpkiError(
               report.sudoCommand ? 'TRUST_PERMISSION' : 'TRUST_FAILED',
