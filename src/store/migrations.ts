@@ -95,4 +95,10 @@ export const MIGRATIONS: readonly string[] = [
     acquired_at TEXT NOT NULL
   );
   `,
+  // RFC 8705 x5t#S256 of each certificate, for certificate-bound tokens; existing rows are filled from their
+  // PEM by the x5t_s256() function the store registers before migrating
+  `
+  ALTER TABLE certificates ADD COLUMN thumbprint TEXT;
+  UPDATE certificates SET thumbprint = x5t_s256(pem);
+  `,
 ];
