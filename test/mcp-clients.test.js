@@ -168,3 +168,47 @@ describe('Claude Code itself, through the rendered templates', { skip: NO_CLAUDE
     assert.match(result.stdout, /Type: http/);
   });
 });
+
+const MCP_REMOTE = process.env.MCPKI_TEST_MCP_REMOTE || (hasCommand('mcp-remote') ? 'mcp-remote' : '');
+const NO_MCP_REMOTE = !MCP_REMOTE && 'mcp-remote is not installed (set MCPKI_TEST_MCP_REMOTE to its bin/mcp-remote)';
+
+describe('mcp-remote through the rendered mcp/claude-desktop.json', { skip: NO_MCP_REMOTE }, () => {
+  const ports = {};
+  let entry;
+
+  before(async () => {
+    const project = tsProject(join(dir, 'ts-remote'));
+    [ports.tlsOnly, ports.mtls] = await freePorts(2);
+    cli(homes.main, ['template', 'render', 'mcp/server.ts', '--cert', 'mcp.localhost', '--var', `listen=127.0.0.1:${ports.mtls}`, '--out', join(project, 'server.ts')]);
+    const compiled = run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project]);
+    assert.equal(compiled.status, 0, compiled.stdout + compiled.stderr);
+    for (const [port, require] of [[ports.tlsOnly, 'false'], [ports.mtls, 'true']]) {
+      stoppers.push((await startPeer(process.execPath, [join(project, 'out', 'server.js')], port, { env: { ...process.env, MCP_PORT: String(port), MCP_REQUIRE_CLIENT_CERT: require } })).stop);
+    }
+    const out = join(dir, 'claude-desktop.json');
+    cli(homes.main, ['template', 'render', 'mcp/claude-desktop.json', '--cert', 'mcp.localhost', '--out', out]);
+    entry = JSON.parse(readFileSync(out, 'utf8')).mcpServers['mcp.localhost'];
+  });
+
+  /** mcp-remote with the entry's arguments (its URL replaced) and environment; answers one initialize on stdio. */
+  function initialize(url) {
+    const args = entry.args.map((arg) => (arg.startsWith('https://') ? url : arg)).filter((arg) => arg !== '-y' && arg !== 'mcp-remote');
+    return new Promise((resolve) => {
+      const child = execFile(MCP_REMOTE, args, { encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH, HOME: join(dir, 'mcp-remote-home'), ...entry.env } }, (_, stdout, stderr) => resolve({ stdout, stderr }));
+      child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'mcpki-test', version: '1' } } })}\n`);
+      let answered = '';
+      child.stdout.on('data', (chunk) => {
+        answered += chunk;
+        if (answered.includes('"id":1')) child.stdin.end();
+      });
+      child.on('exit', () => child.stdin.destroyed || child.stdin.end());
+    });
+  }
+
+  test('reaches a TLS-only server, trusting the mcpki root through NODE_EXTRA_CA_CERTS; a server requiring a client certificate closes the connection', async () => {
+    const [tlsOnly, mtls] = await Promise.all([initialize(`https://localhost:${ports.tlsOnly}/mcp`), initialize(`https://localhost:${ports.mtls}/mcp`)]);
+    assert.match(tlsOnly.stdout, /"serverInfo":\{"name":"mcp\.localhost"/, tlsOnly.stderr);
+    assert.doesNotMatch(mtls.stdout, /"serverInfo"/);
+    assert.match(mtls.stderr, /other side closed|UND_ERR_SOCKET|ECONNRESET/);
+  });
+});
