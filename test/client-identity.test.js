@@ -55,6 +55,7 @@ test('a SPIFFE ID that breaks the SPIFFE ID standard is refused, naming the valu
     ['spiffe://example.test/a/', /trailing/],
     ['spiffe://example.test/a%2Fb', /no percent-encoding/],
     ['spiffe:///x', /needs a trust domain/],
+    ['spiffe://example.test', /needs a path/],
     [`spiffe://example.test/${'a'.repeat(2100)}`, /at most 2048 bytes/],
     ['spiffe://example.test/a\u0007b', /letters, digits/],
   ];
@@ -65,7 +66,7 @@ test('a SPIFFE ID that breaks the SPIFFE ID standard is refused, naming the valu
     assert.equal(error.code, 'INVALID_NAME', id);
     assert.match(error.message, why, id);
     assert.ok(!/[\u0000-\u001f]/.test(error.message), 'the message is one clean line');
-    assert.match(error.hint, /spiffe:\/\/trust\.domain\/path|shorter/);
+    assert.match(error.hint, /spiffe:\/\/trust\.domain\/(path|workload)|shorter/);
   }
   // the same rules for a SPIFFE ID given among the names
   assert.equal(mcpki(['--home', home, 'issue', 'client', 'bad', 'spiffe://example.test/a/../b']).status, 3);

@@ -128,11 +128,15 @@ function normalizeUri(value: string): string {
 
 /**
  * An X.509 SVID (SPIFFE's X509-SVID standard, section 2) carries exactly one URI SAN, its SPIFFE ID: a
- * certificate with a SPIFFE ID may not carry a second URI.
+ * certificate with a SPIFFE ID may not carry a second URI; and a leaf's SPIFFE ID has a path.
  */
 export function assertOneSpiffeId(sans: readonly San[]): void {
   const uris = sans.filter((s) => s.type === 'uri');
   const spiffe = uris.filter((s) => s.value.startsWith('spiffe://'));
+  const bare = spiffe.find((s) => !s.value.slice('spiffe://'.length).includes('/'));
+  if (bare) {
+    throw invalid(bare.value, 'a leaf certificate\'s SPIFFE ID needs a path (the trust domain alone names no workload)', 'write spiffe://trust.domain/workload, e.g. spiffe://example.test/agent');
+  }
   if (spiffe.length > 0 && uris.length > 1) {
     throw new McpkiError(
       'INVALID_NAME',
