@@ -115,7 +115,7 @@ describe('Claude Code itself, through the rendered templates', { skip: NO_CLAUDE
   let claudeEnv;
 
   before(async () => {
-    // a CA without name constraints (Claude Code's TLS library refuses URI constraints), and the default one
+    // a CA without name constraints (Claude Code's TLS library refuses IP address constraints), and the default one
     homes.open = join(dir, 'open-home');
     cli(homes.open, ['init', '--no-name-constraints']);
     cli(homes.open, ['issue', 'server', 'mcp.localhost', 'localhost', '127.0.0.1']);
@@ -151,12 +151,37 @@ describe('Claude Code itself, through the rendered templates', { skip: NO_CLAUDE
     assert.match(listed(withoutCert, 'mcpki-open'), /Failed to connect/);
   });
 
-  test('a CA with URI name constraints (mcpki\'s default) is refused by Claude Code\'s TLS library, as the template says', async () => {
+  test('a CA with IP address name constraints (mcpki\'s default) is refused by Claude Code\'s TLS library, as the template says', async () => {
     const script = join(dir, 'claude_main.sh');
     assert.equal((await claude(script, ['mcp', 'add', '--transport', 'http', 'mcpki-main', urls.main])).status, 0);
     const result = await claude(script, ['mcp', 'list']);
     assert.match(listed(result, 'mcpki-main'), /UNSUPPORTED_CONSTRAINT_TYPE/);
     assert.match(readFileSync(script, 'utf8'), /UNSUPPORTED_CONSTRAINT_TYPE: unsupported\n# name constraint type/);
+  });
+
+  test('it is the IP address constraint Claude Code refuses: CAs made by openssl with one constraint type each', async () => {
+    const results = {};
+    for (const [type, constraint, san] of [['dns', 'permitted;DNS:localhost', 'DNS:localhost'], ['uri', 'permitted;DNS:localhost,permitted;URI:.localhost', 'DNS:localhost'], ['email', 'permitted;DNS:localhost,permitted;email:.localhost', 'DNS:localhost'], ['ip', 'permitted;IP:127.0.0.0/255.0.0.0', 'DNS:localhost,IP:127.0.0.1']]) {
+      const base = join(dir, `nc-${type}`);
+      writeFileSync(`${base}.cnf`, `[ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\nnameConstraints=critical,${constraint}\n[leaf]\nbasicConstraints=CA:FALSE\nsubjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
+      for (const args of [
+        ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${base}-ca.key`, '-out', `${base}-ca.crt`, '-subj', `/CN=${type} CA`, '-days', '2', '-config', `${base}.cnf`, '-extensions', 'ca'],
+        ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', '/CN=localhost'],
+        ['x509', '-req', '-in', `${base}.csr`, '-CA', `${base}-ca.crt`, '-CAkey', `${base}-ca.key`, '-CAcreateserial', '-out', `${base}.crt`, '-days', '1', '-extfile', `${base}.cnf`, '-extensions', 'leaf'],
+      ]) assert.equal(run('openssl', args).status, 0, args.join(' '));
+      const server = createServer({ cert: readFileSync(`${base}.crt`), key: readFileSync(`${base}.key`) }, (_, response) => response.writeHead(404).end());
+      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const env = { ...claudeEnv, HOME: join(dir, `claude-${type}`), CLAUDE_CONFIG_DIR: join(dir, `claude-${type}`, '.claude'), NODE_EXTRA_CA_CERTS: `${base}-ca.crt` };
+        mkdirSync(env.HOME);
+        assert.equal((await runAsync(CLAUDE, ['mcp', 'add', '--transport', 'http', 'probe', `https://localhost:${server.address().port}/mcp`], { env, cwd: env.HOME })).status, 0);
+        results[type] = listed(await runAsync(CLAUDE, ['mcp', 'list'], { env, cwd: env.HOME }), 'probe');
+      } finally {
+        server.close();
+      }
+    }
+    for (const type of ['dns', 'uri', 'email']) assert.doesNotMatch(results[type], /UNSUPPORTED_CONSTRAINT_TYPE|certificate|TLS/i, `${type}: the handshake passes (the plain server has no MCP endpoint)`);
+    assert.match(results.ip, /UNSUPPORTED_CONSTRAINT_TYPE: unsupported name constraint type/);
   });
 
   test('Claude Code reads the rendered .mcp.json', async () => {

@@ -9,8 +9,8 @@
 # because servers verify the leaf and the intermediate. Its runtime ignores the system trust store:
 # NODE_EXTRA_CA_CERTS must name the mcpki root before it starts, which this script does. To set them in your
 # shell or a service instead, copy the three assignments and the export line.
-# Claude Code's TLS library refuses a CA with URI name constraints ("UNSUPPORTED_CONSTRAINT_TYPE: unsupported
-# name constraint type"), which an mcpki CA has unless it was made with "mcpki init --no-name-constraints".
+# Claude Code's TLS library refuses a CA with IP address name constraints ("UNSUPPORTED_CONSTRAINT_TYPE: unsupported
+# name constraint type"), which an mcpki CA has (127.0.0.0/8, ::1) unless made with "mcpki init --no-name-constraints".
 NODE_EXTRA_CA_CERTS='{{ca}}'
 CLAUDE_CODE_CLIENT_CERT='{{fullchain}}'
 CLAUDE_CODE_CLIENT_KEY='{{key}}'
