@@ -12,6 +12,11 @@ export interface CertificateView extends CertificateRecord {
   secondsLeft: number;
   /** fraction of the lifetime left, 0..1 */
   fractionLeft: number;
+  /**
+   * Client certificates: the identity an mTLS server sees (the server templates' rule): the SPIFFE ID or
+   * other first SAN URI, else the first SAN e-mail, else the subject's common name. Null for server certificates.
+   */
+  identity: string | null;
   /** what the renewal service last decided (certificates declared in mcpki.yaml), else null */
   renewal: { nextCheck: string | null; reason: string | null; failures: number; lastError: string | null } | null;
 }
@@ -40,6 +45,12 @@ function orphanedIssuers(store: Store | undefined): Set<string> {
   return orphaned;
 }
 
+function identityOf(record: CertificateRecord): string | null {
+  if (record.kind !== 'client') return null;
+  const san = record.sans.find((s) => s.type === 'uri') ?? record.sans.find((s) => s.type === 'email');
+  return san?.value ?? /(?:^|, )CN=([^,]*)/.exec(record.subject)?.[1] ?? null;
+}
+
 export function viewOf(record: CertificateRecord, now: Date, orphaned?: ReadonlySet<string>): CertificateView {
   const notBefore = Date.parse(record.notBefore);
   const notAfter = Date.parse(record.notAfter);
@@ -54,6 +65,7 @@ export function viewOf(record: CertificateRecord, now: Date, orphaned?: Readonly
     state,
     secondsLeft: Math.floor((notAfter - t) / 1000),
     fractionLeft: Math.min(1, Math.max(0, (notAfter - t) / lifetime)),
+    identity: identityOf(record),
     renewal: null,
   };
 }

@@ -2,6 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createContext, initCa, issueCertificate, listCertificates, findCertificate, revokeCertificate, listEvents } from '../dist/index.js';
+import { spawnSync } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { mcpki, run, tempDir } from './helpers.js';
 
 const DAY = 86_400_000;
@@ -181,6 +183,66 @@ test('inventory restore removes the temp copies an interrupted restore left in t
     const restored = mcpki(['--home', home, 'inventory', 'restore']);
     assert.equal(restored.status, 0, restored.stderr);
     assert.ok(!existsSync(stale), 'the stale temp copy is still there');
+  } finally {
+    cleanup();
+  }
+});
+
+/** RFC 8705 x5t#S256 as openssl and coreutils compute it: base64url of the SHA-256 of the DER, without "=". */
+function opensslThumbprint(certFile) {
+  const der = run('openssl', ['x509', '-in', certFile, '-outform', 'DER']);
+  assert.equal(der.status, 0, der.stderr);
+  const result = spawnSync('sh', ['-c', 'openssl x509 -in "$1" -outform DER | openssl dgst -sha256 -binary | basenc --base64url', 'sh', certFile], { encoding: 'utf8' });
+  assert.equal(result.status, 0, result.stderr);
+  return result.stdout.trim().replace(/=+$/, '');
+}
+
+test('show --json and list carry each certificate\'s RFC 8705 thumbprint (x5t#S256), equal to openssl | basenc; show prints it and the client identity', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    assert.equal(mcpki(['--home', dir, 'init']).status, 0);
+    assert.equal(mcpki(['--home', dir, 'issue', 'server', 'web', 'web.localhost']).status, 0);
+    assert.equal(mcpki(['--home', dir, 'issue', 'client', 'agent', '--spiffe', 'spiffe://example.test/agent']).status, 0);
+    for (const name of ['web', 'agent']) {
+      const shown = mcpki(['--home', dir, '--json', 'show', name]).json.certificate;
+      const expected = opensslThumbprint(join(dir, 'certs', name, `${name}.crt`));
+      assert.match(expected, /^[A-Za-z0-9_-]{43}$/);
+      assert.equal(shown.thumbprint, expected, name);
+      assert.equal(mcpki(['--home', dir, '--json', 'list']).json.certificates.find((c) => c.name === name).thumbprint, expected);
+      assert.match(mcpki(['--home', dir, 'show', name]).stdout, new RegExp(`^x5t#S256 +${expected.replace(/-/g, '\\-')}$`, 'm'));
+    }
+    assert.equal(mcpki(['--home', dir, '--json', 'show', 'agent']).json.certificate.identity, 'spiffe://example.test/agent');
+    assert.equal(mcpki(['--home', dir, '--json', 'show', 'web']).json.certificate.identity, null);
+    assert.match(mcpki(['--home', dir, 'show', 'agent']).stdout, /^identity +spiffe:\/\/example\.test\/agent$/m);
+  } finally {
+    cleanup();
+  }
+});
+
+test('an inventory made before the thumbprint column gets it filled for every existing certificate on first open', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    assert.equal(mcpki(['--home', dir, 'init']).status, 0);
+    for (const name of ['one', 'two']) assert.equal(mcpki(['--home', dir, 'issue', 'client', name]).status, 0);
+    assert.equal(mcpki(['--home', dir, 'issue', 'client', 'one']).status, 0); // 'one' twice: a superseded row too
+    // back to the schema before the thumbprint migration: the column gone, the version one lower
+    const db = new Database(join(dir, 'mcpki.db'));
+    const version = db.pragma('user_version', { simple: true });
+    db.exec('ALTER TABLE certificates DROP COLUMN thumbprint');
+    db.pragma(`user_version = ${version - 1}`);
+    db.close();
+
+    const all = mcpki(['--home', dir, '--json', 'list', '--all']).json.certificates;
+    assert.equal(all.length, 3);
+    for (const certificate of all) {
+      const file = join(dir, 'pem-' + certificate.serial);
+      writeFileSync(file, mcpki(['--home', dir, 'show', certificate.serial, '--pem']).stdout);
+      assert.equal(certificate.thumbprint, opensslThumbprint(file), certificate.serial);
+    }
+    const after = new Database(join(dir, 'mcpki.db'), { readonly: true });
+    assert.equal(after.pragma('user_version', { simple: true }), version);
+    assert.equal(after.prepare('SELECT count(*) AS n FROM certificates WHERE thumbprint IS NULL').get().n, 0);
+    after.close();
   } finally {
     cleanup();
   }

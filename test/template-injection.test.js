@@ -64,6 +64,7 @@ before(() => {
     name: 'web',
     clientName: 'agent',
     entryPoint: 'websecure',
+    mcpServer: 'mcpki',
     user: 'root',
     requireClientCert: 'true',
     crlDays: '7',
@@ -255,6 +256,18 @@ function prove(name, variable, value, text, baseline) {
       return;
     }
     case 'sh': {
+      if (name === 'mcp/claude-code.sh') {
+        // run by sh with "env" as Claude Code: the exported variables are exactly the values given
+        const file = join(dir, `claude-${Math.random().toString(36).slice(2)}.sh`);
+        writeFileSync(file, text);
+        const shown = run('dash', [file, '-0'], { env: { PATH: process.env.PATH, CLAUDE: 'env' } });
+        assert.equal(shown.status, 0, shown.stderr);
+        const env = Object.fromEntries(shown.stdout.split('\0').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+        const read = { ca: env.NODE_EXTRA_CA_CERTS, fullchain: env.CLAUDE_CODE_CLIENT_CERT, key: env.CLAUDE_CODE_CLIENT_KEY }[variable];
+        if (read !== undefined) assert.equal(read, value, `${variable} read back by dash`);
+        assert.ok(!existsSync(pwned), 'no injected command ran');
+        return;
+      }
       const got = shellValues(text);
       const index = { url: 0, ca: 1, fullchain: 2, key: 3 }[variable];
       if (index !== undefined) assert.equal(got[index], value, `${variable} read back by dash`);

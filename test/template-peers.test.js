@@ -294,12 +294,16 @@ test('mcp/server.ts and mcp/client.ts compile and talk MCP over mTLS; the curl s
 
   const server = await startPeer(process.execPath, [join(project, 'out', 'server.js')], port);
   t.after(() => server.stop());
+  // the port opens before the listen callback's line reaches the pipe
+  for (const deadline = Date.now() + 5_000; !server.output().includes('\n') && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 50));
   assert.match(server.output(), /client certificate required/);
 
   const listed = await runAsync(process.execPath, [join(project, 'out', 'client.js')]);
   assert.equal(listed.status, 0, listed.stderr + listed.stdout);
   assert.match(listed.stdout, /^tools: whoami, echo$/m);
-  assert.match(listed.stdout, /^whoami: agent$/m);
+  const identity = JSON.parse(/^whoami: (.*)$/m.exec(listed.stdout)[1]);
+  assert.equal(identity.id, 'agent', 'a certificate without SAN URI or e-mail is known by its common name');
+  assert.equal(identity.thumbprint, createHash('sha256').update(new X509Certificate(readFileSync(files.agent.cert)).raw).digest('base64url'));
 
   // refused: under TLS 1.3 the client sees only a closed socket, and the template says what that means
   const refused = await runAsync(process.execPath, [join(project, 'out', 'stranger.js')]);
@@ -323,7 +327,7 @@ test('mcp/server.ts and mcp/client.ts compile and talk MCP over mTLS; the curl s
     t.after(() => nginx.stop());
     const viaNginx = await runAsync('sh', [script, `https://localhost:${front}/mcp`, 'whoami']);
     assert.equal(viaNginx.status, 0, viaNginx.stderr + readFileSync(join(dir, 'nginx-upstream', 'error.log'), 'utf8'));
-    assert.match(viaNginx.stdout, /"text":"gateway"/, 'the server saw the certificate nginx presented');
+    assert.match(viaNginx.stdout, /"text":"\{\\"id\\":\\"gateway\\"/, 'the server saw the certificate nginx presented');
   }
 
   // hot reload: a forced renewal rewrites the deployed files; the next connection gets the new serial

@@ -65,7 +65,7 @@ test('template list describes each peer template, its variables and defaults', (
   const listed = mcpki(['--json', 'template', 'list']);
   assert.equal(listed.status, 0, listed.stderr);
   const byName = Object.fromEntries(listed.json.templates.map((t) => [t.name, t]));
-  for (const name of ['nginx/mcp-mtls.conf', 'nginx/mcp-tls.conf', 'nginx/mcp-mtls-upstream.conf', 'haproxy/mcp-mtls.cfg', 'caddy/Caddyfile', 'traefik/mcp-mtls.yml', 'mcp/server.ts', 'mcp/server.py', 'mcp/client.ts', 'mcp/claude-desktop.json', 'curl/mcp-call.sh']) {
+  for (const name of ['nginx/mcp-mtls.conf', 'nginx/mcp-tls.conf', 'nginx/mcp-mtls-upstream.conf', 'haproxy/mcp-mtls.cfg', 'caddy/Caddyfile', 'traefik/mcp-mtls.yml', 'mcp/server.ts', 'mcp/server.py', 'mcp/client.ts', 'mcp/client.py', 'mcp/claude-code.sh', 'mcp/claude-code.mcp.json', 'mcp/claude-desktop.json', 'curl/mcp-call.sh']) {
     assert.ok(byName[name], name);
     assert.ok(byName[name].description.length > 10, `${name} says what it is for`);
   }

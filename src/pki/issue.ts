@@ -13,7 +13,7 @@ import { BACKDATE_MS, loadIssuingCa, type IssuingCa } from './ca.js';
 import { assertPermitted, checkPermitted } from './constraints.js';
 import { toPem } from './der.js';
 import { DEFAULT_KEY_TYPE, encodeKey, generateEncodedKeyAsync, generateKey, keyIdentifier, parseKeyType, readPrivateKey, signatureAlgorithmFor, type EncodedKey, type KeyType } from './keys.js';
-import { classifySans, validateCertName, type San } from './names.js';
+import { assertOneSpiffeId, classifySan, classifySans, validateCertName, validateSpiffeId, type San } from './names.js';
 import { emptyPkcs12Password, encodePkcs12 } from './pkcs12.js';
 import {
   authorityKeyIdentifier,
@@ -42,6 +42,10 @@ export interface IssueRequest {
   name: string;
   /** DNS names, IPs, URIs (spiffe://…) and e-mail addresses, classified automatically */
   sans?: readonly string[];
+  /** the SPIFFE ID (spiffe://trust.domain/path), the certificate's one URI name, checked as the SPIFFE standard says */
+  spiffe?: string;
+  /** e-mail addresses (rfc822Name SANs), e.g. the person or mailbox an agent acts for */
+  emails?: readonly string[];
   keyType?: KeyType | string;
   days?: number;
   /** folder for NAME.crt, NAME.key, NAME.fullchain.pem, ca.crt; default HOME/certs/NAME */
@@ -69,12 +73,26 @@ interface Plan {
   p12?: { password: string; legacy: boolean };
 }
 
+/** --spiffe and --email as SAN texts, each checked to be what its option says before it joins the SAN list. */
+function identityNames(request: IssueRequest): string[] {
+  const out: string[] = [];
+  if (request.spiffe !== undefined) out.push(validateSpiffeId(request.spiffe));
+  for (const email of request.emails ?? []) {
+    if (!email.includes('@') || /^[a-z][a-z0-9+.-]*:/i.test(email) || classifySan(email).type !== 'email') {
+      throw new McpkiError('INVALID_NAME', `invalid e-mail address "${email}"`, 'write --email user@example.test');
+    }
+    out.push(email);
+  }
+  return out;
+}
+
 function planIssue(context: Context, ca: IssuingCa, request: IssueRequest): Plan {
   if (request.kind !== 'server' && request.kind !== 'client') {
     throw new McpkiError('INVALID_INPUT', `unknown certificate kind "${String(request.kind)}"`, 'use server or client');
   }
   const name = validateCertName(request.name);
-  const sans = classifySans(request.sans ?? []);
+  const sans = classifySans([...identityNames(request), ...(request.sans ?? [])]);
+  assertOneSpiffeId(sans);
   if (request.kind === 'server' && sans.length === 0) {
     throw new McpkiError('INVALID_NAME', `server certificate "${name}" has no names`, `list the names clients connect to, e.g. mcpki issue server ${name} localhost 127.0.0.1`);
   }

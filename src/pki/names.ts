@@ -79,24 +79,71 @@ function normalizeIp(value: string): string {
   return new URL(`http://[${bare}]/`).hostname.slice(1, -1); // WHATWG's canonical, compressed IPv6 text
 }
 
+/** The longest SPIFFE ID the SPIFFE standard allows (bytes), and the longest trust domain. */
+const SPIFFE_MAX = 2048;
+const TRUST_DOMAIN_MAX = 255;
+const SPIFFE_HINT = 'write spiffe://trust.domain/path/segments (lower-case trust domain; segments of letters, digits, ".", "-", "_")';
+
+/**
+ * A SPIFFE ID as the SPIFFE ID standard (section 2) defines it, checked on the text as given (a URL parser
+ * would silently resolve "..", add a trailing "/" or lower-case the scheme): scheme "spiffe" in lower case,
+ * a lower-case trust domain of [a-z0-9._-], a path of non-empty segments of [A-Za-z0-9._-] other than "." and
+ * "..", no trailing "/", no port, user, query or fragment, no percent-encoding; at most 2048 bytes.
+ */
+export function validateSpiffeId(value: string): string {
+  if (!value.startsWith('spiffe://')) throw invalid(value, 'a SPIFFE ID starts with "spiffe://" in lower case', SPIFFE_HINT);
+  if (Buffer.byteLength(value) > SPIFFE_MAX) throw invalid(value.slice(0, 40) + '…', `a SPIFFE ID is at most ${SPIFFE_MAX} bytes`, 'use a shorter path');
+  const rest = value.slice('spiffe://'.length);
+  const slash = rest.indexOf('/');
+  const trustDomain = slash < 0 ? rest : rest.slice(0, slash);
+  const path = slash < 0 ? '' : rest.slice(slash);
+  if (/[?#]/.test(value)) throw invalid(value, 'a SPIFFE ID has no query or fragment', SPIFFE_HINT);
+  if (/[@:]/.test(trustDomain)) throw invalid(value, 'a SPIFFE ID has no port or user part', SPIFFE_HINT);
+  if (trustDomain === '') throw invalid(value, 'a SPIFFE ID needs a trust domain', SPIFFE_HINT);
+  if (trustDomain !== trustDomain.toLowerCase() || !/^[a-z0-9._-]+$/.test(trustDomain)) {
+    throw invalid(value, 'a SPIFFE ID needs a lower-case trust domain of letters, digits, ".", "-" and "_"', SPIFFE_HINT);
+  }
+  if (trustDomain.length > TRUST_DOMAIN_MAX) throw invalid(value, `a SPIFFE trust domain is at most ${TRUST_DOMAIN_MAX} characters`, SPIFFE_HINT);
+  if (path !== '') {
+    const segments = path.slice(1).split('/');
+    if (segments.some((segment) => segment === '')) throw invalid(value, 'a SPIFFE ID path has no empty segment and no trailing "/"', SPIFFE_HINT);
+    if (segments.some((segment) => segment === '.' || segment === '..')) throw invalid(value, 'a SPIFFE ID path has no "." or ".." segment', SPIFFE_HINT);
+    if (segments.some((segment) => !/^[A-Za-z0-9._-]+$/.test(segment))) {
+      throw invalid(value, 'a SPIFFE ID path segment is letters, digits, ".", "-" and "_" only (no percent-encoding)', SPIFFE_HINT);
+    }
+  }
+  return value;
+}
+
 function normalizeUri(value: string): string {
+  if (/^spiffe:/i.test(value)) return validateSpiffeId(value);
   let url: URL;
   try {
     url = new URL(value);
   } catch {
     throw invalid(value, 'not a valid URI', 'write a full URI such as spiffe://example.test/mcp/server');
   }
-  if (url.protocol === 'spiffe:') {
-    const trustDomain = url.host;
-    if (!trustDomain || trustDomain !== trustDomain.toLowerCase() || !/^[a-z0-9._-]+$/.test(trustDomain)) {
-      throw invalid(value, 'a SPIFFE ID needs a lower-case trust domain', 'write spiffe://trust.domain/path');
-    }
-    if (url.search || url.hash || url.username || url.port) {
-      throw invalid(value, 'a SPIFFE ID has no port, query, fragment or user part', 'write spiffe://trust.domain/path');
-    }
-    return value;
-  }
   return url.href === value + '/' && !value.endsWith('/') ? value : url.href;
+}
+
+/**
+ * An X.509 SVID (SPIFFE's X509-SVID standard, section 2) carries exactly one URI SAN, its SPIFFE ID: a
+ * certificate with a SPIFFE ID may not carry a second URI; and a leaf's SPIFFE ID has a path.
+ */
+export function assertOneSpiffeId(sans: readonly San[]): void {
+  const uris = sans.filter((s) => s.type === 'uri');
+  const spiffe = uris.filter((s) => s.value.startsWith('spiffe://'));
+  const bare = spiffe.find((s) => !s.value.slice('spiffe://'.length).includes('/'));
+  if (bare) {
+    throw invalid(bare.value, 'a leaf certificate\'s SPIFFE ID needs a path (the trust domain alone names no workload)', 'write spiffe://trust.domain/workload, e.g. spiffe://example.test/agent');
+  }
+  if (spiffe.length > 0 && uris.length > 1) {
+    throw new McpkiError(
+      'INVALID_NAME',
+      `a certificate with a SPIFFE ID carries exactly one URI name, got ${uris.map((s) => s.value).join(', ')}`,
+      'give one SPIFFE ID per certificate (X509-SVID); issue another certificate for the other identity',
+    );
+  }
 }
 
 function normalizeEmail(value: string): string {

@@ -95,8 +95,14 @@ export const MIGRATIONS: readonly string[] = [
     acquired_at TEXT NOT NULL
   );
   `,
-  // \`mcpki forget\`: a forgotten certificate that was revoked stays (hidden) so that CRLs keep listing its serial
+  // `mcpki forget`: a forgotten certificate that was revoked stays (hidden) so that CRLs keep listing its serial
   `
   ALTER TABLE certificates ADD COLUMN forgotten_at TEXT;
+  `,
+  // RFC 8705 x5t#S256 of each certificate, for certificate-bound tokens; existing rows are filled from their
+  // PEM by the x5t_s256() function the store registers before migrating
+  `
+  ALTER TABLE certificates ADD COLUMN thumbprint TEXT;
+  UPDATE certificates SET thumbprint = x5t_s256(pem);
   `,
 ];

@@ -1,7 +1,7 @@
 // The inventory: the only module that speaks SQL. WAL plus a busy timeout let many mcpki processes share one
 // database; writes are short transactions.
 import Database from 'better-sqlite3';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
@@ -55,6 +55,8 @@ export interface RenewalInfoRecord {
 
 export interface CertificateRecord extends NewCertificate {
   id: number;
+  /** RFC 8705 x5t#S256: base64url (no padding) of the SHA-256 of the DER certificate */
+  thumbprint: string;
   renewalInfo: RenewalInfoRecord | null;
   status: CertificateStatus;
   revokedAt: string | null;
@@ -182,6 +184,7 @@ interface CertificateRow {
   not_before: string;
   not_after: string;
   fingerprint: string;
+  thumbprint: string;
   status: CertificateStatus;
   revoked_at: string | null;
   revocation_reason: string | null;
@@ -195,6 +198,12 @@ interface CertificateRow {
   ari_window_end: string | null;
   ari_next_check: string | null;
   ari_explanation_url: string | null;
+}
+
+/** RFC 8705 x5t#S256 of the first certificate in a PEM text: base64url SHA-256 of its DER, without padding. */
+export function x5tS256(pem: string): string {
+  const body = /-----BEGIN CERTIFICATE-----([^-]+)-----END CERTIFICATE-----/.exec(pem)?.[1] ?? '';
+  return createHash('sha256').update(Buffer.from(body.replace(/\s+/g, ''), 'base64')).digest('base64url');
 }
 
 function toCertificate(row: CertificateRow): CertificateRecord {
@@ -212,6 +221,7 @@ function toCertificate(row: CertificateRow): CertificateRecord {
     notBefore: row.not_before,
     notAfter: row.not_after,
     fingerprint: row.fingerprint,
+    thumbprint: row.thumbprint,
     status: row.status,
     revokedAt: row.revoked_at,
     revocationReason: row.revocation_reason,
@@ -368,6 +378,8 @@ export class Store {
     if (current > MIGRATIONS.length) {
       throw new McpkiError('STORE_VERSION', `the inventory ${this.path} has schema version ${current}, newer than this mcpki understands (${MIGRATIONS.length})`, 'upgrade mcpki');
     }
+    // used by the migration that adds the thumbprint column to fill it for existing rows
+    this.db.function('x5t_s256', { deterministic: true }, (pem: unknown) => (typeof pem === 'string' ? x5tS256(pem) : null));
     // IMMEDIATE takes the write lock first, so two processes never run the same migration.
     this.db.transaction(() => {
       const version = this.db.pragma('user_version', { simple: true }) as number;
@@ -546,12 +558,14 @@ export class Store {
   addCertificate(certificate: NewCertificate): CertificateRecord {
     return this.run(() => {
       const createdAt = this.now().toISOString();
+      const thumbprint = x5tS256(certificate.pem);
       this.statement(`UPDATE certificates SET status = 'superseded' WHERE name = ? AND status = 'valid'`).run(certificate.name);
       const info = this.statement(
-          `INSERT INTO certificates (name, kind, serial, subject, sans, issuer, issuer_serial, profile, key_type, not_before, not_after, fingerprint, pem, paths, created_at, order_url, ari_cert_id, environment)
-           VALUES (@name, @kind, @serial, @subject, @sans, @issuer, @issuerSerial, @profile, @keyType, @notBefore, @notAfter, @fingerprint, @pem, @paths, @createdAt, @orderUrl, @ariCertId, @environment)`,
+          `INSERT INTO certificates (name, kind, serial, subject, sans, issuer, issuer_serial, profile, key_type, not_before, not_after, fingerprint, pem, paths, created_at, order_url, ari_cert_id, environment, thumbprint)
+           VALUES (@name, @kind, @serial, @subject, @sans, @issuer, @issuerSerial, @profile, @keyType, @notBefore, @notAfter, @fingerprint, @pem, @paths, @createdAt, @orderUrl, @ariCertId, @environment, @thumbprint)`,
         ).run({
           ...certificate,
+          thumbprint,
           sans: JSON.stringify(certificate.sans),
           paths: JSON.stringify(certificate.paths),
           createdAt,
@@ -565,6 +579,7 @@ export class Store {
         ariCertId: certificate.ariCertId ?? null,
         environment: certificate.environment ?? null,
         renewalInfo: null,
+        thumbprint,
         id: Number(info.lastInsertRowid),
         status: 'valid',
         revokedAt: null,

@@ -39,8 +39,16 @@ export const CATALOG: Readonly<Record<string, CatalogEntry>> = {
   },
   'mcp/client.py': { description: 'Python MCP client (SDK 2.x, httpx2) with the mcpki root and a client certificate' },
   'mcp/client.ts': { description: 'TypeScript MCP client with a custom CA and a client certificate (undici Agent)' },
+  'mcp/claude-code.sh': {
+    description: 'Claude Code with an mcpki client certificate: CLAUDE_CODE_CLIENT_CERT, CLAUDE_CODE_CLIENT_KEY, NODE_EXTRA_CA_CERTS, and the "claude mcp add --transport http" line',
+    defaults: { mcpServer: 'mcpki' },
+  },
+  'mcp/claude-code.mcp.json': {
+    description: 'Claude Code project .mcp.json: the MCP server at --var url=… over HTTP (the certificate comes from mcp/claude-code.sh)',
+    defaults: { mcpServer: 'mcpki' },
+  },
   'mcp/claude-desktop.json': {
-    description: 'Claude Desktop / mcp-remote entry trusting the mcpki root through NODE_EXTRA_CA_CERTS',
+    description: 'Claude Desktop through mcp-remote, trusting the mcpki root (NODE_EXTRA_CA_CERTS); mcp-remote sends NO client certificate, so it reaches only servers without requireClientCert',
     defaults: { url: 'https://{{serverName}}:8443{{mcpPath}}' },
   },
   'curl/mcp-call.sh': { description: 'shell script: initialize and list tools with curl over mTLS' },

@@ -36,6 +36,7 @@ export const VARIABLE_KINDS: Readonly<Record<string, VariableKind>> = {
   name: 'identifier',
   clientName: 'identifier',
   entryPoint: 'identifier',
+  mcpServer: 'identifier',
   user: 'identifier',
   requireClientCert: 'boolean',
   crlDays: 'integer',

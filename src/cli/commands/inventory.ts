@@ -52,11 +52,13 @@ function renderShow(v: CertificateView): string {
     ['serial', v.serial],
     ['subject', v.subject],
     ['names', v.sans.map((s) => `${s.type}:${s.value}`).join(', ') || '-'],
+    ...(v.identity !== null ? [['identity', v.identity] as [string, string]] : []),
     ['issuer', `${v.issuer}${v.issuerSerial ? ` (intermediate ${v.issuerSerial})` : ''}`],
     ['key', v.keyType],
     ['not before', formatDate(v.notBefore)],
     ['not after', `${formatDate(v.notAfter)} (${formatTimeLeft(v.secondsLeft)})`],
     ['sha-256', v.fingerprint],
+    ['x5t#S256', v.thumbprint],
     ...Object.entries(v.paths).map(([kind, path]) => [`file ${kind}`, path ?? ''] as [string, string]),
   ];
   const width = Math.max(...rows.map(([k]) => k.length));

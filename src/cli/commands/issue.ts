@@ -2,7 +2,7 @@ import { DEFAULT_KEY_TYPE, KEY_TYPE_DESCRIPTION, INPUT_LIMITS, McpkiError, class
 import type { IssuedCertificate } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { action } from '../command.js';
+import { action, collect } from '../command.js';
 import { color, emit, formatDate, table, withProgress } from '../output.js';
 import { readSecretFile } from '../passphrase.js';
 
@@ -19,6 +19,8 @@ interface IssueFlags {
   p12PasswordFile?: string;
   p12Legacy?: boolean;
   allowGit?: boolean;
+  spiffe?: string;
+  email?: string[];
 }
 
 function p12Password(flags: IssueFlags): string | undefined {
@@ -104,11 +106,17 @@ function addIssueOptions(command: Command): Command {
 export function registerIssue(program: Command): void {
   const issue = program.command('issue').description('issue certificates from the development CA');
   for (const kind of ['server', 'client'] as const) {
-    addIssueOptions(
+    const command = addIssueOptions(
       issue
         .command(`${kind} <name> [san...]`)
         .description(kind === 'server' ? 'issue a TLS server certificate (serverAuth)' : 'issue a TLS client certificate for mTLS (clientAuth)'),
-    )
+    );
+    if (kind === 'client') {
+      command
+        .option('--spiffe <id>', 'the client\'s SPIFFE ID (spiffe://trust.domain/path): its one URI name, what MCP servers see as its identity')
+        .option('--email <address>', 'an e-mail address for the client (the person or mailbox it acts for); may be repeated', collect);
+    }
+    command
       .addHelpText(
         'after',
         kind === 'server'
@@ -120,9 +128,12 @@ Examples:
   mcpki issue server api '*.api.test' --days 30 --out ./certs
   mcpki issue server legacy legacy.internal --key rsa-2048 --p12`
           : `
+The identity an mTLS server sees is the SPIFFE ID (--spiffe), else the first e-mail (--email), else NAME
+(the common name). Names after NAME are classified as for server certificates.
 Examples:
-  mcpki issue client alice alice@example.test
-  mcpki issue client agent spiffe://example.test/agent/1 --p12`,
+  mcpki issue client agent --spiffe spiffe://example.test/agent/1
+  mcpki issue client alice --email alice@example.test --p12
+  mcpki issue client ci-bot --spiffe spiffe://example.test/ci --email ci@example.test`,
       )
       .action(
         action(async ({ context, out }, name: string, given: string[], flags: IssueFlags) => {
@@ -131,6 +142,8 @@ Examples:
             kind,
             name,
             sans,
+            spiffe: flags.spiffe,
+            emails: flags.email,
             keyType: flags.key,
             days: flags.days,
             outDir: flags.out,
