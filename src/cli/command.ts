@@ -13,12 +13,15 @@ export interface ActionEnv {
   out: GlobalOptions;
 }
 
+/** Commands that act on mcpki.yaml: an error's fix names its keys (days:) rather than options (--days). */
+const CONFIG_COMMANDS = new Set(['apply', 'renew', 'serve']);
+
 /** Wraps a command action: builds the Context lazily (the inventory opens on first use), reports errors. */
 export function action<Args extends unknown[]>(run: (env: ActionEnv, ...args: Args) => Promise<void> | void) {
   return async (...args: unknown[]): Promise<void> => {
     const command = args[args.length - 1] as Command;
     const globals = command.optsWithGlobals() as GlobalOptions;
-    const out: GlobalOptions = { json: globals.json === true, home: globals.home };
+    const out: GlobalOptions = { json: globals.json === true, home: globals.home, surface: CONFIG_COMMANDS.has(command.name()) ? 'config' : 'cli' };
     let context: Context | undefined;
     try {
       context = createContext({ home: out.home });
