@@ -95,7 +95,7 @@ export function registerRenew(program: Command): void {
         const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache') });
         const result = await interruptible((signal) => applyConfig(context, config, { signal }));
         emit(out, result, () => renderApply(result));
-        if (result.failed || result.backingOff) process.exitCode = EXIT_CODES.SOME_FAILED;
+        return result.failed || result.backingOff ? EXIT_CODES.SOME_FAILED : undefined;
       }),
     );
 
@@ -118,7 +118,7 @@ export function registerRenew(program: Command): void {
         if (!out.json) process.stdout.write(planText() + '\n\n');
         const result = await interruptible((signal) => applyConfig(context, config, { force: flags.force, signal }));
         emit(out, { plan, ...result }, () => renderApply(result));
-        if (result.failed || result.backingOff) process.exitCode = EXIT_CODES.SOME_FAILED;
+        return result.failed || result.backingOff ? EXIT_CODES.SOME_FAILED : undefined;
       }),
     );
 }
