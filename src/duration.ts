@@ -81,6 +81,30 @@ export function checkDuration(text: string, options: DurationOptions = {}): Dura
   return { ok: true, ms };
 }
 
+export type RenewBeforeResult = { ok: true; value: RenewBefore } | { ok: false; message: string };
+
+/**
+ * The one reader of renewBefore / refreshBefore text: "30d", "12h" → a duration (at most
+ * DURATION_LIMITS.renewBefore); "1/3", "25%", "0.25" → a fraction of the lifetime strictly between 0 and 1. A
+ * number without a unit ("30") is refused rather than guessed. mcpki.yaml's checker and `parseRenewBefore` use it.
+ */
+export function checkRenewBefore(text: string): RenewBeforeResult {
+  const value = text.trim();
+  const shown = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  const expected = `expected a duration like "30d" or a fraction of the lifetime like "1/3", "25%" or "0.25", got ${shown}`;
+  const fraction = (n: number): RenewBeforeResult =>
+    n > 0 && n < 1 ? { ok: true, value: { type: 'fraction', fraction: n } } : { ok: false, message: `a fraction of the lifetime must be between 0 and 1 (both excluded), got ${shown}` };
+  let match: RegExpExecArray | null;
+  if ((match = /^(\d+)\s*\/\s*(\d+)$/.exec(value))) return Number(match[2]) === 0 ? { ok: false, message: expected } : fraction(Number(match[1]) / Number(match[2]));
+  if ((match = /^(\d+(?:\.\d+)?)\s*%$/.exec(value))) return fraction(Number(match[1]) / 100);
+  if (/^\d*\.\d+$/.test(value)) return fraction(Number(value));
+  const result = checkDuration(value, { maxMs: DURATION_LIMITS.renewBefore });
+  if (result.ok) return { ok: true, value: { type: 'duration', ms: result.ms } };
+  if (result.problem === 'zero') return { ok: false, message: result.message };
+  if (result.problem === 'too-long') return { ok: false, message: `${shown} is longer than the limit of ${formatDuration(DURATION_LIMITS.renewBefore)}` };
+  return { ok: false, message: expected };
+}
+
 /** Parses a duration or throws McpkiError (INVALID_INPUT) naming the value and, when too long, the limit. */
 export function parseDuration(text: string, options: DurationOptions = {}): number {
   const result = checkDuration(text, options);

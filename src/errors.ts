@@ -176,15 +176,67 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   INTERNAL: EXIT_CODES.INTERNAL,
 };
 
+/**
+ * A setting a hint names, in the words of each surface: `flag` as the command line writes it ("--days N"), `key`
+ * as mcpki.yaml does ("days: N"), null when mcpki.yaml has no such setting (then both surfaces show the flag).
+ */
+export interface FixSetting {
+  flag: string;
+  key: string | null;
+}
+
+/** A hint that names settings: `text` with {0}, {1}, … where `settings` go. Made by `fix()`. */
+export interface Fix {
+  text: string;
+  settings: FixSetting[];
+}
+
+/** Where an error is shown: the command line (options), or mcpki.yaml (`apply`, `renew`, `serve`: keys). */
+export type Surface = 'cli' | 'config';
+
+/** A hint: plain text when it names no setting, else a `Fix`. */
+export type Hint = string | Fix;
+
+const SETTING = /\{(--[^{}|]+?)(?:\|([^{}]+))?\}/g;
+
+/**
+ * A hint that names settings: `fix('give {--days N|days: N} from 1 to 825')`. Each {FLAG|KEY} is one setting,
+ * FLAG as the command line writes it and KEY as mcpki.yaml does; {FLAG} alone when mcpki.yaml has none. The
+ * command line shows "give --days N from 1 to 825", mcpki.yaml "give days: N in mcpki.yaml from 1 to 825".
+ */
+export function fix(template: string): Fix {
+  const settings: FixSetting[] = [];
+  const text = template.replace(SETTING, (_whole, flag: string, key: string | undefined) => `{${settings.push({ flag, key: key ?? null }) - 1}}`);
+  return { text, settings };
+}
+
+/** The fix in the words of one surface. */
+export function renderFix(fix: Fix, surface: Surface): string {
+  return fix.text.replace(/\{(\d+)\}/g, (whole, index: string) => {
+    const setting = fix.settings[Number(index)];
+    if (!setting) return whole;
+    return surface === 'config' && setting.key !== null ? `${setting.key} in mcpki.yaml` : setting.flag;
+  });
+}
+
 export class McpkiError extends Error {
   readonly code: ErrorCode;
+  /** the fix, as the command line words it */
   readonly hint: string | undefined;
+  /** the fix with the settings it names, when it names any: `hintFor` words it for each surface */
+  readonly fix: Fix | undefined;
 
-  constructor(code: ErrorCode, message: string, hint?: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, hint?: Hint, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'McpkiError';
     this.code = code;
-    this.hint = hint;
+    this.fix = typeof hint === 'object' && hint !== null ? hint : undefined;
+    this.hint = this.fix ? renderFix(this.fix, 'cli') : (hint as string | undefined);
+  }
+
+  /** The hint in the words of `surface`: "give --days N" on the command line, "give days: N in mcpki.yaml" for mcpki.yaml. */
+  hintFor(surface: Surface): string | undefined {
+    return this.fix ? renderFix(this.fix, surface) : this.hint;
   }
 
   get exitCode(): number {

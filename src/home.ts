@@ -1,13 +1,13 @@
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { McpkiError } from './errors.js';
+import { McpkiError, fix, type Hint } from './errors.js';
 import { assertPrivateFile, assertSafeDir, assertSafeFolder, isTrustedOwner, lstatOrNull, modeText, runningUid, unsafe } from './fs/safe-path.js';
 
 /** --home, else MCPKI_HOME, else $XDG_DATA_HOME/mcpki, else ~/.local/share/mcpki. An empty --home is a mistake. */
 export function resolveHome(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
   if (explicit !== undefined && explicit.trim() === '') {
-    throw new McpkiError('USAGE', '--home is empty', 'give the folder of the mcpki home, e.g. --home /var/lib/mcpki, or leave --home out to use MCPKI_HOME or the default');
+    throw new McpkiError('USAGE', '--home is empty', fix('give the folder of the mcpki home, e.g. {--home /var/lib/mcpki}, or leave {--home} out to use MCPKI_HOME or the default'));
   }
   if (explicit) return resolve(explicit);
   if (env.MCPKI_HOME) return resolve(env.MCPKI_HOME);
@@ -55,7 +55,7 @@ export function layoutOf(home: string): HomeLayout {
  * writable by others), else UNSAFE_PATH and nothing is created. `hint` names the option that chose the
  * folder. Returns the folders it created, outermost first (for removing them again when a command fails).
  */
-export function ensurePrivateDir(path: string, hint = 'pass a writable folder with --home or MCPKI_HOME'): string[] {
+export function ensurePrivateDir(path: string, hint: Hint = fix('pass a writable folder with {--home DIR} or MCPKI_HOME')): string[] {
   const real = assertUsableDir(path, hint);
   const created: string[] = [];
   try {
@@ -73,7 +73,7 @@ export function ensurePrivateDir(path: string, hint = 'pass a writable folder wi
  * assertSafeDir (UNSAFE_PATH for a folder on the way that another user owns or can write), with a file where
  * a folder should be reported as HOME_UNUSABLE naming `path` and the option that chose it (`hint`).
  */
-export function assertUsableDir(path: string, hint: string, what?: string): string {
+export function assertUsableDir(path: string, hint: Hint, what?: string): string {
   try {
     return assertSafeDir(path, what);
   } catch (error) {
@@ -114,7 +114,7 @@ export function assertSafeHome(layout: HomeLayout): void {
   const rootStat = lstatOrNull(root);
   if (!rootStat) return;
   if (!rootStat.isDirectory()) {
-    throw new McpkiError('HOME_UNUSABLE', `cannot use folder ${layout.root}: it is not a folder`, 'pass a writable folder with --home or MCPKI_HOME');
+    throw new McpkiError('HOME_UNUSABLE', `cannot use folder ${layout.root}: it is not a folder`, fix('pass a writable folder with {--home DIR} or MCPKI_HOME'));
   }
   assertSafeFolder(root, rootStat, 'the mcpki home', true);
   for (const [dir, what] of [

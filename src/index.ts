@@ -3,7 +3,7 @@
 // exitCode). package.json declares the modules free of import side effects, so a bundler keeps only what a
 // caller uses: the CLI's bundles import from here and still load only the modules their command needs.
 export { createContext, type Context, type ContextOptions, type Clock } from './context.js';
-export { McpkiError, EXIT_CODES, exitCodeFor, exitCodeTable, isMcpkiError, type ErrorCode, type ExitCodeRow } from './errors.js';
+export { McpkiError, EXIT_CODES, exitCodeFor, exitCodeTable, fix, renderFix, isMcpkiError, type ErrorCode, type ExitCodeRow, type Fix, type FixSetting, type Hint, type Surface } from './errors.js';
 export { installError } from './install.js';
 export { VERSION } from './version.js';
 export { resolveHome, layoutOf, type HomeLayout } from './home.js';

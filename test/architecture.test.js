@@ -100,6 +100,7 @@ function parseSource(path, text) {
   const imports = [];
   const strings = [];
   const exits = [];
+  const exitCodes = [];
   const line = (node) => file.getLineAndCharacterOfPosition(node.getStart(file)).line + 1;
   const visit = (node) => {
     if (ts.isImportDeclaration(node)) {
@@ -127,6 +128,11 @@ function parseSource(path, text) {
     if ((ts.isPropertyAccessExpression(node) && node.name.text === 'exit') || (ts.isElementAccessExpression(node) && literalText(node.argumentExpression) === 'exit')) {
       if (ts.isIdentifier(node.expression) && node.expression.text === 'process') exits.push(line(node));
     }
+    if (ts.isBinaryExpression(node) && node.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && node.operatorToken.kind <= ts.SyntaxKind.LastAssignment) {
+      const target = node.left;
+      const name = ts.isPropertyAccessExpression(target) ? target.name.text : ts.isElementAccessExpression(target) ? literalText(target.argumentExpression) : undefined;
+      if (name === 'exitCode' && ts.isIdentifier(target.expression) && target.expression.text === 'process') exitCodes.push(line(node));
+    }
     if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) strings.push({ text: node.text, line: line(node) });
     if (ts.isTemplateExpression(node)) {
       strings.push({ text: node.head.text + node.templateSpans.map((span) => 'x' + span.literal.text).join(''), line: line(node) });
@@ -134,7 +140,7 @@ function parseSource(path, text) {
     ts.forEachChild(node, visit);
   };
   visit(file);
-  return { imports, strings, exits };
+  return { imports, strings, exits, exitCodes };
 }
 
 /** A module name without `node:` and subpath: `node:fs/promises` → `fs`, `@scope/pkg/x` → `@scope/pkg`. */
@@ -352,6 +358,7 @@ test('every relative import names a source file', () => assertRule(unresolvedImp
 test('SQL only in src/store', () => assertRule(sqlOutsideStore(graph)));
 test('acme-client only in src/acme', () => assertRule(acmeClientOutsideAcme(graph)));
 test('process.exit only in src/cli', () => assertRule(exitOutsideCli(graph)));
+test('process.exitCode set only by src/cli/main.ts and src/cli/command.ts', () => assertRule(exitCodeOutsideGlue(graph)));
 test('renewal/policy.ts loads no I/O module, directly or transitively', () => assertRule(forbiddenLoads(graph), ALLOWED_POLICY_IO));
 test('cli imports only the core API (src/index.ts)', () => assertRule(cliBeyondIndex(graph), ALLOWED_CLI_IMPORTS));
 test('every folder and top-level file under src/ has a layer', () => assertRule(unitsWithoutLayer(graph)));
@@ -371,6 +378,18 @@ test('docs/architecture.md lists the same layers and describes every folder', ()
 
 // ---------------------------------------------------------------------------------------------------------
 // Each rule fails on a synthetic graph that breaks it
+
+/** Files that may set process.exitCode: a command returns its exit code, and only the command-line glue sets it. */
+const EXIT_CODE_SETTERS = ['src/cli/main.ts', 'src/cli/command.ts', 'src/cli/build-code-cache.ts' /* the build step, not a command */];
+
+function exitCodeOutsideGlue(graph) {
+  const found = [];
+  for (const [path, entry] of graph.files) {
+    if (EXIT_CODE_SETTERS.includes(path)) continue;
+    if (entry.exitCodes.length > 0) found.push({ key: path, message: `${path}:${entry.exitCodes[0]} sets process.exitCode; a command returns its exit code, only src/cli/main.ts and src/cli/command.ts set it` });
+  }
+  return found;
+}
 
 const keys = (violations) => violations.map((v) => v.key);
 
@@ -429,6 +448,16 @@ test('rule fails: acme-client outside src/acme', () => {
     'src/pki/x.ts': "import type { Client } from 'acme-client';",
   });
   assert.deepEqual(keys(acmeClientOutsideAcme(g)).sort(), ['src/pki/x.ts', 'src/renewal/runner.ts']);
+});
+
+test('rule fails: process.exitCode set by a command or the core', () => {
+  const g = buildGraph({
+    'src/cli/command.ts': 'process.exitCode = code;',
+    'src/cli/commands/check.ts': 'process.exitCode = report.exitCode;',
+    'src/renewal/runner.ts': "process['exitCode'] ??= 17;",
+    'src/cli/commands/list.ts': 'const exitCode = 3; return { exitCode };',
+  });
+  assert.deepEqual(keys(exitCodeOutsideGlue(g)), ['src/cli/commands/check.ts', 'src/renewal/runner.ts']);
 });
 
 test('rule fails: process.exit outside src/cli', () => {

@@ -437,7 +437,7 @@ describe('bad input: documented exit code, error + hint, nothing changed', () =>
         } else {
           const keys = Object.keys(result.json);
           if (keys.length !== 1) problems.push(`top-level keys ${keys.join(',')}, expected only "error"`);
-          if (JSON.stringify(Object.keys(error).sort()) !== JSON.stringify(['code', 'exitCode', 'hint', 'message'])) problems.push(`error keys ${Object.keys(error).join(',')}`);
+          if (JSON.stringify(Object.keys(error).sort()) !== JSON.stringify(['code', 'exitCode', 'fix', 'hint', 'message'])) problems.push(`error keys ${Object.keys(error).join(',')}`);
           if (row.code && error.code !== row.code) problems.push(`code ${error.code}, expected ${row.code}`);
           if (error.exitCode !== result.status) problems.push(`exitCode ${error.exitCode} differs from the process exit code ${result.status}`);
           if (typeof error.message !== 'string' || error.message.includes('\n')) problems.push('message is not a one-line string');

@@ -33,6 +33,37 @@ test('the parsed renewBefore type is defined once, below config and renewal', ()
   assert.deepEqual(definitions.map((file) => file.slice(ROOT.length + 1)), ['src/duration.ts']);
   assert.doesNotMatch(readFileSync(join(ROOT, 'src/renewal/policy.ts'), 'utf8'), /from '\.\.\/config\//);
   assert.doesNotMatch(readFileSync(join(ROOT, 'src/renewal/runner.ts'), 'utf8'), /renewBeforeText/);
+  // and its text ("1/3", "25%", "0.25", "30d") is read in one place, for mcpki.yaml and the library alike
+  const readers = sourceFiles().filter((file) => readFileSync(file, 'utf8').includes(String.raw`\s*%$/`));
+  assert.deepEqual(readers.map((file) => file.slice(ROOT.length + 1)), ['src/duration.ts']);
+});
+
+test('mcpki.yaml and parseRenewBefore read renewBefore text the same way', async () => {
+  const { loadConfig, parseRenewBefore } = await import('../dist/index.js');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'mcpki-rb-'));
+  try {
+    for (const text of ['30d', '12h', '2w', '1/3', '2 / 3', '25%', '12.5%', '.5', '0.25', '0d', '30', '1/0', '3/2', '100%', '1.5', 'abc', '401d']) {
+      const path = join(dir, 'mcpki.yaml');
+      writeFileSync(path, `version: 1\ncertificates:\n  - { name: a, names: [a.localhost], days: 398, renewBefore: "${text}" }\n`);
+      let fromYaml;
+      try {
+        fromYaml = loadConfig(path).certificates[0].renewBefore;
+      } catch (error) {
+        fromYaml = error.code;
+      }
+      let fromText;
+      try {
+        fromText = parseRenewBefore(text);
+      } catch (error) {
+        fromText = error.code;
+      }
+      assert.deepEqual(fromYaml, fromText, text);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 /** docs/cli.md's exit-code table as exitCodeTable() makes it. */

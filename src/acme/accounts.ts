@@ -9,7 +9,7 @@ import type { Context } from '../context.js';
 import { fsyncPath, tryUnlink, writeFileAtomic } from '../fs/atomic.js';
 import { hostname } from 'node:os';
 import { isAlive } from '../process/alive.js';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
 import { KEY_TYPES, generateKey, keyTypeOf, privateKeyPem, readPrivateKey, type KeyType } from '../pki/keys.js';
 import { validateCertName } from '../pki/names.js';
@@ -94,12 +94,12 @@ export async function registerAccount(context: Context, options: RegisterOptions
     throw new McpkiError(
       'INVALID_INPUT',
       `the terms of service of ${directory.url} were not agreed to`,
-      link ? `read them at ${link}, then pass --agree-tos` : `read the CA's terms of service (${link === null ? 'its directory gives no link' : 'its directory could not be fetched for the link'}), then pass --agree-tos`,
+      fix(link ? `read them at ${link}, then pass {--agree-tos}` : `read the CA's terms of service (${link === null ? 'its directory gives no link' : 'its directory could not be fetched for the link'}), then pass {--agree-tos}`),
     );
   }
   const store = context.store();
   if (store.findAcmeAccount(name)) {
-    throw new McpkiError('ACME_ACCOUNT_EXISTS', `an ACME account named "${name}" already exists`, 'use it, or pass --name to register another one');
+    throw new McpkiError('ACME_ACCOUNT_EXISTS', `an ACME account named "${name}" already exists`, fix('use it, or pass {--name NAME} to register another one'));
   }
   const key = generateKey(keyType);
   const client = await createClient({
@@ -111,7 +111,7 @@ export async function registerAccount(context: Context, options: RegisterOptions
   try {
     const meta = ((await getDirectory(client)).meta ?? {}) as { externalAccountRequired?: boolean };
     if (meta.externalAccountRequired && !options.eab) {
-      throw new McpkiError('EAB_REQUIRED', `${directory.url} requires External Account Binding`, 'pass --eab-kid ID and --eab-hmac-file FILE (or MCPKI_EAB_HMAC) from your CA\'s dashboard');
+      throw new McpkiError('EAB_REQUIRED', `${directory.url} requires External Account Binding`, fix('pass {--eab-kid ID} and {--eab-hmac-file FILE} (or MCPKI_EAB_HMAC) from your CA\'s dashboard'));
     }
     await client.createAccount({ termsOfServiceAgreed: true, ...(email ? { contact: [`mailto:${email}`] } : {}) });
     const accountUrl = client.getAccountUrl();

@@ -2,7 +2,7 @@
 import { Agent } from 'node:https';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { X509Certificate, type KeyObject } from 'node:crypto';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { pemBlocks } from '../pki/der.js';
 import { attachProblemRecorder, fromAcmeClientError, toAcmeProblemError, type AxiosLike, type ProblemRecorder } from './client-errors.js';
@@ -51,7 +51,7 @@ export interface ClientOptions {
   externalAccountBinding?: { kid: string; hmacKey: string };
 }
 
-const CA_BUNDLE_HINT = 'give --ca-bundle the PEM file of the CA that signed the ACME server\'s TLS certificate (-----BEGIN CERTIFICATE----- blocks)';
+const CA_BUNDLE_HINT = 'give {--ca-bundle FILE} as the PEM file of the CA that signed the ACME server\'s TLS certificate (-----BEGIN CERTIFICATE----- blocks)';
 
 /**
  * The --ca-bundle file, checked before anything is sent: a regular file of bounded size that belongs to us or
@@ -59,20 +59,20 @@ const CA_BUNDLE_HINT = 'give --ca-bundle the PEM file of the CA that signed the 
  * looks like PEM (a private key given by mistake is refused, not sent anywhere).
  */
 export function readCaBundle(path: string): string {
-  const text = readInputText(path, { what: '--ca-bundle', maxBytes: INPUT_LIMITS.pem, trusted: true, hint: CA_BUNDLE_HINT });
+  const text = readInputText(path, { what: '--ca-bundle', maxBytes: INPUT_LIMITS.pem, trusted: true, hint: fix(CA_BUNDLE_HINT) });
   const certificates = pemBlocks(text, 'CERTIFICATE');
   const otherLabel = /-----BEGIN ([A-Z0-9 ]+)-----/g;
   for (const match of text.matchAll(otherLabel)) {
     if (match[1] !== 'CERTIFICATE') {
-      throw new McpkiError('INVALID_INPUT', `--ca-bundle ${path} holds a ${match[1]} block, not only certificates`, `${CA_BUNDLE_HINT}; never a key`);
+      throw new McpkiError('INVALID_INPUT', `--ca-bundle ${path} holds a ${match[1]} block, not only certificates`, fix(`${CA_BUNDLE_HINT}; never a key`));
     }
   }
-  if (certificates.length === 0) throw new McpkiError('INVALID_INPUT', `--ca-bundle ${path} holds no PEM certificate`, CA_BUNDLE_HINT);
+  if (certificates.length === 0) throw new McpkiError('INVALID_INPUT', `--ca-bundle ${path} holds no PEM certificate`, fix(CA_BUNDLE_HINT));
   certificates.forEach((block, i) => {
     try {
       new X509Certificate(block);
     } catch {
-      throw new McpkiError('INVALID_INPUT', `--ca-bundle ${path}: certificate ${i + 1} of ${certificates.length} cannot be parsed`, CA_BUNDLE_HINT);
+      throw new McpkiError('INVALID_INPUT', `--ca-bundle ${path}: certificate ${i + 1} of ${certificates.length} cannot be parsed`, fix(CA_BUNDLE_HINT));
     }
   });
   return certificates.join('\n') + '\n';

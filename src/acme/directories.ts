@@ -1,5 +1,5 @@
 // Well-known ACME directories by name, and which ones issue untrusted test certificates.
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 
 export const DIRECTORIES: Record<string, { url: string; environment: 'production' | 'staging' }> = {
   letsencrypt: { url: 'https://acme-v02.api.letsencrypt.org/directory', environment: 'production' },
@@ -30,14 +30,14 @@ export function resolveDirectory(nameOrUrl: string, staging?: boolean): Resolved
     throw new McpkiError('INVALID_INPUT', `unknown ACME directory "${nameOrUrl}"`, `use one of ${Object.keys(DIRECTORIES).join(', ')}, or the directory's https:// URL`);
   }
   if (url.protocol !== 'https:') {
-    throw new McpkiError('INVALID_INPUT', `ACME directory ${nameOrUrl} is not an https:// URL`, 'RFC 8555 requires HTTPS; for a private CA pass its certificate with --ca-bundle');
+    throw new McpkiError('INVALID_INPUT', `ACME directory ${nameOrUrl} is not an https:// URL`, fix('RFC 8555 requires HTTPS; for a private CA pass its certificate with {--ca-bundle FILE}'));
   }
   if (url.username || url.password) {
     // it would be stored in the inventory and printed in every message and log line
     throw new McpkiError(
       'INVALID_INPUT',
       `ACME directory URL ${url.protocol}//${url.host}${url.pathname} carries a user name or password`,
-      'ACME authenticates with the account key (and --eab-kid/--eab-hmac-file where the CA asks for it), never with credentials in the URL: remove "user:password@"',
+      fix('ACME authenticates with the account key (and {--eab-kid ID} and {--eab-hmac-file FILE} where the CA asks for it), never with credentials in the URL: remove "user:password@"'),
     );
   }
   const byUrl = Object.values(DIRECTORIES).find((d) => d.url === url.href);

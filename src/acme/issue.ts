@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { removeStaleTemps, writeFilesAtomic } from '../fs/atomic.js';
 import { assertKeyPathOutsideGit } from '../fs/git.js';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix, type Hint } from '../errors.js';
 import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { ensurePrivateDir } from '../home.js';
 import { createCsr } from '../pki/csr.js';
@@ -78,7 +78,7 @@ function chooseAccount(context: Context, name: string | undefined) {
   if (accounts.length === 0) {
     throw new McpkiError('ACME_ACCOUNT_MISSING', 'no ACME account is registered', 'register one with "mcpki acme account register --directory … --email … --agree-tos"');
   }
-  throw new McpkiError('INVALID_INPUT', `${accounts.length} ACME accounts are registered; which one?`, `pass --account ${accounts.map((a) => a.name).join(' | ')}`);
+  throw new McpkiError('INVALID_INPUT', `${accounts.length} ACME accounts are registered; which one?`, fix(`pass {--account NAME|issuer: acme:NAME} for one of them: ${accounts.map((a) => a.name).join(', ')}`));
 }
 
 function validateDomains(domains: readonly string[], provider: ChallengeProvider): San[] {
@@ -89,7 +89,7 @@ function validateDomains(domains: readonly string[], provider: ChallengeProvider
       throw new McpkiError('INVALID_NAME', `ACME certificates carry DNS names and IP addresses, not ${san.type} "${san.value}"`, 'use the local CA (mcpki issue) for URI and e-mail identities');
     }
     if (san.value.startsWith('*.') && provider.type !== 'dns-01') {
-      throw new McpkiError('INVALID_INPUT', `wildcard "${san.value}" can only be validated with dns-01`, 'pass --challenge dns-01 --dns-hook CMD');
+      throw new McpkiError('INVALID_INPUT', `wildcard "${san.value}" can only be validated with dns-01`, fix('use {--challenge dns-01|challenge.type: dns-01} with {--dns-hook CMD|challenge.hook: [CMD]}'));
     }
   }
   return sans;
@@ -157,7 +157,7 @@ function planOrder(context: Context, request: AcmeIssueRequest, name: string, ke
   const store = context.store();
   const previous = store.findCertificate(name);
   if (previous && previous.environment === 'production' && account.environment === 'staging' && !request.force) {
-    throw new McpkiError('STAGING_OVER_PRODUCTION', `"${name}" holds a production certificate; account "${account.name}" uses a staging directory`, 'use a production account, another name, or --force to replace it with an untrusted test certificate');
+    throw new McpkiError('STAGING_OVER_PRODUCTION', `"${name}" holds a production certificate; account "${account.name}" uses a staging directory`, fix('use a production account, another name, or {--force} to replace it with an untrusted test certificate'));
   }
   const outDir = resolve(request.outDir ?? join(context.layout.certsDir, name));
   const keyPath = join(outDir, `${name}.key`);
@@ -252,7 +252,7 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
       const challenge = authz.challenges.find((c) => c.type === request.challenge.type);
       if (!challenge) {
         const offered = authz.challenges.map((c) => c.type).join(', ');
-        throw new McpkiError('CHALLENGE_FAILED', `${request.challenge.type} is not offered for ${authz.identifier.value} (offered: ${offered})`, 'choose one of the offered challenges with --challenge');
+        throw new McpkiError('CHALLENGE_FAILED', `${request.challenge.type} is not offered for ${authz.identifier.value} (offered: ${offered})`, fix('choose one of the offered challenges with {--challenge TYPE|challenge.type: TYPE}'));
       }
       // acme-client returns the finished TXT value for dns-01; providers want token.thumbprint for all types
       const keyAuthorization = await acme.getChallengeKeyAuthorization({ ...challenge, type: 'http-01' });
@@ -450,12 +450,12 @@ function challengeError(error: unknown, task: ChallengeTask, orderUrl: string | 
   return new McpkiError('CHALLENGE_FAILED', message, typed.hint ?? challengeHint(task, localPort), { cause: error });
 }
 
-function challengeHint(task: ChallengeTask, localPort: number | undefined): string {
+function challengeHint(task: ChallengeTask, localPort: number | undefined): Hint {
   switch (task.type) {
     case 'http-01':
       return `the CA must reach http://${task.identifier}/.well-known/acme-challenge/ on port 80${localPort !== undefined && localPort !== 80 ? `, forwarded to port ${localPort} where the responder listened` : ''}: check DNS, firewalls and port forwarding`;
     case 'dns-01':
-      return `the CA must see TXT _acme-challenge.${task.identifier}: check the hook and wait longer for propagation (--dns-propagation-seconds)`;
+      return fix(`the CA must see TXT _acme-challenge.${task.identifier}: check the hook and wait longer for propagation ({--dns-propagation-seconds SECONDS|challenge.propagationSeconds: SECONDS})`);
     case 'tls-alpn-01':
       return `the CA must reach ${task.identifier} on port 443 with ALPN acme-tls/1${localPort !== undefined && localPort !== 443 ? `, forwarded to port ${localPort} where the responder listened` : ''}: check DNS, firewalls and port forwarding`;
   }

@@ -2,7 +2,7 @@
 // profiles it offers in `meta.profiles` (name → human-readable description or URL) and a newOrder request names
 // one in its `profile` field. Let's Encrypt offers classic, tlsserver and shortlived. Pure functions.
 import { isIP } from '../pki/names.js';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { isAriCertificateId } from './ari.js';
 
 /** The profiles a directory offers, name → description (or URL); {} when it offers none. */
@@ -25,12 +25,12 @@ export function directoryProfiles(directory: unknown): Record<string, string> {
 export function checkProfile(requested: string | undefined, directory: unknown): string | undefined {
   if (requested === undefined) return undefined;
   if (typeof requested !== 'string' || requested.trim() === '') {
-    throw new McpkiError('INVALID_INPUT', '--profile needs a profile name', 'give a name the ACME directory lists in meta.profiles, or drop --profile');
+    throw new McpkiError('INVALID_INPUT', '--profile needs a profile name', fix('give a name the ACME directory lists in meta.profiles, or drop {--profile|profile:}'));
   }
   const offered = directoryProfiles(directory);
   const names = Object.keys(offered);
   if (names.length === 0) {
-    throw new McpkiError('INVALID_INPUT', `this ACME server does not support profiles (asked for "${requested}")`, 'drop --profile: this server issues its one default kind of certificate');
+    throw new McpkiError('INVALID_INPUT', `this ACME server does not support profiles (asked for "${requested}")`, fix('drop {--profile|profile:}: this server issues its one default kind of certificate'));
   }
   if (Object.hasOwn(offered, requested)) return requested;
   const caseless = names.find((name) => name.toLowerCase() === requested.toLowerCase());
@@ -38,7 +38,7 @@ export function checkProfile(requested: string | undefined, directory: unknown):
   throw new McpkiError(
     'INVALID_INPUT',
     `unknown ACME profile "${requested}"; this server offers: ${names.join(', ')}`,
-    caseless ? `profile names are case-sensitive: did you mean --profile ${caseless}?` : `choose one with --profile: ${list}`,
+    fix(caseless ? `profile names are case-sensitive: did you mean {--profile ${caseless}|profile: ${caseless}}?` : `choose one with {--profile NAME|profile: NAME}: ${list}`),
   );
 }
 

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { childEnv } from '../process/env.js';
 import type { Context } from '../context.js';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { INPUT_LIMITS, readInputFile } from '../fs/read.js';
 import { checkHostname, checkStrength, checkValidity, issueCommand, summarize, type CertificateSummary } from './certificate.js';
 import { checkChain, readPemCertificates, type Anchors, type ChainReport } from './chain.js';
@@ -46,7 +46,7 @@ function readCertificates(path: string): { certificates: X509Certificate[]; text
 
 function readKey(findings: Findings, text: string, source: string): KeyObject | undefined {
   const block = /-----BEGIN ([A-Z ]*)PRIVATE KEY-----[\s\S]+?-----END \1PRIVATE KEY-----/.exec(text);
-  if (!block) throw new McpkiError('INVALID_INPUT', `${source} holds no private key`, 'give the PEM key file with --key FILE');
+  if (!block) throw new McpkiError('INVALID_INPUT', `${source} holds no private key`, fix('give the PEM key file with {--key FILE}'));
   if (block[1] === 'ENCRYPTED ' || /Proc-Type: 4,ENCRYPTED/.test(block[0])) {
     findings.add('key-match', 'info', `the key in ${source} is encrypted; it was not compared with the certificate`, null);
     return undefined;

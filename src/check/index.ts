@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import type { Context } from '../context.js';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { findCertificate } from '../inventory.js';
 import { isHost } from '../net/address.js';
@@ -89,14 +89,14 @@ function checkServername(name: string | undefined): string | undefined {
   const ascii = /^[\x21-\x7e]*$/.test(name) ? name : /[\p{Cc}\p{Cf}\p{Z}]/u.test(name) ? '' : domainToASCII(name);
   // "web.localhost." is web.localhost (SNI carries no trailing dot)
   if (ascii !== '' && isHost(ascii.replace(/^\*\./, ''))) return ascii.length > 1 && isIP(ascii) === 0 ? ascii.replace(/\.$/, '') : ascii;
-  throw new McpkiError('INVALID_INPUT', `--servername ${JSON.stringify(name)} is not a DNS name or an IP address`, 'give the name clients connect to, e.g. --servername api.localhost');
+  throw new McpkiError('INVALID_INPUT', `--servername ${JSON.stringify(name)} is not a DNS name or an IP address`, fix('give the name clients connect to, e.g. {--servername api.localhost}'));
 }
 
 export async function checkTarget(context: Context, input: string, options: CheckOptions = {}): Promise<CheckReport> {
   const started = performance.now();
   options = { ...options, servername: checkServername(options.servername) };
   const timeoutMs = options.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
-  if (!(Number.isInteger(timeoutMs) && timeoutMs > 0)) throw new McpkiError('INVALID_INPUT', `timeout ${timeoutMs} is not a positive number of milliseconds`, 'e.g. --timeout 2000');
+  if (!(Number.isInteger(timeoutMs) && timeoutMs > 0)) throw new McpkiError('INVALID_INPUT', `timeout ${timeoutMs} is not a positive number of milliseconds`, fix('e.g. {--timeout 2000}'));
   const parsed = parseTarget(input, isFile);
   // mcpki's own CA through the CA loader: a garbage, empty or foreign root.crt is CA_CORRUPT, not a missing anchor
   const anchors = loadAnchors(existsSync(context.layout.rootCert) ? loadCaCertificates(context) : undefined, options.ca ?? []);
@@ -149,7 +149,7 @@ export async function checkTarget(context: Context, input: string, options: Chec
         keyPath = undefined;
       }
     }
-    if (options.key && !isFile(options.key)) throw new McpkiError('NOT_FOUND', `key file ${options.key} does not exist`, 'give the PEM key file with --key FILE');
+    if (options.key && !isFile(options.key)) throw new McpkiError('NOT_FOUND', `key file ${options.key} does not exist`, fix('give the PEM key file with {--key FILE}'));
     const local = checkFile(context, findings, { certPath, keyPath, servername: options.servername, anchors, inventoryName });
     report.certificate = local.certificate;
     report.chain = local.chain;

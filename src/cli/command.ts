@@ -13,16 +13,24 @@ export interface ActionEnv {
   out: GlobalOptions;
 }
 
-/** Wraps a command action: builds the Context lazily (the inventory opens on first use), reports errors. */
-export function action<Args extends unknown[]>(run: (env: ActionEnv, ...args: Args) => Promise<void> | void) {
+/** Commands that act on mcpki.yaml: an error's fix names its keys (days:) rather than options (--days). */
+const CONFIG_COMMANDS = new Set(['apply', 'renew', 'serve']);
+
+/**
+ * Wraps a command action: builds the Context lazily (the inventory opens on first use), reports errors. The
+ * action returns its exit code when it is not 0 (a report such as `check`'s, or apply's "some failed"); this and
+ * main.ts are the only places that set process.exitCode (test/architecture.test.js).
+ */
+export function action<Args extends unknown[]>(run: (env: ActionEnv, ...args: Args) => Promise<number | void> | number | void) {
   return async (...args: unknown[]): Promise<void> => {
     const command = args[args.length - 1] as Command;
     const globals = command.optsWithGlobals() as GlobalOptions;
-    const out: GlobalOptions = { json: globals.json === true, home: globals.home };
+    const out: GlobalOptions = { json: globals.json === true, home: globals.home, surface: CONFIG_COMMANDS.has(command.name()) ? 'config' : 'cli' };
     let context: Context | undefined;
     try {
       context = createContext({ home: out.home });
-      await run({ context, out }, ...(args.slice(0, -1) as Args));
+      const code = await run({ context, out }, ...(args.slice(0, -1) as Args));
+      if (typeof code === 'number') process.exitCode = code;
     } catch (error) {
       process.exitCode = reportError(out, error);
     } finally {

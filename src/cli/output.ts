@@ -1,9 +1,11 @@
 // Rendering for humans (aligned tables, colour only on a TTY and never with NO_COLOR) and for machines
 // (--json: one JSON document on stdout, the documented contract in docs/cli.md).
-import { EXIT_CODES, installError, isMcpkiError } from '../index.js';
+import { EXIT_CODES, installError, isMcpkiError, type Fix, type Surface } from '../index.js';
 
 export interface OutputOptions {
   json: boolean;
+  /** whose words an error's fix is put in: options (the default) or mcpki.yaml keys (apply, renew, serve) */
+  surface?: Surface;
 }
 
 export function colorEnabled(stream: NodeJS.WriteStream = process.stdout): boolean {
@@ -242,6 +244,12 @@ function stackFrames(error: Error): string {
   return frames.map((line) => `${safeText(line)}\n`).join('');
 }
 
+/** --json's `fix`: the hint's text with {0}, {1}, … and the settings it names (flag, mcpki.yaml key), made safe. */
+function safeFix(fix: Fix | undefined): Fix | null {
+  if (!fix) return null;
+  return { text: safeText(fix.text), settings: fix.settings.map((s) => ({ flag: safeText(s.flag), key: s.key === null ? null : safeText(s.key) })) };
+}
+
 /** Reports an error (one line, then a hint line) and returns the exit code. */
 export function reportError(options: OutputOptions, error: unknown): number {
   // a package or native addon that cannot be loaded is an incomplete installation, not a bug
@@ -249,9 +257,10 @@ export function reportError(options: OutputOptions, error: unknown): number {
   if (isMcpkiError(error)) {
     const details = detailLines(error);
     const message = safeText(error.message);
-    const hint = error.hint === undefined ? undefined : safeText(error.hint);
+    const shown = error.hintFor(options.surface ?? 'cli');
+    const hint = shown === undefined ? undefined : safeText(shown);
     if (options.json) {
-      const body = { code: error.code, message, hint: hint ?? null, exitCode: error.exitCode, ...(details ? { details } : {}) };
+      const body = { code: error.code, message, hint: hint ?? null, fix: safeFix(error.fix), exitCode: error.exitCode, ...(details ? { details } : {}) };
       process.stdout.write(JSON.stringify({ error: body }, null, 2) + '\n');
     } else {
       process.stderr.write(`${color.red('error:', process.stderr)} ${message}\n`);
@@ -263,7 +272,7 @@ export function reportError(options: OutputOptions, error: unknown): number {
   }
   const message = safeText(error instanceof Error ? error.message : String(error));
   if (options.json) {
-    process.stdout.write(JSON.stringify({ error: { code: 'INTERNAL', message, hint: 'this is a bug in mcpki; please report it with the command you ran', exitCode: EXIT_CODES.INTERNAL } }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ error: { code: 'INTERNAL', message, hint: 'this is a bug in mcpki; please report it with the command you ran', fix: null, exitCode: EXIT_CODES.INTERNAL } }, null, 2) + '\n');
   } else {
     process.stderr.write(`${color.red('error:', process.stderr)} ${message}\n`);
     if (process.env.MCPKI_DEBUG && error instanceof Error) process.stderr.write(stackFrames(error));

@@ -4,7 +4,7 @@
 // Nothing here knows which section it is checking; the per-section rules are in the files beside it.
 import { isAbsolute, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, Scalar, type Document, type Node, type Pair } from 'yaml';
-import { checkDuration, DURATION_LIMITS, formatDuration } from '../duration.js';
+import { checkDuration, checkRenewBefore, DURATION_LIMITS, formatDuration } from '../duration.js';
 import { checkHostPort, type HostPort } from '../net/address.js';
 import type { RenewBefore } from './types.js';
 
@@ -247,20 +247,8 @@ export class Checker {
       return fraction(node.value, node.source ?? String(node.value));
     }
     if (!isScalar(node) || typeof node.value !== 'string') return this.error(node, path, `${expected}, got ${describe(node)}`);
-    const text = node.value.trim();
-    let match: RegExpExecArray | null;
-    if ((match = /^(\d+)\s*\/\s*(\d+)$/.exec(text))) {
-      const denominator = Number(match[2]);
-      if (denominator === 0) return this.error(node, path, `${expected}, got ${JSON.stringify(text)}`);
-      return fraction(Number(match[1]) / denominator, JSON.stringify(text));
-    }
-    if ((match = /^(\d+(?:\.\d+)?)\s*%$/.exec(text))) return fraction(Number(match[1]) / 100, JSON.stringify(text));
-    if (/^\d*\.\d+$/.test(text)) return fraction(Number(text), JSON.stringify(text));
-    const result = checkDuration(text, { maxMs: DURATION_LIMITS.renewBefore });
-    if (result.ok) return { type: 'duration', ms: result.ms };
-    if (result.problem === 'zero') return this.error(node, path, 'expected a duration longer than 0');
-    if (result.problem === 'too-long') return this.error(node, path, `${JSON.stringify(text)} is longer than the limit of ${formatDuration(DURATION_LIMITS.renewBefore)}`);
-    return this.error(node, path, `${expected}, got ${describe(node)}`);
+    const result = checkRenewBefore(node.value);
+    return result.ok ? result.value : this.error(node, path, result.message);
   }
 
   /** Absolute; relative paths are taken from the config file's folder. */

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { childEnv } from '../process/env.js';
 import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 
 /** The path with every symlink on the way resolved: realpath of the nearest existing folder, plus the rest. */
 export function realPathOf(path: string, hops = 0): string {
@@ -53,6 +53,6 @@ export function assertKeyPathOutsideGit(keyPath: string): void {
   throw new McpkiError(
     'GIT_TRACKED_PATH',
     `refusing to write private key ${shown} inside git work tree ${workTree}: ${why}`,
-    `add the path to .gitignore, choose another --out, or pass --allow-git`,
+    fix('add the path to .gitignore, choose another {--out DIR|path}, or pass {--allow-git}'),
   );
 }

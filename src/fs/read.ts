@@ -3,7 +3,7 @@
 // on the open descriptor (no race between the check and the read), read up to the limit and no further, so
 // /dev/zero or a 30 GB file cannot exhaust memory.
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import { McpkiError, type ErrorCode } from '../errors.js';
+import { McpkiError, type ErrorCode, type Hint } from '../errors.js';
 
 export const KIB = 1024;
 export const MIB = 1024 * KIB;
@@ -23,7 +23,7 @@ export interface ReadInputOptions {
   /** the error code for a missing or unreadable file (default INVALID_INPUT) */
   code?: ErrorCode;
   /** the fix, when the file is missing or unreadable */
-  hint?: string;
+  hint?: Hint;
   /**
    * A file whose content mcpki acts on with its own privileges (mcpki.yaml: hooks run as the running user):
    * it must belong to the running user or root and not be writable by group or others.

@@ -4,7 +4,7 @@
 // templates, backups) does not load what makes it.
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import type { Context } from '../context.js';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix, type Hint } from '../errors.js';
 import { INPUT_LIMITS, readInputFile } from '../fs/read.js';
 import { formatNetwork, type Permitted } from './constraints.js';
 import { children, fromPem, parse, toPem } from './der.js';
@@ -50,7 +50,7 @@ export interface IssuingCa {
 
 const RESTORE_HINT = 'restore the CA files from a backup, or run "mcpki init --force" to start over (certificates it issued stop being trusted)';
 
-export function corrupt(message: string, hint = RESTORE_HINT, cause?: unknown): McpkiError {
+export function corrupt(message: string, hint: Hint = RESTORE_HINT, cause?: unknown): McpkiError {
   return new McpkiError('CA_CORRUPT', message, hint, cause === undefined ? undefined : { cause });
 }
 
@@ -65,12 +65,12 @@ export function readCaFile(path: string, what = 'CA file'): string {
   } catch (error) {
     const code = ((error as McpkiError).cause as NodeJS.ErrnoException | undefined)?.code;
     if (code === 'ENOENT') {
-      throw new McpkiError('CA_MISSING', `no CA found (${path} does not exist)`, 'run "mcpki init" first, or point --home / MCPKI_HOME at an existing mcpki home');
+      throw new McpkiError('CA_MISSING', `no CA found (${path} does not exist)`, fix('run "mcpki init" first, or point {--home DIR} or MCPKI_HOME at an existing mcpki home'));
     }
     if (code === 'ENOTDIR') {
-      throw new McpkiError('HOME_UNUSABLE', `cannot read ${path} (${code}): part of the mcpki home path is a file`, 'pass a folder with --home or MCPKI_HOME', { cause: error });
+      throw new McpkiError('HOME_UNUSABLE', `cannot read ${path} (${code}): part of the mcpki home path is a file`, fix('pass a folder with {--home DIR} or MCPKI_HOME'), { cause: error });
     }
-    if (error instanceof McpkiError) throw corrupt(error.message, error.code === 'CA_CORRUPT' ? (error.hint ?? RESTORE_HINT) : RESTORE_HINT, error);
+    if (error instanceof McpkiError) throw corrupt(error.message, error.code === 'CA_CORRUPT' ? (error.fix ?? error.hint ?? RESTORE_HINT) : RESTORE_HINT, error);
     throw error;
   }
   if (data.length === 0 || data.toString('latin1').trim() === '') throw corrupt(`${what} ${path} is empty`);
@@ -109,7 +109,7 @@ function readCaCertificate(path: string, what: string): CaCertificate {
 function readCaKey(path: string, what: string, passphrase?: string): { key: KeyObject; pem: string } {
   const pem = readCaFile(path, what);
   if (isEncryptedPem(pem) && passphrase === undefined) {
-    throw new McpkiError('PASSPHRASE_MISSING', `${what} ${path} is encrypted and no passphrase was given`, 'set MCPKI_ROOT_PASSPHRASE or pass --passphrase-file FILE');
+    throw new McpkiError('PASSPHRASE_MISSING', `${what} ${path} is encrypted and no passphrase was given`, fix('set MCPKI_ROOT_PASSPHRASE or pass {--passphrase-file FILE}'));
   }
   try {
     return { key: readPrivateKey(pem, isEncryptedPem(pem) ? passphrase : undefined), pem };

@@ -8,7 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Context } from '../context.js';
 import type { Store } from '../store/store.js';
 import { fsyncPath, tryUnlink, writeFilesAtomic, type FileToWrite } from '../fs/atomic.js';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
 import { removeRootFromTrustStores, type TrustStoreResult } from '../trust/index.js';
 import { DEFAULT_PERMITTED, encodeNameConstraints, parsePermitted, type Permitted } from './constraints.js';
@@ -282,7 +282,7 @@ export function initCa(context: Context, options: InitCaOptions = {}): InitCaRes
 }
 
 function caExistsError(caDir: string): McpkiError {
-  return new McpkiError('CA_EXISTS', `a CA already exists in ${caDir}`, 'use it as it is (mcpki ca show), or pass --force to replace it: certificates it issued stop being trusted');
+  return new McpkiError('CA_EXISTS', `a CA already exists in ${caDir}`, fix('use it as it is (mcpki ca show), or pass {--force} to replace it: certificates it issued stop being trusted'));
 }
 
 function caFilesExist(layout: Context['layout']): boolean {

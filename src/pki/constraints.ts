@@ -1,4 +1,4 @@
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { ctx, seq } from './der.js';
 import { ipToBytes, ipv4Form, isIP, normalizeDnsName, type San } from './names.js';
 
@@ -35,7 +35,7 @@ function broad(raw: string, what: string, options: PermitOptions): boolean {
   throw new McpkiError(
     'INVALID_NAME',
     `--permit ${raw} ${what}: the name constraint would no longer limit what the CA can sign`,
-    'permit a narrower name or network (e.g. .corp.example, 10.0.0.0/8); to accept it anyway, add --allow-broad-permit',
+    fix('permit a narrower name or network (e.g. .corp.example, 10.0.0.0/8); to accept it anyway, add {--allow-broad-permit}'),
   );
 }
 
@@ -123,7 +123,7 @@ function spiffeTrustDomain(raw: string, value: string): string {
     throw new McpkiError('INVALID_NAME', `invalid permitted URI "${raw}"`, hint);
   }
   if (url.protocol !== 'spiffe:') {
-    throw new McpkiError('INVALID_NAME', `invalid permitted name "${raw}": only spiffe:// trust domains can be permitted as URIs`, 'permit the host name instead (it covers URIs with that host), e.g. --permit .corp.example');
+    throw new McpkiError('INVALID_NAME', `invalid permitted name "${raw}": only spiffe:// trust domains can be permitted as URIs`, fix('permit the host name instead (it covers URIs with that host), e.g. {--permit .corp.example}'));
   }
   if (!url.host || url.port || url.username || url.password || url.search || url.hash || (url.pathname !== '' && url.pathname !== '/')) {
     throw new McpkiError('INVALID_NAME', `invalid permitted SPIFFE trust domain "${raw}"`, hint);

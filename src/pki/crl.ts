@@ -6,7 +6,7 @@ import { existsSync, lstatSync, readdirSync, statSync, type Stats } from 'node:f
 import { dirname, join, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { writeFileAtomic, writeFilesAtomic } from '../fs/atomic.js';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { INPUT_LIMITS, MIB, readInputText } from '../fs/read.js';
 import { assertSafeDir } from '../fs/safe-path.js';
 import { loadIssuingCa, loadRootKey } from './ca.js';
@@ -91,11 +91,11 @@ function lstatOrNull(path: string): Stats | null {
 
 /** --out must name a file (or nothing yet) in an existing, safe folder; checked before anything is signed or written. */
 function checkOutPath(out: string): string {
-  if (out === '') throw new McpkiError('INVALID_INPUT', '--out is empty', 'give the path of the CRL file to write, e.g. --out /etc/nginx/mcpki-crl.pem');
+  if (out === '') throw new McpkiError('INVALID_INPUT', '--out is empty', fix('give the path of the CRL file to write, e.g. {--out /etc/nginx/mcpki-crl.pem}'));
   const path = resolve(out);
   const stat = lstatOrNull(path);
   if (stat?.isDirectory()) {
-    throw new McpkiError('INVALID_INPUT', `--out ${out} is a folder, not a file`, `give a file path, e.g. --out ${join(out, 'crl.pem')}`);
+    throw new McpkiError('INVALID_INPUT', `--out ${out} is a folder, not a file`, fix(`give a file path, e.g. {--out ${join(out, 'crl.pem')}}`));
   }
   if (stat && !stat.isFile() && !stat.isSymbolicLink()) {
     throw new McpkiError('INVALID_INPUT', `--out ${out} is a special file, not a regular file`, 'give the path of a regular file (it is replaced)');

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { removeStaleTemps, writeFilesAtomic, writeManyFilesAtomic, type FileToWrite } from '../fs/atomic.js';
 import { assertKeyPathOutsideGit } from '../fs/git.js';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { assertUsableDir, ensurePrivateDir } from '../home.js';
 import type { CertificateKind, CertificatePaths, CertificateRecord, NewCertificate } from '../store/store.js';
 import { BACKDATE_MS, loadIssuingCa, type IssuingCa } from './ca.js';
@@ -35,7 +35,7 @@ const DAY = 86_400_000;
 export { DEFAULT_DAYS, MAX_DAYS } from './limits.js';
 /** mkcert's and Java's customary PKCS#12 password, used when none is given. */
 export const DEFAULT_P12_PASSWORD = 'changeit';
-const OUT_DIR_HINT = 'choose a writable folder with --out (or leave it out to use HOME/certs/NAME)';
+const OUT_DIR_HINT = fix('choose a writable folder with {--out DIR} (or leave it out to use HOME/certs/NAME)');
 
 export interface IssueRequest {
   kind: CertificateKind;
@@ -99,7 +99,7 @@ function planIssue(context: Context, ca: IssuingCa, request: IssueRequest): Plan
   const keyType = parseKeyType(request.keyType ?? DEFAULT_KEY_TYPE);
   const days = request.days ?? DEFAULT_DAYS;
   if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) {
-    throw new McpkiError('INVALID_DAYS', `--days must be a whole number from 1 to ${MAX_DAYS}, got ${String(request.days)}`, `give 1 to ${MAX_DAYS} days (default ${DEFAULT_DAYS}); clients reject longer-lived certificates, so renew instead`);
+    throw new McpkiError('INVALID_DAYS', `--days must be a whole number from 1 to ${MAX_DAYS}, got ${String(request.days)}`, fix(`give {--days N|days: N} from 1 to ${MAX_DAYS} (default ${DEFAULT_DAYS}); clients reject longer-lived certificates, so renew instead`));
   }
   assertPermitted(sans, ca.permitted);
   const outDir = resolve(request.outDir ?? join(context.layout.certsDir, name));
@@ -280,13 +280,13 @@ export async function issueBatch(context: Context, requests: readonly IssueReque
     try {
       return planIssue(context, ca, request);
     } catch (error) {
-      if (error instanceof McpkiError) throw new McpkiError(error.code, `request ${i + 1} (${request.name}): ${error.message}`, error.hint, { cause: error });
+      if (error instanceof McpkiError) throw new McpkiError(error.code, `request ${i + 1} (${request.name}): ${error.message}`, error.fix ?? error.hint, { cause: error });
       throw error;
     }
   });
   const seen = new Set<string>();
   for (const plan of plans) {
-    if (seen.has(plan.paths.key)) throw new McpkiError('INVALID_INPUT', `two requests write ${plan.paths.key}`, 'give each certificate its own name or --out folder');
+    if (seen.has(plan.paths.key)) throw new McpkiError('INVALID_INPUT', `two requests write ${plan.paths.key}`, fix('give each certificate its own name or {--out DIR}'));
     seen.add(plan.paths.key);
   }
   const store = context.store();

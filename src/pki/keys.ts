@@ -1,5 +1,5 @@
 import { createHash, createPrivateKey, generateKeyPair, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { children, nul, oid, parse, seq } from './der.js';
 import { encryptedPrivateKeyPem } from './pbes2.js';
 
@@ -145,7 +145,7 @@ export function readPrivateKey(pem: string, passphrase?: string): KeyObject {
     return createPrivateKey(passphrase === undefined ? pem : { key: pem, passphrase });
   } catch (error) {
     if (isEncryptedPem(pem)) {
-      throw new McpkiError('PASSPHRASE_WRONG', 'the root CA key could not be decrypted with the given passphrase', 'check MCPKI_ROOT_PASSPHRASE or --passphrase-file', { cause: error });
+      throw new McpkiError('PASSPHRASE_WRONG', 'the root CA key could not be decrypted with the given passphrase', fix('check MCPKI_ROOT_PASSPHRASE or {--passphrase-file FILE}'), { cause: error });
     }
     throw error;
   }

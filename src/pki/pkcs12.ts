@@ -1,7 +1,7 @@
 // PKCS#12 (RFC 7292) export, and a reader for what it writes. The modern form matches OpenSSL 3's defaults: certificates in a PBES2
 // (PBKDF2-HMAC-SHA256, AES-256-CBC) encrypted-data ContentInfo, the key in a pkcs8ShroudedKeyBag, and an
 // HMAC-SHA256 MAC. The legacy form uses pbeWithSHAAnd3-KeyTripleDES-CBC and an HMAC-SHA1 MAC.
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { createCipheriv, createHash, createHmac, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
 import { bmp, children, decodeOid, explicit, implicit, int, nul, octets, oid, parse, seq, set } from './der.js';
 import { decryptPbes2, encryptPbes2, type Encrypted } from './pbes2.js';
@@ -136,7 +136,7 @@ function macData(options: Pkcs12Options, authSafe: Buffer): Buffer {
 
 /** An empty password leaves the key readable by anyone who gets the file: refused, never written. */
 export function emptyPkcs12Password(): McpkiError {
-  return new McpkiError('PASSPHRASE_MISSING', 'the PKCS#12 password is empty (the first line of its password file is empty)', 'put the password on the first line of the password file (--p12-password-file or passwordFile:)');
+  return new McpkiError('PASSPHRASE_MISSING', 'the PKCS#12 password is empty (the first line of its password file is empty)', fix('put the password on the first line of the password file ({--p12-password-file FILE|the p12 target\'s passwordFile:})'));
 }
 
 export function encodePkcs12(options: Pkcs12Options): Buffer {

@@ -254,7 +254,7 @@ function writeCopy(target: DeclaredCrlTarget, data: Buffer, ids: Map<string, num
 }
 
 function errorBody(error: unknown): { code: string; message: string; hint: string | null } {
-  if (error instanceof McpkiError) return { code: error.code, message: error.message, hint: error.hint ?? null };
+  if (error instanceof McpkiError) return { code: error.code, message: error.message, hint: error.hintFor('config') ?? null };
   return { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error), hint: null };
 }
 

@@ -36,7 +36,7 @@
 //     refreshes, hourly checks) are the scheduler's business.
 import { McpkiError } from '../errors.js';
 import { chooseRenewalTime } from '../acme/ari-window.js';
-import { DURATION_LIMITS, formatDuration, parseDuration, type RenewBefore } from '../duration.js';
+import { checkRenewBefore, formatDuration, type RenewBefore } from '../duration.js';
 
 export type { RenewBefore };
 
@@ -101,44 +101,11 @@ export const BACKOFF_JITTER = 0.2;
 
 const RENEW_BEFORE_HINT = 'write a duration (30d, 12h, 2w, 90m, 45s) or a fraction of the lifetime between 0 and 1 (1/3, 0.25, 33%)';
 
-/** "30d" → {duration}; "1/3", "0.25", "33%" → {fraction} strictly between 0 and 1. McpkiError INVALID_INPUT otherwise. */
+/** "30d" → {duration}; "1/3", "0.25", "33%" → {fraction} strictly between 0 and 1 (`checkRenewBefore`). McpkiError INVALID_INPUT otherwise. */
 export function parseRenewBefore(text: string): RenewBefore {
-  if (typeof text !== 'string' || text.trim() === '') {
-    throw new McpkiError('INVALID_INPUT', `invalid renewBefore ${JSON.stringify(text)}: empty`, RENEW_BEFORE_HINT);
-  }
-  const value = text.trim();
-  const fraction = (result: number, shown: string): RenewBefore => {
-    if (!Number.isFinite(result) || result <= 0 || result >= 1) {
-      throw new McpkiError('INVALID_INPUT', `invalid renewBefore "${text}": the fraction ${shown} is not between 0 and 1`, RENEW_BEFORE_HINT);
-    }
-    return { type: 'fraction', fraction: result };
-  };
-  let match = /^(\d+)\s*\/\s*(\d+)$/.exec(value);
-  if (match) {
-    const denominator = Number(match[2]);
-    if (denominator === 0) throw new McpkiError('INVALID_INPUT', `invalid renewBefore "${text}": division by zero`, RENEW_BEFORE_HINT);
-    return fraction(Number(match[1]) / denominator, value);
-  }
-  match = /^(\d+(?:\.\d+)?)\s*%$/.exec(value);
-  if (match) return fraction(Number(match[1]) / 100, value);
-  match = /^(\d*\.\d+|\d+)$/.exec(value);
-  if (match) {
-    // a bare number: a decimal fraction such as 0.25; "30" (no unit) is refused rather than guessed
-    if (!value.includes('.')) {
-      throw new McpkiError('INVALID_INPUT', `invalid renewBefore "${text}": a number without a unit`, RENEW_BEFORE_HINT);
-    }
-    return fraction(Number(value), value);
-  }
-  let ms: number;
-  try {
-    ms = parseDuration(value, { maxMs: DURATION_LIMITS.renewBefore, what: 'renewBefore' });
-  } catch (error) {
-    throw new McpkiError('INVALID_INPUT', `invalid renewBefore "${text}"`, RENEW_BEFORE_HINT, { cause: error });
-  }
-  if (!Number.isFinite(ms) || ms <= 0) {
-    throw new McpkiError('INVALID_INPUT', `invalid renewBefore "${text}": must be more than zero`, RENEW_BEFORE_HINT);
-  }
-  return { type: 'duration', ms };
+  const result = typeof text === 'string' ? checkRenewBefore(text) : ({ ok: false, message: 'not text' } as const);
+  if (!result.ok) throw new McpkiError('INVALID_INPUT', `invalid renewBefore ${JSON.stringify(text)}: ${result.message}`, RENEW_BEFORE_HINT);
+  return result.value;
 }
 
 function clampDraw(random: () => number): number {

@@ -242,7 +242,7 @@ async function issueDeclared(context: Context, declared: DeclaredCertificate, si
 }
 
 function errorBody(error: unknown): { code: string; message: string; hint: string | null } {
-  if (error instanceof McpkiError) return { code: error.code, message: error.message, hint: error.hint ?? null };
+  if (error instanceof McpkiError) return { code: error.code, message: error.message, hint: error.hintFor('config') ?? null };
   return { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error), hint: null };
 }
 

@@ -34,7 +34,7 @@ import { closeSync, fsyncSync, linkSync, openSync, readdirSync, renameSync, writ
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
 import { tryUnlink } from '../fs/atomic.js';
 import {
@@ -287,7 +287,7 @@ function runningError(path: string, holder: ServiceLockInfo, state: LockHolderSt
   return new McpkiError(
     'SERVICE_RUNNING',
     `mcpki serve is already running for this home (PID ${holder.pid}${self}${since}); lock ${path}`,
-    `stop it with "kill ${holder.pid}" (SIGTERM: it finishes in-flight work and exits), or use another --home`,
+    fix(`stop it with "kill ${holder.pid}" (SIGTERM: it finishes in-flight work and exits), or use another {--home DIR}`),
   );
 }
 

@@ -3,7 +3,7 @@
 // and its serial, which is inventory detail a remote scraper should be let in to see on purpose.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { checkHostPort } from '../net/address.js';
 
 /** A point in time: ISO string, Date, or milliseconds since the epoch. */
@@ -196,7 +196,7 @@ export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9464';
 export function parseListenAddress(listen: string, allowRemote = false): { host: string; port: number } {
   const result = checkHostPort(listen, { defaultHost: '127.0.0.1', example: '127.0.0.1:9464', listen: true });
   if (!result.ok) {
-    throw new McpkiError('INVALID_INPUT', `invalid metrics listen address "${listen}": ${result.message}`, 'use HOST:PORT, e.g. --metrics 127.0.0.1:9464 (IPv6: [::1]:9464)');
+    throw new McpkiError('INVALID_INPUT', `invalid metrics listen address "${listen}": ${result.message}`, fix('use HOST:PORT, e.g. {--metrics 127.0.0.1:9464} (IPv6: [::1]:9464)'));
   }
   let { host } = result.value;
   const { port } = result.value;
@@ -239,7 +239,7 @@ export function startMetricsServer(options: MetricsServerOptions): Promise<Metri
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
       const what = error.code === 'EADDRINUSE' ? 'the address is in use' : error.code === 'EACCES' ? 'permission denied' : error.code ?? String(error);
-      reject(new McpkiError('LISTEN_FAILED', `cannot serve metrics on ${options.listen ?? DEFAULT_METRICS_LISTEN}: ${what}`, 'pick another port, e.g. --metrics 127.0.0.1:9465', { cause: error }));
+      reject(new McpkiError('LISTEN_FAILED', `cannot serve metrics on ${options.listen ?? DEFAULT_METRICS_LISTEN}: ${what}`, fix('pick another port, e.g. {--metrics 127.0.0.1:9465}'), { cause: error }));
     };
     server.once('error', onError);
     server.listen({ host, port, exclusive: true }, () => {

@@ -8,7 +8,7 @@
 // timer that fires before its time per the clock just re-arms: after a suspend/resume or a clock step (where the
 // monotonic timer and the wall clock part ways) a check is late by at most maxTimerMs, never by hours.
 import { CronTime } from 'cron';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 
 export type TickReason = 'start' | 'cron' | 'wake-up' | 'manual';
 
@@ -82,8 +82,7 @@ export function validateSchedule(schedule: string, timeZone?: string): void {
 }
 
 function parseSchedule(schedule: string, timeZone?: string): CronTime {
-  const hint =
-    'use 5 cron fields "minute hour day-of-month month day-of-week" (or 6 with seconds first), e.g. --schedule "17 * * * *" (hourly at :17) or "*/15 * * * *"';
+  const hint = fix('use 5 cron fields "minute hour day-of-month month day-of-week" (or 6 with seconds first), e.g. {--schedule "17 * * * *"} (hourly at :17) or "*/15 * * * *"');
   if (typeof schedule !== 'string' || !schedule.trim()) throw new McpkiError('INVALID_INPUT', 'empty cron schedule', hint);
   let cron: CronTime;
   try {

@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { installError } from '../install.js';
 import type { San } from '../pki/names.js';
 import { MIGRATIONS } from './migrations.js';
@@ -278,7 +278,7 @@ function storeError(error: unknown, path: string): McpkiError {
     return new McpkiError('STORE_CORRUPT', `the inventory ${path} is not a valid SQLite database`, `move it aside (mv ${path} ${path}.broken) and run the command again; certificate and key files are not affected`, { cause: error });
   }
   if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'SQLITE_PERM' || /^E[A-Z]+$/.test(code)) {
-    return new McpkiError('HOME_UNUSABLE', `cannot open the inventory ${path}: ${message}`, 'check that the mcpki home folder is writable by this user (see --home)', { cause: error });
+    return new McpkiError('HOME_UNUSABLE', `cannot open the inventory ${path}: ${message}`, fix('check that the mcpki home folder is writable by this user (see {--home DIR})'), { cause: error });
   }
   return new McpkiError('STORE_CORRUPT', `inventory error in ${path}: ${message}`, `check the file, or move it aside (mv ${path} ${path}.broken) and run the command again`, { cause: error });
 }

@@ -6,7 +6,7 @@
 // shell word, a systemd command line, a comment, or a bare word. What a syntax cannot represent safely
 // (an nginx "$" that would be read as a variable, a Caddy "{" that would be read as a placeholder) is refused
 // with the variable's name, never passed through.
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix, type Hint } from '../errors.js';
 import { checkHostPort, isHost, portNumber } from '../net/address.js';
 
 export type VariableKind = 'path' | 'host' | 'port' | 'address' | 'url' | 'urlPath' | 'identifier' | 'boolean' | 'integer' | 'command' | 'fileUrl' | 'text';
@@ -64,22 +64,22 @@ export function shownValue(value: string): string {
   return JSON.stringify(cut).replace(/[\u2028\u2029\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/gu, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`);
 }
 
-function refuse(variable: string, value: string, why: string, hint: string): McpkiError {
+function refuse(variable: string, value: string, why: string, hint: Hint): McpkiError {
   return new McpkiError('INVALID_INPUT', `template variable ${variable}=${shownValue(value)} ${why}`, hint);
 }
 
 const KIND_HINTS: Record<VariableKind, string> = {
-  path: 'give an absolute path, e.g. --var VAR=/etc/ssl/mcpki/web.pem',
-  host: 'give a DNS name or an IP address, e.g. --var VAR=mcp.example.test',
-  port: 'give a port from 1 to 65535, e.g. --var VAR=8443',
-  address: 'give host:port, [v6]:port or a port, e.g. --var VAR=127.0.0.1:8443',
-  url: 'give an http:// or https:// URL without spaces or quotes, e.g. --var VAR=https://mcp.example.test:8443/mcp',
-  urlPath: 'give a URL path, e.g. --var VAR=/mcp',
-  identifier: 'use letters, digits, ".", "_" and "-", e.g. --var VAR=web',
+  path: 'give an absolute path, e.g. {--var VAR=/etc/ssl/mcpki/web.pem}',
+  host: 'give a DNS name or an IP address, e.g. {--var VAR=mcp.example.test}',
+  port: 'give a port from 1 to 65535, e.g. {--var VAR=8443}',
+  address: 'give host:port, [v6]:port or a port, e.g. {--var VAR=127.0.0.1:8443}',
+  url: 'give an http:// or https:// URL without spaces or quotes, e.g. {--var VAR=https://mcp.example.test:8443/mcp}',
+  urlPath: 'give a URL path, e.g. {--var VAR=/mcp}',
+  identifier: 'use letters, digits, ".", "_" and "-", e.g. {--var VAR=web}',
   boolean: 'give true or false',
-  integer: 'give a whole number, e.g. --var VAR=7',
-  command: 'give the command and its arguments separated by spaces, quoting an argument that holds spaces as a shell would, e.g. --var VAR="/bin/sh -c \'nginx -t && nginx -s reload\'"',
-  fileUrl: 'give a file:// URL with every character but letters, digits and - . _ ~ : / @ percent-encoded, e.g. --var VAR=file:///usr/lib/node_modules/mcpki/docs',
+  integer: 'give a whole number, e.g. {--var VAR=7}',
+  command: 'give the command and its arguments separated by spaces, quoting an argument that holds spaces as a shell would, e.g. {--var VAR="/bin/sh -c \'nginx -t && nginx -s reload\'"}',
+  fileUrl: 'give a file:// URL with every character but letters, digits and - . _ ~ : / @ percent-encoded, e.g. {--var VAR=file:///usr/lib/node_modules/mcpki/docs}',
   text: 'give one line of text',
 };
 
@@ -130,7 +130,7 @@ export function splitCommand(value: string): string[] | string {
 /** Checks a value against its variable's kind; throws INVALID_INPUT (exit 3) naming the variable. */
 export function checkValue(variable: string, value: string): void {
   const kind = kindOf(variable);
-  const hint = KIND_HINTS[kind].replace('VAR', variable);
+  const hint = fix(KIND_HINTS[kind].replace('VAR', variable));
   if (typeof value !== 'string') throw refuse(variable, String(value), 'is not text', hint);
   const bad = FORBIDDEN.exec(value);
   if (bad) throw refuse(variable, value, `holds ${describeChar(bad[0])} at position ${bad.index + 1}, which no template value may hold`, hint);
@@ -270,7 +270,7 @@ function systemdWord(word: string): string {
  * naming the variable when the syntax cannot hold the value there.
  */
 export function escapeValue(syntax: Syntax, where: Where, variable: string, value: string): string {
-  const cannot = (what: string, hint = KIND_HINTS[kindOf(variable)].replace('VAR', variable)): never => {
+  const cannot = (what: string, hint: Hint = fix(KIND_HINTS[kindOf(variable)].replace('VAR', variable))): never => {
     throw refuse(variable, value, `cannot go into this ${syntax === 'plain' ? 'file' : syntax} file: ${what}`, hint);
   };
   const kind = kindOf(variable);

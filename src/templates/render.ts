@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Context } from '../context.js';
 import { loadConfig } from '../config/index.js';
 import { didYouMean } from '../config/validate.js';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix, type Hint } from '../errors.js';
 import { formatHostPort, parseHostPort } from '../net/address.js';
 import { CATALOG, COMMON_DEFAULTS } from './catalog.js';
 import { checkValue, fillTemplate, syntaxOf } from './escape.js';
@@ -81,13 +81,13 @@ export function listTemplates(): TemplateInfo[] {
   return out;
 }
 
-function hintFor(missing: readonly string[]): string {
+function hintFor(missing: readonly string[]): Hint {
   const fromCert = missing.some((m) => certificateVariableNames().includes(m) || m === 'ca' || m === 'crl');
   const fromClient = missing.some((m) => certificateVariableNames('client').includes(m));
-  const vars = missing.map((m) => `--var ${m}=…`).join(' ');
-  if (fromClient) return `pass --client-cert NAME (a client certificate from "mcpki list"), or ${vars}`;
-  if (fromCert) return `pass --cert NAME (a certificate from "mcpki list"), or ${vars}`;
-  return `pass ${vars}`;
+  const vars = missing.map((m) => `{--var ${m}=…}`).join(' ');
+  if (fromClient) return fix(`pass {--client-cert NAME} (a client certificate from "mcpki list"), or ${vars}`);
+  if (fromCert) return fix(`pass {--cert NAME} (a certificate from "mcpki list"), or ${vars}`);
+  return fix(`pass ${vars}`);
 }
 
 /**
@@ -167,7 +167,7 @@ export function renderTemplate(context: Context, name: string, options: RenderOp
     throw new McpkiError(
       'INVALID_INPUT',
       `template ${template.name} has no variable ${JSON.stringify(variable)}`,
-      suggestion ? `did you mean --var ${suggestion}=…? (see "mcpki template list")` : takes.length > 0 ? `it takes: ${takes.join(', ')}` : 'it takes no variables',
+      suggestion ? fix(`did you mean {--var ${suggestion}=…}? (see "mcpki template list")`) : takes.length > 0 ? `it takes: ${takes.join(', ')}` : 'it takes no variables',
     );
   }
 

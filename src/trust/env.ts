@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import type { Context } from '../context.js';
 import { writeFileAtomic } from '../fs/atomic.js';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { loadRoot, pemContains, readTextIfExists } from './common.js';
 
 export type ShellKind = 'sh' | 'fish' | 'powershell' | 'dotenv';
@@ -77,7 +77,7 @@ export function formatEnv(report: EnvReport, shell: ShellKind): string {
       case 'dotenv':
         // dotenv readers disagree on escapes and expansion inside quotes; refuse what they cannot all read
         if (/["\\$\n\r`]/.test(v.value)) {
-          throw new McpkiError('INVALID_INPUT', `${v.name}=${v.value} cannot be written portably to a .env file`, 'use a --home path without " \\ $ ` or line breaks, or --shell sh');
+          throw new McpkiError('INVALID_INPUT', `${v.name}=${v.value} cannot be written portably to a .env file`, fix('use a {--home DIR} path without " \\ $ ` or line breaks, or {--shell sh}'));
         }
         return `${v.name}="${v.value}"`;
       default:

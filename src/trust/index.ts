@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Context } from '../context.js';
-import { McpkiError, isMcpkiError } from '../errors.js';
+import { McpkiError, isMcpkiError, fix } from '../errors.js';
 import { findTool, loadRoot, shellWord, type RootCertificate, type TrustStore, type TrustStoreResult } from './common.js';
 import { detectDebian } from './debian.js';
 import { detectFedora } from './fedora.js';
@@ -67,7 +67,7 @@ function planStores(context: Context, options: TrustOptions): Plan {
     if (system && available?.ok) plan.stores.push(system);
     else {
       const reason = system && available && !available.ok ? available.reason : 'no supported system trust store (neither update-ca-certificates nor update-ca-trust found)';
-      const hint = `mcpki supports Debian/Ubuntu and Fedora/RHEL system stores; elsewhere trust ${context.layout.rootCert} by hand, or use --store nss`;
+      const hint = fix(`mcpki supports Debian/Ubuntu and Fedora/RHEL system stores; elsewhere trust ${context.layout.rootCert} by hand, or use {--store nss}`);
       if (which === 'system') throw new McpkiError('TRUST_TOOL_MISSING', reason, hint);
       plan.skipped.push({ store: 'system', location: system?.location ?? '-', state: 'skipped', detail: reason });
     }

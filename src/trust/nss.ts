@@ -4,7 +4,7 @@
 import { lstatSync, readdirSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { McpkiError, isMcpkiError } from '../errors.js';
+import { McpkiError, isMcpkiError, fix } from '../errors.js';
 import { assertSafeDir, isTrustedOwner, runningUid, unsafe } from '../fs/safe-path.js';
 import {
   findTool,
@@ -66,7 +66,7 @@ function realpathOr(path: string): string {
 export function checkNssDb(dir: string): string {
   const path = resolve(dir);
   if (!isDirectory(path)) {
-    throw new McpkiError('INVALID_INPUT', `NSS database folder ${path} does not exist`, 'pass the folder that contains cert9.db, e.g. --nss-db ~/.pki/nssdb');
+    throw new McpkiError('INVALID_INPUT', `NSS database folder ${path} does not exist`, fix('pass the folder that contains cert9.db, e.g. {--nss-db ~/.pki/nssdb}'));
   }
   if (!isFile(join(path, 'cert9.db'))) {
     throw new McpkiError('INVALID_INPUT', `${path} holds no NSS database (no cert9.db)`, `pass the folder that contains cert9.db, or create one: certutil -N -d sql:${shellWord(path)} --empty-password`);
@@ -166,7 +166,7 @@ export class NssStore implements TrustStore {
     const file = join(this.dir, 'cert9.db');
     const blocked = [file, this.dir].find((path) => !isWritable(path));
     if (blocked) {
-      throw new McpkiError('TRUST_PERMISSION', `cannot write ${blocked}`, 'run mcpki as the user who owns this NSS database (not with sudo), or pass --nss-db DIR for one you can write');
+      throw new McpkiError('TRUST_PERMISSION', `cannot write ${blocked}`, fix('run mcpki as the user who owns this NSS database (not with sudo), or pass {--nss-db DIR} for one you can write'));
     }
   }
 

@@ -211,7 +211,8 @@ export function checkJson(row) {
     const keys = Object.keys(result.json);
     if (keys.length !== 1) problems.push(`top-level keys ${keys.join(',')}, expected only "error"`);
     // "details" (optional): every error of a file that has several (mcpki.yaml), one string each
-    const expectedKeys = ['code', 'exitCode', 'hint', 'message', ...('details' in error ? ['details'] : [])].sort();
+    // "fix": the settings the hint names (or null), for each surface to word its own way
+    const expectedKeys = ['code', 'exitCode', 'fix', 'hint', 'message', ...('details' in error ? ['details'] : [])].sort();
     if (JSON.stringify(Object.keys(error).sort()) !== JSON.stringify(expectedKeys)) problems.push(`error keys ${Object.keys(error).join(',')}`);
     if ('details' in error && (!Array.isArray(error.details) || error.details.length === 0 || !error.details.every((d) => typeof d === 'string' && !d.includes('\n')))) problems.push('details is not a list of one-line strings');
     if (row.code && error.code !== row.code) problems.push(`code ${error.code}, expected ${row.code}`);

@@ -15,7 +15,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { Resolver } from 'node:dns/promises';
 import { childEnv } from '../../process/env.js';
-import { McpkiError } from '../../errors.js';
+import { McpkiError, fix } from '../../errors.js';
 import { interrupted, sleep, throwIfInterrupted } from '../interrupt.js';
 import { CHALLENGE_ERROR_CODES, assertKeyAuthorization, type ChallengeProvider, type ChallengeTask } from './provider.js';
 
@@ -168,7 +168,7 @@ export class Dns01HookProvider implements ChallengeProvider {
   constructor(options: Dns01HookOptions) {
     const argv = typeof options.hook === 'string' ? splitCommand(options.hook) : [...options.hook];
     if (argv.length === 0 || argv[0] === '') {
-      throw new McpkiError('USAGE', 'the dns-01 hook command is empty', 'give --dns-hook the program that sets TXT records, e.g. --dns-hook "/usr/local/bin/dns-hook --zone example.com"');
+      throw new McpkiError('USAGE', 'the dns-01 hook command is empty', fix('give the program that sets TXT records, e.g. {--dns-hook "/usr/local/bin/dns-hook --zone example.com"|challenge.hook: [/usr/local/bin/dns-hook, --zone, example.com]}'));
     }
     this.argv = argv;
     this.timeoutMs = positive(options.timeoutSeconds, DEFAULT_HOOK_TIMEOUT_SECONDS, 'the dns-01 hook timeout') * 1000;
@@ -194,7 +194,7 @@ export class Dns01HookProvider implements ChallengeProvider {
   /** Before the order: the hook's program exists and is executable (found on PATH when given without a slash). */
   async prepare(): Promise<void> {
     const program = this.argv[0]!;
-    const hint = 'give --dns-hook an executable program (a path, or a name on PATH) and its arguments; it is not run through a shell';
+    const hint = fix('give {--dns-hook|challenge.hook:} an executable program (a path, or a name on PATH) and its arguments; it is not run through a shell');
     const candidates = program.includes('/') ? [program] : (this.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, program));
     for (const candidate of candidates) {
       let stat;
@@ -259,7 +259,7 @@ export class Dns01HookProvider implements ChallengeProvider {
       run = await runCommand([...this.argv, action, task.identifier, fqdn, value], env, this.cwd, this.timeoutMs, signal);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? String(error);
-      throw new McpkiError('INVALID_INPUT', `cannot run the dns-01 hook ${hookText} (${code})`, 'give --dns-hook an executable program (a path, or a name on PATH) and its arguments; it is not run through a shell', { cause: error });
+      throw new McpkiError('INVALID_INPUT', `cannot run the dns-01 hook ${hookText} (${code})`, fix('give {--dns-hook|challenge.hook:} an executable program (a path, or a name on PATH) and its arguments; it is not run through a shell'), { cause: error });
     }
     // an interrupted present: the hook was killed (or had finished); cleanup runs for this task all the same
     if (signal?.aborted) throw interrupted(signal, `the dns-01 ${action} hook for ${task.identifier}`);
@@ -272,7 +272,7 @@ export class Dns01HookProvider implements ChallengeProvider {
       throw new McpkiError(
         CHALLENGE_ERROR_CODES.hookFailed,
         `dns-01 ${action} hook for ${task.identifier} timed out after ${this.timeoutMs / 1000} s and was killed: ${hookText}${tail}`,
-        `make the hook return once the record is set (wait for propagation with --dns-resolver), or raise --dns-timeout${cleanupHint}`,
+        fix(`make the hook return once the record is set (wait for propagation with {--dns-resolver IP}), or raise {--dns-timeout SECONDS|challenge.timeout:}${cleanupHint}`),
         { cause: failure },
       );
     }
@@ -308,7 +308,7 @@ export class Dns01HookProvider implements ChallengeProvider {
     throw new McpkiError(
       CHALLENGE_ERROR_CODES.hookFailed,
       `TXT record ${fqdn} not visible at ${check.address} after ${check.timeoutMs / 1000} s (last answer: ${lastError})`,
-      `check that the hook writes to the zone ${check.address} serves, or give DNS more time with --dns-propagation-timeout`,
+      fix(`check that the hook writes to the zone ${check.address} serves, or give DNS more time with {--dns-propagation-timeout SECONDS}`),
     );
   }
 }

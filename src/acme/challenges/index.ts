@@ -1,6 +1,6 @@
 // ACME challenge providers: http-01 (standalone responder or webroot), dns-01 (user hook), tls-alpn-01
 // (standalone responder), chosen from the command line's options by createChallengeProvider.
-import { McpkiError } from '../../errors.js';
+import { McpkiError, fix } from '../../errors.js';
 import { Dns01HookProvider, type Dns01HookOptions } from './dns01.js';
 import { Http01Provider } from './http01.js';
 import { CHALLENGE_TYPES, type ChallengeProvider, type ChallengeType } from './provider.js';
@@ -111,7 +111,7 @@ export function createChallengeProvider(options: ChallengeOptions = {}): Challen
     if (other === type) continue;
     for (const key of keys) {
       if (options[key] !== undefined) {
-        throw new McpkiError('USAGE', `${OPTION_FLAGS[key]} applies only to --challenge ${other}, not ${type}`, `leave out ${OPTION_FLAGS[key]}, or use --challenge ${other}`);
+        throw new McpkiError('USAGE', `${OPTION_FLAGS[key]} applies only to --challenge ${other}, not ${type}`, fix(`leave out {${OPTION_FLAGS[key]}}, or use {--challenge ${other}|challenge.type: ${other}}`));
       }
     }
   }
@@ -119,19 +119,19 @@ export function createChallengeProvider(options: ChallengeOptions = {}): Challen
     case 'http-01': {
       if (options.webroot !== undefined) {
         for (const key of ['httpPort', 'httpHost'] as const) {
-          if (options[key] !== undefined) throw new McpkiError('USAGE', `${OPTION_FLAGS[key]} and --webroot cannot be combined`, 'with --webroot the running web server answers the challenge; leave out one of them');
+          if (options[key] !== undefined) throw new McpkiError('USAGE', `${OPTION_FLAGS[key]} and --webroot cannot be combined`, fix('with {--webroot DIR|challenge.webroot: DIR} the running web server answers the challenge; leave out one of them'));
         }
-        if (options.webroot.trim() === '') throw new McpkiError('USAGE', '--webroot needs a folder', 'give the folder your web server serves, e.g. --webroot /var/www/html');
+        if (options.webroot.trim() === '') throw new McpkiError('USAGE', '--webroot needs a folder', fix('give the folder your web server serves, e.g. {--webroot /var/www/html|challenge.webroot: /var/www/html}'));
         return new WebrootProvider(options.webroot);
       }
       return new Http01Provider({ port: port(options.httpPort, '--http-port'), host: options.httpHost || undefined });
     }
     case 'dns-01': {
       if (options.dnsHook === undefined) {
-        throw new McpkiError('USAGE', 'dns-01 needs --dns-hook CMD', 'give the program that adds and removes TXT records, e.g. --dns-hook "/usr/local/bin/acme-dns-hook --zone example.com"');
+        throw new McpkiError('USAGE', 'dns-01 needs --dns-hook CMD', fix('give the program that adds and removes TXT records, e.g. {--dns-hook "/usr/local/bin/acme-dns-hook --zone example.com"|challenge.hook: [/usr/local/bin/acme-dns-hook, --zone, example.com]}'));
       }
       if (options.propagationTimeoutSeconds !== undefined && options.dnsResolver === undefined) {
-        throw new McpkiError('USAGE', '--dns-propagation-timeout needs --dns-resolver', 'give the DNS server to poll with --dns-resolver IP[:PORT]');
+        throw new McpkiError('USAGE', '--dns-propagation-timeout needs --dns-resolver', fix('give the DNS server to poll with {--dns-resolver IP[:PORT]}'));
       }
       const hookOptions: Dns01HookOptions = {
         hook: options.dnsHook,

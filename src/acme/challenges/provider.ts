@@ -2,7 +2,7 @@
 // visible, cleanup() takes it away again, close() releases what is shared between tasks (a listening port).
 // cleanup() and close() are always safe to call: after a present() that failed half-way, twice in a row, or
 // without any present() at all.
-import { McpkiError, type ErrorCode } from '../../errors.js';
+import { McpkiError, type ErrorCode, fix } from '../../errors.js';
 
 export type ChallengeType = 'http-01' | 'dns-01' | 'tls-alpn-01';
 export const CHALLENGE_TYPES: readonly ChallengeType[] = ['http-01', 'dns-01', 'tls-alpn-01'];
@@ -75,7 +75,7 @@ export function assertKeyAuthorization(task: ChallengeTask): void {
 /** Wildcard names can only be proven through DNS (RFC 8555 section 7.1.3). */
 export function assertNotWildcard(task: ChallengeTask, type: ChallengeType): void {
   if (task.wildcard) {
-    throw new McpkiError(CHALLENGE_ERROR_CODES.unsupported, `*.${task.identifier}: a wildcard name cannot be validated with ${type}`, 'use --challenge dns-01 --dns-hook CMD for wildcard names');
+    throw new McpkiError(CHALLENGE_ERROR_CODES.unsupported, `*.${task.identifier}: a wildcard name cannot be validated with ${type}`, fix('use {--challenge dns-01|challenge.type: dns-01} with {--dns-hook CMD|challenge.hook: [CMD]} for wildcard names'));
   }
 }
 

@@ -3,7 +3,7 @@
 // umask), and removed in cleanup together with the folders this provider created, once they are empty.
 import { accessSync, chmodSync, constants, mkdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { McpkiError } from '../../errors.js';
+import { McpkiError, fix } from '../../errors.js';
 import { writeFileAtomic } from '../../fs/atomic.js';
 import { assertKeyAuthorization, assertNotWildcard, assertToken, type ChallengeProvider, type ChallengeTask } from './provider.js';
 
@@ -34,7 +34,7 @@ export class WebrootProvider implements ChallengeProvider {
       } catch {
         break;
       }
-      if (!stat.isDirectory()) throw new McpkiError('INVALID_INPUT', `${part} is not a folder`, 'remove it, or give --webroot the folder your web server serves for this domain');
+      if (!stat.isDirectory()) throw new McpkiError('INVALID_INPUT', `${part} is not a folder`, fix('remove it, or give {--webroot DIR|challenge.webroot: DIR} as the folder your web server serves for this domain'));
       deepest = part;
     }
     try {
@@ -52,7 +52,7 @@ export class WebrootProvider implements ChallengeProvider {
       stat = undefined;
     }
     if (!stat?.isDirectory()) {
-      throw new McpkiError('INVALID_INPUT', `webroot ${this.webroot} is not a folder`, 'give --webroot the folder your web server serves for this domain (its document root)');
+      throw new McpkiError('INVALID_INPUT', `webroot ${this.webroot} is not a folder`, fix('give {--webroot DIR|challenge.webroot: DIR} as the folder your web server serves for this domain (its document root)'));
     }
   }
 
@@ -125,5 +125,5 @@ export class WebrootProvider implements ChallengeProvider {
 
 function writeError(path: string, error: unknown): McpkiError {
   const code = (error as NodeJS.ErrnoException).code ?? String(error);
-  return new McpkiError('WRITE_FAILED', `cannot write ${path} for the http-01 challenge (${code})`, 'check that --webroot is the folder your web server serves and that mcpki may write to it', { cause: error });
+  return new McpkiError('WRITE_FAILED', `cannot write ${path} for the http-01 challenge (${code})`, fix('check that {--webroot DIR|challenge.webroot: DIR} is the folder your web server serves and that mcpki may write to it'), { cause: error });
 }

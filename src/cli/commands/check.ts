@@ -89,7 +89,7 @@ When several apply, the highest wins: 21 over 20 over 19. A TARGET or option tha
           record: flags.record !== false,
         });
         emit(out, report, () => renderReport(report));
-        process.exitCode = report.exitCode;
+        return report.exitCode;
       }),
     );
 }

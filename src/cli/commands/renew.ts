@@ -141,7 +141,7 @@ export function registerRenew(program: Command): void {
         const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache'), context });
         const result = await withProgress(out, `applying ${config.certificates.length} certificates`, () => interruptible((signal) => applyConfig(context, config, { signal })), { immediate: true });
         emit(out, result, () => renderApply(result));
-        if (result.failed || result.backingOff) process.exitCode = EXIT_CODES.SOME_FAILED;
+        return result.failed || result.backingOff ? EXIT_CODES.SOME_FAILED : undefined;
       }),
     );
 
@@ -191,7 +191,7 @@ Examples:
         if (!out.json) process.stdout.write(planText() + '\n\n');
         const result = await withProgress(out, `renewing (${config.certificates.length} certificates declared)`, () => interruptible((signal) => applyConfig(context, config, { force: flags.force, signal })), { immediate: true });
         emit(out, { plan, ...result }, () => renderApply(result));
-        if (result.failed || result.backingOff) process.exitCode = EXIT_CODES.SOME_FAILED;
+        return result.failed || result.backingOff ? EXIT_CODES.SOME_FAILED : undefined;
       }),
     );
 }
