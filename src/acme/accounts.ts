@@ -239,7 +239,7 @@ export async function updateAccountEmail(context: Context, name: string, email: 
     releaseConnections();
   }
   if (!Array.isArray(contact) || !contact.includes(`mailto:${address}`)) {
-    throw new McpkiError('ACME_PROBLEM', `${account.directoryUrl} accepted the update of account "${name}" but its contact is ${JSON.stringify(contact ?? [])}, not mailto:${address}`, 'the CA may not allow changing the contact: ask the CA, or register a new account with --email');
+    throw new McpkiError('ACME_PROBLEM', `${account.directoryUrl} accepted the update of account "${name}" but its contact is ${JSON.stringify(contact ?? [])}, not mailto:${address}`, fix('the CA may not allow changing the contact: ask the CA, or register a new account with {--email}'));
   }
   const store = context.store();
   store.transaction(() => {

@@ -113,7 +113,7 @@ function csrDomains(csr: ExternalCsr, path: string, domains: readonly string[]):
     const given = classifySans(domains).map((s) => `${s.type}:${s.value}`).sort();
     const inCsr = csr.sans.map((s) => `${s.type}:${s.value}`).sort();
     if (given.length !== inCsr.length || given.some((g, i) => g !== inCsr[i])) {
-      throw new McpkiError('USAGE', `-d names (${domains.join(', ')}) differ from the names in --csr ${path} (${names.join(', ')})`, 'leave out -d: with --csr the request names the certificate');
+      throw new McpkiError('USAGE', `-d names (${domains.join(', ')}) differ from the names in --csr ${path} (${names.join(', ')})`, fix('leave out -d: with {--csr} the request names the certificate'));
     }
   }
   return names;
@@ -126,8 +126,8 @@ function csrDomains(csr: ExternalCsr, path: string, domains: readonly string[]):
  */
 function reusedKey(previous: CertificateRecord, keyType: KeyType): KeyObject {
   const path = previous.paths.key;
-  const fresh = 'leave out --reuse-key (reuseKey: false) once to make a new key';
-  if (!path) throw new McpkiError('INVALID_INPUT', `--reuse-key: certificate ${previous.name} has no key on record (it was made from a CSR)`, `${fresh}, or pass the next CSR with --csr`);
+  const fresh = fix('leave out {--reuse-key|reuseKey: true} once to make a new key');
+  if (!path) throw new McpkiError('INVALID_INPUT', `--reuse-key: certificate ${previous.name} has no key on record (it was made from a CSR)`, fix(`${fresh}, or pass the next CSR with {--csr}`));
   if (previous.status === 'revoked' && previous.revocationReason === 'keyCompromise') {
     throw new McpkiError('INVALID_INPUT', `--reuse-key: certificate ${previous.name} was revoked because its key was compromised`, fresh);
   }
@@ -172,7 +172,7 @@ function planOrder(context: Context, request: AcmeIssueRequest, name: string, ke
     // match (a key of the user's own at that path is left alone: it is not read, and it is the CSR's, or not, as
     // the user made it)
     if (previous?.paths.key === keyPath && existsNoFollow(keyPath)) {
-      throw new McpkiError('INVALID_INPUT', `${keyPath} holds the key of an earlier certificate "${name}", which the certificate for --csr would not match`, 'choose another name or --out folder, or remove that key first');
+      throw new McpkiError('INVALID_INPUT', `${keyPath} holds the key of an earlier certificate "${name}", which the certificate for --csr would not match`, fix('choose another name or {--out} folder, or remove that key first'));
     }
   } else if (!request.allowGit) assertKeyPathOutsideGit(keyPath);
   const reused = request.reuseKey && previous ? reusedKey(previous, keyType) : undefined;
@@ -192,14 +192,14 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
   const progress: ProgressListener = request.onProgress ?? (() => {});
   const name = validateCertName(request.name);
   if (request.csr !== undefined && request.reuseKey) {
-    throw new McpkiError('USAGE', '--reuse-key and --csr cannot be combined', 'with --csr the key is yours: make the next request with the same key');
+    throw new McpkiError('USAGE', '--reuse-key and --csr cannot be combined', fix('with {--csr} the key is yours: make the next request with the same key'));
   }
   const preferredChain = checkPreferredChain(request.preferredChain);
   const csr = request.csr !== undefined ? readExternalCsr(request.csr) : undefined;
   const sans = validateDomains(csr ? csrDomains(csr, request.csr!, request.domains) : request.domains, request.challenge);
   const keyType = csr ? csr.keyType : parseKeyType(request.keyType ?? DEFAULT_KEY_TYPE);
   if (csr && request.keyType !== undefined && parseKeyType(request.keyType) !== csr.keyType) {
-    throw new McpkiError('USAGE', `--key ${request.keyType} differs from the ${csr.keyType} key of --csr ${request.csr}`, 'leave out --key: with --csr the request\'s key is certified');
+    throw new McpkiError('USAGE', `--key ${request.keyType} differs from the ${csr.keyType} key of --csr ${request.csr}`, fix('leave out {--key}: with {--csr} the request\'s key is certified'));
   }
   // what can be checked on this machine is checked before anything else, and before the CA hears of an order
   // (a local mistake must not leave pending authorizations behind): the port (which stays bound), the
@@ -392,7 +392,7 @@ function checkPreferredChain(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   // eslint-disable-next-line no-control-regex
   if (value.trim() === '' || value.length > 64 || /[\u0000-\u001f\u007f-\u009f]/.test(value)) {
-    throw new McpkiError('INVALID_INPUT', `--preferred-chain ${JSON.stringify(value)} is not an issuer common name`, 'give the CN of a certificate in the chain you want, e.g. --preferred-chain "ISRG Root X1"');
+    throw new McpkiError('INVALID_INPUT', `--preferred-chain ${JSON.stringify(value)} is not an issuer common name`, fix('give the CN of a certificate in the chain you want, e.g. {--preferred-chain} "ISRG Root X1"'));
   }
   return value;
 }

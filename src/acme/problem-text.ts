@@ -1,6 +1,6 @@
 // What an ACME problem means to the user: one line naming the problem and the value, and one naming the fix,
 // and the McpkiError that carries the problem.
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix, type Hint } from '../errors.js';
 import { TRANSIENT_NETWORK_CODES } from './http.js';
 import { errorCodeFor, isRetryable, oneLine, type AcmeProblem } from './problems.js';
 
@@ -26,7 +26,7 @@ function validationPort(detail: string, challenge: string): number | undefined {
   return port !== undefined && port > 0 && port <= 65535 ? port : CHALLENGE_PORT[challenge];
 }
 
-function describeChallengeProblem(problem: AcmeProblem, domain: string, challenge: string, detail: string): { message: string; hint: string } | undefined {
+function describeChallengeProblem(problem: AcmeProblem, domain: string, challenge: string, detail: string): { message: string; hint: Hint } | undefined {
   const prefix = `${challenge} challenge for ${domain} failed: `;
   const port = validationPort(detail, challenge);
   const bare = domain.replace(/^\*\./, '');
@@ -37,19 +37,19 @@ function describeChallengeProblem(problem: AcmeProblem, domain: string, challeng
   if (challenge === 'dns-01' && ['dns', 'incorrectResponse', 'unauthorized', 'connection'].includes(problem.name)) {
     return {
       message: `${prefix}TXT record ${txtName(domain)} not visible to ${check}: ${detail}`,
-      hint: `make --dns-hook set the record in the zone the public name servers serve, check with "dig TXT ${txtName(domain)} @<authoritative server>", and give it time to propagate`,
+      hint: fix(`make {--dns-hook} set the record in the zone the public name servers serve, check with "dig TXT ${txtName(domain)} @<authoritative server>", and give it time to propagate`),
     };
   }
   if (challenge === 'http-01' && (problem.name === 'connection' || problem.name === 'dns')) {
     return {
       message: `${prefix}port ${port} of ${bare} was not reachable from ${check}${local}: ${detail}`,
-      hint: `${bare} must resolve to this machine (A/AAAA) and port ${port} must be open to the internet (firewall, ${forward}); or use --challenge dns-01`,
+      hint: fix(`${bare} must resolve to this machine (A/AAAA) and port ${port} must be open to the internet (firewall, ${forward}); or use {--challenge dns-01|challenge: dns-01}`),
     };
   }
   if (challenge === 'http-01' && (problem.name === 'unauthorized' || problem.name === 'incorrectResponse')) {
     return {
       message: `${prefix}port ${port} of ${bare} did not serve the expected /.well-known/acme-challenge/ file to ${check}${local}: ${detail}`,
-      hint: `another server may answer port ${port} of ${bare}: stop it, give its document root with --webroot, or fix redirects; or use --challenge dns-01`,
+      hint: fix(`another server may answer port ${port} of ${bare}: stop it, give its document root with {--webroot}, or fix redirects; or use {--challenge dns-01|challenge: dns-01}`),
     };
   }
   if (challenge === 'http-01' && problem.name === 'tls') {
@@ -62,7 +62,7 @@ function describeChallengeProblem(problem: AcmeProblem, domain: string, challeng
     const what = problem.name === 'connection' || problem.name === 'dns' ? `port ${port} of ${bare} was not reachable from ${check}` : `port ${port} of ${bare} did not present the acme-tls/1 challenge certificate to ${check}`;
     return {
       message: `${prefix}${what}: ${detail}`,
-      hint: `port 443 of ${bare} must reach the --alpn-port responder directly (no TLS-terminating proxy in front); or use --challenge http-01 or dns-01`,
+      hint: fix(`port 443 of ${bare} must reach the {--alpn-port} responder directly (no TLS-terminating proxy in front); or use {--challenge http-01|challenge: http-01} or dns-01`),
     };
   }
   if (problem.name === 'caa') {
@@ -72,7 +72,7 @@ function describeChallengeProblem(problem: AcmeProblem, domain: string, challeng
 }
 
 /** One line naming the problem and one line naming the fix. */
-export function describeProblem(problem: AcmeProblem): { message: string; hint: string } {
+export function describeProblem(problem: AcmeProblem): { message: string; hint: Hint } {
   const detail = oneLine(problem.detail, 240) || 'no detail';
   const domain = problem.identifier?.value;
   const challenge = problem.challengeType;
@@ -84,7 +84,7 @@ export function describeProblem(problem: AcmeProblem): { message: string; hint: 
   if (problem.operation === 'account' && /external account|\beab\b/i.test(detail) && problem.name !== 'externalAccountRequired') {
     return {
       message: `the CA refused the External Account Binding: ${detail}`,
-      hint: 'check the EAB key id (--eab-kid) and its HMAC key (--eab-hmac-file or MCPKI_EAB_HMAC, base64url, exactly as the CA shows it); some CAs accept each EAB key only once: create a new one',
+      hint: fix('check the EAB key id ({--eab-kid}) and its HMAC key ({--eab-hmac-file} or MCPKI_EAB_HMAC, base64url, exactly as the CA shows it); some CAs accept each EAB key only once: create a new one'),
     };
   }
   const prefix = challenge ? `${challenge} challenge${domain ? ` for ${domain}` : ''} failed: ` : domain ? `${domain}: ` : '';
@@ -93,26 +93,26 @@ export function describeProblem(problem: AcmeProblem): { message: string; hint: 
     case 'rateLimited':
       return {
         message: until ? `rate limited by the CA until ${until}: ${detail}` : `rate limited by the CA: ${detail}`,
-        hint: until ? `wait until ${until} before trying again; test against a staging directory (e.g. --directory letsencrypt-staging)` : 'wait before trying again (see the detail); test against a staging directory (e.g. --directory letsencrypt-staging)',
+        hint: until ? fix(`wait until ${until} before trying again; test against a staging directory (e.g. {--directory} letsencrypt-staging)`) : fix('wait before trying again (see the detail); test against a staging directory (e.g. {--directory} letsencrypt-staging)'),
       };
     case 'badNonce':
       return { message: `the CA kept rejecting the request's anti-replay nonce: ${detail}`, hint: 'a temporary condition: try again' };
     case 'externalAccountRequired':
-      return { message: `this CA requires External Account Binding: ${detail}`, hint: 'pass --eab-kid and --eab-hmac-file with the key ID and HMAC key from your account at the CA' };
+      return { message: `this CA requires External Account Binding: ${detail}`, hint: fix('pass {--eab-kid} and {--eab-hmac-file} with the key ID and HMAC key from your account at the CA') };
     case 'accountDoesNotExist':
       return { message: `the ACME account does not exist on this CA: ${detail}`, hint: 'register one with "mcpki acme account register" (the CA may have deleted or deactivated it)' };
     case 'alreadyRevoked':
       return { message: `the certificate is already revoked: ${detail}`, hint: 'nothing left to revoke' };
     case 'badRevocationReason':
-      return { message: `the CA does not accept this revocation reason: ${detail}`, hint: 'choose another --reason: CAs commonly accept unspecified, keyCompromise, affiliationChanged, superseded and cessationOfOperation' };
+      return { message: `the CA does not accept this revocation reason: ${detail}`, hint: fix('choose another {--reason}: CAs commonly accept unspecified, keyCompromise, affiliationChanged, superseded and cessationOfOperation') };
     case 'alreadyReplaced':
       return { message: `the certificate this order replaces was already replaced by another order: ${detail}`, hint: 'order again without "replaces" (the renewal was already done once)' };
     case 'invalidProfile':
-      return { message: `the CA rejected the certificate profile: ${detail}`, hint: 'choose one of the profiles the directory lists (meta.profiles), or drop --profile' };
+      return { message: `the CA rejected the certificate profile: ${detail}`, hint: fix('choose one of the profiles the directory lists (meta.profiles), or drop {--profile}') };
     case 'caa':
       return { message: `${prefix}CAA records of ${who} do not allow this CA: ${detail}`, hint: `add a CAA record for ${who} that names this CA (issue/issuewild), or remove the one that excludes it` };
     case 'connection':
-      return { message: `${prefix}the CA could not connect to ${who}: ${detail}`, hint: `${who} must be reachable from the internet on the challenge's port; or use --challenge dns-01` };
+      return { message: `${prefix}the CA could not connect to ${who}: ${detail}`, hint: fix(`${who} must be reachable from the internet on the challenge's port; or use {--challenge dns-01|challenge: dns-01}`) };
     case 'dns':
       return { message: `${prefix}the CA could not resolve ${who}: ${detail}`, hint: `${who} needs public DNS records (A/AAAA for http-01 and tls-alpn-01, a TXT record for dns-01); check the name and its name servers` };
     case 'tls':
@@ -125,10 +125,10 @@ export function describeProblem(problem: AcmeProblem): { message: string; hint: 
         hint: challenge
           ? 'the challenge response was not accepted: check that it is served to the internet'
           : problem.operation === 'revoke'
-            ? 'the account may not do this: check --account (only the account that ordered a certificate, or its key, can revoke it)'
+            ? fix('the account may not do this: check {--account} (only the account that ordered a certificate, or its key, can revoke it)')
             : problem.operation === 'account'
-              ? 'the CA refused to create or use this account: check --directory and, for a CA that requires it, the EAB key (--eab-kid, --eab-hmac-file)'
-              : 'the account may not do this: check --account and that it is valid at this CA (mcpki acme account show NAME)',
+              ? fix('the CA refused to create or use this account: check {--directory} and, for a CA that requires it, the EAB key ({--eab-kid}, {--eab-hmac-file})')
+              : fix('the account may not do this: check {--account} and that it is valid at this CA (mcpki acme account show NAME)'),
       };
     case 'rejectedIdentifier':
     case 'compound': {
@@ -162,16 +162,16 @@ export function describeProblem(problem: AcmeProblem): { message: string; hint: 
     case 'badCSR':
     case 'badPublicKey':
     case 'badSignatureAlgorithm':
-      return { message: `the CA rejected the key or the CSR: ${detail}`, hint: 'try another --key type (ec-p256 and rsa-2048 are accepted by every CA)' };
+      return { message: `the CA rejected the key or the CSR: ${detail}`, hint: fix('try another {--key} type (ec-p256 and rsa-2048 are accepted by every CA)') };
     case 'invalidContact':
     case 'unsupportedContact':
-      return { message: `the CA rejected the contact address: ${detail}`, hint: 'pass a deliverable --email (many CAs refuse example.com, .test and other reserved domains)' };
+      return { message: `the CA rejected the contact address: ${detail}`, hint: fix('pass a deliverable {--email} (many CAs refuse example.com, .test and other reserved domains)') };
     case 'orderNotReady':
       return { message: `the order was not ready to finalize: ${detail}`, hint: 'an authorization is still pending or failed; try again' };
     case 'untrustedServer':
       return {
         message: `${serverOf(problem.url)} presented a TLS certificate this machine does not trust (${problem.networkCode ?? 'untrusted'})`,
-        hint: 'for a private CA (Pebble, step-ca) pass its root with --ca-bundle FILE',
+        hint: fix('for a private CA (Pebble, step-ca) pass its root with {--ca-bundle} FILE'),
       };
     case 'network': {
       const code = problem.networkCode;
@@ -183,7 +183,7 @@ export function describeProblem(problem: AcmeProblem): { message: string; hint: 
     case 'timeout':
       return { message: `${prefix}the CA did not finish in time: ${detail}`, hint: 'try again; the CA may be slow' };
     case 'badDirectory':
-      return { message: `the ACME directory is unusable: ${detail}`, hint: 'check --directory: it must be the URL of an RFC 8555 directory document' };
+      return { message: `the ACME directory is unusable: ${detail}`, hint: fix('check {--directory}: it must be the URL of an RFC 8555 directory document') };
     default:
       return { message: `${prefix}the ACME server reported a problem${problem.name !== 'unknown' ? ` (${problem.name})` : ''}: ${detail}`, hint: 'see the detail; if the request looks right, try again later' };
   }

@@ -175,7 +175,7 @@ function existingCa(context: Context, keyType: KeyType, permitted: Permitted | n
   try {
     info = showCa(context);
   } catch (error) {
-    throw new McpkiError('CA_EXISTS', `a CA already exists in ${context.layout.caDir} and cannot be read (${error instanceof McpkiError ? error.message : (error as Error).message})`, 'repair it (mcpki ca show says what is wrong), or pass --force to replace it: certificates it issued stop being trusted', { cause: error });
+    throw new McpkiError('CA_EXISTS', `a CA already exists in ${context.layout.caDir} and cannot be read (${error instanceof McpkiError ? error.message : (error as Error).message})`, fix('repair it (mcpki ca show says what is wrong), or pass {--force} to replace it: certificates it issued stop being trusted'), { cause: error });
   }
   const differences: string[] = [];
   if (info.root.keyType !== keyType) differences.push(`key type ${info.root.keyType}, not ${keyType}`);
@@ -188,7 +188,7 @@ function existingCa(context: Context, keyType: KeyType, permitted: Permitted | n
     loadRootKey(context, passphrase);
   }
   if (differences.length > 0) {
-    throw new McpkiError('CA_EXISTS', `a CA already exists in ${context.layout.caDir} with ${differences.join(', ')}`, 'use it as it is (mcpki ca show), give init the options it was made with, or pass --force to replace it: certificates it issued stop being trusted');
+    throw new McpkiError('CA_EXISTS', `a CA already exists in ${context.layout.caDir} with ${differences.join(', ')}`, fix('use it as it is (mcpki ca show), give init the options it was made with, or pass {--force} to replace it: certificates it issued stop being trusted'));
   }
   return { ...info, existing: true };
 }

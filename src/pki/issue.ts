@@ -79,7 +79,7 @@ function identityNames(request: IssueRequest): string[] {
   if (request.spiffe !== undefined) out.push(validateSpiffeId(request.spiffe));
   for (const email of request.emails ?? []) {
     if (!email.includes('@') || /^[a-z][a-z0-9+.-]*:/i.test(email) || classifySan(email).type !== 'email') {
-      throw new McpkiError('INVALID_NAME', `invalid e-mail address "${email}"`, 'write --email user@example.test');
+      throw new McpkiError('INVALID_NAME', `invalid e-mail address "${email}"`, fix('write {--email} user@example.test'));
     }
     out.push(email);
   }

@@ -7,7 +7,7 @@ import { lstatSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { writeFileAtomic } from '../fs/atomic.js';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { INPUT_LIMITS, readInputFile } from '../fs/read.js';
 import { assertSafeDir } from '../fs/safe-path.js';
 import type { CertificateKind, CertificateRecord } from '../store/store.js';
@@ -63,7 +63,7 @@ function checkOut(out: string): string {
 /** Signs the request with the intermediate, records the certificate and, with `out`, writes the full chain. */
 export function signCsr(context: Context, request: SignRequest): SignedCertificate {
   const kind = request.profile ?? 'server';
-  if (kind !== 'server' && kind !== 'client') throw new McpkiError('INVALID_INPUT', `unknown profile "${kind}"`, 'use --profile server or --profile client');
+  if (kind !== 'server' && kind !== 'client') throw new McpkiError('INVALID_INPUT', `unknown profile "${kind}"`, fix('use {--profile} server or {--profile} client'));
   const days = request.days ?? DEFAULT_DAYS;
   if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) {
     throw new McpkiError('INVALID_DAYS', `--days must be a whole number from 1 to ${MAX_DAYS}, got ${String(request.days)}`, `give 1 to ${MAX_DAYS} days (default ${DEFAULT_DAYS})`);
@@ -95,7 +95,7 @@ export function signCsr(context: Context, request: SignRequest): SignedCertifica
   assertPermitted(sans, ca.permitted);
   const candidates = [request.name, cn, sans.find((s) => s.type === 'dns')?.value].filter((n): n is string => n !== undefined);
   const name = request.name !== undefined ? validateCertName(request.name) : candidates.find((n) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(n) && !n.includes('..'));
-  if (!name) throw new McpkiError('INVALID_NAME', `the certificate request ${request.csrPath} has no CN or DNS name usable as a certificate name`, 'give one with --name NAME (letters, digits, ".", "_" and "-")');
+  if (!name) throw new McpkiError('INVALID_NAME', `the certificate request ${request.csrPath} has no CN or DNS name usable as a certificate name`, fix('give one with {--name} NAME (letters, digits, ".", "_" and "-")'));
   if (cn !== undefined && cn !== name) csr.ignored.push('subject CN');
   const path = request.out === undefined ? null : checkOut(request.out);
 

@@ -3,7 +3,7 @@
 // folder (a new key, as `issue` makes one). --all-issued renews the ones the renewal policy says are due.
 import { dirname, join } from 'node:path';
 import type { Context } from '../context.js';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { INPUT_LIMITS, readInputFile } from '../fs/read.js';
 import { DEFAULT_P12_PASSWORD, issueCertificate, MAX_DAYS, type IssuedCertificate, type IssueRequest } from '../pki/issue.js';
 import { openPkcs12 } from '../pki/pkcs12.js';
@@ -79,7 +79,7 @@ function requestOf(store: Store, record: CertificateRecord, options: RenewIssued
     let password = options.p12Password;
     if (password === undefined && !legacy && opensWith(p12, DEFAULT_P12_PASSWORD)) password = DEFAULT_P12_PASSWORD;
     if (password === undefined) {
-      throw new McpkiError('PASSPHRASE_MISSING', `${record.name} has a PKCS#12 file ${p12} whose password mcpki does not keep`, 'give the password with --p12-password-file FILE or MCPKI_P12_PASSWORD');
+      throw new McpkiError('PASSPHRASE_MISSING', `${record.name} has a PKCS#12 file ${p12} whose password mcpki does not keep`, fix('give the password with {--p12-password-file} FILE or MCPKI_P12_PASSWORD'));
     }
     Object.assign(request, { p12: true, p12Password: password, p12Legacy: legacy });
   }

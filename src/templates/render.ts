@@ -159,7 +159,7 @@ export function renderTemplate(context: Context, name: string, options: RenderOp
   for (const variable of Object.keys(given)) {
     // an empty value is never meant: it would leave a blank where a path, a name or a URL goes
     if (used.has(variable) && given[variable] === '') {
-      throw new McpkiError('INVALID_INPUT', `--var ${variable}= is empty`, `give it a value (--var ${variable}=VALUE), or leave it out for its default`);
+      throw new McpkiError('INVALID_INPUT', `--var ${variable}= is empty`, fix(`give it a value ({--var} ${variable}=VALUE), or leave it out for its default`));
     }
     if (used.has(variable)) continue;
     const takes = [...used].sort();

@@ -143,8 +143,8 @@ export const CASES = [
 
   // item 11: init never replaces a CA, nor a half-made one
   {
-    title: 'init on a home that holds a CA is refused (exit 5)',
-    args: ['init'],
+    title: 'init with other options on a home that holds a CA is refused (exit 5)',
+    args: ['init', '--key', 'ec-p384'],
     status: EXIT.EXISTS,
     code: 'CA_EXISTS',
     message: [/a CA already exists/, /ca/],

@@ -90,7 +90,7 @@ export function registerInventory(program: Command): void {
         const views = listCertificates(context, { all: options.all, expiringWithinMs });
         emit(out, { certificates: views.map(({ pem: _pem, ...rest }) => rest) }, () => renderList(views));
         // scripts alert on it: `mcpki list --expiring 30d || notify`
-        if (expiringWithinMs !== undefined && views.length > 0) process.exitCode = EXIT_CODES.EXPIRING;
+        return expiringWithinMs !== undefined && views.length > 0 ? EXIT_CODES.EXPIRING : undefined;
       }),
     );
 

@@ -88,7 +88,7 @@ function renderIssued(result: RenewIssuedResult, dryRun: boolean): string {
  * Nothing is written: not even the parsed-declaration cache in HOME/cache.
  */
 function showValidation(context: Context, out: GlobalOptions, file: string): void {
-  const config: Config = loadConfig(file);
+  const config: Config = loadConfig(file, { context });
   const plan = planRenewals(context, config);
   const crl = planCrl(context, config);
   const targets = config.certificates.reduce((n, c) => n + c.targets.length, 0);
@@ -173,12 +173,11 @@ Examples:
       action(async ({ context, out }, name: string | undefined, flags: { config: string; dryRun?: boolean; force?: string[]; allIssued?: boolean; p12PasswordFile?: string }) => {
         if (name !== undefined || flags.allIssued) {
           if (name !== undefined && flags.allIssued) throw new McpkiError('USAGE', `give NAME (${name}) or --all-issued, not both`, 'e.g. mcpki renew my-mcp, or mcpki renew --all-issued');
-          if (flags.force?.length) throw new McpkiError('USAGE', '--force NAME is for certificates declared in mcpki.yaml', name !== undefined ? `mcpki renew ${name} renews it whatever the policy says` : 'drop --force');
+          if (flags.force?.length) throw new McpkiError('USAGE', '--force NAME is for certificates declared in mcpki.yaml', name !== undefined ? `mcpki renew ${name} renews it whatever the policy says` : 'leave out --force');
           const p12Password = flags.p12PasswordFile ? readSecretFile(flags.p12PasswordFile, 'PKCS#12 password') : process.env.MCPKI_P12_PASSWORD || undefined;
           const result = renewIssued(context, { name, all: flags.allIssued, dryRun: flags.dryRun, p12Password });
           emit(out, result, () => renderIssued(result, flags.dryRun === true));
-          if (result.failed) process.exitCode = EXIT_CODES.SOME_FAILED;
-          return;
+          return result.failed ? EXIT_CODES.SOME_FAILED : undefined;
         }
         const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache'), context });
         const plan = planRenewals(context, config, { force: flags.force });
