@@ -29,6 +29,12 @@ export const DURATION_LIMITS = {
   timer: MAX_TIMER_MS,
 } as const;
 
+/**
+ * `renewBefore` (and the CRL's `refreshBefore`), parsed once by whoever reads the text (mcpki.yaml's checker,
+ * `parseRenewBefore`): a fixed time before not-after, or the fraction of the lifetime that must remain.
+ */
+export type RenewBefore = { type: 'duration'; ms: number } | { type: 'fraction'; fraction: number };
+
 export interface DurationOptions {
   /** the largest value accepted, in ms (default: a century, DURATION_LIMITS.expiring; pass MAX_TIMER_MS or less for timers) */
   maxMs?: number;

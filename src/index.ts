@@ -3,19 +3,21 @@
 // exitCode). package.json declares the modules free of import side effects, so a bundler keeps only what a
 // caller uses: the CLI's bundles import from here and still load only the modules their command needs.
 export { createContext, type Context, type ContextOptions, type Clock } from './context.js';
-export { McpkiError, EXIT_CODES, exitCodeFor, isMcpkiError, type ErrorCode } from './errors.js';
+export { McpkiError, EXIT_CODES, exitCodeFor, exitCodeTable, isMcpkiError, type ErrorCode, type ExitCodeRow } from './errors.js';
 export { installError } from './install.js';
 export { VERSION } from './version.js';
 export { resolveHome, layoutOf, type HomeLayout } from './home.js';
 export { initCa, showCa, rotateIntermediate, loadIssuingCa, type CaInfo, type InitCaOptions, type AuthorityInfo } from './pki/ca.js';
 export { issueCertificate, issueBatch, DEFAULT_DAYS, MAX_DAYS, DEFAULT_P12_PASSWORD, type IssueRequest, type IssuedCertificate } from './pki/issue.js';
 export { parseBatch } from './pki/batch.js';
+export { signCsr, type SignRequest, type SignedCertificate } from './pki/sign.js';
+export { forgetCertificate, type ForgetResult, type ForgottenCertificate } from './pki/forget.js';
 export { revokeCertificate, parseRevocationReason } from './pki/revoke.js';
 export { generateCrl, type CrlOptions, type CrlResult } from './pki/crl.js';
 export { encodePkcs12, type Pkcs12Options } from './pki/pkcs12.js';
 export { classifySan, classifySans, type San, type SanType } from './pki/names.js';
 export { DEFAULT_PERMITTED, parsePermitted, broadPermits, type Permitted } from './pki/constraints.js';
-export { KEY_TYPES, generateKey, parseKeyType, type KeyType } from './pki/keys.js';
+export { KEY_TYPES, DEFAULT_KEY_TYPE, KEY_TYPE_DESCRIPTION, generateKey, parseKeyType, type KeyType } from './pki/keys.js';
 export { listCertificates, findCertificate, listEvents, viewOf, type CertificateView, type CertificateState, type ListOptions } from './inventory.js';
 export { writeFilesAtomic, writeFileAtomic, removeStaleTemps, type FileToWrite } from './fs/atomic.js';
 export { parseDuration, DURATION_LIMITS } from './duration.js';
@@ -32,7 +34,7 @@ export { ariCertificateId, chooseRenewalTime, fetchRenewalInfo } from './acme/ar
 export { createChallengeProvider, splitCommand, dnsTxtValue, type ChallengeOptions, type ChallengeProvider, type ChallengeTask } from './acme/challenges/index.js';
 export { DIRECTORIES, resolveDirectory } from './acme/directories.js';
 export { loadConfig, parseConfig, validateConfig, ConfigError, isConfigError, type Config, type DeclaredCertificate } from './config/index.js';
-export { needsRenewal, parseRenewBefore, backoffDelay, type RenewalDecision, type RenewalPolicyInput } from './renewal/policy.js';
+export { needsRenewal, parseRenewBefore, backoffDelay, type RenewalDecision, type RenewalPolicyInput, type RenewBefore } from './renewal/policy.js';
 export { deployTargets, deployWithHooks, repairCheck, DeployError, type DeployOutcome } from './deploy/deploy.js';
 export { renderTarget } from './deploy/targets.js';
 export { TARGET_TYPES, type Target, type Material } from './deploy/types.js';

@@ -22,17 +22,10 @@ import {
   renewalInfoResourceUrl,
 } from '../dist/acme/ari.js';
 import { checkProfile, directoryProfiles, newOrderPayload } from '../dist/acme/profiles.js';
-import {
-  AcmeProblemError,
-  attachProblemRecorder,
-  describeProblem,
-  errorCodeFor,
-  fromAcmeClientError,
-  isRetryable,
-  parseRetryAfter,
-  problemFromDocument,
-  toAcmeProblemError,
-} from '../dist/acme/problems.js';
+import { AcmeProblemError, describeProblem } from '../dist/acme/problem-text.js';
+import { attachProblemRecorder, fromAcmeClientError, toAcmeProblemError } from '../dist/acme/client-errors.js';
+import { errorCodeFor, isRetryable, problemFromDocument } from '../dist/acme/problems.js';
+import { parseRetryAfter } from '../dist/acme/http.js';
 import { McpkiError } from '../dist/errors.js';
 import { bits, ctx, explicit, int, octets, oid, seq, time } from '../dist/pki/der.js';
 

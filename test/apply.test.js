@@ -329,3 +329,23 @@ certificates:
     s.cleanup();
   }
 });
+
+test('renew --dry-run names renewBefore from mcpki.yaml as written (parsed once, not turned back into seconds)', () => {
+  const temp = tempDir('mcpki-apply-rb-');
+  try {
+    const home = join(temp.dir, 'home');
+    assert.equal(mcpki(['--home', home, 'init']).status, 0);
+    const config = join(temp.dir, 'mcpki.yaml');
+    writeFileSync(config, `version: 1
+certificates:
+  - { name: by-time, names: [a.localhost], days: 30, renewBefore: 20d }
+  - { name: by-share, names: [b.localhost], days: 30, renewBefore: 25% }
+`);
+    assert.equal(mcpki(['--home', home, 'apply', '-c', config]).status, 0);
+    const plan = mcpki(['--home', home, '--json', 'renew', '--dry-run', '-c', config]).json.plan;
+    assert.match(plan.find((p) => p.name === 'by-time').reason, /renewBefore 20d before expiry/);
+    assert.match(plan.find((p) => p.name === 'by-share').reason, /when 25% of the 30-day lifetime remains/);
+  } finally {
+    temp.cleanup();
+  }
+});

@@ -154,7 +154,7 @@ const CASES = [
   // --- the CA ---------------------------------------------------------------------------------------
   { title: 'issue before init (empty home)', home: 'empty', args: issueServer('x', 'x.test'), status: EXIT.CA_MISSING, code: 'CA_MISSING', message: /no CA/, hint: /mcpki init/, json: true },
   { title: 'issue before init (home does not exist)', home: 'none', args: issueServer('x', 'x.test'), status: EXIT.CA_MISSING, code: 'CA_MISSING', message: /no CA/, hint: /mcpki init/ },
-  { title: 'init twice without --force', args: ['init'], status: EXIT.EXISTS, code: 'CA_EXISTS', message: /already exists/, hint: /--force/ },
+  { title: 'init twice with other options, without --force', args: ['init', '--key', 'ec-p384'], status: EXIT.EXISTS, code: 'CA_EXISTS', message: /already exists/, hint: /--force/ },
   { title: '--permit with host bits set', home: 'none', args: ['init', '--permit', '10.0.0.1/8'], status: EXIT.INVALID_INPUT, code: 'INVALID_NAME', message: [lit('10.0.0.1/8'), /host bits/], hint: lit('10.0.0.0/8') },
   { title: '--permit together with --no-name-constraints', home: 'none', args: ['init', '--permit', '.corp.example', '--no-name-constraints'], status: EXIT.USAGE, code: 'USAGE', message: [/--permit/, /--no-name-constraints/] },
   {

@@ -127,13 +127,18 @@ test('ten parallel inits on a fresh home: exactly one wins, the others exit 5 an
   try {
     const home = join(dir, 'home');
     const results = await Promise.all(Array.from({ length: 10 }, () => mcpkiAsync(['--home', home, '--json', 'init'])));
-    const winners = results.filter((r) => r.status === 0);
+    // an init that starts after the winner finished finds the same CA and exits 0 with existing: true
+    const winners = results.filter((r) => r.status === 0 && !JSON.parse(r.stdout).existing);
     assert.equal(winners.length, 1, results.map((r) => `${r.status}: ${r.stdout.slice(0, 200)}`).join('\n'));
-    for (const loser of results.filter((r) => r.status !== 0)) {
+    const won = JSON.parse(winners[0].stdout);
+    for (const loser of results.filter((r) => r !== winners[0])) {
+      if (loser.status === 0) {
+        assert.equal(JSON.parse(loser.stdout).root.fingerprint, won.root.fingerprint);
+        continue;
+      }
       assert.equal(loser.status, 5, loser.stdout + loser.stderr);
       assert.equal(JSON.parse(loser.stdout).error.code, 'CA_EXISTS');
     }
-    const won = JSON.parse(winners[0].stdout);
     const onDisk = new X509Certificate(readFileSync(join(home, 'ca', 'root.crt')));
     assert.equal(onDisk.fingerprint256, won.root.fingerprint, 'the CA on disk is the one the winner reported');
     const intermediate = new X509Certificate(readFileSync(join(home, 'ca', 'intermediate.crt')));

@@ -40,23 +40,23 @@ const CASES = [
   { name: 'ARI window in the past: due now', input: { certificate: cert(90, { renewalInfo: window(50, 52) }), now: at(55), random: half }, expect: { due: true, code: 'ari-window', renewAt: '2026-02-25T00:00:00.000Z', nextCheck: '2026-02-25T00:00:00.000Z', ariTime: '2026-02-25T00:00:00.000Z' } },
   { name: 'ARI window moved earlier (incident): stored time outside it is redrawn', input: { certificate: cert(90, { renewalInfo: window(30, 32) }), now: at(20), random: half, chosenAriTime: iso(61) }, expect: { due: false, code: 'ari-wait', renewAt: '2026-02-01T00:00:00.000Z', nextCheck: '2026-02-01T00:00:00.000Z', ariTime: '2026-02-01T00:00:00.000Z' } },
   { name: 'ARI later than the default fraction: ARI replaces it', input: { certificate: cert(90, { renewalInfo: window(70, 72) }), now: at(65), random: half }, expect: { due: false, code: 'ari-wait', renewAt: '2026-03-13T00:00:00.000Z', nextCheck: '2026-03-13T00:00:00.000Z', ariTime: '2026-03-13T00:00:00.000Z' } },
-  { name: 'ARI + renewBefore 45d (earlier): renewBefore wins, ARI time still stored', input: { certificate: cert(90, { renewalInfo: window(60, 62) }), renewBefore: '45d', now: at(10), random: half }, expect: { due: false, code: 'not-yet', renewAt: '2026-02-15T00:00:00.000Z', nextCheck: '2026-02-15T00:00:00.000Z', ariTime: '2026-03-03T00:00:00.000Z' } },
-  { name: 'ARI + renewBefore 10d (later): ARI wins', input: { certificate: cert(90, { renewalInfo: window(60, 62) }), renewBefore: '10d', now: at(10), random: half }, expect: { due: false, code: 'ari-wait', renewAt: '2026-03-03T00:00:00.000Z', nextCheck: '2026-03-03T00:00:00.000Z', ariTime: '2026-03-03T00:00:00.000Z' } },
+  { name: 'ARI + renewBefore 45d (earlier): renewBefore wins, ARI time still stored', input: { certificate: cert(90, { renewalInfo: window(60, 62) }), renewBefore: parseRenewBefore('45d'), now: at(10), random: half }, expect: { due: false, code: 'not-yet', renewAt: '2026-02-15T00:00:00.000Z', nextCheck: '2026-02-15T00:00:00.000Z', ariTime: '2026-03-03T00:00:00.000Z' } },
+  { name: 'ARI + renewBefore 10d (later): ARI wins', input: { certificate: cert(90, { renewalInfo: window(60, 62) }), renewBefore: parseRenewBefore('10d'), now: at(10), random: half }, expect: { due: false, code: 'ari-wait', renewAt: '2026-03-03T00:00:00.000Z', nextCheck: '2026-03-03T00:00:00.000Z', ariTime: '2026-03-03T00:00:00.000Z' } },
   { name: 'ARI window after notAfter: ignored, default fraction', input: { certificate: cert(90, { renewalInfo: window(95, 97) }), now: at(10), random: half }, expect: { due: false, code: 'not-yet', renewAt: '2026-03-02T00:00:00.000Z', nextCheck: '2026-03-02T00:00:00.000Z' } },
   { name: 'ARI window reaching past notAfter: clipped at expiry', input: { certificate: cert(90, { renewalInfo: window(88, 100) }), now: at(10), random: half }, expect: { due: false, code: 'ari-wait', renewAt: '2026-03-31T00:00:00.000Z', nextCheck: '2026-03-31T00:00:00.000Z', ariTime: '2026-03-31T00:00:00.000Z' } },
   // renewBefore
-  { name: "renewBefore '30d' at day 61: due by renewBefore", input: { certificate: cert(90), renewBefore: '30d', now: at(61) }, expect: { due: true, code: 'renew-before', renewAt: '2026-03-02T00:00:00.000Z', nextCheck: '2026-03-03T00:00:00.000Z' } },
-  { name: "renewBefore '20d' at day 65: not yet (day 70, later than the default)", input: { certificate: cert(90), renewBefore: '20d', now: at(65) }, expect: { due: false, code: 'not-yet', renewAt: '2026-03-12T00:00:00.000Z', nextCheck: '2026-03-12T00:00:00.000Z' } },
-  { name: "renewBefore '1/3' on a 6-day cert overrides the 1/2 default", input: { certificate: cert(6), renewBefore: '1/3', now: at(3.5) }, expect: { due: false, code: 'not-yet', renewAt: '2026-01-05T00:00:00.000Z', nextCheck: '2026-01-05T00:00:00.000Z' } },
-  { name: "renewBefore '25%' at day 61: not yet (day 67.5)", input: { certificate: cert(90), renewBefore: '25%', now: at(61) }, expect: { due: false, code: 'not-yet', renewAt: '2026-03-09T12:00:00.000Z', nextCheck: '2026-03-09T12:00:00.000Z' } },
-  { name: "renewBefore '0.5' at day 46: due by fraction", input: { certificate: cert(90), renewBefore: '0.5', now: at(46) }, expect: { due: true, code: 'fraction', renewAt: '2026-02-15T00:00:00.000Z', nextCheck: '2026-02-16T00:00:00.000Z' } },
+  { name: "renewBefore '30d' at day 61: due by renewBefore", input: { certificate: cert(90), renewBefore: parseRenewBefore('30d'), now: at(61) }, expect: { due: true, code: 'renew-before', renewAt: '2026-03-02T00:00:00.000Z', nextCheck: '2026-03-03T00:00:00.000Z' } },
+  { name: "renewBefore '20d' at day 65: not yet (day 70, later than the default)", input: { certificate: cert(90), renewBefore: parseRenewBefore('20d'), now: at(65) }, expect: { due: false, code: 'not-yet', renewAt: '2026-03-12T00:00:00.000Z', nextCheck: '2026-03-12T00:00:00.000Z' } },
+  { name: "renewBefore '1/3' on a 6-day cert overrides the 1/2 default", input: { certificate: cert(6), renewBefore: parseRenewBefore('1/3'), now: at(3.5) }, expect: { due: false, code: 'not-yet', renewAt: '2026-01-05T00:00:00.000Z', nextCheck: '2026-01-05T00:00:00.000Z' } },
+  { name: "renewBefore '25%' at day 61: not yet (day 67.5)", input: { certificate: cert(90), renewBefore: parseRenewBefore('25%'), now: at(61) }, expect: { due: false, code: 'not-yet', renewAt: '2026-03-09T12:00:00.000Z', nextCheck: '2026-03-09T12:00:00.000Z' } },
+  { name: "renewBefore '0.5' at day 46: due by fraction", input: { certificate: cert(90), renewBefore: parseRenewBefore('0.5'), now: at(46) }, expect: { due: true, code: 'fraction', renewAt: '2026-02-15T00:00:00.000Z', nextCheck: '2026-02-16T00:00:00.000Z' } },
   // shortened lifetime: asked 90 days, the CA gave 7
-  { name: 'asked 90 got 7, renewBefore 30d, just issued: not due (no loop)', input: { certificate: cert(7), requestedDays: 90, renewBefore: '30d', now: at(0.01) }, expect: { due: false, code: 'shortened-lifetime', renewAt: '2026-01-04T12:00:00.000Z', nextCheck: '2026-01-04T12:00:00.000Z' } },
-  { name: 'asked 90 got 7, renewBefore 30d, day 4: due by the 1/2 fallback', input: { certificate: cert(7), requestedDays: 90, renewBefore: '30d', now: at(4) }, expect: { due: true, code: 'shortened-lifetime', renewAt: '2026-01-04T12:00:00.000Z', nextCheck: '2026-01-05T00:00:00.000Z' } },
+  { name: 'asked 90 got 7, renewBefore 30d, just issued: not due (no loop)', input: { certificate: cert(7), requestedDays: 90, renewBefore: parseRenewBefore('30d'), now: at(0.01) }, expect: { due: false, code: 'shortened-lifetime', renewAt: '2026-01-04T12:00:00.000Z', nextCheck: '2026-01-04T12:00:00.000Z' } },
+  { name: 'asked 90 got 7, renewBefore 30d, day 4: due by the 1/2 fallback', input: { certificate: cert(7), requestedDays: 90, renewBefore: parseRenewBefore('30d'), now: at(4) }, expect: { due: true, code: 'shortened-lifetime', renewAt: '2026-01-04T12:00:00.000Z', nextCheck: '2026-01-05T00:00:00.000Z' } },
   { name: 'asked 90 got 7, no renewBefore: fraction of the actual lifetime', input: { certificate: cert(7), requestedDays: 90, now: at(1) }, expect: { due: false, code: 'not-yet', renewAt: '2026-01-04T12:00:00.000Z', nextCheck: '2026-01-04T12:00:00.000Z' } },
-  { name: 'renewBefore equal to the lifetime (7d of 7): fallback', input: { certificate: cert(7), renewBefore: '7d', now: at(1) }, expect: { due: false, code: 'shortened-lifetime', renewAt: '2026-01-04T12:00:00.000Z', nextCheck: '2026-01-04T12:00:00.000Z' } },
-  { name: 'renewBefore just under the lifetime (6d of 7): honoured', input: { certificate: cert(7), renewBefore: '6d', now: at(0.5) }, expect: { due: false, code: 'not-yet', renewAt: '2026-01-02T00:00:00.000Z', nextCheck: '2026-01-02T00:00:00.000Z' } },
-  { name: 'asked 90 got 7 with ARI and renewBefore 30d: ARI decides', input: { certificate: cert(7, { renewalInfo: window(4, 5) }), requestedDays: 90, renewBefore: '30d', now: at(1), random: half }, expect: { due: false, code: 'ari-wait', renewAt: '2026-01-05T12:00:00.000Z', nextCheck: '2026-01-05T12:00:00.000Z', ariTime: '2026-01-05T12:00:00.000Z' } },
+  { name: 'renewBefore equal to the lifetime (7d of 7): fallback', input: { certificate: cert(7), renewBefore: parseRenewBefore('7d'), now: at(1) }, expect: { due: false, code: 'shortened-lifetime', renewAt: '2026-01-04T12:00:00.000Z', nextCheck: '2026-01-04T12:00:00.000Z' } },
+  { name: 'renewBefore just under the lifetime (6d of 7): honoured', input: { certificate: cert(7), renewBefore: parseRenewBefore('6d'), now: at(0.5) }, expect: { due: false, code: 'not-yet', renewAt: '2026-01-02T00:00:00.000Z', nextCheck: '2026-01-02T00:00:00.000Z' } },
+  { name: 'asked 90 got 7 with ARI and renewBefore 30d: ARI decides', input: { certificate: cert(7, { renewalInfo: window(4, 5) }), requestedDays: 90, renewBefore: parseRenewBefore('30d'), now: at(1), random: half }, expect: { due: false, code: 'ari-wait', renewAt: '2026-01-05T12:00:00.000Z', nextCheck: '2026-01-05T12:00:00.000Z', ariTime: '2026-01-05T12:00:00.000Z' } },
   // status and absence
   { name: 'missing: due now', input: { certificate: null, now: at(3) }, expect: { due: true, code: 'missing', renewAt: '2026-01-04T00:00:00.000Z', nextCheck: '2026-01-04T00:00:00.000Z' } },
   { name: 'revoked at day 10: due now', input: { certificate: cert(90, { status: 'revoked' }), now: at(10) }, expect: { due: true, code: 'revoked', renewAt: '2026-01-11T00:00:00.000Z', nextCheck: '2026-01-11T00:00:00.000Z' } },
@@ -101,7 +101,7 @@ describe('needsRenewal: table', () => {
 });
 
 test('reasons say why', () => {
-  const shortened = needsRenewal({ certificate: cert(7), requestedDays: 90, renewBefore: '30d', now: at(1) });
+  const shortened = needsRenewal({ certificate: cert(7), requestedDays: 90, renewBefore: parseRenewBefore('30d'), now: at(1) });
   assert.match(shortened.reason, /7-day lifetime \(asked 90 days\)/);
   assert.match(shortened.reason, /renewBefore 30d is not shorter than the lifetime/);
   const backoff = needsRenewal({ certificate: cert(90), now: new Date(at(61).getTime() + MINUTE), failures: { count: 3, lastAt: iso(61), lastError: 'rateLimited:\n too many' } });
@@ -133,16 +133,16 @@ test('backoff is stable between checks (does not depend on random)', () => {
 
 describe('parseRenewBefore', () => {
   const GOOD = [
-    ['30d', { kind: 'duration', ms: 30 * DAY }],
-    ['12h', { kind: 'duration', ms: 12 * HOUR }],
-    [' 2w ', { kind: 'duration', ms: 14 * DAY }],
-    ['90m', { kind: 'duration', ms: 90 * MINUTE }],
-    ['1/3', { kind: 'fraction', value: 1 / 3 }],
-    ['2 / 3', { kind: 'fraction', value: 2 / 3 }],
-    ['0.25', { kind: 'fraction', value: 0.25 }],
-    ['.5', { kind: 'fraction', value: 0.5 }],
-    ['33%', { kind: 'fraction', value: 0.33 }],
-    ['12.5%', { kind: 'fraction', value: 0.125 }],
+    ['30d', { type: 'duration', ms: 30 * DAY }],
+    ['12h', { type: 'duration', ms: 12 * HOUR }],
+    [' 2w ', { type: 'duration', ms: 14 * DAY }],
+    ['90m', { type: 'duration', ms: 90 * MINUTE }],
+    ['1/3', { type: 'fraction', fraction: 1 / 3 }],
+    ['2 / 3', { type: 'fraction', fraction: 2 / 3 }],
+    ['0.25', { type: 'fraction', fraction: 0.25 }],
+    ['.5', { type: 'fraction', fraction: 0.5 }],
+    ['33%', { type: 'fraction', fraction: 0.33 }],
+    ['12.5%', { type: 'fraction', fraction: 0.125 }],
   ];
   for (const [text, expected] of GOOD) test(`accepts ${JSON.stringify(text)}`, () => assert.deepEqual(parseRenewBefore(text), expected));
   const BAD = ['', '   ', '30', '0d', '-5d', '30 days', '30D', 'abc', '1/0', '3/2', '1/1', '0/3', '100%', '0%', '150%', '1.5', '0.0', '1.0', '1/3d', '%', '1e400d', '9'.repeat(400) + 'd'];
@@ -157,8 +157,14 @@ describe('parseRenewBefore', () => {
       });
     });
   }
-  test('a bad renewBefore makes needsRenewal throw INVALID_INPUT', () => {
-    assert.throws(() => needsRenewal({ certificate: cert(90), renewBefore: '3 weeks', now: at(1) }), { code: 'INVALID_INPUT' });
+  test('needsRenewal takes renewBefore parsed, and refuses a parsed value out of range or text', () => {
+    for (const bad of [{ type: 'fraction', fraction: 1.5 }, { type: 'fraction', fraction: 0 }, { type: 'duration', ms: -1 }, { type: 'duration', ms: Number.NaN }, '30d']) {
+      assert.throws(() => needsRenewal({ certificate: cert(90), renewBefore: bad, now: at(1) }), { code: 'INVALID_INPUT' }, JSON.stringify(bad));
+    }
+  });
+  test('reasons name the parsed renewBefore in its shortest form', () => {
+    assert.match(needsRenewal({ certificate: cert(90), renewBefore: { type: 'duration', ms: 30 * DAY }, now: at(61) }).reason, /renewBefore 30d before expiry/);
+    assert.match(needsRenewal({ certificate: cert(90), renewBefore: { type: 'fraction', fraction: 0.25 }, now: at(61) }).reason, /when 25% of the 90-day lifetime remains/);
   });
   test('bad dates throw INVALID_INPUT', () => {
     assert.throws(() => needsRenewal({ certificate: { ...cert(90), notAfter: 'soon' }, now: at(1) }), { code: 'INVALID_INPUT' });
@@ -202,7 +208,7 @@ describe('properties over generated inputs', () => {
   let seed = 7;
   const rng = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
   const lifetimes = [1, 2, 6, 7, 9.99, 10, 45, 90, 398];
-  const renewBefores = [undefined, '30d', '12h', '1/3', '25%', '0.9', '400d', '1h'];
+  const renewBefores = [undefined, '30d', '12h', '1/3', '25%', '0.9', '400d', '1h'].map((text) => text && parseRenewBefore(text));
   const inputs = [];
   for (let i = 0; i < 3000; i++) {
     const days = lifetimes[Math.floor(rng() * lifetimes.length)];

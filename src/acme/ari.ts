@@ -1,13 +1,16 @@
-// ACME Renewal Information (ARI, RFC 9773): the certificate identifier, fetching a certificate's suggested
-// renewal window, choosing when to renew inside it, and when to ask again. Pure apart from fetchRenewalInfo /
-// fetchDirectory, which use node:https (Node 20's fetch cannot trust a private CA such as Pebble's).
+// ACME Renewal Information (ARI, RFC 9773): the certificate identifier and fetching a certificate's suggested
+// renewal window, with node:https (Node 20's fetch cannot trust a private CA such as Pebble's). Choosing when to
+// renew inside the window, and when to ask again, is the pure ari-window.ts (re-exported here).
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { McpkiError, type ErrorCode } from '../errors.js';
 import { children, fromPem, parse } from '../pki/der.js';
 import { OIDS, readCertificate } from '../pki/x509.js';
-import { networkErrorCode, parseRetryAfter, TLS_TRUST_CODES } from './problems.js';
+import { type RenewalWindow } from './ari-window.js';
+import { headerOf, networkErrorCode, parseRetryAfter, TLS_TRUST_CODES } from './http.js';
+
+export { chooseRenewalTime, nextRenewalInfoCheck, type RecheckOptions, type RenewalWindow } from './ari-window.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Certificate identifier (RFC 9773 section 4.1)
@@ -208,11 +211,6 @@ function transportError(error: unknown, url: string, what: string): RenewalInfoE
   });
 }
 
-function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
 function parseJson(result: HttpResult, url: string, what: string, retryAfterSeconds: number | undefined): unknown {
   try {
     return JSON.parse(result.body.toString('utf8'));
@@ -250,18 +248,13 @@ function httpFailure(result: HttpResult, url: string, what: string, retryAfterSe
 /** GET an ACME directory document (RFC 8555 section 7.1.1) with node:https. */
 export async function fetchDirectory(directoryUrl: string, options: FetchOptions = {}): Promise<Record<string, unknown>> {
   const result = await get(directoryUrl, options, 'ACME directory');
-  const retryAfterSeconds = parseRetryAfter(headerValue(result.headers, 'retry-after'));
+  const retryAfterSeconds = parseRetryAfter(headerOf(result.headers, 'retry-after'));
   if (result.status !== 200) throw httpFailure(result, directoryUrl, 'ACME directory', retryAfterSeconds);
   const json = parseJson(result, directoryUrl, 'ACME directory', retryAfterSeconds);
   if (!json || typeof json !== 'object' || Array.isArray(json)) {
     throw new RenewalInfoError('ACME_PROBLEM', `the document at ${directoryUrl} is not an ACME directory`, 'check the directory URL', { reason: 'malformed', url: directoryUrl, temporary: false });
   }
   return json as Record<string, unknown>;
-}
-
-export interface RenewalWindow {
-  start: Date;
-  end: Date;
 }
 
 export interface RenewalInfo {
@@ -318,57 +311,10 @@ export async function fetchRenewalInfo(renewalInfoUrl: string, certId: string, o
   const url = renewalInfoResourceUrl(renewalInfoUrl, certId);
   const result = await get(url, options, 'renewal information');
   const fetchedAt = new Date();
-  const retryAfterSeconds = parseRetryAfter(headerValue(result.headers, 'retry-after'), fetchedAt);
+  const retryAfterSeconds = parseRetryAfter(headerOf(result.headers, 'retry-after'), fetchedAt);
   if (result.status !== 200) {
     throw httpFailure(result, url, 'renewal information', retryAfterSeconds, `the ACME server has no renewal information for certificate ${certId}`);
   }
   const parsed = parseRenewalInfo(parseJson(result, url, 'renewal information', retryAfterSeconds), url);
   return { ...parsed, retryAfterSeconds, fetchedAt };
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Scheduling
-
-/**
- * When to renew, given a suggested window (RFC 9773 section 4.2):
- * - the window is already over (end <= now): now — renew immediately;
- * - the window has not started: a uniformly random time in [start, end];
- * - now is inside the window: a uniformly random time in [now, end]. RFC 9773 picks in the whole window and
- *   renews at once when the pick is in the past, which sends a share of (now - start) / (end - start) of all
- *   clients to the CA at the same instant; drawing from what is left of the window keeps the spread the
- *   window exists for, and is still a time inside it.
- * `random` returns [0, 1] (Math.random by default); 0 gives the lower bound, 1 the end.
- */
-export function chooseRenewalTime(window: RenewalWindow, now: Date = new Date(), random: () => number = Math.random): Date {
-  const start = window.start.getTime();
-  const end = window.end.getTime();
-  if (!Number.isFinite(start) || !Number.isFinite(end) || end <= start) {
-    throw new McpkiError('INVALID_INPUT', 'a renewal window must end after it starts', 'use the window fetchRenewalInfo returned');
-  }
-  const nowMs = now.getTime();
-  if (end <= nowMs) return new Date(nowMs);
-  const low = Math.max(start, nowMs);
-  const draw = Math.min(1, Math.max(0, Number(random()) || 0));
-  return new Date(Math.min(end, Math.max(low, Math.round(low + draw * (end - low)))));
-}
-
-export interface RecheckOptions {
-  /** lower clamp on Retry-After; RFC 9773 section 4.3 suggests one minute */
-  minSeconds?: number;
-  /** upper clamp on Retry-After; RFC 9773 section 4.3 suggests one day */
-  maxSeconds?: number;
-  /** when the server sent no usable Retry-After (a long-term error in RFC 9773 4.3.3): 6 hours */
-  defaultSeconds?: number;
-}
-
-/**
- * When to fetch renewal information again: fetchedAt + Retry-After, clamped to [1 minute, 1 day]
- * (RFC 9773 section 4.3); 6 hours when there was no Retry-After.
- */
-export function nextRenewalInfoCheck(fetchedAt: Date, retryAfterSeconds: number | undefined, options: RecheckOptions = {}): Date {
-  const min = options.minSeconds ?? 60;
-  const max = options.maxSeconds ?? 86_400;
-  const fallback = options.defaultSeconds ?? 21_600;
-  const seconds = retryAfterSeconds === undefined || !Number.isFinite(retryAfterSeconds) ? fallback : Math.min(max, Math.max(min, retryAfterSeconds));
-  return new Date(fetchedAt.getTime() + seconds * 1000);
 }

@@ -5,7 +5,8 @@ import { X509Certificate, type KeyObject } from 'node:crypto';
 import { McpkiError } from '../errors.js';
 import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { pemBlocks } from '../pki/der.js';
-import { attachProblemRecorder, fromAcmeClientError, isRetryable, toAcmeProblemError, type AxiosLike, type ProblemContext, type ProblemRecorder } from './problems.js';
+import { attachProblemRecorder, fromAcmeClientError, toAcmeProblemError, type AxiosLike, type ProblemRecorder } from './client-errors.js';
+import { isRetryable, type ProblemContext } from './problems.js';
 
 type AcmeModule = typeof import('acme-client');
 export type AcmeClient = InstanceType<AcmeModule['Client']>;
@@ -107,7 +108,7 @@ export function releaseConnections(): void {
 }
 
 /** An McpkiError for anything an ACME step threw, with the problem type acme-client would have dropped. */
-export function acmeError(error: unknown, context: Omit<ProblemContext, 'recorder'> = {}): McpkiError {
+export function acmeError(error: unknown, context: ProblemContext = {}): McpkiError {
   return toAcmeProblemError(error, { ...context, recorder });
 }
 

@@ -1,22 +1,25 @@
 // Obtaining a certificate from an ACME CA: order, authorizations through a challenge provider (cleanup
 // always runs), finalize with our own CSR, download, check, then write and record like a local certificate.
 // A failed order never touches the files of a previous good certificate.
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
+import { lstatSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { removeStaleTemps, writeFilesAtomic } from '../fs/atomic.js';
 import { assertKeyPathOutsideGit } from '../fs/git.js';
 import { McpkiError } from '../errors.js';
+import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { ensurePrivateDir } from '../home.js';
 import { createCsr } from '../pki/csr.js';
 import { fromPem, toPem } from '../pki/der.js';
-import { generateKey, parseKeyType, privateKeyPem, type KeyType } from '../pki/keys.js';
+import { DEFAULT_KEY_TYPE, generateKey, keyTypeOf, parseKeyType, privateKeyPem, readPrivateKey, type KeyType } from '../pki/keys.js';
 import { classifySans, validateCertName, type San } from '../pki/names.js';
 import type { CertificatePaths, CertificateRecord } from '../store/store.js';
 import { clientFor, findAccount } from './accounts.js';
 import { ariCertificateId, renewalInfoEndpoint } from './ari.js';
 import { refreshRenewalInfo } from './renewal-info.js';
 import type { ChallengeProvider, ChallengeTask } from './challenges/provider.js';
+import { readExternalCsr, type ExternalCsr } from './external-csr.js';
 import { acmeError, getDirectory, releaseConnections, retrying, type AcmeClient } from './client.js';
 import { abortable, InterruptedError, throwIfInterrupted } from './interrupt.js';
 
@@ -37,6 +40,18 @@ export interface AcmeIssueRequest {
   /** replace a production certificate with one from a staging directory */
   force?: boolean;
   challenge: ChallengeProvider;
+  /**
+   * a PEM (or DER) PKCS#10 request made elsewhere: its names are ordered (domains, when given, must be the same)
+   * and it finalizes the order; its key is never read, and only the certificate and chain are written
+   */
+  csr?: string;
+  /**
+   * when the CA offers alternate chains (RFC 8555 §7.4.2), the one with a certificate issued by this common
+   * name (certbot's and lego's --preferred-chain); the default chain when none matches
+   */
+  preferredChain?: string;
+  /** keep the private key of the certificate on record under this name (certbot's --reuse-key) */
+  reuseKey?: boolean;
   onProgress?: ProgressListener;
   /**
    * aborted (reason: 'SIGINT' / 'SIGTERM') when the command is interrupted: the order stops, a running dns-01
@@ -47,7 +62,12 @@ export interface AcmeIssueRequest {
 
 export interface AcmeIssued {
   certificate: CertificateRecord;
-  paths: CertificatePaths & { chain: string };
+  /** no key with --csr */
+  paths: CertificatePaths & { cert: string; fullchain: string; chain: string };
+  /** the chain written: the issuer CN of its last certificate; whether --preferred-chain was found */
+  chain: { topIssuer: string | null; preferred: string | null; preferredFound: boolean | null };
+  /** the key was the previous certificate's (--reuse-key), a new one, or the CSR's */
+  key: 'reused' | 'new' | 'csr';
 }
 
 function chooseAccount(context: Context, name: string | undefined) {
@@ -85,8 +105,53 @@ function sameNames(cert: X509Certificate, sans: readonly San[]): boolean {
   return got.length === wanted.length && got.every((g, i) => g === wanted[i]);
 }
 
+/** The names of a --csr request; -d names, when given too, must be the same. */
+function csrDomains(csr: ExternalCsr, path: string, domains: readonly string[]): string[] {
+  const names = csr.sans.map((s) => s.value);
+  if (domains.length > 0) {
+    const given = classifySans(domains).map((s) => `${s.type}:${s.value}`).sort();
+    const inCsr = csr.sans.map((s) => `${s.type}:${s.value}`).sort();
+    if (given.length !== inCsr.length || given.some((g, i) => g !== inCsr[i])) {
+      throw new McpkiError('USAGE', `-d names (${domains.join(', ')}) differ from the names in --csr ${path} (${names.join(', ')})`, 'leave out -d: with --csr the request names the certificate');
+    }
+  }
+  return names;
+}
+
+/**
+ * The previous certificate's key for --reuse-key: read as a file that must belong to us or root and that no
+ * one else can write (whoever could put a key there would know the certificate's key), of the type asked
+ * for, matching the certificate on record, and never a key the certificate was revoked for.
+ */
+function reusedKey(previous: CertificateRecord, keyType: KeyType): KeyObject {
+  const path = previous.paths.key;
+  const fresh = 'leave out --reuse-key (reuseKey: false) once to make a new key';
+  if (!path) throw new McpkiError('INVALID_INPUT', `--reuse-key: certificate ${previous.name} has no key on record (it was made from a CSR)`, `${fresh}, or pass the next CSR with --csr`);
+  if (previous.status === 'revoked' && previous.revocationReason === 'keyCompromise') {
+    throw new McpkiError('INVALID_INPUT', `--reuse-key: certificate ${previous.name} was revoked because its key was compromised`, fresh);
+  }
+  let key: KeyObject;
+  try {
+    key = readPrivateKey(readInputText(path, { what: `--reuse-key: the key of ${previous.name}`, maxBytes: INPUT_LIMITS.secret, trusted: true, hint: fresh }));
+  } catch (error) {
+    if (error instanceof McpkiError) throw error;
+    throw new McpkiError('INVALID_INPUT', `--reuse-key: ${path} does not hold an unencrypted private key`, fresh, { cause: error });
+  }
+  const found = keyTypeOf(key);
+  if (found !== keyType) throw new McpkiError('INVALID_INPUT', `--reuse-key: the key of ${previous.name} is ${found}, not the ${keyType} asked for`, `${fresh} of type ${keyType}, or ask for ${found}`);
+  if (!new X509Certificate(previous.pem).checkPrivateKey(key)) {
+    throw new McpkiError('INVALID_INPUT', `--reuse-key: ${path} is not the key of certificate ${previous.name} (serial ${previous.serial})`, `${fresh}, or put the certificate's own key back`);
+  }
+  return key;
+}
+
+/** The common name of a certificate's issuer (what --preferred-chain names). */
+function issuerCommonName(der: Buffer): string | null {
+  return /^CN=(.*)$/m.exec(new X509Certificate(der).issuer)?.[1] ?? null;
+}
+
 /** The account, the previous certificate and the paths: everything decided before the CA is contacted. */
-function planOrder(context: Context, request: AcmeIssueRequest, name: string) {
+function planOrder(context: Context, request: AcmeIssueRequest, name: string, keyType: KeyType) {
   const account = chooseAccount(context, request.account);
   const store = context.store();
   const previous = store.findCertificate(name);
@@ -94,21 +159,45 @@ function planOrder(context: Context, request: AcmeIssueRequest, name: string) {
     throw new McpkiError('STAGING_OVER_PRODUCTION', `"${name}" holds a production certificate; account "${account.name}" uses a staging directory`, 'use a production account, another name, or --force to replace it with an untrusted test certificate');
   }
   const outDir = resolve(request.outDir ?? join(context.layout.certsDir, name));
-  const paths = {
+  const keyPath = join(outDir, `${name}.key`);
+  const paths: AcmeIssued['paths'] = {
     cert: join(outDir, `${name}.crt`),
-    key: join(outDir, `${name}.key`),
+    ...(request.csr === undefined ? { key: keyPath } : {}),
     fullchain: join(outDir, `${name}.fullchain.pem`),
     chain: join(outDir, `${name}.chain.pem`),
   };
-  if (!request.allowGit) assertKeyPathOutsideGit(paths.key);
-  return { account, store, previous, outDir, paths };
+  if (request.csr !== undefined) {
+    // a key left by an earlier certificate of this name would sit next to a certificate it does not match
+    if (existsNoFollow(keyPath)) {
+      throw new McpkiError('INVALID_INPUT', `${keyPath} holds the key of an earlier certificate "${name}", which the certificate for --csr would not match`, 'choose another name or --out folder, or remove that key first');
+    }
+  } else if (!request.allowGit) assertKeyPathOutsideGit(keyPath);
+  const reused = request.reuseKey && previous ? reusedKey(previous, keyType) : undefined;
+  return { account, store, previous, outDir, paths, reused };
+}
+
+function existsNoFollow(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export async function issueAcmeCertificate(context: Context, request: AcmeIssueRequest): Promise<AcmeIssued> {
   const progress: ProgressListener = request.onProgress ?? (() => {});
   const name = validateCertName(request.name);
-  const sans = validateDomains(request.domains, request.challenge);
-  const keyType = parseKeyType(request.keyType ?? 'ec-p256');
+  if (request.csr !== undefined && request.reuseKey) {
+    throw new McpkiError('USAGE', '--reuse-key and --csr cannot be combined', 'with --csr the key is yours: make the next request with the same key');
+  }
+  const preferredChain = checkPreferredChain(request.preferredChain);
+  const csr = request.csr !== undefined ? readExternalCsr(request.csr) : undefined;
+  const sans = validateDomains(csr ? csrDomains(csr, request.csr!, request.domains) : request.domains, request.challenge);
+  const keyType = csr ? csr.keyType : parseKeyType(request.keyType ?? DEFAULT_KEY_TYPE);
+  if (csr && request.keyType !== undefined && parseKeyType(request.keyType) !== csr.keyType) {
+    throw new McpkiError('USAGE', `--key ${request.keyType} differs from the ${csr.keyType} key of --csr ${request.csr}`, 'leave out --key: with --csr the request\'s key is certified');
+  }
   // what can be checked on this machine is checked before anything else, and before the CA hears of an order
   // (a local mistake must not leave pending authorizations behind): the port (which stays bound), the
   // webroot, the hook
@@ -120,12 +209,12 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
   }
   let planned;
   try {
-    planned = planOrder(context, request, name);
+    planned = planOrder(context, request, name, keyType);
   } catch (error) {
     await request.challenge.close?.();
     throw error;
   }
-  const { account, store, previous, outDir, paths } = planned;
+  const { account, store, previous, outDir, paths, reused } = planned;
 
   const signal = request.signal;
   /** an ACME step, retried when transient, abandoned at once on an interrupt */
@@ -187,19 +276,23 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
     // every authorization is valid now: nothing left to deactivate
     open.length = 0;
 
-    progress('finalize', `${keyType} key and CSR`);
-    const pair = generateKey(keyType);
+    progress('finalize', csr ? `the ${keyType} key of ${request.csr}` : `${reused ? 'the previous' : 'a new'} ${keyType} key and CSR`);
+    const pair = csr ? undefined : reused ? { privateKey: reused, publicKey: createPublicKey(reused) } : generateKey(keyType);
     throwIfInterrupted(signal, 'the finalization of the order');
-    order = await acme.finalizeOrder(order, createCsr(pair.privateKey, pair.publicKey, sans));
+    order = await acme.finalizeOrder(order, csr ? csr.pem : createCsr(pair!.privateKey, pair!.publicKey, sans));
     progress('download', order.certificate ?? '');
     const finalized = order;
-    const pem = await retrying(() => acme.getCertificate(finalized));
+    const pem = await retrying(() => acme.getCertificate(finalized, preferredChain));
     const chain = fromPem(pem, 'CERTIFICATE');
     if (chain.length === 0) throw new McpkiError('ACME_PROBLEM', 'the CA returned no certificate', 'try again; report it to the CA if it persists');
     const leaf = new X509Certificate(chain[0]!);
-    if (!leaf.checkPrivateKey(pair.privateKey)) throw new McpkiError('ACME_PROBLEM', 'the CA returned a certificate for another key', 'try again; report it to the CA if it persists');
+    const sameKey = pair ? leaf.checkPrivateKey(pair.privateKey) : leaf.publicKey.export({ type: 'spki', format: 'der' }).equals(csr!.publicKey.export({ type: 'spki', format: 'der' }));
+    if (!sameKey) throw new McpkiError('ACME_PROBLEM', 'the CA returned a certificate for another key', 'try again; report it to the CA if it persists');
+    const issuers = chain.map(issuerCommonName);
+    const chainInfo: AcmeIssued['chain'] = { topIssuer: issuers[issuers.length - 1] ?? null, preferred: preferredChain ?? null, preferredFound: preferredChain === undefined ? null : issuers.includes(preferredChain) };
     if (!sameNames(leaf, sans)) throw new McpkiError('ACME_PROBLEM', `the CA returned a certificate for ${leaf.subjectAltName}, not for the names asked`, 'check the order; report it to the CA');
 
+    const keySource: AcmeIssued['key'] = csr ? 'csr' : reused ? 'reused' : 'new';
     progress('write', outDir);
     const leafPem = toPem('CERTIFICATE', chain[0]!);
     const chainPem = chain.slice(1).map((der) => toPem('CERTIFICATE', der)).join('');
@@ -224,10 +317,15 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
         ariCertId: ariCertIdOrNull(chain[0]!),
         environment: account.environment,
       });
-      store.addEvent({ type: 'certificate.issued', name, serial: saved.serial, detail: { issuer: saved.issuer, sans: sans.map((s) => s.value), order: finalized.url, replaces: replaces ?? null, profile: profile ?? null, paths } });
+      store.addEvent({
+        type: 'certificate.issued',
+        name,
+        serial: saved.serial,
+        detail: { issuer: saved.issuer, sans: sans.map((s) => s.value), order: finalized.url, replaces: replaces ?? null, profile: profile ?? null, paths, key: keySource, chain: chainInfo },
+      });
       removeStaleTemps(outDir);
       writeFilesAtomic([
-        { path: paths.key, data: privateKeyPem(pair.privateKey), mode: 0o600 },
+        ...(pair && paths.key ? [{ path: paths.key, data: privateKeyPem(pair.privateKey), mode: 0o600 }] : []),
         { path: paths.cert, data: leafPem, mode: 0o644 },
         { path: paths.chain, data: chainPem, mode: 0o644 },
         { path: paths.fullchain, data: leafPem + chainPem, mode: 0o644 },
@@ -237,13 +335,13 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
     if (renewalInfoEndpoint(directory) && certificate.ariCertId) {
       try {
         const outcome = await refreshRenewalInfo(context, certificate.serial, directory);
-        return { certificate: { ...certificate, renewalInfo: outcome.renewalInfo }, paths };
+        return { certificate: { ...certificate, renewalInfo: outcome.renewalInfo }, paths, chain: chainInfo, key: keySource };
       } catch (error) {
         // the certificate is good; the window is fetched again by the renewal service
         store.addEvent({ type: 'acme.renewal-info.failed', name, serial: certificate.serial, detail: { error: (error as Error).message } });
       }
     }
-    return { certificate, paths };
+    return { certificate, paths, chain: chainInfo, key: keySource };
   } catch (error) {
     failure = acmeError(error, { operation: 'order' });
     throw failure;
@@ -284,6 +382,16 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
     }
     releaseConnections();
   }
+}
+
+/** --preferred-chain: an issuer common name (at most 64 characters, no control characters). */
+function checkPreferredChain(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  // eslint-disable-next-line no-control-regex
+  if (value.trim() === '' || value.length > 64 || /[\u0000-\u001f\u007f-\u009f]/.test(value)) {
+    throw new McpkiError('INVALID_INPUT', `--preferred-chain ${JSON.stringify(value)} is not an issuer common name`, 'give the CN of a certificate in the chain you want, e.g. --preferred-chain "ISRG Root X1"');
+  }
+  return value;
 }
 
 function safeEvent(store: ReturnType<Context['store']>, event: Parameters<ReturnType<Context['store']>['addEvent']>[0]): void {

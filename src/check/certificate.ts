@@ -105,8 +105,9 @@ export function summarize(certificate: X509Certificate, now: Date): CertificateS
   };
 }
 
-function day(date: Date): string {
-  return date.toISOString().slice(0, 10);
+/** Dates in findings: the one format of mcpki's human output (as src/cli/output.ts formatDate), "2026-12-06 22:11 UTC". */
+export function dateText(date: Date | string): string {
+  return `${new Date(date).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
 /** Expired, not yet valid, expiring within 7 days, or past 2/3 of its lifetime. */
@@ -117,16 +118,29 @@ export function checkValidity(findings: Findings, certificate: X509Certificate, 
   const days = Math.floor(Math.abs(left) / DAY);
   const lifetime = Math.max(1, notAfter.getTime() - notBefore.getTime());
   if (left <= 0) {
-    findings.add('expiry', 'failure', `expired ${days === 0 ? 'today' : `${days} day${days === 1 ? '' : 's'} ago`} (not after ${notAfter.toISOString()})`, renewHint);
+    findings.add('expiry', 'failure', `expired ${days === 0 ? 'today' : `${days} day${days === 1 ? '' : 's'} ago`} (not after ${dateText(notAfter)})`, renewHint);
   } else if (now < notBefore) {
-    findings.add('expiry', 'failure', `not valid yet: valid from ${notBefore.toISOString()}`, 'check the clock of this machine and of the machine that issued it (timedatectl)');
+    findings.add('expiry', 'failure', `not valid yet: valid from ${dateText(notBefore)}`, 'check the clock of this machine and of the machine that issued it (timedatectl)');
   } else if (left < 7 * DAY) {
-    findings.add('expiry', 'warning', `expires in ${days < 1 ? `${Math.floor(left / 3_600_000)} hours` : `${days} day${days === 1 ? '' : 's'}`} (${notAfter.toISOString()})`, renewHint);
+    findings.add('expiry', 'warning', `expires in ${days < 1 ? `${Math.floor(left / 3_600_000)} hours` : `${days} day${days === 1 ? '' : 's'}`} (${dateText(notAfter)})`, renewHint);
   } else if (left < lifetime / 3) {
     findings.add('expiry', 'info', `${days} days left of ${Math.round(lifetime / DAY)}: renewal is due (less than 1/3 of the lifetime left)`, renewHint);
   } else {
-    findings.add('expiry', 'ok', `valid for ${days} more days (until ${day(notAfter)})`);
+    findings.add('expiry', 'ok', `valid for ${days} more days (until ${dateText(notAfter)})`);
   }
+}
+
+const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+
+/**
+ * The mcpki command that issues a certificate like this one: `mcpki issue client` for a client certificate
+ * (clientAuth without serverAuth in its extended key usage), else `mcpki issue server`.
+ */
+export function issueCommand(certificate: X509Certificate): 'mcpki issue client' | 'mcpki issue server' {
+  // Node 20 names the extended key usage keyUsage; later versions add extKeyUsage
+  const usage = (certificate as { extKeyUsage?: string[] }).extKeyUsage ?? (certificate as { keyUsage?: string[] }).keyUsage ?? [];
+  return usage.includes(CLIENT_AUTH) && !usage.includes(SERVER_AUTH) ? 'mcpki issue client' : 'mcpki issue server';
 }
 
 /** RSA under 2048 bits, DSA, SHA-1 or MD5 signatures: failures. Ed25519/Ed448 server certificates: info. */
@@ -134,7 +148,7 @@ export function checkStrength(findings: Findings, certificate: X509Certificate, 
   const key = certificate.publicKey;
   const keyType = keyTypeOf(certificate);
   const bits = key.asymmetricKeyDetails?.modulusLength;
-  const reissue = 'issue a new certificate with a strong key: mcpki issue server NAME … --key ec-p256 (or rsa-2048 and up)';
+  const reissue = `issue a new certificate with a strong key: ${issueCommand(certificate)} NAME … --key ec-p256 (or rsa-2048 and up)`;
   if ((key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') && bits !== undefined && bits < 2048) {
     findings.add('key', 'failure', `${keyType} key: RSA keys under 2048 bits can be factored and are refused by current clients`, reissue);
   } else if (key.asymmetricKeyType === 'dsa') {

@@ -7,6 +7,7 @@ import tls from 'node:tls';
 import { McpkiError } from '../errors.js';
 import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { children, decodeOid, fromPem, parse } from '../pki/der.js';
+import { dateText } from './certificate.js';
 import { readCertificate } from '../pki/x509.js';
 import { isWeakSignature, shortSubject, signatureAlgorithmOf } from './certificate.js';
 import type { Findings } from './findings.js';
@@ -182,7 +183,7 @@ function addChainFindings(findings: Findings, report: ChainReport, path: X509Cer
   // the path's intermediates must be valid and strongly signed too (the root's own signature does not matter)
   for (const certificate of path.slice(1)) {
     const name = shortSubject(certificate.subject);
-    if (options.now > new Date(certificate.validTo)) findings.add('chain.expired', 'failure', `the issuing certificate "${name}" expired on ${new Date(certificate.validTo).toISOString()}`, 'replace the intermediate (mcpki ca rotate-intermediate) and re-issue, or update the chain file');
+    if (options.now > new Date(certificate.validTo)) findings.add('chain.expired', 'failure', `the issuing certificate "${name}" expired on ${dateText(certificate.validTo)}`, 'replace the intermediate (mcpki ca rotate-intermediate) and re-issue, or update the chain file');
     const selfSigned = issues(certificate, certificate);
     const algorithm = signatureAlgorithmOf(certificate);
     if (!selfSigned && isWeakSignature(algorithm)) findings.add('chain.signature', 'failure', `the intermediate "${name}" is signed with ${algorithm}`, 'use an intermediate signed with SHA-256 or stronger');

@@ -1,11 +1,13 @@
 // `mcpki check FILE` and `mcpki check NAME`: a certificate file (PEM leaf or fullchain, a combined
 // cert+key file, or DER), optionally with its key, judged without a server.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
+import { childEnv } from '../process/env.js';
 import type { Context } from '../context.js';
 import { McpkiError } from '../errors.js';
 import { INPUT_LIMITS, readInputFile } from '../fs/read.js';
-import { checkHostname, checkStrength, checkValidity, summarize, type CertificateSummary } from './certificate.js';
+import { checkHostname, checkStrength, checkValidity, issueCommand, summarize, type CertificateSummary } from './certificate.js';
 import { checkChain, readPemCertificates, type Anchors, type ChainReport } from './chain.js';
 import type { Findings } from './findings.js';
 
@@ -56,18 +58,40 @@ function readKey(findings: Findings, text: string, source: string): KeyObject | 
   }
 }
 
+/** One entry of the passwd or group database (getent: files, LDAP, systemd-userdb alike), split on ":". */
+function getent(database: 'passwd' | 'group', key: number): string[] | undefined {
+  const result = spawnSync('getent', [database, String(key)], { encoding: 'utf8', env: childEnv(), timeout: 5_000 });
+  return result.status === 0 ? result.stdout.split('\n')[0]!.split(':') : undefined;
+}
+
+/**
+ * A key readable by its group is what mcpki.yaml's `mode: "0640"` with `group: www-data` makes on purpose: a
+ * service group. Only read access for a group chosen for the file (not the owner's own primary group) is
+ * taken as intended, and reported as info; group write, access for others, or the owner's own group
+ * (where 0640 serves no purpose) stay warnings.
+ */
 function checkKeyPermissions(findings: Findings, path: string): void {
-  const mode = statSync(path).mode & 0o777;
-  if (mode & 0o077) {
-    findings.add('key-permissions', 'warning', `${path} can be read by ${mode & 0o007 ? 'every user' : 'its group'} (mode ${mode.toString(8).padStart(4, '0')})`, `chmod 600 ${path} (or 640 with a group that only the service is in)`);
+  const stat = statSync(path);
+  const mode = stat.mode & 0o777;
+  const modeText = mode.toString(8).padStart(4, '0');
+  if (!(mode & 0o077)) return;
+  if (!(mode & 0o037)) {
+    const ownerGroup = getent('passwd', stat.uid)?.[3];
+    const group = getent('group', stat.gid)?.[0] ?? String(stat.gid);
+    if (ownerGroup !== undefined && ownerGroup !== String(stat.gid)) {
+      findings.add('key-permissions', 'info', `${path} can be read by the group ${group} (mode ${modeText}), as for a service group: keep that group to the services that use the key`, null);
+      return;
+    }
   }
+  findings.add('key-permissions', 'warning', `${path} can be read by ${mode & 0o007 ? 'every user' : 'its group'} (mode ${modeText})`, `chmod 600 ${path} (or 640 with a group that only the service is in: chgrp GROUP ${path})`);
 }
 
 export function checkFile(context: Context, findings: Findings, options: FileOptions): FileReport {
   const { certificates, text } = readCertificates(options.certPath);
   const leaf = certificates[0]!;
   const now = context.now();
-  checkValidity(findings, leaf, now, options.inventoryName ? `renew it: mcpki renew --force ${options.inventoryName} (declared) or mcpki issue server ${options.inventoryName} … again` : 'renew it, then reload the services that use it');
+  const issue = issueCommand(leaf);
+  checkValidity(findings, leaf, now, options.inventoryName ? `renew it: mcpki renew --force ${options.inventoryName} (declared) or ${issue} ${options.inventoryName} … again` : `renew it (${issue} NAME … again), then reload the services that use it`);
   if (options.servername) checkHostname(findings, leaf, options.servername);
   else if (leaf.subjectAltName) findings.add('names', 'info', `names: ${summarize(leaf, now).names.join(', ')} (check one with --servername NAME)`);
   const chain = checkChain(findings, certificates, options.anchors, { source: 'file', now, fix: { mcpkiFullchain: 'use NAME.fullchain.pem (leaf + intermediate)' } });
@@ -94,11 +118,11 @@ function compareInventory(context: Context, findings: Findings, leaf: X509Certif
   const records = context.existingStore()?.listCertificates({ all: true }) ?? [];
   const found = records.find((record) => record.fingerprint.replace(/:/g, '').toUpperCase() === fingerprint);
   if (found?.status === 'revoked') {
-    findings.add('inventory', 'failure', `this is ${found.name}'s certificate serial ${found.serial}, revoked (${found.revocationReason ?? 'no reason'})`, `issue a new one: mcpki issue server ${found.name} …`);
+    findings.add('inventory', 'failure', `this is ${found.name}'s certificate serial ${found.serial}, revoked (${found.revocationReason ?? 'no reason'})`, `issue a new one: ${issueCommand(leaf)} ${found.name} …`);
   } else if (expectedName) {
     const current = records.filter((record) => record.name === expectedName).reduce((a, b) => (b.id > a.id ? b : a));
     if (found?.id === current.id) findings.add('inventory', 'ok', `is ${expectedName}'s current certificate (serial ${current.serial})`);
-    else findings.add('inventory', 'warning', `the file holds ${found ? `an older certificate of ${found.name} (serial ${found.serial})` : 'a certificate mcpki did not record'}, not ${expectedName}'s current one (serial ${current.serial})`, `rewrite the files: mcpki apply (declared certificates), or mcpki issue server ${expectedName} … again`);
+    else findings.add('inventory', 'warning', `the file holds ${found ? `an older certificate of ${found.name} (serial ${found.serial})` : 'a certificate mcpki did not record'}, not ${expectedName}'s current one (serial ${current.serial})`, `rewrite the files: mcpki apply (declared certificates), or ${issueCommand(leaf)} ${expectedName} … again`);
   } else if (found) {
     findings.add('inventory', 'info', `is mcpki's certificate ${found.name} (serial ${found.serial}${found.status === 'superseded' ? ', superseded by a newer one' : ''})`);
   }

@@ -71,7 +71,7 @@ function usage(flag: string, applies: string): McpkiError {
   return new McpkiError('USAGE', `${flag} applies to ${applies} only`, 'see "mcpki check --help"');
 }
 
-function clientCertificate(context: Context, name: string): { name: string; cert: string; key: string } {
+function clientCertificate(context: Context, name: string): { name: string; cert: string; key: string; revoked?: { reason: string; at: string | null } } {
   const record = findCertificate(context, name);
   const certPath = record.paths.fullchain ?? record.paths.cert;
   const keyPath = record.paths.key;
@@ -79,7 +79,8 @@ function clientCertificate(context: Context, name: string): { name: string; cert
     throw new McpkiError('NOT_FOUND', `the files of certificate "${name}" are missing (${certPath ?? 'no cert path'}, ${keyPath ?? 'no key path'})`, `issue it again: mcpki issue client ${name} …`);
   }
   const read = (path: string, what: string) => readInputText(path, { what, maxBytes: INPUT_LIMITS.pem });
-  return { name, cert: read(certPath, `the certificate file of "${name}"`), key: read(keyPath, `the key file of "${name}"`) };
+  const revoked = record.state === 'revoked' ? { revoked: { reason: record.revocationReason ?? 'unspecified', at: record.revokedAt ?? null } } : {};
+  return { name, cert: read(certPath, `the certificate file of "${name}"`), key: read(keyPath, `the key file of "${name}"`), ...revoked };
 }
 
 /** --servername: a DNS name (IDN as punycode; a wildcard for files) or an IP address, what SNI can carry. */

@@ -4,7 +4,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { Context } from '../context.js';
 import { isIP } from '../pki/names.js';
-import { checkHostname, checkStrength, checkValidity, summarize, type CertificateSummary } from './certificate.js';
+import { checkHostname, checkStrength, checkValidity, dateText, summarize, type CertificateSummary } from './certificate.js';
 import { checkChain, formatName, subjectDer, type Anchors, type ChainReport } from './chain.js';
 import { checkExpected, type InventoryReport } from './expected.js';
 import type { Findings, Severity } from './findings.js';
@@ -18,7 +18,7 @@ export interface RemoteOptions {
   timeoutMs: number;
   /** weak cipher suites that modern clients never choose count as warnings, not info */
   strict: boolean;
-  clientCert?: { name: string; cert: string; key: string };
+  clientCert?: { name: string; cert: string; key: string; revoked?: { reason: string; at: string | null } };
   expectedName?: string;
   record: boolean;
   anchors: Anchors;
@@ -181,7 +181,7 @@ export async function checkRemote(context: Context, target: RemoteTarget, findin
   }
   if (options.clientCert && clientCert) {
     tlsReport.clientCert = { name: options.clientCert.name, ...clientCert };
-    addClientCertFinding(findings, tlsReport.clientCert, certificateRequested);
+    addClientCertFinding(findings, tlsReport.clientCert, certificateRequested, options.clientCert.revoked);
   }
   if (leaf) {
     report.inventory = checkExpected(context, findings, leaf, { name, expectedName: options.expectedName, target: options.label, address: tlsReport.address ?? undefined, record: options.record });
@@ -267,11 +267,21 @@ function addClientAuthFinding(findings: Findings, report: TlsReport, options: Re
   }
 }
 
-function addClientCertFinding(findings: Findings, result: { name: string; accepted: boolean | null; detail: string }, requested: boolean | undefined): void {
+function addClientCertFinding(findings: Findings, result: { name: string; accepted: boolean | null; detail: string }, requested: boolean | undefined, revoked?: { reason: string; at: string | null }): void {
+  const when = revoked ? ` (${revoked.reason}${revoked.at ? `, ${dateText(revoked.at)}` : ''})` : '';
   if (requested === false) {
     result.accepted = null;
     result.detail = 'the server does not ask for a client certificate, so it was not sent';
-    findings.add('client-cert', 'info', `${result.name}'s certificate was not tested: the server does not ask for a client certificate`, null);
+    findings.add('client-cert', 'info', `${result.name}'s certificate was not tested: the server does not ask for a client certificate${revoked ? `; ${result.name} is revoked${when}` : ''}`, null);
+  } else if (revoked && result.accepted) {
+    findings.add(
+      'client-cert',
+      'failure',
+      `accepts ${result.name}'s client certificate although ${result.name} is revoked${when}: the server does not check the CRL, or has an old one`,
+      'publish the CRL (mcpki crl) where the server reads it (nginx ssl_crl, HAProxy crl-file, Node\'s crl option) and reload it',
+    );
+  } else if (revoked) {
+    findings.add('client-cert', 'warning', `refuses ${result.name}'s client certificate: ${result.name} is revoked${when} (${result.detail})`, `issue a new one (mcpki issue client ${result.name} …) and give it to the client`);
   } else if (result.accepted) {
     findings.add('client-cert', 'ok', `accepts ${result.name}'s client certificate`);
   } else {

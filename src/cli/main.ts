@@ -2,7 +2,7 @@
 // argv names it; it takes what it needs from the core API (src/index.ts), and the bundle keeps only that, so
 // start-up stays close to a bare `node`.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { McpkiError } from '../index.js';
+import { McpkiError, exitCodeTable } from '../index.js';
 import { isRepeatable } from './options.js';
 import { reportError } from './output.js';
 import { createRequire } from 'node:module';
@@ -15,6 +15,9 @@ import type * as Renew from './commands/renew.js';
 import type * as Serve from './commands/serve.js';
 import type * as Template from './commands/template.js';
 import type * as Check from './commands/check.js';
+import type * as Completion from './commands/completion.js';
+import type * as Sign from './commands/sign.js';
+import type * as Forget from './commands/forget.js';
 import { VERSION } from './version.js';
 
 export { VERSION };
@@ -39,6 +42,10 @@ const GROUPS = {
   serve: async (program: Command) => bundle<typeof Serve>('serve').registerServe(program),
   template: async (program: Command) => bundle<typeof Template>('template').registerTemplate(program),
   check: async (program: Command) => bundle<typeof Check>('check').registerCheck(program),
+  sign: async (program: Command) => bundle<typeof Sign>('sign').registerSign(program),
+  forget: async (program: Command) => bundle<typeof Forget>('forget').registerForget(program),
+  // the completion script covers every command: it builds the whole program
+  completion: async (program: Command) => bundle<typeof Completion>('completion').registerCompletion(program, () => buildProgram()),
 };
 
 /** Which group defines each top-level command. */
@@ -59,7 +66,25 @@ const GROUP_OF: Record<string, keyof typeof GROUPS> = {
   serve: 'serve',
   template: 'template',
   check: 'check',
+  sign: 'sign',
+  forget: 'forget',
+  completion: 'completion',
 };
+
+/** "Exit codes: 0 ok, 1 internal error, …" from the core's table (docs/cli.md has the same, in full), wrapped at 110 columns. */
+export function exitCodeHelp(): string {
+  const items = exitCodeTable().map((row) => `${row.exit.replace(', ', '/')} ${row.brief}`);
+  const lines: string[] = [];
+  let line = 'Exit codes:';
+  for (const [i, item] of items.entries()) {
+    const text = `${item}${i === items.length - 1 ? '.' : ','}`;
+    if (line.length + 1 + text.length > 110) {
+      lines.push(line);
+      line = text;
+    } else line += ` ${text}`;
+  }
+  return [...lines, line].join('\n');
+}
 
 /** The first word that is not an option (nor the value of --home). */
 function firstCommandWord(argv: readonly string[]): string | undefined {
@@ -92,12 +117,7 @@ Quick start:
   mcpki trust install                          trust it (system store and NSS)
   eval "$(mcpki env)"                          make Node, Python and curl trust it
 
-Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 no CA, 5 already exists,
-6 name not permitted, 7 inventory error, 8 file system, 9 git guard, 10 not found, 11 trust store, 12 passphrase,
-13 ACME (the CA refused, a challenge failed), 14 rate limited, 15 network, 16 deploy hook failed,
-17 some certificates failed (apply/renew; the others were done), 18 service could not start,
-19 check: warnings, 20 check: failures, 21 check: unexpected certificate,
-22 unsafe path (owned or writable by another user), 23 installation incomplete.`,
+${exitCodeHelp()}`,
     );
   const word = firstCommandWord(argv);
   const only = GROUP_OF[word ?? ''];
@@ -108,12 +128,33 @@ Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 no CA, 5 already
   return program;
 }
 
+/**
+ * `mcpki help issue server` is `mcpki issue server --help`: commander's own help command looks at its first
+ * word only and would show the help of `issue`.
+ */
+export function helpArgv(argv: readonly string[]): string[] {
+  let at = -1;
+  for (let i = 2; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (word === '--home') i++;
+    else if (!word.startsWith('-')) {
+      at = i;
+      break;
+    }
+  }
+  if (at < 0 || argv[at] !== 'help') return [...argv];
+  const words = argv.slice(at + 1);
+  if (words.length === 0 || words.some((w) => w.startsWith('-'))) return [...argv];
+  return [...argv.slice(0, at), ...words, '--help'];
+}
+
 export async function main(argv: string[]): Promise<void> {
   // `mcpki list | head`: a closed pipe is not an error
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exit(0);
     throw error;
   });
+  argv = helpArgv(argv);
   let program: Command;
   try {
     program = await buildProgram(argv);
@@ -124,8 +165,16 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   // commander's own error text is replaced by ours (one error line, one hint line, or JSON)
+  // a group named without a subcommand (`mcpki`, `mcpki issue`) prints its help to stdout and exits 0: asking
+  // what a group holds is not an error; every command's help lists the global --home and --json
   forEachCommand(program, (command) => {
-    command.exitOverride().configureOutput({ outputError: () => {} });
+    command.exitOverride().configureOutput({
+      outputError: () => {},
+      writeErr: (text) => process.stdout.write(text),
+      getErrHelpWidth: () => (process.stdout.isTTY ? process.stdout.columns : 80),
+      getErrHasColors: () => false,
+    });
+    command.configureHelp({ showGlobalOptions: true });
     guardOptionValues(command);
   });
   try {
@@ -133,7 +182,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (error) {
     if (!(error instanceof CommanderError)) throw error;
     // help and --version exit 0; any parse error is a usage error
-    if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
+    if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.help' || error.code === 'commander.version') {
       process.exitCode = 0;
       return;
     }

@@ -31,15 +31,136 @@ function visibleLength(text: string): number {
   return text.replace(ANSI, '').length;
 }
 
-/** Left-aligned columns separated by two spaces; the last column is not padded. */
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+/** The width tables are fitted to: the terminal's on a TTY; none (no wrapping) when stdout is a pipe or file. */
+export function terminalColumns(stream: NodeJS.WriteStream = process.stdout): number | undefined {
+  return stream.isTTY && stream.columns > 0 ? stream.columns : undefined;
+}
+
+/** A column is never wrapped narrower than this. */
+const MIN_WRAP = 12;
+
+/** Splits text into lines of at most width visible characters, at spaces where it can (colour dropped). */
+function wrapCell(text: string, width: number): string[] {
+  if (visibleLength(text) <= width) return [text];
+  const plain = text.replace(ANSI, '');
+  const lines: string[] = [];
+  let line = '';
+  for (let word of plain.split(' ')) {
+    while (word.length > width) {
+      if (line) {
+        lines.push(line);
+        line = '';
+      }
+      lines.push(word.slice(0, width));
+      word = word.slice(width);
+    }
+    if (!line) line = word;
+    else if (line.length + 1 + word.length <= width) line += ' ' + word;
+    else {
+      lines.push(line);
+      line = word;
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+/**
+ * Left-aligned columns separated by two spaces; the last column is not padded. On a terminal the table fits
+ * its width: the widest of the `wrap` columns (default: the last) is narrowed, and its cells wrapped onto
+ * continuation lines, until the lines fit. Output to a pipe or file is never wrapped (one row, one line).
+ */
+export function table(header: readonly string[], rows: readonly (readonly string[])[], options: { wrap?: readonly number[]; columns?: number } = {}): string {
   const widths = header.map((h, i) => Math.max(visibleLength(h), ...rows.map((r) => visibleLength(r[i] ?? ''))));
+  const columns = options.columns ?? terminalColumns();
+  const wrap = options.wrap ?? [header.length - 1];
+  if (columns !== undefined) {
+    const total = () => widths.reduce((sum, w) => sum + w, 0) + 2 * (widths.length - 1);
+    for (let excess = total() - columns; excess > 0; excess = total() - columns) {
+      const widest = wrap.filter((i) => widths[i]! > MIN_WRAP).sort((a, b) => widths[b]! - widths[a]!)[0];
+      if (widest === undefined) break;
+      const others = wrap.filter((i) => i !== widest).map((i) => widths[i]!);
+      const next = Math.max(...others, 0);
+      // narrow the widest down to the next widest (or as far as needed), one step at a time
+      widths[widest] = Math.max(MIN_WRAP, widths[widest]! - Math.max(1, Math.min(excess, widths[widest]! - next)));
+    }
+  }
   const line = (cells: readonly string[]) =>
     cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : cell + ' '.repeat(widths[i]! - visibleLength(cell))))
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell + ' '.repeat(Math.max(0, widths[i]! - visibleLength(cell)))))
       .join('  ')
       .trimEnd();
-  return [line(header.map((h) => color.bold(h))), ...rows.map(line)].join('\n');
+  const render = (cells: readonly string[]): string => {
+    const wrapped = cells.map((cell, i) => (columns !== undefined && wrap.includes(i) ? wrapCell(cell, widths[i]!) : [cell]));
+    const height = Math.max(...wrapped.map((w) => w.length));
+    const out: string[] = [];
+    for (let k = 0; k < height; k++) out.push(line(wrapped.map((w) => w[k] ?? '')));
+    return out.join('\n');
+  };
+  return [line(header.map((h) => color.bold(h))), ...rows.map(render)].join('\n');
+}
+
+/**
+ * The one date format of human output: "2026-12-06 22:11 UTC" (ISO 8601 order, minutes, always UTC).
+ * --json keeps full ISO 8601 timestamps.
+ */
+export function formatDate(value: string | Date | null | undefined): string {
+  if (value === null || value === undefined || value === '') return '-';
+  const date = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/** How long work runs before a progress line is shown on a terminal. */
+export const PROGRESS_AFTER_MS = 2_000;
+
+export interface Progress {
+  /** What is being done now, e.g. "12/500". */
+  update(detail: string): void;
+  /** Clears the progress line. */
+  done(): void;
+}
+
+/**
+ * A progress line on stderr, only when stderr is a terminal and the output is not --json, and only once the
+ * work has run for PROGRESS_AFTER_MS: "issuing 500 certificates… 3s". It is rewritten in place every second
+ * (and on update) and erased when the work is done, so nothing of it is left in the terminal or in a pipe.
+ */
+export function startProgress(options: OutputOptions, label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
+  if (options.json || !stream.isTTY) return { update() {}, done() {} };
+  const started = Date.now();
+  let detail = '';
+  let shown = false;
+  const draw = () => {
+    const elapsed = Date.now() - started;
+    if (elapsed < PROGRESS_AFTER_MS) return;
+    shown = true;
+    const text = `${label}${detail ? ` ${detail}` : ''}… ${Math.floor(elapsed / 1000)}s`;
+    const width = terminalColumns(stream) ?? 80;
+    stream.write(`\r\u001b[2K${safeText(text).slice(0, width - 1)}`);
+  };
+  const timer = setInterval(draw, 1_000);
+  timer.unref();
+  return {
+    update(next: string) {
+      detail = next;
+      draw();
+    },
+    done() {
+      clearInterval(timer);
+      if (shown) stream.write('\r\u001b[2K');
+    },
+  };
+}
+
+/** Runs work with a progress line (see startProgress). */
+export async function withProgress<T>(options: OutputOptions, label: string, work: (progress: Progress) => Promise<T> | T): Promise<T> {
+  const progress = startProgress(options, label);
+  try {
+    return await work(progress);
+  } finally {
+    progress.done();
+  }
 }
 
 /** Prints a command's result: JSON for --json, the human rendering otherwise. */

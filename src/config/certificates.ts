@@ -2,7 +2,7 @@
 // challenge, renewal margin, targets and hooks; then the checks across the list (no name declared twice, no
 // file written by two targets).
 import { isSeq, type LineCounter, type Node } from 'yaml';
-import { KEY_TYPES, type KeyType } from '../pki/keys.js';
+import { DEFAULT_KEY_TYPE, KEY_TYPES, type KeyType } from '../pki/keys.js';
 import { classifySan, validateCertName, type San } from '../pki/names.js';
 import { checkChallenge } from './challenge.js';
 import { join, type Checker } from './checker.js';
@@ -14,7 +14,7 @@ import { DEFAULT_DAYS, MAX_DAYS } from '../pki/limits.js';
 export const CERTIFICATE_KEYS = ['name', 'issuer', 'names', 'kind', 'key', 'days', 'profile', 'challenge', 'renewBefore', 'targets', 'hooks'] as const;
 
 export { DEFAULT_DAYS, MAX_DAYS };
-export const DEFAULT_KEY: KeyType = 'ec-p256';
+export const DEFAULT_KEY: KeyType = DEFAULT_KEY_TYPE;
 
 /** local, or acme:<account> with a valid account name. */
 export function checkIssuer(check: Checker, node: Node | null, path: string): DeclaredIssuer | undefined {

@@ -3,13 +3,13 @@
 import type { Target } from '../deploy/types.js';
 import type { KeyType } from '../pki/keys.js';
 import type { San } from '../pki/names.js';
+import type { RenewBefore } from '../duration.js';
 
 export type CertificateKind = 'server' | 'client';
 
 export type DeclaredIssuer = { type: 'local' } | { type: 'acme'; account: string };
 
-/** `renewBefore`: a fixed time before not-after, or a fraction of the lifetime that must remain. */
-export type RenewBefore = { type: 'duration'; ms: number } | { type: 'fraction'; fraction: number };
+export type { RenewBefore } from '../duration.js';
 
 export type DeclaredChallenge =
   | { type: 'http-01'; port?: number; host?: string; webroot?: string }

@@ -1,5 +1,6 @@
 import { McpkiError } from '../errors.js';
 import type { IssueRequest } from './issue.js';
+import { classifySan, validateCertName } from './names.js';
 
 const FIELDS = ['kind', 'name', 'sans', 'key', 'days', 'out'];
 
@@ -37,9 +38,41 @@ function requestFromJson(item: unknown, n: number, defaults: Partial<IssueReques
   };
 }
 
+/** At most this many bad lines are listed one by one (the count says how many there were). */
+const MAX_LISTED = 50;
+
+/** Every bad line or entry of a batch at once, each with its line (or entry) number, in `details`. */
+function badBatch(problems: string[], unit: 'line' | 'entry', hint: string): McpkiError {
+  if (problems.length === 1) return invalid(`batch ${unit} ${problems[0]}`, hint);
+  const listed = problems.slice(0, MAX_LISTED).map((p) => `${unit} ${p}`);
+  if (problems.length > MAX_LISTED) listed.push(`… and ${problems.length - MAX_LISTED} more`);
+  const numbers = problems.map((p) => /^\d+/.exec(p)?.[0] ?? '?');
+  const error = invalid(`the batch has ${problems.length} bad ${unit === 'line' ? 'lines' : 'entries'} (${numbers.slice(0, 10).join(', ')}${numbers.length > 10 ? ', …' : ''})`, `fix all ${problems.length} (listed above), then run again; ${hint}`);
+  return Object.assign(error, { details: listed });
+}
+
+/** What is wrong with the name and SANs of one request, without the CA: one problem a bad word. */
+function nameProblems(name: string, sans: readonly string[]): string[] {
+  const problems: string[] = [];
+  try {
+    validateCertName(name);
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
+  for (const san of sans) {
+    try {
+      classifySan(san);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  return problems;
+}
+
 /**
  * A batch file is either a JSON array of requests ({"kind","name","sans","key","days","out"}) or lines of
- * "server|client NAME [SAN...]" (blank lines and # comments ignored).
+ * "server|client NAME [SAN...]" (blank lines and # comments ignored). Every bad line (or entry) is reported at
+ * once, each with its number, not only the first.
  */
 export function parseBatch(text: string, defaults: Partial<IssueRequest> = {}): IssueRequest[] {
   const trimmed = text.trim();
@@ -51,17 +84,38 @@ export function parseBatch(text: string, defaults: Partial<IssueRequest> = {}): 
       throw invalid(`the batch file is not valid JSON: ${(error as Error).message}`, 'fix the JSON, or use the line format "server NAME SAN..."');
     }
     if (!Array.isArray(parsed)) throw invalid('the batch file holds a JSON object, not an array of requests', 'wrap the requests in [ … ]');
-    return parsed.map((item: unknown, i) => ({ ...defaults, ...requestFromJson(item, i + 1, defaults) }));
+    const requests: IssueRequest[] = [];
+    const problems: string[] = [];
+    let hint = '';
+    parsed.forEach((item: unknown, i) => {
+      try {
+        const request = { ...defaults, ...requestFromJson(item, i + 1, defaults) };
+        const bad = nameProblems(request.name, request.sans ?? []);
+        if (bad.length) problems.push(`${i + 1} (${request.name}): ${bad.join('; ')}`);
+        requests.push(request);
+      } catch (error) {
+        if (!(error instanceof McpkiError)) throw error;
+        problems.push(error.message.replace(/^batch entry /, ''));
+        hint ||= error.hint ?? '';
+      }
+    });
+    if (problems.length) throw badBatch(problems, 'entry', hint || 'each entry looks like {"kind": "server", "name": "api-1", "sans": ["api-1.localhost"]}');
+    return requests;
   }
   const requests: IssueRequest[] = [];
+  const problems: string[] = [];
   trimmed.split(/\r?\n/).forEach((line, i) => {
     const words = line.replace(/#.*/, '').trim().split(/\s+/).filter(Boolean);
     if (words.length === 0) return;
     const [kind, name, ...sans] = words;
     if ((kind !== 'server' && kind !== 'client') || !name) {
-      throw invalid(`batch line ${i + 1}: expected "server|client NAME [SAN...]", got "${line.trim()}"`, 'e.g. server api-1 api-1.localhost 127.0.0.1');
+      problems.push(`${i + 1}: expected "server|client NAME [SAN...]", got "${line.trim()}"`);
+      return;
     }
-    requests.push({ ...defaults, kind, name, sans });
+    const bad = nameProblems(name, sans);
+    if (bad.length) problems.push(`${i + 1}: ${bad.join('; ')}`);
+    else requests.push({ ...defaults, kind, name, sans });
   });
+  if (problems.length) throw badBatch(problems, 'line', 'e.g. server api-1 api-1.localhost 127.0.0.1');
   return requests;
 }

@@ -14,7 +14,7 @@ import { removeRootFromTrustStores, type TrustStoreResult } from '../trust/index
 import { DEFAULT_PERMITTED, encodeNameConstraints, parsePermitted, type Permitted } from './constraints.js';
 import { toPem } from './der.js';
 import { signRootCrl } from './root-crl.js';
-import { generateKey, isEncryptedPem, keyIdentifier, keyTypeOf, privateKeyPem, signatureAlgorithmFor, spkiOf, type KeyType } from './keys.js';
+import { DEFAULT_KEY_TYPE, generateKey, isEncryptedPem, keyIdentifier, keyTypeOf, privateKeyPem, signatureAlgorithmFor, spkiOf, type KeyType } from './keys.js';
 import {
   authorityKeyIdentifier,
   basicConstraints,
@@ -153,10 +153,43 @@ function signIntermediate(ctxNow: Date, rootCert: Buffer, rootKey: KeyObject, ke
 export interface InitCaResult extends CaInfo {
   /** init --force: the trust stores the replaced root was removed from */
   oldRootRemovedFrom?: TrustStoreResult[];
+  /** the home already had a CA made with these options: nothing was created or changed */
+  existing?: boolean;
+}
+
+/** A Permitted as a CA certificate carries it: encoded and read back (so ::1 and 0::1 compare equal), each list sorted. */
+function canonicalPermitted(permitted: Permitted | null): string {
+  if (!permitted) return 'none';
+  const read = decodeNameConstraints(encodeNameConstraints(permitted));
+  return JSON.stringify([read.dns, read.ip, read.uri, read.email].map((list) => [...list].sort()));
+}
+
+/**
+ * `init` on a home that already has a CA: the CA as it is when it was made with the same options (key type,
+ * name constraints, root key encrypted or not), so `mcpki init && mcpki issue …` can run again; otherwise
+ * CA_EXISTS naming what differs. A CA that cannot be read is never replaced without --force either.
+ */
+function existingCa(context: Context, keyType: KeyType, permitted: Permitted | null, encrypted: boolean): InitCaResult {
+  let info: CaInfo;
+  try {
+    info = showCa(context);
+  } catch (error) {
+    throw new McpkiError('CA_EXISTS', `a CA already exists in ${context.layout.caDir} and cannot be read (${error instanceof McpkiError ? error.message : (error as Error).message})`, 'repair it (mcpki ca show says what is wrong), or pass --force to replace it: certificates it issued stop being trusted', { cause: error });
+  }
+  const differences: string[] = [];
+  if (info.root.keyType !== keyType) differences.push(`key type ${info.root.keyType}, not ${keyType}`);
+  if (canonicalPermitted(info.permitted) !== canonicalPermitted(permitted)) {
+    differences.push(info.permitted === null ? 'no name constraints' : permitted === null ? 'name constraints (not --no-name-constraints)' : 'other permitted names (see mcpki ca show)');
+  }
+  if (info.root.keyEncrypted !== encrypted) differences.push(info.root.keyEncrypted ? 'an encrypted root key (add --encrypt-root)' : 'a root key that is not encrypted');
+  if (differences.length > 0) {
+    throw new McpkiError('CA_EXISTS', `a CA already exists in ${context.layout.caDir} with ${differences.join(', ')}`, 'use it as it is (mcpki ca show), give init the options it was made with, or pass --force to replace it: certificates it issued stop being trusted');
+  }
+  return { ...info, existing: true };
 }
 
 export function initCa(context: Context, options: InitCaOptions = {}): InitCaResult {
-  const keyType = options.keyType ?? 'ec-p256';
+  const keyType = options.keyType ?? DEFAULT_KEY_TYPE;
   const { layout } = context;
   const permitted = options.nameConstraints === false ? null : parsePermitted([...DEFAULT_PERMITTED, ...(options.permit ?? [])], { allowBroad: options.allowBroadPermit });
   if (options.nameConstraints === false && options.permit?.length) {
@@ -165,8 +198,8 @@ export function initCa(context: Context, options: InitCaOptions = {}): InitCaRes
   if (options.rootPassphrase !== undefined && options.rootPassphrase.length < 8) {
     throw new McpkiError('PASSPHRASE_MISSING', 'the root key passphrase is shorter than 8 characters', 'use a longer passphrase');
   }
-  // before the inventory is opened: a refused init creates nothing
-  if (!options.force) assertNoCa(layout);
+  // before the inventory is opened: a refused init creates nothing, a matching CA is kept as it is
+  if (!options.force && caFilesExist(layout)) return existingCa(context, keyType, permitted, options.rootPassphrase !== undefined);
   const store = context.store();
   ensurePrivateDir(layout.caDir);
   const now = context.now();
@@ -247,8 +280,12 @@ function caExistsError(caDir: string): McpkiError {
   return new McpkiError('CA_EXISTS', `a CA already exists in ${caDir}`, 'use it as it is (mcpki ca show), or pass --force to replace it: certificates it issued stop being trusted');
 }
 
+function caFilesExist(layout: Context['layout']): boolean {
+  return [layout.rootCert, layout.intermediateCert, layout.rootKey, layout.intermediateKey].some((path) => existsSync(path));
+}
+
 function assertNoCa(layout: Context['layout']): void {
-  if ([layout.rootCert, layout.intermediateCert, layout.rootKey, layout.intermediateKey].some((path) => existsSync(path))) throw caExistsError(layout.caDir);
+  if (caFilesExist(layout)) throw caExistsError(layout.caDir);
 }
 
 /**

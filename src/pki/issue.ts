@@ -12,7 +12,7 @@ import type { CertificateKind, CertificatePaths, CertificateRecord, NewCertifica
 import { BACKDATE_MS, loadIssuingCa, type IssuingCa } from './ca.js';
 import { assertPermitted, checkPermitted } from './constraints.js';
 import { toPem } from './der.js';
-import { encodeKey, generateEncodedKeyAsync, generateKey, keyIdentifier, parseKeyType, readPrivateKey, signatureAlgorithmFor, type EncodedKey, type KeyType } from './keys.js';
+import { DEFAULT_KEY_TYPE, encodeKey, generateEncodedKeyAsync, generateKey, keyIdentifier, parseKeyType, readPrivateKey, signatureAlgorithmFor, type EncodedKey, type KeyType } from './keys.js';
 import { classifySans, validateCertName, type San } from './names.js';
 import { emptyPkcs12Password, encodePkcs12 } from './pkcs12.js';
 import {
@@ -78,7 +78,7 @@ function planIssue(context: Context, ca: IssuingCa, request: IssueRequest): Plan
   if (request.kind === 'server' && sans.length === 0) {
     throw new McpkiError('INVALID_NAME', `server certificate "${name}" has no names`, `list the names clients connect to, e.g. mcpki issue server ${name} localhost 127.0.0.1`);
   }
-  const keyType = parseKeyType(request.keyType ?? 'ec-p256');
+  const keyType = parseKeyType(request.keyType ?? DEFAULT_KEY_TYPE);
   const days = request.days ?? DEFAULT_DAYS;
   if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) {
     throw new McpkiError('INVALID_DAYS', `--days must be a whole number from 1 to ${MAX_DAYS}, got ${String(request.days)}`, `give 1 to ${MAX_DAYS} days (default ${DEFAULT_DAYS}); clients reject longer-lived certificates, so renew instead`);
@@ -113,7 +113,7 @@ function leafKeyUsage(keyType: KeyType, kind: CertificateKind): KeyUsage[] {
  * CN=NAME, except where OpenSSL would read a dotted CN as a host name and reject it against the name
  * constraints (it does so when the certificate has no DNS SAN): then the name goes into OU instead.
  */
-function leafNameAttribute(ca: IssuingCa, plan: Plan): NameAttribute {
+function leafNameAttribute(ca: IssuingCa, plan: LeafPlan): NameAttribute {
   const hasDnsSan = plan.sans.some((s) => s.type === 'dns');
   const dnsLike = plan.name.includes('.');
   if (hasDnsSan || !dnsLike || checkPermitted({ type: 'dns', value: plan.name.toLowerCase() }, ca.permitted) === null) {
@@ -122,7 +122,10 @@ function leafNameAttribute(ca: IssuingCa, plan: Plan): NameAttribute {
   return { type: 'OU', value: plan.name };
 }
 
-interface SignedLeaf {
+/** What signing a leaf needs to know (`mcpki sign` builds one from a CSR). */
+export type LeafPlan = Pick<Plan, 'kind' | 'name' | 'sans' | 'keyType' | 'days'>;
+
+export interface SignedLeaf {
   der: Buffer;
   serial: Buffer;
   subject: NameAttribute[];
@@ -135,7 +138,7 @@ function wholeSeconds(ms: number): Date {
   return new Date(Math.floor(ms / 1000) * 1000);
 }
 
-function signLeaf(ca: IssuingCa, plan: Plan, key: EncodedKey, now: Date): SignedLeaf {
+export function signLeaf(ca: IssuingCa, plan: LeafPlan, key: Pick<EncodedKey, 'spki'>, now: Date): SignedLeaf {
   const { spki } = key;
   const notBefore = wholeSeconds(now.getTime() - BACKDATE_MS);
   const notAfter = wholeSeconds(Math.min(notBefore.getTime() + plan.days * DAY, new Date(ca.cert.validTo).getTime()));
@@ -189,7 +192,7 @@ function recordOf(ca: IssuingCa, plan: Plan, signed: SignedLeaf): NewCertificate
 }
 
 /** SHA-256, upper-case hex with colons, as X509Certificate.fingerprint256 and openssl print it. */
-function fingerprintOf(der: Buffer): string {
+export function fingerprintOf(der: Buffer): string {
   return createHash('sha256').update(der).digest('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:');
 }
 

@@ -5,6 +5,10 @@ import { encryptedPrivateKeyPem } from './pbes2.js';
 
 export const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096', 'ed25519'] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
+/** The key type used when none is asked for (the CLI's `--key`, mcpki.yaml's `key:`, the library). */
+export const DEFAULT_KEY_TYPE: KeyType = 'ec-p256';
+/** `--key` in the help of every command that takes it. */
+export const KEY_TYPE_DESCRIPTION = `key type: ${KEY_TYPES.join(', ')}`;
 
 export function parseKeyType(value: string): KeyType {
   if ((KEY_TYPES as readonly string[]).includes(value)) return value as KeyType;

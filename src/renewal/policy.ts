@@ -35,8 +35,10 @@
 //  7. nextCheck = now when due; otherwise renewAt (the backoff end for 'backoff'). Periodic re-checks (ARI
 //     refreshes, hourly checks) are the scheduler's business.
 import { McpkiError } from '../errors.js';
-import { chooseRenewalTime } from '../acme/ari.js';
-import { DURATION_LIMITS, parseDuration } from '../duration.js';
+import { chooseRenewalTime } from '../acme/ari-window.js';
+import { DURATION_LIMITS, formatDuration, parseDuration, type RenewBefore } from '../duration.js';
+
+export type { RenewBefore };
 
 export interface RenewalPolicyInput {
   /** null: never issued → due now */
@@ -46,8 +48,8 @@ export interface RenewalPolicyInput {
     status: 'valid' | 'superseded' | 'revoked';
     renewalInfo?: { windowStart: string; windowEnd: string } | null;
   } | null;
-  /** configured renewBefore: a duration ("30d", "12h") or a fraction of the lifetime ("1/3", "0.25", "33%") */
-  renewBefore?: string;
+  /** configured renewBefore, parsed (mcpki.yaml's checker or `parseRenewBefore` read the text "30d", "1/3", "33%") */
+  renewBefore?: RenewBefore;
   /** the lifetime asked for, in days (local certificates: days; ACME: unknown → undefined) */
   requestedDays?: number;
   /** failures so far for this certificate and when the last one happened */
@@ -87,8 +89,6 @@ export interface RenewalDecision {
   ariTime?: string;
 }
 
-export type RenewBefore = { kind: 'duration'; ms: number } | { kind: 'fraction'; value: number };
-
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
@@ -111,7 +111,7 @@ export function parseRenewBefore(text: string): RenewBefore {
     if (!Number.isFinite(result) || result <= 0 || result >= 1) {
       throw new McpkiError('INVALID_INPUT', `invalid renewBefore "${text}": the fraction ${shown} is not between 0 and 1`, RENEW_BEFORE_HINT);
     }
-    return { kind: 'fraction', value: result };
+    return { type: 'fraction', fraction: result };
   };
   let match = /^(\d+)\s*\/\s*(\d+)$/.exec(value);
   if (match) {
@@ -138,7 +138,7 @@ export function parseRenewBefore(text: string): RenewBefore {
   if (!Number.isFinite(ms) || ms <= 0) {
     throw new McpkiError('INVALID_INPUT', `invalid renewBefore "${text}": must be more than zero`, RENEW_BEFORE_HINT);
   }
-  return { kind: 'duration', ms };
+  return { type: 'duration', ms };
 }
 
 function clampDraw(random: () => number): number {
@@ -306,6 +306,16 @@ function fractionText(value: number): string {
   return `${Math.round(value * 1000) / 10}%`;
 }
 
+/** The parsed renewBefore as given by a caller of the library: a fraction strictly between 0 and 1, or a duration over 0. */
+function checkedRenewBefore(value: RenewBefore): RenewBefore {
+  const ok =
+    value !== null && typeof value === 'object' &&
+    ((value.type === 'fraction' && Number.isFinite(value.fraction) && value.fraction > 0 && value.fraction < 1) ||
+      (value.type === 'duration' && Number.isFinite(value.ms) && value.ms > 0));
+  if (!ok) throw new McpkiError('INVALID_INPUT', `invalid renewBefore ${JSON.stringify(value)}`, 'pass what parseRenewBefore returns, e.g. parseRenewBefore("30d")');
+  return value;
+}
+
 function scheduleFor(input: RenewalPolicyInput, notBefore: number, notAfter: number, nowMs: number, random: () => number): Schedule {
   const lifetime = notAfter - notBefore;
   const requested = input.requestedDays;
@@ -326,21 +336,21 @@ function scheduleFor(input: RenewalPolicyInput, notBefore: number, notAfter: num
 
   let configured: Schedule | undefined;
   if (input.renewBefore !== undefined) {
-    const rule = parseRenewBefore(input.renewBefore);
-    if (rule.kind === 'fraction') {
+    const rule = checkedRenewBefore(input.renewBefore);
+    if (rule.type === 'fraction') {
       configured = {
-        renewAt: Math.round(notAfter - rule.value * lifetime),
+        renewAt: Math.round(notAfter - rule.fraction * lifetime),
         dueCode: 'fraction',
         waitCode: 'not-yet',
-        rule: `when ${input.renewBefore.trim()} of the ${lifetimeText} remains (renewBefore)`,
+        rule: `when ${fractionText(rule.fraction)} of the ${lifetimeText} remains (renewBefore)`,
       };
     } else if (rule.ms < lifetime) {
-      configured = { renewAt: notAfter - rule.ms, dueCode: 'renew-before', waitCode: 'not-yet', rule: `renewBefore ${input.renewBefore.trim()} before expiry` };
+      configured = { renewAt: notAfter - rule.ms, dueCode: 'renew-before', waitCode: 'not-yet', rule: `renewBefore ${formatDuration(rule.ms)} before expiry` };
     } else {
       // renewBefore ≥ the lifetime: every fresh certificate would be due at once — cert-manager's renewal loop
       fallback.dueCode = 'shortened-lifetime';
       fallback.waitCode = 'shortened-lifetime';
-      fallback.rule = `${fallback.rule}: renewBefore ${input.renewBefore.trim()} is not shorter than the lifetime, so it is ignored`;
+      fallback.rule = `${fallback.rule}: renewBefore ${formatDuration(rule.ms)} is not shorter than the lifetime, so it is ignored`;
     }
   }
 

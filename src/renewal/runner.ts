@@ -2,7 +2,7 @@
 // issue what is missing or due, deploy targets whose content differs, run hooks of what changed, and keep
 // per-certificate state (next check, reason, failures) for the scheduler, `list` and `renew --dry-run`.
 import { readFileSync, statSync } from 'node:fs';
-import type { Config, DeclaredCertificate, RenewBefore } from '../config/types.js';
+import type { Config, DeclaredCertificate } from '../config/types.js';
 import type { Context } from '../context.js';
 import { deployWithHooks, type DeployOutcome } from '../deploy/deploy.js';
 import { checkTargets } from '../deploy/plan.js';
@@ -66,11 +66,6 @@ export interface PlanOptions {
   signal?: AbortSignal;
 }
 
-function renewBeforeText(value: RenewBefore | undefined): string | undefined {
-  if (!value) return undefined;
-  return value.type === 'duration' ? `${Math.max(1, Math.round(value.ms / 1000))}s` : String(value.fraction);
-}
-
 function issuerOf(declared: DeclaredCertificate): string {
   return declared.issuer.type === 'local' ? 'local' : `acme:${declared.issuer.account}`;
 }
@@ -120,7 +115,7 @@ function decide(declared: DeclaredCertificate, record: CertificateRecord | undef
   // a changed declaration is due like any renewal, and backs off like one after a failed reissue
   const decision = needsRenewal({
     certificate: record ? { notBefore: record.notBefore, notAfter: record.notAfter, status: record.status, renewalInfo: record.renewalInfo } : null,
-    renewBefore: renewBeforeText(declared.renewBefore),
+    renewBefore: declared.renewBefore,
     requestedDays: declared.days,
     failures: failures > 0 && state?.lastFailure ? { count: failures, lastAt: state.lastFailure, lastError: state.lastError ?? undefined } : undefined,
     now,

@@ -95,4 +95,8 @@ export const MIGRATIONS: readonly string[] = [
     acquired_at TEXT NOT NULL
   );
   `,
+  // \`mcpki forget\`: a forgotten certificate that was revoked stays (hidden) so that CRLs keep listing its serial
+  `
+  ALTER TABLE certificates ADD COLUMN forgotten_at TEXT;
+  `,
 ];

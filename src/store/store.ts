@@ -290,7 +290,7 @@ function nativeBinding(): string | undefined {
 /** How many copies of the inventory HOME/backups keeps (the newest). */
 export const BACKUP_GENERATIONS = 5;
 /** Events after which the inventory is copied: a revocation, any change of the CA. */
-const BACKUP_AFTER = /^(certificate\.revoked$|ca\.)/;
+const BACKUP_AFTER = /^(certificate\.(revoked|forgotten)$|ca\.)/;
 /** mcpki-2030-01-31T12-00-00-000Z.db: sorts by time. */
 export const BACKUP_NAME = /^mcpki-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z\.db$/;
 
@@ -577,10 +577,10 @@ export class Store {
   /** The newest certificate with this name, or the one with this serial (hex, any case, colons allowed). */
   findCertificate(nameOrSerial: string): CertificateRecord | undefined {
     return this.run(() => {
-      const byName = this.statement('SELECT * FROM certificates WHERE name = ? ORDER BY id DESC LIMIT 1').get(nameOrSerial) as CertificateRow | undefined;
+      const byName = this.statement('SELECT * FROM certificates WHERE name = ? AND forgotten_at IS NULL ORDER BY id DESC LIMIT 1').get(nameOrSerial) as CertificateRow | undefined;
       if (byName) return toCertificate(byName);
       const serial = nameOrSerial.replace(/:/g, '').toUpperCase();
-      const bySerial = this.statement('SELECT * FROM certificates WHERE serial = ?').get(serial) as CertificateRow | undefined;
+      const bySerial = this.statement('SELECT * FROM certificates WHERE serial = ? AND forgotten_at IS NULL').get(serial) as CertificateRow | undefined;
       return bySerial ? toCertificate(bySerial) : undefined;
     });
   }
@@ -588,15 +588,32 @@ export class Store {
   /** Current certificates (newest per name), or every certificate ever issued with `all`. */
   listCertificates(options: { all?: boolean; expiringBefore?: string } = {}): CertificateRecord[] {
     return this.run(() => {
-      const where: string[] = [];
+      const where: string[] = ['forgotten_at IS NULL'];
       const params: unknown[] = [];
-      if (!options.all) where.push('id IN (SELECT MAX(id) FROM certificates GROUP BY name)');
+      if (!options.all) where.push('id IN (SELECT MAX(id) FROM certificates WHERE forgotten_at IS NULL GROUP BY name)');
       if (options.expiringBefore) {
         where.push('not_after <= ?');
         params.push(options.expiringBefore);
       }
       const sql = `SELECT * FROM certificates ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY not_after, name`;
       return (this.statement(sql).all(...params) as CertificateRow[]).map(toCertificate);
+    });
+  }
+
+  /**
+   * Drops certificates from the inventory: every certificate of a name, or the one with a serial. A revoked one
+   * is kept hidden (CRLs must keep listing its serial); the others are deleted. Returns what was forgotten.
+   */
+  forgetCertificates(nameOrSerial: string): CertificateRecord[] {
+    return this.run(() => {
+      let rows = this.statement('SELECT * FROM certificates WHERE name = ? AND forgotten_at IS NULL ORDER BY id').all(nameOrSerial) as CertificateRow[];
+      if (rows.length === 0) rows = this.statement('SELECT * FROM certificates WHERE serial = ? AND forgotten_at IS NULL').all(nameOrSerial.replace(/:/g, '').toUpperCase()) as CertificateRow[];
+      const at = this.now().toISOString();
+      for (const row of rows) {
+        if (row.status === 'revoked') this.statement('UPDATE certificates SET forgotten_at = ? WHERE id = ?').run(at, row.id);
+        else this.statement('DELETE FROM certificates WHERE id = ?').run(row.id);
+      }
+      return rows.map(toCertificate);
     });
   }
 

@@ -23,6 +23,7 @@ export const VARIABLE_KINDS: Readonly<Record<string, VariableKind>> = {
   configDir: 'path',
   node: 'path',
   bin: 'path',
+  docs: 'path',
   serverName: 'host',
   clientServerName: 'host',
   listenHost: 'host',

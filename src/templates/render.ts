@@ -157,6 +157,10 @@ export function renderTemplate(context: Context, name: string, options: RenderOp
   const needed = (variable: string) => used.has(variable) && given[variable] === undefined;
   // a --var the template does not use is a typo (--var usr=mcpki would leave User= as it was)
   for (const variable of Object.keys(given)) {
+    // an empty value is never meant: it would leave a blank where a path, a name or a URL goes
+    if (used.has(variable) && given[variable] === '') {
+      throw new McpkiError('INVALID_INPUT', `--var ${variable}= is empty`, `give it a value (--var ${variable}=VALUE), or leave it out for its default`);
+    }
     if (used.has(variable)) continue;
     const takes = [...used].sort();
     const suggestion = didYouMean(variable, takes);
@@ -171,6 +175,7 @@ export function renderTemplate(context: Context, name: string, options: RenderOp
   const variables: Record<string, string> = {
     node: process.execPath,
     bin: join(packageRoot(), 'bin', 'mcpki.js'),
+    docs: join(packageRoot(), 'docs'),
     home: context.home,
     config: configFile,
     configDir: dirname(configFile),

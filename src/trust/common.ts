@@ -50,6 +50,10 @@ export interface TrustStore {
   install(root: RootCertificate): TrustStoreResult;
   uninstall(root: RootCertificate): TrustStoreResult;
   status(root: RootCertificate): TrustStoreResult;
+  /** How hints name this program (the system store's "run: sudo … trust install" hint). */
+  invocation?: readonly string[];
+  /** The command that runs install/uninstall on this store as root, when that needs root. */
+  sudoCommand?(verb: 'install' | 'uninstall'): string;
 }
 
 /**

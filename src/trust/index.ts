@@ -23,11 +23,21 @@ export interface TrustOptions {
   store?: TrustStoreName;
   /** explicit NSS database folders (each holding cert9.db); default: the discovered ones */
   nssDbs?: string[];
+  /**
+   * How hints name this program, e.g. [process.execPath, '/usr/lib/node_modules/mcpki/bin/mcpki.js']: a full
+   * path, since sudo does not search the user's PATH. Default ['mcpki'].
+   */
+  invocation?: readonly string[];
 }
 
 export interface TrustReport {
   root: { subject: string; fingerprint: string; path: string };
   stores: TrustStoreResult[];
+  /**
+   * install/uninstall only, when the system store was skipped because this user may not change it: the
+   * command that does it as root (sudo, this program's full path, --store system, the same --home).
+   */
+  sudoCommand?: string;
 }
 
 type Operation = 'install' | 'uninstall' | 'status';
@@ -52,6 +62,7 @@ function planStores(context: Context, options: TrustOptions): Plan {
 
   if (which === 'system' || which === 'all') {
     const system = detectSystemStore(context.home);
+    if (system && options.invocation?.length) system.invocation = options.invocation;
     const available = system?.isAvailable();
     if (system && available?.ok) plan.stores.push(system);
     else {
@@ -90,6 +101,7 @@ function runOperation(context: Context, operation: Operation, options: TrustOpti
   const stores: TrustStoreResult[] = [];
   const systemRows: TrustStoreResult[] = [];
   const nssRows: TrustStoreResult[] = [];
+  let sudoCommand: string | undefined;
   for (const store of plan.stores) {
     let result: TrustStoreResult;
     try {
@@ -98,13 +110,14 @@ function runOperation(context: Context, operation: Operation, options: TrustOpti
       // with 'all', a store this user may not change is reported, not fatal: a normal user still gets NSS
       if (!lenient || !isMcpkiError(error) || error.code !== 'TRUST_PERMISSION') throw error;
       result = { store: store.name, location: store.location, state: 'skipped', detail: `${error.message}; ${error.hint ?? ''}`.replace(/; $/, '') };
+      if (operation !== 'status') sudoCommand ??= store.sudoCommand?.(operation);
     }
     if (result.state === 'installed' || result.state === 'removed') recordEvent(context, root, result);
     (result.store === 'nss' ? nssRows : systemRows).push(result);
   }
   for (const row of plan.skipped) (row.store === 'nss' ? nssRows : systemRows).push(row);
   stores.push(...systemRows, ...nssRows);
-  return { root: { subject: root.subject, fingerprint: root.fingerprint, path: root.path }, stores };
+  return { root: { subject: root.subject, fingerprint: root.fingerprint, path: root.path }, stores, ...(sudoCommand ? { sudoCommand } : {}) };
 }
 
 function recordEvent(context: Context, root: RootCertificate, result: TrustStoreResult): void {

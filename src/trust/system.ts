@@ -45,6 +45,8 @@ export function anchorFileName(root: RootCertificate): string {
 export class AnchorDirStore implements TrustStore {
   readonly name: string;
   readonly location: string;
+  /** How the hints name this program (e.g. its full path, which sudo finds without the user's PATH). */
+  invocation: readonly string[] = ['mcpki'];
 
   constructor(
     private readonly layout: AnchorStoreLayout,
@@ -89,8 +91,13 @@ export class AnchorDirStore implements TrustStore {
     throw new McpkiError(
       'TRUST_PERMISSION',
       `${who} cannot write ${blocked}: changing the system trust store needs root`,
-      `run: sudo mcpki trust ${verb} --store system --home ${shellWord(this.home)}`,
+      `run: ${this.sudoCommand(verb)}`,
     );
+  }
+
+  /** The command that does this as root: sudo, this program by its full path, the same home. */
+  sudoCommand(verb: 'install' | 'uninstall'): string {
+    return ['sudo', ...this.invocation.map(shellWord), 'trust', verb, '--store', 'system', '--home', shellWord(this.home)].join(' ');
   }
 
   private argsFor(verb: 'install' | 'uninstall'): readonly string[] {
@@ -137,7 +144,7 @@ export class AnchorDirStore implements TrustStore {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'error';
       if (code !== 'ENOENT') {
-        throw new McpkiError(code === 'EACCES' || code === 'EPERM' ? 'TRUST_PERMISSION' : 'TRUST_FAILED', `cannot remove ${file} (${code})`, `run: sudo mcpki trust uninstall --store system --home ${shellWord(this.home)}`, { cause: error });
+        throw new McpkiError(code === 'EACCES' || code === 'EPERM' ? 'TRUST_PERMISSION' : 'TRUST_FAILED', `cannot remove ${file} (${code})`, `run: ${this.sudoCommand('uninstall')}`, { cause: error });
       }
     }
     this.refresh('uninstall');

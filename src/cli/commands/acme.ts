@@ -1,4 +1,4 @@
-import { McpkiError, createChallengeProvider, deactivateAccount, issueAcmeCertificate, listAccounts, registerAccount, revokeAcmeCertificate, showAccount } from '../../index.js';
+import { DEFAULT_KEY_TYPE, KEY_TYPE_DESCRIPTION, McpkiError, createChallengeProvider, deactivateAccount, issueAcmeCertificate, listAccounts, registerAccount, revokeAcmeCertificate, showAccount } from '../../index.js';
 import type { AccountView, AcmeIssued } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
@@ -33,21 +33,29 @@ function renderAccount(a: AccountView): string {
 
 function renderIssued(issued: AcmeIssued): string {
   const c = issued.certificate;
-  return [
+  const key = issued.key === 'csr' ? 'yours (--csr), not written' : `${issued.paths.key}${issued.key === 'reused' ? ' (the previous key, kept)' : ''}`;
+  const lines = [
     `${color.green('issued')} ${c.name} for ${c.sans.map((s) => s.value).join(', ')} by ${c.issuer}`,
     `  serial      ${c.serial}`,
     `  valid until ${c.notAfter}`,
     `  certificate ${issued.paths.cert}`,
-    `  key         ${issued.paths.key}`,
-    `  chain       ${issued.paths.chain}`,
+    `  key         ${key}`,
+    `  chain       ${issued.paths.chain}${issued.chain.topIssuer ? ` (up to ${issued.chain.topIssuer})` : ''}`,
     `  full chain  ${issued.paths.fullchain}`,
-  ].join('\n');
+  ];
+  if (issued.chain.preferredFound === false) {
+    lines.push(color.yellow(`  note: no chain offered by the CA goes through "${issued.chain.preferred}"; the default chain was written`));
+  }
+  return lines.join('\n');
 }
 
 interface IssueFlags {
   domain: string[];
   account?: string;
-  key: string;
+  key?: string;
+  csr?: string;
+  preferredChain?: string;
+  reuseKey?: boolean;
   profile?: string;
   out?: string;
   challenge?: string;
@@ -139,7 +147,10 @@ Examples:
     .description('obtain a certificate from an ACME CA and write it like a local one')
     .option('-d, --domain <name>', 'a DNS name (or IP) for the certificate; repeatable; *.example.com needs dns-01', collect)
     .option('--account <name>', 'ACME account (default: the only one)')
-    .option('--key <type>', 'key type: ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519', 'ec-p256')
+    .option('--key <type>', `${KEY_TYPE_DESCRIPTION} (default: "${DEFAULT_KEY_TYPE}"; with --csr, the request's key type)`)
+    .option('--csr <file>', 'order the names of this PKCS#10 request and finalize with it: its key stays yours; writes the certificate and chain only')
+    .option('--preferred-chain <issuer-cn>', 'when the CA offers alternate chains, write the one with a certificate issued by this CN (else the default)')
+    .option('--reuse-key', 'keep the private key of the certificate already issued under NAME (default: a new key)')
     .option('--profile <name>', 'certificate profile offered by the CA (e.g. Let\'s Encrypt classic, tlsserver, shortlived)')
     .option('--out <dir>', 'write NAME.crt, NAME.key, NAME.chain.pem, NAME.fullchain.pem here (default: HOME/certs/NAME)')
     .option('--challenge <type>', 'http-01 (default), dns-01 or tls-alpn-01')
@@ -161,7 +172,9 @@ Examples:
 Examples:
   mcpki acme issue api -d api.example.com --http-port 80
   mcpki acme issue site -d example.com -d www.example.com --webroot /var/www/html
-  mcpki acme issue wild -d '*.example.com' --challenge dns-01 --dns-hook '/usr/local/bin/dns-hook --zone example.com'`,
+  mcpki acme issue wild -d '*.example.com' --challenge dns-01 --dns-hook '/usr/local/bin/dns-hook --zone example.com'
+  mcpki acme issue api --csr api.csr --webroot /var/www/html
+  mcpki acme issue api -d api.example.com --reuse-key --preferred-chain 'ISRG Root X1'`,
     )
     .action(
       action(async ({ context, out }, name: string, flags: IssueFlags) => {
@@ -194,6 +207,9 @@ Examples:
             domains: flags.domain ?? [],
             account: flags.account,
             keyType: flags.key,
+            csr: flags.csr,
+            preferredChain: flags.preferredChain,
+            reuseKey: flags.reuseKey,
             profile: flags.profile,
             outDir: flags.out,
             allowGit: flags.allowGit,

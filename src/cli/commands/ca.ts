@@ -1,4 +1,4 @@
-import { McpkiError, broadPermits, initCa, parseKeyType, rotateIntermediate, showCa } from '../../index.js';
+import { DEFAULT_KEY_TYPE, KEY_TYPE_DESCRIPTION, McpkiError, broadPermits, initCa, parseKeyType, rotateIntermediate, showCa } from '../../index.js';
 import type { CaInfo } from '../../index.js';
 import type { Command } from 'commander';
 import { action, collect } from '../command.js';
@@ -32,7 +32,7 @@ export function registerCa(program: Command): void {
   program
     .command('init')
     .description('create the development CA: a name-constrained root and an issuing intermediate')
-    .option('--key <type>', 'key type: ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519', 'ec-p256')
+    .option('--key <type>', KEY_TYPE_DESCRIPTION, DEFAULT_KEY_TYPE)
     .option('--permit <name-or-cidr>', 'also permit this DNS name (.suffix for subdomains) or network; repeatable', collect)
     .option('--allow-broad-permit', 'accept a --permit that covers a whole TLD (com), every name (.) or most of the IP space (0.0.0.0/0)')
     .option('--no-name-constraints', 'no name constraints at all: the CA can sign for any name (not recommended)')
@@ -64,6 +64,10 @@ Examples:
           const removed = info.oldRootRemovedFrom ?? [];
           if (removed.length > 0) warn(out, `replaced the CA: removed the old root from ${removed.map((row) => `${row.store} (${row.location})`).join(', ')}; run "mcpki trust install" to trust the new one`);
           else warn(out, 'replaced the CA: certificates the old CA issued are now orphaned (no longer trusted); reissue them');
+        }
+        if (info.existing) {
+          emit(out, info, () => `the development CA in ${info.home} already matches these options: nothing changed\n\n${renderCa(info)}`);
+          return;
         }
         emit(out, info, () => `${color.green('created')} the development CA in ${info.home}\n\n${renderCa(info)}\n\nnext: mcpki issue server my-mcp localhost 127.0.0.1   (and "mcpki trust install" so clients trust it)`);
       }),

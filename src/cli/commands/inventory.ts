@@ -1,9 +1,9 @@
-import { DURATION_LIMITS, backupInventory, findCertificate, generateCrl, listCertificates, listEvents, parseDuration, restoreInventory, revokeCertificate } from '../../index.js';
+import { DURATION_LIMITS, EXIT_CODES, backupInventory, findCertificate, generateCrl, listCertificates, listEvents, parseDuration, restoreInventory, revokeCertificate } from '../../index.js';
 import type { CertificateView } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { action } from '../command.js';
-import { color, emit, formatTimeLeft, lifetimeBar, table, warn } from '../output.js';
+import { color, emit, formatDate, formatTimeLeft, lifetimeBar, table, warn } from '../output.js';
 import { readSecretFile } from '../passphrase.js';
 
 function stateText(view: CertificateView): string {
@@ -24,7 +24,7 @@ function renderList(views: CertificateView[]): string {
   const renewal = (v: CertificateView): string[] => {
     if (!declared) return [];
     if (!v.renewal) return ['-'];
-    const next = v.renewal.nextCheck ? v.renewal.nextCheck.slice(0, 16).replace('T', ' ') : '-';
+    const next = formatDate(v.renewal.nextCheck);
     return [v.renewal.failures ? color.red(`${next} (${v.renewal.failures} failed: ${v.renewal.lastError ?? ''})`) : next];
   };
   return table(
@@ -35,11 +35,12 @@ function renderList(views: CertificateView[]): string {
       stateText(v),
       formatTimeLeft(v.secondsLeft),
       lifetimeBar(v.state === 'valid' ? v.fractionLeft : 0),
-      v.notAfter.slice(0, 16).replace('T', ' '),
+      formatDate(v.notAfter),
       ...renewal(v),
       v.issuer,
       v.sans.map((s) => s.value).join(', '),
     ]),
+    { wrap: declared ? [6, 7, 8] : [6, 7] },
   );
 }
 
@@ -47,14 +48,14 @@ function renderShow(v: CertificateView): string {
   const rows: [string, string][] = [
     ['name', v.name],
     ['kind', v.kind],
-    ['state', stateText(v) + (v.revokedAt ? ` (${v.revocationReason} at ${v.revokedAt})` : '')],
+    ['state', stateText(v) + (v.revokedAt ? ` (${v.revocationReason} at ${formatDate(v.revokedAt)})` : '')],
     ['serial', v.serial],
     ['subject', v.subject],
     ['names', v.sans.map((s) => `${s.type}:${s.value}`).join(', ') || '-'],
     ['issuer', `${v.issuer}${v.issuerSerial ? ` (intermediate ${v.issuerSerial})` : ''}`],
     ['key', v.keyType],
-    ['not before', v.notBefore],
-    ['not after', `${v.notAfter} (${formatTimeLeft(v.secondsLeft)})`],
+    ['not before', formatDate(v.notBefore)],
+    ['not after', `${formatDate(v.notAfter)} (${formatTimeLeft(v.secondsLeft)})`],
     ['sha-256', v.fingerprint],
     ...Object.entries(v.paths).map(([kind, path]) => [`file ${kind}`, path ?? ''] as [string, string]),
   ];
@@ -79,13 +80,15 @@ export function registerInventory(program: Command): void {
   program
     .command('list')
     .description('list certificates (the newest of each name) with the time they have left')
-    .option('--expiring <duration>', 'only those expiring within this time, e.g. 30d, 12h; at most 36500d')
+    .option('--expiring <duration>', `only those expiring within this time, e.g. 30d, 12h; at most 36500d; exits 24 when any is listed`)
     .option('--all', 'every certificate ever issued, superseded and revoked ones too')
     .action(
       action(async ({ context, out }, options: { expiring?: string; all?: boolean }) => {
         const expiringWithinMs = options.expiring !== undefined ? parseDuration(options.expiring, { what: '--expiring', maxMs: DURATION_LIMITS.expiring, example: '30d' }) : undefined;
         const views = listCertificates(context, { all: options.all, expiringWithinMs });
         emit(out, { certificates: views.map(({ pem: _pem, ...rest }) => rest) }, () => renderList(views));
+        // scripts alert on it: `mcpki list --expiring 30d || notify`
+        if (expiringWithinMs !== undefined && views.length > 0) process.exitCode = EXIT_CODES.EXPIRING;
       }),
     );
 
@@ -130,7 +133,7 @@ Examples:
         const rootPassphrase = options.passphraseFile ? readSecretFile(options.passphraseFile, 'passphrase') : process.env.MCPKI_ROOT_PASSPHRASE || undefined;
         const crl = generateCrl(context, { out: options.out, days: options.days, rootPassphrase });
         for (const warning of crl.warnings) warn(out, warning);
-        emit(out, crl, () => `${color.green('wrote')} CRL #${crl.number} with ${crl.revoked.length} revoked certificate(s), next update ${crl.nextUpdate}\n${crl.paths.map((p) => `  ${p}`).join('\n')}`);
+        emit(out, crl, () => `${color.green('wrote')} CRL #${crl.number} with ${crl.revoked.length} revoked certificate(s), next update ${formatDate(crl.nextUpdate)}\n${crl.paths.map((p) => `  ${p}`).join('\n')}`);
       }),
     );
 
@@ -179,7 +182,7 @@ Examples:
             ? 'no events'
             : table(
                 ['TIME', 'EVENT', 'NAME', 'SERIAL'],
-                events.map((e) => [e.at.slice(0, 19).replace('T', ' '), e.type, e.name ?? '', e.serial ?? '']),
+                events.map((e) => [formatDate(e.at), e.type, e.name ?? '', e.serial ?? '']),
               ),
         );
       }),

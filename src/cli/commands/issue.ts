@@ -1,9 +1,9 @@
-import { INPUT_LIMITS, McpkiError, issueBatch, issueCertificate, parseBatch, readInputText } from '../../index.js';
+import { DEFAULT_KEY_TYPE, KEY_TYPE_DESCRIPTION, INPUT_LIMITS, McpkiError, classifySan, issueBatch, issueCertificate, parseBatch, readInputText } from '../../index.js';
 import type { IssuedCertificate } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { action } from '../command.js';
-import { color, emit, table } from '../output.js';
+import { color, emit, formatDate, table, withProgress } from '../output.js';
 import { readSecretFile } from '../passphrase.js';
 
 function wholeNumber(value: string): number {
@@ -26,6 +26,24 @@ function p12Password(flags: IssueFlags): string | undefined {
   return process.env.MCPKI_P12_PASSWORD || undefined;
 }
 
+/** Where the PKCS#12 password came from, never the password itself (unless it is the documented default). */
+interface P12PasswordSource {
+  source: 'default' | 'file' | 'env';
+  file?: string;
+}
+
+function p12PasswordSource(flags: IssueFlags): P12PasswordSource {
+  if (flags.p12PasswordFile) return { source: 'file', file: flags.p12PasswordFile };
+  if (process.env.MCPKI_P12_PASSWORD) return { source: 'env' };
+  return { source: 'default' };
+}
+
+function describeP12Password(password: P12PasswordSource): string {
+  if (password.source === 'file') return `password from ${password.file}`;
+  if (password.source === 'env') return 'password from MCPKI_P12_PASSWORD';
+  return 'password "changeit", the default: give --p12-password-file or MCPKI_P12_PASSWORD for another';
+}
+
 /** The batch file, or standard input for "-": size-capped, and a regular file (or a pipe) only. */
 async function readBatchFile(file: string): Promise<string> {
   if (file !== '-') return readInputText(file, { what: 'batch file', maxBytes: INPUT_LIMITS.batch, hint: 'give a readable file of requests, or - to read them from standard input' });
@@ -42,25 +60,40 @@ async function readBatchFile(file: string): Promise<string> {
   return Buffer.concat(chunks, total).toString('utf8');
 }
 
-function renderIssued(issued: IssuedCertificate): string {
+/**
+ * `issue server localhost`: with no names after NAME, NAME itself is the name when it is a host name or an IP
+ * address (as mkcert does). Anything else is left to the "has no names" error.
+ */
+function namesOf(kind: 'server' | 'client', name: string, sans: string[]): { sans: string[]; fromName: boolean } {
+  if (kind !== 'server' || sans.length > 0) return { sans, fromName: false };
+  try {
+    const san = classifySan(name);
+    if (san.type === 'dns' || san.type === 'ip') return { sans: [name], fromName: true };
+  } catch {
+    // not a host name: the core says the certificate has no names
+  }
+  return { sans, fromName: false };
+}
+
+function renderIssued(issued: IssuedCertificate, password?: P12PasswordSource): string {
   const c = issued.certificate;
   const lines = [
     `${color.green('issued')} ${c.kind} certificate ${color.bold(c.name)} for ${c.sans.map((s) => s.value).join(', ') || c.subject}`,
     `  serial      ${c.serial}`,
-    `  valid until ${c.notAfter}`,
+    `  valid until ${formatDate(c.notAfter)}`,
     `  certificate ${issued.paths.cert}`,
     `  key         ${issued.paths.key}`,
     `  full chain  ${issued.paths.fullchain}`,
     `  root CA     ${issued.paths.ca}`,
   ];
-  if (issued.paths.p12) lines.push(`  PKCS#12     ${issued.paths.p12}`);
+  if (issued.paths.p12) lines.push(`  PKCS#12     ${issued.paths.p12}`, ...(password ? [`              ${describeP12Password(password)}`] : []));
   return lines.join('\n');
 }
 
 function addIssueOptions(command: Command): Command {
   return command
     .option('--days <n>', 'validity in days, at most 398', wholeNumber)
-    .option('--key <type>', 'key type: ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096, ed25519', 'ec-p256')
+    .option('--key <type>', KEY_TYPE_DESCRIPTION, DEFAULT_KEY_TYPE)
     .option('--out <dir>', 'write NAME.crt, NAME.key, NAME.fullchain.pem and ca.crt here (default: HOME/certs/NAME)')
     .option('--p12', 'also write NAME.p12 (AES-256, SHA-256 MAC; password "changeit" unless given)')
     .option('--p12-password-file <file>', 'PKCS#12 password from this file (or MCPKI_P12_PASSWORD)')
@@ -80,6 +113,7 @@ export function registerIssue(program: Command): void {
         'after',
         kind === 'server'
           ? `
+With no names after NAME, NAME is the name when it is a host name or IP address (mcpki issue server localhost).
 Names are classified automatically: DNS names (IDN allowed), IP addresses, URIs (spiffe://…), e-mail addresses.
 Examples:
   mcpki issue server my-mcp localhost 127.0.0.1 ::1
@@ -91,8 +125,9 @@ Examples:
   mcpki issue client agent spiffe://example.test/agent/1 --p12`,
       )
       .action(
-        action(async ({ context, out }, name: string, sans: string[], flags: IssueFlags) => {
-          const issued = issueCertificate(context, {
+        action(async ({ context, out }, name: string, given: string[], flags: IssueFlags) => {
+          const { sans, fromName } = namesOf(kind, name, given);
+          const request = {
             kind,
             name,
             sans,
@@ -103,8 +138,19 @@ Examples:
             p12Password: p12Password(flags),
             p12Legacy: flags.p12Legacy,
             allowGit: flags.allowGit,
-          });
-          emit(out, issued, () => renderIssued(issued));
+          };
+          let issued: IssuedCertificate;
+          try {
+            issued = issueCertificate(context, request);
+          } catch (error) {
+            // NAME alone was taken as the name, and the CA may not sign for it: say what was missing first
+            if (fromName && error instanceof McpkiError && error.code === 'NAME_NOT_PERMITTED') {
+              throw new McpkiError('INVALID_NAME', `server certificate "${name}" has no names, and "${name}" itself is outside this CA's name constraints`, `list the names clients connect to, e.g. mcpki issue server ${name} localhost 127.0.0.1 (mcpki ca show lists what this CA may sign)`, { cause: error });
+            }
+            throw error;
+          }
+          const password = issued.paths.p12 ? p12PasswordSource(flags) : undefined;
+          emit(out, { ...issued, ...(password ? { p12Password: password } : {}) }, () => renderIssued(issued, password));
         }),
       );
   }
@@ -126,14 +172,16 @@ Example:
         if (requests.length === 0) {
           throw new McpkiError('INVALID_INPUT', `the batch ${file === '-' ? 'from standard input' : `file ${file}`} holds no requests`, 'write one request a line ("server NAME SAN...") or a JSON array of requests; see "mcpki issue batch --help"');
         }
-        const issued = await issueBatch(context, requests);
-        emit(out, { issued }, () =>
+        const issued = await withProgress(out, `issuing ${requests.length} certificates`, () => issueBatch(context, requests));
+        const password = issued.some((i) => i.paths.p12) ? p12PasswordSource(flags) : undefined;
+        emit(out, { issued, ...(password ? { p12Password: password } : {}) }, () =>
           [
             table(
               ['NAME', 'KIND', 'SERIAL', 'NOT AFTER', 'CERTIFICATE'],
-              issued.map((i) => [i.certificate.name, i.certificate.kind, i.certificate.serial, i.certificate.notAfter.slice(0, 10), i.paths.cert ?? '']),
+              issued.map((i) => [i.certificate.name, i.certificate.kind, i.certificate.serial, formatDate(i.certificate.notAfter), i.paths.cert ?? '']),
             ),
             `${color.green('issued')} ${issued.length} certificates`,
+            ...(password ? [`PKCS#12 files: ${describeP12Password(password)}`] : []),
           ].join('\n'),
         );
       }),

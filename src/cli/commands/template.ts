@@ -58,6 +58,7 @@ export function registerTemplate(program: Command): void {
           table(
             ['TEMPLATE', 'VARIABLES', 'FOR'],
             templates.map((t) => [t.name, t.variables.map((v) => (t.defaults[v] === undefined ? v : `${v}=${t.defaults[v]}`)).join(', '), t.description]),
+            { wrap: [1, 2] },
           ),
         );
       }),

@@ -1,6 +1,7 @@
 import { McpkiError, buildEnv, formatEnv, installTrust, trustStatus, uninstallTrust } from '../../index.js';
 import type { ShellKind, TrustReport, TrustStoreName } from '../../index.js';
 import type { Command } from 'commander';
+import { resolve } from 'node:path';
 import { action, collect } from '../command.js';
 import { color, emit, table, warn } from '../output.js';
 
@@ -39,6 +40,19 @@ const STATE_COLOR: Record<string, (text: string) => string> = {
 function renderReport(report: TrustReport): string {
   const rows = report.stores.map((s) => [s.store, s.location, (STATE_COLOR[s.state] ?? String)(s.state) + (s.detail ? ` (${s.detail})` : '')]);
   return [`root: ${report.root.subject}`, `sha-256: ${report.root.fingerprint}`, '', table(['STORE', 'LOCATION', 'STATE'], rows)].join('\n');
+}
+
+/** The folders sudo's secure_path searches for node (with the usual /usr/bin/env node shebang). */
+const SUDO_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+/**
+ * How "run: sudo …" names this program: the full path of the mcpki script (sudo does not search the user's
+ * PATH, where npm and nvm put it), preceded by node's own full path when node is not where sudo looks.
+ */
+function invocation(): string[] {
+  const script = process.argv[1] ? resolve(process.argv[1]) : 'mcpki';
+  const node = process.execPath;
+  return SUDO_PATH.some((dir) => node === `${dir}/node`) ? [script] : [node, script];
 }
 
 const STORE_HELP = `
@@ -95,11 +109,20 @@ Examples:
             throw new McpkiError('USAGE', '--nss-db does not apply to --store system', 'drop --nss-db, or use --store nss or --store all');
           }
           const run = op.name === 'install' ? installTrust : op.name === 'uninstall' ? uninstallTrust : trustStatus;
-          const report = run(context, { store, nssDbs });
-          emit(out, report, () => renderReport(report));
-          if (op.name !== 'status' && report.stores.every((row) => row.state === 'skipped')) {
-            warn(out, 'no trust store was changed: every store was skipped (see the table)');
+          const report = run(context, { store, nssDbs, invocation: invocation() });
+          const changed = report.stores.some((row) => row.state === 'installed' || row.state === 'removed');
+          const skipped = report.stores.filter((row) => row.state === 'skipped');
+          if (op.name !== 'status' && !changed && skipped.length > 0) {
+            // nothing was done and something could not be: not a success a script should take for one
+            const error = new McpkiError(
+              report.sudoCommand ? 'TRUST_PERMISSION' : 'TRUST_FAILED',
+              `no trust store was changed: ${skipped.map((row) => row.store).join(', ')} skipped`,
+              report.sudoCommand ? `the system store needs root: run ${report.sudoCommand}` : 'see each store\'s reason above; "mcpki trust install --help" lists what each store needs',
+            );
+            throw Object.assign(error, { details: skipped.map((row) => `${row.store} ${row.location}: ${row.detail ?? 'skipped'}`) });
           }
+          emit(out, report, () => renderReport(report));
+          if (report.sudoCommand) warn(out, `the system store was not changed (it needs root): run ${report.sudoCommand}`);
         }),
       );
   }
