@@ -74,11 +74,24 @@ async function addressesOf(settings: ValidationSettings, identifier: Identifier)
 }
 
 async function validateHttp01(settings: ValidationSettings, request: ValidationRequest): Promise<void> {
-  const [address] = await addressesOf(settings, request.identifier);
+  // every address is tried in turn (a name may resolve to ::1 and 127.0.0.1 with only one answering)
+  let failure: AcmeProblem | undefined;
+  for (const address of await addressesOf(settings, request.identifier)) {
+    try {
+      return await fetchHttp01(settings, request, address);
+    } catch (error) {
+      failure = error as AcmeProblem;
+      if (failure.type !== 'connection') throw failure;
+    }
+  }
+  throw failure!;
+}
+
+function fetchHttp01(settings: ValidationSettings, request: ValidationRequest, address: string): Promise<void> {
   const path = `/.well-known/acme-challenge/${request.token}`;
   const hostHeader = request.identifier.type === 'ip' && isIP(request.identifier.value) === 6 ? `[${request.identifier.value}]` : request.identifier.value;
   const where = `http://${hostHeader}:${settings.httpPort}${path}`;
-  const body = await new Promise<string>((resolve, reject) => {
+  return new Promise<void>((resolve, reject) => {
     const req = httpRequest({ host: address, port: settings.httpPort, path, method: 'GET', headers: { host: hostHeader, 'user-agent': 'mcpki-acme-server' }, timeout: settings.timeoutMs ?? 10_000 }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
@@ -96,18 +109,18 @@ async function validateHttp01(settings: ValidationSettings, request: ValidationR
         }
         chunks.push(chunk);
       });
-      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      res.on('end', () => {
+        // RFC 8555 §8.3: trailing white space is ignored
+        const answer = Buffer.concat(chunks).toString('utf8').replace(/\s+$/, '');
+        if (answer === request.keyAuthorization) resolve();
+        else reject(problem('unauthorized', `${where} answered ${JSON.stringify(answer.slice(0, 100))}, not the key authorization for this challenge`));
+      });
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', (error: NodeJS.ErrnoException) => reject(problem('connection', `cannot fetch ${where} from ${address}: ${error.code ?? error.message}`)));
     req.end();
   });
-  // RFC 8555 §8.3: trailing white space is ignored
-  const answer = body.replace(/\s+$/, '');
-  if (answer !== request.keyAuthorization) {
-    throw problem('unauthorized', `${where} answered ${JSON.stringify(answer.slice(0, 100))}, not the key authorization for this challenge`);
-  }
 }
 
 async function validateDns01(settings: ValidationSettings, request: ValidationRequest): Promise<void> {

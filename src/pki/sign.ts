@@ -64,7 +64,7 @@ function invalid(path: string, why: string, hint = CSR_HINT, cause?: unknown): M
   return new McpkiError('INVALID_INPUT', `the certificate request ${path} ${why}`, hint, cause === undefined ? undefined : { cause });
 }
 
-interface ParsedCsr {
+export interface ParsedCsr {
   publicKey: KeyObject;
   keyType: KeyType;
   subject: { type: string; value: string }[];
@@ -122,7 +122,7 @@ function readSans(value: Buffer, path: string): San[] {
   return sans;
 }
 
-function parseCsr(der: Buffer, path: string): ParsedCsr {
+export function parseCsr(der: Buffer, path: string): ParsedCsr {
   let info: DerNode;
   let algorithm: string;
   let signature: Buffer;
