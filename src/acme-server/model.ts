@@ -1,0 +1,136 @@
+// The ACME server's objects (RFC 8555 §7.1) and the state interface they live behind. The protocol layer
+// (wfe.ts) and the validation authority (va.ts) use only this interface, so the same server can run on the
+// in-memory state here (one instance) or on the inventory's database.
+import type { JsonWebKey } from 'node:crypto';
+
+export type IdentifierType = 'dns' | 'ip';
+export interface Identifier {
+  type: IdentifierType;
+  value: string;
+}
+
+export type AccountStatus = 'valid' | 'deactivated' | 'revoked';
+export interface Account {
+  id: string;
+  /** the public key, canonical members only */
+  jwk: JsonWebKey;
+  /** RFC 7638 thumbprint of jwk: unique per account */
+  thumbprint: string;
+  contact: string[];
+  status: AccountStatus;
+  /** the external account key this account was bound with, if any */
+  eabKid: string | null;
+  createdAt: string;
+}
+
+export type OrderStatus = 'pending' | 'ready' | 'processing' | 'valid' | 'invalid';
+export interface Order {
+  id: string;
+  accountId: string;
+  status: OrderStatus;
+  identifiers: Identifier[];
+  profile: string;
+  authorizationIds: string[];
+  expires: string;
+  notBefore: string | null;
+  notAfter: string | null;
+  /** RFC 9773: the certificate this order replaces (its ARI CertID) */
+  replaces: string | null;
+  /** the issued certificate's serial (upper-case hex) once valid */
+  certificateSerial: string | null;
+  error: ProblemJson | null;
+  createdAt: string;
+}
+
+export type AuthorizationStatus = 'pending' | 'valid' | 'invalid' | 'deactivated' | 'expired' | 'revoked';
+export interface Authorization {
+  id: string;
+  accountId: string;
+  identifier: Identifier;
+  wildcard: boolean;
+  status: AuthorizationStatus;
+  expires: string;
+  challengeIds: string[];
+}
+
+export type ChallengeType = 'http-01' | 'dns-01' | 'tls-alpn-01';
+export type ChallengeStatus = 'pending' | 'processing' | 'valid' | 'invalid';
+export interface Challenge {
+  id: string;
+  authorizationId: string;
+  type: ChallengeType;
+  token: string;
+  status: ChallengeStatus;
+  validated: string | null;
+  error: ProblemJson | null;
+}
+
+export interface ProblemJson {
+  type: string;
+  detail: string;
+  status?: number;
+}
+
+/** Everything the server keeps. Methods are synchronous for the in-memory state and SQLite. */
+export interface AcmeState {
+  addAccount(account: Account): void;
+  getAccount(id: string): Account | undefined;
+  findAccountByThumbprint(thumbprint: string): Account | undefined;
+  updateAccount(account: Account): void;
+  addOrder(order: Order, authorizations: Authorization[], challenges: Challenge[]): void;
+  getOrder(id: string): Order | undefined;
+  updateOrder(order: Order): void;
+  getAuthorization(id: string): Authorization | undefined;
+  updateAuthorization(authorization: Authorization): void;
+  getChallenge(id: string): Challenge | undefined;
+  updateChallenge(challenge: Challenge): void;
+  /** the certificate's chain PEM by serial, and the account that ordered it */
+  addCertificate(serial: string, accountId: string, orderId: string, chainPem: string): void;
+  getCertificate(serial: string): { accountId: string; orderId: string; chainPem: string } | undefined;
+}
+
+export function createMemoryState(): AcmeState {
+  const accounts = new Map<string, Account>();
+  const byThumbprint = new Map<string, string>();
+  const orders = new Map<string, Order>();
+  const authorizations = new Map<string, Authorization>();
+  const challenges = new Map<string, Challenge>();
+  const certificates = new Map<string, { accountId: string; orderId: string; chainPem: string }>();
+  // stored copies, so a caller mutating what it got back changes nothing until it calls update*
+  const copy = <T>(value: T): T => structuredClone(value);
+  return {
+    addAccount(account) {
+      if (byThumbprint.has(account.thumbprint)) throw new Error('an account with this key exists');
+      accounts.set(account.id, copy(account));
+      byThumbprint.set(account.thumbprint, account.id);
+    },
+    getAccount: (id) => (accounts.has(id) ? copy(accounts.get(id)!) : undefined),
+    findAccountByThumbprint(thumbprint) {
+      const id = byThumbprint.get(thumbprint);
+      return id === undefined ? undefined : copy(accounts.get(id)!);
+    },
+    updateAccount(account) {
+      const old = accounts.get(account.id);
+      if (!old) throw new Error(`no account ${account.id}`);
+      if (old.thumbprint !== account.thumbprint) {
+        if (byThumbprint.has(account.thumbprint)) throw new Error('an account with this key exists');
+        byThumbprint.delete(old.thumbprint);
+        byThumbprint.set(account.thumbprint, account.id);
+      }
+      accounts.set(account.id, copy(account));
+    },
+    addOrder(order, authzs, challs) {
+      orders.set(order.id, copy(order));
+      for (const a of authzs) authorizations.set(a.id, copy(a));
+      for (const c of challs) challenges.set(c.id, copy(c));
+    },
+    getOrder: (id) => (orders.has(id) ? copy(orders.get(id)!) : undefined),
+    updateOrder: (order) => void orders.set(order.id, copy(order)),
+    getAuthorization: (id) => (authorizations.has(id) ? copy(authorizations.get(id)!) : undefined),
+    updateAuthorization: (authz) => void authorizations.set(authz.id, copy(authz)),
+    getChallenge: (id) => (challenges.has(id) ? copy(challenges.get(id)!) : undefined),
+    updateChallenge: (challenge) => void challenges.set(challenge.id, copy(challenge)),
+    addCertificate: (serial, accountId, orderId, chainPem) => void certificates.set(serial, { accountId, orderId, chainPem }),
+    getCertificate: (serial) => certificates.get(serial),
+  };
+}

@@ -1,0 +1,218 @@
+// `mcpki acme-server`: the WFE behind node:https, on a certificate this CA issues to the server itself (key in
+// memory only, re-signed before it is two-thirds through its life). Requests are read with a size cap; the
+// URLs in every response are built from the Host the client used, as long as it is a name the server's
+// certificate carries, so one server can be reached as 127.0.0.1 and as localhost. close() stops accepting,
+// lets in-flight requests and validations finish, and resolves.
+import { generateKeyPairSync } from 'node:crypto';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Context } from '../context.js';
+import { McpkiError } from '../errors.js';
+import { loadIssuingCa } from '../pki/ca.js';
+import { toPem } from '../pki/der.js';
+import { fingerprintOf, signLeaf } from '../pki/issue.js';
+import { classifySan, type San } from '../pki/names.js';
+import { createMemoryState, type AcmeState } from './model.js';
+import { createMemoryNonceStore, type NonceStore } from './nonces.js';
+import { problem } from './problem.js';
+import type { ValidationSettings } from './va.js';
+import { createWfe, type EabKey, type ProfileSettings } from './wfe.js';
+
+export interface AcmeServerOptions {
+  listen: { host: string; port: number }[];
+  validation: ValidationSettings;
+  profiles?: Record<string, ProfileSettings>;
+  requireEab?: boolean;
+  findEabKey?: (kid: string) => EabKey | undefined;
+  ordersPerHour?: number;
+  /** extra names for the server's own certificate (besides the listen addresses and localhost) */
+  names?: string[];
+  state?: AcmeState;
+  nonces?: NonceStore;
+}
+
+export interface RunningAcmeServer {
+  /** https://HOST:PORT/acme/directory for each listener */
+  directories: string[];
+  /** the server certificate's chain (leaf + intermediate) */
+  certificatePem(): string;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_PROFILES: Record<string, ProfileSettings> = {
+  default: { kind: 'server', days: 90, description: 'TLS server certificate (serverAuth), 90 days' },
+  shortlived: { kind: 'server', days: 7, description: 'TLS server certificate (serverAuth), 7 days' },
+  client: { kind: 'client', days: 30, description: 'TLS client certificate (clientAuth) for MCP agents, 30 days' },
+};
+
+/** A request body larger than this is refused before it is parsed (a finalize with an RSA-4096 CSR is ~3 KB). */
+export const MAX_BODY_BYTES = 64 * 1024;
+const SERVER_CERT_DAYS = 7;
+const WILDCARD_ADDRESSES = new Set(['0.0.0.0', '::']);
+
+export async function startAcmeServer(context: Context, options: AcmeServerOptions): Promise<RunningAcmeServer> {
+  if (options.listen.length === 0) throw new McpkiError('USAGE', 'the ACME server needs at least one --listen address', 'give --listen 127.0.0.1:8443');
+  const state = options.state ?? createMemoryState();
+  const nonces = options.nonces ?? createMemoryNonceStore();
+  const profiles = options.profiles ?? DEFAULT_PROFILES;
+  const names = serverNames(options);
+  const inFlight = new Set<Promise<unknown>>();
+  const track = (work: Promise<unknown>) => {
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  };
+  const wfes = new Map<string, ReturnType<typeof createWfe>>();
+  const wfeFor = (origin: string) => {
+    let wfe = wfes.get(origin);
+    if (!wfe) {
+      wfe = createWfe({
+        context,
+        baseUrl: origin,
+        state,
+        nonces,
+        validation: options.validation,
+        profiles,
+        requireEab: options.requireEab ?? false,
+        findEabKey: options.findEabKey ?? (() => undefined),
+        ordersPerHour: options.ordersPerHour ?? 300,
+        track,
+      });
+      wfes.set(origin, wfe);
+    }
+    return wfe;
+  };
+
+  let tls = issueServerCertificate(context, names);
+  const servers: Server[] = [];
+  const directories: string[] = [];
+  for (const { host, port } of options.listen) {
+    const server = createServer({ key: tls.key, cert: tls.chain, minVersion: 'TLSv1.2' }, (req, res) => {
+      const work = serve(req, res, (server.address() as { port: number }).port);
+      track(work);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        reject(new McpkiError('LISTEN_FAILED', `cannot listen on ${host}:${port} (${error.code ?? error.message})`, error.code === 'EADDRINUSE' ? `another process uses port ${port}; choose another --listen port` : 'check the --listen address')),
+      );
+      server.listen(port, host, () => resolve());
+    });
+    const actual = (server.address() as { port: number }).port;
+    directories.push(`https://${hostForUrl(host === '0.0.0.0' || host === '::' ? 'localhost' : host)}:${actual}/acme/directory`);
+    servers.push(server);
+  }
+  // renewed in memory before it is two-thirds through its life
+  const renewEvery = Math.floor((SERVER_CERT_DAYS * 86_400_000 * 2) / 3);
+  const timer = setInterval(() => {
+    tls = issueServerCertificate(context, names);
+    for (const server of servers) server.setSecureContext({ key: tls.key, cert: tls.chain, minVersion: 'TLSv1.2' });
+  }, renewEvery);
+  timer.unref();
+
+  async function serve(req: IncomingMessage, res: ServerResponse, port: number): Promise<void> {
+    const hostHeader = req.headers.host ?? '';
+    const origin = originOf(hostHeader, port, names);
+    if (!origin) {
+      res.writeHead(421, { 'content-type': 'application/problem+json' });
+      res.end(JSON.stringify(problem('malformed', `this server is not reached as ${hostHeader.slice(0, 100) || '(no Host)'}; use one of ${[...names].join(', ')}`, { status: 421 }).toDocument()));
+      req.resume();
+      return;
+    }
+    const body = await readBody(req);
+    const wfe = wfeFor(origin);
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (body === null) {
+      res.writeHead(413, { 'content-type': 'application/problem+json', 'replay-nonce': nonces.issue() });
+      res.end(JSON.stringify(problem('malformed', `the request body is larger than ${MAX_BODY_BYTES} bytes`, { status: 413 }).toDocument()));
+      return;
+    }
+    const response = await wfe.handle({ method: req.method ?? 'GET', path, contentType: req.headers['content-type'], body });
+    res.writeHead(response.status, response.headers);
+    res.end(req.method === 'HEAD' ? undefined : response.body);
+  }
+
+  return {
+    directories,
+    certificatePem: () => tls.chain,
+    async close() {
+      clearInterval(timer);
+      await Promise.all(servers.map((server) => new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      })));
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY_BYTES) {
+      req.resume();
+      resolve(null);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(tooLarge ? null : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** https://HOST:PORT for a Host header naming one of the certificate's names on this listener's port. */
+function originOf(hostHeader: string, port: number, names: Set<string>): string | undefined {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d+))?$/.exec(hostHeader);
+  if (!match) return undefined;
+  const host = match[1]!.toLowerCase();
+  const bare = host.startsWith('[') ? host.slice(1, -1) : host;
+  if (!names.has(bare)) return undefined;
+  if (match[2] !== undefined && Number(match[2]) !== port) return undefined;
+  return `https://${host}:${port}`;
+}
+
+function serverNames(options: AcmeServerOptions): Set<string> {
+  const names = new Set<string>(['localhost']);
+  for (const { host } of options.listen) if (!WILDCARD_ADDRESSES.has(host)) names.add(classifySan(host).value);
+  for (const name of options.names ?? []) names.add(classifySan(name).value);
+  return names;
+}
+
+function issueServerCertificate(context: Context, names: Set<string>): { key: string; chain: string } {
+  const ca = loadIssuingCa(context);
+  const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const sans: San[] = [...names].map((n) => classifySan(n));
+  const signed = signLeaf(ca, { kind: 'server', name: 'acme-server', sans, keyType: 'ec-p256', days: SERVER_CERT_DAYS }, { spki: pair.publicKey.export({ type: 'spki', format: 'der' }) }, context.now());
+  const pem = toPem('CERTIFICATE', signed.der);
+  const store = context.store();
+  const serial = signed.serial.toString('hex').toUpperCase();
+  store.transaction(() => {
+    store.addCertificate({
+      name: 'acme-server',
+      kind: 'server',
+      serial,
+      subject: signed.subject.map((a) => `${a.type}=${a.value}`).join(', '),
+      sans,
+      issuer: 'local',
+      issuerSerial: ca.cert.serialNumber.toUpperCase(),
+      profile: null,
+      keyType: 'ec-p256',
+      notBefore: signed.notBefore.toISOString(),
+      notAfter: signed.notAfter.toISOString(),
+      fingerprint: fingerprintOf(signed.der),
+      pem,
+      paths: {},
+    });
+    store.addEvent({ type: 'acme-server.tls-certificate', name: 'acme-server', serial, detail: { names: [...names] } });
+  });
+  return { key: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, chain: pem + ca.pem };
+}

@@ -1,0 +1,595 @@
+// The ACME server's web front end (RFC 8555 §7): one `handle` per HTTP request, with no node:http in it, so
+// the protocol can be exercised without sockets. Every POST is authenticated here (jws.ts) before any state is
+// read for it; policy (name constraints, EAB allow lists, rate limits) is applied at newOrder, before any
+// validation work; issuance is the CA's (pki) and validation the VA's (va.ts).
+import { randomBytes, type JsonWebKey } from 'node:crypto';
+import type { Context } from '../context.js';
+import { McpkiError } from '../errors.js';
+import { loadIssuingCa } from '../pki/ca.js';
+import { assertPermitted } from '../pki/constraints.js';
+import { toPem } from '../pki/der.js';
+import { fingerprintOf, signLeaf } from '../pki/issue.js';
+import { classifySan, type San } from '../pki/names.js';
+import { parseCsr } from '../pki/csr.js';
+import { importAccountKey, jwkThumbprint, parseJws, publicJwk, verifyEabBinding, verifyJws, type ParsedJws } from './jws.js';
+import type { Account, AcmeState, Authorization, Challenge, ChallengeType, Identifier, Order } from './model.js';
+import type { NonceStore } from './nonces.js';
+import { AcmeProblem, problem } from './problem.js';
+import { validateChallenge, type ValidationSettings } from './va.js';
+
+export interface ProfileSettings {
+  kind: 'server' | 'client';
+  days: number;
+  description: string;
+}
+
+export interface EabKey {
+  kid: string;
+  key: Buffer;
+  /** identifiers this key's accounts may order: exact names, "*.x" for names below x, IPs/CIDRs */
+  allow: string[];
+}
+
+export interface WfeOptions {
+  context: Context;
+  /** https://HOST:PORT, no trailing slash */
+  baseUrl: string;
+  state: AcmeState;
+  nonces: NonceStore;
+  validation: ValidationSettings;
+  profiles: Record<string, ProfileSettings>;
+  requireEab: boolean;
+  findEabKey(kid: string): EabKey | undefined;
+  /** orders per account per hour */
+  ordersPerHour: number;
+  /** runs a validation in the background; the server tracks it so SIGTERM can wait */
+  track?(work: Promise<void>): void;
+}
+
+export interface AcmeRequest {
+  method: string;
+  /** the path, e.g. /acme/new-order (no query) */
+  path: string;
+  contentType: string | undefined;
+  body: Buffer;
+}
+
+export interface AcmeResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+const PREFIX = '/acme';
+const MAX_IDENTIFIERS = 100;
+const ORDER_LIFETIME_MS = 7 * 86_400_000;
+const CHALLENGES_FOR: Record<'dns' | 'wildcard' | 'ip', ChallengeType[]> = {
+  dns: ['http-01', 'dns-01', 'tls-alpn-01'],
+  wildcard: ['dns-01'],
+  ip: ['http-01', 'tls-alpn-01'],
+};
+
+function newId(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): Promise<AcmeResponse> } {
+  const { context, state, nonces, baseUrl } = options;
+  const url = (path: string) => `${baseUrl}${PREFIX}${path}`;
+  const accountUrl = (id: string) => url(`/account/${id}`);
+  const orderTimes = new Map<string, number[]>();
+
+  function json(status: number, value: unknown, headers: Record<string, string> = {}): AcmeResponse {
+    return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(value, null, 2) };
+  }
+
+  function directory(): AcmeResponse {
+    const profiles = Object.fromEntries(Object.entries(options.profiles).map(([name, p]) => [name, p.description]));
+    return json(200, {
+      newNonce: url('/new-nonce'),
+      newAccount: url('/new-account'),
+      newOrder: url('/new-order'),
+      revokeCert: url('/revoke-cert'),
+      keyChange: url('/key-change'),
+      meta: { externalAccountRequired: options.requireEab, profiles, caaIdentities: [] },
+    });
+  }
+
+  // --- authentication ------------------------------------------------------------------------------------
+
+  interface Authenticated {
+    jws: ParsedJws;
+    account: Account | undefined;
+    /** the key that signed (the account's, or the jwk in the header) */
+    jwk: JsonWebKey;
+  }
+
+  function authenticate(request: AcmeRequest, allowJwk: boolean): Authenticated {
+    if (request.contentType?.split(';')[0]?.trim().toLowerCase() !== 'application/jose+json') {
+      throw problem('malformed', 'the Content-Type of an ACME POST must be application/jose+json', { status: 415 });
+    }
+    const jws = parseJws(request.body);
+    if (jws.header.nonce === undefined || !nonces.consume(jws.header.nonce)) {
+      throw problem('badNonce', jws.header.nonce === undefined ? 'the protected header has no nonce' : 'the nonce was already used, has expired or was never issued; use the fresh one in Replay-Nonce');
+    }
+    if (jws.header.url !== baseUrl + request.path) throw problem('unauthorized', `the protected header's url ${JSON.stringify(jws.header.url.slice(0, 200))} is not this request's URL`);
+    if (jws.header.jwk) {
+      if (!allowJwk) throw problem('malformed', 'this request must be signed with the account key by "kid", not with "jwk"');
+      const key = importAccountKey(jws.header.jwk);
+      verifyJws(jws, key);
+      return { jws, account: state.findAccountByThumbprint(jwkThumbprint(key)), jwk: publicJwk(key) };
+    }
+    const prefix = url('/account/');
+    const kid = jws.header.kid!;
+    const id = kid.startsWith(prefix) ? kid.slice(prefix.length) : undefined;
+    const account = id && /^[A-Za-z0-9_-]{1,64}$/.test(id) ? state.getAccount(id) : undefined;
+    if (!account) throw problem('accountDoesNotExist', `no account ${JSON.stringify(kid.slice(0, 200))} on this server`);
+    verifyJws(jws, importAccountKey(account.jwk));
+    if (account.status !== 'valid') throw problem('unauthorized', `account ${account.id} is ${account.status}`);
+    return { jws, account, jwk: account.jwk };
+  }
+
+  function payloadObject(jws: ParsedJws, what: string): Record<string, unknown> {
+    if (typeof jws.payload !== 'object' || jws.payload === null || Array.isArray(jws.payload)) throw problem('malformed', `the ${what} payload must be a JSON object`);
+    return jws.payload as Record<string, unknown>;
+  }
+
+  function requirePostAsGet(jws: ParsedJws): void {
+    if (jws.payload !== undefined) throw problem('malformed', 'this resource is read by POST-as-GET: the payload must be empty');
+  }
+
+  // --- views -----------------------------------------------------------------------------------------------
+
+  function accountView(account: Account): Record<string, unknown> {
+    return { status: account.status, contact: account.contact, orders: url(`/account/${account.id}/orders`), ...(account.eabKid ? { externalAccountBinding: { kid: account.eabKid } } : {}) };
+  }
+
+  /** The order as it is now: pending orders become ready or invalid from their authorizations, or expire. */
+  function refreshOrder(order: Order): Order {
+    if (order.status === 'pending' || order.status === 'ready') {
+      const authzs = order.authorizationIds.map((id) => refreshAuthorization(state.getAuthorization(id)!));
+      let status: Order['status'] = order.status;
+      if (authzs.some((a) => a.status !== 'pending' && a.status !== 'valid')) status = 'invalid';
+      else if (authzs.every((a) => a.status === 'valid')) status = 'ready';
+      if (Date.parse(order.expires) <= context.now().getTime()) status = 'invalid';
+      if (status !== order.status) {
+        order = { ...order, status };
+        if (status === 'invalid' && !order.error) {
+          const failed = authzs.find((a) => a.status === 'invalid');
+          const error = failed ? failed.challengeIds.map((id) => state.getChallenge(id)!).find((c) => c.error)?.error : undefined;
+          order.error = error ?? { type: 'urn:ietf:params:acme:error:malformed', detail: 'the order expired or an authorization failed' };
+        }
+        state.updateOrder(order);
+      }
+    }
+    return order;
+  }
+
+  function refreshAuthorization(authz: Authorization): Authorization {
+    if (authz.status === 'pending' && Date.parse(authz.expires) <= context.now().getTime()) {
+      authz = { ...authz, status: 'expired' };
+      state.updateAuthorization(authz);
+    }
+    return authz;
+  }
+
+  function orderView(order: Order): Record<string, unknown> {
+    return {
+      status: order.status,
+      expires: order.expires,
+      identifiers: order.identifiers,
+      profile: order.profile,
+      authorizations: order.authorizationIds.map((id) => url(`/authz/${id}`)),
+      finalize: url(`/order/${order.id}/finalize`),
+      ...(order.replaces ? { replaces: order.replaces } : {}),
+      ...(order.certificateSerial ? { certificate: url(`/cert/${order.certificateSerial}`) } : {}),
+      ...(order.error ? { error: order.error } : {}),
+    };
+  }
+
+  function challengeView(challenge: Challenge): Record<string, unknown> {
+    return {
+      type: challenge.type,
+      url: url(`/chall/${challenge.id}`),
+      status: challenge.status,
+      token: challenge.token,
+      ...(challenge.validated ? { validated: challenge.validated } : {}),
+      ...(challenge.error ? { error: challenge.error } : {}),
+    };
+  }
+
+  function authorizationView(authz: Authorization): Record<string, unknown> {
+    return {
+      status: authz.status,
+      expires: authz.expires,
+      identifier: authz.identifier,
+      challenges: authz.challengeIds.map((id) => challengeView(state.getChallenge(id)!)),
+      ...(authz.wildcard ? { wildcard: true } : {}),
+    };
+  }
+
+  // --- resources -------------------------------------------------------------------------------------------
+
+  function newAccount(request: AcmeRequest): AcmeResponse {
+    const { jws, account, jwk } = authenticate(request, true);
+    const payload = payloadObject(jws, 'newAccount');
+    for (const key of Object.keys(payload)) {
+      if (!['contact', 'termsOfServiceAgreed', 'onlyReturnExisting', 'externalAccountBinding'].includes(key)) throw problem('malformed', `newAccount has an unknown field "${key.slice(0, 40)}"`);
+    }
+    if (account) {
+      if (account.status !== 'valid') throw problem('unauthorized', `the account for this key is ${account.status}`);
+      return json(200, accountView(account), { location: accountUrl(account.id) });
+    }
+    if (payload.onlyReturnExisting === true) throw problem('accountDoesNotExist', 'no account exists for this key');
+    const contact = checkContact(payload.contact);
+    let eabKid: string | null = null;
+    if (payload.externalAccountBinding !== undefined) {
+      eabKid = verifyEabBinding(payload.externalAccountBinding, jwk, url('/new-account'), (kid) => options.findEabKey(kid)?.key);
+    } else if (options.requireEab) {
+      throw problem('externalAccountRequired', 'this server requires an external account binding: ask its operator for a key (mcpki acme-server eab create) and register with --eab-kid and --eab-hmac-key');
+    }
+    const created: Account = { id: newId(), jwk, thumbprint: jwkThumbprint(importAccountKey(jwk)), contact, status: 'valid', eabKid, createdAt: context.now().toISOString() };
+    state.addAccount(created);
+    context.store().addEvent({ type: 'acme-server.account.created', detail: { account: created.id, contact, ...(eabKid ? { eabKid } : {}) } });
+    return json(201, accountView(created), { location: accountUrl(created.id) });
+  }
+
+  function checkContact(value: unknown): string[] {
+    if (value === undefined) return [];
+    if (!Array.isArray(value) || value.length > 10) throw problem('invalidContact', 'contact must be a list of at most 10 mailto: URLs');
+    return value.map((item) => {
+      if (typeof item !== 'string' || !/^mailto:[^\s@,?/]{1,64}@[A-Za-z0-9.-]{1,253}$/.test(item)) {
+        throw problem(typeof item === 'string' && !item.startsWith('mailto:') ? 'unsupportedContact' : 'invalidContact', `contact ${JSON.stringify(String(item).slice(0, 80))} is not a mailto: URL with one address`);
+      }
+      return item;
+    });
+  }
+
+  function accountResource(request: AcmeRequest, id: string): AcmeResponse {
+    const { jws, account } = authenticate(request, false);
+    if (account!.id !== id) throw problem('unauthorized', 'an account can only read or change itself');
+    if (jws.payload === undefined) return json(200, accountView(account!), { location: accountUrl(id) });
+    const payload = payloadObject(jws, 'account update');
+    const updated = { ...account! };
+    if (payload.contact !== undefined) updated.contact = checkContact(payload.contact);
+    if (payload.status !== undefined) {
+      if (payload.status !== 'deactivated') throw problem('malformed', 'an account can only set its status to "deactivated"');
+      updated.status = 'deactivated';
+    }
+    state.updateAccount(updated);
+    context.store().addEvent({ type: updated.status === 'deactivated' ? 'acme-server.account.deactivated' : 'acme-server.account.updated', detail: { account: id, contact: updated.contact } });
+    return json(200, accountView(updated), { location: accountUrl(id) });
+  }
+
+  function keyChange(request: AcmeRequest): AcmeResponse {
+    const { jws, account } = authenticate(request, false);
+    // RFC 8555 §7.3.5: the payload is a JWS signed by the new key, over {account, oldKey}
+    const inner = parseJws(JSON.stringify(jws.payload ?? null));
+    if (!inner.header.jwk || inner.header.kid !== undefined) throw problem('malformed', 'the inner keyChange JWS must carry the new key as "jwk"');
+    if (inner.header.url !== jws.header.url) throw problem('malformed', 'the inner keyChange JWS url differs from the outer one');
+    if (inner.header.nonce !== undefined) throw problem('malformed', 'the inner keyChange JWS must not have a nonce');
+    const newKey = importAccountKey(inner.header.jwk);
+    verifyJws(inner, newKey);
+    const body = inner.payload as Record<string, unknown> | undefined;
+    if (!body || body.account !== accountUrl(account!.id)) throw problem('malformed', 'the inner keyChange payload names another account');
+    let oldKey;
+    try {
+      oldKey = importAccountKey(body.oldKey as JsonWebKey);
+    } catch {
+      throw problem('malformed', 'the inner keyChange payload has no valid oldKey');
+    }
+    if (jwkThumbprint(oldKey) !== account!.thumbprint) throw problem('malformed', 'oldKey is not the account\'s current key');
+    const thumbprint = jwkThumbprint(newKey);
+    const holder = state.findAccountByThumbprint(thumbprint);
+    if (holder) return { ...json(409, problem('malformed', 'another account already uses the new key').toDocument()), headers: { 'content-type': 'application/problem+json', location: accountUrl(holder.id) } };
+    const updated = { ...account!, jwk: publicJwk(newKey), thumbprint };
+    state.updateAccount(updated);
+    context.store().addEvent({ type: 'acme-server.account.key-changed', detail: { account: account!.id, thumbprint } });
+    return json(200, accountView(updated), { location: accountUrl(account!.id) });
+  }
+
+  function parseIdentifiers(value: unknown): { identifiers: Identifier[]; sans: San[] } {
+    if (!Array.isArray(value) || value.length === 0) throw problem('malformed', 'newOrder needs a non-empty "identifiers" list');
+    if (value.length > MAX_IDENTIFIERS) throw problem('rejectedIdentifier', `an order may name at most ${MAX_IDENTIFIERS} identifiers`);
+    const identifiers: Identifier[] = [];
+    const sans: San[] = [];
+    const seen = new Set<string>();
+    for (const item of value) {
+      const { type, value: text } = (item ?? {}) as { type?: unknown; value?: unknown };
+      if ((type !== 'dns' && type !== 'ip') || typeof text !== 'string') throw problem('unsupportedIdentifier', `identifier ${JSON.stringify(item).slice(0, 100)} is not of type "dns" or "ip" with a string value`);
+      let san: San;
+      try {
+        san = classifySan(text);
+      } catch (error) {
+        throw problem('rejectedIdentifier', `identifier ${JSON.stringify(text.slice(0, 100))}: ${(error as Error).message}`);
+      }
+      if (san.type !== type) throw problem('malformed', `identifier ${JSON.stringify(text.slice(0, 100))} is not of type ${type}`);
+      if (type === 'ip' && san.value !== text) throw problem('malformed', `IP identifier ${JSON.stringify(text)} must be in canonical form (${san.value}), RFC 8738 §3`);
+      const key = `${san.type}:${san.value}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      identifiers.push({ type, value: san.value });
+      sans.push(san);
+    }
+    return { identifiers, sans };
+  }
+
+  function checkPolicy(account: Account, sans: San[]): void {
+    const ca = loadIssuingCa(context);
+    const subproblems: NonNullable<AcmeProblem['subproblems']> = [];
+    for (const san of sans) {
+      try {
+        assertPermitted([san], ca.permitted);
+      } catch (error) {
+        if (!(error instanceof McpkiError)) throw error;
+        subproblems.push({ type: 'urn:ietf:params:acme:error:rejectedIdentifier', detail: error.message, identifier: { type: san.type, value: san.value } });
+        continue;
+      }
+      if (account.eabKid) {
+        const key = options.findEabKey(account.eabKid);
+        if (!key) throw problem('unauthorized', `the external account key ${account.eabKid} of this account was revoked`);
+        if (key.allow.length > 0 && !key.allow.some((pattern) => allowedBy(pattern, san))) {
+          subproblems.push({ type: 'urn:ietf:params:acme:error:rejectedIdentifier', detail: `"${san.value}" is outside what external account key ${account.eabKid} allows (${key.allow.join(', ')})`, identifier: { type: san.type, value: san.value } });
+        }
+      }
+    }
+    if (subproblems.length > 0) {
+      throw problem('rejectedIdentifier', subproblems.length === 1 ? subproblems[0]!.detail : `${subproblems.length} identifiers are refused: ${subproblems.map((s) => s.identifier!.value).join(', ')}`, { subproblems });
+    }
+  }
+
+  function checkRate(account: Account): void {
+    const now = context.now().getTime();
+    const times = (orderTimes.get(account.id) ?? []).filter((t) => t > now - 3_600_000);
+    if (times.length >= options.ordersPerHour) {
+      const retry = Math.ceil((times[0]! + 3_600_000 - now) / 1000);
+      throw problem('rateLimited', `account ${account.id} placed ${times.length} orders in the last hour (limit ${options.ordersPerHour}); retry after ${retry} s`, { retryAfter: retry });
+    }
+    times.push(now);
+    orderTimes.set(account.id, times);
+  }
+
+  function newOrder(request: AcmeRequest): AcmeResponse {
+    const { jws, account } = authenticate(request, false);
+    const payload = payloadObject(jws, 'newOrder');
+    for (const key of Object.keys(payload)) {
+      if (!['identifiers', 'notBefore', 'notAfter', 'profile', 'replaces'].includes(key)) throw problem('malformed', `newOrder has an unknown field "${key.slice(0, 40)}"`);
+    }
+    if (payload.notBefore !== undefined || payload.notAfter !== undefined) throw problem('malformed', 'this server sets the validity itself from the profile: leave out notBefore and notAfter');
+    const profileName = payload.profile === undefined ? 'default' : payload.profile;
+    if (typeof profileName !== 'string' || !Object.hasOwn(options.profiles, profileName)) {
+      throw problem('malformed', `unknown profile ${JSON.stringify(String(profileName).slice(0, 40))}; this server offers ${Object.keys(options.profiles).join(', ')}`);
+    }
+    if (payload.replaces !== undefined && (typeof payload.replaces !== 'string' || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(payload.replaces))) throw problem('malformed', '"replaces" must be an ARI certificate identifier');
+    const { identifiers, sans } = parseIdentifiers(payload.identifiers);
+    checkPolicy(account!, sans);
+    checkRate(account!);
+    const now = context.now();
+    const expires = new Date(now.getTime() + ORDER_LIFETIME_MS).toISOString();
+    const authorizations: Authorization[] = [];
+    const challenges: Challenge[] = [];
+    for (const identifier of identifiers) {
+      const wildcard = identifier.value.startsWith('*.');
+      const authz: Authorization = {
+        id: newId(),
+        accountId: account!.id,
+        identifier: wildcard ? { type: 'dns', value: identifier.value.slice(2) } : identifier,
+        wildcard,
+        status: 'pending',
+        expires,
+        challengeIds: [],
+      };
+      for (const type of CHALLENGES_FOR[identifier.type === 'ip' ? 'ip' : wildcard ? 'wildcard' : 'dns']) {
+        const challenge: Challenge = { id: newId(), authorizationId: authz.id, type, token: randomBytes(32).toString('base64url'), status: 'pending', validated: null, error: null };
+        challenges.push(challenge);
+        authz.challengeIds.push(challenge.id);
+      }
+      authorizations.push(authz);
+    }
+    const order: Order = {
+      id: newId(),
+      accountId: account!.id,
+      status: 'pending',
+      identifiers,
+      profile: profileName,
+      authorizationIds: authorizations.map((a) => a.id),
+      expires,
+      notBefore: null,
+      notAfter: null,
+      replaces: (payload.replaces as string | undefined) ?? null,
+      certificateSerial: null,
+      error: null,
+      createdAt: now.toISOString(),
+    };
+    state.addOrder(order, authorizations, challenges);
+    context.store().addEvent({ type: 'acme-server.order.created', detail: { account: account!.id, order: order.id, identifiers: identifiers.map((i) => i.value), profile: profileName } });
+    return json(201, orderView(order), { location: url(`/order/${order.id}`) });
+  }
+
+  function ownedOrder(account: Account, id: string): Order {
+    const order = state.getOrder(id);
+    if (!order || order.accountId !== account.id) throw problem('unauthorized', `order ${id.slice(0, 64)} does not exist or belongs to another account`, { status: 404 });
+    return refreshOrder(order);
+  }
+
+  function orderResource(request: AcmeRequest, id: string): AcmeResponse {
+    const { jws, account } = authenticate(request, false);
+    requirePostAsGet(jws);
+    const order = ownedOrder(account!, id);
+    return json(200, orderView(order), order.status === 'processing' ? { 'retry-after': '1' } : {});
+  }
+
+  function authorizationResource(request: AcmeRequest, id: string): AcmeResponse {
+    const { jws, account } = authenticate(request, false);
+    let authz = state.getAuthorization(id);
+    if (!authz || authz.accountId !== account!.id) throw problem('unauthorized', `authorization ${id.slice(0, 64)} does not exist or belongs to another account`, { status: 404 });
+    authz = refreshAuthorization(authz);
+    if (jws.payload !== undefined) {
+      const payload = payloadObject(jws, 'authorization');
+      if (payload.status !== 'deactivated' || Object.keys(payload).length !== 1) throw problem('malformed', 'an authorization can only be updated to {"status": "deactivated"}');
+      if (authz.status !== 'pending' && authz.status !== 'valid') throw problem('malformed', `the authorization is ${authz.status}; only a pending or valid one can be deactivated`);
+      authz = { ...authz, status: 'deactivated' };
+      state.updateAuthorization(authz);
+    }
+    return json(200, authorizationView(authz));
+  }
+
+  function challengeResource(request: AcmeRequest, id: string): AcmeResponse {
+    const { jws, account } = authenticate(request, false);
+    let challenge = state.getChallenge(id);
+    const authz = challenge ? refreshAuthorization(state.getAuthorization(challenge.authorizationId)!) : undefined;
+    if (!challenge || !authz || authz.accountId !== account!.id) throw problem('unauthorized', `challenge ${id.slice(0, 64)} does not exist or belongs to another account`, { status: 404 });
+    const headers = { link: `<${url(`/authz/${authz.id}`)}>;rel="up"` };
+    if (jws.payload === undefined) return json(200, challengeView(challenge), headers);
+    payloadObject(jws, 'challenge response');
+    if (challenge.status !== 'pending' || authz.status !== 'pending') return json(200, challengeView(challenge), headers);
+    challenge = { ...challenge, status: 'processing' };
+    state.updateChallenge(challenge);
+    const keyAuthorization = `${challenge.token}.${account!.thumbprint}`;
+    const started = challenge;
+    const work = validateChallenge(options.validation, { type: challenge.type, identifier: authz.identifier, token: challenge.token, keyAuthorization }).then(
+      () => finishValidation(started, authz, null),
+      (error: unknown) => finishValidation(started, authz, error instanceof AcmeProblem ? error : problem('serverInternal', String(error))),
+    );
+    options.track?.(work);
+    return json(200, challengeView(challenge), { ...headers, 'retry-after': '1' });
+  }
+
+  function finishValidation(challenge: Challenge, authz: Authorization, failure: AcmeProblem | null): void {
+    const at = context.now().toISOString();
+    state.updateChallenge({ ...challenge, status: failure ? 'invalid' : 'valid', validated: failure ? null : at, error: failure ? failure.toDocument() : null });
+    state.updateAuthorization({ ...authz, status: failure ? 'invalid' : 'valid' });
+    context.store().addEvent({
+      type: failure ? 'acme-server.challenge.failed' : 'acme-server.challenge.valid',
+      detail: { account: authz.accountId, identifier: authz.identifier.value, challenge: challenge.type, ...(failure ? { error: failure.message } : {}) },
+    });
+  }
+
+  function finalize(request: AcmeRequest, id: string): AcmeResponse {
+    const { jws, account } = authenticate(request, false);
+    let order = ownedOrder(account!, id);
+    if (order.status !== 'ready') throw problem('orderNotReady', `order ${order.id} is ${order.status}, not ready: ${order.status === 'pending' ? 'complete its challenges first' : 'it cannot be finalized'}`);
+    const payload = payloadObject(jws, 'finalize');
+    if (typeof payload.csr !== 'string') throw problem('malformed', 'finalize needs a "csr" (base64url DER)');
+    let der: Buffer;
+    try {
+      der = Buffer.from(payload.csr, 'base64url');
+    } catch {
+      throw problem('badCSR', 'the csr is not base64url');
+    }
+    let csr;
+    try {
+      csr = parseCsr(der, 'the finalize CSR');
+    } catch (error) {
+      throw problem('badCSR', error instanceof McpkiError ? error.message : 'the CSR cannot be read');
+    }
+    const wanted = new Set(order.identifiers.map((i) => `${i.type}:${i.value}`));
+    const asked = new Set(csr.sans.map((s) => `${s.type}:${s.value}`));
+    const cn = csr.subject.find((a) => a.type === 'CN')?.value;
+    if (cn !== undefined) {
+      try {
+        const san = classifySan(cn);
+        if (!wanted.has(`${san.type}:${san.value}`)) throw new Error('not in the order');
+      } catch {
+        throw problem('badCSR', `the CSR's CN ${JSON.stringify(cn.slice(0, 100))} is not one of the order's identifiers`);
+      }
+    }
+    if (asked.size !== wanted.size || [...asked].some((n) => !wanted.has(n))) {
+      throw problem('badCSR', `the CSR names ${[...asked].map((n) => n.split(':').slice(1).join(':')).join(', ') || 'nothing'}, not exactly the order's identifiers ${order.identifiers.map((i) => i.value).join(', ')}`);
+    }
+    const profile = options.profiles[order.profile]!;
+    order = { ...order, status: 'processing' };
+    state.updateOrder(order);
+    const ca = loadIssuingCa(context);
+    const sans = order.identifiers.map((i) => ({ type: i.type, value: i.value }) as San);
+    const name = inventoryName(order.identifiers[0]!.value);
+    const signed = signLeaf(ca, { kind: profile.kind, name, sans, keyType: csr.keyType, days: profile.days }, { spki: csr.publicKey.export({ type: 'spki', format: 'der' }) }, context.now());
+    const certPem = toPem('CERTIFICATE', signed.der);
+    const serial = signed.serial.toString('hex').toUpperCase();
+    const store = context.store();
+    store.transaction(() => {
+      store.addCertificate({
+        name,
+        kind: profile.kind,
+        serial,
+        subject: signed.subject.map((a) => `${a.type}=${a.value}`).join(', '),
+        sans,
+        issuer: 'local',
+        issuerSerial: ca.cert.serialNumber.toUpperCase(),
+        profile: order.profile,
+        keyType: csr.keyType,
+        notBefore: signed.notBefore.toISOString(),
+        notAfter: signed.notAfter.toISOString(),
+        fingerprint: fingerprintOf(signed.der),
+        pem: certPem,
+        paths: {},
+      });
+      store.addEvent({ type: 'acme-server.certificate.issued', name, serial, detail: { account: account!.id, order: order.id, profile: order.profile, identifiers: order.identifiers.map((i) => i.value), ...(order.replaces ? { replaces: order.replaces } : {}) } });
+    });
+    state.addCertificate(serial, account!.id, order.id, certPem + ca.pem);
+    order = { ...order, status: 'valid', certificateSerial: serial };
+    state.updateOrder(order);
+    return json(200, orderView(order), { location: url(`/order/${order.id}`) });
+  }
+
+  function certificateResource(request: AcmeRequest, serial: string): AcmeResponse {
+    const { jws, account } = authenticate(request, false);
+    requirePostAsGet(jws);
+    const certificate = state.getCertificate(serial);
+    if (!certificate || certificate.accountId !== account!.id) throw problem('unauthorized', `certificate ${serial.slice(0, 64)} does not exist or belongs to another account`, { status: 404 });
+    return { status: 200, headers: { 'content-type': 'application/pem-certificate-chain' }, body: certificate.chainPem };
+  }
+
+  async function route(request: AcmeRequest): Promise<AcmeResponse> {
+    const path = request.path;
+    if (!path.startsWith(PREFIX + '/')) throw problem('malformed', `no resource at ${path.slice(0, 100)}`, { status: 404 });
+    const parts = path.slice(PREFIX.length + 1).split('/');
+    const [resource, id, sub] = parts;
+    if (request.method === 'GET' || request.method === 'HEAD') {
+      if (resource === 'directory' && parts.length === 1) return directory();
+      if (resource === 'new-nonce' && parts.length === 1) return { status: request.method === 'HEAD' ? 200 : 204, headers: { 'cache-control': 'no-store' }, body: '' };
+      throw problem('malformed', `${request.method} is not allowed here: ACME resources other than the directory and newNonce are read by POST-as-GET`, { status: 405 });
+    }
+    if (request.method !== 'POST') throw problem('malformed', `method ${request.method.slice(0, 10)} is not allowed`, { status: 405 });
+    if (parts.length === 1 && resource === 'new-account') return newAccount(request);
+    if (parts.length === 1 && resource === 'new-order') return newOrder(request);
+    if (parts.length === 1 && resource === 'key-change') return keyChange(request);
+    if (parts.length === 2 && resource === 'account') return accountResource(request, id!);
+    if (parts.length === 2 && resource === 'order') return orderResource(request, id!);
+    if (parts.length === 3 && resource === 'order' && sub === 'finalize') return finalize(request, id!);
+    if (parts.length === 2 && resource === 'authz') return authorizationResource(request, id!);
+    if (parts.length === 2 && resource === 'chall') return challengeResource(request, id!);
+    if (parts.length === 2 && resource === 'cert') return certificateResource(request, id!);
+    throw problem('malformed', `no resource at ${path.slice(0, 100)}`, { status: 404 });
+  }
+
+  return {
+    async handle(request) {
+      let response: AcmeResponse;
+      try {
+        response = await route(request);
+      } catch (error) {
+        const failure = error instanceof AcmeProblem ? error : problem('serverInternal', 'the server failed to handle this request; see its log');
+        if (!(error instanceof AcmeProblem)) context.store().addEvent({ type: 'acme-server.error', detail: { path: request.path.slice(0, 200), error: String((error as Error)?.message ?? error).slice(0, 500) } });
+        response = { status: failure.status, headers: { 'content-type': 'application/problem+json', ...(failure.retryAfter ? { 'retry-after': String(failure.retryAfter) } : {}) }, body: JSON.stringify(failure.toDocument(), null, 2) };
+      }
+      // RFC 8555 §6.5: a fresh nonce on every response, success or error; §7.1: a link to the directory
+      response.headers['replay-nonce'] = nonces.issue();
+      response.headers.link = [response.headers.link, `<${url('/directory')}>;rel="index"`].filter(Boolean).join(', ');
+      return response;
+    },
+  };
+}
+
+/** The inventory name of an ACME-issued certificate: its first identifier, made a valid name. */
+function inventoryName(identifier: string): string {
+  const name = identifier.replace(/^\*\./, 'wildcard.').replace(/:/g, '-').replace(/[^A-Za-z0-9._-]/g, '-');
+  return /^[A-Za-z0-9]/.test(name) ? name.slice(0, 100) : `acme-${name}`.slice(0, 100);
+}
+
+/** An EAB allow-list entry: "name" exactly, "*.zone" for names below zone, or an IP. */
+function allowedBy(pattern: string, san: San): boolean {
+  if (pattern.startsWith('*.')) return san.type === 'dns' && san.value.endsWith(pattern.slice(1)) && san.value.length > pattern.length - 1;
+  return san.value === pattern.toLowerCase();
+}
+
