@@ -7,7 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from '../context.js';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { loadIssuingCa } from '../pki/ca.js';
 import { toPem } from '../pki/der.js';
 import { fingerprintOf, signLeaf } from '../pki/issue.js';
@@ -51,7 +51,7 @@ const SERVER_CERT_DAYS = 7;
 const WILDCARD_ADDRESSES = new Set(['0.0.0.0', '::']);
 
 export async function startAcmeServer(context: Context, options: AcmeServerOptions): Promise<RunningAcmeServer> {
-  if (options.listen.length === 0) throw new McpkiError('USAGE', 'the ACME server needs at least one --listen address', 'give --listen 127.0.0.1:8443');
+  if (options.listen.length === 0) throw new McpkiError('USAGE', 'the ACME server needs at least one --listen address', fix('give {--listen 127.0.0.1:8443|listen: 127.0.0.1:8443}'));
   const state = options.state ?? createMemoryState();
   const nonces = options.nonces ?? createMemoryNonceStore();
   const profiles = options.profiles ?? DEFAULT_PROFILES;
@@ -92,7 +92,7 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
-        reject(new McpkiError('LISTEN_FAILED', `cannot listen on ${host}:${port} (${error.code ?? error.message})`, error.code === 'EADDRINUSE' ? `another process uses port ${port}; choose another --listen port` : 'check the --listen address')),
+        reject(new McpkiError('LISTEN_FAILED', `cannot listen on ${host}:${port} (${error.code ?? error.message})`, error.code === 'EADDRINUSE' ? fix(`another process uses port ${port}; choose another {--listen} port`) : fix('check the {--listen} address'))),
       );
       server.listen(port, host, () => resolve());
     });
