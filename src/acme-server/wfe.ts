@@ -14,6 +14,7 @@ import { parseCsr } from '../pki/sign.js';
 import { importAccountKey, jwkThumbprint, parseJws, publicJwk, verifyEabBinding, verifyJws, type ParsedJws } from './jws.js';
 import type { Account, AcmeState, Authorization, Challenge, ChallengeType, Identifier, Order } from './model.js';
 import type { NonceStore } from './nonces.js';
+import { checkReplaces, renewalInfoFor } from './ari.js';
 import { AcmeProblem, problem } from './problem.js';
 import { validateChallenge, type ValidationSettings } from './va.js';
 
@@ -91,6 +92,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
       newOrder: url('/new-order'),
       revokeCert: url('/revoke-cert'),
       keyChange: url('/key-change'),
+      renewalInfo: url('/renewal-info'),
       meta: { externalAccountRequired: options.requireEab, profiles, caaIdentities: [] },
     });
   }
@@ -363,6 +365,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     if (payload.replaces !== undefined && (typeof payload.replaces !== 'string' || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(payload.replaces))) throw problem('malformed', '"replaces" must be an ARI certificate identifier');
     const { identifiers, sans } = parseIdentifiers(payload.identifiers);
     checkPolicy(account!, sans);
+    if (typeof payload.replaces === 'string') checkReplaces(state, account!.id, payload.replaces);
     checkRate(account!);
     const now = context.now();
     const expires = new Date(now.getTime() + ORDER_LIFETIME_MS).toISOString();
@@ -547,6 +550,10 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const [resource, id, sub] = parts;
     if (request.method === 'GET' || request.method === 'HEAD') {
       if (resource === 'directory' && parts.length === 1) return directory();
+      if (resource === 'renewal-info' && parts.length === 2) {
+        const info = renewalInfoFor(context, state, id!);
+        return json(200, info.body, { 'retry-after': String(info.retryAfter) });
+      }
       if (resource === 'new-nonce' && parts.length === 1) return { status: request.method === 'HEAD' ? 200 : 204, headers: { 'cache-control': 'no-store' }, body: '' };
       throw problem('malformed', `${request.method} is not allowed here: ACME resources other than the directory and newNonce are read by POST-as-GET`, { status: 405 });
     }
