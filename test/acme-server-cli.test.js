@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { Agent } from 'node:https';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { ariCertificateId, fetchRenewalInfo } from '../dist/index.js';
@@ -41,8 +41,9 @@ after(async () => {
 });
 
 /** Starts `mcpki acme-server --json` and waits for the directory line. */
-async function startServer(args) {
-  const child = spawn(process.execPath, [BIN, '--home', home, '--json', 'acme-server', '--listen', '127.0.0.1:0', '--http-port', String(challengeServer.address().port), ...args], { env: { ...process.env, NO_COLOR: '1' } });
+async function startServer(args, { bare = false } = {}) {
+  const listen = bare ? [] : ['--listen', '127.0.0.1:0', '--http-port', String(challengeServer.address().port)];
+  const child = spawn(process.execPath, [BIN, '--home', home, '--json', 'acme-server', ...listen, ...args], { env: { ...process.env, NO_COLOR: '1' } });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -182,4 +183,24 @@ test('profiles: a lifetime above the CA maximum and a malformed listen address a
   const bad = mcpki(['--home', home, 'acme-server', '--listen', 'nowhere:99999']);
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /--listen/);
+});
+
+test('the acmeServer: section of mcpki.yaml (-c) sets the same things as the flags, and its errors name the line', async () => {
+  const file = join(home, 'mcpki.yaml');
+  writeFileSync(file, ['version: 1', 'certificates: []', 'acmeServer:', '  listen: 127.0.0.1:0', `  httpPort: ${challengeServer.address().port}`, '  requireEab: true', '  profile:', '    - agents=client:7', ''].join('\n'));
+  const server = await startServer(['-c', file], { bare: true });
+  try {
+    const { data } = await acme.axios.get(server.directoryUrl);
+    assert.equal(data.meta.externalAccountRequired, true);
+    assert.ok('agents' in data.meta.profiles, JSON.stringify(data.meta.profiles));
+    assert.deepEqual(server.started.profiles.find((p) => p.name === 'agents'), { name: 'agents', kind: 'client', days: 7 });
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
+  writeFileSync(file, ['version: 1', 'certificates: []', 'acmeServer:', '  requireEab: yes please', '  profile: long=server:999', '  listne: 127.0.0.1:1', ''].join('\n'));
+  const bad = mcpki(['--home', home, 'acme-server', '-c', file]);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /mcpki\.yaml:4:\d+ acmeServer\.requireEab: expected true or false/);
+  assert.match(bad.stderr, /acmeServer\.profile: .*profile long/);
+  assert.match(bad.stderr, /acmeServer\.listne: unknown key; did you mean "listen"/);
 });

@@ -1,9 +1,10 @@
-import { createEabKey, DEFAULT_ACME_LISTEN, listEabKeys, renewEarly, revokeEabKey, runAcmeServer, type AcmeServerSettings } from '../../index.js';
+import { createEabKey, DEFAULT_ACME_LISTEN, listEabKeys, loadConfig, renewEarly, revokeEabKey, runAcmeServer, type AcmeServerSettings } from '../../index.js';
 import type { Command } from 'commander';
 import { action, collect } from '../command.js';
 import { color, emit, formatDate, table } from '../output.js';
 
 interface ServerFlags {
+  config?: string;
   listen?: string[];
   httpPort?: string;
   tlsPort?: string;
@@ -17,6 +18,7 @@ export function registerAcmeServer(program: Command): void {
   const command = program
     .command('acme-server')
     .description('serve ACME (RFC 8555, with EAB, profiles and ARI) for this CA: certbot, lego, Caddy, Traefik and cert-manager get mcpki certificates')
+    .option('-c, --config <file>', 'take settings from the acmeServer: section of this mcpki.yaml (flags given override them)')
     .option('--listen <host:port>', `where to listen, repeatable (default ${DEFAULT_ACME_LISTEN}: loopback only)`, collect)
     .option('--http-port <port>', 'the port http-01 challenges are fetched from (default 80)')
     .option('--tls-port <port>', 'the port tls-alpn-01 challenges connect to (default 443)')
@@ -32,6 +34,7 @@ validations in flight finish and exit 0. Accounts, orders and certificates are k
 restarted server knows them, and it can run beside "mcpki serve" on the same home. See docs/acme-server.md.
 Examples:
   mcpki acme-server --listen 127.0.0.1:8443
+  mcpki acme-server -c /etc/mcpki/mcpki.yaml      settings from its acmeServer: section
   mcpki acme-server --listen 10.0.0.5:443 --require-eab --profile agents=client:7
   mcpki acme-server eab create --name team-agents --allow '*.agents.internal'
   mcpki acme-server renew-early --before 2026-12-01`,
@@ -39,6 +42,7 @@ Examples:
     .action(
       action(async ({ context, out }, flags: ServerFlags) => {
         const settings: AcmeServerSettings = {
+          ...(flags.config !== undefined ? loadConfig(flags.config).acmeServer : {}),
           ...(flags.listen ? { listen: flags.listen } : {}),
           ...(flags.httpPort !== undefined ? { httpPort: flags.httpPort } : {}),
           ...(flags.tlsPort !== undefined ? { tlsPort: flags.tlsPort } : {}),
