@@ -204,3 +204,32 @@ test('the acmeServer: section of mcpki.yaml (-c) sets the same things as the fla
   assert.match(bad.stderr, /acmeServer\.profile: .*profile long/);
   assert.match(bad.stderr, /acmeServer\.listne: unknown key; did you mean "listen"/);
 });
+
+test('after "ca rotate-intermediate" the old intermediate\'s certificates are due at once, and EAB keys sealed before still open', async () => {
+  const created = mcpki(['--home', home, '--json', 'acme-server', 'eab', 'create', '--name', 'before-rotation']);
+  assert.equal(created.status, 0, created.stderr);
+  const { kid, hmacKey } = created.json;
+  const server = await startServer(['--require-eab']);
+  try {
+    const { data: directory } = await acme.axios.get(server.directoryUrl);
+    const client = new acme.Client({ directoryUrl: server.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: { kid, hmacKey } });
+    await client.createAccount({ termsOfServiceAgreed: true });
+    const pem = await getCertificate(client, 'localhost');
+    const certId = ariCertificateId(pem);
+    const before = await fetchRenewalInfo(directory.renewalInfo, certId, { ca: root });
+    assert.ok(before.window.start.getTime() > Date.now() + 30 * 86_400_000, 'scheduled, weeks away');
+
+    const rotated = mcpki(['--home', home, 'ca', 'rotate-intermediate']);
+    assert.equal(rotated.status, 0, rotated.stderr);
+    const after = await fetchRenewalInfo(directory.renewalInfo, certId, { ca: root });
+    assert.ok(Math.abs(after.window.start.getTime() - Date.now()) < 60_000, `due now: ${after.window.start.toISOString()}`);
+
+    const again = new acme.Client({ directoryUrl: server.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: { kid, hmacKey } });
+    await again.createAccount({ termsOfServiceAgreed: true });
+    const renewed = await getCertificate(again, 'localhost');
+    const next = await fetchRenewalInfo(directory.renewalInfo, ariCertificateId(renewed), { ca: root });
+    assert.ok(next.window.start.getTime() > Date.now() + 30 * 86_400_000, 'the new intermediate\'s certificate is on schedule');
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
+});
