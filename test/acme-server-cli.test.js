@@ -168,6 +168,16 @@ test('ARI: the window is 2/3 to 3/4 of the lifetime, "renew-early" moves it to n
     const unknown = await acme.axios.get(`${directory.renewalInfo}/AAAA.BBBB`, { validateStatus: () => true });
     assert.equal(unknown.status, 404);
 
+    // a revoked certificate is due at once
+    const second = await getCertificate(client, 'localhost');
+    const secondId = ariCertificateId(second);
+    const scheduled = await fetchRenewalInfo(directory.renewalInfo, secondId, { ca: root });
+    assert.ok(scheduled.window.start.getTime() > Date.now() + 30 * 86_400_000);
+    const secondSerial = new (await import('node:crypto')).X509Certificate(second).serialNumber;
+    assert.equal(mcpki(['--home', home, 'revoke', secondSerial, '--reason', 'keyCompromise']).status, 0);
+    const revokedInfo = await fetchRenewalInfo(directory.renewalInfo, secondId, { ca: root });
+    assert.ok(Math.abs(revokedInfo.window.start.getTime() - Date.now()) < 60_000, revokedInfo.window.start.toISOString());
+
     // --before selects by issue time: nothing was issued before 2000
     assert.deepEqual(mcpki(['--home', home, '--json', 'acme-server', 'renew-early', '--before', '2000-01-01']).json.serials, []);
     assert.equal(mcpki(['--home', home, 'acme-server', 'renew-early', '--before', 'yesterday']).status, 2);
