@@ -100,3 +100,31 @@ test('a restarted server knows its accounts, orders and certificates', async () 
   assert.equal(events.filter((t) => t === 'acme-server.order.created').length, 2);
   assert.equal(events.filter((t) => t === 'acme-server.certificate.issued').length, 1);
 });
+
+test('an EAB HMAC key is sealed to the intermediate\'s key: it opens with that key only, and tampering is detected', async () => {
+  const { generateKeyPairSync } = await import('node:crypto');
+  const { sealEabKey, openEabKey, eabKeyLookup, createEabKey } = await import('../dist/acme-server/eab.js');
+  const { loadIssuingCa } = await import('../dist/pki/ca.js');
+  const context = createContext({ home });
+  try {
+    const ca = loadIssuingCa(context);
+    const secret = Buffer.alloc(32, 9);
+    const sealed = sealEabKey(ca.key, 'eab-x', secret);
+    assert.ok(!Buffer.from(sealed, 'base64url').includes(secret));
+    assert.deepEqual(openEabKey(ca.key, 'eab-x', sealed), secret);
+    assert.throws(() => openEabKey(ca.key, 'eab-y', sealed), 'bound to its kid');
+    assert.throws(() => openEabKey(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, 'eab-x', sealed), 'another CA key cannot open it');
+    const bytes = Buffer.from(sealed, 'base64url');
+    bytes[14] ^= 1;
+    assert.throws(() => openEabKey(ca.key, 'eab-x', bytes.toString('base64url')), 'tampering is detected');
+
+    const created = createEabKey(context, { name: 'lookup' });
+    const lookup = eabKeyLookup(context);
+    assert.deepEqual(lookup(created.kid).key, Buffer.from(created.hmacKey, 'base64url'));
+    assert.equal(lookup('eab-unknown'), undefined);
+    assert.throws(() => createEabKey(context, { name: 'bad\nname' }), /EAB key name/);
+    assert.throws(() => createEabKey(context, { name: 'x', allow: ['*.'] }), /allow entry/);
+  } finally {
+    context.close();
+  }
+});
