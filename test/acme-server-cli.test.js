@@ -204,6 +204,29 @@ test('the acmeServer: section of mcpki.yaml (-c) sets the same things as the fla
     assert.equal(data.meta.externalAccountRequired, true);
     assert.ok('agents' in data.meta.profiles, JSON.stringify(data.meta.profiles));
     assert.deepEqual(server.started.profiles.find((p) => p.name === 'agents'), { name: 'agents', kind: 'client', days: 7 });
+
+    // a certificate of that profile: clientAuth, 7 days; meanwhile "mcpki serve" runs on the same home
+    const serve = spawn(process.execPath, [BIN, '--home', home, 'serve', '-c', file], { env: { ...process.env, NO_COLOR: '1' } });
+    let serveOut = '';
+    serve.stdout.on('data', (d) => (serveOut += d));
+    serve.stderr.on('data', (d) => (serveOut += d));
+    const serveExit = new Promise((resolve) => serve.once('exit', (code) => resolve(code)));
+    try {
+      for (let i = 0; i < 200 && !serveOut.includes('service.started'); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(serveOut, /service\.started/);
+      const { kid, hmacKey } = mcpki(['--home', home, '--json', 'acme-server', 'eab', 'create', '--name', 'profiles']).json;
+      const client = new acme.Client({ directoryUrl: server.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: { kid, hmacKey } });
+      await client.createAccount({ termsOfServiceAgreed: true });
+      const order = await client.createOrder({ identifiers: [{ type: 'dns', value: 'localhost' }], profile: 'agents' });
+      const pem = await finish(client, order, 'localhost');
+      const leaf = new (await import('node:crypto')).X509Certificate(pem);
+      assert.equal(Math.round((Date.parse(leaf.validTo) - Date.parse(leaf.validFrom)) / 86_400_000), 7);
+      assert.match(leaf.toLegacyObject().ext_key_usage.join(','), /1\.3\.6\.1\.5\.5\.7\.3\.2/);
+      assert.doesNotMatch(leaf.toLegacyObject().ext_key_usage.join(','), /1\.3\.6\.1\.5\.5\.7\.3\.1/);
+    } finally {
+      serve.kill('SIGTERM');
+      assert.equal(await serveExit, 0, serveOut);
+    }
   } finally {
     assert.equal((await server.stop()).code, 0);
   }
