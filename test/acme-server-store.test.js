@@ -87,6 +87,12 @@ test('a restarted server knows its accounts, orders and certificates', async () 
     assert.equal(await again.getCertificate(old), pem, 'the certificate downloads again');
     const next = await again.createOrder({ identifiers: [{ type: 'dns', value: 'next.localhost' }] });
     assert.equal(next.status, 'pending');
+    // the account's orders list (RFC 8555 §7.1.2.1) has both, from before and after the restart
+    const { data: list } = await again.api.apiRequest(account.orders, null, [200]);
+    assert.deepEqual(list.orders, [finalized.url, next.url]);
+    const stranger2 = new acme.Client({ directoryUrl: second.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey() });
+    await stranger2.createAccount({ termsOfServiceAgreed: true });
+    await assert.rejects(stranger2.api.apiRequest(account.orders, null, [200]), /only list its own orders/);
 
     // a key this server never saw has no account
     const stranger = new acme.Client({ directoryUrl: second.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey() });
@@ -96,7 +102,7 @@ test('a restarted server knows its accounts, orders and certificates', async () 
   }
 
   const events = mcpki(['events', '--home', home, '--json', '--limit', '1000']).json.events.map((e) => e.type);
-  assert.equal(events.filter((t) => t === 'acme-server.account.created').length, 1);
+  assert.equal(events.filter((t) => t === 'acme-server.account.created').length, 2);
   assert.equal(events.filter((t) => t === 'acme-server.order.created').length, 2);
   assert.equal(events.filter((t) => t === 'acme-server.certificate.issued').length, 1);
 });

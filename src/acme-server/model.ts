@@ -81,6 +81,8 @@ export interface AcmeState {
   updateAccount(account: Account): void;
   addOrder(order: Order, authorizations: Authorization[], challenges: Challenge[]): void;
   getOrder(id: string): Order | undefined;
+  /** the account's orders, oldest first, at most `limit` (RFC 8555 §7.1.2.1) */
+  listOrders(accountId: string, limit: number): Order[];
   updateOrder(order: Order): void;
   getAuthorization(id: string): Authorization | undefined;
   updateAuthorization(authorization: Authorization): void;
@@ -149,6 +151,7 @@ export function createMemoryState(): AcmeState {
       for (const c of challs) challenges.set(c.id, copy(c));
     },
     getOrder: (id) => (orders.has(id) ? copy(orders.get(id)!) : undefined),
+    listOrders: (accountId, limit) => [...orders.values()].filter((o) => o.accountId === accountId).slice(0, limit).map(copy),
     updateOrder: (order) => void orders.set(order.id, copy(order)),
     getAuthorization: (id) => (authorizations.has(id) ? copy(authorizations.get(id)!) : undefined),
     updateAuthorization: (authz) => void authorizations.set(authz.id, copy(authz)),
@@ -195,6 +198,7 @@ export function createStoreState(tables: AcmeServerTables): AcmeState {
         challs.map((c) => ({ id: c.id, data: doc(c) })),
       ),
     getOrder: (id) => tables.getOrder(id) as Order | undefined,
+    listOrders: (accountId, limit) => tables.listOrders(accountId, limit) as unknown as Order[],
     updateOrder: (order) => tables.updateOrder(order.id, doc(order)),
     getAuthorization: (id) => tables.getAuthorization(id) as Authorization | undefined,
     updateAuthorization: (authz) => tables.updateAuthorization(authz.id, doc(authz)),

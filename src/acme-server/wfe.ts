@@ -263,6 +263,16 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     return json(200, accountView(updated), { location: accountUrl(id) });
   }
 
+  /** RFC 8555 §7.1.2.1: the account's orders that are not expired (POST-as-GET, only by the account itself). */
+  function accountOrders(request: AcmeRequest, id: string): AcmeResponse {
+    const { jws, account } = authenticate(request, false);
+    requirePostAsGet(jws);
+    if (account!.id !== id) throw problem('unauthorized', 'an account can only list its own orders');
+    const now = context.now().getTime();
+    const orders = state.listOrders(id, 1000).filter((o) => Date.parse(o.expires) > now).map((o) => url(`/order/${o.id}`));
+    return json(200, { orders });
+  }
+
   function keyChange(request: AcmeRequest): AcmeResponse {
     const { jws, account } = authenticate(request, false);
     // RFC 8555 §7.3.5: the payload is a JWS signed by the new key, over {account, oldKey}
@@ -562,6 +572,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     if (parts.length === 1 && resource === 'new-order') return newOrder(request);
     if (parts.length === 1 && resource === 'key-change') return keyChange(request);
     if (parts.length === 2 && resource === 'account') return accountResource(request, id!);
+    if (parts.length === 3 && resource === 'account' && sub === 'orders') return accountOrders(request, id!);
     if (parts.length === 2 && resource === 'order') return orderResource(request, id!);
     if (parts.length === 3 && resource === 'order' && sub === 'finalize') return finalize(request, id!);
     if (parts.length === 2 && resource === 'authz') return authorizationResource(request, id!);

@@ -103,6 +103,12 @@ export class AcmeServerTables {
     this.putDoc('acme_server_orders', id, data);
   }
 
+  /** an account's orders, oldest first, at most `limit` */
+  listOrders(accountId: string, limit: number): Document[] {
+    const rows = this.run(() => this.statement('SELECT data FROM acme_server_orders WHERE account_id = ? ORDER BY rowid LIMIT ?').all(accountId, limit)) as { data: string }[];
+    return rows.map((row) => JSON.parse(row.data) as Document);
+  }
+
   getAuthorization(id: string): Document | undefined {
     return this.getDoc('acme_server_authorizations', id);
   }
