@@ -111,8 +111,18 @@ test('--require-eab: no binding is refused; a key from "eab create" binds, its a
     const listed = mcpki(['--home', home, '--json', 'acme-server', 'eab', 'list']).json.keys;
     assert.deepEqual(listed.map((k) => [k.kid, k.name, k.status, k.accounts, k.allow]), [[kid, 'agents', 'valid', 1, ['*.agents.localhost', 'localhost']]]);
 
+    // an order made before the revocation, ready to finalize after it
+    const pending = await client.createOrder({ identifiers: [{ type: 'dns', value: 'localhost' }] });
+    const [authz] = await client.getAuthorizations(pending);
+    const challenge = authz.challenges.find((c) => c.type === 'http-01');
+    tokens.set(challenge.token, await client.getChallengeKeyAuthorization(challenge));
+    await client.completeChallenge(challenge);
+    await client.waitForValidStatus(challenge);
+
     const revoked = mcpki(['--home', home, 'acme-server', 'eab', 'revoke', kid]);
     assert.equal(revoked.status, 0, revoked.stderr);
+    const [, csr] = await acme.crypto.createCsr({ altNames: ['localhost'] });
+    await assert.rejects(client.finalizeOrder(pending, csr), /was revoked/, 'nothing is issued after the revocation');
     await assert.rejects(client.createOrder({ identifiers: [{ type: 'dns', value: 'a2.agents.localhost' }] }), /was revoked/);
     assert.equal(mcpki(['--home', home, 'acme-server', 'eab', 'revoke', kid]).status, 5, 'revoking twice: already done');
     const late = new acme.Client({ directoryUrl: server.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: { kid, hmacKey } });

@@ -481,6 +481,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
   function finalize(request: AcmeRequest, id: string): AcmeResponse {
     const { jws, account } = authenticate(request, false);
     let order = ownedOrder(account!, id);
+    if (account!.eabKid && !options.findEabKey(account!.eabKid)) throw problem('unauthorized', `the external account key ${account!.eabKid} of this account was revoked`);
     if (order.status !== 'ready') throw problem('orderNotReady', `order ${order.id} is ${order.status}, not ready: ${order.status === 'pending' ? 'complete its challenges first' : 'it cannot be finalized'}`);
     const payload = payloadObject(jws, 'finalize');
     if (typeof payload.csr !== 'string') throw problem('malformed', 'finalize needs a "csr" (base64url DER)');
