@@ -47,3 +47,6 @@ export type { TlsReloader, TlsReloaderOptions, TlsReloaderCommon, TlsCertificate
 export { listTemplates, renderTemplate, type TemplateInfo, type RenderOptions } from './templates/render.js';
 export { startService, type ServiceOptions, type RunningService, type ServiceLogger } from './service/serve.js';
 export { checkTarget, DEFAULT_CHECK_TIMEOUT_MS, type CheckOptions, type CheckReport, type Finding, type Severity, type CheckStatus } from './check/index.js';
+export { runAcmeServer, resolveAcmeServerSettings, parseProfile, DEFAULT_ACME_LISTEN, type AcmeServerSettings, type ResolvedAcmeServerSettings } from './acme-server/start.js';
+export { createEabKey, listEabKeys, revokeEabKey, type CreatedEabKey, type EabKeyView } from './acme-server/eab.js';
+export { renewEarly, type RenewEarlyResult } from './acme-server/ari.js';

@@ -124,7 +124,7 @@ describe(`${N} concurrent mcpki processes`, { timeout: 300_000 }, () => {
       const results = await issueConcurrently(home, names);
       checkFleet(home, names, results);
       const tables = sql(join(home, 'mcpki.db'), "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
-      assert.deepEqual(tables, ['acme_accounts', 'authorities', 'certificates', 'events', 'locks', 'renewal_state', 'settings'], 'the schema was created once');
+      assert.deepEqual(tables, ['acme_accounts', 'acme_server_accounts', 'acme_server_authorizations', 'acme_server_certificates', 'acme_server_challenges', 'acme_server_eab_keys', 'acme_server_orders', 'authorities', 'certificates', 'events', 'locks', 'renewal_state', 'settings'], 'the schema was created once');
     } finally {
       cleanup();
     }

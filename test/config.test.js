@@ -267,7 +267,7 @@ const INVALID = [
   ['unknown key at the top level', `${V}  - name: a\n    names: [a.test]\ncertificate: []\n`,
     'mcpki.yaml:5:1 certificate: unknown key; did you mean "certificates"?'],
   ['unknown key without a close match', `version: 1\nfoo: 1\ncertificates: []\n`,
-    'mcpki.yaml:2:1 foo: unknown key; the declaration file takes: version, defaults, certificates, crl'],
+    'mcpki.yaml:2:1 foo: unknown key; the declaration file takes: version, defaults, certificates, crl, acmeServer'],
   ['unknown key in a certificate', `${V}  - name: a\n    names: [a.test]\n    renew_before: 30d\n`,
     'mcpki.yaml:5:5 certificates[0].renew_before: unknown key; did you mean "renewBefore"?'],
   ['unknown key in a target', `${V}  - name: a\n    names: [a.test]\n    targets:\n      - { type: cert, path: a.crt, mdoe: "0644" }\n`,

@@ -2,6 +2,8 @@
 // (wfe.ts) and the validation authority (va.ts) use only this interface, so the same server can run on the
 // in-memory state here (one instance) or on the inventory's database.
 import type { JsonWebKey } from 'node:crypto';
+import { ariCertificateId } from '../acme/ari.js';
+import type { AcmeServerTables, Document } from '../store/acme-server.js';
 
 export type IdentifierType = 'dns' | 'ip';
 export interface Identifier {
@@ -79,6 +81,8 @@ export interface AcmeState {
   updateAccount(account: Account): void;
   addOrder(order: Order, authorizations: Authorization[], challenges: Challenge[]): void;
   getOrder(id: string): Order | undefined;
+  /** the account's orders, oldest first, at most `limit` (RFC 8555 §7.1.2.1) */
+  listOrders(accountId: string, limit: number): Order[];
   updateOrder(order: Order): void;
   getAuthorization(id: string): Authorization | undefined;
   updateAuthorization(authorization: Authorization): void;
@@ -86,7 +90,29 @@ export interface AcmeState {
   updateChallenge(challenge: Challenge): void;
   /** the certificate's chain PEM by serial, and the account that ordered it */
   addCertificate(serial: string, accountId: string, orderId: string, chainPem: string): void;
-  getCertificate(serial: string): { accountId: string; orderId: string; chainPem: string } | undefined;
+  getCertificate(serial: string): IssuedCertificate | undefined;
+  /** by its RFC 9773 identifier, base64url(AKI keyIdentifier) "." base64url(serial) */
+  findCertificateByAriId(ariCertId: string): IssuedCertificate | undefined;
+}
+
+export interface IssuedCertificate {
+  serial: string;
+  accountId: string;
+  orderId: string;
+  chainPem: string;
+  ariCertId: string | null;
+  /** a renewal window moved earlier by the operator (renew-early), else null */
+  window: { start: string; end: string } | null;
+  /** the inventory's status ('valid', 'revoked', …), when the inventory has it */
+  status: string | null;
+}
+
+function ariIdOf(chainPem: string): string | null {
+  try {
+    return ariCertificateId(chainPem);
+  } catch {
+    return null;
+  }
 }
 
 export function createMemoryState(): AcmeState {
@@ -95,7 +121,7 @@ export function createMemoryState(): AcmeState {
   const orders = new Map<string, Order>();
   const authorizations = new Map<string, Authorization>();
   const challenges = new Map<string, Challenge>();
-  const certificates = new Map<string, { accountId: string; orderId: string; chainPem: string }>();
+  const certificates = new Map<string, IssuedCertificate>();
   // stored copies, so a caller mutating what it got back changes nothing until it calls update*
   const copy = <T>(value: T): T => structuredClone(value);
   return {
@@ -125,12 +151,61 @@ export function createMemoryState(): AcmeState {
       for (const c of challs) challenges.set(c.id, copy(c));
     },
     getOrder: (id) => (orders.has(id) ? copy(orders.get(id)!) : undefined),
+    listOrders: (accountId, limit) => [...orders.values()].filter((o) => o.accountId === accountId).slice(0, limit).map(copy),
     updateOrder: (order) => void orders.set(order.id, copy(order)),
     getAuthorization: (id) => (authorizations.has(id) ? copy(authorizations.get(id)!) : undefined),
     updateAuthorization: (authz) => void authorizations.set(authz.id, copy(authz)),
     getChallenge: (id) => (challenges.has(id) ? copy(challenges.get(id)!) : undefined),
     updateChallenge: (challenge) => void challenges.set(challenge.id, copy(challenge)),
-    addCertificate: (serial, accountId, orderId, chainPem) => void certificates.set(serial, { accountId, orderId, chainPem }),
-    getCertificate: (serial) => certificates.get(serial),
+    addCertificate: (serial, accountId, orderId, chainPem) => void certificates.set(serial, { serial, accountId, orderId, chainPem, ariCertId: ariIdOf(chainPem), window: null, status: null }),
+    getCertificate: (serial) => (certificates.has(serial) ? copy(certificates.get(serial)!) : undefined),
+    findCertificateByAriId(ariCertId) {
+      for (const certificate of certificates.values()) if (certificate.ariCertId === ariCertId) return copy(certificate);
+      return undefined;
+    },
+  };
+}
+
+/**
+ * The state in the inventory (SQLite): a server restarted on the same home knows its accounts, orders and
+ * certificates, and several servers on one home share them. Objects are stored whole as JSON documents.
+ */
+export function createStoreState(tables: AcmeServerTables): AcmeState {
+  const doc = (value: object): Document => value as unknown as Document;
+  const issued = (row: ReturnType<AcmeServerTables['getCertificate']>): IssuedCertificate | undefined =>
+    row && {
+      serial: row.serial,
+      accountId: row.accountId,
+      orderId: row.orderId,
+      chainPem: row.chainPem,
+      ariCertId: row.ariCertId,
+      window: row.windowStart && row.windowEnd ? { start: row.windowStart, end: row.windowEnd } : null,
+      status: row.status,
+    };
+  return {
+    addAccount(account) {
+      if (!tables.addAccount(account.id, account.thumbprint, doc(account))) throw new Error('an account with this key exists');
+    },
+    getAccount: (id) => tables.getAccount(id) as Account | undefined,
+    findAccountByThumbprint: (thumbprint) => tables.accountByThumbprint(thumbprint) as Account | undefined,
+    updateAccount(account) {
+      if (!tables.updateAccount(account.id, account.thumbprint, doc(account))) throw new Error('an account with this key exists');
+    },
+    addOrder: (order, authzs, challs) =>
+      tables.addOrder(
+        { id: order.id, accountId: order.accountId, data: doc(order) },
+        authzs.map((a) => ({ id: a.id, data: doc(a) })),
+        challs.map((c) => ({ id: c.id, data: doc(c) })),
+      ),
+    getOrder: (id) => tables.getOrder(id) as Order | undefined,
+    listOrders: (accountId, limit) => tables.listOrders(accountId, limit) as unknown as Order[],
+    updateOrder: (order) => tables.updateOrder(order.id, doc(order)),
+    getAuthorization: (id) => tables.getAuthorization(id) as Authorization | undefined,
+    updateAuthorization: (authz) => tables.updateAuthorization(authz.id, doc(authz)),
+    getChallenge: (id) => tables.getChallenge(id) as Challenge | undefined,
+    updateChallenge: (challenge) => tables.updateChallenge(challenge.id, doc(challenge)),
+    addCertificate: (serial, accountId, orderId, chainPem) => tables.addCertificate(serial, accountId, orderId, chainPem, ariIdOf(chainPem)),
+    getCertificate: (serial) => issued(tables.getCertificate(serial)),
+    findCertificateByAriId: (ariCertId) => issued(tables.certificateByAriId(ariCertId)),
   };
 }

@@ -14,6 +14,7 @@ import { parseCsr } from '../pki/csr.js';
 import { importAccountKey, jwkThumbprint, parseJws, publicJwk, verifyEabBinding, verifyJws, type ParsedJws } from './jws.js';
 import type { Account, AcmeState, Authorization, Challenge, ChallengeType, Identifier, Order } from './model.js';
 import type { NonceStore } from './nonces.js';
+import { checkReplaces, renewalInfoFor } from './ari.js';
 import { AcmeProblem, problem } from './problem.js';
 import { validateChallenge, type ValidationSettings } from './va.js';
 
@@ -91,6 +92,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
       newOrder: url('/new-order'),
       revokeCert: url('/revoke-cert'),
       keyChange: url('/key-change'),
+      renewalInfo: url('/renewal-info'),
       meta: { externalAccountRequired: options.requireEab, profiles, caaIdentities: [] },
     });
   }
@@ -261,6 +263,16 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     return json(200, accountView(updated), { location: accountUrl(id) });
   }
 
+  /** RFC 8555 §7.1.2.1: the account's orders that are not expired (POST-as-GET, only by the account itself). */
+  function accountOrders(request: AcmeRequest, id: string): AcmeResponse {
+    const { jws, account } = authenticate(request, false);
+    requirePostAsGet(jws);
+    if (account!.id !== id) throw problem('unauthorized', 'an account can only list its own orders');
+    const now = context.now().getTime();
+    const orders = state.listOrders(id, 1000).filter((o) => Date.parse(o.expires) > now).map((o) => url(`/order/${o.id}`));
+    return json(200, { orders });
+  }
+
   function keyChange(request: AcmeRequest): AcmeResponse {
     const { jws, account } = authenticate(request, false);
     // RFC 8555 §7.3.5: the payload is a JWS signed by the new key, over {account, oldKey}
@@ -363,6 +375,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     if (payload.replaces !== undefined && (typeof payload.replaces !== 'string' || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(payload.replaces))) throw problem('malformed', '"replaces" must be an ARI certificate identifier');
     const { identifiers, sans } = parseIdentifiers(payload.identifiers);
     checkPolicy(account!, sans);
+    if (typeof payload.replaces === 'string') checkReplaces(state, account!.id, payload.replaces);
     checkRate(account!);
     const now = context.now();
     const expires = new Date(now.getTime() + ORDER_LIFETIME_MS).toISOString();
@@ -468,6 +481,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
   function finalize(request: AcmeRequest, id: string): AcmeResponse {
     const { jws, account } = authenticate(request, false);
     let order = ownedOrder(account!, id);
+    if (account!.eabKid && !options.findEabKey(account!.eabKid)) throw problem('unauthorized', `the external account key ${account!.eabKid} of this account was revoked`);
     if (order.status !== 'ready') throw problem('orderNotReady', `order ${order.id} is ${order.status}, not ready: ${order.status === 'pending' ? 'complete its challenges first' : 'it cannot be finalized'}`);
     const payload = payloadObject(jws, 'finalize');
     if (typeof payload.csr !== 'string') throw problem('malformed', 'finalize needs a "csr" (base64url DER)');
@@ -547,6 +561,10 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const [resource, id, sub] = parts;
     if (request.method === 'GET' || request.method === 'HEAD') {
       if (resource === 'directory' && parts.length === 1) return directory();
+      if (resource === 'renewal-info' && parts.length === 2) {
+        const info = renewalInfoFor(context, state, id!);
+        return json(200, info.body, { 'retry-after': String(info.retryAfter) });
+      }
       if (resource === 'new-nonce' && parts.length === 1) return { status: request.method === 'HEAD' ? 200 : 204, headers: { 'cache-control': 'no-store' }, body: '' };
       throw problem('malformed', `${request.method} is not allowed here: ACME resources other than the directory and newNonce are read by POST-as-GET`, { status: 405 });
     }
@@ -555,6 +573,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     if (parts.length === 1 && resource === 'new-order') return newOrder(request);
     if (parts.length === 1 && resource === 'key-change') return keyChange(request);
     if (parts.length === 2 && resource === 'account') return accountResource(request, id!);
+    if (parts.length === 3 && resource === 'account' && sub === 'orders') return accountOrders(request, id!);
     if (parts.length === 2 && resource === 'order') return orderResource(request, id!);
     if (parts.length === 3 && resource === 'order' && sub === 'finalize') return finalize(request, id!);
     if (parts.length === 2 && resource === 'authz') return authorizationResource(request, id!);

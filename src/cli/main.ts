@@ -7,6 +7,7 @@ import { isRepeatable } from './options.js';
 import { reportError } from './output.js';
 import { createRequire } from 'node:module';
 import type * as Acme from './commands/acme.js';
+import type * as AcmeServer from './commands/acme-server.js';
 import type * as Ca from './commands/ca.js';
 import type * as Inventory from './commands/inventory.js';
 import type * as Issue from './commands/issue.js';
@@ -38,6 +39,7 @@ const GROUPS = {
   inventory: async (program: Command) => bundle<typeof Inventory>('inventory').registerInventory(program),
   trust: async (program: Command) => bundle<typeof Trust>('trust').registerTrust(program),
   acme: async (program: Command) => bundle<typeof Acme>('acme').registerAcme(program),
+  'acme-server': async (program: Command) => bundle<typeof AcmeServer>('acme-server').registerAcmeServer(program),
   renew: async (program: Command) => bundle<typeof Renew>('renew').registerRenew(program),
   serve: async (program: Command) => bundle<typeof Serve>('serve').registerServe(program),
   template: async (program: Command) => bundle<typeof Template>('template').registerTemplate(program),
@@ -61,6 +63,7 @@ const GROUP_OF: Record<string, keyof typeof GROUPS> = {
   trust: 'trust',
   env: 'trust',
   acme: 'acme',
+  'acme-server': 'acme-server',
   apply: 'renew',
   renew: 'renew',
   validate: 'renew',

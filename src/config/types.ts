@@ -4,6 +4,7 @@ import type { Target } from '../deploy/types.js';
 import type { KeyType } from '../pki/keys.js';
 import type { San } from '../pki/names.js';
 import type { RenewBefore } from '../duration.js';
+import type { AcmeServerSettings } from '../acme-server/start.js';
 
 export type CertificateKind = 'server' | 'client';
 
@@ -114,4 +115,6 @@ export interface Config {
   certificates: DeclaredCertificate[];
   /** absent: mcpki apply/renew/serve leave the CRL alone */
   crl?: DeclaredCrl;
+  /** the settings of `mcpki acme-server` (the flags override them) */
+  acmeServer?: AcmeServerSettings;
 }

@@ -8,6 +8,7 @@
 // and hooks) and crl.
 import { dirname, resolve } from 'node:path';
 import { isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
+import { ACME_SERVER_KEYS, checkAcmeServer } from './acme-server.js';
 import { CERTIFICATE_KEYS, checkCertificates } from './certificates.js';
 import { DNS01_KEYS, HTTP01_KEYS, TLS_ALPN01_KEYS } from './challenge.js';
 import { Checker, describe, type Problem } from './checker.js';
@@ -24,7 +25,7 @@ export { didYouMean } from './checker.js';
  * name here (`root` is the schema's top level) with exactly these properties; a test keeps the two in step.
  */
 export const CONFIG_KEYS = {
-  root: ['version', 'defaults', 'certificates', 'crl'],
+  root: ['version', 'defaults', 'certificates', 'crl', 'acmeServer'],
   defaults: DEFAULTS_KEYS,
   defaultHooks: DEFAULT_HOOKS_KEYS,
   certificate: CERTIFICATE_KEYS,
@@ -36,6 +37,7 @@ export const CONFIG_KEYS = {
   crl: CRL_KEYS,
   crlTarget: CRL_TARGET_KEYS,
   crlHooks: CRL_HOOK_KEYS,
+  acmeServer: ACME_SERVER_KEYS,
 } as const satisfies Record<string, readonly string[]>;
 
 export interface ValidationResult {
@@ -117,9 +119,12 @@ export function validateConfig(text: string, fileName: string): ValidationResult
   let crl: DeclaredCrl | undefined;
   if (top.has('crl')) crl = checkCrl(check, check.at(top, 'crl'), base, defaults.hookTimeoutMs, lineCounter, targetPaths);
 
+  const acmeServer = top.has('acmeServer') ? checkAcmeServer(check, check.at(top, 'acmeServer')) : undefined;
+
   const sorted = [...check.problems].sort((a, b) => a.offset - b.offset);
   if (sorted.length > 0) return { config: undefined, errors: sorted.map(format) };
   const config: Config = { version: 1, file, dir: base, defaults, certificates };
   if (crl) config.crl = crl;
+  if (acmeServer) config.acmeServer = acmeServer;
   return { config, errors: [] };
 }

@@ -99,6 +99,50 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE certificates ADD COLUMN forgotten_at TEXT;
   `,
+  // the ACME server (issue 11): its accounts, orders, authorizations and challenges as JSON documents keyed by
+  // id (the columns are what is looked up by), the certificates it issued with their ARI identifier and any
+  // window moved earlier by renew-early, and the external account (EAB) keys, sealed with AES-256-GCM
+  `
+  CREATE TABLE acme_server_accounts (
+    id TEXT PRIMARY KEY,
+    thumbprint TEXT NOT NULL UNIQUE,
+    data TEXT NOT NULL
+  );
+  CREATE TABLE acme_server_orders (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES acme_server_accounts (id),
+    data TEXT NOT NULL
+  );
+  CREATE INDEX acme_server_orders_by_account ON acme_server_orders (account_id);
+  CREATE TABLE acme_server_authorizations (
+    id TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+  );
+  CREATE TABLE acme_server_challenges (
+    id TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+  );
+  CREATE TABLE acme_server_certificates (
+    serial TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES acme_server_accounts (id),
+    order_id TEXT NOT NULL REFERENCES acme_server_orders (id),
+    ari_cert_id TEXT UNIQUE,
+    chain_pem TEXT NOT NULL,
+    window_start TEXT,
+    window_end TEXT,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE acme_server_eab_keys (
+    kid TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    sealed_key TEXT NOT NULL,
+    sealed_by TEXT NOT NULL,
+    allow TEXT NOT NULL DEFAULT '[]',
+    status TEXT NOT NULL DEFAULT 'valid' CHECK (status IN ('valid', 'revoked')),
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+  );
+  `,
   // RFC 8705 x5t#S256 of each certificate, for certificate-bound tokens; existing rows are filled from their
   // PEM by the x5t_s256() function the store registers before migrating
   `

@@ -8,6 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { McpkiError, fix } from '../errors.js';
 import { installError } from '../install.js';
 import type { San } from '../pki/names.js';
+import { AcmeServerTables } from './acme-server.js';
 import { MIGRATIONS } from './migrations.js';
 
 export type CertificateKind = 'server' | 'client';
@@ -743,6 +744,16 @@ export class Store {
 
   unlock(name: string, me: LockHolder): void {
     this.run(() => this.statement('DELETE FROM locks WHERE name = ? AND pid = ? AND host = ?').run(name, me.pid, me.host));
+  }
+
+  // --- the ACME server -------------------------------------------------------------------------------
+
+  private acmeServerTables: AcmeServerTables | undefined;
+
+  /** The ACME server's accounts, orders, issued certificates and EAB keys (src/store/acme-server.ts). */
+  acmeServer(): AcmeServerTables {
+    this.acmeServerTables ??= new AcmeServerTables((sql) => this.statement(sql), (fn) => this.run(fn), (fn) => this.transaction(fn), this.now);
+    return this.acmeServerTables;
   }
 
   // --- events ---------------------------------------------------------------------------------------
