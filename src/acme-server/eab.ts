@@ -7,7 +7,7 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, type KeyObject
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Context } from '../context.js';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { loadIssuingCa } from '../pki/ca.js';
 import { readPrivateKey } from '../pki/keys.js';
@@ -77,7 +77,7 @@ function normalizeAllow(entry: string): string {
 /** Makes an EAB key; its HMAC key is in the result and nowhere else in the clear. */
 export function createEabKey(context: Context, options: { name: string; allow?: string[] }): CreatedEabKey {
   if (!NAME.test(options.name)) {
-    throw new McpkiError('INVALID_NAME', `the EAB key name ${JSON.stringify(options.name.slice(0, 100))} is not 1-64 letters, digits, ".", "_" or "-"`, 'give --name such as team-agents');
+    throw new McpkiError('INVALID_NAME', `the EAB key name ${JSON.stringify(options.name.slice(0, 100))} is not 1-64 letters, digits, ".", "_" or "-"`, fix('give {--name} such as team-agents'));
   }
   const allow = [...new Set((options.allow ?? []).map(normalizeAllow))];
   const ca = loadIssuingCa(context);
