@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, ROOT, tempDir } from './helpers.js';
 
@@ -47,5 +48,37 @@ test('a group bundle is loaded once per process', () => {
     assert.equal(count, 1);
   } finally {
     cleanup();
+  }
+});
+
+/** The built-in modules `node BIN ...args` loaded beyond what `node -e 0` loads. */
+function builtinsLoaded(args) {
+  const { dir, cleanup } = tempDir();
+  try {
+    const list = join(dir, 'modules.txt');
+    const hook = join(dir, 'hook.cjs');
+    writeFileSync(hook, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')));`);
+    const result = spawnSync(process.execPath, ['-r', hook, BIN, ...args(dir)], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+    assert.equal(result.status, 0, result.stderr);
+    return readFileSync(list, 'utf8').split('\n');
+  } finally {
+    cleanup();
+  }
+}
+
+test('a command that runs nothing does not load node:child_process (nor net and dgram behind it)', () => {
+  for (const args of [() => ['--version'], (dir) => ['--home', join(dir, 'home'), 'init'], (dir) => ['--home', join(dir, 'home'), 'list']]) {
+    const modules = builtinsLoaded(args);
+    assert.ok(modules.includes('NativeModule vm'), 'the hook saw the command line load');
+    for (const name of ['child_process', 'net', 'dgram']) assert.ok(!modules.includes(`NativeModule ${name}`), `${args('DIR').join(' ')} loaded ${name}`);
+  }
+});
+
+test('commander is evaluated once: the group bundles take the copy dist/cli.cjs loaded', () => {
+  assert.ok(readFileSync(join(ROOT, 'dist', 'cli.cjs'), 'utf8').includes('commander.unknownOption'));
+  for (const group of ['issue', 'inventory', 'acme']) {
+    const text = readFileSync(join(ROOT, 'dist', `cli-${group}.cjs`), 'utf8');
+    assert.ok(!text.includes('commander.unknownOption'), `dist/cli-${group}.cjs has its own commander`);
+    assert.ok(text.includes('require("commander")'), `dist/cli-${group}.cjs does not take commander`);
   }
 });

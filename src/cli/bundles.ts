@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as vm from 'node:vm';
+import * as commander from 'commander';
 
 /** One bundle loaded by this process: its exports, and the script V8 compiled (for the cache build). */
 export interface LoadedBundle {
@@ -66,13 +67,22 @@ function safeHead(error: Error): string {
   }
 }
 
+/**
+ * The group bundles are built with commander external (src/cli/build-bundles.ts): they get the copy this
+ * bundle already evaluated, so one process has one commander.
+ */
+function requireFor(file: string): NodeJS.Require {
+  const real = createRequire(file);
+  return Object.assign((id: string) => (id === 'commander' ? commander : real(id)), real);
+}
+
 /** Loads a CommonJS bundle once per process, with its code cache when V8 accepts it. */
 export function loadBundle(file: string): unknown {
   const known = loaded.get(file);
   if (known) return known.exports;
   const entry: LoadedBundle = { file, exports: undefined };
   if (!vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER) {
-    entry.exports = createRequire(file)(file);
+    entry.exports = createRequire(file)(file); // (its require finds commander in node_modules: a second copy, same behaviour)
   } else {
     const { builtAs, cachedData } = readCache(file);
     const source = readFileSync(file, 'utf8');
@@ -83,7 +93,7 @@ export function loadBundle(file: string): unknown {
     });
     if (cachedData && !script.cachedDataRejected && builtAs && builtAs !== file) showInstalledPath(builtAs, file);
     const module = { exports: {} as unknown };
-    (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, createRequire(file), module, file, dirname(file));
+    (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, requireFor(file), module, file, dirname(file));
     entry.exports = module.exports;
     entry.script = script;
   }
