@@ -3,6 +3,7 @@
 // compiles the functions the build's warm-up ran. A cache that does not match the bundle or this V8 is
 // ignored by V8 (the bundle is compiled from source, as require() would). See "Start-up cost" in
 // docs/architecture.md.
+import * as buffer from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
@@ -76,6 +77,12 @@ function requireFor(file: string): NodeJS.Require {
   return Object.assign((id: string) => (id === 'commander' ? commander : real(id)), real);
 }
 
+/** A bundle's text: esbuild writes ASCII (escapes), which is decoded without UTF-8 validation; anything else as UTF-8. */
+function sourceText(bytes: Buffer): string {
+  const isAscii = (buffer as { isAscii?: (input: Buffer) => boolean }).isAscii;
+  return isAscii?.(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+}
+
 /** Loads a CommonJS bundle once per process, with its code cache when V8 accepts it. */
 export function loadBundle(file: string): unknown {
   const known = loaded.get(file);
@@ -85,7 +92,7 @@ export function loadBundle(file: string): unknown {
     entry.exports = createRequire(file)(file); // (its require finds commander in node_modules: a second copy, same behaviour)
   } else {
     const { builtAs, cachedData } = readCache(file);
-    const source = readFileSync(file, 'utf8');
+    const source = sourceText(readFileSync(file));
     const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
       filename: file,
       cachedData,
