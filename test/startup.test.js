@@ -82,3 +82,25 @@ test('commander is evaluated once: the group bundles take the copy dist/cli.cjs 
     assert.ok(text.includes('require("commander")'), `dist/cli-${group}.cjs does not take commander`);
   }
 });
+
+test('renew --dry-run with mcpki.yaml already parsed (HOME/cache) does not load the yaml package', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const home = join(dir, 'home');
+    const config = join(dir, 'mcpki.yaml');
+    writeFileSync(config, 'version: 1\ncertificates:\n  - name: web\n    names: [web.localhost]\n');
+    const hook = join(dir, 'hook.cjs');
+    const list = join(dir, 'loaded.txt');
+    writeFileSync(hook, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, Object.keys(require.cache).join('\\n')));`);
+    const yamlLoaded = () => {
+      const result = spawnSync(process.execPath, ['-r', hook, BIN, '--home', home, '--json', 'renew', '--dry-run', '-c', config], { encoding: 'utf8' });
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(JSON.parse(result.stdout).plan[0].name, 'web');
+      return readFileSync(list, 'utf8').split('\n').some((path) => path.includes(`${join('node_modules', 'yaml')}`));
+    };
+    assert.equal(yamlLoaded(), true, 'the first run parses the YAML');
+    assert.equal(yamlLoaded(), false, 'the second run reads the parsed form');
+  } finally {
+    cleanup();
+  }
+});

@@ -23,16 +23,37 @@ export function spawnSync(...args) { return cp().spawnSync(...args); }
 export default { spawn, spawnSync };
 `;
 
-const lazyChildProcess: Plugin = {
-  name: 'lazy-child-process',
-  setup(b) {
-    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
-      // the shim itself requires the real module
-      args.namespace === 'mcpki-lazy' ? { path: 'node:child_process', external: true } : { path: 'child_process', namespace: 'mcpki-lazy' },
-    );
-    b.onLoad({ filter: /.*/, namespace: 'mcpki-lazy' }, () => ({ contents: LAZY_CHILD_PROCESS, loader: 'js', resolveDir: dist }));
-  },
-};
+/**
+ * The yaml package (about 60 files from node_modules, no code cache) is needed only to parse mcpki.yaml, and
+ * apply, renew and serve mostly read the parsed form from HOME/cache: loaded at the first call. Only what
+ * src/config imports; anything else fails the build. The classes are constructed through the real ones.
+ */
+const LAZY_YAML = `
+let loaded;
+const y = () => (loaded ??= require('yaml'));
+export function parseDocument(...args) { return y().parseDocument(...args); }
+export function visit(...args) { return y().visit(...args); }
+export function isAlias(node) { return y().isAlias(node); }
+export function isMap(node) { return y().isMap(node); }
+export function isScalar(node) { return y().isScalar(node); }
+export function isSeq(node) { return y().isSeq(node); }
+export class LineCounter { constructor(...args) { return new (y().LineCounter)(...args); } }
+export class Scalar { constructor(...args) { return new (y().Scalar)(...args); } }
+`;
+
+/** `import … from 'NAME'` in a bundle gets `shim` instead, and the shim's own require gets the real module. */
+function lazy(pattern: RegExp, name: string, real: string, shim: string): Plugin {
+  return {
+    name: `lazy-${name}`,
+    setup(b) {
+      b.onResolve({ filter: pattern }, (args) => (args.namespace === `mcpki-lazy-${name}` ? { path: real, external: true } : { path: name, namespace: `mcpki-lazy-${name}` }));
+      b.onLoad({ filter: /.*/, namespace: `mcpki-lazy-${name}` }, () => ({ contents: shim, loader: 'js', resolveDir: dist }));
+    },
+  };
+}
+
+const lazyChildProcess = lazy(/^(node:)?child_process$/, 'child_process', 'node:child_process', LAZY_CHILD_PROCESS);
+const lazyYaml = lazy(/^yaml$/, 'yaml', 'yaml', LAZY_YAML);
 
 const common: BuildOptions = {
   bundle: true,
@@ -43,7 +64,7 @@ const common: BuildOptions = {
   define: { 'import.meta.url': '__mcpkiModuleUrl' },
   banner: { js: "var __mcpkiModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
   external: ['acme-client', 'cron', 'yaml'],
-  plugins: [lazyChildProcess],
+  plugins: [lazyChildProcess, lazyYaml],
   logLevel: 'warning',
 };
 
