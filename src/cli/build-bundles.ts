@@ -8,6 +8,7 @@
 // - the group bundles take commander from dist/cli.cjs (src/cli/bundles.ts hands it over) instead of
 //   evaluating a second copy.
 import { build, type BuildOptions, type Plugin } from 'esbuild';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -77,3 +78,13 @@ await build({
   entryNames: 'cli-[name]',
   outExtension: { '.js': '.cjs' },
 });
+
+// A package in a bundle that requires node:child_process (CommonJS) gets the stand-in as well, and would get
+// `undefined` for a function the stand-in lacks: refuse to finish the build instead.
+for (const name of readdirSync(dist)) {
+  if (!/^cli(-\w+)?\.cjs$/.test(name)) continue;
+  const text = readFileSync(join(dist, name), 'utf8');
+  for (const match of text.matchAll(/\bchildProcess\d*\.(\w+)/g)) {
+    if (match[1] !== 'spawn' && match[1] !== 'spawnSync') throw new Error(`${name} calls child_process.${match[1]}, which the stand-in in src/cli/build-bundles.ts lacks: add it there`);
+  }
+}
