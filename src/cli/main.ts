@@ -5,7 +5,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { McpkiError, exitCodeTable } from '../index.js';
 import { isRepeatable } from './options.js';
 import { reportError } from './output.js';
-import { createRequire } from 'node:module';
+import { besideThisBundle, loadBundle } from './bundles.js';
 import type * as Acme from './commands/acme.js';
 import type * as AcmeServer from './commands/acme-server.js';
 import type * as Ca from './commands/ca.js';
@@ -29,7 +29,7 @@ export { VERSION };
  * at start-up. Each bundle holds only the part of the core API its commands use.
  */
 function bundle<T>(group: keyof typeof GROUPS): T {
-  return createRequire(import.meta.url)(`./cli-${group}.cjs`) as T;
+  return loadBundle(besideThisBundle(`cli-${group}.cjs`)) as T;
 }
 
 /** Each group's commands, loaded (with the core modules they use) when the group is registered. */
@@ -154,12 +154,14 @@ export function helpArgv(argv: readonly string[]): string[] {
   return [...argv.slice(0, at), ...words, '--help'];
 }
 
+function onStdoutError(error: NodeJS.ErrnoException): void {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+}
+
 export async function main(argv: string[]): Promise<void> {
   // `mcpki list | head`: a closed pipe is not an error
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(0);
-    throw error;
-  });
+  if (!process.stdout.listeners('error').includes(onStdoutError)) process.stdout.on('error', onStdoutError);
   argv = helpArgv(argv);
   let program: Command;
   try {
@@ -254,3 +256,6 @@ function forEachCommand(command: Command, fn: (command: Command) => void): void 
   fn(command);
   for (const sub of command.commands) forEachCommand(sub, fn);
 }
+
+/** For the build's code-cache step (src/cli/build-code-cache.ts): the group bundles this process loaded. */
+export { encodeCache, loadedBundles } from './bundles.js';

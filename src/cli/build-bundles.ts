@@ -1,0 +1,100 @@
+// Build step (`npm run bundle`, after tsc): the command line as CommonJS bundles, dist/cli.cjs (commander,
+// output, errors) and one dist/cli-GROUP.cjs per command group, loaded when argv names the group
+// (src/cli/main.ts, src/cli/bundles.ts). Two things esbuild's command line cannot say, each measured with
+// bench/run.js (see "Start-up cost" in docs/architecture.md):
+// - node:child_process (with net, stream, dgram behind it) is loaded when first called, not when a bundle
+//   starts: commander requires it for executable subcommands mcpki does not have, and most commands never
+//   spawn anything;
+// - the group bundles take commander from dist/cli.cjs (src/cli/bundles.ts hands it over) instead of
+//   evaluating a second copy.
+import { build, type BuildOptions, type Plugin } from 'esbuild';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const dist = join(dirname(fileURLToPath(import.meta.url)), '..');
+const GROUPS = ['ca', 'issue', 'inventory', 'trust', 'acme', 'acme-server', 'renew', 'serve', 'template', 'check', 'sign', 'forget', 'completion'];
+
+/** The functions of node:child_process that mcpki and its bundled packages call; anything else fails the build. */
+const LAZY_CHILD_PROCESS = `
+let loaded;
+const cp = () => (loaded ??= require('node:child_process'));
+export function spawn(...args) { return cp().spawn(...args); }
+export function spawnSync(...args) { return cp().spawnSync(...args); }
+export default { spawn, spawnSync };
+`;
+
+/**
+ * The yaml package (about 60 files from node_modules, no code cache) is needed only to parse mcpki.yaml, and
+ * apply, renew and serve mostly read the parsed form from HOME/cache: loaded at the first call. Only what
+ * src/config imports; anything else fails the build. The classes are constructed through the real ones.
+ */
+const LAZY_YAML = `
+let loaded;
+const y = () => (loaded ??= require('yaml'));
+export function parseDocument(...args) { return y().parseDocument(...args); }
+export function visit(...args) { return y().visit(...args); }
+export function isAlias(node) { return y().isAlias(node); }
+export function isMap(node) { return y().isMap(node); }
+export function isScalar(node) { return y().isScalar(node); }
+export function isSeq(node) { return y().isSeq(node); }
+export class LineCounter { constructor(...args) { return new (y().LineCounter)(...args); } }
+export class Scalar { constructor(...args) { return new (y().Scalar)(...args); } }
+`;
+
+/** `import … from 'NAME'` in a bundle gets `shim` instead, and the shim's own require gets the real module. */
+function lazy(pattern: RegExp, name: string, real: string, shim: string): Plugin {
+  return {
+    name: `lazy-${name}`,
+    setup(b) {
+      b.onResolve({ filter: pattern }, (args) => (args.namespace === `mcpki-lazy-${name}` ? { path: real, external: true } : { path: name, namespace: `mcpki-lazy-${name}` }));
+      b.onLoad({ filter: /.*/, namespace: `mcpki-lazy-${name}` }, () => ({ contents: shim, loader: 'js', resolveDir: dist }));
+    },
+  };
+}
+
+const lazyChildProcess = lazy(/^(node:)?child_process$/, 'child_process', 'node:child_process', LAZY_CHILD_PROCESS);
+const lazyYaml = lazy(/^yaml$/, 'yaml', 'yaml', LAZY_YAML);
+
+const common: BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  supported: { 'dynamic-import': false },
+  define: { 'import.meta.url': '__mcpkiModuleUrl' },
+  banner: { js: "var __mcpkiModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  external: ['acme-client', 'cron', 'yaml'],
+  plugins: [lazyChildProcess, lazyYaml],
+  logLevel: 'warning',
+};
+
+await build({ ...common, entryPoints: [join(dist, 'cli', 'main.js')], outfile: join(dist, 'cli.cjs') });
+const groupBundles = (groups: string[], plugins: Plugin[]) =>
+  build({
+    ...common,
+    plugins,
+    entryPoints: groups.map((group) => join(dist, 'cli', 'commands', `${group}.js`)),
+    external: [...common.external!, 'commander'],
+    outdir: dist,
+    entryNames: 'cli-[name]',
+    outExtension: { '.js': '.cjs' },
+  });
+// `mcpki serve` keeps yaml loaded from the start: with the stand-in, the service holding 2,000 certificates sat
+// at 81 MB resident 15 s after its first check instead of 75 MB (measured twice each), although it never
+// loaded yaml (its mcpki.yaml came from HOME/cache)
+await groupBundles(
+  GROUPS.filter((group) => group !== 'serve'),
+  [lazyChildProcess, lazyYaml],
+);
+await groupBundles(['serve'], [lazyChildProcess]);
+
+// A package in a bundle that requires node:child_process (CommonJS) gets the stand-in as well, and would get
+// `undefined` for a function the stand-in lacks: refuse to finish the build instead.
+for (const name of readdirSync(dist)) {
+  if (!/^cli(-\w+)?\.cjs$/.test(name)) continue;
+  const text = readFileSync(join(dist, name), 'utf8');
+  for (const match of text.matchAll(/\bchildProcess\d*\.(\w+)/g)) {
+    if (match[1] !== 'spawn' && match[1] !== 'spawnSync') throw new Error(`${name} calls child_process.${match[1]}, which the stand-in in src/cli/build-bundles.ts lacks: add it there`);
+  }
+}

@@ -1,0 +1,106 @@
+// Start-up: what `npm run build` prepares so that one command costs little more than a bare `node`
+// (docs/architecture.md, "Start-up cost"). Timings are in bench/, not here; these check the mechanisms.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, ROOT, tempDir } from './helpers.js';
+
+/** Runs `code` in a fresh node that has required bin/mcpki.js as `loaded`; returns its JSON output. */
+function probe(code) {
+  const script = `const loaded = require(${JSON.stringify(BIN)}); (async () => { ${code} })().catch((e) => { console.error(e); process.exitCode = 99; });`;
+  const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  assert.equal(result.status, 0, result.stderr);
+  return JSON.parse(result.stdout.trim().split('\n').pop());
+}
+
+test('every command group bundle is loaded with the code cache the build made for it', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const home = join(dir, 'home');
+    const groups = probe(`
+      const write = process.stdout.write; process.stdout.write = () => true;
+      for (const args of [['init'], ['issue', 'server', 'web'], ['list'], ['template', 'list'], ['--help']]) await loaded.cli.main(['node', 'mcpki', '--home', ${JSON.stringify(home)}, ...args]);
+      process.stdout.write = write;
+      console.log(JSON.stringify(loaded.cli.loadedBundles().map((b) => [b.file, b.script?.cachedDataRejected])));`);
+    const names = groups.map(([file]) => file.replace(/^.*\//, ''));
+    for (const name of ['cli-ca.cjs', 'cli-issue.cjs', 'cli-inventory.cjs', 'cli-template.cjs', 'cli-renew.cjs', 'cli-serve.cjs', 'cli-check.cjs', 'cli-trust.cjs', 'cli-acme.cjs']) {
+      assert.ok(names.includes(name), `${name} not loaded: ${names}`);
+    }
+    for (const [file, rejected] of groups) {
+      assert.ok(file.startsWith(join(ROOT, 'dist')), file);
+      assert.equal(rejected, false, `${file}: no code cache, or V8 rejected it`);
+    }
+  } finally {
+    cleanup();
+  }
+});
+
+test('a group bundle is loaded once per process', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const count = probe(`
+      const write = process.stdout.write; process.stdout.write = () => true;
+      for (let i = 0; i < 3; i++) await loaded.cli.main(['node', 'mcpki', '--home', ${JSON.stringify(join(dir, 'home'))}, 'list']);
+      process.stdout.write = write;
+      console.log(JSON.stringify(loaded.cli.loadedBundles().length));`);
+    assert.equal(count, 1);
+  } finally {
+    cleanup();
+  }
+});
+
+/** The built-in modules `node BIN ...args` loaded beyond what `node -e 0` loads. */
+function builtinsLoaded(args) {
+  const { dir, cleanup } = tempDir();
+  try {
+    const list = join(dir, 'modules.txt');
+    const hook = join(dir, 'hook.cjs');
+    writeFileSync(hook, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')));`);
+    const result = spawnSync(process.execPath, ['-r', hook, BIN, ...args(dir)], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+    assert.equal(result.status, 0, result.stderr);
+    return readFileSync(list, 'utf8').split('\n');
+  } finally {
+    cleanup();
+  }
+}
+
+test('a command that runs nothing does not load node:child_process (nor net and dgram behind it)', () => {
+  for (const args of [() => ['--version'], (dir) => ['--home', join(dir, 'home'), 'init'], (dir) => ['--home', join(dir, 'home'), 'list']]) {
+    const modules = builtinsLoaded(args);
+    assert.ok(modules.includes('NativeModule vm'), 'the hook saw the command line load');
+    for (const name of ['child_process', 'net', 'dgram']) assert.ok(!modules.includes(`NativeModule ${name}`), `${args('DIR').join(' ')} loaded ${name}`);
+  }
+});
+
+test('commander is evaluated once: the group bundles take the copy dist/cli.cjs loaded', () => {
+  assert.ok(readFileSync(join(ROOT, 'dist', 'cli.cjs'), 'utf8').includes('commander.unknownOption'));
+  for (const group of ['issue', 'inventory', 'acme']) {
+    const text = readFileSync(join(ROOT, 'dist', `cli-${group}.cjs`), 'utf8');
+    assert.ok(!text.includes('commander.unknownOption'), `dist/cli-${group}.cjs has its own commander`);
+    assert.ok(text.includes('require("commander")'), `dist/cli-${group}.cjs does not take commander`);
+  }
+});
+
+test('renew --dry-run with mcpki.yaml already parsed (HOME/cache) does not load the yaml package', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const home = join(dir, 'home');
+    const config = join(dir, 'mcpki.yaml');
+    writeFileSync(config, 'version: 1\ncertificates:\n  - name: web\n    names: [web.localhost]\n');
+    const hook = join(dir, 'hook.cjs');
+    const list = join(dir, 'loaded.txt');
+    writeFileSync(hook, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, Object.keys(require.cache).join('\\n')));`);
+    const yamlLoaded = () => {
+      const result = spawnSync(process.execPath, ['-r', hook, BIN, '--home', home, '--json', 'renew', '--dry-run', '-c', config], { encoding: 'utf8' });
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(JSON.parse(result.stdout).plan[0].name, 'web');
+      return readFileSync(list, 'utf8').split('\n').some((path) => path.includes(`${join('node_modules', 'yaml')}`));
+    };
+    assert.equal(yamlLoaded(), true, 'the first run parses the YAML');
+    assert.equal(yamlLoaded(), false, 'the second run reads the parsed form');
+  } finally {
+    cleanup();
+  }
+});
