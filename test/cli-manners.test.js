@@ -416,7 +416,7 @@ describe('the example mcpki.yaml next to the quick start', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const quick = new Set([...readme.matchAll(/mcpki issue (?:server|client) ([\w.-]+)/g)].map((m) => m[1]));
     for (const m of readme.matchAll(/^ {2}- name: (\S+)/gm)) quick.add(m[1]);
-    assert.ok(quick.has('my-mcp') && quick.has('agent') && quick.has('api'), [...quick].join(', '));
+    assert.ok(quick.has('my-mcp') && quick.has('agent'), [...quick].join(', '));
     assert.ok(exampleNames.length >= 4);
     assert.deepEqual(exampleNames.filter((n) => quick.has(n)), []);
   });
