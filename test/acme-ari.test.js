@@ -22,11 +22,17 @@ import {
   renewalInfoResourceUrl,
 } from '../dist/acme/ari.js';
 import { checkProfile, directoryProfiles, newOrderPayload } from '../dist/acme/profiles.js';
-import { AcmeProblemError, describeProblem } from '../dist/acme/problem-text.js';
+import { AcmeProblemError, describeProblem as describeProblemHint } from '../dist/acme/problem-text.js';
 import { attachProblemRecorder, fromAcmeClientError, toAcmeProblemError } from '../dist/acme/client-errors.js';
 import { errorCodeFor, isRetryable, problemFromDocument } from '../dist/acme/problems.js';
 import { parseRetryAfter } from '../dist/acme/http.js';
-import { McpkiError } from '../dist/errors.js';
+import { McpkiError, renderFix } from '../dist/errors.js';
+
+/** describeProblem with its hint in the command line's words (a hint that names options is a fix). */
+function describeProblem(problem) {
+  const described = describeProblemHint(problem);
+  return { ...described, hint: typeof described.hint === 'string' ? described.hint : renderFix(described.hint, 'cli') };
+}
 import { bits, ctx, explicit, int, octets, oid, seq, time } from '../dist/pki/der.js';
 
 // RFC 9773 Appendix A: the example certificate of section 4.1 (AKI keyIdentifier 69:88:5B:6B:87:46:40:41:E1:B3:

@@ -144,7 +144,7 @@ step('sign', () => {
 
 step('renew NAME', () => {
   const before = JSON.parse(installed(['show', 'localhost', '--json']).stdout);
-  const result = installed(['renew', 'localhost', '--force']);
+  const result = installed(['renew', 'localhost']);
   assert.equal(result.status, 0, result.stderr);
   const after = JSON.parse(installed(['show', 'localhost', '--json']).stdout);
   assert.notEqual(after.certificate?.serial ?? after.serial, before.certificate?.serial ?? before.serial);
