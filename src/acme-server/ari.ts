@@ -1,5 +1,5 @@
 // ACME Renewal Information (RFC 9773) on the server side: the suggested window of each certificate this server
-// issued, `replaces` in newOrder, and `renew-early`, which moves windows to now so every client renews at its
+// issued, `replaces` in newOrder, and `renew-early`, which moves windows to end now so every client renews at its
 // next check. A certificate that was revoked, or that was issued by an intermediate that is no longer the
 // issuing one (`mcpki ca rotate-intermediate`, e.g. after a key compromise), is due at once as well.
 import { X509Certificate } from 'node:crypto';
@@ -11,7 +11,8 @@ import { problem } from './problem.js';
 
 /** How long a client should wait before asking again (RFC 9773 §4.3: Retry-After). */
 export const ARI_RETRY_AFTER_SECONDS = 3600;
-/** The width of a window moved to now: clients renew at their next check. */
+/** The width of a window moved to now. It ends now, so it is in the past for any client that asks: RFC 9773 §4.2
+ * says such a client renews at once, rather than at a random time inside a window still to come. */
 export const EARLY_WINDOW_MS = 60_000;
 
 export interface SuggestedWindow {
@@ -30,7 +31,7 @@ export function scheduledWindow(notBefore: Date, notAfter: Date): { start: Date;
 }
 
 function nowWindow(now: Date): { start: string; end: string } {
-  return { start: now.toISOString(), end: new Date(now.getTime() + EARLY_WINDOW_MS).toISOString() };
+  return { start: new Date(now.getTime() - EARLY_WINDOW_MS).toISOString(), end: now.toISOString() };
 }
 
 /** The window of one issued certificate at `now`; `issuingKeyId` is the current intermediate's key identifier. */

@@ -367,6 +367,23 @@ export async function applyConfig(context: Context, config: Config, options: Pla
  * time the run started), so it is what planRenewals said; the service (thousands of certificates, checked
  * every hour) keeps only what it needs of each item instead of holding the whole plan and result at once.
  */
+/**
+ * RFC 9773 §4.3: an ACME certificate's renewal window is asked for again once the CA's Retry-After has passed,
+ * so a window the CA moves (earlier, after a revocation or a key compromise) is acted on at the next check. A
+ * failed request keeps the window on record; a CA without ARI (no window on record) is not asked.
+ */
+async function refreshedRenewalInfo(context: Context, record: CertificateRecord | undefined, now: Date): Promise<CertificateRecord | undefined> {
+  if (!record || record.status !== 'valid' || !record.issuer.startsWith('acme:') || !record.ariCertId || !record.renewalInfo) return record;
+  if (Date.parse(record.renewalInfo.nextCheck) > now.getTime()) return record;
+  const { refreshRenewalInfo } = await import('../acme/renewal-info.js');
+  try {
+    await refreshRenewalInfo(context, record.serial);
+  } catch {
+    return record;
+  }
+  return context.store().findCertificate(record.name) ?? record;
+}
+
 export async function applyEach(context: Context, config: Config, options: PlanOptions, visit: (item: ApplyItem) => void): Promise<Omit<ApplyResult, 'items'>> {
   return withHomeLock(context, 'apply', async () => {
     const forced = forcedNames(config, options);
@@ -383,7 +400,7 @@ export async function applyEach(context: Context, config: Config, options: PlanO
     const listings: LeftoverListings = new Map();
     for (const declared of config.certificates) {
       throwIfInterrupted(options.signal, `apply, before ${declared.name}`);
-      const found = { record: store.findCertificate(declared.name), previous: store.getRenewalState(declared.name) };
+      const found = { record: await refreshedRenewalInfo(context, store.findCertificate(declared.name), now), previous: store.getRenewalState(declared.name) };
       const item = await applyOne(context, declared, decide(declared, found.record, found.previous, now, forced.has(declared.name)), listings, found, options.signal);
       if (item.action === 'issued' || item.action === 'renewed' || item.deployed.length > 0) changed = true;
       if (item.action === 'failed') failed++;

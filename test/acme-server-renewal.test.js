@@ -1,0 +1,98 @@
+// mcpki's own ACME client against mcpki's ACME server, both as processes: `acme account register`, an mcpki.yaml
+// with `issuer: acme:local`, `apply` obtains the certificate and records the server's ARI window (2/3 to 3/4 of
+// the lifetime); after `acme-server renew-early`, the next check whose Retry-After has passed fetches the moved
+// window and renews (RFC 9773 §4.3). The client lives in a home of its own, as it would on another host.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { BIN, mcpki, tempDir } from './helpers.js';
+
+let work;
+let server;
+let caHome;
+let clientHome;
+let httpPort;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+before(async () => {
+  work = tempDir('mcpki-acme-renewal-');
+  caHome = join(work.dir, 'ca-home');
+  clientHome = join(work.dir, 'client-home');
+  assert.equal(mcpki(['init', '--home', caHome]).status, 0);
+  httpPort = await freePort();
+  const child = spawn(process.execPath, [BIN, '--home', caHome, '--json', 'acme-server', '--listen', '127.0.0.1:0', '--http-port', String(httpPort)], { env: { ...process.env, NO_COLOR: '1' } });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  const started = await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      try {
+        resolve(JSON.parse(stdout));
+      } catch {
+        // not complete yet
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`acme-server exited ${code}: ${stderr}`)));
+  });
+  server = { directoryUrl: started.directories[0], stop: () => (child.kill('SIGTERM'), exited) };
+});
+
+after(async () => {
+  if (server) assert.equal(await server.stop(), 0, 'SIGTERM: the server drains and exits 0');
+  work?.cleanup();
+});
+
+const client = (args) => mcpki(['--home', clientHome, '--json', ...args]);
+
+test('apply gets a certificate from mcpki\'s ACME server, keeps its ARI window, and renews at the next check after renew-early', () => {
+  const registered = client(['acme', 'account', 'register', '--name', 'local', '--directory', server.directoryUrl, '--ca-bundle', join(caHome, 'ca', 'root.crt'), '--email', 'ops@example.test', '--agree-tos']);
+  assert.equal(registered.status, 0, registered.stderr);
+  const config = join(work.dir, 'mcpki.yaml');
+  writeFileSync(config, `version: 1\ncertificates:\n  - name: svc\n    issuer: acme:local\n    names: [localhost]\n    challenge: { type: http-01, port: ${httpPort}, host: 127.0.0.1 }\n    targets:\n      - { type: fullchain, path: ${join(work.dir, 'svc.crt')} }\n      - { type: key, path: ${join(work.dir, 'svc.key')} }\n`);
+
+  const first = client(['apply', '-c', config]);
+  assert.equal(first.status, 0, first.stderr + first.stdout);
+  const issued = client(['show', 'svc']).json;
+  const record = issued.certificate ?? issued;
+  assert.match(record.issuer, /^acme:local$/);
+  const window = record.renewalInfo;
+  assert.ok(window, `the server's ARI window is recorded: ${JSON.stringify(record)}`);
+  const lifetime = Date.parse(record.notAfter) - Date.parse(record.notBefore);
+  const startFraction = (Date.parse(window.windowStart) - Date.parse(record.notBefore)) / lifetime;
+  assert.ok(startFraction > 0.6 && startFraction < 0.7, `window starts at 2/3 of the lifetime (${startFraction})`);
+
+  const quiet = client(['renew', '--dry-run', '-c', config]).json.plan.find((p) => p.name === 'svc');
+  assert.equal(quiet.due, false, JSON.stringify(quiet));
+
+  // the CA moves the window: the client sees it once the server's Retry-After has passed
+  const moved = mcpki(['--home', caHome, '--json', 'acme-server', 'renew-early', '--serial', record.serial]);
+  assert.equal(moved.status, 0, moved.stderr);
+  const unchanged = client(['apply', '-c', config]);
+  assert.equal(unchanged.status, 0, unchanged.stderr);
+  assert.equal((client(['show', 'svc']).json.certificate ?? client(['show', 'svc']).json).serial, record.serial, 'before its next check, the window on record stands');
+
+  const db = new Database(join(clientHome, 'mcpki.db'));
+  db.prepare('UPDATE certificates SET ari_next_check = ? WHERE serial = ?').run(new Date(Date.now() - 1000).toISOString(), record.serial);
+  db.close();
+  const renewed = client(['apply', '-c', config]);
+  assert.equal(renewed.status, 0, renewed.stderr + renewed.stdout);
+  const after = client(['show', 'svc']).json;
+  assert.notEqual((after.certificate ?? after).serial, record.serial, 'renewed in the moved window');
+  const events = client(['events']).json.events.map((e) => e.type);
+  assert.ok(events.includes('acme.renewal-info'), events.join(', '));
+});
