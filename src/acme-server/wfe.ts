@@ -2,16 +2,20 @@
 // the protocol can be exercised without sockets. Every POST is authenticated here (jws.ts) before any state is
 // read for it; policy (name constraints, EAB allow lists, rate limits) is applied at newOrder, before any
 // validation work; issuance is the CA's (pki) and validation the VA's (va.ts).
-import { randomBytes, type JsonWebKey } from 'node:crypto';
+import { randomBytes, X509Certificate, type JsonWebKey } from 'node:crypto';
 import type { Context } from '../context.js';
 import { McpkiError } from '../errors.js';
 import { loadIssuingCa } from '../pki/ca.js';
 import { assertPermitted } from '../pki/constraints.js';
-import { toPem } from '../pki/der.js';
+import { generateCrl } from '../pki/crl.js';
+import { fromPem, toPem } from '../pki/der.js';
 import { fingerprintOf, signLeaf } from '../pki/issue.js';
+import { revokeCertificate } from '../pki/revoke.js';
+import type { RevocationReason } from '../pki/x509.js';
+import { findCertificate } from '../inventory.js';
 import { classifySan, type San } from '../pki/names.js';
 import { parseCsr } from '../pki/sign.js';
-import { importAccountKey, jwkThumbprint, parseJws, publicJwk, verifyEabBinding, verifyJws, type ParsedJws } from './jws.js';
+import { decodeBase64url, importAccountKey, jwkThumbprint, parseJws, publicJwk, verifyEabBinding, verifyJws, type ParsedJws } from './jws.js';
 import type { Account, AcmeState, Authorization, Challenge, ChallengeType, Identifier, Order } from './model.js';
 import type { NonceStore } from './nonces.js';
 import { AcmeProblem, problem } from './problem.js';
@@ -540,6 +544,52 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     return { status: 200, headers: { 'content-type': 'application/pem-certificate-chain' }, body: certificate.chainPem };
   }
 
+  /**
+   * RFC 8555 §7.6: revoked by the account that ordered the certificate (kid), or by anyone holding the
+   * certificate's private key (jwk: the certificate's public key signed the request). The inventory marks it
+   * revoked and the CRL is published again, as `mcpki crl` does.
+   */
+  function revokeCert(request: AcmeRequest): AcmeResponse {
+    const { jws, account, jwk } = authenticate(request, true);
+    const payload = payloadObject(jws, 'revokeCert');
+    for (const key of Object.keys(payload)) {
+      if (key !== 'certificate' && key !== 'reason') throw problem('malformed', `revokeCert has an unknown field "${key.slice(0, 40)}"`);
+    }
+    if (typeof payload.certificate !== 'string' || payload.certificate === '') throw problem('malformed', 'revokeCert needs a "certificate" (base64url DER)');
+    const der = decodeBase64url(payload.certificate, 'the certificate');
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(der);
+    } catch {
+      throw problem('malformed', 'the "certificate" of revokeCert is not a DER certificate');
+    }
+    const reason = revocationReason(payload.reason);
+    const serial = cert.serialNumber.toUpperCase();
+    const issued = state.getCertificate(serial);
+    // the same bytes as what this server issued: a look-alike with a copied serial revokes nothing
+    const issuedDer = issued ? fromPem(issued.chainPem, 'CERTIFICATE')[0] : undefined;
+    if (!issued || !issuedDer || !issuedDer.equals(der)) throw problem('unauthorized', `certificate ${serial.slice(0, 64)} was not issued by this ACME server`, { status: 404 });
+    if (jws.header.jwk) {
+      if (jwkThumbprint(importAccountKey(jwk)) !== jwkThumbprint(cert.publicKey)) {
+        throw problem('unauthorized', `the request is signed with a jwk that is not certificate ${serial}'s key: sign with the certificate's private key, or with the key of the account that ordered it (kid)`);
+      }
+    } else if (issued.accountId !== account!.id) {
+      throw problem('unauthorized', `certificate ${serial} was ordered by another account; only that account or the certificate's key can revoke it`);
+    }
+    const record = findCertificate(context, serial);
+    if (record.serial !== serial) throw problem('serverInternal', `the inventory has another certificate under ${serial}`);
+    if (record.status === 'revoked') throw problem('alreadyRevoked', `certificate ${serial} was already revoked at ${record.revokedAt} (${record.revocationReason})`);
+    revokeCertificate(context, serial, reason);
+    context.store().addEvent({ type: 'acme-server.certificate.revoked', name: record.name, serial, detail: { by: jws.header.jwk ? 'certificate-key' : `account ${account!.id}`, reason } });
+    try {
+      generateCrl(context);
+    } catch (error) {
+      // the revocation is recorded; the next `mcpki crl` (or apply's crl: section) publishes it
+      context.store().addEvent({ type: 'acme-server.error', serial, detail: { path: request.path, error: `the CRL was not published after revoking ${serial}: ${String((error as Error)?.message ?? error).slice(0, 400)}` } });
+    }
+    return { status: 200, headers: {}, body: '' };
+  }
+
   async function route(request: AcmeRequest): Promise<AcmeResponse> {
     const path = request.path;
     if (!path.startsWith(PREFIX + '/')) throw problem('malformed', `no resource at ${path.slice(0, 100)}`, { status: 404 });
@@ -554,6 +604,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     if (parts.length === 1 && resource === 'new-account') return newAccount(request);
     if (parts.length === 1 && resource === 'new-order') return newOrder(request);
     if (parts.length === 1 && resource === 'key-change') return keyChange(request);
+    if (parts.length === 1 && resource === 'revoke-cert') return revokeCert(request);
     if (parts.length === 2 && resource === 'account') return accountResource(request, id!);
     if (parts.length === 2 && resource === 'order') return orderResource(request, id!);
     if (parts.length === 3 && resource === 'order' && sub === 'finalize') return finalize(request, id!);
@@ -579,6 +630,18 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
       return response;
     },
   };
+}
+
+/**
+ * RFC 5280 CRLReason codes a subscriber may give (RFC 8555 §7.6). certificateHold is temporary and
+ * cACompromise is not the subscriber's to claim; removeFromCRL and aACompromise have no place here.
+ */
+const ACME_REVOCATION_REASONS: Record<number, RevocationReason> = { 0: 'unspecified', 1: 'keyCompromise', 3: 'affiliationChanged', 4: 'superseded', 5: 'cessationOfOperation', 9: 'privilegeWithdrawn' };
+
+function revocationReason(value: unknown): RevocationReason {
+  if (value === undefined) return 'unspecified';
+  if (typeof value === 'number' && Object.hasOwn(ACME_REVOCATION_REASONS, value)) return ACME_REVOCATION_REASONS[value]!;
+  throw problem('badRevocationReason', `revocation reason ${JSON.stringify(value).slice(0, 20)} is not accepted; use one of ${Object.entries(ACME_REVOCATION_REASONS).map(([code, name]) => `${code} (${name})`).join(', ')}`);
 }
 
 /** The inventory name of an ACME-issued certificate: its first identifier, made a valid name. */
