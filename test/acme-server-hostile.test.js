@@ -167,6 +167,12 @@ test('hostile JWS requests get their problem and change nothing', async () => {
   await refusedAndUnchanged('a nonce never issued', () => post(newOrder, a.http.createSignedBody(newOrder, payload, { nonce: 'AAAAAAAAAAAAAAAAAAAAAA', kid: a.kid })), 'badNonce', 400);
   await refusedAndUnchanged('wrong url', () => a.send(newOrder, payload, { signedUrl: resource('new-account') }), 'unauthorized', 403);
   await refusedAndUnchanged('unknown field', () => a.send(newOrder, { ...payload, bogus: 1 }), 'malformed', 400);
+  // a client sending its whole order object (Caddy does) may leave the server's fields empty, never set them
+  await refusedAndUnchanged('newOrder asking for status valid', () => a.send(newOrder, { ...payload, status: 'valid' }), 'malformed', 400);
+  await refusedAndUnchanged('newOrder naming a certificate', () => a.send(newOrder, { ...payload, certificate: resource('cert/X') }), 'malformed', 400);
+  await refusedAndUnchanged('newOrder with a notAfter', () => a.send(newOrder, { ...payload, notAfter: '2030-01-01T00:00:00Z' }), 'malformed', 400);
+  const fresh = new HttpClient(directoryUrl, await acme.crypto.createPrivateEcdsaKey());
+  await refusedAndUnchanged('newAccount asking for status revoked', async () => post(resource('new-account'), fresh.createSignedBody(resource('new-account'), { termsOfServiceAgreed: true, status: 'revoked' }, { nonce: await nonce() })), 'malformed', 400);
   await refusedAndUnchanged('oversized body', () => post(newOrder, JSON.stringify({ protected: 'x'.repeat(70 * 1024), payload: '', signature: '' })), 'malformed', 413);
   await refusedAndUnchanged('another account\'s kid (signed with my key)', () => a.send(newOrder, payload, { kid: b.kid }), 'malformed', 400);
   await refusedAndUnchanged('a kid that names no account', () => a.send(newOrder, payload, { kid: resource('account/nobody') }), 'accountDoesNotExist', 400);

@@ -65,6 +65,8 @@ export interface AcmeResponse {
 }
 
 const PREFIX = '/acme';
+/** fields of an order object that only the server sets (RFC 8555 §7.1.3) */
+const SERVER_ORDER_FIELDS = ['status', 'expires', 'authorizations', 'finalize', 'certificate', 'error'];
 const MAX_IDENTIFIERS = 100;
 const ORDER_LIFETIME_MS = 7 * 86_400_000;
 const CHALLENGES_FOR: Record<'dns' | 'wildcard' | 'ip', ChallengeType[]> = {
@@ -72,6 +74,11 @@ const CHALLENGES_FOR: Record<'dns' | 'wildcard' | 'ip', ChallengeType[]> = {
   wildcard: ['dns-01'],
   ip: ['http-01', 'tls-alpn-01'],
 };
+
+/** A field a client left empty: absent, null, "" or Go's zero time (what acmez sends for an unset time). */
+function isUnset(value: unknown): boolean {
+  return value === undefined || value === null || value === '' || value === '0001-01-01T00:00:00Z';
+}
 
 function newId(): string {
   return randomBytes(12).toString('base64url');
@@ -218,8 +225,12 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const { jws, account, jwk } = authenticate(request, true);
     const payload = payloadObject(jws, 'newAccount');
     for (const key of Object.keys(payload)) {
-      if (!['contact', 'termsOfServiceAgreed', 'onlyReturnExisting', 'externalAccountBinding'].includes(key)) throw problem('malformed', `newAccount has an unknown field "${key.slice(0, 40)}"`);
+      if (!['contact', 'termsOfServiceAgreed', 'onlyReturnExisting', 'externalAccountBinding', 'status', 'orders'].includes(key)) throw problem('malformed', `newAccount has an unknown field "${key.slice(0, 40)}"`);
     }
+    // Caddy (acmez) sends its whole account object, with "status" and "orders": the server's to set, so only
+    // the values a new account has are let through
+    if (payload.status !== undefined && payload.status !== '' && payload.status !== 'valid') throw problem('malformed', `a new account cannot ask for status ${JSON.stringify(String(payload.status).slice(0, 20))}`);
+    if (payload.orders !== undefined && typeof payload.orders !== 'string') throw problem('malformed', 'newAccount "orders" is set by the server');
     if (account) {
       if (account.status !== 'valid') throw problem('unauthorized', `the account for this key is ${account.status}`);
       return json(200, accountView(account), { location: accountUrl(account.id) });
@@ -357,9 +368,16 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const { jws, account } = authenticate(request, false);
     const payload = payloadObject(jws, 'newOrder');
     for (const key of Object.keys(payload)) {
-      if (!['identifiers', 'notBefore', 'notAfter', 'profile', 'replaces'].includes(key)) throw problem('malformed', `newOrder has an unknown field "${key.slice(0, 40)}"`);
+      if (!['identifiers', 'notBefore', 'notAfter', 'profile', 'replaces', ...SERVER_ORDER_FIELDS].includes(key)) throw problem('malformed', `newOrder has an unknown field "${key.slice(0, 40)}"`);
     }
-    if (payload.notBefore !== undefined || payload.notAfter !== undefined) throw problem('malformed', 'this server sets the validity itself from the profile: leave out notBefore and notAfter');
+    // Caddy (acmez) sends its whole order object: the fields the server sets are let through only empty
+    for (const key of SERVER_ORDER_FIELDS) {
+      const value = payload[key];
+      if (!(isUnset(value) || (Array.isArray(value) && value.length === 0) || (key === 'status' && value === 'pending'))) {
+        throw problem('malformed', `newOrder "${key}" is set by the server, not the client`);
+      }
+    }
+    if (!isUnset(payload.notBefore) || !isUnset(payload.notAfter)) throw problem('malformed', 'this server sets the validity itself from the profile: leave out notBefore and notAfter');
     const profileName = payload.profile === undefined ? 'default' : payload.profile;
     if (typeof profileName !== 'string' || !Object.hasOwn(options.profiles, profileName)) {
       throw problem('malformed', `unknown profile ${JSON.stringify(String(profileName).slice(0, 40))}; this server offers ${Object.keys(options.profiles).join(', ')}`);
