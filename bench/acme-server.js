@@ -62,10 +62,12 @@ async function main() {
   --warmup N    untimed orders per client first (default 1)
   --out FILE    result file (default bench/results/acme-server.json)
   --check       exit with status 1 when mcpki's orders/s is below Pebble's
+  --profile DIR write a V8 CPU profile of mcpki's server process to DIR (node --cpu-prof)
   -h, --help    this text
 
 Needs the Debian package pebble. Build first: npm run build`;
-  const options = parseArgs(process.argv.slice(2), USAGE, { orders: 200, clients: 20, rounds: 1, warmup: 1, out: join(ROOT, 'bench', 'results', 'acme-server.json'), check: false }, {
+  const options = parseArgs(process.argv.slice(2), USAGE, { orders: 200, clients: 20, rounds: 1, warmup: 1, out: join(ROOT, 'bench', 'results', 'acme-server.json'), check: false, profile: undefined }, {
+    '--profile': {},
     '--orders': { int: 1 },
     '--clients': { int: 1 },
     '--rounds': { int: 1 },
@@ -105,7 +107,7 @@ Needs the Debian package pebble. Build first: npm run build`;
     responder.keepAliveTimeout = 1;
     await new Promise((resolve) => responder.listen(pebble.httpPort, '127.0.0.1', resolve));
 
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', home, String(pebble.httpPort), '127.0.0.1', String(pebble.dnsPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...(options.profile ? ['--cpu-prof', '--cpu-prof-dir', options.profile] : []), fileURLToPath(import.meta.url), '--serve', home, String(pebble.httpPort), '127.0.0.1', String(pebble.dnsPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     const mcpkiDirectory = await new Promise((resolve, reject) => {
       let text = '';

@@ -295,3 +295,28 @@ test('more orders per hour than the account may place: rateLimited with Retry-Af
     await limited.close();
   }
 });
+
+test('after "mcpki ca rotate-intermediate" the running server signs with the new intermediate', async () => {
+  const owner = await account();
+  const before = await issued(owner);
+  const oldIntermediate = readFileSync(join(home, 'ca', 'intermediate.crt'), 'utf8');
+  const rotated = mcpki(['ca', 'rotate-intermediate', '--home', home]);
+  assert.equal(rotated.status, 0, rotated.stderr);
+  const newIntermediate = readFileSync(join(home, 'ca', 'intermediate.crt'), 'utf8');
+  assert.notEqual(newIntermediate, oldIntermediate);
+  const after = await issued(owner);
+  const { dir, cleanup: done } = tempDir('mcpki-acme-rotate-');
+  try {
+    const check = (leaf, intermediate) => {
+      writeFileSync(join(dir, 'leaf.pem'), leaf);
+      writeFileSync(join(dir, 'int.pem'), intermediate);
+      return run('openssl', ['verify', '-x509_strict', '-CAfile', join(home, 'ca', 'root.crt'), '-untrusted', join(dir, 'int.pem'), join(dir, 'leaf.pem')]).status;
+    };
+    assert.equal(check(before.leafPem, oldIntermediate), 0);
+    assert.equal(check(after.leafPem, newIntermediate), 0, 'the certificate issued after the rotation chains to the new intermediate');
+    assert.notEqual(check(after.leafPem, oldIntermediate), 0);
+    assert.ok(after.pem.includes(newIntermediate.trim()), 'the chain served is the new intermediate');
+  } finally {
+    done();
+  }
+});

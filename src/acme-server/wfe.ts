@@ -2,10 +2,11 @@
 // the protocol can be exercised without sockets. Every POST is authenticated here (jws.ts) before any state is
 // read for it; policy (name constraints, EAB allow lists, rate limits) is applied at newOrder, before any
 // validation work; issuance is the CA's (pki) and validation the VA's (va.ts).
-import { randomBytes, X509Certificate, type JsonWebKey } from 'node:crypto';
+import { randomBytes, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { statSync } from 'node:fs';
 import type { Context } from '../context.js';
 import { McpkiError } from '../errors.js';
-import { loadIssuingCa } from '../pki/ca.js';
+import { loadIssuingCa, type IssuingCa } from '../pki/ca.js';
 import { assertPermitted } from '../pki/constraints.js';
 import { generateCrl } from '../pki/crl.js';
 import { fromPem, toPem } from '../pki/der.js';
@@ -90,6 +91,39 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
   const accountUrl = (id: string) => url(`/account/${id}`);
   const orderTimes = new Map<string, number[]>();
 
+  // The CA as loaded and checked by loadIssuingCa, kept while its files are unchanged (device, inode, size,
+  // mtime and ctime of each): reading and checking them took a third of the server's time per order, and a
+  // rotate-intermediate, a restore or a mode change is seen at the next request.
+  let caCache: { signature: string; ca: IssuingCa } | undefined;
+  function issuingCa(): IssuingCa {
+    let signature: string;
+    try {
+      signature = [context.layout.rootCert, context.layout.intermediateCert, context.layout.intermediateKey]
+        .map((path) => {
+          const s = statSync(path, { bigint: true });
+          return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+        })
+        .join('|');
+    } catch {
+      return loadIssuingCa(context); // says what is missing
+    }
+    if (caCache?.signature !== signature) caCache = { signature, ca: loadIssuingCa(context) };
+    return caCache.ca;
+  }
+
+  // account public keys, imported once per account key (a key change makes a new entry)
+  const accountKeys = new Map<string, KeyObject>();
+  function accountKey(account: Account): KeyObject {
+    const id = `${account.id}:${account.thumbprint}`;
+    let key = accountKeys.get(id);
+    if (!key) {
+      key = importAccountKey(account.jwk);
+      if (accountKeys.size >= 10_000) accountKeys.clear();
+      accountKeys.set(id, key);
+    }
+    return key;
+  }
+
   function json(status: number, value: unknown, headers: Record<string, string> = {}): AcmeResponse {
     return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(value, null, 2) };
   }
@@ -135,7 +169,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const id = kid.startsWith(prefix) ? kid.slice(prefix.length) : undefined;
     const account = id && /^[A-Za-z0-9_-]{1,64}$/.test(id) ? state.getAccount(id) : undefined;
     if (!account) throw problem('accountDoesNotExist', `no account ${JSON.stringify(kid.slice(0, 200))} on this server`);
-    verifyJws(jws, importAccountKey(account.jwk));
+    verifyJws(jws, accountKey(account));
     if (account.status !== 'valid') throw problem('unauthorized', `account ${account.id} is ${account.status}`);
     return { jws, account, jwk: account.jwk };
   }
@@ -330,7 +364,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
   }
 
   function checkPolicy(account: Account, sans: San[]): void {
-    const ca = loadIssuingCa(context);
+    const ca = issuingCa();
     const subproblems: NonNullable<AcmeProblem['subproblems']> = [];
     for (const san of sans) {
       try {
@@ -522,7 +556,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const profile = options.profiles[order.profile]!;
     order = { ...order, status: 'processing' };
     state.updateOrder(order);
-    const ca = loadIssuingCa(context);
+    const ca = issuingCa();
     const sans = order.identifiers.map((i) => ({ type: i.type, value: i.value }) as San);
     const name = inventoryName(order.identifiers[0]!.value);
     const signed = signLeaf(ca, { kind: profile.kind, name, sans, keyType: csr.keyType, days: profile.days }, { spki: csr.publicKey.export({ type: 'spki', format: 'der' }) }, context.now());
