@@ -160,6 +160,13 @@ test('hostile JWS requests get their problem and change nothing', async () => {
   signed.signature = signed.signature.slice(0, -4) + (signed.signature.endsWith('AAAA') ? 'BBBB' : 'AAAA');
   await refusedAndUnchanged('bad signature', () => post(newOrder, signed), 'malformed', 400);
 
+  for (const alg of ['ES384', 'RS256', 'EdDSA']) {
+    const body = a.http.createSignedBody(newOrder, payload, { nonce: await nonce(), kid: a.kid });
+    body.protected = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(body.protected, 'base64url')), alg })).toString('base64url');
+    const refused = await refusedAndUnchanged(`header alg ${alg} with a P-256 account key`, () => post(newOrder, body), 'badSignatureAlgorithm', 400);
+    assert.match(refused.body.detail, new RegExp(`${alg} does not match the account key \\(EC P-256\\)`));
+  }
+
   const once = a.http.createSignedBody(newOrder, { identifiers: [{ type: 'dns', value: 'replay.localhost' }] }, { nonce: await nonce(), kid: a.kid });
   assert.equal((await post(newOrder, once)).status, 201);
   await refusedAndUnchanged('replayed nonce', () => post(newOrder, once), 'badNonce', 400);
