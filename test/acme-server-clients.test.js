@@ -152,6 +152,14 @@ test('lego gets a certificate by http-01 and one by tls-alpn-01, and is refused 
   verifyStrict(join(path, 'certificates', 'alpn.localhost.crt'));
   assert.match(sansOf(join(path, 'certificates', 'alpn.localhost.crt')), /DNS:alpn\.localhost/);
 
+  // a name with an address where nothing listens first: the server tries the next one, as for http-01
+  if (dns) {
+    await management('/add-a', { host: 'two.localhost.', addresses: ['127.0.0.2', '127.0.0.1'] });
+    const two = await lego(['--domains', 'two.localhost', '--tls', '--tls.port', `127.0.0.1:${ports.tls}`]);
+    assert.equal(two.status, 0, two.output);
+    verifyStrict(join(path, 'certificates', 'two.localhost.crt'));
+  }
+
   const refused = await lego(['--domains', 'www.example.com', '--http', '--http.port', `127.0.0.1:${ports.http}`]);
   assert.notEqual(refused.status, 0);
   assert.match(refused.output, REJECTED);
