@@ -14,11 +14,6 @@ const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8'));
 const nativeModule = join(ROOT, 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node');
 const sqlite = JSON.parse(readFileSync(join(ROOT, 'node_modules', 'better-sqlite3', 'package.json'), 'utf8'));
 
-// Commands another part of the work is adding. Each name here skips its step below; when the command lands,
-// delete its line and the step runs.
-const PENDING = new Set([
-  'renew NAME', // `mcpki renew NAME` for a certificate made by `issue`
-]);
 
 const scratch = tempDir('mcpki-package-');
 let packed;
@@ -34,7 +29,7 @@ function installed(args, options = {}) {
 }
 
 function step(name, fn, skip = false) {
-  test(name, { skip: PENDING.has(name) ? `pending: "${name}" is not in mcpki yet (remove it from PENDING when it is)` : skip }, fn);
+  test(name, { skip }, fn);
 }
 
 test.after(() => scratch.cleanup());
@@ -124,10 +119,6 @@ function issueLocalhost(args) {
 step('issue NAME alone', () => {
   const certificate = issueLocalhost(['localhost']);
   assert.deepEqual(certificate.sans, [{ type: 'dns', value: 'localhost' }]);
-});
-
-test('installed mcpki issue server localhost localhost', { skip: !PENDING.has('issue NAME alone') && 'covered by "issue NAME alone"' }, () => {
-  issueLocalhost(['localhost', 'localhost']);
 });
 
 step('sign', () => {

@@ -14,6 +14,9 @@ const ALGORITHMS = {
   EdDSA: { kty: 'OKP', crv: 'Ed25519', hash: null, bytes: 64 },
 } as const;
 
+/** OpenSSL's curve names (KeyObject.asymmetricKeyDetails) to JWK's. */
+const CURVE_NAMES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+
 export type JwsAlgorithm = keyof typeof ALGORITHMS;
 export const JWS_ALGORITHMS = Object.keys(ALGORITHMS) as JwsAlgorithm[];
 
@@ -127,9 +130,12 @@ export function importAccountKey(jwk: JsonWebKey): KeyObject {
 /** Verifies the JWS signature with `key`, whose type must be the one `alg` names. */
 export function verifyJws(jws: ParsedJws, key: KeyObject): void {
   const spec = ALGORITHMS[jws.header.alg];
-  const jwk = key.export({ format: 'jwk' });
-  if (jwk.kty !== spec.kty || (spec.crv !== undefined && jwk.crv !== spec.crv)) {
-    throw problem('badSignatureAlgorithm', `the algorithm ${jws.header.alg} does not match the account key (${jwk.kty}${jwk.crv ? ' ' + jwk.crv : ''})`);
+  // the key's JWK type and curve from its details (exporting it as a JWK on every request costs more)
+  const type = key.asymmetricKeyType;
+  const kty = type === 'ec' ? 'EC' : type === 'rsa' ? 'RSA' : type === 'ed25519' ? 'OKP' : String(type);
+  const crv = type === 'ec' ? CURVE_NAMES[key.asymmetricKeyDetails?.namedCurve ?? ''] ?? key.asymmetricKeyDetails?.namedCurve : type === 'ed25519' ? 'Ed25519' : undefined;
+  if (kty !== spec.kty || (spec.crv !== undefined && crv !== spec.crv)) {
+    throw problem('badSignatureAlgorithm', `the algorithm ${jws.header.alg} does not match the account key (${kty}${crv ? ' ' + crv : ''})`);
   }
   if (spec.bytes > 0 && jws.signature.length !== spec.bytes) throw problem('malformed', 'the JWS signature does not verify');
   let ok = false;

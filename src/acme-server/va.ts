@@ -154,7 +154,23 @@ function expandV6(ip: string): string {
 }
 
 async function validateTlsAlpn01(settings: ValidationSettings, request: ValidationRequest): Promise<void> {
-  const [address] = await addressesOf(settings, request.identifier);
+  // as http-01: every address in turn while none can be connected to (localhost may be ::1 and 127.0.0.1)
+  let failure: AcmeProblem | undefined;
+  for (const address of await addressesOf(settings, request.identifier)) {
+    try {
+      return await handshakeTlsAlpn01(settings, request, address);
+    } catch (error) {
+      failure = error as AcmeProblem;
+      if (failure.type !== 'connection') throw failure;
+    }
+  }
+  throw failure!;
+}
+
+/** Socket errors that mean nothing answered at that address (another address may). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
+async function handshakeTlsAlpn01(settings: ValidationSettings, request: ValidationRequest, address: string): Promise<void> {
   const where = `${request.identifier.value} (${address}:${settings.tlsPort})`;
   const servername = request.identifier.type === 'ip' ? reverseName(request.identifier.value) : request.identifier.value;
   const der = await new Promise<Buffer>((resolve, reject) => {
@@ -167,7 +183,9 @@ async function validateTlsAlpn01(settings: ValidationSettings, request: Validati
       resolve(peer.raw);
     });
     socket.on('timeout', () => socket.destroy(new Error('timed out')));
-    socket.on('error', (error: NodeJS.ErrnoException) => reject(problem('tls', `cannot complete a TLS handshake with ${where}: ${error.code ?? error.message}`)));
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      reject(UNREACHABLE.has(error.code ?? '') ? problem('connection', `cannot connect to ${where}: ${error.code}`) : problem('tls', `cannot complete a TLS handshake with ${where}: ${error.code ?? error.message}`)),
+    );
   });
   checkAlpnCertificate(der, request, where);
 }

@@ -2,16 +2,21 @@
 // the protocol can be exercised without sockets. Every POST is authenticated here (jws.ts) before any state is
 // read for it; policy (name constraints, EAB allow lists, rate limits) is applied at newOrder, before any
 // validation work; issuance is the CA's (pki) and validation the VA's (va.ts).
-import { randomBytes, type JsonWebKey } from 'node:crypto';
+import { randomBytes, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { statSync } from 'node:fs';
 import type { Context } from '../context.js';
 import { McpkiError } from '../errors.js';
-import { loadIssuingCa } from '../pki/ca.js';
+import { loadIssuingCa, type IssuingCa } from '../pki/ca.js';
 import { assertPermitted } from '../pki/constraints.js';
-import { toPem } from '../pki/der.js';
+import { generateCrl } from '../pki/crl.js';
+import { fromPem, toPem } from '../pki/der.js';
 import { fingerprintOf, signLeaf } from '../pki/issue.js';
+import { revokeCertificate } from '../pki/revoke.js';
+import type { RevocationReason } from '../pki/x509.js';
+import { findCertificate } from '../inventory.js';
 import { classifySan, type San } from '../pki/names.js';
 import { parseCsr } from '../pki/csr.js';
-import { importAccountKey, jwkThumbprint, parseJws, publicJwk, verifyEabBinding, verifyJws, type ParsedJws } from './jws.js';
+import { decodeBase64url, importAccountKey, jwkThumbprint, parseJws, publicJwk, verifyEabBinding, verifyJws, type ParsedJws } from './jws.js';
 import type { Account, AcmeState, Authorization, Challenge, ChallengeType, Identifier, Order } from './model.js';
 import type { NonceStore } from './nonces.js';
 import { checkReplaces, renewalInfoFor } from './ari.js';
@@ -62,6 +67,8 @@ export interface AcmeResponse {
 }
 
 const PREFIX = '/acme';
+/** fields of an order object that only the server sets (RFC 8555 §7.1.3) */
+const SERVER_ORDER_FIELDS = ['status', 'expires', 'authorizations', 'finalize', 'certificate', 'error'];
 const MAX_IDENTIFIERS = 100;
 const ORDER_LIFETIME_MS = 7 * 86_400_000;
 const CHALLENGES_FOR: Record<'dns' | 'wildcard' | 'ip', ChallengeType[]> = {
@@ -69,6 +76,11 @@ const CHALLENGES_FOR: Record<'dns' | 'wildcard' | 'ip', ChallengeType[]> = {
   wildcard: ['dns-01'],
   ip: ['http-01', 'tls-alpn-01'],
 };
+
+/** A field a client left empty: absent, null, "" or Go's zero time (what acmez sends for an unset time). */
+function isUnset(value: unknown): boolean {
+  return value === undefined || value === null || value === '' || value === '0001-01-01T00:00:00Z';
+}
 
 function newId(): string {
   return randomBytes(12).toString('base64url');
@@ -79,6 +91,39 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
   const url = (path: string) => `${baseUrl}${PREFIX}${path}`;
   const accountUrl = (id: string) => url(`/account/${id}`);
   const orderTimes = new Map<string, number[]>();
+
+  // The CA as loaded and checked by loadIssuingCa, kept while its files are unchanged (device, inode, size,
+  // mtime and ctime of each): reading and checking them took a third of the server's time per order, and a
+  // rotate-intermediate, a restore or a mode change is seen at the next request.
+  let caCache: { signature: string; ca: IssuingCa } | undefined;
+  function issuingCa(): IssuingCa {
+    let signature: string;
+    try {
+      signature = [context.layout.rootCert, context.layout.intermediateCert, context.layout.intermediateKey]
+        .map((path) => {
+          const s = statSync(path, { bigint: true });
+          return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+        })
+        .join('|');
+    } catch {
+      return loadIssuingCa(context); // says what is missing
+    }
+    if (caCache?.signature !== signature) caCache = { signature, ca: loadIssuingCa(context) };
+    return caCache.ca;
+  }
+
+  // account public keys, imported once per account key (a key change makes a new entry)
+  const accountKeys = new Map<string, KeyObject>();
+  function accountKey(account: Account): KeyObject {
+    const id = `${account.id}:${account.thumbprint}`;
+    let key = accountKeys.get(id);
+    if (!key) {
+      key = importAccountKey(account.jwk);
+      if (accountKeys.size >= 10_000) accountKeys.clear();
+      accountKeys.set(id, key);
+    }
+    return key;
+  }
 
   function json(status: number, value: unknown, headers: Record<string, string> = {}): AcmeResponse {
     return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(value, null, 2) };
@@ -126,7 +171,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const id = kid.startsWith(prefix) ? kid.slice(prefix.length) : undefined;
     const account = id && /^[A-Za-z0-9_-]{1,64}$/.test(id) ? state.getAccount(id) : undefined;
     if (!account) throw problem('accountDoesNotExist', `no account ${JSON.stringify(kid.slice(0, 200))} on this server`);
-    verifyJws(jws, importAccountKey(account.jwk));
+    verifyJws(jws, accountKey(account));
     if (account.status !== 'valid') throw problem('unauthorized', `account ${account.id} is ${account.status}`);
     return { jws, account, jwk: account.jwk };
   }
@@ -216,8 +261,12 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const { jws, account, jwk } = authenticate(request, true);
     const payload = payloadObject(jws, 'newAccount');
     for (const key of Object.keys(payload)) {
-      if (!['contact', 'termsOfServiceAgreed', 'onlyReturnExisting', 'externalAccountBinding'].includes(key)) throw problem('malformed', `newAccount has an unknown field "${key.slice(0, 40)}"`);
+      if (!['contact', 'termsOfServiceAgreed', 'onlyReturnExisting', 'externalAccountBinding', 'status', 'orders'].includes(key)) throw problem('malformed', `newAccount has an unknown field "${key.slice(0, 40)}"`);
     }
+    // Caddy (acmez) sends its whole account object, with "status" and "orders": the server's to set, so only
+    // the values a new account has are let through
+    if (payload.status !== undefined && payload.status !== '' && payload.status !== 'valid') throw problem('malformed', `a new account cannot ask for status ${JSON.stringify(String(payload.status).slice(0, 20))}`);
+    if (payload.orders !== undefined && typeof payload.orders !== 'string') throw problem('malformed', 'newAccount "orders" is set by the server');
     if (account) {
       if (account.status !== 'valid') throw problem('unauthorized', `the account for this key is ${account.status}`);
       return json(200, accountView(account), { location: accountUrl(account.id) });
@@ -327,7 +376,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
   }
 
   function checkPolicy(account: Account, sans: San[]): void {
-    const ca = loadIssuingCa(context);
+    const ca = issuingCa();
     const subproblems: NonNullable<AcmeProblem['subproblems']> = [];
     for (const san of sans) {
       try {
@@ -365,9 +414,16 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const { jws, account } = authenticate(request, false);
     const payload = payloadObject(jws, 'newOrder');
     for (const key of Object.keys(payload)) {
-      if (!['identifiers', 'notBefore', 'notAfter', 'profile', 'replaces'].includes(key)) throw problem('malformed', `newOrder has an unknown field "${key.slice(0, 40)}"`);
+      if (!['identifiers', 'notBefore', 'notAfter', 'profile', 'replaces', ...SERVER_ORDER_FIELDS].includes(key)) throw problem('malformed', `newOrder has an unknown field "${key.slice(0, 40)}"`);
     }
-    if (payload.notBefore !== undefined || payload.notAfter !== undefined) throw problem('malformed', 'this server sets the validity itself from the profile: leave out notBefore and notAfter');
+    // Caddy (acmez) sends its whole order object: the fields the server sets are let through only empty
+    for (const key of SERVER_ORDER_FIELDS) {
+      const value = payload[key];
+      if (!(isUnset(value) || (Array.isArray(value) && value.length === 0) || (key === 'status' && value === 'pending'))) {
+        throw problem('malformed', `newOrder "${key}" is set by the server, not the client`);
+      }
+    }
+    if (!isUnset(payload.notBefore) || !isUnset(payload.notAfter)) throw problem('malformed', 'this server sets the validity itself from the profile: leave out notBefore and notAfter');
     const profileName = payload.profile === undefined ? 'default' : payload.profile;
     if (typeof profileName !== 'string' || !Object.hasOwn(options.profiles, profileName)) {
       throw problem('malformed', `unknown profile ${JSON.stringify(String(profileName).slice(0, 40))}; this server offers ${Object.keys(options.profiles).join(', ')}`);
@@ -514,7 +570,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const profile = options.profiles[order.profile]!;
     order = { ...order, status: 'processing' };
     state.updateOrder(order);
-    const ca = loadIssuingCa(context);
+    const ca = issuingCa();
     const sans = order.identifiers.map((i) => ({ type: i.type, value: i.value }) as San);
     const name = inventoryName(order.identifiers[0]!.value);
     const signed = signLeaf(ca, { kind: profile.kind, name, sans, keyType: csr.keyType, days: profile.days }, { spki: csr.publicKey.export({ type: 'spki', format: 'der' }) }, context.now());
@@ -554,6 +610,52 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     return { status: 200, headers: { 'content-type': 'application/pem-certificate-chain' }, body: certificate.chainPem };
   }
 
+  /**
+   * RFC 8555 §7.6: revoked by the account that ordered the certificate (kid), or by anyone holding the
+   * certificate's private key (jwk: the certificate's public key signed the request). The inventory marks it
+   * revoked and the CRL is published again, as `mcpki crl` does.
+   */
+  function revokeCert(request: AcmeRequest): AcmeResponse {
+    const { jws, account, jwk } = authenticate(request, true);
+    const payload = payloadObject(jws, 'revokeCert');
+    for (const key of Object.keys(payload)) {
+      if (key !== 'certificate' && key !== 'reason') throw problem('malformed', `revokeCert has an unknown field "${key.slice(0, 40)}"`);
+    }
+    if (typeof payload.certificate !== 'string' || payload.certificate === '') throw problem('malformed', 'revokeCert needs a "certificate" (base64url DER)');
+    const der = decodeBase64url(payload.certificate, 'the certificate');
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(der);
+    } catch {
+      throw problem('malformed', 'the "certificate" of revokeCert is not a DER certificate');
+    }
+    const reason = revocationReason(payload.reason);
+    const serial = cert.serialNumber.toUpperCase();
+    const issued = state.getCertificate(serial);
+    // the same bytes as what this server issued: a look-alike with a copied serial revokes nothing
+    const issuedDer = issued ? fromPem(issued.chainPem, 'CERTIFICATE')[0] : undefined;
+    if (!issued || !issuedDer || !issuedDer.equals(der)) throw problem('unauthorized', `certificate ${serial.slice(0, 64)} was not issued by this ACME server`, { status: 404 });
+    if (jws.header.jwk) {
+      if (jwkThumbprint(importAccountKey(jwk)) !== jwkThumbprint(cert.publicKey)) {
+        throw problem('unauthorized', `the request is signed with a jwk that is not certificate ${serial}'s key: sign with the certificate's private key, or with the key of the account that ordered it (kid)`);
+      }
+    } else if (issued.accountId !== account!.id) {
+      throw problem('unauthorized', `certificate ${serial} was ordered by another account; only that account or the certificate's key can revoke it`);
+    }
+    const record = findCertificate(context, serial);
+    if (record.serial !== serial) throw problem('serverInternal', `the inventory has another certificate under ${serial}`);
+    if (record.status === 'revoked') throw problem('alreadyRevoked', `certificate ${serial} was already revoked at ${record.revokedAt} (${record.revocationReason})`);
+    revokeCertificate(context, serial, reason);
+    context.store().addEvent({ type: 'acme-server.certificate.revoked', name: record.name, serial, detail: { by: jws.header.jwk ? 'certificate-key' : `account ${account!.id}`, reason } });
+    try {
+      generateCrl(context);
+    } catch (error) {
+      // the revocation is recorded; the next `mcpki crl` (or apply's crl: section) publishes it
+      context.store().addEvent({ type: 'acme-server.error', serial, detail: { path: request.path, error: `the CRL was not published after revoking ${serial}: ${String((error as Error)?.message ?? error).slice(0, 400)}` } });
+    }
+    return { status: 200, headers: {}, body: '' };
+  }
+
   async function route(request: AcmeRequest): Promise<AcmeResponse> {
     const path = request.path;
     if (!path.startsWith(PREFIX + '/')) throw problem('malformed', `no resource at ${path.slice(0, 100)}`, { status: 404 });
@@ -572,6 +674,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     if (parts.length === 1 && resource === 'new-account') return newAccount(request);
     if (parts.length === 1 && resource === 'new-order') return newOrder(request);
     if (parts.length === 1 && resource === 'key-change') return keyChange(request);
+    if (parts.length === 1 && resource === 'revoke-cert') return revokeCert(request);
     if (parts.length === 2 && resource === 'account') return accountResource(request, id!);
     if (parts.length === 3 && resource === 'account' && sub === 'orders') return accountOrders(request, id!);
     if (parts.length === 2 && resource === 'order') return orderResource(request, id!);
@@ -598,6 +701,18 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
       return response;
     },
   };
+}
+
+/**
+ * RFC 5280 CRLReason codes a subscriber may give (RFC 8555 §7.6). certificateHold is temporary and
+ * cACompromise is not the subscriber's to claim; removeFromCRL and aACompromise have no place here.
+ */
+const ACME_REVOCATION_REASONS: Record<number, RevocationReason> = { 0: 'unspecified', 1: 'keyCompromise', 3: 'affiliationChanged', 4: 'superseded', 5: 'cessationOfOperation', 9: 'privilegeWithdrawn' };
+
+function revocationReason(value: unknown): RevocationReason {
+  if (value === undefined) return 'unspecified';
+  if (typeof value === 'number' && Object.hasOwn(ACME_REVOCATION_REASONS, value)) return ACME_REVOCATION_REASONS[value]!;
+  throw problem('badRevocationReason', `revocation reason ${JSON.stringify(value).slice(0, 20)} is not accepted; use one of ${Object.entries(ACME_REVOCATION_REASONS).map(([code, name]) => `${code} (${name})`).join(', ')}`);
 }
 
 /** The inventory name of an ACME-issued certificate: its first identifier, made a valid name. */

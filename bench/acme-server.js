@@ -1,0 +1,252 @@
+#!/usr/bin/env node
+// ACME server throughput: `node bench/acme-server.js [--orders 200] [--clients 20] [--rounds 1]` (build first:
+// `npm run build`).
+//
+// The same load against mcpki's ACME server and against Pebble (Debian package `pebble`, started by the test
+// harness test/pebble.js with PEBBLE_VA_NOSLEEP=1, no nonce rejection, no authorization reuse), in the same
+// run, interleaved when --rounds > 1: --clients acme-client clients, each with its own account (registered
+// before timing), place --orders orders between them, as fast as they can. One order is newOrder, the
+// authorization, the http-01 challenge answered by one responder in this process (both servers validate
+// against 127.0.0.1 on the same port, and resolve the names through the harness's pebble-challtestsrv),
+// polling until valid, finalize with a CSR made beforehand, and the certificate download. Reported for each
+// server: orders/s over the whole batch, p50/p99 latency of one order (newOrder to certificate), and the
+// server's RSS at rest (after start, and after the load), from /proc. Every order must end with a certificate
+// for its name: a failed order stops the benchmark. mcpki's server runs in its own process (this script with
+// --serve), as Pebble does. The machine's load average is printed with the results, since the ratio is what
+// to quote on a shared machine. Results and every latency in bench/results/acme-server.json.
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { Agent } from 'node:https';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = join(ROOT, 'bin', 'mcpki.js');
+
+// --- child mode: mcpki's ACME server in its own process ----------------------------------------------------
+
+if (process.argv[2] === '--serve') {
+  const [home, httpPort, dnsHost, dnsPort] = process.argv.slice(3);
+  const { createContext } = await import('../dist/context.js');
+  const { startAcmeServer } = await import('../dist/acme-server/server.js');
+  const context = createContext({ home });
+  const server = await startAcmeServer(context, {
+    listen: [{ host: '127.0.0.1', port: 0 }],
+    validation: { httpPort: Number(httpPort), tlsPort: 1, dnsResolver: { host: dnsHost, port: Number(dnsPort) }, timeoutMs: 10_000 },
+    ordersPerHour: 1_000_000,
+  });
+  process.stdout.write(JSON.stringify({ directory: server.directories[0] }) + '\n');
+  process.on('SIGTERM', () => {
+    void server.close().then(() => {
+      context.close();
+      process.exit(0);
+    });
+  });
+} else {
+  await main();
+}
+
+// --- the benchmark -----------------------------------------------------------------------------------------
+
+async function main() {
+  const { hasPebble, startPebble } = await import('../test/pebble.js');
+  const { checkBuild, fail, fmtMs, parseArgs, printTable, round } = await import('./common.js');
+  const USAGE = `usage: node bench/acme-server.js [options]
+
+  --orders N    orders per server per round (default 200)
+  --clients N   concurrent clients, one account each (default 20)
+  --rounds N    rounds, each measuring mcpki then Pebble (default 1)
+  --warmup N    untimed orders per client first (default 1)
+  --out FILE    result file (default bench/results/acme-server.json)
+  --check       exit with status 1 when mcpki's orders/s is below Pebble's
+  --profile DIR write a V8 CPU profile of mcpki's server process to DIR (node --cpu-prof)
+  -h, --help    this text
+
+Needs the Debian package pebble. Build first: npm run build`;
+  const options = parseArgs(process.argv.slice(2), USAGE, { orders: 200, clients: 20, rounds: 1, warmup: 1, out: join(ROOT, 'bench', 'results', 'acme-server.json'), check: false, profile: undefined }, {
+    '--profile': {},
+    '--orders': { int: 1 },
+    '--clients': { int: 1 },
+    '--rounds': { int: 1 },
+    '--warmup': { int: 0 },
+    '--out': {},
+    '--check': { set: true },
+  });
+  checkBuild();
+  if (!hasPebble()) fail('Pebble is not installed (Debian package "pebble")');
+  const require = createRequire(import.meta.url);
+  const acme = require('acme-client');
+
+  const scratch = mkdtempSync(join(os.tmpdir(), 'mcpki-bench-acme-server-'));
+  const children = [];
+  let pebble;
+  let responder;
+  const cleanup = async () => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+    await pebble?.stop();
+    responder?.close();
+    rmSync(scratch, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  try {
+    const home = join(scratch, 'home');
+    const init = spawnSync(process.execPath, [BIN, '--home', home, 'init'], { encoding: 'utf8' });
+    if (init.status !== 0) fail(`mcpki init failed: ${init.stderr}`);
+    pebble = await startPebble();
+
+    // one http-01 responder for both servers, on the port both validate
+    const tokens = new Map();
+    responder = createServer((req, res) => {
+      const answer = tokens.get(req.url.slice('/.well-known/acme-challenge/'.length));
+      if (answer) res.end(answer);
+      else res.writeHead(404).end();
+    });
+    responder.keepAliveTimeout = 1;
+    await new Promise((resolve) => responder.listen(pebble.httpPort, '127.0.0.1', resolve));
+
+    const child = spawn(process.execPath, [...(options.profile ? ['--cpu-prof', '--cpu-prof-dir', options.profile] : []), fileURLToPath(import.meta.url), '--serve', home, String(pebble.httpPort), '127.0.0.1', String(pebble.dnsPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    const mcpkiDirectory = await new Promise((resolve, reject) => {
+      let text = '';
+      child.stdout.on('data', (d) => {
+        text += d;
+        if (text.includes('\n')) resolve(JSON.parse(text.split('\n')[0]).directory);
+      });
+      child.once('exit', (code) => reject(new Error(`mcpki's ACME server exited (${code}) before it listened`)));
+    });
+
+    acme.axios.defaults.httpsAgent = new Agent({ ca: [readFileSync(join(home, 'ca', 'root.crt')), readFileSync(pebble.caBundlePath)], keepAlive: true });
+    const servers = [
+      { name: 'mcpki', directoryUrl: mcpkiDirectory, pid: child.pid },
+      { name: 'pebble', directoryUrl: pebble.directoryUrl, pid: pebble.pids.pebble },
+    ];
+    for (const server of servers) {
+      server.rssAtStartKiB = rssKiB(server.pid);
+      server.rounds = [];
+      server.clients = await Promise.all(
+        Array.from({ length: options.clients }, async () => {
+          const client = new acme.Client({ directoryUrl: server.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), backoffAttempts: 60, backoffMin: 20, backoffMax: 500 });
+          await client.createAccount({ termsOfServiceAgreed: true });
+          return client;
+        }),
+      );
+    }
+
+    let sequence = 0;
+    /** One order, start to certificate; resolves with its latency in ms. */
+    async function order(client, name, csr) {
+      const started = performance.now();
+      const created = await client.createOrder({ identifiers: [{ type: 'dns', value: name }] });
+      const [authz] = await client.getAuthorizations(created);
+      const challenge = authz.challenges.find((c) => c.type === 'http-01');
+      tokens.set(challenge.token, await client.getChallengeKeyAuthorization(challenge));
+      try {
+        await client.completeChallenge(challenge);
+        await client.waitForValidStatus(challenge);
+      } finally {
+        tokens.delete(challenge.token);
+      }
+      const finalized = await client.finalizeOrder(created, csr);
+      const pem = await client.getCertificate(finalized);
+      const elapsed = performance.now() - started;
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`order for ${name}: no certificate`);
+      return elapsed;
+    }
+
+    async function batch(server, count, label) {
+      const names = Array.from({ length: count }, () => `o${++sequence}.bench.test`);
+      const csrs = await Promise.all(names.map(async (name) => (await acme.crypto.createCsr({ altNames: [name] }))[1]));
+      let next = 0;
+      const latencies = [];
+      const started = performance.now();
+      await Promise.all(
+        server.clients.map(async (client) => {
+          for (;;) {
+            const i = next++;
+            if (i >= count) return;
+            try {
+              latencies.push(await order(client, names[i], csrs[i]));
+            } catch (error) {
+              throw new Error(`${server.name} (${label}): order ${names[i]} failed: ${error.message}`);
+            }
+          }
+        }),
+      );
+      return { seconds: (performance.now() - started) / 1000, latencies };
+    }
+
+    for (const server of servers) if (options.warmup > 0) await batch(server, options.warmup * options.clients, 'warm-up');
+    for (let r = 0; r < options.rounds; r++) {
+      for (const server of servers) {
+        const load = os.loadavg();
+        process.stderr.write(`bench: round ${r + 1}/${options.rounds}, ${server.name}: ${options.orders} orders from ${options.clients} clients…`);
+        const { seconds, latencies } = await batch(server, options.orders, `round ${r + 1}`);
+        const sorted = [...latencies].sort((a, b) => a - b);
+        const result = { ordersPerSecond: options.orders / seconds, seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), loadAverageBefore: load.map((x) => round(x, 2)), latencies: sorted.map((x) => round(x, 1)) };
+        server.rounds.push(result);
+        process.stderr.write(` ${result.ordersPerSecond.toFixed(1)}/s\n`);
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    for (const server of servers) server.rssAfterKiB = rssKiB(server.pid);
+
+    const best = (server, key, pick) => pick(...server.rounds.map((r) => r[key]));
+    const medianOf = (server, key) => median(server.rounds.map((r) => r[key]));
+    const rows = servers.map((s) => [
+      s.name,
+      `${medianOf(s, 'ordersPerSecond').toFixed(1)}/s`,
+      fmtMs(medianOf(s, 'p50')),
+      fmtMs(medianOf(s, 'p99')),
+      `${(s.rssAtStartKiB / 1024).toFixed(1)} MiB`,
+      `${(s.rssAfterKiB / 1024).toFixed(1)} MiB`,
+    ]);
+    const [m, p] = servers;
+    const ratio = medianOf(m, 'ordersPerSecond') / medianOf(p, 'ordersPerSecond');
+    console.log(`\n${options.orders} orders (http-01) from ${options.clients} concurrent acme-client clients, ${options.rounds} round(s), median over rounds; ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+    printTable(['server', 'orders/s', 'p50', 'p99', 'RSS at rest', 'RSS after'], rows);
+    console.log(`\nmcpki / Pebble orders/s: ${ratio.toFixed(2)}× (target ≥ 1.00×); p50 ${(medianOf(m, 'p50') / medianOf(p, 'p50')).toFixed(2)}×, p99 ${(medianOf(m, 'p99') / medianOf(p, 'p99')).toFixed(2)}×`);
+    void best;
+    mkdirSync(dirname(options.out), { recursive: true });
+    writeFileSync(
+      options.out,
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          node: process.version,
+          cpus: os.cpus().length,
+          loadAverageAfter: os.loadavg().map((x) => round(x, 2)),
+          orders: options.orders,
+          clients: options.clients,
+          ratio: round(ratio, 3),
+          servers: servers.map((s) => ({ name: s.name, rssAtStartKiB: s.rssAtStartKiB, rssAfterKiB: s.rssAfterKiB, rounds: s.rounds })),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
+    console.log(`results: ${options.out}`);
+    if (options.check && ratio < 1) process.exitCode = 1;
+  } finally {
+    await cleanup();
+  }
+  // keep-alive sockets of acme-client's agent would hold the process open
+  process.exit(process.exitCode ?? 0);
+}
+
+function percentile(sorted, q) {
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function rssKiB(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+}
