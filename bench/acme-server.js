@@ -35,7 +35,12 @@ if (process.argv[2] === '--serve') {
   const context = createContext({ home });
   const server = await startAcmeServer(context, {
     listen: [{ host: '127.0.0.1', port: 0 }],
-    validation: { httpPort: Number(httpPort), tlsPort: 1, dnsResolver: { host: dnsHost, port: Number(dnsPort) }, timeoutMs: 10_000 },
+    validation: {
+      httpPort: Number(httpPort),
+      tlsPort: 1,
+      dnsResolver: { host: dnsHost, port: Number(dnsPort) },
+      timeoutMs: 10_000,
+    },
     ordersPerHour: 1_000_000,
   });
   process.stdout.write(JSON.stringify({ directory: server.directories[0] }) + '\n');
@@ -66,15 +71,28 @@ async function main() {
   -h, --help    this text
 
 Needs the Debian package pebble. Build first: npm run build`;
-  const options = parseArgs(process.argv.slice(2), USAGE, { orders: 200, clients: 20, rounds: 1, warmup: 1, out: join(ROOT, 'bench', 'results', 'acme-server.json'), check: false, profile: undefined }, {
-    '--profile': {},
-    '--orders': { int: 1 },
-    '--clients': { int: 1 },
-    '--rounds': { int: 1 },
-    '--warmup': { int: 0 },
-    '--out': {},
-    '--check': { set: true },
-  });
+  const options = parseArgs(
+    process.argv.slice(2),
+    USAGE,
+    {
+      orders: 200,
+      clients: 20,
+      rounds: 1,
+      warmup: 1,
+      out: join(ROOT, 'bench', 'results', 'acme-server.json'),
+      check: false,
+      profile: undefined,
+    },
+    {
+      '--profile': {},
+      '--orders': { int: 1 },
+      '--clients': { int: 1 },
+      '--rounds': { int: 1 },
+      '--warmup': { int: 0 },
+      '--out': {},
+      '--check': { set: true },
+    },
+  );
   checkBuild();
   if (!hasPebble()) fail('Pebble is not installed (Debian package "pebble")');
   const require = createRequire(import.meta.url);
@@ -107,7 +125,19 @@ Needs the Debian package pebble. Build first: npm run build`;
     responder.keepAliveTimeout = 1;
     await new Promise((resolve) => responder.listen(pebble.httpPort, '127.0.0.1', resolve));
 
-    const child = spawn(process.execPath, [...(options.profile ? ['--cpu-prof', '--cpu-prof-dir', options.profile] : []), fileURLToPath(import.meta.url), '--serve', home, String(pebble.httpPort), '127.0.0.1', String(pebble.dnsPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      [
+        ...(options.profile ? ['--cpu-prof', '--cpu-prof-dir', options.profile] : []),
+        fileURLToPath(import.meta.url),
+        '--serve',
+        home,
+        String(pebble.httpPort),
+        '127.0.0.1',
+        String(pebble.dnsPort),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     children.push(child);
     const mcpkiDirectory = await new Promise((resolve, reject) => {
       let text = '';
@@ -118,7 +148,10 @@ Needs the Debian package pebble. Build first: npm run build`;
       child.once('exit', (code) => reject(new Error(`mcpki's ACME server exited (${code}) before it listened`)));
     });
 
-    acme.axios.defaults.httpsAgent = new Agent({ ca: [readFileSync(join(home, 'ca', 'root.crt')), readFileSync(pebble.caBundlePath)], keepAlive: true });
+    acme.axios.defaults.httpsAgent = new Agent({
+      ca: [readFileSync(join(home, 'ca', 'root.crt')), readFileSync(pebble.caBundlePath)],
+      keepAlive: true,
+    });
     const servers = [
       { name: 'mcpki', directoryUrl: mcpkiDirectory, pid: child.pid },
       { name: 'pebble', directoryUrl: pebble.directoryUrl, pid: pebble.pids.pebble },
@@ -128,7 +161,13 @@ Needs the Debian package pebble. Build first: npm run build`;
       server.rounds = [];
       server.clients = await Promise.all(
         Array.from({ length: options.clients }, async () => {
-          const client = new acme.Client({ directoryUrl: server.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), backoffAttempts: 60, backoffMin: 20, backoffMax: 500 });
+          const client = new acme.Client({
+            directoryUrl: server.directoryUrl,
+            accountKey: await acme.crypto.createPrivateEcdsaKey(),
+            backoffAttempts: 60,
+            backoffMin: 20,
+            backoffMax: 500,
+          });
           await client.createAccount({ termsOfServiceAgreed: true });
           return client;
         }),
@@ -178,14 +217,24 @@ Needs the Debian package pebble. Build first: npm run build`;
       return { seconds: (performance.now() - started) / 1000, latencies };
     }
 
-    for (const server of servers) if (options.warmup > 0) await batch(server, options.warmup * options.clients, 'warm-up');
+    for (const server of servers)
+      if (options.warmup > 0) await batch(server, options.warmup * options.clients, 'warm-up');
     for (let r = 0; r < options.rounds; r++) {
       for (const server of servers) {
         const load = os.loadavg();
-        process.stderr.write(`bench: round ${r + 1}/${options.rounds}, ${server.name}: ${options.orders} orders from ${options.clients} clients…`);
+        process.stderr.write(
+          `bench: round ${r + 1}/${options.rounds}, ${server.name}: ${options.orders} orders from ${options.clients} clients…`,
+        );
         const { seconds, latencies } = await batch(server, options.orders, `round ${r + 1}`);
         const sorted = [...latencies].sort((a, b) => a - b);
-        const result = { ordersPerSecond: options.orders / seconds, seconds, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), loadAverageBefore: load.map((x) => round(x, 2)), latencies: sorted.map((x) => round(x, 1)) };
+        const result = {
+          ordersPerSecond: options.orders / seconds,
+          seconds,
+          p50: percentile(sorted, 0.5),
+          p99: percentile(sorted, 0.99),
+          loadAverageBefore: load.map((x) => round(x, 2)),
+          latencies: sorted.map((x) => round(x, 1)),
+        };
         server.rounds.push(result);
         process.stderr.write(` ${result.ordersPerSecond.toFixed(1)}/s\n`);
       }
@@ -205,9 +254,16 @@ Needs the Debian package pebble. Build first: npm run build`;
     ]);
     const [m, p] = servers;
     const ratio = medianOf(m, 'ordersPerSecond') / medianOf(p, 'ordersPerSecond');
-    console.log(`\n${options.orders} orders (http-01) from ${options.clients} concurrent acme-client clients, ${options.rounds} round(s), median over rounds; ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+    console.log(
+      `\n${options.orders} orders (http-01) from ${options.clients} concurrent acme-client clients, ${options.rounds} round(s), median over rounds; ${os.cpus().length} CPUs, load average ${os
+        .loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}\n`,
+    );
     printTable(['server', 'orders/s', 'p50', 'p99', 'RSS at rest', 'RSS after'], rows);
-    console.log(`\nmcpki / Pebble orders/s: ${ratio.toFixed(2)}× (target ≥ 1.00×); p50 ${(medianOf(m, 'p50') / medianOf(p, 'p50')).toFixed(2)}×, p99 ${(medianOf(m, 'p99') / medianOf(p, 'p99')).toFixed(2)}×`);
+    console.log(
+      `\nmcpki / Pebble orders/s: ${ratio.toFixed(2)}× (target ≥ 1.00×); p50 ${(medianOf(m, 'p50') / medianOf(p, 'p50')).toFixed(2)}×, p99 ${(medianOf(m, 'p99') / medianOf(p, 'p99')).toFixed(2)}×`,
+    );
     void best;
     mkdirSync(dirname(options.out), { recursive: true });
     writeFileSync(
@@ -221,7 +277,12 @@ Needs the Debian package pebble. Build first: npm run build`;
           orders: options.orders,
           clients: options.clients,
           ratio: round(ratio, 3),
-          servers: servers.map((s) => ({ name: s.name, rssAtStartKiB: s.rssAtStartKiB, rssAfterKiB: s.rssAfterKiB, rounds: s.rounds })),
+          servers: servers.map((s) => ({
+            name: s.name,
+            rssAtStartKiB: s.rssAtStartKiB,
+            rssAfterKiB: s.rssAfterKiB,
+            rounds: s.rounds,
+          })),
         },
         null,
         2,

@@ -23,7 +23,20 @@ import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hasPebble, startPebble } from '../test/pebble.js';
-import { checkBuild, fail, findOnPath, fmtMs, fmtRatio, median, parseArgs, printTable, progress, progressDone, round, summary } from './common.js';
+import {
+  checkBuild,
+  fail,
+  findOnPath,
+  fmtMs,
+  fmtRatio,
+  median,
+  parseArgs,
+  printTable,
+  progress,
+  progressDone,
+  round,
+  summary,
+} from './common.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'mcpki.js');
@@ -57,19 +70,32 @@ Needs the Debian packages pebble (required), certbot and lego (each skipped with
 Build first: npm run build`;
 
 function parseOptions(argv) {
-  return parseArgs(argv, USAGE, { runs: 5, warmup: 1, skip: new Set(), backoffMin: MCPKI_BACKOFF.min, out: join(ROOT, 'bench', 'results', 'acme.json'), check: false }, {
-    '--runs': { int: 1 },
-    '--warmup': { int: 0 },
-    '--backoff-min': { int: 1 },
-    '--skip': {
-      read: (client, opts) => {
-        if (!['minimal', 'certbot', 'lego'].includes(client)) fail(`--skip takes minimal, certbot or lego, got ${client}\n\n${USAGE}`);
-        return opts.skip.add(client);
-      },
+  return parseArgs(
+    argv,
+    USAGE,
+    {
+      runs: 5,
+      warmup: 1,
+      skip: new Set(),
+      backoffMin: MCPKI_BACKOFF.min,
+      out: join(ROOT, 'bench', 'results', 'acme.json'),
+      check: false,
     },
-    '--out': {},
-    '--check': { set: true },
-  });
+    {
+      '--runs': { int: 1 },
+      '--warmup': { int: 0 },
+      '--backoff-min': { int: 1 },
+      '--skip': {
+        read: (client, opts) => {
+          if (!['minimal', 'certbot', 'lego'].includes(client))
+            fail(`--skip takes minimal, certbot or lego, got ${client}\n\n${USAGE}`);
+          return opts.skip.add(client);
+        },
+      },
+      '--out': {},
+      '--check': { set: true },
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -116,7 +142,12 @@ function timed(command, args, { env, what, cwd } = {}) {
       clearTimeout(timer);
       current = undefined;
       if (code === 0) resolve(ms);
-      else reject(new Error(`${what ?? command} exited with ${code ?? signal}${signal === 'SIGKILL' ? ` (killed after ${RUN_TIMEOUT_MS / 1000} s?)` : ''}:\n$ ${[command, ...args].join(' ')}\n${tail(output)}`));
+      else
+        reject(
+          new Error(
+            `${what ?? command} exited with ${code ?? signal}${signal === 'SIGKILL' ? ` (killed after ${RUN_TIMEOUT_MS / 1000} s?)` : ''}:\n$ ${[command, ...args].join(' ')}\n${tail(output)}`,
+          ),
+        );
     });
   });
 }
@@ -141,12 +172,26 @@ function checkCertificate(what, files, domain, pebbleRoot) {
   for (const path of [files.fullchain, files.key]) {
     if (!existsSync(path)) throw new Error(`${what}: exited 0 but ${path} does not exist`);
   }
-  const sanText = spawnSync('openssl', ['x509', '-in', files.fullchain, '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8' });
+  const sanText = spawnSync('openssl', ['x509', '-in', files.fullchain, '-noout', '-ext', 'subjectAltName'], {
+    encoding: 'utf8',
+  });
   if (sanText.status !== 0) throw new Error(`${what}: openssl cannot read ${files.fullchain}: ${sanText.stderr}`);
-  const sans = sanText.stdout.split('\n').slice(1).join(',').split(',').map((s) => s.trim()).filter(Boolean);
-  if (sans.length !== 1 || sans[0] !== `DNS:${domain}`) throw new Error(`${what}: ${files.fullchain} is for ${sans.join(', ') || 'no name'}, not DNS:${domain}`);
-  const verified = spawnSync('openssl', ['verify', '-CAfile', pebbleRoot, '-untrusted', files.fullchain, files.fullchain], { encoding: 'utf8' });
-  if (verified.status !== 0) throw new Error(`${what}: openssl verify rejects ${files.fullchain}: ${verified.stdout}${verified.stderr}`);
+  const sans = sanText.stdout
+    .split('\n')
+    .slice(1)
+    .join(',')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (sans.length !== 1 || sans[0] !== `DNS:${domain}`)
+    throw new Error(`${what}: ${files.fullchain} is for ${sans.join(', ') || 'no name'}, not DNS:${domain}`);
+  const verified = spawnSync(
+    'openssl',
+    ['verify', '-CAfile', pebbleRoot, '-untrusted', files.fullchain, files.fullchain],
+    { encoding: 'utf8' },
+  );
+  if (verified.status !== 0)
+    throw new Error(`${what}: openssl verify rejects ${files.fullchain}: ${verified.stdout}${verified.stderr}`);
   const keyCheck = spawnSync('openssl', ['pkey', '-in', files.key, '-noout'], { encoding: 'utf8' });
   if (keyCheck.status !== 0) throw new Error(`${what}: openssl cannot read the key ${files.key}: ${keyCheck.stderr}`);
 }
@@ -240,14 +285,37 @@ function defineClients({ pebble, scratch, opts }) {
     clients.push({
       key: 'minimal',
       label: 'acme-client, minimal script',
-      skipReason: opts.skip.has('minimal') ? 'left out with --skip minimal' : existsSync(join(ROOT, 'node_modules', 'acme-client')) ? undefined : 'node_modules/acme-client is missing (npm install)',
+      skipReason: opts.skip.has('minimal')
+        ? 'left out with --skip minimal'
+        : existsSync(join(ROOT, 'node_modules', 'acme-client'))
+          ? undefined
+          : 'node_modules/acme-client is missing (npm install)',
       describe: `node minimal.mjs (acme-client ${depVersion('acme-client')}, account registered beforehand, backoff ${opts.backoffMin}–${MCPKI_BACKOFF.max} ms, ${MCPKI_BACKOFF.attempts} attempts)`,
       prepare: async () => {
         writeFileSync(script, MINIMAL_SCRIPT);
-        await timed(NODE, [script, 'register', pebble.directoryUrl, pebble.caBundlePath, accountFile], { env, what: 'minimal.mjs register' });
+        await timed(NODE, [script, 'register', pebble.directoryUrl, pebble.caBundlePath, accountFile], {
+          env,
+          what: 'minimal.mjs register',
+        });
       },
-      command: (name, domain) => [NODE, [script, 'issue', pebble.directoryUrl, pebble.caBundlePath, accountFile, domain, port, join(work, 'certs', name)], env],
-      files: (name) => ({ fullchain: join(work, 'certs', name, 'fullchain.pem'), key: join(work, 'certs', name, 'privkey.pem') }),
+      command: (name, domain) => [
+        NODE,
+        [
+          script,
+          'issue',
+          pebble.directoryUrl,
+          pebble.caBundlePath,
+          accountFile,
+          domain,
+          port,
+          join(work, 'certs', name),
+        ],
+        env,
+      ],
+      files: (name) => ({
+        fullchain: join(work, 'certs', name, 'fullchain.pem'),
+        key: join(work, 'certs', name, 'privkey.pem'),
+      }),
     });
   }
 
@@ -258,13 +326,39 @@ function defineClients({ pebble, scratch, opts }) {
     clients.push({
       key: 'mcpki',
       label: 'mcpki acme issue',
-      describe: 'mcpki --home H acme issue NAME -d NAME.test --http-port P --http-host 127.0.0.1 (account registered beforehand)',
+      describe:
+        'mcpki --home H acme issue NAME -d NAME.test --http-port P --http-host 127.0.0.1 (account registered beforehand)',
       prepare: async () => {
         await timed(NODE, [BIN, '--home', home, 'init'], { env, what: 'mcpki init' });
-        await timed(NODE, [BIN, '--home', home, 'acme', 'account', 'register', '--directory', pebble.directoryUrl, '--ca-bundle', pebble.caBundlePath, '--agree-tos', '--name', 'pebble'], { env, what: 'mcpki acme account register' });
+        await timed(
+          NODE,
+          [
+            BIN,
+            '--home',
+            home,
+            'acme',
+            'account',
+            'register',
+            '--directory',
+            pebble.directoryUrl,
+            '--ca-bundle',
+            pebble.caBundlePath,
+            '--agree-tos',
+            '--name',
+            'pebble',
+          ],
+          { env, what: 'mcpki acme account register' },
+        );
       },
-      command: (name, domain) => [NODE, [BIN, '--home', home, 'acme', 'issue', name, '-d', domain, '--http-port', port, '--http-host', '127.0.0.1'], env],
-      files: (name) => ({ fullchain: join(home, 'certs', name, `${name}.fullchain.pem`), key: join(home, 'certs', name, `${name}.key`) }),
+      command: (name, domain) => [
+        NODE,
+        [BIN, '--home', home, 'acme', 'issue', name, '-d', domain, '--http-port', port, '--http-host', '127.0.0.1'],
+        env,
+      ],
+      files: (name) => ({
+        fullchain: join(home, 'certs', name, `${name}.fullchain.pem`),
+        key: join(home, 'certs', name, `${name}.key`),
+      }),
     });
   }
 
@@ -272,19 +366,48 @@ function defineClients({ pebble, scratch, opts }) {
   {
     const certbot = findOnPath('certbot');
     const work = dir('certbot');
-    const dirs = ['--config-dir', join(work, 'config'), '--work-dir', join(work, 'work'), '--logs-dir', join(work, 'logs')];
-    const common = ['--server', pebble.directoryUrl, '--non-interactive', '--agree-tos', '--register-unsafely-without-email', ...dirs];
+    const dirs = [
+      '--config-dir',
+      join(work, 'config'),
+      '--work-dir',
+      join(work, 'work'),
+      '--logs-dir',
+      join(work, 'logs'),
+    ];
+    const common = [
+      '--server',
+      pebble.directoryUrl,
+      '--non-interactive',
+      '--agree-tos',
+      '--register-unsafely-without-email',
+      ...dirs,
+    ];
     const env = { ...process.env, REQUESTS_CA_BUNDLE: pebble.caBundlePath };
     clients.push({
       key: 'certbot',
       label: 'certbot certonly --standalone',
-      skipReason: opts.skip.has('certbot') ? 'left out with --skip certbot' : certbot ? undefined : 'certbot is not installed (apt-get install certbot)',
-      describe: `certbot ${debianVersion('certbot') ?? ''} certonly --standalone --http-01-address 127.0.0.1 --http-01-port P -d NAME.test (account registered beforehand)`.replace('  ', ' '),
+      skipReason: opts.skip.has('certbot')
+        ? 'left out with --skip certbot'
+        : certbot
+          ? undefined
+          : 'certbot is not installed (apt-get install certbot)',
+      describe:
+        `certbot ${debianVersion('certbot') ?? ''} certonly --standalone --http-01-address 127.0.0.1 --http-01-port P -d NAME.test (account registered beforehand)`.replace(
+          '  ',
+          ' ',
+        ),
       prepare: async () => {
         await timed(certbot, ['register', ...common], { env, what: 'certbot register' });
       },
-      command: (name, domain) => [certbot, ['certonly', '--standalone', '--http-01-port', port, '--http-01-address', '127.0.0.1', '-d', domain, ...common], env],
-      files: (name, domain) => ({ fullchain: join(work, 'config', 'live', domain, 'fullchain.pem'), key: join(work, 'config', 'live', domain, 'privkey.pem') }),
+      command: (name, domain) => [
+        certbot,
+        ['certonly', '--standalone', '--http-01-port', port, '--http-01-address', '127.0.0.1', '-d', domain, ...common],
+        env,
+      ],
+      files: (name, domain) => ({
+        fullchain: join(work, 'config', 'live', domain, 'fullchain.pem'),
+        key: join(work, 'config', 'live', domain, 'privkey.pem'),
+      }),
     });
   }
 
@@ -297,12 +420,41 @@ function defineClients({ pebble, scratch, opts }) {
     clients.push({
       key: 'lego',
       label: 'lego run --http',
-      skipReason: opts.skip.has('lego') ? 'left out with --skip lego' : lego ? undefined : 'lego is not installed (apt-get install lego)',
-      describe: `lego ${debianVersion('lego') ?? ''} --http --http.port 127.0.0.1:P --domains NAME.test --path DIR run (account registered by the warm-up run)`.replace('  ', ' '),
+      skipReason: opts.skip.has('lego')
+        ? 'left out with --skip lego'
+        : lego
+          ? undefined
+          : 'lego is not installed (apt-get install lego)',
+      describe:
+        `lego ${debianVersion('lego') ?? ''} --http --http.port 127.0.0.1:P --domains NAME.test --path DIR run (account registered by the warm-up run)`.replace(
+          '  ',
+          ' ',
+        ),
       needsWarmup: true,
       prepare: async () => {},
-      command: (name, domain) => [lego, ['--server', pebble.directoryUrl, '--email', 'x@example.com', '--accept-tos', '--http', '--http.port', `127.0.0.1:${port}`, '--domains', domain, '--path', work, 'run'], env],
-      files: (name, domain) => ({ fullchain: join(work, 'certificates', `${domain}.crt`), key: join(work, 'certificates', `${domain}.key`) }),
+      command: (name, domain) => [
+        lego,
+        [
+          '--server',
+          pebble.directoryUrl,
+          '--email',
+          'x@example.com',
+          '--accept-tos',
+          '--http',
+          '--http.port',
+          `127.0.0.1:${port}`,
+          '--domains',
+          domain,
+          '--path',
+          work,
+          'run',
+        ],
+        env,
+      ],
+      files: (name, domain) => ({
+        fullchain: join(work, 'certificates', `${domain}.crt`),
+        key: join(work, 'certificates', `${domain}.key`),
+      }),
     });
   }
   return clients;
@@ -355,7 +507,8 @@ function installSignalHandlers() {
 
 async function main() {
   const opts = parseOptions(process.argv.slice(2));
-  if (!hasPebble()) fail('Pebble is not installed (Debian package pebble: /usr/bin/pebble and /usr/bin/pebble-challtestsrv)');
+  if (!hasPebble())
+    fail('Pebble is not installed (Debian package pebble: /usr/bin/pebble and /usr/bin/pebble-challtestsrv)');
   if (!findOnPath('openssl')) fail('openssl is needed to check the certificates');
   const stale = checkBuild();
   installSignalHandlers();
@@ -377,9 +530,14 @@ async function main() {
   };
   const started = new Date();
   const t0 = performance.now();
-  console.log(`mcpki ${machine.mcpkiVersion}${machine.gitCommit ? ` (${machine.gitCommit})` : ''} ACME benchmark — ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, Pebble ${machine.pebble ?? '?'}`);
+  console.log(
+    `mcpki ${machine.mcpkiVersion}${machine.gitCommit ? ` (${machine.gitCommit})` : ''} ACME benchmark — ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, Pebble ${machine.pebble ?? '?'}`,
+  );
   const busy = machine.loadAverage[0] > machine.cores * 0.75;
-  if (busy) console.log(`warning: 1-minute load average ${machine.loadAverage[0]} on ${machine.cores} cores: the machine is busy, expect noisy numbers`);
+  if (busy)
+    console.log(
+      `warning: 1-minute load average ${machine.loadAverage[0]} on ${machine.cores} cores: the machine is busy, expect noisy numbers`,
+    );
 
   const scratch = mkdtempSync(join(os.tmpdir(), 'mcpki-bench-acme-'));
   cleanups.push(() => rmSync(scratch, { recursive: true, force: true }));
@@ -422,9 +580,13 @@ async function main() {
       checkCertificate(`${client.key} (${domain})`, client.files(name, domain), domain, pebbleRoot);
       return ms;
     };
-    const steps = [['node', () => timed(NODE, ['-e', '0'], { what: 'node -e 0' })], ...active.map((c) => [c.key, () => runOnce(c)])];
+    const steps = [
+      ['node', () => timed(NODE, ['-e', '0'], { what: 'node -e 0' })],
+      ...active.map((c) => [c.key, () => runOnce(c)]),
+    ];
     const warmup = Math.max(opts.warmup, active.some((c) => c.needsWarmup) ? 1 : 0);
-    if (warmup !== opts.warmup) console.log('one warm-up round runs anyway: lego registers its account in its first run');
+    if (warmup !== opts.warmup)
+      console.log('one warm-up round runs anyway: lego registers its account in its first run');
     for (let w = 0; w < warmup; w++) {
       for (const [key, run] of steps) {
         progress(`warm-up ${w + 1}/${warmup}: ${key}`);
@@ -459,7 +621,10 @@ async function main() {
       // mcpki's median over this client's median; and the median of the per-round ratios as a cross-check
       ...(key === 'mcpki' || key === 'node'
         ? {}
-        : { mcpkiRatio: round(base / median(values)), medianPairedMcpkiRatio: round(median(values.map((v, i) => samples.mcpki[i] / v))) }),
+        : {
+            mcpkiRatio: round(base / median(values)),
+            medianPairedMcpkiRatio: round(median(values.map((v, i) => samples.mcpki[i] / v))),
+          }),
     };
   }
   const targets = [];
@@ -478,13 +643,24 @@ async function main() {
   const measured = targets.filter((t) => t.pass !== null);
   const verdict = (t) => (t.pass === null ? 'skipped' : t.pass ? 'PASS' : 'FAIL');
 
-  console.log(`\none certificate (http-01, fresh name each run) from a local Pebble, whole processes, ${opts.runs} interleaved rounds after ${opts.warmup} warm-up, median [min–max]`);
+  console.log(
+    `\none certificate (http-01, fresh name each run) from a local Pebble, whole processes, ${opts.runs} interleaved rounds after ${opts.warmup} warm-up, median [min–max]`,
+  );
   const rows = [];
-  const labelOf = (key) => (key === 'node' ? 'node -e 0 (context)' : clients.find((c) => c.key === key).label + (key === 'minimal' ? ' (baseline)' : ''));
+  const labelOf = (key) =>
+    key === 'node'
+      ? 'node -e 0 (context)'
+      : clients.find((c) => c.key === key).label + (key === 'minimal' ? ' (baseline)' : '');
   for (const key of Object.keys(result)) {
     const r = result[key];
     const t = targets.find((x) => x.metric === `clients.${key}.mcpkiRatio`);
-    rows.push([labelOf(key), fmtMs(r.median), `[${fmtMs(r.min)} – ${fmtMs(r.max)}]`, key === 'mcpki' || key === 'node' ? '' : fmtRatio(r.mcpkiRatio), t ? `≤ ${TARGETS[key]}× ${verdict(t)}` : '']);
+    rows.push([
+      labelOf(key),
+      fmtMs(r.median),
+      `[${fmtMs(r.min)} – ${fmtMs(r.max)}]`,
+      key === 'mcpki' || key === 'node' ? '' : fmtRatio(r.mcpkiRatio),
+      t ? `≤ ${TARGETS[key]}× ${verdict(t)}` : '',
+    ]);
   }
   printTable(['client', 'median', 'range', 'mcpki / it', 'target'], rows);
   for (const t of targets.filter((x) => x.pass === null)) console.log(`  ${t.name}: skipped (${t.skipped})`);
@@ -495,18 +671,28 @@ async function main() {
     schema: 1,
     startedAt: started.toISOString(),
     durationSeconds: round(elapsed, 1),
-    options: { runs: opts.runs, warmup: opts.warmup, skip: [...opts.skip], baselineBackoffMs: { min: opts.backoffMin, max: MCPKI_BACKOFF.max, attempts: MCPKI_BACKOFF.attempts } },
+    options: {
+      runs: opts.runs,
+      warmup: opts.warmup,
+      skip: [...opts.skip],
+      baselineBackoffMs: { min: opts.backoffMin, max: MCPKI_BACKOFF.max, attempts: MCPKI_BACKOFF.attempts },
+    },
     machine: { ...machine, loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)) },
     busyMachineWarning: busy,
     staleBuild: stale,
-    pebble: { startupMs: pebble?.startupMs ?? null, env: { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' } },
+    pebble: {
+      startupMs: pebble?.startupMs ?? null,
+      env: { PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
+    },
     clients: result,
     targets,
     allTargetsPass: measured.length > 0 && measured.every((t) => t.pass),
   };
   mkdirSync(dirname(opts.out), { recursive: true });
   writeFileSync(opts.out, JSON.stringify(json, null, 2) + '\n');
-  console.log(`\n${measured.filter((t) => t.pass).length}/${measured.length} targets met${targets.length > measured.length ? ` (${targets.length - measured.length} skipped)` : ''}; ${elapsed.toFixed(0)} s; raw samples in ${relative(process.cwd(), opts.out) || opts.out}`);
+  console.log(
+    `\n${measured.filter((t) => t.pass).length}/${measured.length} targets met${targets.length > measured.length ? ` (${targets.length - measured.length} skipped)` : ''}; ${elapsed.toFixed(0)} s; raw samples in ${relative(process.cwd(), opts.out) || opts.out}`,
+  );
   if (opts.check && !json.allTargetsPass) process.exitCode = 1;
 }
 

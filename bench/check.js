@@ -10,7 +10,20 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { checkBuild, fail, findOnPath, fmtMs, fmtRatio, median, parseArgs, printTable, progress, progressDone, round, summary } from './common.js';
+import {
+  checkBuild,
+  fail,
+  findOnPath,
+  fmtMs,
+  fmtRatio,
+  median,
+  parseArgs,
+  printTable,
+  progress,
+  progressDone,
+  round,
+  summary,
+} from './common.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'mcpki.js');
@@ -29,12 +42,17 @@ const USAGE = `usage: node bench/check.js [options]
 Build first: npm run build`;
 
 function parseOptions(argv) {
-  return parseArgs(argv, USAGE, { runs: 15, warmup: 2, out: join(ROOT, 'bench', 'results', 'check.json'), check: false }, {
-    '--runs': { int: 1 },
-    '--warmup': { int: 0 },
-    '--out': {},
-    '--check': { set: true },
-  });
+  return parseArgs(
+    argv,
+    USAGE,
+    { runs: 15, warmup: 2, out: join(ROOT, 'bench', 'results', 'check.json'), check: false },
+    {
+      '--runs': { int: 1 },
+      '--warmup': { int: 0 },
+      '--out': {},
+      '--check': { set: true },
+    },
+  );
 }
 
 /** Wall time of one process, spawn to exit (ms); it must exit 0. */
@@ -43,7 +61,8 @@ function timed(command, args, what) {
   const result = spawnSync(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (result.error) throw new Error(`${what}: ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`${what} exited with ${result.status ?? result.signal}:\n${result.stderr?.toString().trim()}`);
+  if (result.status !== 0)
+    throw new Error(`${what} exited with ${result.status ?? result.signal}:\n${result.stderr?.toString().trim()}`);
   return ms;
 }
 
@@ -57,7 +76,9 @@ server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port +
 
 function startServer(key, cert) {
   return new Promise((resolve, reject) => {
-    const child = spawn(NODE, ['--input-type=module', '-e', SERVER, key, cert], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(NODE, ['--input-type=module', '-e', SERVER, key, cert], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     child.once('exit', (code) => reject(new Error(`the test server exited with ${code}`)));
     child.stdout.once('data', (data) => resolve({ child, port: Number(String(data).trim()) }));
   });
@@ -80,7 +101,11 @@ async function main() {
     timed(NODE, [BIN, '--home', home, 'init'], 'mcpki init (prepare)');
     const out = join(scratch, 'certs');
     mkdirSync(out);
-    timed(NODE, [BIN, '--home', home, 'issue', 'server', 'bench', 'localhost', '127.0.0.1', '--out', out], 'mcpki issue server (prepare)');
+    timed(
+      NODE,
+      [BIN, '--home', home, 'issue', 'server', 'bench', 'localhost', '127.0.0.1', '--out', out],
+      'mcpki issue server (prepare)',
+    );
     const key = join(out, 'bench.key');
     const fullchain = join(out, 'bench.fullchain.pem');
     server = await startServer(key, fullchain);
@@ -92,20 +117,39 @@ async function main() {
       platform: `${os.platform()} ${os.release()} ${os.arch()}`,
       node: process.version,
       openssl: openssl ? spawnSync(openssl, ['version'], { encoding: 'utf8' }).stdout.trim() : null,
-      gitCommit: spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout?.trim() || null,
+      gitCommit:
+        spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout?.trim() || null,
     };
-    console.log(`mcpki check benchmark — ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, ${machine.openssl ?? 'no openssl'}; server ${target}`);
-    if (machine.loadAverage[0] > machine.cores * 0.75) console.log(`warning: load average ${machine.loadAverage[0]} on ${machine.cores} cores; numbers will be noisy`);
+    console.log(
+      `mcpki check benchmark — ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, ${machine.openssl ?? 'no openssl'}; server ${target}`,
+    );
+    if (machine.loadAverage[0] > machine.cores * 0.75)
+      console.log(`warning: load average ${machine.loadAverage[0]} on ${machine.cores} cores; numbers will be noisy`);
 
     // the default probe set in this process, without Node's start-up: where the time of a check goes
     const { createContext, checkTarget } = await import(pathToFileURL(join(ROOT, 'dist', 'index.js')).href);
     const context = createContext({ home });
     const first = await checkTarget(context, target);
-    if (first.exitCode !== 0) throw new Error(`the benchmark server is not healthy: ${JSON.stringify(first.findings.filter((f) => !['ok', 'info'].includes(f.severity)))}`);
+    if (first.exitCode !== 0)
+      throw new Error(
+        `the benchmark server is not healthy: ${JSON.stringify(first.findings.filter((f) => !['ok', 'info'].includes(f.severity)))}`,
+      );
 
     const steps = [
       ['baseline', () => timed(NODE, ['-e', '0'], 'node -e 0')],
-      ...(openssl ? [['openssl', () => timed(openssl, ['s_client', '-connect', `127.0.0.1:${server.port}`, '-servername', 'localhost'], 'openssl s_client')]] : []),
+      ...(openssl
+        ? [
+            [
+              'openssl',
+              () =>
+                timed(
+                  openssl,
+                  ['s_client', '-connect', `127.0.0.1:${server.port}`, '-servername', 'localhost'],
+                  'openssl s_client',
+                ),
+            ],
+          ]
+        : []),
       ['version', () => timed(NODE, [BIN, '--version'], 'mcpki --version')],
       ['check', () => timed(NODE, [BIN, '--home', home, 'check', target], 'mcpki check host:port')],
       ['checkFile', () => timed(NODE, [BIN, '--home', home, 'check', fullchain, '--key', key], 'mcpki check FILE')],
@@ -126,7 +170,9 @@ async function main() {
     progressDone();
     context.close();
 
-    const results = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, summary(values.map((v) => round(v)))]));
+    const results = Object.fromEntries(
+      Object.entries(samples).map(([name, values]) => [name, summary(values.map((v) => round(v)))]),
+    );
     const base = results.baseline.median;
     const ossl = results.openssl?.median;
     const rows = [
@@ -143,12 +189,42 @@ async function main() {
     }
     printTable(
       ['', 'median', 'min', 'max', '/ node -e 0', '/ openssl'],
-      rows.map(([label, key]) => [label, fmtMs(results[key].median), fmtMs(results[key].min), fmtMs(results[key].max), fmtRatio(results[key].ratioToNode), ossl ? fmtRatio(results[key].ratioToOpenssl) : '-']),
+      rows.map(([label, key]) => [
+        label,
+        fmtMs(results[key].median),
+        fmtMs(results[key].min),
+        fmtMs(results[key].max),
+        fmtRatio(results[key].ratioToNode),
+        ossl ? fmtRatio(results[key].ratioToOpenssl) : '-',
+      ]),
     );
-    const targets = { checkMedianMs: { value: results.check.median, max: TARGETS.checkMedianMs, pass: results.check.median < TARGETS.checkMedianMs } };
-    console.log(`\ntarget: mcpki check host:port median ${fmtMs(results.check.median)} < ${TARGETS.checkMedianMs} ms: ${targets.checkMedianMs.pass ? 'pass' : 'FAIL'}`);
+    const targets = {
+      checkMedianMs: {
+        value: results.check.median,
+        max: TARGETS.checkMedianMs,
+        pass: results.check.median < TARGETS.checkMedianMs,
+      },
+    };
+    console.log(
+      `\ntarget: mcpki check host:port median ${fmtMs(results.check.median)} < ${TARGETS.checkMedianMs} ms: ${targets.checkMedianMs.pass ? 'pass' : 'FAIL'}`,
+    );
     mkdirSync(dirname(opts.out), { recursive: true });
-    writeFileSync(opts.out, JSON.stringify({ benchmark: 'mcpki-check', machine: { ...machine, loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)) }, options: opts, target, results, targets, allTargetsPass: targets.checkMedianMs.pass }, null, 2) + '\n');
+    writeFileSync(
+      opts.out,
+      JSON.stringify(
+        {
+          benchmark: 'mcpki-check',
+          machine: { ...machine, loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)) },
+          options: opts,
+          target,
+          results,
+          targets,
+          allTargetsPass: targets.checkMedianMs.pass,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
     console.log(`results: ${opts.out}`);
     if (opts.check && !targets.checkMedianMs.pass) process.exitCode = 1;
   } finally {

@@ -27,7 +27,11 @@ export function summary(samples) {
 
 export function printTable(header, rows) {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells) => cells.map((c, i) => (i === 0 ? pad(c ?? '', widths[i]) : padStart(c ?? '', widths[i]))).join('  ').trimEnd();
+  const line = (cells) =>
+    cells
+      .map((c, i) => (i === 0 ? pad(c ?? '', widths[i]) : padStart(c ?? '', widths[i])))
+      .join('  ')
+      .trimEnd();
   console.log('  ' + line(header));
   for (const row of rows) console.log('  ' + line(row));
 }
@@ -67,7 +71,8 @@ export function fail(message) {
 export function parseArgs(argv, usage, defaults, spec) {
   const opts = { ...defaults };
   for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].startsWith('--') && argv[i].includes('=') ? argv[i].split(/=(.*)/s) : [argv[i], undefined];
+    const [flag, inline] =
+      argv[i].startsWith('--') && argv[i].includes('=') ? argv[i].split(/=(.*)/s) : [argv[i], undefined];
     if (flag === '-h' || flag === '--help') {
       console.log(usage);
       process.exit(0);
@@ -82,7 +87,8 @@ export function parseArgs(argv, usage, defaults, spec) {
     const value = inline ?? argv[++i];
     if (value === undefined) fail(`${flag} needs a value\n\n${usage}`);
     if ('int' in rule) {
-      if (!/^\d+$/.test(value) || Number(value) < rule.int) fail(`${flag} needs a whole number ≥ ${rule.int}, got ${value}\n\n${usage}`);
+      if (!/^\d+$/.test(value) || Number(value) < rule.int)
+        fail(`${flag} needs a whole number ≥ ${rule.int}, got ${value}\n\n${usage}`);
       opts[key] = Number(value);
     } else opts[key] = rule.read ? rule.read(value, opts) : value;
   }
@@ -96,7 +102,15 @@ export function checkBuild() {
   if (!existsSync(join(ROOT, 'dist', 'index.js'))) fail(`dist/index.js is missing: ${BUILD_HINT}`);
   // the command line must start (whatever bin/mcpki.js loads: dist/cli/main.js, or a bundle)
   const probe = spawnSync(NODE, [BIN, '--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (probe.status !== 0) fail(`\`node bin/mcpki.js --version\` fails: ${(probe.stderr || probe.error?.message || '').trim().split('\n').find((l) => /error/i.test(l)) ?? `exit ${probe.status}`}\n${BUILD_HINT}`);
+  if (probe.status !== 0)
+    fail(
+      `\`node bin/mcpki.js --version\` fails: ${
+        (probe.stderr || probe.error?.message || '')
+          .trim()
+          .split('\n')
+          .find((l) => /error/i.test(l)) ?? `exit ${probe.status}`
+      }\n${BUILD_HINT}`,
+    );
   // warn when a source file is newer than its compiled output (numbers would describe old code)
   const stale = [];
   let newestSource = 0;
@@ -115,8 +129,12 @@ export function checkBuild() {
   walk(join(ROOT, 'src'));
   // bundles in dist/ (e.g. dist/cli.cjs) must be newer than every source file
   for (const entry of readdirSync(join(ROOT, 'dist'))) {
-    if (/\.(c|m)js$/.test(entry) && statSync(join(ROOT, 'dist', entry)).mtimeMs < newestSource) stale.push(`dist/${entry} (bundle)`);
+    if (/\.(c|m)js$/.test(entry) && statSync(join(ROOT, 'dist', entry)).mtimeMs < newestSource)
+      stale.push(`dist/${entry} (bundle)`);
   }
-  if (stale.length) console.error(`bench: warning: dist/ is older than ${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ` and ${stale.length - 3} more` : ''}; ${BUILD_HINT}\n`);
+  if (stale.length)
+    console.error(
+      `bench: warning: dist/ is older than ${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ` and ${stale.length - 3} more` : ''}; ${BUILD_HINT}\n`,
+    );
   return stale;
 }

@@ -31,29 +31,45 @@ const USAGE = `usage: node bench/renewal.js [options]
 Build first: npm run build`;
 
 function parseOptions(argv) {
-  const opts = parseArgs(argv, USAGE, { certs: 10_000, due: 1000, runs: 5, out: join(ROOT, 'bench', 'results', 'renewal.json'), check: false }, {
-    '--certs': { int: 1 },
-    '--due': { int: 1 },
-    '--runs': { int: 1 },
-    '--out': {},
-    '--check': { set: true },
-  });
+  const opts = parseArgs(
+    argv,
+    USAGE,
+    { certs: 10_000, due: 1000, runs: 5, out: join(ROOT, 'bench', 'results', 'renewal.json'), check: false },
+    {
+      '--certs': { int: 1 },
+      '--due': { int: 1 },
+      '--runs': { int: 1 },
+      '--out': {},
+      '--check': { set: true },
+    },
+  );
   if (opts.due > opts.certs) fail('--due cannot exceed --certs');
   return opts;
 }
 
 function timed(args, env = {}) {
   const started = process.hrtime.bigint();
-  const result = spawnSync(args[0], args.slice(1), { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env }, maxBuffer: 256 * 1024 * 1024 });
+  const result = spawnSync(args[0], args.slice(1), {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', ...env },
+    maxBuffer: 256 * 1024 * 1024,
+  });
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  if (result.status !== 0) fail(`${args.slice(1).join(' ')} failed (${result.status}): ${(result.stderr || result.stdout).slice(-2000)}`);
+  if (result.status !== 0)
+    fail(`${args.slice(1).join(' ')} failed (${result.status}): ${(result.stderr || result.stdout).slice(-2000)}`);
   return { ms, stdout: result.stdout };
 }
 
 function writeConfig(dir, n) {
   const lines = ['version: 1', 'certificates:'];
   for (let i = 0; i < n; i++) {
-    lines.push(`  - name: c${i}`, `    names: [c${i}.localhost]`, '    targets:', `      - { type: fullchain, path: deploy/c${i}.crt }`, `      - { type: key, path: deploy/c${i}.key }`);
+    lines.push(
+      `  - name: c${i}`,
+      `    names: [c${i}.localhost]`,
+      '    targets:',
+      `      - { type: fullchain, path: deploy/c${i}.crt }`,
+      `      - { type: key, path: deploy/c${i}.key }`,
+    );
   }
   const path = join(dir, 'mcpki.yaml');
   writeFileSync(path, lines.join('\n') + '\n');
@@ -70,7 +86,9 @@ const rssMb = (pid) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(
  * its first full check, then after a later check (SIGHUP: re-read the file, check again).
  */
 async function serveRss(home, config, nodeFlags = []) {
-  const child = spawn(NODE, [...nodeFlags, BIN, '--home', home, 'serve', '-c', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(NODE, [...nodeFlags, BIN, '--home', home, 'serve', '-c', config], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let log = '';
   child.stdout.on('data', (d) => (log += d));
   const checks = () => log.split('"check.done"').length - 1;
@@ -117,9 +135,13 @@ async function main() {
     mkdirSync(join(scratch, 'deploy'));
     timed([NODE, BIN, '--home', home, 'init']);
     const config = writeConfig(scratch, opts.certs);
-    console.log(`mcpki renewal benchmark — ${opts.certs} declared certificates, ${opts.due} renewed, ${os.cpus().length} cores, Node ${process.version}`);
+    console.log(
+      `mcpki renewal benchmark — ${opts.certs} declared certificates, ${opts.due} renewed, ${os.cpus().length} cores, Node ${process.version}`,
+    );
     const first = timed([NODE, BIN, '--home', home, 'apply', '-c', config]);
-    console.log(`first apply (issue ${opts.certs} and write ${opts.certs * 2} target files): ${fmtMs(first.ms)} (untimed setup, for context)`);
+    console.log(
+      `first apply (issue ${opts.certs} and write ${opts.certs * 2} target files): ${fmtMs(first.ms)} (untimed setup, for context)`,
+    );
 
     const samples = { baseline: [], version: [], plan: [] };
     for (let round = 0; round < opts.runs; round++) {
@@ -142,7 +164,10 @@ async function main() {
     mkdirSync(join(scratch, 'floor'));
     timed([NODE, BIN, '--home', floorHome, 'init']);
     const floorConfig = join(scratch, 'floor.yaml');
-    writeFileSync(floorConfig, 'version: 1\ncertificates:\n  - name: one\n    names: [one.localhost]\n    targets:\n      - { type: fullchain, path: floor/one.crt }\n      - { type: key, path: floor/one.key }\n');
+    writeFileSync(
+      floorConfig,
+      'version: 1\ncertificates:\n  - name: one\n    names: [one.localhost]\n    targets:\n      - { type: fullchain, path: floor/one.crt }\n      - { type: key, path: floor/one.key }\n',
+    );
     timed([NODE, BIN, '--home', floorHome, 'apply', '-c', floorConfig]);
     const serveRuns = Math.min(3, opts.runs);
     const floor = await idleRss(floorHome, floorConfig, serveRuns, []);
@@ -157,36 +182,95 @@ async function main() {
       plan: summary(samples.plan),
       renew: summary(renew),
       idleRssMb: round(rss, 1),
-      serveRssMb: { floor, plain: idle, unit: { flags: unitFlags, ...unit }, idleAfterCheckMs: IDLE_AFTER_CHECK_MS, earlyAfterCheckMs: EARLY_AFTER_CHECK_MS },
+      serveRssMb: {
+        floor,
+        plain: idle,
+        unit: { flags: unitFlags, ...unit },
+        idleAfterCheckMs: IDLE_AFTER_CHECK_MS,
+        earlyAfterCheckMs: EARLY_AFTER_CHECK_MS,
+      },
     };
     const planRatio = results.plan.median / results.baseline.median;
     const targets = [
-      { name: `renew --dry-run of ${opts.certs} / node -e 0`, value: round(planRatio), limit: TARGETS.planRatio, pass: planRatio <= TARGETS.planRatio },
-      { name: `renewal of ${opts.due} with targets`, value: results.renew.median, limit: TARGETS.renewMs, pass: results.renew.median <= TARGETS.renewMs },
+      {
+        name: `renew --dry-run of ${opts.certs} / node -e 0`,
+        value: round(planRatio),
+        limit: TARGETS.planRatio,
+        pass: planRatio <= TARGETS.planRatio,
+      },
+      {
+        name: `renewal of ${opts.due} with targets`,
+        value: results.renew.median,
+        limit: TARGETS.renewMs,
+        pass: results.renew.median <= TARGETS.renewMs,
+      },
       { name: 'idle RSS of serve', value: rss, limit: TARGETS.idleRssMb, pass: rss <= TARGETS.idleRssMb, unit: 'MB' },
     ];
     console.log('');
     printTable(
       ['measurement', 'median', 'range', 'vs node -e 0', 'target'],
       [
-        ['node -e 0 (baseline)', fmtMs(results.baseline.median), `${fmtMs(results.baseline.min)} – ${fmtMs(results.baseline.max)}`, '1.00×', ''],
-        ['mcpki --version', fmtMs(results.version.median), `${fmtMs(results.version.min)} – ${fmtMs(results.version.max)}`, fmtRatio(results.version.median / results.baseline.median), ''],
-        [`renew --dry-run (${opts.certs})`, fmtMs(results.plan.median), `${fmtMs(results.plan.min)} – ${fmtMs(results.plan.max)}`, fmtRatio(planRatio), `≤ ${TARGETS.planRatio}× ${targets[0].pass ? 'PASS' : 'FAIL'}`],
-        [`renew ${opts.due} (forced, targets written)`, fmtMs(results.renew.median), `${fmtMs(results.renew.min)} – ${fmtMs(results.renew.max)}`, fmtRatio(results.renew.median / results.baseline.median), `≤ ${TARGETS.renewMs / 1000} s ${targets[1].pass ? 'PASS' : 'FAIL'}`],
-        [`serve idle RSS, ${IDLE_AFTER_CHECK_MS / 1000} s after a check`, `${results.idleRssMb} MB`, `first ${idle.first}, later ${idle.later}`, `floor ${floor.first}`, `≤ ${TARGETS.idleRssMb} MB ${targets[2].pass ? 'PASS' : 'FAIL'}`],
+        [
+          'node -e 0 (baseline)',
+          fmtMs(results.baseline.median),
+          `${fmtMs(results.baseline.min)} – ${fmtMs(results.baseline.max)}`,
+          '1.00×',
+          '',
+        ],
+        [
+          'mcpki --version',
+          fmtMs(results.version.median),
+          `${fmtMs(results.version.min)} – ${fmtMs(results.version.max)}`,
+          fmtRatio(results.version.median / results.baseline.median),
+          '',
+        ],
+        [
+          `renew --dry-run (${opts.certs})`,
+          fmtMs(results.plan.median),
+          `${fmtMs(results.plan.min)} – ${fmtMs(results.plan.max)}`,
+          fmtRatio(planRatio),
+          `≤ ${TARGETS.planRatio}× ${targets[0].pass ? 'PASS' : 'FAIL'}`,
+        ],
+        [
+          `renew ${opts.due} (forced, targets written)`,
+          fmtMs(results.renew.median),
+          `${fmtMs(results.renew.min)} – ${fmtMs(results.renew.max)}`,
+          fmtRatio(results.renew.median / results.baseline.median),
+          `≤ ${TARGETS.renewMs / 1000} s ${targets[1].pass ? 'PASS' : 'FAIL'}`,
+        ],
+        [
+          `serve idle RSS, ${IDLE_AFTER_CHECK_MS / 1000} s after a check`,
+          `${results.idleRssMb} MB`,
+          `first ${idle.first}, later ${idle.later}`,
+          `floor ${floor.first}`,
+          `≤ ${TARGETS.idleRssMb} MB ${targets[2].pass ? 'PASS' : 'FAIL'}`,
+        ],
       ],
     );
     console.log('');
     printTable(
-      ['serve RSS (MB, median of ' + serveRuns + ')', `${EARLY_AFTER_CHECK_MS / 1000} s after 1st check`, `${IDLE_AFTER_CHECK_MS / 1000} s after 1st`, `${IDLE_AFTER_CHECK_MS / 1000} s after a later`],
+      [
+        'serve RSS (MB, median of ' + serveRuns + ')',
+        `${EARLY_AFTER_CHECK_MS / 1000} s after 1st check`,
+        `${IDLE_AFTER_CHECK_MS / 1000} s after 1st`,
+        `${IDLE_AFTER_CHECK_MS / 1000} s after a later`,
+      ],
       [
         ['1 certificate (floor)', String(floor.early), String(floor.first), String(floor.later)],
         [`${opts.certs} certificates`, String(idle.early), String(idle.first), String(idle.later)],
-        [`${opts.certs}, node ${unitFlags.join(' ')} (systemd unit)`, String(unit.early), String(unit.first), String(unit.later)],
+        [
+          `${opts.certs}, node ${unitFlags.join(' ')} (systemd unit)`,
+          String(unit.early),
+          String(unit.first),
+          String(unit.later),
+        ],
       ],
     );
     mkdirSync(dirname(opts.out), { recursive: true });
-    writeFileSync(opts.out, JSON.stringify({ benchmark: 'mcpki-renewal', options: opts, firstApplyMs: first.ms, results, targets }, null, 2));
+    writeFileSync(
+      opts.out,
+      JSON.stringify({ benchmark: 'mcpki-renewal', options: opts, firstApplyMs: first.ms, results, targets }, null, 2),
+    );
     console.log(`\n${targets.filter((t) => t.pass).length}/${targets.length} targets met; raw samples in ${opts.out}`);
     if (opts.check && !targets.every((t) => t.pass)) process.exitCode = 1;
   } finally {

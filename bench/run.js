@@ -12,11 +12,37 @@
 // end: deleting thousands of files between measurements can make the next measurement's file creation
 // slower on some file systems (ext4 without a journal skips recently freed inodes one by one).
 import { spawnSync } from 'node:child_process';
-import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statfsSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { checkBuild, fail, findOnPath, fmtMs, fmtRatio, median, parseArgs, printTable, progress, progressDone, round, summary } from './common.js';
+import {
+  checkBuild,
+  fail,
+  findOnPath,
+  fmtMs,
+  fmtRatio,
+  median,
+  parseArgs,
+  printTable,
+  progress,
+  progressDone,
+  round,
+  summary,
+} from './common.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'mcpki.js');
@@ -48,17 +74,34 @@ const USAGE = `usage: node bench/run.js [options]    (or: npm run bench -- [opti
 Build first: npm run build`;
 
 function parseOptions(argv) {
-  return parseArgs(argv, USAGE, { runs: 10, warmup: 2, batch: 2000, repeats: 5, mkcert: 200, out: join(ROOT, 'bench', 'results', 'latest.json'), check: false, only: undefined }, {
-    '--runs': { int: 1 },
-    '--warmup': { int: 0 },
-    '--batch': { int: 1 },
-    '--repeats': { int: 1 },
-    '--mkcert': { int: 0 },
-    '--no-mkcert': { key: 'mkcert', set: 0 },
-    '--out': {},
-    '--check': { set: true },
-    '--only': { read: (value) => (value === 'startup' || value === 'batch' ? value : fail(`--only takes startup or batch\n\n${USAGE}`)) },
-  });
+  return parseArgs(
+    argv,
+    USAGE,
+    {
+      runs: 10,
+      warmup: 2,
+      batch: 2000,
+      repeats: 5,
+      mkcert: 200,
+      out: join(ROOT, 'bench', 'results', 'latest.json'),
+      check: false,
+      only: undefined,
+    },
+    {
+      '--runs': { int: 1 },
+      '--warmup': { int: 0 },
+      '--batch': { int: 1 },
+      '--repeats': { int: 1 },
+      '--mkcert': { int: 0 },
+      '--no-mkcert': { key: 'mkcert', set: 0 },
+      '--out': {},
+      '--check': { set: true },
+      '--only': {
+        read: (value) =>
+          value === 'startup' || value === 'batch' ? value : fail(`--only takes startup or batch\n\n${USAGE}`),
+      },
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -72,10 +115,17 @@ const fmtRate = (r) => `${Math.round(r).toLocaleString('en-US')}/s`;
 /** Runs a command to completion and returns its wall time in milliseconds (spawn to exit). */
 function timed(command, args, { env, what } = {}) {
   const start = process.hrtime.bigint();
-  const result = spawnSync(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env, maxBuffer: 64 * 1024 * 1024 });
+  const result = spawnSync(command, args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: env ?? process.env,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (result.error) throw new Error(`${what ?? command}: ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`${what ?? command} exited with ${result.status ?? result.signal}:\n${result.stderr?.toString().trim()}`);
+  if (result.status !== 0)
+    throw new Error(
+      `${what ?? command} exited with ${result.status ?? result.signal}:\n${result.stderr?.toString().trim()}`,
+    );
   return ms;
 }
 
@@ -196,14 +246,19 @@ function benchStartup(opts, scratch) {
   progressDone();
   // the issued certificates really exist (a silent no-op would look fast)
   const issued = readdirSync(join(home, 'certs')).length;
-  if (issued !== serial + 1) throw new Error(`expected ${serial + 1} issued certificates in ${home}/certs, found ${issued}`);
+  if (issued !== serial + 1)
+    throw new Error(`expected ${serial + 1} issued certificates in ${home}/certs, found ${issued}`);
 
   const base = median(samples.baseline);
   const result = {};
   for (const [key, values] of Object.entries(samples)) {
     const s = summary(values.map((v) => round(v)));
     // paired ratios (sample i over the baseline of the same round) as a cross-check of the ratio of medians
-    result[key] = { ...s, ratioToBaseline: round(median(values) / base), medianPairedRatio: round(median(values.map((v, i) => v / samples.baseline[i]))) };
+    result[key] = {
+      ...s,
+      ratioToBaseline: round(median(values) / base),
+      medianPairedRatio: round(median(values.map((v, i) => v / samples.baseline[i]))),
+    };
   }
   return result;
 }
@@ -266,7 +321,11 @@ function mkcertLoop(mkcertPath, env, scratch, names, tag) {
   settle();
   const start = process.hrtime.bigint();
   for (const name of names) {
-    timed(mkcertPath, ['-ecdsa', '-cert-file', join(out, `${name}.crt`), '-key-file', join(out, `${name}.key`), `${name}.localhost`], { env, what: 'mkcert' });
+    timed(
+      mkcertPath,
+      ['-ecdsa', '-cert-file', join(out, `${name}.crt`), '-key-file', join(out, `${name}.key`), `${name}.localhost`],
+      { env, what: 'mkcert' },
+    );
   }
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   const made = readdirSync(out).filter((f) => f.endsWith('.crt')).length;
@@ -281,13 +340,24 @@ function mkcertLoop(mkcertPath, env, scratch, names, tag) {
  */
 function opensslCeiling() {
   const cores = os.availableParallelism?.() ?? os.cpus().length;
-  const r = spawnSync('openssl', ['speed', '-seconds', '3', ...(cores > 1 ? ['-multi', String(cores)] : []), 'ecdsap256'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const r = spawnSync(
+    'openssl',
+    ['speed', '-seconds', '3', ...(cores > 1 ? ['-multi', String(cores)] : []), 'ecdsap256'],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+  );
   // "256 bits ecdsa (nistp256)   0.0000s   0.0001s  49843.5  18834.6" (with -multi: "ecdsa (nistp256) ... sign/s verify/s" summed)
-  const line = (r.stdout ?? '').split('\n').reverse().find((l) => /nistp256/.test(l));
+  const line = (r.stdout ?? '')
+    .split('\n')
+    .reverse()
+    .find((l) => /nistp256/.test(l));
   const numbers = line?.match(/[\d.]+(?=\s|$)/g)?.map(Number);
   if (r.status !== 0 || !numbers || numbers.length < 2) return null;
   const signPerSecond = numbers[numbers.length - 2];
-  return { command: `openssl speed -seconds 3${cores > 1 ? ` -multi ${cores}` : ''} ecdsap256`, signPerSecond, certsPerSecond: round(signPerSecond / 2, 1) };
+  return {
+    command: `openssl speed -seconds 3${cores > 1 ? ` -multi ${cores}` : ''} ecdsap256`,
+    signPerSecond,
+    certsPerSecond: round(signPerSecond / 2, 1),
+  };
 }
 
 async function benchBatch(opts, scratch, mkcertPath) {
@@ -315,7 +385,11 @@ async function benchBatch(opts, scratch, mkcertPath) {
     // first run creates mkcert's CA (untimed), as `mcpki init` is untimed
     const first = join(scratch, 'mkcert-first');
     mkdirSync(first);
-    timed(mkcertPath, ['-ecdsa', '-cert-file', join(first, 'x.crt'), '-key-file', join(first, 'x.key'), 'x.localhost'], { env: mkcertEnv, what: 'mkcert (create CA)' });
+    timed(
+      mkcertPath,
+      ['-ecdsa', '-cert-file', join(first, 'x.crt'), '-key-file', join(first, 'x.key'), 'x.localhost'],
+      { env: mkcertEnv, what: 'mkcert (create CA)' },
+    );
   }
 
   const samples = { process: [], inProcess: [], mkcert: [] };
@@ -334,7 +408,12 @@ async function benchBatch(opts, scratch, mkcertPath) {
 
   const rate = (count, values) => {
     const s = summary(values.map((v) => round(v)));
-    return { certificates: count, wallMs: s, certsPerSecond: summary(values.map((v) => round((count * 1000) / v, 1))), medianCertsPerSecond: round((count * 1000) / s.median, 1) };
+    return {
+      certificates: count,
+      wallMs: s,
+      certsPerSecond: summary(values.map((v) => round((count * 1000) / v, 1))),
+      medianCertsPerSecond: round((count * 1000) / s.median, 1),
+    };
   };
   const result = {
     keyType: 'ec-p256',
@@ -343,11 +422,18 @@ async function benchBatch(opts, scratch, mkcertPath) {
     mkcert: null,
   };
   result.ceiling = opensslCeiling();
-  if (result.ceiling) result.ratioProcessToCeiling = round(result.process.medianCertsPerSecond / result.ceiling.certsPerSecond, 3);
+  if (result.ceiling)
+    result.ratioProcessToCeiling = round(result.process.medianCertsPerSecond / result.ceiling.certsPerSecond, 3);
   if (samples.mkcert.length) {
-    result.mkcert = { ...rate(mkcertNames.length, samples.mkcert), command: 'mkcert -ecdsa -cert-file F -key-file K NAME.localhost (one process per certificate)' };
+    result.mkcert = {
+      ...rate(mkcertNames.length, samples.mkcert),
+      command: 'mkcert -ecdsa -cert-file F -key-file K NAME.localhost (one process per certificate)',
+    };
     result.ratioProcessToMkcert = round(result.process.medianCertsPerSecond / result.mkcert.medianCertsPerSecond, 2);
-    result.ratioInProcessToMkcert = round(result.inProcess.medianCertsPerSecond / result.mkcert.medianCertsPerSecond, 2);
+    result.ratioInProcessToMkcert = round(
+      result.inProcess.medianCertsPerSecond / result.mkcert.medianCertsPerSecond,
+      2,
+    );
   }
   return result;
 }
@@ -362,10 +448,16 @@ async function main() {
   const started = new Date();
   const t0 = performance.now();
 
-  console.log(`mcpki ${machine.mcpkiVersion}${machine.gitCommit ? ` (${machine.gitCommit})` : ''} benchmark — ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, ${machine.platform}`);
-  if (opts.mkcert > 0 && !mkcertPath) console.log('mkcert not found on PATH: skipping the mkcert comparison (install it, e.g. apt-get install mkcert)');
+  console.log(
+    `mcpki ${machine.mcpkiVersion}${machine.gitCommit ? ` (${machine.gitCommit})` : ''} benchmark — ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, ${machine.platform}`,
+  );
+  if (opts.mkcert > 0 && !mkcertPath)
+    console.log('mkcert not found on PATH: skipping the mkcert comparison (install it, e.g. apt-get install mkcert)');
   const busy = machine.loadAverage[0] > machine.cores * 0.75;
-  if (busy) console.log(`warning: 1-minute load average ${machine.loadAverage[0]} on ${machine.cores} cores: the machine is busy, expect noisy numbers (ratios suffer less than absolute times)`);
+  if (busy)
+    console.log(
+      `warning: 1-minute load average ${machine.loadAverage[0]} on ${machine.cores} cores: the machine is busy, expect noisy numbers (ratios suffer less than absolute times)`,
+    );
 
   const scratch = mkdtempSync(join(os.tmpdir(), 'mcpki-bench-'));
   const cleanup = () => rmSync(scratch, { recursive: true, force: true });
@@ -384,7 +476,9 @@ async function main() {
     const free = fsStat.bavail * fsStat.bsize;
     if (free < need) {
       cleanup();
-      fail(`${os.tmpdir()} has ${Math.round(free / 1048576)} MiB free; this run keeps about ${Math.round(need / 1048576)} MiB until it ends (smaller --batch or --repeats, or TMPDIR=elsewhere)`);
+      fail(
+        `${os.tmpdir()} has ${Math.round(free / 1048576)} MiB free; this run keeps about ${Math.round(need / 1048576)} MiB until it ends (smaller --batch or --repeats, or TMPDIR=elsewhere)`,
+      );
     }
   } catch {
     // statfs unsupported: go ahead
@@ -445,23 +539,49 @@ async function main() {
 
   const targetFor = (metric) => targets.find((t) => t.metric === metric);
   if (startup) {
-    console.log(`\nstart-up: spawned processes, ${opts.runs} interleaved rounds after ${opts.warmup} warm-up, median [min–max]`);
-    const startupRow = (label, s, target) => [label, fmtMs(s.median), `[${fmtMs(s.min)} – ${fmtMs(s.max)}]`, fmtRatio(s.ratioToBaseline), target ?? ''];
+    console.log(
+      `\nstart-up: spawned processes, ${opts.runs} interleaved rounds after ${opts.warmup} warm-up, median [min–max]`,
+    );
+    const startupRow = (label, s, target) => [
+      label,
+      fmtMs(s.median),
+      `[${fmtMs(s.min)} – ${fmtMs(s.max)}]`,
+      fmtRatio(s.ratioToBaseline),
+      target ?? '',
+    ];
     printTable(
       ['command', 'median', 'range', 'ratio', 'target'],
       [
         startupRow('node -e 0 (baseline)', startup.baseline),
-        startupRow('mcpki issue server NAME …', startup.issue, `≤ ${TARGETS.issueRatio}× ${verdict(targetFor('startup.issue.ratioToBaseline'))}`),
-        startupRow('mcpki list', startup.list, `≤ ${TARGETS.commandRatio}× ${verdict(targetFor('startup.list.ratioToBaseline'))}`),
-        startupRow('mcpki show NAME', startup.show, `≤ ${TARGETS.commandRatio}× ${verdict(targetFor('startup.show.ratioToBaseline'))}`),
-        startupRow('mcpki --version', startup.version, `≤ ${TARGETS.commandRatio}× ${verdict(targetFor('startup.version.ratioToBaseline'))}`),
+        startupRow(
+          'mcpki issue server NAME …',
+          startup.issue,
+          `≤ ${TARGETS.issueRatio}× ${verdict(targetFor('startup.issue.ratioToBaseline'))}`,
+        ),
+        startupRow(
+          'mcpki list',
+          startup.list,
+          `≤ ${TARGETS.commandRatio}× ${verdict(targetFor('startup.list.ratioToBaseline'))}`,
+        ),
+        startupRow(
+          'mcpki show NAME',
+          startup.show,
+          `≤ ${TARGETS.commandRatio}× ${verdict(targetFor('startup.show.ratioToBaseline'))}`,
+        ),
+        startupRow(
+          'mcpki --version',
+          startup.version,
+          `≤ ${TARGETS.commandRatio}× ${verdict(targetFor('startup.version.ratioToBaseline'))}`,
+        ),
         startupRow('mcpki init (fresh home)', startup.init),
       ],
     );
   }
 
   if (batch) {
-    console.log(`\nbatch: ${opts.batch.toLocaleString('en-US')} ec-p256 server certificates, ${opts.repeats} repetitions, median [min–max]`);
+    console.log(
+      `\nbatch: ${opts.batch.toLocaleString('en-US')} ec-p256 server certificates, ${opts.repeats} repetitions, median [min–max]`,
+    );
     const batchRow = (label, r, target) => [
       label,
       String(r.certificates),
@@ -471,16 +591,28 @@ async function main() {
       target ?? '',
     ];
     const rows = [
-      batchRow('mcpki issue batch (whole process)', batch.process, `≥ ${TARGETS.batchCertsPerSecond}/s ${verdict(targetFor('batch.process.medianCertsPerSecond'))}`),
-      batchRow('issueBatch() in-process', batch.inProcess, `≥ ${TARGETS.batchCertsPerSecond}/s ${verdict(targetFor('batch.inProcess.medianCertsPerSecond'))}`),
+      batchRow(
+        'mcpki issue batch (whole process)',
+        batch.process,
+        `≥ ${TARGETS.batchCertsPerSecond}/s ${verdict(targetFor('batch.process.medianCertsPerSecond'))}`,
+      ),
+      batchRow(
+        'issueBatch() in-process',
+        batch.inProcess,
+        `≥ ${TARGETS.batchCertsPerSecond}/s ${verdict(targetFor('batch.inProcess.medianCertsPerSecond'))}`,
+      ),
     ];
     if (batch.mkcert) rows.push(batchRow('mkcert -ecdsa, 1 process/cert', batch.mkcert));
     printTable(['', 'certs', 'wall', 'range', 'rate', 'target'], rows);
     if (batch.ceiling) {
-      console.log(`  ceiling (${batch.ceiling.command}: ${fmtRate(batch.ceiling.signPerSecond)} signatures, so ${fmtRate(batch.ceiling.certsPerSecond)} key + signature): mcpki reaches ${(batch.ratioProcessToCeiling * 100).toFixed(1)}%`);
+      console.log(
+        `  ceiling (${batch.ceiling.command}: ${fmtRate(batch.ceiling.signPerSecond)} signatures, so ${fmtRate(batch.ceiling.certsPerSecond)} key + signature): mcpki reaches ${(batch.ratioProcessToCeiling * 100).toFixed(1)}%`,
+      );
     }
     if (batch.mkcert) {
-      console.log(`  mcpki / mkcert throughput: ${fmtRatio(batch.ratioProcessToMkcert)} (whole process), ${fmtRatio(batch.ratioInProcessToMkcert)} (in-process)`);
+      console.log(
+        `  mcpki / mkcert throughput: ${fmtRatio(batch.ratioProcessToMkcert)} (whole process), ${fmtRatio(batch.ratioInProcessToMkcert)} (in-process)`,
+      );
     }
   }
 
@@ -490,7 +622,14 @@ async function main() {
     schema: 1,
     startedAt: started.toISOString(),
     durationSeconds: round(elapsed, 1),
-    options: { only: opts.only ?? 'all', runs: opts.runs, warmup: opts.warmup, batch: opts.batch, repeats: opts.repeats, mkcert: batch?.mkcert ? batch.mkcert.certificates : 0 },
+    options: {
+      only: opts.only ?? 'all',
+      runs: opts.runs,
+      warmup: opts.warmup,
+      batch: opts.batch,
+      repeats: opts.repeats,
+      mkcert: batch?.mkcert ? batch.mkcert.certificates : 0,
+    },
     machine: { ...machine, loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)) },
     busyMachineWarning: busy,
     staleBuild: stale,
@@ -501,7 +640,9 @@ async function main() {
   };
   mkdirSync(dirname(opts.out), { recursive: true });
   writeFileSync(opts.out, JSON.stringify(result, null, 2) + '\n');
-  console.log(`\n${targets.filter((t) => t.pass).length}/${targets.length} targets met; ${elapsed.toFixed(0)} s; raw samples in ${relative(process.cwd(), opts.out) || opts.out}`);
+  console.log(
+    `\n${targets.filter((t) => t.pass).length}/${targets.length} targets met; ${elapsed.toFixed(0)} s; raw samples in ${relative(process.cwd(), opts.out) || opts.out}`,
+  );
   if (opts.check && !result.allTargetsPass) process.exitCode = 1;
 }
 

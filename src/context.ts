@@ -84,11 +84,25 @@ function lstatOrNull(path: string): Stats | null {
 function checkInventoryFile(layout: HomeLayout): void {
   const db = lstatOrNull(layout.database);
   if (db?.isSymbolicLink()) {
-    throw new McpkiError('UNSAFE_PATH', `refusing the inventory ${layout.database}: it is a symlink`, `replace ${layout.database} with the file itself (mv it, or restore it with "mcpki inventory restore")`);
+    throw new McpkiError(
+      'UNSAFE_PATH',
+      `refusing the inventory ${layout.database}: it is a symlink`,
+      `replace ${layout.database} with the file itself (mv it, or restore it with "mcpki inventory restore")`,
+    );
   }
   if (db && !db.isFile()) {
-    const type = db.isDirectory() ? 'a folder' : db.isFIFO() ? 'a FIFO' : db.isSocket() ? 'a socket' : 'a device or special file';
-    throw new McpkiError('STORE_CORRUPT', `the inventory ${layout.database} is ${type}, not a regular file`, `move it aside (mv ${layout.database} ${layout.database}.broken) and restore the inventory with "mcpki inventory restore"`);
+    const type = db.isDirectory()
+      ? 'a folder'
+      : db.isFIFO()
+        ? 'a FIFO'
+        : db.isSocket()
+          ? 'a socket'
+          : 'a device or special file';
+    throw new McpkiError(
+      'STORE_CORRUPT',
+      `the inventory ${layout.database} is ${type}, not a regular file`,
+      `move it aside (mv ${layout.database} ${layout.database}.broken) and restore the inventory with "mcpki inventory restore"`,
+    );
   }
   if (db && db.size > 0) return;
   if (!lstatOrNull(layout.rootCert)) return; // no CA yet: a first run creates the inventory

@@ -56,11 +56,13 @@ const DEFAULT_UNITS: readonly DurationUnit[] = ['s', 'm', 'h', 'd', 'w'];
 
 /** "86400000 ms" → "1d", the largest whole unit that fits, for messages. */
 export function formatDuration(ms: number): string {
-  for (const unit of ['w', 'd', 'h', 'm', 's'] as const) if (ms >= UNIT_MS[unit] && ms % UNIT_MS[unit] === 0) return `${ms / UNIT_MS[unit]}${unit}`;
+  for (const unit of ['w', 'd', 'h', 'm', 's'] as const)
+    if (ms >= UNIT_MS[unit] && ms % UNIT_MS[unit] === 0) return `${ms / UNIT_MS[unit]}${unit}`;
   return `${ms}ms`;
 }
 
-export type DurationResult = { ok: true; ms: number } | { ok: false; problem: 'syntax' | 'zero' | 'too-long' | 'too-short'; message: string };
+export type DurationResult =
+  { ok: true; ms: number } | { ok: false; problem: 'syntax' | 'zero' | 'too-long' | 'too-short'; message: string };
 
 /** The checks without the throw: for the config validator, which collects every problem. */
 export function checkDuration(text: string, options: DurationOptions = {}): DurationResult {
@@ -72,12 +74,18 @@ export function checkDuration(text: string, options: DurationOptions = {}): Dura
   const unit = match ? (match[2] === '' ? options.bareUnit : (match[2] as DurationUnit)) : undefined;
   if (!match || unit === undefined || !units.includes(unit)) {
     const written = units.map((u) => `${u === 'ms' ? 500 : 30}${u}`).join(', ');
-    return { ok: false, problem: 'syntax', message: `expected a number and a unit (${written}), got ${JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)}` };
+    return {
+      ok: false,
+      problem: 'syntax',
+      message: `expected a number and a unit (${written}), got ${JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)}`,
+    };
   }
   const ms = Number(match[1]) * UNIT_MS[unit];
   if (ms === 0 && minMs > 0) return { ok: false, problem: 'zero', message: 'expected a duration longer than 0' };
-  if (!(ms <= maxMs)) return { ok: false, problem: 'too-long', message: `longer than the limit of ${formatDuration(maxMs)}` };
-  if (ms < minMs) return { ok: false, problem: 'too-short', message: `shorter than the minimum of ${formatDuration(minMs)}` };
+  if (!(ms <= maxMs))
+    return { ok: false, problem: 'too-long', message: `longer than the limit of ${formatDuration(maxMs)}` };
+  if (ms < minMs)
+    return { ok: false, problem: 'too-short', message: `shorter than the minimum of ${formatDuration(minMs)}` };
   return { ok: true, ms };
 }
 
@@ -93,15 +101,22 @@ export function checkRenewBefore(text: string): RenewBeforeResult {
   const shown = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   const expected = `expected a duration like "30d" or a fraction of the lifetime like "1/3", "25%" or "0.25", got ${shown}`;
   const fraction = (n: number): RenewBeforeResult =>
-    n > 0 && n < 1 ? { ok: true, value: { type: 'fraction', fraction: n } } : { ok: false, message: `a fraction of the lifetime must be between 0 and 1 (both excluded), got ${shown}` };
+    n > 0 && n < 1
+      ? { ok: true, value: { type: 'fraction', fraction: n } }
+      : { ok: false, message: `a fraction of the lifetime must be between 0 and 1 (both excluded), got ${shown}` };
   let match: RegExpExecArray | null;
-  if ((match = /^(\d+)\s*\/\s*(\d+)$/.exec(value))) return Number(match[2]) === 0 ? { ok: false, message: expected } : fraction(Number(match[1]) / Number(match[2]));
+  if ((match = /^(\d+)\s*\/\s*(\d+)$/.exec(value)))
+    return Number(match[2]) === 0 ? { ok: false, message: expected } : fraction(Number(match[1]) / Number(match[2]));
   if ((match = /^(\d+(?:\.\d+)?)\s*%$/.exec(value))) return fraction(Number(match[1]) / 100);
   if (/^\d*\.\d+$/.test(value)) return fraction(Number(value));
   const result = checkDuration(value, { maxMs: DURATION_LIMITS.renewBefore });
   if (result.ok) return { ok: true, value: { type: 'duration', ms: result.ms } };
   if (result.problem === 'zero') return { ok: false, message: result.message };
-  if (result.problem === 'too-long') return { ok: false, message: `${shown} is longer than the limit of ${formatDuration(DURATION_LIMITS.renewBefore)}` };
+  if (result.problem === 'too-long')
+    return {
+      ok: false,
+      message: `${shown} is longer than the limit of ${formatDuration(DURATION_LIMITS.renewBefore)}`,
+    };
   return { ok: false, message: expected };
 }
 
@@ -116,5 +131,9 @@ export function parseDuration(text: string, options: DurationOptions = {}): numb
     result.problem === 'too-long'
       ? `give at most ${formatDuration(maxMs)}${options.example ? `, e.g. ${options.example}` : ''}`
       : `write a number and a unit (${units.join(', ')}), e.g. ${options.example ?? '30d'}; at most ${formatDuration(maxMs)}`;
-  throw new McpkiError(options.code ?? 'INVALID_INPUT', `invalid ${what} ${JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)}: ${result.message}`, hint);
+  throw new McpkiError(
+    options.code ?? 'INVALID_INPUT',
+    `invalid ${what} ${JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)}: ${result.message}`,
+    hint,
+  );
 }

@@ -40,44 +40,69 @@ export const EXIT_CODE_MEANINGS: Record<keyof typeof EXIT_CODES, { brief: string
   INTERNAL: { brief: 'internal error', detail: 'internal error (a bug: please report it)' },
   USAGE: {
     brief: 'usage',
-    detail: 'usage: unknown command or option, missing argument, an option given an empty value (`--out ""`) or given twice (`--days 30 --days 40`; repeatable options say so in `--help`)',
+    detail:
+      'usage: unknown command or option, missing argument, an option given an empty value (`--out ""`) or given twice (`--days 30 --days 40`; repeatable options say so in `--help`)',
   },
   INVALID_INPUT: { brief: 'invalid input', detail: 'invalid input' },
   CA_MISSING: { brief: 'no CA', detail: 'no CA, or the CA files are unreadable' },
   EXISTS: { brief: 'already exists', detail: 'already exists / already done / would replace production with staging' },
   NOT_PERMITTED: { brief: 'name not permitted', detail: "a name outside the CA's name constraints" },
-  STORE: { brief: 'inventory error', detail: 'inventory (SQLite) error, or the inventory of a home that holds a CA is missing' },
+  STORE: {
+    brief: 'inventory error',
+    detail: 'inventory (SQLite) error, or the inventory of a home that holds a CA is missing',
+  },
   FILESYSTEM: { brief: 'file system', detail: 'file system: home unusable, a write failed' },
   GIT_GUARD: { brief: 'git guard', detail: 'refusing to write a key inside a git work tree' },
   NOT_FOUND: { brief: 'not found', detail: 'no such certificate or ACME account' },
   TRUST: { brief: 'trust store', detail: 'trust store: tool missing, not permitted, failed' },
   PASSPHRASE: { brief: 'passphrase', detail: 'root key passphrase missing or wrong, an unreadable secret file' },
-  ACME: { brief: 'ACME (the CA refused, a challenge failed)', detail: 'ACME: the CA refused, a challenge failed, EAB required' },
+  ACME: {
+    brief: 'ACME (the CA refused, a challenge failed)',
+    detail: 'ACME: the CA refused, a challenge failed, EAB required',
+  },
   RATE_LIMITED: { brief: 'rate limited', detail: 'rate limited by the CA (the message says until when)' },
   NETWORK: { brief: 'network', detail: 'the ACME server is unreachable or its TLS certificate is not trusted' },
-  DEPLOY: { brief: 'deploy hook or verify failed (rolled back)', detail: 'deploy: a reload hook or the verify probe failed; the previous files were restored' },
+  DEPLOY: {
+    brief: 'deploy hook or verify failed (rolled back)',
+    detail: 'deploy: a reload hook or the verify probe failed; the previous files were restored',
+  },
   SOME_FAILED: {
     brief: 'some certificates failed (apply/renew; the others were done)',
-    detail: '`apply`/`renew`: some certificates (or the CRL\'s publication) failed, or are due but backing off after an earlier failure (`backingOff`); the others were done (details per item, and in `crl`)',
+    detail:
+      "`apply`/`renew`: some certificates (or the CRL's publication) failed, or are due but backing off after an earlier failure (`backingOff`); the others were done (details per item, and in `crl`)",
   },
   SERVICE: {
     brief: 'service could not start (a port is taken, or another serve holds the home)',
-    detail: 'a port mcpki must listen on cannot be used (the metrics port, or an ACME challenge responder\'s port: checked before any order is placed), or another `mcpki serve` holds this home',
+    detail:
+      "a port mcpki must listen on cannot be used (the metrics port, or an ACME challenge responder's port: checked before any order is placed), or another `mcpki serve` holds this home",
   },
-  CHECK_WARNING: { brief: 'check: warnings', detail: '`check`: the worst finding is a warning (e.g. TLS 1.0 accepted, expiring within 7 days)' },
-  CHECK_FAILURE: { brief: 'check: failures', detail: '`check`: the worst finding is a failure (expired, wrong name, no TLS, chain broken, client certificate refused)' },
-  CHECK_ALARM: { brief: 'check: unexpected certificate', detail: '`check`: alarm — a certificate mcpki never issued or recorded is served for a name it manages' },
+  CHECK_WARNING: {
+    brief: 'check: warnings',
+    detail: '`check`: the worst finding is a warning (e.g. TLS 1.0 accepted, expiring within 7 days)',
+  },
+  CHECK_FAILURE: {
+    brief: 'check: failures',
+    detail:
+      '`check`: the worst finding is a failure (expired, wrong name, no TLS, chain broken, client certificate refused)',
+  },
+  CHECK_ALARM: {
+    brief: 'check: unexpected certificate',
+    detail: '`check`: alarm — a certificate mcpki never issued or recorded is served for a name it manages',
+  },
   UNSAFE_PATH: {
     brief: 'unsafe path (owned or writable by another user)',
-    detail: 'unsafe path: a folder or file mcpki would read or write is owned or writable by another user, or reached through their symlink; nothing was written',
+    detail:
+      'unsafe path: a folder or file mcpki would read or write is owned or writable by another user, or reached through their symlink; nothing was written',
   },
   INSTALL: {
     brief: 'installation incomplete',
-    detail: 'installation incomplete: a native module (better-sqlite3) was not built or was built for another Node (`npm rebuild better-sqlite3`), or a dependency is missing',
+    detail:
+      'installation incomplete: a native module (better-sqlite3) was not built or was built for another Node (`npm rebuild better-sqlite3`), or a dependency is missing',
   },
   EXPIRING: {
     brief: 'list --expiring: something expires within the window',
-    detail: '`list --expiring DURATION`: at least one certificate expires within the window (an alert for scripts, not an error; the list is printed as usual)',
+    detail:
+      '`list --expiring DURATION`: at least one certificate expires within the window (an alert for scripts, not an error; the list is printed as usual)',
   },
 };
 
@@ -85,7 +110,8 @@ export const EXIT_CODE_MEANINGS: Record<keyof typeof EXIT_CODES, { brief: string
 export const SIGNAL_EXITS = {
   exit: '130, 143',
   brief: 'interrupted by SIGINT/SIGTERM',
-  detail: '`acme issue`, `apply` or `renew` interrupted by SIGINT / SIGTERM during an ACME order: the running dns-01 hook was killed, every cleanup hook ran and the order\'s pending authorizations were deactivated (not counted as a failure of the certificate)',
+  detail:
+    "`acme issue`, `apply` or `renew` interrupted by SIGINT / SIGTERM during an ACME order: the running dns-01 hook was killed, every cleanup hook ran and the order's pending authorizations were deactivated (not counted as a failure of the certificate)",
 } as const;
 
 export type ErrorCode =
@@ -206,7 +232,10 @@ const SETTING = /\{(--[^{}|]+?)(?:\|([^{}]+))?\}/g;
  */
 export function fix(template: string): Fix {
   const settings: FixSetting[] = [];
-  const text = template.replace(SETTING, (_whole, flag: string, key: string | undefined) => `{${settings.push({ flag, key: key ?? null }) - 1}}`);
+  const text = template.replace(
+    SETTING,
+    (_whole, flag: string, key: string | undefined) => `{${settings.push({ flag, key: key ?? null }) - 1}}`,
+  );
   return { text, settings };
 }
 
@@ -258,9 +287,16 @@ export function exitCodeTable(): ExitCodeRow[] {
   const rows: ExitCodeRow[] = (Object.keys(EXIT_CODES) as (keyof typeof EXIT_CODES)[]).map((name) => ({
     exit: String(EXIT_CODES[name]),
     ...EXIT_CODE_MEANINGS[name],
-    codes: (Object.keys(EXIT_BY_CODE) as ErrorCode[]).filter((code) => code !== 'INTERRUPTED' && EXIT_BY_CODE[code] === EXIT_CODES[name]),
+    codes: (Object.keys(EXIT_BY_CODE) as ErrorCode[]).filter(
+      (code) => code !== 'INTERRUPTED' && EXIT_BY_CODE[code] === EXIT_CODES[name],
+    ),
   }));
-  rows.push({ exit: SIGNAL_EXITS.exit, brief: SIGNAL_EXITS.brief, detail: SIGNAL_EXITS.detail, codes: ['INTERRUPTED'] });
+  rows.push({
+    exit: SIGNAL_EXITS.exit,
+    brief: SIGNAL_EXITS.brief,
+    detail: SIGNAL_EXITS.detail,
+    codes: ['INTERRUPTED'],
+  });
   return rows.sort((a, b) => Number.parseInt(a.exit, 10) - Number.parseInt(b.exit, 10));
 }
 

@@ -2,12 +2,27 @@ import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs'
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { McpkiError, fix, type Hint } from './errors.js';
-import { assertPrivateFile, assertSafeDir, assertSafeFolder, isTrustedOwner, lstatOrNull, modeText, runningUid, unsafe } from './fs/safe-path.js';
+import {
+  assertPrivateFile,
+  assertSafeDir,
+  assertSafeFolder,
+  isTrustedOwner,
+  lstatOrNull,
+  modeText,
+  runningUid,
+  unsafe,
+} from './fs/safe-path.js';
 
 /** --home, else MCPKI_HOME, else $XDG_DATA_HOME/mcpki, else ~/.local/share/mcpki. An empty --home is a mistake. */
 export function resolveHome(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
   if (explicit !== undefined && explicit.trim() === '') {
-    throw new McpkiError('USAGE', '--home is empty', fix('give the folder of the mcpki home, e.g. {--home /var/lib/mcpki}, or leave {--home} out to use MCPKI_HOME or the default'));
+    throw new McpkiError(
+      'USAGE',
+      '--home is empty',
+      fix(
+        'give the folder of the mcpki home, e.g. {--home /var/lib/mcpki}, or leave {--home} out to use MCPKI_HOME or the default',
+      ),
+    );
   }
   if (explicit) return resolve(explicit);
   if (env.MCPKI_HOME) return resolve(env.MCPKI_HOME);
@@ -55,7 +70,10 @@ export function layoutOf(home: string): HomeLayout {
  * writable by others), else UNSAFE_PATH and nothing is created. `hint` names the option that chose the
  * folder. Returns the folders it created, outermost first (for removing them again when a command fails).
  */
-export function ensurePrivateDir(path: string, hint: Hint = fix('pass a writable folder with {--home DIR} or MCPKI_HOME')): string[] {
+export function ensurePrivateDir(
+  path: string,
+  hint: Hint = fix('pass a writable folder with {--home DIR} or MCPKI_HOME'),
+): string[] {
   const real = assertUsableDir(path, hint);
   const created: string[] = [];
   try {
@@ -78,7 +96,12 @@ export function assertUsableDir(path: string, hint: Hint, what?: string): string
     return assertSafeDir(path, what);
   } catch (error) {
     if (error instanceof McpkiError && error.code === 'WRITE_FAILED') {
-      throw new McpkiError('HOME_UNUSABLE', `cannot use folder ${path}: ${error.message.replace(/^cannot use (.*): it is not a folder$/, '$1 is not a folder')}`, hint, { cause: error });
+      throw new McpkiError(
+        'HOME_UNUSABLE',
+        `cannot use folder ${path}: ${error.message.replace(/^cannot use (.*): it is not a folder$/, '$1 is not a folder')}`,
+        hint,
+        { cause: error },
+      );
     }
     throw error;
   }
@@ -110,11 +133,19 @@ function makeDirs(path: string, created: string[]): void {
  * naming the path, its owner or mode, and the fix.
  */
 export function assertSafeHome(layout: HomeLayout): void {
-  const root = assertUsableDir(layout.root, 'pass a writable folder with --home or MCPKI_HOME', 'a folder on the way to the mcpki home');
+  const root = assertUsableDir(
+    layout.root,
+    'pass a writable folder with --home or MCPKI_HOME',
+    'a folder on the way to the mcpki home',
+  );
   const rootStat = lstatOrNull(root);
   if (!rootStat) return;
   if (!rootStat.isDirectory()) {
-    throw new McpkiError('HOME_UNUSABLE', `cannot use folder ${layout.root}: it is not a folder`, fix('pass a writable folder with {--home DIR} or MCPKI_HOME'));
+    throw new McpkiError(
+      'HOME_UNUSABLE',
+      `cannot use folder ${layout.root}: it is not a folder`,
+      fix('pass a writable folder with {--home DIR} or MCPKI_HOME'),
+    );
   }
   assertSafeFolder(root, rootStat, 'the mcpki home', true);
   for (const [dir, what] of [
@@ -123,7 +154,12 @@ export function assertSafeHome(layout: HomeLayout): void {
   ] as const) {
     const stat = lstatOrNull(dir);
     if (!stat) continue;
-    if (stat.isSymbolicLink() && !isTrustedOwner(stat.uid)) throw unsafe(dir, `${what} is a symlink owned by uid ${stat.uid}`, `remove ${dir} and restore the CA from a backup`);
+    if (stat.isSymbolicLink() && !isTrustedOwner(stat.uid))
+      throw unsafe(
+        dir,
+        `${what} is a symlink owned by uid ${stat.uid}`,
+        `remove ${dir} and restore the CA from a backup`,
+      );
     const real = assertSafeDir(dir, what);
     const realStat = lstatOrNull(real);
     if (realStat?.isDirectory()) assertSafeFolder(dir, realStat, what, true);
@@ -132,12 +168,21 @@ export function assertSafeHome(layout: HomeLayout): void {
   assertPrivateFile(layout.intermediateKey, 'the intermediate CA key', true);
   const db = lstatOrNull(layout.database);
   if (db) {
-    if (db.isSymbolicLink()) throw unsafe(layout.database, 'the inventory is a symlink', `replace ${layout.database} with the file itself`);
+    if (db.isSymbolicLink())
+      throw unsafe(layout.database, 'the inventory is a symlink', `replace ${layout.database} with the file itself`);
     if (!isTrustedOwner(db.uid)) {
-      throw unsafe(layout.database, `the inventory is owned by uid ${db.uid}, not by this user (uid ${runningUid()}) or root`, `chown ${runningUid()} ${layout.database} after checking it was not replaced`);
+      throw unsafe(
+        layout.database,
+        `the inventory is owned by uid ${db.uid}, not by this user (uid ${runningUid()}) or root`,
+        `chown ${runningUid()} ${layout.database} after checking it was not replaced`,
+      );
     }
     if ((db.mode & 0o022) !== 0) {
-      throw unsafe(layout.database, `the inventory is writable by ${db.mode & 0o002 ? 'everyone' : 'its group'} (mode ${modeText(db.mode)})`, `chmod go-w ${layout.database}, and check its revocations (mcpki list --all)`);
+      throw unsafe(
+        layout.database,
+        `the inventory is writable by ${db.mode & 0o002 ? 'everyone' : 'its group'} (mode ${modeText(db.mode)})`,
+        `chmod go-w ${layout.database}, and check its revocations (mcpki list --all)`,
+      );
     }
   }
 }

@@ -12,7 +12,13 @@ const PACKAGES: Record<string, { native: boolean }> = {
 };
 
 function packageNamed(text: string): string | undefined {
-  return Object.keys(PACKAGES).find((name) => text.includes(`'${name}'`) || text.includes(`"${name}"`) || text.includes(`/${name}/`) || text.includes(name.replace('-', '_')));
+  return Object.keys(PACKAGES).find(
+    (name) =>
+      text.includes(`'${name}'`) ||
+      text.includes(`"${name}"`) ||
+      text.includes(`/${name}/`) ||
+      text.includes(name.replace('-', '_')),
+  );
 }
 
 /**
@@ -26,7 +32,8 @@ export function installError(error: unknown): McpkiError | undefined {
   // `bindings` (better-sqlite3's loader) found no built addon
   const missingAddon = /Could not locate the bindings file/.test(message);
   // an addon built for another Node (NODE_MODULE_VERSION) or another platform, or a truncated one
-  const badAddon = code === 'ERR_DLOPEN_FAILED' || /NODE_MODULE_VERSION|invalid ELF header|wrong ELF class/.test(message);
+  const badAddon =
+    code === 'ERR_DLOPEN_FAILED' || /NODE_MODULE_VERSION|invalid ELF header|wrong ELF class/.test(message);
   const missingModule = code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND';
   if (!missingAddon && !badAddon && !missingModule) return undefined;
   const name = packageNamed(message) ?? (missingAddon ? 'better-sqlite3' : undefined);
@@ -39,5 +46,10 @@ export function installError(error: unknown): McpkiError | undefined {
       { cause: error },
     );
   }
-  return new McpkiError('INSTALL_INCOMPLETE', `the package ${name} is missing from mcpki's installation`, `reinstall mcpki (npm install -g mcpki), or run npm install in its folder`, { cause: error });
+  return new McpkiError(
+    'INSTALL_INCOMPLETE',
+    `the package ${name} is missing from mcpki's installation`,
+    `reinstall mcpki (npm install -g mcpki), or run npm install in its folder`,
+    { cause: error },
+  );
 }

@@ -56,7 +56,8 @@ export function viewOf(record: CertificateRecord, now: Date, orphaned?: Readonly
   const notAfter = Date.parse(record.notAfter);
   const t = now.getTime();
   let state: CertificateState = record.status;
-  if (record.status === 'valid' && record.issuerSerial !== null && orphaned?.has(record.issuerSerial)) state = 'orphaned';
+  if (record.status === 'valid' && record.issuerSerial !== null && orphaned?.has(record.issuerSerial))
+    state = 'orphaned';
   else if (record.status === 'valid' && t > notAfter) state = 'expired';
   else if (record.status === 'valid' && t < notBefore) state = 'not-yet-valid';
   const lifetime = Math.max(1, notAfter - notBefore);
@@ -79,14 +80,27 @@ export interface ListOptions {
 
 export function listCertificates(context: Context, options: ListOptions = {}): CertificateView[] {
   const now = context.now();
-  const expiringBefore = options.expiringWithinMs === undefined ? undefined : new Date(now.getTime() + options.expiringWithinMs).toISOString();
+  const expiringBefore =
+    options.expiringWithinMs === undefined
+      ? undefined
+      : new Date(now.getTime() + options.expiringWithinMs).toISOString();
   const store = context.existingStore();
   const states = new Map((store?.listRenewalStates() ?? []).map((state) => [state.name, state]));
   const orphaned = orphanedIssuers(store);
   return (store?.listCertificates({ all: options.all, expiringBefore }) ?? []).map((record) => {
     const view = viewOf(record, now, orphaned);
     const state = states.get(record.name);
-    return state && record.status === 'valid' ? { ...view, renewal: { nextCheck: state.nextCheck, reason: state.reason, failures: state.failures, lastError: state.lastError } } : view;
+    return state && record.status === 'valid'
+      ? {
+          ...view,
+          renewal: {
+            nextCheck: state.nextCheck,
+            reason: state.reason,
+            failures: state.failures,
+            lastError: state.lastError,
+          },
+        }
+      : view;
   });
 }
 
@@ -94,11 +108,18 @@ export function findCertificate(context: Context, nameOrSerial: string): Certifi
   const store = context.existingStore();
   const record = store?.findCertificate(nameOrSerial);
   if (!record) {
-    throw new McpkiError('NOT_FOUND', `no certificate named or with serial "${nameOrSerial}"`, 'see "mcpki list --all" for names and serials');
+    throw new McpkiError(
+      'NOT_FOUND',
+      `no certificate named or with serial "${nameOrSerial}"`,
+      'see "mcpki list --all" for names and serials',
+    );
   }
   return viewOf(record, context.now(), orphanedIssuers(store));
 }
 
-export function listEvents(context: Context, options: { limit?: number; type?: string; name?: string } = {}): EventRecord[] {
+export function listEvents(
+  context: Context,
+  options: { limit?: number; type?: string; name?: string } = {},
+): EventRecord[] {
   return context.existingStore()?.listEvents(options) ?? [];
 }

@@ -34,10 +34,26 @@ describe('ACME accounts against Pebble', { skip }, () => {
   let previousAgent;
 
   /** An acme-client of our own on the account (or looking one up by key, without accountUrl). */
-  const peer = (keyPem, accountUrl) => new acme.Client({ directoryUrl: pebble.directoryUrl, accountKey: keyPem, ...(accountUrl ? { accountUrl } : {}) });
+  const peer = (keyPem, accountUrl) =>
+    new acme.Client({ directoryUrl: pebble.directoryUrl, accountKey: keyPem, ...(accountUrl ? { accountUrl } : {}) });
   const cli = (args, options) => mcpki(['--home', home, ...args], options);
   const register = (name, extra = []) =>
-    cli(['--json', 'acme', 'account', 'register', '--directory', pebble.directoryUrl, '--ca-bundle', pebble.caBundlePath, '--email', 'ops@example.com', '--agree-tos', '--name', name, ...extra]);
+    cli([
+      '--json',
+      'acme',
+      'account',
+      'register',
+      '--directory',
+      pebble.directoryUrl,
+      '--ca-bundle',
+      pebble.caBundlePath,
+      '--email',
+      'ops@example.com',
+      '--agree-tos',
+      '--name',
+      name,
+      ...extra,
+    ]);
 
   before(async () => {
     pebble = await startPebble();
@@ -54,7 +70,11 @@ describe('ACME accounts against Pebble', { skip }, () => {
   });
 
   test('register --key-type: the key file has that type, shown by show and list; ed25519 and unknown types are refused before anything is sent', () => {
-    for (const [name, type] of [['p384', 'ec-p384'], ['rsa', 'rsa-2048'], ['default', undefined]]) {
+    for (const [name, type] of [
+      ['p384', 'ec-p384'],
+      ['rsa', 'rsa-2048'],
+      ['default', undefined],
+    ]) {
       const registered = register(name, type ? ['--key-type', type] : []);
       assert.equal(registered.status, 0, registered.stderr + registered.stdout);
       const expected = type ?? 'ec-p256';
@@ -65,7 +85,11 @@ describe('ACME accounts against Pebble', { skip }, () => {
       assert.match(shown.stdout, new RegExp(`key type\\s+${expected}`));
     }
     const listed = cli(['--json', 'acme', 'account', 'list']);
-    assert.deepEqual(Object.fromEntries(listed.json.accounts.map((a) => [a.name, a.keyType])), { default: 'ec-p256', p384: 'ec-p384', rsa: 'rsa-2048' });
+    assert.deepEqual(Object.fromEntries(listed.json.accounts.map((a) => [a.name, a.keyType])), {
+      default: 'ec-p256',
+      p384: 'ec-p384',
+      rsa: 'rsa-2048',
+    });
     assert.match(cli(['acme', 'account', 'list']).stdout, /KEY[\s\S]*ec-p384/);
 
     for (const bad of ['ed25519', 'dsa-1024']) {
@@ -131,11 +155,29 @@ describe('ACME accounts against Pebble', { skip }, () => {
     const byNew = peer(newKey);
     await byNew.createAccount({ onlyReturnExisting: true });
     assert.equal(byNew.getAccountUrl(), accountUrl);
-    await assert.rejects(peer(oldKey).createAccount({ onlyReturnExisting: true }), /unable to find existing account|does not exist/i);
+    await assert.rejects(
+      peer(oldKey).createAccount({ onlyReturnExisting: true }),
+      /unable to find existing account|does not exist/i,
+    );
     await assert.rejects(peer(oldKey, accountUrl).createOrder({ identifiers: [{ type: 'dns', value: 'old.test' }] }));
 
     // a new order through mcpki with the rolled-over account
-    const issued = await mcpkiAsync(['--home', home, '--json', 'acme', 'issue', 'rolled', '-d', 'rolled.test', '--account', 'roll', '--http-port', String(pebble.httpPort), '--http-host', '127.0.0.1']);
+    const issued = await mcpkiAsync([
+      '--home',
+      home,
+      '--json',
+      'acme',
+      'issue',
+      'rolled',
+      '-d',
+      'rolled.test',
+      '--account',
+      'roll',
+      '--http-port',
+      String(pebble.httpPort),
+      '--http-host',
+      '127.0.0.1',
+    ]);
     assert.equal(issued.status, 0, issued.stderr + issued.stdout);
     assert.equal(JSON.parse(issued.stdout).certificate.issuer, 'acme:roll');
 
@@ -153,7 +195,10 @@ describe('ACME accounts against Pebble', { skip }, () => {
     const pending = `${keyPath}.rollover`;
 
     // a run that wrote the new key and got it accepted, then died before renaming it over the old one
-    const accepted = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' });
+    const accepted = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+      type: 'pkcs8',
+      format: 'pem',
+    });
     writeFileSync(pending, accepted, { mode: 0o600 });
     const client = peer(readFileSync(keyPath), accountUrl);
     await client.updateAccountKey(accepted);
@@ -164,7 +209,10 @@ describe('ACME accounts against Pebble', { skip }, () => {
     assert.ok(!existsSync(pending));
 
     // a run that died before the CA saw its key: the key is dropped and a real rollover follows
-    const stray = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' });
+    const stray = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+      type: 'pkcs8',
+      format: 'pem',
+    });
     writeFileSync(pending, stray, { mode: 0o600 });
     const rolled = cli(['--json', 'acme', 'account', 'rollover', 'crash']);
     assert.equal(rolled.status, 0, rolled.stderr + rolled.stdout);
@@ -189,7 +237,10 @@ describe('ACME accounts against Pebble', { skip }, () => {
     // a rollover of the same account in another (live) process: refused at once, nothing touched
     const context = createContext({ home });
     const me = { pid: process.pid, host: hostname(), acquiredAt: new Date().toISOString() };
-    assert.equal(context.store().tryLock('acme-account-rollover:crash', me, () => true), undefined);
+    assert.equal(
+      context.store().tryLock('acme-account-rollover:crash', me, () => true),
+      undefined,
+    );
     try {
       const busy = cli(['acme', 'account', 'rollover', 'crash']);
       assert.notEqual(busy.status, 0, busy.stdout);
@@ -212,36 +263,70 @@ describe('ACME accounts against Pebble', { skip }, () => {
     const pebbleCa = readFileSync(pebble.caBundlePath);
     let dropKeyChange = true;
     let dropped = 0;
-    const proxy = https.createServer({ cert: readFileSync(join(tls, 'pebble.fullchain.pem')), key: readFileSync(join(tls, 'pebble.key')) }, (req, res) => {
-      const body = [];
-      req.on('data', (chunk) => body.push(chunk));
-      req.on('end', () => {
-        const forwarded = https.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, ca: pebbleCa, agent: false }, (answer) => {
-          const data = [];
-          answer.on('data', (chunk) => data.push(chunk));
-          answer.on('end', () => {
-            if (dropKeyChange && req.method === 'POST' && req.url.startsWith('/rollover-account-key') && answer.statusCode === 200) {
-              dropped++;
-              req.socket.destroy();
-              return;
-            }
-            res.writeHead(answer.statusCode, answer.headers).end(Buffer.concat(data));
-          });
+    const proxy = https.createServer(
+      { cert: readFileSync(join(tls, 'pebble.fullchain.pem')), key: readFileSync(join(tls, 'pebble.key')) },
+      (req, res) => {
+        const body = [];
+        req.on('data', (chunk) => body.push(chunk));
+        req.on('end', () => {
+          const forwarded = https.request(
+            {
+              host: upstream.hostname,
+              port: upstream.port,
+              method: req.method,
+              path: req.url,
+              headers: req.headers,
+              ca: pebbleCa,
+              agent: false,
+            },
+            (answer) => {
+              const data = [];
+              answer.on('data', (chunk) => data.push(chunk));
+              answer.on('end', () => {
+                if (
+                  dropKeyChange &&
+                  req.method === 'POST' &&
+                  req.url.startsWith('/rollover-account-key') &&
+                  answer.statusCode === 200
+                ) {
+                  dropped++;
+                  req.socket.destroy();
+                  return;
+                }
+                res.writeHead(answer.statusCode, answer.headers).end(Buffer.concat(data));
+              });
+            },
+          );
+          forwarded.on('error', () => res.writeHead(502).end());
+          forwarded.end(Buffer.concat(body));
         });
-        forwarded.on('error', () => res.writeHead(502).end());
-        forwarded.end(Buffer.concat(body));
-      });
-    });
+      },
+    );
     await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     t.after(() => new Promise((resolve) => proxy.close(resolve)));
     const port = proxy.address().port;
     // the proxy runs in this process: the CLI must run asynchronously
     const cliAsync = async (args) => {
       const result = await mcpkiAsync(['--home', home, ...args]);
-      return { ...result, json: args.includes('--json') && result.status === 0 ? JSON.parse(result.stdout) : undefined };
+      return {
+        ...result,
+        json: args.includes('--json') && result.status === 0 ? JSON.parse(result.stdout) : undefined,
+      };
     };
 
-    const registered = await cliAsync(['--json', 'acme', 'account', 'register', '--directory', `https://127.0.0.1:${port}/dir`, '--ca-bundle', pebble.caBundlePath, '--agree-tos', '--name', 'lost']);
+    const registered = await cliAsync([
+      '--json',
+      'acme',
+      'account',
+      'register',
+      '--directory',
+      `https://127.0.0.1:${port}/dir`,
+      '--ca-bundle',
+      pebble.caBundlePath,
+      '--agree-tos',
+      '--name',
+      'lost',
+    ]);
     assert.equal(registered.status, 0, registered.stderr + registered.stdout);
     const { keyPath, accountUrl } = registered.json.account;
     assert.equal(new URL(accountUrl).port, String(port), 'the account is reached through the proxy');
@@ -251,7 +336,10 @@ describe('ACME accounts against Pebble', { skip }, () => {
     const lost = await cliAsync(['acme', 'account', 'rollover', 'lost']);
     assert.equal(dropped, 1, 'the CA accepted the key change and its answer was dropped');
     assert.notEqual(lost.status, 0, lost.stdout);
-    assert.match(lost.stderr, /may or may not have switched account "lost" to the new key, kept in .*lost\.key\.rollover/);
+    assert.match(
+      lost.stderr,
+      /may or may not have switched account "lost" to the new key, kept in .*lost\.key\.rollover/,
+    );
     assert.match(lost.stderr, /run "mcpki acme account rollover lost" again/);
     assert.equal(readFileSync(keyPath, 'utf8'), before, 'the old key is still in place');
     assert.equal((statSync(pending).mode & 0o777).toString(8), '600');
@@ -262,11 +350,26 @@ describe('ACME accounts against Pebble', { skip }, () => {
     await assert.rejects(peer(before).createAccount({ onlyReturnExisting: true }), /unable to find existing account/i);
     assert.equal(cli(['--json', 'acme', 'account', 'show', 'lost']).json.account.keyRolloverPending, true);
     // nothing else uses the account until the rollover is finished
-    const blocked = await cliAsync(['acme', 'issue', 'blocked', '-d', 'blocked.test', '--account', 'lost', '--http-port', String(pebble.httpPort), '--http-host', '127.0.0.1']);
+    const blocked = await cliAsync([
+      'acme',
+      'issue',
+      'blocked',
+      '-d',
+      'blocked.test',
+      '--account',
+      'lost',
+      '--http-port',
+      String(pebble.httpPort),
+      '--http-host',
+      '127.0.0.1',
+    ]);
     assert.notEqual(blocked.status, 0, blocked.stdout);
     assert.match(blocked.stderr, /the key of ACME account "lost" is in the middle of a rollover/);
     assert.match(blocked.stderr, /run "mcpki acme account rollover lost"/);
-    assert.match(cli(['acme', 'account', 'show', 'lost']).stdout, /key rollover\s+unfinished: run "mcpki acme account rollover lost"/);
+    assert.match(
+      cli(['acme', 'account', 'show', 'lost']).stdout,
+      /key rollover\s+unfinished: run "mcpki acme account rollover lost"/,
+    );
 
     dropKeyChange = false;
     const pendingKey = readFileSync(pending, 'utf8');

@@ -89,8 +89,18 @@ test('ARI certificate identifier: the RFC 9773 section 4.1 example', () => {
   const rebuilt = fakeCertificate(Buffer.from('87654321', 'hex'), [akiExtension([ctx(0, keyId, false)])]);
   assert.equal(ariCertificateId(rebuilt), RFC9773_ID, 'serial 0x87654321 is encoded with its leading 0x00');
   assert.ok(isAriCertificateId(RFC9773_ID));
-  for (const bad of ['aYhba4dGQEHhs3uEe6CuLN4ByNQ', 'a.b.c', '.AIdlQyE', 'aYhba4dGQEHhs3uEe6CuLN4ByNQ=.AIdlQyE=', 'a/b.c']) assert.equal(isAriCertificateId(bad), false, bad);
-  assert.equal(renewalInfoResourceUrl('https://ca.test/renewal-info/', RFC9773_ID), `https://ca.test/renewal-info/${RFC9773_ID}`);
+  for (const bad of [
+    'aYhba4dGQEHhs3uEe6CuLN4ByNQ',
+    'a.b.c',
+    '.AIdlQyE',
+    'aYhba4dGQEHhs3uEe6CuLN4ByNQ=.AIdlQyE=',
+    'a/b.c',
+  ])
+    assert.equal(isAriCertificateId(bad), false, bad);
+  assert.equal(
+    renewalInfoResourceUrl('https://ca.test/renewal-info/', RFC9773_ID),
+    `https://ca.test/renewal-info/${RFC9773_ID}`,
+  );
 });
 
 test('ARI certificate identifier: small serials have no leading zero; AKI with issuer+serial only is refused', () => {
@@ -98,9 +108,19 @@ test('ARI certificate identifier: small serials have no leading zero; AKI with i
   assert.equal(ariCertificateId(fakeCertificate(1, [akiExtension([ctx(0, keyId, false)])])), 'AQIDBAU.AQ');
   expectMcpkiError(() => ariCertificateId(fakeCertificate(5)), /no Authority Key Identifier/);
   // AuthorityKeyIdentifier with authorityCertSerialNumber [2] but no keyIdentifier [0]
-  expectMcpkiError(() => ariCertificateId(fakeCertificate(5, [akiExtension([ctx(2, Buffer.from([7]), false)])])), /no keyIdentifier/);
+  expectMcpkiError(
+    () => ariCertificateId(fakeCertificate(5, [akiExtension([ctx(2, Buffer.from([7]), false)])])),
+    /no keyIdentifier/,
+  );
   expectMcpkiError(() => ariCertificateId('no certificate here'), /no PEM CERTIFICATE/);
-  assert.equal(ariCertificateId(Buffer.from(`Bag Attributes\n    friendlyName: example certificate with a long header line before the PEM\n${RFC9773_EXAMPLE}`)), RFC9773_ID);
+  assert.equal(
+    ariCertificateId(
+      Buffer.from(
+        `Bag Attributes\n    friendlyName: example certificate with a long header line before the PEM\n${RFC9773_EXAMPLE}`,
+      ),
+    ),
+    RFC9773_ID,
+  );
   expectMcpkiError(() => ariCertificateId(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01])), /not an X.509 certificate/);
 });
 
@@ -124,7 +144,10 @@ test('chooseRenewalTime: uniform inside the window, bounds with an injected rand
     sum += t;
   }
   assert.ok(low - start < span * 0.01 && end - high < span * 0.01, 'draws cover the whole window');
-  assert.ok(Math.abs(sum / draws - (start.getTime() + span / 2)) < span * 0.02, 'draws centre on the middle of the window');
+  assert.ok(
+    Math.abs(sum / draws - (start.getTime() + span / 2)) < span * 0.02,
+    'draws centre on the middle of the window',
+  );
   assert.equal(chooseRenewalTime({ start, end }, now, () => 0).toISOString(), start.toISOString());
   assert.equal(chooseRenewalTime({ start, end }, now, () => 1).toISOString(), end.toISOString());
   assert.equal(chooseRenewalTime({ start, end }, now, () => 0.5).toISOString(), '2030-03-02T00:00:00.000Z');
@@ -162,11 +185,15 @@ test('parseRetryAfter: delay-seconds and HTTP-date', () => {
   assert.equal(parseRetryAfter(' 0 ', now), 0);
   assert.equal(parseRetryAfter('Tue, 01 Jan 2030 02:00:00 GMT', now), 7200);
   assert.equal(parseRetryAfter('Mon, 31 Dec 2029 23:00:00 GMT', now), 0, 'a date in the past means now');
-  for (const bad of [undefined, '', 'soon', '-5', '1.5', '2030-01-01']) assert.equal(parseRetryAfter(bad, now), undefined, String(bad));
+  for (const bad of [undefined, '', 'soon', '-5', '1.5', '2030-01-01'])
+    assert.equal(parseRetryAfter(bad, now), undefined, String(bad));
 });
 
 test('parseRenewalInfo: RFC 3339 start/end, end strictly after start', () => {
-  const ok = parseRenewalInfo({ suggestedWindow: { start: '2030-01-02T04:00:00Z', end: '2030-01-03T04:00:00.5+01:00' }, explanationURL: 'https://ca.test/why' });
+  const ok = parseRenewalInfo({
+    suggestedWindow: { start: '2030-01-02T04:00:00Z', end: '2030-01-03T04:00:00.5+01:00' },
+    explanationURL: 'https://ca.test/why',
+  });
   assert.equal(ok.window.start.toISOString(), '2030-01-02T04:00:00.000Z');
   assert.equal(ok.window.end.toISOString(), '2030-01-03T03:00:00.500Z');
   assert.equal(ok.explanationUrl, 'https://ca.test/why');
@@ -177,7 +204,10 @@ test('parseRenewalInfo: RFC 3339 start/end, end strictly after start', () => {
     [{ suggestedWindow: { start: '2030-01-02T04:00:00Z', end: 1893556800 } }, /end is not an RFC 3339/],
     [{ suggestedWindow: { start: '2030-01-02T04:00:00Z', end: '2030-01-02T04:00:00Z' } }, /is not after its start/],
   ]) {
-    assert.throws(() => parseRenewalInfo(json), (error) => error instanceof RenewalInfoError && error.reason === 'malformed' && why.test(error.message));
+    assert.throws(
+      () => parseRenewalInfo(json),
+      (error) => error instanceof RenewalInfoError && error.reason === 'malformed' && why.test(error.message),
+    );
   }
 });
 
@@ -211,7 +241,13 @@ describe('renewal information and profiles from a local HTTPS server', () => {
     meta: {
       termsOfService: `${base}/terms`,
       ...(withExtensions
-        ? { profiles: { classic: 'The same profile you know and love', shortlived: 'https://ca.test/docs/profiles#shortlived', tlsserver: 'https://ca.test/docs/profiles#tlsserver' } }
+        ? {
+            profiles: {
+              classic: 'The same profile you know and love',
+              shortlived: 'https://ca.test/docs/profiles#shortlived',
+              tlsserver: 'https://ca.test/docs/profiles#tlsserver',
+            },
+          }
         : {}),
     },
   });
@@ -228,15 +264,29 @@ describe('renewal information and profiles from a local HTTPS server', () => {
     routes.set('/directory', (req, res) => json(res, 200, directory(true)));
     routes.set('/directory-plain', (req, res) => json(res, 200, directory(false)));
     routes.set(`/renewal-info/${RFC9773_ID}`, (req, res) =>
-      json(res, 200, { suggestedWindow: { start, end }, explanationURL: 'https://ca.test/why' }, { 'retry-after': '21600' }),
+      json(
+        res,
+        200,
+        { suggestedWindow: { start, end }, explanationURL: 'https://ca.test/why' },
+        { 'retry-after': '21600' },
+      ),
     );
-    routes.set(`/renewal-info/${leafId}`, (req, res) => json(res, 200, { suggestedWindow: { start, end } }, { 'retry-after': httpDate }));
-    routes.set('/renewal-info/AAAA.AQ', (req, res) => json(res, 200, { suggestedWindow: { start: end, end: start } }, { 'retry-after': '60' }));
+    routes.set(`/renewal-info/${leafId}`, (req, res) =>
+      json(res, 200, { suggestedWindow: { start, end } }, { 'retry-after': httpDate }),
+    );
+    routes.set('/renewal-info/AAAA.AQ', (req, res) =>
+      json(res, 200, { suggestedWindow: { start: end, end: start } }, { 'retry-after': '60' }),
+    );
     routes.set('/renewal-info/AAAB.AQ', (req, res) => json(res, 200, { window: { start, end } }));
     routes.set('/renewal-info/AAAC.AQ', (req, res) => json(res, 200, '<html>not json</html>'));
     routes.set('/renewal-info/AAAD.AQ', (req, res) => json(res, 200, { suggestedWindow: { start: 'next week', end } }));
     routes.set('/renewal-info/AAAE.AQ', (req, res) =>
-      json(res, 503, { type: 'urn:ietf:params:acme:error:serverInternal', detail: 'try later', status: 503 }, { 'retry-after': '120' }),
+      json(
+        res,
+        503,
+        { type: 'urn:ietf:params:acme:error:serverInternal', detail: 'try later', status: 503 },
+        { 'retry-after': '120' },
+      ),
     );
     routes.set('/renewal-info/AAAF.AQ', () => {
       // never answers: the client's timeout has to end it
@@ -247,7 +297,12 @@ describe('renewal information and profiles from a local HTTPS server', () => {
       (req, res) => {
         const handler = routes.get(req.url);
         if (handler) return handler(req, res);
-        json(res, 404, { type: 'urn:ietf:params:acme:error:malformed', detail: 'Certificate not found', status: 404 }, { 'content-type': 'application/problem+json' });
+        json(
+          res,
+          404,
+          { type: 'urn:ietf:params:acme:error:malformed', detail: 'Certificate not found', status: 404 },
+          { 'content-type': 'application/problem+json' },
+        );
       },
     );
     server.on('connection', (socket) => {
@@ -280,7 +335,10 @@ describe('renewal information and profiles from a local HTTPS server', () => {
     assert.equal(leafId, `${keyId.toString('base64url')}.${serial.toString('base64url')}`);
     // openssl x509 -serial agrees with the -text serial
     const serialLine = run('openssl', ['x509', '-in', leafPath, '-noout', '-serial']).stdout.trim();
-    assert.equal(serialLine.replace('serial=', '').toLowerCase().replace(/^0+/, ''), serialBlock[1].replace(/:/g, '').toLowerCase().replace(/^0+/, ''));
+    assert.equal(
+      serialLine.replace('serial=', '').toLowerCase().replace(/^0+/, ''),
+      serialBlock[1].replace(/:/g, '').toLowerCase().replace(/^0+/, ''),
+    );
     // a full chain gives the leaf's identifier
     const fullchain = readFileSync(join(home.dir, 'out', 'ari.fullchain.pem'), 'utf8');
     assert.equal(ariCertificateId(fullchain), leafId);
@@ -296,7 +354,10 @@ describe('renewal information and profiles from a local HTTPS server', () => {
     assert.equal(info.explanationUrl, 'https://ca.test/why');
     assert.equal(info.retryAfterSeconds, 21_600);
     assert.ok(Math.abs(info.fetchedAt - Date.now()) < 10_000);
-    assert.equal(nextRenewalInfoCheck(info.fetchedAt, info.retryAfterSeconds).getTime(), info.fetchedAt.getTime() + 21_600_000);
+    assert.equal(
+      nextRenewalInfoCheck(info.fetchedAt, info.retryAfterSeconds).getTime(),
+      info.fetchedAt.getTime() + 21_600_000,
+    );
     const when = chooseRenewalTime(info.window, new Date('2030-04-01T00:00:00Z'));
     assert.ok(when >= info.window.start && when <= info.window.end);
   });
@@ -339,15 +400,23 @@ describe('renewal information and profiles from a local HTTPS server', () => {
       assert.equal(e.temporary, false);
       assert.match(e.message, /no renewal information for certificate AAAZ\.AQ: Certificate not found/);
     });
-    await expectFailure('AAAF.AQ', (e) => {
-      assert.equal(e.reason, 'timeout');
-      assert.equal(e.temporary, true);
-    }, { ca: rootPem, timeoutMs: 300 });
-    await expectFailure(RFC9773_ID, (e) => {
-      assert.equal(e.reason, 'tls');
-      assert.equal(e.code, 'NETWORK');
-      assert.match(e.hint, /--ca-bundle/);
-    }, {});
+    await expectFailure(
+      'AAAF.AQ',
+      (e) => {
+        assert.equal(e.reason, 'timeout');
+        assert.equal(e.temporary, true);
+      },
+      { ca: rootPem, timeoutMs: 300 },
+    );
+    await expectFailure(
+      RFC9773_ID,
+      (e) => {
+        assert.equal(e.reason, 'tls');
+        assert.equal(e.code, 'NETWORK');
+        assert.match(e.hint, /--ca-bundle/);
+      },
+      {},
+    );
     await assert.rejects(fetchRenewalInfo(endpoint, 'not an id', { ca: rootPem }), /not an ARI certificate identifier/);
   });
 
@@ -356,24 +425,33 @@ describe('renewal information and profiles from a local HTTPS server', () => {
     assert.deepEqual(Object.keys(directoryProfiles(dir)), ['classic', 'shortlived', 'tlsserver']);
     assert.equal(checkProfile(undefined, dir), undefined);
     assert.equal(checkProfile('shortlived', dir), 'shortlived');
-    assert.throws(() => checkProfile('bogus', dir), (error) => {
-      assert.ok(error instanceof McpkiError);
-      assert.match(error.message, /unknown ACME profile "bogus"; this server offers: classic, shortlived, tlsserver/);
-      assert.match(error.hint, /--profile/);
-      return true;
-    });
-    assert.throws(() => checkProfile('ShortLived', dir), (error) => /did you mean --profile shortlived/.test(error.hint));
+    assert.throws(
+      () => checkProfile('bogus', dir),
+      (error) => {
+        assert.ok(error instanceof McpkiError);
+        assert.match(error.message, /unknown ACME profile "bogus"; this server offers: classic, shortlived, tlsserver/);
+        assert.match(error.hint, /--profile/);
+        return true;
+      },
+    );
+    assert.throws(
+      () => checkProfile('ShortLived', dir),
+      (error) => /did you mean --profile shortlived/.test(error.hint),
+    );
 
     const plain = await fetchDirectory(`${base}/directory-plain`, { ca: rootPem });
     assert.equal(renewalInfoEndpoint(plain), undefined, 'no ARI: callers skip renewal information and "replaces"');
     assert.deepEqual(directoryProfiles(plain), {});
     assert.equal(checkProfile(undefined, plain), undefined, 'no --profile: fine without profiles');
-    assert.throws(() => checkProfile('shortlived', plain), (error) => {
-      assert.ok(error instanceof McpkiError);
-      assert.match(error.message, /this ACME server does not support profiles/);
-      assert.match(error.hint, /drop --profile/);
-      return true;
-    });
+    assert.throws(
+      () => checkProfile('shortlived', plain),
+      (error) => {
+        assert.ok(error instanceof McpkiError);
+        assert.match(error.message, /this ACME server does not support profiles/);
+        assert.match(error.hint, /drop --profile/);
+        return true;
+      },
+    );
   });
 
   test('acme-client against an untrusted TLS server: the recorder restores the TLS error acme-client loses', async () => {
@@ -381,8 +459,14 @@ describe('renewal information and profiles from a local HTTPS server', () => {
     const saved = { ...acme.axios.defaults.acmeSettings };
     acme.axios.defaults.acmeSettings.retryMaxAttempts = 0;
     try {
-      const client = new acme.Client({ directoryUrl: `${base}/directory`, accountKey: await acme.crypto.createPrivateEcdsaKey() });
-      const error = await client.createAccount({ termsOfServiceAgreed: true }).then(() => undefined, (e) => e);
+      const client = new acme.Client({
+        directoryUrl: `${base}/directory`,
+        accountKey: await acme.crypto.createPrivateEcdsaKey(),
+      });
+      const error = await client.createAccount({ termsOfServiceAgreed: true }).then(
+        () => undefined,
+        (e) => e,
+      );
       assert.ok(error instanceof TypeError, 'acme-client 5.4.0 turns network errors into a TypeError');
       assert.match(error.message, /reading 'config'/);
       const problem = fromAcmeClientError(error, { recorder, operation: 'account' });
@@ -409,11 +493,25 @@ test('newOrderPayload: profile and replaces only when set', () => {
       { type: 'dns', value: '*.example.com' },
     ],
   });
-  assert.equal(JSON.stringify(newOrderPayload({ identifiers: ['a.example'], profile: undefined, replaces: undefined })), '{"identifiers":[{"type":"dns","value":"a.example"}]}');
-  const full = newOrderPayload({ identifiers: [{ type: 'dns', value: 'a.example' }], profile: 'shortlived', replaces: RFC9773_ID });
-  assert.deepEqual(full, { identifiers: [{ type: 'dns', value: 'a.example' }], profile: 'shortlived', replaces: RFC9773_ID });
+  assert.equal(
+    JSON.stringify(newOrderPayload({ identifiers: ['a.example'], profile: undefined, replaces: undefined })),
+    '{"identifiers":[{"type":"dns","value":"a.example"}]}',
+  );
+  const full = newOrderPayload({
+    identifiers: [{ type: 'dns', value: 'a.example' }],
+    profile: 'shortlived',
+    replaces: RFC9773_ID,
+  });
+  assert.deepEqual(full, {
+    identifiers: [{ type: 'dns', value: 'a.example' }],
+    profile: 'shortlived',
+    replaces: RFC9773_ID,
+  });
   assert.deepEqual(newOrderPayload({ identifiers: ['[::1]'] }).identifiers, [{ type: 'ip', value: '::1' }]);
-  expectMcpkiError(() => newOrderPayload({ identifiers: ['a.example'], replaces: 'not-an-id' }), /ARI certificate identifier/);
+  expectMcpkiError(
+    () => newOrderPayload({ identifiers: ['a.example'], replaces: 'not-an-id' }),
+    /ARI certificate identifier/,
+  );
   expectMcpkiError(() => newOrderPayload({ identifiers: [] }), /at least one identifier/);
 });
 
@@ -426,7 +524,12 @@ describe('ACME problems from acme-client 5.4.0', () => {
   let mode = 'ok';
   let accountKey;
   const saved = { ...acme.axios.defaults.acmeSettings };
-  const problem = (name, detail, extra = {}) => ({ type: `urn:ietf:params:acme:error:${name}`, detail, status: 400, ...extra });
+  const problem = (name, detail, extra = {}) => ({
+    type: `urn:ietf:params:acme:error:${name}`,
+    detail,
+    status: 400,
+    ...extra,
+  });
   const challenge = (withDetail) => ({
     type: 'http-01',
     url: `${base}/chall/1`,
@@ -434,7 +537,9 @@ describe('ACME problems from acme-client 5.4.0', () => {
     status: 'invalid',
     error: {
       type: 'urn:ietf:params:acme:error:connection',
-      ...(withDetail ? { detail: '127.0.0.1: Fetching http://a.example/.well-known/acme-challenge/tok: Connection refused' } : {}),
+      ...(withDetail
+        ? { detail: '127.0.0.1: Fetching http://a.example/.well-known/acme-challenge/tok: Connection refused' }
+        : {}),
       status: 400,
     },
   });
@@ -455,17 +560,31 @@ describe('ACME problems from acme-client 5.4.0', () => {
       req.on('end', () => {
         switch (req.url) {
           case '/directory':
-            return send(200, { newNonce: `${base}/nonce`, newAccount: `${base}/account`, newOrder: `${base}/order`, revokeCert: `${base}/revoke`, meta: {} });
+            return send(200, {
+              newNonce: `${base}/nonce`,
+              newAccount: `${base}/account`,
+              newOrder: `${base}/order`,
+              revokeCert: `${base}/revoke`,
+              meta: {},
+            });
           case '/nonce':
             return send(200);
           case '/account':
-            if (mode === 'eab') return send(403, problem('externalAccountRequired', 'External Account Binding required', { status: 403 }));
+            if (mode === 'eab')
+              return send(
+                403,
+                problem('externalAccountRequired', 'External Account Binding required', { status: 403 }),
+              );
             return send(201, { status: 'valid' }, { location: `${base}/account/1` });
           case '/order':
             if (mode === 'rate') {
               return send(
                 429,
-                problem('rateLimited', 'Error creating new order :: too many certificates (5) already issued for this exact set of identifiers in the last 168h0m0s, retry after 2030-01-01 00:00:00 UTC: see https://letsencrypt.org/docs/rate-limits/', { status: 429 }),
+                problem(
+                  'rateLimited',
+                  'Error creating new order :: too many certificates (5) already issued for this exact set of identifiers in the last 168h0m0s, retry after 2030-01-01 00:00:00 UTC: see https://letsencrypt.org/docs/rate-limits/',
+                  { status: 429 },
+                ),
                 { 'retry-after': '3600' },
               );
             }
@@ -473,19 +592,48 @@ describe('ACME problems from acme-client 5.4.0', () => {
               return send(400, {
                 ...problem('rejectedIdentifier', 'Error creating new order :: Cannot issue for 2 identifiers'),
                 subproblems: [
-                  { type: 'urn:ietf:params:acme:error:rejectedIdentifier', detail: 'Domain name is a public suffix', identifier: { type: 'dns', value: 'co.uk' } },
-                  { type: 'urn:ietf:params:acme:error:malformed', detail: 'Domain name contains an invalid character', identifier: { type: 'dns', value: 'a_b.example.com' } },
+                  {
+                    type: 'urn:ietf:params:acme:error:rejectedIdentifier',
+                    detail: 'Domain name is a public suffix',
+                    identifier: { type: 'dns', value: 'co.uk' },
+                  },
+                  {
+                    type: 'urn:ietf:params:acme:error:malformed',
+                    detail: 'Domain name contains an invalid character',
+                    identifier: { type: 'dns', value: 'a_b.example.com' },
+                  },
                 ],
               });
             }
             if (mode === 'badNonce') return send(400, problem('badNonce', 'JWS has an invalid anti-replay nonce: "x"'));
             if (mode === 'userAction') {
-              return send(403, problem('userActionRequired', 'Terms of service have changed', { status: 403, instance: `${base}/agree` }), { link: `<${base}/terms/v2>;rel="terms-of-service"` });
+              return send(
+                403,
+                problem('userActionRequired', 'Terms of service have changed', {
+                  status: 403,
+                  instance: `${base}/agree`,
+                }),
+                { link: `<${base}/terms/v2>;rel="terms-of-service"` },
+              );
             }
-            if (mode === 'server503') return send(503, problem('serverInternal', 'The service is down for maintenance', { status: 503 }));
-            return send(201, { status: 'pending', identifiers: [{ type: 'dns', value: 'a.example' }], authorizations: [`${base}/authz/1`], finalize: `${base}/finalize` }, { location: `${base}/order/1` });
+            if (mode === 'server503')
+              return send(503, problem('serverInternal', 'The service is down for maintenance', { status: 503 }));
+            return send(
+              201,
+              {
+                status: 'pending',
+                identifiers: [{ type: 'dns', value: 'a.example' }],
+                authorizations: [`${base}/authz/1`],
+                finalize: `${base}/finalize`,
+              },
+              { location: `${base}/order/1` },
+            );
           case '/authz/1':
-            return send(200, { status: 'invalid', identifier: { type: 'dns', value: 'a.example' }, challenges: [challenge(true)] });
+            return send(200, {
+              status: 'invalid',
+              identifier: { type: 'dns', value: 'a.example' },
+              challenges: [challenge(true)],
+            });
           case '/chall/1':
             return send(200, challenge(mode !== 'noDetail'));
           case '/revoke':
@@ -505,11 +653,21 @@ describe('ACME problems from acme-client 5.4.0', () => {
   });
 
   const client = async () => {
-    const c = new acme.Client({ directoryUrl: `${base}/directory`, accountKey, backoffAttempts: 1, backoffMin: 1, backoffMax: 2 });
+    const c = new acme.Client({
+      directoryUrl: `${base}/directory`,
+      accountKey,
+      backoffAttempts: 1,
+      backoffMin: 1,
+      backoffMax: 2,
+    });
     if (mode !== 'eab') await c.createAccount({ termsOfServiceAgreed: true });
     return c;
   };
-  const caught = (promise) => promise.then(() => assert.fail('expected a failure'), (error) => error);
+  const caught = (promise) =>
+    promise.then(
+      () => assert.fail('expected a failure'),
+      (error) => error,
+    );
   const newOrder = (c) => c.createOrder({ identifiers: [{ type: 'dns', value: 'a.example' }] });
 
   test('a failed request is Error(detail): the recorder restores type, status and headers; without it the type is inferred', async () => {
@@ -557,7 +715,10 @@ describe('ACME problems from acme-client 5.4.0', () => {
       assert.equal(exact.retryAfterSeconds, 3600);
       assert.equal(exact.retryAfter.getTime(), now.getTime() + 3_600_000);
       const until = exact.retryAfter.toISOString().replace(/\.\d{3}Z$/, 'Z');
-      assert.ok(describeProblem(exact).message.startsWith(`rate limited by the CA until ${until}`), describeProblem(exact).message);
+      assert.ok(
+        describeProblem(exact).message.startsWith(`rate limited by the CA until ${until}`),
+        describeProblem(exact).message,
+      );
       assert.equal(isRetryable(exact), false, 'a rate limit is reported, not retried');
       assert.equal(errorCodeFor(exact), 'RATE_LIMITED');
 
@@ -565,7 +726,10 @@ describe('ACME problems from acme-client 5.4.0', () => {
       assert.equal(guessed.name, 'rateLimited');
       assert.equal(guessed.retryAfterSeconds, 3600, 'from "retry after 2030-01-01 00:00:00 UTC"');
       assert.equal(guessed.retryAfter.toISOString(), '2030-01-01T00:00:00.000Z');
-      assert.match(describeProblem(guessed).message, /^rate limited by the CA until 2030-01-01T00:00:00Z: Error creating new order :: too many certificates/);
+      assert.match(
+        describeProblem(guessed).message,
+        /^rate limited by the CA until 2030-01-01T00:00:00Z: Error creating new order :: too many certificates/,
+      );
       assert.match(describeProblem(guessed).hint, /wait until 2030-01-01T00:00:00Z/);
     } finally {
       recorder.detach();
@@ -578,14 +742,27 @@ describe('ACME problems from acme-client 5.4.0', () => {
       mode = 'compound';
       const compound = fromAcmeClientError(await caught(newOrder(await client())), { recorder });
       assert.equal(compound.name, 'rejectedIdentifier');
-      assert.deepEqual(compound.subproblems.map((s) => [s.name, s.identifier.value]), [['rejectedIdentifier', 'co.uk'], ['malformed', 'a_b.example.com']]);
+      assert.deepEqual(
+        compound.subproblems.map((s) => [s.name, s.identifier.value]),
+        [
+          ['rejectedIdentifier', 'co.uk'],
+          ['malformed', 'a_b.example.com'],
+        ],
+      );
       const described = describeProblem(compound);
-      assert.match(described.message, /the CA refused 2 identifiers: co\.uk \(rejectedIdentifier: Domain name is a public suffix\); a_b\.example\.com \(malformed/);
+      assert.match(
+        described.message,
+        /the CA refused 2 identifiers: co\.uk \(rejectedIdentifier: Domain name is a public suffix\); a_b\.example\.com \(malformed/,
+      );
       assert.match(described.hint, /remove co\.uk, a_b\.example\.com from -d/);
 
       mode = 'badNonce';
       const nonceError = await caught(newOrder(await client()));
-      assert.equal(nonceError.message, 'JWS has an invalid anti-replay nonce: "x"', 'thrown after acme-client\'s own 5 badNonce retries');
+      assert.equal(
+        nonceError.message,
+        'JWS has an invalid anti-replay nonce: "x"',
+        "thrown after acme-client's own 5 badNonce retries",
+      );
       const nonce = fromAcmeClientError(nonceError, { recorder });
       assert.equal(nonce.name, 'badNonce');
       assert.equal(isRetryable(nonce), true);
@@ -604,7 +781,10 @@ describe('ACME problems from acme-client 5.4.0', () => {
       assert.equal(isRetryable(down), true);
 
       mode = 'ok';
-      const revoked = fromAcmeClientError(await caught((await client()).revokeCertificate(RFC9773_EXAMPLE)), { recorder, operation: 'revoke' });
+      const revoked = fromAcmeClientError(await caught((await client()).revokeCertificate(RFC9773_EXAMPLE)), {
+        recorder,
+        operation: 'revoke',
+      });
       assert.equal(revoked.name, 'alreadyRevoked');
       assert.equal(errorCodeFor(revoked), 'ALREADY_REVOKED');
       assert.match(describeProblem(revoked).message, /already revoked/);
@@ -618,15 +798,26 @@ describe('ACME problems from acme-client 5.4.0', () => {
     const c = await client();
     const order = await newOrder(c);
     const [authz] = await c.getAuthorizations(order);
-    const context = { identifier: authz.identifier, challengeType: 'http-01', orderUrl: order.url, operation: 'challenge' };
+    const context = {
+      identifier: authz.identifier,
+      challengeType: 'http-01',
+      orderUrl: order.url,
+      operation: 'challenge',
+    };
 
     const challengeError = await caught(c.waitForValidStatus(authz.challenges[0]));
-    assert.equal(challengeError.message, '127.0.0.1: Fetching http://a.example/.well-known/acme-challenge/tok: Connection refused');
+    assert.equal(
+      challengeError.message,
+      '127.0.0.1: Fetching http://a.example/.well-known/acme-challenge/tok: Connection refused',
+    );
     const fromText = fromAcmeClientError(challengeError, context);
     assert.equal(fromText.name, 'connection');
     assert.equal(fromText.orderUrl, `${base}/order/1`);
     const { message, hint } = describeProblem(fromText);
-    assert.equal(message, 'http-01 challenge for a.example failed: port 80 of a.example was not reachable from the CA: 127.0.0.1: Fetching http://a.example/.well-known/acme-challenge/tok: Connection refused');
+    assert.equal(
+      message,
+      'http-01 challenge for a.example failed: port 80 of a.example was not reachable from the CA: 127.0.0.1: Fetching http://a.example/.well-known/acme-challenge/tok: Connection refused',
+    );
     assert.match(hint, /port 80 must be open/);
     assert.equal(errorCodeFor(fromText), 'CHALLENGE_FAILED');
     assert.equal(isRetryable(fromText), false);
@@ -651,7 +842,10 @@ describe('ACME problems from acme-client 5.4.0', () => {
       const restored = fromAcmeClientError(crash, { recorder, identifier: 'a.example' });
       assert.equal(restored.name, 'connection');
       assert.equal(restored.challengeType, 'http-01');
-      assert.match(describeProblem(restored).message, /^http-01 challenge for a\.example failed: port 80 of a\.example was not reachable/);
+      assert.match(
+        describeProblem(restored).message,
+        /^http-01 challenge for a\.example failed: port 80 of a\.example was not reachable/,
+      );
       assert.equal(fromAcmeClientError(crash).name, 'unknown');
     } finally {
       recorder.detach();
@@ -666,7 +860,9 @@ describe('ACME problems from acme-client 5.4.0', () => {
     await new Promise((resolve) => closed.close(resolve));
     const directoryUrl = `http://127.0.0.1:${port}/directory`;
 
-    const error = await caught(new acme.Client({ directoryUrl, accountKey }).createAccount({ termsOfServiceAgreed: true }));
+    const error = await caught(
+      new acme.Client({ directoryUrl, accountKey }).createAccount({ termsOfServiceAgreed: true }),
+    );
     assert.ok(error instanceof TypeError);
     assert.equal(error.message, "Cannot read properties of undefined (reading 'config')");
     const blind = fromAcmeClientError(error);
@@ -677,13 +873,18 @@ describe('ACME problems from acme-client 5.4.0', () => {
     const recorder = attachProblemRecorder(acme.axios);
     assert.equal(acme.axios.interceptors.response.handlers.length, interceptors + 1);
     try {
-      const again = await caught(new acme.Client({ directoryUrl, accountKey }).createAccount({ termsOfServiceAgreed: true }));
+      const again = await caught(
+        new acme.Client({ directoryUrl, accountKey }).createAccount({ termsOfServiceAgreed: true }),
+      );
       const problem = fromAcmeClientError(again, { recorder, operation: 'directory' });
       assert.equal(problem.name, 'network');
       assert.equal(problem.networkCode, 'ECONNREFUSED');
       assert.equal(problem.url, directoryUrl);
       assert.equal(isRetryable(problem), false, 'connection refused is not transient');
-      assert.match(describeProblem(problem).message, new RegExp(`^cannot reach the ACME server 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)`));
+      assert.match(
+        describeProblem(problem).message,
+        new RegExp(`^cannot reach the ACME server 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)`),
+      );
       assert.equal(errorCodeFor(problem), 'NETWORK');
     } finally {
       recorder.detach();
@@ -692,25 +893,57 @@ describe('ACME problems from acme-client 5.4.0', () => {
 
     // axios errors as axios builds them: code on the error, no response
     for (const code of ['ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN']) {
-      const transient = fromAcmeClientError(Object.assign(new Error(`read ${code}`), { isAxiosError: true, code, config: { url: `${base}/order` } }));
+      const transient = fromAcmeClientError(
+        Object.assign(new Error(`read ${code}`), { isAxiosError: true, code, config: { url: `${base}/order` } }),
+      );
       assert.equal(transient.networkCode, code);
       assert.equal(isRetryable(transient), true, code);
     }
-    const serverError = fromAcmeClientError(Object.assign(new Error('Request failed with status code 500'), { isAxiosError: true, response: { status: 500, data: problem('serverInternal', 'boom', { status: 500 }), headers: {} } }));
+    const serverError = fromAcmeClientError(
+      Object.assign(new Error('Request failed with status code 500'), {
+        isAxiosError: true,
+        response: { status: 500, data: problem('serverInternal', 'boom', { status: 500 }), headers: {} },
+      }),
+    );
     assert.equal(serverError.name, 'serverInternal');
     assert.equal(isRetryable(serverError), false);
   });
 
-  test('acme-client\'s own challenge self-checks and bookkeeping messages', () => {
+  test("acme-client's own challenge self-checks and bookkeeping messages", () => {
     // the exact messages of acme-client 5.4.0 src/verify.js and src/client.js
     const cases = [
-      ['Authorization not found in HTTP response from a.example', 'incorrectResponse', 'http-01', /^http-01 challenge for a\.example failed: port 80 of a\.example did not serve the expected/],
-      ['No TXT records found for name: _acme-challenge.b.example', 'dns', 'dns-01', /^dns-01 challenge for b\.example failed: TXT record _acme-challenge\.b\.example not visible to this machine/],
-      ['Authorization not found in DNS TXT record: _acme-challenge.b.example', 'incorrectResponse', 'dns-01', /TXT record _acme-challenge\.b\.example not visible/],
-      ['Authorization not found in certificate from c.example', 'incorrectResponse', 'tls-alpn-01', /^tls-alpn-01 challenge for c\.example failed: port 443 of c\.example did not present the acme-tls\/1/],
+      [
+        'Authorization not found in HTTP response from a.example',
+        'incorrectResponse',
+        'http-01',
+        /^http-01 challenge for a\.example failed: port 80 of a\.example did not serve the expected/,
+      ],
+      [
+        'No TXT records found for name: _acme-challenge.b.example',
+        'dns',
+        'dns-01',
+        /^dns-01 challenge for b\.example failed: TXT record _acme-challenge\.b\.example not visible to this machine/,
+      ],
+      [
+        'Authorization not found in DNS TXT record: _acme-challenge.b.example',
+        'incorrectResponse',
+        'dns-01',
+        /TXT record _acme-challenge\.b\.example not visible/,
+      ],
+      [
+        'Authorization not found in certificate from c.example',
+        'incorrectResponse',
+        'tls-alpn-01',
+        /^tls-alpn-01 challenge for c\.example failed: port 443 of c\.example did not present the acme-tls\/1/,
+      ],
       ['No account URL found, register account first', 'accountDoesNotExist', undefined, /account does not exist/],
       ['Operation is pending or processing', 'timeout', undefined, /did not finish in time/],
-      ['Attempting to read ACME directory returned error 404: https://ca.test/dir', 'badDirectory', undefined, /ACME directory is unusable/],
+      [
+        'Attempting to read ACME directory returned error 404: https://ca.test/dir',
+        'badDirectory',
+        undefined,
+        /ACME directory is unusable/,
+      ],
     ];
     for (const [text, name, challengeType, pattern] of cases) {
       const p = fromAcmeClientError(new Error(text));
@@ -723,10 +956,17 @@ describe('ACME problems from acme-client 5.4.0', () => {
 
   test('describeProblem: one line and a fix for each problem type', () => {
     const dns01 = problemFromDocument(
-      { type: 'urn:ietf:params:acme:error:unauthorized', detail: 'Incorrect TXT record "abc" found at _acme-challenge.example.com', status: 403 },
+      {
+        type: 'urn:ietf:params:acme:error:unauthorized',
+        detail: 'Incorrect TXT record "abc" found at _acme-challenge.example.com',
+        status: 403,
+      },
       { identifier: { type: 'dns', value: '*.example.com' }, challengeType: 'dns-01' },
     );
-    assert.equal(describeProblem(dns01).message, 'dns-01 challenge for *.example.com failed: TXT record _acme-challenge.example.com not visible to the CA: Incorrect TXT record "abc" found at _acme-challenge.example.com');
+    assert.equal(
+      describeProblem(dns01).message,
+      'dns-01 challenge for *.example.com failed: TXT record _acme-challenge.example.com not visible to the CA: Incorrect TXT record "abc" found at _acme-challenge.example.com',
+    );
     assert.match(describeProblem(dns01).hint, /--dns-hook/);
 
     const expectations = {
@@ -753,36 +993,65 @@ describe('ACME problems from acme-client 5.4.0', () => {
     };
     for (const [name, [message, hint]] of Object.entries(expectations)) {
       const p = problemFromDocument(
-        { type: `urn:ietf:params:acme:error:${name}`, detail: `detail\nof ${name}`, status: 400, ...(name === 'userActionRequired' ? { instance: 'https://ca.test/tos' } : {}) },
+        {
+          type: `urn:ietf:params:acme:error:${name}`,
+          detail: `detail\nof ${name}`,
+          status: 400,
+          ...(name === 'userActionRequired' ? { instance: 'https://ca.test/tos' } : {}),
+        },
         { identifier: 'a.example' },
       );
       const described = describeProblem(p);
       assert.match(described.message, message, name);
       assert.match(described.hint, hint, name);
       assert.ok(!described.message.includes('\n') && !described.hint.includes('\n'), `${name}: one line each`);
-      assert.ok(described.message.includes(`detail of ${name}`) || name === 'externalAccountRequired', `${name}: keeps the detail`);
+      assert.ok(
+        described.message.includes(`detail of ${name}`) || name === 'externalAccountRequired',
+        `${name}: keeps the detail`,
+      );
       assert.ok(!isRetryable(p), name);
     }
   });
 
   test('details of real CAs without a type: inference', () => {
     const cases = [
-      ['Error creating new order :: too many failed authorizations recently: see https://letsencrypt.org/docs/failed-validation-limit/', 'rateLimited'],
+      [
+        'Error creating new order :: too many failed authorizations recently: see https://letsencrypt.org/docs/failed-validation-limit/',
+        'rateLimited',
+      ],
       ['JWS has an invalid anti-replay nonce: "abc"', 'badNonce'],
       ['CAA record for example.com prevents issuance', 'caa'],
-      ['DNS problem: NXDOMAIN looking up A for nope.example.com - check that a DNS record exists for this domain', 'dns'],
-      ['127.0.0.1: Fetching http://a.example:5002/.well-known/acme-challenge/x: Timeout during connect (likely firewall problem)', 'connection'],
-      ['The key authorization file from the server did not match this challenge. Expected "a" (got "b")', 'incorrectResponse'],
+      [
+        'DNS problem: NXDOMAIN looking up A for nope.example.com - check that a DNS record exists for this domain',
+        'dns',
+      ],
+      [
+        '127.0.0.1: Fetching http://a.example:5002/.well-known/acme-challenge/x: Timeout during connect (likely firewall problem)',
+        'connection',
+      ],
+      [
+        'The key authorization file from the server did not match this challenge. Expected "a" (got "b")',
+        'incorrectResponse',
+      ],
       ['Correct value not found for DNS challenge', 'incorrectResponse'],
-      ['Error creating new order :: Cannot issue for "localhost": Domain name does not end with a valid public suffix (TLD)', 'rejectedIdentifier'],
+      [
+        'Error creating new order :: Cannot issue for "localhost": Domain name does not end with a valid public suffix (TLD)',
+        'rejectedIdentifier',
+      ],
       ['Certificate already revoked', 'alreadyRevoked'],
-      ['unsupported revocation reason code provided: 6. Supported reasons: 0 (unspecified), 1 (keyCompromise)', 'badRevocationReason'],
+      [
+        'unsupported revocation reason code provided: 6. Supported reasons: 0 (unspecified), 1 (keyCompromise)',
+        'badRevocationReason',
+      ],
     ];
     for (const [detail, name] of cases) {
       const p = fromAcmeClientError(new Error(detail));
       assert.equal(p.name, name, detail);
       assert.equal(p.inferred, true);
     }
-    assert.equal(fromAcmeClientError(new Error('Error creating new order :: Cannot issue for "localhost": x')).identifier.value, 'localhost');
+    assert.equal(
+      fromAcmeClientError(new Error('Error creating new order :: Cannot issue for "localhost": x')).identifier.value,
+      'localhost',
+    );
   });
 });

@@ -31,7 +31,14 @@ const HAS_OPENSSL = hasCommand('openssl');
 const CHALLTESTSRV = '/usr/bin/pebble-challtestsrv';
 
 function task(type, identifier, token, options = {}) {
-  return { type, identifier, wildcard: false, token, keyAuthorization: `${token}.${options.thumbprint ?? 'Zm9vYmFyLXRodW1icHJpbnQtb2YtdGhlLWFjY291bnQta2V5'}`, ...options };
+  return {
+    type,
+    identifier,
+    wildcard: false,
+    token,
+    keyAuthorization: `${token}.${options.thumbprint ?? 'Zm9vYmFyLXRodW1icHJpbnQtb2YtdGhlLWFjY291bnQta2V5'}`,
+    ...options,
+  };
 }
 
 /** True when a TCP port can be bound on 127.0.0.1 (then released again). */
@@ -56,12 +63,17 @@ function closeServer(server) {
 
 function httpGet(port, path, { agent, method = 'GET' } = {}) {
   return new Promise((resolve, reject) => {
-    const request = http.request({ host: '127.0.0.1', port, path, method, agent, headers: { host: 'example.test' } }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk) => (body += chunk));
-      response.on('end', () => resolve({ status: response.statusCode, body, type: response.headers['content-type'] }));
-    });
+    const request = http.request(
+      { host: '127.0.0.1', port, path, method, agent, headers: { host: 'example.test' } },
+      (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk) => (body += chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode, body, type: response.headers['content-type'] }),
+        );
+      },
+    );
     request.on('error', reject);
     request.end();
   });
@@ -70,7 +82,18 @@ function httpGet(port, path, { agent, method = 'GET' } = {}) {
 /** Runs a program without blocking the event loop (the servers under test live in this process). */
 function runAsync(cmd, args, { input, timeout = 15_000 } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, http_proxy: '', HTTP_PROXY: '', https_proxy: '', HTTPS_PROXY: '', all_proxy: '', ALL_PROXY: '' } });
+    const child = spawn(cmd, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        http_proxy: '',
+        HTTP_PROXY: '',
+        https_proxy: '',
+        HTTPS_PROXY: '',
+        all_proxy: '',
+        ALL_PROXY: '',
+      },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -86,7 +109,19 @@ function runAsync(cmd, args, { input, timeout = 15_000 } = {}) {
 
 async function curl(port, path) {
   // --resolve: the request goes out as it would from a CA, for http://example.test:PORT/...
-  const result = await runAsync('curl', ['-s', '--max-time', '10', '--path-as-is', '--resolve', `example.test:${port}:127.0.0.1`, '-o', '-', '-w', '\n%{http_code}', `http://example.test:${port}${path}`]);
+  const result = await runAsync('curl', [
+    '-s',
+    '--max-time',
+    '10',
+    '--path-as-is',
+    '--resolve',
+    `example.test:${port}:127.0.0.1`,
+    '-o',
+    '-',
+    '-w',
+    '\n%{http_code}',
+    `http://example.test:${port}${path}`,
+  ]);
   const cut = result.stdout.lastIndexOf('\n');
   return { body: result.stdout.slice(0, cut), status: Number(result.stdout.slice(cut + 1)) };
 }
@@ -138,13 +173,24 @@ describe('http-01 standalone responder', () => {
       assert.equal(head.status, 200);
       assert.equal(head.body, '');
       if (HAS_CURL) {
-        assert.deepEqual(await curl(port, `/.well-known/acme-challenge/${a.token}`), { status: 200, body: a.keyAuthorization });
+        assert.deepEqual(await curl(port, `/.well-known/acme-challenge/${a.token}`), {
+          status: 200,
+          body: a.keyAuthorization,
+        });
         assert.equal((await curl(port, `/.well-known/acme-challenge/nope`)).status, 404);
-        assert.equal((await curl(port, `/.well-known/acme-challenge/../../.well-known/acme-challenge/${a.token}`)).status, 404, 'no path normalisation on our side');
+        assert.equal(
+          (await curl(port, `/.well-known/acme-challenge/../../.well-known/acme-challenge/${a.token}`)).status,
+          404,
+          'no path normalisation on our side',
+        );
       }
 
       await provider.cleanup(a);
-      assert.equal((await httpGet(port, `/.well-known/acme-challenge/${a.token}`)).status, 404, 'cleanup removes the answer');
+      assert.equal(
+        (await httpGet(port, `/.well-known/acme-challenge/${a.token}`)).status,
+        404,
+        'cleanup removes the answer',
+      );
       assert.equal((await httpGet(port, `/.well-known/acme-challenge/${b.token}`)).status, 200, 'other tokens stay');
 
       // a keep-alive connection must not hold close() up or keep the port
@@ -196,23 +242,33 @@ describe('http-01 standalone responder', () => {
     assert.equal(await tcpPortFree(port), true);
   });
 
-  test('permission denied on port 80 as a non-root user: typed error naming the port', { skip: process.getuid?.() !== 0 && 'needs root to switch to nobody' }, () => {
-    const unprivilegedStart = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
-    if (unprivilegedStart <= 80) return; // this kernel lets anybody bind port 80: nothing to refuse
-    const script = `
+  test(
+    'permission denied on port 80 as a non-root user: typed error naming the port',
+    { skip: process.getuid?.() !== 0 && 'needs root to switch to nobody' },
+    () => {
+      const unprivilegedStart = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
+      if (unprivilegedStart <= 80) return; // this kernel lets anybody bind port 80: nothing to refuse
+      const script = `
       const { Http01Provider } = await import(${JSON.stringify(join(ROOT, 'dist/acme/challenges/index.js'))});
       const p = new Http01Provider({ host: '127.0.0.1' });
       try { await p.present({ type: 'http-01', identifier: 'example.test', wildcard: false, token: 't', keyAuthorization: 't.x' }); console.log('listening?!'); }
       catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, hint: e.hint })); }
       finally { await p.close(); }`;
-    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: '/', env: { PATH: process.env.PATH } });
-    assert.equal(result.status, 0, result.stderr);
-    const error = JSON.parse(result.stdout);
-    assert.equal(error.code, CHALLENGE_ERROR_CODES.portDenied);
-    assert.equal(error.message, 'cannot start the http-01 responder: permission denied to listen on 127.0.0.1:80');
-    assert.match(error.hint, /CAP_NET_BIND_SERVICE/);
-    assert.match(error.hint, /--webroot/);
-  });
+      const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        uid: 65534,
+        gid: 65534,
+        encoding: 'utf8',
+        cwd: '/',
+        env: { PATH: process.env.PATH },
+      });
+      assert.equal(result.status, 0, result.stderr);
+      const error = JSON.parse(result.stdout);
+      assert.equal(error.code, CHALLENGE_ERROR_CODES.portDenied);
+      assert.equal(error.message, 'cannot start the http-01 responder: permission denied to listen on 127.0.0.1:80');
+      assert.match(error.hint, /CAP_NET_BIND_SERVICE/);
+      assert.match(error.hint, /--webroot/);
+    },
+  );
 
   test('refuses wildcard names and tokens that are not base64url', async () => {
     const provider = new Http01Provider({ port: 0, host: '127.0.0.1' });
@@ -222,16 +278,24 @@ describe('http-01 standalone responder', () => {
         assert.match(error.message, /\*\.example\.test: a wildcard name cannot be validated with http-01/);
         assert.match(error.hint, /dns-01/);
       });
-      await rejectsWith(provider.present(task('http-01', 'example.test', '../../etc/passwd')), (error) => assert.match(error.message, /not base64url/));
-      await rejectsWith(provider.present({ ...task('http-01', 'example.test', 'tok'), keyAuthorization: 'other.thumb' }), (error) => {
-        assert.equal(error.code, 'INTERNAL');
-        assert.equal(error.message, 'the http-01 key authorization for example.test is not "token.thumbprint"');
-      });
+      await rejectsWith(provider.present(task('http-01', 'example.test', '../../etc/passwd')), (error) =>
+        assert.match(error.message, /not base64url/),
+      );
+      await rejectsWith(
+        provider.present({ ...task('http-01', 'example.test', 'tok'), keyAuthorization: 'other.thumb' }),
+        (error) => {
+          assert.equal(error.code, 'INTERNAL');
+          assert.equal(error.message, 'the http-01 key authorization for example.test is not "token.thumbprint"');
+        },
+      );
       assert.equal(provider.port, undefined, 'nothing was started');
     } finally {
       await provider.close();
     }
-    assert.throws(() => assertChallengeSupports('http-01', ['example.test', '*.example.test']), /wildcard name cannot be validated with http-01/);
+    assert.throws(
+      () => assertChallengeSupports('http-01', ['example.test', '*.example.test']),
+      /wildcard name cannot be validated with http-01/,
+    );
     assert.throws(() => assertChallengeSupports('tls-alpn-01', ['*.example.test']), /tls-alpn-01/);
     assertChallengeSupports('dns-01', ['*.example.test', 'example.test']);
   });
@@ -258,7 +322,13 @@ describe('http-01 webroot', () => {
       assert.equal(statSync(fileA).mode & 0o777, 0o644);
       assert.equal(statSync(join(webroot, '.well-known')).mode & 0o777, 0o755);
       assert.equal(statSync(join(webroot, '.well-known', 'acme-challenge')).mode & 0o777, 0o755);
-      assert.deepEqual(run('ls', ['-A', join(webroot, '.well-known', 'acme-challenge')]).stdout.split('\n').filter(Boolean), ['tokenA', 'tokenB'], 'no temp files left');
+      assert.deepEqual(
+        run('ls', ['-A', join(webroot, '.well-known', 'acme-challenge')])
+          .stdout.split('\n')
+          .filter(Boolean),
+        ['tokenA', 'tokenB'],
+        'no temp files left',
+      );
 
       await provider.cleanup(a);
       assert.equal(existsSync(fileA), false);
@@ -345,51 +415,85 @@ ${body}
         const lines = block.trim().split('\n');
         return {
           argv: lines.filter((l) => l.startsWith('arg=')).map((l) => l.slice(4)),
-          env: Object.fromEntries(lines.filter((l) => l.startsWith('MCPKI_')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])),
+          env: Object.fromEntries(
+            lines
+              .filter((l) => l.startsWith('MCPKI_'))
+              .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+          ),
         };
       });
   }
 
   function opensslTxtValue(keyAuthorization) {
-    const result = run('sh', ['-c', `printf %s "$1" | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '='`, 'sh', keyAuthorization]);
+    const result = run('sh', [
+      '-c',
+      `printf %s "$1" | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '='`,
+      'sh',
+      keyAuthorization,
+    ]);
     assert.equal(result.status, 0, result.stderr);
     return result.stdout.trim();
   }
 
-  test('present/cleanup run the hook as argv with the documented arguments and environment', { skip: !HAS_OPENSSL && 'openssl missing' }, async () => {
-    const { dir, cleanup } = tempDir('mcpki test dns '); // a space in the path: the hook path must be quoted
-    try {
-      const hook = writeHook(dir, 'my hook.sh');
-      const provider = createChallengeProvider({ type: 'dns-01', dnsHook: `'${hook.path}' --zone "example test" plain\\ word`, dnsTimeoutSeconds: '10', env: { PATH: process.env.PATH, KEEP: 'me' } });
-      assert.ok(provider instanceof Dns01HookProvider);
-      assert.equal(provider.type, 'dns-01');
-      const base = task('dns-01', 'example.test', 'tokA');
-      const wildcard = { ...task('dns-01', 'example.test', 'tokB'), wildcard: true };
-      await provider.present(base);
-      await provider.present(wildcard);
-      await provider.cleanup(wildcard);
-      await provider.cleanup(base);
-      await provider.cleanup(base); // a second cleanup does not run the hook again
-      await provider.close();
+  test(
+    'present/cleanup run the hook as argv with the documented arguments and environment',
+    { skip: !HAS_OPENSSL && 'openssl missing' },
+    async () => {
+      const { dir, cleanup } = tempDir('mcpki test dns '); // a space in the path: the hook path must be quoted
+      try {
+        const hook = writeHook(dir, 'my hook.sh');
+        const provider = createChallengeProvider({
+          type: 'dns-01',
+          dnsHook: `'${hook.path}' --zone "example test" plain\\ word`,
+          dnsTimeoutSeconds: '10',
+          env: { PATH: process.env.PATH, KEEP: 'me' },
+        });
+        assert.ok(provider instanceof Dns01HookProvider);
+        assert.equal(provider.type, 'dns-01');
+        const base = task('dns-01', 'example.test', 'tokA');
+        const wildcard = { ...task('dns-01', 'example.test', 'tokB'), wildcard: true };
+        await provider.present(base);
+        await provider.present(wildcard);
+        await provider.cleanup(wildcard);
+        await provider.cleanup(base);
+        await provider.cleanup(base); // a second cleanup does not run the hook again
+        await provider.close();
 
-      const value = opensslTxtValue(base.keyAuthorization);
-      const wildValue = opensslTxtValue(wildcard.keyAuthorization);
-      assert.equal(dnsTxtValue(base.keyAuthorization), value);
-      assert.notEqual(value, wildValue);
-      const calls = readCalls(hook.log);
-      const expect = (action, v, wild) => ({
-        argv: ['--zone', 'example test', 'plain word', action, 'example.test', '_acme-challenge.example.test.', v],
-        env: { MCPKI_ACME_ACTION: action, MCPKI_ACME_DOMAIN: 'example.test', MCPKI_ACME_FQDN: '_acme-challenge.example.test.', MCPKI_ACME_VALUE: v, MCPKI_ACME_WILDCARD: wild },
-      });
-      assert.deepEqual(calls, [expect('present', value, '0'), expect('present', wildValue, '1'), expect('cleanup', wildValue, '1'), expect('cleanup', value, '0')]);
-    } finally {
-      cleanup();
-    }
-  });
+        const value = opensslTxtValue(base.keyAuthorization);
+        const wildValue = opensslTxtValue(wildcard.keyAuthorization);
+        assert.equal(dnsTxtValue(base.keyAuthorization), value);
+        assert.notEqual(value, wildValue);
+        const calls = readCalls(hook.log);
+        const expect = (action, v, wild) => ({
+          argv: ['--zone', 'example test', 'plain word', action, 'example.test', '_acme-challenge.example.test.', v],
+          env: {
+            MCPKI_ACME_ACTION: action,
+            MCPKI_ACME_DOMAIN: 'example.test',
+            MCPKI_ACME_FQDN: '_acme-challenge.example.test.',
+            MCPKI_ACME_VALUE: v,
+            MCPKI_ACME_WILDCARD: wild,
+          },
+        });
+        assert.deepEqual(calls, [
+          expect('present', value, '0'),
+          expect('present', wildValue, '1'),
+          expect('cleanup', wildValue, '1'),
+          expect('cleanup', value, '0'),
+        ]);
+      } finally {
+        cleanup();
+      }
+    },
+  );
 
   test('the hook never sees the secrets mcpki reads (root passphrase, EAB HMAC, PKCS#12 password)', async () => {
     const { dir, cleanup } = tempDir();
-    const secrets = { MCPKI_ROOT_PASSPHRASE: 'root-secret-1', MCPKI_P12_PASSWORD: 'p12-secret-2', MCPKI_EAB_HMAC: 'eab-secret-3', MCPKI_OTHER_SECRET: 'other-secret-4' };
+    const secrets = {
+      MCPKI_ROOT_PASSPHRASE: 'root-secret-1',
+      MCPKI_P12_PASSWORD: 'p12-secret-2',
+      MCPKI_EAB_HMAC: 'eab-secret-3',
+      MCPKI_OTHER_SECRET: 'other-secret-4',
+    };
     const saved = { ...process.env };
     try {
       const dump = join(dir, 'env.txt');
@@ -398,7 +502,10 @@ ${body}
       chmodSync(hook, 0o755);
       // from the process environment (the CLI's case) and from an environment given by a library caller
       Object.assign(process.env, secrets, { KEPT_VARIABLE: 'kept' });
-      for (const provider of [new Dns01HookProvider({ hook }), new Dns01HookProvider({ hook, env: { ...process.env } })]) {
+      for (const provider of [
+        new Dns01HookProvider({ hook }),
+        new Dns01HookProvider({ hook, env: { ...process.env } }),
+      ]) {
         const t = task('dns-01', 'example.test', 'tok');
         await provider.present(t);
         await provider.cleanup(t);
@@ -416,22 +523,38 @@ ${body}
     }
   });
 
-  test('the TXT value matches openssl for the RFC 8555 example and odd inputs', { skip: !HAS_OPENSSL && 'openssl missing' }, () => {
-    for (const keyAuthorization of ['evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI', 'a.b', 'ümlaut.x', '']) {
-      assert.equal(dnsTxtValue(keyAuthorization), opensslTxtValue(keyAuthorization), keyAuthorization);
-    }
-  });
+  test(
+    'the TXT value matches openssl for the RFC 8555 example and odd inputs',
+    { skip: !HAS_OPENSSL && 'openssl missing' },
+    () => {
+      for (const keyAuthorization of [
+        'evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI',
+        'a.b',
+        'ümlaut.x',
+        '',
+      ]) {
+        assert.equal(dnsTxtValue(keyAuthorization), opensslTxtValue(keyAuthorization), keyAuthorization);
+      }
+    },
+  );
 
   test('a hook that exits 1: typed error naming the domain, the hook, the exit code and its last stderr line', async () => {
     const { dir, cleanup } = tempDir();
     try {
-      const hook = writeHook(dir, 'failing-hook', `echo "looking up zone" ; echo "warning: something" >&2 ; echo "error: zone example.test not found" >&2 ; exit 1`);
+      const hook = writeHook(
+        dir,
+        'failing-hook',
+        `echo "looking up zone" ; echo "warning: something" >&2 ; echo "error: zone example.test not found" >&2 ; exit 1`,
+      );
       const provider = new Dns01HookProvider({ hook: [hook.path, '--verbose'] });
       const t = task('dns-01', 'example.test', 'tok');
       const error = await rejectsWith(provider.present(t), (error) => {
         assert.equal(error.code, CHALLENGE_ERROR_CODES.hookFailed);
         assert.equal(error.code, 'CHALLENGE_FAILED');
-        assert.equal(error.message, `dns-01 present hook for example.test failed (exit code 1): ${hook.path} --verbose: error: zone example.test not found`);
+        assert.equal(
+          error.message,
+          `dns-01 present hook for example.test failed (exit code 1): ${hook.path} --verbose: error: zone example.test not found`,
+        );
         assert.match(error.hint, /run the hook by hand/);
       });
       assert.equal(error.cause.name, 'HookFailure');
@@ -455,12 +578,19 @@ ${body}
     const { dir, cleanup } = tempDir();
     try {
       const pids = join(dir, 'pids');
-      const hook = writeHook(dir, 'slow-hook', `echo "$$" > '${pids}' ; sleep 30 & echo "$!" >> '${pids}' ; echo "waiting for the DNS API" >&2 ; wait`);
+      const hook = writeHook(
+        dir,
+        'slow-hook',
+        `echo "$$" > '${pids}' ; sleep 30 & echo "$!" >> '${pids}' ; echo "waiting for the DNS API" >&2 ; wait`,
+      );
       const provider = new Dns01HookProvider({ hook: hook.path, timeoutSeconds: 0.5 });
       const started = Date.now();
       await rejectsWith(provider.present(task('dns-01', 'slow.example.test', 'tok')), (error) => {
         assert.equal(error.code, 'CHALLENGE_FAILED');
-        assert.equal(error.message, `dns-01 present hook for slow.example.test timed out after 0.5 s and was killed: ${hook.path}: waiting for the DNS API`);
+        assert.equal(
+          error.message,
+          `dns-01 present hook for slow.example.test timed out after 0.5 s and was killed: ${hook.path}: waiting for the DNS API`,
+        );
         assert.match(error.hint, /--dns-timeout/);
         assert.equal(error.cause.run.timedOut, true);
       });
@@ -505,24 +635,66 @@ ${body}
 
   test('splitCommand keeps quoted words and never involves a shell', async () => {
     assert.deepEqual(splitCommand('hook'), ['hook']);
-    assert.deepEqual(splitCommand('  /usr/bin/hook   --zone  example.com\t-v\n'), ['/usr/bin/hook', '--zone', 'example.com', '-v']);
-    assert.deepEqual(splitCommand(`a 'b c' "d \\"e\\" \\\\ \\x" f\\ g '' "" h'i'"j"`), ['a', 'b c', 'd "e" \\ \\x', 'f g', '', '', 'hij']);
+    assert.deepEqual(splitCommand('  /usr/bin/hook   --zone  example.com\t-v\n'), [
+      '/usr/bin/hook',
+      '--zone',
+      'example.com',
+      '-v',
+    ]);
+    assert.deepEqual(splitCommand(`a 'b c' "d \\"e\\" \\\\ \\x" f\\ g '' "" h'i'"j"`), [
+      'a',
+      'b c',
+      'd "e" \\ \\x',
+      'f g',
+      '',
+      '',
+      'hij',
+    ]);
     assert.deepEqual(splitCommand(`'it'\\''s'`), [`it's`]);
-    assert.deepEqual(splitCommand('echo $(touch /tmp/x) `id` ; rm -rf * | cat > out && ~'), ['echo', '$(touch', '/tmp/x)', '`id`', ';', 'rm', '-rf', '*', '|', 'cat', '>', 'out', '&&', '~']);
+    assert.deepEqual(splitCommand('echo $(touch /tmp/x) `id` ; rm -rf * | cat > out && ~'), [
+      'echo',
+      '$(touch',
+      '/tmp/x)',
+      '`id`',
+      ';',
+      'rm',
+      '-rf',
+      '*',
+      '|',
+      'cat',
+      '>',
+      'out',
+      '&&',
+      '~',
+    ]);
     assert.deepEqual(splitCommand(`"$HOME" '$HOME'`), ['$HOME', '$HOME']);
     assert.deepEqual(splitCommand(''), []);
     for (const bad of [`'open`, `"open`, `"a\\"`, 'trailing\\']) {
-      assert.throws(() => splitCommand(bad), (error) => error instanceof McpkiError && error.code === 'INVALID_INPUT' && /unterminated/.test(error.message), bad);
+      assert.throws(
+        () => splitCommand(bad),
+        (error) => error instanceof McpkiError && error.code === 'INVALID_INPUT' && /unterminated/.test(error.message),
+        bad,
+      );
     }
-    for (const argv of [['a'], ['a b', "it's", '$(x)', '', 'plain-word_1.0:/x']]) assert.deepEqual(splitCommand(formatCommand(argv)), argv);
-    assert.deepEqual(splitCommand(formatCommand(['a', "it's"])), run('sh', ['-c', `for a in ${formatCommand(['a', "it's"])}; do printf '%s\\n' "$a"; done`]).stdout.trim().split('\n'), 'a shell reads formatCommand the same way');
+    for (const argv of [['a'], ['a b', "it's", '$(x)', '', 'plain-word_1.0:/x']])
+      assert.deepEqual(splitCommand(formatCommand(argv)), argv);
+    assert.deepEqual(
+      splitCommand(formatCommand(['a', "it's"])),
+      run('sh', ['-c', `for a in ${formatCommand(['a', "it's"])}; do printf '%s\\n' "$a"; done`])
+        .stdout.trim()
+        .split('\n'),
+      'a shell reads formatCommand the same way',
+    );
 
     // through a real hook: $(...) and ; arrive literally, nothing is executed
     const { dir, cleanup } = tempDir();
     try {
       const marker = join(dir, 'touched');
       const hook = writeHook(dir, 'hook');
-      const provider = createChallengeProvider({ type: 'dns-01', dnsHook: `${hook.path} "$(touch ${marker})" ; touch ${marker} \`touch ${marker}\`` });
+      const provider = createChallengeProvider({
+        type: 'dns-01',
+        dnsHook: `${hook.path} "$(touch ${marker})" ; touch ${marker} \`touch ${marker}\``,
+      });
       await provider.present(task('dns-01', 'example.test', 'tok'));
       await provider.cleanup(task('dns-01', 'example.test', 'tok'));
       assert.equal(existsSync(marker), false, 'no shell ran');
@@ -533,43 +705,79 @@ ${body}
     }
   });
 
-  test('propagation check: waits until pebble-challtestsrv serves the TXT value, times out clearly otherwise', { skip: (!existsSync(CHALLTESTSRV) || !HAS_CURL) && 'pebble-challtestsrv or curl missing' }, async () => {
-    const { dir, cleanup } = tempDir();
-    const dnsPort = await freeUdpAndTcpPort();
-    const managementPort = await freeTcpPort();
-    const server = spawn(CHALLTESTSRV, ['-dns01', `127.0.0.1:${dnsPort}`, '-management', `127.0.0.1:${managementPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '', '-defaultIPv6', ''], { stdio: 'ignore' });
-    try {
-      await waitForTcp(managementPort);
-      // the hook sets the record through challtestsrv's management API, after a delay, so the check must poll
-      const hook = writeHook(
-        dir,
-        'challtestsrv-hook',
-        `[ "$1" = present ] || exit 0
-(sleep 0.7; curl -s -X POST -d "{\\"host\\":\\"$3\\",\\"value\\":\\"$4\\"}" http://127.0.0.1:${managementPort}/set-txt) >/dev/null 2>&1 &`,
+  test(
+    'propagation check: waits until pebble-challtestsrv serves the TXT value, times out clearly otherwise',
+    { skip: (!existsSync(CHALLTESTSRV) || !HAS_CURL) && 'pebble-challtestsrv or curl missing' },
+    async () => {
+      const { dir, cleanup } = tempDir();
+      const dnsPort = await freeUdpAndTcpPort();
+      const managementPort = await freeTcpPort();
+      const server = spawn(
+        CHALLTESTSRV,
+        [
+          '-dns01',
+          `127.0.0.1:${dnsPort}`,
+          '-management',
+          `127.0.0.1:${managementPort}`,
+          '-http01',
+          '',
+          '-https01',
+          '',
+          '-tlsalpn01',
+          '',
+          '-defaultIPv6',
+          '',
+        ],
+        { stdio: 'ignore' },
       );
-      const provider = createChallengeProvider({ type: 'dns-01', dnsHook: hook.path, dnsResolver: `127.0.0.1:${dnsPort}`, propagationTimeoutSeconds: 10 });
-      const t = task('dns-01', 'propagated.example.test', 'tok');
-      const started = Date.now();
-      await provider.present(t);
-      const waited = Date.now() - started;
-      assert.ok(waited >= 600 && waited < 8000, `waited ${waited} ms`);
-      await provider.cleanup(t);
-      await provider.close();
+      try {
+        await waitForTcp(managementPort);
+        // the hook sets the record through challtestsrv's management API, after a delay, so the check must poll
+        const hook = writeHook(
+          dir,
+          'challtestsrv-hook',
+          `[ "$1" = present ] || exit 0
+(sleep 0.7; curl -s -X POST -d "{\\"host\\":\\"$3\\",\\"value\\":\\"$4\\"}" http://127.0.0.1:${managementPort}/set-txt) >/dev/null 2>&1 &`,
+        );
+        const provider = createChallengeProvider({
+          type: 'dns-01',
+          dnsHook: hook.path,
+          dnsResolver: `127.0.0.1:${dnsPort}`,
+          propagationTimeoutSeconds: 10,
+        });
+        const t = task('dns-01', 'propagated.example.test', 'tok');
+        const started = Date.now();
+        await provider.present(t);
+        const waited = Date.now() - started;
+        assert.ok(waited >= 600 && waited < 8000, `waited ${waited} ms`);
+        await provider.cleanup(t);
+        await provider.close();
 
-      const silent = writeHook(dir, 'silent-hook', 'exit 0');
-      const never = new Dns01HookProvider({ hook: silent.path, propagationCheck: { resolver: `127.0.0.1:${dnsPort}`, timeoutSeconds: 1 } });
-      await rejectsWith(never.present(task('dns-01', 'never.example.test', 'tok')), (error) => {
-        assert.equal(error.code, 'CHALLENGE_FAILED');
-        assert.match(error.message, new RegExp(`^TXT record _acme-challenge\\.never\\.example\\.test\\. not visible at 127\\.0\\.0\\.1:${dnsPort} after 1 s`));
-      });
-      await never.cleanup(task('dns-01', 'never.example.test', 'tok'));
-      await never.close();
-    } finally {
-      server.kill('SIGKILL');
-      await new Promise((r) => (server.exitCode !== null || server.signalCode !== null ? r() : server.once('exit', r)));
-      cleanup();
-    }
-  });
+        const silent = writeHook(dir, 'silent-hook', 'exit 0');
+        const never = new Dns01HookProvider({
+          hook: silent.path,
+          propagationCheck: { resolver: `127.0.0.1:${dnsPort}`, timeoutSeconds: 1 },
+        });
+        await rejectsWith(never.present(task('dns-01', 'never.example.test', 'tok')), (error) => {
+          assert.equal(error.code, 'CHALLENGE_FAILED');
+          assert.match(
+            error.message,
+            new RegExp(
+              `^TXT record _acme-challenge\\.never\\.example\\.test\\. not visible at 127\\.0\\.0\\.1:${dnsPort} after 1 s`,
+            ),
+          );
+        });
+        await never.cleanup(task('dns-01', 'never.example.test', 'tok'));
+        await never.close();
+      } finally {
+        server.kill('SIGKILL');
+        await new Promise((r) =>
+          server.exitCode !== null || server.signalCode !== null ? r() : server.once('exit', r),
+        );
+        cleanup();
+      }
+    },
+  );
 
   test('propagationSeconds sleeps after present', async () => {
     const { dir, cleanup } = tempDir();
@@ -628,7 +836,9 @@ async function waitForTcp(port) {
 describe('tls-alpn-01 responder', { skip: !HAS_OPENSSL && 'openssl missing' }, () => {
   function sClient(port, args) {
     return new Promise((resolve) => {
-      const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       child.stdout.on('data', (d) => (out += d));
       child.stderr.on('data', (d) => (out += d));
@@ -655,7 +865,12 @@ describe('tls-alpn-01 responder', { skip: !HAS_OPENSSL && 'openssl missing' }, (
     const critical = lines[at + 1].includes('BOOLEAN') && lines[at + 1].trim().endsWith(':255');
     const valueLine = critical ? lines[at + 2] : lines[at + 1];
     assert.match(valueLine, /OCTET STRING/);
-    return { textCritical: /1\.3\.6\.1\.5\.5\.7\.1\.31: critical/.test(text), critical, value: valueLine.split('[HEX DUMP]:')[1]?.trim(), text };
+    return {
+      textCritical: /1\.3\.6\.1\.5\.5\.7\.1\.31: critical/.test(text),
+      critical,
+      value: valueLine.split('[HEX DUMP]:')[1]?.trim(),
+      text,
+    };
   }
 
   test('openssl s_client with acme-tls/1 gets the validation certificate; everything else is refused', async () => {
@@ -667,7 +882,11 @@ describe('tls-alpn-01 responder', { skip: !HAS_OPENSSL && 'openssl missing' }, (
       await provider.present(b);
       const port = provider.port;
 
-      for (const [t, extra] of [[a, []], [b, []], [a, ['-tls1_2']]]) {
+      for (const [t, extra] of [
+        [a, []],
+        [b, []],
+        [a, ['-tls1_2']],
+      ]) {
         const ok = await sClient(port, ['-servername', t.identifier, '-alpn', 'acme-tls/1', ...extra]);
         assert.equal(ok.status, 0, ok.out);
         assert.equal(ok.alpn, 'acme-tls/1');
@@ -675,7 +894,11 @@ describe('tls-alpn-01 responder', { skip: !HAS_OPENSSL && 'openssl missing' }, (
         const ext = acmeIdentifierOf(ok.pem);
         assert.equal(ext.textCritical, true, ext.text);
         assert.equal(ext.critical, true);
-        assert.equal(ext.value, `0420${sha256Hex(t.keyAuthorization)}`, 'DER OCTET STRING of SHA-256(keyAuthorization)');
+        assert.equal(
+          ext.value,
+          `0420${sha256Hex(t.keyAuthorization)}`,
+          'DER OCTET STRING of SHA-256(keyAuthorization)',
+        );
         const san = run('openssl', ['x509', '-noout', '-ext', 'subjectAltName'], { input: ok.pem }).stdout;
         assert.match(san, new RegExp(`^\\s+DNS:${t.identifier.replace(/\./g, '\\.')}$`, 'm'));
         assert.doesNotMatch(san, /,/, 'the identifier is the only SAN');
@@ -700,7 +923,8 @@ describe('tls-alpn-01 responder', { skip: !HAS_OPENSSL && 'openssl missing' }, (
       assert.notEqual(noSni.status, 0);
       assert.equal(noSni.pem, undefined);
       // not TLS at all
-      if (HAS_CURL) assert.notEqual((await runAsync('curl', ['-s', '--max-time', '5', `http://127.0.0.1:${port}/`])).status, 0);
+      if (HAS_CURL)
+        assert.notEqual((await runAsync('curl', ['-s', '--max-time', '5', `http://127.0.0.1:${port}/`])).status, 0);
 
       await provider.cleanup(a);
       const afterCleanup = await sClient(port, ['-servername', a.identifier, '-alpn', 'acme-tls/1']);
@@ -725,7 +949,10 @@ describe('tls-alpn-01 responder', { skip: !HAS_OPENSSL && 'openssl missing' }, (
       await provider.present(t);
       const ok = await sClient(provider.port, ['-servername', '1.0.0.127.in-addr.arpa', '-alpn', 'acme-tls/1']);
       assert.equal(ok.status, 0, ok.out);
-      assert.match(run('openssl', ['x509', '-noout', '-ext', 'subjectAltName'], { input: ok.pem }).stdout, /IP Address:127\.0\.0\.1/);
+      assert.match(
+        run('openssl', ['x509', '-noout', '-ext', 'subjectAltName'], { input: ok.pem }).stdout,
+        /IP Address:127\.0\.0\.1/,
+      );
       assert.equal(acmeIdentifierOf(ok.pem).value, `0420${sha256Hex(t.keyAuthorization)}`);
     } finally {
       await provider.close();
@@ -745,7 +972,9 @@ describe('tls-alpn-01 responder', { skip: !HAS_OPENSSL && 'openssl missing' }, (
       });
       await provider.cleanup(task('tls-alpn-01', 'example.test', 'tok'));
       await provider.close();
-      await rejectsWith(provider.present({ ...task('tls-alpn-01', 'example.test', 'tok'), wildcard: true }), (error) => assert.match(error.message, /wildcard/));
+      await rejectsWith(provider.present({ ...task('tls-alpn-01', 'example.test', 'tok'), wildcard: true }), (error) =>
+        assert.match(error.message, /wildcard/),
+      );
     } finally {
       await provider.close();
       await closeServer(blocker);
@@ -771,10 +1000,22 @@ describe('createChallengeProvider', () => {
       [{ type: 'dns-01' }, 'USAGE', /dns-01 needs --dns-hook CMD/],
       [{ type: 'dns-01', dnsHook: '' }, 'USAGE', /the dns-01 hook command is empty/],
       [{ type: 'dns-01', dnsHook: `'unterminated` }, 'INVALID_INPUT', /unterminated single quote/],
-      [{ type: 'dns-01', dnsHook: 'h', dnsTimeoutSeconds: 'soon' }, 'INVALID_INPUT', /--dns-timeout must be a positive number of seconds/],
+      [
+        { type: 'dns-01', dnsHook: 'h', dnsTimeoutSeconds: 'soon' },
+        'INVALID_INPUT',
+        /--dns-timeout must be a positive number of seconds/,
+      ],
       [{ type: 'dns-01', dnsHook: 'h', dnsResolver: 'not an address' }, 'INVALID_INPUT', /is not a DNS server address/],
-      [{ type: 'dns-01', dnsHook: 'h', propagationTimeoutSeconds: 5 }, 'USAGE', /--dns-propagation-timeout needs --dns-resolver/],
-      [{ type: 'dns-01', dnsHook: 'h', httpPort: 80 }, 'USAGE', /--http-port applies only to --challenge http-01, not dns-01/],
+      [
+        { type: 'dns-01', dnsHook: 'h', propagationTimeoutSeconds: 5 },
+        'USAGE',
+        /--dns-propagation-timeout needs --dns-resolver/,
+      ],
+      [
+        { type: 'dns-01', dnsHook: 'h', httpPort: 80 },
+        'USAGE',
+        /--http-port applies only to --challenge http-01, not dns-01/,
+      ],
       [{ type: 'http-01', dnsHook: 'h' }, 'USAGE', /--dns-hook applies only to --challenge dns-01/],
       [{ type: 'tls-alpn-01', webroot: '/var/www' }, 'USAGE', /--webroot applies only to --challenge http-01/],
       [{ webroot: '/var/www', httpPort: 80 }, 'USAGE', /--http-port and --webroot cannot be combined/],
@@ -785,7 +1026,11 @@ describe('createChallengeProvider', () => {
     for (const [options, code, message] of cases) {
       assert.throws(
         () => createChallengeProvider(options),
-        (error) => error instanceof McpkiError && error.code === code && message.test(error.message) && typeof error.hint === 'string',
+        (error) =>
+          error instanceof McpkiError &&
+          error.code === code &&
+          message.test(error.message) &&
+          typeof error.hint === 'string',
         JSON.stringify(options),
       );
     }

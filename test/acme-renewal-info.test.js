@@ -10,21 +10,35 @@ import { mcpki, tempDir } from './helpers.js';
 
 async function fixture(home, { ari }) {
   const requests = [];
-  const server = createServer({ key: readFileSync(join(home, 'certs', 'fixture', 'fixture.key')), cert: readFileSync(join(home, 'certs', 'fixture', 'fixture.fullchain.pem')) }, (req, res) => {
-    requests.push(req.url);
-    const base = `https://127.0.0.1:${server.address().port}`;
-    if (req.url === '/dir') {
-      const directory = { newNonce: `${base}/nonce`, newAccount: `${base}/account`, newOrder: `${base}/order`, meta: { profiles: { classic: 'the old one' } } };
-      if (ari) directory.renewalInfo = `${base}/renewal-info`;
-      return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(directory));
-    }
-    if (ari && req.url.startsWith('/renewal-info/')) {
-      return res
-        .writeHead(200, { 'content-type': 'application/json', 'retry-after': '7200' })
-        .end(JSON.stringify({ suggestedWindow: { start: '2031-01-10T00:00:00Z', end: '2031-01-12T00:00:00Z' }, explanationURL: 'https://ca.example/why' }));
-    }
-    res.writeHead(404).end();
-  });
+  const server = createServer(
+    {
+      key: readFileSync(join(home, 'certs', 'fixture', 'fixture.key')),
+      cert: readFileSync(join(home, 'certs', 'fixture', 'fixture.fullchain.pem')),
+    },
+    (req, res) => {
+      requests.push(req.url);
+      const base = `https://127.0.0.1:${server.address().port}`;
+      if (req.url === '/dir') {
+        const directory = {
+          newNonce: `${base}/nonce`,
+          newAccount: `${base}/account`,
+          newOrder: `${base}/order`,
+          meta: { profiles: { classic: 'the old one' } },
+        };
+        if (ari) directory.renewalInfo = `${base}/renewal-info`;
+        return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(directory));
+      }
+      if (ari && req.url.startsWith('/renewal-info/')) {
+        return res.writeHead(200, { 'content-type': 'application/json', 'retry-after': '7200' }).end(
+          JSON.stringify({
+            suggestedWindow: { start: '2031-01-10T00:00:00Z', end: '2031-01-12T00:00:00Z' },
+            explanationURL: 'https://ca.example/why',
+          }),
+        );
+      }
+      res.writeHead(404).end();
+    },
+  );
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, requests, url: `https://127.0.0.1:${server.address().port}/dir` };
 }
@@ -40,9 +54,23 @@ function prepareHome(home) {
 
 function seed(context, home, directoryUrl, issued) {
   const store = context.store();
-  store.addAcmeAccount({ name: 'fixture', directoryUrl, accountUrl: `${directoryUrl}/acct/1`, keyPath: join(home, 'unused.key'), environment: 'production', caBundle: join(home, 'ca', 'root.crt') });
+  store.addAcmeAccount({
+    name: 'fixture',
+    directoryUrl,
+    accountUrl: `${directoryUrl}/acct/1`,
+    keyPath: join(home, 'unused.key'),
+    environment: 'production',
+    caBundle: join(home, 'ca', 'root.crt'),
+  });
   const pem = readFileSync(issued.paths.cert, 'utf8');
-  store.addCertificate({ ...issued.certificate, name: 'site', issuer: 'acme:fixture', serial: 'AB' + issued.certificate.serial.slice(2), ariCertId: ariCertificateId(pem), environment: 'production' });
+  store.addCertificate({
+    ...issued.certificate,
+    name: 'site',
+    issuer: 'acme:fixture',
+    serial: 'AB' + issued.certificate.serial.slice(2),
+    ariCertId: ariCertificateId(pem),
+    environment: 'production',
+  });
   return ariCertificateId(pem);
 }
 
@@ -57,7 +85,12 @@ test('the window, Retry-After and explanation are fetched and stored', async () 
     try {
       const certId = seed(context, home, url, issued);
       const outcome = await refreshRenewalInfo(context, 'site');
-      assert.deepEqual(outcome.renewalInfo, { windowStart: '2031-01-10T00:00:00.000Z', windowEnd: '2031-01-12T00:00:00.000Z', nextCheck: outcome.renewalInfo.nextCheck, explanationUrl: 'https://ca.example/why' });
+      assert.deepEqual(outcome.renewalInfo, {
+        windowStart: '2031-01-10T00:00:00.000Z',
+        windowEnd: '2031-01-12T00:00:00.000Z',
+        nextCheck: outcome.renewalInfo.nextCheck,
+        explanationUrl: 'https://ca.example/why',
+      });
       assert.ok(requests.includes(`/renewal-info/${certId}`), requests.join(' '));
       const nextCheck = Date.parse(outcome.renewalInfo.nextCheck);
       assert.ok(nextCheck - Date.now() > 7100_000 && nextCheck - Date.now() < 7300_000, 'ask again after Retry-After');

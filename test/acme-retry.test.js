@@ -27,7 +27,10 @@ test('a reset connection is tried again, up to three more times', async () => {
 });
 
 test('anything else fails at once: a refused connection, a problem from the CA', async () => {
-  for (const error of [Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }), new Error('Error creating new order :: too many certificates already issued')]) {
+  for (const error of [
+    Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }),
+    new Error('Error creating new order :: too many certificates already issued'),
+  ]) {
     let calls = 0;
     await assert.rejects(
       retrying(async () => {

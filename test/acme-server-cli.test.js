@@ -43,7 +43,9 @@ after(async () => {
 /** Starts `mcpki acme-server --json` and waits for the directory line. */
 async function startServer(args, { bare = false } = {}) {
   const listen = bare ? [] : ['--listen', '127.0.0.1:0', '--http-port', String(challengeServer.address().port)];
-  const child = spawn(process.execPath, [BIN, '--home', home, '--json', 'acme-server', ...listen, ...args], { env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, [BIN, '--home', home, '--json', 'acme-server', ...listen, ...args], {
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -85,7 +87,20 @@ async function finish(client, order, name) {
 }
 
 test('--require-eab: no binding is refused; a key from "eab create" binds, its allow list holds at newOrder, and "eab revoke" stops its accounts', async () => {
-  const created = mcpki(['--home', home, '--json', 'acme-server', 'eab', 'create', '--name', 'agents', '--allow', '*.agents.localhost', '--allow', 'LocalHost']);
+  const created = mcpki([
+    '--home',
+    home,
+    '--json',
+    'acme-server',
+    'eab',
+    'create',
+    '--name',
+    'agents',
+    '--allow',
+    '*.agents.localhost',
+    '--allow',
+    'LocalHost',
+  ]);
   assert.equal(created.status, 0, created.stderr);
   const { kid, hmacKey } = created.json;
   assert.match(kid, /^eab-[A-Za-z0-9_-]+$/);
@@ -97,19 +112,36 @@ test('--require-eab: no binding is refused; a key from "eab create" binds, its a
     assert.equal(data.meta.externalAccountRequired, true);
     assert.match(data.renewalInfo, /\/acme\/renewal-info$/);
 
-    const bare = new acme.Client({ directoryUrl: server.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey() });
+    const bare = new acme.Client({
+      directoryUrl: server.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+    });
     await assert.rejects(bare.createAccount({ termsOfServiceAgreed: true }), /requires an external account binding/);
-    const wrong = new acme.Client({ directoryUrl: server.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: { kid, hmacKey: Buffer.alloc(32, 7).toString('base64url') } });
+    const wrong = new acme.Client({
+      directoryUrl: server.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+      externalAccountBinding: { kid, hmacKey: Buffer.alloc(32, 7).toString('base64url') },
+    });
     await assert.rejects(wrong.createAccount({ termsOfServiceAgreed: true }));
 
-    const client = new acme.Client({ directoryUrl: server.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: { kid, hmacKey } });
+    const client = new acme.Client({
+      directoryUrl: server.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+      externalAccountBinding: { kid, hmacKey },
+    });
     await client.createAccount({ termsOfServiceAgreed: true });
     const pem = await getCertificate(client, 'localhost');
     assert.match(pem, /BEGIN CERTIFICATE/);
-    await assert.rejects(client.createOrder({ identifiers: [{ type: 'dns', value: 'other.localhost' }] }), /outside what external account key .* allows/);
+    await assert.rejects(
+      client.createOrder({ identifiers: [{ type: 'dns', value: 'other.localhost' }] }),
+      /outside what external account key .* allows/,
+    );
 
     const listed = mcpki(['--home', home, '--json', 'acme-server', 'eab', 'list']).json.keys;
-    assert.deepEqual(listed.map((k) => [k.kid, k.name, k.status, k.accounts, k.allow]), [[kid, 'agents', 'valid', 1, ['*.agents.localhost', 'localhost']]]);
+    assert.deepEqual(
+      listed.map((k) => [k.kid, k.name, k.status, k.accounts, k.allow]),
+      [[kid, 'agents', 'valid', 1, ['*.agents.localhost', 'localhost']]],
+    );
 
     // an order made before the revocation, ready to finalize after it
     const pending = await client.createOrder({ identifiers: [{ type: 'dns', value: 'localhost' }] });
@@ -123,30 +155,55 @@ test('--require-eab: no binding is refused; a key from "eab create" binds, its a
     assert.equal(revoked.status, 0, revoked.stderr);
     const [, csr] = await acme.crypto.createCsr({ altNames: ['localhost'] });
     await assert.rejects(client.finalizeOrder(pending, csr), /was revoked/, 'nothing is issued after the revocation');
-    await assert.rejects(client.createOrder({ identifiers: [{ type: 'dns', value: 'a2.agents.localhost' }] }), /was revoked/);
-    assert.equal(mcpki(['--home', home, 'acme-server', 'eab', 'revoke', kid]).status, 5, 'revoking twice: already done');
-    const late = new acme.Client({ directoryUrl: server.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: { kid, hmacKey } });
+    await assert.rejects(
+      client.createOrder({ identifiers: [{ type: 'dns', value: 'a2.agents.localhost' }] }),
+      /was revoked/,
+    );
+    assert.equal(
+      mcpki(['--home', home, 'acme-server', 'eab', 'revoke', kid]).status,
+      5,
+      'revoking twice: already done',
+    );
+    const late = new acme.Client({
+      directoryUrl: server.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+      externalAccountBinding: { kid, hmacKey },
+    });
     await assert.rejects(late.createAccount({ termsOfServiceAgreed: true }), 'a revoked key binds no new account');
   } finally {
     assert.deepEqual(await server.stop(), { code: 0, signal: null }, 'SIGTERM drains and exits 0');
   }
 
   // the HMAC key is nowhere in the clear: not in the inventory (nor its WAL) and not in the log
-  for (const file of readdirSync(home).filter((f) => f.startsWith('mcpki.db') || f.endsWith('.db') || f.endsWith('-wal'))) {
+  for (const file of readdirSync(home).filter(
+    (f) => f.startsWith('mcpki.db') || f.endsWith('.db') || f.endsWith('-wal'),
+  )) {
     const bytes = readFileSync(join(home, file));
-    assert.ok(!bytes.includes(hmacKey) && !bytes.includes(Buffer.from(hmacKey, 'base64url')), `${file} holds the HMAC key`);
+    assert.ok(
+      !bytes.includes(hmacKey) && !bytes.includes(Buffer.from(hmacKey, 'base64url')),
+      `${file} holds the HMAC key`,
+    );
   }
   const events = mcpki(['--home', home, '--json', 'events', '--limit', '1000']);
   assert.ok(!events.stdout.includes(hmacKey));
   const types = events.json.events.map((e) => e.type);
-  for (const type of ['acme-server.eab.created', 'acme-server.eab.revoked', 'acme-server.account.created', 'acme-server.order.created']) assert.ok(types.includes(type), type);
+  for (const type of [
+    'acme-server.eab.created',
+    'acme-server.eab.revoked',
+    'acme-server.account.created',
+    'acme-server.order.created',
+  ])
+    assert.ok(types.includes(type), type);
 });
 
 test('ARI: the window is 2/3 to 3/4 of the lifetime, "renew-early" moves it to now, and "replaces" must name the account\'s own certificate', async () => {
   const server = await startServer([]);
   try {
     const { data: directory } = await acme.axios.get(server.directoryUrl);
-    const client = new acme.Client({ directoryUrl: server.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey() });
+    const client = new acme.Client({
+      directoryUrl: server.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+    });
     await client.createAccount({ termsOfServiceAgreed: true });
     const pem = await getCertificate(client, 'localhost');
     const certId = ariCertificateId(pem);
@@ -173,10 +230,19 @@ test('ARI: the window is 2/3 to 3/4 of the lifetime, "renew-early" moves it to n
     // replaces: its own certificate is fine and recorded; another account's is not; an unknown one is malformed
     const renewal = await client.createOrder({ identifiers: [{ type: 'dns', value: 'localhost' }], replaces: certId });
     assert.equal(renewal.replaces, certId);
-    const other = new acme.Client({ directoryUrl: server.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey() });
+    const other = new acme.Client({
+      directoryUrl: server.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+    });
     await other.createAccount({ termsOfServiceAgreed: true });
-    await assert.rejects(other.createOrder({ identifiers: [{ type: 'dns', value: 'localhost' }], replaces: certId }), /another account ordered/);
-    await assert.rejects(client.createOrder({ identifiers: [{ type: 'dns', value: 'localhost' }], replaces: 'AAAA.BBBB' }), /which this server did not issue/);
+    await assert.rejects(
+      other.createOrder({ identifiers: [{ type: 'dns', value: 'localhost' }], replaces: certId }),
+      /another account ordered/,
+    );
+    await assert.rejects(
+      client.createOrder({ identifiers: [{ type: 'dns', value: 'localhost' }], replaces: 'AAAA.BBBB' }),
+      /which this server did not issue/,
+    );
     const unknown = await acme.axios.get(`${directory.renewalInfo}/AAAA.BBBB`, { validateStatus: () => true });
     assert.equal(unknown.status, 404);
 
@@ -188,10 +254,17 @@ test('ARI: the window is 2/3 to 3/4 of the lifetime, "renew-early" moves it to n
     const secondSerial = new (await import('node:crypto')).X509Certificate(second).serialNumber;
     assert.equal(mcpki(['--home', home, 'revoke', secondSerial, '--reason', 'keyCompromise']).status, 0);
     const revokedInfo = await fetchRenewalInfo(directory.renewalInfo, secondId, { ca: root });
-    assert.ok(Math.abs(revokedInfo.window.end.getTime() - Date.now()) < 60_000 && revokedInfo.window.end.getTime() <= Date.now(), revokedInfo.window.end.toISOString());
+    assert.ok(
+      Math.abs(revokedInfo.window.end.getTime() - Date.now()) < 60_000 &&
+        revokedInfo.window.end.getTime() <= Date.now(),
+      revokedInfo.window.end.toISOString(),
+    );
 
     // --before selects by issue time: nothing was issued before 2000
-    assert.deepEqual(mcpki(['--home', home, '--json', 'acme-server', 'renew-early', '--before', '2000-01-01']).json.serials, []);
+    assert.deepEqual(
+      mcpki(['--home', home, '--json', 'acme-server', 'renew-early', '--before', '2000-01-01']).json.serials,
+      [],
+    );
     assert.equal(mcpki(['--home', home, 'acme-server', 'renew-early', '--before', 'yesterday']).status, 2);
   } finally {
     assert.equal((await server.stop()).code, 0);
@@ -209,25 +282,57 @@ test('profiles: a lifetime above the CA maximum and a malformed listen address a
 
 test('the acmeServer: section of mcpki.yaml (-c) sets the same things as the flags, and its errors name the line', async () => {
   const file = join(home, 'mcpki.yaml');
-  writeFileSync(file, ['version: 1', 'certificates: []', 'acmeServer:', '  listen: 127.0.0.1:0', `  httpPort: ${challengeServer.address().port}`, '  requireEab: true', '  profile:', '    - agents=client:7', ''].join('\n'));
+  writeFileSync(
+    file,
+    [
+      'version: 1',
+      'certificates: []',
+      'acmeServer:',
+      '  listen: 127.0.0.1:0',
+      `  httpPort: ${challengeServer.address().port}`,
+      '  requireEab: true',
+      '  profile:',
+      '    - agents=client:7',
+      '',
+    ].join('\n'),
+  );
   const server = await startServer(['-c', file], { bare: true });
   try {
     const { data } = await acme.axios.get(server.directoryUrl);
     assert.equal(data.meta.externalAccountRequired, true);
     assert.ok('agents' in data.meta.profiles, JSON.stringify(data.meta.profiles));
-    assert.deepEqual(server.started.profiles.find((p) => p.name === 'agents'), { name: 'agents', kind: 'client', days: 7 });
+    assert.deepEqual(
+      server.started.profiles.find((p) => p.name === 'agents'),
+      { name: 'agents', kind: 'client', days: 7 },
+    );
 
     // a certificate of that profile: clientAuth, 7 days; meanwhile "mcpki serve" runs on the same home
-    const serve = spawn(process.execPath, [BIN, '--home', home, 'serve', '-c', file], { env: { ...process.env, NO_COLOR: '1' } });
+    const serve = spawn(process.execPath, [BIN, '--home', home, 'serve', '-c', file], {
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     let serveOut = '';
     serve.stdout.on('data', (d) => (serveOut += d));
     serve.stderr.on('data', (d) => (serveOut += d));
     const serveExit = new Promise((resolve) => serve.once('exit', (code) => resolve(code)));
     try {
-      for (let i = 0; i < 200 && !serveOut.includes('service.started'); i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 200 && !serveOut.includes('service.started'); i++)
+        await new Promise((r) => setTimeout(r, 50));
       assert.match(serveOut, /service\.started/);
-      const { kid, hmacKey } = mcpki(['--home', home, '--json', 'acme-server', 'eab', 'create', '--name', 'profiles']).json;
-      const client = new acme.Client({ directoryUrl: server.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: { kid, hmacKey } });
+      const { kid, hmacKey } = mcpki([
+        '--home',
+        home,
+        '--json',
+        'acme-server',
+        'eab',
+        'create',
+        '--name',
+        'profiles',
+      ]).json;
+      const client = new acme.Client({
+        directoryUrl: server.directoryUrl,
+        accountKey: await acme.crypto.createPrivateEcdsaKey(),
+        externalAccountBinding: { kid, hmacKey },
+      });
       await client.createAccount({ termsOfServiceAgreed: true });
       const order = await client.createOrder({ identifiers: [{ type: 'dns', value: 'localhost' }], profile: 'agents' });
       const pem = await finish(client, order, 'localhost');
@@ -242,7 +347,18 @@ test('the acmeServer: section of mcpki.yaml (-c) sets the same things as the fla
   } finally {
     assert.equal((await server.stop()).code, 0);
   }
-  writeFileSync(file, ['version: 1', 'certificates: []', 'acmeServer:', '  requireEab: yes please', '  profile: long=server:999', '  listne: 127.0.0.1:1', ''].join('\n'));
+  writeFileSync(
+    file,
+    [
+      'version: 1',
+      'certificates: []',
+      'acmeServer:',
+      '  requireEab: yes please',
+      '  profile: long=server:999',
+      '  listne: 127.0.0.1:1',
+      '',
+    ].join('\n'),
+  );
   const bad = mcpki(['--home', home, 'acme-server', '-c', file]);
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /mcpki\.yaml:4:\d+ acmeServer\.requireEab: expected true or false/);
@@ -257,7 +373,11 @@ test('after "ca rotate-intermediate" the old intermediate\'s certificates are du
   const server = await startServer(['--require-eab']);
   try {
     const { data: directory } = await acme.axios.get(server.directoryUrl);
-    const client = new acme.Client({ directoryUrl: server.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: { kid, hmacKey } });
+    const client = new acme.Client({
+      directoryUrl: server.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+      externalAccountBinding: { kid, hmacKey },
+    });
     await client.createAccount({ termsOfServiceAgreed: true });
     const pem = await getCertificate(client, 'localhost');
     const certId = ariCertificateId(pem);
@@ -267,13 +387,23 @@ test('after "ca rotate-intermediate" the old intermediate\'s certificates are du
     const rotated = mcpki(['--home', home, 'ca', 'rotate-intermediate']);
     assert.equal(rotated.status, 0, rotated.stderr);
     const after = await fetchRenewalInfo(directory.renewalInfo, certId, { ca: root });
-    assert.ok(Math.abs(after.window.end.getTime() - Date.now()) < 60_000 && after.window.end.getTime() <= Date.now(), `due now: ${after.window.end.toISOString()}`);
+    assert.ok(
+      Math.abs(after.window.end.getTime() - Date.now()) < 60_000 && after.window.end.getTime() <= Date.now(),
+      `due now: ${after.window.end.toISOString()}`,
+    );
 
-    const again = new acme.Client({ directoryUrl: server.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), externalAccountBinding: { kid, hmacKey } });
+    const again = new acme.Client({
+      directoryUrl: server.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+      externalAccountBinding: { kid, hmacKey },
+    });
     await again.createAccount({ termsOfServiceAgreed: true });
     const renewed = await getCertificate(again, 'localhost');
     const next = await fetchRenewalInfo(directory.renewalInfo, ariCertificateId(renewed), { ca: root });
-    assert.ok(next.window.start.getTime() > Date.now() + 30 * 86_400_000, 'the new intermediate\'s certificate is on schedule');
+    assert.ok(
+      next.window.start.getTime() > Date.now() + 30 * 86_400_000,
+      "the new intermediate's certificate is on schedule",
+    );
   } finally {
     assert.equal((await server.stop()).code, 0);
   }

@@ -84,14 +84,23 @@ async function nonce() {
 function post(url, body, contentType = 'application/jose+json') {
   const data = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { method: 'POST', ca: root, agent: false, headers: { 'content-type': contentType, 'content-length': data.length } }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode, body: text ? JSON.parse(text) : null, headers: res.headers });
-      });
-    });
+    const req = httpsRequest(
+      url,
+      {
+        method: 'POST',
+        ca: root,
+        agent: false,
+        headers: { 'content-type': contentType, 'content-length': data.length },
+      },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode, body: text ? JSON.parse(text) : null, headers: res.headers });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(data);
   });
@@ -104,7 +113,14 @@ async function account(key) {
   const http = new HttpClient(directoryUrl, accountKey);
   const kid = client.getAccountUrl();
   /** a signed POST with a fresh nonce; payload null is POST-as-GET */
-  const send = async (url, payload, options = {}) => post(url, http.createSignedBody(options.signedUrl ?? url, payload, { nonce: await nonce(), kid: options.jwk ? null : (options.kid ?? kid) }));
+  const send = async (url, payload, options = {}) =>
+    post(
+      url,
+      http.createSignedBody(options.signedUrl ?? url, payload, {
+        nonce: await nonce(),
+        kid: options.jwk ? null : (options.kid ?? kid),
+      }),
+    );
   return { client, http, kid, send, accountKey };
 }
 
@@ -127,14 +143,21 @@ async function issued(owner) {
   const [key, csr] = await acme.crypto.createCsr({ altNames: ['localhost'] });
   const finalized = await owner.client.finalizeOrder(order, csr);
   const pem = await owner.client.getCertificate(finalized);
-  const serial = run('openssl', ['x509', '-noout', '-serial'], { input: pem }).stdout.trim().replace(/^serial=/, '').toUpperCase();
+  const serial = run('openssl', ['x509', '-noout', '-serial'], { input: pem })
+    .stdout.trim()
+    .replace(/^serial=/, '')
+    .toUpperCase();
   const leafPem = pem.slice(0, pem.indexOf('-----END CERTIFICATE-----') + 25) + '\n';
   return { key, pem, leafPem, serial, der: acme.crypto.getPemBodyAsB64u(leafPem) };
 }
 
 function inventorySnapshot() {
   const store = context.store();
-  return { certificates: store.listCertificates({ all: true }).length, events: store.listEvents({ limit: 100_000 }).length, revoked: store.listCertificates({ all: true }).filter((c) => c.status === 'revoked').length };
+  return {
+    certificates: store.listCertificates({ all: true }).length,
+    events: store.listEvents({ limit: 100_000 }).length,
+    revoked: store.listCertificates({ all: true }).filter((c) => c.status === 'revoked').length,
+  };
 }
 
 /** Runs `request`, checks it got `type` (and `status`), and that neither the state nor the inventory changed. */
@@ -162,52 +185,164 @@ test('hostile JWS requests get their problem and change nothing', async () => {
 
   for (const alg of ['ES384', 'RS256', 'EdDSA']) {
     const body = a.http.createSignedBody(newOrder, payload, { nonce: await nonce(), kid: a.kid });
-    body.protected = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(body.protected, 'base64url')), alg })).toString('base64url');
-    const refused = await refusedAndUnchanged(`header alg ${alg} with a P-256 account key`, () => post(newOrder, body), 'badSignatureAlgorithm', 400);
+    body.protected = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(body.protected, 'base64url')), alg }),
+    ).toString('base64url');
+    const refused = await refusedAndUnchanged(
+      `header alg ${alg} with a P-256 account key`,
+      () => post(newOrder, body),
+      'badSignatureAlgorithm',
+      400,
+    );
     assert.match(refused.body.detail, new RegExp(`${alg} does not match the account key \\(EC P-256\\)`));
   }
 
-  const once = a.http.createSignedBody(newOrder, { identifiers: [{ type: 'dns', value: 'replay.localhost' }] }, { nonce: await nonce(), kid: a.kid });
+  const once = a.http.createSignedBody(
+    newOrder,
+    { identifiers: [{ type: 'dns', value: 'replay.localhost' }] },
+    { nonce: await nonce(), kid: a.kid },
+  );
   assert.equal((await post(newOrder, once)).status, 201);
   await refusedAndUnchanged('replayed nonce', () => post(newOrder, once), 'badNonce', 400);
 
-  await refusedAndUnchanged('a nonce never issued', () => post(newOrder, a.http.createSignedBody(newOrder, payload, { nonce: 'AAAAAAAAAAAAAAAAAAAAAA', kid: a.kid })), 'badNonce', 400);
-  await refusedAndUnchanged('wrong url', () => a.send(newOrder, payload, { signedUrl: resource('new-account') }), 'unauthorized', 403);
+  await refusedAndUnchanged(
+    'a nonce never issued',
+    () => post(newOrder, a.http.createSignedBody(newOrder, payload, { nonce: 'AAAAAAAAAAAAAAAAAAAAAA', kid: a.kid })),
+    'badNonce',
+    400,
+  );
+  await refusedAndUnchanged(
+    'wrong url',
+    () => a.send(newOrder, payload, { signedUrl: resource('new-account') }),
+    'unauthorized',
+    403,
+  );
   await refusedAndUnchanged('unknown field', () => a.send(newOrder, { ...payload, bogus: 1 }), 'malformed', 400);
   // a client sending its whole order object (Caddy does) may leave the server's fields empty, never set them
-  await refusedAndUnchanged('newOrder asking for status valid', () => a.send(newOrder, { ...payload, status: 'valid' }), 'malformed', 400);
-  await refusedAndUnchanged('newOrder naming a certificate', () => a.send(newOrder, { ...payload, certificate: resource('cert/X') }), 'malformed', 400);
-  await refusedAndUnchanged('newOrder with a notAfter', () => a.send(newOrder, { ...payload, notAfter: '2030-01-01T00:00:00Z' }), 'malformed', 400);
+  await refusedAndUnchanged(
+    'newOrder asking for status valid',
+    () => a.send(newOrder, { ...payload, status: 'valid' }),
+    'malformed',
+    400,
+  );
+  await refusedAndUnchanged(
+    'newOrder naming a certificate',
+    () => a.send(newOrder, { ...payload, certificate: resource('cert/X') }),
+    'malformed',
+    400,
+  );
+  await refusedAndUnchanged(
+    'newOrder with a notAfter',
+    () => a.send(newOrder, { ...payload, notAfter: '2030-01-01T00:00:00Z' }),
+    'malformed',
+    400,
+  );
   const fresh = new HttpClient(directoryUrl, await acme.crypto.createPrivateEcdsaKey());
-  await refusedAndUnchanged('newAccount asking for status revoked', async () => post(resource('new-account'), fresh.createSignedBody(resource('new-account'), { termsOfServiceAgreed: true, status: 'revoked' }, { nonce: await nonce() })), 'malformed', 400);
-  await refusedAndUnchanged('oversized body', () => post(newOrder, JSON.stringify({ protected: 'x'.repeat(70 * 1024), payload: '', signature: '' })), 'malformed', 413);
-  await refusedAndUnchanged('another account\'s kid (signed with my key)', () => a.send(newOrder, payload, { kid: b.kid }), 'malformed', 400);
-  await refusedAndUnchanged('a kid that names no account', () => a.send(newOrder, payload, { kid: resource('account/nobody') }), 'accountDoesNotExist', 400);
-  await refusedAndUnchanged('jwk where kid is required', () => a.send(newOrder, payload, { jwk: true }), 'malformed', 400);
-  await refusedAndUnchanged('a name outside the constraints', () => a.send(newOrder, { identifiers: [{ type: 'dns', value: 'www.example.com' }] }), 'rejectedIdentifier', 400);
+  await refusedAndUnchanged(
+    'newAccount asking for status revoked',
+    async () =>
+      post(
+        resource('new-account'),
+        fresh.createSignedBody(
+          resource('new-account'),
+          { termsOfServiceAgreed: true, status: 'revoked' },
+          { nonce: await nonce() },
+        ),
+      ),
+    'malformed',
+    400,
+  );
+  await refusedAndUnchanged(
+    'oversized body',
+    () => post(newOrder, JSON.stringify({ protected: 'x'.repeat(70 * 1024), payload: '', signature: '' })),
+    'malformed',
+    413,
+  );
+  await refusedAndUnchanged(
+    "another account's kid (signed with my key)",
+    () => a.send(newOrder, payload, { kid: b.kid }),
+    'malformed',
+    400,
+  );
+  await refusedAndUnchanged(
+    'a kid that names no account',
+    () => a.send(newOrder, payload, { kid: resource('account/nobody') }),
+    'accountDoesNotExist',
+    400,
+  );
+  await refusedAndUnchanged(
+    'jwk where kid is required',
+    () => a.send(newOrder, payload, { jwk: true }),
+    'malformed',
+    400,
+  );
+  await refusedAndUnchanged(
+    'a name outside the constraints',
+    () => a.send(newOrder, { identifiers: [{ type: 'dns', value: 'www.example.com' }] }),
+    'rejectedIdentifier',
+    400,
+  );
 
   // another account's order, authorization and challenge: as if they did not exist
   const order = await b.client.createOrder(payload);
   const [authz] = await b.client.getAuthorizations(order);
-  await refusedAndUnchanged('another account\'s order', () => a.send(order.url, null), 'unauthorized', 404);
-  await refusedAndUnchanged('another account\'s authorization', () => a.send(authz.url, null), 'unauthorized', 404);
-  await refusedAndUnchanged('another account\'s challenge', () => a.send(authz.challenges[0].url, {}), 'unauthorized', 404);
-  await refusedAndUnchanged('finalize another account\'s order', () => a.send(order.finalize, { csr: 'AA' }), 'unauthorized', 404);
+  await refusedAndUnchanged("another account's order", () => a.send(order.url, null), 'unauthorized', 404);
+  await refusedAndUnchanged("another account's authorization", () => a.send(authz.url, null), 'unauthorized', 404);
+  await refusedAndUnchanged(
+    "another account's challenge",
+    () => a.send(authz.challenges[0].url, {}),
+    'unauthorized',
+    404,
+  );
+  await refusedAndUnchanged(
+    "finalize another account's order",
+    () => a.send(order.finalize, { csr: 'AA' }),
+    'unauthorized',
+    404,
+  );
 
   await refusedAndUnchanged('POST-as-GET with a payload', () => b.send(order.url, {}), 'malformed', 400);
   const [, csr] = await acme.crypto.createCsr({ altNames: ['localhost'] });
-  await refusedAndUnchanged('finalize before ready', () => b.send(order.finalize, { csr: acme.crypto.getPemBodyAsB64u(csr) }), 'orderNotReady', 403);
+  await refusedAndUnchanged(
+    'finalize before ready',
+    () => b.send(order.finalize, { csr: acme.crypto.getPemBodyAsB64u(csr) }),
+    'orderNotReady',
+    403,
+  );
 });
 
 test('finalize with a CSR for other names, extra names or a weak key is badCSR and changes nothing', async () => {
   const a = await account();
   const order = await readyOrder(a.client);
   const csrFor = async (options) => acme.crypto.getPemBodyAsB64u((await acme.crypto.createCsr(options))[1]);
-  await refusedAndUnchanged('CSR for another name', async () => a.send(order.finalize, { csr: await csrFor({ altNames: ['other.localhost'] }) }), 'badCSR', 400);
-  await refusedAndUnchanged('CSR with an extra name', async () => a.send(order.finalize, { csr: await csrFor({ altNames: ['localhost', 'extra.localhost'] }) }), 'badCSR', 400);
-  await refusedAndUnchanged('CSR with another CN', async () => a.send(order.finalize, { csr: await csrFor({ commonName: 'cn.localhost', altNames: ['localhost'] }) }), 'badCSR', 400);
+  await refusedAndUnchanged(
+    'CSR for another name',
+    async () => a.send(order.finalize, { csr: await csrFor({ altNames: ['other.localhost'] }) }),
+    'badCSR',
+    400,
+  );
+  await refusedAndUnchanged(
+    'CSR with an extra name',
+    async () => a.send(order.finalize, { csr: await csrFor({ altNames: ['localhost', 'extra.localhost'] }) }),
+    'badCSR',
+    400,
+  );
+  await refusedAndUnchanged(
+    'CSR with another CN',
+    async () => a.send(order.finalize, { csr: await csrFor({ commonName: 'cn.localhost', altNames: ['localhost'] }) }),
+    'badCSR',
+    400,
+  );
   const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' });
-  const response = await refusedAndUnchanged('CSR with an RSA-1024 key', async () => a.send(order.finalize, { csr: acme.crypto.getPemBodyAsB64u((await acme.crypto.createCsr({ altNames: ['localhost'] }, weak))[1]) }), 'badCSR', 400);
+  const response = await refusedAndUnchanged(
+    'CSR with an RSA-1024 key',
+    async () =>
+      a.send(order.finalize, {
+        csr: acme.crypto.getPemBodyAsB64u((await acme.crypto.createCsr({ altNames: ['localhost'] }, weak))[1]),
+      }),
+    'badCSR',
+    400,
+  );
   assert.match(response.body.detail, /1024|rsa/i);
   await refusedAndUnchanged('a CSR that is not DER', () => a.send(order.finalize, { csr: 'AAAA' }), 'badCSR', 400);
   // the order is still ready: the right CSR is then signed
@@ -220,10 +355,20 @@ test('a deactivated account can do nothing more', async () => {
   const a = await account();
   const order = await a.client.createOrder({ identifiers: [{ type: 'dns', value: 'localhost' }] });
   await a.client.updateAccount({ status: 'deactivated' });
-  await refusedAndUnchanged('newOrder by a deactivated account', () => a.send(resource('new-order'), { identifiers: [{ type: 'dns', value: 'localhost' }] }), 'unauthorized', 403);
+  await refusedAndUnchanged(
+    'newOrder by a deactivated account',
+    () => a.send(resource('new-order'), { identifiers: [{ type: 'dns', value: 'localhost' }] }),
+    'unauthorized',
+    403,
+  );
   await refusedAndUnchanged('reading its order', () => a.send(order.url, null), 'unauthorized', 403);
   await refusedAndUnchanged('reactivating it', () => a.send(a.kid, { status: 'valid' }), 'unauthorized', 403);
-  await refusedAndUnchanged('newAccount with its key', () => a.send(resource('new-account'), { termsOfServiceAgreed: true }, { jwk: true }), 'unauthorized', 403);
+  await refusedAndUnchanged(
+    'newAccount with its key',
+    () => a.send(resource('new-account'), { termsOfServiceAgreed: true }, { jwk: true }),
+    'unauthorized',
+    403,
+  );
 });
 
 test('revokeCert by the ordering account: the inventory marks it revoked and the published CRL lists it', async () => {
@@ -231,15 +376,40 @@ test('revokeCert by the ordering account: the inventory marks it revoked and the
   const cert = await issued(owner);
   const stranger = await account();
   const revokeUrl = resource('revoke-cert');
-  await refusedAndUnchanged('revocation by another account', () => stranger.send(revokeUrl, { certificate: cert.der }), 'unauthorized', 403);
-  await refusedAndUnchanged('revocation signed by a key that is not the certificate\'s', () => stranger.send(revokeUrl, { certificate: cert.der }, { jwk: true }), 'unauthorized', 403);
+  await refusedAndUnchanged(
+    'revocation by another account',
+    () => stranger.send(revokeUrl, { certificate: cert.der }),
+    'unauthorized',
+    403,
+  );
+  await refusedAndUnchanged(
+    "revocation signed by a key that is not the certificate's",
+    () => stranger.send(revokeUrl, { certificate: cert.der }, { jwk: true }),
+    'unauthorized',
+    403,
+  );
   for (const reason of [2, 6, 7, 8, 10, -1, '1']) {
-    await refusedAndUnchanged(`revocation reason ${JSON.stringify(reason)}`, () => owner.send(revokeUrl, { certificate: cert.der, reason }), 'badRevocationReason', 400);
+    await refusedAndUnchanged(
+      `revocation reason ${JSON.stringify(reason)}`,
+      () => owner.send(revokeUrl, { certificate: cert.der, reason }),
+      'badRevocationReason',
+      400,
+    );
   }
-  await refusedAndUnchanged('revokeCert with an unknown field', () => owner.send(revokeUrl, { certificate: cert.der, why: 'x' }), 'malformed', 400);
+  await refusedAndUnchanged(
+    'revokeCert with an unknown field',
+    () => owner.send(revokeUrl, { certificate: cert.der, why: 'x' }),
+    'malformed',
+    400,
+  );
   // a certificate this server did not issue (the server's own TLS certificate is in the inventory, not ACME's)
   const own = acme.crypto.getPemBodyAsB64u(server.certificatePem().split(/(?<=-----END CERTIFICATE-----)/)[0]);
-  await refusedAndUnchanged('a certificate this ACME server did not issue', () => owner.send(revokeUrl, { certificate: own }), 'unauthorized', 404);
+  await refusedAndUnchanged(
+    'a certificate this ACME server did not issue',
+    () => owner.send(revokeUrl, { certificate: own }),
+    'unauthorized',
+    404,
+  );
 
   const done = await owner.send(revokeUrl, { certificate: cert.der, reason: 1 });
   assert.equal(done.status, 200, JSON.stringify(done.body));
@@ -254,31 +424,59 @@ test('revokeCert by the ordering account: the inventory marks it revoked and the
     const leaf = join(dir, 'leaf.pem');
     writeFileSync(leaf, cert.leafPem);
     writeFileSync(join(dir, 'int.pem'), readFileSync(join(home, 'ca', 'intermediate.crt')));
-    const verify = run('openssl', ['verify', '-crl_check', '-CRLfile', join(home, 'ca', 'crl.pem'), '-CAfile', join(home, 'ca', 'root.crt'), '-untrusted', join(dir, 'int.pem'), leaf]);
+    const verify = run('openssl', [
+      'verify',
+      '-crl_check',
+      '-CRLfile',
+      join(home, 'ca', 'crl.pem'),
+      '-CAfile',
+      join(home, 'ca', 'root.crt'),
+      '-untrusted',
+      join(dir, 'int.pem'),
+      leaf,
+    ]);
     assert.notEqual(verify.status, 0);
     assert.match(verify.stdout + verify.stderr, /certificate revoked/);
   } finally {
     done2();
   }
-  await refusedAndUnchanged('revoking it again', () => owner.send(revokeUrl, { certificate: cert.der }), 'alreadyRevoked', 400);
+  await refusedAndUnchanged(
+    'revoking it again',
+    () => owner.send(revokeUrl, { certificate: cert.der }),
+    'alreadyRevoked',
+    400,
+  );
 });
 
-test('revokeCert signed with the certificate\'s own key (jwk), by someone with no account', async () => {
+test("revokeCert signed with the certificate's own key (jwk), by someone with no account", async () => {
   const owner = await account();
   const cert = await issued(owner);
   const holder = new HttpClient(directoryUrl, cert.key);
   const revokeUrl = resource('revoke-cert');
-  const response = await post(revokeUrl, holder.createSignedBody(revokeUrl, { certificate: cert.der, reason: 4 }, { nonce: await nonce() }));
+  const response = await post(
+    revokeUrl,
+    holder.createSignedBody(revokeUrl, { certificate: cert.der, reason: 4 }, { nonce: await nonce() }),
+  );
   assert.equal(response.status, 200, JSON.stringify(response.body));
   const crl = run('openssl', ['crl', '-in', join(home, 'ca', 'crl.pem'), '-noout', '-text']).stdout;
   assert.match(crl, new RegExp(`Serial Number: ${cert.serial}[\\s\\S]*?Superseded`));
   const events = mcpki(['events', '--home', home, '--json']).json;
   const list = Array.isArray(events) ? events : events.events;
-  assert.ok(list.some((e) => e.type === 'acme-server.certificate.revoked' && e.serial === cert.serial && e.detail.by === 'certificate-key'), JSON.stringify(list.slice(0, 5)));
+  assert.ok(
+    list.some(
+      (e) =>
+        e.type === 'acme-server.certificate.revoked' && e.serial === cert.serial && e.detail.by === 'certificate-key',
+    ),
+    JSON.stringify(list.slice(0, 5)),
+  );
 });
 
 test('more orders per hour than the account may place: rateLimited with Retry-After, and nothing created', async () => {
-  const limited = await startAcmeServer(context, { listen: [{ host: '127.0.0.1', port: 0 }], validation: { httpPort: 1, tlsPort: 1 }, ordersPerHour: 3 });
+  const limited = await startAcmeServer(context, {
+    listen: [{ host: '127.0.0.1', port: 0 }],
+    validation: { httpPort: 1, tlsPort: 1 },
+    ordersPerHour: 3,
+  });
   try {
     const accountKey = await acme.crypto.createPrivateEcdsaKey();
     const client = new acme.Client({ directoryUrl: limited.directories[0], accountKey });
@@ -286,16 +484,28 @@ test('more orders per hour than the account may place: rateLimited with Retry-Af
     for (let i = 0; i < 3; i++) await client.createOrder({ identifiers: [{ type: 'dns', value: 'localhost' }] });
     const http = new HttpClient(limited.directories[0], accountKey);
     const url = limited.directories[0].replace('/directory', '/new-order');
-    const fresh = (await acme.axios.head(limited.directories[0].replace('/directory', '/new-nonce'))).headers['replay-nonce'];
+    const fresh = (await acme.axios.head(limited.directories[0].replace('/directory', '/new-nonce'))).headers[
+      'replay-nonce'
+    ];
     const before = inventorySnapshot();
-    const response = await post(url, http.createSignedBody(url, { identifiers: [{ type: 'dns', value: 'localhost' }] }, { nonce: fresh, kid: client.getAccountUrl() }));
+    const response = await post(
+      url,
+      http.createSignedBody(
+        url,
+        { identifiers: [{ type: 'dns', value: 'localhost' }] },
+        { nonce: fresh, kid: client.getAccountUrl() },
+      ),
+    );
     assert.equal(response.status, 429);
     assert.equal(response.body.type, 'urn:ietf:params:acme:error:rateLimited');
     const retryAfter = Number(response.headers['retry-after']);
     assert.ok(retryAfter > 3000 && retryAfter <= 3600, `Retry-After ${response.headers['retry-after']}`);
     assert.deepEqual(inventorySnapshot(), before);
     // another account is not limited by the first one's orders
-    const other = new acme.Client({ directoryUrl: limited.directories[0], accountKey: await acme.crypto.createPrivateEcdsaKey() });
+    const other = new acme.Client({
+      directoryUrl: limited.directories[0],
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+    });
     await other.createAccount({ termsOfServiceAgreed: true });
     await other.createOrder({ identifiers: [{ type: 'dns', value: 'localhost' }] });
   } finally {
@@ -317,10 +527,22 @@ test('after "mcpki ca rotate-intermediate" the running server signs with the new
     const check = (leaf, intermediate) => {
       writeFileSync(join(dir, 'leaf.pem'), leaf);
       writeFileSync(join(dir, 'int.pem'), intermediate);
-      return run('openssl', ['verify', '-x509_strict', '-CAfile', join(home, 'ca', 'root.crt'), '-untrusted', join(dir, 'int.pem'), join(dir, 'leaf.pem')]).status;
+      return run('openssl', [
+        'verify',
+        '-x509_strict',
+        '-CAfile',
+        join(home, 'ca', 'root.crt'),
+        '-untrusted',
+        join(dir, 'int.pem'),
+        join(dir, 'leaf.pem'),
+      ]).status;
     };
     assert.equal(check(before.leafPem, oldIntermediate), 0);
-    assert.equal(check(after.leafPem, newIntermediate), 0, 'the certificate issued after the rotation chains to the new intermediate');
+    assert.equal(
+      check(after.leafPem, newIntermediate),
+      0,
+      'the certificate issued after the rotation chains to the new intermediate',
+    );
     assert.notEqual(check(after.leafPem, oldIntermediate), 0);
     assert.ok(after.pem.includes(newIntermediate.trim()), 'the chain served is the new intermediate');
   } finally {

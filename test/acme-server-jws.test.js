@@ -13,7 +13,11 @@ const HttpClient = require('acme-client/src/http.js');
 const URL_NEW_ACCOUNT = 'https://127.0.0.1:8443/acme/new-account';
 
 function pemKey(type, options) {
-  return generateKeyPairSync(type, { ...options, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  return generateKeyPairSync(type, {
+    ...options,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
 }
 
 /** acme-client's own JWS for `payload`, signed with `privatePem`. */
@@ -48,14 +52,22 @@ for (const [alg, pair] of Object.entries(KEYS)) {
     const key = importAccountKey(jws.header.jwk);
     verifyJws(jws, key);
 
-    const tampered = { ...body, payload: Buffer.from(JSON.stringify({ termsOfServiceAgreed: false })).toString('base64url') };
-    assert.deepEqual(problemOf(() => verifyJws(parseJws(JSON.stringify(tampered)), key)), { type: 'malformed', message: 'the JWS signature does not verify' });
+    const tampered = {
+      ...body,
+      payload: Buffer.from(JSON.stringify({ termsOfServiceAgreed: false })).toString('base64url'),
+    };
+    assert.deepEqual(
+      problemOf(() => verifyJws(parseJws(JSON.stringify(tampered)), key)),
+      { type: 'malformed', message: 'the JWS signature does not verify' },
+    );
   });
 }
 
 test('EdDSA (Ed25519) account keys verify', () => {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const header = Buffer.from(JSON.stringify({ alg: 'EdDSA', url: URL_NEW_ACCOUNT, nonce: 'n', jwk: publicKey.export({ format: 'jwk' }) })).toString('base64url');
+  const header = Buffer.from(
+    JSON.stringify({ alg: 'EdDSA', url: URL_NEW_ACCOUNT, nonce: 'n', jwk: publicKey.export({ format: 'jwk' }) }),
+  ).toString('base64url');
   const payload = Buffer.from('{}').toString('base64url');
   const signature = sign(null, Buffer.from(`${header}.${payload}`), privateKey).toString('base64url');
   const jws = parseJws(JSON.stringify({ protected: header, payload, signature }));
@@ -65,7 +77,10 @@ test('EdDSA (Ed25519) account keys verify', () => {
 });
 
 test('POST-as-GET: an empty payload parses as no payload', () => {
-  const { body } = clientBody(KEYS.ES256.privateKey, 'https://127.0.0.1:8443/acme/order/1', null, { nonce: 'n', kid: 'https://127.0.0.1:8443/acme/account/1' });
+  const { body } = clientBody(KEYS.ES256.privateKey, 'https://127.0.0.1:8443/acme/order/1', null, {
+    nonce: 'n',
+    kid: 'https://127.0.0.1:8443/acme/account/1',
+  });
   const jws = parseJws(JSON.stringify(body));
   assert.equal(jws.payload, undefined);
   assert.equal(jws.header.kid, 'https://127.0.0.1:8443/acme/account/1');
@@ -75,13 +90,17 @@ test('the algorithm must match the key: an ES256 header over a P-384 key is refu
   const { body } = clientBody(KEYS.ES384.privateKey, URL_NEW_ACCOUNT, {});
   const forged = JSON.parse(Buffer.from(body.protected, 'base64url'));
   forged.alg = 'ES256';
-  const jws = parseJws(JSON.stringify({ ...body, protected: Buffer.from(JSON.stringify(forged)).toString('base64url') }));
+  const jws = parseJws(
+    JSON.stringify({ ...body, protected: Buffer.from(JSON.stringify(forged)).toString('base64url') }),
+  );
   assert.equal(problemOf(() => verifyJws(jws, importAccountKey(jws.header.jwk)))?.type, 'badSignatureAlgorithm');
 });
 
 test('a DER-encoded ECDSA signature (not the JWS form) is refused', () => {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const header = Buffer.from(JSON.stringify({ alg: 'ES256', url: URL_NEW_ACCOUNT, nonce: 'n', jwk: publicKey.export({ format: 'jwk' }) })).toString('base64url');
+  const header = Buffer.from(
+    JSON.stringify({ alg: 'ES256', url: URL_NEW_ACCOUNT, nonce: 'n', jwk: publicKey.export({ format: 'jwk' }) }),
+  ).toString('base64url');
   const payload = Buffer.from('{}').toString('base64url');
   const signature = sign('sha256', Buffer.from(`${header}.${payload}`), privateKey).toString('base64url');
   const jws = parseJws(JSON.stringify({ protected: header, payload, signature }));
@@ -92,20 +111,39 @@ const HOSTILE = [
   ['not JSON', 'x{', 'malformed', /not JSON/],
   ['an array', '[]', 'malformed', /not a JWS object/],
   ['general serialization', JSON.stringify({ payload: '', signatures: [] }), 'malformed', /flattened/],
-  ['an unprotected header', JSON.stringify({ protected: 'e30', payload: '', signature: '', header: {} }), 'malformed', /unprotected/],
-  ['an unknown member', JSON.stringify({ protected: 'e30', payload: '', signature: '', extra: 1 }), 'malformed', /unknown member "extra"/],
+  [
+    'an unprotected header',
+    JSON.stringify({ protected: 'e30', payload: '', signature: '', header: {} }),
+    'malformed',
+    /unprotected/,
+  ],
+  [
+    'an unknown member',
+    JSON.stringify({ protected: 'e30', payload: '', signature: '', extra: 1 }),
+    'malformed',
+    /unknown member "extra"/,
+  ],
   ['padding in base64url', JSON.stringify({ protected: 'e30=', payload: '', signature: '' }), 'malformed', /base64url/],
   ['the none algorithm', hdr({ alg: 'none', url: 'u', jwk: {} }), 'badSignatureAlgorithm', /not supported/],
   ['a MAC algorithm', hdr({ alg: 'HS256', url: 'u', kid: 'k' }), 'badSignatureAlgorithm', /not supported/],
   ['no url', hdr({ alg: 'ES256', jwk: {} }), 'malformed', /no "url"/],
-  ['both jwk and kid', hdr({ alg: 'ES256', url: 'u', jwk: {}, kid: 'k' }), 'malformed', /exactly one of "jwk" and "kid"/],
+  [
+    'both jwk and kid',
+    hdr({ alg: 'ES256', url: 'u', jwk: {}, kid: 'k' }),
+    'malformed',
+    /exactly one of "jwk" and "kid"/,
+  ],
   ['neither jwk nor kid', hdr({ alg: 'ES256', url: 'u' }), 'malformed', /exactly one/],
   ['crit', hdr({ alg: 'ES256', url: 'u', kid: 'k', crit: ['b64'] }), 'malformed', /crit/],
   ['a nonce that is not a string', hdr({ alg: 'ES256', url: 'u', kid: 'k', nonce: 5 }), 'badNonce', /not a string/],
 ];
 
 function hdr(header) {
-  return JSON.stringify({ protected: Buffer.from(JSON.stringify(header)).toString('base64url'), payload: '', signature: '' });
+  return JSON.stringify({
+    protected: Buffer.from(JSON.stringify(header)).toString('base64url'),
+    payload: '',
+    signature: '',
+  });
 }
 
 for (const [title, body, type, message] of HOSTILE) {
@@ -125,7 +163,7 @@ test('account keys: private material, symmetric keys, small and huge RSA keys ar
   assert.equal(problemOf(() => importAccountKey({ kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' }))?.type, 'badPublicKey');
 });
 
-test('the JWK thumbprint is RFC 7638 (the RFC\'s own example key)', () => {
+test("the JWK thumbprint is RFC 7638 (the RFC's own example key)", () => {
   const key = importAccountKey({
     kty: 'RSA',
     e: 'AQAB',
@@ -134,7 +172,7 @@ test('the JWK thumbprint is RFC 7638 (the RFC\'s own example key)', () => {
   assert.equal(jwkThumbprint(key), 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs');
 });
 
-test('external account binding (acme-client\'s own): verifies with the right key, refused with another key, URL or account key', () => {
+test("external account binding (acme-client's own): verifies with the right key, refused with another key, URL or account key", () => {
   const hmac = Buffer.from('a'.repeat(32)).toString('base64url');
   const pair = KEYS.ES256;
   const http = new HttpClient('https://x/acme/directory', Buffer.from(pair.privateKey));
@@ -143,17 +181,32 @@ test('external account binding (acme-client\'s own): verifies with the right key
   const lookup = (kid) => (kid === 'team-a' ? Buffer.from(hmac, 'base64url') : undefined);
   assert.equal(verifyEabBinding(binding, jwk, URL_NEW_ACCOUNT, lookup), 'team-a');
 
-  assert.match(problemOf(() => verifyEabBinding(binding, jwk, URL_NEW_ACCOUNT, () => Buffer.from('other')))?.message, /MAC does not verify/);
-  assert.match(problemOf(() => verifyEabBinding(binding, jwk, 'https://127.0.0.1:8443/acme/other', lookup))?.message, /url/);
-  assert.match(problemOf(() => verifyEabBinding(binding, jwk, URL_NEW_ACCOUNT, () => undefined))?.message, /unknown or revoked/);
+  assert.match(
+    problemOf(() => verifyEabBinding(binding, jwk, URL_NEW_ACCOUNT, () => Buffer.from('other')))?.message,
+    /MAC does not verify/,
+  );
+  assert.match(
+    problemOf(() => verifyEabBinding(binding, jwk, 'https://127.0.0.1:8443/acme/other', lookup))?.message,
+    /url/,
+  );
+  assert.match(
+    problemOf(() => verifyEabBinding(binding, jwk, URL_NEW_ACCOUNT, () => undefined))?.message,
+    /unknown or revoked/,
+  );
   const otherJwk = new HttpClient('https://x', Buffer.from(KEYS.ES384.privateKey)).getJwk();
-  assert.match(problemOf(() => verifyEabBinding(binding, otherJwk, URL_NEW_ACCOUNT, lookup))?.message, /another account key/);
+  assert.match(
+    problemOf(() => verifyEabBinding(binding, otherJwk, URL_NEW_ACCOUNT, lookup))?.message,
+    /another account key/,
+  );
   // a nonce in the inner header is not allowed
   const header = { alg: 'HS256', url: URL_NEW_ACCOUNT, kid: 'team-a', nonce: 'n' };
   const p = Buffer.from(JSON.stringify(header)).toString('base64url');
   const payload = Buffer.from(JSON.stringify(jwk)).toString('base64url');
   const signature = createHmac('sha256', Buffer.from(hmac, 'base64url')).update(`${p}.${payload}`).digest('base64url');
-  assert.match(problemOf(() => verifyEabBinding({ protected: p, payload, signature }, jwk, URL_NEW_ACCOUNT, lookup))?.message, /must not have a nonce/);
+  assert.match(
+    problemOf(() => verifyEabBinding({ protected: p, payload, signature }, jwk, URL_NEW_ACCOUNT, lookup))?.message,
+    /must not have a nonce/,
+  );
 });
 
 test('nonces are single-use, expire, and unknown or malformed ones are refused', () => {

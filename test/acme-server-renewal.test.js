@@ -33,7 +33,11 @@ before(async () => {
   clientHome = join(work.dir, 'client-home');
   assert.equal(mcpki(['init', '--home', caHome]).status, 0);
   httpPort = await freePort();
-  const child = spawn(process.execPath, [BIN, '--home', caHome, '--json', 'acme-server', '--listen', '127.0.0.1:0', '--http-port', String(httpPort)], { env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(
+    process.execPath,
+    [BIN, '--home', caHome, '--json', 'acme-server', '--listen', '127.0.0.1:0', '--http-port', String(httpPort)],
+    { env: { ...process.env, NO_COLOR: '1' } },
+  );
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -59,11 +63,27 @@ after(async () => {
 
 const client = (args) => mcpki(['--home', clientHome, '--json', ...args]);
 
-test('apply gets a certificate from mcpki\'s ACME server, keeps its ARI window, and renews at the next check after renew-early', () => {
-  const registered = client(['acme', 'account', 'register', '--name', 'local', '--directory', server.directoryUrl, '--ca-bundle', join(caHome, 'ca', 'root.crt'), '--email', 'ops@example.test', '--agree-tos']);
+test("apply gets a certificate from mcpki's ACME server, keeps its ARI window, and renews at the next check after renew-early", () => {
+  const registered = client([
+    'acme',
+    'account',
+    'register',
+    '--name',
+    'local',
+    '--directory',
+    server.directoryUrl,
+    '--ca-bundle',
+    join(caHome, 'ca', 'root.crt'),
+    '--email',
+    'ops@example.test',
+    '--agree-tos',
+  ]);
   assert.equal(registered.status, 0, registered.stderr);
   const config = join(work.dir, 'mcpki.yaml');
-  writeFileSync(config, `version: 1\ncertificates:\n  - name: svc\n    issuer: acme:local\n    names: [localhost]\n    challenge: { type: http-01, port: ${httpPort}, host: 127.0.0.1 }\n    targets:\n      - { type: fullchain, path: ${join(work.dir, 'svc.crt')} }\n      - { type: key, path: ${join(work.dir, 'svc.key')} }\n`);
+  writeFileSync(
+    config,
+    `version: 1\ncertificates:\n  - name: svc\n    issuer: acme:local\n    names: [localhost]\n    challenge: { type: http-01, port: ${httpPort}, host: 127.0.0.1 }\n    targets:\n      - { type: fullchain, path: ${join(work.dir, 'svc.crt')} }\n      - { type: key, path: ${join(work.dir, 'svc.key')} }\n`,
+  );
 
   const first = client(['apply', '-c', config]);
   assert.equal(first.status, 0, first.stderr + first.stdout);
@@ -84,10 +104,17 @@ test('apply gets a certificate from mcpki\'s ACME server, keeps its ARI window, 
   assert.equal(moved.status, 0, moved.stderr);
   const unchanged = client(['apply', '-c', config]);
   assert.equal(unchanged.status, 0, unchanged.stderr);
-  assert.equal((client(['show', 'svc']).json.certificate ?? client(['show', 'svc']).json).serial, record.serial, 'before its next check, the window on record stands');
+  assert.equal(
+    (client(['show', 'svc']).json.certificate ?? client(['show', 'svc']).json).serial,
+    record.serial,
+    'before its next check, the window on record stands',
+  );
 
   const db = new Database(join(clientHome, 'mcpki.db'));
-  db.prepare('UPDATE certificates SET ari_next_check = ? WHERE serial = ?').run(new Date(Date.now() - 1000).toISOString(), record.serial);
+  db.prepare('UPDATE certificates SET ari_next_check = ? WHERE serial = ?').run(
+    new Date(Date.now() - 1000).toISOString(),
+    record.serial,
+  );
   db.close();
   const renewed = client(['apply', '-c', config]);
   assert.equal(renewed.status, 0, renewed.stderr + renewed.stdout);

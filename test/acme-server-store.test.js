@@ -90,12 +90,18 @@ test('a restarted server knows its accounts, orders and certificates', async () 
     // the account's orders list (RFC 8555 §7.1.2.1) has both, from before and after the restart
     const { data: list } = await again.api.apiRequest(account.orders, null, [200]);
     assert.deepEqual(list.orders, [finalized.url, next.url]);
-    const stranger2 = new acme.Client({ directoryUrl: second.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey() });
+    const stranger2 = new acme.Client({
+      directoryUrl: second.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+    });
     await stranger2.createAccount({ termsOfServiceAgreed: true });
     await assert.rejects(stranger2.api.apiRequest(account.orders, null, [200]), /only list its own orders/);
 
     // a key this server never saw has no account
-    const stranger = new acme.Client({ directoryUrl: second.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey() });
+    const stranger = new acme.Client({
+      directoryUrl: second.directoryUrl,
+      accountKey: await acme.crypto.createPrivateEcdsaKey(),
+    });
     await assert.rejects(stranger.createAccount({ onlyReturnExisting: true }), /no account exists for this key/);
   } finally {
     await second.stop();
@@ -107,7 +113,7 @@ test('a restarted server knows its accounts, orders and certificates', async () 
   assert.equal(events.filter((t) => t === 'acme-server.certificate.issued').length, 1);
 });
 
-test('an EAB HMAC key is sealed to the intermediate\'s key: it opens with that key only, and tampering is detected', async () => {
+test("an EAB HMAC key is sealed to the intermediate's key: it opens with that key only, and tampering is detected", async () => {
   const { generateKeyPairSync } = await import('node:crypto');
   const { sealEabKey, openEabKey, eabKeyLookup, createEabKey } = await import('../dist/acme-server/eab.js');
   const { loadIssuingCa } = await import('../dist/pki/ca.js');
@@ -119,7 +125,10 @@ test('an EAB HMAC key is sealed to the intermediate\'s key: it opens with that k
     assert.ok(!Buffer.from(sealed, 'base64url').includes(secret));
     assert.deepEqual(openEabKey(ca.key, 'eab-x', sealed), secret);
     assert.throws(() => openEabKey(ca.key, 'eab-y', sealed), 'bound to its kid');
-    assert.throws(() => openEabKey(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, 'eab-x', sealed), 'another CA key cannot open it');
+    assert.throws(
+      () => openEabKey(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, 'eab-x', sealed),
+      'another CA key cannot open it',
+    );
     const bytes = Buffer.from(sealed, 'base64url');
     bytes[14] ^= 1;
     assert.throws(() => openEabKey(ca.key, 'eab-x', bytes.toString('base64url')), 'tampering is detected');

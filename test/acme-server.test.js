@@ -40,7 +40,10 @@ before(async () => {
   });
   await new Promise((resolve) => challengeServer.listen(0, '127.0.0.1', resolve));
   context = createContext({ home });
-  server = await startAcmeServer(context, { listen: [{ host: '127.0.0.1', port: 0 }], validation: { httpPort: challengeServer.address().port, tlsPort: 1, timeoutMs: 5_000 } });
+  server = await startAcmeServer(context, {
+    listen: [{ host: '127.0.0.1', port: 0 }],
+    validation: { httpPort: challengeServer.address().port, tlsPort: 1, timeoutMs: 5_000 },
+  });
   directoryUrl = server.directories[0];
   acme.axios.defaults.httpsAgent = new Agent({ ca: root });
 });
@@ -64,7 +67,15 @@ function verifyChain(pem) {
     writeFileSync(join(dir, 'leaf.pem'), pem);
     writeFileSync(join(dir, 'root.pem'), root);
     writeFileSync(join(dir, 'intermediate.pem'), intermediate);
-    return run('openssl', ['verify', '-x509_strict', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'intermediate.pem'), join(dir, 'leaf.pem')]);
+    return run('openssl', [
+      'verify',
+      '-x509_strict',
+      '-CAfile',
+      join(dir, 'root.pem'),
+      '-untrusted',
+      join(dir, 'intermediate.pem'),
+      join(dir, 'leaf.pem'),
+    ]);
   } finally {
     done();
   }
@@ -72,7 +83,8 @@ function verifyChain(pem) {
 
 test('the directory lists every resource, the profiles and whether EAB is required', async () => {
   const { data } = await acme.axios.get(directoryUrl);
-  for (const key of ['newNonce', 'newAccount', 'newOrder', 'revokeCert', 'keyChange']) assert.match(data[key], /^https:\/\/127\.0\.0\.1:\d+\/acme\//);
+  for (const key of ['newNonce', 'newAccount', 'newOrder', 'revokeCert', 'keyChange'])
+    assert.match(data[key], /^https:\/\/127\.0\.0\.1:\d+\/acme\//);
   assert.equal(data.meta.externalAccountRequired, false);
   assert.deepEqual(Object.keys(data.meta.profiles).sort(), ['client', 'default', 'shortlived']);
 });
@@ -95,7 +107,10 @@ test('acme-client gets a certificate for localhost by http-01 (auto), and OpenSS
   assert.match(text, /DNS:localhost/);
   assert.match(text, /TLS Web Server Authentication/);
   const listed = mcpki(['list', '--home', home, '--json']).json.certificates;
-  assert.ok(listed.some((c) => c.name === 'localhost' && c.status === 'valid'), JSON.stringify(listed));
+  assert.ok(
+    listed.some((c) => c.name === 'localhost' && c.status === 'valid'),
+    JSON.stringify(listed),
+  );
 });
 
 test('an IP certificate for 127.0.0.1 (RFC 8738) by http-01', async () => {
@@ -111,7 +126,10 @@ test('an IP certificate for 127.0.0.1 (RFC 8738) by http-01', async () => {
   const finalized = await client.finalizeOrder(order, csr);
   const pem = await client.getCertificate(finalized);
   assert.equal(verifyChain(pem).status, 0);
-  assert.match(run('openssl', ['x509', '-noout', '-ext', 'subjectAltName'], { input: pem }).stdout, /IP Address:127\.0\.0\.1/);
+  assert.match(
+    run('openssl', ['x509', '-noout', '-ext', 'subjectAltName'], { input: pem }).stdout,
+    /IP Address:127\.0\.0\.1/,
+  );
 });
 
 test('a wrong key authorization fails the challenge with a detail that says what was served', async () => {
@@ -121,12 +139,15 @@ test('a wrong key authorization fails the challenge with a detail that says what
   const challenge = authz.challenges.find((c) => c.type === 'http-01');
   tokens.set(challenge.token, 'not-the-key-authorization');
   await client.completeChallenge(challenge);
-  await assert.rejects(client.waitForValidStatus(challenge), /answered "not-the-key-authorization", not the key authorization/);
+  await assert.rejects(
+    client.waitForValidStatus(challenge),
+    /answered "not-the-key-authorization", not the key authorization/,
+  );
   const again = await client.getOrder(order);
   assert.equal(again.status, 'invalid');
 });
 
-test('a name outside the CA\'s name constraints is refused at newOrder with rejectedIdentifier', async () => {
+test("a name outside the CA's name constraints is refused at newOrder with rejectedIdentifier", async () => {
   const client = await newClient();
   await assert.rejects(client.createOrder({ identifiers: [{ type: 'dns', value: 'example.com' }] }), (error) => {
     assert.match(error.message, /example\.com" is outside the CA's name constraints/);
@@ -150,7 +171,11 @@ async function nonce() {
 }
 
 async function post(url, body, contentType = 'application/jose+json') {
-  const res = await acme.axios.post(url, typeof body === 'string' ? body : JSON.stringify(body), { headers: { 'content-type': contentType }, validateStatus: () => true, transformResponse: (x) => x });
+  const res = await acme.axios.post(url, typeof body === 'string' ? body : JSON.stringify(body), {
+    headers: { 'content-type': contentType },
+    validateStatus: () => true,
+    transformResponse: (x) => x,
+  });
   return { status: res.status, body: res.data ? JSON.parse(res.data) : null, headers: res.headers };
 }
 
@@ -168,22 +193,34 @@ test('hostile requests get the right problem and change nothing', async () => {
   assert.ok(replay.headers['replay-nonce'], 'a fresh nonce comes with the error');
 
   // wrong url
-  const wrongUrl = await post(newOrderUrl, http.createSignedBody(newOrderUrl.replace('new-order', 'new-account'), payload, { nonce: await nonce(), kid }));
+  const wrongUrl = await post(
+    newOrderUrl,
+    http.createSignedBody(newOrderUrl.replace('new-order', 'new-account'), payload, { nonce: await nonce(), kid }),
+  );
   assert.equal(wrongUrl.body.type, 'urn:ietf:params:acme:error:unauthorized');
 
   // a changed payload after signing
   const signed = http.createSignedBody(newOrderUrl, payload, { nonce: await nonce(), kid });
-  signed.payload = Buffer.from(JSON.stringify({ identifiers: [{ type: 'dns', value: 'other.localhost' }] })).toString('base64url');
+  signed.payload = Buffer.from(JSON.stringify({ identifiers: [{ type: 'dns', value: 'other.localhost' }] })).toString(
+    'base64url',
+  );
   const tampered = await post(newOrderUrl, signed);
   assert.equal(tampered.body.type, 'urn:ietf:params:acme:error:malformed');
   assert.match(tampered.body.detail, /signature does not verify/);
 
   // unknown field
-  const unknown = await post(newOrderUrl, http.createSignedBody(newOrderUrl, { ...payload, bogus: 1 }, { nonce: await nonce(), kid }));
+  const unknown = await post(
+    newOrderUrl,
+    http.createSignedBody(newOrderUrl, { ...payload, bogus: 1 }, { nonce: await nonce(), kid }),
+  );
   assert.match(unknown.body.detail, /unknown field "bogus"/);
 
   // wrong content type
-  const type = await post(newOrderUrl, http.createSignedBody(newOrderUrl, payload, { nonce: await nonce(), kid }), 'application/json');
+  const type = await post(
+    newOrderUrl,
+    http.createSignedBody(newOrderUrl, payload, { nonce: await nonce(), kid }),
+    'application/json',
+  );
   assert.equal(type.status, 415);
 
   // oversized body

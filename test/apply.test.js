@@ -2,7 +2,16 @@
 // failures, and two applies at once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { applyConfig, createContext, loadConfig } from '../dist/index.js';
 import { mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
@@ -13,7 +22,10 @@ function setup({ failHook = false } = {}) {
   const home = join(dir, 'home');
   assert.equal(mcpki(['--home', home, 'init']).status, 0);
   const hook = join(dir, 'reload.sh');
-  writeFileSync(hook, `#!/bin/sh\necho "$MCPKI_CERT_NAME $MCPKI_SERIAL" >> ${join(dir, 'reloads.log')}\n${failHook ? 'echo "reload refused" >&2; exit 3\n' : ''}`);
+  writeFileSync(
+    hook,
+    `#!/bin/sh\necho "$MCPKI_CERT_NAME $MCPKI_SERIAL" >> ${join(dir, 'reloads.log')}\n${failHook ? 'echo "reload refused" >&2; exit 3\n' : ''}`,
+  );
   chmodSync(hook, 0o755);
   writeFileSync(
     join(dir, 'mcpki.yaml'),
@@ -39,7 +51,8 @@ certificates:
     days: 7
 `,
   );
-  const reloads = () => (existsSync(join(dir, 'reloads.log')) ? readFileSync(join(dir, 'reloads.log'), 'utf8').trim().split('\n') : []);
+  const reloads = () =>
+    existsSync(join(dir, 'reloads.log')) ? readFileSync(join(dir, 'reloads.log'), 'utf8').trim().split('\n') : [];
   return { ...temp, home, config: join(dir, 'mcpki.yaml'), deploy: join(dir, 'deploy'), reloads };
 }
 
@@ -48,7 +61,10 @@ function servedSerial(path) {
 }
 
 function keyMatches(certPath, keyPath) {
-  return run('openssl', ['x509', '-in', certPath, '-noout', '-pubkey']).stdout === run('openssl', ['pkey', '-in', keyPath, '-pubout']).stdout;
+  return (
+    run('openssl', ['x509', '-in', certPath, '-noout', '-pubkey']).stdout ===
+    run('openssl', ['pkey', '-in', keyPath, '-pubout']).stdout
+  );
 }
 
 test('apply issues, deploys and reloads once; a second apply changes nothing and says so', () => {
@@ -56,15 +72,32 @@ test('apply issues, deploys and reloads once; a second apply changes nothing and
   try {
     const first = mcpki(['--home', s.home, '--json', 'apply', '-c', s.config]);
     assert.equal(first.status, 0, first.stderr + first.stdout);
-    assert.deepEqual(first.json.items.map((i) => [i.name, i.action]), [['api', 'issued'], ['web', 'issued'], ['agent', 'issued']]);
+    assert.deepEqual(
+      first.json.items.map((i) => [i.name, i.action]),
+      [
+        ['api', 'issued'],
+        ['web', 'issued'],
+        ['agent', 'issued'],
+      ],
+    );
     assert.equal(s.reloads().length, 1, 'the reload hook ran once, for api');
     const api = mcpki(['--home', s.home, '--json', 'show', 'api']).json.certificate;
     assert.equal(s.reloads()[0], `api ${api.serial}`);
     assert.equal(servedSerial(join(s.deploy, 'api.crt')), api.serial);
     assert.ok(keyMatches(join(s.deploy, 'api.crt'), join(s.deploy, 'api.key')));
-    assert.ok(keyMatches(join(s.deploy, 'api.pem'), join(s.deploy, 'api.pem')), 'combined file holds the matching key and certificate');
+    assert.ok(
+      keyMatches(join(s.deploy, 'api.pem'), join(s.deploy, 'api.pem')),
+      'combined file holds the matching key and certificate',
+    );
     assert.ok(keyMatches(join(s.deploy, 'web.crt'), join(s.deploy, 'web.key')));
-    const verified = run('openssl', ['verify', '-CAfile', join(s.home, 'ca', 'root.crt'), '-untrusted', join(s.deploy, 'web.crt'), join(s.deploy, 'web.crt')]);
+    const verified = run('openssl', [
+      'verify',
+      '-CAfile',
+      join(s.home, 'ca', 'root.crt'),
+      '-untrusted',
+      join(s.deploy, 'web.crt'),
+      join(s.deploy, 'web.crt'),
+    ]);
     assert.equal(verified.status, 0, verified.stdout + verified.stderr);
 
     // api.crt and api.key form a file set: symlinks into one version folder swapped as a whole
@@ -77,7 +110,11 @@ test('apply issues, deploys and reloads once; a second apply changes nothing and
     assert.match(second.stdout, /nothing to do: all 3 certificates are current and deployed/);
     assert.equal(readlinkSync(join(s.deploy, '.mcpki-set-api', 'current')), version, 'no new version');
     assert.equal(s.reloads().length, 1, 'no reload without a change');
-    assert.equal(mcpki(['--home', s.home, '--json', 'list', '--all']).json.certificates.length, 3, 'nothing issued twice');
+    assert.equal(
+      mcpki(['--home', s.home, '--json', 'list', '--all']).json.certificates.length,
+      3,
+      'nothing issued twice',
+    );
   } finally {
     s.cleanup();
   }
@@ -87,21 +124,42 @@ test('renew --dry-run shows the plan; --force renews one certificate, rewrites i
   const s = setup();
   try {
     const planBefore = mcpki(['--home', s.home, '--json', 'renew', '--dry-run', '-c', s.config]).json.plan;
-    assert.deepEqual(planBefore.map((p) => [p.name, p.due, p.code]), [['api', true, 'missing'], ['web', true, 'missing'], ['agent', true, 'missing']]);
+    assert.deepEqual(
+      planBefore.map((p) => [p.name, p.due, p.code]),
+      [
+        ['api', true, 'missing'],
+        ['web', true, 'missing'],
+        ['agent', true, 'missing'],
+      ],
+    );
     assert.equal(mcpki(['--home', s.home, 'apply', '-c', s.config]).status, 0);
     const plan = mcpki(['--home', s.home, '--json', 'renew', '--dry-run', '-c', s.config]).json.plan;
-    assert.ok(plan.every((p) => !p.due && p.code === 'not-yet'), JSON.stringify(plan));
+    assert.ok(
+      plan.every((p) => !p.due && p.code === 'not-yet'),
+      JSON.stringify(plan),
+    );
     assert.match(plan[0].reason, /1\/3 of the 30-day lifetime/);
     assert.match(plan[2].reason, /1\/2 of the 7-day lifetime/);
     const api = plan.find((p) => p.name === 'api');
-    assert.ok(Date.parse(api.nextCheck) > Date.now() + 19 * 86_400_000 && Date.parse(api.nextCheck) < Date.now() + 21 * 86_400_000, '30 days, renewed with 1/3 left');
+    assert.ok(
+      Date.parse(api.nextCheck) > Date.now() + 19 * 86_400_000 &&
+        Date.parse(api.nextCheck) < Date.now() + 21 * 86_400_000,
+      '30 days, renewed with 1/3 left',
+    );
     const human = mcpki(['--home', s.home, 'renew', '--dry-run', '-c', s.config]).stdout;
     assert.match(human, /^NAME\s+DUE\s+WHY\s+NEXT CHECK/m);
 
     const oldSerial = servedSerial(join(s.deploy, 'api.crt'));
     const forced = mcpki(['--home', s.home, '--json', 'renew', '--force', 'api', '-c', s.config]);
     assert.equal(forced.status, 0, forced.stderr);
-    assert.deepEqual(forced.json.items.map((i) => [i.name, i.action]), [['api', 'renewed'], ['web', 'unchanged'], ['agent', 'unchanged']]);
+    assert.deepEqual(
+      forced.json.items.map((i) => [i.name, i.action]),
+      [
+        ['api', 'renewed'],
+        ['web', 'unchanged'],
+        ['agent', 'unchanged'],
+      ],
+    );
     assert.notEqual(servedSerial(join(s.deploy, 'api.crt')), oldSerial);
     assert.equal(s.reloads().length, 2);
 
@@ -120,14 +178,23 @@ test('with an injected clock, each certificate renews when its policy says, and 
   try {
     const config = loadConfig(s.config);
     await applyConfig(context, config);
-    const serials = () => Object.fromEntries(['api', 'web', 'agent'].map((n) => [n, mcpki(['--home', s.home, '--json', 'show', n]).json.certificate.serial]));
+    const serials = () =>
+      Object.fromEntries(
+        ['api', 'web', 'agent'].map((n) => [n, mcpki(['--home', s.home, '--json', 'show', n]).json.certificate.serial]),
+      );
     const start = serials();
     now = new Date(now.getTime() + 5 * 86_400_000); // agent (7 days, < 10: renews at half) is due
     let result = await applyConfig(context, config);
-    assert.deepEqual(result.items.map((i) => i.action), ['unchanged', 'unchanged', 'renewed']);
+    assert.deepEqual(
+      result.items.map((i) => i.action),
+      ['unchanged', 'unchanged', 'renewed'],
+    );
     now = new Date(now.getTime() + 16 * 86_400_000); // day 21: api (30 days) has less than 1/3 left
     result = await applyConfig(context, config);
-    assert.deepEqual(result.items.map((i) => i.action), ['renewed', 'unchanged', 'renewed']);
+    assert.deepEqual(
+      result.items.map((i) => i.action),
+      ['renewed', 'unchanged', 'renewed'],
+    );
     const after = serials();
     assert.notEqual(after.api, start.api);
     assert.equal(after.web, start.web);
@@ -148,8 +215,13 @@ test('a failing reload hook rolls the files back and apply exits 17; the other c
     assert.equal(api.error.code, 'DEPLOY_HOOK_FAILED');
     assert.match(api.error.message, /reload refused/);
     assert.ok(!existsSync(join(s.deploy, 'api.crt')), 'the new files were rolled back (there were none before)');
-    assert.deepEqual(result.json.items.filter((i) => i.name !== 'api').map((i) => i.action), ['issued', 'issued']);
-    const plan = mcpki(['--home', s.home, '--json', 'renew', '--dry-run', '-c', s.config]).json.plan.find((p) => p.name === 'api');
+    assert.deepEqual(
+      result.json.items.filter((i) => i.name !== 'api').map((i) => i.action),
+      ['issued', 'issued'],
+    );
+    const plan = mcpki(['--home', s.home, '--json', 'renew', '--dry-run', '-c', s.config]).json.plan.find(
+      (p) => p.name === 'api',
+    );
     assert.equal(plan.failures, 1);
     assert.match(plan.lastError, /reload refused/);
     const listed = mcpki(['--home', s.home, '--json', 'list']).json.certificates.find((c) => c.name === 'api');
@@ -164,7 +236,10 @@ test('a failing reload hook rolls the files back and apply exits 17; the other c
 test('two concurrent applies: every certificate is issued once', async () => {
   const s = setup();
   try {
-    const [a, b] = await Promise.all([mcpkiAsync(['--home', s.home, 'apply', '-c', s.config]), mcpkiAsync(['--home', s.home, 'apply', '-c', s.config])]);
+    const [a, b] = await Promise.all([
+      mcpkiAsync(['--home', s.home, 'apply', '-c', s.config]),
+      mcpkiAsync(['--home', s.home, 'apply', '-c', s.config]),
+    ]);
     assert.equal(a.status, 0, a.stderr);
     assert.equal(b.status, 0, b.stderr);
     assert.equal(mcpki(['--home', s.home, '--json', 'list', '--all']).json.certificates.length, 3);
@@ -177,11 +252,17 @@ test('two concurrent applies: every certificate is issued once', async () => {
 test('an invalid mcpki.yaml: every error listed with its line, nothing issued', () => {
   const s = setup();
   try {
-    writeFileSync(s.config, 'version: 1\ncertificates:\n  - name: x\n    names: [x.localhost]\n    dayz: 3\n  - name: y\n    names: [example.com\n');
+    writeFileSync(
+      s.config,
+      'version: 1\ncertificates:\n  - name: x\n    names: [x.localhost]\n    dayz: 3\n  - name: y\n    names: [example.com\n',
+    );
     const broken = mcpki(['--home', s.home, 'apply', '-c', s.config]);
     assert.equal(broken.status, 3);
     assert.match(broken.stderr, /mcpki\.yaml/);
-    writeFileSync(s.config, 'version: 1\ncertificates:\n  - name: x\n    names: [x.localhost]\n    dayz: 3\n  - name: y\n    names: [y.localhost]\n    targets:\n      - { type: cert, path: a.crt, mode: 0640 }\n');
+    writeFileSync(
+      s.config,
+      'version: 1\ncertificates:\n  - name: x\n    names: [x.localhost]\n    dayz: 3\n  - name: y\n    names: [y.localhost]\n    targets:\n      - { type: cert, path: a.crt, mode: 0640 }\n',
+    );
     const invalid = mcpki(['--home', s.home, 'apply', '-c', s.config]);
     assert.equal(invalid.status, 3);
     assert.match(invalid.stderr, /mcpki\.yaml has 2 errors/);
@@ -197,16 +278,30 @@ test('the parsed mcpki.yaml is cached by content: an edit is seen at once, a bro
   const s = setup();
   try {
     const plan = () => mcpki(['--home', s.home, '--json', 'renew', '--dry-run', '-c', s.config]);
-    assert.deepEqual(plan().json.plan.map((p) => p.name), ['api', 'web', 'agent']);
+    assert.deepEqual(
+      plan().json.plan.map((p) => p.name),
+      ['api', 'web', 'agent'],
+    );
     assert.equal(readdirSync(join(s.home, 'cache')).filter((f) => f.startsWith('config-')).length, 1);
-    assert.deepEqual(plan().json.plan.map((p) => p.name), ['api', 'web', 'agent'], 'from the cache');
+    assert.deepEqual(
+      plan().json.plan.map((p) => p.name),
+      ['api', 'web', 'agent'],
+      'from the cache',
+    );
     writeFileSync(s.config, readFileSync(s.config, 'utf8') + '  - name: extra\n    names: [extra.localhost]\n');
-    assert.deepEqual(plan().json.plan.map((p) => p.name), ['api', 'web', 'agent', 'extra']);
+    assert.deepEqual(
+      plan().json.plan.map((p) => p.name),
+      ['api', 'web', 'agent', 'extra'],
+    );
     writeFileSync(s.config, readFileSync(s.config, 'utf8') + '    dayz: 3\n');
     const broken = plan();
     assert.equal(broken.status, 3);
     assert.match(broken.json.error.details[0], /dayz/);
-    assert.equal(readdirSync(join(s.home, 'cache')).filter((f) => f.startsWith('config-')).length, 1, 'old entries are pruned');
+    assert.equal(
+      readdirSync(join(s.home, 'cache')).filter((f) => f.startsWith('config-')).length,
+      1,
+      'old entries are pruned',
+    );
   } finally {
     s.cleanup();
   }
@@ -255,7 +350,12 @@ certificates:
       reload: [${hook}]
 `,
     );
-    const secrets = { MCPKI_ROOT_PASSPHRASE: 'root-secret-1', MCPKI_P12_PASSWORD: 'p12-secret-2', MCPKI_EAB_HMAC: 'eab-secret-3', MCPKI_FUTURE_TOKEN: 'token-secret-4' };
+    const secrets = {
+      MCPKI_ROOT_PASSPHRASE: 'root-secret-1',
+      MCPKI_P12_PASSWORD: 'p12-secret-2',
+      MCPKI_EAB_HMAC: 'eab-secret-3',
+      MCPKI_FUTURE_TOKEN: 'token-secret-4',
+    };
     const result = mcpki(['--home', s.home, 'apply', '-c', s.config], { env: { ...secrets, KEPT_VARIABLE: 'kept' } });
     assert.equal(result.status, 0, result.stderr + result.stdout);
     const seen = readFileSync(dump, 'utf8');
@@ -336,11 +436,14 @@ test('renew --dry-run names renewBefore from mcpki.yaml as written (parsed once,
     const home = join(temp.dir, 'home');
     assert.equal(mcpki(['--home', home, 'init']).status, 0);
     const config = join(temp.dir, 'mcpki.yaml');
-    writeFileSync(config, `version: 1
+    writeFileSync(
+      config,
+      `version: 1
 certificates:
   - { name: by-time, names: [a.localhost], days: 30, renewBefore: 20d }
   - { name: by-share, names: [b.localhost], days: 30, renewBefore: 25% }
-`);
+`,
+    );
     assert.equal(mcpki(['--home', home, 'apply', '-c', config]).status, 0);
     const plan = mcpki(['--home', home, '--json', 'renew', '--dry-run', '-c', config]).json.plan;
     assert.match(plan.find((p) => p.name === 'by-time').reason, /renewBefore 20d before expiry/);

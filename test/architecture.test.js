@@ -19,7 +19,16 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
  * same table (a test below compares them).
  */
 const LAYERS = [
-  ['src/errors.ts', 'src/version.ts', 'src/install.ts', 'src/process', 'src/duration.ts', 'src/net', 'src/fs', 'src/home.ts'],
+  [
+    'src/errors.ts',
+    'src/version.ts',
+    'src/install.ts',
+    'src/process',
+    'src/duration.ts',
+    'src/net',
+    'src/fs',
+    'src/home.ts',
+  ],
   ['src/pki', 'src/store', 'src/context.ts', 'src/inventory.ts'],
   ['src/deploy', 'src/acme', 'src/acme-server', 'src/trust', 'src/tls', 'src/check'],
   ['src/config'],
@@ -65,7 +74,8 @@ function readSources() {
     for (const entry of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
       const path = posix.join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) sources[path] = readFileSync(join(ROOT, path), 'utf8');
+      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts'))
+        sources[path] = readFileSync(join(ROOT, path), 'utf8');
     }
   };
   walk('src');
@@ -82,13 +92,23 @@ function importIsTypeOnly(clause) {
   if (clause.isTypeOnly) return true;
   if (clause.name) return false;
   const bindings = clause.namedBindings;
-  return bindings !== undefined && ts.isNamedImports(bindings) && bindings.elements.length > 0 && bindings.elements.every((e) => e.isTypeOnly);
+  return (
+    bindings !== undefined &&
+    ts.isNamedImports(bindings) &&
+    bindings.elements.length > 0 &&
+    bindings.elements.every((e) => e.isTypeOnly)
+  );
 }
 
 function exportIsTypeOnly(node) {
   if (node.isTypeOnly) return true;
   const clause = node.exportClause;
-  return clause !== undefined && ts.isNamedExports(clause) && clause.elements.length > 0 && clause.elements.every((e) => e.isTypeOnly);
+  return (
+    clause !== undefined &&
+    ts.isNamedExports(clause) &&
+    clause.elements.length > 0 &&
+    clause.elements.every((e) => e.isTypeOnly)
+  );
 }
 
 /**
@@ -104,16 +124,27 @@ function parseSource(path, text) {
   const line = (node) => file.getLineAndCharacterOfPosition(node.getStart(file)).line + 1;
   const visit = (node) => {
     if (ts.isImportDeclaration(node)) {
-      imports.push({ specifier: literalText(node.moduleSpecifier), kind: 'static', typeOnly: importIsTypeOnly(node.importClause), line: line(node) });
+      imports.push({
+        specifier: literalText(node.moduleSpecifier),
+        kind: 'static',
+        typeOnly: importIsTypeOnly(node.importClause),
+        line: line(node),
+      });
       return; // the specifier is not a string the code uses
     }
     if (ts.isExportDeclaration(node) && node.moduleSpecifier) {
-      imports.push({ specifier: literalText(node.moduleSpecifier), kind: 'reexport', typeOnly: exportIsTypeOnly(node), line: line(node) });
+      imports.push({
+        specifier: literalText(node.moduleSpecifier),
+        kind: 'reexport',
+        typeOnly: exportIsTypeOnly(node),
+        line: line(node),
+      });
       return;
     }
     if (ts.isImportTypeNode(node)) {
       const argument = node.argument;
-      if (ts.isLiteralTypeNode(argument)) imports.push({ specifier: literalText(argument.literal), kind: 'type', typeOnly: true, line: line(node) });
+      if (ts.isLiteralTypeNode(argument))
+        imports.push({ specifier: literalText(argument.literal), kind: 'type', typeOnly: true, line: line(node) });
       return;
     }
     if (ts.isCallExpression(node)) {
@@ -121,21 +152,42 @@ function parseSource(path, text) {
       const first = literalText(node.arguments[0]);
       if (callee.kind === ts.SyntaxKind.ImportKeyword) {
         imports.push({ specifier: first, kind: 'dynamic', typeOnly: false, line: line(node) });
-      } else if ((ts.isIdentifier(callee) && callee.text === 'require') || (ts.isCallExpression(callee) && ts.isIdentifier(callee.expression) && callee.expression.text === 'createRequire')) {
+      } else if (
+        (ts.isIdentifier(callee) && callee.text === 'require') ||
+        (ts.isCallExpression(callee) &&
+          ts.isIdentifier(callee.expression) &&
+          callee.expression.text === 'createRequire')
+      ) {
         if (first !== undefined) imports.push({ specifier: first, kind: 'require', typeOnly: false, line: line(node) });
       }
     }
-    if ((ts.isPropertyAccessExpression(node) && node.name.text === 'exit') || (ts.isElementAccessExpression(node) && literalText(node.argumentExpression) === 'exit')) {
+    if (
+      (ts.isPropertyAccessExpression(node) && node.name.text === 'exit') ||
+      (ts.isElementAccessExpression(node) && literalText(node.argumentExpression) === 'exit')
+    ) {
       if (ts.isIdentifier(node.expression) && node.expression.text === 'process') exits.push(line(node));
     }
-    if (ts.isBinaryExpression(node) && node.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && node.operatorToken.kind <= ts.SyntaxKind.LastAssignment) {
+    if (
+      ts.isBinaryExpression(node) &&
+      node.operatorToken.kind >= ts.SyntaxKind.FirstAssignment &&
+      node.operatorToken.kind <= ts.SyntaxKind.LastAssignment
+    ) {
       const target = node.left;
-      const name = ts.isPropertyAccessExpression(target) ? target.name.text : ts.isElementAccessExpression(target) ? literalText(target.argumentExpression) : undefined;
-      if (name === 'exitCode' && ts.isIdentifier(target.expression) && target.expression.text === 'process') exitCodes.push(line(node));
+      const name = ts.isPropertyAccessExpression(target)
+        ? target.name.text
+        : ts.isElementAccessExpression(target)
+          ? literalText(target.argumentExpression)
+          : undefined;
+      if (name === 'exitCode' && ts.isIdentifier(target.expression) && target.expression.text === 'process')
+        exitCodes.push(line(node));
     }
-    if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) strings.push({ text: node.text, line: line(node) });
+    if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node))
+      strings.push({ text: node.text, line: line(node) });
     if (ts.isTemplateExpression(node)) {
-      strings.push({ text: node.head.text + node.templateSpans.map((span) => 'x' + span.literal.text).join(''), line: line(node) });
+      strings.push({
+        text: node.head.text + node.templateSpans.map((span) => 'x' + span.literal.text).join(''),
+        line: line(node),
+      });
     }
     ts.forEachChild(node, visit);
   };
@@ -164,7 +216,8 @@ function buildGraph(sources) {
       else if (entry.specifier.startsWith('.')) {
         const target = posix.normalize(posix.join(posix.dirname(path), entry.specifier));
         const source = target.replace(/\.js$/, '.ts');
-        if (!target.startsWith('src/')) entry.to = `file:${target}`; // bin/, outside the graph
+        if (!target.startsWith('src/'))
+          entry.to = `file:${target}`; // bin/, outside the graph
         else entry.to = Object.hasOwn(sources, source) ? source : null;
       } else entry.to = `pkg:${packageName(entry.specifier)}`;
     }
@@ -198,7 +251,10 @@ function unresolvedImports(graph) {
     for (const i of entry.imports) {
       if (i.to !== null) continue;
       if (i.specifier !== undefined && i.kind === 'require' && i.specifier.endsWith('.cjs')) continue; // a bundle beside dist/cli
-      found.push({ key: `${path}:${i.line}`, message: `${path}:${i.line} imports ${i.specifier ?? '(a computed name)'}, which is no file under src/` });
+      found.push({
+        key: `${path}:${i.line}`,
+        message: `${path}:${i.line} imports ${i.specifier ?? '(a computed name)'}, which is no file under src/`,
+      });
     }
   }
   return found;
@@ -209,7 +265,11 @@ function sqlOutsideStore(graph) {
   for (const [path, entry] of graph.files) {
     if (path.startsWith('src/store/')) continue;
     const hit = entry.strings.find((s) => SQL.test(s.text));
-    if (hit) found.push({ key: path, message: `${path}:${hit.line} holds SQL (${SQL.exec(hit.text)[0]}); only src/store/ speaks SQL` });
+    if (hit)
+      found.push({
+        key: path,
+        message: `${path}:${hit.line} holds SQL (${SQL.exec(hit.text)[0]}); only src/store/ speaks SQL`,
+      });
   }
   return found;
 }
@@ -219,7 +279,11 @@ function acmeClientOutsideAcme(graph) {
   for (const [path, entry] of graph.files) {
     if (path.startsWith('src/acme/')) continue;
     const hit = entry.imports.find((i) => i.to === 'pkg:acme-client');
-    if (hit) found.push({ key: path, message: `${path}:${hit.line} imports acme-client; only src/acme/ may (it costs ~240 ms to load)` });
+    if (hit)
+      found.push({
+        key: path,
+        message: `${path}:${hit.line} imports acme-client; only src/acme/ may (it costs ~240 ms to load)`,
+      });
   }
   return found;
 }
@@ -228,7 +292,11 @@ function exitOutsideCli(graph) {
   const found = [];
   for (const [path, entry] of graph.files) {
     if (path.startsWith('src/cli/')) continue;
-    if (entry.exits.length > 0) found.push({ key: path, message: `${path}:${entry.exits[0]} calls process.exit; the core returns or throws, only src/cli/ ends the process` });
+    if (entry.exits.length > 0)
+      found.push({
+        key: path,
+        message: `${path}:${entry.exits[0]} calls process.exit; the core returns or throws, only src/cli/ ends the process`,
+      });
   }
   return found;
 }
@@ -266,7 +334,11 @@ function cliBeyondIndex(graph) {
     if (!path.startsWith('src/cli/')) continue;
     for (const i of entry.imports) {
       if (i.to === null || !i.to.startsWith('src/') || i.to.startsWith('src/cli/') || i.to === 'src/index.ts') continue;
-      if (!found.has(i.to)) found.set(i.to, { key: i.to, message: `${path}:${i.line} imports ${i.to}; the command line uses only what src/index.ts exports` });
+      if (!found.has(i.to))
+        found.set(i.to, {
+          key: i.to,
+          message: `${path}:${i.line} imports ${i.to}; the command line uses only what src/index.ts exports`,
+        });
     }
   }
   return [...found.values()];
@@ -276,7 +348,12 @@ function cliBeyondIndex(graph) {
 function unitsWithoutLayer(graph, layers = LAYERS) {
   const index = layerIndex(layers);
   const units = new Set([...graph.files.keys()].map(unitOf));
-  return [...units].filter((unit) => !index.has(unit)).map((unit) => ({ key: unit, message: `${unit} has no layer: add it to LAYERS here and to the table in docs/architecture.md` }));
+  return [...units]
+    .filter((unit) => !index.has(unit))
+    .map((unit) => ({
+      key: unit,
+      message: `${unit} has no layer: add it to LAYERS here and to the table in docs/architecture.md`,
+    }));
 }
 
 /** An import (of any kind, types included) from a lower layer into a higher one. */
@@ -293,7 +370,10 @@ function upwardImports(graph, layers = LAYERS) {
       const key = `${path} -> ${i.to}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      found.push({ key, message: `${path}:${i.line} (layer ${from}, ${unitOf(path)}) imports ${i.to} (layer ${to}, ${unitOf(i.to)})` });
+      found.push({
+        key,
+        message: `${path}:${i.line} (layer ${from}, ${unitOf(path)}) imports ${i.to} (layer ${to}, ${unitOf(i.to)})`,
+      });
     }
   }
   return found;
@@ -333,14 +413,19 @@ function runtimeCycles(graph) {
     }
   };
   for (const node of [...graph.files.keys()].sort()) if (!index.has(node)) strongConnect(node);
-  return components.map((members) => ({ key: members.join(' '), message: `runtime import cycle: ${members.join(' ⇄ ')}` }));
+  return components.map((members) => ({
+    key: members.join(' '),
+    message: `runtime import cycle: ${members.join(' ⇄ ')}`,
+  }));
 }
 
 /** Violations not in `allowed`, and allowed entries that no longer occur. */
 function compare(violations, allowed) {
   const keys = new Set(violations.map((v) => v.key));
   const added = violations.filter((v) => !allowed.includes(v.key)).map((v) => v.message);
-  const gone = allowed.filter((key) => !keys.has(key)).map((key) => `allow-listed but no longer found (remove it from the list): ${key}`);
+  const gone = allowed
+    .filter((key) => !keys.has(key))
+    .map((key) => `allow-listed but no longer found (remove it from the list): ${key}`);
   return [...added, ...gone];
 }
 
@@ -358,8 +443,10 @@ test('every relative import names a source file', () => assertRule(unresolvedImp
 test('SQL only in src/store', () => assertRule(sqlOutsideStore(graph)));
 test('acme-client only in src/acme', () => assertRule(acmeClientOutsideAcme(graph)));
 test('process.exit only in src/cli', () => assertRule(exitOutsideCli(graph)));
-test('process.exitCode set only by src/cli/main.ts and src/cli/command.ts', () => assertRule(exitCodeOutsideGlue(graph)));
-test('renewal/policy.ts loads no I/O module, directly or transitively', () => assertRule(forbiddenLoads(graph), ALLOWED_POLICY_IO));
+test('process.exitCode set only by src/cli/main.ts and src/cli/command.ts', () =>
+  assertRule(exitCodeOutsideGlue(graph)));
+test('renewal/policy.ts loads no I/O module, directly or transitively', () =>
+  assertRule(forbiddenLoads(graph), ALLOWED_POLICY_IO));
 test('cli imports only the core API (src/index.ts)', () => assertRule(cliBeyondIndex(graph), ALLOWED_CLI_IMPORTS));
 test('every folder and top-level file under src/ has a layer', () => assertRule(unitsWithoutLayer(graph)));
 test('no layer imports a higher one', () => assertRule(upwardImports(graph), ALLOWED_LAYER_EDGES));
@@ -368,10 +455,25 @@ test('no runtime import cycle', () => assertRule(runtimeCycles(graph), ALLOWED_C
 test('docs/architecture.md lists the same layers and describes every folder', () => {
   const doc = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
   // the layer table: | 0 | `src/errors.ts`, `src/fs/`, … | …
-  const rows = [...doc.matchAll(/^\| (\d+) \| ([^|]+) \|/gm)].map((m) => ({ layer: Number(m[1]), units: [...m[2].matchAll(/`([^`]+)`/g)].map((u) => u[1].replace(/\/$/, '')) }));
-  assert.deepEqual(rows.map((r) => r.units), LAYERS, 'the layer table in docs/architecture.md differs from LAYERS');
-  assert.deepEqual(rows.map((r) => r.layer), LAYERS.map((_, i) => i));
-  const folders = new Set([...graph.files.keys()].map((path) => path.split('/')).filter((parts) => parts.length > 2).map((parts) => parts.slice(0, -1).join('/')));
+  const rows = [...doc.matchAll(/^\| (\d+) \| ([^|]+) \|/gm)].map((m) => ({
+    layer: Number(m[1]),
+    units: [...m[2].matchAll(/`([^`]+)`/g)].map((u) => u[1].replace(/\/$/, '')),
+  }));
+  assert.deepEqual(
+    rows.map((r) => r.units),
+    LAYERS,
+    'the layer table in docs/architecture.md differs from LAYERS',
+  );
+  assert.deepEqual(
+    rows.map((r) => r.layer),
+    LAYERS.map((_, i) => i),
+  );
+  const folders = new Set(
+    [...graph.files.keys()]
+      .map((path) => path.split('/'))
+      .filter((parts) => parts.length > 2)
+      .map((parts) => parts.slice(0, -1).join('/')),
+  );
   const missing = [...folders].filter((folder) => !doc.includes('`' + folder + '/`'));
   assert.deepEqual(missing, [], 'folders docs/architecture.md does not describe (as `src/x/`)');
 });
@@ -380,13 +482,21 @@ test('docs/architecture.md lists the same layers and describes every folder', ()
 // Each rule fails on a synthetic graph that breaks it
 
 /** Files that may set process.exitCode: a command returns its exit code, and only the command-line glue sets it. */
-const EXIT_CODE_SETTERS = ['src/cli/main.ts', 'src/cli/command.ts', 'src/cli/build-code-cache.ts' /* the build step, not a command */];
+const EXIT_CODE_SETTERS = [
+  'src/cli/main.ts',
+  'src/cli/command.ts',
+  'src/cli/build-code-cache.ts' /* the build step, not a command */,
+];
 
 function exitCodeOutsideGlue(graph) {
   const found = [];
   for (const [path, entry] of graph.files) {
     if (EXIT_CODE_SETTERS.includes(path)) continue;
-    if (entry.exitCodes.length > 0) found.push({ key: path, message: `${path}:${entry.exitCodes[0]} sets process.exitCode; a command returns its exit code, only src/cli/main.ts and src/cli/command.ts set it` });
+    if (entry.exitCodes.length > 0)
+      found.push({
+        key: path,
+        message: `${path}:${entry.exitCodes[0]} sets process.exitCode; a command returns its exit code, only src/cli/main.ts and src/cli/command.ts set it`,
+      });
   }
   return found;
 }
@@ -394,48 +504,60 @@ function exitCodeOutsideGlue(graph) {
 const keys = (violations) => violations.map((v) => v.key);
 
 test('parser: import kinds, type-only forms, literals and process.exit', () => {
-  const parsed = parseSource('src/a.ts', [
-    "import x from './x.js';",
-    "import type { T } from './t.js';",
-    "import { type U, type V } from './u.js';",
-    "import { type W, w } from './w.js';",
-    "import './side.js';",
-    "export { y } from './y.js';",
-    "export type { Z } from './z.js';",
-    "export * from './all.js';",
-    "let q: import('./q.js').Q;",
-    "async function f() { await import('./lazy.js'); }",
-    "const r = createRequire(import.meta.url)('./r.js');",
-    "// process.exit(1) in a comment is not a call",
-    "const t = `UPDATE ${'x'} SET`;",
-    'process.exit(2);',
-  ].join('\n'));
-  assert.deepEqual(parsed.imports.map((i) => [i.specifier, i.kind, i.typeOnly]), [
-    ['./x.js', 'static', false],
-    ['./t.js', 'static', true],
-    ['./u.js', 'static', true],
-    ['./w.js', 'static', false],
-    ['./side.js', 'static', false],
-    ['./y.js', 'reexport', false],
-    ['./z.js', 'reexport', true],
-    ['./all.js', 'reexport', false],
-    ['./q.js', 'type', true],
-    ['./lazy.js', 'dynamic', false],
-    ['./r.js', 'require', false],
-  ]);
+  const parsed = parseSource(
+    'src/a.ts',
+    [
+      "import x from './x.js';",
+      "import type { T } from './t.js';",
+      "import { type U, type V } from './u.js';",
+      "import { type W, w } from './w.js';",
+      "import './side.js';",
+      "export { y } from './y.js';",
+      "export type { Z } from './z.js';",
+      "export * from './all.js';",
+      "let q: import('./q.js').Q;",
+      "async function f() { await import('./lazy.js'); }",
+      "const r = createRequire(import.meta.url)('./r.js');",
+      '// process.exit(1) in a comment is not a call',
+      "const t = `UPDATE ${'x'} SET`;",
+      'process.exit(2);',
+    ].join('\n'),
+  );
+  assert.deepEqual(
+    parsed.imports.map((i) => [i.specifier, i.kind, i.typeOnly]),
+    [
+      ['./x.js', 'static', false],
+      ['./t.js', 'static', true],
+      ['./u.js', 'static', true],
+      ['./w.js', 'static', false],
+      ['./side.js', 'static', false],
+      ['./y.js', 'reexport', false],
+      ['./z.js', 'reexport', true],
+      ['./all.js', 'reexport', false],
+      ['./q.js', 'type', true],
+      ['./lazy.js', 'dynamic', false],
+      ['./r.js', 'require', false],
+    ],
+  );
   assert.deepEqual(parsed.exits, [14]);
-  assert.ok(parsed.strings.some((s) => SQL.test(s.text)), 'a template with a substitution is read as one string');
+  assert.ok(
+    parsed.strings.some((s) => SQL.test(s.text)),
+    'a template with a substitution is read as one string',
+  );
 });
 
 test('rule fails: an unresolved relative import', () => {
   assert.deepEqual(keys(unresolvedImports(buildGraph({ 'src/a.ts': "import { b } from './b.js';" }))), ['src/a.ts:1']);
-  assert.deepEqual(keys(unresolvedImports(buildGraph({ 'src/cli/main.ts': "createRequire(import.meta.url)('./cli-extra.cjs');" }))), []);
+  assert.deepEqual(
+    keys(unresolvedImports(buildGraph({ 'src/cli/main.ts': "createRequire(import.meta.url)('./cli-extra.cjs');" }))),
+    [],
+  );
 });
 
 test('rule fails: SQL outside src/store', () => {
   const g = buildGraph({
     'src/store/store.ts': "const q = 'SELECT * FROM certificates';",
-    'src/pki/ca.ts': "const q = `DELETE FROM events WHERE id = ${1}`;",
+    'src/pki/ca.ts': 'const q = `DELETE FROM events WHERE id = ${1}`;',
     'src/check/index.ts': "// SELECT in a comment\nconst text = 'select a profile';",
   });
   assert.deepEqual(keys(sqlOutsideStore(g)), ['src/pki/ca.ts']);
@@ -461,7 +583,11 @@ test('rule fails: process.exitCode set by a command or the core', () => {
 });
 
 test('rule fails: process.exit outside src/cli', () => {
-  const g = buildGraph({ 'src/cli/main.ts': 'process.exit(0);', 'src/service/serve.ts': "process['exit'](1);", 'src/errors.ts': 'process.exitCode = 1;' });
+  const g = buildGraph({
+    'src/cli/main.ts': 'process.exit(0);',
+    'src/service/serve.ts': "process['exit'](1);",
+    'src/errors.ts': 'process.exitCode = 1;',
+  });
   assert.deepEqual(keys(exitOutsideCli(g)), ['src/service/serve.ts']);
 });
 
@@ -474,7 +600,10 @@ test('rule fails: renewal/policy.ts reaching I/O through another module', () => 
   });
   const found = forbiddenLoads(g);
   assert.deepEqual(keys(found), ['https', 'fs'], 'a type-only import loads nothing');
-  assert.equal(found[0].message, 'src/renewal/policy.ts loads https: renewal/policy.ts > acme/ari.ts > acme/problems.ts > pkg:https');
+  assert.equal(
+    found[0].message,
+    'src/renewal/policy.ts loads https: renewal/policy.ts > acme/ari.ts > acme/problems.ts > pkg:https',
+  );
 });
 
 test('rule fails: cli importing past src/index.ts', () => {
@@ -482,7 +611,8 @@ test('rule fails: cli importing past src/index.ts', () => {
     'src/index.ts': '',
     'src/pki/ca.ts': '',
     'src/cli/output.ts': '',
-    'src/cli/main.ts': "import { a } from '../index.js';\nimport { b } from './output.js';\nimport { Command } from 'commander';\nconst { c } = await import('../pki/ca.js');",
+    'src/cli/main.ts':
+      "import { a } from '../index.js';\nimport { b } from './output.js';\nimport { Command } from 'commander';\nconst { c } = await import('../pki/ca.js');",
   });
   assert.deepEqual(keys(cliBeyondIndex(g)), ['src/pki/ca.ts']);
 });
@@ -512,7 +642,10 @@ test('rule fails: a runtime cycle, lazy or re-exported; a type-only one passes',
 });
 
 test('allow-lists: a new violation fails, and so does an allow-listed one that is gone', () => {
-  const v = [{ key: 'a', message: 'A' }, { key: 'b', message: 'B' }];
+  const v = [
+    { key: 'a', message: 'A' },
+    { key: 'b', message: 'B' },
+  ];
   assert.deepEqual(compare(v, ['a', 'b']), []);
   assert.deepEqual(compare(v, ['a']), ['B']);
   assert.deepEqual(compare(v, ['a', 'b', 'c']), ['allow-listed but no longer found (remove it from the list): c']);

@@ -15,7 +15,18 @@ test('a line file into --out: flat NAME.* files and one ca.crt; every certificat
     for (let i = 0; i < 60; i++) lines.push(`server api-${i} api-${i}.localhost 127.0.0.${i + 1}`);
     lines.push('client agent agent@example.test');
     writeFileSync(join(dir, 'requests.txt'), lines.join('\n'));
-    const result = mcpki(['--home', home, '--json', 'issue', 'batch', join(dir, 'requests.txt'), '--out', out, '--days', '30']);
+    const result = mcpki([
+      '--home',
+      home,
+      '--json',
+      'issue',
+      'batch',
+      join(dir, 'requests.txt'),
+      '--out',
+      out,
+      '--days',
+      '30',
+    ]);
     assert.equal(result.status, 0, result.stderr);
     assert.equal(result.json.issued.length, 61);
     const files = readdirSync(out).sort();
@@ -27,7 +38,17 @@ test('a line file into --out: flat NAME.* files and one ca.crt; every certificat
     for (const issued of result.json.issued.filter((_, i) => i % 10 === 0 || i === 60)) {
       const { cert, key, fullchain, ca } = issued.paths;
       const purpose = issued.certificate.kind === 'server' ? 'sslserver' : 'sslclient';
-      const verified = run('openssl', ['verify', '-x509_strict', '-purpose', purpose, '-CAfile', ca, '-untrusted', fullchain, cert]);
+      const verified = run('openssl', [
+        'verify',
+        '-x509_strict',
+        '-purpose',
+        purpose,
+        '-CAfile',
+        ca,
+        '-untrusted',
+        fullchain,
+        cert,
+      ]);
       assert.equal(verified.status, 0, verified.stdout + verified.stderr);
       assert.equal((statSync(key).mode & 0o777).toString(8), '600');
       const fromCert = run('openssl', ['x509', '-in', cert, '-noout', '-pubkey']).stdout;
@@ -58,11 +79,22 @@ test('a JSON batch from standard input, with per-entry key types and folders', (
     const byName = Object.fromEntries(result.json.issued.map((i) => [i.certificate.name, i]));
     assert.equal(byName.rsa.paths.cert, join(dir, 'rsa', 'rsa.crt'));
     assert.equal(byName.ec.paths.cert, join(home, 'certs', 'ec', 'ec.crt'));
-    assert.match(run('openssl', ['x509', '-in', byName.rsa.paths.cert, '-noout', '-text']).stdout, /Public-Key: \(2048 bit\)/);
+    assert.match(
+      run('openssl', ['x509', '-in', byName.rsa.paths.cert, '-noout', '-text']).stdout,
+      /Public-Key: \(2048 bit\)/,
+    );
     assert.match(run('openssl', ['x509', '-in', byName.ec.paths.cert, '-noout', '-text']).stdout, /NIST CURVE: P-384/);
     assert.match(run('openssl', ['x509', '-in', byName.ed.paths.cert, '-noout', '-text']).stdout, /ED25519/);
     for (const issued of Object.values(byName)) {
-      const verified = run('openssl', ['verify', '-x509_strict', '-CAfile', issued.paths.ca, '-untrusted', issued.paths.fullchain, issued.paths.cert]);
+      const verified = run('openssl', [
+        'verify',
+        '-x509_strict',
+        '-CAfile',
+        issued.paths.ca,
+        '-untrusted',
+        issued.paths.fullchain,
+        issued.paths.cert,
+      ]);
       assert.equal(verified.status, 0, verified.stdout + verified.stderr);
     }
   } finally {

@@ -22,7 +22,11 @@ test('folders are 0700, keys and the inventory 0600, certificates 0644', () => {
     assert.equal(mode(issued.paths.key), '600');
     assert.equal(mode(issued.paths.cert), '644');
     // a key never lands in the inventory
-    const dump = run('python3', ['-c', 'import sqlite3,sys; print("\\n".join(str(r) for r in sqlite3.connect(sys.argv[1]).iterdump()))', join(home, 'mcpki.db')]);
+    const dump = run('python3', [
+      '-c',
+      'import sqlite3,sys; print("\\n".join(str(r) for r in sqlite3.connect(sys.argv[1]).iterdump()))',
+      join(home, 'mcpki.db'),
+    ]);
     assert.equal(dump.status, 0, dump.stderr);
     assert.ok(dump.stdout.includes('BEGIN CERTIFICATE'));
     assert.ok(!dump.stdout.includes('PRIVATE KEY'));
@@ -48,15 +52,25 @@ test('--encrypt-root: PBES2 with 600,000 PBKDF2 iterations; issuing needs no pas
     assert.equal(run('openssl', ['pkey', '-in', rootKey, '-passin', 'pass:correct horse battery', '-noout']).status, 0);
     assert.notEqual(run('openssl', ['pkey', '-in', rootKey, '-passin', 'pass:wrong', '-noout']).status, 0);
 
-    const issued = mcpki(['--home', dir, 'issue', 'server', 'a', 'a.localhost'], { env: { MCPKI_ROOT_PASSPHRASE: '' } });
+    const issued = mcpki(['--home', dir, 'issue', 'server', 'a', 'a.localhost'], {
+      env: { MCPKI_ROOT_PASSPHRASE: '' },
+    });
     assert.equal(issued.status, 0, issued.stderr);
 
     const file = join(dir, 'pass.txt');
     writeFileSync(file, 'correct horse battery\n');
-    const rotated = mcpki(['--home', dir, '--json', 'ca', 'rotate-intermediate', '--passphrase-file', file], { env: { MCPKI_ROOT_PASSPHRASE: '' } });
+    const rotated = mcpki(['--home', dir, '--json', 'ca', 'rotate-intermediate', '--passphrase-file', file], {
+      env: { MCPKI_ROOT_PASSPHRASE: '' },
+    });
     assert.equal(rotated.status, 0, rotated.stderr);
     assert.notEqual(rotated.json.intermediate.serial, created.json.intermediate.serial);
-    const verify = run('openssl', ['verify', '-x509_strict', '-CAfile', join(dir, 'ca', 'root.crt'), join(dir, 'ca', 'intermediate.crt')]);
+    const verify = run('openssl', [
+      'verify',
+      '-x509_strict',
+      '-CAfile',
+      join(dir, 'ca', 'root.crt'),
+      join(dir, 'ca', 'intermediate.crt'),
+    ]);
     assert.equal(verify.status, 0, verify.stdout + verify.stderr);
   } finally {
     cleanup();
@@ -82,30 +96,41 @@ test('init --force replaces the CA and warns; the audit log keeps both', () => {
   }
 });
 
-test('--encrypt-root on a terminal prompts twice, never echoes the passphrase', { skip: !hasCommand('script') && 'script(1) is not installed' }, async () => {
-  const { dir, cleanup } = tempDir();
-  try {
-    const secret = 'tty-secret-passphrase';
-    const child = spawn('script', ['-qc', `${process.execPath} ${BIN} --home ${dir} init --encrypt-root`, '/dev/null'], { env: { ...process.env, MCPKI_ROOT_PASSPHRASE: '', NO_COLOR: '1' } });
-    let output = '';
-    let answered = 0;
-    child.stdout.on('data', (chunk) => {
-      output += chunk;
-      const prompts = (output.match(/passphrase: /gi) ?? []).length;
-      if (prompts > answered) {
-        answered = prompts;
-        child.stdin.write(`${secret}\r`);
-      }
-    });
-    const status = await new Promise((resolve) => child.on('close', resolve));
-    assert.equal(status, 0, output);
-    assert.equal(answered, 2, 'asked, then asked to repeat');
-    assert.ok(!output.includes(secret), 'the passphrase is not echoed');
-    assert.equal(run('openssl', ['pkey', '-in', join(dir, 'ca', 'root.key'), '-passin', `pass:${secret}`, '-noout']).status, 0);
-  } finally {
-    cleanup();
-  }
-});
+test(
+  '--encrypt-root on a terminal prompts twice, never echoes the passphrase',
+  { skip: !hasCommand('script') && 'script(1) is not installed' },
+  async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const secret = 'tty-secret-passphrase';
+      const child = spawn(
+        'script',
+        ['-qc', `${process.execPath} ${BIN} --home ${dir} init --encrypt-root`, '/dev/null'],
+        { env: { ...process.env, MCPKI_ROOT_PASSPHRASE: '', NO_COLOR: '1' } },
+      );
+      let output = '';
+      let answered = 0;
+      child.stdout.on('data', (chunk) => {
+        output += chunk;
+        const prompts = (output.match(/passphrase: /gi) ?? []).length;
+        if (prompts > answered) {
+          answered = prompts;
+          child.stdin.write(`${secret}\r`);
+        }
+      });
+      const status = await new Promise((resolve) => child.on('close', resolve));
+      assert.equal(status, 0, output);
+      assert.equal(answered, 2, 'asked, then asked to repeat');
+      assert.ok(!output.includes(secret), 'the passphrase is not echoed');
+      assert.equal(
+        run('openssl', ['pkey', '-in', join(dir, 'ca', 'root.key'), '-passin', `pass:${secret}`, '-noout']).status,
+        0,
+      );
+    } finally {
+      cleanup();
+    }
+  },
+);
 
 test('the bundled command line has no dynamic import() left (it runs from V8 code cache)', () => {
   const bundle = readFileSync(join(ROOT, 'dist', 'cli.cjs'), 'utf8');
@@ -163,17 +188,60 @@ function forgedIntermediate(home) {
 }
 
 const CA_VARIANTS = [
-  { title: 'intermediate.crt swapped for another CA\'s', files: (a, b) => ({ 'intermediate.crt': b('intermediate.crt') }), message: /intermediate .*was not issued by the root/ },
-  { title: 'intermediate.crt and .key both from another CA', files: (a, b) => ({ 'intermediate.crt': b('intermediate.crt'), 'intermediate.key': b('intermediate.key') }), message: /was not issued by the root/ },
-  { title: 'root.crt replaced by another CA\'s root', files: (a, b) => ({ 'root.crt': b('root.crt') }), message: /was not issued by the root/ },
-  { title: 'intermediate with the root\'s name but another key\'s signature', files: (a) => ({ 'intermediate.crt': forgedIntermediate(a.home) }), message: /signature does not verify with the root's key/ },
-  { title: 'intermediate.key of another CA', files: (a, b) => ({ 'intermediate.key': b('intermediate.key') }), message: /intermediate key .* does not match .*intermediate\.crt/ },
-  { title: 'garbage root.crt', files: () => ({ 'root.crt': 'not a certificate\n' }), message: /root certificate .*root\.crt holds no PEM certificate/ },
+  {
+    title: "intermediate.crt swapped for another CA's",
+    files: (a, b) => ({ 'intermediate.crt': b('intermediate.crt') }),
+    message: /intermediate .*was not issued by the root/,
+  },
+  {
+    title: 'intermediate.crt and .key both from another CA',
+    files: (a, b) => ({ 'intermediate.crt': b('intermediate.crt'), 'intermediate.key': b('intermediate.key') }),
+    message: /was not issued by the root/,
+  },
+  {
+    title: "root.crt replaced by another CA's root",
+    files: (a, b) => ({ 'root.crt': b('root.crt') }),
+    message: /was not issued by the root/,
+  },
+  {
+    title: "intermediate with the root's name but another key's signature",
+    files: (a) => ({ 'intermediate.crt': forgedIntermediate(a.home) }),
+    message: /signature does not verify with the root's key/,
+  },
+  {
+    title: 'intermediate.key of another CA',
+    files: (a, b) => ({ 'intermediate.key': b('intermediate.key') }),
+    message: /intermediate key .* does not match .*intermediate\.crt/,
+  },
+  {
+    title: 'garbage root.crt',
+    files: () => ({ 'root.crt': 'not a certificate\n' }),
+    message: /root certificate .*root\.crt holds no PEM certificate/,
+  },
   { title: 'empty root.crt', files: () => ({ 'root.crt': '' }), message: /root certificate .*root\.crt is empty/ },
-  { title: 'empty intermediate.crt', files: () => ({ 'intermediate.crt': '' }), message: /intermediate certificate .*intermediate\.crt is empty/ },
-  { title: 'a PEM block of garbage in intermediate.crt', files: () => ({ 'intermediate.crt': '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' }), message: /intermediate\.crt is not a valid certificate/ },
-  { title: 'garbage intermediate.key', files: () => ({ 'intermediate.key': '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n' }), message: /intermediate key .* is unreadable: not a valid private key/ },
-  { title: 'a leaf certificate in place of the intermediate', files: (a) => ({ 'intermediate.crt': readFileSync(a.leaf.paths.cert, 'utf8'), 'intermediate.key': readFileSync(a.leaf.paths.key, 'utf8') }), message: /intermediate\.crt is not a CA certificate/ },
+  {
+    title: 'empty intermediate.crt',
+    files: () => ({ 'intermediate.crt': '' }),
+    message: /intermediate certificate .*intermediate\.crt is empty/,
+  },
+  {
+    title: 'a PEM block of garbage in intermediate.crt',
+    files: () => ({ 'intermediate.crt': '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' }),
+    message: /intermediate\.crt is not a valid certificate/,
+  },
+  {
+    title: 'garbage intermediate.key',
+    files: () => ({ 'intermediate.key': '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n' }),
+    message: /intermediate key .* is unreadable: not a valid private key/,
+  },
+  {
+    title: 'a leaf certificate in place of the intermediate',
+    files: (a) => ({
+      'intermediate.crt': readFileSync(a.leaf.paths.cert, 'utf8'),
+      'intermediate.key': readFileSync(a.leaf.paths.key, 'utf8'),
+    }),
+    message: /intermediate\.crt is not a CA certificate/,
+  },
 ];
 
 test('every load of the CA refuses a swapped, replaced, forged, garbage or empty CA file: exit 4 CA_CORRUPT, nothing written', () => {
@@ -188,8 +256,15 @@ test('every load of the CA refuses a swapped, replaced, forged, garbage or empty
     for (const variant of CA_VARIANTS) {
       const home = join(base, `case-${CA_VARIANTS.indexOf(variant)}`);
       cpSync(a.home, home, { recursive: true });
-      for (const [name, content] of Object.entries(variant.files(a, fromB))) writeFileSync(join(home, 'ca', name), content);
-      for (const args of [['issue', 'server', 'web', 'web.localhost'], ['issue', 'client', 'agent', 'agent@x.localhost'], ['crl'], ['ca', 'show'], ['ca', 'rotate-intermediate']]) {
+      for (const [name, content] of Object.entries(variant.files(a, fromB)))
+        writeFileSync(join(home, 'ca', name), content);
+      for (const args of [
+        ['issue', 'server', 'web', 'web.localhost'],
+        ['issue', 'client', 'agent', 'agent@x.localhost'],
+        ['crl'],
+        ['ca', 'show'],
+        ['ca', 'rotate-intermediate'],
+      ]) {
         const result = mcpki(['--home', home, '--json', ...args]);
         assert.equal(result.status, 4, `${variant.title}: ${args.join(' ')}: ${result.stdout}${result.stderr}`);
         assert.equal(result.json.error.code, 'CA_CORRUPT', variant.title);
@@ -220,19 +295,35 @@ test('rotate-intermediate with a root key that does not match root.crt retires n
     assert.equal(rotated.json.error.code, 'CA_CORRUPT');
     assert.match(rotated.json.error.message, /root key .*root\.key does not match .*root\.crt/);
     assert.match(rotated.json.error.hint, /nothing was changed/);
-    assert.equal(readFileSync(join(home, 'ca', 'intermediate.crt'), 'utf8'), intermediate, 'the working intermediate is kept');
+    assert.equal(
+      readFileSync(join(home, 'ca', 'intermediate.crt'), 'utf8'),
+      intermediate,
+      'the working intermediate is kept',
+    );
     assert.ok(!existsSync(join(home, 'ca', 'retired')), 'nothing archived');
     const events = mcpki(['--home', home, '--json', 'events', '--type', 'ca.intermediate-rotated']).json.events;
     assert.deepEqual(events, []);
     // a wrong passphrase is a passphrase error, not a corrupt CA
-    const wrong = mcpki(['--home', home, '--json', 'ca', 'rotate-intermediate'], { env: { MCPKI_ROOT_PASSPHRASE: 'wrong wrong wrong' } });
+    const wrong = mcpki(['--home', home, '--json', 'ca', 'rotate-intermediate'], {
+      env: { MCPKI_ROOT_PASSPHRASE: 'wrong wrong wrong' },
+    });
     assert.equal(wrong.status, 12, wrong.stdout);
     // and the CA still issues certificates that verify
     const issued = mcpki(['--home', home, '--json', 'issue', 'server', 'web', 'web.localhost']);
     assert.equal(issued.status, 0, issued.stderr);
-    const verify = run('openssl', ['verify', '-CAfile', join(home, 'ca', 'root.crt'), '-untrusted', join(home, 'ca', 'intermediate.crt'), issued.json.paths.cert]);
+    const verify = run('openssl', [
+      'verify',
+      '-CAfile',
+      join(home, 'ca', 'root.crt'),
+      '-untrusted',
+      join(home, 'ca', 'intermediate.crt'),
+      issued.json.paths.cert,
+    ]);
     assert.equal(verify.status, 0, verify.stdout + verify.stderr);
-    assert.equal(new X509Certificate(readFileSync(issued.json.paths.cert)).issuer, new X509Certificate(intermediate).subject);
+    assert.equal(
+      new X509Certificate(readFileSync(issued.json.paths.cert)).issuer,
+      new X509Certificate(intermediate).subject,
+    );
   } finally {
     rmSync(base, { recursive: true, force: true });
   }

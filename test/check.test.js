@@ -33,8 +33,15 @@ const servers = [];
 
 function startServer(config) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', SERVER], { env: { ...process.env, CHECK_SERVER: JSON.stringify(config) }, stdio: ['ignore', 'pipe', 'inherit'] });
-    const server = { child, port: 0, stop: () => new Promise((done) => (child.exitCode !== null ? done() : (child.once('exit', done), child.kill()))) };
+    const child = spawn(process.execPath, ['--input-type=module', '-e', SERVER], {
+      env: { ...process.env, CHECK_SERVER: JSON.stringify(config) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const server = {
+      child,
+      port: 0,
+      stop: () => new Promise((done) => (child.exitCode !== null ? done() : (child.once('exit', done), child.kill()))),
+    };
     servers.push(server);
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
     child.stdout.once('data', (data) => {
@@ -68,7 +75,11 @@ const byId = (report, id) => report.findings.find((f) => f.id === id);
 const severities = (report) => Object.fromEntries(report.findings.map((f) => [f.id, f.severity]));
 
 function sClient(port, args = []) {
-  return run('openssl', ['s_client', '-ign_eof', '-connect', `127.0.0.1:${port}`, '-CAfile', join(home, 'ca', 'root.crt'), ...args], { input: 'GET / HTTP/1.0\r\n\r\n', timeout: 10_000 });
+  return run(
+    'openssl',
+    ['s_client', '-ign_eof', '-connect', `127.0.0.1:${port}`, '-CAfile', join(home, 'ca', 'root.crt'), ...args],
+    { input: 'GET / HTTP/1.0\r\n\r\n', timeout: 10_000 },
+  );
 }
 
 before(() => {
@@ -86,7 +97,12 @@ before(() => {
   // an expired certificate: issued by the library with a clock 10 days back, valid for 2 days
   const past = createContext({ home, now: () => new Date(Date.now() - 10 * 86_400_000) });
   try {
-    paths.expired = issueCertificate(past, { kind: 'server', name: 'expired', sans: ['expired.localhost', '127.0.0.1'], days: 2 }).paths;
+    paths.expired = issueCertificate(past, {
+      kind: 'server',
+      name: 'expired',
+      sans: ['expired.localhost', '127.0.0.1'],
+      days: 2,
+    }).paths;
   } finally {
     past.close();
   }
@@ -101,7 +117,13 @@ after(async () => {
 describe('servers', () => {
   test('a healthy server: exit 0, every finding ok or info, and openssl agrees', async () => {
     const server = await startServer({ kind: 'https', key: paths.web.key, cert: paths.web.fullchain });
-    const peer = sClient(server.port, ['-servername', 'localhost', '-verify_return_error', '-verify_hostname', 'localhost']);
+    const peer = sClient(server.port, [
+      '-servername',
+      'localhost',
+      '-verify_return_error',
+      '-verify_hostname',
+      'localhost',
+    ]);
     assert.match(peer.stdout, /Verify return code: 0 \(ok\)/, peer.stdout + peer.stderr);
 
     const result = await check([`localhost:${server.port}`, '--json']);
@@ -109,16 +131,35 @@ describe('servers', () => {
     const report = result.json;
     assert.equal(report.status, 'ok');
     assert.equal(report.exitCode, 0);
-    for (const finding of report.findings) assert.ok(['ok', 'info'].includes(finding.severity), JSON.stringify(finding));
+    for (const finding of report.findings)
+      assert.ok(['ok', 'info'].includes(finding.severity), JSON.stringify(finding));
     const ids = severities(report);
-    for (const id of ['expiry', 'hostname', 'chain', 'key', 'signature', 'protocols', 'cipher', 'client-auth', 'inventory']) assert.equal(ids[id], 'ok', id);
+    for (const id of [
+      'expiry',
+      'hostname',
+      'chain',
+      'key',
+      'signature',
+      'protocols',
+      'cipher',
+      'client-auth',
+      'inventory',
+    ])
+      assert.equal(ids[id], 'ok', id);
     assert.equal(report.chain.anchor, 'mcpki');
     assert.equal(report.inventory.match, 'current');
     assert.equal(report.inventory.certificate.name, 'web');
-    assert.deepEqual(report.tls.versions, { TLSv1: 'refused', 'TLSv1.1': 'refused', 'TLSv1.2': 'accepted', 'TLSv1.3': 'accepted' });
+    assert.deepEqual(report.tls.versions, {
+      TLSv1: 'refused',
+      'TLSv1.1': 'refused',
+      'TLSv1.2': 'accepted',
+      'TLSv1.3': 'accepted',
+    });
     assert.equal(report.tls.clientAuth, 'none');
     assert.equal(report.tls.protocol, 'TLSv1.3');
-    const served = run('openssl', ['x509', '-noout', '-fingerprint', '-sha256'], { input: peer.stdout.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)[0] });
+    const served = run('openssl', ['x509', '-noout', '-fingerprint', '-sha256'], {
+      input: peer.stdout.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)[0],
+    });
     assert.equal(served.stdout.trim().split('=')[1], report.certificate.fingerprint);
     assert.ok(report.certificate.daysLeft >= 88 && report.certificate.daysLeft <= 90);
     // every finding has the documented shape
@@ -153,13 +194,22 @@ describe('servers', () => {
 
   test('a hostname mismatch: failure naming the SANs it has, exit 20 (openssl: hostname mismatch)', async () => {
     const server = await startServer({ kind: 'https', key: paths.web.key, cert: paths.web.fullchain });
-    const peer = sClient(server.port, ['-servername', 'other.localhost', '-verify_return_error', '-verify_hostname', 'other.localhost']);
+    const peer = sClient(server.port, [
+      '-servername',
+      'other.localhost',
+      '-verify_return_error',
+      '-verify_hostname',
+      'other.localhost',
+    ]);
     assert.match(peer.stdout + peer.stderr, /hostname mismatch/);
     const result = await check([`127.0.0.1:${server.port}`, '--servername', 'other.localhost', '--json']);
     assert.equal(result.status, 20, result.stdout);
     const hostname = byId(result.json, 'hostname');
     assert.equal(hostname.severity, 'failure');
-    assert.match(hostname.message, /does not cover other\.localhost: it covers localhost, web\.localhost, 127\.0\.0\.1/);
+    assert.match(
+      hostname.message,
+      /does not cover other\.localhost: it covers localhost, web\.localhost, 127\.0\.0\.1/,
+    );
     assert.match(hostname.fix, /mcpki issue server NAME other\.localhost/);
     // a name mcpki does not manage: no alarm, just info
     assert.equal(byId(result.json, 'inventory').severity, 'info');
@@ -173,8 +223,14 @@ describe('servers', () => {
     const started = Date.now();
     const result = await check([`localhost:${plain.port}`, '--json']);
     assert.equal(result.status, 20, result.stdout);
-    assert.deepEqual(result.json.findings.map((f) => [f.id, f.severity]), [['tls', 'failure']]);
-    assert.match(result.json.findings[0].message, /speaks plain HTTP, not TLS \(it answered "HTTP\/1\.1 400 Bad Request"\)/);
+    assert.deepEqual(
+      result.json.findings.map((f) => [f.id, f.severity]),
+      [['tls', 'failure']],
+    );
+    assert.match(
+      result.json.findings[0].message,
+      /speaks plain HTTP, not TLS \(it answered "HTTP\/1\.1 400 Bad Request"\)/,
+    );
     assert.ok(Date.now() - started < 2500, 'reported at once, not after the timeout');
 
     const silent = await startServer({ kind: 'silent' });
@@ -190,7 +246,13 @@ describe('servers', () => {
   });
 
   test('a server offering TLS 1.0: warning, exit 19 (openssl -tls1 negotiates TLSv1)', async () => {
-    const server = await startServer({ kind: 'https', key: paths.web.key, cert: paths.web.fullchain, minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' });
+    const server = await startServer({
+      kind: 'https',
+      key: paths.web.key,
+      cert: paths.web.fullchain,
+      minVersion: 'TLSv1',
+      ciphers: 'DEFAULT@SECLEVEL=0',
+    });
     const peer = sClient(server.port, ['-tls1', '-cipher', 'DEFAULT@SECLEVEL=0', '-servername', 'localhost']);
     assert.match(peer.stdout, /Protocol\s*: TLSv1\n/, peer.stdout + peer.stderr);
     const result = await check([`localhost:${server.port}`, '--json']);
@@ -205,17 +267,48 @@ describe('servers', () => {
 
   test('a server that requires a client certificate; --client-cert accepted, a stranger refused', async () => {
     const ca = join(home, 'ca', 'root.crt');
-    const required = await startServer({ kind: 'https', key: paths.web.key, cert: paths.web.fullchain, ca, requestCert: true, rejectUnauthorized: true });
+    const required = await startServer({
+      kind: 'https',
+      key: paths.web.key,
+      cert: paths.web.fullchain,
+      ca,
+      requestCert: true,
+      rejectUnauthorized: true,
+    });
     // openssl: without a certificate the server refuses (TLS 1.3: after the handshake); with agent's it answers
     assert.doesNotMatch(sClient(required.port, ['-servername', 'localhost']).stdout, /\r\n\r\nok/);
-    const withAgent = sClient(required.port, ['-servername', 'localhost', '-cert', paths.agent.cert, '-cert_chain', paths.agent.fullchain, '-key', paths.agent.key]);
+    const withAgent = sClient(required.port, [
+      '-servername',
+      'localhost',
+      '-cert',
+      paths.agent.cert,
+      '-cert_chain',
+      paths.agent.fullchain,
+      '-key',
+      paths.agent.key,
+    ]);
     assert.match(withAgent.stdout, /\r\n\r\nok/, withAgent.stdout + withAgent.stderr);
-    assert.doesNotMatch(sClient(required.port, ['-servername', 'localhost', '-cert', paths.intruder.cert, '-cert_chain', paths.intruder.fullchain, '-key', paths.intruder.key]).stdout, /\r\n\r\nok/);
+    assert.doesNotMatch(
+      sClient(required.port, [
+        '-servername',
+        'localhost',
+        '-cert',
+        paths.intruder.cert,
+        '-cert_chain',
+        paths.intruder.fullchain,
+        '-key',
+        paths.intruder.key,
+      ]).stdout,
+      /\r\n\r\nok/,
+    );
 
     const plain = await check([`localhost:${required.port}`, '--json']);
     assert.equal(plain.status, 0, plain.stdout);
     assert.equal(plain.json.tls.clientAuth, 'required');
-    assert.match(byId(plain.json, 'client-auth').message, /requires a client certificate.*mcpki development root .* \(mcpki's root\)/);
+    assert.match(
+      byId(plain.json, 'client-auth').message,
+      /requires a client certificate.*mcpki development root .* \(mcpki's root\)/,
+    );
 
     const accepted = await check([`localhost:${required.port}`, '--client-cert', 'agent', '--json']);
     assert.equal(accepted.status, 0, accepted.stdout);
@@ -223,14 +316,32 @@ describe('servers', () => {
     assert.equal(accepted.json.tls.clientCert.accepted, true);
 
     // the stranger is in another home's inventory: check it from there (the server is the same)
-    const refused = await mcpkiAsync(['--home', stranger, 'check', `localhost:${required.port}`, '--client-cert', 'intruder', '--ca', ca, '--json']);
+    const refused = await mcpkiAsync([
+      '--home',
+      stranger,
+      'check',
+      `localhost:${required.port}`,
+      '--client-cert',
+      'intruder',
+      '--ca',
+      ca,
+      '--json',
+    ]);
     assert.equal(refused.status, 20, refused.stdout);
     const finding = byId(JSON.parse(refused.stdout), 'client-cert');
     assert.equal(finding.severity, 'failure');
     assert.match(finding.message, /refuses intruder's client certificate/);
 
     // TLS 1.2 only: the server aborts the handshake of a client without a certificate
-    const old = await startServer({ kind: 'https', key: paths.web.key, cert: paths.web.fullchain, ca, requestCert: true, rejectUnauthorized: true, maxVersion: 'TLSv1.2' });
+    const old = await startServer({
+      kind: 'https',
+      key: paths.web.key,
+      cert: paths.web.fullchain,
+      ca,
+      requestCert: true,
+      rejectUnauthorized: true,
+      maxVersion: 'TLSv1.2',
+    });
     const tls12 = await check([`localhost:${old.port}`, '--json']);
     assert.equal(tls12.status, 0, tls12.stdout);
     assert.equal(tls12.json.tls.clientAuth, 'required');
@@ -239,7 +350,14 @@ describe('servers', () => {
     assert.equal(tls12Agent.json.tls.clientCert.accepted, true, tls12Agent.stdout);
 
     // requested but optional
-    const optional = await startServer({ kind: 'https', key: paths.web.key, cert: paths.web.fullchain, ca, requestCert: true, rejectUnauthorized: false });
+    const optional = await startServer({
+      kind: 'https',
+      key: paths.web.key,
+      cert: paths.web.fullchain,
+      ca,
+      requestCert: true,
+      rejectUnauthorized: false,
+    });
     const asked = await check([`localhost:${optional.port}`, '--json']);
     assert.equal(asked.status, 0);
     assert.equal(asked.json.tls.clientAuth, 'requested');
@@ -259,11 +377,18 @@ describe('servers', () => {
     assert.equal(alarm.severity, 'alarm');
     assert.match(alarm.message, /UNEXPECTED CERTIFICATE: mcpki manages localhost \(web\)/);
     // the fingerprint reported is the one openssl sees, and it is not web's
-    const served = run('openssl', ['x509', '-noout', '-fingerprint', '-sha256'], { input: sClient(server.port, ['-servername', 'localhost']).stdout });
+    const served = run('openssl', ['x509', '-noout', '-fingerprint', '-sha256'], {
+      input: sClient(server.port, ['-servername', 'localhost']).stdout,
+    });
     assert.equal(served.stdout.trim().split('=')[1], result.json.certificate.fingerprint);
-    assert.notEqual(result.json.certificate.fingerprint, run('openssl', ['x509', '-noout', '-fingerprint', '-sha256', '-in', paths.web.cert]).stdout.trim().split('=')[1]);
+    assert.notEqual(
+      result.json.certificate.fingerprint,
+      run('openssl', ['x509', '-noout', '-fingerprint', '-sha256', '-in', paths.web.cert]).stdout.trim().split('=')[1],
+    );
 
-    const events = mcpki(['--home', home, 'events', '--json']).json.events.filter((e) => e.type === 'check.unexpected-certificate');
+    const events = mcpki(['--home', home, 'events', '--json']).json.events.filter(
+      (e) => e.type === 'check.unexpected-certificate',
+    );
     assert.equal(events.length, 1);
     assert.equal(events[0].name, 'web');
     assert.equal(events[0].detail.fingerprint, result.json.certificate.fingerprint);
@@ -273,7 +398,12 @@ describe('servers', () => {
     const both = await check([`localhost:${server.port}`, '--no-record', '--json']);
     assert.equal(both.status, 21);
     assert.equal(byId(both.json, 'chain').severity, 'failure');
-    assert.equal(mcpki(['--home', home, 'events', '--json']).json.events.filter((e) => e.type === 'check.unexpected-certificate').length, 1, '--no-record records nothing');
+    assert.equal(
+      mcpki(['--home', home, 'events', '--json']).json.events.filter((e) => e.type === 'check.unexpected-certificate')
+        .length,
+      1,
+      '--no-record records nothing',
+    );
     // the human form names the alarm
     const human = await check([`localhost:${server.port}`, '--no-record']);
     assert.equal(human.status, 21);
@@ -285,7 +415,11 @@ describe('servers', () => {
   test('--cert NAME; an older certificate of the name is a warning (the service was not reloaded)', async () => {
     const web = await startServer({ kind: 'https', key: paths.web.key, cert: paths.web.fullchain });
     assert.equal((await check([`127.0.0.1:${web.port}`, '--cert', 'web', '--json'])).status, 0);
-    assert.equal((await check([`127.0.0.1:${web.port}`, '--cert', 'agent', '--no-record', '--json'])).status, 21, 'web is not agent');
+    assert.equal(
+      (await check([`127.0.0.1:${web.port}`, '--cert', 'agent', '--no-record', '--json'])).status,
+      21,
+      'web is not agent',
+    );
     // a new certificate for "web"; the server still presents the one it loaded
     paths.web = issue(home, 'server', 'web', ['localhost', 'web.localhost', '127.0.0.1', '::1']).paths;
     const stale = await check([`127.0.0.1:${web.port}`, '--json']);
@@ -310,7 +444,14 @@ describe('files', () => {
   });
 
   test('a good fullchain with its key; a certificate NAME; DER', async () => {
-    const result = await check([paths.web.fullchain, '--key', paths.web.key, '--servername', 'web.localhost', '--json']);
+    const result = await check([
+      paths.web.fullchain,
+      '--key',
+      paths.web.key,
+      '--servername',
+      'web.localhost',
+      '--json',
+    ]);
     assert.equal(result.status, 0, result.stdout + result.stderr);
     assert.equal(result.json.target.kind, 'file');
     assert.equal(byId(result.json, 'key-match').severity, 'ok');
@@ -345,7 +486,9 @@ describe('files', () => {
     assert.equal(byId(result.json, 'key-match').severity, 'failure');
     // a combined file (cert + its key) matches
     const combined = join(home, 'combined.pem');
-    writeFileSync(combined, readFileSync(paths.web.fullchain, 'utf8') + readFileSync(paths.web.key, 'utf8'), { mode: 0o600 });
+    writeFileSync(combined, readFileSync(paths.web.fullchain, 'utf8') + readFileSync(paths.web.key, 'utf8'), {
+      mode: 0o600,
+    });
     const good = await check([combined, '--json']);
     assert.equal(good.status, 0, good.stdout);
     assert.equal(good.json.file.keyMatch, true);
@@ -369,12 +512,35 @@ describe('files', () => {
   test('RSA-1024 signed with SHA-1 (made with openssl) fails on key and signature; a system root anchors itself', async () => {
     const key = join(home, 'weak.key');
     const cert = join(home, 'weak.crt');
-    const made = run('openssl', ['req', '-x509', '-newkey', 'rsa:1024', '-sha1', '-nodes', '-keyout', key, '-out', cert, '-days', '30', '-subj', '/CN=weak.localhost', '-addext', 'subjectAltName=DNS:weak.localhost']);
+    const made = run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:1024',
+      '-sha1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '30',
+      '-subj',
+      '/CN=weak.localhost',
+      '-addext',
+      'subjectAltName=DNS:weak.localhost',
+    ]);
     assert.equal(made.status, 0, made.stderr);
-    assert.match(run('openssl', ['x509', '-in', cert, '-noout', '-text']).stdout, /Signature Algorithm: sha1WithRSAEncryption[\s\S]*Public-Key: \(1024 bit\)/);
+    assert.match(
+      run('openssl', ['x509', '-in', cert, '-noout', '-text']).stdout,
+      /Signature Algorithm: sha1WithRSAEncryption[\s\S]*Public-Key: \(1024 bit\)/,
+    );
     const weak = await check([cert, '--key', key, '--json']);
     assert.equal(weak.status, 20, weak.stdout);
-    assert.deepEqual([byId(weak.json, 'key').severity, byId(weak.json, 'signature').severity, byId(weak.json, 'chain').severity], ['failure', 'failure', 'failure']);
+    assert.deepEqual(
+      [byId(weak.json, 'key').severity, byId(weak.json, 'signature').severity, byId(weak.json, 'chain').severity],
+      ['failure', 'failure', 'failure'],
+    );
     assert.equal(weak.json.certificate.keyType, 'RSA 1024');
     assert.equal(weak.json.certificate.signatureAlgorithm, 'sha1WithRSAEncryption');
     assert.equal(byId(weak.json, 'key-match').severity, 'ok');

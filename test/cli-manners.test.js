@@ -71,7 +71,10 @@ describe('help', () => {
       const result = h(...args);
       assert.equal(result.status, 0, `mcpki ${args.join(' ')}: ${result.stderr}`);
       assert.equal(result.stderr, '', `mcpki ${args.join(' ')} writes nothing to stderr`);
-      assert.match(result.stdout, new RegExp(`^Usage: mcpki ${args.join(' ')}${args.length ? ' ' : ''}\\[options\\] \\[command\\]`));
+      assert.match(
+        result.stdout,
+        new RegExp(`^Usage: mcpki ${args.join(' ')}${args.length ? ' ' : ''}\\[options\\] \\[command\\]`),
+      );
       assert.doesNotMatch(result.stdout + result.stderr, /outputHelp/);
     }
     // an unknown subcommand is still a usage error
@@ -104,9 +107,16 @@ describe('tables and dates', { skip: !HAS_PYTHON && 'python3 is needed for a pse
   test('template list fits an 80-column terminal; a pipe still gets one line per template', () => {
     const piped = h('template', 'list');
     assert.equal(piped.status, 0);
-    const names = piped.stdout.trim().split('\n').slice(1).map((line) => line.split(/\s+/)[0]);
+    const names = piped.stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => line.split(/\s+/)[0]);
     assert.ok(names.length > 10);
-    assert.ok(Math.max(...piped.stdout.split('\n').map((l) => l.length)) > 160, 'unwrapped, the table is wider than two terminals');
+    assert.ok(
+      Math.max(...piped.stdout.split('\n').map((l) => l.length)) > 160,
+      'unwrapped, the table is wider than two terminals',
+    );
 
     for (const columns of [80, 120]) {
       const shown = onTerminal(columns, ['--home', home, 'template', 'list']);
@@ -115,12 +125,20 @@ describe('tables and dates', { skip: !HAS_PYTHON && 'python3 is needed for a pse
       const widest = Math.max(...lines.map((l) => l.length));
       assert.ok(widest <= columns, `${widest} columns at ${columns}:\n${shown.output}`);
       // nothing is lost: every template starts a row, and every word of the descriptions is there
-      const starts = lines.filter((l) => /^\S/.test(l)).slice(1).map((l) => l.split(/\s+/)[0]);
+      const starts = lines
+        .filter((l) => /^\S/.test(l))
+        .slice(1)
+        .map((l) => l.split(/\s+/)[0]);
       assert.deepEqual(starts, names);
-      const words = (text) => text.split(/[\s,]+/).filter(Boolean).sort();
+      const words = (text) =>
+        text
+          .split(/[\s,]+/)
+          .filter(Boolean)
+          .sort();
       const pipedWords = words(piped.stdout);
       const shownWords = words(shown.output);
-      for (const word of pipedWords.filter((w) => w.length <= 20)) assert.ok(shownWords.includes(word), `"${word}" is shown`);
+      for (const word of pipedWords.filter((w) => w.length <= 20))
+        assert.ok(shownWords.includes(word), `"${word}" is shown`);
     }
   });
 
@@ -133,7 +151,12 @@ describe('tables and dates', { skip: !HAS_PYTHON && 'python3 is needed for a pse
     assert.match(row, /\d{4}-\d\d-\d\d \d\d:\d\d UTC/);
     const show = h('show', 'dated');
     for (const key of ['not before', 'not after']) {
-      const value = show.stdout.split('\n').find((l) => l.startsWith(key)).slice(key.length).trim().replace(/ \(.*\)$/, '');
+      const value = show.stdout
+        .split('\n')
+        .find((l) => l.startsWith(key))
+        .slice(key.length)
+        .trim()
+        .replace(/ \(.*\)$/, '');
       assert.match(value, DATE, `${key}: ${value}`);
     }
     const events = h('events', '--limit', '3');
@@ -142,7 +165,8 @@ describe('tables and dates', { skip: !HAS_PYTHON && 'python3 is needed for a pse
     assert.match(h('crl').stdout, /next update \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
     const check = h('check', 'dated');
     assert.match(check.stdout, /valid for \d+ more days \(until \d{4}-\d\d-\d\d \d\d:\d\d UTC\)/);
-    for (const output of [issued, list, show, events, h('ca', 'show'), check]) assert.doesNotMatch(output.stdout, ISO, output.stdout);
+    for (const output of [issued, list, show, events, h('ca', 'show'), check])
+      assert.doesNotMatch(output.stdout, ISO, output.stdout);
     // --json keeps ISO 8601
     assert.match(h('--json', 'show', 'dated').json.certificate.notAfter, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   });
@@ -185,7 +209,9 @@ describe('progress on a terminal', { skip: !HAS_PYTHON && 'python3 is needed for
     assert.doesNotMatch(piped.stdout + piped.stderr, /signing the CRL|\u001b/);
 
     const config = join(tmp.dir, 'progress.yaml');
-    writeFileSync(config, `version: 1\ncertificates:\n  - name: progress-1\n    names: [progress-1.localhost]\n`, { mode: 0o644 });
+    writeFileSync(config, `version: 1\ncertificates:\n  - name: progress-1\n    names: [progress-1.localhost]\n`, {
+      mode: 0o644,
+    });
     const apply = onTerminal(100, ['--home', home, 'apply', '-c', config]);
     assert.equal(apply.status, 0, apply.output);
     assert.match(erasedAfter(apply.output, 'applying 1 certificates'), /progress-1/);
@@ -202,13 +228,36 @@ describe('input', () => {
     const bogus = h('--json', 'template', 'render', 'mcp/client.ts', '--var', 'bogus=');
     assert.equal(bogus.status, 3, bogus.stdout);
     assert.match(bogus.json.error.message, /has no variable "bogus"/);
-    const fine = h('template', 'render', 'mcp/client.ts', '--var', 'name=agent', '--var', 'ca=/ca.crt', '--var', 'fullchain=/f.pem', '--var', 'key=/k.key');
+    const fine = h(
+      'template',
+      'render',
+      'mcp/client.ts',
+      '--var',
+      'name=agent',
+      '--var',
+      'ca=/ca.crt',
+      '--var',
+      'fullchain=/f.pem',
+      '--var',
+      'key=/k.key',
+    );
     assert.equal(fine.status, 0, fine.stderr);
   });
 
   test('a batch reports every bad line with its number, and issues nothing', () => {
     const file = join(tmp.dir, 'bad-batch.txt');
-    writeFileSync(file, ['server ok-1 ok-1.localhost', 'sever typo-1 typo.localhost', '# a comment', 'server bad_name!! x.localhost', 'client', 'server ok-2 "not a name"', 'server ok-3 ok-3.localhost'].join('\n') + '\n');
+    writeFileSync(
+      file,
+      [
+        'server ok-1 ok-1.localhost',
+        'sever typo-1 typo.localhost',
+        '# a comment',
+        'server bad_name!! x.localhost',
+        'client',
+        'server ok-2 "not a name"',
+        'server ok-3 ok-3.localhost',
+      ].join('\n') + '\n',
+    );
     const result = h('--json', 'issue', 'batch', file);
     assert.equal(result.status, 3, result.stdout);
     assert.match(result.json.error.message, /4 bad lines \(2, 4, 5, 6\)/);
@@ -219,7 +268,11 @@ describe('input', () => {
     assert.match(result.json.error.details[3], /^line 6 \(ok-2\): invalid name ""not"/);
     const human = h('issue', 'batch', file);
     for (const n of [2, 4, 5, 6]) assert.match(human.stderr, new RegExp(`^  line ${n}[: ]`, 'm'));
-    assert.equal(h('--json', 'list').json.certificates.some((c) => c.name.startsWith('ok-')), false, 'nothing issued');
+    assert.equal(
+      h('--json', 'list').json.certificates.some((c) => c.name.startsWith('ok-')),
+      false,
+      'nothing issued',
+    );
 
     const json = join(tmp.dir, 'bad-batch.json');
     writeFileSync(json, JSON.stringify([{ name: 'j-1' }, { name: 'j 2' }, 7, { name: 'j-4', sans: ['a b'] }]));
@@ -230,14 +283,17 @@ describe('input', () => {
 
   test('--p12 says which password it used, never the one given', () => {
     const hasOpenssl = hasCommand('openssl');
-    const opens = (path, password) => run('openssl', ['pkcs12', '-in', path, '-nokeys', '-passin', `pass:${password}`]).status === 0;
+    const opens = (path, password) =>
+      run('openssl', ['pkcs12', '-in', path, '-nokeys', '-passin', `pass:${password}`]).status === 0;
     const byDefault = h('issue', 'client', 'p12-default', 'p12@example.test', '--p12');
     assert.equal(byDefault.status, 0, byDefault.stderr);
     assert.match(byDefault.stdout, /password "changeit", the default/);
     if (hasOpenssl) assert.ok(opens(join(home, 'certs', 'p12-default', 'p12-default.p12'), 'changeit'));
 
     const secret = 'Sup3r-s3cret-pass';
-    const env = mcpki(['--home', home, 'issue', 'client', 'p12-env2', '--p12'], { env: { MCPKI_P12_PASSWORD: secret } });
+    const env = mcpki(['--home', home, 'issue', 'client', 'p12-env2', '--p12'], {
+      env: { MCPKI_P12_PASSWORD: secret },
+    });
     assert.equal(env.status, 0, env.stderr);
     assert.match(env.stdout, /password from MCPKI_P12_PASSWORD/);
     assert.doesNotMatch(env.stdout + env.stderr, new RegExp(secret));
@@ -245,7 +301,16 @@ describe('input', () => {
 
     const passFile = join(tmp.dir, 'p12.pass');
     writeFileSync(passFile, `${secret}\n`, { mode: 0o600 });
-    const fromFile = h('--json', 'issue', 'server', 'p12-file', 'p12-file.localhost', '--p12', '--p12-password-file', passFile);
+    const fromFile = h(
+      '--json',
+      'issue',
+      'server',
+      'p12-file',
+      'p12-file.localhost',
+      '--p12',
+      '--p12-password-file',
+      passFile,
+    );
     assert.equal(fromFile.status, 0, fromFile.stdout);
     assert.deepEqual(fromFile.json.p12Password, { source: 'file', file: passFile });
     assert.doesNotMatch(JSON.stringify(fromFile.json), new RegExp(secret));
@@ -275,7 +340,10 @@ describe('list --expiring for scripts', () => {
     assert.doesNotMatch(some.stdout, /^long /m);
     const json = mcpki(['--home', own, '--json', 'list', '--expiring', '10d']);
     assert.equal(json.status, 24);
-    assert.deepEqual(json.json.certificates.map((c) => c.name), ['short']);
+    assert.deepEqual(
+      json.json.certificates.map((c) => c.name),
+      ['short'],
+    );
     // without --expiring, a list is a list
     assert.equal(mcpki(['--home', own, 'list']).status, 0);
     // documented
@@ -284,7 +352,7 @@ describe('list --expiring for scripts', () => {
 });
 
 describe('check: key modes', { skip: !IS_ROOT && 'chgrp to another group needs root' }, () => {
-  test('a 0640 key with a service group is info; 0640 with the owner\'s own group, or 0644, is a warning', () => {
+  test("a 0640 key with a service group is info; 0640 with the owner's own group, or 0644, is a warning", () => {
     const issued = h('--json', 'issue', 'server', 'grouped', 'grouped.localhost');
     const { cert, key } = issued.json.paths;
     const finding = (json) => json.findings.find((f) => f.id === 'key-permissions');
@@ -310,54 +378,67 @@ describe('check: key modes', { skip: !IS_ROOT && 'chgrp to another group needs r
   });
 });
 
-describe('trust install as a normal user', { skip: (!IS_ROOT || !HAS_SETPRIV) && 'needs root and setpriv to run as nobody' }, () => {
-  test('changing nothing exits 11 and names the sudo command with the full path and --home', () => {
-    // a home the unprivileged user can read the root certificate of
-    chmodSync(tmp.dir, 0o755);
-    const dir = join(tmp.dir, 'trust-nobody');
-    mkdirSync(dir, { mode: 0o755 });
-    chmodSync(dir, 0o755);
-    const own = join(dir, 'home');
-    assert.equal(mcpki(['--home', own, 'init']).status, 0);
-    chmodSync(own, 0o755);
-    chmodSync(join(own, 'ca'), 0o755);
-    const userHome = join(dir, 'user');
-    mkdirSync(userHome, { mode: 0o755 });
-    const env = { PATH: process.env.PATH, HOME: userHome, NO_COLOR: '1' };
-    const asNobody = (args) => {
-      const result = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, BIN, '--home', own, ...args], { encoding: 'utf8', env, cwd: '/', timeout: 60_000 });
-      return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-    };
-    const human = asNobody(['trust', 'install']);
-    assert.equal(human.status, 11, human.stdout + human.stderr);
-    const expected = `sudo ${BIN} trust install --store system --home ${own}`;
-    assert.match(human.stderr, /^error: no trust store was changed/m);
-    assert.ok(human.stderr.includes(expected), `${human.stderr}\nshould name: ${expected}`);
-    assert.match(human.stderr, /^  system:\w+ .*needs root/m);
-    const json = asNobody(['--json', 'trust', 'install']);
-    assert.equal(json.status, 11);
-    const error = JSON.parse(json.stdout).error;
-    assert.equal(error.code, 'TRUST_PERMISSION');
-    assert.ok(error.hint.includes(expected), error.hint);
-    // the explicit --store system error names the same command
-    const system = JSON.parse(asNobody(['--json', 'trust', 'install', '--store', 'system']).stdout).error;
-    assert.equal(system.hint, `run: ${expected}`);
-    // status changes nothing and is not an error; nor is uninstall when no store holds the root
-    assert.equal(asNobody(['trust', 'status']).status, 0);
-    const uninstall = asNobody(['trust', 'uninstall']);
-    assert.equal(uninstall.status, 0, uninstall.stdout + uninstall.stderr);
-    // the command it names works: as root, it installs (then clean up)
-    const sudoLess = spawnSync(BIN, ['trust', 'install', '--store', 'system', '--home', own], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
-    assert.equal(sudoLess.status, 0, sudoLess.stdout + sudoLess.stderr);
-    assert.equal(mcpki(['--home', own, 'trust', 'uninstall', '--store', 'system']).status, 0);
-  });
-});
+describe(
+  'trust install as a normal user',
+  { skip: (!IS_ROOT || !HAS_SETPRIV) && 'needs root and setpriv to run as nobody' },
+  () => {
+    test('changing nothing exits 11 and names the sudo command with the full path and --home', () => {
+      // a home the unprivileged user can read the root certificate of
+      chmodSync(tmp.dir, 0o755);
+      const dir = join(tmp.dir, 'trust-nobody');
+      mkdirSync(dir, { mode: 0o755 });
+      chmodSync(dir, 0o755);
+      const own = join(dir, 'home');
+      assert.equal(mcpki(['--home', own, 'init']).status, 0);
+      chmodSync(own, 0o755);
+      chmodSync(join(own, 'ca'), 0o755);
+      const userHome = join(dir, 'user');
+      mkdirSync(userHome, { mode: 0o755 });
+      const env = { PATH: process.env.PATH, HOME: userHome, NO_COLOR: '1' };
+      const asNobody = (args) => {
+        const result = spawnSync(
+          'setpriv',
+          ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, BIN, '--home', own, ...args],
+          { encoding: 'utf8', env, cwd: '/', timeout: 60_000 },
+        );
+        return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+      };
+      const human = asNobody(['trust', 'install']);
+      assert.equal(human.status, 11, human.stdout + human.stderr);
+      const expected = `sudo ${BIN} trust install --store system --home ${own}`;
+      assert.match(human.stderr, /^error: no trust store was changed/m);
+      assert.ok(human.stderr.includes(expected), `${human.stderr}\nshould name: ${expected}`);
+      assert.match(human.stderr, /^  system:\w+ .*needs root/m);
+      const json = asNobody(['--json', 'trust', 'install']);
+      assert.equal(json.status, 11);
+      const error = JSON.parse(json.stdout).error;
+      assert.equal(error.code, 'TRUST_PERMISSION');
+      assert.ok(error.hint.includes(expected), error.hint);
+      // the explicit --store system error names the same command
+      const system = JSON.parse(asNobody(['--json', 'trust', 'install', '--store', 'system']).stdout).error;
+      assert.equal(system.hint, `run: ${expected}`);
+      // status changes nothing and is not an error; nor is uninstall when no store holds the root
+      assert.equal(asNobody(['trust', 'status']).status, 0);
+      const uninstall = asNobody(['trust', 'uninstall']);
+      assert.equal(uninstall.status, 0, uninstall.stdout + uninstall.stderr);
+      // the command it names works: as root, it installs (then clean up)
+      const sudoLess = spawnSync(BIN, ['trust', 'install', '--store', 'system', '--home', own], {
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '1' },
+      });
+      assert.equal(sudoLess.status, 0, sudoLess.stdout + sudoLess.stderr);
+      assert.equal(mcpki(['--home', own, 'trust', 'uninstall', '--store', 'system']).status, 0);
+    });
+  },
+);
 
 describe('check: revoked and client certificates', () => {
   const servers = [];
   const start = (options) =>
     new Promise((resolve) => {
-      const s = https.createServer({ ...options, requestCert: true, rejectUnauthorized: true }, (req, res) => res.end('ok\n'));
+      const s = https.createServer({ ...options, requestCert: true, rejectUnauthorized: true }, (req, res) =>
+        res.end('ok\n'),
+      );
       s.on('tlsClientError', () => {});
       servers.push(s);
       s.listen(0, '127.0.0.1', () => resolve(s.address().port));
@@ -372,16 +453,46 @@ describe('check: revoked and client certificates', () => {
     assert.equal(revoke.status, 0, revoke.stderr);
     assert.equal(h('crl').status, 0);
     const read = (path) => readFileSync(path);
-    const crlBlocks = readFileSync(join(home, 'ca', 'crl.pem'), 'utf8').match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----\n?/g);
-    const withCrl = await start({ key: read(web.paths.key), cert: read(web.paths.fullchain), ca: read(web.paths.ca), crl: crlBlocks });
-    const withoutCrl = await start({ key: read(web.paths.key), cert: read(web.paths.fullchain), ca: read(web.paths.ca) });
+    const crlBlocks = readFileSync(join(home, 'ca', 'crl.pem'), 'utf8').match(
+      /-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----\n?/g,
+    );
+    const withCrl = await start({
+      key: read(web.paths.key),
+      cert: read(web.paths.fullchain),
+      ca: read(web.paths.ca),
+      crl: crlBlocks,
+    });
+    const withoutCrl = await start({
+      key: read(web.paths.key),
+      cert: read(web.paths.fullchain),
+      ca: read(web.paths.ca),
+    });
 
-    const refused = await mcpkiAsync(['--home', home, '--json', 'check', `localhost:${withCrl}`, '--client-cert', 'rv-agent']);
+    const refused = await mcpkiAsync([
+      '--home',
+      home,
+      '--json',
+      'check',
+      `localhost:${withCrl}`,
+      '--client-cert',
+      'rv-agent',
+    ]);
     const refusedFinding = JSON.parse(refused.stdout).findings.find((f) => f.id === 'client-cert');
-    assert.match(refusedFinding.message, /refuses rv-agent's client certificate: rv-agent is revoked \(keyCompromise, \d{4}-\d\d-\d\d \d\d:\d\d UTC\)/);
+    assert.match(
+      refusedFinding.message,
+      /refuses rv-agent's client certificate: rv-agent is revoked \(keyCompromise, \d{4}-\d\d-\d\d \d\d:\d\d UTC\)/,
+    );
     assert.match(refusedFinding.fix, /mcpki issue client rv-agent/);
 
-    const accepted = await mcpkiAsync(['--home', home, '--json', 'check', `localhost:${withoutCrl}`, '--client-cert', 'rv-agent']);
+    const accepted = await mcpkiAsync([
+      '--home',
+      home,
+      '--json',
+      'check',
+      `localhost:${withoutCrl}`,
+      '--client-cert',
+      'rv-agent',
+    ]);
     const acceptedFinding = JSON.parse(accepted.stdout).findings.find((f) => f.id === 'client-cert');
     assert.equal(acceptedFinding.severity, 'failure', JSON.stringify(acceptedFinding));
     assert.match(acceptedFinding.message, /accepts rv-agent's client certificate although rv-agent is revoked/);
@@ -397,13 +508,18 @@ describe('check: revoked and client certificates', () => {
     const web = h('--json', 'issue', 'server', 'cf-web', 'cf-web.localhost').json;
     assert.equal(h('revoke', 'cf-agent').status, 0);
     assert.equal(h('revoke', 'cf-web').status, 0);
-    const fixes = (path) => JSON.parse(h('--json', 'check', path).stdout).findings.map((f) => f.fix ?? '').join('\n');
+    const fixes = (path) =>
+      JSON.parse(h('--json', 'check', path).stdout)
+        .findings.map((f) => f.fix ?? '')
+        .join('\n');
     const client = fixes(agent.paths.cert);
     assert.match(client, /mcpki issue client cf-agent/);
     assert.doesNotMatch(client, /issue server/);
     assert.match(fixes(web.paths.cert), /mcpki issue server cf-web/);
     // by name, too
-    const byName = JSON.parse(h('--json', 'check', 'cf-agent').stdout).findings.map((f) => f.fix ?? '').join('\n');
+    const byName = JSON.parse(h('--json', 'check', 'cf-agent').stdout)
+      .findings.map((f) => f.fix ?? '')
+      .join('\n');
     assert.doesNotMatch(byName, /issue server/);
   });
 });
@@ -418,7 +534,10 @@ describe('the example mcpki.yaml next to the quick start', () => {
     for (const m of readme.matchAll(/^ {2}- name: (\S+)/gm)) quick.add(m[1]);
     assert.ok(quick.has('my-mcp') && quick.has('agent'), [...quick].join(', '));
     assert.ok(exampleNames.length >= 4);
-    assert.deepEqual(exampleNames.filter((n) => quick.has(n)), []);
+    assert.deepEqual(
+      exampleNames.filter((n) => quick.has(n)),
+      [],
+    );
   });
 
   test('after the quick start, renew --dry-run on the example is a validation error naming acme account register', () => {
@@ -431,17 +550,30 @@ describe('the example mcpki.yaml next to the quick start', () => {
     const dry = mcpki(['--home', own, '--json', 'renew', '--dry-run', '-c', config]);
     assert.equal(dry.status, 3, dry.stdout + dry.stderr);
     assert.match(dry.json.error.message, /acme:letsencrypt is not a registered ACME account/);
-    assert.match(dry.json.error.hint, /mcpki acme account register --name letsencrypt --directory letsencrypt --email EMAIL --agree-tos/);
+    assert.match(
+      dry.json.error.hint,
+      /mcpki acme account register --name letsencrypt --directory letsencrypt --email EMAIL --agree-tos/,
+    );
     assert.equal(dry.json.error.details.length, 2, 'public-api and public-wild');
-    assert.match(dry.json.error.details[0], /example\.yaml:\d+ certificates\[2\]\.issuer \(public-api\): ACME account "letsencrypt" is not registered/);
+    assert.match(
+      dry.json.error.details[0],
+      /example\.yaml:\d+ certificates\[2\]\.issuer \(public-api\): ACME account "letsencrypt" is not registered/,
+    );
     const human = mcpki(['--home', own, 'apply', '-c', config]);
     assert.equal(human.status, 3);
     assert.match(human.stderr, /mcpki acme account register/);
     // nothing was planned or issued from it
-    assert.deepEqual(mcpki(['--home', own, '--json', 'list']).json.certificates.map((c) => c.name).sort(), ['agent', 'my-mcp']);
+    assert.deepEqual(
+      mcpki(['--home', own, '--json', 'list'])
+        .json.certificates.map((c) => c.name)
+        .sort(),
+      ['agent', 'my-mcp'],
+    );
     // a file that names no ACME account is not affected
     const local = join(tmp.dir, 'local.yaml');
-    writeFileSync(local, 'version: 1\ncertificates:\n  - name: only-local\n    names: [only-local.localhost]\n', { mode: 0o644 });
+    writeFileSync(local, 'version: 1\ncertificates:\n  - name: only-local\n    names: [only-local.localhost]\n', {
+      mode: 0o644,
+    });
     assert.equal(mcpki(['--home', own, 'renew', '--dry-run', '-c', local]).status, 0);
   });
 });

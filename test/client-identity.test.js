@@ -18,16 +18,40 @@ before(() => {
 after(() => cleanup?.());
 
 function opensslText(name, targetHome = home) {
-  const text = run('openssl', ['x509', '-in', join(targetHome, 'certs', name, `${name}.crt`), '-noout', '-ext', 'subjectAltName,extendedKeyUsage', '-subject']);
+  const text = run('openssl', [
+    'x509',
+    '-in',
+    join(targetHome, 'certs', name, `${name}.crt`),
+    '-noout',
+    '-ext',
+    'subjectAltName,extendedKeyUsage',
+    '-subject',
+  ]);
   assert.equal(text.status, 0, text.stderr);
   return text.stdout;
 }
 
 test('--spiffe and --email become the SAN URI and e-mails; the SPIFFE ID is the identity show reports', () => {
-  const issued = mcpki(['--home', home, '--json', 'issue', 'client', 'agent', '--spiffe', 'spiffe://example.test/ns/prod/agent-1', '--email', 'ops@example.test', '--email', 'Alice@Example.test']);
+  const issued = mcpki([
+    '--home',
+    home,
+    '--json',
+    'issue',
+    'client',
+    'agent',
+    '--spiffe',
+    'spiffe://example.test/ns/prod/agent-1',
+    '--email',
+    'ops@example.test',
+    '--email',
+    'Alice@Example.test',
+  ]);
   assert.equal(issued.status, 0, issued.stderr);
   const text = opensslText('agent');
-  assert.match(text, /URI:spiffe:\/\/example\.test\/ns\/prod\/agent-1, email:ops@example\.test, email:Alice@example\.test/);
+  assert.match(
+    text,
+    /URI:spiffe:\/\/example\.test\/ns\/prod\/agent-1, email:ops@example\.test, email:Alice@example\.test/,
+  );
   assert.equal(text.match(/URI:/g).length, 1, 'one URI SAN');
   assert.match(text, /TLS Web Client Authentication/);
   const shown = mcpki(['--home', home, '--json', 'show', 'agent']).json.certificate;
@@ -38,7 +62,16 @@ test('--spiffe and --email become the SAN URI and e-mails; the SPIFFE ID is the 
   assert.equal(mcpki(['--home', home, '--json', 'show', 'mailer']).json.certificate.identity, 'mailer@example.test');
   assert.equal(mcpki(['--home', home, '--json', 'show', 'plain']).json.certificate.identity, 'plain');
   // OpenSSL verifies the SVID for client use against the mcpki root
-  const verify = run('openssl', ['verify', '-purpose', 'sslclient', '-CAfile', join(home, 'ca', 'root.crt'), '-untrusted', join(home, 'ca', 'intermediate.crt'), join(home, 'certs', 'agent', 'agent.crt')]);
+  const verify = run('openssl', [
+    'verify',
+    '-purpose',
+    'sslclient',
+    '-CAfile',
+    join(home, 'ca', 'root.crt'),
+    '-untrusted',
+    join(home, 'ca', 'intermediate.crt'),
+    join(home, 'certs', 'agent', 'agent.crt'),
+  ]);
   assert.equal(verify.status, 0, verify.stderr + verify.stdout);
 });
 
@@ -74,10 +107,28 @@ test('a SPIFFE ID that breaks the SPIFFE ID standard is refused, naming the valu
 });
 
 test('an X509-SVID has one URI SAN: a second URI next to a SPIFFE ID is refused; --email must be an e-mail address', () => {
-  const two = mcpki(['--home', home, 'issue', 'client', 'two', '--spiffe', 'spiffe://example.test/a', 'spiffe://example.test/b']);
+  const two = mcpki([
+    '--home',
+    home,
+    'issue',
+    'client',
+    'two',
+    '--spiffe',
+    'spiffe://example.test/a',
+    'spiffe://example.test/b',
+  ]);
   assert.equal(two.status, 3);
   assert.match(two.stderr, /exactly one URI name, got spiffe:\/\/example\.test\/a, spiffe:\/\/example\.test\/b/);
-  const mixed = mcpki(['--home', home, 'issue', 'client', 'two', '--spiffe', 'spiffe://example.test/a', 'https://example.test/b']);
+  const mixed = mcpki([
+    '--home',
+    home,
+    'issue',
+    'client',
+    'two',
+    '--spiffe',
+    'spiffe://example.test/a',
+    'https://example.test/b',
+  ]);
   assert.equal(mixed.status, 3, mixed.stderr);
   for (const email of ['not-an-address', 'spiffe://example.test/x', 'a@@example.test', 'localhost']) {
     const result = mcpki(['--home', home, 'issue', 'client', 'two', '--email', email]);
@@ -86,14 +137,26 @@ test('an X509-SVID has one URI SAN: a second URI next to a SPIFFE ID is refused;
   }
 });
 
-test('a SPIFFE ID outside the CA\'s permitted URI subtrees is refused before signing; inside it is issued and verifies', () => {
+test("a SPIFFE ID outside the CA's permitted URI subtrees is refused before signing; inside it is issued and verifies", () => {
   const corp = join(dir, 'corp');
-  assert.equal(mcpki(['--home', corp, 'init', '--permit', 'spiffe://prod.corp.example', '--permit', 'localhost']).status, 0);
+  assert.equal(
+    mcpki(['--home', corp, 'init', '--permit', 'spiffe://prod.corp.example', '--permit', 'localhost']).status,
+    0,
+  );
   const outside = mcpki(['--home', corp, 'issue', 'client', 'x', '--spiffe', 'spiffe://staging.corp.example/agent']);
   assert.equal(outside.status, 6, outside.stderr);
   assert.match(outside.stderr, /"spiffe:\/\/staging\.corp\.example\/agent" is outside the CA's name constraints/);
   const inside = mcpki(['--home', corp, 'issue', 'client', 'x', '--spiffe', 'spiffe://prod.corp.example/agent']);
   assert.equal(inside.status, 0, inside.stderr);
-  const verify = run('openssl', ['verify', '-purpose', 'sslclient', '-CAfile', join(corp, 'ca', 'root.crt'), '-untrusted', join(corp, 'ca', 'intermediate.crt'), join(corp, 'certs', 'x', 'x.crt')]);
+  const verify = run('openssl', [
+    'verify',
+    '-purpose',
+    'sslclient',
+    '-CAfile',
+    join(corp, 'ca', 'root.crt'),
+    '-untrusted',
+    join(corp, 'ca', 'intermediate.crt'),
+    join(corp, 'certs', 'x', 'x.crt'),
+  ]);
   assert.equal(verify.status, 0, verify.stderr + verify.stdout);
 });

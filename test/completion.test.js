@@ -8,7 +8,10 @@ import { hasCommand, mcpki, run, tempDir } from './helpers.js';
 /** What the bash completion offers for the words typed so far (the last one is being completed). */
 function complete(script, words) {
   const line = words.map((w) => `'${w}'`).join(' ');
-  const result = run('bash', ['-c', `source '${script}'; COMP_WORDS=(${line}); COMP_CWORD=${words.length - 1}; _mcpki; printf '%s\\n' "\${COMPREPLY[@]}"`]);
+  const result = run('bash', [
+    '-c',
+    `source '${script}'; COMP_WORDS=(${line}); COMP_CWORD=${words.length - 1}; _mcpki; printf '%s\\n' "\${COMPREPLY[@]}"`,
+  ]);
   assert.equal(result.status, 0, result.stderr);
   return result.stdout.split('\n').filter(Boolean);
 }
@@ -37,7 +40,8 @@ test('bash: the script parses (bash -n) and completes commands, subcommands and 
     assert.deepEqual(complete(script, ['mcpki', 'sign', join(dir, 'app.')]), [join(dir, 'app.csr')]);
     // every command mcpki has is offered at the top
     const top = complete(script, ['mcpki', '']);
-    for (const command of ['init', 'issue', 'sign', 'forget', 'renew', 'completion', 'template', 'check']) assert.ok(top.includes(command), command);
+    for (const command of ['init', 'issue', 'sign', 'forget', 'renew', 'completion', 'template', 'check'])
+      assert.ok(top.includes(command), command);
   } finally {
     cleanup();
   }
@@ -57,13 +61,21 @@ test('zsh and fish scripts are generated (and parsed by zsh -n / fish -n where t
       const syntax = run(shell, ['-n', script]);
       assert.equal(syntax.status, 0, syntax.stderr);
       if (shell === 'fish') {
-        const offered = run('fish', ['--no-config', '-c', `source '${script}'; complete -C 'mcpki iss'; complete -C 'mcpki issue server --da'`]);
+        const offered = run('fish', [
+          '--no-config',
+          '-c',
+          `source '${script}'; complete -C 'mcpki iss'; complete -C 'mcpki issue server --da'`,
+        ]);
         assert.equal(offered.status, 0, offered.stderr);
         assert.match(offered.stdout, /^issue\t/m);
         assert.match(offered.stdout, /^--days\t/m);
       } else {
         // zsh runs the bash function through bashcompinit (zsh itself then filters by the typed prefix)
-        const offered = run('zsh', ['-f', '-c', `source '${script}'; setopt ksharrays; COMP_WORDS=(mcpki --home /x issue ''); COMP_CWORD=4; _mcpki; print -r -- "\${COMPREPLY[*]}"`]);
+        const offered = run('zsh', [
+          '-f',
+          '-c',
+          `source '${script}'; setopt ksharrays; COMP_WORDS=(mcpki --home /x issue ''); COMP_CWORD=4; _mcpki; print -r -- "\${COMPREPLY[*]}"`,
+        ]);
         assert.equal(offered.status, 0, offered.stderr);
         assert.match(offered.stdout, /\bserver client batch\b/);
       }

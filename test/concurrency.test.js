@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { hasCommand, mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
 import { MIGRATIONS } from '../dist/store/migrations.js';
 
-for (const name of ['MCPKI_ROOT_PASSPHRASE', 'MCPKI_P12_PASSWORD', 'MCPKI_HOME', 'MCPKI_DEBUG']) delete process.env[name];
+for (const name of ['MCPKI_ROOT_PASSPHRASE', 'MCPKI_P12_PASSWORD', 'MCPKI_HOME', 'MCPKI_DEBUG'])
+  delete process.env[name];
 
 const N = 20;
 const HAS_OPENSSL = hasCommand('openssl');
@@ -24,7 +25,8 @@ function sql(database, statement) {
     return result.stdout.trim().split('\n');
   }
   assert.ok(HAS_PYTHON3, 'neither sqlite3 nor python3 is available to check the database independently');
-  const script = 'import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nfor row in c.execute(sys.argv[2]): print("|".join(str(v) for v in row))\nc.close()';
+  const script =
+    'import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nfor row in c.execute(sys.argv[2]): print("|".join(str(v) for v in row))\nc.close()';
   const result = run('python3', ['-c', script, database, statement]);
   assert.equal(result.status, 0, `python3 sqlite3 failed: ${result.stderr}`);
   return result.stdout.trim().split('\n');
@@ -39,7 +41,11 @@ function initHome() {
 }
 
 function issueConcurrently(home, names) {
-  return Promise.all(names.map((name) => mcpkiAsync(['--home', home, '--json', 'issue', 'server', name, `${name}.localhost`, '127.0.0.1'])));
+  return Promise.all(
+    names.map((name) =>
+      mcpkiAsync(['--home', home, '--json', 'issue', 'server', name, `${name}.localhost`, '127.0.0.1']),
+    ),
+  );
 }
 
 function parseIssued(result, i) {
@@ -51,7 +57,14 @@ function parseIssued(result, i) {
 }
 
 function opensslVerify(home, certPath) {
-  const result = run('openssl', ['verify', '-CAfile', join(home, 'ca', 'root.crt'), '-untrusted', join(home, 'ca', 'intermediate.crt'), certPath]);
+  const result = run('openssl', [
+    'verify',
+    '-CAfile',
+    join(home, 'ca', 'root.crt'),
+    '-untrusted',
+    join(home, 'ca', 'intermediate.crt'),
+    certPath,
+  ]);
   assert.equal(result.status, 0, `openssl verify ${certPath}: ${result.stdout}${result.stderr}`);
   assert.match(result.stdout, /: OK\s*$/);
 }
@@ -67,7 +80,11 @@ function checkFleet(home, names, results) {
   const certificates = list.json.certificates;
   assert.equal(certificates.length, N, `list shows ${certificates.length} certificates`);
   assert.deepEqual(certificates.map((c) => c.name).sort(), [...names].sort());
-  assert.deepEqual(certificates.map((c) => c.serial).sort(), [...serials].sort(), 'the inventory holds exactly the serials the processes printed');
+  assert.deepEqual(
+    certificates.map((c) => c.serial).sort(),
+    [...serials].sort(),
+    'the inventory holds exactly the serials the processes printed',
+  );
   for (const c of certificates) assert.equal(c.state, 'valid', `${c.name} is ${c.state}`);
 
   const all = mcpki(['--home', home, '--json', 'list', '--all']);
@@ -79,8 +96,15 @@ function checkFleet(home, names, results) {
   for (const j of issued) {
     const certPem = readFileSync(j.paths.cert, 'utf8');
     const cert = new X509Certificate(certPem);
-    assert.equal(cert.serialNumber.toUpperCase(), j.certificate.serial, `${j.paths.cert} holds the serial the process reported`);
-    assert.ok(cert.checkPrivateKey(createPrivateKey(readFileSync(j.paths.key))), `${j.paths.key} matches ${j.paths.cert}`);
+    assert.equal(
+      cert.serialNumber.toUpperCase(),
+      j.certificate.serial,
+      `${j.paths.cert} holds the serial the process reported`,
+    );
+    assert.ok(
+      cert.checkPrivateKey(createPrivateKey(readFileSync(j.paths.key))),
+      `${j.paths.key} matches ${j.paths.cert}`,
+    );
     if (HAS_OPENSSL) opensslVerify(home, j.paths.cert);
   }
 
@@ -124,7 +148,25 @@ describe(`${N} concurrent mcpki processes`, { timeout: 300_000 }, () => {
       const results = await issueConcurrently(home, names);
       checkFleet(home, names, results);
       const tables = sql(join(home, 'mcpki.db'), "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
-      assert.deepEqual(tables, ['acme_accounts', 'acme_server_accounts', 'acme_server_authorizations', 'acme_server_certificates', 'acme_server_challenges', 'acme_server_eab_keys', 'acme_server_orders', 'authorities', 'certificates', 'events', 'locks', 'renewal_state', 'settings'], 'the schema was created once');
+      assert.deepEqual(
+        tables,
+        [
+          'acme_accounts',
+          'acme_server_accounts',
+          'acme_server_authorizations',
+          'acme_server_certificates',
+          'acme_server_challenges',
+          'acme_server_eab_keys',
+          'acme_server_orders',
+          'authorities',
+          'certificates',
+          'events',
+          'locks',
+          'renewal_state',
+          'settings',
+        ],
+        'the schema was created once',
+      );
     } finally {
       cleanup();
     }
@@ -133,14 +175,22 @@ describe(`${N} concurrent mcpki processes`, { timeout: 300_000 }, () => {
   test(`${N} concurrent "issue server" of the SAME name: the files on disk belong together and to the newest record`, async () => {
     const { home, cleanup } = initHome();
     try {
-      const results = await Promise.all(Array.from({ length: N }, () => mcpkiAsync(['--home', home, '--json', 'issue', 'server', 'same', 'same.localhost', '127.0.0.1'])));
+      const results = await Promise.all(
+        Array.from({ length: N }, () =>
+          mcpkiAsync(['--home', home, '--json', 'issue', 'server', 'same', 'same.localhost', '127.0.0.1']),
+        ),
+      );
       const issued = results.map(parseIssued);
       assert.equal(new Set(issued.map((j) => j.certificate.serial)).size, N, 'serials are distinct');
 
       const all = mcpki(['--home', home, '--json', 'list', '--all']);
       assert.equal(all.status, 0, all.stderr);
       const states = all.json.certificates.map((c) => c.state).sort();
-      assert.deepEqual(states, ['valid', ...Array(N - 1).fill('superseded')].sort(), 'exactly one valid record, the rest superseded');
+      assert.deepEqual(
+        states,
+        ['valid', ...Array(N - 1).fill('superseded')].sort(),
+        'exactly one valid record, the rest superseded',
+      );
       const current = mcpki(['--home', home, '--json', 'show', 'same']);
       assert.equal(current.json.certificate.state, 'valid');
 
@@ -148,12 +198,18 @@ describe(`${N} concurrent mcpki processes`, { timeout: 300_000 }, () => {
       const cert = new X509Certificate(readFileSync(join(dir, 'same.crt')));
       const key = createPrivateKey(readFileSync(join(dir, 'same.key')));
       const problems = [];
-      if (!cert.checkPrivateKey(key)) problems.push('same.key does not match same.crt (files from different processes)');
+      if (!cert.checkPrivateKey(key))
+        problems.push('same.key does not match same.crt (files from different processes)');
       if (cert.serialNumber.toUpperCase() !== current.json.certificate.serial) {
-        problems.push(`same.crt has serial ${cert.serialNumber.toUpperCase()} but the inventory's valid record is ${current.json.certificate.serial}`);
+        problems.push(
+          `same.crt has serial ${cert.serialNumber.toUpperCase()} but the inventory's valid record is ${current.json.certificate.serial}`,
+        );
       }
-      const chainFirst = new X509Certificate(readFileSync(join(dir, 'same.fullchain.pem'), 'utf8').split(/(?<=-----END CERTIFICATE-----\n)/)[0]);
-      if (chainFirst.serialNumber !== cert.serialNumber) problems.push('same.fullchain.pem starts with a different certificate than same.crt');
+      const chainFirst = new X509Certificate(
+        readFileSync(join(dir, 'same.fullchain.pem'), 'utf8').split(/(?<=-----END CERTIFICATE-----\n)/)[0],
+      );
+      if (chainFirst.serialNumber !== cert.serialNumber)
+        problems.push('same.fullchain.pem starts with a different certificate than same.crt');
       assert.deepEqual(problems, []);
       assert.deepEqual(sql(join(home, 'mcpki.db'), 'PRAGMA integrity_check'), ['ok']);
     } finally {
@@ -168,14 +224,27 @@ describe(`${N} concurrent mcpki processes`, { timeout: 300_000 }, () => {
       for (const h of homes) cpSync(home, h, { recursive: true });
       const out = join(dir, 'shared-out');
       for (let round = 0; round < 3; round++) {
-        const results = await Promise.all(homes.map((h, i) => mcpkiAsync(['--home', h, '--json', 'issue', 'server', `svc-${i}`, `svc-${i}.localhost`, '--out', out])));
-        results.forEach((result, i) => assert.equal(result.status, 0, `round ${round}, home ${i}: ${result.stderr}${result.stdout}`));
+        const results = await Promise.all(
+          homes.map((h, i) =>
+            mcpkiAsync(['--home', h, '--json', 'issue', 'server', `svc-${i}`, `svc-${i}.localhost`, '--out', out]),
+          ),
+        );
+        results.forEach((result, i) =>
+          assert.equal(result.status, 0, `round ${round}, home ${i}: ${result.stderr}${result.stdout}`),
+        );
         for (let i = 0; i < homes.length; i++) {
           const cert = new X509Certificate(readFileSync(join(out, `svc-${i}.crt`)));
-          assert.ok(cert.checkPrivateKey(createPrivateKey(readFileSync(join(out, `svc-${i}.key`)))), `svc-${i}.key does not match svc-${i}.crt`);
+          assert.ok(
+            cert.checkPrivateKey(createPrivateKey(readFileSync(join(out, `svc-${i}.key`)))),
+            `svc-${i}.key does not match svc-${i}.crt`,
+          );
           assert.equal(cert.serialNumber.toUpperCase(), JSON.parse(results[i].stdout).certificate.serial);
         }
-        assert.deepEqual(readdirSync(out).filter((name) => name.includes('.mcpki-')), [], `round ${round}: temp files left`);
+        assert.deepEqual(
+          readdirSync(out).filter((name) => name.includes('.mcpki-')),
+          [],
+          `round ${round}: temp files left`,
+        );
       }
     } finally {
       cleanup();

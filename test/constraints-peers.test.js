@@ -34,10 +34,44 @@ function forge(label, san) {
   const csr = join(dir, 'leaf.csr');
   const cert = join(dir, 'leaf.crt');
   const ext = join(dir, 'leaf.ext');
-  writeFileSync(ext, `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${san}\n`);
-  const req = run('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=forged leaf']);
+  writeFileSync(
+    ext,
+    `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${san}\n`,
+  );
+  const req = run('openssl', [
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    csr,
+    '-subj',
+    '/CN=forged leaf',
+  ]);
   assert.equal(req.status, 0, req.stderr);
-  const signed = run('openssl', ['x509', '-req', '-in', csr, '-CA', join(home, 'ca', 'intermediate.crt'), '-CAkey', join(home, 'ca', 'intermediate.key'), '-set_serial', '0x' + Buffer.from(label).toString('hex').slice(0, 30), '-days', '30', '-extfile', ext, '-out', cert]);
+  const signed = run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    join(home, 'ca', 'intermediate.crt'),
+    '-CAkey',
+    join(home, 'ca', 'intermediate.key'),
+    '-set_serial',
+    '0x' + Buffer.from(label).toString('hex').slice(0, 30),
+    '-days',
+    '30',
+    '-extfile',
+    ext,
+    '-out',
+    cert,
+  ]);
   assert.equal(signed.status, 0, signed.stderr);
   return { cert, key };
 }
@@ -57,7 +91,15 @@ describe('name constraints on URI and e-mail names, checked by real verifiers', 
     for (const file of ['root.crt', 'intermediate.crt']) {
       const shown = run('openssl', ['x509', '-in', join(home, 'ca', file), '-noout', '-ext', 'nameConstraints']);
       assert.equal(shown.status, 0, shown.stderr);
-      for (const line of ['URI:.test', 'URI:localhost', 'URI:prod.corp.example', 'email:.internal', 'email:localhost', 'DNS:.test', 'IP:127.0.0.0/255.0.0.0']) {
+      for (const line of [
+        'URI:.test',
+        'URI:localhost',
+        'URI:prod.corp.example',
+        'email:.internal',
+        'email:localhost',
+        'DNS:.test',
+        'IP:127.0.0.0/255.0.0.0',
+      ]) {
         assert.ok(shown.stdout.includes(line), `${file} lacks ${line}:\n${shown.stdout}`);
       }
     }
@@ -65,7 +107,14 @@ describe('name constraints on URI and e-mail names, checked by real verifiers', 
 
   test('openssl verify rejects the outside forgeries with a subtree violation and accepts the inside ones', () => {
     for (const [label, , expected] of LEAVES) {
-      const result = run('openssl', ['verify', '-CAfile', join(home, 'ca', 'root.crt'), '-untrusted', join(home, 'ca', 'intermediate.crt'), certs[label].cert]);
+      const result = run('openssl', [
+        'verify',
+        '-CAfile',
+        join(home, 'ca', 'root.crt'),
+        '-untrusted',
+        join(home, 'ca', 'intermediate.crt'),
+        certs[label].cert,
+      ]);
       const output = result.stdout + result.stderr;
       if (expected) assert.equal(result.status, 0, `${label}: ${output}`);
       else {
@@ -75,11 +124,14 @@ describe('name constraints on URI and e-mail names, checked by real verifiers', 
     }
   });
 
-  test('Python ssl: a handshake with each forged leaf fails outside the constraints and succeeds inside', { skip: !HAS_PYTHON && 'python3 is not installed' }, () => {
-    const script = join(work.dir, 'handshake.py');
-    writeFileSync(
-      script,
-      `import json, ssl, sys
+  test(
+    'Python ssl: a handshake with each forged leaf fails outside the constraints and succeeds inside',
+    { skip: !HAS_PYTHON && 'python3 is not installed' },
+    () => {
+      const script = join(work.dir, 'handshake.py');
+      writeFileSync(
+        script,
+        `import json, ssl, sys
 root, intermediate = sys.argv[1], sys.argv[2]
 out = {}
 for label, cert, key in zip(sys.argv[3::3], sys.argv[4::3], sys.argv[5::3]):
@@ -120,24 +172,28 @@ for label, cert, key in zip(sys.argv[3::3], sys.argv[4::3], sys.argv[5::3]):
     out[label] = result
 print(json.dumps(out))
 `,
-    );
-    const args = [script, join(home, 'ca', 'root.crt'), join(home, 'ca', 'intermediate.crt')];
-    for (const [label] of LEAVES) args.push(label, certs[label].cert, certs[label].key);
-    const result = run('python3', args);
-    assert.equal(result.status, 0, result.stderr);
-    const outcome = JSON.parse(result.stdout);
-    for (const [label, , expected] of LEAVES) {
-      if (expected) assert.equal(outcome[label], 'ok', label);
-      else assert.match(outcome[label] ?? 'no result', /^rejected: permitted subtree violation/, label);
-    }
-  });
+      );
+      const args = [script, join(home, 'ca', 'root.crt'), join(home, 'ca', 'intermediate.crt')];
+      for (const [label] of LEAVES) args.push(label, certs[label].cert, certs[label].key);
+      const result = run('python3', args);
+      assert.equal(result.status, 0, result.stderr);
+      const outcome = JSON.parse(result.stdout);
+      for (const [label, , expected] of LEAVES) {
+        if (expected) assert.equal(outcome[label], 'ok', label);
+        else assert.match(outcome[label] ?? 'no result', /^rejected: permitted subtree violation/, label);
+      }
+    },
+  );
 
-  test('Go crypto/x509 Verify rejects the outside forgeries and accepts the inside ones', { skip: !HAS_GO && 'go is not installed (apt-get install golang-go)' }, () => {
-    const dir = join(work.dir, 'go');
-    mkdirSync(dir);
-    writeFileSync(
-      join(dir, 'main.go'),
-      `package main
+  test(
+    'Go crypto/x509 Verify rejects the outside forgeries and accepts the inside ones',
+    { skip: !HAS_GO && 'go is not installed (apt-get install golang-go)' },
+    () => {
+      const dir = join(work.dir, 'go');
+      mkdirSync(dir);
+      writeFileSync(
+        join(dir, 'main.go'),
+        `package main
 
 import (
 	"crypto/x509"
@@ -180,31 +236,42 @@ func main() {
 	json.NewEncoder(os.Stdout).Encode(out)
 }
 `,
-    );
-    const args = ['run', join(dir, 'main.go'), join(home, 'ca', 'root.crt'), join(home, 'ca', 'intermediate.crt')];
-    for (const [label] of LEAVES) args.push(label, certs[label].cert);
-    const env = {
-      ...process.env,
-      GOFLAGS: '-mod=mod',
-      GOCACHE: join(dir, 'cache'),
-      GOPATH: join(dir, 'gopath'),
-      GOPROXY: 'off',
-      GOTOOLCHAIN: 'local',
-      CGO_ENABLED: '0',
-    };
-    const result = run('go', args, { env, cwd: dir, timeout: 300_000 });
-    assert.equal(result.status, 0, result.stderr);
-    const outcome = JSON.parse(result.stdout);
-    for (const [label, , expected] of LEAVES) {
-      if (expected) assert.equal(outcome[label], 'ok', label);
-      else assert.match(outcome[label], /^rejected: .*not (authorized|permitted)/, `${label}: ${outcome[label]}`);
-    }
-  });
+      );
+      const args = ['run', join(dir, 'main.go'), join(home, 'ca', 'root.crt'), join(home, 'ca', 'intermediate.crt')];
+      for (const [label] of LEAVES) args.push(label, certs[label].cert);
+      const env = {
+        ...process.env,
+        GOFLAGS: '-mod=mod',
+        GOCACHE: join(dir, 'cache'),
+        GOPATH: join(dir, 'gopath'),
+        GOPROXY: 'off',
+        GOTOOLCHAIN: 'local',
+        CGO_ENABLED: '0',
+      };
+      const result = run('go', args, { env, cwd: dir, timeout: 300_000 });
+      assert.equal(result.status, 0, result.stderr);
+      const outcome = JSON.parse(result.stdout);
+      for (const [label, , expected] of LEAVES) {
+        if (expected) assert.equal(outcome[label], 'ok', label);
+        else assert.match(outcome[label], /^rejected: .*not (authorized|permitted)/, `${label}: ${outcome[label]}`);
+      }
+    },
+  );
 
   test('mcpki itself refuses the outside names before signing (exit 6) and issues the inside ones', () => {
     for (const [label, san, expected] of LEAVES) {
       const names = san.split(', ').map((part) => part.replace(/^(DNS|URI|email):/, ''));
-      const result = mcpki(['--home', home, '--json', 'issue', 'server', `peer-${label}`, ...names, '--out', join(work.dir, `out-${label}`)]);
+      const result = mcpki([
+        '--home',
+        home,
+        '--json',
+        'issue',
+        'server',
+        `peer-${label}`,
+        ...names,
+        '--out',
+        join(work.dir, `out-${label}`),
+      ]);
       if (expected) assert.equal(result.status, 0, `${label}: ${result.stderr}${result.stdout}`);
       else {
         assert.equal(result.status, 6, `${label}: ${result.stdout}`);

@@ -29,7 +29,15 @@ function pairMatches(certPath, keyPath) {
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 function integrity(database) {
-  const result = spawnSync(PYTHON, ['-c', 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA integrity_check").fetchone()[0])', database], { encoding: 'utf8' });
+  const result = spawnSync(
+    PYTHON,
+    [
+      '-c',
+      'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA integrity_check").fetchone()[0])',
+      database,
+    ],
+    { encoding: 'utf8' },
+  );
   return result.stdout.trim();
 }
 
@@ -38,7 +46,19 @@ function integrity(database) {
  * that does not match its certificate (X509_check_private_key). Far cheaper than two processes per pair.
  */
 function opensslPairsMatch(pairs) {
-  const args = ['cms', '-sign', '-binary', '-in', '/dev/null', '-nosmimecap', '-noattr', '-outform', 'DER', '-out', '/dev/null'];
+  const args = [
+    'cms',
+    '-sign',
+    '-binary',
+    '-in',
+    '/dev/null',
+    '-nosmimecap',
+    '-noattr',
+    '-outform',
+    'DER',
+    '-out',
+    '/dev/null',
+  ];
   for (const [cert, key] of pairs) args.push('-signer', cert, '-inkey', key);
   return run('openssl', args);
 }
@@ -51,7 +71,11 @@ function opensslPubkeysMatch(cert, key) {
 
 function runApply(home, config, killAfterMs) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, '--home', home, 'renew', '-c', config, ...NAMES.flatMap((n) => ['--force', n])], { stdio: 'ignore' });
+    const child = spawn(
+      process.execPath,
+      [BIN, '--home', home, 'renew', '-c', config, ...NAMES.flatMap((n) => ['--force', n])],
+      { stdio: 'ignore' },
+    );
     const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -82,7 +106,9 @@ test(`SIGKILL during deploy of 20 certificates, ${ROUNDS} times`, { timeout: 20 
           (n) =>
             `  - name: ${n}\n    names: [${n}.localhost]\n    targets:\n` +
             `      - { type: cert, path: deploy/${n}.crt }\n      - { type: key, path: deploy/${n}.key }\n      - { type: fullchain, path: deploy/${n}.fullchain.pem }\n      - { type: combined, path: deploy/${n}.pem }\n` +
-            (SPLIT.includes(n) ? `      - { type: cert, path: split/certs/${n}.crt }\n      - { type: key, path: split/private/${n}.key }\n` : ''),
+            (SPLIT.includes(n)
+              ? `      - { type: cert, path: split/certs/${n}.crt }\n      - { type: key, path: split/private/${n}.key }\n`
+              : ''),
         ).join(''),
     );
     const setPairs = NAMES.flatMap((n) => [
@@ -111,10 +137,16 @@ test(`SIGKILL during deploy of 20 certificates, ${ROUNDS} times`, { timeout: 20 
         const checked = opensslPairsMatch(pairs);
         if (checked.status === 0) continue;
         const culprits = pairs.filter(([cert, key]) => !pairMatches(cert, key)).map(([cert]) => cert);
-        assert.fail(`round ${round}: openssl finds a key that does not match its certificate (${culprits.join(', ') || 'node sees none'}): ${checked.stderr}`);
+        assert.fail(
+          `round ${round}: openssl finds a key that does not match its certificate (${culprits.join(', ') || 'node sees none'}): ${checked.stderr}`,
+        );
       }
       if (round % 40 === 0 || round === ROUNDS - 1) {
-        for (const [cert, key] of setPairs) assert.ok(opensslPubkeysMatch(cert, key), `round ${round}: openssl x509 -pubkey / pkey -pubout differ for ${cert}`);
+        for (const [cert, key] of setPairs)
+          assert.ok(
+            opensslPubkeysMatch(cert, key),
+            `round ${round}: openssl x509 -pubkey / pkey -pubout differ for ${cert}`,
+          );
       }
       caughtInSet += NAMES.filter((n) => setLeftovers(deploy, n).length > 0).length;
       for (const name of NAMES) {
@@ -122,11 +154,16 @@ test(`SIGKILL during deploy of 20 certificates, ${ROUNDS} times`, { timeout: 20 
         assert.ok(pairMatches(combined, combined), `round ${round}: ${name}.pem holds a matching key and certificate`);
       }
       // split folders: not strict; a mismatch must carry the marker that makes the next run repair it
-      const markers = [...readdirSync(split.certs), ...readdirSync(split.keys)].filter((f) => f.includes('.mcpki-prev-'));
+      const markers = [...readdirSync(split.certs), ...readdirSync(split.keys)].filter((f) =>
+        f.includes('.mcpki-prev-'),
+      );
       for (const name of SPLIT) {
         if (!pairMatches(join(split.certs, `${name}.crt`), join(split.keys, `${name}.key`))) {
           splitInterrupted++;
-          assert.ok(markers.some((f) => f.startsWith(`.${name}.`)), `round ${round}: split ${name}.crt/.key differ and no marker tells the next run to redeploy them (${markers.join(', ')})`);
+          assert.ok(
+            markers.some((f) => f.startsWith(`.${name}.`)),
+            `round ${round}: split ${name}.crt/.key differ and no marker tells the next run to redeploy them (${markers.join(', ')})`,
+          );
         }
       }
       assert.equal(integrity(join(home, 'mcpki.db')), 'ok', `round ${round}: integrity_check`);
@@ -134,21 +171,45 @@ test(`SIGKILL during deploy of 20 certificates, ${ROUNDS} times`, { timeout: 20 
 
     // the next run completes, repairs, and leaves nothing behind
     assert.equal((await runApply(home, config)).code, 0);
-    const expected = NAMES.flatMap((n) => [`.mcpki-set-${n}`, `${n}.crt`, `${n}.key`, `${n}.fullchain.pem`, `${n}.pem`]).sort();
+    const expected = NAMES.flatMap((n) => [
+      `.mcpki-set-${n}`,
+      `${n}.crt`,
+      `${n}.key`,
+      `${n}.fullchain.pem`,
+      `${n}.pem`,
+    ]).sort();
     assert.deepEqual(readdirSync(deploy).sort(), expected, 'only the targets and one set folder per certificate');
     for (const name of NAMES) assert.deepEqual(setLeftovers(deploy, name), [], `${name}: only current and its version`);
-    assert.deepEqual([...readdirSync(split.certs), ...readdirSync(split.keys)].filter((f) => f.includes('.mcpki-')), []);
-    assert.ok(!readdirSync(join(home, 'certs')).some((d) => readdirSync(join(home, 'certs', d)).some((f) => f.includes('.mcpki-tmp-'))), 'no temp files in the home either');
+    assert.deepEqual(
+      [...readdirSync(split.certs), ...readdirSync(split.keys)].filter((f) => f.includes('.mcpki-')),
+      [],
+    );
+    assert.ok(
+      !readdirSync(join(home, 'certs')).some((d) =>
+        readdirSync(join(home, 'certs', d)).some((f) => f.includes('.mcpki-tmp-')),
+      ),
+      'no temp files in the home either',
+    );
     for (const name of NAMES) {
-      assert.ok(opensslPubkeysMatch(join(deploy, `${name}.crt`), join(deploy, `${name}.key`)), `${name}: openssl sees a matching pair`);
+      assert.ok(
+        opensslPubkeysMatch(join(deploy, `${name}.crt`), join(deploy, `${name}.key`)),
+        `${name}: openssl sees a matching pair`,
+      );
       assert.ok(opensslPubkeysMatch(join(deploy, `${name}.pem`), join(deploy, `${name}.pem`)));
     }
-    for (const name of SPLIT) assert.ok(opensslPubkeysMatch(join(split.certs, `${name}.crt`), join(split.keys, `${name}.key`)), `${name}: split pair repaired`);
+    for (const name of SPLIT)
+      assert.ok(
+        opensslPubkeysMatch(join(split.certs, `${name}.crt`), join(split.keys, `${name}.key`)),
+        `${name}: split pair repaired`,
+      );
     // the machine's load varies (other test files run alongside): most, not all, kills land mid-run
     assert.ok(killed >= ROUNDS / 3, `enough rounds were really killed mid-run (${killed} of ${ROUNDS})`);
-    if (ROUNDS >= 50) assert.ok(caughtInSet > 0, 'some kills landed inside a set deploy (the window this test is about)');
+    if (ROUNDS >= 50)
+      assert.ok(caughtInSet > 0, 'some kills landed inside a set deploy (the window this test is about)');
     assert.ok(existsSync(join(home, 'mcpki.db')));
-    console.log(`# crash: ${killed} of ${ROUNDS} runs killed; ${caughtInSet} file sets caught mid-deploy, all matching; ${splitInterrupted} split-folder pairs caught mid-deploy and repaired by the next run`);
+    console.log(
+      `# crash: ${killed} of ${ROUNDS} runs killed; ${caughtInSet} file sets caught mid-deploy, all matching; ${splitInterrupted} split-folder pairs caught mid-deploy and repaired by the next run`,
+    );
   } finally {
     cleanup();
   }

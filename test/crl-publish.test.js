@@ -49,7 +49,8 @@ ${crl}`,
   );
   const cli = (args, expected = 0) => {
     const result = mcpki(['--home', home, ...args]);
-    if (expected !== null) assert.equal(result.status, expected, `mcpki ${args.join(' ')}: ${result.stderr}${result.stdout}`);
+    if (expected !== null)
+      assert.equal(result.status, expected, `mcpki ${args.join(' ')}: ${result.stderr}${result.stdout}`);
     return result;
   };
   return {
@@ -70,12 +71,26 @@ function opensslCrl(path) {
   const out = run('openssl', ['crl', '-in', path, '-noout', '-crlnumber', '-lastupdate', '-nextupdate']);
   assert.equal(out.status, 0, out.stderr);
   const field = (name) => new RegExp(`${name}=(.+)`).exec(out.stdout)[1].trim();
-  return { number: BigInt(`0x${field('crlNumber').replace(/^0x/i, '')}`).toString(), lastUpdate: new Date(field('lastUpdate')), nextUpdate: new Date(field('nextUpdate')) };
+  return {
+    number: BigInt(`0x${field('crlNumber').replace(/^0x/i, '')}`).toString(),
+    lastUpdate: new Date(field('lastUpdate')),
+    nextUpdate: new Date(field('nextUpdate')),
+  };
 }
 
 /** `openssl verify -crl_check_all` of a client certificate against the CA and a CRL file. */
 function verifyWithCrl(s, name, crlFile) {
-  return run('openssl', ['verify', '-crl_check_all', '-CAfile', join(s.home, 'ca', 'root.crt'), '-untrusted', join(s.home, 'ca', 'intermediate.crt'), '-CRLfile', crlFile, s.cert(name)]);
+  return run('openssl', [
+    'verify',
+    '-crl_check_all',
+    '-CAfile',
+    join(s.home, 'ca', 'root.crt'),
+    '-untrusted',
+    join(s.home, 'ca', 'intermediate.crt'),
+    '-CRLfile',
+    crlFile,
+    s.cert(name),
+  ]);
 }
 
 test('apply publishes the CRL, copies it and runs the hook; a second apply changes nothing; a revocation is published at the next apply and openssl refuses that client', (t) => {
@@ -92,7 +107,11 @@ test('apply publishes the CRL, copies it and runs the hook; a second apply chang
   assert.equal(seen.nextUpdate.toISOString(), first.crl.nextUpdate);
   assert.equal(seen.nextUpdate - seen.lastUpdate, 7 * DAY, 'days: 7');
   assert.equal(Date.parse(first.crl.refreshAt), seen.nextUpdate.getTime() - 3.5 * DAY, 'refreshBefore 1/2 by default');
-  assert.deepEqual(s.runs(), [`${first.crl.number} ${first.crl.nextUpdate}`], 'the hook ran once, told the number and nextUpdate');
+  assert.deepEqual(
+    s.runs(),
+    [`${first.crl.number} ${first.crl.nextUpdate}`],
+    'the hook ran once, told the number and nextUpdate',
+  );
   assert.equal(verifyWithCrl(s, 'bad', s.target).status, 0, 'not revoked yet');
 
   const second = s.cli(['apply', '-c', s.config, '--json']).json;
@@ -111,7 +130,10 @@ test('apply publishes the CRL, copies it and runs the hook; a second apply chang
   const dry = s.cli(['renew', '--dry-run', '-c', s.config, '--json']).json;
   assert.equal(dry.crl.due, true);
   assert.equal(dry.crl.code, 'revoked');
-  assert.match(s.cli(['renew', '--dry-run', '-c', s.config]).stdout, /^CRL: due: revoked since CRL #1 was published: bad$/m);
+  assert.match(
+    s.cli(['renew', '--dry-run', '-c', s.config]).stdout,
+    /^CRL: due: revoked since CRL #1 was published: bad$/m,
+  );
   const third = s.cli(['apply', '-c', s.config, '--json']).json;
   assert.equal(third.crl.action, 'published');
   assert.equal(third.crl.code, 'revoked');
@@ -187,7 +209,11 @@ test('a failing reload hook: the CRL is still published, apply exits with SOME_F
   assert.equal(failed.crl.action, 'failed');
   assert.equal(failed.crl.error.code, 'DEPLOY_HOOK_FAILED');
   assert.match(failed.crl.error.message, /CRL reload hook .*reload\.sh" failed: exit 3/);
-  assert.deepEqual(failed.items.map((i) => i.action), ['issued'], 'the certificate was done');
+  assert.deepEqual(
+    failed.items.map((i) => i.action),
+    ['issued'],
+    'the certificate was done',
+  );
   assert.equal(readFileSync(s.target, 'utf8'), s.published(), 'the new CRL stays in place');
   assert.equal(opensslCrl(s.target).number, failed.crl.number);
   const human = s.cli(['apply', '-c', s.config], 17);
@@ -209,12 +235,18 @@ test('an invalid crl: section is refused before anything is done, each error wit
   const home = join(dir, 'home');
   assert.equal(mcpki(['--home', home, 'init']).status, 0);
   const config = join(dir, 'mcpki.yaml');
-  writeFileSync(config, 'version: 1\ncertificates: []\ncrl:\n  days: 0\n  interval: 1d\n  hooks:\n    reload: nginx -s reload\n');
+  writeFileSync(
+    config,
+    'version: 1\ncertificates: []\ncrl:\n  days: 0\n  interval: 1d\n  hooks:\n    reload: nginx -s reload\n',
+  );
   const result = mcpki(['--home', home, 'apply', '-c', config]);
   assert.equal(result.status, 3, result.stderr);
   assert.match(result.stderr, /mcpki\.yaml:4:9 crl\.days: expected a number of days from 1 to 365, got 0/);
   assert.match(result.stderr, /mcpki\.yaml:5:3 crl\.interval: unknown key/);
-  assert.match(result.stderr, /mcpki\.yaml:7:13 crl\.hooks\.reload: expected a command as a list of arguments \(no shell\), got a string/);
+  assert.match(
+    result.stderr,
+    /mcpki\.yaml:7:13 crl\.hooks\.reload: expected a command as a list of arguments \(no shell\), got a string/,
+  );
   assert.equal(existsSync(join(home, 'ca', 'crl.pem')), false, 'nothing was published');
 });
 
@@ -249,10 +281,17 @@ test('serve publishes the CRL, logs crl.published, exports its nextUpdate and wa
   const done = events.filter((e) => e.event === 'check.done').at(-1);
   const certificatesDueAt = Math.min(...service.lastResult.items.map((i) => Date.parse(i.nextCheck)));
   assert.ok(seen.nextUpdate.getTime() - 3.5 * DAY < certificatesDueAt);
-  assert.equal(done.nextWakeUp, new Date(seen.nextUpdate.getTime() - 3.5 * DAY).toISOString(), 'the wake-up is the CRL refresh time, before any certificate');
+  assert.equal(
+    done.nextWakeUp,
+    new Date(seen.nextUpdate.getTime() - 3.5 * DAY).toISOString(),
+    'the wake-up is the CRL refresh time, before any certificate',
+  );
 
   const metrics = await (await fetch(`${service.metricsUrl}/metrics`)).text();
-  assert.match(metrics, new RegExp(`^mcpki_crl_next_update_timestamp_seconds ${seen.nextUpdate.getTime() / 1000}$`, 'm'));
+  assert.match(
+    metrics,
+    new RegExp(`^mcpki_crl_next_update_timestamp_seconds ${seen.nextUpdate.getTime() / 1000}$`, 'm'),
+  );
   assert.match(metrics, /^mcpki_crl_publish_total\{result="success"\} 1$/m);
   assert.match(metrics, /^mcpki_crl_publish_total\{result="failure"\} 0$/m);
   assert.match(metrics, new RegExp(`^mcpki_crl_number ${seen.number}$`, 'm'));
@@ -260,11 +299,17 @@ test('serve publishes the CRL, logs crl.published, exports its nextUpdate and wa
   // an unchanged check logs nothing about the CRL; past refreshAt it is published again
   events.length = 0;
   await service.checkNow();
-  assert.equal(events.some((e) => e.event.startsWith('crl.')), false);
+  assert.equal(
+    events.some((e) => e.event.startsWith('crl.')),
+    false,
+  );
   now = new Date(seen.nextUpdate.getTime() - 3 * DAY);
   await service.checkNow();
   assert.equal(events.find((e) => e.event === 'crl.published')?.action, 'published');
-  assert.match(await (await fetch(`${service.metricsUrl}/metrics`)).text(), /^mcpki_crl_publish_total\{result="success"\} 2$/m);
+  assert.match(
+    await (await fetch(`${service.metricsUrl}/metrics`)).text(),
+    /^mcpki_crl_publish_total\{result="success"\} 2$/m,
+  );
 });
 
 test('an encrypted root key and no root CRL: published with the warning (once, not at every check); a home without a CA is skipped', (t) => {
@@ -278,7 +323,11 @@ test('an encrypted root key and no root CRL: published with the warning (once, n
   assert.equal(skipped.json.crl.action, 'skipped');
   assert.equal(skipped.json.crl.code, 'no-ca');
 
-  assert.equal(mcpki(['--home', home, 'init', '--encrypt-root'], { env: { MCPKI_ROOT_PASSPHRASE: 'correct horse battery' } }).status, 0);
+  assert.equal(
+    mcpki(['--home', home, 'init', '--encrypt-root'], { env: { MCPKI_ROOT_PASSPHRASE: 'correct horse battery' } })
+      .status,
+    0,
+  );
   rmSync(join(home, 'ca', 'root-crl.pem')); // a home made before the root signed its own CRL
   const first = mcpki(['--home', home, 'apply', '-c', config, '--json'], { env: { MCPKI_ROOT_PASSPHRASE: '' } });
   assert.equal(first.status, 0, first.stderr);
@@ -286,7 +335,7 @@ test('an encrypted root key and no root CRL: published with the warning (once, n
   assert.equal(first.json.crl.warnings.length, 1);
   assert.match(first.json.crl.warnings[0], /root key is encrypted and this home has no root CRL/);
   const blocks = readFileSync(join(home, 'ca', 'crl.pem'), 'utf8').match(/BEGIN X509 CRL/g);
-  assert.equal(blocks.length, 1, 'only the intermediate\'s CRL');
+  assert.equal(blocks.length, 1, "only the intermediate's CRL");
   const second = mcpki(['--home', home, 'apply', '-c', config, '--json']);
   assert.equal(second.json.crl.action, 'unchanged');
   assert.equal(second.json.changed, false);
@@ -345,25 +394,28 @@ function get(port, s, client) {
   });
 }
 
-test('a live nginx with ssl_crl on the target refuses a client once it is revoked and applied, reloaded by the hook without a restart', { skip: !hasCommand('nginx') && 'nginx is not installed' }, async (t) => {
-  const { dir, cleanup } = tempDir('mcpki-crl-nginx-');
-  t.after(cleanup);
-  const home = join(dir, 'home');
-  const cli = (args, expected = 0) => {
-    const result = mcpki(['--home', home, ...args]);
-    assert.equal(result.status, expected, `mcpki ${args.join(' ')}: ${result.stderr}${result.stdout}`);
-    return result;
-  };
-  cli(['init']);
-  for (const name of ['good', 'bad']) cli(['issue', 'client', name]);
-  const prefix = join(dir, 'nginx');
-  const conf = join(prefix, 'nginx.conf');
-  const target = join(dir, 'etc', 'mcpki-crl.pem');
-  const port = await freePort();
-  const config = join(dir, 'mcpki.yaml');
-  writeFileSync(
-    config,
-    `version: 1
+test(
+  'a live nginx with ssl_crl on the target refuses a client once it is revoked and applied, reloaded by the hook without a restart',
+  { skip: !hasCommand('nginx') && 'nginx is not installed' },
+  async (t) => {
+    const { dir, cleanup } = tempDir('mcpki-crl-nginx-');
+    t.after(cleanup);
+    const home = join(dir, 'home');
+    const cli = (args, expected = 0) => {
+      const result = mcpki(['--home', home, ...args]);
+      assert.equal(result.status, expected, `mcpki ${args.join(' ')}: ${result.stderr}${result.stdout}`);
+      return result;
+    };
+    cli(['init']);
+    for (const name of ['good', 'bad']) cli(['issue', 'client', name]);
+    const prefix = join(dir, 'nginx');
+    const conf = join(prefix, 'nginx.conf');
+    const target = join(dir, 'etc', 'mcpki-crl.pem');
+    const port = await freePort();
+    const config = join(dir, 'mcpki.yaml');
+    writeFileSync(
+      config,
+      `version: 1
 certificates:
   - { name: server, names: [localhost, 127.0.0.1], targets: [{ type: fullchain, path: etc/server.pem }, { type: key, path: etc/server.key }] }
 crl:
@@ -371,10 +423,12 @@ crl:
   hooks:
     reload: [[nginx, -s, reload, -p, ${prefix}/, -e, ${join(prefix, 'error.log')}, -c, ${conf}]]
 `,
-  );
-  // the first apply runs the hook before nginx runs: it fails (no pid file yet); start nginx, then apply again
-  cli(['apply', '-c', config], 17);
-  const nginxArgs = nginxConf(prefix, `    server {
+    );
+    // the first apply runs the hook before nginx runs: it fails (no pid file yet); start nginx, then apply again
+    cli(['apply', '-c', config], 17);
+    const nginxArgs = nginxConf(
+      prefix,
+      `    server {
         listen 127.0.0.1:${port} ssl;
         ssl_certificate ${join(dir, 'etc', 'server.pem')};
         ssl_certificate_key ${join(dir, 'etc', 'server.key')};
@@ -383,43 +437,61 @@ crl:
         ssl_verify_depth 2;
         ssl_crl ${target};
         location / { return 200 "hello\\n"; }
-    }`, { errorLogLevel: 'info' });
-  const child = spawn('nginx', nginxArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
+    }`,
+      { errorLogLevel: 'info' },
+    );
+    const child = spawn('nginx', nginxArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    t.after(async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    });
+    await waitForPort(
+      port,
+      child,
+      () => output + (existsSync(join(prefix, 'error.log')) ? readFileSync(join(prefix, 'error.log'), 'utf8') : ''),
+    );
+    const master = Number(readFileSync(join(prefix, 'nginx.pid'), 'utf8').trim());
+    assert.equal(master, child.pid);
+
+    const pending = cli(['apply', '-c', config, '--json']).json;
+    assert.equal(pending.crl.code, 'reload-pending', 'the failed hook is run again');
+    assert.equal(await get(port, { home }, 'good'), 200);
+    assert.equal(await get(port, { home }, 'bad'), 200, 'not revoked yet');
+
+    cli(['revoke', 'bad']);
+    assert.equal(await get(port, { home }, 'bad'), 200, 'a revocation alone changes nothing for nginx');
+    const applied = cli(['apply', '-c', config, '--json']).json;
+    assert.equal(applied.crl.action, 'published');
+    assert.equal(applied.crl.hooksRun, 1);
+    // nginx -s reload only signals the master; new workers take over within moments
+    let status;
+    for (
+      const deadline = Date.now() + 10_000;
+      Date.now() < deadline;
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    ) {
+      status = await get(port, { home }, 'bad');
+      if (status === 400) break;
     }
-  });
-  await waitForPort(port, child, () => output + (existsSync(join(prefix, 'error.log')) ? readFileSync(join(prefix, 'error.log'), 'utf8') : ''));
-  const master = Number(readFileSync(join(prefix, 'nginx.pid'), 'utf8').trim());
-  assert.equal(master, child.pid);
-
-  const pending = cli(['apply', '-c', config, '--json']).json;
-  assert.equal(pending.crl.code, 'reload-pending', 'the failed hook is run again');
-  assert.equal(await get(port, { home }, 'good'), 200);
-  assert.equal(await get(port, { home }, 'bad'), 200, 'not revoked yet');
-
-  cli(['revoke', 'bad']);
-  assert.equal(await get(port, { home }, 'bad'), 200, 'a revocation alone changes nothing for nginx');
-  const applied = cli(['apply', '-c', config, '--json']).json;
-  assert.equal(applied.crl.action, 'published');
-  assert.equal(applied.crl.hooksRun, 1);
-  // nginx -s reload only signals the master; new workers take over within moments
-  let status;
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 100))) {
-    status = await get(port, { home }, 'bad');
-    if (status === 400) break;
-  }
-  assert.equal(status, 400, 'nginx answers 400 (certificate revoked) to the revoked client');
-  assert.match(readFileSync(join(prefix, 'error.log'), 'utf8'), /client SSL certificate verify error: .*certificate revoked/);
-  assert.equal(await get(port, { home }, 'good'), 200);
-  assert.equal(child.exitCode, null);
-  assert.equal(Number(readFileSync(join(prefix, 'nginx.pid'), 'utf8').trim()), master, 'the same master: reloaded, not restarted');
-});
+    assert.equal(status, 400, 'nginx answers 400 (certificate revoked) to the revoked client');
+    assert.match(
+      readFileSync(join(prefix, 'error.log'), 'utf8'),
+      /client SSL certificate verify error: .*certificate revoked/,
+    );
+    assert.equal(await get(port, { home }, 'good'), 200);
+    assert.equal(child.exitCode, null);
+    assert.equal(
+      Number(readFileSync(join(prefix, 'nginx.pid'), 'utf8').trim()),
+      master,
+      'the same master: reloaded, not restarted',
+    );
+  },
+);

@@ -8,7 +8,18 @@ const require = createRequire(import.meta.url);
 import { mcpki, run, tempDir } from './helpers.js';
 
 function crlCheck(home, crl, cert) {
-  return run('openssl', ['verify', '-x509_strict', '-crl_check', '-CAfile', join(home, 'ca', 'root.crt'), '-untrusted', join(home, 'ca', 'intermediate.crt'), '-CRLfile', crl, cert]);
+  return run('openssl', [
+    'verify',
+    '-x509_strict',
+    '-crl_check',
+    '-CAfile',
+    join(home, 'ca', 'root.crt'),
+    '-untrusted',
+    join(home, 'ca', 'intermediate.crt'),
+    '-CRLfile',
+    crl,
+    cert,
+  ]);
 }
 
 test('revoked certificates appear in the CRL and fail openssl verify -crl_check', () => {
@@ -27,7 +38,10 @@ test('revoked certificates appear in the CRL and fail openssl verify -crl_check'
 
     const out = join(dir, 'published.crl.pem');
     const crl = mcpki(['--home', dir, '--json', 'crl', '--out', out]).json;
-    assert.deepEqual(crl.revoked.map((r) => r.serial), [gone.certificate.serial]);
+    assert.deepEqual(
+      crl.revoked.map((r) => r.serial),
+      [gone.certificate.serial],
+    );
     assert.equal(Number(crl.number), Number(empty.number) + 1, 'CRL numbers increase');
 
     const text = run('openssl', ['crl', '-in', out, '-noout', '-text']);
@@ -35,7 +49,9 @@ test('revoked certificates appear in the CRL and fail openssl verify -crl_check'
     assert.match(text.stdout, new RegExp(`Serial Number: ${gone.certificate.serial}`, 'i'));
     assert.match(text.stdout, /Key Compromise/);
     assert.match(text.stdout, /X509v3 CRL Number/);
-    const issuer = run('openssl', ['x509', '-in', join(dir, 'ca', 'intermediate.crt'), '-noout', '-subject']).stdout.replace(/^subject=/, '').trim();
+    const issuer = run('openssl', ['x509', '-in', join(dir, 'ca', 'intermediate.crt'), '-noout', '-subject'])
+      .stdout.replace(/^subject=/, '')
+      .trim();
     assert.ok(text.stdout.includes(`Issuer: ${issuer}`), 'signed by the intermediate');
 
     const rejected = crlCheck(dir, out, gone.paths.cert);
@@ -44,7 +60,14 @@ test('revoked certificates appear in the CRL and fail openssl verify -crl_check'
     assert.equal(crlCheck(dir, out, keep.paths.cert).status, 0, 'others still verify');
 
     const events = mcpki(['--home', dir, '--json', 'events']).json.events.map((e) => e.type);
-    assert.deepEqual(events, ['ca.created', 'certificate.issued', 'certificate.issued', 'crl.generated', 'certificate.revoked', 'crl.generated']);
+    assert.deepEqual(events, [
+      'ca.created',
+      'certificate.issued',
+      'certificate.issued',
+      'crl.generated',
+      'certificate.revoked',
+      'crl.generated',
+    ]);
   } finally {
     cleanup();
   }
@@ -62,21 +85,48 @@ test('after rotate-intermediate, certificates of the old intermediate can still 
     assert.equal(rotated.json.root.serial, before.root.serial);
     const fresh = mcpki(['--home', dir, '--json', 'issue', 'server', 'new', 'new.localhost']).json;
     // the old leaf still chains through its own (retired) intermediate, shipped in its fullchain
-    assert.equal(run('openssl', ['verify', '-CAfile', old.paths.ca, '-untrusted', old.paths.fullchain, old.paths.cert]).status, 0);
-    assert.equal(run('openssl', ['verify', '-CAfile', fresh.paths.ca, '-untrusted', fresh.paths.fullchain, fresh.paths.cert]).status, 0);
+    assert.equal(
+      run('openssl', ['verify', '-CAfile', old.paths.ca, '-untrusted', old.paths.fullchain, old.paths.cert]).status,
+      0,
+    );
+    assert.equal(
+      run('openssl', ['verify', '-CAfile', fresh.paths.ca, '-untrusted', fresh.paths.fullchain, fresh.paths.cert])
+        .status,
+      0,
+    );
 
     assert.equal(mcpki(['--home', dir, 'revoke', old.certificate.serial]).status, 0);
     const crl = mcpki(['--home', dir, '--json', 'crl']).json;
-    const rejected = run('openssl', ['verify', '-crl_check', '-CAfile', old.paths.ca, '-untrusted', old.paths.fullchain, '-CRLfile', crl.paths[0], old.paths.cert]);
+    const rejected = run('openssl', [
+      'verify',
+      '-crl_check',
+      '-CAfile',
+      old.paths.ca,
+      '-untrusted',
+      old.paths.fullchain,
+      '-CRLfile',
+      crl.paths[0],
+      old.paths.cert,
+    ]);
     assert.match(rejected.stdout + rejected.stderr, /certificate revoked/);
-    const ok = run('openssl', ['verify', '-crl_check', '-CAfile', fresh.paths.ca, '-untrusted', fresh.paths.fullchain, '-CRLfile', crl.paths[0], fresh.paths.cert]);
+    const ok = run('openssl', [
+      'verify',
+      '-crl_check',
+      '-CAfile',
+      fresh.paths.ca,
+      '-untrusted',
+      fresh.paths.fullchain,
+      '-CRLfile',
+      crl.paths[0],
+      fresh.paths.cert,
+    ]);
     assert.equal(ok.status, 0, ok.stdout + ok.stderr);
   } finally {
     cleanup();
   }
 });
 
-test('crl.pem holds the root CRL too, so full-chain checks (openssl -crl_check_all, Node\'s crl option) work', async () => {
+test("crl.pem holds the root CRL too, so full-chain checks (openssl -crl_check_all, Node's crl option) work", async () => {
   const { dir, cleanup } = tempDir();
   try {
     assert.equal(mcpki(['--home', dir, 'init']).status, 0);
@@ -89,33 +139,74 @@ test('crl.pem holds the root CRL too, so full-chain checks (openssl -crl_check_a
     assert.equal(crl.json.includesRoot, true);
     const root = join(dir, 'ca', 'root.crt');
     const { readFileSync, writeFileSync } = await import('node:fs');
-    const blocks = readFileSync(crl.json.paths[0], 'utf8').match(/-----BEGIN X509 CRL-----[^-]+-----END X509 CRL-----\n/g);
-    assert.equal(blocks.length, 2, 'two CRLs: the intermediate\'s and the root\'s');
+    const blocks = readFileSync(crl.json.paths[0], 'utf8').match(
+      /-----BEGIN X509 CRL-----[^-]+-----END X509 CRL-----\n/g,
+    );
+    assert.equal(blocks.length, 2, "two CRLs: the intermediate's and the root's");
     const rootBlock = join(dir, 'root-only.pem');
     writeFileSync(rootBlock, blocks[1]);
-    const subject = (args) => run('openssl', args).stdout.trim().replace(/^(issuer|subject)=/, '');
-    assert.equal(subject(['crl', '-in', rootBlock, '-noout', '-issuer']), subject(['x509', '-in', root, '-noout', '-subject']));
-    const all = (cert, file = crl.json.paths[0]) => run('openssl', ['verify', '-crl_check_all', '-CAfile', root, '-untrusted', join(dir, 'ca', 'intermediate.crt'), '-CRLfile', file, cert]);
+    const subject = (args) =>
+      run('openssl', args)
+        .stdout.trim()
+        .replace(/^(issuer|subject)=/, '');
+    assert.equal(
+      subject(['crl', '-in', rootBlock, '-noout', '-issuer']),
+      subject(['x509', '-in', root, '-noout', '-subject']),
+    );
+    const all = (cert, file = crl.json.paths[0]) =>
+      run('openssl', [
+        'verify',
+        '-crl_check_all',
+        '-CAfile',
+        root,
+        '-untrusted',
+        join(dir, 'ca', 'intermediate.crt'),
+        '-CRLfile',
+        file,
+        cert,
+      ]);
     assert.equal(all(good.paths.cert).status, 0, all(good.paths.cert).stderr);
     assert.match(all(bad.paths.cert).stderr + all(bad.paths.cert).stdout, /certificate revoked/);
     const intermediateOnly = join(dir, 'intermediate-only.pem');
     writeFileSync(intermediateOnly, blocks[0]);
-    assert.match(all(good.paths.cert, intermediateOnly).stderr + all(good.paths.cert, intermediateOnly).stdout, /unable to get certificate CRL/, 'without the root CRL the full-chain check fails');
+    assert.match(
+      all(good.paths.cert, intermediateOnly).stderr + all(good.paths.cert, intermediateOnly).stdout,
+      /unable to get certificate CRL/,
+      'without the root CRL the full-chain check fails',
+    );
 
     // a real mTLS handshake against a Node server given the CRLs; Node reads only the first CRL of a PEM
     // buffer, so each one is its own element of the crl array
     const { createServer, connect } = await import('node:tls');
-    const tlsServer = createServer({
-      cert: readFileSync(server.paths.fullchain), key: readFileSync(server.paths.key), ca: readFileSync(root), crl: blocks, requestCert: true, rejectUnauthorized: true,
-    }, (socket) => socket.end('hello\n'));
+    const tlsServer = createServer(
+      {
+        cert: readFileSync(server.paths.fullchain),
+        key: readFileSync(server.paths.key),
+        ca: readFileSync(root),
+        crl: blocks,
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (socket) => socket.end('hello\n'),
+    );
     await new Promise((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
-    const handshake = (client) => new Promise((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port: tlsServer.address().port, servername: 'localhost', ca: readFileSync(root), cert: readFileSync(client.paths.fullchain), key: readFileSync(client.paths.key) });
-      let data = '';
-      socket.on('data', (chunk) => { data += chunk; });
-      socket.on('end', () => resolve(data));
-      socket.on('error', (error) => resolve(error));
-    });
+    const handshake = (client) =>
+      new Promise((resolve) => {
+        const socket = connect({
+          host: '127.0.0.1',
+          port: tlsServer.address().port,
+          servername: 'localhost',
+          ca: readFileSync(root),
+          cert: readFileSync(client.paths.fullchain),
+          key: readFileSync(client.paths.key),
+        });
+        let data = '';
+        socket.on('data', (chunk) => {
+          data += chunk;
+        });
+        socket.on('end', () => resolve(data));
+        socket.on('error', (error) => resolve(error));
+      });
     try {
       assert.equal(await handshake(good), 'hello\n');
       const refused = await handshake(bad);
@@ -161,7 +252,10 @@ test('an emptied or deleted inventory is refused, not recreated; restore brings 
     assert.equal(mcpki(['--home', dir, 'revoke', 'agent']).status, 0);
     const first = mcpki(['--home', dir, '--json', 'crl']).json;
     assert.equal(first.number, '1');
-    assert.deepEqual(first.revoked.map((r) => r.serial), [agent.certificate.serial]);
+    assert.deepEqual(
+      first.revoked.map((r) => r.serial),
+      [agent.certificate.serial],
+    );
     const published = readFileSync(join(dir, 'ca', 'crl.pem'), 'utf8');
 
     const database = join(dir, 'mcpki.db');
@@ -187,7 +281,11 @@ test('an emptied or deleted inventory is refused, not recreated; restore brings 
     assert.equal((statSync(database).mode & 0o777).toString(8), '600');
     const second = mcpki(['--home', dir, '--json', 'crl']).json;
     assert.equal(second.number, '2', 'the CRL number goes on after the published one');
-    assert.deepEqual(second.revoked.map((r) => r.serial), [agent.certificate.serial], 'the revocation is back');
+    assert.deepEqual(
+      second.revoked.map((r) => r.serial),
+      [agent.certificate.serial],
+      'the revocation is back',
+    );
     const text = run('openssl', ['crl', '-in', second.paths[0], '-noout', '-text']).stdout;
     assert.match(text, /CRL Number: \s*2\b/);
     assert.match(text, new RegExp(`Serial Number: ${agent.certificate.serial}`, 'i'));
@@ -209,7 +307,10 @@ test('CRL numbers never go back: an inventory restored from before the last CRLs
     const restored = mcpki(['--home', dir, '--json', 'inventory', 'restore', old]);
     assert.equal(restored.status, 0, restored.stderr);
     assert.match(restored.json.replaced, /mcpki\.db\.replaced-/);
-    assert.ok(readdirSync(dir).some((name) => name.startsWith('mcpki.db.replaced-')), 'the replaced inventory is kept');
+    assert.ok(
+      readdirSync(dir).some((name) => name.startsWith('mcpki.db.replaced-')),
+      'the replaced inventory is kept',
+    );
     assert.equal(mcpki(['--home', dir, '--json', 'crl']).json.number, '4', 'not 1 again');
   } finally {
     cleanup();

@@ -2,7 +2,19 @@
 // idempotency, reload hooks (env, failure, timeout) with rollback, and the verify probe against node:tls.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { spawn } from 'node:child_process';
@@ -57,7 +69,11 @@ function leftovers(dir) {
       } catch {
         found.push(`${name}/current is missing`);
       }
-      found.push(...readdirSync(join(dir, name)).filter((entry) => entry !== 'current' && entry !== version).map((entry) => `${name}/${entry}`));
+      found.push(
+        ...readdirSync(join(dir, name))
+          .filter((entry) => entry !== 'current' && entry !== version)
+          .map((entry) => `${name}/${entry}`),
+      );
     } else if (name.includes('.mcpki-')) {
       found.push(name);
     }
@@ -113,12 +129,23 @@ describe('targets', () => {
       { type: 'k8s-secret', path: join(out, 'secret.yaml'), namespace: 'edge', secretName: 'web-tls' },
     ];
     const result = deployTargets(targets, newMaterial);
-    assert.deepEqual(result.changed, targets.map((t) => t.path));
+    assert.deepEqual(
+      result.changed,
+      targets.map((t) => t.path),
+    );
     assert.deepEqual(result.created, result.changed);
     assert.equal(statSync(join(dir, 'nested')).mode & 0o777, 0o700);
     assert.equal(statSync(out).mode & 0o777, 0o700);
     const modes = Object.fromEntries(targets.map((t) => [t.type, statSync(t.path).mode & 0o777]));
-    assert.deepEqual(modes, { cert: 0o644, key: 0o600, chain: 0o644, fullchain: 0o640, combined: 0o600, p12: 0o600, 'k8s-secret': 0o600 });
+    assert.deepEqual(modes, {
+      cert: 0o644,
+      key: 0o600,
+      chain: 0o644,
+      fullchain: 0o640,
+      combined: 0o600,
+      p12: 0o600,
+      'k8s-secret': 0o600,
+    });
     assert.deepEqual(leftovers(out), []);
 
     const serial = `serial=${newMaterial.serial}\n`;
@@ -128,21 +155,43 @@ describe('targets', () => {
     assert.equal(openssl(['pkey', '-in', targets[1].path, '-pubout']), certPub);
     // chain: the intermediate only; fullchain: leaf then intermediate
     assert.match(openssl(['x509', '-in', targets[2].path, '-noout', '-subject']), /mcpki intermediate/);
-    assert.equal(readFileSync(targets[3].path, 'utf8'), readFileSync(targets[0].path, 'utf8') + readFileSync(targets[2].path, 'utf8'));
-    assert.equal(openssl(['verify', '-CAfile', join(home, 'ca', 'root.crt'), '-untrusted', targets[2].path, targets[0].path]).trim().endsWith('OK'), true);
+    assert.equal(
+      readFileSync(targets[3].path, 'utf8'),
+      readFileSync(targets[0].path, 'utf8') + readFileSync(targets[2].path, 'utf8'),
+    );
+    assert.equal(
+      openssl(['verify', '-CAfile', join(home, 'ca', 'root.crt'), '-untrusted', targets[2].path, targets[0].path])
+        .trim()
+        .endsWith('OK'),
+      true,
+    );
     // combined: openssl finds both the key and the leaf in the one file, and they match
     assert.equal(openssl(['pkey', '-in', targets[4].path, '-pubout']), certPub);
     assert.equal(openssl(['x509', '-in', targets[4].path, '-noout', '-serial']), serial);
     // p12
     openssl(['pkcs12', '-in', targets[5].path, '-info', '-noout', '-passin', `file:${join(dir, 'p12pass')}`]);
-    const p12Cert = openssl(['pkcs12', '-in', targets[5].path, '-nokeys', '-clcerts', '-passin', `file:${join(dir, 'p12pass')}`]);
+    const p12Cert = openssl([
+      'pkcs12',
+      '-in',
+      targets[5].path,
+      '-nokeys',
+      '-clcerts',
+      '-passin',
+      `file:${join(dir, 'p12pass')}`,
+    ]);
     const p12CertFile = join(dir, 'p12-leaf.pem');
     writeFileSync(p12CertFile, p12Cert);
     assert.equal(openssl(['x509', '-in', p12CertFile, '-noout', '-serial']), serial);
-    assert.notEqual(run('openssl', ['pkcs12', '-in', targets[5].path, '-info', '-noout', '-passin', 'pass:wrong']).status, 0);
+    assert.notEqual(
+      run('openssl', ['pkcs12', '-in', targets[5].path, '-info', '-noout', '-passin', 'pass:wrong']).status,
+      0,
+    );
     // k8s Secret manifest
     const yaml = readFileSync(targets[6].path, 'utf8');
-    const manifest = /^apiVersion: v1\nkind: Secret\ntype: kubernetes\.io\/tls\nmetadata:\n {2}name: "web-tls"\n {2}namespace: "edge"\ndata:\n {2}tls\.crt: ([A-Za-z0-9+/=]+)\n {2}tls\.key: ([A-Za-z0-9+/=]+)\n$/.exec(yaml);
+    const manifest =
+      /^apiVersion: v1\nkind: Secret\ntype: kubernetes\.io\/tls\nmetadata:\n {2}name: "web-tls"\n {2}namespace: "edge"\ndata:\n {2}tls\.crt: ([A-Za-z0-9+/=]+)\n {2}tls\.key: ([A-Za-z0-9+/=]+)\n$/.exec(
+        yaml,
+      );
     assert.ok(manifest, yaml);
     assert.equal(Buffer.from(manifest[1], 'base64').toString(), readFileSync(targets[3].path, 'utf8'));
     assert.equal(Buffer.from(manifest[2], 'base64').toString(), readFileSync(targets[1].path, 'utf8'));
@@ -153,8 +202,14 @@ describe('targets', () => {
     const mtimes = targets.map((t) => statSync(t.path).mtimeMs);
     const again = deployTargets(targets, newMaterial);
     assert.deepEqual(again.changed, []);
-    assert.deepEqual(again.unchanged, targets.map((t) => t.path));
-    assert.deepEqual(targets.map((t) => statSync(t.path).mtimeMs), mtimes);
+    assert.deepEqual(
+      again.unchanged,
+      targets.map((t) => t.path),
+    );
+    assert.deepEqual(
+      targets.map((t) => statSync(t.path).mtimeMs),
+      mtimes,
+    );
 
     // a mode change alone is a change; a different password makes the p12 a change
     chmodSync(targets[0].path, 0o600);
@@ -182,24 +237,41 @@ describe('targets', () => {
       [{ type: 'cert', path: join(dir, 'a'), owner: 'no-such-user-mcpki' }, /no such user/],
     ];
     for (const [target, message] of bad) {
-      assert.throws(() => deployTargets([{ type: 'key', path: join(dir, 'ok.key') }, target], newMaterial), (error) => error.code === 'INVALID_INPUT' && message.test(error.message) && !!error.hint);
+      assert.throws(
+        () => deployTargets([{ type: 'key', path: join(dir, 'ok.key') }, target], newMaterial),
+        (error) => error.code === 'INVALID_INPUT' && message.test(error.message) && !!error.hint,
+      );
     }
-    assert.throws(() => deployTargets([{ type: 'cert', path: join(dir, 'same') }, { type: 'key', path: join(dir, 'same') }], newMaterial), /two targets write/);
+    assert.throws(
+      () =>
+        deployTargets(
+          [
+            { type: 'cert', path: join(dir, 'same') },
+            { type: 'key', path: join(dir, 'same') },
+          ],
+          newMaterial,
+        ),
+      /two targets write/,
+    );
     assert.deepEqual(readdirSync(dir), []);
   });
 
-  test('owner and group are applied with chown when running as root', { skip: process.getuid() !== 0 && 'needs root' }, () => {
-    const dir = freshDir();
-    const targets = [
-      { type: 'key', path: join(dir, 'web.key'), owner: 'nobody', group: 65534, mode: 0o640 },
-      { type: 'cert', path: join(dir, 'web.crt'), owner: 65534 },
-    ];
-    deployTargets(targets, newMaterial);
-    for (const t of targets) assert.equal(statSync(t.path).uid, 65534);
-    assert.equal(statSync(targets[0].path).gid, 65534);
-    assert.equal(statSync(targets[0].path).mode & 0o777, 0o640);
-    assert.deepEqual(deployTargets(targets, newMaterial).changed, []);
-  });
+  test(
+    'owner and group are applied with chown when running as root',
+    { skip: process.getuid() !== 0 && 'needs root' },
+    () => {
+      const dir = freshDir();
+      const targets = [
+        { type: 'key', path: join(dir, 'web.key'), owner: 'nobody', group: 65534, mode: 0o640 },
+        { type: 'cert', path: join(dir, 'web.crt'), owner: 65534 },
+      ];
+      deployTargets(targets, newMaterial);
+      for (const t of targets) assert.equal(statSync(t.path).uid, 65534);
+      assert.equal(statSync(targets[0].path).gid, 65534);
+      assert.equal(statSync(targets[0].path).mode & 0o777, 0o640);
+      assert.deepEqual(deployTargets(targets, newMaterial).changed, []);
+    },
+  );
 
   test('split folders: repairCheck reports a mismatched pair and the `-prev-` links of a killed deploy; the next deploy repairs', () => {
     const dir = freshDir();
@@ -217,14 +289,21 @@ describe('targets', () => {
     const report = repairCheck(targets);
     assert.equal(report.ok, false);
     assert.deepEqual(report.interrupted, [targets[0].path]);
-    assert.ok(report.problems.some((p) => p.path === targets[1].path && /does not match the certificate in .*web\.crt/.test(p.problem)), JSON.stringify(report));
+    assert.ok(
+      report.problems.some(
+        (p) => p.path === targets[1].path && /does not match the certificate in .*web\.crt/.test(p.problem),
+      ),
+      JSON.stringify(report),
+    );
     // the next deploy repairs it: the interrupted target counts as changed although its bytes are current
     const result = deployTargets(targets, newMaterial);
     assert.deepEqual(result.changed, [targets[0].path, targets[1].path]);
     assert.deepEqual(result.recovered, [targets[0].path]);
     assert.deepEqual([...leftovers(join(dir, 'certs')), ...leftovers(join(dir, 'private'))], []);
     assert.deepEqual(repairCheck(targets), { ok: true, problems: [], interrupted: [] });
-    assert.deepEqual(repairCheck([...targets, { type: 'chain', path: join(dir, 'nope') }]).problems, [{ path: join(dir, 'nope'), problem: 'missing' }]);
+    assert.deepEqual(repairCheck([...targets, { type: 'chain', path: join(dir, 'nope') }]).problems, [
+      { path: join(dir, 'nope'), problem: 'missing' },
+    ]);
   });
 });
 
@@ -242,10 +321,17 @@ function pubkeysMatch(certPath, keyPath) {
 describe('file sets (cert, key, chain, fullchain in one folder)', () => {
   test('each target is a relative symlink into one version; openssl and node read through them; modes apply to the real files', () => {
     const dir = freshDir();
-    const targets = [...pairTargets(dir), { type: 'chain', path: join(dir, 'chain.pem') }, { type: 'combined', path: join(dir, 'haproxy.pem') }];
+    const targets = [
+      ...pairTargets(dir),
+      { type: 'chain', path: join(dir, 'chain.pem') },
+      { type: 'combined', path: join(dir, 'haproxy.pem') },
+    ];
     targets[1].mode = 0o640;
     const result = deployTargets(targets, newMaterial);
-    assert.deepEqual(result.created, targets.map((t) => t.path));
+    assert.deepEqual(
+      result.created,
+      targets.map((t) => t.path),
+    );
     const set = setOf(dir);
     assert.match(set.version, /^v-[0-9a-f]{1,16}-[0-9a-f]{12}$/);
     for (const t of targets.slice(0, 4)) {
@@ -255,14 +341,20 @@ describe('file sets (cert, key, chain, fullchain in one folder)', () => {
     }
     assert.equal(lstatSync(targets[4].path).isFile(), true, 'a combined file stays a plain file');
     assert.deepEqual(readdirSync(set.folder).sort(), ['chain.pem', 'web.crt', 'web.fullchain.pem', 'web.key']);
-    assert.deepEqual(targets.slice(0, 4).map((t) => statSync(t.path).mode & 0o777), [0o644, 0o640, 0o644, 0o644]);
+    assert.deepEqual(
+      targets.slice(0, 4).map((t) => statSync(t.path).mode & 0o777),
+      [0o644, 0o640, 0o644, 0o644],
+    );
     // readers pass the folders without listing them; nothing there is world-readable
     assert.equal(statSync(set.path).mode & 0o777, 0o711);
     assert.equal(statSync(set.folder).mode & 0o777, 0o711);
     assert.equal(openssl(['x509', '-in', targets[0].path, '-noout', '-serial']), `serial=${newMaterial.serial}\n`);
     assert.ok(pubkeysMatch(targets[0].path, targets[1].path));
     assert.ok(pubkeysMatch(targets[2].path, targets[1].path));
-    assert.equal(readFileSync(targets[2].path, 'utf8'), readFileSync(targets[0].path, 'utf8') + readFileSync(targets[3].path, 'utf8'));
+    assert.equal(
+      readFileSync(targets[2].path, 'utf8'),
+      readFileSync(targets[0].path, 'utf8') + readFileSync(targets[3].path, 'utf8'),
+    );
     assert.deepEqual(leftovers(dir), []);
 
     // idempotent: nothing changes, no new version, every mtime (links and files) kept
@@ -275,7 +367,11 @@ describe('file sets (cert, key, chain, fullchain in one folder)', () => {
 
     // a new certificate: a new version holds every file at once, the previous version is gone
     const renewed = deployTargets(targets, oldMaterial);
-    assert.deepEqual(renewed.changed, targets.filter((t) => t.type !== 'chain').map((t) => t.path), 'the chain is the same intermediate');
+    assert.deepEqual(
+      renewed.changed,
+      targets.filter((t) => t.type !== 'chain').map((t) => t.path),
+      'the chain is the same intermediate',
+    );
     const next = setOf(dir);
     assert.notEqual(next.version, set.version);
     assert.equal(existsSync(set.folder), false);
@@ -288,47 +384,79 @@ describe('file sets (cert, key, chain, fullchain in one folder)', () => {
 
   test('private files only: the set folders are closed (0700)', () => {
     const dir = freshDir();
-    deployTargets([{ type: 'key', path: join(dir, 'a.key') }, { type: 'cert', path: join(dir, 'a.crt'), mode: 0o600 }], newMaterial);
+    deployTargets(
+      [
+        { type: 'key', path: join(dir, 'a.key') },
+        { type: 'cert', path: join(dir, 'a.crt'), mode: 0o600 },
+      ],
+      newMaterial,
+    );
     assert.equal(statSync(setOf(dir).path).mode & 0o777, 0o700);
     assert.equal(statSync(setOf(dir).folder).mode & 0o777, 0o700);
     // a wider mode later opens the folders for passing (0711), never for listing
-    deployTargets([{ type: 'key', path: join(dir, 'a.key') }, { type: 'cert', path: join(dir, 'a.crt') }], newMaterial);
+    deployTargets(
+      [
+        { type: 'key', path: join(dir, 'a.key') },
+        { type: 'cert', path: join(dir, 'a.crt') },
+      ],
+      newMaterial,
+    );
     assert.equal(statSync(setOf(dir).path).mode & 0o777, 0o711);
     assert.equal(statSync(setOf(dir).folder).mode & 0o777, 0o711);
   });
 
-  test('another user reads what its mode allows through the symlinks, and cannot list the set', { skip: process.getuid() !== 0 && 'needs root' }, () => {
-    const dir = freshDir();
-    chmodSync(tmp.dir, 0o711);
-    chmodSync(dir, 0o711);
-    const targets = [
-      { type: 'cert', path: join(dir, 'web.crt') },
-      { type: 'key', path: join(dir, 'web.key'), group: 'nogroup', mode: 0o640 },
-    ];
-    deployTargets(targets, newMaterial);
-    assert.equal(statSync(targets[1].path).gid, 65534);
-    const as = (user, args) => run('runuser', ['-u', user, '--', ...args]);
-    const pub = as('nobody', ['openssl', 'pkey', '-in', targets[1].path, '-pubout']);
-    assert.equal(pub.status, 0, pub.stderr);
-    assert.equal(pub.stdout, as('nobody', ['openssl', 'x509', '-in', targets[0].path, '-noout', '-pubkey']).stdout);
-    assert.notEqual(as('daemon', ['cat', targets[1].path]).status, 0, 'a user outside the group cannot read the key');
-    assert.equal(as('daemon', ['cat', targets[0].path]).status, 0, 'but can read the certificate');
-    assert.notEqual(as('nobody', ['ls', setOf(dir).folder]).status, 0, 'the version folder cannot be listed');
-  });
+  test(
+    'another user reads what its mode allows through the symlinks, and cannot list the set',
+    { skip: process.getuid() !== 0 && 'needs root' },
+    () => {
+      const dir = freshDir();
+      chmodSync(tmp.dir, 0o711);
+      chmodSync(dir, 0o711);
+      const targets = [
+        { type: 'cert', path: join(dir, 'web.crt') },
+        { type: 'key', path: join(dir, 'web.key'), group: 'nogroup', mode: 0o640 },
+      ];
+      deployTargets(targets, newMaterial);
+      assert.equal(statSync(targets[1].path).gid, 65534);
+      const as = (user, args) => run('runuser', ['-u', user, '--', ...args]);
+      const pub = as('nobody', ['openssl', 'pkey', '-in', targets[1].path, '-pubout']);
+      assert.equal(pub.status, 0, pub.stderr);
+      assert.equal(pub.stdout, as('nobody', ['openssl', 'x509', '-in', targets[0].path, '-noout', '-pubkey']).stdout);
+      assert.notEqual(as('daemon', ['cat', targets[1].path]).status, 0, 'a user outside the group cannot read the key');
+      assert.equal(as('daemon', ['cat', targets[0].path]).status, 0, 'but can read the certificate');
+      assert.notEqual(as('nobody', ['ls', setOf(dir).folder]).status, 0, 'the version folder cannot be listed');
+    },
+  );
 
   test('two certificates in one folder get separate sets; unrelated files are not touched', () => {
     const dir = freshDir();
     writeFileSync(join(dir, 'notes.txt'), 'mine\n');
     writeFileSync(join(dir, '.hidden'), 'mine too\n');
     const web = pairTargets(dir);
-    const api = [{ type: 'cert', path: join(dir, 'api.crt') }, { type: 'key', path: join(dir, 'api.key') }];
+    const api = [
+      { type: 'cert', path: join(dir, 'api.crt') },
+      { type: 'key', path: join(dir, 'api.key') },
+    ];
     deployTargets(web, newMaterial);
     deployTargets(api, { ...oldMaterial, name: 'api' });
-    assert.deepEqual(readdirSync(dir).sort(), ['.hidden', '.mcpki-set-api', '.mcpki-set-web', 'api.crt', 'api.key', 'notes.txt', 'web.crt', 'web.fullchain.pem', 'web.key']);
+    assert.deepEqual(readdirSync(dir).sort(), [
+      '.hidden',
+      '.mcpki-set-api',
+      '.mcpki-set-web',
+      'api.crt',
+      'api.key',
+      'notes.txt',
+      'web.crt',
+      'web.fullchain.pem',
+      'web.key',
+    ]);
     assert.equal(readlinkSync(api[0].path), '.mcpki-set-api/current/api.crt');
     assert.ok(pubkeysMatch(api[0].path, api[1].path));
     assert.ok(pubkeysMatch(web[0].path, web[1].path));
-    assert.notEqual(openssl(['x509', '-in', api[0].path, '-noout', '-serial']), openssl(['x509', '-in', web[0].path, '-noout', '-serial']));
+    assert.notEqual(
+      openssl(['x509', '-in', api[0].path, '-noout', '-serial']),
+      openssl(['x509', '-in', web[0].path, '-noout', '-serial']),
+    );
     assert.equal(readFileSync(join(dir, 'notes.txt'), 'utf8'), 'mine\n');
     assert.deepEqual(leftovers(dir), []);
   });
@@ -343,10 +471,18 @@ describe('file sets (cert, key, chain, fullchain in one folder)', () => {
     const keyPem = readFileSync(targets[1].path, 'utf8');
     const material = { ...oldMaterial, keyPem };
     const result = deployTargets(targets, material);
-    assert.deepEqual(result.changed, targets.map((t) => t.path), 'converted to symlinks (and the fullchain created)');
+    assert.deepEqual(
+      result.changed,
+      targets.map((t) => t.path),
+      'converted to symlinks (and the fullchain created)',
+    );
     assert.deepEqual(result.created, [targets[2].path]);
     assert.ok(targets.every((t) => lstatSync(t.path).isSymbolicLink()));
-    assert.deepEqual([statSync(targets[0].path).ino, statSync(targets[1].path).ino], inodes, 'the very files readers saw, now reached through the set');
+    assert.deepEqual(
+      [statSync(targets[0].path).ino, statSync(targets[1].path).ino],
+      inodes,
+      'the very files readers saw, now reached through the set',
+    );
     assert.equal(readFileSync(targets[1].path, 'utf8'), keyPem);
     assert.deepEqual(leftovers(dir), []);
     assert.deepEqual(deployTargets(targets, material).changed, []);
@@ -366,14 +502,21 @@ describe('file sets (cert, key, chain, fullchain in one folder)', () => {
     const outside = join(dir2, 'elsewhere.pem');
     writeFileSync(outside, readFileSync(targets2[2].path));
     rmSync(targets2[0].path);
-    writeFileSync(targets2[0].path, readFileSync(targets2[2].path, 'utf8').split(/(?<=-----END CERTIFICATE-----\n)/)[0]);
+    writeFileSync(
+      targets2[0].path,
+      readFileSync(targets2[2].path, 'utf8').split(/(?<=-----END CERTIFICATE-----\n)/)[0],
+    );
     rmSync(targets2[2].path);
     symlinkSync(outside, targets2[2].path);
     const back = deployTargets(targets2, newMaterial);
     assert.deepEqual(back.changed, [targets2[0].path, targets2[2].path]);
     assert.equal(readlinkSync(targets2[0].path), '.mcpki-set-web/current/web.crt');
     assert.equal(readlinkSync(targets2[2].path), '.mcpki-set-web/current/web.fullchain.pem');
-    assert.equal(readFileSync(outside, 'utf8'), readFileSync(targets2[2].path, 'utf8'), 'the outside file is untouched');
+    assert.equal(
+      readFileSync(outside, 'utf8'),
+      readFileSync(targets2[2].path, 'utf8'),
+      'the outside file is untouched',
+    );
     assert.notEqual(statSync(outside).ino, statSync(targets2[2].path).ino, 'and shares no inode with the set');
     assert.deepEqual(deployTargets(targets2, newMaterial).changed, []);
     assert.deepEqual(leftovers(dir2), []);
@@ -392,14 +535,24 @@ describe('file sets (cert, key, chain, fullchain in one folder)', () => {
     const report = repairCheck(targets);
     assert.deepEqual(report, { ok: false, problems: [], interrupted: targets.map((t) => t.path) });
     const result = deployTargets(targets, newMaterial);
-    assert.deepEqual(result.changed, targets.map((t) => t.path));
-    assert.deepEqual(result.recovered, targets.map((t) => t.path));
+    assert.deepEqual(
+      result.changed,
+      targets.map((t) => t.path),
+    );
+    assert.deepEqual(
+      result.recovered,
+      targets.map((t) => t.path),
+    );
     assert.notEqual(setOf(dir).version, set.version);
     assert.deepEqual(leftovers(dir), []);
     assert.deepEqual(repairCheck(targets), { ok: true, problems: [], interrupted: [] });
     // a key that does not match, inside the set (edited through the symlink): reported and repaired
     writeFileSync(targets[1].path, oldMaterial.keyPem);
-    assert.ok(repairCheck(targets).problems.some((p) => p.path === targets[1].path && /does not match the certificate in .*web\.crt/.test(p.problem)));
+    assert.ok(
+      repairCheck(targets).problems.some(
+        (p) => p.path === targets[1].path && /does not match the certificate in .*web\.crt/.test(p.problem),
+      ),
+    );
     assert.deepEqual(deployTargets(targets, newMaterial).changed, [targets[1].path]);
     assert.ok(pubkeysMatch(targets[0].path, targets[1].path));
   });
@@ -418,7 +571,10 @@ describe('file sets (cert, key, chain, fullchain in one folder)', () => {
     // the key moves to another folder: the cert alone is a plain file again, and the set folder goes
     const moved = [targets[0], { type: 'key', path: join(dir, 'private', 'web.key') }];
     const result = deployTargets(moved, oldMaterial);
-    assert.deepEqual(result.changed, moved.map((t) => t.path));
+    assert.deepEqual(
+      result.changed,
+      moved.map((t) => t.path),
+    );
     assert.equal(lstatSync(targets[0].path).isFile(), true);
     assert.equal(lstatSync(targets[1].path).isFile(), true, 'the old key path keeps its last content as a plain file');
     assert.equal(existsSync(join(dir, '.mcpki-set-web')), false);
@@ -432,14 +588,27 @@ describe('hooks', () => {
     const dir = freshDir();
     const targets = pairTargets(dir);
     const log = join(dir, 'hook.log');
-    const hook = script(dir, 'reload.sh', `printf '%s|%s|%s|%s|%s|%s|%s|%s\\n' "$1" "$MCPKI_CERT_NAME" "$MCPKI_SERIAL" "$MCPKI_CERT_PATH" "$MCPKI_KEY_PATH" "$MCPKI_FULLCHAIN_PATH" "$MCPKI_ROLLBACK" "$EXTRA" >> '${log}'\nprintf '%s' "$MCPKI_TARGETS" > '${log}.targets'`);
+    const hook = script(
+      dir,
+      'reload.sh',
+      `printf '%s|%s|%s|%s|%s|%s|%s|%s\\n' "$1" "$MCPKI_CERT_NAME" "$MCPKI_SERIAL" "$MCPKI_CERT_PATH" "$MCPKI_KEY_PATH" "$MCPKI_FULLCHAIN_PATH" "$MCPKI_ROLLBACK" "$EXTRA" >> '${log}'\nprintf '%s' "$MCPKI_TARGETS" > '${log}.targets'`,
+    );
     const outcome = await deployWithHooks(targets, newMaterial, { reload: [[hook, 'arg one']] }, { EXTRA: 'x' });
     assert.equal(outcome.rolledBack, false);
     assert.equal(outcome.hooks.length, 1);
     assert.equal(outcome.hooks[0].exitCode, 0);
-    assert.deepEqual(outcome.deploy.changed, targets.map((t) => t.path));
-    assert.equal(readFileSync(log, 'utf8'), `arg one|web|${newMaterial.serial}|${targets[0].path}|${targets[1].path}|${targets[2].path}|0|x\n`);
-    assert.deepEqual(JSON.parse(readFileSync(`${log}.targets`, 'utf8')), targets.map((t) => ({ type: t.type, path: t.path })));
+    assert.deepEqual(
+      outcome.deploy.changed,
+      targets.map((t) => t.path),
+    );
+    assert.equal(
+      readFileSync(log, 'utf8'),
+      `arg one|web|${newMaterial.serial}|${targets[0].path}|${targets[1].path}|${targets[2].path}|0|x\n`,
+    );
+    assert.deepEqual(
+      JSON.parse(readFileSync(`${log}.targets`, 'utf8')),
+      targets.map((t) => ({ type: t.type, path: t.path })),
+    );
     // nothing changed: no hook
     const second = await deployWithHooks(targets, newMaterial, { reload: [[hook]] });
     assert.deepEqual(second.deploy.changed, []);
@@ -459,7 +628,10 @@ describe('hooks', () => {
     const log = join(dir, 'hook.log');
     const hook = script(dir, 'reload.sh', `echo "$MCPKI_SERIAL" >> '${log}'`);
     const next = await deployWithHooks(targets, newMaterial, { reload: [[hook]] });
-    assert.deepEqual(next.deploy.recovered, targets.map((t) => t.path));
+    assert.deepEqual(
+      next.deploy.recovered,
+      targets.map((t) => t.path),
+    );
     assert.equal(readFileSync(log, 'utf8'), `${newMaterial.serial}\n`);
     assert.deepEqual(leftovers(dir), []);
     assert.ok(pubkeysMatch(targets[0].path, targets[1].path));
@@ -473,7 +645,11 @@ describe('hooks', () => {
     const before = snapshot(targets);
     const version = setOf(dir).version;
     const log = join(dir, 'hook.log');
-    const hook = script(dir, 'reload.sh', `echo "$MCPKI_ROLLBACK $MCPKI_SERIAL" >> '${log}'\nif [ "$MCPKI_ROLLBACK" = 0 ]; then echo 'nginx: [emerg] cannot load certificate' >&2; exit 3; fi`);
+    const hook = script(
+      dir,
+      'reload.sh',
+      `echo "$MCPKI_ROLLBACK $MCPKI_SERIAL" >> '${log}'\nif [ "$MCPKI_ROLLBACK" = 0 ]; then echo 'nginx: [emerg] cannot load certificate' >&2; exit 3; fi`,
+    );
     const error = await deployWithHooks(targets, newMaterial, { reload: [[hook]] }).then(
       () => assert.fail('deploy should fail'),
       (e) => e,
@@ -481,7 +657,12 @@ describe('hooks', () => {
     assert.ok(error instanceof DeployError);
     assert.equal(error.code, 'DEPLOY_HOOK_FAILED');
     assert.equal(error.exitCode, 16);
-    assert.match(error.message, new RegExp(`reload hook "${hook}" for web failed: exit 3: nginx: \\[emerg\\] cannot load certificate \\(rolled back\\)`));
+    assert.match(
+      error.message,
+      new RegExp(
+        `reload hook "${hook}" for web failed: exit 3: nginx: \\[emerg\\] cannot load certificate \\(rolled back\\)`,
+      ),
+    );
     assert.doesNotMatch(error.message, /\n/);
     assert.ok(error.hint);
     assert.equal(error.details.rolledBack, true);
@@ -513,7 +694,10 @@ describe('hooks', () => {
     deployTargets(targets, oldMaterial);
     const before = snapshot(targets);
     const slow = script(dir, 'slow2.sh', 'if [ "$MCPKI_ROLLBACK" = 0 ]; then exec sleep 30; fi');
-    await assert.rejects(deployWithHooks(targets, newMaterial, { reload: [[slow]], timeoutMs: 300 }), (e) => /timed out after \d+ ms and was killed \(rolled back\)/.test(e.message) && e.details.rolledBack === true);
+    await assert.rejects(
+      deployWithHooks(targets, newMaterial, { reload: [[slow]], timeoutMs: 300 }),
+      (e) => /timed out after \d+ ms and was killed \(rolled back\)/.test(e.message) && e.details.rolledBack === true,
+    );
     assert.deepEqual(snapshot(targets), before);
   });
 
@@ -522,7 +706,10 @@ describe('hooks', () => {
     assert.equal(result.spawnError, 'ENOENT');
     assert.equal(result.exitCode, null);
     const dir = freshDir();
-    await assert.rejects(deployWithHooks(pairTargets(dir), newMaterial, { reload: [['/nonexistent/mcpki-hook']] }), /could not start \(ENOENT\)/);
+    await assert.rejects(
+      deployWithHooks(pairTargets(dir), newMaterial, { reload: [['/nonexistent/mcpki-hook']] }),
+      /could not start \(ENOENT\)/,
+    );
     assert.deepEqual(readdirSync(dir), []);
   });
 });
@@ -534,7 +721,10 @@ describe('verify probe', () => {
   /** A TLS server that reads the deployed files on every handshake (what a reload would do). */
   function serveFromDisk(certPath, keyPath) {
     const context = () => tls.createSecureContext({ cert: readFileSync(certPath), key: readFileSync(keyPath) });
-    return listen({ SNICallback: (_name, cb) => cb(null, context()), ...{ cert: readFileSync(certPath), key: readFileSync(keyPath) } });
+    return listen({
+      SNICallback: (_name, cb) => cb(null, context()),
+      ...{ cert: readFileSync(certPath), key: readFileSync(keyPath) },
+    });
   }
 
   function listen(options) {
@@ -556,7 +746,12 @@ describe('verify probe', () => {
     assert.equal(probe.ok, true);
     assert.equal(probe.servedSerial, oldMaterial.serial);
 
-    const outcome = await deployWithHooks(targets, newMaterial, { reload: [['true']], verify: hostPort, verifyServername: 'localhost', verifyTimeoutMs: 3000 });
+    const outcome = await deployWithHooks(targets, newMaterial, {
+      reload: [['true']],
+      verify: hostPort,
+      verifyServername: 'localhost',
+      verifyTimeoutMs: 3000,
+    });
     assert.equal(outcome.rolledBack, false);
     assert.equal(outcome.verified.ok, true);
     assert.equal(outcome.verified.servedSerial, newMaterial.serial);
@@ -570,7 +765,11 @@ describe('verify probe', () => {
     // a service whose reload does nothing: it keeps the certificate it loaded at start
     const server = await listen({ cert: readFileSync(targets[2].path), key: readFileSync(targets[1].path) });
     const hostPort = `127.0.0.1:${server.address().port}`;
-    const error = await deployWithHooks(targets, newMaterial, { reload: [['true']], verify: hostPort, verifyTimeoutMs: 800 }).then(
+    const error = await deployWithHooks(targets, newMaterial, {
+      reload: [['true']],
+      verify: hostPort,
+      verifyTimeoutMs: 800,
+    }).then(
       () => assert.fail('deploy should fail'),
       (e) => e,
     );
@@ -579,7 +778,12 @@ describe('verify probe', () => {
     assert.equal(error.exitCode, 16);
     assert.equal(error.details.rolledBack, true);
     assert.equal(error.details.rollbackHooks.length, 1);
-    assert.match(error.message, new RegExp(`verify ${hostPort} for web failed: .* serves serial ${oldMaterial.serial}, expected ${newMaterial.serial} \\(rolled back\\)`));
+    assert.match(
+      error.message,
+      new RegExp(
+        `verify ${hostPort} for web failed: .* serves serial ${oldMaterial.serial}, expected ${newMaterial.serial} \\(rolled back\\)`,
+      ),
+    );
     assert.deepEqual(snapshot(targets), before);
     assert.deepEqual(leftovers(dir), []);
   });
@@ -589,7 +793,10 @@ describe('verify probe', () => {
     const port = server.address().port;
     await new Promise((resolve) => server.close(resolve));
     servers.splice(servers.indexOf(server), 1);
-    const probe = await verifyServedSerial(`127.0.0.1:${port}`, newMaterial.serial, { timeoutMs: 300, intervalMs: 100 });
+    const probe = await verifyServedSerial(`127.0.0.1:${port}`, newMaterial.serial, {
+      timeoutMs: 300,
+      intervalMs: 100,
+    });
     assert.equal(probe.ok, false);
     assert.match(probe.error, /ECONNREFUSED/);
     await assert.rejects(verifyServedSerial('no-port', 'AB'), /not host:port/);
@@ -617,107 +824,148 @@ function worldDir() {
 }
 
 function unsafeError(pattern) {
-  return (error) => error.code === 'UNSAFE_PATH' && error.exitCode === 22 && pattern.test(error.message) && !!error.hint;
+  return (error) =>
+    error.code === 'UNSAFE_PATH' && error.exitCode === 22 && pattern.test(error.message) && !!error.hint;
 }
 
-describe('folders others own or can write (run as root, attacker steps as nobody)', { skip: process.getuid() !== 0 && 'needs root' }, () => {
-  test('a .mcpki-set-web nobody created in a sticky world-writable folder before the first deploy is refused; nothing is written', () => {
-    const { pub } = worldDir();
-    asNobody(`mkdir ${pub}/.mcpki-set-web`);
-    const targets = pairTargets(pub);
-    assert.throws(() => deployTargets(targets, newMaterial), unsafeError(/\.mcpki-set-web: the set folder is owned by uid 65534/));
-    assert.deepEqual(readdirSync(pub), ['.mcpki-set-web']);
-    assert.deepEqual(readdirSync(join(pub, '.mcpki-set-web')), []);
-  });
+describe(
+  'folders others own or can write (run as root, attacker steps as nobody)',
+  { skip: process.getuid() !== 0 && 'needs root' },
+  () => {
+    test('a .mcpki-set-web nobody created in a sticky world-writable folder before the first deploy is refused; nothing is written', () => {
+      const { pub } = worldDir();
+      asNobody(`mkdir ${pub}/.mcpki-set-web`);
+      const targets = pairTargets(pub);
+      assert.throws(
+        () => deployTargets(targets, newMaterial),
+        unsafeError(/\.mcpki-set-web: the set folder is owned by uid 65534/),
+      );
+      assert.deepEqual(readdirSync(pub), ['.mcpki-set-web']);
+      assert.deepEqual(readdirSync(join(pub, '.mcpki-set-web')), []);
+    });
 
-  test('shared/tls -> /victim planted by nobody: apply refuses (UNSAFE_PATH), the victim is untouched', () => {
-    const { dir, pub } = worldDir();
-    const victim = join(dir, 'victim');
-    mkdirSync(victim);
-    writeFileSync(join(victim, 'web.pem'), 'victim\n');
-    asNobody(`mkdir ${pub}/shared && ln -s ${victim} ${pub}/shared/tls`);
-    assert.throws(() => deployTargets([{ type: 'combined', path: join(pub, 'shared', 'tls', 'web.pem') }], newMaterial), unsafeError(/shared: .*owned by uid 65534/));
-    // the same through the CLI: the certificate's deploy fails with UNSAFE_PATH
-    const config = join(dir, 'mcpki.yaml');
-    writeFileSync(config, `version: 1\ncertificates:\n  - name: web\n    names: [web.localhost]\n    targets:\n      - { type: combined, path: ${pub}/shared/tls/web.pem }\n      - { type: key, path: ${pub}/shared/tls/web.key }\n      - { type: cert, path: ${pub}/shared/tls/web.crt }\n`);
-    const applied = mcpki(['--home', home, '--json', 'apply', '-c', config]);
-    assert.notEqual(applied.status, 0, applied.stdout + applied.stderr);
-    assert.equal(applied.json.items[0].error.code, 'UNSAFE_PATH', applied.stdout);
-    assert.match(applied.json.items[0].error.message, /owned by uid 65534/);
-    assert.deepEqual(readdirSync(victim), ['web.pem']);
-    assert.equal(readFileSync(join(victim, 'web.pem'), 'utf8'), 'victim\n');
-  });
+    test('shared/tls -> /victim planted by nobody: apply refuses (UNSAFE_PATH), the victim is untouched', () => {
+      const { dir, pub } = worldDir();
+      const victim = join(dir, 'victim');
+      mkdirSync(victim);
+      writeFileSync(join(victim, 'web.pem'), 'victim\n');
+      asNobody(`mkdir ${pub}/shared && ln -s ${victim} ${pub}/shared/tls`);
+      assert.throws(
+        () => deployTargets([{ type: 'combined', path: join(pub, 'shared', 'tls', 'web.pem') }], newMaterial),
+        unsafeError(/shared: .*owned by uid 65534/),
+      );
+      // the same through the CLI: the certificate's deploy fails with UNSAFE_PATH
+      const config = join(dir, 'mcpki.yaml');
+      writeFileSync(
+        config,
+        `version: 1\ncertificates:\n  - name: web\n    names: [web.localhost]\n    targets:\n      - { type: combined, path: ${pub}/shared/tls/web.pem }\n      - { type: key, path: ${pub}/shared/tls/web.key }\n      - { type: cert, path: ${pub}/shared/tls/web.crt }\n`,
+      );
+      const applied = mcpki(['--home', home, '--json', 'apply', '-c', config]);
+      assert.notEqual(applied.status, 0, applied.stdout + applied.stderr);
+      assert.equal(applied.json.items[0].error.code, 'UNSAFE_PATH', applied.stdout);
+      assert.match(applied.json.items[0].error.message, /owned by uid 65534/);
+      assert.deepEqual(readdirSync(victim), ['web.pem']);
+      assert.equal(readFileSync(join(victim, 'web.pem'), 'utf8'), 'victim\n');
+    });
 
-  test('apply: a refused target folder fails the certificate before it is issued: nothing issued, recorded or written', () => {
-    const { dir, pub } = worldDir();
-    const applyHome = join(dir, 'home');
-    assert.equal(mcpki(['--home', applyHome, 'init']).status, 0);
-    asNobody(`mkdir ${pub}/tls ${pub}/.mcpki-set-api`);
-    const config = join(dir, 'mcpki.yaml');
-    writeFileSync(
-      config,
-      `version: 1\ncertificates:\n  - name: web\n    names: [web.localhost]\n    targets:\n      - { type: cert, path: ${pub}/tls/web.crt }\n      - { type: key, path: ${pub}/tls/web.key }\n` +
-        `  - name: api\n    names: [api.localhost]\n    targets:\n      - { type: cert, path: ${pub}/api.crt }\n      - { type: key, path: ${pub}/api.key }\n`,
-    );
-    const applied = mcpki(['--home', applyHome, '--json', 'apply', '-c', config]);
-    assert.equal(applied.status, 17, applied.stdout + applied.stderr);
-    assert.deepEqual(applied.json.items.map((item) => [item.name, item.action, item.error?.code, item.serial]), [
-      ['web', 'failed', 'UNSAFE_PATH', null],
-      ['api', 'failed', 'UNSAFE_PATH', null],
-    ]);
-    assert.match(applied.json.items[0].error.message, /tls: .*owned by uid 65534/);
-    assert.match(applied.json.items[1].error.message, /\.mcpki-set-api: the set folder is owned by uid 65534/);
-    assert.ok(!existsSync(join(applyHome, 'certs')), 'no certificate files in the home');
-    const listed = mcpki(['--home', applyHome, '--json', 'list', '--all']);
-    assert.equal(listed.status, 0, listed.stderr);
-    assert.deepEqual(listed.json.certificates, [], 'no certificate recorded');
-    assert.deepEqual(readdirSync(pub).sort(), ['.mcpki-set-api', 'tls']);
-    assert.deepEqual(readdirSync(join(pub, 'tls')), []);
-  });
+    test('apply: a refused target folder fails the certificate before it is issued: nothing issued, recorded or written', () => {
+      const { dir, pub } = worldDir();
+      const applyHome = join(dir, 'home');
+      assert.equal(mcpki(['--home', applyHome, 'init']).status, 0);
+      asNobody(`mkdir ${pub}/tls ${pub}/.mcpki-set-api`);
+      const config = join(dir, 'mcpki.yaml');
+      writeFileSync(
+        config,
+        `version: 1\ncertificates:\n  - name: web\n    names: [web.localhost]\n    targets:\n      - { type: cert, path: ${pub}/tls/web.crt }\n      - { type: key, path: ${pub}/tls/web.key }\n` +
+          `  - name: api\n    names: [api.localhost]\n    targets:\n      - { type: cert, path: ${pub}/api.crt }\n      - { type: key, path: ${pub}/api.key }\n`,
+      );
+      const applied = mcpki(['--home', applyHome, '--json', 'apply', '-c', config]);
+      assert.equal(applied.status, 17, applied.stdout + applied.stderr);
+      assert.deepEqual(
+        applied.json.items.map((item) => [item.name, item.action, item.error?.code, item.serial]),
+        [
+          ['web', 'failed', 'UNSAFE_PATH', null],
+          ['api', 'failed', 'UNSAFE_PATH', null],
+        ],
+      );
+      assert.match(applied.json.items[0].error.message, /tls: .*owned by uid 65534/);
+      assert.match(applied.json.items[1].error.message, /\.mcpki-set-api: the set folder is owned by uid 65534/);
+      assert.ok(!existsSync(join(applyHome, 'certs')), 'no certificate files in the home');
+      const listed = mcpki(['--home', applyHome, '--json', 'list', '--all']);
+      assert.equal(listed.status, 0, listed.stderr);
+      assert.deepEqual(listed.json.certificates, [], 'no certificate recorded');
+      assert.deepEqual(readdirSync(pub).sort(), ['.mcpki-set-api', 'tls']);
+      assert.deepEqual(readdirSync(join(pub, 'tls')), []);
+    });
 
-  test('a target symlink nobody planted in a sticky folder is refused, not followed or adopted', () => {
-    const { dir, pub } = worldDir();
-    writeFileSync(join(dir, 'secret'), 'root only\n', { mode: 0o600 });
-    asNobody(`ln -s ${dir}/secret ${pub}/web.key`);
-    assert.throws(() => deployTargets(pairTargets(pub), newMaterial), unsafeError(/web\.key: target is a symlink owned by uid 65534/));
-    assert.deepEqual(readdirSync(pub), ['web.key']);
-    assert.equal(readFileSync(join(dir, 'secret'), 'utf8'), 'root only\n');
-  });
+    test('a target symlink nobody planted in a sticky folder is refused, not followed or adopted', () => {
+      const { dir, pub } = worldDir();
+      writeFileSync(join(dir, 'secret'), 'root only\n', { mode: 0o600 });
+      asNobody(`ln -s ${dir}/secret ${pub}/web.key`);
+      assert.throws(
+        () => deployTargets(pairTargets(pub), newMaterial),
+        unsafeError(/web\.key: target is a symlink owned by uid 65534/),
+      );
+      assert.deepEqual(readdirSync(pub), ['web.key']);
+      assert.equal(readFileSync(join(dir, 'secret'), 'utf8'), 'root only\n');
+    });
 
-  test('after the first deploy in a sticky folder nobody cannot swap `current`; a `current`, version or set folder that is not ours is refused', () => {
-    const { pub } = worldDir();
-    const targets = pairTargets(pub);
-    deployTargets(targets, oldMaterial);
-    const set = join(pub, '.mcpki-set-web');
-    const swap = run('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', 'sh', '-c', `ln -sfn /etc ${set}/current || mv ${pub}/web.key ${pub}/x`]);
-    assert.notEqual(swap.status, 0, 'nobody could change the set');
-    const version = readlinkSync(join(set, 'current'));
-    run('chown', ['-h', 'nobody', join(set, 'current')]);
-    assert.throws(() => deployTargets(targets, newMaterial), unsafeError(/current: the link to the current version is owned by uid 65534/));
-    run('chown', ['-h', 'root', join(set, 'current')]);
-    run('chown', ['nobody', join(set, version)]);
-    assert.throws(() => deployTargets(targets, newMaterial), unsafeError(/a version folder is owned by uid 65534/));
-    run('chown', ['root', join(set, version)]);
-    chmodSync(set, 0o777);
-    assert.throws(() => deployTargets(targets, newMaterial), unsafeError(/the set folder is writable by everyone \(mode 0777\)/));
-    chmodSync(set, 0o700);
-    assert.equal(deployTargets(targets, newMaterial).changed.length, 3);
-    assert.equal(openssl(['x509', '-in', targets[0].path, '-noout', '-serial']).trim().replace('serial=', ''), newMaterial.serial);
-  });
+    test('after the first deploy in a sticky folder nobody cannot swap `current`; a `current`, version or set folder that is not ours is refused', () => {
+      const { pub } = worldDir();
+      const targets = pairTargets(pub);
+      deployTargets(targets, oldMaterial);
+      const set = join(pub, '.mcpki-set-web');
+      const swap = run('setpriv', [
+        '--reuid=nobody',
+        '--regid=nogroup',
+        '--clear-groups',
+        '--',
+        'sh',
+        '-c',
+        `ln -sfn /etc ${set}/current || mv ${pub}/web.key ${pub}/x`,
+      ]);
+      assert.notEqual(swap.status, 0, 'nobody could change the set');
+      const version = readlinkSync(join(set, 'current'));
+      run('chown', ['-h', 'nobody', join(set, 'current')]);
+      assert.throws(
+        () => deployTargets(targets, newMaterial),
+        unsafeError(/current: the link to the current version is owned by uid 65534/),
+      );
+      run('chown', ['-h', 'root', join(set, 'current')]);
+      run('chown', ['nobody', join(set, version)]);
+      assert.throws(() => deployTargets(targets, newMaterial), unsafeError(/a version folder is owned by uid 65534/));
+      run('chown', ['root', join(set, version)]);
+      chmodSync(set, 0o777);
+      assert.throws(
+        () => deployTargets(targets, newMaterial),
+        unsafeError(/the set folder is writable by everyone \(mode 0777\)/),
+      );
+      chmodSync(set, 0o700);
+      assert.equal(deployTargets(targets, newMaterial).changed.length, 3);
+      assert.equal(
+        openssl(['x509', '-in', targets[0].path, '-noout', '-serial']).trim().replace('serial=', ''),
+        newMaterial.serial,
+      );
+    });
 
-  test('folders created for a target owned by another user belong to us (0711), so the next deploy accepts them', () => {
-    const dir = freshDir();
-    const targets = [{ type: 'key', path: join(dir, 'a', 'b', 'web.key'), owner: 'nobody', mode: 0o600 }];
-    deployTargets(targets, newMaterial);
-    for (const folder of [join(dir, 'a'), join(dir, 'a', 'b')]) {
-      assert.equal(statSync(folder).uid, 0);
-      assert.equal(statSync(folder).mode & 0o7777, 0o711);
-    }
-    assert.equal(statSync(targets[0].path).uid, 65534);
-    assert.equal(run('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', 'cat', targets[0].path]).status, 0, 'the owner reads its key');
-    assert.deepEqual(deployTargets(targets, newMaterial).changed, []);
-  });
-});
+    test('folders created for a target owned by another user belong to us (0711), so the next deploy accepts them', () => {
+      const dir = freshDir();
+      const targets = [{ type: 'key', path: join(dir, 'a', 'b', 'web.key'), owner: 'nobody', mode: 0o600 }];
+      deployTargets(targets, newMaterial);
+      for (const folder of [join(dir, 'a'), join(dir, 'a', 'b')]) {
+        assert.equal(statSync(folder).uid, 0);
+        assert.equal(statSync(folder).mode & 0o7777, 0o711);
+      }
+      assert.equal(statSync(targets[0].path).uid, 65534);
+      assert.equal(
+        run('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', 'cat', targets[0].path]).status,
+        0,
+        'the owner reads its key',
+      );
+      assert.deepEqual(deployTargets(targets, newMaterial).changed, []);
+    });
+  },
+);
 
 describe('target modes', () => {
   test('a key writable by its group, and setuid/setgid/sticky bits anywhere, are refused (exit 3); 0640 keys and 0644 certificates pass', () => {
@@ -733,10 +981,20 @@ describe('target modes', () => {
     ];
     for (const [fields, pattern] of refused) {
       const target = { ...fields, path: join(dir, `t.${fields.type}`) };
-      assert.throws(() => deployTargets([target], newMaterial), (e) => e.code === 'INVALID_INPUT' && e.exitCode === 3 && pattern.test(e.message) && !!e.hint, `${fields.type} ${fields.mode.toString(8)}`);
+      assert.throws(
+        () => deployTargets([target], newMaterial),
+        (e) => e.code === 'INVALID_INPUT' && e.exitCode === 3 && pattern.test(e.message) && !!e.hint,
+        `${fields.type} ${fields.mode.toString(8)}`,
+      );
     }
     assert.deepEqual(readdirSync(dir), []);
-    deployTargets([{ type: 'key', path: join(dir, 'k.key'), mode: 0o640 }, { type: 'cert', path: join(dir, 'c.crt'), mode: 0o644 }], newMaterial);
+    deployTargets(
+      [
+        { type: 'key', path: join(dir, 'k.key'), mode: 0o640 },
+        { type: 'cert', path: join(dir, 'c.crt'), mode: 0o644 },
+      ],
+      newMaterial,
+    );
     assert.equal(statSync(join(dir, 'k.key')).mode & 0o7777, 0o640);
   });
 });
@@ -756,10 +1014,19 @@ describe('issue --out: all-or-nothing writes, the real path, no traces', () => {
     assert.equal(again.json.error.code, 'WRITE_FAILED');
     assert.match(again.json.error.message, /x\.crt/);
     assert.deepEqual(readFileSync(join(out, 'x.key')), oldKey);
-    assert.equal(pubkey(['pkey', '-in', join(out, 'x.key'), '-pubout']), pubkey(['x509', '-in', join(out, 'x.fullchain.pem'), '-noout', '-pubkey']));
+    assert.equal(
+      pubkey(['pkey', '-in', join(out, 'x.key'), '-pubout']),
+      pubkey(['x509', '-in', join(out, 'x.fullchain.pem'), '-noout', '-pubkey']),
+    );
     assert.deepEqual(readdirSync(out).sort(), ['ca.crt', 'x.crt', 'x.fullchain.pem', 'x.key']);
     const shown = mcpki(['--home', home, '--json', 'show', 'x']);
-    assert.equal(shown.json.certificate.serial, openssl(['x509', '-in', join(out, 'x.fullchain.pem'), '-noout', '-serial']).trim().replace('serial=', ''), 'the inventory still records the certificate on disk');
+    assert.equal(
+      shown.json.certificate.serial,
+      openssl(['x509', '-in', join(out, 'x.fullchain.pem'), '-noout', '-serial'])
+        .trim()
+        .replace('serial=', ''),
+      'the inventory still records the certificate on disk',
+    );
   });
 
   test('--out a symlink into a git work tree is refused by the git guard (exit 9)', () => {
@@ -773,25 +1040,33 @@ describe('issue --out: all-or-nothing writes, the real path, no traces', () => {
     assert.deepEqual(readdirSync(join(dir, 'repo', 'tls')), []);
   });
 
-  test('an issue that fails after signing (the inventory stays locked by another process) leaves no empty certs/NAME folder', { timeout: 120_000 }, async () => {
-    const dir = freshDir();
-    const h = join(dir, 'home');
-    assert.equal(mcpki(['--home', h, 'init']).status, 0);
-    // Python's sqlite3 holds the write lock longer than mcpki's 30 s busy timeout
-    const holder = spawn('python3', ['-c', 'import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute("BEGIN IMMEDIATE")\nprint("locked",flush=True)\ntime.sleep(60)', join(h, 'mcpki.db')]);
-    try {
-      await new Promise((resolve, reject) => {
-        holder.stdout.on('data', (data) => String(data).includes('locked') && resolve());
-        holder.on('exit', reject);
-      });
-      const result = await mcpkiAsync(['--home', h, 'issue', 'server', 'locked-out', 'locked-out.localhost']);
-      assert.equal(result.status, 7, result.stderr);
-      assert.equal(existsSync(join(h, 'certs', 'locked-out')), false, 'certs/locked-out was left behind');
-      assert.equal(existsSync(join(h, 'certs')), false, 'certs/ was left behind');
-    } finally {
-      holder.kill();
-    }
-  });
+  test(
+    'an issue that fails after signing (the inventory stays locked by another process) leaves no empty certs/NAME folder',
+    { timeout: 120_000 },
+    async () => {
+      const dir = freshDir();
+      const h = join(dir, 'home');
+      assert.equal(mcpki(['--home', h, 'init']).status, 0);
+      // Python's sqlite3 holds the write lock longer than mcpki's 30 s busy timeout
+      const holder = spawn('python3', [
+        '-c',
+        'import sqlite3,sys,time\nc=sqlite3.connect(sys.argv[1],isolation_level=None)\nc.execute("BEGIN IMMEDIATE")\nprint("locked",flush=True)\ntime.sleep(60)',
+        join(h, 'mcpki.db'),
+      ]);
+      try {
+        await new Promise((resolve, reject) => {
+          holder.stdout.on('data', (data) => String(data).includes('locked') && resolve());
+          holder.on('exit', reject);
+        });
+        const result = await mcpkiAsync(['--home', h, 'issue', 'server', 'locked-out', 'locked-out.localhost']);
+        assert.equal(result.status, 7, result.stderr);
+        assert.equal(existsSync(join(h, 'certs', 'locked-out')), false, 'certs/locked-out was left behind');
+        assert.equal(existsSync(join(h, 'certs')), false, 'certs/ was left behind');
+      } finally {
+        holder.kill();
+      }
+    },
+  );
 
   test('--home "" is a usage error (exit 2); list with a missing home does not create it', () => {
     const empty = mcpki(['--home', '', 'list']);
@@ -809,17 +1084,25 @@ describe('homes others own or can write', () => {
     ['a 0777 home', (h) => chmodSync(h, 0o777), /mcpki home is writable by everyone \(mode 0777\)/],
     ['a home owned by nobody', (h) => run('chown', ['nobody', h]), /mcpki home is owned by uid 65534/],
     ['a 0777 ca/', (h) => chmodSync(join(h, 'ca'), 0o777), /CA folder is writable by everyone/],
-    ['a 0644 intermediate.key', (h) => chmodSync(join(h, 'ca', 'intermediate.key'), 0o644), /intermediate CA key is accessible by group or others \(mode 0644\)/],
+    [
+      'a 0644 intermediate.key',
+      (h) => chmodSync(join(h, 'ca', 'intermediate.key'), 0o644),
+      /intermediate CA key is accessible by group or others \(mode 0644\)/,
+    ],
   ]) {
-    test(`${title} is refused with exit 22 and the fix; nothing is issued`, { skip: process.getuid() !== 0 && title.includes('nobody') && 'needs root' }, () => {
-      const h = join(freshDir(), 'home');
-      assert.equal(mcpki(['--home', h, 'init']).status, 0);
-      breakIt(h);
-      const result = mcpki(['--home', h, 'issue', 'server', 'web', 'web.localhost']);
-      assert.equal(result.status, 22, result.stderr);
-      assert.match(result.stderr, pattern);
-      assert.match(result.stderr, /hint: .*(chmod|chown)/);
-      assert.equal(existsSync(join(h, 'certs')), false);
-    });
+    test(
+      `${title} is refused with exit 22 and the fix; nothing is issued`,
+      { skip: process.getuid() !== 0 && title.includes('nobody') && 'needs root' },
+      () => {
+        const h = join(freshDir(), 'home');
+        assert.equal(mcpki(['--home', h, 'init']).status, 0);
+        breakIt(h);
+        const result = mcpki(['--home', h, 'issue', 'server', 'web', 'web.localhost']);
+        assert.equal(result.status, 22, result.stderr);
+        assert.match(result.stderr, pattern);
+        assert.match(result.stderr, /hint: .*(chmod|chown)/);
+        assert.equal(existsSync(join(h, 'certs')), false);
+      },
+    );
   }
 });

@@ -46,7 +46,8 @@ export function plainFlagHints(files) {
       const collect = (n) => {
         if (ts.isCallExpression(n) && n.expression.getText(source) === 'fix') return;
         if (ts.isStringLiteral(n) || ts.isNoSubstitutionTemplateLiteral(n)) texts.push(n.text);
-        else if (ts.isTemplateExpression(n)) texts.push(n.head.text + n.templateSpans.map((span) => '${}' + span.literal.text).join(''));
+        else if (ts.isTemplateExpression(n))
+          texts.push(n.head.text + n.templateSpans.map((span) => '${}' + span.literal.text).join(''));
         ts.forEachChild(n, collect);
       };
       collect(node);
@@ -59,11 +60,18 @@ export function plainFlagHints(files) {
     };
     const isHintName = (name) => name !== undefined && /hint/i.test(name.getText(source));
     const visit = (node) => {
-      if (ts.isNewExpression(node) && /^McpkiError$/.test(node.expression.getText(source)) && node.arguments?.[2]) report(node.arguments[2]);
+      if (ts.isNewExpression(node) && /^McpkiError$/.test(node.expression.getText(source)) && node.arguments?.[2])
+        report(node.arguments[2]);
       else if (ts.isPropertyAssignment(node) && node.name.getText(source) === 'hint') report(node.initializer);
-      else if ((ts.isVariableDeclaration(node) || ts.isParameter(node)) && isHintName(node.name) && node.initializer) report(node.initializer);
+      else if ((ts.isVariableDeclaration(node) || ts.isParameter(node)) && isHintName(node.name) && node.initializer)
+        report(node.initializer);
       else if (ts.isFunctionDeclaration(node) && isHintName(node.name) && node.body) {
-        const returns = (n) => (ts.isReturnStatement(n) && n.expression ? report(n.expression) : ts.isFunctionLike(n) ? undefined : ts.forEachChild(n, returns));
+        const returns = (n) =>
+          ts.isReturnStatement(n) && n.expression
+            ? report(n.expression)
+            : ts.isFunctionLike(n)
+              ? undefined
+              : ts.forEachChild(n, returns);
         ts.forEachChild(node.body, returns);
       }
       ts.forEachChild(node, visit);
@@ -83,16 +91,24 @@ test('the scan finds a plain hint naming an option, and passes one written with 
   const dir = mkdtempSync(join(tmpdir(), 'mcpki-hint-scan-'));
   try {
     const file = join(dir, 'x.ts');
-    writeFileSync(file, [
-      "throw new McpkiError('USAGE', 'm', 'give --days N');",
-      "throw new McpkiError('USAGE', 'm', fix('give {--days N|days: N}'));",
-      "const OUT_HINT = `choose another --out ${x}`;",
-      "f({ what: 'x', hint: 'pass --force' });",
-      "function challengeHint(): string { return 'use --challenge dns-01'; }",
-      'throw new McpkiError(\'USAGE\', \'m\', \'run "mcpki renew --force api"\');',
-    ].join('\n'));
+    writeFileSync(
+      file,
+      [
+        "throw new McpkiError('USAGE', 'm', 'give --days N');",
+        "throw new McpkiError('USAGE', 'm', fix('give {--days N|days: N}'));",
+        'const OUT_HINT = `choose another --out ${x}`;',
+        "f({ what: 'x', hint: 'pass --force' });",
+        "function challengeHint(): string { return 'use --challenge dns-01'; }",
+        "throw new McpkiError('USAGE', 'm', 'run \"mcpki renew --force api\"');",
+      ].join('\n'),
+    );
     const found = plainFlagHints([file]).map((line) => line.replace(/^.*x\.ts:/, ''));
-    assert.deepEqual(found, ['1: give --days N', '3: choose another --out ${}', '4: pass --force', '5: use --challenge dns-01']);
+    assert.deepEqual(found, [
+      '1: give --days N',
+      '3: choose another --out ${}',
+      '4: pass --force',
+      '5: use --challenge dns-01',
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -100,7 +116,13 @@ test('the scan finds a plain hint naming an option, and passes one written with 
 
 test('fix(): each surface words the settings its own way', () => {
   const f = fix('give {--days N|days: N} from 1 to 825, or pass {--force}');
-  assert.deepEqual(f, { text: 'give {0} from 1 to 825, or pass {1}', settings: [{ flag: '--days N', key: 'days: N' }, { flag: '--force', key: null }] });
+  assert.deepEqual(f, {
+    text: 'give {0} from 1 to 825, or pass {1}',
+    settings: [
+      { flag: '--days N', key: 'days: N' },
+      { flag: '--force', key: null },
+    ],
+  });
   assert.equal(renderFix(f, 'cli'), 'give --days N from 1 to 825, or pass --force');
   assert.equal(renderFix(f, 'config'), 'give days: N in mcpki.yaml from 1 to 825, or pass --force');
   const error = new McpkiError('INVALID_DAYS', 'bad days', f);
@@ -119,18 +141,40 @@ test('one error, two surfaces: `issue` names the option, `apply` the mcpki.yaml 
     // the command line: the option
     const cli = mcpki(['--home', home, 'issue', 'server', 'web', 'web.localhost', '--p12-password-file', empty]);
     assert.equal(cli.status, 12, cli.stderr);
-    assert.match(cli.stderr, /^hint: put the password on the first line of the password file \(--p12-password-file FILE\)$/m);
-    const json = mcpki(['--home', home, '--json', 'issue', 'server', 'web', 'web.localhost', '--p12-password-file', empty]).json.error;
+    assert.match(
+      cli.stderr,
+      /^hint: put the password on the first line of the password file \(--p12-password-file FILE\)$/m,
+    );
+    const json = mcpki([
+      '--home',
+      home,
+      '--json',
+      'issue',
+      'server',
+      'web',
+      'web.localhost',
+      '--p12-password-file',
+      empty,
+    ]).json.error;
     assert.equal(json.hint, 'put the password on the first line of the password file (--p12-password-file FILE)');
-    assert.deepEqual(json.fix, { text: 'put the password on the first line of the password file ({0})', settings: [{ flag: '--p12-password-file FILE', key: "the p12 target's passwordFile:" }] });
+    assert.deepEqual(json.fix, {
+      text: 'put the password on the first line of the password file ({0})',
+      settings: [{ flag: '--p12-password-file FILE', key: "the p12 target's passwordFile:" }],
+    });
     // mcpki.yaml: the same error, reached through apply, names the key
     const config = join(temp.dir, 'mcpki.yaml');
-    writeFileSync(config, `version: 1\ncertificates:\n  - name: app\n    names: [app.localhost]\n    targets:\n      - { type: p12, path: out/app.p12, passwordFile: ${empty} }\n`);
+    writeFileSync(
+      config,
+      `version: 1\ncertificates:\n  - name: app\n    names: [app.localhost]\n    targets:\n      - { type: p12, path: out/app.p12, passwordFile: ${empty} }\n`,
+    );
     const applied = mcpki(['--home', home, '--json', 'apply', '-c', config]);
     assert.equal(applied.status, 17, applied.stdout + applied.stderr);
     const item = applied.json.items.find((i) => i.name === 'app');
     assert.equal(item.error.code, 'PASSPHRASE_MISSING');
-    assert.equal(item.error.hint, "put the password on the first line of the password file (the p12 target's passwordFile: in mcpki.yaml)");
+    assert.equal(
+      item.error.hint,
+      "put the password on the first line of the password file (the p12 target's passwordFile: in mcpki.yaml)",
+    );
     assert.doesNotMatch(mcpki(['--home', home, 'apply', '-c', config]).stdout, /--p12-password-file/);
   } finally {
     temp.cleanup();

@@ -30,7 +30,13 @@ test('forget NAME drops every certificate of the name; a revoked serial stays in
     assert.equal(cli('revoke', first.serial, '--reason', 'keyCompromise').status, 0);
     const forgotten = cli('forget', 'old');
     assert.equal(forgotten.status, 0, forgotten.stdout);
-    assert.deepEqual(forgotten.json.forgotten.map((f) => [f.serial, f.keptInCrl]).sort(), [[first.serial, true], [second.serial, false]].sort());
+    assert.deepEqual(
+      forgotten.json.forgotten.map((f) => [f.serial, f.keptInCrl]).sort(),
+      [
+        [first.serial, true],
+        [second.serial, false],
+      ].sort(),
+    );
     assert.deepEqual(forgotten.json.stillTrusted, [second.serial], 'the unrevoked one is named as still trusted');
     // gone from list, list --all and show, by name and by serial
     const all = cli('list', '--all').json.certificates.map((c) => c.serial);
@@ -51,13 +57,28 @@ test('forget NAME drops every certificate of the name; a revoked serial stays in
     assert.ok(!serials.includes(second.serial));
     // and openssl refuses the revoked certificate with that CRL
     writeFileSync(join(dir, 'first.pem'), first.pem);
-    const verified = run('openssl', ['verify', '-crl_check_all', '-CRLfile', join(home, 'ca', 'crl.pem'), '-CAfile', join(home, 'ca', 'root.crt'), '-untrusted', join(home, 'ca', 'intermediate.crt'), join(dir, 'first.pem')]);
+    const verified = run('openssl', [
+      'verify',
+      '-crl_check_all',
+      '-CRLfile',
+      join(home, 'ca', 'crl.pem'),
+      '-CAfile',
+      join(home, 'ca', 'root.crt'),
+      '-untrusted',
+      join(home, 'ca', 'intermediate.crt'),
+      join(dir, 'first.pem'),
+    ]);
     assert.notEqual(verified.status, 0);
     assert.match(verified.stdout + verified.stderr, /certificate revoked/);
     // a new certificate of the forgotten name starts a fresh history
     const again = cli('issue', 'server', 'old', 'old.localhost');
     assert.equal(again.status, 0);
-    assert.deepEqual(cli('list', '--all').json.certificates.map((c) => c.name).sort(), ['keep', 'old']);
+    assert.deepEqual(
+      cli('list', '--all')
+        .json.certificates.map((c) => c.name)
+        .sort(),
+      ['keep', 'old'],
+    );
   } finally {
     cleanup();
   }
@@ -76,7 +97,10 @@ test('forget SERIAL drops one certificate; the name keeps its others; a backup i
     assert.equal(human.status, 0, human.stderr);
     assert.match(human.stdout, /forgot 1 certificate/);
     assert.match(human.stderr, /still trusted until they expire/);
-    assert.deepEqual(cli('list', '--all').json.certificates.map((c) => c.serial), [first.serial]);
+    assert.deepEqual(
+      cli('list', '--all').json.certificates.map((c) => c.serial),
+      [first.serial],
+    );
     assert.equal(cli('show', 'api').json.serial ?? cli('show', 'api').json.certificate?.serial, first.serial);
     assert.ok(cli('events').json.events.some((e) => e.type === 'certificate.forgotten' && e.serial === second.serial));
     const refused = cli('forget', 'nothing-here');

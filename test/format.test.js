@@ -11,7 +11,11 @@ const PRETTIER = join(ROOT, 'node_modules', 'prettier', 'bin', 'prettier.cjs');
 
 test('src/, test/, bench/ and bin/ are formatted as Prettier formats them (npm run format)', () => {
   assert.ok(existsSync(PRETTIER), 'prettier is a devDependency: run npm ci');
-  const result = spawnSync(process.execPath, [PRETTIER, '--list-different', 'src', 'test', 'bench', 'bin'], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  const result = spawnSync(process.execPath, [PRETTIER, '--list-different', 'src', 'test', 'bench', 'bin'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
   assert.equal(result.stderr, '');
   assert.equal(result.stdout, '', `not formatted (run npm run format):\n${result.stdout}`);
   assert.equal(result.status, 0);

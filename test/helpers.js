@@ -38,7 +38,9 @@ export function mcpki(args, options = {}) {
 /** Runs the CLI asynchronously (for concurrency tests). */
 export function mcpkiAsync(args, options = {}) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...(options.env ?? {}) } });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, NO_COLOR: '1', ...(options.env ?? {}) },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -49,7 +51,13 @@ export function mcpkiAsync(args, options = {}) {
 
 /** Runs any program; returns { status, stdout, stderr }. */
 export function run(cmd, args, options = {}) {
-  const result = spawnSync(cmd, args, { encoding: 'utf8', timeout: options.timeout ?? 60_000, input: options.input, env: options.env ?? process.env, cwd: options.cwd });
+  const result = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    timeout: options.timeout ?? 60_000,
+    input: options.input,
+    env: options.env ?? process.env,
+    cwd: options.cwd,
+  });
   return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '', error: result.error };
 }
 

@@ -9,8 +9,12 @@ import { ROOT } from './helpers.js';
 import { checkJson, checkPlain, setUpSharedCas, tearDown } from './hostile/harness.js';
 
 const folder = join(ROOT, 'test', 'hostile');
-const files = readdirSync(folder).filter((name) => name.endsWith('.js') && name !== 'harness.js').sort();
-const tables = await Promise.all(files.map(async (name) => ({ name, cases: (await import(join(folder, name))).CASES })));
+const files = readdirSync(folder)
+  .filter((name) => name.endsWith('.js') && name !== 'harness.js')
+  .sort();
+const tables = await Promise.all(
+  files.map(async (name) => ({ name, cases: (await import(join(folder, name))).CASES })),
+);
 
 before(setUpSharedCas);
 after(tearDown);

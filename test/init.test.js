@@ -9,16 +9,48 @@ test('init on a home whose CA matches the options says so and exits 0; the CA is
   const { dir, cleanup } = tempDir();
   const home = join(dir, 'home');
   try {
-    const created = mcpki(['--home', home, '--json', 'init', '--key', 'ec-p384', '--permit', '.corp.example', '--permit', 'fd00::/8']);
+    const created = mcpki([
+      '--home',
+      home,
+      '--json',
+      'init',
+      '--key',
+      'ec-p384',
+      '--permit',
+      '.corp.example',
+      '--permit',
+      'fd00::/8',
+    ]);
     assert.equal(created.status, 0, created.stderr);
     const rootPem = readFileSync(join(home, 'ca', 'root.crt'), 'utf8');
     // the same options, given in another order and spelling (upper case, ::1 is in the defaults anyway)
-    const again = mcpki(['--home', home, '--json', 'init', '--permit', 'FD00::/8', '--key', 'ec-p384', '--permit', '.corp.example']);
+    const again = mcpki([
+      '--home',
+      home,
+      '--json',
+      'init',
+      '--permit',
+      'FD00::/8',
+      '--key',
+      'ec-p384',
+      '--permit',
+      '.corp.example',
+    ]);
     assert.equal(again.status, 0, again.stdout + again.stderr);
     assert.equal(again.json.existing, true);
     assert.equal(again.json.root.fingerprint, created.json.root.fingerprint);
     assert.equal(readFileSync(join(home, 'ca', 'root.crt'), 'utf8'), rootPem, 'root.crt is untouched');
-    const human = mcpki(['--home', home, 'init', '--key', 'ec-p384', '--permit', '.corp.example', '--permit', 'fd00::/8']);
+    const human = mcpki([
+      '--home',
+      home,
+      'init',
+      '--key',
+      'ec-p384',
+      '--permit',
+      '.corp.example',
+      '--permit',
+      'fd00::/8',
+    ]);
     assert.equal(human.status, 0, human.stderr);
     assert.match(human.stdout, /already matches these options: nothing changed/);
     const events = mcpki(['--home', home, '--json', 'events']).json.events.filter((e) => e.type === 'ca.created');
@@ -41,7 +73,9 @@ test('init with different options still needs --force: exit 5 naming what differ
       [['init', '--encrypt-root'], /not encrypted/],
     ];
     for (const [args, message] of cases) {
-      const refused = mcpki(['--home', home, '--json', ...args], { env: { MCPKI_ROOT_PASSPHRASE: 'correct horse battery' } });
+      const refused = mcpki(['--home', home, '--json', ...args], {
+        env: { MCPKI_ROOT_PASSPHRASE: 'correct horse battery' },
+      });
       assert.equal(refused.status, 5, `${args.join(' ')}: ${refused.stdout}${refused.stderr}`);
       assert.equal(refused.json.error.code, 'CA_EXISTS');
       assert.match(refused.json.error.message, message, args.join(' '));
@@ -66,7 +100,9 @@ test('an encrypted-root CA matches init --encrypt-root; a CA that cannot be read
     assert.equal(again.status, 0, again.stdout);
     assert.equal(again.json.existing, true);
     // the same options with a passphrase that does not open the root key: refused, not "matches"
-    const wrong = mcpki(['--home', home, '--json', 'init', '--encrypt-root'], { env: { MCPKI_ROOT_PASSPHRASE: 'not the passphrase' } });
+    const wrong = mcpki(['--home', home, '--json', 'init', '--encrypt-root'], {
+      env: { MCPKI_ROOT_PASSPHRASE: 'not the passphrase' },
+    });
     assert.equal(wrong.status, 12, wrong.stdout);
     const plain = mcpki(['--home', home, '--json', 'init']);
     assert.equal(plain.status, 5);
@@ -97,7 +133,16 @@ test('issue server NAME with no names after it: NAME is the name when it is a ho
       assert.deepEqual(issued.json.certificate.sans, [{ type: 'dns', value: 'localhost' }]);
       const text = run('openssl', ['x509', '-in', issued.json.paths.cert, '-noout', '-ext', 'subjectAltName']);
       assert.match(text.stdout, /DNS:localhost/);
-      const verified = run('openssl', ['verify', '-CAfile', issued.json.paths.ca, '-untrusted', join(home, 'ca', 'intermediate.crt'), '-verify_hostname', 'localhost', issued.json.paths.cert]);
+      const verified = run('openssl', [
+        'verify',
+        '-CAfile',
+        issued.json.paths.ca,
+        '-untrusted',
+        join(home, 'ca', 'intermediate.crt'),
+        '-verify_hostname',
+        'localhost',
+        issued.json.paths.cert,
+      ]);
       assert.equal(verified.status, 0, verified.stdout + verified.stderr);
     }
     const ip = mcpki(['--home', home, '--json', 'issue', 'server', '127.0.0.1']);

@@ -1,7 +1,15 @@
 // The inventory through the library API with an injected clock, and `list --expiring` through the CLI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createContext, initCa, issueCertificate, listCertificates, findCertificate, revokeCertificate, listEvents } from '../dist/index.js';
+import {
+  createContext,
+  initCa,
+  issueCertificate,
+  listCertificates,
+  findCertificate,
+  revokeCertificate,
+  listEvents,
+} from '../dist/index.js';
 import { spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { mcpki, run, tempDir } from './helpers.js';
@@ -25,8 +33,14 @@ test('states and time left follow the injected clock', () => {
     let view = findCertificate(context, 'svc');
     assert.equal(view.state, 'valid');
     assert.ok(Math.abs(view.fractionLeft - 20 / 30) < 0.01);
-    assert.deepEqual(listCertificates(context, { expiringWithinMs: 7 * DAY }).map((c) => c.name), []);
-    assert.deepEqual(listCertificates(context, { expiringWithinMs: 21 * DAY }).map((c) => c.name), ['svc']);
+    assert.deepEqual(
+      listCertificates(context, { expiringWithinMs: 7 * DAY }).map((c) => c.name),
+      [],
+    );
+    assert.deepEqual(
+      listCertificates(context, { expiringWithinMs: 21 * DAY }).map((c) => c.name),
+      ['svc'],
+    );
 
     now = new Date(now.getTime() + 25 * DAY);
     view = findCertificate(context, 'svc');
@@ -34,19 +48,30 @@ test('states and time left follow the injected clock', () => {
     assert.ok(view.secondsLeft < 0);
 
     const again = issueCertificate(context, { kind: 'server', name: 'svc', sans: ['svc.localhost'] });
-    assert.equal(findCertificate(context, 'svc').serial, again.certificate.serial, 'a name means its newest certificate');
-    assert.equal(findCertificate(context, issued.certificate.serial).state, 'superseded', 'older ones stay findable by serial');
+    assert.equal(
+      findCertificate(context, 'svc').serial,
+      again.certificate.serial,
+      'a name means its newest certificate',
+    );
+    assert.equal(
+      findCertificate(context, issued.certificate.serial).state,
+      'superseded',
+      'older ones stay findable by serial',
+    );
     assert.equal(listCertificates(context).length, 1);
     assert.equal(listCertificates(context, { all: true }).length, 2);
 
     revokeCertificate(context, 'svc', 'superseded');
     assert.equal(findCertificate(context, 'svc').state, 'revoked');
-    assert.deepEqual(listEvents(context).map((e) => [e.type, e.at]), [
-      ['ca.created', '2030-01-01T00:00:00.000Z'],
-      ['certificate.issued', '2030-01-01T00:00:00.000Z'],
-      ['certificate.issued', '2030-02-05T00:00:00.000Z'],
-      ['certificate.revoked', '2030-02-05T00:00:00.000Z'],
-    ]);
+    assert.deepEqual(
+      listEvents(context).map((e) => [e.type, e.at]),
+      [
+        ['ca.created', '2030-01-01T00:00:00.000Z'],
+        ['certificate.issued', '2030-01-01T00:00:00.000Z'],
+        ['certificate.issued', '2030-02-05T00:00:00.000Z'],
+        ['certificate.revoked', '2030-02-05T00:00:00.000Z'],
+      ],
+    );
   } finally {
     context.close();
     cleanup();
@@ -82,7 +107,12 @@ import { join } from 'node:path';
 import { hostname } from 'node:os';
 
 const sqlite = (db, sql) => {
-  const result = run('python3', ['-c', 'import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nfor r in c.execute(sys.argv[2]): print("|".join(map(str, r)))\nc.commit()', db, sql]);
+  const result = run('python3', [
+    '-c',
+    'import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nfor r in c.execute(sys.argv[2]): print("|".join(map(str, r)))\nc.commit()',
+    db,
+    sql,
+  ]);
   assert.equal(result.status, 0, result.stderr);
   return result.stdout.trim().split('\n').filter(Boolean);
 };
@@ -95,7 +125,8 @@ test('a copy after every revocation and CA change: 0600 in a 0700 folder, consis
     const list = () => readdirSync(backups).sort();
     assert.equal(list().length, 1, 'init made one');
     assert.equal((statSync(backups).mode & 0o777).toString(8), '700');
-    for (let i = 0; i < 3; i++) assert.equal(mcpki(['--home', dir, 'issue', 'client', `c${i}`, `c${i}@x.localhost`]).status, 0);
+    for (let i = 0; i < 3; i++)
+      assert.equal(mcpki(['--home', dir, 'issue', 'client', `c${i}`, `c${i}@x.localhost`]).status, 0);
     assert.equal(list().length, 1, 'issuing is no reason for a copy');
     for (let i = 0; i < 3; i++) assert.equal(mcpki(['--home', dir, 'revoke', `c${i}`]).status, 0);
     assert.equal(mcpki(['--home', dir, 'ca', 'rotate-intermediate']).status, 0);
@@ -107,8 +138,16 @@ test('a copy after every revocation and CA change: 0600 in a 0700 folder, consis
     }
     const newest = join(backups, names.at(-1));
     assert.deepEqual(sqlite(newest, 'PRAGMA integrity_check'), ['ok']);
-    assert.deepEqual(sqlite(newest, "SELECT name FROM certificates WHERE status = 'revoked' ORDER BY name"), ['c0', 'c1', 'c2']);
-    assert.deepEqual(sqlite(newest, "SELECT COUNT(*) FROM authorities WHERE role = 'intermediate'"), ['2'], 'the rotation is in it');
+    assert.deepEqual(sqlite(newest, "SELECT name FROM certificates WHERE status = 'revoked' ORDER BY name"), [
+      'c0',
+      'c1',
+      'c2',
+    ]);
+    assert.deepEqual(
+      sqlite(newest, "SELECT COUNT(*) FROM authorities WHERE role = 'intermediate'"),
+      ['2'],
+      'the rotation is in it',
+    );
     // one more: the oldest goes
     const made = mcpki(['--home', dir, '--json', 'inventory', 'backup']);
     assert.equal(made.status, 0, made.stderr);
@@ -151,10 +190,16 @@ test('inventory restore refuses what is not an intact inventory of this CA, a FI
       assert.ok(result.json.error.hint.length > 0);
     }
     assert.ok(readFileSync(database).equals(before), 'the inventory is untouched');
-    assert.ok(!readdirSync(home).some((name) => name.includes('replaced') || name.includes('mcpki-tmp')), readdirSync(home).join(', '));
+    assert.ok(
+      !readdirSync(home).some((name) => name.includes('replaced') || name.includes('mcpki-tmp')),
+      readdirSync(home).join(', '),
+    );
 
     // an apply that holds the home (this test process stands in for it)
-    sqlite(database, `INSERT INTO locks (name, pid, host, acquired_at) VALUES ('apply', ${process.pid}, '${hostname()}', '2030-01-01T00:00:00Z')`);
+    sqlite(
+      database,
+      `INSERT INTO locks (name, pid, host, acquired_at) VALUES ('apply', ${process.pid}, '${hostname()}', '2030-01-01T00:00:00Z')`,
+    );
     const busy = mcpki(['--home', home, '--json', 'inventory', 'restore']);
     assert.equal(busy.status, 18, busy.stdout);
     assert.match(busy.json.error.message, new RegExp(`mcpki apply \\(pid ${process.pid} `));
@@ -192,26 +237,42 @@ test('inventory restore removes the temp copies an interrupted restore left in t
 function opensslThumbprint(certFile) {
   const der = run('openssl', ['x509', '-in', certFile, '-outform', 'DER']);
   assert.equal(der.status, 0, der.stderr);
-  const result = spawnSync('sh', ['-c', 'openssl x509 -in "$1" -outform DER | openssl dgst -sha256 -binary | basenc --base64url', 'sh', certFile], { encoding: 'utf8' });
+  const result = spawnSync(
+    'sh',
+    ['-c', 'openssl x509 -in "$1" -outform DER | openssl dgst -sha256 -binary | basenc --base64url', 'sh', certFile],
+    { encoding: 'utf8' },
+  );
   assert.equal(result.status, 0, result.stderr);
   return result.stdout.trim().replace(/=+$/, '');
 }
 
-test('show --json and list carry each certificate\'s RFC 8705 thumbprint (x5t#S256), equal to openssl | basenc; show prints it and the client identity', () => {
+test("show --json and list carry each certificate's RFC 8705 thumbprint (x5t#S256), equal to openssl | basenc; show prints it and the client identity", () => {
   const { dir, cleanup } = tempDir();
   try {
     assert.equal(mcpki(['--home', dir, 'init']).status, 0);
     assert.equal(mcpki(['--home', dir, 'issue', 'server', 'web', 'web.localhost']).status, 0);
-    assert.equal(mcpki(['--home', dir, 'issue', 'client', 'agent', '--spiffe', 'spiffe://example.test/agent']).status, 0);
+    assert.equal(
+      mcpki(['--home', dir, 'issue', 'client', 'agent', '--spiffe', 'spiffe://example.test/agent']).status,
+      0,
+    );
     for (const name of ['web', 'agent']) {
       const shown = mcpki(['--home', dir, '--json', 'show', name]).json.certificate;
       const expected = opensslThumbprint(join(dir, 'certs', name, `${name}.crt`));
       assert.match(expected, /^[A-Za-z0-9_-]{43}$/);
       assert.equal(shown.thumbprint, expected, name);
-      assert.equal(mcpki(['--home', dir, '--json', 'list']).json.certificates.find((c) => c.name === name).thumbprint, expected);
-      assert.match(mcpki(['--home', dir, 'show', name]).stdout, new RegExp(`^x5t#S256 +${expected.replace(/-/g, '\\-')}$`, 'm'));
+      assert.equal(
+        mcpki(['--home', dir, '--json', 'list']).json.certificates.find((c) => c.name === name).thumbprint,
+        expected,
+      );
+      assert.match(
+        mcpki(['--home', dir, 'show', name]).stdout,
+        new RegExp(`^x5t#S256 +${expected.replace(/-/g, '\\-')}$`, 'm'),
+      );
     }
-    assert.equal(mcpki(['--home', dir, '--json', 'show', 'agent']).json.certificate.identity, 'spiffe://example.test/agent');
+    assert.equal(
+      mcpki(['--home', dir, '--json', 'show', 'agent']).json.certificate.identity,
+      'spiffe://example.test/agent',
+    );
     assert.equal(mcpki(['--home', dir, '--json', 'show', 'web']).json.certificate.identity, null);
     assert.match(mcpki(['--home', dir, 'show', 'agent']).stdout, /^identity +spiffe:\/\/example\.test\/agent$/m);
   } finally {

@@ -18,8 +18,13 @@ import { freePorts } from './pebble.js';
 const PYTHON = process.env.MCPKI_TEST_PYTHON || join(ROOT, '.venv-ci', 'bin', 'python');
 const hasSdk =
   existsSync(PYTHON) &&
-  run(PYTHON, ['-c', 'import importlib.metadata as m, uvicorn, httpx2, mcp.server.mcpserver; assert int(m.version("mcp").split(".")[0]) >= 2']).status === 0;
-const SKIP = !hasSdk && `no Python with the MCP SDK 2.x, uvicorn and httpx2 at ${PYTHON} (.ci/run creates .venv-ci; or set MCPKI_TEST_PYTHON)`;
+  run(PYTHON, [
+    '-c',
+    'import importlib.metadata as m, uvicorn, httpx2, mcp.server.mcpserver; assert int(m.version("mcp").split(".")[0]) >= 2',
+  ]).status === 0;
+const SKIP =
+  !hasSdk &&
+  `no Python with the MCP SDK 2.x, uvicorn and httpx2 at ${PYTHON} (.ci/run creates .venv-ci; or set MCPKI_TEST_PYTHON)`;
 
 let dir;
 let cleanup;
@@ -40,7 +45,11 @@ function render(name, args, out) {
 }
 
 function certFiles(targetHome, name) {
-  return { cert: join(targetHome, 'certs', name, `${name}.fullchain.pem`), key: join(targetHome, 'certs', name, `${name}.key`), leaf: join(targetHome, 'certs', name, `${name}.crt`) };
+  return {
+    cert: join(targetHome, 'certs', name, `${name}.fullchain.pem`),
+    key: join(targetHome, 'certs', name, `${name}.key`),
+    leaf: join(targetHome, 'certs', name, `${name}.crt`),
+  };
 }
 
 /** Runs a program without blocking the event loop. */
@@ -64,7 +73,9 @@ async function tsClient(url, { cert, key } = {}) {
   const connectOptions = { ca: readFileSync(files.root) };
   if (cert) Object.assign(connectOptions, { cert: readFileSync(cert), key: readFileSync(key) });
   const agent = new Agent({ connect: connectOptions });
-  const transport = new StreamableHTTPClientTransport(new URL(url), { fetch: (input, init) => undiciFetch(input, { ...init, dispatcher: agent }) });
+  const transport = new StreamableHTTPClientTransport(new URL(url), {
+    fetch: (input, init) => undiciFetch(input, { ...init, dispatcher: agent }),
+  });
   const client = new Client({ name: 'mcpki-ts-test', version: '1.0.0' });
   try {
     await client.connect(transport);
@@ -81,7 +92,9 @@ async function tsClient(url, { cert, key } = {}) {
 
 /** RFC 8705 x5t#S256 of a PEM certificate. */
 function thumbprint(pemFile) {
-  return createHash('sha256').update(new X509Certificate(readFileSync(pemFile)).raw).digest('base64url');
+  return createHash('sha256')
+    .update(new X509Certificate(readFileSync(pemFile)).raw)
+    .digest('base64url');
 }
 
 function whoamiFrom(stdout) {
@@ -128,8 +141,16 @@ describe('mcp/server.py and mcp/client.py with the Python MCP SDK 2.x over mTLS'
     const [port, oldCrlPort] = await freePorts(2);
     url = `https://localhost:${port}/mcp`;
     oldCrlUrl = `https://localhost:${oldCrlPort}/mcp`;
-    const script = render('mcp/server.py', ['--cert', 'mcp.localhost', '--var', `listen=127.0.0.1:${port}`], join(dir, 'server.py'));
-    const oldCrl = render('mcp/server.py', ['--cert', 'mcp.localhost', '--var', `listen=127.0.0.1:${oldCrlPort}`, '--var', `crl=${files.crlBefore}`], join(dir, 'server_old_crl.py'));
+    const script = render(
+      'mcp/server.py',
+      ['--cert', 'mcp.localhost', '--var', `listen=127.0.0.1:${port}`],
+      join(dir, 'server.py'),
+    );
+    const oldCrl = render(
+      'mcp/server.py',
+      ['--cert', 'mcp.localhost', '--var', `listen=127.0.0.1:${oldCrlPort}`, '--var', `crl=${files.crlBefore}`],
+      join(dir, 'server_old_crl.py'),
+    );
     const text = readFileSync(script, 'utf8');
     assert.ok(!text.includes('{{'), 'every placeholder filled');
     assert.match(text, /from mcp\.server\.mcpserver import Context, MCPServer/);
@@ -139,7 +160,10 @@ describe('mcp/server.py and mcp/client.py with the Python MCP SDK 2.x over mTLS'
 
   test('the rendered client.py lists the tools and calls them; whoami returns the verified SPIFFE ID, e-mail, CN, serial and thumbprint', async () => {
     const client = render('mcp/client.py', ['--cert', 'agent', '--var', `url=${url}`], join(dir, 'client.py'));
-    const [listed, echoed] = await Promise.all([runAsync(PYTHON, [client]), runAsync(PYTHON, [client, '', 'echo', '{"text":"from Python"}'])]);
+    const [listed, echoed] = await Promise.all([
+      runAsync(PYTHON, [client]),
+      runAsync(PYTHON, [client, '', 'echo', '{"text":"from Python"}']),
+    ]);
     assert.equal(listed.status, 0, listed.stderr + listed.stdout + server.output());
     assert.match(listed.stdout, /^tools: whoami, echo$/m);
     const identity = whoamiFrom(listed.stdout);
@@ -147,7 +171,10 @@ describe('mcp/server.py and mcp/client.py with the Python MCP SDK 2.x over mTLS'
     assert.deepEqual(identity.uri, ['spiffe://example.test/agent']);
     assert.deepEqual(identity.email, ['agent@example.test']);
     assert.equal(identity.cn, 'agent');
-    assert.equal(identity.serial, mcpki(['--home', home, '--json', 'show', 'agent']).json.certificate.serial.toUpperCase());
+    assert.equal(
+      identity.serial,
+      mcpki(['--home', home, '--json', 'show', 'agent']).json.certificate.serial.toUpperCase(),
+    );
     assert.equal(identity.thumbprint, thumbprint(files.agent.leaf), 'RFC 8705 x5t#S256 of the client certificate');
     assert.equal(echoed.status, 0, echoed.stderr);
     assert.match(echoed.stdout, /^echo: from Python$/m);
@@ -161,14 +188,37 @@ describe('mcp/server.py and mcp/client.py with the Python MCP SDK 2.x over mTLS'
     assert.equal(seen.whoami.thumbprint, thumbprint(files.agent.leaf));
     // without a SAN URI the identity is the e-mail, without either the common name
     const [mailer, plain] = await Promise.all([tsClient(url, files.mailer), tsClient(url, files.plain)]);
-    assert.deepEqual([mailer.whoami.id, mailer.whoami.uri, mailer.whoami.email, mailer.whoami.cn], ['mailer@example.test', [], ['mailer@example.test'], 'mailer']);
-    assert.deepEqual([plain.whoami.id, plain.whoami.uri, plain.whoami.email, plain.whoami.cn], ['plain', [], [], 'plain']);
+    assert.deepEqual(
+      [mailer.whoami.id, mailer.whoami.uri, mailer.whoami.email, mailer.whoami.cn],
+      ['mailer@example.test', [], ['mailer@example.test'], 'mailer'],
+    );
+    assert.deepEqual(
+      [plain.whoami.id, plain.whoami.uri, plain.whoami.email, plain.whoami.cn],
+      ['plain', [], [], 'plain'],
+    );
   });
 
-  test('no client certificate, a revoked one and another CA\'s are refused, by both clients', async () => {
+  test("no client certificate, a revoked one and another CA's are refused, by both clients", async () => {
     // the Python SDK client, through client.py: revoked, and another CA's certificate
-    const revokedPy = render('mcp/client.py', ['--cert', 'revoked-agent', '--var', `url=${url}`], join(dir, 'client_revoked.py'));
-    const strangerPy = render('mcp/client.py', ['--cert', 'agent', '--var', `url=${url}`, '--var', `fullchain=${files.stranger.cert}`, '--var', `key=${files.stranger.key}`], join(dir, 'client_stranger.py'));
+    const revokedPy = render(
+      'mcp/client.py',
+      ['--cert', 'revoked-agent', '--var', `url=${url}`],
+      join(dir, 'client_revoked.py'),
+    );
+    const strangerPy = render(
+      'mcp/client.py',
+      [
+        '--cert',
+        'agent',
+        '--var',
+        `url=${url}`,
+        '--var',
+        `fullchain=${files.stranger.cert}`,
+        '--var',
+        `key=${files.stranger.key}`,
+      ],
+      join(dir, 'client_stranger.py'),
+    );
     // and the SDK client with the mcpki root but no certificate of its own
     const noCertPy = join(dir, 'client_none.py');
     writeFileSync(
@@ -188,11 +238,22 @@ async def main():
 asyncio.run(main())
 `,
     );
-    const [revoked, stranger, none] = await Promise.all([runAsync(PYTHON, [revokedPy]), runAsync(PYTHON, [strangerPy]), runAsync(PYTHON, [noCertPy, url, files.root])]);
-    for (const [what, result] of [['revoked', revoked], ['another CA', stranger]]) {
+    const [revoked, stranger, none] = await Promise.all([
+      runAsync(PYTHON, [revokedPy]),
+      runAsync(PYTHON, [strangerPy]),
+      runAsync(PYTHON, [noCertPy, url, files.root]),
+    ]);
+    for (const [what, result] of [
+      ['revoked', revoked],
+      ['another CA', stranger],
+    ]) {
       assert.equal(result.status, 1, `${what}: ${result.stdout}`);
       assert.doesNotMatch(result.stdout, /^tools:/m, what);
-      assert.match(result.stderr, /the connection failed \((ReadError|ConnectError|RemoteProtocolError|SSL\w*Error)\b.*was the client certificate refused/, what);
+      assert.match(
+        result.stderr,
+        /the connection failed \((ReadError|ConnectError|RemoteProtocolError|SSL\w*Error)\b.*was the client certificate refused/,
+        what,
+      );
     }
     assert.notEqual(none.status, 0, 'no client certificate');
     assert.match(none.stderr, /ReadError|ConnectError|RemoteProtocolError|SSLError/, none.stderr);

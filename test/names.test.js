@@ -28,8 +28,27 @@ test('SANs are classified and normalised', () => {
 });
 
 test('invalid names are refused with INVALID_NAME', () => {
-  for (const bad of ['', 'a b.test', '-a.test', 'a-.test', 'a..test', '*.*.test', 'foo.*.test', '*.test', 'x'.repeat(64) + '.test', '300.1.1.1', 'spiffe://UPPER/x', 'user@@x.test', 'a/b', 'under_score.test']) {
-    assert.throws(() => classifySan(bad), (error) => error instanceof McpkiError && error.code === 'INVALID_NAME' && Boolean(error.hint), JSON.stringify(bad));
+  for (const bad of [
+    '',
+    'a b.test',
+    '-a.test',
+    'a-.test',
+    'a..test',
+    '*.*.test',
+    'foo.*.test',
+    '*.test',
+    'x'.repeat(64) + '.test',
+    '300.1.1.1',
+    'spiffe://UPPER/x',
+    'user@@x.test',
+    'a/b',
+    'under_score.test',
+  ]) {
+    assert.throws(
+      () => classifySan(bad),
+      (error) => error instanceof McpkiError && error.code === 'INVALID_NAME' && Boolean(error.hint),
+      JSON.stringify(bad),
+    );
   }
 });
 
@@ -52,13 +71,33 @@ test('constraint semantics match OpenSSL: "x" covers x and below, ".x" only belo
   assert.equal(ok('email', 'ceo@bigcorp.com'), false);
   assert.equal(ok('email', 'a@b.test'), true);
   const legacy = { dns: ['.test'], ip: ['127.0.0.0/8'] };
-  assert.equal(checkPermitted({ type: 'uri', value: 'spiffe://anything/x' }, legacy), null, 'a CA without URI subtrees leaves URIs unconstrained, as RFC 5280 says');
+  assert.equal(
+    checkPermitted({ type: 'uri', value: 'spiffe://anything/x' }, legacy),
+    null,
+    'a CA without URI subtrees leaves URIs unconstrained, as RFC 5280 says',
+  );
   assert.throws(() => parsePermitted(['10.0.0.1/8']), /host bits are set/);
   assert.throws(() => parsePermitted(['10.0.0.0/33']), /prefix must be 0-32/);
 });
 
 test('isIP agrees with node:net (zone IDs aside)', () => {
-  for (const text of ['1.2.3.4', '01.2.3.4', '256.1.1.1', '1.2.3', '::1', '::', '::ffff:1.2.3.4', '1::2::3', '12345::', '0:0:0:0:0:0:0:1', '1:2:3:4:5:6:7:8:9', 'abcd', 'a.b.c.d', ':::', 'fe80::1']) {
+  for (const text of [
+    '1.2.3.4',
+    '01.2.3.4',
+    '256.1.1.1',
+    '1.2.3',
+    '::1',
+    '::',
+    '::ffff:1.2.3.4',
+    '1::2::3',
+    '12345::',
+    '0:0:0:0:0:0:0:1',
+    '1:2:3:4:5:6:7:8:9',
+    'abcd',
+    'a.b.c.d',
+    ':::',
+    'fe80::1',
+  ]) {
     assert.equal(isIP(text), net.isIP(text), text);
   }
   assert.equal(isIP('fe80::1%eth0'), 0, 'a zone ID is not part of an address in a certificate');
@@ -66,12 +105,23 @@ test('isIP agrees with node:net (zone IDs aside)', () => {
 
 test('URI and e-mail subtrees follow RFC 5280: "x" is the host x, ".x" every host below; a DNS permit gives both', () => {
   const permitted = parsePermitted(['localhost', '.test', 'corp.example', 'spiffe://prod.bigcorp.example']);
-  assert.deepEqual(permitted.uri, ['localhost', '.localhost', '.test', 'corp.example', '.corp.example', 'prod.bigcorp.example']);
+  assert.deepEqual(permitted.uri, [
+    'localhost',
+    '.localhost',
+    '.test',
+    'corp.example',
+    '.corp.example',
+    'prod.bigcorp.example',
+  ]);
   assert.deepEqual(permitted.email, ['localhost', '.localhost', '.test', 'corp.example', '.corp.example']);
   assert.deepEqual(permitted.dns, ['localhost', '.test', 'corp.example'], 'a SPIFFE trust domain adds no DNS subtree');
   const ok = (type, value) => checkPermitted({ type, value }, permitted) === null;
   assert.equal(ok('uri', 'spiffe://prod.bigcorp.example/mcp'), true);
-  assert.equal(ok('uri', 'spiffe://staging.bigcorp.example/mcp'), false, 'a trust domain is one host, not its siblings');
+  assert.equal(
+    ok('uri', 'spiffe://staging.bigcorp.example/mcp'),
+    false,
+    'a trust domain is one host, not its siblings',
+  );
   assert.equal(ok('uri', 'spiffe://x.prod.bigcorp.example/mcp'), false, 'nor its subdomains');
   assert.equal(ok('uri', 'https://api.corp.example/'), true);
   assert.equal(ok('uri', 'https://corp.example/'), true);
@@ -85,22 +135,52 @@ test('URI and e-mail subtrees follow RFC 5280: "x" is the host x, ".x" every hos
   assert.equal(ok('email', 'alice@corp.example.evil.com'), false);
   assert.match(checkPermitted({ type: 'email', value: 'ceo@bigcorp.com' }, permitted), /e-mail addresses at/);
   for (const bad of ['https://prod.bigcorp.example', 'spiffe://td/path', 'spiffe://td:8443', 'spiffe://*.td']) {
-    assert.throws(() => parsePermitted([bad]), (e) => e instanceof McpkiError && e.code === 'INVALID_NAME' && Boolean(e.hint), bad);
+    assert.throws(
+      () => parsePermitted([bad]),
+      (e) => e instanceof McpkiError && e.code === 'INVALID_NAME' && Boolean(e.hint),
+      bad,
+    );
   }
 });
 
 test('non-canonical IPv4 forms are refused as ambiguous, naming the canonical address (not "outside the constraints")', () => {
-  for (const [input, canonical] of [['127.1', '127.0.0.1'], ['0x7f.1', '127.0.0.1'], ['2130706433', '127.0.0.1'], ['017.0.0.1', '15.0.0.1'], ['0x7f000001', '127.0.0.1'], ['127.0.1', '127.0.0.1']]) {
+  for (const [input, canonical] of [
+    ['127.1', '127.0.0.1'],
+    ['0x7f.1', '127.0.0.1'],
+    ['2130706433', '127.0.0.1'],
+    ['017.0.0.1', '15.0.0.1'],
+    ['0x7f000001', '127.0.0.1'],
+    ['127.0.1', '127.0.0.1'],
+  ]) {
     assert.throws(
       () => classifySan(input),
-      (e) => e instanceof McpkiError && e.code === 'INVALID_NAME' && e.exitCode === 3 && e.message.includes('ambiguous') && e.message.includes(input) && e.hint === `write the address as ${canonical}`,
+      (e) =>
+        e instanceof McpkiError &&
+        e.code === 'INVALID_NAME' &&
+        e.exitCode === 3 &&
+        e.message.includes('ambiguous') &&
+        e.message.includes(input) &&
+        e.hint === `write the address as ${canonical}`,
       input,
     );
-    assert.throws(() => parsePermitted([input]), (e) => e.code === 'INVALID_NAME' && /ambiguous/.test(e.message), `--permit ${input}`);
+    assert.throws(
+      () => parsePermitted([input]),
+      (e) => e.code === 'INVALID_NAME' && /ambiguous/.test(e.message),
+      `--permit ${input}`,
+    );
   }
-  assert.throws(() => parsePermitted(['127.1/8']), (e) => e.code === 'INVALID_NAME' && /ambiguous/.test(e.message) && /127\.0\.0\.0\/8|127\.0\.0\.1\/8/.test(e.hint));
-  assert.throws(() => classifySan('alice@127.1'), (e) => e.code === 'INVALID_NAME' && /ambiguous/.test(e.message));
-  assert.throws(() => classifySan('alice@127.0.0.1'), (e) => e.code === 'INVALID_NAME' && /IP address, not a host name/.test(e.message));
+  assert.throws(
+    () => parsePermitted(['127.1/8']),
+    (e) => e.code === 'INVALID_NAME' && /ambiguous/.test(e.message) && /127\.0\.0\.0\/8|127\.0\.0\.1\/8/.test(e.hint),
+  );
+  assert.throws(
+    () => classifySan('alice@127.1'),
+    (e) => e.code === 'INVALID_NAME' && /ambiguous/.test(e.message),
+  );
+  assert.throws(
+    () => classifySan('alice@127.0.0.1'),
+    (e) => e.code === 'INVALID_NAME' && /IP address, not a host name/.test(e.message),
+  );
   assert.deepEqual(classifySan('127.0.0.1'), { type: 'ip', value: '127.0.0.1' });
   assert.deepEqual(classifySan('v1.test'), { type: 'dns', value: 'v1.test' }, 'a digit inside a label is fine');
 });
@@ -109,16 +189,33 @@ test('a --permit that removes a constraint is refused unless allowed explicitly'
   for (const broad of ['0.0.0.0/0', '::/0', '0.0.0.0/1', '128.0.0.0/4', '::/6', 'com', '.com', '.', 'org.', 'COM']) {
     assert.throws(
       () => parsePermitted([broad]),
-      (e) => e instanceof McpkiError && e.code === 'INVALID_NAME' && e.message.includes(broad) && /--allow-broad-permit/.test(e.hint),
+      (e) =>
+        e instanceof McpkiError &&
+        e.code === 'INVALID_NAME' &&
+        e.message.includes(broad) &&
+        /--allow-broad-permit/.test(e.hint),
       broad,
     );
     assert.doesNotThrow(() => parsePermitted([broad], { allowBroad: true }), broad);
   }
-  for (const fine of ['10.0.0.0/8', 'fc00::/7', '.corp.example', 'example.com', 'localhost', '.internal', 'lan', '192.168.0.0/16']) {
+  for (const fine of [
+    '10.0.0.0/8',
+    'fc00::/7',
+    '.corp.example',
+    'example.com',
+    'localhost',
+    '.internal',
+    'lan',
+    '192.168.0.0/16',
+  ]) {
     assert.doesNotThrow(() => parsePermitted([fine]), fine);
   }
   const everything = parsePermitted(['.'], { allowBroad: true });
-  assert.equal(checkPermitted({ type: 'dns', value: 'www.google.com' }, everything), null, '"." with the flag is an empty subtree: every name');
+  assert.equal(
+    checkPermitted({ type: 'dns', value: 'www.google.com' }, everything),
+    null,
+    '"." with the flag is an empty subtree: every name',
+  );
   assert.equal(checkPermitted({ type: 'email', value: 'a@google.com' }, everything), null);
 });
 
@@ -161,10 +258,29 @@ test('init refuses a broad --permit without --allow-broad-permit (exit 3, nothin
     assert.equal(refused.status, 3, refused.stderr);
     assert.match(refused.stderr, /error: --permit 0\.0\.0\.0\/0 permits every IPv4 address/);
     assert.match(refused.stderr, /hint: .*--allow-broad-permit/);
-    const allowed = mcpki(['--home', join(dir, 'b'), 'init', '--permit', '0.0.0.0/0', '--permit', 'com', '--allow-broad-permit']);
+    const allowed = mcpki([
+      '--home',
+      join(dir, 'b'),
+      'init',
+      '--permit',
+      '0.0.0.0/0',
+      '--permit',
+      'com',
+      '--allow-broad-permit',
+    ]);
     assert.equal(allowed.status, 0, allowed.stderr);
     assert.match(allowed.stderr, /warning: --permit 0\.0\.0\.0\/0, com barely limits/);
-    const wide = mcpki(['--home', join(dir, 'b'), 'issue', 'server', 'wide', 'www.example.com', '8.8.8.8', '--out', join(dir, 'out')]);
+    const wide = mcpki([
+      '--home',
+      join(dir, 'b'),
+      'issue',
+      'server',
+      'wide',
+      'www.example.com',
+      '8.8.8.8',
+      '--out',
+      join(dir, 'out'),
+    ]);
     assert.equal(wide.status, 0, wide.stderr);
   } finally {
     cleanup();
@@ -175,14 +291,28 @@ test('an empty PKCS#12 password is refused before anything is written (issue and
   const { encodePkcs12 } = await import('../dist/pki/pkcs12.js');
   const { generateKeyPairSync } = await import('node:crypto');
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  assert.throws(() => encodePkcs12({ key: privateKey, certificates: [Buffer.from([0x30, 0])], password: '' }), (e) => e instanceof McpkiError && e.code === 'PASSPHRASE_MISSING' && e.exitCode === 12);
+  assert.throws(
+    () => encodePkcs12({ key: privateKey, certificates: [Buffer.from([0x30, 0])], password: '' }),
+    (e) => e instanceof McpkiError && e.code === 'PASSPHRASE_MISSING' && e.exitCode === 12,
+  );
   const { dir, cleanup } = tempDir();
   try {
     const home = join(dir, 'home');
     assert.equal(mcpki(['--home', home, 'init']).status, 0);
     const { writeFileSync, existsSync } = await import('node:fs');
     writeFileSync(join(dir, 'pass'), '\n');
-    const refused = mcpki(['--home', home, 'issue', 'server', 'p12', 'localhost', '--p12-password-file', join(dir, 'pass'), '--out', join(dir, 'out')]);
+    const refused = mcpki([
+      '--home',
+      home,
+      'issue',
+      'server',
+      'p12',
+      'localhost',
+      '--p12-password-file',
+      join(dir, 'pass'),
+      '--out',
+      join(dir, 'out'),
+    ]);
     assert.equal(refused.status, 12, refused.stderr);
     assert.match(refused.stderr, /error: the PKCS#12 password is empty/);
     assert.equal(existsSync(join(dir, 'out')), false);

@@ -14,7 +14,6 @@ const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8'));
 const nativeModule = join(ROOT, 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node');
 const sqlite = JSON.parse(readFileSync(join(ROOT, 'node_modules', 'better-sqlite3', 'package.json'), 'utf8'));
 
-
 const scratch = tempDir('mcpki-package-');
 let packed;
 let app;
@@ -37,12 +36,28 @@ test.after(() => scratch.cleanup());
 test('npm pack: the published files, the manifest without a prepare script', () => {
   assert.ok(existsSync(join(ROOT, 'dist', 'cli.cjs')), 'dist/ is built (npm run build, or npm test builds it first)');
   // --ignore-scripts: dist/ is the tree the other tests ran against; `prepack` would rebuild the same thing
-  const result = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch.dir], { cwd: ROOT, timeout: 120_000 });
+  const result = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', scratch.dir], {
+    cwd: ROOT,
+    timeout: 120_000,
+  });
   assert.equal(result.status, 0, result.stderr);
   const [info] = JSON.parse(result.stdout);
   packed = join(scratch.dir, info.filename);
   const files = info.files.map((f) => f.path);
-  for (const path of ['bin/mcpki.js', 'dist/cli.cjs', 'dist/index.js', 'dist/index.d.ts', 'dist/tls/index.js', 'README.md', 'package.json', 'schema/mcpki.schema.json', 'templates/systemd/mcpki.service', 'docs/cli.md', 'docs/troubleshooting.md', 'docs/mcp.md']) {
+  for (const path of [
+    'bin/mcpki.js',
+    'dist/cli.cjs',
+    'dist/index.js',
+    'dist/index.d.ts',
+    'dist/tls/index.js',
+    'README.md',
+    'package.json',
+    'schema/mcpki.schema.json',
+    'templates/systemd/mcpki.service',
+    'docs/cli.md',
+    'docs/troubleshooting.md',
+    'docs/mcp.md',
+  ]) {
     assert.ok(files.includes(path), `${path} is in the package`);
   }
   for (const path of files) assert.doesNotMatch(path, /^(test|src|bench|\.ci)\//, `${path} is not shipped`);
@@ -51,7 +66,10 @@ test('npm pack: the published files, the manifest without a prepare script', () 
     const text = run('tar', ['-xzOf', packed, `package/${doc}`]).stdout;
     for (const [, target] of text.matchAll(/\]\((?!https?:|#|mailto:)([^)#\s]+)/g)) {
       const linked = join(doc, '..', target).replace(/\/$/, '');
-      assert.ok(files.some((f) => f === linked || f.startsWith(`${linked}/`)), `${doc} links to ${target}, which is not in the package`);
+      assert.ok(
+        files.some((f) => f === linked || f.startsWith(`${linked}/`)),
+        `${doc} links to ${target}, which is not in the package`,
+      );
     }
   }
   const manifest = JSON.parse(run('tar', ['-xzOf', packed, 'package/package.json']).stdout);
@@ -71,11 +89,24 @@ test('npm install --omit=dev of the tarball into an empty folder, offline', { ti
   // the lock pins each runtime dependency (version + integrity) so npm takes it from its cache by hash
   const packages = {
     '': { dependencies: { mcpki: `file:${packed}` } },
-    'node_modules/mcpki': { version: pkg.version, resolved: `file:${packed}`, license: pkg.license, dependencies: pkg.dependencies, bin: pkg.bin, engines: pkg.engines },
+    'node_modules/mcpki': {
+      version: pkg.version,
+      resolved: `file:${packed}`,
+      license: pkg.license,
+      dependencies: pkg.dependencies,
+      bin: pkg.bin,
+      engines: pkg.engines,
+    },
   };
   for (const [path, entry] of Object.entries(lock.packages)) if (path !== '' && !entry.dev) packages[path] = entry;
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ private: true, dependencies: { mcpki: `file:${packed}` } }));
-  writeFileSync(join(app, 'package-lock.json'), JSON.stringify({ name: 'app', lockfileVersion: 3, requires: true, packages }));
+  writeFileSync(
+    join(app, 'package.json'),
+    JSON.stringify({ private: true, dependencies: { mcpki: `file:${packed}` } }),
+  );
+  writeFileSync(
+    join(app, 'package-lock.json'),
+    JSON.stringify({ name: 'app', lockfileVersion: 3, requires: true, packages }),
+  );
   // prebuild-install's local prebuild: DIR/NAME-vVERSION-node-vABI-PLATFORM-ARCH.tar.gz holding build/Release/
   const prebuilds = join(scratch.dir, 'prebuilds');
   const stage = join(scratch.dir, 'stage');
@@ -91,8 +122,15 @@ test('npm install --omit=dev of the tarball into an empty folder, offline', { ti
   });
   assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
   const modules = readdirSync(join(app, 'node_modules'));
-  for (const dev of Object.keys(pkg.devDependencies)) assert.ok(!modules.includes(dev.split('/')[0]) || !existsSync(join(app, 'node_modules', dev)), `devDependency ${dev} is not installed`);
-  assert.ok(existsSync(join(app, 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node')), 'better-sqlite3 install script placed its native module');
+  for (const dev of Object.keys(pkg.devDependencies))
+    assert.ok(
+      !modules.includes(dev.split('/')[0]) || !existsSync(join(app, 'node_modules', dev)),
+      `devDependency ${dev} is not installed`,
+    );
+  assert.ok(
+    existsSync(join(app, 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node')),
+    'better-sqlite3 install script placed its native module',
+  );
 });
 
 test('installed mcpki --version', () => {
@@ -111,7 +149,16 @@ function issueLocalhost(args) {
   const result = installed(['issue', 'server', ...args, '--json']);
   assert.equal(result.status, 0, result.stderr);
   const { certificate } = JSON.parse(result.stdout);
-  const verify = run('openssl', ['verify', '-CAfile', join(home, 'ca', 'root.crt'), '-untrusted', join(home, 'ca', 'intermediate.crt'), '-verify_hostname', 'localhost', certificate.paths.cert]);
+  const verify = run('openssl', [
+    'verify',
+    '-CAfile',
+    join(home, 'ca', 'root.crt'),
+    '-untrusted',
+    join(home, 'ca', 'intermediate.crt'),
+    '-verify_hostname',
+    'localhost',
+    certificate.paths.cert,
+  ]);
   assert.equal(verify.status, 0, verify.stdout + verify.stderr);
   return certificate;
 }
@@ -121,17 +168,46 @@ step('issue NAME alone', () => {
   assert.deepEqual(certificate.sans, [{ type: 'dns', value: 'localhost' }]);
 });
 
-step('sign', () => {
-  const key = join(scratch.dir, 'svc.key');
-  const csr = join(scratch.dir, 'svc.csr');
-  const req = run('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=svc.localhost', '-addext', 'subjectAltName=DNS:svc.localhost']);
-  assert.equal(req.status, 0, req.stderr);
-  const out = join(scratch.dir, 'svc.crt');
-  const result = installed(['sign', csr, '--out', out]);
-  assert.equal(result.status, 0, result.stderr);
-  const verify = run('openssl', ['verify', '-CAfile', join(home, 'ca', 'root.crt'), '-untrusted', join(home, 'ca', 'intermediate.crt'), '-verify_hostname', 'svc.localhost', out]);
-  assert.equal(verify.status, 0, verify.stdout + verify.stderr);
-}, !hasCommand('openssl') && 'needs openssl');
+step(
+  'sign',
+  () => {
+    const key = join(scratch.dir, 'svc.key');
+    const csr = join(scratch.dir, 'svc.csr');
+    const req = run('openssl', [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      csr,
+      '-subj',
+      '/CN=svc.localhost',
+      '-addext',
+      'subjectAltName=DNS:svc.localhost',
+    ]);
+    assert.equal(req.status, 0, req.stderr);
+    const out = join(scratch.dir, 'svc.crt');
+    const result = installed(['sign', csr, '--out', out]);
+    assert.equal(result.status, 0, result.stderr);
+    const verify = run('openssl', [
+      'verify',
+      '-CAfile',
+      join(home, 'ca', 'root.crt'),
+      '-untrusted',
+      join(home, 'ca', 'intermediate.crt'),
+      '-verify_hostname',
+      'svc.localhost',
+      out,
+    ]);
+    assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+  },
+  !hasCommand('openssl') && 'needs openssl',
+);
 
 step('renew NAME', () => {
   const before = JSON.parse(installed(['show', 'localhost', '--json']).stdout);
@@ -175,7 +251,11 @@ test('installed: a rendered systemd unit points its Documentation= at files that
       const file = join(scratch.dir, unit.split('/')[1]);
       writeFileSync(file, result.stdout);
       const verified = run('systemd-analyze', ['verify', file], { cwd: scratch.dir });
-      assert.doesNotMatch(verified.stderr, /Documentation|Invalid URL|specifiers in 'file:/, `${unit}: ${verified.stderr}`);
+      assert.doesNotMatch(
+        verified.stderr,
+        /Documentation|Invalid URL|specifiers in 'file:/,
+        `${unit}: ${verified.stderr}`,
+      );
     }
   }
 });

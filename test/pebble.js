@@ -223,7 +223,8 @@ function request(url, { method = 'GET', body, ca, timeout = 5000 } = {}) {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const mod = u.protocol === 'https:' ? https : http;
-    const payload = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    const payload =
+      body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const req = mod.request(
       u,
       {
@@ -236,7 +237,9 @@ function request(url, { method = 'GET', body, ca, timeout = 5000 } = {}) {
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+        );
         res.on('error', reject);
       },
     );
@@ -287,7 +290,8 @@ export async function startPebble(options = {}) {
       ['--home', home, 'issue', 'server', 'pebble', 'localhost', '127.0.0.1'],
     ]) {
       const r = mcpki(args);
-      if (r.status !== 0) throw new Error(`pebble harness: mcpki ${args.slice(2).join(' ')} failed (${r.status}): ${r.stderr}`);
+      if (r.status !== 0)
+        throw new Error(`pebble harness: mcpki ${args.slice(2).join(' ')} failed (${r.status}): ${r.stderr}`);
     }
     const caBundlePath = join(home, 'ca', 'root.crt');
     const ca = readFileSync(caBundlePath);
@@ -312,7 +316,9 @@ export async function startPebble(options = {}) {
 async function launch({ options, dir, home, caBundlePath, ca, cleanup }) {
   const started = Date.now();
   const timeoutMs = options.timeoutMs ?? 20_000;
-  const [dnsPort, listenPort, managementPort, challtestsrvPort, httpPort, tlsAlpnPort] = await freePorts(6, { udp: true });
+  const [dnsPort, listenPort, managementPort, challtestsrvPort, httpPort, tlsAlpnPort] = await freePorts(6, {
+    udp: true,
+  });
 
   const config = {
     pebble: {
@@ -343,17 +349,29 @@ async function launch({ options, dir, home, caBundlePath, ca, cleanup }) {
     'pebble-challtestsrv',
     CHALLTESTSRV_BIN,
     [
-      '-http01', '',
-      '-https01', '',
-      '-tlsalpn01', '',
-      '-defaultIPv6', '',
-      '-defaultIPv4', '127.0.0.1',
-      '-dns01', `127.0.0.1:${dnsPort}`,
-      '-management', `127.0.0.1:${challtestsrvPort}`,
+      '-http01',
+      '',
+      '-https01',
+      '',
+      '-tlsalpn01',
+      '',
+      '-defaultIPv6',
+      '',
+      '-defaultIPv4',
+      '127.0.0.1',
+      '-dns01',
+      `127.0.0.1:${dnsPort}`,
+      '-management',
+      `127.0.0.1:${challtestsrvPort}`,
     ],
     baseEnv,
   );
-  const pebble = startProcess('pebble', PEBBLE_BIN, ['-config', configPath, '-dnsserver', `127.0.0.1:${dnsPort}`], pebbleEnv);
+  const pebble = startProcess(
+    'pebble',
+    PEBBLE_BIN,
+    ['-config', configPath, '-dnsserver', `127.0.0.1:${dnsPort}`],
+    pebbleEnv,
+  );
   const procs = [challtestsrv, pebble];
 
   const directoryUrl = `https://127.0.0.1:${listenPort}/dir`;
@@ -363,7 +381,11 @@ async function launch({ options, dir, home, caBundlePath, ca, cleanup }) {
   const describe = (lines = TAIL_LINES) =>
     procs
       .map((p) => {
-        const state = p.spawnError ? `failed to start: ${p.spawnError.message}` : p.exited ? `exited (${p.exitInfo})` : 'running';
+        const state = p.spawnError
+          ? `failed to start: ${p.spawnError.message}`
+          : p.exited
+            ? `exited (${p.exitInfo})`
+            : 'running';
         return `--- ${p.name} (${state}), last output:\n${p.output(lines) || '(none)'}`;
       })
       .join('\n');

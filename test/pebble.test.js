@@ -82,13 +82,21 @@ test('plain Pebble: directory, root, TXT records, clean stop', { skip }, async (
   assert.match(pebble.managementUrl, /^https:\/\/127\.0\.0\.1:\d+$/);
   assert.match(pebble.challtestsrvUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
   assert.ok(pebble.caBundlePath.endsWith(join('ca', 'root.crt')) && existsSync(pebble.caBundlePath));
-  const ports = [pebble.listenPort, pebble.managementPort, pebble.challtestsrvPort, pebble.dnsPort, pebble.httpPort, pebble.tlsAlpnPort];
+  const ports = [
+    pebble.listenPort,
+    pebble.managementPort,
+    pebble.challtestsrvPort,
+    pebble.dnsPort,
+    pebble.httpPort,
+    pebble.tlsAlpnPort,
+  ];
   assert.equal(new Set(ports).size, 6, `distinct ports: ${ports}`);
 
   // The directory is served over TLS with the mcpki-issued certificate: trusting the mcpki root is enough.
   const dir = await httpsGetJson(pebble.directoryUrl, pebble.caBundlePath);
   assert.equal(dir.status, 200);
-  for (const key of ['newNonce', 'newAccount', 'newOrder']) assert.match(dir.json[key], /^https:\/\/127\.0\.0\.1:/, key);
+  for (const key of ['newNonce', 'newAccount', 'newOrder'])
+    assert.match(dir.json[key], /^https:\/\/127\.0\.0\.1:/, key);
   assert.equal(dir.json.meta.externalAccountRequired, false);
 
   // The validation ports are in Pebble's config.
@@ -111,7 +119,10 @@ test('plain Pebble: directory, root, TXT records, clean stop', { skip }, async (
   const resolver = new dns.promises.Resolver({ timeout: 1000, tries: 1 });
   resolver.setServers([pebble.dnsServer]);
   assert.deepEqual(await resolver.resolve4('anything.example.com'), ['127.0.0.1']);
-  await assert.rejects(resolver.resolve6('anything.example.com'), (e) => e.code === 'ENODATA' || e.code === 'ENOTFOUND');
+  await assert.rejects(
+    resolver.resolve6('anything.example.com'),
+    (e) => e.code === 'ENODATA' || e.code === 'ENOTFOUND',
+  );
 
   // TXT records: set (values accumulate: a name and its wildcard share one record), then clear (all values).
   const name = '_acme-challenge.txt.harness.test';
@@ -152,7 +163,10 @@ test('EAB Pebble: externalAccountRequired, registration with and without EAB (ac
   acme.axios.defaults.httpsAgent = new https.Agent({ ca: readFileSync(pebble.caBundlePath) });
   t.after(() => (acme.axios.defaults.httpsAgent = previousAgent));
 
-  const without = new acme.Client({ directoryUrl: pebble.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey() });
+  const without = new acme.Client({
+    directoryUrl: pebble.directoryUrl,
+    accountKey: await acme.crypto.createPrivateEcdsaKey(),
+  });
   await assert.rejects(without.createAccount({ termsOfServiceAgreed: true }), /externalAccountBinding/);
 
   const [kid, hmacKey] = Object.entries(EAB)[0];
@@ -194,7 +208,9 @@ test('end to end: acme-client obtains a certificate for harness.test via http-01
   const requests = [];
   const responder = http.createServer((req, res) => {
     requests.push(req.url);
-    const token = req.url.startsWith('/.well-known/acme-challenge/') ? req.url.slice('/.well-known/acme-challenge/'.length) : null;
+    const token = req.url.startsWith('/.well-known/acme-challenge/')
+      ? req.url.slice('/.well-known/acme-challenge/'.length)
+      : null;
     if (token && tokens.has(token)) {
       res.writeHead(200, { 'content-type': 'text/plain' }).end(tokens.get(token));
     } else {
@@ -216,7 +232,10 @@ test('end to end: acme-client obtains a certificate for harness.test via http-01
     backoffMin: 50,
     backoffMax: 1000,
   });
-  const [key, csr] = await acme.crypto.createCsr({ altNames: ['harness.test'] }, await acme.crypto.createPrivateEcdsaKey());
+  const [key, csr] = await acme.crypto.createCsr(
+    { altNames: ['harness.test'] },
+    await acme.crypto.createPrivateEcdsaKey(),
+  );
   const chainPem = await client.auto({
     csr,
     termsOfServiceAgreed: true,
@@ -234,7 +253,10 @@ test('end to end: acme-client obtains a certificate for harness.test via http-01
   });
   t.diagnostic(`one issuance (account + order + http-01 + finalize + download) took ${Date.now() - t1} ms`);
   assert.ok(key.length > 0);
-  assert.ok(requests.some((u) => u.startsWith('/.well-known/acme-challenge/')), 'Pebble fetched the challenge');
+  assert.ok(
+    requests.some((u) => u.startsWith('/.well-known/acme-challenge/')),
+    'Pebble fetched the challenge',
+  );
   assert.equal(tokens.size, 0, 'challengeRemoveFn ran');
 
   const [leaf, ...rest] = acme.crypto.splitPemChain(chainPem);
@@ -246,11 +268,25 @@ test('end to end: acme-client obtains a certificate for harness.test via http-01
   writeFileSync(join(tmp, 'leaf.pem'), leaf);
   writeFileSync(join(tmp, 'chain.pem'), rest.join('\n'));
   writeFileSync(join(tmp, 'root.pem'), await pebble.rootPem());
-  const verified = run('openssl', ['verify', '-CAfile', join(tmp, 'root.pem'), '-untrusted', join(tmp, 'chain.pem'), join(tmp, 'leaf.pem')]);
+  const verified = run('openssl', [
+    'verify',
+    '-CAfile',
+    join(tmp, 'root.pem'),
+    '-untrusted',
+    join(tmp, 'chain.pem'),
+    join(tmp, 'leaf.pem'),
+  ]);
   assert.equal(verified.status, 0, verified.stdout + verified.stderr);
   assert.match(verified.stdout, /leaf\.pem: OK/);
 
   // Against the mcpki root (Pebble's TLS certificate issuer) it must not verify: the two CAs are distinct.
-  const wrong = run('openssl', ['verify', '-CAfile', pebble.caBundlePath, '-untrusted', join(tmp, 'chain.pem'), join(tmp, 'leaf.pem')]);
+  const wrong = run('openssl', [
+    'verify',
+    '-CAfile',
+    pebble.caBundlePath,
+    '-untrusted',
+    join(tmp, 'chain.pem'),
+    join(tmp, 'leaf.pem'),
+  ]);
   assert.notEqual(wrong.status, 0);
 });

@@ -32,7 +32,19 @@ function p12For(keyType, { legacy = false, password = PASSWORD, tag = '' } = {})
   const name = `p12-${keyType}${legacy ? '-legacy' : ''}${tag}`;
   if (!issued.has(name)) {
     const outDir = join(home.dir, 'out', name);
-    issued.set(name, issueCertificate(context, { kind: 'server', name, sans: ['localhost'], keyType, p12: true, p12Password: password, p12Legacy: legacy, outDir }));
+    issued.set(
+      name,
+      issueCertificate(context, {
+        kind: 'server',
+        name,
+        sans: ['localhost'],
+        keyType,
+        p12: true,
+        p12Password: password,
+        p12Legacy: legacy,
+        outDir,
+      }),
+    );
   }
   return { name, password, ...issued.get(name) };
 }
@@ -63,59 +75,78 @@ function iterationsIn(output) {
   return [...output.matchAll(/Iteration (\d+)/g)].map((m) => Number(m[1]));
 }
 
-test('OpenSSL 3 opens the modern form with its defaults: AES-256-CBC, PBKDF2-HMAC-SHA256, SHA-256 MAC', { skip: !hasOpenssl && 'openssl missing' }, () => {
-  for (const keyType of KEY_TYPES) {
-    const { paths } = p12For(keyType);
-    const info = opensslInfo(paths.p12, PASSWORD);
-    assert.equal(info.status, 0, `${keyType}: ${info.stderr}`);
-    assert.match(info.output, /MAC: sha256/);
-    assert.match(info.output, /MAC length: 32/);
-    assert.match(info.output, /PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC, Iteration \d+, PRF hmacWithSHA256/);
-    assert.match(info.output, /Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration \d+, PRF hmacWithSHA256/);
-    assert.equal(info.output.match(/Certificate bag/g)?.length, 2, 'leaf and intermediate');
-    const iterations = iterationsIn(info.output);
-    assert.equal(iterations.length, 3, 'MAC, certificates, key');
-    assert.ok(iterations.every((n) => n >= 2048), `iterations ${iterations}`);
-  }
-});
-
-test('OpenSSL 3 opens the legacy form (3DES, SHA-1 MAC) without -legacy, and with it', { skip: !hasOpenssl && 'openssl missing' }, () => {
-  const legacyProvider = run('openssl', ['list', '-providers', '-provider', 'legacy']).status === 0;
-  for (const keyType of ['ec-p256', 'rsa-2048']) {
-    const { paths } = p12For(keyType, { legacy: true });
-    const info = opensslInfo(paths.p12, PASSWORD);
-    assert.equal(info.status, 0, `${keyType}: 3DES is in the default provider: ${info.stderr}`);
-    assert.match(info.output, /MAC: sha1/);
-    assert.match(info.output, /MAC length: 20/);
-    assert.match(info.output, /PKCS7 Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048/);
-    assert.match(info.output, /Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048/);
-    assert.doesNotMatch(info.output, /AES|PBES2|RC2/);
-    opensslDump(paths.p12, PASSWORD);
-    if (legacyProvider) {
-      const withLegacy = opensslInfo(paths.p12, PASSWORD, ['-legacy']);
-      assert.equal(withLegacy.status, 0, withLegacy.stderr);
+test(
+  'OpenSSL 3 opens the modern form with its defaults: AES-256-CBC, PBKDF2-HMAC-SHA256, SHA-256 MAC',
+  { skip: !hasOpenssl && 'openssl missing' },
+  () => {
+    for (const keyType of KEY_TYPES) {
+      const { paths } = p12For(keyType);
+      const info = opensslInfo(paths.p12, PASSWORD);
+      assert.equal(info.status, 0, `${keyType}: ${info.stderr}`);
+      assert.match(info.output, /MAC: sha256/);
+      assert.match(info.output, /MAC length: 32/);
+      assert.match(info.output, /PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC, Iteration \d+, PRF hmacWithSHA256/);
+      assert.match(info.output, /Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration \d+, PRF hmacWithSHA256/);
+      assert.equal(info.output.match(/Certificate bag/g)?.length, 2, 'leaf and intermediate');
+      const iterations = iterationsIn(info.output);
+      assert.equal(iterations.length, 3, 'MAC, certificates, key');
+      assert.ok(
+        iterations.every((n) => n >= 2048),
+        `iterations ${iterations}`,
+      );
     }
-  }
-});
+  },
+);
 
-test('the key in the .p12 is the certificate key, and both bags carry the friendly name and localKeyID', { skip: !hasOpenssl && 'openssl missing' }, () => {
-  for (const keyType of KEY_TYPES) {
-    for (const legacy of [false, true]) {
-      const { name, paths } = p12For(keyType, { legacy });
-      const dump = opensslDump(paths.p12, PASSWORD);
-      assert.match(dump, /-----BEGIN PRIVATE KEY-----/);
-      const fromP12 = publicKeyPem(['pkey', '-pubout'], dump);
-      assert.equal(fromP12, publicKeyPem(['x509', '-pubkey', '-noout', '-in', paths.cert]), `${name}: key matches certificate`);
-      assert.equal(fromP12, publicKeyPem(['pkey', '-pubout', '-in', paths.key]), `${name}: same key as NAME.key`);
-
-      const leafDer = new X509Certificate(readFileSync(paths.cert)).raw;
-      const keyId = createHash('sha1').update(leafDer).digest('hex').toUpperCase().replace(/(..)/g, '$1 ');
-      const keyIds = [...dump.matchAll(/localKeyID: ([0-9A-F ]+)/g)].map((m) => m[1]);
-      assert.deepEqual(keyIds, [keyId, keyId], `${name}: key bag and leaf bag, SHA-1 of the leaf`);
-      assert.equal(dump.match(new RegExp(`friendlyName: ${name}\\n`, 'g'))?.length, 2, name);
+test(
+  'OpenSSL 3 opens the legacy form (3DES, SHA-1 MAC) without -legacy, and with it',
+  { skip: !hasOpenssl && 'openssl missing' },
+  () => {
+    const legacyProvider = run('openssl', ['list', '-providers', '-provider', 'legacy']).status === 0;
+    for (const keyType of ['ec-p256', 'rsa-2048']) {
+      const { paths } = p12For(keyType, { legacy: true });
+      const info = opensslInfo(paths.p12, PASSWORD);
+      assert.equal(info.status, 0, `${keyType}: 3DES is in the default provider: ${info.stderr}`);
+      assert.match(info.output, /MAC: sha1/);
+      assert.match(info.output, /MAC length: 20/);
+      assert.match(info.output, /PKCS7 Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048/);
+      assert.match(info.output, /Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048/);
+      assert.doesNotMatch(info.output, /AES|PBES2|RC2/);
+      opensslDump(paths.p12, PASSWORD);
+      if (legacyProvider) {
+        const withLegacy = opensslInfo(paths.p12, PASSWORD, ['-legacy']);
+        assert.equal(withLegacy.status, 0, withLegacy.stderr);
+      }
     }
-  }
-});
+  },
+);
+
+test(
+  'the key in the .p12 is the certificate key, and both bags carry the friendly name and localKeyID',
+  { skip: !hasOpenssl && 'openssl missing' },
+  () => {
+    for (const keyType of KEY_TYPES) {
+      for (const legacy of [false, true]) {
+        const { name, paths } = p12For(keyType, { legacy });
+        const dump = opensslDump(paths.p12, PASSWORD);
+        assert.match(dump, /-----BEGIN PRIVATE KEY-----/);
+        const fromP12 = publicKeyPem(['pkey', '-pubout'], dump);
+        assert.equal(
+          fromP12,
+          publicKeyPem(['x509', '-pubkey', '-noout', '-in', paths.cert]),
+          `${name}: key matches certificate`,
+        );
+        assert.equal(fromP12, publicKeyPem(['pkey', '-pubout', '-in', paths.key]), `${name}: same key as NAME.key`);
+
+        const leafDer = new X509Certificate(readFileSync(paths.cert)).raw;
+        const keyId = createHash('sha1').update(leafDer).digest('hex').toUpperCase().replace(/(..)/g, '$1 ');
+        const keyIds = [...dump.matchAll(/localKeyID: ([0-9A-F ]+)/g)].map((m) => m[1]);
+        assert.deepEqual(keyIds, [keyId, keyId], `${name}: key bag and leaf bag, SHA-1 of the leaf`);
+        assert.equal(dump.match(new RegExp(`friendlyName: ${name}\\n`, 'g'))?.length, 2, name);
+      }
+    }
+  },
+);
 
 test('a wrong password or a changed byte fails the MAC check', { skip: !hasOpenssl && 'openssl missing' }, () => {
   for (const legacy of [false, true]) {
@@ -138,39 +169,77 @@ test('a wrong password or a changed byte fails the MAC check', { skip: !hasOpens
   }
 });
 
-test('any UTF-8 password works, a long one too; an empty one is refused', { skip: !hasOpenssl && 'openssl missing' }, () => {
-  assert.throws(() => p12For('ec-p256', { password: '', tag: '-empty' }), (e) => e.code === 'PASSPHRASE_MISSING');
-  // 'long' is more than one 64-byte KDF block as a BMPString
-  const passwords = [['-utf8', 'pässwörd 密码 😀'], ['-long', 'correct horse battery staple '.repeat(3)]];
-  for (const [tag, password] of passwords) {
-    for (const legacy of [false, true]) {
-      const { name, paths } = p12For('ec-p256', { legacy, password, tag });
-      assert.equal(opensslInfo(paths.p12, password).status, 0, name);
-      assert.match(opensslDump(paths.p12, password), /-----BEGIN PRIVATE KEY-----/, name);
-      if (password !== '') assert.notEqual(opensslInfo(paths.p12, PASSWORD).status, 0, name);
+test(
+  'any UTF-8 password works, a long one too; an empty one is refused',
+  { skip: !hasOpenssl && 'openssl missing' },
+  () => {
+    assert.throws(
+      () => p12For('ec-p256', { password: '', tag: '-empty' }),
+      (e) => e.code === 'PASSPHRASE_MISSING',
+    );
+    // 'long' is more than one 64-byte KDF block as a BMPString
+    const passwords = [
+      ['-utf8', 'pässwörd 密码 😀'],
+      ['-long', 'correct horse battery staple '.repeat(3)],
+    ];
+    for (const [tag, password] of passwords) {
+      for (const legacy of [false, true]) {
+        const { name, paths } = p12For('ec-p256', { legacy, password, tag });
+        assert.equal(opensslInfo(paths.p12, password).status, 0, name);
+        assert.match(opensslDump(paths.p12, password), /-----BEGIN PRIVATE KEY-----/, name);
+        if (password !== '') assert.notEqual(opensslInfo(paths.p12, PASSWORD).status, 0, name);
+      }
     }
-  }
-});
+  },
+);
 
-test('keytool lists a PrivateKeyEntry with the chain, and can decrypt the key', { skip: !hasKeytool && 'keytool missing' }, () => {
-  for (const keyType of ['ec-p256', 'ec-p384', 'rsa-2048']) {
-    for (const legacy of [false, true]) {
-      const { name, paths } = p12For(keyType, { legacy });
-      const list = run('keytool', ['-list', '-v', '-keystore', paths.p12, '-storetype', 'PKCS12', '-storepass', PASSWORD]);
-      assert.equal(list.status, 0, `${name}: ${list.stdout}${list.stderr}`);
-      assert.match(list.stdout, /Your keystore contains 1 entry/);
-      assert.match(list.stdout, new RegExp(`Alias name: ${name}\\n`));
-      assert.match(list.stdout, /Entry type: PrivateKeyEntry/);
-      assert.match(list.stdout, /Certificate chain length: 2/);
+test(
+  'keytool lists a PrivateKeyEntry with the chain, and can decrypt the key',
+  { skip: !hasKeytool && 'keytool missing' },
+  () => {
+    for (const keyType of ['ec-p256', 'ec-p384', 'rsa-2048']) {
+      for (const legacy of [false, true]) {
+        const { name, paths } = p12For(keyType, { legacy });
+        const list = run('keytool', [
+          '-list',
+          '-v',
+          '-keystore',
+          paths.p12,
+          '-storetype',
+          'PKCS12',
+          '-storepass',
+          PASSWORD,
+        ]);
+        assert.equal(list.status, 0, `${name}: ${list.stdout}${list.stderr}`);
+        assert.match(list.stdout, /Your keystore contains 1 entry/);
+        assert.match(list.stdout, new RegExp(`Alias name: ${name}\\n`));
+        assert.match(list.stdout, /Entry type: PrivateKeyEntry/);
+        assert.match(list.stdout, /Certificate chain length: 2/);
 
-      // -list does not touch the key; copying the entry into another keystore has to decrypt it
-      const copy = join(home.dir, `${name}-copy.p12`);
-      const imported = run('keytool', ['-importkeystore', '-noprompt', '-srckeystore', paths.p12, '-srcstoretype', 'PKCS12', '-srcstorepass', PASSWORD, '-destkeystore', copy, '-deststoretype', 'PKCS12', '-deststorepass', PASSWORD]);
-      assert.equal(imported.status, 0, `${name}: ${imported.stdout}${imported.stderr}`);
-      assert.match(imported.stdout + imported.stderr, /1 entries successfully imported/);
+        // -list does not touch the key; copying the entry into another keystore has to decrypt it
+        const copy = join(home.dir, `${name}-copy.p12`);
+        const imported = run('keytool', [
+          '-importkeystore',
+          '-noprompt',
+          '-srckeystore',
+          paths.p12,
+          '-srcstoretype',
+          'PKCS12',
+          '-srcstorepass',
+          PASSWORD,
+          '-destkeystore',
+          copy,
+          '-deststoretype',
+          'PKCS12',
+          '-deststorepass',
+          PASSWORD,
+        ]);
+        assert.equal(imported.status, 0, `${name}: ${imported.stdout}${imported.stderr}`);
+        assert.match(imported.stdout + imported.stderr, /1 entries successfully imported/);
+      }
     }
-  }
-});
+  },
+);
 
 const PYTHON_LOAD = `
 import json, sys
@@ -191,23 +260,32 @@ print(json.dumps({
 }))
 `;
 
-test('python cryptography loads the key, the leaf and the chain', { skip: !hasPythonCryptography && 'python3 cryptography missing' }, () => {
-  const keyKinds = { 'ec-p256': 'ec-secp256r1', 'ec-p384': 'ec-secp384r1', 'rsa-2048': 'rsa-2048', ed25519: 'ed25519' };
-  const chain = [intermediateDer().toString('hex')];
-  for (const keyType of KEY_TYPES) {
-    for (const legacy of [false, true]) {
-      const { name, paths, certificate } = p12For(keyType, { legacy });
-      const result = run('python3', ['-c', PYTHON_LOAD, paths.p12, PASSWORD]);
-      assert.equal(result.status, 0, `${name}: ${result.stderr}`);
-      const loaded = JSON.parse(result.stdout);
-      assert.equal(loaded.keyKind, keyKinds[keyType], name);
-      assert.equal(loaded.keyMatches, true, name);
-      assert.equal(loaded.serial.replace(/^0+/, ''), certificate.serial.replace(/^0+/, ''), name);
-      assert.equal(loaded.friendlyName, name);
-      assert.deepEqual(loaded.chain, chain, name);
+test(
+  'python cryptography loads the key, the leaf and the chain',
+  { skip: !hasPythonCryptography && 'python3 cryptography missing' },
+  () => {
+    const keyKinds = {
+      'ec-p256': 'ec-secp256r1',
+      'ec-p384': 'ec-secp384r1',
+      'rsa-2048': 'rsa-2048',
+      ed25519: 'ed25519',
+    };
+    const chain = [intermediateDer().toString('hex')];
+    for (const keyType of KEY_TYPES) {
+      for (const legacy of [false, true]) {
+        const { name, paths, certificate } = p12For(keyType, { legacy });
+        const result = run('python3', ['-c', PYTHON_LOAD, paths.p12, PASSWORD]);
+        assert.equal(result.status, 0, `${name}: ${result.stderr}`);
+        const loaded = JSON.parse(result.stdout);
+        assert.equal(loaded.keyKind, keyKinds[keyType], name);
+        assert.equal(loaded.keyMatches, true, name);
+        assert.equal(loaded.serial.replace(/^0+/, ''), certificate.serial.replace(/^0+/, ''), name);
+        assert.equal(loaded.friendlyName, name);
+        assert.deepEqual(loaded.chain, chain, name);
+      }
     }
-  }
-});
+  },
+);
 
 test('the .p12 file is private (0600)', () => {
   for (const legacy of [false, true]) {
@@ -216,22 +294,26 @@ test('the .p12 file is private (0600)', () => {
   }
 });
 
-test('mcpki issue server NAME localhost --p12 writes NAME.p12 with the password "changeit"', { skip: !hasOpenssl && 'openssl missing' }, () => {
-  const { dir, cleanup } = tempDir();
-  try {
-    const env = { MCPKI_P12_PASSWORD: '' };
-    assert.equal(mcpki(['--home', dir, 'init'], { env }).status, 0);
-    const result = mcpki(['--home', dir, '--json', 'issue', 'server', 'web', 'localhost', '--p12'], { env });
-    assert.equal(result.status, 0, result.stderr);
-    const p12 = join(dir, 'certs', 'web', 'web.p12');
-    assert.equal(result.json.paths.p12, p12);
-    assert.equal(statSync(p12).mode & 0o777, 0o600);
-    const info = opensslInfo(p12, 'changeit');
-    assert.equal(info.status, 0, info.stderr);
-    assert.match(info.output, /MAC: sha256/);
-    const fromP12 = publicKeyPem(['pkey', '-pubout'], opensslDump(p12, 'changeit'));
-    assert.equal(fromP12, publicKeyPem(['x509', '-pubkey', '-noout', '-in', join(dir, 'certs', 'web', 'web.crt')]));
-  } finally {
-    cleanup();
-  }
-});
+test(
+  'mcpki issue server NAME localhost --p12 writes NAME.p12 with the password "changeit"',
+  { skip: !hasOpenssl && 'openssl missing' },
+  () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const env = { MCPKI_P12_PASSWORD: '' };
+      assert.equal(mcpki(['--home', dir, 'init'], { env }).status, 0);
+      const result = mcpki(['--home', dir, '--json', 'issue', 'server', 'web', 'localhost', '--p12'], { env });
+      assert.equal(result.status, 0, result.stderr);
+      const p12 = join(dir, 'certs', 'web', 'web.p12');
+      assert.equal(result.json.paths.p12, p12);
+      assert.equal(statSync(p12).mode & 0o777, 0o600);
+      const info = opensslInfo(p12, 'changeit');
+      assert.equal(info.status, 0, info.stderr);
+      assert.match(info.output, /MAC: sha256/);
+      const fromP12 = publicKeyPem(['pkey', '-pubout'], opensslDump(p12, 'changeit'));
+      assert.equal(fromP12, publicKeyPem(['x509', '-pubkey', '-noout', '-in', join(dir, 'certs', 'web', 'web.crt')]));
+    } finally {
+      cleanup();
+    }
+  },
+);

@@ -28,8 +28,14 @@ function setup() {
     hooks:
       reload: [[${hook}]]
 `;
-  writeFileSync(config, `version: 1\ncertificates:\n${certificate('short', 2)}${certificate('week', 7)}${certificate('month', 30)}`);
-  const reloads = () => (existsSync(join(temp.dir, 'reloads.log')) ? readFileSync(join(temp.dir, 'reloads.log'), 'utf8').trim().split('\n') : []);
+  writeFileSync(
+    config,
+    `version: 1\ncertificates:\n${certificate('short', 2)}${certificate('week', 7)}${certificate('month', 30)}`,
+  );
+  const reloads = () =>
+    existsSync(join(temp.dir, 'reloads.log'))
+      ? readFileSync(join(temp.dir, 'reloads.log'), 'utf8').trim().split('\n')
+      : [];
   return { ...temp, home, config, reloads, deploy: join(temp.dir, 'deploy') };
 }
 
@@ -47,10 +53,17 @@ test('in-process with an injected clock: each certificate renews before expiry, 
   const s = setup();
   let now = new Date();
   const context = createContext({ home: s.home, now: () => now });
-  const service = await startService(context, { loadConfig: () => loadConfig(s.config), schedule: '0 0 1 1 *', scheduler: { runOnStart: false, now: () => now } });
+  const service = await startService(context, {
+    loadConfig: () => loadConfig(s.config),
+    schedule: '0 0 1 1 *',
+    scheduler: { runOnStart: false, now: () => now },
+  });
   try {
     assert.equal(await service.checkNow(), true);
-    assert.deepEqual(service.lastResult.items.map((i) => i.action), ['issued', 'issued', 'issued']);
+    assert.deepEqual(
+      service.lastResult.items.map((i) => i.action),
+      ['issued', 'issued', 'issued'],
+    );
     assert.equal(s.reloads().length, 3);
     const renewals = { short: 1, week: 1, month: 1 };
     // walk 40 days in 6-hour steps; at every step no served certificate may be expired
@@ -60,7 +73,11 @@ test('in-process with an injected clock: each certificate renews before expiry, 
       for (const item of service.lastResult.items) {
         if (item.action === 'renewed') renewals[item.name]++;
         assert.notEqual(item.action, 'failed', JSON.stringify(item.error));
-        const enddate = new Date(run('openssl', ['x509', '-in', join(s.deploy, `${item.name}.crt`), '-noout', '-enddate']).stdout.trim().replace('notAfter=', ''));
+        const enddate = new Date(
+          run('openssl', ['x509', '-in', join(s.deploy, `${item.name}.crt`), '-noout', '-enddate'])
+            .stdout.trim()
+            .replace('notAfter=', ''),
+        );
         assert.ok(enddate > now, `${item.name} served while valid at +${hours} h`);
       }
     }
@@ -80,7 +97,11 @@ test('in-process with an injected clock: each certificate renews before expiry, 
 test('as a process: metrics carry each not-after, a second serve refuses, SIGHUP keeps a good file, SIGTERM exits 0', async () => {
   const s = setup();
   const [port] = await freePorts(1);
-  const child = spawn(process.execPath, [BIN, '--home', s.home, 'serve', '-c', s.config, '--metrics', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [BIN, '--home', s.home, 'serve', '-c', s.config, '--metrics', `127.0.0.1:${port}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let log = '';
   child.stdout.on('data', (d) => (log += d));
   child.stderr.on('data', (d) => (log += d));
@@ -91,16 +112,29 @@ test('as a process: metrics carry each not-after, a second serve refuses, SIGHUP
   };
   try {
     await waitFor(/"event":"check\.done"/);
-    const events = log.trim().split('\n').map((line) => JSON.parse(line));
-    assert.deepEqual(events.filter((e) => e.event === 'renewal.done').map((e) => e.name), ['short', 'week', 'month']);
+    const events = log
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    assert.deepEqual(
+      events.filter((e) => e.event === 'renewal.done').map((e) => e.name),
+      ['short', 'week', 'month'],
+    );
 
     const metrics = await fetchText(`http://127.0.0.1:${port}/metrics`);
     assert.equal(metrics.status, 200);
-    for (const line of metrics.body.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{(\w+="(?:[^"\\]|\\.)*",?)*\})? -?[\d.e+]+)$/, line);
+    for (const line of metrics.body.trim().split('\n'))
+      assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{(\w+="(?:[^"\\]|\\.)*",?)*\})? -?[\d.e+]+)$/, line);
     for (const name of ['short', 'week', 'month']) {
-      const sample = metrics.body.match(new RegExp(`^mcpki_certificate_not_after_seconds\\{name="${name}",[^}]*\\} (\\d+)$`, 'm'));
+      const sample = metrics.body.match(
+        new RegExp(`^mcpki_certificate_not_after_seconds\\{name="${name}",[^}]*\\} (\\d+)$`, 'm'),
+      );
       assert.ok(sample, `not-after of ${name}`);
-      const enddate = Date.parse(run('openssl', ['x509', '-in', join(s.deploy, `${name}.crt`), '-noout', '-enddate']).stdout.trim().replace('notAfter=', ''));
+      const enddate = Date.parse(
+        run('openssl', ['x509', '-in', join(s.deploy, `${name}.crt`), '-noout', '-enddate'])
+          .stdout.trim()
+          .replace('notAfter=', ''),
+      );
       assert.equal(Number(sample[1]) * 1000, enddate);
     }
     assert.equal((await fetchText(`http://127.0.0.1:${port}/healthz`)).status, 200);

@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { tempDir, ROOT } from './helpers.js';
 import { acquireServiceLock, readServiceLock } from '../dist/service/lock.js';
-import { renderMetrics, startMetricsServer, parseListenAddress, METRICS_CONTENT_TYPE } from '../dist/service/metrics.js';
+import {
+  renderMetrics,
+  startMetricsServer,
+  parseListenAddress,
+  METRICS_CONTENT_TYPE,
+} from '../dist/service/metrics.js';
 import { Scheduler, validateSchedule, defaultSchedule } from '../dist/service/scheduler.js';
 
 const LOCK_URL = pathToFileURL(join(ROOT, 'dist', 'service', 'lock.js')).href;
@@ -22,7 +27,9 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 function holder(home) {
   const code = `import { acquireServiceLock } from ${JSON.stringify(LOCK_URL)};
     acquireServiceLock(process.argv[1]); console.log('held'); setInterval(() => {}, 1000);`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', code, home], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code, home], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
@@ -48,7 +55,9 @@ function tryInChild(home, { startAt = 0, holdMs = 0 } = {}) {
 }
 
 function exited(child) {
-  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+  return new Promise((resolve) =>
+    child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
+  );
 }
 
 /** The PID of a process that has exited. */
@@ -70,14 +79,17 @@ describe('service lock', () => {
     assert.equal(info.hostname, hostname());
     assert.ok(!Number.isNaN(Date.parse(info.startedAt)));
     const started = Date.now();
-    assert.throws(() => acquireServiceLock(dir), (error) => {
-      assert.equal(error.name, 'McpkiError');
-      assert.equal(error.code, 'SERVICE_RUNNING');
-      assert.equal(error.exitCode, 18);
-      assert.match(error.message, new RegExp(`PID ${process.pid}\\b`));
-      assert.match(error.hint, new RegExp(`kill ${process.pid}`));
-      return true;
-    });
+    assert.throws(
+      () => acquireServiceLock(dir),
+      (error) => {
+        assert.equal(error.name, 'McpkiError');
+        assert.equal(error.code, 'SERVICE_RUNNING');
+        assert.equal(error.exitCode, 18);
+        assert.match(error.message, new RegExp(`PID ${process.pid}\\b`));
+        assert.match(error.hint, new RegExp(`kill ${process.pid}`));
+        return true;
+      },
+    );
     assert.ok(Date.now() - started < 500, 'fails at once');
     const status = readServiceLock(dir);
     assert.equal(status.pid, process.pid);
@@ -120,7 +132,13 @@ describe('service lock', () => {
     assert.equal(first.release(), false, 'an old handle does not remove the new holder’s lock');
     assert.equal(second.held(), true);
     // a lock object whose file was replaced (e.g. taken over after it was judged stale) leaves the file alone
-    const foreign = { version: 1, pid: process.ppid, hostname: hostname(), startedAt: new Date().toISOString(), token: 'someone-else' };
+    const foreign = {
+      version: 1,
+      pid: process.ppid,
+      hostname: hostname(),
+      startedAt: new Date().toISOString(),
+      token: 'someone-else',
+    };
     writeFileSync(second.path, JSON.stringify(foreign));
     assert.equal(second.held(), false);
     assert.equal(second.release(), false);
@@ -146,7 +164,10 @@ describe('service lock', () => {
     takeOver('{"pid": 12');
     takeOver('');
     writeFileSync(path, JSON.stringify({ ...base, pid: 1, hostname: 'elsewhere.example' }));
-    assert.throws(() => acquireServiceLock(dir), (error) => /host elsewhere\.example/.test(error.message) && error.hint.includes(path));
+    assert.throws(
+      () => acquireServiceLock(dir),
+      (error) => /host elsewhere\.example/.test(error.message) && error.hint.includes(path),
+    );
     assert.equal(readServiceLock(dir).state, 'unknown');
   });
 
@@ -158,7 +179,13 @@ describe('service lock', () => {
     );
     t.after(() => burners.forEach((b) => b.kill('SIGKILL')));
     for (let round = 0; round < 4; round++) {
-      const stale = { version: 1, pid: await deadPid(), hostname: hostname(), startedAt: new Date().toISOString(), token: `stale-${round}` };
+      const stale = {
+        version: 1,
+        pid: await deadPid(),
+        hostname: hostname(),
+        startedAt: new Date().toISOString(),
+        token: `stale-${round}`,
+      };
       writeFileSync(join(dir, 'serve.lock'), JSON.stringify(stale));
       if (round % 2 === 1) {
         // processes killed between creating their claim and renaming: a chain of dead claims for this stale lock
@@ -173,8 +200,13 @@ describe('service lock', () => {
       racers.forEach((r) => r.child.stdin.end()); // winners hold the lock until every racer has answered
       await Promise.all(racers.map((r) => r.closed));
       const winners = results.filter((r) => r.stdout === 'ok');
-      assert.equal(winners.length, 1, `round ${round}: ${JSON.stringify(results.filter((r) => r.stdout !== 'busy' || !/PID \d+/.test(r.stderr)))}`);
-      for (const loser of results.filter((r) => r.stdout !== 'ok')) assert.match(JSON.parse(loser.stderr).message, /PID \d+/);
+      assert.equal(
+        winners.length,
+        1,
+        `round ${round}: ${JSON.stringify(results.filter((r) => r.stdout !== 'busy' || !/PID \d+/.test(r.stderr)))}`,
+      );
+      for (const loser of results.filter((r) => r.stdout !== 'ok'))
+        assert.match(JSON.parse(loser.stderr).message, /PID \d+/);
       rmSync(join(dir, 'serve.lock'));
       assert.deepEqual(readdirSync(dir), [], `round ${round}: no claim or temp files left`);
     }
@@ -197,7 +229,8 @@ function raceInChild(home, startAt) {
     child.stdout.on('data', (d) => {
       stdout += d;
       const line = stdout.split('\n')[0];
-      if (stdout.includes('\n')) resolve({ stdout: line.split(' ')[0], stderr: line.slice(line.indexOf(' ') + 1) || stderr });
+      if (stdout.includes('\n'))
+        resolve({ stdout: line.split(' ')[0], stderr: line.slice(line.indexOf(' ') + 1) || stderr });
     });
     closed.then(() => resolve({ stdout: stdout.trim(), stderr }));
   });
@@ -323,17 +356,33 @@ describe('metrics', () => {
       return s.value;
     };
     assert.equal(families.get('mcpki_certificate_not_after_seconds').type, 'gauge');
-    assert.equal(value('mcpki_certificate_not_after_seconds', { name: 'api', issuer: 'acme:prod', serial: '0a1b2c' }), Date.parse(NOT_AFTER) / 1000);
-    assert.equal(value('mcpki_certificate_not_after_seconds', { name: 'we"ird\\na\nme', issuer: 'local' }), Date.parse('2030-02-02T00:00:00Z') / 1000);
+    assert.equal(
+      value('mcpki_certificate_not_after_seconds', { name: 'api', issuer: 'acme:prod', serial: '0a1b2c' }),
+      Date.parse(NOT_AFTER) / 1000,
+    );
+    assert.equal(
+      value('mcpki_certificate_not_after_seconds', { name: 'we"ird\\na\nme', issuer: 'local' }),
+      Date.parse('2030-02-02T00:00:00Z') / 1000,
+    );
     assert.ok(text.includes('name="we\\"ird\\\\na\\nme"'), 'quote, backslash and line feed escaped');
-    assert.equal(families.get('mcpki_certificate_not_after_seconds').samples.length, 2, 'no sample for a certificate not issued yet');
-    assert.equal(value('mcpki_certificate_next_renewal_seconds', { name: 'api' }), Date.parse('2031-04-01T00:00:00Z') / 1000);
+    assert.equal(
+      families.get('mcpki_certificate_not_after_seconds').samples.length,
+      2,
+      'no sample for a certificate not issued yet',
+    );
+    assert.equal(
+      value('mcpki_certificate_next_renewal_seconds', { name: 'api' }),
+      Date.parse('2031-04-01T00:00:00Z') / 1000,
+    );
     assert.equal(families.get('mcpki_renewals_total').type, 'counter');
     assert.equal(value('mcpki_renewals_total', { name: 'api', result: 'success' }), 3);
     assert.equal(value('mcpki_renewals_total', { name: 'api', result: 'failure' }), 1);
     assert.equal(value('mcpki_renewals_total', { name: 'pending', result: 'failure' }), 0);
     assert.equal(value('mcpki_deploys_total', { name: 'api', result: 'success' }), 2);
-    assert.equal(value('mcpki_last_success_timestamp_seconds', { name: 'api' }), Date.parse('2030-12-31T00:00:00Z') / 1000);
+    assert.equal(
+      value('mcpki_last_success_timestamp_seconds', { name: 'api' }),
+      Date.parse('2030-12-31T00:00:00Z') / 1000,
+    );
     assert.equal(value('mcpki_up', {}), 1);
     assert.equal(value('mcpki_build_info', { version: '0.1.0' }), 1);
     assert.equal(value('mcpki_last_check_timestamp_seconds', {}), Date.parse('2030-01-01T00:00:00Z') / 1000);
@@ -354,15 +403,27 @@ describe('metrics', () => {
     assert.deepEqual(parseListenAddress('9464'), { host: '127.0.0.1', port: 9464 });
     assert.deepEqual(parseListenAddress('0.0.0.0:9464', true), { host: '0.0.0.0', port: 9464 });
     for (const bad of ['0.0.0.0:9464', '[::]:9464', '192.168.1.2:80', 'example.com:9464', '[::ffff:10.0.0.1]:1']) {
-      assert.throws(() => parseListenAddress(bad), (e) => e.code === 'INVALID_INPUT' && /not a loopback address/.test(e.message) && /127\.0\.0\.1:9464/.test(e.hint), bad);
+      assert.throws(
+        () => parseListenAddress(bad),
+        (e) =>
+          e.code === 'INVALID_INPUT' && /not a loopback address/.test(e.message) && /127\.0\.0\.1:9464/.test(e.hint),
+        bad,
+      );
     }
     for (const bad of ['', ':9464', '127.0.0.1', '127.0.0.1:99999', '127.0.0.1:x', '::1:9464']) {
-      assert.throws(() => parseListenAddress(bad), (e) => e.code === 'INVALID_INPUT' && /invalid metrics listen address/.test(e.message), bad);
+      assert.throws(
+        () => parseListenAddress(bad),
+        (e) => e.code === 'INVALID_INPUT' && /invalid metrics listen address/.test(e.message),
+        bad,
+      );
     }
   });
 
   test('the server: /metrics, /healthz, 404 otherwise; refuses 0.0.0.0 by default; close frees the port', async (t) => {
-    await assert.rejects(startMetricsServer({ listen: '0.0.0.0:9464', snapshot }), (e) => e.code === 'INVALID_INPUT' && /loopback/.test(e.message));
+    await assert.rejects(
+      startMetricsServer({ listen: '0.0.0.0:9464', snapshot }),
+      (e) => e.code === 'INVALID_INPUT' && /loopback/.test(e.message),
+    );
     const server = await startMetricsServer({ listen: '127.0.0.1:0', snapshot });
     t.after(() => server.close());
     assert.match(server.address, /^127\.0\.0\.1:\d+$/);
@@ -388,7 +449,10 @@ describe('metrics', () => {
     assert.equal((await get(server.port, '/metrics', 'POST')).status, 405);
 
     // a second server on the same port fails with a clear error
-    await assert.rejects(startMetricsServer({ listen: `127.0.0.1:${server.port}`, snapshot }), (e) => e.code === 'LISTEN_FAILED' && e.exitCode === 18 && /in use/.test(e.message));
+    await assert.rejects(
+      startMetricsServer({ listen: `127.0.0.1:${server.port}`, snapshot }),
+      (e) => e.code === 'LISTEN_FAILED' && e.exitCode === 18 && /in use/.test(e.message),
+    );
 
     const port = server.port;
     await get(port, '/metrics', 'GET', true); // leaves a keep-alive connection open: close must not wait for it
@@ -426,12 +490,15 @@ describe('metrics', () => {
 
 function get(port, path, method = 'GET', keepAlive = false) {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method, agent: keepAlive ? new Agent({ keepAlive: true }) : false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
-    });
+    const req = request(
+      { host: '127.0.0.1', port, path, method, agent: keepAlive ? new Agent({ keepAlive: true }) : false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -442,18 +509,39 @@ function get(port, path, method = 'GET', keepAlive = false) {
 describe('scheduler', () => {
   test('invalid cron expressions fail with a hint showing an example', () => {
     for (const bad of ['', '* * *', '* * * * * * *', '61 * * * *', 'every hour', '*/0 * * * *', '0 0 30 2 *']) {
-      assert.throws(() => validateSchedule(bad), (e) => e.name === 'McpkiError' && e.code === 'INVALID_INPUT' && e.message.includes('schedule') && /e\.g\. --schedule "17 \* \* \* \*"/.test(e.hint), bad);
-      assert.throws(() => new Scheduler({ schedule: bad, tick: () => {} }), (e) => e.code === 'INVALID_INPUT', bad);
+      assert.throws(
+        () => validateSchedule(bad),
+        (e) =>
+          e.name === 'McpkiError' &&
+          e.code === 'INVALID_INPUT' &&
+          e.message.includes('schedule') &&
+          /e\.g\. --schedule "17 \* \* \* \*"/.test(e.hint),
+        bad,
+      );
+      assert.throws(
+        () => new Scheduler({ schedule: bad, tick: () => {} }),
+        (e) => e.code === 'INVALID_INPUT',
+        bad,
+      );
     }
-    assert.throws(() => validateSchedule('* * * * *', 'Not/AZone'), (e) => e.code === 'INVALID_INPUT' && /time zone/.test(e.message));
+    assert.throws(
+      () => validateSchedule('* * * * *', 'Not/AZone'),
+      (e) => e.code === 'INVALID_INPUT' && /time zone/.test(e.message),
+    );
     validateSchedule('*/15 * * * *');
     validateSchedule('30 */5 * * * *');
     validateSchedule('@hourly');
   });
 
   test('the default schedule is hourly at a minute drawn once', () => {
-    assert.equal(defaultSchedule(() => 0), '0 * * * *');
-    assert.equal(defaultSchedule(() => 0.999999), '59 * * * *');
+    assert.equal(
+      defaultSchedule(() => 0),
+      '0 * * * *',
+    );
+    assert.equal(
+      defaultSchedule(() => 0.999999),
+      '59 * * * *',
+    );
     const s = new Scheduler({ tick: () => {}, random: () => 0.5 });
     assert.equal(s.schedule, '30 * * * *');
     const minutes = new Set(Array.from({ length: 50 }, () => new Scheduler({ tick: () => {} }).schedule));
@@ -463,7 +551,11 @@ describe('scheduler', () => {
 
   test('per-second schedule: ticks happen', async (t) => {
     const reasons = [];
-    const scheduler = new Scheduler({ schedule: '* * * * * *', runOnStart: false, tick: ({ reason }) => void reasons.push(reason) });
+    const scheduler = new Scheduler({
+      schedule: '* * * * * *',
+      runOnStart: false,
+      tick: ({ reason }) => void reasons.push(reason),
+    });
     t.after(() => scheduler.stop());
     scheduler.start();
     await sleep(2300);
@@ -530,7 +622,10 @@ describe('scheduler', () => {
     scheduler.start();
     await sleep(800);
     await scheduler.stop();
-    assert.deepEqual(ticks.map((x) => x.reason), ['start', 'wake-up', 'wake-up']);
+    assert.deepEqual(
+      ticks.map((x) => x.reason),
+      ['start', 'wake-up', 'wake-up'],
+    );
     assert.ok(ticks[1].at - started >= 380 && ticks[1].at - started < 700, `woke after ${ticks[1].at - started} ms`);
     assert.ok(ticks[2].at - ticks[1].at >= 45, 'a past wake-up is clamped to minWakeUpDelayMs');
     assert.equal(scheduler.stats().failed, 0);
@@ -619,9 +714,19 @@ describe('scheduler', () => {
   test('timers are capped, and a timer that fires early per the clock re-arms instead of ticking', async () => {
     let now = Date.parse('2030-06-01T10:00:00Z');
     const timers = [];
-    const fake = { setTimeout: (cb, ms) => (timers.push({ cb, ms }), timers.at(-1)), clearTimeout: (h) => timers.includes(h) && timers.splice(timers.indexOf(h), 1) };
+    const fake = {
+      setTimeout: (cb, ms) => (timers.push({ cb, ms }), timers.at(-1)),
+      clearTimeout: (h) => timers.includes(h) && timers.splice(timers.indexOf(h), 1),
+    };
     let ticks = 0;
-    const scheduler = new Scheduler({ schedule: '0 12 * * *', timeZone: 'UTC', runOnStart: false, now: () => new Date(now), timers: fake, tick: () => void ticks++ });
+    const scheduler = new Scheduler({
+      schedule: '0 12 * * *',
+      timeZone: 'UTC',
+      runOnStart: false,
+      now: () => new Date(now),
+      timers: fake,
+      tick: () => void ticks++,
+    });
     scheduler.start();
     assert.equal(timers.at(-1).ms, 300_000, 'at most 5 minutes');
     now += 300_000;

@@ -25,7 +25,17 @@ test('every command group bundle is loaded with the code cache the build made fo
       process.stdout.write = write;
       console.log(JSON.stringify(loaded.cli.loadedBundles().map((b) => [b.file, b.script?.cachedDataRejected])));`);
     const names = groups.map(([file]) => file.replace(/^.*\//, ''));
-    for (const name of ['cli-ca.cjs', 'cli-issue.cjs', 'cli-inventory.cjs', 'cli-template.cjs', 'cli-renew.cjs', 'cli-serve.cjs', 'cli-check.cjs', 'cli-trust.cjs', 'cli-acme.cjs']) {
+    for (const name of [
+      'cli-ca.cjs',
+      'cli-issue.cjs',
+      'cli-inventory.cjs',
+      'cli-template.cjs',
+      'cli-renew.cjs',
+      'cli-serve.cjs',
+      'cli-check.cjs',
+      'cli-trust.cjs',
+      'cli-acme.cjs',
+    ]) {
       assert.ok(names.includes(name), `${name} not loaded: ${names}`);
     }
     for (const [file, rejected] of groups) {
@@ -57,8 +67,14 @@ function builtinsLoaded(args) {
   try {
     const list = join(dir, 'modules.txt');
     const hook = join(dir, 'hook.cjs');
-    writeFileSync(hook, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')));`);
-    const result = spawnSync(process.execPath, ['-r', hook, BIN, ...args(dir)], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+    writeFileSync(
+      hook,
+      `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')));`,
+    );
+    const result = spawnSync(process.execPath, ['-r', hook, BIN, ...args(dir)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     assert.equal(result.status, 0, result.stderr);
     return readFileSync(list, 'utf8').split('\n');
   } finally {
@@ -67,10 +83,15 @@ function builtinsLoaded(args) {
 }
 
 test('a command that runs nothing does not load node:child_process (nor net and dgram behind it)', () => {
-  for (const args of [() => ['--version'], (dir) => ['--home', join(dir, 'home'), 'init'], (dir) => ['--home', join(dir, 'home'), 'list']]) {
+  for (const args of [
+    () => ['--version'],
+    (dir) => ['--home', join(dir, 'home'), 'init'],
+    (dir) => ['--home', join(dir, 'home'), 'list'],
+  ]) {
     const modules = builtinsLoaded(args);
     assert.ok(modules.includes('NativeModule vm'), 'the hook saw the command line load');
-    for (const name of ['child_process', 'net', 'dgram']) assert.ok(!modules.includes(`NativeModule ${name}`), `${args('DIR').join(' ')} loaded ${name}`);
+    for (const name of ['child_process', 'net', 'dgram'])
+      assert.ok(!modules.includes(`NativeModule ${name}`), `${args('DIR').join(' ')} loaded ${name}`);
   }
 });
 
@@ -91,12 +112,21 @@ test('renew --dry-run with mcpki.yaml already parsed (HOME/cache) does not load 
     writeFileSync(config, 'version: 1\ncertificates:\n  - name: web\n    names: [web.localhost]\n');
     const hook = join(dir, 'hook.cjs');
     const list = join(dir, 'loaded.txt');
-    writeFileSync(hook, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, Object.keys(require.cache).join('\\n')));`);
+    writeFileSync(
+      hook,
+      `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, Object.keys(require.cache).join('\\n')));`,
+    );
     const yamlLoaded = () => {
-      const result = spawnSync(process.execPath, ['-r', hook, BIN, '--home', home, '--json', 'renew', '--dry-run', '-c', config], { encoding: 'utf8' });
+      const result = spawnSync(
+        process.execPath,
+        ['-r', hook, BIN, '--home', home, '--json', 'renew', '--dry-run', '-c', config],
+        { encoding: 'utf8' },
+      );
       assert.equal(result.status, 0, result.stderr);
       assert.equal(JSON.parse(result.stdout).plan[0].name, 'web');
-      return readFileSync(list, 'utf8').split('\n').some((path) => path.includes(`${join('node_modules', 'yaml')}`));
+      return readFileSync(list, 'utf8')
+        .split('\n')
+        .some((path) => path.includes(`${join('node_modules', 'yaml')}`));
     };
     assert.equal(yamlLoaded(), true, 'the first run parses the YAML');
     assert.equal(yamlLoaded(), false, 'the second run reads the parsed form');

@@ -23,7 +23,12 @@ after(() => cleanup?.());
 
 /** Runs an ES module (from the package root, so `mcpki` and `mcpki/tls` resolve to this package); returns its JSON output. */
 function runModule(source) {
-  const result = spawnSync(process.execPath, ['--input-type=module', '-e', source], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, MCPKI_HOME: home } });
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', source], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, MCPKI_HOME: home },
+  });
   assert.equal(result.status, 0, result.stderr);
   return JSON.parse(result.stdout);
 }

@@ -26,7 +26,8 @@ before(() => {
   ({ dir: home, cleanup } = tempDir('mcpki-reload-'));
   assert.equal(mcpki(['--home', home, 'init']).status, 0);
   root = readFileSync(join(home, 'ca', 'root.crt'));
-  for (const name of ['a', 'b', 'c']) issued[name] = issue('server', name, ['localhost', '127.0.0.1'], join(home, 'out', name));
+  for (const name of ['a', 'b', 'c'])
+    issued[name] = issue('server', name, ['localhost', '127.0.0.1'], join(home, 'out', name));
   issued.client = issue('client', 'agent', ['agent@example.test'], join(home, 'out', 'agent'));
 });
 
@@ -112,7 +113,13 @@ describe('createTlsReloader', () => {
     const live = liveFolder('swap', issued.a);
     const reloads = [];
     const errors = [];
-    const reloader = createTlsReloader({ cert: live.cert, key: live.key, ...FAST, onReload: (info) => reloads.push(info), onError: (e) => errors.push(e) });
+    const reloader = createTlsReloader({
+      cert: live.cert,
+      key: live.key,
+      ...FAST,
+      onReload: (info) => reloads.push(info),
+      onError: (e) => errors.push(e),
+    });
     const { server, port } = await echoServer(reloader);
     try {
       assert.equal(reloader.current().serial, issued.a.serial);
@@ -135,7 +142,10 @@ describe('createTlsReloader', () => {
 
       replace(live.cert, issued.b.fullchain);
       replace(live.key, issued.b.key);
-      await eventually(async () => (await servedSerial(port)) === issued.b.serial || 'old serial', 'new connections get the renewed certificate');
+      await eventually(
+        async () => (await servedSerial(port)) === issued.b.serial || 'old serial',
+        'new connections get the renewed certificate',
+      );
       assert.equal(reloads.length, 1, 'one reload for one renewal');
       assert.equal(reloads[0].serial, issued.b.serial);
       assert.match(reloads[0].fingerprint, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
@@ -144,7 +154,11 @@ describe('createTlsReloader', () => {
       assert.deepEqual(errors, []);
 
       assert.equal(await echo('after'), 'after', 'the connection made before the swap still works');
-      assert.equal(open.getPeerX509Certificate().serialNumber.toUpperCase(), issued.a.serial, 'and keeps the certificate it was made with');
+      assert.equal(
+        open.getPeerX509Certificate().serialNumber.toUpperCase(),
+        issued.a.serial,
+        'and keeps the certificate it was made with',
+      );
       open.destroy();
     } finally {
       reloader.close();
@@ -156,7 +170,13 @@ describe('createTlsReloader', () => {
     const live = liveFolder('refuse', issued.a);
     const reloads = [];
     const errors = [];
-    const reloader = createTlsReloader({ cert: live.cert, key: live.key, ...FAST, onReload: (info) => reloads.push(info.serial), onError: (e) => errors.push(e) });
+    const reloader = createTlsReloader({
+      cert: live.cert,
+      key: live.key,
+      ...FAST,
+      onReload: (info) => reloads.push(info.serial),
+      onError: (e) => errors.push(e),
+    });
     const { server, port } = await echoServer(reloader);
     try {
       // the certificate of b with the key of a (a deploy that stopped between the two renames)
@@ -172,7 +192,10 @@ describe('createTlsReloader', () => {
 
       // the key arrives: the pair matches now
       replace(live.key, issued.b.key);
-      await eventually(async () => (await servedSerial(port)) === issued.b.serial || 'old serial', 'the completed pair is taken');
+      await eventually(
+        async () => (await servedSerial(port)) === issued.b.serial || 'old serial',
+        'the completed pair is taken',
+      );
       assert.deepEqual(reloads, [issued.b.serial]);
       assert.equal(reloader.lastError(), undefined);
 
@@ -188,7 +211,11 @@ describe('createTlsReloader', () => {
       assert.match(errors[2].message, /key file .* does not hold a usable private key/);
       assert.equal(await servedSerial(port), issued.b.serial, 'still the last good certificate');
       assert.equal(reloader.current().serial, issued.b.serial);
-      assert.throws(() => reloader.reload(), (e) => isMcpkiError(e) && /usable private key/.test(e.message), 'reload() reports the same refusal');
+      assert.throws(
+        () => reloader.reload(),
+        (e) => isMcpkiError(e) && /usable private key/.test(e.message),
+        'reload() reports the same refusal',
+      );
       assert.equal(await servedSerial(port), issued.b.serial);
       assert.deepEqual(reloads, [issued.b.serial]);
     } finally {
@@ -200,15 +227,28 @@ describe('createTlsReloader', () => {
   test('TLS settings given to the server itself survive a swap (minVersion TLSv1.3 stays enforced)', async () => {
     const live = liveFolder('settings', issued.a);
     const reloader = createTlsReloader({ cert: live.cert, key: live.key, ...FAST });
-    const server = reloader.attach(tls.createServer({ ...reloader.serverOptions(), minVersion: 'TLSv1.3' }, (socket) => socket.end()));
+    const server = reloader.attach(
+      tls.createServer({ ...reloader.serverOptions(), minVersion: 'TLSv1.3' }, (socket) => socket.end()),
+    );
     const port = await listen(server);
-    const tls12 = () => servedSerial(port, { maxVersion: 'TLSv1.2' }).then(() => 'connected', (error) => error.code);
+    const tls12 = () =>
+      servedSerial(port, { maxVersion: 'TLSv1.2' }).then(
+        () => 'connected',
+        (error) => error.code,
+      );
     try {
       assert.match(await tls12(), /ERR_SSL_(TLSV1_ALERT_PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL)/);
       replace(live.cert, issued.b.fullchain);
       replace(live.key, issued.b.key);
-      await eventually(async () => (await servedSerial(port)) === issued.b.serial || 'old serial', 'the renewed certificate is served');
-      assert.match(await tls12(), /ERR_SSL_(TLSV1_ALERT_PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL)/, 'TLS 1.2 is still refused after the swap');
+      await eventually(
+        async () => (await servedSerial(port)) === issued.b.serial || 'old serial',
+        'the renewed certificate is served',
+      );
+      assert.match(
+        await tls12(),
+        /ERR_SSL_(TLSV1_ALERT_PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL)/,
+        'TLS 1.2 is still refused after the swap',
+      );
     } finally {
       reloader.close();
       await close(server);
@@ -217,7 +257,10 @@ describe('createTlsReloader', () => {
 
   test('files reached through a "current" symlink swapped by one rename (the Kubernetes ..data pattern)', async () => {
     const base = join(home, 'k8s');
-    for (const [version, from] of [['v1', issued.a], ['v2', issued.b]]) {
+    for (const [version, from] of [
+      ['v1', issued.a],
+      ['v2', issued.b],
+    ]) {
       mkdirSync(join(base, version), { recursive: true });
       copyFileSync(from.fullchain, join(base, version, 'tls.crt'));
       copyFileSync(from.key, join(base, version, 'tls.key'));
@@ -226,17 +269,28 @@ describe('createTlsReloader', () => {
     symlinkSync('current/tls.crt', join(base, 'tls.crt'));
     symlinkSync('current/tls.key', join(base, 'tls.key'));
     // a periodic check once a minute: only fs.watch can notice in time
-    const reloader = createTlsReloader({ cert: join(base, 'tls.crt'), key: join(base, 'tls.key'), intervalMs: 60_000, settleMs: 40 });
+    const reloader = createTlsReloader({
+      cert: join(base, 'tls.crt'),
+      key: join(base, 'tls.key'),
+      intervalMs: 60_000,
+      settleMs: 40,
+    });
     const { server, port } = await echoServer(reloader);
     try {
       assert.equal(await servedSerial(port), issued.a.serial);
       symlinkSync('v2', join(base, 'current.new'));
       renameSync(join(base, 'current.new'), join(base, 'current'));
-      await eventually(async () => (await servedSerial(port)) === issued.b.serial || 'old serial', 'the swapped symlink is followed (fs.watch)');
+      await eventually(
+        async () => (await servedSerial(port)) === issued.b.serial || 'old serial',
+        'the swapped symlink is followed (fs.watch)',
+      );
       // and back again: the watchers were re-derived after the first swap
       symlinkSync('v1', join(base, 'current.new'));
       renameSync(join(base, 'current.new'), join(base, 'current'));
-      await eventually(async () => (await servedSerial(port)) === issued.a.serial || 'old serial', 'the second swap is seen too');
+      await eventually(
+        async () => (await servedSerial(port)) === issued.a.serial || 'old serial',
+        'the second swap is seen too',
+      );
     } finally {
       reloader.close();
       await close(server);
@@ -250,7 +304,10 @@ describe('createTlsReloader', () => {
     try {
       replace(live.cert, issued.c.fullchain);
       replace(live.key, issued.c.key);
-      await eventually(async () => (await servedSerial(port)) === issued.c.serial || 'old serial', 'polling sees the change');
+      await eventually(
+        async () => (await servedSerial(port)) === issued.c.serial || 'old serial',
+        'polling sees the change',
+      );
     } finally {
       reloader.close();
       await close(server);
@@ -266,24 +323,35 @@ describe('createTlsReloader', () => {
       const client = mcpki(['--home', dir, '--json', 'issue', 'client', 'agent', 'agent@example.test']).json;
       assert.equal(mcpki(['--home', dir, 'crl']).status, 0);
       const reloader = createTlsReloader({ name: 'srv', home: dir, requestCert: true, ...FAST });
-      assert.equal(reloader.paths.crl, join(dir, 'ca', 'crl.pem'), 'the by-name form finds the home\'s CRL');
+      assert.equal(reloader.paths.crl, join(dir, 'ca', 'crl.pem'), "the by-name form finds the home's CRL");
       assert.equal(reloader.paths.ca, join(dir, 'certs', 'srv', 'ca.crt'));
       const server = tls.createServer(reloader.serverOptions(), (socket) => socket.end('hello\n'));
       reloader.attach(server);
       const port = await listen(server);
       const rootPem = readFileSync(join(dir, 'ca', 'root.crt'));
-      const hello = () => new Promise((resolve) => {
-        const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: rootPem, cert: readFileSync(client.paths.fullchain), key: readFileSync(client.paths.key) });
-        let data = '';
-        socket.on('data', (chunk) => (data += chunk));
-        socket.on('close', () => resolve(data));
-        socket.on('error', () => {});
-      });
+      const hello = () =>
+        new Promise((resolve) => {
+          const socket = tls.connect({
+            host: '127.0.0.1',
+            port,
+            servername: 'localhost',
+            ca: rootPem,
+            cert: readFileSync(client.paths.fullchain),
+            key: readFileSync(client.paths.key),
+          });
+          let data = '';
+          socket.on('data', (chunk) => (data += chunk));
+          socket.on('close', () => resolve(data));
+          socket.on('error', () => {});
+        });
       try {
         assert.equal(await hello(), 'hello\n', 'not revoked yet');
         assert.equal(mcpki(['--home', dir, 'revoke', 'agent']).status, 0);
         assert.equal(mcpki(['--home', dir, 'crl']).status, 0);
-        await eventually(async () => (await hello()) === '' || 'still accepted', 'the revoked client is refused after the CRL changed');
+        await eventually(
+          async () => (await hello()) === '' || 'still accepted',
+          'the revoked client is refused after the CRL changed',
+        );
       } finally {
         reloader.close();
         await close(server);
@@ -299,7 +367,12 @@ describe('createTlsReloader', () => {
     try {
       assert.equal(mcpki(['--home', dir, 'init']).status, 0);
       const first = mcpki(['--home', dir, '--json', 'issue', 'server', 'web', 'localhost']).json;
-      const reloader = createTlsReloader({ name: 'web', home: dir, ...FAST, onReload: (info) => reloads.push(info.serial) });
+      const reloader = createTlsReloader({
+        name: 'web',
+        home: dir,
+        ...FAST,
+        onReload: (info) => reloads.push(info.serial),
+      });
       assert.equal(reloader.paths.cert, first.paths.fullchain);
       assert.equal(reloader.paths.ca, undefined, 'no client certificates asked for, so no CA');
       const server = tls.createServer(reloader.serverOptions(), (socket) => socket.end());
@@ -309,7 +382,10 @@ describe('createTlsReloader', () => {
         const rootPem = readFileSync(join(dir, 'ca', 'root.crt'));
         assert.equal(await servedSerial(port, { ca: rootPem }), first.certificate.serial);
         const second = mcpki(['--home', dir, '--json', 'issue', 'server', 'web', 'localhost']).json;
-        await eventually(async () => (await servedSerial(port, { ca: rootPem })) === second.certificate.serial || 'old serial', 'the reissued certificate is served');
+        await eventually(
+          async () => (await servedSerial(port, { ca: rootPem })) === second.certificate.serial || 'old serial',
+          'the reissued certificate is served',
+        );
         assert.deepEqual(reloads, [second.certificate.serial], 'one reload for one issue (four files renamed)');
       } finally {
         reloader.close();
@@ -322,20 +398,43 @@ describe('createTlsReloader', () => {
 
   test('unusable files at start are an McpkiError, not a server with no certificate', () => {
     const live = liveFolder('start', issued.a);
-    assert.throws(() => createTlsReloader({ cert: live.cert, key: issued.b.key }), (e) => isMcpkiError(e) && e.code === 'INVALID_INPUT' && /does not belong/.test(e.message));
-    assert.throws(() => createTlsReloader({ cert: join(live.dir, 'missing.pem'), key: live.key }), (e) => isMcpkiError(e) && e.code === 'NOT_FOUND');
-    assert.throws(() => createTlsReloader({ cert: live.cert, key: live.key, crl: live.cert }), (e) => isMcpkiError(e) && /no complete PEM CRL/.test(e.message));
+    assert.throws(
+      () => createTlsReloader({ cert: live.cert, key: issued.b.key }),
+      (e) => isMcpkiError(e) && e.code === 'INVALID_INPUT' && /does not belong/.test(e.message),
+    );
+    assert.throws(
+      () => createTlsReloader({ cert: join(live.dir, 'missing.pem'), key: live.key }),
+      (e) => isMcpkiError(e) && e.code === 'NOT_FOUND',
+    );
+    assert.throws(
+      () => createTlsReloader({ cert: live.cert, key: live.key, crl: live.cert }),
+      (e) => isMcpkiError(e) && /no complete PEM CRL/.test(e.message),
+    );
     const garbageCa = join(live.dir, 'ca.pem');
     writeFileSync(garbageCa, 'not a certificate\n');
-    assert.throws(() => createTlsReloader({ cert: live.cert, key: live.key, ca: garbageCa }), (e) => isMcpkiError(e) && /no complete PEM certificate/.test(e.message));
-    assert.throws(() => createTlsReloader({ name: 'nobody', home }), (e) => isMcpkiError(e) && e.code === 'NOT_FOUND');
-    assert.throws(() => createTlsReloader({ cert: live.cert, key: live.key, intervalMs: 0 }), (e) => isMcpkiError(e) && e.code === 'INVALID_INPUT');
+    assert.throws(
+      () => createTlsReloader({ cert: live.cert, key: live.key, ca: garbageCa }),
+      (e) => isMcpkiError(e) && /no complete PEM certificate/.test(e.message),
+    );
+    assert.throws(
+      () => createTlsReloader({ name: 'nobody', home }),
+      (e) => isMcpkiError(e) && e.code === 'NOT_FOUND',
+    );
+    assert.throws(
+      () => createTlsReloader({ cert: live.cert, key: live.key, intervalMs: 0 }),
+      (e) => isMcpkiError(e) && e.code === 'INVALID_INPUT',
+    );
   });
 
   test('close() stops watching: no reload afterwards, and a process that closed it exits', async () => {
     const live = liveFolder('closed', issued.a);
     const reloads = [];
-    const reloader = createTlsReloader({ cert: live.cert, key: live.key, ...FAST, onReload: (info) => reloads.push(info.serial) });
+    const reloader = createTlsReloader({
+      cert: live.cert,
+      key: live.key,
+      ...FAST,
+      onReload: (info) => reloads.push(info.serial),
+    });
     reloader.close();
     replace(live.cert, issued.b.fullchain);
     replace(live.key, issued.b.key);
@@ -351,7 +450,10 @@ describe('createTlsReloader', () => {
       server.listen(0, '127.0.0.1', () => setTimeout(() => { server.close(); reloader.close(); }, 300));
     `;
     const started = Date.now();
-    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
     assert.equal(child.status, 0, child.stderr);
     assert.ok(Date.now() - started < 5_000, 'the process exited on its own');
   });

@@ -19,7 +19,16 @@ function issue(home, kind, name, sans, args = []) {
 }
 
 function verify(home, certPath, extra = []) {
-  return run('openssl', ['verify', '-x509_strict', '-CAfile', join(home, 'ca', 'root.crt'), '-untrusted', join(home, 'ca', 'intermediate.crt'), ...extra, certPath]);
+  return run('openssl', [
+    'verify',
+    '-x509_strict',
+    '-CAfile',
+    join(home, 'ca', 'root.crt'),
+    '-untrusted',
+    join(home, 'ca', 'intermediate.crt'),
+    ...extra,
+    certPath,
+  ]);
 }
 
 function serve(options, onConnection = (socket) => socket.end('hello\n')) {
@@ -49,7 +58,13 @@ describe('chains verify with openssl -x509_strict', () => {
       try {
         init(dir, ['--key', caKey]);
         for (const leafKey of KEY_TYPES) {
-          const server = issue(dir, 'server', `s-${leafKey}`, ['localhost', 'mcp.test', '127.0.0.1', '::1'], ['--key', leafKey]);
+          const server = issue(
+            dir,
+            'server',
+            `s-${leafKey}`,
+            ['localhost', 'mcp.test', '127.0.0.1', '::1'],
+            ['--key', leafKey],
+          );
           const ok = verify(dir, server.paths.cert, ['-purpose', 'sslserver', '-verify_hostname', 'localhost']);
           assert.equal(ok.status, 0, ok.stderr + ok.stdout);
           assert.equal(verify(dir, server.paths.cert, ['-verify_hostname', 'mcp.test']).status, 0);
@@ -60,7 +75,13 @@ describe('chains verify with openssl -x509_strict', () => {
           // the server certificate is not a client certificate
           assert.notEqual(verify(dir, server.paths.cert, ['-purpose', 'sslclient']).status, 0);
 
-          const client = issue(dir, 'client', `c-${leafKey}`, ['agent@example.test', 'spiffe://example.test/agent'], ['--key', leafKey]);
+          const client = issue(
+            dir,
+            'client',
+            `c-${leafKey}`,
+            ['agent@example.test', 'spiffe://example.test/agent'],
+            ['--key', leafKey],
+          );
           const clientOk = verify(dir, client.paths.cert, ['-purpose', 'sslclient']);
           assert.equal(clientOk.status, 0, clientOk.stderr + clientOk.stdout);
         }
@@ -74,17 +95,43 @@ describe('chains verify with openssl -x509_strict', () => {
     const { dir, cleanup } = tempDir();
     try {
       init(dir);
-      const issued = issue(dir, 'server', 'web', ['Bücher.test', '*.api.test', '127.0.0.1', 'spiffe://example.test/web']);
+      const issued = issue(dir, 'server', 'web', [
+        'Bücher.test',
+        '*.api.test',
+        '127.0.0.1',
+        'spiffe://example.test/web',
+      ]);
       const text = run('openssl', ['x509', '-in', issued.paths.cert, '-noout', '-text']).stdout;
-      assert.match(text, /DNS:xn--bcher-kva\.test, DNS:\*\.api\.test, IP Address:127\.0\.0\.1, URI:spiffe:\/\/example\.test\/web/);
+      assert.match(
+        text,
+        /DNS:xn--bcher-kva\.test, DNS:\*\.api\.test, IP Address:127\.0\.0\.1, URI:spiffe:\/\/example\.test\/web/,
+      );
       assert.match(text, /TLS Web Server Authentication/);
       assert.match(text, /CA:FALSE/);
       const fullchain = readFileSync(issued.paths.fullchain, 'utf8');
       assert.equal(fullchain.match(/BEGIN CERTIFICATE/g).length, 2);
-      const chainCheck = run('openssl', ['verify', '-x509_strict', '-CAfile', issued.paths.ca, '-untrusted', issued.paths.fullchain, issued.paths.cert]);
+      const chainCheck = run('openssl', [
+        'verify',
+        '-x509_strict',
+        '-CAfile',
+        issued.paths.ca,
+        '-untrusted',
+        issued.paths.fullchain,
+        issued.paths.cert,
+      ]);
       assert.equal(chainCheck.status, 0, chainCheck.stderr + chainCheck.stdout);
       // the inventory record says what openssl reads from the certificate
-      const facts = run('openssl', ['x509', '-in', issued.paths.cert, '-noout', '-serial', '-fingerprint', '-sha256', '-startdate', '-enddate']).stdout;
+      const facts = run('openssl', [
+        'x509',
+        '-in',
+        issued.paths.cert,
+        '-noout',
+        '-serial',
+        '-fingerprint',
+        '-sha256',
+        '-startdate',
+        '-enddate',
+      ]).stdout;
       assert.match(facts, new RegExp(`serial=${issued.certificate.serial}`));
       assert.ok(facts.includes(`Fingerprint=${issued.certificate.fingerprint}`), facts);
       const date = (label) => new Date(facts.match(new RegExp(`${label}=(.+)`))[1]).toISOString();
@@ -92,7 +139,10 @@ describe('chains verify with openssl -x509_strict', () => {
       assert.equal(date('notAfter'), issued.certificate.notAfter);
       const days = run('openssl', ['x509', '-in', issued.paths.cert, '-noout', '-checkend', String(89 * 86400)]);
       assert.equal(days.status, 0, 'valid for the default 90 days');
-      assert.notEqual(run('openssl', ['x509', '-in', issued.paths.cert, '-noout', '-checkend', String(91 * 86400)]).status, 0);
+      assert.notEqual(
+        run('openssl', ['x509', '-in', issued.paths.cert, '-noout', '-checkend', String(91 * 86400)]).status,
+        0,
+      );
     } finally {
       cleanup();
     }
@@ -137,30 +187,56 @@ describe('node:tls mutual TLS', () => {
 
   test('succeeds with the client certificate', async () => {
     const result = await withServer((port) =>
-      connect({ host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(client.paths.ca), key: readFileSync(client.paths.key), cert: readFileSync(client.paths.fullchain) }),
+      connect({
+        host: '127.0.0.1',
+        port,
+        servername: 'localhost',
+        ca: readFileSync(client.paths.ca),
+        key: readFileSync(client.paths.key),
+        cert: readFileSync(client.paths.fullchain),
+      }),
     );
     assert.equal(result.ok, true, String(result.error));
     assert.equal(result.authorized, true);
   });
 
   test('fails without a client certificate', async () => {
-    const result = await withServer((port) => connect({ host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(client.paths.ca) }));
+    const result = await withServer((port) =>
+      connect({ host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(client.paths.ca) }),
+    );
     assert.equal(result.ok, false);
   });
 
   test('fails with a client certificate from another CA', async () => {
     const result = await withServer((port) =>
-      connect({ host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(client.paths.ca), key: readFileSync(strangerClient.paths.key), cert: readFileSync(strangerClient.paths.fullchain) }),
+      connect({
+        host: '127.0.0.1',
+        port,
+        servername: 'localhost',
+        ca: readFileSync(client.paths.ca),
+        key: readFileSync(strangerClient.paths.key),
+        cert: readFileSync(strangerClient.paths.fullchain),
+      }),
     );
     assert.equal(result.ok, false);
   });
 
   test('fails when the client trusts another CA', async () => {
     const result = await withServer((port) =>
-      connect({ host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(strangerClient.paths.ca), key: readFileSync(client.paths.key), cert: readFileSync(client.paths.fullchain) }),
+      connect({
+        host: '127.0.0.1',
+        port,
+        servername: 'localhost',
+        ca: readFileSync(strangerClient.paths.ca),
+        key: readFileSync(client.paths.key),
+        cert: readFileSync(client.paths.fullchain),
+      }),
     );
     assert.equal(result.ok, false);
-    assert.match(String(result.error?.code ?? result.error), /UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|SELF_SIGNED|unable to/i);
+    assert.match(
+      String(result.error?.code ?? result.error),
+      /UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|SELF_SIGNED|unable to/i,
+    );
   });
 });
 
@@ -179,7 +255,9 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=10) as so
   function python(cafile, port, hostname) {
     return new Promise((resolve) => {
       import('node:child_process').then(({ execFile }) => {
-        execFile('python3', ['-c', PY, cafile, String(port), hostname], { timeout: 20_000 }, (error, stdout, stderr) => resolve({ status: error ? error.code ?? 1 : 0, stdout, stderr }));
+        execFile('python3', ['-c', PY, cafile, String(port), hostname], { timeout: 20_000 }, (error, stdout, stderr) =>
+          resolve({ status: error ? (error.code ?? 1) : 0, stdout, stderr }),
+        );
       });
     });
   }
@@ -214,9 +292,45 @@ describe('name constraints are enforced by OpenSSL', () => {
     const csr = join(dir, 'forged.csr');
     const cert = join(dir, 'forged.crt');
     const ext = join(dir, 'forged.ext');
-    writeFileSync(ext, `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`);
-    assert.equal(run('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=forged']).status, 0);
-    const signed = run('openssl', ['x509', '-req', '-in', csr, '-CA', join(home, 'ca', 'intermediate.crt'), '-CAkey', join(home, 'ca', 'intermediate.key'), '-CAcreateserial', '-days', '30', '-extfile', ext, '-out', cert]);
+    writeFileSync(
+      ext,
+      `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`,
+    );
+    assert.equal(
+      run('openssl', [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        csr,
+        '-subj',
+        '/CN=forged',
+      ]).status,
+      0,
+    );
+    const signed = run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      join(home, 'ca', 'intermediate.crt'),
+      '-CAkey',
+      join(home, 'ca', 'intermediate.key'),
+      '-CAcreateserial',
+      '-days',
+      '30',
+      '-extfile',
+      ext,
+      '-out',
+      cert,
+    ]);
     assert.equal(signed.status, 0, signed.stderr);
     return cert;
   }
@@ -231,7 +345,10 @@ describe('name constraints are enforced by OpenSSL', () => {
       assert.notEqual(result.status, 0);
       assert.match(result.stdout + result.stderr, /permitted subtree violation/);
       const badIp = forge(constrained.dir, constrained.dir, 'IP:10.1.2.3');
-      assert.match(verify(constrained.dir, badIp).stdout + verify(constrained.dir, badIp).stderr, /permitted subtree violation/);
+      assert.match(
+        verify(constrained.dir, badIp).stdout + verify(constrained.dir, badIp).stderr,
+        /permitted subtree violation/,
+      );
       const good = forge(constrained.dir, constrained.dir, 'DNS:ok.localhost');
       assert.equal(verify(constrained.dir, good).status, 0, 'the forging method itself works for a permitted name');
 
@@ -256,7 +373,14 @@ describe('name constraints are enforced by OpenSSL', () => {
       assert.equal(refused.status, 6);
       assert.match(refused.stderr, /outside the CA's name constraints/);
       const shown = mcpki(['--home', dir, '--json', 'ca', 'show']).json;
-      assert.deepEqual(shown.permitted.dns, ['localhost', '.localhost', '.test', '.internal', '.home.arpa', '.corp.example']);
+      assert.deepEqual(shown.permitted.dns, [
+        'localhost',
+        '.localhost',
+        '.test',
+        '.internal',
+        '.home.arpa',
+        '.corp.example',
+      ]);
       assert.deepEqual(shown.permitted.ip, ['127.0.0.0/8', '::1/128', '10.0.0.0/8']);
     } finally {
       cleanup();

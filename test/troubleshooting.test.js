@@ -19,7 +19,10 @@ function tableRows(text) {
   const rows = [];
   for (const line of text.split('\n')) {
     if (!line.startsWith('|') || /^\|\s*(client|---)/.test(line)) continue;
-    const cells = line.slice(1, line.endsWith('|') ? -1 : undefined).split(/(?<!\\)\|/).map((c) => c.trim());
+    const cells = line
+      .slice(1, line.endsWith('|') ? -1 : undefined)
+      .split(/(?<!\\)\|/)
+      .map((c) => c.trim());
     if (cells.length < 4) continue;
     const seen = [...cells[1].matchAll(/`([^`]+)`/g)].map((m) => m[1].replace(/\\\|/g, '|'));
     rows.push({ client: cells[0].replace(/\*/g, ''), seen, why: cells[2], fix: cells[3] });
@@ -109,7 +112,8 @@ before(async () => {
   cli(['crl']);
   // another mcpki CA: what a client trusts when it trusts the wrong root, and a client certificate from it
   const other = join(scratch.dir, 'other');
-  for (const args of [['init'], ['issue', 'client', 'stranger']]) assert.equal(mcpki([...args, '--home', other]).status, 0);
+  for (const args of [['init'], ['issue', 'client', 'stranger']])
+    assert.equal(mcpki([...args, '--home', other]).status, 0);
   files.otherRoot = join(other, 'ca', 'root.crt');
   files.stranger = join(other, 'certs', 'stranger', 'stranger.fullchain.pem');
   files.strangerKey = join(other, 'certs', 'stranger', 'stranger.key');
@@ -134,9 +138,46 @@ before(async () => {
   files.forged = join(dir, 'forged.crt');
   const csr = join(dir, 'forged.csr');
   const ext = join(dir, 'ext.cnf');
-  writeFileSync(ext, 'subjectAltName=DNS:www.example.com\nextendedKeyUsage=serverAuth\nbasicConstraints=critical,CA:false\n');
-  assert.equal(run('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', files.forgedKey, '-out', csr, '-subj', '/CN=www.example.com']).status, 0);
-  const signed = run('openssl', ['x509', '-req', '-in', csr, '-CA', files.intermediate, '-CAkey', files.intermediateKey, '-set_serial', '0x0F00', '-days', '30', '-extfile', ext, '-out', files.forged]);
+  writeFileSync(
+    ext,
+    'subjectAltName=DNS:www.example.com\nextendedKeyUsage=serverAuth\nbasicConstraints=critical,CA:false\n',
+  );
+  assert.equal(
+    run('openssl', [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      files.forgedKey,
+      '-out',
+      csr,
+      '-subj',
+      '/CN=www.example.com',
+    ]).status,
+    0,
+  );
+  const signed = run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    files.intermediate,
+    '-CAkey',
+    files.intermediateKey,
+    '-set_serial',
+    '0x0F00',
+    '-days',
+    '30',
+    '-extfile',
+    ext,
+    '-out',
+    files.forged,
+  ]);
   assert.equal(signed.status, 0, signed.stderr);
   files.forgedChain = join(dir, 'forged.fullchain.pem');
   writeFileSync(files.forgedChain, readFileSync(files.forged, 'utf8') + readFileSync(files.intermediate, 'utf8'));
@@ -145,7 +186,13 @@ before(async () => {
   plain = await nodeServer({ cert: read(files.fullchain), key: read(files.key) });
   leafOnly = await nodeServer({ cert: read(files.cert), key: read(files.key) });
   forged = await nodeServer({ cert: read(files.forgedChain), key: read(files.forgedKey) });
-  const mtlsOptions = { cert: read(files.fullchain), key: read(files.key), ca: read(files.root), requestCert: true, rejectUnauthorized: true };
+  const mtlsOptions = {
+    cert: read(files.fullchain),
+    key: read(files.key),
+    ca: read(files.root),
+    requestCert: true,
+    rejectUnauthorized: true,
+  };
   mtls = await nodeServer({ ...mtlsOptions, crl: crlBlocks(files.crl) });
   const answer = (req, res) => res.end(`authorizationError: ${req.socket.authorizationError}\n`);
   crlAsOneBufferReport = await nodeServer({ ...mtlsOptions, rejectUnauthorized: false, crl: read(files.crl) }, answer);
@@ -176,32 +223,81 @@ function trouble(client, text, produce, skip = false) {
 }
 
 // ---------------------------------------------------------------- Node
-trouble('Node', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY: unable to get local issuer certificate', async () => (await nodeClient(url(plain))).output);
-trouble('Node', "ERR_TLS_CERT_ALTNAME_INVALID: Hostname/IP does not match certificate's altnames", async () => (await nodeClient(url(plain), { ca: files.root, servername: 'api.localhost' })).output);
-trouble('Node', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate', async () => (await nodeClient(url(leafOnly), { ca: files.root })).output);
-trouble('Node', 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', async () => (await nodeClient(url(mtls), { ca: files.root })).output);
-trouble('Node', 'ECONNRESET: socket hang up', async () => (await nodeClient(url(mtls), { ca: files.root, cert: files.gone, key: files.goneKey })).output);
-trouble('Node', 'UNSPECIFIED: permitted subtree violation', async () => (await nodeClient(url(forged), { ca: files.root, servername: 'www.example.com' })).output);
+trouble(
+  'Node',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY: unable to get local issuer certificate',
+  async () => (await nodeClient(url(plain))).output,
+);
+trouble(
+  'Node',
+  "ERR_TLS_CERT_ALTNAME_INVALID: Hostname/IP does not match certificate's altnames",
+  async () => (await nodeClient(url(plain), { ca: files.root, servername: 'api.localhost' })).output,
+);
+trouble(
+  'Node',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate',
+  async () => (await nodeClient(url(leafOnly), { ca: files.root })).output,
+);
+trouble(
+  'Node',
+  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+  async () => (await nodeClient(url(mtls), { ca: files.root })).output,
+);
+trouble(
+  'Node',
+  'ECONNRESET: socket hang up',
+  async () => (await nodeClient(url(mtls), { ca: files.root, cert: files.gone, key: files.goneKey })).output,
+);
+trouble(
+  'Node',
+  'UNSPECIFIED: permitted subtree violation',
+  async () => (await nodeClient(url(forged), { ca: files.root, servername: 'www.example.com' })).output,
+);
 
 test('Node: NODE_EXTRA_CA_CERTS counts only when set before Node starts; a valid client passes the CRL given block by block', async () => {
   assert.match((await nodeClient(url(plain), { env: { NODE_EXTRA_CA_CERTS: files.root } })).output, /^ok 200/);
-  assert.match((await nodeClient(url(plain), { setEnvInside: files.root })).output, /UNABLE_TO_GET_ISSUER_CERT_LOCALLY/);
+  assert.match(
+    (await nodeClient(url(plain), { setEnvInside: files.root })).output,
+    /UNABLE_TO_GET_ISSUER_CERT_LOCALLY/,
+  );
   // SSL_CERT_FILE, which OpenSSL, Python and curl read as the system store, is ignored by Node
-  assert.match((await nodeClient(url(plain), { env: { SSL_CERT_FILE: files.root } })).output, /UNABLE_TO_GET_ISSUER_CERT_LOCALLY/);
-  assert.match((await nodeClient(url(mtls), { ca: files.root, cert: files.agent, key: files.agentKey })).output, /^ok 200/);
-  assert.match((await nodeClient(url(crlAsOneBuffer), { ca: files.root, cert: files.agent, key: files.agentKey })).output, /ECONNRESET: socket hang up/);
+  assert.match(
+    (await nodeClient(url(plain), { env: { SSL_CERT_FILE: files.root } })).output,
+    /UNABLE_TO_GET_ISSUER_CERT_LOCALLY/,
+  );
+  assert.match(
+    (await nodeClient(url(mtls), { ca: files.root, cert: files.agent, key: files.agentKey })).output,
+    /^ok 200/,
+  );
+  assert.match(
+    (await nodeClient(url(crlAsOneBuffer), { ca: files.root, cert: files.agent, key: files.agentKey })).output,
+    /ECONNRESET: socket hang up/,
+  );
   assert.equal(crlBlocks(files.crl).length, 2, 'HOME/ca/crl.pem holds two CRLs');
 });
 
-test('Node: --use-system-ca is refused before Node 22', { skip: Number(process.versions.node.split('.')[0]) >= 22 && 'this Node has the option' }, () => {
-  const result = run(process.execPath, ['--use-system-ca', '-e', '0']);
-  assert.notEqual(result.status, 0);
-  assert.match(result.stderr, /bad option: --use-system-ca/);
-});
+test(
+  'Node: --use-system-ca is refused before Node 22',
+  { skip: Number(process.versions.node.split('.')[0]) >= 22 && 'this Node has the option' },
+  () => {
+    const result = run(process.execPath, ['--use-system-ca', '-e', '0']);
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /bad option: --use-system-ca/);
+  },
+);
 
 // a Node server that lets every client in and answers with why it would have refused it
-trouble('Node server', 'UNABLE_TO_GET_CRL', async () => (await nodeClient(url(crlAsOneBufferReport), { ca: files.root, cert: files.agent, key: files.agentKey })).output);
-trouble('Node server', 'CERT_REVOKED', async () => (await nodeClient(url(report), { ca: files.root, cert: files.gone, key: files.goneKey })).output);
+trouble(
+  'Node server',
+  'UNABLE_TO_GET_CRL',
+  async () =>
+    (await nodeClient(url(crlAsOneBufferReport), { ca: files.root, cert: files.agent, key: files.agentKey })).output,
+);
+trouble(
+  'Node server',
+  'CERT_REVOKED',
+  async () => (await nodeClient(url(report), { ca: files.root, cert: files.gone, key: files.goneKey })).output,
+);
 trouble('Node server', 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', async () => {
   await nodeClient(url(mtls), { ca: files.root });
   return mtls.refusals.join('\n');
@@ -224,18 +320,57 @@ except Exception as e:
 `;
   return runAsync(PYTHON, ['-c', script], { env: { PATH: process.env.PATH, ...(ca ? { SSL_CERT_FILE: ca } : {}) } });
 }
-trouble('Python', '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer certificate', async () => (await python(plain, { cafile: files.otherRoot })).output, !PYTHON && 'no python3');
-trouble('Python', "certificate verify failed: Hostname mismatch, certificate is not valid for 'api.localhost'", async () => (await python(plain, { cafile: files.root, servername: 'api.localhost' })).output, !PYTHON && 'no python3');
-trouble('Python', 'certificate verify failed: permitted subtree violation', async () => (await python(forged, { cafile: files.root, servername: 'www.example.com' })).output, !PYTHON && 'no python3');
+trouble(
+  'Python',
+  '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer certificate',
+  async () => (await python(plain, { cafile: files.otherRoot })).output,
+  !PYTHON && 'no python3',
+);
+trouble(
+  'Python',
+  "certificate verify failed: Hostname mismatch, certificate is not valid for 'api.localhost'",
+  async () => (await python(plain, { cafile: files.root, servername: 'api.localhost' })).output,
+  !PYTHON && 'no python3',
+);
+trouble(
+  'Python',
+  'certificate verify failed: permitted subtree violation',
+  async () => (await python(forged, { cafile: files.root, servername: 'www.example.com' })).output,
+  !PYTHON && 'no python3',
+);
 
 // ---------------------------------------------------------------- curl
 const CURL = hasCommand('curl');
 function curl(args) {
-  return runAsync('curl', ['-sS', '--max-time', '10', ...args], { env: { PATH: process.env.PATH } }).then((r) => r.output);
+  return runAsync('curl', ['-sS', '--max-time', '10', ...args], { env: { PATH: process.env.PATH } }).then(
+    (r) => r.output,
+  );
 }
-trouble('curl', 'curl: (60) SSL certificate problem: unable to get local issuer certificate', () => curl(['--cacert', files.otherRoot, url(plain, 'localhost')]), !CURL && 'no curl');
-trouble('curl', "no alternative certificate subject name matches target host name 'api.localhost'", () => curl(['--cacert', files.root, '--resolve', `api.localhost:${plain.port}:127.0.0.1`, `https://api.localhost:${plain.port}/`]), !CURL && 'no curl');
-trouble('curl', 'tlsv13 alert certificate required', () => curl(['--cacert', files.root, url(mtls, 'localhost')]), !CURL && 'no curl');
+trouble(
+  'curl',
+  'curl: (60) SSL certificate problem: unable to get local issuer certificate',
+  () => curl(['--cacert', files.otherRoot, url(plain, 'localhost')]),
+  !CURL && 'no curl',
+);
+trouble(
+  'curl',
+  "no alternative certificate subject name matches target host name 'api.localhost'",
+  () =>
+    curl([
+      '--cacert',
+      files.root,
+      '--resolve',
+      `api.localhost:${plain.port}:127.0.0.1`,
+      `https://api.localhost:${plain.port}/`,
+    ]),
+  !CURL && 'no curl',
+);
+trouble(
+  'curl',
+  'tlsv13 alert certificate required',
+  () => curl(['--cacert', files.root, url(mtls, 'localhost')]),
+  !CURL && 'no curl',
+);
 
 // ---------------------------------------------------------------- nginx
 const NGINX = hasCommand('nginx') || hasCommand('/usr/sbin/nginx');
@@ -263,13 +398,31 @@ async function nginx() {
   nginxPort = port;
   return port;
 }
-trouble('nginx', '400 No required SSL certificate was sent', async () => curl(['--cacert', files.root, `https://localhost:${await nginx()}/`]), !NGINX && 'no nginx');
-trouble('nginx', '400 The SSL certificate error', async () => {
-  const answer = await curl(['--cacert', files.root, '--cert', files.gone, '--key', files.goneKey, `https://localhost:${await nginx()}/`]);
-  const log = readFileSync(join(scratch.dir, 'nginx', 'error.log'), 'utf8');
-  assert.match(log, /certificate revoked/, 'the row names what the error log says');
-  return answer;
-}, !NGINX && 'no nginx');
+trouble(
+  'nginx',
+  '400 No required SSL certificate was sent',
+  async () => curl(['--cacert', files.root, `https://localhost:${await nginx()}/`]),
+  !NGINX && 'no nginx',
+);
+trouble(
+  'nginx',
+  '400 The SSL certificate error',
+  async () => {
+    const answer = await curl([
+      '--cacert',
+      files.root,
+      '--cert',
+      files.gone,
+      '--key',
+      files.goneKey,
+      `https://localhost:${await nginx()}/`,
+    ]);
+    const log = readFileSync(join(scratch.dir, 'nginx', 'error.log'), 'utf8');
+    assert.match(log, /certificate revoked/, 'the row names what the error log says');
+    return answer;
+  },
+  !NGINX && 'no nginx',
+);
 
 // ---------------------------------------------------------------- Go
 const GO = hasCommand('go');
@@ -307,23 +460,75 @@ func main() {
 }
 `,
     );
-    const env = { ...process.env, GOCACHE: join(dir, 'cache'), GOPATH: join(dir, 'gopath'), GOPROXY: 'off', GOTOOLCHAIN: 'local', CGO_ENABLED: '0', GO111MODULE: 'off' };
-    const built = await runAsync('go', ['build', '-o', join(dir, 'client'), join(dir, 'main.go')], { env, cwd: dir, timeout: 280_000 });
+    const env = {
+      ...process.env,
+      GOCACHE: join(dir, 'cache'),
+      GOPATH: join(dir, 'gopath'),
+      GOPROXY: 'off',
+      GOTOOLCHAIN: 'local',
+      CGO_ENABLED: '0',
+      GO111MODULE: 'off',
+    };
+    const built = await runAsync('go', ['build', '-o', join(dir, 'client'), join(dir, 'main.go')], {
+      env,
+      cwd: dir,
+      timeout: 280_000,
+    });
     assert.equal(built.status, 0, built.output);
     goBinary = join(dir, 'client');
   }
-  return (await runAsync(goBinary, [`127.0.0.1:${target.port}`, servername, ...(root ? [root] : [])], { env: { PATH: process.env.PATH } })).output;
+  return (
+    await runAsync(goBinary, [`127.0.0.1:${target.port}`, servername, ...(root ? [root] : [])], {
+      env: { PATH: process.env.PATH },
+    })
+  ).output;
 }
-trouble('Go', 'x509: certificate signed by unknown authority', () => goClient(plain, 'localhost', files.otherRoot), !GO && 'no go');
-trouble('Go', 'x509: a root or intermediate certificate is not authorized to sign for this name', async () => {
-  const output = await goClient(forged, 'www.example.com', files.root);
-  assert.match(output, /is not permitted by any constraint/, 'the row quotes the rest of the message');
-  return output;
-}, !GO && 'no go');
+trouble(
+  'Go',
+  'x509: certificate signed by unknown authority',
+  () => goClient(plain, 'localhost', files.otherRoot),
+  !GO && 'no go',
+);
+trouble(
+  'Go',
+  'x509: a root or intermediate certificate is not authorized to sign for this name',
+  async () => {
+    const output = await goClient(forged, 'www.example.com', files.root);
+    assert.match(output, /is not permitted by any constraint/, 'the row quotes the rest of the message');
+    return output;
+  },
+  !GO && 'no go',
+);
 
 // ---------------------------------------------------------------- OpenSSL
-trouble('OpenSSL', 'verify error:num=20:unable to get local issuer certificate', async () => (await runAsync('openssl', ['s_client', '-connect', `127.0.0.1:${plain.port}`, '-servername', 'localhost', '-CAfile', files.otherRoot, '-brief'], { env: { PATH: process.env.PATH } })).output);
-trouble('OpenSSL', 'error 47 at 0 depth lookup: permitted subtree violation', async () => (await runAsync('openssl', ['verify', '-CAfile', files.root, '-untrusted', files.intermediate, files.forged])).output);
+trouble(
+  'OpenSSL',
+  'verify error:num=20:unable to get local issuer certificate',
+  async () =>
+    (
+      await runAsync(
+        'openssl',
+        [
+          's_client',
+          '-connect',
+          `127.0.0.1:${plain.port}`,
+          '-servername',
+          'localhost',
+          '-CAfile',
+          files.otherRoot,
+          '-brief',
+        ],
+        { env: { PATH: process.env.PATH } },
+      )
+    ).output,
+);
+trouble(
+  'OpenSSL',
+  'error 47 at 0 depth lookup: permitted subtree violation',
+  async () =>
+    (await runAsync('openssl', ['verify', '-CAfile', files.root, '-untrusted', files.intermediate, files.forged]))
+      .output,
+);
 
 // ---------------------------------------------------------------- Chromium (headless, as root: --no-sandbox)
 const CHROMIUM = hasCommand('chromium') && hasCommand('certutil');
@@ -333,17 +538,41 @@ async function chromium(target, host, { nssTrust = false } = {}) {
   mkdirSync(nssdb, { recursive: true });
   assert.equal(run('certutil', ['-N', '--empty-password', '-d', `sql:${nssdb}`]).status, 0);
   if (nssTrust) {
-    const trusted = mcpki(['trust', 'install', '--store', 'nss', '--nss-db', nssdb, '--home', home], { env: { HOME: profile } });
+    const trusted = mcpki(['trust', 'install', '--store', 'nss', '--nss-db', nssdb, '--home', home], {
+      env: { HOME: profile },
+    });
     assert.equal(trusted.status, 0, trusted.stderr);
   }
-  const args = ['--headless', '--no-sandbox', '--disable-gpu', `--user-data-dir=${join(profile, 'data')}`, `--host-resolver-rules=MAP ${host} 127.0.0.1`, '--dump-dom', `https://${host}:${target.port}/`];
+  const args = [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    `--user-data-dir=${join(profile, 'data')}`,
+    `--host-resolver-rules=MAP ${host} 127.0.0.1`,
+    '--dump-dom',
+    `https://${host}:${target.port}/`,
+  ];
   return (await runAsync('chromium', args, { env: { PATH: process.env.PATH, HOME: profile }, timeout: 90_000 })).output;
 }
-trouble('Chromium', 'net::ERR_CERT_AUTHORITY_INVALID', () => chromium(plain, 'localhost'), !CHROMIUM && 'no chromium (apt-get install chromium libnss3-tools)');
-trouble('Chromium', 'net::ERR_CERT_COMMON_NAME_INVALID', () => chromium(plain, 'api.localhost', { nssTrust: true }), !CHROMIUM && 'no chromium');
-test('Chromium: mcpki trust install --store nss makes the page load', { skip: !CHROMIUM && 'no chromium', timeout: 120_000 }, async () => {
-  assert.match(await chromium(plain, 'localhost', { nssTrust: true }), />ok\n<\/pre>/);
-});
+trouble(
+  'Chromium',
+  'net::ERR_CERT_AUTHORITY_INVALID',
+  () => chromium(plain, 'localhost'),
+  !CHROMIUM && 'no chromium (apt-get install chromium libnss3-tools)',
+);
+trouble(
+  'Chromium',
+  'net::ERR_CERT_COMMON_NAME_INVALID',
+  () => chromium(plain, 'api.localhost', { nssTrust: true }),
+  !CHROMIUM && 'no chromium',
+);
+test(
+  'Chromium: mcpki trust install --store nss makes the page load',
+  { skip: !CHROMIUM && 'no chromium', timeout: 120_000 },
+  async () => {
+    assert.match(await chromium(plain, 'localhost', { nssTrust: true }), />ok\n<\/pre>/);
+  },
+);
 
 // ---------------------------------------------------------------- the table itself
 test('every row of docs/troubleshooting.md is produced by a case above, or says it is not tested', () => {
@@ -353,6 +582,9 @@ test('every row of docs/troubleshooting.md is produced by a case above, or says 
     if (/not tested/i.test(row.why)) continue;
     assert.ok(row.seen.length > 0, `a ${row.client} row shows the error text in backticks`);
     const cases = produced.get(row.client) ?? [];
-    assert.ok(row.seen.some((text) => cases.includes(text)), `the ${row.client} row ${row.seen.join(', ')} is produced by a case in this file`);
+    assert.ok(
+      row.seen.some((text) => cases.includes(text)),
+      `the ${row.client} row ${row.seen.join(', ')} is produced by a case in this file`,
+    );
   }
 });

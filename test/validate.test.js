@@ -24,13 +24,19 @@ test('validate and apply --dry-run: a valid mcpki.yaml is checked and planned, a
     writeFileSync(config, YAML);
     const db = join(home, 'mcpki.db');
     const before = { size: statSync(db).size, mtime: statSync(db).mtimeMs, bytes: readFileSync(db) };
-    for (const args of [['validate', '-c', config], ['apply', '--dry-run', '-c', config]]) {
+    for (const args of [
+      ['validate', '-c', config],
+      ['apply', '--dry-run', '-c', config],
+    ]) {
       const result = mcpki(['--home', home, '--json', ...args]);
       assert.equal(result.status, 0, result.stdout + result.stderr);
       assert.equal(result.json.valid, true);
       assert.equal(result.json.certificates, 1);
       assert.equal(result.json.targets, 2);
-      assert.deepEqual(result.json.plan.map((p) => [p.name, p.due]), [['api', true]]);
+      assert.deepEqual(
+        result.json.plan.map((p) => [p.name, p.due]),
+        [['api', true]],
+      );
       const human = mcpki(['--home', home, ...args]);
       assert.equal(human.status, 0);
       assert.match(human.stdout, /valid: .*mcpki\.yaml declares 1 certificate\(s\) with 2 target\(s\)/);
@@ -44,7 +50,10 @@ test('validate and apply --dry-run: a valid mcpki.yaml is checked and planned, a
     // after an apply, the plan says it is current
     assert.equal(mcpki(['--home', home, 'apply', '-c', config], { cwd: dir }).status, 0);
     const current = mcpki(['--home', home, '--json', 'validate', '-c', config]);
-    assert.deepEqual(current.json.plan.map((p) => [p.name, p.due]), [['api', false]]);
+    assert.deepEqual(
+      current.json.plan.map((p) => [p.name, p.due]),
+      [['api', false]],
+    );
   } finally {
     cleanup();
   }
@@ -56,8 +65,14 @@ test('validate on an invalid mcpki.yaml: exit 3 with every error listed and its 
   const config = join(dir, 'mcpki.yaml');
   try {
     assert.equal(mcpki(['--home', home, 'init']).status, 0);
-    writeFileSync(config, 'version: 1\ncertificates:\n  - name: x\n    names: [x.localhost]\n    dayz: 3\n  - name: y\n    names: [y.localhost]\n    targets:\n      - { type: cert, path: a.crt, mode: 0640 }\n');
-    for (const args of [['validate', '-c', config], ['apply', '--dry-run', '-c', config]]) {
+    writeFileSync(
+      config,
+      'version: 1\ncertificates:\n  - name: x\n    names: [x.localhost]\n    dayz: 3\n  - name: y\n    names: [y.localhost]\n    targets:\n      - { type: cert, path: a.crt, mode: 0640 }\n',
+    );
+    for (const args of [
+      ['validate', '-c', config],
+      ['apply', '--dry-run', '-c', config],
+    ]) {
       const result = mcpki(['--home', home, ...args]);
       assert.equal(result.status, 3, result.stdout + result.stderr);
       assert.match(result.stderr, /mcpki\.yaml has 2 errors/);

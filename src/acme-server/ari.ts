@@ -27,7 +27,10 @@ const CERT_ID = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/;
 /** The normal window: from 2/3 to 3/4 of the certificate's lifetime (RFC 9773 §4.2 leaves it to the CA). */
 export function scheduledWindow(notBefore: Date, notAfter: Date): { start: Date; end: Date } {
   const life = notAfter.getTime() - notBefore.getTime();
-  return { start: new Date(notBefore.getTime() + Math.round((life * 2) / 3)), end: new Date(notBefore.getTime() + Math.round((life * 3) / 4)) };
+  return {
+    start: new Date(notBefore.getTime() + Math.round((life * 2) / 3)),
+    end: new Date(notBefore.getTime() + Math.round((life * 3) / 4)),
+  };
 }
 
 function nowWindow(now: Date): { start: string; end: string } {
@@ -46,12 +49,26 @@ export function suggestedWindow(certificate: IssuedCertificate, issuingKeyId: Bu
 }
 
 /** GET /acme/renewal-info/{certID}: the body and the seconds for Retry-After; a problem for unknown ids. */
-export function renewalInfoFor(context: Context, state: AcmeState, certId: string): { body: { suggestedWindow: { start: string; end: string } }; retryAfter: number; window: SuggestedWindow } {
-  if (!CERT_ID.test(certId)) throw problem('malformed', 'a renewal-info request names a certificate as base64url(AKI keyIdentifier) "." base64url(serial), RFC 9773 §4.1', { status: 400 });
+export function renewalInfoFor(
+  context: Context,
+  state: AcmeState,
+  certId: string,
+): { body: { suggestedWindow: { start: string; end: string } }; retryAfter: number; window: SuggestedWindow } {
+  if (!CERT_ID.test(certId))
+    throw problem(
+      'malformed',
+      'a renewal-info request names a certificate as base64url(AKI keyIdentifier) "." base64url(serial), RFC 9773 §4.1',
+      { status: 400 },
+    );
   const certificate = state.findCertificateByAriId(certId);
-  if (!certificate) throw problem('malformed', `no certificate ${certId.slice(0, 120)} was issued by this server`, { status: 404 });
+  if (!certificate)
+    throw problem('malformed', `no certificate ${certId.slice(0, 120)} was issued by this server`, { status: 404 });
   const window = suggestedWindow(certificate, loadIssuingCa(context).keyId, context.now());
-  return { body: { suggestedWindow: { start: window.start, end: window.end } }, retryAfter: ARI_RETRY_AFTER_SECONDS, window };
+  return {
+    body: { suggestedWindow: { start: window.start, end: window.end } },
+    retryAfter: ARI_RETRY_AFTER_SECONDS,
+    window,
+  };
 }
 
 /**
@@ -60,8 +77,10 @@ export function renewalInfoFor(context: Context, state: AcmeState, certId: strin
  */
 export function checkReplaces(state: AcmeState, accountId: string, certId: string): string {
   const certificate = CERT_ID.test(certId) ? state.findCertificateByAriId(certId) : undefined;
-  if (!certificate) throw problem('malformed', `"replaces" names ${certId.slice(0, 120)}, which this server did not issue`);
-  if (certificate.accountId !== accountId) throw problem('unauthorized', `"replaces" names a certificate that another account ordered`);
+  if (!certificate)
+    throw problem('malformed', `"replaces" names ${certId.slice(0, 120)}, which this server did not issue`);
+  if (certificate.accountId !== accountId)
+    throw problem('unauthorized', `"replaces" names a certificate that another account ordered`);
   return certificate.serial;
 }
 
@@ -75,27 +94,52 @@ export interface RenewEarlyResult {
  * Moves the renewal window of every matching ACME-issued certificate (still valid and unexpired) to now:
  * by serial, and/or issued before a time. With neither, every one.
  */
-export function renewEarly(context: Context, options: { before?: string | Date; serial?: string } = {}): RenewEarlyResult {
+export function renewEarly(
+  context: Context,
+  options: { before?: string | Date; serial?: string } = {},
+): RenewEarlyResult {
   let before: string | undefined;
   if (options.before !== undefined) {
     const time = options.before instanceof Date ? options.before : new Date(options.before);
-    if (Number.isNaN(time.getTime()) || (typeof options.before === 'string' && !/^\d{4}-\d{2}-\d{2}/.test(options.before))) {
-      throw new McpkiError('USAGE', `--before ${JSON.stringify(String(options.before).slice(0, 40))} is not a date`, 'give an ISO 8601 date or time, e.g. 2026-12-01 or 2026-12-01T12:00:00Z');
+    if (
+      Number.isNaN(time.getTime()) ||
+      (typeof options.before === 'string' && !/^\d{4}-\d{2}-\d{2}/.test(options.before))
+    ) {
+      throw new McpkiError(
+        'USAGE',
+        `--before ${JSON.stringify(String(options.before).slice(0, 40))} is not a date`,
+        'give an ISO 8601 date or time, e.g. 2026-12-01 or 2026-12-01T12:00:00Z',
+      );
     }
     before = time.toISOString();
   }
   let serial: string | undefined;
   if (options.serial !== undefined) {
     serial = options.serial.replace(/:/g, '').toUpperCase();
-    if (!/^[0-9A-F]{1,64}$/.test(serial)) throw new McpkiError('USAGE', `--serial ${JSON.stringify(options.serial.slice(0, 80))} is not a hexadecimal serial`, 'give the serial as "mcpki list --all" shows it');
+    if (!/^[0-9A-F]{1,64}$/.test(serial))
+      throw new McpkiError(
+        'USAGE',
+        `--serial ${JSON.stringify(options.serial.slice(0, 80))} is not a hexadecimal serial`,
+        'give the serial as "mcpki list --all" shows it',
+      );
   }
   const window = nowWindow(context.now());
   const store = context.store();
   const serials = store.transaction(() => {
-    const moved = store.acmeServer().setRenewalWindows({ ...(serial ? { serial } : {}), ...(before ? { before } : {}) }, window.start, window.end);
-    store.addEvent({ type: 'acme-server.renew-early', detail: { ...(serial ? { serial } : {}), ...(before ? { before } : {}), certificates: moved.length, window } });
+    const moved = store
+      .acmeServer()
+      .setRenewalWindows({ ...(serial ? { serial } : {}), ...(before ? { before } : {}) }, window.start, window.end);
+    store.addEvent({
+      type: 'acme-server.renew-early',
+      detail: { ...(serial ? { serial } : {}), ...(before ? { before } : {}), certificates: moved.length, window },
+    });
     return moved;
   });
-  if (serial && serials.length === 0) throw new McpkiError('NOT_FOUND', `no valid, unexpired ACME-issued certificate has serial ${serial}`, 'see the serials with: mcpki list --all');
+  if (serial && serials.length === 0)
+    throw new McpkiError(
+      'NOT_FOUND',
+      `no valid, unexpired ACME-issued certificate has serial ${serial}`,
+      'see the serials with: mcpki list --all',
+    );
   return { serials, window };
 }

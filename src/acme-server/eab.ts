@@ -61,7 +61,12 @@ export function openEabKey(intermediateKey: KeyObject, kid: string, sealed: stri
 
 /** An allow-list entry in the form wfe matches: "*.zone", an exact DNS name, or an IP address. */
 function normalizeAllow(entry: string): string {
-  if (/[\u0000-\u001f\u007f]/.test(entry)) throw new McpkiError('INVALID_INPUT', `the allow entry ${JSON.stringify(entry.slice(0, 100))} has a control character`, 'give a name such as "*.agents.internal", "host.internal" or an IP address');
+  if (/[\u0000-\u001f\u007f]/.test(entry))
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `the allow entry ${JSON.stringify(entry.slice(0, 100))} has a control character`,
+      'give a name such as "*.agents.internal", "host.internal" or an IP address',
+    );
   try {
     if (entry.startsWith('*.')) {
       const zone = classifySan(entry.slice(2));
@@ -70,14 +75,22 @@ function normalizeAllow(entry: string): string {
     }
     return classifySan(entry).value;
   } catch (error) {
-    throw new McpkiError('INVALID_INPUT', `the allow entry ${JSON.stringify(entry.slice(0, 100))} is not a DNS name, "*.zone" or an IP address (${(error as Error).message})`, 'give a name such as "*.agents.internal", "host.internal" or 127.0.0.1');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `the allow entry ${JSON.stringify(entry.slice(0, 100))} is not a DNS name, "*.zone" or an IP address (${(error as Error).message})`,
+      'give a name such as "*.agents.internal", "host.internal" or 127.0.0.1',
+    );
   }
 }
 
 /** Makes an EAB key; its HMAC key is in the result and nowhere else in the clear. */
 export function createEabKey(context: Context, options: { name: string; allow?: string[] }): CreatedEabKey {
   if (!NAME.test(options.name)) {
-    throw new McpkiError('INVALID_NAME', `the EAB key name ${JSON.stringify(options.name.slice(0, 100))} is not 1-64 letters, digits, ".", "_" or "-"`, fix('give {--name} such as team-agents'));
+    throw new McpkiError(
+      'INVALID_NAME',
+      `the EAB key name ${JSON.stringify(options.name.slice(0, 100))} is not 1-64 letters, digits, ".", "_" or "-"`,
+      fix('give {--name} such as team-agents'),
+    );
   }
   const allow = [...new Set((options.allow ?? []).map(normalizeAllow))];
   const ca = loadIssuingCa(context);
@@ -85,7 +98,13 @@ export function createEabKey(context: Context, options: { name: string; allow?: 
   const hmacKey = randomBytes(32);
   const store = context.store();
   store.transaction(() => {
-    store.acmeServer().addEabKey({ kid, name: options.name, sealedKey: sealEabKey(ca.key, kid, hmacKey), sealedBy: ca.cert.serialNumber.toUpperCase(), allow });
+    store.acmeServer().addEabKey({
+      kid,
+      name: options.name,
+      sealedKey: sealEabKey(ca.key, kid, hmacKey),
+      sealedBy: ca.cert.serialNumber.toUpperCase(),
+      allow,
+    });
     store.addEvent({ type: 'acme-server.eab.created', detail: { kid, name: options.name, allow } });
   });
   return { kid, name: options.name, hmacKey: hmacKey.toString('base64url'), allow };
@@ -94,7 +113,15 @@ export function createEabKey(context: Context, options: { name: string; allow?: 
 export function listEabKeys(context: Context): EabKeyView[] {
   const tables = context.store().acmeServer();
   const accounts = tables.accountsPerEabKey();
-  return tables.listEabKeys().map((row) => ({ kid: row.kid, name: row.name, allow: row.allow, status: row.status, createdAt: row.createdAt, revokedAt: row.revokedAt, accounts: accounts.get(row.kid) ?? 0 }));
+  return tables.listEabKeys().map((row) => ({
+    kid: row.kid,
+    name: row.name,
+    allow: row.allow,
+    status: row.status,
+    createdAt: row.createdAt,
+    revokedAt: row.revokedAt,
+    accounts: accounts.get(row.kid) ?? 0,
+  }));
 }
 
 /** Revokes a key: accounts bound with it can no longer order (new accounts cannot bind to it). */
@@ -102,8 +129,18 @@ export function revokeEabKey(context: Context, kid: string): EabKeyView {
   const store = context.store();
   const tables = store.acmeServer();
   const row = tables.getEabKey(kid);
-  if (!row) throw new McpkiError('NOT_FOUND', `no EAB key ${JSON.stringify(kid.slice(0, 100))}`, 'see the kids with: mcpki acme-server eab list');
-  if (row.status === 'revoked') throw new McpkiError('ALREADY_REVOKED', `the EAB key ${kid} (${row.name}) was already revoked at ${row.revokedAt}`, 'nothing to do');
+  if (!row)
+    throw new McpkiError(
+      'NOT_FOUND',
+      `no EAB key ${JSON.stringify(kid.slice(0, 100))}`,
+      'see the kids with: mcpki acme-server eab list',
+    );
+  if (row.status === 'revoked')
+    throw new McpkiError(
+      'ALREADY_REVOKED',
+      `the EAB key ${kid} (${row.name}) was already revoked at ${row.revokedAt}`,
+      'nothing to do',
+    );
   store.transaction(() => {
     tables.revokeEabKey(kid);
     store.addEvent({ type: 'acme-server.eab.revoked', detail: { kid, name: row.name } });
@@ -124,7 +161,8 @@ export function eabKeyLookup(context: Context): (kid: string) => EabKey | undefi
     if (ca.cert.serialNumber.toUpperCase() === serial) key = ca.key;
     else {
       const path = join(context.layout.retiredDir, `intermediate-${serial}.key`);
-      if (existsSync(path)) key = readPrivateKey(readInputText(path, { what: 'the retired intermediate key', maxBytes: INPUT_LIMITS.pem }));
+      if (existsSync(path))
+        key = readPrivateKey(readInputText(path, { what: 'the retired intermediate key', maxBytes: INPUT_LIMITS.pem }));
     }
     if (key) keys.set(serial, key);
     return key;
@@ -134,12 +172,21 @@ export function eabKeyLookup(context: Context): (kid: string) => EabKey | undefi
     const row: EabKeyRow | undefined = context.store().acmeServer().getEabKey(kid);
     if (!row || row.status !== 'valid') return undefined;
     const key = intermediateKey(row.sealedBy);
-    if (!key) throw new McpkiError('CA_CORRUPT', `the EAB key ${kid} was sealed by intermediate ${row.sealedBy}, whose key is not in ${context.layout.retiredDir}`, 'restore the retired intermediate key from a backup, or make a new EAB key');
+    if (!key)
+      throw new McpkiError(
+        'CA_CORRUPT',
+        `the EAB key ${kid} was sealed by intermediate ${row.sealedBy}, whose key is not in ${context.layout.retiredDir}`,
+        'restore the retired intermediate key from a backup, or make a new EAB key',
+      );
     let hmac: Buffer;
     try {
       hmac = openEabKey(key, kid, row.sealedKey);
     } catch {
-      throw new McpkiError('CA_CORRUPT', `the EAB key ${kid} does not open with the key of intermediate ${row.sealedBy}`, 'the inventory or the CA key was replaced; make a new EAB key');
+      throw new McpkiError(
+        'CA_CORRUPT',
+        `the EAB key ${kid} does not open with the key of intermediate ${row.sealedBy}`,
+        'the inventory or the CA key was replaced; make a new EAB key',
+      );
     }
     return { kid, key: hmac, allow: row.allow };
   };

@@ -2,7 +2,15 @@
 // nonce, the URL and either the account's key (jwk: newAccount, revokeCert by certificate key) or the
 // account's URL (kid: everything else). Parsing is strict: anything this module does not understand is
 // refused as malformed rather than ignored, since a lenient parser is where signature bypasses live.
-import { createHash, createHmac, createPublicKey, timingSafeEqual, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createHmac,
+  createPublicKey,
+  timingSafeEqual,
+  verify,
+  type JsonWebKey,
+  type KeyObject,
+} from 'node:crypto';
 import { problem } from './problem.js';
 
 /** Account key algorithms accepted (RFC 7518 names), each with its key type, curve and hash. */
@@ -46,7 +54,8 @@ export interface ParsedJws {
 
 /** Strict base64url (no padding, no other characters) to bytes. */
 export function decodeBase64url(text: string, what: string): Buffer {
-  if (typeof text !== 'string' || !B64URL.test(text) || text.length % 4 === 1) throw problem('malformed', `${what} is not base64url`);
+  if (typeof text !== 'string' || !B64URL.test(text) || text.length % 4 === 1)
+    throw problem('malformed', `${what} is not base64url`);
   return Buffer.from(text, 'base64url');
 }
 
@@ -70,9 +79,14 @@ export function parseJws(body: Buffer | string): ParsedJws {
   const outer = parseJson(Buffer.isBuffer(body) ? body : Buffer.from(body), 'the request body');
   if (!isObject(outer)) throw problem('malformed', 'the request body is not a JWS object');
   for (const key of Object.keys(outer)) {
-    if (key === 'signatures') throw problem('malformed', 'the JWS must use the flattened JSON serialization with one signature (RFC 8555 §6.2)');
+    if (key === 'signatures')
+      throw problem(
+        'malformed',
+        'the JWS must use the flattened JSON serialization with one signature (RFC 8555 §6.2)',
+      );
     if (key === 'header') throw problem('malformed', 'the JWS must not have an unprotected header (RFC 8555 §6.2)');
-    if (key !== 'protected' && key !== 'payload' && key !== 'signature') throw problem('malformed', `the JWS has an unknown member "${key.slice(0, 40)}"`);
+    if (key !== 'protected' && key !== 'payload' && key !== 'signature')
+      throw problem('malformed', `the JWS has an unknown member "${key.slice(0, 40)}"`);
   }
   const { protected: protectedText, payload: payloadText, signature: signatureText } = outer;
   if (typeof protectedText !== 'string' || typeof payloadText !== 'string' || typeof signatureText !== 'string') {
@@ -94,21 +108,37 @@ function parseHeader(value: unknown): ProtectedHeader {
   if (!isObject(value)) throw problem('malformed', 'the protected header is not a JSON object');
   const { alg, nonce, url, jwk, kid } = value;
   if (typeof alg !== 'string' || !(alg in ALGORITHMS)) {
-    throw problem('badSignatureAlgorithm', `the algorithm ${JSON.stringify(String(alg).slice(0, 20))} is not supported; use one of ${JWS_ALGORITHMS.join(', ')}`);
+    throw problem(
+      'badSignatureAlgorithm',
+      `the algorithm ${JSON.stringify(String(alg).slice(0, 20))} is not supported; use one of ${JWS_ALGORITHMS.join(', ')}`,
+    );
   }
-  if (typeof url !== 'string' || url === '') throw problem('malformed', 'the protected header has no "url" (RFC 8555 §6.4)');
-  if (nonce !== undefined && typeof nonce !== 'string') throw problem('badNonce', 'the "nonce" in the protected header is not a string');
-  if ((jwk === undefined) === (kid === undefined)) throw problem('malformed', 'the protected header must hold exactly one of "jwk" and "kid" (RFC 8555 §6.2)');
-  if (kid !== undefined && typeof kid !== 'string') throw problem('malformed', 'the "kid" in the protected header is not a string');
-  if (jwk !== undefined && !isObject(jwk)) throw problem('malformed', 'the "jwk" in the protected header is not a JSON object');
-  if (value.crit !== undefined) throw problem('malformed', 'the protected header has "crit", which this server does not support');
-  return { alg: alg as JwsAlgorithm, url, ...(nonce !== undefined ? { nonce } : {}), ...(jwk ? { jwk: jwk as JsonWebKey } : {}), ...(kid ? { kid } : {}) };
+  if (typeof url !== 'string' || url === '')
+    throw problem('malformed', 'the protected header has no "url" (RFC 8555 §6.4)');
+  if (nonce !== undefined && typeof nonce !== 'string')
+    throw problem('badNonce', 'the "nonce" in the protected header is not a string');
+  if ((jwk === undefined) === (kid === undefined))
+    throw problem('malformed', 'the protected header must hold exactly one of "jwk" and "kid" (RFC 8555 §6.2)');
+  if (kid !== undefined && typeof kid !== 'string')
+    throw problem('malformed', 'the "kid" in the protected header is not a string');
+  if (jwk !== undefined && !isObject(jwk))
+    throw problem('malformed', 'the "jwk" in the protected header is not a JSON object');
+  if (value.crit !== undefined)
+    throw problem('malformed', 'the protected header has "crit", which this server does not support');
+  return {
+    alg: alg as JwsAlgorithm,
+    url,
+    ...(nonce !== undefined ? { nonce } : {}),
+    ...(jwk ? { jwk: jwk as JsonWebKey } : {}),
+    ...(kid ? { kid } : {}),
+  };
 }
 
 /** The public key of a JWK, refused unless it is one of the accepted types (never a private or symmetric key). */
 export function importAccountKey(jwk: JsonWebKey): KeyObject {
   if (!isObject(jwk)) throw problem('badPublicKey', 'the account key is not a JWK object');
-  if ('d' in jwk || jwk.kty === 'oct') throw problem('badPublicKey', 'the JWK holds private or symmetric key material; send the public key only');
+  if ('d' in jwk || jwk.kty === 'oct')
+    throw problem('badPublicKey', 'the JWK holds private or symmetric key material; send the public key only');
   let key: KeyObject;
   try {
     key = createPublicKey({ key: jwk, format: 'jwk' });
@@ -118,11 +148,19 @@ export function importAccountKey(jwk: JsonWebKey): KeyObject {
   const type = key.asymmetricKeyType;
   if (type === 'rsa') {
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-    if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) throw problem('badPublicKey', `an RSA account key must have ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits, not ${bits}`);
+    if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS)
+      throw problem(
+        'badPublicKey',
+        `an RSA account key must have ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits, not ${bits}`,
+      );
     const exponent = key.asymmetricKeyDetails?.publicExponent ?? 0n;
-    if (exponent < 3n || exponent % 2n === 0n) throw problem('badPublicKey', 'the RSA account key has an unusable public exponent');
+    if (exponent < 3n || exponent % 2n === 0n)
+      throw problem('badPublicKey', 'the RSA account key has an unusable public exponent');
   } else if (type !== 'ec' && type !== 'ed25519') {
-    throw problem('badPublicKey', `account keys of type ${type ?? 'unknown'} are not supported; use ECDSA P-256/P-384/P-521, RSA or Ed25519`);
+    throw problem(
+      'badPublicKey',
+      `account keys of type ${type ?? 'unknown'} are not supported; use ECDSA P-256/P-384/P-521, RSA or Ed25519`,
+    );
   }
   return key;
 }
@@ -133,14 +171,28 @@ export function verifyJws(jws: ParsedJws, key: KeyObject): void {
   // the key's JWK type and curve from its details (exporting it as a JWK on every request costs more)
   const type = key.asymmetricKeyType;
   const kty = type === 'ec' ? 'EC' : type === 'rsa' ? 'RSA' : type === 'ed25519' ? 'OKP' : String(type);
-  const crv = type === 'ec' ? CURVE_NAMES[key.asymmetricKeyDetails?.namedCurve ?? ''] ?? key.asymmetricKeyDetails?.namedCurve : type === 'ed25519' ? 'Ed25519' : undefined;
+  const crv =
+    type === 'ec'
+      ? (CURVE_NAMES[key.asymmetricKeyDetails?.namedCurve ?? ''] ?? key.asymmetricKeyDetails?.namedCurve)
+      : type === 'ed25519'
+        ? 'Ed25519'
+        : undefined;
   if (kty !== spec.kty || (spec.crv !== undefined && crv !== spec.crv)) {
-    throw problem('badSignatureAlgorithm', `the algorithm ${jws.header.alg} does not match the account key (${kty}${crv ? ' ' + crv : ''})`);
+    throw problem(
+      'badSignatureAlgorithm',
+      `the algorithm ${jws.header.alg} does not match the account key (${kty}${crv ? ' ' + crv : ''})`,
+    );
   }
-  if (spec.bytes > 0 && jws.signature.length !== spec.bytes) throw problem('malformed', 'the JWS signature does not verify');
+  if (spec.bytes > 0 && jws.signature.length !== spec.bytes)
+    throw problem('malformed', 'the JWS signature does not verify');
   let ok = false;
   try {
-    ok = verify(spec.hash, jws.signingInput, spec.kty === 'EC' ? { key, dsaEncoding: 'ieee-p1363' } : key, jws.signature);
+    ok = verify(
+      spec.hash,
+      jws.signingInput,
+      spec.kty === 'EC' ? { key, dsaEncoding: 'ieee-p1363' } : key,
+      jws.signature,
+    );
   } catch {
     ok = false;
   }
@@ -151,14 +203,22 @@ export function verifyJws(jws: ParsedJws, key: KeyObject): void {
 export function jwkThumbprint(key: KeyObject): string {
   const jwk = key.export({ format: 'jwk' });
   const members: Record<string, unknown> =
-    jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : jwk.kty === 'RSA' ? { e: jwk.e, kty: jwk.kty, n: jwk.n } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
+    jwk.kty === 'EC'
+      ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }
+      : jwk.kty === 'RSA'
+        ? { e: jwk.e, kty: jwk.kty, n: jwk.n }
+        : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
   return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
 }
 
 /** The public JWK of a key in its canonical members only (what is stored and compared). */
 export function publicJwk(key: KeyObject): JsonWebKey {
   const jwk = key.export({ format: 'jwk' });
-  return jwk.kty === 'EC' ? { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y } : jwk.kty === 'RSA' ? { kty: jwk.kty, n: jwk.n, e: jwk.e } : { kty: jwk.kty, crv: jwk.crv, x: jwk.x };
+  return jwk.kty === 'EC'
+    ? { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }
+    : jwk.kty === 'RSA'
+      ? { kty: jwk.kty, n: jwk.n, e: jwk.e }
+      : { kty: jwk.kty, crv: jwk.crv, x: jwk.x };
 }
 
 const HMAC_ALGORITHMS = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' } as const;
@@ -167,24 +227,44 @@ const HMAC_ALGORITHMS = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' } as
  * RFC 8555 §7.3.4 external account binding: an inner JWS over the account's public key, MAC'd with the EAB
  * key. Returns the EAB key id after checking the MAC, the url and that the payload is the outer JWS's key.
  */
-export function verifyEabBinding(binding: unknown, outerJwk: JsonWebKey, url: string, lookupKey: (kid: string) => Buffer | undefined): string {
+export function verifyEabBinding(
+  binding: unknown,
+  outerJwk: JsonWebKey,
+  url: string,
+  lookupKey: (kid: string) => Buffer | undefined,
+): string {
   if (!isObject(binding)) throw problem('malformed', 'externalAccountBinding is not a JWS object');
   const keys = Object.keys(binding).sort().join(',');
-  if (keys !== 'payload,protected,signature') throw problem('malformed', 'externalAccountBinding must be a flattened JWS with protected, payload and signature only');
+  if (keys !== 'payload,protected,signature')
+    throw problem(
+      'malformed',
+      'externalAccountBinding must be a flattened JWS with protected, payload and signature only',
+    );
   const { protected: p, payload, signature } = binding as Record<string, unknown>;
-  if (typeof p !== 'string' || typeof payload !== 'string' || typeof signature !== 'string') throw problem('malformed', 'externalAccountBinding members must be strings');
+  if (typeof p !== 'string' || typeof payload !== 'string' || typeof signature !== 'string')
+    throw problem('malformed', 'externalAccountBinding members must be strings');
   const header = parseJson(decodeBase64url(p, 'the EAB protected header'), 'the EAB protected header');
   if (!isObject(header)) throw problem('malformed', 'the EAB protected header is not an object');
   const alg = header.alg;
-  if (typeof alg !== 'string' || !(alg in HMAC_ALGORITHMS)) throw problem('badSignatureAlgorithm', 'the EAB must be MAC-ed with HS256, HS384 or HS512');
-  if (header.nonce !== undefined) throw problem('malformed', 'the EAB protected header must not have a nonce (RFC 8555 §7.3.4)');
-  if (header.url !== url) throw problem('unauthorized', 'the EAB protected header\'s url is not this newAccount URL');
-  if (typeof header.kid !== 'string' || header.kid === '') throw problem('malformed', 'the EAB protected header has no kid');
+  if (typeof alg !== 'string' || !(alg in HMAC_ALGORITHMS))
+    throw problem('badSignatureAlgorithm', 'the EAB must be MAC-ed with HS256, HS384 or HS512');
+  if (header.nonce !== undefined)
+    throw problem('malformed', 'the EAB protected header must not have a nonce (RFC 8555 §7.3.4)');
+  if (header.url !== url) throw problem('unauthorized', "the EAB protected header's url is not this newAccount URL");
+  if (typeof header.kid !== 'string' || header.kid === '')
+    throw problem('malformed', 'the EAB protected header has no kid');
   const secret = lookupKey(header.kid);
-  if (!secret) throw problem('unauthorized', `the external account key ${JSON.stringify(header.kid.slice(0, 64))} is unknown or revoked`);
-  const expected = createHmac(HMAC_ALGORITHMS[alg as keyof typeof HMAC_ALGORITHMS], secret).update(`${p}.${payload}`).digest();
+  if (!secret)
+    throw problem(
+      'unauthorized',
+      `the external account key ${JSON.stringify(header.kid.slice(0, 64))} is unknown or revoked`,
+    );
+  const expected = createHmac(HMAC_ALGORITHMS[alg as keyof typeof HMAC_ALGORITHMS], secret)
+    .update(`${p}.${payload}`)
+    .digest();
   const given = decodeBase64url(signature, 'the EAB signature');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw problem('unauthorized', 'the external account binding MAC does not verify with that key');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    throw problem('unauthorized', 'the external account binding MAC does not verify with that key');
   const inner = parseJson(decodeBase64url(payload, 'the EAB payload'), 'the EAB payload');
   if (!isObject(inner)) throw problem('malformed', 'the EAB payload is not a JWK');
   let innerKey: KeyObject;
@@ -193,6 +273,7 @@ export function verifyEabBinding(binding: unknown, outerJwk: JsonWebKey, url: st
   } catch {
     throw problem('malformed', 'the EAB payload is not a public JWK');
   }
-  if (jwkThumbprint(innerKey) !== jwkThumbprint(importAccountKey(outerJwk))) throw problem('unauthorized', 'the external account binding is for another account key');
+  if (jwkThumbprint(innerKey) !== jwkThumbprint(importAccountKey(outerJwk)))
+    throw problem('unauthorized', 'the external account binding is for another account key');
   return header.kid;
 }

@@ -151,16 +151,30 @@ export function createMemoryState(): AcmeState {
       for (const c of challs) challenges.set(c.id, copy(c));
     },
     getOrder: (id) => (orders.has(id) ? copy(orders.get(id)!) : undefined),
-    listOrders: (accountId, limit) => [...orders.values()].filter((o) => o.accountId === accountId).slice(0, limit).map(copy),
+    listOrders: (accountId, limit) =>
+      [...orders.values()]
+        .filter((o) => o.accountId === accountId)
+        .slice(0, limit)
+        .map(copy),
     updateOrder: (order) => void orders.set(order.id, copy(order)),
     getAuthorization: (id) => (authorizations.has(id) ? copy(authorizations.get(id)!) : undefined),
     updateAuthorization: (authz) => void authorizations.set(authz.id, copy(authz)),
     getChallenge: (id) => (challenges.has(id) ? copy(challenges.get(id)!) : undefined),
     updateChallenge: (challenge) => void challenges.set(challenge.id, copy(challenge)),
-    addCertificate: (serial, accountId, orderId, chainPem) => void certificates.set(serial, { serial, accountId, orderId, chainPem, ariCertId: ariIdOf(chainPem), window: null, status: null }),
+    addCertificate: (serial, accountId, orderId, chainPem) =>
+      void certificates.set(serial, {
+        serial,
+        accountId,
+        orderId,
+        chainPem,
+        ariCertId: ariIdOf(chainPem),
+        window: null,
+        status: null,
+      }),
     getCertificate: (serial) => (certificates.has(serial) ? copy(certificates.get(serial)!) : undefined),
     findCertificateByAriId(ariCertId) {
-      for (const certificate of certificates.values()) if (certificate.ariCertId === ariCertId) return copy(certificate);
+      for (const certificate of certificates.values())
+        if (certificate.ariCertId === ariCertId) return copy(certificate);
       return undefined;
     },
   };
@@ -184,12 +198,14 @@ export function createStoreState(tables: AcmeServerTables): AcmeState {
     };
   return {
     addAccount(account) {
-      if (!tables.addAccount(account.id, account.thumbprint, doc(account))) throw new Error('an account with this key exists');
+      if (!tables.addAccount(account.id, account.thumbprint, doc(account)))
+        throw new Error('an account with this key exists');
     },
     getAccount: (id) => tables.getAccount(id) as Account | undefined,
     findAccountByThumbprint: (thumbprint) => tables.accountByThumbprint(thumbprint) as Account | undefined,
     updateAccount(account) {
-      if (!tables.updateAccount(account.id, account.thumbprint, doc(account))) throw new Error('an account with this key exists');
+      if (!tables.updateAccount(account.id, account.thumbprint, doc(account)))
+        throw new Error('an account with this key exists');
     },
     addOrder: (order, authzs, challs) =>
       tables.addOrder(
@@ -204,7 +220,8 @@ export function createStoreState(tables: AcmeServerTables): AcmeState {
     updateAuthorization: (authz) => tables.updateAuthorization(authz.id, doc(authz)),
     getChallenge: (id) => tables.getChallenge(id) as Challenge | undefined,
     updateChallenge: (challenge) => tables.updateChallenge(challenge.id, doc(challenge)),
-    addCertificate: (serial, accountId, orderId, chainPem) => tables.addCertificate(serial, accountId, orderId, chainPem, ariIdOf(chainPem)),
+    addCertificate: (serial, accountId, orderId, chainPem) =>
+      tables.addCertificate(serial, accountId, orderId, chainPem, ariIdOf(chainPem)),
     getCertificate: (serial) => issued(tables.getCertificate(serial)),
     findCertificateByAriId: (ariCertId) => issued(tables.certificateByAriId(ariCertId)),
   };

@@ -50,7 +50,11 @@ export class AcmeProblem extends Error {
   /** seconds, for rateLimited and for 503 while the store is unavailable */
   readonly retryAfter: number | undefined;
 
-  constructor(type: ProblemType, detail: string, options: { status?: number; subproblems?: ProblemDocument['subproblems']; retryAfter?: number } = {}) {
+  constructor(
+    type: ProblemType,
+    detail: string,
+    options: { status?: number; subproblems?: ProblemDocument['subproblems']; retryAfter?: number } = {},
+  ) {
     super(detail);
     this.name = 'AcmeProblem';
     this.type = type;
@@ -66,6 +70,10 @@ export class AcmeProblem extends Error {
   }
 }
 
-export function problem(type: ProblemType, detail: string, options?: ConstructorParameters<typeof AcmeProblem>[2]): AcmeProblem {
+export function problem(
+  type: ProblemType,
+  detail: string,
+  options?: ConstructorParameters<typeof AcmeProblem>[2],
+): AcmeProblem {
   return new AcmeProblem(type, detail, options);
 }

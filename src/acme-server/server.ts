@@ -51,7 +51,12 @@ const SERVER_CERT_DAYS = 7;
 const WILDCARD_ADDRESSES = new Set(['0.0.0.0', '::']);
 
 export async function startAcmeServer(context: Context, options: AcmeServerOptions): Promise<RunningAcmeServer> {
-  if (options.listen.length === 0) throw new McpkiError('USAGE', 'the ACME server needs at least one --listen address', fix('give {--listen 127.0.0.1:8443|listen: 127.0.0.1:8443}'));
+  if (options.listen.length === 0)
+    throw new McpkiError(
+      'USAGE',
+      'the ACME server needs at least one --listen address',
+      fix('give {--listen 127.0.0.1:8443|listen: 127.0.0.1:8443}'),
+    );
   const state = options.state ?? createMemoryState();
   const nonces = options.nonces ?? createMemoryNonceStore();
   const profiles = options.profiles ?? DEFAULT_PROFILES;
@@ -92,12 +97,22 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
-        reject(new McpkiError('LISTEN_FAILED', `cannot listen on ${host}:${port} (${error.code ?? error.message})`, error.code === 'EADDRINUSE' ? fix(`another process uses port ${port}; choose another {--listen} port`) : fix('check the {--listen} address'))),
+        reject(
+          new McpkiError(
+            'LISTEN_FAILED',
+            `cannot listen on ${host}:${port} (${error.code ?? error.message})`,
+            error.code === 'EADDRINUSE'
+              ? fix(`another process uses port ${port}; choose another {--listen} port`)
+              : fix('check the {--listen} address'),
+          ),
+        ),
       );
       server.listen(port, host, () => resolve());
     });
     const actual = (server.address() as { port: number }).port;
-    directories.push(`https://${hostForUrl(host === '0.0.0.0' || host === '::' ? 'localhost' : host)}:${actual}/acme/directory`);
+    directories.push(
+      `https://${hostForUrl(host === '0.0.0.0' || host === '::' ? 'localhost' : host)}:${actual}/acme/directory`,
+    );
     servers.push(server);
   }
   // renewed in memory before it is two-thirds through its life
@@ -113,7 +128,15 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
     const origin = originOf(hostHeader, port, names);
     if (!origin) {
       res.writeHead(421, { 'content-type': 'application/problem+json' });
-      res.end(JSON.stringify(problem('malformed', `this server is not reached as ${hostHeader.slice(0, 100) || '(no Host)'}; use one of ${[...names].join(', ')}`, { status: 421 }).toDocument()));
+      res.end(
+        JSON.stringify(
+          problem(
+            'malformed',
+            `this server is not reached as ${hostHeader.slice(0, 100) || '(no Host)'}; use one of ${[...names].join(', ')}`,
+            { status: 421 },
+          ).toDocument(),
+        ),
+      );
       req.resume();
       return;
     }
@@ -122,10 +145,19 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
     const path = (req.url ?? '/').split('?')[0]!;
     if (body === null) {
       res.writeHead(413, { 'content-type': 'application/problem+json', 'replay-nonce': nonces.issue() });
-      res.end(JSON.stringify(problem('malformed', `the request body is larger than ${MAX_BODY_BYTES} bytes`, { status: 413 }).toDocument()));
+      res.end(
+        JSON.stringify(
+          problem('malformed', `the request body is larger than ${MAX_BODY_BYTES} bytes`, { status: 413 }).toDocument(),
+        ),
+      );
       return;
     }
-    const response = await wfe.handle({ method: req.method ?? 'GET', path, contentType: req.headers['content-type'], body });
+    const response = await wfe.handle({
+      method: req.method ?? 'GET',
+      path,
+      contentType: req.headers['content-type'],
+      body,
+    });
     res.writeHead(response.status, response.headers);
     res.end(req.method === 'HEAD' ? undefined : response.body);
   }
@@ -135,10 +167,15 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
     certificatePem: () => tls.chain,
     async close() {
       clearInterval(timer);
-      await Promise.all(servers.map((server) => new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      })));
+      await Promise.all(
+        servers.map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              server.close(() => resolve());
+              server.closeIdleConnections();
+            }),
+        ),
+      );
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
   };
@@ -191,7 +228,12 @@ function issueServerCertificate(context: Context, names: Set<string>): { key: st
   const ca = loadIssuingCa(context);
   const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const sans: San[] = [...names].map((n) => classifySan(n));
-  const signed = signLeaf(ca, { kind: 'server', name: 'acme-server', sans, keyType: 'ec-p256', days: SERVER_CERT_DAYS }, { spki: pair.publicKey.export({ type: 'spki', format: 'der' }) }, context.now());
+  const signed = signLeaf(
+    ca,
+    { kind: 'server', name: 'acme-server', sans, keyType: 'ec-p256', days: SERVER_CERT_DAYS },
+    { spki: pair.publicKey.export({ type: 'spki', format: 'der' }) },
+    context.now(),
+  );
   const pem = toPem('CERTIFICATE', signed.der);
   const store = context.store();
   const serial = signed.serial.toString('hex').toUpperCase();

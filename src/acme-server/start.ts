@@ -32,17 +32,35 @@ export const DEFAULT_ACME_LISTEN = '127.0.0.1:8443';
 function port(value: number | string | undefined, fallback: number, what: string): number {
   if (value === undefined) return fallback;
   const parsed = portNumber(String(value));
-  if (parsed === undefined) throw new McpkiError('USAGE', `${what} ${JSON.stringify(String(value).slice(0, 40))} is not a port number from 1 to 65535`, `give ${what} 80 or another port`);
+  if (parsed === undefined)
+    throw new McpkiError(
+      'USAGE',
+      `${what} ${JSON.stringify(String(value).slice(0, 40))} is not a port number from 1 to 65535`,
+      `give ${what} 80 or another port`,
+    );
   return parsed;
 }
 
 /** "NAME=server:90" → [NAME, settings]; the lifetime never above the CA maximum (MAX_DAYS). */
 export function parseProfile(text: string): [string, ProfileSettings] {
   const match = /^([A-Za-z0-9][A-Za-z0-9._-]{0,31})=(server|client):(.+)$/.exec(text);
-  if (!match) throw new McpkiError('USAGE', `--profile ${JSON.stringify(text.slice(0, 80))} is not NAME=server|client:DAYS`, 'write it as e.g. shortlived=server:7 or agents=client:30d');
+  if (!match)
+    throw new McpkiError(
+      'USAGE',
+      `--profile ${JSON.stringify(text.slice(0, 80))} is not NAME=server|client:DAYS`,
+      'write it as e.g. shortlived=server:7 or agents=client:30d',
+    );
   const [, name, kind, days] = match as unknown as [string, string, 'server' | 'client', string];
-  const ms = parseDuration(days, { what: `the lifetime of profile ${name}`, units: ['d', 'w'], bareUnit: 'd', maxMs: MAX_DAYS * DAY_MS, example: '90', code: 'USAGE' });
-  if (ms % DAY_MS !== 0) throw new McpkiError('USAGE', `the lifetime of profile ${name} must be whole days`, 'give e.g. 7 or 2w');
+  const ms = parseDuration(days, {
+    what: `the lifetime of profile ${name}`,
+    units: ['d', 'w'],
+    bareUnit: 'd',
+    maxMs: MAX_DAYS * DAY_MS,
+    example: '90',
+    code: 'USAGE',
+  });
+  if (ms % DAY_MS !== 0)
+    throw new McpkiError('USAGE', `the lifetime of profile ${name} must be whole days`, 'give e.g. 7 or 2w');
   const count = ms / DAY_MS;
   const usage = kind === 'server' ? 'TLS server certificate (serverAuth)' : 'TLS client certificate (clientAuth)';
   return [name, { kind, days: count, description: `${usage}, ${count} day${count === 1 ? '' : 's'}` }];
@@ -60,19 +78,34 @@ export interface ResolvedAcmeServerSettings {
 
 export function resolveAcmeServerSettings(settings: AcmeServerSettings): ResolvedAcmeServerSettings {
   const listenText = settings.listen && settings.listen.length > 0 ? settings.listen : [DEFAULT_ACME_LISTEN];
-  const listen = listenText.map((text) => parseHostPort(text, { what: '--listen', listen: true, example: DEFAULT_ACME_LISTEN }));
+  const listen = listenText.map((text) =>
+    parseHostPort(text, { what: '--listen', listen: true, example: DEFAULT_ACME_LISTEN }),
+  );
   const profiles: Record<string, ProfileSettings> = { ...DEFAULT_PROFILES };
   for (const text of settings.profile ?? []) {
     const [name, profile] = parseProfile(text);
     profiles[name] = profile;
   }
   const ordersPerHour = settings.ordersPerHour === undefined ? 300 : Number(settings.ordersPerHour);
-  if (!Number.isInteger(ordersPerHour) || ordersPerHour < 1 || ordersPerHour > 1_000_000) throw new McpkiError('USAGE', `ordersPerHour ${JSON.stringify(String(settings.ordersPerHour))} is not a whole number from 1 to 1000000`, 'give e.g. 300');
+  if (!Number.isInteger(ordersPerHour) || ordersPerHour < 1 || ordersPerHour > 1_000_000)
+    throw new McpkiError(
+      'USAGE',
+      `ordersPerHour ${JSON.stringify(String(settings.ordersPerHour))} is not a whole number from 1 to 1000000`,
+      'give e.g. 300',
+    );
   return {
     listen,
     httpPort: port(settings.httpPort, 80, '--http-port'),
     tlsPort: port(settings.tlsPort, 443, '--tls-port'),
-    ...(settings.dnsResolver !== undefined ? { dnsResolver: parseHostPort(settings.dnsResolver, { what: '--dns-resolver', defaultPort: 53, example: '127.0.0.1:8053' }) } : {}),
+    ...(settings.dnsResolver !== undefined
+      ? {
+          dnsResolver: parseHostPort(settings.dnsResolver, {
+            what: '--dns-resolver',
+            defaultPort: 53,
+            example: '127.0.0.1:8053',
+          }),
+        }
+      : {}),
     requireEab: settings.requireEab === true,
     profiles,
     ordersPerHour,
@@ -80,17 +113,31 @@ export function resolveAcmeServerSettings(settings: AcmeServerSettings): Resolve
 }
 
 /** Starts the ACME server on the home's CA, with its state and EAB keys in the inventory. */
-export async function runAcmeServer(context: Context, settings: AcmeServerSettings): Promise<RunningAcmeServer & { settings: ResolvedAcmeServerSettings }> {
+export async function runAcmeServer(
+  context: Context,
+  settings: AcmeServerSettings,
+): Promise<RunningAcmeServer & { settings: ResolvedAcmeServerSettings }> {
   const resolved = resolveAcmeServerSettings(settings);
   const server = await startAcmeServer(context, {
     listen: resolved.listen,
-    validation: { httpPort: resolved.httpPort, tlsPort: resolved.tlsPort, ...(resolved.dnsResolver ? { dnsResolver: resolved.dnsResolver } : {}) },
+    validation: {
+      httpPort: resolved.httpPort,
+      tlsPort: resolved.tlsPort,
+      ...(resolved.dnsResolver ? { dnsResolver: resolved.dnsResolver } : {}),
+    },
     profiles: resolved.profiles,
     requireEab: resolved.requireEab,
     findEabKey: eabKeyLookup(context),
     ordersPerHour: resolved.ordersPerHour,
     state: createStoreState(context.store().acmeServer()),
   });
-  context.store().addEvent({ type: 'acme-server.started', detail: { directories: server.directories, requireEab: resolved.requireEab, profiles: Object.keys(resolved.profiles) } });
+  context.store().addEvent({
+    type: 'acme-server.started',
+    detail: {
+      directories: server.directories,
+      requireEab: resolved.requireEab,
+      profiles: Object.keys(resolved.profiles),
+    },
+  });
   return Object.assign(server, { settings: resolved });
 }

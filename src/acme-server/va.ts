@@ -42,7 +42,10 @@ export async function validateChallenge(settings: ValidationSettings, request: V
     return await validateTlsAlpn01(settings, request);
   } catch (error) {
     if (error instanceof AcmeProblem) throw error;
-    throw problem('serverInternal', `validation of ${request.identifier.value} failed unexpectedly: ${(error as Error).message}`);
+    throw problem(
+      'serverInternal',
+      `validation of ${request.identifier.value} failed unexpectedly: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -61,7 +64,10 @@ async function addressesOf(settings: ValidationSettings, identifier: Identifier)
   let addresses: string[] = [];
   try {
     if (resolver) {
-      const [v4, v6] = await Promise.allSettled([resolver.resolve4(identifier.value), resolver.resolve6(identifier.value)]);
+      const [v4, v6] = await Promise.allSettled([
+        resolver.resolve4(identifier.value),
+        resolver.resolve6(identifier.value),
+      ]);
       addresses = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
     } else {
       addresses = (await systemLookup(identifier.value, { all: true })).map((a) => a.address);
@@ -69,7 +75,11 @@ async function addressesOf(settings: ValidationSettings, identifier: Identifier)
   } catch {
     addresses = [];
   }
-  if (addresses.length === 0) throw problem('dns', `${identifier.value} has no A or AAAA record${settings.dnsResolver ? ` at ${settings.dnsResolver.host}:${settings.dnsResolver.port}` : ''}; the server cannot reach it to validate`);
+  if (addresses.length === 0)
+    throw problem(
+      'dns',
+      `${identifier.value} has no A or AAAA record${settings.dnsResolver ? ` at ${settings.dnsResolver.host}:${settings.dnsResolver.port}` : ''}; the server cannot reach it to validate`,
+    );
   return addresses;
 }
 
@@ -89,36 +99,67 @@ async function validateHttp01(settings: ValidationSettings, request: ValidationR
 
 function fetchHttp01(settings: ValidationSettings, request: ValidationRequest, address: string): Promise<void> {
   const path = `/.well-known/acme-challenge/${request.token}`;
-  const hostHeader = request.identifier.type === 'ip' && isIP(request.identifier.value) === 6 ? `[${request.identifier.value}]` : request.identifier.value;
+  const hostHeader =
+    request.identifier.type === 'ip' && isIP(request.identifier.value) === 6
+      ? `[${request.identifier.value}]`
+      : request.identifier.value;
   const where = `http://${hostHeader}:${settings.httpPort}${path}`;
   return new Promise<void>((resolve, reject) => {
-    const req = httpRequest({ host: address, port: settings.httpPort, path, method: 'GET', headers: { host: hostHeader, 'user-agent': 'mcpki-acme-server' }, timeout: settings.timeoutMs ?? 10_000 }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        reject(problem('unauthorized', `${where} answered HTTP ${res.statusCode}, not 200 with the key authorization${res.statusCode && res.statusCode >= 300 && res.statusCode < 400 ? ' (redirects are not followed)' : ''}`));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > MAX_HTTP_BODY) {
-          req.destroy();
-          reject(problem('unauthorized', `${where} answered more than ${MAX_HTTP_BODY} bytes; a key authorization is one short line`));
+    const req = httpRequest(
+      {
+        host: address,
+        port: settings.httpPort,
+        path,
+        method: 'GET',
+        headers: { host: hostHeader, 'user-agent': 'mcpki-acme-server' },
+        timeout: settings.timeoutMs ?? 10_000,
+      },
+      (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          reject(
+            problem(
+              'unauthorized',
+              `${where} answered HTTP ${res.statusCode}, not 200 with the key authorization${res.statusCode && res.statusCode >= 300 && res.statusCode < 400 ? ' (redirects are not followed)' : ''}`,
+            ),
+          );
           return;
         }
-        chunks.push(chunk);
-      });
-      res.on('end', () => {
-        // RFC 8555 §8.3: trailing white space is ignored
-        const answer = Buffer.concat(chunks).toString('utf8').replace(/\s+$/, '');
-        if (answer === request.keyAuthorization) resolve();
-        else reject(problem('unauthorized', `${where} answered ${JSON.stringify(answer.slice(0, 100))}, not the key authorization for this challenge`));
-      });
-      res.on('error', reject);
-    });
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_HTTP_BODY) {
+            req.destroy();
+            reject(
+              problem(
+                'unauthorized',
+                `${where} answered more than ${MAX_HTTP_BODY} bytes; a key authorization is one short line`,
+              ),
+            );
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('end', () => {
+          // RFC 8555 §8.3: trailing white space is ignored
+          const answer = Buffer.concat(chunks).toString('utf8').replace(/\s+$/, '');
+          if (answer === request.keyAuthorization) resolve();
+          else
+            reject(
+              problem(
+                'unauthorized',
+                `${where} answered ${JSON.stringify(answer.slice(0, 100))}, not the key authorization for this challenge`,
+              ),
+            );
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', (error: NodeJS.ErrnoException) => reject(problem('connection', `cannot fetch ${where} from ${address}: ${error.code ?? error.message}`)));
+    req.on('error', (error: NodeJS.ErrnoException) =>
+      reject(problem('connection', `cannot fetch ${where} from ${address}: ${error.code ?? error.message}`)),
+    );
     req.end();
   });
 }
@@ -128,20 +169,30 @@ async function validateDns01(settings: ValidationSettings, request: ValidationRe
   const expected = createHash('sha256').update(request.keyAuthorization).digest('base64url');
   let records: string[][];
   try {
-    records = await (resolverFor(settings) ?? new Resolver({ timeout: settings.timeoutMs ?? 10_000, tries: 2 })).resolveTxt(name);
+    records = await (
+      resolverFor(settings) ?? new Resolver({ timeout: settings.timeoutMs ?? 10_000, tries: 2 })
+    ).resolveTxt(name);
   } catch (error) {
     throw problem('dns', `no TXT record for ${name} (${(error as NodeJS.ErrnoException).code ?? 'lookup failed'})`);
   }
   const values = records.map((parts) => parts.join(''));
   if (!values.includes(expected)) {
-    throw problem('unauthorized', `the TXT records for ${name} (${values.length === 0 ? 'none' : values.map((v) => JSON.stringify(v.slice(0, 60))).join(', ')}) do not include ${expected}`);
+    throw problem(
+      'unauthorized',
+      `the TXT records for ${name} (${values.length === 0 ? 'none' : values.map((v) => JSON.stringify(v.slice(0, 60))).join(', ')}) do not include ${expected}`,
+    );
   }
 }
 
 /** RFC 8738 §6: an IP identifier is named in SNI by its reverse-DNS name. */
 function reverseName(ip: string): string {
   if (isIP(ip) === 4) return `${ip.split('.').reverse().join('.')}.in-addr.arpa`;
-  const bytes = ip.includes('::') ? expandV6(ip) : ip.split(':').map((g) => g.padStart(4, '0')).join('');
+  const bytes = ip.includes('::')
+    ? expandV6(ip)
+    : ip
+        .split(':')
+        .map((g) => g.padStart(4, '0'))
+        .join('');
   return `${bytes.split('').reverse().join('.')}.ip6.arpa`;
 }
 
@@ -170,21 +221,41 @@ async function validateTlsAlpn01(settings: ValidationSettings, request: Validati
 /** Socket errors that mean nothing answered at that address (another address may). */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
-async function handshakeTlsAlpn01(settings: ValidationSettings, request: ValidationRequest, address: string): Promise<void> {
+async function handshakeTlsAlpn01(
+  settings: ValidationSettings,
+  request: ValidationRequest,
+  address: string,
+): Promise<void> {
   const where = `${request.identifier.value} (${address}:${settings.tlsPort})`;
-  const servername = request.identifier.type === 'ip' ? reverseName(request.identifier.value) : request.identifier.value;
+  const servername =
+    request.identifier.type === 'ip' ? reverseName(request.identifier.value) : request.identifier.value;
   const der = await new Promise<Buffer>((resolve, reject) => {
-    const socket = tlsConnect({ host: address, port: settings.tlsPort, servername, ALPNProtocols: ['acme-tls/1'], rejectUnauthorized: false, timeout: settings.timeoutMs ?? 10_000 }, () => {
-      const alpn = socket.alpnProtocol;
-      const peer = socket.getPeerX509Certificate();
-      socket.end();
-      if (alpn !== 'acme-tls/1') return reject(problem('tls', `${where} did not negotiate the acme-tls/1 protocol (got ${alpn || 'none'})`));
-      if (!peer) return reject(problem('tls', `${where} sent no certificate`));
-      resolve(peer.raw);
-    });
+    const socket = tlsConnect(
+      {
+        host: address,
+        port: settings.tlsPort,
+        servername,
+        ALPNProtocols: ['acme-tls/1'],
+        rejectUnauthorized: false,
+        timeout: settings.timeoutMs ?? 10_000,
+      },
+      () => {
+        const alpn = socket.alpnProtocol;
+        const peer = socket.getPeerX509Certificate();
+        socket.end();
+        if (alpn !== 'acme-tls/1')
+          return reject(problem('tls', `${where} did not negotiate the acme-tls/1 protocol (got ${alpn || 'none'})`));
+        if (!peer) return reject(problem('tls', `${where} sent no certificate`));
+        resolve(peer.raw);
+      },
+    );
     socket.on('timeout', () => socket.destroy(new Error('timed out')));
     socket.on('error', (error: NodeJS.ErrnoException) =>
-      reject(UNREACHABLE.has(error.code ?? '') ? problem('connection', `cannot connect to ${where}: ${error.code}`) : problem('tls', `cannot complete a TLS handshake with ${where}: ${error.code ?? error.message}`)),
+      reject(
+        UNREACHABLE.has(error.code ?? '')
+          ? problem('connection', `cannot connect to ${where}: ${error.code}`)
+          : problem('tls', `cannot complete a TLS handshake with ${where}: ${error.code ?? error.message}`),
+      ),
     );
   });
   checkAlpnCertificate(der, request, where);
@@ -194,13 +265,21 @@ async function handshakeTlsAlpn01(settings: ValidationSettings, request: Validat
 function checkAlpnCertificate(der: Buffer, request: ValidationRequest, where: string): void {
   const cert = new X509Certificate(der);
   const names = (cert.subjectAltName ?? '').split(', ').filter(Boolean);
-  const wanted = request.identifier.type === 'dns' ? `DNS:${request.identifier.value}` : `IP Address:${request.identifier.value.toUpperCase()}`;
+  const wanted =
+    request.identifier.type === 'dns'
+      ? `DNS:${request.identifier.value}`
+      : `IP Address:${request.identifier.value.toUpperCase()}`;
   if (names.length !== 1 || names[0]!.toUpperCase() !== wanted.toUpperCase()) {
-    throw problem('unauthorized', `the acme-tls/1 certificate of ${where} names ${names.join(', ') || 'nothing'}, not exactly ${wanted}`);
+    throw problem(
+      'unauthorized',
+      `the acme-tls/1 certificate of ${where} names ${names.join(', ') || 'nothing'}, not exactly ${wanted}`,
+    );
   }
   const extension = findExtension(der, ACME_IDENTIFIER_OID);
-  if (!extension) throw problem('unauthorized', `the acme-tls/1 certificate of ${where} has no acmeIdentifier extension`);
-  if (!extension.critical) throw problem('unauthorized', `the acmeIdentifier extension of ${where} is not critical (RFC 8737 §3)`);
+  if (!extension)
+    throw problem('unauthorized', `the acme-tls/1 certificate of ${where} has no acmeIdentifier extension`);
+  if (!extension.critical)
+    throw problem('unauthorized', `the acmeIdentifier extension of ${where} is not critical (RFC 8737 §3)`);
   const expected = createHash('sha256').update(request.keyAuthorization).digest();
   let value: Buffer | undefined;
   try {
@@ -209,7 +288,11 @@ function checkAlpnCertificate(der: Buffer, request: ValidationRequest, where: st
   } catch {
     value = undefined;
   }
-  if (!value || !value.equals(expected)) throw problem('unauthorized', `the acmeIdentifier of ${where} is not SHA-256 of this challenge's key authorization`);
+  if (!value || !value.equals(expected))
+    throw problem(
+      'unauthorized',
+      `the acmeIdentifier of ${where} is not SHA-256 of this challenge's key authorization`,
+    );
 }
 
 function findExtension(der: Buffer, oid: string): { critical: boolean; value: Buffer } | undefined {

@@ -16,7 +16,16 @@ import type { RevocationReason } from '../pki/x509.js';
 import { findCertificate } from '../inventory.js';
 import { classifySan, type San } from '../pki/names.js';
 import { parseCsr } from '../pki/csr.js';
-import { decodeBase64url, importAccountKey, jwkThumbprint, parseJws, publicJwk, verifyEabBinding, verifyJws, type ParsedJws } from './jws.js';
+import {
+  decodeBase64url,
+  importAccountKey,
+  jwkThumbprint,
+  parseJws,
+  publicJwk,
+  verifyEabBinding,
+  verifyJws,
+  type ParsedJws,
+} from './jws.js';
 import type { Account, AcmeState, Authorization, Challenge, ChallengeType, Identifier, Order } from './model.js';
 import type { NonceStore } from './nonces.js';
 import { checkReplaces, renewalInfoFor } from './ari.js';
@@ -126,7 +135,11 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
   }
 
   function json(status: number, value: unknown, headers: Record<string, string> = {}): AcmeResponse {
-    return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(value, null, 2) };
+    return {
+      status,
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(value, null, 2),
+    };
   }
 
   function directory(): AcmeResponse {
@@ -157,11 +170,21 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     }
     const jws = parseJws(request.body);
     if (jws.header.nonce === undefined || !nonces.consume(jws.header.nonce)) {
-      throw problem('badNonce', jws.header.nonce === undefined ? 'the protected header has no nonce' : 'the nonce was already used, has expired or was never issued; use the fresh one in Replay-Nonce');
+      throw problem(
+        'badNonce',
+        jws.header.nonce === undefined
+          ? 'the protected header has no nonce'
+          : 'the nonce was already used, has expired or was never issued; use the fresh one in Replay-Nonce',
+      );
     }
-    if (jws.header.url !== baseUrl + request.path) throw problem('unauthorized', `the protected header's url ${JSON.stringify(jws.header.url.slice(0, 200))} is not this request's URL`);
+    if (jws.header.url !== baseUrl + request.path)
+      throw problem(
+        'unauthorized',
+        `the protected header's url ${JSON.stringify(jws.header.url.slice(0, 200))} is not this request's URL`,
+      );
     if (jws.header.jwk) {
-      if (!allowJwk) throw problem('malformed', 'this request must be signed with the account key by "kid", not with "jwk"');
+      if (!allowJwk)
+        throw problem('malformed', 'this request must be signed with the account key by "kid", not with "jwk"');
       const key = importAccountKey(jws.header.jwk);
       verifyJws(jws, key);
       return { jws, account: state.findAccountByThumbprint(jwkThumbprint(key)), jwk: publicJwk(key) };
@@ -170,25 +193,33 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const kid = jws.header.kid!;
     const id = kid.startsWith(prefix) ? kid.slice(prefix.length) : undefined;
     const account = id && /^[A-Za-z0-9_-]{1,64}$/.test(id) ? state.getAccount(id) : undefined;
-    if (!account) throw problem('accountDoesNotExist', `no account ${JSON.stringify(kid.slice(0, 200))} on this server`);
+    if (!account)
+      throw problem('accountDoesNotExist', `no account ${JSON.stringify(kid.slice(0, 200))} on this server`);
     verifyJws(jws, accountKey(account));
     if (account.status !== 'valid') throw problem('unauthorized', `account ${account.id} is ${account.status}`);
     return { jws, account, jwk: account.jwk };
   }
 
   function payloadObject(jws: ParsedJws, what: string): Record<string, unknown> {
-    if (typeof jws.payload !== 'object' || jws.payload === null || Array.isArray(jws.payload)) throw problem('malformed', `the ${what} payload must be a JSON object`);
+    if (typeof jws.payload !== 'object' || jws.payload === null || Array.isArray(jws.payload))
+      throw problem('malformed', `the ${what} payload must be a JSON object`);
     return jws.payload as Record<string, unknown>;
   }
 
   function requirePostAsGet(jws: ParsedJws): void {
-    if (jws.payload !== undefined) throw problem('malformed', 'this resource is read by POST-as-GET: the payload must be empty');
+    if (jws.payload !== undefined)
+      throw problem('malformed', 'this resource is read by POST-as-GET: the payload must be empty');
   }
 
   // --- views -----------------------------------------------------------------------------------------------
 
   function accountView(account: Account): Record<string, unknown> {
-    return { status: account.status, contact: account.contact, orders: url(`/account/${account.id}/orders`), ...(account.eabKid ? { externalAccountBinding: { kid: account.eabKid } } : {}) };
+    return {
+      status: account.status,
+      contact: account.contact,
+      orders: url(`/account/${account.id}/orders`),
+      ...(account.eabKid ? { externalAccountBinding: { kid: account.eabKid } } : {}),
+    };
   }
 
   /** The order as it is now: pending orders become ready or invalid from their authorizations, or expire. */
@@ -203,8 +234,13 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
         order = { ...order, status };
         if (status === 'invalid' && !order.error) {
           const failed = authzs.find((a) => a.status === 'invalid');
-          const error = failed ? failed.challengeIds.map((id) => state.getChallenge(id)!).find((c) => c.error)?.error : undefined;
-          order.error = error ?? { type: 'urn:ietf:params:acme:error:malformed', detail: 'the order expired or an authorization failed' };
+          const error = failed
+            ? failed.challengeIds.map((id) => state.getChallenge(id)!).find((c) => c.error)?.error
+            : undefined;
+          order.error = error ?? {
+            type: 'urn:ietf:params:acme:error:malformed',
+            detail: 'the order expired or an authorization failed',
+          };
         }
         state.updateOrder(order);
       }
@@ -261,12 +297,27 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const { jws, account, jwk } = authenticate(request, true);
     const payload = payloadObject(jws, 'newAccount');
     for (const key of Object.keys(payload)) {
-      if (!['contact', 'termsOfServiceAgreed', 'onlyReturnExisting', 'externalAccountBinding', 'status', 'orders'].includes(key)) throw problem('malformed', `newAccount has an unknown field "${key.slice(0, 40)}"`);
+      if (
+        ![
+          'contact',
+          'termsOfServiceAgreed',
+          'onlyReturnExisting',
+          'externalAccountBinding',
+          'status',
+          'orders',
+        ].includes(key)
+      )
+        throw problem('malformed', `newAccount has an unknown field "${key.slice(0, 40)}"`);
     }
     // Caddy (acmez) sends its whole account object, with "status" and "orders": the server's to set, so only
     // the values a new account has are let through
-    if (payload.status !== undefined && payload.status !== '' && payload.status !== 'valid') throw problem('malformed', `a new account cannot ask for status ${JSON.stringify(String(payload.status).slice(0, 20))}`);
-    if (payload.orders !== undefined && typeof payload.orders !== 'string') throw problem('malformed', 'newAccount "orders" is set by the server');
+    if (payload.status !== undefined && payload.status !== '' && payload.status !== 'valid')
+      throw problem(
+        'malformed',
+        `a new account cannot ask for status ${JSON.stringify(String(payload.status).slice(0, 20))}`,
+      );
+    if (payload.orders !== undefined && typeof payload.orders !== 'string')
+      throw problem('malformed', 'newAccount "orders" is set by the server');
     if (account) {
       if (account.status !== 'valid') throw problem('unauthorized', `the account for this key is ${account.status}`);
       return json(200, accountView(account), { location: accountUrl(account.id) });
@@ -275,22 +326,45 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const contact = checkContact(payload.contact);
     let eabKid: string | null = null;
     if (payload.externalAccountBinding !== undefined) {
-      eabKid = verifyEabBinding(payload.externalAccountBinding, jwk, url('/new-account'), (kid) => options.findEabKey(kid)?.key);
+      eabKid = verifyEabBinding(
+        payload.externalAccountBinding,
+        jwk,
+        url('/new-account'),
+        (kid) => options.findEabKey(kid)?.key,
+      );
     } else if (options.requireEab) {
-      throw problem('externalAccountRequired', 'this server requires an external account binding: ask its operator for a key (mcpki acme-server eab create) and register with --eab-kid and --eab-hmac-key');
+      throw problem(
+        'externalAccountRequired',
+        'this server requires an external account binding: ask its operator for a key (mcpki acme-server eab create) and register with --eab-kid and --eab-hmac-key',
+      );
     }
-    const created: Account = { id: newId(), jwk, thumbprint: jwkThumbprint(importAccountKey(jwk)), contact, status: 'valid', eabKid, createdAt: context.now().toISOString() };
+    const created: Account = {
+      id: newId(),
+      jwk,
+      thumbprint: jwkThumbprint(importAccountKey(jwk)),
+      contact,
+      status: 'valid',
+      eabKid,
+      createdAt: context.now().toISOString(),
+    };
     state.addAccount(created);
-    context.store().addEvent({ type: 'acme-server.account.created', detail: { account: created.id, contact, ...(eabKid ? { eabKid } : {}) } });
+    context.store().addEvent({
+      type: 'acme-server.account.created',
+      detail: { account: created.id, contact, ...(eabKid ? { eabKid } : {}) },
+    });
     return json(201, accountView(created), { location: accountUrl(created.id) });
   }
 
   function checkContact(value: unknown): string[] {
     if (value === undefined) return [];
-    if (!Array.isArray(value) || value.length > 10) throw problem('invalidContact', 'contact must be a list of at most 10 mailto: URLs');
+    if (!Array.isArray(value) || value.length > 10)
+      throw problem('invalidContact', 'contact must be a list of at most 10 mailto: URLs');
     return value.map((item) => {
       if (typeof item !== 'string' || !/^mailto:[^\s@,?/]{1,64}@[A-Za-z0-9.-]{1,253}$/.test(item)) {
-        throw problem(typeof item === 'string' && !item.startsWith('mailto:') ? 'unsupportedContact' : 'invalidContact', `contact ${JSON.stringify(String(item).slice(0, 80))} is not a mailto: URL with one address`);
+        throw problem(
+          typeof item === 'string' && !item.startsWith('mailto:') ? 'unsupportedContact' : 'invalidContact',
+          `contact ${JSON.stringify(String(item).slice(0, 80))} is not a mailto: URL with one address`,
+        );
       }
       return item;
     });
@@ -304,11 +378,15 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const updated = { ...account! };
     if (payload.contact !== undefined) updated.contact = checkContact(payload.contact);
     if (payload.status !== undefined) {
-      if (payload.status !== 'deactivated') throw problem('malformed', 'an account can only set its status to "deactivated"');
+      if (payload.status !== 'deactivated')
+        throw problem('malformed', 'an account can only set its status to "deactivated"');
       updated.status = 'deactivated';
     }
     state.updateAccount(updated);
-    context.store().addEvent({ type: updated.status === 'deactivated' ? 'acme-server.account.deactivated' : 'acme-server.account.updated', detail: { account: id, contact: updated.contact } });
+    context.store().addEvent({
+      type: updated.status === 'deactivated' ? 'acme-server.account.deactivated' : 'acme-server.account.updated',
+      detail: { account: id, contact: updated.contact },
+    });
     return json(200, accountView(updated), { location: accountUrl(id) });
   }
 
@@ -318,7 +396,10 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     requirePostAsGet(jws);
     if (account!.id !== id) throw problem('unauthorized', 'an account can only list its own orders');
     const now = context.now().getTime();
-    const orders = state.listOrders(id, 1000).filter((o) => Date.parse(o.expires) > now).map((o) => url(`/order/${o.id}`));
+    const orders = state
+      .listOrders(id, 1000)
+      .filter((o) => Date.parse(o.expires) > now)
+      .map((o) => url(`/order/${o.id}`));
     return json(200, { orders });
   }
 
@@ -326,23 +407,31 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const { jws, account } = authenticate(request, false);
     // RFC 8555 §7.3.5: the payload is a JWS signed by the new key, over {account, oldKey}
     const inner = parseJws(JSON.stringify(jws.payload ?? null));
-    if (!inner.header.jwk || inner.header.kid !== undefined) throw problem('malformed', 'the inner keyChange JWS must carry the new key as "jwk"');
-    if (inner.header.url !== jws.header.url) throw problem('malformed', 'the inner keyChange JWS url differs from the outer one');
+    if (!inner.header.jwk || inner.header.kid !== undefined)
+      throw problem('malformed', 'the inner keyChange JWS must carry the new key as "jwk"');
+    if (inner.header.url !== jws.header.url)
+      throw problem('malformed', 'the inner keyChange JWS url differs from the outer one');
     if (inner.header.nonce !== undefined) throw problem('malformed', 'the inner keyChange JWS must not have a nonce');
     const newKey = importAccountKey(inner.header.jwk);
     verifyJws(inner, newKey);
     const body = inner.payload as Record<string, unknown> | undefined;
-    if (!body || body.account !== accountUrl(account!.id)) throw problem('malformed', 'the inner keyChange payload names another account');
+    if (!body || body.account !== accountUrl(account!.id))
+      throw problem('malformed', 'the inner keyChange payload names another account');
     let oldKey;
     try {
       oldKey = importAccountKey(body.oldKey as JsonWebKey);
     } catch {
       throw problem('malformed', 'the inner keyChange payload has no valid oldKey');
     }
-    if (jwkThumbprint(oldKey) !== account!.thumbprint) throw problem('malformed', 'oldKey is not the account\'s current key');
+    if (jwkThumbprint(oldKey) !== account!.thumbprint)
+      throw problem('malformed', "oldKey is not the account's current key");
     const thumbprint = jwkThumbprint(newKey);
     const holder = state.findAccountByThumbprint(thumbprint);
-    if (holder) return { ...json(409, problem('malformed', 'another account already uses the new key').toDocument()), headers: { 'content-type': 'application/problem+json', location: accountUrl(holder.id) } };
+    if (holder)
+      return {
+        ...json(409, problem('malformed', 'another account already uses the new key').toDocument()),
+        headers: { 'content-type': 'application/problem+json', location: accountUrl(holder.id) },
+      };
     const updated = { ...account!, jwk: publicJwk(newKey), thumbprint };
     state.updateAccount(updated);
     context.store().addEvent({ type: 'acme-server.account.key-changed', detail: { account: account!.id, thumbprint } });
@@ -350,22 +439,36 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
   }
 
   function parseIdentifiers(value: unknown): { identifiers: Identifier[]; sans: San[] } {
-    if (!Array.isArray(value) || value.length === 0) throw problem('malformed', 'newOrder needs a non-empty "identifiers" list');
-    if (value.length > MAX_IDENTIFIERS) throw problem('rejectedIdentifier', `an order may name at most ${MAX_IDENTIFIERS} identifiers`);
+    if (!Array.isArray(value) || value.length === 0)
+      throw problem('malformed', 'newOrder needs a non-empty "identifiers" list');
+    if (value.length > MAX_IDENTIFIERS)
+      throw problem('rejectedIdentifier', `an order may name at most ${MAX_IDENTIFIERS} identifiers`);
     const identifiers: Identifier[] = [];
     const sans: San[] = [];
     const seen = new Set<string>();
     for (const item of value) {
       const { type, value: text } = (item ?? {}) as { type?: unknown; value?: unknown };
-      if ((type !== 'dns' && type !== 'ip') || typeof text !== 'string') throw problem('unsupportedIdentifier', `identifier ${JSON.stringify(item).slice(0, 100)} is not of type "dns" or "ip" with a string value`);
+      if ((type !== 'dns' && type !== 'ip') || typeof text !== 'string')
+        throw problem(
+          'unsupportedIdentifier',
+          `identifier ${JSON.stringify(item).slice(0, 100)} is not of type "dns" or "ip" with a string value`,
+        );
       let san: San;
       try {
         san = classifySan(text);
       } catch (error) {
-        throw problem('rejectedIdentifier', `identifier ${JSON.stringify(text.slice(0, 100))}: ${(error as Error).message}`);
+        throw problem(
+          'rejectedIdentifier',
+          `identifier ${JSON.stringify(text.slice(0, 100))}: ${(error as Error).message}`,
+        );
       }
-      if (san.type !== type) throw problem('malformed', `identifier ${JSON.stringify(text.slice(0, 100))} is not of type ${type}`);
-      if (type === 'ip' && san.value !== text) throw problem('malformed', `IP identifier ${JSON.stringify(text)} must be in canonical form (${san.value}), RFC 8738 §3`);
+      if (san.type !== type)
+        throw problem('malformed', `identifier ${JSON.stringify(text.slice(0, 100))} is not of type ${type}`);
+      if (type === 'ip' && san.value !== text)
+        throw problem(
+          'malformed',
+          `IP identifier ${JSON.stringify(text)} must be in canonical form (${san.value}), RFC 8738 §3`,
+        );
       const key = `${san.type}:${san.value}`;
       if (seen.has(key)) continue;
       seen.add(key);
@@ -383,19 +486,34 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
         assertPermitted([san], ca.permitted);
       } catch (error) {
         if (!(error instanceof McpkiError)) throw error;
-        subproblems.push({ type: 'urn:ietf:params:acme:error:rejectedIdentifier', detail: error.message, identifier: { type: san.type, value: san.value } });
+        subproblems.push({
+          type: 'urn:ietf:params:acme:error:rejectedIdentifier',
+          detail: error.message,
+          identifier: { type: san.type, value: san.value },
+        });
         continue;
       }
       if (account.eabKid) {
         const key = options.findEabKey(account.eabKid);
-        if (!key) throw problem('unauthorized', `the external account key ${account.eabKid} of this account was revoked`);
+        if (!key)
+          throw problem('unauthorized', `the external account key ${account.eabKid} of this account was revoked`);
         if (key.allow.length > 0 && !key.allow.some((pattern) => allowedBy(pattern, san))) {
-          subproblems.push({ type: 'urn:ietf:params:acme:error:rejectedIdentifier', detail: `"${san.value}" is outside what external account key ${account.eabKid} allows (${key.allow.join(', ')})`, identifier: { type: san.type, value: san.value } });
+          subproblems.push({
+            type: 'urn:ietf:params:acme:error:rejectedIdentifier',
+            detail: `"${san.value}" is outside what external account key ${account.eabKid} allows (${key.allow.join(', ')})`,
+            identifier: { type: san.type, value: san.value },
+          });
         }
       }
     }
     if (subproblems.length > 0) {
-      throw problem('rejectedIdentifier', subproblems.length === 1 ? subproblems[0]!.detail : `${subproblems.length} identifiers are refused: ${subproblems.map((s) => s.identifier!.value).join(', ')}`, { subproblems });
+      throw problem(
+        'rejectedIdentifier',
+        subproblems.length === 1
+          ? subproblems[0]!.detail
+          : `${subproblems.length} identifiers are refused: ${subproblems.map((s) => s.identifier!.value).join(', ')}`,
+        { subproblems },
+      );
     }
   }
 
@@ -404,7 +522,11 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const times = (orderTimes.get(account.id) ?? []).filter((t) => t > now - 3_600_000);
     if (times.length >= options.ordersPerHour) {
       const retry = Math.ceil((times[0]! + 3_600_000 - now) / 1000);
-      throw problem('rateLimited', `account ${account.id} placed ${times.length} orders in the last hour (limit ${options.ordersPerHour}); retry after ${retry} s`, { retryAfter: retry });
+      throw problem(
+        'rateLimited',
+        `account ${account.id} placed ${times.length} orders in the last hour (limit ${options.ordersPerHour}); retry after ${retry} s`,
+        { retryAfter: retry },
+      );
     }
     times.push(now);
     orderTimes.set(account.id, times);
@@ -414,21 +536,37 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const { jws, account } = authenticate(request, false);
     const payload = payloadObject(jws, 'newOrder');
     for (const key of Object.keys(payload)) {
-      if (!['identifiers', 'notBefore', 'notAfter', 'profile', 'replaces', ...SERVER_ORDER_FIELDS].includes(key)) throw problem('malformed', `newOrder has an unknown field "${key.slice(0, 40)}"`);
+      if (!['identifiers', 'notBefore', 'notAfter', 'profile', 'replaces', ...SERVER_ORDER_FIELDS].includes(key))
+        throw problem('malformed', `newOrder has an unknown field "${key.slice(0, 40)}"`);
     }
     // Caddy (acmez) sends its whole order object: the fields the server sets are let through only empty
     for (const key of SERVER_ORDER_FIELDS) {
       const value = payload[key];
-      if (!(isUnset(value) || (Array.isArray(value) && value.length === 0) || (key === 'status' && value === 'pending'))) {
+      if (!(
+        isUnset(value) ||
+        (Array.isArray(value) && value.length === 0) ||
+        (key === 'status' && value === 'pending')
+      )) {
         throw problem('malformed', `newOrder "${key}" is set by the server, not the client`);
       }
     }
-    if (!isUnset(payload.notBefore) || !isUnset(payload.notAfter)) throw problem('malformed', 'this server sets the validity itself from the profile: leave out notBefore and notAfter');
+    if (!isUnset(payload.notBefore) || !isUnset(payload.notAfter))
+      throw problem(
+        'malformed',
+        'this server sets the validity itself from the profile: leave out notBefore and notAfter',
+      );
     const profileName = payload.profile === undefined ? 'default' : payload.profile;
     if (typeof profileName !== 'string' || !Object.hasOwn(options.profiles, profileName)) {
-      throw problem('malformed', `unknown profile ${JSON.stringify(String(profileName).slice(0, 40))}; this server offers ${Object.keys(options.profiles).join(', ')}`);
+      throw problem(
+        'malformed',
+        `unknown profile ${JSON.stringify(String(profileName).slice(0, 40))}; this server offers ${Object.keys(options.profiles).join(', ')}`,
+      );
     }
-    if (payload.replaces !== undefined && (typeof payload.replaces !== 'string' || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(payload.replaces))) throw problem('malformed', '"replaces" must be an ARI certificate identifier');
+    if (
+      payload.replaces !== undefined &&
+      (typeof payload.replaces !== 'string' || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(payload.replaces))
+    )
+      throw problem('malformed', '"replaces" must be an ARI certificate identifier');
     const { identifiers, sans } = parseIdentifiers(payload.identifiers);
     checkPolicy(account!, sans);
     if (typeof payload.replaces === 'string') checkReplaces(state, account!.id, payload.replaces);
@@ -449,7 +587,15 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
         challengeIds: [],
       };
       for (const type of CHALLENGES_FOR[identifier.type === 'ip' ? 'ip' : wildcard ? 'wildcard' : 'dns']) {
-        const challenge: Challenge = { id: newId(), authorizationId: authz.id, type, token: randomBytes(32).toString('base64url'), status: 'pending', validated: null, error: null };
+        const challenge: Challenge = {
+          id: newId(),
+          authorizationId: authz.id,
+          type,
+          token: randomBytes(32).toString('base64url'),
+          status: 'pending',
+          validated: null,
+          error: null,
+        };
         challenges.push(challenge);
         authz.challengeIds.push(challenge.id);
       }
@@ -471,13 +617,24 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
       createdAt: now.toISOString(),
     };
     state.addOrder(order, authorizations, challenges);
-    context.store().addEvent({ type: 'acme-server.order.created', detail: { account: account!.id, order: order.id, identifiers: identifiers.map((i) => i.value), profile: profileName } });
+    context.store().addEvent({
+      type: 'acme-server.order.created',
+      detail: {
+        account: account!.id,
+        order: order.id,
+        identifiers: identifiers.map((i) => i.value),
+        profile: profileName,
+      },
+    });
     return json(201, orderView(order), { location: url(`/order/${order.id}`) });
   }
 
   function ownedOrder(account: Account, id: string): Order {
     const order = state.getOrder(id);
-    if (!order || order.accountId !== account.id) throw problem('unauthorized', `order ${id.slice(0, 64)} does not exist or belongs to another account`, { status: 404 });
+    if (!order || order.accountId !== account.id)
+      throw problem('unauthorized', `order ${id.slice(0, 64)} does not exist or belongs to another account`, {
+        status: 404,
+      });
     return refreshOrder(order);
   }
 
@@ -491,12 +648,20 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
   function authorizationResource(request: AcmeRequest, id: string): AcmeResponse {
     const { jws, account } = authenticate(request, false);
     let authz = state.getAuthorization(id);
-    if (!authz || authz.accountId !== account!.id) throw problem('unauthorized', `authorization ${id.slice(0, 64)} does not exist or belongs to another account`, { status: 404 });
+    if (!authz || authz.accountId !== account!.id)
+      throw problem('unauthorized', `authorization ${id.slice(0, 64)} does not exist or belongs to another account`, {
+        status: 404,
+      });
     authz = refreshAuthorization(authz);
     if (jws.payload !== undefined) {
       const payload = payloadObject(jws, 'authorization');
-      if (payload.status !== 'deactivated' || Object.keys(payload).length !== 1) throw problem('malformed', 'an authorization can only be updated to {"status": "deactivated"}');
-      if (authz.status !== 'pending' && authz.status !== 'valid') throw problem('malformed', `the authorization is ${authz.status}; only a pending or valid one can be deactivated`);
+      if (payload.status !== 'deactivated' || Object.keys(payload).length !== 1)
+        throw problem('malformed', 'an authorization can only be updated to {"status": "deactivated"}');
+      if (authz.status !== 'pending' && authz.status !== 'valid')
+        throw problem(
+          'malformed',
+          `the authorization is ${authz.status}; only a pending or valid one can be deactivated`,
+        );
       authz = { ...authz, status: 'deactivated' };
       state.updateAuthorization(authz);
     }
@@ -507,18 +672,32 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const { jws, account } = authenticate(request, false);
     let challenge = state.getChallenge(id);
     const authz = challenge ? refreshAuthorization(state.getAuthorization(challenge.authorizationId)!) : undefined;
-    if (!challenge || !authz || authz.accountId !== account!.id) throw problem('unauthorized', `challenge ${id.slice(0, 64)} does not exist or belongs to another account`, { status: 404 });
+    if (!challenge || !authz || authz.accountId !== account!.id)
+      throw problem('unauthorized', `challenge ${id.slice(0, 64)} does not exist or belongs to another account`, {
+        status: 404,
+      });
     const headers = { link: `<${url(`/authz/${authz.id}`)}>;rel="up"` };
     if (jws.payload === undefined) return json(200, challengeView(challenge), headers);
     payloadObject(jws, 'challenge response');
-    if (challenge.status !== 'pending' || authz.status !== 'pending') return json(200, challengeView(challenge), headers);
+    if (challenge.status !== 'pending' || authz.status !== 'pending')
+      return json(200, challengeView(challenge), headers);
     challenge = { ...challenge, status: 'processing' };
     state.updateChallenge(challenge);
     const keyAuthorization = `${challenge.token}.${account!.thumbprint}`;
     const started = challenge;
-    const work = validateChallenge(options.validation, { type: challenge.type, identifier: authz.identifier, token: challenge.token, keyAuthorization }).then(
+    const work = validateChallenge(options.validation, {
+      type: challenge.type,
+      identifier: authz.identifier,
+      token: challenge.token,
+      keyAuthorization,
+    }).then(
       () => finishValidation(started, authz, null),
-      (error: unknown) => finishValidation(started, authz, error instanceof AcmeProblem ? error : problem('serverInternal', String(error))),
+      (error: unknown) =>
+        finishValidation(
+          started,
+          authz,
+          error instanceof AcmeProblem ? error : problem('serverInternal', String(error)),
+        ),
     );
     options.track?.(work);
     return json(200, challengeView(challenge), { ...headers, 'retry-after': '1' });
@@ -526,19 +705,34 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
 
   function finishValidation(challenge: Challenge, authz: Authorization, failure: AcmeProblem | null): void {
     const at = context.now().toISOString();
-    state.updateChallenge({ ...challenge, status: failure ? 'invalid' : 'valid', validated: failure ? null : at, error: failure ? failure.toDocument() : null });
+    state.updateChallenge({
+      ...challenge,
+      status: failure ? 'invalid' : 'valid',
+      validated: failure ? null : at,
+      error: failure ? failure.toDocument() : null,
+    });
     state.updateAuthorization({ ...authz, status: failure ? 'invalid' : 'valid' });
     context.store().addEvent({
       type: failure ? 'acme-server.challenge.failed' : 'acme-server.challenge.valid',
-      detail: { account: authz.accountId, identifier: authz.identifier.value, challenge: challenge.type, ...(failure ? { error: failure.message } : {}) },
+      detail: {
+        account: authz.accountId,
+        identifier: authz.identifier.value,
+        challenge: challenge.type,
+        ...(failure ? { error: failure.message } : {}),
+      },
     });
   }
 
   function finalize(request: AcmeRequest, id: string): AcmeResponse {
     const { jws, account } = authenticate(request, false);
     let order = ownedOrder(account!, id);
-    if (account!.eabKid && !options.findEabKey(account!.eabKid)) throw problem('unauthorized', `the external account key ${account!.eabKid} of this account was revoked`);
-    if (order.status !== 'ready') throw problem('orderNotReady', `order ${order.id} is ${order.status}, not ready: ${order.status === 'pending' ? 'complete its challenges first' : 'it cannot be finalized'}`);
+    if (account!.eabKid && !options.findEabKey(account!.eabKid))
+      throw problem('unauthorized', `the external account key ${account!.eabKid} of this account was revoked`);
+    if (order.status !== 'ready')
+      throw problem(
+        'orderNotReady',
+        `order ${order.id} is ${order.status}, not ready: ${order.status === 'pending' ? 'complete its challenges first' : 'it cannot be finalized'}`,
+      );
     const payload = payloadObject(jws, 'finalize');
     if (typeof payload.csr !== 'string') throw problem('malformed', 'finalize needs a "csr" (base64url DER)');
     let der: Buffer;
@@ -561,11 +755,17 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
         const san = classifySan(cn);
         if (!wanted.has(`${san.type}:${san.value}`)) throw new Error('not in the order');
       } catch {
-        throw problem('badCSR', `the CSR's CN ${JSON.stringify(cn.slice(0, 100))} is not one of the order's identifiers`);
+        throw problem(
+          'badCSR',
+          `the CSR's CN ${JSON.stringify(cn.slice(0, 100))} is not one of the order's identifiers`,
+        );
       }
     }
     if (asked.size !== wanted.size || [...asked].some((n) => !wanted.has(n))) {
-      throw problem('badCSR', `the CSR names ${[...asked].map((n) => n.split(':').slice(1).join(':')).join(', ') || 'nothing'}, not exactly the order's identifiers ${order.identifiers.map((i) => i.value).join(', ')}`);
+      throw problem(
+        'badCSR',
+        `the CSR names ${[...asked].map((n) => n.split(':').slice(1).join(':')).join(', ') || 'nothing'}, not exactly the order's identifiers ${order.identifiers.map((i) => i.value).join(', ')}`,
+      );
     }
     const profile = options.profiles[order.profile]!;
     order = { ...order, status: 'processing' };
@@ -573,7 +773,12 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const ca = issuingCa();
     const sans = order.identifiers.map((i) => ({ type: i.type, value: i.value }) as San);
     const name = inventoryName(order.identifiers[0]!.value);
-    const signed = signLeaf(ca, { kind: profile.kind, name, sans, keyType: csr.keyType, days: profile.days }, { spki: csr.publicKey.export({ type: 'spki', format: 'der' }) }, context.now());
+    const signed = signLeaf(
+      ca,
+      { kind: profile.kind, name, sans, keyType: csr.keyType, days: profile.days },
+      { spki: csr.publicKey.export({ type: 'spki', format: 'der' }) },
+      context.now(),
+    );
     const certPem = toPem('CERTIFICATE', signed.der);
     const serial = signed.serial.toString('hex').toUpperCase();
     const store = context.store();
@@ -594,7 +799,18 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
         pem: certPem,
         paths: {},
       });
-      store.addEvent({ type: 'acme-server.certificate.issued', name, serial, detail: { account: account!.id, order: order.id, profile: order.profile, identifiers: order.identifiers.map((i) => i.value), ...(order.replaces ? { replaces: order.replaces } : {}) } });
+      store.addEvent({
+        type: 'acme-server.certificate.issued',
+        name,
+        serial,
+        detail: {
+          account: account!.id,
+          order: order.id,
+          profile: order.profile,
+          identifiers: order.identifiers.map((i) => i.value),
+          ...(order.replaces ? { replaces: order.replaces } : {}),
+        },
+      });
     });
     state.addCertificate(serial, account!.id, order.id, certPem + ca.pem);
     order = { ...order, status: 'valid', certificateSerial: serial };
@@ -606,8 +822,15 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const { jws, account } = authenticate(request, false);
     requirePostAsGet(jws);
     const certificate = state.getCertificate(serial);
-    if (!certificate || certificate.accountId !== account!.id) throw problem('unauthorized', `certificate ${serial.slice(0, 64)} does not exist or belongs to another account`, { status: 404 });
-    return { status: 200, headers: { 'content-type': 'application/pem-certificate-chain' }, body: certificate.chainPem };
+    if (!certificate || certificate.accountId !== account!.id)
+      throw problem('unauthorized', `certificate ${serial.slice(0, 64)} does not exist or belongs to another account`, {
+        status: 404,
+      });
+    return {
+      status: 200,
+      headers: { 'content-type': 'application/pem-certificate-chain' },
+      body: certificate.chainPem,
+    };
   }
 
   /**
@@ -619,9 +842,11 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const { jws, account, jwk } = authenticate(request, true);
     const payload = payloadObject(jws, 'revokeCert');
     for (const key of Object.keys(payload)) {
-      if (key !== 'certificate' && key !== 'reason') throw problem('malformed', `revokeCert has an unknown field "${key.slice(0, 40)}"`);
+      if (key !== 'certificate' && key !== 'reason')
+        throw problem('malformed', `revokeCert has an unknown field "${key.slice(0, 40)}"`);
     }
-    if (typeof payload.certificate !== 'string' || payload.certificate === '') throw problem('malformed', 'revokeCert needs a "certificate" (base64url DER)');
+    if (typeof payload.certificate !== 'string' || payload.certificate === '')
+      throw problem('malformed', 'revokeCert needs a "certificate" (base64url DER)');
     const der = decodeBase64url(payload.certificate, 'the certificate');
     let cert: X509Certificate;
     try {
@@ -634,31 +859,58 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const issued = state.getCertificate(serial);
     // the same bytes as what this server issued: a look-alike with a copied serial revokes nothing
     const issuedDer = issued ? fromPem(issued.chainPem, 'CERTIFICATE')[0] : undefined;
-    if (!issued || !issuedDer || !issuedDer.equals(der)) throw problem('unauthorized', `certificate ${serial.slice(0, 64)} was not issued by this ACME server`, { status: 404 });
+    if (!issued || !issuedDer || !issuedDer.equals(der))
+      throw problem('unauthorized', `certificate ${serial.slice(0, 64)} was not issued by this ACME server`, {
+        status: 404,
+      });
     if (jws.header.jwk) {
       if (jwkThumbprint(importAccountKey(jwk)) !== jwkThumbprint(cert.publicKey)) {
-        throw problem('unauthorized', `the request is signed with a jwk that is not certificate ${serial}'s key: sign with the certificate's private key, or with the key of the account that ordered it (kid)`);
+        throw problem(
+          'unauthorized',
+          `the request is signed with a jwk that is not certificate ${serial}'s key: sign with the certificate's private key, or with the key of the account that ordered it (kid)`,
+        );
       }
     } else if (issued.accountId !== account!.id) {
-      throw problem('unauthorized', `certificate ${serial} was ordered by another account; only that account or the certificate's key can revoke it`);
+      throw problem(
+        'unauthorized',
+        `certificate ${serial} was ordered by another account; only that account or the certificate's key can revoke it`,
+      );
     }
     const record = findCertificate(context, serial);
-    if (record.serial !== serial) throw problem('serverInternal', `the inventory has another certificate under ${serial}`);
-    if (record.status === 'revoked') throw problem('alreadyRevoked', `certificate ${serial} was already revoked at ${record.revokedAt} (${record.revocationReason})`);
+    if (record.serial !== serial)
+      throw problem('serverInternal', `the inventory has another certificate under ${serial}`);
+    if (record.status === 'revoked')
+      throw problem(
+        'alreadyRevoked',
+        `certificate ${serial} was already revoked at ${record.revokedAt} (${record.revocationReason})`,
+      );
     revokeCertificate(context, serial, reason);
-    context.store().addEvent({ type: 'acme-server.certificate.revoked', name: record.name, serial, detail: { by: jws.header.jwk ? 'certificate-key' : `account ${account!.id}`, reason } });
+    context.store().addEvent({
+      type: 'acme-server.certificate.revoked',
+      name: record.name,
+      serial,
+      detail: { by: jws.header.jwk ? 'certificate-key' : `account ${account!.id}`, reason },
+    });
     try {
       generateCrl(context);
     } catch (error) {
       // the revocation is recorded; the next `mcpki crl` (or apply's crl: section) publishes it
-      context.store().addEvent({ type: 'acme-server.error', serial, detail: { path: request.path, error: `the CRL was not published after revoking ${serial}: ${String((error as Error)?.message ?? error).slice(0, 400)}` } });
+      context.store().addEvent({
+        type: 'acme-server.error',
+        serial,
+        detail: {
+          path: request.path,
+          error: `the CRL was not published after revoking ${serial}: ${String((error as Error)?.message ?? error).slice(0, 400)}`,
+        },
+      });
     }
     return { status: 200, headers: {}, body: '' };
   }
 
   async function route(request: AcmeRequest): Promise<AcmeResponse> {
     const path = request.path;
-    if (!path.startsWith(PREFIX + '/')) throw problem('malformed', `no resource at ${path.slice(0, 100)}`, { status: 404 });
+    if (!path.startsWith(PREFIX + '/'))
+      throw problem('malformed', `no resource at ${path.slice(0, 100)}`, { status: 404 });
     const parts = path.slice(PREFIX.length + 1).split('/');
     const [resource, id, sub] = parts;
     if (request.method === 'GET' || request.method === 'HEAD') {
@@ -667,10 +919,16 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
         const info = renewalInfoFor(context, state, id!);
         return json(200, info.body, { 'retry-after': String(info.retryAfter) });
       }
-      if (resource === 'new-nonce' && parts.length === 1) return { status: request.method === 'HEAD' ? 200 : 204, headers: { 'cache-control': 'no-store' }, body: '' };
-      throw problem('malformed', `${request.method} is not allowed here: ACME resources other than the directory and newNonce are read by POST-as-GET`, { status: 405 });
+      if (resource === 'new-nonce' && parts.length === 1)
+        return { status: request.method === 'HEAD' ? 200 : 204, headers: { 'cache-control': 'no-store' }, body: '' };
+      throw problem(
+        'malformed',
+        `${request.method} is not allowed here: ACME resources other than the directory and newNonce are read by POST-as-GET`,
+        { status: 405 },
+      );
     }
-    if (request.method !== 'POST') throw problem('malformed', `method ${request.method.slice(0, 10)} is not allowed`, { status: 405 });
+    if (request.method !== 'POST')
+      throw problem('malformed', `method ${request.method.slice(0, 10)} is not allowed`, { status: 405 });
     if (parts.length === 1 && resource === 'new-account') return newAccount(request);
     if (parts.length === 1 && resource === 'new-order') return newOrder(request);
     if (parts.length === 1 && resource === 'key-change') return keyChange(request);
@@ -691,9 +949,26 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
       try {
         response = await route(request);
       } catch (error) {
-        const failure = error instanceof AcmeProblem ? error : problem('serverInternal', 'the server failed to handle this request; see its log');
-        if (!(error instanceof AcmeProblem)) context.store().addEvent({ type: 'acme-server.error', detail: { path: request.path.slice(0, 200), error: String((error as Error)?.message ?? error).slice(0, 500) } });
-        response = { status: failure.status, headers: { 'content-type': 'application/problem+json', ...(failure.retryAfter ? { 'retry-after': String(failure.retryAfter) } : {}) }, body: JSON.stringify(failure.toDocument(), null, 2) };
+        const failure =
+          error instanceof AcmeProblem
+            ? error
+            : problem('serverInternal', 'the server failed to handle this request; see its log');
+        if (!(error instanceof AcmeProblem))
+          context.store().addEvent({
+            type: 'acme-server.error',
+            detail: {
+              path: request.path.slice(0, 200),
+              error: String((error as Error)?.message ?? error).slice(0, 500),
+            },
+          });
+        response = {
+          status: failure.status,
+          headers: {
+            'content-type': 'application/problem+json',
+            ...(failure.retryAfter ? { 'retry-after': String(failure.retryAfter) } : {}),
+          },
+          body: JSON.stringify(failure.toDocument(), null, 2),
+        };
       }
       // RFC 8555 §6.5: a fresh nonce on every response, success or error; §7.1: a link to the directory
       response.headers['replay-nonce'] = nonces.issue();
@@ -707,23 +982,41 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
  * RFC 5280 CRLReason codes a subscriber may give (RFC 8555 §7.6). certificateHold is temporary and
  * cACompromise is not the subscriber's to claim; removeFromCRL and aACompromise have no place here.
  */
-const ACME_REVOCATION_REASONS: Record<number, RevocationReason> = { 0: 'unspecified', 1: 'keyCompromise', 3: 'affiliationChanged', 4: 'superseded', 5: 'cessationOfOperation', 9: 'privilegeWithdrawn' };
+const ACME_REVOCATION_REASONS: Record<number, RevocationReason> = {
+  0: 'unspecified',
+  1: 'keyCompromise',
+  3: 'affiliationChanged',
+  4: 'superseded',
+  5: 'cessationOfOperation',
+  9: 'privilegeWithdrawn',
+};
 
 function revocationReason(value: unknown): RevocationReason {
   if (value === undefined) return 'unspecified';
-  if (typeof value === 'number' && Object.hasOwn(ACME_REVOCATION_REASONS, value)) return ACME_REVOCATION_REASONS[value]!;
-  throw problem('badRevocationReason', `revocation reason ${JSON.stringify(value).slice(0, 20)} is not accepted; use one of ${Object.entries(ACME_REVOCATION_REASONS).map(([code, name]) => `${code} (${name})`).join(', ')}`);
+  if (typeof value === 'number' && Object.hasOwn(ACME_REVOCATION_REASONS, value))
+    return ACME_REVOCATION_REASONS[value]!;
+  throw problem(
+    'badRevocationReason',
+    `revocation reason ${JSON.stringify(value).slice(0, 20)} is not accepted; use one of ${Object.entries(
+      ACME_REVOCATION_REASONS,
+    )
+      .map(([code, name]) => `${code} (${name})`)
+      .join(', ')}`,
+  );
 }
 
 /** The inventory name of an ACME-issued certificate: its first identifier, made a valid name. */
 function inventoryName(identifier: string): string {
-  const name = identifier.replace(/^\*\./, 'wildcard.').replace(/:/g, '-').replace(/[^A-Za-z0-9._-]/g, '-');
+  const name = identifier
+    .replace(/^\*\./, 'wildcard.')
+    .replace(/:/g, '-')
+    .replace(/[^A-Za-z0-9._-]/g, '-');
   return /^[A-Za-z0-9]/.test(name) ? name.slice(0, 100) : `acme-${name}`.slice(0, 100);
 }
 
 /** An EAB allow-list entry: "name" exactly, "*.zone" for names below zone, or an IP. */
 function allowedBy(pattern: string, san: San): boolean {
-  if (pattern.startsWith('*.')) return san.type === 'dns' && san.value.endsWith(pattern.slice(1)) && san.value.length > pattern.length - 1;
+  if (pattern.startsWith('*.'))
+    return san.type === 'dns' && san.value.endsWith(pattern.slice(1)) && san.value.length > pattern.length - 1;
   return san.value === pattern.toLowerCase();
 }
-

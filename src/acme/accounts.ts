@@ -14,13 +14,25 @@ import { ensurePrivateDir } from '../home.js';
 import { KEY_TYPES, generateKey, keyTypeOf, privateKeyPem, readPrivateKey, type KeyType } from '../pki/keys.js';
 import { validateCertName } from '../pki/names.js';
 import type { AcmeAccountRecord } from '../store/store.js';
-import { acmeError, changeAccountKey, createClient, existingAccountUrl, getDirectory, readCaBundle, releaseConnections, updateAccountContact, type AcmeClient } from './client.js';
+import {
+  acmeError,
+  changeAccountKey,
+  createClient,
+  existingAccountUrl,
+  getDirectory,
+  readCaBundle,
+  releaseConnections,
+  updateAccountContact,
+  type AcmeClient,
+} from './client.js';
 import { resolveDirectory } from './directories.js';
 import { AcmeProblemError } from './problem-text.js';
 
 /** Account key types: what JWS (ES256, ES384, RS256) every ACME CA and acme-client accept. Ed25519 is not among them. */
 export type AccountKeyType = Exclude<KeyType, 'ed25519'>;
-export const ACCOUNT_KEY_TYPES: readonly AccountKeyType[] = KEY_TYPES.filter((type): type is AccountKeyType => type !== 'ed25519');
+export const ACCOUNT_KEY_TYPES: readonly AccountKeyType[] = KEY_TYPES.filter(
+  (type): type is AccountKeyType => type !== 'ed25519',
+);
 export const DEFAULT_ACCOUNT_KEY_TYPE: AccountKeyType = 'ec-p256';
 
 export function parseAccountKeyType(value: string): AccountKeyType {
@@ -31,7 +43,6 @@ export function parseAccountKeyType(value: string): AccountKeyType {
     `use one of: ${ACCOUNT_KEY_TYPES.join(', ')} (ACME CAs sign account requests with ES256, ES384 or RS256; ed25519 is not accepted)`,
   );
 }
-
 
 export interface RegisterOptions {
   /** a name from DIRECTORIES or an https URL */
@@ -76,7 +87,11 @@ function defaultName(directory: string): string {
 
 function validateEmail(email: string): string {
   if (!/^[^\s@\x00-\x1f\x7f]+@[^\s@\x00-\x1f\x7f]+\.[^\s@\x00-\x1f\x7f]+$/.test(email)) {
-    throw new McpkiError('INVALID_INPUT', `invalid e-mail address ${JSON.stringify(email)}`, 'give the address the CA should write to about expiring certificates, e.g. ops@example.com');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `invalid e-mail address ${JSON.stringify(email)}`,
+      'give the address the CA should write to about expiring certificates, e.g. ops@example.com',
+    );
   }
   return email;
 }
@@ -94,12 +109,20 @@ export async function registerAccount(context: Context, options: RegisterOptions
     throw new McpkiError(
       'INVALID_INPUT',
       `the terms of service of ${directory.url} were not agreed to`,
-      fix(link ? `read them at ${link}, then pass {--agree-tos}` : `read the CA's terms of service (${link === null ? 'its directory gives no link' : 'its directory could not be fetched for the link'}), then pass {--agree-tos}`),
+      fix(
+        link
+          ? `read them at ${link}, then pass {--agree-tos}`
+          : `read the CA's terms of service (${link === null ? 'its directory gives no link' : 'its directory could not be fetched for the link'}), then pass {--agree-tos}`,
+      ),
     );
   }
   const store = context.store();
   if (store.findAcmeAccount(name)) {
-    throw new McpkiError('ACME_ACCOUNT_EXISTS', `an ACME account named "${name}" already exists`, fix('use it, or pass {--name NAME} to register another one'));
+    throw new McpkiError(
+      'ACME_ACCOUNT_EXISTS',
+      `an ACME account named "${name}" already exists`,
+      fix('use it, or pass {--name NAME} to register another one'),
+    );
   }
   const key = generateKey(keyType);
   const client = await createClient({
@@ -111,7 +134,11 @@ export async function registerAccount(context: Context, options: RegisterOptions
   try {
     const meta = ((await getDirectory(client)).meta ?? {}) as { externalAccountRequired?: boolean };
     if (meta.externalAccountRequired && !options.eab) {
-      throw new McpkiError('EAB_REQUIRED', `${directory.url} requires External Account Binding`, fix('pass {--eab-kid ID} and {--eab-hmac-file FILE} (or MCPKI_EAB_HMAC) from your CA\'s dashboard'));
+      throw new McpkiError(
+        'EAB_REQUIRED',
+        `${directory.url} requires External Account Binding`,
+        fix("pass {--eab-kid ID} and {--eab-hmac-file FILE} (or MCPKI_EAB_HMAC) from your CA's dashboard"),
+      );
     }
     await client.createAccount({ termsOfServiceAgreed: true, ...(email ? { contact: [`mailto:${email}`] } : {}) });
     const accountUrl = client.getAccountUrl();
@@ -130,7 +157,17 @@ export async function registerAccount(context: Context, options: RegisterOptions
         eabKid: options.eab?.kid ?? null,
         caBundle: caBundle ?? null,
       });
-      store.addEvent({ type: 'acme.account.registered', name, detail: { directory: directory.url, accountUrl, environment: directory.environment, eab: Boolean(options.eab), keyType } });
+      store.addEvent({
+        type: 'acme.account.registered',
+        name,
+        detail: {
+          directory: directory.url,
+          accountUrl,
+          environment: directory.environment,
+          eab: Boolean(options.eab),
+          keyType,
+        },
+      });
       writeFileAtomic(keyPath, privateKeyPem(key.privateKey), 0o600);
       return viewOf(record);
     });
@@ -145,7 +182,10 @@ export async function registerAccount(context: Context, options: RegisterOptions
  * The directory's meta.termsOfService link, for the hint of a registration without --agree-tos: a string, null
  * when the directory has none, undefined when it could not be fetched (the refusal never waits on the CA long).
  */
-async function termsOfServiceLink(directoryUrl: string, caBundle: string | undefined): Promise<string | null | undefined> {
+async function termsOfServiceLink(
+  directoryUrl: string,
+  caBundle: string | undefined,
+): Promise<string | null | undefined> {
   try {
     const client = await createClient({ directoryUrl, accountKey: generateKey('ec-p256').privateKey, caBundle });
     let timer: NodeJS.Timeout | undefined;
@@ -159,7 +199,9 @@ async function termsOfServiceLink(directoryUrl: string, caBundle: string | undef
     if (!directory) return undefined;
     const link = (directory.meta as { termsOfService?: unknown } | undefined)?.termsOfService;
     // printed as is: only a plain link (no spaces or control characters, bounded) is shown
-    return typeof link === 'string' && /^(?:https?:\/\/|data:)[\x21-\x7e]+$/.test(link) && link.length <= 2000 ? link : null;
+    return typeof link === 'string' && /^(?:https?:\/\/|data:)[\x21-\x7e]+$/.test(link) && link.length <= 2000
+      ? link
+      : null;
   } catch {
     return undefined;
   } finally {
@@ -170,7 +212,11 @@ async function termsOfServiceLink(directoryUrl: string, caBundle: string | undef
 export function findAccount(context: Context, name: string): AcmeAccountRecord {
   const account = context.existingStore()?.findAcmeAccount(name);
   if (!account) {
-    throw new McpkiError('ACME_ACCOUNT_MISSING', `no ACME account named "${name}"`, 'register one with "mcpki acme account register --directory … --email … --agree-tos", or see "mcpki acme account list"');
+    throw new McpkiError(
+      'ACME_ACCOUNT_MISSING',
+      `no ACME account named "${name}"`,
+      'register one with "mcpki acme account register --directory … --email … --agree-tos", or see "mcpki acme account list"',
+    );
   }
   return account;
 }
@@ -190,20 +236,32 @@ function readAccountKey(account: AcmeAccountRecord): KeyObject {
 
 function readKeyFile(account: AcmeAccountRecord, path: string): KeyObject {
   if (!assertPrivateFile(path, `key of ACME account "${account.name}"`, true)) {
-    throw new McpkiError('ACME_ACCOUNT_MISSING', `the key of ACME account "${account.name}" at ${path} does not exist`, 'restore it from a backup, or register a new account');
+    throw new McpkiError(
+      'ACME_ACCOUNT_MISSING',
+      `the key of ACME account "${account.name}" at ${path} does not exist`,
+      'restore it from a backup, or register a new account',
+    );
   }
   let pem: string;
   try {
     pem = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new McpkiError('ACME_ACCOUNT_MISSING', `cannot read the key of ACME account "${account.name}" at ${path} (${(error as NodeJS.ErrnoException).code})`, 'restore it from a backup, or register a new account');
+    throw new McpkiError(
+      'ACME_ACCOUNT_MISSING',
+      `cannot read the key of ACME account "${account.name}" at ${path} (${(error as NodeJS.ErrnoException).code})`,
+      'restore it from a backup, or register a new account',
+    );
   }
   return readPrivateKey(pem);
 }
 
 function assertValid(account: AcmeAccountRecord): void {
   if (account.status !== 'valid') {
-    throw new McpkiError('INVALID_INPUT', `ACME account "${account.name}" is ${account.status}`, 'register a new account');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `ACME account "${account.name}" is ${account.status}`,
+      'register a new account',
+    );
   }
 }
 
@@ -219,7 +277,12 @@ export async function clientFor(account: AcmeAccountRecord): Promise<AcmeClient>
     );
   }
   const accountKey = readAccountKey(account);
-  return createClient({ directoryUrl: account.directoryUrl, accountKey, accountUrl: account.accountUrl, caBundle: account.caBundle ?? undefined });
+  return createClient({
+    directoryUrl: account.directoryUrl,
+    accountKey,
+    accountUrl: account.accountUrl,
+    caBundle: account.caBundle ?? undefined,
+  });
 }
 
 /**
@@ -239,12 +302,20 @@ export async function updateAccountEmail(context: Context, name: string, email: 
     releaseConnections();
   }
   if (!Array.isArray(contact) || !contact.includes(`mailto:${address}`)) {
-    throw new McpkiError('ACME_PROBLEM', `${account.directoryUrl} accepted the update of account "${name}" but its contact is ${JSON.stringify(contact ?? [])}, not mailto:${address}`, fix('the CA may not allow changing the contact: ask the CA, or register a new account with {--email}'));
+    throw new McpkiError(
+      'ACME_PROBLEM',
+      `${account.directoryUrl} accepted the update of account "${name}" but its contact is ${JSON.stringify(contact ?? [])}, not mailto:${address}`,
+      fix('the CA may not allow changing the contact: ask the CA, or register a new account with {--email}'),
+    );
   }
   const store = context.store();
   store.transaction(() => {
     store.setAcmeAccountEmail(name, address);
-    store.addEvent({ type: 'acme.account.updated', name, detail: { accountUrl: account.accountUrl, previousEmail: account.email, email: address } });
+    store.addEvent({
+      type: 'acme.account.updated',
+      name,
+      detail: { accountUrl: account.accountUrl, previousEmail: account.email, email: address },
+    });
   });
   return viewOf(findAccount(context, name));
 }
@@ -252,7 +323,8 @@ export async function updateAccountEmail(context: Context, name: string, email: 
 /** RFC 7638 JWK thumbprint (SHA-256, base64url) of a key: how a CA names an account key. */
 export function jwkThumbprint(key: KeyObject): string {
   const jwk = key.export({ format: 'jwk' }) as Record<string, string>;
-  const members = jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
+  const members =
+    jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
   return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
 }
 
@@ -291,7 +363,11 @@ function installKey(account: AcmeAccountRecord, key: KeyObject, pending: string)
  * asks the CA which key it knows and finishes or discards it. One rollover per account at a time (a lock in
  * the inventory).
  */
-export async function rolloverAccountKey(context: Context, name: string, options: RolloverOptions = {}): Promise<RolloverResult> {
+export async function rolloverAccountKey(
+  context: Context,
+  name: string,
+  options: RolloverOptions = {},
+): Promise<RolloverResult> {
   const account = findAccount(context, name);
   assertValid(account);
   const oldKey = readAccountKey(account);
@@ -305,7 +381,11 @@ export async function rolloverAccountKey(context: Context, name: string, options
   const me = { pid: process.pid, host: hostname(), acquiredAt: new Date().toISOString() };
   const holder = store.tryLock(lock, me, isAlive);
   if (holder) {
-    throw new McpkiError('STORE_BUSY', `a key rollover of ACME account "${name}" is already running (pid ${holder.pid} on ${holder.host}, since ${holder.acquiredAt})`, 'wait for it to finish, then check the account with "mcpki acme account show"');
+    throw new McpkiError(
+      'STORE_BUSY',
+      `a key rollover of ACME account "${name}" is already running (pid ${holder.pid} on ${holder.host}, since ${holder.acquiredAt})`,
+      'wait for it to finish, then check the account with "mcpki acme account show"',
+    );
   }
   try {
     if (assertPrivateFile(pending, `unfinished rollover key of ACME account "${name}"`, true)) {
@@ -313,7 +393,9 @@ export async function rolloverAccountKey(context: Context, name: string, options
       const newKey = readKeyFile(account, pending);
       let url: string | undefined;
       try {
-        url = await existingAccountUrl(await createClient({ directoryUrl: account.directoryUrl, accountKey: newKey, caBundle: ca }));
+        url = await existingAccountUrl(
+          await createClient({ directoryUrl: account.directoryUrl, accountKey: newKey, caBundle: ca }),
+        );
       } catch (error) {
         const problem = acmeError(error, { operation: 'account' });
         if (!(problem instanceof AcmeProblemError) || problem.problem.name !== 'accountDoesNotExist') throw problem;
@@ -321,32 +403,85 @@ export async function rolloverAccountKey(context: Context, name: string, options
       if (url === account.accountUrl) {
         installKey(account, newKey, pending);
         const thumbprint = jwkThumbprint(newKey);
-        store.addEvent({ type: 'acme.account.key-rollover', name, detail: { accountUrl: account.accountUrl, previousKeyType, keyType: keyTypeOf(newKey), previousThumbprint, thumbprint, recovered: true } });
-        return { account: viewOf(findAccount(context, name)), previousKeyType, previousThumbprint, thumbprint, recovered: true };
+        store.addEvent({
+          type: 'acme.account.key-rollover',
+          name,
+          detail: {
+            accountUrl: account.accountUrl,
+            previousKeyType,
+            keyType: keyTypeOf(newKey),
+            previousThumbprint,
+            thumbprint,
+            recovered: true,
+          },
+        });
+        return {
+          account: viewOf(findAccount(context, name)),
+          previousKeyType,
+          previousThumbprint,
+          thumbprint,
+          recovered: true,
+        };
       }
       // the CA never took it: the current key is still the account's
       tryUnlink(pending);
     }
-    const keyType: AccountKeyType = options.keyType ?? ((ACCOUNT_KEY_TYPES as readonly string[]).includes(previousKeyType) ? (previousKeyType as AccountKeyType) : DEFAULT_ACCOUNT_KEY_TYPE);
+    const keyType: AccountKeyType =
+      options.keyType ??
+      ((ACCOUNT_KEY_TYPES as readonly string[]).includes(previousKeyType)
+        ? (previousKeyType as AccountKeyType)
+        : DEFAULT_ACCOUNT_KEY_TYPE);
     const newKey = generateKey(parseAccountKeyType(keyType)).privateKey;
     // complete or absent, fsynced with its folder, before the CA hears of it
     writeFileAtomic(pending, privateKeyPem(newKey), 0o600);
-    const client = await createClient({ directoryUrl: account.directoryUrl, accountKey: oldKey, accountUrl: account.accountUrl, caBundle: ca });
+    const client = await createClient({
+      directoryUrl: account.directoryUrl,
+      accountKey: oldKey,
+      accountUrl: account.accountUrl,
+      caBundle: ca,
+    });
     try {
       await changeAccountKey(client, newKey);
     } catch (error) {
       const problem = acmeError(error, { operation: 'account' });
       // a refusal from the CA (4xx) means the old key is still the account's; anything else may have reached it
-      if (problem instanceof AcmeProblemError && problem.problem.origin === 'server' && (problem.problem.status ?? 0) >= 400 && (problem.problem.status ?? 0) < 500) {
+      if (
+        problem instanceof AcmeProblemError &&
+        problem.problem.origin === 'server' &&
+        (problem.problem.status ?? 0) >= 400 &&
+        (problem.problem.status ?? 0) < 500
+      ) {
         tryUnlink(pending);
         throw problem;
       }
-      throw new McpkiError(problem.code, `${problem.message} (the CA may or may not have switched account "${name}" to the new key, kept in ${pending})`, `run "mcpki acme account rollover ${name}" again: it asks the CA which key it knows and finishes or discards the new one`, { cause: error });
+      throw new McpkiError(
+        problem.code,
+        `${problem.message} (the CA may or may not have switched account "${name}" to the new key, kept in ${pending})`,
+        `run "mcpki acme account rollover ${name}" again: it asks the CA which key it knows and finishes or discards the new one`,
+        { cause: error },
+      );
     }
     installKey(account, newKey, pending);
     const thumbprint = jwkThumbprint(newKey);
-    store.addEvent({ type: 'acme.account.key-rollover', name, detail: { accountUrl: account.accountUrl, previousKeyType, keyType, previousThumbprint, thumbprint, recovered: false } });
-    return { account: viewOf(findAccount(context, name)), previousKeyType, previousThumbprint, thumbprint, recovered: false };
+    store.addEvent({
+      type: 'acme.account.key-rollover',
+      name,
+      detail: {
+        accountUrl: account.accountUrl,
+        previousKeyType,
+        keyType,
+        previousThumbprint,
+        thumbprint,
+        recovered: false,
+      },
+    });
+    return {
+      account: viewOf(findAccount(context, name)),
+      previousKeyType,
+      previousThumbprint,
+      thumbprint,
+      recovered: false,
+    };
   } finally {
     releaseConnections();
     store.unlock(lock, me);

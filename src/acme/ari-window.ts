@@ -17,11 +17,19 @@ export interface RenewalWindow {
  *   window exists for, and is still a time inside it.
  * `random` returns [0, 1] (Math.random by default); 0 gives the lower bound, 1 the end.
  */
-export function chooseRenewalTime(window: RenewalWindow, now: Date = new Date(), random: () => number = Math.random): Date {
+export function chooseRenewalTime(
+  window: RenewalWindow,
+  now: Date = new Date(),
+  random: () => number = Math.random,
+): Date {
   const start = window.start.getTime();
   const end = window.end.getTime();
   if (!Number.isFinite(start) || !Number.isFinite(end) || end <= start) {
-    throw new McpkiError('INVALID_INPUT', 'a renewal window must end after it starts', 'use the window fetchRenewalInfo returned');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      'a renewal window must end after it starts',
+      'use the window fetchRenewalInfo returned',
+    );
   }
   const nowMs = now.getTime();
   if (end <= nowMs) return new Date(nowMs);
@@ -43,10 +51,17 @@ export interface RecheckOptions {
  * When to fetch renewal information again: fetchedAt + Retry-After, clamped to [1 minute, 1 day]
  * (RFC 9773 section 4.3); 6 hours when there was no Retry-After.
  */
-export function nextRenewalInfoCheck(fetchedAt: Date, retryAfterSeconds: number | undefined, options: RecheckOptions = {}): Date {
+export function nextRenewalInfoCheck(
+  fetchedAt: Date,
+  retryAfterSeconds: number | undefined,
+  options: RecheckOptions = {},
+): Date {
   const min = options.minSeconds ?? 60;
   const max = options.maxSeconds ?? 86_400;
   const fallback = options.defaultSeconds ?? 21_600;
-  const seconds = retryAfterSeconds === undefined || !Number.isFinite(retryAfterSeconds) ? fallback : Math.min(max, Math.max(min, retryAfterSeconds));
+  const seconds =
+    retryAfterSeconds === undefined || !Number.isFinite(retryAfterSeconds)
+      ? fallback
+      : Math.min(max, Math.max(min, retryAfterSeconds));
   return new Date(fetchedAt.getTime() + seconds * 1000);
 }

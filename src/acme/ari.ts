@@ -28,7 +28,12 @@ function certificateDer(certificate: string | Buffer): Buffer {
   const text = typeof certificate === 'string' ? certificate : certificate.toString('latin1');
   // the first CERTIFICATE block: the leaf of a full chain
   const [der] = fromPem(text, 'CERTIFICATE');
-  if (!der) throw new McpkiError('INVALID_INPUT', 'no PEM CERTIFICATE block found', 'give the certificate as PEM ("-----BEGIN CERTIFICATE-----") or DER');
+  if (!der)
+    throw new McpkiError(
+      'INVALID_INPUT',
+      'no PEM CERTIFICATE block found',
+      'give the certificate as PEM ("-----BEGIN CERTIFICATE-----") or DER',
+    );
   return der;
 }
 
@@ -44,7 +49,12 @@ export function ariCertificateId(certificate: string | Buffer): string {
   try {
     parts = readCertificate(der);
   } catch (error) {
-    throw new McpkiError('INVALID_INPUT', `not an X.509 certificate (${(error as Error).message})`, 'give the certificate as PEM or DER', { cause: error });
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `not an X.509 certificate (${(error as Error).message})`,
+      'give the certificate as PEM or DER',
+      { cause: error },
+    );
   }
   const aki = parts.extensions.get(OIDS.authorityKeyIdentifier);
   let keyIdentifier: Buffer | undefined;
@@ -53,17 +63,25 @@ export function ariCertificateId(certificate: string | Buffer): string {
       // AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, ... }
       keyIdentifier = children(parse(aki.value)).find((field) => field.tag === 0x80)?.content;
     } catch (error) {
-      throw new McpkiError('INVALID_INPUT', `the certificate's Authority Key Identifier extension is malformed (${(error as Error).message})`, 'ARI needs a certificate issued by an ACME CA', { cause: error });
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `the certificate's Authority Key Identifier extension is malformed (${(error as Error).message})`,
+        'ARI needs a certificate issued by an ACME CA',
+        { cause: error },
+      );
     }
   }
   if (!keyIdentifier || keyIdentifier.length === 0) {
     throw new McpkiError(
       'INVALID_INPUT',
-      aki ? 'the certificate\'s Authority Key Identifier has no keyIdentifier, so it has no ARI certificate identifier' : 'the certificate has no Authority Key Identifier extension, so it has no ARI certificate identifier (RFC 9773 4.1)',
+      aki
+        ? "the certificate's Authority Key Identifier has no keyIdentifier, so it has no ARI certificate identifier"
+        : 'the certificate has no Authority Key Identifier extension, so it has no ARI certificate identifier (RFC 9773 4.1)',
       'ARI (renewal information, "replaces") only applies to certificates from an ACME CA; renew this one without it',
     );
   }
-  if (parts.serial.length === 0) throw new McpkiError('INVALID_INPUT', 'the certificate has an empty serial number', 'give a valid certificate');
+  if (parts.serial.length === 0)
+    throw new McpkiError('INVALID_INPUT', 'the certificate has an empty serial number', 'give a valid certificate');
   return `${keyIdentifier.toString('base64url')}.${Buffer.from(parts.serial).toString('base64url')}`;
 }
 
@@ -106,7 +124,14 @@ export class RenewalInfoError extends McpkiError {
     code: ErrorCode,
     message: string,
     hint: string,
-    details: { reason: RenewalInfoFailure; url: string; status?: number; temporary: boolean; retryAfterSeconds?: number; cause?: unknown },
+    details: {
+      reason: RenewalInfoFailure;
+      url: string;
+      status?: number;
+      temporary: boolean;
+      retryAfterSeconds?: number;
+      cause?: unknown;
+    },
   ) {
     super(code, message, hint, { cause: details.cause });
     this.name = 'RenewalInfoError';
@@ -134,7 +159,11 @@ function get(url: string, options: FetchOptions, what: string): Promise<HttpResu
     throw new McpkiError('INVALID_INPUT', `not a URL: ${url}`, `give the ${what} as an https:// URL`);
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-    throw new McpkiError('INVALID_INPUT', `unsupported URL scheme ${parsed.protocol} in ${url}`, `give the ${what} as an https:// URL`);
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `unsupported URL scheme ${parsed.protocol} in ${url}`,
+      `give the ${what} as an https:// URL`,
+    );
   }
   const timeoutMs = options.timeoutMs ?? 10_000;
   const requestFn = parsed.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -155,7 +184,9 @@ function get(url: string, options: FetchOptions, what: string): Promise<HttpResu
         // one connection per request: nothing keeps the process (or a test server) alive afterwards
         agent: false,
         headers: { accept: 'application/json', 'user-agent': 'mcpki' },
-        ...(ca && parsed.protocol === 'https:' ? { ca: [...rootCertificates, ...ca.map((c) => (Buffer.isBuffer(c) ? c.toString('latin1') : c))] } : {}),
+        ...(ca && parsed.protocol === 'https:'
+          ? { ca: [...rootCertificates, ...ca.map((c) => (Buffer.isBuffer(c) ? c.toString('latin1') : c))] }
+          : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -163,7 +194,14 @@ function get(url: string, options: FetchOptions, what: string): Promise<HttpResu
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
           if (size > MAX_BODY) {
-            fail(new RenewalInfoError('NETWORK', `the ${what} response from ${url} is larger than ${MAX_BODY} bytes`, 'check the URL', { reason: 'malformed', url, temporary: false }));
+            fail(
+              new RenewalInfoError(
+                'NETWORK',
+                `the ${what} response from ${url} is larger than ${MAX_BODY} bytes`,
+                'check the URL',
+                { reason: 'malformed', url, temporary: false },
+              ),
+            );
             return;
           }
           chunks.push(chunk);
@@ -179,11 +217,16 @@ function get(url: string, options: FetchOptions, what: string): Promise<HttpResu
     );
     const timer = setTimeout(() => {
       fail(
-        new RenewalInfoError('NETWORK', `no answer from ${url} within ${timeoutMs} ms`, 'the server is slow or unreachable; try again later', {
-          reason: 'timeout',
-          url,
-          temporary: true,
-        }),
+        new RenewalInfoError(
+          'NETWORK',
+          `no answer from ${url} within ${timeoutMs} ms`,
+          'the server is slow or unreachable; try again later',
+          {
+            reason: 'timeout',
+            url,
+            temporary: true,
+          },
+        ),
       );
     }, timeoutMs);
     req.on('error', (error) => fail(transportError(error, url, what)));
@@ -194,39 +237,60 @@ function get(url: string, options: FetchOptions, what: string): Promise<HttpResu
 function transportError(error: unknown, url: string, what: string): RenewalInfoError {
   const code = networkErrorCode(error);
   if (code && TLS_TRUST_CODES.has(code)) {
-    return new RenewalInfoError('NETWORK', `the server at ${url} presented a TLS certificate this machine does not trust (${code})`, 'for a private ACME CA (Pebble, step-ca) pass its root with --ca-bundle FILE', {
-      reason: 'tls',
-      url,
-      temporary: false,
-      cause: error,
-    });
+    return new RenewalInfoError(
+      'NETWORK',
+      `the server at ${url} presented a TLS certificate this machine does not trust (${code})`,
+      'for a private ACME CA (Pebble, step-ca) pass its root with --ca-bundle FILE',
+      {
+        reason: 'tls',
+        url,
+        temporary: false,
+        cause: error,
+      },
+    );
   }
   const detail = code ?? (error instanceof Error ? error.message : String(error));
-  return new RenewalInfoError('NETWORK', `cannot fetch the ${what} from ${url} (${detail})`, 'check the URL and the network; try again later', {
-    reason: 'network',
-    url,
-    // RFC 9773 4.3.3: connection failures are temporary errors, retried with backoff
-    temporary: true,
-    cause: error,
-  });
+  return new RenewalInfoError(
+    'NETWORK',
+    `cannot fetch the ${what} from ${url} (${detail})`,
+    'check the URL and the network; try again later',
+    {
+      reason: 'network',
+      url,
+      // RFC 9773 4.3.3: connection failures are temporary errors, retried with backoff
+      temporary: true,
+      cause: error,
+    },
+  );
 }
 
 function parseJson(result: HttpResult, url: string, what: string, retryAfterSeconds: number | undefined): unknown {
   try {
     return JSON.parse(result.body.toString('utf8'));
   } catch (error) {
-    throw new RenewalInfoError('ACME_PROBLEM', `the ${what} at ${url} is not JSON`, 'check the URL: it must be the ACME server\'s', {
-      reason: 'malformed',
-      url,
-      status: result.status,
-      temporary: false,
-      retryAfterSeconds,
-      cause: error,
-    });
+    throw new RenewalInfoError(
+      'ACME_PROBLEM',
+      `the ${what} at ${url} is not JSON`,
+      "check the URL: it must be the ACME server's",
+      {
+        reason: 'malformed',
+        url,
+        status: result.status,
+        temporary: false,
+        retryAfterSeconds,
+        cause: error,
+      },
+    );
   }
 }
 
-function httpFailure(result: HttpResult, url: string, what: string, retryAfterSeconds: number | undefined, notFoundMessage?: string): RenewalInfoError {
+function httpFailure(
+  result: HttpResult,
+  url: string,
+  what: string,
+  retryAfterSeconds: number | undefined,
+  notFoundMessage?: string,
+): RenewalInfoError {
   let detail = '';
   try {
     const problem = JSON.parse(result.body.toString('utf8')) as { detail?: unknown };
@@ -235,24 +299,40 @@ function httpFailure(result: HttpResult, url: string, what: string, retryAfterSe
     // not a problem document
   }
   const temporary = result.status >= 500 || result.status === 429;
-  const message = result.status === 404 && notFoundMessage ? `${notFoundMessage}${detail}` : `the ${what} request to ${url} failed with HTTP ${result.status}${detail}`;
-  return new RenewalInfoError(result.status === 429 ? 'RATE_LIMITED' : 'ACME_PROBLEM', message, temporary ? 'temporary: try again later' : 'check the URL and the certificate', {
-    reason: 'http',
-    url,
-    status: result.status,
-    temporary,
-    retryAfterSeconds,
-  });
+  const message =
+    result.status === 404 && notFoundMessage
+      ? `${notFoundMessage}${detail}`
+      : `the ${what} request to ${url} failed with HTTP ${result.status}${detail}`;
+  return new RenewalInfoError(
+    result.status === 429 ? 'RATE_LIMITED' : 'ACME_PROBLEM',
+    message,
+    temporary ? 'temporary: try again later' : 'check the URL and the certificate',
+    {
+      reason: 'http',
+      url,
+      status: result.status,
+      temporary,
+      retryAfterSeconds,
+    },
+  );
 }
 
 /** GET an ACME directory document (RFC 8555 section 7.1.1) with node:https. */
-export async function fetchDirectory(directoryUrl: string, options: FetchOptions = {}): Promise<Record<string, unknown>> {
+export async function fetchDirectory(
+  directoryUrl: string,
+  options: FetchOptions = {},
+): Promise<Record<string, unknown>> {
   const result = await get(directoryUrl, options, 'ACME directory');
   const retryAfterSeconds = parseRetryAfter(headerOf(result.headers, 'retry-after'));
   if (result.status !== 200) throw httpFailure(result, directoryUrl, 'ACME directory', retryAfterSeconds);
   const json = parseJson(result, directoryUrl, 'ACME directory', retryAfterSeconds);
   if (!json || typeof json !== 'object' || Array.isArray(json)) {
-    throw new RenewalInfoError('ACME_PROBLEM', `the document at ${directoryUrl} is not an ACME directory`, 'check the directory URL', { reason: 'malformed', url: directoryUrl, temporary: false });
+    throw new RenewalInfoError(
+      'ACME_PROBLEM',
+      `the document at ${directoryUrl} is not an ACME directory`,
+      'check the directory URL',
+      { reason: 'malformed', url: directoryUrl, temporary: false },
+    );
   }
   return json as Record<string, unknown>;
 }
@@ -279,24 +359,37 @@ function parseTimestamp(value: unknown): Date | undefined {
  * Validates a RenewalInfo object (RFC 9773 section 4.2): `suggestedWindow.start` and `.end` as RFC 3339
  * timestamps with end strictly after start (clients MUST treat anything else as no response at all).
  */
-export function parseRenewalInfo(json: unknown, url = 'renewalInfo'): { window: RenewalWindow; explanationUrl?: string } {
+export function parseRenewalInfo(
+  json: unknown,
+  url = 'renewalInfo',
+): { window: RenewalWindow; explanationUrl?: string } {
   const fail = (why: string): never => {
-    throw new RenewalInfoError('ACME_PROBLEM', `invalid renewal information from ${url}: ${why}`, 'the ACME server sent a malformed RenewalInfo object, which counts as no answer (RFC 9773): check again later', {
-      reason: 'malformed',
-      url,
-      temporary: false,
-    });
+    throw new RenewalInfoError(
+      'ACME_PROBLEM',
+      `invalid renewal information from ${url}: ${why}`,
+      'the ACME server sent a malformed RenewalInfo object, which counts as no answer (RFC 9773): check again later',
+      {
+        reason: 'malformed',
+        url,
+        temporary: false,
+      },
+    );
   };
   if (!json || typeof json !== 'object' || Array.isArray(json)) return fail('not a JSON object');
-  const window = (json as { suggestedWindow?: unknown }).suggestedWindow as { start?: unknown; end?: unknown } | undefined;
+  const window = (json as { suggestedWindow?: unknown }).suggestedWindow as
+    { start?: unknown; end?: unknown } | undefined;
   if (!window || typeof window !== 'object') return fail('no suggestedWindow');
   const start = parseTimestamp(window.start);
   const end = parseTimestamp(window.end);
   if (!start) return fail(`suggestedWindow.start is not an RFC 3339 timestamp (${JSON.stringify(window.start)})`);
   if (!end) return fail(`suggestedWindow.end is not an RFC 3339 timestamp (${JSON.stringify(window.end)})`);
-  if (end.getTime() <= start.getTime()) return fail(`suggestedWindow.end (${end.toISOString()}) is not after its start (${start.toISOString()})`);
+  if (end.getTime() <= start.getTime())
+    return fail(`suggestedWindow.end (${end.toISOString()}) is not after its start (${start.toISOString()})`);
   const explanation = (json as { explanationURL?: unknown }).explanationURL;
-  return { window: { start, end }, ...(typeof explanation === 'string' && explanation ? { explanationUrl: explanation } : {}) };
+  return {
+    window: { start, end },
+    ...(typeof explanation === 'string' && explanation ? { explanationUrl: explanation } : {}),
+  };
 }
 
 /**
@@ -304,16 +397,30 @@ export function parseRenewalInfo(json: unknown, url = 'renewalInfo'): { window: 
  * Throws RenewalInfoError (with `temporary`, `status` and any `retryAfterSeconds`) on transport errors,
  * non-200 answers and malformed objects.
  */
-export async function fetchRenewalInfo(renewalInfoUrl: string, certId: string, options: FetchOptions = {}): Promise<RenewalInfo> {
+export async function fetchRenewalInfo(
+  renewalInfoUrl: string,
+  certId: string,
+  options: FetchOptions = {},
+): Promise<RenewalInfo> {
   if (!isAriCertificateId(certId)) {
-    throw new McpkiError('INVALID_INPUT', `not an ARI certificate identifier: ${JSON.stringify(certId)}`, 'compute it with ariCertificateId(certificate)');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `not an ARI certificate identifier: ${JSON.stringify(certId)}`,
+      'compute it with ariCertificateId(certificate)',
+    );
   }
   const url = renewalInfoResourceUrl(renewalInfoUrl, certId);
   const result = await get(url, options, 'renewal information');
   const fetchedAt = new Date();
   const retryAfterSeconds = parseRetryAfter(headerOf(result.headers, 'retry-after'), fetchedAt);
   if (result.status !== 200) {
-    throw httpFailure(result, url, 'renewal information', retryAfterSeconds, `the ACME server has no renewal information for certificate ${certId}`);
+    throw httpFailure(
+      result,
+      url,
+      'renewal information',
+      retryAfterSeconds,
+      `the ACME server has no renewal information for certificate ${certId}`,
+    );
   }
   const parsed = parseRenewalInfo(parseJson(result, url, 'renewal information', retryAfterSeconds), url);
   return { ...parsed, retryAfterSeconds, fetchedAt };

@@ -9,7 +9,19 @@
 // the detail text (`inferred: true`). This module does not import acme-client itself.
 import { McpkiError } from '../errors.js';
 import { headerOf, networkErrorCode } from './http.js';
-import { asIdentifier, buildProblem, networkProblem, oneLine, problemFromDocument, problemFromInvalidObject, type AcmeErrorName, type AcmeIdentifier, type AcmeProblem, type ProblemContext, type ResponseExtras } from './problems.js';
+import {
+  asIdentifier,
+  buildProblem,
+  networkProblem,
+  oneLine,
+  problemFromDocument,
+  problemFromInvalidObject,
+  type AcmeErrorName,
+  type AcmeIdentifier,
+  type AcmeProblem,
+  type ProblemContext,
+  type ResponseExtras,
+} from './problems.js';
 import { AcmeProblemError } from './problem-text.js';
 
 /** A ProblemContext with the recorder attached to acme-client's axios instance, to recover what acme-client dropped. */
@@ -19,37 +31,82 @@ export interface AcmeClientErrorContext extends ProblemContext {
 
 // acme-client's own messages (src/client.js, http.js, api.js, verify.js, util.js of 5.4.0)
 const LOCAL_MESSAGES: Array<[RegExp, (m: RegExpExecArray) => Partial<AcmeProblem> & Pick<AcmeProblem, 'name'>]> = [
-  [/^Authorization not found in HTTP response from (.+)$/, (m) => ({ name: 'incorrectResponse', challengeType: 'http-01', identifier: { type: 'dns', value: m[1]! } })],
-  [/^No TXT records found for name: (?:_acme-challenge\.)?(.+)$/, (m) => ({ name: 'dns', challengeType: 'dns-01', identifier: { type: 'dns', value: m[1]! } })],
-  [/^Authorization not found in DNS TXT record: (?:_acme-challenge\.)?(.+)$/, (m) => ({ name: 'incorrectResponse', challengeType: 'dns-01', identifier: { type: 'dns', value: m[1]! } })],
-  [/^Authorization not found in certificate from (.+)$/, (m) => ({ name: 'incorrectResponse', challengeType: 'tls-alpn-01', identifier: { type: 'dns', value: m[1]! } })],
-  [/^TLS ALPN (?:certificate lookup request timed out|lookup failed to retrieve certificate)$/, () => ({ name: 'tls', challengeType: 'tls-alpn-01' })],
+  [
+    /^Authorization not found in HTTP response from (.+)$/,
+    (m) => ({ name: 'incorrectResponse', challengeType: 'http-01', identifier: { type: 'dns', value: m[1]! } }),
+  ],
+  [
+    /^No TXT records found for name: (?:_acme-challenge\.)?(.+)$/,
+    (m) => ({ name: 'dns', challengeType: 'dns-01', identifier: { type: 'dns', value: m[1]! } }),
+  ],
+  [
+    /^Authorization not found in DNS TXT record: (?:_acme-challenge\.)?(.+)$/,
+    (m) => ({ name: 'incorrectResponse', challengeType: 'dns-01', identifier: { type: 'dns', value: m[1]! } }),
+  ],
+  [
+    /^Authorization not found in certificate from (.+)$/,
+    (m) => ({ name: 'incorrectResponse', challengeType: 'tls-alpn-01', identifier: { type: 'dns', value: m[1]! } }),
+  ],
+  [
+    /^TLS ALPN (?:certificate lookup request timed out|lookup failed to retrieve certificate)$/,
+    () => ({ name: 'tls', challengeType: 'tls-alpn-01' }),
+  ],
   [/^Operation is pending or processing$/, () => ({ name: 'timeout' })],
   [/^No account URL found, register account first$/, () => ({ name: 'accountDoesNotExist' })],
-  [/^Attempting to read ACME directory returned error (\d+): /, (m) => ({ name: 'badDirectory', status: Number(m[1]) })],
-  [/^(?:Attempting to read ACME directory returned no data|Unable to locate API resource URL in ACME directory: .*)$/, () => ({ name: 'badDirectory' })],
+  [
+    /^Attempting to read ACME directory returned error (\d+): /,
+    (m) => ({ name: 'badDirectory', status: Number(m[1]) }),
+  ],
+  [
+    /^(?:Attempting to read ACME directory returned no data|Unable to locate API resource URL in ACME directory: .*)$/,
+    () => ({ name: 'badDirectory' }),
+  ],
   [/^Failed to get nonce from ACME provider$/, () => ({ name: 'badNonce' })],
-  [/^Unable to select challenge for (.+), no challenge found$/, (m) => ({ name: 'unknown', identifier: { type: 'dns', value: m[1]! } })],
-  [/^(?:Creating a new order did not return an order link|Unable to download certificate, URL not found|Unexpected item status: .*|Unable to .*, URL not found|Unable to verify ACME challenge, unknown type: .*|Unable to produce key authorization, unknown challenge type: .*)$/, () => ({ name: 'unknown' })],
+  [
+    /^Unable to select challenge for (.+), no challenge found$/,
+    (m) => ({ name: 'unknown', identifier: { type: 'dns', value: m[1]! } }),
+  ],
+  [
+    /^(?:Creating a new order did not return an order link|Unable to download certificate, URL not found|Unexpected item status: .*|Unable to .*, URL not found|Unable to verify ACME challenge, unknown type: .*|Unable to produce key authorization, unknown challenge type: .*)$/,
+    () => ({ name: 'unknown' }),
+  ],
 ];
 
 // Problem types inferred from detail texts of Boulder (Let's Encrypt), Pebble, step-ca and others, for when
 // acme-client has dropped the type. First match wins.
 const DETAIL_PATTERNS: Array<[RegExp, AcmeErrorName]> = [
-  [/rate.?limit|too many (?:certificates|requests|new orders|failed authori[sz]ations|registrations|accounts|new registrations)|\bretry after \d{4}-/i, 'rateLimited'],
+  [
+    /rate.?limit|too many (?:certificates|requests|new orders|failed authori[sz]ations|registrations|accounts|new registrations)|\bretry after \d{4}-/i,
+    'rateLimited',
+  ],
   [/\bnonce\b/i, 'badNonce'],
   [/external account/i, 'externalAccountRequired'],
   [/already revoked/i, 'alreadyRevoked'],
   [/revocation reason|reason code/i, 'badRevocationReason'],
   [/\bCAA\b/, 'caa'],
-  [/account (?:does not exist|not found|is not valid)|unable to find (?:the )?account|no account exists/i, 'accountDoesNotExist'],
-  [/DNS problem|NXDOMAIN|SERVFAIL|no valid A records|no valid AAAA records|DNS lookup|could not resolve|looking up (?:A|AAAA|TXT|CAA)|Error retrieving TXT records/i, 'dns'],
-  [/Correct value not found for DNS challenge|Incorrect TXT record|No TXT record found|TXT record/i, 'incorrectResponse'],
-  [/connection refused|timeout during connect|connection reset|i\/o timeout|no route to host|network is unreachable|Timeout after connect|Fetching https?:\/\/\S+: (?:Connection|Timeout|Error getting)/i, 'connection'],
+  [
+    /account (?:does not exist|not found|is not valid)|unable to find (?:the )?account|no account exists/i,
+    'accountDoesNotExist',
+  ],
+  [
+    /DNS problem|NXDOMAIN|SERVFAIL|no valid A records|no valid AAAA records|DNS lookup|could not resolve|looking up (?:A|AAAA|TXT|CAA)|Error retrieving TXT records/i,
+    'dns',
+  ],
+  [
+    /Correct value not found for DNS challenge|Incorrect TXT record|No TXT record found|TXT record/i,
+    'incorrectResponse',
+  ],
+  [
+    /connection refused|timeout during connect|connection reset|i\/o timeout|no route to host|network is unreachable|Timeout after connect|Fetching https?:\/\/\S+: (?:Connection|Timeout|Error getting)/i,
+    'connection',
+  ],
   [/key authorization|did not match|Invalid response from|The key authorization file/i, 'incorrectResponse'],
   [/\bTLS\b|handshake|\bALPN\b|acme-tls\/1/i, 'tls'],
   [/terms of service have changed|user action required|must (?:visit|accept)/i, 'userActionRequired'],
-  [/policy forbids|cannot issue for|public suffix|blocklist|blocked|not allowed|forbidden by policy|rejected identifier/i, 'rejectedIdentifier'],
+  [
+    /policy forbids|cannot issue for|public suffix|blocklist|blocked|not allowed|forbidden by policy|rejected identifier/i,
+    'rejectedIdentifier',
+  ],
   [/unauthori[sz]ed|not authori[sz]ed|authorization required/i, 'unauthorized'],
   [/\bprofile\b/i, 'invalidProfile'],
   [/\bCSR\b|certificate signing request/i, 'badCSR'],
@@ -70,7 +127,12 @@ function identifierFromDetail(detail: string): AcmeIdentifier | undefined {
 
 const REPLACE_CRASH = '\u0000acme-client: problem without detail';
 
-function looksLikeAxiosError(error: unknown): error is { isAxiosError: true; response?: { status?: number; data?: unknown; headers?: unknown }; config?: { url?: string }; message: string } {
+function looksLikeAxiosError(error: unknown): error is {
+  isAxiosError: true;
+  response?: { status?: number; data?: unknown; headers?: unknown };
+  config?: { url?: string };
+  message: string;
+} {
   return !!error && typeof error === 'object' && (error as { isAxiosError?: unknown }).isAxiosError === true;
 }
 
@@ -87,15 +149,22 @@ function looksLikeAxiosError(error: unknown): error is { isAxiosError: true; res
  */
 export function fromAcmeClientError(error: unknown, context: AcmeClientErrorContext = {}): AcmeProblem {
   if (error instanceof AcmeProblemError) return error.problem;
-  if (error instanceof McpkiError) return buildProblem(context, { name: 'unknown', detail: error.message, origin: 'local' });
-  const message = error instanceof Error ? error.message : typeof error === 'string' ? error : oneLine(JSON.stringify(error));
+  if (error instanceof McpkiError)
+    return buildProblem(context, { name: 'unknown', detail: error.message, origin: 'local' });
+  const message =
+    error instanceof Error ? error.message : typeof error === 'string' ? error : oneLine(JSON.stringify(error));
   const recorder = context.recorder;
 
   // 1. the network error acme-client's axios interceptor loses (publishlab/node-acme-client#101)
   if (error instanceof TypeError && /reading 'config'/.test(message)) {
     const seen = recorder?.lastNetworkError();
     if (seen) return networkProblem(seen.code, seen.url, seen.message, context);
-    return networkProblem(undefined, undefined, 'the connection to the ACME server failed (acme-client 5.4.0 loses the network error: attach a problem recorder to see it)', context);
+    return networkProblem(
+      undefined,
+      undefined,
+      'the connection to the ACME server failed (acme-client 5.4.0 loses the network error: attach a problem recorder to see it)',
+      context,
+    );
   }
 
   // 2. axios errors that reach us directly (acme-client's own challenge self-checks use axios too)
@@ -105,16 +174,31 @@ export function fromAcmeClientError(error: unknown, context: AcmeClientErrorCont
       const { data, status, headers } = error.response;
       const extras: ResponseExtras = { ...(status !== undefined ? { status } : {}), headers, ...(url ? { url } : {}) };
       if (data && typeof data === 'object') return problemFromDocument(data, context, extras);
-      return buildProblem(context, { name: status === 429 ? 'rateLimited' : (status ?? 0) >= 500 ? 'serverInternal' : 'unknown', detail: `${message}${url ? ` (${url})` : ''}`, origin: 'server', ...(status !== undefined ? { status } : {}), ...(url ? { url } : {}) });
+      return buildProblem(context, {
+        name: status === 429 ? 'rateLimited' : (status ?? 0) >= 500 ? 'serverInternal' : 'unknown',
+        detail: `${message}${url ? ` (${url})` : ''}`,
+        origin: 'server',
+        ...(status !== undefined ? { status } : {}),
+        ...(url ? { url } : {}),
+      });
     }
     return networkProblem(networkErrorCode(error), url, message, context);
   }
 
   // 3. a response the recorder kept, with its type, status, subproblems and headers
-  const recorded = recorder?.find(error instanceof TypeError && /replace is not a function/.test(message) ? REPLACE_CRASH : message);
+  const recorded = recorder?.find(
+    error instanceof TypeError && /replace is not a function/.test(message) ? REPLACE_CRASH : message,
+  );
   if (recorded) {
-    const extras: ResponseExtras = { status: recorded.status, headers: recorded.headers, ...(recorded.url ? { url: recorded.url } : {}) };
-    const fromObject = recorded.status < 400 && recorded.data && typeof recorded.data === 'object' ? problemFromInvalidObject(recorded.data as Record<string, unknown>, context, extras) : undefined;
+    const extras: ResponseExtras = {
+      status: recorded.status,
+      headers: recorded.headers,
+      ...(recorded.url ? { url: recorded.url } : {}),
+    };
+    const fromObject =
+      recorded.status < 400 && recorded.data && typeof recorded.data === 'object'
+        ? problemFromInvalidObject(recorded.data as Record<string, unknown>, context, extras)
+        : undefined;
     return fromObject ?? problemFromDocument(recorded.data, context, extras);
   }
 
@@ -142,7 +226,11 @@ export function fromAcmeClientError(error: unknown, context: AcmeClientErrorCont
     if (match) return buildProblem(context, { ...build(match), detail: message, origin: 'local' });
   }
   if (error instanceof TypeError && /replace is not a function/.test(message)) {
-    return buildProblem(context, { name: 'unknown', detail: 'the CA reported an error without a detail (acme-client could not format it)', origin: 'server' });
+    return buildProblem(context, {
+      name: 'unknown',
+      detail: 'the CA reported an error without a detail (acme-client could not format it)',
+      origin: 'server',
+    });
   }
 
   // 7. Error(detail) of a problem document: infer the type from the text
@@ -151,7 +239,13 @@ export function fromAcmeClientError(error: unknown, context: AcmeClientErrorCont
   return buildProblem(context, {
     name: inferred ?? 'unknown',
     detail: message || (error instanceof Error ? error.name : 'unknown error'),
-    origin: error instanceof Error && !(error instanceof TypeError) && !(error instanceof RangeError) && !(error instanceof ReferenceError) ? 'server' : 'local',
+    origin:
+      error instanceof Error &&
+      !(error instanceof TypeError) &&
+      !(error instanceof RangeError) &&
+      !(error instanceof ReferenceError)
+        ? 'server'
+        : 'local',
     inferred: inferred !== undefined,
     ...(identifier ? { identifier } : {}),
   });
@@ -246,7 +340,10 @@ export function attachProblemRecorder(axios: AxiosLike, options: { limit?: numbe
       message: formatLikeAcmeClient(r.data),
       status,
       data: r.data,
-      headers: { ...(retryAfter !== undefined ? { 'retry-after': retryAfter } : {}), ...(link !== undefined ? { link } : {}) },
+      headers: {
+        ...(retryAfter !== undefined ? { 'retry-after': retryAfter } : {}),
+        ...(link !== undefined ? { link } : {}),
+      },
       ...(r.config?.url ? { url: r.config.url } : {}),
       at: new Date(),
     });
@@ -261,7 +358,12 @@ export function attachProblemRecorder(axios: AxiosLike, options: { limit?: numbe
       const e = error as { response?: unknown; config?: { url?: string }; message?: unknown } | null;
       if (e && e.response) onResponse(e.response);
       else if (e) {
-        network = { code: networkErrorCode(error), message: oneLine(e.message ?? String(error)), ...(e.config?.url ? { url: e.config.url } : {}), at: new Date() };
+        network = {
+          code: networkErrorCode(error),
+          message: oneLine(e.message ?? String(error)),
+          ...(e.config?.url ? { url: e.config.url } : {}),
+          at: new Date(),
+        };
       }
       return Promise.reject(error);
     },

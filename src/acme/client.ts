@@ -5,7 +5,13 @@ import { X509Certificate, type KeyObject } from 'node:crypto';
 import { McpkiError, fix } from '../errors.js';
 import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { pemBlocks } from '../pki/der.js';
-import { attachProblemRecorder, fromAcmeClientError, toAcmeProblemError, type AxiosLike, type ProblemRecorder } from './client-errors.js';
+import {
+  attachProblemRecorder,
+  fromAcmeClientError,
+  toAcmeProblemError,
+  type AxiosLike,
+  type ProblemRecorder,
+} from './client-errors.js';
 import { isRetryable, type ProblemContext } from './problems.js';
 
 type AcmeModule = typeof import('acme-client');
@@ -51,7 +57,8 @@ export interface ClientOptions {
   externalAccountBinding?: { kid: string; hmacKey: string };
 }
 
-const CA_BUNDLE_HINT = 'give {--ca-bundle FILE} as the PEM file of the CA that signed the ACME server\'s TLS certificate (-----BEGIN CERTIFICATE----- blocks)';
+const CA_BUNDLE_HINT =
+  "give {--ca-bundle FILE} as the PEM file of the CA that signed the ACME server's TLS certificate (-----BEGIN CERTIFICATE----- blocks)";
 
 /**
  * The --ca-bundle file, checked before anything is sent: a regular file of bounded size that belongs to us or
@@ -59,20 +66,34 @@ const CA_BUNDLE_HINT = 'give {--ca-bundle FILE} as the PEM file of the CA that s
  * looks like PEM (a private key given by mistake is refused, not sent anywhere).
  */
 export function readCaBundle(path: string): string {
-  const text = readInputText(path, { what: '--ca-bundle', maxBytes: INPUT_LIMITS.pem, trusted: true, hint: fix(CA_BUNDLE_HINT) });
+  const text = readInputText(path, {
+    what: '--ca-bundle',
+    maxBytes: INPUT_LIMITS.pem,
+    trusted: true,
+    hint: fix(CA_BUNDLE_HINT),
+  });
   const certificates = pemBlocks(text, 'CERTIFICATE');
   const otherLabel = /-----BEGIN ([A-Z0-9 ]+)-----/g;
   for (const match of text.matchAll(otherLabel)) {
     if (match[1] !== 'CERTIFICATE') {
-      throw new McpkiError('INVALID_INPUT', `--ca-bundle ${path} holds a ${match[1]} block, not only certificates`, fix(`${CA_BUNDLE_HINT}; never a key`));
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `--ca-bundle ${path} holds a ${match[1]} block, not only certificates`,
+        fix(`${CA_BUNDLE_HINT}; never a key`),
+      );
     }
   }
-  if (certificates.length === 0) throw new McpkiError('INVALID_INPUT', `--ca-bundle ${path} holds no PEM certificate`, fix(CA_BUNDLE_HINT));
+  if (certificates.length === 0)
+    throw new McpkiError('INVALID_INPUT', `--ca-bundle ${path} holds no PEM certificate`, fix(CA_BUNDLE_HINT));
   certificates.forEach((block, i) => {
     try {
       new X509Certificate(block);
     } catch {
-      throw new McpkiError('INVALID_INPUT', `--ca-bundle ${path}: certificate ${i + 1} of ${certificates.length} cannot be parsed`, fix(CA_BUNDLE_HINT));
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `--ca-bundle ${path}: certificate ${i + 1} of ${certificates.length} cannot be parsed`,
+        fix(CA_BUNDLE_HINT),
+      );
     }
   });
   return certificates.join('\n') + '\n';
@@ -82,8 +103,13 @@ export async function createClient(options: ClientOptions): Promise<AcmeClient> 
   const acme = await loadAcme();
   // One secure context for every connection: with `ca` in the agent's options Node rebuilds a trust store of
   // ~145 roots for each new TLS connection (16 ms each, and acme-client opens about nine per certificate).
-  const secureContext = options.caBundle ? createSecureContext({ ca: [...rootCertificates, readCaBundle(options.caBundle)] }) : undefined;
-  (acme.axios.defaults as { httpsAgent?: Agent }).httpsAgent = new Agent({ keepAlive: true, ...(secureContext ? { secureContext } : {}) });
+  const secureContext = options.caBundle
+    ? createSecureContext({ ca: [...rootCertificates, readCaBundle(options.caBundle)] })
+    : undefined;
+  (acme.axios.defaults as { httpsAgent?: Agent }).httpsAgent = new Agent({
+    keepAlive: true,
+    ...(secureContext ? { secureContext } : {}),
+  });
   const client = new acme.Client({
     directoryUrl: options.directoryUrl,
     accountKey: options.accountKey.export({ type: 'pkcs8', format: 'pem' }) as string,
@@ -119,7 +145,10 @@ const RETRY_DELAYS_MS = [250, 1_000, 3_000];
  * a reset or timed-out connection, a 502/503/504. Rate limits and every other problem fail at once.
  * Only for steps that may safely be repeated (GETs, new orders, challenge responses).
  */
-export async function retrying<T>(step: () => Promise<T>, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<T> {
+export async function retrying<T>(
+  step: () => Promise<T>,
+  sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)),
+): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await step();

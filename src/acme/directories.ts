@@ -27,17 +27,27 @@ export function resolveDirectory(nameOrUrl: string, staging?: boolean): Resolved
   try {
     url = new URL(nameOrUrl);
   } catch {
-    throw new McpkiError('INVALID_INPUT', `unknown ACME directory "${nameOrUrl}"`, `use one of ${Object.keys(DIRECTORIES).join(', ')}, or the directory's https:// URL`);
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `unknown ACME directory "${nameOrUrl}"`,
+      `use one of ${Object.keys(DIRECTORIES).join(', ')}, or the directory's https:// URL`,
+    );
   }
   if (url.protocol !== 'https:') {
-    throw new McpkiError('INVALID_INPUT', `ACME directory ${nameOrUrl} is not an https:// URL`, fix('RFC 8555 requires HTTPS; for a private CA pass its certificate with {--ca-bundle FILE}'));
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `ACME directory ${nameOrUrl} is not an https:// URL`,
+      fix('RFC 8555 requires HTTPS; for a private CA pass its certificate with {--ca-bundle FILE}'),
+    );
   }
   if (url.username || url.password) {
     // it would be stored in the inventory and printed in every message and log line
     throw new McpkiError(
       'INVALID_INPUT',
       `ACME directory URL ${url.protocol}//${url.host}${url.pathname} carries a user name or password`,
-      fix('ACME authenticates with the account key (and {--eab-kid ID} and {--eab-hmac-file FILE} where the CA asks for it), never with credentials in the URL: remove "user:password@"'),
+      fix(
+        'ACME authenticates with the account key (and {--eab-kid ID} and {--eab-hmac-file FILE} where the CA asks for it), never with credentials in the URL: remove "user:password@"',
+      ),
     );
   }
   const byUrl = Object.values(DIRECTORIES).find((d) => d.url === url.href);

@@ -19,7 +19,8 @@ export interface ExternalCsr {
   sans: San[];
 }
 
-const HINT = 'give a PEM file made by e.g. "openssl req -new -key KEY -subj /CN=NAME -addext subjectAltName=DNS:NAME -out NAME.csr"';
+const HINT =
+  'give a PEM file made by e.g. "openssl req -new -key KEY -subj /CN=NAME -addext subjectAltName=DNS:NAME -out NAME.csr"';
 
 export function readExternalCsr(path: string): ExternalCsr {
   const bytes = readInputFile(path, { what: '--csr', maxBytes: INPUT_LIMITS.pem, hint: HINT });
@@ -27,7 +28,10 @@ export function readExternalCsr(path: string): ExternalCsr {
   const text = bytes.toString('latin1');
   for (const match of text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)) {
     if (match[1] !== 'CERTIFICATE REQUEST' && match[1] !== 'NEW CERTIFICATE REQUEST') {
-      throw bad(`holds a ${match[1]} block, not only a certificate request`, `${HINT}; the key stays where it is, mcpki never needs it`);
+      throw bad(
+        `holds a ${match[1]} block, not only a certificate request`,
+        `${HINT}; the key stays where it is, mcpki never needs it`,
+      );
     }
   }
   let ders = [...fromPem(text, 'CERTIFICATE REQUEST'), ...fromPem(text, 'NEW CERTIFICATE REQUEST')];
@@ -40,19 +44,30 @@ export function readExternalCsr(path: string): ExternalCsr {
   try {
     parsed = parseCsr(der, path);
   } catch (error) {
-    if (error instanceof McpkiError && error.code === 'INVALID_KEY_TYPE') throw bad(`its key is not one mcpki issues for (${error.message.replace(/^.*has an? /, '').replace(/, which mcpki does not sign$/, '')})`, `make the key with one of: ${KEY_TYPES.join(', ')}`);
+    if (error instanceof McpkiError && error.code === 'INVALID_KEY_TYPE')
+      throw bad(
+        `its key is not one mcpki issues for (${error.message.replace(/^.*has an? /, '').replace(/, which mcpki does not sign$/, '')})`,
+        `make the key with one of: ${KEY_TYPES.join(', ')}`,
+      );
     throw error;
   }
   const { publicKey, keyType, sans } = parsed;
   if (sans.length === 0) throw bad('has no subjectAltName: ACME CAs certify only the names listed there', HINT);
   for (const san of sans) {
     if (san.type !== 'dns' && san.type !== 'ip') {
-      throw new McpkiError('INVALID_NAME', `--csr ${path}: "${san.value}" is not a DNS name or IP address; ACME certificates carry DNS names and IP addresses only`, 'leave e-mail addresses and URIs out of the request (or use the local CA: mcpki sign)');
+      throw new McpkiError(
+        'INVALID_NAME',
+        `--csr ${path}: "${san.value}" is not a DNS name or IP address; ACME certificates carry DNS names and IP addresses only`,
+        'leave e-mail addresses and URIs out of the request (or use the local CA: mcpki sign)',
+      );
     }
   }
   const cn = parsed.subject.find((a) => a.type === 'CN')?.value;
   if (cn !== undefined && !sans.some((s) => s.value.toLowerCase() === cn.toLowerCase().replace(/\.$/, ''))) {
-    throw bad(`its subject CN ${JSON.stringify(cn)} is not among its subjectAltName names (${sans.map((s) => s.value).join(', ')})`, 'add the CN to subjectAltName, or leave the CN out of the request');
+    throw bad(
+      `its subject CN ${JSON.stringify(cn)} is not among its subjectAltName names (${sans.map((s) => s.value).join(', ')})`,
+      'add the CN to subjectAltName, or leave the CN out of the request',
+    );
   }
   return { pem: toPem('CERTIFICATE REQUEST', der), publicKey, keyType, sans };
 }

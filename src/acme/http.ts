@@ -16,7 +16,14 @@ export const TLS_TRUST_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /** Network errors worth retrying at once: the connection broke or timed out, DNS had a hiccup. */
-export const TRANSIENT_NETWORK_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
+export const TRANSIENT_NETWORK_CODES: ReadonlySet<string> = new Set([
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'EPIPE',
+  'ECONNABORTED',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
+]);
 
 /** The system/TLS error code of a network failure, looking through axios errors, causes and AggregateErrors. */
 export function networkErrorCode(error: unknown): string | undefined {
@@ -25,7 +32,14 @@ export function networkErrorCode(error: unknown): string | undefined {
     const current = queue[i] as { code?: unknown; cause?: unknown; errors?: unknown } | null | undefined;
     if (!current || typeof current !== 'object') continue;
     const code = current.code;
-    if (typeof code === 'string' && (TLS_TRUST_CODES.has(code) || /^E[A-Z0-9_]+$/.test(code) || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || code === 'ERR_SOCKET_CONNECTION_TIMEOUT')) {
+    if (
+      typeof code === 'string' &&
+      (TLS_TRUST_CODES.has(code) ||
+        /^E[A-Z0-9_]+$/.test(code) ||
+        code.startsWith('ERR_TLS_') ||
+        code.startsWith('ERR_SSL_') ||
+        code === 'ERR_SOCKET_CONNECTION_TIMEOUT')
+    ) {
       return code;
     }
     if (current.cause) queue.push(current.cause);

@@ -27,7 +27,11 @@ export function signalOf(signal: AbortSignal): string {
 
 export function interrupted(signal: AbortSignal, during: string): InterruptedError {
   const name = signalOf(signal);
-  return new InterruptedError(name, `interrupted by ${name} during ${during}; the challenges were cleaned up`, 'run the command again: what was not finished was not written');
+  return new InterruptedError(
+    name,
+    `interrupted by ${name} during ${during}; the challenges were cleaned up`,
+    'run the command again: what was not finished was not written',
+  );
 }
 
 export function throwIfInterrupted(signal: AbortSignal | undefined, during: string): void {

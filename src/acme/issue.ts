@@ -13,7 +13,15 @@ import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { ensurePrivateDir } from '../home.js';
 import { createCsr } from '../pki/csr.js';
 import { fromPem, toPem } from '../pki/der.js';
-import { DEFAULT_KEY_TYPE, generateKey, keyTypeOf, parseKeyType, privateKeyPem, readPrivateKey, type KeyType } from '../pki/keys.js';
+import {
+  DEFAULT_KEY_TYPE,
+  generateKey,
+  keyTypeOf,
+  parseKeyType,
+  privateKeyPem,
+  readPrivateKey,
+  type KeyType,
+} from '../pki/keys.js';
 import { classifySans, validateCertName, type San } from '../pki/names.js';
 import type { CertificatePaths, CertificateRecord } from '../store/store.js';
 import { clientFor, findAccount } from './accounts.js';
@@ -26,7 +34,8 @@ import { abortable, InterruptedError, throwIfInterrupted } from './interrupt.js'
 
 import { checkProfile, newOrderPayload } from './profiles.js';
 
-export type ProgressStep = 'account' | 'order' | 'authorization' | 'challenge' | 'finalize' | 'download' | 'write' | 'cleanup';
+export type ProgressStep =
+  'account' | 'order' | 'authorization' | 'challenge' | 'finalize' | 'download' | 'write' | 'cleanup';
 export type ProgressListener = (step: ProgressStep, detail: string) => void;
 
 export interface AcmeIssueRequest {
@@ -76,9 +85,17 @@ function chooseAccount(context: Context, name: string | undefined) {
   const accounts = (context.existingStore()?.listAcmeAccounts() ?? []).filter((a) => a.status === 'valid');
   if (accounts.length === 1) return accounts[0]!;
   if (accounts.length === 0) {
-    throw new McpkiError('ACME_ACCOUNT_MISSING', 'no ACME account is registered', 'register one with "mcpki acme account register --directory … --email … --agree-tos"');
+    throw new McpkiError(
+      'ACME_ACCOUNT_MISSING',
+      'no ACME account is registered',
+      'register one with "mcpki acme account register --directory … --email … --agree-tos"',
+    );
   }
-  throw new McpkiError('INVALID_INPUT', `${accounts.length} ACME accounts are registered; which one?`, fix(`pass {--account NAME|issuer: acme:NAME} for one of them: ${accounts.map((a) => a.name).join(', ')}`));
+  throw new McpkiError(
+    'INVALID_INPUT',
+    `${accounts.length} ACME accounts are registered; which one?`,
+    fix(`pass {--account NAME|issuer: acme:NAME} for one of them: ${accounts.map((a) => a.name).join(', ')}`),
+  );
 }
 
 function validateDomains(domains: readonly string[], provider: ChallengeProvider): San[] {
@@ -86,10 +103,18 @@ function validateDomains(domains: readonly string[], provider: ChallengeProvider
   const sans = classifySans(domains);
   for (const san of sans) {
     if (san.type !== 'dns' && san.type !== 'ip') {
-      throw new McpkiError('INVALID_NAME', `ACME certificates carry DNS names and IP addresses, not ${san.type} "${san.value}"`, 'use the local CA (mcpki issue) for URI and e-mail identities');
+      throw new McpkiError(
+        'INVALID_NAME',
+        `ACME certificates carry DNS names and IP addresses, not ${san.type} "${san.value}"`,
+        'use the local CA (mcpki issue) for URI and e-mail identities',
+      );
     }
     if (san.value.startsWith('*.') && provider.type !== 'dns-01') {
-      throw new McpkiError('INVALID_INPUT', `wildcard "${san.value}" can only be validated with dns-01`, fix('use {--challenge dns-01|challenge.type: dns-01} with {--dns-hook CMD|challenge.hook: [CMD]}'));
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `wildcard "${san.value}" can only be validated with dns-01`,
+        fix('use {--challenge dns-01|challenge.type: dns-01} with {--dns-hook CMD|challenge.hook: [CMD]}'),
+      );
     }
   }
   return sans;
@@ -110,10 +135,16 @@ function sameNames(cert: X509Certificate, sans: readonly San[]): boolean {
 function csrDomains(csr: ExternalCsr, path: string, domains: readonly string[]): string[] {
   const names = csr.sans.map((s) => s.value);
   if (domains.length > 0) {
-    const given = classifySans(domains).map((s) => `${s.type}:${s.value}`).sort();
+    const given = classifySans(domains)
+      .map((s) => `${s.type}:${s.value}`)
+      .sort();
     const inCsr = csr.sans.map((s) => `${s.type}:${s.value}`).sort();
     if (given.length !== inCsr.length || given.some((g, i) => g !== inCsr[i])) {
-      throw new McpkiError('USAGE', `-d names (${domains.join(', ')}) differ from the names in --csr ${path} (${names.join(', ')})`, fix('leave out -d: with {--csr} the request names the certificate'));
+      throw new McpkiError(
+        'USAGE',
+        `-d names (${domains.join(', ')}) differ from the names in --csr ${path} (${names.join(', ')})`,
+        fix('leave out -d: with {--csr} the request names the certificate'),
+      );
     }
   }
   return names;
@@ -127,21 +158,48 @@ function csrDomains(csr: ExternalCsr, path: string, domains: readonly string[]):
 function reusedKey(previous: CertificateRecord, keyType: KeyType): KeyObject {
   const path = previous.paths.key;
   const fresh = fix('leave out {--reuse-key|reuseKey: true} once to make a new key');
-  if (!path) throw new McpkiError('INVALID_INPUT', `--reuse-key: certificate ${previous.name} has no key on record (it was made from a CSR)`, fix(`${fresh}, or pass the next CSR with {--csr}`));
+  if (!path)
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `--reuse-key: certificate ${previous.name} has no key on record (it was made from a CSR)`,
+      fix(`${fresh}, or pass the next CSR with {--csr}`),
+    );
   if (previous.status === 'revoked' && previous.revocationReason === 'keyCompromise') {
-    throw new McpkiError('INVALID_INPUT', `--reuse-key: certificate ${previous.name} was revoked because its key was compromised`, fresh);
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `--reuse-key: certificate ${previous.name} was revoked because its key was compromised`,
+      fresh,
+    );
   }
   let key: KeyObject;
   try {
-    key = readPrivateKey(readInputText(path, { what: `--reuse-key: the key of ${previous.name}`, maxBytes: INPUT_LIMITS.secret, trusted: true, hint: fresh }));
+    key = readPrivateKey(
+      readInputText(path, {
+        what: `--reuse-key: the key of ${previous.name}`,
+        maxBytes: INPUT_LIMITS.secret,
+        trusted: true,
+        hint: fresh,
+      }),
+    );
   } catch (error) {
     if (error instanceof McpkiError) throw error;
-    throw new McpkiError('INVALID_INPUT', `--reuse-key: ${path} does not hold an unencrypted private key`, fresh, { cause: error });
+    throw new McpkiError('INVALID_INPUT', `--reuse-key: ${path} does not hold an unencrypted private key`, fresh, {
+      cause: error,
+    });
   }
   const found = keyTypeOf(key);
-  if (found !== keyType) throw new McpkiError('INVALID_INPUT', `--reuse-key: the key of ${previous.name} is ${found}, not the ${keyType} asked for`, `${fresh} of type ${keyType}, or ask for ${found}`);
+  if (found !== keyType)
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `--reuse-key: the key of ${previous.name} is ${found}, not the ${keyType} asked for`,
+      `${fresh} of type ${keyType}, or ask for ${found}`,
+    );
   if (!new X509Certificate(previous.pem).checkPrivateKey(key)) {
-    throw new McpkiError('INVALID_INPUT', `--reuse-key: ${path} is not the key of certificate ${previous.name} (serial ${previous.serial})`, `${fresh}, or put the certificate's own key back`);
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `--reuse-key: ${path} is not the key of certificate ${previous.name} (serial ${previous.serial})`,
+      `${fresh}, or put the certificate's own key back`,
+    );
   }
   return key;
 }
@@ -157,7 +215,11 @@ function planOrder(context: Context, request: AcmeIssueRequest, name: string, ke
   const store = context.store();
   const previous = store.findCertificate(name);
   if (previous && previous.environment === 'production' && account.environment === 'staging' && !request.force) {
-    throw new McpkiError('STAGING_OVER_PRODUCTION', `"${name}" holds a production certificate; account "${account.name}" uses a staging directory`, fix('use a production account, another name, or {--force} to replace it with an untrusted test certificate'));
+    throw new McpkiError(
+      'STAGING_OVER_PRODUCTION',
+      `"${name}" holds a production certificate; account "${account.name}" uses a staging directory`,
+      fix('use a production account, another name, or {--force} to replace it with an untrusted test certificate'),
+    );
   }
   const outDir = resolve(request.outDir ?? join(context.layout.certsDir, name));
   const keyPath = join(outDir, `${name}.key`);
@@ -172,7 +234,11 @@ function planOrder(context: Context, request: AcmeIssueRequest, name: string, ke
     // match (a key of the user's own at that path is left alone: it is not read, and it is the CSR's, or not, as
     // the user made it)
     if (previous?.paths.key === keyPath && existsNoFollow(keyPath)) {
-      throw new McpkiError('INVALID_INPUT', `${keyPath} holds the key of an earlier certificate "${name}", which the certificate for --csr would not match`, fix('choose another name or {--out} folder, or remove that key first'));
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `${keyPath} holds the key of an earlier certificate "${name}", which the certificate for --csr would not match`,
+        fix('choose another name or {--out} folder, or remove that key first'),
+      );
     }
   } else if (!request.allowGit) assertKeyPathOutsideGit(keyPath);
   const reused = request.reuseKey && previous ? reusedKey(previous, keyType) : undefined;
@@ -192,14 +258,25 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
   const progress: ProgressListener = request.onProgress ?? (() => {});
   const name = validateCertName(request.name);
   if (request.csr !== undefined && request.reuseKey) {
-    throw new McpkiError('USAGE', '--reuse-key and --csr cannot be combined', fix('with {--csr} the key is yours: make the next request with the same key'));
+    throw new McpkiError(
+      'USAGE',
+      '--reuse-key and --csr cannot be combined',
+      fix('with {--csr} the key is yours: make the next request with the same key'),
+    );
   }
   const preferredChain = checkPreferredChain(request.preferredChain);
   const csr = request.csr !== undefined ? readExternalCsr(request.csr) : undefined;
-  const sans = validateDomains(csr ? csrDomains(csr, request.csr!, request.domains) : request.domains, request.challenge);
+  const sans = validateDomains(
+    csr ? csrDomains(csr, request.csr!, request.domains) : request.domains,
+    request.challenge,
+  );
   const keyType = csr ? csr.keyType : parseKeyType(request.keyType ?? DEFAULT_KEY_TYPE);
   if (csr && request.keyType !== undefined && parseKeyType(request.keyType) !== csr.keyType) {
-    throw new McpkiError('USAGE', `--key ${request.keyType} differs from the ${csr.keyType} key of --csr ${request.csr}`, fix('leave out {--key}: with {--csr} the request\'s key is certified'));
+    throw new McpkiError(
+      'USAGE',
+      `--key ${request.keyType} differs from the ${csr.keyType} key of --csr ${request.csr}`,
+      fix("leave out {--key}: with {--csr} the request's key is certified"),
+    );
   }
   // what can be checked on this machine is checked before anything else, and before the CA hears of an order
   // (a local mistake must not leave pending authorizations behind): the port (which stays bound), the
@@ -235,28 +312,48 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
     const acme = client;
     const directory = await step('the directory request', () => getDirectory(acme));
     const profile = checkProfile(request.profile, directory);
-    const replaces = previous?.ariCertId && directory.renewalInfo && previous.issuer === `acme:${account.name}` ? previous.ariCertId : undefined;
+    const replaces =
+      previous?.ariCertId && directory.renewalInfo && previous.issuer === `acme:${account.name}`
+        ? previous.ariCertId
+        : undefined;
     const identifiers = sans.map((s) => ({ type: s.type, value: s.value }));
     progress('order', sans.map((s) => s.value).join(', '));
-    let order = await step('the new order', () => acme.createOrder(newOrderPayload({ identifiers, profile, replaces }) as Parameters<typeof acme.createOrder>[0]));
+    let order = await step('the new order', () =>
+      acme.createOrder(newOrderPayload({ identifiers, profile, replaces }) as Parameters<typeof acme.createOrder>[0]),
+    );
     orderUrl = order.url;
     const placed = order;
-    for (const url of (placed as { authorizations?: string[] }).authorizations ?? []) open.push({ url, identifier: '' });
+    for (const url of (placed as { authorizations?: string[] }).authorizations ?? [])
+      open.push({ url, identifier: '' });
 
     const authorizations = await step('the authorization requests', () => acme.getAuthorizations(placed));
     open.length = 0;
     const pending: { task: ChallengeTask; challenge: (typeof authorizations)[number]['challenges'][number] }[] = [];
     for (const authz of authorizations) {
       if (authz.status === 'valid') continue;
-      if (authz.url) open.push({ url: authz.url, identifier: `${authz.wildcard ? '*.' : ''}${authz.identifier.value}` });
+      if (authz.url)
+        open.push({ url: authz.url, identifier: `${authz.wildcard ? '*.' : ''}${authz.identifier.value}` });
       const challenge = authz.challenges.find((c) => c.type === request.challenge.type);
       if (!challenge) {
         const offered = authz.challenges.map((c) => c.type).join(', ');
-        throw new McpkiError('CHALLENGE_FAILED', `${request.challenge.type} is not offered for ${authz.identifier.value} (offered: ${offered})`, fix('choose one of the offered challenges with {--challenge TYPE|challenge.type: TYPE}'));
+        throw new McpkiError(
+          'CHALLENGE_FAILED',
+          `${request.challenge.type} is not offered for ${authz.identifier.value} (offered: ${offered})`,
+          fix('choose one of the offered challenges with {--challenge TYPE|challenge.type: TYPE}'),
+        );
       }
       // acme-client returns the finished TXT value for dns-01; providers want token.thumbprint for all types
       const keyAuthorization = await acme.getChallengeKeyAuthorization({ ...challenge, type: 'http-01' });
-      pending.push({ task: { type: request.challenge.type, identifier: authz.identifier.value, wildcard: authz.wildcard === true, token: challenge.token, keyAuthorization }, challenge });
+      pending.push({
+        task: {
+          type: request.challenge.type,
+          identifier: authz.identifier.value,
+          wildcard: authz.wildcard === true,
+          token: challenge.token,
+          keyAuthorization,
+        },
+        challenge,
+      });
     }
     for (const { task } of pending) {
       throwIfInterrupted(signal, `the ${task.type} challenge for ${task.identifier}`);
@@ -279,26 +376,59 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
     // every authorization is valid now: nothing left to deactivate
     open.length = 0;
 
-    progress('finalize', csr ? `the ${keyType} key of ${request.csr}` : `${reused ? 'the previous' : 'a new'} ${keyType} key and CSR`);
-    const pair = csr ? undefined : reused ? { privateKey: reused, publicKey: createPublicKey(reused) } : generateKey(keyType);
+    progress(
+      'finalize',
+      csr ? `the ${keyType} key of ${request.csr}` : `${reused ? 'the previous' : 'a new'} ${keyType} key and CSR`,
+    );
+    const pair = csr
+      ? undefined
+      : reused
+        ? { privateKey: reused, publicKey: createPublicKey(reused) }
+        : generateKey(keyType);
     throwIfInterrupted(signal, 'the finalization of the order');
     order = await acme.finalizeOrder(order, csr ? csr.pem : createCsr(pair!.privateKey, pair!.publicKey, sans));
     progress('download', order.certificate ?? '');
     const finalized = order;
     const pem = await retrying(() => acme.getCertificate(finalized, preferredChain));
     const chain = fromPem(pem, 'CERTIFICATE');
-    if (chain.length === 0) throw new McpkiError('ACME_PROBLEM', 'the CA returned no certificate', 'try again; report it to the CA if it persists');
+    if (chain.length === 0)
+      throw new McpkiError(
+        'ACME_PROBLEM',
+        'the CA returned no certificate',
+        'try again; report it to the CA if it persists',
+      );
     const leaf = new X509Certificate(chain[0]!);
-    const sameKey = pair ? leaf.checkPrivateKey(pair.privateKey) : leaf.publicKey.export({ type: 'spki', format: 'der' }).equals(csr!.publicKey.export({ type: 'spki', format: 'der' }));
-    if (!sameKey) throw new McpkiError('ACME_PROBLEM', 'the CA returned a certificate for another key', 'try again; report it to the CA if it persists');
+    const sameKey = pair
+      ? leaf.checkPrivateKey(pair.privateKey)
+      : leaf.publicKey
+          .export({ type: 'spki', format: 'der' })
+          .equals(csr!.publicKey.export({ type: 'spki', format: 'der' }));
+    if (!sameKey)
+      throw new McpkiError(
+        'ACME_PROBLEM',
+        'the CA returned a certificate for another key',
+        'try again; report it to the CA if it persists',
+      );
     const issuers = chain.map(issuerCommonName);
-    const chainInfo: AcmeIssued['chain'] = { topIssuer: issuers[issuers.length - 1] ?? null, preferred: preferredChain ?? null, preferredFound: preferredChain === undefined ? null : issuers.includes(preferredChain) };
-    if (!sameNames(leaf, sans)) throw new McpkiError('ACME_PROBLEM', `the CA returned a certificate for ${leaf.subjectAltName}, not for the names asked`, 'check the order; report it to the CA');
+    const chainInfo: AcmeIssued['chain'] = {
+      topIssuer: issuers[issuers.length - 1] ?? null,
+      preferred: preferredChain ?? null,
+      preferredFound: preferredChain === undefined ? null : issuers.includes(preferredChain),
+    };
+    if (!sameNames(leaf, sans))
+      throw new McpkiError(
+        'ACME_PROBLEM',
+        `the CA returned a certificate for ${leaf.subjectAltName}, not for the names asked`,
+        'check the order; report it to the CA',
+      );
 
     const keySource: AcmeIssued['key'] = csr ? 'csr' : reused ? 'reused' : 'new';
     progress('write', outDir);
     const leafPem = toPem('CERTIFICATE', chain[0]!);
-    const chainPem = chain.slice(1).map((der) => toPem('CERTIFICATE', der)).join('');
+    const chainPem = chain
+      .slice(1)
+      .map((der) => toPem('CERTIFICATE', der))
+      .join('');
     ensurePrivateDir(outDir, 'choose a writable folder with --out (or leave it out to use HOME/certs/NAME)');
     const certificate = store.transaction(() => {
       const saved = store.addCertificate({
@@ -324,7 +454,16 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
         type: 'certificate.issued',
         name,
         serial: saved.serial,
-        detail: { issuer: saved.issuer, sans: sans.map((s) => s.value), order: finalized.url, replaces: replaces ?? null, profile: profile ?? null, paths, key: keySource, chain: chainInfo },
+        detail: {
+          issuer: saved.issuer,
+          sans: sans.map((s) => s.value),
+          order: finalized.url,
+          replaces: replaces ?? null,
+          profile: profile ?? null,
+          paths,
+          key: keySource,
+          chain: chainInfo,
+        },
       });
       removeStaleTemps(outDir);
       writeFilesAtomic([
@@ -338,10 +477,20 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
     if (renewalInfoEndpoint(directory) && certificate.ariCertId) {
       try {
         const outcome = await refreshRenewalInfo(context, certificate.serial, directory);
-        return { certificate: { ...certificate, renewalInfo: outcome.renewalInfo }, paths, chain: chainInfo, key: keySource };
+        return {
+          certificate: { ...certificate, renewalInfo: outcome.renewalInfo },
+          paths,
+          chain: chainInfo,
+          key: keySource,
+        };
       } catch (error) {
         // the certificate is good; the window is fetched again by the renewal service
-        store.addEvent({ type: 'acme.renewal-info.failed', name, serial: certificate.serial, detail: { error: (error as Error).message } });
+        store.addEvent({
+          type: 'acme.renewal-info.failed',
+          name,
+          serial: certificate.serial,
+          detail: { error: (error as Error).message },
+        });
       }
     }
     return { certificate, paths, chain: chainInfo, key: keySource };
@@ -350,7 +499,8 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
     throw failure;
   } finally {
     // cleanups run whatever happened, an interrupt included (they are not abortable: each hook has its timeout)
-    if (presented.length) progress('cleanup', presented.map((t) => `${t.wildcard ? '*.' : ''}${t.identifier}`).join(', '));
+    if (presented.length)
+      progress('cleanup', presented.map((t) => `${t.wildcard ? '*.' : ''}${t.identifier}`).join(', '));
     const cleanupErrors: string[] = [];
     for (const task of presented) {
       try {
@@ -358,12 +508,19 @@ export async function issueAcmeCertificate(context: Context, request: AcmeIssueR
       } catch (error) {
         // must not hide the outcome of the order; recorded so that a left-over TXT record can be found
         cleanupErrors.push((error as Error).message);
-        safeEvent(store, { type: 'acme.challenge.cleanup-failed', name, detail: { challenge: task.type, identifier: task.identifier, error: (error as Error).message } });
+        safeEvent(store, {
+          type: 'acme.challenge.cleanup-failed',
+          name,
+          detail: { challenge: task.type, identifier: task.identifier, error: (error as Error).message },
+        });
       }
     }
     await request.challenge.close?.();
     // RFC 8555 §7.5.2: a failed order's authorizations are deactivated, not left pending at the CA
-    const deactivated = failure !== undefined && client && open.length ? await deactivateAuthorizations(client, open) : { done: [], failed: [] };
+    const deactivated =
+      failure !== undefined && client && open.length
+        ? await deactivateAuthorizations(client, open)
+        : { done: [], failed: [] };
     // a failure after the CA was contacted is on record (a local check that refused first changed nothing)
     if (failure !== undefined && client !== undefined) {
       const error = failure as McpkiError;
@@ -392,12 +549,19 @@ function checkPreferredChain(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   // eslint-disable-next-line no-control-regex
   if (value.trim() === '' || value.length > 64 || /[\u0000-\u001f\u007f-\u009f]/.test(value)) {
-    throw new McpkiError('INVALID_INPUT', `--preferred-chain ${JSON.stringify(value)} is not an issuer common name`, fix('give the CN of a certificate in the chain you want, e.g. {--preferred-chain} "ISRG Root X1"'));
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `--preferred-chain ${JSON.stringify(value)} is not an issuer common name`,
+      fix('give the CN of a certificate in the chain you want, e.g. {--preferred-chain} "ISRG Root X1"'),
+    );
   }
   return value;
 }
 
-function safeEvent(store: ReturnType<Context['store']>, event: Parameters<ReturnType<Context['store']>['addEvent']>[0]): void {
+function safeEvent(
+  store: ReturnType<Context['store']>,
+  event: Parameters<ReturnType<Context['store']>['addEvent']>[0],
+): void {
   try {
     store.addEvent(event);
   } catch {
@@ -409,7 +573,10 @@ function safeEvent(store: ReturnType<Context['store']>, event: Parameters<Return
 const DEACTIVATE_BUDGET_MS = 10_000;
 
 /** Deactivates each authorization (RFC 8555 §7.5.2); one that is no longer pending (invalid, expired) is left. */
-async function deactivateAuthorizations(client: AcmeClient, authorizations: readonly { url: string; identifier: string }[]): Promise<{ done: string[]; failed: string[] }> {
+async function deactivateAuthorizations(
+  client: AcmeClient,
+  authorizations: readonly { url: string; identifier: string }[],
+): Promise<{ done: string[]; failed: string[] }> {
   const done: string[] = [];
   const failed: string[] = [];
   let timer: NodeJS.Timeout | undefined;
@@ -419,7 +586,9 @@ async function deactivateAuthorizations(client: AcmeClient, authorizations: read
   const work = Promise.all(
     authorizations.map(async ({ url }) => {
       try {
-        const result = (await client.deactivateAuthorization({ url } as Parameters<AcmeClient['deactivateAuthorization']>[0])) as { status?: string };
+        const result = (await client.deactivateAuthorization({ url } as Parameters<
+          AcmeClient['deactivateAuthorization']
+        >[0])) as { status?: string };
         (result.status === 'deactivated' ? done : failed).push(url);
       } catch {
         failed.push(url);
@@ -440,13 +609,26 @@ function ariCertIdOrNull(der: Buffer): string | null {
 }
 
 /** A challenge failure as CHALLENGE_FAILED, naming the domain and the challenge (once), with what to check. */
-function challengeError(error: unknown, task: ChallengeTask, orderUrl: string | undefined, localPort: number | undefined): McpkiError {
+function challengeError(
+  error: unknown,
+  task: ChallengeTask,
+  orderUrl: string | undefined,
+  localPort: number | undefined,
+): McpkiError {
   if (error instanceof McpkiError) return error;
-  const typed = acmeError(error, { identifier: task.identifier, challengeType: task.type, orderUrl, operation: 'challenge', localPort });
+  const typed = acmeError(error, {
+    identifier: task.identifier,
+    challengeType: task.type,
+    orderUrl,
+    operation: 'challenge',
+    localPort,
+  });
   if (typed.code === 'RATE_LIMITED' || typed.code === 'NETWORK') return typed;
   const name = `${task.wildcard ? '*.' : ''}${task.identifier}`;
   // the problem's own description may already say "http-01 challenge for NAME failed: …"
-  const message = typed.message.startsWith(`${task.type} `) ? typed.message : `${task.type} challenge for ${name} failed: ${typed.message}`;
+  const message = typed.message.startsWith(`${task.type} `)
+    ? typed.message
+    : `${task.type} challenge for ${name} failed: ${typed.message}`;
   return new McpkiError('CHALLENGE_FAILED', message, typed.hint ?? challengeHint(task, localPort), { cause: error });
 }
 
@@ -455,7 +637,9 @@ function challengeHint(task: ChallengeTask, localPort: number | undefined): Hint
     case 'http-01':
       return `the CA must reach http://${task.identifier}/.well-known/acme-challenge/ on port 80${localPort !== undefined && localPort !== 80 ? `, forwarded to port ${localPort} where the responder listened` : ''}: check DNS, firewalls and port forwarding`;
     case 'dns-01':
-      return fix(`the CA must see TXT _acme-challenge.${task.identifier}: check the hook and wait longer for propagation ({--dns-propagation-seconds SECONDS|challenge.propagationSeconds: SECONDS})`);
+      return fix(
+        `the CA must see TXT _acme-challenge.${task.identifier}: check the hook and wait longer for propagation ({--dns-propagation-seconds SECONDS|challenge.propagationSeconds: SECONDS})`,
+      );
     case 'tls-alpn-01':
       return `the CA must reach ${task.identifier} on port 443 with ALPN acme-tls/1${localPort !== undefined && localPort !== 443 ? `, forwarded to port ${localPort} where the responder listened` : ''}: check DNS, firewalls and port forwarding`;
   }

@@ -60,7 +60,16 @@ export interface AcmeSubproblem {
   identifier?: AcmeIdentifier;
 }
 
-export type AcmeOperation = 'directory' | 'account' | 'order' | 'authorization' | 'challenge' | 'finalize' | 'certificate' | 'revoke' | 'renewalInfo';
+export type AcmeOperation =
+  | 'directory'
+  | 'account'
+  | 'order'
+  | 'authorization'
+  | 'challenge'
+  | 'finalize'
+  | 'certificate'
+  | 'revoke'
+  | 'renewalInfo';
 
 export interface AcmeProblem {
   /** full URN (urn:ietf:params:acme:error:NAME), the server's own type, or urn:mcpki:problem:NAME */
@@ -113,7 +122,8 @@ export interface ProblemContext {
 // Building problems
 
 // "retry after 2025-01-08 18:44:59 UTC" (Let's Encrypt), "Retry after 2030-01-01T00:00:00Z"
-const RETRY_AFTER_IN_DETAIL = /retry after (\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z| ?UTC|[+-]\d{2}:?\d{2})?)/i;
+const RETRY_AFTER_IN_DETAIL =
+  /retry after (\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z| ?UTC|[+-]\d{2}:?\d{2})?)/i;
 
 function retryAfterFromDetail(detail: string): Date | undefined {
   const match = RETRY_AFTER_IN_DETAIL.exec(detail);
@@ -125,14 +135,17 @@ function retryAfterFromDetail(detail: string): Date | undefined {
 }
 
 export function oneLine(text: unknown, max = 300): string {
-  const line = String(text ?? '').replace(/\s+/g, ' ').trim();
+  const line = String(text ?? '')
+    .replace(/\s+/g, ' ')
+    .trim();
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
 export function asIdentifier(value: unknown): AcmeIdentifier | undefined {
   if (typeof value === 'string' && value) return { type: 'dns', value };
   const id = value as { type?: unknown; value?: unknown } | null | undefined;
-  if (id && typeof id === 'object' && typeof id.value === 'string') return { type: typeof id.type === 'string' ? id.type : 'dns', value: id.value };
+  if (id && typeof id === 'object' && typeof id.value === 'string')
+    return { type: typeof id.type === 'string' ? id.type : 'dns', value: id.value };
   return undefined;
 }
 
@@ -145,10 +158,17 @@ function nameOfType(type: string): string {
 }
 
 function typeOfName(name: string): string {
-  return (['network', 'untrustedServer', 'timeout', 'badDirectory', 'unknown'] as const).includes(name as McpkiProblemName) ? `${MCPKI_PROBLEM_PREFIX}${name}` : `${ACME_ERROR_PREFIX}${name}`;
+  return (['network', 'untrustedServer', 'timeout', 'badDirectory', 'unknown'] as const).includes(
+    name as McpkiProblemName,
+  )
+    ? `${MCPKI_PROBLEM_PREFIX}${name}`
+    : `${ACME_ERROR_PREFIX}${name}`;
 }
 
-export function buildProblem(context: ProblemContext, fields: Partial<AcmeProblem> & Pick<AcmeProblem, 'name' | 'detail' | 'origin'>): AcmeProblem {
+export function buildProblem(
+  context: ProblemContext,
+  fields: Partial<AcmeProblem> & Pick<AcmeProblem, 'name' | 'detail' | 'origin'>,
+): AcmeProblem {
   const problem: AcmeProblem = {
     type: fields.type ?? typeOfName(fields.name),
     name: fields.name,
@@ -194,13 +214,22 @@ export interface ResponseExtras {
  * An AcmeProblem from a problem document (`{ type, detail, status, instance, subproblems }`) as the CA sent it.
  * Works for top-level responses and for the `error` of a challenge, authorization or order.
  */
-export function problemFromDocument(document: unknown, context: ProblemContext = {}, extras: ResponseExtras = {}): AcmeProblem {
+export function problemFromDocument(
+  document: unknown,
+  context: ProblemContext = {},
+  extras: ResponseExtras = {},
+): AcmeProblem {
   const doc = (document && typeof document === 'object' ? document : {}) as Record<string, unknown>;
   const type = typeof doc.type === 'string' && doc.type ? doc.type : undefined;
   let name = type ? nameOfType(type) : 'unknown';
   const status = typeof doc.status === 'number' ? doc.status : extras.status;
   if (name === 'unknown' && status === 429) name = 'rateLimited';
-  const detail = typeof doc.detail === 'string' ? doc.detail : typeof document === 'string' ? document : type ?? (status ? `HTTP ${status}` : 'no detail');
+  const detail =
+    typeof doc.detail === 'string'
+      ? doc.detail
+      : typeof document === 'string'
+        ? document
+        : (type ?? (status ? `HTTP ${status}` : 'no detail'));
   const subproblems: AcmeSubproblem[] = Array.isArray(doc.subproblems)
     ? doc.subproblems
         .filter((s): s is Record<string, unknown> => !!s && typeof s === 'object')
@@ -223,7 +252,11 @@ export function problemFromDocument(document: unknown, context: ProblemContext =
     subproblems,
     ...(status !== undefined ? { status } : {}),
     ...(typeof doc.instance === 'string' ? { instance: doc.instance } : {}),
-    ...(asIdentifier(doc.identifier) ? { identifier: asIdentifier(doc.identifier)! } : subproblems.length === 1 && subproblems[0]!.identifier ? { identifier: subproblems[0]!.identifier } : {}),
+    ...(asIdentifier(doc.identifier)
+      ? { identifier: asIdentifier(doc.identifier)! }
+      : subproblems.length === 1 && subproblems[0]!.identifier
+        ? { identifier: subproblems[0]!.identifier }
+        : {}),
     ...(extras.url ? { url: extras.url } : {}),
     ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
     ...(linkWithRel(link, 'terms-of-service') ? { termsOfService: linkWithRel(link, 'terms-of-service')! } : {}),
@@ -234,15 +267,25 @@ export function problemFromDocument(document: unknown, context: ProblemContext =
  * The problem inside an ACME object whose status is invalid: a challenge or order (`error`), or an
  * authorization (the `error` of its failed challenge; the identifier comes from the authorization).
  */
-export function problemFromInvalidObject(object: Record<string, unknown>, context: ProblemContext, extras: ResponseExtras = {}): AcmeProblem | undefined {
+export function problemFromInvalidObject(
+  object: Record<string, unknown>,
+  context: ProblemContext,
+  extras: ResponseExtras = {},
+): AcmeProblem | undefined {
   const url = typeof object.url === 'string' ? object.url : extras.url;
   if (Array.isArray(object.challenges)) {
     const authzIdentifier = asIdentifier(object.identifier);
-    const identifier = authzIdentifier && object.wildcard === true ? { ...authzIdentifier, value: `*.${authzIdentifier.value}` } : authzIdentifier;
+    const identifier =
+      authzIdentifier && object.wildcard === true
+        ? { ...authzIdentifier, value: `*.${authzIdentifier.value}` }
+        : authzIdentifier;
     const challenges = object.challenges.filter((c): c is Record<string, unknown> => !!c && typeof c === 'object');
     const failed = challenges.find((c) => c.error && c.status === 'invalid') ?? challenges.find((c) => c.error);
     if (failed) {
-      const problem = problemFromDocument(failed.error, context, { ...extras, url: typeof failed.url === 'string' ? failed.url : url });
+      const problem = problemFromDocument(failed.error, context, {
+        ...extras,
+        url: typeof failed.url === 'string' ? failed.url : url,
+      });
       if (identifier) problem.identifier = identifier;
       if (typeof failed.type === 'string') problem.challengeType = failed.type;
       return problem;
@@ -262,12 +305,22 @@ export function problemFromInvalidObject(object: Record<string, unknown>, contex
     return problem;
   }
   if (Array.isArray(object.identifiers)) {
-    return buildProblem(context, { name: 'unknown', detail: `the order is ${String(object.status ?? 'invalid')}`, origin: 'server', ...(url ? { url, orderUrl: context.orderUrl ?? url } : {}) });
+    return buildProblem(context, {
+      name: 'unknown',
+      detail: `the order is ${String(object.status ?? 'invalid')}`,
+      origin: 'server',
+      ...(url ? { url, orderUrl: context.orderUrl ?? url } : {}),
+    });
   }
   return undefined;
 }
 
-export function networkProblem(code: string | undefined, url: string | undefined, detail: string, context: ProblemContext): AcmeProblem {
+export function networkProblem(
+  code: string | undefined,
+  url: string | undefined,
+  detail: string,
+  context: ProblemContext,
+): AcmeProblem {
   const untrusted = code !== undefined && TLS_TRUST_CODES.has(code);
   return buildProblem(context, {
     name: untrusted ? 'untrustedServer' : 'network',
@@ -289,7 +342,8 @@ export function networkProblem(code: string | undefined, url: string | undefined
 export function isRetryable(problem: AcmeProblem): boolean {
   if (problem.name === 'badNonce') return true;
   if (problem.name === 'rateLimited') return false;
-  if (problem.origin === 'network') return problem.networkCode !== undefined && TRANSIENT_NETWORK_CODES.has(problem.networkCode);
+  if (problem.origin === 'network')
+    return problem.networkCode !== undefined && TRANSIENT_NETWORK_CODES.has(problem.networkCode);
   return problem.origin === 'server' && (problem.status === 502 || problem.status === 503 || problem.status === 504);
 }
 
@@ -308,7 +362,11 @@ export function errorCodeFor(problem: AcmeProblem): ErrorCode {
     case 'alreadyRevoked':
       return 'ALREADY_REVOKED';
     default:
-      if (problem.challengeType && ['connection', 'dns', 'tls', 'incorrectResponse', 'unauthorized', 'caa', 'timeout'].includes(problem.name)) return 'CHALLENGE_FAILED';
+      if (
+        problem.challengeType &&
+        ['connection', 'dns', 'tls', 'incorrectResponse', 'unauthorized', 'caa', 'timeout'].includes(problem.name)
+      )
+        return 'CHALLENGE_FAILED';
       return 'ACME_PROBLEM';
   }
 }

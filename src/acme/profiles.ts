@@ -25,12 +25,20 @@ export function directoryProfiles(directory: unknown): Record<string, string> {
 export function checkProfile(requested: string | undefined, directory: unknown): string | undefined {
   if (requested === undefined) return undefined;
   if (typeof requested !== 'string' || requested.trim() === '') {
-    throw new McpkiError('INVALID_INPUT', '--profile needs a profile name', fix('give a name the ACME directory lists in meta.profiles, or drop {--profile|profile:}'));
+    throw new McpkiError(
+      'INVALID_INPUT',
+      '--profile needs a profile name',
+      fix('give a name the ACME directory lists in meta.profiles, or drop {--profile|profile:}'),
+    );
   }
   const offered = directoryProfiles(directory);
   const names = Object.keys(offered);
   if (names.length === 0) {
-    throw new McpkiError('INVALID_INPUT', `this ACME server does not support profiles (asked for "${requested}")`, fix('drop {--profile|profile:}: this server issues its one default kind of certificate'));
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `this ACME server does not support profiles (asked for "${requested}")`,
+      fix('drop {--profile|profile:}: this server issues its one default kind of certificate'),
+    );
   }
   if (Object.hasOwn(offered, requested)) return requested;
   const caseless = names.find((name) => name.toLowerCase() === requested.toLowerCase());
@@ -38,7 +46,11 @@ export function checkProfile(requested: string | undefined, directory: unknown):
   throw new McpkiError(
     'INVALID_INPUT',
     `unknown ACME profile "${requested}"; this server offers: ${names.join(', ')}`,
-    fix(caseless ? `profile names are case-sensitive: did you mean {--profile ${caseless}|profile: ${caseless}}?` : `choose one with {--profile NAME|profile: NAME}: ${list}`),
+    fix(
+      caseless
+        ? `profile names are case-sensitive: did you mean {--profile ${caseless}|profile: ${caseless}}?`
+        : `choose one with {--profile NAME|profile: NAME}: ${list}`,
+    ),
   );
 }
 
@@ -65,13 +77,20 @@ export interface NewOrderPayload {
 /** The JSON body of a newOrder request: identifiers, plus `profile` and `replaces` only when set. */
 export function newOrderPayload(input: NewOrderInput): NewOrderPayload {
   if (!input.identifiers || input.identifiers.length === 0) {
-    throw new McpkiError('INVALID_INPUT', 'an ACME order needs at least one identifier', 'give the names with -d DOMAIN');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      'an ACME order needs at least one identifier',
+      'give the names with -d DOMAIN',
+    );
   }
   const identifiers = input.identifiers.map((identifier): AcmeOrderIdentifier => {
     if (typeof identifier === 'string') {
       const value = identifier.trim();
-      if (!value) throw new McpkiError('INVALID_INPUT', 'an empty name cannot be ordered', 'give the names with -d DOMAIN');
-      return isIP(value.replace(/^\[|\]$/g, '')) ? { type: 'ip', value: value.replace(/^\[|\]$/g, '') } : { type: 'dns', value };
+      if (!value)
+        throw new McpkiError('INVALID_INPUT', 'an empty name cannot be ordered', 'give the names with -d DOMAIN');
+      return isIP(value.replace(/^\[|\]$/g, ''))
+        ? { type: 'ip', value: value.replace(/^\[|\]$/g, '') }
+        : { type: 'dns', value };
     }
     return { type: identifier.type, value: identifier.value };
   });
@@ -79,7 +98,11 @@ export function newOrderPayload(input: NewOrderInput): NewOrderPayload {
   if (input.profile !== undefined && input.profile !== '') payload.profile = input.profile;
   if (input.replaces !== undefined && input.replaces !== '') {
     if (!isAriCertificateId(input.replaces)) {
-      throw new McpkiError('INVALID_INPUT', `"replaces" must be an ARI certificate identifier, not ${JSON.stringify(input.replaces)}`, 'compute it with ariCertificateId(previous certificate)');
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `"replaces" must be an ARI certificate identifier, not ${JSON.stringify(input.replaces)}`,
+        'compute it with ariCertificateId(previous certificate)',
+      );
     }
     payload.replaces = input.replaces;
   }

@@ -16,10 +16,18 @@ export interface RenewalInfoOutcome {
 }
 
 /** Fetches and stores the renewal window of an ACME certificate (by name or serial). */
-export async function refreshRenewalInfo(context: Context, nameOrSerial: string, directory?: Record<string, unknown>): Promise<RenewalInfoOutcome> {
+export async function refreshRenewalInfo(
+  context: Context,
+  nameOrSerial: string,
+  directory?: Record<string, unknown>,
+): Promise<RenewalInfoOutcome> {
   const certificate = findCertificate(context, nameOrSerial);
   if (!certificate.issuer.startsWith('acme:') || !certificate.ariCertId) {
-    throw new McpkiError('INVALID_INPUT', `certificate ${certificate.name} has no ACME renewal information`, 'renewal information exists only for certificates from an ACME CA');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `certificate ${certificate.name} has no ACME renewal information`,
+      'renewal information exists only for certificates from an ACME CA',
+    );
   }
   const account = findAccount(context, certificate.issuer.slice('acme:'.length));
   const ca = account.caBundle ? readCaBundle(account.caBundle) : undefined; // the same checks as for every ACME request
@@ -35,7 +43,12 @@ export async function refreshRenewalInfo(context: Context, nameOrSerial: string,
   const store = context.store();
   store.transaction(() => {
     store.setRenewalInfo(certificate.serial, record);
-    store.addEvent({ type: 'acme.renewal-info', name: certificate.name, serial: certificate.serial, detail: { ...record } });
+    store.addEvent({
+      type: 'acme.renewal-info',
+      name: certificate.name,
+      serial: certificate.serial,
+      detail: { ...record },
+    });
   });
   return { name: certificate.name, serial: certificate.serial, renewalInfo: record };
 }

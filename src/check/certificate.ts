@@ -118,13 +118,33 @@ export function checkValidity(findings: Findings, certificate: X509Certificate, 
   const days = Math.floor(Math.abs(left) / DAY);
   const lifetime = Math.max(1, notAfter.getTime() - notBefore.getTime());
   if (left <= 0) {
-    findings.add('expiry', 'failure', `expired ${days === 0 ? 'today' : `${days} day${days === 1 ? '' : 's'} ago`} (not after ${dateText(notAfter)})`, renewHint);
+    findings.add(
+      'expiry',
+      'failure',
+      `expired ${days === 0 ? 'today' : `${days} day${days === 1 ? '' : 's'} ago`} (not after ${dateText(notAfter)})`,
+      renewHint,
+    );
   } else if (now < notBefore) {
-    findings.add('expiry', 'failure', `not valid yet: valid from ${dateText(notBefore)}`, 'check the clock of this machine and of the machine that issued it (timedatectl)');
+    findings.add(
+      'expiry',
+      'failure',
+      `not valid yet: valid from ${dateText(notBefore)}`,
+      'check the clock of this machine and of the machine that issued it (timedatectl)',
+    );
   } else if (left < 7 * DAY) {
-    findings.add('expiry', 'warning', `expires in ${days < 1 ? `${Math.floor(left / 3_600_000)} hours` : `${days} day${days === 1 ? '' : 's'}`} (${dateText(notAfter)})`, renewHint);
+    findings.add(
+      'expiry',
+      'warning',
+      `expires in ${days < 1 ? `${Math.floor(left / 3_600_000)} hours` : `${days} day${days === 1 ? '' : 's'}`} (${dateText(notAfter)})`,
+      renewHint,
+    );
   } else if (left < lifetime / 3) {
-    findings.add('expiry', 'info', `${days} days left of ${Math.round(lifetime / DAY)}: renewal is due (less than 1/3 of the lifetime left)`, renewHint);
+    findings.add(
+      'expiry',
+      'info',
+      `${days} days left of ${Math.round(lifetime / DAY)}: renewal is due (less than 1/3 of the lifetime left)`,
+      renewHint,
+    );
   } else {
     findings.add('expiry', 'ok', `valid for ${days} more days (until ${dateText(notAfter)})`);
   }
@@ -139,7 +159,8 @@ const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
  */
 export function issueCommand(certificate: X509Certificate): 'mcpki issue client' | 'mcpki issue server' {
   // Node 20 names the extended key usage keyUsage; later versions add extKeyUsage
-  const usage = (certificate as { extKeyUsage?: string[] }).extKeyUsage ?? (certificate as { keyUsage?: string[] }).keyUsage ?? [];
+  const usage =
+    (certificate as { extKeyUsage?: string[] }).extKeyUsage ?? (certificate as { keyUsage?: string[] }).keyUsage ?? [];
   return usage.includes(CLIENT_AUTH) && !usage.includes(SERVER_AUTH) ? 'mcpki issue client' : 'mcpki issue server';
 }
 
@@ -150,17 +171,32 @@ export function checkStrength(findings: Findings, certificate: X509Certificate, 
   const bits = key.asymmetricKeyDetails?.modulusLength;
   const reissue = `issue a new certificate with a strong key: ${issueCommand(certificate)} NAME … --key ec-p256 (or rsa-2048 and up)`;
   if ((key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') && bits !== undefined && bits < 2048) {
-    findings.add('key', 'failure', `${keyType} key: RSA keys under 2048 bits can be factored and are refused by current clients`, reissue);
+    findings.add(
+      'key',
+      'failure',
+      `${keyType} key: RSA keys under 2048 bits can be factored and are refused by current clients`,
+      reissue,
+    );
   } else if (key.asymmetricKeyType === 'dsa') {
     findings.add('key', 'failure', 'DSA key: no current TLS client accepts DSA certificates', reissue);
   } else if (role === 'server' && (key.asymmetricKeyType === 'ed25519' || key.asymmetricKeyType === 'ed448')) {
-    findings.add('key', 'info', `${keyType} key: fine for Node, Go and OpenSSL clients, but browsers do not accept ${keyType} server certificates`, 'for browsers, issue it with --key ec-p256');
+    findings.add(
+      'key',
+      'info',
+      `${keyType} key: fine for Node, Go and OpenSSL clients, but browsers do not accept ${keyType} server certificates`,
+      'for browsers, issue it with --key ec-p256',
+    );
   } else {
     findings.add('key', 'ok', `${keyType} key`);
   }
   const signature = signatureAlgorithmOf(certificate);
   if (isWeakSignature(signature)) {
-    findings.add('signature', 'failure', `signed with ${signature}: collisions make it forgeable, clients refuse it`, 'have it re-issued with a SHA-256 (or stronger) signature');
+    findings.add(
+      'signature',
+      'failure',
+      `signed with ${signature}: collisions make it forgeable, clients refuse it`,
+      'have it re-issued with a SHA-256 (or stronger) signature',
+    );
   } else {
     findings.add('signature', 'ok', `signed with ${signature}`);
   }
@@ -178,7 +214,9 @@ export function checkHostname(findings: Findings, certificate: X509Certificate, 
     findings.add('hostname', 'ok', `covers ${name}`);
     return;
   }
-  const has = names.length ? `it covers ${names.join(', ')}` : 'it has no subject alternative names (clients ignore the CN)';
+  const has = names.length
+    ? `it covers ${names.join(', ')}`
+    : 'it has no subject alternative names (clients ignore the CN)';
   findings.add(
     'hostname',
     'failure',

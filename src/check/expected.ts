@@ -51,20 +51,30 @@ export interface ExpectedOptions {
   record: boolean;
 }
 
-export function checkExpected(context: Context, findings: Findings, served: X509Certificate, options: ExpectedOptions): InventoryReport {
+export function checkExpected(
+  context: Context,
+  findings: Findings,
+  served: X509Certificate,
+  options: ExpectedOptions,
+): InventoryReport {
   const store = context.existingStore();
   const all = store?.listCertificates({ all: true }) ?? [];
   let records: CertificateRecord[];
   if (options.expectedName) {
     records = all.filter((record) => record.name === options.expectedName);
-    if (records.length === 0) throw new McpkiError('NOT_FOUND', `no certificate named "${options.expectedName}"`, 'see "mcpki list" for names');
+    if (records.length === 0)
+      throw new McpkiError('NOT_FOUND', `no certificate named "${options.expectedName}"`, 'see "mcpki list" for names');
   } else {
     records = all.filter((record) => coveredBy(options.name, record));
   }
   const names = [...new Set(records.map((record) => record.name))];
   const report: InventoryReport = { match: 'unmanaged', names, certificate: null, eventRecorded: false };
   if (records.length === 0) {
-    findings.add('inventory', 'info', `mcpki manages no certificate for ${options.name}; the presented certificate is not compared with a recorded one`);
+    findings.add(
+      'inventory',
+      'info',
+      `mcpki manages no certificate for ${options.name}; the presented certificate is not compared with a recorded one`,
+    );
     return report;
   }
   const fingerprint = normalize(served.fingerprint256);
@@ -74,10 +84,20 @@ export function checkExpected(context: Context, findings: Findings, served: X509
     const newest = all.filter((record) => record.name === found.name).reduce((a, b) => (b.id > a.id ? b : a));
     if (found.status === 'revoked') {
       report.match = 'revoked';
-      findings.add('inventory', 'failure', `presents ${found.name}'s certificate serial ${found.serial}, which was revoked (${found.revocationReason ?? 'no reason'})`, `deploy the current certificate and reload the service; issue a new one first if needed: mcpki issue server ${found.name} …`);
+      findings.add(
+        'inventory',
+        'failure',
+        `presents ${found.name}'s certificate serial ${found.serial}, which was revoked (${found.revocationReason ?? 'no reason'})`,
+        `deploy the current certificate and reload the service; issue a new one first if needed: mcpki issue server ${found.name} …`,
+      );
     } else if (found.id !== newest.id) {
       report.match = 'superseded';
-      findings.add('inventory', 'warning', `presents an older certificate of ${found.name} (serial ${found.serial}); the current one is serial ${newest.serial}`, `deploy ${newest.paths.fullchain ?? newest.paths.cert ?? 'the current files'} and reload the service (mcpki apply does both for declared certificates)`);
+      findings.add(
+        'inventory',
+        'warning',
+        `presents an older certificate of ${found.name} (serial ${found.serial}); the current one is serial ${newest.serial}`,
+        `deploy ${newest.paths.fullchain ?? newest.paths.cert ?? 'the current files'} and reload the service (mcpki apply does both for declared certificates)`,
+      );
     } else {
       report.match = 'current';
       findings.add('inventory', 'ok', `is mcpki's certificate ${found.name} (serial ${found.serial})`);

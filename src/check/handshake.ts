@@ -63,7 +63,10 @@ export function handshake(request: HandshakeRequest): Promise<HandshakeOutcome> 
     let ended: SettleOutcome | undefined;
     const waiters: ((outcome: SettleOutcome) => void)[] = [];
     const socket = tls.connect(options);
-    const timer = setTimeout(() => fail({ code: 'ETIMEDOUT', message: `no TLS handshake within ${request.timeoutMs} ms` }, true), request.timeoutMs);
+    const timer = setTimeout(
+      () => fail({ code: 'ETIMEDOUT', message: `no TLS handshake within ${request.timeoutMs} ms` }, true),
+      request.timeoutMs,
+    );
     const onEnd = (outcome: SettleOutcome) => {
       ended ??= outcome;
       for (const waiter of waiters.splice(0)) waiter(ended);
@@ -80,7 +83,11 @@ export function handshake(request: HandshakeRequest): Promise<HandshakeOutcome> 
       if (!done) fail({ code: error.code ?? 'ERROR', message: error.message });
       else onEnd({ closed: true, error: error.code ?? error.message });
     });
-    socket.once('close', () => (done ? onEnd({ closed: true, error: null }) : fail({ code: 'ECONNRESET', message: 'the server closed the connection during the handshake' })));
+    socket.once('close', () =>
+      done
+        ? onEnd({ closed: true, error: null })
+        : fail({ code: 'ECONNRESET', message: 'the server closed the connection during the handshake' }),
+    );
     socket.once('secureConnect', () => {
       done = true;
       clearTimeout(timer);
@@ -93,7 +100,10 @@ export function handshake(request: HandshakeRequest): Promise<HandshakeOutcome> 
         ok: true,
         protocol: socket.getProtocol() ?? 'unknown',
         cipher: cipher.name,
-        address: socket.remoteFamily === 'IPv6' ? `[${socket.remoteAddress}]:${socket.remotePort}` : `${socket.remoteAddress}:${socket.remotePort}`,
+        address:
+          socket.remoteFamily === 'IPv6'
+            ? `[${socket.remoteAddress}]:${socket.remotePort}`
+            : `${socket.remoteAddress}:${socket.remotePort}`,
         chain,
         elapsedMs,
         settle(ms: number) {

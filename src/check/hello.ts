@@ -7,11 +7,13 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { isIP } from '../pki/names.js';
 
-export const VERSIONS = { 'TLSv1': 0x0301, 'TLSv1.1': 0x0302, 'TLSv1.2': 0x0303, 'TLSv1.3': 0x0304 } as const;
+export const VERSIONS = { TLSv1: 0x0301, 'TLSv1.1': 0x0302, 'TLSv1.2': 0x0303, 'TLSv1.3': 0x0304 } as const;
 export type TlsVersion = keyof typeof VERSIONS;
 
 export function versionName(code: number): string {
-  return (Object.entries(VERSIONS).find(([, v]) => v === code)?.[0]) ?? (code === 0x0300 ? 'SSLv3' : `0x${code.toString(16)}`);
+  return (
+    Object.entries(VERSIONS).find(([, v]) => v === code)?.[0] ?? (code === 0x0300 ? 'SSLv3' : `0x${code.toString(16)}`)
+  );
 }
 
 export interface HelloRequest {
@@ -68,7 +70,10 @@ function list16(values: readonly number[]): Buffer {
 
 const GROUPS = [0x001d, 0x0017, 0x0018, 0x0019]; // x25519, P-256, P-384, P-521
 // ECDSA P-256/384/521, RSA-PSS, Ed25519, Ed448, RSA PKCS#1 and the SHA-1 forms some old servers need
-const SIGNATURE_ALGORITHMS = [0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0807, 0x0808, 0x0809, 0x080a, 0x080b, 0x0401, 0x0501, 0x0601, 0x0203, 0x0201];
+const SIGNATURE_ALGORITHMS = [
+  0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0807, 0x0808, 0x0809, 0x080a, 0x080b, 0x0401, 0x0501, 0x0601,
+  0x0203, 0x0201,
+];
 
 export function buildClientHello(request: HelloRequest): Buffer {
   const tls13 = request.version === 'TLSv1.3';
@@ -115,7 +120,10 @@ interface ReadState {
 function printable(bytes: Buffer): string {
   const text = bytes.subarray(0, 200).toString('latin1');
   const line = /^[\x20-\x7e]+(?=\r?\n)/.exec(text)?.[0] ?? text;
-  return line.slice(0, 60).replace(/[^\x20-\x7e]+/g, ' ').trim();
+  return line
+    .slice(0, 60)
+    .replace(/[^\x20-\x7e]+/g, ' ')
+    .trim();
 }
 
 function readServerHello(body: Buffer): { version: number; suite: number; retry: boolean } {
@@ -127,7 +135,7 @@ function readServerHello(body: Buffer): { version: number; suite: number; retry:
   at += 3; // suite, compression
   if (at + 2 <= body.length) {
     const end = at + 2 + body.readUInt16BE(at);
-    for (at += 2; at + 4 <= end; ) {
+    for (at += 2; at + 4 <= end;) {
       const type = body.readUInt16BE(at);
       const length = body.readUInt16BE(at + 2);
       if (type === 0x002b && length === 2) version = body.readUInt16BE(at + 4);
@@ -140,7 +148,7 @@ function readServerHello(body: Buffer): { version: number; suite: number; retry:
 function readCertificates(body: Buffer): Buffer[] {
   const out: Buffer[] = [];
   const end = 3 + body.readUIntBE(0, 3);
-  for (let at = 3; at + 3 <= end; ) {
+  for (let at = 3; at + 3 <= end;) {
     const length = body.readUIntBE(at, 3);
     out.push(Buffer.from(body.subarray(at + 3, at + 3 + length)));
     at += 3 + length;
@@ -153,7 +161,7 @@ function readCertificateRequest(body: Buffer, version: number): { authorities: B
   if (version >= VERSIONS['TLSv1.2']) at += 2 + body.readUInt16BE(at); // signature algorithms
   const authorities: Buffer[] = [];
   const end = at + 2 + body.readUInt16BE(at);
-  for (at += 2; at + 2 <= end; ) {
+  for (at += 2; at + 2 <= end;) {
     const length = body.readUInt16BE(at);
     authorities.push(Buffer.from(body.subarray(at + 2, at + 2 + length)));
     at += 2 + length;
@@ -189,7 +197,10 @@ function consume(state: ReadState, fullFlight: boolean): void {
         state.handshake = state.handshake.subarray(4 + messageLength);
         if (state.version === undefined) {
           if (messageType !== 2) {
-            state.result = { kind: 'not-tls', sample: `a TLS handshake message of type ${messageType} instead of a ServerHello` };
+            state.result = {
+              kind: 'not-tls',
+              sample: `a TLS handshake message of type ${messageType} instead of a ServerHello`,
+            };
             return;
           }
           const hello = readServerHello(body);
@@ -201,7 +212,13 @@ function consume(state: ReadState, fullFlight: boolean): void {
         } else if (messageType === 11) state.certificates = readCertificates(body);
         else if (messageType === 13) state.certificateRequest = readCertificateRequest(body, state.version);
         else if (messageType === 14) {
-          state.result = { kind: 'server-hello', version: state.version, suite: state.suite!, certificates: state.certificates ?? [], ...(state.certificateRequest ? { certificateRequest: state.certificateRequest } : {}) };
+          state.result = {
+            kind: 'server-hello',
+            version: state.version,
+            suite: state.suite!,
+            certificates: state.certificates ?? [],
+            ...(state.certificateRequest ? { certificateRequest: state.certificateRequest } : {}),
+          };
         }
       }
     }

@@ -41,7 +41,14 @@ export interface CheckOptions {
 }
 
 export interface CheckReport {
-  target: { input: string; kind: 'remote' | 'file' | 'name'; host: string | null; port: number | null; path: string | null; name: string | null };
+  target: {
+    input: string;
+    kind: 'remote' | 'file' | 'name';
+    host: string | null;
+    port: number | null;
+    path: string | null;
+    name: string | null;
+  };
   status: CheckStatus;
   exitCode: number;
   findings: Finding[];
@@ -71,16 +78,31 @@ function usage(flag: string, applies: string): McpkiError {
   return new McpkiError('USAGE', `${flag} applies to ${applies} only`, 'see "mcpki check --help"');
 }
 
-function clientCertificate(context: Context, name: string): { name: string; cert: string; key: string; revoked?: { reason: string; at: string | null } } {
+function clientCertificate(
+  context: Context,
+  name: string,
+): { name: string; cert: string; key: string; revoked?: { reason: string; at: string | null } } {
   const record = findCertificate(context, name);
   const certPath = record.paths.fullchain ?? record.paths.cert;
   const keyPath = record.paths.key;
   if (!certPath || !keyPath || !existsSync(certPath) || !existsSync(keyPath)) {
-    throw new McpkiError('NOT_FOUND', `the files of certificate "${name}" are missing (${certPath ?? 'no cert path'}, ${keyPath ?? 'no key path'})`, `issue it again: mcpki issue client ${name} …`);
+    throw new McpkiError(
+      'NOT_FOUND',
+      `the files of certificate "${name}" are missing (${certPath ?? 'no cert path'}, ${keyPath ?? 'no key path'})`,
+      `issue it again: mcpki issue client ${name} …`,
+    );
   }
   const read = (path: string, what: string) => readInputText(path, { what, maxBytes: INPUT_LIMITS.pem });
-  const revoked = record.state === 'revoked' ? { revoked: { reason: record.revocationReason ?? 'unspecified', at: record.revokedAt ?? null } } : {};
-  return { name, cert: read(certPath, `the certificate file of "${name}"`), key: read(keyPath, `the key file of "${name}"`), ...revoked };
+  const revoked =
+    record.state === 'revoked'
+      ? { revoked: { reason: record.revocationReason ?? 'unspecified', at: record.revokedAt ?? null } }
+      : {};
+  return {
+    name,
+    cert: read(certPath, `the certificate file of "${name}"`),
+    key: read(keyPath, `the key file of "${name}"`),
+    ...revoked,
+  };
 }
 
 /** --servername: a DNS name (IDN as punycode; a wildcard for files) or an IP address, what SNI can carry. */
@@ -88,18 +110,31 @@ function checkServername(name: string | undefined): string | undefined {
   if (name === undefined) return undefined;
   const ascii = /^[\x21-\x7e]*$/.test(name) ? name : /[\p{Cc}\p{Cf}\p{Z}]/u.test(name) ? '' : domainToASCII(name);
   // "web.localhost." is web.localhost (SNI carries no trailing dot)
-  if (ascii !== '' && isHost(ascii.replace(/^\*\./, ''))) return ascii.length > 1 && isIP(ascii) === 0 ? ascii.replace(/\.$/, '') : ascii;
-  throw new McpkiError('INVALID_INPUT', `--servername ${JSON.stringify(name)} is not a DNS name or an IP address`, fix('give the name clients connect to, e.g. {--servername api.localhost}'));
+  if (ascii !== '' && isHost(ascii.replace(/^\*\./, '')))
+    return ascii.length > 1 && isIP(ascii) === 0 ? ascii.replace(/\.$/, '') : ascii;
+  throw new McpkiError(
+    'INVALID_INPUT',
+    `--servername ${JSON.stringify(name)} is not a DNS name or an IP address`,
+    fix('give the name clients connect to, e.g. {--servername api.localhost}'),
+  );
 }
 
 export async function checkTarget(context: Context, input: string, options: CheckOptions = {}): Promise<CheckReport> {
   const started = performance.now();
   options = { ...options, servername: checkServername(options.servername) };
   const timeoutMs = options.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
-  if (!(Number.isInteger(timeoutMs) && timeoutMs > 0)) throw new McpkiError('INVALID_INPUT', `timeout ${timeoutMs} is not a positive number of milliseconds`, fix('e.g. {--timeout 2000}'));
+  if (!(Number.isInteger(timeoutMs) && timeoutMs > 0))
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `timeout ${timeoutMs} is not a positive number of milliseconds`,
+      fix('e.g. {--timeout 2000}'),
+    );
   const parsed = parseTarget(input, isFile);
   // mcpki's own CA through the CA loader: a garbage, empty or foreign root.crt is CA_CORRUPT, not a missing anchor
-  const anchors = loadAnchors(existsSync(context.layout.rootCert) ? loadCaCertificates(context) : undefined, options.ca ?? []);
+  const anchors = loadAnchors(
+    existsSync(context.layout.rootCert) ? loadCaCertificates(context) : undefined,
+    options.ca ?? [],
+  );
   const findings = new Findings();
   const report: Omit<CheckReport, 'status' | 'exitCode' | 'findings' | 'elapsedMs'> = {
     target: { input, kind: 'remote', host: null, port: null, path: null, name: null },
@@ -141,16 +176,37 @@ export async function checkTarget(context: Context, input: string, options: Chec
       keyPath ??= record.paths.key;
       report.target = { ...report.target, kind: 'name', name: record.name, path: certPath };
       if (!certPath || !isFile(certPath)) {
-        findings.add('file', 'failure', `${record.name}'s certificate file ${certPath || '(none recorded)'} is missing`, `issue it again (mcpki issue ${record.kind} ${record.name} …) or rewrite the declared files (mcpki apply)`);
+        findings.add(
+          'file',
+          'failure',
+          `${record.name}'s certificate file ${certPath || '(none recorded)'} is missing`,
+          `issue it again (mcpki issue ${record.kind} ${record.name} …) or rewrite the declared files (mcpki apply)`,
+        );
         return finish(report, findings, started);
       }
       if (keyPath && !isFile(keyPath)) {
-        findings.add('key-match', 'failure', `${record.name}'s key file ${keyPath} is missing`, `issue it again: mcpki issue ${record.kind} ${record.name} …`);
+        findings.add(
+          'key-match',
+          'failure',
+          `${record.name}'s key file ${keyPath} is missing`,
+          `issue it again: mcpki issue ${record.kind} ${record.name} …`,
+        );
         keyPath = undefined;
       }
     }
-    if (options.key && !isFile(options.key)) throw new McpkiError('NOT_FOUND', `key file ${options.key} does not exist`, fix('give the PEM key file with {--key FILE}'));
-    const local = checkFile(context, findings, { certPath, keyPath, servername: options.servername, anchors, inventoryName });
+    if (options.key && !isFile(options.key))
+      throw new McpkiError(
+        'NOT_FOUND',
+        `key file ${options.key} does not exist`,
+        fix('give the PEM key file with {--key FILE}'),
+      );
+    const local = checkFile(context, findings, {
+      certPath,
+      keyPath,
+      servername: options.servername,
+      anchors,
+      inventoryName,
+    });
     report.certificate = local.certificate;
     report.chain = local.chain;
     report.file = local.file;
@@ -158,8 +214,23 @@ export async function checkTarget(context: Context, input: string, options: Chec
   return finish(report, findings, started);
 }
 
-function finish(report: Omit<CheckReport, 'status' | 'exitCode' | 'findings' | 'elapsedMs'>, findings: Findings, started: number): CheckReport {
+function finish(
+  report: Omit<CheckReport, 'status' | 'exitCode' | 'findings' | 'elapsedMs'>,
+  findings: Findings,
+  started: number,
+): CheckReport {
   const status = statusOf(findings.list);
   const { target, certificate, chain, tls, file, inventory } = report;
-  return { target, status, exitCode: exitCodeOf(status), findings: findings.list, certificate, chain, tls, file, inventory, elapsedMs: Math.round(performance.now() - started) };
+  return {
+    target,
+    status,
+    exitCode: exitCodeOf(status),
+    findings: findings.list,
+    certificate,
+    chain,
+    tls,
+    file,
+    inventory,
+    elapsedMs: Math.round(performance.now() - started),
+  };
 }

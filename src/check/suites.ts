@@ -72,13 +72,28 @@ const AEAD_FS = [0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0x009e, 0x009f,
 const CBC_FS = [0xc009, 0xc013, 0xc00a, 0xc014, 0xc023, 0xc027, 0xc024, 0xc028, 0x0033, 0x0039, 0x0067, 0x006b];
 const RSA_KX = [0x009c, 0x009d, 0x002f, 0x0035, 0x003c, 0x003d];
 const TRIPLE_DES = [0xc012, 0xc008, 0x0016, 0x000a];
-const BROKEN = [0x0005, 0x0004, 0xc011, 0xc007, 0x0001, 0x0002, 0x003b, 0xc006, 0xc010, 0x0003, 0x0006, 0x0008, 0x0014, 0x0009, 0x0015, 0x0018, 0x0034, 0x003a, 0x00a6, 0x00a7, 0xc018, 0xc019, 0xc016];
+const BROKEN = [
+  0x0005, 0x0004, 0xc011, 0xc007, 0x0001, 0x0002, 0x003b, 0xc006, 0xc010, 0x0003, 0x0006, 0x0008, 0x0014, 0x0009,
+  0x0015, 0x0018, 0x0034, 0x003a, 0x00a6, 0x00a7, 0xc018, 0xc019, 0xc016,
+];
 
 /** What a TLS 1.2 client of any age might offer: enough for any server to answer with its full flight. */
 export const ANY_TLS12_SUITES = [...AEAD_FS, ...CBC_FS, ...RSA_KX, ...TRIPLE_DES];
 
 /** Suites that exist in TLS 1.0 and 1.1 (no GCM, no SHA-256 MACs). */
-export const LEGACY_SUITES = [0xc013, 0xc014, 0xc009, 0xc00a, 0x0033, 0x0039, 0x002f, 0x0035, ...TRIPLE_DES, 0x0005, 0x0004];
+export const LEGACY_SUITES = [
+  0xc013,
+  0xc014,
+  0xc009,
+  0xc00a,
+  0x0033,
+  0x0039,
+  0x002f,
+  0x0035,
+  ...TRIPLE_DES,
+  0x0005,
+  0x0004,
+];
 
 export interface WeakCategory {
   id: string;
@@ -91,10 +106,28 @@ export interface WeakCategory {
 }
 
 export const WEAK_CATEGORIES: WeakCategory[] = [
-  { id: 'cbc', label: 'CBC cipher suites', suites: CBC_FS, severity: 'info', why: 'CBC with HMAC has a long history of padding-oracle attacks' },
-  { id: 'rsa-kx', label: 'RSA key exchange', suites: RSA_KX, severity: 'info', why: 'no forward secrecy: whoever gets the key later can decrypt recorded traffic' },
+  {
+    id: 'cbc',
+    label: 'CBC cipher suites',
+    suites: CBC_FS,
+    severity: 'info',
+    why: 'CBC with HMAC has a long history of padding-oracle attacks',
+  },
+  {
+    id: 'rsa-kx',
+    label: 'RSA key exchange',
+    suites: RSA_KX,
+    severity: 'info',
+    why: 'no forward secrecy: whoever gets the key later can decrypt recorded traffic',
+  },
   { id: '3des', label: '3DES cipher suites', suites: TRIPLE_DES, severity: 'warning', why: '64-bit blocks (Sweet32)' },
-  { id: 'broken', label: 'broken cipher suites (RC4, NULL, export, DES or anonymous)', suites: BROKEN, severity: 'failure', why: 'they give no real confidentiality or no authentication' },
+  {
+    id: 'broken',
+    label: 'broken cipher suites (RC4, NULL, export, DES or anonymous)',
+    suites: BROKEN,
+    severity: 'failure',
+    why: 'they give no real confidentiality or no authentication',
+  },
 ];
 
 export function suiteName(code: number): string {

@@ -13,7 +13,21 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const dist = join(dirname(fileURLToPath(import.meta.url)), '..');
-const GROUPS = ['ca', 'issue', 'inventory', 'trust', 'acme', 'acme-server', 'renew', 'serve', 'template', 'check', 'sign', 'forget', 'completion'];
+const GROUPS = [
+  'ca',
+  'issue',
+  'inventory',
+  'trust',
+  'acme',
+  'acme-server',
+  'renew',
+  'serve',
+  'template',
+  'check',
+  'sign',
+  'forget',
+  'completion',
+];
 
 /** The functions of node:child_process that mcpki and its bundled packages call; anything else fails the build. */
 const LAZY_CHILD_PROCESS = `
@@ -47,8 +61,16 @@ function lazy(pattern: RegExp, name: string, real: string, shim: string): Plugin
   return {
     name: `lazy-${name}`,
     setup(b) {
-      b.onResolve({ filter: pattern }, (args) => (args.namespace === `mcpki-lazy-${name}` ? { path: real, external: true } : { path: name, namespace: `mcpki-lazy-${name}` }));
-      b.onLoad({ filter: /.*/, namespace: `mcpki-lazy-${name}` }, () => ({ contents: shim, loader: 'js', resolveDir: dist }));
+      b.onResolve({ filter: pattern }, (args) =>
+        args.namespace === `mcpki-lazy-${name}`
+          ? { path: real, external: true }
+          : { path: name, namespace: `mcpki-lazy-${name}` },
+      );
+      b.onLoad({ filter: /.*/, namespace: `mcpki-lazy-${name}` }, () => ({
+        contents: shim,
+        loader: 'js',
+        resolveDir: dist,
+      }));
     },
   };
 }
@@ -95,6 +117,9 @@ for (const name of readdirSync(dist)) {
   if (!/^cli(-\w+)?\.cjs$/.test(name)) continue;
   const text = readFileSync(join(dist, name), 'utf8');
   for (const match of text.matchAll(/\bchildProcess\d*\.(\w+)/g)) {
-    if (match[1] !== 'spawn' && match[1] !== 'spawnSync') throw new Error(`${name} calls child_process.${match[1]}, which the stand-in in src/cli/build-bundles.ts lacks: add it there`);
+    if (match[1] !== 'spawn' && match[1] !== 'spawnSync')
+      throw new Error(
+        `${name} calls child_process.${match[1]}, which the stand-in in src/cli/build-bundles.ts lacks: add it there`,
+      );
   }
 }

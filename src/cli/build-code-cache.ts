@@ -60,7 +60,8 @@ if (!loaded.script) {
     made.push(`${file.slice(dist.length + 1)} ${Math.round(data.length / 1024)} KiB`);
   };
   save(loaded.bundle!, cliCache!);
-  for (const bundle of loaded.cli.loadedBundles?.() ?? []) if (bundle.script) save(bundle.file, bundle.script.createCachedData());
+  for (const bundle of loaded.cli.loadedBundles?.() ?? [])
+    if (bundle.script) save(bundle.file, bundle.script.createCachedData());
   process.exitCode = 0;
   console.log(`code cache: ${made.join(', ')}`);
 }

@@ -52,7 +52,9 @@ function showInstalledPath(builtAs: string, installed: string): void {
   if (renamed.length === 0) {
     const previous = Error.prepareStackTrace;
     Error.prepareStackTrace = (error, frames) => {
-      let text: unknown = previous ? previous(error, frames) : `${safeHead(error)}${frames.map((frame) => `\n    at ${frame}`).join('')}`;
+      let text: unknown = previous
+        ? previous(error, frames)
+        : `${safeHead(error)}${frames.map((frame) => `\n    at ${frame}`).join('')}`;
       if (typeof text === 'string') for (const [from, to] of renamed) text = (text as string).split(from).join(to);
       return text;
     };
@@ -100,7 +102,13 @@ export function loadBundle(file: string): unknown {
     });
     if (cachedData && !script.cachedDataRejected && builtAs && builtAs !== file) showInstalledPath(builtAs, file);
     const module = { exports: {} as unknown };
-    (script.runInThisContext() as (...args: unknown[]) => void)(module.exports, requireFor(file), module, file, dirname(file));
+    (script.runInThisContext() as (...args: unknown[]) => void)(
+      module.exports,
+      requireFor(file),
+      module,
+      file,
+      dirname(file),
+    );
     entry.exports = module.exports;
     entry.script = script;
   }

@@ -21,11 +21,17 @@ const CONFIG_COMMANDS = new Set(['apply', 'renew', 'serve']);
  * action returns its exit code when it is not 0 (a report such as `check`'s, or apply's "some failed"); this and
  * main.ts are the only places that set process.exitCode (test/architecture.test.js).
  */
-export function action<Args extends unknown[]>(run: (env: ActionEnv, ...args: Args) => Promise<number | void> | number | void) {
+export function action<Args extends unknown[]>(
+  run: (env: ActionEnv, ...args: Args) => Promise<number | void> | number | void,
+) {
   return async (...args: unknown[]): Promise<void> => {
     const command = args[args.length - 1] as Command;
     const globals = command.optsWithGlobals() as GlobalOptions;
-    const out: GlobalOptions = { json: globals.json === true, home: globals.home, surface: CONFIG_COMMANDS.has(command.name()) ? 'config' : 'cli' };
+    const out: GlobalOptions = {
+      json: globals.json === true,
+      home: globals.home,
+      surface: CONFIG_COMMANDS.has(command.name()) ? 'config' : 'cli',
+    };
     let context: Context | undefined;
     try {
       context = createContext({ home: out.home });

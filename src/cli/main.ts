@@ -47,7 +47,8 @@ const GROUPS = {
   sign: async (program: Command) => bundle<typeof Sign>('sign').registerSign(program),
   forget: async (program: Command) => bundle<typeof Forget>('forget').registerForget(program),
   // the completion script covers every command: it builds the whole program
-  completion: async (program: Command) => bundle<typeof Completion>('completion').registerCompletion(program, () => buildProgram()),
+  completion: async (program: Command) =>
+    bundle<typeof Completion>('completion').registerCompletion(program, () => buildProgram()),
 };
 
 /** Which group defines each top-level command. */
@@ -106,7 +107,9 @@ function firstCommandWord(argv: readonly string[]): string | undefined {
  */
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('mcpki')
-    .description('Certificates for MCP services and any TLS service: a name-constrained local CA, an inventory, trust-store setup.')
+    .description(
+      'Certificates for MCP services and any TLS service: a name-constrained local CA, an inventory, trust-store setup.',
+    )
     .version(VERSION)
     .option('--home <dir>', 'state folder (default: MCPKI_HOME, else $XDG_DATA_HOME/mcpki, else ~/.local/share/mcpki)')
     .option('--json', 'print a machine-readable JSON result (see docs/cli.md)')
@@ -190,7 +193,12 @@ export async function main(argv: string[]): Promise<void> {
   } catch (error) {
     if (!(error instanceof CommanderError)) throw error;
     // help and --version exit 0; any parse error is a usage error
-    if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.help' || error.code === 'commander.version') {
+    if (
+      error.exitCode === 0 ||
+      error.code === 'commander.helpDisplayed' ||
+      error.code === 'commander.help' ||
+      error.code === 'commander.version'
+    ) {
       process.exitCode = 0;
       return;
     }
@@ -228,8 +236,14 @@ export function usageError(error: CommanderError, command: string): McpkiError {
   const suggestion = rest.join(' ').match(/\(Did you mean (.+)\?\)/);
   let hint = `see "mcpki ${command ? command + ' ' : ''}--help"`;
   const guarded = /^option '(?:-\w, )?(--[\w-]+) (<[^>]+>)' argument .* is invalid\. (mcpki: .+)$/s.exec(message);
-  if (guarded?.[3] === EMPTY_VALUE) return new McpkiError('USAGE', `${guarded[1]} was given an empty value`, `give ${guarded[1]} ${guarded[2]} a value, or leave the option out; ${hint}`);
-  if (guarded?.[3] === GIVEN_TWICE) return new McpkiError('USAGE', `${guarded[1]} was given more than once`, `give ${guarded[1]} once; ${hint}`);
+  if (guarded?.[3] === EMPTY_VALUE)
+    return new McpkiError(
+      'USAGE',
+      `${guarded[1]} was given an empty value`,
+      `give ${guarded[1]} ${guarded[2]} a value, or leave the option out; ${hint}`,
+    );
+  if (guarded?.[3] === GIVEN_TWICE)
+    return new McpkiError('USAGE', `${guarded[1]} was given more than once`, `give ${guarded[1]} once; ${hint}`);
   if (suggestion) hint = `did you mean ${suggestion[1]}? ${hint}`;
   const unknown = message.match(/^unknown option '(.+)'$/);
   if (unknown && !unknown[1]!.startsWith('--')) {

@@ -72,7 +72,11 @@ function wrapCell(text: string, width: number): string[] {
  * its width: the widest of the `wrap` columns (default: the last) is narrowed, and its cells wrapped onto
  * continuation lines, until the lines fit. Output to a pipe or file is never wrapped (one row, one line).
  */
-export function table(header: readonly string[], rows: readonly (readonly string[])[], options: { wrap?: readonly number[]; columns?: number } = {}): string {
+export function table(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  options: { wrap?: readonly number[]; columns?: number } = {},
+): string {
   const widths = header.map((h, i) => Math.max(visibleLength(h), ...rows.map((r) => visibleLength(r[i] ?? ''))));
   const columns = options.columns ?? terminalColumns();
   const wrap = options.wrap ?? [header.length - 1];
@@ -89,11 +93,15 @@ export function table(header: readonly string[], rows: readonly (readonly string
   }
   const line = (cells: readonly string[]) =>
     cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : cell + ' '.repeat(Math.max(0, widths[i]! - visibleLength(cell)))))
+      .map((cell, i) =>
+        i === cells.length - 1 ? cell : cell + ' '.repeat(Math.max(0, widths[i]! - visibleLength(cell))),
+      )
       .join('  ')
       .trimEnd();
   const render = (cells: readonly string[]): string => {
-    const wrapped = cells.map((cell, i) => (columns !== undefined && wrap.includes(i) ? wrapCell(cell, widths[i]!) : [cell]));
+    const wrapped = cells.map((cell, i) =>
+      columns !== undefined && wrap.includes(i) ? wrapCell(cell, widths[i]!) : [cell],
+    );
     const height = Math.max(...wrapped.map((w) => w.length));
     const out: string[] = [];
     for (let k = 0; k < height; k++) out.push(line(wrapped.map((w) => w[k] ?? '')));
@@ -136,7 +144,12 @@ export interface ProgressOptions {
  * work has run for PROGRESS_AFTER_MS: "issuing 500 certificates… 3s". It is rewritten in place every second
  * (and on update) and erased when the work is done, so nothing of it is left in the terminal or in a pipe.
  */
-export function startProgress(options: OutputOptions, label: string, stream: NodeJS.WriteStream = process.stderr, progressOptions: ProgressOptions = {}): Progress {
+export function startProgress(
+  options: OutputOptions,
+  label: string,
+  stream: NodeJS.WriteStream = process.stderr,
+  progressOptions: ProgressOptions = {},
+): Progress {
   if (options.json || !stream.isTTY) return { update() {}, done() {} };
   const started = Date.now();
   let detail = '';
@@ -165,7 +178,12 @@ export function startProgress(options: OutputOptions, label: string, stream: Nod
 }
 
 /** Runs work with a progress line (see startProgress). */
-export async function withProgress<T>(options: OutputOptions, label: string, work: (progress: Progress) => Promise<T> | T, progressOptions: ProgressOptions = {}): Promise<T> {
+export async function withProgress<T>(
+  options: OutputOptions,
+  label: string,
+  work: (progress: Progress) => Promise<T> | T,
+  progressOptions: ProgressOptions = {},
+): Promise<T> {
   const progress = startProgress(options, label, process.stderr, progressOptions);
   try {
     return await work(progress);
@@ -197,7 +215,13 @@ export const MAX_MESSAGE_CHARS = 1000;
 // and paragraph separators (U+2028/U+2029), and the byte-order mark.
 // eslint-disable-next-line no-control-regex
 const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
-const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u0000': '\\0', '\u001b': '\\e' };
+const NAMED_ESCAPES: Record<string, string> = {
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+  '\u0000': '\\0',
+  '\u001b': '\\e',
+};
 
 function escapeChar(char: string): string {
   const named = NAMED_ESCAPES[char];
@@ -208,7 +232,9 @@ function escapeChar(char: string): string {
 
 function escapeUnsafe(text: string): string {
   // lone surrogates would become U+FFFD on output and hide what was there
-  return text.replace(UNSAFE_CHARS, escapeChar).replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, escapeChar);
+  return text
+    .replace(UNSAFE_CHARS, escapeChar)
+    .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, escapeChar);
 }
 
 /**
@@ -220,7 +246,7 @@ function escapeUnsafe(text: string): string {
  */
 export function safeText(text: string): string {
   let out = '';
-  for (let start = 0; start <= text.length; ) {
+  for (let start = 0; start <= text.length;) {
     let end = text.indexOf(' ', start);
     if (end < 0) end = text.length;
     const length = end - start;
@@ -247,7 +273,10 @@ function stackFrames(error: Error): string {
 /** --json's `fix`: the hint's text with {0}, {1}, … and the settings it names (flag, mcpki.yaml key), made safe. */
 function safeFix(fix: Fix | undefined): Fix | null {
   if (!fix) return null;
-  return { text: safeText(fix.text), settings: fix.settings.map((s) => ({ flag: safeText(s.flag), key: s.key === null ? null : safeText(s.key) })) };
+  return {
+    text: safeText(fix.text),
+    settings: fix.settings.map((s) => ({ flag: safeText(s.flag), key: s.key === null ? null : safeText(s.key) })),
+  };
 }
 
 /** Reports an error (one line, then a hint line) and returns the exit code. */
@@ -260,7 +289,14 @@ export function reportError(options: OutputOptions, error: unknown): number {
     const shown = error.hintFor(options.surface ?? 'cli');
     const hint = shown === undefined ? undefined : safeText(shown);
     if (options.json) {
-      const body = { code: error.code, message, hint: hint ?? null, fix: safeFix(error.fix), exitCode: error.exitCode, ...(details ? { details } : {}) };
+      const body = {
+        code: error.code,
+        message,
+        hint: hint ?? null,
+        fix: safeFix(error.fix),
+        exitCode: error.exitCode,
+        ...(details ? { details } : {}),
+      };
       process.stdout.write(JSON.stringify({ error: body }, null, 2) + '\n');
     } else {
       process.stderr.write(`${color.red('error:', process.stderr)} ${message}\n`);
@@ -272,11 +308,27 @@ export function reportError(options: OutputOptions, error: unknown): number {
   }
   const message = safeText(error instanceof Error ? error.message : String(error));
   if (options.json) {
-    process.stdout.write(JSON.stringify({ error: { code: 'INTERNAL', message, hint: 'this is a bug in mcpki; please report it with the command you ran', fix: null, exitCode: EXIT_CODES.INTERNAL } }, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify(
+        {
+          error: {
+            code: 'INTERNAL',
+            message,
+            hint: 'this is a bug in mcpki; please report it with the command you ran',
+            fix: null,
+            exitCode: EXIT_CODES.INTERNAL,
+          },
+        },
+        null,
+        2,
+      ) + '\n',
+    );
   } else {
     process.stderr.write(`${color.red('error:', process.stderr)} ${message}\n`);
     if (process.env.MCPKI_DEBUG && error instanceof Error) process.stderr.write(stackFrames(error));
-    process.stderr.write(`${color.dim('hint:', process.stderr)} this is a bug in mcpki; please report it with the command you ran (MCPKI_DEBUG=1 shows the stack)\n`);
+    process.stderr.write(
+      `${color.dim('hint:', process.stderr)} this is a bug in mcpki; please report it with the command you ran (MCPKI_DEBUG=1 shows the stack)\n`,
+    );
   }
   return EXIT_CODES.INTERNAL;
 }

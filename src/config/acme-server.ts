@@ -6,7 +6,15 @@ import { McpkiError } from '../errors.js';
 import { checkHostPort } from '../net/address.js';
 import { describe, join, Section, type Checker } from './checker.js';
 
-export const ACME_SERVER_KEYS = ['listen', 'httpPort', 'tlsPort', 'dnsResolver', 'requireEab', 'profile', 'ordersPerHour'] as const;
+export const ACME_SERVER_KEYS = [
+  'listen',
+  'httpPort',
+  'tlsPort',
+  'dnsResolver',
+  'requireEab',
+  'profile',
+  'ordersPerHour',
+] as const;
 
 export function checkAcmeServer(check: Checker, node: Node | null): AcmeServerSettings | undefined {
   const path = 'acmeServer';
@@ -18,7 +26,9 @@ export function checkAcmeServer(check: Checker, node: Node | null): AcmeServerSe
   const settings: AcmeServerSettings = {};
   const strings = (key: string): { node: Node | null; path: string; text: string }[] => {
     const value = at(key);
-    const items = isScalar(value) ? [{ node: value, path: join(path, key) }] : (need(check.list(value, join(path, key), 'a string or a list of strings')) ?? []);
+    const items = isScalar(value)
+      ? [{ node: value, path: join(path, key) }]
+      : (need(check.list(value, join(path, key), 'a string or a list of strings')) ?? []);
     const out: { node: Node | null; path: string; text: string }[] = [];
     for (const item of items) {
       const text = need(check.string(item.node, item.path));
@@ -61,6 +71,7 @@ export function checkAcmeServer(check: Checker, node: Node | null): AcmeServerSe
       }
     }
   }
-  if (e.has('ordersPerHour')) settings.ordersPerHour = need(check.integer(at('ordersPerHour'), join(path, 'ordersPerHour'), 1, 1_000_000));
+  if (e.has('ordersPerHour'))
+    settings.ordersPerHour = need(check.integer(at('ordersPerHour'), join(path, 'ordersPerHour'), 1, 1_000_000));
   return section.ok ? settings : undefined;
 }

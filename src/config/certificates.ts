@@ -8,10 +8,32 @@ import { checkChallenge } from './challenge.js';
 import { describe, join, type Checker } from './checker.js';
 import { checkHooks } from './hooks.js';
 import { checkTarget, type WrittenPaths } from './targets.js';
-import type { CertificateKind, ConfigDefaults, DeclaredCertificate, DeclaredChallenge, DeclaredHooks, DeclaredIssuer, DeclaredTarget } from './types.js';
+import type {
+  CertificateKind,
+  ConfigDefaults,
+  DeclaredCertificate,
+  DeclaredChallenge,
+  DeclaredHooks,
+  DeclaredIssuer,
+  DeclaredTarget,
+} from './types.js';
 import { DEFAULT_DAYS, MAX_DAYS } from '../pki/limits.js';
 
-export const CERTIFICATE_KEYS = ['name', 'issuer', 'names', 'kind', 'key', 'days', 'profile', 'challenge', 'reuseKey', 'preferredChain', 'renewBefore', 'targets', 'hooks'] as const;
+export const CERTIFICATE_KEYS = [
+  'name',
+  'issuer',
+  'names',
+  'kind',
+  'key',
+  'days',
+  'profile',
+  'challenge',
+  'reuseKey',
+  'preferredChain',
+  'renewBefore',
+  'targets',
+  'hooks',
+] as const;
 
 export { DEFAULT_DAYS, MAX_DAYS };
 export const DEFAULT_KEY: KeyType = DEFAULT_KEY_TYPE;
@@ -27,11 +49,20 @@ export function checkIssuer(check: Checker, node: Node | null, path: string): De
       validateCertName(account);
       return { type: 'acme', account };
     } catch {
-      return check.error(node, path, `invalid ACME account name ${JSON.stringify(account)}: use letters, digits, ".", "_" and "-", e.g. acme:letsencrypt`);
+      return check.error(
+        node,
+        path,
+        `invalid ACME account name ${JSON.stringify(account)}: use letters, digits, ".", "_" and "-", e.g. acme:letsencrypt`,
+      );
     }
   }
-  if (text === 'acme') return check.error(node, path, 'expected acme:<account>, naming the account, e.g. acme:letsencrypt');
-  return check.error(node, path, `unknown issuer ${JSON.stringify(text)}: write local (the mcpki CA) or acme:<account>, e.g. acme:letsencrypt`);
+  if (text === 'acme')
+    return check.error(node, path, 'expected acme:<account>, naming the account, e.g. acme:letsencrypt');
+  return check.error(
+    node,
+    path,
+    `unknown issuer ${JSON.stringify(text)}: write local (the mcpki CA) or acme:<account>, e.g. acme:letsencrypt`,
+  );
 }
 
 export function checkKeyType(check: Checker, node: Node | null, path: string): KeyType | undefined {
@@ -66,15 +97,29 @@ export function checkCertificates(
     const { declared, nameNode, targetNodes } = certificate;
     if (declared.name) {
       const seen = names.get(declared.name);
-      if (seen) check.error(nameNode, `${item.path}.name`, `duplicate certificate name "${declared.name}" (first declared at line ${seen.line})`);
+      if (seen)
+        check.error(
+          nameNode,
+          `${item.path}.name`,
+          `duplicate certificate name "${declared.name}" (first declared at line ${seen.line})`,
+        );
       else names.set(declared.name, { name: declared.name, line: declared.line });
     }
     declared.targets.forEach((target, index) => {
       const node = targetNodes[index]!;
       const targetPath = `${item.path}.targets[${index}].path`;
       const seen = targetPaths.get(target.path);
-      if (seen) check.error(node, targetPath, `${JSON.stringify(target.pathAsWritten)} is also written by ${seen.path} (line ${seen.line})`);
-      else targetPaths.set(target.path, { path: targetPath.slice(0, -'.path'.length), line: lineCounter.linePos(node?.range?.[0] ?? 0).line });
+      if (seen)
+        check.error(
+          node,
+          targetPath,
+          `${JSON.stringify(target.pathAsWritten)} is also written by ${seen.path} (line ${seen.line})`,
+        );
+      else
+        targetPaths.set(target.path, {
+          path: targetPath.slice(0, -'.path'.length),
+          line: lineCounter.linePos(node?.range?.[0] ?? 0).line,
+        });
     });
     certificates.push(declared);
   }
@@ -99,14 +144,19 @@ function checkCertificate(
 
   // name
   let name: string | undefined;
-  if (!c.has('name')) check.error(node, join(path, 'name'), 'missing; every certificate needs a name, e.g. name: my-mcp');
+  if (!c.has('name'))
+    check.error(node, join(path, 'name'), 'missing; every certificate needs a name, e.g. name: my-mcp');
   else {
     name = check.string(value('name'), join(path, 'name'), 'a certificate name');
     if (name !== undefined) {
       try {
         validateCertName(name);
       } catch {
-        name = check.error(value('name'), join(path, 'name'), `invalid certificate name ${JSON.stringify(name)}: use letters, digits, ".", "_" and "-" (it becomes a file name), e.g. my-mcp`);
+        name = check.error(
+          value('name'),
+          join(path, 'name'),
+          `invalid certificate name ${JSON.stringify(name)}: use letters, digits, ".", "_" and "-" (it becomes a file name), e.g. my-mcp`,
+        );
       }
     }
   }
@@ -122,16 +172,27 @@ function checkCertificate(
   if (c.has('kind')) {
     const k = check.oneOf(value('kind'), join(path, 'kind'), ['server', 'client'] as const);
     if (k) kind = k;
-    if (k === 'client' && acme) check.error(value('kind'), join(path, 'kind'), 'client certificates come only from the local CA (issuer: local); public ACME CAs issue server certificates');
+    if (k === 'client' && acme)
+      check.error(
+        value('kind'),
+        join(path, 'kind'),
+        'client certificates come only from the local CA (issuer: local); public ACME CAs issue server certificates',
+      );
   }
 
   // names
   const sans: San[] = [];
   const sanNodes: (Node | null)[] = [];
-  if (!c.has('names')) check.error(node, join(path, 'names'), 'missing; list the DNS names, IP addresses, URIs or e-mail addresses to certify');
+  if (!c.has('names'))
+    check.error(
+      node,
+      join(path, 'names'),
+      'missing; list the DNS names, IP addresses, URIs or e-mail addresses to certify',
+    );
   else {
     const items = check.list(value('names'), join(path, 'names'), 'a list of names') ?? [];
-    if (c.has('names') && isSeq(value('names')) && items.length === 0) check.error(value('names'), join(path, 'names'), 'expected at least one name');
+    if (c.has('names') && isSeq(value('names')) && items.length === 0)
+      check.error(value('names'), join(path, 'names'), 'expected at least one name');
     const seen = new Map<string, number>();
     items.forEach((item, index) => {
       const text = check.string(item.node, item.path, 'a DNS name, IP address, URI or e-mail address');
@@ -144,10 +205,19 @@ function checkCertificate(
         return;
       }
       const key = `${san.type}:${san.value}`;
-      if (seen.has(key)) return check.error(item.node, item.path, `${JSON.stringify(text)} is listed twice (also names[${seen.get(key)}])`);
+      if (seen.has(key))
+        return check.error(
+          item.node,
+          item.path,
+          `${JSON.stringify(text)} is listed twice (also names[${seen.get(key)}])`,
+        );
       seen.set(key, index);
       if (acme && san.type !== 'dns' && san.type !== 'ip') {
-        return check.error(item.node, item.path, `an ACME certificate can only certify DNS names and IP addresses, not ${san.type === 'uri' ? 'URIs' : 'e-mail addresses'}`);
+        return check.error(
+          item.node,
+          item.path,
+          `an ACME certificate can only certify DNS names and IP addresses, not ${san.type === 'uri' ? 'URIs' : 'e-mail addresses'}`,
+        );
       }
       sans.push(san);
       sanNodes.push(item.node);
@@ -159,30 +229,61 @@ function checkCertificate(
   if (c.has('key')) key = checkKeyType(check, value('key'), join(path, 'key')) ?? key;
   let days: number | undefined = local ? defaults.days : undefined;
   if (c.has('days')) {
-    if (acme) check.error(c.get('days')!.key, join(path, 'days'), 'days is only for local certificates: an ACME CA decides the lifetime (choose a profile instead)');
+    if (acme)
+      check.error(
+        c.get('days')!.key,
+        join(path, 'days'),
+        'days is only for local certificates: an ACME CA decides the lifetime (choose a profile instead)',
+      );
     else days = checkDays(check, value('days'), join(path, 'days'));
   }
   let profile: string | undefined;
   if (c.has('profile')) {
-    if (local) check.error(c.get('profile')!.key, join(path, 'profile'), 'profile is only for ACME certificates (issuer: acme:<account>); use days for a local certificate');
+    if (local)
+      check.error(
+        c.get('profile')!.key,
+        join(path, 'profile'),
+        'profile is only for ACME certificates (issuer: acme:<account>); use days for a local certificate',
+      );
     else profile = check.string(value('profile'), join(path, 'profile'), 'an ACME profile name');
   }
   // reuseKey, preferredChain: ACME only
   let reuseKey: boolean | undefined;
   if (c.has('reuseKey')) {
     const node = value('reuseKey');
-    if (local) check.error(c.get('reuseKey')!.key, join(path, 'reuseKey'), 'reuseKey is only for ACME certificates (issuer: acme:<account>)');
+    if (local)
+      check.error(
+        c.get('reuseKey')!.key,
+        join(path, 'reuseKey'),
+        'reuseKey is only for ACME certificates (issuer: acme:<account>)',
+      );
     else if (isScalar(node) && typeof node.value === 'boolean') reuseKey = node.value;
     else check.error(node, join(path, 'reuseKey'), `expected true or false, got ${describe(node)}`);
   }
   let preferredChain: string | undefined;
   if (c.has('preferredChain')) {
-    if (local) check.error(c.get('preferredChain')!.key, join(path, 'preferredChain'), 'preferredChain is only for ACME certificates (issuer: acme:<account>)');
+    if (local)
+      check.error(
+        c.get('preferredChain')!.key,
+        join(path, 'preferredChain'),
+        'preferredChain is only for ACME certificates (issuer: acme:<account>)',
+      );
     else {
-      preferredChain = check.string(value('preferredChain'), join(path, 'preferredChain'), 'the common name of an issuer in the chain, e.g. "ISRG Root X1"');
+      preferredChain = check.string(
+        value('preferredChain'),
+        join(path, 'preferredChain'),
+        'the common name of an issuer in the chain, e.g. "ISRG Root X1"',
+      );
       // eslint-disable-next-line no-control-regex
-      if (preferredChain !== undefined && (preferredChain.length > 64 || /[\u0000-\u001f\u007f-\u009f]/.test(preferredChain))) {
-        preferredChain = check.error(value('preferredChain'), join(path, 'preferredChain'), 'expected an issuer common name: at most 64 characters, no control characters');
+      if (
+        preferredChain !== undefined &&
+        (preferredChain.length > 64 || /[\u0000-\u001f\u007f-\u009f]/.test(preferredChain))
+      ) {
+        preferredChain = check.error(
+          value('preferredChain'),
+          join(path, 'preferredChain'),
+          'expected an issuer common name: at most 64 characters, no control characters',
+        );
       }
     }
   }
@@ -190,22 +291,39 @@ function checkCertificate(
   if (c.has('renewBefore')) renewBefore = check.renewBefore(value('renewBefore'), join(path, 'renewBefore'));
   if (local && renewBefore?.type === 'duration' && days !== undefined && renewBefore.ms >= days * 86_400_000) {
     const where = c.has('renewBefore') ? value('renewBefore') : c.has('days') ? value('days') : node;
-    check.error(where, join(path, c.has('renewBefore') ? 'renewBefore' : 'days'), `renewBefore must be shorter than the lifetime (${days} days), or the certificate would be renewed on every check`);
+    check.error(
+      where,
+      join(path, c.has('renewBefore') ? 'renewBefore' : 'days'),
+      `renewBefore must be shorter than the lifetime (${days} days), or the certificate would be renewed on every check`,
+    );
   }
 
   // challenge
   let challenge: DeclaredChallenge | undefined = acme ? { type: 'http-01', port: 80 } : undefined;
   if (c.has('challenge')) {
-    if (local) check.error(c.get('challenge')!.key, join(path, 'challenge'), 'challenge is only for ACME certificates (issuer: acme:<account>)');
+    if (local)
+      check.error(
+        c.get('challenge')!.key,
+        join(path, 'challenge'),
+        'challenge is only for ACME certificates (issuer: acme:<account>)',
+      );
     else challenge = checkChallenge(check, value('challenge'), join(path, 'challenge'), base);
   }
   if (acme && challenge) {
     sans.forEach((san, index) => {
       if (san.value.startsWith('*.') && challenge!.type !== 'dns-01') {
-        check.error(sanNodes[index]!, `${join(path, 'names')}[${index}]`, `a wildcard name needs a dns-01 challenge (${challenge!.type} cannot validate it)`);
+        check.error(
+          sanNodes[index]!,
+          `${join(path, 'names')}[${index}]`,
+          `a wildcard name needs a dns-01 challenge (${challenge!.type} cannot validate it)`,
+        );
       }
       if (san.type === 'ip' && challenge!.type === 'dns-01') {
-        check.error(sanNodes[index]!, `${join(path, 'names')}[${index}]`, 'an IP address cannot be validated with dns-01: use http-01 or tls-alpn-01');
+        check.error(
+          sanNodes[index]!,
+          `${join(path, 'names')}[${index}]`,
+          'an IP address cannot be validated with dns-01: use http-01 or tls-alpn-01',
+        );
       }
     });
   }
@@ -232,7 +350,16 @@ function checkCertificate(
   return { declared: partial(), nameNode: value('name'), targetNodes };
 
   function partial(): DeclaredCertificate {
-    const declared: DeclaredCertificate = { name: name!, issuer: issuer ?? { type: 'local' }, names: sans, kind, key, targets, hooks, line };
+    const declared: DeclaredCertificate = {
+      name: name!,
+      issuer: issuer ?? { type: 'local' },
+      names: sans,
+      kind,
+      key,
+      targets,
+      hooks,
+      line,
+    };
     if (days !== undefined) declared.days = days;
     if (profile !== undefined) declared.profile = profile;
     if (challenge !== undefined) declared.challenge = challenge;

@@ -17,8 +17,18 @@ const CHALLENGE_KEYS: Record<ChallengeType, readonly string[]> = {
   'tls-alpn-01': TLS_ALPN01_KEYS,
 };
 
-export function checkChallenge(check: Checker, node: Node | null, path: string, base: string): DeclaredChallenge | undefined {
-  if (!isMap(node)) return check.error(node, path, `expected a challenge (a map with type: http-01, dns-01 or tls-alpn-01), got ${describe(node)}`);
+export function checkChallenge(
+  check: Checker,
+  node: Node | null,
+  path: string,
+  base: string,
+): DeclaredChallenge | undefined {
+  if (!isMap(node))
+    return check.error(
+      node,
+      path,
+      `expected a challenge (a map with type: http-01, dns-01 or tls-alpn-01), got ${describe(node)}`,
+    );
   const typePair = node.items.find((pair) => isScalar(pair.key) && pair.key.value === 'type');
   if (!typePair) return check.error(node, join(path, 'type'), 'missing; write type: http-01, dns-01 or tls-alpn-01');
   const type = check.oneOf(check.node(typePair.value) ?? (typePair.key as Node), join(path, 'type'), CHALLENGE_TYPES);
@@ -32,12 +42,24 @@ export function checkChallenge(check: Checker, node: Node | null, path: string, 
   const section = new Section(check, e);
   const at = section.at.bind(section);
   const need = section.need.bind(section);
-  const port = e.has('port') ? need(check.integer(at('port'), join(path, 'port'), 1, 65535, 'a port from 1 to 65535')) : undefined;
-  const host = e.has('host') ? need(check.string(at('host'), join(path, 'host'), 'a host name or IP address to listen on')) : undefined;
+  const port = e.has('port')
+    ? need(check.integer(at('port'), join(path, 'port'), 1, 65535, 'a port from 1 to 65535'))
+    : undefined;
+  const host = e.has('host')
+    ? need(check.string(at('host'), join(path, 'host'), 'a host name or IP address to listen on'))
+    : undefined;
   if (type === 'http-01') {
-    const webroot = e.has('webroot') ? need(check.path(at('webroot'), join(path, 'webroot'), base, 'a folder path')) : undefined;
+    const webroot = e.has('webroot')
+      ? need(check.path(at('webroot'), join(path, 'webroot'), base, 'a folder path'))
+      : undefined;
     if (webroot && (e.has('port') || e.has('host'))) {
-      need(check.error(e.get(e.has('port') ? 'port' : 'host')!.key, join(path, e.has('port') ? 'port' : 'host'), 'port and host are for the built-in responder; with webroot, your web server answers the challenge'));
+      need(
+        check.error(
+          e.get(e.has('port') ? 'port' : 'host')!.key,
+          join(path, e.has('port') ? 'port' : 'host'),
+          'port and host are for the built-in responder; with webroot, your web server answers the challenge',
+        ),
+      );
     }
     if (!section.ok) return undefined;
     const challenge: DeclaredChallenge = { type };
@@ -52,15 +74,39 @@ export function checkChallenge(check: Checker, node: Node | null, path: string, 
   }
   // dns-01
   let hook: string[] | undefined;
-  if (!e.has('hook')) need(check.error(node, join(path, 'hook'), 'missing; dns-01 needs the hook that adds and removes TXT records, e.g. hook: ["/usr/local/bin/my-dns-hook"]'));
+  if (!e.has('hook'))
+    need(
+      check.error(
+        node,
+        join(path, 'hook'),
+        'missing; dns-01 needs the hook that adds and removes TXT records, e.g. hook: ["/usr/local/bin/my-dns-hook"]',
+      ),
+    );
   else hook = need(check.argv(at('hook'), join(path, 'hook')));
   const timeoutMs = e.has('timeout') ? need(check.duration(at('timeout'), join(path, 'timeout'), '60s')) : undefined;
-  const propagationSeconds = e.has('propagationSeconds') ? need(check.integer(at('propagationSeconds'), join(path, 'propagationSeconds'), 0, 86_400, 'a number of seconds from 0 to 86400')) : undefined;
+  const propagationSeconds = e.has('propagationSeconds')
+    ? need(
+        check.integer(
+          at('propagationSeconds'),
+          join(path, 'propagationSeconds'),
+          0,
+          86_400,
+          'a number of seconds from 0 to 86400',
+        ),
+      )
+    : undefined;
   const resolver = e.has('resolver') ? need(checkResolver(check, at('resolver'), join(path, 'resolver'))) : undefined;
   let propagationTimeoutMs: number | undefined;
   if (e.has('propagationTimeout')) {
     propagationTimeoutMs = need(check.duration(at('propagationTimeout'), join(path, 'propagationTimeout'), '120s'));
-    if (!e.has('resolver')) need(check.error(e.get('propagationTimeout')!.key, join(path, 'propagationTimeout'), 'propagationTimeout is how long to poll the resolver: add resolver: IP[:PORT]'));
+    if (!e.has('resolver'))
+      need(
+        check.error(
+          e.get('propagationTimeout')!.key,
+          join(path, 'propagationTimeout'),
+          'propagationTimeout is how long to poll the resolver: add resolver: IP[:PORT]',
+        ),
+      );
   }
   if (!section.ok || !hook) return undefined;
   const challenge: DeclaredChallenge = { type, hook };
@@ -80,6 +126,11 @@ function checkResolver(check: Checker, node: Node | null, path: string): string 
   const parsed = checkHostPort(text, { defaultPort: 53, what: 'resolver', example: '"192.0.2.53:53"' });
   if (!parsed.ok) return check.error(node, path, `${parsed.message}; expected ${hint}`);
   const version = isIP(parsed.value.host);
-  if (version === 0) return check.error(node, path, `${JSON.stringify(text)} is a host name; expected ${hint} (the resolver is asked directly, not looked up)`);
+  if (version === 0)
+    return check.error(
+      node,
+      path,
+      `${JSON.stringify(text)} is a host name; expected ${hint} (the resolver is asked directly, not looked up)`,
+    );
   return version === 6 ? `[${parsed.value.host}]:${parsed.value.port}` : `${parsed.value.host}:${parsed.value.port}`;
 }

@@ -23,12 +23,15 @@ export function join(path: string, key: string): string {
 
 /** Edit distance counting a swap of two neighbouring letters as one edit (optimal string alignment). */
 function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
       d[i]![j] = best;
     }
   }
@@ -130,7 +133,13 @@ export class Checker {
   }
 
   /** A map's entries by key; reports a non-map, non-string keys and keys not in `allowed`. */
-  map(node: Node | null, path: string, allowed: readonly string[], what: string, misplaced?: (key: string) => string | undefined): Entries | undefined {
+  map(
+    node: Node | null,
+    path: string,
+    allowed: readonly string[],
+    what: string,
+    misplaced?: (key: string) => string | undefined,
+  ): Entries | undefined {
     if (!isMap(node)) return this.error(node, path, `expected ${what} (a map), got ${describe(node)}`);
     const entries: Entries = new Map();
     for (const pair of node.items as Pair<unknown, unknown>[]) {
@@ -147,7 +156,13 @@ export class Checker {
           this.error(key, join(path, name), elsewhere);
         } else {
           const suggestion = didYouMean(name, allowed);
-          this.error(key, join(path, name), suggestion ? `unknown key; did you mean "${suggestion}"?` : `unknown key; ${what} takes: ${allowed.join(', ')}`);
+          this.error(
+            key,
+            join(path, name),
+            suggestion
+              ? `unknown key; did you mean "${suggestion}"?`
+              : `unknown key; ${what} takes: ${allowed.join(', ')}`,
+          );
         }
         continue;
       }
@@ -187,25 +202,38 @@ export class Checker {
     if (isScalar(node) && typeof node.value === 'string') {
       if ((choices as readonly string[]).includes(node.value)) return node.value as T;
       const suggestion = didYouMean(node.value, choices);
-      return this.error(node, path, `expected one of ${choices.join(', ')}, got ${JSON.stringify(node.value)}${suggestion ? `; did you mean "${suggestion}"?` : ''}`);
+      return this.error(
+        node,
+        path,
+        `expected one of ${choices.join(', ')}, got ${JSON.stringify(node.value)}${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+      );
     }
     return this.error(node, path, `expected one of ${choices.join(', ')}, got ${describe(node)}`);
   }
 
   list(node: Node | null, path: string, what: string): { node: Node | null; path: string }[] | undefined {
     if (!isSeq(node)) return this.error(node, path, `expected ${what} (a list), got ${describe(node)}`);
-    return node.items.map((item, index) => ({ node: this.node(item) ?? (item as Node | null), path: `${path}[${index}]` }));
+    return node.items.map((item, index) => ({
+      node: this.node(item) ?? (item as Node | null),
+      path: `${path}[${index}]`,
+    }));
   }
 
   /** An argv list: ["systemctl", "reload", "nginx"]. A shell string is refused with the list to write. */
   argv(node: Node | null, path: string): string[] | undefined {
     if (isScalar(node) && typeof node.value === 'string') {
       const words = node.value.trim().split(/\s+/).filter(Boolean);
-      const example = words.length > 0 ? JSON.stringify(words).replace(/","/g, '", "') : '["/usr/local/bin/my-hook", "arg"]';
-      return this.error(node, path, `expected a command as a list of arguments (no shell), got a string; write it as a list: ${example}`);
+      const example =
+        words.length > 0 ? JSON.stringify(words).replace(/","/g, '", "') : '["/usr/local/bin/my-hook", "arg"]';
+      return this.error(
+        node,
+        path,
+        `expected a command as a list of arguments (no shell), got a string; write it as a list: ${example}`,
+      );
     }
     if (!isSeq(node)) return this.error(node, path, `expected a command as a list of arguments, got ${describe(node)}`);
-    if (node.items.length === 0) return this.error(node, path, 'expected a command as a list of arguments, got an empty list');
+    if (node.items.length === 0)
+      return this.error(node, path, 'expected a command as a list of arguments, got an empty list');
     const argv: string[] = [];
     let ok = true;
     node.items.forEach((item, index) => {
@@ -214,15 +242,27 @@ export class Checker {
         const control = CONTROL.exec(word.value);
         if (control) {
           ok = false;
-          this.error(word, `${path}[${index}]`, `${index === 0 ? 'the program' : 'an argument'} cannot contain ${controlName(control[0])} (at position ${control.index + 1}): it would be hidden in logs and listings; write it without`);
+          this.error(
+            word,
+            `${path}[${index}]`,
+            `${index === 0 ? 'the program' : 'an argument'} cannot contain ${controlName(control[0])} (at position ${control.index + 1}): it would be hidden in logs and listings; write it without`,
+          );
         } else if (index === 0 && looksLikeCommandLine(word.value)) {
           ok = false;
           const words = word.value.trim().split(/\s+/);
-          this.error(word, `${path}[${index}]`, `the program ${JSON.stringify(word.value)} is a whole command line, and no program has that name; write each argument as its own item: ${JSON.stringify(words).replace(/","/g, '", "')}`);
+          this.error(
+            word,
+            `${path}[${index}]`,
+            `the program ${JSON.stringify(word.value)} is a whole command line, and no program has that name; write each argument as its own item: ${JSON.stringify(words).replace(/","/g, '", "')}`,
+          );
         } else argv.push(word.value);
       } else {
         ok = false;
-        this.error(word ?? node, `${path}[${index}]`, `expected ${index === 0 ? 'the program (a non-empty string)' : 'an argument (a string)'}, got ${describe(word)}`);
+        this.error(
+          word ?? node,
+          `${path}[${index}]`,
+          `expected ${index === 0 ? 'the program (a non-empty string)' : 'an argument (a string)'}, got ${describe(word)}`,
+        );
       }
     });
     return ok ? argv : undefined;
@@ -234,47 +274,80 @@ export class Checker {
       const result = checkDuration(node.value, { maxMs });
       if (result.ok) return result.ms;
       if (result.problem === 'zero') return this.error(node, path, 'expected a duration longer than 0');
-      if (result.problem === 'too-long') return this.error(node, path, `${JSON.stringify(node.value.trim())} is longer than the limit of ${formatDuration(maxMs)}`);
+      if (result.problem === 'too-long')
+        return this.error(
+          node,
+          path,
+          `${JSON.stringify(node.value.trim())} is longer than the limit of ${formatDuration(maxMs)}`,
+        );
     }
-    return this.error(node, path, `expected a duration like "${example}" (a number and s, m, h, d or w), got ${describe(node)}`);
+    return this.error(
+      node,
+      path,
+      `expected a duration like "${example}" (a number and s, m, h, d or w), got ${describe(node)}`,
+    );
   }
 
   renewBefore(node: Node | null, path: string): RenewBefore | undefined {
     const expected = 'expected a duration like "30d" or a fraction of the lifetime like "1/3", "25%" or "0.25"';
     const fraction = (value: number, text: string): RenewBefore | undefined =>
-      value > 0 && value < 1 ? { type: 'fraction', fraction: value } : this.error(node, path, `a fraction of the lifetime must be between 0 and 1 (both excluded), got ${text}`);
+      value > 0 && value < 1
+        ? { type: 'fraction', fraction: value }
+        : this.error(node, path, `a fraction of the lifetime must be between 0 and 1 (both excluded), got ${text}`);
     if (isScalar(node) && typeof node.value === 'number' && !Number.isInteger(node.value)) {
       return fraction(node.value, node.source ?? String(node.value));
     }
-    if (!isScalar(node) || typeof node.value !== 'string') return this.error(node, path, `${expected}, got ${describe(node)}`);
+    if (!isScalar(node) || typeof node.value !== 'string')
+      return this.error(node, path, `${expected}, got ${describe(node)}`);
     const result = checkRenewBefore(node.value);
     return result.ok ? result.value : this.error(node, path, result.message);
   }
 
   /** Absolute; relative paths are taken from the config file's folder. */
-  path(node: Node | null, path: string, base: string, what = 'a file path'): { absolute: string; written: string } | undefined {
+  path(
+    node: Node | null,
+    path: string,
+    base: string,
+    what = 'a file path',
+  ): { absolute: string; written: string } | undefined {
     const text = this.string(node, path, what);
     if (text === undefined) return undefined;
     if (text.includes('\0')) return this.error(node, path, 'a path cannot contain a NUL character');
     const control = CONTROL.exec(text);
-    if (control) return this.error(node, path, `a path cannot contain ${controlName(control[0])} (at position ${control.index + 1}): it would break every file that names it`);
+    if (control)
+      return this.error(
+        node,
+        path,
+        `a path cannot contain ${controlName(control[0])} (at position ${control.index + 1}): it would break every file that names it`,
+      );
     if (what === 'a file path' && /(^|\/)(\.\.?)?$/.test(text)) {
-      return this.error(node, path, `${JSON.stringify(text)} names a folder, not a file: add the file name (e.g. ${JSON.stringify(`${text.replace(/\/+$/, '')}/${'site.pem'}`)})`);
+      return this.error(
+        node,
+        path,
+        `${JSON.stringify(text)} names a folder, not a file: add the file name (e.g. ${JSON.stringify(`${text.replace(/\/+$/, '')}/${'site.pem'}`)})`,
+      );
     }
     return { absolute: isAbsolute(text) ? resolve(text) : resolve(base, text), written: text };
   }
 
   mode(node: Node | null, path: string): number | undefined {
     if (isScalar(node) && typeof node.value === 'number') {
-      return this.error(node, path, `expected an octal string like "0640", got the number ${node.source ?? node.value}: quote it (mode: "0640"); a bare number is ambiguous in YAML`);
+      return this.error(
+        node,
+        path,
+        `expected an octal string like "0640", got the number ${node.source ?? node.value}: quote it (mode: "0640"); a bare number is ambiguous in YAML`,
+      );
     }
-    if (isScalar(node) && typeof node.value === 'string' && /^[0-7]{3,4}$/.test(node.value)) return parseInt(node.value, 8);
+    if (isScalar(node) && typeof node.value === 'string' && /^[0-7]{3,4}$/.test(node.value))
+      return parseInt(node.value, 8);
     return this.error(node, path, `expected an octal string like "0640", got ${describe(node)}`);
   }
 
   ownerOrGroup(node: Node | null, path: string, what: 'user' | 'group'): string | number | undefined {
-    if (isScalar(node) && typeof node.value === 'number') return this.integer(node, path, 0, 4_294_967_294, `a ${what} name or a numeric id`);
-    if (isScalar(node) && typeof node.value === 'string' && /^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/.test(node.value)) return node.value;
+    if (isScalar(node) && typeof node.value === 'number')
+      return this.integer(node, path, 0, 4_294_967_294, `a ${what} name or a numeric id`);
+    if (isScalar(node) && typeof node.value === 'string' && /^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/.test(node.value))
+      return node.value;
     return this.error(node, path, `expected a ${what} name or a numeric id, got ${describe(node)}`);
   }
 

@@ -13,8 +13,16 @@ export const DEFAULT_HOOKS_KEYS = ['timeout'] as const;
  * The defaults (the built-in ones where the section is absent or a value is invalid). `issuerValid` is false
  * when defaults.issuer is given but invalid: certificates that inherit it are then not built.
  */
-export function checkDefaults(check: Checker, node: Node | null | undefined): { defaults: ConfigDefaults; issuerValid: boolean } {
-  const defaults: ConfigDefaults = { issuer: { type: 'local' }, key: DEFAULT_KEY, days: DEFAULT_DAYS, hookTimeoutMs: DEFAULT_HOOK_TIMEOUT_MS };
+export function checkDefaults(
+  check: Checker,
+  node: Node | null | undefined,
+): { defaults: ConfigDefaults; issuerValid: boolean } {
+  const defaults: ConfigDefaults = {
+    issuer: { type: 'local' },
+    key: DEFAULT_KEY,
+    days: DEFAULT_DAYS,
+    hookTimeoutMs: DEFAULT_HOOK_TIMEOUT_MS,
+  };
   let issuerValid = true;
   if (node === undefined) return { defaults, issuerValid };
   const d = check.map(node, 'defaults', DEFAULTS_KEYS, 'defaults');
@@ -32,7 +40,9 @@ export function checkDefaults(check: Checker, node: Node | null | undefined): { 
     }
     if (d.has('hooks')) {
       const h = check.map(check.at(d, 'hooks'), 'defaults.hooks', DEFAULT_HOOKS_KEYS, 'default hook settings');
-      if (h?.has('timeout')) defaults.hookTimeoutMs = check.duration(check.at(h, 'timeout'), 'defaults.hooks.timeout', '30s') ?? defaults.hookTimeoutMs;
+      if (h?.has('timeout'))
+        defaults.hookTimeoutMs =
+          check.duration(check.at(h, 'timeout'), 'defaults.hooks.timeout', '30s') ?? defaults.hookTimeoutMs;
     }
   }
   return { defaults, issuerValid };

@@ -30,13 +30,21 @@ export function checkHooks(
         if (argv) reload.push(argv);
       });
     } else if (isSeq(value) && value.items.some((item) => isSeq(check.node(item)))) {
-      need(check.error(value, reloadPath, 'expected one command (a list of strings) or a list of commands (a list of lists), not a mix of both'));
+      need(
+        check.error(
+          value,
+          reloadPath,
+          'expected one command (a list of strings) or a list of commands (a list of lists), not a mix of both',
+        ),
+      );
     } else {
       const argv = need(check.argv(value, reloadPath));
       if (argv) reload.push(argv);
     }
   }
-  const timeoutMs = e.has('timeout') ? need(check.duration(at('timeout'), join(path, 'timeout'), '30s')) : defaultTimeoutMs;
+  const timeoutMs = e.has('timeout')
+    ? need(check.duration(at('timeout'), join(path, 'timeout'), '30s'))
+    : defaultTimeoutMs;
   const verify = e.has('verify') ? need(check.hostPort(at('verify'), join(path, 'verify'))) : undefined;
   if (!section.ok || timeoutMs === undefined) return undefined;
   const hooks: DeclaredHooks = { reload, timeoutMs };

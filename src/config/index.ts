@@ -40,8 +40,15 @@ export function parseConfig(text: string, fileName: string = DEFAULT_CONFIG_FILE
   const { config, errors } = validateConfig(text, fileName);
   if (config) return config;
   const count = `${errors.length} error${errors.length === 1 ? '' : 's'}`;
-  const listed = errors.length > MAX_LISTED_ERRORS ? [...errors.slice(0, MAX_LISTED_ERRORS), `… and ${errors.length - MAX_LISTED_ERRORS} more`] : errors;
-  throw new ConfigError(`${fileName} has ${count}`, listed, errors.length === 1 ? errors[0] : `fix all ${count} (listed in details), then run again; the first: ${errors[0]}`);
+  const listed =
+    errors.length > MAX_LISTED_ERRORS
+      ? [...errors.slice(0, MAX_LISTED_ERRORS), `… and ${errors.length - MAX_LISTED_ERRORS} more`]
+      : errors;
+  throw new ConfigError(
+    `${fileName} has ${count}`,
+    listed,
+    errors.length === 1 ? errors[0] : `fix all ${count} (listed in details), then run again; the first: ${errors[0]}`,
+  );
 }
 
 /** Reads and validates a declaration file (default ./mcpki.yaml). */
@@ -60,13 +67,25 @@ export interface LoadOptions {
 }
 
 /** The ACME directory names `acme account register --directory` knows: an account of that name is registered from it. */
-const KNOWN_DIRECTORIES = ['letsencrypt', 'letsencrypt-staging', 'zerossl', 'google', 'google-staging', 'buypass', 'buypass-staging'];
+const KNOWN_DIRECTORIES = [
+  'letsencrypt',
+  'letsencrypt-staging',
+  'zerossl',
+  'google',
+  'google-staging',
+  'buypass',
+  'buypass-staging',
+];
 
 /**
  * Every acme:ACCOUNT issuer of `config` names an account registered in the home (`mcpki acme account list`);
  * each one that does not is an error with its line, all of them in one ConfigError.
  */
-export function checkAcmeAccounts(config: Config, registered: readonly string[], fileName: string = DEFAULT_CONFIG_FILE): void {
+export function checkAcmeAccounts(
+  config: Config,
+  registered: readonly string[],
+  fileName: string = DEFAULT_CONFIG_FILE,
+): void {
   const have = new Set(registered);
   const missing = config.certificates.filter((c) => c.issuer.type === 'acme' && !have.has(c.issuer.account));
   if (missing.length === 0) return;
@@ -87,8 +106,17 @@ export function checkAcmeAccounts(config: Config, registered: readonly string[],
 
 function readError(path: string, error: unknown): McpkiError {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new McpkiError('NOT_FOUND', `no declaration file at ${path}`, 'create mcpki.yaml (see templates/mcpki.example.yaml), or point to one with -c FILE');
-  return new McpkiError('INVALID_INPUT', `cannot read ${path} (${code ?? String(error)})`, 'check the path and its permissions');
+  if (code === 'ENOENT')
+    return new McpkiError(
+      'NOT_FOUND',
+      `no declaration file at ${path}`,
+      'create mcpki.yaml (see templates/mcpki.example.yaml), or point to one with -c FILE',
+    );
+  return new McpkiError(
+    'INVALID_INPUT',
+    `cannot read ${path} (${code ?? String(error)})`,
+    'check the path and its permissions',
+  );
 }
 
 /**
@@ -97,7 +125,12 @@ function readError(path: string, error: unknown): McpkiError {
  */
 function readDeclaration(path: string): Buffer {
   try {
-    return readInputFile(path, { what: 'declaration file', maxBytes: MAX_CONFIG_BYTES, trusted: true, hint: 'check the path (-c FILE) and its permissions' });
+    return readInputFile(path, {
+      what: 'declaration file',
+      maxBytes: MAX_CONFIG_BYTES,
+      trusted: true,
+      hint: 'check the path (-c FILE) and its permissions',
+    });
   } catch (error) {
     const cause = (error as { cause?: NodeJS.ErrnoException }).cause;
     if (cause?.code === 'ENOENT') throw readError(path, cause);
@@ -145,20 +178,37 @@ function macOf(key: Buffer, id: string, json: string): string {
 /** The shape a Config produced by validateConfig has; a cache entry that differs is not used. */
 function plausibleConfig(value: unknown, file: string): value is Config {
   const config = value as Config;
-  const isArgv = (argv: unknown) => Array.isArray(argv) && argv.length > 0 && argv.every((word) => typeof word === 'string' && !word.includes('\0'));
+  const isArgv = (argv: unknown) =>
+    Array.isArray(argv) && argv.length > 0 && argv.every((word) => typeof word === 'string' && !word.includes('\0'));
   const isPath = (path: unknown) => typeof path === 'string' && path.startsWith('/') && !path.includes('\0');
   const isMode = (mode: unknown) => typeof mode === 'number' && Number.isInteger(mode) && mode >= 0 && mode <= 0o777;
-  const isTimeout = (ms: unknown) => typeof ms === 'number' && Number.isInteger(ms) && ms > 0 && ms <= DURATION_LIMITS.hook;
+  const isTimeout = (ms: unknown) =>
+    typeof ms === 'number' && Number.isInteger(ms) && ms > 0 && ms <= DURATION_LIMITS.hook;
   const hooksOk = (hooks: { reload?: unknown; timeoutMs?: unknown } | undefined) =>
     !!hooks && Array.isArray(hooks.reload) && hooks.reload.every(isArgv) && isTimeout(hooks.timeoutMs);
   try {
-    if (!config || typeof config !== 'object' || config.version !== 1 || config.file !== file || !Array.isArray(config.certificates)) return false;
+    if (
+      !config ||
+      typeof config !== 'object' ||
+      config.version !== 1 ||
+      config.file !== file ||
+      !Array.isArray(config.certificates)
+    )
+      return false;
     if (!isTimeout(config.defaults?.hookTimeoutMs)) return false;
     for (const certificate of config.certificates) {
-      if (typeof certificate.name !== 'string' || !hooksOk(certificate.hooks) || !Array.isArray(certificate.targets)) return false;
-      for (const target of certificate.targets) if (!isPath(target.path) || !isMode(target.mode) || (target.passwordFile !== undefined && !isPath(target.passwordFile))) return false;
+      if (typeof certificate.name !== 'string' || !hooksOk(certificate.hooks) || !Array.isArray(certificate.targets))
+        return false;
+      for (const target of certificate.targets)
+        if (
+          !isPath(target.path) ||
+          !isMode(target.mode) ||
+          (target.passwordFile !== undefined && !isPath(target.passwordFile))
+        )
+          return false;
       const key = KEY_BEARING_TARGETS as readonly string[];
-      for (const target of certificate.targets) if (key.includes(target.type) && (target.mode & 0o007) !== 0) return false;
+      for (const target of certificate.targets)
+        if (key.includes(target.type) && (target.mode & 0o007) !== 0) return false;
       if (certificate.challenge?.type === 'dns-01' && !isArgv(certificate.challenge.hook)) return false;
     }
     if (config.crl !== undefined) {
@@ -207,7 +257,12 @@ function writeCache(cacheDir: string, id: string, config: Config): void {
 
 export function loadConfig(path: string = DEFAULT_CONFIG_FILE, options: LoadOptions = {}): Config {
   const config = loadDeclaration(path, options);
-  if (options.context) checkAcmeAccounts(config, (options.context.existingStore()?.listAcmeAccounts() ?? []).map((a) => a.name), path);
+  if (options.context)
+    checkAcmeAccounts(
+      config,
+      (options.context.existingStore()?.listAcmeAccounts() ?? []).map((a) => a.name),
+      path,
+    );
   return config;
 }
 
@@ -215,7 +270,11 @@ function loadDeclaration(path: string, options: LoadOptions): Config {
   const bytes = readDeclaration(path);
   const text = new StringDecoder('utf8').end(bytes);
   if (!options.cacheDir) return parseConfig(text, path);
-  const id = createHash('sha256').update(`mcpki ${VERSION}\0${resolve(path)}\0`).update(bytes).digest('hex').slice(0, 32);
+  const id = createHash('sha256')
+    .update(`mcpki ${VERSION}\0${resolve(path)}\0`)
+    .update(bytes)
+    .digest('hex')
+    .slice(0, 32);
   const cached = readCache(options.cacheDir, id, resolve(path));
   if (cached) return cached;
   const config = parseConfig(text, path);

@@ -78,15 +78,18 @@ export function validateConfig(text: string, fileName: string): ValidationResult
     const { line, col } = lineCounter.linePos(offset);
     return `${fileName}:${line}:${col}`;
   };
-  const format = (problem: Problem): string => `${location(problem.offset)}${problem.path ? ` ${problem.path}` : ''}: ${problem.message}`;
+  const format = (problem: Problem): string =>
+    `${location(problem.offset)}${problem.path ? ` ${problem.path}` : ''}: ${problem.message}`;
   const yamlError = (offset: number, message: string): string => {
     const firstLine = message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     return `${location(offset)}: invalid YAML: ${/call stack/i.test(firstLine) ? 'nested too deeply (lists or maps inside each other)' : firstLine}`;
   };
 
-  if (doc.errors.length > 0) return { config: undefined, errors: doc.errors.map((error) => yamlError(error.pos[0], error.message)) };
+  if (doc.errors.length > 0)
+    return { config: undefined, errors: doc.errors.map((error) => yamlError(error.pos[0], error.message)) };
   const duplicates = duplicateKeys(doc);
-  if (duplicates.length > 0) return { config: undefined, errors: duplicates.map((offset) => yamlError(offset, 'Map keys must be unique')) };
+  if (duplicates.length > 0)
+    return { config: undefined, errors: duplicates.map((offset) => yamlError(offset, 'Map keys must be unique')) };
 
   const check = new Checker(doc);
   const file = resolve(fileName);
@@ -113,11 +116,22 @@ export function validateConfig(text: string, fileName: string): ValidationResult
 
   let certificates: DeclaredCertificate[] = [];
   const targetPaths: WrittenPaths = new Map();
-  if (!top.has('certificates')) check.error(root, 'certificates', 'missing; add certificates: followed by a list of certificates');
-  else certificates = checkCertificates(check, check.at(top, 'certificates'), defaults, issuerValid, base, lineCounter, targetPaths);
+  if (!top.has('certificates'))
+    check.error(root, 'certificates', 'missing; add certificates: followed by a list of certificates');
+  else
+    certificates = checkCertificates(
+      check,
+      check.at(top, 'certificates'),
+      defaults,
+      issuerValid,
+      base,
+      lineCounter,
+      targetPaths,
+    );
 
   let crl: DeclaredCrl | undefined;
-  if (top.has('crl')) crl = checkCrl(check, check.at(top, 'crl'), base, defaults.hookTimeoutMs, lineCounter, targetPaths);
+  if (top.has('crl'))
+    crl = checkCrl(check, check.at(top, 'crl'), base, defaults.hookTimeoutMs, lineCounter, targetPaths);
 
   const acmeServer = top.has('acmeServer') ? checkAcmeServer(check, check.at(top, 'acmeServer')) : undefined;
 

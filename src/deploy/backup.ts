@@ -6,7 +6,15 @@ import { linkSync, lstatSync, readdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
 import { TEMP_MARKER } from '../fs/atomic.js';
-import { copyWithOwner, errnoCode, randomSuffix, removeCreatedDirs, removeTree, syncDirs, tryUnlink } from '../fs/files.js';
+import {
+  copyWithOwner,
+  errnoCode,
+  randomSuffix,
+  removeCreatedDirs,
+  removeTree,
+  syncDirs,
+  tryUnlink,
+} from '../fs/files.js';
 import { releaseDropped, restoreSet, SET_PREFIX } from './fileset.js';
 import type { FileSet, LeftoverListings, SetBackup } from './types.js';
 
@@ -33,7 +41,6 @@ export interface DeployBackup {
   listings?: LeftoverListings;
 }
 
-
 /** `.NAME.mcpki-prev-…` links an interrupted deploy left next to `path`. */
 function leftovers(dir: string, listings?: LeftoverListings): Set<string> {
   let names = listings?.get(dir);
@@ -50,7 +57,9 @@ function leftovers(dir: string, listings?: LeftoverListings): Set<string> {
 
 export function staleBackups(path: string, listings?: LeftoverListings): string[] {
   const prefix = `.${basename(path)}${PREV_MARKER}`;
-  return [...leftovers(dirname(path), listings)].filter((name) => name.startsWith(prefix)).map((name) => join(dirname(path), name));
+  return [...leftovers(dirname(path), listings)]
+    .filter((name) => name.startsWith(prefix))
+    .map((name) => join(dirname(path), name));
 }
 
 export function removeStaleTempsFor(path: string, listings?: LeftoverListings): void {
@@ -89,7 +98,12 @@ export function restoreBackup(backup: DeployBackup): void {
     restoreEntries(backup.entries);
     syncDirs(backup.entries.map((entry) => entry.path));
   } catch (error) {
-    throw new McpkiError('WRITE_FAILED', `cannot restore the previous files (${errnoCode(error)})`, `the previous versions are kept as .NAME${PREV_MARKER}… next to each target and as ${SET_PREFIX}NAME/v-… folders; rename them back by hand`, { cause: error });
+    throw new McpkiError(
+      'WRITE_FAILED',
+      `cannot restore the previous files (${errnoCode(error)})`,
+      `the previous versions are kept as .NAME${PREV_MARKER}… next to each target and as ${SET_PREFIX}NAME/v-… folders; rename them back by hand`,
+      { cause: error },
+    );
   }
   removeCreatedDirs(backup.createdDirs);
 }

@@ -41,7 +41,14 @@
 import { chmodSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { McpkiError } from '../errors.js';
-import { discardBackup, keepPrevious, removeStaleTempsFor, restoreBackup, restoreEntries, type DeployBackup } from './backup.js';
+import {
+  discardBackup,
+  keepPrevious,
+  removeStaleTempsFor,
+  restoreBackup,
+  restoreEntries,
+  type DeployBackup,
+} from './backup.js';
 import { makeFolder, removeCreatedDirs, syncDirs, tryUnlink, writeFailed, writeTemp } from '../fs/files.js';
 import { createDirs } from './folders.js';
 import { abortSet, adopt, CURRENT, prepareSet, publishSet, releaseDropped, restoreSet } from './fileset.js';
@@ -86,7 +93,11 @@ export interface DeployOptions {
  * the order of operations at the top of this file). Throws WRITE_FAILED with every target as it was before
  * (or, after a migration, showing the same bytes through symlinks) when any step up to the renames fails.
  */
-export function deployTargets(targets: readonly Target[], material: Material, options: DeployOptions = {}): DeployResult {
+export function deployTargets(
+  targets: readonly Target[],
+  material: Material,
+  options: DeployOptions = {},
+): DeployResult {
   const { plans, sets } = plan(targets, material, options.listings);
   const changed = plans.filter((p) => p.changed);
   const result: DeployResult = {
@@ -99,7 +110,13 @@ export function deployTargets(targets: readonly Target[], material: Material, op
 
   const singles = changed.filter((p) => !p.set);
   const live = sets.filter((s) => s.changed && !s.dissolve);
-  const backup: DeployBackup = { entries: [], createdDirs: [], stale: changed.flatMap((p) => p.stale), sets: [], listings: options.listings };
+  const backup: DeployBackup = {
+    entries: [],
+    createdDirs: [],
+    stale: changed.flatMap((p) => p.stale),
+    sets: [],
+    listings: options.listings,
+  };
   const temps: string[] = [];
   const abort = (error: McpkiError): McpkiError => {
     temps.forEach(tryUnlink);
@@ -114,7 +131,9 @@ export function deployTargets(targets: readonly Target[], material: Material, op
   try {
     createDirs(changed, backup.createdDirs);
   } catch (error) {
-    throw abort(error instanceof McpkiError ? error : writeFailed(dirname(changed[0]!.path), error, 'create the folder for'));
+    throw abort(
+      error instanceof McpkiError ? error : writeFailed(dirname(changed[0]!.path), error, 'create the folder for'),
+    );
   }
   for (const p of singles) {
     try {
@@ -124,7 +143,18 @@ export function deployTargets(targets: readonly Target[], material: Material, op
     }
   }
   for (const set of live) {
-    const s: SetBackup = { path: set.path, dir: set.dir, created: false, previous: set.version, next: null, swapTemp: null, linkTemps: [], links: [], superseded: [], stale: set.stale };
+    const s: SetBackup = {
+      path: set.path,
+      dir: set.dir,
+      created: false,
+      previous: set.version,
+      next: null,
+      swapTemp: null,
+      linkTemps: [],
+      links: [],
+      superseded: [],
+      stale: set.stale,
+    };
     backup.sets.push(s);
     try {
       if (!set.exists) {
@@ -161,7 +191,10 @@ export function deployTargets(targets: readonly Target[], material: Material, op
     for (; swapped < backup.sets.length; swapped++) publishSet(backup.sets[swapped]!);
     for (; renamed < singles.length; renamed++) renameSync(temps[renamed]!, singles[renamed]!.path);
   } catch (error) {
-    const failed = renamed < singles.length && swapped === backup.sets.length ? singles[renamed]!.path : backup.sets[swapped]?.path ?? '';
+    const failed =
+      renamed < singles.length && swapped === backup.sets.length
+        ? singles[renamed]!.path
+        : (backup.sets[swapped]?.path ?? '');
     restoreEntries(backup.entries.slice(0, renamed));
     temps.slice(renamed).forEach(tryUnlink);
     for (const entry of backup.entries.slice(renamed)) if (entry.previous) tryUnlink(entry.previous);
@@ -226,7 +259,11 @@ function firstPath(targets: readonly Target[], type: Target['type']): string {
 }
 
 /** The environment every reload hook gets (laid over mcpki's own environment). */
-export function hookEnvironment(targets: readonly Target[], material: Material, extra: Record<string, string> = {}): Record<string, string> {
+export function hookEnvironment(
+  targets: readonly Target[],
+  material: Material,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     ...extra,
     MCPKI_CERT_NAME: material.name,
@@ -282,7 +319,10 @@ export async function deployWithHooks(
       const result = await runHook(argv, hookEnv, timeoutMs);
       results.push(result);
       if (hookFailed(result)) {
-        failure = { reason: 'DEPLOY_HOOK_FAILED', message: `reload hook ${JSON.stringify(argv.join(' '))} for ${material.name} failed: ${describeHookResult(result)}` };
+        failure = {
+          reason: 'DEPLOY_HOOK_FAILED',
+          message: `reload hook ${JSON.stringify(argv.join(' '))} for ${material.name} failed: ${describeHookResult(result)}`,
+        };
         break;
       }
     }
@@ -290,10 +330,17 @@ export async function deployWithHooks(
       const options: Parameters<typeof verifyServedSerial>[2] = { timeoutMs: hooks.verifyTimeoutMs ?? 10_000 };
       if (hooks.verifyServername) options.servername = hooks.verifyServername;
       verified = await verifyServedSerial(hooks.verify, material.serial, options);
-      if (!verified.ok) failure = { reason: 'DEPLOY_VERIFY_FAILED', message: `verify ${typeof hooks.verify === 'string' ? hooks.verify : formatHostPort(hooks.verify)} for ${material.name} failed: ${verified.error ?? 'the new serial is not served'}` };
+      if (!verified.ok)
+        failure = {
+          reason: 'DEPLOY_VERIFY_FAILED',
+          message: `verify ${typeof hooks.verify === 'string' ? hooks.verify : formatHostPort(hooks.verify)} for ${material.name} failed: ${verified.error ?? 'the new serial is not served'}`,
+        };
     }
   } catch (error) {
-    failure = { reason: 'DEPLOY_HOOK_FAILED', message: `reload hooks for ${material.name} failed: ${(error as Error).message}` };
+    failure = {
+      reason: 'DEPLOY_HOOK_FAILED',
+      message: `reload hooks for ${material.name} failed: ${(error as Error).message}`,
+    };
   }
 
   if (!failure) {
@@ -303,7 +350,13 @@ export async function deployWithHooks(
     return outcome;
   }
 
-  const details: DeployFailureDetails = { reason: failure.reason, rolledBack: false, deploy, hooks: results, rollbackHooks: [] };
+  const details: DeployFailureDetails = {
+    reason: failure.reason,
+    rolledBack: false,
+    deploy,
+    hooks: results,
+    rollbackHooks: [],
+  };
   if (verified) details.verified = verified;
   try {
     restoreBackup(backup);

@@ -18,7 +18,19 @@ import { basename, dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
 import { assertSafeFolder, isTrustedOwner, unsafe } from '../fs/safe-path.js';
 import { TEMP_MARKER } from '../fs/atomic.js';
-import { copyWithOwner, errnoCode, fsyncDir, makeFolder, randomSuffix, removeTree, statOrNull, tempSymlink, tryUnlink, writeFailed, writeNewFile } from '../fs/files.js';
+import {
+  copyWithOwner,
+  errnoCode,
+  fsyncDir,
+  makeFolder,
+  randomSuffix,
+  removeTree,
+  statOrNull,
+  tempSymlink,
+  tryUnlink,
+  writeFailed,
+  writeNewFile,
+} from '../fs/files.js';
 import type { FileSet, Material, PathState, Plan, SetBackup, Target } from './types.js';
 
 /** `.mcpki-set-NAME`: the folder of certificate NAME's file set, next to its targets */
@@ -28,16 +40,17 @@ const VERSION_NAME = /^v-[A-Za-z0-9-]+$/;
 /** target types that form a file set when two or more of them share a folder */
 export const SET_TYPES: ReadonlySet<Target['type']> = new Set(['cert', 'key', 'chain', 'fullchain']);
 
-
-
-
 export function validSetName(material: Material): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(material.name) && !material.name.includes('..');
 }
 
 export function setNameOf(material: Material): string {
   if (!validSetName(material)) {
-    throw new McpkiError('INVALID_INPUT', `certificate name ${JSON.stringify(material.name)} cannot name the folder of its file set`, 'use letters, digits, ".", "_" and "-"');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `certificate name ${JSON.stringify(material.name)} cannot name the folder of its file set`,
+      'use letters, digits, ".", "_" and "-"',
+    );
   }
   return `${SET_PREFIX}${material.name}`;
 }
@@ -56,11 +69,17 @@ function assertSetEntry(path: string, what: string, folder: boolean): void {
     throw writeFailed(path, error, 'read');
   }
   if (!isTrustedOwner(stat.uid)) {
-    throw unsafe(path, `${what} is owned by uid ${stat.uid}, not by this user or root (mode ${(stat.mode & 0o7777).toString(8).padStart(4, '0')})`, `remove ${path} after checking it; the next deploy recreates it`);
+    throw unsafe(
+      path,
+      `${what} is owned by uid ${stat.uid}, not by this user or root (mode ${(stat.mode & 0o7777).toString(8).padStart(4, '0')})`,
+      `remove ${path} after checking it; the next deploy recreates it`,
+    );
   }
   if (folder) {
-    if (stat.isSymbolicLink()) throw unsafe(path, `${what} is a symlink, not a folder`, `remove ${path}; the next deploy recreates it`);
-    if (!stat.isDirectory()) throw new McpkiError('WRITE_FAILED', `${path} is not a folder`, `remove ${path}; the next deploy recreates it`);
+    if (stat.isSymbolicLink())
+      throw unsafe(path, `${what} is a symlink, not a folder`, `remove ${path}; the next deploy recreates it`);
+    if (!stat.isDirectory())
+      throw new McpkiError('WRITE_FAILED', `${path} is not a folder`, `remove ${path}; the next deploy recreates it`);
     assertSafeFolder(path, stat, what, true);
   }
 }
@@ -74,18 +93,31 @@ export function inspectSet(dir: string, name: string): Pick<FileSet, 'exists' | 
     entries = readdirSync(path);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return { exists: false, version: null, stale: [] };
-    throw new McpkiError('WRITE_FAILED', `cannot read ${path} (${errnoCode(error)})`, `${path} holds the files of a certificate's set; it must be a folder mcpki can read`, { cause: error });
+    throw new McpkiError(
+      'WRITE_FAILED',
+      `cannot read ${path} (${errnoCode(error)})`,
+      `${path} holds the files of a certificate's set; it must be a folder mcpki can read`,
+      { cause: error },
+    );
   }
   let version: string | null = null;
   if (entries.includes(CURRENT)) {
     const current = join(path, CURRENT);
     assertSetEntry(current, 'the link to the current version', false);
-    if (!lstatSync(current).isSymbolicLink()) throw new McpkiError('WRITE_FAILED', `${current} is not a symlink`, `remove ${current}; the next deploy recreates it`);
+    if (!lstatSync(current).isSymbolicLink())
+      throw new McpkiError(
+        'WRITE_FAILED',
+        `${current} is not a symlink`,
+        `remove ${current}; the next deploy recreates it`,
+      );
     const text = readlinkSync(current);
     if (VERSION_NAME.test(text)) version = text;
   }
-  for (const entry of entries) if (VERSION_NAME.test(entry)) assertSetEntry(join(path, entry), 'a version folder', true);
-  const stale = entries.filter((entry) => entry !== CURRENT && entry !== version && (VERSION_NAME.test(entry) || entry.includes(TEMP_MARKER)));
+  for (const entry of entries)
+    if (VERSION_NAME.test(entry)) assertSetEntry(join(path, entry), 'a version folder', true);
+  const stale = entries.filter(
+    (entry) => entry !== CURRENT && entry !== version && (VERSION_NAME.test(entry) || entry.includes(TEMP_MARKER)),
+  );
   return { exists: true, version, stale: stale.map((entry) => join(path, entry)) };
 }
 
@@ -205,7 +237,12 @@ export function adopt(set: FileSet, backup: SetBackup): void {
 
 /** The new version folder, complete and synced, and the temp symlinks whose renames will publish it. */
 export function prepareSet(set: FileSet, material: Material, backup: SetBackup): void {
-  const version = `v-${material.serial.toLowerCase().replace(/[^0-9a-f]/g, '').slice(0, 16) || 'x'}-${randomSuffix()}`;
+  const version = `v-${
+    material.serial
+      .toLowerCase()
+      .replace(/[^0-9a-f]/g, '')
+      .slice(0, 16) || 'x'
+  }-${randomSuffix()}`;
   const folder = join(set.path, version);
   makeFolder(folder, set.dirMode);
   backup.next = version;

@@ -32,7 +32,8 @@ export function hookFailed(result: HookResult): boolean {
 
 /** One line that says how a hook ended: "exit 3: last stderr line", "timed out after 2000 ms", … */
 export function describeHookResult(result: HookResult): string {
-  const lastLine = (result.stderr.trim().split('\n').pop() ?? '').trim() || (result.stdout.trim().split('\n').pop() ?? '').trim();
+  const lastLine =
+    (result.stderr.trim().split('\n').pop() ?? '').trim() || (result.stdout.trim().split('\n').pop() ?? '').trim();
   let how: string;
   if (result.spawnError) how = `could not start (${result.spawnError})`;
   else if (result.timedOut) how = `timed out after ${result.durationMs} ms and was killed`;
@@ -55,7 +56,16 @@ export function runHook(argv: readonly string[], env: Record<string, string>, ti
   const started = Date.now();
   const base = { argv: [...argv] };
   if (argv.length === 0 || !argv[0]) {
-    return Promise.resolve({ ...base, exitCode: null, signal: null, timedOut: false, stdout: '', stderr: '', durationMs: 0, spawnError: 'empty command' });
+    return Promise.resolve({
+      ...base,
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      stdout: '',
+      stderr: '',
+      durationMs: 0,
+      spawnError: 'empty command',
+    });
   }
   return new Promise((resolve) => {
     let stdout = '';
@@ -64,7 +74,11 @@ export function runHook(argv: readonly string[], env: Record<string, string>, ti
     let settled = false;
     let exit: { code: number | null; signal: string | null } | undefined;
     const timers: NodeJS.Timeout[] = [];
-    const child = spawn(argv[0]!, argv.slice(1), { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      env: childEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout = append(stdout, chunk)));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = append(stderr, chunk)));
 
@@ -84,17 +98,28 @@ export function runHook(argv: readonly string[], env: Record<string, string>, ti
       child.stderr.destroy();
       // a timed-out hook's descendants go with it, even if the leader had already exited
       if (timedOut) killGroup('SIGKILL');
-      const result: HookResult = { ...base, exitCode: exit?.code ?? null, signal: exit?.signal ?? null, timedOut, stdout, stderr, durationMs: Date.now() - started };
+      const result: HookResult = {
+        ...base,
+        exitCode: exit?.code ?? null,
+        signal: exit?.signal ?? null,
+        timedOut,
+        stdout,
+        stderr,
+        durationMs: Date.now() - started,
+      };
       if (spawnError) result.spawnError = spawnError;
       resolve(result);
     };
 
     timers.push(
-      setTimeout(() => {
-        timedOut = true;
-        killGroup('SIGTERM');
-        timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
-      }, Math.max(0, timeoutMs)),
+      setTimeout(
+        () => {
+          timedOut = true;
+          killGroup('SIGTERM');
+          timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
+        },
+        Math.max(0, timeoutMs),
+      ),
     );
     child.on('error', (error: NodeJS.ErrnoException) => finish(error.code ?? error.message));
     child.on('exit', (code, signal) => {

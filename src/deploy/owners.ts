@@ -18,11 +18,21 @@ function getentId(database: 'passwd' | 'group', name: string): number | undefine
   return undefined;
 }
 
-export function resolveId(value: string | number | undefined, database: 'passwd' | 'group', path: string, cache: Map<string, number>): number | undefined {
+export function resolveId(
+  value: string | number | undefined,
+  database: 'passwd' | 'group',
+  path: string,
+  cache: Map<string, number>,
+): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value === 'number' || /^\d+$/.test(value)) {
     const id = Number(value);
-    if (!Number.isInteger(id) || id < 0) throw new McpkiError('INVALID_INPUT', `target ${path}: ${value} is not a valid ${database === 'passwd' ? 'uid' : 'gid'}`, 'give a name or a non-negative number');
+    if (!Number.isInteger(id) || id < 0)
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `target ${path}: ${value} is not a valid ${database === 'passwd' ? 'uid' : 'gid'}`,
+        'give a name or a non-negative number',
+      );
     return id;
   }
   const key = `${database}:${value}`;
@@ -30,7 +40,11 @@ export function resolveId(value: string | number | undefined, database: 'passwd'
   if (id === undefined) {
     id = getentId(database, value);
     if (id === undefined) {
-      throw new McpkiError('INVALID_INPUT', `target ${path}: no such ${database === 'passwd' ? 'user' : 'group'} ${JSON.stringify(value)}`, `create the ${database === 'passwd' ? 'user' : 'group'} or fix the name`);
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `target ${path}: no such ${database === 'passwd' ? 'user' : 'group'} ${JSON.stringify(value)}`,
+        `create the ${database === 'passwd' ? 'user' : 'group'} or fix the name`,
+      );
     }
     cache.set(key, id);
   }
@@ -39,16 +53,26 @@ export function resolveId(value: string | number | undefined, database: 'passwd'
 
 /** Whether a file already has this mode and (where one is asked for) this owner and group. */
 export function hasModeAndOwner(stat: Stats, mode: number, uid: number | undefined, gid: number | undefined): boolean {
-  return (stat.mode & 0o7777) === mode && (uid === undefined || stat.uid === uid) && (gid === undefined || stat.gid === gid);
+  return (
+    (stat.mode & 0o7777) === mode && (uid === undefined || stat.uid === uid) && (gid === undefined || stat.gid === gid)
+  );
 }
 
 export function checkOwnership(path: string, uid: number | undefined, gid: number | undefined): void {
   const myUid = process.getuid?.();
   if (myUid === undefined || myUid === 0) return;
   if (uid !== undefined && uid !== myUid) {
-    throw new McpkiError('INVALID_INPUT', `target ${path}: owner ${uid} needs root (running as uid ${myUid})`, 'run mcpki as root, or remove owner from the target');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `target ${path}: owner ${uid} needs root (running as uid ${myUid})`,
+      'run mcpki as root, or remove owner from the target',
+    );
   }
   if (gid !== undefined && gid !== process.getgid?.() && !(process.getgroups?.() ?? []).includes(gid)) {
-    throw new McpkiError('INVALID_INPUT', `target ${path}: group ${gid} needs root or membership of that group`, 'run mcpki as root, or remove group from the target');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `target ${path}: group ${gid} needs root or membership of that group`,
+      'run mcpki as root, or remove group from the target',
+    );
   }
 }

@@ -6,7 +6,17 @@ import { McpkiError } from '../errors.js';
 import { assertSafeDir, isTrustedOwner, lstatOrNull, unsafe } from '../fs/safe-path.js';
 import { staleBackups } from './backup.js';
 import { statOrNull, writeFailed } from '../fs/files.js';
-import { inspectMember, inspectSet, isFolder, memberLink, SET_PREFIX, SET_TYPES, setFolderMode, setNameOf, validSetName } from './fileset.js';
+import {
+  inspectMember,
+  inspectSet,
+  isFolder,
+  memberLink,
+  SET_PREFIX,
+  SET_TYPES,
+  setFolderMode,
+  setNameOf,
+  validSetName,
+} from './fileset.js';
 import { checkOwnership, hasModeAndOwner, resolveId } from './owners.js';
 import { renderTarget, targetUpToDate, validateTarget } from './targets.js';
 import type { FileSet, LeftoverListings, Material, PathState, Plan, Target } from './types.js';
@@ -19,7 +29,11 @@ function assertNotPlanted(path: string, uid: number | undefined): void {
   const stat = lstatOrNull(path);
   if (!stat || isTrustedOwner(stat.uid) || (stat.uid === uid && !stat.isSymbolicLink())) return;
   const kind = stat.isSymbolicLink() ? 'a symlink' : stat.isFile() ? 'a file' : 'an entry';
-  throw unsafe(path, `target is ${kind} owned by uid ${stat.uid} in a folder others can write`, `remove ${path} after checking it, or deploy into a folder only this user or root can write`);
+  throw unsafe(
+    path,
+    `target is ${kind} owned by uid ${stat.uid} in a folder others can write`,
+    `remove ${path} after checking it, or deploy into a folder only this user or root can write`,
+  );
 }
 
 /**
@@ -58,14 +72,23 @@ export function checkTargets(targets: readonly Target[], name: string): void {
   for (const dir of setDirs) inspectSet(dir, SET_PREFIX + name);
 }
 
-export function plan(targets: readonly Target[], material: Material, listings?: LeftoverListings): { plans: Plan[]; sets: FileSet[] } {
+export function plan(
+  targets: readonly Target[],
+  material: Material,
+  listings?: LeftoverListings,
+): { plans: Plan[]; sets: FileSet[] } {
   const seen = new Set<string>();
   const ids = new Map<string, number>();
   const setTypesPerDir = new Map<string, number>();
   for (const target of targets) {
     validateTarget(target);
     const path = resolve(target.path);
-    if (seen.has(path)) throw new McpkiError('INVALID_INPUT', `certificate ${material.name}: two targets write ${path}`, 'give every target its own path');
+    if (seen.has(path))
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `certificate ${material.name}: two targets write ${path}`,
+        'give every target its own path',
+      );
     seen.add(path);
     if (SET_TYPES.has(target.type)) setTypesPerDir.set(dirname(path), (setTypesPerDir.get(dirname(path)) ?? 0) + 1);
   }
@@ -89,7 +112,15 @@ export function plan(targets: readonly Target[], material: Material, listings?: 
     if (inSet) {
       set = sets.get(dir);
       if (!set) {
-        set = { dir, name: setName, path: join(dir, setName), members: [], dirMode: 0o700, changed: false, ...inspectSet(dir, setName) };
+        set = {
+          dir,
+          name: setName,
+          path: join(dir, setName),
+          members: [],
+          dirMode: 0o700,
+          changed: false,
+          ...inspectSet(dir, setName),
+        };
         sets.set(dir, set);
       }
       ({ state, stat } = inspectMember(path, memberLink(setName, path)));
@@ -108,7 +139,20 @@ export function plan(targets: readonly Target[], material: Material, listings?: 
       }
       upToDate = targetUpToDate(target, material, rendered, existing);
     }
-    const p: Plan = { target, path, data: rendered.data, mode: rendered.mode, uid, gid, existed: state !== 'missing', stale, changed: !upToDate, state, source: null, set };
+    const p: Plan = {
+      target,
+      path,
+      data: rendered.data,
+      mode: rendered.mode,
+      uid,
+      gid,
+      existed: state !== 'missing',
+      stale,
+      changed: !upToDate,
+      state,
+      source: null,
+      set,
+    };
     if (set) {
       // the real file already holds exactly this: the new version links it instead of writing it again
       if (upToDate) p.source = state === 'link' ? realpathSync(path) : state === 'file' ? path : null;
@@ -126,7 +170,16 @@ export function plan(targets: readonly Target[], material: Material, listings?: 
     const name = SET_PREFIX + material.name;
     for (const [dir, count] of setTypesPerDir) {
       if (count >= 2 || !isFolder(join(dir, name))) continue;
-      const set: FileSet = { dir, name, path: join(dir, name), members: [], dirMode: 0o700, changed: true, dissolve: true, ...inspectSet(dir, name) };
+      const set: FileSet = {
+        dir,
+        name,
+        path: join(dir, name),
+        members: [],
+        dirMode: 0o700,
+        changed: true,
+        dissolve: true,
+        ...inspectSet(dir, name),
+      };
       for (const p of plans) if (dirname(p.path) === dir && SET_TYPES.has(p.target.type)) p.changed = true;
       sets.set(dir, set);
     }

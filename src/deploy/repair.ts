@@ -42,23 +42,27 @@ export function repairCheck(targets: readonly Target[]): RepairReport {
     try {
       const { leaf, key } = readTargetContents(target, data);
       const wantsLeaf = target.type !== 'key' && target.type !== 'chain';
-      const wantsKey = target.type === 'key' || target.type === 'combined' || target.type === 'p12' || target.type === 'k8s-secret';
+      const wantsKey =
+        target.type === 'key' || target.type === 'combined' || target.type === 'p12' || target.type === 'k8s-secret';
       if (wantsLeaf && !leaf) problems.push({ path, problem: 'no certificate in the file' });
       if (wantsKey && !key) problems.push({ path, problem: 'no private key in the file' });
       if (leaf) leaves.push({ path, serial: leaf.serialNumber, spki: spkiDer(leaf) });
       if (key) keys.push({ path, spki: spkiDer(key) });
-      if (leaf && key && !spkiDer(leaf).equals(spkiDer(key))) problems.push({ path, problem: 'the private key does not match the certificate in the same file' });
+      if (leaf && key && !spkiDer(leaf).equals(spkiDer(key)))
+        problems.push({ path, problem: 'the private key does not match the certificate in the same file' });
     } catch (error) {
       problems.push({ path, problem: `cannot be parsed (${(error as Error).message})` });
     }
   }
   const first = leaves[0];
   for (const leaf of leaves.slice(1)) {
-    if (first && leaf.serial !== first.serial) problems.push({ path: leaf.path, problem: `holds serial ${leaf.serial}, ${first.path} holds ${first.serial}` });
+    if (first && leaf.serial !== first.serial)
+      problems.push({ path: leaf.path, problem: `holds serial ${leaf.serial}, ${first.path} holds ${first.serial}` });
   }
   for (const key of keys) {
     for (const leaf of leaves) {
-      if (key.path !== leaf.path && !key.spki.equals(leaf.spki)) problems.push({ path: key.path, problem: `the private key does not match the certificate in ${leaf.path}` });
+      if (key.path !== leaf.path && !key.spki.equals(leaf.spki))
+        problems.push({ path: key.path, problem: `the private key does not match the certificate in ${leaf.path}` });
     }
   }
   return { ok: problems.length === 0 && interrupted.length === 0, problems, interrupted };

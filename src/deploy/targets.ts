@@ -28,13 +28,22 @@ export function defaultMode(type: TargetType): number {
 export function targetModeProblem(type: TargetType, mode: number): { problem: string; hint: string } | null {
   const text = (mode & 0o7777).toString(8).padStart(4, '0');
   if ((mode & 0o7000) !== 0) {
-    const bits = [mode & 0o4000 ? 'setuid' : '', mode & 0o2000 ? 'setgid' : '', mode & 0o1000 ? 'sticky' : ''].filter(Boolean).join(' and ');
-    return { problem: `mode ${text} sets the ${bits} bit`, hint: `use a plain file mode such as ${holdsPrivateKey(type) ? '0600' : '0644'}` };
+    const bits = [mode & 0o4000 ? 'setuid' : '', mode & 0o2000 ? 'setgid' : '', mode & 0o1000 ? 'sticky' : '']
+      .filter(Boolean)
+      .join(' and ');
+    return {
+      problem: `mode ${text} sets the ${bits} bit`,
+      hint: `use a plain file mode such as ${holdsPrivateKey(type) ? '0600' : '0644'}`,
+    };
   }
   if (holdsPrivateKey(type) && (mode & 0o027) !== 0) {
-    return { problem: `mode ${text} lets ${mode & 0o007 ? 'others' : 'the group'} ${mode & 0o022 ? 'write' : 'read'} the private key`, hint: 'use "0600", or "0640" with a group that may read the key' };
+    return {
+      problem: `mode ${text} lets ${mode & 0o007 ? 'others' : 'the group'} ${mode & 0o022 ? 'write' : 'read'} the private key`,
+      hint: 'use "0600", or "0640" with a group that may read the key',
+    };
   }
-  if ((mode & 0o002) !== 0) return { problem: `mode ${text} lets everyone write the file`, hint: 'use "0644" or narrower' };
+  if ((mode & 0o002) !== 0)
+    return { problem: `mode ${text} lets everyone write the file`, hint: 'use "0644" or narrower' };
   return null;
 }
 
@@ -45,7 +54,11 @@ function invalid(target: Target, problem: string, hint: string): McpkiError {
 /** Checks one target's own fields (not the file system). Throws INVALID_INPUT. */
 export function validateTarget(target: Target): void {
   if (!(TARGET_TYPES as readonly string[]).includes(target.type)) {
-    throw new McpkiError('INVALID_INPUT', `unknown target type ${JSON.stringify(target.type)}`, `use one of ${TARGET_TYPES.join(', ')}`);
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `unknown target type ${JSON.stringify(target.type)}`,
+      `use one of ${TARGET_TYPES.join(', ')}`,
+    );
   }
   if (typeof target.path !== 'string' || target.path === '' || !target.path.startsWith('/')) {
     throw invalid(target, 'the path must be absolute', 'give an absolute path such as /etc/ssl/mcpki/web.crt');
@@ -56,20 +69,38 @@ export function validateTarget(target: Target): void {
   }
   const modeProblem = targetModeProblem(target.type, target.mode ?? defaultMode(target.type));
   if (modeProblem) throw invalid(target, modeProblem.problem, modeProblem.hint);
-  if (target.type === 'p12' && !target.passwordFile) throw invalid(target, 'a p12 target needs passwordFile', 'add passwordFile: a file whose first line is the password');
+  if (target.type === 'p12' && !target.passwordFile)
+    throw invalid(
+      target,
+      'a p12 target needs passwordFile',
+      'add passwordFile: a file whose first line is the password',
+    );
   if (target.type === 'k8s-secret') {
     if (target.secretName !== undefined && !DNS_SUBDOMAIN.test(target.secretName)) {
-      throw invalid(target, `secretName ${JSON.stringify(target.secretName)} is not a valid Kubernetes name`, 'use lower-case letters, digits, "-" and "."');
+      throw invalid(
+        target,
+        `secretName ${JSON.stringify(target.secretName)} is not a valid Kubernetes name`,
+        'use lower-case letters, digits, "-" and "."',
+      );
     }
     if (target.namespace !== undefined && !DNS_LABEL.test(target.namespace)) {
-      throw invalid(target, `namespace ${JSON.stringify(target.namespace)} is not a valid Kubernetes namespace`, 'use lower-case letters, digits and "-", at most 63 characters');
+      throw invalid(
+        target,
+        `namespace ${JSON.stringify(target.namespace)} is not a valid Kubernetes namespace`,
+        'use lower-case letters, digits and "-", at most 63 characters',
+      );
     }
   }
 }
 
 function certificates(material: Material): { leaf: Buffer; chain: Buffer[] } {
   const [leaf] = fromPem(material.certPem, 'CERTIFICATE');
-  if (!leaf) throw new McpkiError('INVALID_INPUT', `certificate ${material.name}: no PEM certificate in the material`, 'pass the leaf certificate as PEM');
+  if (!leaf)
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `certificate ${material.name}: no PEM certificate in the material`,
+      'pass the leaf certificate as PEM',
+    );
   return { leaf, chain: fromPem(material.chainPem, 'CERTIFICATE') };
 }
 
@@ -77,7 +108,12 @@ function privateKey(material: Material): KeyObject {
   try {
     return createPrivateKey(material.keyPem);
   } catch (error) {
-    throw new McpkiError('INVALID_INPUT', `certificate ${material.name}: the private key cannot be read`, 'pass an unencrypted PEM private key', { cause: error });
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `certificate ${material.name}: the private key cannot be read`,
+      'pass an unencrypted PEM private key',
+      { cause: error },
+    );
   }
 }
 
@@ -87,7 +123,11 @@ function privateKey(material: Material): KeyObject {
  */
 function normalizedPkcs8(material: Material): string {
   const blocks = fromPem(material.keyPem, 'PRIVATE KEY');
-  if (blocks.length === 1 && material.keyPem.trimStart().startsWith('-----BEGIN PRIVATE KEY-----') && !material.keyPem.includes('ENCRYPTED')) {
+  if (
+    blocks.length === 1 &&
+    material.keyPem.trimStart().startsWith('-----BEGIN PRIVATE KEY-----') &&
+    !material.keyPem.includes('ENCRYPTED')
+  ) {
     return toPem('PRIVATE KEY', blocks[0]!);
   }
   return privateKey(material).export({ type: 'pkcs8', format: 'pem' }) as string;
@@ -104,7 +144,12 @@ function pems(material: Material): { cert: string; chain: string; fullchain: str
 
 /** The first line of a password file (as `issue --p12-password-file` reads it). */
 export function readPasswordFile(target: Target): string {
-  return readInputText(target.passwordFile!, { what: 'the PKCS#12 password file', maxBytes: INPUT_LIMITS.secret, code: 'PASSPHRASE_MISSING', hint: 'give a readable file whose first line is the password' }).split(/\r?\n/)[0]!;
+  return readInputText(target.passwordFile!, {
+    what: 'the PKCS#12 password file',
+    maxBytes: INPUT_LIMITS.secret,
+    code: 'PASSPHRASE_MISSING',
+    hint: 'give a readable file whose first line is the password',
+  }).split(/\r?\n/)[0]!;
 }
 
 function yamlString(text: string): string {
@@ -113,9 +158,19 @@ function yamlString(text: string): string {
 }
 
 function k8sSecret(target: Target, material: Material, fullchain: string, key: string): string {
-  const lines = ['apiVersion: v1', 'kind: Secret', 'type: kubernetes.io/tls', 'metadata:', `  name: ${yamlString(target.secretName ?? material.name)}`];
+  const lines = [
+    'apiVersion: v1',
+    'kind: Secret',
+    'type: kubernetes.io/tls',
+    'metadata:',
+    `  name: ${yamlString(target.secretName ?? material.name)}`,
+  ];
   if (target.namespace !== undefined) lines.push(`  namespace: ${yamlString(target.namespace)}`);
-  lines.push('data:', `  tls.crt: ${Buffer.from(fullchain).toString('base64')}`, `  tls.key: ${Buffer.from(key).toString('base64')}`);
+  lines.push(
+    'data:',
+    `  tls.crt: ${Buffer.from(fullchain).toString('base64')}`,
+    `  tls.key: ${Buffer.from(key).toString('base64')}`,
+  );
   return lines.join('\n') + '\n';
 }
 
@@ -140,7 +195,12 @@ export function renderTarget(target: Target, material: Material): Rendered {
       return { data: Buffer.from(p.key + p.fullchain), mode };
     case 'p12': {
       const { leaf, chain } = certificates(material);
-      const data = encodePkcs12({ key: privateKey(material), certificates: [leaf, ...chain], password: readPasswordFile(target), friendlyName: material.name });
+      const data = encodePkcs12({
+        key: privateKey(material),
+        certificates: [leaf, ...chain],
+        password: readPasswordFile(target),
+        friendlyName: material.name,
+      });
       return { data, mode };
     }
     case 'k8s-secret':
@@ -190,7 +250,10 @@ export function readTargetContents(target: Target, data: Buffer): { leaf?: X509C
       return {};
     case 'p12': {
       const opened = openPkcs12(data, readPasswordFile(target));
-      return { leaf: opened.certificates[0] ? new X509Certificate(opened.certificates[0]) : undefined, key: opened.keys[0] };
+      return {
+        leaf: opened.certificates[0] ? new X509Certificate(opened.certificates[0]) : undefined,
+        key: opened.keys[0],
+      };
     }
     case 'k8s-secret': {
       const crt = /^ {2}tls\.crt: ([A-Za-z0-9+/=]+)$/m.exec(text());

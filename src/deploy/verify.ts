@@ -25,16 +25,27 @@ export interface VerifyResult {
 
 /** The verify target: host:port or [v6]:port (src/net/address.ts); a parsed { host, port } is taken as it is. */
 export function parseVerifyTarget(target: string | HostPort): HostPort {
-  return parseHostPort(target, { what: `verify target ${typeof target === 'string' ? JSON.stringify(target) : formatHostPort(target)}` });
+  return parseHostPort(target, {
+    what: `verify target ${typeof target === 'string' ? JSON.stringify(target) : formatHostPort(target)}`,
+  });
 }
 
 /** Upper-case hex without leading zeros, so "00ab" and "AB" compare equal. */
 export function normalizeSerial(serial: string): string {
-  const hex = serial.replace(/[:\s]/g, '').toUpperCase().replace(/^0+(?=.)/, '');
+  const hex = serial
+    .replace(/[:\s]/g, '')
+    .toUpperCase()
+    .replace(/^0+(?=.)/, '');
   return hex;
 }
 
-function probeOnce(host: string, port: number, servername: string | undefined, ca: string | Buffer | undefined, timeoutMs: number): Promise<{ serial?: string; error?: string }> {
+function probeOnce(
+  host: string,
+  port: number,
+  servername: string | undefined,
+  ca: string | Buffer | undefined,
+  timeoutMs: number,
+): Promise<{ serial?: string; error?: string }> {
   return new Promise((resolve) => {
     let done = false;
     const options: tls.ConnectionOptions = { host, port, rejectUnauthorized: false };
@@ -53,7 +64,9 @@ function probeOnce(host: string, port: number, servername: string | undefined, c
       const serial = socket.getPeerCertificate()?.serialNumber;
       finish(serial ? { serial: normalizeSerial(serial) } : { error: 'the server presented no certificate' });
     });
-    socket.once('error', (error: NodeJS.ErrnoException) => finish({ error: `${error.code ?? 'error'}: ${error.message}` }));
+    socket.once('error', (error: NodeJS.ErrnoException) =>
+      finish({ error: `${error.code ?? 'error'}: ${error.message}` }),
+    );
   });
 }
 
@@ -61,7 +74,11 @@ function probeOnce(host: string, port: number, servername: string | undefined, c
  * Connects to hostPort until it presents a certificate with `expectedSerial` or `timeoutMs` runs out
  * (services often reload asynchronously). Never throws for network problems: they are in `error`.
  */
-export async function verifyServedSerial(target: string | HostPort, expectedSerial: string, options: VerifyOptions = {}): Promise<VerifyResult> {
+export async function verifyServedSerial(
+  target: string | HostPort,
+  expectedSerial: string,
+  options: VerifyOptions = {},
+): Promise<VerifyResult> {
   const { host, port } = parseVerifyTarget(target);
   const hostPort = formatHostPort({ host, port });
   const servername = options.servername ?? (isIP(host) ? undefined : host);

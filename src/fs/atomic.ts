@@ -3,7 +3,18 @@
 import { spawnSync } from 'node:child_process';
 import { childEnv } from '../process/env.js';
 import { isAlive } from '../process/alive.js';
-import { closeSync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
@@ -33,7 +44,12 @@ function writeError(path: string, error: unknown, what = 'write'): McpkiError {
   if (error instanceof McpkiError) return error;
   const code = (error as NodeJS.ErrnoException).code ?? 'error';
   const why = code === 'EISDIR' ? ': a folder is in the way' : code === 'ENOSPC' ? ': the disk is full' : '';
-  return new McpkiError('WRITE_FAILED', `cannot ${what} ${path} (${code})${why}`, 'check that the folder is writable, that nothing is in the way of the file and that the disk is not full; the previous files were left in place', { cause: error });
+  return new McpkiError(
+    'WRITE_FAILED',
+    `cannot ${what} ${path} (${code})${why}`,
+    'check that the folder is writable, that nothing is in the way of the file and that the disk is not full; the previous files were left in place',
+    { cause: error },
+  );
 }
 
 function writeTemp(file: FileToWrite, sync = true): string {

@@ -2,7 +2,22 @@
 // with the final mode and owner set before a byte is written, fsynced; fresh temp names next to a path; folders
 // created and removed.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, fchmodSync, fchownSync, fsyncSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, statSync, symlinkSync, writeSync, type Stats } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
 import { fsyncPath as fsyncDir, TEMP_MARKER, tempSuffix, tryUnlink } from './atomic.js';
@@ -22,7 +37,12 @@ export function errnoCode(error: unknown): string {
 }
 
 export function writeFailed(path: string, error: unknown, what = 'write'): McpkiError {
-  return new McpkiError('WRITE_FAILED', `cannot ${what} ${path} (${errnoCode(error)})`, 'check that the folder is writable and the disk is not full; the previous files were left in place', { cause: error });
+  return new McpkiError(
+    'WRITE_FAILED',
+    `cannot ${what} ${path} (${errnoCode(error)})`,
+    'check that the folder is writable and the disk is not full; the previous files were left in place',
+    { cause: error },
+  );
 }
 
 export function statOrNull(path: string): Stats | null {

@@ -16,7 +16,8 @@ export function realPathOf(path: string, hops = 0): string {
       return join(realpathSync(current), ...rest);
     } catch {
       // a dangling symlink (its target is created later) still decides where the file lands
-      if (hops < 40 && isSymlink(current)) return join(realPathOf(resolve(dirname(current), readlinkSync(current)), hops + 1), ...rest);
+      if (hops < 40 && isSymlink(current))
+        return join(realPathOf(resolve(dirname(current), readlinkSync(current)), hops + 1), ...rest);
       if (dirname(current) === current) return absolute;
       rest.unshift(basename(current));
     }
@@ -46,7 +47,10 @@ export function assertKeyPathOutsideGit(keyPath: string): void {
   const real = realPathOf(keyPath);
   const workTree = findWorkTree(real);
   if (!workTree) return;
-  const result = spawnSync('git', ['-C', workTree, 'check-ignore', '-q', '--no-index', '--', real], { stdio: 'ignore', env: childEnv() });
+  const result = spawnSync('git', ['-C', workTree, 'check-ignore', '-q', '--no-index', '--', real], {
+    stdio: 'ignore',
+    env: childEnv(),
+  });
   if (result.status === 0) return; // ignored: fine
   const why = result.error ? 'git is not available to check .gitignore' : 'it is not git-ignored';
   const shown = real === resolve(keyPath) ? keyPath : `${keyPath} (really ${real})`;

@@ -38,16 +38,36 @@ export function readInputFile(path: string, options: ReadInputOptions): Buffer {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (error) {
     const errno = (error as NodeJS.ErrnoException).code ?? 'error';
-    const why = errno === 'ENOENT' ? 'does not exist' : errno === 'EACCES' ? 'is not readable' : errno === 'EISDIR' ? 'is a folder' : `cannot be read (${errno})`;
-    throw new McpkiError(code, `${options.what} ${path} ${why}`, options.hint ?? 'give the path of a readable regular file', { cause: error });
+    const why =
+      errno === 'ENOENT'
+        ? 'does not exist'
+        : errno === 'EACCES'
+          ? 'is not readable'
+          : errno === 'EISDIR'
+            ? 'is a folder'
+            : `cannot be read (${errno})`;
+    throw new McpkiError(
+      code,
+      `${options.what} ${path} ${why}`,
+      options.hint ?? 'give the path of a readable regular file',
+      { cause: error },
+    );
   }
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile()) {
-      throw new McpkiError('INVALID_INPUT', `${options.what} ${path} is ${describeType(stat)}, not a regular file`, 'give the path of a regular file');
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `${options.what} ${path} is ${describeType(stat)}, not a regular file`,
+        'give the path of a regular file',
+      );
     }
     if (stat.size > options.maxBytes) {
-      throw new McpkiError('INVALID_INPUT', `${options.what} ${path} is ${stat.size} bytes; the limit is ${options.maxBytes}`, 'split the file or check that it is the right one');
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `${options.what} ${path} is ${stat.size} bytes; the limit is ${options.maxBytes}`,
+        'split the file or check that it is the right one',
+      );
     }
     if (options.trusted) assertTrustedOwner(path, stat, options.what);
     return readUpTo(fd, path, options);
@@ -71,7 +91,11 @@ function readUpTo(fd: number, path: string, options: ReadInputOptions): Buffer {
     total += n;
     chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
     if (total > options.maxBytes) {
-      throw new McpkiError('INVALID_INPUT', `${options.what} ${path} is over ${options.maxBytes} bytes`, 'split the file or check that it is the right one');
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `${options.what} ${path} is over ${options.maxBytes} bytes`,
+        'split the file or check that it is the right one',
+      );
     }
   }
   return Buffer.concat(chunks, total);
@@ -80,10 +104,18 @@ function readUpTo(fd: number, path: string, options: ReadInputOptions): Buffer {
 function assertTrustedOwner(path: string, stat: { uid: number; mode: number }, what: string): void {
   const me = process.getuid?.() ?? 0;
   if (stat.uid !== me && stat.uid !== 0) {
-    throw new McpkiError('UNSAFE_PATH', `${what} ${path} belongs to uid ${stat.uid}, not to this user (uid ${me}) or root`, `chown ${me} ${path}, after checking its content`);
+    throw new McpkiError(
+      'UNSAFE_PATH',
+      `${what} ${path} belongs to uid ${stat.uid}, not to this user (uid ${me}) or root`,
+      `chown ${me} ${path}, after checking its content`,
+    );
   }
   if ((stat.mode & 0o022) !== 0) {
-    throw new McpkiError('UNSAFE_PATH', `${what} ${path} is writable by ${stat.mode & 0o002 ? 'everyone' : 'its group'} (mode ${(stat.mode & 0o7777).toString(8).padStart(4, '0')})`, `chmod go-w ${path}, after checking its content`);
+    throw new McpkiError(
+      'UNSAFE_PATH',
+      `${what} ${path} is writable by ${stat.mode & 0o002 ? 'everyone' : 'its group'} (mode ${(stat.mode & 0o7777).toString(8).padStart(4, '0')})`,
+      `chmod go-w ${path}, after checking its content`,
+    );
   }
 }
 

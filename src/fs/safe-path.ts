@@ -27,7 +27,12 @@ export function lstatOrNull(path: string): Stats | null {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
-    throw new McpkiError('WRITE_FAILED', `cannot inspect ${path} (${code ?? 'error'})`, 'check that the path is reachable by this user', { cause: error });
+    throw new McpkiError(
+      'WRITE_FAILED',
+      `cannot inspect ${path} (${code ?? 'error'})`,
+      'check that the path is reachable by this user',
+      { cause: error },
+    );
   }
 }
 
@@ -41,11 +46,19 @@ export function unsafe(path: string, why: string, hint: string): McpkiError {
  */
 export function assertSafeFolder(path: string, stat: Stats, what: string, strict = false): void {
   if (!isTrustedOwner(stat.uid)) {
-    throw unsafe(path, `${what} is owned by uid ${stat.uid}, not by this user (uid ${runningUid()}) or root`, `use a folder that only this user or root owns, or chown ${runningUid()} ${path} after checking its content`);
+    throw unsafe(
+      path,
+      `${what} is owned by uid ${stat.uid}, not by this user (uid ${runningUid()}) or root`,
+      `use a folder that only this user or root owns, or chown ${runningUid()} ${path} after checking its content`,
+    );
   }
   if ((stat.mode & 0o022) !== 0 && (strict || (stat.mode & 0o1000) === 0)) {
     const who = stat.mode & 0o002 ? 'everyone' : 'its group';
-    throw unsafe(path, `${what} is writable by ${who} (mode ${modeText(stat.mode)})`, `chmod go-w ${path}, or use a folder only this user can write`);
+    throw unsafe(
+      path,
+      `${what} is writable by ${who} (mode ${modeText(stat.mode)})`,
+      `chmod go-w ${path}, or use a folder only this user can write`,
+    );
   }
 }
 
@@ -66,15 +79,24 @@ export function assertSafeDir(path: string, what = 'a folder on the way'): strin
       if (!stat) return join(next, ...parts.slice(i + 1));
       if (stat.isSymbolicLink()) {
         if (!isTrustedOwner(stat.uid)) {
-          throw unsafe(next, `it is a symlink owned by uid ${stat.uid}`, `remove ${next} or replace it with a folder this user or root owns`);
+          throw unsafe(
+            next,
+            `it is a symlink owned by uid ${stat.uid}`,
+            `remove ${next} or replace it with a folder this user or root owns`,
+          );
         }
-        if (++hops > MAX_SYMLINK_HOPS) throw unsafe(next, 'too many levels of symlinks', `check the symlinks on the way to ${absolute}`);
+        if (++hops > MAX_SYMLINK_HOPS)
+          throw unsafe(next, 'too many levels of symlinks', `check the symlinks on the way to ${absolute}`);
         const target = readlinkSync(next);
         current = walk(isAbsolute(target) ? target : resolve(dirname(next), target));
         continue;
       }
       if (!stat.isDirectory()) {
-        throw new McpkiError('WRITE_FAILED', `cannot use ${next}: it is not a folder`, `remove ${next} or choose another path`);
+        throw new McpkiError(
+          'WRITE_FAILED',
+          `cannot use ${next}: it is not a folder`,
+          `remove ${next} or choose another path`,
+        );
       }
       assertSafeFolder(next, stat, what);
       current = next;
@@ -97,10 +119,18 @@ export function assertPrivateFile(path: string, what = 'private file', missingOk
   if (stat.isSymbolicLink()) throw unsafe(path, `${what} is a symlink`, `replace ${path} with the file itself (0600)`);
   if (!stat.isFile()) throw unsafe(path, `${what} is not a regular file`, `restore ${path} from a backup`);
   if (!isTrustedOwner(stat.uid)) {
-    throw unsafe(path, `${what} is owned by uid ${stat.uid}, not by this user (uid ${runningUid()}) or root`, `chown ${runningUid()} ${path} after checking it was not replaced`);
+    throw unsafe(
+      path,
+      `${what} is owned by uid ${stat.uid}, not by this user (uid ${runningUid()}) or root`,
+      `chown ${runningUid()} ${path} after checking it was not replaced`,
+    );
   }
   if ((stat.mode & 0o077) !== 0) {
-    throw unsafe(path, `${what} is accessible by group or others (mode ${modeText(stat.mode)})`, `chmod 600 ${path}, and consider the key exposed if others could read it`);
+    throw unsafe(
+      path,
+      `${what} is accessible by group or others (mode ${modeText(stat.mode)})`,
+      `chmod 600 ${path}, and consider the key exposed if others could read it`,
+    );
   }
   return true;
 }

@@ -64,19 +64,28 @@ export function checkHostPort(input: string, options: HostPortOptions = {}): Hos
   const form = `host:port${options.defaultHost !== undefined ? ' or a port' : ''}, e.g. ${options.example ?? '"localhost:8443" or "[::1]:8443"'}`;
   if (options.defaultHost !== undefined && /^\d+$/.test(text)) {
     const port = portNumber(text, lowest);
-    return port === undefined ? { ok: false, message: `the port must be ${range}, got ${shown}` } : { ok: true, value: { host: options.defaultHost, port } };
+    return port === undefined
+      ? { ok: false, message: `the port must be ${range}, got ${shown}` }
+      : { ok: true, value: { host: options.defaultHost, port } };
   }
-  if (isIP(text) === 6) return { ok: false, message: `${shown} is an IPv6 address without brackets: write the address in brackets and the port after it, e.g. [::1]:8443` };
+  if (isIP(text) === 6)
+    return {
+      ok: false,
+      message: `${shown} is an IPv6 address without brackets: write the address in brackets and the port after it, e.g. [::1]:8443`,
+    };
   const parts = splitHostPort(text);
   if (!parts || parts.host === '') return { ok: false, message: `expected ${form}, got ${shown}` };
-  if (parts.port === undefined && options.defaultPort === undefined) return { ok: false, message: `expected ${form}, got ${shown}` };
+  if (parts.port === undefined && options.defaultPort === undefined)
+    return { ok: false, message: `expected ${form}, got ${shown}` };
   const port = parts.port === undefined ? options.defaultPort! : portNumber(parts.port, lowest);
-  if (port === undefined) return { ok: false, message: `the port must be ${range}, got ${JSON.stringify(parts.port)} in ${shown}` };
+  if (port === undefined)
+    return { ok: false, message: `the port must be ${range}, got ${JSON.stringify(parts.port)} in ${shown}` };
   if (parts.bracketed) {
     if (isIP(parts.host) !== 6) return { ok: false, message: `${shown}: only an IPv6 address goes in brackets` };
     return { ok: true, value: { host: parts.host.toLowerCase(), port } };
   }
-  if (!isHost(parts.host)) return { ok: false, message: `${shown} does not name a host (a DNS name or an IP address): expected ${form}` };
+  if (!isHost(parts.host))
+    return { ok: false, message: `${shown} does not name a host (a DNS name or an IP address): expected ${form}` };
   return { ok: true, value: { host: parts.host.toLowerCase().replace(/\.$/, ''), port } };
 }
 

@@ -10,23 +10,43 @@ function invalid(message: string, hint: string): McpkiError {
 
 function requestFromJson(item: unknown, n: number, defaults: Partial<IssueRequest>): IssueRequest {
   const example = '{"kind": "server", "name": "api-1", "sans": ["api-1.localhost"]}';
-  if (typeof item !== 'object' || item === null || Array.isArray(item)) throw invalid(`batch entry ${n} is not an object`, `each entry looks like ${example}`);
+  if (typeof item !== 'object' || item === null || Array.isArray(item))
+    throw invalid(`batch entry ${n} is not an object`, `each entry looks like ${example}`);
   const entry = item as Record<string, unknown>;
   const unknown = Object.keys(entry).filter((key) => !FIELDS.includes(key));
-  if (unknown.length) throw invalid(`batch entry ${n} has unknown field "${unknown[0]}"`, `fields are ${FIELDS.join(', ')}`);
-  if (typeof entry.name !== 'string') throw invalid(`batch entry ${n} has no "name" string`, `each entry looks like ${example}`);
+  if (unknown.length)
+    throw invalid(`batch entry ${n} has unknown field "${unknown[0]}"`, `fields are ${FIELDS.join(', ')}`);
+  if (typeof entry.name !== 'string')
+    throw invalid(`batch entry ${n} has no "name" string`, `each entry looks like ${example}`);
   for (const field of ['kind', 'key', 'out'] as const) {
-    if (entry[field] !== undefined && typeof entry[field] !== 'string') throw invalid(`batch entry ${n} (${entry.name}): "${field}" must be a string`, `each entry looks like ${example}`);
+    if (entry[field] !== undefined && typeof entry[field] !== 'string')
+      throw invalid(
+        `batch entry ${n} (${entry.name}): "${field}" must be a string`,
+        `each entry looks like ${example}`,
+      );
   }
   if (typeof entry.out === 'string' && entry.out.split(/[\\/]/).includes('..')) {
-    throw invalid(`batch entry ${n} (${entry.name}): "out" climbs out of its folder with ".."`, 'give a folder without ".." (an absolute path, or one below the working folder)');
+    throw invalid(
+      `batch entry ${n} (${entry.name}): "out" climbs out of its folder with ".."`,
+      'give a folder without ".." (an absolute path, or one below the working folder)',
+    );
   }
-  if (entry.out === '') throw invalid(`batch entry ${n} (${entry.name}): "out" is empty`, 'give the folder to write into, or leave "out" out for HOME/certs/NAME');
+  if (entry.out === '')
+    throw invalid(
+      `batch entry ${n} (${entry.name}): "out" is empty`,
+      'give the folder to write into, or leave "out" out for HOME/certs/NAME',
+    );
   if (entry.sans !== undefined && (!Array.isArray(entry.sans) || entry.sans.some((s) => typeof s !== 'string'))) {
-    throw invalid(`batch entry ${n} (${entry.name}): "sans" must be a list of strings`, 'write "sans": ["api-1.localhost", "127.0.0.1"]');
+    throw invalid(
+      `batch entry ${n} (${entry.name}): "sans" must be a list of strings`,
+      'write "sans": ["api-1.localhost", "127.0.0.1"]',
+    );
   }
   if (entry.days !== undefined && !Number.isInteger(entry.days)) {
-    throw invalid(`batch entry ${n} (${entry.name}): "days" must be a whole number, not ${JSON.stringify(entry.days)}`, 'write "days": 30 (no quotes)');
+    throw invalid(
+      `batch entry ${n} (${entry.name}): "days" must be a whole number, not ${JSON.stringify(entry.days)}`,
+      'write "days": 30 (no quotes)',
+    );
   }
   return {
     kind: (entry.kind ?? 'server') as IssueRequest['kind'],
@@ -55,12 +75,23 @@ interface Problem {
 function badBatch(problems: Problem[], unit: 'line' | 'entry', hint: string): McpkiError {
   if (problems.length === 1) {
     const [only] = problems;
-    return new McpkiError(only!.error?.code ?? 'INVALID_INPUT', `batch ${unit} ${only!.n}${only!.text}`, only!.error?.hint ?? hint);
+    return new McpkiError(
+      only!.error?.code ?? 'INVALID_INPUT',
+      `batch ${unit} ${only!.n}${only!.text}`,
+      only!.error?.hint ?? hint,
+    );
   }
   const listed = problems.slice(0, MAX_LISTED).map((p) => `${unit} ${p.n}${p.text}`);
   if (problems.length > MAX_LISTED) listed.push(`… and ${problems.length - MAX_LISTED} more`);
-  const numbers = problems.slice(0, 10).map((p) => p.n).join(', ') + (problems.length > 10 ? ', …' : '');
-  const error = invalid(`the batch has ${problems.length} bad ${unit === 'line' ? 'lines' : 'entries'} (${numbers})`, `fix all ${problems.length} (listed above), then run again; ${hint}`);
+  const numbers =
+    problems
+      .slice(0, 10)
+      .map((p) => p.n)
+      .join(', ') + (problems.length > 10 ? ', …' : '');
+  const error = invalid(
+    `the batch has ${problems.length} bad ${unit === 'line' ? 'lines' : 'entries'} (${numbers})`,
+    `fix all ${problems.length} (listed above), then run again; ${hint}`,
+  );
   return Object.assign(error, { details: listed });
 }
 
@@ -96,9 +127,13 @@ export function parseBatch(text: string, defaults: Partial<IssueRequest> = {}): 
     try {
       parsed = JSON.parse(trimmed);
     } catch (error) {
-      throw invalid(`the batch file is not valid JSON: ${(error as Error).message}`, 'fix the JSON, or use the line format "server NAME SAN..."');
+      throw invalid(
+        `the batch file is not valid JSON: ${(error as Error).message}`,
+        'fix the JSON, or use the line format "server NAME SAN..."',
+      );
     }
-    if (!Array.isArray(parsed)) throw invalid('the batch file holds a JSON object, not an array of requests', 'wrap the requests in [ … ]');
+    if (!Array.isArray(parsed))
+      throw invalid('the batch file holds a JSON object, not an array of requests', 'wrap the requests in [ … ]');
     const requests: IssueRequest[] = [];
     const problems: Problem[] = [];
     parsed.forEach((item: unknown, i) => {
@@ -112,7 +147,12 @@ export function parseBatch(text: string, defaults: Partial<IssueRequest> = {}): 
         problems.push({ n: i + 1, text: error.message.replace(/^batch entry \d+/, ''), error });
       }
     });
-    if (problems.length) throw badBatch(problems, 'entry', 'each entry looks like {"kind": "server", "name": "api-1", "sans": ["api-1.localhost"]}');
+    if (problems.length)
+      throw badBatch(
+        problems,
+        'entry',
+        'each entry looks like {"kind": "server", "name": "api-1", "sans": ["api-1.localhost"]}',
+      );
     return requests;
   }
   const requests: IssueRequest[] = [];

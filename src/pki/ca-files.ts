@@ -48,7 +48,8 @@ export interface IssuingCa {
   permitted: Permitted | null;
 }
 
-const RESTORE_HINT = 'restore the CA files from a backup, or run "mcpki init --force" to start over (certificates it issued stop being trusted)';
+const RESTORE_HINT =
+  'restore the CA files from a backup, or run "mcpki init --force" to start over (certificates it issued stop being trusted)';
 
 export function corrupt(message: string, hint: Hint = RESTORE_HINT, cause?: unknown): McpkiError {
   return new McpkiError('CA_CORRUPT', message, hint, cause === undefined ? undefined : { cause });
@@ -65,12 +66,26 @@ export function readCaFile(path: string, what = 'CA file'): string {
   } catch (error) {
     const code = ((error as McpkiError).cause as NodeJS.ErrnoException | undefined)?.code;
     if (code === 'ENOENT') {
-      throw new McpkiError('CA_MISSING', `no CA found (${path} does not exist)`, fix('run "mcpki init" first, or point {--home DIR} or MCPKI_HOME at an existing mcpki home'));
+      throw new McpkiError(
+        'CA_MISSING',
+        `no CA found (${path} does not exist)`,
+        fix('run "mcpki init" first, or point {--home DIR} or MCPKI_HOME at an existing mcpki home'),
+      );
     }
     if (code === 'ENOTDIR') {
-      throw new McpkiError('HOME_UNUSABLE', `cannot read ${path} (${code}): part of the mcpki home path is a file`, fix('pass a folder with {--home DIR} or MCPKI_HOME'), { cause: error });
+      throw new McpkiError(
+        'HOME_UNUSABLE',
+        `cannot read ${path} (${code}): part of the mcpki home path is a file`,
+        fix('pass a folder with {--home DIR} or MCPKI_HOME'),
+        { cause: error },
+      );
     }
-    if (error instanceof McpkiError) throw corrupt(error.message, error.code === 'CA_CORRUPT' ? (error.fix ?? error.hint ?? RESTORE_HINT) : RESTORE_HINT, error);
+    if (error instanceof McpkiError)
+      throw corrupt(
+        error.message,
+        error.code === 'CA_CORRUPT' ? (error.fix ?? error.hint ?? RESTORE_HINT) : RESTORE_HINT,
+        error,
+      );
     throw error;
   }
   if (data.length === 0 || data.toString('latin1').trim() === '') throw corrupt(`${what} ${path} is empty`);
@@ -109,18 +124,32 @@ function readCaCertificate(path: string, what: string): CaCertificate {
 function readCaKey(path: string, what: string, passphrase?: string): { key: KeyObject; pem: string } {
   const pem = readCaFile(path, what);
   if (isEncryptedPem(pem) && passphrase === undefined) {
-    throw new McpkiError('PASSPHRASE_MISSING', `${what} ${path} is encrypted and no passphrase was given`, fix('set MCPKI_ROOT_PASSPHRASE or pass {--passphrase-file FILE}'));
+    throw new McpkiError(
+      'PASSPHRASE_MISSING',
+      `${what} ${path} is encrypted and no passphrase was given`,
+      fix('set MCPKI_ROOT_PASSPHRASE or pass {--passphrase-file FILE}'),
+    );
   }
   try {
     return { key: readPrivateKey(pem, isEncryptedPem(pem) ? passphrase : undefined), pem };
   } catch (error) {
     if (error instanceof McpkiError) throw error;
-    throw corrupt(`${what} ${path} is unreadable: not a valid private key (${(error as Error).message})`, RESTORE_HINT, error);
+    throw corrupt(
+      `${what} ${path} is unreadable: not a valid private key (${(error as Error).message})`,
+      RESTORE_HINT,
+      error,
+    );
   }
 }
 
 /** The key belongs to the certificate: their public keys are equal. */
-function checkKeyPair(certificate: CaCertificate, key: KeyObject, keyPath: string, what: string, hint = RESTORE_HINT): void {
+function checkKeyPair(
+  certificate: CaCertificate,
+  key: KeyObject,
+  keyPath: string,
+  what: string,
+  hint = RESTORE_HINT,
+): void {
   let matches = false;
   try {
     matches = certificate.cert.checkPrivateKey(key);
@@ -146,7 +175,9 @@ function readChain(layout: Context['layout']): { root: CaCertificate; intermedia
   const root = readCaCertificate(layout.rootCert, 'the root certificate');
   if (!issuedBy(root, root)) throw corrupt(`the root certificate ${root.path} is not self-signed`);
   if (!issuedBy(intermediate, root)) {
-    const why = intermediate.issuer.equals(root.subject) ? 'its signature does not verify with the root\'s key' : `it names "${intermediate.cert.issuer.replace(/\n/g, ', ')}" as issuer, not the root "${root.cert.subject.replace(/\n/g, ', ')}"`;
+    const why = intermediate.issuer.equals(root.subject)
+      ? "its signature does not verify with the root's key"
+      : `it names "${intermediate.cert.issuer.replace(/\n/g, ', ')}" as issuer, not the root "${root.cert.subject.replace(/\n/g, ', ')}"`;
     throw corrupt(`the intermediate ${intermediate.path} was not issued by the root ${root.path}: ${why}`);
   }
   return { root, intermediate };
@@ -166,13 +197,21 @@ export function loadIssuingCa(context: Context): IssuingCa {
   try {
     constraints = readCertificate(intermediate.der).extensions.get(OIDS.nameConstraints);
   } catch (error) {
-    throw corrupt(`the intermediate ${intermediate.path} is not a valid certificate (${(error as Error).message})`, RESTORE_HINT, error);
+    throw corrupt(
+      `the intermediate ${intermediate.path} is not a valid certificate (${(error as Error).message})`,
+      RESTORE_HINT,
+      error,
+    );
   }
   let permitted: Permitted | null = null;
   try {
     permitted = constraints ? decodeNameConstraints(constraints.value) : null;
   } catch (error) {
-    throw corrupt(`the name constraints of ${intermediate.path} cannot be read (${(error as Error).message})`, RESTORE_HINT, error);
+    throw corrupt(
+      `the name constraints of ${intermediate.path} cannot be read (${(error as Error).message})`,
+      RESTORE_HINT,
+      error,
+    );
   }
   return {
     cert: intermediate.cert,
@@ -194,7 +233,11 @@ export function loadIssuingCa(context: Context): IssuingCa {
  * root (trust, check, templates): a garbage, empty or foreign root.crt is CA_CORRUPT there as it is for
  * issuance. No key is read: another user may trust or check against a CA whose keys it cannot read.
  */
-export function loadCaCertificates(context: Context): { root: X509Certificate; rootDer: Buffer; intermediate: X509Certificate } {
+export function loadCaCertificates(context: Context): {
+  root: X509Certificate;
+  rootDer: Buffer;
+  intermediate: X509Certificate;
+} {
   const { root, intermediate } = readChain(context.layout);
   return { root: root.cert, rootDer: root.der, intermediate: intermediate.cert };
 }
@@ -213,10 +256,19 @@ export function loadRootCertificate(context: Context): { root: X509Certificate; 
  * The root's private key, checked against root.crt. Throws PASSPHRASE_MISSING / PASSPHRASE_WRONG for an
  * encrypted key without (the right) passphrase, CA_CORRUPT when it is not the key of root.crt.
  */
-export function loadRootKey(context: Context, passphrase?: string): { key: KeyObject; der: Buffer; cert: X509Certificate } {
+export function loadRootKey(
+  context: Context,
+  passphrase?: string,
+): { key: KeyObject; der: Buffer; cert: X509Certificate } {
   const { layout } = context;
   const root = readCaCertificate(layout.rootCert, 'the root certificate');
   const { key } = readCaKey(layout.rootKey, 'the root key', passphrase);
-  checkKeyPair(root, key, layout.rootKey, 'the root key', `put back the root key that belongs to ${layout.rootCert} (from a backup); nothing was changed`);
+  checkKeyPair(
+    root,
+    key,
+    layout.rootKey,
+    'the root key',
+    `put back the root key that belongs to ${layout.rootCert} (from a backup); nothing was changed`,
+  );
   return { key, der: root.der, cert: root.cert };
 }

@@ -14,7 +14,17 @@ import { removeRootFromTrustStores, type TrustStoreResult } from '../trust/index
 import { DEFAULT_PERMITTED, encodeNameConstraints, parsePermitted, type Permitted } from './constraints.js';
 import { toPem } from './der.js';
 import { signRootCrl } from './root-crl.js';
-import { DEFAULT_KEY_TYPE, generateKey, isEncryptedPem, keyIdentifier, keyTypeOf, privateKeyPem, signatureAlgorithmFor, spkiOf, type KeyType } from './keys.js';
+import {
+  DEFAULT_KEY_TYPE,
+  generateKey,
+  isEncryptedPem,
+  keyIdentifier,
+  keyTypeOf,
+  privateKeyPem,
+  signatureAlgorithmFor,
+  spkiOf,
+  type KeyType,
+} from './keys.js';
 import {
   authorityKeyIdentifier,
   basicConstraints,
@@ -30,7 +40,14 @@ import {
 } from './x509.js';
 import { corrupt, decodeNameConstraints, loadIssuingCa, loadRootKey, readCaFile } from './ca-files.js';
 
-export { decodeNameConstraints, loadCaCertificates, loadIssuingCa, loadRootCertificate, loadRootKey, type IssuingCa } from './ca-files.js';
+export {
+  decodeNameConstraints,
+  loadCaCertificates,
+  loadIssuingCa,
+  loadRootCertificate,
+  loadRootKey,
+  type IssuingCa,
+} from './ca-files.js';
 
 const DAY = 86_400_000;
 export const ROOT_DAYS = 3650;
@@ -123,7 +140,14 @@ function intermediateExtensions(spki: Buffer, rootKeyId: Buffer, permitted: Perm
   return extensions;
 }
 
-function signIntermediate(ctxNow: Date, rootCert: Buffer, rootKey: KeyObject, keyType: KeyType, permitted: Permitted | null, id: string) {
+function signIntermediate(
+  ctxNow: Date,
+  rootCert: Buffer,
+  rootKey: KeyObject,
+  keyType: KeyType,
+  permitted: Permitted | null,
+  id: string,
+) {
   const root = readCertificate(rootCert);
   const rootKeyId = keyIdentifier(root.spki);
   const pair = generateKey(keyType);
@@ -169,26 +193,53 @@ function canonicalPermitted(permitted: Permitted | null): string {
  * name constraints, root key encrypted or not), so `mcpki init && mcpki issue …` can run again; otherwise
  * CA_EXISTS naming what differs. A CA that cannot be read is never replaced without --force either.
  */
-function existingCa(context: Context, keyType: KeyType, permitted: Permitted | null, passphrase: string | undefined): InitCaResult {
+function existingCa(
+  context: Context,
+  keyType: KeyType,
+  permitted: Permitted | null,
+  passphrase: string | undefined,
+): InitCaResult {
   const encrypted = passphrase !== undefined;
   let info: CaInfo;
   try {
     info = showCa(context);
   } catch (error) {
-    throw new McpkiError('CA_EXISTS', `a CA already exists in ${context.layout.caDir} and cannot be read (${error instanceof McpkiError ? error.message : (error as Error).message})`, fix('repair it (mcpki ca show says what is wrong), or pass {--force} to replace it: certificates it issued stop being trusted'), { cause: error });
+    throw new McpkiError(
+      'CA_EXISTS',
+      `a CA already exists in ${context.layout.caDir} and cannot be read (${error instanceof McpkiError ? error.message : (error as Error).message})`,
+      fix(
+        'repair it (mcpki ca show says what is wrong), or pass {--force} to replace it: certificates it issued stop being trusted',
+      ),
+      { cause: error },
+    );
   }
   const differences: string[] = [];
   if (info.root.keyType !== keyType) differences.push(`key type ${info.root.keyType}, not ${keyType}`);
   if (canonicalPermitted(info.permitted) !== canonicalPermitted(permitted)) {
-    differences.push(info.permitted === null ? 'no name constraints' : permitted === null ? 'name constraints (not --no-name-constraints)' : 'other permitted names (see mcpki ca show)');
+    differences.push(
+      info.permitted === null
+        ? 'no name constraints'
+        : permitted === null
+          ? 'name constraints (not --no-name-constraints)'
+          : 'other permitted names (see mcpki ca show)',
+    );
   }
-  if (info.root.keyEncrypted !== encrypted) differences.push(info.root.keyEncrypted ? 'an encrypted root key (add --encrypt-root)' : 'a root key that is not encrypted');
+  if (info.root.keyEncrypted !== encrypted)
+    differences.push(
+      info.root.keyEncrypted ? 'an encrypted root key (add --encrypt-root)' : 'a root key that is not encrypted',
+    );
   if (differences.length === 0 && encrypted && passphrase !== undefined) {
     // the same options, but a passphrase that does not open the root key would fail later (rotate-intermediate)
     loadRootKey(context, passphrase);
   }
   if (differences.length > 0) {
-    throw new McpkiError('CA_EXISTS', `a CA already exists in ${context.layout.caDir} with ${differences.join(', ')}`, fix('use it as it is (mcpki ca show), give init the options it was made with, or pass {--force} to replace it: certificates it issued stop being trusted'));
+    throw new McpkiError(
+      'CA_EXISTS',
+      `a CA already exists in ${context.layout.caDir} with ${differences.join(', ')}`,
+      fix(
+        'use it as it is (mcpki ca show), give init the options it was made with, or pass {--force} to replace it: certificates it issued stop being trusted',
+      ),
+    );
   }
   return { ...info, existing: true };
 }
@@ -196,12 +247,19 @@ function existingCa(context: Context, keyType: KeyType, permitted: Permitted | n
 export function initCa(context: Context, options: InitCaOptions = {}): InitCaResult {
   const keyType = options.keyType ?? DEFAULT_KEY_TYPE;
   const { layout } = context;
-  const permitted = options.nameConstraints === false ? null : parsePermitted([...DEFAULT_PERMITTED, ...(options.permit ?? [])], { allowBroad: options.allowBroadPermit });
+  const permitted =
+    options.nameConstraints === false
+      ? null
+      : parsePermitted([...DEFAULT_PERMITTED, ...(options.permit ?? [])], { allowBroad: options.allowBroadPermit });
   if (options.nameConstraints === false && options.permit?.length) {
     throw new McpkiError('USAGE', '--permit and --no-name-constraints contradict each other', 'drop one of them');
   }
   if (options.rootPassphrase !== undefined && options.rootPassphrase.length < 8) {
-    throw new McpkiError('PASSPHRASE_MISSING', 'the root key passphrase is shorter than 8 characters', 'use a longer passphrase');
+    throw new McpkiError(
+      'PASSPHRASE_MISSING',
+      'the root key passphrase is shorter than 8 characters',
+      'use a longer passphrase',
+    );
   }
   // before the inventory is opened: a refused init creates nothing, a matching CA is kept as it is
   if (!options.force && caFilesExist(layout)) return existingCa(context, keyType, permitted, options.rootPassphrase);
@@ -241,7 +299,6 @@ export function initCa(context: Context, options: InitCaOptions = {}): InitCaRes
   );
   const intermediate = signIntermediate(now, rootDer, rootPair.privateKey, keyType, permitted, id);
 
-
   // a replaced root must not stay trusted: take it out of every store mcpki put it in (or stop here)
   const untrusted = options.force ? removeRootFromTrustStores(context) : [];
 
@@ -273,7 +330,11 @@ export function initCa(context: Context, options: InitCaOptions = {}): InitCaRes
       { path: layout.intermediateKey, data: privateKeyPem(intermediate.privateKey), mode: 0o600 },
       { path: layout.rootCert, data: toPem('CERTIFICATE', rootDer), mode: 0o644 },
       { path: layout.intermediateCert, data: toPem('CERTIFICATE', intermediate.der), mode: 0o644 },
-      { path: layout.rootCrl, data: signRootCrl(rootDer, rootPair.privateKey, store.nextCounter('root_crl_number'), now), mode: 0o644 },
+      {
+        path: layout.rootCrl,
+        data: signRootCrl(rootDer, rootPair.privateKey, store.nextCounter('root_crl_number'), now),
+        mode: 0o644,
+      },
     ]);
   });
   const info: InitCaResult = showCa(context);
@@ -282,11 +343,17 @@ export function initCa(context: Context, options: InitCaOptions = {}): InitCaRes
 }
 
 function caExistsError(caDir: string): McpkiError {
-  return new McpkiError('CA_EXISTS', `a CA already exists in ${caDir}`, fix('use it as it is (mcpki ca show), or pass {--force} to replace it: certificates it issued stop being trusted'));
+  return new McpkiError(
+    'CA_EXISTS',
+    `a CA already exists in ${caDir}`,
+    fix('use it as it is (mcpki ca show), or pass {--force} to replace it: certificates it issued stop being trusted'),
+  );
 }
 
 function caFilesExist(layout: Context['layout']): boolean {
-  return [layout.rootCert, layout.intermediateCert, layout.rootKey, layout.intermediateKey].some((path) => existsSync(path));
+  return [layout.rootCert, layout.intermediateCert, layout.rootKey, layout.intermediateKey].some((path) =>
+    existsSync(path),
+  );
 }
 
 function assertNoCa(layout: Context['layout']): void {
@@ -320,8 +387,14 @@ function writeNewFiles(files: readonly FileToWrite[]): void {
   } catch (error) {
     for (const path of linked) tryUnlink(path);
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    if (code === 'EEXIST' && linked.length < files.length && temps.length === files.length) throw caExistsError(dirname(files[0]!.path));
-    throw new McpkiError('WRITE_FAILED', `cannot write ${files[Math.max(temps.length - 1, linked.length)]?.path ?? ''} (${code})`, 'check that the folder exists and is writable, and that the disk is not full', { cause: error });
+    if (code === 'EEXIST' && linked.length < files.length && temps.length === files.length)
+      throw caExistsError(dirname(files[0]!.path));
+    throw new McpkiError(
+      'WRITE_FAILED',
+      `cannot write ${files[Math.max(temps.length - 1, linked.length)]?.path ?? ''} (${code})`,
+      'check that the folder exists and is writable, and that the disk is not full',
+      { cause: error },
+    );
   } finally {
     for (const temp of temps) tryUnlink(temp);
   }
@@ -363,8 +436,16 @@ export function rotateIntermediate(context: Context, options: RotateOptions = {}
   const cert = new X509Certificate(next.der);
   const nextParts = readCertificate(next.der);
   const rootParts = readCertificate(root.der);
-  if (!nextParts.issuer.equals(rootParts.subject) || !cert.verify(root.cert.publicKey) || !cert.checkPrivateKey(next.privateKey) || !cert.ca) {
-    throw corrupt(`the new intermediate does not verify under the root ${layout.rootCert}; the current intermediate was kept`, `check that ${layout.rootKey} and ${layout.rootCert} belong together`);
+  if (
+    !nextParts.issuer.equals(rootParts.subject) ||
+    !cert.verify(root.cert.publicKey) ||
+    !cert.checkPrivateKey(next.privateKey) ||
+    !cert.ca
+  ) {
+    throw corrupt(
+      `the new intermediate does not verify under the root ${layout.rootCert}; the current intermediate was kept`,
+      `check that ${layout.rootKey} and ${layout.rootCert} belong together`,
+    );
   }
 
   const archive = layout.retiredDir;
@@ -378,12 +459,24 @@ export function rotateIntermediate(context: Context, options: RotateOptions = {}
     const serial = cert.serialNumber.toUpperCase();
     recordAuthority(store, 'intermediate', cert);
     store.retireAuthorities('intermediate', serial);
-    store.addEvent({ type: 'ca.intermediate-rotated', serial, detail: { previous: oldSerial, fingerprint: cert.fingerprint256 } });
+    store.addEvent({
+      type: 'ca.intermediate-rotated',
+      serial,
+      detail: { previous: oldSerial, fingerprint: cert.fingerprint256 },
+    });
     writeFilesAtomic([
       { path: layout.intermediateKey, data: privateKeyPem(next.privateKey), mode: 0o600 },
       { path: layout.intermediateCert, data: toPem('CERTIFICATE', next.der), mode: 0o644 },
       // homes made before the root signed its own CRL get one now, while the root key is at hand
-      ...(existsSync(layout.rootCrl) ? [] : [{ path: layout.rootCrl, data: signRootCrl(root.der, root.key, store.nextCounter('root_crl_number'), context.now()), mode: 0o644 }]),
+      ...(existsSync(layout.rootCrl)
+        ? []
+        : [
+            {
+              path: layout.rootCrl,
+              data: signRootCrl(root.der, root.key, store.nextCounter('root_crl_number'), context.now()),
+              mode: 0o644,
+            },
+          ]),
     ]);
   });
   return showCa(context);

@@ -3,7 +3,15 @@ import { ctx, seq } from './der.js';
 import { ipToBytes, ipv4Form, isIP, normalizeDnsName, type San } from './names.js';
 
 /** What the development CA may sign for unless told otherwise. */
-export const DEFAULT_PERMITTED = ['localhost', '.localhost', '.test', '.internal', '.home.arpa', '127.0.0.0/8', '::1/128'];
+export const DEFAULT_PERMITTED = [
+  'localhost',
+  '.localhost',
+  '.test',
+  '.internal',
+  '.home.arpa',
+  '127.0.0.0/8',
+  '::1/128',
+];
 
 export interface Permitted {
   /** DNS subtrees; a leading dot means "subdomains only", as OpenSSL reads it; '' permits every name */
@@ -25,7 +33,19 @@ export interface PermitOptions {
  * Single-label names that are not delegated on the public internet (RFC 6761, RFC 6762, ICANN's .internal and
  * its never-delegated collision names): permitting one of them does not let the CA sign for public sites.
  */
-const PRIVATE_TLDS = new Set(['localhost', 'test', 'example', 'invalid', 'local', 'internal', 'lan', 'home', 'corp', 'intranet', 'private']);
+const PRIVATE_TLDS = new Set([
+  'localhost',
+  'test',
+  'example',
+  'invalid',
+  'local',
+  'internal',
+  'lan',
+  'home',
+  'corp',
+  'intranet',
+  'private',
+]);
 
 /** The shortest prefixes --permit takes without --allow-broad-permit (10.0.0.0/8 and fc00::/7 are fine). */
 const MIN_PREFIX = { 4: 8, 6: 7 } as const;
@@ -35,7 +55,9 @@ function broad(raw: string, what: string, options: PermitOptions): boolean {
   throw new McpkiError(
     'INVALID_NAME',
     `--permit ${raw} ${what}: the name constraint would no longer limit what the CA can sign`,
-    fix('permit a narrower name or network (e.g. .corp.example, 10.0.0.0/8); to accept it anyway, add {--allow-broad-permit}'),
+    fix(
+      'permit a narrower name or network (e.g. .corp.example, 10.0.0.0/8); to accept it anyway, add {--allow-broad-permit}',
+    ),
   );
 }
 
@@ -71,22 +93,43 @@ export function parsePermitted(values: readonly string[], options: PermitOptions
       const bitsText = prefix ?? String(max);
       const bits = Number(bitsText);
       if (!/^\d+$/.test(bitsText) || bits > max) {
-        throw new McpkiError('INVALID_NAME', `invalid network "${raw}": prefix must be 0-${max}`, 'write a CIDR such as 10.0.0.0/8 or fd00::/8');
+        throw new McpkiError(
+          'INVALID_NAME',
+          `invalid network "${raw}": prefix must be 0-${max}`,
+          'write a CIDR such as 10.0.0.0/8 or fd00::/8',
+        );
       }
       const bytes = ipToBytes(address!);
       if (!bytes.equals(applyMask(bytes, bits))) {
-        throw new McpkiError('INVALID_NAME', `invalid network "${raw}": host bits are set`, `write the network address, e.g. ${formatNetwork(applyMask(bytes, bits), bits)}`);
+        throw new McpkiError(
+          'INVALID_NAME',
+          `invalid network "${raw}": host bits are set`,
+          `write the network address, e.g. ${formatNetwork(applyMask(bytes, bits), bits)}`,
+        );
       }
       if (bits < MIN_PREFIX[family]) {
-        broad(raw, bits === 0 ? `permits every IPv${family} address` : `permits 1/${2 ** bits} of all IPv${family} addresses`, options);
+        broad(
+          raw,
+          bits === 0 ? `permits every IPv${family} address` : `permits 1/${2 ** bits} of all IPv${family} addresses`,
+          options,
+        );
       }
       pushUnique(out.ip, `${address}/${bits}`);
       continue;
     }
     if (value.includes('/')) {
       const form = ipv4Form(address!);
-      if (form) throw new McpkiError('INVALID_NAME', `ambiguous network "${raw}": ${address} is a shortened or non-decimal form of ${form}`, `write the network as ${form}/${prefix}`);
-      throw new McpkiError('INVALID_NAME', `invalid network "${raw}"`, 'write a CIDR such as 10.0.0.0/8 or a DNS name such as .corp.example');
+      if (form)
+        throw new McpkiError(
+          'INVALID_NAME',
+          `ambiguous network "${raw}": ${address} is a shortened or non-decimal form of ${form}`,
+          `write the network as ${form}/${prefix}`,
+        );
+      throw new McpkiError(
+        'INVALID_NAME',
+        `invalid network "${raw}"`,
+        'write a CIDR such as 10.0.0.0/8 or a DNS name such as .corp.example',
+      );
     }
     if (value === '.' || value === '') {
       broad(raw === '' ? '""' : raw, 'permits every DNS name', options);
@@ -96,9 +139,14 @@ export function parsePermitted(values: readonly string[], options: PermitOptions
     const leadingDot = value.startsWith('.');
     const name = normalizeDnsName(leadingDot ? value.slice(1) : value, raw);
     if (name.startsWith('*')) {
-      throw new McpkiError('INVALID_NAME', `invalid permitted name "${raw}": no wildcards in name constraints`, 'write .example.test to permit every name below example.test');
+      throw new McpkiError(
+        'INVALID_NAME',
+        `invalid permitted name "${raw}": no wildcards in name constraints`,
+        'write .example.test to permit every name below example.test',
+      );
     }
-    if (!name.includes('.') && !PRIVATE_TLDS.has(name)) broad(raw, `permits every name under the top-level domain .${name}`, options);
+    if (!name.includes('.') && !PRIVATE_TLDS.has(name))
+      broad(raw, `permits every name under the top-level domain .${name}`, options);
     if (leadingDot) {
       for (const list of [out.dns, out.uri, out.email]) pushUnique(list, `.${name}`);
     } else {
@@ -123,13 +171,26 @@ function spiffeTrustDomain(raw: string, value: string): string {
     throw new McpkiError('INVALID_NAME', `invalid permitted URI "${raw}"`, hint);
   }
   if (url.protocol !== 'spiffe:') {
-    throw new McpkiError('INVALID_NAME', `invalid permitted name "${raw}": only spiffe:// trust domains can be permitted as URIs`, fix('permit the host name instead (it covers URIs with that host), e.g. {--permit .corp.example}'));
+    throw new McpkiError(
+      'INVALID_NAME',
+      `invalid permitted name "${raw}": only spiffe:// trust domains can be permitted as URIs`,
+      fix('permit the host name instead (it covers URIs with that host), e.g. {--permit .corp.example}'),
+    );
   }
-  if (!url.host || url.port || url.username || url.password || url.search || url.hash || (url.pathname !== '' && url.pathname !== '/')) {
+  if (
+    !url.host ||
+    url.port ||
+    url.username ||
+    url.password ||
+    url.search ||
+    url.hash ||
+    (url.pathname !== '' && url.pathname !== '/')
+  ) {
     throw new McpkiError('INVALID_NAME', `invalid permitted SPIFFE trust domain "${raw}"`, hint);
   }
   const td = normalizeDnsName(url.host, raw);
-  if (td.startsWith('*')) throw new McpkiError('INVALID_NAME', `invalid permitted SPIFFE trust domain "${raw}": no wildcards`, hint);
+  if (td.startsWith('*'))
+    throw new McpkiError('INVALID_NAME', `invalid permitted SPIFFE trust domain "${raw}": no wildcards`, hint);
   return td;
 }
 
@@ -202,7 +263,11 @@ export function emailPermitted(address: string, constraint: string): boolean {
   const base = constraint.toLowerCase();
   if (base === '') return true;
   const at = address.lastIndexOf('@');
-  if (base.includes('@')) return address.slice(0, at) === constraint.slice(0, constraint.lastIndexOf('@')) && address.slice(at + 1).toLowerCase() === base.slice(base.lastIndexOf('@') + 1);
+  if (base.includes('@'))
+    return (
+      address.slice(0, at) === constraint.slice(0, constraint.lastIndexOf('@')) &&
+      address.slice(at + 1).toLowerCase() === base.slice(base.lastIndexOf('@') + 1)
+    );
   return uriHostPermitted(address.slice(at + 1), base);
 }
 
@@ -215,8 +280,10 @@ export function uriHost(uri: string): { host: string } | { why: string } {
     return { why: 'it is not a valid URI' };
   }
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  if (!host) return { why: 'it has no host, and a name-constrained CA can only sign URIs whose host is a permitted name' };
-  if (isIP(host) !== 0) return { why: 'its host is an IP address, which URI name constraints cannot match (verifiers reject it)' };
+  if (!host)
+    return { why: 'it has no host, and a name-constrained CA can only sign URIs whose host is a permitted name' };
+  if (isIP(host) !== 0)
+    return { why: 'its host is an IP address, which URI name constraints cannot match (verifiers reject it)' };
   return { host };
 }
 

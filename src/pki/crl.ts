@@ -74,7 +74,12 @@ function retiredSigners(retiredDir: string): Signer[] {
       if (!cert.checkPrivateKey(key)) throw new Error(`${files.key} does not match it`);
       return { der, key };
     } catch (error) {
-      throw new McpkiError('CA_CORRUPT', `the retired intermediate ${files.cert} is unusable: ${(error as Error).message}`, hint, { cause: error });
+      throw new McpkiError(
+        'CA_CORRUPT',
+        `the retired intermediate ${files.cert} is unusable: ${(error as Error).message}`,
+        hint,
+        { cause: error },
+      );
     }
   });
 }
@@ -85,20 +90,37 @@ function lstatOrNull(path: string): Stats | null {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null; // the folder check says what is wrong
-    throw new McpkiError('WRITE_FAILED', `cannot use --out ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give a file path in an existing folder this user can write');
+    throw new McpkiError(
+      'WRITE_FAILED',
+      `cannot use --out ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      'give a file path in an existing folder this user can write',
+    );
   }
 }
 
 /** --out must name a file (or nothing yet) in an existing, safe folder; checked before anything is signed or written. */
 function checkOutPath(out: string): string {
-  if (out === '') throw new McpkiError('INVALID_INPUT', '--out is empty', fix('give the path of the CRL file to write, e.g. {--out /etc/nginx/mcpki-crl.pem}'));
+  if (out === '')
+    throw new McpkiError(
+      'INVALID_INPUT',
+      '--out is empty',
+      fix('give the path of the CRL file to write, e.g. {--out /etc/nginx/mcpki-crl.pem}'),
+    );
   const path = resolve(out);
   const stat = lstatOrNull(path);
   if (stat?.isDirectory()) {
-    throw new McpkiError('INVALID_INPUT', `--out ${out} is a folder, not a file`, fix(`give a file path, e.g. {--out ${join(out, 'crl.pem')}}`));
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `--out ${out} is a folder, not a file`,
+      fix(`give a file path, e.g. {--out ${join(out, 'crl.pem')}}`),
+    );
   }
   if (stat && !stat.isFile() && !stat.isSymbolicLink()) {
-    throw new McpkiError('INVALID_INPUT', `--out ${out} is a special file, not a regular file`, 'give the path of a regular file (it is replaced)');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `--out ${out} is a special file, not a regular file`,
+      'give the path of a regular file (it is replaced)',
+    );
   }
   const dir = dirname(path);
   let dirStat: Stats;
@@ -106,10 +128,21 @@ function checkOutPath(out: string): string {
     dirStat = statSync(dir);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'ENOTDIR' ? 'is not a folder' : `cannot be reached (${code})`;
-    throw new McpkiError('WRITE_FAILED', `cannot write --out ${out}: its folder ${dir} ${why}`, `create the folder first (mkdir -p ${dir}), or give another path`, { cause: error });
+    const why =
+      code === 'ENOENT' ? 'does not exist' : code === 'ENOTDIR' ? 'is not a folder' : `cannot be reached (${code})`;
+    throw new McpkiError(
+      'WRITE_FAILED',
+      `cannot write --out ${out}: its folder ${dir} ${why}`,
+      `create the folder first (mkdir -p ${dir}), or give another path`,
+      { cause: error },
+    );
   }
-  if (!dirStat.isDirectory()) throw new McpkiError('WRITE_FAILED', `cannot write --out ${out}: ${dir} is not a folder`, 'give a file path in an existing folder');
+  if (!dirStat.isDirectory())
+    throw new McpkiError(
+      'WRITE_FAILED',
+      `cannot write --out ${out}: ${dir} is not a folder`,
+      'give a file path in an existing folder',
+    );
   assertSafeDir(dir, 'the --out folder');
   return path;
 }
@@ -135,7 +168,12 @@ export function crlSignedBy(der: Buffer, issuerDer: Buffer): boolean {
     const inner = fields[fields[0]!.tag === TAG.INTEGER ? 1 : 0]!;
     if (!inner.raw.equals(algorithm!.raw) || !(oid in CRL_SIGNATURE_HASHES)) return false;
     if (signature!.tag !== 0x03 || signature!.content[0] !== 0) return false;
-    return verifySignature(CRL_SIGNATURE_HASHES[oid]!, tbs!.raw, new X509Certificate(issuerDer).publicKey, signature!.content.subarray(1));
+    return verifySignature(
+      CRL_SIGNATURE_HASHES[oid]!,
+      tbs!.raw,
+      new X509Certificate(issuerDer).publicKey,
+      signature!.content.subarray(1),
+    );
   } catch {
     return false;
   }
@@ -164,7 +202,11 @@ function publishedCrlNumber(path: string, rootKeyId: string, issuers: readonly B
 export function generateCrl(context: Context, options: CrlOptions = {}): CrlResult {
   const days = options.days ?? DEFAULT_CRL_DAYS;
   if (!Number.isInteger(days) || days < 1 || days > MAX_CRL_DAYS) {
-    throw new McpkiError('INVALID_DAYS', `--days must be a whole number from 1 to ${MAX_CRL_DAYS}, got ${String(options.days)}`, `the default is ${DEFAULT_CRL_DAYS}`);
+    throw new McpkiError(
+      'INVALID_DAYS',
+      `--days must be a whole number from 1 to ${MAX_CRL_DAYS}, got ${String(options.days)}`,
+      `the default is ${DEFAULT_CRL_DAYS}`,
+    );
   }
   const out = options.out === undefined ? undefined : checkOutPath(options.out);
   const current = loadIssuingCa(context);
@@ -173,7 +215,14 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
   const now = context.now();
   const nextUpdate = new Date(now.getTime() + days * DAY);
   // never below a number already published, even when the inventory was restored from an older copy
-  const number = store.nextCounter('crl_number', publishedCrlNumber(context.layout.crl, crlKeyIdOf(current.rootDer), signers.map((signer) => signer.der)));
+  const number = store.nextCounter(
+    'crl_number',
+    publishedCrlNumber(
+      context.layout.crl,
+      crlKeyIdOf(current.rootDer),
+      signers.map((signer) => signer.der),
+    ),
+  );
   const revoked: CrlResult['revoked'] = [];
   let pem = '';
   for (const signer of signers) {
@@ -189,23 +238,49 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
         number,
         thisUpdate: now,
         nextUpdate,
-        revoked: entries.map((e) => ({ serial: Buffer.from(e.serial, 'hex'), revokedAt: new Date(e.revokedAt!), reason: e.revocationReason as RevocationReason })),
+        revoked: entries.map((e) => ({
+          serial: Buffer.from(e.serial, 'hex'),
+          revokedAt: new Date(e.revokedAt!),
+          reason: e.revocationReason as RevocationReason,
+        })),
       },
       signatureAlgorithmFor(signer.key),
     );
     pem += toPem('X509 CRL', der);
-    for (const e of entries) revoked.push({ serial: e.serial, name: e.name, revokedAt: e.revokedAt!, reason: e.revocationReason!, issuerSerial });
+    for (const e of entries)
+      revoked.push({
+        serial: e.serial,
+        name: e.name,
+        revokedAt: e.revokedAt!,
+        reason: e.revocationReason!,
+        issuerSerial,
+      });
   }
   const warnings: string[] = [];
   const rootCrl = ensureRootCrl(context, current.rootDer, options.rootPassphrase);
   if (rootCrl) pem += rootCrl;
-  else warnings.push('the root key is encrypted and this home has no root CRL (or a damaged one), so the file holds only the intermediate\'s CRL: full-chain checks (nginx ssl_crl, Node\'s crl option) reject every client; run "mcpki crl" once with MCPKI_ROOT_PASSPHRASE set');
+  else
+    warnings.push(
+      'the root key is encrypted and this home has no root CRL (or a damaged one), so the file holds only the intermediate\'s CRL: full-chain checks (nginx ssl_crl, Node\'s crl option) reject every client; run "mcpki crl" once with MCPKI_ROOT_PASSPHRASE set',
+    );
   const paths = [context.layout.crl];
   if (out) paths.push(out);
   // both or neither
   writeFilesAtomic(paths.map((path) => ({ path, data: pem, mode: 0o644 })));
-  store.addEvent({ type: 'crl.generated', detail: { number: number.toString(), revoked: revoked.length, includesRoot: rootCrl !== null, paths } });
-  return { pem, number: number.toString(), thisUpdate: now.toISOString(), nextUpdate: nextUpdate.toISOString(), revoked, includesRoot: rootCrl !== null, paths, warnings };
+  store.addEvent({
+    type: 'crl.generated',
+    detail: { number: number.toString(), revoked: revoked.length, includesRoot: rootCrl !== null, paths },
+  });
+  return {
+    pem,
+    number: number.toString(),
+    thisUpdate: now.toISOString(),
+    nextUpdate: nextUpdate.toISOString(),
+    revoked,
+    includesRoot: rootCrl !== null,
+    paths,
+    warnings,
+  };
 }
 
 /** The stored root CRL when it is one CRL of this root (issuer, key identifier and signature); null otherwise. */
@@ -216,7 +291,12 @@ function storedRootCrl(path: string, rootDer: Buffer): { pem: string; number: bi
     if (pem === null) return null;
     const crls = readCrlFile(pem);
     const root = readCertificate(rootDer);
-    if (crls.length !== 1 || !crls[0]!.issuer.equals(root.subject) || crls[0]!.keyId !== keyIdentifier(root.spki).toString('hex')) return null;
+    if (
+      crls.length !== 1 ||
+      !crls[0]!.issuer.equals(root.subject) ||
+      crls[0]!.keyId !== keyIdentifier(root.spki).toString('hex')
+    )
+      return null;
     const der = fromPem(pem, 'X509 CRL')[0]!;
     if (!crlSignedBy(der, rootDer)) return null;
     return { pem: toPem('X509 CRL', der), number: BigInt(crls[0]!.number ?? '0') };
@@ -300,7 +380,8 @@ export function readCrl(der: Buffer): PublishedCrl {
   const nextUpdate = isTime(fields[i]) ? decodeTime(fields[i++]!) : null;
   const revoked: string[] = [];
   if (fields[i]?.tag === TAG.SEQUENCE) {
-    for (const entry of children(fields[i++]!)) revoked.push(normalizeSerial(children(entry)[0]!.content.toString('hex')));
+    for (const entry of children(fields[i++]!))
+      revoked.push(normalizeSerial(children(entry)[0]!.content.toString('hex')));
   }
   let number: string | null = null;
   let keyId: string | null = null;
@@ -311,7 +392,11 @@ export function readCrl(der: Buffer): PublishedCrl {
       const oid = decodeOid(parts[0]!);
       const value = parse(parts[parts.length - 1]!.content);
       if (oid === CRL_NUMBER_OID) number = BigInt(`0x${value.content.toString('hex') || '0'}`).toString();
-      if (oid === AUTHORITY_KEY_ID_OID) keyId = children(value).find((part) => part.tag === 0x80)?.content.toString('hex') ?? null;
+      if (oid === AUTHORITY_KEY_ID_OID)
+        keyId =
+          children(value)
+            .find((part) => part.tag === 0x80)
+            ?.content.toString('hex') ?? null;
     }
   }
   return { issuer, thisUpdate, nextUpdate, number, revoked, keyId };

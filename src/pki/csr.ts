@@ -21,7 +21,8 @@ export function createCsr(privateKey: KeyObject, publicKey: KeyObject, sans: rea
   return toPem('CERTIFICATE REQUEST', seq(info, signer.identifier, bits(signer.sign(info))));
 }
 
-export const CSR_HINT = 'give a PKCS#10 request (PEM "BEGIN CERTIFICATE REQUEST" or DER), e.g. from: openssl req -new -key KEY -subj /CN=NAME -addext subjectAltName=DNS:NAME';
+export const CSR_HINT =
+  'give a PKCS#10 request (PEM "BEGIN CERTIFICATE REQUEST" or DER), e.g. from: openssl req -new -key KEY -subj /CN=NAME -addext subjectAltName=DNS:NAME';
 const OID_CHALLENGE_PASSWORD = '1.2.840.113549.1.9.7';
 
 /** The signature algorithms a request may use, with the hash each verifies with (null: the key decides, Ed25519). */
@@ -35,11 +36,31 @@ const SIGNATURE_HASHES: Record<string, string | null> = {
   '1.3.101.112': null, // Ed25519
 };
 
-const ATTRIBUTE_NAMES: Record<string, string> = { '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.10': 'O', '2.5.4.11': 'OU', '1.2.840.113549.1.9.1': 'emailAddress' };
-const EXTENSION_NAMES: Record<string, string> = { '2.5.29.15': 'keyUsage', '2.5.29.19': 'basicConstraints', '2.5.29.37': 'extKeyUsage', '2.5.29.14': 'subjectKeyIdentifier', '2.5.29.30': 'nameConstraints', '2.5.29.32': 'certificatePolicies' };
+const ATTRIBUTE_NAMES: Record<string, string> = {
+  '2.5.4.3': 'CN',
+  '2.5.4.6': 'C',
+  '2.5.4.7': 'L',
+  '2.5.4.8': 'ST',
+  '2.5.4.10': 'O',
+  '2.5.4.11': 'OU',
+  '1.2.840.113549.1.9.1': 'emailAddress',
+};
+const EXTENSION_NAMES: Record<string, string> = {
+  '2.5.29.15': 'keyUsage',
+  '2.5.29.19': 'basicConstraints',
+  '2.5.29.37': 'extKeyUsage',
+  '2.5.29.14': 'subjectKeyIdentifier',
+  '2.5.29.30': 'nameConstraints',
+  '2.5.29.32': 'certificatePolicies',
+};
 
 export function invalidCsr(path: string, why: string, hint = CSR_HINT, cause?: unknown): McpkiError {
-  return new McpkiError('INVALID_INPUT', `the certificate request ${path} ${why}`, hint, cause === undefined ? undefined : { cause });
+  return new McpkiError(
+    'INVALID_INPUT',
+    `the certificate request ${path} ${why}`,
+    hint,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 export interface ParsedCsr {
@@ -78,7 +99,12 @@ function ipText(bytes: Buffer, path: string): string {
 function readSans(value: Buffer, path: string): San[] {
   const sans: San[] = [];
   const names = children(parse(value));
-  if (names.length > MAX_SANS) throw invalidCsr(path, `asks for ${names.length} names: at most ${MAX_SANS}`, `split the names over several requests (at most ${MAX_SANS} each), or use a wildcard`);
+  if (names.length > MAX_SANS)
+    throw invalidCsr(
+      path,
+      `asks for ${names.length} names: at most ${MAX_SANS}`,
+      `split the names over several requests (at most ${MAX_SANS} each), or use a wildcard`,
+    );
   for (const name of names) {
     let raw: string;
     switch (name.tag) {
@@ -86,17 +112,31 @@ function readSans(value: Buffer, path: string): San[] {
       case 0x86: // uniformResourceIdentifier
       case 0x81: // rfc822Name
         raw = name.content.toString('latin1');
-        if (!/^[\x21-\x7e]+$/.test(raw)) throw invalidCsr(path, `asks for the name ${JSON.stringify(raw)}, which holds characters a name cannot have`, 'write IDNs in their xn-- form; one name per entry');
+        if (!/^[\x21-\x7e]+$/.test(raw))
+          throw invalidCsr(
+            path,
+            `asks for the name ${JSON.stringify(raw)}, which holds characters a name cannot have`,
+            'write IDNs in their xn-- form; one name per entry',
+          );
         break;
       case 0x87:
         raw = ipText(name.content, path);
         break;
       default:
-        throw invalidCsr(path, `asks for a subjectAltName of a type mcpki does not sign (tag 0x${name.tag.toString(16)})`, 'ask only for DNS names, IP addresses, URIs and e-mail addresses');
+        throw invalidCsr(
+          path,
+          `asks for a subjectAltName of a type mcpki does not sign (tag 0x${name.tag.toString(16)})`,
+          'ask only for DNS names, IP addresses, URIs and e-mail addresses',
+        );
     }
     const san = classifySan(raw);
     const expected = { 0x82: 'dns', 0x86: 'uri', 0x81: 'email', 0x87: 'ip' }[name.tag];
-    if (san.type !== expected) throw invalidCsr(path, `asks for ${JSON.stringify(raw)} as a ${expected} name, but it is a ${san.type} name`, 'put each name in the subjectAltName field of its type');
+    if (san.type !== expected)
+      throw invalidCsr(
+        path,
+        `asks for ${JSON.stringify(raw)} as a ${expected} name, but it is a ${san.type} name`,
+        'put each name in the subjectAltName field of its type',
+      );
     if (!sans.some((s) => s.type === san.type && s.value === san.value)) sans.push(san);
   }
   return sans;
@@ -117,7 +157,13 @@ export function parseCsr(der: Buffer, path: string): ParsedCsr {
     if (parts[2]!.tag !== TAG.BIT_STRING || parts[2]!.content[0] !== 0) throw new Error('bad signature BIT STRING');
     signature = parts[2]!.content.subarray(1);
     fields = children(info);
-    if (fields.length < 3 || fields[0]!.tag !== TAG.INTEGER || fields[0]!.content.length !== 1 || fields[0]!.content[0] !== 0) throw new Error('not a version 1 request');
+    if (
+      fields.length < 3 ||
+      fields[0]!.tag !== TAG.INTEGER ||
+      fields[0]!.content.length !== 1 ||
+      fields[0]!.content[0] !== 0
+    )
+      throw new Error('not a version 1 request');
   } catch (error) {
     if (error instanceof McpkiError) throw error;
     throw invalidCsr(path, `is not a PKCS#10 request (${(error as Error).message})`, CSR_HINT, error);
@@ -133,12 +179,24 @@ export function parseCsr(der: Buffer, path: string): ParsedCsr {
       return keyTypeOf(publicKey);
     } catch {
       const details = publicKey.asymmetricKeyDetails ?? {};
-      const size = details.modulusLength ? `${details.modulusLength}-bit ` : details.namedCurve ? `${details.namedCurve} ` : '';
-      throw new McpkiError('INVALID_KEY_TYPE', `the certificate request ${path} has a ${size}${publicKey.asymmetricKeyType ?? 'unknown'} key, which mcpki does not sign`, `make the request with one of these keys: ${KEY_TYPES.join(', ')}`);
+      const size = details.modulusLength
+        ? `${details.modulusLength}-bit `
+        : details.namedCurve
+          ? `${details.namedCurve} `
+          : '';
+      throw new McpkiError(
+        'INVALID_KEY_TYPE',
+        `the certificate request ${path} has a ${size}${publicKey.asymmetricKeyType ?? 'unknown'} key, which mcpki does not sign`,
+        `make the request with one of these keys: ${KEY_TYPES.join(', ')}`,
+      );
     }
   })();
   if (!Object.hasOwn(SIGNATURE_HASHES, algorithm)) {
-    throw invalidCsr(path, `is signed with the algorithm ${algorithm}, which mcpki does not accept`, 'sign the request with SHA-256 or better (ECDSA, RSA PKCS#1 v1.5 or Ed25519)');
+    throw invalidCsr(
+      path,
+      `is signed with the algorithm ${algorithm}, which mcpki does not accept`,
+      'sign the request with SHA-256 or better (ECDSA, RSA PKCS#1 v1.5 or Ed25519)',
+    );
   }
   let verified = false;
   try {
@@ -146,7 +204,12 @@ export function parseCsr(der: Buffer, path: string): ParsedCsr {
   } catch {
     verified = false;
   }
-  if (!verified) throw invalidCsr(path, 'has a signature that does not verify with its own key (damaged or altered)', 'make the request again with the private key it names');
+  if (!verified)
+    throw invalidCsr(
+      path,
+      'has a signature that does not verify with its own key (damaged or altered)',
+      'make the request again with the private key it names',
+    );
 
   const ignored: string[] = [];
   let subject: { type: string; value: string }[];
@@ -176,9 +239,13 @@ export function parseCsr(der: Buffer, path: string): ParsedCsr {
     throw invalidCsr(path, `cannot be read (${(error as Error).message})`, CSR_HINT, error);
   }
   for (const attribute of subject) {
-    if (/[\u0000-\u001f\u007f]/.test(attribute.value)) throw invalidCsr(path, `has a subject ${attribute.type} with control characters`, 'make the request with a plain subject');
+    if (/[\u0000-\u001f\u007f]/.test(attribute.value))
+      throw invalidCsr(
+        path,
+        `has a subject ${attribute.type} with control characters`,
+        'make the request with a plain subject',
+      );
     if (attribute.type !== 'CN') ignored.push(`subject ${attribute.type}`);
   }
   return { publicKey, keyType, subject, sans, ignored };
 }
-

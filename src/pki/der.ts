@@ -174,7 +174,7 @@ export function parse(buffer: Buffer, offset = 0): DerNode {
 /** The members of a constructed value (SEQUENCE, SET, [n] constructed). */
 export function children(node: DerNode): DerNode[] {
   const out: DerNode[] = [];
-  for (let offset = 0; offset < node.content.length; ) {
+  for (let offset = 0; offset < node.content.length;) {
     const child = parse(node.content, offset);
     out.push(child);
     offset += child.raw.length;
@@ -200,7 +200,10 @@ export function decodeOid(node: DerNode): string {
 
 /** PEM armour for DER bytes. */
 export function toPem(label: string, der: Buffer): string {
-  const body = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const body = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
 }
 

@@ -23,7 +23,11 @@ export interface ForgetResult {
 /** Every certificate of NAME (its whole history), or the one certificate with SERIAL. Files on disk are left alone. */
 export function forgetCertificate(context: Context, nameOrSerial: string): ForgetResult {
   if (/[\u0000-\u001f\u007f]/.test(nameOrSerial) || nameOrSerial.trim() === '') {
-    throw new McpkiError('INVALID_INPUT', `invalid certificate name or serial ${JSON.stringify(nameOrSerial)}`, 'give a name or serial as "mcpki list --all" shows it');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `invalid certificate name or serial ${JSON.stringify(nameOrSerial)}`,
+      'give a name or serial as "mcpki list --all" shows it',
+    );
   }
   const store = context.existingStore();
   const now = context.now().getTime();
@@ -35,17 +39,34 @@ export function forgetCertificate(context: Context, nameOrSerial: string): Forge
             type: 'certificate.forgotten',
             name: record.name,
             serial: record.serial,
-            detail: { issuer: record.issuer, status: record.status, notAfter: record.notAfter, keptInCrl: record.status === 'revoked', given: nameOrSerial },
+            detail: {
+              issuer: record.issuer,
+              status: record.status,
+              notAfter: record.notAfter,
+              keptInCrl: record.status === 'revoked',
+              given: nameOrSerial,
+            },
           });
         }
         return records;
       })
     : [];
   if (forgotten.length === 0) {
-    throw new McpkiError('NOT_FOUND', `no certificate named or with serial "${nameOrSerial}"`, 'see "mcpki list --all" for names and serials');
+    throw new McpkiError(
+      'NOT_FOUND',
+      `no certificate named or with serial "${nameOrSerial}"`,
+      'see "mcpki list --all" for names and serials',
+    );
   }
   return {
-    forgotten: forgotten.map((r) => ({ name: r.name, serial: r.serial, issuer: r.issuer, status: r.status, notAfter: r.notAfter, keptInCrl: r.status === 'revoked' })),
+    forgotten: forgotten.map((r) => ({
+      name: r.name,
+      serial: r.serial,
+      issuer: r.issuer,
+      status: r.status,
+      notAfter: r.notAfter,
+      keptInCrl: r.status === 'revoked',
+    })),
     stillTrusted: forgotten.filter((r) => r.status !== 'revoked' && Date.parse(r.notAfter) > now).map((r) => r.serial),
   };
 }

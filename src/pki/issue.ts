@@ -12,7 +12,18 @@ import type { CertificateKind, CertificatePaths, CertificateRecord, NewCertifica
 import { BACKDATE_MS, loadIssuingCa, type IssuingCa } from './ca.js';
 import { assertPermitted, checkPermitted } from './constraints.js';
 import { toPem } from './der.js';
-import { DEFAULT_KEY_TYPE, encodeKey, generateEncodedKeyAsync, generateKey, keyIdentifier, parseKeyType, readPrivateKey, signatureAlgorithmFor, type EncodedKey, type KeyType } from './keys.js';
+import {
+  DEFAULT_KEY_TYPE,
+  encodeKey,
+  generateEncodedKeyAsync,
+  generateKey,
+  keyIdentifier,
+  parseKeyType,
+  readPrivateKey,
+  signatureAlgorithmFor,
+  type EncodedKey,
+  type KeyType,
+} from './keys.js';
 import { assertOneSpiffeId, classifySan, classifySans, validateCertName, validateSpiffeId, type San } from './names.js';
 import { emptyPkcs12Password, encodePkcs12 } from './pkcs12.js';
 import {
@@ -79,7 +90,11 @@ function identityNames(request: IssueRequest): string[] {
   if (request.spiffe !== undefined) out.push(validateSpiffeId(request.spiffe));
   for (const email of request.emails ?? []) {
     if (!email.includes('@') || /^[a-z][a-z0-9+.-]*:/i.test(email) || classifySan(email).type !== 'email') {
-      throw new McpkiError('INVALID_NAME', `invalid e-mail address "${email}"`, fix('write {--email} user@example.test'));
+      throw new McpkiError(
+        'INVALID_NAME',
+        `invalid e-mail address "${email}"`,
+        fix('write {--email} user@example.test'),
+      );
     }
     out.push(email);
   }
@@ -94,12 +109,22 @@ function planIssue(context: Context, ca: IssuingCa, request: IssueRequest): Plan
   const sans = classifySans([...identityNames(request), ...(request.sans ?? [])]);
   assertOneSpiffeId(sans);
   if (request.kind === 'server' && sans.length === 0) {
-    throw new McpkiError('INVALID_NAME', `server certificate "${name}" has no names`, `list the names clients connect to, e.g. mcpki issue server ${name} localhost 127.0.0.1`);
+    throw new McpkiError(
+      'INVALID_NAME',
+      `server certificate "${name}" has no names`,
+      `list the names clients connect to, e.g. mcpki issue server ${name} localhost 127.0.0.1`,
+    );
   }
   const keyType = parseKeyType(request.keyType ?? DEFAULT_KEY_TYPE);
   const days = request.days ?? DEFAULT_DAYS;
   if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) {
-    throw new McpkiError('INVALID_DAYS', `--days must be a whole number from 1 to ${MAX_DAYS}, got ${String(request.days)}`, fix(`give {--days N|days: N} from 1 to ${MAX_DAYS} (default ${DEFAULT_DAYS}); clients reject longer-lived certificates, so renew instead`));
+    throw new McpkiError(
+      'INVALID_DAYS',
+      `--days must be a whole number from 1 to ${MAX_DAYS}, got ${String(request.days)}`,
+      fix(
+        `give {--days N|days: N} from 1 to ${MAX_DAYS} (default ${DEFAULT_DAYS}); clients reject longer-lived certificates, so renew instead`,
+      ),
+    );
   }
   assertPermitted(sans, ca.permitted);
   const outDir = resolve(request.outDir ?? join(context.layout.certsDir, name));
@@ -124,7 +149,9 @@ function planIssue(context: Context, ca: IssuingCa, request: IssueRequest): Plan
 
 function leafKeyUsage(keyType: KeyType, kind: CertificateKind): KeyUsage[] {
   // RSA key exchange (TLS 1.2 RSA suites) needs keyEncipherment on RSA server keys
-  return keyType.startsWith('rsa') && kind === 'server' ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature'];
+  return keyType.startsWith('rsa') && kind === 'server'
+    ? ['digitalSignature', 'keyEncipherment']
+    : ['digitalSignature'];
 }
 
 /**
@@ -170,7 +197,10 @@ export function signLeaf(ca: IssuingCa, plan: LeafPlan, key: Pick<EncodedKey, 's
   if (plan.sans.length > 0) extensions.push(subjectAltName(plan.sans));
   const serial = randomSerial();
   const subject: NameAttribute[] = [{ type: 'O', value: 'mcpki development certificate' }, leafNameAttribute(ca, plan)];
-  const der = signCertificate({ serial, issuer: ca.subject, subject: encodeName(subject), notBefore, notAfter, spki, extensions }, signatureAlgorithmFor(ca.key));
+  const der = signCertificate(
+    { serial, issuer: ca.subject, subject: encodeName(subject), notBefore, notAfter, spki, extensions },
+    signatureAlgorithmFor(ca.key),
+  );
   return { der, serial, subject, notBefore, notAfter };
 }
 
@@ -183,7 +213,13 @@ function filesFor(ca: IssuingCa, plan: Plan, key: EncodedKey, { der }: SignedLea
     { path: plan.paths.ca, data: ca.rootPem, mode: 0o644 },
   ];
   if (plan.p12 && plan.paths.p12) {
-    const p12 = encodePkcs12({ key: readPrivateKey(key.privatePem), certificates: [der, ca.der], password: plan.p12.password, friendlyName: plan.name, legacy: plan.p12.legacy });
+    const p12 = encodePkcs12({
+      key: readPrivateKey(key.privatePem),
+      certificates: [der, ca.der],
+      password: plan.p12.password,
+      friendlyName: plan.name,
+      legacy: plan.p12.legacy,
+    });
     files.push({ path: plan.paths.p12, data: p12, mode: 0o600 });
   }
   return files;
@@ -211,7 +247,11 @@ function recordOf(ca: IssuingCa, plan: Plan, signed: SignedLeaf): NewCertificate
 
 /** SHA-256, upper-case hex with colons, as X509Certificate.fingerprint256 and openssl print it. */
 export function fingerprintOf(der: Buffer): string {
-  return createHash('sha256').update(der).digest('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:');
+  return createHash('sha256')
+    .update(der)
+    .digest('hex')
+    .toUpperCase()
+    .replace(/(..)(?!$)/g, '$1:');
 }
 
 function recordIssued(context: Context, plan: Plan, record: NewCertificate): CertificateRecord {
@@ -221,9 +261,21 @@ function recordIssued(context: Context, plan: Plan, record: NewCertificate): Cer
     type: 'certificate.issued',
     name: plan.name,
     serial: record.serial,
-    detail: { kind: plan.kind, sans: plan.sans.map((s) => s.value), keyType: plan.keyType, notAfter: record.notAfter, paths: plan.paths },
+    detail: {
+      kind: plan.kind,
+      sans: plan.sans.map((s) => s.value),
+      keyType: plan.keyType,
+      notAfter: record.notAfter,
+      paths: plan.paths,
+    },
   });
-  if (plan.paths.p12) store.addEvent({ type: 'certificate.exported', name: plan.name, serial: record.serial, detail: { format: plan.p12?.legacy ? 'pkcs12-legacy' : 'pkcs12', path: plan.paths.p12 } });
+  if (plan.paths.p12)
+    store.addEvent({
+      type: 'certificate.exported',
+      name: plan.name,
+      serial: record.serial,
+      detail: { format: plan.p12?.legacy ? 'pkcs12-legacy' : 'pkcs12', path: plan.paths.p12 },
+    });
   return saved;
 }
 
@@ -280,13 +332,24 @@ export async function issueBatch(context: Context, requests: readonly IssueReque
     try {
       return planIssue(context, ca, request);
     } catch (error) {
-      if (error instanceof McpkiError) throw new McpkiError(error.code, `request ${i + 1} (${request.name}): ${error.message}`, error.fix ?? error.hint, { cause: error });
+      if (error instanceof McpkiError)
+        throw new McpkiError(
+          error.code,
+          `request ${i + 1} (${request.name}): ${error.message}`,
+          error.fix ?? error.hint,
+          { cause: error },
+        );
       throw error;
     }
   });
   const seen = new Set<string>();
   for (const plan of plans) {
-    if (seen.has(plan.paths.key)) throw new McpkiError('INVALID_INPUT', `two requests write ${plan.paths.key}`, fix('give each certificate its own name or {--out DIR}'));
+    if (seen.has(plan.paths.key))
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `two requests write ${plan.paths.key}`,
+        fix('give each certificate its own name or {--out DIR}'),
+      );
     seen.add(plan.paths.key);
   }
   const store = context.store();
@@ -294,7 +357,11 @@ export async function issueBatch(context: Context, requests: readonly IssueReque
   const keys = await Promise.all(plans.map((plan) => generateEncodedKeyAsync(plan.keyType)));
   const signed = plans.map((plan, i) => signLeaf(ca, plan, keys[i]!, now));
   // certificates sharing an --out folder share one ca.crt
-  const files = [...new Map(plans.flatMap((plan, i) => filesFor(ca, plan, keys[i]!, signed[i]!)).map((file) => [file.path, file])).values()];
+  const files = [
+    ...new Map(
+      plans.flatMap((plan, i) => filesFor(ca, plan, keys[i]!, signed[i]!)).map((file) => [file.path, file]),
+    ).values(),
+  ];
   const outDirs = [...new Set(plans.map((p) => p.outDir))];
   const records = withOutDirs(outDirs, () =>
     store.transaction(() => {

@@ -12,11 +12,7 @@ export const KEY_TYPE_DESCRIPTION = `key type: ${KEY_TYPES.join(', ')}`;
 
 export function parseKeyType(value: string): KeyType {
   if ((KEY_TYPES as readonly string[]).includes(value)) return value as KeyType;
-  throw new McpkiError(
-    'INVALID_KEY_TYPE',
-    `unknown key type "${value}"`,
-    `use one of: ${KEY_TYPES.join(', ')}`,
-  );
+  throw new McpkiError('INVALID_KEY_TYPE', `unknown key type "${value}"`, `use one of: ${KEY_TYPES.join(', ')}`);
 }
 
 export interface KeyPair {
@@ -65,12 +61,19 @@ export function encodeKey(pair: KeyPair): EncodedKey {
  */
 export function generateEncodedKeyAsync(type: KeyType): Promise<EncodedKey> {
   const [alg, options] = keyGenArgs(type);
-  const encodings = { publicKeyEncoding: { type: 'spki', format: 'der' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } } as const;
+  const encodings = {
+    publicKeyEncoding: { type: 'spki', format: 'der' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  } as const;
   return new Promise((resolve, reject) => {
-    generateKeyPair(alg as 'ec', { ...(options as { namedCurve: string }), ...encodings }, (error, spki, privatePem) => {
-      if (error) reject(error);
-      else resolve({ type, spki: spki as unknown as Buffer, privatePem: privatePem as unknown as string });
-    });
+    generateKeyPair(
+      alg as 'ec',
+      { ...(options as { namedCurve: string }), ...encodings },
+      (error, spki, privatePem) => {
+        if (error) reject(error);
+        else resolve({ type, spki: spki as unknown as Buffer, privatePem: privatePem as unknown as string });
+      },
+    );
   });
 }
 
@@ -90,7 +93,11 @@ export function keyTypeOf(key: KeyObject): KeyType {
     case 'ed25519':
       return 'ed25519';
   }
-  throw new McpkiError('INVALID_KEY_TYPE', `unsupported key (${key.asymmetricKeyType} ${JSON.stringify(details)})`, `use one of: ${KEY_TYPES.join(', ')}`);
+  throw new McpkiError(
+    'INVALID_KEY_TYPE',
+    `unsupported key (${key.asymmetricKeyType} ${JSON.stringify(details)})`,
+    `use one of: ${KEY_TYPES.join(', ')}`,
+  );
 }
 
 export interface SignatureAlgorithm {
@@ -109,15 +116,27 @@ const OID_ED25519 = '1.3.101.112';
 export function signatureAlgorithmFor(privateKey: KeyObject): SignatureAlgorithm {
   const type = keyTypeOf(privateKey);
   if (type === 'ec-p256') {
-    return { name: 'ecdsa-with-SHA256', identifier: seq(oid(OID_ECDSA_SHA256)), sign: (d) => sign('sha256', d, privateKey) };
+    return {
+      name: 'ecdsa-with-SHA256',
+      identifier: seq(oid(OID_ECDSA_SHA256)),
+      sign: (d) => sign('sha256', d, privateKey),
+    };
   }
   if (type === 'ec-p384') {
-    return { name: 'ecdsa-with-SHA384', identifier: seq(oid(OID_ECDSA_SHA384)), sign: (d) => sign('sha384', d, privateKey) };
+    return {
+      name: 'ecdsa-with-SHA384',
+      identifier: seq(oid(OID_ECDSA_SHA384)),
+      sign: (d) => sign('sha384', d, privateKey),
+    };
   }
   if (type === 'ed25519') {
     return { name: 'ED25519', identifier: seq(oid(OID_ED25519)), sign: (d) => sign(null, d, privateKey) };
   }
-  return { name: 'sha256WithRSAEncryption', identifier: seq(oid(OID_RSA_SHA256), nul()), sign: (d) => sign('sha256', d, privateKey) };
+  return {
+    name: 'sha256WithRSAEncryption',
+    identifier: seq(oid(OID_RSA_SHA256), nul()),
+    sign: (d) => sign('sha256', d, privateKey),
+  };
 }
 
 /** SubjectPublicKeyInfo DER. */
@@ -145,7 +164,12 @@ export function readPrivateKey(pem: string, passphrase?: string): KeyObject {
     return createPrivateKey(passphrase === undefined ? pem : { key: pem, passphrase });
   } catch (error) {
     if (isEncryptedPem(pem)) {
-      throw new McpkiError('PASSPHRASE_WRONG', 'the root CA key could not be decrypted with the given passphrase', fix('check MCPKI_ROOT_PASSPHRASE or {--passphrase-file FILE}'), { cause: error });
+      throw new McpkiError(
+        'PASSPHRASE_WRONG',
+        'the root CA key could not be decrypted with the given passphrase',
+        fix('check MCPKI_ROOT_PASSPHRASE or {--passphrase-file FILE}'),
+        { cause: error },
+      );
     }
     throw error;
   }

@@ -46,8 +46,14 @@ export function normalizeDnsName(input: string, original = input): string {
   }
   const ipForm = ipv4Form(rest);
   if (ipForm !== null) {
-    if (ipForm === '') throw invalid(original, 'looks like an IP address but is not a valid one', 'write a dotted-quad such as 127.0.0.1');
-    if (ipForm === rest) throw invalid(original, 'is an IP address, not a host name', 'give a host name such as my-mcp.localhost');
+    if (ipForm === '')
+      throw invalid(
+        original,
+        'looks like an IP address but is not a valid one',
+        'write a dotted-quad such as 127.0.0.1',
+      );
+    if (ipForm === rest)
+      throw invalid(original, 'is an IP address, not a host name', 'give a host name such as my-mcp.localhost');
     throw new McpkiError(
       'INVALID_NAME',
       `ambiguous name "${original}": an IP address in a shortened, octal, hexadecimal or decimal form that some programs read as ${ipForm} and others as a host name`,
@@ -59,7 +65,11 @@ export function normalizeDnsName(input: string, original = input): string {
   const labels = ascii.split('.');
   for (const label of labels) {
     if (!LABEL.test(label)) {
-      throw invalid(original, `label "${label}" is not a valid host name label`, 'labels are 1-63 letters, digits or hyphens, not starting or ending with a hyphen');
+      throw invalid(
+        original,
+        `label "${label}" is not a valid host name label`,
+        'labels are 1-63 letters, digits or hyphens, not starting or ending with a hyphen',
+      );
     }
   }
   if (ascii.length > 253) throw invalid(original, 'longer than 253 characters', 'use a shorter host name');
@@ -82,7 +92,8 @@ function normalizeIp(value: string): string {
 /** The longest SPIFFE ID the SPIFFE standard allows (bytes), and the longest trust domain. */
 const SPIFFE_MAX = 2048;
 const TRUST_DOMAIN_MAX = 255;
-const SPIFFE_HINT = 'write spiffe://trust.domain/path/segments (lower-case trust domain; segments of letters, digits, ".", "-", "_")';
+const SPIFFE_HINT =
+  'write spiffe://trust.domain/path/segments (lower-case trust domain; segments of letters, digits, ".", "-", "_")';
 
 /**
  * A SPIFFE ID as the SPIFFE ID standard (section 2) defines it, checked on the text as given (a URL parser
@@ -91,8 +102,10 @@ const SPIFFE_HINT = 'write spiffe://trust.domain/path/segments (lower-case trust
  * "..", no trailing "/", no port, user, query or fragment, no percent-encoding; at most 2048 bytes.
  */
 export function validateSpiffeId(value: string): string {
-  if (!value.startsWith('spiffe://')) throw invalid(value, 'a SPIFFE ID starts with "spiffe://" in lower case', SPIFFE_HINT);
-  if (Buffer.byteLength(value) > SPIFFE_MAX) throw invalid(value.slice(0, 40) + '…', `a SPIFFE ID is at most ${SPIFFE_MAX} bytes`, 'use a shorter path');
+  if (!value.startsWith('spiffe://'))
+    throw invalid(value, 'a SPIFFE ID starts with "spiffe://" in lower case', SPIFFE_HINT);
+  if (Buffer.byteLength(value) > SPIFFE_MAX)
+    throw invalid(value.slice(0, 40) + '…', `a SPIFFE ID is at most ${SPIFFE_MAX} bytes`, 'use a shorter path');
   const rest = value.slice('spiffe://'.length);
   const slash = rest.indexOf('/');
   const trustDomain = slash < 0 ? rest : rest.slice(0, slash);
@@ -101,15 +114,26 @@ export function validateSpiffeId(value: string): string {
   if (/[@:]/.test(trustDomain)) throw invalid(value, 'a SPIFFE ID has no port or user part', SPIFFE_HINT);
   if (trustDomain === '') throw invalid(value, 'a SPIFFE ID needs a trust domain', SPIFFE_HINT);
   if (trustDomain !== trustDomain.toLowerCase() || !/^[a-z0-9._-]+$/.test(trustDomain)) {
-    throw invalid(value, 'a SPIFFE ID needs a lower-case trust domain of letters, digits, ".", "-" and "_"', SPIFFE_HINT);
+    throw invalid(
+      value,
+      'a SPIFFE ID needs a lower-case trust domain of letters, digits, ".", "-" and "_"',
+      SPIFFE_HINT,
+    );
   }
-  if (trustDomain.length > TRUST_DOMAIN_MAX) throw invalid(value, `a SPIFFE trust domain is at most ${TRUST_DOMAIN_MAX} characters`, SPIFFE_HINT);
+  if (trustDomain.length > TRUST_DOMAIN_MAX)
+    throw invalid(value, `a SPIFFE trust domain is at most ${TRUST_DOMAIN_MAX} characters`, SPIFFE_HINT);
   if (path !== '') {
     const segments = path.slice(1).split('/');
-    if (segments.some((segment) => segment === '')) throw invalid(value, 'a SPIFFE ID path has no empty segment and no trailing "/"', SPIFFE_HINT);
-    if (segments.some((segment) => segment === '.' || segment === '..')) throw invalid(value, 'a SPIFFE ID path has no "." or ".." segment', SPIFFE_HINT);
+    if (segments.some((segment) => segment === ''))
+      throw invalid(value, 'a SPIFFE ID path has no empty segment and no trailing "/"', SPIFFE_HINT);
+    if (segments.some((segment) => segment === '.' || segment === '..'))
+      throw invalid(value, 'a SPIFFE ID path has no "." or ".." segment', SPIFFE_HINT);
     if (segments.some((segment) => !/^[A-Za-z0-9._-]+$/.test(segment))) {
-      throw invalid(value, 'a SPIFFE ID path segment is letters, digits, ".", "-" and "_" only (no percent-encoding)', SPIFFE_HINT);
+      throw invalid(
+        value,
+        'a SPIFFE ID path segment is letters, digits, ".", "-" and "_" only (no percent-encoding)',
+        SPIFFE_HINT,
+      );
     }
   }
   return value;
@@ -135,7 +159,11 @@ export function assertOneSpiffeId(sans: readonly San[]): void {
   const spiffe = uris.filter((s) => s.value.startsWith('spiffe://'));
   const bare = spiffe.find((s) => !s.value.slice('spiffe://'.length).includes('/'));
   if (bare) {
-    throw invalid(bare.value, 'a leaf certificate\'s SPIFFE ID needs a path (the trust domain alone names no workload)', 'write spiffe://trust.domain/workload, e.g. spiffe://example.test/agent');
+    throw invalid(
+      bare.value,
+      "a leaf certificate's SPIFFE ID needs a path (the trust domain alone names no workload)",
+      'write spiffe://trust.domain/workload, e.g. spiffe://example.test/agent',
+    );
   }
   if (spiffe.length > 0 && uris.length > 1) {
     throw new McpkiError(
@@ -150,7 +178,13 @@ function normalizeEmail(value: string): string {
   const at = value.lastIndexOf('@');
   const local = value.slice(0, at);
   const domain = value.slice(at + 1);
-  if (!local || !/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$/.test(local) || local.startsWith('.') || local.endsWith('.') || local.includes('..')) {
+  if (
+    !local ||
+    !/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$/.test(local) ||
+    local.startsWith('.') ||
+    local.endsWith('.') ||
+    local.includes('..')
+  ) {
     throw invalid(value, 'not a valid e-mail address', 'write user@example.test');
   }
   if (domain.includes('*')) throw invalid(value, 'an e-mail domain cannot be a wildcard', 'write user@example.test');
@@ -166,7 +200,12 @@ export function classifySan(raw: string): San {
   if (isIP(bare) !== 0) return { type: 'ip', value: normalizeIp(value) };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return { type: 'uri', value: normalizeUri(value) };
   if (value.includes('@')) return { type: 'email', value: normalizeEmail(value) };
-  if (value.includes('/')) throw invalid(raw, 'a "/" is only allowed in URIs', 'for a network, use --permit with mcpki init; for a URI, add its scheme');
+  if (value.includes('/'))
+    throw invalid(
+      raw,
+      'a "/" is only allowed in URIs',
+      'for a network, use --permit with mcpki init; for a URI, add its scheme',
+    );
   return { type: 'dns', value: normalizeDnsName(value) };
 }
 
@@ -175,7 +214,11 @@ export const MAX_SANS = 100;
 
 export function classifySans(raw: readonly string[]): San[] {
   if (raw.length > MAX_SANS) {
-    throw new McpkiError('INVALID_INPUT', `${raw.length} names for one certificate: at most ${MAX_SANS}`, `split the names over several certificates (at most ${MAX_SANS} each), or use a wildcard`);
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `${raw.length} names for one certificate: at most ${MAX_SANS}`,
+      `split the names over several certificates (at most ${MAX_SANS} each), or use a wildcard`,
+    );
   }
   const seen = new Set<string>();
   const out: San[] = [];
@@ -192,7 +235,11 @@ export function classifySans(raw: readonly string[]): San[] {
 /** Certificate names are used for file names and look-ups: keep them simple. */
 export function validateCertName(name: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name) || name.includes('..')) {
-    throw new McpkiError('INVALID_NAME', `invalid certificate name "${name}"`, 'use letters, digits, ".", "_" and "-" (it becomes a file name), e.g. my-mcp');
+    throw new McpkiError(
+      'INVALID_NAME',
+      `invalid certificate name "${name}"`,
+      'use letters, digits, ".", "_" and "-" (it becomes a file name), e.g. my-mcp',
+    );
   }
   return name;
 }

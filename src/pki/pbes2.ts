@@ -26,7 +26,10 @@ export function encryptPbes2(password: string, plaintext: Buffer, iterations: nu
   const cipher = createCipheriv('aes-256-cbc', key, iv);
   const algorithm = seq(
     oid(OID.pbes2),
-    seq(seq(oid(OID.pbkdf2), seq(octets(salt), int(iterations), seq(oid(OID.hmacWithSha256), nul()))), seq(oid(OID.aes256Cbc), octets(iv))),
+    seq(
+      seq(oid(OID.pbkdf2), seq(octets(salt), int(iterations), seq(oid(OID.hmacWithSha256), nul()))),
+      seq(oid(OID.aes256Cbc), octets(iv)),
+    ),
   );
   return { algorithm, ciphertext: Buffer.concat([cipher.update(plaintext), cipher.final()]) };
 }
@@ -45,7 +48,13 @@ export function decryptPbes2(algorithm: DerNode, ciphertext: Buffer, password: s
   if (prf && decodeOid(children(prf)[0]!) !== OID.hmacWithSha256) throw new RangeError('unsupported PRF');
   const [schemeOid, iv] = children(scheme!);
   if (decodeOid(schemeOid!) !== OID.aes256Cbc) throw new RangeError('unsupported cipher');
-  const key = pbkdf2Sync(Buffer.from(password, 'utf8'), salt!.content, Number(BigInt('0x' + iterations!.content.toString('hex'))), 32, 'sha256');
+  const key = pbkdf2Sync(
+    Buffer.from(password, 'utf8'),
+    salt!.content,
+    Number(BigInt('0x' + iterations!.content.toString('hex'))),
+    32,
+    'sha256',
+  );
   const decipher = createDecipheriv('aes-256-cbc', key, iv!.content);
   return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
 }

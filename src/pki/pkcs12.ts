@@ -58,7 +58,14 @@ function fillBlocks(input: Buffer): Buffer {
 }
 
 /** RFC 7292 Appendix B.2: id 1 = key, 2 = IV, 3 = MAC key. */
-function pkcs12Kdf(hash: Hash, password: string, salt: Buffer, id: 1 | 2 | 3, iterations: number, length: number): Buffer {
+function pkcs12Kdf(
+  hash: Hash,
+  password: string,
+  salt: Buffer,
+  id: 1 | 2 | 3,
+  iterations: number,
+  length: number,
+): Buffer {
   const diversifier = Buffer.alloc(BLOCK, id);
   const input = Buffer.concat([fillBlocks(salt), fillBlocks(bmpPassword(password))]);
   const output: Buffer[] = [];
@@ -121,7 +128,9 @@ function dataContentInfo(content: Buffer): Buffer {
 }
 
 function encryptedContentInfo(options: Pkcs12Options, content: Buffer): Buffer {
-  const { algorithm, ciphertext } = options.legacy ? encrypt3Des(options.password, content) : encryptPbes2(options.password, content, PKCS12_ITERATIONS);
+  const { algorithm, ciphertext } = options.legacy
+    ? encrypt3Des(options.password, content)
+    : encryptPbes2(options.password, content, PKCS12_ITERATIONS);
   const encryptedData = seq(int(0), seq(oid(OID.data), algorithm, implicit(0, octets(ciphertext))));
   return seq(oid(OID.encryptedData), explicit(0, encryptedData));
 }
@@ -136,7 +145,13 @@ function macData(options: Pkcs12Options, authSafe: Buffer): Buffer {
 
 /** An empty password leaves the key readable by anyone who gets the file: refused, never written. */
 export function emptyPkcs12Password(): McpkiError {
-  return new McpkiError('PASSPHRASE_MISSING', 'the PKCS#12 password is empty (the first line of its password file is empty)', fix('put the password on the first line of the password file ({--p12-password-file FILE|the p12 target\'s passwordFile:})'));
+  return new McpkiError(
+    'PASSPHRASE_MISSING',
+    'the PKCS#12 password is empty (the first line of its password file is empty)',
+    fix(
+      "put the password on the first line of the password file ({--p12-password-file FILE|the p12 target's passwordFile:})",
+    ),
+  );
 }
 
 export function encodePkcs12(options: Pkcs12Options): Buffer {

@@ -29,5 +29,7 @@ export function signRootCrl(rootDer: Buffer, rootKey: KeyObject, number: bigint,
 
 /** The stored root CRL, or null when this home predates it. */
 export function readRootCrl(path: string): string | null {
-  return existsSync(path) ? readInputText(path, { what: 'the root CRL', maxBytes: INPUT_LIMITS.pem, code: 'CA_CORRUPT' }) : null;
+  return existsSync(path)
+    ? readInputText(path, { what: 'the root CRL', maxBytes: INPUT_LIMITS.pem, code: 'CA_CORRUPT' })
+    : null;
 }

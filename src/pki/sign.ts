@@ -49,12 +49,22 @@ function checkOut(out: string): string {
   } catch {
     stat = undefined;
   }
-  if (stat && !stat.isFile()) throw new McpkiError('INVALID_INPUT', `--out ${out} is ${stat.isDirectory() ? 'a folder' : 'not a regular file'}`, 'give the path of the certificate file to write (it is replaced)');
+  if (stat && !stat.isFile())
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `--out ${out} is ${stat.isDirectory() ? 'a folder' : 'not a regular file'}`,
+      'give the path of the certificate file to write (it is replaced)',
+    );
   const dir = dirname(path);
   try {
     if (!statSync(dir).isDirectory()) throw new Error('ENOTDIR');
   } catch (error) {
-    throw new McpkiError('WRITE_FAILED', `cannot write --out ${out}: its folder ${dir} does not exist`, `create the folder first (mkdir -p ${dir}), or give another path`, { cause: error });
+    throw new McpkiError(
+      'WRITE_FAILED',
+      `cannot write --out ${out}: its folder ${dir} does not exist`,
+      `create the folder first (mkdir -p ${dir}), or give another path`,
+      { cause: error },
+    );
   }
   assertSafeDir(dir, 'the --out folder');
   return path;
@@ -63,18 +73,36 @@ function checkOut(out: string): string {
 /** Signs the request with the intermediate, records the certificate and, with `out`, writes the full chain. */
 export function signCsr(context: Context, request: SignRequest): SignedCertificate {
   const kind = request.profile ?? 'server';
-  if (kind !== 'server' && kind !== 'client') throw new McpkiError('INVALID_INPUT', `unknown profile "${kind}"`, fix('use {--profile} server or {--profile} client'));
+  if (kind !== 'server' && kind !== 'client')
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `unknown profile "${kind}"`,
+      fix('use {--profile} server or {--profile} client'),
+    );
   const days = request.days ?? DEFAULT_DAYS;
   if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) {
-    throw new McpkiError('INVALID_DAYS', `--days must be a whole number from 1 to ${MAX_DAYS}, got ${String(request.days)}`, `give 1 to ${MAX_DAYS} days (default ${DEFAULT_DAYS})`);
+    throw new McpkiError(
+      'INVALID_DAYS',
+      `--days must be a whole number from 1 to ${MAX_DAYS}, got ${String(request.days)}`,
+      `give 1 to ${MAX_DAYS} days (default ${DEFAULT_DAYS})`,
+    );
   }
   const ca = loadIssuingCa(context);
-  const input = readInputFile(request.csrPath, { what: 'certificate request', maxBytes: INPUT_LIMITS.pem, hint: CSR_HINT });
+  const input = readInputFile(request.csrPath, {
+    what: 'certificate request',
+    maxBytes: INPUT_LIMITS.pem,
+    hint: CSR_HINT,
+  });
   const pem = input.toString('latin1');
   let der: Buffer = input;
   if (pem.includes('-----BEGIN')) {
     const blocks = [...fromPem(pem, 'CERTIFICATE REQUEST'), ...fromPem(pem, 'NEW CERTIFICATE REQUEST')];
-    if (blocks.length !== 1) throw invalid(request.csrPath, blocks.length === 0 ? 'holds no "CERTIFICATE REQUEST" PEM block' : `holds ${blocks.length} requests`, CSR_HINT);
+    if (blocks.length !== 1)
+      throw invalid(
+        request.csrPath,
+        blocks.length === 0 ? 'holds no "CERTIFICATE REQUEST" PEM block' : `holds ${blocks.length} requests`,
+        CSR_HINT,
+      );
     der = blocks[0]!;
   }
   const csr = parseCsr(der, request.csrPath);
@@ -90,17 +118,36 @@ export function signCsr(context: Context, request: SignRequest): SignedCertifica
     }
   }
   if (kind === 'server' && sans.length === 0) {
-    throw new McpkiError('INVALID_NAME', `the certificate request ${request.csrPath} asks for no names`, 'make the request with the names clients connect to, e.g. openssl req … -addext "subjectAltName=DNS:localhost,IP:127.0.0.1"');
+    throw new McpkiError(
+      'INVALID_NAME',
+      `the certificate request ${request.csrPath} asks for no names`,
+      'make the request with the names clients connect to, e.g. openssl req … -addext "subjectAltName=DNS:localhost,IP:127.0.0.1"',
+    );
   }
   assertPermitted(sans, ca.permitted);
-  const candidates = [request.name, cn, sans.find((s) => s.type === 'dns')?.value].filter((n): n is string => n !== undefined);
-  const name = request.name !== undefined ? validateCertName(request.name) : candidates.find((n) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(n) && !n.includes('..'));
-  if (!name) throw new McpkiError('INVALID_NAME', `the certificate request ${request.csrPath} has no CN or DNS name usable as a certificate name`, fix('give one with {--name} NAME (letters, digits, ".", "_" and "-")'));
+  const candidates = [request.name, cn, sans.find((s) => s.type === 'dns')?.value].filter(
+    (n): n is string => n !== undefined,
+  );
+  const name =
+    request.name !== undefined
+      ? validateCertName(request.name)
+      : candidates.find((n) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(n) && !n.includes('..'));
+  if (!name)
+    throw new McpkiError(
+      'INVALID_NAME',
+      `the certificate request ${request.csrPath} has no CN or DNS name usable as a certificate name`,
+      fix('give one with {--name} NAME (letters, digits, ".", "_" and "-")'),
+    );
   if (cn !== undefined && cn !== name) csr.ignored.push('subject CN');
   const path = request.out === undefined ? null : checkOut(request.out);
 
   const store = context.store();
-  const signed = signLeaf(ca, { kind, name, sans, keyType: csr.keyType, days }, { spki: csr.publicKey.export({ type: 'spki', format: 'der' }) }, context.now());
+  const signed = signLeaf(
+    ca,
+    { kind, name, sans, keyType: csr.keyType, days },
+    { spki: csr.publicKey.export({ type: 'spki', format: 'der' }) },
+    context.now(),
+  );
   const certPem = toPem('CERTIFICATE', signed.der);
   const fullchain = certPem + ca.pem;
   const certificate = store.transaction(() => {
@@ -124,7 +171,15 @@ export function signCsr(context: Context, request: SignRequest): SignedCertifica
       type: 'certificate.signed',
       name,
       serial: saved.serial,
-      detail: { csr: resolve(request.csrPath), kind, sans: sans.map((s) => s.value), keyType: csr.keyType, notAfter: saved.notAfter, ignored: csr.ignored, ...(path ? { path } : {}) },
+      detail: {
+        csr: resolve(request.csrPath),
+        kind,
+        sans: sans.map((s) => s.value),
+        keyType: csr.keyType,
+        notAfter: saved.notAfter,
+        ignored: csr.ignored,
+        ...(path ? { path } : {}),
+      },
     });
     if (path) writeFileAtomic(path, fullchain, 0o644);
     return saved;

@@ -1,7 +1,24 @@
 // X.509 certificate and CRL construction (RFC 5280). Structures are assembled with der.ts and signed with
 // node:crypto through a SignatureAlgorithm.
 import { randomBytes } from 'node:crypto';
-import { bits, bool, children, ctx, decodeOid, enumerated, explicit, int, octets, oid, parse, seq, set, time, utf8, type DerNode } from './der.js';
+import {
+  bits,
+  bool,
+  children,
+  ctx,
+  decodeOid,
+  enumerated,
+  explicit,
+  int,
+  octets,
+  oid,
+  parse,
+  seq,
+  set,
+  time,
+  utf8,
+  type DerNode,
+} from './der.js';
 import type { SignatureAlgorithm } from './keys.js';
 import { ipToBytes, type San } from './names.js';
 
@@ -210,7 +227,15 @@ export function signCrl(template: CrlTemplate, signer: SignatureAlgorithm): Buff
     const parts = [int(entry.serial), time(entry.revokedAt)];
     // RFC 5280 5.3.1: the reason code "unspecified" SHOULD be omitted
     if (entry.reason !== 'unspecified') {
-      parts.push(seq(encodeExtension({ oid: OIDS.reasonCode, critical: false, value: enumerated(REVOCATION_REASONS[entry.reason]) })));
+      parts.push(
+        seq(
+          encodeExtension({
+            oid: OIDS.reasonCode,
+            critical: false,
+            value: enumerated(REVOCATION_REASONS[entry.reason]),
+          }),
+        ),
+      );
     }
     return seq(...parts);
   });

@@ -16,7 +16,10 @@ export function isSecretEnvName(name: string): boolean {
 }
 
 /** The environment for a child process: `base` (default process.env) without any secret, then `extra` laid over it. */
-export function childEnv(extra: Record<string, string | undefined> = {}, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function childEnv(
+  extra: Record<string, string | undefined> = {},
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(base)) {
     if (value !== undefined && !isSecretEnvName(name)) env[name] = value;

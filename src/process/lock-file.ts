@@ -31,11 +31,9 @@ export interface ServiceLockStatus extends ServiceLockInfo {
   state: LockHolderState;
 }
 
-
 export function lockPath(home: string): string {
   return join(home, LOCK_FILE_NAME);
 }
-
 
 /** The lock as it is on disk (for `status`), or null when no serve holds this home. */
 export function readServiceLock(home: string): ServiceLockStatus | null {
@@ -48,10 +46,11 @@ export function readServiceLock(home: string): ServiceLockStatus | null {
   return { ...current, path, state: holderState(current) };
 }
 
-
 // --- liveness -----------------------------------------------------------------------------------------------
 
-export function holderState(info: Pick<ServiceLockInfo, 'pid' | 'hostname' | 'bootId' | 'processStart'>): LockHolderState {
+export function holderState(
+  info: Pick<ServiceLockInfo, 'pid' | 'hostname' | 'bootId' | 'processStart'>,
+): LockHolderState {
   if (info.hostname !== osHostname()) return 'unknown';
   if (!Number.isSafeInteger(info.pid) || info.pid <= 0) return 'dead'; // kill(0) or kill(-n) would signal a group
   const bootId = readBootId();
@@ -94,12 +93,17 @@ export function processStartTime(pid: number): string | undefined {
   }
 }
 
-
 export function readLockFile(path: string): ServiceLockInfo | 'missing' | 'corrupt' {
   const value = readJson(path);
   if (value === 'missing' || value === 'corrupt') return value;
   const v = value as Partial<ServiceLockInfo>;
-  if (typeof v.pid !== 'number' || typeof v.hostname !== 'string' || typeof v.token !== 'string' || typeof v.startedAt !== 'string') return 'corrupt';
+  if (
+    typeof v.pid !== 'number' ||
+    typeof v.hostname !== 'string' ||
+    typeof v.token !== 'string' ||
+    typeof v.startedAt !== 'string'
+  )
+    return 'corrupt';
   return value as ServiceLockInfo;
 }
 
@@ -129,12 +133,15 @@ export function corruptId(path: string): string | undefined {
   }
 }
 
-
 export function lockFileError(error: unknown, path: string): McpkiError {
   if (error instanceof McpkiError) return error;
-  return new McpkiError('WRITE_FAILED', `cannot use the service lock ${path} (${errno(error) ?? String(error)})`, 'check that the mcpki home is writable', { cause: error });
+  return new McpkiError(
+    'WRITE_FAILED',
+    `cannot use the service lock ${path} (${errno(error) ?? String(error)})`,
+    'check that the mcpki home is writable',
+    { cause: error },
+  );
 }
-
 
 export function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;

@@ -12,7 +12,16 @@ import { errnoCode, fsyncDir, tryUnlink, writeFailed, writeTemp } from '../fs/fi
 import { describeHookResult, hookFailed, runHook, type HookResult } from '../deploy/hooks.js';
 import { checkOwnership, hasModeAndOwner, resolveId } from '../deploy/owners.js';
 import { McpkiError } from '../errors.js';
-import { CRL_FILE_LIMIT, crlKeyIdOf, generateCrl, readCaText, listCrlIssuers, normalizeSerial, readCrlFile, type PublishedCrl } from '../pki/crl.js';
+import {
+  CRL_FILE_LIMIT,
+  crlKeyIdOf,
+  generateCrl,
+  readCaText,
+  listCrlIssuers,
+  normalizeSerial,
+  readCrlFile,
+  type PublishedCrl,
+} from '../pki/crl.js';
 import { fromPem } from '../pki/der.js';
 import type { Store } from '../store/store.js';
 
@@ -95,7 +104,11 @@ function iso(date: Date | null | undefined): string | null {
 }
 
 function hasLocalCa(context: Context): boolean {
-  return existsSync(context.layout.intermediateCert) && existsSync(context.layout.intermediateKey) && existsSync(context.layout.rootCert);
+  return (
+    existsSync(context.layout.intermediateCert) &&
+    existsSync(context.layout.intermediateKey) &&
+    existsSync(context.layout.rootCert)
+  );
 }
 
 /** A copy differs when its bytes or mode do (or its owner/group, when declared). */
@@ -120,13 +133,23 @@ function targetDiffers(target: DeclaredCrlTarget, pem: Buffer, ids: Map<string, 
 type Verdict = Pick<CrlPlan, 'publish' | 'code' | 'reason'>;
 
 /** Whether the published CRLs still say what the CA and the inventory say, and are fresh enough. */
-function judge(context: Context, declared: DeclaredCrl, crls: PublishedCrl[], store: Store | undefined, now: Date): { verdict: Verdict | undefined; published: Published } {
+function judge(
+  context: Context,
+  declared: DeclaredCrl,
+  crls: PublishedCrl[],
+  store: Store | undefined,
+  now: Date,
+): { verdict: Verdict | undefined; published: Published } {
   const { layout } = context;
   const rootKeyId = crlKeyIdOf(fromPem(readCaText(layout.rootCert, 'the root certificate'), 'CERTIFICATE')[0]!);
   const issuers = listCrlIssuers(layout.retiredDir, layout.intermediateCert, now);
   const caCrls = crls.filter((crl) => crl.keyId !== rootKeyId);
   // the intermediates' CRLs decide the times: the one that ends first
-  const first = caCrls.reduce<PublishedCrl | undefined>((soonest, crl) => (!soonest || (crl.nextUpdate?.getTime() ?? 0) < (soonest.nextUpdate?.getTime() ?? 0) ? crl : soonest), undefined);
+  const first = caCrls.reduce<PublishedCrl | undefined>(
+    (soonest, crl) =>
+      !soonest || (crl.nextUpdate?.getTime() ?? 0) < (soonest.nextUpdate?.getTime() ?? 0) ? crl : soonest,
+    undefined,
+  );
   const published = {
     number: first?.number ?? null,
     thisUpdate: first?.thisUpdate ?? now,
@@ -135,37 +158,92 @@ function judge(context: Context, declared: DeclaredCrl, crls: PublishedCrl[], st
   };
   const label = `CRL${published.number ? ` #${published.number}` : ''}`;
   if (issuers.length === 0) {
-    return { verdict: { publish: false, code: 'no-ca', reason: "the CA's issuing intermediate has expired: there is no CA to sign a CRL (mcpki ca rotate-intermediate)" }, published };
+    return {
+      verdict: {
+        publish: false,
+        code: 'no-ca',
+        reason:
+          "the CA's issuing intermediate has expired: there is no CA to sign a CRL (mcpki ca rotate-intermediate)",
+      },
+      published,
+    };
   }
 
-  const wantedIssuers = issuers.map((i) => i.keyId).sort().join(',');
+  const wantedIssuers = issuers
+    .map((i) => i.keyId)
+    .sort()
+    .join(',');
   const haveIssuers = [...new Set(caCrls.map((crl) => crl.keyId ?? '?'))].sort().join(',');
   if (!first || wantedIssuers !== haveIssuers) {
-    return { verdict: { publish: true, code: 'issuers', reason: `the published ${label} is not signed by the CA's current issuing intermediate(s) (rotated?)` }, published };
+    return {
+      verdict: {
+        publish: true,
+        code: 'issuers',
+        reason: `the published ${label} is not signed by the CA's current issuing intermediate(s) (rotated?)`,
+      },
+      published,
+    };
   }
 
   const wanted = new Map<string, string>();
-  for (const issuer of issuers) for (const row of store?.listRevokedBy(issuer.serial) ?? []) wanted.set(normalizeSerial(row.serial), row.name);
+  for (const issuer of issuers)
+    for (const row of store?.listRevokedBy(issuer.serial) ?? []) wanted.set(normalizeSerial(row.serial), row.name);
   const listed = new Set(caCrls.flatMap((crl) => crl.revoked));
   const added = [...wanted.keys()].filter((serial) => !listed.has(serial));
   const extra = [...listed].filter((serial) => !wanted.has(serial));
   if (added.length > 0) {
-    const names = added.slice(0, 3).map((serial) => wanted.get(serial)).join(', ') + (added.length > 3 ? `, … (${added.length} in all)` : '');
-    return { verdict: { publish: true, code: 'revoked', reason: `revoked since ${label} was published: ${names}` }, published };
+    const names =
+      added
+        .slice(0, 3)
+        .map((serial) => wanted.get(serial))
+        .join(', ') + (added.length > 3 ? `, … (${added.length} in all)` : '');
+    return {
+      verdict: { publish: true, code: 'revoked', reason: `revoked since ${label} was published: ${names}` },
+      published,
+    };
   }
   if (extra.length > 0) {
-    return { verdict: { publish: true, code: 'revoked', reason: `${label} lists ${extra.length} certificate(s) the inventory does not have as revoked` }, published };
+    return {
+      verdict: {
+        publish: true,
+        code: 'revoked',
+        reason: `${label} lists ${extra.length} certificate(s) the inventory does not have as revoked`,
+      },
+      published,
+    };
   }
 
-  if (!published.nextUpdate) return { verdict: { publish: true, code: 'refresh', reason: `${label} has no nextUpdate` }, published };
+  if (!published.nextUpdate)
+    return { verdict: { publish: true, code: 'refresh', reason: `${label} has no nextUpdate` }, published };
   if (now >= published.nextUpdate) {
-    return { verdict: { publish: true, code: 'expired', reason: `${label} expired at ${published.nextUpdate.toISOString()}: servers that check it refuse every client` }, published };
+    return {
+      verdict: {
+        publish: true,
+        code: 'expired',
+        reason: `${label} expired at ${published.nextUpdate.toISOString()}: servers that check it refuse every client`,
+      },
+      published,
+    };
   }
   if (published.refreshAt && now >= published.refreshAt) {
-    return { verdict: { publish: true, code: 'refresh', reason: `${label} has less than ${refreshText(declared.refreshBefore)} left (next update ${published.nextUpdate.toISOString()})` }, published };
+    return {
+      verdict: {
+        publish: true,
+        code: 'refresh',
+        reason: `${label} has less than ${refreshText(declared.refreshBefore)} left (next update ${published.nextUpdate.toISOString()})`,
+      },
+      published,
+    };
   }
   if (existsSync(layout.rootCrl) && crls.length === caCrls.length) {
-    return { verdict: { publish: true, code: 'root', reason: `${label} is published without the root's CRL, which full-chain checks need` }, published };
+    return {
+      verdict: {
+        publish: true,
+        code: 'root',
+        reason: `${label} is published without the root's CRL, which full-chain checks need`,
+      },
+      published,
+    };
   }
   return { verdict: undefined, published };
 }
@@ -173,7 +251,11 @@ function judge(context: Context, declared: DeclaredCrl, crls: PublishedCrl[], st
 function inspect(context: Context, declared: DeclaredCrl, store: Store | undefined, now: Date): CrlPlan {
   const nowIso = now.toISOString();
   const all = declared.targets.map((t) => t.path);
-  const plan = (fields: Omit<CrlPlan, 'due' | 'nextCheck' | 'targets' | 'number' | 'thisUpdate' | 'nextUpdate' | 'refreshAt'>, published?: Published, targets = all): CrlPlan => {
+  const plan = (
+    fields: Omit<CrlPlan, 'due' | 'nextCheck' | 'targets' | 'number' | 'thisUpdate' | 'nextUpdate' | 'refreshAt'>,
+    published?: Published,
+    targets = all,
+  ): CrlPlan => {
     const due = fields.code !== 'no-ca' && fields.code !== 'not-yet';
     return {
       due,
@@ -188,13 +270,19 @@ function inspect(context: Context, declared: DeclaredCrl, store: Store | undefin
       targets: due ? targets : [],
     };
   };
-  if (!hasLocalCa(context)) return plan({ publish: false, code: 'no-ca', reason: 'this home has no local CA (mcpki init): there is no CRL to publish' });
+  if (!hasLocalCa(context))
+    return plan({
+      publish: false,
+      code: 'no-ca',
+      reason: 'this home has no local CA (mcpki init): there is no CRL to publish',
+    });
   let pem: Buffer;
   try {
     pem = Buffer.from(readCaText(context.layout.crl, 'the published CRL', CRL_FILE_LIMIT));
   } catch (error) {
     const cause = (error as { cause?: unknown }).cause;
-    const reason = errnoCode(cause ?? error) === 'ENOENT' ? `${context.layout.crl} does not exist yet` : (error as Error).message;
+    const reason =
+      errnoCode(cause ?? error) === 'ENOENT' ? `${context.layout.crl} does not exist yet` : (error as Error).message;
     return plan({ publish: true, code: 'missing', reason });
   }
   let crls: PublishedCrl[];
@@ -202,27 +290,58 @@ function inspect(context: Context, declared: DeclaredCrl, store: Store | undefin
     crls = readCrlFile(pem.toString('utf8'));
     if (crls.length === 0) throw new Error('no CRL in it');
   } catch (error) {
-    return plan({ publish: true, code: 'unreadable', reason: `${context.layout.crl} is damaged (${(error as Error).message})` });
+    return plan({
+      publish: true,
+      code: 'unreadable',
+      reason: `${context.layout.crl} is damaged (${(error as Error).message})`,
+    });
   }
   let judged: ReturnType<typeof judge>;
   try {
     judged = judge(context, declared, crls, store, now);
   } catch (error) {
     // e.g. an unreadable CA certificate: publishing reports the real problem
-    return plan({ publish: true, code: 'unreadable', reason: `cannot compare ${context.layout.crl} with the CA (${(error as Error).message})` });
+    return plan({
+      publish: true,
+      code: 'unreadable',
+      reason: `cannot compare ${context.layout.crl} with the CA (${(error as Error).message})`,
+    });
   }
   const { verdict, published } = judged;
   if (verdict) return plan(verdict, published);
   const ids = new Map<string, number>();
   const differing = declared.targets.filter((target) => targetDiffers(target, pem, ids)).map((t) => t.path);
   if (differing.length > 0) {
-    return plan({ publish: false, code: 'target', reason: `${differing.length === 1 ? 'a copy differs' : `${differing.length} copies differ`} from ${context.layout.crl}: ${differing.join(', ')}` }, published, differing);
+    return plan(
+      {
+        publish: false,
+        code: 'target',
+        reason: `${differing.length === 1 ? 'a copy differs' : `${differing.length} copies differ`} from ${context.layout.crl}: ${differing.join(', ')}`,
+      },
+      published,
+      differing,
+    );
   }
   if (store?.getSetting(RELOAD_PENDING) === '1') {
-    return plan({ publish: false, code: 'reload-pending', reason: 'the reload hooks of the last publication failed: running them again' }, published, []);
+    return plan(
+      {
+        publish: false,
+        code: 'reload-pending',
+        reason: 'the reload hooks of the last publication failed: running them again',
+      },
+      published,
+      [],
+    );
   }
   const until = published.refreshAt ? ` until ${published.refreshAt.toISOString()}` : '';
-  return plan({ publish: false, code: 'not-yet', reason: `CRL${published.number ? ` #${published.number}` : ''} is current${until}` }, published);
+  return plan(
+    {
+      publish: false,
+      code: 'not-yet',
+      reason: `CRL${published.number ? ` #${published.number}` : ''} is current${until}`,
+    },
+    published,
+  );
 }
 
 /** Whether the declared CRL is due and why; null without a `crl:` section. Reads only. */
@@ -254,7 +373,8 @@ function writeCopy(target: DeclaredCrlTarget, data: Buffer, ids: Map<string, num
 }
 
 function errorBody(error: unknown): { code: string; message: string; hint: string | null } {
-  if (error instanceof McpkiError) return { code: error.code, message: error.message, hint: error.hintFor('config') ?? null };
+  if (error instanceof McpkiError)
+    return { code: error.code, message: error.message, hint: error.hintFor('config') ?? null };
   return { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error), hint: null };
 }
 
@@ -332,14 +452,32 @@ export async function applyCrl(context: Context, declared: DeclaredCrl): Promise
     if (outcome.action === 'unchanged') outcome.action = 'deployed'; // only the hooks ran again
     outcome.code = plan.code;
     outcome.nextCheck = outcome.refreshAt;
-    store.addEvent({ type: `crl.${outcome.action}`, detail: { reason: plan.reason, number: outcome.number, nextUpdate: outcome.nextUpdate, deployed: outcome.deployed, hooks: hooks.map((h) => ({ argv: h.argv, exitCode: h.exitCode })) } });
+    store.addEvent({
+      type: `crl.${outcome.action}`,
+      detail: {
+        reason: plan.reason,
+        number: outcome.number,
+        nextUpdate: outcome.nextUpdate,
+        deployed: outcome.deployed,
+        hooks: hooks.map((h) => ({ argv: h.argv, exitCode: h.exitCode })),
+      },
+    });
     return outcome;
   } catch (error) {
     const body = errorBody(error);
     outcome.action = 'failed';
     outcome.error = body;
     outcome.nextCheck = null; // the next scheduled check tries again
-    store.addEvent({ type: 'crl.failed', detail: { ...body, reason: plan.reason, number: outcome.number, deployed: outcome.deployed, hooks: hooks.map((h) => ({ argv: h.argv, exitCode: h.exitCode })) } });
+    store.addEvent({
+      type: 'crl.failed',
+      detail: {
+        ...body,
+        reason: plan.reason,
+        number: outcome.number,
+        deployed: outcome.deployed,
+        hooks: hooks.map((h) => ({ argv: h.argv, exitCode: h.exitCode })),
+      },
+    });
     return outcome;
   }
 }

@@ -5,7 +5,13 @@ import { dirname, join } from 'node:path';
 import type { Context } from '../context.js';
 import { McpkiError, fix } from '../errors.js';
 import { INPUT_LIMITS, readInputFile } from '../fs/read.js';
-import { DEFAULT_P12_PASSWORD, issueCertificate, MAX_DAYS, type IssuedCertificate, type IssueRequest } from '../pki/issue.js';
+import {
+  DEFAULT_P12_PASSWORD,
+  issueCertificate,
+  MAX_DAYS,
+  type IssuedCertificate,
+  type IssueRequest,
+} from '../pki/issue.js';
 import { openPkcs12 } from '../pki/pkcs12.js';
 import type { CertificateRecord, Store } from '../store/store.js';
 import { needsRenewal } from './policy.js';
@@ -42,7 +48,15 @@ export interface RenewIssuedResult {
 /** Made by `issue` (or `issue batch`): the local CA, with the four files `issue` writes recorded. */
 function madeByIssue(record: CertificateRecord): boolean {
   const p = record.paths;
-  return record.issuer === 'local' && !!p.cert && !!p.key && !!p.fullchain && !!p.ca && dirname(p.cert) === dirname(p.key) && p.cert === join(dirname(p.cert), `${record.name}.crt`);
+  return (
+    record.issuer === 'local' &&
+    !!p.cert &&
+    !!p.key &&
+    !!p.fullchain &&
+    !!p.ca &&
+    dirname(p.cert) === dirname(p.key) &&
+    p.cert === join(dirname(p.cert), `${record.name}.crt`)
+  );
 }
 
 /** The lifetime it was issued with, in whole days (the CA's own expiry may have cut it short). */
@@ -74,12 +88,19 @@ function requestOf(store: Store, record: CertificateRecord, options: RenewIssued
   };
   const p12 = record.paths.p12;
   if (p12) {
-    const exported = store.listEvents({ type: 'certificate.exported', name: record.name, limit: 1000 }).filter((e) => e.serial === record.serial).pop();
+    const exported = store
+      .listEvents({ type: 'certificate.exported', name: record.name, limit: 1000 })
+      .filter((e) => e.serial === record.serial)
+      .pop();
     const legacy = exported?.detail.format === 'pkcs12-legacy';
     let password = options.p12Password;
     if (password === undefined && !legacy && opensWith(p12, DEFAULT_P12_PASSWORD)) password = DEFAULT_P12_PASSWORD;
     if (password === undefined) {
-      throw new McpkiError('PASSPHRASE_MISSING', `${record.name} has a PKCS#12 file ${p12} whose password mcpki does not keep`, fix('give the password with {--p12-password-file} FILE or MCPKI_P12_PASSWORD'));
+      throw new McpkiError(
+        'PASSPHRASE_MISSING',
+        `${record.name} has a PKCS#12 file ${p12} whose password mcpki does not keep`,
+        fix('give the password with {--p12-password-file} FILE or MCPKI_P12_PASSWORD'),
+      );
     }
     Object.assign(request, { p12: true, p12Password: password, p12Legacy: legacy });
   }
@@ -97,7 +118,12 @@ function failure(error: unknown): RenewIssuedItem['error'] {
  * if wanted) and those not made by `issue` are left alone and reported.
  */
 export function renewIssued(context: Context, options: RenewIssuedOptions): RenewIssuedResult {
-  if ((options.name === undefined) === !options.all) throw new McpkiError('USAGE', 'give either a certificate NAME or --all-issued', 'e.g. mcpki renew my-mcp, or mcpki renew --all-issued');
+  if ((options.name === undefined) === !options.all)
+    throw new McpkiError(
+      'USAGE',
+      'give either a certificate NAME or --all-issued',
+      'e.g. mcpki renew my-mcp, or mcpki renew --all-issued',
+    );
   const store = context.existingStore();
   const declared = new Set((store?.listRenewalStates() ?? []).map((state) => state.name));
   const items: RenewIssuedItem[] = [];
@@ -109,8 +135,20 @@ export function renewIssued(context: Context, options: RenewIssuedOptions): Rene
     }
     try {
       const renewed = issueCertificate(context, requestOf(context.store(), record, options));
-      context.store().addEvent({ type: 'certificate.renewed', name: record.name, serial: renewed.certificate.serial, detail: { previous: record.serial, reason } });
-      items.push({ name: record.name, action: 'renewed', reason, serial: renewed.certificate.serial, notAfter: renewed.certificate.notAfter, renewed });
+      context.store().addEvent({
+        type: 'certificate.renewed',
+        name: record.name,
+        serial: renewed.certificate.serial,
+        detail: { previous: record.serial, reason },
+      });
+      items.push({
+        name: record.name,
+        action: 'renewed',
+        reason,
+        serial: renewed.certificate.serial,
+        notAfter: renewed.certificate.notAfter,
+        renewed,
+      });
     } catch (error) {
       if (options.name !== undefined) throw error;
       items.push({ ...base, action: 'failed', reason, error: failure(error) });
@@ -120,14 +158,31 @@ export function renewIssued(context: Context, options: RenewIssuedOptions): Rene
   if (options.name !== undefined) {
     const record = store?.findCertificate(options.name);
     if (!record || record.name !== options.name) {
-      throw new McpkiError('NOT_FOUND', `no certificate named "${options.name}"`, 'see "mcpki list" for names; certificates declared in mcpki.yaml are renewed with "mcpki renew" (no NAME)');
+      throw new McpkiError(
+        'NOT_FOUND',
+        `no certificate named "${options.name}"`,
+        'see "mcpki list" for names; certificates declared in mcpki.yaml are renewed with "mcpki renew" (no NAME)',
+      );
     }
     if (declared.has(record.name)) {
-      throw new McpkiError('INVALID_INPUT', `${record.name} is declared in mcpki.yaml: apply renews and deploys it`, `run: mcpki renew --force ${record.name}`);
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `${record.name} is declared in mcpki.yaml: apply renews and deploys it`,
+        `run: mcpki renew --force ${record.name}`,
+      );
     }
     if (!madeByIssue(record)) {
-      const how = record.issuer !== 'local' ? `was issued by ${record.issuer}` : 'was not made by "mcpki issue" (its key is not mcpki\'s)';
-      throw new McpkiError('INVALID_INPUT', `${record.name} ${how}, so "renew NAME" cannot make it again`, record.issuer.startsWith('acme:') ? 'declare it in mcpki.yaml and run mcpki renew, or run mcpki acme issue again' : 'sign a new request with mcpki sign, or issue it again with mcpki issue');
+      const how =
+        record.issuer !== 'local'
+          ? `was issued by ${record.issuer}`
+          : 'was not made by "mcpki issue" (its key is not mcpki\'s)';
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `${record.name} ${how}, so "renew NAME" cannot make it again`,
+        record.issuer.startsWith('acme:')
+          ? 'declare it in mcpki.yaml and run mcpki renew, or run mcpki acme issue again'
+          : 'sign a new request with mcpki sign, or issue it again with mcpki issue',
+      );
     }
     renew(record, 'asked for by name');
   } else {
@@ -140,13 +195,25 @@ export function renewIssued(context: Context, options: RenewIssuedOptions): Rene
         continue;
       }
       if (record.status === 'revoked') {
-        items.push({ ...base, action: 'skipped', reason: `revoked: renew it by name (mcpki renew ${record.name}) if it should have a new certificate` });
+        items.push({
+          ...base,
+          action: 'skipped',
+          reason: `revoked: renew it by name (mcpki renew ${record.name}) if it should have a new certificate`,
+        });
         continue;
       }
-      const decision = needsRenewal({ certificate: { notBefore: record.notBefore, notAfter: record.notAfter, status: record.status }, requestedDays: daysOf(record), now });
+      const decision = needsRenewal({
+        certificate: { notBefore: record.notBefore, notAfter: record.notAfter, status: record.status },
+        requestedDays: daysOf(record),
+        now,
+      });
       if (decision.due) renew(record, decision.reason);
       else items.push({ ...base, action: 'not-due', reason: decision.reason });
     }
   }
-  return { items, renewed: items.filter((i) => i.action === 'renewed').length, failed: items.filter((i) => i.action === 'failed').length };
+  return {
+    items,
+    renewed: items.filter((i) => i.action === 'renewed').length,
+    failed: items.filter((i) => i.action === 'failed').length,
+  };
 }

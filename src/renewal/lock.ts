@@ -14,7 +14,12 @@ export interface LockOptions {
   pollMs?: number;
 }
 
-export async function withHomeLock<T>(context: Context, name: string, work: () => Promise<T>, options: LockOptions = {}): Promise<T> {
+export async function withHomeLock<T>(
+  context: Context,
+  name: string,
+  work: () => Promise<T>,
+  options: LockOptions = {},
+): Promise<T> {
   const store = context.store();
   const me: LockHolder = { pid: process.pid, host: hostname(), acquiredAt: new Date().toISOString() };
   const deadline = Date.now() + (options.waitMs ?? 15 * 60_000);
@@ -22,7 +27,11 @@ export async function withHomeLock<T>(context: Context, name: string, work: () =
     const holder = store.tryLock(name, me, isAlive);
     if (!holder) break;
     if (Date.now() >= deadline) {
-      throw new McpkiError('STORE_BUSY', `another mcpki ${name} (pid ${holder.pid} on ${holder.host}, since ${holder.acquiredAt}) holds the lock of ${context.home}`, 'wait for it to finish, or stop it');
+      throw new McpkiError(
+        'STORE_BUSY',
+        `another mcpki ${name} (pid ${holder.pid} on ${holder.host}, since ${holder.acquiredAt}) holds the lock of ${context.home}`,
+        'wait for it to finish, or stop it',
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 200));
   }

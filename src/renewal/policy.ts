@@ -99,12 +99,18 @@ export const BACKOFF_BASE_MS = 5 * MINUTE;
 export const BACKOFF_CAP_MS = 6 * HOUR;
 export const BACKOFF_JITTER = 0.2;
 
-const RENEW_BEFORE_HINT = 'write a duration (30d, 12h, 2w, 90m, 45s) or a fraction of the lifetime between 0 and 1 (1/3, 0.25, 33%)';
+const RENEW_BEFORE_HINT =
+  'write a duration (30d, 12h, 2w, 90m, 45s) or a fraction of the lifetime between 0 and 1 (1/3, 0.25, 33%)';
 
 /** "30d" → {duration}; "1/3", "0.25", "33%" → {fraction} strictly between 0 and 1 (`checkRenewBefore`). McpkiError INVALID_INPUT otherwise. */
 export function parseRenewBefore(text: string): RenewBefore {
   const result = typeof text === 'string' ? checkRenewBefore(text) : ({ ok: false, message: 'not text' } as const);
-  if (!result.ok) throw new McpkiError('INVALID_INPUT', `invalid renewBefore ${JSON.stringify(text)}: ${result.message}`, RENEW_BEFORE_HINT);
+  if (!result.ok)
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `invalid renewBefore ${JSON.stringify(text)}: ${result.message}`,
+      RENEW_BEFORE_HINT,
+    );
   return result.value;
 }
 
@@ -139,7 +145,12 @@ export function failureDraw(lastAtMs: number, count: number): number {
 
 function time(value: string, what: string): number {
   const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
-  if (Number.isNaN(ms)) throw new McpkiError('INVALID_INPUT', `${what} is not a timestamp: ${JSON.stringify(value)}`, 'give an ISO 8601 time such as 2026-01-31T12:00:00Z');
+  if (Number.isNaN(ms))
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `${what} is not a timestamp: ${JSON.stringify(value)}`,
+      'give an ISO 8601 time such as 2026-01-31T12:00:00Z',
+    );
   return ms;
 }
 
@@ -162,7 +173,8 @@ interface Schedule {
 
 export function needsRenewal(input: RenewalPolicyInput): RenewalDecision {
   const nowMs = input.now instanceof Date ? input.now.getTime() : Number.NaN;
-  if (Number.isNaN(nowMs)) throw new McpkiError('INVALID_INPUT', 'now is not a valid Date', 'pass the current time as a Date');
+  if (Number.isNaN(nowMs))
+    throw new McpkiError('INVALID_INPUT', 'now is not a valid Date', 'pass the current time as a Date');
   const random = input.random ?? Math.random;
   const certificate = input.certificate;
 
@@ -175,7 +187,11 @@ export function needsRenewal(input: RenewalPolicyInput): RenewalDecision {
     const notBefore = time(certificate.notBefore, 'notBefore');
     notAfter = time(certificate.notAfter, 'notAfter');
     if (notAfter <= notBefore) {
-      throw new McpkiError('INVALID_INPUT', `notAfter (${certificate.notAfter}) is not after notBefore (${certificate.notBefore})`, 'check the certificate record');
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `notAfter (${certificate.notAfter}) is not after notBefore (${certificate.notBefore})`,
+        'check the certificate record',
+      );
     }
     if (certificate.status === 'superseded') {
       // a newer certificate exists: nothing to do with this one, whatever its dates
@@ -194,9 +210,19 @@ export function needsRenewal(input: RenewalPolicyInput): RenewalDecision {
     } else if (certificate.status === 'revoked') {
       base = { code: 'revoked', reason: 'revoked: renew at once', renewAt: nowMs, ...ariTime };
     } else if (nowMs >= notAfter) {
-      base = { code: 'expired', reason: `expired at ${iso(notAfter)}: renew now`, renewAt: Math.min(schedule.renewAt, notAfter), ...ariTime };
+      base = {
+        code: 'expired',
+        reason: `expired at ${iso(notAfter)}: renew now`,
+        renewAt: Math.min(schedule.renewAt, notAfter),
+        ...ariTime,
+      };
     } else if (nowMs >= schedule.renewAt) {
-      base = { code: schedule.dueCode, reason: `due since ${iso(schedule.renewAt)}: ${schedule.rule}`, renewAt: schedule.renewAt, ...ariTime };
+      base = {
+        code: schedule.dueCode,
+        reason: `due since ${iso(schedule.renewAt)}: ${schedule.rule}`,
+        renewAt: schedule.renewAt,
+        ...ariTime,
+      };
     } else {
       const decision: RenewalDecision = {
         due: false,
@@ -260,8 +286,15 @@ export interface FailureRecord {
  * it was backing off keeps the record as it was (a skipped run is not a success: the backoff goes on and keeps
  * growing with the next failure). Any other successful run clears it.
  */
-export function failuresAfterRun(previous: FailureRecord | undefined, run: { backingOff: boolean; error?: string; now: Date }): FailureRecord {
-  const before: FailureRecord = { count: previous?.count ?? 0, lastAt: previous?.lastAt ?? null, lastError: previous?.lastError ?? null };
+export function failuresAfterRun(
+  previous: FailureRecord | undefined,
+  run: { backingOff: boolean; error?: string; now: Date },
+): FailureRecord {
+  const before: FailureRecord = {
+    count: previous?.count ?? 0,
+    lastAt: previous?.lastAt ?? null,
+    lastError: previous?.lastError ?? null,
+  };
   if (run.error !== undefined) return { count: before.count + 1, lastAt: run.now.toISOString(), lastError: run.error };
   if (run.backingOff) return before;
   return { count: 0, lastAt: null, lastError: null };
@@ -276,22 +309,40 @@ function fractionText(value: number): string {
 /** The parsed renewBefore as given by a caller of the library: a fraction strictly between 0 and 1, or a duration over 0. */
 function checkedRenewBefore(value: RenewBefore): RenewBefore {
   const ok =
-    value !== null && typeof value === 'object' &&
+    value !== null &&
+    typeof value === 'object' &&
     ((value.type === 'fraction' && Number.isFinite(value.fraction) && value.fraction > 0 && value.fraction < 1) ||
       (value.type === 'duration' && Number.isFinite(value.ms) && value.ms > 0));
-  if (!ok) throw new McpkiError('INVALID_INPUT', `invalid renewBefore ${JSON.stringify(value)}`, 'pass what parseRenewBefore returns, e.g. parseRenewBefore("30d")');
+  if (!ok)
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `invalid renewBefore ${JSON.stringify(value)}`,
+      'pass what parseRenewBefore returns, e.g. parseRenewBefore("30d")',
+    );
   return value;
 }
 
-function scheduleFor(input: RenewalPolicyInput, notBefore: number, notAfter: number, nowMs: number, random: () => number): Schedule {
+function scheduleFor(
+  input: RenewalPolicyInput,
+  notBefore: number,
+  notAfter: number,
+  nowMs: number,
+  random: () => number,
+): Schedule {
   const lifetime = notAfter - notBefore;
   const requested = input.requestedDays;
   if (requested !== undefined && (!Number.isFinite(requested) || requested <= 0)) {
-    throw new McpkiError('INVALID_INPUT', `requestedDays must be a positive number, not ${JSON.stringify(requested)}`, 'give the lifetime asked for in days, or leave it out');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `requestedDays must be a positive number, not ${JSON.stringify(requested)}`,
+      'give the lifetime asked for in days, or leave it out',
+    );
   }
   // "shortened": the CA gave noticeably less than asked (1 % slack absorbs backdating and the inclusive notAfter second)
   const shortened = requested !== undefined && lifetime < requested * DAY * 0.99;
-  const lifetimeText = shortened ? `${days(lifetime)} lifetime (asked ${requested} days)` : `${days(lifetime)} lifetime`;
+  const lifetimeText = shortened
+    ? `${days(lifetime)} lifetime (asked ${requested} days)`
+    : `${days(lifetime)} lifetime`;
 
   const defaultFraction = lifetime < SHORT_LIFETIME ? 1 / 2 : 1 / 3;
   const fallback: Schedule = {
@@ -312,7 +363,12 @@ function scheduleFor(input: RenewalPolicyInput, notBefore: number, notAfter: num
         rule: `when ${fractionText(rule.fraction)} of the ${lifetimeText} remains (renewBefore)`,
       };
     } else if (rule.ms < lifetime) {
-      configured = { renewAt: notAfter - rule.ms, dueCode: 'renew-before', waitCode: 'not-yet', rule: `renewBefore ${formatDuration(rule.ms)} before expiry` };
+      configured = {
+        renewAt: notAfter - rule.ms,
+        dueCode: 'renew-before',
+        waitCode: 'not-yet',
+        rule: `renewBefore ${formatDuration(rule.ms)} before expiry`,
+      };
     } else {
       // renewBefore ≥ the lifetime: every fresh certificate would be due at once — cert-manager's renewal loop
       fallback.dueCode = 'shortened-lifetime';
@@ -323,20 +379,31 @@ function scheduleFor(input: RenewalPolicyInput, notBefore: number, notAfter: num
 
   const ari = ariSchedule(input, notAfter, nowMs, random);
   if (ari) {
-    if (configured && configured.renewAt < ari.renewAt) return { ...configured, ariTime: ari.renewAt, rule: `${configured.rule}, earlier than the CA's window` };
-    if (!configured && fallback.dueCode === 'shortened-lifetime') ari.rule = `${ari.rule}; ${fallback.rule.replace(/^.*?: /, '')}`;
+    if (configured && configured.renewAt < ari.renewAt)
+      return { ...configured, ariTime: ari.renewAt, rule: `${configured.rule}, earlier than the CA's window` };
+    if (!configured && fallback.dueCode === 'shortened-lifetime')
+      ari.rule = `${ari.rule}; ${fallback.rule.replace(/^.*?: /, '')}`;
     return ari;
   }
   return configured ?? fallback;
 }
 
-function ariSchedule(input: RenewalPolicyInput, notAfter: number, nowMs: number, random: () => number): Schedule | undefined {
+function ariSchedule(
+  input: RenewalPolicyInput,
+  notAfter: number,
+  nowMs: number,
+  random: () => number,
+): Schedule | undefined {
   const info = input.certificate?.renewalInfo;
   if (!info) return undefined;
   const start = time(info.windowStart, 'renewalInfo.windowStart');
   const rawEnd = time(info.windowEnd, 'renewalInfo.windowEnd');
   if (rawEnd <= start) {
-    throw new McpkiError('INVALID_INPUT', `the renewal window ends (${info.windowEnd}) before it starts (${info.windowStart})`, 'store the window fetchRenewalInfo returned');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `the renewal window ends (${info.windowEnd}) before it starts (${info.windowStart})`,
+      'store the window fetchRenewalInfo returned',
+    );
   }
   // a window reaching past expiry is clipped to it; one that starts at or after expiry is no use
   if (start >= notAfter) return undefined;
@@ -346,7 +413,8 @@ function ariSchedule(input: RenewalPolicyInput, notAfter: number, nowMs: number,
     const stored = Date.parse(input.chosenAriTime);
     if (!Number.isNaN(stored) && stored >= start && stored <= end) chosen = stored;
   }
-  if (chosen === undefined) chosen = chooseRenewalTime({ start: new Date(start), end: new Date(end) }, new Date(nowMs), random).getTime();
+  if (chosen === undefined)
+    chosen = chooseRenewalTime({ start: new Date(start), end: new Date(end) }, new Date(nowMs), random).getTime();
   const window = `the CA's renewal window ${iso(start)} – ${iso(end)}`;
   return {
     renewAt: chosen,

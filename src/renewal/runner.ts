@@ -72,13 +72,20 @@ function issuerOf(declared: DeclaredCertificate): string {
 
 /** Whether the certificate on record is the one declared (names, issuer, kind, key, ACME profile); if not, reissue. */
 function declarationChanged(declared: DeclaredCertificate, record: CertificateRecord): string | undefined {
-  const wanted = declared.names.map((s) => `${s.type}:${s.value}`).sort().join(',');
-  const have = record.sans.map((s) => `${s.type}:${s.value}`).sort().join(',');
+  const wanted = declared.names
+    .map((s) => `${s.type}:${s.value}`)
+    .sort()
+    .join(',');
+  const have = record.sans
+    .map((s) => `${s.type}:${s.value}`)
+    .sort()
+    .join(',');
   if (wanted !== have) return `names changed (${have || 'none'} → ${wanted})`;
   if (issuerOf(declared) !== record.issuer) return `issuer changed (${record.issuer} → ${issuerOf(declared)})`;
   if (declared.kind !== record.kind) return `kind changed (${record.kind} → ${declared.kind})`;
   if (declared.key !== record.keyType) return `key type changed (${record.keyType} → ${declared.key})`;
-  if (declared.issuer.type === 'acme' && (declared.profile ?? null) !== (record.profile ?? null)) return `profile changed (${record.profile ?? 'none'} → ${declared.profile ?? 'none'})`;
+  if (declared.issuer.type === 'acme' && (declared.profile ?? null) !== (record.profile ?? null))
+    return `profile changed (${record.profile ?? 'none'} → ${declared.profile ?? 'none'})`;
   return undefined;
 }
 
@@ -108,17 +115,40 @@ function planItemOf(
   };
 }
 
-function decide(declared: DeclaredCertificate, record: CertificateRecord | undefined, state: RenewalState | undefined, now: Date, forced: boolean): PlanItem {
+function decide(
+  declared: DeclaredCertificate,
+  record: CertificateRecord | undefined,
+  state: RenewalState | undefined,
+  now: Date,
+  forced: boolean,
+): PlanItem {
   const failures = state?.failures ?? 0;
   const nowIso = now.toISOString();
-  if (forced) return planItemOf(declared.name, record, state, { due: true, code: 'forced', reason: 'renewal forced (--force)', renewAt: nowIso, nextCheck: nowIso });
+  if (forced)
+    return planItemOf(declared.name, record, state, {
+      due: true,
+      code: 'forced',
+      reason: 'renewal forced (--force)',
+      renewAt: nowIso,
+      nextCheck: nowIso,
+    });
   const changed = record && record.status !== 'revoked' ? declarationChanged(declared, record) : undefined;
   // a changed declaration is due like any renewal, and backs off like one after a failed reissue
   const decision = needsRenewal({
-    certificate: record ? { notBefore: record.notBefore, notAfter: record.notAfter, status: record.status, renewalInfo: record.renewalInfo } : null,
+    certificate: record
+      ? {
+          notBefore: record.notBefore,
+          notAfter: record.notAfter,
+          status: record.status,
+          renewalInfo: record.renewalInfo,
+        }
+      : null,
     renewBefore: declared.renewBefore,
     requestedDays: declared.days,
-    failures: failures > 0 && state?.lastFailure ? { count: failures, lastAt: state.lastFailure, lastError: state.lastError ?? undefined } : undefined,
+    failures:
+      failures > 0 && state?.lastFailure
+        ? { count: failures, lastAt: state.lastFailure, lastError: state.lastError ?? undefined }
+        : undefined,
     now,
     chosenAriTime: state?.ariTime ?? undefined,
     changed,
@@ -127,7 +157,14 @@ function decide(declared: DeclaredCertificate, record: CertificateRecord | undef
 }
 
 /** The outcome of one certificate: the state after the run (`next`) with the plan's due/code/reason. */
-function applyItemOf(next: PlanItem, item: PlanItem, action: ApplyItem['action'], deployed: string[], hooksRun: number, error?: ApplyItem['error']): ApplyItem {
+function applyItemOf(
+  next: PlanItem,
+  item: PlanItem,
+  action: ApplyItem['action'],
+  deployed: string[],
+  hooksRun: number,
+  error?: ApplyItem['error'],
+): ApplyItem {
   const result: ApplyItem = {
     name: next.name,
     serial: next.serial,
@@ -171,7 +208,11 @@ function forcedNames(config: Config, options: PlanOptions): ReadonlySet<string> 
   const declared = new Set(config.certificates.map((c) => c.name));
   const unknown = [...forced].filter((name) => !declared.has(name));
   if (unknown.length) {
-    throw new McpkiError('NOT_FOUND', `--force names "${unknown[0]}", which ${config.file} does not declare`, `declared: ${config.certificates.map((c) => c.name).join(', ') || 'none'}`);
+    throw new McpkiError(
+      'NOT_FOUND',
+      `--force names "${unknown[0]}", which ${config.file} does not declare`,
+      `declared: ${config.certificates.map((c) => c.name).join(', ') || 'none'}`,
+    );
   }
   return forced;
 }
@@ -181,13 +222,25 @@ export function planRenewals(context: Context, config: Config, options: PlanOpti
   const forced = forcedNames(config, options);
   const store = context.existingStore();
   const now = context.now();
-  return config.certificates.map((declared) => decide(declared, store?.findCertificate(declared.name), store?.getRenewalState(declared.name), now, forced.has(declared.name)));
+  return config.certificates.map((declared) =>
+    decide(
+      declared,
+      store?.findCertificate(declared.name),
+      store?.getRenewalState(declared.name),
+      now,
+      forced.has(declared.name),
+    ),
+  );
 }
 
 function materialOf(record: CertificateRecord): Material {
   const paths = record.paths as { cert?: string; key?: string; fullchain?: string; chain?: string };
   if (!paths.key || !paths.fullchain) {
-    throw new McpkiError('NOT_FOUND', `the files of certificate ${record.name} are not on record`, `reissue it: mcpki renew --force ${record.name}`);
+    throw new McpkiError(
+      'NOT_FOUND',
+      `the files of certificate ${record.name} are not on record`,
+      `reissue it: mcpki renew --force ${record.name}`,
+    );
   }
   let fullchain: string;
   let keyPem: string;
@@ -195,14 +248,22 @@ function materialOf(record: CertificateRecord): Material {
     fullchain = readFileSync(paths.fullchain, 'utf8');
     keyPem = readFileSync(paths.key, 'utf8');
   } catch (error) {
-    throw new McpkiError('NOT_FOUND', `cannot read the files of certificate ${record.name} (${(error as NodeJS.ErrnoException).code})`, `reissue it: mcpki renew --force ${record.name}`, { cause: error });
+    throw new McpkiError(
+      'NOT_FOUND',
+      `cannot read the files of certificate ${record.name} (${(error as NodeJS.ErrnoException).code})`,
+      `reissue it: mcpki renew --force ${record.name}`,
+      { cause: error },
+    );
   }
   const blocks = fromPem(fullchain, 'CERTIFICATE');
   return {
     name: record.name,
     serial: record.serial,
     certPem: toPem('CERTIFICATE', blocks[0]!),
-    chainPem: blocks.slice(1).map((der) => toPem('CERTIFICATE', der)).join(''),
+    chainPem: blocks
+      .slice(1)
+      .map((der) => toPem('CERTIFICATE', der))
+      .join(''),
     keyPem,
   };
 }
@@ -212,20 +273,42 @@ function materialOf(record: CertificateRecord): Material {
  * the store is the JSON of these (without pathAsWritten, keys in this order), so its shape must not drift.
  */
 function targetsOf(declared: DeclaredCertificate): Target[] {
-  return declared.targets.map((t) => ({ type: t.type, path: t.path, mode: t.mode, owner: t.owner, group: t.group, passwordFile: t.passwordFile, namespace: t.namespace, secretName: t.secretName }));
+  return declared.targets.map((t) => ({
+    type: t.type,
+    path: t.path,
+    mode: t.mode,
+    owner: t.owner,
+    group: t.group,
+    passwordFile: t.passwordFile,
+    namespace: t.namespace,
+    secretName: t.secretName,
+  }));
 }
 
-async function issueDeclared(context: Context, declared: DeclaredCertificate, signal?: AbortSignal): Promise<CertificateRecord> {
+async function issueDeclared(
+  context: Context,
+  declared: DeclaredCertificate,
+  signal?: AbortSignal,
+): Promise<CertificateRecord> {
   const sans = declared.names.map((s) => s.value);
   if (declared.issuer.type === 'local') {
-    return issueCertificate(context, { kind: declared.kind, name: declared.name, sans, keyType: declared.key, days: declared.days, allowGit: true }).certificate;
+    return issueCertificate(context, {
+      kind: declared.kind,
+      name: declared.name,
+      sans,
+      keyType: declared.key,
+      days: declared.days,
+      allowGit: true,
+    }).certificate;
   }
   const { issueAcmeCertificate } = await import('../acme/issue.js');
   const { createChallengeProvider } = await import('../acme/challenges/index.js');
   const challenge = declared.challenge ?? { type: 'http-01' as const };
   const provider = createChallengeProvider({
     type: challenge.type,
-    ...(challenge.type === 'http-01' ? { httpPort: challenge.port, httpHost: challenge.host, webroot: challenge.webroot } : {}),
+    ...(challenge.type === 'http-01'
+      ? { httpPort: challenge.port, httpHost: challenge.host, webroot: challenge.webroot }
+      : {}),
     ...(challenge.type === 'dns-01'
       ? {
           dnsHook: challenge.hook,
@@ -237,12 +320,24 @@ async function issueDeclared(context: Context, declared: DeclaredCertificate, si
       : {}),
     ...(challenge.type === 'tls-alpn-01' ? { alpnPort: challenge.port, alpnHost: challenge.host } : {}),
   });
-  const issued = await issueAcmeCertificate(context, { name: declared.name, domains: sans, account: declared.issuer.account, keyType: declared.key, profile: declared.profile, reuseKey: declared.reuseKey, preferredChain: declared.preferredChain, challenge: provider, allowGit: true, signal });
+  const issued = await issueAcmeCertificate(context, {
+    name: declared.name,
+    domains: sans,
+    account: declared.issuer.account,
+    keyType: declared.key,
+    profile: declared.profile,
+    reuseKey: declared.reuseKey,
+    preferredChain: declared.preferredChain,
+    challenge: provider,
+    allowGit: true,
+    signal,
+  });
   return issued.certificate;
 }
 
 function errorBody(error: unknown): { code: string; message: string; hint: string | null } {
-  if (error instanceof McpkiError) return { code: error.code, message: error.message, hint: error.hintFor('config') ?? null };
+  if (error instanceof McpkiError)
+    return { code: error.code, message: error.message, hint: error.hintFor('config') ?? null };
   return { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error), hint: null };
 }
 
@@ -251,10 +346,18 @@ function errorBody(error: unknown): { code: string; message: string; hint: strin
  * skipped the renewal because of a backoff keeps them (and the deploy fingerprint of what is still in place),
  * a successful run clears them.
  */
-function stateAfter(name: string, previous: RenewalState | undefined, now: Date, outcome: { attempted: boolean; backingOff: boolean; error?: string; deployed?: string | null }): RenewalState {
+function stateAfter(
+  name: string,
+  previous: RenewalState | undefined,
+  now: Date,
+  outcome: { attempted: boolean; backingOff: boolean; error?: string; deployed?: string | null },
+): RenewalState {
   const at = now.toISOString();
   const failed = outcome.error !== undefined;
-  const failures = failuresAfterRun(previous ? { count: previous.failures, lastAt: previous.lastFailure, lastError: previous.lastError } : undefined, { backingOff: outcome.backingOff, error: outcome.error, now });
+  const failures = failuresAfterRun(
+    previous ? { count: previous.failures, lastAt: previous.lastFailure, lastError: previous.lastError } : undefined,
+    { backingOff: outcome.backingOff, error: outcome.error, now },
+  );
   return {
     name,
     code: null,
@@ -319,17 +422,33 @@ async function applyOne(
       const targets = targetsOf(declared);
       fingerprint = deployFingerprint(record.serial, targets);
       if (fingerprint === null || fingerprint !== previous?.deployed) {
-        const hooks = { reload: declared.hooks.reload, timeoutMs: declared.hooks.timeoutMs, verify: declared.hooks.verify };
+        const hooks = {
+          reload: declared.hooks.reload,
+          timeoutMs: declared.hooks.timeoutMs,
+          verify: declared.hooks.verify,
+        };
         deployed = await deployWithHooks(targets, materialOf(record), hooks, {}, listings);
         fingerprint = deployFingerprint(record.serial, targets);
       }
     }
-    const state = stateAfter(declared.name, previous, now, { attempted: item.due, backingOff: item.code === 'backoff', deployed: fingerprint });
+    const state = stateAfter(declared.name, previous, now, {
+      attempted: item.due,
+      backingOff: item.code === 'backoff',
+      deployed: fingerprint,
+    });
     const next = decide(declared, record, state, now, false);
     store.transaction(() => {
       store.saveRenewalState(withVerdict(state, next));
       if (deployed && deployed.deploy.changed.length > 0) {
-        store.addEvent({ type: 'deploy.changed', name: declared.name, serial: record?.serial ?? null, detail: { changed: deployed.deploy.changed, hooks: deployed.hooks.map((h) => ({ argv: h.argv, exitCode: h.exitCode })) } });
+        store.addEvent({
+          type: 'deploy.changed',
+          name: declared.name,
+          serial: record?.serial ?? null,
+          detail: {
+            changed: deployed.deploy.changed,
+            hooks: deployed.hooks.map((h) => ({ argv: h.argv, exitCode: h.exitCode })),
+          },
+        });
       }
     });
     return applyItemOf(next, item, action, deployed?.deploy.changed ?? [], deployed?.hooks.length ?? 0);
@@ -337,7 +456,12 @@ async function applyOne(
     // an interrupt is not a failure of the certificate: its state stays as it was
     if (error instanceof InterruptedError) throw error;
     const body = errorBody(error);
-    const state = stateAfter(declared.name, previous, now, { attempted: true, backingOff: item.code === 'backoff', error: body.message, deployed: null });
+    const state = stateAfter(declared.name, previous, now, {
+      attempted: true,
+      backingOff: item.code === 'backoff',
+      error: body.message,
+      deployed: null,
+    });
     record = store.findCertificate(declared.name);
     const next = decide(declared, record, state, now, false);
     store.transaction(() => {
@@ -372,8 +496,19 @@ export async function applyConfig(context: Context, config: Config, options: Pla
  * so a window the CA moves (earlier, after a revocation or a key compromise) is acted on at the next check. A
  * failed request keeps the window on record; a CA without ARI (no window on record) is not asked.
  */
-async function refreshedRenewalInfo(context: Context, record: CertificateRecord | undefined, now: Date): Promise<CertificateRecord | undefined> {
-  if (!record || record.status !== 'valid' || !record.issuer.startsWith('acme:') || !record.ariCertId || !record.renewalInfo) return record;
+async function refreshedRenewalInfo(
+  context: Context,
+  record: CertificateRecord | undefined,
+  now: Date,
+): Promise<CertificateRecord | undefined> {
+  if (
+    !record ||
+    record.status !== 'valid' ||
+    !record.issuer.startsWith('acme:') ||
+    !record.ariCertId ||
+    !record.renewalInfo
+  )
+    return record;
   if (Date.parse(record.renewalInfo.nextCheck) > now.getTime()) return record;
   const { refreshRenewalInfo } = await import('../acme/renewal-info.js');
   try {
@@ -384,7 +519,12 @@ async function refreshedRenewalInfo(context: Context, record: CertificateRecord 
   return context.store().findCertificate(record.name) ?? record;
 }
 
-export async function applyEach(context: Context, config: Config, options: PlanOptions, visit: (item: ApplyItem) => void): Promise<Omit<ApplyResult, 'items'>> {
+export async function applyEach(
+  context: Context,
+  config: Config,
+  options: PlanOptions,
+  visit: (item: ApplyItem) => void,
+): Promise<Omit<ApplyResult, 'items'>> {
   return withHomeLock(context, 'apply', async () => {
     const forced = forcedNames(config, options);
     const store = context.store();
@@ -400,8 +540,18 @@ export async function applyEach(context: Context, config: Config, options: PlanO
     const listings: LeftoverListings = new Map();
     for (const declared of config.certificates) {
       throwIfInterrupted(options.signal, `apply, before ${declared.name}`);
-      const found = { record: await refreshedRenewalInfo(context, store.findCertificate(declared.name), now), previous: store.getRenewalState(declared.name) };
-      const item = await applyOne(context, declared, decide(declared, found.record, found.previous, now, forced.has(declared.name)), listings, found, options.signal);
+      const found = {
+        record: await refreshedRenewalInfo(context, store.findCertificate(declared.name), now),
+        previous: store.getRenewalState(declared.name),
+      };
+      const item = await applyOne(
+        context,
+        declared,
+        decide(declared, found.record, found.previous, now, forced.has(declared.name)),
+        listings,
+        found,
+        options.signal,
+      );
       if (item.action === 'issued' || item.action === 'renewed' || item.deployed.length > 0) changed = true;
       if (item.action === 'failed') failed++;
       else if (item.code === 'backoff') backingOff++;

@@ -52,7 +52,14 @@ import {
   type ServiceLockInfo,
 } from '../process/lock-file.js';
 
-export { LOCK_FILE_NAME, lockPath, readServiceLock, type LockHolderState, type ServiceLockInfo, type ServiceLockStatus } from '../process/lock-file.js';
+export {
+  LOCK_FILE_NAME,
+  lockPath,
+  readServiceLock,
+  type LockHolderState,
+  type ServiceLockInfo,
+  type ServiceLockStatus,
+} from '../process/lock-file.js';
 
 export interface ServiceLock {
   readonly path: string;
@@ -128,8 +135,19 @@ export function acquireServiceLock(home: string, options: AcquireOptions = {}): 
 
 // --- takeover -----------------------------------------------------------------------------------------------
 
-function takeOver(home: string, path: string, temp: string, staleId: string, info: ServiceLockInfo): 'taken' | 'retry' | 'busy' {
-  const claimInfo: ClaimInfo = { pid: info.pid, hostname: info.hostname, token: randomBytes(12).toString('hex'), for: staleId };
+function takeOver(
+  home: string,
+  path: string,
+  temp: string,
+  staleId: string,
+  info: ServiceLockInfo,
+): 'taken' | 'retry' | 'busy' {
+  const claimInfo: ClaimInfo = {
+    pid: info.pid,
+    hostname: info.hostname,
+    token: randomBytes(12).toString('hex'),
+    for: staleId,
+  };
   if (info.bootId) claimInfo.bootId = info.bootId;
   if (info.processStart) claimInfo.processStart = info.processStart;
   const claimTemp = writeTemp(home, JSON.stringify(claimInfo) + '\n');
@@ -261,7 +279,8 @@ function removeLeftovers(home: string): void {
   for (const name of names) {
     if (name.startsWith(TEMP_PREFIX)) {
       const pid = Number(name.slice(TEMP_PREFIX.length).split('-')[0]);
-      if (Number.isSafeInteger(pid) && pid > 0 && holderState({ pid, hostname: osHostname() }) === 'dead') tryUnlink(join(home, name));
+      if (Number.isSafeInteger(pid) && pid > 0 && holderState({ pid, hostname: osHostname() }) === 'dead')
+        tryUnlink(join(home, name));
     } else if (name.startsWith(`${LOCK_FILE_NAME}.claim-`)) {
       // obsolete once serve.lock no longer carries the identity it is about (that identity never comes back)
       const claim = join(home, name);
@@ -287,7 +306,9 @@ function runningError(path: string, holder: ServiceLockInfo, state: LockHolderSt
   return new McpkiError(
     'SERVICE_RUNNING',
     `mcpki serve is already running for this home (PID ${holder.pid}${self}${since}); lock ${path}`,
-    fix(`stop it with "kill ${holder.pid}" (SIGTERM: it finishes in-flight work and exits), or use another {--home DIR}`),
+    fix(
+      `stop it with "kill ${holder.pid}" (SIGTERM: it finishes in-flight work and exits), or use another {--home DIR}`,
+    ),
   );
 }
 

@@ -68,11 +68,27 @@ interface Family {
 /** The snapshot in the Prometheus text exposition format 0.0.4 (HELP and TYPE before each family, one sample a line). */
 export function renderMetrics(snapshot: MetricsSnapshot): string {
   const family = (name: string, type: Family['type'], help: string): Family => ({ name, type, help, samples: [] });
-  const notAfter = family('mcpki_certificate_not_after_seconds', 'gauge', 'Expiry (notAfter) of the current certificate, seconds since the epoch.');
-  const nextRenewal = family('mcpki_certificate_next_renewal_seconds', 'gauge', 'When the certificate is next checked for renewal, seconds since the epoch.');
+  const notAfter = family(
+    'mcpki_certificate_not_after_seconds',
+    'gauge',
+    'Expiry (notAfter) of the current certificate, seconds since the epoch.',
+  );
+  const nextRenewal = family(
+    'mcpki_certificate_next_renewal_seconds',
+    'gauge',
+    'When the certificate is next checked for renewal, seconds since the epoch.',
+  );
   const renewals = family('mcpki_renewals_total', 'counter', 'Renewals attempted by this service, by result.');
-  const deploys = family('mcpki_deploys_total', 'counter', 'Deploys (targets written, hooks run) by this service, by result.');
-  const lastSuccess = family('mcpki_last_success_timestamp_seconds', 'gauge', 'Last successful renewal of the certificate, seconds since the epoch.');
+  const deploys = family(
+    'mcpki_deploys_total',
+    'counter',
+    'Deploys (targets written, hooks run) by this service, by result.',
+  );
+  const lastSuccess = family(
+    'mcpki_last_success_timestamp_seconds',
+    'gauge',
+    'Last successful renewal of the certificate, seconds since the epoch.',
+  );
 
   const seen = new Set<string>();
   for (const cert of snapshot.certificates) {
@@ -80,7 +96,8 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
     seen.add(cert.name);
     const name: [string, string] = ['name', cert.name];
     const na = seconds(cert.notAfter);
-    if (na !== undefined) notAfter.samples.push({ labels: [name, ['issuer', cert.issuer], ['serial', cert.serial]], value: na });
+    if (na !== undefined)
+      notAfter.samples.push({ labels: [name, ['issuer', cert.issuer], ['serial', cert.serial]], value: na });
     const nr = seconds(cert.nextRenewal);
     if (nr !== undefined) nextRenewal.samples.push({ labels: [name], value: nr });
     for (const result of ['success', 'failure'] as const) {
@@ -94,7 +111,11 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
   const families = [notAfter, nextRenewal, renewals, deploys, lastSuccess];
   const lastCheck = seconds(snapshot.lastCheck);
   if (lastCheck !== undefined) {
-    const f = family('mcpki_last_check_timestamp_seconds', 'gauge', 'When the service last finished checking all certificates, seconds since the epoch.');
+    const f = family(
+      'mcpki_last_check_timestamp_seconds',
+      'gauge',
+      'When the service last finished checking all certificates, seconds since the epoch.',
+    );
     f.samples.push({ labels: [], value: lastCheck });
     families.push(f);
   }
@@ -114,7 +135,11 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
     const crl = snapshot.crl;
     const nu = seconds(crl.nextUpdate);
     if (nu !== undefined) {
-      const f = family('mcpki_crl_next_update_timestamp_seconds', 'gauge', 'nextUpdate of the published CRL, seconds since the epoch: servers checking it refuse every client after this.');
+      const f = family(
+        'mcpki_crl_next_update_timestamp_seconds',
+        'gauge',
+        'nextUpdate of the published CRL, seconds since the epoch: servers checking it refuse every client after this.',
+      );
       f.samples.push({ labels: [], value: nu });
       families.push(f);
     }
@@ -123,8 +148,13 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
       f.samples.push({ labels: [], value: Number(crl.number) });
       families.push(f);
     }
-    const publishes = family('mcpki_crl_publish_total', 'counter', 'CRL publications (a new CRL, or its copies rewritten and reload hooks run) by this service, by result.');
-    for (const result of ['success', 'failure'] as const) publishes.samples.push({ labels: [['result', result]], value: crl.publishes[result] });
+    const publishes = family(
+      'mcpki_crl_publish_total',
+      'counter',
+      'CRL publications (a new CRL, or its copies rewritten and reload hooks run) by this service, by result.',
+    );
+    for (const result of ['success', 'failure'] as const)
+      publishes.samples.push({ labels: [['result', result]], value: crl.publishes[result] });
     families.push(publishes);
   }
   const up = family('mcpki_up', 'gauge', 'Whether the mcpki service is running.');
@@ -137,7 +167,9 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
   for (const f of families) {
     lines.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`);
     for (const sample of f.samples) {
-      const labels = sample.labels.length ? `{${sample.labels.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',')}}` : '';
+      const labels = sample.labels.length
+        ? `{${sample.labels.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',')}}`
+        : '';
       lines.push(`${f.name}${labels} ${formatValue(sample.value)}`);
     }
   }
@@ -196,7 +228,11 @@ export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9464';
 export function parseListenAddress(listen: string, allowRemote = false): { host: string; port: number } {
   const result = checkHostPort(listen, { defaultHost: '127.0.0.1', example: '127.0.0.1:9464', listen: true });
   if (!result.ok) {
-    throw new McpkiError('INVALID_INPUT', `invalid metrics listen address "${listen}": ${result.message}`, fix('use HOST:PORT, e.g. {--metrics 127.0.0.1:9464} (IPv6: [::1]:9464)'));
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `invalid metrics listen address "${listen}": ${result.message}`,
+      fix('use HOST:PORT, e.g. {--metrics 127.0.0.1:9464} (IPv6: [::1]:9464)'),
+    );
   }
   let { host } = result.value;
   const { port } = result.value;
@@ -238,8 +274,20 @@ export function startMetricsServer(options: MetricsServerOptions): Promise<Metri
   server.requestTimeout = 30_000;
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
-      const what = error.code === 'EADDRINUSE' ? 'the address is in use' : error.code === 'EACCES' ? 'permission denied' : error.code ?? String(error);
-      reject(new McpkiError('LISTEN_FAILED', `cannot serve metrics on ${options.listen ?? DEFAULT_METRICS_LISTEN}: ${what}`, fix('pick another port, e.g. {--metrics 127.0.0.1:9465}'), { cause: error }));
+      const what =
+        error.code === 'EADDRINUSE'
+          ? 'the address is in use'
+          : error.code === 'EACCES'
+            ? 'permission denied'
+            : (error.code ?? String(error));
+      reject(
+        new McpkiError(
+          'LISTEN_FAILED',
+          `cannot serve metrics on ${options.listen ?? DEFAULT_METRICS_LISTEN}: ${what}`,
+          fix('pick another port, e.g. {--metrics 127.0.0.1:9465}'),
+          { cause: error },
+        ),
+      );
     };
     server.once('error', onError);
     server.listen({ host, port, exclusive: true }, () => {
@@ -266,7 +314,12 @@ export function startMetricsServer(options: MetricsServerOptions): Promise<Metri
   });
 }
 
-function handle(request: IncomingMessage, response: ServerResponse, options: MetricsServerOptions, now: () => Date): void {
+function handle(
+  request: IncomingMessage,
+  response: ServerResponse,
+  options: MetricsServerOptions,
+  now: () => Date,
+): void {
   const path = (request.url ?? '/').split('?')[0];
   const known = path === '/metrics' || path === '/healthz';
   if (!known) return send(response, 404, 'text/plain; charset=utf-8', 'not found: try /metrics or /healthz\n');
@@ -279,15 +332,23 @@ function handle(request: IncomingMessage, response: ServerResponse, options: Met
     snapshot = options.snapshot();
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    if (path === '/healthz') return send(response, 503, 'application/json', JSON.stringify({ status: 'error', error: message }) + '\n');
+    if (path === '/healthz')
+      return send(response, 503, 'application/json', JSON.stringify({ status: 'error', error: message }) + '\n');
     return send(response, 500, 'text/plain; charset=utf-8', `snapshot failed: ${message}\n`);
   }
-  if (path === '/metrics') return send(response, 200, METRICS_CONTENT_TYPE, renderMetrics(snapshot), request.method === 'HEAD');
+  if (path === '/metrics')
+    return send(response, 200, METRICS_CONTENT_TYPE, renderMetrics(snapshot), request.method === 'HEAD');
   const lastMs = seconds(snapshot.lastCheck);
   const lastCheck = lastMs === undefined ? null : new Date(lastMs * 1000).toISOString();
   const ageSeconds = lastMs === undefined ? null : Math.max(0, now().getTime() / 1000 - lastMs);
-  const stale = options.maxCheckAgeSeconds !== undefined && ageSeconds !== null && ageSeconds > options.maxCheckAgeSeconds;
-  const body = { status: stale ? 'stale' : 'ok', version: snapshot.version, lastCheck, certificates: snapshot.certificates.length };
+  const stale =
+    options.maxCheckAgeSeconds !== undefined && ageSeconds !== null && ageSeconds > options.maxCheckAgeSeconds;
+  const body = {
+    status: stale ? 'stale' : 'ok',
+    version: snapshot.version,
+    lastCheck,
+    certificates: snapshot.certificates.length,
+  };
   send(response, stale ? 503 : 200, 'application/json', JSON.stringify(body) + '\n', request.method === 'HEAD');
 }
 

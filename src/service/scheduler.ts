@@ -82,8 +82,11 @@ export function validateSchedule(schedule: string, timeZone?: string): void {
 }
 
 function parseSchedule(schedule: string, timeZone?: string): CronTime {
-  const hint = fix('use 5 cron fields "minute hour day-of-month month day-of-week" (or 6 with seconds first), e.g. {--schedule "17 * * * *"} (hourly at :17) or "*/15 * * * *"');
-  if (typeof schedule !== 'string' || !schedule.trim()) throw new McpkiError('INVALID_INPUT', 'empty cron schedule', hint);
+  const hint = fix(
+    'use 5 cron fields "minute hour day-of-month month day-of-week" (or 6 with seconds first), e.g. {--schedule "17 * * * *"} (hourly at :17) or "*/15 * * * *"',
+  );
+  if (typeof schedule !== 'string' || !schedule.trim())
+    throw new McpkiError('INVALID_INPUT', 'empty cron schedule', hint);
   let cron: CronTime;
   try {
     cron = timeZone ? new CronTime(schedule, timeZone) : new CronTime(schedule);
@@ -138,12 +141,16 @@ export class Scheduler {
   private lastError: string | null = null;
 
   constructor(options: SchedulerOptions) {
-    if (typeof options.tick !== 'function') throw new McpkiError('INVALID_INPUT', 'the scheduler needs a tick function');
+    if (typeof options.tick !== 'function')
+      throw new McpkiError('INVALID_INPUT', 'the scheduler needs a tick function');
     this.schedule = (options.schedule ?? defaultSchedule(options.random)).trim();
     this.cron = parseSchedule(this.schedule, options.timeZone);
     this.tickFn = options.tick;
     this.now = options.now ?? (() => new Date());
-    this.timers = options.timers ?? { setTimeout: (cb, ms) => setTimeout(cb, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+    this.timers = options.timers ?? {
+      setTimeout: (cb, ms) => setTimeout(cb, ms),
+      clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+    };
     this.minWakeUpDelayMs = options.minWakeUpDelayMs ?? 1000;
     this.maxTimerMs = Math.min(options.maxTimerMs ?? 300_000, MAX_TIMEOUT_MS);
     this.runOnStart = options.runOnStart ?? true;

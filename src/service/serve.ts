@@ -7,7 +7,13 @@ import type { Config } from '../config/types.js';
 import type { Context } from '../context.js';
 import { applyEach, type ApplyItem, type ApplyResult } from '../renewal/runner.js';
 import { acquireServiceLock, type ServiceLock } from './lock.js';
-import { startMetricsServer, type CertificateMetrics, type CrlMetrics, type MetricsServer, type MetricsSnapshot } from './metrics.js';
+import {
+  startMetricsServer,
+  type CertificateMetrics,
+  type CrlMetrics,
+  type MetricsServer,
+  type MetricsSnapshot,
+} from './metrics.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 
 /**
@@ -67,7 +73,11 @@ interface Counters {
 }
 
 /** the counters of a certificate this service has not renewed or deployed yet (most of them, most hours) */
-const NO_COUNTS: Readonly<Counters> = Object.freeze({ renewals: Object.freeze({ success: 0, failure: 0 }), deploys: Object.freeze({ success: 0, failure: 0 }), lastSuccess: null });
+const NO_COUNTS: Readonly<Counters> = Object.freeze({
+  renewals: Object.freeze({ success: 0, failure: 0 }),
+  deploys: Object.freeze({ success: 0, failure: 0 }),
+  lastSuccess: null,
+});
 
 export async function startService(context: Context, options: ServiceOptions): Promise<RunningService> {
   const log: ServiceLogger = options.log ?? (() => {});
@@ -90,7 +100,11 @@ export async function startService(context: Context, options: ServiceOptions): P
 
   const countersFor = (name: string): Counters => {
     let c = counters.get(name);
-    if (!c) counters.set(name, (c = { renewals: { success: 0, failure: 0 }, deploys: { success: 0, failure: 0 }, lastSuccess: null }));
+    if (!c)
+      counters.set(
+        name,
+        (c = { renewals: { success: 0, failure: 0 }, deploys: { success: 0, failure: 0 }, lastSuccess: null }),
+      );
     return c;
   };
 
@@ -119,7 +133,15 @@ export async function startService(context: Context, options: ServiceOptions): P
         if (item.deployed.length > 0) c.deploys.success++;
         if (deployFailed) c.deploys.failure++;
       }
-      if (item.action !== 'unchanged') log(item.action === 'failed' ? 'renewal.failed' : 'renewal.done', { name: item.name, action: item.action, serial: item.serial, reason: item.reason, deployed: item.deployed, error: item.error });
+      if (item.action !== 'unchanged')
+        log(item.action === 'failed' ? 'renewal.failed' : 'renewal.done', {
+          name: item.name,
+          action: item.action,
+          serial: item.serial,
+          reason: item.reason,
+          deployed: item.deployed,
+          error: item.error,
+        });
     });
     lastResult = crl ? { items, changed, failed, crl } : { items, changed, failed };
     if (crl) {
@@ -128,7 +150,16 @@ export async function startService(context: Context, options: ServiceOptions): P
       if (crl.action === 'published' || crl.action === 'deployed') crlMetrics.publishes.success++;
       if (crl.action === 'failed') crlMetrics.publishes.failure++;
       if (crl.action !== 'unchanged' && crl.action !== 'skipped') {
-        log(crl.action === 'failed' ? 'crl.failed' : 'crl.published', { action: crl.action, reason: crl.reason, number: crl.number, nextUpdate: crl.nextUpdate, deployed: crl.deployed, hooksRun: crl.hooksRun, warnings: crl.warnings, error: crl.error });
+        log(crl.action === 'failed' ? 'crl.failed' : 'crl.published', {
+          action: crl.action,
+          reason: crl.reason,
+          number: crl.number,
+          nextUpdate: crl.nextUpdate,
+          deployed: crl.deployed,
+          hooksRun: crl.hooksRun,
+          warnings: crl.warnings,
+          error: crl.error,
+        });
       }
       const next = crl.nextCheck ? Date.parse(crl.nextCheck) : NaN;
       if (next < earliest) earliest = next;
@@ -147,7 +178,11 @@ export async function startService(context: Context, options: ServiceOptions): P
       changed,
       failed,
       nextWakeUp: nextWakeUp?.toISOString() ?? null,
-      memoryMb: { rss: Math.round(memory.rss / 1048576), heapUsed: Math.round(memory.heapUsed / 1048576), external: Math.round(memory.external / 1048576) },
+      memoryMb: {
+        rss: Math.round(memory.rss / 1048576),
+        heapUsed: Math.round(memory.heapUsed / 1048576),
+        external: Math.round(memory.external / 1048576),
+      },
     });
     return { nextWakeUp };
   };
@@ -194,7 +229,14 @@ export async function startService(context: Context, options: ServiceOptions): P
     lock.release();
     throw error;
   }
-  log('service.started', { home: context.home, config: config.file, certificates: config.certificates.length, schedule: scheduler.schedule, metrics: metrics?.url ?? null, pid: process.pid });
+  log('service.started', {
+    home: context.home,
+    config: config.file,
+    certificates: config.certificates.length,
+    schedule: scheduler.schedule,
+    metrics: metrics?.url ?? null,
+    pid: process.pid,
+  });
 
   return {
     metricsUrl: metrics?.url,

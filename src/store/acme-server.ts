@@ -47,12 +47,15 @@ export class AcmeServerTables {
   ) {}
 
   private getDoc(table: string, id: string): Document | undefined {
-    const row = this.run(() => this.statement(`SELECT data FROM ${table} WHERE id = ?`).get(id)) as { data: string } | undefined;
+    const row = this.run(() => this.statement(`SELECT data FROM ${table} WHERE id = ?`).get(id)) as
+      { data: string } | undefined;
     return row ? (JSON.parse(row.data) as Document) : undefined;
   }
 
   private putDoc(table: string, id: string, data: Document): void {
-    const changed = this.run(() => this.statement(`UPDATE ${table} SET data = ? WHERE id = ?`).run(JSON.stringify(data), id));
+    const changed = this.run(() =>
+      this.statement(`UPDATE ${table} SET data = ? WHERE id = ?`).run(JSON.stringify(data), id),
+    );
     if (changed.changes !== 1) throw new Error(`no ${table} row ${id}`);
   }
 
@@ -60,7 +63,12 @@ export class AcmeServerTables {
 
   /** false when another account already has this thumbprint */
   addAccount(id: string, thumbprint: string, data: Document): boolean {
-    return this.run(() => this.statement('INSERT INTO acme_server_accounts (id, thumbprint, data) VALUES (?, ?, ?) ON CONFLICT (thumbprint) DO NOTHING').run(id, thumbprint, JSON.stringify(data)).changes === 1);
+    return this.run(
+      () =>
+        this.statement(
+          'INSERT INTO acme_server_accounts (id, thumbprint, data) VALUES (?, ?, ?) ON CONFLICT (thumbprint) DO NOTHING',
+        ).run(id, thumbprint, JSON.stringify(data)).changes === 1,
+    );
   }
 
   getAccount(id: string): Document | undefined {
@@ -68,16 +76,23 @@ export class AcmeServerTables {
   }
 
   accountByThumbprint(thumbprint: string): Document | undefined {
-    const row = this.run(() => this.statement('SELECT data FROM acme_server_accounts WHERE thumbprint = ?').get(thumbprint)) as { data: string } | undefined;
+    const row = this.run(() =>
+      this.statement('SELECT data FROM acme_server_accounts WHERE thumbprint = ?').get(thumbprint),
+    ) as { data: string } | undefined;
     return row ? (JSON.parse(row.data) as Document) : undefined;
   }
 
   /** false when another account already has the new thumbprint */
   updateAccount(id: string, thumbprint: string, data: Document): boolean {
     return this.run(() => {
-      const holder = this.statement('SELECT id FROM acme_server_accounts WHERE thumbprint = ?').get(thumbprint) as { id: string } | undefined;
+      const holder = this.statement('SELECT id FROM acme_server_accounts WHERE thumbprint = ?').get(thumbprint) as
+        { id: string } | undefined;
       if (holder && holder.id !== id) return false;
-      const changed = this.statement('UPDATE acme_server_accounts SET thumbprint = ?, data = ? WHERE id = ?').run(thumbprint, JSON.stringify(data), id);
+      const changed = this.statement('UPDATE acme_server_accounts SET thumbprint = ?, data = ? WHERE id = ?').run(
+        thumbprint,
+        JSON.stringify(data),
+        id,
+      );
       if (changed.changes !== 1) throw new Error(`no account ${id}`);
       return true;
     });
@@ -85,9 +100,17 @@ export class AcmeServerTables {
 
   // --- orders, authorizations, challenges -----------------------------------------------------------
 
-  addOrder(order: { id: string; accountId: string; data: Document }, authorizations: { id: string; data: Document }[], challenges: { id: string; data: Document }[]): void {
+  addOrder(
+    order: { id: string; accountId: string; data: Document },
+    authorizations: { id: string; data: Document }[],
+    challenges: { id: string; data: Document }[],
+  ): void {
     this.transaction(() => {
-      this.statement('INSERT INTO acme_server_orders (id, account_id, data) VALUES (?, ?, ?)').run(order.id, order.accountId, JSON.stringify(order.data));
+      this.statement('INSERT INTO acme_server_orders (id, account_id, data) VALUES (?, ?, ?)').run(
+        order.id,
+        order.accountId,
+        JSON.stringify(order.data),
+      );
       const authz = this.statement('INSERT INTO acme_server_authorizations (id, data) VALUES (?, ?)');
       for (const a of authorizations) authz.run(a.id, JSON.stringify(a.data));
       const chall = this.statement('INSERT INTO acme_server_challenges (id, data) VALUES (?, ?)');
@@ -105,7 +128,12 @@ export class AcmeServerTables {
 
   /** an account's orders, oldest first, at most `limit` */
   listOrders(accountId: string, limit: number): Document[] {
-    const rows = this.run(() => this.statement('SELECT data FROM acme_server_orders WHERE account_id = ? ORDER BY rowid LIMIT ?').all(accountId, limit)) as { data: string }[];
+    const rows = this.run(() =>
+      this.statement('SELECT data FROM acme_server_orders WHERE account_id = ? ORDER BY rowid LIMIT ?').all(
+        accountId,
+        limit,
+      ),
+    ) as { data: string }[];
     return rows.map((row) => JSON.parse(row.data) as Document);
   }
 
@@ -129,7 +157,9 @@ export class AcmeServerTables {
 
   addCertificate(serial: string, accountId: string, orderId: string, chainPem: string, ariCertId: string | null): void {
     this.run(() =>
-      this.statement('INSERT INTO acme_server_certificates (serial, account_id, order_id, ari_cert_id, chain_pem, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(serial, accountId, orderId, ariCertId, chainPem, this.now().toISOString()),
+      this.statement(
+        'INSERT INTO acme_server_certificates (serial, account_id, order_id, ari_cert_id, chain_pem, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(serial, accountId, orderId, ariCertId, chainPem, this.now().toISOString()),
     );
   }
 
@@ -138,12 +168,15 @@ export class AcmeServerTables {
     FROM acme_server_certificates a LEFT JOIN certificates c ON c.serial = a.serial`;
 
   getCertificate(serial: string): AcmeServerCertificateRow | undefined {
-    const row = this.run(() => this.statement(`${AcmeServerTables.CERT_SELECT} WHERE a.serial = ?`).get(serial)) as CertRow | undefined;
+    const row = this.run(() => this.statement(`${AcmeServerTables.CERT_SELECT} WHERE a.serial = ?`).get(serial)) as
+      CertRow | undefined;
     return row ? toCertificate(row) : undefined;
   }
 
   certificateByAriId(ariCertId: string): AcmeServerCertificateRow | undefined {
-    const row = this.run(() => this.statement(`${AcmeServerTables.CERT_SELECT} WHERE a.ari_cert_id = ?`).get(ariCertId)) as CertRow | undefined;
+    const row = this.run(() =>
+      this.statement(`${AcmeServerTables.CERT_SELECT} WHERE a.ari_cert_id = ?`).get(ariCertId),
+    ) as CertRow | undefined;
     return row ? toCertificate(row) : undefined;
   }
 
@@ -163,8 +196,12 @@ export class AcmeServerTables {
         where.push('c.not_before < ?');
         params.push(select.before);
       }
-      const rows = this.statement(`SELECT a.serial FROM acme_server_certificates a JOIN certificates c ON c.serial = a.serial WHERE ${where.join(' AND ')} ORDER BY a.serial`).all(...params) as { serial: string }[];
-      const update = this.statement('UPDATE acme_server_certificates SET window_start = ?, window_end = ? WHERE serial = ?');
+      const rows = this.statement(
+        `SELECT a.serial FROM acme_server_certificates a JOIN certificates c ON c.serial = a.serial WHERE ${where.join(' AND ')} ORDER BY a.serial`,
+      ).all(...params) as { serial: string }[];
+      const update = this.statement(
+        'UPDATE acme_server_certificates SET window_start = ?, window_end = ? WHERE serial = ?',
+      );
       for (const { serial } of rows) update.run(start, end, serial);
       return rows.map((r) => r.serial);
     });
@@ -174,28 +211,42 @@ export class AcmeServerTables {
 
   addEabKey(key: { kid: string; name: string; sealedKey: string; sealedBy: string; allow: string[] }): void {
     this.run(() =>
-      this.statement('INSERT INTO acme_server_eab_keys (kid, name, sealed_key, sealed_by, allow, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(key.kid, key.name, key.sealedKey, key.sealedBy, JSON.stringify(key.allow), this.now().toISOString()),
+      this.statement(
+        'INSERT INTO acme_server_eab_keys (kid, name, sealed_key, sealed_by, allow, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(key.kid, key.name, key.sealedKey, key.sealedBy, JSON.stringify(key.allow), this.now().toISOString()),
     );
   }
 
   getEabKey(kid: string): EabKeyRow | undefined {
-    const row = this.run(() => this.statement('SELECT * FROM acme_server_eab_keys WHERE kid = ?').get(kid)) as EabRow | undefined;
+    const row = this.run(() => this.statement('SELECT * FROM acme_server_eab_keys WHERE kid = ?').get(kid)) as
+      EabRow | undefined;
     return row ? toEabKey(row) : undefined;
   }
 
   listEabKeys(): EabKeyRow[] {
-    const rows = this.run(() => this.statement('SELECT * FROM acme_server_eab_keys ORDER BY created_at, kid').all()) as EabRow[];
+    const rows = this.run(() =>
+      this.statement('SELECT * FROM acme_server_eab_keys ORDER BY created_at, kid').all(),
+    ) as EabRow[];
     return rows.map(toEabKey);
   }
 
   /** false when there is no such key or it was already revoked */
   revokeEabKey(kid: string): boolean {
-    return this.run(() => this.statement("UPDATE acme_server_eab_keys SET status = 'revoked', revoked_at = ? WHERE kid = ? AND status = 'valid'").run(this.now().toISOString(), kid).changes === 1);
+    return this.run(
+      () =>
+        this.statement(
+          "UPDATE acme_server_eab_keys SET status = 'revoked', revoked_at = ? WHERE kid = ? AND status = 'valid'",
+        ).run(this.now().toISOString(), kid).changes === 1,
+    );
   }
 
   /** how many accounts were bound with each key */
   accountsPerEabKey(): Map<string, number> {
-    const rows = this.run(() => this.statement("SELECT json_extract(data, '$.eabKid') AS kid, count(*) AS n FROM acme_server_accounts WHERE json_extract(data, '$.eabKid') IS NOT NULL GROUP BY 1").all()) as { kid: string; n: number }[];
+    const rows = this.run(() =>
+      this.statement(
+        "SELECT json_extract(data, '$.eabKid') AS kid, count(*) AS n FROM acme_server_accounts WHERE json_extract(data, '$.eabKid') IS NOT NULL GROUP BY 1",
+      ).all(),
+    ) as { kid: string; n: number }[];
     return new Map(rows.map((r) => [r.kid, r.n]));
   }
 }
@@ -242,5 +293,14 @@ interface EabRow {
 }
 
 function toEabKey(row: EabRow): EabKeyRow {
-  return { kid: row.kid, name: row.name, sealedKey: row.sealed_key, sealedBy: row.sealed_by, allow: JSON.parse(row.allow) as string[], status: row.status, createdAt: row.created_at, revokedAt: row.revoked_at };
+  return {
+    kid: row.kid,
+    name: row.name,
+    sealedKey: row.sealed_key,
+    sealedBy: row.sealed_by,
+    allow: JSON.parse(row.allow) as string[],
+    status: row.status,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  };
 }

@@ -2,7 +2,17 @@
 // database; writes are short transactions.
 import Database from 'better-sqlite3';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  unlinkSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { McpkiError, fix } from '../errors.js';
@@ -204,7 +214,9 @@ interface CertificateRow {
 /** RFC 8705 x5t#S256 of the first certificate in a PEM text: base64url SHA-256 of its DER, without padding. */
 export function x5tS256(pem: string): string {
   const body = /-----BEGIN CERTIFICATE-----([^-]+)-----END CERTIFICATE-----/.exec(pem)?.[1] ?? '';
-  return createHash('sha256').update(Buffer.from(body.replace(/\s+/g, ''), 'base64')).digest('base64url');
+  return createHash('sha256')
+    .update(Buffer.from(body.replace(/\s+/g, ''), 'base64'))
+    .digest('base64url');
 }
 
 function toCertificate(row: CertificateRow): CertificateRecord {
@@ -234,7 +246,12 @@ function toCertificate(row: CertificateRow): CertificateRecord {
     environment: row.environment,
     renewalInfo:
       row.ari_window_start && row.ari_window_end && row.ari_next_check
-        ? { windowStart: row.ari_window_start, windowEnd: row.ari_window_end, nextCheck: row.ari_next_check, explanationUrl: row.ari_explanation_url }
+        ? {
+            windowStart: row.ari_window_start,
+            windowEnd: row.ari_window_end,
+            nextCheck: row.ari_next_check,
+            explanationUrl: row.ari_explanation_url,
+          }
         : null,
   };
 }
@@ -273,15 +290,35 @@ function storeError(error: unknown, path: string): McpkiError {
   const code = (error as { code?: string }).code ?? '';
   const message = (error as Error).message ?? String(error);
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
-    return new McpkiError('STORE_BUSY', `the inventory ${path} stayed locked by another mcpki process`, 'try again; if it persists, look for a hung mcpki process', { cause: error });
+    return new McpkiError(
+      'STORE_BUSY',
+      `the inventory ${path} stayed locked by another mcpki process`,
+      'try again; if it persists, look for a hung mcpki process',
+      { cause: error },
+    );
   }
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || /not a database|malformed/i.test(message)) {
-    return new McpkiError('STORE_CORRUPT', `the inventory ${path} is not a valid SQLite database`, `move it aside (mv ${path} ${path}.broken) and run the command again; certificate and key files are not affected`, { cause: error });
+    return new McpkiError(
+      'STORE_CORRUPT',
+      `the inventory ${path} is not a valid SQLite database`,
+      `move it aside (mv ${path} ${path}.broken) and run the command again; certificate and key files are not affected`,
+      { cause: error },
+    );
   }
   if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'SQLITE_PERM' || /^E[A-Z]+$/.test(code)) {
-    return new McpkiError('HOME_UNUSABLE', `cannot open the inventory ${path}: ${message}`, fix('check that the mcpki home folder is writable by this user (see {--home DIR})'), { cause: error });
+    return new McpkiError(
+      'HOME_UNUSABLE',
+      `cannot open the inventory ${path}: ${message}`,
+      fix('check that the mcpki home folder is writable by this user (see {--home DIR})'),
+      { cause: error },
+    );
   }
-  return new McpkiError('STORE_CORRUPT', `inventory error in ${path}: ${message}`, `check the file, or move it aside (mv ${path} ${path}.broken) and run the command again`, { cause: error });
+  return new McpkiError(
+    'STORE_CORRUPT',
+    `inventory error in ${path}: ${message}`,
+    `check the file, or move it aside (mv ${path} ${path}.broken) and run the command again`,
+    { cause: error },
+  );
 }
 
 /**
@@ -318,7 +355,10 @@ export function listBackups(dir: string): string[] {
   } catch {
     return [];
   }
-  return names.filter((name) => BACKUP_NAME.test(name)).sort().map((name) => join(dir, name));
+  return names
+    .filter((name) => BACKUP_NAME.test(name))
+    .sort()
+    .map((name) => join(dir, name));
 }
 
 function fsyncFolder(dir: string): void {
@@ -331,7 +371,10 @@ function fsyncFolder(dir: string): void {
 }
 
 /** A better-sqlite3 connection with the addon npm built (for checking copies; the inventory itself goes through Store). */
-export function openDatabase(path: string, options: { fileMustExist?: boolean; readonly?: boolean } = {}): Database.Database {
+export function openDatabase(
+  path: string,
+  options: { fileMustExist?: boolean; readonly?: boolean } = {},
+): Database.Database {
   const addon = nativeBinding();
   return new Database(path, { ...options, ...(addon ? { nativeBinding: addon } : {}) });
 }
@@ -377,16 +420,24 @@ export class Store {
     const current = this.db.pragma('user_version', { simple: true }) as number;
     if (current === MIGRATIONS.length) return;
     if (current > MIGRATIONS.length) {
-      throw new McpkiError('STORE_VERSION', `the inventory ${this.path} has schema version ${current}, newer than this mcpki understands (${MIGRATIONS.length})`, 'upgrade mcpki');
+      throw new McpkiError(
+        'STORE_VERSION',
+        `the inventory ${this.path} has schema version ${current}, newer than this mcpki understands (${MIGRATIONS.length})`,
+        'upgrade mcpki',
+      );
     }
     // used by the migration that adds the thumbprint column to fill it for existing rows
-    this.db.function('x5t_s256', { deterministic: true }, (pem: unknown) => (typeof pem === 'string' ? x5tS256(pem) : null));
+    this.db.function('x5t_s256', { deterministic: true }, (pem: unknown) =>
+      typeof pem === 'string' ? x5tS256(pem) : null,
+    );
     // IMMEDIATE takes the write lock first, so two processes never run the same migration.
-    this.db.transaction(() => {
-      const version = this.db.pragma('user_version', { simple: true }) as number;
-      for (let v = version; v < MIGRATIONS.length; v++) this.db.exec(MIGRATIONS[v]!);
-      this.db.pragma(`user_version = ${MIGRATIONS.length}`);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        const version = this.db.pragma('user_version', { simple: true }) as number;
+        for (let v = version; v < MIGRATIONS.length; v++) this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${MIGRATIONS.length}`);
+      })
+      .immediate();
   }
 
   close(): void {
@@ -432,7 +483,12 @@ export class Store {
     try {
       makePrivateDir(dir);
     } catch (error) {
-      throw new McpkiError('WRITE_FAILED', `cannot create the backup folder ${dir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'check that the mcpki home is writable and the disk is not full', { cause: error });
+      throw new McpkiError(
+        'WRITE_FAILED',
+        `cannot create the backup folder ${dir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+        'check that the mcpki home is writable and the disk is not full',
+        { cause: error },
+      );
     }
     let time = Date.now();
     let target: string;
@@ -461,7 +517,12 @@ export class Store {
         // never created
       }
       if (error instanceof McpkiError) throw error;
-      throw new McpkiError('WRITE_FAILED', `cannot write the inventory backup ${target} (${(error as { code?: string }).code ?? (error as Error).message})`, 'check that the mcpki home is writable and the disk is not full', { cause: error });
+      throw new McpkiError(
+        'WRITE_FAILED',
+        `cannot write the inventory backup ${target} (${(error as { code?: string }).code ?? (error as Error).message})`,
+        'check that the mcpki home is writable and the disk is not full',
+        { cause: error },
+      );
     }
     for (const old of listBackups(dir).slice(0, -BACKUP_GENERATIONS)) {
       try {
@@ -512,11 +573,18 @@ export class Store {
   // --- settings -------------------------------------------------------------------------------------
 
   getSetting(key: string): string | undefined {
-    return this.run(() => (this.statement('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value);
+    return this.run(
+      () =>
+        (this.statement('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value,
+    );
   }
 
   setSetting(key: string, value: string): void {
-    this.run(() => this.statement('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value));
+    this.run(() =>
+      this.statement(
+        'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ).run(key, value),
+    );
   }
 
   /**
@@ -538,19 +606,25 @@ export class Store {
     return this.run(() => {
       const createdAt = this.now().toISOString();
       const info = this.statement(
-          `INSERT INTO authorities (role, serial, subject, key_type, not_before, not_after, fingerprint, pem, created_at)
+        `INSERT INTO authorities (role, serial, subject, key_type, not_before, not_after, fingerprint, pem, created_at)
            VALUES (@role, @serial, @subject, @keyType, @notBefore, @notAfter, @fingerprint, @pem, @createdAt)`,
-        ).run({ ...authority, createdAt });
+      ).run({ ...authority, createdAt });
       return { ...authority, id: Number(info.lastInsertRowid), status: 'active', createdAt };
     });
   }
 
   retireAuthorities(role: 'root' | 'intermediate', exceptSerial?: string): void {
-    this.run(() => this.statement(`UPDATE authorities SET status = 'retired' WHERE role = ? AND status = 'active' AND serial != ?`).run(role, exceptSerial ?? ''));
+    this.run(() =>
+      this.statement(
+        `UPDATE authorities SET status = 'retired' WHERE role = ? AND status = 'active' AND serial != ?`,
+      ).run(role, exceptSerial ?? ''),
+    );
   }
 
   listAuthorities(): AuthorityRecord[] {
-    return this.run(() => (this.statement('SELECT * FROM authorities ORDER BY id').all() as AuthorityRow[]).map(toAuthority));
+    return this.run(() =>
+      (this.statement('SELECT * FROM authorities ORDER BY id').all() as AuthorityRow[]).map(toAuthority),
+    );
   }
 
   // --- certificates ---------------------------------------------------------------------------------
@@ -560,20 +634,22 @@ export class Store {
     return this.run(() => {
       const createdAt = this.now().toISOString();
       const thumbprint = x5tS256(certificate.pem);
-      this.statement(`UPDATE certificates SET status = 'superseded' WHERE name = ? AND status = 'valid'`).run(certificate.name);
+      this.statement(`UPDATE certificates SET status = 'superseded' WHERE name = ? AND status = 'valid'`).run(
+        certificate.name,
+      );
       const info = this.statement(
-          `INSERT INTO certificates (name, kind, serial, subject, sans, issuer, issuer_serial, profile, key_type, not_before, not_after, fingerprint, pem, paths, created_at, order_url, ari_cert_id, environment, thumbprint)
+        `INSERT INTO certificates (name, kind, serial, subject, sans, issuer, issuer_serial, profile, key_type, not_before, not_after, fingerprint, pem, paths, created_at, order_url, ari_cert_id, environment, thumbprint)
            VALUES (@name, @kind, @serial, @subject, @sans, @issuer, @issuerSerial, @profile, @keyType, @notBefore, @notAfter, @fingerprint, @pem, @paths, @createdAt, @orderUrl, @ariCertId, @environment, @thumbprint)`,
-        ).run({
-          ...certificate,
-          thumbprint,
-          sans: JSON.stringify(certificate.sans),
-          paths: JSON.stringify(certificate.paths),
-          createdAt,
-          orderUrl: certificate.orderUrl ?? null,
-          ariCertId: certificate.ariCertId ?? null,
-          environment: certificate.environment ?? null,
-        });
+      ).run({
+        ...certificate,
+        thumbprint,
+        sans: JSON.stringify(certificate.sans),
+        paths: JSON.stringify(certificate.paths),
+        createdAt,
+        orderUrl: certificate.orderUrl ?? null,
+        ariCertId: certificate.ariCertId ?? null,
+        environment: certificate.environment ?? null,
+      });
       return {
         ...certificate,
         orderUrl: certificate.orderUrl ?? null,
@@ -593,10 +669,14 @@ export class Store {
   /** The newest certificate with this name, or the one with this serial (hex, any case, colons allowed). */
   findCertificate(nameOrSerial: string): CertificateRecord | undefined {
     return this.run(() => {
-      const byName = this.statement('SELECT * FROM certificates WHERE name = ? AND forgotten_at IS NULL ORDER BY id DESC LIMIT 1').get(nameOrSerial) as CertificateRow | undefined;
+      const byName = this.statement(
+        'SELECT * FROM certificates WHERE name = ? AND forgotten_at IS NULL ORDER BY id DESC LIMIT 1',
+      ).get(nameOrSerial) as CertificateRow | undefined;
       if (byName) return toCertificate(byName);
       const serial = nameOrSerial.replace(/:/g, '').toUpperCase();
-      const bySerial = this.statement('SELECT * FROM certificates WHERE serial = ? AND forgotten_at IS NULL').get(serial) as CertificateRow | undefined;
+      const bySerial = this.statement('SELECT * FROM certificates WHERE serial = ? AND forgotten_at IS NULL').get(
+        serial,
+      ) as CertificateRow | undefined;
       return bySerial ? toCertificate(bySerial) : undefined;
     });
   }
@@ -622,11 +702,17 @@ export class Store {
    */
   forgetCertificates(nameOrSerial: string): CertificateRecord[] {
     return this.run(() => {
-      let rows = this.statement('SELECT * FROM certificates WHERE name = ? AND forgotten_at IS NULL ORDER BY id').all(nameOrSerial) as CertificateRow[];
-      if (rows.length === 0) rows = this.statement('SELECT * FROM certificates WHERE serial = ? AND forgotten_at IS NULL').all(nameOrSerial.replace(/:/g, '').toUpperCase()) as CertificateRow[];
+      let rows = this.statement('SELECT * FROM certificates WHERE name = ? AND forgotten_at IS NULL ORDER BY id').all(
+        nameOrSerial,
+      ) as CertificateRow[];
+      if (rows.length === 0)
+        rows = this.statement('SELECT * FROM certificates WHERE serial = ? AND forgotten_at IS NULL').all(
+          nameOrSerial.replace(/:/g, '').toUpperCase(),
+        ) as CertificateRow[];
       const at = this.now().toISOString();
       for (const row of rows) {
-        if (row.status === 'revoked') this.statement('UPDATE certificates SET forgotten_at = ? WHERE id = ?').run(at, row.id);
+        if (row.status === 'revoked')
+          this.statement('UPDATE certificates SET forgotten_at = ? WHERE id = ?').run(at, row.id);
         else this.statement('DELETE FROM certificates WHERE id = ?').run(row.id);
       }
       return rows.map(toCertificate);
@@ -635,30 +721,39 @@ export class Store {
 
   setRenewalInfo(serial: string, info: RenewalInfoRecord): void {
     this.run(() =>
-      this.statement('UPDATE certificates SET ari_window_start = ?, ari_window_end = ?, ari_next_check = ?, ari_explanation_url = ? WHERE serial = ?').run(
-        info.windowStart,
-        info.windowEnd,
-        info.nextCheck,
-        info.explanationUrl,
-        serial,
-      ),
+      this.statement(
+        'UPDATE certificates SET ari_window_start = ?, ari_window_end = ?, ari_next_check = ?, ari_explanation_url = ? WHERE serial = ?',
+      ).run(info.windowStart, info.windowEnd, info.nextCheck, info.explanationUrl, serial),
     );
   }
 
   markRevoked(serial: string, reason: string, at: string): void {
-    this.run(() => this.statement(`UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ?`).run(at, reason, serial));
+    this.run(() =>
+      this.statement(
+        `UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ?`,
+      ).run(at, reason, serial),
+    );
   }
 
   /** Revoked certificates signed by the given issuing CA. */
   revokedBy(issuerSerial: string): CertificateRecord[] {
     return this.run(() =>
-      (this.statement(`SELECT * FROM certificates WHERE status = 'revoked' AND issuer_serial = ? ORDER BY revoked_at, id`).all(issuerSerial) as CertificateRow[]).map(toCertificate),
+      (
+        this.statement(
+          `SELECT * FROM certificates WHERE status = 'revoked' AND issuer_serial = ? ORDER BY revoked_at, id`,
+        ).all(issuerSerial) as CertificateRow[]
+      ).map(toCertificate),
     );
   }
 
   /** Serial (hex, as stored) and name of each revoked certificate signed by the given issuing CA: what its CRL lists. */
   listRevokedBy(issuerSerial: string): { serial: string; name: string }[] {
-    return this.run(() => this.statement(`SELECT serial, name FROM certificates WHERE status = 'revoked' AND issuer_serial = ?`).all(issuerSerial) as { serial: string; name: string }[]);
+    return this.run(
+      () =>
+        this.statement(`SELECT serial, name FROM certificates WHERE status = 'revoked' AND issuer_serial = ?`).all(
+          issuerSerial,
+        ) as { serial: string; name: string }[],
+    );
   }
 
   // --- ACME accounts ------------------------------------------------------------------------------
@@ -670,7 +765,12 @@ export class Store {
         `INSERT INTO acme_accounts (name, directory_url, account_url, email, key_path, environment, eab_kid, ca_bundle, created_at)
          VALUES (@name, @directoryUrl, @accountUrl, @email, @keyPath, @environment, @eabKid, @caBundle, @createdAt)`,
       );
-      const record = { ...account, email: account.email ?? null, eabKid: account.eabKid ?? null, caBundle: account.caBundle ?? null };
+      const record = {
+        ...account,
+        email: account.email ?? null,
+        eabKid: account.eabKid ?? null,
+        caBundle: account.caBundle ?? null,
+      };
       const info = insert.run({ ...record, createdAt });
       return { ...record, id: Number(info.lastInsertRowid), status: 'valid', createdAt };
     });
@@ -684,7 +784,9 @@ export class Store {
   }
 
   listAcmeAccounts(): AcmeAccountRecord[] {
-    return this.run(() => (this.statement('SELECT * FROM acme_accounts ORDER BY name').all() as AcmeAccountRow[]).map(toAcmeAccount));
+    return this.run(() =>
+      (this.statement('SELECT * FROM acme_accounts ORDER BY name').all() as AcmeAccountRow[]).map(toAcmeAccount),
+    );
   }
 
   setAcmeAccountEmail(name: string, email: string | null): void {
@@ -699,13 +801,18 @@ export class Store {
 
   getRenewalState(name: string): RenewalState | undefined {
     return this.run(() => {
-      const row = this.statement('SELECT * FROM renewal_state WHERE name = ?').get(name) as Record<string, unknown> | undefined;
+      const row = this.statement('SELECT * FROM renewal_state WHERE name = ?').get(name) as
+        Record<string, unknown> | undefined;
       return row ? toRenewalState(row) : undefined;
     });
   }
 
   listRenewalStates(): RenewalState[] {
-    return this.run(() => (this.statement('SELECT * FROM renewal_state ORDER BY name').all() as Record<string, unknown>[]).map(toRenewalState));
+    return this.run(() =>
+      (this.statement('SELECT * FROM renewal_state ORDER BY name').all() as Record<string, unknown>[]).map(
+        toRenewalState,
+      ),
+    );
   }
 
   saveRenewalState(state: RenewalState): void {
@@ -728,22 +835,22 @@ export class Store {
    */
   tryLock(name: string, me: LockHolder, isAlive: (pid: number) => boolean): LockHolder | undefined {
     return this.transaction(() => {
-      const row = this.statement('SELECT pid, host, acquired_at FROM locks WHERE name = ?').get(name) as { pid: number; host: string; acquired_at: string } | undefined;
+      const row = this.statement('SELECT pid, host, acquired_at FROM locks WHERE name = ?').get(name) as
+        { pid: number; host: string; acquired_at: string } | undefined;
       if (row && !(row.pid === me.pid && row.host === me.host) && !(row.host === me.host && !isAlive(row.pid))) {
         return { pid: row.pid, host: row.host, acquiredAt: row.acquired_at };
       }
-      this.statement('INSERT INTO locks (name, pid, host, acquired_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET pid = excluded.pid, host = excluded.host, acquired_at = excluded.acquired_at').run(
-        name,
-        me.pid,
-        me.host,
-        me.acquiredAt,
-      );
+      this.statement(
+        'INSERT INTO locks (name, pid, host, acquired_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET pid = excluded.pid, host = excluded.host, acquired_at = excluded.acquired_at',
+      ).run(name, me.pid, me.host, me.acquiredAt);
       return undefined;
     });
   }
 
   unlock(name: string, me: LockHolder): void {
-    this.run(() => this.statement('DELETE FROM locks WHERE name = ? AND pid = ? AND host = ?').run(name, me.pid, me.host));
+    this.run(() =>
+      this.statement('DELETE FROM locks WHERE name = ? AND pid = ? AND host = ?').run(name, me.pid, me.host),
+    );
   }
 
   // --- the ACME server -------------------------------------------------------------------------------
@@ -752,7 +859,12 @@ export class Store {
 
   /** The ACME server's accounts, orders, issued certificates and EAB keys (src/store/acme-server.ts). */
   acmeServer(): AcmeServerTables {
-    this.acmeServerTables ??= new AcmeServerTables((sql) => this.statement(sql), (fn) => this.run(fn), (fn) => this.transaction(fn), this.now);
+    this.acmeServerTables ??= new AcmeServerTables(
+      (sql) => this.statement(sql),
+      (fn) => this.run(fn),
+      (fn) => this.transaction(fn),
+      this.now,
+    );
     return this.acmeServerTables;
   }
 
@@ -760,7 +872,13 @@ export class Store {
 
   addEvent(event: NewEvent): void {
     this.run(() =>
-      this.statement('INSERT INTO events (at, type, name, serial, detail) VALUES (?, ?, ?, ?, ?)').run(this.now().toISOString(), event.type, event.name ?? null, event.serial ?? null, JSON.stringify(event.detail ?? {})),
+      this.statement('INSERT INTO events (at, type, name, serial, detail) VALUES (?, ?, ?, ?, ?)').run(
+        this.now().toISOString(),
+        event.type,
+        event.name ?? null,
+        event.serial ?? null,
+        JSON.stringify(event.detail ?? {}),
+      ),
     );
     if (BACKUP_AFTER.test(event.type)) {
       if (this.db.inTransaction) this.backupDue = true;
@@ -781,7 +899,16 @@ export class Store {
         params.push(options.name);
       }
       params.push(options.limit ?? 100);
-      const rows = this.statement(`SELECT * FROM (SELECT * FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?) ORDER BY id`).all(...params) as { id: number; at: string; type: string; name: string | null; serial: string | null; detail: string }[];
+      const rows = this.statement(
+        `SELECT * FROM (SELECT * FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?) ORDER BY id`,
+      ).all(...params) as {
+        id: number;
+        at: string;
+        type: string;
+        name: string | null;
+        serial: string | null;
+        detail: string;
+      }[];
       return rows.map((row) => ({ ...row, detail: JSON.parse(row.detail) as Record<string, unknown> }));
     });
   }

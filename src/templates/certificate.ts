@@ -36,7 +36,12 @@ function serverNameOf(name: string, sans: readonly San[]): string {
   return (sans.find((s) => s.type === 'dns') ?? sans.find((s) => s.type === 'ip'))?.value ?? name;
 }
 
-function declaredFiles(declared: DeclaredCertificate, config: Config, needed: (v: string) => boolean, prefix: string): Record<string, string> {
+function declaredFiles(
+  declared: DeclaredCertificate,
+  config: Config,
+  needed: (v: string) => boolean,
+  prefix: string,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const file of FILE_VARIABLES) {
     const target = declared.targets.find((t) => t.type === (file as TargetType));
@@ -53,12 +58,23 @@ function declaredFiles(declared: DeclaredCertificate, config: Config, needed: (v
   return out;
 }
 
-function inventoryFiles(context: Context, nameOrSerial: string, needed: (v: string) => boolean, prefix: string): { files: Record<string, string>; sans: San[]; name: string } {
+function inventoryFiles(
+  context: Context,
+  nameOrSerial: string,
+  needed: (v: string) => boolean,
+  prefix: string,
+): { files: Record<string, string>; sans: San[]; name: string } {
   const record = findCertificate(context, nameOrSerial);
   const name = record.name;
   const paths = record.paths as Record<string, string | undefined>;
   const chain = paths.chain ?? issuerFile(context, record.issuerSerial);
-  const files: Record<string, string | undefined> = { cert: paths.cert, key: paths.key, fullchain: paths.fullchain, chain, combined: undefined };
+  const files: Record<string, string | undefined> = {
+    cert: paths.cert,
+    key: paths.key,
+    fullchain: paths.fullchain,
+    chain,
+    combined: undefined,
+  };
   const out: Record<string, string> = {};
   for (const file of FILE_VARIABLES) {
     const path = files[file];
@@ -94,7 +110,12 @@ export interface CertificateSource {
  * The variables of one certificate. `needed` says which variables the template uses: only a missing file
  * the template actually reads is an error.
  */
-export function certificateVariables(context: Context, source: CertificateSource, config: Config | undefined, needed: (variable: string) => boolean): Record<string, string> {
+export function certificateVariables(
+  context: Context,
+  source: CertificateSource,
+  config: Config | undefined,
+  needed: (variable: string) => boolean,
+): Record<string, string> {
   const prefix = source.prefix ?? '';
   const declared = config?.certificates.find((c) => c.name === source.name);
   const { files, sans, name } =
@@ -108,7 +129,11 @@ export function certificateVariables(context: Context, source: CertificateSource
 export function authorityVariables(context: Context, needed: (variable: string) => boolean): Record<string, string> {
   const crl = context.layout.crl;
   if (needed('crl') && !existsSync(crl)) {
-    throw new McpkiError('NOT_FOUND', `no CRL at ${crl}, which this template reads`, 'run "mcpki crl" (and again before its next update, e.g. from a timer)');
+    throw new McpkiError(
+      'NOT_FOUND',
+      `no CRL at ${crl}, which this template reads`,
+      'run "mcpki crl" (and again before its next update, e.g. from a timer)',
+    );
   }
   if (needed('ca') && !existsSync(context.layout.rootCert)) {
     throw new McpkiError('CA_MISSING', `no mcpki root at ${context.layout.rootCert}`, 'run "mcpki init" first');

@@ -9,13 +9,30 @@
 import { McpkiError, fix, type Hint } from '../errors.js';
 import { checkHostPort, isHost, portNumber } from '../net/address.js';
 
-export type VariableKind = 'path' | 'host' | 'port' | 'address' | 'url' | 'urlPath' | 'identifier' | 'boolean' | 'integer' | 'command' | 'fileUrl' | 'text';
+export type VariableKind =
+  | 'path'
+  | 'host'
+  | 'port'
+  | 'address'
+  | 'url'
+  | 'urlPath'
+  | 'identifier'
+  | 'boolean'
+  | 'integer'
+  | 'command'
+  | 'fileUrl'
+  | 'text';
 
 const FILE_VARIABLES = ['cert', 'key', 'fullchain', 'chain', 'combined'];
 
 /** The kind of every variable a template may use; a variable not listed is free text. */
 export const VARIABLE_KINDS: Readonly<Record<string, VariableKind>> = {
-  ...Object.fromEntries(FILE_VARIABLES.flatMap((v) => [[v, 'path'], [`client${v[0]!.toUpperCase()}${v.slice(1)}`, 'path']])),
+  ...Object.fromEntries(
+    FILE_VARIABLES.flatMap((v) => [
+      [v, 'path'],
+      [`client${v[0]!.toUpperCase()}${v.slice(1)}`, 'path'],
+    ]),
+  ),
   ca: 'path',
   crl: 'path',
   home: 'path',
@@ -54,14 +71,25 @@ const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u2
 
 function describeChar(char: string): string {
   const code = char.codePointAt(0)!;
-  const names: Record<number, string> = { 0: 'a NUL', 9: 'a tab', 10: 'a newline', 13: 'a carriage return', 27: 'an escape character', 0x2028: 'a line separator (U+2028)', 0x2029: 'a paragraph separator (U+2029)' };
+  const names: Record<number, string> = {
+    0: 'a NUL',
+    9: 'a tab',
+    10: 'a newline',
+    13: 'a carriage return',
+    27: 'an escape character',
+    0x2028: 'a line separator (U+2028)',
+    0x2029: 'a paragraph separator (U+2029)',
+  };
   return names[code] ?? `the control character U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
 /** For messages: the value, cut and with control characters shown as escapes. */
 export function shownValue(value: string): string {
   const cut = value.length > 80 ? `${value.slice(0, 80)}…` : value;
-  return JSON.stringify(cut).replace(/[\u2028\u2029\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/gu, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`);
+  return JSON.stringify(cut).replace(
+    /[\u2028\u2029\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/gu,
+    (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`,
+  );
 }
 
 function refuse(variable: string, value: string, why: string, hint: Hint): McpkiError {
@@ -78,8 +106,10 @@ const KIND_HINTS: Record<VariableKind, string> = {
   identifier: 'use letters, digits, ".", "_" and "-", e.g. {--var VAR=web}',
   boolean: 'give true or false',
   integer: 'give a whole number, e.g. {--var VAR=7}',
-  command: 'give the command and its arguments separated by spaces, quoting an argument that holds spaces as a shell would, e.g. {--var VAR="/bin/sh -c \'nginx -t && nginx -s reload\'"}',
-  fileUrl: 'give a file:// URL with every character but letters, digits and - . _ ~ : / @ percent-encoded, e.g. {--var VAR=file:///usr/lib/node_modules/mcpki/docs}',
+  command:
+    'give the command and its arguments separated by spaces, quoting an argument that holds spaces as a shell would, e.g. {--var VAR="/bin/sh -c \'nginx -t && nginx -s reload\'"}',
+  fileUrl:
+    'give a file:// URL with every character but letters, digits and - . _ ~ : / @ percent-encoded, e.g. {--var VAR=file:///usr/lib/node_modules/mcpki/docs}',
   text: 'give one line of text',
 };
 
@@ -133,8 +163,15 @@ export function checkValue(variable: string, value: string): void {
   const hint = fix(KIND_HINTS[kind].replace('VAR', variable));
   if (typeof value !== 'string') throw refuse(variable, String(value), 'is not text', hint);
   const bad = FORBIDDEN.exec(value);
-  if (bad) throw refuse(variable, value, `holds ${describeChar(bad[0])} at position ${bad.index + 1}, which no template value may hold`, hint);
-  if (value.length > MAX_VALUE_LENGTH) throw refuse(variable, value, `is ${value.length} characters long; the limit is ${MAX_VALUE_LENGTH}`, hint);
+  if (bad)
+    throw refuse(
+      variable,
+      value,
+      `holds ${describeChar(bad[0])} at position ${bad.index + 1}, which no template value may hold`,
+      hint,
+    );
+  if (value.length > MAX_VALUE_LENGTH)
+    throw refuse(variable, value, `is ${value.length} characters long; the limit is ${MAX_VALUE_LENGTH}`, hint);
   const fail = (why: string): never => {
     throw refuse(variable, value, why, hint);
   };
@@ -162,13 +199,15 @@ export function checkValue(variable: string, value: string): void {
         return fail('is not a URL');
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:') fail('is not an http:// or https:// URL');
-      if (!/^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/.test(value)) fail('holds characters a URL cannot (spaces, quotes, backslashes, braces): percent-encode them');
+      if (!/^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/.test(value))
+        fail('holds characters a URL cannot (spaces, quotes, backslashes, braces): percent-encode them');
       if (url.username || url.password) fail('holds a user name or password');
       if (!isHost(url.hostname.replace(/^\[|\]$/g, ''))) fail('does not name a host');
       return;
     }
     case 'urlPath':
-      if (!/^\/[A-Za-z0-9\-._~/%@:+=,]*$/.test(value)) fail('is not a URL path (it starts with "/" and holds letters, digits and - . _ ~ / % @ : + = ,)');
+      if (!/^\/[A-Za-z0-9\-._~/%@:+=,]*$/.test(value))
+        fail('is not a URL path (it starts with "/" and holds letters, digits and - . _ ~ / % @ : + = ,)');
       return;
     case 'identifier':
       if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,252}$/.test(value)) fail('is not a name (letters, digits, ".", "_" and "-")');
@@ -186,7 +225,8 @@ export function checkValue(variable: string, value: string): void {
       return;
     }
     case 'fileUrl':
-      if (!/^file:\/\/\/[A-Za-z0-9\-._~:/@%]*$/.test(value)) fail('is not a file:/// URL of plain characters (percent-encode the others)');
+      if (!/^file:\/\/\/[A-Za-z0-9\-._~:/@%]*$/.test(value))
+        fail('is not a file:/// URL of plain characters (percent-encode the others)');
       return;
     case 'text':
       return;
@@ -243,7 +283,15 @@ function placeOf(syntax: Syntax, text: string, offset: number, inDocstring: bool
     if (c === '\\' && !single) i++;
     else if (c === '"' && !single) double = !double;
     else if (c === "'" && !double && (syntax === 'sh' || syntax === 'python' || syntax === 'js')) single = !single;
-    else if (c === '#' && !double && !single && syntax !== 'js' && syntax !== 'json' && /(^|\s)$/.test(before.slice(0, i))) return 'comment';
+    else if (
+      c === '#' &&
+      !double &&
+      !single &&
+      syntax !== 'js' &&
+      syntax !== 'json' &&
+      /(^|\s)$/.test(before.slice(0, i))
+    )
+      return 'comment';
   }
   if (double) return 'double';
   if (single) return 'single';
@@ -255,7 +303,7 @@ function docstringRanges(syntax: Syntax, text: string): [number, number][] {
   if (syntax !== 'python') return [];
   const ranges: [number, number][] = [];
   const re = /"""[\s\S]*?"""/g;
-  for (let m; (m = re.exec(text)); ) ranges.push([m.index, m.index + m[0].length]);
+  for (let m; (m = re.exec(text));) ranges.push([m.index, m.index + m[0].length]);
   return ranges;
 }
 
@@ -284,7 +332,8 @@ export function escapeValue(syntax: Syntax, where: Where, variable: string, valu
     case 'js':
     case 'python':
     case 'yaml': {
-      if (syntax === 'yaml' && /\{\{|\}\}/.test(value)) cannot('"{{" and "}}" are Go template markers in Traefik files');
+      if (syntax === 'yaml' && /\{\{|\}\}/.test(value))
+        cannot('"{{" and "}}" are Go template markers in Traefik files');
       if (where === 'double') return JSON.stringify(value).slice(1, -1);
       if (where === 'single') return JSON.stringify(value).slice(1, -1).replace(/\\"/g, '"').replace(/'/g, "\\'");
       if (!/^[A-Za-z0-9._:/@+-]+$/.test(value)) cannot('it is not a plain word and lands outside a string');
@@ -293,15 +342,18 @@ export function escapeValue(syntax: Syntax, where: Where, variable: string, valu
     case 'sh':
       if (where === 'single') return value.replace(/'/g, `'\\''`);
       if (where === 'double') {
-        if (/[$`"\\!]/.test(value)) cannot('"$", "`", "\\", "!" and quotes are not allowed in a double-quoted shell word');
+        if (/[$`"\\!]/.test(value))
+          cannot('"$", "`", "\\", "!" and quotes are not allowed in a double-quoted shell word');
         return value;
       }
       if (!/^[A-Za-z0-9._:/@+=,-]+$/.test(value)) cannot('it is not a plain word and lands outside quotes');
       return value;
     case 'nginx':
-      if (value.includes('$')) cannot('nginx would read "$" as a variable', 'percent-encode it (%24) in URLs, or choose a path without "$"');
+      if (value.includes('$'))
+        cannot('nginx would read "$" as a variable', 'percent-encode it (%24) in URLs, or choose a path without "$"');
       if (where === 'double') return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
-      if (!/^[A-Za-z0-9\-._~:/?@!&()*+,=%[\]]+$/.test(value)) cannot('";", "{", "}", "#", quotes and spaces would change the configuration');
+      if (!/^[A-Za-z0-9\-._~:/?@!&()*+,=%[\]]+$/.test(value))
+        cannot('";", "{", "}", "#", quotes and spaces would change the configuration');
       return value;
     case 'haproxy':
       if (where === 'double') return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '\\$');
@@ -313,7 +365,8 @@ export function escapeValue(syntax: Syntax, where: Where, variable: string, valu
         if (value.includes('\\')) cannot('a backslash is ambiguous in a Caddyfile string');
         return value.replace(/"/g, '\\"');
       }
-      if (!/^[A-Za-z0-9\-._~:/?@!&()*+,=%[\]]+$/.test(value)) cannot('quotes, spaces and "#" would change the configuration');
+      if (!/^[A-Za-z0-9\-._~:/?@!&()*+,=%[\]]+$/.test(value))
+        cannot('quotes, spaces and "#" would change the configuration');
       return value;
     case 'systemd':
       if (value.includes('$')) cannot('systemd would read "$" as an environment variable');
@@ -322,11 +375,13 @@ export function escapeValue(syntax: Syntax, where: Where, variable: string, valu
         const split = kind === 'command' ? splitCommand(value) : [value];
         const words = typeof split === 'string' ? cannot(split) : split;
         // systemd refuses to run a program whose name holds quotes or backslashes
-        if (where === 'program' && /["'\\]/.test(words[0]!)) cannot('systemd does not run a program whose path holds quotes or backslashes');
+        if (where === 'program' && /["'\\]/.test(words[0]!))
+          cannot('systemd does not run a program whose path holds quotes or backslashes');
         return words.map(systemdWord).join(' ');
       }
       // the rest of the line is the value (User=, WorkingDirectory=): no quoting, specifiers doubled
-      if (/["'\\]/.test(value) || value !== value.trim()) cannot('quotes, backslashes and leading or trailing spaces are not allowed here');
+      if (/["'\\]/.test(value) || value !== value.trim())
+        cannot('quotes, backslashes and leading or trailing spaces are not allowed here');
       return value.replace(/%/g, '%%');
     case 'plain':
       if (where === 'double') return JSON.stringify(value).slice(1, -1);

@@ -18,7 +18,8 @@ export function packageRoot(): string {
   for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
     const manifest = join(dir, 'package.json');
     if (existsSync(manifest) && /"name":\s*"mcpki"/.test(readFileSync(manifest, 'utf8'))) return dir;
-    if (dirname(dir) === dir) throw new McpkiError('INTERNAL', 'cannot find the mcpki package folder', 'reinstall mcpki');
+    if (dirname(dir) === dir)
+      throw new McpkiError('INTERNAL', 'cannot find the mcpki package folder', 'reinstall mcpki');
   }
 }
 
@@ -44,7 +45,11 @@ function placeholders(text: string): string[] {
 }
 
 /** Variables computed from another unless given (see derivedVariables), by the variable they come from. */
-const DERIVED_FROM: Readonly<Record<string, string>> = { listenHost: 'listen', listenPort: 'listen', upstreamAddress: 'upstream' };
+const DERIVED_FROM: Readonly<Record<string, string>> = {
+  listenHost: 'listen',
+  listenPort: 'listen',
+  upstreamAddress: 'upstream',
+};
 
 /** The placeholders, plus the variables that derived ones come from. */
 function variablesOf(text: string): string[] {
@@ -56,7 +61,7 @@ function variablesOf(text: string): string[] {
 function defaultsFor(name: string, variables: readonly string[]): Record<string, string> {
   const all: Record<string, string> = { ...COMMON_DEFAULTS, ...CATALOG[name]?.defaults };
   const wanted = new Set(variables);
-  for (let size = -1; size !== wanted.size; ) {
+  for (let size = -1; size !== wanted.size;) {
     size = wanted.size;
     for (const key of [...wanted]) if (all[key] !== undefined) for (const v of placeholders(all[key])) wanted.add(v);
   }
@@ -73,7 +78,13 @@ export function listTemplates(): TemplateInfo[] {
       else {
         const name = relative(root, path);
         const variables = variablesOf(readFileSync(path, 'utf8'));
-        out.push({ name, path, description: CATALOG[name]?.description ?? '', variables, defaults: defaultsFor(name, variables) });
+        out.push({
+          name,
+          path,
+          description: CATALOG[name]?.description ?? '',
+          variables,
+          defaults: defaultsFor(name, variables),
+        });
       }
     }
   };
@@ -97,7 +108,11 @@ function hintFor(missing: readonly string[]): Hint {
 export function renderText(text: string, variables: Record<string, string>, name = 'template', raw = false): string {
   const missing = placeholders(text).filter((v) => variables[v] === undefined);
   if (missing.length) {
-    throw new McpkiError('INVALID_INPUT', `${name} needs ${missing.map((m) => `{{${m}}}`).join(', ')}`, hintFor(missing));
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `${name} needs ${missing.map((m) => `{{${m}}}`).join(', ')}`,
+      hintFor(missing),
+    );
   }
   if (raw) return text.replace(PLACEHOLDER, (_, key: string) => variables[key]!);
   return fillTemplate(text, variables, syntaxOf(name));
@@ -139,7 +154,11 @@ function derivedVariables(variables: Record<string, string>): Record<string, str
  * Fills a template with this installation's real paths (node, mcpki, home, config, user), the defaults,
  * the certificate's variables (--cert, --client-cert) and any --var, in that order of precedence (last wins).
  */
-export function renderTemplate(context: Context, name: string, options: RenderOptions = {}): { name: string; text: string; variables: Record<string, string> } {
+export function renderTemplate(
+  context: Context,
+  name: string,
+  options: RenderOptions = {},
+): { name: string; text: string; variables: Record<string, string> } {
   const template = listTemplates().find((t) => t.name === name || t.name.endsWith(`/${name}`));
   if (!template) {
     throw new McpkiError('NOT_FOUND', `no template named "${name}"`, `see "mcpki template list"`);
@@ -159,7 +178,11 @@ export function renderTemplate(context: Context, name: string, options: RenderOp
   for (const variable of Object.keys(given)) {
     // an empty value is never meant: it would leave a blank where a path, a name or a URL goes
     if (used.has(variable) && given[variable] === '') {
-      throw new McpkiError('INVALID_INPUT', `--var ${variable}= is empty`, fix(`give it a value ({--var} ${variable}=VALUE), or leave it out for its default`));
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `--var ${variable}= is empty`,
+        fix(`give it a value ({--var} ${variable}=VALUE), or leave it out for its default`),
+      );
     }
     if (used.has(variable)) continue;
     const takes = [...used].sort();
@@ -167,7 +190,11 @@ export function renderTemplate(context: Context, name: string, options: RenderOp
     throw new McpkiError(
       'INVALID_INPUT',
       `template ${template.name} has no variable ${JSON.stringify(variable)}`,
-      suggestion ? fix(`did you mean {--var ${suggestion}=…}? (see "mcpki template list")`) : takes.length > 0 ? `it takes: ${takes.join(', ')}` : 'it takes no variables',
+      suggestion
+        ? fix(`did you mean {--var ${suggestion}=…}? (see "mcpki template list")`)
+        : takes.length > 0
+          ? `it takes: ${takes.join(', ')}`
+          : 'it takes no variables',
     );
   }
 
@@ -175,7 +202,10 @@ export function renderTemplate(context: Context, name: string, options: RenderOp
   const variables: Record<string, string> = {
     node: process.execPath,
     bin: join(packageRoot(), 'bin', 'mcpki.js'),
-    docs: pathToFileURL(join(packageRoot(), 'docs')).href.replace(/[^A-Za-z0-9\-._~:/@%]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`),
+    docs: pathToFileURL(join(packageRoot(), 'docs')).href.replace(
+      /[^A-Za-z0-9\-._~:/@%]/g,
+      (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
+    ),
     home: context.home,
     config: configFile,
     configDir: dirname(configFile),
@@ -184,11 +214,21 @@ export function renderTemplate(context: Context, name: string, options: RenderOp
   };
   if (needed('ca') || needed('crl')) Object.assign(variables, authorityVariables(context, needed));
   if (options.cert) Object.assign(variables, certificateVariables(context, { name: options.cert }, config, needed));
-  if (options.clientCert) Object.assign(variables, certificateVariables(context, { name: options.clientCert, prefix: 'client' }, config, needed));
+  if (options.clientCert)
+    Object.assign(
+      variables,
+      certificateVariables(context, { name: options.clientCert, prefix: 'client' }, config, needed),
+    );
   Object.assign(variables, given);
   for (const [key, value] of Object.entries(template.defaults)) {
-    if (given[key] === undefined && value.includes('{{')) variables[key] = renderText(value, variables, `the default of ${key}`, true);
+    if (given[key] === undefined && value.includes('{{'))
+      variables[key] = renderText(value, variables, `the default of ${key}`, true);
   }
-  for (const [key, value] of Object.entries(derivedVariables(variables))) if (given[key] === undefined) variables[key] = value;
-  return { name: template.name, text: renderText(readFileSync(template.path, 'utf8'), variables, template.name), variables };
+  for (const [key, value] of Object.entries(derivedVariables(variables)))
+    if (given[key] === undefined) variables[key] = value;
+  return {
+    name: template.name,
+    text: renderText(readFileSync(template.path, 'utf8'), variables, template.name),
+    variables,
+  };
 }

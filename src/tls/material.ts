@@ -54,8 +54,19 @@ function readPem(path: string, what: string): string {
     return readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    if (code === 'ENOENT') throw new McpkiError('NOT_FOUND', `${what} file ${path} does not exist`, 'check the path, or issue the certificate with mcpki first', { cause: error });
-    throw new McpkiError('INVALID_INPUT', `cannot read ${what} file ${path} (${code})`, 'check the file permissions for the user running the server', { cause: error });
+    if (code === 'ENOENT')
+      throw new McpkiError(
+        'NOT_FOUND',
+        `${what} file ${path} does not exist`,
+        'check the path, or issue the certificate with mcpki first',
+        { cause: error },
+      );
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `cannot read ${what} file ${path} (${code})`,
+      'check the file permissions for the user running the server',
+      { cause: error },
+    );
   }
 }
 
@@ -71,20 +82,32 @@ function checkBundles(paths: TlsPaths, certPem: string, caPem: string | undefine
   for (const [path, text, label] of files) {
     const blocks = pemBlocks(text, label);
     if (blocks.length === 0 || blocks.length !== countBegins(text, label)) {
-      throw new McpkiError('INVALID_INPUT', `${path} holds no complete PEM certificate`, 'the file is truncated or of another kind; write it again');
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `${path} holds no complete PEM certificate`,
+        'the file is truncated or of another kind; write it again',
+      );
     }
     for (const block of blocks) {
       try {
         new X509Certificate(block);
       } catch (error) {
-        throw new McpkiError('INVALID_INPUT', `${path} holds a certificate that does not parse (${reasonOf(error)})`, 'the file is corrupt; write it again');
+        throw new McpkiError(
+          'INVALID_INPUT',
+          `${path} holds a certificate that does not parse (${reasonOf(error)})`,
+          'the file is corrupt; write it again',
+        );
       }
     }
   }
   if (crlPem !== undefined) {
     const blocks = pemBlocks(crlPem, 'X509 CRL');
     if (blocks.length === 0 || blocks.length !== countBegins(crlPem, 'X509 CRL')) {
-      throw new McpkiError('INVALID_INPUT', `CRL file ${paths.crl} holds no complete PEM CRL`, 'regenerate it with "mcpki crl"');
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `CRL file ${paths.crl} holds no complete PEM CRL`,
+        'regenerate it with "mcpki crl"',
+      );
     }
   }
 }
@@ -107,17 +130,29 @@ export function readTlsMaterial(paths: TlsPaths, extra: tls.SecureContextOptions
   try {
     leaf = new X509Certificate(certPem);
   } catch (error) {
-    throw new McpkiError('INVALID_INPUT', `certificate file ${paths.cert} does not hold a PEM certificate (${reasonOf(error)})`, 'point cert at the PEM certificate or full chain mcpki wrote');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `certificate file ${paths.cert} does not hold a PEM certificate (${reasonOf(error)})`,
+      'point cert at the PEM certificate or full chain mcpki wrote',
+    );
   }
   let matches: boolean;
   try {
     const passphrase = typeof extra.passphrase === 'string' ? extra.passphrase : undefined;
     matches = leaf.checkPrivateKey(createPrivateKey(passphrase === undefined ? keyPem : { key: keyPem, passphrase }));
   } catch (error) {
-    throw new McpkiError('INVALID_INPUT', `key file ${paths.key} does not hold a usable private key (${reasonOf(error)})`, 'point key at the PEM private key mcpki wrote (unencrypted, or give passphrase)');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `key file ${paths.key} does not hold a usable private key (${reasonOf(error)})`,
+      'point key at the PEM private key mcpki wrote (unencrypted, or give passphrase)',
+    );
   }
   if (!matches) {
-    throw new McpkiError('INVALID_INPUT', `key file ${paths.key} does not belong to certificate ${paths.cert} (serial ${leaf.serialNumber.toUpperCase()})`, 'the pair is being replaced or is from two different certificates; deploy both files of one certificate');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `key file ${paths.key} does not belong to certificate ${paths.cert} (serial ${leaf.serialNumber.toUpperCase()})`,
+      'the pair is being replaced or is from two different certificates; deploy both files of one certificate',
+    );
   }
   const context: tls.SecureContextOptions = { ...extra, cert: certPem, key: keyPem };
   if (caPem !== undefined) context.ca = caPem;
@@ -126,7 +161,11 @@ export function readTlsMaterial(paths: TlsPaths, extra: tls.SecureContextOptions
   try {
     tls.createSecureContext(context);
   } catch (error) {
-    throw new McpkiError('INVALID_INPUT', `OpenSSL refused ${Object.values(paths).join(', ')} (${reasonOf(error)})`, 'check that each file holds PEM blocks of the right kind');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `OpenSSL refused ${Object.values(paths).join(', ')} (${reasonOf(error)})`,
+      'check that each file holds PEM blocks of the right kind',
+    );
   }
   const digest = createHash('sha256');
   for (const text of [certPem, keyPem, caPem ?? '', crlPem ?? '']) digest.update(text).update('\0');

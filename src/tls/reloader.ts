@@ -5,7 +5,13 @@
 // stays and the error is reported, and the next change is tried again.
 import type tls from 'node:tls';
 import { isMcpkiError, McpkiError } from '../errors.js';
-import { readTlsMaterial, type CertificateByName, type TlsCertificateInfo, type TlsMaterial, type TlsPaths } from './material.js';
+import {
+  readTlsMaterial,
+  type CertificateByName,
+  type TlsCertificateInfo,
+  type TlsMaterial,
+  type TlsPaths,
+} from './material.js';
 import { settingsOf } from './server-settings.js';
 import { signatureOf, watchFiles, type FileWatcher } from './watch.js';
 
@@ -61,12 +67,22 @@ const TORN_READ_RETRIES = 5;
 
 function toMcpkiError(error: unknown): McpkiError {
   if (isMcpkiError(error)) return error;
-  return new McpkiError('INTERNAL', `TLS reload failed: ${error instanceof Error ? error.message : String(error)}`, 'report this as a bug', { cause: error });
+  return new McpkiError(
+    'INTERNAL',
+    `TLS reload failed: ${error instanceof Error ? error.message : String(error)}`,
+    'report this as a bug',
+    { cause: error },
+  );
 }
 
 function validateTiming(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value < 1) throw new McpkiError('INVALID_INPUT', `${name} must be a positive number of milliseconds, got ${String(value)}`, `leave it out for the default (${fallback})`);
+  if (!Number.isFinite(value) || value < 1)
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `${name} must be a positive number of milliseconds, got ${String(value)}`,
+      `leave it out for the default (${fallback})`,
+    );
   return value;
 }
 
@@ -100,7 +116,11 @@ export function createReloader(options: TlsReloaderOptions, byName: ByNameLookup
       const material = readTlsMaterial(paths, extra);
       if (signatureOf(watched) === before) return { ...material, signature: before };
       if (attempt >= TORN_READ_RETRIES) {
-        throw new McpkiError('INVALID_INPUT', `the files ${watched.join(', ')} kept changing while being read`, 'try again once the deploy has finished');
+        throw new McpkiError(
+          'INVALID_INPUT',
+          `the files ${watched.join(', ')} kept changing while being read`,
+          'try again once the deploy has finished',
+        );
       }
     }
   }
@@ -120,7 +140,14 @@ export function createReloader(options: TlsReloaderOptions, byName: ByNameLookup
       options.onReload?.(next.info);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      report(new McpkiError('INTERNAL', `onReload threw: ${reason}`, 'fix the onReload callback; the new certificate is being served', { cause: error }));
+      report(
+        new McpkiError(
+          'INTERNAL',
+          `onReload threw: ${reason}`,
+          'fix the onReload callback; the new certificate is being served',
+          { cause: error },
+        ),
+      );
     }
   }
 
@@ -171,7 +198,11 @@ export function createReloader(options: TlsReloaderOptions, byName: ByNameLookup
     },
     attach(server) {
       if (typeof server?.setSecureContext !== 'function') {
-        throw new McpkiError('INVALID_INPUT', 'attach() needs a node:tls or node:https server', 'pass the server returned by https.createServer or tls.createServer');
+        throw new McpkiError(
+          'INVALID_INPUT',
+          'attach() needs a node:tls or node:https server',
+          'pass the server returned by https.createServer or tls.createServer',
+        );
       }
       if (closed || servers.has(server)) return server;
       const settings = settingsOf(server);
@@ -223,16 +254,28 @@ export function createReloader(options: TlsReloaderOptions, byName: ByNameLookup
 function resolvePaths(options: TlsReloaderOptions, requestCert: boolean, byName: ByNameLookup | undefined): TlsPaths {
   if ('name' in options && options.name !== undefined) {
     if ('cert' in options || 'key' in options) {
-      throw new McpkiError('INVALID_INPUT', 'give either name or cert and key, not both', 'name looks the files up in the mcpki inventory; cert and key are paths');
+      throw new McpkiError(
+        'INVALID_INPUT',
+        'give either name or cert and key, not both',
+        'name looks the files up in the mcpki inventory; cert and key are paths',
+      );
     }
     if (byName === undefined) {
-      throw new McpkiError('INVALID_INPUT', 'mcpki/tls takes cert and key paths, not a certificate name', "import createTlsReloader from 'mcpki' to look the files up by name, or pass { cert, key }");
+      throw new McpkiError(
+        'INVALID_INPUT',
+        'mcpki/tls takes cert and key paths, not a certificate name',
+        "import createTlsReloader from 'mcpki' to look the files up by name, or pass { cert, key }",
+      );
     }
     return byName(options, requestCert);
   }
   const files = options as TlsPaths;
   if (typeof files.cert !== 'string' || typeof files.key !== 'string' || files.cert === '' || files.key === '') {
-    throw new McpkiError('INVALID_INPUT', 'createTlsReloader needs cert and key paths, or a certificate name', 'pass { cert, key } or { name }');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      'createTlsReloader needs cert and key paths, or a certificate name',
+      'pass { cert, key } or { name }',
+    );
   }
   const paths: TlsPaths = { cert: files.cert, key: files.key };
   if (files.ca !== undefined) paths.ca = files.ca;

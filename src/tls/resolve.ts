@@ -16,7 +16,11 @@ export function pathsByName(options: CertificateByName, requestCert: boolean): T
     const cert = record.paths.fullchain ?? record.paths.cert;
     const key = record.paths.key;
     if (!cert || !key) {
-      throw new McpkiError('NOT_FOUND', `certificate ${record.name} has no certificate and key files recorded`, `issue it again with mcpki, or pass cert and key paths instead of name`);
+      throw new McpkiError(
+        'NOT_FOUND',
+        `certificate ${record.name} has no certificate and key files recorded`,
+        `issue it again with mcpki, or pass cert and key paths instead of name`,
+      );
     }
     const paths: TlsPaths = { cert, key };
     const ca = options.ca ?? (requestCert ? (record.paths.ca ?? context.layout.rootCert) : false);

@@ -5,7 +5,24 @@ import type tls from 'node:tls';
  * The context settings a tls.Server keeps as properties (set by its constructor through setSecureContext).
  * setSecureContext resets each one it is not given, so a swap passes them again.
  */
-const SERVER_SETTINGS = ['ciphers', 'sigalgs', 'ecdhCurve', 'dhparam', 'minVersion', 'maxVersion', 'secureProtocol', 'secureOptions', 'honorCipherOrder', 'sessionIdContext', 'sessionTimeout', 'ticketKeys', 'passphrase', 'privateKeyIdentifier', 'privateKeyEngine', 'clientCertEngine'] as const;
+const SERVER_SETTINGS = [
+  'ciphers',
+  'sigalgs',
+  'ecdhCurve',
+  'dhparam',
+  'minVersion',
+  'maxVersion',
+  'secureProtocol',
+  'secureOptions',
+  'honorCipherOrder',
+  'sessionIdContext',
+  'sessionTimeout',
+  'ticketKeys',
+  'passphrase',
+  'privateKeyIdentifier',
+  'privateKeyEngine',
+  'clientCertEngine',
+] as const;
 
 export function settingsOf(server: tls.Server): tls.SecureContextOptions {
   const settings: Record<string, unknown> = {};

@@ -55,19 +55,26 @@ export interface FileWatcher {
  * Calls `onNotice` when something in a folder that matters changed, and every `intervalMs` (the caller compares
  * signatures, so spurious calls are cheap).
  */
-export function watchFiles(paths: readonly string[], onNotice: () => void, intervalMs: number, useFsWatch = true): FileWatcher {
+export function watchFiles(
+  paths: readonly string[],
+  onNotice: () => void,
+  intervalMs: number,
+  useFsWatch = true,
+): FileWatcher {
   const watchers = new Map<string, FSWatcher>();
   let closed = false;
   const refresh = () => {
     if (closed || !useFsWatch) return;
     // keyed by real path: a watcher follows the folder it was opened on, not a symlink swapped later
-    const wanted = new Set(paths.flatMap(foldersOf).flatMap((folder) => {
-      try {
-        return [realpathSync(folder)];
-      } catch {
-        return [];
-      }
-    }));
+    const wanted = new Set(
+      paths.flatMap(foldersOf).flatMap((folder) => {
+        try {
+          return [realpathSync(folder)];
+        } catch {
+          return [];
+        }
+      }),
+    );
     for (const [folder, watcher] of watchers) {
       if (!wanted.has(folder)) {
         watcher.close();

@@ -25,7 +25,8 @@ export interface RootCertificate {
   id: string;
 }
 
-export type TrustState = 'installed' | 'already-installed' | 'removed' | 'not-installed' | 'trusted' | 'untrusted' | 'skipped';
+export type TrustState =
+  'installed' | 'already-installed' | 'removed' | 'not-installed' | 'trusted' | 'untrusted' | 'skipped';
 
 export interface TrustStoreResult {
   /** 'system:debian' | 'system:fedora' | 'nss' */
@@ -146,21 +147,34 @@ const TOOL_TIMEOUT_MS = 120_000;
 /** Runs a tool with an argv array; a failure (cannot start, timeout, non-zero exit) becomes TRUST_FAILED. */
 export function runTool(tool: string, args: readonly string[], hint: string): ToolResult {
   // trust tools get the environment minus mcpki's secrets (SECRET_ENV_VARS), like every child process
-  const result = spawnSync(tool, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: TOOL_TIMEOUT_MS, env: childEnv() });
+  const result = spawnSync(tool, args, {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: TOOL_TIMEOUT_MS,
+    env: childEnv(),
+  });
   const name = tool.split('/').pop() ?? tool;
   if (result.error) {
     const code = (result.error as NodeJS.ErrnoException).code ?? result.error.message;
     throw new McpkiError('TRUST_FAILED', `${name} could not run (${code})`, hint, { cause: result.error });
   }
   if (result.status !== 0) {
-    const why = firstLine(result.stderr) || firstLine(result.stdout) || (result.signal ? `killed by ${result.signal}` : 'no output');
+    const why =
+      firstLine(result.stderr) ||
+      firstLine(result.stdout) ||
+      (result.signal ? `killed by ${result.signal}` : 'no output');
     throw new McpkiError('TRUST_FAILED', `${name} failed (exit ${result.status ?? result.signal}): ${why}`, hint);
   }
   return { stdout: result.stdout, stderr: result.stderr };
 }
 
 function firstLine(text: string | undefined): string {
-  return (text ?? '').split('\n').map((line) => line.trim()).find(Boolean) ?? '';
+  return (
+    (text ?? '')
+      .split('\n')
+      .map((line) => line.trim())
+      .find(Boolean) ?? ''
+  );
 }
 
 /** Quotes a word for a POSIX shell only when it needs it (for hints that show a command to run). */

@@ -28,7 +28,12 @@ export interface EnvReport {
 }
 
 /** Debian/Ubuntu, Fedora/RHEL, openSUSE, Alpine (and macOS' LibreSSL) */
-export const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/ca-bundle.pem', '/etc/ssl/cert.pem'];
+export const SYSTEM_BUNDLES = [
+  '/etc/ssl/certs/ca-certificates.crt',
+  '/etc/pki/tls/certs/ca-bundle.crt',
+  '/etc/ssl/ca-bundle.pem',
+  '/etc/ssl/cert.pem',
+];
 
 /** Writes HOME/ca/bundle.pem (system roots + our root, 0644, atomically) and returns the variables to set. */
 export function buildEnv(context: Context): EnvReport {
@@ -57,7 +62,11 @@ export function buildEnv(context: Context): EnvReport {
     systemBundle,
     variables: [
       { name: 'NODE_EXTRA_CA_CERTS', value: root.path, purpose: 'Node.js: added to its bundled root certificates' },
-      { name: 'SSL_CERT_FILE', value: bundlePath, purpose: 'OpenSSL-based clients (Python ssl, Ruby, Go, curl): replaces the default roots' },
+      {
+        name: 'SSL_CERT_FILE',
+        value: bundlePath,
+        purpose: 'OpenSSL-based clients (Python ssl, Ruby, Go, curl): replaces the default roots',
+      },
       { name: 'REQUESTS_CA_BUNDLE', value: bundlePath, purpose: "Python requests: replaces certifi's roots" },
       { name: 'CURL_CA_BUNDLE', value: bundlePath, purpose: 'curl: replaces its default roots' },
     ],
@@ -77,11 +86,19 @@ export function formatEnv(report: EnvReport, shell: ShellKind): string {
       case 'dotenv':
         // dotenv readers disagree on escapes and expansion inside quotes; refuse what they cannot all read
         if (/["\\$\n\r`]/.test(v.value)) {
-          throw new McpkiError('INVALID_INPUT', `${v.name}=${v.value} cannot be written portably to a .env file`, fix('use a {--home DIR} path without " \\ $ ` or line breaks, or {--shell sh}'));
+          throw new McpkiError(
+            'INVALID_INPUT',
+            `${v.name}=${v.value} cannot be written portably to a .env file`,
+            fix('use a {--home DIR} path without " \\ $ ` or line breaks, or {--shell sh}'),
+          );
         }
         return `${v.name}="${v.value}"`;
       default:
-        throw new McpkiError('INVALID_INPUT', `unknown shell "${String(shell)}"`, `use one of: ${SHELL_KINDS.join(', ')}`);
+        throw new McpkiError(
+          'INVALID_INPUT',
+          `unknown shell "${String(shell)}"`,
+          `use one of: ${SHELL_KINDS.join(', ')}`,
+        );
     }
   };
   return report.variables.map(line).join('\n') + '\n';

@@ -6,7 +6,14 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Context } from '../context.js';
 import { McpkiError, isMcpkiError, fix } from '../errors.js';
-import { findTool, loadRoot, shellWord, type RootCertificate, type TrustStore, type TrustStoreResult } from './common.js';
+import {
+  findTool,
+  loadRoot,
+  shellWord,
+  type RootCertificate,
+  type TrustStore,
+  type TrustStoreResult,
+} from './common.js';
 import { detectDebian } from './debian.js';
 import { detectFedora } from './fedora.js';
 import { CERTUTIL_HINT, NssStore, checkNssDb, discoverNssDbs, nssDbProblem } from './nss.js';
@@ -56,7 +63,11 @@ interface Plan {
 function planStores(context: Context, options: TrustOptions): Plan {
   const which = options.store ?? 'all';
   if (!TRUST_STORE_NAMES.includes(which)) {
-    throw new McpkiError('INVALID_INPUT', `unknown trust store "${String(which)}"`, `use one of: ${TRUST_STORE_NAMES.join(', ')}`);
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `unknown trust store "${String(which)}"`,
+      `use one of: ${TRUST_STORE_NAMES.join(', ')}`,
+    );
   }
   const plan: Plan = { stores: [], skipped: [] };
 
@@ -66,8 +77,13 @@ function planStores(context: Context, options: TrustOptions): Plan {
     const available = system?.isAvailable();
     if (system && available?.ok) plan.stores.push(system);
     else {
-      const reason = system && available && !available.ok ? available.reason : 'no supported system trust store (neither update-ca-certificates nor update-ca-trust found)';
-      const hint = fix(`mcpki supports Debian/Ubuntu and Fedora/RHEL system stores; elsewhere trust ${context.layout.rootCert} by hand, or use {--store nss}`);
+      const reason =
+        system && available && !available.ok
+          ? available.reason
+          : 'no supported system trust store (neither update-ca-certificates nor update-ca-trust found)';
+      const hint = fix(
+        `mcpki supports Debian/Ubuntu and Fedora/RHEL system stores; elsewhere trust ${context.layout.rootCert} by hand, or use {--store nss}`,
+      );
       if (which === 'system') throw new McpkiError('TRUST_TOOL_MISSING', reason, hint);
       plan.skipped.push({ store: 'system', location: system?.location ?? '-', state: 'skipped', detail: reason });
     }
@@ -78,10 +94,26 @@ function planStores(context: Context, options: TrustOptions): Plan {
     const dbs = explicit ? options.nssDbs!.map(checkNssDb) : discoverNssDbs(homedir());
     const certutil = findTool('certutil');
     if (dbs.length === 0) {
-      plan.skipped.push({ store: 'nss', location: '-', state: 'skipped', detail: 'no NSS database found in ~/.pki/nssdb or Firefox profiles; pass --nss-db DIR' });
+      plan.skipped.push({
+        store: 'nss',
+        location: '-',
+        state: 'skipped',
+        detail: 'no NSS database found in ~/.pki/nssdb or Firefox profiles; pass --nss-db DIR',
+      });
     } else if (!certutil) {
-      if (explicit || which === 'nss') throw new McpkiError('TRUST_TOOL_MISSING', 'certutil not found: it is needed to change NSS databases (Firefox, Chrome)', CERTUTIL_HINT);
-      for (const dir of dbs) plan.skipped.push({ store: 'nss', location: dir, state: 'skipped', detail: `certutil not found (${CERTUTIL_HINT})` });
+      if (explicit || which === 'nss')
+        throw new McpkiError(
+          'TRUST_TOOL_MISSING',
+          'certutil not found: it is needed to change NSS databases (Firefox, Chrome)',
+          CERTUTIL_HINT,
+        );
+      for (const dir of dbs)
+        plan.skipped.push({
+          store: 'nss',
+          location: dir,
+          state: 'skipped',
+          detail: `certutil not found (${CERTUTIL_HINT})`,
+        });
     } else {
       for (const dir of dbs) {
         // explicit folders were checked (and refused) by checkNssDb; a discovered one that is not safe is skipped
@@ -109,7 +141,12 @@ function runOperation(context: Context, operation: Operation, options: TrustOpti
     } catch (error) {
       // with 'all', a store this user may not change is reported, not fatal: a normal user still gets NSS
       if (!lenient || !isMcpkiError(error) || error.code !== 'TRUST_PERMISSION') throw error;
-      result = { store: store.name, location: store.location, state: 'skipped', detail: `${error.message}; ${error.hint ?? ''}`.replace(/; $/, '') };
+      result = {
+        store: store.name,
+        location: store.location,
+        state: 'skipped',
+        detail: `${error.message}; ${error.hint ?? ''}`.replace(/; $/, ''),
+      };
       if (operation !== 'status') sudoCommand ??= store.sudoCommand?.(operation);
     }
     if (result.state === 'installed' || result.state === 'removed') recordEvent(context, root, result);
@@ -117,7 +154,11 @@ function runOperation(context: Context, operation: Operation, options: TrustOpti
   }
   for (const row of plan.skipped) (row.store === 'nss' ? nssRows : systemRows).push(row);
   stores.push(...systemRows, ...nssRows);
-  return { root: { subject: root.subject, fingerprint: root.fingerprint, path: root.path }, stores, ...(sudoCommand ? { sudoCommand } : {}) };
+  return {
+    root: { subject: root.subject, fingerprint: root.fingerprint, path: root.path },
+    stores,
+    ...(sudoCommand ? { sudoCommand } : {}),
+  };
 }
 
 function recordEvent(context: Context, root: RootCertificate, result: TrustStoreResult): void {
@@ -158,22 +199,46 @@ export function removeRootFromTrustStores(context: Context): TrustStoreResult[] 
   }
   const recorded = new Map<string, { store: string; location: string; installed: boolean }>();
   const store = context.existingStore();
-  const events = store ? [...store.listEvents({ type: 'trust.installed', limit: 10_000 }), ...store.listEvents({ type: 'trust.removed', limit: 10_000 })].sort((a, b) => a.id - b.id) : [];
+  const events = store
+    ? [
+        ...store.listEvents({ type: 'trust.installed', limit: 10_000 }),
+        ...store.listEvents({ type: 'trust.removed', limit: 10_000 }),
+      ].sort((a, b) => a.id - b.id)
+    : [];
   for (const event of events) {
     const detail = event.detail as { store?: unknown; location?: unknown; fingerprint?: unknown };
-    if (detail.fingerprint !== root.fingerprint || typeof detail.store !== 'string' || typeof detail.location !== 'string') continue;
-    recorded.set(`${detail.store}\0${detail.location}`, { store: detail.store, location: detail.location, installed: event.type === 'trust.installed' });
+    if (
+      detail.fingerprint !== root.fingerprint ||
+      typeof detail.store !== 'string' ||
+      typeof detail.location !== 'string'
+    )
+      continue;
+    recorded.set(`${detail.store}\0${detail.location}`, {
+      store: detail.store,
+      location: detail.location,
+      installed: event.type === 'trust.installed',
+    });
   }
   const candidates: TrustStore[] = [];
   const hint = `run "mcpki trust uninstall --home ${shellWord(context.home)}" (with sudo for the system store) first, then "mcpki init --force" again`;
   const system = detectSystemStore(context.home);
   const systemRecorded = [...recorded.values()].some((r) => r.installed && r.store.startsWith('system'));
   if (system && (systemRecorded || existsSync(join(system.location, anchorFileName(root))))) candidates.push(system);
-  else if (systemRecorded) throw new McpkiError('TRUST_TOOL_MISSING', `the CA's root was installed in the system trust store, which cannot be changed here`, hint);
+  else if (systemRecorded)
+    throw new McpkiError(
+      'TRUST_TOOL_MISSING',
+      `the CA's root was installed in the system trust store, which cannot be changed here`,
+      hint,
+    );
   const certutil = findTool('certutil');
   const nssDirs = new Set<string>();
   for (const r of recorded.values()) if (r.installed && r.store === 'nss') nssDirs.add(r.location);
-  if (nssDirs.size > 0 && !certutil) throw new McpkiError('TRUST_TOOL_MISSING', `the CA's root was installed in NSS databases (${[...nssDirs].join(', ')}) and certutil is not available to remove it`, `${CERTUTIL_HINT}; or ${hint}`);
+  if (nssDirs.size > 0 && !certutil)
+    throw new McpkiError(
+      'TRUST_TOOL_MISSING',
+      `the CA's root was installed in NSS databases (${[...nssDirs].join(', ')}) and certutil is not available to remove it`,
+      `${CERTUTIL_HINT}; or ${hint}`,
+    );
   if (certutil) for (const dir of discoverNssDbs(homedir())) nssDirs.add(dir);
   for (const dir of nssDirs) if (existsSync(join(dir, 'cert9.db'))) candidates.push(new NssStore(dir, certutil));
 

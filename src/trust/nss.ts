@@ -19,7 +19,8 @@ import {
   type TrustStoreResult,
 } from './common.js';
 
-export const CERTUTIL_HINT = 'install certutil: apt-get install libnss3-tools (Debian/Ubuntu) or dnf install nss-tools (Fedora)';
+export const CERTUTIL_HINT =
+  'install certutil: apt-get install libnss3-tools (Debian/Ubuntu) or dnf install nss-tools (Fedora)';
 
 /** Unique per CA, so several mcpki CAs can sit in one database and uninstall removes exactly ours. */
 export function nicknameFor(root: RootCertificate): string {
@@ -32,7 +33,10 @@ export function discoverNssDbs(home: string = homedir()): string[] {
   for (const dir of [join(home, '.pki', 'nssdb'), join(home, 'snap', 'chromium', 'current', '.pki', 'nssdb')]) {
     if (isFile(join(dir, 'cert9.db'))) found.push(dir);
   }
-  for (const profiles of [join(home, '.mozilla', 'firefox'), join(home, 'snap', 'firefox', 'common', '.mozilla', 'firefox')]) {
+  for (const profiles of [
+    join(home, '.mozilla', 'firefox'),
+    join(home, 'snap', 'firefox', 'common', '.mozilla', 'firefox'),
+  ]) {
     let names: string[];
     try {
       names = readdirSync(profiles).sort();
@@ -66,10 +70,18 @@ function realpathOr(path: string): string {
 export function checkNssDb(dir: string): string {
   const path = resolve(dir);
   if (!isDirectory(path)) {
-    throw new McpkiError('INVALID_INPUT', `NSS database folder ${path} does not exist`, fix('pass the folder that contains cert9.db, e.g. {--nss-db ~/.pki/nssdb}'));
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `NSS database folder ${path} does not exist`,
+      fix('pass the folder that contains cert9.db, e.g. {--nss-db ~/.pki/nssdb}'),
+    );
   }
   if (!isFile(join(path, 'cert9.db'))) {
-    throw new McpkiError('INVALID_INPUT', `${path} holds no NSS database (no cert9.db)`, `pass the folder that contains cert9.db, or create one: certutil -N -d sql:${shellWord(path)} --empty-password`);
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `${path} holds no NSS database (no cert9.db)`,
+      `pass the folder that contains cert9.db, or create one: certutil -N -d sql:${shellWord(path)} --empty-password`,
+    );
   }
   assertSafeNssDb(path);
   return path;
@@ -91,11 +103,20 @@ export function assertSafeNssDb(dir: string): void {
       continue; // certutil creates key4.db and pkcs11.txt when missing
     }
     if (stat.isSymbolicLink() && !isTrustedOwner(stat.uid)) {
-      throw unsafe(file, `it is a symlink owned by uid ${stat.uid}`, `use an NSS database that only this user (uid ${runningUid()}) owns`);
+      throw unsafe(
+        file,
+        `it is a symlink owned by uid ${stat.uid}`,
+        `use an NSS database that only this user (uid ${runningUid()}) owns`,
+      );
     }
-    if (!stat.isSymbolicLink() && !stat.isFile()) throw unsafe(file, 'it is not a regular file', `check ${dir}: it does not look like an NSS database`);
+    if (!stat.isSymbolicLink() && !stat.isFile())
+      throw unsafe(file, 'it is not a regular file', `check ${dir}: it does not look like an NSS database`);
     if (!isTrustedOwner(stat.uid)) {
-      throw unsafe(file, `it is owned by uid ${stat.uid}, not by this user (uid ${runningUid()}) or root`, `run mcpki as the user who owns this NSS database, or pass --nss-db DIR for one you own`);
+      throw unsafe(
+        file,
+        `it is owned by uid ${stat.uid}, not by this user (uid ${runningUid()}) or root`,
+        `run mcpki as the user who owns this NSS database, or pass --nss-db DIR for one you own`,
+      );
     }
   }
 }
@@ -166,7 +187,13 @@ export class NssStore implements TrustStore {
     const file = join(this.dir, 'cert9.db');
     const blocked = [file, this.dir].find((path) => !isWritable(path));
     if (blocked) {
-      throw new McpkiError('TRUST_PERMISSION', `cannot write ${blocked}`, fix('run mcpki as the user who owns this NSS database (not with sudo), or pass {--nss-db DIR} for one you can write'));
+      throw new McpkiError(
+        'TRUST_PERMISSION',
+        `cannot write ${blocked}`,
+        fix(
+          'run mcpki as the user who owns this NSS database (not with sudo), or pass {--nss-db DIR} for one you can write',
+        ),
+      );
     }
   }
 
@@ -198,7 +225,11 @@ export class NssStore implements TrustStore {
     const args = ['-D', '-d', this.db(), '-n', nicknameFor(root)];
     runTool(this.tool(), args, this.manual(args));
     if (this.find(root)) {
-      throw new McpkiError('TRUST_FAILED', `certutil deleted ${nicknameFor(root)} from ${this.dir} but it is still listed`, this.manual(['-L', '-d', this.db()]));
+      throw new McpkiError(
+        'TRUST_FAILED',
+        `certutil deleted ${nicknameFor(root)} from ${this.dir} but it is still listed`,
+        this.manual(['-L', '-d', this.db()]),
+      );
     }
     return this.result('removed');
   }
@@ -207,7 +238,10 @@ export class NssStore implements TrustStore {
     const entry = this.find(root);
     if (!entry) return this.result('not-installed');
     if (trustsServers(entry.flags)) return this.result('trusted', `nickname "${entry.nickname}"`);
-    return this.result('untrusted', `present with trust flags "${entry.flags}" (no C: not trusted to issue server certificates)`);
+    return this.result(
+      'untrusted',
+      `present with trust flags "${entry.flags}" (no C: not trusted to issue server certificates)`,
+    );
   }
 }
 

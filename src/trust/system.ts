@@ -57,7 +57,8 @@ export class AnchorDirStore implements TrustStore {
   }
 
   isAvailable(): Availability {
-    if (!findTool(this.layout.tool)) return { ok: false, reason: `${this.layout.tool} not found`, hint: this.layout.installHint };
+    if (!findTool(this.layout.tool))
+      return { ok: false, reason: `${this.layout.tool} not found`, hint: this.layout.installHint };
     return { ok: true };
   }
 
@@ -97,7 +98,16 @@ export class AnchorDirStore implements TrustStore {
 
   /** The command that does this as root: sudo, this program by its full path, the same home. */
   sudoCommand(verb: 'install' | 'uninstall'): string {
-    return ['sudo', ...this.invocation.map(shellWord), 'trust', verb, '--store', 'system', '--home', shellWord(this.home)].join(' ');
+    return [
+      'sudo',
+      ...this.invocation.map(shellWord),
+      'trust',
+      verb,
+      '--store',
+      'system',
+      '--home',
+      shellWord(this.home),
+    ].join(' ');
   }
 
   private argsFor(verb: 'install' | 'uninstall'): readonly string[] {
@@ -136,7 +146,13 @@ export class AnchorDirStore implements TrustStore {
     const file = this.fileFor(root);
     if (readTextIfExists(file) === null) {
       const still = this.inBundle(root) === true;
-      return this.result(root, 'not-installed', still ? `but still in ${this.bundle()}: run ${this.refreshCommand('uninstall')}, or it was added outside mcpki` : undefined);
+      return this.result(
+        root,
+        'not-installed',
+        still
+          ? `but still in ${this.bundle()}: run ${this.refreshCommand('uninstall')}, or it was added outside mcpki`
+          : undefined,
+      );
     }
     this.requireWritable('uninstall');
     try {
@@ -144,7 +160,12 @@ export class AnchorDirStore implements TrustStore {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'error';
       if (code !== 'ENOENT') {
-        throw new McpkiError(code === 'EACCES' || code === 'EPERM' ? 'TRUST_PERMISSION' : 'TRUST_FAILED', `cannot remove ${file} (${code})`, `run: ${this.sudoCommand('uninstall')}`, { cause: error });
+        throw new McpkiError(
+          code === 'EACCES' || code === 'EPERM' ? 'TRUST_PERMISSION' : 'TRUST_FAILED',
+          `cannot remove ${file} (${code})`,
+          `run: ${this.sudoCommand('uninstall')}`,
+          { cause: error },
+        );
       }
     }
     this.refresh('uninstall');
@@ -181,9 +202,13 @@ function writeAnchor(file: string, pem: string): void {
   } catch (error) {
     const cause = (error as { cause?: NodeJS.ErrnoException }).cause;
     if (cause?.code === 'EACCES' || cause?.code === 'EPERM' || cause?.code === 'EROFS') {
-      throw new McpkiError('TRUST_PERMISSION', `cannot write ${file} (${cause.code})`, 'changing the system trust store needs root: run the command with sudo', { cause: error });
+      throw new McpkiError(
+        'TRUST_PERMISSION',
+        `cannot write ${file} (${cause.code})`,
+        'changing the system trust store needs root: run the command with sudo',
+        { cause: error },
+      );
     }
     throw error;
   }
 }
-

@@ -10,12 +10,28 @@ import { asNobody, EXIT, lit } from './harness.js';
 // a directory URL nothing listens on: every row fails before (or without) reaching a CA
 const NOWHERE = 'https://127.0.0.1:1/dir';
 const register = (...more) => ['acme', 'account', 'register', '--directory', NOWHERE, ...more];
-const dns = (hook, ...more) => ['acme', 'issue', 'web', '-d', 'web.example.com', '--challenge', 'dns-01', '--dns-hook', hook, ...more];
+const dns = (hook, ...more) => [
+  'acme',
+  'issue',
+  'web',
+  '-d',
+  'web.example.com',
+  '--challenge',
+  'dns-01',
+  '--dns-hook',
+  hook,
+  ...more,
+];
 
-const BAD_BUNDLE = { status: EXIT.INVALID_INPUT, code: 'INVALID_INPUT', hint: /PEM file of the CA that signed the ACME server's TLS certificate/ };
+const BAD_BUNDLE = {
+  status: EXIT.INVALID_INPUT,
+  code: 'INVALID_INPUT',
+  hint: /PEM file of the CA that signed the ACME server's TLS certificate/,
+};
 const BAD_HOOK = { status: EXIT.INVALID_INPUT, code: 'INVALID_INPUT', hint: /--dns-hook an executable program/ };
 
-const KEY_PEM = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIPQ0Vn9J6B1cZ7uWbX3rQ0oJmR9V8y2Gk2m1n4cB7vXy\n-----END PRIVATE KEY-----\n';
+const KEY_PEM =
+  '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIPQ0Vn9J6B1cZ7uWbX3rQ0oJmR9V8y2Gk2m1n4cB7vXy\n-----END PRIVATE KEY-----\n';
 
 export const CASES = [
   // ---- item 27: --ca-bundle is checked at once, with a clear error (not "this is a bug") ------------------
@@ -45,7 +61,11 @@ export const CASES = [
   },
   {
     title: 'acme register --ca-bundle a certificate block with garbage inside',
-    setup: (ctx) => writeFileSync(join(ctx.work, 'garbage.pem'), '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n'),
+    setup: (ctx) =>
+      writeFileSync(
+        join(ctx.work, 'garbage.pem'),
+        '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n',
+      ),
     args: (ctx) => register('--agree-tos', '--ca-bundle', join(ctx.work, 'garbage.pem')),
     ...BAD_BUNDLE,
     message: [/garbage\.pem: certificate 1 of 1 cannot be parsed/],
@@ -85,7 +105,11 @@ export const CASES = [
   {
     title: 'acme register --ca-bundle another user put in a shared folder (it decides whom mcpki trusts)',
     world: true,
-    setup: (ctx) => asNobody('sh', ['-c', `cp /etc/ssl/certs/ca-certificates.crt ${ctx.public}/bundle.pem 2>/dev/null || echo x > ${ctx.public}/bundle.pem`]),
+    setup: (ctx) =>
+      asNobody('sh', [
+        '-c',
+        `cp /etc/ssl/certs/ca-certificates.crt ${ctx.public}/bundle.pem 2>/dev/null || echo x > ${ctx.public}/bundle.pem`,
+      ]),
     args: (ctx) => register('--agree-tos', '--ca-bundle', join(ctx.public, 'bundle.pem')),
     status: EXIT.UNSAFE_PATH,
     code: 'UNSAFE_PATH',

@@ -1,7 +1,17 @@
 // Hostile cases: the CA's own files (swapped, replaced, garbage, empty, special files), the inventory
 // (emptied, deleted, a FIFO, a symlink, restored from a hostile copy) and the CRL's --out path.
 import assert from 'node:assert/strict';
-import { copyFileSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { mcpki, run, tempDir } from '../helpers.js';
@@ -11,7 +21,11 @@ import { generateKey, signatureAlgorithmFor } from '../../dist/pki/keys.js';
 import { readCertificate, signCrl } from '../../dist/pki/x509.js';
 
 const pemDer = (pem) => Buffer.from(pem.replace(/-----[^-]+-----|\s+/g, ''), 'base64');
-const derPem = (label, der) => `-----BEGIN ${label}-----\n${der.toString('base64').match(/.{1,64}/g).join('\n')}\n-----END ${label}-----\n`;
+const derPem = (label, der) =>
+  `-----BEGIN ${label}-----\n${der
+    .toString('base64')
+    .match(/.{1,64}/g)
+    .join('\n')}\n-----END ${label}-----\n`;
 
 // A second, unrelated CA whose files are swapped in (made once, on first use).
 let other;
@@ -26,7 +40,10 @@ function otherCa(name) {
 }
 
 const ca = (ctx, name) => join(ctx.home, 'ca', name);
-const swap = (name, from = name) => (ctx) => copyFileSync(otherCa(join('ca', from)), ca(ctx, name));
+const swap =
+  (name, from = name) =>
+  (ctx) =>
+    copyFileSync(otherCa(join('ca', from)), ca(ctx, name));
 const put = (name, content) => (ctx) => writeFileSync(ca(ctx, name), content);
 const replaceWith = (name, make) => (ctx) => {
   rmSync(ca(ctx, name));
@@ -34,7 +51,12 @@ const replaceWith = (name, make) => (ctx) => {
 };
 const mkfifo = (path) => assert.equal(run('mkfifo', [path]).status, 0);
 const sqlite = (db, sql) => {
-  const result = run('python3', ['-c', 'import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nc.execute(sys.argv[2])\nc.commit()', db, sql]);
+  const result = run('python3', [
+    '-c',
+    'import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\nc.execute(sys.argv[2])\nc.commit()',
+    db,
+    sql,
+  ]);
   assert.equal(result.status, 0, result.stderr);
 };
 const removeInventory = (ctx) => {
@@ -47,7 +69,7 @@ const STORE_HINT = /mcpki inventory restore/;
 export const CASES = [
   // --- CA material (item 2, 18) ----------------------------------------------------------------------
   {
-    title: 'ca: intermediate.crt swapped for another CA\'s (issue server)',
+    title: "ca: intermediate.crt swapped for another CA's (issue server)",
     setup: swap('intermediate.crt'),
     args: ['issue', 'server', 'web', 'web.localhost'],
     status: EXIT.CA_MISSING,
@@ -70,7 +92,7 @@ export const CASES = [
     json: true,
   },
   {
-    title: 'ca: root.crt replaced by another CA\'s root (crl)',
+    title: "ca: root.crt replaced by another CA's root (crl)",
     setup: swap('root.crt'),
     args: ['crl'],
     status: EXIT.CA_MISSING,
@@ -127,7 +149,11 @@ export const CASES = [
   },
   {
     title: 'ca: two certificates in intermediate.crt (issue server)',
-    setup: (ctx) => writeFileSync(ca(ctx, 'intermediate.crt'), readFileSync(ca(ctx, 'intermediate.crt'), 'utf8') + readFileSync(otherCa('ca/intermediate.crt'), 'utf8')),
+    setup: (ctx) =>
+      writeFileSync(
+        ca(ctx, 'intermediate.crt'),
+        readFileSync(ca(ctx, 'intermediate.crt'), 'utf8') + readFileSync(otherCa('ca/intermediate.crt'), 'utf8'),
+      ),
     args: ['issue', 'server', 'web', 'web.localhost'],
     status: EXIT.CA_MISSING,
     code: 'CA_CORRUPT',
@@ -137,7 +163,17 @@ export const CASES = [
   {
     title: 'ca: a leaf certificate and its key in place of the intermediate (issue server)',
     setup: (ctx) => {
-      const leaf = mcpki(['--home', ctx.home, '--json', 'issue', 'server', 'leaf', 'leaf.localhost', '--out', join(ctx.work, 'leaf')]).json;
+      const leaf = mcpki([
+        '--home',
+        ctx.home,
+        '--json',
+        'issue',
+        'server',
+        'leaf',
+        'leaf.localhost',
+        '--out',
+        join(ctx.work, 'leaf'),
+      ]).json;
       copyFileSync(leaf.paths.cert, ca(ctx, 'intermediate.crt'));
       copyFileSync(leaf.paths.key, ca(ctx, 'intermediate.key'));
     },
@@ -177,7 +213,7 @@ export const CASES = [
     hint: RESTORE_HINT,
   },
   {
-    title: 'ca: rotate-intermediate with another CA\'s root key retires nothing',
+    title: "ca: rotate-intermediate with another CA's root key retires nothing",
     setup: swap('root.key'),
     args: ['ca', 'rotate-intermediate'],
     status: EXIT.CA_MISSING,
@@ -277,7 +313,11 @@ export const CASES = [
     title: 'inventory: mcpki.db is a symlink to a file another user made',
     world: true,
     setup: (ctx) => {
-      asNobody('sh', ['-c', `cp ${join(ctx.home, 'mcpki.db')} ${ctx.public}/evil.db 2>/dev/null || : > ${ctx.public}/evil.db`], { mayFail: true });
+      asNobody(
+        'sh',
+        ['-c', `cp ${join(ctx.home, 'mcpki.db')} ${ctx.public}/evil.db 2>/dev/null || : > ${ctx.public}/evil.db`],
+        { mayFail: true },
+      );
       removeInventory(ctx);
       symlinkSync(join(ctx.public, 'evil.db'), join(ctx.home, 'mcpki.db'));
     },
@@ -305,7 +345,7 @@ export const CASES = [
     timeout: 20_000,
   },
   {
-    title: 'inventory restore: an intact copy of another CA\'s inventory',
+    title: "inventory restore: an intact copy of another CA's inventory",
     setup: (ctx) => copyFileSync(otherCa('mcpki.db'), join(ctx.work, 'copy.db')),
     args: (ctx) => ['inventory', 'restore', join(ctx.work, 'copy.db')],
     status: EXIT.INVALID_INPUT,
@@ -384,7 +424,11 @@ export const CASES = [
   },
   {
     title: 'inventory restore: refused while an apply holds the home',
-    setup: (ctx) => sqlite(join(ctx.home, 'mcpki.db'), `INSERT INTO locks (name, pid, host, acquired_at) VALUES ('apply', ${process.pid}, '${hostname()}', '2030-01-01T00:00:00Z')`),
+    setup: (ctx) =>
+      sqlite(
+        join(ctx.home, 'mcpki.db'),
+        `INSERT INTO locks (name, pid, host, acquired_at) VALUES ('apply', ${process.pid}, '${hostname()}', '2030-01-01T00:00:00Z')`,
+      ),
     args: ['inventory', 'restore'],
     status: EXIT.SERVICE,
     code: 'SERVICE_RUNNING',
@@ -431,18 +475,32 @@ export const CASES = [
       assert.equal(JSON.parse(result.stdout).includesRoot, true);
       assert.notEqual(readFileSync(ca(ctx, 'root-crl.pem'), 'utf8'), ctx.forged);
       assert.ok(!readFileSync(ca(ctx, 'crl.pem'), 'utf8').includes(ctx.forged.trim()), 'the forged CRL was published');
-      const verified = run('openssl', ['crl', '-in', ca(ctx, 'root-crl.pem'), '-CAfile', ca(ctx, 'root.crt'), '-noout']);
+      const verified = run('openssl', [
+        'crl',
+        '-in',
+        ca(ctx, 'root-crl.pem'),
+        '-CAfile',
+        ca(ctx, 'root.crt'),
+        '-noout',
+      ]);
       assert.match(verified.stdout + verified.stderr, /verify OK/);
     },
   },
   {
-    title: 'crl: a forged crl.pem (this intermediate\'s name and key id, another key) cannot push the CRL number up',
+    title: "crl: a forged crl.pem (this intermediate's name and key id, another key) cannot push the CRL number up",
     setup: (ctx) => {
       const intermediate = pemDer(readFileSync(ca(ctx, 'intermediate.crt'), 'utf8'));
       const parts = readCertificate(intermediate);
       const forger = generateKey('ec-p256');
       const der = signCrl(
-        { issuer: parts.subject, authorityKeyId: Buffer.from(crlKeyIdOf(intermediate), 'hex'), number: 1_000_000n, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + 86_400_000), revoked: [] },
+        {
+          issuer: parts.subject,
+          authorityKeyId: Buffer.from(crlKeyIdOf(intermediate), 'hex'),
+          number: 1_000_000n,
+          thisUpdate: new Date(),
+          nextUpdate: new Date(Date.now() + 86_400_000),
+          revoked: [],
+        },
         signatureAlgorithmFor(forger.privateKey),
       );
       writeFileSync(ca(ctx, 'crl.pem'), derPem('X509 CRL', der));
@@ -464,7 +522,7 @@ export const CASES = [
     json: true,
   },
   {
-    title: 'check: root.crt replaced by another CA\'s root',
+    title: "check: root.crt replaced by another CA's root",
     setup: swap('root.crt'),
     args: (ctx) => ['check', ca(ctx, 'intermediate.crt')],
     status: EXIT.CA_MISSING,
@@ -473,7 +531,7 @@ export const CASES = [
     hint: RESTORE_HINT,
   },
   {
-    title: 'trust status: root.crt replaced by another CA\'s root',
+    title: "trust status: root.crt replaced by another CA's root",
     setup: swap('root.crt'),
     args: ['trust', 'status'],
     status: EXIT.CA_MISSING,
@@ -492,7 +550,7 @@ export const CASES = [
     hint: RESTORE_HINT,
   },
   {
-    title: 'template render (a template that trusts ca): root.crt replaced by another CA\'s root',
+    title: "template render (a template that trusts ca): root.crt replaced by another CA's root",
     setup: (ctx) => {
       const issued = mcpki(['--home', ctx.home, 'issue', 'server', 'web', 'web.localhost']);
       assert.equal(issued.status, 0, issued.stderr);

@@ -20,8 +20,13 @@ function nobodyDir(path, mode = 0o755) {
 
 function config(ctx, targets) {
   const path = join(ctx.work, 'mcpki.yaml');
-  const lines = targets.map((t) => `      - { type: ${t.type}, path: ${join(ctx.work, 'out', t.file)}, mode: "${t.mode}"${t.extra ?? ''} }`);
-  writeFileSync(path, `version: 1\ncertificates:\n  - name: web\n    names: [web.localhost]\n    targets:\n${lines.join('\n')}\n`);
+  const lines = targets.map(
+    (t) => `      - { type: ${t.type}, path: ${join(ctx.work, 'out', t.file)}, mode: "${t.mode}"${t.extra ?? ''} }`,
+  );
+  writeFileSync(
+    path,
+    `version: 1\ncertificates:\n  - name: web\n    names: [web.localhost]\n    targets:\n${lines.join('\n')}\n`,
+  );
   return path;
 }
 
@@ -346,7 +351,13 @@ export const CASES = [
   },
 
   // ---- item 16: target modes ------------------------------------------------------------------------------
-  modeRow('a key target with mode 0660 (group may write the key)', 'key', 'web.key', '0660', /mode 0660 lets the group write the private key/),
+  modeRow(
+    'a key target with mode 0660 (group may write the key)',
+    'key',
+    'web.key',
+    '0660',
+    /mode 0660 lets the group write the private key/,
+  ),
   modeRow('a cert target with mode 4755 (setuid)', 'cert', 'web.crt', '4755', /mode 4755 sets the setuid bit/),
   modeRow('a key target with mode 2600 (setgid)', 'key', 'web.key', '2600', /setgid/),
   modeRow('a fullchain target with mode 1644 (sticky)', 'fullchain', 'web.pem', '1644', /sticky/),

@@ -23,12 +23,30 @@
 //   timeout   ms for the command (default 60 s)
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { mcpki, run, tempDir } from '../helpers.js';
 
 // No secret or home may leak in from the environment that runs the tests.
-for (const name of ['MCPKI_ROOT_PASSPHRASE', 'MCPKI_P12_PASSWORD', 'MCPKI_EAB_HMAC', 'MCPKI_HOME', 'MCPKI_DEBUG', 'FORCE_COLOR']) delete process.env[name];
+for (const name of [
+  'MCPKI_ROOT_PASSPHRASE',
+  'MCPKI_P12_PASSWORD',
+  'MCPKI_EAB_HMAC',
+  'MCPKI_HOME',
+  'MCPKI_DEBUG',
+  'FORCE_COLOR',
+])
+  delete process.env[name];
 
 export const PASSPHRASE = 'correct-horse-battery-staple';
 
@@ -75,7 +93,8 @@ export function snapshot(root) {
       } else if (st.isSymbolicLink()) {
         entries[rel] = `symlink -> ${readlinkSync(path)} ${owner}`;
       } else if (st.isFile()) {
-        entries[rel] = `file size=${st.size} mode=${mode} ${owner} sha256=${createHash('sha256').update(readFileSync(path)).digest('hex')}`;
+        entries[rel] =
+          `file size=${st.size} mode=${mode} ${owner} sha256=${createHash('sha256').update(readFileSync(path)).digest('hex')}`;
       } else {
         entries[rel] = `other mode=${mode} ${owner}`;
       }
@@ -91,7 +110,8 @@ export function diffSnapshots(beforeSnap, afterSnap) {
     if (!(path in afterSnap)) changes.push(`removed ${path} (${desc})`);
     else if (afterSnap[path] !== desc) changes.push(`changed ${path}: ${desc} -> ${afterSnap[path]}`);
   }
-  for (const [path, desc] of Object.entries(afterSnap)) if (!(path in beforeSnap)) changes.push(`created ${path} (${desc})`);
+  for (const [path, desc] of Object.entries(afterSnap))
+    if (!(path in beforeSnap)) changes.push(`created ${path} (${desc})`);
   return changes;
 }
 
@@ -128,7 +148,8 @@ export function prepareCase(homeKind = 'ca', { world = false } = {}) {
   const home = join(root, 'home');
   const work = join(root, 'work');
   mkdirSync(work);
-  if (homeKind === 'ca' || homeKind === 'enc') cpSync(homes[homeKind], home, { recursive: true, preserveTimestamps: true });
+  if (homeKind === 'ca' || homeKind === 'enc')
+    cpSync(homes[homeKind], home, { recursive: true, preserveTimestamps: true });
   else if (homeKind === 'empty') mkdirSync(home, { mode: 0o700 });
   else assert.equal(homeKind, 'none');
   const ctx = { root, home, work };
@@ -181,19 +202,24 @@ export function checkPlain(row) {
   const { ctx, argv, result, changes } = runCase(row, { json: false });
   const where = describeRun(argv, result);
   const problems = [];
-  if (!asList(row.status).includes(result.status)) problems.push(`exit code ${result.status}, expected ${asList(row.status).join(' or ')}`);
+  if (!asList(row.status).includes(result.status))
+    problems.push(`exit code ${result.status}, expected ${asList(row.status).join(' or ')}`);
   if (row.status !== 0) {
     const lines = result.stderr.split('\n');
     const errorLine = lines.find((l) => l.startsWith('error: '));
     const hintLine = lines.find((l) => l.startsWith('hint: '));
     if (!errorLine) problems.push('no "error: …" line on stderr');
-    else for (const pattern of asList(row.message ?? [])) if (!pattern.test(errorLine)) problems.push(`error line does not match ${pattern}`);
+    else
+      for (const pattern of asList(row.message ?? []))
+        if (!pattern.test(errorLine)) problems.push(`error line does not match ${pattern}`);
     if (!hintLine || hintLine.trim() === 'hint:') problems.push('no "hint: …" line on stderr');
-    else if (row.hint && !row.hint.test(hintLine.slice('hint: '.length))) problems.push(`hint line does not match ${row.hint}`);
+    else if (row.hint && !row.hint.test(hintLine.slice('hint: '.length)))
+      problems.push(`hint line does not match ${row.hint}`);
     if (result.stdout !== '') problems.push('printed something on stdout on failure');
   }
   if (/this is a bug/.test(result.stderr)) problems.push('reported as an internal error ("this is a bug")');
-  if ((row.status !== 0 || row.unchanged) && changes.length > 0) problems.push(`files changed:\n    ${changes.join('\n    ')}`);
+  if ((row.status !== 0 || row.unchanged) && changes.length > 0)
+    problems.push(`files changed:\n    ${changes.join('\n    ')}`);
   if (problems.length === 0) row.check?.(ctx, result);
   return { problems, where };
 }
@@ -203,7 +229,8 @@ export function checkJson(row) {
   const { ctx, argv, result, changes } = runCase(row, { json: true });
   const where = describeRun(argv, result);
   const problems = [];
-  if (!asList(row.status).includes(result.status)) problems.push(`exit code ${result.status}, expected ${asList(row.status).join(' or ')}`);
+  if (!asList(row.status).includes(result.status))
+    problems.push(`exit code ${result.status}, expected ${asList(row.status).join(' or ')}`);
   const error = result.json?.error;
   if (!result.json || typeof error !== 'object' || error === null) {
     problems.push('stdout is not a JSON document {"error": {...}}');
@@ -212,13 +239,31 @@ export function checkJson(row) {
     if (keys.length !== 1) problems.push(`top-level keys ${keys.join(',')}, expected only "error"`);
     // "details" (optional): every error of a file that has several (mcpki.yaml), one string each
     // "fix": the settings the hint names (or null), for each surface to word its own way
-    const expectedKeys = ['code', 'exitCode', 'fix', 'hint', 'message', ...('details' in error ? ['details'] : [])].sort();
-    if (JSON.stringify(Object.keys(error).sort()) !== JSON.stringify(expectedKeys)) problems.push(`error keys ${Object.keys(error).join(',')}`);
-    if ('details' in error && (!Array.isArray(error.details) || error.details.length === 0 || !error.details.every((d) => typeof d === 'string' && !d.includes('\n')))) problems.push('details is not a list of one-line strings');
+    const expectedKeys = [
+      'code',
+      'exitCode',
+      'fix',
+      'hint',
+      'message',
+      ...('details' in error ? ['details'] : []),
+    ].sort();
+    if (JSON.stringify(Object.keys(error).sort()) !== JSON.stringify(expectedKeys))
+      problems.push(`error keys ${Object.keys(error).join(',')}`);
+    if (
+      'details' in error &&
+      (!Array.isArray(error.details) ||
+        error.details.length === 0 ||
+        !error.details.every((d) => typeof d === 'string' && !d.includes('\n')))
+    )
+      problems.push('details is not a list of one-line strings');
     if (row.code && error.code !== row.code) problems.push(`code ${error.code}, expected ${row.code}`);
-    if (error.exitCode !== result.status) problems.push(`exitCode ${error.exitCode} differs from the process exit code ${result.status}`);
-    if (typeof error.message !== 'string' || error.message.includes('\n')) problems.push('message is not a one-line string');
-    else for (const pattern of asList(row.message ?? [])) if (!pattern.test(error.message)) problems.push(`message does not match ${pattern}`);
+    if (error.exitCode !== result.status)
+      problems.push(`exitCode ${error.exitCode} differs from the process exit code ${result.status}`);
+    if (typeof error.message !== 'string' || error.message.includes('\n'))
+      problems.push('message is not a one-line string');
+    else
+      for (const pattern of asList(row.message ?? []))
+        if (!pattern.test(error.message)) problems.push(`message does not match ${pattern}`);
     if (typeof error.hint !== 'string' || error.hint.length === 0) problems.push('no hint');
     else if (row.hint && !row.hint.test(error.hint)) problems.push(`hint does not match ${row.hint}`);
   }

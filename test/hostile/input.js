@@ -12,7 +12,10 @@ const RAW = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u
 /** stderr and stdout hold no raw control character and no line longer than `max`. */
 function clean(max = 1300) {
   return (ctx, result) => {
-    for (const [name, text] of [['stderr', result.stderr], ['stdout', result.stdout]]) {
+    for (const [name, text] of [
+      ['stderr', result.stderr],
+      ['stdout', result.stdout],
+    ]) {
       if (RAW.test(text)) throw new Error(`raw control character on ${name}: ${JSON.stringify(text.slice(0, 300))}`);
       const longest = Math.max(0, ...text.split('\n').map((line) => line.length));
       if (longest > max) throw new Error(`a ${longest}-character line on ${name}`);
@@ -73,7 +76,8 @@ export const CASES = [
     message: [lit('web\\r\\nerror: forged')],
     check: (ctx, result) => {
       clean()(ctx, result);
-      if (result.stderr.split('\n').filter((line) => line.startsWith('error:')).length !== 1) throw new Error(`more than one error line: ${result.stderr}`);
+      if (result.stderr.split('\n').filter((line) => line.startsWith('error:')).length !== 1)
+        throw new Error(`more than one error line: ${result.stderr}`);
     },
   },
   {
@@ -130,28 +134,159 @@ export const CASES = [
     check: clean(),
   },
   // names: wildcards in the wrong place, IDN, addresses
-  { title: 'a wildcard in the middle of a name', args: ['issue', 'server', 'web', 'a.*.localhost'], status: EXIT.INVALID_INPUT, message: [lit('"a.*.localhost"'), /wildcard/] },
-  { title: 'two wildcards', args: ['issue', 'server', 'web', '*.*.localhost'], status: EXIT.INVALID_INPUT, message: [lit('"*.*.localhost"'), /wildcard/] },
-  { title: 'a partial-label wildcard', args: ['issue', 'server', 'web', 'foo*.localhost'], status: EXIT.INVALID_INPUT, message: [/wildcard/] },
-  { title: 'a bare wildcard', args: ['issue', 'server', 'web', '*'], status: EXIT.INVALID_INPUT, message: [lit('"*"')] },
-  { title: 'an invalid punycode label', args: ['issue', 'server', 'web', 'xn--zz.localhost'], status: EXIT.INVALID_INPUT, message: [lit('xn--zz.localhost')] },
-  { title: 'an IDN outside the name constraints', args: ['issue', 'server', 'web', 'bücher.example'], status: EXIT.NOT_PERMITTED, message: [/xn--bcher-kva\.example|bücher\.example/] },
-  { title: 'an IPv4 address out of range', args: ['issue', 'server', 'web', '256.1.1.1'], status: EXIT.INVALID_INPUT, message: [/256\.1\.1\.1/] },
-  { title: 'a network where a name belongs', args: ['issue', 'server', 'web', '10.0.0.0/8'], status: EXIT.INVALID_INPUT, message: [/10\.0\.0\.0\/8/] },
-  { title: 'a path in the certificate name', args: ['issue', 'server', '../../etc/cron.d/x', 'web.localhost'], status: EXIT.INVALID_INPUT, message: [/invalid certificate name/] },
+  {
+    title: 'a wildcard in the middle of a name',
+    args: ['issue', 'server', 'web', 'a.*.localhost'],
+    status: EXIT.INVALID_INPUT,
+    message: [lit('"a.*.localhost"'), /wildcard/],
+  },
+  {
+    title: 'two wildcards',
+    args: ['issue', 'server', 'web', '*.*.localhost'],
+    status: EXIT.INVALID_INPUT,
+    message: [lit('"*.*.localhost"'), /wildcard/],
+  },
+  {
+    title: 'a partial-label wildcard',
+    args: ['issue', 'server', 'web', 'foo*.localhost'],
+    status: EXIT.INVALID_INPUT,
+    message: [/wildcard/],
+  },
+  {
+    title: 'a bare wildcard',
+    args: ['issue', 'server', 'web', '*'],
+    status: EXIT.INVALID_INPUT,
+    message: [lit('"*"')],
+  },
+  {
+    title: 'an invalid punycode label',
+    args: ['issue', 'server', 'web', 'xn--zz.localhost'],
+    status: EXIT.INVALID_INPUT,
+    message: [lit('xn--zz.localhost')],
+  },
+  {
+    title: 'an IDN outside the name constraints',
+    args: ['issue', 'server', 'web', 'bücher.example'],
+    status: EXIT.NOT_PERMITTED,
+    message: [/xn--bcher-kva\.example|bücher\.example/],
+  },
+  {
+    title: 'an IPv4 address out of range',
+    args: ['issue', 'server', 'web', '256.1.1.1'],
+    status: EXIT.INVALID_INPUT,
+    message: [/256\.1\.1\.1/],
+  },
+  {
+    title: 'a network where a name belongs',
+    args: ['issue', 'server', 'web', '10.0.0.0/8'],
+    status: EXIT.INVALID_INPUT,
+    message: [/10\.0\.0\.0\/8/],
+  },
+  {
+    title: 'a path in the certificate name',
+    args: ['issue', 'server', '../../etc/cron.d/x', 'web.localhost'],
+    status: EXIT.INVALID_INPUT,
+    message: [/invalid certificate name/],
+  },
   // batch files (13, batch part): user errors are input errors, never internal ones
-  { title: 'batch: an empty file holds no requests', setup: batch(''), args: batchArgs, status: EXIT.INVALID_INPUT, message: [/holds no requests/], json: true },
-  { title: 'batch: only comments and blank lines', setup: batch('# nothing\n\n   \n'), args: batchArgs, status: EXIT.INVALID_INPUT, message: [/holds no requests/] },
-  { title: 'batch: an empty JSON array', setup: batch('[]'), args: batchArgs, status: EXIT.INVALID_INPUT, message: [/holds no requests/] },
-  { title: 'batch from standard input with no requests', args: ['issue', 'batch', '-'], input: '\n', status: EXIT.INVALID_INPUT, message: [/batch from standard input holds no requests/] },
-  { title: 'batch: an empty "out" would write into the working folder', setup: batch('[{"name":"web","sans":["web.localhost"],"out":""}]'), args: batchArgs, status: EXIT.INVALID_INPUT, message: [/"out" is empty/], json: true },
-  { title: 'batch: an unknown kind on a line', setup: batch('daemon web web.localhost\n'), args: batchArgs, status: EXIT.INVALID_INPUT, message: [/batch line 1/, lit('daemon web')] },
-  { title: 'batch: invalid JSON', setup: batch('[{"name": "web",]'), args: batchArgs, status: EXIT.INVALID_INPUT, message: [/not valid JSON/] },
-  { title: 'batch: 100,000 nested JSON arrays', setup: batch(`${'['.repeat(100_000)}${']'.repeat(100_000)}`), args: batchArgs, status: EXIT.INVALID_INPUT, message: [/batch entry 1 is not an object/] },
-  { title: 'batch: a "__proto__" field', setup: batch('[{"name":"web","sans":["web.localhost"],"__proto__":{"out":"/etc"}}]'), args: batchArgs, status: EXIT.INVALID_INPUT, message: [lit('unknown field "__proto__"')] },
-  { title: 'batch: "days" as a string', setup: batch('[{"name":"web","sans":["web.localhost"],"days":"30"}]'), args: batchArgs, status: EXIT.INVALID_INPUT, message: [lit('"days" must be a whole number')] },
-  { title: 'batch: "days" of 1e9', setup: batch('[{"name":"web","sans":["web.localhost"],"days":1e9}]'), args: batchArgs, status: EXIT.INVALID_INPUT, message: [/from 1 to 398, got 1000000000/] },
-  { title: 'batch: a bad key type', setup: batch('[{"name":"web","sans":["web.localhost"],"key":"rsa-512"}]'), args: batchArgs, status: EXIT.INVALID_INPUT, message: [lit('"rsa-512"')] },
-  { title: 'batch: the same name twice', setup: (ctx) => writeFileSync(join(ctx.work, 'requests'), 'server web web.localhost\nserver web web.localhost\n'), args: (ctx) => [...batchArgs(ctx), '--out', join(ctx.work, 'out')], status: EXIT.INVALID_INPUT, message: [/two requests write/] },
-  { title: 'batch: a second request outside the constraints issues nothing', setup: batch('server ok ok.localhost\nserver bad www.google.com\n'), args: batchArgs, status: EXIT.NOT_PERMITTED, message: [lit('www.google.com')] },
+  {
+    title: 'batch: an empty file holds no requests',
+    setup: batch(''),
+    args: batchArgs,
+    status: EXIT.INVALID_INPUT,
+    message: [/holds no requests/],
+    json: true,
+  },
+  {
+    title: 'batch: only comments and blank lines',
+    setup: batch('# nothing\n\n   \n'),
+    args: batchArgs,
+    status: EXIT.INVALID_INPUT,
+    message: [/holds no requests/],
+  },
+  {
+    title: 'batch: an empty JSON array',
+    setup: batch('[]'),
+    args: batchArgs,
+    status: EXIT.INVALID_INPUT,
+    message: [/holds no requests/],
+  },
+  {
+    title: 'batch from standard input with no requests',
+    args: ['issue', 'batch', '-'],
+    input: '\n',
+    status: EXIT.INVALID_INPUT,
+    message: [/batch from standard input holds no requests/],
+  },
+  {
+    title: 'batch: an empty "out" would write into the working folder',
+    setup: batch('[{"name":"web","sans":["web.localhost"],"out":""}]'),
+    args: batchArgs,
+    status: EXIT.INVALID_INPUT,
+    message: [/"out" is empty/],
+    json: true,
+  },
+  {
+    title: 'batch: an unknown kind on a line',
+    setup: batch('daemon web web.localhost\n'),
+    args: batchArgs,
+    status: EXIT.INVALID_INPUT,
+    message: [/batch line 1/, lit('daemon web')],
+  },
+  {
+    title: 'batch: invalid JSON',
+    setup: batch('[{"name": "web",]'),
+    args: batchArgs,
+    status: EXIT.INVALID_INPUT,
+    message: [/not valid JSON/],
+  },
+  {
+    title: 'batch: 100,000 nested JSON arrays',
+    setup: batch(`${'['.repeat(100_000)}${']'.repeat(100_000)}`),
+    args: batchArgs,
+    status: EXIT.INVALID_INPUT,
+    message: [/batch entry 1 is not an object/],
+  },
+  {
+    title: 'batch: a "__proto__" field',
+    setup: batch('[{"name":"web","sans":["web.localhost"],"__proto__":{"out":"/etc"}}]'),
+    args: batchArgs,
+    status: EXIT.INVALID_INPUT,
+    message: [lit('unknown field "__proto__"')],
+  },
+  {
+    title: 'batch: "days" as a string',
+    setup: batch('[{"name":"web","sans":["web.localhost"],"days":"30"}]'),
+    args: batchArgs,
+    status: EXIT.INVALID_INPUT,
+    message: [lit('"days" must be a whole number')],
+  },
+  {
+    title: 'batch: "days" of 1e9',
+    setup: batch('[{"name":"web","sans":["web.localhost"],"days":1e9}]'),
+    args: batchArgs,
+    status: EXIT.INVALID_INPUT,
+    message: [/from 1 to 398, got 1000000000/],
+  },
+  {
+    title: 'batch: a bad key type',
+    setup: batch('[{"name":"web","sans":["web.localhost"],"key":"rsa-512"}]'),
+    args: batchArgs,
+    status: EXIT.INVALID_INPUT,
+    message: [lit('"rsa-512"')],
+  },
+  {
+    title: 'batch: the same name twice',
+    setup: (ctx) => writeFileSync(join(ctx.work, 'requests'), 'server web web.localhost\nserver web web.localhost\n'),
+    args: (ctx) => [...batchArgs(ctx), '--out', join(ctx.work, 'out')],
+    status: EXIT.INVALID_INPUT,
+    message: [/two requests write/],
+  },
+  {
+    title: 'batch: a second request outside the constraints issues nothing',
+    setup: batch('server ok ok.localhost\nserver bad www.google.com\n'),
+    args: batchArgs,
+    status: EXIT.NOT_PERMITTED,
+    message: [lit('www.google.com')],
+  },
 ];

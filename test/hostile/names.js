@@ -12,7 +12,9 @@ const outside = /outside the CA's name constraints/;
 const permitHint = /permitted name|--permit/;
 
 /** `issue server NAME SANS…` with its output in the case's work folder. */
-const issue = (kind, name, ...sans) => (ctx) => ['issue', kind, name, ...sans, '--out', join(ctx.work, 'out')];
+const issue =
+  (kind, name, ...sans) =>
+  (ctx) => ['issue', kind, name, ...sans, '--out', join(ctx.work, 'out')];
 
 const ambiguous = (form, canonical, kind = 'server') => ({
   title: `issue ${kind}: ${form} is refused as an ambiguous IPv4 form, not as a DNS name outside the constraints`,
@@ -58,7 +60,16 @@ const badPermit = (value, message, hint) => ({
 const emptyPassword = (title, content) => ({
   title,
   setup: (ctx) => writeFileSync(join(ctx.work, 'p12.pass'), content, { mode: 0o600 }),
-  args: (ctx) => ['issue', 'server', 'web', 'web.localhost', '--p12-password-file', join(ctx.work, 'p12.pass'), '--out', join(ctx.work, 'out')],
+  args: (ctx) => [
+    'issue',
+    'server',
+    'web',
+    'web.localhost',
+    '--p12-password-file',
+    join(ctx.work, 'p12.pass'),
+    '--out',
+    join(ctx.work, 'out'),
+  ],
   status: EXIT.PASSPHRASE,
   code: 'PASSPHRASE_MISSING',
   message: /PKCS#12 password is empty/,
@@ -104,16 +115,45 @@ export const CASES = [
   },
 
   // item 4: URI and e-mail SANs are constrained
-  outsideSan('issue server: a SPIFFE ID of another trust domain is outside the constraints', 'spiffe://prod.bigcorp.com/x'),
+  outsideSan(
+    'issue server: a SPIFFE ID of another trust domain is outside the constraints',
+    'spiffe://prod.bigcorp.com/x',
+  ),
   outsideSan('issue server: an https URI of a public site is outside the constraints', 'https://www.google.com/'),
-  outsideSan('issue client: an e-mail address at a public domain is outside the constraints', 'ceo@bigcorp.com', 'client', /e-mail addresses at/),
-  outsideSan('issue client: an e-mail domain that only starts with a permitted name is outside', 'ceo@test.bigcorp.com', 'client', /e-mail addresses at/),
-  outsideSan('issue server: a URI whose host is an IP address cannot be constrained and is refused', 'https://127.0.0.1:8443/', 'server', /IP address/),
-  outsideSan('issue server: a URI without a host cannot be constrained and is refused', 'file:///etc/passwd', 'server', /no host/),
-  outsideSan('issue server: a URI on the bare "test" (only names below .test are permitted) is refused', 'https://test/', 'server', /URIs whose host is/),
+  outsideSan(
+    'issue client: an e-mail address at a public domain is outside the constraints',
+    'ceo@bigcorp.com',
+    'client',
+    /e-mail addresses at/,
+  ),
+  outsideSan(
+    'issue client: an e-mail domain that only starts with a permitted name is outside',
+    'ceo@test.bigcorp.com',
+    'client',
+    /e-mail addresses at/,
+  ),
+  outsideSan(
+    'issue server: a URI whose host is an IP address cannot be constrained and is refused',
+    'https://127.0.0.1:8443/',
+    'server',
+    /IP address/,
+  ),
+  outsideSan(
+    'issue server: a URI without a host cannot be constrained and is refused',
+    'file:///etc/passwd',
+    'server',
+    /no host/,
+  ),
+  outsideSan(
+    'issue server: a URI on the bare "test" (only names below .test are permitted) is refused',
+    'https://test/',
+    'server',
+    /URIs whose host is/,
+  ),
   {
     title: 'issue batch: a line with an outside URI stops the batch before anything is issued',
-    setup: (ctx) => writeFileSync(join(ctx.work, 'req.batch'), 'server ok ok.localhost\nserver evil spiffe://evil.example/x\n'),
+    setup: (ctx) =>
+      writeFileSync(join(ctx.work, 'req.batch'), 'server ok ok.localhost\nserver evil spiffe://evil.example/x\n'),
     args: (ctx) => ['issue', 'batch', join(ctx.work, 'req.batch'), '--out', join(ctx.work, 'out')],
     status: EXIT.NOT_PERMITTED,
     code: 'NAME_NOT_PERMITTED',
@@ -135,11 +175,22 @@ export const CASES = [
   },
   badPermit('127.1', [/ambiguous name/, lit('"127.1"')], lit('127.0.0.1')),
   badPermit('127.1/8', [/ambiguous network/, lit('127.1/8')], lit('127.0.0.1/8')),
-  badPermit('https://corp.example', [/only spiffe:\/\/ trust domains/, lit('https://corp.example')], /--permit \.corp\.example/),
-  badPermit('spiffe://prod.example/workload', [/invalid permitted SPIFFE trust domain/, lit('spiffe://prod.example/workload')], /spiffe:\/\/prod\.example \(no path\)/),
+  badPermit(
+    'https://corp.example',
+    [/only spiffe:\/\/ trust domains/, lit('https://corp.example')],
+    /--permit \.corp\.example/,
+  ),
+  badPermit(
+    'spiffe://prod.example/workload',
+    [/invalid permitted SPIFFE trust domain/, lit('spiffe://prod.example/workload')],
+    /spiffe:\/\/prod\.example \(no path\)/,
+  ),
   badPermit('spiffe://prod.example:8443', [/invalid permitted SPIFFE trust domain/], /no path/),
   emptyPassword('issue --p12-password-file: an empty password file is refused', ''),
-  emptyPassword('issue --p12-password-file: a password file whose first line is empty is refused', '\r\nsecret-on-line-two\n'),
+  emptyPassword(
+    'issue --p12-password-file: a password file whose first line is empty is refused',
+    '\r\nsecret-on-line-two\n',
+  ),
 
   // item 11: init never replaces a CA, nor a half-made one
   {
@@ -170,7 +221,10 @@ export const CASES = [
     world: true,
     homeArg: (ctx) => join(ctx.public, 'home'),
     setup: (ctx) => {
-      asNobody('sh', ['-c', `mkdir -m 0777 ${join(ctx.public, 'home')} && mkdir -m 0777 ${join(ctx.public, 'home', 'ca')} && echo planted > ${join(ctx.public, 'home', 'ca', 'root.crt')}`]);
+      asNobody('sh', [
+        '-c',
+        `mkdir -m 0777 ${join(ctx.public, 'home')} && mkdir -m 0777 ${join(ctx.public, 'home', 'ca')} && echo planted > ${join(ctx.public, 'home', 'ca', 'root.crt')}`,
+      ]);
     },
     args: ['init'],
     status: [EXIT.EXISTS, EXIT.UNSAFE_PATH],

@@ -21,7 +21,8 @@ function ownNssDb(ctx) {
 
 export const CASES = [
   {
-    title: 'trust install --nss-db a database folder another user made in a shared folder (certutil would write where they point)',
+    title:
+      'trust install --nss-db a database folder another user made in a shared folder (certutil would write where they point)',
     world: true,
     setup: (ctx) => plantNssDb(ctx, `&& ln -s ${ctx.work}/victim ${ctx.public}/db/cert9.db-journal`),
     args: (ctx) => ['trust', 'install', '--store', 'nss', '--nss-db', join(ctx.public, 'db')],

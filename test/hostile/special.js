@@ -27,13 +27,33 @@ const notRegular = (what) => [/not a regular file/, new RegExp(what)];
 // the file-taking flags, each with the command around it
 const FLAGS = [
   { flag: 'issue batch FILE', args: (file) => ['issue', 'batch', file] },
-  { flag: '--p12-password-file', args: (file) => ['issue', 'server', 'web', 'web.localhost', '--p12', '--p12-password-file', file] },
-  { flag: 'issue batch --p12-password-file', args: (file, ctx) => ['issue', 'batch', join(ctx.work, 'ok.batch'), '--p12', '--p12-password-file', file] },
+  {
+    flag: '--p12-password-file',
+    args: (file) => ['issue', 'server', 'web', 'web.localhost', '--p12', '--p12-password-file', file],
+  },
+  {
+    flag: 'issue batch --p12-password-file',
+    args: (file, ctx) => ['issue', 'batch', join(ctx.work, 'ok.batch'), '--p12', '--p12-password-file', file],
+  },
   { flag: 'check FILE', args: (file) => ['check', file] },
   { flag: 'check --ca', args: (file) => ['check', 'localhost:1', '--ca', file] },
   { flag: 'check --key', args: (file, ctx) => ['check', join(ctx.home, 'ca', 'root.crt'), '--key', file] },
   { flag: 'crl --passphrase-file', args: (file) => ['crl', '--passphrase-file', file] },
-  { flag: 'acme account register --eab-hmac-file', args: (file) => ['acme', 'account', 'register', '--directory', 'https://127.0.0.1:9/dir', '--agree-tos', '--eab-kid', 'kid', '--eab-hmac-file', file] },
+  {
+    flag: 'acme account register --eab-hmac-file',
+    args: (file) => [
+      'acme',
+      'account',
+      'register',
+      '--directory',
+      'https://127.0.0.1:9/dir',
+      '--agree-tos',
+      '--eab-kid',
+      'kid',
+      '--eab-hmac-file',
+      file,
+    ],
+  },
 ];
 
 const okBatch = (ctx) => writeFileSync(join(ctx.work, 'ok.batch'), 'server web web.localhost\n');
@@ -86,7 +106,15 @@ export const CASES = [
   {
     title: '--p12-password-file: a 1 MB password file is refused by its size',
     setup: (ctx) => sparse(join(ctx.work, 'password'), 1024 * 1024),
-    args: (ctx) => ['issue', 'server', 'web', 'web.localhost', '--p12', '--p12-password-file', join(ctx.work, 'password')],
+    args: (ctx) => [
+      'issue',
+      'server',
+      'web',
+      'web.localhost',
+      '--p12',
+      '--p12-password-file',
+      join(ctx.work, 'password'),
+    ],
     status: EXIT.INVALID_INPUT,
     message: [/password is 1048576 bytes; the limit is 65536/],
   },
@@ -125,7 +153,7 @@ export const CASES = [
     json: true,
   },
   {
-    title: 'issue batch: another user\'s symlink to /dev/zero in a shared folder',
+    title: "issue batch: another user's symlink to /dev/zero in a shared folder",
     world: true,
     setup: (ctx) => asNobody('ln', ['-s', '/dev/zero', join(ctx.public, 'requests')]),
     args: (ctx) => ['issue', 'batch', join(ctx.public, 'requests')],
@@ -134,7 +162,7 @@ export const CASES = [
     timeout: QUICK,
   },
   {
-    title: 'issue batch: another user\'s FIFO in a shared folder',
+    title: "issue batch: another user's FIFO in a shared folder",
     world: true,
     setup: (ctx) => asNobody('mkfifo', [join(ctx.public, 'requests')]),
     args: (ctx) => ['issue', 'batch', join(ctx.public, 'requests')],
@@ -143,7 +171,7 @@ export const CASES = [
     timeout: QUICK,
   },
   {
-    title: 'check --ca: another user\'s symlink to a FIFO in a shared folder',
+    title: "check --ca: another user's symlink to a FIFO in a shared folder",
     world: true,
     setup: (ctx) => {
       asNobody('mkfifo', [join(ctx.public, 'pipe')]);

@@ -17,7 +17,12 @@ import { Resolver } from 'node:dns/promises';
 import { childEnv } from '../../process/env.js';
 import { McpkiError, fix } from '../../errors.js';
 import { interrupted, sleep, throwIfInterrupted } from '../interrupt.js';
-import { CHALLENGE_ERROR_CODES, assertKeyAuthorization, type ChallengeProvider, type ChallengeTask } from './provider.js';
+import {
+  CHALLENGE_ERROR_CODES,
+  assertKeyAuthorization,
+  type ChallengeProvider,
+  type ChallengeTask,
+} from './provider.js';
 
 export const DEFAULT_HOOK_TIMEOUT_SECONDS = 60;
 export const DEFAULT_PROPAGATION_TIMEOUT_SECONDS = 120;
@@ -48,7 +53,11 @@ export function splitCommand(text: string): string[] {
   let inWord = false;
   let i = 0;
   const unterminated = (what: string): McpkiError =>
-    new McpkiError('INVALID_INPUT', `the command ${JSON.stringify(text)} has an unterminated ${what}`, 'close the quote, or quote the whole word with \'…\'');
+    new McpkiError(
+      'INVALID_INPUT',
+      `the command ${JSON.stringify(text)} has an unterminated ${what}`,
+      "close the quote, or quote the whole word with '…'",
+    );
   while (i < text.length) {
     const c = text[i]!;
     if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
@@ -99,7 +108,9 @@ export function splitCommand(text: string): string[] {
 
 /** A command as text, quoted so splitCommand (and a shell) would read it back as the same argv. */
 export function formatCommand(argv: readonly string[]): string {
-  return argv.map((word) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return argv
+    .map((word) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`))
+    .join(' ');
 }
 
 export interface PropagationCheck {
@@ -136,21 +147,31 @@ export class HookFailure extends Error {
   readonly run: HookRun;
   constructor(run: HookRun) {
     const tail = (text: string): string => text.trimEnd().split('\n').slice(-10).join('\n');
-    super(`exit code ${run.exitCode ?? 'none'}${run.signal ? `, signal ${run.signal}` : ''}${run.timedOut ? ' (timed out)' : ''}\n--- stderr (end) ---\n${tail(run.stderr)}\n--- stdout (end) ---\n${tail(run.stdout)}`);
+    super(
+      `exit code ${run.exitCode ?? 'none'}${run.signal ? `, signal ${run.signal}` : ''}${run.timedOut ? ' (timed out)' : ''}\n--- stderr (end) ---\n${tail(run.stderr)}\n--- stdout (end) ---\n${tail(run.stdout)}`,
+    );
     this.name = 'HookFailure';
     this.run = run;
   }
 }
 
 function lastLine(text: string): string {
-  const lines = text.split('\n').map((line) => line.trim()).filter((line) => line !== '');
+  const lines = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
   const line = lines[lines.length - 1] ?? '';
   return line.length > 300 ? `${line.slice(0, 300)}…` : line;
 }
 
 function positive(value: number | undefined, fallback: number, what: string): number {
   if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new McpkiError('INVALID_INPUT', `${what} must be a positive number of seconds, not ${value}`, `give ${what} in seconds, e.g. 60`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `${what} must be a positive number of seconds, not ${value}`,
+      `give ${what} in seconds, e.g. 60`,
+    );
   return value;
 }
 
@@ -168,23 +189,41 @@ export class Dns01HookProvider implements ChallengeProvider {
   constructor(options: Dns01HookOptions) {
     const argv = typeof options.hook === 'string' ? splitCommand(options.hook) : [...options.hook];
     if (argv.length === 0 || argv[0] === '') {
-      throw new McpkiError('USAGE', 'the dns-01 hook command is empty', fix('give the program that sets TXT records, e.g. {--dns-hook "/usr/local/bin/dns-hook --zone example.com"|challenge.hook: [/usr/local/bin/dns-hook, --zone, example.com]}'));
+      throw new McpkiError(
+        'USAGE',
+        'the dns-01 hook command is empty',
+        fix(
+          'give the program that sets TXT records, e.g. {--dns-hook "/usr/local/bin/dns-hook --zone example.com"|challenge.hook: [/usr/local/bin/dns-hook, --zone, example.com]}',
+        ),
+      );
     }
     this.argv = argv;
     this.timeoutMs = positive(options.timeoutSeconds, DEFAULT_HOOK_TIMEOUT_SECONDS, 'the dns-01 hook timeout') * 1000;
-    this.propagationMs = !options.propagationSeconds ? 0 : positive(options.propagationSeconds, 0, 'the DNS propagation wait') * 1000;
+    this.propagationMs = !options.propagationSeconds
+      ? 0
+      : positive(options.propagationSeconds, 0, 'the DNS propagation wait') * 1000;
     if (options.propagationCheck) {
       const { resolver: address } = options.propagationCheck;
       const resolver = new Resolver({ timeout: 2000, tries: 1 });
       try {
         resolver.setServers([address]);
       } catch (error) {
-        throw new McpkiError('INVALID_INPUT', `${JSON.stringify(address)} is not a DNS server address`, 'give the resolver as IP or IP:PORT, e.g. 192.0.2.53:53 or [2001:db8::53]:53', { cause: error });
+        throw new McpkiError(
+          'INVALID_INPUT',
+          `${JSON.stringify(address)} is not a DNS server address`,
+          'give the resolver as IP or IP:PORT, e.g. 192.0.2.53:53 or [2001:db8::53]:53',
+          { cause: error },
+        );
       }
       this.check = {
         resolver,
         address,
-        timeoutMs: positive(options.propagationCheck.timeoutSeconds, DEFAULT_PROPAGATION_TIMEOUT_SECONDS, 'the DNS propagation timeout') * 1000,
+        timeoutMs:
+          positive(
+            options.propagationCheck.timeoutSeconds,
+            DEFAULT_PROPAGATION_TIMEOUT_SECONDS,
+            'the DNS propagation timeout',
+          ) * 1000,
       };
     }
     this.env = options.env ?? process.env;
@@ -194,8 +233,15 @@ export class Dns01HookProvider implements ChallengeProvider {
   /** Before the order: the hook's program exists and is executable (found on PATH when given without a slash). */
   async prepare(): Promise<void> {
     const program = this.argv[0]!;
-    const hint = fix('give {--dns-hook|challenge.hook:} an executable program (a path, or a name on PATH) and its arguments; it is not run through a shell');
-    const candidates = program.includes('/') ? [program] : (this.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, program));
+    const hint = fix(
+      'give {--dns-hook|challenge.hook:} an executable program (a path, or a name on PATH) and its arguments; it is not run through a shell',
+    );
+    const candidates = program.includes('/')
+      ? [program]
+      : (this.env.PATH ?? '')
+          .split(delimiter)
+          .filter(Boolean)
+          .map((dir) => join(dir, program));
     for (const candidate of candidates) {
       let stat;
       try {
@@ -204,17 +250,27 @@ export class Dns01HookProvider implements ChallengeProvider {
         continue;
       }
       if (!stat.isFile()) {
-        if (program.includes('/')) throw new McpkiError('INVALID_INPUT', `the dns-01 hook ${candidate} is not a regular file`, hint);
+        if (program.includes('/'))
+          throw new McpkiError('INVALID_INPUT', `the dns-01 hook ${candidate} is not a regular file`, hint);
         continue;
       }
       try {
         accessSync(candidate, constants.X_OK);
         return;
       } catch {
-        if (program.includes('/')) throw new McpkiError('INVALID_INPUT', `the dns-01 hook ${candidate} is not executable`, `chmod +x it, or ${hint}`);
+        if (program.includes('/'))
+          throw new McpkiError(
+            'INVALID_INPUT',
+            `the dns-01 hook ${candidate} is not executable`,
+            `chmod +x it, or ${hint}`,
+          );
       }
     }
-    throw new McpkiError('INVALID_INPUT', program.includes('/') ? `the dns-01 hook ${program} does not exist` : `the dns-01 hook ${program} is not on PATH`, hint);
+    throw new McpkiError(
+      'INVALID_INPUT',
+      program.includes('/') ? `the dns-01 hook ${program} does not exist` : `the dns-01 hook ${program} is not on PATH`,
+      hint,
+    );
   }
 
   async present(task: ChallengeTask, signal?: AbortSignal): Promise<void> {
@@ -226,7 +282,8 @@ export class Dns01HookProvider implements ChallengeProvider {
     const fqdn = dnsTxtName(task.identifier);
     const value = dnsTxtValue(task.keyAuthorization);
     if (this.check) await this.waitForTxt(fqdn, value, signal);
-    if (this.propagationMs > 0) await sleep(this.propagationMs, signal, `the DNS propagation wait for ${task.identifier}`);
+    if (this.propagationMs > 0)
+      await sleep(this.propagationMs, signal, `the DNS propagation wait for ${task.identifier}`);
   }
 
   async cleanup(task: ChallengeTask): Promise<void> {
@@ -256,10 +313,23 @@ export class Dns01HookProvider implements ChallengeProvider {
     const hookText = formatCommand(this.argv);
     let run: HookRun;
     try {
-      run = await runCommand([...this.argv, action, task.identifier, fqdn, value], env, this.cwd, this.timeoutMs, signal);
+      run = await runCommand(
+        [...this.argv, action, task.identifier, fqdn, value],
+        env,
+        this.cwd,
+        this.timeoutMs,
+        signal,
+      );
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? String(error);
-      throw new McpkiError('INVALID_INPUT', `cannot run the dns-01 hook ${hookText} (${code})`, fix('give {--dns-hook|challenge.hook:} an executable program (a path, or a name on PATH) and its arguments; it is not run through a shell'), { cause: error });
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `cannot run the dns-01 hook ${hookText} (${code})`,
+        fix(
+          'give {--dns-hook|challenge.hook:} an executable program (a path, or a name on PATH) and its arguments; it is not run through a shell',
+        ),
+        { cause: error },
+      );
     }
     // an interrupted present: the hook was killed (or had finished); cleanup runs for this task all the same
     if (signal?.aborted) throw interrupted(signal, `the dns-01 ${action} hook for ${task.identifier}`);
@@ -267,12 +337,15 @@ export class Dns01HookProvider implements ChallengeProvider {
     const failure = new HookFailure(run);
     const line = lastLine(run.stderr) || lastLine(run.stdout);
     const tail = line ? `: ${line}` : '';
-    const cleanupHint = action === 'cleanup' ? `; remove the TXT record ${fqdn} "${value}" by hand if it is still there` : '';
+    const cleanupHint =
+      action === 'cleanup' ? `; remove the TXT record ${fqdn} "${value}" by hand if it is still there` : '';
     if (run.timedOut) {
       throw new McpkiError(
         CHALLENGE_ERROR_CODES.hookFailed,
         `dns-01 ${action} hook for ${task.identifier} timed out after ${this.timeoutMs / 1000} s and was killed: ${hookText}${tail}`,
-        fix(`make the hook return once the record is set (wait for propagation with {--dns-resolver IP}), or raise {--dns-timeout SECONDS|challenge.timeout:}${cleanupHint}`),
+        fix(
+          `make the hook return once the record is set (wait for propagation with {--dns-resolver IP}), or raise {--dns-timeout SECONDS|challenge.timeout:}${cleanupHint}`,
+        ),
         { cause: failure },
       );
     }
@@ -308,7 +381,9 @@ export class Dns01HookProvider implements ChallengeProvider {
     throw new McpkiError(
       CHALLENGE_ERROR_CODES.hookFailed,
       `TXT record ${fqdn} not visible at ${check.address} after ${check.timeoutMs / 1000} s (last answer: ${lastError})`,
-      fix(`check that the hook writes to the zone ${check.address} serves, or give DNS more time with {--dns-propagation-timeout SECONDS}`),
+      fix(
+        `check that the hook writes to the zone ${check.address} serves, or give DNS more time with {--dns-propagation-timeout SECONDS}`,
+      ),
     );
   }
 }
@@ -317,15 +392,26 @@ function keyOf(task: ChallengeTask): string {
   return `${task.identifier}\u0000${task.keyAuthorization}`;
 }
 
-
 /**
  * Runs argv without a shell in a new process group, with stdin closed and output captured (the last 64 KiB
  * of each stream). After timeoutMs the group gets SIGTERM, then SIGKILL. Rejects only when the program cannot
  * be started (ENOENT, EACCES).
  */
-export function runCommand(argv: readonly string[], env: NodeJS.ProcessEnv, cwd: string | undefined, timeoutMs: number, signal?: AbortSignal): Promise<HookRun> {
+export function runCommand(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string | undefined,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<HookRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env, cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], shell: false });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      env,
+      cwd,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      shell: false,
+    });
     let stdout = '';
     let stderr = '';
     const keep = (text: string, chunk: Buffer): string => {

@@ -3,7 +3,13 @@
 // close() stops it and drops open connections; it is idempotent and safe after a failed start.
 import http from 'node:http';
 import { LazyListener } from './listener.js';
-import { assertKeyAuthorization, assertNotWildcard, assertToken, type ChallengeProvider, type ChallengeTask } from './provider.js';
+import {
+  assertKeyAuthorization,
+  assertNotWildcard,
+  assertToken,
+  type ChallengeProvider,
+  type ChallengeTask,
+} from './provider.js';
 
 export const DEFAULT_HTTP_PORT = 80;
 const PREFIX = '/.well-known/acme-challenge/';
@@ -77,7 +83,11 @@ export class Http01Provider implements ChallengeProvider {
       return;
     }
     const body = Buffer.from(answer, 'utf8');
-    response.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length, 'cache-control': 'no-store' });
+    response.writeHead(200, {
+      'content-type': 'text/plain',
+      'content-length': body.length,
+      'cache-control': 'no-store',
+    });
     response.end(request.method === 'HEAD' ? undefined : body);
   }
 }

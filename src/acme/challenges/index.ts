@@ -31,7 +31,15 @@ export {
   type PropagationCheck,
   type HookRun,
 } from './dns01.js';
-export { TlsAlpn01Provider, DEFAULT_ALPN_PORT, ACME_TLS_ALPN, OID_ACME_IDENTIFIER, buildValidationCertificate, sniNameFor, type TlsAlpn01Options } from './tlsalpn01.js';
+export {
+  TlsAlpn01Provider,
+  DEFAULT_ALPN_PORT,
+  ACME_TLS_ALPN,
+  OID_ACME_IDENTIFIER,
+  buildValidationCertificate,
+  sniNameFor,
+  type TlsAlpn01Options,
+} from './tlsalpn01.js';
 
 /**
  * The challenge options of `mcpki acme issue`, as commander parses them (`--http-port 8080` → httpPort: '8080');
@@ -86,21 +94,35 @@ const OPTIONS_BY_TYPE: Record<ChallengeType, readonly (keyof ChallengeOptions)[]
 export function parseChallengeType(value: string | undefined): ChallengeType {
   const type = (value ?? 'http-01').toLowerCase();
   if ((CHALLENGE_TYPES as readonly string[]).includes(type)) return type as ChallengeType;
-  throw new McpkiError('INVALID_INPUT', `unknown challenge type "${value}"`, `use one of: ${CHALLENGE_TYPES.join(', ')}`);
+  throw new McpkiError(
+    'INVALID_INPUT',
+    `unknown challenge type "${value}"`,
+    `use one of: ${CHALLENGE_TYPES.join(', ')}`,
+  );
 }
 
 function port(value: string | number | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const text = String(value).trim();
   const n = Number(text);
-  if (!/^\d+$/.test(text) || n > 65535) throw new McpkiError('INVALID_INPUT', `${flag} must be a port number from 1 to 65535, not "${value}"`, `e.g. ${flag} 8080`);
+  if (!/^\d+$/.test(text) || n > 65535)
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `${flag} must be a port number from 1 to 65535, not "${value}"`,
+      `e.g. ${flag} 8080`,
+    );
   return n;
 }
 
 function seconds(value: string | number | undefined, flag: string, allowZero = false): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(String(value).trim());
-  if (String(value).trim() === '' || !Number.isFinite(n) || n < 0 || (n === 0 && !allowZero)) throw new McpkiError('INVALID_INPUT', `${flag} must be a positive number of seconds, not "${value}"`, `e.g. ${flag} 60`);
+  if (String(value).trim() === '' || !Number.isFinite(n) || n < 0 || (n === 0 && !allowZero))
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `${flag} must be a positive number of seconds, not "${value}"`,
+      `e.g. ${flag} 60`,
+    );
   return n;
 }
 
@@ -111,7 +133,11 @@ export function createChallengeProvider(options: ChallengeOptions = {}): Challen
     if (other === type) continue;
     for (const key of keys) {
       if (options[key] !== undefined) {
-        throw new McpkiError('USAGE', `${OPTION_FLAGS[key]} applies only to --challenge ${other}, not ${type}`, fix(`leave out {${OPTION_FLAGS[key]}}, or use {--challenge ${other}|challenge.type: ${other}}`));
+        throw new McpkiError(
+          'USAGE',
+          `${OPTION_FLAGS[key]} applies only to --challenge ${other}, not ${type}`,
+          fix(`leave out {${OPTION_FLAGS[key]}}, or use {--challenge ${other}|challenge.type: ${other}}`),
+        );
       }
     }
   }
@@ -119,19 +145,43 @@ export function createChallengeProvider(options: ChallengeOptions = {}): Challen
     case 'http-01': {
       if (options.webroot !== undefined) {
         for (const key of ['httpPort', 'httpHost'] as const) {
-          if (options[key] !== undefined) throw new McpkiError('USAGE', `${OPTION_FLAGS[key]} and --webroot cannot be combined`, fix('with {--webroot DIR|challenge.webroot: DIR} the running web server answers the challenge; leave out one of them'));
+          if (options[key] !== undefined)
+            throw new McpkiError(
+              'USAGE',
+              `${OPTION_FLAGS[key]} and --webroot cannot be combined`,
+              fix(
+                'with {--webroot DIR|challenge.webroot: DIR} the running web server answers the challenge; leave out one of them',
+              ),
+            );
         }
-        if (options.webroot.trim() === '') throw new McpkiError('USAGE', '--webroot needs a folder', fix('give the folder your web server serves, e.g. {--webroot /var/www/html|challenge.webroot: /var/www/html}'));
+        if (options.webroot.trim() === '')
+          throw new McpkiError(
+            'USAGE',
+            '--webroot needs a folder',
+            fix(
+              'give the folder your web server serves, e.g. {--webroot /var/www/html|challenge.webroot: /var/www/html}',
+            ),
+          );
         return new WebrootProvider(options.webroot);
       }
       return new Http01Provider({ port: port(options.httpPort, '--http-port'), host: options.httpHost || undefined });
     }
     case 'dns-01': {
       if (options.dnsHook === undefined) {
-        throw new McpkiError('USAGE', 'dns-01 needs --dns-hook CMD', fix('give the program that adds and removes TXT records, e.g. {--dns-hook "/usr/local/bin/acme-dns-hook --zone example.com"|challenge.hook: [/usr/local/bin/acme-dns-hook, --zone, example.com]}'));
+        throw new McpkiError(
+          'USAGE',
+          'dns-01 needs --dns-hook CMD',
+          fix(
+            'give the program that adds and removes TXT records, e.g. {--dns-hook "/usr/local/bin/acme-dns-hook --zone example.com"|challenge.hook: [/usr/local/bin/acme-dns-hook, --zone, example.com]}',
+          ),
+        );
       }
       if (options.propagationTimeoutSeconds !== undefined && options.dnsResolver === undefined) {
-        throw new McpkiError('USAGE', '--dns-propagation-timeout needs --dns-resolver', fix('give the DNS server to poll with {--dns-resolver IP[:PORT]}'));
+        throw new McpkiError(
+          'USAGE',
+          '--dns-propagation-timeout needs --dns-resolver',
+          fix('give the DNS server to poll with {--dns-resolver IP[:PORT]}'),
+        );
       }
       const hookOptions: Dns01HookOptions = {
         hook: options.dnsHook,
@@ -140,11 +190,17 @@ export function createChallengeProvider(options: ChallengeOptions = {}): Challen
         env: options.env,
       };
       if (options.dnsResolver !== undefined) {
-        hookOptions.propagationCheck = { resolver: options.dnsResolver, timeoutSeconds: seconds(options.propagationTimeoutSeconds, '--dns-propagation-timeout') };
+        hookOptions.propagationCheck = {
+          resolver: options.dnsResolver,
+          timeoutSeconds: seconds(options.propagationTimeoutSeconds, '--dns-propagation-timeout'),
+        };
       }
       return new Dns01HookProvider(hookOptions);
     }
     case 'tls-alpn-01':
-      return new TlsAlpn01Provider({ port: port(options.alpnPort, '--alpn-port'), host: options.alpnHost || undefined });
+      return new TlsAlpn01Provider({
+        port: port(options.alpnPort, '--alpn-port'),
+        host: options.alpnHost || undefined,
+      });
   }
 }

@@ -56,7 +56,11 @@ const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 
 export function assertToken(token: string): void {
   if (!TOKEN.test(token)) {
-    throw new McpkiError('INVALID_INPUT', `the ACME server sent a challenge token that is not base64url (${JSON.stringify(token.slice(0, 40))})`, 'this is a fault of the ACME server; try again or use another CA');
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `the ACME server sent a challenge token that is not base64url (${JSON.stringify(token.slice(0, 40))})`,
+      'this is a fault of the ACME server; try again or use another CA',
+    );
   }
 }
 
@@ -68,14 +72,24 @@ export function assertToken(token: string): void {
 export function assertKeyAuthorization(task: ChallengeTask): void {
   const { token, keyAuthorization } = task;
   if (!keyAuthorization.startsWith(`${token}.`) || keyAuthorization.length === token.length + 1) {
-    throw new McpkiError('INTERNAL', `the ${task.type} key authorization for ${task.identifier} is not "token.thumbprint"`, 'this is a bug in mcpki; please report it');
+    throw new McpkiError(
+      'INTERNAL',
+      `the ${task.type} key authorization for ${task.identifier} is not "token.thumbprint"`,
+      'this is a bug in mcpki; please report it',
+    );
   }
 }
 
 /** Wildcard names can only be proven through DNS (RFC 8555 section 7.1.3). */
 export function assertNotWildcard(task: ChallengeTask, type: ChallengeType): void {
   if (task.wildcard) {
-    throw new McpkiError(CHALLENGE_ERROR_CODES.unsupported, `*.${task.identifier}: a wildcard name cannot be validated with ${type}`, fix('use {--challenge dns-01|challenge.type: dns-01} with {--dns-hook CMD|challenge.hook: [CMD]} for wildcard names'));
+    throw new McpkiError(
+      CHALLENGE_ERROR_CODES.unsupported,
+      `*.${task.identifier}: a wildcard name cannot be validated with ${type}`,
+      fix(
+        'use {--challenge dns-01|challenge.type: dns-01} with {--dns-hook CMD|challenge.hook: [CMD]} for wildcard names',
+      ),
+    );
   }
 }
 
@@ -83,12 +97,18 @@ export function assertNotWildcard(task: ChallengeTask, type: ChallengeType): voi
 export function assertChallengeSupports(type: ChallengeType, domains: readonly string[]): void {
   if (type === 'dns-01') return;
   for (const domain of domains) {
-    if (domain.startsWith('*.')) assertNotWildcard({ type, identifier: domain.slice(2), wildcard: true, token: '', keyAuthorization: '' }, type);
+    if (domain.startsWith('*.'))
+      assertNotWildcard({ type, identifier: domain.slice(2), wildcard: true, token: '', keyAuthorization: '' }, type);
   }
 }
 
 /** The error for a failed listen(): in use / permission denied / bad address, naming the port and the fix. */
-export function listenError(error: unknown, port: number, host: string | undefined, type: 'http-01' | 'tls-alpn-01'): McpkiError {
+export function listenError(
+  error: unknown,
+  port: number,
+  host: string | undefined,
+  type: 'http-01' | 'tls-alpn-01',
+): McpkiError {
   const code = (error as NodeJS.ErrnoException).code;
   const where = host ? `${host}:${port}` : `port ${port}`;
   const standard = type === 'http-01' ? 80 : 443;
@@ -98,13 +118,33 @@ export function listenError(error: unknown, port: number, host: string | undefin
       ? `use --webroot DIR to let the running web server answer, or ${portOption} N with a port forward from ${standard}`
       : `use ${portOption} N with a port forward from ${standard}, or another challenge type`;
   if (code === 'EADDRINUSE') {
-    return new McpkiError(CHALLENGE_ERROR_CODES.portInUse, `cannot start the ${type} responder: ${where} is already in use`, `stop the program listening on ${where} for the moment, or ${alternatives}`, { cause: error });
+    return new McpkiError(
+      CHALLENGE_ERROR_CODES.portInUse,
+      `cannot start the ${type} responder: ${where} is already in use`,
+      `stop the program listening on ${where} for the moment, or ${alternatives}`,
+      { cause: error },
+    );
   }
   if (code === 'EACCES' || code === 'EPERM') {
-    return new McpkiError(CHALLENGE_ERROR_CODES.portDenied, `cannot start the ${type} responder: permission denied to listen on ${where}`, `ports below 1024 need root or CAP_NET_BIND_SERVICE; or ${alternatives}`, { cause: error });
+    return new McpkiError(
+      CHALLENGE_ERROR_CODES.portDenied,
+      `cannot start the ${type} responder: permission denied to listen on ${where}`,
+      `ports below 1024 need root or CAP_NET_BIND_SERVICE; or ${alternatives}`,
+      { cause: error },
+    );
   }
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return new McpkiError('INVALID_INPUT', `cannot start the ${type} responder: ${host ?? ''} is not an address of this machine`, 'listen on all interfaces (leave out the host) or give one of this machine\'s addresses', { cause: error });
+    return new McpkiError(
+      'INVALID_INPUT',
+      `cannot start the ${type} responder: ${host ?? ''} is not an address of this machine`,
+      "listen on all interfaces (leave out the host) or give one of this machine's addresses",
+      { cause: error },
+    );
   }
-  return new McpkiError('INTERNAL', `cannot start the ${type} responder on ${where} (${code ?? String(error)})`, `check that ${where} can be used, or ${alternatives}`, { cause: error });
+  return new McpkiError(
+    'INTERNAL',
+    `cannot start the ${type} responder on ${where} (${code ?? String(error)})`,
+    `check that ${where} can be used, or ${alternatives}`,
+    { cause: error },
+  );
 }

@@ -12,7 +12,13 @@ import { generateKey, privateKeyPem, signatureAlgorithmFor, spkiOf } from '../..
 import { expandIpv6, isIP } from '../../pki/names.js';
 import { encodeName, randomSerial, signCertificate, subjectAltName } from '../../pki/x509.js';
 import { LazyListener } from './listener.js';
-import { assertKeyAuthorization, assertNotWildcard, assertToken, type ChallengeProvider, type ChallengeTask } from './provider.js';
+import {
+  assertKeyAuthorization,
+  assertNotWildcard,
+  assertToken,
+  type ChallengeProvider,
+  type ChallengeTask,
+} from './provider.js';
 
 export const DEFAULT_ALPN_PORT = 443;
 export const ACME_TLS_ALPN = 'acme-tls/1';
@@ -37,17 +43,27 @@ export function sniNameFor(identifier: string): string {
   const version = isIP(identifier);
   if (version === 4) return `${identifier.split('.').reverse().join('.')}.in-addr.arpa`;
   if (version === 6) {
-    const hex = expandIpv6(identifier).map((group) => group.toString(16).padStart(4, '0')).join('');
+    const hex = expandIpv6(identifier)
+      .map((group) => group.toString(16).padStart(4, '0'))
+      .join('');
     return `${[...hex].reverse().join('.')}.ip6.arpa`;
   }
   return identifier.toLowerCase().replace(/\.$/, '');
 }
 
 /** The self-signed validation certificate of RFC 8737 section 3, as DER. */
-export function buildValidationCertificate(identifier: string, keyAuthorization: string, privateKey: KeyObject, publicKey: KeyObject, now = new Date()): Buffer {
+export function buildValidationCertificate(
+  identifier: string,
+  keyAuthorization: string,
+  privateKey: KeyObject,
+  publicKey: KeyObject,
+  now = new Date(),
+): Buffer {
   const name = encodeName([{ type: 'CN', value: 'mcpki tls-alpn-01 challenge' }]);
   const digest = createHash('sha256').update(keyAuthorization, 'utf8').digest();
-  const san = isIP(identifier) ? { type: 'ip' as const, value: identifier } : { type: 'dns' as const, value: identifier.toLowerCase() };
+  const san = isIP(identifier)
+    ? { type: 'ip' as const, value: identifier }
+    : { type: 'dns' as const, value: identifier.toLowerCase() };
   return signCertificate(
     {
       serial: randomSerial(),
@@ -106,8 +122,17 @@ export class TlsAlpn01Provider implements ChallengeProvider {
       const pair = generateKey('ec-p256');
       this.key = { ...pair, pem: privateKeyPem(pair.privateKey) };
     }
-    const der = buildValidationCertificate(task.identifier, task.keyAuthorization, this.key.privateKey, this.key.publicKey);
-    const context = tls.createSecureContext({ key: this.key.pem, cert: toPem('CERTIFICATE', der), minVersion: 'TLSv1.2' });
+    const der = buildValidationCertificate(
+      task.identifier,
+      task.keyAuthorization,
+      this.key.privateKey,
+      this.key.publicKey,
+    );
+    const context = tls.createSecureContext({
+      key: this.key.pem,
+      cert: toPem('CERTIFICATE', der),
+      minVersion: 'TLSv1.2',
+    });
     const name = sniNameFor(task.identifier);
     this.contexts.set(name, { keyAuthorization: task.keyAuthorization, context });
     try {
@@ -171,7 +196,8 @@ export class TlsAlpn01Provider implements ChallengeProvider {
       socket.pause();
       if (hello === 'invalid') return refuse(socket, ALERT_HANDSHAKE_FAILURE);
       if (!hello.alpn.includes(ACME_TLS_ALPN)) return refuse(socket, ALERT_NO_APPLICATION_PROTOCOL);
-      if (!hello.serverName || !this.contexts.has(hello.serverName.toLowerCase())) return refuse(socket, ALERT_UNRECOGNIZED_NAME);
+      if (!hello.serverName || !this.contexts.has(hello.serverName.toLowerCase()))
+        return refuse(socket, ALERT_UNRECOGNIZED_NAME);
       socket.setTimeout(0);
       tlsServer.emit('connection', replay(socket, received));
     };
@@ -279,7 +305,7 @@ function readHello(body: Buffer): ClientHello {
 function readServerName(ext: Buffer): string | undefined {
   if (ext.length < 2) throw new Truncated();
   const end = Math.min(2 + ext.readUInt16BE(0), ext.length);
-  for (let p = 2; p + 3 <= end; ) {
+  for (let p = 2; p + 3 <= end;) {
     const type = ext[p]!;
     const length = ext.readUInt16BE(p + 1);
     if (p + 3 + length > end) throw new Truncated();
@@ -293,7 +319,7 @@ function readAlpn(ext: Buffer): string[] {
   if (ext.length < 2) throw new Truncated();
   const end = Math.min(2 + ext.readUInt16BE(0), ext.length);
   const out: string[] = [];
-  for (let p = 2; p < end; ) {
+  for (let p = 2; p < end;) {
     const length = ext[p]!;
     if (p + 1 + length > end) throw new Truncated();
     out.push(ext.subarray(p + 1, p + 1 + length).toString('latin1'));

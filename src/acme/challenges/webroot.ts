@@ -5,7 +5,13 @@ import { accessSync, chmodSync, constants, mkdirSync, rmdirSync, statSync, unlin
 import { join, resolve } from 'node:path';
 import { McpkiError, fix } from '../../errors.js';
 import { writeFileAtomic } from '../../fs/atomic.js';
-import { assertKeyAuthorization, assertNotWildcard, assertToken, type ChallengeProvider, type ChallengeTask } from './provider.js';
+import {
+  assertKeyAuthorization,
+  assertNotWildcard,
+  assertToken,
+  type ChallengeProvider,
+  type ChallengeTask,
+} from './provider.js';
 
 export class WebrootProvider implements ChallengeProvider {
   readonly type = 'http-01' as const;
@@ -34,7 +40,14 @@ export class WebrootProvider implements ChallengeProvider {
       } catch {
         break;
       }
-      if (!stat.isDirectory()) throw new McpkiError('INVALID_INPUT', `${part} is not a folder`, fix('remove it, or give {--webroot DIR|challenge.webroot: DIR} as the folder your web server serves for this domain'));
+      if (!stat.isDirectory())
+        throw new McpkiError(
+          'INVALID_INPUT',
+          `${part} is not a folder`,
+          fix(
+            'remove it, or give {--webroot DIR|challenge.webroot: DIR} as the folder your web server serves for this domain',
+          ),
+        );
       deepest = part;
     }
     try {
@@ -52,7 +65,13 @@ export class WebrootProvider implements ChallengeProvider {
       stat = undefined;
     }
     if (!stat?.isDirectory()) {
-      throw new McpkiError('INVALID_INPUT', `webroot ${this.webroot} is not a folder`, fix('give {--webroot DIR|challenge.webroot: DIR} as the folder your web server serves for this domain (its document root)'));
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `webroot ${this.webroot} is not a folder`,
+        fix(
+          'give {--webroot DIR|challenge.webroot: DIR} as the folder your web server serves for this domain (its document root)',
+        ),
+      );
     }
   }
 
@@ -125,5 +144,12 @@ export class WebrootProvider implements ChallengeProvider {
 
 function writeError(path: string, error: unknown): McpkiError {
   const code = (error as NodeJS.ErrnoException).code ?? String(error);
-  return new McpkiError('WRITE_FAILED', `cannot write ${path} for the http-01 challenge (${code})`, fix('check that {--webroot DIR|challenge.webroot: DIR} is the folder your web server serves and that mcpki may write to it'), { cause: error });
+  return new McpkiError(
+    'WRITE_FAILED',
+    `cannot write ${path} for the http-01 challenge (${code})`,
+    fix(
+      'check that {--webroot DIR|challenge.webroot: DIR} is the folder your web server serves and that mcpki may write to it',
+    ),
+    { cause: error },
+  );
 }

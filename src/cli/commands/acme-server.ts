@@ -1,4 +1,13 @@
-import { createEabKey, DEFAULT_ACME_LISTEN, listEabKeys, loadConfig, renewEarly, revokeEabKey, runAcmeServer, type AcmeServerSettings } from '../../index.js';
+import {
+  createEabKey,
+  DEFAULT_ACME_LISTEN,
+  listEabKeys,
+  loadConfig,
+  renewEarly,
+  revokeEabKey,
+  runAcmeServer,
+  type AcmeServerSettings,
+} from '../../index.js';
 import type { Command } from 'commander';
 import { action, collect } from '../command.js';
 import { color, emit, formatDate, table } from '../output.js';
@@ -17,14 +26,27 @@ interface ServerFlags {
 export function registerAcmeServer(program: Command): void {
   const command = program
     .command('acme-server')
-    .description('serve ACME (RFC 8555, with EAB, profiles and ARI) for this CA: certbot, lego, Caddy, Traefik and cert-manager get mcpki certificates')
-    .option('-c, --config <file>', 'take settings from the acmeServer: section of this mcpki.yaml (flags given override them)')
-    .option('--listen <host:port>', `where to listen, repeatable (default ${DEFAULT_ACME_LISTEN}: loopback only)`, collect)
+    .description(
+      'serve ACME (RFC 8555, with EAB, profiles and ARI) for this CA: certbot, lego, Caddy, Traefik and cert-manager get mcpki certificates',
+    )
+    .option(
+      '-c, --config <file>',
+      'take settings from the acmeServer: section of this mcpki.yaml (flags given override them)',
+    )
+    .option(
+      '--listen <host:port>',
+      `where to listen, repeatable (default ${DEFAULT_ACME_LISTEN}: loopback only)`,
+      collect,
+    )
     .option('--http-port <port>', 'the port http-01 challenges are fetched from (default 80)')
     .option('--tls-port <port>', 'the port tls-alpn-01 challenges connect to (default 443)')
-    .option('--dns-resolver <host:port>', 'the DNS server for dns-01 (default: the system\'s resolver)')
+    .option('--dns-resolver <host:port>', "the DNS server for dns-01 (default: the system's resolver)")
     .option('--require-eab', 'accounts need an external account binding (mcpki acme-server eab create)')
-    .option('--profile <NAME=server|client:DAYS>', 'add or change a profile (default, shortlived, client exist), repeatable', collect)
+    .option(
+      '--profile <NAME=server|client:DAYS>',
+      'add or change a profile (default, shortlived, client exist), repeatable',
+      collect,
+    )
     .option('--orders-per-hour <n>', 'orders each account may place per hour (default 300)')
     .addHelpText(
       'after',
@@ -52,7 +74,11 @@ Examples:
           ...(flags.ordersPerHour !== undefined ? { ordersPerHour: flags.ordersPerHour } : {}),
         };
         const server = await runAcmeServer(context, settings);
-        const profiles = Object.entries(server.settings.profiles).map(([name, p]) => ({ name, kind: p.kind, days: p.days }));
+        const profiles = Object.entries(server.settings.profiles).map(([name, p]) => ({
+          name,
+          kind: p.kind,
+          days: p.days,
+        }));
         emit(out, { directories: server.directories, requireEab: server.settings.requireEab, profiles }, () =>
           [
             ...server.directories.map((url) => `${color.green('ACME directory')} ${url}`),
@@ -72,12 +98,18 @@ Examples:
       }),
     );
 
-  const eab = command.command('eab').description('external account binding keys: who may register, and for which names');
+  const eab = command
+    .command('eab')
+    .description('external account binding keys: who may register, and for which names');
   eab
     .command('create')
     .description('make a key; its HMAC key is printed once and never again')
     .requiredOption('--name <name>', 'what the key is for, e.g. team-agents')
-    .option('--allow <name>', 'a name its accounts may order: host.internal, *.zone (names below it) or an IP; repeatable (default: anything the CA permits)', collect)
+    .option(
+      '--allow <name>',
+      'a name its accounts may order: host.internal, *.zone (names below it) or an IP; repeatable (default: anything the CA permits)',
+      collect,
+    )
     .action(
       action(async ({ context, out }, flags: { name: string; allow?: string[] }) => {
         const key = createEabKey(context, { name: flags.name, allow: flags.allow ?? [] });
@@ -100,7 +132,17 @@ Examples:
         emit(out, { keys }, () =>
           keys.length === 0
             ? 'no EAB keys (make one with: mcpki acme-server eab create --name NAME)'
-            : table(['KID', 'NAME', 'STATUS', 'ACCOUNTS', 'ALLOW', 'CREATED'], keys.map((k) => [k.kid, k.name, k.status, String(k.accounts), k.allow.join(', ') || '(any)', formatDate(k.createdAt)])),
+            : table(
+                ['KID', 'NAME', 'STATUS', 'ACCOUNTS', 'ALLOW', 'CREATED'],
+                keys.map((k) => [
+                  k.kid,
+                  k.name,
+                  k.status,
+                  String(k.accounts),
+                  k.allow.join(', ') || '(any)',
+                  formatDate(k.createdAt),
+                ]),
+              ),
         );
       }),
     );
@@ -110,19 +152,31 @@ Examples:
     .action(
       action(async ({ context, out }, kid: string) => {
         const key = revokeEabKey(context, kid);
-        emit(out, key, () => `${color.green('revoked')} EAB key ${key.kid} (${key.name}); ${key.accounts} account(s) bound with it can no longer order`);
+        emit(
+          out,
+          key,
+          () =>
+            `${color.green('revoked')} EAB key ${key.kid} (${key.name}); ${key.accounts} account(s) bound with it can no longer order`,
+        );
       }),
     );
 
   command
     .command('renew-early')
-    .description('move the ARI renewal window of ACME-issued certificates to now, so their clients renew at their next check')
+    .description(
+      'move the ARI renewal window of ACME-issued certificates to now, so their clients renew at their next check',
+    )
     .option('--before <date>', 'only certificates issued before this date or time (ISO 8601)')
     .option('--serial <serial>', 'only this certificate')
     .action(
       action(async ({ context, out }, flags: { before?: string; serial?: string }) => {
         const result = renewEarly(context, flags);
-        emit(out, result, () => `${color.green('moved')} the renewal window of ${result.serials.length} certificate(s) to ${result.window.start}; clients that ask for renewal information renew at their next check`);
+        emit(
+          out,
+          result,
+          () =>
+            `${color.green('moved')} the renewal window of ${result.serials.length} certificate(s) to ${result.window.start}; clients that ask for renewal information renew at their next check`,
+        );
       }),
     );
 }

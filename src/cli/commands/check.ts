@@ -17,7 +17,13 @@ interface CheckFlags {
 
 /** "500", "500ms", "2s" → milliseconds, at most 10 minutes per probe. */
 function parseTimeout(text: string): number {
-  return parseDuration(text, { what: '--timeout', units: ['ms', 's', 'm'], bareUnit: 'ms', maxMs: DURATION_LIMITS.probe, example: '--timeout 2s' });
+  return parseDuration(text, {
+    what: '--timeout',
+    units: ['ms', 's', 'm'],
+    bareUnit: 'ms',
+    maxMs: DURATION_LIMITS.probe,
+    example: '--timeout 2s',
+  });
 }
 
 const PAINT: Record<Severity, (text: string) => string> = {
@@ -35,14 +41,24 @@ function renderReport(report: CheckReport): string {
   if (report.tls?.protocol) about.push(`${report.tls.protocol} ${report.tls.cipher ?? ''}`.trim());
   if (t.kind === 'name') about.push(t.path ?? '');
   // findings quote what a server sent (subjects, names): made safe for the terminal like error messages
-  const lines = [`${color.bold(`mcpki check ${safeText(t.input)}`)}${about.length ? color.dim(` (${safeText(about.join(', '))})`) : ''}`];
+  const lines = [
+    `${color.bold(`mcpki check ${safeText(t.input)}`)}${about.length ? color.dim(` (${safeText(about.join(', '))})`) : ''}`,
+  ];
   const idWidth = Math.max(...report.findings.map((f) => f.id.length));
   const pad = (text: string, width: number) => text + ' '.repeat(Math.max(0, width - text.length));
   for (const finding of report.findings) {
-    lines.push(`  ${PAINT[finding.severity](pad(finding.severity, 7))}  ${pad(finding.id, idWidth)}  ${safeText(finding.message)}`);
-    if (finding.fix && finding.severity !== 'ok') lines.push(`  ${' '.repeat(7)}  ${' '.repeat(idWidth)}  ${color.dim('fix:')} ${safeText(finding.fix)}`);
+    lines.push(
+      `  ${PAINT[finding.severity](pad(finding.severity, 7))}  ${pad(finding.id, idWidth)}  ${safeText(finding.message)}`,
+    );
+    if (finding.fix && finding.severity !== 'ok')
+      lines.push(`  ${' '.repeat(7)}  ${' '.repeat(idWidth)}  ${color.dim('fix:')} ${safeText(finding.fix)}`);
   }
-  const verdict = { ok: color.green('healthy'), warning: color.yellow('warnings'), failure: color.red('failures'), alarm: PAINT.alarm('ALARM: unexpected certificate') }[report.status];
+  const verdict = {
+    ok: color.green('healthy'),
+    warning: color.yellow('warnings'),
+    failure: color.red('failures'),
+    alarm: PAINT.alarm('ALARM: unexpected certificate'),
+  }[report.status];
   lines.push(`result: ${verdict} (exit ${report.exitCode}, ${report.elapsedMs} ms)`);
   return lines.join('\n');
 }
@@ -50,14 +66,28 @@ function renderReport(report: CheckReport): string {
 export function registerCheck(program: Command): void {
   program
     .command('check <target>')
-    .description('check a TLS server (host:port, https://host) or a certificate file/name: expiry, chain, names, key, protocols, ciphers, client certificates, and whether the certificate is the one mcpki issued')
-    .option('--servername <name>', 'the name to ask for (SNI) and to check the certificate against (default: the host; files: none)')
+    .description(
+      'check a TLS server (host:port, https://host) or a certificate file/name: expiry, chain, names, key, protocols, ciphers, client certificates, and whether the certificate is the one mcpki issued',
+    )
+    .option(
+      '--servername <name>',
+      'the name to ask for (SNI) and to check the certificate against (default: the host; files: none)',
+    )
     .option('--key <file>', 'certificate files: the private key, to check that it matches')
-    .option('--cert <name>', 'host:port: the inventory certificate the server should present (default: any recorded for the name)')
-    .option('--client-cert <name>', 'host:port: present this inventory client certificate and report whether the server accepts it')
+    .option(
+      '--cert <name>',
+      'host:port: the inventory certificate the server should present (default: any recorded for the name)',
+    )
+    .option(
+      '--client-cert <name>',
+      'host:port: present this inventory client certificate and report whether the server accepts it',
+    )
     .option('--ca <file>', 'also trust the CA certificates in this PEM file; repeatable', collect)
     .option('--timeout <ms>', 'per probe, in milliseconds (or 2s); at most 10m', '3000')
-    .option('--strict', 'weak cipher suites that current clients never negotiate (CBC, RSA key exchange) count as warnings')
+    .option(
+      '--strict',
+      'weak cipher suites that current clients never negotiate (CBC, RSA key exchange) count as warnings',
+    )
     .option('--no-record', 'do not record an unexpected certificate as an event')
     .addHelpText(
       'after',

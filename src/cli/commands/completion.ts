@@ -31,7 +31,11 @@ export function commandTree(program: Command): NodeInfo[] {
       options: [
         ...command.options
           .filter((o) => !o.hidden)
-          .map((o) => ({ flags: [o.long, o.short].filter((f): f is string => !!f), takesValue: o.required || o.optional, description: o.description })),
+          .map((o) => ({
+            flags: [o.long, o.short].filter((f): f is string => !!f),
+            takesValue: o.required || o.optional,
+            description: o.description,
+          })),
         { flags: ['--help', '-h'], takesValue: false, description: 'show help' },
       ],
     });
@@ -43,7 +47,12 @@ export function commandTree(program: Command): NodeInfo[] {
 
 /** A word as a shell reads it inside single quotes (command and option names are plain words anyway). */
 function plain(word: string): string {
-  if (!/^[A-Za-z0-9 ._:-]*$/.test(word)) throw new McpkiError('INTERNAL', `the command name or option "${word}" cannot go into a completion script`, 'report this as a bug');
+  if (!/^[A-Za-z0-9 ._:-]*$/.test(word))
+    throw new McpkiError(
+      'INTERNAL',
+      `the command name or option "${word}" cannot go into a completion script`,
+      'report this as a bug',
+    );
   return word;
 }
 
@@ -125,7 +134,10 @@ function zshScript(nodes: NodeInfo[]): string {
 # Load it in ~/.zshrc with: source <(mcpki completion zsh)
 (( $+functions[compdef] )) || { autoload -U +X compinit && compinit }
 autoload -U +X bashcompinit && bashcompinit
-${bashScript(nodes).split('\n').filter((line) => !line.startsWith('#')).join('\n')}`;
+${bashScript(nodes)
+  .split('\n')
+  .filter((line) => !line.startsWith('#'))
+  .join('\n')}`;
 }
 
 function fishScript(nodes: NodeInfo[]): string {
@@ -219,7 +231,8 @@ Examples:
     )
     .action(
       action(async (_env, shell: string) => {
-        if (!(SHELLS as readonly string[]).includes(shell)) throw new McpkiError('USAGE', `unknown shell "${shell}"`, `use one of: ${SHELLS.join(', ')}`);
+        if (!(SHELLS as readonly string[]).includes(shell))
+          throw new McpkiError('USAGE', `unknown shell "${shell}"`, `use one of: ${SHELLS.join(', ')}`);
         process.stdout.write(completionScript(shell, await full()));
       }),
     );

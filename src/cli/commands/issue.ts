@@ -1,4 +1,14 @@
-import { DEFAULT_KEY_TYPE, KEY_TYPE_DESCRIPTION, INPUT_LIMITS, McpkiError, classifySan, issueBatch, issueCertificate, parseBatch, readInputText } from '../../index.js';
+import {
+  DEFAULT_KEY_TYPE,
+  KEY_TYPE_DESCRIPTION,
+  INPUT_LIMITS,
+  McpkiError,
+  classifySan,
+  issueBatch,
+  issueCertificate,
+  parseBatch,
+  readInputText,
+} from '../../index.js';
 import type { IssuedCertificate } from '../../index.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
@@ -48,14 +58,23 @@ function describeP12Password(password: P12PasswordSource): string {
 
 /** The batch file, or standard input for "-": size-capped, and a regular file (or a pipe) only. */
 async function readBatchFile(file: string): Promise<string> {
-  if (file !== '-') return readInputText(file, { what: 'batch file', maxBytes: INPUT_LIMITS.batch, hint: 'give a readable file of requests, or - to read them from standard input' });
+  if (file !== '-')
+    return readInputText(file, {
+      what: 'batch file',
+      maxBytes: INPUT_LIMITS.batch,
+      hint: 'give a readable file of requests, or - to read them from standard input',
+    });
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
     total += chunk.length;
     if (total > INPUT_LIMITS.batch) {
       process.stdin.destroy();
-      throw new McpkiError('INVALID_INPUT', `the batch from standard input is over ${INPUT_LIMITS.batch} bytes`, 'split the requests into several batches');
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `the batch from standard input is over ${INPUT_LIMITS.batch} bytes`,
+        'split the requests into several batches',
+      );
     }
     chunks.push(chunk);
   }
@@ -88,7 +107,11 @@ function renderIssued(issued: IssuedCertificate, password?: P12PasswordSource): 
     `  full chain  ${issued.paths.fullchain}`,
     `  root CA     ${issued.paths.ca}`,
   ];
-  if (issued.paths.p12) lines.push(`  PKCS#12     ${issued.paths.p12}`, ...(password ? [`              ${describeP12Password(password)}`] : []));
+  if (issued.paths.p12)
+    lines.push(
+      `  PKCS#12     ${issued.paths.p12}`,
+      ...(password ? [`              ${describeP12Password(password)}`] : []),
+    );
   return lines.join('\n');
 }
 
@@ -109,12 +132,23 @@ export function registerIssue(program: Command): void {
     const command = addIssueOptions(
       issue
         .command(`${kind} <name> [san...]`)
-        .description(kind === 'server' ? 'issue a TLS server certificate (serverAuth)' : 'issue a TLS client certificate for mTLS (clientAuth)'),
+        .description(
+          kind === 'server'
+            ? 'issue a TLS server certificate (serverAuth)'
+            : 'issue a TLS client certificate for mTLS (clientAuth)',
+        ),
     );
     if (kind === 'client') {
       command
-        .option('--spiffe <id>', 'the client\'s SPIFFE ID (spiffe://trust.domain/path): its one URI name, what MCP servers see as its identity')
-        .option('--email <address>', 'an e-mail address for the client (the person or mailbox it acts for); may be repeated', collect);
+        .option(
+          '--spiffe <id>',
+          "the client's SPIFFE ID (spiffe://trust.domain/path): its one URI name, what MCP servers see as its identity",
+        )
+        .option(
+          '--email <address>',
+          'an e-mail address for the client (the person or mailbox it acts for); may be repeated',
+          collect,
+        );
     }
     command
       .addHelpText(
@@ -158,16 +192,25 @@ Examples:
           } catch (error) {
             // NAME alone was taken as the name, and the CA may not sign for it: say what was missing first
             if (fromName && error instanceof McpkiError && error.code === 'NAME_NOT_PERMITTED') {
-              throw new McpkiError('INVALID_NAME', `server certificate "${name}" has no names, and "${name}" itself is outside this CA's name constraints`, `list the names clients connect to, e.g. mcpki issue server ${name} localhost 127.0.0.1 (mcpki ca show lists what this CA may sign)`, { cause: error });
+              throw new McpkiError(
+                'INVALID_NAME',
+                `server certificate "${name}" has no names, and "${name}" itself is outside this CA's name constraints`,
+                `list the names clients connect to, e.g. mcpki issue server ${name} localhost 127.0.0.1 (mcpki ca show lists what this CA may sign)`,
+                { cause: error },
+              );
             }
             throw error;
           }
           const password = issued.paths.p12 ? p12PasswordSource(flags) : undefined;
-          emit(out, { ...issued, ...(password ? { p12Password: password } : {}) }, () => renderIssued(issued, password));
+          emit(out, { ...issued, ...(password ? { p12Password: password } : {}) }, () =>
+            renderIssued(issued, password),
+          );
         }),
       );
   }
-  addIssueOptions(issue.command('batch <file>').description('issue many certificates in one process from a file ("-" for stdin)'))
+  addIssueOptions(
+    issue.command('batch <file>').description('issue many certificates in one process from a file ("-" for stdin)'),
+  )
     .addHelpText(
       'after',
       `
@@ -181,17 +224,37 @@ Example:
     .action(
       action(async ({ context, out }, file: string, flags: IssueFlags) => {
         const text = await readBatchFile(file);
-        const requests = parseBatch(text, { keyType: flags.key, days: flags.days, allowGit: flags.allowGit, p12: flags.p12, p12Legacy: flags.p12Legacy, p12Password: p12Password(flags), outDir: flags.out });
+        const requests = parseBatch(text, {
+          keyType: flags.key,
+          days: flags.days,
+          allowGit: flags.allowGit,
+          p12: flags.p12,
+          p12Legacy: flags.p12Legacy,
+          p12Password: p12Password(flags),
+          outDir: flags.out,
+        });
         if (requests.length === 0) {
-          throw new McpkiError('INVALID_INPUT', `the batch ${file === '-' ? 'from standard input' : `file ${file}`} holds no requests`, 'write one request a line ("server NAME SAN...") or a JSON array of requests; see "mcpki issue batch --help"');
+          throw new McpkiError(
+            'INVALID_INPUT',
+            `the batch ${file === '-' ? 'from standard input' : `file ${file}`} holds no requests`,
+            'write one request a line ("server NAME SAN...") or a JSON array of requests; see "mcpki issue batch --help"',
+          );
         }
-        const issued = await withProgress(out, `issuing ${requests.length} certificates`, () => issueBatch(context, requests));
+        const issued = await withProgress(out, `issuing ${requests.length} certificates`, () =>
+          issueBatch(context, requests),
+        );
         const password = issued.some((i) => i.paths.p12) ? p12PasswordSource(flags) : undefined;
         emit(out, { issued, ...(password ? { p12Password: password } : {}) }, () =>
           [
             table(
               ['NAME', 'KIND', 'SERIAL', 'NOT AFTER', 'CERTIFICATE'],
-              issued.map((i) => [i.certificate.name, i.certificate.kind, i.certificate.serial, formatDate(i.certificate.notAfter), i.paths.cert ?? '']),
+              issued.map((i) => [
+                i.certificate.name,
+                i.certificate.kind,
+                i.certificate.serial,
+                formatDate(i.certificate.notAfter),
+                i.paths.cert ?? '',
+              ]),
             ),
             `${color.green('issued')} ${issued.length} certificates`,
             ...(password ? [`PKCS#12 files: ${describeP12Password(password)}`] : []),

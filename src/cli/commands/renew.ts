@@ -15,7 +15,13 @@ function renderPlan(plan: PlanItem[]): string {
   if (plan.length === 0) return 'no certificates declared';
   return table(
     ['NAME', 'DUE', 'WHY', 'NEXT CHECK', 'FAILURES'],
-    plan.map((p) => [p.name, p.due ? color.yellow('due') : p.code === 'backoff' ? color.yellow('backing off') : color.green('no'), p.reason, p.due ? 'now' : when(p.nextCheck), p.failures ? color.red(String(p.failures)) : '0']),
+    plan.map((p) => [
+      p.name,
+      p.due ? color.yellow('due') : p.code === 'backoff' ? color.yellow('backing off') : color.green('no'),
+      p.reason,
+      p.due ? 'now' : when(p.nextCheck),
+      p.failures ? color.red(String(p.failures)) : '0',
+    ]),
   );
 }
 
@@ -31,11 +37,17 @@ function renderCrl(crl: CrlOutcome | undefined): string[] {
   const warnings = crl.warnings.map((w) => `${color.yellow('warning:')} ${w}`);
   if (crl.action === 'skipped') return [`CRL: skipped: ${crl.reason}`, ...warnings];
   if (crl.action === 'failed') {
-    return [`CRL: ${color.red('failed')}: ${crl.error?.message ?? crl.reason}${crl.error?.hint ? ` (hint: ${crl.error.hint})` : ''}`, ...warnings];
+    return [
+      `CRL: ${color.red('failed')}: ${crl.error?.message ?? crl.reason}${crl.error?.hint ? ` (hint: ${crl.error.hint})` : ''}`,
+      ...warnings,
+    ];
   }
   const copies = crl.deployed.length ? `, ${crl.deployed.length} copy(ies) written` : '';
   const hooks = crl.hooksRun ? `, ${crl.hooksRun} hook(s) run` : '';
-  return [`CRL: ${color.green(crl.action)} #${crl.number ?? '?'} (${crl.reason}), next update ${when(crl.nextUpdate)}${copies}${hooks}`, ...warnings];
+  return [
+    `CRL: ${color.green(crl.action)} #${crl.number ?? '?'} (${crl.reason}), next update ${when(crl.nextUpdate)}${copies}${hooks}`,
+    ...warnings,
+  ];
 }
 
 function renderApply(result: ApplyResult): string {
@@ -48,14 +60,28 @@ function renderApply(result: ApplyResult): string {
   const shown = result.changed || result.failed ? result.items : result.items.filter((i) => i.code === 'backoff');
   const rows = shown.map((i) => [
     i.name,
-    i.action === 'failed' ? color.red('failed') : i.code === 'backoff' ? color.yellow('backing off') : i.action === 'unchanged' ? 'unchanged' : color.green(i.action),
+    i.action === 'failed'
+      ? color.red('failed')
+      : i.code === 'backoff'
+        ? color.yellow('backing off')
+        : i.action === 'unchanged'
+          ? 'unchanged'
+          : color.green(i.action),
     i.deployed.length ? `${i.deployed.length} file(s)` : '-',
     String(i.hooksRun),
-    i.error ? `${i.error.message}${i.error.hint ? ` (hint: ${i.error.hint})` : ''}` : i.code === 'backoff' ? i.reason : i.action === 'unchanged' ? `next check ${when(i.nextCheck)}` : i.reason,
+    i.error
+      ? `${i.error.message}${i.error.hint ? ` (hint: ${i.error.hint})` : ''}`
+      : i.code === 'backoff'
+        ? i.reason
+        : i.action === 'unchanged'
+          ? `next check ${when(i.nextCheck)}`
+          : i.reason,
   ]);
   // `failed` counts the CRL too (one more when its publication or reload hooks failed)
   const total = result.items.length + (result.crl ? 1 : 0);
-  const waiting = backingOff ? `${backingOff} of ${result.items.length} not renewed yet (backing off after a failure, see above)` : '';
+  const waiting = backingOff
+    ? `${backingOff} of ${result.items.length} not renewed yet (backing off after a failure, see above)`
+    : '';
   const summary = result.failed
     ? color.red(`${result.failed} of ${total} failed${waiting ? `, ${waiting}` : ''}; the others were done`)
     : waiting
@@ -70,7 +96,15 @@ function renderIssued(result: RenewIssuedResult, dryRun: boolean): string {
   if (result.items.length === 0) return 'no certificates made by "mcpki issue" in this home';
   const rows = result.items.map((i) => [
     i.name,
-    i.action === 'renewed' ? color.green('renewed') : i.action === 'failed' ? color.red('failed') : i.action === 'due' ? color.yellow('due') : i.action === 'not-due' ? 'not due' : 'skipped',
+    i.action === 'renewed'
+      ? color.green('renewed')
+      : i.action === 'failed'
+        ? color.red('failed')
+        : i.action === 'due'
+          ? color.yellow('due')
+          : i.action === 'not-due'
+            ? 'not due'
+            : 'skipped',
     i.action === 'renewed' ? i.notAfter.slice(0, 10) : '-',
     i.error ? `${i.error.message}${i.error.hint ? ` (hint: ${i.error.hint})` : ''}` : i.reason,
   ]);
@@ -79,7 +113,9 @@ function renderIssued(result: RenewIssuedResult, dryRun: boolean): string {
     : result.failed
       ? color.red(`${result.failed} failed; ${result.renewed} renewed`)
       : color.green(`${result.renewed} renewed`);
-  const paths = result.items.flatMap((i) => (i.renewed ? [`  ${i.name}: ${i.renewed.paths.cert}, ${i.renewed.paths.key}`] : []));
+  const paths = result.items.flatMap((i) =>
+    i.renewed ? [`  ${i.name}: ${i.renewed.paths.cert}, ${i.renewed.paths.key}`] : [],
+  );
   return [table(['NAME', 'ACTION', 'VALID UNTIL', 'DETAIL'], rows), ...paths, summary].join('\n');
 }
 
@@ -92,7 +128,14 @@ function showValidation(context: Context, out: GlobalOptions, file: string): voi
   const plan = planRenewals(context, config);
   const crl = planCrl(context, config);
   const targets = config.certificates.reduce((n, c) => n + c.targets.length, 0);
-  const result = { valid: true, file: config.file, certificates: config.certificates.length, targets, plan, ...(crl ? { crl } : {}) };
+  const result = {
+    valid: true,
+    file: config.file,
+    certificates: config.certificates.length,
+    targets,
+    plan,
+    ...(crl ? { crl } : {}),
+  };
   emit(out, result, () =>
     [
       `${color.green('valid:')} ${config.file} declares ${config.certificates.length} certificate(s) with ${targets} target(s)${config.crl ? ' and a CRL' : ''}`,
@@ -128,10 +171,15 @@ async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Prom
 export function registerRenew(program: Command): void {
   program
     .command('apply')
-    .description('reconcile mcpki.yaml: issue what is missing, renew what is due, rewrite changed targets, run their hooks')
+    .description(
+      'reconcile mcpki.yaml: issue what is missing, renew what is due, rewrite changed targets, run their hooks',
+    )
     .option('-c, --config <file>', CONFIG_HELP, 'mcpki.yaml')
     .option('--dry-run', 'validate mcpki.yaml and show the plan, change nothing (as "mcpki validate")')
-    .addHelpText('after', `\nIdempotent: a second run changes nothing and says so. Exit 0 when all succeeded, ${EXIT_CODES.SOME_FAILED} when some failed or are backing off after a failure.`)
+    .addHelpText(
+      'after',
+      `\nIdempotent: a second run changes nothing and says so. Exit 0 when all succeeded, ${EXIT_CODES.SOME_FAILED} when some failed or are backing off after a failure.`,
+    )
     .action(
       action(async ({ context, out }, flags: { config: string; dryRun?: boolean }) => {
         if (flags.dryRun) {
@@ -139,7 +187,12 @@ export function registerRenew(program: Command): void {
           return;
         }
         const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache'), context });
-        const result = await withProgress(out, `applying ${config.certificates.length} certificates`, () => interruptible((signal) => applyConfig(context, config, { signal })), { immediate: true });
+        const result = await withProgress(
+          out,
+          `applying ${config.certificates.length} certificates`,
+          () => interruptible((signal) => applyConfig(context, config, { signal })),
+          { immediate: true },
+        );
         emit(out, result, () => renderApply(result));
         return result.failed || result.backingOff ? EXIT_CODES.SOME_FAILED : undefined;
       }),
@@ -153,12 +206,17 @@ export function registerRenew(program: Command): void {
 
   program
     .command('renew [name]')
-    .description('show the renewal plan of mcpki.yaml (each certificate: due or not, why, next check), then renew what is due; or renew a certificate made by "issue"')
+    .description(
+      'show the renewal plan of mcpki.yaml (each certificate: due or not, why, next check), then renew what is due; or renew a certificate made by "issue"',
+    )
     .option('-c, --config <file>', CONFIG_HELP, 'mcpki.yaml')
     .option('--dry-run', 'show the plan only')
     .option('--force <name>', 'renew this certificate whatever the policy says; repeatable', collect)
     .option('--all-issued', 'renew every certificate made by "mcpki issue" that is due (no mcpki.yaml needed)')
-    .option('--p12-password-file <file>', 'with NAME or --all-issued: the password of recorded PKCS#12 files (or MCPKI_P12_PASSWORD)')
+    .option(
+      '--p12-password-file <file>',
+      'with NAME or --all-issued: the password of recorded PKCS#12 files (or MCPKI_P12_PASSWORD)',
+    )
     .addHelpText(
       'after',
       `
@@ -170,27 +228,50 @@ Examples:
   mcpki renew --all-issued`,
     )
     .action(
-      action(async ({ context, out }, name: string | undefined, flags: { config: string; dryRun?: boolean; force?: string[]; allIssued?: boolean; p12PasswordFile?: string }) => {
-        if (name !== undefined || flags.allIssued) {
-          if (name !== undefined && flags.allIssued) throw new McpkiError('USAGE', `give NAME (${name}) or --all-issued, not both`, 'e.g. mcpki renew my-mcp, or mcpki renew --all-issued');
-          if (flags.force?.length) throw new McpkiError('USAGE', '--force NAME is for certificates declared in mcpki.yaml', name !== undefined ? `mcpki renew ${name} renews it whatever the policy says` : 'leave out --force');
-          const p12Password = flags.p12PasswordFile ? readSecretFile(flags.p12PasswordFile, 'PKCS#12 password') : process.env.MCPKI_P12_PASSWORD || undefined;
-          const result = renewIssued(context, { name, all: flags.allIssued, dryRun: flags.dryRun, p12Password });
-          emit(out, result, () => renderIssued(result, flags.dryRun === true));
-          return result.failed ? EXIT_CODES.SOME_FAILED : undefined;
-        }
-        const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache'), context });
-        const plan = planRenewals(context, config, { force: flags.force });
-        const crl = planCrl(context, config);
-        const planText = () => renderPlan(plan) + (crl ? `\n${renderCrlPlan(crl)}` : '');
-        if (flags.dryRun) {
-          emit(out, crl ? { plan, crl } : { plan }, planText);
-          return;
-        }
-        if (!out.json) process.stdout.write(planText() + '\n\n');
-        const result = await withProgress(out, `renewing (${config.certificates.length} certificates declared)`, () => interruptible((signal) => applyConfig(context, config, { force: flags.force, signal })), { immediate: true });
-        emit(out, { plan, ...result }, () => renderApply(result));
-        return result.failed || result.backingOff ? EXIT_CODES.SOME_FAILED : undefined;
-      }),
+      action(
+        async (
+          { context, out },
+          name: string | undefined,
+          flags: { config: string; dryRun?: boolean; force?: string[]; allIssued?: boolean; p12PasswordFile?: string },
+        ) => {
+          if (name !== undefined || flags.allIssued) {
+            if (name !== undefined && flags.allIssued)
+              throw new McpkiError(
+                'USAGE',
+                `give NAME (${name}) or --all-issued, not both`,
+                'e.g. mcpki renew my-mcp, or mcpki renew --all-issued',
+              );
+            if (flags.force?.length)
+              throw new McpkiError(
+                'USAGE',
+                '--force NAME is for certificates declared in mcpki.yaml',
+                name !== undefined ? `mcpki renew ${name} renews it whatever the policy says` : 'leave out --force',
+              );
+            const p12Password = flags.p12PasswordFile
+              ? readSecretFile(flags.p12PasswordFile, 'PKCS#12 password')
+              : process.env.MCPKI_P12_PASSWORD || undefined;
+            const result = renewIssued(context, { name, all: flags.allIssued, dryRun: flags.dryRun, p12Password });
+            emit(out, result, () => renderIssued(result, flags.dryRun === true));
+            return result.failed ? EXIT_CODES.SOME_FAILED : undefined;
+          }
+          const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache'), context });
+          const plan = planRenewals(context, config, { force: flags.force });
+          const crl = planCrl(context, config);
+          const planText = () => renderPlan(plan) + (crl ? `\n${renderCrlPlan(crl)}` : '');
+          if (flags.dryRun) {
+            emit(out, crl ? { plan, crl } : { plan }, planText);
+            return;
+          }
+          if (!out.json) process.stdout.write(planText() + '\n\n');
+          const result = await withProgress(
+            out,
+            `renewing (${config.certificates.length} certificates declared)`,
+            () => interruptible((signal) => applyConfig(context, config, { force: flags.force, signal })),
+            { immediate: true },
+          );
+          emit(out, { plan, ...result }, () => renderApply(result));
+          return result.failed || result.backingOff ? EXIT_CODES.SOME_FAILED : undefined;
+        },
+      ),
     );
 }

@@ -10,7 +10,10 @@ export function registerServe(program: Command): void {
     .description('the renewal service: apply mcpki.yaml on a schedule, with metrics; one per home')
     .option('-c, --config <file>', 'the declaration file (default ./mcpki.yaml)', 'mcpki.yaml')
     .option('--schedule <cron>', 'when to check, as a cron expression (default: hourly at a random minute)')
-    .option('--metrics <host:port>', 'serve /metrics (Prometheus) and /healthz here, loopback only, e.g. 127.0.0.1:9464')
+    .option(
+      '--metrics <host:port>',
+      'serve /metrics (Prometheus) and /healthz here, loopback only, e.g. 127.0.0.1:9464',
+    )
     .addHelpText(
       'after',
       `
@@ -26,9 +29,20 @@ Examples:
         const log = (event: string, fields: Record<string, unknown> = {}) => {
           const at = new Date().toISOString();
           if (json) process.stdout.write(JSON.stringify({ at, event, ...fields }) + '\n');
-          else process.stdout.write(`${at.slice(11, 19)} ${event} ${Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')}\n`);
+          else
+            process.stdout.write(
+              `${at.slice(11, 19)} ${event} ${Object.entries(fields)
+                .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+                .join(' ')}\n`,
+            );
         };
-        const service = await startService(context, { loadConfig: () => loadConfig(flags.config, { cacheDir: join(context.home, 'cache'), context }), schedule: flags.schedule, metrics: flags.metrics, log, version: VERSION });
+        const service = await startService(context, {
+          loadConfig: () => loadConfig(flags.config, { cacheDir: join(context.home, 'cache'), context }),
+          schedule: flags.schedule,
+          metrics: flags.metrics,
+          log,
+          version: VERSION,
+        });
         await new Promise<void>((resolve) => {
           let stopping = false;
           const stop = (signal: string) => {

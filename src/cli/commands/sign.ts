@@ -12,10 +12,12 @@ function wholeNumber(value: string): number {
 export function registerSign(program: Command): void {
   program
     .command('sign <csr-file>')
-    .description('sign an external certificate request (PKCS#10) with the development CA: key, names and constraints checked')
+    .description(
+      'sign an external certificate request (PKCS#10) with the development CA: key, names and constraints checked',
+    )
     .option('--profile <kind>', 'server (serverAuth) or client (clientAuth)', 'server')
     .option('--days <n>', 'validity in days, at most 398', wholeNumber)
-    .option('--name <name>', 'the name in the inventory (default: the request\'s CN, else its first DNS name)')
+    .option('--name <name>', "the name in the inventory (default: the request's CN, else its first DNS name)")
     .option('--out <file>', 'write the certificate followed by the intermediate here (default: print it)')
     .addHelpText(
       'after',
@@ -30,23 +32,37 @@ Examples:
   mcpki sign agent.csr --profile client --days 30 --out agent.crt`,
     )
     .action(
-      action(async ({ context, out }, csrFile: string, flags: { profile: string; days?: number; name?: string; out?: string }) => {
-        const signed = signCsr(context, { csrPath: csrFile, profile: flags.profile, days: flags.days, name: flags.name, out: flags.out });
-        if (!out.json && !signed.path) {
-          // the chain alone on stdout, so it can be redirected; what was signed goes to stderr
-          process.stdout.write(signed.fullchain);
-        }
-        const c = signed.certificate;
-        const summary = [
-          `${color.green('signed')} ${c.kind} certificate ${color.bold(c.name)} for ${c.sans.map((s) => s.value).join(', ') || c.subject} (${c.keyType})`,
-          `  serial      ${c.serial}`,
-          `  valid until ${c.notAfter}`,
-          ...(signed.path ? [`  full chain  ${signed.path}`] : []),
-          ...(signed.ignored.length ? [`  ignored     ${signed.ignored.join(', ')} (not in the ${c.kind} profile)`] : []),
-        ].join('\n');
-        if (out.json) emit(out, signed, () => summary);
-        else if (signed.path) process.stdout.write(summary + '\n');
-        else process.stderr.write(summary + '\n');
-      }),
+      action(
+        async (
+          { context, out },
+          csrFile: string,
+          flags: { profile: string; days?: number; name?: string; out?: string },
+        ) => {
+          const signed = signCsr(context, {
+            csrPath: csrFile,
+            profile: flags.profile,
+            days: flags.days,
+            name: flags.name,
+            out: flags.out,
+          });
+          if (!out.json && !signed.path) {
+            // the chain alone on stdout, so it can be redirected; what was signed goes to stderr
+            process.stdout.write(signed.fullchain);
+          }
+          const c = signed.certificate;
+          const summary = [
+            `${color.green('signed')} ${c.kind} certificate ${color.bold(c.name)} for ${c.sans.map((s) => s.value).join(', ') || c.subject} (${c.keyType})`,
+            `  serial      ${c.serial}`,
+            `  valid until ${c.notAfter}`,
+            ...(signed.path ? [`  full chain  ${signed.path}`] : []),
+            ...(signed.ignored.length
+              ? [`  ignored     ${signed.ignored.join(', ')} (not in the ${c.kind} profile)`]
+              : []),
+          ].join('\n');
+          if (out.json) emit(out, signed, () => summary);
+          else if (signed.path) process.stdout.write(summary + '\n');
+          else process.stderr.write(summary + '\n');
+        },
+      ),
     );
 }

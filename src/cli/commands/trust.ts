@@ -19,7 +19,14 @@ function parseStore(value: string): TrustStoreName {
   throw new McpkiError('USAGE', `unknown trust store "${value}"`, `--store takes one of: ${STORES.join(', ')}`);
 }
 
-const SHELL_ALIASES: Record<string, ShellKind> = { bash: 'sh', zsh: 'sh', dash: 'sh', ksh: 'sh', pwsh: 'powershell', env: 'dotenv' };
+const SHELL_ALIASES: Record<string, ShellKind> = {
+  bash: 'sh',
+  zsh: 'sh',
+  dash: 'sh',
+  ksh: 'sh',
+  pwsh: 'powershell',
+  env: 'dotenv',
+};
 
 function parseShell(value: string): ShellKind {
   if ((SHELLS as readonly string[]).includes(value)) return value as ShellKind;
@@ -38,8 +45,17 @@ const STATE_COLOR: Record<string, (text: string) => string> = {
 };
 
 function renderReport(report: TrustReport): string {
-  const rows = report.stores.map((s) => [s.store, s.location, (STATE_COLOR[s.state] ?? String)(s.state) + (s.detail ? ` (${s.detail})` : '')]);
-  return [`root: ${report.root.subject}`, `sha-256: ${report.root.fingerprint}`, '', table(['STORE', 'LOCATION', 'STATE'], rows)].join('\n');
+  const rows = report.stores.map((s) => [
+    s.store,
+    s.location,
+    (STATE_COLOR[s.state] ?? String)(s.state) + (s.detail ? ` (${s.detail})` : ''),
+  ]);
+  return [
+    `root: ${report.root.subject}`,
+    `sha-256: ${report.root.fingerprint}`,
+    '',
+    table(['STORE', 'LOCATION', 'STATE'], rows),
+  ].join('\n');
 }
 
 /** The folders sudo's secure_path searches for node (with the usual /usr/bin/env node shebang). */
@@ -64,7 +80,9 @@ Stores:
   all     both (default)`;
 
 export function registerTrust(program: Command): void {
-  const trust = program.command('trust').description('install, remove or check the development root CA in the system and NSS trust stores');
+  const trust = program
+    .command('trust')
+    .description('install, remove or check the development root CA in the system and NSS trust stores');
 
   const operations = [
     {
@@ -99,14 +117,22 @@ Examples:
       .command(op.name)
       .description(op.description)
       .option('--store <store>', 'system, nss or all', 'all')
-      .option('--nss-db <dir>', 'an NSS database folder (holding cert9.db) instead of the discovered ones; repeatable', collect)
+      .option(
+        '--nss-db <dir>',
+        'an NSS database folder (holding cert9.db) instead of the discovered ones; repeatable',
+        collect,
+      )
       .addHelpText('after', STORE_HELP + '\n' + op.examples)
       .action(
         action(async ({ context, out }, flags: TrustFlags) => {
           const store = parseStore(flags.store);
           const nssDbs = flags.nssDb ?? [];
           if (nssDbs.length > 0 && store === 'system') {
-            throw new McpkiError('USAGE', '--nss-db does not apply to --store system', 'drop --nss-db, or use --store nss or --store all');
+            throw new McpkiError(
+              'USAGE',
+              '--nss-db does not apply to --store system',
+              'drop --nss-db, or use --store nss or --store all',
+            );
           }
           const run = op.name === 'install' ? installTrust : op.name === 'uninstall' ? uninstallTrust : trustStatus;
           const report = run(context, { store, nssDbs, invocation: invocation() });
@@ -119,12 +145,17 @@ Examples:
             const error = new McpkiError(
               report.sudoCommand ? 'TRUST_PERMISSION' : 'TRUST_FAILED',
               `no trust store was changed: ${skipped.map((row) => row.store).join(', ')} skipped`,
-              report.sudoCommand ? `the system store needs root: run ${report.sudoCommand}` : 'see each store\'s reason above; "mcpki trust install --help" lists what each store needs',
+              report.sudoCommand
+                ? `the system store needs root: run ${report.sudoCommand}`
+                : 'see each store\'s reason above; "mcpki trust install --help" lists what each store needs',
             );
-            throw Object.assign(error, { details: skipped.map((row) => `${row.store} ${row.location}: ${row.detail ?? 'skipped'}`) });
+            throw Object.assign(error, {
+              details: skipped.map((row) => `${row.store} ${row.location}: ${row.detail ?? 'skipped'}`),
+            });
           }
           emit(out, report, () => renderReport(report));
-          if (report.sudoCommand) warn(out, `the system store was not changed (it needs root): run ${report.sudoCommand}`);
+          if (report.sudoCommand)
+            warn(out, `the system store was not changed (it needs root): run ${report.sudoCommand}`);
         }),
       );
   }
@@ -151,7 +182,11 @@ Examples:
         const shell = parseShell(flags.shell);
         const report = buildEnv(context);
         const text = formatEnv(report, shell);
-        if (!report.systemBundle) warn(out, `no system CA bundle found: ${report.bundlePath} holds only the development root, so public sites will fail for tools that read it`);
+        if (!report.systemBundle)
+          warn(
+            out,
+            `no system CA bundle found: ${report.bundlePath} holds only the development root, so public sites will fail for tools that read it`,
+          );
         emit(out, report, () => text);
       }),
     );
