@@ -165,3 +165,66 @@ test('issue server NAME with no names after it: NAME is the name when it is a ho
     cleanup();
   }
 });
+
+test('init --no-ip-constraints: DNS, URI and e-mail stay constrained, IP addresses are not; OpenSSL verifies such a leaf', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const home = join(dir, 'home');
+    const made = mcpki(['--home', home, '--json', 'init', '--no-ip-constraints']);
+    assert.equal(made.status, 0, made.stderr);
+    const constraints = run('openssl', [
+      'x509',
+      '-in',
+      join(home, 'ca', 'intermediate.crt'),
+      '-noout',
+      '-ext',
+      'nameConstraints',
+    ]).stdout;
+    assert.match(constraints, /DNS:localhost/);
+    assert.match(constraints, /URI:/);
+    assert.doesNotMatch(constraints, /IP:/, constraints);
+    assert.equal(mcpki(['--home', home, 'init', '--no-ip-constraints']).status, 0, 'the same options again: kept');
+    assert.equal(mcpki(['--home', home, 'init']).status, 5, 'other options: --force needed');
+
+    const issued = mcpki([
+      '--home',
+      home,
+      'issue',
+      'server',
+      'app',
+      'localhost',
+      '10.1.2.3',
+      '--out',
+      join(dir, 'out'),
+    ]);
+    assert.equal(issued.status, 0, issued.stderr);
+    assert.equal(
+      mcpki(['--home', home, 'issue', 'server', 'web', 'www.example.com']).status,
+      6,
+      'DNS names are still constrained',
+    );
+    const verified = run('openssl', [
+      'verify',
+      '-x509_strict',
+      '-CAfile',
+      join(home, 'ca', 'root.crt'),
+      '-untrusted',
+      join(home, 'ca', 'intermediate.crt'),
+      join(dir, 'out', 'app.crt'),
+    ]);
+    assert.equal(verified.status, 0, verified.stdout + verified.stderr);
+
+    const contradiction = mcpki([
+      '--home',
+      join(dir, 'other'),
+      'init',
+      '--no-ip-constraints',
+      '--permit',
+      '10.0.0.0/8',
+    ]);
+    assert.equal(contradiction.status, 2);
+    assert.match(contradiction.stderr, /--permit 10\.0\.0\.0\/8 and --no-ip-constraints contradict each other/);
+  } finally {
+    cleanup();
+  }
+});

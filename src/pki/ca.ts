@@ -82,6 +82,11 @@ export interface InitCaOptions {
   allowBroadPermit?: boolean;
   /** false: no name constraints at all (the CA can sign for any name) */
   nameConstraints?: boolean;
+  /**
+   * false: no IP address subtrees, so IP addresses are not constrained (RFC 5280 §4.2.1.10) while DNS names, URIs
+   * and e-mail addresses still are. Some TLS stacks refuse IP subtrees outright (Claude Code's).
+   */
+  ipConstraints?: boolean;
   /** encrypts the root key at rest with this passphrase */
   rootPassphrase?: string;
   force?: boolean;
@@ -253,6 +258,19 @@ export function initCa(context: Context, options: InitCaOptions = {}): InitCaRes
       : parsePermitted([...DEFAULT_PERMITTED, ...(options.permit ?? [])], { allowBroad: options.allowBroadPermit });
   if (options.nameConstraints === false && options.permit?.length) {
     throw new McpkiError('USAGE', '--permit and --no-name-constraints contradict each other', 'drop one of them');
+  }
+  if (options.ipConstraints === false && permitted) {
+    const networks = (options.permit ?? []).filter(
+      (name) => parsePermitted([name], { allowBroad: true }).ip.length > 0,
+    );
+    if (networks.length > 0) {
+      throw new McpkiError(
+        'USAGE',
+        `--permit ${networks[0]} and --no-ip-constraints contradict each other`,
+        'drop one of them: without IP constraints every IP address is permitted',
+      );
+    }
+    permitted.ip = [];
   }
   if (options.rootPassphrase !== undefined && options.rootPassphrase.length < 8) {
     throw new McpkiError(

@@ -67,6 +67,10 @@ export function registerCa(program: Command): void {
     )
     .option('--no-name-constraints', 'no name constraints at all: the CA can sign for any name (not recommended)')
     .option(
+      '--no-ip-constraints',
+      'leave IP ranges out of the name constraints (DNS names, URIs and e-mail stay constrained): for TLS clients that refuse IP subtrees, such as Claude Code',
+    )
+    .option(
       '--encrypt-root',
       'encrypt the root key at rest (passphrase from MCPKI_ROOT_PASSPHRASE, --passphrase-file or a prompt)',
     )
@@ -90,6 +94,7 @@ Examples:
             permit?: string[];
             allowBroadPermit?: boolean;
             nameConstraints: boolean;
+            ipConstraints: boolean;
             encryptRoot?: boolean;
             passphraseFile?: string;
             force?: boolean;
@@ -111,6 +116,7 @@ Examples:
             permit: options.permit,
             allowBroadPermit: options.allowBroadPermit,
             nameConstraints: options.nameConstraints,
+            ipConstraints: options.ipConstraints,
             rootPassphrase,
             force: options.force,
           });
