@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { createContext } from '../dist/context.js';
 import { startAcmeServer } from '../dist/acme-server/server.js';
+import { createEabKey, eabKeyLookup } from '../dist/acme-server/eab.js';
 import { CHALLTESTSRV_BIN, freePorts } from './pebble.js';
 import { hasCommand, mcpki, run, startPeer, tempDir } from './helpers.js';
 
@@ -270,14 +271,15 @@ test(
   'lego with EAB when the server requires it, and refused without',
   { skip: skipUnless('lego', ' (Debian package "lego")') },
   async () => {
-    // the EAB key lookup is a function given to startAcmeServer; the inventory's EAB keys plug in the same way
-    const hmac = randomBytes(32);
+    // a key made as `mcpki acme-server eab create` makes it: sealed in the inventory, opened on lookup
+    const created = createEabKey(context, { name: 'lego', allow: ['localhost', '*.agents.localhost'] });
+    const kid = created.kid;
+    const hmac = Buffer.from(created.hmacKey, 'base64url');
     const eabServer = await startAcmeServer(context, {
       listen: [{ host: '127.0.0.1', port: 0 }],
       validation: { httpPort: ports.http, tlsPort: ports.tls, timeoutMs: 5_000 },
       requireEab: true,
-      findEabKey: (kid) =>
-        kid === 'kid-lego' ? { kid, key: hmac, allow: ['localhost', '*.agents.localhost'] } : undefined,
+      findEabKey: eabKeyLookup(context),
     });
     try {
       const url = eabServer.directories[0];
@@ -301,7 +303,7 @@ test(
       const wrong = await lego('lego-bad-eab', [
         '--eab',
         '--kid',
-        'kid-lego',
+        kid,
         '--hmac',
         randomBytes(32).toString('base64url'),
         '--domains',
@@ -313,7 +315,7 @@ test(
       assert.notEqual(wrong.status, 0);
       assert.match(wrong.output, /MAC does not verify/);
 
-      const eab = ['--eab', '--kid', 'kid-lego', '--hmac', hmac.toString('base64url')];
+      const eab = ['--eab', '--kid', kid, '--hmac', hmac.toString('base64url')];
       const withEab = await lego('lego-eab', [
         ...eab,
         '--domains',
@@ -336,7 +338,7 @@ test(
       ]);
       assert.notEqual(outside.status, 0);
       assert.match(outside.output, REJECTED);
-      assert.match(outside.output, /outside what external account key kid-lego allows/);
+      assert.match(outside.output, new RegExp(`outside what external account key ${kid} allows`));
     } finally {
       await eabServer.close();
     }
