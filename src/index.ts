@@ -22,7 +22,6 @@ export { installError } from './install.js';
 export { VERSION } from './version.js';
 export { resolveHome, layoutOf, type HomeLayout } from './home.js';
 export {
-  initCa,
   showCa,
   rotateIntermediate,
   loadIssuingCa,
@@ -30,6 +29,14 @@ export {
   type InitCaOptions,
   type AuthorityInfo,
 } from './pki/ca.js';
+import { initCa as initCaWith, type InitCaOptions as InitOptions, type InitCaResult } from './pki/ca.js';
+import { removeRootFromTrustStores } from './trust/index.js';
+import type { Context as CoreContext } from './context.js';
+
+/** `mcpki init`: with `force`, the replaced root leaves every trust store mcpki put it in before the new CA is written. */
+export function initCa(context: CoreContext, options: InitOptions = {}): InitCaResult {
+  return initCaWith(context, { untrustOldRoot: removeRootFromTrustStores, ...options });
+}
 export {
   issueCertificate,
   issueBatch,

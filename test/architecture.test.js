@@ -54,12 +54,7 @@ const ALLOWED_POLICY_IO = [];
 const ALLOWED_CLI_IMPORTS = [];
 
 /** Edges from a lower layer to a higher one. */
-const ALLOWED_LAYER_EDGES = [
-  // `init --force` takes the replaced root out of the trust stores before writing the new CA. Fix: the
-  // untrusting moves up (a step the caller of initCa runs, or a function passed in), or trust's removal moves
-  // into a module below pki.
-  'src/pki/ca.ts -> src/trust/index.ts',
-];
+const ALLOWED_LAYER_EDGES = [];
 
 /** Runtime import cycles (strongly connected components, members sorted). */
 const ALLOWED_CYCLES = [];

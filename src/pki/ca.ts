@@ -10,7 +10,6 @@ import type { Store } from '../store/store.js';
 import { fsyncPath, tryUnlink, writeFilesAtomic, type FileToWrite } from '../fs/atomic.js';
 import { McpkiError, fix } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
-import { removeRootFromTrustStores, type TrustStoreResult } from '../trust/index.js';
 import { DEFAULT_PERMITTED, encodeNameConstraints, parsePermitted, type Permitted } from './constraints.js';
 import { toPem } from './der.js';
 import { signRootCrl } from './root-crl.js';
@@ -87,6 +86,12 @@ export interface InitCaOptions {
    * and e-mail addresses still are. Some TLS stacks refuse IP subtrees outright (Claude Code's).
    */
   ipConstraints?: boolean;
+  /**
+   * With `force`: takes the replaced root out of every trust store it was put in, before the new CA is written,
+   * and throws when it cannot. The trust layer sits above this one, so the caller passes it in (src/index.ts
+   * does: the public `initCa` always untrusts).
+   */
+  untrustOldRoot?: (context: Context) => TrustRemoval[];
   /** encrypts the root key at rest with this passphrase */
   rootPassphrase?: string;
   force?: boolean;
@@ -179,9 +184,17 @@ function signIntermediate(
   return { der, privateKey: pair.privateKey };
 }
 
+/** One trust store the replaced root was taken out of (or could not be): what `untrustOldRoot` reports. */
+export interface TrustRemoval {
+  store: string;
+  location: string;
+  state: string;
+  detail?: string;
+}
+
 export interface InitCaResult extends CaInfo {
   /** init --force: the trust stores the replaced root was removed from */
-  oldRootRemovedFrom?: TrustStoreResult[];
+  oldRootRemovedFrom?: TrustRemoval[];
   /** the home already had a CA made with these options: nothing was created or changed */
   existing?: boolean;
 }
@@ -318,7 +331,7 @@ export function initCa(context: Context, options: InitCaOptions = {}): InitCaRes
   const intermediate = signIntermediate(now, rootDer, rootPair.privateKey, keyType, permitted, id);
 
   // a replaced root must not stay trusted: take it out of every store mcpki put it in (or stop here)
-  const untrusted = options.force ? removeRootFromTrustStores(context) : [];
+  const untrusted = options.force && options.untrustOldRoot ? options.untrustOldRoot(context) : [];
 
   const rootX509 = new X509Certificate(rootDer);
   const intermediateX509 = new X509Certificate(intermediate.der);
