@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { importAccountKey, jwkThumbprint, parseJws, verifyEabBinding, verifyJws } from '../dist/acme-server/jws.js';
+import { importAccountKey, parseJws, verifyEabBinding, verifyJws } from '../dist/acme-server/jws.js';
+import { jwkThumbprint } from '../dist/pki/keys.js';
 import { createMemoryNonceStore } from '../dist/acme-server/nonces.js';
 
 const require = createRequire(import.meta.url);

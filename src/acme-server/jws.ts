@@ -2,15 +2,8 @@
 // nonce, the URL and either the account's key (jwk: newAccount, revokeCert by certificate key) or the
 // account's URL (kid: everything else). Parsing is strict: anything this module does not understand is
 // refused as malformed rather than ignored, since a lenient parser is where signature bypasses live.
-import {
-  createHash,
-  createHmac,
-  createPublicKey,
-  timingSafeEqual,
-  verify,
-  type JsonWebKey,
-  type KeyObject,
-} from 'node:crypto';
+import { createHmac, createPublicKey, timingSafeEqual, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { jwkThumbprint } from '../pki/keys.js';
 import { problem } from './problem.js';
 
 /** Account key algorithms accepted (RFC 7518 names), each with its key type, curve and hash. */
@@ -197,18 +190,6 @@ export function verifyJws(jws: ParsedJws, key: KeyObject): void {
     ok = false;
   }
   if (!ok) throw problem('malformed', 'the JWS signature does not verify');
-}
-
-/** RFC 7638 thumbprint (SHA-256, base64url) of a public key: the key authorization's second half. */
-export function jwkThumbprint(key: KeyObject): string {
-  const jwk = key.export({ format: 'jwk' });
-  const members: Record<string, unknown> =
-    jwk.kty === 'EC'
-      ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }
-      : jwk.kty === 'RSA'
-        ? { e: jwk.e, kty: jwk.kty, n: jwk.n }
-        : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
-  return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
 }
 
 /** The public JWK of a key in its canonical members only (what is stored and compared). */

@@ -1,30 +1,9 @@
 // RFC 8555 §6.7 problem documents, as the ACME server sends them. Every refusal of a request is one of these;
 // the HTTP layer turns it into `application/problem+json` with its status.
+import type { AcmeErrorName } from '../acme/problems.js';
 
-export type ProblemType =
-  | 'accountDoesNotExist'
-  | 'alreadyRevoked'
-  | 'badCSR'
-  | 'badNonce'
-  | 'badPublicKey'
-  | 'badRevocationReason'
-  | 'badSignatureAlgorithm'
-  | 'caa'
-  | 'connection'
-  | 'dns'
-  | 'externalAccountRequired'
-  | 'incorrectResponse'
-  | 'invalidContact'
-  | 'malformed'
-  | 'orderNotReady'
-  | 'rateLimited'
-  | 'rejectedIdentifier'
-  | 'serverInternal'
-  | 'tls'
-  | 'unauthorized'
-  | 'unsupportedContact'
-  | 'unsupportedIdentifier'
-  | 'userActionRequired';
+/** The RFC's error types, one list for client and server (src/acme/problems.ts); `compound` is not sent alone. */
+export type ProblemType = Exclude<AcmeErrorName, 'compound'>;
 
 const STATUS: Partial<Record<ProblemType, number>> = {
   accountDoesNotExist: 400,

@@ -16,10 +16,10 @@ import type { RevocationReason } from '../pki/x509.js';
 import { findCertificate } from '../inventory.js';
 import { classifySan, type San } from '../pki/names.js';
 import { parseCsr } from '../pki/csr.js';
+import { jwkThumbprint } from '../pki/keys.js';
 import {
   decodeBase64url,
   importAccountKey,
-  jwkThumbprint,
   parseJws,
   publicJwk,
   verifyEabBinding,

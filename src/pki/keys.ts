@@ -150,6 +150,18 @@ export function keyIdentifier(spki: Buffer): Buffer {
   return createHash('sha1').update(subjectPublicKey!.content.subarray(1)).digest();
 }
 
+/** RFC 7638 JWK thumbprint (SHA-256, base64url) of a key: how an ACME CA names an account key. */
+export function jwkThumbprint(key: KeyObject): string {
+  const jwk = key.export({ format: 'jwk' });
+  const members: Record<string, unknown> =
+    jwk.kty === 'EC'
+      ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }
+      : jwk.kty === 'RSA'
+        ? { e: jwk.e, kty: jwk.kty, n: jwk.n }
+        : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
+  return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
+}
+
 export function privateKeyPem(privateKey: KeyObject, passphrase?: string): string {
   if (passphrase !== undefined) return encryptedPrivateKeyPem(privateKey, passphrase);
   return privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
