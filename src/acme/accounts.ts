@@ -1,7 +1,7 @@
 // ACME accounts: the key lives in HOME/acme/accounts/NAME.key (0600, never printed); the account URL,
 // directory and contact are in the inventory. The key's type is read from the key file itself, so it cannot
 // disagree with the key the CA knows (a rollover may change it).
-import { createHash, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { assertPrivateFile, lstatOrNull } from '../fs/safe-path.js';
 import { dirname, join, resolve } from 'node:path';
@@ -11,7 +11,15 @@ import { hostname } from 'node:os';
 import { isAlive } from '../process/alive.js';
 import { McpkiError, fix } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
-import { KEY_TYPES, generateKey, keyTypeOf, privateKeyPem, readPrivateKey, type KeyType } from '../pki/keys.js';
+import {
+  KEY_TYPES,
+  generateKey,
+  jwkThumbprint,
+  keyTypeOf,
+  privateKeyPem,
+  readPrivateKey,
+  type KeyType,
+} from '../pki/keys.js';
 import { validateCertName } from '../pki/names.js';
 import type { AcmeAccountRecord } from '../store/store.js';
 import {
@@ -320,14 +328,6 @@ export async function updateAccountEmail(context: Context, name: string, email: 
   return viewOf(findAccount(context, name));
 }
 
-/** RFC 7638 JWK thumbprint (SHA-256, base64url) of a key: how a CA names an account key. */
-export function jwkThumbprint(key: KeyObject): string {
-  const jwk = key.export({ format: 'jwk' }) as Record<string, string>;
-  const members =
-    jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
-  return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
-}
-
 export interface RolloverOptions {
   /** the new key's type; default: the current key's type */
   keyType?: AccountKeyType;
@@ -387,6 +387,18 @@ export async function rolloverAccountKey(
       'wait for it to finish, then check the account with "mcpki acme account show"',
     );
   }
+  /** The CA knows `newKey` for the account: it becomes NAME.key, and the event and result say so. */
+  const finish = (newKey: KeyObject, recovered: boolean): RolloverResult => {
+    installKey(account, newKey, pending);
+    const thumbprint = jwkThumbprint(newKey);
+    const keyType = keyTypeOf(newKey);
+    store.addEvent({
+      type: 'acme.account.key-rollover',
+      name,
+      detail: { accountUrl: account.accountUrl, previousKeyType, keyType, previousThumbprint, thumbprint, recovered },
+    });
+    return { account: viewOf(findAccount(context, name)), previousKeyType, previousThumbprint, thumbprint, recovered };
+  };
   try {
     if (assertPrivateFile(pending, `unfinished rollover key of ACME account "${name}"`, true)) {
       // an earlier rollover was interrupted: does the CA know the new key for this account already?
@@ -400,29 +412,7 @@ export async function rolloverAccountKey(
         const problem = acmeError(error, { operation: 'account' });
         if (!(problem instanceof AcmeProblemError) || problem.problem.name !== 'accountDoesNotExist') throw problem;
       }
-      if (url === account.accountUrl) {
-        installKey(account, newKey, pending);
-        const thumbprint = jwkThumbprint(newKey);
-        store.addEvent({
-          type: 'acme.account.key-rollover',
-          name,
-          detail: {
-            accountUrl: account.accountUrl,
-            previousKeyType,
-            keyType: keyTypeOf(newKey),
-            previousThumbprint,
-            thumbprint,
-            recovered: true,
-          },
-        });
-        return {
-          account: viewOf(findAccount(context, name)),
-          previousKeyType,
-          previousThumbprint,
-          thumbprint,
-          recovered: true,
-        };
-      }
+      if (url === account.accountUrl) return finish(newKey, true);
       // the CA never took it: the current key is still the account's
       tryUnlink(pending);
     }
@@ -461,27 +451,7 @@ export async function rolloverAccountKey(
         { cause: error },
       );
     }
-    installKey(account, newKey, pending);
-    const thumbprint = jwkThumbprint(newKey);
-    store.addEvent({
-      type: 'acme.account.key-rollover',
-      name,
-      detail: {
-        accountUrl: account.accountUrl,
-        previousKeyType,
-        keyType,
-        previousThumbprint,
-        thumbprint,
-        recovered: false,
-      },
-    });
-    return {
-      account: viewOf(findAccount(context, name)),
-      previousKeyType,
-      previousThumbprint,
-      thumbprint,
-      recovered: false,
-    };
+    return finish(newKey, false);
   } finally {
     releaseConnections();
     store.unlock(lock, me);
