@@ -8,6 +8,7 @@ import { lookup as systemLookup, Resolver } from 'node:dns/promises';
 import { request as httpRequest } from 'node:http';
 import { isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { ipToBytes } from '../net/ip.js';
 import { children, decodeOid, parse, TAG } from '../pki/der.js';
 import type { ChallengeType, Identifier } from './model.js';
 import { AcmeProblem, problem } from './problem.js';
@@ -83,18 +84,29 @@ async function addressesOf(settings: ValidationSettings, identifier: Identifier)
   return addresses;
 }
 
-async function validateHttp01(settings: ValidationSettings, request: ValidationRequest): Promise<void> {
-  // every address is tried in turn (a name may resolve to ::1 and 127.0.0.1 with only one answering)
+/**
+ * Runs `attempt` against each address of the identifier in turn while nothing answers there (a name may resolve
+ * to ::1 and 127.0.0.1 with only one answering); any other failure, or the last one, is the outcome.
+ */
+async function atEachAddress(
+  settings: ValidationSettings,
+  identifier: Identifier,
+  attempt: (address: string) => Promise<void>,
+): Promise<void> {
   let failure: AcmeProblem | undefined;
-  for (const address of await addressesOf(settings, request.identifier)) {
+  for (const address of await addressesOf(settings, identifier)) {
     try {
-      return await fetchHttp01(settings, request, address);
+      return await attempt(address);
     } catch (error) {
       failure = error as AcmeProblem;
       if (failure.type !== 'connection') throw failure;
     }
   }
   throw failure!;
+}
+
+function validateHttp01(settings: ValidationSettings, request: ValidationRequest): Promise<void> {
+  return atEachAddress(settings, request.identifier, (address) => fetchHttp01(settings, request, address));
 }
 
 function fetchHttp01(settings: ValidationSettings, request: ValidationRequest, address: string): Promise<void> {
@@ -187,35 +199,11 @@ async function validateDns01(settings: ValidationSettings, request: ValidationRe
 /** RFC 8738 §6: an IP identifier is named in SNI by its reverse-DNS name. */
 function reverseName(ip: string): string {
   if (isIP(ip) === 4) return `${ip.split('.').reverse().join('.')}.in-addr.arpa`;
-  const bytes = ip.includes('::')
-    ? expandV6(ip)
-    : ip
-        .split(':')
-        .map((g) => g.padStart(4, '0'))
-        .join('');
-  return `${bytes.split('').reverse().join('.')}.ip6.arpa`;
+  return `${ipToBytes(ip).toString('hex').split('').reverse().join('.')}.ip6.arpa`;
 }
 
-function expandV6(ip: string): string {
-  const [head, tail] = ip.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return groups.map((g) => g.padStart(4, '0')).join('');
-}
-
-async function validateTlsAlpn01(settings: ValidationSettings, request: ValidationRequest): Promise<void> {
-  // as http-01: every address in turn while none can be connected to (localhost may be ::1 and 127.0.0.1)
-  let failure: AcmeProblem | undefined;
-  for (const address of await addressesOf(settings, request.identifier)) {
-    try {
-      return await handshakeTlsAlpn01(settings, request, address);
-    } catch (error) {
-      failure = error as AcmeProblem;
-      if (failure.type !== 'connection') throw failure;
-    }
-  }
-  throw failure!;
+function validateTlsAlpn01(settings: ValidationSettings, request: ValidationRequest): Promise<void> {
+  return atEachAddress(settings, request.identifier, (address) => handshakeTlsAlpn01(settings, request, address));
 }
 
 /** Socket errors that mean nothing answered at that address (another address may). */
