@@ -7,12 +7,14 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
+import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { tempDir, mcpki, run, hasCommand } from './helpers.js';
 import { freePorts } from './pebble.js';
 import { startPostgres, hasPostgres, postgresMissingReason, processAlive, childProcesses } from './postgres.js';
 import { startRoundRobinProxy } from './tcp-proxy.js';
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const skip = hasPostgres() ? false : postgresMissingReason();
 
 function mcpkiOk(args) {
@@ -232,6 +234,42 @@ describe('test/postgres.js: stop()', { skip }, () => {
     assert.deepEqual(children.filter(processAlive), []);
     assert.equal(existsSync(dir), false);
   });
+});
+
+describe('test/postgres.js: a test process that ends without stop()', { skip }, () => {
+  // A child process starts a cluster, prints its postmaster's PID and folder, then exits or is sent SIGTERM.
+  const script = (end) => `
+    import { startPostgres, childProcesses } from ${JSON.stringify(new URL('./postgres.js', import.meta.url).href)};
+    const server = await startPostgres();
+    console.log(JSON.stringify({ pid: server.pid, dir: server.dir, children: childProcesses(server.pid) }));
+    ${end === 'exit' ? 'process.exit(3);' : 'setInterval(() => {}, 1000);'}
+  `;
+  for (const end of ['exit', 'SIGTERM']) {
+    test(`${end}: the exit hooks kill the cluster and remove its folder`, async () => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script(end)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stderr.on('data', (d) => (err += d));
+      const started = await new Promise((resolve, reject) => {
+        child.stdout.on('data', (d) => {
+          out += d;
+          if (out.includes('\n')) resolve(JSON.parse(out));
+        });
+        child.once('exit', () => reject(new Error(`child exited before starting a cluster: ${err}`)));
+      });
+      const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+      if (end === 'SIGTERM') child.kill('SIGTERM');
+      assert.deepEqual(await exited, end === 'exit' ? { code: 3, signal: null } : { code: null, signal: 'SIGTERM' });
+      assert.ok(started.children.length >= 3);
+      // SIGKILLed processes are gone at once, but give the kernel a moment to tear them down
+      for (let i = 0; i < 100 && [started.pid, ...started.children].some(processAlive); i++) await sleep(20);
+      assert.equal(processAlive(started.pid), false);
+      assert.deepEqual(started.children.filter(processAlive), []);
+      assert.equal(existsSync(started.dir), false);
+    });
+  }
 });
 
 // ---------------------------------------------------------------------------------------------------------
