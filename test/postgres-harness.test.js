@@ -4,7 +4,8 @@
 // own CA for the server certificate.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
@@ -159,6 +160,29 @@ describe('test/postgres.js: a throw-away PostgreSQL', { skip }, () => {
     assert.equal(db, 'harness_b');
     await assert.rejects(server.createDatabase('bad"; DROP DATABASE postgres; --'), /is not \[a-z_\]/);
     await assert.rejects(server.createDatabase('harness_a'), /already exists/);
+  });
+
+  test('a server that cannot start: the error shows its log, and nothing is left', async () => {
+    mcpkiOk(['--home', home, 'issue', 'server', 'other', 'other.test']);
+    const before = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('mcpki-pg-')));
+    const error = await startPostgres({
+      tls: {
+        certFile: join(home, 'certs', 'pg', 'pg.fullchain.pem'),
+        keyFile: join(home, 'certs', 'other', 'other.key'), // not the certificate's key
+      },
+    }).then(
+      () => assert.fail('started with a key that does not match its certificate'),
+      (e) => e,
+    );
+    assert.match(
+      error.message,
+      /pg_ctl start failed[\s\S]*could not load private key file "server.key": key values mismatch/,
+    );
+    assert.equal(existsSync(error.dir), false);
+    assert.deepEqual(
+      readdirSync(tmpdir()).filter((n) => n.startsWith('mcpki-pg-') && !before.has(n)),
+      [],
+    );
   });
 
   test('restart() keeps the data, the port and the password; open connections break', async () => {

@@ -392,10 +392,16 @@ export async function startPostgres(options = {}) {
       if (attempt < 3 && /could not bind|address already in use/i.test(log)) continue;
       throw new Error(`postgres harness: pg_ctl start failed (${r.code}): ${r.stderr.trim()}\n--- log:\n${log}`);
     }
-    postmasterPid = readPostmasterPid(dataDir);
+    postmasterPid = readPostmasterPid(dataDir, owner);
   } catch (error) {
-    if (postmasterPid) killCluster(postmasterPid);
+    // pg_ctl may give up waiting (-t) while a postmaster it started is still coming up: kill that one too.
+    const pid = postmasterPid || pidFromFile(dataDir, owner);
+    if (pid) {
+      killCluster(pid);
+      await waitGone([pid], 5000);
+    }
     removeDir();
+    error.dir = dir;
     throw error;
   }
   timings.totalMs = Date.now() - started;
@@ -479,7 +485,7 @@ export async function startPostgres(options = {}) {
         throw new Error(
           `postgres harness: pg_ctl start (restart) failed (${r.code}): ${r.stderr.trim()}\n--- log:\n${logTail()}`,
         );
-      postmasterPid = readPostmasterPid(dataDir);
+      postmasterPid = readPostmasterPid(dataDir, owner);
     },
 
     /**
@@ -518,10 +524,25 @@ export async function startPostgres(options = {}) {
   return handle;
 }
 
-/** The postmaster's PID: the first line of DATA/postmaster.pid. */
-function readPostmasterPid(dataDir) {
-  const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  if (!Number.isInteger(pid) || pid <= 0 || !processAlive(pid))
+/**
+ * The first line of DATA/postmaster.pid as a PID, or 0. The file is the server user's: a PID is taken only when
+ * that process runs as the server's user, so a planted number cannot make root kill anything else.
+ */
+function pidFromFile(dataDir, owner) {
+  try {
+    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    if (!Number.isInteger(pid) || pid <= 1) return 0;
+    const uid = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m);
+    return uid && Number(uid[1]) === owner.uid ? pid : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The postmaster's PID: the first line of DATA/postmaster.pid, alive. */
+function readPostmasterPid(dataDir, owner) {
+  const pid = pidFromFile(dataDir, owner);
+  if (!pid || !processAlive(pid))
     throw new Error(`postgres harness: no live postmaster in ${join(dataDir, 'postmaster.pid')}`);
   return pid;
 }
