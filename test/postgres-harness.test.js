@@ -4,8 +4,7 @@
 // own CA for the server certificate.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
@@ -164,7 +163,6 @@ describe('test/postgres.js: a throw-away PostgreSQL', { skip }, () => {
 
   test('a server that cannot start: the error shows its log, and nothing is left', async () => {
     mcpkiOk(['--home', home, 'issue', 'server', 'other', 'other.test']);
-    const before = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('mcpki-pg-')));
     const error = await startPostgres({
       tls: {
         certFile: join(home, 'certs', 'pg', 'pg.fullchain.pem'),
@@ -179,10 +177,6 @@ describe('test/postgres.js: a throw-away PostgreSQL', { skip }, () => {
       /pg_ctl start failed[\s\S]*could not load private key file "server.key": key values mismatch/,
     );
     assert.equal(existsSync(error.dir), false);
-    assert.deepEqual(
-      readdirSync(tmpdir()).filter((n) => n.startsWith('mcpki-pg-') && !before.has(n)),
-      [],
-    );
   });
 
   test('restart() keeps the data, the port and the password; open connections break', async () => {
@@ -273,6 +267,7 @@ describe('test/postgres.js: a test process that ends without stop()', { skip }, 
       const child = spawn(process.execPath, ['--input-type=module', '-e', script(end)], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
+      const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
       let out = '';
       let err = '';
       child.stderr.on('data', (d) => (err += d));
@@ -283,7 +278,6 @@ describe('test/postgres.js: a test process that ends without stop()', { skip }, 
         });
         child.once('exit', () => reject(new Error(`child exited before starting a cluster: ${err}`)));
       });
-      const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
       if (end === 'SIGTERM') child.kill('SIGTERM');
       assert.deepEqual(await exited, end === 'exit' ? { code: 3, signal: null } : { code: null, signal: 'SIGTERM' });
       assert.ok(started.children.length >= 3);
@@ -294,6 +288,44 @@ describe('test/postgres.js: a test process that ends without stop()', { skip }, 
       assert.equal(existsSync(started.dir), false);
     });
   }
+
+  test('exit while initdb runs: initdb is killed, the folder removed, nothing else', async () => {
+    // The child's os.tmpdir() is a folder of this test (reachable by nobody), so what it leaves is seen here.
+    const temp = tempDir('mcpki-pg-hooks-');
+    try {
+      chmodSync(temp.dir, 0o755);
+      const scratch = join(temp.dir, 'tmp');
+      mkdirSync(scratch, { mode: 0o755 });
+      const code = `
+        import { startPostgres } from ${JSON.stringify(new URL('./postgres.js', import.meta.url).href)};
+        startPostgres().catch(() => {});
+        setTimeout(() => process.exit(3), 300);
+      `;
+      // its own process group: were the hook to signal "PID 0" it would kill that group, not this runner
+      const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+        stdio: 'ignore',
+        detached: true,
+        env: { ...process.env, TMPDIR: scratch },
+      });
+      const exited = await new Promise((resolve) => child.once('exit', (c, signal) => resolve({ code: c, signal })));
+      assert.deepEqual(exited, { code: 3, signal: null });
+      const running = () =>
+        readdirSync('/proc')
+          .filter((p) => /^\d+$/.test(p))
+          .filter((p) => {
+            try {
+              return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(scratch) && processAlive(Number(p));
+            } catch {
+              return false;
+            }
+          });
+      for (let i = 0; i < 100 && running().length > 0; i++) await sleep(50);
+      assert.deepEqual(running(), [], 'no initdb or postgres left running on the folder');
+      assert.deepEqual(readdirSync(scratch), []);
+    } finally {
+      temp.cleanup();
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------

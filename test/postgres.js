@@ -25,7 +25,8 @@
 // The children get a small environment of their own (no PG* variable of the caller leaks in).
 // stop() runs `pg_ctl stop -m fast`; when that fails or the postmaster outlives it, the postmaster and the
 // processes it started are killed by their PIDs (SIGKILL). A process 'exit' hook and SIGINT/SIGTERM/SIGHUP hooks
-// do the same for whatever is left (and remove its scratch folder) as a last resort.
+// do the same for whatever is left, and for an initdb or pg_ctl still running, and remove the scratch folders, as
+// a last resort.
 import { execFile, spawnSync } from 'node:child_process';
 import {
   closeSync,
@@ -122,9 +123,16 @@ function runAsServer(owner, bin, args, { cwd, env, timeoutMs = 60_000 }) {
     ? ['setpriv', [`--reuid=${owner.uid}`, `--regid=${owner.gid}`, '--clear-groups', '--', bin, ...args]]
     : [bin, args];
   return new Promise((resolve) => {
-    execFile(command, argv, { cwd, env, timeout: timeoutMs, encoding: 'utf8' }, (error, stdout, stderr) => {
-      resolve({ code: error ? (error.code ?? 1) : 0, stdout: stdout ?? '', stderr: stderr ?? '' });
-    });
+    const child = execFile(
+      command,
+      argv,
+      { cwd, env, timeout: timeoutMs, encoding: 'utf8' },
+      (error, stdout, stderr) => {
+        liveCommands.delete(child);
+        resolve({ code: error ? (error.code ?? 1) : 0, stdout: stdout ?? '', stderr: stderr ?? '' });
+      },
+    );
+    liveCommands.add(child);
   });
 }
 
@@ -169,6 +177,8 @@ export function childProcesses(pid) {
 
 function killNow(pids) {
   for (const pid of pids) {
+    // 0 would be our own process group, negative numbers other groups, 1 init: never those.
+    if (!Number.isInteger(pid) || pid <= 1) continue;
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -179,6 +189,7 @@ function killNow(pids) {
 
 /** SIGKILLs a postmaster and its children (each child is in its own process group, so one by one). */
 function killCluster(pid) {
+  if (!pid) return [];
   const children = childProcesses(pid);
   killNow([pid, ...children]);
   return [pid, ...children];
@@ -197,9 +208,12 @@ async function waitGone(pids, timeoutMs) {
 // Last-resort cleanup
 
 const liveClusters = new Map(); // scratch dir -> () => number (current postmaster PID)
+const liveCommands = new Set(); // initdb or pg_ctl still running
 let hooksInstalled = false;
 
 function cleanupAllNow() {
+  for (const child of liveCommands) child.kill('SIGKILL');
+  liveCommands.clear();
   for (const [dir, currentPid] of liveClusters) {
     killCluster(currentPid());
     rmSync(dir, { recursive: true, force: true });
@@ -338,7 +352,7 @@ export async function startPostgres(options = {}) {
 
   const password = randomBytes(18).toString('hex');
   let port;
-  let timings = {};
+  const timings = {};
   try {
     for (const folder of [dataDir, runDir]) {
       mkdirSync(folder, { mode: 0o700 });
