@@ -1,6 +1,7 @@
 import { lstatSync, type Stats } from 'node:fs';
 import { McpkiError } from './errors.js';
 import { assertSafeHome, ensurePrivateDir, layoutOf, resolveHome, type HomeLayout } from './home.js';
+import { parseStoreLocation, type StoreLocation } from './store/location.js';
 import { Store } from './store/store.js';
 
 export type Clock = () => Date;
@@ -17,6 +18,13 @@ export interface Context {
   store(): Store;
   /** The inventory if it exists; read-only commands use this so they never create a database. */
   existingStore(): Store | undefined;
+  /** Where the inventory lives: the home's SQLite file, or PostgreSQL (--store, MCPKI_STORE, `store:`). */
+  readonly storeLocation: StoreLocation;
+  /**
+   * mcpki.yaml's `store:`, used when neither --store nor MCPKI_STORE said where the inventory is; called before
+   * the inventory is first opened.
+   */
+  useConfiguredStore(value: string | undefined): void;
   close(): void;
 }
 
@@ -25,12 +33,17 @@ export interface ContextOptions {
   home?: string;
   now?: Clock;
   env?: NodeJS.ProcessEnv;
+  /** --store: `sqlite` or a postgres:// URL; falls back to MCPKI_STORE, then mcpki.yaml's `store:` */
+  store?: string;
 }
 
 export function createContext(options: ContextOptions = {}): Context {
   const home = resolveHome(options.home, options.env ?? process.env);
   const layout = layoutOf(home);
   const now = options.now ?? (() => new Date());
+  const env = options.env ?? process.env;
+  const given = options.store ?? env.MCPKI_STORE;
+  let location: StoreLocation = parseStoreLocation(given, env);
   let store: Store | undefined;
   // the home is checked (owners, modes, CA keys) once, before the first use of anything in it
   let checked = false;
@@ -47,17 +60,28 @@ export function createContext(options: ContextOptions = {}): Context {
       return safeLayout();
     },
     now,
+    get storeLocation() {
+      return location;
+    },
+    useConfiguredStore(value) {
+      if (given === undefined && value !== undefined && !store) location = parseStoreLocation(value, env);
+    },
     store() {
       if (!store) {
         safeLayout();
         ensurePrivateDir(home);
-        checkInventoryFile(layout);
-        store = Store.open(layout.database, now);
+        if (location.kind === 'postgres') {
+          store = Store.openPostgres(location, home, now);
+        } else {
+          checkInventoryFile(layout);
+          store = Store.open(layout.database, now);
+        }
       }
       return store;
     },
     existingStore() {
-      if (store || lstatOrNull(layout.database) || lstatOrNull(layout.rootCert)) return this.store();
+      if (store || location.kind === 'postgres' || lstatOrNull(layout.database) || lstatOrNull(layout.rootCert))
+        return this.store();
       safeLayout(); // an unusable home is still an error, not an empty inventory; a missing one is not created
       return undefined;
     },

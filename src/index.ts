@@ -76,6 +76,8 @@ export { parseDuration, DURATION_LIMITS } from './duration.js';
 export { readInputText, INPUT_LIMITS, type ReadInputOptions } from './fs/read.js';
 export { assertSafeDir } from './fs/safe-path.js';
 export { backupInventory, restoreInventory, type BackupResult, type RestoreResult } from './store/backup.js';
+export { migrateInventory, type StoreMigrateResult, type TableCopy } from './store/copy.js';
+export { parseStoreLocation, redactUrl, type StoreLocation, type PostgresLocation } from './store/location.js';
 export type {
   CertificateRecord,
   CertificatePaths,

@@ -10,7 +10,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { createContext } from '../dist/index.js';
-import { mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
+import { mcpki, mcpkiAsync, run, tempDir, testStore } from './helpers.js';
 import { hasPebble, startPebble } from './pebble.js';
 
 const require = createRequire(import.meta.url);
@@ -235,7 +235,7 @@ describe('ACME accounts against Pebble', { skip }, () => {
     unlinkSync(pending);
 
     // a rollover of the same account in another (live) process: refused at once, nothing touched
-    const context = createContext({ home });
+    const context = createContext({ ...testStore(home), home });
     const me = { pid: process.pid, host: hostname(), acquiredAt: new Date().toISOString() };
     assert.equal(
       context.store().tryLock('acme-account-rollover:crash', me, () => true),

@@ -6,7 +6,7 @@ import { createServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ariCertificateId, createContext, refreshRenewalInfo } from '../dist/index.js';
-import { mcpki, tempDir } from './helpers.js';
+import { mcpki, tempDir, testStore } from './helpers.js';
 
 async function fixture(home, { ari }) {
   const requests = [];
@@ -81,7 +81,7 @@ test('the window, Retry-After and explanation are fetched and stored', async () 
     const issued = prepareHome(home);
     const { server, requests, url } = await fixture(home, { ari: true });
     const now = new Date('2031-01-01T00:00:00Z');
-    const context = createContext({ home, now: () => now });
+    const context = createContext({ ...testStore(home), home, now: () => now });
     try {
       const certId = seed(context, home, url, issued);
       const outcome = await refreshRenewalInfo(context, 'site');
@@ -111,7 +111,7 @@ test('a CA without renewalInfo is skipped cleanly', async () => {
   try {
     const issued = prepareHome(home);
     const { server, requests, url } = await fixture(home, { ari: false });
-    const context = createContext({ home });
+    const context = createContext({ ...testStore(home), home });
     try {
       seed(context, home, url, issued);
       const outcome = await refreshRenewalInfo(context, 'site');

@@ -11,7 +11,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { ariCertificateId, fetchRenewalInfo } from '../dist/index.js';
-import { BIN, mcpki, tempDir } from './helpers.js';
+import { BIN, mcpki, tempDir, storeEnv } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 const acme = require('acme-client');
@@ -44,7 +44,7 @@ after(async () => {
 async function startServer(args, { bare = false } = {}) {
   const listen = bare ? [] : ['--listen', '127.0.0.1:0', '--http-port', String(challengeServer.address().port)];
   const child = spawn(process.execPath, [BIN, '--home', home, '--json', 'acme-server', ...listen, ...args], {
-    env: { ...process.env, NO_COLOR: '1' },
+    env: { ...process.env, NO_COLOR: '1', ...storeEnv(['--home', home]) },
   });
   let stdout = '';
   let stderr = '';
@@ -308,7 +308,7 @@ test('the acmeServer: section of mcpki.yaml (-c) sets the same things as the fla
 
     // a certificate of that profile: clientAuth, 7 days; meanwhile "mcpki serve" runs on the same home
     const serve = spawn(process.execPath, [BIN, '--home', home, 'serve', '-c', file], {
-      env: { ...process.env, NO_COLOR: '1' },
+      env: { ...process.env, NO_COLOR: '1', ...storeEnv(['--home', home]) },
     });
     let serveOut = '';
     serve.stdout.on('data', (d) => (serveOut += d));

@@ -17,7 +17,7 @@ import { createContext } from '../dist/context.js';
 import { startAcmeServer } from '../dist/acme-server/server.js';
 import { createEabKey, eabKeyLookup } from '../dist/acme-server/eab.js';
 import { CHALLTESTSRV_BIN, freePorts } from './pebble.js';
-import { hasCommand, mcpki, run, startPeer, tempDir } from './helpers.js';
+import { hasCommand, mcpki, run, startPeer, tempDir, testStore } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 const acme = require('acme-client');
@@ -89,7 +89,7 @@ before(async () => {
       managementPort,
     );
   }
-  context = createContext({ home });
+  context = createContext({ ...testStore(home), home });
   server = await startAcmeServer(context, {
     listen: [{ host: '127.0.0.1', port: 0 }],
     validation: {

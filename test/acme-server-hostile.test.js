@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { createContext } from '../dist/context.js';
 import { startAcmeServer } from '../dist/acme-server/server.js';
 import { createMemoryState } from '../dist/acme-server/model.js';
-import { mcpki, run, tempDir } from './helpers.js';
+import { mcpki, run, tempDir, testStore } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 const acme = require('acme-client');
@@ -55,7 +55,7 @@ before(async () => {
     else res.writeHead(404).end();
   });
   await new Promise((resolve) => challengeServer.listen(0, '127.0.0.1', resolve));
-  context = createContext({ home });
+  context = createContext({ ...testStore(home), home });
   server = await startAcmeServer(context, {
     listen: [{ host: '127.0.0.1', port: 0 }],
     validation: { httpPort: challengeServer.address().port, tlsPort: 1, timeoutMs: 5_000 },

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { BIN, mcpki, tempDir } from './helpers.js';
+import { BIN, mcpki, tempDir, storeEnv } from './helpers.js';
 
 let work;
 let server;
@@ -36,7 +36,7 @@ before(async () => {
   const child = spawn(
     process.execPath,
     [BIN, '--home', caHome, '--json', 'acme-server', '--listen', '127.0.0.1:0', '--http-port', String(httpPort)],
-    { env: { ...process.env, NO_COLOR: '1' } },
+    { env: { ...process.env, NO_COLOR: '1', ...storeEnv(['--home', caHome]) } },
   );
   let stdout = '';
   let stderr = '';

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { createContext } from '../dist/context.js';
 import { startAcmeServer } from '../dist/acme-server/server.js';
 import { createStoreState } from '../dist/acme-server/model.js';
-import { mcpki, tempDir } from './helpers.js';
+import { mcpki, tempDir, testStore } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 const acme = require('acme-client');
@@ -40,7 +40,7 @@ after(async () => {
 });
 
 async function start(port = 0) {
-  const context = createContext({ home });
+  const context = createContext({ ...testStore(home), home });
   const server = await startAcmeServer(context, {
     listen: [{ host: '127.0.0.1', port }],
     validation: { httpPort: challengeServer.address().port, tlsPort: 1, timeoutMs: 5_000 },
@@ -117,7 +117,7 @@ test("an EAB HMAC key is sealed to the intermediate's key: it opens with that ke
   const { generateKeyPairSync } = await import('node:crypto');
   const { sealEabKey, openEabKey, eabKeyLookup, createEabKey } = await import('../dist/acme-server/eab.js');
   const { loadIssuingCa } = await import('../dist/pki/ca.js');
-  const context = createContext({ home });
+  const context = createContext({ ...testStore(home), home });
   try {
     const ca = loadIssuingCa(context);
     const secret = Buffer.alloc(32, 9);

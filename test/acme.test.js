@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { BIN, hasCommand, mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
+import { BIN, hasCommand, mcpki, mcpkiAsync, run, tempDir, testStore } from './helpers.js';
 import { hasPebble, portIsFree, startPebble } from './pebble.js';
 
 const skip = !hasPebble() && 'Pebble is not installed (apt-get install pebble)';
@@ -375,7 +375,7 @@ certificates:
 `,
     );
     let now = new Date();
-    const context = createContext({ home, now: () => now });
+    const context = createContext({ ...testStore(home), home, now: () => now });
     const service = await startService(context, {
       loadConfig: () => loadConfig(config),
       schedule: '0 0 1 1 *',

@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { applyConfig, createContext, loadConfig } from '../dist/index.js';
-import { mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
+import { mcpki, mcpkiAsync, run, tempDir, testStore } from './helpers.js';
 
 function setup({ failHook = false } = {}) {
   const temp = tempDir('mcpki-apply-');
@@ -174,7 +174,7 @@ test('renew --dry-run shows the plan; --force renews one certificate, rewrites i
 test('with an injected clock, each certificate renews when its policy says, and only then', async () => {
   const s = setup();
   let now = new Date();
-  const context = createContext({ home: s.home, now: () => now });
+  const context = createContext({ ...testStore(s.home), home: s.home, now: () => now });
   try {
     const config = loadConfig(s.config);
     await applyConfig(context, config);

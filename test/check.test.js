@@ -7,7 +7,7 @@ import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { createContext, issueCertificate } from '../dist/index.js';
-import { mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
+import { mcpki, mcpkiAsync, run, tempDir, testStore } from './helpers.js';
 
 // A server in its own process, so that the synchronous openssl calls below do not stall it.
 const SERVER = `
@@ -95,7 +95,7 @@ before(() => {
   paths.imposter = issue(other, 'server', 'imposter', ['localhost', '127.0.0.1']).paths;
   paths.intruder = issue(stranger, 'client', 'intruder', ['intruder@example.test']).paths;
   // an expired certificate: issued by the library with a clock 10 days back, valid for 2 days
-  const past = createContext({ home, now: () => new Date(Date.now() - 10 * 86_400_000) });
+  const past = createContext({ ...testStore(home), home, now: () => new Date(Date.now() - 10 * 86_400_000) });
   try {
     paths.expired = issueCertificate(past, {
       kind: 'server',

@@ -11,7 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, mcpki, run, tempDir } from './helpers.js';
+import { BIN, mcpki, run, tempDir, storeEnv } from './helpers.js';
 
 const ROUNDS = Number(process.env.MCPKI_CRASH_ROUNDS ?? 200);
 const NAMES = Array.from({ length: 20 }, (_, i) => `svc${i}`);
@@ -74,7 +74,7 @@ function runApply(home, config, killAfterMs) {
     const child = spawn(
       process.execPath,
       [BIN, '--home', home, 'renew', '-c', config, ...NAMES.flatMap((n) => ['--force', n])],
-      { stdio: 'ignore' },
+      { stdio: 'ignore', env: { ...process.env, ...storeEnv(['--home', home]) } },
     );
     const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.on('close', (code, signal) => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { applyConfig, createContext, loadConfig } from '../dist/index.js';
 import { planCrl } from '../dist/renewal/crl.js';
 import { startService } from '../dist/service/serve.js';
-import { hasCommand, mcpki, run, tempDir } from './helpers.js';
+import { hasCommand, mcpki, run, tempDir, testStore } from './helpers.js';
 import { freePorts } from './pebble.js';
 import { nginxConf } from './nginx.js';
 
@@ -123,7 +123,7 @@ test('apply publishes the CRL, copies it and runs the hook; a second apply chang
   assert.match(s.cli(['apply', '-c', s.config]).stdout, /nothing to do/);
 
   s.cli(['revoke', 'bad']);
-  const plan = planCrl(createContext({ home: s.home }), loadConfig(s.config));
+  const plan = planCrl(createContext({ ...testStore(s.home), home: s.home }), loadConfig(s.config));
   assert.equal(plan.due, true);
   assert.equal(plan.code, 'revoked');
   assert.match(plan.reason, /revoked since CRL #1 was published: bad/);
@@ -170,7 +170,7 @@ test('a CRL made by hand (mcpki crl) is taken into account: its copy is refreshe
 test('the clock past refreshBefore (or past nextUpdate) republishes; before it, nothing', async (t) => {
   const s = setup(t, { crl: '  refreshBefore: 2d\n' });
   let now = new Date();
-  const context = createContext({ home: s.home, now: () => now });
+  const context = createContext({ ...testStore(s.home), home: s.home, now: () => now });
   t.after(() => context.close());
   const config = loadConfig(s.config);
   const first = await applyConfig(context, config);
@@ -254,7 +254,7 @@ test('serve publishes the CRL, logs crl.published, exports its nextUpdate and wa
   const s = setup(t);
   const events = [];
   let now = new Date();
-  const context = createContext({ home: s.home, now: () => now });
+  const context = createContext({ ...testStore(s.home), home: s.home, now: () => now });
   // a free port (metrics addresses take ports 1 to 65535)
   const { createServer } = await import('node:net');
   const probe = createServer();

@@ -1,9 +1,10 @@
 // Shared test helpers: temporary homes, running the real CLI, and calling real peers (openssl, python3).
 import { spawnSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
-import { join, dirname } from 'node:path';
+import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -15,11 +16,26 @@ export function tempDir(prefix = 'mcpki-test-') {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * With MCPKI_TEST_POSTGRES (a postgres:// URL, set by test/postgres-pass.js), every home the CLI is run with
+ * keeps its inventory in a schema of its own in that database: the same tests run against PostgreSQL.
+ */
+export function storeEnv(args, env = {}) {
+  const base = process.env.MCPKI_TEST_POSTGRES;
+  if (!base || env.MCPKI_STORE !== undefined) return {};
+  const at = args.indexOf('--home');
+  const inline = args.find((a) => typeof a === 'string' && a.startsWith('--home='));
+  const home = at >= 0 ? args[at + 1] : inline ? inline.slice(7) : (env.MCPKI_HOME ?? process.env.MCPKI_HOME);
+  if (!home) return {};
+  const schema = 'h_' + createHash('sha256').update(resolve(home)).digest('hex').slice(0, 24);
+  return { MCPKI_STORE: `${base}${base.includes('?') ? '&' : '?'}schema=${schema}` };
+}
+
 /** Runs the CLI synchronously; returns { status, stdout, stderr, json }. */
 export function mcpki(args, options = {}) {
   const result = spawnSync(process.execPath, [BIN, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', ...(options.env ?? {}) },
+    env: { ...process.env, NO_COLOR: '1', ...storeEnv(args, options.env), ...(options.env ?? {}) },
     input: options.input,
     cwd: options.cwd,
     timeout: options.timeout ?? 60_000,
@@ -39,7 +55,7 @@ export function mcpki(args, options = {}) {
 export function mcpkiAsync(args, options = {}) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, NO_COLOR: '1', ...(options.env ?? {}) },
+      env: { ...process.env, NO_COLOR: '1', ...storeEnv(args, options.env), ...(options.env ?? {}) },
     });
     let stdout = '';
     let stderr = '';
@@ -97,4 +113,10 @@ export async function startPeer(cmd, args, port, { waitMs = 15_000, ...options }
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** createContext's `store` for a home in the PostgreSQL pass (see storeEnv); empty otherwise. */
+export function testStore(home) {
+  const env = storeEnv(['--home', home]);
+  return env.MCPKI_STORE ? { store: env.MCPKI_STORE } : {};
 }

@@ -12,14 +12,14 @@ import {
 } from '../dist/index.js';
 import { spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
-import { mcpki, run, tempDir } from './helpers.js';
+import { mcpki, run, tempDir, testStore } from './helpers.js';
 
 const DAY = 86_400_000;
 
 test('states and time left follow the injected clock', () => {
   const { dir, cleanup } = tempDir();
   let now = new Date('2030-01-01T00:00:00Z');
-  const context = createContext({ home: dir, now: () => now });
+  const context = createContext({ ...testStore(dir), home: dir, now: () => now });
   try {
     initCa(context);
     const issued = issueCertificate(context, { kind: 'server', name: 'svc', sans: ['svc.localhost'], days: 30 });

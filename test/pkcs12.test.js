@@ -5,7 +5,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createContext, initCa, issueCertificate } from '../dist/index.js';
-import { hasCommand, mcpki, run, tempDir } from './helpers.js';
+import { hasCommand, mcpki, run, tempDir, testStore } from './helpers.js';
 
 const PASSWORD = 'test pass 1';
 const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'ed25519'];
@@ -21,7 +21,7 @@ const issued = new Map();
 
 before(() => {
   home = tempDir();
-  context = createContext({ home: home.dir });
+  context = createContext({ ...testStore(home.dir), home: home.dir });
   initCa(context);
 });
 

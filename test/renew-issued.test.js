@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
-import { mcpki, run, tempDir } from './helpers.js';
+import { mcpki, run, tempDir, testStore } from './helpers.js';
 import { createContext, renewIssued } from '../dist/index.js';
 
 function verify(home, cert, purpose, host, at) {
@@ -201,7 +201,7 @@ test('renew --all-issued renews what the policy says is due, leaves the rest, sk
     ]);
     // six days later: 3 of 9 days left is under half of a short lifetime, so "short" is due; 84 of 90 is not
     later = new Date(Date.now() + 6 * 86_400_000);
-    const context = createContext({ home, now: () => later });
+    const context = createContext({ ...testStore(home), home, now: () => later });
     try {
       const dry = renewIssued(context, { all: true, dryRun: true });
       assert.deepEqual(

@@ -8,7 +8,7 @@ import { get } from 'node:http';
 import { join } from 'node:path';
 import { createContext, loadConfig } from '../dist/index.js';
 import { startService } from '../dist/service/serve.js';
-import { BIN, mcpki, run, tempDir } from './helpers.js';
+import { BIN, mcpki, run, tempDir, testStore, storeEnv } from './helpers.js';
 import { freePorts } from './pebble.js';
 
 function setup() {
@@ -52,7 +52,7 @@ function fetchText(url) {
 test('in-process with an injected clock: each certificate renews before expiry, targets rewritten, one reload per renewal', async () => {
   const s = setup();
   let now = new Date();
-  const context = createContext({ home: s.home, now: () => now });
+  const context = createContext({ ...testStore(s.home), home: s.home, now: () => now });
   const service = await startService(context, {
     loadConfig: () => loadConfig(s.config),
     schedule: '0 0 1 1 *',
@@ -100,7 +100,7 @@ test('as a process: metrics carry each not-after, a second serve refuses, SIGHUP
   const child = spawn(
     process.execPath,
     [BIN, '--home', s.home, 'serve', '-c', s.config, '--metrics', `127.0.0.1:${port}`],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...storeEnv(['--home', s.home]) } },
   );
   let log = '';
   child.stdout.on('data', (d) => (log += d));

@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
-import { mcpki, tempDir, run, hasCommand, BIN } from './helpers.js';
+import { mcpki, tempDir, run, hasCommand, BIN, testStore } from './helpers.js';
 import { formatEnv } from '../dist/trust/env.js';
 
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -711,7 +711,7 @@ describe('system store folders', () => {
     t.after(cleanup);
     const home = join(dir, 'home');
     assert.equal(mcpki(['--home', home, 'init']).status, 0);
-    const context = createContext({ home });
+    const context = createContext({ ...testStore(home), home });
     const root = loadRoot(context);
     context.close();
     const open = join(dir, 'open');

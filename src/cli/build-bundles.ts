@@ -26,6 +26,7 @@ const GROUPS = [
   'check',
   'sign',
   'forget',
+  'store',
   'completion',
 ];
 

@@ -6,6 +6,7 @@ import { reportError, type OutputOptions } from './output.js';
 
 export interface GlobalOptions extends OutputOptions {
   home?: string;
+  store?: string;
 }
 
 export interface ActionEnv {
@@ -34,7 +35,7 @@ export function action<Args extends unknown[]>(
     };
     let context: Context | undefined;
     try {
-      context = createContext({ home: out.home });
+      context = createContext({ home: out.home, ...(globals.store === undefined ? {} : { store: globals.store }) });
       const code = await run({ context, out }, ...(args.slice(0, -1) as Args));
       if (typeof code === 'number') process.exitCode = code;
     } catch (error) {

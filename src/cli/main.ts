@@ -19,6 +19,7 @@ import type * as Check from './commands/check.js';
 import type * as Completion from './commands/completion.js';
 import type * as Sign from './commands/sign.js';
 import type * as Forget from './commands/forget.js';
+import type * as Store from './commands/store.js';
 import { VERSION } from './version.js';
 
 export { VERSION };
@@ -46,6 +47,7 @@ const GROUPS = {
   check: async (program: Command) => bundle<typeof Check>('check').registerCheck(program),
   sign: async (program: Command) => bundle<typeof Sign>('sign').registerSign(program),
   forget: async (program: Command) => bundle<typeof Forget>('forget').registerForget(program),
+  store: async (program: Command) => bundle<typeof Store>('store').registerStore(program),
   // the completion script covers every command: it builds the whole program
   completion: async (program: Command) =>
     bundle<typeof Completion>('completion').registerCompletion(program, () => buildProgram()),
@@ -73,6 +75,7 @@ const GROUP_OF: Record<string, keyof typeof GROUPS> = {
   check: 'check',
   sign: 'sign',
   forget: 'forget',
+  store: 'store',
   completion: 'completion',
 };
 
@@ -95,7 +98,7 @@ export function exitCodeHelp(): string {
 function firstCommandWord(argv: readonly string[]): string | undefined {
   for (let i = 2; i < argv.length; i++) {
     const word = argv[i]!;
-    if (word === '--home') i++;
+    if (word === '--home' || word === '--store') i++;
     else if (!word.startsWith('-')) return word;
   }
   return undefined;
@@ -112,6 +115,10 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
     )
     .version(VERSION)
     .option('--home <dir>', 'state folder (default: MCPKI_HOME, else $XDG_DATA_HOME/mcpki, else ~/.local/share/mcpki)')
+    .option(
+      '--store <url>',
+      'where the inventory lives: sqlite (the home, default) or postgres://USER@HOST/DB?sslmode=… (default: MCPKI_STORE)',
+    )
     .option('--json', 'print a machine-readable JSON result (see docs/cli.md)')
     .showSuggestionAfterError()
     .exitOverride()
@@ -143,7 +150,7 @@ export function helpArgv(argv: readonly string[]): string[] {
   let at = -1;
   for (let i = 2; i < argv.length; i++) {
     const word = argv[i]!;
-    if (word === '--home') i++;
+    if (word === '--home' || word === '--store') i++;
     else if (!word.startsWith('-')) {
       at = i;
       break;

@@ -1,7 +1,7 @@
 // The ACME server's tables (migration 5). Objects are JSON documents keyed by id; the columns beside them are
 // what is looked up by. The protocol layer maps these documents to its own types (src/acme-server/model.ts),
 // so this file knows nothing of ACME beyond names, and another store (issue 12) implements the same calls.
-import type Database from 'better-sqlite3';
+import type { SqlStatement } from './connection.js';
 
 export type Document = Record<string, unknown>;
 
@@ -34,7 +34,7 @@ export interface EabKeyRow {
   revokedAt: string | null;
 }
 
-type Statement = (sql: string) => Database.Statement;
+type Statement = (sql: string) => SqlStatement;
 type Run = <T>(fn: () => T) => T;
 type Transaction = <T>(fn: () => T) => T;
 

@@ -1,7 +1,6 @@
-// The inventory: the only module that speaks SQL. WAL plus a busy timeout let many mcpki processes share one
-// database; writes are short transactions.
-import Database from 'better-sqlite3';
-import { createHash, randomBytes } from 'node:crypto';
+// The inventory: the only module that speaks SQL, written once for both databases it runs on (the home's
+// SQLite file, src/store/sqlite.ts, or PostgreSQL, src/store/postgres.ts). Writes are short transactions.
+import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   existsSync,
@@ -13,13 +12,22 @@ import {
   renameSync,
   unlinkSync,
 } from 'node:fs';
-import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { McpkiError, fix } from '../errors.js';
 import { installError } from '../install.js';
 import type { San } from '../pki/names.js';
 import { AcmeServerTables } from './acme-server.js';
+import type { Connection, SqlStatement } from './connection.js';
+import type { PostgresLocation } from './location.js';
 import { MIGRATIONS } from './migrations.js';
+import { POSTGRES_MIGRATIONS } from './migrations-postgres.js';
+import { PostgresConnection } from './postgres.js';
+import { SqliteConnection } from './sqlite.js';
+import { x5tS256 } from './thumbprint.js';
+
+export { openDatabase } from './sqlite.js';
+export { x5tS256 } from './thumbprint.js';
 
 export type CertificateKind = 'server' | 'client';
 export type CertificateStatus = 'valid' | 'superseded' | 'revoked';
@@ -212,13 +220,6 @@ interface CertificateRow {
 }
 
 /** RFC 8705 x5t#S256 of the first certificate in a PEM text: base64url SHA-256 of its DER, without padding. */
-export function x5tS256(pem: string): string {
-  const body = /-----BEGIN CERTIFICATE-----([^-]+)-----END CERTIFICATE-----/.exec(pem)?.[1] ?? '';
-  return createHash('sha256')
-    .update(Buffer.from(body.replace(/\s+/g, ''), 'base64'))
-    .digest('base64url');
-}
-
 function toCertificate(row: CertificateRow): CertificateRecord {
   return {
     id: row.id,
@@ -286,9 +287,10 @@ function toAuthority(row: AuthorityRow): AuthorityRecord {
   };
 }
 
-function storeError(error: unknown, path: string): McpkiError {
+function storeError(error: unknown, path: string, dialect: 'sqlite' | 'postgres' = 'sqlite'): McpkiError {
   const code = (error as { code?: string }).code ?? '';
   const message = (error as Error).message ?? String(error);
+  if (dialect === 'postgres') return postgresError(error, path, code, message);
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
     return new McpkiError(
       'STORE_BUSY',
@@ -321,18 +323,40 @@ function storeError(error: unknown, path: string): McpkiError {
   );
 }
 
-/**
- * Where npm built better-sqlite3's addon. Without it better-sqlite3 asks the `bindings` package, which
- * probes a dozen paths on every start.
- */
-function nativeBinding(): string | undefined {
-  try {
-    const main = createRequire(import.meta.url).resolve('better-sqlite3');
-    const addon = join(dirname(main), '..', 'build', 'Release', 'better_sqlite3.node');
-    return existsSync(addon) ? addon : undefined;
-  } catch {
-    return undefined;
+/** PostgreSQL's SQLSTATE classes: the server or the network is away (retry), busy, refused, or the SQL failed. */
+function postgresError(error: unknown, label: string, code: string, message: string): McpkiError {
+  if ((error as { connection?: boolean }).connection || /^(08|57P0|53)/.test(code)) {
+    return new McpkiError(
+      'STORE_UNAVAILABLE',
+      `the inventory ${label} cannot be reached: ${message}`,
+      'check that PostgreSQL is running and reachable; mcpki retries on its own at its next step',
+      { cause: error },
+    );
   }
+  if (code === '55P03' || code === '40P01' || code === '40001') {
+    return new McpkiError(
+      'STORE_BUSY',
+      `the inventory ${label} stayed locked by another mcpki process`,
+      'try again; if it persists, look for a hung mcpki process on any host',
+      { cause: error },
+    );
+  }
+  if (code.startsWith('28') || code === '3D000' || code === '42501') {
+    return new McpkiError(
+      'STORE_UNAVAILABLE',
+      `the inventory ${label} refused this connection: ${message}`,
+      'check the user, password (PGPASSWORD) and database name of the store URL, and that the role may create tables in it',
+      { cause: error },
+    );
+  }
+  return new McpkiError(
+    'STORE_CORRUPT',
+    `inventory error in ${label}: ${message}`,
+    'check the database, or report a bug with this message',
+    {
+      cause: error,
+    },
+  );
 }
 
 /** How many copies of the inventory HOME/backups keeps (the newest). */
@@ -370,45 +394,33 @@ function fsyncFolder(dir: string): void {
   }
 }
 
-/** A better-sqlite3 connection with the addon npm built (for checking copies; the inventory itself goes through Store). */
-export function openDatabase(
-  path: string,
-  options: { fileMustExist?: boolean; readonly?: boolean } = {},
-): Database.Database {
-  const addon = nativeBinding();
-  return new Database(path, { ...options, ...(addon ? { nativeBinding: addon } : {}) });
-}
-
 export class Store {
+  /** the SQLite file, or the PostgreSQL URL without its password */
   readonly path: string;
-  private readonly db: Database.Database;
+  private readonly db: Connection;
   private readonly now: () => Date;
-  private readonly statements = new Map<string, Database.Statement>();
+  /** lock names are per home in a database several homes share */
+  private readonly lockScope: string;
+  private readonly statements = new Map<string, SqlStatement>();
   /** set inside a transaction that recorded a revocation or CA change: copied once it commits */
   private backupDue = false;
   /** the last automatic copy: its path, or why it failed (the change itself is committed either way) */
   lastBackup: { path?: string; error?: string } | undefined;
 
-  private constructor(path: string, db: Database.Database, now: () => Date) {
-    this.path = path;
+  private constructor(db: Connection, now: () => Date, lockScope: string) {
+    this.path = db.label;
     this.db = db;
     this.now = now;
+    this.lockScope = lockScope;
   }
 
+  /** The home's SQLite inventory (created 0600 and migrated). */
   static open(path: string, now: () => Date = () => new Date()): Store {
-    let db: Database.Database | undefined;
+    let db: SqliteConnection | undefined;
     try {
-      // the inventory holds every certificate and the audit log: private to its owner like the keys
-      closeSync(openSync(path, 'a', 0o600));
-      const addon = nativeBinding();
-      db = new Database(path, addon ? { nativeBinding: addon } : {});
-      db.pragma('busy_timeout = 30000');
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('foreign_keys = ON');
-      const store = new Store(path, db, now);
-      store.migrate();
-      return store;
+      db = SqliteConnection.open(path);
+      db.migrate(MIGRATIONS);
+      return new Store(db, now, '');
     } catch (error) {
       db?.close();
       if (error instanceof McpkiError) throw error;
@@ -416,28 +428,35 @@ export class Store {
     }
   }
 
-  private migrate(): void {
-    const current = this.db.pragma('user_version', { simple: true }) as number;
-    if (current === MIGRATIONS.length) return;
-    if (current > MIGRATIONS.length) {
-      throw new McpkiError(
-        'STORE_VERSION',
-        `the inventory ${this.path} has schema version ${current}, newer than this mcpki understands (${MIGRATIONS.length})`,
-        'upgrade mcpki',
-      );
+  /**
+   * The inventory in PostgreSQL, shared by the homes (hosts) that name it; `home` scopes the locks that belong
+   * to one home (one apply or serve per home at a time). node-postgres runs in a worker thread started here.
+   */
+  static openPostgres(location: PostgresLocation, home: string, now: () => Date = () => new Date()): Store {
+    let db: PostgresConnection | undefined;
+    try {
+      db = PostgresConnection.open(location);
+      db.migrate(POSTGRES_MIGRATIONS);
+      return new Store(db, now, `${hostname()}:${home}:`);
+    } catch (error) {
+      db?.close();
+      if (error instanceof McpkiError) throw error;
+      throw storeError(error, location.label, 'postgres');
     }
-    // used by the migration that adds the thumbprint column to fill it for existing rows
-    this.db.function('x5t_s256', { deterministic: true }, (pem: unknown) =>
-      typeof pem === 'string' ? x5tS256(pem) : null,
-    );
-    // IMMEDIATE takes the write lock first, so two processes never run the same migration.
-    this.db
-      .transaction(() => {
-        const version = this.db.pragma('user_version', { simple: true }) as number;
-        for (let v = version; v < MIGRATIONS.length; v++) this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${MIGRATIONS.length}`);
-      })
-      .immediate();
+  }
+
+  /** 'sqlite' or 'postgres' */
+  get dialect(): Connection['dialect'] {
+    return this.db.dialect;
+  }
+
+  /** The PostgreSQL connection, for session-scoped advisory locks; undefined on SQLite. */
+  private get postgres(): PostgresConnection | undefined {
+    return this.db.dialect === 'postgres' ? (this.db as PostgresConnection) : undefined;
+  }
+
+  private get sqlite(): SqliteConnection | undefined {
+    return this.db.dialect === 'sqlite' ? (this.db as SqliteConnection) : undefined;
   }
 
   close(): void {
@@ -445,7 +464,7 @@ export class Store {
   }
 
   /** Prepared once per connection: batch issuance runs the same inserts thousands of times. */
-  private statement(sql: string): Database.Statement {
+  private statement(sql: string): SqlStatement {
     let statement = this.statements.get(sql);
     if (!statement) {
       statement = this.db.prepare(sql);
@@ -458,11 +477,11 @@ export class Store {
   transaction<T>(fn: () => T): T {
     let result: T;
     try {
-      result = this.db.transaction(fn).immediate();
+      result = this.db.transaction(fn);
     } catch (error) {
       if (!this.db.inTransaction) this.backupDue = false; // rolled back: nothing to copy
       if (error instanceof McpkiError) throw error;
-      throw storeError(error, this.path);
+      throw storeError(error, this.path, this.db.dialect);
     }
     if (this.backupDue && !this.db.inTransaction) {
       this.backupDue = false;
@@ -479,6 +498,14 @@ export class Store {
    * kept. Returns the copy's path. Must not run inside a transaction.
    */
   backup(): string {
+    const sqlite = this.sqlite;
+    if (!sqlite) {
+      throw new McpkiError(
+        'INVALID_INPUT',
+        `the inventory is in PostgreSQL (${this.path}): mcpki copies only SQLite inventories`,
+        'back PostgreSQL up with its own tools (pg_dump, or your database backups)',
+      );
+    }
     const dir = backupDirOf(this.path);
     try {
       makePrivateDir(dir);
@@ -501,7 +528,7 @@ export class Store {
     try {
       // VACUUM INTO writes into an absent or empty file: an empty one made here (O_EXCL) gives it mode 0600
       closeSync(openSync(temp, 'wx', 0o600));
-      this.db.prepare('VACUUM INTO ?').run(temp);
+      sqlite.db.prepare('VACUUM INTO ?').run(temp);
       const fd = openSync(temp, 'r');
       try {
         fsyncSync(fd);
@@ -536,6 +563,7 @@ export class Store {
 
   /** The automatic copy after a revocation or CA change; a failure is remembered and logged, not thrown. */
   private backupAfterChange(): void {
+    if (!this.sqlite) return; // PostgreSQL's backups are the database's own
     try {
       this.lastBackup = { path: this.backup() };
     } catch (error) {
@@ -553,7 +581,7 @@ export class Store {
       return fn();
     } catch (error) {
       if (error instanceof McpkiError) throw error;
-      throw storeError(error, this.path);
+      throw storeError(error, this.path, this.db.dialect);
     }
   }
 
@@ -563,11 +591,14 @@ export class Store {
    * does not give back to the system.
    */
   limitPageCache(kib: number): void {
-    this.run(() => this.db.pragma(`cache_size = -${Math.max(64, Math.floor(kib))}`));
+    const sqlite = this.sqlite;
+    if (sqlite) this.run(() => sqlite.db.pragma(`cache_size = -${Math.max(64, Math.floor(kib))}`));
   }
 
   integrityCheck(): string {
-    return this.run(() => this.db.pragma('integrity_check', { simple: true }) as string);
+    const sqlite = this.sqlite;
+    if (!sqlite) return this.run(() => (this.statement('SELECT 1 AS ok').get() ? 'ok' : 'no answer'));
+    return this.run(() => sqlite.db.pragma('integrity_check', { simple: true }) as string);
   }
 
   // --- settings -------------------------------------------------------------------------------------
@@ -607,9 +638,9 @@ export class Store {
       const createdAt = this.now().toISOString();
       const info = this.statement(
         `INSERT INTO authorities (role, serial, subject, key_type, not_before, not_after, fingerprint, pem, created_at)
-           VALUES (@role, @serial, @subject, @keyType, @notBefore, @notAfter, @fingerprint, @pem, @createdAt)`,
-      ).run({ ...authority, createdAt });
-      return { ...authority, id: Number(info.lastInsertRowid), status: 'active', createdAt };
+           VALUES (@role, @serial, @subject, @keyType, @notBefore, @notAfter, @fingerprint, @pem, @createdAt) RETURNING id`,
+      ).get({ ...authority, createdAt }) as { id: number };
+      return { ...authority, id: Number(info.id), status: 'active', createdAt };
     });
   }
 
@@ -639,8 +670,8 @@ export class Store {
       );
       const info = this.statement(
         `INSERT INTO certificates (name, kind, serial, subject, sans, issuer, issuer_serial, profile, key_type, not_before, not_after, fingerprint, pem, paths, created_at, order_url, ari_cert_id, environment, thumbprint)
-           VALUES (@name, @kind, @serial, @subject, @sans, @issuer, @issuerSerial, @profile, @keyType, @notBefore, @notAfter, @fingerprint, @pem, @paths, @createdAt, @orderUrl, @ariCertId, @environment, @thumbprint)`,
-      ).run({
+           VALUES (@name, @kind, @serial, @subject, @sans, @issuer, @issuerSerial, @profile, @keyType, @notBefore, @notAfter, @fingerprint, @pem, @paths, @createdAt, @orderUrl, @ariCertId, @environment, @thumbprint) RETURNING id`,
+      ).get({
         ...certificate,
         thumbprint,
         sans: JSON.stringify(certificate.sans),
@@ -649,7 +680,7 @@ export class Store {
         orderUrl: certificate.orderUrl ?? null,
         ariCertId: certificate.ariCertId ?? null,
         environment: certificate.environment ?? null,
-      });
+      }) as { id: number };
       return {
         ...certificate,
         orderUrl: certificate.orderUrl ?? null,
@@ -657,7 +688,7 @@ export class Store {
         environment: certificate.environment ?? null,
         renewalInfo: null,
         thumbprint,
-        id: Number(info.lastInsertRowid),
+        id: Number(info.id),
         status: 'valid',
         revokedAt: null,
         revocationReason: null,
@@ -763,7 +794,7 @@ export class Store {
       const createdAt = this.now().toISOString();
       const insert = this.statement(
         `INSERT INTO acme_accounts (name, directory_url, account_url, email, key_path, environment, eab_kid, ca_bundle, created_at)
-         VALUES (@name, @directoryUrl, @accountUrl, @email, @keyPath, @environment, @eabKid, @caBundle, @createdAt)`,
+         VALUES (@name, @directoryUrl, @accountUrl, @email, @keyPath, @environment, @eabKid, @caBundle, @createdAt) RETURNING id`,
       );
       const record = {
         ...account,
@@ -771,8 +802,8 @@ export class Store {
         eabKid: account.eabKid ?? null,
         caBundle: account.caBundle ?? null,
       };
-      const info = insert.run({ ...record, createdAt });
-      return { ...record, id: Number(info.lastInsertRowid), status: 'valid', createdAt };
+      const info = insert.get({ ...record, createdAt }) as { id: number };
+      return { ...record, id: Number(info.id), status: 'valid', createdAt };
     });
   }
 
@@ -833,7 +864,8 @@ export class Store {
    * Takes the named lock if it is free, or held by a process of this host that no longer exists.
    * Returns the holder when someone else has it. Atomic: runs under SQLite's write lock.
    */
-  tryLock(name: string, me: LockHolder, isAlive: (pid: number) => boolean): LockHolder | undefined {
+  tryLock(lockName: string, me: LockHolder, isAlive: (pid: number) => boolean): LockHolder | undefined {
+    const name = this.lockScope + lockName;
     return this.transaction(() => {
       const row = this.statement('SELECT pid, host, acquired_at FROM locks WHERE name = ?').get(name) as
         { pid: number; host: string; acquired_at: string } | undefined;
@@ -847,10 +879,33 @@ export class Store {
     });
   }
 
-  unlock(name: string, me: LockHolder): void {
+  unlock(lockName: string, me: LockHolder): void {
     this.run(() =>
-      this.statement('DELETE FROM locks WHERE name = ? AND pid = ? AND host = ?').run(name, me.pid, me.host),
+      this.statement('DELETE FROM locks WHERE name = ? AND pid = ? AND host = ?').run(
+        this.lockScope + lockName,
+        me.pid,
+        me.host,
+      ),
     );
+  }
+
+  /**
+   * The right to renew one shared certificate now, against every other process on any host that uses this
+   * inventory: PostgreSQL's session advisory lock (released when this process or its connection dies), or on
+   * SQLite, where one home is one machine, always granted (the home's apply lock already serializes).
+   * Returns a release function, or undefined when another process holds it.
+   */
+  tryRenewalLock(name: string): (() => void) | undefined {
+    const postgres = this.postgres;
+    if (!postgres) return () => undefined;
+    const key = `renew:${name}`;
+    const locked = this.run(() => postgres.tryAdvisoryLock(key));
+    if (!locked) return undefined;
+    const session = postgres.session;
+    return () => {
+      // a new session means the old one, and its lock, are already gone
+      if (postgres.session === session) this.run(() => postgres.advisoryUnlock(key));
+    };
   }
 
   // --- the ACME server -------------------------------------------------------------------------------
@@ -900,7 +955,7 @@ export class Store {
       }
       params.push(options.limit ?? 100);
       const rows = this.statement(
-        `SELECT * FROM (SELECT * FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?) ORDER BY id`,
+        `SELECT * FROM (SELECT * FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?) AS recent ORDER BY id`,
       ).all(...params) as {
         id: number;
         at: string;

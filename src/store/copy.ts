@@ -1,0 +1,184 @@
+// `mcpki store migrate --to postgres://…`: the home's SQLite inventory copied, table by table, into an empty
+// PostgreSQL inventory at the same schema version, then compared row by row (counts and SHA-256 over every
+// value in key order). The SQLite file is opened read-only and left as it was.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import type Database from 'better-sqlite3';
+import type { Context } from '../context.js';
+import { McpkiError, fix } from '../errors.js';
+import { parseStoreLocation, type PostgresLocation } from './location.js';
+import { MIGRATIONS } from './migrations.js';
+import { POSTGRES_MIGRATIONS } from './migrations-postgres.js';
+import { PostgresConnection } from './postgres.js';
+import { openDatabase } from './sqlite.js';
+
+/** Every table that holds state, parents before children (foreign keys); `locks` is per process and not copied. */
+const TABLES: readonly { name: string; key: string; identity?: string }[] = [
+  { name: 'settings', key: 'key' },
+  { name: 'authorities', key: 'id', identity: 'id' },
+  { name: 'certificates', key: 'id', identity: 'id' },
+  { name: 'events', key: 'id', identity: 'id' },
+  { name: 'acme_accounts', key: 'id', identity: 'id' },
+  { name: 'renewal_state', key: 'name' },
+  { name: 'acme_server_accounts', key: 'id' },
+  { name: 'acme_server_orders', key: 'id', identity: 'rowid' },
+  { name: 'acme_server_authorizations', key: 'id' },
+  { name: 'acme_server_challenges', key: 'id' },
+  { name: 'acme_server_certificates', key: 'serial' },
+  { name: 'acme_server_eab_keys', key: 'kid' },
+];
+/** rows per INSERT: PostgreSQL allows 65,535 parameters in one statement */
+const CHUNK_PARAMETERS = 30_000;
+
+export interface TableCopy {
+  table: string;
+  rows: number;
+  /** SHA-256 of every row in key order, equal on both sides */
+  sha256: string;
+}
+
+export interface StoreMigrateResult {
+  from: string;
+  to: string;
+  schemaVersion: number;
+  tables: TableCopy[];
+}
+
+function columnsOf(db: Database.Database, table: string): string[] {
+  return (db.prepare(`SELECT name FROM pragma_table_info(?)`).all(table) as { name: string }[]).map((c) => c.name);
+}
+
+/** One value as text, the same whichever database it came from (numbers, text, NULL). */
+function canonical(value: unknown): string {
+  if (value === null || value === undefined) return '\u0000';
+  return String(value);
+}
+
+function digest(rows: Iterable<Record<string, unknown>>, columns: readonly string[]): { rows: number; sha256: string } {
+  const hash = createHash('sha256');
+  let count = 0;
+  for (const row of rows) {
+    count++;
+    for (const column of columns) hash.update(canonical(row[column])).update('\u0001');
+    hash.update('\u0002');
+  }
+  return { rows: count, sha256: hash.digest('hex') };
+}
+
+export function migrateStore(databasePath: string, to: PostgresLocation): StoreMigrateResult {
+  if (!existsSync(databasePath)) {
+    throw new McpkiError(
+      'STORE_MISSING',
+      `there is no SQLite inventory at ${databasePath} to copy`,
+      fix('check {--home DIR}: it names the home whose mcpki.db is copied'),
+    );
+  }
+  const source = openDatabase(databasePath, { readonly: true, fileMustExist: true });
+  let target: PostgresConnection | undefined;
+  try {
+    const version = source.pragma('user_version', { simple: true }) as number;
+    if (version !== MIGRATIONS.length) {
+      throw new McpkiError(
+        'STORE_VERSION',
+        `the inventory ${databasePath} has schema version ${version}, this mcpki copies version ${MIGRATIONS.length}`,
+        version < MIGRATIONS.length
+          ? 'run any mcpki command on the home once (e.g. mcpki list) to bring it up to date'
+          : 'upgrade mcpki',
+      );
+    }
+    target = PostgresConnection.open(to);
+    target.migrate(POSTGRES_MIGRATIONS);
+    const pg = target;
+    for (const table of TABLES) {
+      const row = pg.prepare(`SELECT COUNT(*) AS n FROM ${table.name}`).get() as { n: number };
+      if (row.n !== 0) {
+        throw new McpkiError(
+          'STORE_NOT_EMPTY',
+          `the PostgreSQL inventory ${to.label} is not empty (${row.n} rows in ${table.name})`,
+          'copy into an empty database or schema (e.g. add ?schema=NEW to the URL); nothing was written',
+        );
+      }
+    }
+    const tables: TableCopy[] = [];
+    pg.transaction(() => {
+      for (const table of TABLES) {
+        const columns = columnsOf(source, table.name);
+        const sourceColumns = table.identity === 'rowid' ? [...columns, 'rowid'] : columns;
+        const select = source.prepare(
+          `SELECT ${sourceColumns.join(', ')} FROM ${table.name} ORDER BY ${table.identity === 'rowid' ? 'rowid' : table.key}`,
+        );
+        const perRow = sourceColumns.length;
+        const chunk = Math.max(1, Math.floor(CHUNK_PARAMETERS / perRow));
+        let batch: unknown[][] = [];
+        const flush = () => {
+          if (batch.length === 0) return;
+          const placeholders = batch.map(() => `(${sourceColumns.map(() => '?').join(', ')})`).join(', ');
+          const overriding = table.identity === 'rowid' ? ' OVERRIDING SYSTEM VALUE' : '';
+          pg.prepare(`INSERT INTO ${table.name} (${sourceColumns.join(', ')})${overriding} VALUES ${placeholders}`).run(
+            batch.flat(),
+          );
+          batch = [];
+        };
+        for (const row of select.iterate() as Iterable<Record<string, unknown>>) {
+          batch.push(sourceColumns.map((c) => row[c]));
+          if (batch.length >= chunk) flush();
+        }
+        flush();
+        if (table.identity) {
+          pg.prepare(
+            `SELECT setval(pg_get_serial_sequence('${table.name}', '${table.identity}'), COALESCE((SELECT MAX(${table.identity}) FROM ${table.name}), 0) + 1, false)`,
+          ).get();
+        }
+      }
+    });
+    for (const table of TABLES) {
+      const columns = columnsOf(source, table.name);
+      const order = table.identity === 'rowid' ? 'rowid' : table.key;
+      const mine = digest(
+        source.prepare(`SELECT ${columns.join(', ')} FROM ${table.name} ORDER BY ${order}`).iterate() as Iterable<
+          Record<string, unknown>
+        >,
+        columns,
+      );
+      const theirs = digest(
+        pg.prepare(`SELECT ${columns.join(', ')} FROM ${table.name} ORDER BY ${order}`).all() as Record<
+          string,
+          unknown
+        >[],
+        columns,
+      );
+      if (mine.rows !== theirs.rows || mine.sha256 !== theirs.sha256) {
+        throw new McpkiError(
+          'STORE_CORRUPT',
+          `the copy of ${table.name} differs: ${mine.rows} rows (sha256 ${mine.sha256.slice(0, 12)}) in SQLite, ${theirs.rows} (sha256 ${theirs.sha256.slice(0, 12)}) in PostgreSQL`,
+          'report a bug with this message; the SQLite inventory is unchanged, drop the PostgreSQL schema before trying again',
+        );
+      }
+      tables.push({ table: table.name, rows: mine.rows, sha256: mine.sha256 });
+    }
+    return { from: databasePath, to: to.label, schemaVersion: version, tables };
+  } finally {
+    target?.close();
+    source.close();
+  }
+}
+
+/** `mcpki store migrate --to URL`: the home's SQLite inventory into an empty PostgreSQL one. */
+export function migrateInventory(context: Context, to: string): StoreMigrateResult {
+  const location = parseStoreLocation(to);
+  if (location.kind !== 'postgres') {
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `--to ${to} is not a PostgreSQL URL`,
+      fix('give {--to|store:} postgres://USER@HOST:5432/DB?sslmode=verify-full&sslrootcert=CA.pem'),
+    );
+  }
+  if (context.storeLocation.kind !== 'sqlite') {
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `this home's inventory is already in PostgreSQL (${context.storeLocation.label})`,
+      fix('run store migrate without {--store|store:} and MCPKI_STORE, on the home whose mcpki.db is to be copied'),
+    );
+  }
+  return migrateStore(context.layout.database, location);
+}
