@@ -280,6 +280,30 @@ test('profiles: a lifetime above the CA maximum and a malformed listen address a
   assert.match(bad.stderr, /--listen/);
 });
 
+test('a server that cannot listen (port in use) exits non-zero and leaves no server certificate in the inventory', async () => {
+  const busy = createServer();
+  await new Promise((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  const port = busy.address().port;
+  const serverCerts = () =>
+    mcpki(['--home', home, '--json', 'list', '--all']).json.certificates.filter((c) => c.name === 'acme-server');
+  const before = serverCerts().length;
+  try {
+    // the second listener fails after the first is up: that one is closed again, nothing is recorded
+    const failed = mcpki(['--home', home, 'acme-server', '--listen', '127.0.0.1:0', '--listen', `127.0.0.1:${port}`]);
+    assert.notEqual(failed.status, 0);
+    assert.match(failed.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\)`));
+    assert.equal(serverCerts().length, before, 'no acme-server certificate recorded by the failed start');
+  } finally {
+    await new Promise((resolve) => busy.close(resolve));
+  }
+  const server = await startServer([]);
+  try {
+    assert.equal(serverCerts().length, before + 1, 'a server that starts records its certificate');
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
+});
+
 test('the acmeServer: section of mcpki.yaml (-c) sets the same things as the flags, and its errors name the line', async () => {
   const file = join(home, 'mcpki.yaml');
   writeFileSync(

@@ -10,8 +10,9 @@ import type { Context } from '../context.js';
 import { McpkiError, fix } from '../errors.js';
 import { INPUT_LIMITS, readInputText } from '../fs/read.js';
 import { loadIssuingCa } from '../pki/ca.js';
+import { checkPermitted } from '../pki/constraints.js';
 import { readPrivateKey } from '../pki/keys.js';
-import { classifySan } from '../pki/names.js';
+import { assertOneSpiffeId, classifySan, validateSpiffeId } from '../pki/names.js';
 import type { EabKeyRow } from '../store/acme-server.js';
 import type { EabKey } from './wfe.js';
 
@@ -21,12 +22,15 @@ export interface CreatedEabKey {
   /** base64url of the 32-byte HMAC key: shown once, never stored in the clear */
   hmacKey: string;
   allow: string[];
+  identities: string[];
 }
 
 export interface EabKeyView {
   kid: string;
   name: string;
   allow: string[];
+  /** SPIFFE IDs and e-mail addresses its accounts may hold in clientAuth certificates */
+  identities: string[];
   status: 'valid' | 'revoked';
   createdAt: string;
   revokedAt: string | null;
@@ -73,7 +77,9 @@ function normalizeAllow(entry: string): string {
       if (zone.type !== 'dns') throw new Error('a wildcard needs a DNS zone');
       return `*.${zone.value}`;
     }
-    return classifySan(entry).value;
+    const san = classifySan(entry);
+    if (san.type !== 'dns' && san.type !== 'ip') throw new Error(`a ${san.type} name is an identity: --allow-identity`);
+    return san.value;
   } catch (error) {
     throw new McpkiError(
       'INVALID_INPUT',
@@ -83,8 +89,43 @@ function normalizeAllow(entry: string): string {
   }
 }
 
+/** An identity entry: a SPIFFE ID with a path (checked as `issue client --spiffe` checks it) or an e-mail address. */
+function normalizeIdentity(entry: string): string {
+  const hint = fix('give {--allow-identity} spiffe://trust.domain/agent or {--allow-identity} agent@example.test');
+  if (/[\u0000-\u001f\u007f]/.test(entry))
+    throw new McpkiError(
+      'INVALID_INPUT',
+      `the identity ${JSON.stringify(entry.slice(0, 100))} has a control character`,
+      hint,
+    );
+  try {
+    if (/^spiffe:/i.test(entry)) {
+      const id = validateSpiffeId(entry);
+      assertOneSpiffeId([{ type: 'uri', value: id }]);
+      return id;
+    }
+    const san = classifySan(entry);
+    if (san.type !== 'email' || /^[a-z][a-z0-9+.-]*:/i.test(entry)) throw new Error('not an e-mail address');
+    return san.value;
+  } catch (error) {
+    throw new McpkiError(
+      'INVALID_NAME',
+      `the identity ${JSON.stringify(entry.slice(0, 100))} is not a SPIFFE ID or an e-mail address (${(error as Error).message})`,
+      hint,
+    );
+  }
+}
+
+/** Stored together in the key's allow list: identities are told from names by their form ("spiffe://", "@"). */
+function isIdentity(entry: string): boolean {
+  return entry.startsWith('spiffe://') || entry.includes('@');
+}
+
 /** Makes an EAB key; its HMAC key is in the result and nowhere else in the clear. */
-export function createEabKey(context: Context, options: { name: string; allow?: string[] }): CreatedEabKey {
+export function createEabKey(
+  context: Context,
+  options: { name: string; allow?: string[]; allowIdentity?: string[] },
+): CreatedEabKey {
   if (!NAME.test(options.name)) {
     throw new McpkiError(
       'INVALID_NAME',
@@ -93,7 +134,18 @@ export function createEabKey(context: Context, options: { name: string; allow?: 
     );
   }
   const allow = [...new Set((options.allow ?? []).map(normalizeAllow))];
+  const identities = [...new Set((options.allowIdentity ?? []).map(normalizeIdentity))];
   const ca = loadIssuingCa(context);
+  // outside the CA's name constraints nothing could ever be issued for it: said now, not at finalize
+  for (const identity of identities) {
+    const outside = checkPermitted(classifySan(identity), ca.permitted);
+    if (outside !== null)
+      throw new McpkiError(
+        'NAME_NOT_PERMITTED',
+        `the identity ${identity} is outside the CA's name constraints: ${outside}`,
+        'allow an identity the CA may sign (mcpki ca show lists its constraints)',
+      );
+  }
   const kid = `eab-${randomBytes(12).toString('base64url')}`;
   const hmacKey = randomBytes(32);
   const store = context.store();
@@ -103,11 +155,11 @@ export function createEabKey(context: Context, options: { name: string; allow?: 
       name: options.name,
       sealedKey: sealEabKey(ca.key, kid, hmacKey),
       sealedBy: ca.cert.serialNumber.toUpperCase(),
-      allow,
+      allow: [...allow, ...identities],
     });
-    store.addEvent({ type: 'acme-server.eab.created', detail: { kid, name: options.name, allow } });
+    store.addEvent({ type: 'acme-server.eab.created', detail: { kid, name: options.name, allow, identities } });
   });
-  return { kid, name: options.name, hmacKey: hmacKey.toString('base64url'), allow };
+  return { kid, name: options.name, hmacKey: hmacKey.toString('base64url'), allow, identities };
 }
 
 export function listEabKeys(context: Context): EabKeyView[] {
@@ -116,7 +168,8 @@ export function listEabKeys(context: Context): EabKeyView[] {
   return tables.listEabKeys().map((row) => ({
     kid: row.kid,
     name: row.name,
-    allow: row.allow,
+    allow: row.allow.filter((e) => !isIdentity(e)),
+    identities: row.allow.filter(isIdentity),
     status: row.status,
     createdAt: row.createdAt,
     revokedAt: row.revokedAt,
@@ -188,6 +241,12 @@ export function eabKeyLookup(context: Context): (kid: string) => EabKey | undefi
         'the inventory or the CA key was replaced; make a new EAB key',
       );
     }
-    return { kid, key: hmac, allow: row.allow };
+    return {
+      kid,
+      name: row.name,
+      key: hmac,
+      allow: row.allow.filter((e) => !isIdentity(e)),
+      identities: row.allow.filter(isIdentity),
+    };
   };
 }

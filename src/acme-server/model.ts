@@ -5,7 +5,8 @@ import type { JsonWebKey } from 'node:crypto';
 import { ariCertificateId } from '../acme/ari.js';
 import type { AcmeServerTables, Document } from '../store/acme-server.js';
 
-export type IdentifierType = 'dns' | 'ip';
+/** dns and ip (RFC 8738); email (RFC 8823's type) only in orders of a clientAuth profile, authorized by EAB */
+export type IdentifierType = 'dns' | 'ip' | 'email';
 export interface Identifier {
   type: IdentifierType;
   value: string;
@@ -93,6 +94,21 @@ export interface AcmeState {
   getCertificate(serial: string): IssuedCertificate | undefined;
   /** by its RFC 9773 identifier, base64url(AKI keyIdentifier) "." base64url(serial) */
   findCertificateByAriId(ariCertId: string): IssuedCertificate | undefined;
+  /**
+   * The account's authorizations that are valid and unexpired at `now` (RFC 8555 §7.6: they let it revoke a
+   * certificate for their identifiers).
+   */
+  validAuthorizations(accountId: string, now: Date): Authorization[];
+  /**
+   * Rate limits: counts one use of `bucket` (e.g. "orders:ACCOUNT") at `now` if fewer than `limit` were
+   * counted in the `windowMs` before it; else counts nothing and says when the oldest one leaves the window.
+   */
+  takeRate(
+    bucket: string,
+    limit: number,
+    windowMs: number,
+    now: Date,
+  ): { ok: true } | { ok: false; retryAfterMs: number };
 }
 
 export interface IssuedCertificate {
@@ -124,7 +140,11 @@ export function createMemoryState(): AcmeState {
   const certificates = new Map<string, IssuedCertificate>();
   // stored copies, so a caller mutating what it got back changes nothing until it calls update*
   const copy = <T>(value: T): T => structuredClone(value);
+  const rates = createRateCounter();
   return {
+    takeRate: rates.take,
+    validAuthorizations: (accountId, now) =>
+      [...authorizations.values()].filter((a) => a.accountId === accountId && authorizationIsValid(a, now)).map(copy),
     addAccount(account) {
       if (byThumbprint.has(account.thumbprint)) throw new Error('an account with this key exists');
       accounts.set(account.id, copy(account));
@@ -196,7 +216,22 @@ export function createStoreState(tables: AcmeServerTables): AcmeState {
       window: row.windowStart && row.windowEnd ? { start: row.windowStart, end: row.windowEnd } : null,
       status: row.status,
     };
+  // the counters stay in this process for now: a shared store (issue 12) keeps them in its tables
+  const rates = createRateCounter();
   return {
+    takeRate: rates.take,
+    validAuthorizations(accountId, now) {
+      // through the account's orders (indexed by account), since authorizations are keyed by id only
+      const ids = new Set<string>();
+      for (const order of tables.listOrders(accountId, MAX_ORDERS_SCANNED) as unknown as Order[])
+        for (const id of order.authorizationIds) ids.add(id);
+      const out: Authorization[] = [];
+      for (const id of ids) {
+        const authz = tables.getAuthorization(id) as Authorization | undefined;
+        if (authz && authz.accountId === accountId && authorizationIsValid(authz, now)) out.push(authz);
+      }
+      return out;
+    },
     addAccount(account) {
       if (!tables.addAccount(account.id, account.thumbprint, doc(account)))
         throw new Error('an account with this key exists');
@@ -224,5 +259,33 @@ export function createStoreState(tables: AcmeServerTables): AcmeState {
       tables.addCertificate(serial, accountId, orderId, chainPem, ariIdOf(chainPem)),
     getCertificate: (serial) => issued(tables.getCertificate(serial)),
     findCertificateByAriId: (ariCertId) => issued(tables.certificateByAriId(ariCertId)),
+  };
+}
+
+/** How many of an account's orders revocation looks through for its authorizations (newest matter most). */
+const MAX_ORDERS_SCANNED = 100_000;
+
+function authorizationIsValid(authz: Authorization, now: Date): boolean {
+  return authz.status === 'valid' && Date.parse(authz.expires) > now.getTime();
+}
+
+/** A sliding-window counter per bucket, in memory. */
+function createRateCounter(): { take: AcmeState['takeRate'] } {
+  const buckets = new Map<string, number[]>();
+  return {
+    take(bucket, limit, windowMs, now) {
+      const at = now.getTime();
+      const times = (buckets.get(bucket) ?? []).filter((t) => t > at - windowMs);
+      if (times.length >= limit) {
+        buckets.set(bucket, times);
+        return { ok: false, retryAfterMs: times[0]! + windowMs - at };
+      }
+      times.push(at);
+      buckets.set(bucket, times);
+      if (buckets.size > 100_000) {
+        for (const [key, list] of buckets) if (list.every((t) => t <= at - windowMs)) buckets.delete(key);
+      }
+      return { ok: true };
+    },
   };
 }

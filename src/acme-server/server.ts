@@ -87,38 +87,48 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
     return wfe;
   };
 
-  let tls = issueServerCertificate(context, names);
+  // signed first and recorded only once every listener is up: a server that fails to start leaves no
+  // certificate in the inventory
+  const first = issueServerCertificate(context, names);
+  let tls = first;
   const servers: Server[] = [];
   const directories: string[] = [];
-  for (const { host, port } of options.listen) {
-    const server = createServer({ key: tls.key, cert: tls.chain, minVersion: 'TLSv1.2' }, (req, res) => {
-      const work = serve(req, res, (server.address() as { port: number }).port);
-      track(work);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) =>
-        reject(
-          new McpkiError(
-            'LISTEN_FAILED',
-            `cannot listen on ${host}:${port} (${error.code ?? error.message})`,
-            error.code === 'EADDRINUSE'
-              ? fix(`another process uses port ${port}; choose another {--listen} port`)
-              : fix('check the {--listen} address'),
+  try {
+    for (const { host, port } of options.listen) {
+      const server = createServer({ key: tls.key, cert: tls.chain, minVersion: 'TLSv1.2' }, (req, res) => {
+        const work = serve(req, res, (server.address() as { port: number }).port);
+        track(work);
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (error: NodeJS.ErrnoException) =>
+          reject(
+            new McpkiError(
+              'LISTEN_FAILED',
+              `cannot listen on ${host}:${port} (${error.code ?? error.message})`,
+              error.code === 'EADDRINUSE'
+                ? fix(`another process uses port ${port}; choose another {--listen} port`)
+                : fix('check the {--listen} address'),
+            ),
           ),
-        ),
+        );
+        server.listen(port, host, () => resolve());
+      });
+      const actual = (server.address() as { port: number }).port;
+      directories.push(
+        `https://${hostForUrl(host === '0.0.0.0' || host === '::' ? 'localhost' : host)}:${actual}/acme/directory`,
       );
-      server.listen(port, host, () => resolve());
-    });
-    const actual = (server.address() as { port: number }).port;
-    directories.push(
-      `https://${hostForUrl(host === '0.0.0.0' || host === '::' ? 'localhost' : host)}:${actual}/acme/directory`,
-    );
-    servers.push(server);
+      servers.push(server);
+    }
+    first.record();
+  } catch (error) {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    throw error;
   }
   // renewed in memory before it is two-thirds through its life
   const renewEvery = Math.floor((SERVER_CERT_DAYS * 86_400_000 * 2) / 3);
   const timer = setInterval(() => {
     tls = issueServerCertificate(context, names);
+    tls.record();
     for (const server of servers) server.setSecureContext({ key: tls.key, cert: tls.chain, minVersion: 'TLSv1.2' });
   }, renewEvery);
   timer.unref();
@@ -224,7 +234,8 @@ function serverNames(options: AcmeServerOptions): Set<string> {
   return names;
 }
 
-function issueServerCertificate(context: Context, names: Set<string>): { key: string; chain: string } {
+/** The server's own certificate, signed; `record` puts it in the inventory once it is in use. */
+function issueServerCertificate(context: Context, names: Set<string>): { key: string; chain: string; record(): void } {
   const ca = loadIssuingCa(context);
   const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const sans: San[] = [...names].map((n) => classifySan(n));
@@ -235,26 +246,33 @@ function issueServerCertificate(context: Context, names: Set<string>): { key: st
     context.now(),
   );
   const pem = toPem('CERTIFICATE', signed.der);
-  const store = context.store();
   const serial = signed.serial.toString('hex').toUpperCase();
-  store.transaction(() => {
-    store.addCertificate({
-      name: 'acme-server',
-      kind: 'server',
-      serial,
-      subject: signed.subject.map((a) => `${a.type}=${a.value}`).join(', '),
-      sans,
-      issuer: 'local',
-      issuerSerial: ca.cert.serialNumber.toUpperCase(),
-      profile: null,
-      keyType: 'ec-p256',
-      notBefore: signed.notBefore.toISOString(),
-      notAfter: signed.notAfter.toISOString(),
-      fingerprint: fingerprintOf(signed.der),
-      pem,
-      paths: {},
+  const record = () => {
+    const store = context.store();
+    store.transaction(() => {
+      store.addCertificate({
+        name: 'acme-server',
+        kind: 'server',
+        serial,
+        subject: signed.subject.map((a) => `${a.type}=${a.value}`).join(', '),
+        sans,
+        issuer: 'local',
+        issuerSerial: ca.cert.serialNumber.toUpperCase(),
+        profile: null,
+        keyType: 'ec-p256',
+        notBefore: signed.notBefore.toISOString(),
+        notAfter: signed.notAfter.toISOString(),
+        fingerprint: fingerprintOf(signed.der),
+        pem,
+        paths: {},
+      });
+      store.addEvent({
+        type: 'acme-server.tls-certificate',
+        name: 'acme-server',
+        serial,
+        detail: { names: [...names] },
+      });
     });
-    store.addEvent({ type: 'acme-server.tls-certificate', name: 'acme-server', serial, detail: { names: [...names] } });
-  });
-  return { key: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, chain: pem + ca.pem };
+  };
+  return { key: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, chain: pem + ca.pem, record };
 }

@@ -7,14 +7,14 @@ import { statSync } from 'node:fs';
 import type { Context } from '../context.js';
 import { McpkiError } from '../errors.js';
 import { loadIssuingCa, type IssuingCa } from '../pki/ca.js';
-import { assertPermitted } from '../pki/constraints.js';
+import { assertPermitted, checkPermitted } from '../pki/constraints.js';
 import { generateCrl } from '../pki/crl.js';
 import { fromPem, toPem } from '../pki/der.js';
 import { fingerprintOf, signLeaf } from '../pki/issue.js';
 import { revokeCertificate } from '../pki/revoke.js';
 import type { RevocationReason } from '../pki/x509.js';
 import { findCertificate } from '../inventory.js';
-import { classifySan, type San } from '../pki/names.js';
+import { assertOneSpiffeId, classifySan, type San } from '../pki/names.js';
 import { parseCsr } from '../pki/csr.js';
 import { jwkThumbprint } from '../pki/keys.js';
 import {
@@ -26,7 +26,16 @@ import {
   verifyJws,
   type ParsedJws,
 } from './jws.js';
-import type { Account, AcmeState, Authorization, Challenge, ChallengeType, Identifier, Order } from './model.js';
+import type {
+  Account,
+  AcmeState,
+  Authorization,
+  Challenge,
+  ChallengeType,
+  Identifier,
+  IdentifierType,
+  Order,
+} from './model.js';
 import type { NonceStore } from './nonces.js';
 import { checkReplaces, renewalInfoFor } from './ari.js';
 import { AcmeProblem, problem } from './problem.js';
@@ -40,9 +49,13 @@ export interface ProfileSettings {
 
 export interface EabKey {
   kid: string;
+  /** what the operator called it (eab create --name), shown as the issuer of its accounts' certificates */
+  name: string;
   key: Buffer;
-  /** identifiers this key's accounts may order: exact names, "*.x" for names below x, IPs/CIDRs */
+  /** DNS and IP identifiers this key's accounts may order: exact names, "*.x" for names below x, IPs; [] any */
   allow: string[];
+  /** SPIFFE IDs and e-mail addresses its accounts may hold in clientAuth certificates; [] none */
+  identities: string[];
 }
 
 export interface WfeOptions {
@@ -99,7 +112,6 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
   const { context, state, nonces, baseUrl } = options;
   const url = (path: string) => `${baseUrl}${PREFIX}${path}`;
   const accountUrl = (id: string) => url(`/account/${id}`);
-  const orderTimes = new Map<string, number[]>();
 
   // The CA as loaded and checked by loadIssuingCa, kept while its files are unchanged (device, inode, size,
   // mtime and ctime of each): reading and checking them took a third of the server's time per order, and a
@@ -438,7 +450,8 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     return json(200, accountView(updated), { location: accountUrl(account!.id) });
   }
 
-  function parseIdentifiers(value: unknown): { identifiers: Identifier[]; sans: San[] } {
+  function parseIdentifiers(value: unknown, profileName: string): { identifiers: Identifier[]; sans: San[] } {
+    const client = options.profiles[profileName]!.kind === 'client';
     if (!Array.isArray(value) || value.length === 0)
       throw problem('malformed', 'newOrder needs a non-empty "identifiers" list');
     if (value.length > MAX_IDENTIFIERS)
@@ -448,11 +461,18 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const seen = new Set<string>();
     for (const item of value) {
       const { type, value: text } = (item ?? {}) as { type?: unknown; value?: unknown };
-      if ((type !== 'dns' && type !== 'ip') || typeof text !== 'string')
+      if ((type !== 'dns' && type !== 'ip' && type !== 'email') || typeof text !== 'string')
         throw problem(
           'unsupportedIdentifier',
-          `identifier ${JSON.stringify(item).slice(0, 100)} is not of type "dns" or "ip" with a string value`,
+          `identifier ${JSON.stringify(item).slice(0, 100)} is not of type "dns", "ip" or "email" with a string value`,
         );
+      if (type === 'email' && !client)
+        throw problem(
+          'rejectedIdentifier',
+          `e-mail identifier ${JSON.stringify(text.slice(0, 100))}: e-mail addresses go only in clientAuth certificates; order with profile ${clientProfiles().join(' or ') || '"client"'}`,
+        );
+      if (/[\u0000-\u001f\u007f]/.test(text))
+        throw problem('rejectedIdentifier', `identifier ${JSON.stringify(text.slice(0, 100))} has a control character`);
       let san: San;
       try {
         san = classifySan(text);
@@ -472,7 +492,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
       const key = `${san.type}:${san.value}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      identifiers.push({ type, value: san.value });
+      identifiers.push({ type: type as IdentifierType, value: san.value });
       sans.push(san);
     }
     return { identifiers, sans };
@@ -491,6 +511,16 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
           detail: error.message,
           identifier: { type: san.type, value: san.value },
         });
+        continue;
+      }
+      if (san.type === 'email') {
+        const refused = identityRefusal(account, san);
+        if (refused)
+          subproblems.push({
+            type: 'urn:ietf:params:acme:error:rejectedIdentifier',
+            detail: refused,
+            identifier: { type: san.type, value: san.value },
+          });
         continue;
       }
       if (account.eabKid) {
@@ -517,19 +547,36 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     }
   }
 
+  /** Why an account may not hold this SPIFFE ID or e-mail address in a certificate, or null when it may. */
+  function identityRefusal(account: Account, san: San): string | null {
+    const what = san.type === 'email' ? 'e-mail address' : 'SPIFFE ID';
+    const grant = `ask the operator to allow it: mcpki acme-server eab create --name NAME --allow-identity ${san.value}`;
+    if (!account.eabKid)
+      return `the ${what} "${san.value}" needs an account bound with an external account key that allows it; ${grant}`;
+    const key = options.findEabKey(account.eabKid);
+    if (!key) throw problem('unauthorized', `the external account key ${account.eabKid} of this account was revoked`);
+    if (!key.identities.includes(san.value))
+      return `the ${what} "${san.value}" is not one of the identities external account key ${key.name} (${account.eabKid}) allows (${key.identities.join(', ') || 'none'}); ${grant}`;
+    return null;
+  }
+
+  function clientProfiles(): string[] {
+    return Object.entries(options.profiles)
+      .filter(([, p]) => p.kind === 'client')
+      .map(([name]) => `"${name}"`);
+  }
+
+  /** RFC 8555 has no standard limit; this server's: orders per account per hour (ordersPerHour). */
   function checkRate(account: Account): void {
-    const now = context.now().getTime();
-    const times = (orderTimes.get(account.id) ?? []).filter((t) => t > now - 3_600_000);
-    if (times.length >= options.ordersPerHour) {
-      const retry = Math.ceil((times[0]! + 3_600_000 - now) / 1000);
+    const taken = state.takeRate(`orders:${account.id}`, options.ordersPerHour, 3_600_000, context.now());
+    if (!taken.ok) {
+      const retry = Math.max(1, Math.ceil(taken.retryAfterMs / 1000));
       throw problem(
         'rateLimited',
-        `account ${account.id} placed ${times.length} orders in the last hour (limit ${options.ordersPerHour}); retry after ${retry} s`,
+        `account ${account.id} placed ${options.ordersPerHour} orders in the last hour, the most this server allows; retry after ${retry} s`,
         { retryAfter: retry },
       );
     }
-    times.push(now);
-    orderTimes.set(account.id, times);
   }
 
   function newOrder(request: AcmeRequest): AcmeResponse {
@@ -567,7 +614,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
       (typeof payload.replaces !== 'string' || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(payload.replaces))
     )
       throw problem('malformed', '"replaces" must be an ARI certificate identifier');
-    const { identifiers, sans } = parseIdentifiers(payload.identifiers);
+    const { identifiers, sans } = parseIdentifiers(payload.identifiers, profileName);
     checkPolicy(account!, sans);
     if (typeof payload.replaces === 'string') checkReplaces(state, account!.id, payload.replaces);
     checkRate(account!);
@@ -576,6 +623,19 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const authorizations: Authorization[] = [];
     const challenges: Challenge[] = [];
     for (const identifier of identifiers) {
+      if (identifier.type === 'email') {
+        // RFC 8823 would validate by e-mail; here the account's external account key allowed it (checkPolicy)
+        authorizations.push({
+          id: newId(),
+          accountId: account!.id,
+          identifier,
+          wildcard: false,
+          status: 'valid',
+          expires,
+          challengeIds: [],
+        });
+        continue;
+      }
       const wildcard = identifier.value.startsWith('*.');
       const authz: Authorization = {
         id: newId(),
@@ -604,7 +664,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const order: Order = {
       id: newId(),
       accountId: account!.id,
-      status: 'pending',
+      status: authorizations.every((a) => a.status === 'valid') ? 'ready' : 'pending',
       identifiers,
       profile: profileName,
       authorizationIds: authorizations.map((a) => a.id),
@@ -723,6 +783,70 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     });
   }
 
+  /**
+   * The names the certificate gets from a finalize CSR. Its DNS names and IPs must be exactly the order's, and
+   * so must its e-mail addresses in a server profile. In a clientAuth profile the CSR may add e-mail addresses
+   * and one SPIFFE ID (the X509-SVID rule) that the account's external account key allows, inside the CA's
+   * name constraints: the identity an MCP agent authenticates with.
+   */
+  function csrNames(account: Account, order: Order, profile: ProfileSettings, asked: San[]): San[] {
+    const key = (s: { type: string; value: string }) => `${s.type}:${s.value}`;
+    const wanted = new Set(order.identifiers.map(key));
+    const extra = asked.filter((s) => !wanted.has(key(s)));
+    const missing = order.identifiers.filter((i) => !asked.some((s) => key(s) === key(i)));
+    const identities = profile.kind === 'client' ? extra.filter((s) => s.type === 'uri' || s.type === 'email') : [];
+    const unexpected = extra.filter((s) => !identities.includes(s));
+    if (missing.length > 0 || unexpected.length > 0) {
+      const names = (list: { value: string }[]) => list.map((s) => s.value).join(', ');
+      throw problem(
+        'badCSR',
+        `the CSR names ${names(asked) || 'nothing'}, not the order's identifiers ${names(order.identifiers)}${missing.length ? `: ${names(missing)} missing` : ''}${unexpected.length ? `${missing.length ? ',' : ':'} ${names(unexpected)} not in the order` : ''}${profile.kind === 'server' && extra.some((s) => s.type === 'uri' || s.type === 'email') ? ` (URIs and e-mail addresses only in a clientAuth profile: ${clientProfiles().join(', ') || 'none here'})` : ''}`,
+      );
+    }
+    for (const san of identities) {
+      if (san.type === 'uri' && !san.value.startsWith('spiffe://'))
+        throw problem(
+          'badCSR',
+          `the CSR's URI ${JSON.stringify(san.value.slice(0, 100))} is not a SPIFFE ID: a client certificate carries only spiffe://trust.domain/path URIs`,
+        );
+    }
+    try {
+      assertOneSpiffeId(asked);
+    } catch (error) {
+      throw problem('badCSR', error instanceof McpkiError ? `${error.message} (${error.hint})` : String(error));
+    }
+    const ca = issuingCa();
+    const subproblems: NonNullable<AcmeProblem['subproblems']> = [];
+    for (const san of identities) {
+      const outside = checkPermitted(san, ca.permitted);
+      const refused =
+        outside !== null
+          ? `"${san.value}" is outside the CA's name constraints: ${outside}`
+          : identityRefusal(account, san);
+      if (refused)
+        subproblems.push({
+          type: 'urn:ietf:params:acme:error:rejectedIdentifier',
+          detail: refused,
+          identifier: { type: san.type, value: san.value },
+        });
+    }
+    if (subproblems.length > 0)
+      throw problem(
+        'rejectedIdentifier',
+        subproblems.length === 1
+          ? subproblems[0]!.detail
+          : `${subproblems.length} identities are refused: ${subproblems.map((s) => s.identifier!.value).join(', ')}`,
+        { subproblems },
+      );
+    return asked;
+  }
+
+  /** The issuer recorded in the inventory: the account's external account key by name, else the account. */
+  function issuerOf(account: Account): string {
+    const key = account.eabKid ? options.findEabKey(account.eabKid) : undefined;
+    return `acme-server:${key ? key.name : account.id}`;
+  }
+
   function finalize(request: AcmeRequest, id: string): AcmeResponse {
     const { jws, account } = authenticate(request, false);
     let order = ownedOrder(account!, id);
@@ -747,31 +871,26 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     } catch (error) {
       throw problem('badCSR', error instanceof McpkiError ? error.message : 'the CSR cannot be read');
     }
-    const wanted = new Set(order.identifiers.map((i) => `${i.type}:${i.value}`));
-    const asked = new Set(csr.sans.map((s) => `${s.type}:${s.value}`));
+    const profile = options.profiles[order.profile]!;
+    const sans = csrNames(account!, order, profile, csr.sans);
     const cn = csr.subject.find((a) => a.type === 'CN')?.value;
     if (cn !== undefined) {
+      let inCsr = false;
       try {
         const san = classifySan(cn);
-        if (!wanted.has(`${san.type}:${san.value}`)) throw new Error('not in the order');
+        inCsr = sans.some((s) => s.type === san.type && s.value === san.value);
       } catch {
+        // not a name at all
+      }
+      if (!inCsr)
         throw problem(
           'badCSR',
-          `the CSR's CN ${JSON.stringify(cn.slice(0, 100))} is not one of the order's identifiers`,
+          `the CSR's CN ${JSON.stringify(cn.slice(0, 100))} is not one of the names the certificate gets (${sans.map((s) => s.value).join(', ')}); leave out the CN or make it one of them`,
         );
-      }
     }
-    if (asked.size !== wanted.size || [...asked].some((n) => !wanted.has(n))) {
-      throw problem(
-        'badCSR',
-        `the CSR names ${[...asked].map((n) => n.split(':').slice(1).join(':')).join(', ') || 'nothing'}, not exactly the order's identifiers ${order.identifiers.map((i) => i.value).join(', ')}`,
-      );
-    }
-    const profile = options.profiles[order.profile]!;
     order = { ...order, status: 'processing' };
     state.updateOrder(order);
     const ca = issuingCa();
-    const sans = order.identifiers.map((i) => ({ type: i.type, value: i.value }) as San);
     const name = inventoryName(order.identifiers[0]!.value);
     const signed = signLeaf(
       ca,
@@ -789,7 +908,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
         serial,
         subject: signed.subject.map((a) => `${a.type}=${a.value}`).join(', '),
         sans,
-        issuer: 'local',
+        issuer: issuerOf(account!),
         issuerSerial: ca.cert.serialNumber.toUpperCase(),
         profile: order.profile,
         keyType: csr.keyType,
@@ -834,8 +953,9 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
   }
 
   /**
-   * RFC 8555 §7.6: revoked by the account that ordered the certificate (kid), or by anyone holding the
-   * certificate's private key (jwk: the certificate's public key signed the request). The inventory marks it
+   * RFC 8555 §7.6: revoked by the account that ordered the certificate (kid), by an account that holds valid
+   * authorizations for every name in it (kid), or by anyone holding the certificate's private key (jwk: the
+   * certificate's public key signed the request). The inventory marks it
    * revoked and the CRL is published again, as `mcpki crl` does.
    */
   function revokeCert(request: AcmeRequest): AcmeResponse {
@@ -870,15 +990,26 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
           `the request is signed with a jwk that is not certificate ${serial}'s key: sign with the certificate's private key, or with the key of the account that ordered it (kid)`,
         );
       }
-    } else if (issued.accountId !== account!.id) {
-      throw problem(
-        'unauthorized',
-        `certificate ${serial} was ordered by another account; only that account or the certificate's key can revoke it`,
-      );
     }
     const record = findCertificate(context, serial);
     if (record.serial !== serial)
       throw problem('serverInternal', `the inventory has another certificate under ${serial}`);
+    let by = jws.header.jwk ? 'certificate-key' : `account ${account!.id}`;
+    if (!jws.header.jwk && issued.accountId !== account!.id) {
+      // the third way: an account holding valid authorizations for every name of the certificate
+      const held = new Set(
+        state
+          .validAuthorizations(account!.id, context.now())
+          .map((a) => `${a.identifier.type}:${a.wildcard ? '*.' : ''}${a.identifier.value}`),
+      );
+      const uncovered = record.sans.filter((san) => !held.has(`${san.type}:${san.value}`));
+      if (uncovered.length > 0)
+        throw problem(
+          'unauthorized',
+          `certificate ${serial} was ordered by another account, and this account holds no valid authorization for ${uncovered.map((s) => s.value).join(', ')}: revoke with the ordering account, with the certificate's key, or after completing an order's challenges for every name in it (RFC 8555 §7.6)`,
+        );
+      by = `account ${account!.id} (authorized for every name)`;
+    }
     if (record.status === 'revoked')
       throw problem(
         'alreadyRevoked',
@@ -889,7 +1020,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
       type: 'acme-server.certificate.revoked',
       name: record.name,
       serial,
-      detail: { by: jws.header.jwk ? 'certificate-key' : `account ${account!.id}`, reason },
+      detail: { by, reason },
     });
     try {
       generateCrl(context);

@@ -28,7 +28,8 @@ export function revokeCertificate(
       'nothing to do; run "mcpki crl" to publish a fresh CRL',
     );
   }
-  if (certificate.issuer !== 'local') {
+  // the local CA signed it, directly or through its ACME server (issuer acme-server:ACCOUNT)
+  if (certificate.issuer !== 'local' && !certificate.issuer.startsWith('acme-server:')) {
     throw new McpkiError(
       'INVALID_INPUT',
       `certificate ${certificate.name} was issued by ${certificate.issuer}, not the local CA`,

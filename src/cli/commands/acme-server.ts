@@ -59,6 +59,7 @@ Examples:
   mcpki acme-server -c /etc/mcpki/mcpki.yaml      settings from its acmeServer: section
   mcpki acme-server --listen 10.0.0.5:443 --require-eab --profile agents=client:7
   mcpki acme-server eab create --name team-agents --allow '*.agents.internal'
+  mcpki acme-server eab create --name agent-x --allow-identity spiffe://corp.internal/agent/x
   mcpki acme-server renew-early --before 2026-12-01`,
     )
     .action(
@@ -110,12 +111,22 @@ Examples:
       'a name its accounts may order: host.internal, *.zone (names below it) or an IP; repeatable (default: anything the CA permits)',
       collect,
     )
+    .option(
+      '--allow-identity <id>',
+      'a SPIFFE ID (spiffe://td/agent) or e-mail address its accounts may put in client certificates (profile client); repeatable',
+      collect,
+    )
     .action(
-      action(async ({ context, out }, flags: { name: string; allow?: string[] }) => {
-        const key = createEabKey(context, { name: flags.name, allow: flags.allow ?? [] });
+      action(async ({ context, out }, flags: { name: string; allow?: string[]; allowIdentity?: string[] }) => {
+        const key = createEabKey(context, {
+          name: flags.name,
+          allow: flags.allow ?? [],
+          allowIdentity: flags.allowIdentity ?? [],
+        });
         emit(out, key, () =>
           [
             `${color.green('created')} EAB key ${key.name}${key.allow.length ? ` for ${key.allow.join(', ')}` : ''}`,
+            ...(key.identities.length ? [`identities: ${key.identities.join(', ')}`] : []),
             `kid:      ${key.kid}`,
             `hmac key: ${key.hmacKey}`,
             'The HMAC key is shown only now: give both to the client (certbot --eab-kid/--eab-hmac-key, lego --kid/--hmac).',
@@ -133,13 +144,14 @@ Examples:
           keys.length === 0
             ? 'no EAB keys (make one with: mcpki acme-server eab create --name NAME)'
             : table(
-                ['KID', 'NAME', 'STATUS', 'ACCOUNTS', 'ALLOW', 'CREATED'],
+                ['KID', 'NAME', 'STATUS', 'ACCOUNTS', 'ALLOW', 'IDENTITIES', 'CREATED'],
                 keys.map((k) => [
                   k.kid,
                   k.name,
                   k.status,
                   String(k.accounts),
                   k.allow.join(', ') || '(any)',
+                  k.identities.join(', ') || '-',
                   formatDate(k.createdAt),
                 ]),
               ),
