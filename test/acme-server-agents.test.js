@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { createMemoryState, createStoreState } from '../dist/acme-server/model.js';
 import { createContext } from '../dist/context.js';
-import { BIN, mcpki, run, tempDir } from './helpers.js';
+import { BIN, mcpki, run, storeEnv, tempDir, testStore } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 const acme = require('acme-client');
@@ -90,7 +90,7 @@ async function startServer(args) {
       String(challengeServer.address().port),
       ...args,
     ],
-    { env: { ...process.env, NO_COLOR: '1' } },
+    { env: { ...process.env, NO_COLOR: '1', ...storeEnv(['--home', home]) } },
   );
   let stdout = '';
   let stderr = '';
@@ -473,7 +473,7 @@ test('orders per hour: over the limit newOrder gets rateLimited with Retry-After
 });
 
 test('the rate counters behind AcmeState: a sliding window per bucket, in memory and on the inventory', () => {
-  const context = createContext({ home });
+  const context = createContext({ ...testStore(home), home });
   try {
     for (const state of [createMemoryState(), createStoreState(context.store().acmeServer())]) {
       const at = (s) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
