@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { createContext } from '../dist/context.js';
@@ -548,4 +548,85 @@ test('after "mcpki ca rotate-intermediate" the running server signs with the new
   } finally {
     done();
   }
+});
+
+test('a request body that never ends is answered 413 once it passes the cap, and changes nothing', async () => {
+  const writesBefore = writes.length;
+  const inventoryBefore = inventorySnapshot();
+  const response = await new Promise((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => settle(reject, new Error('no answer within 10 s of passing the cap')), 10_000);
+    function settle(how, value) {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      how(value);
+    }
+    const req = httpsRequest(
+      resource('new-order'),
+      {
+        method: 'POST',
+        ca: root,
+        agent: false,
+        headers: { 'content-type': 'application/jose+json', 'transfer-encoding': 'chunked' },
+      },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          settle(resolve, { status: res.statusCode, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+          req.destroy();
+        });
+      },
+    );
+    req.on('error', (error) => settle(reject, error));
+    // 128 KiB, twice the cap, and the body is never ended: a client that would send forever
+    req.write(Buffer.alloc(128 * 1024, 0x61));
+  });
+  assert.equal(response.status, 413);
+  assert.equal(response.body.type, 'urn:ietf:params:acme:error:malformed');
+  assert.deepEqual(writes.slice(writesBefore), []);
+  assert.deepEqual(inventorySnapshot(), inventoryBefore);
+});
+
+test("the server's own TLS key is never written: the only private keys in the home are the CA's", () => {
+  const keys = [];
+  const walk = (dir) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      const stat = statSync(path);
+      if (stat.isDirectory()) walk(path);
+      else if (stat.isFile() && readFileSync(path).includes('PRIVATE KEY-----')) keys.push(path.slice(home.length + 1));
+    }
+  };
+  walk(home);
+  // the root, the intermediate, and intermediates retired by the rotation above
+  const others = keys.filter((path) => !/^ca\/(root|intermediate|retired\/intermediate-[0-9A-Fa-f]+)\.key$/.test(path));
+  assert.deepEqual(others, []);
+  assert.ok(keys.includes('ca/intermediate.key'), keys.join(', '));
+  const served = server.certificatePem();
+  assert.match(served, /BEGIN CERTIFICATE/);
+});
+
+test('an EAB HMAC key is shown once and stored only sealed: its bytes are nowhere in the inventory files', () => {
+  const created = mcpki(['--home', home, '--json', 'acme-server', 'eab', 'create', '--name', 'sealed']);
+  assert.equal(created.status, 0, created.stderr);
+  const { hmacKey } = created.json;
+  const raw = Buffer.from(hmacKey, 'base64url');
+  assert.equal(raw.length, 32);
+  const files = ['mcpki.db', 'mcpki.db-wal'].map((name) => join(home, name)).filter((path) => existsSync(path));
+  assert.ok(files.length > 0);
+  for (const path of files) {
+    const bytes = readFileSync(path);
+    for (const form of [
+      Buffer.from(hmacKey),
+      raw,
+      Buffer.from(raw.toString('base64')),
+      Buffer.from(raw.toString('hex')),
+    ])
+      assert.equal(bytes.indexOf(form), -1, `${path} holds the HMAC key`);
+  }
+  const listed = mcpki(['--home', home, '--json', 'acme-server', 'eab', 'list']);
+  assert.equal(listed.status, 0, listed.stderr);
+  assert.ok(!listed.stdout.includes(hmacKey), 'eab list shows the HMAC key');
 });

@@ -154,7 +154,11 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
     const wfe = wfeFor(origin);
     const path = (req.url ?? '/').split('?')[0]!;
     if (body === null) {
-      res.writeHead(413, { 'content-type': 'application/problem+json', 'replay-nonce': nonces.issue() });
+      res.writeHead(413, {
+        'content-type': 'application/problem+json',
+        'replay-nonce': nonces.issue(),
+        connection: 'close',
+      });
       res.end(
         JSON.stringify(
           problem('malformed', `the request body is larger than ${MAX_BODY_BYTES} bytes`, { status: 413 }).toDocument(),
@@ -204,8 +208,13 @@ function readBody(req: IncomingMessage): Promise<Buffer | null> {
     let tooLarge = false;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) tooLarge = true;
-      else chunks.push(chunk);
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      else if (!tooLarge) {
+        // answered at once (and the connection closed), not when a client that sends forever stops
+        tooLarge = true;
+        chunks.length = 0;
+        resolve(null);
+      }
     });
     req.on('end', () => resolve(tooLarge ? null : Buffer.concat(chunks)));
     req.on('error', reject);

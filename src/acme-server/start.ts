@@ -76,10 +76,20 @@ export interface ResolvedAcmeServerSettings {
   ordersPerHour: number;
 }
 
+/** A --listen or --dns-resolver address; malformed is a usage error (exit 2), like every other option here. */
+function address(text: string, options: Parameters<typeof parseHostPort>[1]): { host: string; port: number } {
+  try {
+    return parseHostPort(text, options);
+  } catch (error) {
+    if (!(error instanceof McpkiError) || error.code !== 'INVALID_INPUT') throw error;
+    throw new McpkiError('USAGE', error.message, error.hint, { cause: error });
+  }
+}
+
 export function resolveAcmeServerSettings(settings: AcmeServerSettings): ResolvedAcmeServerSettings {
   const listenText = settings.listen && settings.listen.length > 0 ? settings.listen : [DEFAULT_ACME_LISTEN];
   const listen = listenText.map((text) =>
-    parseHostPort(text, { what: '--listen', listen: true, example: DEFAULT_ACME_LISTEN }),
+    address(text, { what: '--listen', listen: true, example: DEFAULT_ACME_LISTEN }),
   );
   const profiles: Record<string, ProfileSettings> = { ...DEFAULT_PROFILES };
   for (const text of settings.profile ?? []) {
@@ -99,7 +109,7 @@ export function resolveAcmeServerSettings(settings: AcmeServerSettings): Resolve
     tlsPort: port(settings.tlsPort, 443, '--tls-port'),
     ...(settings.dnsResolver !== undefined
       ? {
-          dnsResolver: parseHostPort(settings.dnsResolver, {
+          dnsResolver: address(settings.dnsResolver, {
             what: '--dns-resolver',
             defaultPort: 53,
             example: '127.0.0.1:8053',

@@ -3,7 +3,7 @@
 // disagree with the key the CA knows (a rollover may change it).
 import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { assertPrivateFile, lstatOrNull } from '../fs/safe-path.js';
+import { assertPrivateFile, assertSafeDir, assertSafeFolder, lstatOrNull } from '../fs/safe-path.js';
 import { dirname, join, resolve } from 'node:path';
 import type { Context } from '../context.js';
 import { fsyncPath, tryUnlink, writeFileAtomic } from '../fs/atomic.js';
@@ -243,6 +243,11 @@ function readAccountKey(account: AcmeAccountRecord): KeyObject {
 }
 
 function readKeyFile(account: AcmeAccountRecord, path: string): KeyObject {
+  // the folder too, as ca/ is checked: a rollover writes the new key beside this one, and another user who
+  // owns, can write or redirects the folder could swap the key files under us
+  const folder = assertSafeDir(dirname(path), 'a folder on the way to the ACME account keys');
+  const folderStat = lstatOrNull(folder);
+  if (folderStat?.isDirectory()) assertSafeFolder(dirname(path), folderStat, 'the ACME accounts folder', true);
   if (!assertPrivateFile(path, `key of ACME account "${account.name}"`, true)) {
     throw new McpkiError(
       'ACME_ACCOUNT_MISSING',
@@ -374,6 +379,9 @@ export async function rolloverAccountKey(
   const previousKeyType = keyTypeOf(oldKey);
   const previousThumbprint = jwkThumbprint(oldKey);
   const pending = pendingKeyPath(account);
+  // a rollover key that is a symlink or not ours is refused before the lock is taken (nothing written); it is
+  // checked again under the lock, where it is read
+  assertPrivateFile(pending, `unfinished rollover key of ACME account "${name}"`, true);
   const store = context.store();
   const ca = account.caBundle ?? undefined;
   // one rollover per account at a time: a second one would discard the first one's key before the CA answers

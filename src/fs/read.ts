@@ -2,7 +2,8 @@
 // regular file of bounded size. Opened with O_NONBLOCK so a FIFO cannot hang the process, checked with fstat
 // on the open descriptor (no race between the check and the read), read up to the limit and no further, so
 // /dev/zero or a 30 GB file cannot exhaust memory.
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { McpkiError, type ErrorCode, type Hint } from '../errors.js';
 
 export const KIB = 1024;
@@ -33,6 +34,7 @@ export interface ReadInputOptions {
 
 export function readInputFile(path: string, options: ReadInputOptions): Buffer {
   const code = options.code ?? 'INVALID_INPUT';
+  assertNoForeignSymlink(path, options.what);
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -117,6 +119,51 @@ function assertTrustedOwner(path: string, stat: { uid: number; mode: number }, w
       `chmod go-w ${path}, after checking its content`,
     );
   }
+}
+
+/**
+ * Like the kernel's fs.protected_symlinks, whatever the machine's setting: a symlink on the way to an input
+ * file that another user owns (planted in /tmp, say) is refused rather than followed, so that mcpki, often
+ * root, never reads for someone a file they could not read themselves. Symlinks of this user or root are
+ * followed (and what they point to is checked the same way).
+ */
+function assertNoForeignSymlink(path: string, what: string): void {
+  const me = process.getuid?.() ?? 0;
+  let hops = 0;
+  const walk = (absolute: string): string => {
+    let current: string = sep;
+    const parts = absolute.split(sep).filter(Boolean);
+    for (let i = 0; i < parts.length; i++) {
+      const next = join(current, parts[i]!);
+      let stat;
+      try {
+        stat = lstatSync(next);
+      } catch {
+        return join(next, ...parts.slice(i + 1)); // missing or unreachable: open() reports it
+      }
+      if (!stat.isSymbolicLink() || hops >= 40) {
+        current = next;
+        continue;
+      }
+      hops++;
+      if (stat.uid !== me && stat.uid !== 0) {
+        throw new McpkiError(
+          'UNSAFE_PATH',
+          `${what} ${path}: ${next} is a symlink owned by uid ${stat.uid}, not by this user (uid ${me}) or root`,
+          `give the path of the file itself, after checking its content`,
+        );
+      }
+      let target: string;
+      try {
+        target = readlinkSync(next);
+      } catch {
+        return absolute; // changed under us: open() reports what is there now
+      }
+      current = walk(isAbsolute(target) ? target : resolve(dirname(next), target));
+    }
+    return current;
+  };
+  walk(resolve(path));
 }
 
 function describeType(stat: ReturnType<typeof fstatSync>): string {

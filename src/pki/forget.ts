@@ -22,7 +22,11 @@ export interface ForgetResult {
 
 /** Every certificate of NAME (its whole history), or the one certificate with SERIAL. Files on disk are left alone. */
 export function forgetCertificate(context: Context, nameOrSerial: string): ForgetResult {
-  if (/[\u0000-\u001f\u007f]/.test(nameOrSerial) || nameOrSerial.trim() === '') {
+  // control characters, C1 controls, line separators and bidi overrides: no name or serial holds one
+  if (
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.test(nameOrSerial) ||
+    nameOrSerial.trim() === ''
+  ) {
     throw new McpkiError(
       'INVALID_INPUT',
       `invalid certificate name or serial ${JSON.stringify(nameOrSerial)}`,

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import type { Context } from '../context.js';
 import { McpkiError, fix } from '../errors.js';
 import { INPUT_LIMITS, readInputFile } from '../fs/read.js';
+import { assertSafeDir } from '../fs/safe-path.js';
 import {
   DEFAULT_P12_PASSWORD,
   issueCertificate,
@@ -65,10 +66,22 @@ function daysOf(record: CertificateRecord): number {
   return Math.min(MAX_DAYS, Math.max(1, days));
 }
 
-/** Whether a PKCS#12 file mcpki wrote opens with this password (false for the legacy form, which it cannot read). */
+/**
+ * Whether a PKCS#12 file mcpki wrote opens with this password (false for the legacy form, which it cannot read,
+ * and for a missing file). Its folder is checked first (nothing is read through a folder or symlink another user
+ * controls), and a file that is not a regular file of bounded size is refused, not taken for a wrong password.
+ */
 function opensWith(path: string, password: string): boolean {
+  assertSafeDir(dirname(path), `a folder on the way to ${dirname(path)}`);
+  let data: Buffer;
   try {
-    openPkcs12(readInputFile(path, { what: 'PKCS#12 file', maxBytes: INPUT_LIMITS.pem }), password);
+    data = readInputFile(path, { what: 'PKCS#12 file', maxBytes: INPUT_LIMITS.pem });
+  } catch (error) {
+    if (((error as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return false;
+    throw error;
+  }
+  try {
+    openPkcs12(data, password);
     return true;
   } catch {
     return false;

@@ -6,6 +6,7 @@
 // A row:
 //   title     what is wrong
 //   home      'ca' (copy of an initialised CA, the default) | 'enc' (encrypted root) | 'empty' | 'none'
+//             (for an ACME account, setup calls registerAccount(ctx): a real one at a running mcpki acme-server)
 //   world     true: the case folder is 0755 and ctx.public is a world-writable sticky folder (like /tmp),
 //             so attacker steps can run as another user (asNobody)
 //   setup     (ctx) => void, runs before the snapshot; ctx = { root, home, work, public? }
@@ -22,6 +23,7 @@
 //   check     (ctx, result) => void, extra assertions after the run
 //   timeout   ms for the command (default 60 s)
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -35,7 +37,7 @@ import {
   rmSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { mcpki, run, tempDir } from '../helpers.js';
+import { BIN, mcpki, run, tempDir } from '../helpers.js';
 
 // No secret or home may leak in from the environment that runs the tests.
 for (const name of [
@@ -122,7 +124,9 @@ let shared; // { dir, cleanup }
 const caseDirs = [];
 const homes = {};
 
-export function setUpSharedCas() {
+let acmeServer; // { child, directory, caBundle }: an mcpki acme-server on its own home, for ACME accounts
+
+export async function setUpSharedCas() {
   shared = tempDir('mcpki-hostile-shared-');
   homes.ca = join(shared.dir, 'ca-home');
   homes.enc = join(shared.dir, 'enc-home');
@@ -130,9 +134,63 @@ export function setUpSharedCas() {
   assert.equal(plain.status, 0, `init failed: ${plain.stderr}`);
   const enc = mcpki(['--home', homes.enc, 'init', '--encrypt-root'], { env: { MCPKI_ROOT_PASSPHRASE: PASSPHRASE } });
   assert.equal(enc.status, 0, `init --encrypt-root failed: ${enc.stderr}`);
+  acmeServer = await startAcmeServer(join(shared.dir, 'acme-server-home'));
 }
 
-export function tearDown() {
+/** `mcpki acme-server` on a home of its own, on a free loopback port; resolves once it listens. */
+async function startAcmeServer(home) {
+  const made = mcpki(['--home', home, 'init']);
+  assert.equal(made.status, 0, `init of the ACME server's home failed: ${made.stderr}`);
+  const child = spawn(process.execPath, [BIN, '--home', home, '--json', 'acme-server', '--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const directory = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`acme-server did not start: ${err}`)), 30_000);
+    child.stderr.on('data', (chunk) => (err += chunk));
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      try {
+        const url = JSON.parse(out).directories[0];
+        clearTimeout(timer);
+        resolve(url);
+      } catch {
+        // not the whole document yet
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`acme-server exited ${code}: ${err}`)));
+  });
+  return { child, directory, caBundle: join(home, 'ca', 'root.crt') };
+}
+
+/** Registers ACME account `name` in the case's home at the running acme-server (a real account, a real key). */
+export function registerAccount(ctx, name = 'acct') {
+  const made = mcpki([
+    '--home',
+    ctx.home,
+    'acme',
+    'account',
+    'register',
+    '--name',
+    name,
+    '--directory',
+    acmeServer.directory,
+    '--agree-tos',
+    '--ca-bundle',
+    acmeServer.caBundle,
+  ]);
+  assert.equal(made.status, 0, `acme account register failed: ${made.stderr}`);
+  return join(ctx.home, 'acme', 'accounts');
+}
+
+export async function tearDown() {
+  const child = acmeServer?.child;
+  if (child && child.exitCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+  }
   for (const dir of caseDirs) rmSync(dir, { recursive: true, force: true });
   shared?.cleanup();
 }

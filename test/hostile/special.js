@@ -1,7 +1,7 @@
 // Special and huge files (issue 8, items 12 and 18): every file mcpki reads as input must be a regular file
 // of bounded size. A FIFO nobody writes, /dev/zero, a folder, a symlink another user planted to one of them,
 // or a 100 MB file is refused at once (exit 3) with a message saying what it is — never a hang, never
-// memory filled, never "does not exist".
+// memory filled, never "does not exist". A symlink another user owns is not followed at all (exit 22).
 import { mkdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../helpers.js';
@@ -157,9 +157,12 @@ export const CASES = [
     world: true,
     setup: (ctx) => asNobody('ln', ['-s', '/dev/zero', join(ctx.public, 'requests')]),
     args: (ctx) => ['issue', 'batch', join(ctx.public, 'requests')],
-    status: EXIT.INVALID_INPUT,
-    message: notRegular('a character device'),
+    status: EXIT.UNSAFE_PATH,
+    code: 'UNSAFE_PATH',
+    message: [/requests is a symlink owned by uid 65534/],
+    hint: /path of the file itself/,
     timeout: QUICK,
+    json: true,
   },
   {
     title: "issue batch: another user's FIFO in a shared folder",
@@ -178,8 +181,8 @@ export const CASES = [
       asNobody('ln', ['-s', join(ctx.public, 'pipe'), join(ctx.public, 'ca.pem')]);
     },
     args: (ctx) => ['check', 'localhost:1', '--ca', join(ctx.public, 'ca.pem')],
-    status: EXIT.INVALID_INPUT,
-    message: notRegular('a FIFO'),
+    status: EXIT.UNSAFE_PATH,
+    message: [/ca\.pem is a symlink owned by uid 65534/],
     timeout: QUICK,
   },
   {
