@@ -65,4 +65,5 @@ function loadWithCodeCache() {
 
 const loaded = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER ? loadWithCodeCache() : { cli: require(bundle) };
 module.exports = loaded;
-if (require.main === module) loaded.cli.main(process.argv);
+// when the command is done and nothing is left to run, end without tearing down the heap (src/cli/main.ts)
+if (require.main === module) loaded.cli.main(process.argv).then(() => loaded.cli.exitWhenIdle?.());

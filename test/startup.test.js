@@ -134,3 +134,51 @@ test('renew --dry-run with mcpki.yaml already parsed (HOME/cache) does not load 
     cleanup();
   }
 });
+
+test('a finished command ends with process.exit (no heap teardown), with its exit code and all of its output', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const home = join(dir, 'home');
+    const run = (...args) =>
+      spawnSync(process.execPath, ['--trace-exit', BIN, '--home', home, ...args], { encoding: 'utf8' });
+    assert.equal(run('init').status, 0);
+    const requests = join(dir, 'requests.txt');
+    writeFileSync(requests, Array.from({ length: 120 }, (_, i) => `server h${i} h${i}.localhost\n`).join(''));
+    const batch = run('issue', 'batch', requests, '--out', join(dir, 'out'));
+    assert.equal(batch.status, 0, batch.stderr);
+    // stdout is a pipe here, and the document is larger than a pipe holds: all of it arrives
+    const listed = run('--json', 'list');
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.ok(listed.stdout.length > 128 * 1024, `${listed.stdout.length} bytes`);
+    assert.equal(JSON.parse(listed.stdout).certificates.length, 120);
+    assert.match(listed.stderr, /Exited the environment with code 0/, '--trace-exit saw no process.exit');
+    const missing = run('show', 'no-such-name');
+    assert.equal(missing.status, 10, missing.stderr);
+    assert.match(missing.stderr, /Exited the environment with code 10/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('the early exit waits for what is still pending: a timer, a beforeExit listener', () => {
+  const node = (code) =>
+    spawnSync(process.execPath, ['--trace-exit', '-e', `const loaded = require(${JSON.stringify(BIN)}); ${code}`], {
+      encoding: 'utf8',
+    });
+  const exited = /Exited the environment/;
+  const timer = node("setTimeout(() => console.log('timer ran'), 50); loaded.cli.exitWhenIdle();");
+  assert.equal(timer.status, 0, timer.stderr);
+  assert.equal(timer.stdout, 'timer ran\n');
+  assert.doesNotMatch(timer.stderr, exited);
+  const listener = node("process.once('beforeExit', () => console.log('beforeExit ran')); loaded.cli.exitWhenIdle();");
+  assert.equal(listener.status, 0, listener.stderr);
+  assert.equal(listener.stdout, 'beforeExit ran\n');
+  assert.doesNotMatch(listener.stderr, exited);
+  // with nothing pending it ends at once, keeping the exit code; 'exit' listeners run
+  const idle = node(
+    "process.on('exit', () => console.log('exit ran')); process.exitCode = 4; loaded.cli.exitWhenIdle();",
+  );
+  assert.equal(idle.status, 4, idle.stderr);
+  assert.equal(idle.stdout, 'exit ran\n');
+  assert.match(idle.stderr, exited);
+});

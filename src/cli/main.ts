@@ -213,6 +213,35 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+/**
+ * Ends the process as soon as the command is done and nothing is left to run: no handle but stdin, stdout and
+ * stderr, no pending request (a write still queued on a pipe is one), no timer or immediate, no `beforeExit`
+ * listener. That is the moment Node would exit on its own, after first tearing down the JavaScript heap and
+ * the environment; process.exit() skips that teardown (docs/architecture.md, "Start-up cost"). 'exit'
+ * listeners still run and process.exitCode is kept. Called by bin/mcpki.js only: a process that runs main()
+ * more than once (the code-cache build, tests) must not end.
+ */
+export function exitWhenIdle(): void {
+  setImmediate(() => {
+    if (isIdle()) process.exit();
+  });
+}
+
+/** Nothing would keep Node's event loop alive (false when this Node lacks the undocumented lists). */
+function isIdle(): boolean {
+  const internals = process as unknown as {
+    _getActiveHandles?: () => Array<{ _isStdio?: boolean } | null>;
+    _getActiveRequests?: () => unknown[];
+  };
+  if (typeof internals._getActiveHandles !== 'function' || typeof internals._getActiveRequests !== 'function')
+    return false;
+  if (process.listenerCount('beforeExit') > 0) return false;
+  if (internals._getActiveRequests().length > 0) return false;
+  if (internals._getActiveHandles().some((handle) => handle?._isStdio !== true)) return false;
+  // timers are not handles: a referenced one is listed here as Timeout (an unreferenced one keeps nothing alive)
+  return !process.getActiveResourcesInfo().some((kind) => kind === 'Timeout' || kind === 'Immediate');
+}
+
 const EMPTY_VALUE = 'mcpki: empty value';
 const GIVEN_TWICE = 'mcpki: given twice';
 

@@ -1,6 +1,6 @@
 // Where the inventory lives, parsed once at the edge (--store, MCPKI_STORE, `store:` in mcpki.yaml): the
 // home's SQLite file by default, or a PostgreSQL database given as a libpq-style URL.
-import { isIP } from 'node:net';
+import { isIP } from '../net/ip.js';
 import { McpkiError } from '../errors.js';
 import { INPUT_LIMITS, readInputFile } from '../fs/read.js';
 
