@@ -1,0 +1,217 @@
+// Renewal services on several hosts sharing one PostgreSQL inventory (issue 12): three homes with the same CA
+// files, three real `mcpki serve` processes, one certificate declared by all three (same name, same issuer),
+// each with its own targets and reload hook. Checked with a real PostgreSQL (test/postgres.js) and openssl.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, mcpki, run, tempDir } from './helpers.js';
+import { startPostgres, hasPostgres, postgresMissingReason } from './postgres.js';
+
+const skip = hasPostgres() ? false : postgresMissingReason();
+/** The rows of one statement, run as the cluster's superuser. */
+const rowsOf = async (pg, sql, params, dbname) => (await pg.query(sql, params, dbname)).rows;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const NAME = 'shared';
+
+function openssl(args, input) {
+  const r = run('openssl', args, input === undefined ? {} : { input });
+  assert.equal(r.status, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** The serial (upper-case hex) of the first certificate in a PEM file, as openssl reads it. */
+function serialOf(path) {
+  return openssl(['x509', '-in', path, '-noout', '-serial']).replace(/^serial=/, '');
+}
+
+/** Three hosts: home + mcpki.yaml + deploy folder + reload log each, the CA files copied from the first. */
+function fleet(dir, store, { days }) {
+  const env = { MCPKI_STORE: store };
+  const hosts = ['a', 'b', 'c'].map((id) => {
+    const root = join(dir, id);
+    mkdirSync(root, { mode: 0o700 });
+    const home = join(root, 'home');
+    const config = join(root, 'mcpki.yaml');
+    const log = join(root, 'reloads.log');
+    const hook = join(root, 'reload.sh');
+    writeFileSync(hook, `#!/bin/sh\necho "$MCPKI_SERIAL" >> ${log}\n`);
+    chmodSync(hook, 0o755);
+    return { id, root, home, config, log, hook, deploy: join(root, 'deploy'), env };
+  });
+  const [first, ...others] = hosts;
+  const init = mcpki(['--home', first.home, 'init'], { env });
+  assert.equal(init.status, 0, init.stderr);
+  for (const host of others) {
+    mkdirSync(host.home, { mode: 0o700 });
+    cpSync(join(first.home, 'ca'), join(host.home, 'ca'), { recursive: true });
+  }
+  const declare = (host, extra) =>
+    writeFileSync(
+      host.config,
+      `version: 1
+certificates:
+  - name: ${NAME}
+    names: [shared.localhost]
+    days: ${days}
+${extra}    targets:
+      - { type: fullchain, path: deploy/shared.crt }
+      - { type: key, path: deploy/shared.key }
+    hooks:
+      reload: [[${host.hook}]]
+`,
+    );
+  return { hosts, env, declare };
+}
+
+function serve(host) {
+  const child = spawn(
+    process.execPath,
+    [BIN, '--home', host.home, 'serve', '--config', host.config, '--schedule', '0 0 1 1 *'],
+    { env: { ...process.env, NO_COLOR: '1', ...host.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return { child, exited, output: () => output };
+}
+
+async function waitFor(what, check, timeoutMs = 60_000, describeState = () => '') {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}\n${describeState()}`);
+    await sleep(200);
+  }
+}
+
+/** Every row of every table of the inventory, as text: what someone who reads the database sees. */
+async function everything(pg, dbname) {
+  const tables = await rowsOf(
+    pg,
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`,
+    [],
+    dbname,
+  );
+  let text = '';
+  for (const { table_name } of tables) {
+    const rows = await rowsOf(pg, `SELECT t::text AS row FROM ${table_name} t`, [], dbname);
+    text += rows.map((r) => r.row).join('\n');
+  }
+  return text;
+}
+
+describe('several hosts, one PostgreSQL inventory', { skip }, () => {
+  let pg;
+  before(async () => {
+    pg = await startPostgres();
+  });
+  after(async () => {
+    await pg?.stop();
+  });
+
+  test('three mcpki serve processes: one renewal, deployed by all three to their own targets', async (t) => {
+    const temp = tempDir('mcpki-fleet-');
+    t.after(temp.cleanup);
+    const url = await pg.createDatabase('fleet_three');
+    const { hosts, declare } = fleet(temp.dir, url, { days: 30 });
+    const [a] = hosts;
+    // the current certificate: issued by host a, deployed by b and c from the inventory
+    for (const host of hosts) declare(host, '');
+    for (const host of hosts) {
+      const r = mcpki(['--home', host.home, 'apply', '--config', host.config, '--json'], { env: host.env });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.json.items[0].action, host === a ? 'issued' : 'unchanged', host.id);
+    }
+    const oldSerial = serialOf(join(a.deploy, 'shared.crt'));
+    for (const host of hosts) assert.equal(serialOf(join(host.deploy, 'shared.crt')), oldSerial, host.id);
+    // the renewal window, forced: the key is compromised, the certificate revoked; every host sees it due
+    const revoked = mcpki(['--home', a.home, 'revoke', NAME, '--reason', 'keyCompromise'], { env: a.env });
+    assert.equal(revoked.status, 0, revoked.stderr);
+
+    const services = hosts.map(serve);
+    t.after(() => services.forEach((s) => s.child.kill('SIGKILL')));
+    const state = () => services.map((s, i) => `--- ${hosts[i].id}\n${s.output()}`).join('\n');
+    await waitFor(
+      'all three hosts to deploy a renewed certificate',
+      () =>
+        hosts.every(
+          (h) => existsSync(join(h.deploy, 'shared.crt')) && serialOf(join(h.deploy, 'shared.crt')) !== oldSerial,
+        ),
+      90_000,
+      state,
+    );
+    // one more check on every host changes nothing
+    await sleep(1500);
+    for (const s of services) s.child.kill('SIGTERM');
+    const exits = await Promise.all(services.map((s) => s.exited));
+    assert.deepEqual(
+      exits.map((e) => e.code),
+      [0, 0, 0],
+      state(),
+    );
+
+    const serials = hosts.map((h) => serialOf(join(h.deploy, 'shared.crt')));
+    assert.equal(new Set(serials).size, 1, `one certificate on all three hosts: ${serials}`);
+    const newSerial = serials[0];
+    for (const host of hosts) {
+      const crt = join(host.deploy, 'shared.crt');
+      const key = join(host.deploy, 'shared.key');
+      // the key matches the certificate, and the chain verifies to the fleet's root
+      assert.equal(
+        openssl(['x509', '-in', crt, '-noout', '-pubkey']),
+        openssl(['pkey', '-in', key, '-pubout']),
+        `${host.id}: key and certificate match`,
+      );
+      const chainFile = join(host.root, 'chain.pem');
+      const blocks = readFileSync(crt, 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g);
+      assert.equal(blocks.length, 2, `${host.id}: leaf and intermediate`);
+      writeFileSync(chainFile, blocks[1]);
+      assert.match(
+        openssl(['verify', '-CAfile', join(host.home, 'ca', 'root.crt'), '-untrusted', chainFile, crt]),
+        /: OK$/,
+      );
+      assert.equal(run('stat', ['-L', '-c', '%a', key]).stdout.trim(), '600', `${host.id}: key 0600`);
+      // the host's own reload hook ran for the new certificate, once
+      const reloads = readFileSync(host.log, 'utf8').trim().split('\n');
+      assert.deepEqual(
+        reloads.filter((s) => s.toUpperCase() === newSerial.toUpperCase()),
+        [reloads.at(-1)],
+        `${host.id}: one reload for ${newSerial}: ${reloads}`,
+      );
+    }
+
+    // exactly one renewal: two certificates of that name in the inventory (the first and the renewed one)
+    const rows = await rowsOf(
+      pg,
+      `SELECT serial, status FROM certificates WHERE name = $1 ORDER BY id`,
+      [NAME],
+      'fleet_three',
+    );
+    assert.deepEqual(
+      rows.map((r) => r.status),
+      ['revoked', 'valid'],
+    );
+    assert.equal(rows[1].serial.toUpperCase(), newSerial.toUpperCase());
+    const issued = await rowsOf(
+      pg,
+      `SELECT COUNT(*)::int AS n FROM events WHERE name = $1 AND type = 'certificate.issued'`,
+      [NAME],
+      'fleet_three',
+    );
+    assert.equal(issued[0].n, 2, 'issued once, renewed once');
+    // the key went to the other hosts sealed: no private key anywhere in the database
+    const sealed = await rowsOf(pg, 'SELECT serial FROM shared_keys', [], 'fleet_three');
+    assert.deepEqual(
+      sealed.map((r) => r.serial),
+      [rows[1].serial],
+    );
+    const dump = await everything(pg, 'fleet_three');
+    assert.ok(dump.includes(rows[1].serial), 'the dump reads the inventory');
+    assert.ok(!/PRIVATE KEY/.test(dump), 'no private key in the clear in PostgreSQL');
+    const keyBody = readFileSync(join(a.deploy, 'shared.key'), 'utf8').split('\n')[1];
+    assert.ok(!dump.includes(keyBody), 'not even its base64 body');
+  });
+});
