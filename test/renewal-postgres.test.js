@@ -8,6 +8,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync }
 import { join } from 'node:path';
 import { BIN, mcpki, run, tempDir } from './helpers.js';
 import { startPostgres, hasPostgres, postgresMissingReason } from './postgres.js';
+import { hasPebble, startPebble } from './pebble.js';
 
 const skip = hasPostgres() ? false : postgresMissingReason();
 /** The rows of one statement, run as the cluster's superuser. */
@@ -27,9 +28,9 @@ function serialOf(path) {
 }
 
 /** Three hosts: home + mcpki.yaml + deploy folder + reload log each, the CA files copied from the first. */
-function fleet(dir, store, { days }) {
+function fleet(dir, store, { days, count = 3 }) {
   const env = { MCPKI_STORE: store };
-  const hosts = ['a', 'b', 'c'].map((id) => {
+  const hosts = ['a', 'b', 'c'].slice(0, count).map((id) => {
     const root = join(dir, id);
     mkdirSync(root, { mode: 0o700 });
     const home = join(root, 'home');
@@ -214,4 +215,123 @@ describe('several hosts, one PostgreSQL inventory', { skip }, () => {
     const keyBody = readFileSync(join(a.deploy, 'shared.key'), 'utf8').split('\n')[1];
     assert.ok(!dump.includes(keyBody), 'not even its base64 body');
   });
+  test(
+    'the host holding the renewal lock is SIGKILLed mid-renewal: its session ends, another host renews',
+    {
+      skip: !hasPebble() && 'Pebble is not installed (Debian package pebble)',
+    },
+    async (t) => {
+      const pebble = await startPebble();
+      t.after(() => pebble.stop());
+      const temp = tempDir('mcpki-fleet-kill-');
+      t.after(temp.cleanup);
+      const url = await pg.createDatabase('fleet_kill');
+      const { hosts } = fleet(temp.dir, url, { days: 30, count: 2 });
+      const [a, b] = hosts;
+      const registered = mcpki(
+        [
+          '--home',
+          a.home,
+          'acme',
+          'account',
+          'register',
+          '--directory',
+          pebble.directoryUrl,
+          '--ca-bundle',
+          pebble.caBundlePath,
+          '--agree-tos',
+          '--name',
+          'pebble',
+        ],
+        { env: a.env },
+      );
+      assert.equal(registered.status, 0, registered.stderr);
+      // host a answers dns-01 through a hook that never finishes (it records its PID): a renewal in the middle
+      const stalled = join(a.root, 'stalled.pid');
+      const stall = join(a.root, 'dns-hook.sh');
+      writeFileSync(stall, `#!/bin/sh\necho $$ > ${stalled}\nexec sleep 600\n`);
+      chmodSync(stall, 0o755);
+      const declare = (host, key) =>
+        writeFileSync(
+          host.config,
+          `version: 1
+certificates:
+  - name: ${NAME}
+    names: [shared.test]
+    issuer: acme:pebble
+    key: ${key}
+    challenge: ${host === a ? `{ type: dns-01, hook: [${stall}] }` : `{ type: http-01, port: ${pebble.httpPort}, host: 127.0.0.1 }`}
+    targets:
+      - { type: fullchain, path: deploy/shared.crt }
+      - { type: key, path: deploy/shared.key }
+    hooks:
+      reload: [[${host.hook}]]
+`,
+        );
+      // the current certificate, issued by b and deployed by a
+      for (const host of [b, a]) {
+        declare(host, 'ec-p256');
+        const r = mcpki(['--home', host.home, 'apply', '--config', host.config, '--json'], { env: host.env });
+        assert.equal(r.status, 0, r.stderr + r.stdout);
+        assert.equal(r.json.items[0].action, host === b ? 'issued' : 'unchanged', host.id);
+      }
+      const oldSerial = serialOf(join(a.deploy, 'shared.crt'));
+      assert.equal(serialOf(join(b.deploy, 'shared.crt')), oldSerial);
+      // the fleet moves to P-384 keys: due on both hosts
+      for (const host of hosts) declare(host, 'ec-p384');
+
+      const serviceA = serve(a);
+      t.after(() => serviceA.child.kill('SIGKILL'));
+      await waitFor('host a to be in the middle of its renewal', () => existsSync(stalled), 30_000, serviceA.output);
+      const locks = async () =>
+        (await rowsOf(pg, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted`, [], 'fleet_kill')).length;
+      assert.equal(await locks(), 1, 'host a holds the renewal lock');
+      const serviceB = serve(b);
+      t.after(() => serviceB.child.kill('SIGKILL'));
+      // b sees it due, finds the lock taken, and does not renew while a lives
+      await waitFor('host b to check', () => /check\.done/.test(serviceB.output()), 30_000, serviceB.output);
+      await sleep(3000);
+      const count = async () =>
+        (await rowsOf(pg, 'SELECT COUNT(*)::int AS n FROM certificates WHERE name = $1', [NAME], 'fleet_kill'))[0].n;
+      assert.equal(await count(), 1, `no renewal while a holds the lock\n${serviceB.output()}`);
+      assert.equal(serialOf(join(b.deploy, 'shared.crt')), oldSerial);
+
+      serviceA.child.kill('SIGKILL');
+      await serviceA.exited;
+      process.kill(Number(readFileSync(stalled, 'utf8')), 'SIGKILL');
+      // a's session ended with it: b takes the lock and renews
+      await waitFor(
+        'host b to renew',
+        () => existsSync(join(b.deploy, 'shared.crt')) && serialOf(join(b.deploy, 'shared.crt')) !== oldSerial,
+        60_000,
+        serviceB.output,
+      );
+      const newSerial = serialOf(join(b.deploy, 'shared.crt'));
+      assert.match(openssl(['x509', '-in', join(b.deploy, 'shared.crt'), '-noout', '-text']), /NIST CURVE: P-384/);
+      assert.equal(await count(), 2, 'one renewal');
+      assert.equal(serialOf(join(a.deploy, 'shared.crt')), oldSerial, 'a was killed before deploying anything');
+
+      // host a comes back: it deploys b's certificate, it does not renew again
+      const again = serve(a);
+      t.after(() => again.child.kill('SIGKILL'));
+      await waitFor(
+        'host a to deploy the renewed certificate',
+        () => serialOf(join(a.deploy, 'shared.crt')) === newSerial,
+        30_000,
+        again.output,
+      );
+      for (const s of [again, serviceB]) s.child.kill('SIGTERM');
+      assert.deepEqual(
+        (await Promise.all([again.exited, serviceB.exited])).map((e) => e.code),
+        [0, 0],
+      );
+      assert.equal(await count(), 2, 'still one renewal');
+      assert.equal(
+        openssl(['x509', '-in', join(a.deploy, 'shared.crt'), '-noout', '-pubkey']),
+        openssl(['pkey', '-in', join(a.deploy, 'shared.key'), '-pubout']),
+        'a: key and certificate match',
+      );
+      assert.equal(await locks(), 0, 'no renewal lock left');
+    },
+  );
 });
