@@ -334,4 +334,58 @@ certificates:
       assert.equal(await locks(), 0, 'no renewal lock left');
     },
   );
+
+  test('PostgreSQL goes away: the service retries with backoff and renews once it is back, without a restart', async (t) => {
+    const temp = tempDir('mcpki-fleet-outage-');
+    t.after(temp.cleanup);
+    const url = await pg.createDatabase('fleet_outage');
+    const { hosts, declare } = fleet(temp.dir, url, { days: 1, count: 1 });
+    const [a] = hosts;
+    // due 20 s after issuance (one day, backdated 5 min, minus 86,080 s): while the database is down
+    declare(a, '    renewBefore: 86080s\n');
+    const first = mcpki(['--home', a.home, 'apply', '--config', a.config, '--json'], { env: a.env });
+    assert.equal(first.status, 0, first.stderr);
+    const renewAt = Date.parse(first.json.items[0].nextCheck);
+    const oldSerial = serialOf(join(a.deploy, 'shared.crt'));
+    const service = serve(a);
+    t.after(() => service.child.kill('SIGKILL'));
+    await waitFor('the first check', () => /check\.done/.test(service.output()), 30_000, service.output);
+    assert.ok(Date.now() < renewAt - 3000, `the database stops before the renewal is due\n${service.output()}`);
+    const restarted = pg.restart({ downMs: Math.max(0, renewAt - Date.now()) + 6000 });
+    await waitFor(
+      'checks that failed on the unreachable inventory',
+      () => service.output().match(/"event":"check\.failed".*"code":"STORE_UNAVAILABLE".*"retryAt"/g)?.length >= 2,
+      60_000,
+      service.output,
+    );
+    assert.equal(serialOf(join(a.deploy, 'shared.crt')), oldSerial);
+    await restarted;
+    await waitFor(
+      'the renewal after the database returned',
+      () => serialOf(join(a.deploy, 'shared.crt')) !== oldSerial,
+      60_000,
+      service.output,
+    );
+    service.child.kill('SIGTERM');
+    assert.equal((await service.exited).code, 0, service.output());
+    const retries = service
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"STORE_UNAVAILABLE"'))
+      .map((line) => JSON.parse(line));
+    // backoff: each retry waits longer than the one before
+    const waits = retries.map((r) => Date.parse(r.retryAt) - Date.parse(r.at));
+    for (let i = 1; i < waits.length; i++) assert.ok(waits[i] > waits[i - 1], `backoff: ${waits}`);
+    const rows = await rowsOf(
+      pg,
+      'SELECT status FROM certificates WHERE name = $1 ORDER BY id',
+      [NAME],
+      'fleet_outage',
+    );
+    assert.deepEqual(
+      rows.map((r) => r.status),
+      ['superseded', 'valid'],
+      'renewed once, by the same service process',
+    );
+  });
 });

@@ -290,3 +290,33 @@ function deployableHere(context: Context, record: CertificateRecord): boolean {
   const paths = record.paths as { key?: string; fullchain?: string };
   return inOwnCertsDir(context, paths.key) && inOwnCertsDir(context, paths.fullchain);
 }
+
+/** The wait before the service checks again after its inventory could not be reached: 2 s, doubling, at most 5 min. */
+export function storeRetryDelayMs(attempt: number): number {
+  return Math.min(300_000, 2000 * 2 ** Math.min(Math.max(attempt, 1) - 1, 20));
+}
+
+/**
+ * A service check that, when the inventory cannot be reached (PostgreSQL restarted, the network cut), is tried
+ * again with backoff instead of at the next scheduled time (an hour later); the connection is made anew at the
+ * next attempt, so the service recovers by itself when the database returns. Other failures are rethrown.
+ */
+export function retryingStoreOutages<A extends unknown[], R>(
+  check: (...args: A) => Promise<R>,
+  options: { now: () => Date; onRetry?: (error: McpkiError, retryAt: Date, attempt: number) => void },
+): (...args: A) => Promise<R | { nextWakeUp: Date }> {
+  let attempt = 0;
+  return async (...args: A) => {
+    try {
+      const result = await check(...args);
+      attempt = 0;
+      return result;
+    } catch (error) {
+      if (!(error instanceof McpkiError) || error.code !== 'STORE_UNAVAILABLE') throw error;
+      attempt++;
+      const retryAt = new Date(options.now().getTime() + storeRetryDelayMs(attempt));
+      options.onRetry?.(error, retryAt, attempt);
+      return { nextWakeUp: retryAt };
+    }
+  };
+}
