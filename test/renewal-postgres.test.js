@@ -4,7 +4,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, mcpki, run, tempDir } from './helpers.js';
 import { startPostgres, hasPostgres, postgresMissingReason } from './postgres.js';
@@ -387,5 +387,42 @@ certificates:
       ['superseded', 'valid'],
       'renewed once, by the same service process',
     );
+  });
+  test('a sealed key that was altered, or a host without the CA files, deploys nothing and says why', async (t) => {
+    const temp = tempDir('mcpki-fleet-refuse-');
+    t.after(temp.cleanup);
+    const url = await pg.createDatabase('fleet_refuse');
+    const { hosts, declare } = fleet(temp.dir, url, { days: 30 });
+    const [a, b, c] = hosts;
+    for (const host of hosts) declare(host, '');
+    const apply = (host) => mcpki(['--home', host.home, 'apply', '--config', host.config, '--json'], { env: host.env });
+    assert.equal(apply(a).json.items[0].action, 'issued');
+    const [{ serial, sealed }] = await rowsOf(pg, 'SELECT serial, sealed FROM shared_keys', [], 'fleet_refuse');
+    // one bit of the ciphertext flipped: AES-GCM's tag no longer matches
+    const bytes = Buffer.from(sealed, 'base64url');
+    bytes[20] ^= 1;
+    await rowsOf(pg, 'UPDATE shared_keys SET sealed = $1', [bytes.toString('base64url')], 'fleet_refuse');
+    const altered = apply(b);
+    assert.notEqual(altered.status, 0);
+    assert.equal(altered.json.items[0].error.code, 'CA_CORRUPT');
+    assert.match(
+      altered.json.items[0].error.message,
+      new RegExp(`sealed key of certificate ${NAME} \\(${serial}\\) does not open`),
+    );
+    assert.ok(!existsSync(join(b.deploy, 'shared.key')), 'nothing deployed');
+    await rowsOf(pg, 'UPDATE shared_keys SET sealed = $1', [sealed], 'fleet_refuse');
+    assert.equal(apply(b).status, 0, 'the row as sealed opens');
+    assert.equal(serialOf(join(b.deploy, 'shared.crt')), serialOf(join(a.deploy, 'shared.crt')));
+    // a home without ca/: it cannot open the key, and is told what to copy
+    rmSync(join(c.home, 'ca'), { recursive: true });
+    const noCa = apply(c);
+    assert.notEqual(noCa.status, 0);
+    assert.equal(noCa.json.items[0].error.code, 'CA_MISSING');
+    assert.match(
+      noCa.json.items[0].error.message,
+      /sealed with the intermediate CA key, which this home does not have/,
+    );
+    assert.match(noCa.json.items[0].error.hint ?? '', /copy ca\//);
+    assert.ok(!existsSync(join(c.deploy, 'shared.key')), 'nothing deployed');
   });
 });

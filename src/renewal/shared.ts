@@ -98,6 +98,9 @@ function inOwnCertsDir(context: Context, path: string | undefined): path is stri
  * the other hosts that declare the same certificate. Superseded certificates' sealed keys are dropped.
  */
 export function sealIssuedKey(context: Context, record: CertificateRecord): void {
+  // a home without a CA (an ACME-only host) has nothing to seal with: it shares no key, and a host that needs
+  // one is told to give every host the CA files (sharedMaterial)
+  if (!hasCa(context)) return;
   const paths = record.paths as { key?: string; fullchain?: string };
   if (!inOwnCertsDir(context, paths.key) || !inOwnCertsDir(context, paths.fullchain)) {
     throw new McpkiError(
@@ -138,6 +141,11 @@ export function sealIssuedKey(context: Context, record: CertificateRecord): void
   });
 }
 
+/** The home holds the intermediate key (a CA), which seals and opens shared keys. */
+function hasCa(context: Context): boolean {
+  return existsSync(context.layout.intermediateKey);
+}
+
 /** Whether the inventory holds the sealed key of this certificate (so any host can deploy it). */
 export function hasSharedKey(context: Context, record: CertificateRecord): boolean {
   return context.store().sharedKeys().get(record.serial) !== undefined;
@@ -157,7 +165,16 @@ export function sharedMaterial(context: Context, record: CertificateRecord): Mat
     throw new McpkiError(
       'NOT_FOUND',
       `the key of certificate ${record.name} (${record.serial}) is not in the shared inventory: the host that issued it did not seal it there`,
-      `renew it on this host: mcpki renew --force ${record.name}`,
+      hasCa(context)
+        ? `renew it on this host: mcpki renew --force ${record.name}`
+        : `give every host that shares the inventory the same CA files (copy ca/ of the first home to ${context.layout.caDir}, 0600): keys are shared sealed with the intermediate's key`,
+    );
+  }
+  if (!hasCa(context)) {
+    throw new McpkiError(
+      'CA_MISSING',
+      `the key of certificate ${record.name} is shared sealed with the intermediate CA key, which this home does not have (${context.layout.intermediateKey})`,
+      `give every host that shares the inventory the same CA files (copy ca/ of the first home to ${context.layout.caDir}, 0600)`,
     );
   }
   const key = intermediateKeyFor(context, row.sealedBy);
@@ -256,7 +273,9 @@ export async function renewOnce(
       ? { record: await issue(), renewed: true, busy: false }
       : { record: planned, renewed: false, busy: false };
   }
-  if (!due && (!planned || deployableHere(context, planned))) return { record: planned, renewed: false, busy: false };
+  // without a CA this home cannot open a sealed key, nor seal one: renewing would not help (sharedMaterial says why)
+  if (!due && (!planned || deployableHere(context, planned) || !hasCa(context)))
+    return { record: planned, renewed: false, busy: false };
   const store = context.store();
   let release: (() => void) | undefined;
   if (due) {
