@@ -164,6 +164,7 @@ describe(`${N} concurrent mcpki processes`, { timeout: 300_000 }, () => {
           'locks',
           'renewal_state',
           'settings',
+          'shared_keys',
         ],
         'the schema was created once',
       );

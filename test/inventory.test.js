@@ -286,11 +286,13 @@ test('an inventory made before the thumbprint column gets it filled for every ex
     assert.equal(mcpki(['--home', dir, 'init']).status, 0);
     for (const name of ['one', 'two']) assert.equal(mcpki(['--home', dir, 'issue', 'client', name]).status, 0);
     assert.equal(mcpki(['--home', dir, 'issue', 'client', 'one']).status, 0); // 'one' twice: a superseded row too
-    // back to the schema before the thumbprint migration: the column gone, the version one lower
+    // back to the schema before the thumbprint migration: the column and the later shared_keys table gone, the
+    // version two lower
     const db = new Database(join(dir, 'mcpki.db'));
     const version = db.pragma('user_version', { simple: true });
     db.exec('ALTER TABLE certificates DROP COLUMN thumbprint');
-    db.pragma(`user_version = ${version - 1}`);
+    db.exec('DROP TABLE shared_keys');
+    db.pragma(`user_version = ${version - 2}`);
     db.close();
 
     const all = mcpki(['--home', dir, '--json', 'list', '--all']).json.certificates;

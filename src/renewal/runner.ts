@@ -14,6 +14,7 @@ import type { CertificateRecord, RenewalState } from '../store/store.js';
 import { InterruptedError, throwIfInterrupted } from '../acme/interrupt.js';
 import { applyCrl, type CrlOutcome } from './crl.js';
 import { withHomeLock } from './lock.js';
+import { renewOnce, sharedMaterial, sharesInventory } from './shared.js';
 import { failuresAfterRun, needsRenewal, type RenewalDecision } from './policy.js';
 
 export interface PlanItem {
@@ -413,12 +414,21 @@ async function applyOne(
       // a target the deploy would refuse (a folder another user owns or can write, a planted set folder)
       // fails the certificate before anything is issued or recorded
       checkTargets(targetsOf(declared), declared.name);
-      record = await issueDeclared(context, declared, signal);
-      action = item.serial ? 'renewed' : 'issued';
     }
+    // once across the hosts that share a PostgreSQL inventory (src/renewal/shared.ts); on SQLite: issue if due
+    const once = await renewOnce(
+      context,
+      declared.name,
+      record,
+      item.due,
+      (fresh) => decide(declared, fresh, previous, now, false).due,
+      () => issueDeclared(context, declared, signal),
+    );
+    record = once.record;
+    if (once.renewed) action = item.serial ? 'renewed' : 'issued';
     let deployed: DeployOutcome | undefined;
     let fingerprint: string | null = null;
-    if (record && declared.targets.length > 0) {
+    if (record && declared.targets.length > 0 && !once.busy) {
       const targets = targetsOf(declared);
       fingerprint = deployFingerprint(record.serial, targets);
       if (fingerprint === null || fingerprint !== previous?.deployed) {
@@ -427,7 +437,8 @@ async function applyOne(
           timeoutMs: declared.hooks.timeoutMs,
           verify: declared.hooks.verify,
         };
-        deployed = await deployWithHooks(targets, materialOf(record), hooks, {}, listings);
+        const material = (sharesInventory(context) && sharedMaterial(context, record)) || materialOf(record);
+        deployed = await deployWithHooks(targets, material, hooks, {}, listings);
         fingerprint = deployFingerprint(record.serial, targets);
       }
     }

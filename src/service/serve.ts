@@ -6,6 +6,7 @@ import { runInNewContext } from 'node:vm';
 import type { Config } from '../config/types.js';
 import type { Context } from '../context.js';
 import { applyEach, type ApplyItem, type ApplyResult } from '../renewal/runner.js';
+import { retryingStoreOutages } from '../renewal/shared.js';
 import { acquireServiceLock, type ServiceLock } from './lock.js';
 import {
   startMetricsServer,
@@ -217,7 +218,12 @@ export async function startService(context: Context, options: ServiceOptions): P
   try {
     if (options.metrics) metrics = await startMetricsServer({ listen: options.metrics, snapshot });
     scheduler = new Scheduler({
-      tick,
+      // an unreachable inventory (PostgreSQL restarting) is retried with backoff: src/renewal/shared.ts
+      tick: retryingStoreOutages(tick, {
+        now: context.now,
+        onRetry: (error, retryAt, attempt) =>
+          log('check.failed', { error: error.message, code: error.code, retryAt: retryAt.toISOString(), attempt }),
+      }),
       schedule: options.schedule,
       onError: (error) => log('check.failed', { error: (error as Error).message }),
       onSkip: () => log('check.skipped', { reason: 'the previous check is still running' }),

@@ -149,4 +149,15 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE certificates ADD COLUMN thumbprint TEXT;
   UPDATE certificates SET thumbprint = x5t_s256(pem);
   `,
+  // the private keys of certificates that several hosts share through one PostgreSQL inventory, sealed
+  // (src/renewal/shared.ts): one row per certificate, written by the host that issued it
+  `
+  CREATE TABLE shared_keys (
+    serial TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    sealed TEXT NOT NULL,
+    sealed_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  `,
 ];

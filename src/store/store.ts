@@ -18,6 +18,7 @@ import { McpkiError, fix } from '../errors.js';
 import { installError } from '../install.js';
 import type { San } from '../pki/names.js';
 import { AcmeServerTables } from './acme-server.js';
+import { SharedKeyTables } from './shared-keys.js';
 import type { Connection, SqlStatement } from './connection.js';
 import type { PostgresLocation } from './location.js';
 import { MIGRATIONS } from './migrations.js';
@@ -921,6 +922,18 @@ export class Store {
       this.now,
     );
     return this.acmeServerTables;
+  }
+
+  private sharedKeyTables: SharedKeyTables | undefined;
+
+  /** Sealed private keys of certificates several hosts share (src/store/shared-keys.ts). */
+  sharedKeys(): SharedKeyTables {
+    this.sharedKeyTables ??= new SharedKeyTables(
+      (sql) => this.statement(sql),
+      (fn) => this.run(fn),
+      this.now,
+    );
+    return this.sharedKeyTables;
   }
 
   // --- events ---------------------------------------------------------------------------------------
