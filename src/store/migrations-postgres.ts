@@ -148,4 +148,18 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE certificates ADD COLUMN thumbprint TEXT;
   `,
+  // several ACME-server instances on one inventory (issue 12): the nonces they hand out (one row each, deleted
+  // when used: single use across instances) and the orders each account placed in the last hour (rate limit)
+  `
+  CREATE TABLE acme_server_nonces (
+    nonce TEXT PRIMARY KEY,
+    expires_at TEXT NOT NULL
+  );
+  CREATE INDEX acme_server_nonces_by_expiry ON acme_server_nonces (expires_at);
+  CREATE TABLE acme_server_order_slots (
+    account_id TEXT NOT NULL,
+    at TEXT NOT NULL
+  );
+  CREATE INDEX acme_server_order_slots_by_account ON acme_server_order_slots (account_id, at);
+  `,
 ];
