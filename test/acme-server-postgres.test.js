@@ -20,6 +20,8 @@ import { BIN, hasCommand, mcpki, run, startPeer, tempDir } from './helpers.js';
 import { CHALLTESTSRV_BIN, freePorts } from './pebble.js';
 import { hasPostgres, postgresMissingReason, startPostgres } from './postgres.js';
 import { startRoundRobinProxy } from './tcp-proxy.js';
+import { Store } from '../dist/store/store.js';
+import { parseStoreLocation } from '../dist/store/location.js';
 
 const require = createRequire(import.meta.url);
 const acme = require('acme-client');
@@ -485,6 +487,45 @@ test(
       const text = run('openssl', ['crl', '-in', join(home, 'ca', 'crl.pem'), '-noout', '-text']);
       assert.equal(text.status, 0, text.stderr);
       assert.match(text.stdout, new RegExp(`Serial Number: ${serial}`, 'i'), `${home}: the CRL lists ${serial}`);
+    }
+  },
+);
+
+test(
+  'the order rate limit and single-use nonces hold across two sessions on PostgreSQL, and across two connections to one SQLite file',
+  { skip },
+  async () => {
+    const database = await postgres.createDatabase('acme_shared_units');
+    const pairs = [
+      [
+        Store.openPostgres(parseStoreLocation(database), join(work, 'u1')),
+        Store.openPostgres(parseStoreLocation(database), join(work, 'u2')),
+      ],
+      [Store.open(join(work, 'units.db')), Store.open(join(work, 'units.db'))],
+    ];
+    for (const [one, two] of pairs) {
+      try {
+        const [a, b] = [one.acmeServerShared(), two.acmeServerShared()];
+        // three orders an hour for the account, taken at either: the fourth is refused at both
+        assert.equal(a.takeOrderSlot('acct', 3, 3_600_000), undefined);
+        assert.equal(b.takeOrderSlot('acct', 3, 3_600_000), undefined);
+        assert.equal(a.takeOrderSlot('acct', 3, 3_600_000), undefined);
+        const until = b.takeOrderSlot('acct', 3, 3_600_000);
+        assert.ok(until instanceof Date && until.getTime() > Date.now() + 3_500_000, `${one.dialect}: refused`);
+        assert.ok(a.takeOrderSlot('acct', 3, 3_600_000) instanceof Date);
+        assert.equal(a.takeOrderSlot('other', 3, 3_600_000), undefined, 'per account');
+        // a nonce recorded by one is taken once, by the other; an expired one never
+        a.addNonce('n1', new Date(Date.now() + 60_000));
+        assert.equal(b.takeNonce('n1'), true);
+        assert.equal(a.takeNonce('n1'), false);
+        assert.equal(b.takeNonce('n1'), false);
+        a.addNonce('n2', new Date(Date.now() - 1));
+        assert.equal(b.takeNonce('n2'), false, 'expired');
+        assert.equal(a.purgeNonces(), 1, 'the expired row is purged');
+      } finally {
+        one.close();
+        two.close();
+      }
     }
   },
 );
