@@ -492,6 +492,63 @@ test(
 );
 
 test(
+  'a validation left "processing" by instances that died is started again by the next one the client polls',
+  { skip, timeout: 300_000 },
+  async () => {
+    if (!responder.listening) await new Promise((resolve) => responder.listen(ports.http, '127.0.0.1', resolve));
+    const client = await newClient();
+    const name = 'abandoned.shared.test';
+    const order = await client.createOrder({ identifiers: [{ type: 'dns', value: name }] });
+    const [authz] = await client.getAuthorizations(order);
+    const challenge = authz.challenges.find((c) => c.type === 'http-01');
+    const answer = await client.getChallengeKeyAuthorization(challenge);
+    // the first validation is held by the responder until every instance is gone
+    let fetched;
+    const held = new Promise((resolve) => (fetched = resolve));
+    tokens.set(challenge.token, answer);
+    const hold = (req) => req.url.endsWith(challenge.token) && !held.done;
+    const original = responder.listeners('request')[0];
+    responder.removeAllListeners('request');
+    responder.on('request', (req, res) => {
+      if (hold(req)) {
+        held.done = true;
+        fetched();
+        return; // never answered: the instance dies first
+      }
+      original(req, res);
+    });
+    try {
+      await client.completeChallenge(challenge);
+      await held;
+      for (const instance of instances) instance.child.kill('SIGKILL');
+      await Promise.all(instances.map((instance) => instance.exited));
+      await Promise.all([startInstance(0), startInstance(1)]);
+      const [row] = await sql(`SELECT (data::jsonb)->>'status' AS status FROM acme_server_challenges WHERE id = $1`, [
+        challenge.url.split('/').pop(),
+      ]);
+      assert.equal(row.status, 'processing', 'the challenge was left processing');
+      // the client keeps polling, as clients do; the restarted instances take the validation over
+      // (acme-client's waitForValidStatus polls the challenge; it gives up after its backoff attempts)
+      let valid = false;
+      const started = Date.now();
+      while (!valid && Date.now() - started < 120_000) {
+        valid = await client.waitForValidStatus(challenge).then(
+          () => true,
+          () => false,
+        );
+      }
+      assert.ok(valid, 'the challenge became valid');
+      const [, csr] = await acme.crypto.createCsr({ altNames: [name] });
+      const pem = await client.getCertificate(await client.finalizeOrder(order, csr));
+      assert.match(new X509Certificate(pem).subjectAltName, /DNS:abandoned\.shared\.test/);
+    } finally {
+      responder.removeAllListeners('request');
+      responder.on('request', original);
+    }
+  },
+);
+
+test(
   'the order rate limit and single-use nonces hold across two sessions on PostgreSQL, and across two connections to one SQLite file',
   { skip },
   async () => {

@@ -65,6 +65,8 @@ export interface Challenge {
   status: ChallengeStatus;
   validated: string | null;
   error: ProblemJson | null;
+  /** when its validation started: one left processing longer than a validation takes was abandoned */
+  processingSince?: string | null;
 }
 
 export interface ProblemJson {

@@ -657,6 +657,12 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
         status: 404,
       });
     authz = refreshAuthorization(authz);
+    if (jws.payload === undefined && authz.status === 'pending') {
+      for (const challengeId of authz.challengeIds) {
+        const challenge = state.getChallenge(challengeId);
+        if (challenge && abandoned(challenge, authz)) startValidation(challenge, authz, account!);
+      }
+    }
     if (jws.payload !== undefined) {
       const payload = payloadObject(jws, 'authorization');
       if (payload.status !== 'deactivated' || Object.keys(payload).length !== 1)
@@ -681,13 +687,32 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
         status: 404,
       });
     const headers = { link: `<${url(`/authz/${authz.id}`)}>;rel="up"` };
-    if (jws.payload === undefined) return json(200, challengeView(challenge), headers);
+    if (jws.payload === undefined) {
+      if (abandoned(challenge, authz)) challenge = startValidation(challenge, authz, account!);
+      return json(200, challengeView(challenge), headers);
+    }
     payloadObject(jws, 'challenge response');
     if (challenge.status !== 'pending' || authz.status !== 'pending')
       return json(200, challengeView(challenge), headers);
-    challenge = { ...challenge, status: 'processing' };
+    challenge = startValidation(challenge, authz, account!);
+    return json(200, challengeView(challenge), { ...headers, 'retry-after': '1' });
+  }
+
+  /**
+   * A validation left "processing" by an instance that died (or was stopped) before it wrote the outcome:
+   * older than any validation may take. Whichever instance the client polls next starts it again.
+   */
+  function abandoned(challenge: Challenge, authz: Authorization): boolean {
+    if (challenge.status !== 'processing' || authz.status !== 'pending') return false;
+    const since = Date.parse(challenge.processingSince ?? '');
+    const stale = Math.max(STALE_VALIDATION_MS, 3 * (options.validation.timeoutMs ?? 10_000));
+    return !Number.isFinite(since) || since + stale < context.now().getTime();
+  }
+
+  function startValidation(challenge: Challenge, authz: Authorization, account: Account): Challenge {
+    challenge = { ...challenge, status: 'processing', processingSince: context.now().toISOString() };
     state.updateChallenge(challenge);
-    const keyAuthorization = `${challenge.token}.${account!.thumbprint}`;
+    const keyAuthorization = `${challenge.token}.${account.thumbprint}`;
     const started = challenge;
     const work = validateChallenge(options.validation, {
       type: challenge.type,
@@ -704,7 +729,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
         ),
     );
     options.track?.(work);
-    return json(200, challengeView(challenge), { ...headers, 'retry-after': '1' });
+    return challenge;
   }
 
   /**
@@ -1035,6 +1060,12 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     },
   };
 }
+
+/**
+ * A challenge "processing" for longer than this (or three times the validation timeout, if longer) was
+ * abandoned: its instance died before it wrote the outcome.
+ */
+const STALE_VALIDATION_MS = 30_000;
 
 /** How long a client should wait before retrying while the inventory cannot be reached, seconds. */
 export const UNAVAILABLE_RETRY_AFTER = 3;
