@@ -380,6 +380,7 @@ test(
     );
     assert.ok(killed, 'instance b was killed during the load');
     assert.equal((await instances[1].exited).signal, 'SIGKILL');
+    assert.ok(proxy.counts()[1].failures > 0, 'after the kill, connections to the dead instance failed over');
     const all = results.flat();
     assert.equal(all.length, 100, 'every order ended with a certificate');
     const serials = all.map((r) => serialOf(r.pem));
