@@ -14,10 +14,15 @@
 // for its name: a failed order stops the benchmark. mcpki's server runs in its own process (this script with
 // --serve), as Pebble does. The machine's load average is printed with the results, since the ratio is what
 // to quote on a shared machine. Results and every latency in bench/results/acme-server.json.
+//
+// Beside those two, in the same run, the server as `mcpki acme-server` runs it, on its inventory: SQLite (one
+// instance), and PostgreSQL (issue 12; Debian's postgresql, a throw-away cluster from test/postgres.js) with one
+// instance and with two behind the round-robin proxy of test/tcp-proxy.js (two homes with the same CA files, on
+// 127.0.0.2 and 127.0.0.3 at the proxy's port). --no-postgres leaves the PostgreSQL runs out.
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { Agent } from 'node:https';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -29,12 +34,20 @@ const BIN = join(ROOT, 'bin', 'mcpki.js');
 // --- child mode: mcpki's ACME server in its own process ----------------------------------------------------
 
 if (process.argv[2] === '--serve') {
-  const [home, httpPort, dnsHost, dnsPort] = process.argv.slice(3);
+  // MODE: memory (the state in memory, the certificates in the home's SQLite), or inventory (as `mcpki
+  // acme-server`: the state in the inventory, STORE: sqlite or a postgres:// URL)
+  const [home, httpPort, dnsHost, dnsPort, mode = 'memory', store = 'sqlite', host = '127.0.0.1', port = '0'] =
+    process.argv.slice(3);
   const { createContext } = await import('../dist/context.js');
   const { startAcmeServer } = await import('../dist/acme-server/server.js');
-  const context = createContext({ home });
+  const { createStoreState } = await import('../dist/acme-server/model.js');
+  const { sharedServerOptions } = await import('../dist/acme-server/shared.js');
+  const context = createContext({ home, store });
   const server = await startAcmeServer(context, {
-    listen: [{ host: '127.0.0.1', port: 0 }],
+    ...(mode === 'inventory'
+      ? { state: createStoreState(context.store().acmeServer()), ...sharedServerOptions(context, 1_000_000) }
+      : {}),
+    listen: [{ host, port: Number(port) }],
     validation: {
       httpPort: Number(httpPort),
       tlsPort: 1,
@@ -68,6 +81,7 @@ async function main() {
   --out FILE    result file (default bench/results/acme-server.json)
   --check       exit with status 1 when mcpki's orders/s is below Pebble's
   --profile DIR write a V8 CPU profile of mcpki's server process to DIR (node --cpu-prof)
+  --no-postgres leave out the runs on the inventory in PostgreSQL (one and two instances)
   -h, --help    this text
 
 Needs the Debian package pebble. Build first: npm run build`;
@@ -82,6 +96,7 @@ Needs the Debian package pebble. Build first: npm run build`;
       out: join(ROOT, 'bench', 'results', 'acme-server.json'),
       check: false,
       profile: undefined,
+      postgres: true,
     },
     {
       '--profile': {},
@@ -91,6 +106,7 @@ Needs the Debian package pebble. Build first: npm run build`;
       '--warmup': { int: 0 },
       '--out': {},
       '--check': { set: true },
+      '--no-postgres': { set: false, key: 'postgres' },
     },
   );
   checkBuild();
@@ -102,8 +118,13 @@ Needs the Debian package pebble. Build first: npm run build`;
   const children = [];
   let pebble;
   let responder;
+  let postgres;
+  let proxy;
   const cleanup = async () => {
     for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+    await proxy?.close();
+    await postgres?.stop();
     await pebble?.stop();
     responder?.close();
     rmSync(scratch, { recursive: true, force: true });
@@ -125,39 +146,92 @@ Needs the Debian package pebble. Build first: npm run build`;
     responder.keepAliveTimeout = 1;
     await new Promise((resolve) => responder.listen(pebble.httpPort, '127.0.0.1', resolve));
 
-    const child = spawn(
-      process.execPath,
-      [
-        ...(options.profile ? ['--cpu-prof', '--cpu-prof-dir', options.profile] : []),
-        fileURLToPath(import.meta.url),
-        '--serve',
-        home,
-        String(pebble.httpPort),
-        '127.0.0.1',
-        String(pebble.dnsPort),
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    children.push(child);
-    const mcpkiDirectory = await new Promise((resolve, reject) => {
-      let text = '';
-      child.stdout.on('data', (d) => {
-        text += d;
-        if (text.includes('\n')) resolve(JSON.parse(text.split('\n')[0]).directory);
+    /** mcpki's server in a process of its own; resolves its directory URL once it listens. */
+    const serve = async (serveHome, mode, store, host, port) => {
+      const child = spawn(
+        process.execPath,
+        [
+          ...(options.profile && mode === 'memory' ? ['--cpu-prof', '--cpu-prof-dir', options.profile] : []),
+          fileURLToPath(import.meta.url),
+          '--serve',
+          serveHome,
+          String(pebble.httpPort),
+          '127.0.0.1',
+          String(pebble.dnsPort),
+          mode,
+          store,
+          host,
+          String(port),
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      children.push(child);
+      const directory = await new Promise((resolve, reject) => {
+        let text = '';
+        child.stdout.on('data', (d) => {
+          text += d;
+          if (text.includes('\n')) resolve(JSON.parse(text.split('\n')[0]).directory);
+        });
+        child.once('exit', (code) => reject(new Error(`mcpki's ACME server exited (${code}) before it listened`)));
       });
-      child.once('exit', (code) => reject(new Error(`mcpki's ACME server exited (${code}) before it listened`)));
-    });
+      return { child, directory };
+    };
+    const memory = await serve(home, 'memory', 'sqlite', '127.0.0.1', 0);
+    const child = memory.child;
+    const mcpkiDirectory = memory.directory;
+    // the runs take turns, so this one may share the home (and its mcpki.db) with the first
+    const sqlite = await serve(home, 'inventory', 'sqlite', '127.0.0.1', 0);
+
+    const extra = [];
+    const { hasPostgres, postgresMissingReason, startPostgres } = await import('../test/postgres.js');
+    if (options.postgres && !hasPostgres())
+      process.stderr.write(`bench: no PostgreSQL runs: ${postgresMissingReason()}\n`);
+    if (options.postgres && hasPostgres()) {
+      const { startRoundRobinProxy } = await import('../test/tcp-proxy.js');
+      postgres = await startPostgres();
+      const one = await postgres.createDatabase('bench_one');
+      const two = await postgres.createDatabase('bench_two');
+      // the home's inventory (its CA's records) copied into each database, as an operator moves to PostgreSQL
+      for (const url of [one, two]) {
+        const moved = spawnSync(process.execPath, [BIN, '--home', home, 'store', 'migrate', '--to', url], {
+          encoding: 'utf8',
+        });
+        if (moved.status !== 0) fail(`mcpki store migrate failed: ${moved.stderr}`);
+      }
+      const homes = ['pg1', 'pg2a', 'pg2b'].map((name) => join(scratch, `home-${name}`));
+      for (const h of homes) cpHome(home, h);
+      const single = await serve(homes[0], 'inventory', one, '127.0.0.1', 0);
+      extra.push({ name: 'mcpki pg ×1', directoryUrl: single.directory, pids: [single.child.pid] });
+      const targets = [
+        { host: '127.0.0.2', port: 0 },
+        { host: '127.0.0.3', port: 0 },
+      ];
+      proxy = await startRoundRobinProxy(targets);
+      // the instances listen at the proxy's port, so the URLs they build lead back to it
+      for (const target of targets) target.port = proxy.port;
+      const pair = [];
+      for (const [i, target] of targets.entries())
+        pair.push(await serve(homes[1 + i], 'inventory', two, target.host, target.port));
+      extra.push({
+        name: 'mcpki pg ×2',
+        directoryUrl: `https://localhost:${proxy.port}/acme/directory`,
+        pids: pair.map((p) => p.child.pid),
+      });
+    }
 
     acme.axios.defaults.httpsAgent = new Agent({
       ca: [readFileSync(join(home, 'ca', 'root.crt')), readFileSync(pebble.caBundlePath)],
       keepAlive: true,
+      family: 4,
     });
     const servers = [
-      { name: 'mcpki', directoryUrl: mcpkiDirectory, pid: child.pid },
-      { name: 'pebble', directoryUrl: pebble.directoryUrl, pid: pebble.pids.pebble },
+      { name: 'mcpki', directoryUrl: mcpkiDirectory, pids: [child.pid] },
+      { name: 'pebble', directoryUrl: pebble.directoryUrl, pids: [pebble.pids.pebble] },
+      { name: 'mcpki sqlite', directoryUrl: sqlite.directory, pids: [sqlite.child.pid] },
+      ...extra,
     ];
     for (const server of servers) {
-      server.rssAtStartKiB = rssKiB(server.pid);
+      server.rssAtStartKiB = rssKiB(server.pids);
       server.rounds = [];
       server.clients = await Promise.all(
         Array.from({ length: options.clients }, async () => {
@@ -240,7 +314,7 @@ Needs the Debian package pebble. Build first: npm run build`;
       }
     }
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    for (const server of servers) server.rssAfterKiB = rssKiB(server.pid);
+    for (const server of servers) server.rssAfterKiB = rssKiB(server.pids);
 
     const best = (server, key, pick) => pick(...server.rounds.map((r) => r[key]));
     const medianOf = (server, key) => median(server.rounds.map((r) => r[key]));
@@ -307,7 +381,19 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-function rssKiB(pid) {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+/** The resident memory of the server's processes, summed (two instances: both). */
+function rssKiB(pids) {
+  let total = 0;
+  for (const pid of pids) {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  }
+  return total;
+}
+
+/** A second home with the first one's CA files (how another instance is provisioned: docs/acme-server.md). */
+function cpHome(from, to) {
+  mkdirSync(join(to, 'ca'), { recursive: true, mode: 0o700 });
+  for (const file of ['root.crt', 'root-crl.pem', 'intermediate.crt', 'intermediate.key'])
+    cpSync(join(from, 'ca', file), join(to, 'ca', file));
 }

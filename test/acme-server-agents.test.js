@@ -471,20 +471,3 @@ test('orders per hour: over the limit newOrder gets rateLimited with Retry-After
     assert.equal((await limited.stop()).code, 0);
   }
 });
-
-test('the rate counters behind AcmeState: a sliding window per bucket, in memory and on the inventory', () => {
-  const context = createContext({ ...testStore(home), home });
-  try {
-    for (const state of [createMemoryState(), createStoreState(context.store().acmeServer())]) {
-      const at = (s) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
-      assert.deepEqual(state.takeRate('orders:a', 2, 60_000, at(0)), { ok: true });
-      assert.deepEqual(state.takeRate('orders:a', 2, 60_000, at(10)), { ok: true });
-      assert.deepEqual(state.takeRate('orders:a', 2, 60_000, at(20)), { ok: false, retryAfterMs: 40_000 });
-      assert.deepEqual(state.takeRate('orders:b', 2, 60_000, at(20)), { ok: true });
-      assert.deepEqual(state.takeRate('orders:a', 2, 60_000, at(60)), { ok: true }, 'the first left the window');
-      assert.deepEqual(state.takeRate('orders:a', 2, 60_000, at(61)), { ok: false, retryAfterMs: 9_000 });
-    }
-  } finally {
-    context.close();
-  }
-});

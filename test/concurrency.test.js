@@ -157,6 +157,8 @@ describe(`${N} concurrent mcpki processes`, { timeout: 300_000 }, () => {
           'acme_server_certificates',
           'acme_server_challenges',
           'acme_server_eab_keys',
+          'acme_server_nonces',
+          'acme_server_order_slots',
           'acme_server_orders',
           'authorities',
           'certificates',

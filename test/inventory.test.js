@@ -13,6 +13,7 @@ import {
 import { spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { mcpki, run, tempDir, testStore } from './helpers.js';
+import { MIGRATIONS } from '../dist/store/migrations.js';
 
 const DAY = 86_400_000;
 
@@ -286,13 +287,12 @@ test('an inventory made before the thumbprint column gets it filled for every ex
     assert.equal(mcpki(['--home', dir, 'init']).status, 0);
     for (const name of ['one', 'two']) assert.equal(mcpki(['--home', dir, 'issue', 'client', name]).status, 0);
     assert.equal(mcpki(['--home', dir, 'issue', 'client', 'one']).status, 0); // 'one' twice: a superseded row too
-    // back to the schema before the thumbprint migration: the column and the later shared_keys table gone, the
-    // version two lower
+    // back to the schema before the thumbprint migration: the column and the later tables gone, the version
+    // that of the migration
     const db = new Database(join(dir, 'mcpki.db'));
-    const version = db.pragma('user_version', { simple: true });
     db.exec('ALTER TABLE certificates DROP COLUMN thumbprint');
     db.exec('DROP TABLE shared_keys');
-    db.pragma(`user_version = ${version - 2}`);
+    db.pragma(`user_version = ${MIGRATIONS.findIndex((m) => m.includes('ADD COLUMN thumbprint'))}`);
     db.close();
 
     const all = mcpki(['--home', dir, '--json', 'list', '--all']).json.certificates;
@@ -303,7 +303,7 @@ test('an inventory made before the thumbprint column gets it filled for every ex
       assert.equal(certificate.thumbprint, opensslThumbprint(file), certificate.serial);
     }
     const after = new Database(join(dir, 'mcpki.db'), { readonly: true });
-    assert.equal(after.pragma('user_version', { simple: true }), version);
+    assert.equal(after.pragma('user_version', { simple: true }), MIGRATIONS.length);
     assert.equal(after.prepare('SELECT count(*) AS n FROM certificates WHERE thumbprint IS NULL').get().n, 0);
     after.close();
   } finally {

@@ -66,6 +66,8 @@ export interface Challenge {
   status: ChallengeStatus;
   validated: string | null;
   error: ProblemJson | null;
+  /** when its validation started: one left processing longer than a validation takes was abandoned */
+  processingSince?: string | null;
 }
 
 export interface ProblemJson {
@@ -99,16 +101,6 @@ export interface AcmeState {
    * certificate for their identifiers).
    */
   validAuthorizations(accountId: string, now: Date): Authorization[];
-  /**
-   * Rate limits: counts one use of `bucket` (e.g. "orders:ACCOUNT") at `now` if fewer than `limit` were
-   * counted in the `windowMs` before it; else counts nothing and says when the oldest one leaves the window.
-   */
-  takeRate(
-    bucket: string,
-    limit: number,
-    windowMs: number,
-    now: Date,
-  ): { ok: true } | { ok: false; retryAfterMs: number };
 }
 
 export interface IssuedCertificate {
@@ -140,9 +132,7 @@ export function createMemoryState(): AcmeState {
   const certificates = new Map<string, IssuedCertificate>();
   // stored copies, so a caller mutating what it got back changes nothing until it calls update*
   const copy = <T>(value: T): T => structuredClone(value);
-  const rates = createRateCounter();
   return {
-    takeRate: rates.take,
     validAuthorizations: (accountId, now) =>
       [...authorizations.values()].filter((a) => a.accountId === accountId && authorizationIsValid(a, now)).map(copy),
     addAccount(account) {
@@ -217,9 +207,7 @@ export function createStoreState(tables: AcmeServerTables): AcmeState {
       status: row.status,
     };
   // the counters stay in this process for now: a shared store (issue 12) keeps them in its tables
-  const rates = createRateCounter();
   return {
-    takeRate: rates.take,
     validAuthorizations(accountId, now) {
       // through the account's orders (indexed by account), since authorizations are keyed by id only
       const ids = new Set<string>();
@@ -267,25 +255,4 @@ const MAX_ORDERS_SCANNED = 100_000;
 
 function authorizationIsValid(authz: Authorization, now: Date): boolean {
   return authz.status === 'valid' && Date.parse(authz.expires) > now.getTime();
-}
-
-/** A sliding-window counter per bucket, in memory. */
-function createRateCounter(): { take: AcmeState['takeRate'] } {
-  const buckets = new Map<string, number[]>();
-  return {
-    take(bucket, limit, windowMs, now) {
-      const at = now.getTime();
-      const times = (buckets.get(bucket) ?? []).filter((t) => t > at - windowMs);
-      if (times.length >= limit) {
-        buckets.set(bucket, times);
-        return { ok: false, retryAfterMs: times[0]! + windowMs - at };
-      }
-      times.push(at);
-      buckets.set(bucket, times);
-      if (buckets.size > 100_000) {
-        for (const [key, list] of buckets) if (list.every((t) => t <= at - windowMs)) buckets.delete(key);
-      }
-      return { ok: true };
-    },
-  };
 }

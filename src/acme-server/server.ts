@@ -16,7 +16,16 @@ import { createMemoryState, type AcmeState } from './model.js';
 import { createMemoryNonceStore, type NonceStore } from './nonces.js';
 import { problem } from './problem.js';
 import type { ValidationSettings } from './va.js';
-import { createWfe, type EabKey, type ProfileSettings } from './wfe.js';
+import {
+  createWfe,
+  problemResponse,
+  storeUnavailable,
+  unavailableProblem,
+  type EabKey,
+  type ProfileSettings,
+} from './wfe.js';
+import { createMemoryOrderRate, type OrderRate } from './rate.js';
+import type { Order } from './model.js';
 
 export interface AcmeServerOptions {
   listen: { host: string; port: number }[];
@@ -29,6 +38,9 @@ export interface AcmeServerOptions {
   names?: string[];
   state?: AcmeState;
   nonces?: NonceStore;
+  /** shared by instances on one inventory (src/acme-server/shared.ts); default in memory */
+  orderRate?: OrderRate;
+  updateOrderIf?(order: Order, status: Order['status']): boolean;
 }
 
 export interface RunningAcmeServer {
@@ -60,6 +72,9 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
   const state = options.state ?? createMemoryState();
   const nonces = options.nonces ?? createMemoryNonceStore();
   const profiles = options.profiles ?? DEFAULT_PROFILES;
+  // one counter for every origin the server is reached by
+  const orderRate =
+    options.orderRate ?? createMemoryOrderRate(options.ordersPerHour ?? 300, () => context.now().getTime());
   const names = serverNames(options);
   const inFlight = new Set<Promise<unknown>>();
   const track = (work: Promise<unknown>) => {
@@ -80,6 +95,8 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
         requireEab: options.requireEab ?? false,
         findEabKey: options.findEabKey ?? (() => undefined),
         ordersPerHour: options.ordersPerHour ?? 300,
+        ...(orderRate ? { orderRate } : {}),
+        ...(options.updateOrderIf ? { updateOrderIf: options.updateOrderIf } : {}),
         track,
       });
       wfes.set(origin, wfe);
@@ -96,7 +113,9 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
   try {
     for (const { host, port } of options.listen) {
       const server = createServer({ key: tls.key, cert: tls.chain, minVersion: 'TLSv1.2' }, (req, res) => {
-        const work = serve(req, res, (server.address() as { port: number }).port);
+        const work = serve(req, res, (server.address() as { port: number }).port).catch((error: unknown) =>
+          failed(res, error),
+        );
         track(work);
       });
       await new Promise<void>((resolve, reject) => {
@@ -127,8 +146,12 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
   // renewed in memory before it is two-thirds through its life
   const renewEvery = Math.floor((SERVER_CERT_DAYS * 86_400_000 * 2) / 3);
   const timer = setInterval(() => {
-    tls = issueServerCertificate(context, names);
-    tls.record();
+    try {
+      tls = issueServerCertificate(context, names);
+      tls.record();
+    } catch {
+      return; // the inventory is away: the certificate has a third of its life left, tried again next time
+    }
     for (const server of servers) server.setSecureContext({ key: tls.key, cert: tls.chain, minVersion: 'TLSv1.2' });
   }, renewEvery);
   timer.unref();
@@ -154,9 +177,15 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
     const wfe = wfeFor(origin);
     const path = (req.url ?? '/').split('?')[0]!;
     if (body === null) {
+      let nonce: string | undefined;
+      try {
+        nonce = nonces.issue();
+      } catch {
+        // the nonce store is away: the client takes a new one
+      }
       res.writeHead(413, {
         'content-type': 'application/problem+json',
-        'replay-nonce': nonces.issue(),
+        ...(nonce ? { 'replay-nonce': nonce } : {}),
         connection: 'close',
       });
       res.end(
@@ -193,6 +222,21 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
   };
+}
+
+/** A request that failed outside the WFE (its body cut off, the nonce store away): answered, never a crash. */
+function failed(res: ServerResponse, error: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const response = problemResponse(
+    storeUnavailable(error)
+      ? unavailableProblem()
+      : problem('serverInternal', 'the server failed to handle this request; see its log'),
+  );
+  res.writeHead(response.status, response.headers);
+  res.end(response.body);
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer | null> {

@@ -8,6 +8,7 @@ import { MAX_DAYS } from '../pki/limits.js';
 import { eabKeyLookup } from './eab.js';
 import { createStoreState } from './model.js';
 import { DEFAULT_PROFILES, startAcmeServer, type RunningAcmeServer } from './server.js';
+import { sharedServerOptions } from './shared.js';
 import type { ProfileSettings } from './wfe.js';
 
 /** What `mcpki acme-server` and the acmeServer: section say; every field optional. */
@@ -140,6 +141,7 @@ export async function runAcmeServer(
     findEabKey: eabKeyLookup(context),
     ordersPerHour: resolved.ordersPerHour,
     state: createStoreState(context.store().acmeServer()),
+    ...sharedServerOptions(context, resolved.ordersPerHour),
   });
   context.store().addEvent({
     type: 'acme-server.started',

@@ -37,6 +37,7 @@ import type {
   Order,
 } from './model.js';
 import type { NonceStore } from './nonces.js';
+import { createMemoryOrderRate, type OrderRate } from './rate.js';
 import { checkReplaces, renewalInfoFor } from './ari.js';
 import { AcmeProblem, problem } from './problem.js';
 import { validateChallenge, type ValidationSettings } from './va.js';
@@ -70,6 +71,10 @@ export interface WfeOptions {
   findEabKey(kid: string): EabKey | undefined;
   /** orders per account per hour */
   ordersPerHour: number;
+  /** the counter of ordersPerHour (shared by instances on one inventory); default: in memory, this WFE's */
+  orderRate?: OrderRate;
+  /** compare-and-set of an order's status, where instances share the state (default: state.updateOrder) */
+  updateOrderIf?(order: Order, status: Order['status']): boolean;
   /** runs a validation in the background; the server tracks it so SIGTERM can wait */
   track?(work: Promise<void>): void;
 }
@@ -112,6 +117,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
   const { context, state, nonces, baseUrl } = options;
   const url = (path: string) => `${baseUrl}${PREFIX}${path}`;
   const accountUrl = (id: string) => url(`/account/${id}`);
+  const orderRate = options.orderRate ?? createMemoryOrderRate(options.ordersPerHour, () => context.now().getTime());
 
   // The CA as loaded and checked by loadIssuingCa, kept while its files are unchanged (device, inode, size,
   // mtime and ctime of each): reading and checking them took a third of the server's time per order, and a
@@ -243,6 +249,7 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
       else if (authzs.every((a) => a.status === 'valid')) status = 'ready';
       if (Date.parse(order.expires) <= context.now().getTime()) status = 'invalid';
       if (status !== order.status) {
+        const was = order.status;
         order = { ...order, status };
         if (status === 'invalid' && !order.error) {
           const failed = authzs.find((a) => a.status === 'invalid');
@@ -254,7 +261,9 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
             detail: 'the order expired or an authorization failed',
           };
         }
-        state.updateOrder(order);
+        // only from the status read: another instance may have finalized the order meanwhile
+        if (!options.updateOrderIf) state.updateOrder(order);
+        else if (!options.updateOrderIf(order, was)) return state.getOrder(order.id) ?? order;
       }
     }
     return order;
@@ -568,12 +577,11 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
 
   /** RFC 8555 has no standard limit; this server's: orders per account per hour (ordersPerHour). */
   function checkRate(account: Account): void {
-    const taken = state.takeRate(`orders:${account.id}`, options.ordersPerHour, 3_600_000, context.now());
-    if (!taken.ok) {
-      const retry = Math.max(1, Math.ceil(taken.retryAfterMs / 1000));
+    const retry = orderRate.take(account.id);
+    if (retry !== undefined) {
       throw problem(
         'rateLimited',
-        `account ${account.id} placed ${options.ordersPerHour} orders in the last hour, the most this server allows; retry after ${retry} s`,
+        `account ${account.id} placed ${options.ordersPerHour} orders in the last hour (limit ${options.ordersPerHour}); retry after ${retry} s`,
         { retryAfter: retry },
       );
     }
@@ -713,6 +721,12 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
         status: 404,
       });
     authz = refreshAuthorization(authz);
+    if (jws.payload === undefined && authz.status === 'pending') {
+      for (const challengeId of authz.challengeIds) {
+        const challenge = state.getChallenge(challengeId);
+        if (challenge && abandoned(challenge, authz)) startValidation(challenge, authz, account!);
+      }
+    }
     if (jws.payload !== undefined) {
       const payload = payloadObject(jws, 'authorization');
       if (payload.status !== 'deactivated' || Object.keys(payload).length !== 1)
@@ -737,13 +751,32 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
         status: 404,
       });
     const headers = { link: `<${url(`/authz/${authz.id}`)}>;rel="up"` };
-    if (jws.payload === undefined) return json(200, challengeView(challenge), headers);
+    if (jws.payload === undefined) {
+      if (abandoned(challenge, authz)) challenge = startValidation(challenge, authz, account!);
+      return json(200, challengeView(challenge), headers);
+    }
     payloadObject(jws, 'challenge response');
     if (challenge.status !== 'pending' || authz.status !== 'pending')
       return json(200, challengeView(challenge), headers);
-    challenge = { ...challenge, status: 'processing' };
+    challenge = startValidation(challenge, authz, account!);
+    return json(200, challengeView(challenge), { ...headers, 'retry-after': '1' });
+  }
+
+  /**
+   * A validation left "processing" by an instance that died (or was stopped) before it wrote the outcome:
+   * older than any validation may take. Whichever instance the client polls next starts it again.
+   */
+  function abandoned(challenge: Challenge, authz: Authorization): boolean {
+    if (challenge.status !== 'processing' || authz.status !== 'pending') return false;
+    const since = Date.parse(challenge.processingSince ?? '');
+    const stale = Math.max(STALE_VALIDATION_MS, 3 * (options.validation.timeoutMs ?? 10_000));
+    return !Number.isFinite(since) || since + stale < context.now().getTime();
+  }
+
+  function startValidation(challenge: Challenge, authz: Authorization, account: Account): Challenge {
+    challenge = { ...challenge, status: 'processing', processingSince: context.now().toISOString() };
     state.updateChallenge(challenge);
-    const keyAuthorization = `${challenge.token}.${account!.thumbprint}`;
+    const keyAuthorization = `${challenge.token}.${account.thumbprint}`;
     const started = challenge;
     const work = validateChallenge(options.validation, {
       type: challenge.type,
@@ -751,35 +784,73 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
       token: challenge.token,
       keyAuthorization,
     }).then(
-      () => finishValidation(started, authz, null),
+      () => recordValidation(started, authz, null),
       (error: unknown) =>
-        finishValidation(
+        recordValidation(
           started,
           authz,
           error instanceof AcmeProblem ? error : problem('serverInternal', String(error)),
         ),
     );
     options.track?.(work);
-    return json(200, challengeView(challenge), { ...headers, 'retry-after': '1' });
+    return challenge;
+  }
+
+  /**
+   * The outcome of a validation, written even when the inventory is away at that moment (retried for up to a
+   * minute), so the challenge does not stay "processing"; any other failure is an event, never a crash.
+   */
+  async function recordValidation(
+    challenge: Challenge,
+    authz: Authorization,
+    failure: AcmeProblem | null,
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        finishValidation(challenge, authz, failure);
+        return;
+      } catch (error) {
+        if (storeUnavailable(error) && attempt < 60) {
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          continue;
+        }
+        try {
+          context.store().addEvent({
+            type: 'acme-server.error',
+            detail: {
+              path: `/acme/chall/${challenge.id}`,
+              error: String((error as Error)?.message ?? error).slice(0, 500),
+            },
+          });
+        } catch {
+          // the inventory is still away: the challenge stays processing, the client orders again
+        }
+        return;
+      }
+    }
   }
 
   function finishValidation(challenge: Challenge, authz: Authorization, failure: AcmeProblem | null): void {
     const at = context.now().toISOString();
-    state.updateChallenge({
-      ...challenge,
-      status: failure ? 'invalid' : 'valid',
-      validated: failure ? null : at,
-      error: failure ? failure.toDocument() : null,
-    });
-    state.updateAuthorization({ ...authz, status: failure ? 'invalid' : 'valid' });
-    context.store().addEvent({
-      type: failure ? 'acme-server.challenge.failed' : 'acme-server.challenge.valid',
-      detail: {
-        account: authz.accountId,
-        identifier: authz.identifier.value,
-        challenge: challenge.type,
-        ...(failure ? { error: failure.message } : {}),
-      },
+    const store = context.store();
+    // the challenge, its authorization and the event together: never a valid challenge of a pending authorization
+    store.transaction(() => {
+      state.updateChallenge({
+        ...challenge,
+        status: failure ? 'invalid' : 'valid',
+        validated: failure ? null : at,
+        error: failure ? failure.toDocument() : null,
+      });
+      state.updateAuthorization({ ...authz, status: failure ? 'invalid' : 'valid' });
+      store.addEvent({
+        type: failure ? 'acme-server.challenge.failed' : 'acme-server.challenge.valid',
+        detail: {
+          account: authz.accountId,
+          identifier: authz.identifier.value,
+          challenge: challenge.type,
+          ...(failure ? { error: failure.message } : {}),
+        },
+      });
     });
   }
 
@@ -888,8 +959,6 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
           `the CSR's CN ${JSON.stringify(cn.slice(0, 100))} is not one of the names the certificate gets (${sans.map((s) => s.value).join(', ')}); leave out the CN or make it one of them`,
         );
     }
-    order = { ...order, status: 'processing' };
-    state.updateOrder(order);
     const ca = issuingCa();
     const name = inventoryName(order.identifiers[0]!.value);
     const signed = signLeaf(
@@ -901,7 +970,13 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
     const certPem = toPem('CERTIFICATE', signed.der);
     const serial = signed.serial.toString('hex').toUpperCase();
     const store = context.store();
-    store.transaction(() => {
+    const issued: Order = { ...order, status: 'valid', certificateSerial: serial };
+    const claim = options.updateOrderIf;
+    // One transaction: the order turns valid only if it is still ready (another instance may be finalizing it
+    // too), with its certificate in the inventory and linked to it; all of it or nothing. The loser's signed
+    // certificate was never recorded nor sent: it does not exist.
+    const claimed = store.transaction(() => {
+      if (claim && !claim(issued, 'ready')) return false;
       store.addCertificate({
         name,
         kind: profile.kind,
@@ -930,10 +1005,16 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
           ...(order.replaces ? { replaces: order.replaces } : {}),
         },
       });
+      state.addCertificate(serial, account!.id, order.id, certPem + ca.pem);
+      return true;
     });
-    state.addCertificate(serial, account!.id, order.id, certPem + ca.pem);
-    order = { ...order, status: 'valid', certificateSerial: serial };
-    state.updateOrder(order);
+    if (!claimed)
+      throw problem(
+        'orderNotReady',
+        `order ${order.id} was finalized by another request meanwhile; fetch the order for its certificate`,
+      );
+    if (!claim) state.updateOrder(issued);
+    order = issued;
     return json(200, orderView(order), { location: url(`/order/${order.id}`) });
   }
 
@@ -1083,29 +1164,68 @@ export function createWfe(options: WfeOptions): { handle(request: AcmeRequest): 
         const failure =
           error instanceof AcmeProblem
             ? error
-            : problem('serverInternal', 'the server failed to handle this request; see its log');
-        if (!(error instanceof AcmeProblem))
-          context.store().addEvent({
-            type: 'acme-server.error',
-            detail: {
-              path: request.path.slice(0, 200),
-              error: String((error as Error)?.message ?? error).slice(0, 500),
-            },
-          });
-        response = {
-          status: failure.status,
-          headers: {
-            'content-type': 'application/problem+json',
-            ...(failure.retryAfter ? { 'retry-after': String(failure.retryAfter) } : {}),
-          },
-          body: JSON.stringify(failure.toDocument(), null, 2),
-        };
+            : storeUnavailable(error)
+              ? unavailableProblem()
+              : problem('serverInternal', 'the server failed to handle this request; see its log');
+        if (!(error instanceof AcmeProblem) && !storeUnavailable(error)) {
+          try {
+            context.store().addEvent({
+              type: 'acme-server.error',
+              detail: {
+                path: request.path.slice(0, 200),
+                error: String((error as Error)?.message ?? error).slice(0, 500),
+              },
+            });
+          } catch {
+            // the inventory is failing too: the answer below still goes out
+          }
+        }
+        response = problemResponse(failure);
       }
-      // RFC 8555 §6.5: a fresh nonce on every response, success or error; §7.1: a link to the directory
-      response.headers['replay-nonce'] = nonces.issue();
+      // RFC 8555 §6.5: a fresh nonce on every response, success or error; §7.1: a link to the directory. With
+      // the nonces in an inventory that cannot be reached, the answer is a 503 without one.
+      try {
+        response.headers['replay-nonce'] = nonces.issue();
+      } catch (error) {
+        if (!storeUnavailable(error)) throw error;
+        if (response.status < 400) response = problemResponse(unavailableProblem());
+      }
       response.headers.link = [response.headers.link, `<${url('/directory')}>;rel="index"`].filter(Boolean).join(', ');
       return response;
     },
+  };
+}
+
+/**
+ * A challenge "processing" for longer than this (or three times the validation timeout, if longer) was
+ * abandoned: its instance died before it wrote the outcome.
+ */
+const STALE_VALIDATION_MS = 30_000;
+
+/** How long a client should wait before retrying while the inventory cannot be reached, seconds. */
+export const UNAVAILABLE_RETRY_AFTER = 3;
+
+/** The inventory (PostgreSQL) cannot be reached or stayed locked: the request may succeed if retried. */
+export function storeUnavailable(error: unknown): boolean {
+  return error instanceof McpkiError && (error.code === 'STORE_UNAVAILABLE' || error.code === 'STORE_BUSY');
+}
+
+export function unavailableProblem(): AcmeProblem {
+  return problem(
+    'serverInternal',
+    `the server's database cannot be reached at the moment; retry in ${UNAVAILABLE_RETRY_AFTER} s`,
+    { status: 503, retryAfter: UNAVAILABLE_RETRY_AFTER },
+  );
+}
+
+export function problemResponse(failure: AcmeProblem): AcmeResponse {
+  return {
+    status: failure.status,
+    headers: {
+      'content-type': 'application/problem+json',
+      ...(failure.retryAfter ? { 'retry-after': String(failure.retryAfter) } : {}),
+    },
+    body: JSON.stringify(failure.toDocument(), null, 2),
   };
 }
 

@@ -159,4 +159,18 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     created_at TEXT NOT NULL
   );
   `,
+  // several ACME-server instances on one inventory (issue 12): the nonces they hand out (one row each, deleted
+  // when used: single use across instances) and the orders each account placed in the last hour (rate limit)
+  `
+  CREATE TABLE IF NOT EXISTS acme_server_nonces (
+    nonce TEXT PRIMARY KEY,
+    expires_at TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS acme_server_nonces_by_expiry ON acme_server_nonces (expires_at);
+  CREATE TABLE IF NOT EXISTS acme_server_order_slots (
+    account_id TEXT NOT NULL,
+    at TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS acme_server_order_slots_by_account ON acme_server_order_slots (account_id, at);
+  `,
 ];

@@ -19,6 +19,7 @@ import { installError } from '../install.js';
 import type { San } from '../pki/names.js';
 import { AcmeServerTables } from './acme-server.js';
 import { SharedKeyTables } from './shared-keys.js';
+import { AcmeServerShared } from './acme-server-shared.js';
 import type { Connection, SqlStatement } from './connection.js';
 import type { PostgresLocation } from './location.js';
 import { MIGRATIONS } from './migrations.js';
@@ -934,6 +935,19 @@ export class Store {
       this.now,
     );
     return this.sharedKeyTables;
+  }
+
+  private acmeServerSharedTables: AcmeServerShared | undefined;
+
+  /** What several ACME-server instances on this inventory share: nonces, rate counters (acme-server-shared.ts). */
+  acmeServerShared(): AcmeServerShared {
+    this.acmeServerSharedTables ??= new AcmeServerShared(
+      (sql) => this.statement(sql),
+      (fn) => this.run(fn),
+      (fn) => this.transaction(fn),
+      this.now,
+    );
+    return this.acmeServerSharedTables;
   }
 
   // --- events ---------------------------------------------------------------------------------------
