@@ -4,22 +4,33 @@
 // not available, every temp file and then every folder is fsynced. The crash guarantee is writeFilesAtomic's:
 // a target is its old content or its complete new content, never a torn file.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, statSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { childEnv } from '../process/env.js';
 import {
   fsyncPath,
   renameAll,
   syncFileSystems,
-  tempPathFor,
+  TEMP_MARKER,
   tryUnlink,
   writeError,
   type FileToWrite,
 } from './atomic.js';
 
+/**
+ * Temp names as tempSuffix makes them (this process's id, then hex), from one random part per thread and a
+ * counter: thousands of names without thousands of calls for random bytes. O_EXCL still refuses a collision.
+ */
+const threadPart = randomBytes(6).toString('hex');
+let counter = 0;
+
 /** Writes one file to a new temp name next to it (created O_EXCL with its final mode), not yet synced. */
 export function writeUnsyncedTemp(file: FileToWrite): string {
-  const temp = tempPathFor(file.path);
+  const temp = join(
+    dirname(file.path),
+    `.${basename(file.path)}${TEMP_MARKER}${process.pid}-${threadPart}${(counter++).toString(16)}`,
+  );
   let fd: number;
   try {
     fd = openSync(temp, 'wx', file.mode);

@@ -7,6 +7,7 @@ import { toPem } from './der.js';
 import { generateEncodedKey, readPrivateKey, type KeyType } from './keys.js';
 import { fingerprintOf, signLeaf, type LeafPlan, type LeafSigner } from './leaf.js';
 import { encodePkcs12 } from './pkcs12.js';
+import { randomSerials } from './x509.js';
 
 /** A planned certificate as a worker gets it (plain data). */
 export interface ChunkPlan extends LeafPlan {
@@ -42,10 +43,11 @@ export function makeLeaves(ca: ChunkCa, plans: readonly ChunkPlan[], nowMs: numb
   const now = new Date(nowMs);
   const made: MadeLeaf[] = [];
   const temps: string[] = [];
+  const serials = randomSerials(plans.length);
   try {
-    for (const plan of plans) {
+    for (const [i, plan] of plans.entries()) {
       const key = generateEncodedKey(plan.keyType);
-      const signed = signLeaf(ca.signer, plan, key, now);
+      const signed = signLeaf(ca.signer, plan, key, now, serials[i]);
       const pem = toPem('CERTIFICATE', signed.der);
       const files: FileToWrite[] = [
         { path: plan.paths.key, data: key.privatePem, mode: 0o600 },

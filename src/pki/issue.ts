@@ -301,9 +301,12 @@ export function issueCertificate(context: Context, request: IssueRequest): Issue
 /** Below this many certificates, signing in this thread costs less than starting worker threads. */
 const WORKER_THRESHOLD = 128;
 
-/** Chunks of about a quarter of each worker's share, so that signing, syncing and recording overlap. */
+/**
+ * Small chunks, so that the main thread starts recording early; when the workers get ahead, the main thread
+ * takes every chunk made by then at once (one sync and one transaction for all of them).
+ */
 function chunkSize(count: number, workers: number): number {
-  return Math.max(32, Math.min(256, Math.ceil(count / (workers * 4))));
+  return Math.max(32, Math.min(128, Math.ceil(count / (workers * 8))));
 }
 
 /** A plan as a worker takes it; `withCa` when this certificate writes its folder's ca.crt. */
@@ -406,7 +409,10 @@ export async function issueBatch(context: Context, requests: readonly IssueReque
         const group = [next];
         if (pool) await pending[next];
         else made[next] = makeLeaves(chunkCa, chunks[next]!, now);
-        while (pool && next + group.length < chunks.length && made[next + group.length])
+        // when the first is already synced, the group stops before the first that is not: no sync before the
+        // renames (that one's sync comes with this group's)
+        const stop = (k: number) => !made[k] || (synced.has(next) && !synced.has(k));
+        while (pool && next + group.length < chunks.length && !stop(next + group.length))
           group.push(next + group.length);
         next += group.length;
         const leaves = group.flatMap((k) => made[k]!);

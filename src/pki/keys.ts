@@ -1,4 +1,12 @@
-import { createECDH, createHash, createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import {
+  createECDH,
+  createHash,
+  type ECDH,
+  createPrivateKey,
+  generateKeyPairSync,
+  sign,
+  type KeyObject,
+} from 'node:crypto';
 import { McpkiError, fix } from '../errors.js';
 import { bits, children, explicit, int, nul, octets, oid, parse, seq, toPem } from './der.js';
 import { encryptedPrivateKeyPem } from './pbes2.js';
@@ -66,6 +74,8 @@ const EC_CURVES = {
   'ec-p384': { ecdh: 'secp384r1', oid: '1.3.132.0.34', bytes: 48 },
 } as const;
 
+const ecdhByCurve: Partial<Record<keyof typeof EC_CURVES, ECDH>> = {};
+
 /**
  * An EC key through ECDH and our own DER: OpenSSL 3's key encoders cost several times the key generation
  * itself (here: generateKeyPairSync with SPKI and PKCS#8 encodings 0.24 ms of CPU, ECDH 0.04 ms). The PKCS#8
@@ -73,7 +83,8 @@ const EC_CURVES = {
  */
 function generateEcKey(type: keyof typeof EC_CURVES): EncodedKey {
   const curve = EC_CURVES[type];
-  const ecdh = createECDH(curve.ecdh);
+  // generateKeys replaces the object's key pair each time: one object per curve and thread will do
+  const ecdh = (ecdhByCurve[type] ??= createECDH(curve.ecdh));
   const point = ecdh.generateKeys();
   const raw = ecdh.getPrivateKey();
   const secret = Buffer.alloc(curve.bytes);

@@ -69,7 +69,13 @@ function wholeSeconds(ms: number): Date {
   return new Date(Math.floor(ms / 1000) * 1000);
 }
 
-export function signLeaf(ca: LeafSigner, plan: LeafPlan, key: Pick<EncodedKey, 'spki'>, now: Date): SignedLeaf {
+export function signLeaf(
+  ca: LeafSigner,
+  plan: LeafPlan,
+  key: Pick<EncodedKey, 'spki'>,
+  now: Date,
+  serial: Buffer = randomSerial(),
+): SignedLeaf {
   const { spki } = key;
   const notBefore = wholeSeconds(now.getTime() - BACKDATE_MS);
   const notAfter = wholeSeconds(Math.min(notBefore.getTime() + plan.days * DAY, new Date(ca.cert.validTo).getTime()));
@@ -81,7 +87,6 @@ export function signLeaf(ca: LeafSigner, plan: LeafPlan, key: Pick<EncodedKey, '
     authorityKeyIdentifier(ca.keyId),
   ];
   if (plan.sans.length > 0) extensions.push(subjectAltName(plan.sans));
-  const serial = randomSerial();
   const subject: NameAttribute[] = [{ type: 'O', value: 'mcpki development certificate' }, leafNameAttribute(ca, plan)];
   const der = signCertificate(
     { serial, issuer: ca.subject, subject: encodeName(subject), notBefore, notAfter, spki, extensions },
