@@ -1,8 +1,9 @@
 // Worker threads that sign a batch's chunks (batch-worker.ts), so that key generation, signing and writing
 // the temp files use every core while the main thread syncs, records and renames.
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { McpkiError, type ErrorCode } from '../errors.js';
 import type { ChunkCa, ChunkPlan, MadeLeaf } from './batch-leaf.js';
 import type { ChunkReply, ChunkRequest } from './batch-worker.js';
@@ -17,6 +18,11 @@ function workerFile(): string | undefined {
     if (existsSync(path)) return path;
   }
   return undefined;
+}
+
+/** node:worker_threads, loaded when a batch first needs it: `issue server` never does. */
+function workerThreads(): typeof import('node:worker_threads') {
+  return createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
 }
 
 function errorFrom(reply: Extract<ChunkReply, { error: unknown }>['error']): Error {
@@ -37,6 +43,7 @@ export class SigningPool {
   private readonly waiting = new Map<number, Waiting>();
 
   private constructor(file: string, ca: ChunkCa, size: number) {
+    const { Worker } = workerThreads();
     this.workers = Array.from({ length: size }, (_, index) => {
       const worker = new Worker(file, { workerData: ca });
       worker.on('message', (reply: ChunkReply) => {

@@ -389,15 +389,17 @@ export async function issueBatch(context: Context, requests: readonly IssueReque
       chunkPlans.push(plans.slice(i, i + size));
       chunks.push(plans.slice(i, i + size).map((plan) => chunkPlanOf(plan, caWriters.has(plan))));
     }
-    // every chunk is sent at once: the workers stay ahead while the main thread records
+    // the workers stay up to `ahead` chunks ahead of the main thread (bounded memory and temp files)
+    const ahead = threads * 4;
     const made: (MadeLeaf[] | undefined)[] = chunks.map(() => undefined);
-    const pending = chunks.map((chunk, k) =>
-      pool?.sign(k, chunk, now).then((leaves) => {
-        made[k] = leaves;
-        return leaves;
-      }),
-    );
-    pending.forEach((p) => p?.catch(() => undefined)); // each is awaited (or cleaned up) below
+    const pending: Promise<MadeLeaf[]>[] = [];
+    const send = (upTo: number) => {
+      for (let k = pending.length; pool && k < Math.min(upTo, chunks.length); k++) {
+        pending[k] = pool.sign(k, chunks[k]!, now).then((leaves) => (made[k] = leaves));
+        pending[k]!.catch(() => undefined); // each is awaited (or cleaned up) below
+      }
+    };
+    send(ahead);
     // chunks whose temp files were all written before a syncfs that has since finished
     const synced = new Set<number>();
     const issued: IssuedCertificate[] = [];
@@ -415,6 +417,7 @@ export async function issueBatch(context: Context, requests: readonly IssueReque
         while (pool && next + group.length < chunks.length && !stop(next + group.length))
           group.push(next + group.length);
         next += group.length;
+        send(next + ahead);
         const leaves = group.flatMap((k) => made[k]!);
         const groupPlans = group.flatMap((k) => chunkPlans[k]!);
         const targets = leaves.flatMap((leaf) => leaf.targets);
@@ -436,8 +439,8 @@ export async function issueBatch(context: Context, requests: readonly IssueReque
     } catch (error) {
       temps.forEach(tryUnlink);
       // the chunks made ahead are not recorded: their temp files go
-      const ahead = await Promise.allSettled(pending.slice(next).filter((p) => p !== undefined));
-      for (const result of ahead)
+      const unrecorded = await Promise.allSettled(pending.slice(next));
+      for (const result of unrecorded)
         if (result.status === 'fulfilled') result.value.forEach((leaf) => leaf.temps.forEach(tryUnlink));
       if (issued.length > 0 && error instanceof McpkiError)
         throw new McpkiError(
