@@ -66,6 +66,8 @@ const USAGE = `usage: node bench/run.js [options]    (or: npm run bench -- [opti
   --repeats N     batch repetitions; the median is reported (default 5)
   --mkcert N      mkcert processes per repetition, 0 to skip (default 200)
   --no-mkcert     skip the mkcert comparison
+  --against DIR   another built mcpki tree (e.g. a checkout of main): its \`issue batch\` runs in the same
+                  repetitions, interleaved, and the table gives this tree's rate over that one's
   --only PART     run only "startup" or only "batch"
   --out FILE      result file (default bench/results/latest.json)
   --check         exit with status 1 when a target is missed
@@ -86,6 +88,7 @@ function parseOptions(argv) {
       out: join(ROOT, 'bench', 'results', 'latest.json'),
       check: false,
       only: undefined,
+      against: undefined,
     },
     {
       '--runs': { int: 1 },
@@ -95,6 +98,17 @@ function parseOptions(argv) {
       '--mkcert': { int: 0 },
       '--no-mkcert': { key: 'mkcert', set: 0 },
       '--out': {},
+      '--against': {
+        read: (value) => {
+          const bin = join(value, 'bin', 'mcpki.js');
+          try {
+            readFileSync(bin);
+          } catch {
+            fail(`--against ${value}: no bin/mcpki.js there (give a built mcpki tree)`);
+          }
+          return bin;
+        },
+      },
       '--check': { set: true },
       '--only': {
         read: (value) =>
@@ -176,7 +190,10 @@ function createRate(dir, count = 400) {
 
 /** Bytes a run keeps on disk until its end (4 files and a folder per certificate, ~4 KiB each). */
 function diskNeeded(opts) {
-  return (opts.batch * 2 * (opts.repeats + 1) + opts.mkcert * (opts.repeats + 1)) * 5 * 4096 + 64 * 1048576;
+  return (
+    (opts.batch * (opts.against ? 3 : 2) * (opts.repeats + 1) + opts.mkcert * (opts.repeats + 1)) * 5 * 4096 +
+    64 * 1048576
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -279,13 +296,13 @@ function countKeys(dir) {
   return readdirSync(dir, { recursive: true }).filter((f) => String(f).endsWith('.key')).length;
 }
 
-/** `mcpki issue batch FILE --out DIR` in a fresh home: wall time of the whole process. */
-function batchProcess(scratch, file, n, tag) {
+/** `mcpki issue batch FILE --out DIR` in a fresh home: wall time of the whole process (`bin`: another tree's). */
+function batchProcess(scratch, file, n, tag, bin = BIN) {
   const home = join(scratch, `batch-home-${tag}`);
   const out = join(scratch, `batch-out-${tag}`);
-  timed(NODE, mcpki('--home', home, 'init'), { what: 'mcpki init (prepare)' });
+  timed(NODE, [bin, '--home', home, 'init'], { what: 'mcpki init (prepare)' });
   settle();
-  const ms = timed(NODE, mcpki('--home', home, 'issue', 'batch', file, '--out', out), { what: 'mcpki issue batch' });
+  const ms = timed(NODE, [bin, '--home', home, 'issue', 'batch', file, '--out', out], { what: 'mcpki issue batch' });
   const made = countKeys(out);
   if (made !== n) throw new Error(`mcpki issue batch: expected ${n} keys under ${out}, found ${made}`);
   return ms;
@@ -374,6 +391,7 @@ async function benchBatch(opts, scratch, mkcertPath) {
   writeFileSync(warmFile, warmText);
   progress('batch: warm-up');
   batchProcess(scratch, warmFile, warmNames.length, 'warm');
+  if (opts.against) batchProcess(scratch, warmFile, warmNames.length, 'warm-against', opts.against);
   await batchInProcess(lib, scratch, warmText, warmNames.length, 'warm');
 
   let mkcertEnv;
@@ -392,11 +410,15 @@ async function benchBatch(opts, scratch, mkcertPath) {
     );
   }
 
-  const samples = { process: [], inProcess: [], mkcert: [] };
+  const samples = { process: [], against: [], inProcess: [], mkcert: [] };
   for (let r = 0; r < opts.repeats; r++) {
     // interleaved: process, in-process, mkcert, then again
     progress(`batch: repetition ${r + 1}/${opts.repeats}: mcpki issue batch (${opts.batch})`);
     samples.process.push(batchProcess(scratch, file, opts.batch, r));
+    if (opts.against) {
+      progress(`batch: repetition ${r + 1}/${opts.repeats}: issue batch of ${opts.against} (${opts.batch})`);
+      samples.against.push(batchProcess(scratch, file, opts.batch, `against-${r}`, opts.against));
+    }
     progress(`batch: repetition ${r + 1}/${opts.repeats}: issueBatch() in-process (${opts.batch})`);
     samples.inProcess.push(await batchInProcess(lib, scratch, text, opts.batch, r));
     if (mkcertEnv) {
@@ -420,7 +442,14 @@ async function benchBatch(opts, scratch, mkcertPath) {
     process: rate(opts.batch, samples.process),
     inProcess: rate(opts.batch, samples.inProcess),
     mkcert: null,
+    against: null,
   };
+  if (samples.against.length) {
+    result.against = { ...rate(opts.batch, samples.against), bin: opts.against };
+    // per repetition: this tree's time over the other's, measured back to back
+    result.ratioProcessToAgainst = round(result.process.medianCertsPerSecond / result.against.medianCertsPerSecond, 2);
+    result.medianPairedRatioToAgainst = round(median(samples.against.map((ms, i) => ms / samples.process[i])), 2);
+  }
   result.ceiling = opensslCeiling();
   if (result.ceiling)
     result.ratioProcessToCeiling = round(result.process.medianCertsPerSecond / result.ceiling.certsPerSecond, 3);
@@ -602,11 +631,17 @@ async function main() {
         `≥ ${TARGETS.batchCertsPerSecond}/s ${verdict(targetFor('batch.inProcess.medianCertsPerSecond'))}`,
       ),
     ];
+    if (batch.against) rows.push(batchRow(`issue batch, ${relative(process.cwd(), batch.against.bin)}`, batch.against));
     if (batch.mkcert) rows.push(batchRow('mkcert -ecdsa, 1 process/cert', batch.mkcert));
     printTable(['', 'certs', 'wall', 'range', 'rate', 'target'], rows);
     if (batch.ceiling) {
       console.log(
         `  ceiling (${batch.ceiling.command}: ${fmtRate(batch.ceiling.signPerSecond)} signatures, so ${fmtRate(batch.ceiling.certsPerSecond)} key + signature): mcpki reaches ${(batch.ratioProcessToCeiling * 100).toFixed(1)}%`,
+      );
+    }
+    if (batch.against) {
+      console.log(
+        `  this tree / ${batch.against.bin}: ${fmtRatio(batch.ratioProcessToAgainst)} (median of per-repetition ratios ${fmtRatio(batch.medianPairedRatioToAgainst)})`,
       );
     }
     if (batch.mkcert) {
@@ -629,6 +664,7 @@ async function main() {
       batch: opts.batch,
       repeats: opts.repeats,
       mkcert: batch?.mkcert ? batch.mkcert.certificates : 0,
+      against: opts.against ?? null,
     },
     machine: { ...machine, loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)) },
     busyMachineWarning: busy,

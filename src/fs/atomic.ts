@@ -36,11 +36,11 @@ export function tempSuffix(): string {
   return `${process.pid}-${randomBytes(6).toString('hex')}`;
 }
 
-function tempPathFor(path: string): string {
+export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}${TEMP_MARKER}${tempSuffix()}`);
 }
 
-function writeError(path: string, error: unknown, what = 'write'): McpkiError {
+export function writeError(path: string, error: unknown, what = 'write'): McpkiError {
   if (error instanceof McpkiError) return error;
   const code = (error as NodeJS.ErrnoException).code ?? 'error';
   const why = code === 'EISDIR' ? ': a folder is in the way' : code === 'ENOSPC' ? ': the disk is full' : '';
@@ -120,7 +120,7 @@ function writeTemps(files: readonly FileToWrite[], sync: boolean): string[] {
  * Renames every temp over its target. Before the first rename, each existing target is hard-linked to a
  * private name (same inode: bytes, mode and owner kept exactly) so a failed rename can put it back.
  */
-function renameAll(files: readonly FileToWrite[], temps: readonly string[]): void {
+export function renameAll(files: readonly FileToWrite[], temps: readonly string[]): void {
   const previous: (string | null)[] = [];
   try {
     for (const file of files) previous.push(keepPrevious(file.path));
@@ -151,13 +151,9 @@ function renameAll(files: readonly FileToWrite[], temps: readonly string[]): voi
 
 /** A hard link to an existing regular file at a temp name next to it, or null when there is nothing to keep. */
 function keepPrevious(path: string): string | null {
-  let stat;
-  try {
-    stat = lstatSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
+  // no exception for a missing file: batch issuance renames thousands of new files
+  const stat = lstatSync(path, { throwIfNoEntry: false });
+  if (!stat) return null;
   if (!stat.isFile() && !stat.isSymbolicLink()) return null; // a folder in the way: the rename fails before any harm
   const link = tempPathFor(path);
   linkSync(path, link);
@@ -165,7 +161,7 @@ function keepPrevious(path: string): string | null {
 }
 
 /** syncfs(2) on the file system of each folder, one call per device. False when that is not possible. */
-function syncFileSystems(dirs: readonly string[]): boolean {
+export function syncFileSystems(dirs: readonly string[]): boolean {
   if (process.platform !== 'linux') return false;
   const byDevice = new Map<number, string>();
   for (const dir of dirs) {

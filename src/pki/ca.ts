@@ -38,6 +38,7 @@ import {
   type Extension,
 } from './x509.js';
 import { corrupt, decodeNameConstraints, loadIssuingCa, loadRootKey, readCaFile } from './ca-files.js';
+import { BACKDATE_MS } from './limits.js';
 
 export {
   decodeNameConstraints,
@@ -51,8 +52,7 @@ export {
 const DAY = 86_400_000;
 export const ROOT_DAYS = 3650;
 export const INTERMEDIATE_DAYS = 1095;
-/** Certificates are backdated a little so that a peer with a slightly slow clock accepts them at once. */
-export const BACKDATE_MS = 5 * 60_000;
+export { BACKDATE_MS } from './limits.js';
 
 export interface AuthorityInfo {
   subject: string;

@@ -200,10 +200,10 @@ export function decodeOid(node: DerNode): string {
 
 /** PEM armour for DER bytes. */
 export function toPem(label: string, der: Buffer): string {
-  const body = der
-    .toString('base64')
-    .replace(/(.{64})/g, '$1\n')
-    .replace(/\n$/, '');
+  const base64 = der.toString('base64');
+  const lines: string[] = [];
+  for (let i = 0; i < base64.length; i += 64) lines.push(base64.slice(i, i + 64));
+  const body = lines.join('\n');
   return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
 }
 

@@ -1,49 +1,36 @@
 // Leaf issuance: validate everything first (names, constraints, key type, days, output paths, the git guard),
 // then generate, sign, write atomically and record. Nothing is signed or written when any check fails.
-import { createHash } from 'node:crypto';
-import { rmdirSync } from 'node:fs';
+import { lstatSync, rmdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Context } from '../context.js';
-import { removeStaleTemps, writeFilesAtomic, writeManyFilesAtomic, type FileToWrite } from '../fs/atomic.js';
-import { assertKeyPathOutsideGit } from '../fs/git.js';
+import { removeStaleTemps, tryUnlink, writeFilesAtomic, type FileToWrite } from '../fs/atomic.js';
+import { foldersOf, renameTemps, syncFolders, syncTemps } from '../fs/batch-files.js';
+import { assertKeyPathOutsideGit, findWorkTree } from '../fs/git.js';
 import { McpkiError, fix } from '../errors.js';
 import { assertUsableDir, ensurePrivateDir } from '../home.js';
 import type { CertificateKind, CertificatePaths, CertificateRecord, NewCertificate } from '../store/store.js';
-import { BACKDATE_MS, loadIssuingCa, type IssuingCa } from './ca.js';
-import { assertPermitted, checkPermitted } from './constraints.js';
+import { makeLeaves, type ChunkCa, type ChunkPlan, type MadeLeaf } from './batch-leaf.js';
+import { SigningPool } from './batch-pool.js';
+import { loadIssuingCa, type IssuingCa } from './ca.js';
+import { assertPermitted } from './constraints.js';
 import { toPem } from './der.js';
 import {
   DEFAULT_KEY_TYPE,
   encodeKey,
-  generateEncodedKeyAsync,
   generateKey,
-  keyIdentifier,
   parseKeyType,
   readPrivateKey,
-  signatureAlgorithmFor,
   type EncodedKey,
   type KeyType,
 } from './keys.js';
+import { fingerprintOf, signLeaf, type SignedLeaf } from './leaf.js';
 import { assertOneSpiffeId, classifySan, classifySans, validateCertName, validateSpiffeId, type San } from './names.js';
 import { emptyPkcs12Password, encodePkcs12 } from './pkcs12.js';
-import {
-  authorityKeyIdentifier,
-  basicConstraints,
-  encodeName,
-  extKeyUsage,
-  keyUsage,
-  OIDS,
-  randomSerial,
-  signCertificate,
-  subjectAltName,
-  subjectKeyIdentifier,
-  type KeyUsage,
-  type NameAttribute,
-} from './x509.js';
 import { DEFAULT_DAYS, MAX_DAYS } from './limits.js';
 
-const DAY = 86_400_000;
 export { DEFAULT_DAYS, MAX_DAYS } from './limits.js';
+export { fingerprintOf, signLeaf, type LeafPlan, type SignedLeaf } from './leaf.js';
 /** mkcert's and Java's customary PKCS#12 password, used when none is given. */
 export const DEFAULT_P12_PASSWORD = 'changeit';
 const OUT_DIR_HINT = fix('choose a writable folder with {--out DIR} (or leave it out to use HOME/certs/NAME)');
@@ -101,7 +88,29 @@ function identityNames(request: IssueRequest): string[] {
   return out;
 }
 
-function planIssue(context: Context, ca: IssuingCa, request: IssueRequest): Plan {
+/**
+ * What a batch has already checked about its output folders: each folder is walked once (assertUsableDir),
+ * and whether its real path lies in a git work tree is found once; a key is then checked with git only there
+ * (or when the key's own path is a symlink, which may lead anywhere).
+ */
+interface FolderChecks {
+  usable: Set<string>;
+  inWorkTree: Map<string, boolean>;
+}
+
+function assertKeyOutsideGit(plan: Pick<Plan, 'outDir' | 'paths'>, checks: FolderChecks | undefined): void {
+  if (!checks) return assertKeyPathOutsideGit(plan.paths.key);
+  if (lstatSync(plan.paths.key, { throwIfNoEntry: false })?.isSymbolicLink())
+    return assertKeyPathOutsideGit(plan.paths.key);
+  let inWorkTree = checks.inWorkTree.get(plan.outDir);
+  if (inWorkTree === undefined) {
+    inWorkTree = findWorkTree(plan.paths.key) !== undefined;
+    checks.inWorkTree.set(plan.outDir, inWorkTree);
+  }
+  if (inWorkTree) assertKeyPathOutsideGit(plan.paths.key);
+}
+
+function planIssue(context: Context, ca: IssuingCa, request: IssueRequest, checks?: FolderChecks): Plan {
   if (request.kind !== 'server' && request.kind !== 'client') {
     throw new McpkiError('INVALID_INPUT', `unknown certificate kind "${String(request.kind)}"`, 'use server or client');
   }
@@ -142,66 +151,12 @@ function planIssue(context: Context, ca: IssuingCa, request: IssueRequest): Plan
   }
   // every folder on the way must be ours or root's and writable by no one else (UNSAFE_PATH); the git guard
   // looks at the real folder the files land in, whatever symlinks lead there
-  assertUsableDir(outDir, OUT_DIR_HINT, `a folder on the way to ${outDir}`);
-  if (!request.allowGit) assertKeyPathOutsideGit(paths.key);
-  return { kind: request.kind, name, sans, keyType, days, outDir, paths, p12 };
-}
-
-function leafKeyUsage(keyType: KeyType, kind: CertificateKind): KeyUsage[] {
-  // RSA key exchange (TLS 1.2 RSA suites) needs keyEncipherment on RSA server keys
-  return keyType.startsWith('rsa') && kind === 'server'
-    ? ['digitalSignature', 'keyEncipherment']
-    : ['digitalSignature'];
-}
-
-/**
- * CN=NAME, except where OpenSSL would read a dotted CN as a host name and reject it against the name
- * constraints (it does so when the certificate has no DNS SAN): then the name goes into OU instead.
- */
-function leafNameAttribute(ca: IssuingCa, plan: LeafPlan): NameAttribute {
-  const hasDnsSan = plan.sans.some((s) => s.type === 'dns');
-  const dnsLike = plan.name.includes('.');
-  if (hasDnsSan || !dnsLike || checkPermitted({ type: 'dns', value: plan.name.toLowerCase() }, ca.permitted) === null) {
-    return { type: 'CN', value: plan.name };
+  if (!checks?.usable.has(outDir)) {
+    assertUsableDir(outDir, OUT_DIR_HINT, `a folder on the way to ${outDir}`);
+    checks?.usable.add(outDir);
   }
-  return { type: 'OU', value: plan.name };
-}
-
-/** What signing a leaf needs to know (`mcpki sign` builds one from a CSR). */
-export type LeafPlan = Pick<Plan, 'kind' | 'name' | 'sans' | 'keyType' | 'days'>;
-
-export interface SignedLeaf {
-  der: Buffer;
-  serial: Buffer;
-  subject: NameAttribute[];
-  notBefore: Date;
-  notAfter: Date;
-}
-
-/** Whole seconds: certificate times carry no fractions. */
-function wholeSeconds(ms: number): Date {
-  return new Date(Math.floor(ms / 1000) * 1000);
-}
-
-export function signLeaf(ca: IssuingCa, plan: LeafPlan, key: Pick<EncodedKey, 'spki'>, now: Date): SignedLeaf {
-  const { spki } = key;
-  const notBefore = wholeSeconds(now.getTime() - BACKDATE_MS);
-  const notAfter = wholeSeconds(Math.min(notBefore.getTime() + plan.days * DAY, new Date(ca.cert.validTo).getTime()));
-  const extensions = [
-    basicConstraints(false),
-    keyUsage(leafKeyUsage(plan.keyType, plan.kind)),
-    extKeyUsage([plan.kind === 'server' ? OIDS.serverAuth : OIDS.clientAuth]),
-    subjectKeyIdentifier(keyIdentifier(spki)),
-    authorityKeyIdentifier(ca.keyId),
-  ];
-  if (plan.sans.length > 0) extensions.push(subjectAltName(plan.sans));
-  const serial = randomSerial();
-  const subject: NameAttribute[] = [{ type: 'O', value: 'mcpki development certificate' }, leafNameAttribute(ca, plan)];
-  const der = signCertificate(
-    { serial, issuer: ca.subject, subject: encodeName(subject), notBefore, notAfter, spki, extensions },
-    signatureAlgorithmFor(ca.key),
-  );
-  return { der, serial, subject, notBefore, notAfter };
+  if (!request.allowGit) assertKeyOutsideGit({ outDir, paths }, checks);
+  return { kind: request.kind, name, sans, keyType, days, outDir, paths, p12 };
 }
 
 function filesFor(ca: IssuingCa, plan: Plan, key: EncodedKey, { der }: SignedLeaf): FileToWrite[] {
@@ -225,33 +180,38 @@ function filesFor(ca: IssuingCa, plan: Plan, key: EncodedKey, { der }: SignedLea
   return files;
 }
 
-/** The inventory record, from what was signed (no need to parse the certificate back). */
-function recordOf(ca: IssuingCa, plan: Plan, signed: SignedLeaf): NewCertificate {
+/** What the inventory records of a signed certificate (no need to parse it back). */
+type LeafFacts = Pick<MadeLeaf, 'serial' | 'subject' | 'notBefore' | 'notAfter' | 'fingerprint' | 'pem'>;
+
+function factsOf(signed: SignedLeaf): LeafFacts {
+  return {
+    serial: signed.serial.toString('hex').toUpperCase(),
+    subject: signed.subject.map((a) => `${a.type}=${a.value}`).join(', '),
+    notBefore: signed.notBefore.toISOString(),
+    notAfter: signed.notAfter.toISOString(),
+    fingerprint: fingerprintOf(signed.der),
+    pem: toPem('CERTIFICATE', signed.der),
+  };
+}
+
+/** The inventory record, from what was signed. */
+function recordOf(ca: IssuingCa, plan: Plan, leaf: LeafFacts): NewCertificate {
   return {
     name: plan.name,
     kind: plan.kind,
-    serial: signed.serial.toString('hex').toUpperCase(),
-    subject: signed.subject.map((a) => `${a.type}=${a.value}`).join(', '),
+    serial: leaf.serial,
+    subject: leaf.subject,
     sans: plan.sans,
     issuer: 'local',
     issuerSerial: ca.cert.serialNumber.toUpperCase(),
     profile: null,
     keyType: plan.keyType,
-    notBefore: signed.notBefore.toISOString(),
-    notAfter: signed.notAfter.toISOString(),
-    fingerprint: fingerprintOf(signed.der),
-    pem: toPem('CERTIFICATE', signed.der),
+    notBefore: leaf.notBefore,
+    notAfter: leaf.notAfter,
+    fingerprint: leaf.fingerprint,
+    pem: leaf.pem,
     paths: plan.paths,
   };
-}
-
-/** SHA-256, upper-case hex with colons, as X509Certificate.fingerprint256 and openssl print it. */
-export function fingerprintOf(der: Buffer): string {
-  return createHash('sha256')
-    .update(der)
-    .digest('hex')
-    .toUpperCase()
-    .replace(/(..)(?!$)/g, '$1:');
 }
 
 function recordIssued(context: Context, plan: Plan, record: NewCertificate): CertificateRecord {
@@ -289,14 +249,30 @@ function withOutDirs<T>(dirs: readonly string[], write: () => T): T {
     for (const dir of dirs) created.push(...ensurePrivateDir(dir, OUT_DIR_HINT));
     return write();
   } catch (error) {
-    for (const dir of created.reverse()) {
-      try {
-        rmdirSync(dir);
-      } catch {
-        // not empty: something else lives there now
-      }
-    }
+    removeCreated(created);
     throw error;
+  }
+}
+
+/** withOutDirs for an asynchronous `write`. */
+async function withOutDirsAsync<T>(dirs: readonly string[], write: () => Promise<T>): Promise<T> {
+  const created: string[] = [];
+  try {
+    for (const dir of dirs) created.push(...ensurePrivateDir(dir, OUT_DIR_HINT));
+    return await write();
+  } catch (error) {
+    removeCreated(created);
+    throw error;
+  }
+}
+
+function removeCreated(created: string[]): void {
+  for (const dir of created.reverse()) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // not empty: something else lives there now
+    }
   }
 }
 
@@ -312,7 +288,7 @@ export function issueCertificate(context: Context, request: IssueRequest): Issue
   // same name, the files on disk belong to the record committed last, and a failed write records nothing.
   const certificate = withOutDirs([plan.outDir], () =>
     store.transaction(() => {
-      const saved = recordIssued(context, plan, recordOf(ca, plan, der));
+      const saved = recordIssued(context, plan, recordOf(ca, plan, factsOf(der)));
       // temp files of a killed process are removed (those of a live one, e.g. another home, are not)
       removeStaleTemps(plan.outDir);
       writeFilesAtomic(files);
@@ -322,15 +298,46 @@ export function issueCertificate(context: Context, request: IssueRequest): Issue
   return { certificate, paths: plan.paths };
 }
 
+/** Below this many certificates, signing in this thread costs less than starting worker threads. */
+const WORKER_THRESHOLD = 128;
+
 /**
- * Many certificates in one process (fleets, test fixtures): every request is validated before the first
- * is signed; keys are generated on the thread pool; all records are written in one transaction.
+ * Small chunks, so that the main thread starts recording early; when the workers get ahead, the main thread
+ * takes every chunk made by then at once (one sync and one transaction for all of them).
+ */
+function chunkSize(count: number, workers: number): number {
+  return Math.max(32, Math.min(128, Math.ceil(count / (workers * 8))));
+}
+
+/** A plan as a worker takes it; `withCa` when this certificate writes its folder's ca.crt. */
+function chunkPlanOf(plan: Plan, withCa: boolean): ChunkPlan {
+  const { kind, name, sans, keyType, days, p12 } = plan;
+  const { cert, key, fullchain, p12: p12Path, ca } = plan.paths;
+  return {
+    kind,
+    name,
+    sans,
+    keyType,
+    days,
+    paths: { cert, key, fullchain, p12: p12Path, ca: withCa ? ca : undefined },
+    p12,
+  };
+}
+
+/**
+ * Many certificates in one process (fleets, test fixtures). Every request is validated before the first is
+ * signed. Then, chunk by chunk: worker threads (one per core) generate the keys, sign and write each file to
+ * an unsynced temp name; the main thread makes a chunk's temp files durable at once (one syncfs per file
+ * system), and in one inventory transaction records the chunk, renames its files into place and makes the
+ * renames durable before the commit. A certificate is recorded only once its files are on disk; a crash
+ * leaves every file whole (old or new) and no record without its files. The CA is read once.
  */
 export async function issueBatch(context: Context, requests: readonly IssueRequest[]): Promise<IssuedCertificate[]> {
   const ca = loadIssuingCa(context);
+  const checks: FolderChecks = { usable: new Set(), inWorkTree: new Map() };
   const plans = requests.map((request, i) => {
     try {
-      return planIssue(context, ca, request);
+      return planIssue(context, ca, request, checks);
     } catch (error) {
       if (error instanceof McpkiError)
         throw new McpkiError(
@@ -352,24 +359,100 @@ export async function issueBatch(context: Context, requests: readonly IssueReque
       );
     seen.add(plan.paths.key);
   }
-  const store = context.store();
-  const now = context.now();
-  const keys = await Promise.all(plans.map((plan) => generateEncodedKeyAsync(plan.keyType)));
-  const signed = plans.map((plan, i) => signLeaf(ca, plan, keys[i]!, now));
-  // certificates sharing an --out folder share one ca.crt
-  const files = [
-    ...new Map(
-      plans.flatMap((plan, i) => filesFor(ca, plan, keys[i]!, signed[i]!)).map((file) => [file.path, file]),
-    ).values(),
-  ];
+  const store = context.store(); // a broken inventory fails here, before anything is written
+  const now = context.now().getTime();
   const outDirs = [...new Set(plans.map((p) => p.outDir))];
-  const records = withOutDirs(outDirs, () =>
-    store.transaction(() => {
-      const saved = plans.map((plan, i) => recordIssued(context, plan, recordOf(ca, plan, signed[i]!)));
-      for (const dir of outDirs) removeStaleTemps(dir);
-      writeManyFilesAtomic(files);
-      return saved;
-    }),
-  );
-  return records.map((certificate, i) => ({ certificate, paths: plans[i]!.paths }));
+  const chunkCa: ChunkCa = {
+    signer: {
+      key: ca.key,
+      subject: ca.subject,
+      keyId: ca.keyId,
+      permitted: ca.permitted,
+      cert: { validTo: ca.cert.validTo },
+    },
+    pem: ca.pem,
+    der: ca.der,
+    rootPem: ca.rootPem,
+  };
+  return withOutDirsAsync(outDirs, async () => {
+    // temp files of a killed process are removed (those of a live one, e.g. another home, are not); before
+    // the workers write ours, which carry this process's id
+    for (const dir of outDirs) removeStaleTemps(dir);
+    const threads = Math.min(availableParallelism(), 4);
+    const pool = plans.length >= WORKER_THRESHOLD ? SigningPool.start(chunkCa, threads) : undefined;
+    const size = pool ? chunkSize(plans.length, threads) : plans.length;
+    // certificates sharing an --out folder share one ca.crt, written by the first of them
+    const caWriters = new Set([...new Map(plans.map((plan) => [plan.paths.ca, plan] as const).reverse()).values()]);
+    const chunks: ChunkPlan[][] = [];
+    const chunkPlans: Plan[][] = [];
+    for (let i = 0; i < plans.length; i += size) {
+      chunkPlans.push(plans.slice(i, i + size));
+      chunks.push(plans.slice(i, i + size).map((plan) => chunkPlanOf(plan, caWriters.has(plan))));
+    }
+    // the workers stay up to `ahead` chunks ahead of the main thread (bounded memory and temp files)
+    const ahead = threads * 4;
+    const made: (MadeLeaf[] | undefined)[] = chunks.map(() => undefined);
+    const pending: Promise<MadeLeaf[]>[] = [];
+    const send = (upTo: number) => {
+      for (let k = pending.length; pool && k < Math.min(upTo, chunks.length); k++) {
+        pending[k] = pool.sign(k, chunks[k]!, now).then((leaves) => (made[k] = leaves));
+        pending[k]!.catch(() => undefined); // each is awaited (or cleaned up) below
+      }
+    };
+    send(ahead);
+    // chunks whose temp files were all written before a syncfs that has since finished
+    const synced = new Set<number>();
+    const issued: IssuedCertificate[] = [];
+    let temps: string[] = [];
+    let next = 0;
+    try {
+      while (next < chunks.length) {
+        // the next chunk, and every chunk after it that is already made: one sync and one transaction
+        const group = [next];
+        if (pool) await pending[next];
+        else made[next] = makeLeaves(chunkCa, chunks[next]!, now);
+        // when the first is already synced, the group stops before the first that is not: no sync before the
+        // renames (that one's sync comes with this group's)
+        const stop = (k: number) => !made[k] || (synced.has(next) && !synced.has(k));
+        while (pool && next + group.length < chunks.length && !stop(next + group.length))
+          group.push(next + group.length);
+        next += group.length;
+        send(next + ahead);
+        const leaves = group.flatMap((k) => made[k]!);
+        const groupPlans = group.flatMap((k) => chunkPlans[k]!);
+        const targets = leaves.flatMap((leaf) => leaf.targets);
+        temps = leaves.flatMap((leaf) => leaf.temps);
+        if (group.some((k) => !synced.has(k))) await syncTemps(temps);
+        // renamed while the inventory's write lock is held, as issueCertificate does, and committed only
+        // once the renames are durable
+        const records = store.transaction(() => {
+          const saved = groupPlans.map((plan, i) => recordIssued(context, plan, recordOf(ca, plan, leaves[i]!)));
+          renameTemps(targets, temps);
+          // this syncfs also makes durable the temp files of the chunks made by now
+          made.forEach((leaves, k) => leaves && k >= next && synced.add(k));
+          syncFolders(foldersOf(targets));
+          return saved;
+        });
+        temps = [];
+        records.forEach((certificate, i) => issued.push({ certificate, paths: groupPlans[i]!.paths }));
+      }
+    } catch (error) {
+      temps.forEach(tryUnlink);
+      // the chunks made ahead are not recorded: their temp files go
+      const unrecorded = await Promise.allSettled(pending.slice(next));
+      for (const result of unrecorded)
+        if (result.status === 'fulfilled') result.value.forEach((leaf) => leaf.temps.forEach(tryUnlink));
+      if (issued.length > 0 && error instanceof McpkiError)
+        throw new McpkiError(
+          error.code,
+          `${error.message} (the first ${issued.length} of ${plans.length} certificates were issued and recorded)`,
+          error.fix ?? error.hint,
+          { cause: error },
+        );
+      throw error;
+    } finally {
+      await pool?.close();
+    }
+    return issued;
+  });
 }

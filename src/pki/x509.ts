@@ -132,9 +132,17 @@ export function nameConstraints(value: Buffer): Extension {
 
 /** 16 random bytes, positive, with a non-zero first byte so every serial is exactly 16 bytes long. */
 export function randomSerial(): Buffer {
-  const serial = randomBytes(16);
-  serial[0] = (serial[0]! & 0x7f) | 0x40;
-  return serial;
+  return randomSerials(1)[0]!;
+}
+
+/** `count` serials from one call for random bytes (batch issuance). */
+export function randomSerials(count: number): Buffer[] {
+  const bytes = randomBytes(16 * count);
+  return Array.from({ length: count }, (_, i) => {
+    const serial = bytes.subarray(16 * i, 16 * i + 16);
+    serial[0] = (serial[0]! & 0x7f) | 0x40;
+    return serial;
+  });
 }
 
 export interface CertificateTemplate {
