@@ -26,7 +26,7 @@ test('bash: the script parses (bash -n) and completes commands, subcommands and 
     const syntax = run('bash', ['-n', script]);
     assert.equal(syntax.status, 0, syntax.stderr);
     assert.deepEqual(complete(script, ['mcpki', 'iss']), ['issue']);
-    assert.deepEqual(complete(script, ['mcpki', 's']).sort(), ['serve', 'show', 'sign']);
+    assert.deepEqual(complete(script, ['mcpki', 's']).sort(), ['serve', 'show', 'sign', 'store']);
     assert.deepEqual(complete(script, ['mcpki', 'issue', '']).sort(), ['batch', 'client', 'server']);
     assert.deepEqual(complete(script, ['mcpki', 'issue', 'server', '--da']), ['--days']);
     assert.deepEqual(complete(script, ['mcpki', 'acme', 'account', 'reg']), ['register']);

@@ -24,10 +24,18 @@ const CONFIG_COMMANDS = new Set(['apply', 'renew', 'serve']);
  */
 export function action<Args extends unknown[]>(
   run: (env: ActionEnv, ...args: Args) => Promise<number | void> | number | void,
+  options: { storeIsTrustStore?: boolean } = {},
 ) {
   return async (...args: unknown[]): Promise<void> => {
     const command = args[args.length - 1] as Command;
     const globals = command.optsWithGlobals() as GlobalOptions;
+    if (options.storeIsTrustStore) {
+      // `trust install --store nss` predates the global --store URL, which commander gives the value to: in
+      // the trust commands it names the trust store, as it always did (the inventory comes from MCPKI_STORE)
+      const flags = args[args.length - 2] as { store?: string };
+      if (globals.store !== undefined) flags.store = globals.store;
+      delete globals.store;
+    }
     const out: GlobalOptions = {
       json: globals.json === true,
       home: globals.home,

@@ -117,7 +117,7 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
     .option('--home <dir>', 'state folder (default: MCPKI_HOME, else $XDG_DATA_HOME/mcpki, else ~/.local/share/mcpki)')
     .option(
       '--store <url>',
-      'where the inventory lives: sqlite (the home, default) or postgres://USER@HOST/DB?sslmode=… (default: MCPKI_STORE)',
+      'where the inventory lives: sqlite (the home, default) or postgres://USER@HOST/DB?sslmode=… (default: MCPKI_STORE; in trust commands --store names the trust store)',
     )
     .option('--json', 'print a machine-readable JSON result (see docs/cli.md)')
     .showSuggestionAfterError()

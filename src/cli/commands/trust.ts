@@ -124,39 +124,42 @@ Examples:
       )
       .addHelpText('after', STORE_HELP + '\n' + op.examples)
       .action(
-        action(async ({ context, out }, flags: TrustFlags) => {
-          const store = parseStore(flags.store);
-          const nssDbs = flags.nssDb ?? [];
-          if (nssDbs.length > 0 && store === 'system') {
-            throw new McpkiError(
-              'USAGE',
-              '--nss-db does not apply to --store system',
-              'drop --nss-db, or use --store nss or --store all',
-            );
-          }
-          const run = op.name === 'install' ? installTrust : op.name === 'uninstall' ? uninstallTrust : trustStatus;
-          const report = run(context, { store, nssDbs, invocation: invocation() });
-          // install: some store trusts the root now; uninstall: some store is without it now
-          const done = op.name === 'install' ? ['installed', 'already-installed'] : ['removed', 'not-installed'];
-          const reached = report.stores.some((row) => done.includes(row.state));
-          const skipped = report.stores.filter((row) => row.state === 'skipped');
-          if (op.name !== 'status' && !reached && skipped.length > 0) {
-            // nothing was done and something could not be: not a success a script should take for one
-            const error = new McpkiError(
-              report.sudoCommand ? 'TRUST_PERMISSION' : 'TRUST_FAILED',
-              `no trust store was changed: ${skipped.map((row) => row.store).join(', ')} skipped`,
-              report.sudoCommand
-                ? `the system store needs root: run ${report.sudoCommand}`
-                : 'see each store\'s reason above; "mcpki trust install --help" lists what each store needs',
-            );
-            throw Object.assign(error, {
-              details: skipped.map((row) => `${row.store} ${row.location}: ${row.detail ?? 'skipped'}`),
-            });
-          }
-          emit(out, report, () => renderReport(report));
-          if (report.sudoCommand)
-            warn(out, `the system store was not changed (it needs root): run ${report.sudoCommand}`);
-        }),
+        action(
+          async ({ context, out }, flags: TrustFlags) => {
+            const store = parseStore(flags.store);
+            const nssDbs = flags.nssDb ?? [];
+            if (nssDbs.length > 0 && store === 'system') {
+              throw new McpkiError(
+                'USAGE',
+                '--nss-db does not apply to --store system',
+                'drop --nss-db, or use --store nss or --store all',
+              );
+            }
+            const run = op.name === 'install' ? installTrust : op.name === 'uninstall' ? uninstallTrust : trustStatus;
+            const report = run(context, { store, nssDbs, invocation: invocation() });
+            // install: some store trusts the root now; uninstall: some store is without it now
+            const done = op.name === 'install' ? ['installed', 'already-installed'] : ['removed', 'not-installed'];
+            const reached = report.stores.some((row) => done.includes(row.state));
+            const skipped = report.stores.filter((row) => row.state === 'skipped');
+            if (op.name !== 'status' && !reached && skipped.length > 0) {
+              // nothing was done and something could not be: not a success a script should take for one
+              const error = new McpkiError(
+                report.sudoCommand ? 'TRUST_PERMISSION' : 'TRUST_FAILED',
+                `no trust store was changed: ${skipped.map((row) => row.store).join(', ')} skipped`,
+                report.sudoCommand
+                  ? `the system store needs root: run ${report.sudoCommand}`
+                  : 'see each store\'s reason above; "mcpki trust install --help" lists what each store needs',
+              );
+              throw Object.assign(error, {
+                details: skipped.map((row) => `${row.store} ${row.location}: ${row.detail ?? 'skipped'}`),
+              });
+            }
+            emit(out, report, () => renderReport(report));
+            if (report.sudoCommand)
+              warn(out, `the system store was not changed (it needs root): run ${report.sudoCommand}`);
+          },
+          { storeIsTrustStore: true },
+        ),
       );
   }
 
