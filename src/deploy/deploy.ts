@@ -51,6 +51,7 @@ import {
 } from './backup.js';
 import { TEMP_MARKER, tempSuffix } from '../fs/atomic.js';
 import { makeFolder, removeCreatedDirs, tryUnlink, writeFailed } from '../fs/files.js';
+import { removeAll } from '../fs/parallel.js';
 import { SyncBatch } from '../fs/sync-batch.js';
 import { createDirs } from './folders.js';
 import { abortSet, adopt, CURRENT, prepareSet, publishSet, releaseDropped, restoreSet } from './fileset.js';
@@ -374,6 +375,7 @@ async function settle(
   deploy: DeployResult,
   backup: DeployBackup,
   previousSerial: string,
+  later?: string[],
 ): Promise<DeployOutcome> {
   const timeoutMs = hooks.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
   const hookEnv = hookEnvironment(targets, material, env);
@@ -410,7 +412,7 @@ async function settle(
   }
 
   if (!failure) {
-    discardBackup(backup);
+    discardBackup(backup, later);
     const outcome: DeployOutcome = { deploy, hooks: results, rolledBack: false };
     if (verified) outcome.verified = verified;
     return outcome;
@@ -461,6 +463,7 @@ export async function deployMany(
   listings?: LeftoverListings,
 ): Promise<(DeployOutcome | Error)[]> {
   const sync = new SyncBatch(true);
+  const later: string[] = [];
   const outcomes: (DeployOutcome | Error)[] = new Array(jobs.length);
   const prepared: (PreparedDeploy | undefined)[] = new Array(jobs.length);
   const previousSerials: string[] = new Array(jobs.length);
@@ -522,10 +525,12 @@ export async function deployMany(
         p.result,
         p.backup!,
         previousSerials[i]!,
+        later,
       );
     } catch (error) {
       outcomes[i] = error as Error;
     }
   }
+  await removeAll(later);
   return outcomes;
 }

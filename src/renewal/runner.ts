@@ -9,7 +9,8 @@ import { checkTargets } from '../deploy/plan.js';
 import type { LeftoverListings, Material, Target } from '../deploy/types.js';
 import { McpkiError } from '../errors.js';
 import { fromPem, toPem } from '../pki/der.js';
-import { issueBatch, issueCertificate, type IssueRequest } from '../pki/issue.js';
+import { issueCertificate, type IssueRequest } from '../pki/issue.js';
+import { issueLocalBatch } from './issue-local.js';
 import type { CertificateRecord, RenewalState, Store } from '../store/store.js';
 import { InterruptedError, throwIfInterrupted } from '../acme/interrupt.js';
 import { applyCrl, type CrlOutcome } from './crl.js';
@@ -568,12 +569,10 @@ async function applyLocalBatch(
   throwIfInterrupted(signal, `apply, before ${ready[0]!.declared.name}`);
   let issued: CertificateRecord[];
   try {
-    issued = (
-      await issueBatch(
-        context,
-        ready.map((slot) => localRequest(slot.declared)),
-      )
-    ).map((i) => i.certificate);
+    issued = await issueLocalBatch(
+      context,
+      ready.map((slot) => localRequest(slot.declared)),
+    );
   } catch {
     for (const slot of ready) {
       throwIfInterrupted(signal, `apply, before ${slot.declared.name}`);
