@@ -58,7 +58,7 @@ import { abortSet, adopt, CURRENT, prepareSet, publishSet, releaseDropped, resto
 import { describeHookResult, hookFailed, runHook, type HookResult } from './hooks.js';
 import { plan } from './plan.js';
 import { readTargetContents } from './targets.js';
-import type { FileSet, LeftoverListings, Material, Plan, SetBackup, Target } from './types.js';
+import type { DirChecks, FileSet, LeftoverListings, Material, Plan, SetBackup, Target } from './types.js';
 import { formatHostPort, type HostPort } from '../net/address.js';
 import { verifyServedSerial, type VerifyResult } from './verify.js';
 
@@ -107,8 +107,9 @@ function prepareDeploy(
   material: Material,
   listings: LeftoverListings | undefined,
   sync: SyncBatch,
+  checked?: DirChecks,
 ): PreparedDeploy {
-  const { plans, sets } = plan(targets, material, listings);
+  const { plans, sets } = plan(targets, material, listings, checked);
   const changed = plans.filter((p) => p.changed);
   const result: DeployResult = {
     changed: changed.map((p) => p.path),
@@ -456,21 +457,24 @@ export interface DeployJob {
  * the same guarantees: every certificate's new files are written first, all of them made durable with one
  * syncfs per file system, then every certificate's renames, synced once more, and only then each
  * certificate's hooks and probe (and its rollback). Each job's outcome, or the error that failed it (the
- * others go on), in the order of `jobs`.
+ * others go on), in the order of `jobs`. `before`: a deferred SyncBatch and files to remove that the caller
+ * (issuance) wrote and replaced, synced with the first flush.
  */
 export async function deployMany(
   jobs: readonly DeployJob[],
   listings?: LeftoverListings,
+  before: { sync: SyncBatch; remove: string[] } = { sync: new SyncBatch(true), remove: [] },
+  checked: DirChecks = new Map(),
 ): Promise<(DeployOutcome | Error)[]> {
-  const sync = new SyncBatch(true);
-  const later: string[] = [];
+  // what the caller wrote before (issued files) is synced by the first flush and removed at the end
+  const { sync, remove: later } = before;
   const outcomes: (DeployOutcome | Error)[] = new Array(jobs.length);
   const prepared: (PreparedDeploy | undefined)[] = new Array(jobs.length);
   const previousSerials: string[] = new Array(jobs.length);
   jobs.forEach((job, i) => {
     try {
       previousSerials[i] = job.hooks?.reload?.length ? serialOnDisk(job.targets) : '';
-      const p = prepareDeploy(job.targets, job.material, listings, sync);
+      const p = prepareDeploy(job.targets, job.material, listings, sync, checked);
       if (p.backup) prepared[i] = p;
       else outcomes[i] = { deploy: p.result, hooks: [], rolledBack: false };
     } catch (error) {
@@ -531,6 +535,7 @@ export async function deployMany(
       outcomes[i] = error as Error;
     }
   }
+  sync.flush(); // nothing to deploy: the caller's writes
   await removeAll(later);
   return outcomes;
 }

@@ -6,8 +6,8 @@
 //   - the files a renewal replaces kept as hard links (made in parallel), then, inside one inventory
 //     transaction that records every certificate, all the renames: the files on disk belong to the records
 //     committed; a failed rename puts every replaced file back and records nothing;
-//   - one more syncfs, then the replaced files removed in parallel (one at a time, each unlink costs
-//     milliseconds on a file system mounted with `discard`).
+//   - one more syncfs (or the caller's next one: `after`), then the replaced files removed in parallel (one
+//     at a time, each unlink costs milliseconds on a file system mounted with `discard`).
 import { link } from 'node:fs/promises';
 import { renameSync, rmdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -15,7 +15,7 @@ import type { Context } from '../context.js';
 import { McpkiError, fix } from '../errors.js';
 import { fsyncPath, removeStaleTemps, TEMP_MARKER, tempSuffix, tryUnlink } from '../fs/atomic.js';
 import { eachInParallel, removeAll, writeNewFileAsync } from '../fs/parallel.js';
-import { syncFileSystems } from '../fs/sync-batch.js';
+import { syncFileSystems, type SyncBatch } from '../fs/sync-batch.js';
 import { assertUsableDir, ensurePrivateDir } from '../home.js';
 import { loadIssuingCa } from '../pki/ca.js';
 import { assertPermitted } from '../pki/constraints.js';
@@ -44,6 +44,7 @@ interface FileToWrite {
 export async function issueLocalBatch(
   context: Context,
   requests: readonly IssueRequest[],
+  after?: { sync: SyncBatch; remove: string[] },
 ): Promise<CertificateRecord[]> {
   const ca = loadIssuingCa(context);
   const plans = requests.map((request) => {
@@ -196,9 +197,16 @@ export async function issueLocalBatch(
     await undo();
     throw writeError(error);
   }
+  const previous = files.flatMap((f) => (f.previous ? [f.previous] : []));
+  if (after) {
+    // the caller's next flush makes the renames durable, and removes the replaced files after it
+    for (const plan of plans) after.sync.dir(plan.outDir);
+    after.remove.push(...previous);
+    return saved;
+  }
   if (!syncFileSystems(plans.map((plan) => plan.outDir)))
     for (const dir of new Set(plans.map((plan) => plan.outDir))) fsyncPath(dir);
-  await removeAll(files.flatMap((f) => (f.previous ? [f.previous] : [])));
+  await removeAll(previous);
   return saved;
 }
 

@@ -6,11 +6,12 @@ import type { Config, DeclaredCertificate } from '../config/types.js';
 import type { Context } from '../context.js';
 import { deployMany, deployWithHooks, type DeployHooks, type DeployJob, type DeployOutcome } from '../deploy/deploy.js';
 import { checkTargets } from '../deploy/plan.js';
-import type { LeftoverListings, Material, Target } from '../deploy/types.js';
+import type { DirChecks, LeftoverListings, Material, Target } from '../deploy/types.js';
 import { McpkiError } from '../errors.js';
 import { fromPem, toPem } from '../pki/der.js';
 import { issueCertificate, type IssueRequest } from '../pki/issue.js';
 import { issueLocalBatch } from './issue-local.js';
+import { SyncBatch } from '../fs/sync-batch.js';
 import type { CertificateRecord, RenewalState, Store } from '../store/store.js';
 import { InterruptedError, throwIfInterrupted } from '../acme/interrupt.js';
 import { applyCrl, type CrlOutcome } from './crl.js';
@@ -535,7 +536,7 @@ async function applyOne(
 }
 
 /** Certificates planned, issued and deployed together: a chunk's keys, signatures, syncs and inventory writes. */
-const CHUNK = 250;
+const CHUNK = 500;
 
 interface Slot {
   declared: DeclaredCertificate;
@@ -560,9 +561,10 @@ async function applyLocalBatch(
   const store = context.store();
   const now = context.now();
   const ready: Slot[] = [];
+  const checked: DirChecks = new Map();
   for (const slot of slots) {
     try {
-      checkTargets(targetsOf(slot.declared), slot.declared.name);
+      checkTargets(targetsOf(slot.declared), slot.declared.name, checked);
       ready.push(slot);
     } catch (error) {
       slot.result = failedItem(slot.declared, slot.item, slot.found.previous, now, error, pending, store);
@@ -571,10 +573,13 @@ async function applyLocalBatch(
   if (ready.length === 0) return;
   throwIfInterrupted(signal, `apply, before ${ready[0]!.declared.name}`);
   let issued: CertificateRecord[];
+  // the issued files are made durable by the deploy's first syncfs, and the files they replaced removed after it
+  const after = { sync: new SyncBatch(true), remove: [] as string[] };
   try {
     issued = await issueLocalBatch(
       context,
       ready.map((slot) => localRequest(slot.declared)),
+      after,
     );
   } catch {
     for (const slot of ready) {
@@ -611,6 +616,8 @@ async function applyLocalBatch(
   const outcomes = await deployMany(
     jobs.map((j) => j.job),
     listings,
+    after,
+    checked,
   );
   jobs.forEach(({ slot, record, job }, i) => {
     const outcome = outcomes[i]!;
