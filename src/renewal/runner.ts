@@ -224,14 +224,12 @@ export function planRenewals(context: Context, config: Config, options: PlanOpti
   const forced = forcedNames(config, options);
   const store = context.existingStore();
   const now = context.now();
-  // two queries for the whole declaration instead of two per certificate (10,000: 450 → 60 ms)
-  const records = new Map((store?.listCertificates() ?? []).map((record) => [record.name, record]));
-  const states = new Map((store?.listRenewalStates() ?? []).map((state) => [state.name, state]));
+  // one indexed lookup per certificate: with 10,000, faster than listCertificates() (its GROUP BY and sort)
   return config.certificates.map((declared) =>
     decide(
       declared,
-      records.get(declared.name) ?? store?.findCertificate(declared.name),
-      states.get(declared.name),
+      store?.findCertificate(declared.name),
+      store?.getRenewalState(declared.name),
       now,
       forced.has(declared.name),
     ),
@@ -659,9 +657,7 @@ function localRequest(declared: DeclaredCertificate): IssueRequest {
  */
 export async function applyConfig(context: Context, config: Config, options: PlanOptions = {}): Promise<ApplyResult> {
   const items: ApplyItem[] = [];
-  const { changed, failed, backingOff, crl } = await applyEach(context, config, options, (item) => items.push(item), {
-    prefetch: true,
-  });
+  const { changed, failed, backingOff, crl } = await applyEach(context, config, options, (item) => items.push(item));
   const result: ApplyResult = { items, changed, failed, backingOff: backingOff ?? 0 };
   if (crl) result.crl = crl;
   return result;
@@ -706,13 +702,6 @@ export async function applyEach(
   config: Config,
   options: PlanOptions,
   visit: (item: ApplyItem) => void,
-  how: {
-    /**
-     * read every certificate and renewal state in two queries up front instead of two queries per certificate:
-     * faster for a one-off run, but the service (which runs every hour and should stay small) does not
-     */
-    prefetch?: boolean;
-  } = {},
 ): Promise<Omit<ApplyResult, 'items'>> {
   return withHomeLock(context, 'apply', async () => {
     const forced = forcedNames(config, options);
@@ -728,8 +717,6 @@ export async function applyEach(
     // under the apply lock, leftovers in target folders can only predate this run: list each folder once
     const listings: LeftoverListings = new Map();
     const certificates = config.certificates;
-    const records = how.prefetch ? new Map(store.listCertificates().map((record) => [record.name, record])) : null;
-    const states = how.prefetch ? new Map(store.listRenewalStates().map((state) => [state.name, state])) : null;
     for (let start = 0; start < certificates.length; start += CHUNK) {
       const slots: Slot[] = [];
       const pending: Pending = [];
@@ -737,12 +724,8 @@ export async function applyEach(
         for (const declared of certificates.slice(start, start + CHUNK)) {
           throwIfInterrupted(options.signal, `apply, before ${declared.name}`);
           const found = {
-            record: await refreshedRenewalInfo(
-              context,
-              records?.get(declared.name) ?? store.findCertificate(declared.name),
-              now,
-            ),
-            previous: states ? states.get(declared.name) : store.getRenewalState(declared.name),
+            record: await refreshedRenewalInfo(context, store.findCertificate(declared.name), now),
+            previous: store.getRenewalState(declared.name),
           };
           const item = decide(declared, found.record, found.previous, now, forced.has(declared.name));
           slots.push({ declared, item, found });
