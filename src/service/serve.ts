@@ -2,7 +2,6 @@
 // wake-up at the earliest next check), optional metrics on loopback, reload of the file on demand.
 // Printing, signals and exiting belong to the command (src/cli/commands/serve.ts).
 import v8 from 'node:v8';
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { runInNewContext } from 'node:vm';
 import type { Config } from '../config/types.js';
 import type { Context } from '../context.js';
@@ -64,7 +63,6 @@ export interface RunningService {
   checkNow(): Promise<boolean>;
   /** finishes the check in flight, closes the metrics server, releases the lock */
   stop(): Promise<void>;
-  /** the last check's result (a new copy at each read) */
   readonly lastResult: ApplyResult | undefined;
 }
 
@@ -81,39 +79,15 @@ const NO_COUNTS: Readonly<Counters> = Object.freeze({
   lastSuccess: null,
 });
 
-/**
- * What the service keeps between checks (the declaration, the last result) as deflated JSON: with 10,000
- * certificates, ~0.3 MB outside the heap instead of ~7 MB of strings (or ~15 MB of objects) in it.
- */
-function pack(value: unknown): Buffer {
-  return deflateRawSync(JSON.stringify(value), { level: 1 });
-}
-
-function unpack(packed: Buffer): unknown {
-  return JSON.parse(inflateRawSync(packed).toString('utf8'));
-}
-
-function summaryOf(config: Config): { file: string; certificates: number } {
-  return { file: config.file, certificates: config.certificates.length };
-}
-
 export async function startService(context: Context, options: ServiceOptions): Promise<RunningService> {
   const log: ServiceLogger = options.log ?? (() => {});
-  // Between checks the declaration is kept as deflated JSON (the config cache holds it as JSON too) and parsed
-  // when a check or a metrics scrape needs it: 10,000 declared certificates as objects are ~10 MB of heap the
-  // service would otherwise keep all hour.
-  const initial = options.loadConfig();
-  let configText = pack(initial);
-  let configSummary = summaryOf(initial);
-  const currentConfig = (): Config => unpack(configText) as Config;
+  let config = options.loadConfig();
   const lock: ServiceLock = acquireServiceLock(context.home);
   // SQLite's default 2 MB: each check reads every row anyway, from the system's file cache when not from this one
   const pageCacheKib = 2000;
   let pageCacheLimited = false;
   const counters = new Map<string, Counters>();
-  // the last check's result, packed: 10,000 item objects (with their dates and reasons) would otherwise stay
-  // in the heap for the hour until the next check
-  let lastResult: Buffer | undefined;
+  let lastResult: ApplyResult | undefined;
   let lastCheck: string | null = null;
   const crlMetrics: CrlMetrics = { nextUpdate: null, number: null, publishes: { success: 0, failure: 0 } };
   let metrics: MetricsServer | undefined;
@@ -143,7 +117,6 @@ export async function startService(context: Context, options: ServiceOptions): P
     const items: ApplyItem[] = [];
     let earliest = Infinity;
     const succeeded: Counters[] = [];
-    const config = currentConfig();
     const { changed, failed, crl } = await applyEach(context, config, {}, (item) => {
       items.push(item);
       const next = Date.parse(item.nextCheck);
@@ -170,9 +143,7 @@ export async function startService(context: Context, options: ServiceOptions): P
           error: item.error,
         });
     });
-    lastResult = pack(crl ? { items, changed, failed, crl } : { items, changed, failed });
-    const certificateCount = items.length;
-    items.length = 0;
+    lastResult = crl ? { items, changed, failed, crl } : { items, changed, failed };
     if (crl) {
       if (crl.nextUpdate) crlMetrics.nextUpdate = crl.nextUpdate;
       if (crl.number) crlMetrics.number = crl.number;
@@ -203,7 +174,7 @@ export async function startService(context: Context, options: ServiceOptions): P
     }, IDLE_COLLECTION_DELAY_MS).unref();
     const memory = process.memoryUsage();
     log('check.done', {
-      certificates: certificateCount,
+      certificates: items.length,
       changed,
       failed,
       nextWakeUp: nextWakeUp?.toISOString() ?? null,
@@ -218,7 +189,6 @@ export async function startService(context: Context, options: ServiceOptions): P
 
   const snapshot = (): MetricsSnapshot => {
     const store = context.existingStore();
-    const config = currentConfig();
     const certificates: CertificateMetrics[] = config.certificates.map((declared) => {
       const record = store?.findCertificate(declared.name);
       const state = store?.getRenewalState(declared.name);
@@ -261,8 +231,8 @@ export async function startService(context: Context, options: ServiceOptions): P
   }
   log('service.started', {
     home: context.home,
-    config: configSummary.file,
-    certificates: configSummary.certificates,
+    config: config.file,
+    certificates: config.certificates.length,
     schedule: scheduler.schedule,
     metrics: metrics?.url ?? null,
     pid: process.pid,
@@ -270,20 +240,18 @@ export async function startService(context: Context, options: ServiceOptions): P
 
   return {
     metricsUrl: metrics?.url,
-    get lastResult(): ApplyResult | undefined {
-      return lastResult === undefined ? undefined : (unpack(lastResult) as ApplyResult);
+    get lastResult() {
+      return lastResult;
     },
     async reload() {
       try {
-        const config = options.loadConfig();
-        configText = pack(config);
-        configSummary = summaryOf(config);
+        config = options.loadConfig();
       } catch (error) {
         const details = (error as { details?: string[] }).details;
-        log('config.invalid', { error: (error as Error).message, details: details ?? null, kept: configSummary.file });
+        log('config.invalid', { error: (error as Error).message, details: details ?? null, kept: config.file });
         return { ok: false, error: (error as Error).message };
       }
-      log('config.reloaded', { config: configSummary.file, certificates: configSummary.certificates });
+      log('config.reloaded', { config: config.file, certificates: config.certificates.length });
       await scheduler!.runNow('manual');
       return { ok: true };
     },
