@@ -6,6 +6,7 @@ import {
   chmodSync,
   existsSync,
   lstatSync,
+  mkdirSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -14,7 +15,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { applyConfig, createContext, loadConfig } from '../dist/index.js';
-import { mcpki, mcpkiAsync, run, tempDir, testStore } from './helpers.js';
+import { BIN, mcpki, mcpkiAsync, run, storeEnv, tempDir, testStore } from './helpers.js';
 
 function setup({ failHook = false } = {}) {
   const temp = tempDir('mcpki-apply-');
@@ -450,5 +451,132 @@ certificates:
     assert.match(plan.find((p) => p.name === 'by-share').reason, /when 25% of the 30-day lifetime remains/);
   } finally {
     temp.cleanup();
+  }
+});
+
+/** `count` certificates, each with a fullchain and a key target in deploy/ (a file set). */
+function fleet(count) {
+  const temp = tempDir('mcpki-apply-fleet-');
+  const home = join(temp.dir, 'home');
+  assert.equal(mcpki(['--home', home, 'init']).status, 0);
+  const names = Array.from({ length: count }, (_, i) => `f${i}`);
+  const config = join(temp.dir, 'mcpki.yaml');
+  writeFileSync(
+    config,
+    'version: 1\ncertificates:\n' +
+      names
+        .map(
+          (n) =>
+            `  - name: ${n}\n    names: [${n}.localhost]\n    targets:\n` +
+            `      - { type: fullchain, path: deploy/${n}.crt }\n      - { type: key, path: deploy/${n}.key }\n`,
+        )
+        .join(''),
+  );
+  return { ...temp, home, config, names, deploy: join(temp.dir, 'deploy') };
+}
+
+/** Serial (openssl's spelling) of the certificate in a file. */
+function serialOf(path) {
+  return run('openssl', ['x509', '-in', path, '-noout', '-serial']).stdout.trim().replace('serial=', '');
+}
+
+test('renew --force of 40 certificates syncs per chunk, not per file: every set then matches and is on record', (t) => {
+  if (run('strace', ['-V']).status !== 0) return t.skip('strace is not installed');
+  const f = fleet(40);
+  try {
+    assert.equal(mcpki(['--home', f.home, 'apply', '-c', f.config]).status, 0);
+    const before = new Map(f.names.map((n) => [n, serialOf(join(f.deploy, `${n}.crt`))]));
+    const counts = join(f.dir, 'strace.txt');
+    const traced = run(
+      'strace',
+      [
+        '-f',
+        '-c',
+        '-o',
+        counts,
+        '-e',
+        'trace=fsync,fdatasync,syncfs',
+        process.execPath,
+        BIN,
+        '--home',
+        f.home,
+        '--json',
+        'renew',
+        '-c',
+        f.config,
+        ...f.names.flatMap((n) => ['--force', n]),
+      ],
+      { timeout: 120_000, env: { ...process.env, ...storeEnv(['--home', f.home]) } },
+    );
+    assert.equal(traced.status, 0, traced.stderr);
+    const items = JSON.parse(traced.stdout).items;
+    assert.equal(items.filter((i) => i.action === 'renewed').length, 40);
+    const calls = {};
+    for (const line of readFileSync(counts, 'utf8').split('\n')) {
+      const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$/.exec(line);
+      if (m) calls[m[2]] = Number(m[1]);
+    }
+    // one certificate at a time made ~10 fsyncs each (4 home files, 2 set files, their folders): 400 here
+    const fsyncs = (calls.fsync ?? 0) + (calls.fdatasync ?? 0);
+    assert.ok(fsyncs < 40, `fewer fsyncs than certificates, got ${JSON.stringify(calls)}`);
+    assert.ok((calls.syncfs ?? 0) >= 2, `syncfs before and after the renames, got ${JSON.stringify(calls)}`);
+    // what is on disk: each set's new certificate, matching its key (openssl), and the one on record
+    const list = mcpki(['--home', f.home, '--json', 'list']).json;
+    for (const n of f.names) {
+      const crt = join(f.deploy, `${n}.crt`);
+      const key = join(f.deploy, `${n}.key`);
+      const serial = serialOf(crt);
+      assert.notEqual(serial, before.get(n), `${n} was rewritten`);
+      assert.equal(serial, items.find((i) => i.name === n).serial, `${n}: the serial reported is the one deployed`);
+      const record = (list.certificates ?? list).find((c) => c.name === n);
+      assert.equal(record.serial, serial, `${n}: the serial on record is the one deployed`);
+      const fromCert = run('openssl', ['x509', '-in', crt, '-noout', '-pubkey']).stdout;
+      assert.ok(fromCert.includes('PUBLIC KEY'));
+      assert.equal(fromCert, run('openssl', ['pkey', '-in', key, '-pubout']).stdout, `${n}: key matches`);
+      const set = join(f.deploy, `.mcpki-set-${n}`);
+      assert.deepEqual(
+        readdirSync(set).sort(),
+        ['current', readlinkSync(join(set, 'current'))].sort(),
+        `${n}: the previous version is removed`,
+      );
+    }
+    assert.deepEqual(
+      readdirSync(join(f.home, 'certs', 'f0')).sort(),
+      ['ca.crt', 'f0.crt', 'f0.fullchain.pem', 'f0.key'],
+      'no temp files or kept links left in the home',
+    );
+    assert.equal(mcpki(['--home', f.home, '--json', 'renew', '-c', f.config]).json.changed, false, 'then current');
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('in a chunk renewed together, a certificate whose target cannot be written fails alone', () => {
+  const f = fleet(5);
+  try {
+    assert.equal(mcpki(['--home', f.home, 'apply', '-c', f.config]).status, 0);
+    const before = new Map(f.names.map((n) => [n, serialOf(join(f.deploy, `${n}.crt`))]));
+    rmSync(join(f.deploy, 'f2.key'));
+    mkdirSync(join(f.deploy, 'f2.key')); // a folder where the key goes
+    const result = mcpki([
+      '--home',
+      f.home,
+      '--json',
+      'renew',
+      '-c',
+      f.config,
+      ...f.names.flatMap((n) => ['--force', n]),
+    ]);
+    assert.notEqual(result.status, 0);
+    const items = JSON.parse(result.stdout).items;
+    assert.equal(items.find((i) => i.name === 'f2').action, 'failed');
+    assert.match(items.find((i) => i.name === 'f2').error.message, /f2\.key is a folder/);
+    for (const n of f.names.filter((n) => n !== 'f2')) {
+      assert.equal(items.find((i) => i.name === n).action, 'renewed', n);
+      assert.notEqual(serialOf(join(f.deploy, `${n}.crt`)), before.get(n), `${n} was rewritten`);
+    }
+    assert.equal(serialOf(join(f.deploy, 'f2.crt')), before.get('f2'), 'f2 keeps its previous set');
+  } finally {
+    f.cleanup();
   }
 });

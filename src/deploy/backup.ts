@@ -110,17 +110,20 @@ export function restoreBackup(backup: DeployBackup): void {
 
 /**
  * The deploy is final: removes the `.mcpki-prev-` links and previous set versions (and what an interrupted
- * earlier deploy left), and releases dissolved sets.
+ * earlier deploy left), or adds them to `later`, and releases dissolved sets.
  */
-export function discardBackup(backup: DeployBackup): void {
-  for (const entry of backup.entries) if (entry.previous) tryUnlink(entry.previous);
+export function discardBackup(backup: DeployBackup, later?: string[]): void {
+  // with `later`, the caller removes them (many at once, in parallel: fs/parallel.ts)
+  const unlink = later ? (path: string) => later.push(path) : tryUnlink;
+  const remove = later ? (path: string) => later.push(path) : removeTree;
+  for (const entry of backup.entries) if (entry.previous) unlink(entry.previous);
   for (const path of backup.stale) {
-    tryUnlink(path);
+    unlink(path);
     for (const names of backup.listings?.values() ?? []) names.delete(basename(path));
   }
   for (const s of backup.sets) {
-    if (s.previous && s.previous !== s.next) removeTree(join(s.path, s.previous));
-    for (const path of [...s.superseded, ...s.stale]) removeTree(path);
+    if (s.previous && s.previous !== s.next) remove(join(s.path, s.previous));
+    for (const path of [...s.superseded, ...s.stale]) remove(path);
   }
   for (const set of backup.dissolved ?? []) {
     try {

@@ -39,7 +39,7 @@
 // run), and then removes the leftovers. Assumes one deployer per target at a time (the caller holds the home's
 // lock).
 import { chmodSync, readFileSync, renameSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { McpkiError } from '../errors.js';
 import {
   discardBackup,
@@ -49,13 +49,16 @@ import {
   restoreEntries,
   type DeployBackup,
 } from './backup.js';
-import { makeFolder, removeCreatedDirs, syncDirs, tryUnlink, writeFailed, writeTemp } from '../fs/files.js';
+import { TEMP_MARKER, tempSuffix } from '../fs/atomic.js';
+import { makeFolder, removeCreatedDirs, tryUnlink, writeFailed } from '../fs/files.js';
+import { removeAll } from '../fs/parallel.js';
+import { SyncBatch } from '../fs/sync-batch.js';
 import { createDirs } from './folders.js';
 import { abortSet, adopt, CURRENT, prepareSet, publishSet, releaseDropped, restoreSet } from './fileset.js';
 import { describeHookResult, hookFailed, runHook, type HookResult } from './hooks.js';
 import { plan } from './plan.js';
 import { readTargetContents } from './targets.js';
-import type { LeftoverListings, Material, SetBackup, Target } from './types.js';
+import type { DirChecks, FileSet, LeftoverListings, Material, Plan, SetBackup, Target } from './types.js';
 import { formatHostPort, type HostPort } from '../net/address.js';
 import { verifyServedSerial, type VerifyResult } from './verify.js';
 
@@ -88,17 +91,25 @@ export interface DeployOptions {
   listings?: LeftoverListings;
 }
 
-/**
- * Writes every target of one certificate whose bytes, mode or owner differ from `material`, as a set (see
- * the order of operations at the top of this file). Throws WRITE_FAILED with every target as it was before
- * (or, after a migration, showing the same bytes through symlinks) when any step up to the renames fails.
- */
-export function deployTargets(
+/** A deploy whose new files are written (and synced, or recorded in its SyncBatch) but not yet renamed into place. */
+interface PreparedDeploy {
+  result: DeployResult;
+  /** absent when nothing changed */
+  backup?: DeployBackup;
+  temps: string[];
+  singles: Plan[];
+  dissolved: FileSet[];
+}
+
+/** Steps 0–3: everything up to the renames. Throws WRITE_FAILED with every target as it was. */
+function prepareDeploy(
   targets: readonly Target[],
   material: Material,
-  options: DeployOptions = {},
-): DeployResult {
-  const { plans, sets } = plan(targets, material, options.listings);
+  listings: LeftoverListings | undefined,
+  sync: SyncBatch,
+  checked?: DirChecks,
+): PreparedDeploy {
+  const { plans, sets } = plan(targets, material, listings, checked);
   const changed = plans.filter((p) => p.changed);
   const result: DeployResult = {
     changed: changed.map((p) => p.path),
@@ -106,7 +117,7 @@ export function deployTargets(
     created: changed.filter((p) => !p.existed).map((p) => p.path),
     recovered: changed.filter((p) => p.stale.length > 0 || (p.set?.stale.length ?? 0) > 0).map((p) => p.path),
   };
-  if (changed.length === 0) return result;
+  if (changed.length === 0) return { result, temps: [], singles: [], dissolved: [] };
 
   const singles = changed.filter((p) => !p.set);
   const live = sets.filter((s) => s.changed && !s.dissolve);
@@ -115,19 +126,22 @@ export function deployTargets(
     createdDirs: [],
     stale: changed.flatMap((p) => p.stale),
     sets: [],
-    listings: options.listings,
+    listings,
   };
-  const temps: string[] = [];
+  const prepared: PreparedDeploy = {
+    result,
+    backup,
+    temps: [],
+    singles,
+    dissolved: sets.filter((s) => s.dissolve),
+  };
   const abort = (error: McpkiError): McpkiError => {
-    temps.forEach(tryUnlink);
-    for (const entry of backup.entries) if (entry.previous) tryUnlink(entry.previous);
-    for (const s of backup.sets) abortSet(s);
-    removeCreatedDirs(backup.createdDirs);
+    abortPrepared(prepared);
     return error;
   };
 
   // 1 + 2: folders, temp files, new set versions
-  for (const p of changed) removeStaleTempsFor(p.path, options.listings);
+  for (const p of changed) removeStaleTempsFor(p.path, listings);
   try {
     createDirs(changed, backup.createdDirs);
   } catch (error) {
@@ -137,7 +151,9 @@ export function deployTargets(
   }
   for (const p of singles) {
     try {
-      temps.push(writeTemp(p));
+      const temp = join(dirname(p.path), `.${basename(p.path)}${TEMP_MARKER}${tempSuffix()}`);
+      sync.writeNewFile(temp, p);
+      prepared.temps.push(temp);
     } catch (error) {
       throw abort(writeFailed(p.path, error));
     }
@@ -165,7 +181,7 @@ export function deployTargets(
       }
       releaseDropped(set);
       if (set.members.some((p) => p.state === 'file' || p.state === 'foreign')) adopt(set, s);
-      prepareSet(set, material, s);
+      prepareSet(set, material, s, sync);
     } catch (error) {
       throw abort(error instanceof McpkiError ? error : writeFailed(set.path, error, 'prepare the new files in'));
     }
@@ -179,12 +195,31 @@ export function deployTargets(
     }
   }
   try {
-    syncDirs([...singles.map((p) => p.path), ...backup.sets.flatMap((s) => s.linkTemps.map(([temp]) => temp))]);
+    sync.dirsOf([...singles.map((p) => p.path), ...backup.sets.flatMap((s) => s.linkTemps.map(([temp]) => temp))]);
   } catch (error) {
     throw abort(writeFailed(dirname(changed[0]!.path), error, 'sync'));
   }
-  // 4: the renames, back to back: each set's `current` (every file of the set at once), new members'
-  // symlinks, then the single files
+  return prepared;
+}
+
+/** Undoes a prepared deploy that was not published: temp files, `-prev-` links, new versions, created folders. */
+function abortPrepared(prepared: PreparedDeploy): void {
+  const backup = prepared.backup;
+  if (!backup) return;
+  prepared.temps.forEach(tryUnlink);
+  for (const entry of backup.entries) if (entry.previous) tryUnlink(entry.previous);
+  for (const s of backup.sets) abortSet(s);
+  removeCreatedDirs(backup.createdDirs);
+}
+
+/**
+ * Step 4: the renames, back to back: each set's `current` (every file of the set at once), new members'
+ * symlinks, then the single files; the folders synced (now, or at `sync`'s flush). On a failed rename every
+ * target is put back and WRITE_FAILED thrown.
+ */
+function publishDeploy(prepared: PreparedDeploy, sync: SyncBatch): void {
+  const { backup, singles, temps } = prepared;
+  if (!backup) return;
   let swapped = 0;
   let renamed = 0;
   try {
@@ -202,8 +237,25 @@ export function deployTargets(
     removeCreatedDirs(backup.createdDirs);
     throw writeFailed(failed, error, 'rename into place');
   }
-  syncDirs([...singles.map((p) => p.path), ...backup.sets.flatMap((s) => [join(s.path, CURRENT), ...s.links])]);
-  backup.dissolved = sets.filter((s) => s.dissolve);
+  sync.dirsOf([...singles.map((p) => p.path), ...backup.sets.flatMap((s) => [join(s.path, CURRENT), ...s.links])]);
+  backup.dissolved = prepared.dissolved;
+}
+
+/**
+ * Writes every target of one certificate whose bytes, mode or owner differ from `material`, as a set (see
+ * the order of operations at the top of this file). Throws WRITE_FAILED with every target as it was before
+ * (or, after a migration, showing the same bytes through symlinks) when any step up to the renames fails.
+ */
+export function deployTargets(
+  targets: readonly Target[],
+  material: Material,
+  options: DeployOptions = {},
+): DeployResult {
+  const sync = new SyncBatch(false);
+  const prepared = prepareDeploy(targets, material, options.listings, sync);
+  const { result, backup } = prepared;
+  if (!backup) return result;
+  publishDeploy(prepared, sync);
   // 5
   if (options.keepBackup) result.backup = backup;
   else discardBackup(backup);
@@ -303,12 +355,29 @@ export async function deployWithHooks(
   env: Record<string, string> = {},
   listings?: LeftoverListings,
 ): Promise<DeployOutcome> {
-  const previousSerial = serialOnDisk(targets);
+  // read only when a rollback would run the hooks with it
+  const previousSerial = hooks.reload?.length ? serialOnDisk(targets) : '';
   const deploy = deployTargets(targets, material, { keepBackup: true, listings });
   const backup = deploy.backup;
   delete deploy.backup;
   if (!backup) return { deploy, hooks: [], rolledBack: false };
+  return settle(targets, material, hooks, env, deploy, backup, previousSerial);
+}
 
+/**
+ * After the renames: the reload hooks and the verify probe, then the previous files discarded, or restored
+ * (and the hooks run again) when a hook or the probe failed.
+ */
+async function settle(
+  targets: readonly Target[],
+  material: Material,
+  hooks: DeployHooks,
+  env: Record<string, string>,
+  deploy: DeployResult,
+  backup: DeployBackup,
+  previousSerial: string,
+  later?: string[],
+): Promise<DeployOutcome> {
   const timeoutMs = hooks.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS;
   const hookEnv = hookEnvironment(targets, material, env);
   const results: HookResult[] = [];
@@ -344,7 +413,7 @@ export async function deployWithHooks(
   }
 
   if (!failure) {
-    discardBackup(backup);
+    discardBackup(backup, later);
     const outcome: DeployOutcome = { deploy, hooks: results, rolledBack: false };
     if (verified) outcome.verified = verified;
     return outcome;
@@ -375,4 +444,98 @@ export async function deployWithHooks(
       : 'the previous files were restored and the hooks ran again; fix the hook or the service and run again'
     : `rollback failed too: ${details.rollbackError}`;
   throw new DeployError(`${failure.message}${details.rolledBack ? ' (rolled back)' : ''}`, hint, details);
+}
+
+export interface DeployJob {
+  targets: readonly Target[];
+  material: Material;
+  hooks?: DeployHooks;
+}
+
+/**
+ * deployWithHooks for many certificates at once (apply and renew, one chunk of certificates at a time), with
+ * the same guarantees: every certificate's new files are written first, all of them made durable with one
+ * syncfs per file system, then every certificate's renames, synced once more, and only then each
+ * certificate's hooks and probe (and its rollback). Each job's outcome, or the error that failed it (the
+ * others go on), in the order of `jobs`. `before`: a deferred SyncBatch and files to remove that the caller
+ * (issuance) wrote and replaced, synced with the first flush.
+ */
+export async function deployMany(
+  jobs: readonly DeployJob[],
+  listings?: LeftoverListings,
+  before: { sync: SyncBatch; remove: string[] } = { sync: new SyncBatch(true), remove: [] },
+  checked: DirChecks = new Map(),
+): Promise<(DeployOutcome | Error)[]> {
+  // what the caller wrote before (issued files) is synced by the first flush and removed at the end
+  const { sync, remove: later } = before;
+  const outcomes: (DeployOutcome | Error)[] = new Array(jobs.length);
+  const prepared: (PreparedDeploy | undefined)[] = new Array(jobs.length);
+  const previousSerials: string[] = new Array(jobs.length);
+  jobs.forEach((job, i) => {
+    try {
+      previousSerials[i] = job.hooks?.reload?.length ? serialOnDisk(job.targets) : '';
+      const p = prepareDeploy(job.targets, job.material, listings, sync, checked);
+      if (p.backup) prepared[i] = p;
+      else outcomes[i] = { deploy: p.result, hooks: [], rolledBack: false };
+    } catch (error) {
+      outcomes[i] = error as Error;
+    }
+  });
+  const fail = (i: number, error: unknown, what: string): void => {
+    outcomes[i] = error instanceof McpkiError ? error : writeFailed(dirname(jobs[i]!.targets[0]!.path), error, what);
+    prepared[i] = undefined;
+  };
+  try {
+    sync.flush();
+  } catch (error) {
+    prepared.forEach((p, i) => {
+      if (!p) return;
+      abortPrepared(p);
+      fail(i, error, 'sync');
+    });
+  }
+  prepared.forEach((p, i) => {
+    if (!p) return;
+    try {
+      publishDeploy(p, sync);
+    } catch (error) {
+      fail(i, error, 'rename into place');
+    }
+  });
+  try {
+    sync.flush();
+  } catch (error) {
+    // in place but perhaps not durable: put the previous files back rather than report them written
+    prepared.forEach((p, i) => {
+      if (!p) return;
+      try {
+        restoreBackup(p.backup!);
+      } catch {
+        // reported below; the previous versions stay next to the targets
+      }
+      fail(i, error, 'sync');
+    });
+  }
+  for (let i = 0; i < jobs.length; i++) {
+    const p = prepared[i];
+    if (!p) continue;
+    const job = jobs[i]!;
+    try {
+      outcomes[i] = await settle(
+        job.targets,
+        job.material,
+        job.hooks ?? {},
+        {},
+        p.result,
+        p.backup!,
+        previousSerials[i]!,
+        later,
+      );
+    } catch (error) {
+      outcomes[i] = error as Error;
+    }
+  }
+  sync.flush(); // nothing to deploy: the caller's writes
+  await removeAll(later);
+  return outcomes;
 }

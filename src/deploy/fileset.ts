@@ -29,8 +29,8 @@ import {
   tempSymlink,
   tryUnlink,
   writeFailed,
-  writeNewFile,
 } from '../fs/files.js';
+import type { SyncBatch } from '../fs/sync-batch.js';
 import type { FileSet, Material, PathState, Plan, SetBackup, Target } from './types.js';
 
 /** `.mcpki-set-NAME`: the folder of certificate NAME's file set, next to its targets */
@@ -235,8 +235,8 @@ export function adopt(set: FileSet, backup: SetBackup): void {
   if (converted.length > 0) fsyncDir(set.dir);
 }
 
-/** The new version folder, complete and synced, and the temp symlinks whose renames will publish it. */
-export function prepareSet(set: FileSet, material: Material, backup: SetBackup): void {
+/** The new version folder, complete and synced (now, or at `sync`'s flush), and the temp symlinks whose renames will publish it. */
+export function prepareSet(set: FileSet, material: Material, backup: SetBackup, sync: SyncBatch): void {
   const version = `v-${
     material.serial
       .toLowerCase()
@@ -256,14 +256,14 @@ export function prepareSet(set: FileSet, material: Material, backup: SetBackup):
         // another file system or a link not allowed: write it
       }
     }
-    writeNewFile(to, p);
+    sync.writeNewFile(to, p);
   }
-  fsyncDir(folder);
+  sync.dir(folder);
   backup.swapTemp = tempSymlink(version, join(set.path, CURRENT));
   for (const p of set.members) {
     if (p.state === 'missing') backup.linkTemps.push([tempSymlink(memberLink(set.name, p.path), p.path), p.path]);
   }
-  fsyncDir(set.path);
+  sync.dir(set.path);
 }
 
 export function publishSet(s: SetBackup): void {

@@ -19,7 +19,7 @@ import {
 } from './fileset.js';
 import { checkOwnership, hasModeAndOwner, resolveId } from './owners.js';
 import { renderTarget, targetUpToDate, validateTarget } from './targets.js';
-import type { FileSet, LeftoverListings, Material, PathState, Plan, Target } from './types.js';
+import type { DirChecks, FileSet, LeftoverListings, Material, PathState, Plan, Target } from './types.js';
 
 /**
  * In a folder others may write in (sticky, like /tmp), what already sits at a target's path must be ours,
@@ -38,14 +38,20 @@ function assertNotPlanted(path: string, uid: number | undefined): void {
 
 /**
  * Every folder on the way to every target (fs/safe-path.ts), before anything is read or written. Returns the
- * target folders that others may write in (sticky, like /tmp), where planted entries must be refused.
+ * target folders that others may write in (sticky, like /tmp), where planted entries must be refused. With
+ * `checked`, a folder already checked in this chunk of certificates is not walked again.
  */
-function checkTargetDirs(targets: readonly Target[]): Set<string> {
+function checkTargetDirs(targets: readonly Target[], checked?: DirChecks): Set<string> {
   const sharedDirs = new Set<string>();
   for (const dir of new Set(targets.map((target) => dirname(resolve(target.path))))) {
-    const real = assertSafeDir(dir, `a folder on the way to ${dir}`);
-    const stat = lstatOrNull(real);
-    if (stat && (stat.mode & 0o022) !== 0) sharedDirs.add(dir);
+    let shared = checked?.get(dir);
+    if (shared === undefined) {
+      const real = assertSafeDir(dir, `a folder on the way to ${dir}`);
+      const stat = lstatOrNull(real);
+      shared = !!stat && (stat.mode & 0o022) !== 0;
+      checked?.set(dir, shared);
+    }
+    if (shared) sharedDirs.add(dir);
   }
   return sharedDirs;
 }
@@ -56,9 +62,9 @@ function checkTargetDirs(targets: readonly Target[]): Set<string> {
  * and `current` link where they exist. Run before a certificate is issued, so that a target the deploy would
  * refuse (UNSAFE_PATH) is found before anything is issued or recorded. Reads only.
  */
-export function checkTargets(targets: readonly Target[], name: string): void {
+export function checkTargets(targets: readonly Target[], name: string, checked?: DirChecks): void {
   for (const target of targets) validateTarget(target);
-  const sharedDirs = checkTargetDirs(targets);
+  const sharedDirs = checkTargetDirs(targets, checked);
   const ids = new Map<string, number>();
   const setDirs = new Set<string>();
   for (const target of targets) {
@@ -76,6 +82,7 @@ export function plan(
   targets: readonly Target[],
   material: Material,
   listings?: LeftoverListings,
+  checked?: DirChecks,
 ): { plans: Plan[]; sets: FileSet[] } {
   const seen = new Set<string>();
   const ids = new Map<string, number>();
@@ -94,7 +101,7 @@ export function plan(
   }
   const setName = [...setTypesPerDir.values()].some((count) => count >= 2) ? setNameOf(material) : '';
   // every folder on the way to every target, before anything is read or written (fs/safe-path.ts)
-  const sharedDirs = checkTargetDirs(targets);
+  const sharedDirs = checkTargetDirs(targets, checked);
   const sets = new Map<string, FileSet>();
   const plans = targets.map((target): Plan => {
     const path = resolve(target.path);

@@ -102,3 +102,9 @@ export interface SetBackup {
 
 /** Leftover names (`-prev-` links, temp files) per folder. */
 export type LeftoverListings = Map<string, Set<string>>;
+
+/**
+ * Target folders already checked (fs/safe-path.ts) during one chunk of certificates deployed together, and
+ * whether others may write in them. Short-lived: made per chunk, so a folder changed later is checked again.
+ */
+export type DirChecks = Map<string, boolean>;

@@ -3,6 +3,7 @@ import {
   createHash,
   type ECDH,
   createPrivateKey,
+  generateKeyPair,
   generateKeyPairSync,
   sign,
   type KeyObject,
@@ -107,6 +108,25 @@ export function generateEncodedKey(type: KeyType): EncodedKey {
     ...ENCODINGS,
   });
   return { type, spki: publicKey as unknown as Buffer, privatePem: privateKey as unknown as string };
+}
+
+/**
+ * As generateEncodedKey, on libuv's thread pool for RSA and Ed25519 (so several run on both cores); P-256/P-384
+ * keys are cheap enough to make here.
+ */
+export function generateEncodedKeyAsync(type: KeyType): Promise<EncodedKey> {
+  if (type === 'ec-p256' || type === 'ec-p384') return Promise.resolve(generateEcKey(type));
+  const [alg, options] = keyGenArgs(type);
+  return new Promise((resolve, reject) => {
+    generateKeyPair(
+      alg as 'ec',
+      { ...(options as { namedCurve: string }), ...ENCODINGS },
+      (error, spki, privatePem) => {
+        if (error) reject(error);
+        else resolve({ type, spki: spki as unknown as Buffer, privatePem: privatePem as unknown as string });
+      },
+    );
+  });
 }
 
 /** Which of our key types a key object is (for keys read back from disk). */

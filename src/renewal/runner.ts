@@ -4,13 +4,15 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Config, DeclaredCertificate } from '../config/types.js';
 import type { Context } from '../context.js';
-import { deployWithHooks, type DeployOutcome } from '../deploy/deploy.js';
+import { deployMany, deployWithHooks, type DeployHooks, type DeployJob, type DeployOutcome } from '../deploy/deploy.js';
 import { checkTargets } from '../deploy/plan.js';
-import type { LeftoverListings, Material, Target } from '../deploy/types.js';
+import type { DirChecks, LeftoverListings, Material, Target } from '../deploy/types.js';
 import { McpkiError } from '../errors.js';
 import { fromPem, toPem } from '../pki/der.js';
-import { issueCertificate } from '../pki/issue.js';
-import type { CertificateRecord, RenewalState } from '../store/store.js';
+import { issueCertificate, type IssueRequest } from '../pki/issue.js';
+import { issueLocalBatch } from './issue-local.js';
+import { SyncBatch } from '../fs/sync-batch.js';
+import type { CertificateRecord, RenewalState, Store } from '../store/store.js';
 import { InterruptedError, throwIfInterrupted } from '../acme/interrupt.js';
 import { applyCrl, type CrlOutcome } from './crl.js';
 import { withHomeLock } from './lock.js';
@@ -223,6 +225,7 @@ export function planRenewals(context: Context, config: Config, options: PlanOpti
   const forced = forcedNames(config, options);
   const store = context.existingStore();
   const now = context.now();
+  // one indexed lookup per certificate: with 10,000, faster than listCertificates() (its GROUP BY and sort)
   return config.certificates.map((declared) =>
     decide(
       declared,
@@ -396,17 +399,105 @@ function deployFingerprint(serial: string, targets: readonly Target[]): string |
   return JSON.stringify({ serial, targets, files });
 }
 
+/** Inventory writes of a chunk of certificates, committed together (one transaction per chunk). */
+type Pending = (() => void)[];
+
+function sameState(a: RenewalState | undefined, b: RenewalState): boolean {
+  return (
+    !!a &&
+    a.code === b.code &&
+    a.reason === b.reason &&
+    a.nextCheck === b.nextCheck &&
+    a.ariTime === b.ariTime &&
+    a.failures === b.failures &&
+    a.lastAttempt === b.lastAttempt &&
+    a.lastSuccess === b.lastSuccess &&
+    a.lastFailure === b.lastFailure &&
+    a.lastError === b.lastError &&
+    a.deployed === b.deployed
+  );
+}
+
+/** The item and inventory writes of a certificate whose run succeeded (issued or not, deployed or not). */
+function succeeded(
+  declared: DeclaredCertificate,
+  item: PlanItem,
+  found: { record: CertificateRecord | undefined; previous: RenewalState | undefined },
+  now: Date,
+  action: ApplyItem['action'],
+  deployed: DeployOutcome | undefined,
+  fingerprint: string | null,
+  pending: Pending,
+  store: Store,
+): ApplyItem {
+  const record = found.record;
+  const state = stateAfter(declared.name, found.previous, now, {
+    attempted: item.due,
+    backingOff: item.code === 'backoff',
+    deployed: fingerprint,
+  });
+  const next = decide(declared, record, state, now, false);
+  const saved = withVerdict(state, next);
+  if (!sameState(found.previous, saved)) pending.push(() => store.saveRenewalState(saved));
+  if (deployed && deployed.deploy.changed.length > 0) {
+    const event = {
+      type: 'deploy.changed',
+      name: declared.name,
+      serial: record?.serial ?? null,
+      detail: {
+        changed: deployed.deploy.changed,
+        hooks: deployed.hooks.map((h) => ({ argv: h.argv, exitCode: h.exitCode })),
+      },
+    };
+    pending.push(() => store.addEvent(event));
+  }
+  return applyItemOf(next, item, action, deployed?.deploy.changed ?? [], deployed?.hooks.length ?? 0);
+}
+
+/** The item and inventory writes of a certificate whose run failed (an interrupt is not a failure: rethrown). */
+function failedItem(
+  declared: DeclaredCertificate,
+  item: PlanItem,
+  previous: RenewalState | undefined,
+  now: Date,
+  error: unknown,
+  pending: Pending,
+  store: Store,
+): ApplyItem {
+  // an interrupt is not a failure of the certificate: its state stays as it was
+  if (error instanceof InterruptedError) throw error;
+  const body = errorBody(error);
+  const state = stateAfter(declared.name, previous, now, {
+    attempted: true,
+    backingOff: item.code === 'backoff',
+    error: body.message,
+    deployed: null,
+  });
+  const record = store.findCertificate(declared.name);
+  const next = decide(declared, record, state, now, false);
+  const saved = withVerdict(state, next);
+  pending.push(() => {
+    store.saveRenewalState(saved);
+    store.addEvent({ type: 'renewal.failed', name: declared.name, detail: { ...body, failures: state.failures } });
+  });
+  return applyItemOf(next, item, 'failed', [], 0, body);
+}
+
+function hooksOf(declared: DeclaredCertificate): DeployHooks {
+  return { reload: declared.hooks.reload, timeoutMs: declared.hooks.timeoutMs, verify: declared.hooks.verify };
+}
+
 async function applyOne(
   context: Context,
   declared: DeclaredCertificate,
   item: PlanItem,
   listings: LeftoverListings,
   found: { record: CertificateRecord | undefined; previous: RenewalState | undefined },
+  pending: Pending,
   signal?: AbortSignal,
 ): Promise<ApplyItem> {
   const store = context.store();
   const now = context.now();
-  const previous = found.previous;
   let record = found.record;
   try {
     let action: ApplyItem['action'] = 'unchanged';
@@ -421,7 +512,7 @@ async function applyOne(
       declared.name,
       record,
       item.due,
-      (fresh) => decide(declared, fresh, previous, now, false).due,
+      (fresh) => decide(declared, fresh, found.previous, now, false).due,
       () => issueDeclared(context, declared, signal),
     );
     record = once.record;
@@ -431,56 +522,143 @@ async function applyOne(
     if (record && declared.targets.length > 0 && !once.busy) {
       const targets = targetsOf(declared);
       fingerprint = deployFingerprint(record.serial, targets);
-      if (fingerprint === null || fingerprint !== previous?.deployed) {
-        const hooks = {
-          reload: declared.hooks.reload,
-          timeoutMs: declared.hooks.timeoutMs,
-          verify: declared.hooks.verify,
-        };
+      if (fingerprint === null || fingerprint !== found.previous?.deployed) {
         const material = (sharesInventory(context) && sharedMaterial(context, record)) || materialOf(record);
-        deployed = await deployWithHooks(targets, material, hooks, {}, listings);
+        deployed = await deployWithHooks(targets, material, hooksOf(declared), {}, listings);
         fingerprint = deployFingerprint(record.serial, targets);
       }
     }
-    const state = stateAfter(declared.name, previous, now, {
-      attempted: item.due,
-      backingOff: item.code === 'backoff',
-      deployed: fingerprint,
-    });
-    const next = decide(declared, record, state, now, false);
-    store.transaction(() => {
-      store.saveRenewalState(withVerdict(state, next));
-      if (deployed && deployed.deploy.changed.length > 0) {
-        store.addEvent({
-          type: 'deploy.changed',
-          name: declared.name,
-          serial: record?.serial ?? null,
-          detail: {
-            changed: deployed.deploy.changed,
-            hooks: deployed.hooks.map((h) => ({ argv: h.argv, exitCode: h.exitCode })),
-          },
-        });
-      }
-    });
-    return applyItemOf(next, item, action, deployed?.deploy.changed ?? [], deployed?.hooks.length ?? 0);
+    return succeeded(
+      declared,
+      item,
+      { record, previous: found.previous },
+      now,
+      action,
+      deployed,
+      fingerprint,
+      pending,
+      store,
+    );
   } catch (error) {
-    // an interrupt is not a failure of the certificate: its state stays as it was
-    if (error instanceof InterruptedError) throw error;
-    const body = errorBody(error);
-    const state = stateAfter(declared.name, previous, now, {
-      attempted: true,
-      backingOff: item.code === 'backoff',
-      error: body.message,
-      deployed: null,
-    });
-    record = store.findCertificate(declared.name);
-    const next = decide(declared, record, state, now, false);
-    store.transaction(() => {
-      store.saveRenewalState(withVerdict(state, next));
-      store.addEvent({ type: 'renewal.failed', name: declared.name, detail: { ...body, failures: state.failures } });
-    });
-    return applyItemOf(next, item, 'failed', [], 0, body);
+    return failedItem(declared, item, found.previous, now, error, pending, store);
   }
+}
+
+/** Certificates planned, issued and deployed together: a chunk's keys, signatures, syncs and inventory writes. */
+const CHUNK = 500;
+
+interface Slot {
+  declared: DeclaredCertificate;
+  item: PlanItem;
+  found: { record: CertificateRecord | undefined; previous: RenewalState | undefined };
+  result?: ApplyItem;
+}
+
+/**
+ * The due local-CA certificates of a chunk, together: their targets checked, all issued at once
+ * (issueBatch: keys on both cores, one inventory transaction, one syncfs before and after the renames), then
+ * all deployed at once (deployMany: the same for every file set). Any that fails on the way gets its own
+ * failure; when the batch issue itself fails, each is tried alone so that only the one at fault fails.
+ */
+async function applyLocalBatch(
+  context: Context,
+  slots: Slot[],
+  listings: LeftoverListings,
+  pending: Pending,
+  signal?: AbortSignal,
+): Promise<void> {
+  const store = context.store();
+  const now = context.now();
+  const ready: Slot[] = [];
+  const checked: DirChecks = new Map();
+  for (const slot of slots) {
+    try {
+      checkTargets(targetsOf(slot.declared), slot.declared.name, checked);
+      ready.push(slot);
+    } catch (error) {
+      slot.result = failedItem(slot.declared, slot.item, slot.found.previous, now, error, pending, store);
+    }
+  }
+  if (ready.length === 0) return;
+  throwIfInterrupted(signal, `apply, before ${ready[0]!.declared.name}`);
+  let issued: CertificateRecord[];
+  // the issued files are made durable by the deploy's first syncfs, and the files they replaced removed after it
+  const after = { sync: new SyncBatch(true), remove: [] as string[] };
+  try {
+    issued = await issueLocalBatch(
+      context,
+      ready.map((slot) => localRequest(slot.declared)),
+      after,
+    );
+  } catch {
+    for (const slot of ready) {
+      throwIfInterrupted(signal, `apply, before ${slot.declared.name}`);
+      slot.result = await applyOne(context, slot.declared, slot.item, listings, slot.found, pending, signal);
+    }
+    return;
+  }
+  const jobs: { slot: Slot; record: CertificateRecord; job: DeployJob }[] = [];
+  ready.forEach((slot, i) => {
+    const record = issued[i]!;
+    const action: ApplyItem['action'] = slot.item.serial ? 'renewed' : 'issued';
+    if (slot.declared.targets.length === 0) {
+      slot.result = succeeded(
+        slot.declared,
+        slot.item,
+        { record, previous: slot.found.previous },
+        now,
+        action,
+        undefined,
+        null,
+        pending,
+        store,
+      );
+      return;
+    }
+    try {
+      const job = { targets: targetsOf(slot.declared), material: materialOf(record), hooks: hooksOf(slot.declared) };
+      jobs.push({ slot, record, job });
+    } catch (error) {
+      slot.result = failedItem(slot.declared, slot.item, slot.found.previous, now, error, pending, store);
+    }
+  });
+  const outcomes = await deployMany(
+    jobs.map((j) => j.job),
+    listings,
+    after,
+    checked,
+  );
+  jobs.forEach(({ slot, record, job }, i) => {
+    const outcome = outcomes[i]!;
+    if (outcome instanceof Error) {
+      slot.result = failedItem(slot.declared, slot.item, slot.found.previous, now, outcome, pending, store);
+      return;
+    }
+    const fingerprint = deployFingerprint(record.serial, job.targets);
+    const action: ApplyItem['action'] = slot.item.serial ? 'renewed' : 'issued';
+    slot.result = succeeded(
+      slot.declared,
+      slot.item,
+      { record, previous: slot.found.previous },
+      now,
+      action,
+      outcome,
+      fingerprint,
+      pending,
+      store,
+    );
+  });
+}
+
+function localRequest(declared: DeclaredCertificate): IssueRequest {
+  return {
+    kind: declared.kind,
+    name: declared.name,
+    sans: declared.names.map((s) => s.value),
+    keyType: declared.key,
+    days: declared.days,
+    allowGit: true,
+  };
 }
 
 /**
@@ -549,24 +727,48 @@ export async function applyEach(
     if (crl?.action === 'failed') failed++;
     // under the apply lock, leftovers in target folders can only predate this run: list each folder once
     const listings: LeftoverListings = new Map();
-    for (const declared of config.certificates) {
-      throwIfInterrupted(options.signal, `apply, before ${declared.name}`);
-      const found = {
-        record: await refreshedRenewalInfo(context, store.findCertificate(declared.name), now),
-        previous: store.getRenewalState(declared.name),
-      };
-      const item = await applyOne(
-        context,
-        declared,
-        decide(declared, found.record, found.previous, now, forced.has(declared.name)),
-        listings,
-        found,
-        options.signal,
-      );
-      if (item.action === 'issued' || item.action === 'renewed' || item.deployed.length > 0) changed = true;
-      if (item.action === 'failed') failed++;
-      else if (item.code === 'backoff') backingOff++;
-      visit(item);
+    const certificates = config.certificates;
+    for (let start = 0; start < certificates.length; start += CHUNK) {
+      const slots: Slot[] = [];
+      const pending: Pending = [];
+      try {
+        for (const declared of certificates.slice(start, start + CHUNK)) {
+          throwIfInterrupted(options.signal, `apply, before ${declared.name}`);
+          const found = {
+            record: await refreshedRenewalInfo(context, store.findCertificate(declared.name), now),
+            previous: store.getRenewalState(declared.name),
+          };
+          const item = decide(declared, found.record, found.previous, now, forced.has(declared.name));
+          slots.push({ declared, item, found });
+        }
+        const local = slots.filter((slot) => slot.item.due && slot.declared.issuer.type === 'local');
+        // hosts sharing a PostgreSQL inventory take each certificate's lock (shared.ts): one at a time there
+        if (local.length > 1 && !sharesInventory(context))
+          await applyLocalBatch(context, local, listings, pending, options.signal);
+        for (const slot of slots) {
+          if (slot.result) continue;
+          throwIfInterrupted(options.signal, `apply, before ${slot.declared.name}`);
+          slot.result = await applyOne(
+            context,
+            slot.declared,
+            slot.item,
+            listings,
+            slot.found,
+            pending,
+            options.signal,
+          );
+        }
+      } finally {
+        // what was done is recorded and reported, also when an interrupt stops the chunk
+        if (pending.length > 0) store.transaction(() => pending.forEach((write) => write()));
+        for (const { result: item } of slots) {
+          if (!item) continue;
+          if (item.action === 'issued' || item.action === 'renewed' || item.deployed.length > 0) changed = true;
+          if (item.action === 'failed') failed++;
+          else if (item.code === 'backoff') backingOff++;
+          visit(item);
+        }
+      }
     }
     return crl ? { changed, failed, backingOff, crl } : { changed, failed, backingOff };
   });
