@@ -36,7 +36,6 @@ export const FILES = [
   'acme-server-store',
   'acme-server-cli',
   'acme-server-renewal',
-  'store-config',
 ].map((name) => `test/${name}.test.js`);
 
 function runNode(args, env) {

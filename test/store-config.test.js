@@ -3,7 +3,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { BIN, mcpki, tempDir } from './helpers.js';
@@ -26,13 +26,13 @@ async function certificateNames(url, schema) {
   }
 }
 
-function yaml(dir, store, names = ['api']) {
+function yaml(dir, store, names = ['api'], hook = undefined) {
   const file = join(dir, 'mcpki.yaml');
   writeFileSync(
     file,
     `version: 1
 ${store === undefined ? '' : `store: ${JSON.stringify(store)}\n`}certificates:
-${names.map((n) => `  - name: ${n}\n    names: [${n}.localhost]\n    targets:\n      - { type: fullchain, path: deploy/${n}.crt }\n      - { type: key, path: deploy/${n}.key }\n`).join('')}`,
+${names.map((n) => `  - name: ${n}\n    names: [${n}.localhost]\n    targets:\n      - { type: fullchain, path: deploy/${n}.crt }\n      - { type: key, path: deploy/${n}.key }\n${hook ? `    hooks: { reload: [${hook}] }\n` : ''}`).join('')}`,
   );
   return file;
 }
@@ -72,10 +72,18 @@ describe('store: in mcpki.yaml', { skip }, () => {
       // MCPKI_STORE wins over store:, --store over MCPKI_STORE (each home's CA made in the inventory it uses)
       const byEnvHome = join(temp.dir, 'home-env');
       assert.equal(mcpki(['--home', byEnvHome, 'init'], { env: { MCPKI_STORE: at('env') } }).status, 0);
-      const byEnv = mcpki(['--home', byEnvHome, 'apply', '-c', yaml(temp.dir, at('cfg'), ['api', 'web']), '--json'], {
-        env: { MCPKI_STORE: at('env') },
-      });
+      const hook = join(temp.dir, 'hook.sh');
+      writeFileSync(hook, `#!/bin/sh\nenv >> ${join(temp.dir, 'hook.env')}\n`, { mode: 0o755 });
+      const byEnv = mcpki(
+        ['--home', byEnvHome, 'apply', '-c', yaml(temp.dir, at('cfg'), ['api', 'web'], hook), '--json'],
+        { env: { MCPKI_STORE: at('env'), PGPASSWORD: cluster.password } },
+      );
       assert.equal(byEnv.status, 0, byEnv.stderr);
+      // the store's password reaches no hook: neither MCPKI_STORE with it in the URL nor PGPASSWORD
+      const hookEnv = readFileSync(join(temp.dir, 'hook.env'), 'utf8');
+      assert.match(hookEnv, /MCPKI_CERT_NAME=api/);
+      assert.doesNotMatch(hookEnv, new RegExp(cluster.password));
+      assert.doesNotMatch(hookEnv, /^(PGPASSWORD|MCPKI_STORE)=/m);
       assert.deepEqual(await certificateNames(base, 'env'), ['api', 'web']);
       assert.deepEqual(await certificateNames(base, 'cfg'), ['api'], 'store: was not used');
       const byFlagHome = join(temp.dir, 'home-flag');
