@@ -166,7 +166,9 @@ test(`SIGKILL during deploy of 20 certificates, ${ROUNDS} times`, { timeout: 20 
           );
         }
       }
-      assert.equal(integrity(join(home, 'mcpki.db')), 'ok', `round ${round}: integrity_check`);
+      // on the PostgreSQL pass the server rolls back the killed process's transaction; there is no file to check
+      if (!process.env.MCPKI_TEST_POSTGRES)
+        assert.equal(integrity(join(home, 'mcpki.db')), 'ok', `round ${round}: integrity_check`);
     }
 
     // the next run completes, repairs, and leaves nothing behind
