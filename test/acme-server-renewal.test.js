@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { BIN, mcpki, tempDir, storeEnv } from './helpers.js';
 
 let work;
@@ -63,7 +64,7 @@ after(async () => {
 
 const client = (args) => mcpki(['--home', clientHome, '--json', ...args]);
 
-test("apply gets a certificate from mcpki's ACME server, keeps its ARI window, and renews at the next check after renew-early", () => {
+test("apply gets a certificate from mcpki's ACME server, keeps its ARI window, and renews at the next check after renew-early", async () => {
   const registered = client([
     'acme',
     'account',
@@ -110,12 +111,19 @@ test("apply gets a certificate from mcpki's ACME server, keeps its ARI window, a
     'before its next check, the window on record stands',
   );
 
-  const db = new Database(join(clientHome, 'mcpki.db'));
-  db.prepare('UPDATE certificates SET ari_next_check = ? WHERE serial = ?').run(
-    new Date(Date.now() - 1000).toISOString(),
-    record.serial,
-  );
-  db.close();
+  const due = [new Date(Date.now() - 1000).toISOString(), record.serial];
+  if (process.env.MCPKI_TEST_POSTGRES) {
+    // the PostgreSQL pass: the client home's schema (test/helpers.js storeEnv)
+    const schema = new URL(storeEnv(['--home', clientHome]).MCPKI_STORE).searchParams.get('schema');
+    const pgClient = new pg.Client({ connectionString: process.env.MCPKI_TEST_POSTGRES });
+    await pgClient.connect();
+    await pgClient.query(`UPDATE ${schema}.certificates SET ari_next_check = $1 WHERE serial = $2`, due);
+    await pgClient.end();
+  } else {
+    const db = new Database(join(clientHome, 'mcpki.db'));
+    db.prepare('UPDATE certificates SET ari_next_check = ? WHERE serial = ?').run(...due);
+    db.close();
+  }
   const renewed = client(['apply', '-c', config]);
   assert.equal(renewed.status, 0, renewed.stderr + renewed.stdout);
   const after = client(['show', 'svc']).json;

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { hasCommand, mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
+import pg from 'pg';
+import { hasCommand, mcpki, mcpkiAsync, run, storeEnv, tempDir } from './helpers.js';
 import { MIGRATIONS } from '../dist/store/migrations.js';
 
 for (const name of ['MCPKI_ROOT_PASSPHRASE', 'MCPKI_P12_PASSWORD', 'MCPKI_HOME', 'MCPKI_DEBUG'])
@@ -30,6 +31,19 @@ function sql(database, statement) {
   const result = run('python3', ['-c', script, database, statement]);
   assert.equal(result.status, 0, `python3 sqlite3 failed: ${result.stderr}`);
   return result.stdout.trim().split('\n');
+}
+
+/** On the PostgreSQL pass: the home's schema (test/helpers.js storeEnv) and a query on it, with the pg driver. */
+const ON_POSTGRES = Boolean(process.env.MCPKI_TEST_POSTGRES);
+const schemaOf = (home) => new URL(storeEnv(['--home', home]).MCPKI_STORE).searchParams.get('schema');
+async function pgRows(statement) {
+  const client = new pg.Client({ connectionString: process.env.MCPKI_TEST_POSTGRES });
+  await client.connect();
+  try {
+    return (await client.query(statement)).rows;
+  } finally {
+    await client.end();
+  }
 }
 
 function initHome() {
@@ -70,7 +84,7 @@ function opensslVerify(home, certPath) {
 }
 
 /** Every check shared by the scenarios: exit codes, unique serials, inventory, OpenSSL, SQLite integrity. */
-function checkFleet(home, names, results) {
+async function checkFleet(home, names, results) {
   const issued = results.map(parseIssued);
   const serials = issued.map((j) => j.certificate.serial);
   assert.equal(new Set(serials).size, N, `serials are not distinct: ${serials.join(' ')}`);
@@ -108,11 +122,19 @@ function checkFleet(home, names, results) {
     if (HAS_OPENSSL) opensslVerify(home, j.paths.cert);
   }
 
-  const database = join(home, 'mcpki.db');
-  assert.deepEqual(sql(database, 'PRAGMA integrity_check'), ['ok']);
-  assert.deepEqual(sql(database, 'SELECT COUNT(*), COUNT(DISTINCT serial) FROM certificates'), [`${N}|${N}`]);
-  assert.deepEqual(sql(database, 'PRAGMA user_version'), [String(MIGRATIONS.length)], 'every migration ran, once');
-  assert.deepEqual(sql(database, 'PRAGMA journal_mode'), ['wal']);
+  if (ON_POSTGRES) {
+    const schema = schemaOf(home);
+    const [row] = await pgRows(
+      `SELECT COUNT(*)::int AS n, COUNT(DISTINCT serial)::int AS d, (SELECT version FROM ${schema}.mcpki_schema) AS v FROM ${schema}.certificates`,
+    );
+    assert.deepEqual(row, { n: N, d: N, v: MIGRATIONS.length });
+  } else {
+    const database = join(home, 'mcpki.db');
+    assert.deepEqual(sql(database, 'PRAGMA integrity_check'), ['ok']);
+    assert.deepEqual(sql(database, 'SELECT COUNT(*), COUNT(DISTINCT serial) FROM certificates'), [`${N}|${N}`]);
+    assert.deepEqual(sql(database, 'PRAGMA user_version'), [String(MIGRATIONS.length)], 'every migration ran, once');
+    assert.deepEqual(sql(database, 'PRAGMA journal_mode'), ['wal']);
+  }
 
   // no temp file a writer left behind
   const leftovers = [];
@@ -133,7 +155,7 @@ describe(`${N} concurrent mcpki processes`, { timeout: 300_000 }, () => {
     const { home, cleanup } = initHome();
     try {
       const results = await issueConcurrently(home, names);
-      checkFleet(home, names, results);
+      await checkFleet(home, names, results);
     } finally {
       cleanup();
     }
@@ -142,11 +164,18 @@ describe(`${N} concurrent mcpki processes`, { timeout: 300_000 }, () => {
   test(`${N} concurrent "issue server" on a home whose database has no schema yet (migrations race)`, async () => {
     const { home, cleanup } = initHome();
     try {
+      if (ON_POSTGRES) {
+        // a schema not made yet: the 20 processes race to create it and run every migration
+        await pgRows(`DROP SCHEMA ${schemaOf(home)} CASCADE`);
+        const results = await issueConcurrently(home, names);
+        await checkFleet(home, names, results);
+        return;
+      }
       for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(join(home, `mcpki.db${suffix}`), { force: true });
       // an SQLite file without tables (a missing or empty one next to a CA is refused: STORE_MISSING)
       assert.deepEqual(sql(join(home, 'mcpki.db'), 'PRAGMA journal_mode=WAL'), ['wal']);
       const results = await issueConcurrently(home, names);
-      checkFleet(home, names, results);
+      await checkFleet(home, names, results);
       const tables = sql(join(home, 'mcpki.db'), "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
       assert.deepEqual(
         tables,

@@ -345,7 +345,7 @@ const INVALID = [
   [
     'unknown key without a close match',
     `version: 1\nfoo: 1\ncertificates: []\n`,
-    'mcpki.yaml:2:1 foo: unknown key; the declaration file takes: version, defaults, certificates, crl, acmeServer',
+    'mcpki.yaml:2:1 foo: unknown key; the declaration file takes: version, defaults, certificates, crl, acmeServer, store',
   ],
   [
     'unknown key in a certificate',

@@ -166,7 +166,9 @@ test(`SIGKILL during deploy of 20 certificates, ${ROUNDS} times`, { timeout: 20 
           );
         }
       }
-      assert.equal(integrity(join(home, 'mcpki.db')), 'ok', `round ${round}: integrity_check`);
+      // on the PostgreSQL pass the server rolls back the killed process's transaction; there is no file to check
+      if (!process.env.MCPKI_TEST_POSTGRES)
+        assert.equal(integrity(join(home, 'mcpki.db')), 'ok', `round ${round}: integrity_check`);
     }
 
     // the next run completes, repairs, and leaves nothing behind
@@ -206,7 +208,7 @@ test(`SIGKILL during deploy of 20 certificates, ${ROUNDS} times`, { timeout: 20 
     assert.ok(killed >= ROUNDS / 3, `enough rounds were really killed mid-run (${killed} of ${ROUNDS})`);
     if (ROUNDS >= 50)
       assert.ok(caughtInSet > 0, 'some kills landed inside a set deploy (the window this test is about)');
-    assert.ok(existsSync(join(home, 'mcpki.db')));
+    if (!process.env.MCPKI_TEST_POSTGRES) assert.ok(existsSync(join(home, 'mcpki.db')));
     console.log(
       `# crash: ${killed} of ${ROUNDS} runs killed; ${caughtInSet} file sets caught mid-deploy, all matching; ${splitInterrupted} split-folder pairs caught mid-deploy and repaired by the next run`,
     );

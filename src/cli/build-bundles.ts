@@ -111,6 +111,19 @@ await groupBundles(
   [lazyChildProcess, lazyYaml],
 );
 await groupBundles(['serve'], [lazyChildProcess]);
+// The PostgreSQL worker with pg inside, one file: 30 ms less CPU per start than importing pg's ~40 files
+// (median of 20 starts each, 169 ms against 199 ms; a worker that loads nothing takes 93 ms). Node 20 has no
+// code cache for worker threads.
+await build({
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  entryPoints: [join(dist, 'store', 'postgres-worker.js')],
+  outfile: join(dist, 'store', 'postgres-worker.cjs'),
+  external: ['pg-native'],
+  logLevel: 'warning',
+});
 
 // A package in a bundle that requires node:child_process (CommonJS) gets the stand-in as well, and would get
 // `undefined` for a function the stand-in lacks: refuse to finish the build instead.

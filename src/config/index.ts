@@ -215,6 +215,8 @@ function plausibleConfig(value: unknown, file: string): value is Config {
       if (!hooksOk(config.crl.hooks) || !Array.isArray(config.crl.targets)) return false;
       for (const target of config.crl.targets) if (!isPath(target.path) || !isMode(target.mode)) return false;
     }
+    if (config.store !== undefined && (typeof config.store !== 'string' || /[\x00-\x1f\x7f]/.test(config.store)))
+      return false;
     return true;
   } catch {
     return false;
@@ -257,6 +259,8 @@ function writeCache(cacheDir: string, id: string, config: Config): void {
 
 export function loadConfig(path: string = DEFAULT_CONFIG_FILE, options: LoadOptions = {}): Config {
   const config = loadDeclaration(path, options);
+  // before the inventory is first opened: the accounts below are read from the store the file names
+  options.context?.useConfiguredStore(config.store);
   if (options.context)
     checkAcmeAccounts(
       config,

@@ -117,4 +117,9 @@ export interface Config {
   crl?: DeclaredCrl;
   /** the settings of `mcpki acme-server` (the flags override them) */
   acmeServer?: AcmeServerSettings;
+  /**
+   * `store:` — where the inventory lives (`sqlite` or a postgres:// URL, relative certificate paths made
+   * absolute); --store and MCPKI_STORE win over it
+   */
+  store?: string;
 }

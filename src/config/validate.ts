@@ -12,6 +12,7 @@ import { ACME_SERVER_KEYS, checkAcmeServer } from './acme-server.js';
 import { CERTIFICATE_KEYS, checkCertificates } from './certificates.js';
 import { DNS01_KEYS, HTTP01_KEYS, TLS_ALPN01_KEYS } from './challenge.js';
 import { Checker, describe, type Problem } from './checker.js';
+import { checkStore } from './store.js';
 import { checkCrl, CRL_HOOK_KEYS, CRL_KEYS, CRL_TARGET_KEYS } from './crl.js';
 import { checkDefaults, DEFAULT_HOOKS_KEYS, DEFAULTS_KEYS } from './defaults.js';
 import { HOOK_KEYS } from './hooks.js';
@@ -25,7 +26,7 @@ export { didYouMean } from './checker.js';
  * name here (`root` is the schema's top level) with exactly these properties; a test keeps the two in step.
  */
 export const CONFIG_KEYS = {
-  root: ['version', 'defaults', 'certificates', 'crl', 'acmeServer'],
+  root: ['version', 'defaults', 'certificates', 'crl', 'acmeServer', 'store'],
   defaults: DEFAULTS_KEYS,
   defaultHooks: DEFAULT_HOOKS_KEYS,
   certificate: CERTIFICATE_KEYS,
@@ -134,11 +135,13 @@ export function validateConfig(text: string, fileName: string): ValidationResult
     crl = checkCrl(check, check.at(top, 'crl'), base, defaults.hookTimeoutMs, lineCounter, targetPaths);
 
   const acmeServer = top.has('acmeServer') ? checkAcmeServer(check, check.at(top, 'acmeServer')) : undefined;
+  const store = top.has('store') ? checkStore(check, check.at(top, 'store'), base) : undefined;
 
   const sorted = [...check.problems].sort((a, b) => a.offset - b.offset);
   if (sorted.length > 0) return { config: undefined, errors: sorted.map(format) };
   const config: Config = { version: 1, file, dir: base, defaults, certificates };
   if (crl) config.crl = crl;
   if (acmeServer) config.acmeServer = acmeServer;
+  if (store !== undefined) config.store = store;
   return { config, errors: [] };
 }

@@ -6,7 +6,15 @@
  * CRL hooks) ever sees them: a hook is a program of the admin's choosing, often a script that logs its
  * environment, and it needs none of them.
  */
-export const SECRET_ENV_VARS: readonly string[] = ['MCPKI_ROOT_PASSPHRASE', 'MCPKI_P12_PASSWORD', 'MCPKI_EAB_HMAC'];
+export const SECRET_ENV_VARS: readonly string[] = [
+  'MCPKI_ROOT_PASSPHRASE',
+  'MCPKI_P12_PASSWORD',
+  'MCPKI_EAB_HMAC',
+  'PGPASSWORD',
+];
+
+/** MCPKI_STORE with a password in its URL (postgres://USER:PASSWORD@…) is a secret as well. */
+const STORE_WITH_PASSWORD = /^[a-z]+:\/\/[^/@]*:[^/@]*@/i;
 
 /** MCPKI_* names that look like secrets are dropped too, so a secret variable added later cannot leak by omission. */
 const SECRET_NAME = /^MCPKI_\w*(PASSPHRASE|PASSWORD|HMAC|SECRET|TOKEN|PRIVATE)\w*$/i;
@@ -22,7 +30,8 @@ export function childEnv(
 ): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(base)) {
-    if (value !== undefined && !isSecretEnvName(name)) env[name] = value;
+    if (value !== undefined && !isSecretEnvName(name) && !(name === 'MCPKI_STORE' && STORE_WITH_PASSWORD.test(value)))
+      env[name] = value;
   }
   for (const [name, value] of Object.entries(extra)) {
     if (value !== undefined && !isSecretEnvName(name)) env[name] = value;

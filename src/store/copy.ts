@@ -11,6 +11,7 @@ import { MIGRATIONS } from './migrations.js';
 import { POSTGRES_MIGRATIONS } from './migrations-postgres.js';
 import { PostgresConnection } from './postgres.js';
 import { openDatabase } from './sqlite.js';
+import { storeError } from './store.js';
 
 /** Every table that holds state, parents before children (foreign keys); `locks` is per process and not copied. */
 const TABLES: readonly { name: string; key: string; identity?: string }[] = [
@@ -65,6 +66,16 @@ function digest(rows: Iterable<Record<string, unknown>>, columns: readonly strin
   return { rows: count, sha256: hash.digest('hex') };
 }
 
+/** Runs one step on the PostgreSQL side; its errors become STORE_UNAVAILABLE, STORE_BUSY… naming the URL. */
+function onTarget<T>(to: PostgresLocation, step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    if (error instanceof McpkiError) throw error;
+    throw storeError(error, to.label, 'postgres');
+  }
+}
+
 export function migrateStore(databasePath: string, to: PostgresLocation): StoreMigrateResult {
   if (!existsSync(databasePath)) {
     throw new McpkiError(
@@ -86,11 +97,10 @@ export function migrateStore(databasePath: string, to: PostgresLocation): StoreM
           : 'upgrade mcpki',
       );
     }
-    target = PostgresConnection.open(to);
-    target.migrate(POSTGRES_MIGRATIONS);
-    const pg = target;
+    const pg = (target = onTarget(to, () => PostgresConnection.open(to)));
+    onTarget(to, () => pg.migrate(POSTGRES_MIGRATIONS));
     for (const table of TABLES) {
-      const row = pg.prepare(`SELECT COUNT(*) AS n FROM ${table.name}`).get() as { n: number };
+      const row = onTarget(to, () => pg.prepare(`SELECT COUNT(*) AS n FROM ${table.name}`).get()) as { n: number };
       if (row.n !== 0) {
         throw new McpkiError(
           'STORE_NOT_EMPTY',
@@ -100,37 +110,39 @@ export function migrateStore(databasePath: string, to: PostgresLocation): StoreM
       }
     }
     const tables: TableCopy[] = [];
-    pg.transaction(() => {
-      for (const table of TABLES) {
-        const columns = columnsOf(source, table.name);
-        const sourceColumns = table.identity === 'rowid' ? [...columns, 'rowid'] : columns;
-        const select = source.prepare(
-          `SELECT ${sourceColumns.join(', ')} FROM ${table.name} ORDER BY ${table.identity === 'rowid' ? 'rowid' : table.key}`,
-        );
-        const perRow = sourceColumns.length;
-        const chunk = Math.max(1, Math.floor(CHUNK_PARAMETERS / perRow));
-        let batch: unknown[][] = [];
-        const flush = () => {
-          if (batch.length === 0) return;
-          const placeholders = batch.map(() => `(${sourceColumns.map(() => '?').join(', ')})`).join(', ');
-          const overriding = table.identity === 'rowid' ? ' OVERRIDING SYSTEM VALUE' : '';
-          pg.prepare(`INSERT INTO ${table.name} (${sourceColumns.join(', ')})${overriding} VALUES ${placeholders}`).run(
-            batch.flat(),
+    onTarget(to, () =>
+      pg.transaction(() => {
+        for (const table of TABLES) {
+          const columns = columnsOf(source, table.name);
+          const sourceColumns = table.identity === 'rowid' ? [...columns, 'rowid'] : columns;
+          const select = source.prepare(
+            `SELECT ${sourceColumns.join(', ')} FROM ${table.name} ORDER BY ${table.identity === 'rowid' ? 'rowid' : table.key}`,
           );
-          batch = [];
-        };
-        for (const row of select.iterate() as Iterable<Record<string, unknown>>) {
-          batch.push(sourceColumns.map((c) => row[c]));
-          if (batch.length >= chunk) flush();
+          const perRow = sourceColumns.length;
+          const chunk = Math.max(1, Math.floor(CHUNK_PARAMETERS / perRow));
+          let batch: unknown[][] = [];
+          const flush = () => {
+            if (batch.length === 0) return;
+            const placeholders = batch.map(() => `(${sourceColumns.map(() => '?').join(', ')})`).join(', ');
+            const overriding = table.identity === 'rowid' ? ' OVERRIDING SYSTEM VALUE' : '';
+            pg.prepare(
+              `INSERT INTO ${table.name} (${sourceColumns.join(', ')})${overriding} VALUES ${placeholders}`,
+            ).run(batch.flat());
+            batch = [];
+          };
+          for (const row of select.iterate() as Iterable<Record<string, unknown>>) {
+            batch.push(sourceColumns.map((c) => row[c]));
+            if (batch.length >= chunk) flush();
+          }
+          flush();
+          if (table.identity) {
+            pg.prepare(
+              `SELECT setval(pg_get_serial_sequence('${table.name}', '${table.identity}'), COALESCE((SELECT MAX(${table.identity}) FROM ${table.name}), 0) + 1, false)`,
+            ).get();
+          }
         }
-        flush();
-        if (table.identity) {
-          pg.prepare(
-            `SELECT setval(pg_get_serial_sequence('${table.name}', '${table.identity}'), COALESCE((SELECT MAX(${table.identity}) FROM ${table.name}), 0) + 1, false)`,
-          ).get();
-        }
-      }
-    });
+      }),
+    );
     for (const table of TABLES) {
       const columns = columnsOf(source, table.name);
       const order = table.identity === 'rowid' ? 'rowid' : table.key;
@@ -141,10 +153,14 @@ export function migrateStore(databasePath: string, to: PostgresLocation): StoreM
         columns,
       );
       const theirs = digest(
-        pg.prepare(`SELECT ${columns.join(', ')} FROM ${table.name} ORDER BY ${order}`).all() as Record<
-          string,
-          unknown
-        >[],
+        onTarget(
+          to,
+          () =>
+            pg.prepare(`SELECT ${columns.join(', ')} FROM ${table.name} ORDER BY ${order}`).all() as Record<
+              string,
+              unknown
+            >[],
+        ),
         columns,
       );
       if (mine.rows !== theirs.rows || mine.sha256 !== theirs.sha256) {

@@ -47,9 +47,15 @@ export function redactUrl(value: string): string {
 /**
  * `sqlite` (or an empty value): the home's mcpki.db. `postgres://USER[:PASSWORD]@HOST[:PORT]/DB?sslmode=…`:
  * PostgreSQL. A host other than loopback must say its sslmode: an inventory that decides who holds
- * certificates is not sent in clear text by default.
+ * certificates is not sent in clear text by default. `readFiles: false` checks the URL only (mcpki.yaml's
+ * `store:` when the file is validated): the certificate and key files are read when the inventory is opened.
  */
-export function parseStoreLocation(value: string | undefined, env: NodeJS.ProcessEnv = process.env): StoreLocation {
+export function parseStoreLocation(
+  value: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  options: { readFiles?: boolean } = {},
+): StoreLocation {
+  const readFiles = options.readFiles ?? true;
   if (value === undefined || value === '' || value === 'sqlite') return { kind: 'sqlite' };
   const shown = redactUrl(value);
   if (/[\x00-\x1f\x7f]/.test(value)) {
@@ -108,10 +114,11 @@ export function parseStoreLocation(value: string | undefined, env: NodeJS.Proces
   const readPem = (parameter: string, maxBytes: number): string | undefined => {
     const path = url.searchParams.get(parameter);
     if (path === null) return undefined;
+    if (!readFiles) return '';
     return readInputFile(path, { what: `the store URL's ${parameter}`, maxBytes }).toString('utf8');
   };
   const ca = readPem('sslrootcert', INPUT_LIMITS.pem);
-  if ((sslMode === 'verify-full' || sslMode === 'verify-ca') && !ca) {
+  if ((sslMode === 'verify-full' || sslMode === 'verify-ca') && (ca === undefined || (readFiles && !ca))) {
     throw invalid(
       shown,
       `sslmode=${sslMode} needs sslrootcert`,

@@ -25,9 +25,17 @@ export function lockKey(text: string): number {
 /** The longest one request may take: connect (10 s) plus the statement timeout (60 s), with a margin. */
 const CALL_TIMEOUT_MS = 90_000;
 
-/** dist/store/postgres-worker.js, whether this code runs from dist/store or from a bundle in dist/. */
+/**
+ * dist/store/postgres-worker.cjs (the build's bundle with pg inside, faster to start), else its source
+ * postgres-worker.js; whether this code runs from dist/store or from a bundle in dist/.
+ */
 function workerFile(): string {
-  for (const candidate of ['./postgres-worker.js', './store/postgres-worker.js']) {
+  for (const candidate of [
+    './postgres-worker.cjs',
+    './store/postgres-worker.cjs',
+    './postgres-worker.js',
+    './store/postgres-worker.js',
+  ]) {
     const path = fileURLToPath(new URL(candidate, import.meta.url));
     if (existsSync(path)) return path;
   }
@@ -223,6 +231,13 @@ export class PostgresConnection implements Connection {
   }
 
   migrate(migrations: readonly string[]): void {
+    // most opens find the schema current: one round trip instead of the locked transaction's six
+    try {
+      const row = this.prepare('SELECT version FROM mcpki_schema').get() as { version: number } | undefined;
+      if (row?.version === migrations.length) return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== '42P01') throw error; // 42P01: no such table yet
+    }
     this.call({ op: 'begin' });
     this.depth = 1;
     try {

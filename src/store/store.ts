@@ -289,7 +289,7 @@ function toAuthority(row: AuthorityRow): AuthorityRecord {
   };
 }
 
-function storeError(error: unknown, path: string, dialect: 'sqlite' | 'postgres' = 'sqlite'): McpkiError {
+export function storeError(error: unknown, path: string, dialect: 'sqlite' | 'postgres' = 'sqlite'): McpkiError {
   const code = (error as { code?: string }).code ?? '';
   const message = (error as Error).message ?? String(error);
   if (dialect === 'postgres') return postgresError(error, path, code, message);

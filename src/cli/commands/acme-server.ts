@@ -64,8 +64,10 @@ Examples:
     )
     .action(
       action(async ({ context, out }, flags: ServerFlags) => {
+        const config = flags.config !== undefined ? loadConfig(flags.config) : undefined;
+        context.useConfiguredStore(config?.store);
         const settings: AcmeServerSettings = {
-          ...(flags.config !== undefined ? loadConfig(flags.config).acmeServer : {}),
+          ...config?.acmeServer,
           ...(flags.listen ? { listen: flags.listen } : {}),
           ...(flags.httpPort !== undefined ? { httpPort: flags.httpPort } : {}),
           ...(flags.tlsPort !== undefined ? { tlsPort: flags.tlsPort } : {}),
