@@ -71,7 +71,14 @@ export function createContext(options: ContextOptions = {}): Context {
         safeLayout();
         ensurePrivateDir(home);
         if (location.kind === 'postgres') {
-          store = Store.openPostgres(location, home, now);
+          const opened = Store.openPostgres(location, home, now);
+          try {
+            checkSharedInventory(layout, opened, location.label);
+          } catch (error) {
+            opened.close();
+            throw error;
+          }
+          store = opened;
         } else {
           checkInventoryFile(layout);
           store = Store.open(layout.database, now);
@@ -105,6 +112,20 @@ function lstatOrNull(path: string): Stats | null {
  * home that holds a CA has one that is not empty: a new inventory next to an existing CA would forget every
  * revocation and reuse CRL numbers.
  */
+/**
+ * A home that holds a CA must find that CA's records in a PostgreSQL inventory: an empty one (a new database,
+ * a mistyped schema=) would forget every revocation, as a deleted mcpki.db would (STORE_MISSING there too).
+ */
+function checkSharedInventory(layout: HomeLayout, store: Store, label: string): void {
+  if (!lstatOrNull(layout.rootCert)) return;
+  if (store.listAuthorities().length > 0) return;
+  throw new McpkiError(
+    'STORE_MISSING',
+    `the inventory ${label} holds no CA, but ${layout.root} holds one (${layout.rootCert}): a new inventory would forget its revocations`,
+    `check the URL's database and schema=; to move this home's SQLite inventory there, run "mcpki store migrate --to URL" without --store`,
+  );
+}
+
 function checkInventoryFile(layout: HomeLayout): void {
   const db = lstatOrNull(layout.database);
   if (db?.isSymbolicLink()) {

@@ -110,7 +110,7 @@ export class PostgresConnection implements Connection {
         database: location.database,
         ssl,
         application_name: 'mcpki',
-        options: `-c search_path=${location.schema}`,
+        options: `-c search_path="${location.schema}"`,
         connectionTimeoutMillis: 10_000,
         statement_timeout: 60_000,
         lock_timeout: 30_000,
@@ -248,7 +248,7 @@ export class PostgresConnection implements Connection {
         values: [LOCK_NAMESPACE, lockKey('migrate')],
         rows: 'none',
       });
-      if (this.schema !== 'public') this.exec(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
+      if (this.schema !== 'public') this.exec(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
       this.exec('CREATE TABLE IF NOT EXISTS mcpki_schema (version INTEGER NOT NULL)');
       const row = this.prepare('SELECT version FROM mcpki_schema').get() as { version: number } | undefined;
       const current = row?.version ?? 0;
