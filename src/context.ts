@@ -1,5 +1,5 @@
 import { lstatSync, type Stats } from 'node:fs';
-import { McpkiError } from './errors.js';
+import { McpkiError, fix } from './errors.js';
 import { assertSafeHome, ensurePrivateDir, layoutOf, resolveHome, type HomeLayout } from './home.js';
 import { parseStoreLocation, type StoreLocation } from './store/location.js';
 import { Store } from './store/store.js';
@@ -122,7 +122,9 @@ function checkSharedInventory(layout: HomeLayout, store: Store, label: string): 
   throw new McpkiError(
     'STORE_MISSING',
     `the inventory ${label} holds no CA, but ${layout.root} holds one (${layout.rootCert}): a new inventory would forget its revocations`,
-    `check the URL's database and schema=; to move this home's SQLite inventory there, run "mcpki store migrate --to URL" without --store`,
+    fix(
+      `check the URL's database and schema=; to move this home's SQLite inventory there, run "mcpki store migrate {--to URL}" without {--store URL|store: URL}`,
+    ),
   );
 }
 
