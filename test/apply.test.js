@@ -482,6 +482,8 @@ function serialOf(path) {
 
 test('renew --force of 40 certificates syncs per chunk, not per file: every set then matches and is on record', (t) => {
   if (run('strace', ['-V']).status !== 0) return t.skip('strace is not installed');
+  // hosts sharing a PostgreSQL inventory renew one certificate at a time, each under its lock
+  if (process.env.MCPKI_TEST_POSTGRES) return t.skip('one at a time on a shared inventory');
   const f = fleet(40);
   try {
     assert.equal(mcpki(['--home', f.home, 'apply', '-c', f.config]).status, 0);

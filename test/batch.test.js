@@ -164,46 +164,53 @@ print(json.dumps(out))
   return rows;
 }
 
-test('a batch large enough for worker threads: every certificate, key and row matches, keys as OpenSSL writes them', () => {
-  const { dir, cleanup } = tempDir();
-  try {
-    const home = join(dir, 'home');
-    const out = join(dir, 'out');
-    assert.equal(mcpki(['--home', home, 'init']).status, 0);
-    const n = 700;
-    const lines = Array.from({ length: n }, (_, i) => `server w${i} w${i}.localhost 127.0.${i >> 8}.${i & 255}`);
-    writeFileSync(join(dir, 'requests.txt'), lines.join('\n'));
-    const result = mcpki(['--home', home, 'issue', 'batch', join(dir, 'requests.txt'), '--out', out]);
-    assert.equal(result.status, 0, result.stderr);
-    assert.match(result.stdout, new RegExp(`issued ${n} certificates`));
-    const files = readdirSync(out);
-    assert.equal(files.length, n * 3 + 1);
-    assert.ok(!files.some((f) => f.includes('mcpki-tmp')), 'no temp files left');
-    const rows = checkIssued(home, out);
-    assert.deepEqual(
-      rows.map((row) => row.name),
-      lines.map((l) => l.split(' ')[1]),
-      'recorded in the order of the requests',
-    );
-    assert.equal(new Set(rows.map((row) => row.serial)).size, n);
-    // the keys made without OpenSSL's encoder are byte for byte what OpenSSL writes for them
-    for (const name of ['w0', 'w1', 'w350', `w${n - 1}`]) {
-      const key = readFileSync(join(out, `${name}.key`), 'utf8');
-      assert.equal((statSync(join(out, `${name}.key`)).mode & 0o777).toString(8), '600');
-      assert.equal(run('openssl', ['pkey', '-in', join(out, `${name}.key`)]).stdout, key);
-    }
-    const events = run('python3', [
-      '-c',
-      'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM events WHERE type = \'certificate.issued\'").fetchone()[0])',
-      join(home, 'mcpki.db'),
-    ]);
-    assert.equal(events.stdout.trim(), String(n), events.stderr);
-  } finally {
-    cleanup();
-  }
-});
+// these read the inventory with Python's sqlite3, beside mcpki: the SQLite file itself
+const SQLITE_ONLY = { skip: process.env.MCPKI_TEST_POSTGRES ? 'reads mcpki.db directly' : false };
 
-test('P-384 keys and PKCS#12 files from the worker threads', () => {
+test(
+  'a batch large enough for worker threads: every certificate, key and row matches, keys as OpenSSL writes them',
+  SQLITE_ONLY,
+  () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const home = join(dir, 'home');
+      const out = join(dir, 'out');
+      assert.equal(mcpki(['--home', home, 'init']).status, 0);
+      const n = 700;
+      const lines = Array.from({ length: n }, (_, i) => `server w${i} w${i}.localhost 127.0.${i >> 8}.${i & 255}`);
+      writeFileSync(join(dir, 'requests.txt'), lines.join('\n'));
+      const result = mcpki(['--home', home, 'issue', 'batch', join(dir, 'requests.txt'), '--out', out]);
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(result.stdout, new RegExp(`issued ${n} certificates`));
+      const files = readdirSync(out);
+      assert.equal(files.length, n * 3 + 1);
+      assert.ok(!files.some((f) => f.includes('mcpki-tmp')), 'no temp files left');
+      const rows = checkIssued(home, out);
+      assert.deepEqual(
+        rows.map((row) => row.name),
+        lines.map((l) => l.split(' ')[1]),
+        'recorded in the order of the requests',
+      );
+      assert.equal(new Set(rows.map((row) => row.serial)).size, n);
+      // the keys made without OpenSSL's encoder are byte for byte what OpenSSL writes for them
+      for (const name of ['w0', 'w1', 'w350', `w${n - 1}`]) {
+        const key = readFileSync(join(out, `${name}.key`), 'utf8');
+        assert.equal((statSync(join(out, `${name}.key`)).mode & 0o777).toString(8), '600');
+        assert.equal(run('openssl', ['pkey', '-in', join(out, `${name}.key`)]).stdout, key);
+      }
+      const events = run('python3', [
+        '-c',
+        'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM events WHERE type = \'certificate.issued\'").fetchone()[0])',
+        join(home, 'mcpki.db'),
+      ]);
+      assert.equal(events.stdout.trim(), String(n), events.stderr);
+    } finally {
+      cleanup();
+    }
+  },
+);
+
+test('P-384 keys and PKCS#12 files from the worker threads', SQLITE_ONLY, () => {
   const { dir, cleanup } = tempDir();
   try {
     const home = join(dir, 'home');
@@ -239,29 +246,32 @@ test('P-384 keys and PKCS#12 files from the worker threads', () => {
   }
 });
 
-test('kill -9 in the middle of a batch: what was recorded has whole, matching files; the rest can be issued again', async () => {
-  const { dir, cleanup } = tempDir();
-  try {
-    const home = join(dir, 'home');
-    const out = join(dir, 'out');
-    assert.equal(mcpki(['--home', home, 'init']).status, 0);
-    const n = 3000;
-    const lines = Array.from({ length: n }, (_, i) => `server k${i} k${i}.localhost`);
-    writeFileSync(join(dir, 'requests.txt'), lines.join('\n'));
-    const child = spawn(
-      process.execPath,
-      [BIN, '--home', home, 'issue', 'batch', join(dir, 'requests.txt'), '--out', out],
-      {
-        stdio: 'ignore',
-      },
-    );
-    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-    // kill as soon as the first certificates are recorded (Python's sqlite3 watches the inventory)
-    const watch = run(
-      'python3',
-      [
-        '-c',
-        `
+test(
+  'kill -9 in the middle of a batch: what was recorded has whole, matching files; the rest can be issued again',
+  SQLITE_ONLY,
+  async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const home = join(dir, 'home');
+      const out = join(dir, 'out');
+      assert.equal(mcpki(['--home', home, 'init']).status, 0);
+      const n = 3000;
+      const lines = Array.from({ length: n }, (_, i) => `server k${i} k${i}.localhost`);
+      writeFileSync(join(dir, 'requests.txt'), lines.join('\n'));
+      const child = spawn(
+        process.execPath,
+        [BIN, '--home', home, 'issue', 'batch', join(dir, 'requests.txt'), '--out', out],
+        {
+          stdio: 'ignore',
+        },
+      );
+      const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+      // kill as soon as the first certificates are recorded (Python's sqlite3 watches the inventory)
+      const watch = run(
+        'python3',
+        [
+          '-c',
+          `
 import sqlite3, sys, time
 deadline = time.time() + 120
 while time.time() < deadline:
@@ -275,37 +285,38 @@ while time.time() < deadline:
     time.sleep(0.002)
 sys.exit(1)
 `,
-        join(home, 'mcpki.db'),
-      ],
-      { timeout: 130_000 },
-    );
-    assert.equal(watch.status, 0, `no certificate recorded: ${watch.stderr}`);
-    child.kill('SIGKILL');
-    assert.equal((await exited).signal, 'SIGKILL');
-    // no torn file: every file at a target name is whole
-    const files = readdirSync(out).filter((f) => !f.startsWith('.'));
-    for (const f of files.filter((f) => f.endsWith('.key')))
-      assert.match(
-        readFileSync(join(out, f), 'utf8'),
-        /^-----BEGIN PRIVATE KEY-----\n[^]+\n-----END PRIVATE KEY-----\n$/,
+          join(home, 'mcpki.db'),
+        ],
+        { timeout: 130_000 },
       );
-    const rows = checkIssued(home, out);
-    assert.ok(rows.length > 0, 'the chunks committed before the kill stay issued');
-    assert.ok(rows.length < n, `killed in the middle (${rows.length} of ${n} recorded)`);
-    // the inventory is consistent: it signs a CRL, revokes one of them, and lists what it holds
-    assert.equal(mcpki(['--home', home, 'revoke', rows[0].name]).status, 0);
-    const crl = mcpki(['--home', home, 'crl', '--out', join(dir, 'crl.pem')]);
-    assert.equal(crl.status, 0, crl.stderr);
-    const crlText = run('openssl', ['crl', '-in', join(dir, 'crl.pem'), '-noout', '-text']).stdout;
-    assert.match(crlText, new RegExp(`Serial Number: ${rows[0].serial}`));
-    // the rest again (the recorded ones keep their files): the stale temp files go, every file matches its row
-    const rest = lines.filter((l) => !rows.some((r) => r.name === l.split(' ')[1]));
-    writeFileSync(join(dir, 'rest.txt'), rest.join('\n'));
-    const again = mcpki(['--home', home, 'issue', 'batch', join(dir, 'rest.txt'), '--out', out]);
-    assert.equal(again.status, 0, again.stderr);
-    assert.ok(!readdirSync(out).some((f) => f.includes('mcpki-tmp')), 'the killed run leaves no temp files behind');
-    assert.equal(checkIssued(home, out).filter((r) => r.status === 'valid').length, n - 1);
-  } finally {
-    cleanup();
-  }
-});
+      assert.equal(watch.status, 0, `no certificate recorded: ${watch.stderr}`);
+      child.kill('SIGKILL');
+      assert.equal((await exited).signal, 'SIGKILL');
+      // no torn file: every file at a target name is whole
+      const files = readdirSync(out).filter((f) => !f.startsWith('.'));
+      for (const f of files.filter((f) => f.endsWith('.key')))
+        assert.match(
+          readFileSync(join(out, f), 'utf8'),
+          /^-----BEGIN PRIVATE KEY-----\n[^]+\n-----END PRIVATE KEY-----\n$/,
+        );
+      const rows = checkIssued(home, out);
+      assert.ok(rows.length > 0, 'the chunks committed before the kill stay issued');
+      assert.ok(rows.length < n, `killed in the middle (${rows.length} of ${n} recorded)`);
+      // the inventory is consistent: it signs a CRL, revokes one of them, and lists what it holds
+      assert.equal(mcpki(['--home', home, 'revoke', rows[0].name]).status, 0);
+      const crl = mcpki(['--home', home, 'crl', '--out', join(dir, 'crl.pem')]);
+      assert.equal(crl.status, 0, crl.stderr);
+      const crlText = run('openssl', ['crl', '-in', join(dir, 'crl.pem'), '-noout', '-text']).stdout;
+      assert.match(crlText, new RegExp(`Serial Number: ${rows[0].serial}`));
+      // the rest again (the recorded ones keep their files): the stale temp files go, every file matches its row
+      const rest = lines.filter((l) => !rows.some((r) => r.name === l.split(' ')[1]));
+      writeFileSync(join(dir, 'rest.txt'), rest.join('\n'));
+      const again = mcpki(['--home', home, 'issue', 'batch', join(dir, 'rest.txt'), '--out', out]);
+      assert.equal(again.status, 0, again.stderr);
+      assert.ok(!readdirSync(out).some((f) => f.includes('mcpki-tmp')), 'the killed run leaves no temp files behind');
+      assert.equal(checkIssued(home, out).filter((r) => r.status === 'valid').length, n - 1);
+    } finally {
+      cleanup();
+    }
+  },
+);
