@@ -238,9 +238,7 @@ export class PostgresConnection implements Connection {
     } catch (error) {
       if ((error as { code?: string }).code !== '42P01') throw error; // 42P01: no such table yet
     }
-    this.call({ op: 'begin' });
-    this.depth = 1;
-    try {
+    this.transaction(() => {
       // the lock is the same for every schema: CREATE SCHEMA of two schemas at once may conflict in the catalog
       this.call({
         op: 'query',
@@ -263,17 +261,7 @@ export class PostgresConnection implements Connection {
       if (!row) this.prepare('INSERT INTO mcpki_schema (version) VALUES (?)').run(migrations.length);
       else if (current !== migrations.length)
         this.prepare('UPDATE mcpki_schema SET version = ?').run(migrations.length);
-      this.call({ op: 'commit' });
-    } catch (error) {
-      try {
-        this.call({ op: 'rollback' });
-      } catch {
-        // the session is gone: the server has rolled back
-      }
-      throw error;
-    } finally {
-      this.depth = 0;
-    }
+    });
   }
 
   /** pg_try_advisory_lock on this session: held until unlock or until the session ends (the process dies). */
