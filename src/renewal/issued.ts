@@ -138,7 +138,7 @@ export function renewIssued(context: Context, options: RenewIssuedOptions): Rene
       'e.g. mcpki renew my-mcp, or mcpki renew --all-issued',
     );
   const store = context.existingStore();
-  const declared = new Set((store?.listRenewalStates() ?? []).map((state) => state.name));
+  const declared = new Set(store?.renewalStateNames() ?? []);
   const items: RenewIssuedItem[] = [];
   const renew = (record: CertificateRecord, reason: string): void => {
     const base = { name: record.name, serial: record.serial, notAfter: record.notAfter };

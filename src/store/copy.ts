@@ -1,8 +1,11 @@
 // `mcpki store migrate --to postgres://…`: the home's SQLite inventory copied, table by table, into an empty
 // PostgreSQL inventory at the same schema version, then compared row by row (counts and SHA-256 over every
-// value in key order). The SQLite file is opened read-only and left as it was.
+// value in key order). The SQLite file is opened read-only and left as it was. The home's renewal state
+// (scope '' in its SQLite file, one home) arrives under the home's scope in PostgreSQL, where several homes
+// share the table: it is compared as it must arrive, SQLite's '' read as that scope.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { Context } from '../context.js';
 import { McpkiError, fix } from '../errors.js';
@@ -11,16 +14,17 @@ import { MIGRATIONS } from './migrations.js';
 import { POSTGRES_MIGRATIONS } from './migrations-postgres.js';
 import { PostgresConnection } from './postgres.js';
 import { openDatabase } from './sqlite.js';
-import { storeError } from './store.js';
+import { homeScope, storeError } from './store.js';
 
 /** Every table that holds state, parents before children (foreign keys); `locks` is per process and not copied. */
-const TABLES: readonly { name: string; key: string; identity?: string }[] = [
+const TABLES: readonly { name: string; key: string; identity?: string; scope?: string }[] = [
   { name: 'settings', key: 'key' },
   { name: 'authorities', key: 'id', identity: 'id' },
   { name: 'certificates', key: 'id', identity: 'id' },
   { name: 'events', key: 'id', identity: 'id' },
   { name: 'acme_accounts', key: 'id', identity: 'id' },
-  { name: 'renewal_state', key: 'name' },
+  // scope: the column whose '' (a SQLite file's one home) becomes the migrating home's scope
+  { name: 'renewal_state', key: 'scope, name', scope: 'scope' },
   { name: 'acme_server_accounts', key: 'id' },
   { name: 'acme_server_orders', key: 'id', identity: 'rowid' },
   { name: 'acme_server_authorizations', key: 'id' },
@@ -76,7 +80,40 @@ function onTarget<T>(to: PostgresLocation, step: () => T): T {
   }
 }
 
-export function migrateStore(databasePath: string, to: PostgresLocation): StoreMigrateResult {
+/**
+ * A source row's values as they are written to PostgreSQL (and compared): the scope column's '' becomes the
+ * migrating home's scope.
+ */
+function arriving(table: { scope?: string }, columns: readonly string[], scope: string) {
+  const at = table.scope === undefined ? -1 : columns.indexOf(table.scope);
+  return (row: Record<string, unknown>): unknown[] =>
+    columns.map((c, i) => (i === at && (row[c] === '' || row[c] === null) ? scope : row[c]));
+}
+
+/** Source rows as they arrive in PostgreSQL (arriving()), for the comparison. */
+function* asArrived(
+  rows: Iterable<Record<string, unknown>>,
+  table: { scope?: string },
+  columns: readonly string[],
+  scope: string,
+): Iterable<Record<string, unknown>> {
+  const values = arriving(table, columns, scope);
+  for (const row of rows) {
+    const arrived = values(row);
+    yield Object.fromEntries(columns.map((c, i) => [c, arrived[i]]));
+  }
+}
+
+/**
+ * Copies the SQLite inventory at `databasePath` into an empty PostgreSQL one; `home` (by default the folder of
+ * the database) names the scope its renewal state is kept under there.
+ */
+export function migrateStore(
+  databasePath: string,
+  to: PostgresLocation,
+  home: string = dirname(databasePath),
+): StoreMigrateResult {
+  const scope = homeScope(home);
   if (!existsSync(databasePath)) {
     throw new McpkiError(
       'STORE_MISSING',
@@ -120,6 +157,7 @@ export function migrateStore(databasePath: string, to: PostgresLocation): StoreM
           );
           const perRow = sourceColumns.length;
           const chunk = Math.max(1, Math.floor(CHUNK_PARAMETERS / perRow));
+          const values = arriving(table, sourceColumns, scope);
           let batch: unknown[][] = [];
           const flush = () => {
             if (batch.length === 0) return;
@@ -131,7 +169,7 @@ export function migrateStore(databasePath: string, to: PostgresLocation): StoreM
             batch = [];
           };
           for (const row of select.iterate() as Iterable<Record<string, unknown>>) {
-            batch.push(sourceColumns.map((c) => row[c]));
+            batch.push(values(row));
             if (batch.length >= chunk) flush();
           }
           flush();
@@ -146,10 +184,11 @@ export function migrateStore(databasePath: string, to: PostgresLocation): StoreM
     for (const table of TABLES) {
       const columns = columnsOf(source, table.name);
       const order = table.identity === 'rowid' ? 'rowid' : table.key;
+      const sourceRows = source
+        .prepare(`SELECT ${columns.join(', ')} FROM ${table.name} ORDER BY ${order}`)
+        .iterate() as Iterable<Record<string, unknown>>;
       const mine = digest(
-        source.prepare(`SELECT ${columns.join(', ')} FROM ${table.name} ORDER BY ${order}`).iterate() as Iterable<
-          Record<string, unknown>
-        >,
+        table.scope === undefined ? sourceRows : asArrived(sourceRows, table, columns, scope),
         columns,
       );
       const theirs = digest(
@@ -196,5 +235,5 @@ export function migrateInventory(context: Context, to: string): StoreMigrateResu
       fix('run store migrate without {--store|store:} and MCPKI_STORE, on the home whose mcpki.db is to be copied'),
     );
   }
-  return migrateStore(context.layout.database, location);
+  return migrateStore(context.layout.database, location, context.home);
 }

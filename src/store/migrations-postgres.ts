@@ -173,4 +173,12 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX IF NOT EXISTS acme_server_order_slots_by_account ON acme_server_order_slots (account_id, at);
   `,
+  // renewal state per home (issue 12): the key becomes (scope, name), scope naming the host and home
+  // (src/store/store.ts, renewal state). The rows of before cannot be told apart by host: they keep scope '',
+  // which no PostgreSQL home reads, so each host starts its own state at its next check
+  `
+  ALTER TABLE renewal_state ADD COLUMN scope TEXT NOT NULL DEFAULT '';
+  ALTER TABLE renewal_state DROP CONSTRAINT renewal_state_pkey;
+  ALTER TABLE renewal_state ADD PRIMARY KEY (scope, name);
+  `,
 ];

@@ -174,4 +174,28 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX IF NOT EXISTS acme_server_order_slots_by_account ON acme_server_order_slots (account_id, at);
   `,
+  // renewal state per home (issue 12): several homes (hosts) share one PostgreSQL inventory, each with its own
+  // deployed fingerprint, failures and next check for a certificate they all declare; the key is (scope, name).
+  // A SQLite file is one home: its rows keep scope '' (src/store/store.ts, renewal state)
+  `
+  CREATE TABLE renewal_state_scoped (
+    name TEXT NOT NULL,
+    code TEXT,
+    reason TEXT,
+    next_check TEXT,
+    ari_time TEXT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    last_attempt TEXT,
+    last_success TEXT,
+    last_failure TEXT,
+    last_error TEXT,
+    deployed TEXT,
+    scope TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (scope, name)
+  );
+  INSERT INTO renewal_state_scoped (name, code, reason, next_check, ari_time, failures, last_attempt, last_success, last_failure, last_error, deployed, scope)
+    SELECT name, code, reason, next_check, ari_time, failures, last_attempt, last_success, last_failure, last_error, deployed, '' FROM renewal_state;
+  DROP TABLE renewal_state;
+  ALTER TABLE renewal_state_scoped RENAME TO renewal_state;
+  `,
 ];

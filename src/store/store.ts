@@ -403,17 +403,20 @@ export class Store {
   private readonly now: () => Date;
   /** lock names are per home in a database several homes share */
   private readonly lockScope: string;
+  /** this home's renewal_state rows: '' in a SQLite file (one home), homeScope(home) in PostgreSQL */
+  private readonly renewalScope: string;
   private readonly statements = new Map<string, SqlStatement>();
   /** set inside a transaction that recorded a revocation or CA change: copied once it commits */
   private backupDue = false;
   /** the last automatic copy: its path, or why it failed (the change itself is committed either way) */
   lastBackup: { path?: string; error?: string } | undefined;
 
-  private constructor(db: Connection, now: () => Date, lockScope: string) {
+  private constructor(db: Connection, now: () => Date, scope: string) {
     this.path = db.label;
     this.db = db;
     this.now = now;
-    this.lockScope = lockScope;
+    this.lockScope = scope === '' ? '' : `${scope}:`;
+    this.renewalScope = scope;
   }
 
   /** The home's SQLite inventory (created 0600 and migrated). */
@@ -439,7 +442,7 @@ export class Store {
     try {
       db = PostgresConnection.open(location);
       db.migrate(POSTGRES_MIGRATIONS);
-      return new Store(db, now, `${hostname()}:${home}:`);
+      return new Store(db, now, homeScope(home));
     } catch (error) {
       db?.close();
       if (error instanceof McpkiError) throw error;
@@ -831,33 +834,64 @@ export class Store {
   }
 
   // --- renewal state -------------------------------------------------------------------------------
+  //
+  // One row per certificate name and home (scope): on PostgreSQL several homes (hosts) declare the same
+  // certificate, and what a row says is mostly about one host. Per host: `deployed` (the fingerprint of that
+  // host's own target files: another host's never matches, and sharing it made every host redeploy at every
+  // check), failures and the backoff they drive (a host whose target folder is broken must not hold back the
+  // others), last attempt/success/failure/error, and the verdict with its next check (each host's own
+  // schedule and renewBefore). About the certificate, so shared: `ari_time`, the moment chosen inside the CA's
+  // ARI window, which a save sets on every host's row of that name (one moment for the certificate, not one
+  // random draw per host, whose earliest would crowd the start of the window). Everything else about the
+  // certificate (its serial, status, ARI window) is in `certificates`. A SQLite file is one home: scope ''.
 
   getRenewalState(name: string): RenewalState | undefined {
     return this.run(() => {
-      const row = this.statement('SELECT * FROM renewal_state WHERE name = ?').get(name) as
-        Record<string, unknown> | undefined;
+      const row = this.statement('SELECT * FROM renewal_state WHERE scope = ? AND name = ?').get(
+        this.renewalScope,
+        name,
+      ) as Record<string, unknown> | undefined;
       return row ? toRenewalState(row) : undefined;
     });
   }
 
+  /** This home's rows (on a shared PostgreSQL inventory, not the other hosts'). */
   listRenewalStates(): RenewalState[] {
     return this.run(() =>
-      (this.statement('SELECT * FROM renewal_state ORDER BY name').all() as Record<string, unknown>[]).map(
-        toRenewalState,
+      (
+        this.statement('SELECT * FROM renewal_state WHERE scope = ? ORDER BY name').all(this.renewalScope) as Record<
+          string,
+          unknown
+        >[]
+      ).map(toRenewalState),
+    );
+  }
+
+  /** The names that have renewal state on any home of this inventory: the certificates some mcpki.yaml declares. */
+  renewalStateNames(): string[] {
+    return this.run(() =>
+      (this.statement('SELECT DISTINCT name FROM renewal_state ORDER BY name').all() as { name: string }[]).map(
+        (row) => row.name,
       ),
     );
   }
 
   saveRenewalState(state: RenewalState): void {
-    this.run(() =>
+    this.run(() => {
       this.statement(
-        `INSERT INTO renewal_state (name, code, reason, next_check, ari_time, failures, last_attempt, last_success, last_failure, last_error, deployed)
-         VALUES (@name, @code, @reason, @nextCheck, @ariTime, @failures, @lastAttempt, @lastSuccess, @lastFailure, @lastError, @deployed)
-         ON CONFLICT (name) DO UPDATE SET code = excluded.code, reason = excluded.reason, next_check = excluded.next_check, ari_time = excluded.ari_time,
+        `INSERT INTO renewal_state (scope, name, code, reason, next_check, ari_time, failures, last_attempt, last_success, last_failure, last_error, deployed)
+         VALUES (@scope, @name, @code, @reason, @nextCheck, @ariTime, @failures, @lastAttempt, @lastSuccess, @lastFailure, @lastError, @deployed)
+         ON CONFLICT (scope, name) DO UPDATE SET code = excluded.code, reason = excluded.reason, next_check = excluded.next_check, ari_time = excluded.ari_time,
            failures = excluded.failures, last_attempt = excluded.last_attempt, last_success = excluded.last_success,
            last_failure = excluded.last_failure, last_error = excluded.last_error, deployed = excluded.deployed`,
-      ).run(state),
-    );
+      ).run({ ...state, scope: this.renewalScope });
+      // the chosen ARI time is the certificate's: the other hosts' rows of the name follow (one home in SQLite)
+      if (state.ariTime !== null && this.db.dialect === 'postgres') {
+        this.statement(
+          `UPDATE renewal_state SET ari_time = ? WHERE name = ? AND scope <> ? AND COALESCE(ari_time, '') <> ?`,
+        ).run(state.ariTime, state.name, this.renewalScope, state.ariTime);
+      }
+    });
   }
 
   // --- locks ----------------------------------------------------------------------------------------
@@ -994,6 +1028,14 @@ export class Store {
       return rows.map((row) => ({ ...row, detail: JSON.parse(row.detail) as Record<string, unknown> }));
     });
   }
+}
+
+/**
+ * The scope of a home's rows in a PostgreSQL inventory that several homes share: its host name and folder.
+ * Its locks are named after it, and its renewal state (`renewal_state.scope`) is kept under it.
+ */
+export function homeScope(home: string): string {
+  return `${hostname()}:${home}`;
 }
 
 /** A 0700 folder (one level: the home exists). */
