@@ -167,6 +167,48 @@ describe('renewal state on PostgreSQL: upgrade and store migrate', { skip }, () 
     ]);
   });
 
+  test('two homes on one inventory: their own rows; the chosen ARI time is the certificate’s, on every row', async () => {
+    const url = await cluster.createDatabase('state_homes');
+    const location = parseStoreLocation(url);
+    const a = Store.openPostgres(location, '/srv/a');
+    const b = Store.openPostgres(location, '/srv/b');
+    const state = (failures, deployed, ariTime) => ({
+      name: 'web',
+      code: 'not-yet',
+      reason: null,
+      nextCheck: `2030-01-0${failures + 1}T00:00:00.000Z`,
+      ariTime,
+      failures,
+      lastAttempt: null,
+      lastSuccess: null,
+      lastFailure: null,
+      lastError: failures ? 'no' : null,
+      deployed,
+    });
+    try {
+      a.saveRenewalState(state(0, '{"a":1}', null));
+      b.saveRenewalState(state(2, '{"b":1}', null));
+      assert.equal(a.getRenewalState('web').deployed, '{"a":1}');
+      assert.equal(b.getRenewalState('web').deployed, '{"b":1}');
+      assert.deepEqual(
+        [a, b].map((s) => s.listRenewalStates().map((r) => [r.failures, r.nextCheck])),
+        [[[0, '2030-01-01T00:00:00.000Z']], [[2, '2030-01-03T00:00:00.000Z']]],
+      );
+      // a chooses the ARI moment: b's row has it too, and keeps the rest of its own
+      a.saveRenewalState(state(0, '{"a":1}', '2030-02-01T10:00:00.000Z'));
+      assert.equal(b.getRenewalState('web').ariTime, '2030-02-01T10:00:00.000Z');
+      assert.equal(b.getRenewalState('web').failures, 2);
+      assert.equal(b.getRenewalState('web').deployed, '{"b":1}');
+      // a save without one does not clear it elsewhere
+      b.saveRenewalState(state(1, '{"b":2}', '2030-02-01T10:00:00.000Z'));
+      a.saveRenewalState(state(0, '{"a":2}', null));
+      assert.equal(b.getRenewalState('web').ariTime, '2030-02-01T10:00:00.000Z');
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
   test('store migrate puts the home’s renewal state under its scope: that home shows it, another does not', async () => {
     const temp = tempDir('mcpki-state-migrate-');
     try {
