@@ -209,6 +209,38 @@ describe('renewal state on PostgreSQL: upgrade and store migrate', { skip }, () 
     }
   });
 
+  test('store migrate into a database that sorts text otherwise (ICU en-US): the tables still compare equal', async (t) => {
+    try {
+      await cluster.query(
+        `CREATE DATABASE state_icu TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`,
+      );
+    } catch (error) {
+      return t.skip(`no ICU collation in this PostgreSQL: ${error.message}`);
+    }
+    const sorted = (
+      await cluster.query(`SELECT n FROM (VALUES ('a-web'), ('B-web'), ('a_web')) AS v (n) ORDER BY n`, [], 'state_icu')
+    ).rows.map((r) => r.n);
+    assert.notDeepEqual(sorted, ['B-web', 'a-web', 'a_web'], `the database does not sort by bytes: ${sorted}`);
+    const temp = tempDir('mcpki-state-icu-');
+    try {
+      const { home, database } = declaredHome(temp.dir);
+      const db = new Database(database);
+      try {
+        for (const name of ['a-web', 'B-web', 'a_web'])
+          db.prepare(`INSERT INTO renewal_state (scope, name, failures) VALUES ('', ?, 1)`).run(name);
+      } finally {
+        db.close();
+      }
+      const r = mcpki(['--home', home, 'store', 'migrate', '--to', cluster.url('state_icu'), '--json'], {
+        env: SQLITE,
+      });
+      assert.equal(r.status, 0, r.stderr + r.stdout);
+      assert.equal(r.json.tables.find((x) => x.table === 'renewal_state').rows, 4);
+    } finally {
+      temp.cleanup();
+    }
+  });
+
   test('store migrate puts the home’s renewal state under its scope: that home shows it, another does not', async () => {
     const temp = tempDir('mcpki-state-migrate-');
     try {

@@ -70,6 +70,17 @@ function digest(rows: Iterable<Record<string, unknown>>, columns: readonly strin
   return { rows: count, sha256: hash.digest('hex') };
 }
 
+/**
+ * The order rows are compared in, the same on both sides: SQLite compares text by its bytes (BINARY), and
+ * PostgreSQL by the database's collation (en_US puts "a-b" after "A_b" and ignores case first) unless told
+ * "C", which compares bytes too. Integer keys need no collation.
+ */
+function orderOf(table: { key: string; identity?: string }, dialect: 'sqlite' | 'postgres'): string {
+  if (table.identity !== undefined) return table.identity;
+  const keys = table.key.split(', ');
+  return dialect === 'sqlite' ? keys.join(', ') : keys.map((key) => `${key} COLLATE "C"`).join(', ');
+}
+
 /** Runs one step on the PostgreSQL side; its errors become STORE_UNAVAILABLE, STORE_BUSY… naming the URL. */
 function onTarget<T>(to: PostgresLocation, step: () => T): T {
   try {
@@ -183,7 +194,7 @@ export function migrateStore(
     );
     for (const table of TABLES) {
       const columns = columnsOf(source, table.name);
-      const order = table.identity === 'rowid' ? 'rowid' : table.key;
+      const order = orderOf(table, 'sqlite');
       const sourceRows = source
         .prepare(`SELECT ${columns.join(', ')} FROM ${table.name} ORDER BY ${order}`)
         .iterate() as Iterable<Record<string, unknown>>;
@@ -195,10 +206,9 @@ export function migrateStore(
         onTarget(
           to,
           () =>
-            pg.prepare(`SELECT ${columns.join(', ')} FROM ${table.name} ORDER BY ${order}`).all() as Record<
-              string,
-              unknown
-            >[],
+            pg
+              .prepare(`SELECT ${columns.join(', ')} FROM ${table.name} ORDER BY ${orderOf(table, 'postgres')}`)
+              .all() as Record<string, unknown>[],
         ),
         columns,
       );
