@@ -23,7 +23,8 @@ export function hasChallengeDns() {
 
 /**
  * pebble-challtestsrv as the server's DNS: every A query is 127.0.0.1, no AAAA; TXT records through
- * `setTxt(host, value)`. Returns { port, managementPort, setTxt, clearTxt, stop }.
+ * `setTxt(host, value)`, more A answers by `addA(host, addresses)`. Returns { port, managementPort, setTxt, clearTxt,
+ * addA, stop }.
  */
 export async function startChallengeDns() {
   const [port, managementPort] = await freePorts(2, { udp: true });
@@ -46,6 +47,7 @@ export async function startChallengeDns() {
     port,
     managementPort,
     setTxt: (host, value) => management('/set-txt', { host, value }),
+    addA: (host, addresses) => management('/add-a', { host, addresses }),
     clearTxt: (host) => management('/clear-txt', { host }),
     stop: () => peer.stop(),
   };
