@@ -18,7 +18,8 @@
 // Beside those two, in the same run, the server as `mcpki acme-server` runs it, on its inventory: SQLite (one
 // instance), and PostgreSQL (issue 12; Debian's postgresql, a throw-away cluster from test/postgres.js) with one
 // instance and with two behind the round-robin proxy of test/tcp-proxy.js (two homes with the same CA files, on
-// 127.0.0.2 and 127.0.0.3 at the proxy's port). --no-postgres leaves the PostgreSQL runs out.
+// 127.0.0.2 and 127.0.0.3 at ports of their own, the proxy's address their public URL, as behind a load
+// balancer). --no-postgres leaves the PostgreSQL runs out.
 //
 // A server that does not finish a round (its accounts, its warm-up) within --round-timeout seconds (a Pebble
 // round once hung and the run never ended) has its processes killed by PID (SIGKILL), that round reported as
@@ -40,8 +41,17 @@ const BIN = join(ROOT, 'bin', 'mcpki.js');
 if (process.argv[2] === '--serve') {
   // MODE: memory (the state in memory, the certificates in the home's SQLite), or inventory (as `mcpki
   // acme-server`: the state in the inventory, STORE: sqlite or a postgres:// URL)
-  const [home, httpPort, dnsHost, dnsPort, mode = 'memory', store = 'sqlite', host = '127.0.0.1', port = '0'] =
-    process.argv.slice(3);
+  const [
+    home,
+    httpPort,
+    dnsHost,
+    dnsPort,
+    mode = 'memory',
+    store = 'sqlite',
+    host = '127.0.0.1',
+    port = '0',
+    publicUrl,
+  ] = process.argv.slice(3);
   const { createContext } = await import('../dist/context.js');
   const { startAcmeServer } = await import('../dist/acme-server/server.js');
   const { createStoreState } = await import('../dist/acme-server/model.js');
@@ -52,6 +62,7 @@ if (process.argv[2] === '--serve') {
       ? { state: createStoreState(context.store().acmeServer()), ...sharedServerOptions(context, 1_000_000) }
       : {}),
     listen: [{ host, port: Number(port) }],
+    ...(publicUrl ? { publicUrl } : {}),
     validation: {
       httpPort: Number(httpPort),
       tlsPort: 1,
@@ -60,7 +71,7 @@ if (process.argv[2] === '--serve') {
     },
     ordersPerHour: 1_000_000,
   });
-  process.stdout.write(JSON.stringify({ directory: server.directories[0] }) + '\n');
+  process.stdout.write(JSON.stringify({ directory: server.directories[0], address: server.addresses[0] }) + '\n');
   process.on('SIGTERM', () => {
     void server.close().then(() => {
       context.close();
@@ -157,7 +168,7 @@ Needs the Debian package pebble. Build first: npm run build`;
     await new Promise((resolve) => responder.listen(pebble.httpPort, '127.0.0.1', resolve));
 
     /** mcpki's server in a process of its own; resolves its directory URL once it listens. */
-    const serve = async (serveHome, mode, store, host, port) => {
+    const serve = async (serveHome, mode, store, host, port, publicUrl) => {
       const child = spawn(
         process.execPath,
         [
@@ -172,19 +183,20 @@ Needs the Debian package pebble. Build first: npm run build`;
           store,
           host,
           String(port),
+          ...(publicUrl ? [publicUrl] : []),
         ],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
       children.push(child);
-      const directory = await new Promise((resolve, reject) => {
+      const { directory, address } = await new Promise((resolve, reject) => {
         let text = '';
         child.stdout.on('data', (d) => {
           text += d;
-          if (text.includes('\n')) resolve(JSON.parse(text.split('\n')[0]).directory);
+          if (text.includes('\n')) resolve(JSON.parse(text.split('\n')[0]));
         });
         child.once('exit', (code) => reject(new Error(`mcpki's ACME server exited (${code}) before it listened`)));
       });
-      return { child, directory };
+      return { child, directory, port: Number(address.split(':').pop()) };
     };
     const memory = await serve(home, 'memory', 'sqlite', '127.0.0.1', 0);
     const child = memory.child;
@@ -217,11 +229,13 @@ Needs the Debian package pebble. Build first: npm run build`;
         { host: '127.0.0.3', port: 0 },
       ];
       proxy = await startRoundRobinProxy(targets);
-      // the instances listen at the proxy's port, so the URLs they build lead back to it
-      for (const target of targets) target.port = proxy.port;
+      // the instances on ports of their own, the proxy's address as their public URL (--public-url)
       const pair = [];
-      for (const [i, target] of targets.entries())
-        pair.push(await serve(homes[1 + i], 'inventory', two, target.host, target.port));
+      for (const [i, target] of targets.entries()) {
+        const instance = await serve(homes[1 + i], 'inventory', two, target.host, 0, `https://localhost:${proxy.port}`);
+        target.port = instance.port;
+        pair.push(instance);
+      }
       extra.push({
         name: 'mcpki pg ×2',
         directoryUrl: `https://localhost:${proxy.port}/acme/directory`,
