@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { BIN, run, startPeer } from './helpers.js';
+import { BIN, run, startPeer, storeEnv } from './helpers.js';
 import { CHALLTESTSRV_BIN, freePorts } from './pebble.js';
 
 const require = createRequire(import.meta.url);
@@ -72,12 +72,14 @@ export function http01Responder() {
 }
 
 /**
- * `mcpki --home HOME --json acme-server ARGS` as a process; resolves once it printed its start line.
- * Returns { child, exited, started (the JSON: directories, addresses, …), stderr(), stop() }.
+ * `mcpki --home HOME --json acme-server ARGS` as a process; resolves once it printed its start line. Its store:
+ * `env.MCPKI_STORE`, else the home's in the PostgreSQL pass (test/helpers.js storeEnv), else the home's SQLite.
+ * Returns { child, exited ({ code, signal }), started (the JSON: directories, addresses, …), directoryUrl (the
+ * first), stderr(), stop() (SIGTERM; resolves as exited) }.
  */
 export async function spawnAcmeServer(home, args, { env = {} } = {}) {
   const child = spawn(process.execPath, [BIN, '--home', home, '--json', 'acme-server', ...args], {
-    env: { ...process.env, NO_COLOR: '1', ...env },
+    env: { ...process.env, NO_COLOR: '1', ...storeEnv(['--home', home], env), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -99,7 +101,7 @@ export async function spawnAcmeServer(home, args, { env = {} } = {}) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     return exited;
   };
-  return { child, exited, started, stderr: () => stderr, stop };
+  return { child, exited, started, directoryUrl: started.directories[0], stderr: () => stderr, stop };
 }
 
 /** A second instance's home: HOME/ca of the first without the root key (docs/acme-server.md, "Provisioning"). */
