@@ -18,7 +18,12 @@
 // Beside those two, in the same run, the server as `mcpki acme-server` runs it, on its inventory: SQLite (one
 // instance), and PostgreSQL (issue 12; Debian's postgresql, a throw-away cluster from test/postgres.js) with one
 // instance and with two behind the round-robin proxy of test/tcp-proxy.js (two homes with the same CA files, on
-// 127.0.0.2 and 127.0.0.3 at the proxy's port). --no-postgres leaves the PostgreSQL runs out.
+// 127.0.0.2 and 127.0.0.3 at ports of their own, the proxy's address their public URL, as behind a load
+// balancer). --no-postgres leaves the PostgreSQL runs out.
+//
+// A server that does not finish a round (its accounts, its warm-up) within --round-timeout seconds (a Pebble
+// round once hung and the run never ended) has its processes killed by PID (SIGKILL), that round reported as
+// failed, and no further rounds; the other servers' rounds go on, and the run exits 1 at the end.
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { Agent } from 'node:https';
@@ -36,8 +41,17 @@ const BIN = join(ROOT, 'bin', 'mcpki.js');
 if (process.argv[2] === '--serve') {
   // MODE: memory (the state in memory, the certificates in the home's SQLite), or inventory (as `mcpki
   // acme-server`: the state in the inventory, STORE: sqlite or a postgres:// URL)
-  const [home, httpPort, dnsHost, dnsPort, mode = 'memory', store = 'sqlite', host = '127.0.0.1', port = '0'] =
-    process.argv.slice(3);
+  const [
+    home,
+    httpPort,
+    dnsHost,
+    dnsPort,
+    mode = 'memory',
+    store = 'sqlite',
+    host = '127.0.0.1',
+    port = '0',
+    publicUrl,
+  ] = process.argv.slice(3);
   const { createContext } = await import('../dist/context.js');
   const { startAcmeServer } = await import('../dist/acme-server/server.js');
   const { createStoreState } = await import('../dist/acme-server/model.js');
@@ -48,6 +62,7 @@ if (process.argv[2] === '--serve') {
       ? { state: createStoreState(context.store().acmeServer()), ...sharedServerOptions(context, 1_000_000) }
       : {}),
     listen: [{ host, port: Number(port) }],
+    ...(publicUrl ? { publicUrl } : {}),
     validation: {
       httpPort: Number(httpPort),
       tlsPort: 1,
@@ -56,7 +71,7 @@ if (process.argv[2] === '--serve') {
     },
     ordersPerHour: 1_000_000,
   });
-  process.stdout.write(JSON.stringify({ directory: server.directories[0] }) + '\n');
+  process.stdout.write(JSON.stringify({ directory: server.directories[0], address: server.addresses[0] }) + '\n');
   process.on('SIGTERM', () => {
     void server.close().then(() => {
       context.close();
@@ -82,6 +97,8 @@ async function main() {
   --check       exit with status 1 when mcpki's orders/s is below Pebble's
   --profile DIR write a V8 CPU profile of mcpki's server process to DIR (node --cpu-prof)
   --no-postgres leave out the runs on the inventory in PostgreSQL (one and two instances)
+  --round-timeout S  a server's round (or its accounts, or its warm-up) not done in S seconds fails: its
+                processes are killed by PID and the run goes on without it (default 600)
   -h, --help    this text
 
 Needs the Debian package pebble. Build first: npm run build`;
@@ -97,6 +114,7 @@ Needs the Debian package pebble. Build first: npm run build`;
       check: false,
       profile: undefined,
       postgres: true,
+      roundTimeout: 600,
     },
     {
       '--profile': {},
@@ -107,6 +125,7 @@ Needs the Debian package pebble. Build first: npm run build`;
       '--out': {},
       '--check': { set: true },
       '--no-postgres': { set: false, key: 'postgres' },
+      '--round-timeout': { int: 1, key: 'roundTimeout' },
     },
   );
   checkBuild();
@@ -121,8 +140,10 @@ Needs the Debian package pebble. Build first: npm run build`;
   let postgres;
   let proxy;
   const cleanup = async () => {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : null)));
+    // a child killed by a signal (a round that timed out) has no exit code but a signal code: it is gone
+    const running = (c) => c.exitCode === null && c.signalCode === null;
+    for (const child of children) if (running(child)) child.kill('SIGTERM');
+    await Promise.all(children.map((c) => (running(c) ? new Promise((r) => c.once('exit', r)) : null)));
     await proxy?.close();
     await postgres?.stop();
     await pebble?.stop();
@@ -147,7 +168,7 @@ Needs the Debian package pebble. Build first: npm run build`;
     await new Promise((resolve) => responder.listen(pebble.httpPort, '127.0.0.1', resolve));
 
     /** mcpki's server in a process of its own; resolves its directory URL once it listens. */
-    const serve = async (serveHome, mode, store, host, port) => {
+    const serve = async (serveHome, mode, store, host, port, publicUrl) => {
       const child = spawn(
         process.execPath,
         [
@@ -162,19 +183,20 @@ Needs the Debian package pebble. Build first: npm run build`;
           store,
           host,
           String(port),
+          ...(publicUrl ? [publicUrl] : []),
         ],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
       children.push(child);
-      const directory = await new Promise((resolve, reject) => {
+      const { directory, address } = await new Promise((resolve, reject) => {
         let text = '';
         child.stdout.on('data', (d) => {
           text += d;
-          if (text.includes('\n')) resolve(JSON.parse(text.split('\n')[0]).directory);
+          if (text.includes('\n')) resolve(JSON.parse(text.split('\n')[0]));
         });
         child.once('exit', (code) => reject(new Error(`mcpki's ACME server exited (${code}) before it listened`)));
       });
-      return { child, directory };
+      return { child, directory, port: Number(address.split(':').pop()) };
     };
     const memory = await serve(home, 'memory', 'sqlite', '127.0.0.1', 0);
     const child = memory.child;
@@ -207,11 +229,13 @@ Needs the Debian package pebble. Build first: npm run build`;
         { host: '127.0.0.3', port: 0 },
       ];
       proxy = await startRoundRobinProxy(targets);
-      // the instances listen at the proxy's port, so the URLs they build lead back to it
-      for (const target of targets) target.port = proxy.port;
+      // the instances on ports of their own, the proxy's address as their public URL (--public-url)
       const pair = [];
-      for (const [i, target] of targets.entries())
-        pair.push(await serve(homes[1 + i], 'inventory', two, target.host, target.port));
+      for (const [i, target] of targets.entries()) {
+        const instance = await serve(homes[1 + i], 'inventory', two, target.host, 0, `https://localhost:${proxy.port}`);
+        target.port = instance.port;
+        pair.push(instance);
+      }
       extra.push({
         name: 'mcpki pg ×2',
         directoryUrl: `https://localhost:${proxy.port}/acme/directory`,
@@ -230,22 +254,53 @@ Needs the Debian package pebble. Build first: npm run build`;
       { name: 'mcpki sqlite', directoryUrl: sqlite.directory, pids: [sqlite.child.pid] },
       ...extra,
     ];
+    /**
+     * Runs `work(signal)` for `server` with the round timeout: when it is not done in time, the server's processes
+     * are killed by PID, the server is marked failed (no further rounds) and undefined is returned. Work left
+     * running stops at its next order (`signal.aborted`) or fails on the dead server; its outcome is ignored.
+     */
+    async function bounded(server, label, work) {
+      const controller = new AbortController();
+      let timer;
+      const timedOut = new Promise((resolve) => {
+        timer = setTimeout(() => resolve(timedOutMark), options.roundTimeout * 1000);
+      });
+      const running = work(controller.signal);
+      running.catch(() => undefined);
+      try {
+        const outcome = await Promise.race([running, timedOut]);
+        if (outcome !== timedOutMark) return outcome;
+      } finally {
+        clearTimeout(timer);
+      }
+      controller.abort();
+      const killed = killPids(server.pids);
+      server.failed = `${label}: no result within ${options.roundTimeout} s; killed ${killed.join(', ') || 'nothing'}`;
+      process.stderr.write(` FAILED (${server.failed})\n`);
+      return undefined;
+    }
+    const timedOutMark = Symbol('timed out');
+
     for (const server of servers) {
       server.rssAtStartKiB = rssKiB(server.pids);
       server.rounds = [];
-      server.clients = await Promise.all(
-        Array.from({ length: options.clients }, async () => {
-          const client = new acme.Client({
-            directoryUrl: server.directoryUrl,
-            accountKey: await acme.crypto.createPrivateEcdsaKey(),
-            backoffAttempts: 60,
-            backoffMin: 20,
-            backoffMax: 500,
-          });
-          await client.createAccount({ termsOfServiceAgreed: true });
-          return client;
-        }),
+      server.clients = [];
+      const clients = await bounded(server, 'accounts', () =>
+        Promise.all(
+          Array.from({ length: options.clients }, async () => {
+            const client = new acme.Client({
+              directoryUrl: server.directoryUrl,
+              accountKey: await acme.crypto.createPrivateEcdsaKey(),
+              backoffAttempts: 60,
+              backoffMin: 20,
+              backoffMax: 500,
+            });
+            await client.createAccount({ termsOfServiceAgreed: true });
+            return client;
+          }),
+        ),
       );
+      if (clients) server.clients = clients;
     }
 
     let sequence = 0;
@@ -269,7 +324,7 @@ Needs the Debian package pebble. Build first: npm run build`;
       return elapsed;
     }
 
-    async function batch(server, count, label) {
+    async function batch(server, count, label, signal) {
       const names = Array.from({ length: count }, () => `o${++sequence}.bench.test`);
       const csrs = await Promise.all(names.map(async (name) => (await acme.crypto.createCsr({ altNames: [name] }))[1]));
       let next = 0;
@@ -279,7 +334,7 @@ Needs the Debian package pebble. Build first: npm run build`;
         server.clients.map(async (client) => {
           for (;;) {
             const i = next++;
-            if (i >= count) return;
+            if (i >= count || signal?.aborted) return;
             try {
               latencies.push(await order(client, names[i], csrs[i]));
             } catch (error) {
@@ -292,14 +347,28 @@ Needs the Debian package pebble. Build first: npm run build`;
     }
 
     for (const server of servers)
-      if (options.warmup > 0) await batch(server, options.warmup * options.clients, 'warm-up');
+      if (options.warmup > 0 && !server.failed)
+        await bounded(server, 'warm-up', (signal) =>
+          batch(server, options.warmup * options.clients, 'warm-up', signal),
+        );
     for (let r = 0; r < options.rounds; r++) {
       for (const server of servers) {
+        if (server.failed) {
+          server.rounds.push({ failed: true, skipped: true, reason: server.failed });
+          continue;
+        }
         const load = os.loadavg();
         process.stderr.write(
           `bench: round ${r + 1}/${options.rounds}, ${server.name}: ${options.orders} orders from ${options.clients} clients…`,
         );
-        const { seconds, latencies } = await batch(server, options.orders, `round ${r + 1}`);
+        const measured = await bounded(server, `round ${r + 1}`, (signal) =>
+          batch(server, options.orders, `round ${r + 1}`, signal),
+        );
+        if (!measured) {
+          server.rounds.push({ failed: true, reason: server.failed, loadAverageBefore: load.map((x) => round(x, 2)) });
+          continue;
+        }
+        const { seconds, latencies } = measured;
         const sorted = [...latencies].sort((a, b) => a - b);
         const result = {
           ordersPerSecond: options.orders / seconds,
@@ -314,18 +383,23 @@ Needs the Debian package pebble. Build first: npm run build`;
       }
     }
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    for (const server of servers) server.rssAfterKiB = rssKiB(server.pids);
+    for (const server of servers) server.rssAfterKiB = server.failed ? NaN : rssKiB(server.pids);
 
-    const best = (server, key, pick) => pick(...server.rounds.map((r) => r[key]));
-    const medianOf = (server, key) => median(server.rounds.map((r) => r[key]));
-    const rows = servers.map((s) => [
-      s.name,
-      `${medianOf(s, 'ordersPerSecond').toFixed(1)}/s`,
-      fmtMs(medianOf(s, 'p50')),
-      fmtMs(medianOf(s, 'p99')),
-      `${(s.rssAtStartKiB / 1024).toFixed(1)} MiB`,
-      `${(s.rssAfterKiB / 1024).toFixed(1)} MiB`,
-    ]);
+    // medians over the rounds that finished; a server with none shows "failed"
+    const medianOf = (server, key) => median(server.rounds.filter((r) => !r.failed).map((r) => r[key]));
+    const failedRounds = (s) => s.rounds.filter((r) => r.failed && !r.skipped).length;
+    const rows = servers.map((s) =>
+      s.rounds.every((r) => r.failed)
+        ? [s.name, 'failed', '-', '-', `${(s.rssAtStartKiB / 1024).toFixed(1)} MiB`, '-']
+        : [
+            `${s.name}${s.failed ? ` (${failedRounds(s)} round failed)` : ''}`,
+            `${medianOf(s, 'ordersPerSecond').toFixed(1)}/s`,
+            fmtMs(medianOf(s, 'p50')),
+            fmtMs(medianOf(s, 'p99')),
+            `${(s.rssAtStartKiB / 1024).toFixed(1)} MiB`,
+            s.failed ? '-' : `${(s.rssAfterKiB / 1024).toFixed(1)} MiB`,
+          ],
+    );
     const [m, p] = servers;
     const ratio = medianOf(m, 'ordersPerSecond') / medianOf(p, 'ordersPerSecond');
     console.log(
@@ -338,7 +412,7 @@ Needs the Debian package pebble. Build first: npm run build`;
     console.log(
       `\nmcpki / Pebble orders/s: ${ratio.toFixed(2)}× (target ≥ 1.00×); p50 ${(medianOf(m, 'p50') / medianOf(p, 'p50')).toFixed(2)}×, p99 ${(medianOf(m, 'p99') / medianOf(p, 'p99')).toFixed(2)}×`,
     );
-    void best;
+    for (const s of servers) if (s.failed) console.log(`${s.name} failed: ${s.failed}`);
     mkdirSync(dirname(options.out), { recursive: true });
     writeFileSync(
       options.out,
@@ -350,11 +424,12 @@ Needs the Debian package pebble. Build first: npm run build`;
           loadAverageAfter: os.loadavg().map((x) => round(x, 2)),
           orders: options.orders,
           clients: options.clients,
-          ratio: round(ratio, 3),
+          ratio: Number.isFinite(ratio) ? round(ratio, 3) : null,
           servers: servers.map((s) => ({
             name: s.name,
+            ...(s.failed ? { failed: s.failed } : {}),
             rssAtStartKiB: s.rssAtStartKiB,
-            rssAfterKiB: s.rssAfterKiB,
+            rssAfterKiB: Number.isFinite(s.rssAfterKiB) ? s.rssAfterKiB : null,
             rounds: s.rounds,
           })),
         },
@@ -363,7 +438,8 @@ Needs the Debian package pebble. Build first: npm run build`;
       ) + '\n',
     );
     console.log(`results: ${options.out}`);
-    if (options.check && ratio < 1) process.exitCode = 1;
+    if (options.check && !(ratio >= 1)) process.exitCode = 1;
+    if (servers.some((s) => s.failed)) process.exitCode = 1;
   } finally {
     await cleanup();
   }
@@ -376,9 +452,24 @@ function percentile(sorted, q) {
 }
 
 function median(values) {
+  if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** SIGKILL to each PID that is still there; returns those it was sent to. */
+function killPids(pids) {
+  const killed = [];
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+      killed.push(pid);
+    } catch {
+      // already gone
+    }
+  }
+  return killed;
 }
 
 /** The resident memory of the server's processes, summed (two instances: both). */

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { createMemoryState, createStoreState } from '../dist/acme-server/model.js';
 import { createContext } from '../dist/context.js';
-import { BIN, mcpki, run, storeEnv, tempDir, testStore } from './helpers.js';
+import { mcpki, run, tempDir, testStore } from './helpers.js';
+import { spawnAcmeServer } from './acme-server-helpers.js';
 
 const require = createRequire(import.meta.url);
 const acme = require('acme-client');
@@ -76,44 +77,13 @@ after(async () => {
 });
 
 async function startServer(args) {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      '--home',
-      home,
-      '--json',
-      'acme-server',
-      '--listen',
-      '127.0.0.1:0',
-      '--http-port',
-      String(challengeServer.address().port),
-      ...args,
-    ],
-    { env: { ...process.env, NO_COLOR: '1', ...storeEnv(['--home', home]) } },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const started = await new Promise((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      try {
-        resolve(JSON.parse(stdout));
-      } catch {
-        // not complete yet
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`acme-server exited ${code}: ${stderr}`)));
-  });
-  return {
-    directoryUrl: started.directories[0],
-    async stop() {
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
+  return spawnAcmeServer(home, [
+    '--listen',
+    '127.0.0.1:0',
+    '--http-port',
+    String(challengeServer.address().port),
+    ...args,
+  ]);
 }
 
 async function account({ bound = false } = {}) {

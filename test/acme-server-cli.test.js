@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { ariCertificateId, fetchRenewalInfo } from '../dist/index.js';
 import { BIN, mcpki, tempDir, storeEnv } from './helpers.js';
+import { spawnAcmeServer } from './acme-server-helpers.js';
 
 const require = createRequire(import.meta.url);
 const acme = require('acme-client');
@@ -43,32 +44,7 @@ after(async () => {
 /** Starts `mcpki acme-server --json` and waits for the directory line. */
 async function startServer(args, { bare = false } = {}) {
   const listen = bare ? [] : ['--listen', '127.0.0.1:0', '--http-port', String(challengeServer.address().port)];
-  const child = spawn(process.execPath, [BIN, '--home', home, '--json', 'acme-server', ...listen, ...args], {
-    env: { ...process.env, NO_COLOR: '1', ...storeEnv(['--home', home]) },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const started = await new Promise((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      try {
-        resolve(JSON.parse(stdout));
-      } catch {
-        // not complete yet
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`acme-server exited ${code}: ${stderr}`)));
-  });
-  return {
-    directoryUrl: started.directories[0],
-    started,
-    async stop() {
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
+  return spawnAcmeServer(home, [...listen, ...args]);
 }
 
 async function getCertificate(client, name) {

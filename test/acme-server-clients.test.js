@@ -7,20 +7,23 @@
 // rejectedIdentifier. A client whose binary is missing is skipped, saying so.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { Agent } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { createContext } from '../dist/context.js';
 import { startAcmeServer } from '../dist/acme-server/server.js';
 import { createEabKey, eabKeyLookup } from '../dist/acme-server/eab.js';
-import { CHALLTESTSRV_BIN, freePorts } from './pebble.js';
+import { freePorts } from './pebble.js';
 import { hasCommand, mcpki, run, startPeer, tempDir, testStore } from './helpers.js';
-
-const require = createRequire(import.meta.url);
-const acme = require('acme-client');
+import {
+  acme,
+  certbotCertonly,
+  hasChallengeDns,
+  runAsync,
+  startChallengeDns,
+  verifyStrict as verifyAgainst,
+} from './acme-server-helpers.js';
 
 let home;
 let cleanup;
@@ -35,60 +38,15 @@ let dns;
 
 const REJECTED = /urn:ietf:params:acme:error:rejectedIdentifier/;
 
-/** A program run without blocking this process's event loop (the ACME server answers from it). */
-function runAsync(cmd, args, { env = {}, timeout = 120_000, cwd } = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr, output: stdout + stderr });
-    });
-  });
-}
-
-async function management(path, body) {
-  const res = await fetch(`http://127.0.0.1:${ports.management}${path}`, {
-    method: 'POST',
-    body: JSON.stringify(body),
-  });
-  assert.equal(res.status, 200, `challtestsrv ${path}: HTTP ${res.status}`);
-}
-
 before(async () => {
   ({ dir: work, cleanup } = tempDir('mcpki-acme-clients-'));
   home = join(work, 'home');
   assert.equal(mcpki(['init', '--home', home]).status, 0);
   rootPath = join(home, 'ca', 'root.crt');
   intermediatePath = join(home, 'ca', 'intermediate.crt');
-  const [dnsPort, managementPort, httpPort, tlsPort] = await freePorts(4, { udp: true });
-  ports = { dns: dnsPort, management: managementPort, http: httpPort, tls: tlsPort };
-  if (existsSync(CHALLTESTSRV_BIN)) {
-    dns = await startPeer(
-      CHALLTESTSRV_BIN,
-      [
-        '-http01',
-        '',
-        '-https01',
-        '',
-        '-tlsalpn01',
-        '',
-        '-defaultIPv6',
-        '',
-        '-defaultIPv4',
-        '127.0.0.1',
-        '-dns01',
-        `127.0.0.1:${dnsPort}`,
-        '-management',
-        `127.0.0.1:${managementPort}`,
-      ],
-      managementPort,
-    );
-  }
+  const [httpPort, tlsPort] = await freePorts(2);
+  if (hasChallengeDns()) dns = await startChallengeDns();
+  ports = { http: httpPort, tls: tlsPort };
   context = createContext({ ...testStore(home), home });
   server = await startAcmeServer(context, {
     listen: [{ host: '127.0.0.1', port: 0 }],
@@ -96,7 +54,7 @@ before(async () => {
       httpPort,
       tlsPort,
       timeoutMs: 5_000,
-      ...(dns ? { dnsResolver: { host: '127.0.0.1', port: dnsPort } } : {}),
+      ...(dns ? { dnsResolver: { host: '127.0.0.1', port: dns.port } } : {}),
     },
   });
   directoryUrl = server.directories[0];
@@ -111,18 +69,7 @@ after(async () => {
 });
 
 /** openssl verify -x509_strict of a leaf (or a full chain file: its first certificate) against the mcpki root. */
-function verifyStrict(pemPath) {
-  const result = run('openssl', [
-    'verify',
-    '-x509_strict',
-    '-CAfile',
-    rootPath,
-    '-untrusted',
-    intermediatePath,
-    pemPath,
-  ]);
-  assert.equal(result.status, 0, `${pemPath}: ${result.stdout}${result.stderr}`);
-}
+const verifyStrict = (pemPath) => verifyAgainst(pemPath, { rootPath, intermediatePath });
 
 function serialOf(pemPath) {
   return run('openssl', ['x509', '-noout', '-serial', '-in', pemPath])
@@ -157,28 +104,7 @@ test(
       join(dir, 'logs'),
     ];
     const env = { REQUESTS_CA_BUNDLE: rootPath };
-    const certonly = (name) =>
-      runAsync(
-        'certbot',
-        [
-          'certonly',
-          '--standalone',
-          '--http-01-port',
-          String(ports.http),
-          '--http-01-address',
-          '127.0.0.1',
-          '--server',
-          directoryUrl,
-          '-d',
-          name,
-          '--agree-tos',
-          '-m',
-          'a@b.test',
-          '--non-interactive',
-          ...dirs,
-        ],
-        { env },
-      );
+    const certonly = (name) => certbotCertonly(dir, directoryUrl, name, { httpPort: ports.http, rootPath });
     const got = await certonly('localhost');
     assert.equal(got.status, 0, got.output);
     const cert = join(dir, 'config', 'live', 'localhost', 'cert.pem');
@@ -255,7 +181,7 @@ test(
 
     // a name with an address where nothing listens first: the server tries the next one, as for http-01
     if (dns) {
-      await management('/add-a', { host: 'two.localhost.', addresses: ['127.0.0.2', '127.0.0.1'] });
+      await dns.addA('two.localhost.', ['127.0.0.2', '127.0.0.1']);
       const two = await lego(['--domains', 'two.localhost', '--tls', '--tls.port', `127.0.0.1:${ports.tls}`]);
       assert.equal(two.status, 0, two.output);
       verifyStrict(join(path, 'certificates', 'two.localhost.crt'));
@@ -351,7 +277,7 @@ test(
     skip:
       skipUnless('caddy') ||
       skipUnless('curl') ||
-      (existsSync(CHALLTESTSRV_BIN)
+      (hasChallengeDns()
         ? false
         : 'pebble-challtestsrv is not installed (Debian package "pebble"): Caddy\'s name must resolve'),
   },
@@ -440,7 +366,7 @@ test(
 
 test(
   "acme-client gets a wildcard by dns-01 through the server's DNS resolver, and an IP certificate for 127.0.0.1",
-  { skip: existsSync(CHALLTESTSRV_BIN) ? false : 'pebble-challtestsrv is not installed (Debian package "pebble")' },
+  { skip: hasChallengeDns() ? false : 'pebble-challtestsrv is not installed (Debian package "pebble")' },
   async () => {
     const client = new acme.Client({ directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey() });
     await client.createAccount({ termsOfServiceAgreed: true });
@@ -453,12 +379,12 @@ test(
     );
     const challenge = authz.challenges[0];
     const host = '_acme-challenge.apps.test.';
-    await management('/set-txt', { host, value: await client.getChallengeKeyAuthorization(challenge) });
+    await dns.setTxt(host, await client.getChallengeKeyAuthorization(challenge));
     try {
       await client.completeChallenge(challenge);
       await client.waitForValidStatus(challenge);
     } finally {
-      await management('/clear-txt', { host });
+      await dns.clearTxt(host);
     }
     const [, csr] = await acme.crypto.createCsr({ altNames: ['*.apps.test'] });
     const pem = await client.getCertificate(await client.finalizeOrder(order, csr));

@@ -8,28 +8,35 @@
 // ACME problem while it is away and recovers by itself; a revocation made just before is in every home's CRL.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { generateKeyPairSync, sign, X509Certificate } from 'node:crypto';
-import { createServer } from 'node:http';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { Agent, request as httpsRequest } from 'node:https';
-import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import pg from 'pg';
-import { BIN, hasCommand, mcpki, run, startPeer, tempDir } from './helpers.js';
-import { CHALLTESTSRV_BIN, freePorts } from './pebble.js';
+import { hasCommand, mcpki, run, tempDir } from './helpers.js';
+import { freePorts } from './pebble.js';
 import { hasPostgres, postgresMissingReason, startPostgres } from './postgres.js';
 import { startRoundRobinProxy } from './tcp-proxy.js';
+import {
+  acme,
+  certbotCertonly,
+  hasChallengeDns,
+  http01Responder,
+  jwkJws,
+  newAcmeClient,
+  obtainCertificate,
+  provisionHome,
+  sleep,
+  spawnAcmeServer,
+  startChallengeDns,
+  verifyStrict,
+} from './acme-server-helpers.js';
 import { Store } from '../dist/store/store.js';
 import { parseStoreLocation } from '../dist/store/location.js';
 
-const require = createRequire(import.meta.url);
-const acme = require('acme-client');
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 const skip = !hasPostgres()
   ? postgresMissingReason()
-  : !existsSync(CHALLTESTSRV_BIN)
+  : !hasChallengeDns()
     ? 'pebble-challtestsrv is not installed (Debian package "pebble")'
     : false;
 
@@ -48,8 +55,8 @@ const targets = [
   { host: '127.0.0.3', port: 0 },
 ];
 const instances = [];
-let responder;
-const tokens = new Map();
+const responder = http01Responder();
+const tokens = responder.tokens;
 let directoryUrl;
 
 /** Runs the CLI on a home with the shared store; fails the test on a non-zero exit. */
@@ -62,49 +69,16 @@ function mcpkiOn(home, args) {
 /** Starts `mcpki acme-server` on homes[index], listening on targets[index]. */
 async function startInstance(index) {
   const { host, port } = targets[index];
-  const child = spawn(
-    process.execPath,
+  const instance = await spawnAcmeServer(
+    homes[index],
     [
-      BIN,
-      '--home',
-      homes[index],
-      '--json',
-      'acme-server',
-      '--listen',
-      `${host}:${port}`,
-      '--http-port',
-      String(ports.http),
-      '--dns-resolver',
-      `127.0.0.1:${ports.dns}`,
-      '--orders-per-hour',
-      '100000',
+      ...['--listen', `${host}:${port}`, '--http-port', String(ports.http)],
+      ...['--dns-resolver', `127.0.0.1:${ports.dns}`, '--orders-per-hour', '100000'],
     ],
-    { env: { ...process.env, NO_COLOR: '1', MCPKI_STORE: storeUrl }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { env: { MCPKI_STORE: storeUrl } },
   );
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const started = await new Promise((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      try {
-        resolve(JSON.parse(stdout));
-      } catch {
-        // not complete yet
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`acme-server ${index} exited ${code}: ${stderr}`)));
-  });
-  const instance = { index, child, exited, started, stderr: () => stderr };
   instances[index] = instance;
   return instance;
-}
-
-async function stopInstance(instance) {
-  if (instance.child.exitCode !== null || instance.child.signalCode !== null) return instance.exited;
-  instance.child.kill('SIGTERM');
-  return instance.exited;
 }
 
 /** One HTTPS request straight to an instance (not through the proxy), as the proxy would forward it. */
@@ -139,18 +113,7 @@ function direct(index, method, path, { body, contentType } = {}) {
 
 /** A flattened JWS (ES256, jwk in the header) for newAccount, with the given nonce. */
 function newAccountJws(key, nonce) {
-  const jwk = key.export({ format: 'jwk' });
-  const protectedHeader = {
-    alg: 'ES256',
-    jwk: { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y },
-    nonce,
-    url: `https://localhost:${targets[0].port}/acme/new-account`,
-  };
-  const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const input = `${b64(protectedHeader)}.${b64({ termsOfServiceAgreed: true })}`;
-  const signature = sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
-  const [p, payload] = input.split('.');
-  return JSON.stringify({ protected: p, payload, signature });
+  return jwkJws(key, nonce, `https://localhost:${targets[0].port}/acme/new-account`);
 }
 
 async function sql(text, params = []) {
@@ -163,52 +126,9 @@ async function sql(text, params = []) {
   }
 }
 
-/**
- * One certificate for `name`, as a careful client gets it: on a refused connection, a reset, a 5xx or a
- * challenge that does not settle, it waits a moment and places a new order (the instance it was talking to may
- * be gone); badNonce is retried by acme-client itself. Returns { pem, attempts }.
- */
-async function obtain(client, name, { maxAttempts = 12 } = {}) {
-  let lastError;
-  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    try {
-      const order = await client.createOrder({ identifiers: [{ type: 'dns', value: name }] });
-      const [authz] = await client.getAuthorizations(order);
-      const challenge = authz.challenges.find((c) => c.type === 'http-01');
-      tokens.set(challenge.token, await client.getChallengeKeyAuthorization(challenge));
-      await client.completeChallenge(challenge);
-      await client.waitForValidStatus(challenge);
-      const [, csr] = await acme.crypto.createCsr({ altNames: [name] });
-      const finalized = await client.finalizeOrder(order, csr);
-      const pem = await client.getCertificate(finalized);
-      return { pem, attempts: attempt };
-    } catch (error) {
-      lastError = error;
-      await sleep(300 * attempt);
-    }
-  }
-  throw new Error(`${name}: no certificate after ${maxAttempts} attempts: ${lastError?.message}`);
-}
-
-/** An acme-client client with an account, through the proxy; every request on a new connection. */
-async function newClient() {
-  const client = new acme.Client({
-    directoryUrl,
-    accountKey: await acme.crypto.createPrivateEcdsaKey(),
-    backoffAttempts: 6,
-    backoffMin: 200,
-    backoffMax: 2000,
-  });
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await client.createAccount({ termsOfServiceAgreed: true });
-      return client;
-    } catch (error) {
-      if (attempt >= 10) throw error;
-      await sleep(300 * attempt);
-    }
-  }
-}
+/** One certificate for `name` through the proxy (test/acme-server-helpers.js): { pem, attempts }. */
+const obtain = (client, name, options) => obtainCertificate(client, name, tokens, options);
+const newClient = () => newAcmeClient(directoryUrl);
 
 function serialOf(pem) {
   return new X509Certificate(pem).serialNumber.toUpperCase();
@@ -222,38 +142,11 @@ before(async () => {
   homes = [join(work, 'a'), join(work, 'b')];
   mcpkiOn(homes[0], ['init']);
   // the second instance: HOME/ca of the first, without the root key (docs/acme-server.md)
-  mkdirSync(homes[1], { mode: 0o700 });
-  mkdirSync(join(homes[1], 'ca'), { mode: 0o700 });
-  for (const file of ['root.crt', 'root-crl.pem', 'intermediate.crt', 'intermediate.key'])
-    cpSync(join(homes[0], 'ca', file), join(homes[1], 'ca', file), { preserveTimestamps: true });
+  provisionHome(homes[0], homes[1]);
   root = readFileSync(join(homes[0], 'ca', 'root.crt'));
-  const [dnsPort, managementPort, httpPort] = await freePorts(3, { udp: true });
-  ports = { dns: dnsPort, http: httpPort };
-  dns = await startPeer(
-    CHALLTESTSRV_BIN,
-    [
-      '-http01',
-      '',
-      '-https01',
-      '',
-      '-tlsalpn01',
-      '',
-      '-defaultIPv6',
-      '',
-      '-defaultIPv4',
-      '127.0.0.1',
-      '-dns01',
-      `127.0.0.1:${dnsPort}`,
-      '-management',
-      `127.0.0.1:${managementPort}`,
-    ],
-    managementPort,
-  );
-  responder = createServer((req, res) => {
-    const token = req.url.replace('/.well-known/acme-challenge/', '');
-    if (tokens.has(token)) res.end(tokens.get(token));
-    else res.writeHead(404).end();
-  });
+  dns = await startChallengeDns();
+  const [httpPort] = await freePorts(1);
+  ports = { dns: dns.port, http: httpPort };
   proxy = await startRoundRobinProxy(targets, { connectTimeoutMs: 1000 });
   for (const target of targets) target.port = proxy.port;
   await Promise.all([startInstance(0), startInstance(1)]);
@@ -262,9 +155,9 @@ before(async () => {
 });
 
 after(async () => {
-  for (const instance of instances) if (instance) await stopInstance(instance);
+  for (const instance of instances) if (instance) await instance.stop();
   await proxy?.close();
-  await new Promise((resolve) => (responder?.listening ? responder.close(resolve) : resolve()));
+  await responder.close();
   await dns?.stop();
   await postgres?.stop();
   cleanup?.();
@@ -292,54 +185,19 @@ test(
     const before = proxy.counts().map((c) => c.connections);
     if (hasCommand('certbot')) {
       const dir = join(work, 'certbot');
-      const result = await new Promise((resolve) => {
-        const child = spawn(
-          'certbot',
-          [
-            'certonly',
-            '--standalone',
-            '--http-01-port',
-            String(ports.http),
-            '--http-01-address',
-            '127.0.0.1',
-            '--server',
-            directoryUrl,
-            '-d',
-            'certbot.shared.test',
-            '--agree-tos',
-            '-m',
-            'a@b.test',
-            '--non-interactive',
-            '--config-dir',
-            join(dir, 'config'),
-            '--work-dir',
-            join(dir, 'work'),
-            '--logs-dir',
-            join(dir, 'logs'),
-          ],
-          { env: { ...process.env, REQUESTS_CA_BUNDLE: join(homes[0], 'ca', 'root.crt') } },
-        );
-        let output = '';
-        child.stdout.on('data', (d) => (output += d));
-        child.stderr.on('data', (d) => (output += d));
-        child.once('exit', (status) => resolve({ status, output }));
+      const result = await certbotCertonly(dir, directoryUrl, 'certbot.shared.test', {
+        httpPort: ports.http,
+        rootPath: join(homes[0], 'ca', 'root.crt'),
       });
       assert.equal(result.status, 0, result.output);
-      const cert = join(dir, 'config', 'live', 'certbot.shared.test', 'cert.pem');
-      const verified = run('openssl', [
-        'verify',
-        '-x509_strict',
-        '-CAfile',
-        join(homes[0], 'ca', 'root.crt'),
-        '-untrusted',
-        join(homes[1], 'ca', 'intermediate.crt'),
-        cert,
-      ]);
-      assert.equal(verified.status, 0, verified.stdout + verified.stderr);
+      verifyStrict(join(dir, 'config', 'live', 'certbot.shared.test', 'cert.pem'), {
+        rootPath: join(homes[0], 'ca', 'root.crt'),
+        intermediatePath: join(homes[1], 'ca', 'intermediate.crt'),
+      });
     } else {
       t.diagnostic('certbot is not installed: acme-client only');
     }
-    await new Promise((resolve) => responder.listen(ports.http, '127.0.0.1', resolve));
+    await responder.listen(ports.http);
     const client = await newClient();
     for (const name of ['one.shared.test', 'two.shared.test']) {
       const { pem, attempts } = await obtain(client, name, { maxAttempts: 1 });
@@ -358,7 +216,7 @@ test(
   '100 orders from 10 clients while one instance is SIGKILLed: every client finishes, no duplicate serial, no lost order, each certificate recorded once',
   { skip, timeout: 600_000 },
   async (t) => {
-    if (!responder.listening) await new Promise((resolve) => responder.listen(ports.http, '127.0.0.1', resolve));
+    await responder.listen(ports.http);
     const clients = await Promise.all(Array.from({ length: 10 }, () => newClient()));
     let done = 0;
     let killed;
@@ -425,7 +283,7 @@ test(
   'PostgreSQL restarted under load: 503 with Retry-After while it is away, recovery without a restart, and a revocation made just before is in every CRL',
   { skip, timeout: 600_000 },
   async () => {
-    if (!responder.listening) await new Promise((resolve) => responder.listen(ports.http, '127.0.0.1', resolve));
+    await responder.listen(ports.http);
     const client = await newClient();
     const { pem } = await obtain(client, 'revoked.shared.test');
     const serial = serialOf(pem);
@@ -496,7 +354,7 @@ test(
   'a validation left "processing" by instances that died is started again by the next one the client polls',
   { skip, timeout: 300_000 },
   async () => {
-    if (!responder.listening) await new Promise((resolve) => responder.listen(ports.http, '127.0.0.1', resolve));
+    await responder.listen(ports.http);
     const client = await newClient();
     const name = 'abandoned.shared.test';
     const order = await client.createOrder({ identifiers: [{ type: 'dns', value: name }] });
@@ -508,9 +366,9 @@ test(
     const held = new Promise((resolve) => (fetched = resolve));
     tokens.set(challenge.token, answer);
     const hold = (req) => req.url.endsWith(challenge.token) && !held.done;
-    const original = responder.listeners('request')[0];
-    responder.removeAllListeners('request');
-    responder.on('request', (req, res) => {
+    const original = responder.server.listeners('request')[0];
+    responder.server.removeAllListeners('request');
+    responder.server.on('request', (req, res) => {
       if (hold(req)) {
         held.done = true;
         fetched();
@@ -543,8 +401,8 @@ test(
       const pem = await client.getCertificate(await client.finalizeOrder(order, csr));
       assert.match(new X509Certificate(pem).subjectAltName, /DNS:abandoned\.shared\.test/);
     } finally {
-      responder.removeAllListeners('request');
-      responder.on('request', original);
+      responder.server.removeAllListeners('request');
+      responder.server.on('request', original);
     }
   },
 );

@@ -4,13 +4,13 @@
 // window and renews (RFC 9773 §4.3). The client lives in a home of its own, as it would on another host.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { BIN, mcpki, tempDir, storeEnv } from './helpers.js';
+import { mcpki, tempDir, storeEnv } from './helpers.js';
+import { spawnAcmeServer } from './acme-server-helpers.js';
 
 let work;
 let server;
@@ -34,27 +34,8 @@ before(async () => {
   clientHome = join(work.dir, 'client-home');
   assert.equal(mcpki(['init', '--home', caHome]).status, 0);
   httpPort = await freePort();
-  const child = spawn(
-    process.execPath,
-    [BIN, '--home', caHome, '--json', 'acme-server', '--listen', '127.0.0.1:0', '--http-port', String(httpPort)],
-    { env: { ...process.env, NO_COLOR: '1', ...storeEnv(['--home', caHome]) } },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-  const started = await new Promise((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      try {
-        resolve(JSON.parse(stdout));
-      } catch {
-        // not complete yet
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`acme-server exited ${code}: ${stderr}`)));
-  });
-  server = { directoryUrl: started.directories[0], stop: () => (child.kill('SIGTERM'), exited) };
+  const started = await spawnAcmeServer(caHome, ['--listen', '127.0.0.1:0', '--http-port', String(httpPort)]);
+  server = { directoryUrl: started.directoryUrl, stop: async () => (await started.stop()).code };
 });
 
 after(async () => {

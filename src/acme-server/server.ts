@@ -1,6 +1,7 @@
 // `mcpki acme-server`: the WFE behind node:https, on a certificate this CA issues to the server itself (key in
 // memory only, re-signed before it is two-thirds through its life). Requests are read with a size cap; the
-// URLs in every response are built from the Host the client used, as long as it is a name the server's
+// URLs in every response are built from the public URL when one is set (behind a load balancer; the Host
+// header is then not used), else from the Host the client used, as long as it is a name the server's
 // certificate carries, so one server can be reached as 127.0.0.1 and as localhost. close() stops accepting,
 // lets in-flight requests and validations finish, and resolves.
 import { generateKeyPairSync } from 'node:crypto';
@@ -11,7 +12,9 @@ import { McpkiError, fix } from '../errors.js';
 import { loadIssuingCa } from '../pki/ca.js';
 import { toPem } from '../pki/der.js';
 import { fingerprintOf, signLeaf } from '../pki/issue.js';
+import { assertPermitted } from '../pki/constraints.js';
 import { classifySan, type San } from '../pki/names.js';
+import { parsePublicUrl, type PublicUrl } from './public-url.js';
 import { createMemoryState, type AcmeState } from './model.js';
 import { createMemoryNonceStore, type NonceStore } from './nonces.js';
 import { problem } from './problem.js';
@@ -36,6 +39,8 @@ export interface AcmeServerOptions {
   ordersPerHour?: number;
   /** extra names for the server's own certificate (besides the listen addresses and localhost) */
   names?: string[];
+  /** https://HOST[:PORT][/PREFIX] clients reach the server by (a load balancer): every URL handed out uses it */
+  publicUrl?: string;
   state?: AcmeState;
   nonces?: NonceStore;
   /** shared by instances on one inventory (src/acme-server/shared.ts); default in memory */
@@ -44,8 +49,10 @@ export interface AcmeServerOptions {
 }
 
 export interface RunningAcmeServer {
-  /** https://HOST:PORT/acme/directory for each listener */
+  /** https://HOST:PORT/acme/directory for each listener; the public URL's directory alone when one is set */
   directories: string[];
+  /** HOST:PORT each listener is bound to (the port the system chose for port 0) */
+  addresses: string[];
   /** the server certificate's chain (leaf + intermediate) */
   certificatePem(): string;
   close(): Promise<void>;
@@ -75,7 +82,8 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
   // one counter for every origin the server is reached by
   const orderRate =
     options.orderRate ?? createMemoryOrderRate(options.ordersPerHour ?? 300, () => context.now().getTime());
-  const names = serverNames(options);
+  const publicUrl = options.publicUrl !== undefined ? parsePublicUrl(options.publicUrl) : undefined;
+  const names = serverNames(options, publicUrl);
   const inFlight = new Set<Promise<unknown>>();
   const track = (work: Promise<unknown>) => {
     inFlight.add(work);
@@ -106,10 +114,16 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
 
   // signed first and recorded only once every listener is up: a server that fails to start leaves no
   // certificate in the inventory
+  // the names asked for, checked against the CA's constraints as `mcpki issue server` checks them
+  assertPermitted(
+    [...(options.names ?? []), ...(publicUrl ? [publicUrl.host] : [])].map((n) => classifySan(n)),
+    loadIssuingCa(context).permitted,
+  );
   const first = issueServerCertificate(context, names);
   let tls = first;
   const servers: Server[] = [];
   const directories: string[] = [];
+  const addresses: string[] = [];
   try {
     for (const { host, port } of options.listen) {
       const server = createServer({ key: tls.key, cert: tls.chain, minVersion: 'TLSv1.2' }, (req, res) => {
@@ -133,11 +147,14 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
         server.listen(port, host, () => resolve());
       });
       const actual = (server.address() as { port: number }).port;
-      directories.push(
-        `https://${hostForUrl(host === '0.0.0.0' || host === '::' ? 'localhost' : host)}:${actual}/acme/directory`,
-      );
+      addresses.push(`${hostForUrl(host)}:${actual}`);
+      if (!publicUrl)
+        directories.push(
+          `https://${hostForUrl(host === '0.0.0.0' || host === '::' ? 'localhost' : host)}:${actual}/acme/directory`,
+        );
       servers.push(server);
     }
+    if (publicUrl) directories.push(publicUrl.directory);
     first.record();
   } catch (error) {
     await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
@@ -158,7 +175,8 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
 
   async function serve(req: IncomingMessage, res: ServerResponse, port: number): Promise<void> {
     const hostHeader = req.headers.host ?? '';
-    const origin = originOf(hostHeader, port, names);
+    // behind a load balancer the Host is whatever the balancer or client wrote: not trusted for any URL
+    const origin = publicUrl ? publicUrl.base : originOf(hostHeader, port, names);
     if (!origin) {
       res.writeHead(421, { 'content-type': 'application/problem+json' });
       res.end(
@@ -175,7 +193,9 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
     }
     const body = await readBody(req);
     const wfe = wfeFor(origin);
-    const path = (req.url ?? '/').split('?')[0]!;
+    let path = (req.url ?? '/').split('?')[0]!;
+    // a balancer that passes the public URL's path on unchanged (TLS passthrough) and one that strips it both work
+    if (publicUrl?.prefix && path.startsWith(`${publicUrl.prefix}/`)) path = path.slice(publicUrl.prefix.length);
     if (body === null) {
       let nonce: string | undefined;
       try {
@@ -207,6 +227,7 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
 
   return {
     directories,
+    addresses,
     certificatePem: () => tls.chain,
     async close() {
       clearInterval(timer);
@@ -280,9 +301,10 @@ function originOf(hostHeader: string, port: number, names: Set<string>): string 
   return `https://${host}:${port}`;
 }
 
-function serverNames(options: AcmeServerOptions): Set<string> {
+function serverNames(options: AcmeServerOptions, publicUrl: PublicUrl | undefined): Set<string> {
   const names = new Set<string>(['localhost']);
   for (const { host } of options.listen) if (!WILDCARD_ADDRESSES.has(host)) names.add(classifySan(host).value);
+  if (publicUrl) names.add(classifySan(publicUrl.host).value);
   for (const name of options.names ?? []) names.add(classifySan(name).value);
   return names;
 }

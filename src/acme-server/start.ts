@@ -2,10 +2,12 @@
 // numbers) checked once and turned into the server's options, on the inventory's state and EAB keys.
 import type { Context } from '../context.js';
 import { DAY_MS, parseDuration } from '../duration.js';
-import { McpkiError } from '../errors.js';
+import { McpkiError, fix } from '../errors.js';
 import { parseHostPort, portNumber } from '../net/address.js';
 import { MAX_DAYS } from '../pki/limits.js';
+import { classifySan } from '../pki/names.js';
 import { eabKeyLookup } from './eab.js';
+import { parsePublicUrl } from './public-url.js';
 import { createStoreState } from './model.js';
 import { DEFAULT_PROFILES, startAcmeServer, type RunningAcmeServer } from './server.js';
 import { sharedServerOptions } from './shared.js';
@@ -26,6 +28,10 @@ export interface AcmeServerSettings {
   profile?: string[];
   /** orders per account per hour (default 300) */
   ordersPerHour?: number | string;
+  /** https://HOST[:PORT][/PREFIX]: the address clients use (a load balancer); every URL handed out uses it */
+  publicUrl?: string;
+  /** extra DNS names and IP addresses on the server's own certificate, repeatable */
+  serverName?: string[];
 }
 
 export const DEFAULT_ACME_LISTEN = '127.0.0.1:8443';
@@ -75,6 +81,42 @@ export interface ResolvedAcmeServerSettings {
   requireEab: boolean;
   profiles: Record<string, ProfileSettings>;
   ordersPerHour: number;
+  publicUrl?: string;
+  serverNames: string[];
+}
+
+/** A --server-name: a DNS name (a wildcard too) or an IP address, no control character; USAGE (exit 2) else. */
+export function parseServerName(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(text))
+    throw new McpkiError(
+      'USAGE',
+      `--server-name ${JSON.stringify(text.slice(0, 100))} contains a control character`,
+      fix(
+        'give a host name or IP address, e.g. {--server-name acme.example.internal|serverName: acme.example.internal}',
+      ),
+    );
+  let san;
+  try {
+    san = classifySan(text);
+  } catch (error) {
+    if (!(error instanceof McpkiError)) throw error;
+    throw new McpkiError('USAGE', `--server-name: ${error.message}`, error.hint, { cause: error });
+  }
+  if (san.type !== 'dns' && san.type !== 'ip')
+    throw new McpkiError(
+      'USAGE',
+      `--server-name ${JSON.stringify(text.slice(0, 100))} is not a host name or IP address`,
+      fix(
+        'give a host name or IP address, e.g. {--server-name acme.example.internal|serverName: acme.example.internal}',
+      ),
+    );
+  return san.value;
+}
+
+/** A --public-url, checked; its text as written (the server parses it again). */
+export function checkPublicUrl(text: string): string {
+  return parsePublicUrl(text).base;
 }
 
 /** A --listen or --dns-resolver address; malformed is a usage error (exit 2), like every other option here. */
@@ -120,6 +162,8 @@ export function resolveAcmeServerSettings(settings: AcmeServerSettings): Resolve
     requireEab: settings.requireEab === true,
     profiles,
     ordersPerHour,
+    ...(settings.publicUrl !== undefined ? { publicUrl: checkPublicUrl(settings.publicUrl) } : {}),
+    serverNames: (settings.serverName ?? []).map(parseServerName),
   };
 }
 
@@ -140,6 +184,8 @@ export async function runAcmeServer(
     requireEab: resolved.requireEab,
     findEabKey: eabKeyLookup(context),
     ordersPerHour: resolved.ordersPerHour,
+    ...(resolved.publicUrl !== undefined ? { publicUrl: resolved.publicUrl } : {}),
+    names: resolved.serverNames,
     state: createStoreState(context.store().acmeServer()),
     ...sharedServerOptions(context, resolved.ordersPerHour),
   });
@@ -147,6 +193,7 @@ export async function runAcmeServer(
     type: 'acme-server.started',
     detail: {
       directories: server.directories,
+      addresses: server.addresses,
       requireEab: resolved.requireEab,
       profiles: Object.keys(resolved.profiles),
     },

@@ -61,7 +61,7 @@ export interface EabKey {
 
 export interface WfeOptions {
   context: Context;
-  /** https://HOST:PORT, no trailing slash */
+  /** https://HOST:PORT, or the public URL (with its path prefix), no trailing slash */
   baseUrl: string;
   state: AcmeState;
   nonces: NonceStore;

@@ -1,7 +1,8 @@
 // The acmeServer: section: the settings of `mcpki acme-server`, with the flags' names (listen, httpPort,
-// tlsPort, dnsResolver, requireEab, profile, ordersPerHour), checked with the same parsers as the flags.
+// tlsPort, dnsResolver, requireEab, profile, ordersPerHour, publicUrl, serverName), checked with the same parsers
+// as the flags.
 import { isScalar, type Node } from 'yaml';
-import { parseProfile, type AcmeServerSettings } from '../acme-server/start.js';
+import { checkPublicUrl, parseProfile, parseServerName, type AcmeServerSettings } from '../acme-server/start.js';
 import { McpkiError } from '../errors.js';
 import { checkHostPort } from '../net/address.js';
 import { describe, join, Section, type Checker } from './checker.js';
@@ -14,6 +15,8 @@ export const ACME_SERVER_KEYS = [
   'requireEab',
   'profile',
   'ordersPerHour',
+  'publicUrl',
+  'serverName',
 ] as const;
 
 export function checkAcmeServer(check: Checker, node: Node | null): AcmeServerSettings | undefined {
@@ -68,6 +71,30 @@ export function checkAcmeServer(check: Checker, node: Node | null): AcmeServerSe
       } catch (error) {
         if (!(error instanceof McpkiError)) throw error;
         need(check.error(item.node, item.path, error.message));
+      }
+    }
+  }
+  if (e.has('publicUrl')) {
+    const text = need(check.string(at('publicUrl'), join(path, 'publicUrl'), 'https://host[:port][/prefix]'));
+    if (text !== undefined) {
+      try {
+        checkPublicUrl(text);
+        settings.publicUrl = text;
+      } catch (error) {
+        if (!(error instanceof McpkiError)) throw error;
+        need(check.error(at('publicUrl'), join(path, 'publicUrl'), error.message.replace(/^--public-url /, '')));
+      }
+    }
+  }
+  if (e.has('serverName')) {
+    settings.serverName = [];
+    for (const item of strings('serverName')) {
+      try {
+        parseServerName(item.text);
+        settings.serverName.push(item.text);
+      } catch (error) {
+        if (!(error instanceof McpkiError)) throw error;
+        need(check.error(item.node, item.path, error.message.replace(/^--server-name:? /, '')));
       }
     }
   }

@@ -21,6 +21,8 @@ interface ServerFlags {
   requireEab?: boolean;
   profile?: string[];
   ordersPerHour?: string;
+  publicUrl?: string;
+  serverName?: string[];
 }
 
 export function registerAcmeServer(program: Command): void {
@@ -48,6 +50,15 @@ export function registerAcmeServer(program: Command): void {
       collect,
     )
     .option('--orders-per-hour <n>', 'orders each account may place per hour (default 300)')
+    .option(
+      '--public-url <url>',
+      'https://HOST[:PORT][/PREFIX] clients reach the server by (a load balancer on another name or port): every URL handed out uses it',
+    )
+    .option(
+      '--server-name <name>',
+      "an extra DNS name or IP address on the server's own certificate (the public URL's host is added by itself), repeatable",
+      collect,
+    )
     .addHelpText(
       'after',
       `
@@ -58,6 +69,8 @@ Examples:
   mcpki acme-server --listen 127.0.0.1:8443
   mcpki acme-server -c /etc/mcpki/mcpki.yaml      settings from its acmeServer: section
   mcpki acme-server --listen 10.0.0.5:443 --require-eab --profile agents=client:7
+  mcpki acme-server --listen 10.0.0.5:14000 --public-url https://acme.example.internal
+                                                  behind a load balancer on another name and port
   mcpki acme-server eab create --name team-agents --allow '*.agents.internal'
   mcpki acme-server eab create --name agent-x --allow-identity spiffe://corp.internal/agent/x
   mcpki acme-server renew-early --before 2026-12-01`,
@@ -75,6 +88,8 @@ Examples:
           ...(flags.requireEab ? { requireEab: true } : {}),
           ...(flags.profile ? { profile: flags.profile } : {}),
           ...(flags.ordersPerHour !== undefined ? { ordersPerHour: flags.ordersPerHour } : {}),
+          ...(flags.publicUrl !== undefined ? { publicUrl: flags.publicUrl } : {}),
+          ...(flags.serverName ? { serverName: flags.serverName } : {}),
         };
         const server = await runAcmeServer(context, settings);
         const profiles = Object.entries(server.settings.profiles).map(([name, p]) => ({
@@ -82,11 +97,20 @@ Examples:
           kind: p.kind,
           days: p.days,
         }));
-        emit(out, { directories: server.directories, requireEab: server.settings.requireEab, profiles }, () =>
-          [
-            ...server.directories.map((url) => `${color.green('ACME directory')} ${url}`),
-            `profiles: ${profiles.map((p) => `${p.name} (${p.kind}, ${p.days} d)`).join(', ')}${server.settings.requireEab ? '; external account binding required' : ''}`,
-          ].join('\n'),
+        emit(
+          out,
+          {
+            directories: server.directories,
+            addresses: server.addresses,
+            requireEab: server.settings.requireEab,
+            profiles,
+          },
+          () =>
+            [
+              ...server.directories.map((url) => `${color.green('ACME directory')} ${url}`),
+              ...(server.settings.publicUrl !== undefined ? [`listening on ${server.addresses.join(', ')}`] : []),
+              `profiles: ${profiles.map((p) => `${p.name} (${p.kind}, ${p.days} d)`).join(', ')}${server.settings.requireEab ? '; external account binding required' : ''}`,
+            ].join('\n'),
         );
         await new Promise<void>((resolve) => {
           let stopping = false;
