@@ -28,7 +28,9 @@ export function writeUnsyncedTemp(file: FileToWrite): string {
     throw writeError(file.path, error);
   }
   try {
-    writeSync(fd, typeof file.data === 'string' ? Buffer.from(file.data) : file.data);
+    // a string is encoded by the write itself, without a Buffer on the heap
+    if (typeof file.data === 'string') writeSync(fd, file.data);
+    else writeSync(fd, file.data);
   } catch (error) {
     tryUnlink(temp);
     throw writeError(file.path, error);
