@@ -2,7 +2,7 @@
 // not by a new child of the (large, multi-threaded) mcpki process each time.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, mcpki, run, storeEnv, tempDir } from './helpers.js';
 
@@ -82,6 +82,33 @@ test('issue batch: each syncfs comes from `sync -f` started by one shell, not by
     for (const sync of syncs)
       assert.equal(parent.get(sync.pid), shells[0].pid, 'sync -f is started by the shell, not by mcpki');
   } finally {
+    cleanup();
+  }
+});
+
+test('FileSystemSyncer: syncs before it answers, several at once; a folder name it cannot pass or a dead shell answers false', async (t) => {
+  if (process.platform !== 'linux') return t.skip('syncfs is Linux only');
+  const { FileSystemSyncer } = await import('../dist/fs/sync-batch.js');
+  const { dir, cleanup } = tempDir();
+  const syncer = FileSystemSyncer.start();
+  try {
+    assert.ok(syncer, 'started');
+    assert.equal(syncer.syncNow([dir, dir]), true);
+    const first = syncer.begin([dir]);
+    const second = syncer.begin([dir]);
+    assert.equal(syncer.end(first), true);
+    assert.equal(syncer.end(second), true);
+    assert.equal(syncer.syncNow([]), true, 'nothing to sync');
+    const odd = join(dir, 'a\nb');
+    mkdirSync(odd);
+    assert.equal(syncer.syncNow([odd]), false, 'a name with a line break is not passed to the shell');
+    // the shell killed: the next sync answers false (the caller then fsyncs each file) instead of waiting
+    process.kill(syncer.shell.pid, 'SIGKILL');
+    const started = Date.now();
+    assert.equal(syncer.syncNow([dir]), false);
+    assert.ok(Date.now() - started < 10_000, 'noticed without waiting for the timeout');
+  } finally {
+    syncer?.close();
     cleanup();
   }
 });

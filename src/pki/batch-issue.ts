@@ -51,21 +51,28 @@ export class BatchThreads {
     return new BatchThreads(ca, pool, threads, pool ? FileSystemSyncer.start() : undefined);
   }
 
-  /** Temp files made durable (one syncfs per file system, or an fsync each), without blocking this thread. */
-  async syncTemps(temps: readonly string[]): Promise<void> {
+  /**
+   * Starts making temp files durable (one syncfs per file system) and returns what finishes it: the caller
+   * records meanwhile, and calls it before the first rename. Without the shell, each temp file is fsynced.
+   */
+  syncTemps(temps: readonly string[]): () => void {
     const dirs = foldersOf(temps);
-    if (this.syncer ? await this.syncer.sync(dirs) : syncFileSystems(dirs)) return;
-    temps.forEach(fsyncPath);
+    const pending = this.syncer?.begin(dirs);
+    return () => {
+      if (pending ? this.syncer!.end(pending) : syncFileSystems(dirs)) return;
+      temps.forEach(fsyncPath);
+    };
   }
 
-  /** What was renamed in these folders made durable; blocks (it runs inside the inventory transaction). */
+  /** What was renamed in these folders made durable (inside the inventory transaction). */
   syncFolders(dirs: readonly string[]): void {
     if (this.syncer ? this.syncer.syncNow(dirs) : syncFileSystems(dirs)) return;
     dirs.forEach(fsyncPath);
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.pool?.close(), this.syncer?.close()]);
+    this.syncer?.close();
+    await this.pool?.close();
   }
 }
 
@@ -129,7 +136,8 @@ export async function issueChunks(
       const groupEntries = group.flatMap((k) => chunks[k]!);
       const targets = leaves.flatMap((leaf) => leaf.targets);
       temps = leaves.flatMap((leaf) => leaf.temps);
-      if (group.some((k) => !synced.has(k))) await run.syncTemps(temps);
+      // the temp files' sync runs while the rows are made and inserted; it ends before the first rename
+      const tempsSynced = group.some((k) => !synced.has(k)) ? run.syncTemps(temps) : undefined;
       const items = groupEntries.map((entry, i) => ({
         ...entry.record(leaves[i]!),
         thumbprint: leaves[i]!.thumbprint,
@@ -138,6 +146,7 @@ export async function issueChunks(
       // renames are durable
       const records = store.transaction(() => {
         const saved = store.addIssuedCertificates(items);
+        tempsSynced?.();
         renameTemps(targets, temps);
         // this syncfs also makes durable the temp files of the chunks made by now
         made.forEach((leaves, k) => leaves && k >= next && synced.add(k));
