@@ -296,16 +296,36 @@ function countKeys(dir) {
   return readdirSync(dir, { recursive: true }).filter((f) => String(f).endsWith('.key')).length;
 }
 
-/** `mcpki issue batch FILE --out DIR` in a fresh home: wall time of the whole process (`bin`: another tree's). */
+/**
+ * CPU time (user + system, ms) of the child processes this one has waited for, their own children included:
+ * cutime + cstime of /proc/self/stat (Linux, 10 ms steps); undefined elsewhere. Machine load stretches wall
+ * time far more than CPU time, so the batch reports both.
+ */
+function childrenCpuMs() {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[13]) + Number(fields[14])) * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `mcpki issue batch FILE --out DIR` in a fresh home: wall time of the whole process and its CPU time
+ * (`bin`: another tree's).
+ */
 function batchProcess(scratch, file, n, tag, bin = BIN) {
   const home = join(scratch, `batch-home-${tag}`);
   const out = join(scratch, `batch-out-${tag}`);
   timed(NODE, [bin, '--home', home, 'init'], { what: 'mcpki init (prepare)' });
   settle();
+  const cpuBefore = childrenCpuMs();
   const ms = timed(NODE, [bin, '--home', home, 'issue', 'batch', file, '--out', out], { what: 'mcpki issue batch' });
+  const cpuAfter = childrenCpuMs();
   const made = countKeys(out);
   if (made !== n) throw new Error(`mcpki issue batch: expected ${n} keys under ${out}, found ${made}`);
-  return ms;
+  return { ms, cpuMs: cpuBefore === undefined ? undefined : cpuAfter - cpuBefore };
 }
 
 /**
@@ -410,14 +430,23 @@ async function benchBatch(opts, scratch, mkcertPath) {
     );
   }
 
-  const samples = { process: [], against: [], inProcess: [], mkcert: [] };
+  const samples = { process: [], against: [], inProcess: [], mkcert: [], processCpu: [], againstCpu: [] };
+  const processRun = (list, cpuList, run) => {
+    const { ms, cpuMs } = run;
+    list.push(ms);
+    if (cpuMs !== undefined) cpuList.push(cpuMs);
+  };
   for (let r = 0; r < opts.repeats; r++) {
     // interleaved: process, in-process, mkcert, then again
     progress(`batch: repetition ${r + 1}/${opts.repeats}: mcpki issue batch (${opts.batch})`);
-    samples.process.push(batchProcess(scratch, file, opts.batch, r));
+    processRun(samples.process, samples.processCpu, batchProcess(scratch, file, opts.batch, r));
     if (opts.against) {
       progress(`batch: repetition ${r + 1}/${opts.repeats}: issue batch of ${opts.against} (${opts.batch})`);
-      samples.against.push(batchProcess(scratch, file, opts.batch, `against-${r}`, opts.against));
+      processRun(
+        samples.against,
+        samples.againstCpu,
+        batchProcess(scratch, file, opts.batch, `against-${r}`, opts.against),
+      );
     }
     progress(`batch: repetition ${r + 1}/${opts.repeats}: issueBatch() in-process (${opts.batch})`);
     samples.inProcess.push(await batchInProcess(lib, scratch, text, opts.batch, r));
@@ -444,8 +473,18 @@ async function benchBatch(opts, scratch, mkcertPath) {
     mkcert: null,
     against: null,
   };
+  // CPU time of the whole process (its children too: the sync shell): certificates per CPU-second
+  const cpu = (count, values) =>
+    values.length
+      ? { cpuMs: summary(values), certsPerCpuSecond: round((count * 1000) / median(values), 1) }
+      : { cpuMs: null, certsPerCpuSecond: null };
+  Object.assign(result.process, cpu(opts.batch, samples.processCpu));
   if (samples.against.length) {
-    result.against = { ...rate(opts.batch, samples.against), bin: opts.against };
+    result.against = {
+      ...rate(opts.batch, samples.against),
+      ...cpu(opts.batch, samples.againstCpu),
+      bin: opts.against,
+    };
     // per repetition: this tree's time over the other's, measured back to back
     result.ratioProcessToAgainst = round(result.process.medianCertsPerSecond / result.against.medianCertsPerSecond, 2);
     result.medianPairedRatioToAgainst = round(median(samples.against.map((ms, i) => ms / samples.process[i])), 2);
@@ -637,6 +676,13 @@ async function main() {
     if (batch.ceiling) {
       console.log(
         `  ceiling (${batch.ceiling.command}: ${fmtRate(batch.ceiling.signPerSecond)} signatures, so ${fmtRate(batch.ceiling.certsPerSecond)} key + signature): mcpki reaches ${(batch.ratioProcessToCeiling * 100).toFixed(1)}%`,
+      );
+    }
+    if (batch.process.cpuMs) {
+      const cpuLine = (label, r) =>
+        `${label} ${fmtMs(r.cpuMs.median)} of CPU (user + system) = ${Math.round(r.certsPerCpuSecond).toLocaleString('en-US')} certificates per CPU-second`;
+      console.log(
+        `  CPU time, whole process: ${cpuLine('this tree', batch.process)}${batch.against?.cpuMs ? `; ${cpuLine('the other', batch.against)}` : ''}`,
       );
     }
     if (batch.against) {

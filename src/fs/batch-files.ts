@@ -1,22 +1,12 @@
 // Files written in chunks (batch issuance): the temp files of a chunk are written without an fsync each (by
 // any thread), made durable together, and renamed into place; then the folders are made durable. One
-// syncfs(2) per file system (coreutils `sync -f`) does each of those two steps for a whole chunk; where it is
-// not available, every temp file and then every folder is fsynced. The crash guarantee is writeFilesAtomic's:
+// syncfs(2) per file system (FileSystemSyncer in sync-batch.ts) does each of those two steps for a whole chunk;
+// where it is not available, every temp file and then every folder is fsynced. The crash guarantee is writeFilesAtomic's:
 // a target is its old content or its complete new content, never a torn file.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { childEnv } from '../process/env.js';
-import {
-  fsyncPath,
-  renameAll,
-  syncFileSystems,
-  TEMP_MARKER,
-  tryUnlink,
-  writeError,
-  type FileToWrite,
-} from './atomic.js';
+import { renameAll, TEMP_MARKER, tryUnlink, writeError, type FileToWrite } from './atomic.js';
 
 /**
  * Temp names as tempSuffix makes them (this process's id, then hex), from one random part per thread and a
@@ -38,7 +28,9 @@ export function writeUnsyncedTemp(file: FileToWrite): string {
     throw writeError(file.path, error);
   }
   try {
-    writeSync(fd, typeof file.data === 'string' ? Buffer.from(file.data) : file.data);
+    // a string is encoded by the write itself, without a Buffer on the heap
+    if (typeof file.data === 'string') writeSync(fd, file.data);
+    else writeSync(fd, file.data);
   } catch (error) {
     tryUnlink(temp);
     throw writeError(file.path, error);
@@ -53,46 +45,13 @@ export function foldersOf(paths: readonly string[]): string[] {
   return [...new Set(paths.map((path) => dirname(path)))];
 }
 
-/** `sync -f` on one folder per file system, without blocking the event loop; false when it is not available. */
-function syncFileSystemsAsync(dirs: readonly string[]): Promise<boolean> {
-  if (process.platform !== 'linux') return Promise.resolve(false);
-  const byDevice = new Map<number, string>();
-  for (const dir of dirs) {
-    const device = statSync(dir).dev;
-    if (!byDevice.has(device)) byDevice.set(device, dir);
-  }
-  return new Promise((resolve) => {
-    const child = spawn('sync', ['-f', ...byDevice.values()], { stdio: 'ignore', env: childEnv() });
-    child.once('error', () => resolve(false));
-    child.once('exit', (code) => resolve(code === 0));
-  });
-}
-
-/** Makes written temp files durable: one syncfs per file system, or an fsync each where that is not possible. */
-export async function syncTemps(temps: readonly string[]): Promise<void> {
-  const dirs = foldersOf(temps);
-  try {
-    if (!(await syncFileSystemsAsync(dirs))) temps.forEach(fsyncPath);
-  } catch (error) {
-    throw writeError(dirs[0] ?? '', error, 'sync');
-  }
-}
-
 /**
  * Renames synced temp files over their targets, all or nothing (as writeFilesAtomic). Not yet durable: then
- * syncFolders.
+ * the folders are synced.
  */
 export function renameTemps(targets: readonly string[], temps: readonly string[]): void {
   renameAll(
     targets.map((path) => ({ path, data: '', mode: 0 })),
     temps,
   );
-}
-
-/**
- * Makes what was written and renamed in these folders durable: one syncfs per file system, or an fsync of
- * each folder. Synchronous, so that a caller can do it while it holds the inventory's write lock.
- */
-export function syncFolders(dirs: readonly string[]): void {
-  if (!syncFileSystems(dirs)) dirs.forEach(fsyncPath);
 }

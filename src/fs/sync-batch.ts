@@ -3,9 +3,23 @@
 // syncfs(2) per file system (coreutils `sync -f`) before the first rename, then once more after the renames:
 // the same guarantee (nothing is renamed into place before its bytes are on disk; a target is reported
 // written only once its rename is) for a few milliseconds instead of several fsyncs per certificate.
-import { spawnSync } from 'node:child_process';
-import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, statSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fchmodSync,
+  fchownSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { childEnv } from '../process/env.js';
 import { fsyncPath, tryUnlink } from './atomic.js';
 
@@ -81,4 +95,128 @@ export function syncFileSystems(dirs: readonly string[]): boolean {
   }
   const result = spawnSync('sync', ['-f', ...byDevice.values()], { stdio: 'ignore', env: childEnv() });
   return result.status === 0;
+}
+
+/** A sync begun by FileSystemSyncer: how many answers it waits for. */
+export interface PendingSync {
+  count: number;
+}
+
+/** The shell's loop: one `sync -f DIR` a line read, answered 0 (done) or 1 on its own line. */
+const SYNC_LOOP = 'while IFS= read -r dir; do sync -f -- "$dir" </dev/null && echo 0 || echo 1; done';
+/** How long a caller waits for one answer before it falls back to fsync (a sync may wait long on a slow disk). */
+const SYNC_WAIT_MS = 60_000;
+
+/**
+ * syncfs(2) (coreutils `sync -f`) many times in one run without starting a child of this process each time:
+ * forking a large multi-threaded Node process costs tens of milliseconds, and a batch syncs once or twice a
+ * chunk. One `/bin/sh` started at the beginning runs `sync -f` for each folder written to its standard input
+ * and writes the answers to a file only the two of them hold (created O_EXCL 0600 and unlinked at once), which
+ * this thread reads without its event loop: `syncNow` blocks, so it works inside an inventory transaction.
+ * It answers false when the file systems could not be synced that way; the caller then fsyncs file by file.
+ */
+export class FileSystemSyncer {
+  private readonly sleeper = new Int32Array(new SharedArrayBuffer(4));
+  private readonly answer = Buffer.alloc(256);
+  private read = 0;
+  private dead = false;
+
+  private constructor(
+    private readonly shell: ChildProcess,
+    private readonly answers: number,
+  ) {
+    shell.once('exit', () => (this.dead = true));
+    shell.once('error', () => (this.dead = true));
+    shell.stdin!.on('error', () => (this.dead = true));
+    shell.unref();
+  }
+
+  /** Undefined where it cannot run (not Linux, no /bin/sh, no temp folder): then sync each file. */
+  static start(): FileSystemSyncer | undefined {
+    if (process.platform !== 'linux' || !existsSync('/bin/sh')) return undefined;
+    let answers: number | undefined;
+    try {
+      const path = join(tmpdir(), `.mcpki-sync-${process.pid}-${randomBytes(6).toString('hex')}`);
+      answers = openSync(path, 'wx+', 0o600);
+      unlinkSync(path);
+      const shell = spawn('/bin/sh', ['-c', SYNC_LOOP], { stdio: ['pipe', answers, 'ignore'], env: childEnv() });
+      if (shell.pid === undefined) throw new Error('no shell');
+      return new FileSystemSyncer(shell, answers);
+    } catch {
+      if (answers !== undefined) closeSync(answers);
+      return undefined;
+    }
+  }
+
+  /** The shell's answers since the last call, once all `count` of them are there; undefined when it is gone. */
+  private wait(count: number): string | undefined {
+    const deadline = Date.now() + SYNC_WAIT_MS;
+    let text = '';
+    for (let polls = 0; ; polls++) {
+      const n = readSync(this.answers, this.answer, 0, this.answer.length, this.read);
+      if (n > 0) {
+        this.read += n;
+        text += this.answer.toString('latin1', 0, n);
+        if (text.split('\n').length - 1 >= count) return text;
+        continue;
+      }
+      // the exit event cannot come while this thread waits: look at the process itself now and then
+      if (this.dead || (polls % 100 === 99 && !alive(this.shell.pid!)) || Date.now() > deadline) {
+        this.dead = true;
+        return undefined;
+      }
+      Atomics.wait(this.sleeper, 0, 0, polls < 10 ? 0.2 : 1);
+    }
+  }
+
+  /**
+   * Starts syncing the file systems of these folders (one `sync -f` per device) and returns at once, so the
+   * caller can work meanwhile; `end` waits for it. False when it could not start (then sync file by file).
+   */
+  begin(dirs: readonly string[]): PendingSync | false {
+    if (this.dead) return false;
+    const byDevice = new Map<number, string>();
+    for (const dir of new Set(dirs)) {
+      if (dir.includes('\n')) return false;
+      const device = statSync(dir).dev;
+      if (!byDevice.has(device)) byDevice.set(device, dir);
+    }
+    if (byDevice.size > 0) this.shell.stdin!.write([...byDevice.values()].map((dir) => `${dir}\n`).join(''));
+    return { count: byDevice.size };
+  }
+
+  /** Whether a begun sync finished well. Syncs end in the order they began. */
+  end(pending: PendingSync): boolean {
+    if (pending.count === 0) return true;
+    const text = this.wait(pending.count);
+    return (
+      text !== undefined &&
+      text
+        .split('\n')
+        .slice(0, -1)
+        .every((line) => line === '0')
+    );
+  }
+
+  /** begin and end: synced when it returns true. */
+  syncNow(dirs: readonly string[]): boolean {
+    const pending = this.begin(dirs);
+    return pending !== false && this.end(pending);
+  }
+
+  close(): void {
+    this.dead = true;
+    this.shell.stdin!.end();
+    closeSync(this.answers);
+  }
+}
+
+/** Whether a process still runs (not gone, not a zombie waiting to be reaped). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return !/^\S+ \(.*\) [ZX] /s.test(stat);
+  } catch {
+    return false;
+  }
 }

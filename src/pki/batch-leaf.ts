@@ -1,11 +1,12 @@
 // One chunk of a batch: keys generated, certificates signed and every file written to an unsynced temp name
 // next to its target. Runs in batch issuance's worker threads (batch-worker.ts) and, for small batches, in
 // the main thread; the main thread then syncs, records and renames (issue.ts).
+import { createHash } from 'node:crypto';
 import { tryUnlink, type FileToWrite } from '../fs/atomic.js';
 import { writeUnsyncedTemp } from '../fs/batch-files.js';
 import { toPem } from './der.js';
 import { generateEncodedKey, readPrivateKey, type KeyType } from './keys.js';
-import { fingerprintOf, signLeaf, type LeafPlan, type LeafSigner } from './leaf.js';
+import { signLeaf, type LeafPlan, type LeafSigner } from './leaf.js';
 import { encodePkcs12 } from './pkcs12.js';
 import { randomSerials } from './x509.js';
 
@@ -32,10 +33,27 @@ export interface MadeLeaf {
   notBefore: string;
   notAfter: string;
   fingerprint: string;
+  /** RFC 8705 x5t#S256 (base64url SHA-256 of the DER), from the same digest as the fingerprint */
+  thumbprint: string;
   pem: string;
   /** target paths, and the temp file written for each */
   targets: string[];
   temps: string[];
+}
+
+/**
+ * The certificate's SHA-256 once, in both forms the inventory keeps: the fingerprint as fingerprintOf writes
+ * it (upper-case hex with colons) and the thumbprint as x5tS256 does (base64url).
+ */
+export function digestsOf(der: Buffer): { fingerprint: string; thumbprint: string } {
+  const digest = createHash('sha256').update(der).digest();
+  return {
+    fingerprint: digest
+      .toString('hex')
+      .toUpperCase()
+      .replace(/(..)(?!$)/g, '$1:'),
+    thumbprint: digest.toString('base64url'),
+  };
 }
 
 /** Keys, signatures and temp files for a chunk. On failure every temp file it wrote is removed. */
@@ -76,7 +94,7 @@ export function makeLeaves(ca: ChunkCa, plans: readonly ChunkPlan[], nowMs: numb
         subject: signed.subject.map((a) => `${a.type}=${a.value}`).join(', '),
         notBefore: signed.notBefore.toISOString(),
         notAfter: signed.notAfter.toISOString(),
-        fingerprint: fingerprintOf(signed.der),
+        ...digestsOf(signed.der),
         pem,
         targets: files.map((file) => file.path),
         temps: mine,

@@ -19,24 +19,44 @@ export const TAG = {
   SET: 0x31,
 } as const;
 
-function encodeLength(length: number): Buffer {
-  if (length < 0x80) return Buffer.from([length]);
-  const bytes: number[] = [];
-  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
+/** Bytes of the length octets of `length` (short form below 128, else 0x80|n and n big-endian bytes). */
+function lengthSize(length: number): number {
+  let size = 1;
+  if (length >= 0x80) for (let n = length; n > 0; n = Math.floor(n / 256)) size++;
+  return size;
+}
+
+/**
+ * One allocation for a whole TLV, its parts copied in once: batch issuance builds thousands of certificates,
+ * and a header and a concatenation per level cost more than the signature.
+ */
+function tlvOf(tag: number, parts: readonly Buffer[]): Buffer {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const size = lengthSize(length);
+  const out = Buffer.allocUnsafe(1 + size + length);
+  out[0] = tag;
+  if (size === 1) out[1] = length;
+  else {
+    out[1] = 0x80 | (size - 1);
+    for (let i = size, n = length; i > 1; i--, n = Math.floor(n / 256)) out[i] = n & 0xff;
+  }
+  let offset = 1 + size;
+  for (const part of parts) offset += part.copy(out, offset);
+  return out;
 }
 
 export function tlv(tag: number, content: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([tag]), encodeLength(content.length), content]);
+  return tlvOf(tag, [content]);
 }
 
 export function seq(...items: Buffer[]): Buffer {
-  return tlv(TAG.SEQUENCE, Buffer.concat(items));
+  return tlvOf(TAG.SEQUENCE, items);
 }
 
 /** A DER SET OF: members sorted by their encoding, as DER requires. */
 export function set(...items: Buffer[]): Buffer {
-  return tlv(TAG.SET, Buffer.concat([...items].sort(Buffer.compare)));
+  return tlvOf(TAG.SET, [...items].sort(Buffer.compare));
 }
 
 /** INTEGER from a number, a bigint, or an unsigned big-endian magnitude. */

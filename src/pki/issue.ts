@@ -1,17 +1,15 @@
 // Leaf issuance: validate everything first (names, constraints, key type, days, output paths, the git guard),
 // then generate, sign, write atomically and record. Nothing is signed or written when any check fails.
 import { lstatSync, rmdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Context } from '../context.js';
-import { removeStaleTemps, tryUnlink, writeFilesAtomic, type FileToWrite } from '../fs/atomic.js';
-import { foldersOf, renameTemps, syncFolders, syncTemps } from '../fs/batch-files.js';
+import { removeStaleTemps, writeFilesAtomic, type FileToWrite } from '../fs/atomic.js';
 import { assertKeyPathOutsideGit, findWorkTree } from '../fs/git.js';
 import { McpkiError, fix } from '../errors.js';
 import { assertUsableDir, ensurePrivateDir } from '../home.js';
-import type { CertificateKind, CertificatePaths, CertificateRecord, NewCertificate } from '../store/store.js';
-import { makeLeaves, type ChunkCa, type ChunkPlan, type MadeLeaf } from './batch-leaf.js';
-import { SigningPool } from './batch-pool.js';
+import type { CertificateKind, CertificatePaths, CertificateRecord, NewCertificate, NewEvent } from '../store/store.js';
+import type { ChunkCa, ChunkPlan, MadeLeaf } from './batch-leaf.js';
+import { BatchThreads, issueChunks, type BatchEntry } from './batch-issue.js';
 import { loadIssuingCa, type IssuingCa } from './ca.js';
 import { assertPermitted } from './constraints.js';
 import { toPem } from './der.js';
@@ -214,28 +212,36 @@ function recordOf(ca: IssuingCa, plan: Plan, leaf: LeafFacts): NewCertificate {
   };
 }
 
-function recordIssued(context: Context, plan: Plan, record: NewCertificate): CertificateRecord {
-  const store = context.store();
-  const saved = store.addCertificate(record);
-  store.addEvent({
-    type: 'certificate.issued',
-    name: plan.name,
-    serial: record.serial,
-    detail: {
-      kind: plan.kind,
-      sans: plan.sans.map((s) => s.value),
-      keyType: plan.keyType,
-      notAfter: record.notAfter,
-      paths: plan.paths,
+/** The events that go with a new certificate's record. */
+function eventsOf(plan: Plan, record: NewCertificate): NewEvent[] {
+  const events: NewEvent[] = [
+    {
+      type: 'certificate.issued',
+      name: plan.name,
+      serial: record.serial,
+      detail: {
+        kind: plan.kind,
+        sans: plan.sans.map((s) => s.value),
+        keyType: plan.keyType,
+        notAfter: record.notAfter,
+        paths: plan.paths,
+      },
     },
-  });
+  ];
   if (plan.paths.p12)
-    store.addEvent({
+    events.push({
       type: 'certificate.exported',
       name: plan.name,
       serial: record.serial,
       detail: { format: plan.p12?.legacy ? 'pkcs12-legacy' : 'pkcs12', path: plan.paths.p12 },
     });
+  return events;
+}
+
+function recordIssued(context: Context, plan: Plan, record: NewCertificate): CertificateRecord {
+  const store = context.store();
+  const saved = store.addCertificate(record);
+  for (const event of eventsOf(plan, record)) store.addEvent(event);
   return saved;
 }
 
@@ -298,17 +304,6 @@ export function issueCertificate(context: Context, request: IssueRequest): Issue
   return { certificate, paths: plan.paths };
 }
 
-/** Below this many certificates, signing in this thread costs less than starting worker threads. */
-const WORKER_THRESHOLD = 128;
-
-/**
- * Small chunks, so that the main thread starts recording early; when the workers get ahead, the main thread
- * takes every chunk made by then at once (one sync and one transaction for all of them).
- */
-function chunkSize(count: number, workers: number): number {
-  return Math.max(32, Math.min(128, Math.ceil(count / (workers * 8))));
-}
-
 /** A plan as a worker takes it; `withCa` when this certificate writes its folder's ca.crt. */
 function chunkPlanOf(plan: Plan, withCa: boolean): ChunkPlan {
   const { kind, name, sans, keyType, days, p12 } = plan;
@@ -326,42 +321,11 @@ function chunkPlanOf(plan: Plan, withCa: boolean): ChunkPlan {
 
 /**
  * Many certificates in one process (fleets, test fixtures). Every request is validated before the first is
- * signed. Then, chunk by chunk: worker threads (one per core) generate the keys, sign and write each file to
- * an unsynced temp name; the main thread makes a chunk's temp files durable at once (one syncfs per file
- * system), and in one inventory transaction records the chunk, renames its files into place and makes the
- * renames durable before the commit. A certificate is recorded only once its files are on disk; a crash
- * leaves every file whole (old or new) and no record without its files. The CA is read once.
+ * signed (the worker threads start meanwhile), then issueChunks (batch-issue.ts) signs, writes, syncs and
+ * records them chunk by chunk. The CA is read once.
  */
 export async function issueBatch(context: Context, requests: readonly IssueRequest[]): Promise<IssuedCertificate[]> {
   const ca = loadIssuingCa(context);
-  const checks: FolderChecks = { usable: new Set(), inWorkTree: new Map() };
-  const plans = requests.map((request, i) => {
-    try {
-      return planIssue(context, ca, request, checks);
-    } catch (error) {
-      if (error instanceof McpkiError)
-        throw new McpkiError(
-          error.code,
-          `request ${i + 1} (${request.name}): ${error.message}`,
-          error.fix ?? error.hint,
-          { cause: error },
-        );
-      throw error;
-    }
-  });
-  const seen = new Set<string>();
-  for (const plan of plans) {
-    if (seen.has(plan.paths.key))
-      throw new McpkiError(
-        'INVALID_INPUT',
-        `two requests write ${plan.paths.key}`,
-        fix('give each certificate its own name or {--out DIR}'),
-      );
-    seen.add(plan.paths.key);
-  }
-  const store = context.store(); // a broken inventory fails here, before anything is written
-  const now = context.now().getTime();
-  const outDirs = [...new Set(plans.map((p) => p.outDir))];
   const chunkCa: ChunkCa = {
     signer: {
       key: ca.key,
@@ -374,85 +338,55 @@ export async function issueBatch(context: Context, requests: readonly IssueReque
     der: ca.der,
     rootPem: ca.rootPem,
   };
-  return withOutDirsAsync(outDirs, async () => {
-    // temp files of a killed process are removed (those of a live one, e.g. another home, are not); before
-    // the workers write ours, which carry this process's id
-    for (const dir of outDirs) removeStaleTemps(dir);
-    const threads = Math.min(availableParallelism(), 4);
-    const pool = plans.length >= WORKER_THRESHOLD ? SigningPool.start(chunkCa, threads) : undefined;
-    const size = pool ? chunkSize(plans.length, threads) : plans.length;
+  const threads = BatchThreads.start(chunkCa, requests.length);
+  let started = false;
+  try {
+    const checks: FolderChecks = { usable: new Set(), inWorkTree: new Map() };
+    const plans = requests.map((request, i) => {
+      try {
+        return planIssue(context, ca, request, checks);
+      } catch (error) {
+        if (error instanceof McpkiError)
+          throw new McpkiError(
+            error.code,
+            `request ${i + 1} (${request.name}): ${error.message}`,
+            error.fix ?? error.hint,
+            { cause: error },
+          );
+        throw error;
+      }
+    });
+    const seen = new Set<string>();
+    for (const plan of plans) {
+      if (seen.has(plan.paths.key))
+        throw new McpkiError(
+          'INVALID_INPUT',
+          `two requests write ${plan.paths.key}`,
+          fix('give each certificate its own name or {--out DIR}'),
+        );
+      seen.add(plan.paths.key);
+    }
+    const store = context.store(); // a broken inventory fails here, before anything is written
+    const now = context.now().getTime();
+    const outDirs = [...new Set(plans.map((p) => p.outDir))];
     // certificates sharing an --out folder share one ca.crt, written by the first of them
     const caWriters = new Set([...new Map(plans.map((plan) => [plan.paths.ca, plan] as const).reverse()).values()]);
-    const chunks: ChunkPlan[][] = [];
-    const chunkPlans: Plan[][] = [];
-    for (let i = 0; i < plans.length; i += size) {
-      chunkPlans.push(plans.slice(i, i + size));
-      chunks.push(plans.slice(i, i + size).map((plan) => chunkPlanOf(plan, caWriters.has(plan))));
-    }
-    // the workers stay up to `ahead` chunks ahead of the main thread (bounded memory and temp files)
-    const ahead = threads * 4;
-    const made: (MadeLeaf[] | undefined)[] = chunks.map(() => undefined);
-    const pending: Promise<MadeLeaf[]>[] = [];
-    const send = (upTo: number) => {
-      for (let k = pending.length; pool && k < Math.min(upTo, chunks.length); k++) {
-        pending[k] = pool.sign(k, chunks[k]!, now).then((leaves) => (made[k] = leaves));
-        pending[k]!.catch(() => undefined); // each is awaited (or cleaned up) below
-      }
-    };
-    send(ahead);
-    // chunks whose temp files were all written before a syncfs that has since finished
-    const synced = new Set<number>();
-    const issued: IssuedCertificate[] = [];
-    let temps: string[] = [];
-    let next = 0;
-    try {
-      while (next < chunks.length) {
-        // the next chunk, and every chunk after it that is already made: one sync and one transaction
-        const group = [next];
-        if (pool) await pending[next];
-        else made[next] = makeLeaves(chunkCa, chunks[next]!, now);
-        // when the first is already synced, the group stops before the first that is not: no sync before the
-        // renames (that one's sync comes with this group's)
-        const stop = (k: number) => !made[k] || (synced.has(next) && !synced.has(k));
-        while (pool && next + group.length < chunks.length && !stop(next + group.length))
-          group.push(next + group.length);
-        next += group.length;
-        send(next + ahead);
-        const leaves = group.flatMap((k) => made[k]!);
-        const groupPlans = group.flatMap((k) => chunkPlans[k]!);
-        const targets = leaves.flatMap((leaf) => leaf.targets);
-        temps = leaves.flatMap((leaf) => leaf.temps);
-        if (group.some((k) => !synced.has(k))) await syncTemps(temps);
-        // renamed while the inventory's write lock is held, as issueCertificate does, and committed only
-        // once the renames are durable
-        const records = store.transaction(() => {
-          const saved = groupPlans.map((plan, i) => recordIssued(context, plan, recordOf(ca, plan, leaves[i]!)));
-          renameTemps(targets, temps);
-          // this syncfs also makes durable the temp files of the chunks made by now
-          made.forEach((leaves, k) => leaves && k >= next && synced.add(k));
-          syncFolders(foldersOf(targets));
-          return saved;
-        });
-        temps = [];
-        records.forEach((certificate, i) => issued.push({ certificate, paths: groupPlans[i]!.paths }));
-      }
-    } catch (error) {
-      temps.forEach(tryUnlink);
-      // the chunks made ahead are not recorded: their temp files go
-      const unrecorded = await Promise.allSettled(pending.slice(next));
-      for (const result of unrecorded)
-        if (result.status === 'fulfilled') result.value.forEach((leaf) => leaf.temps.forEach(tryUnlink));
-      if (issued.length > 0 && error instanceof McpkiError)
-        throw new McpkiError(
-          error.code,
-          `${error.message} (the first ${issued.length} of ${plans.length} certificates were issued and recorded)`,
-          error.fix ?? error.hint,
-          { cause: error },
-        );
-      throw error;
-    } finally {
-      await pool?.close();
-    }
-    return issued;
-  });
+    const entries: BatchEntry[] = plans.map((plan) => ({
+      plan: chunkPlanOf(plan, caWriters.has(plan)),
+      paths: plan.paths,
+      record: (leaf) => {
+        const certificate = recordOf(ca, plan, leaf);
+        return { certificate, events: eventsOf(plan, certificate) };
+      },
+    }));
+    return await withOutDirsAsync(outDirs, async () => {
+      // temp files of a killed process are removed (those of a live one, e.g. another home, are not); before
+      // the workers write ours, which carry this process's id
+      for (const dir of outDirs) removeStaleTemps(dir);
+      started = true;
+      return issueChunks(threads, store, entries, now);
+    });
+  } finally {
+    if (!started) await threads.close();
+  }
 }

@@ -702,6 +702,84 @@ export class Store {
     });
   }
 
+  /**
+   * Batch issuance's insert: many certificates, each with its events, through one prepared statement each and
+   * positional parameters; earlier valid certificates of the same names become "superseded", as addCertificate
+   * does. `thumbprint`, when the signer already hashed the DER, spares parsing the PEM again. The caller holds
+   * the transaction (one per chunk).
+   */
+  addIssuedCertificates(
+    items: readonly { certificate: NewCertificate; thumbprint?: string; events: readonly NewEvent[] }[],
+  ): CertificateRecord[] {
+    return this.run(() => {
+      const createdAt = this.now().toISOString();
+      const supersede = this.statement(
+        `UPDATE certificates SET status = 'superseded' WHERE name = ? AND status = 'valid'`,
+      );
+      const insert = this.statement(
+        `INSERT INTO certificates (name, kind, serial, subject, sans, issuer, issuer_serial, profile, key_type, not_before, not_after, fingerprint, pem, paths, created_at, order_url, ari_cert_id, environment, thumbprint)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+      );
+      const addEvent = this.statement('INSERT INTO events (at, type, name, serial, detail) VALUES (?, ?, ?, ?, ?)');
+      const records: CertificateRecord[] = [];
+      for (const { certificate: c, thumbprint = x5tS256(c.pem), events } of items) {
+        supersede.run(c.name);
+        const orderUrl = c.orderUrl ?? null;
+        const ariCertId = c.ariCertId ?? null;
+        const environment = c.environment ?? null;
+        const info = insert.get(
+          c.name,
+          c.kind,
+          c.serial,
+          c.subject,
+          JSON.stringify(c.sans),
+          c.issuer,
+          c.issuerSerial,
+          c.profile,
+          c.keyType,
+          c.notBefore,
+          c.notAfter,
+          c.fingerprint,
+          c.pem,
+          JSON.stringify(c.paths),
+          createdAt,
+          orderUrl,
+          ariCertId,
+          environment,
+          thumbprint,
+        ) as { id: number };
+        for (const event of events) {
+          addEvent.run(
+            createdAt,
+            event.type,
+            event.name ?? null,
+            event.serial ?? null,
+            JSON.stringify(event.detail ?? {}),
+          );
+          if (BACKUP_AFTER.test(event.type)) this.backupDue = true;
+        }
+        records.push({
+          ...c,
+          orderUrl,
+          ariCertId,
+          environment,
+          renewalInfo: null,
+          thumbprint,
+          id: Number(info.id),
+          status: 'valid',
+          revokedAt: null,
+          revocationReason: null,
+          createdAt,
+        });
+      }
+      if (this.backupDue && !this.db.inTransaction) {
+        this.backupDue = false;
+        this.backupAfterChange();
+      }
+      return records;
+    });
+  }
+
   /** The newest certificate with this name, or the one with this serial (hex, any case, colons allowed). */
   findCertificate(nameOrSerial: string): CertificateRecord | undefined {
     return this.run(() => {
