@@ -15,8 +15,10 @@ import { McpkiError } from '../errors.js';
 import {
   CRL_FILE_LIMIT,
   crlKeyIdOf,
+  adoptNewestCrl,
   generateCrl,
   readCaText,
+  type AdoptedCrl,
   listCrlIssuers,
   normalizeSerial,
   readCrlFile,
@@ -39,6 +41,7 @@ export type CrlCode =
   | 'root'
   | 'target'
   | 'reload-pending'
+  | 'newer'
   | 'not-yet';
 
 /** The published CRL (HOME/ca/crl.pem): as it is now in a plan, as the run left it in an outcome. */
@@ -72,6 +75,11 @@ export interface CrlOutcome extends CrlState {
   hooksRun: number;
   /** from generateCrl, e.g. a root CRL that could not be signed */
   warnings: string[];
+  /**
+   * the newest CRL another home of a shared inventory published, made this home's (no number signed here):
+   * its number and the one this home's file held before; null otherwise
+   */
+  copied: { number: string; previous: string } | null;
   error?: { code: string; message: string; hint: string | null };
 }
 
@@ -387,7 +395,24 @@ function errorBody(error: unknown): { code: string; message: string; hint: strin
 export async function applyCrl(context: Context, declared: DeclaredCrl): Promise<CrlOutcome> {
   const store = context.store();
   const now = context.now();
+  // a shared inventory: the newest CRL another home published replaces an older HOME/ca/crl.pem first, so a
+  // revocation made there is served here without a number of this home's own
+  let adopted: AdoptedCrl | undefined;
+  let refused: unknown;
+  if (hasLocalCa(context)) {
+    try {
+      adopted = adoptNewestCrl(context);
+    } catch (error) {
+      refused = error;
+    }
+  }
   const plan = inspect(context, declared, store, now);
+  if (adopted) {
+    plan.due = true;
+    plan.code = 'newer';
+    plan.reason = `CRL #${adopted.number}, the newest another home of the inventory published, replaces #${adopted.previous}${plan.publish ? ` (then: ${plan.reason})` : ''}`;
+    if (!plan.publish) plan.targets = declared.targets.map((t) => t.path);
+  }
   const outcome: CrlOutcome = {
     action: plan.code === 'no-ca' ? 'skipped' : 'unchanged',
     code: plan.code,
@@ -400,10 +425,12 @@ export async function applyCrl(context: Context, declared: DeclaredCrl): Promise
     deployed: [],
     hooksRun: 0,
     warnings: [],
+    copied: adopted ? { number: adopted.number, previous: adopted.previous } : null,
   };
-  if (!plan.due) return outcome;
+  if (!plan.due && !refused) return outcome;
   const hooks: HookResult[] = [];
   try {
+    if (refused) throw refused; // a stored CRL that fails its checks: nothing is published over the good file
     let pem: Buffer;
     if (plan.publish) {
       const result = generateCrl(context, { days: declared.days });
@@ -426,7 +453,7 @@ export async function applyCrl(context: Context, declared: DeclaredCrl): Promise
       writeCopy(target, pem, ids);
       outcome.deployed.push(target.path);
     }
-    if (outcome.action !== 'published' && outcome.deployed.length > 0) outcome.action = 'deployed';
+    if (outcome.action !== 'published' && (outcome.deployed.length > 0 || adopted)) outcome.action = 'deployed';
     if (declared.hooks.reload.length > 0 && (outcome.action !== 'unchanged' || plan.code === 'reload-pending')) {
       store.setSetting(RELOAD_PENDING, '1');
       const env = {
