@@ -4,10 +4,13 @@
 // CRLs read back with openssl.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
-import { mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
+import { BIN, mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
 import { startPostgres, hasPostgres, postgresMissingReason } from './postgres.js';
+import { freePorts } from './pebble.js';
 
 const skip = hasPostgres() ? false : postgresMissingReason();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -30,6 +33,32 @@ function crlNumber(path) {
 function crlSerials(path) {
   const text = openssl(['crl', '-in', path, '-noout', '-text']);
   return [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => m[1].replace(/^0+/, ''));
+}
+
+/** The serial (upper-case hex, no leading zeros) of a certificate in the inventory. */
+function serialOf(home, name) {
+  const r = mcpki(['--home', home.home, 'show', name, '--json'], { env: home.env });
+  assert.equal(r.status, 0, r.stderr);
+  return r.json.certificate.serial.toUpperCase().replace(/^0+/, '');
+}
+
+/** Issues NAME on a home and revokes it; returns its serial. */
+function issueAndRevoke(home, name) {
+  const issued = mcpki(['--home', home.home, 'issue', 'server', name, `${name}.localhost`], { env: home.env });
+  assert.equal(issued.status, 0, issued.stderr);
+  const serial = serialOf(home, name);
+  const revoked = mcpki(['--home', home.home, 'revoke', name], { env: home.env });
+  assert.equal(revoked.status, 0, revoked.stderr);
+  return serial;
+}
+
+async function waitFor(what, check, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
 }
 
 /** Two homes (a, b) with the same CA files, on one inventory. */
@@ -137,6 +166,167 @@ describe('CRLs on a shared PostgreSQL inventory', { skip }, () => {
     assert.match(run('openssl', ['crl', '-in', shared, '-noout', '-CAfile', chain]).stderr, /verify OK/);
     t.diagnostic(
       `longest run ${Math.max(...times)} ms; signed ${signed.length}, copied ${outcomes.length - signed.length}, versions seen ${numbers.length}`,
+    );
+  });
+
+  test('a revocation published on home a is served by home b at its next check without a number of its own; a forged row is refused', async (t) => {
+    const temp = tempDir('mcpki-crl-follow-');
+    t.after(temp.cleanup);
+    const db = 'crl_follow';
+    const url = await pg.createDatabase(db);
+    const [a, b] = twoHomes(temp.dir, url);
+    const counter = async () =>
+      (await pg.query(`SELECT value FROM settings WHERE key = 'crl_number'`, [], db)).rows[0]?.value;
+    // home b keeps the CRL published per its mcpki.yaml: a copy and a reload hook
+    const copy = join(temp.dir, 'b-deploy', 'crl.pem');
+    const log = join(temp.dir, 'b-reloads.log');
+    const hook = join(temp.dir, 'b-reload.sh');
+    writeFileSync(hook, `#!/bin/sh\necho "$MCPKI_CRL_NUMBER" >> ${log}\n`);
+    chmodSync(hook, 0o755);
+    const config = join(temp.dir, 'b.yaml');
+    writeFileSync(
+      config,
+      `version: 1\ncertificates: []\ncrl:\n  targets:\n    - { path: ${copy} }\n  hooks:\n    reload: [[${hook}]]\n`,
+    );
+    const check = () => {
+      const r = mcpki(['--home', b.home, 'apply', '--config', config, '--json'], { env: b.env });
+      assert.ok(r.json, r.stderr + r.stdout);
+      return r.json.crl;
+    };
+    const bCrl = join(b.home, 'ca', 'crl.pem');
+
+    const first = mcpki(['--home', a.home, 'crl', '--json'], { env: a.env });
+    assert.equal(first.status, 0, first.stderr);
+    assert.deepEqual([first.json.number, first.json.source, first.json.shared], ['1', 'signed', true]);
+    let crl = check();
+    assert.equal(crl.action, 'deployed', JSON.stringify(crl));
+    assert.deepEqual(crl.copied, { number: '1', previous: '0' });
+    assert.equal(crlNumber(bCrl), 1n);
+
+    // revoked and published on a: b's next check serves it, and signs nothing
+    const x = issueAndRevoke(a, 'x');
+    const second = mcpki(['--home', a.home, 'crl'], { env: a.env });
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stdout, /wrote CRL #2 .*: signed here, a new number/);
+    assert.equal(await counter(), '2');
+    crl = check();
+    assert.equal(crl.action, 'deployed', JSON.stringify(crl));
+    assert.equal(crl.code, 'newer');
+    assert.deepEqual(crl.copied, { number: '2', previous: '1' });
+    assert.equal(crlNumber(bCrl), 2n);
+    assert.deepEqual(crlSerials(bCrl), [x]);
+    assert.equal(readFileSync(copy, 'utf8'), readFileSync(bCrl, 'utf8'));
+    assert.equal(readFileSync(copy, 'utf8'), readFileSync(join(a.home, 'ca', 'crl.pem'), 'utf8'));
+    assert.equal(await counter(), '2', 'no number signed on b');
+    assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['1', '2']);
+    // checked again: nothing to do
+    assert.equal(check().action, 'unchanged');
+
+    // revoked on a but not published: the newest stored CRL does not list it, so b's check signs #3
+    const y = issueAndRevoke(a, 'y');
+    crl = check();
+    assert.equal(crl.action, 'published', JSON.stringify(crl));
+    assert.equal(crl.number, '3');
+    assert.deepEqual(crlSerials(bCrl).sort(), [x, y].sort());
+
+    // a CRL row edited in the inventory (its signature no longer verifies) is refused; b keeps its good file
+    const fourth = mcpki(['--home', a.home, 'crl'], { env: a.env });
+    assert.equal(fourth.status, 0, fourth.stderr);
+    const { pem } = (await pg.query('SELECT pem FROM crls WHERE number = 4', [], db)).rows[0];
+    const der = Buffer.from(pem.split('-----')[2].replace(/\s+/g, ''), 'base64');
+    der[der.length - 1] ^= 0x01; // the last byte of the signature
+    const edited = `-----BEGIN X509 CRL-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END X509 CRL-----\n${pem
+      .split(/-----END X509 CRL-----\n/)
+      .slice(1)
+      .join('-----END X509 CRL-----\n')}`;
+    await pg.query('UPDATE crls SET pem = $1 WHERE number = 4', [edited], db);
+    const good = readFileSync(bCrl);
+    crl = check();
+    assert.equal(crl.action, 'failed', JSON.stringify(crl));
+    assert.equal(crl.error.code, 'STORE_CORRUPT');
+    assert.match(crl.error.message, /the newest CRL in the inventory \(#4\) is refused: .*wrong signature/);
+    assert.deepEqual(readFileSync(bCrl), good);
+    assert.equal(crlNumber(bCrl), 3n);
+    const refused = mcpki(['--home', b.home, 'crl'], { env: b.env });
+    assert.equal(refused.status, 7, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /#4\) is refused/);
+    assert.deepEqual(readFileSync(bCrl), good);
+  });
+
+  test('mcpki acme-server on home b follows the CRL home a publishes within seconds, and serves it at GET /crl', async (t) => {
+    const temp = tempDir('mcpki-crl-acme-');
+    t.after(temp.cleanup);
+    const db = 'crl_acme';
+    const url = await pg.createDatabase(db);
+    const [a, b] = twoHomes(temp.dir, url);
+    const [port, httpPort] = await freePorts(2);
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        '--home',
+        b.home,
+        '--json',
+        'acme-server',
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--http-port',
+        String(httpPort),
+      ],
+      { env: { ...process.env, NO_COLOR: '1', ...b.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    t.after(async () => {
+      child.kill('SIGTERM');
+      await exited;
+    });
+    await waitFor('the ACME server to start', () => /director/.test(output));
+    const root = readFileSync(join(b.home, 'ca', 'root.crt'));
+    const get = (method = 'GET') =>
+      new Promise((resolve, reject) => {
+        const req = httpsRequest(
+          { host: '127.0.0.1', port, path: '/crl', method, servername: 'localhost', ca: root, agent: false },
+          (res) => {
+            const chunks = [];
+            res.on('data', (d) => chunks.push(d));
+            res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    assert.equal((await get()).status, 404, 'nothing published yet');
+
+    const z = issueAndRevoke(a, 'z');
+    const published = mcpki(['--home', a.home, 'crl', '--json'], { env: a.env });
+    assert.equal(published.status, 0, published.stderr);
+    const number = BigInt(published.json.number);
+    const bCrl = join(b.home, 'ca', 'crl.pem');
+    const started = Date.now();
+    await waitFor('home b to serve the new CRL', () => existsSync(bCrl) && crlNumber(bCrl) === number, 20_000);
+    t.diagnostic(`followed in ${Date.now() - started} ms`);
+    const response = await get();
+    assert.equal(response.status, 200);
+    assert.equal(response.headers['content-type'], 'application/pkix-crl');
+    const derFile = join(temp.dir, 'served.crl');
+    writeFileSync(derFile, response.body);
+    const text = openssl(['crl', '-inform', 'DER', '-in', derFile, '-noout', '-crlnumber', '-text']);
+    assert.match(text, new RegExp(`crlNumber=(0x)?0*${number.toString(16)}\\b`, 'i'));
+    assert.match(text, new RegExp(`Serial Number: 0*${z}`));
+    const chain = join(temp.dir, 'chain.pem');
+    writeFileSync(chain, readFileSync(join(b.home, 'ca', 'intermediate.crt'), 'utf8') + root.toString('utf8'));
+    assert.match(
+      run('openssl', ['crl', '-inform', 'DER', '-in', derFile, '-noout', '-CAfile', chain]).stderr,
+      /verify OK/,
+    );
+    assert.equal((await get('HEAD')).status, 200);
+    // no number was signed on b
+    assert.equal(
+      (await pg.query(`SELECT value FROM settings WHERE key = 'crl_number'`, [], db)).rows[0].value,
+      number.toString(),
     );
   });
 });

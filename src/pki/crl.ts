@@ -524,6 +524,11 @@ export function adoptNewestCrl(context: Context, known?: bigint): AdoptedCrl | u
   });
 }
 
+/** Whether this home's inventory is shared by several homes, which then serve the newest CRL stored there. */
+export function crlsShared(context: Context): boolean {
+  return sharesCrls(context.store());
+}
+
 /** The highest intermediate cRLNumber in HOME/ca/crl.pem that this CA signed (0 when none). */
 export function homeCrlNumber(context: Context): bigint {
   const ca = readCaCerts(context, context.now());
