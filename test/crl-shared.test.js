@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { BIN, mcpki, mcpkiAsync, run, tempDir } from './helpers.js';
 import { startPostgres, hasPostgres, postgresMissingReason } from './postgres.js';
 import { freePorts } from './pebble.js';
+import pgClient from 'pg';
+import { createContext, generateCrl } from '../dist/index.js';
+import { lockKey } from '../dist/store/postgres.js';
 
 const skip = hasPostgres() ? false : postgresMissingReason();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -328,5 +331,46 @@ describe('CRLs on a shared PostgreSQL inventory', { skip }, () => {
       (await pg.query(`SELECT value FROM settings WHERE key = 'crl_number'`, [], db)).rows[0].value,
       number.toString(),
     );
+  });
+
+  test('a publisher that cannot get the lock in time fails with STORE_BUSY and writes nothing; one that waits publishes once it is free', async (t) => {
+    const temp = tempDir('mcpki-crl-lock-');
+    t.after(temp.cleanup);
+    const db = 'crl_lock';
+    const url = await pg.createDatabase(db);
+    const [a, b] = twoHomes(temp.dir, url);
+    assert.equal(mcpki(['--home', a.home, 'crl'], { env: a.env }).status, 0);
+    // another publisher, on another host: the lock of this inventory (schema public), held by its session
+    const holder = new pgClient.Client({ connectionString: url });
+    await holder.connect();
+    t.after(() => holder.end());
+    await holder.query('SELECT pg_advisory_lock($1, $2)', [0x6d63706b, lockKey('public:publish:crl')]);
+    const aCrl = join(a.home, 'ca', 'crl.pem');
+    const before = readFileSync(aCrl);
+    const context = createContext({ home: a.home, store: url });
+    t.after(() => context.existingStore()?.close());
+    const started = Date.now();
+    assert.throws(
+      () => generateCrl(context, { lockWaitMs: 1000 }),
+      (error) =>
+        error.code === 'STORE_BUSY' &&
+        /another mcpki process kept publishing the CRL of the inventory .* for 1 s/.test(error.message),
+    );
+    const waited = Date.now() - started;
+    assert.ok(waited >= 1000 && waited < 10_000, `waited ${waited} ms`);
+    assert.deepEqual(readFileSync(aCrl), before, 'nothing written');
+    // the command line waits (up to 60 s) and publishes as soon as the lock is free
+    let done = false;
+    const waiting = mcpkiAsync(['--home', b.home, 'crl', '--json'], { env: b.env }).then((r) => {
+      done = true;
+      return r;
+    });
+    await sleep(3000);
+    assert.equal(done, false, 'waits while the lock is held');
+    await holder.query('SELECT pg_advisory_unlock($1, $2)', [0x6d63706b, lockKey('public:publish:crl')]);
+    const r = await waiting;
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).number, '2');
+    assert.equal(crlNumber(join(b.home, 'ca', 'crl.pem')), 2n);
   });
 });

@@ -28,6 +28,11 @@ export interface CrlOptions {
   days?: number;
   /** signs the root's CRL when this home has none yet and the root key is encrypted */
   rootPassphrase?: string;
+  /**
+   * on an inventory several homes share (PostgreSQL): how long to wait while another process publishes, in ms
+   * (default 60 s), before failing with STORE_BUSY
+   */
+  lockWaitMs?: number;
 }
 
 export interface CrlResult {
@@ -357,8 +362,10 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
   const store = context.store();
   // a CRL another home publishes while this one waits for the lock is as good as one signed here
   const started = Math.floor(context.now().getTime() / 1000) * 1000;
-  return store.withPublishLock('crl', () =>
-    publishLocked(context, store, current, signers, days, out, started, options),
+  return store.withPublishLock(
+    'crl',
+    () => publishLocked(context, store, current, signers, days, out, started, options),
+    options.lockWaitMs,
   );
 }
 
