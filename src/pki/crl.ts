@@ -266,11 +266,12 @@ interface CheckedCrl {
   complete: boolean;
 }
 
-function forged(row: StoredCrl, context: Context, why: string): McpkiError {
+function forged(row: StoredCrl, context: Context, why: string, hint?: string): McpkiError {
   return new McpkiError(
     'STORE_CORRUPT',
     `the newest CRL in the inventory (#${row.number}) is refused: ${why}; ${context.layout.crl} is kept as it is`,
-    `it was not published by mcpki with this CA: find out who can write to the inventory, remove that row of its crls table (ca ${row.ca}, number ${row.number}), then run "mcpki crl"`,
+    hint ??
+      `it was not published by mcpki with this CA: find out who can write to the inventory, remove that row of its crls table (ca ${row.ca}, number ${row.number}), then run "mcpki crl"`,
   );
 }
 
@@ -303,6 +304,13 @@ function checkStoredCrl(context: Context, row: StoredCrl, ca: CaCerts, now: Date
       rootBlock = der;
       continue;
     }
+    if (!ca.intermediates.some((issuer) => crlKeyIdOf(issuer) === crl.keyId))
+      throw forged(
+        row,
+        context,
+        `a CRL in it is signed by an intermediate this home does not have (key identifier ${crl.keyId?.slice(0, 64) ?? 'none'})`,
+        `if the intermediate was rotated on another host, copy its ca/intermediate.crt, ca/intermediate.key and ca/retired/ into ${context.layout.root}/ca (docs/store.md, "Provisioning a second host"); otherwise the row was not published by mcpki with this CA: find out who can write to the inventory and remove it (crls table, number ${row.number})`,
+      );
     if (!ca.intermediates.some((issuer) => crlSignedBy(der, issuer)))
       throw forged(row, context, "a CRL in it is not signed by this home's intermediate (wrong signature)");
     if (crl.number !== row.number.toString())
@@ -392,7 +400,7 @@ function publishLocked(
     .filter(({ cert }) => new Date(cert.validTo) >= now)
     .map(({ signer, cert }) => {
       const issuerSerial = cert.serialNumber.toUpperCase();
-      return { signer, issuerSerial, entries: store.revokedBy(issuerSerial) };
+      return { signer, issuerSerial, entries: store.crls().revocations(issuerSerial) };
     });
   const revoked: CrlResult['revoked'] = issuing.flatMap(({ issuerSerial, entries }) =>
     entries.map((e) => ({

@@ -19,6 +19,14 @@ export interface StoredCrl {
   createdAt: string;
 }
 
+export interface RevocationEntry {
+  /** hex, as stored */
+  serial: string;
+  name: string;
+  revokedAt: string;
+  revocationReason: string;
+}
+
 type Statement = (sql: string) => SqlStatement;
 type Run = <T>(fn: () => T) => T;
 
@@ -27,7 +35,8 @@ export const KEPT_CRLS = 3;
 
 interface CrlRow {
   ca: string;
-  number: string;
+  /** the number as text (ordering is by the column itself: a text alias would sort "9" above "11") */
+  number_text: string;
   issuer: string;
   this_update: string;
   next_update: string;
@@ -65,28 +74,46 @@ export class CrlTables {
     });
   }
 
+  /**
+   * What a CRL of one issuing CA lists: each revoked certificate it signed, without the certificate itself
+   * (the PEM of every revoked certificate would cross the wire for nothing while the publication lock is held).
+   */
+  revocations(issuerSerial: string): RevocationEntry[] {
+    const rows = this.run(() =>
+      this.statement(
+        `SELECT serial, name, revoked_at, revocation_reason FROM certificates WHERE status = 'revoked' AND issuer_serial = ? ORDER BY revoked_at, id`,
+      ).all(issuerSerial),
+    ) as { serial: string; name: string; revoked_at: string; revocation_reason: string }[];
+    return rows.map((row) => ({
+      serial: row.serial,
+      name: row.name,
+      revokedAt: row.revoked_at,
+      revocationReason: row.revocation_reason,
+    }));
+  }
+
   /** The highest number stored for a CA (one indexed row, no PEM): what a follower polls. */
   newestNumber(ca: string): bigint | undefined {
     const row = this.run(() =>
-      this.statement('SELECT CAST(number AS TEXT) AS number FROM crls WHERE ca = ? ORDER BY number DESC LIMIT 1').get(
-        ca,
-      ),
-    ) as { number: string } | undefined;
-    return row ? BigInt(row.number) : undefined;
+      this.statement(
+        'SELECT CAST(number AS TEXT) AS number_text FROM crls WHERE ca = ? ORDER BY crls.number DESC LIMIT 1',
+      ).get(ca),
+    ) as { number_text: string } | undefined;
+    return row ? BigInt(row.number_text) : undefined;
   }
 
   /** The stored CRL with the highest number for a CA. */
   newest(ca: string): StoredCrl | undefined {
     const row = this.run(() =>
       this.statement(
-        `SELECT ca, CAST(number AS TEXT) AS number, issuer, this_update, next_update, pem, published_by, created_at
-           FROM crls WHERE ca = ? ORDER BY number DESC LIMIT 1`,
+        `SELECT ca, CAST(number AS TEXT) AS number_text, issuer, this_update, next_update, pem, published_by, created_at
+           FROM crls WHERE ca = ? ORDER BY crls.number DESC LIMIT 1`,
       ).get(ca),
     ) as CrlRow | undefined;
     if (!row) return undefined;
     return {
       ca: row.ca,
-      number: BigInt(row.number),
+      number: BigInt(row.number_text),
       issuer: row.issuer,
       thisUpdate: row.this_update,
       nextUpdate: row.next_update,
