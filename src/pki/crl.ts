@@ -369,10 +369,10 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
   const signers: Signer[] = [{ der: current.der, key: current.key }, ...retiredSigners(context.layout.retiredDir)];
   const store = context.store();
   // a CRL another home publishes while this one waits for the lock is as good as one signed here
-  const started = Math.floor(context.now().getTime() / 1000) * 1000;
+  const before = sharesCrls(store) ? (store.crls().newestNumber(crlKeyIdOf(current.rootDer)) ?? 0n) : 0n;
   return store.withPublishLock(
     'crl',
-    () => publishLocked(context, store, current, signers, days, out, started, options),
+    () => publishLocked(context, store, current, signers, days, out, before, options),
     options.lockWaitMs,
   );
 }
@@ -384,7 +384,8 @@ function publishLocked(
   signers: Signer[],
   days: number,
   out: string | undefined,
-  started: number,
+  /** the newest stored number before waiting for the lock */
+  before: bigint,
   options: CrlOptions,
 ): CrlResult {
   const now = context.now();
@@ -418,7 +419,7 @@ function publishLocked(
   const newer = shared ? newerStoredCrl(context, store, ca, published, now) : undefined;
   if (
     newer?.complete &&
-    newer.thisUpdate.getTime() >= started &&
+    newer.number > before &&
     newer.nextUpdate.getTime() - newer.thisUpdate.getTime() === days * DAY &&
     listsExactly(newer.crls, new Set(revoked.map((r) => normalizeSerial(r.serial))), ca.caId)
   ) {
