@@ -212,6 +212,11 @@ describe('CRLs on a shared PostgreSQL inventory', { skip }, () => {
     assert.equal(second.status, 0, second.stderr);
     assert.match(second.stdout, /wrote CRL #2 .*: signed here, a new number/);
     assert.equal(await counter(), '2');
+    // the dry run says what the check will do, and does nothing
+    const dry = mcpki(['--home', b.home, 'renew', '--dry-run', '--config', config, '--json'], { env: b.env });
+    assert.equal(dry.json?.crl?.code, 'newer', dry.stdout + dry.stderr);
+    assert.match(dry.json.crl.reason, /CRL #2, stored by another home of the inventory, is newer than this home's #1/);
+    assert.equal(crlNumber(bCrl), 1n);
     crl = check();
     assert.equal(crl.action, 'deployed', JSON.stringify(crl));
     assert.equal(crl.code, 'newer');

@@ -540,6 +540,19 @@ export function adoptNewestCrl(context: Context, known?: bigint): AdoptedCrl | u
   });
 }
 
+/**
+ * Read-only: the newest CRL number stored for this CA when it is higher than HOME/ca/crl.pem's (a check would
+ * make it this home's, signatures permitting); undefined otherwise, or when the inventory is not shared.
+ */
+export function newerStoredCrlNumber(context: Context, store: Store): { newest: bigint; own: bigint } | undefined {
+  if (!sharesCrls(store)) return undefined;
+  const ca = readCaCerts(context, context.now());
+  const newest = store.crls().newestNumber(ca.caId);
+  if (newest === undefined) return undefined;
+  const own = publishedCrlNumber(context.layout.crl, ca.caId, ca.intermediates);
+  return newest > own ? { newest, own } : undefined;
+}
+
 /** Whether this home's inventory is shared by several homes, which then serve the newest CRL stored there. */
 export function crlsShared(context: Context): boolean {
   return sharesCrls(context.store());

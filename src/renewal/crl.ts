@@ -17,6 +17,7 @@ import {
   crlKeyIdOf,
   adoptNewestCrl,
   generateCrl,
+  newerStoredCrlNumber,
   readCaText,
   type AdoptedCrl,
   listCrlIssuers,
@@ -355,7 +356,22 @@ function inspect(context: Context, declared: DeclaredCrl, store: Store | undefin
 /** Whether the declared CRL is due and why; null without a `crl:` section. Reads only. */
 export function planCrl(context: Context, config: Config): CrlPlan | null {
   if (!config.crl) return null;
-  return inspect(context, config.crl, context.existingStore(), context.now());
+  const store = context.existingStore();
+  const plan = inspect(context, config.crl, store, context.now());
+  let newer: ReturnType<typeof newerStoredCrlNumber>;
+  try {
+    newer = store && hasLocalCa(context) ? newerStoredCrlNumber(context, store) : undefined;
+  } catch {
+    newer = undefined; // the check itself reports what is wrong
+  }
+  if (newer && plan.code !== 'no-ca') {
+    plan.due = true;
+    plan.code = 'newer';
+    plan.reason = `CRL #${newer.newest}, stored by another home of the inventory, is newer than this home's #${newer.own}: it is copied (after its signatures are checked)${plan.publish ? `, then ${plan.reason}` : ''}`;
+    plan.nextCheck = context.now().toISOString();
+    if (!plan.publish) plan.targets = config.crl.targets.map((t) => t.path);
+  }
+  return plan;
 }
 
 /** Writes one copy: a temp file with the final mode and owner, fsynced, renamed over the path. */
