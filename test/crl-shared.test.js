@@ -379,3 +379,56 @@ describe('CRLs on a shared PostgreSQL inventory', { skip }, () => {
     assert.equal(crlNumber(join(b.home, 'ca', 'crl.pem')), 2n);
   });
 });
+
+test('GET /crl on an ACME server whose inventory is the home SQLite file: the CRL "mcpki crl" wrote, DER', async (t) => {
+  const temp = tempDir('mcpki-crl-get-');
+  t.after(temp.cleanup);
+  const home = join(temp.dir, 'home');
+  const env = { MCPKI_STORE: 'sqlite' };
+  assert.equal(mcpki(['--home', home, 'init'], { env }).status, 0);
+  const [port, httpPort] = await freePorts(2);
+  const child = spawn(
+    process.execPath,
+    [BIN, '--home', home, '--json', 'acme-server', '--listen', `127.0.0.1:${port}`, '--http-port', String(httpPort)],
+    { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  t.after(async () => {
+    child.kill('SIGTERM');
+    await exited;
+  });
+  await waitFor('the ACME server to start', () => /director/.test(output));
+  const root = readFileSync(join(home, 'ca', 'root.crt'));
+  const get = () =>
+    new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        { host: '127.0.0.1', port, path: '/crl', servername: 'localhost', ca: root, agent: false },
+        (res) => {
+          const chunks = [];
+          res.on('data', (d) => chunks.push(d));
+          res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  const none = await get();
+  assert.equal(none.status, 404);
+  assert.equal(none.headers['content-type'], 'application/problem+json');
+  const x = issueAndRevoke({ home, env }, 'x');
+  for (const expected of [1n, 2n]) {
+    const r = mcpki(['--home', home, 'crl'], { env });
+    assert.equal(r.status, 0, r.stderr);
+    const response = await get();
+    assert.equal(response.status, 200);
+    assert.equal(response.headers['content-type'], 'application/pkix-crl');
+    const derFile = join(temp.dir, 'served.crl');
+    writeFileSync(derFile, response.body);
+    const text = openssl(['crl', '-inform', 'DER', '-in', derFile, '-noout', '-crlnumber', '-text']);
+    assert.match(text, new RegExp(`crlNumber=(0x)?0*${expected.toString(16)}\\b`, 'i'));
+    assert.match(text, new RegExp(`Serial Number: 0*${x}`));
+  }
+});
