@@ -28,6 +28,7 @@ import {
   type ProfileSettings,
 } from './wfe.js';
 import { createMemoryOrderRate, type OrderRate } from './rate.js';
+import { CRL_FOLLOW_MS, serveCrl } from './crl.js';
 import type { Order } from './model.js';
 
 export interface AcmeServerOptions {
@@ -46,6 +47,8 @@ export interface AcmeServerOptions {
   /** shared by instances on one inventory (src/acme-server/shared.ts); default in memory */
   orderRate?: OrderRate;
   updateOrderIf?(order: Order, status: Order['status']): boolean;
+  /** on a shared inventory, how often to look for a newer CRL another instance published (default 5 s) */
+  crlCheckMs?: number;
 }
 
 export interface RunningAcmeServer {
@@ -172,6 +175,7 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
     for (const server of servers) server.setSecureContext({ key: tls.key, cert: tls.chain, minVersion: 'TLSv1.2' });
   }, renewEvery);
   timer.unref();
+  const crl = serveCrl(context, options.crlCheckMs ?? CRL_FOLLOW_MS);
 
   async function serve(req: IncomingMessage, res: ServerResponse, port: number): Promise<void> {
     const hostHeader = req.headers.host ?? '';
@@ -191,11 +195,16 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
       req.resume();
       return;
     }
-    const body = await readBody(req);
-    const wfe = wfeFor(origin);
     let path = (req.url ?? '/').split('?')[0]!;
     // a balancer that passes the public URL's path on unchanged (TLS passthrough) and one that strips it both work
     if (publicUrl?.prefix && path.startsWith(`${publicUrl.prefix}/`)) path = path.slice(publicUrl.prefix.length);
+    if (path === '/crl' && (req.method === 'GET' || req.method === 'HEAD')) {
+      req.resume();
+      answerCrl(res, req.method, crl.current());
+      return;
+    }
+    const body = await readBody(req);
+    const wfe = wfeFor(origin);
     if (body === null) {
       let nonce: string | undefined;
       try {
@@ -231,6 +240,7 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
     certificatePem: () => tls.chain,
     async close() {
       clearInterval(timer);
+      crl.stop();
       await Promise.all(
         servers.map(
           (server) =>
@@ -243,6 +253,25 @@ export async function startAcmeServer(context: Context, options: AcmeServerOptio
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
   };
+}
+
+/** GET /crl: the issuing intermediate's newest CRL, DER (RFC 5280 §4.2.1.13), or a 404 problem before the first. */
+function answerCrl(res: ServerResponse, method: string, crl: { der: Buffer; number: string | null } | undefined): void {
+  if (!crl) {
+    res.writeHead(404, { 'content-type': 'application/problem+json' });
+    res.end(
+      JSON.stringify(
+        problem('malformed', 'no CRL is published yet: run "mcpki crl" on the CA home', { status: 404 }).toDocument(),
+      ),
+    );
+    return;
+  }
+  res.writeHead(200, {
+    'content-type': 'application/pkix-crl',
+    'content-length': String(crl.der.length),
+    'cache-control': 'no-cache',
+  });
+  res.end(method === 'HEAD' ? undefined : crl.der);
 }
 
 /** A request that failed outside the WFE (its body cut off, the nonce store away): answered, never a crash. */

@@ -4,7 +4,10 @@
 import { verify as verifySignature, X509Certificate } from 'node:crypto';
 import { existsSync, lstatSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { hostname } from 'node:os';
 import type { Context } from '../context.js';
+import type { Store } from '../store/store.js';
+import type { StoredCrl } from '../store/crls.js';
 import { writeFileAtomic, writeFilesAtomic } from '../fs/atomic.js';
 import { McpkiError, fix } from '../errors.js';
 import { INPUT_LIMITS, MIB, readInputText } from '../fs/read.js';
@@ -25,6 +28,11 @@ export interface CrlOptions {
   days?: number;
   /** signs the root's CRL when this home has none yet and the root key is encrypted */
   rootPassphrase?: string;
+  /**
+   * on an inventory several homes share (PostgreSQL): how long to wait while another process publishes, in ms
+   * (default 60 s), before failing with STORE_BUSY
+   */
+  lockWaitMs?: number;
 }
 
 export interface CrlResult {
@@ -37,6 +45,10 @@ export interface CrlResult {
   includesRoot: boolean;
   paths: string[];
   warnings: string[];
+  /** 'signed': a new number signed here; 'copied': the newest CRL another home of a shared inventory published */
+  source: 'signed' | 'copied';
+  /** the inventory is shared by several homes (PostgreSQL): the CRL is stored there for the others */
+  shared: boolean;
 }
 
 interface Signer {
@@ -199,6 +211,150 @@ function publishedCrlNumber(path: string, rootKeyId: string, issuers: readonly B
   return highest;
 }
 
+/** The CA as a CRL reader sees it: certificates only, no key opened. */
+interface CaCerts {
+  rootDer: Buffer;
+  /** the root's key identifier, hex: which CA a stored CRL belongs to */
+  caId: string;
+  /** the issuing intermediate and every retired one with its key archived (they sign CRLs), DER */
+  intermediates: Buffer[];
+  /** the key identifiers of those that have not expired at `now`: the CRLs a complete file holds */
+  issuerKeyIds: string[];
+}
+
+function caCertsOf(context: Context, rootDer: Buffer, intermediates: Buffer[], now: Date): CaCerts {
+  return {
+    rootDer,
+    caId: crlKeyIdOf(rootDer),
+    intermediates,
+    issuerKeyIds: intermediates
+      .filter((der) => new Date(new X509Certificate(der).validTo) >= now)
+      .map((der) => crlKeyIdOf(der))
+      .sort(),
+  };
+}
+
+function readCaCerts(context: Context, now: Date): CaCerts {
+  const { layout } = context;
+  const first = (path: string, what: string) => {
+    const der = fromPem(readCaText(path, what), 'CERTIFICATE')[0];
+    if (!der)
+      throw new McpkiError('CA_CORRUPT', `${path} holds no PEM certificate`, 'restore the CA files from a backup');
+    return der;
+  };
+  const rootDer = first(layout.rootCert, 'the root certificate');
+  const intermediates = [
+    first(layout.intermediateCert, 'the intermediate certificate'),
+    ...retiredIntermediates(layout.retiredDir).map((files) => first(files.cert, 'the retired intermediate')),
+  ];
+  return caCertsOf(context, rootDer, intermediates, now);
+}
+
+/** Whether CRLs are shared through the inventory: only PostgreSQL is shared by several homes. */
+function sharesCrls(store: Store): boolean {
+  return store.dialect === 'postgres';
+}
+
+/** A stored CRL whose every signature checked out: rebuilt from its DER, nothing else of the row kept. */
+interface CheckedCrl {
+  number: bigint;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  pem: string;
+  crls: PublishedCrl[];
+  /** holds a CRL of each issuer this home signs with, and not past its nextUpdate: fit to serve as it is */
+  complete: boolean;
+}
+
+function forged(row: StoredCrl, context: Context, why: string, hint?: string): McpkiError {
+  return new McpkiError(
+    'STORE_CORRUPT',
+    `the newest CRL in the inventory (#${row.number}) is refused: ${why}; ${context.layout.crl} is kept as it is`,
+    hint ??
+      `it was not published by mcpki with this CA: find out who can write to the inventory, remove that row of its crls table (ca ${row.ca}, number ${row.number}), then run "mcpki crl"`,
+  );
+}
+
+/**
+ * Checks a stored CRL row as hostile input: every CRL in it must be signed by this home's root or one of its
+ * intermediates, and the intermediates' CRLs must carry the row's number. Throws STORE_CORRUPT otherwise.
+ */
+function checkStoredCrl(context: Context, row: StoredCrl, ca: CaCerts, now: Date): CheckedCrl {
+  if (row.pem.length > CRL_FILE_LIMIT) throw forged(row, context, `it is larger than ${CRL_FILE_LIMIT} bytes`);
+  let ders: Buffer[];
+  try {
+    ders = fromPem(row.pem, 'X509 CRL');
+  } catch (error) {
+    throw forged(row, context, `it is not PEM (${(error as Error).message})`);
+  }
+  if (ders.length === 0) throw forged(row, context, 'it holds no CRL');
+  const rootKeyId = ca.caId;
+  const blocks: Buffer[] = [];
+  const crls: PublishedCrl[] = [];
+  let rootBlock: Buffer | undefined;
+  for (const der of ders) {
+    let crl: PublishedCrl;
+    try {
+      crl = readCrl(der);
+    } catch (error) {
+      throw forged(row, context, `a CRL in it cannot be read (${(error as Error).message})`);
+    }
+    if (crl.keyId === rootKeyId) {
+      if (!crlSignedBy(der, ca.rootDer)) throw forged(row, context, "its root CRL's signature does not verify");
+      rootBlock = der;
+      continue;
+    }
+    if (!ca.intermediates.some((issuer) => crlKeyIdOf(issuer) === crl.keyId))
+      throw forged(
+        row,
+        context,
+        `a CRL in it is signed by an intermediate this home does not have (key identifier ${crl.keyId?.slice(0, 64) ?? 'none'})`,
+        `if the intermediate was rotated on another host, copy its ca/intermediate.crt, ca/intermediate.key and ca/retired/ into ${context.layout.root}/ca (docs/store.md, "Provisioning a second host"); otherwise the row was not published by mcpki with this CA: find out who can write to the inventory and remove it (crls table, number ${row.number})`,
+      );
+    if (!ca.intermediates.some((issuer) => crlSignedBy(der, issuer)))
+      throw forged(row, context, "a CRL in it is not signed by this home's intermediate (wrong signature)");
+    if (crl.number !== row.number.toString())
+      throw forged(row, context, `a CRL in it is numbered ${crl.number ?? '(none)'}, not ${row.number}`);
+    blocks.push(der);
+    crls.push(crl);
+  }
+  if (blocks.length === 0) throw forged(row, context, 'it holds no CRL of an intermediate');
+  const root =
+    rootBlock ??
+    (() => {
+      const stored = storedRootCrl(context.layout.rootCrl, ca.rootDer);
+      return stored ? fromPem(stored.pem, 'X509 CRL')[0] : undefined;
+    })();
+  const first = crls.reduce((soonest, crl) =>
+    (crl.nextUpdate?.getTime() ?? 0) < (soonest.nextUpdate?.getTime() ?? 0) ? crl : soonest,
+  );
+  const have = [...new Set(crls.map((crl) => crl.keyId ?? '?'))].sort().join(',');
+  const nextUpdate = first.nextUpdate ?? first.thisUpdate;
+  return {
+    number: row.number,
+    thisUpdate: first.thisUpdate,
+    nextUpdate,
+    pem: [...blocks, ...(root ? [root] : [])].map((der) => toPem('X509 CRL', der)).join(''),
+    crls: [...crls, ...(root ? [readCrl(root)] : [])],
+    complete: have === ca.issuerKeyIds.join(',') && nextUpdate > now,
+  };
+}
+
+/** The newest stored CRL of this CA when it is newer than `than`, checked; undefined when there is none. */
+function newerStoredCrl(context: Context, store: Store, ca: CaCerts, than: bigint, now: Date): CheckedCrl | undefined {
+  const newest = store.crls().newestNumber(ca.caId);
+  if (newest === undefined || newest <= than) return undefined;
+  const row = store.crls().newest(ca.caId);
+  if (!row || row.number <= than) return undefined;
+  return checkStoredCrl(context, row, ca, now);
+}
+
+/** Whether a CRL file lists exactly the serials the inventory has as revoked by these issuers. */
+function listsExactly(crls: PublishedCrl[], wanted: ReadonlySet<string>, rootKeyId: string): boolean {
+  const listed = new Set(crls.filter((crl) => crl.keyId !== rootKeyId).flatMap((crl) => crl.revoked));
+  return listed.size === wanted.size && [...wanted].every((serial) => listed.has(serial));
+}
+
 export function generateCrl(context: Context, options: CrlOptions = {}): CrlResult {
   const days = options.days ?? DEFAULT_CRL_DAYS;
   if (!Number.isInteger(days) || days < 1 || days > MAX_CRL_DAYS) {
@@ -212,25 +368,86 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
   const current = loadIssuingCa(context);
   const signers: Signer[] = [{ der: current.der, key: current.key }, ...retiredSigners(context.layout.retiredDir)];
   const store = context.store();
+  // a CRL another home publishes while this one waits for the lock is as good as one signed here
+  const before = sharesCrls(store) ? (store.crls().newestNumber(crlKeyIdOf(current.rootDer)) ?? 0n) : 0n;
+  return store.withPublishLock(
+    'crl',
+    () => publishLocked(context, store, current, signers, days, out, before, options),
+    options.lockWaitMs,
+  );
+}
+
+function publishLocked(
+  context: Context,
+  store: Store,
+  current: ReturnType<typeof loadIssuingCa>,
+  signers: Signer[],
+  days: number,
+  out: string | undefined,
+  /** the newest stored number before waiting for the lock */
+  before: bigint,
+  options: CrlOptions,
+): CrlResult {
   const now = context.now();
   const nextUpdate = new Date(now.getTime() + days * DAY);
-  // never below a number already published, even when the inventory was restored from an older copy
-  const number = store.nextCounter(
-    'crl_number',
-    publishedCrlNumber(
-      context.layout.crl,
-      crlKeyIdOf(current.rootDer),
-      signers.map((signer) => signer.der),
-    ),
+  const ca = caCertsOf(
+    context,
+    current.rootDer,
+    signers.map((signer) => signer.der),
+    now,
   );
-  const revoked: CrlResult['revoked'] = [];
+  const issuing = signers
+    .map((signer) => ({ signer, cert: new X509Certificate(signer.der) }))
+    .filter(({ cert }) => new Date(cert.validTo) >= now)
+    .map(({ signer, cert }) => {
+      const issuerSerial = cert.serialNumber.toUpperCase();
+      return { signer, issuerSerial, entries: store.crls().revocations(issuerSerial) };
+    });
+  const revoked: CrlResult['revoked'] = issuing.flatMap(({ issuerSerial, entries }) =>
+    entries.map((e) => ({
+      serial: e.serial,
+      name: e.name,
+      revokedAt: e.revokedAt!,
+      reason: e.revocationReason!,
+      issuerSerial,
+    })),
+  );
+  const paths = [context.layout.crl];
+  if (out) paths.push(out);
+  const published = publishedCrlNumber(context.layout.crl, ca.caId, ca.intermediates);
+  const shared = sharesCrls(store);
+  const newer = shared ? newerStoredCrl(context, store, ca, published, now) : undefined;
+  if (
+    newer?.complete &&
+    newer.number > before &&
+    newer.nextUpdate.getTime() - newer.thisUpdate.getTime() === days * DAY &&
+    listsExactly(newer.crls, new Set(revoked.map((r) => normalizeSerial(r.serial))), ca.caId)
+  ) {
+    // published by another home while this one waited, with the same revocations and lifetime: served as it is
+    const includesRoot = newer.crls.some((crl) => crl.keyId === ca.caId);
+    writeFilesAtomic(paths.map((path) => ({ path, data: newer.pem, mode: 0o644 })));
+    store.addEvent({
+      type: 'crl.copied',
+      detail: { number: newer.number.toString(), revoked: revoked.length, includesRoot, paths },
+    });
+    return {
+      pem: newer.pem,
+      number: newer.number.toString(),
+      thisUpdate: newer.thisUpdate.toISOString(),
+      nextUpdate: newer.nextUpdate.toISOString(),
+      revoked,
+      includesRoot,
+      paths,
+      warnings: [],
+      source: 'copied',
+      shared,
+    };
+  }
+  // never below a number already published, even when the inventory was restored from an older copy
+  const number = store.nextCounter('crl_number', newer && newer.number > published ? newer.number : published);
   let pem = '';
-  for (const signer of signers) {
-    const cert = new X509Certificate(signer.der);
-    if (new Date(cert.validTo) < now) continue;
-    const issuerSerial = cert.serialNumber.toUpperCase();
+  for (const { signer, entries } of issuing) {
     const parts = readCertificate(signer.der);
-    const entries = store.revokedBy(issuerSerial);
     const der = signCrl(
       {
         issuer: parts.subject,
@@ -247,14 +464,6 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
       signatureAlgorithmFor(signer.key),
     );
     pem += toPem('X509 CRL', der);
-    for (const e of entries)
-      revoked.push({
-        serial: e.serial,
-        name: e.name,
-        revokedAt: e.revokedAt!,
-        reason: e.revocationReason!,
-        issuerSerial,
-      });
   }
   const warnings: string[] = [];
   const rootCrl = ensureRootCrl(context, current.rootDer, options.rootPassphrase);
@@ -263,10 +472,19 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
     warnings.push(
       'the root key is encrypted and this home has no root CRL (or a damaged one), so the file holds only the intermediate\'s CRL: full-chain checks (nginx ssl_crl, Node\'s crl option) reject every client; run "mcpki crl" once with MCPKI_ROOT_PASSPHRASE set',
     );
-  const paths = [context.layout.crl];
-  if (out) paths.push(out);
   // both or neither
   writeFilesAtomic(paths.map((path) => ({ path, data: pem, mode: 0o644 })));
+  if (shared) {
+    store.crls().put({
+      ca: ca.caId,
+      number,
+      issuer: issuing[0]?.issuerSerial ?? current.cert.serialNumber.toUpperCase(),
+      thisUpdate: now.toISOString(),
+      nextUpdate: nextUpdate.toISOString(),
+      pem,
+      publishedBy: `${hostname()}:${context.layout.root}`,
+    });
+  }
   store.addEvent({
     type: 'crl.generated',
     detail: { number: number.toString(), revoked: revoked.length, includesRoot: rootCrl !== null, paths },
@@ -280,7 +498,70 @@ export function generateCrl(context: Context, options: CrlOptions = {}): CrlResu
     includesRoot: rootCrl !== null,
     paths,
     warnings,
+    source: 'signed',
+    shared,
   };
+}
+
+export interface AdoptedCrl {
+  /** the number now in HOME/ca/crl.pem */
+  number: string;
+  /** the number it held before */
+  previous: string;
+  pem: string;
+}
+
+/**
+ * On an inventory several homes share: when the newest stored CRL of this CA is newer than HOME/ca/crl.pem,
+ * holds a CRL of every intermediate this home signs with and has not passed its nextUpdate, HOME/ca/crl.pem
+ * becomes that CRL (its signatures checked first: a row that fails is refused with STORE_CORRUPT and the file
+ * is kept). No number is signed. Returns what was written, or undefined when nothing was.
+ * `known`: the number the caller last saw in the file; with it, the check is one indexed query when nothing is newer.
+ */
+export function adoptNewestCrl(context: Context, known?: bigint): AdoptedCrl | undefined {
+  const store = context.store();
+  if (!sharesCrls(store)) return undefined;
+  const now = context.now();
+  const ca = readCaCerts(context, now);
+  if (known !== undefined) {
+    const newest = store.crls().newestNumber(ca.caId);
+    if (newest === undefined || newest <= known) return undefined;
+  }
+  return store.withPublishLock('crl', () => {
+    const published = publishedCrlNumber(context.layout.crl, ca.caId, ca.intermediates);
+    const newer = newerStoredCrl(context, store, ca, published, now);
+    if (!newer?.complete) return undefined;
+    writeFileAtomic(context.layout.crl, newer.pem, 0o644);
+    store.addEvent({
+      type: 'crl.copied',
+      detail: { number: newer.number.toString(), previous: published.toString(), paths: [context.layout.crl] },
+    });
+    return { number: newer.number.toString(), previous: published.toString(), pem: newer.pem };
+  });
+}
+
+/**
+ * Read-only: the newest CRL number stored for this CA when it is higher than HOME/ca/crl.pem's (a check would
+ * make it this home's, signatures permitting); undefined otherwise, or when the inventory is not shared.
+ */
+export function newerStoredCrlNumber(context: Context, store: Store): { newest: bigint; own: bigint } | undefined {
+  if (!sharesCrls(store)) return undefined;
+  const ca = readCaCerts(context, context.now());
+  const newest = store.crls().newestNumber(ca.caId);
+  if (newest === undefined) return undefined;
+  const own = publishedCrlNumber(context.layout.crl, ca.caId, ca.intermediates);
+  return newest > own ? { newest, own } : undefined;
+}
+
+/** Whether this home's inventory is shared by several homes, which then serve the newest CRL stored there. */
+export function crlsShared(context: Context): boolean {
+  return sharesCrls(context.store());
+}
+
+/** The highest intermediate cRLNumber in HOME/ca/crl.pem that this CA signed (0 when none). */
+export function homeCrlNumber(context: Context): bigint {
+  const ca = readCaCerts(context, context.now());
+  return publishedCrlNumber(context.layout.crl, ca.caId, ca.intermediates);
 }
 
 /** The stored root CRL when it is one CRL of this root (issuer, key identifier and signature); null otherwise. */

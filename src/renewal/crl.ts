@@ -15,8 +15,11 @@ import { McpkiError } from '../errors.js';
 import {
   CRL_FILE_LIMIT,
   crlKeyIdOf,
+  adoptNewestCrl,
   generateCrl,
+  newerStoredCrlNumber,
   readCaText,
+  type AdoptedCrl,
   listCrlIssuers,
   normalizeSerial,
   readCrlFile,
@@ -39,6 +42,7 @@ export type CrlCode =
   | 'root'
   | 'target'
   | 'reload-pending'
+  | 'newer'
   | 'not-yet';
 
 /** The published CRL (HOME/ca/crl.pem): as it is now in a plan, as the run left it in an outcome. */
@@ -72,6 +76,11 @@ export interface CrlOutcome extends CrlState {
   hooksRun: number;
   /** from generateCrl, e.g. a root CRL that could not be signed */
   warnings: string[];
+  /**
+   * the newest CRL another home of a shared inventory published, made this home's (no number signed here):
+   * its number and the one this home's file held before; null otherwise
+   */
+  copied: { number: string; previous: string } | null;
   error?: { code: string; message: string; hint: string | null };
 }
 
@@ -347,7 +356,22 @@ function inspect(context: Context, declared: DeclaredCrl, store: Store | undefin
 /** Whether the declared CRL is due and why; null without a `crl:` section. Reads only. */
 export function planCrl(context: Context, config: Config): CrlPlan | null {
   if (!config.crl) return null;
-  return inspect(context, config.crl, context.existingStore(), context.now());
+  const store = context.existingStore();
+  const plan = inspect(context, config.crl, store, context.now());
+  let newer: ReturnType<typeof newerStoredCrlNumber>;
+  try {
+    newer = store && hasLocalCa(context) ? newerStoredCrlNumber(context, store) : undefined;
+  } catch {
+    newer = undefined; // the check itself reports what is wrong
+  }
+  if (newer && plan.code !== 'no-ca') {
+    plan.due = true;
+    plan.code = 'newer';
+    plan.reason = `CRL #${newer.newest}, stored by another home of the inventory, is newer than this home's #${newer.own}: it is copied (after its signatures are checked)${plan.publish ? `, then ${plan.reason}` : ''}`;
+    plan.nextCheck = context.now().toISOString();
+    if (!plan.publish) plan.targets = config.crl.targets.map((t) => t.path);
+  }
+  return plan;
 }
 
 /** Writes one copy: a temp file with the final mode and owner, fsynced, renamed over the path. */
@@ -387,7 +411,24 @@ function errorBody(error: unknown): { code: string; message: string; hint: strin
 export async function applyCrl(context: Context, declared: DeclaredCrl): Promise<CrlOutcome> {
   const store = context.store();
   const now = context.now();
+  // a shared inventory: the newest CRL another home published replaces an older HOME/ca/crl.pem first, so a
+  // revocation made there is served here without a number of this home's own
+  let adopted: AdoptedCrl | undefined;
+  let refused: unknown;
+  if (hasLocalCa(context)) {
+    try {
+      adopted = adoptNewestCrl(context);
+    } catch (error) {
+      refused = error;
+    }
+  }
   const plan = inspect(context, declared, store, now);
+  if (adopted) {
+    plan.due = true;
+    plan.code = 'newer';
+    plan.reason = `CRL #${adopted.number}, the newest another home of the inventory published, replaces #${adopted.previous}${plan.publish ? ` (then: ${plan.reason})` : ''}`;
+    if (!plan.publish) plan.targets = declared.targets.map((t) => t.path);
+  }
   const outcome: CrlOutcome = {
     action: plan.code === 'no-ca' ? 'skipped' : 'unchanged',
     code: plan.code,
@@ -400,10 +441,12 @@ export async function applyCrl(context: Context, declared: DeclaredCrl): Promise
     deployed: [],
     hooksRun: 0,
     warnings: [],
+    copied: adopted ? { number: adopted.number, previous: adopted.previous } : null,
   };
-  if (!plan.due) return outcome;
+  if (!plan.due && !refused) return outcome;
   const hooks: HookResult[] = [];
   try {
+    if (refused) throw refused; // a stored CRL that fails its checks: nothing is published over the good file
     let pem: Buffer;
     if (plan.publish) {
       const result = generateCrl(context, { days: declared.days });
@@ -426,7 +469,7 @@ export async function applyCrl(context: Context, declared: DeclaredCrl): Promise
       writeCopy(target, pem, ids);
       outcome.deployed.push(target.path);
     }
-    if (outcome.action !== 'published' && outcome.deployed.length > 0) outcome.action = 'deployed';
+    if (outcome.action !== 'published' && (outcome.deployed.length > 0 || adopted)) outcome.action = 'deployed';
     if (declared.hooks.reload.length > 0 && (outcome.action !== 'unchanged' || plan.code === 'reload-pending')) {
       store.setSetting(RELOAD_PENDING, '1');
       const env = {

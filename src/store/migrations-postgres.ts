@@ -181,4 +181,20 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   ALTER TABLE renewal_state DROP CONSTRAINT renewal_state_pkey;
   ALTER TABLE renewal_state ADD PRIMARY KEY (scope, name);
   `,
+  // the CRLs published on an inventory several homes share (issue 12): the whole file each one wrote (the
+  // intermediates' CRLs, then the root's), so every home can serve the newest after checking its signatures.
+  // CRLs are public; ca is the root's key identifier (hex), issuer the serial of the intermediate that signed it
+  `
+  CREATE TABLE IF NOT EXISTS crls (
+    ca TEXT NOT NULL,
+    number BIGINT NOT NULL,
+    issuer TEXT NOT NULL,
+    this_update TEXT NOT NULL,
+    next_update TEXT NOT NULL,
+    pem TEXT NOT NULL,
+    published_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (ca, number)
+  );
+  `,
 ];

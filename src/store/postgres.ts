@@ -273,6 +273,18 @@ export class PostgresConnection implements Connection {
     return row.locked;
   }
 
+  /**
+   * pg_advisory_lock on this session, waiting at most `waitMs` (lock_timeout for this one statement: the three
+   * run as one implicit transaction, so a timeout also undoes the SET). Throws PostgreSQL's 55P03 when the wait
+   * runs out. Held until advisoryUnlock or until the session ends.
+   */
+  advisoryLock(name: string, waitMs: number): void {
+    const ms = Math.max(1, Math.floor(waitMs));
+    this.exec(
+      `SET lock_timeout = ${ms}; SELECT pg_advisory_lock(${LOCK_NAMESPACE}, ${lockKey(`${this.schema}:${name}`)}); RESET lock_timeout`,
+    );
+  }
+
   advisoryUnlock(name: string): void {
     this.prepare('SELECT pg_advisory_unlock(?, ?)').get(LOCK_NAMESPACE, lockKey(`${this.schema}:${name}`));
   }

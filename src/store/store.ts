@@ -19,6 +19,7 @@ import { installError } from '../install.js';
 import type { San } from '../pki/names.js';
 import { AcmeServerTables } from './acme-server.js';
 import { SharedKeyTables } from './shared-keys.js';
+import { CrlTables } from './crls.js';
 import { AcmeServerShared } from './acme-server-shared.js';
 import type { Connection, SqlStatement } from './connection.js';
 import type { PostgresLocation } from './location.js';
@@ -360,6 +361,9 @@ function postgresError(error: unknown, label: string, code: string, message: str
     },
   );
 }
+
+/** How long a CRL publisher waits for another one to finish (a publication takes milliseconds). */
+export const PUBLISH_LOCK_WAIT_MS = 60_000;
 
 /** How many copies of the inventory HOME/backups keeps (the newest). */
 export const BACKUP_GENERATIONS = 5;
@@ -1020,6 +1024,54 @@ export class Store {
       // a new session means the old one, and its lock, are already gone
       if (postgres.session === session) this.run(() => postgres.advisoryUnlock(key));
     };
+  }
+
+  /**
+   * Runs `fn` as the only publisher of `name` (a CRL) among every process on any host that uses this inventory:
+   * on PostgreSQL a session advisory lock per inventory (schema), waited for at most `waitMs`, released when
+   * `fn` ends (or when the session drops); on SQLite, where one home is one machine, `fn` runs at once.
+   */
+  withPublishLock<T>(name: string, fn: () => T, waitMs = PUBLISH_LOCK_WAIT_MS): T {
+    const postgres = this.postgres;
+    if (!postgres) return fn();
+    const key = `publish:${name}`;
+    try {
+      postgres.advisoryLock(key, waitMs);
+    } catch (error) {
+      if ((error as { code?: string }).code === '55P03')
+        throw new McpkiError(
+          'STORE_BUSY',
+          `another mcpki process kept publishing the ${name.toUpperCase()} of the inventory ${this.path} for ${Math.round(waitMs / 1000)} s`,
+          'try again; if it persists, look for a hung mcpki crl, serve or acme-server on any host that uses this inventory',
+          { cause: error },
+        );
+      throw storeError(error, this.path, 'postgres');
+    }
+    const session = postgres.session;
+    try {
+      return fn();
+    } finally {
+      // a new session means the old one, and its lock, are already gone
+      if (postgres.session === session) {
+        try {
+          postgres.advisoryUnlock(key);
+        } catch {
+          // the session is going away: the server releases the lock with it
+        }
+      }
+    }
+  }
+
+  private crlTables: CrlTables | undefined;
+
+  /** The published CRLs of an inventory several homes share (src/store/crls.ts). */
+  crls(): CrlTables {
+    this.crlTables ??= new CrlTables(
+      (sql) => this.statement(sql),
+      (fn) => this.run(fn),
+      this.now,
+    );
+    return this.crlTables;
   }
 
   // --- the ACME server -------------------------------------------------------------------------------

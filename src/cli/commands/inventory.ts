@@ -185,7 +185,7 @@ Examples:
           out,
           crl,
           () =>
-            `${color.green('wrote')} CRL #${crl.number} with ${crl.revoked.length} revoked certificate(s), next update ${formatDate(crl.nextUpdate)}\n${crl.paths.map((p) => `  ${p}`).join('\n')}`,
+            `${color.green('wrote')} CRL #${crl.number} with ${crl.revoked.length} revoked certificate(s), next update ${formatDate(crl.nextUpdate)}${crl.source === 'copied' ? ': copied, the newest CRL another home of the inventory published while this one waited (no new number signed)' : crl.shared ? ': signed here, a new number' : ''}\n${crl.paths.map((p) => `  ${p}`).join('\n')}`,
         );
       }),
     );
