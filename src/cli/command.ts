@@ -14,6 +14,20 @@ export interface ActionEnv {
   out: GlobalOptions;
 }
 
+/**
+ * Set by bin/mcpki.js, which ends the process with process.exit() right after the command (exitWhenIdle): an
+ * SQLite inventory is then left open. Its rows are durable at commit (synchronous = FULL, src/store/sqlite.ts);
+ * closing would only checkpoint the WAL into mcpki.db and delete it, two more fsyncs, which the next process
+ * does not need (it reads the WAL). Processes that run main() and go on (tests, the code-cache build) close.
+ */
+const EXITS_AFTER_COMMAND = Symbol.for('mcpki.cli.exitsAfterCommand');
+
+function leftOpenAtExit(context: Context): boolean {
+  return (
+    (globalThis as Record<symbol, unknown>)[EXITS_AFTER_COMMAND] === true && context.storeLocation.kind === 'sqlite'
+  );
+}
+
 /** Commands that act on mcpki.yaml: an error's fix names its keys (days:) rather than options (--days). */
 const CONFIG_COMMANDS = new Set(['apply', 'renew', 'serve']);
 
@@ -49,7 +63,7 @@ export function action<Args extends unknown[]>(
     } catch (error) {
       process.exitCode = reportError(out, error);
     } finally {
-      context?.close();
+      if (context && !leftOpenAtExit(context)) context.close();
     }
   };
 }
