@@ -84,6 +84,8 @@ export function snapshot(root) {
   const entries = {};
   const walk = (dir) => {
     for (const name of readdirSync(dir).sort()) {
+      // SQLite's shared-memory index of the WAL, rebuilt by the first process that opens the inventory: not state
+      if (name.endsWith('.db-shm')) continue;
       const path = join(dir, name);
       const st = lstatSync(path);
       const rel = path.slice(root.length + 1);
