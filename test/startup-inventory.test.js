@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, hasCommand, mcpki, tempDir } from './helpers.js';
 
@@ -135,6 +135,31 @@ test(
       assert.match(r.stdout, /after main/);
       assert.equal(existsSync(join(home, 'mcpki.db-wal')), false, 'closing the last connection removes the WAL');
       assert.deepEqual(namesByPython(join(home, 'mcpki.db')), ['kept']);
+    } finally {
+      cleanup();
+    }
+  },
+);
+
+test(
+  'a large WAL is checkpointed at exit (a batch), a small one is left for the next process',
+  { skip: skipSqlite },
+  () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const home = join(dir, 'home');
+      const wal = join(home, 'mcpki.db-wal');
+      assert.equal(mcpki(['--home', home, 'init']).status, 0);
+      assert.ok(existsSync(wal), 'init leaves its small WAL');
+      const requests = join(dir, 'requests.txt');
+      writeFileSync(requests, Array.from({ length: 200 }, (_, i) => `server b${i} b${i}.localhost\n`).join(''));
+      const batch = mcpki(['--home', home, 'issue', 'batch', requests, '--out', join(dir, 'out')]);
+      assert.equal(batch.status, 0, batch.stderr);
+      assert.equal(existsSync(wal), false, 'the batch WAL (over 512 KiB) was checkpointed and removed at exit');
+      assert.equal(namesByPython(join(home, 'mcpki.db')).length, 200);
+      assert.equal(mcpki(['--home', home, 'issue', 'server', 'one', 'one.localhost']).status, 0);
+      assert.ok(existsSync(wal) && statSync(wal).size <= 512 * 1024, 'one issue leaves its WAL');
+      assert.equal(namesByPython(join(home, 'mcpki.db')).length, 201);
     } finally {
       cleanup();
     }

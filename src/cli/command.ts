@@ -1,5 +1,6 @@
 // Glue between commander and the core: every action gets a Context and the output options, and every
 // error becomes one message, one hint and the documented exit code.
+import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { createContext, type Context } from '../index.js';
 import { reportError, type OutputOptions } from './output.js';
@@ -16,16 +17,29 @@ export interface ActionEnv {
 
 /**
  * Set by bin/mcpki.js, which ends the process with process.exit() right after the command (exitWhenIdle): an
- * SQLite inventory is then left open. Its rows are durable at commit (synchronous = FULL, src/store/sqlite.ts);
- * closing would only checkpoint the WAL into mcpki.db and delete it, two more fsyncs, which the next process
- * does not need (it reads the WAL). Processes that run main() and go on (tests, the code-cache build) close.
+ * SQLite inventory is then left open (unless its WAL has grown large). Its rows are durable at commit
+ * (synchronous = FULL, src/store/sqlite.ts); closing would only checkpoint the WAL into mcpki.db and delete it,
+ * two more fsyncs, which the next process does not need (it reads the WAL). Processes that run main() and go
+ * on (tests, the code-cache build) close.
  */
 const EXITS_AFTER_COMMAND = Symbol.for('mcpki.cli.exitsAfterCommand');
 
+/**
+ * Up to this much WAL is left for the next process, which reads it frame by frame when it opens the inventory
+ * (about 1 ms per MiB); a larger one (a batch, or many commands since the last checkpoint) is checkpointed into
+ * mcpki.db and removed by closing, as before. A single `issue` adds about 30 KiB.
+ */
+const WAL_LEFT_AT_EXIT = 512 * 1024;
+
 function leftOpenAtExit(context: Context): boolean {
-  return (
-    (globalThis as Record<symbol, unknown>)[EXITS_AFTER_COMMAND] === true && context.storeLocation.kind === 'sqlite'
-  );
+  if ((globalThis as Record<symbol, unknown>)[EXITS_AFTER_COMMAND] !== true) return false;
+  if (context.storeLocation.kind !== 'sqlite') return false;
+  try {
+    const wal = statSync(`${context.layout.database}-wal`, { throwIfNoEntry: false });
+    return wal === undefined || wal.size <= WAL_LEFT_AT_EXIT;
+  } catch {
+    return false;
+  }
 }
 
 /** Commands that act on mcpki.yaml: an error's fix names its keys (days:) rather than options (--days). */
