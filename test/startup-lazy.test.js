@@ -28,7 +28,7 @@ function builtinsLoaded(dir, args) {
 
 const loads = (modules, name) => modules.includes(`NativeModule ${name}`);
 
-test('list, show and --version load neither node:crypto nor node:worker_threads; issue still signs', (t) => {
+test('list, show and --version load none of node:crypto, node:worker_threads and node:os; issue still signs', (t) => {
   if (process.env.MCPKI_TEST_POSTGRES) return t.skip('the PostgreSQL store runs in a worker thread');
   const { dir, cleanup } = tempDir();
   try {
@@ -44,7 +44,7 @@ test('list, show and --version load neither node:crypto nor node:worker_threads;
       ['--home', home, 'show', 'web'],
     ]) {
       const { modules } = builtinsLoaded(dir, args);
-      for (const name of ['crypto', 'worker_threads'])
+      for (const name of ['crypto', 'worker_threads', 'os'])
         assert.ok(!loads(modules, name), `mcpki ${args.join(' ')} loaded ${name}`);
     }
     const shown = mcpki(['--home', home, '--json', 'show', 'web']);

@@ -100,6 +100,8 @@ for (const key of ${JSON.stringify(exports)})
 
 const lazyCrypto = lazyBuiltin('crypto');
 const lazyWorkers = lazyBuiltin('worker_threads');
+// node:os: the inventory's hostname (locks) and the home's homedir, neither needed by list or show
+const lazyOs = lazyBuiltin('os');
 
 const lazyChildProcess = lazy(/^(node:)?child_process$/, 'child_process', 'node:child_process', LAZY_CHILD_PROCESS);
 const lazyYaml = lazy(/^yaml$/, 'yaml', 'yaml', LAZY_YAML);
@@ -113,7 +115,7 @@ const common: BuildOptions = {
   define: { 'import.meta.url': '__mcpkiModuleUrl' },
   banner: { js: "var __mcpkiModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
   external: ['acme-client', 'cron', 'yaml'],
-  plugins: [lazyChildProcess, lazyYaml, lazyCrypto, lazyWorkers],
+  plugins: [lazyChildProcess, lazyYaml, lazyCrypto, lazyWorkers, lazyOs],
   logLevel: 'warning',
 };
 
@@ -133,9 +135,9 @@ const groupBundles = (groups: string[], plugins: Plugin[]) =>
 // loaded yaml (its mcpki.yaml came from HOME/cache)
 await groupBundles(
   GROUPS.filter((group) => group !== 'serve'),
-  [lazyChildProcess, lazyYaml, lazyCrypto, lazyWorkers],
+  [lazyChildProcess, lazyYaml, lazyCrypto, lazyWorkers, lazyOs],
 );
-await groupBundles(['serve'], [lazyChildProcess, lazyCrypto, lazyWorkers]);
+await groupBundles(['serve'], [lazyChildProcess, lazyCrypto, lazyWorkers, lazyOs]);
 // The PostgreSQL worker with pg inside, one file: 30 ms less CPU per start than importing pg's ~40 files
 // (median of 20 starts each, 169 ms against 199 ms; a worker that loads nothing takes 93 ms). Node 20 has no
 // code cache for worker threads.
