@@ -142,7 +142,7 @@ test(
 );
 
 test(
-  'a large WAL is checkpointed at exit (a batch), a small one is left for the next process',
+  'issue server, list and show leave a small WAL for the next process; a batch, init and revoke checkpoint it',
   { skip: skipSqlite },
   () => {
     const { dir, cleanup } = tempDir();
@@ -150,7 +150,7 @@ test(
       const home = join(dir, 'home');
       const wal = join(home, 'mcpki.db-wal');
       assert.equal(mcpki(['--home', home, 'init']).status, 0);
-      assert.ok(existsSync(wal), 'init leaves its small WAL');
+      assert.equal(existsSync(wal), false, 'init closes the inventory: mcpki.db alone holds the CA');
       const requests = join(dir, 'requests.txt');
       writeFileSync(requests, Array.from({ length: 200 }, (_, i) => `server b${i} b${i}.localhost\n`).join(''));
       const batch = mcpki(['--home', home, 'issue', 'batch', requests, '--out', join(dir, 'out')]);
@@ -159,7 +159,12 @@ test(
       assert.equal(namesByPython(join(home, 'mcpki.db')).length, 200);
       assert.equal(mcpki(['--home', home, 'issue', 'server', 'one', 'one.localhost']).status, 0);
       assert.ok(existsSync(wal) && statSync(wal).size <= 512 * 1024, 'one issue leaves its WAL');
+      assert.equal(mcpki(['--home', home, 'list']).status, 0);
+      assert.ok(existsSync(wal), 'list leaves it too');
       assert.equal(namesByPython(join(home, 'mcpki.db')).length, 201);
+      // a command whose start-up does not count closes: its checkpoint puts everything back into mcpki.db
+      assert.equal(mcpki(['--home', home, 'revoke', 'one']).status, 0);
+      assert.equal(existsSync(wal), false, 'revoke closed the inventory');
     } finally {
       cleanup();
     }

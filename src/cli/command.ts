@@ -31,8 +31,20 @@ const EXITS_AFTER_COMMAND = Symbol.for('mcpki.cli.exitsAfterCommand');
  */
 const WAL_LEFT_AT_EXIT = 512 * 1024;
 
-function leftOpenAtExit(context: Context): boolean {
+/**
+ * The commands whose start-up counts (issue 9: `issue server|client`, `list`, `show`) leave the inventory open;
+ * every other one closes it as before, so that after `init`, `ca`, `revoke`, `forget`, `apply` or a batch,
+ * mcpki.db alone holds the whole inventory again (a plain copy of it is a whole copy).
+ */
+function isHotCommand(command: Command): boolean {
+  const name = command.name();
+  if (command.parent?.name() === 'issue') return name === 'server' || name === 'client';
+  return name === 'list' || name === 'show';
+}
+
+function leftOpenAtExit(context: Context, command: Command): boolean {
   if ((globalThis as Record<symbol, unknown>)[EXITS_AFTER_COMMAND] !== true) return false;
+  if (!isHotCommand(command)) return false;
   if (context.storeLocation.kind !== 'sqlite') return false;
   try {
     const wal = statSync(`${context.layout.database}-wal`, { throwIfNoEntry: false });
@@ -77,7 +89,7 @@ export function action<Args extends unknown[]>(
     } catch (error) {
       process.exitCode = reportError(out, error);
     } finally {
-      if (context && !leftOpenAtExit(context)) context.close();
+      if (context && !leftOpenAtExit(context, command)) context.close();
     }
   };
 }
