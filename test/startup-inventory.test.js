@@ -151,6 +151,8 @@ test(
       const wal = join(home, 'mcpki.db-wal');
       assert.equal(mcpki(['--home', home, 'init']).status, 0);
       assert.equal(existsSync(wal), false, 'init closes the inventory: mcpki.db alone holds the CA');
+      assert.equal(mcpki(['--home', home, 'list']).status, 0);
+      assert.equal(existsSync(wal), false, 'list leaves no empty WAL behind');
       const requests = join(dir, 'requests.txt');
       writeFileSync(requests, Array.from({ length: 200 }, (_, i) => `server b${i} b${i}.localhost\n`).join(''));
       const batch = mcpki(['--home', home, 'issue', 'batch', requests, '--out', join(dir, 'out')]);

@@ -48,7 +48,8 @@ function leftOpenAtExit(context: Context, command: Command): boolean {
   if (context.storeLocation.kind !== 'sqlite') return false;
   try {
     const wal = statSync(`${context.layout.database}-wal`, { throwIfNoEntry: false });
-    return wal === undefined || wal.size <= WAL_LEFT_AT_EXIT;
+    // an empty WAL (a read of an inventory the last command closed) is removed by closing, as before
+    return wal !== undefined && wal.size > 0 && wal.size <= WAL_LEFT_AT_EXIT;
   } catch {
     return false;
   }
