@@ -67,7 +67,8 @@ const USAGE = `usage: node bench/run.js [options]    (or: npm run bench -- [opti
   --mkcert N      mkcert processes per repetition, 0 to skip (default 200)
   --no-mkcert     skip the mkcert comparison
   --against DIR   another built mcpki tree (e.g. a checkout of main): its \`issue batch\` runs in the same
-                  repetitions, interleaved, and the table gives this tree's rate over that one's
+                  repetitions, and its issue, list, show and --version in the same start-up rounds,
+                  interleaved; the tables give this tree over that one
   --only PART     run only "startup" or only "batch"
   --out FILE      result file (default bench/results/latest.json)
   --check         exit with status 1 when a target is missed
@@ -242,7 +243,32 @@ function benchStartup(opts, scratch) {
   };
   let inits = 0;
   const initArgs = () => mcpki('--home', join(scratch, `init-${++inits}`), 'init');
-  const steps = [
+  // --against: the other tree's issue, list, show and --version in the same rounds, with its own home
+  const other = opts.against;
+  const otherHome = join(scratch, 'startup-home-against');
+  let otherSerial = 0;
+  if (other) {
+    timed(NODE, [other, '--home', otherHome, 'init'], { what: 'against: mcpki init (prepare)' });
+    timed(NODE, [other, '--home', otherHome, 'issue', 'server', 'shown', 'shown.localhost'], {
+      what: 'against: mcpki issue (prepare)',
+    });
+  }
+  const otherIssueArgs = () => {
+    const name = `startup-${++otherSerial}`;
+    return [other, '--home', otherHome, 'issue', 'server', name, `${name}.localhost`, '127.0.0.1'];
+  };
+  const againstSteps = other
+    ? [
+        ['againstIssue', () => timed(NODE, otherIssueArgs(), { what: 'against: mcpki issue server' })],
+        ['againstVersion', () => timed(NODE, [other, '--version'], { what: 'against: mcpki --version' })],
+        ['againstList', () => timed(NODE, [other, '--home', otherHome, 'list'], { what: 'against: mcpki list' })],
+        [
+          'againstShow',
+          () => timed(NODE, [other, '--home', otherHome, 'show', 'shown'], { what: 'against: mcpki show' }),
+        ],
+      ]
+    : [];
+  const mine = [
     ['baseline', () => timed(NODE, ['-e', '0'], { what: 'node -e 0' })],
     ['issue', () => timed(NODE, issueArgs(), { what: 'mcpki issue server' })],
     ['version', () => timed(NODE, mcpki('--version'), { what: 'mcpki --version' })],
@@ -250,11 +276,16 @@ function benchStartup(opts, scratch) {
     ['show', () => timed(NODE, mcpki('--home', home, 'show', 'shown'), { what: 'mcpki show' })],
     ['init', () => timed(NODE, initArgs(), { what: 'mcpki init' })],
   ];
+  // each of the other tree's commands right after this tree's same command
+  const steps = mine.flatMap((step, i) =>
+    i >= 1 && i <= 4 && againstSteps.length ? [step, againstSteps[i - 1]] : [step],
+  );
   for (let w = 0; w < opts.warmup; w++) {
     progress(`start-up: warm-up ${w + 1}/${opts.warmup}`);
     for (const [, run] of steps) run();
   }
   const samples = { baseline: [], issue: [], version: [], list: [], show: [], init: [] };
+  for (const [key] of againstSteps) samples[key] = [];
   for (let r = 0; r < opts.runs; r++) {
     progress(`start-up: round ${r + 1}/${opts.runs}`);
     // one round = baseline, issue, version, init: noise that lasts a moment hits the baseline and mcpki alike
@@ -277,6 +308,14 @@ function benchStartup(opts, scratch) {
       medianPairedRatio: round(median(values.map((v, i) => v / samples.baseline[i]))),
     };
   }
+  // this tree over the other, per command: ratio of medians, and the median of per-round ratios
+  for (const key of ['issue', 'version', 'list', 'show']) {
+    const theirs = samples[`against${key[0].toUpperCase()}${key.slice(1)}`];
+    if (!theirs) continue;
+    result[key].ratioToAgainst = round(median(samples[key]) / median(theirs));
+    result[key].medianPairedRatioToAgainst = round(median(samples[key].map((v, i) => v / theirs[i])));
+  }
+  if (other) result.againstBin = other;
   return result;
 }
 
@@ -642,8 +681,23 @@ async function main() {
           `≤ ${TARGETS.commandRatio}× ${verdict(targetFor('startup.version.ratioToBaseline'))}`,
         ),
         startupRow('mcpki init (fresh home)', startup.init),
+        ...(startup.againstBin
+          ? [
+              ['issue', 'issue server NAME …'],
+              ['list', 'list'],
+              ['show', 'show NAME'],
+              ['version', '--version'],
+            ].map(([key, label]) =>
+              startupRow(
+                `against: ${label}`,
+                startup[`against${key[0].toUpperCase()}${key.slice(1)}`],
+                `this tree ${fmtRatio(startup[key].ratioToAgainst)} (paired ${fmtRatio(startup[key].medianPairedRatioToAgainst)})`,
+              ),
+            )
+          : []),
       ],
     );
+    if (startup.againstBin) console.log(`  against: ${startup.againstBin}`);
   }
 
   if (batch) {

@@ -66,4 +66,8 @@ function loadWithCodeCache() {
 const loaded = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER ? loadWithCodeCache() : { cli: require(bundle) };
 module.exports = loaded;
 // when the command is done and nothing is left to run, end without tearing down the heap (src/cli/main.ts)
-if (require.main === module) loaded.cli.main(process.argv).then(() => loaded.cli.exitWhenIdle?.());
+// (the commands then leave an SQLite inventory open: src/cli/command.ts)
+if (require.main === module) {
+  globalThis[Symbol.for('mcpki.cli.exitsAfterCommand')] = true;
+  loaded.cli.main(process.argv).then(() => loaded.cli.exitWhenIdle?.());
+}

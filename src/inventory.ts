@@ -2,7 +2,7 @@
 import type { Context } from './context.js';
 import { McpkiError } from './errors.js';
 import { X509Certificate } from 'node:crypto';
-import type { CertificateRecord, EventRecord, Store } from './store/store.js';
+import type { AuthorityRecord, CertificateRecord, EventRecord, Store } from './store/store.js';
 
 export type CertificateState = 'valid' | 'expired' | 'not-yet-valid' | 'superseded' | 'revoked' | 'orphaned';
 
@@ -21,28 +21,47 @@ export interface CertificateView extends CertificateRecord {
   renewal: { nextCheck: string | null; reason: string | null; failures: number; lastError: string | null } | null;
 }
 
+/** Answers whether an issuer serial is an orphaned intermediate; a Set of serials works too. */
+export interface OrphanedIssuers {
+  has(issuerSerial: string): boolean;
+}
+
 /**
- * Serials of intermediates that do not chain to the active root (the CA was replaced with init --force):
- * what they issued is no longer trusted anywhere, so it is "orphaned", never "valid".
+ * Intermediates that do not chain to the active root (the CA was replaced with init --force): what they issued
+ * is no longer trusted anywhere, so it is "orphaned", never "valid". Asked lazily, per serial: the active
+ * intermediate is never orphaned (init makes it together with the active root, rotate-intermediate signs it
+ * with the active root's key, and init --force retires both together), so the common case reads no
+ * certificate and loads no crypto; a retired intermediate's certificate is checked against the active root's
+ * once, when a record it issued is shown.
  */
-function orphanedIssuers(store: Store | undefined): Set<string> {
-  const authorities = store?.listAuthorities() ?? [];
-  const root = authorities.find((a) => a.role === 'root' && a.status === 'active');
-  const orphaned = new Set<string>();
-  if (!root) return orphaned;
-  const rootCert = new X509Certificate(root.pem);
-  for (const authority of authorities) {
-    if (authority.role !== 'intermediate') continue;
-    let chains = false;
-    try {
-      const cert = new X509Certificate(authority.pem);
-      chains = cert.checkIssued(rootCert) && cert.verify(rootCert.publicKey);
-    } catch {
-      chains = false;
-    }
-    if (!chains) orphaned.add(authority.serial);
-  }
-  return orphaned;
+function orphanedIssuers(store: Store | undefined): OrphanedIssuers {
+  let authorities: AuthorityRecord[] | undefined;
+  let rootCert: X509Certificate | undefined;
+  const known = new Map<string, boolean>();
+  return {
+    has(serial) {
+      let orphaned = known.get(serial);
+      if (orphaned !== undefined) return orphaned;
+      authorities ??= store?.listAuthorities() ?? [];
+      const root = authorities.find((a) => a.role === 'root' && a.status === 'active');
+      const authority = authorities.find((a) => a.role === 'intermediate' && a.serial === serial);
+      if (!root || !authority) orphaned = false;
+      else if (authority.status === 'active') orphaned = false;
+      else {
+        let chains = false;
+        try {
+          rootCert ??= new X509Certificate(root.pem);
+          const cert = new X509Certificate(authority.pem);
+          chains = cert.checkIssued(rootCert) && cert.verify(rootCert.publicKey);
+        } catch {
+          chains = false;
+        }
+        orphaned = !chains;
+      }
+      known.set(serial, orphaned);
+      return orphaned;
+    },
+  };
 }
 
 function identityOf(record: CertificateRecord): string | null {
@@ -51,7 +70,7 @@ function identityOf(record: CertificateRecord): string | null {
   return san?.value ?? /(?:^|, )CN=([^,]*)/.exec(record.subject)?.[1] ?? null;
 }
 
-export function viewOf(record: CertificateRecord, now: Date, orphaned?: ReadonlySet<string>): CertificateView {
+export function viewOf(record: CertificateRecord, now: Date, orphaned?: OrphanedIssuers): CertificateView {
   const notBefore = Date.parse(record.notBefore);
   const notAfter = Date.parse(record.notAfter);
   const t = now.getTime();

@@ -41,6 +41,12 @@ const EXIT = {
   PASSPHRASE: 12,
 };
 
+/** mcpki.db overwritten with garbage, with the WAL the last command left beside it (which holds the newest pages). */
+function corruptInventory(home) {
+  writeFileSync(join(home, 'mcpki.db'), Buffer.alloc(8192, 0xa5));
+  for (const suffix of ['-wal', '-shm']) rmSync(join(home, `mcpki.db${suffix}`), { force: true });
+}
+
 const escape = (text) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 /** A pattern that matches the literal text (e.g. the offending value, which the message must name). */
 const lit = (text) => new RegExp(escape(text));
@@ -52,6 +58,8 @@ function snapshot(root) {
   const entries = {};
   const walk = (dir) => {
     for (const name of readdirSync(dir).sort()) {
+      // SQLite's shared-memory index of the WAL, rebuilt by the first process that opens the inventory: not state
+      if (name.endsWith('.db-shm')) continue;
       const path = join(dir, name);
       const st = lstatSync(path);
       const rel = path.slice(root.length + 1);
@@ -371,7 +379,7 @@ const CASES = [
   // --- the inventory ----------------------------------------------------------------------------------
   {
     title: 'corrupt database: list',
-    setup: ({ home }) => writeFileSync(join(home, 'mcpki.db'), Buffer.alloc(8192, 0xa5)),
+    setup: ({ home }) => corruptInventory(home),
     args: ['list'],
     status: EXIT.STORE,
     code: 'STORE_CORRUPT',
@@ -381,7 +389,7 @@ const CASES = [
   },
   {
     title: 'corrupt database: issue',
-    setup: ({ home }) => writeFileSync(join(home, 'mcpki.db'), Buffer.alloc(8192, 0xa5)),
+    setup: ({ home }) => corruptInventory(home),
     args: issueServer('x', 'x.test'),
     status: EXIT.STORE,
     code: 'STORE_CORRUPT',

@@ -9,6 +9,7 @@
 //   evaluating a second copy.
 import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -76,6 +77,32 @@ function lazy(pattern: RegExp, name: string, real: string, shim: string): Plugin
   };
 }
 
+/**
+ * A Node built-in loaded when one of its exports is first used, not when a bundle starts: node:crypto (not in
+ * Node's start-up snapshot; `list`, `show` and `--version` use none of it) and node:worker_threads (the
+ * PostgreSQL store and batch issuance start workers; its internals cost more than the rest of `show`). The
+ * stand-in is CommonJS with one getter per export, named here from the real module: the bundle reads
+ * `crypto.X509Certificate` when it runs that line (esbuild keeps the property access), so classes,
+ * `instanceof` and every export work unchanged.
+ */
+function lazyBuiltin(name: string): Plugin {
+  const exports = Object.keys(createRequire(import.meta.url)(`node:${name}`) as object).filter(
+    (key) => key !== 'default',
+  );
+  const shim = `
+let loaded;
+const real = () => (loaded ??= require('node:${name}'));
+for (const key of ${JSON.stringify(exports)})
+  Object.defineProperty(module.exports, key, { enumerable: true, get: () => real()[key] });
+`;
+  return lazy(new RegExp(`^(node:)?${name}$`), name, `node:${name}`, shim);
+}
+
+const lazyCrypto = lazyBuiltin('crypto');
+const lazyWorkers = lazyBuiltin('worker_threads');
+// node:os: the inventory's hostname (locks) and the home's homedir, neither needed by list or show
+const lazyOs = lazyBuiltin('os');
+
 const lazyChildProcess = lazy(/^(node:)?child_process$/, 'child_process', 'node:child_process', LAZY_CHILD_PROCESS);
 const lazyYaml = lazy(/^yaml$/, 'yaml', 'yaml', LAZY_YAML);
 
@@ -88,7 +115,7 @@ const common: BuildOptions = {
   define: { 'import.meta.url': '__mcpkiModuleUrl' },
   banner: { js: "var __mcpkiModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
   external: ['acme-client', 'cron', 'yaml'],
-  plugins: [lazyChildProcess, lazyYaml],
+  plugins: [lazyChildProcess, lazyYaml, lazyCrypto, lazyWorkers, lazyOs],
   logLevel: 'warning',
 };
 
@@ -108,9 +135,9 @@ const groupBundles = (groups: string[], plugins: Plugin[]) =>
 // loaded yaml (its mcpki.yaml came from HOME/cache)
 await groupBundles(
   GROUPS.filter((group) => group !== 'serve'),
-  [lazyChildProcess, lazyYaml],
+  [lazyChildProcess, lazyYaml, lazyCrypto, lazyWorkers, lazyOs],
 );
-await groupBundles(['serve'], [lazyChildProcess]);
+await groupBundles(['serve'], [lazyChildProcess, lazyCrypto, lazyWorkers, lazyOs]);
 // The PostgreSQL worker with pg inside, one file: 30 ms less CPU per start than importing pg's ~40 files
 // (median of 20 starts each, 169 ms against 199 ms; a worker that loads nothing takes 93 ms). Node 20 has no
 // code cache for worker threads.

@@ -18,6 +18,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
+import { fsyncTogether } from './parallel.js';
 
 export const TEMP_MARKER = '.mcpki-tmp-';
 
@@ -106,12 +107,45 @@ export function writeManyFilesAtomic(files: readonly FileToWrite[]): void {
 }
 
 function writeTemps(files: readonly FileToWrite[], sync: boolean): string[] {
+  if (sync && files.length > 1) return writeSyncedTemps(files);
   const temps: string[] = [];
   try {
     for (const file of files) temps.push(writeTemp(file, sync));
   } catch (error) {
     for (const temp of temps) tryUnlink(temp);
     throw writeError(files[temps.length]?.path ?? '', error);
+  }
+  return temps;
+}
+
+/**
+ * Every file written to its temp name first, then all of them fsynced together (fsyncTogether: one issue's
+ * key, certificate, chain and CA file at about the cost of one fsync instead of four in a row).
+ */
+function writeSyncedTemps(files: readonly FileToWrite[]): string[] {
+  const temps: string[] = [];
+  const fds: number[] = [];
+  let i = 0;
+  try {
+    for (; i < files.length; i++) {
+      const file = files[i]!;
+      const temp = tempPathFor(file.path);
+      // O_EXCL with the final mode: the key is never readable by others, not even for a moment
+      const fd = openSync(temp, 'wx', file.mode);
+      fds.push(fd);
+      temps.push(temp);
+      writeSync(fd, typeof file.data === 'string' ? Buffer.from(file.data) : file.data);
+    }
+  } catch (error) {
+    for (const fd of fds) closeSync(fd);
+    for (const temp of temps) tryUnlink(temp);
+    throw writeError(files[i]!.path, error);
+  }
+  try {
+    fsyncTogether(fds);
+  } catch (error) {
+    for (const temp of temps) tryUnlink(temp);
+    throw writeError(files[0]!.path, error, 'sync');
   }
   return temps;
 }

@@ -49,7 +49,9 @@ export class SqliteConnection implements Connection {
     try {
       db.pragma('busy_timeout = 30000');
       db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
+      // FULL: a commit fsyncs the WAL, so a row is durable once its transaction commits (NORMAL made it durable
+      // only at the next checkpoint); the command line then need not close the inventory (src/cli/command.ts)
+      db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
     } catch (error) {
       db.close();

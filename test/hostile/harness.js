@@ -23,6 +23,7 @@
 //   check     (ctx, result) => void, extra assertions after the run
 //   timeout   ms for the command (default 60 s)
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -80,11 +81,37 @@ const escape = (text) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 export const lit = (text) => new RegExp(escape(text));
 
 /** Every entry under a folder, with type, owner, size, mode and content hash. */
+/** A hash of every row of every table (read-only), or of the bytes when the file is not a readable database. */
+function inventoryRows(path) {
+  let db;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    const hash = createHash('sha256');
+    for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all())
+      hash.update(`${name}\n${JSON.stringify(db.prepare(`SELECT * FROM "${name}"`).raw().all())}\n`);
+    return hash.digest('hex');
+  } catch {
+    return `bytes:${createHash('sha256').update(readFileSync(path)).digest('hex')}`;
+  } finally {
+    db?.close();
+  }
+}
+
 export function snapshot(root) {
   const entries = {};
   const walk = (dir) => {
     for (const name of readdirSync(dir).sort()) {
+      // SQLite's shared-memory index of the WAL, rebuilt by the first process that opens the inventory: not state
+      if (name.endsWith('.db-shm')) continue;
+      // the inventory is mcpki.db and its WAL together (a checkpoint moves pages from one to the other): its rows
+      if (name === 'mcpki.db-wal') continue;
       const path = join(dir, name);
+      if (name === 'mcpki.db' && lstatSync(path).isFile()) {
+        const st = lstatSync(path);
+        entries[path.slice(root.length + 1)] =
+          `inventory mode=${(st.mode & 0o7777).toString(8)} uid=${st.uid} gid=${st.gid} rows=${inventoryRows(path)}`;
+        continue;
+      }
       const st = lstatSync(path);
       const rel = path.slice(root.length + 1);
       const mode = (st.mode & 0o7777).toString(8);
