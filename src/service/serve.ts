@@ -190,9 +190,10 @@ export async function startService(context: Context, options: ServiceOptions): P
 
   const snapshot = (): MetricsSnapshot => {
     const store = context.existingStore();
-    const certificates: CertificateMetrics[] = config.certificates.map((declared) => {
-      const record = store?.findCertificate(declared.name);
-      const state = store?.getRenewalState(declared.name);
+    const found = store?.currentByNames(config.certificates.map((declared) => declared.name));
+    const certificates: CertificateMetrics[] = config.certificates.map((declared, i) => {
+      const record = found?.[i]!.record;
+      const state = found?.[i]!.state;
       const c = counters.get(declared.name) ?? NO_COUNTS;
       return {
         name: declared.name,

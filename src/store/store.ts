@@ -994,6 +994,39 @@ export class Store {
       return rows.map((row) => ({ ...row, detail: JSON.parse(row.detail) as Record<string, unknown> }));
     });
   }
+
+  // --- batch reads ----------------------------------------------------------------------------------
+
+  /**
+   * For each name, in order: its newest certificate (by name only) and its renewal state, as findCertificate and
+   * getRenewalState give them one at a time. On SQLite they are read in one read transaction (deferred: no
+   * write lock, one snapshot): one WAL lock instead of two per name, which was most of a plan over 10,000
+   * certificates.
+   */
+  currentByNames(
+    names: readonly string[],
+  ): { record: CertificateRecord | undefined; state: RenewalState | undefined }[] {
+    return this.run(() => {
+      const byName = this.statement(
+        'SELECT * FROM certificates WHERE name = ? AND forgotten_at IS NULL ORDER BY id DESC LIMIT 1',
+      );
+      const stateOf = this.statement('SELECT * FROM renewal_state WHERE name = ?');
+      const read = () =>
+        names.map((name) => {
+          const row = byName.get(name) as CertificateRow | undefined;
+          const state = stateOf.get(name) as Record<string, unknown> | undefined;
+          return { record: row ? toCertificate(row) : undefined, state: state ? toRenewalState(state) : undefined };
+        });
+      const sqlite = this.sqlite;
+      if (!sqlite || sqlite.db.inTransaction || names.length < 2) return read();
+      sqlite.db.exec('BEGIN');
+      try {
+        return read();
+      } finally {
+        sqlite.db.exec('COMMIT');
+      }
+    });
+  }
 }
 
 /** A 0700 folder (one level: the home exists). */
