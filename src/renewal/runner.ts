@@ -227,7 +227,10 @@ export function planRenewals(context: Context, config: Config, options: PlanOpti
   const now = context.now();
   // one indexed lookup per certificate, all in one read transaction: with 10,000, faster than
   // listCertificates() (its GROUP BY and sort)
-  const found = store?.currentByNames(config.certificates.map((declared) => declared.name));
+  const found = store?.currentByNames(
+    config.certificates.map((declared) => declared.name),
+    { summary: true },
+  );
   return config.certificates.map((declared, i) =>
     decide(declared, found?.[i]!.record, found?.[i]!.state, now, forced.has(declared.name)),
   );

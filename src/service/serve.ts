@@ -190,7 +190,10 @@ export async function startService(context: Context, options: ServiceOptions): P
 
   const snapshot = (): MetricsSnapshot => {
     const store = context.existingStore();
-    const found = store?.currentByNames(config.certificates.map((declared) => declared.name));
+    const found = store?.currentByNames(
+      config.certificates.map((declared) => declared.name),
+      { summary: true },
+    );
     const certificates: CertificateMetrics[] = config.certificates.map((declared, i) => {
       const record = found?.[i]!.record;
       const state = found?.[i]!.state;
