@@ -66,3 +66,45 @@ test('a plan over 150 certificates reads the inventory in one read transaction, 
     f.cleanup();
   }
 });
+
+/**
+ * A script that starts the service (lowMemory as given) on an empty declaration, then runs a hot function and
+ * prints V8's optimization status of it (bit 0x10: optimized by TurboFan).
+ */
+function optimizedAfterStart(lowMemory) {
+  const temp = tempDir('mcpki-fleet-opt-');
+  try {
+    const config = join(temp.dir, 'mcpki.yaml');
+    writeFileSync(config, 'version: 1\ncertificates: []\n');
+    const script = `
+      import { createContext, loadConfig, startService } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+      const context = createContext({ home: ${JSON.stringify(join(temp.dir, 'home'))} });
+      const service = await startService(context, {
+        loadConfig: () => loadConfig(${JSON.stringify(config)}),
+        schedule: '0 0 1 1 *',
+        lowMemory: ${lowMemory},
+        scheduler: { runOnStart: false },
+      });
+      function hot(n) { let s = 0; for (let i = 0; i < n; i++) s += (i * 7) % 13; return s; }
+      %PrepareFunctionForOptimization(hot);
+      hot(1000); hot(1000);
+      %OptimizeFunctionOnNextCall(hot);
+      hot(1000);
+      for (let i = 0; i < 20000; i++) hot(100);
+      console.log(%GetOptimizationStatus(hot));
+      await service.stop();`;
+    const file = join(temp.dir, 'probe.mjs');
+    writeFileSync(file, script);
+    const result = run(process.execPath, ['--allow-natives-syntax', file], { timeout: 60_000 });
+    assert.equal(result.status, 0, result.stderr);
+    return (Number(result.stdout.trim()) & 0x10) !== 0;
+  } finally {
+    temp.cleanup();
+  }
+}
+
+test('serve with lowMemory turns V8 optimizing compiler off for the process; without it the process keeps it', () => {
+  if (process.env.MCPKI_TEST_POSTGRES) return; // no inventory is opened here
+  assert.equal(optimizedAfterStart(false), true, 'a hot function is optimized in an ordinary process');
+  assert.equal(optimizedAfterStart(true), false, 'and not once the low-memory service started');
+});
