@@ -2,7 +2,7 @@
 // that the batched paths give the same answers as the one-at-a-time ones.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, mcpki, run, storeEnv, tempDir } from './helpers.js';
 
@@ -107,4 +107,37 @@ test('serve with lowMemory turns V8 optimizing compiler off for the process; wit
   if (process.env.MCPKI_TEST_POSTGRES) return; // no inventory is opened here
   assert.equal(optimizedAfterStart(false), true, 'a hot function is optimized in an ordinary process');
   assert.equal(optimizedAfterStart(true), false, 'and not once the low-memory service started');
+});
+
+test('a large mcpki.yaml and its cached parsed form are read in 64 KiB pieces, and the cache is used', async () => {
+  const { readInputChunks } = await import('../dist/fs/read.js');
+  const { loadConfig } = await import('../dist/index.js');
+  const f = fleet(3000); // about 450 KiB of YAML, over 1 MiB of cached JSON
+  try {
+    const chunks = readInputChunks(f.config, { what: 'declaration file', maxBytes: 4 * 1024 * 1024 });
+    assert.ok(chunks.length > 4, `several pieces, got ${chunks.length}`);
+    assert.ok(chunks.every((c) => c.length <= 64 * 1024));
+    assert.ok(Buffer.concat(chunks).equals(readFileSync(f.config)), 'the pieces are the file');
+    const cacheDir = join(f.home, 'cache');
+    const first = loadConfig(f.config, { cacheDir });
+    const entry = readdirSync(cacheDir).find((name) => name.startsWith('config-'));
+    const cached = join(cacheDir, entry);
+    const written = statSync(cached).mtimeMs;
+    assert.ok(statSync(cached).size > 1024 * 1024, 'the cached form spans many pieces');
+    const second = loadConfig(f.config, { cacheDir });
+    assert.deepEqual(second, first, 'the cached form is the parsed form');
+    assert.equal(statSync(cached).mtimeMs, written, 'read from the cache, not written again');
+    // one byte changed deep in the cached JSON (not in the first piece): the MAC over the pieces refuses it
+    const bytes = readFileSync(cached);
+    const at = bytes.indexOf('f2999');
+    assert.ok(at > 64 * 1024);
+    bytes[at + 1] = '3'.charCodeAt(0);
+    writeFileSync(cached, bytes);
+    const tampered = statSync(cached).ino;
+    const third = loadConfig(f.config, { cacheDir });
+    assert.equal(third.certificates[2999].name, 'f2999', 'parsed again from the YAML');
+    assert.notEqual(statSync(cached).ino, tampered, 'and the cache written again');
+  } finally {
+    f.cleanup();
+  }
 });
