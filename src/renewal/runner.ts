@@ -732,7 +732,11 @@ export async function applyEach(
       const pending: Pending = [];
       try {
         const chunk = certificates.slice(start, start + CHUNK);
-        const current = store.currentByNames(chunk.map((declared) => declared.name));
+        // without the PEM: what a run needs of a certificate on record is its dates, names and file paths
+        const current = store.currentByNames(
+          chunk.map((declared) => declared.name),
+          { withoutPem: true },
+        );
         for (const [i, declared] of chunk.entries()) {
           throwIfInterrupted(options.signal, `apply, before ${declared.name}`);
           const found = {
