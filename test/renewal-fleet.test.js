@@ -110,14 +110,20 @@ test('serve with lowMemory turns V8 optimizing compiler off for the process; wit
 });
 
 test('a large mcpki.yaml and its cached parsed form are read in 64 KiB pieces, and the cache is used', async () => {
-  const { readInputChunks } = await import('../dist/fs/read.js');
+  const { readInputPieces } = await import('../dist/fs/read.js');
   const { loadConfig } = await import('../dist/index.js');
   const f = fleet(3000); // about 450 KiB of YAML, over 1 MiB of cached JSON
   try {
-    const chunks = readInputChunks(f.config, { what: 'declaration file', maxBytes: 4 * 1024 * 1024 });
-    assert.ok(chunks.length > 4, `several pieces, got ${chunks.length}`);
-    assert.ok(chunks.every((c) => c.length <= 64 * 1024));
-    assert.ok(Buffer.concat(chunks).equals(readFileSync(f.config)), 'the pieces are the file');
+    const pieces = [];
+    const buffers = new Set();
+    readInputPieces(f.config, { what: 'declaration file', maxBytes: 4 * 1024 * 1024 }, (piece) => {
+      pieces.push(Buffer.from(piece));
+      buffers.add(piece.buffer);
+    });
+    assert.ok(pieces.length > 4, `several pieces, got ${pieces.length}`);
+    assert.ok(pieces.every((c) => c.length <= 64 * 1024));
+    assert.equal(buffers.size, 1, 'one buffer, reused for every piece');
+    assert.ok(Buffer.concat(pieces).equals(readFileSync(f.config)), 'the pieces are the file');
     const cacheDir = join(f.home, 'cache');
     const first = loadConfig(f.config, { cacheDir });
     const entry = readdirSync(cacheDir).find((name) => name.startsWith('config-'));

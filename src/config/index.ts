@@ -6,7 +6,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { DURATION_LIMITS } from '../duration.js';
-import { readInputChunks } from '../fs/read.js';
+import { readInputPieces } from '../fs/read.js';
 import { assertPrivateFile, isTrustedOwner } from '../fs/safe-path.js';
 import { ensurePrivateDir } from '../home.js';
 import { VERSION } from '../version.js';
@@ -123,14 +123,18 @@ function readError(path: string, error: unknown): McpkiError {
  * Reads mcpki.yaml as any file mcpki did not create: a regular file (not a FIFO or a device), at most
  * MAX_CONFIG_BYTES, owned by this user or root and not writable by others (its hooks run as us).
  */
-function readDeclaration(path: string): Buffer[] {
+function readDeclaration(path: string, visit: (piece: Buffer) => void): void {
   try {
-    return readInputChunks(path, {
-      what: 'declaration file',
-      maxBytes: MAX_CONFIG_BYTES,
-      trusted: true,
-      hint: 'check the path (-c FILE) and its permissions',
-    });
+    readInputPieces(
+      path,
+      {
+        what: 'declaration file',
+        maxBytes: MAX_CONFIG_BYTES,
+        trusted: true,
+        hint: 'check the path (-c FILE) and its permissions',
+      },
+      visit,
+    );
   } catch (error) {
     const cause = (error as { cause?: NodeJS.ErrnoException }).cause;
     if (cause?.code === 'ENOENT') throw readError(path, cause);
@@ -230,21 +234,27 @@ function readCache(cacheDir: string, id: string, file: string): Config | undefin
   const path = join(cacheDir, `config-${id}.json`);
   try {
     if (!assertPrivateFile(path, 'config cache', true)) return undefined;
-    // in pieces, never a buffer of the file's size (see readInputChunks): the MAC over the bytes as read, the
+    // in pieces, never a buffer of the file's size (see readInputPieces): the MAC over the bytes as read, the
     // text decoded piece by piece
-    const chunks = readInputChunks(path, { what: 'config cache', maxBytes: MAX_CONFIG_BYTES * 4 });
-    const head = chunks[0]?.subarray(0, 65);
-    if (!head || head.length !== 65 || head[64] !== 0x0a) return undefined;
-    const mac = Buffer.from(head.subarray(0, 64).toString('latin1'), 'hex');
+    let mac: Buffer | undefined;
     const hmac = createHmac('sha256', key).update(`${id}\n`);
     const decoder = new StringDecoder('utf8');
     let json = '';
-    chunks.forEach((chunk, i) => {
-      const body = i === 0 ? chunk.subarray(65) : chunk;
+    readInputPieces(path, { what: 'config cache', maxBytes: MAX_CONFIG_BYTES * 4 }, (piece) => {
+      let body = piece;
+      if (!mac) {
+        // the first piece holds the MAC line (a short first read only makes this a miss)
+        mac =
+          piece.length >= 65 && piece[64] === 0x0a
+            ? Buffer.from(piece.toString('latin1', 0, 64), 'hex')
+            : Buffer.alloc(0);
+        body = piece.subarray(65);
+      }
       hmac.update(body);
       json += decoder.write(body);
     });
     json += decoder.end();
+    if (!mac) return undefined;
     const expected = hmac.digest();
     if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) return undefined;
     const config: unknown = JSON.parse(json);
@@ -281,14 +291,13 @@ export function loadConfig(path: string = DEFAULT_CONFIG_FILE, options: LoadOpti
 }
 
 function loadDeclaration(path: string, options: LoadOptions): Config {
-  const chunks = readDeclaration(path);
   const hash = createHash('sha256').update(`mcpki ${VERSION}\0${resolve(path)}\0`);
   const decoder = new StringDecoder('utf8');
   let text = '';
-  for (const chunk of chunks) {
-    hash.update(chunk);
-    text += decoder.write(chunk);
-  }
+  readDeclaration(path, (piece) => {
+    hash.update(piece);
+    text += decoder.write(piece);
+  });
   text += decoder.end();
   if (!options.cacheDir) return parseConfig(text, path);
   const id = hash.digest('hex').slice(0, 32);
