@@ -6,7 +6,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../fs/atomic.js';
 import { DURATION_LIMITS } from '../duration.js';
-import { readInputFile } from '../fs/read.js';
+import { readInputPieces } from '../fs/read.js';
 import { assertPrivateFile, isTrustedOwner } from '../fs/safe-path.js';
 import { ensurePrivateDir } from '../home.js';
 import { VERSION } from '../version.js';
@@ -123,14 +123,18 @@ function readError(path: string, error: unknown): McpkiError {
  * Reads mcpki.yaml as any file mcpki did not create: a regular file (not a FIFO or a device), at most
  * MAX_CONFIG_BYTES, owned by this user or root and not writable by others (its hooks run as us).
  */
-function readDeclaration(path: string): Buffer {
+function readDeclaration(path: string, visit: (piece: Buffer) => void): void {
   try {
-    return readInputFile(path, {
-      what: 'declaration file',
-      maxBytes: MAX_CONFIG_BYTES,
-      trusted: true,
-      hint: 'check the path (-c FILE) and its permissions',
-    });
+    readInputPieces(
+      path,
+      {
+        what: 'declaration file',
+        maxBytes: MAX_CONFIG_BYTES,
+        trusted: true,
+        hint: 'check the path (-c FILE) and its permissions',
+      },
+      visit,
+    );
   } catch (error) {
     const cause = (error as { cause?: NodeJS.ErrnoException }).cause;
     if (cause?.code === 'ENOENT') throw readError(path, cause);
@@ -230,12 +234,28 @@ function readCache(cacheDir: string, id: string, file: string): Config | undefin
   const path = join(cacheDir, `config-${id}.json`);
   try {
     if (!assertPrivateFile(path, 'config cache', true)) return undefined;
-    const text = readInputFile(path, { what: 'config cache', maxBytes: MAX_CONFIG_BYTES * 4 }).toString('utf8');
-    const newline = text.indexOf('\n');
-    if (newline !== 64) return undefined;
-    const mac = Buffer.from(text.slice(0, 64), 'hex');
-    const json = text.slice(65);
-    const expected = Buffer.from(macOf(key, id, json), 'hex');
+    // in pieces, never a buffer of the file's size (see readInputPieces): the MAC over the bytes as read, the
+    // text decoded piece by piece
+    let mac: Buffer | undefined;
+    const hmac = createHmac('sha256', key).update(`${id}\n`);
+    const decoder = new StringDecoder('utf8');
+    let json = '';
+    readInputPieces(path, { what: 'config cache', maxBytes: MAX_CONFIG_BYTES * 4 }, (piece) => {
+      let body = piece;
+      if (!mac) {
+        // the first piece holds the MAC line (a short first read only makes this a miss)
+        mac =
+          piece.length >= 65 && piece[64] === 0x0a
+            ? Buffer.from(piece.toString('latin1', 0, 64), 'hex')
+            : Buffer.alloc(0);
+        body = piece.subarray(65);
+      }
+      hmac.update(body);
+      json += decoder.write(body);
+    });
+    json += decoder.end();
+    if (!mac) return undefined;
+    const expected = hmac.digest();
     if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) return undefined;
     const config: unknown = JSON.parse(json);
     return plausibleConfig(config, file) ? config : undefined;
@@ -271,14 +291,16 @@ export function loadConfig(path: string = DEFAULT_CONFIG_FILE, options: LoadOpti
 }
 
 function loadDeclaration(path: string, options: LoadOptions): Config {
-  const bytes = readDeclaration(path);
-  const text = new StringDecoder('utf8').end(bytes);
+  const hash = createHash('sha256').update(`mcpki ${VERSION}\0${resolve(path)}\0`);
+  const decoder = new StringDecoder('utf8');
+  let text = '';
+  readDeclaration(path, (piece) => {
+    hash.update(piece);
+    text += decoder.write(piece);
+  });
+  text += decoder.end();
   if (!options.cacheDir) return parseConfig(text, path);
-  const id = createHash('sha256')
-    .update(`mcpki ${VERSION}\0${resolve(path)}\0`)
-    .update(bytes)
-    .digest('hex')
-    .slice(0, 32);
+  const id = hash.digest('hex').slice(0, 32);
   const cached = readCache(options.cacheDir, id, resolve(path));
   if (cached) return cached;
   const config = parseConfig(text, path);

@@ -33,6 +33,23 @@ export interface ReadInputOptions {
 }
 
 export function readInputFile(path: string, options: ReadInputOptions): Buffer {
+  const chunks: Buffer[] = [];
+  readInputPieces(path, options, (piece) => chunks.push(piece), false);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+/**
+ * readInputFile's checks, its bytes given to `visit` 64 KiB at a time in one buffer reused for each piece
+ * (`visit` must be done with a piece when it returns). For a large file read again and again by a
+ * long-running process (mcpki.yaml by the service): no allocation of the file's size, which glibc would
+ * serve from its heap once it has freed one such block and keep resident afterwards.
+ */
+export function readInputPieces(
+  path: string,
+  options: ReadInputOptions,
+  visit: (piece: Buffer) => void,
+  reuse = true,
+): void {
   const code = options.code ?? 'INVALID_INPUT';
   assertNoForeignSymlink(path, options.what);
   let fd: number;
@@ -72,7 +89,7 @@ export function readInputFile(path: string, options: ReadInputOptions): Buffer {
       );
     }
     if (options.trusted) assertTrustedOwner(path, stat, options.what);
-    return readUpTo(fd, path, options);
+    readUpTo(fd, path, options, visit, reuse);
   } finally {
     closeSync(fd);
   }
@@ -83,15 +100,22 @@ export function readInputText(path: string, options: ReadInputOptions): string {
 }
 
 /** Reads at most maxBytes; a file that grows past the limit while being read is refused as well. */
-function readUpTo(fd: number, path: string, options: ReadInputOptions): Buffer {
-  const chunks: Buffer[] = [];
+function readUpTo(
+  fd: number,
+  path: string,
+  options: ReadInputOptions,
+  visit: (piece: Buffer) => void,
+  reuse: boolean,
+): void {
   let total = 0;
+  let buffer: Buffer | undefined;
   for (;;) {
-    const chunk = Buffer.allocUnsafe(Math.min(64 * KIB, options.maxBytes + 1 - total));
-    const n = readSync(fd, chunk, 0, chunk.length, null);
+    const size = Math.min(64 * KIB, options.maxBytes + 1 - total);
+    const chunk = reuse && buffer && buffer.length >= size ? buffer : Buffer.allocUnsafe(size);
+    if (reuse) buffer = chunk;
+    const n = readSync(fd, chunk, 0, size, null);
     if (n === 0) break;
     total += n;
-    chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
     if (total > options.maxBytes) {
       throw new McpkiError(
         'INVALID_INPUT',
@@ -99,8 +123,8 @@ function readUpTo(fd: number, path: string, options: ReadInputOptions): Buffer {
         'split the file or check that it is the right one',
       );
     }
+    visit(n === chunk.length ? chunk : chunk.subarray(0, n));
   }
-  return Buffer.concat(chunks, total);
 }
 
 function assertTrustedOwner(path: string, stat: { uid: number; mode: number }, what: string): void {

@@ -225,15 +225,14 @@ export function planRenewals(context: Context, config: Config, options: PlanOpti
   const forced = forcedNames(config, options);
   const store = context.existingStore();
   const now = context.now();
-  // one indexed lookup per certificate: with 10,000, faster than listCertificates() (its GROUP BY and sort)
-  return config.certificates.map((declared) =>
-    decide(
-      declared,
-      store?.findCertificate(declared.name),
-      store?.getRenewalState(declared.name),
-      now,
-      forced.has(declared.name),
-    ),
+  // one indexed lookup per certificate, all in one read transaction: with 10,000, faster than
+  // listCertificates() (its GROUP BY and sort)
+  const found = store?.currentByNames(
+    config.certificates.map((declared) => declared.name),
+    { summary: true },
+  );
+  return config.certificates.map((declared, i) =>
+    decide(declared, found?.[i]!.record, found?.[i]!.state, now, forced.has(declared.name)),
   );
 }
 
@@ -732,11 +731,17 @@ export async function applyEach(
       const slots: Slot[] = [];
       const pending: Pending = [];
       try {
-        for (const declared of certificates.slice(start, start + CHUNK)) {
+        const chunk = certificates.slice(start, start + CHUNK);
+        // without the PEM: what a run needs of a certificate on record is its dates, names and file paths
+        const current = store.currentByNames(
+          chunk.map((declared) => declared.name),
+          { withoutPem: true },
+        );
+        for (const [i, declared] of chunk.entries()) {
           throwIfInterrupted(options.signal, `apply, before ${declared.name}`);
           const found = {
-            record: await refreshedRenewalInfo(context, store.findCertificate(declared.name), now),
-            previous: store.getRenewalState(declared.name),
+            record: await refreshedRenewalInfo(context, current[i]!.record, now),
+            previous: current[i]!.state,
           };
           const item = decide(declared, found.record, found.previous, now, forced.has(declared.name));
           slots.push({ declared, item, found });

@@ -223,6 +223,13 @@ interface CertificateRow {
 }
 
 /** RFC 8705 x5t#S256 of the first certificate in a PEM text: base64url SHA-256 of its DER, without padding. */
+/** The columns of a certificate row, with its PEM left empty, and its file paths too with `paths` false (Store.currentByNames). */
+const certificateColumns = (paths: boolean) =>
+  `id, name, kind, serial, subject, sans, issuer, issuer_serial, profile, key_type, not_before, not_after, fingerprint, status, revoked_at, revocation_reason, '' AS pem, ${paths ? 'paths' : "'{}' AS paths"}, created_at, order_url, ari_cert_id, environment, ari_window_start, ari_window_end, ari_next_check, ari_explanation_url, forgotten_at, thumbprint`;
+/** The columns of a renewal state row, without the deploy fingerprint (Store.currentByNames). */
+const STATE_SUMMARY_COLUMNS =
+  'name, code, reason, next_check, ari_time, failures, last_attempt, last_success, last_failure, last_error, NULL AS deployed';
+
 function toCertificate(row: CertificateRow): CertificateRecord {
   return {
     id: row.id,
@@ -1156,6 +1163,45 @@ export class Store {
         detail: string;
       }[];
       return rows.map((row) => ({ ...row, detail: JSON.parse(row.detail) as Record<string, unknown> }));
+    });
+  }
+
+  // --- batch reads ----------------------------------------------------------------------------------
+
+  /**
+   * For each name, in order: its newest certificate (by name only) and its renewal state, as findCertificate and
+   * getRenewalState give them one at a time. On SQLite they are read in one read transaction (deferred: no
+   * write lock, one snapshot): one WAL lock instead of two per name, which was most of a plan over 10,000
+   * certificates. With `withoutPem` the record's `pem` is '' (about 1.3 KB of string less per certificate to
+   * read and collect); with `summary`, also what a plan does not look at: its `paths` are {} and the state's
+   * `deployed` null.
+   */
+  currentByNames(
+    names: readonly string[],
+    options: { summary?: boolean; withoutPem?: boolean } = {},
+  ): { record: CertificateRecord | undefined; state: RenewalState | undefined }[] {
+    return this.run(() => {
+      const columns = options.summary ? certificateColumns(false) : options.withoutPem ? certificateColumns(true) : '*';
+      const byName = this.statement(
+        `SELECT ${columns} FROM certificates WHERE name = ? AND forgotten_at IS NULL ORDER BY id DESC LIMIT 1`,
+      );
+      const stateOf = this.statement(
+        `SELECT ${options.summary ? STATE_SUMMARY_COLUMNS : '*'} FROM renewal_state WHERE name = ?`,
+      );
+      const read = () =>
+        names.map((name) => {
+          const row = byName.get(name) as CertificateRow | undefined;
+          const state = stateOf.get(name) as Record<string, unknown> | undefined;
+          return { record: row ? toCertificate(row) : undefined, state: state ? toRenewalState(state) : undefined };
+        });
+      const sqlite = this.sqlite;
+      if (!sqlite || sqlite.db.inTransaction || names.length < 2) return read();
+      sqlite.db.exec('BEGIN');
+      try {
+        return read();
+      } finally {
+        sqlite.db.exec('COMMIT');
+      }
     });
   }
 }

@@ -42,6 +42,7 @@ Examples:
           metrics: flags.metrics,
           log,
           version: VERSION,
+          lowMemory: true,
         });
         await new Promise<void>((resolve) => {
           let stopping = false;
