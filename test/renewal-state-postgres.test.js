@@ -154,7 +154,7 @@ describe('renewal state per host on one PostgreSQL inventory', { skip }, () => {
     const [a, b, c] = hosts;
     for (const host of hosts) {
       const r = mcpki(['--home', host.home, 'apply', '--config', host.config, '--json'], { env: host.env });
-      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.status, 0, r.stderr + r.stdout);
     }
     const oldSerial = serialOf(join(a.deploy, 'shared.crt'));
 

@@ -31,6 +31,8 @@ export interface PlanItem {
   notAfter: string | null;
   failures: number;
   lastError: string | null;
+  /** the renewal time chosen inside the CA's ARI window (kept across checks); absent without a window */
+  ariTime?: string;
 }
 
 export interface ApplyItem extends PlanItem {
@@ -102,9 +104,9 @@ function planItemOf(
   name: string,
   record: CertificateRecord | undefined,
   state: RenewalState | undefined,
-  decision: Pick<PlanItem, 'due' | 'code' | 'reason' | 'renewAt' | 'nextCheck'>,
+  decision: Pick<PlanItem, 'due' | 'code' | 'reason' | 'renewAt' | 'nextCheck' | 'ariTime'>,
 ): PlanItem {
-  return {
+  const item: PlanItem = {
     name,
     serial: record?.serial ?? null,
     notAfter: record?.notAfter ?? null,
@@ -116,6 +118,8 @@ function planItemOf(
     renewAt: decision.renewAt,
     nextCheck: decision.nextCheck,
   };
+  if (decision.ariTime !== undefined) item.ariTime = decision.ariTime;
+  return item;
 }
 
 function decide(
@@ -183,6 +187,7 @@ function applyItemOf(
     deployed,
     hooksRun,
   };
+  if (next.ariTime !== undefined) result.ariTime = next.ariTime;
   if (error) result.error = error;
   return result;
 }
@@ -194,7 +199,8 @@ function withVerdict(state: RenewalState, next: PlanItem): RenewalState {
     code: next.code,
     reason: next.reason,
     nextCheck: next.nextCheck,
-    ariTime: state.ariTime,
+    // the time drawn inside the CA's window is kept, or each check would draw a new one (RFC 9773 §4.2)
+    ariTime: next.ariTime ?? null,
     failures: state.failures,
     lastAttempt: state.lastAttempt,
     lastSuccess: state.lastSuccess,
@@ -732,10 +738,11 @@ export async function applyEach(
       const pending: Pending = [];
       try {
         const chunk = certificates.slice(start, start + CHUNK);
-        // without the PEM: what a run needs of a certificate on record is its dates, names and file paths
+        // without the PEM: what a run needs of a certificate on record is its dates, names and file paths, except
+        // on a shared inventory, where a sealed key is checked against the certificate on record (shared.ts)
         const current = store.currentByNames(
           chunk.map((declared) => declared.name),
-          { withoutPem: true },
+          { withoutPem: !sharesInventory(context) },
         );
         for (const [i, declared] of chunk.entries()) {
           throwIfInterrupted(options.signal, `apply, before ${declared.name}`);

@@ -180,6 +180,8 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   ALTER TABLE renewal_state ADD COLUMN scope TEXT NOT NULL DEFAULT '';
   ALTER TABLE renewal_state DROP CONSTRAINT renewal_state_pkey;
   ALTER TABLE renewal_state ADD PRIMARY KEY (scope, name);
+  -- the other hosts' rows of a name (the shared ARI time) and the names every host declares
+  CREATE INDEX renewal_state_by_name ON renewal_state (name);
   `,
   // the CRLs published on an inventory several homes share (issue 12): the whole file each one wrote (the
   // intermediates' CRLs, then the root's), so every home can serve the newest after checking its signatures.

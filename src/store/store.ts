@@ -1186,12 +1186,12 @@ export class Store {
         `SELECT ${columns} FROM certificates WHERE name = ? AND forgotten_at IS NULL ORDER BY id DESC LIMIT 1`,
       );
       const stateOf = this.statement(
-        `SELECT ${options.summary ? STATE_SUMMARY_COLUMNS : '*'} FROM renewal_state WHERE name = ?`,
+        `SELECT ${options.summary ? STATE_SUMMARY_COLUMNS : '*'} FROM renewal_state WHERE scope = ? AND name = ?`,
       );
       const read = () =>
         names.map((name) => {
           const row = byName.get(name) as CertificateRow | undefined;
-          const state = stateOf.get(name) as Record<string, unknown> | undefined;
+          const state = stateOf.get(this.renewalScope, name) as Record<string, unknown> | undefined;
           return { record: row ? toCertificate(row) : undefined, state: state ? toRenewalState(state) : undefined };
         });
       const sqlite = this.sqlite;
