@@ -200,6 +200,7 @@ describe(`${N} concurrent mcpki processes`, { timeout: 300_000 }, () => {
           'acme_server_orders',
           'authorities',
           'certificates',
+          'crls',
           'events',
           'locks',
           'renewal_state',

@@ -121,7 +121,7 @@ export async function issueChunks(
       const group = [next];
       if (pool) await pending[next];
       else
-        made[next] = makeLeaves(
+        made[next] = await makeLeavesYielding(
           run.ca,
           chunks[next]!.map((entry) => entry.plan),
           now,
@@ -174,4 +174,22 @@ export async function issueChunks(
     await run.close();
   }
   return issued;
+}
+
+/**
+ * makeLeaves in this thread one certificate at a time, with the event loop let run between them: a few RSA-4096
+ * keys take seconds, and a progress line or an interrupt must not wait for all of them.
+ */
+async function makeLeavesYielding(ca: ChunkCa, plans: readonly ChunkPlan[], now: number): Promise<MadeLeaf[]> {
+  const made: MadeLeaf[] = [];
+  try {
+    for (const plan of plans) {
+      made.push(...makeLeaves(ca, [plan], now));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  } catch (error) {
+    made.forEach((leaf) => leaf.temps.forEach(tryUnlink));
+    throw error;
+  }
+  return made;
 }
