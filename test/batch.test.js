@@ -108,7 +108,7 @@ test('a JSON batch from standard input, with per-entry key types and folders', (
  * Python's ssl loads every cert + key pair (it refuses a key that does not match) and reads each serial, and
  * every inventory row must point at files holding exactly its certificate. Returns the rows.
  */
-function checkIssued(home, out, { kind = 'server' } = {}) {
+function checkIssued(home, out, { kind = 'server', recordedOnly = false } = {}) {
   // the inventory read by SQLite itself (Python's sqlite3), in the order the rows were written
   const query = run('python3', [
     '-c',
@@ -117,7 +117,12 @@ function checkIssued(home, out, { kind = 'server' } = {}) {
   ]);
   assert.equal(query.status, 0, query.stderr);
   const rows = JSON.parse(query.stdout);
-  const certs = readdirSync(out).filter((f) => f.endsWith('.crt') && f !== 'ca.crt');
+  // after a kill, a certificate not yet recorded may have some of its files renamed into place (each whole):
+  // the guarantee is about recorded ones; issuing the rest again completes them (checked after that)
+  const recorded = new Set(rows.map((row) => `${row.name}.crt`));
+  const certs = readdirSync(out).filter(
+    (f) => f.endsWith('.crt') && f !== 'ca.crt' && (!recordedOnly || recorded.has(f)),
+  );
   if (certs.length > 0) {
     const fullchain = readFileSync(join(out, certs[0].replace(/\.crt$/, '.fullchain.pem')), 'utf8');
     const intermediate = fullchain.slice(fullchain.indexOf('-----END CERTIFICATE-----') + 26);
@@ -299,7 +304,7 @@ sys.exit(1)
           readFileSync(join(out, f), 'utf8'),
           /^-----BEGIN PRIVATE KEY-----\n[^]+\n-----END PRIVATE KEY-----\n$/,
         );
-      const rows = checkIssued(home, out);
+      const rows = checkIssued(home, out, { recordedOnly: true });
       assert.ok(rows.length > 0, 'the chunks committed before the kill stay issued');
       assert.ok(rows.length < n, `killed in the middle (${rows.length} of ${n} recorded)`);
       // the inventory is consistent: it signs a CRL, revokes one of them, and lists what it holds
