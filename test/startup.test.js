@@ -62,7 +62,7 @@ test('a group bundle is loaded once per process', () => {
 });
 
 /** The built-in modules `node BIN ...args` loaded beyond what `node -e 0` loads. */
-function builtinsLoaded(args) {
+function builtinsLoaded(args, stdout = 'ignore') {
   const { dir, cleanup } = tempDir();
   try {
     const list = join(dir, 'modules.txt');
@@ -73,9 +73,10 @@ function builtinsLoaded(args) {
     );
     const result = spawnSync(process.execPath, ['-r', hook, BIN, ...args(dir)], {
       encoding: 'utf8',
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', stdout, 'pipe'],
     });
     assert.equal(result.status, 0, result.stderr);
+    if (stdout === 'pipe') assert.ok(result.stdout.length > 0, 'the command printed through the pipe');
     return readFileSync(list, 'utf8').split('\n');
   } finally {
     cleanup();
@@ -92,6 +93,25 @@ test('a command that runs nothing does not load node:child_process (nor net and 
     assert.ok(modules.includes('NativeModule vm'), 'the hook saw the command line load');
     for (const name of ['child_process', 'net', 'dgram'])
       assert.ok(!modules.includes(`NativeModule ${name}`), `${args('DIR').join(' ')} loaded ${name}`);
+  }
+});
+
+test('list and show print to a pipe or /dev/null without building process.stdout (no node:stream)', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const home = join(dir, 'home');
+    const made = spawnSync(process.execPath, [BIN, '--home', home, 'init'], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const issued = spawnSync(process.execPath, [BIN, '--home', home, 'issue', 'server', 'web', 'web.localhost']);
+    assert.equal(issued.status, 0, String(issued.stderr));
+    for (const stdout of ['ignore', 'pipe'])
+      for (const args of [['list'], ['--json', 'list'], ['show', 'web']]) {
+        const modules = builtinsLoaded(() => ['--home', home, ...args], stdout);
+        assert.ok(modules.includes('NativeModule vm'), 'the hook saw the command line load');
+        assert.ok(!modules.includes('NativeModule stream'), `${args.join(' ')} > ${stdout} loaded node:stream`);
+      }
+  } finally {
+    cleanup();
   }
 });
 

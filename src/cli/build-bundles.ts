@@ -112,8 +112,11 @@ const common: BuildOptions = {
   format: 'cjs',
   target: 'node20',
   supported: { 'dynamic-import': false },
-  define: { 'import.meta.url': '__mcpkiModuleUrl' },
-  banner: { js: "var __mcpkiModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // import.meta.url is made on first use: most commands never ask, and pathToFileURL costs start-up time
+  define: { 'import.meta.url': '__mcpkiModule.url' },
+  banner: {
+    js: "var __mcpkiModule = { get url() { return require('node:url').pathToFileURL(__filename).href; } };",
+  },
   external: ['acme-client', 'cron', 'yaml'],
   plugins: [lazyChildProcess, lazyYaml, lazyCrypto, lazyWorkers, lazyOs],
   logLevel: 'warning',

@@ -5,6 +5,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { McpkiError, exitCodeTable } from '../index.js';
 import { isRepeatable } from './options.js';
 import { reportError } from './output.js';
+import { stdoutColumns, writeStdout } from './stdout.js';
 import { besideThisBundle, loadBundle } from './bundles.js';
 import type * as Acme from './commands/acme.js';
 import type * as AcmeServer from './commands/acme-server.js';
@@ -164,14 +165,7 @@ export function helpArgv(argv: readonly string[]): string[] {
   return [...argv.slice(0, at), ...words, '--help'];
 }
 
-function onStdoutError(error: NodeJS.ErrnoException): void {
-  if (error.code === 'EPIPE') process.exit(0);
-  throw error;
-}
-
 export async function main(argv: string[]): Promise<void> {
-  // `mcpki list | head`: a closed pipe is not an error
-  if (!process.stdout.listeners('error').includes(onStdoutError)) process.stdout.on('error', onStdoutError);
   argv = helpArgv(argv);
   let program: Command;
   try {
@@ -188,8 +182,9 @@ export async function main(argv: string[]): Promise<void> {
   forEachCommand(program, (command) => {
     command.exitOverride().configureOutput({
       outputError: () => {},
-      writeErr: (text) => process.stdout.write(text),
-      getErrHelpWidth: () => (process.stdout.isTTY ? process.stdout.columns : 80),
+      writeOut: writeStdout,
+      writeErr: writeStdout,
+      getErrHelpWidth: () => stdoutColumns() ?? 80,
       getErrHasColors: () => false,
     });
     command.configureHelp({ showGlobalOptions: true });

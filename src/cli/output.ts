@@ -1,6 +1,7 @@
 // Rendering for humans (aligned tables, colour only on a TTY and never with NO_COLOR) and for machines
 // (--json: one JSON document on stdout, the documented contract in docs/cli.md).
 import { EXIT_CODES, installError, isMcpkiError, type Fix, type Surface } from '../index.js';
+import { stdoutColumns, stdoutIsTTY, writeStdout } from './stdout.js';
 
 export interface OutputOptions {
   json: boolean;
@@ -8,10 +9,11 @@ export interface OutputOptions {
   surface?: Surface;
 }
 
-export function colorEnabled(stream: NodeJS.WriteStream = process.stdout): boolean {
+/** Colour on the given stream (standard output when none is given). */
+export function colorEnabled(stream?: NodeJS.WriteStream): boolean {
   if ('NO_COLOR' in process.env) return false;
   if (process.env.FORCE_COLOR && process.env.FORCE_COLOR !== '0') return true;
-  return stream.isTTY === true;
+  return stream === undefined ? stdoutIsTTY() : stream.isTTY === true;
 }
 
 function paint(code: string, text: string, stream?: NodeJS.WriteStream): string {
@@ -34,7 +36,8 @@ function visibleLength(text: string): number {
 }
 
 /** The width tables are fitted to: the terminal's on a TTY; none (no wrapping) when stdout is a pipe or file. */
-export function terminalColumns(stream: NodeJS.WriteStream = process.stdout): number | undefined {
+export function terminalColumns(stream?: NodeJS.WriteStream): number | undefined {
+  if (stream === undefined) return stdoutColumns();
   return stream.isTTY && stream.columns > 0 ? stream.columns : undefined;
 }
 
@@ -194,10 +197,10 @@ export async function withProgress<T>(
 
 /** Prints a command's result: JSON for --json, the human rendering otherwise. */
 export function emit(options: OutputOptions, data: unknown, human: () => string): void {
-  if (options.json) process.stdout.write(JSON.stringify(data, null, 2) + '\n');
+  if (options.json) writeStdout(JSON.stringify(data, null, 2) + '\n');
   else {
     const text = human();
-    if (text) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+    if (text) writeStdout(text.endsWith('\n') ? text : text + '\n');
   }
 }
 
@@ -297,7 +300,7 @@ export function reportError(options: OutputOptions, error: unknown): number {
         exitCode: error.exitCode,
         ...(details ? { details } : {}),
       };
-      process.stdout.write(JSON.stringify({ error: body }, null, 2) + '\n');
+      writeStdout(JSON.stringify({ error: body }, null, 2) + '\n');
     } else {
       process.stderr.write(`${color.red('error:', process.stderr)} ${message}\n`);
       for (const line of details ?? []) process.stderr.write(`  ${line}\n`);
@@ -308,7 +311,7 @@ export function reportError(options: OutputOptions, error: unknown): number {
   }
   const message = safeText(error instanceof Error ? error.message : String(error));
   if (options.json) {
-    process.stdout.write(
+    writeStdout(
       JSON.stringify(
         {
           error: {

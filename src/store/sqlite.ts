@@ -2,23 +2,34 @@
 // it; writes are short IMMEDIATE transactions.
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, openSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { McpkiError } from '../errors.js';
 import type { Connection, SqlStatement } from './connection.js';
 import { x5tS256 } from './thumbprint.js';
 
+/** The addon, loaded once per process (each command-group bundle has its own copy of this module). */
+const ADDON = Symbol.for('mcpki.betterSqlite3Addon');
+
 /**
- * Where npm built better-sqlite3's addon. Without it better-sqlite3 asks the `bindings` package, which
- * probes a dozen paths on every start.
+ * better-sqlite3's addon where npm built it, found the way Node finds the package (node_modules of this
+ * module's folder, then of each folder above) and loaded with process.dlopen. Without it better-sqlite3 asks
+ * the `bindings` package, which probes a dozen paths; require.resolve and require of the .node file cost about
+ * 1 ms more of every command's start-up than these few stat calls (issue 9).
  */
-function nativeBinding(): string | undefined {
-  try {
-    const main = createRequire(import.meta.url).resolve('better-sqlite3');
-    const addon = join(dirname(main), '..', 'build', 'Release', 'better_sqlite3.node');
-    return existsSync(addon) ? addon : undefined;
-  } catch {
-    return undefined;
+function nativeAddon(): object | undefined {
+  const shared = globalThis as typeof globalThis & Record<symbol, object | undefined>;
+  if (shared[ADDON]) return shared[ADDON];
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    if (basename(dir) !== 'node_modules') {
+      const addon = join(dir, 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node');
+      if (existsSync(addon)) {
+        const module = { exports: {} };
+        process.dlopen(module, addon);
+        return (shared[ADDON] = module.exports);
+      }
+    }
+    if (dirname(dir) === dir) return undefined;
   }
 }
 
@@ -27,8 +38,9 @@ export function openDatabase(
   path: string,
   options: { fileMustExist?: boolean; readonly?: boolean } = {},
 ): Database.Database {
-  const addon = nativeBinding();
-  return new Database(path, { ...options, ...(addon ? { nativeBinding: addon } : {}) });
+  const addon = nativeAddon();
+  // better-sqlite3 takes the loaded addon object as nativeBinding too (its types name only a path)
+  return new Database(path, { ...options, ...(addon ? { nativeBinding: addon as unknown as string } : {}) });
 }
 
 export class SqliteConnection implements Connection {

@@ -3,6 +3,7 @@
 import { McpkiError } from '../../index.js';
 import type { Command } from 'commander';
 import { action } from '../command.js';
+import { writeStdout } from '../stdout.js';
 
 const SHELLS = ['bash', 'zsh', 'fish'] as const;
 type Shell = (typeof SHELLS)[number];
@@ -233,7 +234,7 @@ Examples:
       action(async (_env, shell: string) => {
         if (!(SHELLS as readonly string[]).includes(shell))
           throw new McpkiError('USAGE', `unknown shell "${shell}"`, `use one of: ${SHELLS.join(', ')}`);
-        process.stdout.write(completionScript(shell, await full()));
+        writeStdout(completionScript(shell, await full()));
       }),
     );
 }

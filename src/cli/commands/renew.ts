@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { action, collect } from '../command.js';
 import { color, emit, formatDate, table, withProgress } from '../output.js';
+import { writeStdout } from '../stdout.js';
 
 function when(iso: string | null): string {
   return formatDate(iso);
@@ -262,7 +263,7 @@ Examples:
             emit(out, crl ? { plan, crl } : { plan }, planText);
             return;
           }
-          if (!out.json) process.stdout.write(planText() + '\n\n');
+          if (!out.json) writeStdout(planText() + '\n\n');
           const result = await withProgress(
             out,
             `renewing (${config.certificates.length} certificates declared)`,

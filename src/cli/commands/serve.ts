@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { action } from '../command.js';
 import { VERSION } from '../version.js';
+import { stdoutIsTTY, writeStdout } from '../stdout.js';
 
 export function registerServe(program: Command): void {
   program
@@ -25,12 +26,12 @@ Examples:
     )
     .action(
       action(async ({ context, out }, flags: { config: string; schedule?: string; metrics?: string }) => {
-        const json = out.json || process.stdout.isTTY !== true;
+        const json = out.json || !stdoutIsTTY();
         const log = (event: string, fields: Record<string, unknown> = {}) => {
           const at = new Date().toISOString();
-          if (json) process.stdout.write(JSON.stringify({ at, event, ...fields }) + '\n');
+          if (json) writeStdout(JSON.stringify({ at, event, ...fields }) + '\n');
           else
-            process.stdout.write(
+            writeStdout(
               `${at.slice(11, 19)} ${event} ${Object.entries(fields)
                 .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
                 .join(' ')}\n`,

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { action } from '../command.js';
 import { color, emit } from '../output.js';
+import { writeStdout } from '../stdout.js';
 
 function wholeNumber(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number.');
@@ -47,7 +48,7 @@ Examples:
           });
           if (!out.json && !signed.path) {
             // the chain alone on stdout, so it can be redirected; what was signed goes to stderr
-            process.stdout.write(signed.fullchain);
+            writeStdout(signed.fullchain);
           }
           const c = signed.certificate;
           const summary = [
@@ -60,7 +61,7 @@ Examples:
               : []),
           ].join('\n');
           if (out.json) emit(out, signed, () => summary);
-          else if (signed.path) process.stdout.write(summary + '\n');
+          else if (signed.path) writeStdout(summary + '\n');
           else process.stderr.write(summary + '\n');
         },
       ),
