@@ -80,6 +80,7 @@ export { migrateInventory, type StoreMigrateResult, type TableCopy } from './sto
 export { parseStoreLocation, redactUrl, type StoreLocation, type PostgresLocation } from './store/location.js';
 export type {
   CertificateRecord,
+  CertificateSummary,
   CertificatePaths,
   CertificateKind,
   EventRecord,

@@ -224,12 +224,13 @@ export function needsRenewal(input: RenewalPolicyInput): RenewalDecision {
         ...ariTime,
       };
     } else {
+      const renewAt = iso(schedule.renewAt);
       const decision: RenewalDecision = {
         due: false,
         code: schedule.waitCode,
-        reason: `not due: renews at ${iso(schedule.renewAt)}, ${schedule.rule}`,
-        renewAt: iso(schedule.renewAt),
-        nextCheck: iso(schedule.renewAt),
+        reason: `not due: renews at ${renewAt}, ${schedule.rule}`,
+        renewAt,
+        nextCheck: renewAt,
       };
       if (schedule.ariTime !== undefined) decision.ariTime = iso(schedule.ariTime);
       return decision;

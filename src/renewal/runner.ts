@@ -12,7 +12,7 @@ import { fromPem, toPem } from '../pki/der.js';
 import { issueCertificate, type IssueRequest } from '../pki/issue.js';
 import { issueLocalBatch } from './issue-local.js';
 import { SyncBatch } from '../fs/sync-batch.js';
-import type { CertificateRecord, RenewalState, Store } from '../store/store.js';
+import type { CertificateRecord, CertificateSummary, RenewalState, Store } from '../store/store.js';
 import { InterruptedError, throwIfInterrupted } from '../acme/interrupt.js';
 import { applyCrl, type CrlOutcome } from './crl.js';
 import { withHomeLock } from './lock.js';
@@ -76,7 +76,7 @@ function issuerOf(declared: DeclaredCertificate): string {
 }
 
 /** Whether the certificate on record is the one declared (names, issuer, kind, key, ACME profile); if not, reissue. */
-function declarationChanged(declared: DeclaredCertificate, record: CertificateRecord): string | undefined {
+function declarationChanged(declared: DeclaredCertificate, record: CertificateSummary): string | undefined {
   const wanted = declared.names
     .map((s) => `${s.type}:${s.value}`)
     .sort()
@@ -102,7 +102,7 @@ function declarationChanged(declared: DeclaredCertificate, record: CertificateRe
  */
 function planItemOf(
   name: string,
-  record: CertificateRecord | undefined,
+  record: CertificateSummary | undefined,
   state: RenewalState | undefined,
   decision: Pick<PlanItem, 'due' | 'code' | 'reason' | 'renewAt' | 'nextCheck' | 'ariTime'>,
 ): PlanItem {
@@ -124,7 +124,7 @@ function planItemOf(
 
 function decide(
   declared: DeclaredCertificate,
-  record: CertificateRecord | undefined,
+  record: CertificateSummary | undefined,
   state: RenewalState | undefined,
   now: Date,
   forced: boolean,
