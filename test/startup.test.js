@@ -115,6 +115,44 @@ test('list and show print to a pipe or /dev/null without building process.stdout
   }
 });
 
+test('output larger than a pipe holds arrives whole when the pipe is non-blocking and its reader is slow', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const home = join(dir, 'home');
+    const run = (...args) => spawnSync(process.execPath, [BIN, '--home', home, ...args], { encoding: 'utf8' });
+    assert.equal(run('init').status, 0);
+    const requests = join(dir, 'requests.txt');
+    writeFileSync(requests, Array.from({ length: 120 }, (_, i) => `server h${i} h${i}.localhost\n`).join(''));
+    assert.equal(run('issue', 'batch', requests, '--out', join(dir, 'out')).status, 0);
+    // Python hands mcpki the write end of a pipe set O_NONBLOCK and reads only after 0.3 s: writeSync meets
+    // EAGAIN once the pipe's 64 KiB are full, and the rest must go through process.stdout
+    const script = [
+      'import os, subprocess, sys, time',
+      'r, w = os.pipe()',
+      'os.set_blocking(w, False)',
+      'p = subprocess.Popen(sys.argv[1:], stdout=w)',
+      'os.close(w)',
+      'time.sleep(0.3)',
+      'chunks = []',
+      'while True:',
+      '    b = os.read(r, 65536)',
+      '    if not b: break',
+      '    chunks.append(b)',
+      'sys.stdout.buffer.write(b"".join(chunks))',
+      'sys.exit(p.wait())',
+    ].join('\n');
+    const result = spawnSync('python3', ['-c', script, process.execPath, BIN, '--home', home, '--json', 'list'], {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    assert.equal(result.status, 0, result.stderr);
+    assert.ok(result.stdout.length > 128 * 1024, `${result.stdout.length} bytes`);
+    assert.equal(JSON.parse(result.stdout).certificates.length, 120);
+  } finally {
+    cleanup();
+  }
+});
+
 test('commander is evaluated once: the group bundles take the copy dist/cli.cjs loaded', () => {
   assert.ok(readFileSync(join(ROOT, 'dist', 'cli.cjs'), 'utf8').includes('commander.unknownOption'));
   for (const group of ['issue', 'inventory', 'acme']) {
