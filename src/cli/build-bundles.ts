@@ -165,6 +165,18 @@ await build({
   external: ['pg-native'],
   logLevel: 'warning',
 });
+// Batch issuance's worker (src/pki/batch-worker.ts), one file that src/pki/batch-pool.ts compiles with V8's code
+// cache (made by build-code-cache.ts): as an ES module, each worker started Node's ES module loader and
+// compiled its ~15 modules from source (node:child_process among them, which the worker never calls).
+await build({
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  entryPoints: [join(dist, 'pki', 'batch-worker.js')],
+  outfile: join(dist, 'pki', 'batch-worker.cjs'),
+  logLevel: 'warning',
+});
 
 // A package in a bundle that requires node:child_process (CommonJS) gets the stand-in as well, and would get
 // `undefined` for a function the stand-in lacks: refuse to finish the build instead.

@@ -3,16 +3,63 @@
 // bin/mcpki.js and src/cli/bundles.ts hand a cache to V8, which uses it when the bundle and the V8 version
 // match and silently ignores it otherwise. Each file starts with the name the bundle had here (a 4-byte
 // length, then UTF-8), which V8 bakes into the cached code's stacks.
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Script } from 'node:vm';
+import { dirname, join } from 'node:path';
+import { Script } from 'node:vm';
 
 interface Cli {
   main(argv: string[]): Promise<void>;
   loadedBundles?: () => Array<{ file: string; script?: Script }>;
   encodeCache?: (builtAs: string, data: Buffer) => Buffer;
+}
+
+/**
+ * Batch issuance's worker bundle (dist/pki/batch-worker.cjs), run here as src/pki/batch-pool.ts runs it in a
+ * worker (the same wrapped text, so V8 takes the cache there), then made to sign a few certificates with a
+ * throw-away key into a temp folder, so the cache holds the signing code compiled as well.
+ */
+function warmWorkerBundle(file: string): Script {
+  // wrapWorkerBundle's text (src/pki/batch-pool.ts; test/batch-worker-cache.test.js checks that V8 takes the cache)
+  const wrapper = `(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'utf8')}\n})`;
+  const script = new Script(wrapper, { filename: file });
+  const module = { exports: {} as Record<string, unknown> };
+  script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
+  const makeLeaves = module.exports.makeLeaves as (ca: unknown, plans: unknown[], now: number) => unknown[];
+  const dir = mkdtempSync(join(tmpdir(), 'mcpki-worker-cache-'));
+  try {
+    const ca = {
+      signer: {
+        key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey,
+        subject: Buffer.from('3000', 'hex'),
+        keyId: Buffer.alloc(20),
+        permitted: { dns: [], ip: [], uri: [], email: [] },
+        cert: { validTo: new Date(Date.now() + 86_400_000 * 365).toISOString() },
+      },
+      pem: '',
+      der: Buffer.alloc(0),
+      rootPem: '',
+    };
+    const plans = ['server', 'client'].map((kind, i) => ({
+      kind,
+      name: `warm-${i}`,
+      sans: [{ type: 'dns', value: `warm-${i}.localhost` }],
+      keyType: 'ec-p256',
+      days: 30,
+      paths: {
+        cert: join(dir, `warm-${i}.crt`),
+        key: join(dir, `warm-${i}.key`),
+        fullchain: join(dir, `warm-${i}.fullchain.pem`),
+        ca: i === 0 ? join(dir, 'ca.crt') : undefined,
+      },
+    }));
+    makeLeaves(ca, plans, Date.now());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return script;
 }
 
 const require = createRequire(import.meta.url);
@@ -62,6 +109,8 @@ if (!loaded.script) {
   save(loaded.bundle!, cliCache!);
   for (const bundle of loaded.cli.loadedBundles?.() ?? [])
     if (bundle.script) save(bundle.file, bundle.script.createCachedData());
+  const worker = join(dist, 'pki', 'batch-worker.cjs');
+  if (existsSync(worker)) save(worker, warmWorkerBundle(worker).createCachedData());
   process.exitCode = 0;
   console.log(`code cache: ${made.join(', ')}`);
 }

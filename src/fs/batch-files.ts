@@ -14,12 +14,14 @@ import { renameAll, TEMP_MARKER, tryUnlink, writeError, type FileToWrite } from 
  */
 const threadPart = randomBytes(6).toString('hex');
 let counter = 0;
+/** process.pid asks the kernel each time it is read (getpid(2)): once a thread, not once a file */
+const pid = process.pid;
 
 /** Writes one file to a new temp name next to it (created O_EXCL with its final mode), not yet synced. */
 export function writeUnsyncedTemp(file: FileToWrite): string {
   const temp = join(
     dirname(file.path),
-    `.${basename(file.path)}${TEMP_MARKER}${process.pid}-${threadPart}${(counter++).toString(16)}`,
+    `.${basename(file.path)}${TEMP_MARKER}${pid}-${threadPart}${(counter++).toString(16)}`,
   );
   let fd: number;
   try {

@@ -4,6 +4,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { McpkiError } from '../errors.js';
 import { makeLeaves, type ChunkCa, type ChunkPlan } from './batch-leaf.js';
 
+// for the build's warm-up, which runs the bundle (dist/batch-worker.cjs) before it saves its code cache
+export { makeLeaves };
+
 /** What the main thread sends: a chunk to sign, numbered. */
 export interface ChunkRequest {
   id: number;
