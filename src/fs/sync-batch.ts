@@ -18,6 +18,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { childEnv } from '../process/env.js';
@@ -53,6 +54,26 @@ export class SyncBatch {
       throw error;
     }
     closeSync(fd);
+    if (this.deferred) this.files.add(path);
+  }
+
+  /**
+   * writeNewFile on libuv's thread pool, for many files at once (deployMany): the same steps in the same order
+   * (O_EXCL 0600, owner, final mode, data, fsync unless deferred; removed again on a failure).
+   */
+  async writeNewFileAsync(path: string, p: NewFile): Promise<void> {
+    const handle = await open(path, 'wx', 0o600);
+    try {
+      if (p.uid !== undefined || p.gid !== undefined) await handle.chown(p.uid ?? -1, p.gid ?? -1);
+      await handle.chmod(p.mode); // explicit, so the umask does not change the configured mode
+      await handle.writeFile(p.data);
+      if (!this.deferred) await handle.sync();
+    } catch (error) {
+      await handle.close();
+      tryUnlink(path);
+      throw error;
+    }
+    await handle.close();
     if (this.deferred) this.files.add(path);
   }
 
