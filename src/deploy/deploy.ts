@@ -529,12 +529,17 @@ export interface DeployJob {
  * syncfs per file system, then every certificate's renames, synced once more, and only then each
  * certificate's hooks and probe (and its rollback). Each job's outcome, or the error that failed it (the
  * others go on), in the order of `jobs`. `before`: a deferred SyncBatch and files to remove that the caller
- * (issuance) wrote and replaced, synced with the first flush.
+ * (issuance) wrote and replaced, synced with the first flush. The replaced files and versions are removed
+ * last, once every new file and rename is durable; with `before.removing` that removal is not waited for but
+ * put there, for the caller to await (before it releases the home's lock) while it goes on with other work.
  */
 export async function deployMany(
   jobs: readonly DeployJob[],
   listings?: LeftoverListings,
-  before: { sync: SyncBatch; remove: string[] } = { sync: new SyncBatch(true), remove: [] },
+  before: { sync: SyncBatch; remove: string[]; removing?: Promise<void>[] } = {
+    sync: new SyncBatch(true),
+    remove: [],
+  },
   checked: DirChecks = new Map(),
 ): Promise<(DeployOutcome | Error)[]> {
   // what the caller wrote before (issued files) is synced by the first flush and removed at the end
@@ -612,6 +617,8 @@ export async function deployMany(
     }
   }
   sync.flush(); // nothing to deploy: the caller's writes
-  await removeAll(later);
+  // removeAll does not reject: a file it cannot remove stays (the next deploy removes it as a leftover)
+  if (before.removing) before.removing.push(removeAll(later));
+  else await removeAll(later);
   return outcomes;
 }
