@@ -15,7 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Context } from '../context.js';
 import { McpkiError, fix } from '../errors.js';
 import { fsyncPath, removeStaleTemps, TEMP_MARKER, tempSuffix, tryUnlink } from '../fs/atomic.js';
-import { runningUid } from '../fs/safe-path.js';
+import { runningUid, type SafeDirs } from '../fs/safe-path.js';
 import { eachInParallel, removeAll, writeNewFileAsync } from '../fs/parallel.js';
 import { syncFileSystems, type SyncBatch } from '../fs/sync-batch.js';
 import { assertUsableDir, ensurePrivateDir } from '../home.js';
@@ -68,6 +68,8 @@ export async function issueLocalBatch(
   after?: { sync: SyncBatch; remove: string[] },
 ): Promise<CertificateRecord[]> {
   const ca = loadIssuingCa(context);
+  // every folder on the way to HOME/certs is walked once for the whole chunk, then each NAME below it
+  const safeDirs: SafeDirs = new Map();
   const plans = requests.map((request) => {
     if (request.kind !== 'server' && request.kind !== 'client')
       throw new McpkiError(
@@ -93,7 +95,7 @@ export async function issueLocalBatch(
       );
     assertPermitted(sans, ca.permitted);
     const outDir = join(context.layout.certsDir, name);
-    assertUsableDir(outDir, OUT_DIR_HINT, `a folder on the way to ${outDir}`);
+    assertUsableDir(outDir, OUT_DIR_HINT, `a folder on the way to ${outDir}`, safeDirs);
     const paths = {
       cert: join(outDir, `${name}.crt`),
       key: join(outDir, `${name}.key`),
@@ -159,7 +161,7 @@ export async function issueLocalBatch(
   };
   try {
     for (const plan of plans) {
-      created.push(...ensurePrivateDir(plan.outDir, OUT_DIR_HINT));
+      created.push(...ensurePrivateDir(plan.outDir, OUT_DIR_HINT, safeDirs));
       // temp files of a killed process are removed (those of a live one, e.g. another home, are not)
       removeStaleTemps(plan.outDir);
     }
