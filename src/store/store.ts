@@ -223,12 +223,68 @@ interface CertificateRow {
 }
 
 /** RFC 8705 x5t#S256 of the first certificate in a PEM text: base64url SHA-256 of its DER, without padding. */
-/** The columns of a certificate row, with its PEM left empty, and its file paths too with `paths` false (Store.currentByNames). */
-const certificateColumns = (paths: boolean) =>
-  `id, name, kind, serial, subject, sans, issuer, issuer_serial, profile, key_type, not_before, not_after, fingerprint, status, revoked_at, revocation_reason, '' AS pem, ${paths ? 'paths' : "'{}' AS paths"}, created_at, order_url, ari_cert_id, environment, ari_window_start, ari_window_end, ari_next_check, ari_explanation_url, forgotten_at, thumbprint`;
-/** The columns of a renewal state row, without the deploy fingerprint (Store.currentByNames). */
-const STATE_SUMMARY_COLUMNS =
-  'name, code, reason, next_check, ari_time, failures, last_attempt, last_success, last_failure, last_error, NULL AS deployed';
+/**
+ * The columns of a certificate row (Store.currentByNames), in rowFromValues's order: its PEM left empty
+ * unless `pem`, its file paths too with `paths` false.
+ */
+const certificateColumns = (paths: boolean, pem = false) =>
+  `id, name, kind, serial, subject, sans, issuer, issuer_serial, profile, key_type, not_before, not_after, fingerprint, status, revoked_at, revocation_reason, ${pem ? 'pem' : "'' AS pem"}, ${paths ? 'paths' : "'{}' AS paths"}, created_at, order_url, ari_cert_id, environment, ari_window_start, ari_window_end, ari_next_check, ari_explanation_url, forgotten_at, thumbprint`;
+/** The columns of a renewal state row, without the deploy fingerprint unless `deployed` (Store.currentByNames). */
+const stateColumns = (deployed: boolean) =>
+  `name, code, reason, next_check, ari_time, failures, last_attempt, last_success, last_failure, last_error, ${deployed ? 'deployed' : 'NULL AS deployed'}`;
+
+/**
+ * A row of certificateColumns read as an array (better-sqlite3's raw mode): with 10,000 certificates, making
+ * these objects here costs about half what better-sqlite3 takes to make them with named columns.
+ */
+function rowFromValues(v: unknown[]): CertificateRow {
+  return {
+    id: v[0],
+    name: v[1],
+    kind: v[2],
+    serial: v[3],
+    subject: v[4],
+    sans: v[5],
+    issuer: v[6],
+    issuer_serial: v[7],
+    profile: v[8],
+    key_type: v[9],
+    not_before: v[10],
+    not_after: v[11],
+    fingerprint: v[12],
+    status: v[13],
+    revoked_at: v[14],
+    revocation_reason: v[15],
+    pem: v[16],
+    paths: v[17],
+    created_at: v[18],
+    order_url: v[19],
+    ari_cert_id: v[20],
+    environment: v[21],
+    ari_window_start: v[22],
+    ari_window_end: v[23],
+    ari_next_check: v[24],
+    ari_explanation_url: v[25],
+    thumbprint: v[27],
+  } as CertificateRow;
+}
+
+/** A row of stateColumns read as an array. */
+function stateFromValues(v: unknown[]): Record<string, unknown> {
+  return {
+    name: v[0],
+    code: v[1],
+    reason: v[2],
+    next_check: v[3],
+    ari_time: v[4],
+    failures: v[5],
+    last_attempt: v[6],
+    last_success: v[7],
+    last_failure: v[8],
+    last_error: v[9],
+    deployed: v[10],
+  };
+}
 
 function toCertificate(row: CertificateRow): CertificateRecord {
   return {
@@ -417,6 +473,7 @@ export class Store {
   /** this home's renewal_state rows: '' in a SQLite file (one home), homeScope(home) in PostgreSQL */
   private readonly renewalScope: string;
   private readonly statements = new Map<string, SqlStatement>();
+  private readonly rawStatements = new Map<string, SqlStatement>();
   /** set inside a transaction that recorded a revocation or CA change: copied once it commits */
   private backupDue = false;
   /** the last automatic copy: its path, or why it failed (the change itself is committed either way) */
@@ -477,6 +534,16 @@ export class Store {
 
   close(): void {
     this.db.close();
+  }
+
+  /** A SQLite statement that returns its rows as arrays of the selected columns, prepared once per connection. */
+  private rawStatement(sqlite: SqliteConnection, sql: string): SqlStatement {
+    let statement = this.rawStatements.get(sql);
+    if (!statement) {
+      statement = sqlite.db.prepare(sql).raw(true);
+      this.rawStatements.set(sql, statement);
+    }
+    return statement;
   }
 
   /** Prepared once per connection: batch issuance runs the same inserts thousands of times. */
@@ -1181,20 +1248,34 @@ export class Store {
     options: { summary?: boolean; withoutPem?: boolean } = {},
   ): { record: CertificateRecord | undefined; state: RenewalState | undefined }[] {
     return this.run(() => {
-      const columns = options.summary ? certificateColumns(false) : options.withoutPem ? certificateColumns(true) : '*';
-      const byName = this.statement(
-        `SELECT ${columns} FROM certificates WHERE name = ? AND forgotten_at IS NULL ORDER BY id DESC LIMIT 1`,
-      );
-      const stateOf = this.statement(
-        `SELECT ${options.summary ? STATE_SUMMARY_COLUMNS : '*'} FROM renewal_state WHERE scope = ? AND name = ?`,
-      );
-      const read = () =>
-        names.map((name) => {
-          const row = byName.get(name) as CertificateRow | undefined;
-          const state = stateOf.get(this.renewalScope, name) as Record<string, unknown> | undefined;
-          return { record: row ? toCertificate(row) : undefined, state: state ? toRenewalState(state) : undefined };
-        });
+      const columns = certificateColumns(!options.summary, !options.summary && !options.withoutPem);
+      const certificateSql = `SELECT ${columns} FROM certificates WHERE name = ? AND forgotten_at IS NULL ORDER BY id DESC LIMIT 1`;
+      const stateSql = `SELECT ${stateColumns(!options.summary)} FROM renewal_state WHERE scope = ? AND name = ?`;
       const sqlite = this.sqlite;
+      let read: () => { record: CertificateRecord | undefined; state: RenewalState | undefined }[];
+      if (sqlite) {
+        // SQLite: rows as arrays, made into objects here (rowFromValues)
+        const byName = this.rawStatement(sqlite, certificateSql);
+        const stateOf = this.rawStatement(sqlite, stateSql);
+        read = () =>
+          names.map((name) => {
+            const row = byName.get(name) as unknown[] | undefined;
+            const state = stateOf.get(this.renewalScope, name) as unknown[] | undefined;
+            return {
+              record: row ? toCertificate(rowFromValues(row)) : undefined,
+              state: state ? toRenewalState(stateFromValues(state)) : undefined,
+            };
+          });
+      } else {
+        const byName = this.statement(certificateSql);
+        const stateOf = this.statement(stateSql);
+        read = () =>
+          names.map((name) => {
+            const row = byName.get(name) as CertificateRow | undefined;
+            const state = stateOf.get(this.renewalScope, name) as Record<string, unknown> | undefined;
+            return { record: row ? toCertificate(row) : undefined, state: state ? toRenewalState(state) : undefined };
+          });
+      }
       if (!sqlite || sqlite.db.inTransaction || names.length < 2) return read();
       sqlite.db.exec('BEGIN');
       try {
