@@ -36,8 +36,19 @@ export class SyncBatch {
   private readonly files = new Set<string>();
   private readonly dirs = new Set<string>();
 
-  /** deferred: files and folders are synced by flush(), not as they are written */
-  constructor(readonly deferred: boolean) {}
+  /**
+   * deferred: files and folders are synced by flush(), not as they are written; `syncer`: the run's shell that
+   * syncs without a new child process each time (else `sync -f` is started for each flush)
+   */
+  constructor(
+    readonly deferred: boolean,
+    private readonly syncer?: FileSystemSyncer,
+  ) {}
+
+  /** syncfs(2) on the file systems of these folders now (syncFileSystems, through the run's shell if any). */
+  syncNow(dirs: readonly string[]): boolean {
+    return this.syncer ? this.syncer.syncNow(dirs) : syncFileSystems(dirs);
+  }
 
   /** Creates `path` with O_EXCL, owner and final mode set before a byte is written, then the data; synced. */
   writeNewFile(path: string, p: NewFile): void {
@@ -92,7 +103,7 @@ export class SyncBatch {
   flush(): void {
     if (!this.deferred || (this.files.size === 0 && this.dirs.size === 0)) return;
     const dirs = [...this.dirs, ...[...this.files].map((path) => dirname(path))];
-    if (!syncFileSystems(dirs)) {
+    if (!this.syncNow(dirs)) {
       for (const path of this.files) fsyncPath(path);
       for (const path of this.dirs) fsyncPath(path);
     }

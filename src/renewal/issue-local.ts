@@ -175,7 +175,8 @@ export async function issueLocalBatch(
     });
     const dirs = plans.map((plan) => plan.outDir);
     // a file left in place is synced too (syncfs covers it), in case an earlier run was killed before its sync
-    if (!syncFileSystems(dirs)) for (const f of files) fsyncPath(f.kept ? f.path : f.temp);
+    if (!(after ? after.sync.syncNow(dirs) : syncFileSystems(dirs)))
+      for (const f of files) fsyncPath(f.kept ? f.path : f.temp);
     replaced = files.filter((f) => !f.kept);
     // the replaced files stay reachable until the renames are final: a failed rename puts them back
     await eachInParallel(replaced, async (f) => {

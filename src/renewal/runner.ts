@@ -11,7 +11,7 @@ import { McpkiError } from '../errors.js';
 import { fromPem, toPem } from '../pki/der.js';
 import { issueCertificate, type IssueRequest } from '../pki/issue.js';
 import { issueLocalBatch } from './issue-local.js';
-import { SyncBatch } from '../fs/sync-batch.js';
+import { FileSystemSyncer, SyncBatch } from '../fs/sync-batch.js';
 import type { CertificateRecord, RenewalState, Store } from '../store/store.js';
 import { InterruptedError, throwIfInterrupted } from '../acme/interrupt.js';
 import { applyCrl, type CrlOutcome } from './crl.js';
@@ -571,6 +571,7 @@ async function applyLocalBatch(
   listings: LeftoverListings,
   pending: Pending,
   removing: Promise<void>[],
+  syncer: { shell?: FileSystemSyncer | null },
   signal?: AbortSignal,
 ): Promise<void> {
   const store = context.store();
@@ -590,7 +591,9 @@ async function applyLocalBatch(
   let issued: CertificateRecord[];
   // the issued files are made durable by the deploy's first syncfs, and the files they replaced removed after it
   // (while the run goes on with the next chunks: applyEach waits for it before it releases the lock)
-  const after = { sync: new SyncBatch(true), remove: [] as string[], removing };
+  // one shell for the run's syncs (FileSystemSyncer): not a `sync -f` child of this large process each time
+  if (syncer.shell === undefined) syncer.shell = FileSystemSyncer.start() ?? null;
+  const after = { sync: new SyncBatch(true, syncer.shell ?? undefined), remove: [] as string[], removing };
   try {
     issued = await issueLocalBatch(
       context,
@@ -736,6 +739,8 @@ export async function applyEach(
     const listings: LeftoverListings = new Map();
     // replaced files and versions being removed in the background (removeAll: never rejects)
     const removing: Promise<void>[] = [];
+    // started by the first chunk that issues local certificates, closed at the end of the run
+    const syncer: { shell?: FileSystemSyncer | null } = {};
     const certificates = config.certificates;
     try {
       for (let start = 0; start < certificates.length; start += CHUNK) {
@@ -761,7 +766,7 @@ export async function applyEach(
           const local = slots.filter((slot) => slot.item.due && slot.declared.issuer.type === 'local');
           // hosts sharing a PostgreSQL inventory take each certificate's lock (shared.ts): one at a time there
           if (local.length > 1 && !sharesInventory(context))
-            await applyLocalBatch(context, local, listings, pending, removing, options.signal);
+            await applyLocalBatch(context, local, listings, pending, removing, syncer, options.signal);
           for (const slot of slots) {
             if (slot.result) continue;
             throwIfInterrupted(options.signal, `apply, before ${slot.declared.name}`);
@@ -790,6 +795,7 @@ export async function applyEach(
     } finally {
       // under the lock: the next run finds every replaced file gone
       await Promise.all(removing);
+      syncer.shell?.close();
     }
     return crl ? { changed, failed, backingOff, crl } : { changed, failed, backingOff };
   });
