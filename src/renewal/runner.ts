@@ -589,10 +589,10 @@ async function applyLocalBatch(
   if (ready.length === 0) return;
   throwIfInterrupted(signal, `apply, before ${ready[0]!.declared.name}`);
   let issued: CertificateRecord[];
-  // the issued files are made durable by the deploy's first syncfs, and the files they replaced removed after it
-  // (while the run goes on with the next chunks: applyEach waits for it before it releases the lock)
   // one shell for the run's syncs (FileSystemSyncer): not a `sync -f` child of this large process each time
   if (syncer.shell === undefined) syncer.shell = FileSystemSyncer.start() ?? null;
+  // the issued files are made durable by the deploy's first syncfs, and the files they replaced removed after it
+  // (while the run goes on with the next chunks: applyEach waits for it before it releases the lock)
   const after = { sync: new SyncBatch(true, syncer.shell ?? undefined), remove: [] as string[], removing };
   try {
     issued = await issueLocalBatch(
