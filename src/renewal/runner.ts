@@ -69,6 +69,12 @@ export interface PlanOptions {
    * failure of the certificate: no backoff)
    */
   signal?: AbortSignal;
+  /**
+   * applyConfig/applyEach: each certificate's plan item (what planRenewals gives for it) as its turn comes,
+   * before it is applied, read with the rest of its chunk: for a caller that reports the plan with the result
+   * (`renew --json`) and need not read every certificate twice
+   */
+  onPlan?: (item: PlanItem) => void;
 }
 
 function issuerOf(declared: DeclaredCertificate): string {
@@ -756,11 +762,18 @@ export async function applyEach(
           );
           for (const [i, declared] of chunk.entries()) {
             throwIfInterrupted(options.signal, `apply, before ${declared.name}`);
+            const onRecord = current[i]!.record;
             const found = {
-              record: await refreshedRenewalInfo(context, current[i]!.record, now),
+              record: await refreshedRenewalInfo(context, onRecord, now),
               previous: current[i]!.state,
             };
             const item = decide(declared, found.record, found.previous, now, forced.has(declared.name));
+            // the plan is what the record said before its renewal window was asked for again
+            options.onPlan?.(
+              found.record === onRecord
+                ? item
+                : decide(declared, onRecord, found.previous, now, forced.has(declared.name)),
+            );
             slots.push({ declared, item, found });
           }
           const local = slots.filter((slot) => slot.item.due && slot.declared.issuer.type === 'local');
