@@ -11,6 +11,7 @@ import {
   modeText,
   runningUid,
   unsafe,
+  type SafeDirs,
 } from './fs/safe-path.js';
 
 /** --home, else MCPKI_HOME, else $XDG_DATA_HOME/mcpki, else ~/.local/share/mcpki. An empty --home is a mistake. */
@@ -73,8 +74,9 @@ export function layoutOf(home: string): HomeLayout {
 export function ensurePrivateDir(
   path: string,
   hint: Hint = fix('pass a writable folder with {--home DIR} or MCPKI_HOME'),
+  checked?: SafeDirs,
 ): string[] {
-  const real = assertUsableDir(path, hint);
+  const real = assertUsableDir(path, hint, undefined, checked);
   const created: string[] = [];
   try {
     makeDirs(real, created);
@@ -91,9 +93,9 @@ export function ensurePrivateDir(
  * assertSafeDir (UNSAFE_PATH for a folder on the way that another user owns or can write), with a file where
  * a folder should be reported as HOME_UNUSABLE naming `path` and the option that chose it (`hint`).
  */
-export function assertUsableDir(path: string, hint: Hint, what?: string): string {
+export function assertUsableDir(path: string, hint: Hint, what?: string, checked?: SafeDirs): string {
   try {
-    return assertSafeDir(path, what);
+    return assertSafeDir(path, what, checked);
   } catch (error) {
     if (error instanceof McpkiError && error.code === 'WRITE_FAILED') {
       throw new McpkiError(

@@ -51,10 +51,19 @@ import {
 } from './backup.js';
 import { TEMP_MARKER, tempSuffix } from '../fs/atomic.js';
 import { makeFolder, removeCreatedDirs, tryUnlink, writeFailed } from '../fs/files.js';
-import { removeAll } from '../fs/parallel.js';
+import { eachInParallel, removeAll } from '../fs/parallel.js';
 import { SyncBatch } from '../fs/sync-batch.js';
 import { createDirs } from './folders.js';
-import { abortSet, adopt, CURRENT, prepareSet, publishSet, releaseDropped, restoreSet } from './fileset.js';
+import {
+  abortSet,
+  adopt,
+  CURRENT,
+  prepareSet,
+  prepareSetAsync,
+  publishSet,
+  releaseDropped,
+  restoreSet,
+} from './fileset.js';
 import { describeHookResult, hookFailed, runHook, type HookResult } from './hooks.js';
 import { plan } from './plan.js';
 import { readTargetContents } from './targets.js';
@@ -109,6 +118,58 @@ function prepareDeploy(
   sync: SyncBatch,
   checked?: DirChecks,
 ): PreparedDeploy {
+  const started = beginDeploy(targets, material, listings, sync, checked);
+  if (!started.live) return started.prepared;
+  for (const [set, s] of started.live) {
+    try {
+      prepareSet(set, material, s, sync);
+    } catch (error) {
+      throw setFailed(started.prepared, set, error);
+    }
+  }
+  return finishPrepare(started.prepared, sync);
+}
+
+/**
+ * prepareDeploy with the set versions' folders, files and symlinks made on libuv's thread pool (deployMany
+ * runs several at once): the same steps on the same paths, in the same order for each certificate.
+ */
+async function prepareDeployAsync(
+  targets: readonly Target[],
+  material: Material,
+  listings: LeftoverListings | undefined,
+  sync: SyncBatch,
+  checked?: DirChecks,
+): Promise<PreparedDeploy> {
+  const started = beginDeploy(targets, material, listings, sync, checked);
+  if (!started.live) return started.prepared;
+  for (const [set, s] of started.live) {
+    try {
+      await prepareSetAsync(set, material, s, sync);
+    } catch (error) {
+      throw setFailed(started.prepared, set, error);
+    }
+  }
+  return finishPrepare(started.prepared, sync);
+}
+
+function setFailed(prepared: PreparedDeploy, set: FileSet, error: unknown): McpkiError {
+  abortPrepared(prepared);
+  return error instanceof McpkiError ? error : writeFailed(set.path, error, 'prepare the new files in');
+}
+
+/**
+ * Steps 0–2 up to the new set versions: the plan, folders, temp files of single files, set folders (created,
+ * adopted). `live`: the sets whose new version is still to be made, each with its backup; absent when nothing
+ * changed.
+ */
+function beginDeploy(
+  targets: readonly Target[],
+  material: Material,
+  listings: LeftoverListings | undefined,
+  sync: SyncBatch,
+  checked?: DirChecks,
+): { prepared: PreparedDeploy; live?: [FileSet, SetBackup][] } {
   const { plans, sets } = plan(targets, material, listings, checked);
   const changed = plans.filter((p) => p.changed);
   const result: DeployResult = {
@@ -117,7 +178,7 @@ function prepareDeploy(
     created: changed.filter((p) => !p.existed).map((p) => p.path),
     recovered: changed.filter((p) => p.stale.length > 0 || (p.set?.stale.length ?? 0) > 0).map((p) => p.path),
   };
-  if (changed.length === 0) return { result, temps: [], singles: [], dissolved: [] };
+  if (changed.length === 0) return { prepared: { result, temps: [], singles: [], dissolved: [] } };
 
   const singles = changed.filter((p) => !p.set);
   const live = sets.filter((s) => s.changed && !s.dissolve);
@@ -158,6 +219,7 @@ function prepareDeploy(
       throw abort(writeFailed(p.path, error));
     }
   }
+  const started: [FileSet, SetBackup][] = [];
   for (const set of live) {
     const s: SetBackup = {
       path: set.path,
@@ -181,23 +243,32 @@ function prepareDeploy(
       }
       releaseDropped(set);
       if (set.members.some((p) => p.state === 'file' || p.state === 'foreign')) adopt(set, s);
-      prepareSet(set, material, s, sync);
     } catch (error) {
       throw abort(error instanceof McpkiError ? error : writeFailed(set.path, error, 'prepare the new files in'));
     }
+    started.push([set, s]);
   }
-  // 3: links to the single files about to be replaced
+  return { prepared, live: started };
+}
+
+/** Step 3: links to the single files about to be replaced; the folders synced (now, or at `sync`'s flush). */
+function finishPrepare(prepared: PreparedDeploy, sync: SyncBatch): PreparedDeploy {
+  const { backup, singles } = prepared;
+  const abort = (error: McpkiError): McpkiError => {
+    abortPrepared(prepared);
+    return error;
+  };
   for (const p of singles) {
     try {
-      backup.entries.push({ path: p.path, previous: p.existed ? keepPrevious(p.path) : null });
+      backup!.entries.push({ path: p.path, previous: p.existed ? keepPrevious(p.path) : null });
     } catch (error) {
       throw abort(writeFailed(p.path, error, 'keep a copy of'));
     }
   }
   try {
-    sync.dirsOf([...singles.map((p) => p.path), ...backup.sets.flatMap((s) => s.linkTemps.map(([temp]) => temp))]);
+    sync.dirsOf([...singles.map((p) => p.path), ...backup!.sets.flatMap((s) => s.linkTemps.map(([temp]) => temp))]);
   } catch (error) {
-    throw abort(writeFailed(dirname(changed[0]!.path), error, 'sync'));
+    throw abort(writeFailed(dirname(prepared.result.changed[0]!), error, 'sync'));
   }
   return prepared;
 }
@@ -458,12 +529,17 @@ export interface DeployJob {
  * syncfs per file system, then every certificate's renames, synced once more, and only then each
  * certificate's hooks and probe (and its rollback). Each job's outcome, or the error that failed it (the
  * others go on), in the order of `jobs`. `before`: a deferred SyncBatch and files to remove that the caller
- * (issuance) wrote and replaced, synced with the first flush.
+ * (issuance) wrote and replaced, synced with the first flush. The replaced files and versions are removed
+ * last, once every new file and rename is durable; with `before.removing` that removal is not waited for but
+ * put there, for the caller to await (before it releases the home's lock) while it goes on with other work.
  */
 export async function deployMany(
   jobs: readonly DeployJob[],
   listings?: LeftoverListings,
-  before: { sync: SyncBatch; remove: string[] } = { sync: new SyncBatch(true), remove: [] },
+  before: { sync: SyncBatch; remove: string[]; removing?: Promise<void>[] } = {
+    sync: new SyncBatch(true),
+    remove: [],
+  },
   checked: DirChecks = new Map(),
 ): Promise<(DeployOutcome | Error)[]> {
   // what the caller wrote before (issued files) is synced by the first flush and removed at the end
@@ -471,16 +547,21 @@ export async function deployMany(
   const outcomes: (DeployOutcome | Error)[] = new Array(jobs.length);
   const prepared: (PreparedDeploy | undefined)[] = new Array(jobs.length);
   const previousSerials: string[] = new Array(jobs.length);
-  jobs.forEach((job, i) => {
-    try {
-      previousSerials[i] = job.hooks?.reload?.length ? serialOnDisk(job.targets) : '';
-      const p = prepareDeploy(job.targets, job.material, listings, sync, checked);
-      if (p.backup) prepared[i] = p;
-      else outcomes[i] = { deploy: p.result, hooks: [], rolledBack: false };
-    } catch (error) {
-      outcomes[i] = error as Error;
-    }
-  });
+  // several certificates' new files at once: each one's steps in order, their file operations on the thread pool
+  await eachInParallel(
+    jobs.map((_, i) => i),
+    async (i) => {
+      const job = jobs[i]!;
+      try {
+        previousSerials[i] = job.hooks?.reload?.length ? serialOnDisk(job.targets) : '';
+        const p = await prepareDeployAsync(job.targets, job.material, listings, sync, checked);
+        if (p.backup) prepared[i] = p;
+        else outcomes[i] = { deploy: p.result, hooks: [], rolledBack: false };
+      } catch (error) {
+        outcomes[i] = error as Error;
+      }
+    },
+  );
   const fail = (i: number, error: unknown, what: string): void => {
     outcomes[i] = error instanceof McpkiError ? error : writeFailed(dirname(jobs[i]!.targets[0]!.path), error, what);
     prepared[i] = undefined;
@@ -536,6 +617,8 @@ export async function deployMany(
     }
   }
   sync.flush(); // nothing to deploy: the caller's writes
-  await removeAll(later);
+  // removeAll does not reject: a file it cannot remove stays (the next deploy removes it as a leftover)
+  if (before.removing) before.removing.push(removeAll(later));
+  else await removeAll(later);
   return outcomes;
 }

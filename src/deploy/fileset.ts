@@ -14,6 +14,7 @@
 // version folders are 0700 when every file is 0600-like and owned by mcpki's user, else 0711: readers pass
 // through without listing, and each file's own mode decides who reads it (as it did in the plain folder).
 import { linkSync, lstatSync, readdirSync, readlinkSync, realpathSync, renameSync, type Stats } from 'node:fs';
+import { link } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
 import { assertSafeFolder, isTrustedOwner, unsafe } from '../fs/safe-path.js';
@@ -23,10 +24,12 @@ import {
   errnoCode,
   fsyncDir,
   makeFolder,
+  makeFolderAsync,
   randomSuffix,
   removeTree,
   statOrNull,
   tempSymlink,
+  tempSymlinkAsync,
   tryUnlink,
   writeFailed,
 } from '../fs/files.js';
@@ -235,14 +238,19 @@ export function adopt(set: FileSet, backup: SetBackup): void {
   if (converted.length > 0) fsyncDir(set.dir);
 }
 
-/** The new version folder, complete and synced (now, or at `sync`'s flush), and the temp symlinks whose renames will publish it. */
-export function prepareSet(set: FileSet, material: Material, backup: SetBackup, sync: SyncBatch): void {
-  const version = `v-${
+/** A set's new version name: the serial's first hex digits and a random part. */
+function versionName(material: Material): string {
+  return `v-${
     material.serial
       .toLowerCase()
       .replace(/[^0-9a-f]/g, '')
       .slice(0, 16) || 'x'
   }-${randomSuffix()}`;
+}
+
+/** The new version folder, complete and synced (now, or at `sync`'s flush), and the temp symlinks whose renames will publish it. */
+export function prepareSet(set: FileSet, material: Material, backup: SetBackup, sync: SyncBatch): void {
+  const version = versionName(material);
   const folder = join(set.path, version);
   makeFolder(folder, set.dirMode);
   backup.next = version;
@@ -262,6 +270,41 @@ export function prepareSet(set: FileSet, material: Material, backup: SetBackup, 
   backup.swapTemp = tempSymlink(version, join(set.path, CURRENT));
   for (const p of set.members) {
     if (p.state === 'missing') backup.linkTemps.push([tempSymlink(memberLink(set.name, p.path), p.path), p.path]);
+  }
+  sync.dir(set.path);
+}
+
+/**
+ * prepareSet with its folder, files and symlinks made on libuv's thread pool, so that many sets are prepared
+ * at once (deployMany): the same steps in the same order, on the same paths.
+ */
+export async function prepareSetAsync(
+  set: FileSet,
+  material: Material,
+  backup: SetBackup,
+  sync: SyncBatch,
+): Promise<void> {
+  const version = versionName(material);
+  const folder = join(set.path, version);
+  await makeFolderAsync(folder, set.dirMode);
+  backup.next = version;
+  for (const p of set.members) {
+    const to = join(folder, basename(p.path));
+    if (p.source) {
+      try {
+        await link(p.source, to);
+        continue;
+      } catch {
+        // another file system or a link not allowed: write it
+      }
+    }
+    await sync.writeNewFileAsync(to, p);
+  }
+  sync.dir(folder);
+  backup.swapTemp = await tempSymlinkAsync(version, join(set.path, CURRENT));
+  for (const p of set.members) {
+    if (p.state === 'missing')
+      backup.linkTemps.push([await tempSymlinkAsync(memberLink(set.name, p.path), p.path), p.path]);
   }
   sync.dir(set.path);
 }

@@ -18,6 +18,7 @@ import {
   writeSync,
   type Stats,
 } from 'node:fs';
+import { chmod, mkdir, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { McpkiError } from '../errors.js';
 import { fsyncPath as fsyncDir, TEMP_MARKER, tempSuffix, tryUnlink } from './atomic.js';
@@ -102,6 +103,19 @@ export function removeTree(path: string): void {
 export function makeFolder(path: string, mode: number): void {
   mkdirSync(path, { mode: 0o700 });
   if (mode !== 0o700) chmodSync(path, mode); // after the files are complete would be no safer: nothing points here yet
+}
+
+/** makeFolder on libuv's thread pool (many set versions at once). */
+export async function makeFolderAsync(path: string, mode: number): Promise<void> {
+  await mkdir(path, { mode: 0o700 });
+  if (mode !== 0o700) await chmod(path, mode);
+}
+
+/** tempSymlink on libuv's thread pool. */
+export async function tempSymlinkAsync(text: string, path: string): Promise<string> {
+  const temp = join(dirname(path), `.${basename(path)}${TEMP_MARKER}${tempSuffix()}`);
+  await symlink(text, temp);
+  return temp;
 }
 
 /** A symlink at a fresh temp name next to `path`, to be renamed over it. */

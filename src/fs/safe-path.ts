@@ -63,17 +63,40 @@ export function assertSafeFolder(path: string, stat: Stats, what: string, strict
 }
 
 /**
+ * Folders assertSafeDir found safe in one run, by the absolute path walked, with their real paths. A folder
+ * that we or root own and no one else can write, under parents alike, can only be changed by us or root, so
+ * one walk per run is enough: the next paths under it are walked from there.
+ */
+export type SafeDirs = Map<string, string>;
+
+/**
  * Checks every component of a folder path from / down, following only symlinks that we or root own, and
  * returns the real path. Components that do not exist yet are allowed (we will create them, 0700). Throws
- * UNSAFE_PATH naming the component, its owner and mode; nothing is created or written.
+ * UNSAFE_PATH naming the component, its owner and mode; nothing is created or written. With `checked`, the
+ * walk starts below the deepest folder on the way already found safe in this run (and records the ones it
+ * checks).
  */
-export function assertSafeDir(path: string, what = 'a folder on the way'): string {
+export function assertSafeDir(path: string, what = 'a folder on the way', checked?: SafeDirs): string {
   let hops = 0;
   const walk = (absolute: string): string => {
     const parts = absolute.split(sep).filter(Boolean);
     let current: string = sep;
-    assertSafeFolder(current, lstatSync(current), what);
-    for (let i = 0; i < parts.length; i++) {
+    let start = 0;
+    if (checked) {
+      for (let i = parts.length; i >= 0; i--) {
+        const known = checked.get(i === 0 ? sep : sep + parts.slice(0, i).join(sep));
+        if (known !== undefined) {
+          current = known;
+          start = i;
+          break;
+        }
+      }
+    }
+    if (start === 0) {
+      assertSafeFolder(current, lstatSync(current), what);
+      checked?.set(sep, sep);
+    }
+    for (let i = start; i < parts.length; i++) {
       const next = join(current, parts[i]!);
       const stat = lstatOrNull(next);
       if (!stat) return join(next, ...parts.slice(i + 1));
@@ -100,6 +123,7 @@ export function assertSafeDir(path: string, what = 'a folder on the way'): strin
       }
       assertSafeFolder(next, stat, what);
       current = next;
+      checked?.set(sep + parts.slice(0, i + 1).join(sep), current);
     }
     return current;
   };

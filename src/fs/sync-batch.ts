@@ -18,6 +18,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { childEnv } from '../process/env.js';
@@ -35,8 +36,19 @@ export class SyncBatch {
   private readonly files = new Set<string>();
   private readonly dirs = new Set<string>();
 
-  /** deferred: files and folders are synced by flush(), not as they are written */
-  constructor(readonly deferred: boolean) {}
+  /**
+   * deferred: files and folders are synced by flush(), not as they are written; `syncer`: the run's shell that
+   * syncs without a new child process each time (else `sync -f` is started for each flush)
+   */
+  constructor(
+    readonly deferred: boolean,
+    private readonly syncer?: FileSystemSyncer,
+  ) {}
+
+  /** syncfs(2) on the file systems of these folders now (syncFileSystems, through the run's shell if any). */
+  syncNow(dirs: readonly string[]): boolean {
+    return this.syncer ? this.syncer.syncNow(dirs) : syncFileSystems(dirs);
+  }
 
   /** Creates `path` with O_EXCL, owner and final mode set before a byte is written, then the data; synced. */
   writeNewFile(path: string, p: NewFile): void {
@@ -56,6 +68,26 @@ export class SyncBatch {
     if (this.deferred) this.files.add(path);
   }
 
+  /**
+   * writeNewFile on libuv's thread pool, for many files at once (deployMany): the same steps in the same order
+   * (O_EXCL 0600, owner, final mode, data, fsync unless deferred; removed again on a failure).
+   */
+  async writeNewFileAsync(path: string, p: NewFile): Promise<void> {
+    const handle = await open(path, 'wx', 0o600);
+    try {
+      if (p.uid !== undefined || p.gid !== undefined) await handle.chown(p.uid ?? -1, p.gid ?? -1);
+      await handle.chmod(p.mode); // explicit, so the umask does not change the configured mode
+      await handle.writeFile(p.data);
+      if (!this.deferred) await handle.sync();
+    } catch (error) {
+      await handle.close();
+      tryUnlink(path);
+      throw error;
+    }
+    await handle.close();
+    if (this.deferred) this.files.add(path);
+  }
+
   /** The folder's entries made durable (now, or at the next flush). */
   dir(path: string): void {
     if (this.deferred) this.dirs.add(path);
@@ -71,7 +103,7 @@ export class SyncBatch {
   flush(): void {
     if (!this.deferred || (this.files.size === 0 && this.dirs.size === 0)) return;
     const dirs = [...this.dirs, ...[...this.files].map((path) => dirname(path))];
-    if (!syncFileSystems(dirs)) {
+    if (!this.syncNow(dirs)) {
       for (const path of this.files) fsyncPath(path);
       for (const path of this.dirs) fsyncPath(path);
     }

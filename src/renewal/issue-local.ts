@@ -2,18 +2,20 @@
 // and inventory rows as issueCertificate makes one at a time (HOME/certs/NAME/NAME.key, .crt, .fullchain.pem
 // and ca.crt; a `certificate.issued` event each), with the same guarantees, at a fraction of the cost:
 //   - keys generated on libuv's thread pool (both cores), signed on the main thread;
-//   - every file written to a temp file next to it, in parallel, then one syncfs per file system;
+//   - every file written to a temp file next to it, in parallel, then one syncfs per file system; a ca.crt
+//     that already holds the same root (mode and owner too) is left as it is, as renewals find it;
 //   - the files a renewal replaces kept as hard links (made in parallel), then, inside one inventory
 //     transaction that records every certificate, all the renames: the files on disk belong to the records
 //     committed; a failed rename puts every replaced file back and records nothing;
 //   - one more syncfs (or the caller's next one: `after`), then the replaced files removed in parallel (one
 //     at a time, each unlink costs milliseconds on a file system mounted with `discard`).
-import { link } from 'node:fs/promises';
+import { link, lstat, readFile } from 'node:fs/promises';
 import { renameSync, rmdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Context } from '../context.js';
 import { McpkiError, fix } from '../errors.js';
 import { fsyncPath, removeStaleTemps, TEMP_MARKER, tempSuffix, tryUnlink } from '../fs/atomic.js';
+import { runningUid, type SafeDirs } from '../fs/safe-path.js';
 import { eachInParallel, removeAll, writeNewFileAsync } from '../fs/parallel.js';
 import { syncFileSystems, type SyncBatch } from '../fs/sync-batch.js';
 import { assertUsableDir, ensurePrivateDir } from '../home.js';
@@ -34,6 +36,25 @@ interface FileToWrite {
   temp: string;
   /** the replaced file, kept as a hard link until the run is final */
   previous: string | null;
+  /** ca.crt: left as it is when it already holds exactly this (the same CA's root, mode and owner) */
+  keepIfSame?: boolean;
+  /** left in place: not written, linked or renamed */
+  kept?: boolean;
+}
+
+/**
+ * Whether `path` is already a regular file of this user's with exactly this mode and content (the folder is
+ * the home's, 0700: no one else can change it meanwhile). Any doubt (missing, unreadable, a symlink): false.
+ */
+async function holds(path: string, data: string, mode: number): Promise<boolean> {
+  try {
+    const stat = await lstat(path);
+    if (!stat.isFile() || stat.uid !== runningUid() || (stat.mode & 0o7777) !== mode) return false;
+    if (stat.size !== Buffer.byteLength(data)) return false;
+    return (await readFile(path, 'utf8')) === data;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -47,6 +68,8 @@ export async function issueLocalBatch(
   after?: { sync: SyncBatch; remove: string[] },
 ): Promise<CertificateRecord[]> {
   const ca = loadIssuingCa(context);
+  // every folder on the way to HOME/certs is walked once for the whole chunk, then each NAME below it
+  const safeDirs: SafeDirs = new Map();
   const plans = requests.map((request) => {
     if (request.kind !== 'server' && request.kind !== 'client')
       throw new McpkiError(
@@ -72,7 +95,7 @@ export async function issueLocalBatch(
       );
     assertPermitted(sans, ca.permitted);
     const outDir = join(context.layout.certsDir, name);
-    assertUsableDir(outDir, OUT_DIR_HINT, `a folder on the way to ${outDir}`);
+    assertUsableDir(outDir, OUT_DIR_HINT, `a folder on the way to ${outDir}`, safeDirs);
     const paths = {
       cert: join(outDir, `${name}.crt`),
       key: join(outDir, `${name}.key`),
@@ -105,23 +128,27 @@ export async function issueLocalBatch(
       pem: certPem,
       paths: plan.paths,
     });
-    const file = (path: string, data: string, mode: number): FileToWrite => ({
+    const file = (path: string, data: string, mode: number, keepIfSame = false): FileToWrite => ({
       path,
       data,
       mode,
       temp: join(dirname(path), `.${basename(path)}${TEMP_MARKER}${tempSuffix()}`),
       previous: null,
+      keepIfSame,
     });
     files.push(
       file(plan.paths.key, keys[i]!.privatePem, 0o600),
       file(plan.paths.cert, certPem, 0o644),
       file(plan.paths.fullchain, certPem + ca.pem, 0o644),
-      file(plan.paths.ca, ca.rootPem, 0o644),
+      // the same root at every renewal: rewriting it would only cost a create, link, rename and unlink each
+      file(plan.paths.ca, ca.rootPem, 0o644, true),
     );
   });
 
   const created: string[] = [];
   const written: FileToWrite[] = [];
+  /** the files renamed into place: all but those left as they were */
+  let replaced: FileToWrite[] = files;
   const undo = async (): Promise<void> => {
     await removeAll([...written.map((f) => f.temp), ...files.flatMap((f) => (f.previous ? [f.previous] : []))]);
     for (const dir of created.reverse()) {
@@ -134,18 +161,25 @@ export async function issueLocalBatch(
   };
   try {
     for (const plan of plans) {
-      created.push(...ensurePrivateDir(plan.outDir, OUT_DIR_HINT));
+      created.push(...ensurePrivateDir(plan.outDir, OUT_DIR_HINT, safeDirs));
       // temp files of a killed process are removed (those of a live one, e.g. another home, are not)
       removeStaleTemps(plan.outDir);
     }
     await eachInParallel(files, async (f) => {
+      if (f.keepIfSame && (await holds(f.path, f.data, f.mode))) {
+        f.kept = true;
+        return;
+      }
       await writeNewFileAsync(f.temp, f.data, f.mode);
       written.push(f);
     });
     const dirs = plans.map((plan) => plan.outDir);
-    if (!syncFileSystems(dirs)) for (const f of files) fsyncPath(f.temp);
+    // a file left in place is synced too (syncfs covers it), in case an earlier run was killed before its sync
+    if (!(after ? after.sync.syncNow(dirs) : syncFileSystems(dirs)))
+      for (const f of files) fsyncPath(f.kept ? f.path : f.temp);
+    replaced = files.filter((f) => !f.kept);
     // the replaced files stay reachable until the renames are final: a failed rename puts them back
-    await eachInParallel(files, async (f) => {
+    await eachInParallel(replaced, async (f) => {
       const previous = join(dirname(f.path), `.${basename(f.path)}${TEMP_MARKER}${tempSuffix()}`);
       try {
         await link(f.path, previous);
@@ -178,12 +212,12 @@ export async function issueLocalBatch(
         });
         return row;
       });
-      for (; renamed < files.length; renamed++) renameSync(files[renamed]!.temp, files[renamed]!.path);
+      for (; renamed < replaced.length; renamed++) renameSync(replaced[renamed]!.temp, replaced[renamed]!.path);
       return out;
     });
   } catch (error) {
     for (let i = renamed - 1; i >= 0; i--) {
-      const f = files[i]!;
+      const f = replaced[i]!;
       try {
         if (f.previous) {
           renameSync(f.previous, f.path);
@@ -193,7 +227,7 @@ export async function issueLocalBatch(
         // the error below names what failed
       }
     }
-    written.splice(0, written.length, ...files.slice(renamed));
+    written.splice(0, written.length, ...replaced.slice(renamed));
     await undo();
     throw writeError(error);
   }

@@ -11,7 +11,7 @@ import { McpkiError } from '../errors.js';
 import { fromPem, toPem } from '../pki/der.js';
 import { issueCertificate, type IssueRequest } from '../pki/issue.js';
 import { issueLocalBatch } from './issue-local.js';
-import { SyncBatch } from '../fs/sync-batch.js';
+import { FileSystemSyncer, SyncBatch } from '../fs/sync-batch.js';
 import type { CertificateRecord, CertificateSummary, RenewalState, Store } from '../store/store.js';
 import { InterruptedError, throwIfInterrupted } from '../acme/interrupt.js';
 import { applyCrl, type CrlOutcome } from './crl.js';
@@ -69,6 +69,12 @@ export interface PlanOptions {
    * failure of the certificate: no backoff)
    */
   signal?: AbortSignal;
+  /**
+   * applyConfig/applyEach: each certificate's plan item (what planRenewals gives for it) as its turn comes,
+   * before it is applied, read with the rest of its chunk: for a caller that reports the plan with the result
+   * (`renew --json`) and need not read every certificate twice
+   */
+  onPlan?: (item: PlanItem) => void;
 }
 
 function issuerOf(declared: DeclaredCertificate): string {
@@ -578,6 +584,8 @@ async function applyLocalBatch(
   slots: Slot[],
   listings: LeftoverListings,
   pending: Pending,
+  removing: Promise<void>[],
+  syncer: { shell?: FileSystemSyncer | null },
   signal?: AbortSignal,
 ): Promise<void> {
   const store = context.store();
@@ -595,8 +603,11 @@ async function applyLocalBatch(
   if (ready.length === 0) return;
   throwIfInterrupted(signal, `apply, before ${ready[0]!.declared.name}`);
   let issued: CertificateRecord[];
+  // one shell for the run's syncs (FileSystemSyncer): not a `sync -f` child of this large process each time
+  if (syncer.shell === undefined) syncer.shell = FileSystemSyncer.start() ?? null;
   // the issued files are made durable by the deploy's first syncfs, and the files they replaced removed after it
-  const after = { sync: new SyncBatch(true), remove: [] as string[] };
+  // (while the run goes on with the next chunks: applyEach waits for it before it releases the lock)
+  const after = { sync: new SyncBatch(true, syncer.shell ?? undefined), remove: [] as string[], removing };
   try {
     issued = await issueLocalBatch(
       context,
@@ -740,55 +751,72 @@ export async function applyEach(
     if (crl?.action === 'failed') failed++;
     // under the apply lock, leftovers in target folders can only predate this run: list each folder once
     const listings: LeftoverListings = new Map();
+    // replaced files and versions being removed in the background (removeAll: never rejects)
+    const removing: Promise<void>[] = [];
+    // started by the first chunk that issues local certificates, closed at the end of the run
+    const syncer: { shell?: FileSystemSyncer | null } = {};
     const certificates = config.certificates;
-    for (let start = 0; start < certificates.length; start += CHUNK) {
-      const slots: Slot[] = [];
-      const pending: Pending = [];
-      try {
-        const chunk = certificates.slice(start, start + CHUNK);
-        // without the PEM: what a run needs of a certificate on record is its dates, names and file paths, except
-        // on a shared inventory, where a sealed key is checked against the certificate on record (shared.ts)
-        const current = store.currentByNames(
-          chunk.map((declared) => declared.name),
-          { withoutPem: !sharesInventory(context) },
-        );
-        for (const [i, declared] of chunk.entries()) {
-          throwIfInterrupted(options.signal, `apply, before ${declared.name}`);
-          const found = {
-            record: await refreshedRenewalInfo(context, current[i]!.record, now),
-            previous: current[i]!.state,
-          };
-          const item = decide(declared, found.record, found.previous, now, forced.has(declared.name));
-          slots.push({ declared, item, found });
-        }
-        const local = slots.filter((slot) => slot.item.due && slot.declared.issuer.type === 'local');
-        // hosts sharing a PostgreSQL inventory take each certificate's lock (shared.ts): one at a time there
-        if (local.length > 1 && !sharesInventory(context))
-          await applyLocalBatch(context, local, listings, pending, options.signal);
-        for (const slot of slots) {
-          if (slot.result) continue;
-          throwIfInterrupted(options.signal, `apply, before ${slot.declared.name}`);
-          slot.result = await applyOne(
-            context,
-            slot.declared,
-            slot.item,
-            listings,
-            slot.found,
-            pending,
-            options.signal,
+    try {
+      for (let start = 0; start < certificates.length; start += CHUNK) {
+        const slots: Slot[] = [];
+        const pending: Pending = [];
+        try {
+          const chunk = certificates.slice(start, start + CHUNK);
+          // without the PEM: what a run needs of a certificate on record is its dates, names and file paths, except
+          // on a shared inventory, where a sealed key is checked against the certificate on record (shared.ts)
+          const current = store.currentByNames(
+            chunk.map((declared) => declared.name),
+            { withoutPem: !sharesInventory(context) },
           );
-        }
-      } finally {
-        // what was done is recorded and reported, also when an interrupt stops the chunk
-        if (pending.length > 0) store.transaction(() => pending.forEach((write) => write()));
-        for (const { result: item } of slots) {
-          if (!item) continue;
-          if (item.action === 'issued' || item.action === 'renewed' || item.deployed.length > 0) changed = true;
-          if (item.action === 'failed') failed++;
-          else if (item.code === 'backoff') backingOff++;
-          visit(item);
+          for (const [i, declared] of chunk.entries()) {
+            throwIfInterrupted(options.signal, `apply, before ${declared.name}`);
+            const onRecord = current[i]!.record;
+            const found = {
+              record: await refreshedRenewalInfo(context, onRecord, now),
+              previous: current[i]!.state,
+            };
+            const item = decide(declared, found.record, found.previous, now, forced.has(declared.name));
+            // the plan is what the record said before its renewal window was asked for again
+            options.onPlan?.(
+              found.record === onRecord
+                ? item
+                : decide(declared, onRecord, found.previous, now, forced.has(declared.name)),
+            );
+            slots.push({ declared, item, found });
+          }
+          const local = slots.filter((slot) => slot.item.due && slot.declared.issuer.type === 'local');
+          // hosts sharing a PostgreSQL inventory take each certificate's lock (shared.ts): one at a time there
+          if (local.length > 1 && !sharesInventory(context))
+            await applyLocalBatch(context, local, listings, pending, removing, syncer, options.signal);
+          for (const slot of slots) {
+            if (slot.result) continue;
+            throwIfInterrupted(options.signal, `apply, before ${slot.declared.name}`);
+            slot.result = await applyOne(
+              context,
+              slot.declared,
+              slot.item,
+              listings,
+              slot.found,
+              pending,
+              options.signal,
+            );
+          }
+        } finally {
+          // what was done is recorded and reported, also when an interrupt stops the chunk
+          if (pending.length > 0) store.transaction(() => pending.forEach((write) => write()));
+          for (const { result: item } of slots) {
+            if (!item) continue;
+            if (item.action === 'issued' || item.action === 'renewed' || item.deployed.length > 0) changed = true;
+            if (item.action === 'failed') failed++;
+            else if (item.code === 'backoff') backingOff++;
+            visit(item);
+          }
         }
       }
+    } finally {
+      // under the lock: the next run finds every replaced file gone
+      await Promise.all(removing);
+      syncer.shell?.close();
     }
     return crl ? { changed, failed, backingOff, crl } : { changed, failed, backingOff };
   });

@@ -256,7 +256,10 @@ Examples:
             return result.failed ? EXIT_CODES.SOME_FAILED : undefined;
           }
           const config = loadConfig(flags.config, { cacheDir: join(context.home, 'cache'), context });
-          const plan = planRenewals(context, config, { force: flags.force });
+          // with --json the plan is printed with the result: the run reports it as it reads each certificate,
+          // instead of a first read of every one here
+          const planWhileApplying = out.json && !flags.dryRun;
+          const plan: PlanItem[] = planWhileApplying ? [] : planRenewals(context, config, { force: flags.force });
           const crl = planCrl(context, config);
           const planText = () => renderPlan(plan) + (crl ? `\n${renderCrlPlan(crl)}` : '');
           if (flags.dryRun) {
@@ -267,7 +270,14 @@ Examples:
           const result = await withProgress(
             out,
             `renewing (${config.certificates.length} certificates declared)`,
-            () => interruptible((signal) => applyConfig(context, config, { force: flags.force, signal })),
+            () =>
+              interruptible((signal) =>
+                applyConfig(context, config, {
+                  force: flags.force,
+                  signal,
+                  ...(planWhileApplying ? { onPlan: (item: PlanItem) => plan.push(item) } : {}),
+                }),
+              ),
             { immediate: true },
           );
           emit(out, { plan, ...result }, () => renderApply(result));
