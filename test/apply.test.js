@@ -371,6 +371,40 @@ certificates:
   }
 });
 
+test('names declared in another order are the same declaration; one more name, or one replaced, is a change', () => {
+  const s = setup();
+  try {
+    const declare = (names) =>
+      writeFileSync(
+        s.config,
+        `version: 1
+certificates:
+  - name: api
+    names: [${names.join(', ')}]
+    targets:
+      - { type: fullchain, path: deploy/api.crt }
+      - { type: key, path: deploy/api.key }
+`,
+      );
+    const plan = () => {
+      const result = mcpki(['--home', s.home, '--json', 'renew', '--dry-run', '-c', s.config]);
+      assert.equal(result.status, 0, result.stderr + result.stdout);
+      return result.json.plan[0];
+    };
+    declare(['a.localhost', 'b.localhost', '127.0.0.1']);
+    assert.equal(mcpki(['--home', s.home, '--json', 'apply', '-c', s.config]).status, 0);
+    assert.equal(plan().code, 'not-yet');
+    declare(['127.0.0.1', 'b.localhost', 'a.localhost']);
+    assert.equal(plan().code, 'not-yet', 'the same names in another order');
+    declare(['b.localhost', 'a.localhost', '127.0.0.1', 'c.localhost']);
+    assert.deepEqual([plan().code, plan().reason.startsWith('names changed')], ['changed', true]);
+    declare(['a.localhost', 'c.localhost', '127.0.0.1']);
+    assert.equal(plan().code, 'changed', 'one name replaced, as many names');
+  } finally {
+    s.cleanup();
+  }
+});
+
 test('a changed declaration that fails to reissue backs off: the next apply neither retries nor says "current", and keeps the failure', () => {
   const s = setup();
   try {

@@ -82,7 +82,19 @@ function issuerOf(declared: DeclaredCertificate): string {
 }
 
 /** Whether the certificate on record is the one declared (names, issuer, kind, key, ACME profile); if not, reissue. */
+/** The same names in the same order (what nearly every certificate of a plan has: no sorting needed). */
+function sameNamesInOrder(declared: DeclaredCertificate, record: CertificateSummary): boolean {
+  if (declared.names.length !== record.sans.length) return false;
+  return declared.names.every((san, i) => san.type === record.sans[i]!.type && san.value === record.sans[i]!.value);
+}
+
 function declarationChanged(declared: DeclaredCertificate, record: CertificateSummary): string | undefined {
+  return (
+    (sameNamesInOrder(declared, record) ? undefined : namesChanged(declared, record)) ?? otherChange(declared, record)
+  );
+}
+
+function namesChanged(declared: DeclaredCertificate, record: CertificateSummary): string | undefined {
   const wanted = declared.names
     .map((s) => `${s.type}:${s.value}`)
     .sort()
@@ -91,7 +103,10 @@ function declarationChanged(declared: DeclaredCertificate, record: CertificateSu
     .map((s) => `${s.type}:${s.value}`)
     .sort()
     .join(',');
-  if (wanted !== have) return `names changed (${have || 'none'} → ${wanted})`;
+  return wanted === have ? undefined : `names changed (${have || 'none'} → ${wanted})`;
+}
+
+function otherChange(declared: DeclaredCertificate, record: CertificateSummary): string | undefined {
   if (issuerOf(declared) !== record.issuer) return `issuer changed (${record.issuer} → ${issuerOf(declared)})`;
   if (declared.kind !== record.kind) return `kind changed (${record.kind} → ${declared.kind})`;
   if (declared.key !== record.keyType) return `key type changed (${record.keyType} → ${declared.key})`;
