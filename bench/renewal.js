@@ -11,7 +11,19 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkBuild, fail, fmtMs, fmtRatio, median, parseArgs, printTable, round, summary } from './common.js';
+import {
+  checkBuild,
+  fail,
+  fmtMs,
+  fmtRatio,
+  median,
+  parseArgs,
+  printTable,
+  removeStartupVariables,
+  round,
+  startupVariablesLine,
+  summary,
+} from './common.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'mcpki.js');
@@ -26,6 +38,7 @@ const USAGE = `usage: node bench/renewal.js [options]
   --runs N     timed runs of each measurement (default 5)
   --out FILE   result file (default bench/results/renewal.json)
   --check      exit with status 1 when a target is missed
+  --keep-env   keep NODE_EXTRA_CA_CERTS and NODE_OPTIONS (removed by default, as bench/run.js does)
   -h, --help   this text
 
 Build first: npm run build`;
@@ -34,8 +47,16 @@ function parseOptions(argv) {
   const opts = parseArgs(
     argv,
     USAGE,
-    { certs: 10_000, due: 1000, runs: 5, out: join(ROOT, 'bench', 'results', 'renewal.json'), check: false },
     {
+      certs: 10_000,
+      due: 1000,
+      runs: 5,
+      out: join(ROOT, 'bench', 'results', 'renewal.json'),
+      check: false,
+      keepEnv: false,
+    },
+    {
+      '--keep-env': { key: 'keepEnv', set: true },
       '--certs': { int: 1 },
       '--due': { int: 1 },
       '--runs': { int: 1 },
@@ -123,6 +144,7 @@ async function idleRss(home, config, runs, nodeFlags) {
 
 async function main() {
   const opts = parseOptions(process.argv.slice(2));
+  const removedVariables = removeStartupVariables(opts.keepEnv);
   checkBuild();
   const scratch = mkdtempSync(join(os.tmpdir(), 'mcpki-bench-renewal-'));
   const cleanup = () => rmSync(scratch, { recursive: true, force: true });
@@ -138,6 +160,8 @@ async function main() {
     console.log(
       `mcpki renewal benchmark — ${opts.certs} declared certificates, ${opts.due} renewed, ${os.cpus().length} cores, Node ${process.version}`,
     );
+    const variables = startupVariablesLine(removedVariables, opts.keepEnv);
+    if (variables) console.log(variables);
     const first = timed([NODE, BIN, '--home', home, 'apply', '-c', config]);
     console.log(
       `first apply (issue ${opts.certs} and write ${opts.certs * 2} target files): ${fmtMs(first.ms)} (untimed setup, for context)`,

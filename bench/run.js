@@ -40,7 +40,9 @@ import {
   printTable,
   progress,
   progressDone,
+  removeStartupVariables,
   round,
+  startupVariablesLine,
   summary,
 } from './common.js';
 
@@ -72,6 +74,8 @@ const USAGE = `usage: node bench/run.js [options]    (or: npm run bench -- [opti
   --only PART     run only "startup" or only "batch"
   --out FILE      result file (default bench/results/latest.json)
   --check         exit with status 1 when a target is missed
+  --keep-env      keep NODE_EXTRA_CA_CERTS and NODE_OPTIONS for the measured processes (removed by default:
+                  each makes every Node start do more than a bare node does; see bench/README.md)
   -h, --help      this text
 
 Build first: npm run build`;
@@ -90,6 +94,7 @@ function parseOptions(argv) {
       check: false,
       only: undefined,
       against: undefined,
+      keepEnv: false,
     },
     {
       '--runs': { int: 1 },
@@ -111,6 +116,7 @@ function parseOptions(argv) {
         },
       },
       '--check': { set: true },
+      '--keep-env': { key: 'keepEnv', set: true },
       '--only': {
         read: (value) =>
           value === 'startup' || value === 'batch' ? value : fail(`--only takes startup or batch\n\n${USAGE}`),
@@ -549,6 +555,7 @@ async function benchBatch(opts, scratch, mkcertPath) {
 
 async function main() {
   const opts = parseOptions(process.argv.slice(2));
+  const removedVariables = removeStartupVariables(opts.keepEnv);
   const stale = checkBuild();
   const mkcertPath = opts.mkcert > 0 ? findOnPath('mkcert') : undefined;
   const machine = machineInfo(mkcertPath);
@@ -558,6 +565,9 @@ async function main() {
   console.log(
     `mcpki ${machine.mcpkiVersion}${machine.gitCommit ? ` (${machine.gitCommit})` : ''} benchmark — ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, ${machine.platform}`,
   );
+  const variables = startupVariablesLine(removedVariables, opts.keepEnv);
+  if (variables) console.log(variables);
+  machine.startupVariables = { names: Object.keys(removedVariables), kept: opts.keepEnv };
   if (opts.mkcert > 0 && !mkcertPath)
     console.log('mkcert not found on PATH: skipping the mkcert comparison (install it, e.g. apt-get install mkcert)');
   const busy = machine.loadAverage[0] > machine.cores * 0.75;
