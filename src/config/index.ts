@@ -1,5 +1,6 @@
 // mcpki.yaml: the declaration of the certificates a host needs. loadConfig/parseConfig validate the whole file
 // and either return the normalised Config or throw one ConfigError listing every problem.
+import { shareCommonParts } from './share.js';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
@@ -299,11 +300,11 @@ function loadDeclaration(path: string, options: LoadOptions): Config {
     text += decoder.write(piece);
   });
   text += decoder.end();
-  if (!options.cacheDir) return parseConfig(text, path);
+  if (!options.cacheDir) return shareCommonParts(parseConfig(text, path));
   const id = hash.digest('hex').slice(0, 32);
   const cached = readCache(options.cacheDir, id, resolve(path));
-  if (cached) return cached;
+  if (cached) return shareCommonParts(cached);
   const config = parseConfig(text, path);
   writeCache(options.cacheDir, id, config);
-  return config;
+  return shareCommonParts(config);
 }
