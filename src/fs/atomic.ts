@@ -183,15 +183,26 @@ export function renameAll(files: readonly FileToWrite[], temps: readonly string[
   previous.forEach((link) => link && tryUnlink(link));
 }
 
+/** How often keepPrevious looks again at a file another process keeps replacing. */
+const KEEP_ATTEMPTS = 5;
+
 /** A hard link to an existing regular file at a temp name next to it, or null when there is nothing to keep. */
 function keepPrevious(path: string): string | null {
-  // no exception for a missing file: batch issuance renames thousands of new files
-  const stat = lstatSync(path, { throwIfNoEntry: false });
-  if (!stat) return null;
-  if (!stat.isFile() && !stat.isSymbolicLink()) return null; // a folder in the way: the rename fails before any harm
-  const link = tempPathFor(path);
-  linkSync(path, link);
-  return link;
+  for (let attempt = 1; ; attempt++) {
+    // no exception for a missing file: batch issuance renames thousands of new files
+    const stat = lstatSync(path, { throwIfNoEntry: false });
+    if (!stat) return null;
+    if (!stat.isFile() && !stat.isSymbolicLink()) return null; // a folder in the way: the rename fails before any harm
+    const link = tempPathFor(path);
+    try {
+      linkSync(path, link);
+      return link;
+    } catch (error) {
+      // link(2) says ENOENT when another process renamed its file over `path` between the lookup and the link
+      // (the inode found is gone): the file there now is the one to keep (ten homes issuing into one --out)
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === KEEP_ATTEMPTS) throw error;
+    }
+  }
 }
 
 /** syncfs(2) on the file system of each folder, one call per device. False when that is not possible. */
