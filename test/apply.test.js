@@ -371,13 +371,11 @@ certificates:
   }
 });
 
-test('names declared in another order are the same declaration; one more name, or one replaced, is a change', () => {
-  const s = setup();
-  try {
-    const declare = (names) =>
-      writeFileSync(
-        s.config,
-        `version: 1
+/** mcpki.yaml with one certificate, api, of these names, deployed to deploy/api.crt and .key. */
+function declareApi(config, names) {
+  writeFileSync(
+    config,
+    `version: 1
 certificates:
   - name: api
     names: [${names.join(', ')}]
@@ -385,7 +383,13 @@ certificates:
       - { type: fullchain, path: deploy/api.crt }
       - { type: key, path: deploy/api.key }
 `,
-      );
+  );
+}
+
+test('names declared in another order are the same declaration; one more name, or one replaced, is a change', () => {
+  const s = setup();
+  try {
+    const declare = (names) => declareApi(s.config, names);
     const plan = () => {
       const result = mcpki(['--home', s.home, '--json', 'renew', '--dry-run', '-c', s.config]);
       assert.equal(result.status, 0, result.stderr + result.stdout);
@@ -397,7 +401,8 @@ certificates:
     declare(['127.0.0.1', 'b.localhost', 'a.localhost']);
     assert.equal(plan().code, 'not-yet', 'the same names in another order');
     declare(['b.localhost', 'a.localhost', '127.0.0.1', 'c.localhost']);
-    assert.deepEqual([plan().code, plan().reason.startsWith('names changed')], ['changed', true]);
+    const grown = plan();
+    assert.deepEqual([grown.code, grown.reason.startsWith('names changed')], ['changed', true]);
     declare(['a.localhost', 'c.localhost', '127.0.0.1']);
     assert.equal(plan().code, 'changed', 'one name replaced, as many names');
   } finally {
@@ -408,18 +413,7 @@ certificates:
 test('a changed declaration that fails to reissue backs off: the next apply neither retries nor says "current", and keeps the failure', () => {
   const s = setup();
   try {
-    const declare = (names) =>
-      writeFileSync(
-        s.config,
-        `version: 1
-certificates:
-  - name: api
-    names: [${names.join(', ')}]
-    targets:
-      - { type: fullchain, path: deploy/api.crt }
-      - { type: key, path: deploy/api.key }
-`,
-      );
+    const declare = (names) => declareApi(s.config, names);
     declare(['api.localhost']);
     const first = mcpki(['--home', s.home, '--json', 'apply', '-c', s.config]);
     assert.equal(first.status, 0, first.stderr + first.stdout);

@@ -115,15 +115,21 @@ test('list and show print to a pipe or /dev/null without building process.stdout
   }
 });
 
+/** A home with 120 server certificates (h0 … h119, issued by one batch into DIR/out): its `list --json` is larger than a pipe holds. */
+function issueHundredTwenty(dir, home) {
+  const run = (...args) => spawnSync(process.execPath, [BIN, '--home', home, ...args], { encoding: 'utf8' });
+  assert.equal(run('init').status, 0);
+  const requests = join(dir, 'requests.txt');
+  writeFileSync(requests, Array.from({ length: 120 }, (_, i) => `server h${i} h${i}.localhost\n`).join(''));
+  const batch = run('issue', 'batch', requests, '--out', join(dir, 'out'));
+  assert.equal(batch.status, 0, batch.stderr);
+}
+
 test('output larger than a pipe holds arrives whole when the pipe is non-blocking and its reader is slow', () => {
   const { dir, cleanup } = tempDir();
   try {
     const home = join(dir, 'home');
-    const run = (...args) => spawnSync(process.execPath, [BIN, '--home', home, ...args], { encoding: 'utf8' });
-    assert.equal(run('init').status, 0);
-    const requests = join(dir, 'requests.txt');
-    writeFileSync(requests, Array.from({ length: 120 }, (_, i) => `server h${i} h${i}.localhost\n`).join(''));
-    assert.equal(run('issue', 'batch', requests, '--out', join(dir, 'out')).status, 0);
+    issueHundredTwenty(dir, home);
     // Python hands mcpki the write end of a pipe set O_NONBLOCK and reads only after 0.3 s: writeSync meets
     // EAGAIN once the pipe's 64 KiB are full, and the rest must go through process.stdout
     const script = [
@@ -199,11 +205,7 @@ test('a finished command ends with process.exit (no heap teardown), with its exi
     const home = join(dir, 'home');
     const run = (...args) =>
       spawnSync(process.execPath, ['--trace-exit', BIN, '--home', home, ...args], { encoding: 'utf8' });
-    assert.equal(run('init').status, 0);
-    const requests = join(dir, 'requests.txt');
-    writeFileSync(requests, Array.from({ length: 120 }, (_, i) => `server h${i} h${i}.localhost\n`).join(''));
-    const batch = run('issue', 'batch', requests, '--out', join(dir, 'out'));
-    assert.equal(batch.status, 0, batch.stderr);
+    issueHundredTwenty(dir, home);
     // stdout is a pipe here, and the document is larger than a pipe holds: all of it arrives
     const listed = run('--json', 'list');
     assert.equal(listed.status, 0, listed.stderr);

@@ -152,31 +152,26 @@ await groupBundles(
   [lazyChildProcess, lazyYaml, lazyCrypto, lazyWorkers, lazyOs, lazyTls, lazyNet, lazyHttp, lazyHttps],
 );
 await groupBundles(['serve'], [lazyChildProcess, lazyCrypto, lazyWorkers, lazyOs]);
+/** A worker thread's code as one CommonJS file beside its compiled module. */
+const workerBundle = (from: string, external: string[] = []) =>
+  build({
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    entryPoints: [join(dist, `${from}.js`)],
+    outfile: join(dist, `${from}.cjs`),
+    external,
+    logLevel: 'warning',
+  });
 // The PostgreSQL worker with pg inside, one file: 30 ms less CPU per start than importing pg's ~40 files
-// (median of 20 starts each, 169 ms against 199 ms; a worker that loads nothing takes 93 ms). Node 20 has no
-// code cache for worker threads.
-await build({
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  entryPoints: [join(dist, 'store', 'postgres-worker.js')],
-  outfile: join(dist, 'store', 'postgres-worker.cjs'),
-  external: ['pg-native'],
-  logLevel: 'warning',
-});
+// (median of 20 starts each, 169 ms against 199 ms; a worker that loads nothing takes 93 ms). It has no code
+// cache yet; batch issuance's worker below shows how one is loaded in a worker (src/pki/batch-pool.ts).
+await workerBundle(join('store', 'postgres-worker'), ['pg-native']);
 // Batch issuance's worker (src/pki/batch-worker.ts), one file that src/pki/batch-pool.ts compiles with V8's code
 // cache (made by build-code-cache.ts): as an ES module, each worker started Node's ES module loader and
 // compiled its ~15 modules from source (node:child_process among them, which the worker never calls).
-await build({
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  entryPoints: [join(dist, 'pki', 'batch-worker.js')],
-  outfile: join(dist, 'pki', 'batch-worker.cjs'),
-  logLevel: 'warning',
-});
+await workerBundle(join('pki', 'batch-worker'));
 
 // A package in a bundle that requires node:child_process (CommonJS) gets the stand-in as well, and would get
 // `undefined` for a function the stand-in lacks: refuse to finish the build instead.

@@ -1,6 +1,5 @@
 // mcpki.yaml: the declaration of the certificates a host needs. loadConfig/parseConfig validate the whole file
 // and either return the normalised Config or throw one ConfigError listing every problem.
-import { shareCommonParts } from './share.js';
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, lstatSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
@@ -16,6 +15,7 @@ import { ConfigError } from './errors.js';
 import { KEY_BEARING_TARGETS } from './targets.js';
 import { validateConfig } from './validate.js';
 import type { Config } from './types.js';
+import { shareCommonParts } from './share.js';
 import type { Context } from '../context.js';
 
 export { ConfigError, isConfigError } from './errors.js';

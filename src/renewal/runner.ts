@@ -81,13 +81,13 @@ function issuerOf(declared: DeclaredCertificate): string {
   return declared.issuer.type === 'local' ? 'local' : `acme:${declared.issuer.account}`;
 }
 
-/** Whether the certificate on record is the one declared (names, issuer, kind, key, ACME profile); if not, reissue. */
 /** The same names in the same order (what nearly every certificate of a plan has: no sorting needed). */
 function sameNamesInOrder(declared: DeclaredCertificate, record: CertificateSummary): boolean {
   if (declared.names.length !== record.sans.length) return false;
   return declared.names.every((san, i) => san.type === record.sans[i]!.type && san.value === record.sans[i]!.value);
 }
 
+/** Whether the certificate on record is the one declared (names, issuer, kind, key, ACME profile); if not, reissue. */
 function declarationChanged(declared: DeclaredCertificate, record: CertificateSummary): string | undefined {
   return (
     (sameNamesInOrder(declared, record) ? undefined : namesChanged(declared, record)) ?? otherChange(declared, record)

@@ -238,7 +238,6 @@ interface CertificateRow {
   ari_explanation_url: string | null;
 }
 
-/** RFC 8705 x5t#S256 of the first certificate in a PEM text: base64url SHA-256 of its DER, without padding. */
 /**
  * The columns of a certificate row (Store.currentByNames), in rowFromValues's order: its PEM left empty
  * unless `pem`, its file paths too with `paths` false.
@@ -341,14 +340,17 @@ function toCertificate(row: CertificateRow): CertificateRecord {
 }
 
 function renewalInfoOf(row: CertificateRow): RenewalInfoRecord | null {
-  return row.ari_window_start && row.ari_window_end && row.ari_next_check
-    ? {
-        windowStart: row.ari_window_start,
-        windowEnd: row.ari_window_end,
-        nextCheck: row.ari_next_check,
-        explanationUrl: row.ari_explanation_url,
-      }
-    : null;
+  return renewalInfoFrom(row.ari_window_start, row.ari_window_end, row.ari_next_check, row.ari_explanation_url);
+}
+
+/** A certificate's ARI window on record: all three times, or none. */
+function renewalInfoFrom(
+  windowStart: string | null,
+  windowEnd: string | null,
+  nextCheck: string | null,
+  explanationUrl: string | null,
+): RenewalInfoRecord | null {
+  return windowStart && windowEnd && nextCheck ? { windowStart, windowEnd, nextCheck, explanationUrl } : null;
 }
 
 /** A summary from its columns' values in SUMMARY_FIELDS order (a raw SQLite row). */
@@ -366,10 +368,7 @@ function summaryOf(values: readonly unknown[]): CertificateSummary {
     notBefore: notBefore!,
     notAfter: notAfter!,
     status: status as CertificateStatus,
-    renewalInfo:
-      start && end && next
-        ? { windowStart: start, windowEnd: end, nextCheck: next, explanationUrl: url ?? null }
-        : null,
+    renewalInfo: renewalInfoFrom(start ?? null, end ?? null, next ?? null, url ?? null),
   };
 }
 
@@ -1373,7 +1372,7 @@ function makePrivateDir(dir: string): void {
   if (!lstatSync(dir).isDirectory()) throw Object.assign(new Error(`${dir} is not a folder`), { code: 'ENOTDIR' });
 }
 
-/** A renewal state from STATE_SUMMARY_COLUMNS' values, in that order (a raw SQLite row). */
+/** A renewal state from stateColumns' values, in that order (a raw SQLite row). */
 function renewalStateOf(values: readonly unknown[]): RenewalState {
   const [name, code, reason, nextCheck, ariTime, failures, lastAttempt, lastSuccess, lastFailure, lastError, deployed] =
     values as (string | null)[];
