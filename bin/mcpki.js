@@ -4,7 +4,7 @@
 // (dist/cli.cjs.cache, made by `npm run build`) when this Node can use it. Each step removes start-up time
 // that a bare `node` does not pay: Node 20's ES module loader, one file per module, re-parsing the bundle.
 // See "Start-up cost" in docs/architecture.md.
-const { readFileSync } = require('node:fs');
+const { closeSync, fstatSync, openSync, readFileSync, readSync } = require('node:fs');
 const { dirname, join } = require('node:path');
 const vm = require('node:vm');
 const { createRequire } = require('node:module');
@@ -12,9 +12,10 @@ const { createRequire } = require('node:module');
 const bundle = join(__dirname, '..', 'dist', 'cli.cjs');
 
 /**
- * The cache file: a 4-byte little-endian length, the file name the bundle had when the cache was made, then
- * V8's data. V8 keeps that file name for the code it takes from the cache, so stacks would name the build
- * machine's folder; the name tells which text to replace with the installed path.
+ * The cache file: a 4-byte little-endian length, the file name the bundle had when the cache was made, zero
+ * bytes up to a multiple of 8, then V8's data (src/cli/bundles.ts writes it). V8 keeps that file name for the
+ * code it takes from the cache, so stacks would name the build machine's folder; the name tells which text to
+ * replace with the installed path. V8 copies data that does not start on an 8-byte boundary before using it.
  */
 function readCache() {
   let file;
@@ -24,8 +25,33 @@ function readCache() {
     return {}; // no cache: V8 compiles from source, as require() would
   }
   const length = file.length >= 4 ? file.readUInt32LE(0) : -1;
-  if (length < 0 || 4 + length > file.length) return {};
-  return { builtAs: file.toString('utf8', 4, 4 + length), cachedData: file.subarray(4 + length) };
+  const start = (4 + length + 7) & ~7;
+  if (length < 0 || start > file.length) return {};
+  return { builtAs: file.toString('utf8', 4, 4 + length), cachedData: file.subarray(start) };
+}
+
+const WRAP = ['(function (exports, require, module, __filename, __dirname) {', '\n})'];
+
+/**
+ * The bundle's text inside the CommonJS wrapper, read into one buffer with the wrapper around it: V8 would
+ * otherwise copy the joined text once more to flatten it. esbuild writes ASCII, which becomes a string without
+ * UTF-8 decoding; anything else is decoded as UTF-8.
+ */
+function readWrapped(file) {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const end = WRAP[0].length + size;
+    const bytes = Buffer.allocUnsafeSlow(end + WRAP[1].length);
+    bytes.write(WRAP[0], 0, 'latin1');
+    let at = WRAP[0].length;
+    for (let read = 1; at < end && read > 0; at += read) read = readSync(fd, bytes, at, end - at, null);
+    if (at !== end) return WRAP[0] + readFileSync(file, 'utf8') + WRAP[1]; // changed while read
+    bytes.write(WRAP[1], end, 'latin1');
+    return require('node:buffer').isAscii?.(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function defaultStack(error, frames) {
@@ -50,9 +76,7 @@ function showInstalledPaths(builtAs, installed) {
 
 function loadWithCodeCache() {
   const { builtAs, cachedData } = readCache();
-  const source = readFileSync(bundle, 'utf8');
-  const wrapper = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
-  const script = new vm.Script(wrapper, {
+  const script = new vm.Script(readWrapped(bundle), {
     filename: bundle,
     cachedData,
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,

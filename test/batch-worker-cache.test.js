@@ -17,7 +17,7 @@ test('the build made a code cache for the worker bundle, and V8 takes it for the
   assert.equal(file.toString('utf8', 4, 4 + length), bundle, 'the cache names the bundle it was made for');
   const script = new Script(wrapWorkerBundle(readFileSync(bundle, 'utf8')), {
     filename: bundle,
-    cachedData: file.subarray(4 + length),
+    cachedData: file.subarray((4 + length + 7) & ~7),
   });
   assert.equal(script.cachedDataRejected, false);
 });

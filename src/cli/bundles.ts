@@ -4,7 +4,7 @@
 // ignored by V8 (the bundle is compiled from source, as require() would). See "Start-up cost" in
 // docs/architecture.md.
 import * as buffer from 'node:buffer';
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,12 +25,22 @@ export function loadedBundles(): LoadedBundle[] {
   return [...loaded.values()];
 }
 
-/** The cache file's layout (shared with bin/mcpki.js): a 4-byte little-endian length, the bundle's path at build time, V8's data. */
+/** Where V8's data starts in a cache file whose name takes `length` bytes: the next multiple of 8 after it. */
+function dataStart(length: number): number {
+  return (4 + length + 7) & ~7;
+}
+
+/**
+ * The cache file's layout (shared with bin/mcpki.js and the batch worker's loader): a 4-byte little-endian
+ * length, the bundle's path at build time, zero bytes up to a multiple of 8, V8's data. V8 copies cached data
+ * that does not start on an 8-byte boundary before reading it (a file read lands on one).
+ */
 export function encodeCache(builtAs: string, data: Buffer): Buffer {
   const name = Buffer.from(builtAs, 'utf8');
-  const length = Buffer.alloc(4);
-  length.writeUInt32LE(name.length, 0);
-  return Buffer.concat([length, name, data]);
+  const head = Buffer.alloc(dataStart(name.length));
+  head.writeUInt32LE(name.length, 0);
+  name.copy(head, 4);
+  return Buffer.concat([head, data]);
 }
 
 function readCache(file: string): { builtAs?: string; cachedData?: Buffer } {
@@ -41,8 +51,8 @@ function readCache(file: string): { builtAs?: string; cachedData?: Buffer } {
     return {};
   }
   const length = data.length >= 4 ? data.readUInt32LE(0) : -1;
-  if (length < 0 || 4 + length > data.length) return {};
-  return { builtAs: data.toString('utf8', 4, 4 + length), cachedData: data.subarray(4 + length) };
+  if (length < 0 || dataStart(length) > data.length) return {};
+  return { builtAs: data.toString('utf8', 4, 4 + length), cachedData: data.subarray(dataStart(length)) };
 }
 
 const renamed: Array<[string, string]> = [];
@@ -79,10 +89,33 @@ function requireFor(file: string): NodeJS.Require {
   return Object.assign((id: string) => (id === 'commander' ? commander : real(id)), real);
 }
 
-/** A bundle's text: esbuild writes ASCII (escapes), which is decoded without UTF-8 validation; anything else as UTF-8. */
+const WRAP = ['(function (exports, require, module, __filename, __dirname) {', '\n})'] as const;
+
+/** Text esbuild wrote as ASCII (escapes) becomes a string without UTF-8 decoding; anything else is decoded as UTF-8. */
 function sourceText(bytes: Buffer): string {
   const isAscii = (buffer as { isAscii?: (input: Buffer) => boolean }).isAscii;
   return isAscii?.(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
+}
+
+/**
+ * The bundle's text inside the CommonJS wrapper (bin/mcpki.js's), read into one buffer with the wrapper around
+ * it: V8 would otherwise copy the joined text once more to flatten it.
+ */
+function readWrapped(file: string): string {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const end = WRAP[0].length + size;
+    const bytes = Buffer.allocUnsafeSlow(end + WRAP[1].length);
+    bytes.write(WRAP[0], 0, 'latin1');
+    let at = WRAP[0].length;
+    for (let read = 1; at < end && read > 0; at += read) read = readSync(fd, bytes, at, end - at, null);
+    if (at !== end) return `${WRAP[0]}${sourceText(readFileSync(file))}${WRAP[1]}`; // changed while read
+    bytes.write(WRAP[1], end, 'latin1');
+    return sourceText(bytes);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Loads a CommonJS bundle once per process, with its code cache when V8 accepts it. */
@@ -94,8 +127,7 @@ export function loadBundle(file: string): unknown {
     entry.exports = createRequire(file)(file); // (its require finds commander in node_modules: a second copy, same behaviour)
   } else {
     const { builtAs, cachedData } = readCache(file);
-    const source = sourceText(readFileSync(file));
-    const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    const script = new vm.Script(readWrapped(file), {
       filename: file,
       cachedData,
       importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,

@@ -34,8 +34,9 @@ const WRAP = ['(function (exports, require, module, __filename, __dirname) {', '
  * code cache when there is one that fits (V8 ignores one that does not), so each worker neither parses the
  * bundle nor compiles the functions the build's warm-up ran. Node's loader would compile it from source in
  * each worker, as it does an ES module (whose loader itself takes tens of milliseconds to start in a worker).
- * The cache file holds the bundle's path at build time (a 4-byte length, then UTF-8) before V8's data; code
- * from the cache names that path in stacks, so they are given the installed one.
+ * The cache file holds the bundle's path at build time (a 4-byte length, then UTF-8, then zero bytes up to a
+ * multiple of 8: src/cli/bundles.ts) before V8's data; code from the cache names that path in stacks, so they
+ * are given the installed one.
  */
 export const LOADER = `'use strict';
 const { readFileSync } = require('node:fs');
@@ -47,9 +48,10 @@ let builtAs, cachedData;
 try {
   const data = readFileSync(file + '.cache');
   const length = data.length >= 4 ? data.readUInt32LE(0) : -1;
-  if (length >= 0 && 4 + length <= data.length) {
+  const start = (4 + length + 7) & ~7;
+  if (length >= 0 && start <= data.length) {
     builtAs = data.toString('utf8', 4, 4 + length);
-    cachedData = data.subarray(4 + length);
+    cachedData = data.subarray(start);
   }
 } catch {}
 const source = readFileSync(file, 'utf8');
