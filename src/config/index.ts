@@ -291,19 +291,29 @@ export function loadConfig(path: string = DEFAULT_CONFIG_FILE, options: LoadOpti
   return config;
 }
 
-function loadDeclaration(path: string, options: LoadOptions): Config {
+/**
+ * The declaration's bytes read once: the cache id (sha256 of the mcpki version, the file's path and its exact
+ * bytes) and, with `withText`, the text decoded piece by piece.
+ */
+function readDeclarationText(path: string, withText: boolean): { id: string; text: string } {
   const hash = createHash('sha256').update(`mcpki ${VERSION}\0${resolve(path)}\0`);
   const decoder = new StringDecoder('utf8');
   let text = '';
   readDeclaration(path, (piece) => {
     hash.update(piece);
-    text += decoder.write(piece);
+    if (withText) text += decoder.write(piece);
   });
-  text += decoder.end();
-  if (!options.cacheDir) return shareCommonParts(parseConfig(text, path));
-  const id = hash.digest('hex').slice(0, 32);
-  const cached = readCache(options.cacheDir, id, resolve(path));
+  if (withText) text += decoder.end();
+  return { id: hash.digest('hex').slice(0, 32), text };
+}
+
+function loadDeclaration(path: string, options: LoadOptions): Config {
+  if (!options.cacheDir) return shareCommonParts(parseConfig(readDeclarationText(path, true).text, path));
+  // a cache hit needs only the file's hash: its text (1.5 MB at 10,000 certificates) is decoded on a miss
+  const cached = readCache(options.cacheDir, readDeclarationText(path, false).id, resolve(path));
   if (cached) return shareCommonParts(cached);
+  // read again for the text; the cache entry is named after the bytes that were parsed
+  const { id, text } = readDeclarationText(path, true);
   const config = parseConfig(text, path);
   writeCache(options.cacheDir, id, config);
   return shareCommonParts(config);
