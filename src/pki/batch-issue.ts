@@ -138,10 +138,10 @@ export async function issueChunks(
       temps = leaves.flatMap((leaf) => leaf.temps);
       // the temp files' sync runs while the rows are made and inserted; it ends before the first rename
       const tempsSynced = group.some((k) => !synced.has(k)) ? run.syncTemps(temps) : undefined;
-      const items = groupEntries.map((entry, i) => ({
-        ...entry.record(leaves[i]!),
-        thumbprint: leaves[i]!.thumbprint,
-      }));
+      const items = groupEntries.map((entry, i) => {
+        const { certificate, events } = entry.record(leaves[i]!);
+        return { certificate, events, thumbprint: leaves[i]!.thumbprint };
+      });
       // renamed while the inventory's write lock is held, as issueCertificate does, and committed only once the
       // renames are durable
       const records = store.transaction(() => {
