@@ -17,6 +17,7 @@ import {
   fmtMs,
   fmtRatio,
   median,
+  pageFaultMicros,
   parseArgs,
   printTable,
   removeStartupVariables,
@@ -162,6 +163,8 @@ async function main() {
     );
     const variables = startupVariablesLine(removedVariables, opts.keepEnv);
     if (variables) console.log(variables);
+    const faultMicros = pageFaultMicros();
+    console.log(`memory: a page touched for the first time costs ${faultMicros} µs (page fault)`);
     const first = timed([NODE, BIN, '--home', home, 'apply', '-c', config]);
     console.log(
       `first apply (issue ${opts.certs} and write ${opts.certs * 2} target files): ${fmtMs(first.ms)} (untimed setup, for context)`,
@@ -201,6 +204,7 @@ async function main() {
     const rss = Math.max(idle.first, idle.later);
 
     const results = {
+      pageFaultMicros: faultMicros,
       baseline: summary(samples.baseline),
       version: summary(samples.version),
       plan: summary(samples.plan),

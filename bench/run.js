@@ -36,6 +36,7 @@ import {
   fmtMs,
   fmtRatio,
   median,
+  pageFaultMicros,
   parseArgs,
   printTable,
   progress,
@@ -604,9 +605,11 @@ async function main() {
   try {
     machine.fsyncLatencyMs = fsyncLatency(scratch);
     machine.createFilesPerSecond = { atStart: createRate(scratch) };
+    machine.pageFaultMicros = pageFaultMicros();
     console.log(
       `scratch file system (${os.tmpdir()}): fsync p50 ${machine.fsyncLatencyMs.p50} ms, p90 ${machine.fsyncLatencyMs.p90} ms; creates ${machine.createFilesPerSecond.atStart.toLocaleString('en-US')} files/s`,
     );
+    console.log(`memory: a page touched for the first time costs ${machine.pageFaultMicros} µs (page fault)`);
 
     if (opts.only !== 'batch') startup = benchStartup(opts, scratch);
     if (opts.only !== 'startup') batch = await benchBatch(opts, scratch, mkcertPath);
