@@ -6,7 +6,7 @@ import { tryUnlink, type FileToWrite } from '../fs/atomic.js';
 import { writeUnsyncedTemp } from '../fs/batch-files.js';
 import { toPem } from './der.js';
 import { generateEncodedKey, readPrivateKey, type KeyType } from './keys.js';
-import { signLeaf, type LeafPlan, type LeafSigner } from './leaf.js';
+import { colonHex, signLeaf, type LeafPlan, type LeafSigner } from './leaf.js';
 import { encodePkcs12 } from './pkcs12.js';
 import { randomSerials } from './x509.js';
 
@@ -48,10 +48,7 @@ export interface MadeLeaf {
 export function digestsOf(der: Buffer): { fingerprint: string; thumbprint: string } {
   const digest = createHash('sha256').update(der).digest();
   return {
-    fingerprint: digest
-      .toString('hex')
-      .toUpperCase()
-      .replace(/(..)(?!$)/g, '$1:'),
+    fingerprint: colonHex(digest),
     thumbprint: digest.toString('base64url'),
   };
 }

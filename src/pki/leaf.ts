@@ -95,11 +95,16 @@ export function signLeaf(
   return { der, serial, subject, notBefore, notAfter };
 }
 
+const HEX_BYTES = Array.from({ length: 256 }, (_, byte) => byte.toString(16).toUpperCase().padStart(2, '0'));
+
+/** Bytes as upper-case hex with a colon between each (a table, not a regular expression: batch signs thousands). */
+export function colonHex(bytes: Uint8Array): string {
+  let text = bytes.length > 0 ? HEX_BYTES[bytes[0]!]! : '';
+  for (let i = 1; i < bytes.length; i++) text += `:${HEX_BYTES[bytes[i]!]!}`;
+  return text;
+}
+
 /** SHA-256, upper-case hex with colons, as X509Certificate.fingerprint256 and openssl print it. */
 export function fingerprintOf(der: Buffer): string {
-  return createHash('sha256')
-    .update(der)
-    .digest('hex')
-    .toUpperCase()
-    .replace(/(..)(?!$)/g, '$1:');
+  return colonHex(createHash('sha256').update(der).digest());
 }
