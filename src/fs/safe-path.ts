@@ -28,7 +28,6 @@ export function lstatOrNull(path: string): Stats | null {
     return lstatSync(path, { throwIfNoEntry: false }) ?? null;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return null;
     throw new McpkiError(
       'WRITE_FAILED',
       `cannot inspect ${path} (${code ?? 'error'})`,
