@@ -39,7 +39,7 @@
 // run), and then removes the leftovers. Assumes one deployer per target at a time (the caller holds the home's
 // lock).
 import { chmodSync, readFileSync, renameSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { McpkiError } from '../errors.js';
 import {
   discardBackup,
@@ -49,7 +49,7 @@ import {
   restoreEntries,
   type DeployBackup,
 } from './backup.js';
-import { TEMP_MARKER, tempSuffix } from '../fs/atomic.js';
+import { tempPathFor } from '../fs/atomic.js';
 import { makeFolder, removeCreatedDirs, tryUnlink, writeFailed } from '../fs/files.js';
 import { eachInParallel, removeAll } from '../fs/parallel.js';
 import { SyncBatch } from '../fs/sync-batch.js';
@@ -212,7 +212,7 @@ function beginDeploy(
   }
   for (const p of singles) {
     try {
-      const temp = join(dirname(p.path), `.${basename(p.path)}${TEMP_MARKER}${tempSuffix()}`);
+      const temp = tempPathFor(p.path);
       sync.writeNewFile(temp, p);
       prepared.temps.push(temp);
     } catch (error) {

@@ -29,12 +29,19 @@ export interface FileToWrite {
   mode: number;
 }
 
+/** tempSuffix's random part, drawn once per thread (on first use: not every command writes a file) */
+let threadPart: string | undefined;
+let tempCounter = 0;
+
 /**
- * The unique part of a temp name: this process's pid and random bytes, so processes writing into one folder
- * (ten homes issuing into one --out) never collide, and a leftover can be told from a live writer's file.
+ * The unique part of a temp name: this process's pid, then a random part drawn once per thread and a counter,
+ * so processes writing into one folder (ten homes issuing into one --out) never collide, and a leftover can be
+ * told from a live writer's file. Not random bytes per name: about 10 µs a call, 6,000 names in 1,000
+ * renewals. A name that exists all the same is refused by O_EXCL, never followed.
  */
 export function tempSuffix(): string {
-  return `${process.pid}-${randomBytes(6).toString('hex')}`;
+  threadPart ??= `${process.pid}-${randomBytes(6).toString('hex')}`;
+  return `${threadPart}${(tempCounter++).toString(16)}`;
 }
 
 export function tempPathFor(path: string): string {

@@ -3,26 +3,13 @@
 // syncfs(2) per file system (FileSystemSyncer in sync-batch.ts) does each of those two steps for a whole chunk;
 // where it is not available, every temp file and then every folder is fsynced. The crash guarantee is writeFilesAtomic's:
 // a target is its old content or its complete new content, never a torn file.
-import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { renameAll, TEMP_MARKER, tryUnlink, writeError, type FileToWrite } from './atomic.js';
-
-/**
- * Temp names as tempSuffix makes them (this process's id, then hex), from one random part per thread and a
- * counter: thousands of names without thousands of calls for random bytes. O_EXCL still refuses a collision.
- */
-const threadPart = randomBytes(6).toString('hex');
-let counter = 0;
-/** process.pid asks the kernel each time it is read (getpid(2)): once a thread, not once a file */
-const pid = process.pid;
+import { dirname } from 'node:path';
+import { renameAll, tempPathFor, tryUnlink, writeError, type FileToWrite } from './atomic.js';
 
 /** Writes one file to a new temp name next to it (created O_EXCL with its final mode), not yet synced. */
 export function writeUnsyncedTemp(file: FileToWrite): string {
-  const temp = join(
-    dirname(file.path),
-    `.${basename(file.path)}${TEMP_MARKER}${pid}-${threadPart}${(counter++).toString(16)}`,
-  );
+  const temp = tempPathFor(file.path);
   let fd: number;
   try {
     fd = openSync(temp, 'wx', file.mode);

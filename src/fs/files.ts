@@ -19,9 +19,9 @@ import {
   type Stats,
 } from 'node:fs';
 import { chmod, mkdir, symlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { McpkiError } from '../errors.js';
-import { fsyncPath as fsyncDir, TEMP_MARKER, tempSuffix, tryUnlink } from './atomic.js';
+import { fsyncPath as fsyncDir, tempPathFor, tryUnlink } from './atomic.js';
 
 export { fsyncDir, tryUnlink };
 
@@ -78,7 +78,7 @@ export function writeNewFile(path: string, p: FileContent): void {
 
 /** A temp file beside `p.path` (same folder, so a rename replaces it atomically), written by writeNewFile. */
 export function writeTemp(p: FileContent & { path: string }): string {
-  const temp = join(dirname(p.path), `.${basename(p.path)}${TEMP_MARKER}${tempSuffix()}`);
+  const temp = tempPathFor(p.path);
   writeNewFile(temp, p);
   return temp;
 }
@@ -113,14 +113,14 @@ export async function makeFolderAsync(path: string, mode: number): Promise<void>
 
 /** tempSymlink on libuv's thread pool. */
 export async function tempSymlinkAsync(text: string, path: string): Promise<string> {
-  const temp = join(dirname(path), `.${basename(path)}${TEMP_MARKER}${tempSuffix()}`);
+  const temp = tempPathFor(path);
   await symlink(text, temp);
   return temp;
 }
 
 /** A symlink at a fresh temp name next to `path`, to be renamed over it. */
 export function tempSymlink(text: string, path: string): string {
-  const temp = join(dirname(path), `.${basename(path)}${TEMP_MARKER}${tempSuffix()}`);
+  const temp = tempPathFor(path);
   symlinkSync(text, temp);
   return temp;
 }

@@ -4,10 +4,10 @@
 import { randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, linkSync, openSync, writeSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Context } from '../context.js';
 import type { Store } from '../store/store.js';
-import { fsyncPath, tryUnlink, writeFilesAtomic, type FileToWrite } from '../fs/atomic.js';
+import { fsyncPath, tempPathFor, tryUnlink, writeFilesAtomic, type FileToWrite } from '../fs/atomic.js';
 import { McpkiError, fix } from '../errors.js';
 import { ensurePrivateDir } from '../home.js';
 import { DEFAULT_PERMITTED, encodeNameConstraints, parsePermitted, type Permitted } from './constraints.js';
@@ -401,7 +401,7 @@ function writeNewFiles(files: readonly FileToWrite[]): void {
   const linked: string[] = [];
   try {
     for (const file of files) {
-      const temp = join(dirname(file.path), `.${basename(file.path)}.mcpki-tmp-${randomBytes(6).toString('hex')}`);
+      const temp = tempPathFor(file.path);
       const fd = openSync(temp, 'wx', file.mode);
       temps.push(temp);
       try {

@@ -11,10 +11,10 @@
 //     at a time, each unlink costs milliseconds on a file system mounted with `discard`).
 import { link, lstat, readFile } from 'node:fs/promises';
 import { renameSync, rmdirSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Context } from '../context.js';
 import { McpkiError, fix } from '../errors.js';
-import { fsyncPath, removeStaleTemps, TEMP_MARKER, tempSuffix, tryUnlink } from '../fs/atomic.js';
+import { fsyncPath, removeStaleTemps, tempPathFor, tryUnlink } from '../fs/atomic.js';
 import { runningUid, type SafeDirs } from '../fs/safe-path.js';
 import { eachInParallel, removeAll, writeNewFileAsync } from '../fs/parallel.js';
 import { syncFileSystems, type SyncBatch } from '../fs/sync-batch.js';
@@ -132,7 +132,7 @@ export async function issueLocalBatch(
       path,
       data,
       mode,
-      temp: join(dirname(path), `.${basename(path)}${TEMP_MARKER}${tempSuffix()}`),
+      temp: tempPathFor(path),
       previous: null,
       keepIfSame,
     });
@@ -180,7 +180,7 @@ export async function issueLocalBatch(
     replaced = files.filter((f) => !f.kept);
     // the replaced files stay reachable until the renames are final: a failed rename puts them back
     await eachInParallel(replaced, async (f) => {
-      const previous = join(dirname(f.path), `.${basename(f.path)}${TEMP_MARKER}${tempSuffix()}`);
+      const previous = tempPathFor(f.path);
       try {
         await link(f.path, previous);
         f.previous = previous;
