@@ -530,13 +530,15 @@ export interface DeployJob {
  * certificate's hooks and probe (and its rollback). Each job's outcome, or the error that failed it (the
  * others go on), in the order of `jobs`. `before`: a deferred SyncBatch and files to remove that the caller
  * (issuance) wrote and replaced, synced with the first flush. The replaced files and versions are removed
- * last, once every new file and rename is durable; with `before.removing` that removal is not waited for but
- * put there, for the caller to await (before it releases the home's lock) while it goes on with other work.
+ * last, once every new file and rename is durable; with `before.removeAtEnd` they are listed there instead, for
+ * the caller to remove at the end of its run (before it releases the home's lock): on ext4 without a journal,
+ * every new inode is found by skipping the inodes freed in the last minutes one by one (recently_deleted), so
+ * a run that frees as it goes makes each later chunk's files slower to create.
  */
 export async function deployMany(
   jobs: readonly DeployJob[],
   listings?: LeftoverListings,
-  before: { sync: SyncBatch; remove: string[]; removing?: Promise<void>[] } = {
+  before: { sync: SyncBatch; remove: string[]; removeAtEnd?: string[] } = {
     sync: new SyncBatch(true),
     remove: [],
   },
@@ -618,7 +620,7 @@ export async function deployMany(
   }
   sync.flush(); // nothing to deploy: the caller's writes
   // removeAll does not reject: a file it cannot remove stays (the next deploy removes it as a leftover)
-  if (before.removing) before.removing.push(removeAll(later));
+  if (before.removeAtEnd) before.removeAtEnd.push(...later);
   else await removeAll(later);
   return outcomes;
 }

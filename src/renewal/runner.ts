@@ -12,6 +12,7 @@ import { fromPem, toPem } from '../pki/der.js';
 import { issueCertificate, type IssueRequest } from '../pki/issue.js';
 import { issueLocalBatch } from './issue-local.js';
 import { FileSystemSyncer, SyncBatch } from '../fs/sync-batch.js';
+import { removeAll } from '../fs/parallel.js';
 import type { CertificateRecord, CertificateSummary, RenewalState, Store } from '../store/store.js';
 import { InterruptedError, throwIfInterrupted } from '../acme/interrupt.js';
 import { applyCrl, type CrlOutcome } from './crl.js';
@@ -599,7 +600,7 @@ async function applyLocalBatch(
   slots: Slot[],
   listings: LeftoverListings,
   pending: Pending,
-  removing: Promise<void>[],
+  removeAtEnd: string[],
   syncer: { shell?: FileSystemSyncer | null },
   signal?: AbortSignal,
 ): Promise<void> {
@@ -620,9 +621,9 @@ async function applyLocalBatch(
   let issued: CertificateRecord[];
   // one shell for the run's syncs (FileSystemSyncer): not a `sync -f` child of this large process each time
   if (syncer.shell === undefined) syncer.shell = FileSystemSyncer.start() ?? null;
-  // the issued files are made durable by the deploy's first syncfs, and the files they replaced removed after it
-  // (while the run goes on with the next chunks: applyEach waits for it before it releases the lock)
-  const after = { sync: new SyncBatch(true, syncer.shell ?? undefined), remove: [] as string[], removing };
+  // the issued files are made durable by the deploy's first syncfs; the files they replaced are removed at the
+  // end of the run (applyEach, before it releases the lock; deployMany says why not sooner)
+  const after = { sync: new SyncBatch(true, syncer.shell ?? undefined), remove: [] as string[], removeAtEnd };
   try {
     issued = await issueLocalBatch(
       context,
@@ -766,8 +767,8 @@ export async function applyEach(
     if (crl?.action === 'failed') failed++;
     // under the apply lock, leftovers in target folders can only predate this run: list each folder once
     const listings: LeftoverListings = new Map();
-    // replaced files and versions being removed in the background (removeAll: never rejects)
-    const removing: Promise<void>[] = [];
+    // replaced files and versions, removed at the end of the run (removeAll: never rejects)
+    const removeAtEnd: string[] = [];
     // started by the first chunk that issues local certificates, closed at the end of the run
     const syncer: { shell?: FileSystemSyncer | null } = {};
     const certificates = config.certificates;
@@ -802,7 +803,7 @@ export async function applyEach(
           const local = slots.filter((slot) => slot.item.due && slot.declared.issuer.type === 'local');
           // hosts sharing a PostgreSQL inventory take each certificate's lock (shared.ts): one at a time there
           if (local.length > 1 && !sharesInventory(context))
-            await applyLocalBatch(context, local, listings, pending, removing, syncer, options.signal);
+            await applyLocalBatch(context, local, listings, pending, removeAtEnd, syncer, options.signal);
           for (const slot of slots) {
             if (slot.result) continue;
             throwIfInterrupted(options.signal, `apply, before ${slot.declared.name}`);
@@ -830,7 +831,7 @@ export async function applyEach(
       }
     } finally {
       // under the lock: the next run finds every replaced file gone
-      await Promise.all(removing);
+      await removeAll(removeAtEnd);
       syncer.shell?.close();
     }
     return crl ? { changed, failed, backingOff, crl } : { changed, failed, backingOff };
