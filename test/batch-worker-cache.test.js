@@ -3,11 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 import { Worker } from 'node:worker_threads';
-import { LOADER, wrapWorkerBundle } from '../dist/pki/batch-pool.js';
+import { LOADER } from '../dist/pki/batch-pool.js';
 import { ROOT } from './helpers.js';
+
+const { readWrapped } = createRequire(import.meta.url)('../bin/load-bundle.js');
 
 const bundle = join(ROOT, 'dist', 'pki', 'batch-worker.cjs');
 
@@ -15,7 +18,7 @@ test('the build made a code cache for the worker bundle, and V8 takes it for the
   const file = readFileSync(`${bundle}.cache`);
   const length = file.readUInt32LE(0);
   assert.equal(file.toString('utf8', 4, 4 + length), bundle, 'the cache names the bundle it was made for');
-  const script = new Script(wrapWorkerBundle(readFileSync(bundle, 'utf8')), {
+  const script = new Script(readWrapped(bundle), {
     filename: bundle,
     cachedData: file.subarray((4 + length + 7) & ~7),
   });

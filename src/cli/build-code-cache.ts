@@ -4,7 +4,7 @@
 // match and silently ignores it otherwise. Each file starts with the name the bundle had here (a 4-byte
 // length, then UTF-8), which V8 bakes into the cached code's stacks.
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -13,7 +13,12 @@ import { Script } from 'node:vm';
 interface Cli {
   main(argv: string[]): Promise<void>;
   loadedBundles?: () => Array<{ file: string; script?: Script }>;
-  encodeCache?: (builtAs: string, data: Buffer) => Buffer;
+}
+
+/** bin/load-bundle.js: the cache file's layout, and the wrapped text every loader compiles */
+interface BundleLoader {
+  encodeCache(builtAs: string, data: Buffer): Buffer;
+  readWrapped(file: string): string;
 }
 
 /**
@@ -22,9 +27,8 @@ interface Cli {
  * throw-away key into a temp folder, so the cache holds the signing code compiled as well.
  */
 function warmWorkerBundle(file: string): Script {
-  // wrapWorkerBundle's text (src/pki/batch-pool.ts; test/batch-worker-cache.test.js checks that V8 takes the cache)
-  const wrapper = `(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'utf8')}\n})`;
-  const script = new Script(wrapper, { filename: file });
+  // test/batch-worker-cache.test.js checks that V8 takes the cache for the text the worker's loader compiles
+  const script = new Script(loader.readWrapped(file), { filename: file });
   const module = { exports: {} as Record<string, unknown> };
   script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
   const makeLeaves = module.exports.makeLeaves as (ca: unknown, plans: unknown[], now: number) => unknown[];
@@ -63,6 +67,7 @@ function warmWorkerBundle(file: string): Script {
 }
 
 const require = createRequire(import.meta.url);
+const loader = require('../../bin/load-bundle.js') as BundleLoader;
 const dist = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
 // compile from source: code taken from an older cache would keep that cache's file name
 for (const name of readdirSync(dist)) if (name.endsWith('.cjs.cache')) rmSync(join(dist, name), { force: true });
@@ -100,7 +105,7 @@ if (!loaded.script) {
     process.stdout.write = write;
     rmSync(home, { recursive: true, force: true });
   }
-  const encode = loaded.cli.encodeCache!;
+  const encode = loader.encodeCache;
   const made: string[] = [];
   const save = (file: string, data: Buffer) => {
     writeFileSync(`${file}.cache`, encode(file, data));

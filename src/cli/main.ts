@@ -303,4 +303,4 @@ function forEachCommand(command: Command, fn: (command: Command) => void): void 
 }
 
 /** For the build's code-cache step (src/cli/build-code-cache.ts): the group bundles this process loaded. */
-export { encodeCache, loadedBundles } from './bundles.js';
+export { loadedBundles } from './bundles.js';

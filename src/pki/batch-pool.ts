@@ -26,52 +26,18 @@ function workerFile(): { file: string; bundle: boolean } | undefined {
   return undefined;
 }
 
-/** The CommonJS wrapper around the bundle's text (bin/mcpki.js's); the cache is made for the wrapped text. */
-const WRAP = ['(function (exports, require, module, __filename, __dirname) {', '\n})'] as const;
-
 /**
- * Runs the worker bundle (its path is the worker's last argument) as bin/mcpki.js runs dist/cli.cjs: from V8's
- * code cache when there is one that fits (V8 ignores one that does not), so each worker neither parses the
- * bundle nor compiles the functions the build's warm-up ran. Node's loader would compile it from source in
- * each worker, as it does an ES module (whose loader itself takes tens of milliseconds to start in a worker).
- * The cache file holds the bundle's path at build time (a 4-byte length, then UTF-8, then zero bytes up to a
- * multiple of 8: src/cli/bundles.ts) before V8's data; code from the cache names that path in stacks, so they
- * are given the installed one.
+ * Runs the worker bundle (its path, dist/pki/batch-worker.cjs, is the worker's last argument) as bin/mcpki.js
+ * runs dist/cli.cjs, through the installation's bin/load-bundle.js: from V8's code cache when there is one that
+ * fits, so each worker neither parses the bundle nor compiles the functions the build's warm-up ran. Node's
+ * loader would compile it from source in each worker, as it does an ES module (whose loader itself takes tens
+ * of milliseconds to start in a worker).
  */
 export const LOADER = `'use strict';
-const { readFileSync } = require('node:fs');
-const { dirname } = require('node:path');
-const vm = require('node:vm');
-const { createRequire } = require('node:module');
+const { dirname, join } = require('node:path');
 const file = process.argv[process.argv.length - 1];
-let builtAs, cachedData;
-try {
-  const data = readFileSync(file + '.cache');
-  const length = data.length >= 4 ? data.readUInt32LE(0) : -1;
-  const start = (4 + length + 7) & ~7;
-  if (length >= 0 && start <= data.length) {
-    builtAs = data.toString('utf8', 4, 4 + length);
-    cachedData = data.subarray(start);
-  }
-} catch {}
-const source = readFileSync(file, 'utf8');
-const wrapper = ${JSON.stringify(WRAP[0])} + source + ${JSON.stringify(WRAP[1])};
-const script = new vm.Script(wrapper, { filename: file, cachedData });
-if (cachedData && !script.cachedDataRejected && builtAs && builtAs !== file) {
-  const previous = Error.prepareStackTrace;
-  Error.prepareStackTrace = (error, frames) => {
-    const text = previous ? previous(error, frames) : String(error) + frames.map((f) => '\\n    at ' + f).join('');
-    return typeof text === 'string' ? text.split(builtAs).join(file) : text;
-  };
-}
-const mod = { exports: {} };
-script.runInThisContext()(mod.exports, createRequire(file), mod, file, dirname(file));
+require(join(dirname(dirname(dirname(file))), 'bin', 'load-bundle.js')).runBundle(file);
 `;
-
-/** The wrapper LOADER puts around the bundle's text: the build compiles the same text for the cache. */
-export function wrapWorkerBundle(source: string): string {
-  return WRAP[0] + source + WRAP[1];
-}
 
 /** node:worker_threads, loaded when a batch first needs it: `issue server` never does. */
 function workerThreads(): typeof import('node:worker_threads') {
