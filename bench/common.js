@@ -1,6 +1,6 @@
 // Helpers shared by bench/run.js and bench/acme.js: statistics, formatting, progress, finding tools.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -182,4 +182,17 @@ export function pageFaultMicros(pages = 8192) {
     samples.push(Number(process.hrtime.bigint() - start) / 1000 / pages);
   }
   return round(median(samples), 2);
+}
+
+/**
+ * Small files (no fsync) created per second in a fresh folder under `dir`, left there until the caller's
+ * scratch is removed (removing them would slow the next creations: see bench/README.md on ext4 without a
+ * journal). Shows a file system in a slow phase.
+ */
+export function createRate(dir, count = 400) {
+  const probe = mkdtempSync(join(dir, 'create-probe-'));
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) writeFileSync(join(probe, `f${i}`), 'x');
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  return round((count * 1000) / ms, 0);
 }

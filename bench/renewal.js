@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   checkBuild,
+  createRate,
   fail,
   fmtMs,
   fmtRatio,
@@ -179,6 +180,9 @@ async function main() {
       samples.plan.push(plan.ms);
     }
     const forced = Array.from({ length: opts.due }, (_, i) => ['--force', `c${i}`]).flat();
+    // renewals replace files: on a file system slow to create them (bench/README.md) they are slow too
+    const createsPerSecond = createRate(scratch);
+    console.log(`file system: creates ${createsPerSecond.toLocaleString('en-US')} files/s before the forced renewals`);
     const renew = [];
     for (let round = 0; round < Math.min(3, opts.runs); round++) {
       const result = timed([NODE, BIN, '--home', home, '--json', 'renew', '-c', config, ...forced]);
@@ -205,6 +209,7 @@ async function main() {
 
     const results = {
       pageFaultMicros: faultMicros,
+      createFilesPerSecond: createsPerSecond,
       baseline: summary(samples.baseline),
       version: summary(samples.version),
       plan: summary(samples.plan),

@@ -36,6 +36,7 @@ import {
   fmtMs,
   fmtRatio,
   median,
+  createRate,
   pageFaultMicros,
   parseArgs,
   printTable,
@@ -185,15 +186,6 @@ function fsyncLatency(dir) {
   }
   lat.sort((a, b) => a - b);
   return { p50: round(lat[25]), p90: round(lat[45]), max: round(lat[49]) };
-}
-
-/** Rate of creating small files (no fsync) in a fresh folder: shows a file system in a slow phase. */
-function createRate(dir, count = 400) {
-  const probe = mkdtempSync(join(dir, 'create-probe-'));
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < count; i++) writeFileSync(join(probe, `f${i}`), 'x');
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  return round((count * 1000) / ms, 0);
 }
 
 /** Bytes a run keeps on disk until its end (4 files and a folder per certificate, ~4 KiB each). */
