@@ -275,20 +275,32 @@ function benchStartup(opts, scratch) {
     ['show', () => timed(NODE, mcpki('--home', home, 'show', 'shown'), { what: 'mcpki show' })],
     ['init', () => timed(NODE, initArgs(), { what: 'mcpki init' })],
   ];
-  // each of the other tree's commands right after this tree's same command
-  const steps = mine.flatMap((step, i) =>
-    i >= 1 && i <= 4 && againstSteps.length ? [step, againstSteps[i - 1]] : [step],
-  );
+  // each of the other tree's commands next to this tree's same command: after it in even rounds, before it in
+  // odd ones, since a command that follows a heavier one (an issue) starts with colder caches
+  const pairedSteps = (otherFirst) =>
+    mine.flatMap((step, i) => {
+      if (!(i >= 1 && i <= 4 && againstSteps.length)) return [step];
+      return otherFirst ? [againstSteps[i - 1], step] : [step, againstSteps[i - 1]];
+    });
+  const steps = pairedSteps(false);
+  const stepsOtherFirst = pairedSteps(true);
   for (let w = 0; w < opts.warmup; w++) {
     progress(`start-up: warm-up ${w + 1}/${opts.warmup}`);
     for (const [, run] of steps) run();
   }
   const samples = { baseline: [], issue: [], version: [], list: [], show: [], init: [] };
   for (const [key] of againstSteps) samples[key] = [];
+  // CPU time of each command's processes, summed over the rounds (childrenCpuMs counts in 10 ms steps, but
+  // the kernel adds each reaped child's exact time: the sum over N runs is right to 10 ms, the mean to 10/N)
+  const cpu = Object.fromEntries(Object.keys(samples).map((key) => [key, 0]));
   for (let r = 0; r < opts.runs; r++) {
     progress(`start-up: round ${r + 1}/${opts.runs}`);
     // one round = baseline, issue, version, init: noise that lasts a moment hits the baseline and mcpki alike
-    for (const [key, run] of steps) samples[key].push(run());
+    for (const [key, run] of r % 2 === 0 ? steps : stepsOtherFirst) {
+      const before = childrenCpuMs();
+      samples[key].push(run());
+      cpu[key] += childrenCpuMs() - before;
+    }
   }
   progressDone();
   // the issued certificates really exist (a silent no-op would look fast)
@@ -305,6 +317,10 @@ function benchStartup(opts, scratch) {
       ...s,
       ratioToBaseline: round(median(values) / base),
       medianPairedRatio: round(median(values.map((v, i) => v / samples.baseline[i]))),
+      // CPU time (user + system) per process, a mean: what the command costs whatever the disk and the load do
+      // to its wall time; null where /proc/self/stat is missing
+      cpuMeanMs: Number.isFinite(cpu[key]) ? round(cpu[key] / opts.runs, 1) : null,
+      cpuRatioToBaseline: Number.isFinite(cpu[key]) && cpu.baseline > 0 ? round(cpu[key] / cpu.baseline) : null,
     };
   }
   // this tree over the other, per command: ratio of medians, and the median of per-round ratios
@@ -659,10 +675,13 @@ async function main() {
       fmtMs(s.median),
       `[${fmtMs(s.min)} – ${fmtMs(s.max)}]`,
       fmtRatio(s.ratioToBaseline),
+      s.cpuMeanMs === null || s.cpuRatioToBaseline === null
+        ? '–'
+        : `${fmtMs(s.cpuMeanMs)} ${fmtRatio(s.cpuRatioToBaseline)}`,
       target ?? '',
     ];
     printTable(
-      ['command', 'median', 'range', 'ratio', 'target'],
+      ['command', 'median', 'range', 'ratio', 'CPU (mean)', 'target'],
       [
         startupRow('node -e 0 (baseline)', startup.baseline),
         startupRow(
