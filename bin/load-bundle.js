@@ -120,4 +120,4 @@ function runBundle(file, options = {}) {
   return { exports: module.exports, script };
 }
 
-module.exports = { WRAP, canUseCodeCache, encodeCache, readWrapped, runBundle };
+module.exports = { canUseCodeCache, encodeCache, readWrapped, runBundle };

@@ -9,16 +9,11 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
+import type { BundleLoader } from './bundles.js';
 
 interface Cli {
   main(argv: string[]): Promise<void>;
   loadedBundles?: () => Array<{ file: string; script?: Script }>;
-}
-
-/** bin/load-bundle.js: the cache file's layout, and the wrapped text every loader compiles */
-interface BundleLoader {
-  encodeCache(builtAs: string, data: Buffer): Buffer;
-  readWrapped(file: string): string;
 }
 
 /**

@@ -30,9 +30,11 @@ function requireFor(file: string): NodeJS.Require {
   return Object.assign((id: string) => (id === 'commander' ? commander : real(id)), real);
 }
 
-/** What bin/load-bundle.js exports (the one reader of bundles and their code cache). */
-interface BundleLoader {
+/** What bin/load-bundle.js exports (the one reader of bundles and their code cache; the build uses it too). */
+export interface BundleLoader {
   canUseCodeCache: boolean;
+  encodeCache(builtAs: string, data: Buffer): Buffer;
+  readWrapped(file: string): string;
   runBundle(
     file: string,
     options: { require?: NodeJS.Require; dynamicImport?: boolean },

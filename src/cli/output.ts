@@ -195,7 +195,6 @@ export async function withProgress<T>(
   }
 }
 
-/** Prints a command's result: JSON for --json, the human rendering otherwise. */
 /** A top-level array at least this long is written an element at a time (writeJsonPieces). */
 const STREAMED_ARRAY_LENGTH = 256;
 /** writeJsonPieces hands text on once it has at least this many characters. */
@@ -251,6 +250,7 @@ export function writeJsonPieces(data: unknown, write: (text: string) => void): v
   write(`${out}\n}\n`);
 }
 
+/** Prints a command's result: JSON for --json, the human rendering otherwise. */
 export function emit(options: OutputOptions, data: unknown, human: () => string): void {
   if (options.json) writeJsonPieces(data, writeStdout);
   else {
