@@ -26,6 +26,7 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -51,6 +52,15 @@ import {
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'mcpki.js');
 const NODE = process.execPath;
+const FLOOR = join(ROOT, 'bench', 'floor.cjs');
+const SQLITE = dirname(createRequire(join(ROOT, 'package.json')).resolve('better-sqlite3/package.json'));
+/** each measured command and the floor row it is compared with (bench/floor.cjs) */
+const FLOOR_OF = [
+  ['issue', 'floorIssue'],
+  ['version', 'floorPrint'],
+  ['list', 'floorList'],
+  ['show', 'floorList'],
+];
 
 // issue 9 ("Speed"): medians, ratios to `node -e 0` measured in the same rounds
 const TARGETS = {
@@ -267,20 +277,34 @@ function benchStartup(opts, scratch) {
         ],
       ]
     : [];
+  // the floors (bench/floor.cjs): the same durable work done by a bare script, in a folder of its own
+  const floorDir = join(scratch, 'startup-floor');
+  timed(NODE, [FLOOR, 'prepare', floorDir, SQLITE], { what: 'floor (prepare)' });
+  let floorSerial = 0;
+  const floor = (...args) => [FLOOR, ...args];
   const mine = [
     ['baseline', () => timed(NODE, ['-e', '0'], { what: 'node -e 0' })],
+    [
+      'floorIssue',
+      () =>
+        timed(NODE, floor('issue', floorDir, SQLITE, join(home, 'ca'), `f${++floorSerial}`), { what: 'floor issue' }),
+    ],
     ['issue', () => timed(NODE, issueArgs(), { what: 'mcpki issue server' })],
+    ['floorPrint', () => timed(NODE, floor('print'), { what: 'floor print' })],
     ['version', () => timed(NODE, mcpki('--version'), { what: 'mcpki --version' })],
+    ['floorList', () => timed(NODE, floor('list', floorDir, SQLITE), { what: 'floor list' })],
     ['list', () => timed(NODE, mcpki('--home', home, 'list'), { what: 'mcpki list' })],
     ['show', () => timed(NODE, mcpki('--home', home, 'show', 'shown'), { what: 'mcpki show' })],
     ['init', () => timed(NODE, initArgs(), { what: 'mcpki init' })],
   ];
   // each of the other tree's commands next to this tree's same command: after it in even rounds, before it in
   // odd ones, since a command that follows a heavier one (an issue) starts with colder caches
+  const againstOf = new Map(againstSteps.map(([key, run]) => [key, [key, run]]));
   const pairedSteps = (otherFirst) =>
-    mine.flatMap((step, i) => {
-      if (!(i >= 1 && i <= 4 && againstSteps.length)) return [step];
-      return otherFirst ? [againstSteps[i - 1], step] : [step, againstSteps[i - 1]];
+    mine.flatMap((step) => {
+      const against = againstOf.get(`against${step[0][0].toUpperCase()}${step[0].slice(1)}`);
+      if (!against) return [step];
+      return otherFirst ? [against, step] : [step, against];
     });
   const steps = pairedSteps(false);
   const stepsOtherFirst = pairedSteps(true);
@@ -288,7 +312,7 @@ function benchStartup(opts, scratch) {
     progress(`start-up: warm-up ${w + 1}/${opts.warmup}`);
     for (const [, run] of steps) run();
   }
-  const samples = { baseline: [], issue: [], version: [], list: [], show: [], init: [] };
+  const samples = Object.fromEntries(mine.map(([key]) => [key, []]));
   for (const [key] of againstSteps) samples[key] = [];
   // CPU time of each command's processes, summed over the rounds (childrenCpuMs counts in 10 ms steps, but
   // the kernel adds each reaped child's exact time: the sum over N runs is right to 10 ms, the mean to 10/N)
@@ -307,6 +331,9 @@ function benchStartup(opts, scratch) {
   const issued = readdirSync(join(home, 'certs')).length;
   if (issued !== serial + 1)
     throw new Error(`expected ${serial + 1} issued certificates in ${home}/certs, found ${issued}`);
+  const floorIssued = readdirSync(join(floorDir, 'certs')).length;
+  if (floorIssued !== floorSerial)
+    throw new Error(`expected ${floorSerial} floor certificates in ${floorDir}/certs, found ${floorIssued}`);
 
   const base = median(samples.baseline);
   const result = {};
@@ -322,6 +349,11 @@ function benchStartup(opts, scratch) {
       cpuMeanMs: Number.isFinite(cpu[key]) ? round(cpu[key] / opts.runs, 1) : null,
       cpuRatioToBaseline: Number.isFinite(cpu[key]) && cpu.baseline > 0 ? round(cpu[key] / cpu.baseline) : null,
     };
+  }
+  // each command over its floor: ratio of medians, and the median of per-round ratios
+  for (const [key, floorKey] of FLOOR_OF) {
+    result[key].ratioToFloor = round(median(samples[key]) / median(samples[floorKey]));
+    result[key].medianPairedRatioToFloor = round(median(samples[key].map((v, i) => v / samples[floorKey][i])));
   }
   // this tree over the other, per command: ratio of medians, and the median of per-round ratios
   for (const key of ['issue', 'version', 'list', 'show']) {
@@ -678,12 +710,16 @@ async function main() {
       s.cpuMeanMs === null || s.cpuRatioToBaseline === null
         ? '–'
         : `${fmtMs(s.cpuMeanMs)} ${fmtRatio(s.cpuRatioToBaseline)}`,
+      s.ratioToFloor === undefined ? '' : fmtRatio(s.ratioToFloor),
       target ?? '',
     ];
     printTable(
-      ['command', 'median', 'range', 'ratio', 'CPU (mean)', 'target'],
+      ['command', 'median', 'range', 'ratio', 'CPU (mean)', 'over floor', 'target'],
       [
         startupRow('node -e 0 (baseline)', startup.baseline),
+        startupRow('floor: print a line', startup.floorPrint),
+        startupRow('floor: issue (key, 4 files, 1 row)', startup.floorIssue),
+        startupRow('floor: list (1 query)', startup.floorList),
         startupRow(
           'mcpki issue server NAME …',
           startup.issue,

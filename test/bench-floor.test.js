@@ -1,0 +1,44 @@
+// bench/floor.cjs, the floor rows of bench/run.js's start-up table: its `issue` really does the durable work the
+// table says (a key from a real P-256 pair, a signature the CA's key made, four files with mcpki's modes, one
+// row), and its `list` reads that row back. A floor that did less would make mcpki look slower than it is.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createPrivateKey, verify, X509Certificate } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { ROOT, tempDir } from './helpers.js';
+
+const FLOOR = join(ROOT, 'bench', 'floor.cjs');
+const SQLITE = dirname(createRequire(join(ROOT, 'package.json')).resolve('better-sqlite3/package.json'));
+
+function run(...args) {
+  const result = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  assert.equal(result.status, 0, result.stderr);
+  return result.stdout;
+}
+
+test('the issue floor writes a signed certificate, its key and the chain durably, and list reads its row', () => {
+  const { dir, cleanup } = tempDir('mcpki-floor-');
+  try {
+    const home = join(dir, 'home');
+    run(join(ROOT, 'bin', 'mcpki.js'), '--home', home, 'init');
+    const floor = join(dir, 'floor');
+    run(FLOOR, 'prepare', floor, SQLITE);
+    assert.equal(run(FLOOR, 'issue', floor, SQLITE, join(home, 'ca'), 'one'), 'issued one\n');
+    const folder = join(floor, 'certs', 'one');
+    const key = createPrivateKey(readFileSync(join(folder, 'one.key')));
+    assert.equal(key.asymmetricKeyDetails.namedCurve, 'prime256v1');
+    assert.equal(statSync(join(folder, 'one.key')).mode & 0o777, 0o600);
+    const pem = readFileSync(join(folder, 'one.crt'), 'utf8');
+    const body = Buffer.from(pem.replace(/-----[A-Z ]+-----|\n/g, ''), 'base64');
+    const caCert = new X509Certificate(readFileSync(join(home, 'ca', 'intermediate.crt')));
+    assert.ok(verify('sha256', body.subarray(0, 400), caCert.publicKey, body.subarray(400)));
+    assert.equal(readFileSync(join(folder, 'one.fullchain.pem'), 'utf8'), pem + caCert.toString());
+    assert.equal(readFileSync(join(folder, 'ca.crt'), 'utf8'), caCert.toString());
+    assert.match(run(FLOOR, 'list', floor, SQLITE), /^one {2}\d{4}-\d\d-\d\dT/);
+  } finally {
+    cleanup();
+  }
+});
