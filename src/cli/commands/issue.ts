@@ -15,6 +15,7 @@ import { InvalidArgumentError } from 'commander';
 import { action, collect } from '../command.js';
 import { color, emit, formatDate, table, withProgress } from '../output.js';
 import { readSecretFile } from '../passphrase.js';
+import { tierForLongLoops } from '../tiering.js';
 
 function wholeNumber(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number.');
@@ -240,6 +241,8 @@ Example:
             'write one request a line ("server NAME SAN...") or a JSON array of requests; see "mcpki issue batch --help"',
           );
         }
+        // before the worker threads start: they take the flag with them
+        tierForLongLoops();
         const issued = await withProgress(out, `issuing ${requests.length} certificates`, () =>
           issueBatch(context, requests),
         );
