@@ -1,4 +1,4 @@
-// What `list`, `show` and `--version` do not pay for: node:crypto and node:worker_threads load when first used
+// What `list`, `show` and `--version` do not pay for: node:crypto, node:worker_threads and node:v8 load when first used
 // (src/cli/build-bundles.ts), and the orphaned-intermediate check reads a certificate only for a record a
 // retired intermediate issued (src/inventory.ts). The states stay what they were.
 import { test } from 'node:test';
@@ -28,7 +28,7 @@ function builtinsLoaded(dir, args) {
 
 const loads = (modules, name) => modules.includes(`NativeModule ${name}`);
 
-test('list, show and --version load none of node:crypto, node:worker_threads and node:os; issue still signs', (t) => {
+test('list, show and --version load none of node:crypto, node:worker_threads, node:os and node:v8; issue still signs', (t) => {
   if (process.env.MCPKI_TEST_POSTGRES) return t.skip('the PostgreSQL store runs in a worker thread');
   const { dir, cleanup } = tempDir();
   try {
@@ -37,6 +37,7 @@ test('list, show and --version load none of node:crypto, node:worker_threads and
     const issued = builtinsLoaded(dir, ['--home', home, 'issue', 'server', 'web', 'web.localhost']);
     assert.ok(loads(issued.modules, 'crypto'), 'issue loads node:crypto when it makes the key');
     assert.ok(!loads(issued.modules, 'worker_threads'), 'one certificate starts no worker');
+    assert.ok(!loads(issued.modules, 'v8'), "one certificate leaves V8's tiering alone (issue batch tunes it)");
     for (const args of [
       ['--version'],
       ['--home', home, 'list'],
@@ -44,7 +45,7 @@ test('list, show and --version load none of node:crypto, node:worker_threads and
       ['--home', home, 'show', 'web'],
     ]) {
       const { modules } = builtinsLoaded(dir, args);
-      for (const name of ['crypto', 'worker_threads', 'os'])
+      for (const name of ['crypto', 'worker_threads', 'os', 'v8'])
         assert.ok(!loads(modules, name), `mcpki ${args.join(' ')} loaded ${name}`);
     }
     const shown = mcpki(['--home', home, '--json', 'show', 'web']);
