@@ -195,7 +195,7 @@ export async function withProgress<T>(
   }
 }
 
-/** A top-level array at least this long is written an element at a time (writeJsonPieces). */
+/** A top-level array at least this long is written a run of elements at a time (writeJsonPieces). */
 const STREAMED_ARRAY_LENGTH = 256;
 /** writeJsonPieces hands text on once it has at least this many characters. */
 const JSON_PIECE_CHARS = 64 * 1024;
@@ -214,8 +214,8 @@ const isLongArray = (value: unknown): value is unknown[] =>
  * `JSON.stringify(data, null, 2)` and a newline, handed to `write` in pieces of about JSON_PIECE_CHARS. A plan
  * over 10,000 certificates is 4 MB of JSON: as one string, V8 builds it in parts, copies it flat, and Node copies
  * it again into a buffer of its size, about 2,700 pages first touched (−27 ms on a VM where that costs 11 µs a
- * page); in pieces the same memory is used again. Only a plain object's long arrays are taken apart, an element
- * at a time; every other value goes through JSON.stringify whole, indented to its depth. A value JSON.stringify
+ * page); in pieces the same memory is used again. Only a plain object's long arrays are taken apart, a run of
+ * elements at a time; every other value goes through JSON.stringify whole, indented to its depth. A value JSON.stringify
  * refuses (a BigInt, a cycle) throws after the pieces before it were written: the commands' outputs hold none.
  */
 export function writeJsonPieces(data: unknown, write: (text: string) => void): void {
@@ -230,14 +230,15 @@ export function writeJsonPieces(data: unknown, write: (text: string) => void): v
     const value = object[key];
     if (isLongArray(value)) {
       out += `${separator}\n  ${JSON.stringify(key)}: [`;
-      for (let i = 0; i < value.length; i++) {
-        // JSON text holds no raw newline inside a string: each '\n' starts a line to indent
-        const element = JSON.stringify(value[i], null, 2) ?? 'null';
-        out += `${i === 0 ? '' : ','}\n    ${element.replaceAll('\n', '\n    ')}`;
-        if (out.length >= JSON_PIECE_CHARS) {
-          write(out);
-          out = '';
-        }
+      // a run of elements at a time, as many as make about JSON_PIECE_CHARS (guessed from the run before):
+      // JSON.stringify of the run, less its brackets, indented one level more. JSON text holds no raw newline
+      // inside a string, so each '\n' starts a line to indent. (An element at a time took twice as long.)
+      let count = 16;
+      for (let i = 0; i < value.length; i += count) {
+        if (i > 0) count = Math.max(1, Math.min(4096, Math.round(JSON_PIECE_CHARS / (out.length / count))));
+        if (i > 0) write(out);
+        const text = JSON.stringify(value.slice(i, i + count), null, 2);
+        out = `${i === 0 ? out : ','}${text.slice(1, -2).replaceAll('\n', '\n  ')}`;
       }
       out += '\n  ]';
     } else {
