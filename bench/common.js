@@ -1,12 +1,18 @@
 // Helpers shared by bench/run.js and bench/acme.js: statistics, formatting, progress, finding tools.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'mcpki.js');
 const NODE = process.execPath;
+
+/** bench/floor.cjs, the floors the start-up and plan measurements are compared with */
+export const FLOOR = join(ROOT, 'bench', 'floor.cjs');
+/** better-sqlite3's package folder, for the floors (they load its addon as mcpki does) */
+export const SQLITE = dirname(createRequire(join(ROOT, 'package.json')).resolve('better-sqlite3/package.json'));
 
 export const round = (x, digits = 3) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
 export const fmtMs = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);

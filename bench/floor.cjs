@@ -11,16 +11,26 @@
 //       NAME.fullchain.pem and ca.crt into DIR/certs/NAME (each: temp file, fsync, rename), fsync the folder and
 //       its parent, then insert one row into DIR/floor.db in a transaction (WAL, synchronous = FULL, as mcpki's)
 //   node bench/floor.cjs list DIR SQLITE        one query over DIR/floor.db, a line per row on stdout
+//   node bench/floor.cjs plan HOME YAML SQLITE  the floor of `mcpki --json renew --dry-run` (bench/renewal.js): the
+//       declaration's bytes hashed, its parsed form read from mcpki's cache (HOME/cache, trusted as it is: no MAC,
+//       no shape check), each declared name's newest certificate and renewal state looked up in HOME/mcpki.db (two
+//       indexed lookups, as mcpki makes), a renewal time of 1/3 of the lifetime before expiry, and the plan printed
+//       as JSON with the same fields and indentation
 //
 // SQLITE is better-sqlite3's package folder; its addon is loaded with process.dlopen, as mcpki loads it (the
 // package's own loader looks in a dozen places first).
 
-function openDatabase(dir, sqlite, options) {
-  const { join } = require('node:path');
+/** An SQLite database through better-sqlite3 (in the package folder `sqlite`) with its addon loaded directly. */
+function openSqlite(file, sqlite, options) {
+  const { resolve } = require('node:path');
   const addon = { exports: {} };
-  process.dlopen(addon, join(sqlite, 'build', 'Release', 'better_sqlite3.node'));
-  const Database = require(join(sqlite, 'lib', 'database.js'));
-  return new Database(join(dir, 'floor.db'), { ...options, nativeBinding: addon.exports });
+  process.dlopen(addon, resolve(sqlite, 'build', 'Release', 'better_sqlite3.node'));
+  const Database = require(resolve(sqlite, 'lib', 'database.js'));
+  return new Database(file, { ...options, nativeBinding: addon.exports });
+}
+
+function openDatabase(dir, sqlite, options) {
+  return openSqlite(require('node:path').join(dir, 'floor.db'), sqlite, options);
 }
 
 function writeDurably(path, data, mode) {
@@ -82,6 +92,47 @@ function list(dir, sqlite) {
   process.stdout.write(rows.map((row) => `${row.name}  ${row.not_after}`).join('\n') + '\n');
 }
 
+function plan(home, yaml, sqlite) {
+  const { join } = require('node:path');
+  const { readdirSync, readFileSync, writeSync } = require('node:fs');
+  require('node:crypto').createHash('sha256').update(readFileSync(yaml)).digest('hex');
+  const cache = join(home, 'cache');
+  const entry = readdirSync(cache).find((name) => /^config-[0-9a-f]+\.json$/.test(name));
+  const text = readFileSync(join(cache, entry), 'utf8');
+  const config = JSON.parse(text.slice(text.indexOf('\n') + 1));
+  const db = openSqlite(join(home, 'mcpki.db'), sqlite, { readonly: true });
+  const certificate = db
+    .prepare(
+      'SELECT serial, not_before, not_after FROM certificates WHERE name = ? AND forgotten_at IS NULL ORDER BY id DESC LIMIT 1',
+    )
+    .raw();
+  // a SQLite inventory holds one home's renewal state, under the scope ''
+  const state = db.prepare("SELECT failures, last_error FROM renewal_state WHERE scope = '' AND name = ?").raw();
+  const now = Date.now();
+  db.exec('BEGIN');
+  const items = config.certificates.map(({ name, days }) => {
+    const [serial, notBefore, notAfter] = certificate.get(name) ?? [null, null, null];
+    const [failures, lastError] = state.get(name) ?? [0, null];
+    const end = Date.parse(notAfter);
+    const renewAt = new Date(end - (end - Date.parse(notBefore)) / 3).toISOString();
+    const due = now >= Date.parse(renewAt);
+    return {
+      name,
+      serial,
+      notAfter,
+      failures,
+      lastError,
+      due,
+      code: due ? 'due' : 'not-yet',
+      reason: `${due ? 'due' : 'not due'}: renews at ${renewAt}, when 1/3 of the ${days}-day lifetime remains`,
+      renewAt,
+      nextCheck: renewAt,
+    };
+  });
+  db.exec('COMMIT');
+  writeSync(1, `${JSON.stringify({ plan: items }, null, 2)}\n`);
+}
+
 function prepare(dir, sqlite) {
   require('node:fs').mkdirSync(dir, { recursive: true, mode: 0o700 });
   const db = openDatabase(dir, sqlite);
@@ -97,9 +148,10 @@ if (mode === 'print') process.stdout.write('0.0.0\n');
 else if (mode === 'prepare') prepare(args[0], args[1]);
 else if (mode === 'issue') issue(args[0], args[1], args[2], args[3]);
 else if (mode === 'list') list(args[0], args[1]);
+else if (mode === 'plan') plan(args[0], args[1], args[2]);
 else {
   process.stderr.write(
-    'usage: node bench/floor.cjs print | prepare DIR SQLITE | issue DIR SQLITE CA NAME | list DIR SQLITE\n',
+    'usage: node bench/floor.cjs print | prepare DIR SQLITE | issue DIR SQLITE CA NAME | list DIR SQLITE | plan HOME YAML SQLITE\n',
   );
   process.exitCode = 2;
 }

@@ -1,6 +1,6 @@
 // Renewal at scale: N declared local-CA certificates (default 10,000) in one mcpki.yaml.
 //   1. `mcpki renew --dry-run` plan time once all are issued (target ≤ 4× node -e 0), median of --runs, next to
-//      `node -e 0` and `mcpki --version` measured in the same rounds;
+//      `node -e 0`, `mcpki --version` and the plan's floor (bench/floor.cjs plan) measured in the same rounds;
 //   2. a full renewal of --due certificates (default 1,000, forced) with their targets written (target ≤ 4 s);
 //   3. the resident memory of `mcpki serve` holding them, idle (15 s) after its first check and after a later one
 //      (target ≤ 75 MB), next to the same service holding one certificate (the floor); also 2 s after the
@@ -12,6 +12,8 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  FLOOR,
+  SQLITE,
   checkBuild,
   createRate,
   fail,
@@ -171,13 +173,18 @@ async function main() {
       `first apply (issue ${opts.certs} and write ${opts.certs * 2} target files): ${fmtMs(first.ms)} (untimed setup, for context)`,
     );
 
-    const samples = { baseline: [], version: [], plan: [] };
+    const samples = { baseline: [], version: [], plan: [], planFloor: [] };
     for (let round = 0; round < opts.runs; round++) {
       samples.baseline.push(timed([NODE, '-e', '0']).ms);
       samples.version.push(timed([NODE, BIN, '--version']).ms);
       const plan = timed([NODE, BIN, '--home', home, '--json', 'renew', '--dry-run', '-c', config]);
       if (JSON.parse(plan.stdout).plan.length !== opts.certs) fail('the plan does not list every certificate');
       samples.plan.push(plan.ms);
+      // the floor (bench/floor.cjs): the same inputs read, the same JSON written, no checks
+      const floorPlan = timed([NODE, FLOOR, 'plan', home, config, SQLITE]);
+      if (JSON.parse(floorPlan.stdout).plan.length !== opts.certs)
+        fail('the floor plan does not list every certificate');
+      samples.planFloor.push(floorPlan.ms);
     }
     const forced = Array.from({ length: opts.due }, (_, i) => ['--force', `c${i}`]).flat();
     // renewals replace files: on a file system slow to create them (bench/README.md) they are slow too
@@ -213,6 +220,7 @@ async function main() {
       baseline: summary(samples.baseline),
       version: summary(samples.version),
       plan: summary(samples.plan),
+      planFloor: summary(samples.planFloor),
       renew: summary(renew),
       idleRssMb: round(rss, 1),
       serveRssMb: {
@@ -263,6 +271,13 @@ async function main() {
           `${fmtMs(results.plan.min)} – ${fmtMs(results.plan.max)}`,
           fmtRatio(planRatio),
           `≤ ${TARGETS.planRatio}× ${targets[0].pass ? 'PASS' : 'FAIL'}`,
+        ],
+        [
+          `floor: the same plan (bench/floor.cjs)`,
+          fmtMs(results.planFloor.median),
+          `${fmtMs(results.planFloor.min)} – ${fmtMs(results.planFloor.max)}`,
+          fmtRatio(results.planFloor.median / results.baseline.median),
+          `mcpki ${fmtRatio(results.plan.median / results.planFloor.median)} of it`,
         ],
         [
           `renew ${opts.due} (forced, targets written)`,

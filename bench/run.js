@@ -26,11 +26,12 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
+  FLOOR,
+  SQLITE,
   checkBuild,
   fail,
   findOnPath,
@@ -52,8 +53,6 @@ import {
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'mcpki.js');
 const NODE = process.execPath;
-const FLOOR = join(ROOT, 'bench', 'floor.cjs');
-const SQLITE = dirname(createRequire(join(ROOT, 'package.json')).resolve('better-sqlite3/package.json'));
 /** each measured command and the floor row it is compared with (bench/floor.cjs) */
 const FLOOR_OF = [
   ['issue', 'floorIssue'],
