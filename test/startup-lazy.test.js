@@ -1,5 +1,5 @@
-// What `list`, `show` and `--version` do not pay for: node:crypto, node:worker_threads and node:v8 load when first used
-// (src/cli/build-bundles.ts), and the orphaned-intermediate check reads a certificate only for a record a
+// What `list`, `show` and `--version` do not pay for: node:crypto, node:worker_threads, node:os, node:v8 and node:module
+// load when first used (src/cli/build-bundles.ts, bin/load-bundle.js), and the orphaned-intermediate check reads a certificate only for a record a
 // retired intermediate issued (src/inventory.ts). The states stay what they were.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,7 +28,7 @@ function builtinsLoaded(dir, args) {
 
 const loads = (modules, name) => modules.includes(`NativeModule ${name}`);
 
-test('list, show and --version load none of node:crypto, node:worker_threads, node:os and node:v8; issue still signs', (t) => {
+test('list, show and --version load none of node:crypto, node:worker_threads, node:os, node:v8 and node:module; issue still signs', (t) => {
   if (process.env.MCPKI_TEST_POSTGRES) return t.skip('the PostgreSQL store runs in a worker thread');
   const { dir, cleanup } = tempDir();
   try {
@@ -45,7 +45,7 @@ test('list, show and --version load none of node:crypto, node:worker_threads, no
       ['--home', home, 'show', 'web'],
     ]) {
       const { modules } = builtinsLoaded(dir, args);
-      for (const name of ['crypto', 'worker_threads', 'os', 'v8'])
+      for (const name of ['crypto', 'worker_threads', 'os', 'v8', 'module'])
         assert.ok(!loads(modules, name), `mcpki ${args.join(' ')} loaded ${name}`);
     }
     const shown = mcpki(['--home', home, '--json', 'show', 'web']);

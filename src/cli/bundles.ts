@@ -25,14 +25,15 @@ export function loadedBundles(): LoadedBundle[] {
  * The group bundles are built with commander external (src/cli/build-bundles.ts): they get the copy this
  * bundle already evaluated, so one process has one commander.
  */
-function requireFor(file: string): NodeJS.Require {
-  const real = createRequire(file);
+function requireFor(loader: BundleLoader, file: string): NodeJS.Require {
+  const real = loader.createRequire(file);
   return Object.assign((id: string) => (id === 'commander' ? commander : real(id)), real);
 }
 
 /** What bin/load-bundle.js exports (the one reader of bundles and their code cache; the build uses it too). */
 export interface BundleLoader {
   canUseCodeCache: boolean;
+  createRequire(file: string): NodeJS.Require;
   encodeCache(builtAs: string, data: Buffer): Buffer;
   readWrapped(file: string): string;
   runBundle(
@@ -42,10 +43,12 @@ export interface BundleLoader {
 }
 
 /**
- * bin/load-bundle.js of the installation `file` belongs to (every bundle is in its dist/): already loaded
- * when bin/mcpki.js started the process, so this require finds it in Node's module cache.
+ * bin/load-bundle.js, which registers itself when loaded (bin/mcpki.js and the build load it before any bundle
+ * runs); otherwise that of the installation `file` belongs to (every bundle is in its dist/).
  */
 function loaderFor(file: string): BundleLoader {
+  const registered = (globalThis as Record<symbol, unknown>)[Symbol.for('mcpki.bundleLoader')];
+  if (registered) return registered as BundleLoader;
   return createRequire(file)(join(dirname(dirname(file)), 'bin', 'load-bundle.js')) as BundleLoader;
 }
 
@@ -56,9 +59,9 @@ export function loadBundle(file: string): unknown {
   const entry: LoadedBundle = { file, exports: undefined };
   const loader = loaderFor(file);
   if (!loader.canUseCodeCache) {
-    entry.exports = createRequire(file)(file); // (its require finds commander in node_modules: a second copy, same behaviour)
+    entry.exports = loader.createRequire(file)(file); // (its require finds commander in node_modules: a second copy, same behaviour)
   } else {
-    const { exports, script } = loader.runBundle(file, { require: requireFor(file), dynamicImport: true });
+    const { exports, script } = loader.runBundle(file, { require: requireFor(loader, file), dynamicImport: true });
     entry.exports = exports;
     entry.script = script;
   }
