@@ -152,8 +152,8 @@ function decide(
   forced: boolean,
 ): PlanItem {
   const failures = state?.failures ?? 0;
-  const nowIso = now.toISOString();
-  if (forced)
+  if (forced) {
+    const nowIso = now.toISOString();
     return planItemOf(declared.name, record, state, {
       due: true,
       code: 'forced',
@@ -161,6 +161,7 @@ function decide(
       renewAt: nowIso,
       nextCheck: nowIso,
     });
+  }
   const changed = record && record.status !== 'revoked' ? declarationChanged(declared, record) : undefined;
   // a changed declaration is due like any renewal, and backs off like one after a failed reissue
   const decision = needsRenewal({
