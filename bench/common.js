@@ -14,6 +14,27 @@ export const FLOOR = join(ROOT, 'bench', 'floor.cjs');
 /** better-sqlite3's package folder, for the floors (they load its addon as mcpki does) */
 export const SQLITE = dirname(createRequire(join(ROOT, 'package.json')).resolve('better-sqlite3/package.json'));
 
+/**
+ * bench/floor.cjs bundled with better-sqlite3's JavaScript into DIR/floor.cjs (esbuild, a development dependency
+ * the build uses too), as mcpki's commands are bundled: the floor then pays for none of the per-file loading a
+ * program can avoid. Returns the bundle's path.
+ */
+export function bundleFloor(dir) {
+  const { buildSync } = createRequire(join(ROOT, 'package.json'))('esbuild');
+  const outfile = join(dir, 'floor.cjs');
+  buildSync({
+    entryPoints: [FLOOR],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outfile,
+    minifyWhitespace: true,
+    logLevel: 'warning',
+  });
+  return outfile;
+}
+
 export const round = (x, digits = 3) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
 export const fmtMs = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
 export const fmtRatio = (r) => `${r.toFixed(2)}×`;

@@ -12,8 +12,8 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  FLOOR,
   SQLITE,
+  bundleFloor,
   checkBuild,
   createRate,
   fail,
@@ -173,6 +173,7 @@ async function main() {
       `first apply (issue ${opts.certs} and write ${opts.certs * 2} target files): ${fmtMs(first.ms)} (untimed setup, for context)`,
     );
 
+    const floorScript = bundleFloor(scratch);
     const samples = { baseline: [], version: [], plan: [], planFloor: [] };
     for (let round = 0; round < opts.runs; round++) {
       samples.baseline.push(timed([NODE, '-e', '0']).ms);
@@ -181,7 +182,7 @@ async function main() {
       if (JSON.parse(plan.stdout).plan.length !== opts.certs) fail('the plan does not list every certificate');
       samples.plan.push(plan.ms);
       // the floor (bench/floor.cjs): the same inputs read, the same JSON written, no checks
-      const floorPlan = timed([NODE, FLOOR, 'plan', home, config, SQLITE]);
+      const floorPlan = timed([NODE, floorScript, 'plan', home, config, SQLITE]);
       if (JSON.parse(floorPlan.stdout).plan.length !== opts.certs)
         fail('the floor plan does not list every certificate');
       samples.planFloor.push(floorPlan.ms);

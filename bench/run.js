@@ -30,8 +30,8 @@ import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
-  FLOOR,
   SQLITE,
+  bundleFloor,
   checkBuild,
   fail,
   findOnPath,
@@ -278,9 +278,10 @@ function benchStartup(opts, scratch) {
     : [];
   // the floors (bench/floor.cjs): the same durable work done by a bare script, in a folder of its own
   const floorDir = join(scratch, 'startup-floor');
-  timed(NODE, [FLOOR, 'prepare', floorDir, SQLITE], { what: 'floor (prepare)' });
+  const floorScript = bundleFloor(scratch);
+  timed(NODE, [floorScript, 'prepare', floorDir, SQLITE], { what: 'floor (prepare)' });
   let floorSerial = 0;
-  const floor = (...args) => [FLOOR, ...args];
+  const floor = (...args) => [floorScript, ...args];
   const mine = [
     ['baseline', () => timed(NODE, ['-e', '0'], { what: 'node -e 0' })],
     [

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { createPrivateKey, verify, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FLOOR, SQLITE } from '../bench/common.js';
+import { SQLITE, bundleFloor } from '../bench/common.js';
 import { ROOT, tempDir } from './helpers.js';
 
 function run(...args) {
@@ -22,6 +22,8 @@ test('the issue floor writes a signed certificate, its key and the chain durably
   try {
     const home = join(dir, 'home');
     run(join(ROOT, 'bin', 'mcpki.js'), '--home', home, 'init');
+    // the bundle the benchmarks run (bench/floor.cjs with better-sqlite3's JavaScript inside)
+    const FLOOR = bundleFloor(dir);
     const floor = join(dir, 'floor');
     run(FLOOR, 'prepare', floor, SQLITE);
     assert.equal(run(FLOOR, 'issue', floor, SQLITE, join(home, 'ca'), 'one'), 'issued one\n');
@@ -51,6 +53,7 @@ test('the plan floor prints the same JSON as mcpki --json renew --dry-run', () =
         `  - name: ${name}\n    names: [${name}.localhost]\n    targets:\n      - { type: fullchain, path: out/${name}.crt }\n      - { type: key, path: out/${name}.key }\n`,
     );
     writeFileSync(config, `version: 1\ncertificates:\n${declared.join('')}`);
+    const FLOOR = bundleFloor(dir);
     const mcpki = (...args) => run(join(ROOT, 'bin', 'mcpki.js'), '--home', home, ...args);
     mcpki('init');
     mcpki('apply', '-c', config);
