@@ -215,8 +215,9 @@ const isLongArray = (value: unknown): value is unknown[] =>
  * over 10,000 certificates is 4 MB of JSON: as one string, V8 builds it in parts, copies it flat, and Node copies
  * it again into a buffer of its size, about 2,700 pages first touched (−27 ms on a VM where that costs 11 µs a
  * page); in pieces the same memory is used again. Only a plain object's long arrays are taken apart, a run of
- * elements at a time; every other value goes through JSON.stringify whole, indented to its depth. A value JSON.stringify
- * refuses (a BigInt, a cycle) throws after the pieces before it were written: the commands' outputs hold none.
+ * elements at a time; every other value goes through JSON.stringify whole, indented to its depth. A value
+ * JSON.stringify refuses (a BigInt, a cycle) throws after the pieces before it were written: the commands'
+ * outputs hold none.
  */
 export function writeJsonPieces(data: unknown, write: (text: string) => void): void {
   if (!isPlain(data, Object.prototype) || !Object.values(data as object).some(isLongArray)) {

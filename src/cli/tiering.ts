@@ -7,8 +7,8 @@ import { createRequire } from 'node:module';
 
 /**
  * Three times V8 11's default (132 KB; Node 20), which measured best: 2,000 P-256 certificates in `issue batch`,
- * 9 interleaved runs, 1.23 → 1.09 s of CPU and 0.72 → 0.67 s wall (1.5× and 6× the default were slower than 3×).
- * Other V8 versions have other defaults and tiers, and were not measured: they keep theirs.
+ * 9 interleaved runs, 1.23 → 1.09 s of CPU and 0.72 → 0.67 s wall (about 2×, 6× and 15× the default did less
+ * well). Other V8 versions have other defaults and tiers, and were not measured: they keep theirs.
  */
 const INTERRUPT_BUDGET = 400_000;
 
