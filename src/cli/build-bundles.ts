@@ -116,6 +116,8 @@ const lazyHttps = lazyBuiltin('https');
 // node:module brings Node's ES module loader and source-map support (~0.7 ms); the bundles call createRequire
 // only for a batch's workers and V8 flags, and bundles.ts takes bin/load-bundle.js's
 const lazyModule = lazyBuiltin('module');
+// node:v8 brings three more of Node's modules; only `issue batch` (its V8 flag) and the service use it
+const lazyV8 = lazyBuiltin('v8');
 
 const lazyChildProcess = lazy(/^(node:)?child_process$/, 'child_process', 'node:child_process', LAZY_CHILD_PROCESS);
 const lazyYaml = lazy(/^yaml$/, 'yaml', 'yaml', LAZY_YAML);
@@ -143,6 +145,7 @@ const common: BuildOptions = {
     lazyHttp,
     lazyHttps,
     lazyModule,
+    lazyV8,
   ],
   // names stay (stacks keep them); without indentation and comments the text each start reads and copies is
   // 25-45% smaller (dist/cli.cjs 157 -> 84 KB): 55-65 fewer page faults per command here
@@ -166,7 +169,19 @@ const groupBundles = (groups: string[], plugins: Plugin[]) =>
 // loaded yaml (its mcpki.yaml came from HOME/cache)
 await groupBundles(
   GROUPS.filter((group) => group !== 'serve'),
-  [lazyChildProcess, lazyYaml, lazyCrypto, lazyWorkers, lazyOs, lazyTls, lazyNet, lazyHttp, lazyHttps, lazyModule],
+  [
+    lazyChildProcess,
+    lazyYaml,
+    lazyCrypto,
+    lazyWorkers,
+    lazyOs,
+    lazyTls,
+    lazyNet,
+    lazyHttp,
+    lazyHttps,
+    lazyModule,
+    lazyV8,
+  ],
 );
 await groupBundles(['serve'], [lazyChildProcess, lazyCrypto, lazyWorkers, lazyOs, lazyModule]);
 /** A worker thread's code as one CommonJS file beside its compiled module. */

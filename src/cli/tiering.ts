@@ -3,7 +3,7 @@
 // functions again (three isolates on two cores): for a run of a second, compiling costs more than the optimized
 // code saves. A larger interrupt budget (the bytecode executed before V8 considers optimizing a function again)
 // leaves the short-lived and rarely-hot functions to the baseline tiers.
-import { createRequire } from 'node:module';
+import v8 from 'node:v8';
 
 /**
  * Three times V8 11's default (132 KB; Node 20), which measured best: 2,000 P-256 certificates in `issue batch`,
@@ -22,8 +22,6 @@ export function tierForLongLoops(): void {
   if (raised || !process.versions.v8.startsWith('11.')) return;
   raised = true;
   try {
-    // node:v8 loaded here, not at start-up: it brings three more of Node's modules that `issue server` never needs
-    const v8 = createRequire(import.meta.url)('node:v8') as typeof import('node:v8');
     v8.setFlagsFromString(`--interrupt-budget=${INTERRUPT_BUDGET}`);
   } catch {
     // an embedder that refuses flags keeps V8's tiering
