@@ -64,7 +64,7 @@ function issue(dir, sqlite, ca, name) {
   const crypto = require('node:crypto');
   const caKey = crypto.createPrivateKey(readFileSync(join(ca, 'intermediate.key')));
   const caPem = readFileSync(join(ca, 'intermediate.crt'), 'utf8');
-  new crypto.X509Certificate(caPem);
+  new crypto.X509Certificate(caPem); // parsed, as any issuer must before it names the CA as issuer
   const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' });
   const der = crypto.randomBytes(400);

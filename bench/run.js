@@ -53,6 +53,8 @@ import {
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(ROOT, 'bin', 'mcpki.js');
 const NODE = process.execPath;
+/** The key of the --against tree's samples of a command: 'issue' → 'againstIssue'. */
+const againstKey = (key) => `against${key[0].toUpperCase()}${key.slice(1)}`;
 /** each measured command and the floor row it is compared with (bench/floor.cjs) */
 const FLOOR_OF = [
   ['issue', 'floorIssue'],
@@ -299,10 +301,10 @@ function benchStartup(opts, scratch) {
   ];
   // each of the other tree's commands next to this tree's same command: after it in even rounds, before it in
   // odd ones, since a command that follows a heavier one (an issue) starts with colder caches
-  const againstOf = new Map(againstSteps.map(([key, run]) => [key, [key, run]]));
+  const againstOf = new Map(againstSteps.map((step) => [step[0], step]));
   const pairedSteps = (otherFirst) =>
     mine.flatMap((step) => {
-      const against = againstOf.get(`against${step[0][0].toUpperCase()}${step[0].slice(1)}`);
+      const against = againstOf.get(againstKey(step[0]));
       if (!against) return [step];
       return otherFirst ? [against, step] : [step, against];
     });
@@ -357,7 +359,7 @@ function benchStartup(opts, scratch) {
   }
   // this tree over the other, per command: ratio of medians, and the median of per-round ratios
   for (const key of ['issue', 'version', 'list', 'show']) {
-    const theirs = samples[`against${key[0].toUpperCase()}${key.slice(1)}`];
+    const theirs = samples[againstKey(key)];
     if (!theirs) continue;
     result[key].ratioToAgainst = round(median(samples[key]) / median(theirs));
     result[key].medianPairedRatioToAgainst = round(median(samples[key].map((v, i) => v / theirs[i])));
@@ -750,7 +752,7 @@ async function main() {
             ].map(([key, label]) =>
               startupRow(
                 `against: ${label}`,
-                startup[`against${key[0].toUpperCase()}${key.slice(1)}`],
+                startup[againstKey(key)],
                 `this tree ${fmtRatio(startup[key].ratioToAgainst)} (paired ${fmtRatio(startup[key].medianPairedRatioToAgainst)})`,
               ),
             )
